@@ -1,0 +1,24 @@
+"""Meridian's C++ rule wrappers: every project target compiles with the same strict warnings.
+
+External (Debian) libraries are not built by Bazel, so these flags touch only our code.
+"""
+
+MERIDIAN_COPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wno-unused-parameter",
+]
+
+def _with_copts(kwargs):
+    kwargs["copts"] = MERIDIAN_COPTS + kwargs.pop("copts", [])
+    return kwargs
+
+def meridian_cc_library(**kwargs):
+    native.cc_library(**_with_copts(kwargs))
+
+def meridian_cc_binary(**kwargs):
+    native.cc_binary(**_with_copts(kwargs))
+
+def meridian_cc_test(**kwargs):
+    native.cc_test(**_with_copts(kwargs))
