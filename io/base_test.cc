@@ -1,0 +1,93 @@
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "io/crc32c.h"
+#include "io/random.h"
+#include "io/time.h"
+
+namespace meridian::io {
+namespace {
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+TEST(Crc32c, MatchesRfc3720Vectors) {
+  EXPECT_EQ(Crc32c(Bytes("123456789")), 0xe3069283u);
+  const std::vector<uint8_t> zeros(32, 0);
+  EXPECT_EQ(Crc32c(zeros), 0x8a9136aau);
+  const std::vector<uint8_t> ones(32, 0xff);
+  EXPECT_EQ(Crc32c(ones), 0x62a8ab43u);
+  std::vector<uint8_t> ascending(32);
+  for (int i = 0; i < 32; i++) ascending[i] = static_cast<uint8_t>(i);
+  EXPECT_EQ(Crc32c(ascending), 0x46dd794eu);
+}
+
+RC_GTEST_PROP(Crc32c, HardwareAndPortableAgreeAndExtendComposes,
+              (const std::vector<uint8_t>& data, size_t split)) {
+  const size_t cut = data.empty() ? 0 : split % (data.size() + 1);
+  const std::span<const uint8_t> all(data);
+  RC_ASSERT(Crc32c(all) == Crc32cExtendPortable(0, all));
+  RC_ASSERT(Crc32cExtend(Crc32c(all.first(cut)), all.subspan(cut)) == Crc32c(all));
+}
+
+TEST(Crc32c, DetectsASingleBitFlip) {
+  std::string data = "meridian record batch";
+  const uint32_t before = Crc32c(Bytes(data));
+  data[5] ^= 0x10;
+  EXPECT_NE(Crc32c(Bytes(data)), before);
+}
+
+TEST(Random, SameSeedSameSequenceDifferentSeedDifferent) {
+  Random a(42), b(42), c(43);
+  bool differs = false;
+  for (int i = 0; i < 100; i++) {
+    const uint64_t x = a.Next();
+    EXPECT_EQ(x, b.Next());
+    differs |= x != c.Next();
+  }
+  EXPECT_TRUE(differs);
+  EXPECT_EQ(a.draws(), 100u);
+}
+
+TEST(Random, ForkIsStableAndIndependentOfDraws) {
+  Random a(7);
+  const uint64_t before = a.Fork("net").Next();
+  a.Next();
+  EXPECT_EQ(a.Fork("net").Next(), before);
+  EXPECT_NE(a.Fork("disk").Next(), before);
+}
+
+RC_GTEST_PROP(Random, BelowAndBetweenStayInRange, (uint64_t seed, uint64_t bound, int32_t low)) {
+  Random r(seed);
+  const uint64_t b = bound == 0 ? 1 : bound;
+  RC_ASSERT(r.Below(b) < b);
+  const int64_t high = static_cast<int64_t>(low) + 1000;
+  const int64_t x = r.Between(low, high);
+  RC_ASSERT(x >= low);
+  RC_ASSERT(x <= high);
+}
+
+TEST(Random, BelowIsRoughlyUniform) {
+  Random r(1);
+  std::vector<int> counts(10, 0);
+  for (int i = 0; i < 100000; i++) counts[r.Below(10)]++;
+  for (int count : counts) {
+    EXPECT_GT(count, 9500);
+    EXPECT_LT(count, 10500);
+  }
+}
+
+TEST(Instant, AdditionSaturatesAtInfinity) {
+  const Instant near_end = Instant::FromNanos(INT64_MAX - 5);
+  EXPECT_TRUE((near_end + Duration(10)).is_infinite());
+  EXPECT_TRUE((Instant::Infinite() + Duration(1)).is_infinite());
+  EXPECT_EQ((Instant::FromNanos(5) + Duration(10)).nanos(), 15);
+  EXPECT_EQ(Instant::FromNanos(1'500'000'000).ToString(), "1.500000000s");
+}
+
+}  // namespace
+}  // namespace meridian::io

@@ -1,0 +1,93 @@
+#include "io/frame.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include "io/assert.h"
+#include "io/crc32c.h"
+
+namespace meridian::io {
+namespace {
+
+void PutU32(uint8_t* out, uint32_t value) {
+  for (int i = 0; i < 4; i++) out[i] = static_cast<uint8_t>(value >> (8 * i));
+}
+
+uint32_t GetU32(const uint8_t* in) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; i++) value |= static_cast<uint32_t>(in[i]) << (8 * i);
+  return value;
+}
+
+constexpr size_t kReadChunkBytes = 64 * 1024;
+
+}  // namespace
+
+std::vector<uint8_t> EncodeFrame(std::span<const uint8_t> payload) {
+  MERIDIAN_CHECK(payload.size() <= kMessageBytesMax, "frame of {} bytes", payload.size());
+  std::vector<uint8_t> frame(kFrameHeaderBytes + payload.size());
+  PutU32(frame.data(), static_cast<uint32_t>(payload.size()));
+  PutU32(frame.data() + 4, Crc32c(payload));
+  if (!payload.empty()) std::memcpy(frame.data() + kFrameHeaderBytes, payload.data(), payload.size());
+  return frame;
+}
+
+absl::Status WriteFrame(Stream& stream, std::span<const uint8_t> payload, Instant deadline) {
+  const std::vector<uint8_t> frame = EncodeFrame(payload);
+  return stream.Write(frame, deadline);
+}
+
+FrameReader::FrameReader(Stream& stream, size_t frame_bytes_max)
+    : stream_(stream), frame_bytes_max_(frame_bytes_max) {
+  MERIDIAN_CHECK(frame_bytes_max <= kMessageBytesMax);
+}
+
+absl::Status FrameReader::Fill(size_t bytes_needed, Instant deadline) {
+  while (buffer_.size() - begin_ < bytes_needed) {
+    if (begin_ > 0) {  // Compact before growing.
+      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<ptrdiff_t>(begin_));
+      begin_ = 0;
+    }
+    const size_t old_size = buffer_.size();
+    buffer_.resize(old_size + std::max(kReadChunkBytes, bytes_needed - old_size));
+    absl::StatusOr<size_t> read =
+        stream_.Read(std::span<uint8_t>(buffer_).subspan(old_size), deadline);
+    buffer_.resize(old_size + (read.ok() ? *read : 0));
+    if (!read.ok()) return read.status();
+    if (*read == 0) {
+      if (old_size == 0) return absl::OutOfRangeError("end of stream");
+      return absl::DataLossError(
+          fmt::format("stream ended inside a frame ({} bytes buffered)", old_size));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<uint8_t>> FrameReader::Read(Instant deadline) {
+  if (absl::Status s = Fill(kFrameHeaderBytes, deadline); !s.ok()) return s;
+  const uint32_t length = GetU32(buffer_.data() + begin_);
+  const uint32_t crc_expected = GetU32(buffer_.data() + begin_ + 4);
+  if (length > frame_bytes_max_) {
+    return absl::DataLossError(
+        fmt::format("frame length {} exceeds the maximum {}", length, frame_bytes_max_));
+  }
+  if (absl::Status s = Fill(kFrameHeaderBytes + length, deadline); !s.ok()) {
+    return s.code() == absl::StatusCode::kOutOfRange
+               ? absl::DataLossError("stream ended inside a frame")
+               : s;
+  }
+  const uint8_t* payload = buffer_.data() + begin_ + kFrameHeaderBytes;
+  const uint32_t crc_actual = Crc32c(std::span<const uint8_t>(payload, length));
+  if (crc_actual != crc_expected) {
+    return absl::DataLossError(fmt::format("frame CRC32C mismatch: header says {:08x}, payload has {:08x}",
+                                             crc_expected, crc_actual));
+  }
+  std::vector<uint8_t> out(payload, payload + length);
+  begin_ += kFrameHeaderBytes + length;
+  MERIDIAN_CHECK(begin_ <= buffer_.size());
+  return out;
+}
+
+}  // namespace meridian::io

@@ -1,0 +1,42 @@
+// Frames on a byte stream: [u32 payload length][u32 CRC32C of payload][payload], little-endian.
+//
+// Every peer link and client connection speaks frames. Bytes from the network are untrusted:
+// a length over kMessageBytesMax or a CRC mismatch is an error (DataLoss), and the caller closes
+// the connection with that reason. The payload is verified here; its contents (FlatBuffers) are
+// verified by whoever decodes them.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "io/network.h"
+
+namespace meridian::io {
+
+inline constexpr size_t kFrameHeaderBytes = 8;
+
+// Encodes header + payload into one buffer (one write, one syscall).
+std::vector<uint8_t> EncodeFrame(std::span<const uint8_t> payload);
+absl::Status WriteFrame(Stream& stream, std::span<const uint8_t> payload, Instant deadline);
+
+// Reads frames from a stream, buffering so that small frames do not cost a read each.
+class FrameReader {
+ public:
+  explicit FrameReader(Stream& stream, size_t frame_bytes_max = kMessageBytesMax);
+  // The next frame's payload. OutOfRange at a clean end of stream (between frames);
+  // DataLoss for a torn, oversized or corrupted frame.
+  absl::StatusOr<std::vector<uint8_t>> Read(Instant deadline);
+
+ private:
+  absl::Status Fill(size_t bytes_needed, Instant deadline);
+
+  Stream& stream_;
+  const size_t frame_bytes_max_;
+  std::vector<uint8_t> buffer_;
+  size_t begin_ = 0;  // Unconsumed bytes are buffer_[begin_, buffer_.size()).
+};
+
+}  // namespace meridian::io
