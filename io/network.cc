@@ -19,7 +19,11 @@ absl::StatusOr<Address> ParseAddress(std::string_view text) {
       port_text.empty()) {
     return absl::InvalidArgumentError(fmt::format("address '{}' has a bad port", text));
   }
-  return Address{std::string(text.substr(0, colon)), static_cast<uint16_t>(port)};
+  std::string_view host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);  // "[::1]:80" names the IPv6 host "::1".
+  }
+  return Address{std::string(host), static_cast<uint16_t>(port)};
 }
 
 }  // namespace meridian::io

@@ -1,0 +1,303 @@
+#include "io/posix/posix_network.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "io/assert.h"
+#include "io/frame.h"
+#include "io/posix/posix_runtime.h"
+
+namespace meridian::io::posix {
+namespace {
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+};
+
+absl::StatusOr<SocketAddress> Resolve(const Address& address) {
+  SocketAddress out;
+  const std::string host = address.host == "localhost" ? "127.0.0.1" : address.host;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(address.port);
+    out.length = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(address.port);
+    out.length = sizeof(sockaddr_in6);
+  } else {
+    return absl::InvalidArgumentError(
+        fmt::format("'{}' is not an IP literal or localhost (no DNS here)", address.host));
+  }
+  return out;
+}
+
+class TcpStream final : public Stream {
+ public:
+  TcpStream(PosixRuntime& runtime, int fd, std::string peer)
+      : runtime_(runtime), fd_(fd), watch_(runtime.Watch(fd)), peer_(std::move(peer)) {
+    const int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~TcpStream() override { Close(); }
+
+  absl::StatusOr<size_t> Read(std::span<uint8_t> buffer, Instant deadline) override {
+    MERIDIAN_CHECK(!buffer.empty());
+    while (true) {
+      if (fd_ < 0) return absl::FailedPreconditionError("stream closed");
+      const ssize_t n = read(fd_, buffer.data(), buffer.size());
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return ErrnoStatus(errno, "read from " + peer_);
+      watch_->readable = false;
+      if (absl::Status s = runtime_.WaitReady(*watch_, Readiness::kReadable, deadline); !s.ok()) {
+        return s;
+      }
+    }
+  }
+
+  absl::Status Write(std::span<const uint8_t> data, Instant deadline) override {
+    size_t done = 0;
+    while (done < data.size()) {
+      if (fd_ < 0) return absl::FailedPreconditionError("stream closed");
+      const ssize_t n = send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      if (n >= 0) {
+        done += static_cast<size_t>(n);
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return ErrnoStatus(errno, "write to " + peer_);
+      watch_->writable = false;
+      if (absl::Status s = runtime_.WaitReady(*watch_, Readiness::kWritable, deadline); !s.ok()) {
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void Close() override {
+    if (fd_ < 0) return;
+    runtime_.Unwatch(*watch_);
+    close(fd_);
+    fd_ = -1;
+  }
+  std::string peer() const override { return peer_; }
+
+  // For a non-blocking connect in progress.
+  absl::Status WaitWritable(Instant deadline) {
+    return runtime_.WaitReady(*watch_, Readiness::kWritable, deadline);
+  }
+
+ private:
+  PosixRuntime& runtime_;
+  int fd_;
+  std::unique_ptr<FdWatch> watch_;
+  const std::string peer_;
+};
+
+class TcpListener final : public Listener {
+ public:
+  TcpListener(PosixRuntime& runtime, int fd, Address address)
+      : runtime_(runtime), fd_(fd), watch_(runtime.Watch(fd)), address_(std::move(address)) {}
+  ~TcpListener() override { Close(); }
+
+  absl::StatusOr<std::unique_ptr<Stream>> Accept(Instant deadline) override {
+    while (true) {
+      if (fd_ < 0) return absl::FailedPreconditionError("listener closed");
+      sockaddr_storage peer{};
+      socklen_t length = sizeof(peer);
+      const int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &length,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        return std::make_unique<TcpStream>(runtime_, fd, DescribePeer(peer));
+      }
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN) return ErrnoStatus(errno, "accept on " + address_.ToString());
+      watch_->readable = false;
+      if (absl::Status s = runtime_.WaitReady(*watch_, Readiness::kReadable, deadline); !s.ok()) {
+        return s;
+      }
+    }
+  }
+  Address address() const override { return address_; }
+  void Close() override {
+    if (fd_ < 0) return;
+    runtime_.Unwatch(*watch_);
+    close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  static std::string DescribePeer(const sockaddr_storage& peer) {
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (peer.ss_family == AF_INET) {
+      const auto* v4 = reinterpret_cast<const sockaddr_in*>(&peer);
+      inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
+      return fmt::format("{}:{}", text, ntohs(v4->sin_port));
+    }
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
+    return fmt::format("[{}]:{}", text, ntohs(v6->sin6_port));
+  }
+
+  PosixRuntime& runtime_;
+  int fd_;
+  std::unique_ptr<FdWatch> watch_;
+  const Address address_;
+};
+
+std::vector<uint8_t> EncodeHello(NodeId node) {
+  std::vector<uint8_t> hello(4);
+  for (int i = 0; i < 4; i++) hello[i] = static_cast<uint8_t>(node.value() >> (8 * i));
+  return hello;
+}
+
+}  // namespace
+
+struct PosixNetwork::Link {
+  Link(PosixRuntime& runtime, NodeId peer, Address address)
+      : peer(peer), address(std::move(address)), queue(runtime, kLinkQueueMessagesMax) {}
+  NodeId peer;
+  Address address;
+  Channel<std::vector<uint8_t>> queue;
+};
+
+PosixNetwork::PosixNetwork(PosixRuntime& runtime, absl::btree_map<NodeId, Address> peers)
+    : runtime_(runtime), peers_(std::move(peers)), inbox_(runtime, kInboxMessagesMax) {}
+
+PosixNetwork::~PosixNetwork() = default;
+
+void PosixNetwork::Send(NodeId to, std::vector<uint8_t> payload) {
+  MERIDIAN_CHECK(payload.size() <= kMessageBytesMax, "message of {} bytes", payload.size());
+  auto it = links_.find(to);
+  if (it == links_.end()) {
+    auto peer = peers_.find(to);
+    if (peer == peers_.end()) {
+      messages_dropped_++;  // Unknown peer: nothing to send to.
+      return;
+    }
+    it = links_.emplace(to, std::make_unique<Link>(runtime_, to, peer->second)).first;
+    Link& link = *it->second;
+    runtime_.Spawn(fmt::format("link-{}", to.ToString()), [this, &link] { RunLink(link); });
+  }
+  if (!it->second->queue.TrySend(std::move(payload))) messages_dropped_++;
+}
+
+void PosixNetwork::RunLink(Link& link) {
+  Duration backoff = kBackoffMin;
+  while (true) {
+    absl::StatusOr<std::unique_ptr<Stream>> stream =
+        Connect(link.address, runtime_.Now() + std::chrono::seconds(5));
+    absl::Status failure = stream.status();
+    if (stream.ok()) {
+      backoff = kBackoffMin;
+      failure = WriteFrame(**stream, EncodeHello(runtime_.node()), Instant::Infinite());
+      while (failure.ok()) {
+        absl::StatusOr<std::vector<uint8_t>> message = link.queue.Receive();
+        if (!message.ok()) return;  // Cancelled or closed: the node is shutting down.
+        failure = WriteFrame(**stream, *message, Instant::Infinite());
+      }
+    }
+    if (absl::IsCancelled(failure)) return;
+    // Jittered exponential backoff, so restarting peers are not hammered in lock-step.
+    const Duration jitter(runtime_.random().Below(static_cast<uint64_t>(backoff.count()) / 2 + 1));
+    if (!runtime_.Sleep(backoff + jitter).ok()) return;
+    backoff = std::min(backoff * 2, kBackoffMax);
+  }
+}
+
+absl::Status PosixNetwork::StartPeerListener(const Address& address) {
+  absl::StatusOr<std::unique_ptr<Listener>> listener = Listen(address);
+  if (!listener.ok()) return listener.status();
+  peer_listener_ = std::move(*listener);
+  runtime_.Spawn("peer-accept", [this] {
+    while (true) {
+      absl::StatusOr<std::unique_ptr<Stream>> stream = peer_listener_->Accept(Instant::Infinite());
+      if (!stream.ok()) return;
+      std::shared_ptr<Stream> connection(std::move(*stream));
+      runtime_.Spawn("peer-in", [this, connection] { ServePeerConnection(*connection); });
+    }
+  });
+  return absl::OkStatus();
+}
+
+void PosixNetwork::ServePeerConnection(Stream& stream) {
+  FrameReader reader(stream);
+  absl::StatusOr<std::vector<uint8_t>> hello = reader.Read(Instant::Infinite());
+  if (!hello.ok() || hello->size() != 4) {
+    fmt::print(stderr, "peer link from {} closed: bad hello ({})\n", stream.peer(),
+               hello.ok() ? "wrong size" : hello.status().ToString());
+    return;
+  }
+  uint32_t from = 0;
+  for (int i = 0; i < 4; i++) from |= static_cast<uint32_t>((*hello)[i]) << (8 * i);
+  while (true) {
+    absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(Instant::Infinite());
+    if (!frame.ok()) {
+      if (!absl::IsOutOfRange(frame.status()) && !absl::IsCancelled(frame.status())) {
+        fmt::print(stderr, "peer link from n{} closed: {}\n", from, frame.status().ToString());
+      }
+      return;
+    }
+    if (!inbox_.TrySend(PeerMessage{NodeId(from), std::move(*frame)})) messages_dropped_++;
+  }
+}
+
+absl::StatusOr<PeerMessage> PosixNetwork::Receive(Instant deadline) {
+  return inbox_.Receive(deadline);
+}
+
+absl::StatusOr<std::unique_ptr<Listener>> PosixNetwork::Listen(const Address& address) {
+  absl::StatusOr<SocketAddress> resolved = Resolve(address);
+  if (!resolved.ok()) return resolved.status();
+  const int fd = socket(resolved->storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoStatus(errno, "socket");
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&resolved->storage), resolved->length) != 0 ||
+      listen(fd, SOMAXCONN) != 0) {
+    const int error = errno;
+    close(fd);
+    return ErrnoStatus(error, "listen on " + address.ToString());
+  }
+  sockaddr_storage bound{};
+  socklen_t length = sizeof(bound);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length);
+  Address actual = address;
+  actual.port = ntohs(bound.ss_family == AF_INET
+                          ? reinterpret_cast<const sockaddr_in*>(&bound)->sin_port
+                          : reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port);
+  return std::make_unique<TcpListener>(runtime_, fd, actual);
+}
+
+absl::StatusOr<std::unique_ptr<Stream>> PosixNetwork::Connect(const Address& address,
+                                                              Instant deadline) {
+  absl::StatusOr<SocketAddress> resolved = Resolve(address);
+  if (!resolved.ok()) return resolved.status();
+  const int fd = socket(resolved->storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoStatus(errno, "socket");
+  auto stream = std::make_unique<TcpStream>(runtime_, fd, address.ToString());
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&resolved->storage), resolved->length) == 0) {
+    return stream;
+  }
+  if (errno != EINPROGRESS) return ErrnoStatus(errno, "connect to " + address.ToString());
+  if (absl::Status s = stream->WaitWritable(deadline); !s.ok()) return s;
+  int error = 0;
+  socklen_t length = sizeof(error);
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+  if (error != 0) return ErrnoStatus(error, "connect to " + address.ToString());
+  return stream;
+}
+
+}  // namespace meridian::io::posix

@@ -1,0 +1,117 @@
+// posix::PosixRuntime: the production io::Runtime. One reactor per process on epoll.
+//
+// - Time: CLOCK_MONOTONIC. Timers live in an ordered map; epoll_wait sleeps until the next one.
+// - Sockets are non-blocking and registered edge-triggered; a fiber that meets EAGAIN parks until
+//   epoll reports the edge.
+// - Files: pread/pwrite run inline (page cache); fdatasync/fsync, the calls that really block,
+//   run on one helper thread and complete through an eventfd, so the reactor thread never waits
+//   on the disk. (The helper thread is io/posix's business; DESIGN.md bans threads only in core/
+//   and sim/.)
+// - ShouldInjectFault is always false.
+//
+// Threading: everything except PostCompletion runs on the reactor thread.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/container/btree_map.h"
+#include "absl/status/statusor.h"
+#include "io/network.h"
+#include "io/runtime.h"
+
+namespace meridian::io::posix {
+
+class PosixNetwork;
+class PosixDisk;
+
+struct PosixOptions {
+  NodeId node{1};
+  // Root directory of this node's Disk. Created if missing.
+  std::string data_dir;
+  // Where this node accepts peer links (port 0 = no peer listener), and where its peers are.
+  Address peer_listen;
+  absl::btree_map<NodeId, Address> peers;
+  // 0 = seed from the kernel (getrandom).
+  uint64_t seed = 0;
+};
+
+// Readiness of one registered file descriptor, and the fibers waiting for it.
+struct FdWatch {
+  int fd = -1;
+  bool readable = false;
+  bool writable = false;
+  bool hangup = false;
+  std::vector<FiberId> waiters;
+};
+
+enum class Readiness { kReadable, kWritable };
+
+class PosixRuntime final : public Runtime {
+ public:
+  static absl::StatusOr<std::unique_ptr<PosixRuntime>> Create(PosixOptions options);
+  ~PosixRuntime() override;
+
+  Instant Now() const override;
+  Random& random() override { return random_; }
+  bool ShouldInjectFault(std::string_view site) override { return false; }
+  Network& network() override;
+  Disk& disk() override;
+  Scheduler& scheduler() override { return *scheduler_; }
+  TimerId ArmTimer(Instant deadline, FiberId fiber) override;
+  void DisarmTimer(TimerId timer) override;
+
+  // Runs the reactor until Stop() (from a fiber or a signal-safe path).
+  void Run();
+  void Stop() { stopping_ = true; }
+
+  // --- For io/posix's own sockets and files ---
+  std::unique_ptr<FdWatch> Watch(int fd);
+  void Unwatch(FdWatch& watch);
+  // Parks until `watch` reports `readiness` (or hang-up), the deadline passes or cancellation.
+  absl::Status WaitReady(FdWatch& watch, Readiness readiness, Instant deadline);
+  // Runs `blocking` on the helper thread; the calling fiber parks until it returns. Cannot be
+  // cancelled once started (the syscall runs to completion either way).
+  absl::Status RunBlocking(std::function<absl::Status()> blocking);
+
+ private:
+  explicit PosixRuntime(PosixOptions options, uint64_t seed);
+  absl::Status Init();
+  void FireExpiredTimers();
+  void Poll(Instant wake_at);
+  void DrainCompletions();
+  void HelperLoop();
+
+  PosixOptions options_;
+  Random random_;
+  std::unique_ptr<Scheduler> scheduler_ = std::make_unique<Scheduler>();
+  int epoll_fd_ = -1;
+  int completion_fd_ = -1;  // eventfd: the helper thread's "something finished".
+  bool stopping_ = false;
+  uint64_t next_timer_sequence_ = 1;
+  absl::btree_map<std::pair<int64_t, uint64_t>, FiberId> timers_;
+
+  std::mutex helper_mutex_;
+  std::condition_variable helper_wakeup_;
+  std::deque<std::function<void()>> helper_jobs_;   // Guarded by helper_mutex_.
+  std::deque<std::function<void()>> completions_;   // Guarded by helper_mutex_.
+  bool helper_exit_ = false;                        // Guarded by helper_mutex_.
+  std::thread helper_;
+
+  std::unique_ptr<PosixDisk> disk_;
+  std::unique_ptr<PosixNetwork> network_;
+};
+
+// Maps an errno to a status: ENOENT NotFound, EEXIST AlreadyExists, ENOSPC/EDQUOT
+// ResourceExhausted, EIO DataLoss, ECONNRESET/EPIPE/ECONNREFUSED Unavailable, others Internal.
+absl::Status ErrnoStatus(int error, std::string_view what);
+
+}  // namespace meridian::io::posix

@@ -1,0 +1,44 @@
+#include "sim/sim_runtime.h"
+
+#include "io/assert.h"
+#include "sim/sim_disk.h"
+#include "sim/sim_network.h"
+#include "sim/world.h"
+
+namespace meridian::sim {
+
+SimRuntime::SimRuntime(World& world, io::NodeId node, uint64_t incarnation, SimDisk& disk)
+    : io::Runtime(node),
+      world_(world),
+      incarnation_(incarnation),
+      random_(world.random().Fork(io::Mix64(node.value()) ^ incarnation)),
+      disk_(disk),
+      endpoint_(std::make_unique<SimEndpoint>(world, *this)),
+      scheduler_(std::make_unique<io::Scheduler>()) {
+  MERIDIAN_CHECK(incarnation > 0);
+  disk_.Attach(this);
+}
+
+SimRuntime::~SimRuntime() {
+  crashing_ = true;
+  scheduler_.reset();  // Unwind fibers while everything they may touch still exists.
+  endpoint_.reset();
+  disk_.Detach(this);
+}
+
+io::Instant SimRuntime::Now() const { return world_.Now(); }
+
+bool SimRuntime::ShouldInjectFault(std::string_view site) { return world_.ShouldInjectFault(site); }
+
+io::Network& SimRuntime::network() { return *endpoint_; }
+
+io::Disk& SimRuntime::disk() { return disk_; }
+
+io::TimerId SimRuntime::ArmTimer(io::Instant deadline, io::FiberId fiber) {
+  return world_.Schedule(
+      deadline, node(), "timer", [this, fiber] { scheduler_->Wake(fiber); }, incarnation_);
+}
+
+void SimRuntime::DisarmTimer(io::TimerId timer) { world_.Cancel(timer); }
+
+}  // namespace meridian::sim

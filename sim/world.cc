@@ -1,0 +1,183 @@
+#include "sim/world.h"
+
+#include <fmt/format.h>
+
+#include "io/assert.h"
+#include "sim/sim_disk.h"
+#include "sim/sim_network.h"
+#include "sim/sim_runtime.h"
+
+namespace meridian::sim {
+
+struct World::Node {
+  io::NodeId id;
+  std::string host;
+  NodeMain main;
+  uint64_t incarnation = 0;  // Incremented at every Start.
+  SimDisk disk;
+  std::unique_ptr<SimRuntime> runtime;  // Null while down.
+};
+
+World::World(WorldOptions options)
+    : options_(options),
+      random_(io::Random(options.seed).Fork("world")),
+      network_(std::make_unique<SimNetwork>(*this)) {
+  MERIDIAN_CHECK(options.link_latency_min <= options.link_latency_max);
+  MERIDIAN_CHECK(options.fsync_latency_min <= options.fsync_latency_max);
+}
+
+World::~World() {
+  // Tear nodes down in id order before the network they reference.
+  for (auto& [id, node] : nodes_) node->runtime.reset();
+  events_.clear();
+}
+
+World::Node& World::node_at(io::NodeId node) {
+  auto it = nodes_.find(node);
+  MERIDIAN_CHECK(it != nodes_.end(), "unknown node {}", node.ToString());
+  return *it->second;
+}
+
+const World::Node& World::node_at(io::NodeId node) const {
+  auto it = nodes_.find(node);
+  MERIDIAN_CHECK(it != nodes_.end(), "unknown node {}", node.ToString());
+  return *it->second;
+}
+
+void World::AddNode(io::NodeId node, std::string host, NodeMain main) {
+  MERIDIAN_CHECK(!nodes_.contains(node), "node {} added twice", node.ToString());
+  for (const auto& [id, other] : nodes_) MERIDIAN_CHECK(other->host != host, "host {} twice", host);
+  auto entry = std::make_unique<Node>();
+  entry->id = node;
+  entry->host = std::move(host);
+  entry->main = std::move(main);
+  nodes_.emplace(node, std::move(entry));
+}
+
+void World::Start(io::NodeId id) {
+  Node& node = node_at(id);
+  MERIDIAN_CHECK(node.runtime == nullptr, "{} is already up", id.ToString());
+  node.incarnation++;
+  node.runtime = std::make_unique<SimRuntime>(*this, id, node.incarnation, node.disk);
+  Trace(id, fmt::format("start (incarnation {})", node.incarnation));
+  SimRuntime& runtime = *node.runtime;
+  runtime.Spawn("main", [&runtime, main = node.main] { main(runtime); });
+  RunRunnableFibers();
+}
+
+void World::Crash(io::NodeId id) {
+  Node& node = node_at(id);
+  MERIDIAN_CHECK(node.runtime != nullptr, "{} is already down", id.ToString());
+  Trace(id, "crash");
+  node.runtime.reset();
+  node.disk.Crash();
+}
+
+void World::Restart(io::NodeId id) {
+  if (IsUp(id)) Crash(id);
+  Start(id);
+}
+
+bool World::IsUp(io::NodeId node) const { return node_at(node).runtime != nullptr; }
+uint64_t World::incarnation(io::NodeId node) const { return node_at(node).incarnation; }
+SimRuntime* World::runtime(io::NodeId node) { return node_at(node).runtime.get(); }
+SimDisk& World::disk(io::NodeId node) { return node_at(node).disk; }
+const std::string& World::host(io::NodeId node) const { return node_at(node).host; }
+
+std::vector<io::NodeId> World::nodes() const {
+  std::vector<io::NodeId> ids;
+  for (const auto& [id, node] : nodes_) ids.push_back(id);
+  return ids;
+}
+
+io::TimerId World::Schedule(io::Instant at, io::NodeId node, std::string_view kind,
+                            std::function<void()> action, uint64_t incarnation) {
+  MERIDIAN_CHECK(at >= now_, "event '{}' scheduled in the past", kind);
+  MERIDIAN_CHECK(!at.is_infinite());
+  const EventKey key{at.nanos(), next_sequence_++};
+  events_.emplace(key, Event{node, incarnation, std::string(kind), std::move(action)});
+  return io::TimerId{key.first, key.second};
+}
+
+void World::Cancel(io::TimerId event) { events_.erase(EventKey{event.deadline_ns, event.sequence}); }
+
+void World::RunRunnableFibers() {
+  // Nodes in id order; repeat while any fiber became runnable (a fiber may wake another node's
+  // fiber only through events, so one pass usually suffices).
+  bool ran = true;
+  while (ran) {
+    ran = false;
+    for (auto& [id, node] : nodes_) {
+      if (node->runtime != nullptr && node->runtime->scheduler().runnable_fibers() > 0) {
+        node->runtime->scheduler().RunUntilIdle();
+        ran = true;
+      }
+    }
+  }
+}
+
+void World::FoldIntoTraceHash(const EventKey& key, const Event& event) {
+  uint64_t h = trace_hash_;
+  h = io::Mix64(h ^ static_cast<uint64_t>(key.first));
+  h = io::Mix64(h ^ event.node.value());
+  h = io::Mix64(h ^ io::HashLabel(event.kind));
+  h = io::Mix64(h ^ random_.draws());
+  auto node = nodes_.find(event.node);
+  if (node != nodes_.end() && node->second->runtime != nullptr) {
+    h = io::Mix64(h ^ node->second->runtime->random().draws());
+  }
+  trace_hash_ = h;
+}
+
+bool World::Step() {
+  if (events_.empty()) return false;
+  MERIDIAN_CHECK(events_executed_ < kEventsMax, "event budget exhausted");
+  auto it = events_.begin();
+  const EventKey key = it->first;
+  Event event = std::move(it->second);
+  events_.erase(it);
+  MERIDIAN_CHECK(key.first >= now_.nanos(), "time went backwards");
+  now_ = io::Instant::FromNanos(key.first);
+  if (event.incarnation != 0) {
+    const Node& node = node_at(event.node);
+    if (node.runtime == nullptr || node.incarnation != event.incarnation) return true;
+  }
+  events_executed_++;
+  FoldIntoTraceHash(key, event);
+  if (tracing() && event.kind != "timer") Trace(event.node, event.kind);
+  event.action();
+  RunRunnableFibers();
+  return true;
+}
+
+void World::RunUntil(io::Instant deadline) {
+  while (!events_.empty() && events_.begin()->first.first <= deadline.nanos()) Step();
+  if (deadline > now_) now_ = deadline;
+}
+
+bool World::RunUntil(const std::function<bool()>& done, io::Instant deadline) {
+  while (!done()) {
+    if (events_.empty() || events_.begin()->first.first > deadline.nanos()) {
+      if (deadline > now_) now_ = deadline;
+      return done();
+    }
+    Step();
+  }
+  return true;
+}
+
+void World::Trace(io::NodeId node, std::string_view text) {
+  if (!trace_sink_) return;
+  trace_sink_(fmt::format("t={} {} {}", now_.ToString(), node.ToString(), text));
+}
+
+bool World::ShouldInjectFault(std::string_view site) {
+  if (!options_.buggify) return false;
+  auto [it, first_query] = buggify_sites_.try_emplace(std::string(site), false);
+  if (first_query) it->second = random_.Chance(1, 4);
+  if (!it->second || !random_.Chance(1, 4)) return false;
+  faults_injected_[it->first]++;
+  return true;
+}
+
+}  // namespace meridian::sim

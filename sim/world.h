@@ -1,0 +1,134 @@
+// sim::World: a whole cluster in one OS thread, driven by one event queue in virtual time.
+//
+// What stays true:
+// - Events run in (virtual time, insertion sequence) order; nothing else decides what runs next.
+// - Every random choice derives from the world's seed: the world's own Random (network latency,
+//   fault decisions) and each node incarnation's Random, forked from it by (node, incarnation).
+// - The trace hash folds in (time, node, event kind, random draws) of every event, so two runs
+//   of one seed that diverge in anything observable end with different hashes.
+// - A node's synced disk content survives Crash(); everything in memory is gone (its scheduler
+//   is destroyed, unwinding every fiber).
+//
+// Single-threaded: call everything from the thread that owns the world, outside of fibers except
+// where a method says otherwise.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/container/btree_map.h"
+#include "io/node_id.h"
+#include "io/random.h"
+#include "io/runtime.h"
+#include "io/time.h"
+
+namespace meridian::sim {
+
+class SimDisk;
+class SimNetwork;
+class SimRuntime;
+
+struct WorldOptions {
+  uint64_t seed = 1;
+  // One-way latency of every peer link and stream, uniform in [min, max]. Issue-3 geo topologies
+  // replace this with a per-pair model.
+  io::Duration link_latency_min = std::chrono::microseconds(100);
+  io::Duration link_latency_max = std::chrono::microseconds(500);
+  io::Duration fsync_latency_min = std::chrono::microseconds(50);
+  io::Duration fsync_latency_max = std::chrono::milliseconds(2);
+  // BUGGIFY: when on, each fault site is enabled with probability 1/4 at its first query, and an
+  // enabled site fires with probability 1/4 per query.
+  bool buggify = false;
+};
+
+// The body a node runs when it boots (and again after each restart).
+using NodeMain = std::function<void(io::Runtime&)>;
+
+class World {
+ public:
+  // A safety net against runaway runs: no run may execute more events than this.
+  static constexpr uint64_t kEventsMax = uint64_t{1} << 34;
+
+  explicit World(WorldOptions options);
+  ~World();
+  World(const World&) = delete;
+  World& operator=(const World&) = delete;
+
+  io::Instant Now() const { return now_; }
+  io::Random& random() { return random_; }
+  const WorldOptions& options() const { return options_; }
+  SimNetwork& network() { return *network_; }
+
+  // --- Nodes ---
+  void AddNode(io::NodeId node, std::string host, NodeMain main);
+  void Start(io::NodeId node);
+  // Crash: memory lost, unsynced disk data lost, synced data kept.
+  void Crash(io::NodeId node);
+  void Restart(io::NodeId node);
+  bool IsUp(io::NodeId node) const;
+  uint64_t incarnation(io::NodeId node) const;
+  SimRuntime* runtime(io::NodeId node);  // nullptr while down
+  SimDisk& disk(io::NodeId node);
+  const std::string& host(io::NodeId node) const;
+  std::vector<io::NodeId> nodes() const;
+
+  // --- Events ---
+  // Runs `action` at virtual time `at` (>= Now()). `node` is the node the event belongs to, for
+  // the trace; `incarnation`, when non-zero, drops the event if that node has restarted since.
+  io::TimerId Schedule(io::Instant at, io::NodeId node, std::string_view kind,
+                       std::function<void()> action, uint64_t incarnation = 0);
+  void Cancel(io::TimerId event);
+
+  // Runs one event. False when the queue is empty.
+  bool Step();
+  // Runs events until virtual time would pass `deadline` (then sets Now() to it).
+  void RunUntil(io::Instant deadline);
+  void RunFor(io::Duration duration) { RunUntil(now_ + duration); }
+  // Runs until `done()` holds or virtual time passes `deadline`; returns done().
+  bool RunUntil(const std::function<bool()>& done, io::Instant deadline);
+
+  // --- Determinism and tracing ---
+  uint64_t trace_hash() const { return trace_hash_; }
+  uint64_t events_executed() const { return events_executed_; }
+  // Receives one human-readable line per event ("t=... n1 deliver ..."), or nothing if unset.
+  void SetTraceSink(std::function<void(std::string_view)> sink) { trace_sink_ = std::move(sink); }
+  bool tracing() const { return static_cast<bool>(trace_sink_); }
+  void Trace(io::NodeId node, std::string_view text);
+
+  // BUGGIFY decision for `site` on `node` (called by SimRuntime::ShouldInjectFault).
+  bool ShouldInjectFault(std::string_view site);
+  const absl::btree_map<std::string, uint64_t>& faults_injected() const { return faults_injected_; }
+
+ private:
+  struct Event {
+    io::NodeId node;
+    uint64_t incarnation;
+    std::string kind;
+    std::function<void()> action;
+  };
+  struct Node;
+  using EventKey = std::pair<int64_t, uint64_t>;  // (virtual ns, sequence)
+
+  Node& node_at(io::NodeId node);
+  const Node& node_at(io::NodeId node) const;
+  void RunRunnableFibers();
+  void FoldIntoTraceHash(const EventKey& key, const Event& event);
+
+  WorldOptions options_;
+  io::Random random_;
+  io::Instant now_;
+  uint64_t next_sequence_ = 1;
+  absl::btree_map<EventKey, Event> events_;
+  absl::btree_map<io::NodeId, std::unique_ptr<Node>> nodes_;
+  std::unique_ptr<SimNetwork> network_;
+  uint64_t trace_hash_ = 0x6d6572696469616eULL;  // "meridian"
+  uint64_t events_executed_ = 0;
+  std::function<void(std::string_view)> trace_sink_;
+  absl::btree_map<std::string, bool> buggify_sites_;
+  absl::btree_map<std::string, uint64_t> faults_injected_;
+};
+
+}  // namespace meridian::sim
