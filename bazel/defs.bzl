@@ -8,6 +8,8 @@ MERIDIAN_COPTS = [
     "-Wextra",
     "-Werror",
     "-Wno-unused-parameter",
+    # Designated initializers that rely on default member initializers are the idiom here.
+    "-Wno-missing-field-initializers",
 ]
 
 def _with_copts(kwargs):

@@ -1,0 +1,189 @@
+// meridian-node: the production server process.
+//
+// This first version runs the io/posix reactor and serves what exists so far:
+// - a framed client protocol on --listen ("ping N" -> "pong N from nX"; the broker's produce and
+//   fetch arrive with the log and replication issues),
+// - peer links on --peer_listen/--peers (the transport raft will use),
+// - Prometheus text metrics over HTTP on --metrics_listen (GET /metrics),
+// and stops cleanly on SIGTERM or SIGINT. It logs one line per event to stderr.
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "io/frame.h"
+#include "io/posix/posix_runtime.h"
+#include "node/metrics_http.h"
+
+ABSL_FLAG(uint32_t, node_id, 1, "This node's id (>= 1).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:9092", "Client address host:port.");
+ABSL_FLAG(std::string, peer_listen, "", "Peer link address host:port (empty: none).");
+ABSL_FLAG(std::vector<std::string>, peers, {}, "Peers as id=host:port, comma-separated.");
+ABSL_FLAG(std::string, data_dir, "", "Directory for this node's data (required).");
+ABSL_FLAG(std::string, metrics_listen, "", "Metrics HTTP address host:port (empty: none).");
+
+namespace meridian::node {
+namespace {
+
+using io::posix::PosixRuntime;
+
+void Log(const io::Runtime& rt, std::string_view text) {
+  fmt::print(stderr, "n{} {}\n", rt.node().value(), text);
+}
+
+absl::StatusOr<io::posix::PosixOptions> OptionsFromFlags() {
+  io::posix::PosixOptions options;
+  if (absl::GetFlag(FLAGS_node_id) == 0) return absl::InvalidArgumentError("--node_id must be >= 1");
+  options.node = io::NodeId(absl::GetFlag(FLAGS_node_id));
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("--data_dir is required");
+  if (!absl::GetFlag(FLAGS_peer_listen).empty()) {
+    absl::StatusOr<io::Address> address = io::ParseAddress(absl::GetFlag(FLAGS_peer_listen));
+    if (!address.ok()) return address.status();
+    options.peer_listen = *address;
+  }
+  for (const std::string& peer : absl::GetFlag(FLAGS_peers)) {
+    const size_t equals = peer.find('=');
+    uint32_t id = 0;
+    if (equals == std::string::npos || !absl::SimpleAtoi(peer.substr(0, equals), &id) || id == 0) {
+      return absl::InvalidArgumentError(fmt::format("--peers entry '{}' is not id=host:port", peer));
+    }
+    absl::StatusOr<io::Address> address = io::ParseAddress(peer.substr(equals + 1));
+    if (!address.ok()) return address.status();
+    options.peers[io::NodeId(id)] = *address;
+  }
+  return options;
+}
+
+// Serves one client connection until it closes or sends a bad frame.
+void ServeClient(PosixRuntime& rt, io::Stream& stream, NodeMetrics& metrics) {
+  io::FrameReader reader(stream);
+  while (true) {
+    absl::StatusOr<std::vector<uint8_t>> request = reader.Read(io::Instant::Infinite());
+    if (!request.ok()) {
+      if (!absl::IsOutOfRange(request.status()) && !absl::IsCancelled(request.status())) {
+        Log(rt, fmt::format("client {} closed: {}", stream.peer(), request.status().ToString()));
+      }
+      return;
+    }
+    metrics.client_requests_total++;
+    const std::string text(request->begin(), request->end());
+    std::string reply;
+    if (text.rfind("ping ", 0) == 0) {
+      reply = fmt::format("pong {} from n{}", text.substr(5), rt.node().value());
+    } else {
+      metrics.client_errors_total++;
+      reply = fmt::format("error unknown request '{}'", text.substr(0, 64));
+    }
+    std::vector<uint8_t> bytes(reply.begin(), reply.end());
+    if (!io::WriteFrame(stream, bytes, rt.Now() + std::chrono::seconds(10)).ok()) return;
+  }
+}
+
+absl::Status ServeClients(PosixRuntime& rt, const io::Address& address, NodeMetrics& metrics) {
+  absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(address);
+  if (!listener.ok()) return listener.status();
+  std::shared_ptr<io::Listener> owned(std::move(*listener));
+  Log(rt, fmt::format("serving clients on {}", owned->address().ToString()));
+  rt.Spawn("client-accept", [&rt, owned, &metrics] {
+    while (true) {
+      absl::StatusOr<std::unique_ptr<io::Stream>> stream = owned->Accept(io::Instant::Infinite());
+      if (!stream.ok()) return;
+      metrics.client_connections_total++;
+      std::shared_ptr<io::Stream> connection(std::move(*stream));
+      rt.Spawn("client", [&rt, connection, &metrics] { ServeClient(rt, *connection, metrics); });
+    }
+  });
+  return absl::OkStatus();
+}
+
+sigset_t StopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  return signals;
+}
+
+// SIGTERM/SIGINT arrive on a signalfd watched by the reactor, so shutdown is an ordinary event.
+// They must be blocked in every thread (see Main) or the default action would kill the process.
+absl::Status StopOnSignals(PosixRuntime& rt) {
+  const sigset_t signals = StopSignals();
+  const int fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (fd < 0) return absl::InternalError("signalfd");
+  rt.Spawn("signals", [&rt, fd] {
+    std::unique_ptr<io::posix::FdWatch> watch = rt.Watch(fd);
+    while (true) {
+      signalfd_siginfo info{};
+      if (read(fd, &info, sizeof(info)) == sizeof(info)) {
+        Log(rt, fmt::format("signal {}: stopping", info.ssi_signo));
+        break;
+      }
+      watch->readable = false;
+      if (!rt.WaitReady(*watch, io::posix::Readiness::kReadable, io::Instant::Infinite()).ok()) {
+        break;
+      }
+    }
+    rt.Unwatch(*watch);
+    close(fd);
+    rt.Stop();
+  });
+  return absl::OkStatus();
+}
+
+int Main() {
+  absl::StatusOr<io::posix::PosixOptions> options = OptionsFromFlags();
+  if (!options.ok()) {
+    fmt::print(stderr, "meridian-node: {}\n", options.status().ToString());
+    return 2;
+  }
+  absl::StatusOr<io::Address> client_address = io::ParseAddress(absl::GetFlag(FLAGS_listen));
+  if (!client_address.ok()) {
+    fmt::print(stderr, "meridian-node: --listen: {}\n", client_address.status().ToString());
+    return 2;
+  }
+  // Block the stop signals before the runtime starts its helper thread, which inherits the mask.
+  const sigset_t stop_signals = StopSignals();
+  if (pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) != 0) {
+    fmt::print(stderr, "meridian-node: cannot block signals\n");
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<PosixRuntime>> runtime = PosixRuntime::Create(*options);
+  if (!runtime.ok()) {
+    fmt::print(stderr, "meridian-node: cannot start: {}\n", runtime.status().ToString());
+    return 1;
+  }
+  PosixRuntime& rt = **runtime;
+  NodeMetrics metrics;
+  metrics.started_at = rt.Now();
+  absl::Status started = StopOnSignals(rt);
+  if (started.ok()) started = ServeClients(rt, *client_address, metrics);
+  if (started.ok() && !absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    absl::StatusOr<io::Address> address = io::ParseAddress(absl::GetFlag(FLAGS_metrics_listen));
+    started = address.ok() ? ServeMetrics(rt, *address, metrics) : address.status();
+  }
+  if (!started.ok()) {
+    fmt::print(stderr, "meridian-node: cannot start: {}\n", started.ToString());
+    return 1;
+  }
+  Log(rt, fmt::format("up, data in {}", options->data_dir));
+  rt.Run();
+  Log(rt, "stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace meridian::node
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("meridian-node --node_id=N --data_dir=DIR [--listen=host:port] ...");
+  absl::ParseCommandLine(argc, argv);
+  return meridian::node::Main();
+}
