@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that building and testing Meridian need, and nothing else.
+# Idempotent: does nothing (and needs no root) when everything is already installed; otherwise
+# runs `apt-get update` once and installs exactly what is missing.
+set -euo pipefail
+
+packages=(
+  bazel-bootstrap          # Bazel 4.2.3, the build
+  g++                      # the default compiler (GCC 12)
+  clang-14                 # --config=clang, and libFuzzer for fuzz/
+  libclang-rt-14-dev       # clang's sanitizer and fuzzer runtimes
+  libabsl-dev              # Abseil 20220623
+  libflatbuffers-dev       # FlatBuffers 2.0.8 runtime headers
+  flatbuffers-compiler     # flatc
+  libboost-context-dev     # Boost.Context 1.74, the fibers
+  libfmt-dev               # fmt 9.1
+  libgtest-dev             # GoogleTest 1.12
+  libgmock-dev             # GoogleMock (gmock_main)
+  librapidcheck-dev        # rapidcheck, with its GoogleTest integration
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup: all ${#packages[@]} build and test packages are installed"
+  exit 0
+fi
+
+echo "setup: missing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: installing them needs root. Run: sudo $0   (or: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null; then
+  echo "setup: apt-get not found; Meridian's setup supports Debian 12 (bookworm) only" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q "${missing[@]}"
+echo "setup: installed ${#missing[@]} packages"
