@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "io/assert.h"
+#include "sim/fault_atlas.h"
 #include "sim/sim_runtime.h"
 #include "sim/world.h"
 
@@ -19,12 +20,8 @@ class SimFile final : public io::File {
       : disk_(disk), inode_(inode), path_(std::move(path)) {}
 
   absl::Status WriteAt(uint64_t offset, std::span<const uint8_t> data) override {
-    SimDisk::Inode& node = Node();
-    if (offset + data.size() > node.data.size()) {
-      if (absl::Status s = disk_.Resize(node, offset + data.size()); !s.ok()) return s;
-    }
-    if (!data.empty()) std::memcpy(node.data.data() + offset, data.data(), data.size());
-    return absl::OkStatus();
+    Node();  // Checks the inode exists.
+    return disk_.Write(inode_, path_, offset, data);
   }
 
   absl::StatusOr<uint64_t> Append(std::span<const uint8_t> data) override {
@@ -35,6 +32,7 @@ class SimFile final : public io::File {
 
   absl::StatusOr<size_t> ReadAt(uint64_t offset, std::span<uint8_t> buffer) override {
     const SimDisk::Inode& node = Node();
+    if (disk_.InjectIoError("read")) return absl::DataLossError("EIO: read of " + path_);
     if (offset >= node.data.size()) return 0;
     const size_t n = std::min<uint64_t>(buffer.size(), node.data.size() - offset);
     std::memcpy(buffer.data(), node.data.data() + offset, n);
@@ -65,13 +63,72 @@ SimDisk::Inode* SimDisk::inode(InodeId id) {
   return it == inodes_.end() ? nullptr : &it->second;
 }
 
+bool SimDisk::InjectIoError(std::string_view operation) {
+  if (rates_.io_error_ppm == 0 || !world_.random().Chance(rates_.io_error_ppm, 1'000'000)) {
+    return false;
+  }
+  world_.RecordFault(fmt::format("disk_eio_{}", operation));
+  world_.Trace(node_, fmt::format("disk: injected EIO on {}", operation));
+  return true;
+}
+
 absl::Status SimDisk::Resize(Inode& node, uint64_t size) {
-  if (size > node.data.size() && bytes_used_ + (size - node.data.size()) > kBytesMax) {
-    return absl::ResourceExhaustedError("simulated disk full");
+  if (size > node.data.size() && bytes_used_ + (size - node.data.size()) > capacity_bytes_) {
+    if (capacity_bytes_ < kBytesMax) world_.RecordFault("disk_full");
+    return absl::ResourceExhaustedError("ENOSPC: simulated disk full");
   }
   bytes_used_ = bytes_used_ - node.data.size() + size;
   node.data.resize(size);
   return absl::OkStatus();
+}
+
+absl::Status SimDisk::Write(InodeId id, const std::string& path, uint64_t offset,
+                            std::span<const uint8_t> data) {
+  if (data.empty()) return absl::OkStatus();
+  if (InjectIoError("write")) return absl::DataLossError("EIO: write of " + path);
+  Inode& node = *inode(id);
+  if (misdirect_atlas_ != nullptr) {
+    // The drive acknowledges the write but puts it 1-8 sectors away from where it was aimed.
+    FaultAtlas& atlas = *misdirect_atlas_;
+    misdirect_atlas_ = nullptr;
+    const int64_t shift = world_.random().Between(1, 8) * static_cast<int64_t>(FaultAtlas::kSectorBytes) *
+                          (world_.random().Chance(1, 2) ? 1 : -1);
+    const int64_t landed = static_cast<int64_t>(offset) + shift;
+    if (landed >= 0 && atlas.TryCharge(path, offset, data.size(), node_) &&
+        atlas.TryCharge(path, static_cast<uint64_t>(landed), data.size(), node_)) {
+      world_.RecordFault("disk_misdirected_write");
+      world_.Trace(node_, fmt::format("disk: write to {}@{} misdirected to @{}", path, offset, landed));
+      offset = static_cast<uint64_t>(landed);
+      // The aimed-at range keeps its old bytes but must exist, as the caller believes it does.
+      const uint64_t aimed_end = static_cast<uint64_t>(landed - shift) + data.size();
+      if (aimed_end > node.data.size()) {
+        if (absl::Status s = Resize(node, aimed_end); !s.ok()) return s;
+      }
+    }
+  }
+  if (offset + data.size() > node.data.size()) {
+    if (absl::Status s = Resize(node, offset + data.size()); !s.ok()) return s;
+  }
+  std::memcpy(node.data.data() + offset, data.data(), data.size());
+  return absl::OkStatus();
+}
+
+bool SimDisk::CorruptAtRest(FaultAtlas& atlas) {
+  std::vector<std::pair<std::string, InodeId>> candidates;
+  for (const auto& [name, id] : durable_names_) {
+    if (!inodes_.at(id).durable.empty()) candidates.emplace_back(name, id);
+  }
+  if (candidates.empty()) return false;
+  const auto& [path, id] = candidates[world_.random().Below(candidates.size())];
+  Inode& node = inodes_.at(id);
+  const uint64_t offset = world_.random().Below(node.durable.size());
+  if (!atlas.TryCharge(path, offset, 1, node_)) return false;
+  const uint8_t bit = static_cast<uint8_t>(1u << world_.random().Below(8));
+  node.durable[offset] ^= bit;
+  if (offset < node.data.size()) node.data[offset] ^= bit;
+  world_.RecordFault("disk_bit_flip");
+  world_.Trace(node_, fmt::format("disk: bit flip at rest in {}@{}", path, offset));
+  return true;
 }
 
 absl::StatusOr<std::unique_ptr<io::File>> SimDisk::Open(const std::string& path,
@@ -163,9 +220,15 @@ absl::Status SimDisk::SyncInode(InodeId id) {
   MERIDIAN_CHECK(runtime_ != nullptr, "sync with no node attached");
   // The fsync takes time; a crash during it loses the writes (the fiber never resumes).
   World& world = runtime_->world();
-  const auto latency = io::Duration(world.random().Between(
-      world.options().fsync_latency_min.count(), world.options().fsync_latency_max.count()));
+  auto latency = io::Duration(world.random().Between(world.options().fsync_latency_min.count(),
+                                                     world.options().fsync_latency_max.count()));
+  if (rates_.slow_fsync_ppm > 0 && world.random().Chance(rates_.slow_fsync_ppm, 1'000'000)) {
+    latency += io::Duration(world.random().Between(0, rates_.slow_fsync_max.count()));
+    world.RecordFault("disk_slow_fsync");
+  }
   if (absl::Status slept = runtime_->Sleep(latency); !slept.ok()) return slept;
+  // Like Linux after a failed fsync: nothing was made durable, and the error is reported once.
+  if (InjectIoError("sync")) return absl::DataLossError("EIO: fsync");
   Inode* node = inode(id);
   MERIDIAN_CHECK(node != nullptr);
   node->durable = node->data;
@@ -179,10 +242,38 @@ void SimDisk::Crash() {
   dirs_ = durable_dirs_;
   bytes_used_ = 0;
   for (auto& [id, node] : inodes_) {
-    node.data = node.durable;
+    if (rates_.torn_writes_on_crash && node.data != node.durable) {
+      TearUnsyncedWrites(node);
+    } else {
+      node.data = node.durable;
+    }
     bytes_used_ += node.data.size();
   }
   CollectUnreachableInodes();
+}
+
+void SimDisk::TearUnsyncedWrites(Inode& node) {
+  // Each sector that differs from its durable copy independently made it to the platter or not;
+  // the file grows only as far as the last sector that did.
+  std::vector<uint8_t> result = node.durable;
+  bool torn = false;
+  for (uint64_t start = 0; start < node.data.size(); start += FaultAtlas::kSectorBytes) {
+    const uint64_t end = std::min<uint64_t>(start + FaultAtlas::kSectorBytes, node.data.size());
+    const bool differs =
+        end > result.size() ||
+        !std::equal(node.data.begin() + static_cast<ptrdiff_t>(start),
+                    node.data.begin() + static_cast<ptrdiff_t>(end),
+                    result.begin() + static_cast<ptrdiff_t>(start));
+    if (!differs || !world_.random().Chance(1, 2)) continue;
+    if (result.size() < end) result.resize(end, 0);
+    std::copy(node.data.begin() + static_cast<ptrdiff_t>(start),
+              node.data.begin() + static_cast<ptrdiff_t>(end),
+              result.begin() + static_cast<ptrdiff_t>(start));
+    torn = true;
+  }
+  if (torn) world_.RecordFault("disk_torn_write");
+  node.data = result;
+  node.durable = result;
 }
 
 void SimDisk::CollectUnreachableInodes() {

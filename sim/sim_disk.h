@@ -1,10 +1,16 @@
-// sim::SimDisk: an in-memory disk with the durability contract of io/disk.h, and nothing more.
+// sim::SimDisk: an in-memory disk with the durability contract of io/disk.h, and the faults real
+// disks have (and nothing worse).
 //
 // Each file (inode) keeps two copies of its bytes: `data`, what reads see now, and `durable`,
 // what survives a crash (updated by File::Sync). The namespace is kept twice in the same way:
 // names and directories become durable only through SyncDir of their parent. Crash() rolls both
 // back to their durable state, which is exactly what a power cut does to an fsync-honest disk.
-// (Torn and corrupted writes, full disks and I/O errors are the fault model's, issue 3.)
+//
+// Faults, all off by default: I/O errors (EIO as DataLoss) per operation, slow fsyncs, writes
+// torn per 512-byte sector at a crash (each unsynced sector independently survives or not),
+// corrupted bytes at rest (a bit flip in synced data), misdirected writes (data lands some
+// sectors away from where it was aimed), and a full disk (ResourceExhausted past a capacity).
+// At-rest corruption and misdirected writes are charged to the FaultAtlas first.
 //
 // The disk outlives node incarnations; the runtime of the current incarnation is attached so
 // Sync can take simulated time.
@@ -18,17 +24,37 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "io/disk.h"
+#include "io/node_id.h"
+#include "io/time.h"
 
 namespace meridian::sim {
 
 class SimRuntime;
+class World;
+class FaultAtlas;
+
+struct DiskFaultRates {
+  uint32_t io_error_ppm = 0;      // Per read, write or sync.
+  uint32_t slow_fsync_ppm = 0;    // Per sync: takes up to slow_fsync_max instead.
+  io::Duration slow_fsync_max = std::chrono::seconds(1);
+  bool torn_writes_on_crash = false;
+};
 
 class SimDisk final : public io::Disk {
  public:
   // A bound on the whole disk, so a runaway writer fails loudly rather than eating the host.
   static constexpr uint64_t kBytesMax = uint64_t{4} << 30;
 
-  SimDisk() = default;
+  SimDisk(World& world, io::NodeId node) : world_(world), node_(node) {}
+
+  void set_rates(const DiskFaultRates& rates) { rates_ = rates; }
+  // Writes that would grow the disk past `bytes` fail with ResourceExhausted.
+  void set_capacity(uint64_t bytes) { capacity_bytes_ = bytes; }
+  uint64_t capacity() const { return capacity_bytes_; }
+  // Flips one bit of synced data in a random file, if the atlas allows. Returns whether it did.
+  bool CorruptAtRest(FaultAtlas& atlas);
+  // The next write lands some sectors away from its offset, if the atlas allows.
+  void MisdirectNextWrite(FaultAtlas* atlas) { misdirect_atlas_ = atlas; }
 
   absl::StatusOr<std::unique_ptr<io::File>> Open(const std::string& path,
                                                  io::OpenMode mode) override;
@@ -59,8 +85,18 @@ class SimDisk final : public io::Disk {
   Inode* inode(InodeId id);
   absl::Status SyncInode(InodeId id);
   absl::Status Resize(Inode& inode, uint64_t size);
+  absl::Status Write(InodeId id, const std::string& path, uint64_t offset,
+                     std::span<const uint8_t> data);
+  // True (and counted) when an injected I/O error should fail this operation.
+  bool InjectIoError(std::string_view operation);
+  void TearUnsyncedWrites(Inode& node);
   void CollectUnreachableInodes();
 
+  World& world_;
+  const io::NodeId node_;
+  DiskFaultRates rates_;
+  uint64_t capacity_bytes_ = kBytesMax;
+  FaultAtlas* misdirect_atlas_ = nullptr;
   SimRuntime* runtime_ = nullptr;
   InodeId next_inode_ = 1;
   absl::btree_map<InodeId, Inode> inodes_;

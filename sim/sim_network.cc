@@ -12,18 +12,65 @@
 namespace meridian::sim {
 namespace {
 
-class SimStream;
-
-// One direction of a connection.
+// One direction of a connection. Changes (data, end-of-stream, reset) travel through `pending`
+// in order; a pump event applies each when it is due and its link is not blocked.
 struct Pipe {
+  struct Change {
+    io::Instant due;
+    std::vector<uint8_t> bytes;
+    enum class Kind { kData, kEof, kReset } kind;
+  };
   std::deque<uint8_t> bytes;
   bool eof = false;          // The writer closed cleanly; arrives after all its data.
-  bool reset = false;        // The writer crashed; arrives after the data before the crash.
+  bool reset = false;        // The connection was reset; arrives after earlier data.
   bool reader_gone = false;  // The reading end is closed: further writes fail.
-  io::Instant last_arrival;
+  bool pump_scheduled = false;
+  std::deque<Change> pending;
   io::WaitList* readers = nullptr;  // Fibers blocked reading this pipe, while its reader lives.
+  io::NodeId writer_node;
   io::NodeId reader_node;
 };
+
+void SchedulePump(World& world, const std::shared_ptr<Pipe>& pipe);
+
+void Pump(World& world, const std::shared_ptr<Pipe>& pipe) {
+  pipe->pump_scheduled = false;
+  SimNetwork& network = world.network();
+  bool changed = false;
+  while (!pipe->pending.empty() && pipe->pending.front().due <= world.Now()) {
+    if (network.IsBlocked(pipe->writer_node, pipe->reader_node) ||
+        network.ClogEnd(pipe->writer_node, pipe->reader_node) > world.Now()) {
+      // Held like unacknowledged TCP segments; try again later, keeping order.
+      pipe->pending.front().due = world.Now() + SimNetwork::kBlockedRetry;
+      break;
+    }
+    Pipe::Change change = std::move(pipe->pending.front());
+    pipe->pending.pop_front();
+    changed = true;
+    switch (change.kind) {
+      case Pipe::Change::Kind::kData:
+        pipe->bytes.insert(pipe->bytes.end(), change.bytes.begin(), change.bytes.end());
+        break;
+      case Pipe::Change::Kind::kEof:
+        pipe->eof = true;
+        break;
+      case Pipe::Change::Kind::kReset:
+        pipe->reset = true;
+        break;
+    }
+  }
+  if (changed && pipe->readers != nullptr) pipe->readers->NotifyAll();
+  SchedulePump(world, pipe);
+}
+
+void SchedulePump(World& world, const std::shared_ptr<Pipe>& pipe) {
+  if (pipe->pump_scheduled || pipe->pending.empty()) return;
+  pipe->pump_scheduled = true;
+  world.Schedule(pipe->pending.front().due, pipe->reader_node, "stream",
+                 [&world, pipe] { Pump(world, pipe); });
+}
+
+}  // namespace
 
 class SimStream final : public io::Stream {
  public:
@@ -32,15 +79,14 @@ class SimStream final : public io::Stream {
       : world_(world), runtime_(runtime), in_(std::move(in)), out_(std::move(out)),
         peer_(std::move(peer)), readers_(runtime) {
     in_->readers = &readers_;
-    in_->reader_node = runtime.node();
+    MERIDIAN_CHECK(in_->reader_node == runtime.node());
+    MERIDIAN_CHECK(out_->writer_node == runtime.node());
+    id_ = world_.network().AddStream(this);
   }
 
   ~SimStream() override {
-    if (runtime_.crashing()) {
-      Shutdown(/*reset=*/true);
-    } else {
-      Close();
-    }
+    world_.network().RemoveStream(id_);
+    Shutdown(runtime_.crashing() ? Pipe::Change::Kind::kReset : Pipe::Change::Kind::kEof);
     in_->readers = nullptr;
   }
 
@@ -51,54 +97,52 @@ class SimStream final : public io::Stream {
         "stream read");
     if (!waited.ok()) return waited;
     if (closed_) return absl::FailedPreconditionError("stream closed");
+    if (in_->reset) return absl::UnavailableError("connection reset by peer " + peer_);
     if (!in_->bytes.empty()) {
       const size_t n = std::min(buffer.size(), in_->bytes.size());
       std::copy_n(in_->bytes.begin(), n, buffer.begin());
       in_->bytes.erase(in_->bytes.begin(), in_->bytes.begin() + static_cast<ptrdiff_t>(n));
       return n;
     }
-    if (in_->reset) return absl::UnavailableError("connection reset by peer " + peer_);
     return 0;
   }
 
   absl::Status Write(std::span<const uint8_t> data, io::Instant deadline) override {
     if (closed_) return absl::FailedPreconditionError("stream closed");
-    if (out_->reader_gone) return absl::UnavailableError("connection reset by peer " + peer_);
-    std::vector<uint8_t> bytes(data.begin(), data.end());
-    ScheduleArrival("stream data", [bytes = std::move(bytes)](Pipe& pipe) {
-      pipe.bytes.insert(pipe.bytes.end(), bytes.begin(), bytes.end());
-    });
+    if (out_->reader_gone || in_->reset) {
+      return absl::UnavailableError("connection reset by peer " + peer_);
+    }
+    Send(Pipe::Change::Kind::kData, std::vector<uint8_t>(data.begin(), data.end()));
     return absl::OkStatus();
   }
 
-  void Close() override { Shutdown(/*reset=*/false); }
+  void Close() override { Shutdown(Pipe::Change::Kind::kEof); }
   std::string peer() const override { return peer_; }
 
+  // The nemesis' connection reset: both ends see Unavailable.
+  void Reset() {
+    if (closed_) return;
+    in_->reset = true;
+    readers_.NotifyAll();
+    Shutdown(Pipe::Change::Kind::kReset);
+  }
+
  private:
-  void Shutdown(bool reset) {
+  void Shutdown(Pipe::Change::Kind how) {
     if (closed_) return;
     closed_ = true;
     in_->reader_gone = true;
-    ScheduleArrival(reset ? "stream reset" : "stream fin", [reset](Pipe& pipe) {
-      if (reset) {
-        pipe.reset = true;
-      } else {
-        pipe.eof = true;
-      }
-    });
+    Send(how, {});
     readers_.NotifyAll();
   }
 
-  // Applies `change` to the outgoing pipe after the link latency, FIFO with earlier changes.
-  void ScheduleArrival(std::string_view kind, std::function<void(Pipe&)> change) {
-    const io::NodeId to = out_->reader_node;
-    io::Instant at = world_.Now() + world_.network().Latency(runtime_.node(), to);
-    at = std::max(at, out_->last_arrival);
-    out_->last_arrival = at;
-    world_.Schedule(at, to, kind, [pipe = out_, change = std::move(change)] {
-      change(*pipe);
-      if (pipe->readers != nullptr) pipe->readers->NotifyAll();
-    });
+  void Send(Pipe::Change::Kind kind, std::vector<uint8_t> bytes) {
+    const io::Instant due = world_.Now() + world_.network().Latency(runtime_.node(),
+                                                                     out_->reader_node, bytes.size());
+    // FIFO: never due before what is already queued on this pipe.
+    const io::Instant at = out_->pending.empty() ? due : std::max(due, out_->pending.back().due);
+    out_->pending.push_back({at, std::move(bytes), kind});
+    SchedulePump(world_, out_);
   }
 
   World& world_;
@@ -108,9 +152,8 @@ class SimStream final : public io::Stream {
   const std::string peer_;
   io::WaitList readers_;
   bool closed_ = false;
+  uint64_t id_ = 0;
 };
-
-}  // namespace
 
 class SimListener final : public io::Listener {
  public:
@@ -150,17 +193,55 @@ class SimListener final : public io::Listener {
   io::Channel<std::unique_ptr<io::Stream>> pending_;
 };
 
-io::Duration SimNetwork::Latency(io::NodeId from, io::NodeId to) {
-  const WorldOptions& options = world_.options();
-  if (from == to) return io::Duration(1000);
-  return io::Duration(world_.random().Between(options.link_latency_min.count(),
-                                              options.link_latency_max.count()));
+io::Duration SimNetwork::Latency(io::NodeId from, io::NodeId to, size_t bytes) {
+  io::Duration latency = topology_.Draw(from, to, bytes, world_.random());
+  if (rates_.delay_spike_ppm > 0 && world_.random().Chance(rates_.delay_spike_ppm, 1'000'000)) {
+    latency += io::Duration(world_.random().Between(0, rates_.delay_spike_max.count()));
+    world_.RecordFault("delay_spike");
+  }
+  return latency;
+}
+
+void SimNetwork::Clog(io::NodeId from, io::NodeId to, io::Instant until) {
+  io::Instant& end = clogged_until_[{from, to}];
+  end = std::max(end, until);
+}
+
+io::Instant SimNetwork::ClogEnd(io::NodeId from, io::NodeId to) const {
+  auto it = clogged_until_.find({from, to});
+  return it == clogged_until_.end() ? io::Instant() : it->second;
+}
+
+void SimNetwork::HealAll() {
+  blocked_.clear();
+  clogged_until_.clear();
 }
 
 void SimNetwork::Deliver(io::NodeId from, io::NodeId to, std::vector<uint8_t> payload) {
   messages_sent_++;
-  const io::Instant at = world_.Now() + Latency(from, to);
-  world_.Schedule(at, to, "deliver", [this, from, to, payload = std::move(payload)]() mutable {
+  if (IsBlocked(from, to)) {
+    messages_dropped_++;
+    world_.Trace(from, fmt::format("partitioned: message to {} lost", to.ToString()));
+    return;
+  }
+  if (rates_.drop_ppm > 0 && world_.random().Chance(rates_.drop_ppm, 1'000'000)) {
+    messages_dropped_++;
+    world_.RecordFault("drop");
+    world_.Trace(from, fmt::format("drop message to {}", to.ToString()));
+    return;
+  }
+  if (rates_.duplicate_ppm > 0 && world_.random().Chance(rates_.duplicate_ppm, 1'000'000)) {
+    world_.RecordFault("duplicate");
+    ScheduleDelivery(from, to, payload, "deliver duplicate");
+  }
+  ScheduleDelivery(from, to, std::move(payload), "deliver");
+}
+
+void SimNetwork::ScheduleDelivery(io::NodeId from, io::NodeId to, std::vector<uint8_t> payload,
+                                  std::string_view kind) {
+  const io::Instant at =
+      std::max(world_.Now() + Latency(from, to, payload.size()), ClogEnd(from, to));
+  world_.Schedule(at, to, kind, [this, from, to, payload = std::move(payload)]() mutable {
     SimRuntime* runtime = world_.runtime(to);
     if (runtime == nullptr || !runtime->endpoint().Enqueue({from, std::move(payload)})) {
       messages_dropped_++;
@@ -168,6 +249,20 @@ void SimNetwork::Deliver(io::NodeId from, io::NodeId to, std::vector<uint8_t> pa
                                    from.ToString()));
     }
   });
+}
+
+bool SimNetwork::ResetRandomStream() {
+  if (streams_.empty()) return false;
+  auto it = streams_.begin();
+  std::advance(it, static_cast<ptrdiff_t>(world_.random().Below(streams_.size())));
+  it->second->Reset();
+  return true;
+}
+
+uint64_t SimNetwork::AddStream(SimStream* stream) {
+  const uint64_t id = next_stream_id_++;
+  streams_.emplace(id, stream);
+  return id;
 }
 
 absl::Status SimNetwork::Register(const io::Address& address, SimListener* listener) {
@@ -219,32 +314,41 @@ absl::StatusOr<std::unique_ptr<io::Stream>> SimEndpoint::Connect(const io::Addre
     bool accepted = false;
   };
   auto handshake = std::make_shared<Handshake>();
-  auto to_server = std::make_shared<Pipe>();
-  auto to_client = std::make_shared<Pipe>();
   const io::NodeId self = runtime_.node();
   const io::FiberId fiber = runtime_.scheduler().Current();
-  SimListener* target = world_.network().Find(address);
-  const io::NodeId server = target != nullptr ? target->node() : self;
-  const std::string client_name = fmt::format("{}:{}", world_.host(self), fiber.value());
-  to_server->reader_node = server;
-  to_client->reader_node = self;
   SimNetwork& network = world_.network();
+  SimListener* target = network.Find(address);
+  const io::NodeId server = target != nullptr ? target->node() : self;
+  auto to_server = std::make_shared<Pipe>();
+  auto to_client = std::make_shared<Pipe>();
+  to_server->writer_node = self;
+  to_server->reader_node = server;
+  to_client->writer_node = server;
+  to_client->reader_node = self;
+  const std::string client_name = fmt::format("{}:{}", world_.host(self), fiber.value());
+  const bool syn_lost = network.IsBlocked(self, server);
   // SYN: offer the connection to whoever listens on `address` when it arrives; SYN-ACK back.
-  world_.Schedule(world_.Now() + network.Latency(self, server), server, "connect",
-                  [this, address, handshake, to_server, to_client, self, server, fiber,
-                   client_name, incarnation = runtime_.incarnation(), &network] {
-                    SimListener* listener = network.Find(address);
-                    const bool accepted =
-                        listener != nullptr && listener->Offer(to_server, to_client, client_name);
-                    world_.Schedule(
-                        world_.Now() + network.Latency(server, self), self, "connect reply",
-                        [this, handshake, accepted, fiber] {
-                          handshake->done = true;
-                          handshake->accepted = accepted;
-                          runtime_.Unpark(fiber);
-                        },
-                        incarnation);
-                  });
+  // A SYN across a partition is lost: the connect times out at its deadline.
+  if (!syn_lost) {
+    world_.Schedule(
+        world_.Now() + network.Latency(self, server, 0), server, "connect",
+        [this, address, handshake, to_server, to_client, self, server, fiber, client_name,
+         incarnation = runtime_.incarnation(), &network] {
+          SimListener* listener = network.Find(address);
+          // A listener that appeared elsewhere since the SYN left is not the one we dialled.
+          const bool accepted = listener != nullptr && listener->node() == server &&
+                                listener->Offer(to_server, to_client, client_name);
+          if (network.IsBlocked(server, self)) return;  // SYN-ACK lost.
+          world_.Schedule(
+              world_.Now() + network.Latency(server, self, 0), self, "connect reply",
+              [this, handshake, accepted, fiber] {
+                handshake->done = true;
+                handshake->accepted = accepted;
+                runtime_.Unpark(fiber);
+              },
+              incarnation);
+        });
+  }
   while (!handshake->done) {
     const io::WakeReason reason = runtime_.Park(deadline);
     if (reason != io::WakeReason::kNotified && !handshake->done) {

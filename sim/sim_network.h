@@ -1,10 +1,14 @@
-// sim::SimNetwork: peer messages and client streams between simulated nodes.
+// sim::SimNetwork: peer messages and client streams between simulated nodes, with faults.
 //
-// Peer messages: each Send becomes a delivery event after the link latency. A message to a node
-// that is down when it arrives is lost; a full inbox drops it (as a real receive buffer would).
-// Streams: FIFO byte pipes; each write arrives after the link latency but never before an
-// earlier write on the same pipe. A crashed endpoint resets its peer's reads ("connection
-// reset"); a clean Close gives the peer end-of-stream after the data in flight.
+// Peer messages: each Send becomes a delivery event after a latency drawn from the Topology.
+// Faults, each with its own rate (parts per million): drop, duplicate, delay spike; plus
+// directed link blocks (partitions, a region cut off) that lose messages sent across them, and
+// clogs (a link stalls until a time, then delivers everything it held). A message to a node that
+// is down when it arrives is lost; a full inbox drops it.
+//
+// Streams: FIFO byte pipes. A blocked or clogged link holds the bytes (TCP retransmits) until it
+// heals; the nemesis may reset any live stream (the peer's reads then fail with Unavailable). A
+// crashed endpoint resets its peer; a clean Close gives end-of-stream after the data in flight.
 #pragma once
 
 #include <cstdint>
@@ -12,35 +16,72 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "io/network.h"
 #include "io/sync.h"
+#include "sim/topology.h"
 
 namespace meridian::sim {
 
 class World;
 class SimRuntime;
 class SimListener;
+class SimStream;
+
+struct NetworkFaultRates {
+  uint32_t drop_ppm = 0;
+  uint32_t duplicate_ppm = 0;
+  uint32_t delay_spike_ppm = 0;
+  io::Duration delay_spike_max = std::chrono::milliseconds(400);
+};
 
 class SimNetwork {
  public:
-  explicit SimNetwork(World& world) : world_(world) {}
+  // How often a held stream chunk re-checks a blocked link.
+  static constexpr io::Duration kBlockedRetry = std::chrono::milliseconds(50);
 
-  // One-way latency for a message from `from` to `to`, drawn from the world's Random.
-  io::Duration Latency(io::NodeId from, io::NodeId to);
+  SimNetwork(World& world, Topology& topology) : world_(world), topology_(topology) {}
+
+  io::Duration Latency(io::NodeId from, io::NodeId to, size_t bytes);
   void Deliver(io::NodeId from, io::NodeId to, std::vector<uint8_t> payload);
 
-  // Listener registry (by address); the listener unregisters itself when destroyed.
+  // --- Faults ---
+  void set_rates(const NetworkFaultRates& rates) { rates_ = rates; }
+  const NetworkFaultRates& rates() const { return rates_; }
+  void Block(io::NodeId from, io::NodeId to) { blocked_.insert({from, to}); }
+  bool IsBlocked(io::NodeId from, io::NodeId to) const { return blocked_.contains({from, to}); }
+  void Clog(io::NodeId from, io::NodeId to, io::Instant until);
+  // When a message sent now on from->to may arrive at the earliest (clogs).
+  io::Instant ClogEnd(io::NodeId from, io::NodeId to) const;
+  void HealAll();
+  size_t blocked_links() const { return blocked_.size(); }
+  // Resets one live stream chosen by the world's Random. False if there is none.
+  bool ResetRandomStream();
+
+  // --- Registries ---
   absl::Status Register(const io::Address& address, SimListener* listener);
   void Unregister(const io::Address& address, SimListener* listener);
   SimListener* Find(const io::Address& address);
   uint16_t NextEphemeralPort() { return next_port_++; }
+  uint64_t AddStream(SimStream* stream);
+  void RemoveStream(uint64_t id) { streams_.erase(id); }
 
   uint64_t messages_sent() const { return messages_sent_; }
   uint64_t messages_dropped() const { return messages_dropped_; }
+  Topology& topology() { return topology_; }
 
  private:
+  void ScheduleDelivery(io::NodeId from, io::NodeId to, std::vector<uint8_t> payload,
+                        std::string_view kind);
+
   World& world_;
+  Topology& topology_;
+  NetworkFaultRates rates_;
+  absl::btree_set<std::pair<io::NodeId, io::NodeId>> blocked_;
+  absl::btree_map<std::pair<io::NodeId, io::NodeId>, io::Instant> clogged_until_;
   absl::btree_map<io::Address, SimListener*> listeners_;
+  absl::btree_map<uint64_t, SimStream*> streams_;
+  uint64_t next_stream_id_ = 1;
   uint16_t next_port_ = 40000;
   uint64_t messages_sent_ = 0;
   uint64_t messages_dropped_ = 0;

@@ -26,7 +26,7 @@ SimRuntime::~SimRuntime() {
   disk_.Detach(this);
 }
 
-io::Instant SimRuntime::Now() const { return world_.Now(); }
+io::Instant SimRuntime::Now() const { return world_.LocalTime(node(), world_.Now()); }
 
 bool SimRuntime::ShouldInjectFault(std::string_view site) { return world_.ShouldInjectFault(site); }
 
@@ -35,8 +35,10 @@ io::Network& SimRuntime::network() { return *endpoint_; }
 io::Disk& SimRuntime::disk() { return disk_; }
 
 io::TimerId SimRuntime::ArmTimer(io::Instant deadline, io::FiberId fiber) {
+  // The deadline is on this node's clock; the event queue runs on world time.
+  const io::Instant at = std::max(world_.Now(), world_.WorldTimeFor(node(), deadline));
   return world_.Schedule(
-      deadline, node(), "timer", [this, fiber] { scheduler_->Wake(fiber); }, incarnation_);
+      at, node(), "timer", [this, fiber] { scheduler_->Wake(fiber); }, incarnation_);
 }
 
 void SimRuntime::DisarmTimer(io::TimerId timer) { world_.Cancel(timer); }

@@ -14,15 +14,18 @@ struct World::Node {
   std::string host;
   NodeMain main;
   uint64_t incarnation = 0;  // Incremented at every Start.
-  SimDisk disk;
+  io::Instant paused_until;
+  int64_t clock_offset_ns = 0;  // Per incarnation.
+  int32_t clock_drift_ppm = 0;  // Per incarnation.
+  std::unique_ptr<SimDisk> disk;
   std::unique_ptr<SimRuntime> runtime;  // Null while down.
 };
 
 World::World(WorldOptions options)
     : options_(options),
       random_(io::Random(options.seed).Fork("world")),
-      network_(std::make_unique<SimNetwork>(*this)) {
-  MERIDIAN_CHECK(options.link_latency_min <= options.link_latency_max);
+      network_(std::make_unique<SimNetwork>(*this, options_.topology)) {
+  MERIDIAN_CHECK(options.clock_drift_ppm_max >= 0 && options.clock_drift_ppm_max < 10'000);
   MERIDIAN_CHECK(options.fsync_latency_min <= options.fsync_latency_max);
 }
 
@@ -45,12 +48,18 @@ const World::Node& World::node_at(io::NodeId node) const {
 }
 
 void World::AddNode(io::NodeId node, std::string host, NodeMain main) {
+  AddNode(node, std::move(host), Location{"local", "local-a"}, std::move(main));
+}
+
+void World::AddNode(io::NodeId node, std::string host, Location location, NodeMain main) {
   MERIDIAN_CHECK(!nodes_.contains(node), "node {} added twice", node.ToString());
+  if (!options_.topology.has(node)) options_.topology.Place(node, std::move(location));
   for (const auto& [id, other] : nodes_) MERIDIAN_CHECK(other->host != host, "host {} twice", host);
   auto entry = std::make_unique<Node>();
   entry->id = node;
   entry->host = std::move(host);
   entry->main = std::move(main);
+  entry->disk = std::make_unique<SimDisk>(*this, node);
   nodes_.emplace(node, std::move(entry));
 }
 
@@ -58,7 +67,10 @@ void World::Start(io::NodeId id) {
   Node& node = node_at(id);
   MERIDIAN_CHECK(node.runtime == nullptr, "{} is already up", id.ToString());
   node.incarnation++;
-  node.runtime = std::make_unique<SimRuntime>(*this, id, node.incarnation, node.disk);
+  node.clock_offset_ns = random_.Between(0, options_.clock_offset_max.count());
+  node.clock_drift_ppm = static_cast<int32_t>(
+      random_.Between(-options_.clock_drift_ppm_max, options_.clock_drift_ppm_max));
+  node.runtime = std::make_unique<SimRuntime>(*this, id, node.incarnation, *node.disk);
   Trace(id, fmt::format("start (incarnation {})", node.incarnation));
   SimRuntime& runtime = *node.runtime;
   runtime.Spawn("main", [&runtime, main = node.main] { main(runtime); });
@@ -70,7 +82,7 @@ void World::Crash(io::NodeId id) {
   MERIDIAN_CHECK(node.runtime != nullptr, "{} is already down", id.ToString());
   Trace(id, "crash");
   node.runtime.reset();
-  node.disk.Crash();
+  node.disk->Crash();
 }
 
 void World::Restart(io::NodeId id) {
@@ -79,9 +91,36 @@ void World::Restart(io::NodeId id) {
 }
 
 bool World::IsUp(io::NodeId node) const { return node_at(node).runtime != nullptr; }
+
+void World::Pause(io::NodeId id, io::Instant until) {
+  Node& node = node_at(id);
+  node.paused_until = std::max(node.paused_until, until);
+  Trace(id, fmt::format("pause until {}", until.ToString()));
+}
+
+bool World::IsPaused(io::NodeId node) const { return node_at(node).paused_until > now_; }
+
+io::Instant World::LocalTime(io::NodeId id, io::Instant world_time) const {
+  const Node& node = node_at(id);
+  // local = offset + world * (1 + drift/1e6), in 128-bit to avoid overflow.
+  const __int128 scaled = static_cast<__int128>(world_time.nanos()) *
+                          (1'000'000 + node.clock_drift_ppm) / 1'000'000;
+  return io::Instant::FromNanos(static_cast<int64_t>(scaled) + node.clock_offset_ns);
+}
+
+io::Instant World::WorldTimeFor(io::NodeId id, io::Instant local) const {
+  if (local.is_infinite()) return local;
+  const Node& node = node_at(id);
+  const __int128 since_offset = static_cast<__int128>(local.nanos()) - node.clock_offset_ns;
+  const __int128 rate = 1'000'000 + node.clock_drift_ppm;
+  // Round up so that LocalTime(WorldTimeFor(t)) >= t: a timer never fires early.
+  __int128 world = (since_offset * 1'000'000 + rate - 1) / rate;
+  while (LocalTime(id, io::Instant::FromNanos(static_cast<int64_t>(world))) < local) world++;
+  return io::Instant::FromNanos(static_cast<int64_t>(std::max<__int128>(world, 0)));
+}
 uint64_t World::incarnation(io::NodeId node) const { return node_at(node).incarnation; }
 SimRuntime* World::runtime(io::NodeId node) { return node_at(node).runtime.get(); }
-SimDisk& World::disk(io::NodeId node) { return node_at(node).disk; }
+SimDisk& World::disk(io::NodeId node) { return *node_at(node).disk; }
 const std::string& World::host(io::NodeId node) const { return node_at(node).host; }
 
 std::vector<io::NodeId> World::nodes() const {
@@ -138,9 +177,17 @@ bool World::Step() {
   events_.erase(it);
   MERIDIAN_CHECK(key.first >= now_.nanos(), "time went backwards");
   now_ = io::Instant::FromNanos(key.first);
-  if (event.incarnation != 0) {
-    const Node& node = node_at(event.node);
-    if (node.runtime == nullptr || node.incarnation != event.incarnation) return true;
+  auto owner = nodes_.find(event.node);
+  if (owner != nodes_.end()) {
+    const Node& node = *owner->second;
+    if (event.incarnation != 0 &&
+        (node.runtime == nullptr || node.incarnation != event.incarnation)) {
+      return true;
+    }
+    if (node.paused_until > now_) {  // A paused node runs nothing: the event waits, in order.
+      events_.emplace(EventKey{node.paused_until.nanos(), next_sequence_++}, std::move(event));
+      return true;
+    }
   }
   events_executed_++;
   FoldIntoTraceHash(key, event);

@@ -24,6 +24,7 @@
 #include "io/random.h"
 #include "io/runtime.h"
 #include "io/time.h"
+#include "sim/topology.h"
 
 namespace meridian::sim {
 
@@ -33,12 +34,15 @@ class SimRuntime;
 
 struct WorldOptions {
   uint64_t seed = 1;
-  // One-way latency of every peer link and stream, uniform in [min, max]. Issue-3 geo topologies
-  // replace this with a per-pair model.
-  io::Duration link_latency_min = std::chrono::microseconds(100);
-  io::Duration link_latency_max = std::chrono::microseconds(500);
+  // Where nodes sit and what links cost. A node added without a location goes to
+  // region "local", zone "local-a".
+  Topology topology;
   io::Duration fsync_latency_min = std::chrono::microseconds(50);
   io::Duration fsync_latency_max = std::chrono::milliseconds(2);
+  // Per-node clocks: each incarnation gets an offset in [0, clock_offset_max] and a drift in
+  // [-clock_drift_ppm_max, +clock_drift_ppm_max]. Zero means perfect clocks.
+  io::Duration clock_offset_max = io::Duration(0);
+  int32_t clock_drift_ppm_max = 0;
   // BUGGIFY: when on, each fault site is enabled with probability 1/4 at its first query, and an
   // enabled site fires with probability 1/4 per query.
   bool buggify = false;
@@ -61,14 +65,24 @@ class World {
   io::Random& random() { return random_; }
   const WorldOptions& options() const { return options_; }
   SimNetwork& network() { return *network_; }
+  Topology& topology() { return options_.topology; }
 
   // --- Nodes ---
   void AddNode(io::NodeId node, std::string host, NodeMain main);
+  void AddNode(io::NodeId node, std::string host, Location location, NodeMain main);
   void Start(io::NodeId node);
   // Crash: memory lost, unsynced disk data lost, synced data kept.
   void Crash(io::NodeId node);
   void Restart(io::NodeId node);
   bool IsUp(io::NodeId node) const;
+  // Stops `node` from running anything (timers, deliveries, fibers) until `until`, like a long
+  // GC pause or a stopped VM; events for it wait and then run in order.
+  void Pause(io::NodeId node, io::Instant until);
+  bool IsPaused(io::NodeId node) const;
+  // The node's local monotonic clock at world time `world_time` (offset and drift applied), and
+  // the inverse (the first world instant at which the local clock reads at least `local`).
+  io::Instant LocalTime(io::NodeId node, io::Instant world_time) const;
+  io::Instant WorldTimeFor(io::NodeId node, io::Instant local) const;
   uint64_t incarnation(io::NodeId node) const;
   SimRuntime* runtime(io::NodeId node);  // nullptr while down
   SimDisk& disk(io::NodeId node);
@@ -101,6 +115,8 @@ class World {
   // BUGGIFY decision for `site` on `node` (called by SimRuntime::ShouldInjectFault).
   bool ShouldInjectFault(std::string_view site);
   const absl::btree_map<std::string, uint64_t>& faults_injected() const { return faults_injected_; }
+  // Counts one fault of `kind` (for run summaries: every fault kind must be seen firing).
+  void RecordFault(std::string_view kind) { faults_injected_[std::string(kind)]++; }
 
  private:
   struct Event {

@@ -1,0 +1,21 @@
+#include "sim/fault_atlas.h"
+
+#include "io/assert.h"
+
+namespace meridian::sim {
+
+bool FaultAtlas::TryCharge(const std::string& path, uint64_t offset, uint64_t bytes,
+                           io::NodeId node) {
+  MERIDIAN_CHECK(bytes > 0);
+  const uint64_t first = offset / kSectorBytes;
+  const uint64_t last = (offset + bytes - 1) / kSectorBytes;
+  for (uint64_t sector = first; sector <= last; sector++) {
+    auto it = damaged_.find({path, sector});
+    if (it == damaged_.end() || it->second.contains(node)) continue;
+    if (it->second.size() >= copies_damaged_max_) return false;
+  }
+  for (uint64_t sector = first; sector <= last; sector++) damaged_[{path, sector}].insert(node);
+  return true;
+}
+
+}  // namespace meridian::sim
