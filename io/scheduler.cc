@@ -82,8 +82,10 @@ struct RecordingStackAllocator {
 
 Scheduler::Scheduler() = default;
 
-Scheduler::~Scheduler() {
-  MERIDIAN_CHECK(!InFiber(), "a scheduler cannot destroy itself from one of its fibers");
+Scheduler::~Scheduler() { Shutdown(); }
+
+void Scheduler::Shutdown() {
+  MERIDIAN_CHECK(!InFiber(), "a scheduler cannot shut down from one of its fibers");
   shutting_down_ = true;
   runnable_.clear();
   // Unwind in id order (deterministic). Unwinding may not spawn or suspend, so the map only
@@ -99,6 +101,7 @@ Scheduler::~Scheduler() {
 
 FiberId Scheduler::Spawn(std::string name, std::function<void()> body) {
   MERIDIAN_CHECK(!shutting_down_, "spawn of '{}' during shutdown", name);
+  MERIDIAN_CHECK(!InFiber() || !current_->unwind, "spawn of '{}' while unwinding", name);
   MERIDIAN_CHECK(fibers_.size() < kFibersMax, "too many fibers (spawning '{}')", name);
   MERIDIAN_CHECK(body != nullptr);
   auto owned = std::make_unique<Fiber>();

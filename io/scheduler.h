@@ -68,6 +68,12 @@ class Scheduler {
   void Cancel(FiberId id);
   bool IsCancelled(FiberId id) const;
 
+  // Unwinds every fiber that has not finished (running their destructors) and ignores wakes
+  // from then on. The destructor does this too; a runtime calls it first so that objects the
+  // fibers reference are still alive while they unwind. Idempotent. Not from inside a fiber.
+  void Shutdown();
+  bool shutting_down() const { return shutting_down_; }
+
   // Runs runnable fibers until none is left. Returns how many times a fiber was resumed.
   // Must not be called from inside a fiber.
   size_t RunUntilIdle();

@@ -15,6 +15,7 @@ bool FaultAtlas::TryCharge(const std::string& path, uint64_t offset, uint64_t by
     if (it->second.size() >= copies_damaged_max_) return false;
   }
   for (uint64_t sector = first; sector <= last; sector++) damaged_[{path, sector}].insert(node);
+  damaged_nodes_.insert(node);
   return true;
 }
 

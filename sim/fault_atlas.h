@@ -27,12 +27,15 @@ class FaultAtlas {
   // so, the damage is recorded and true returned.
   bool TryCharge(const std::string& path, uint64_t offset, uint64_t bytes, io::NodeId node);
   uint64_t places_damaged() const { return damaged_.size(); }
+  // Whether any place was damaged on `node`.
+  bool damaged_on(io::NodeId node) const { return damaged_nodes_.contains(node); }
   uint32_t copies_damaged_max() const { return copies_damaged_max_; }
 
  private:
   using Place = std::pair<std::string, uint64_t>;  // (path, sector)
   uint32_t copies_damaged_max_;
   absl::btree_map<Place, absl::btree_set<io::NodeId>> damaged_;
+  absl::btree_set<io::NodeId> damaged_nodes_;
 };
 
 }  // namespace meridian::sim

@@ -67,7 +67,7 @@ bool SimDisk::InjectIoError(std::string_view operation) {
   if (rates_.io_error_ppm == 0 || !world_.random().Chance(rates_.io_error_ppm, 1'000'000)) {
     return false;
   }
-  world_.RecordFault(fmt::format("disk_eio_{}", operation));
+  world_.RecordFault("disk_error");
   world_.Trace(node_, fmt::format("disk: injected EIO on {}", operation));
   return true;
 }
@@ -96,7 +96,7 @@ absl::Status SimDisk::Write(InodeId id, const std::string& path, uint64_t offset
     const int64_t landed = static_cast<int64_t>(offset) + shift;
     if (landed >= 0 && atlas.TryCharge(path, offset, data.size(), node_) &&
         atlas.TryCharge(path, static_cast<uint64_t>(landed), data.size(), node_)) {
-      world_.RecordFault("disk_misdirected_write");
+      world_.RecordFault("misdirected_write");
       world_.Trace(node_, fmt::format("disk: write to {}@{} misdirected to @{}", path, offset, landed));
       offset = static_cast<uint64_t>(landed);
       // The aimed-at range keeps its old bytes but must exist, as the caller believes it does.
@@ -126,7 +126,7 @@ bool SimDisk::CorruptAtRest(FaultAtlas& atlas) {
   const uint8_t bit = static_cast<uint8_t>(1u << world_.random().Below(8));
   node.durable[offset] ^= bit;
   if (offset < node.data.size()) node.data[offset] ^= bit;
-  world_.RecordFault("disk_bit_flip");
+  world_.RecordFault("bit_flip");
   world_.Trace(node_, fmt::format("disk: bit flip at rest in {}@{}", path, offset));
   return true;
 }
@@ -224,7 +224,7 @@ absl::Status SimDisk::SyncInode(InodeId id) {
                                                      world.options().fsync_latency_max.count()));
   if (rates_.slow_fsync_ppm > 0 && world.random().Chance(rates_.slow_fsync_ppm, 1'000'000)) {
     latency += io::Duration(world.random().Between(0, rates_.slow_fsync_max.count()));
-    world.RecordFault("disk_slow_fsync");
+    world.RecordFault("slow_fsync");
   }
   if (absl::Status slept = runtime_->Sleep(latency); !slept.ok()) return slept;
   // Like Linux after a failed fsync: nothing was made durable, and the error is reported once.
@@ -271,7 +271,7 @@ void SimDisk::TearUnsyncedWrites(Inode& node) {
               result.begin() + static_cast<ptrdiff_t>(start));
     torn = true;
   }
-  if (torn) world_.RecordFault("disk_torn_write");
+  if (torn) world_.RecordFault("torn_write");
   node.data = result;
   node.durable = result;
 }

@@ -48,6 +48,7 @@ class SimDisk final : public io::Disk {
   SimDisk(World& world, io::NodeId node) : world_(world), node_(node) {}
 
   void set_rates(const DiskFaultRates& rates) { rates_ = rates; }
+  const DiskFaultRates& rates() const { return rates_; }
   // Writes that would grow the disk past `bytes` fail with ResourceExhausted.
   void set_capacity(uint64_t bytes) { capacity_bytes_ = bytes; }
   uint64_t capacity() const { return capacity_bytes_; }

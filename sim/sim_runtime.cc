@@ -13,15 +13,15 @@ SimRuntime::SimRuntime(World& world, io::NodeId node, uint64_t incarnation, SimD
       incarnation_(incarnation),
       random_(world.random().Fork(io::Mix64(node.value()) ^ incarnation)),
       disk_(disk),
-      endpoint_(std::make_unique<SimEndpoint>(world, *this)),
-      scheduler_(std::make_unique<io::Scheduler>()) {
+      scheduler_(std::make_unique<io::Scheduler>()),
+      endpoint_(std::make_unique<SimEndpoint>(world, *this)) {
   MERIDIAN_CHECK(incarnation > 0);
   disk_.Attach(this);
 }
 
 SimRuntime::~SimRuntime() {
   crashing_ = true;
-  scheduler_.reset();  // Unwind fibers while everything they may touch still exists.
+  scheduler_->Shutdown();  // Unwind fibers while everything they may touch still exists.
   endpoint_.reset();
   disk_.Detach(this);
 }

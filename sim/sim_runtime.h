@@ -41,8 +41,10 @@ class SimRuntime final : public io::Runtime {
   const uint64_t incarnation_;
   io::Random random_;
   SimDisk& disk_;
-  std::unique_ptr<SimEndpoint> endpoint_;
+  // Declared before the endpoint so it is destroyed after it: the destructor shuts the
+  // scheduler down first, and late wakes (a listener closing) must find it alive.
   std::unique_ptr<io::Scheduler> scheduler_;
+  std::unique_ptr<SimEndpoint> endpoint_;
   bool crashing_ = false;
 };
 

@@ -70,6 +70,7 @@ void World::Start(io::NodeId id) {
   node.clock_offset_ns = random_.Between(0, options_.clock_offset_max.count());
   node.clock_drift_ppm = static_cast<int32_t>(
       random_.Between(-options_.clock_drift_ppm_max, options_.clock_drift_ppm_max));
+  if (node.clock_offset_ns != 0 || node.clock_drift_ppm != 0) RecordFault("clock_skew");
   node.runtime = std::make_unique<SimRuntime>(*this, id, node.incarnation, *node.disk);
   Trace(id, fmt::format("start (incarnation {})", node.incarnation));
   SimRuntime& runtime = *node.runtime;

@@ -79,7 +79,7 @@ absl::Status PosixRuntime::Init() {
 
 PosixRuntime::~PosixRuntime() {
   // Fibers first: they may own sockets and files that unregister from the reactor.
-  scheduler_.reset();
+  scheduler_->Shutdown();
   network_.reset();
   disk_.reset();
   {
@@ -175,9 +175,7 @@ std::unique_ptr<FdWatch> PosixRuntime::Watch(int fd) {
 void PosixRuntime::Unwatch(FdWatch& watch) {
   MERIDIAN_CHECK(epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watch.fd, nullptr) == 0,
                  "epoll_ctl del {}: {}", watch.fd, std::strerror(errno));
-  if (scheduler_ != nullptr) {  // Null during teardown, when no fiber is left to wake.
-    for (FiberId fiber : watch.waiters) scheduler_->Wake(fiber);
-  }
+  for (FiberId fiber : watch.waiters) scheduler_->Wake(fiber);  // Ignored once shut down.
   watch.waiters.clear();
 }
 

@@ -1,0 +1,191 @@
+// meridian-sim: run, sweep, trace and shrink deterministic simulations.
+//
+//   meridian-sim --seed=N [--scenario=geo-3x3] [--duration=20] [--heal=20] [--trace=FILE]
+//   meridian-sim --seeds=A..B            one JSON line per failing seed, then a summary line
+//   meridian-sim --seed=N --shrink       smallest failing subset of the seed's fault schedule
+//   meridian-sim --seed=N --faults=1,4   replay the seed with only those schedule entries
+//   meridian-sim --seed=N --kinds=crash,drop   only these fault kinds (no swarm choice)
+//   meridian-sim --seed=N --bug=ack-before-sync   plant a known bug in the toy workload
+// Exit status: 0 when every run is valid, 1 when any fails (its repro line is printed), 2 for
+// bad usage.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "sim/simulation.h"
+
+ABSL_FLAG(std::string, seed, "", "Run one seed.");
+ABSL_FLAG(std::string, seeds, "", "Run a sweep of seeds A..B (inclusive).");
+ABSL_FLAG(std::string, scenario, "geo-3x3", "single-region-3, geo-3x3 or geo-5x1.");
+ABSL_FLAG(int64_t, duration, 20, "Fault phase, in virtual seconds.");
+ABSL_FLAG(int64_t, heal, 20, "Heal phase after the faults, in virtual seconds.");
+ABSL_FLAG(uint32_t, clients, 3, "Client nodes.");
+ABSL_FLAG(std::string, trace, "", "Write the full event trace of --seed to this file.");
+ABSL_FLAG(bool, shrink, false, "Shrink the failing --seed's fault schedule.");
+ABSL_FLAG(std::string, faults, "", "Keep only these schedule indices (comma-separated, or none).");
+ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names).");
+ABSL_FLAG(std::string, bug, "none", "Planted bug: none, ack-before-sync, skip-crc.");
+ABSL_FLAG(bool, buggify, false, "Let code fault points (BUGGIFY) fire.");
+
+namespace meridian::sim {
+namespace {
+
+double WallSecondsSince(std::chrono::steady_clock::time_point start) {  // determinism: wall-time report only
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();  // determinism: wall-time report only
+}
+
+bool ParseU64(const std::string& text, uint64_t* value) {
+  return absl::SimpleAtoi(text, value);
+}
+
+std::vector<std::string> SplitCommas(const std::string& text) {
+  std::vector<std::string> parts;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    const size_t comma = std::min(text.find(',', begin), text.size());
+    if (comma > begin) parts.push_back(text.substr(begin, comma - begin));
+    begin = comma + 1;
+  }
+  return parts;
+}
+
+// Reads every flag but --seed/--seeds into options; an error message for bad values.
+std::string OptionsFromFlags(SimulationOptions* options) {
+  options->scenario = absl::GetFlag(FLAGS_scenario);
+  if (absl::GetFlag(FLAGS_duration) <= 0 || absl::GetFlag(FLAGS_heal) <= 0) {
+    return "--duration and --heal must be positive";
+  }
+  options->fault_phase = std::chrono::seconds(absl::GetFlag(FLAGS_duration));
+  options->heal_phase = std::chrono::seconds(absl::GetFlag(FLAGS_heal));
+  options->clients = absl::GetFlag(FLAGS_clients);
+  if (options->clients == 0) return "--clients must be at least 1";
+  options->buggify = absl::GetFlag(FLAGS_buggify);
+  if (!ParsePlantedBug(absl::GetFlag(FLAGS_bug), &options->bug)) {
+    return "unknown --bug " + absl::GetFlag(FLAGS_bug);
+  }
+  for (const std::string& name : SplitCommas(absl::GetFlag(FLAGS_kinds))) {
+    FaultKind kind;
+    if (!ParseFaultKind(name, &kind)) return "unknown fault kind in --kinds: " + name;
+    options->only_kinds.insert(kind);
+  }
+  const std::string faults = absl::GetFlag(FLAGS_faults);
+  if (!faults.empty()) {
+    options->keep_faults.emplace();
+    for (const std::string& part : faults == "none" ? std::vector<std::string>{} : SplitCommas(faults)) {
+      uint64_t index = 0;
+      if (!ParseU64(part, &index)) return "bad index in --faults: " + part;
+      options->keep_faults->push_back(index);
+    }
+  }
+  Topology probe;
+  int servers = 0;
+  if (!MakeScenarioTopology(options->scenario, 0, &probe, &servers)) {
+    return "unknown --scenario " + options->scenario + " (single-region-3, geo-3x3, geo-5x1)";
+  }
+  return "";
+}
+
+int RunOne(SimulationOptions options) {
+  const auto start = std::chrono::steady_clock::now();  // determinism: wall-time report only
+  std::ofstream trace_file;
+  std::function<void(std::string_view)> sink;
+  if (!absl::GetFlag(FLAGS_trace).empty()) {
+    trace_file.open(absl::GetFlag(FLAGS_trace));
+    if (!trace_file) {
+      fmt::print(stderr, "meridian-sim: cannot write {}\n", absl::GetFlag(FLAGS_trace));
+      return 2;
+    }
+    sink = [&trace_file](std::string_view line) { trace_file << line << '\n'; };
+  }
+  const SimulationResult result = RunSimulation(options, sink);
+  if (trace_file.is_open()) {
+    for (size_t i = 0; i < result.schedule.size(); i++) {
+      trace_file << "schedule[" << i << "] " << result.schedule[i].ToString() << '\n';
+    }
+  }
+  fmt::print("{}\n", ResultJson(result, WallSecondsSince(start), ReproCommand(options)));
+  if (!result.ok()) fmt::print(stderr, "FAILED: reproduce with: {}\n", ReproCommand(options));
+  return result.ok() ? 0 : 1;
+}
+
+int Shrink(SimulationOptions options) {
+  int runs = 0;
+  const std::vector<size_t> minimal = ShrinkSchedule(options, &runs);
+  options.keep_faults = minimal;
+  const SimulationResult result = RunSimulation(options);
+  fmt::print("shrunk seed {} to {} of {} scheduled faults in {} runs:\n", options.seed,
+             minimal.size(), result.schedule_generated, runs);
+  for (const FaultEvent& event : result.schedule) fmt::print("  {}\n", event.ToString());
+  fmt::print("verdict: {}\nreplay: {}\n", result.ok() ? "ok" : result.violations.front(),
+             ReproCommand(options));
+  return result.ok() ? 0 : 1;
+}
+
+int Sweep(const SimulationOptions& base, uint64_t first, uint64_t last) {
+  const auto start = std::chrono::steady_clock::now();  // determinism: wall-time report only
+  uint64_t failed = 0;
+  absl::btree_map<std::string, uint64_t> faults;
+  absl::btree_map<std::string, uint64_t> probes;
+  for (uint64_t seed = first; seed <= last; seed++) {
+    SimulationOptions options = base;
+    options.seed = seed;
+    const SimulationResult result = RunSimulation(options);
+    for (const auto& [name, count] : result.faults) faults[name] += count;
+    for (const auto& [name, count] : result.probes) probes[name] += count;
+    if (!result.ok()) {
+      failed++;
+      fmt::print("{}\n", ResultJson(result, 0, ReproCommand(options)));
+    }
+  }
+  std::string fault_json = "{";
+  for (const auto& [name, count] : faults) fault_json += fmt::format("{}\"{}\":{}", fault_json.size() > 1 ? "," : "", name, count);
+  std::string probe_json = "{";
+  for (const auto& [name, count] : probes) probe_json += fmt::format("{}\"{}\":{}", probe_json.size() > 1 ? "," : "", JsonEscape(name), count);
+  fmt::print("{{\"seeds\":{},\"failed\":{},\"wall_s\":{:.3f},\"scenario\":\"{}\",\"faults\":{}}},"
+             "\"probes\":{}}}}}\n",
+             last - first + 1, failed, WallSecondsSince(start), base.scenario, fault_json,
+             probe_json);
+  return failed == 0 ? 0 : 1;
+}
+
+int Main() {
+  SimulationOptions options;
+  if (const std::string error = OptionsFromFlags(&options); !error.empty()) {
+    fmt::print(stderr, "meridian-sim: {}\n", error);
+    return 2;
+  }
+  const std::string seeds = absl::GetFlag(FLAGS_seeds);
+  if (!seeds.empty()) {
+    const size_t dots = seeds.find("..");
+    uint64_t first = 0;
+    uint64_t last = 0;
+    if (dots == std::string::npos || !ParseU64(seeds.substr(0, dots), &first) ||
+        !ParseU64(seeds.substr(dots + 2), &last) || first > last) {
+      fmt::print(stderr, "meridian-sim: --seeds must be A..B with A <= B\n");
+      return 2;
+    }
+    return Sweep(options, first, last);
+  }
+  if (!ParseU64(absl::GetFlag(FLAGS_seed), &options.seed)) {
+    fmt::print(stderr, "meridian-sim: give --seed=N or --seeds=A..B\n");
+    return 2;
+  }
+  return absl::GetFlag(FLAGS_shrink) ? Shrink(options) : RunOne(options);
+}
+
+}  // namespace
+}  // namespace meridian::sim
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("meridian-sim --seed=N | --seeds=A..B [--scenario=geo-3x3] ...");
+  absl::ParseCommandLine(argc, argv);
+  return meridian::sim::Main();
+}

@@ -1,0 +1,270 @@
+#include "sim/nemesis.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "io/assert.h"
+#include "sim/sim_disk.h"
+#include "sim/sim_network.h"
+
+namespace meridian::sim {
+
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr FaultKind kAllKinds[kFaultKinds] = {
+    FaultKind::kDrop,        FaultKind::kDuplicate,    FaultKind::kDelaySpike,
+    FaultKind::kPartition,   FaultKind::kOneWayPartition, FaultKind::kRegionCut,
+    FaultKind::kClog,        FaultKind::kStreamReset,  FaultKind::kCrash,
+    FaultKind::kPause,       FaultKind::kClockSkew,    FaultKind::kDiskError,
+    FaultKind::kSlowFsync,   FaultKind::kTornWrite,    FaultKind::kBitFlip,
+    FaultKind::kMisdirectedWrite, FaultKind::kDiskFull, FaultKind::kRegionLoss,
+};
+
+bool IsRunWide(FaultKind kind) {
+  return kind == FaultKind::kClockSkew || kind == FaultKind::kTornWrite;
+}
+
+bool IsBackground(FaultKind kind) {
+  return kind == FaultKind::kDrop || kind == FaultKind::kDuplicate ||
+         kind == FaultKind::kDelaySpike || kind == FaultKind::kDiskError ||
+         kind == FaultKind::kSlowFsync;
+}
+
+io::Duration Between(io::Random& random, io::Duration low, io::Duration high) {
+  return io::Duration(random.Between(low.count(), high.count()));
+}
+
+}  // namespace
+
+const char* FaultKindName(FaultKind kind) {
+  switch (kind) {
+    case FaultKind::kDrop: return "drop";
+    case FaultKind::kDuplicate: return "duplicate";
+    case FaultKind::kDelaySpike: return "delay_spike";
+    case FaultKind::kPartition: return "partition";
+    case FaultKind::kOneWayPartition: return "one_way_partition";
+    case FaultKind::kRegionCut: return "region_cut";
+    case FaultKind::kClog: return "clog";
+    case FaultKind::kStreamReset: return "stream_reset";
+    case FaultKind::kCrash: return "crash";
+    case FaultKind::kPause: return "pause";
+    case FaultKind::kClockSkew: return "clock_skew";
+    case FaultKind::kDiskError: return "disk_error";
+    case FaultKind::kSlowFsync: return "slow_fsync";
+    case FaultKind::kTornWrite: return "torn_write";
+    case FaultKind::kBitFlip: return "bit_flip";
+    case FaultKind::kMisdirectedWrite: return "misdirected_write";
+    case FaultKind::kDiskFull: return "disk_full";
+    case FaultKind::kRegionLoss: return "region_loss";
+  }
+  MERIDIAN_UNREACHABLE("fault kind {}", static_cast<int>(kind));
+}
+
+std::string FaultEvent::ToString() const {
+  return fmt::format("{}@{}(target={},length={},rate_ppm={})", FaultKindName(kind),
+                     io::FormatDuration(at), target, io::FormatDuration(length), rate_ppm);
+}
+
+SwarmConfig ChooseSwarm(io::Random& random, const absl::btree_set<FaultKind>& only) {
+  SwarmConfig swarm;
+  for (FaultKind kind : kAllKinds) {
+    if (only.empty() ? random.Chance(1, 2) : only.contains(kind)) swarm.enabled.insert(kind);
+  }
+  return swarm;
+}
+
+std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& swarm,
+                                         const NemesisTargets& targets) {
+  MERIDIAN_CHECK(!targets.servers.empty());
+  std::vector<FaultEvent> schedule;
+  const io::Duration end = swarm.fault_phase;
+  for (FaultKind kind : swarm.enabled) {
+    if (IsRunWide(kind)) {
+      schedule.push_back({io::Duration(0), kind});
+      continue;
+    }
+    if (IsBackground(kind)) {
+      const bool disk = kind == FaultKind::kDiskError || kind == FaultKind::kSlowFsync;
+      const uint32_t rate = static_cast<uint32_t>(
+          disk ? random.Between(2'000, 20'000) : random.Between(5'000, 50'000));
+      const uint64_t target = targets.servers[random.Below(targets.servers.size())].value();
+      schedule.push_back({io::Duration(0), kind, target, end, rate});
+      continue;
+    }
+    // Discrete kinds: a few occurrences at random times in the fault phase.
+    const int64_t occurrences = kind == FaultKind::kRegionLoss ? 1 : random.Between(1, 4);
+    for (int64_t i = 0; i < occurrences; i++) {
+      FaultEvent event{Between(random, io::Duration(0), end * 9 / 10), kind};
+      event.target = random.Next();
+      event.length = Between(random, milliseconds(200), milliseconds(4000));
+      if (kind == FaultKind::kRegionLoss && random.Chance(1, 2)) event.length = io::Duration(0);
+      schedule.push_back(event);
+    }
+  }
+  std::stable_sort(schedule.begin(), schedule.end(),
+                   [](const FaultEvent& a, const FaultEvent& b) { return a.at < b.at; });
+  return schedule;
+}
+
+Nemesis::Nemesis(World& world, NemesisTargets targets, FaultAtlas& atlas)
+    : world_(world), targets_(std::move(targets)), atlas_(atlas) {
+  MERIDIAN_CHECK(!targets_.servers.empty());
+  MERIDIAN_CHECK(!targets_.regions.empty());
+}
+
+void Nemesis::Install(const std::vector<FaultEvent>& schedule, io::Duration heal_at) {
+  const io::Instant start = world_.Now();
+  for (const FaultEvent& event : schedule) {
+    MERIDIAN_CHECK(event.at <= heal_at, "fault {} after the heal", event.ToString());
+    world_.Schedule(start + event.at, io::NodeId(0), FaultKindName(event.kind),
+                    [this, event] { Apply(event); });
+  }
+  world_.Schedule(start + heal_at, io::NodeId(0), "heal", [this] { Heal(); });
+}
+
+void Nemesis::Block(const std::vector<io::NodeId>& from, const std::vector<io::NodeId>& to) {
+  for (io::NodeId a : from) {
+    for (io::NodeId b : to) world_.network().Block(a, b);
+  }
+}
+
+void Nemesis::CrashFor(io::NodeId node, io::Duration length) {
+  if (!world_.IsUp(node)) return;
+  world_.Crash(node);
+  if (length.count() == 0) {
+    lost_for_good_.insert(node);
+    return;
+  }
+  world_.Schedule(world_.Now() + length, node, "restart", [this, node] {
+    if (!healed_ && !world_.IsUp(node)) world_.Start(node);
+  });
+}
+
+void Nemesis::Apply(const FaultEvent& event) {
+  if (healed_) return;
+  io::Random& random = world_.random();
+  const std::vector<io::NodeId>& servers = targets_.servers;
+  const io::NodeId one = servers[event.target % servers.size()];
+  SimNetwork& network = world_.network();
+  const char* name = FaultKindName(event.kind);
+  world_.Trace(io::NodeId(0), "nemesis: " + event.ToString());
+  switch (event.kind) {
+    case FaultKind::kDrop:
+      network.set_rates({.drop_ppm = event.rate_ppm, .duplicate_ppm = network.rates().duplicate_ppm,
+                         .delay_spike_ppm = network.rates().delay_spike_ppm});
+      return;
+    case FaultKind::kDuplicate:
+      network.set_rates({.drop_ppm = network.rates().drop_ppm, .duplicate_ppm = event.rate_ppm,
+                         .delay_spike_ppm = network.rates().delay_spike_ppm});
+      return;
+    case FaultKind::kDelaySpike:
+      network.set_rates({.drop_ppm = network.rates().drop_ppm,
+                         .duplicate_ppm = network.rates().duplicate_ppm,
+                         .delay_spike_ppm = event.rate_ppm});
+      return;
+    case FaultKind::kDiskError:
+    case FaultKind::kSlowFsync: {
+      SimDisk& disk = world_.disk(io::NodeId(static_cast<uint32_t>(event.target)));
+      DiskFaultRates rates = disk.rates();
+      (event.kind == FaultKind::kDiskError ? rates.io_error_ppm : rates.slow_fsync_ppm) =
+          event.rate_ppm;
+      disk.set_rates(rates);
+      return;
+    }
+    case FaultKind::kTornWrite:
+      for (io::NodeId server : servers) {
+        DiskFaultRates rates = world_.disk(server).rates();
+        rates.torn_writes_on_crash = true;
+        world_.disk(server).set_rates(rates);
+      }
+      return;
+    case FaultKind::kClockSkew:
+      return;  // Applied by the runner through WorldOptions before any node boots.
+    case FaultKind::kPartition:
+    case FaultKind::kOneWayPartition: {
+      std::vector<io::NodeId> shuffled = servers;
+      io::Random split(event.target);
+      for (size_t i = shuffled.size(); i > 1; i--) std::swap(shuffled[i - 1], shuffled[split.Below(i)]);
+      const size_t cut = 1 + split.Below(shuffled.size() - 1);
+      const std::vector<io::NodeId> left(shuffled.begin(), shuffled.begin() + static_cast<ptrdiff_t>(cut));
+      const std::vector<io::NodeId> right(shuffled.begin() + static_cast<ptrdiff_t>(cut), shuffled.end());
+      Block(left, right);
+      if (event.kind == FaultKind::kPartition) Block(right, left);
+      break;
+    }
+    case FaultKind::kRegionCut: {
+      const auto& region = targets_.regions[event.target % targets_.regions.size()];
+      std::vector<io::NodeId> others;
+      for (io::NodeId node : world_.nodes()) {
+        if (std::find(region.begin(), region.end(), node) == region.end()) others.push_back(node);
+      }
+      Block(region, others);
+      Block(others, region);
+      break;
+    }
+    case FaultKind::kClog: {
+      const io::NodeId other = servers[(event.target / 7 + 1) % servers.size()];
+      network.Clog(one, other, world_.Now() + event.length);
+      network.Clog(other, one, world_.Now() + event.length);
+      world_.RecordFault(name);
+      return;
+    }
+    case FaultKind::kStreamReset:
+      if (network.ResetRandomStream()) world_.RecordFault(name);
+      return;
+    case FaultKind::kCrash:
+      if (world_.IsUp(one)) world_.RecordFault(name);
+      CrashFor(one, std::max<io::Duration>(event.length, milliseconds(1)));
+      return;
+    case FaultKind::kPause:
+      if (!world_.IsUp(one)) return;
+      world_.Pause(one, world_.Now() + event.length);
+      world_.RecordFault(name);
+      return;
+    case FaultKind::kBitFlip:
+      if (world_.disk(one).CorruptAtRest(atlas_)) return;  // Counted by the disk.
+      return;
+    case FaultKind::kMisdirectedWrite:
+      world_.disk(one).MisdirectNextWrite(&atlas_);
+      return;
+    case FaultKind::kDiskFull:
+      world_.disk(one).set_capacity(world_.disk(one).bytes_used());
+      world_.Schedule(world_.Now() + event.length, one, "disk space freed",
+                      [this, one] { world_.disk(one).set_capacity(SimDisk::kBytesMax); });
+      return;
+    case FaultKind::kRegionLoss: {
+      const auto& region = targets_.regions[event.target % targets_.regions.size()];
+      for (io::NodeId node : region) CrashFor(node, event.length);
+      world_.RecordFault(name);
+      return;
+    }
+  }
+  // Partitions and region cuts end after their length unless healed first.
+  world_.RecordFault(name);
+  world_.Schedule(world_.Now() + event.length, io::NodeId(0), "partition end", [this] {
+    if (!healed_) world_.network().HealAll();
+  });
+  (void)random;
+}
+
+void Nemesis::Heal() {
+  healed_ = true;
+  world_.Trace(io::NodeId(0), "nemesis: heal");
+  world_.network().HealAll();
+  world_.network().set_rates({});
+  for (io::NodeId server : targets_.servers) {
+    SimDisk& disk = world_.disk(server);
+    DiskFaultRates rates = disk.rates();
+    rates.io_error_ppm = 0;
+    rates.slow_fsync_ppm = 0;
+    disk.set_rates(rates);
+    disk.set_capacity(SimDisk::kBytesMax);
+    disk.MisdirectNextWrite(nullptr);
+    if (!world_.IsUp(server) && !lost_for_good_.contains(server)) world_.Start(server);
+  }
+}
+
+}  // namespace meridian::sim

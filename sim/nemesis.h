@@ -1,0 +1,94 @@
+// sim::Nemesis: the fault schedule of one simulation run, generated from its seed (swarm
+// testing: the seed also picks which fault kinds are on and how hard they hit), applied to a
+// World, and healed at the end so liveness can be checked.
+//
+// A schedule is an explicit list of FaultEvents, so a failing run can be shrunk by replaying its
+// seed with a subset of the list (delta debugging; see simulation.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "io/random.h"
+#include "io/time.h"
+#include "sim/fault_atlas.h"
+#include "sim/world.h"
+
+namespace meridian::sim {
+
+enum class FaultKind {
+  kDrop,             // Background: lose peer messages at a rate.
+  kDuplicate,        // Background: deliver some peer messages twice.
+  kDelaySpike,       // Background: add up to 400 ms to some messages.
+  kPartition,        // Servers split in two halves, both directions blocked, for a while.
+  kOneWayPartition,  // As above, one direction only.
+  kRegionCut,        // One region cut off from the others, for a while.
+  kClog,             // One link stalls, then delivers everything it held.
+  kStreamReset,      // A live client connection is reset.
+  kCrash,            // A server crashes (unsynced data lost or torn), restarts later.
+  kPause,            // A server stops running for a while (GC pause, stopped VM).
+  kClockSkew,        // Run-wide: nodes boot with clock offsets and drift.
+  kDiskError,        // Background: EIO on some reads, writes and syncs of one server.
+  kSlowFsync,        // Background: some fsyncs of one server take up to 1 s.
+  kTornWrite,        // Run-wide: crashes tear unsynced writes per sector instead of dropping them.
+  kBitFlip,          // A bit of synced data flips at rest on one server (atlas-checked).
+  kMisdirectedWrite, // One write of one server lands some sectors away (atlas-checked).
+  kDiskFull,         // One server's disk is full for a while.
+  kRegionLoss,       // Every server of a region crashes at once, back later or never.
+};
+inline constexpr int kFaultKinds = 18;
+
+const char* FaultKindName(FaultKind kind);
+
+struct FaultEvent {
+  io::Duration at;       // From the start of the run.
+  FaultKind kind;
+  uint64_t target = 0;   // A node id, a region index, or a split seed, depending on kind.
+  io::Duration length = io::Duration(0);  // How long it lasts (0: instant or until heal).
+  uint32_t rate_ppm = 0;                  // For background kinds.
+  std::string ToString() const;
+};
+
+// What the seed chose for this run.
+struct SwarmConfig {
+  absl::btree_set<FaultKind> enabled;
+  io::Duration fault_phase = std::chrono::seconds(20);
+  io::Duration heal_phase = std::chrono::seconds(20);
+};
+
+struct NemesisTargets {
+  std::vector<io::NodeId> servers;
+  std::vector<std::vector<io::NodeId>> regions;  // Servers by region.
+};
+
+// Picks fault kinds (each on with probability 1/2 unless `only` is non-empty) and phases.
+SwarmConfig ChooseSwarm(io::Random& random, const absl::btree_set<FaultKind>& only);
+std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& swarm,
+                                         const NemesisTargets& targets);
+
+// Applies a schedule to a world: schedules every event, and at the end of the fault phase heals
+// everything (network, disks, paused and crashed nodes, except regions lost for good).
+class Nemesis {
+ public:
+  Nemesis(World& world, NemesisTargets targets, FaultAtlas& atlas);
+  void Install(const std::vector<FaultEvent>& schedule, io::Duration heal_at);
+  // Servers that are down for good (region lost, never restarted before the final audit).
+  const absl::btree_set<io::NodeId>& lost_for_good() const { return lost_for_good_; }
+  bool healed() const { return healed_; }
+
+ private:
+  void Apply(const FaultEvent& event);
+  void Heal();
+  void CrashFor(io::NodeId node, io::Duration length);
+  void Block(const std::vector<io::NodeId>& from, const std::vector<io::NodeId>& to);
+
+  World& world_;
+  NemesisTargets targets_;
+  FaultAtlas& atlas_;
+  absl::btree_set<io::NodeId> lost_for_good_;
+  bool healed_ = false;
+};
+
+}  // namespace meridian::sim

@@ -1,0 +1,68 @@
+// sim::RunSimulation: one whole simulated run — scenario topology, swarm-chosen faults, the
+// workload, heal, final durability audit, verdict — as a pure function of its options and seed.
+// Used by the meridian-sim CLI and by the sweep tests.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "sim/nemesis.h"
+#include "sim/toy_journal.h"
+
+namespace meridian::sim {
+
+struct SimulationOptions {
+  uint64_t seed = 1;
+  std::string scenario = "geo-3x3";
+  io::Duration fault_phase = std::chrono::seconds(20);
+  io::Duration heal_phase = std::chrono::seconds(20);
+  uint32_t clients = 3;
+  // Empty: the seed picks the fault kinds (swarm). Otherwise exactly these.
+  absl::btree_set<FaultKind> only_kinds;
+  // When set, keep only these indices of the generated schedule (replaying a shrunk run).
+  std::optional<std::vector<size_t>> keep_faults;
+  toy::PlantedBug bug = toy::PlantedBug::kNone;
+  bool buggify = false;
+};
+
+struct SimulationResult {
+  uint64_t seed = 0;
+  std::string scenario;
+  double virtual_s = 0;
+  uint64_t events = 0;
+  uint64_t trace_hash = 0;
+  absl::btree_map<std::string, uint64_t> faults;  // Fault kind -> times it fired.
+  uint64_t ops_ok = 0;
+  uint64_t ops_fail = 0;
+  uint64_t ops_info = 0;
+  std::vector<std::string> violations;  // Empty: verdict "ok".
+  std::vector<FaultEvent> schedule;     // After keep_faults filtering.
+  size_t schedule_generated = 0;        // Before filtering.
+  absl::btree_map<std::string, uint64_t> probes;
+  bool ok() const { return violations.empty(); }
+};
+
+SimulationResult RunSimulation(const SimulationOptions& options,
+                               const std::function<void(std::string_view)>& trace_sink = nullptr);
+
+// The command line that reruns `options` exactly.
+std::string ReproCommand(const SimulationOptions& options);
+// One line of JSON (the CLI's output format; see sim/README.md).
+std::string ResultJson(const SimulationResult& result, double wall_s, const std::string& repro);
+std::string JsonEscape(std::string_view text);
+
+// Delta debugging (ddmin) over the schedule of a failing run: returns the indices of a
+// 1-minimal subset of its schedule that still fails. `runs` counts simulations executed.
+std::vector<size_t> ShrinkSchedule(const SimulationOptions& failing, int* runs);
+
+bool ParseFaultKind(std::string_view name, FaultKind* kind);
+bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug);
+const char* PlantedBugName(toy::PlantedBug bug);
+
+}  // namespace meridian::sim

@@ -1,0 +1,161 @@
+// Repro commands, JSON lines, parsing of CLI names, and shrinking of failing schedules.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "io/assert.h"
+#include "sim/simulation.h"
+
+namespace meridian::sim {
+namespace {
+
+std::string JoinIndices(const std::vector<size_t>& indices) {
+  std::string out;
+  for (size_t index : indices) out += (out.empty() ? "" : ",") + std::to_string(index);
+  return out;
+}
+
+template <typename Map>
+std::string JsonCounts(const Map& counts) {
+  std::string out = "{";
+  for (const auto& [name, count] : counts) {
+    out += fmt::format("{}\"{}\":{}", out.size() > 1 ? "," : "", JsonEscape(name), count);
+  }
+  return out + "}";
+}
+
+bool Fails(const SimulationOptions& base, const std::vector<size_t>& keep, int* runs) {
+  SimulationOptions options = base;
+  options.keep_faults = keep;
+  (*runs)++;
+  return !RunSimulation(options).ok();
+}
+
+}  // namespace
+
+std::string JsonEscape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<int>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string ReproCommand(const SimulationOptions& options) {
+  std::string command = fmt::format(
+      "bazel run //sim:meridian-sim -- --seed={} --scenario={} --duration={} --heal={}",
+      options.seed, options.scenario,
+      std::chrono::duration_cast<std::chrono::seconds>(options.fault_phase).count(),
+      std::chrono::duration_cast<std::chrono::seconds>(options.heal_phase).count());
+  if (options.clients != 3) command += fmt::format(" --clients={}", options.clients);
+  if (!options.only_kinds.empty()) {
+    std::string kinds;
+    for (FaultKind kind : options.only_kinds) kinds += (kinds.empty() ? "" : ",") + std::string(FaultKindName(kind));
+    command += " --kinds=" + kinds;
+  }
+  if (options.keep_faults.has_value()) {
+    command += " --faults=" + (options.keep_faults->empty() ? std::string("none")
+                                                              : JoinIndices(*options.keep_faults));
+  }
+  if (options.bug != toy::PlantedBug::kNone) command += fmt::format(" --bug={}", PlantedBugName(options.bug));
+  if (options.buggify) command += " --buggify";
+  return command;
+}
+
+std::string ResultJson(const SimulationResult& result, double wall_s, const std::string& repro) {
+  const std::string verdict = result.ok() ? "ok" : result.violations.front();
+  std::string violations = "[";
+  for (const std::string& violation : result.violations) {
+    violations += fmt::format("{}\"{}\"", violations.size() > 1 ? "," : "", JsonEscape(violation));
+  }
+  violations += "]";
+  return fmt::format(
+      "{{\"seed\":{},\"scenario\":\"{}\",\"virtual_s\":{:.3f},\"wall_s\":{:.3f},\"events\":{},"
+      "\"trace_hash\":\"{:016x}\",\"faults\":{},\"ops\":{{\"ok\":{},\"fail\":{},\"info\":{}}},"
+      "\"schedule_events\":{},\"verdict\":\"{}\",\"violations\":{},\"probes\":{},"
+      "\"repro\":\"{}\"}}",
+      result.seed, JsonEscape(result.scenario), result.virtual_s, wall_s, result.events,
+      result.trace_hash, JsonCounts(result.faults), result.ops_ok, result.ops_fail,
+      result.ops_info, result.schedule.size(), JsonEscape(verdict), violations,
+      JsonCounts(result.probes), JsonEscape(repro));
+}
+
+std::vector<size_t> ShrinkSchedule(const SimulationOptions& failing, int* runs) {
+  *runs = 0;
+  SimulationOptions base = failing;
+  base.keep_faults.reset();
+  const SimulationResult original = RunSimulation(base);
+  (*runs)++;
+  MERIDIAN_CHECK(!original.ok(), "seed {} does not fail: nothing to shrink", failing.seed);
+  std::vector<size_t> current;
+  if (failing.keep_faults.has_value()) {
+    current = *failing.keep_faults;
+  } else {
+    for (size_t i = 0; i < original.schedule_generated; i++) current.push_back(i);
+  }
+  if (Fails(base, {}, runs)) return {};  // Fails with no faults at all.
+  size_t granularity = 2;
+  while (current.size() >= 2) {
+    const size_t chunk = (current.size() + granularity - 1) / granularity;
+    bool reduced = false;
+    for (size_t start = 0; start < current.size() && !reduced; start += chunk) {
+      std::vector<size_t> complement(current.begin(), current.begin() + static_cast<ptrdiff_t>(start));
+      complement.insert(complement.end(),
+                        current.begin() + static_cast<ptrdiff_t>(std::min(start + chunk, current.size())),
+                        current.end());
+      if (Fails(base, complement, runs)) {
+        current = complement;
+        granularity = std::max<size_t>(granularity - 1, 2);
+        reduced = true;
+      }
+    }
+    if (reduced) continue;
+    if (granularity >= current.size()) break;
+    granularity = std::min(granularity * 2, current.size());
+  }
+  return current;
+}
+
+bool ParseFaultKind(std::string_view name, FaultKind* kind) {
+  for (int i = 0; i < kFaultKinds; i++) {
+    const auto candidate = static_cast<FaultKind>(i);
+    if (name == FaultKindName(candidate)) {
+      *kind = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* PlantedBugName(toy::PlantedBug bug) {
+  switch (bug) {
+    case toy::PlantedBug::kNone: return "none";
+    case toy::PlantedBug::kAckBeforeSync: return "ack-before-sync";
+    case toy::PlantedBug::kSkipCrcOnRecovery: return "skip-crc";
+  }
+  MERIDIAN_UNREACHABLE();
+}
+
+bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug) {
+  for (toy::PlantedBug candidate : {toy::PlantedBug::kNone, toy::PlantedBug::kAckBeforeSync,
+                                    toy::PlantedBug::kSkipCrcOnRecovery}) {
+    if (name == PlantedBugName(candidate)) {
+      *bug = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace meridian::sim
