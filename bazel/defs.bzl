@@ -12,6 +12,10 @@ MERIDIAN_COPTS = [
     "-Wno-missing-field-initializers",
 ]
 
+# The simulator's hot loop (absl::btree, fibers) is ~20x slower at -O0; simulation libraries
+# compile optimised in every mode so sweeps of hundreds of seeds stay cheap in CI.
+SIM_COPTS = ["-O2"]
+
 def _with_copts(kwargs):
     kwargs["copts"] = MERIDIAN_COPTS + kwargs.pop("copts", [])
     return kwargs

@@ -45,22 +45,27 @@ FrameReader::FrameReader(Stream& stream, size_t frame_bytes_max)
 }
 
 absl::Status FrameReader::Fill(size_t bytes_needed, Instant deadline) {
-  while (buffer_.size() - begin_ < bytes_needed) {
-    if (begin_ > 0) {  // Compact before growing.
-      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<ptrdiff_t>(begin_));
+  while (end_ - begin_ < bytes_needed) {
+    if (buffer_.size() - begin_ < bytes_needed || end_ == buffer_.size()) {
+      // Compact, then grow if the frame still does not fit.
+      std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
       begin_ = 0;
+      if (buffer_.size() < std::max(bytes_needed, kReadChunkBytes)) {
+        buffer_.resize(std::max({bytes_needed, kReadChunkBytes, buffer_.size() * 2}));
+      }
     }
-    const size_t old_size = buffer_.size();
-    buffer_.resize(old_size + std::max(kReadChunkBytes, bytes_needed - old_size));
+    const size_t buffered = end_ - begin_;
     absl::StatusOr<size_t> read =
-        stream_.Read(std::span<uint8_t>(buffer_).subspan(old_size), deadline);
-    buffer_.resize(old_size + (read.ok() ? *read : 0));
+        stream_.Read(std::span<uint8_t>(buffer_).subspan(end_), deadline);
     if (!read.ok()) return read.status();
     if (*read == 0) {
-      if (old_size == 0) return absl::OutOfRangeError("end of stream");
+      if (buffered == 0) return absl::OutOfRangeError("end of stream");
       return absl::DataLossError(
-          fmt::format("stream ended inside a frame ({} bytes buffered)", old_size));
+          fmt::format("stream ended inside a frame ({} bytes buffered)", buffered));
     }
+    end_ += *read;
+    MERIDIAN_CHECK(end_ <= buffer_.size());
   }
   return absl::OkStatus();
 }
@@ -86,7 +91,7 @@ absl::StatusOr<std::vector<uint8_t>> FrameReader::Read(Instant deadline) {
   }
   std::vector<uint8_t> out(payload, payload + length);
   begin_ += kFrameHeaderBytes + length;
-  MERIDIAN_CHECK(begin_ <= buffer_.size());
+  MERIDIAN_CHECK(begin_ <= end_);
   return out;
 }
 

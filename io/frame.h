@@ -35,8 +35,11 @@ class FrameReader {
 
   Stream& stream_;
   const size_t frame_bytes_max_;
+  // Unconsumed bytes are buffer_[begin_, end_); buffer_.size() is the capacity, grown (and
+  // zero-filled) only when a frame needs more room, never per read.
   std::vector<uint8_t> buffer_;
-  size_t begin_ = 0;  // Unconsumed bytes are buffer_[begin_, buffer_.size()).
+  size_t begin_ = 0;
+  size_t end_ = 0;
 };
 
 }  // namespace meridian::io

@@ -11,8 +11,9 @@ bool FaultAtlas::TryCharge(const std::string& path, uint64_t offset, uint64_t by
   const uint64_t last = (offset + bytes - 1) / kSectorBytes;
   for (uint64_t sector = first; sector <= last; sector++) {
     auto it = damaged_.find({path, sector});
-    if (it == damaged_.end() || it->second.contains(node)) continue;
-    if (it->second.size() >= copies_damaged_max_) return false;
+    const size_t copies = it == damaged_.end() ? 0 : it->second.size();
+    const bool already_this_node = it != damaged_.end() && it->second.contains(node);
+    if (!already_this_node && copies >= copies_damaged_max_) return false;
   }
   for (uint64_t sector = first; sector <= last; sector++) damaged_[{path, sector}].insert(node);
   damaged_nodes_.insert(node);

@@ -34,6 +34,8 @@ ABSL_FLAG(std::string, faults, "", "Keep only these schedule indices (comma-sepa
 ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names).");
 ABSL_FLAG(std::string, bug, "none", "Planted bug: none, ack-before-sync, skip-crc.");
 ABSL_FLAG(bool, buggify, false, "Let code fault points (BUGGIFY) fire.");
+ABSL_FLAG(bool, plant_nondeterminism, false,
+          "Test only: perturb the run by a per-process hash order (must break replay).");
 
 namespace meridian::sim {
 namespace {
@@ -68,6 +70,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   options->clients = absl::GetFlag(FLAGS_clients);
   if (options->clients == 0) return "--clients must be at least 1";
   options->buggify = absl::GetFlag(FLAGS_buggify);
+  options->plant_nondeterminism = absl::GetFlag(FLAGS_plant_nondeterminism);
   if (!ParsePlantedBug(absl::GetFlag(FLAGS_bug), &options->bug)) {
     return "unknown --bug " + absl::GetFlag(FLAGS_bug);
   }

@@ -100,7 +100,11 @@ std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& 
       FaultEvent event{Between(random, io::Duration(0), end * 9 / 10), kind};
       event.target = random.Next();
       event.length = Between(random, milliseconds(200), milliseconds(4000));
-      if (kind == FaultKind::kRegionLoss && random.Chance(1, 2)) event.length = io::Duration(0);
+      // Lost for good (length 0) only where other regions remain: losing the only region
+      // forever leaves nothing whose liveness could be checked.
+      if (kind == FaultKind::kRegionLoss && targets.regions.size() > 1 && random.Chance(1, 2)) {
+        event.length = io::Duration(0);
+      }
       schedule.push_back(event);
     }
   }
@@ -166,14 +170,16 @@ void Nemesis::Apply(const FaultEvent& event) {
                          .delay_spike_ppm = event.rate_ppm});
       return;
     case FaultKind::kDiskError:
-    case FaultKind::kSlowFsync: {
-      SimDisk& disk = world_.disk(io::NodeId(static_cast<uint32_t>(event.target)));
-      DiskFaultRates rates = disk.rates();
-      (event.kind == FaultKind::kDiskError ? rates.io_error_ppm : rates.slow_fsync_ppm) =
-          event.rate_ppm;
-      disk.set_rates(rates);
+    case FaultKind::kSlowFsync:
+      // Every server's disk misbehaves at the rate, so recoveries after crashes meet it too.
+      for (io::NodeId server : servers) {
+        SimDisk& disk = world_.disk(server);
+        DiskFaultRates rates = disk.rates();
+        (event.kind == FaultKind::kDiskError ? rates.io_error_ppm : rates.slow_fsync_ppm) =
+            event.rate_ppm;
+        disk.set_rates(rates);
+      }
       return;
-    }
     case FaultKind::kTornWrite:
       for (io::NodeId server : servers) {
         DiskFaultRates rates = world_.disk(server).rates();

@@ -30,8 +30,8 @@ enum class FaultKind {
   kCrash,            // A server crashes (unsynced data lost or torn), restarts later.
   kPause,            // A server stops running for a while (GC pause, stopped VM).
   kClockSkew,        // Run-wide: nodes boot with clock offsets and drift.
-  kDiskError,        // Background: EIO on some reads, writes and syncs of one server.
-  kSlowFsync,        // Background: some fsyncs of one server take up to 1 s.
+  kDiskError,        // Background: EIO on some reads, writes and syncs of every server.
+  kSlowFsync,        // Background: some fsyncs of every server take up to 1 s.
   kTornWrite,        // Run-wide: crashes tear unsynced writes per sector instead of dropping them.
   kBitFlip,          // A bit of synced data flips at rest on one server (atlas-checked).
   kMisdirectedWrite, // One write of one server lands some sectors away (atlas-checked).

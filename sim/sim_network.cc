@@ -96,8 +96,8 @@ class SimStream final : public io::Stream {
         [this] { return closed_ || !in_->bytes.empty() || in_->eof || in_->reset; }, deadline,
         "stream read");
     if (!waited.ok()) return waited;
-    if (closed_) return absl::FailedPreconditionError("stream closed");
     if (in_->reset) return absl::UnavailableError("connection reset by peer " + peer_);
+    if (closed_) return absl::FailedPreconditionError("stream closed");
     if (!in_->bytes.empty()) {
       const size_t n = std::min(buffer.size(), in_->bytes.size());
       std::copy_n(in_->bytes.begin(), n, buffer.begin());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"  // determinism: only for the planted nondeterminism
 #include "io/assert.h"
 #include "io/probe.h"
 #include "sim/fault_atlas.h"
@@ -98,6 +99,11 @@ SimulationResult RunSimulation(const SimulationOptions& options,
 
   WorldOptions world_options{.seed = options.seed, .buggify = options.buggify};
   const Cluster cluster = Plan(options, &world_options.topology);
+  if (options.plant_nondeterminism) {
+    absl::flat_hash_set<uint32_t> ids;  // determinism: planted on purpose, see SimulationOptions
+    for (io::NodeId server : cluster.servers) ids.insert(server.value());
+    world_options.seed ^= *ids.begin();  // determinism: planted on purpose, see SimulationOptions
+  }
   const std::vector<FaultEvent> generated = GenerateSchedule(schedule_random, swarm, cluster.targets);
   SimulationResult result;
   result.schedule = Filter(generated, options.keep_faults);

@@ -29,6 +29,9 @@ struct SimulationOptions {
   std::optional<std::vector<size_t>> keep_faults;
   toy::PlantedBug bug = toy::PlantedBug::kNone;
   bool buggify = false;
+  // PLANTED NONDETERMINISM, for the test that proves cross-process replay checks catch it: the
+  // run's seed is perturbed by the iteration order of a per-process-seeded hash set.
+  bool plant_nondeterminism = false;
 };
 
 struct SimulationResult {

@@ -70,6 +70,7 @@ std::string ReproCommand(const SimulationOptions& options) {
   }
   if (options.bug != toy::PlantedBug::kNone) command += fmt::format(" --bug={}", PlantedBugName(options.bug));
   if (options.buggify) command += " --buggify";
+  if (options.plant_nondeterminism) command += " --plant_nondeterminism";
   return command;
 }
 

@@ -1,0 +1,257 @@
+// Each fault of the simulator does what it claims, and nothing worse (sim/README.md).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "io/disk.h"
+#include "io/network.h"
+#include "sim/fault_atlas.h"
+#include "sim/sim_disk.h"
+#include "sim/sim_network.h"
+#include "sim/world.h"
+
+namespace meridian::sim {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr io::NodeId kA{1};
+constexpr io::NodeId kB{2};
+
+std::vector<uint8_t> Bytes(std::string_view text) { return {text.begin(), text.end()}; }
+
+// A two-node world whose nodes run whatever body the test sets before each (re)start.
+class FaultTest : public ::testing::Test {
+ protected:
+  void Build(WorldOptions options) {
+    world_ = std::make_unique<World>(std::move(options));
+    for (io::NodeId node : {kA, kB}) {
+      world_->AddNode(node, node == kA ? "a" : "b", [this, node](io::Runtime& rt) {
+        auto& body = bodies_[node.value()];
+        if (body) body(rt);
+        done_[node.value()] = true;
+      });
+    }
+  }
+  // Starts `node` with `body` (crashing the previous incarnation) and runs until it returns.
+  void Run(io::NodeId node, std::function<void(io::Runtime&)> body) {
+    bodies_[node.value()] = std::move(body);
+    done_[node.value()] = false;
+    if (world_->IsUp(node)) world_->Crash(node);
+    world_->Start(node);
+    ASSERT_TRUE(world_->RunUntil([&] { return done_[node.value()]; }, world_->Now() + seconds(100)));
+  }
+  std::unique_ptr<World> world_;
+  std::function<void(io::Runtime&)> bodies_[3];
+  bool done_[3] = {};
+};
+
+TEST(FaultAtlas, NeverDamagesOnePlaceOnMoreCopiesThanTheBudget) {
+  FaultAtlas atlas(/*copies_damaged_max=*/1);
+  EXPECT_TRUE(atlas.TryCharge("p0/log", 100, 10, kA));
+  EXPECT_TRUE(atlas.TryCharge("p0/log", 200, 10, kA));   // Same node, same sector: fine.
+  EXPECT_FALSE(atlas.TryCharge("p0/log", 300, 10, kB));  // Sector 0 already damaged on A.
+  EXPECT_TRUE(atlas.TryCharge("p0/log", 1024, 10, kB));  // Another sector.
+  EXPECT_TRUE(atlas.TryCharge("p1/log", 100, 10, kB));   // Another file.
+  EXPECT_TRUE(atlas.damaged_on(kA));
+  FaultAtlas two(2);
+  EXPECT_TRUE(two.TryCharge("x", 0, 1, kA));
+  EXPECT_TRUE(two.TryCharge("x", 0, 1, kB));
+  EXPECT_FALSE(two.TryCharge("x", 0, 1, io::NodeId(3)));
+}
+
+std::vector<uint8_t> ReadAll(io::Runtime& rt, const std::string& path) {
+  auto file = rt.disk().Open(path, io::OpenMode::kOpenExisting);
+  EXPECT_TRUE(file.ok()) << file.status();
+  if (!file.ok()) return {};
+  std::vector<uint8_t> bytes(*(*file)->Size());
+  EXPECT_EQ(*(*file)->ReadAt(0, bytes), bytes.size());
+  return bytes;
+}
+
+void WriteSyncedThenUnsynced(io::Runtime& rt) {
+  auto file = rt.disk().Open("f", io::OpenMode::kCreateNew);
+  ASSERT_TRUE((*file)->Append(std::vector<uint8_t>(1024, 'S')).ok());
+  ASSERT_TRUE((*file)->Sync().ok());
+  ASSERT_TRUE(rt.disk().SyncDir("").ok());
+  ASSERT_TRUE((*file)->Append(std::vector<uint8_t>(4096, 'U')).ok());
+}
+
+TEST_F(FaultTest, WithoutTornWritesACrashDropsExactlyTheUnsyncedBytes) {
+  Build({.seed = 1});
+  Run(kA, WriteSyncedThenUnsynced);
+  Run(kA, [](io::Runtime& rt) { EXPECT_EQ(ReadAll(rt, "f"), std::vector<uint8_t>(1024, 'S')); });
+}
+
+TEST_F(FaultTest, TornWritesKeepSyncedBytesAndTearOnlyUnsyncedSectors) {
+  int partial = 0;
+  for (uint64_t seed = 1; seed <= 20; seed++) {
+    Build({.seed = seed});
+    Run(kA, WriteSyncedThenUnsynced);
+    world_->disk(kA).set_rates({.torn_writes_on_crash = true});
+    Run(kA, [&](io::Runtime& rt) {
+      const std::vector<uint8_t> bytes = ReadAll(rt, "f");
+      ASSERT_GE(bytes.size(), 1024u);
+      ASSERT_LE(bytes.size(), 5120u);
+      EXPECT_EQ(bytes.size() % 512, 0u);
+      EXPECT_TRUE(std::all_of(bytes.begin(), bytes.begin() + 1024, [](uint8_t b) { return b == 'S'; }))
+          << "synced data damaged by a torn write, seed " << seed;
+      int kept = 0;
+      for (size_t sector = 1024; sector < bytes.size(); sector += 512) {
+        const uint8_t first = bytes[sector];
+        EXPECT_TRUE(first == 'U' || first == 0) << "seed " << seed;
+        EXPECT_TRUE(std::all_of(bytes.begin() + sector, bytes.begin() + sector + 512,
+                                [&](uint8_t b) { return b == first; }))
+            << "a sector is all-or-nothing, seed " << seed;
+        kept += first == 'U';
+      }
+      partial += kept > 0 && kept < 8;
+    });
+  }
+  EXPECT_GT(partial, 10) << "each of 8 unsynced sectors survives with p=1/2";
+}
+
+TEST_F(FaultTest, BitFlipAtRestChangesExactlyOneBitOfSyncedData) {
+  Build({.seed = 3});
+  Run(kA, WriteSyncedThenUnsynced);
+  FaultAtlas atlas;
+  ASSERT_TRUE(world_->disk(kA).CorruptAtRest(atlas));
+  Run(kA, [](io::Runtime& rt) {
+    const std::vector<uint8_t> bytes = ReadAll(rt, "f");
+    int bits = 0;
+    for (size_t i = 0; i < bytes.size(); i++) bits += __builtin_popcount(bytes[i] ^ 'S');
+    EXPECT_EQ(bits, 1);
+  });
+  // The atlas refuses to damage the same place on a second copy.
+  FaultAtlas strict(0);
+  EXPECT_FALSE(world_->disk(kA).CorruptAtRest(strict));
+}
+
+TEST_F(FaultTest, MisdirectedWriteLandsElsewhereAndLeavesTheTargetStale) {
+  Build({.seed = 5});
+  FaultAtlas atlas;
+  Run(kA, [&](io::Runtime& rt) {
+    auto file = rt.disk().Open("f", io::OpenMode::kCreateNew);
+    ASSERT_TRUE((*file)->WriteAt(0, std::vector<uint8_t>(16384, '.')).ok());
+    world_->disk(kA).MisdirectNextWrite(&atlas);
+    ASSERT_TRUE((*file)->WriteAt(8192, std::vector<uint8_t>(512, 'M')).ok());
+    std::vector<uint8_t> bytes(16384);
+    ASSERT_EQ(*(*file)->ReadAt(0, bytes), bytes.size());
+    EXPECT_EQ(bytes[8192], '.') << "the aimed-at sector must keep its old bytes";
+    EXPECT_EQ(std::count(bytes.begin(), bytes.end(), 'M'), 512);
+  });
+  EXPECT_EQ(world_->faults_injected().at("misdirected_write"), 1u);
+}
+
+TEST_F(FaultTest, FullDiskAndIoErrorsAreStatuses) {
+  Build({.seed = 7});
+  Run(kA, [&](io::Runtime& rt) {
+    auto file = rt.disk().Open("f", io::OpenMode::kCreateNew);
+    SimDisk& disk = world_->disk(kA);
+    disk.set_capacity(disk.bytes_used());
+    EXPECT_TRUE(absl::IsResourceExhausted((*file)->Append(Bytes("x")).status()));
+    disk.set_capacity(SimDisk::kBytesMax);
+    EXPECT_TRUE((*file)->Append(Bytes("x")).ok());
+    disk.set_rates({.io_error_ppm = 1'000'000});
+    EXPECT_TRUE(absl::IsDataLoss((*file)->Append(Bytes("y")).status()));
+    EXPECT_TRUE(absl::IsDataLoss((*file)->Sync()));
+    std::vector<uint8_t> buffer(1);
+    EXPECT_TRUE(absl::IsDataLoss((*file)->ReadAt(0, buffer).status()));
+    disk.set_rates({});
+  });
+}
+
+TEST_F(FaultTest, PausedNodeRunsNothingUntilThePauseEnds) {
+  Build({.seed = 9});
+  io::Instant woke;
+  bodies_[kA.value()] = [&](io::Runtime& rt) {
+    ASSERT_TRUE(rt.Sleep(milliseconds(10)).ok());
+    woke = world_->Now();
+  };
+  world_->Start(kA);
+  world_->Pause(kA, world_->Now() + seconds(1));
+  world_->RunFor(seconds(2));
+  EXPECT_GE(woke, io::Instant::FromNanos(1'000'000'000));
+}
+
+TEST_F(FaultTest, SkewedClocksDifferFromWorldTimeButTimersNeverFireEarly) {
+  Build({.seed = 11, .clock_offset_max = seconds(10), .clock_drift_ppm_max = 500});
+  Run(kA, [&](io::Runtime& rt) {
+    for (int i = 0; i < 50; i++) {
+      const io::Instant before = rt.Now();
+      ASSERT_TRUE(rt.Sleep(milliseconds(7)).ok());
+      EXPECT_GE(rt.Now() - before, milliseconds(7)) << "a timer fired early on the local clock";
+    }
+    EXPECT_NE(rt.Now(), world_->Now());
+  });
+  EXPECT_GE(world_->faults_injected().at("clock_skew"), 1u);
+}
+
+TEST_F(FaultTest, PartitionsLoseMessagesClogsDelayThemAndHealRestores) {
+  Build({.seed = 13});
+  std::vector<std::pair<std::string, io::Instant>> received;
+  bodies_[kB.value()] = [&](io::Runtime& rt) {
+    while (true) {
+      auto message = rt.network().Receive(io::Instant::Infinite());
+      if (!message.ok()) return;
+      received.push_back({std::string(message->payload.begin(), message->payload.end()), world_->Now()});
+    }
+  };
+  world_->Start(kB);
+  SimNetwork& network = world_->network();
+  network.Block(kA, kB);
+  Run(kA, [](io::Runtime& rt) { rt.network().Send(kB, Bytes("lost")); });
+  network.HealAll();
+  network.Clog(kA, kB, world_->Now() + seconds(1));
+  const io::Instant clogged_at = world_->Now();
+  Run(kA, [](io::Runtime& rt) { rt.network().Send(kB, Bytes("late")); });
+  world_->RunFor(seconds(2));
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].first, "late");
+  EXPECT_GE(received[0].second - clogged_at, seconds(1));
+}
+
+TEST_F(FaultTest, DropAndDuplicateRatesDoWhatTheySay) {
+  Build({.seed = 15});
+  int received = 0;
+  bodies_[kB.value()] = [&](io::Runtime& rt) {
+    while (rt.network().Receive(io::Instant::Infinite()).ok()) received++;
+  };
+  world_->Start(kB);
+  world_->network().set_rates({.drop_ppm = 1'000'000});
+  Run(kA, [](io::Runtime& rt) { for (int i = 0; i < 10; i++) rt.network().Send(kB, Bytes("x")); });
+  world_->RunFor(seconds(1));
+  EXPECT_EQ(received, 0);
+  world_->network().set_rates({.duplicate_ppm = 1'000'000});
+  Run(kA, [](io::Runtime& rt) { for (int i = 0; i < 10; i++) rt.network().Send(kB, Bytes("x")); });
+  world_->RunFor(seconds(1));
+  EXPECT_EQ(received, 20);
+}
+
+TEST_F(FaultTest, StreamResetFailsBothEnds) {
+  Build({.seed = 17});
+  absl::Status server_read;
+  bodies_[kB.value()] = [&](io::Runtime& rt) {
+    auto listener = rt.network().Listen({"b", 9});
+    auto stream = (*listener)->Accept(io::Instant::Infinite());
+    std::vector<uint8_t> buffer(8);
+    server_read = (*stream)->Read(buffer, rt.Now() + seconds(10)).status();
+  };
+  world_->Start(kB);
+  world_->RunFor(milliseconds(1));
+  Run(kA, [&](io::Runtime& rt) {
+    auto stream = rt.network().Connect({"b", 9}, rt.Now() + seconds(5));
+    ASSERT_TRUE(stream.ok()) << stream.status();
+    ASSERT_TRUE(world_->network().ResetRandomStream());
+    std::vector<uint8_t> buffer(8);
+    EXPECT_TRUE(absl::IsUnavailable((*stream)->Read(buffer, rt.Now() + seconds(5)).status()));
+  });
+  world_->RunFor(seconds(1));
+  EXPECT_TRUE(absl::IsUnavailable(server_read)) << server_read;
+}
+
+}  // namespace
+}  // namespace meridian::sim
