@@ -238,7 +238,7 @@ void SimNetwork::Deliver(io::NodeId from, io::NodeId to, std::vector<uint8_t> pa
 }
 
 void SimNetwork::ScheduleDelivery(io::NodeId from, io::NodeId to, std::vector<uint8_t> payload,
-                                  std::string_view kind) {
+                                  const char* kind) {
   const io::Instant at =
       std::max(world_.Now() + Latency(from, to, payload.size()), ClogEnd(from, to));
   world_.Schedule(at, to, kind, [this, from, to, payload = std::move(payload)]() mutable {

@@ -72,7 +72,7 @@ class SimNetwork {
 
  private:
   void ScheduleDelivery(io::NodeId from, io::NodeId to, std::vector<uint8_t> payload,
-                        std::string_view kind);
+                        const char* kind);
 
   World& world_;
   Topology& topology_;

@@ -130,12 +130,12 @@ std::vector<io::NodeId> World::nodes() const {
   return ids;
 }
 
-io::TimerId World::Schedule(io::Instant at, io::NodeId node, std::string_view kind,
+io::TimerId World::Schedule(io::Instant at, io::NodeId node, const char* kind,
                             std::function<void()> action, uint64_t incarnation) {
   MERIDIAN_CHECK(at >= now_, "event '{}' scheduled in the past", kind);
   MERIDIAN_CHECK(!at.is_infinite());
   const EventKey key{at.nanos(), next_sequence_++};
-  events_.emplace(key, Event{node, incarnation, std::string(kind), std::move(action)});
+  events_.emplace(key, Event{node, incarnation, kind, std::move(action)});
   return io::TimerId{key.first, key.second};
 }
 
@@ -192,7 +192,7 @@ bool World::Step() {
   }
   events_executed_++;
   FoldIntoTraceHash(key, event);
-  if (tracing() && event.kind != "timer") Trace(event.node, event.kind);
+  if (tracing() && std::string_view(event.kind) != "timer") Trace(event.node, event.kind);
   event.action();
   RunRunnableFibers();
   return true;

@@ -92,7 +92,9 @@ class World {
   // --- Events ---
   // Runs `action` at virtual time `at` (>= Now()). `node` is the node the event belongs to, for
   // the trace; `incarnation`, when non-zero, drops the event if that node has restarted since.
-  io::TimerId Schedule(io::Instant at, io::NodeId node, std::string_view kind,
+  // `kind` names the event in the trace and the trace hash; it must be a string with static
+  // storage (a literal), so queuing an event allocates nothing for it.
+  io::TimerId Schedule(io::Instant at, io::NodeId node, const char* kind,
                        std::function<void()> action, uint64_t incarnation = 0);
   void Cancel(io::TimerId event);
 
@@ -122,7 +124,7 @@ class World {
   struct Event {
     io::NodeId node;
     uint64_t incarnation;
-    std::string kind;
+    const char* kind;
     std::function<void()> action;
   };
   struct Node;
