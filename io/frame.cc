@@ -48,7 +48,7 @@ absl::Status FrameReader::Fill(size_t bytes_needed, Instant deadline) {
   while (end_ - begin_ < bytes_needed) {
     if (buffer_.size() - begin_ < bytes_needed || end_ == buffer_.size()) {
       // Compact, then grow if the frame still does not fit.
-      std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+      if (end_ > begin_) std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
       end_ -= begin_;
       begin_ = 0;
       if (buffer_.size() < std::max(bytes_needed, kReadChunkBytes)) {

@@ -118,7 +118,8 @@ TEST_F(FaultTest, BitFlipAtRestChangesExactlyOneBitOfSyncedData) {
   Build({.seed = 3});
   Run(kA, WriteSyncedThenUnsynced);
   FaultAtlas atlas;
-  ASSERT_TRUE(world_->disk(kA).CorruptAtRest(atlas));
+  io::Random random(3);
+  ASSERT_TRUE(world_->disk(kA).CorruptAtRest(atlas, random));
   Run(kA, [](io::Runtime& rt) {
     const std::vector<uint8_t> bytes = ReadAll(rt, "f");
     int bits = 0;
@@ -127,7 +128,7 @@ TEST_F(FaultTest, BitFlipAtRestChangesExactlyOneBitOfSyncedData) {
   });
   // The atlas refuses to damage the same place on a second copy.
   FaultAtlas strict(0);
-  EXPECT_FALSE(world_->disk(kA).CorruptAtRest(strict));
+  EXPECT_FALSE(world_->disk(kA).CorruptAtRest(strict, random));
 }
 
 TEST_F(FaultTest, MisdirectedWriteLandsElsewhereAndLeavesTheTargetStale) {

@@ -27,13 +27,13 @@ ABSL_FLAG(std::string, seeds, "", "Run a sweep of seeds A..B (inclusive).");
 ABSL_FLAG(std::string, scenario, "geo-3x3", "single-region-3, geo-3x3 or geo-5x1.");
 ABSL_FLAG(int64_t, duration, 20, "Fault phase, in virtual seconds.");
 ABSL_FLAG(int64_t, heal, 20, "Heal phase after the faults, in virtual seconds.");
-ABSL_FLAG(uint32_t, clients, 3, "Client nodes.");
+ABSL_FLAG(uint32_t, clients, 0, "Client nodes (0: the seed picks 1-5).");
 ABSL_FLAG(std::string, trace, "", "Write the full event trace of --seed to this file.");
 ABSL_FLAG(bool, shrink, false, "Shrink the failing --seed's fault schedule.");
 ABSL_FLAG(std::string, faults, "", "Keep only these schedule indices (comma-separated, or none).");
 ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names).");
 ABSL_FLAG(std::string, bug, "none", "Planted bug: none, ack-before-sync, skip-crc.");
-ABSL_FLAG(bool, buggify, false, "Let code fault points (BUGGIFY) fire.");
+ABSL_FLAG(std::string, buggify, "seed", "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
 ABSL_FLAG(bool, plant_nondeterminism, false,
           "Test only: perturb the run by a per-process hash order (must break replay).");
 
@@ -68,8 +68,15 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   options->fault_phase = std::chrono::seconds(absl::GetFlag(FLAGS_duration));
   options->heal_phase = std::chrono::seconds(absl::GetFlag(FLAGS_heal));
   options->clients = absl::GetFlag(FLAGS_clients);
-  if (options->clients == 0) return "--clients must be at least 1";
-  options->buggify = absl::GetFlag(FLAGS_buggify);
+  if (options->clients > 16) return "--clients must be at most 16";
+  const std::string buggify = absl::GetFlag(FLAGS_buggify);
+  if (buggify == "seed") {
+    options->buggify = SimulationOptions::Buggify::kSeedChooses;
+  } else if (buggify == "on" || buggify == "off") {
+    options->buggify = buggify == "on" ? SimulationOptions::Buggify::kOn : SimulationOptions::Buggify::kOff;
+  } else {
+    return "--buggify must be seed, on or off";
+  }
   options->plant_nondeterminism = absl::GetFlag(FLAGS_plant_nondeterminism);
   if (!ParsePlantedBug(absl::GetFlag(FLAGS_bug), &options->bug)) {
     return "unknown --bug " + absl::GetFlag(FLAGS_bug);

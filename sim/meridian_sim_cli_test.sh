@@ -29,7 +29,7 @@ planted=$(for i in 1 2 3 4 5 6 7 8; do hash_of "$("$sim" --seed=1 --duration=5 -
 [ "$planted" -ge 2 ] || fail "planted hash-order nondeterminism not caught (1 distinct hash in 8 processes)"
 echo "ok: planted nondeterminism gave $planted distinct trace hashes in 8 processes"
 
-out=$("$sim" --seed=2 --duration=5 --heal=10 --bug=ack-before-sync --kinds=crash 2>&1); status=$?
+out=$("$sim" --seed=2 --duration=5 --heal=10 --clients=3 --buggify=off --bug=ack-before-sync --kinds=crash 2>&1); status=$?
 [ "$status" -eq 1 ] || fail "a failing run must exit 1 (got $status): $out"
 grep -q "FAILED: reproduce with: bazel run //sim:meridian-sim -- --seed=2" <<< "$out" || fail "no repro line: $out"
 echo "ok: failing run exits 1 with its repro line"

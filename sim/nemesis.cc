@@ -230,11 +230,13 @@ void Nemesis::Apply(const FaultEvent& event) {
       world_.Pause(one, world_.Now() + event.length);
       world_.RecordFault(name);
       return;
-    case FaultKind::kBitFlip:
-      if (world_.disk(one).CorruptAtRest(atlas_)) return;  // Counted by the disk.
+    case FaultKind::kBitFlip: {
+      io::Random fault_random(event.target);  // Counted by the disk when it lands.
+      world_.disk(one).CorruptAtRest(atlas_, fault_random);
       return;
+    }
     case FaultKind::kMisdirectedWrite:
-      world_.disk(one).MisdirectNextWrite(&atlas_);
+      world_.disk(one).MisdirectNextWrite(&atlas_, io::Mix64(event.target));
       return;
     case FaultKind::kDiskFull:
       world_.disk(one).set_capacity(world_.disk(one).bytes_used());

@@ -41,7 +41,9 @@ double BareEventsPerSecond() {
 
 int Main() {
   SimulationOptions base{.scenario = "geo-3x3",
-                         .fault_phase = std::chrono::seconds(absl::GetFlag(FLAGS_duration))};
+                         .fault_phase = std::chrono::seconds(absl::GetFlag(FLAGS_duration)),
+                         .clients = 3,
+                         .buggify = SimulationOptions::Buggify::kOff};
   const std::string kinds = absl::GetFlag(FLAGS_kinds);
   if (kinds == "none") {
     base.keep_faults = std::vector<size_t>{};  // A steady workload: no faults at all.

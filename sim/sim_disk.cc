@@ -91,8 +91,9 @@ absl::Status SimDisk::Write(InodeId id, const std::string& path, uint64_t offset
     // The drive acknowledges the write but puts it 1-8 sectors away from where it was aimed.
     FaultAtlas& atlas = *misdirect_atlas_;
     misdirect_atlas_ = nullptr;
-    const int64_t shift = world_.random().Between(1, 8) * static_cast<int64_t>(FaultAtlas::kSectorBytes) *
-                          (world_.random().Chance(1, 2) ? 1 : -1);
+    io::Random random(misdirect_seed_);
+    const int64_t shift = random.Between(1, 8) * static_cast<int64_t>(FaultAtlas::kSectorBytes) *
+                          (random.Chance(1, 2) ? 1 : -1);
     const int64_t landed = static_cast<int64_t>(offset) + shift;
     if (landed >= 0 && atlas.TryCharge(path, offset, data.size(), node_) &&
         atlas.TryCharge(path, static_cast<uint64_t>(landed), data.size(), node_)) {
@@ -113,17 +114,17 @@ absl::Status SimDisk::Write(InodeId id, const std::string& path, uint64_t offset
   return absl::OkStatus();
 }
 
-bool SimDisk::CorruptAtRest(FaultAtlas& atlas) {
+bool SimDisk::CorruptAtRest(FaultAtlas& atlas, io::Random& random) {
   std::vector<std::pair<std::string, InodeId>> candidates;
   for (const auto& [name, id] : durable_names_) {
     if (!inodes_.at(id).durable.empty()) candidates.emplace_back(name, id);
   }
   if (candidates.empty()) return false;
-  const auto& [path, id] = candidates[world_.random().Below(candidates.size())];
+  const auto& [path, id] = candidates[random.Below(candidates.size())];
   Inode& node = inodes_.at(id);
-  const uint64_t offset = world_.random().Below(node.durable.size());
+  const uint64_t offset = random.Below(node.durable.size());
   if (!atlas.TryCharge(path, offset, 1, node_)) return false;
-  const uint8_t bit = static_cast<uint8_t>(1u << world_.random().Below(8));
+  const uint8_t bit = static_cast<uint8_t>(1u << random.Below(8));
   node.durable[offset] ^= bit;
   if (offset < node.data.size()) node.data[offset] ^= bit;
   world_.RecordFault("bit_flip");

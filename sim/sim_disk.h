@@ -25,6 +25,7 @@
 #include "absl/container/btree_set.h"
 #include "io/disk.h"
 #include "io/node_id.h"
+#include "io/random.h"
 #include "io/time.h"
 
 namespace meridian::sim {
@@ -53,9 +54,14 @@ class SimDisk final : public io::Disk {
   void set_capacity(uint64_t bytes) { capacity_bytes_ = bytes; }
   uint64_t capacity() const { return capacity_bytes_; }
   // Flips one bit of synced data in a random file, if the atlas allows. Returns whether it did.
-  bool CorruptAtRest(FaultAtlas& atlas);
+  // `random` chooses where: a fault's own stream, so its choices do not shift when other faults
+  // are added or removed (which keeps shrunk schedules failing the same way).
+  bool CorruptAtRest(FaultAtlas& atlas, io::Random& random);
   // The next write lands some sectors away from its offset, if the atlas allows.
-  void MisdirectNextWrite(FaultAtlas* atlas) { misdirect_atlas_ = atlas; }
+  void MisdirectNextWrite(FaultAtlas* atlas, uint64_t fault_seed = 0) {
+    misdirect_atlas_ = atlas;
+    misdirect_seed_ = fault_seed;
+  }
 
   absl::StatusOr<std::unique_ptr<io::File>> Open(const std::string& path,
                                                  io::OpenMode mode) override;
@@ -98,6 +104,7 @@ class SimDisk final : public io::Disk {
   DiskFaultRates rates_;
   uint64_t capacity_bytes_ = kBytesMax;
   FaultAtlas* misdirect_atlas_ = nullptr;
+  uint64_t misdirect_seed_ = 0;
   SimRuntime* runtime_ = nullptr;
   InodeId next_inode_ = 1;
   absl::btree_map<InodeId, Inode> inodes_;

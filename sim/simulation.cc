@@ -25,14 +25,14 @@ struct Cluster {
   NemesisTargets targets;
 };
 
-Cluster Plan(const SimulationOptions& options, Topology* topology) {
+Cluster Plan(const SimulationOptions& options, uint32_t clients, Topology* topology) {
   Cluster cluster;
   int servers = 0;
-  MERIDIAN_CHECK(MakeScenarioTopology(options.scenario, static_cast<int>(options.clients), topology,
+  MERIDIAN_CHECK(MakeScenarioTopology(options.scenario, static_cast<int>(clients), topology,
                                       &servers),
                  "unknown scenario '{}'", options.scenario);
   for (int i = 1; i <= servers; i++) cluster.servers.push_back(io::NodeId(static_cast<uint32_t>(i)));
-  for (uint32_t i = 0; i < options.clients; i++) {
+  for (uint32_t i = 0; i < clients; i++) {
     cluster.clients.push_back(io::NodeId(static_cast<uint32_t>(servers) + 1 + i));
   }
   cluster.targets.servers = cluster.servers;
@@ -96,9 +96,16 @@ SimulationResult RunSimulation(const SimulationOptions& options,
   SwarmConfig swarm = ChooseSwarm(swarm_random, options.only_kinds);
   swarm.fault_phase = options.fault_phase;
   swarm.heal_phase = options.heal_phase;
+  // The workload mix is part of the swarm too.
+  const uint32_t clients = options.clients != 0
+                               ? options.clients
+                               : static_cast<uint32_t>(swarm_random.Between(1, 5));
+  const bool buggify = options.buggify == SimulationOptions::Buggify::kSeedChooses
+                           ? swarm_random.Chance(1, 2)
+                           : options.buggify == SimulationOptions::Buggify::kOn;
 
-  WorldOptions world_options{.seed = options.seed, .buggify = options.buggify};
-  const Cluster cluster = Plan(options, &world_options.topology);
+  WorldOptions world_options{.seed = options.seed, .buggify = buggify};
+  const Cluster cluster = Plan(options, clients, &world_options.topology);
   if (options.plant_nondeterminism) {
     absl::flat_hash_set<uint32_t> ids;  // determinism: planted on purpose, see SimulationOptions
     for (io::NodeId server : cluster.servers) ids.insert(server.value());
@@ -138,9 +145,11 @@ SimulationResult RunSimulation(const SimulationOptions& options,
     if (atlas.damaged_on(server)) damaged.insert(server);
   }
   result.violations = observer.Check(cluster.servers, audit_after, healed_at, kLivenessWindow,
-                                     options.clients, damaged);
+                                     clients, damaged);
   result.seed = options.seed;
   result.scenario = options.scenario;
+  result.clients = clients;
+  result.buggify = buggify;
   result.virtual_s = static_cast<double>(world.Now().nanos()) / 1e9;
   result.events = world.events_executed();
   result.trace_hash = world.trace_hash();

@@ -22,13 +22,16 @@ struct SimulationOptions {
   std::string scenario = "geo-3x3";
   io::Duration fault_phase = std::chrono::seconds(20);
   io::Duration heal_phase = std::chrono::seconds(20);
-  uint32_t clients = 3;
+  // 0: the seed picks 1-5 clients (part of the swarm's workload mix).
+  uint32_t clients = 0;
   // Empty: the seed picks the fault kinds (swarm). Otherwise exactly these.
   absl::btree_set<FaultKind> only_kinds;
   // When set, keep only these indices of the generated schedule (replaying a shrunk run).
   std::optional<std::vector<size_t>> keep_faults;
   toy::PlantedBug bug = toy::PlantedBug::kNone;
-  bool buggify = false;
+  // Whether code fault points (BUGGIFY, io::Runtime::ShouldInjectFault) may fire.
+  enum class Buggify { kSeedChooses, kOn, kOff };
+  Buggify buggify = Buggify::kSeedChooses;
   // PLANTED NONDETERMINISM, for the test that proves cross-process replay checks catch it: the
   // run's seed is perturbed by the iteration order of a per-process-seeded hash set.
   bool plant_nondeterminism = false;
@@ -37,6 +40,8 @@ struct SimulationOptions {
 struct SimulationResult {
   uint64_t seed = 0;
   std::string scenario;
+  uint32_t clients = 0;  // As chosen.
+  bool buggify = false;  // As chosen.
   double virtual_s = 0;
   uint64_t events = 0;
   uint64_t trace_hash = 0;

@@ -58,7 +58,7 @@ std::string ReproCommand(const SimulationOptions& options) {
       options.seed, options.scenario,
       std::chrono::duration_cast<std::chrono::seconds>(options.fault_phase).count(),
       std::chrono::duration_cast<std::chrono::seconds>(options.heal_phase).count());
-  if (options.clients != 3) command += fmt::format(" --clients={}", options.clients);
+  if (options.clients != 0) command += fmt::format(" --clients={}", options.clients);
   if (!options.only_kinds.empty()) {
     std::string kinds;
     for (FaultKind kind : options.only_kinds) kinds += (kinds.empty() ? "" : ",") + std::string(FaultKindName(kind));
@@ -69,7 +69,9 @@ std::string ReproCommand(const SimulationOptions& options) {
                                                               : JoinIndices(*options.keep_faults));
   }
   if (options.bug != toy::PlantedBug::kNone) command += fmt::format(" --bug={}", PlantedBugName(options.bug));
-  if (options.buggify) command += " --buggify";
+  if (options.buggify != SimulationOptions::Buggify::kSeedChooses) {
+    command += options.buggify == SimulationOptions::Buggify::kOn ? " --buggify=on" : " --buggify=off";
+  }
   if (options.plant_nondeterminism) command += " --plant_nondeterminism";
   return command;
 }
@@ -82,11 +84,11 @@ std::string ResultJson(const SimulationResult& result, double wall_s, const std:
   }
   violations += "]";
   return fmt::format(
-      "{{\"seed\":{},\"scenario\":\"{}\",\"virtual_s\":{:.3f},\"wall_s\":{:.3f},\"events\":{},"
+      "{{\"seed\":{},\"scenario\":\"{}\",\"clients\":{},\"buggify\":{},\"virtual_s\":{:.3f},\"wall_s\":{:.3f},\"events\":{},"
       "\"trace_hash\":\"{:016x}\",\"faults\":{},\"ops\":{{\"ok\":{},\"fail\":{},\"info\":{}}},"
       "\"schedule_events\":{},\"verdict\":\"{}\",\"violations\":{},\"probes\":{},"
       "\"repro\":\"{}\"}}",
-      result.seed, JsonEscape(result.scenario), result.virtual_s, wall_s, result.events,
+      result.seed, JsonEscape(result.scenario), result.clients, result.buggify, result.virtual_s, wall_s, result.events,
       result.trace_hash, JsonCounts(result.faults), result.ops_ok, result.ops_fail,
       result.ops_info, result.schedule.size(), JsonEscape(verdict), violations,
       JsonCounts(result.probes), JsonEscape(repro));

@@ -48,10 +48,16 @@ absl::StatusOr<std::unique_ptr<io::File>> OpenJournal(io::Runtime& rt) {
 absl::StatusOr<Recovery> RecoverJournal(io::Runtime& rt, io::File& file, bool verify_crc) {
   absl::StatusOr<uint64_t> size = file.Size();
   if (!size.ok()) return size.status();
+  // Read in chunks, as a real log reads segment by segment (and so each read may meet an EIO).
+  constexpr size_t kChunkBytes = 4096;
   std::vector<uint8_t> bytes(*size);
-  absl::StatusOr<size_t> read = Retry(rt, [&] { return file.ReadAt(0, bytes); });
-  if (!read.ok()) return read.status();
-  MERIDIAN_CHECK(*read == bytes.size());
+  for (size_t offset = 0; offset < bytes.size(); offset += kChunkBytes) {
+    const size_t length = std::min(kChunkBytes, bytes.size() - offset);
+    absl::StatusOr<size_t> read = Retry(
+        rt, [&] { return file.ReadAt(offset, std::span<uint8_t>(bytes).subspan(offset, length)); });
+    if (!read.ok()) return read.status();
+    MERIDIAN_CHECK(*read == length);
+  }
   uint64_t valid_bytes = 0;
   Recovery recovery = ParseJournal(bytes, verify_crc, &valid_bytes);
   if (valid_bytes < bytes.size()) {
@@ -113,7 +119,11 @@ void ServeConnection(io::Runtime& rt, io::Stream& stream, io::File& journal, Pla
     const std::string reply = text.rfind("A ", 0) == 0
                                   ? Append(rt, journal, std::string_view(text).substr(2), bug)
                                   : "FAIL unknown request";
+    if (rt.ShouldInjectFault("toy journal: slow reply")) {
+      if (!rt.Sleep(milliseconds(rt.random().Between(1, 3000))).ok()) return;
+    }
     if (!io::WriteFrame(stream, Bytes(reply), rt.Now() + std::chrono::seconds(2)).ok()) return;
+    if (rt.ShouldInjectFault("toy journal: drop connection after reply")) return;
   }
 }
 
@@ -169,7 +179,10 @@ void RunClient(io::Runtime& rt, JournalObserver& observer, uint32_t client,
           observer.Complete(op, Outcome::kFail, world_now());  // Never left this node.
           break;
         }
-        absl::StatusOr<std::vector<uint8_t>> reply = reader.Read(rt.Now() + std::chrono::seconds(2));
+        const io::Duration patience = rt.ShouldInjectFault("toy journal: impatient client")
+                                          ? milliseconds(rt.random().Between(1, 200))
+                                          : io::Duration(std::chrono::seconds(2));
+        absl::StatusOr<std::vector<uint8_t>> reply = reader.Read(rt.Now() + patience);
         if (!reply.ok()) {
           MERIDIAN_PROBE("toy journal: client lost a reply");
           observer.Complete(op, Outcome::kInfo, world_now());
