@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/wire/client_codec.h"
 #include "io/frame.h"
 #include "io/posix/posix_runtime.h"
 
@@ -61,23 +62,29 @@ bool TalkToNode(io::Runtime& rt, const io::Address& client, const io::Address& m
     return false;
   }
   io::FrameReader reader(**stream);
-  for (int i = 1; i <= 5; i++) {
+  for (uint64_t i = 1; i <= 5; i++) {
     const io::Instant sent = rt.Now();
-    if (!io::WriteFrame(**stream, Bytes(fmt::format("ping {}", i)), deadline).ok()) return false;
-    absl::StatusOr<std::vector<uint8_t>> reply = reader.Read(deadline);
-    if (!reply.ok()) return false;
-    const std::string text(reply->begin(), reply->end());
-    fmt::print("demo: ping {} -> '{}' in {} us\n", i, text,
+    if (!io::WriteFrame(**stream, wire::EncodeClientMessage(wire::Ping{i}), deadline).ok()) {
+      return false;
+    }
+    absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
+    if (!frame.ok()) return false;
+    absl::StatusOr<wire::ClientBody> reply = wire::DecodeClientMessage(*frame);
+    const auto* pong = reply.ok() ? std::get_if<wire::Pong>(&*reply) : nullptr;
+    if (pong == nullptr || pong->sequence != i || pong->node_id != 1) return false;
+    fmt::print("demo: Ping {} -> Pong {} from n{} in {} us\n", i, pong->sequence, pong->node_id,
                std::chrono::duration_cast<std::chrono::microseconds>(rt.Now() - sent).count());
-    if (text != fmt::format("pong {} from n1", i)) return false;
   }
-  if (!io::WriteFrame(**stream, Bytes("frobnicate"), deadline).ok()) return false;
+  // Bytes that are not a ClientMessage: the node answers BadRequest and closes the connection.
+  if (!io::WriteFrame(**stream, Bytes("not a flatbuffer"), deadline).ok()) return false;
   absl::StatusOr<std::vector<uint8_t>> refusal = reader.Read(deadline);
-  if (!refusal.ok() || std::string(refusal->begin(), refusal->end()).rfind("error", 0) != 0) {
-    return false;
-  }
-  fmt::print("demo: unknown request refused: '{}'\n",
-             std::string(refusal->begin(), refusal->end()));
+  absl::StatusOr<wire::ClientBody> error =
+      refusal.ok() ? wire::DecodeClientMessage(*refusal) : refusal.status();
+  const auto* bad = error.ok() ? std::get_if<wire::Error>(&*error) : nullptr;
+  if (bad == nullptr || bad->code != wire::ErrorCode::BadRequest) return false;
+  fmt::print("demo: garbage refused: BadRequest '{}'\n", bad->message);
+  if (!absl::IsOutOfRange(reader.Read(deadline).status())) return false;
+  fmt::print("demo: and the node closed that connection\n");
 
   absl::StatusOr<std::unique_ptr<io::Stream>> http = rt.network().Connect(metrics, deadline);
   if (!http.ok()) return false;

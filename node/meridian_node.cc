@@ -1,8 +1,10 @@
 // meridian-node: the production server process.
 //
 // This first version runs the io/posix reactor and serves what exists so far:
-// - a framed client protocol on --listen ("ping N" -> "pong N from nX"; the broker's produce and
-//   fetch arrive with the log and replication issues),
+// - the client protocol on --listen: frames of FlatBuffers ClientMessages (core/wire/client.fbs),
+//   verified before use; Ping is answered with Pong, anything else with an Unsupported error, a
+//   message that does not verify with BadRequest and the connection closed (the broker's
+//   produce and fetch arrive with the log and replication issues),
 // - peer links on --peer_listen/--peers (the transport raft will use),
 // - Prometheus text metrics over HTTP on --metrics_listen (GET /metrics),
 // and stops cleanly on SIGTERM or SIGINT. It logs one line per event to stderr.
@@ -18,6 +20,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
+#include "core/wire/client_codec.h"
 #include "io/frame.h"
 #include "io/posix/posix_runtime.h"
 #include "node/metrics_http.h"
@@ -62,28 +65,35 @@ absl::StatusOr<io::posix::PosixOptions> OptionsFromFlags() {
   return options;
 }
 
-// Serves one client connection until it closes or sends a bad frame.
+// Serves one client connection until it closes or sends a bad frame or message.
 void ServeClient(PosixRuntime& rt, io::Stream& stream, NodeMetrics& metrics) {
-  io::FrameReader reader(stream);
+  io::FrameReader reader(stream, wire::kClientMessageBytesMax);
+  const auto reply = [&](const wire::ClientBody& body) {
+    return io::WriteFrame(stream, wire::EncodeClientMessage(body),
+                          rt.Now() + std::chrono::seconds(10)).ok();
+  };
   while (true) {
-    absl::StatusOr<std::vector<uint8_t>> request = reader.Read(io::Instant::Infinite());
-    if (!request.ok()) {
-      if (!absl::IsOutOfRange(request.status()) && !absl::IsCancelled(request.status())) {
-        Log(rt, fmt::format("client {} closed: {}", stream.peer(), request.status().ToString()));
+    absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(io::Instant::Infinite());
+    if (!frame.ok()) {
+      if (!absl::IsOutOfRange(frame.status()) && !absl::IsCancelled(frame.status())) {
+        Log(rt, fmt::format("client {} closed: {}", stream.peer(), frame.status().ToString()));
       }
       return;
     }
     metrics.client_requests_total++;
-    const std::string text(request->begin(), request->end());
-    std::string reply;
-    if (text.rfind("ping ", 0) == 0) {
-      reply = fmt::format("pong {} from n{}", text.substr(5), rt.node().value());
-    } else {
+    absl::StatusOr<wire::ClientBody> request = wire::DecodeClientMessage(*frame);
+    if (!request.ok()) {
       metrics.client_errors_total++;
-      reply = fmt::format("error unknown request '{}'", text.substr(0, 64));
+      Log(rt, fmt::format("client {} closed: {}", stream.peer(), request.status().ToString()));
+      reply(wire::Error{wire::ErrorCode::BadRequest, request.status().ToString()});
+      return;
     }
-    std::vector<uint8_t> bytes(reply.begin(), reply.end());
-    if (!io::WriteFrame(stream, bytes, rt.Now() + std::chrono::seconds(10)).ok()) return;
+    if (const auto* ping = std::get_if<wire::Ping>(&*request)) {
+      if (!reply(wire::Pong{ping->sequence, rt.node().value()})) return;
+      continue;
+    }
+    metrics.client_errors_total++;
+    if (!reply(wire::Error{wire::ErrorCode::Unsupported, "this node serves only Ping"})) return;
   }
 }
 
