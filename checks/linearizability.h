@@ -1,0 +1,69 @@
+// A linearizability checker: the Wing-Gong-Lowe search with Lowe's memoization of
+// (linearized set, model state) pairs, as Porcupine does it, over a pluggable sequential model.
+//
+// The history is split into independent objects by the model (P-compositionality: a history is
+// linearizable if and only if each object's sub-history is), and each object is searched on its
+// own. Failed operations are dropped (they did not happen). Indeterminate operations may take
+// effect at any time after their invocation, or never: their return is at infinity and the
+// search may leave them out. The whole check shares one time budget; running out gives the
+// verdict "unknown", never a guess.
+//
+// For an object that is not linearizable the checker also finds a counterexample: the shortest
+// prefix of the object's history (cut after some operation's completion, ops still open at the
+// cut becoming indeterminate) that cannot be linearized, the operation whose completion makes it
+// so, the operations concurrent with it, and the longest partial linearization of that prefix.
+#ifndef MERIDIAN_CHECKS_LINEARIZABILITY_H_
+#define MERIDIAN_CHECKS_LINEARIZABILITY_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "checks/history.h"
+#include "checks/models.h"
+#include "checks/verdict.h"
+
+namespace meridian::checks {
+
+inline constexpr int64_t kObjectOperationsMax = 1 << 24;
+
+struct LinearizabilityOptions {
+  ModelKind model = ModelKind::kRegister;
+  absl::Duration time_limit = absl::Seconds(30);
+  bool find_shortest_prefix = true;  // costs a few more searches of the failing object
+};
+
+struct Counterexample {
+  std::string object;
+  int64_t culprit_op_id = -1;                  // its completion makes the prefix non-linearizable
+  int64_t prefix_completions_count = 0;        // completed operations in the prefix
+  std::vector<int64_t> concurrent_op_ids;      // in the prefix and overlapping the culprit
+  std::vector<int64_t> longest_linearization;  // op ids, in linearization order
+  std::string state_after_longest;             // the model state after it
+};
+
+struct ObjectResult {
+  std::string object;
+  Verdict verdict = Verdict::kValid;
+  int64_t operations_count = 0;
+  int64_t cache_entries_count = 0;  // memoized (linearized set, state) pairs
+  Counterexample counterexample;    // only when kInvalid
+};
+
+struct LinearizabilityResult {
+  Verdict verdict = Verdict::kValid;
+  std::vector<ObjectResult> objects;  // sorted by object name
+  int64_t cache_bytes_max = 0;        // the largest one object's memo table reached
+};
+
+LinearizabilityResult CheckLinearizability(const History& history,
+                                           const LinearizabilityOptions& options);
+
+// The same, shaped for reports and the CLI ("linearizability/<model>").
+CheckReport LinearizabilityReport(const History& history, const LinearizabilityOptions& options,
+                                  const LinearizabilityResult& result);
+
+}  // namespace meridian::checks
+
+#endif  // MERIDIAN_CHECKS_LINEARIZABILITY_H_
