@@ -42,83 +42,29 @@ absl::btree_map<std::string, std::vector<ObjectOperation>> SplitByObject(const H
   return objects;
 }
 
-// The prefix of `ops` cut right after the `k`-th completion (1-based, in (return_ns, index)
-// order): operations called by then stay, those still open become pending (pending reads are
-// dropped), later ones go. Sets *culprit to the index of the k-th completed operation.
-std::vector<ObjectOperation> Prefix(const std::vector<ObjectOperation>& ops,
-                                    const std::vector<int64_t>& completion_order, int64_t k,
-                                    const Model& model, int64_t* culprit) {
-  CHECKS_ASSERT(k >= 1 && k <= static_cast<int64_t>(completion_order.size()));
-  const int64_t cut = completion_order[k - 1];
-  const int64_t cut_ns = ops[cut].return_ns;
-  *culprit = cut;
-  std::vector<ObjectOperation> prefix;
-  for (int64_t i = 0; i < static_cast<int64_t>(ops.size()); i++) {
-    if (ops[i].call_ns > cut_ns) break;  // ops are sorted by call time
-    const bool completed_by_cut =
-        !ops[i].pending && std::make_pair(ops[i].return_ns, i) <= std::make_pair(cut_ns, cut);
-    if (completed_by_cut) {
-      prefix.push_back(ops[i]);
-      continue;
-    }
-    if (model.IsReadOnly(ops[i].op)) continue;
-    prefix.push_back(ops[i]);
-    prefix.back().pending = true;
-    prefix.back().return_ns = kTimeNsInfinite;
-  }
-  return prefix;
-}
-
-// Binary search for the shortest non-linearizable prefix; non-linearizability is monotone in the
-// prefix length (a linearization of a longer prefix, cut, is one of the shorter). Stops early,
-// keeping the best found so far, if a search runs out of time.
-Counterexample FindCounterexample(const std::string& object,
-                                  const std::vector<ObjectOperation>& ops, ModelKind kind,
-                                  const SearchResult& full, absl::Time deadline,
-                                  bool find_shortest_prefix) {
-  std::vector<int64_t> completion_order;
-  for (int64_t i = 0; i < static_cast<int64_t>(ops.size()); i++) {
-    if (!ops[i].pending) completion_order.push_back(i);
-  }
-  std::sort(completion_order.begin(), completion_order.end(), [&](int64_t a, int64_t b) {
-    return std::make_pair(ops[a].return_ns, a) < std::make_pair(ops[b].return_ns, b);
-  });
-  const int64_t m = static_cast<int64_t>(completion_order.size());
-  CHECKS_ASSERT(m > 0);  // a history of pending operations only is always linearizable
-  int64_t lo = 1;
-  int64_t hi = m;  // the full history is known to be non-linearizable
-  std::unique_ptr<Model> model = MakeModel(kind);
-  while (find_shortest_prefix && lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    int64_t culprit = 0;
-    std::unique_ptr<Model> probe = MakeModel(kind);
-    SearchResult r = SearchLinearization(Prefix(ops, completion_order, mid, *probe, &culprit),
-                                         probe.get(), deadline);
-    if (r.verdict == Verdict::kUnknown) break;
-    (r.verdict == Verdict::kInvalid ? hi : lo) = r.verdict == Verdict::kInvalid ? mid : mid + 1;
-  }
-  int64_t culprit = 0;
-  std::vector<ObjectOperation> prefix = Prefix(ops, completion_order, hi, *model, &culprit);
-  SearchResult r = SearchLinearization(prefix, model.get(), deadline);
-  if (r.verdict != Verdict::kInvalid) {  // out of time: fall back to the full history's search
-    CHECKS_ASSERT(r.verdict == Verdict::kUnknown);
-    hi = m;
-    prefix = Prefix(ops, completion_order, m, *model, &culprit);
-    r = full;
-  }
+// The counterexample from the search of the full history (see wgl_search.h for why the
+// furthest blocking completion ends the shortest non-linearizable prefix).
+Counterexample MakeCounterexample(const std::string& object,
+                                  const std::vector<ObjectOperation>& ops, const Model& model,
+                                  const SearchResult& search) {
+  CHECKS_ASSERT(search.verdict == Verdict::kInvalid);
+  CHECKS_ASSERT(search.culprit >= 0 && search.culprit < static_cast<int64_t>(ops.size()));
+  const ObjectOperation& c = ops[search.culprit];
+  CHECKS_ASSERT(!c.pending);
   Counterexample ce;
   ce.object = object;
-  ce.culprit_op_id = ops[culprit].op_id;
-  ce.prefix_completions_count = hi;
-  const ObjectOperation& c = ops[culprit];
-  for (const ObjectOperation& o : prefix) {
+  ce.culprit_op_id = c.op_id;
+  ce.prefix_completions_count = search.prefix_completions_count;
+  for (const ObjectOperation& o : ops) {
     if (o.op_id != c.op_id && o.call_ns <= c.return_ns && o.return_ns >= c.call_ns) {
       ce.concurrent_op_ids.push_back(o.op_id);
     }
   }
   std::sort(ce.concurrent_op_ids.begin(), ce.concurrent_op_ids.end());
-  for (int64_t i : r.longest) ce.longest_linearization.push_back(prefix[i].op_id);
-  ce.state_after_longest = model->Describe(r.state_after_longest);
+  ce.concurrent_op_ids.erase(std::unique(ce.concurrent_op_ids.begin(), ce.concurrent_op_ids.end()),
+                             ce.concurrent_op_ids.end());
+  for (int64_t i : search.furthest) ce.longest_linearization.push_back(ops[i].op_id);
+  ce.state_after_longest = model.Describe(search.state_after_furthest);
   return ce;
 }
 
@@ -139,8 +85,7 @@ LinearizabilityResult CheckLinearizability(const History& history,
     object_result.cache_entries_count = search.cache_entries_count;
     result.cache_bytes_max = std::max(result.cache_bytes_max, search.cache_bytes);
     if (search.verdict == Verdict::kInvalid) {
-      object_result.counterexample = FindCounterexample(object, ops, options.model, search,
-                                                        deadline, options.find_shortest_prefix);
+      object_result.counterexample = MakeCounterexample(object, ops, *model, search);
       result.verdict = Verdict::kInvalid;
     } else if (search.verdict == Verdict::kUnknown && result.verdict == Verdict::kValid) {
       result.verdict = Verdict::kUnknown;

@@ -8,10 +8,11 @@
 // search may leave them out. The whole check shares one time budget; running out gives the
 // verdict "unknown", never a guess.
 //
-// For an object that is not linearizable the checker also finds a counterexample: the shortest
-// prefix of the object's history (cut after some operation's completion, ops still open at the
-// cut becoming indeterminate) that cannot be linearized, the operation whose completion makes it
-// so, the operations concurrent with it, and the longest partial linearization of that prefix.
+// For an object that is not linearizable the checker also gives a counterexample: the shortest
+// prefix of the object's history (cut right after some operation's completion; operations still
+// open at the cut may or may not have taken effect) that cannot be linearized, the operation
+// whose completion makes it so (the culprit), the operations concurrent with it, and the
+// linearization of everything completed before the culprit that the search found.
 #ifndef MERIDIAN_CHECKS_LINEARIZABILITY_H_
 #define MERIDIAN_CHECKS_LINEARIZABILITY_H_
 
@@ -31,7 +32,6 @@ inline constexpr int64_t kObjectOperationsMax = 1 << 24;
 struct LinearizabilityOptions {
   ModelKind model = ModelKind::kRegister;
   absl::Duration time_limit = absl::Seconds(30);
-  bool find_shortest_prefix = true;  // costs a few more searches of the failing object
 };
 
 struct Counterexample {
@@ -40,7 +40,7 @@ struct Counterexample {
   int64_t prefix_completions_count = 0;        // completed operations in the prefix
   std::vector<int64_t> concurrent_op_ids;      // in the prefix and overlapping the culprit
   std::vector<int64_t> longest_linearization;  // op ids, in linearization order
-  std::string state_after_longest;             // the model state after it
+  std::string state_after_longest;             // the model state after it, described
 };
 
 struct ObjectResult {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <tuple>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "checks/assert.h"
 
 namespace meridian::checks {
@@ -19,9 +19,7 @@ uint64_t Mix(uint64_t x) {
   return x ^ (x >> 33);
 }
 
-// The set of linearized operations. Operations are numbered with completed ones first (in call
-// order) and pending ones last, so a linearized set is almost always "the first k completed
-// operations plus a few more"; the memo table stores it in that compact form.
+// The set of linearized operations, with two independent Zobrist hashes kept up to date.
 class LinearizedSet {
  public:
   explicit LinearizedSet(int64_t size) : words_((size + 63) / 64, 0), size_(size) {}
@@ -29,88 +27,34 @@ class LinearizedSet {
   void Set(int64_t i) {
     CHECKS_ASSERT(!Get(i));
     words_[i / 64] |= uint64_t{1} << (i % 64);
-    hash_ ^= Mix(static_cast<uint64_t>(i) + 1);
+    Toggle(i);
   }
   void Clear(int64_t i) {
     CHECKS_ASSERT(Get(i));
     words_[i / 64] &= ~(uint64_t{1} << (i % 64));
-    hash_ ^= Mix(static_cast<uint64_t>(i) + 1);
+    Toggle(i);
   }
   bool Get(int64_t i) const {
     CHECKS_ASSERT(i >= 0 && i < size_);
     return (words_[i / 64] >> (i % 64)) & 1;
   }
-  uint64_t hash() const { return hash_; }
-
-  // Appends the compact form to `out`: [k, n, i_1..i_n] where bits [0, k) are set, bit k is not,
-  // and i_1 < ... < i_n are the other set bits.
-  void AppendCompact(std::vector<uint32_t>* out) const {
-    size_t word = 0;
-    while (word < words_.size() && words_[word] == ~uint64_t{0}) word++;
-    int64_t k = static_cast<int64_t>(word) * 64;
-    while (k < size_ && Get(k)) k++;
-    const size_t header = out->size();
-    out->push_back(static_cast<uint32_t>(k));
-    out->push_back(0);
-    for (size_t w = k / 64; w < words_.size(); w++) {
-      uint64_t bits = words_[w];
-      while (bits != 0) {
-        const int64_t i = static_cast<int64_t>(w) * 64 + __builtin_ctzll(bits);
-        bits &= bits - 1;
-        if (i > k) out->push_back(static_cast<uint32_t>(i));
-      }
-    }
-    (*out)[header + 1] = static_cast<uint32_t>(out->size() - header - 2);
+  std::pair<uint64_t, uint64_t> Fingerprint(ModelState state) const {
+    const uint64_t s = static_cast<uint64_t>(state);
+    return {hash_low_ ^ Mix(s ^ 0x243F6A8885A308D3ull),
+            hash_high_ ^ Mix(s ^ 0x13198A2E03707344ull)};
   }
 
  private:
+  void Toggle(int64_t i) {
+    const uint64_t key = static_cast<uint64_t>(i) * 2 + 1;
+    hash_low_ ^= Mix(key * 0x9E3779B97F4A7C15ull);
+    hash_high_ ^= Mix((key + 0x632BE59BD9B4E019ull) * 0xC2B2AE3D27D4EB4Full);
+  }
+
   std::vector<uint64_t> words_;
   int64_t size_;
-  uint64_t hash_ = 0;
-};
-
-// Memo table of (linearized set, state) pairs. Sets live compactly in one arena; the hash map
-// only maps a hash to the (rarely more than one) arena positions with that hash. It is only
-// probed, never iterated, so its order cannot affect the result.
-class Memo {
- public:
-  // Inserts the pair; false if it was already present.
-  bool Insert(const LinearizedSet& set, ModelState state) {
-    const uint64_t hash = set.hash() ^ Mix(static_cast<uint64_t>(state) ^ 0x5bd1e995);
-    scratch_.clear();
-    set.AppendCompact(&scratch_);
-    std::vector<int64_t>& chain = table_[hash];
-    for (int64_t entry : chain) {
-      if (states_[entry] != state) continue;
-      if (lengths_[entry] != static_cast<int64_t>(scratch_.size())) continue;
-      if (std::equal(scratch_.begin(), scratch_.end(), arena_.begin() + starts_[entry])) {
-        return false;
-      }
-    }
-    chain.push_back(static_cast<int64_t>(states_.size()));
-    states_.push_back(state);
-    starts_.push_back(static_cast<int64_t>(arena_.size()));
-    lengths_.push_back(static_cast<int64_t>(scratch_.size()));
-    arena_.insert(arena_.end(), scratch_.begin(), scratch_.end());
-    return true;
-  }
-
-  int64_t size() const { return static_cast<int64_t>(states_.size()); }
-  int64_t bytes() const {
-    constexpr int64_t kTableEntryBytes = 48;  // hash slot plus a one-element chain vector
-    return static_cast<int64_t>(arena_.capacity() * sizeof(uint32_t) +
-                                states_.capacity() * sizeof(ModelState) +
-                                (starts_.capacity() + lengths_.capacity()) * sizeof(int64_t)) +
-           static_cast<int64_t>(table_.size()) * kTableEntryBytes;
-  }
-
- private:
-  absl::flat_hash_map<uint64_t, std::vector<int64_t>> table_;
-  std::vector<ModelState> states_;
-  std::vector<int64_t> starts_;
-  std::vector<int64_t> lengths_;
-  std::vector<uint32_t> arena_;
-  std::vector<uint32_t> scratch_;
+  uint64_t hash_low_ = 0;
+  uint64_t hash_high_ = 0;
 };
 
 // The entry list: entry 0 is the head sentinel; entry 1 + 2i is the call of operation i and
@@ -119,7 +63,9 @@ class Memo {
 class EntryList {
  public:
   explicit EntryList(const std::vector<ObjectOperation>& ops)
-      : next_(2 * ops.size() + 1, -1), prev_(2 * ops.size() + 1, -1) {
+      : next_(2 * ops.size() + 1, -1),
+        prev_(2 * ops.size() + 1, -1),
+        position_(2 * ops.size() + 1, 0) {
     std::vector<std::tuple<int64_t, int, int64_t>> order;  // (time, is_return, op)
     for (size_t i = 0; i < ops.size(); i++) {
       order.emplace_back(ops[i].call_ns, 0, i);
@@ -131,12 +77,15 @@ class EntryList {
       const int64_t entry = 1 + 2 * op + is_return;
       next_[last] = entry;
       prev_[entry] = last;
+      position_[entry] = position_[last] + 1;
       last = entry;
     }
   }
 
   int64_t first() const { return next_[0]; }
   int64_t next(int64_t entry) const { return next_[entry]; }
+  // 1-based place of the entry in time order; fixed, unaffected by lifting.
+  int64_t position(int64_t entry) const { return position_[entry]; }
   static bool IsCall(int64_t entry) { return entry % 2 == 1; }
   static int64_t OpOf(int64_t entry) { return (entry - 1) / 2; }
 
@@ -163,6 +112,128 @@ class EntryList {
 
   std::vector<int64_t> next_;
   std::vector<int64_t> prev_;
+  std::vector<int64_t> position_;
+};
+
+}  // namespace
+
+namespace {
+
+// The search proper, as a class so that each step is a short method.
+class Search {
+ public:
+  Search(const std::vector<ObjectOperation>& operations, Model* model)
+      : ops_(operations), model_(model), list_(operations), linearized_(operations.size()) {
+    for (size_t i = 0; i < ops_.size(); i++) {
+      CHECKS_ASSERT(i == 0 || ops_[i - 1].call_ns <= ops_[i].call_ns);
+      CHECKS_ASSERT(ops_[i].pending == (ops_[i].return_ns == kTimeNsInfinite));
+      if (!ops_[i].pending) completed_total_++;
+    }
+  }
+
+  SearchResult Run(absl::Time deadline) && {
+    state_ = model_->Init();
+    int64_t entry = list_.first();
+    for (int64_t iteration = 0; completed_linearized_ < completed_total_; iteration++) {
+      if (iteration % kDeadlineCheckIterations == 0 && absl::Now() > deadline) {
+        result_.verdict = Verdict::kUnknown;
+        break;
+      }
+      CHECKS_ASSERT(entry != -1);  // returns of unlinearized completed ops are still listed
+      if (EntryList::IsCall(entry)) {
+        entry = TryLinearize(entry);
+      } else if (calls_.empty()) {
+        NoteBlocked(entry);
+        result_.verdict = Verdict::kInvalid;
+        break;
+      } else {
+        NoteBlocked(entry);
+        entry = Backtrack();
+      }
+    }
+    CHECKS_ASSERT((result_.verdict == Verdict::kValid) ==
+                  (completed_linearized_ == completed_total_));
+    if (result_.verdict == Verdict::kInvalid) {
+      CHECKS_ASSERT(result_.culprit >= 0);
+      const ObjectOperation& c = ops_[result_.culprit];
+      for (int64_t i = 0; i < static_cast<int64_t>(ops_.size()); i++) {
+        const bool completes_by_culprit =
+            !ops_[i].pending &&
+            std::tie(ops_[i].return_ns, i) <= std::tie(c.return_ns, result_.culprit);
+        if (completes_by_culprit) result_.prefix_completions_count++;
+      }
+    }
+    result_.cache_entries_count = static_cast<int64_t>(memo_.size());
+    constexpr int64_t kSlotBytes = sizeof(std::pair<uint64_t, uint64_t>) + 1;  // + control byte
+    result_.cache_bytes = static_cast<int64_t>(memo_.capacity()) * kSlotBytes;
+    return std::move(result_);
+  }
+
+ private:
+  struct Frame {
+    int64_t call;
+    ModelState state_before;
+  };
+
+  // Linearizes the operation of call `entry` next if the model allows it and the resulting
+  // configuration is new; returns the entry to look at next.
+  int64_t TryLinearize(int64_t entry) {
+    const int64_t op = EntryList::OpOf(entry);
+    const ObjectOperation& o = ops_[op];
+    std::optional<ModelState> next = model_->Step(state_, o.op, o.pending);
+    if (!next.has_value()) return list_.next(entry);
+    linearized_.Set(op);
+    if (!memo_.insert(linearized_.Fingerprint(*next)).second) {
+      linearized_.Clear(op);
+      return list_.next(entry);
+    }
+    calls_.push_back(Frame{entry, state_});
+    state_ = *next;
+    if (!o.pending) completed_linearized_++;
+    list_.Lift(entry);
+    return list_.first();
+  }
+
+  // Undoes the last linearization; returns the entry after its call.
+  int64_t Backtrack() {
+    const Frame frame = calls_.back();
+    calls_.pop_back();
+    low_water_ = std::min(low_water_, calls_.size());
+    const int64_t op = EntryList::OpOf(frame.call);
+    state_ = frame.state_before;
+    linearized_.Clear(op);
+    if (!ops_[op].pending) completed_linearized_--;
+    list_.Unlift(frame.call);
+    return list_.next(frame.call);
+  }
+
+  // The search must backtrack at return `entry`: remember the furthest such place and the path
+  // that reached it (copying only what changed since the last copy).
+  void NoteBlocked(int64_t entry) {
+    CHECKS_ASSERT(!EntryList::IsCall(entry));
+    if (list_.position(entry) <= furthest_position_) return;
+    furthest_position_ = list_.position(entry);
+    result_.culprit = EntryList::OpOf(entry);
+    result_.furthest.resize(std::min(low_water_, result_.furthest.size()));
+    for (size_t i = result_.furthest.size(); i < calls_.size(); i++) {
+      result_.furthest.push_back(EntryList::OpOf(calls_[i].call));
+    }
+    low_water_ = calls_.size();
+    result_.state_after_furthest = state_;
+  }
+
+  const std::vector<ObjectOperation>& ops_;
+  Model* model_;
+  EntryList list_;
+  LinearizedSet linearized_;
+  absl::flat_hash_set<std::pair<uint64_t, uint64_t>> memo_;
+  std::vector<Frame> calls_;
+  size_t low_water_ = 0;  // calls_[0, low_water_) == result_.furthest[0, low_water_)
+  int64_t furthest_position_ = 0;
+  ModelState state_ = 0;
+  int64_t completed_total_ = 0;
+  int64_t completed_linearized_ = 0;
+  SearchResult result_;
 };
 
 }  // namespace
@@ -170,82 +241,7 @@ class EntryList {
 SearchResult SearchLinearization(const std::vector<ObjectOperation>& operations, Model* model,
                                  absl::Time deadline) {
   CHECKS_ASSERT(model != nullptr);
-  const int64_t n = static_cast<int64_t>(operations.size());
-  // Number completed operations first so linearized sets compress well (see LinearizedSet).
-  std::vector<int64_t> bit_of(n);
-  int64_t completed_total = 0;
-  for (int64_t i = 0; i < n; i++) {
-    if (!operations[i].pending) bit_of[i] = completed_total++;
-    CHECKS_ASSERT(i == 0 || operations[i - 1].call_ns <= operations[i].call_ns);
-    CHECKS_ASSERT(operations[i].pending == (operations[i].return_ns == kTimeNsInfinite));
-  }
-  for (int64_t i = 0, pending = 0; i < n; i++) {
-    if (operations[i].pending) bit_of[i] = completed_total + pending++;
-  }
-  EntryList list(operations);
-  LinearizedSet linearized(n);
-  Memo memo;
-  SearchResult result;
-  struct Frame {
-    int64_t call;
-    ModelState state_before;
-  };
-  std::vector<Frame> calls;
-  size_t low_water = 0;  // calls[0, low_water) == result.longest[0, low_water)
-  ModelState state = model->Init();
-  int64_t completed_linearized = 0;
-  int64_t entry = list.first();
-  for (int64_t iteration = 0; completed_linearized < completed_total; iteration++) {
-    if (iteration % kDeadlineCheckIterations == 0 && absl::Now() > deadline) {
-      result.verdict = Verdict::kUnknown;
-      break;
-    }
-    CHECKS_ASSERT(entry != -1);       // the returns of unlinearized completed ops are still listed
-    if (!EntryList::IsCall(entry)) {  // a completed operation we failed to linearize: backtrack
-      if (calls.empty()) {
-        result.verdict = Verdict::kInvalid;
-        break;
-      }
-      const Frame frame = calls.back();
-      calls.pop_back();
-      low_water = std::min(low_water, calls.size());
-      const int64_t op = EntryList::OpOf(frame.call);
-      state = frame.state_before;
-      linearized.Clear(bit_of[op]);
-      if (!operations[op].pending) completed_linearized--;
-      list.Unlift(frame.call);
-      entry = list.next(frame.call);
-      continue;
-    }
-    const int64_t op = EntryList::OpOf(entry);
-    const ObjectOperation& o = operations[op];
-    std::optional<ModelState> next = model->Step(state, o.op, o.pending);
-    if (next.has_value()) {
-      linearized.Set(bit_of[op]);
-      if (memo.Insert(linearized, *next)) {
-        calls.push_back(Frame{entry, state});
-        state = *next;
-        if (!o.pending) completed_linearized++;
-        list.Lift(entry);
-        if (calls.size() > result.longest.size()) {
-          result.longest.resize(low_water);
-          for (size_t i = low_water; i < calls.size(); i++) {
-            result.longest.push_back(EntryList::OpOf(calls[i].call));
-          }
-          low_water = calls.size();
-          result.state_after_longest = state;
-        }
-        entry = list.first();
-        continue;
-      }
-      linearized.Clear(bit_of[op]);
-    }
-    entry = list.next(entry);
-  }
-  if (completed_linearized == completed_total) CHECKS_ASSERT(result.verdict == Verdict::kValid);
-  result.cache_entries_count = memo.size();
-  result.cache_bytes = memo.bytes();
-  return result;
+  return Search(operations, model).Run(deadline);
 }
 
 }  // namespace meridian::checks

@@ -3,6 +3,17 @@
 // out of the list; reaching the return of an operation not yet linearized means backtracking.
 // A memo table of (linearized set, model state) pairs prunes every configuration already
 // explored, which is what makes the search fast on real histories.
+//
+// The memo stores a 128-bit fingerprint of each pair (two independent Zobrist hashes of the set,
+// mixed with the state) instead of the set itself: 16 bytes per configuration instead of n/8, and
+// O(1) per step instead of O(n). Two distinct pairs collide with probability 2^-128, so over
+// 2^32 configurations the chance that a collision prunes a live branch is below 2^-64.
+//
+// The search also finds the shortest non-linearizable prefix for free: let F be the furthest
+// (in time order) completion at which the search ever had to backtrack. The path that reached F
+// had linearized every earlier completion, so the prefix ending just before F is linearizable;
+// and if the prefix ending at F were, some path would have got past F and backtracked later, so
+// it is not. That path is the longest linearization of the prefix and F its culprit.
 #ifndef MERIDIAN_CHECKS_WGL_SEARCH_H_
 #define MERIDIAN_CHECKS_WGL_SEARCH_H_
 
@@ -27,10 +38,13 @@ struct ObjectOperation {
 
 struct SearchResult {
   Verdict verdict = Verdict::kValid;
-  // The longest sequence of operations linearized at once (indices into the searched vector),
-  // and the model state after it. When kValid, it is a full linearization of completed ops.
-  std::vector<int64_t> longest;
-  ModelState state_after_longest = 0;
+  // When kInvalid: the operation (index into the searched vector) whose completion ends the
+  // shortest non-linearizable prefix, how many operations complete in that prefix (the culprit
+  // included), the linearization that got furthest (indices, in order) and the state after it.
+  int64_t culprit = -1;
+  int64_t prefix_completions_count = 0;
+  std::vector<int64_t> furthest;
+  ModelState state_after_furthest = 0;
   int64_t cache_entries_count = 0;
   int64_t cache_bytes = 0;
 };
