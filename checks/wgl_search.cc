@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <tuple>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "checks/assert.h"
 
 namespace meridian::checks {
@@ -19,25 +19,30 @@ uint64_t Mix(uint64_t x) {
   return x ^ (x >> 33);
 }
 
-// The set of linearized operations, with two independent Zobrist hashes kept up to date.
+// The set of linearized operations. Completed operations are summarized by two independent
+// Zobrist hashes; indeterminate (pending) ones are kept as an exact bitset, because the memo
+// compares them by inclusion (see Memo).
 class LinearizedSet {
  public:
-  explicit LinearizedSet(int64_t size) : words_((size + 63) / 64, 0), size_(size) {}
+  explicit LinearizedSet(int64_t pending_count) : pending_((pending_count + 63) / 64, 0) {}
 
-  void Set(int64_t i) {
-    CHECKS_ASSERT(!Get(i));
-    words_[i / 64] |= uint64_t{1} << (i % 64);
-    Toggle(i);
+  void ToggleCompleted(int64_t i) {
+    const uint64_t key = static_cast<uint64_t>(i) * 2 + 1;
+    hash_low_ ^= Mix(key * 0x9E3779B97F4A7C15ull);
+    hash_high_ ^= Mix((key + 0x632BE59BD9B4E019ull) * 0xC2B2AE3D27D4EB4Full);
   }
-  void Clear(int64_t i) {
-    CHECKS_ASSERT(Get(i));
-    words_[i / 64] &= ~(uint64_t{1} << (i % 64));
-    Toggle(i);
+  void SetPending(int64_t i) {
+    CHECKS_ASSERT(!GetPending(i));
+    pending_[i / 64] |= uint64_t{1} << (i % 64);
   }
-  bool Get(int64_t i) const {
-    CHECKS_ASSERT(i >= 0 && i < size_);
-    return (words_[i / 64] >> (i % 64)) & 1;
+  void ClearPending(int64_t i) {
+    CHECKS_ASSERT(GetPending(i));
+    pending_[i / 64] &= ~(uint64_t{1} << (i % 64));
   }
+  bool GetPending(int64_t i) const { return (pending_[i / 64] >> (i % 64)) & 1; }
+  const std::vector<uint64_t>& pending() const { return pending_; }
+
+  // 128-bit fingerprint of (completed operations linearized, model state).
   std::pair<uint64_t, uint64_t> Fingerprint(ModelState state) const {
     const uint64_t s = static_cast<uint64_t>(state);
     return {hash_low_ ^ Mix(s ^ 0x243F6A8885A308D3ull),
@@ -45,16 +50,49 @@ class LinearizedSet {
   }
 
  private:
-  void Toggle(int64_t i) {
-    const uint64_t key = static_cast<uint64_t>(i) * 2 + 1;
-    hash_low_ ^= Mix(key * 0x9E3779B97F4A7C15ull);
-    hash_high_ ^= Mix((key + 0x632BE59BD9B4E019ull) * 0xC2B2AE3D27D4EB4Full);
-  }
-
-  std::vector<uint64_t> words_;
-  int64_t size_;
+  std::vector<uint64_t> pending_;
   uint64_t hash_low_ = 0;
   uint64_t hash_high_ = 0;
+};
+
+// Configurations already explored. A configuration (C, s, P) -- completed operations C
+// linearized, state s, pending operations P linearized -- is pruned if some explored (C, s, P')
+// has P' a subset of P: an indeterminate operation may be left out forever, so every way to
+// finish from (C, s, P) also finishes from (C, s, P'). With no pending operations this is
+// Porcupine's plain memo; with them it keeps the search from doubling at every info operation.
+class Memo {
+ public:
+  explicit Memo(int64_t pending_count) : words_((pending_count + 63) / 64) {}
+
+  // Records the configuration; false if it (or one dominating it) was explored already.
+  bool Insert(const LinearizedSet& set, ModelState state) {
+    auto [it, inserted] = heads_.try_emplace(set.Fingerprint(state), -1);
+    const std::vector<uint64_t>& pending = set.pending();
+    for (int64_t e = it->second; e != -1; e = next_[e]) {
+      const uint64_t* stored = &arena_[e * words_];
+      bool subset = true;
+      for (int64_t w = 0; w < words_ && subset; w++) subset = (stored[w] & ~pending[w]) == 0;
+      if (subset) return false;
+    }
+    next_.push_back(it->second);
+    it->second = static_cast<int64_t>(next_.size()) - 1;
+    arena_.insert(arena_.end(), pending.begin(), pending.end());
+    return true;
+  }
+
+  int64_t size() const { return static_cast<int64_t>(next_.size()); }
+  int64_t bytes() const {
+    constexpr int64_t kSlotBytes = 16 + 8 + 1;  // fingerprint, chain head, control byte
+    return static_cast<int64_t>(heads_.capacity()) * kSlotBytes +
+           static_cast<int64_t>(next_.capacity() * sizeof(int64_t) +
+                                arena_.capacity() * sizeof(uint64_t));
+  }
+
+ private:
+  const int64_t words_;
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, int64_t> heads_;  // probed, never iterated
+  std::vector<int64_t> next_;    // chains of configurations sharing a fingerprint
+  std::vector<uint64_t> arena_;  // their pending sets, words_ each
 };
 
 // The entry list: entry 0 is the head sentinel; entry 1 + 2i is the call of operation i and
@@ -123,17 +161,25 @@ namespace {
 class Search {
  public:
   Search(const std::vector<ObjectOperation>& operations, Model* model)
-      : ops_(operations), model_(model), list_(operations), linearized_(operations.size()) {
+      : ops_(operations),
+        model_(model),
+        list_(operations),
+        bit_of_(operations.size()),
+        linearized_(PendingCount(operations)),
+        memo_(PendingCount(operations)) {
+    int64_t pending = 0;
     for (size_t i = 0; i < ops_.size(); i++) {
       CHECKS_ASSERT(i == 0 || ops_[i - 1].call_ns <= ops_[i].call_ns);
       CHECKS_ASSERT(ops_[i].pending == (ops_[i].return_ns == kTimeNsInfinite));
-      if (!ops_[i].pending) completed_total_++;
+      bit_of_[i] = ops_[i].pending ? pending++ : completed_total_++;
     }
+    pending_total_ = pending;
   }
 
   SearchResult Run(absl::Time deadline) && {
     state_ = model_->Init();
     int64_t entry = list_.first();
+    bool pending_pass = false;
     for (int64_t iteration = 0; completed_linearized_ < completed_total_; iteration++) {
       if (iteration % kDeadlineCheckIterations == 0 && absl::Now() > deadline) {
         result_.verdict = Verdict::kUnknown;
@@ -141,14 +187,23 @@ class Search {
       }
       CHECKS_ASSERT(entry != -1);  // returns of unlinearized completed ops are still listed
       if (EntryList::IsCall(entry)) {
-        entry = TryLinearize(entry);
+        if (ops_[EntryList::OpOf(entry)].pending != pending_pass) {
+          entry = list_.next(entry);
+        } else {
+          entry = TryLinearize(entry, &pending_pass);
+        }
+      } else if (!pending_pass && pending_total_ > 0) {
+        // Completed operations first; indeterminate ones only when those are stuck, so that
+        // configurations with fewer of them come first and dominate (see Memo).
+        pending_pass = true;
+        entry = list_.first();
       } else if (calls_.empty()) {
         NoteBlocked(entry);
         result_.verdict = Verdict::kInvalid;
         break;
       } else {
         NoteBlocked(entry);
-        entry = Backtrack();
+        entry = Backtrack(&pending_pass);
       }
     }
     CHECKS_ASSERT((result_.verdict == Verdict::kValid) ==
@@ -163,9 +218,8 @@ class Search {
         if (completes_by_culprit) result_.prefix_completions_count++;
       }
     }
-    result_.cache_entries_count = static_cast<int64_t>(memo_.size());
-    constexpr int64_t kSlotBytes = sizeof(std::pair<uint64_t, uint64_t>) + 1;  // + control byte
-    result_.cache_bytes = static_cast<int64_t>(memo_.capacity()) * kSlotBytes;
+    result_.cache_entries_count = memo_.size();
+    result_.cache_bytes = memo_.bytes();
     return std::move(result_);
   }
 
@@ -175,35 +229,53 @@ class Search {
     ModelState state_before;
   };
 
+  static int64_t PendingCount(const std::vector<ObjectOperation>& ops) {
+    return std::count_if(ops.begin(), ops.end(),
+                         [](const ObjectOperation& o) { return o.pending; });
+  }
+
+  void Toggle(int64_t op, bool set) {
+    if (!ops_[op].pending) {
+      linearized_.ToggleCompleted(bit_of_[op]);
+    } else if (set) {
+      linearized_.SetPending(bit_of_[op]);
+    } else {
+      linearized_.ClearPending(bit_of_[op]);
+    }
+  }
+
   // Linearizes the operation of call `entry` next if the model allows it and the resulting
   // configuration is new; returns the entry to look at next.
-  int64_t TryLinearize(int64_t entry) {
+  int64_t TryLinearize(int64_t entry, bool* pending_pass) {
     const int64_t op = EntryList::OpOf(entry);
     const ObjectOperation& o = ops_[op];
     std::optional<ModelState> next = model_->Step(state_, o.op, o.pending);
     if (!next.has_value()) return list_.next(entry);
-    linearized_.Set(op);
-    if (!memo_.insert(linearized_.Fingerprint(*next)).second) {
-      linearized_.Clear(op);
+    Toggle(op, true);
+    if (!memo_.Insert(linearized_, *next)) {
+      Toggle(op, false);
       return list_.next(entry);
     }
     calls_.push_back(Frame{entry, state_});
     state_ = *next;
     if (!o.pending) completed_linearized_++;
     list_.Lift(entry);
+    *pending_pass = false;
     return list_.first();
   }
 
-  // Undoes the last linearization; returns the entry after its call.
-  int64_t Backtrack() {
+  // Undoes the last linearization; returns the entry after its call, to be scanned in the pass
+  // (completed or indeterminate operations) that operation belonged to.
+  int64_t Backtrack(bool* pending_pass) {
     const Frame frame = calls_.back();
     calls_.pop_back();
     low_water_ = std::min(low_water_, calls_.size());
     const int64_t op = EntryList::OpOf(frame.call);
     state_ = frame.state_before;
-    linearized_.Clear(op);
+    Toggle(op, false);
     if (!ops_[op].pending) completed_linearized_--;
     list_.Unlift(frame.call);
+    *pending_pass = ops_[op].pending;
     return list_.next(frame.call);
   }
 
@@ -225,13 +297,15 @@ class Search {
   const std::vector<ObjectOperation>& ops_;
   Model* model_;
   EntryList list_;
+  std::vector<int64_t> bit_of_;  // operation -> its bit among completed or pending operations
   LinearizedSet linearized_;
-  absl::flat_hash_set<std::pair<uint64_t, uint64_t>> memo_;
+  Memo memo_;
   std::vector<Frame> calls_;
   size_t low_water_ = 0;  // calls_[0, low_water_) == result_.furthest[0, low_water_)
   int64_t furthest_position_ = 0;
   ModelState state_ = 0;
   int64_t completed_total_ = 0;
+  int64_t pending_total_ = 0;
   int64_t completed_linearized_ = 0;
   SearchResult result_;
 };
