@@ -33,10 +33,10 @@ struct Finding {
 };
 
 struct CheckReport {
-  std::string checker;  // "log" or "linearizability/<model>"
+  std::string checker = "";  // "log" or "linearizability/<model>"
   Verdict verdict = Verdict::kValid;
-  std::vector<Finding> findings;   // empty if and only if the verdict is not kInvalid
-  std::vector<std::string> notes;  // statistics and caveats, one line each
+  std::vector<Finding> findings = {};   // empty if and only if the verdict is not kInvalid
+  std::vector<std::string> notes = {};  // statistics and caveats, one line each
 };
 
 }  // namespace meridian::checks
