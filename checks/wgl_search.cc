@@ -69,7 +69,7 @@ class Memo {
     auto [it, inserted] = heads_.try_emplace(set.Fingerprint(state), -1);
     const std::vector<uint64_t>& pending = set.pending();
     for (int64_t e = it->second; e != -1; e = next_[e]) {
-      const uint64_t* stored = &arena_[e * words_];
+      const uint64_t* stored = arena_.data() + e * words_;  // words_ may be 0
       bool subset = true;
       for (int64_t w = 0; w < words_ && subset; w++) subset = (stored[w] & ~pending[w]) == 0;
       if (subset) return false;
