@@ -4,10 +4,11 @@
 // A memo table of (linearized set, model state) pairs prunes every configuration already
 // explored, which is what makes the search fast on real histories.
 //
-// The memo stores a 128-bit fingerprint of each pair (two independent Zobrist hashes of the set,
-// mixed with the state) instead of the set itself: 16 bytes per configuration instead of n/8, and
-// O(1) per step instead of O(n). Two distinct pairs collide with probability 2^-128, so over
-// 2^32 configurations the chance that a collision prunes a live branch is below 2^-64.
+// The memo stores a 128-bit fingerprint of (completed operations linearized, model state), two
+// independent Zobrist hashes, instead of the set itself: 16 bytes per configuration instead of
+// n/8, and O(1) per step instead of O(n). A collision that wrongly prunes a branch has
+// probability below 2^-64 even over 2^32 configurations. Indeterminate operations linearized are
+// kept exactly and compared by inclusion: fewer of them can do everything more of them can.
 //
 // The search also finds the shortest non-linearizable prefix for free: let F be the furthest
 // (in time order) completion at which the search ever had to backtrack. The path that reached F
