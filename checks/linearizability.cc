@@ -142,20 +142,23 @@ CheckReport LinearizabilityReport(const History& history, const LinearizabilityO
     if (o.verdict != Verdict::kInvalid) continue;
     const Counterexample& ce = o.counterexample;
     std::string detail = absl::StrFormat(
-        "object %s is not linearizable. Shortest failing prefix: up to the completion of %s "
-        "(%d completed operations). Concurrent with it:",
-        o.object, Describe(history, ce.culprit_op_id), ce.prefix_completions_count);
-    for (int64_t id : ce.concurrent_op_ids)
+        "object %s: no linearization survives the completion of %s; the shortest failing "
+        "prefix ends there (%d completed operations).\n  Concurrent with it:%s",
+        o.object, Describe(history, ce.culprit_op_id), ce.prefix_completions_count,
+        ce.concurrent_op_ids.empty() ? " none" : "");
+    for (int64_t id : ce.concurrent_op_ids) {
       absl::StrAppend(&detail, "\n    ", Describe(history, id));
-    absl::StrAppendFormat(&detail, "\n  Longest linearization of that prefix (%d ops), ending:",
-                          ce.longest_linearization.size());
+    }
     const size_t tail = std::min<size_t>(ce.longest_linearization.size(), 8);
+    absl::StrAppendFormat(&detail, "\n  A linearization of what completed before it (%d ops%s):",
+                          ce.longest_linearization.size(),
+                          tail < ce.longest_linearization.size() ? ", the last 8 shown" : "");
     for (size_t i = ce.longest_linearization.size() - tail; i < ce.longest_linearization.size();
          i++) {
       absl::StrAppend(&detail, "\n    ", Describe(history, ce.longest_linearization[i]));
     }
-    absl::StrAppend(&detail, "\n  leaving state ", ce.state_after_longest,
-                    "; no order of the remaining operations reaches the culprit's completion.");
+    absl::StrAppend(&detail, "\n  leaves the state ", ce.state_after_longest,
+                    "; neither from there nor from any other order can the culprit complete.");
     std::vector<int64_t> ids = ce.concurrent_op_ids;
     ids.push_back(ce.culprit_op_id);
     std::sort(ids.begin(), ids.end());
