@@ -1,6 +1,8 @@
 #include "checks/wgl_search.h"
 
 #include <algorithm>
+#include <map>
+#include <string>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
@@ -174,6 +176,7 @@ class Search {
       bit_of_[i] = ops_[i].pending ? pending++ : completed_total_++;
     }
     pending_total_ = pending;
+    ClassifyPending();
   }
 
   SearchResult Run(absl::Time deadline) && {
@@ -229,6 +232,29 @@ class Search {
     ModelState state_before;
   };
 
+  // Indeterminate operations with the same request (function, key, partition, values, value,
+  // expected) have the same effect and no deadline, so they are interchangeable: any
+  // linearization can use the earlier-called one first. The search only ever linearizes the
+  // first unused operation of each such class, which removes the factorial blow-up of equal
+  // info writes (and keeps the Memo's inclusion argument intact: a shorter prefix of a class
+  // is a subset of a longer one).
+  void ClassifyPending() {
+    using Request = std::tuple<int, std::string, int64_t, std::vector<int64_t>, int64_t, int64_t>;
+    std::map<Request, int64_t> class_ids;  // ordered: no hash order can leak into the search
+    class_of_.assign(ops_.size(), -1);
+    rank_in_class_.assign(ops_.size(), -1);
+    for (size_t i = 0; i < ops_.size(); i++) {
+      if (!ops_[i].pending) continue;
+      const Operation& op = ops_[i].op;
+      const Request request{
+          static_cast<int>(op.f), op.key, op.partition, op.values, op.value, op.expected};
+      auto [it, inserted] = class_ids.try_emplace(request, class_used_.size());
+      if (inserted) class_size_.push_back(0), class_used_.push_back(0);
+      class_of_[i] = it->second;
+      rank_in_class_[i] = class_size_[it->second]++;
+    }
+  }
+
   static int64_t PendingCount(const std::vector<ObjectOperation>& ops) {
     return std::count_if(ops.begin(), ops.end(),
                          [](const ObjectOperation& o) { return o.pending; });
@@ -249,6 +275,9 @@ class Search {
   int64_t TryLinearize(int64_t entry, bool* pending_pass) {
     const int64_t op = EntryList::OpOf(entry);
     const ObjectOperation& o = ops_[op];
+    if (o.pending && rank_in_class_[op] != class_used_[class_of_[op]]) {
+      return list_.next(entry);  // an identical, earlier indeterminate operation goes first
+    }
     std::optional<ModelState> next = model_->Step(state_, o.op, o.pending);
     if (!next.has_value()) return list_.next(entry);
     Toggle(op, true);
@@ -259,6 +288,7 @@ class Search {
     calls_.push_back(Frame{entry, state_});
     state_ = *next;
     if (!o.pending) completed_linearized_++;
+    if (o.pending) class_used_[class_of_[op]]++;
     list_.Lift(entry);
     *pending_pass = false;
     return list_.first();
@@ -274,6 +304,10 @@ class Search {
     state_ = frame.state_before;
     Toggle(op, false);
     if (!ops_[op].pending) completed_linearized_--;
+    if (ops_[op].pending) {
+      class_used_[class_of_[op]]--;
+      CHECKS_ASSERT(class_used_[class_of_[op]] == rank_in_class_[op]);
+    }
     list_.Unlift(frame.call);
     *pending_pass = ops_[op].pending;
     return list_.next(frame.call);
@@ -304,6 +338,10 @@ class Search {
   size_t low_water_ = 0;  // calls_[0, low_water_) == result_.furthest[0, low_water_)
   int64_t furthest_position_ = 0;
   ModelState state_ = 0;
+  std::vector<int64_t> class_of_;       // indeterminate operation -> its class of equals
+  std::vector<int64_t> rank_in_class_;  // its place in the class, in call order
+  std::vector<int64_t> class_size_;
+  std::vector<int64_t> class_used_;  // class -> how many of it are linearized (a prefix)
   int64_t completed_total_ = 0;
   int64_t pending_total_ = 0;
   int64_t completed_linearized_ = 0;
