@@ -91,6 +91,20 @@ TEST(CliTest, BadInputExitsThreeWithTheLine) {
   EXPECT_NE(out.find("unknown checker \"nope\""), std::string::npos) << out;
 }
 
+// A golden transcript: the full summary of the documented example, byte for byte. When the
+// output changes on purpose, regenerate it with
+//   bazel-bin/checks/meridian-check checks/testdata/log_example.jsonl
+//     > checks/testdata/log_example.expected.txt   (one command line)
+TEST(CliTest, ExampleSummaryMatchesTheGoldenTranscript) {
+  std::string out;
+  EXPECT_EQ(RunCli({.history_path = TestData("log_example.jsonl")}, &out), kExitInvalid);
+  const std::string prefix = TestData("");
+  for (size_t at = out.find(prefix); at != std::string::npos; at = out.find(prefix)) {
+    out.replace(at, prefix.size(), "checks/testdata/");
+  }
+  EXPECT_EQ(out, ReadAll(TestData("log_example.expected.txt")));
+}
+
 TEST(CliTest, AllAddsTheLogModel) {
   std::string out;
   EXPECT_EQ(RunCli({.history_path = TestData("log_valid.jsonl"), .checker = "all"}, &out),
