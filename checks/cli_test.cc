@@ -53,7 +53,7 @@ TEST(CliTest, RegisterHistoriesGetTheLinearizabilityChecker) {
   EXPECT_NE(out.find("checker linearizability/register: invalid (1 nonlinearizable)"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("object x: no linearization survives the completion of op 3"),
+  EXPECT_NE(out.find("object \"x\": no linearization survives the completion of op 3"),
             std::string::npos)
       << out;
   out.clear();

@@ -142,12 +142,19 @@ CheckReport LinearizabilityReport(const History& history, const LinearizabilityO
     if (o.verdict != Verdict::kInvalid) continue;
     const Counterexample& ce = o.counterexample;
     std::string detail = absl::StrFormat(
-        "object %s: no linearization survives the completion of %s; the shortest failing "
+        "object \"%s\": no linearization survives the completion of %s; the shortest failing "
         "prefix ends there (%d completed operations).\n  Concurrent with it:%s",
         o.object, Describe(history, ce.culprit_op_id), ce.prefix_completions_count,
         ce.concurrent_op_ids.empty() ? " none" : "");
-    for (int64_t id : ce.concurrent_op_ids) {
-      absl::StrAppend(&detail, "\n    ", Describe(history, id));
+    constexpr size_t kConcurrentShownMax = 16;
+    for (size_t i = 0; i < std::min(ce.concurrent_op_ids.size(), kConcurrentShownMax); i++) {
+      absl::StrAppend(&detail, "\n    ", Describe(history, ce.concurrent_op_ids[i]));
+    }
+    if (ce.concurrent_op_ids.size() > kConcurrentShownMax) {
+      absl::StrAppendFormat(&detail,
+                            "\n    ... and %d more (info operations stay concurrent "
+                            "with everything after their invocation)",
+                            ce.concurrent_op_ids.size() - kConcurrentShownMax);
     }
     const size_t tail = std::min<size_t>(ce.longest_linearization.size(), 8);
     absl::StrAppendFormat(&detail, "\n  A linearization of what completed before it (%d ops%s):",
