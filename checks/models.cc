@@ -204,7 +204,7 @@ class LogModel : public Model {
   }
 
   std::vector<Node> nodes_;
-  absl::flat_hash_map<std::pair<int64_t, int64_t>, int64_t> children_;  // lookups only
+  absl::flat_hash_map<std::pair<int64_t, int64_t>, int64_t> children_;  // determinism: lookup-only
 };
 
 }  // namespace

@@ -92,7 +92,7 @@ class Memo {
 
  private:
   const int64_t words_;
-  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, int64_t> heads_;  // probed, never iterated
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, int64_t> heads_;  // determinism: lookup-only
   std::vector<int64_t> next_;    // chains of configurations sharing a fingerprint
   std::vector<uint64_t> arena_;  // their pending sets, words_ each
 };
