@@ -79,7 +79,10 @@ ExitCode RunCli(const CliOptions& options, std::string* out) {
     reports.push_back(*std::move(report));
   }
   for (ModelKind model : plan->models) {
-    const LinearizabilityOptions lin{.model = model, .time_limit = options.time_limit};
+    const LinearizabilityOptions lin{
+        .model = model,
+        .time_limit = options.time_limit,
+        .info_window_ns = options.info_window_ns < 0 ? kTimeNsInfinite : options.info_window_ns};
     reports.push_back(LinearizabilityReport(*history, lin, CheckLinearizability(*history, lin)));
   }
   absl::StrAppend(out, TextSummary(options.history_path, *history, reports));

@@ -25,6 +25,8 @@ struct CliOptions {
   std::string checker = "auto";
   std::string model = "";  // for "linearizability": register, kv or log; default by history
   absl::Duration time_limit = absl::Seconds(60);
+  // See LinearizabilityOptions::info_window_ns; negative means infinite (the default).
+  int64_t info_window_ns = -1;
   bool unseen_is_anomaly = true;
   std::string html_path = "";  // write the HTML report here when the verdict is not valid
   bool html_always = false;

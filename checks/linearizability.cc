@@ -17,7 +17,8 @@ namespace {
 // Splits the history into objects (P-compositionality). Failed operations did not happen, and
 // indeterminate reads reveal nothing, so both are dropped.
 absl::btree_map<std::string, std::vector<ObjectOperation>> SplitByObject(const History& history,
-                                                                         const Model& model) {
+                                                                         const Model& model,
+                                                                         int64_t info_window_ns) {
   absl::btree_map<std::string, std::vector<ObjectOperation>> objects;
   for (const Operation& op : history.operations) {
     if (op.failed()) continue;
@@ -29,6 +30,11 @@ absl::btree_map<std::string, std::vector<ObjectOperation>> SplitByObject(const H
       o.call_ns = op.invoke_ns;
       o.pending = op.indeterminate();
       o.return_ns = op.effect_deadline_ns();
+      if (o.pending && info_window_ns != kTimeNsInfinite) {
+        const int64_t base_ns = op.complete_ns != kTimeNsInfinite ? op.complete_ns : op.invoke_ns;
+        o.return_ns =
+            base_ns > kTimeNsInfinite - info_window_ns ? kTimeNsInfinite : base_ns + info_window_ns;
+      }
       objects[object].push_back(std::move(o));
     }
   }
@@ -72,10 +78,11 @@ Counterexample MakeCounterexample(const std::string& object,
 
 LinearizabilityResult CheckLinearizability(const History& history,
                                            const LinearizabilityOptions& options) {
+  CHECKS_ASSERT(options.info_window_ns >= 0);
   const absl::Time deadline = absl::Now() + options.time_limit;
   LinearizabilityResult result;
   std::unique_ptr<Model> splitter = MakeModel(options.model);
-  for (const auto& [object, ops] : SplitByObject(history, *splitter)) {
+  for (const auto& [object, ops] : SplitByObject(history, *splitter, options.info_window_ns)) {
     std::unique_ptr<Model> model = MakeModel(options.model);
     SearchResult search = SearchLinearization(ops, model.get(), deadline);
     ObjectResult object_result;

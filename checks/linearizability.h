@@ -32,6 +32,12 @@ inline constexpr int64_t kObjectOperationsMax = 1 << 24;
 struct LinearizabilityOptions {
   ModelKind model = ModelKind::kRegister;
   absl::Duration time_limit = absl::Seconds(30);
+  // How long after its info completion (after its invocation, if it has none) an indeterminate
+  // operation can still take effect. Infinite by default: Jepsen's assumption, safe for any
+  // system, and the reason failing searches blow up with many info operations. A harness that
+  // knows a bound (request timeout plus the longest a request can be queued or delayed) may set
+  // it; a bound that is too small turns late effects into false anomalies.
+  int64_t info_window_ns = kTimeNsInfinite;
 };
 
 struct Counterexample {

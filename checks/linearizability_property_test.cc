@@ -22,23 +22,32 @@ LinearizabilityOptions Options(ModelKind model) {
   return {.model = model, .time_limit = absl::Seconds(20)};
 }
 
-// The dumb reference: depth-first over every operation that may go next (no remaining completed
-// operation returned before it was called); pending operations may also be dropped.
+// The latest moment `op` can take effect: its completion, or for an indeterminate operation its
+// info completion plus `window_ns` (never, with the default infinite window).
+int64_t DeadlineNs(const Operation& op, int64_t window_ns) {
+  if (!op.indeterminate()) return op.complete_ns;
+  if (window_ns == kTimeNsInfinite || op.complete_ns == kTimeNsInfinite) return kTimeNsInfinite;
+  return op.complete_ns + window_ns;
+}
+
+// The dumb reference: depth-first over every operation that may go next (no other remaining
+// operation's deadline falls before its invocation); indeterminate operations may also be
+// dropped at any point.
 bool BruteForceLinearizable(const std::vector<const Operation*>& remaining,
-                            std::optional<int64_t> value) {
+                            std::optional<int64_t> value, int64_t window_ns = kTimeNsInfinite) {
   bool any_completed = false;
   for (const Operation* op : remaining) any_completed = any_completed || !op->indeterminate();
   if (!any_completed) return true;
   for (size_t i = 0; i < remaining.size(); i++) {
     const Operation* op = remaining[i];
-    bool minimal = true;
-    for (const Operation* other : remaining) {
-      if (!other->indeterminate() && other->complete_ns < op->invoke_ns) minimal = false;
-    }
-    if (!minimal) continue;
     std::vector<const Operation*> rest = remaining;
     rest.erase(rest.begin() + i);
-    if (op->indeterminate() && BruteForceLinearizable(rest, value)) return true;  // dropped
+    if (op->indeterminate() && BruteForceLinearizable(rest, value, window_ns)) return true;
+    bool minimal = true;
+    for (const Operation* other : rest) {
+      if (DeadlineNs(*other, window_ns) < op->invoke_ns) minimal = false;
+    }
+    if (!minimal) continue;
     std::optional<int64_t> next;
     const bool pending = op->indeterminate();
     if (op->f == Function::kRead) {
@@ -50,7 +59,7 @@ bool BruteForceLinearizable(const std::vector<const Operation*>& remaining,
     } else if (pending) {
       next = value;
     }
-    if (next.has_value() && BruteForceLinearizable(rest, next)) return true;
+    if (next.has_value() && BruteForceLinearizable(rest, next, window_ns)) return true;
   }
   return false;
 }
@@ -78,7 +87,7 @@ bool BruteForceLinearizable(const std::vector<Operation>& ops) {
 }
 
 // A tiny history of a lone register with random (often wrong) read results.
-History ArbitraryTinyHistory() {
+History ArbitraryTinyHistory(int info_percent = 10) {
   const int64_t ops_count = *rc::gen::inRange<int64_t>(1, 7);
   History h;
   for (int64_t i = 0; i < ops_count; i++) {
@@ -88,8 +97,10 @@ History ArbitraryTinyHistory() {
     op.complete_ns = op.invoke_ns + *rc::gen::inRange<int64_t>(0, 10);
     const int kind = *rc::gen::inRange(0, 3);
     op.f = kind == 0 ? Function::kRead : kind == 1 ? Function::kWrite : Function::kCas;
-    const int outcome = *rc::gen::inRange(0, 10);
-    op.outcome = outcome < 8 ? Outcome::kOk : outcome < 9 ? Outcome::kInfo : Outcome::kFail;
+    const int outcome = *rc::gen::inRange(0, 100);
+    op.outcome = outcome < info_percent        ? Outcome::kInfo
+                 : outcome < info_percent + 10 ? Outcome::kFail
+                                               : Outcome::kOk;
     auto value = [] {
       const int64_t v = *rc::gen::inRange<int64_t>(0, 4);
       return v == 3 ? kValueNone : v;
@@ -138,6 +149,21 @@ RC_GTEST_PROP(LinearizabilityProperty, AgreesWithBruteForceOnTinyHistories, ()) 
   }
   RC_ASSERT(ce.prefix_completions_count == completions_by_culprit);
   if (previous != nullptr) RC_ASSERT(BruteForceLinearizable(PrefixAt(h, previous->id)));
+}
+
+RC_GTEST_PROP(LinearizabilityProperty, AgreesWithBruteForceWithAnInfoWindow, ()) {
+  const History h = ArbitraryTinyHistory(/*info_percent=*/35);
+  const int64_t window_ns = *rc::gen::inRange<int64_t>(0, 12);
+  std::vector<const Operation*> ops;
+  for (const Operation& op : h.operations) {
+    if (!op.failed()) ops.push_back(&op);
+  }
+  const bool expected = BruteForceLinearizable(ops, kValueNone, window_ns);
+  LinearizabilityOptions options = Options(ModelKind::kRegister);
+  options.info_window_ns = window_ns;
+  RC_CLASSIFY(expected, "linearizable");
+  RC_ASSERT(CheckLinearizability(h, options).verdict ==
+            (expected ? Verdict::kValid : Verdict::kInvalid));
 }
 
 RC_GTEST_PROP(LinearizabilityProperty, GeneratedRegisterHistoriesPass, ()) {

@@ -73,6 +73,35 @@ TEST(LinearizabilityTest, IndeterminateWritesMayTakeEffectLateOrNever) {
             Verdict::kInvalid);
 }
 
+TEST(LinearizabilityTest, AnInfoWindowBoundsWhenIndeterminateOperationsTakeEffect) {
+  // write 1 is invoked at 0 and times out (info) at 10; a read at [40, 50] still sees null, a
+  // read at [60, 70] sees 1: the write landed between 40 and 70 (after the first read's point,
+  // which can be no earlier than 40).
+  History h = HistoryBuilder()
+                  .At(0, 10)
+                  .Write(0, "", 1, Outcome::kInfo)
+                  .At(40, 50)
+                  .ReadValue(1, "", kNull)
+                  .At(60, 70)
+                  .ReadValue(1, "", 1)
+                  .Build();
+  auto verdict = [&](int64_t window_ns) {
+    return CheckLinearizability(h, {.info_window_ns = window_ns}).verdict;
+  };
+  EXPECT_EQ(verdict(kTimeNsInfinite), Verdict::kValid);
+  EXPECT_EQ(verdict(30), Verdict::kValid);    // may land until 40, as the first read begins
+  EXPECT_EQ(verdict(29), Verdict::kInvalid);  // must land by 39: before the first read or never
+  EXPECT_EQ(verdict(0), Verdict::kInvalid);
+  // Never taking effect is always allowed.
+  History unseen = HistoryBuilder()
+                       .At(0, 10)
+                       .Write(0, "", 1, Outcome::kInfo)
+                       .At(40, 50)
+                       .ReadValue(1, "", kNull)
+                       .Build();
+  EXPECT_EQ(CheckLinearizability(unseen, {.info_window_ns = 0}).verdict, Verdict::kValid);
+}
+
 TEST(LinearizabilityTest, KeysAreIndependentObjects) {
   History h = HistoryBuilder()
                   .Write(0, "x", 1)

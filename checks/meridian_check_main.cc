@@ -2,7 +2,8 @@
 //   0 valid, 1 anomalies found (listed), 2 unknown (a checker ran out of time), 3 bad input.
 //
 //   bazel run //checks:meridian-check -- [--checker=auto|all|log|linearizability]
-//       [--model=register|kv|log] [--time_limit_s=60] [--unseen_is_anomaly=false]
+//       [--model=register|kv|log] [--time_limit_s=60] [--info_window_ns=-1]
+//       [--unseen_is_anomaly=false]
 //       [--html=report.html] HISTORY
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,8 @@
 ABSL_FLAG(std::string, checker, "auto", "auto, all, log or linearizability");
 ABSL_FLAG(std::string, model, "", "linearizability model: register, kv or log");
 ABSL_FLAG(int64_t, time_limit_s, 60, "time budget of the linearizability search, seconds");
+ABSL_FLAG(int64_t, info_window_ns, -1,
+          "how long after an info completion its operation may still take effect; -1: forever");
 ABSL_FLAG(bool, unseen_is_anomaly, true,
           "report acknowledged values nobody read by the end (turn off for truncated runs)");
 ABSL_FLAG(std::string, html, "", "write an HTML report here unless the history is valid");
@@ -46,6 +49,7 @@ int main(int argc, char** argv) {
   options.model = absl::GetFlag(FLAGS_model);
   options.time_limit = absl::Seconds(absl::GetFlag(FLAGS_time_limit_s));
   options.unseen_is_anomaly = absl::GetFlag(FLAGS_unseen_is_anomaly);
+  options.info_window_ns = absl::GetFlag(FLAGS_info_window_ns);
   options.html_path = absl::GetFlag(FLAGS_html).empty() ? "" : Resolve(absl::GetFlag(FLAGS_html));
   options.html_always = absl::GetFlag(FLAGS_html_always);
   std::string out;

@@ -12,6 +12,7 @@ namespace meridian::checks {
 namespace {
 
 constexpr int64_t kDeadlineCheckIterations = 4096;
+constexpr int64_t kExhausted = -2;  // no configuration left to explore
 
 uint64_t Mix(uint64_t x) {
   x ^= x >> 33;
@@ -62,9 +63,15 @@ class LinearizedSet {
 // has P' a subset of P: an indeterminate operation may be left out forever, so every way to
 // finish from (C, s, P) also finishes from (C, s, P'). With no pending operations this is
 // Porcupine's plain memo; with them it keeps the search from doubling at every info operation.
+// That argument needs "forever": when indeterminate operations have deadlines (an info window),
+// the configuration with fewer of them must still resolve the others before their deadlines,
+// which leads right back to the pruned configuration. Then only equal sets are pruned.
 class Memo {
  public:
-  explicit Memo(int64_t pending_count) : words_((pending_count + 63) / 64) {}
+  enum class Compare { kInclusion, kEquality };
+
+  Memo(int64_t pending_count, Compare compare)
+      : words_((pending_count + 63) / 64), compare_(compare) {}
 
   // Records the configuration; false if it (or one dominating it) was explored already.
   bool Insert(const LinearizedSet& set, ModelState state) {
@@ -72,9 +79,12 @@ class Memo {
     const std::vector<uint64_t>& pending = set.pending();
     for (int64_t e = it->second; e != -1; e = next_[e]) {
       const uint64_t* stored = arena_.data() + e * words_;  // words_ may be 0
-      bool subset = true;
-      for (int64_t w = 0; w < words_ && subset; w++) subset = (stored[w] & ~pending[w]) == 0;
-      if (subset) return false;
+      bool covered = true;
+      for (int64_t w = 0; w < words_ && covered; w++) {
+        covered = compare_ == Compare::kInclusion ? (stored[w] & ~pending[w]) == 0
+                                                  : stored[w] == pending[w];
+      }
+      if (covered) return false;
     }
     next_.push_back(it->second);
     it->second = static_cast<int64_t>(next_.size()) - 1;
@@ -92,6 +102,7 @@ class Memo {
 
  private:
   const int64_t words_;
+  const Compare compare_;
   absl::flat_hash_map<std::pair<uint64_t, uint64_t>, int64_t> heads_;  // determinism: lookup-only
   std::vector<int64_t> next_;    // chains of configurations sharing a fingerprint
   std::vector<uint64_t> arena_;  // their pending sets, words_ each
@@ -168,11 +179,13 @@ class Search {
         list_(operations),
         bit_of_(operations.size()),
         linearized_(PendingCount(operations)),
-        memo_(PendingCount(operations)) {
+        memo_(PendingCount(operations), AllPendingForever(operations) ? Memo::Compare::kInclusion
+                                                                      : Memo::Compare::kEquality) {
     int64_t pending = 0;
     for (size_t i = 0; i < ops_.size(); i++) {
       CHECKS_ASSERT(i == 0 || ops_[i - 1].call_ns <= ops_[i].call_ns);
-      CHECKS_ASSERT(ops_[i].pending == (ops_[i].return_ns == kTimeNsInfinite));
+      if (!ops_[i].pending) CHECKS_ASSERT(ops_[i].return_ns != kTimeNsInfinite);
+      CHECKS_ASSERT(ops_[i].call_ns <= ops_[i].return_ns);
       bit_of_[i] = ops_[i].pending ? pending++ : completed_total_++;
     }
     pending_total_ = pending;
@@ -200,6 +213,14 @@ class Search {
         // configurations with fewer of them come first and dominate (see Memo).
         pending_pass = true;
         entry = list_.first();
+      } else if (ops_[EntryList::OpOf(entry)].pending) {
+        // An indeterminate operation's deadline (see LinearizabilityOptions::info_window_ns)
+        // and nothing let us linearize it before: it never took effect.
+        entry = Expire(entry, &pending_pass);
+        if (entry == kExhausted) {
+          result_.verdict = Verdict::kInvalid;
+          break;
+        }
       } else if (calls_.empty()) {
         NoteBlocked(entry);
         result_.verdict = Verdict::kInvalid;
@@ -233,13 +254,14 @@ class Search {
   };
 
   // Indeterminate operations with the same request (function, key, partition, values, value,
-  // expected) have the same effect and no deadline, so they are interchangeable: any
+  // expected) and the same deadline have the same effect, so they are interchangeable: any
   // linearization can use the earlier-called one first. The search only ever linearizes the
   // first unused operation of each such class, which removes the factorial blow-up of equal
   // info writes (and keeps the Memo's inclusion argument intact: a shorter prefix of a class
   // is a subset of a longer one).
   void ClassifyPending() {
-    using Request = std::tuple<int, std::string, int64_t, std::vector<int64_t>, int64_t, int64_t>;
+    using Request =
+        std::tuple<int, std::string, int64_t, std::vector<int64_t>, int64_t, int64_t, int64_t>;
     std::map<Request, int64_t> class_ids;  // ordered: no hash order can leak into the search
     class_of_.assign(ops_.size(), -1);
     rank_in_class_.assign(ops_.size(), -1);
@@ -247,12 +269,19 @@ class Search {
       if (!ops_[i].pending) continue;
       const Operation& op = ops_[i].op;
       const Request request{
-          static_cast<int>(op.f), op.key, op.partition, op.values, op.value, op.expected};
+          static_cast<int>(op.f), op.key, op.partition, op.values, op.value, op.expected,
+          ops_[i].return_ns};
       auto [it, inserted] = class_ids.try_emplace(request, class_used_.size());
       if (inserted) class_size_.push_back(0), class_used_.push_back(0);
       class_of_[i] = it->second;
       rank_in_class_[i] = class_size_[it->second]++;
     }
+  }
+
+  static bool AllPendingForever(const std::vector<ObjectOperation>& ops) {
+    return std::all_of(ops.begin(), ops.end(), [](const ObjectOperation& o) {
+      return !o.pending || o.return_ns == kTimeNsInfinite;
+    });
   }
 
   static int64_t PendingCount(const std::vector<ObjectOperation>& ops) {
@@ -290,6 +319,26 @@ class Search {
     if (!o.pending) completed_linearized_++;
     if (o.pending) class_used_[class_of_[op]]++;
     list_.Lift(entry);
+    *pending_pass = false;
+    return list_.first();
+  }
+
+  // Records that the indeterminate operation whose deadline is `entry` never took effect: a step
+  // that leaves the state alone. Returns the entry to look at next, or kExhausted.
+  int64_t Expire(int64_t entry, bool* pending_pass) {
+    CHECKS_ASSERT(!EntryList::IsCall(entry));
+    const int64_t op = EntryList::OpOf(entry);
+    CHECKS_ASSERT(ops_[op].pending);
+    CHECKS_ASSERT(rank_in_class_[op] == class_used_[class_of_[op]]);
+    Toggle(op, true);
+    if (!memo_.Insert(linearized_, state_)) {
+      Toggle(op, false);
+      return calls_.empty() ? kExhausted : Backtrack(pending_pass);
+    }
+    const int64_t call = entry - 1;
+    calls_.push_back(Frame{call, state_});
+    class_used_[class_of_[op]]++;
+    list_.Lift(call);
     *pending_pass = false;
     return list_.first();
   }

@@ -33,8 +33,10 @@ struct ObjectOperation {
   int64_t op_id = 0;  // in History::operations
   Operation op;       // restricted to the object
   int64_t call_ns = 0;
+  // For a completed operation its completion; for a pending one the deadline by which it takes
+  // effect if ever (kTimeNsInfinite unless LinearizabilityOptions::info_window_ns is set).
   int64_t return_ns = kTimeNsInfinite;
-  bool pending = false;  // outcome unknown: may take effect any time after call_ns, or never
+  bool pending = false;  // outcome unknown: may take effect between call_ns and return_ns, or never
 };
 
 struct SearchResult {
