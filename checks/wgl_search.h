@@ -8,7 +8,9 @@
 // independent Zobrist hashes, instead of the set itself: 16 bytes per configuration instead of
 // n/8, and O(1) per step instead of O(n). A collision that wrongly prunes a branch has
 // probability below 2^-64 even over 2^32 configurations. Indeterminate operations linearized are
-// kept exactly and compared by inclusion: fewer of them can do everything more of them can.
+// kept exactly and compared by inclusion: fewer of them can do everything more of them can
+// (by equality when they have deadlines; see Memo in wgl_search.cc). An indeterminate operation
+// with a finite deadline (its return_ns) that reaches it unlinearized expires: it never happened.
 //
 // The search also finds the shortest non-linearizable prefix for free: let F be the furthest
 // (in time order) completion at which the search ever had to backtrack. The path that reached F
