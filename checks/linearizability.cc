@@ -176,7 +176,8 @@ CheckReport LinearizabilityReport(const History& history, const LinearizabilityO
     std::vector<int64_t> ids = ce.concurrent_op_ids;
     ids.push_back(ce.culprit_op_id);
     std::sort(ids.begin(), ids.end());
-    report.findings.push_back(Finding{"nonlinearizable", std::move(detail), std::move(ids)});
+    report.findings.push_back(
+        Finding{"nonlinearizable", std::move(detail), std::move(ids), ce.culprit_op_id});
   }
   report.notes.push_back(absl::StrFormat("%d objects, %d operations searched, %d memo entries",
                                          result.objects.size(), operations, cache_entries));

@@ -5,8 +5,8 @@
 // linearizable if and only if each object's sub-history is), and each object is searched on its
 // own. Failed operations are dropped (they did not happen). Indeterminate operations may take
 // effect at any time after their invocation (until the info window closes, if one is given), or
-// never: their return is at infinity (or the window's end) and the search may leave them out. The whole check shares one time budget; running out gives the
-// verdict "unknown", never a guess.
+// never: their return is at infinity (or the window's end) and the search may leave them out. The
+// whole check shares one time budget; running out gives the verdict "unknown", never a guess.
 //
 // For an object that is not linearizable the checker also gives a counterexample: the shortest
 // prefix of the object's history (cut right after some operation's completion; operations still

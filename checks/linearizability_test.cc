@@ -141,6 +141,7 @@ TEST(LinearizabilityTest, CounterexampleIsTheShortestFailingPrefix) {
   ASSERT_EQ(report.findings.size(), 1u);
   EXPECT_EQ(report.checker, "linearizability/register");
   EXPECT_EQ(report.findings[0].operation_ids, (std::vector<int64_t>{3}));
+  EXPECT_EQ(report.findings[0].focus_op_id, 3);
   EXPECT_NE(report.findings[0].detail.find("op 3 (process 1, line 0, read 1, ok)"),
             std::string::npos)
       << report.findings[0].detail;

@@ -103,19 +103,17 @@ std::string OperationLabel(const Operation& op) {
 }
 
 // The operations to draw: all of them, or a window of ids around the first findings.
-std::pair<int64_t, int64_t> TimelineWindow(const History& history,
-                                           const absl::btree_set<int64_t>& offending) {
+std::pair<int64_t, int64_t> TimelineWindow(const History& history, int64_t center) {
   const int64_t n = static_cast<int64_t>(history.operations.size());
   if (n <= kTimelineOperationsMax) return {0, n};
-  const int64_t center = offending.empty() ? 0 : *offending.begin();
   const int64_t first =
       std::clamp<int64_t>(center - kTimelineOperationsMax / 2, 0, n - kTimelineOperationsMax);
   return {first, first + kTimelineOperationsMax};
 }
 
 void AppendTimeline(const History& history, const absl::btree_set<int64_t>& offending,
-                    std::string* out) {
-  const auto [first, last] = TimelineWindow(history, offending);
+                    int64_t center, std::string* out) {
+  const auto [first, last] = TimelineWindow(history, center);
   CHECKS_ASSERT(first <= last);
   absl::btree_map<int64_t, int64_t> row_of;  // process -> row
   int64_t t0 = INT64_MAX;
@@ -204,6 +202,17 @@ document.getElementById('render-status').textContent =
 </script>
 )";
 
+// The operation the timeline centers on: the first finding's focus.
+int64_t FocusOf(const std::vector<CheckReport>& reports) {
+  for (const CheckReport& r : reports) {
+    for (const Finding& f : r.findings) {
+      CHECKS_ASSERT(!f.operation_ids.empty());
+      return f.focus_op_id >= 0 ? f.focus_op_id : f.operation_ids.front();
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::string HtmlReport(const std::string& history_name, const History& history,
@@ -238,7 +247,7 @@ std::string HtmlReport(const std::string& history_name, const History& history,
       "<span style=\"background:#ccc\">fail</span><span style=\"background:#ffe08a\">info "
       "(may take effect any time later)</span><span style=\"background:#e5484d\">offending"
       "</span> Hover an operation for details; click a finding to outline its operations.</p>\n");
-  AppendTimeline(history, offending, &out);
+  AppendTimeline(history, offending, FocusOf(reports), &out);
   out.append("<p id=\"render-status\">not rendered (the script did not run)</p>\n");
   absl::StrAppend(&out, kScript, "</body></html>\n");
   return out;

@@ -65,6 +65,12 @@ TEST(ReportTest, LongHistoriesShowAWindowAroundTheFindings) {
   EXPECT_EQ(Count(html, "<rect id=\"op-"), kTimelineOperationsMax);
   EXPECT_NE(html.find(absl::StrCat("<rect id=\"op-", target, "\"")), std::string::npos);
   EXPECT_EQ(html.find("<rect id=\"op-0\""), std::string::npos);
+  // A focus (a counterexample's culprit) wins over the first id.
+  r.findings[0].operation_ids = {0, target};
+  r.findings[0].focus_op_id = target;
+  const std::string focused = HtmlReport("long", h, {r});
+  EXPECT_NE(focused.find(absl::StrCat("<rect id=\"op-", target, "\"")), std::string::npos);
+  EXPECT_EQ(focused.find("<rect id=\"op-0\""), std::string::npos);
 }
 
 }  // namespace

@@ -30,6 +30,8 @@ struct Finding {
   std::string kind;
   std::string detail;
   std::vector<int64_t> operation_ids;
+  // The operation a reader should look at first (a counterexample's culprit); -1: the first id.
+  int64_t focus_op_id = -1;
 };
 
 struct CheckReport {
