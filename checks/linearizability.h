@@ -27,7 +27,9 @@
 
 namespace meridian::checks {
 
-inline constexpr int64_t kObjectOperationsMax = 1 << 24;
+// Every operation of the largest readable history may concern one object.
+inline constexpr int64_t kObjectOperationsMax = kLinesMax / 2 + 1;
+static_assert(kObjectOperationsMax * 2 < (int64_t{1} << 40), "entry indices fit easily in int64");
 
 struct LinearizabilityOptions {
   ModelKind model = ModelKind::kRegister;
