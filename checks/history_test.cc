@@ -1,0 +1,126 @@
+#include "checks/history.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace meridian::checks {
+namespace {
+
+std::string ErrorOf(std::string_view text) {
+  absl::StatusOr<History> h = ParseHistory(text);
+  EXPECT_FALSE(h.ok()) << text;
+  return h.ok() ? "" : std::string(h.status().message());
+}
+
+constexpr std::string_view kLogHistory = R"(
+{"process":0,"type":"invoke","f":"send","time_ns":10,"partition":1,"values":[7,8]}
+{"process":1,"type":"invoke","f":"assign","time_ns":11,"partitions":[1]}
+{"process":1,"type":"ok","f":"assign","time_ns":12}
+{"process":0,"type":"ok","f":"send","time_ns":20,"offsets":[3,4]}
+{"process":1,"type":"invoke","f":"poll","time_ns":21}
+{"process":1,"type":"ok","f":"poll","time_ns":30,"reads":[[1,3,7],[1,4,8]]}
+{"process":2,"type":"invoke","f":"send","time_ns":31,"partition":0,"values":[9]}
+{"process":2,"type":"info","f":"send","time_ns":40,"error":"timeout"}
+{"process":3,"type":"invoke","f":"commit","time_ns":41,"commits":[[1,5]]}
+)";
+
+TEST(HistoryTest, PairsInvocationsWithCompletions) {
+  absl::StatusOr<History> h = ParseHistory(kLogHistory);
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_EQ(h->operations.size(), 5u);
+  EXPECT_EQ(h->processes_count, 4);
+  EXPECT_TRUE(h->has_log_operations);
+  EXPECT_FALSE(h->has_register_operations);
+  const Operation& send = h->operations[0];
+  EXPECT_EQ(send.f, Function::kSend);
+  EXPECT_TRUE(send.ok());
+  EXPECT_EQ(send.partition, 1);
+  EXPECT_EQ(send.values, (std::vector<int64_t>{7, 8}));
+  EXPECT_EQ(send.offsets, (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(send.invoke_line, 2);
+  EXPECT_EQ(send.complete_line, 5);
+  const Operation& poll = h->operations[2];
+  EXPECT_EQ(poll.reads, (std::vector<Read>{{1, 3, 7}, {1, 4, 8}}));
+  const Operation& info = h->operations[3];
+  EXPECT_TRUE(info.indeterminate());
+  EXPECT_EQ(info.complete_ns, 40);
+  EXPECT_EQ(info.effect_deadline_ns(), kTimeNsInfinite);
+  const Operation& open = h->operations[4];  // never completed: indeterminate
+  EXPECT_TRUE(open.indeterminate());
+  EXPECT_EQ(open.complete_line, 0);
+  EXPECT_EQ(open.commits, (std::vector<Commit>{{1, 5}}));
+}
+
+TEST(HistoryTest, FormatRoundTrips) {
+  absl::StatusOr<History> h = ParseHistory(kLogHistory);
+  ASSERT_TRUE(h.ok());
+  absl::StatusOr<History> again = ParseHistory(FormatHistory(*h));
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->operations.size(), h->operations.size());
+  for (size_t i = 0; i < h->operations.size(); i++) {
+    EXPECT_EQ(again->operations[i].reads, h->operations[i].reads);
+    EXPECT_EQ(again->operations[i].offsets, h->operations[i].offsets);
+    EXPECT_EQ(again->operations[i].outcome, h->operations[i].outcome);
+    EXPECT_EQ(again->operations[i].complete_ns, h->operations[i].complete_ns);
+  }
+}
+
+TEST(HistoryTest, RegisterOperations) {
+  absl::StatusOr<History> h = ParseHistory(
+      R"({"process":0,"type":"invoke","f":"read","time_ns":1,"key":"x"}
+{"process":0,"type":"ok","f":"read","time_ns":2,"key":"x","value":null}
+{"process":0,"type":"invoke","f":"cas","time_ns":3,"key":"x","expected":null,"value":4}
+{"process":0,"type":"fail","f":"cas","time_ns":4})");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_TRUE(h->has_register_operations);
+  EXPECT_EQ(h->operations[0].value, kValueNone);
+  EXPECT_EQ(h->operations[1].expected, kValueNone);
+  EXPECT_EQ(h->operations[1].value, 4);
+  EXPECT_TRUE(h->operations[1].failed());
+}
+
+TEST(HistoryTest, BadInputNamesTheLineAndTheProblem) {
+  EXPECT_EQ(ErrorOf("{\"process\":0}\n"), "line 1: field \"type\": missing");
+  EXPECT_EQ(ErrorOf("\n{\"process\":0,\"type\":\"ok\",\"f\":\"poll\",\"time_ns\":1,\"reads\":[]}"),
+            "line 2: process 0 completes an operation it never invoked");
+  EXPECT_NE(ErrorOf("[1]").find("line 1: each line must be a JSON object"), std::string::npos);
+  EXPECT_NE(ErrorOf("{\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"time_ns\":1,\"x\":1}")
+                .find("field \"x\": unknown field"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("{\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"time_ns\":5}\n"
+                    "{\"process\":0,\"type\":\"ok\",\"f\":\"poll\",\"time_ns\":4,\"reads\":[]}")
+                .find("line 2: time_ns 4 is before"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("{\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"time_ns\":1}\n"
+                    "{\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"time_ns\":2}")
+                .find("line 2: process 0 invokes while its operation from line 1 is open"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("{\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"time_ns\":1}\n"
+                    "{\"process\":0,\"type\":\"info\",\"f\":\"poll\",\"time_ns\":2}\n"
+                    "{\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"time_ns\":3}")
+                .find("line 3: process 0 was already completed with info on line 2"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("{\"process\":0,\"type\":\"invoke\",\"f\":\"send\",\"time_ns\":1,"
+                    "\"partition\":0,\"values\":[1,2]}\n"
+                    "{\"process\":0,\"type\":\"ok\",\"f\":\"send\",\"time_ns\":2,\"offsets\":[0]}")
+                .find("line 2: field \"offsets\": one per value"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("{\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"time_ns\":1,"
+                    "\"partition\":3}")
+                .find("field \"partition\": not allowed when f is poll"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"time_ns\":1}")
+                .find("field \"value\": needs an integer"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("{\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"time_ns\":1}\n"
+                    "{\"process\":0,\"type\":\"ok\",\"f\":\"send\",\"time_ns\":2}")
+                .find("does not match the invocation f=poll on line 1"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("{\"process\":-1,\"type\":\"invoke\",\"f\":\"poll\",\"time_ns\":1}")
+                .find("must not be negative"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace meridian::checks
