@@ -17,6 +17,7 @@ packages=(
   libgtest-dev             # GoogleTest 1.12
   libgmock-dev             # GoogleMock (gmock_main)
   librapidcheck-dev        # rapidcheck, with its GoogleTest integration
+  chromium                 # headless: checks/ renders its HTML reports in a test
 )
 
 missing=()

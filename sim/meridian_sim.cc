@@ -29,6 +29,8 @@ ABSL_FLAG(int64_t, duration, 20, "Fault phase, in virtual seconds.");
 ABSL_FLAG(int64_t, heal, 20, "Heal phase after the faults, in virtual seconds.");
 ABSL_FLAG(uint32_t, clients, 0, "Client nodes (0: the seed picks 1-5).");
 ABSL_FLAG(std::string, trace, "", "Write the full event trace of --seed to this file.");
+ABSL_FLAG(std::string, history, "",
+          "Write --seed's history (checks/ format) to this file, for meridian-check.");
 ABSL_FLAG(bool, shrink, false, "Shrink the failing --seed's fault schedule.");
 ABSL_FLAG(std::string, faults, "", "Keep only these schedule indices (comma-separated, or none).");
 ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names).");
@@ -115,6 +117,7 @@ int RunOne(SimulationOptions options) {
     }
     sink = [&trace_file](std::string_view line) { trace_file << line << '\n'; };
   }
+  options.history_path = absl::GetFlag(FLAGS_history);
   const SimulationResult result = RunSimulation(options, sink);
   if (trace_file.is_open()) {
     for (size_t i = 0; i < result.schedule.size(); i++) {

@@ -7,6 +7,7 @@
 # - a failing run exits 1 and prints its repro line; bad usage exits 2; --trace writes a trace.
 set -uo pipefail
 sim="$1"
+check="$2"
 fail() { echo "FAIL: $*"; exit 1; }
 hash_of() { grep -o '"trace_hash":"[0-9a-f]*"' <<< "$1"; }
 
@@ -44,6 +45,15 @@ trace="${TEST_TMPDIR:-/tmp}/trace.txt"
 grep -q 'nemesis: heal' "$trace" || fail "trace lacks the heal"
 [ "$(wc -l < "$trace")" -gt 100 ] || fail "trace suspiciously short"
 echo "ok: --trace wrote $(wc -l < "$trace") lines"
+
+history="${TEST_TMPDIR:-/tmp}/history.jsonl"
+"$sim" --seed=4 --duration=5 --heal=10 --history="$history" >/dev/null || fail "run with --history failed"
+verdict=$("$check" "$history") || fail "meridian-check rejected seed 4's history: $verdict"
+grep -q 'verdict: valid' <<< "$verdict" || fail "meridian-check: $verdict"
+"$sim" --seed=2 --duration=5 --heal=10 --clients=3 --buggify=off --bug=ack-before-sync --kinds=crash \
+  --history="$history" >/dev/null 2>&1
+"$check" "$history" >/dev/null; [ $? -eq 1 ] || fail "meridian-check passed a history with lost acknowledged writes"
+echo "ok: --history feeds meridian-check, which passes a valid run and fails ack-before-sync"
 
 sweep=$("$sim" --seeds=1..5 --duration=5 --heal=10) || fail "sweep failed: $sweep"
 grep -q '"seeds":5,"failed":0' <<< "$sweep" || fail "sweep summary: $sweep"

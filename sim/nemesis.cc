@@ -221,10 +221,18 @@ void Nemesis::Apply(const FaultEvent& event) {
     case FaultKind::kStreamReset:
       if (network.ResetRandomStream()) world_.RecordFault(name);
       return;
-    case FaultKind::kCrash:
-      if (world_.IsUp(one)) world_.RecordFault(name);
-      CrashFor(one, std::max<io::Duration>(event.length, milliseconds(1)));
+    case FaultKind::kCrash: {
+      // Half of the crashes aim at a server with unsynced data, where a crash hurts most.
+      io::NodeId victim = one;
+      if (event.target % 2 == 0) {
+        for (io::NodeId server : servers) {
+          if (world_.IsUp(server) && world_.disk(server).has_unsynced_data()) victim = server;
+        }
+      }
+      if (world_.IsUp(victim)) world_.RecordFault(name);
+      CrashFor(victim, std::max<io::Duration>(event.length, milliseconds(1)));
       return;
+    }
     case FaultKind::kPause:
       if (!world_.IsUp(one)) return;
       world_.Pause(one, world_.Now() + event.length);

@@ -237,6 +237,13 @@ absl::Status SimDisk::SyncInode(InodeId id) {
   return absl::OkStatus();
 }
 
+bool SimDisk::has_unsynced_data() const {
+  for (const auto& [id, node] : inodes_) {
+    if (node.data != node.durable) return true;
+  }
+  return false;
+}
+
 void SimDisk::Crash() {
   MERIDIAN_CHECK(runtime_ == nullptr, "crash the runtime before its disk");
   names_ = durable_names_;

@@ -78,6 +78,8 @@ class SimDisk final : public io::Disk {
   void Detach(SimRuntime* runtime);
 
   uint64_t bytes_used() const { return bytes_used_; }
+  // Whether any file has bytes a crash would lose or tear (the nemesis aims crashes there).
+  bool has_unsynced_data() const;
   uint64_t syncs() const { return syncs_; }
 
  private:

@@ -3,13 +3,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "absl/container/flat_hash_set.h"  // determinism: only for the planted nondeterminism
 #include "io/assert.h"
 #include "io/probe.h"
 #include "sim/fault_atlas.h"
 #include "sim/sim_disk.h"
+#include "checks/history.h"
 #include "sim/topology.h"
+#include "sim/toy_history.h"
 #include "sim/world.h"
 
 namespace meridian::sim {
@@ -146,6 +149,18 @@ SimulationResult RunSimulation(const SimulationOptions& options,
   }
   result.violations = observer.Check(cluster.servers, audit_after, healed_at, kLivenessWindow,
                                      clients, damaged);
+  // The same run, judged independently by checks/' log checker.
+  const checks::History history = toy::BuildHistory(observer, cluster.servers, damaged, audit_after);
+  for (std::string& problem : toy::CheckWithLogChecker(history)) {
+    result.violations.push_back(std::move(problem));
+  }
+  if (!options.history_path.empty()) {
+    std::FILE* file = std::fopen(options.history_path.c_str(), "w");
+    MERIDIAN_CHECK(file != nullptr, "cannot write {}", options.history_path);
+    const std::string text = checks::FormatHistory(history);
+    MERIDIAN_CHECK(std::fwrite(text.data(), 1, text.size(), file) == text.size());
+    std::fclose(file);
+  }
   result.seed = options.seed;
   result.scenario = options.scenario;
   result.clients = clients;

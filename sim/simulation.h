@@ -35,6 +35,8 @@ struct SimulationOptions {
   // PLANTED NONDETERMINISM, for the test that proves cross-process replay checks catch it: the
   // run's seed is perturbed by the iteration order of a per-process-seeded hash set.
   bool plant_nondeterminism = false;
+  // When non-empty, the run's history (checks/ format) is written to this file.
+  std::string history_path;
 };
 
 struct SimulationResult {

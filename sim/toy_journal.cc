@@ -84,12 +84,14 @@ size_t JournalObserver::Invoke(uint32_t client, io::NodeId server, std::string v
   return ops_.size() - 1;
 }
 
-void JournalObserver::Complete(size_t op, Outcome outcome, io::Instant now) {
+void JournalObserver::Complete(size_t op, Outcome outcome, io::Instant now, int64_t offset) {
   MERIDIAN_CHECK(op < ops_.size());
   MERIDIAN_CHECK(ops_[op].outcome == Outcome::kPending, "op {} completed twice", op);
   MERIDIAN_CHECK(outcome != Outcome::kPending);
+  MERIDIAN_CHECK((outcome == Outcome::kOk) == (offset >= 0), "op {}: offset {}", op, offset);
   ops_[op].outcome = outcome;
   ops_[op].completed = now;
+  ops_[op].offset = offset;
 }
 
 void JournalObserver::Recovered(io::NodeId server, Recovery recovery) {
@@ -111,6 +113,12 @@ void JournalObserver::AckReceived(io::NodeId node, io::NodeId from, uint64_t seq
 uint64_t JournalObserver::count(Outcome outcome) const {
   return static_cast<uint64_t>(std::count_if(ops_.begin(), ops_.end(),
                                              [&](const ClientOp& op) { return op.outcome == outcome; }));
+}
+
+const Recovery* JournalObserver::FinalRecovery(io::NodeId server, io::Instant audit_after) const {
+  auto it = recoveries_.find(server);
+  if (it == recoveries_.end() || it->second.back().at < audit_after) return nullptr;
+  return &it->second.back();
 }
 
 bool JournalObserver::AuditComplete(const std::vector<io::NodeId>& servers,

@@ -35,12 +35,15 @@ enum class Outcome { kPending, kOk, kFail, kInfo };
 
 struct ClientOp {
   uint32_t client = 0;
-  std::string value;
+  std::string value;  // Decimal: client * kValuesPerClient + sequence (unique, an int64).
   io::NodeId server;
   Outcome outcome = Outcome::kPending;
   io::Instant invoked;
   io::Instant completed;
+  int64_t offset = -1;  // The record's index in the server's journal, for an ok append.
 };
+
+inline constexpr int64_t kValuesPerClient = 1'000'000'000;
 
 struct Recovery {
   uint64_t incarnation = 0;
@@ -54,7 +57,7 @@ class JournalObserver {
  public:
   // --- Called by clients and servers (world time comes from the caller). ---
   size_t Invoke(uint32_t client, io::NodeId server, std::string value, io::Instant now);
-  void Complete(size_t op, Outcome outcome, io::Instant now);
+  void Complete(size_t op, Outcome outcome, io::Instant now, int64_t offset = -1);
   void Recovered(io::NodeId server, Recovery recovery);
   void PingSent(io::NodeId node, uint64_t sequence) { pings_sent_.insert({node, sequence}); }
   void AckReceived(io::NodeId node, io::NodeId from, uint64_t sequence);
@@ -71,6 +74,8 @@ class JournalObserver {
   bool AuditComplete(const std::vector<io::NodeId>& servers, io::Instant audit_after) const;
 
   uint64_t count(Outcome outcome) const;
+  // The recovery of `server` that the final audit saw (the last one at or after `audit_after`).
+  const Recovery* FinalRecovery(io::NodeId server, io::Instant audit_after) const;
   uint64_t acks_received() const { return acks_received_; }
   const std::vector<ClientOp>& ops() const { return ops_; }
 

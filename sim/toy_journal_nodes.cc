@@ -95,22 +95,35 @@ void AnswerPeers(io::Runtime& rt, JournalObserver& observer) {
   }
 }
 
-// Appends one value; returns the reply for the client.
-std::string Append(io::Runtime& rt, io::File& journal, std::string_view value, PlantedBug bug) {
+// The journal of one server incarnation: the file and the offset (record index) of the next
+// record. Appends do not suspend, so offsets follow file order even with many connections.
+struct Journal {
+  std::shared_ptr<io::File> file;
+  int64_t next_offset = 0;
+};
+
+// Appends one value; returns the reply for the client ("OK <offset>", "FAIL ...", "INDET ...").
+std::string Append(io::Runtime& rt, Journal& journal, std::string_view value, PlantedBug bug) {
   if (value.empty() || value.size() > 256) return "FAIL bad value";
-  if (absl::Status s = journal.Append(EncodeRecord(value)).status(); !s.ok()) {
+  if (absl::Status s = journal.file->Append(EncodeRecord(value)).status(); !s.ok()) {
     MERIDIAN_PROBE("toy journal: append failed");
     return "FAIL " + s.ToString();
   }
-  if (bug == PlantedBug::kAckBeforeSync) return "OK";  // The lazy syncer will get to it.
-  if (absl::Status s = journal.Sync(); !s.ok()) {
+  const int64_t offset = journal.next_offset++;
+  if (bug == PlantedBug::kAckBeforeSync) {
+    return fmt::format("OK {}", offset);  // The lazy syncer will get to it.
+  }
+  // Wait a moment so concurrent appends share the fsync (a poor man's group commit); it also
+  // leaves unsynced records on disk for a crash to tear, as a real log's would.
+  if (!rt.Sleep(std::chrono::microseconds(rt.random().Between(0, 3000))).ok()) return "INDET";
+  if (absl::Status s = journal.file->Sync(); !s.ok()) {
     MERIDIAN_PROBE("toy journal: sync failed, reply indeterminate");
     return "INDET " + s.ToString();
   }
-  return "OK";
+  return fmt::format("OK {}", offset);
 }
 
-void ServeConnection(io::Runtime& rt, io::Stream& stream, io::File& journal, PlantedBug bug) {
+void ServeConnection(io::Runtime& rt, io::Stream& stream, Journal& journal, PlantedBug bug) {
   io::FrameReader reader(stream);
   while (true) {
     absl::StatusOr<std::vector<uint8_t>> request = reader.Read(io::Instant::Infinite());
@@ -133,10 +146,12 @@ void RunServer(io::Runtime& rt, JournalObserver& observer, const ServerOptions& 
                uint64_t incarnation, const std::function<io::Instant()>& world_now) {
   absl::StatusOr<std::unique_ptr<io::File>> opened = OpenJournal(rt);
   MERIDIAN_CHECK(opened.ok(), "journal open: {}", opened.status().ToString());
-  std::shared_ptr<io::File> journal(std::move(*opened));
+  auto journal = std::make_shared<Journal>();
+  journal->file = std::move(*opened);
   absl::StatusOr<Recovery> recovery =
-      RecoverJournal(rt, *journal, options.bug != PlantedBug::kSkipCrcOnRecovery);
+      RecoverJournal(rt, *journal->file, options.bug != PlantedBug::kSkipCrcOnRecovery);
   if (!recovery.ok()) return;  // Cancelled by a crash mid-recovery.
+  journal->next_offset = static_cast<int64_t>(recovery->values.size());
   recovery->incarnation = incarnation;
   recovery->at = world_now();
   observer.Recovered(rt.node(), std::move(*recovery));
@@ -145,7 +160,7 @@ void RunServer(io::Runtime& rt, JournalObserver& observer, const ServerOptions& 
   rt.Spawn("peers", [&rt, &observer] { AnswerPeers(rt, observer); });
   if (options.bug == PlantedBug::kAckBeforeSync) {
     rt.Spawn("lazy-sync", [&rt, journal] {
-      while (rt.Sleep(milliseconds(200)).ok()) (void)journal->Sync();
+      while (rt.Sleep(milliseconds(200)).ok()) (void)journal->file->Sync();
     });
   }
   absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(options.listen);
@@ -173,7 +188,7 @@ void RunClient(io::Runtime& rt, JournalObserver& observer, uint32_t client,
       io::FrameReader reader(**stream);
       const int64_t batch = rt.random().Between(1, 20);
       for (int64_t i = 0; i < batch; i++) {
-        const std::string value = fmt::format("c{}-{}", client, sequence++);
+        const std::string value = fmt::format("{}", client * kValuesPerClient + sequence++);
         const size_t op = observer.Invoke(client, server_ids[pick], value, world_now());
         if (!io::WriteFrame(**stream, Bytes("A " + value), rt.Now() + std::chrono::seconds(2)).ok()) {
           observer.Complete(op, Outcome::kFail, world_now());  // Never left this node.
@@ -189,10 +204,13 @@ void RunClient(io::Runtime& rt, JournalObserver& observer, uint32_t client,
           break;
         }
         const std::string text(reply->begin(), reply->end());
-        const Outcome outcome = text == "OK"                   ? Outcome::kOk
-                                : text.rfind("FAIL", 0) == 0 ? Outcome::kFail
-                                                               : Outcome::kInfo;
-        observer.Complete(op, outcome, world_now());
+        int64_t offset = -1;
+        if (std::sscanf(text.c_str(), "OK %ld", &offset) == 1 && offset >= 0) {
+          observer.Complete(op, Outcome::kOk, world_now(), offset);
+        } else {
+          observer.Complete(op, text.rfind("FAIL", 0) == 0 ? Outcome::kFail : Outcome::kInfo,
+                            world_now());
+        }
       }
       (*stream)->Close();
     }
