@@ -13,14 +13,8 @@ MERIDIAN_COPTS = [
 ]
 
 # The simulator's hot loop (absl::btree, fibers) is ~20x slower at -O0; simulation libraries
-# compile optimised so sweeps of hundreds of seeds stay cheap in CI. Not under --config=asan:
-# GCC 12 at -O2 with AddressSanitizer reported a stack-use-after-scope inside absl::btree
-# insertion that does not reproduce at -O1 (docs/design-notes.md); sanitizer builds use the
-# config's -O1 everywhere.
-SIM_COPTS = select({
-    "//bazel:asan": [],
-    "//conditions:default": ["-O2"],
-})
+# compile optimised in every mode (asan too) so sweeps of hundreds of seeds stay cheap in CI.
+SIM_COPTS = ["-O2"]
 
 def _with_copts(kwargs):
     kwargs["copts"] = MERIDIAN_COPTS + kwargs.pop("copts", [])

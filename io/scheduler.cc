@@ -17,6 +17,7 @@
 #endif
 
 #if defined(MERIDIAN_ASAN)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -73,9 +74,22 @@ struct RecordingStackAllocator {
   ctx::stack_context allocate() {
     ctx::stack_context stack = inner.allocate();
     *record = stack;
+    // A new stack may reuse the addresses of a dead fiber's: its shadow can still hold that
+    // fiber's scope poisoning, which AddressSanitizer would report as stack-use-after-scope.
+    Unpoison(stack);
     return stack;
   }
-  void deallocate(ctx::stack_context& stack) noexcept { inner.deallocate(stack); }
+  void deallocate(ctx::stack_context& stack) noexcept {
+    Unpoison(stack);
+    inner.deallocate(stack);
+  }
+  static void Unpoison(const ctx::stack_context& stack) {
+#if defined(MERIDIAN_ASAN)
+    ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(stack.sp) - stack.size, stack.size);
+#else
+    (void)stack;
+#endif
+  }
 };
 
 }  // namespace
