@@ -1,0 +1,183 @@
+// Opening a log: scan every segment, decide where the valid log ends, cut everything after the
+// first bad byte, rebuild the sparse indexes. See README.md, "Recovery", for why the log is cut
+// at the first bad batch rather than keeping what follows it.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/log/log.h"
+#include "core/log/segment.h"
+#include "core/log/segment_scan.h"
+#include "io/assert.h"
+
+namespace meridian::core::log {
+namespace {
+
+struct Found {
+  Offset base;
+  std::string path;
+  std::unique_ptr<io::File> file;
+  SegmentScan scan;
+};
+
+// Where the valid log stops: segment `segment` is the first not kept whole; `whole` says whether
+// it goes entirely (bad header, gap) or is truncated to its valid prefix (bad batch).
+struct Cut {
+  size_t segment = 0;
+  bool whole = false;
+  std::string reason;
+};
+
+absl::Status EnsureDir(io::Disk& disk, const std::string& dir) {
+  std::string prefix;
+  size_t from = 0;
+  while (from <= dir.size()) {
+    const size_t slash = std::min(dir.find('/', from), dir.size());
+    const std::string parent = prefix;
+    prefix = dir.substr(0, slash);
+    absl::StatusOr<bool> exists = disk.Exists(prefix);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) {
+      if (absl::Status s = disk.CreateDir(prefix); !s.ok()) return s;
+      if (absl::Status s = disk.SyncDir(parent); !s.ok()) return s;
+    }
+    from = slash + 1;
+  }
+  return absl::OkStatus();
+}
+
+std::optional<Cut> FindCut(const std::vector<Found>& found) {
+  for (size_t i = 0; i < found.size(); i++) {
+    const SegmentScan& scan = found[i].scan;
+    if (i > 0 && found[i].base != found[i - 1].scan.end_offset) {
+      return Cut{i, true, fmt::format("segment {} starts at {} but its predecessor ends at {}",
+                                      found[i].path, found[i].base.value(),
+                                      found[i - 1].scan.end_offset.value())};
+    }
+    if (scan.stop == ScanStop::kBadSegmentHeader) {
+      return Cut{i, true, fmt::format("segment {}: {}", found[i].path, scan.Describe())};
+    }
+    if (scan.stop == ScanStop::kBadBatch) {
+      return Cut{i, false, fmt::format("segment {}: {}", found[i].path, scan.Describe())};
+    }
+    MERIDIAN_CHECK(scan.stop == ScanStop::kCleanEnd);
+  }
+  return std::nullopt;
+}
+
+// Applies the cut to the files (durably) and fills the report's loss fields.
+absl::Status ApplyCut(io::Disk& disk, const std::string& dir, std::vector<Found>& found,
+                      const Cut& cut, RecoveryReport& report) {
+  report.cut = true;
+  report.lost_reason = cut.reason;
+  const Found& first_bad = found[cut.segment];
+  report.looks_torn = cut.segment + 1 == found.size() && first_bad.scan.looks_torn;
+  bool removed_any = false;
+  for (size_t i = cut.segment; i < found.size(); i++) {
+    Found& f = found[i];
+    report.lost_end_offset_hint = std::max({report.lost_end_offset_hint, f.base, f.scan.end_offset});
+    if (i == cut.segment && !cut.whole) {
+      report.bytes_discarded += f.scan.file_bytes - f.scan.valid_bytes;
+      if (absl::Status s = f.file->Truncate(f.scan.valid_bytes); !s.ok()) return s;
+      if (absl::Status s = f.file->Sync(); !s.ok()) return s;
+      continue;
+    }
+    report.bytes_discarded += f.scan.file_bytes;
+    report.segments_removed++;
+    if (absl::Status s = disk.Remove(f.path); !s.ok()) return s;
+    removed_any = true;
+  }
+  if (removed_any) return disk.SyncDir(dir);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string RecoveryReport::ToString() const {
+  std::string text = fmt::format("{} segments, {} batches, log [{}, {})", segments_found,
+                                 batches_recovered, start_offset.value(), end_offset.value());
+  if (cut) {
+    text += fmt::format("; cut {} bytes ({} segments removed), lost [{}, >= {}){}: {}",
+                        bytes_discarded, segments_removed, end_offset.value(),
+                        lost_end_offset_hint.value(), looks_torn ? " (torn last write)" : "",
+                        lost_reason);
+  }
+  for (const std::string& name : ignored_files) text += "; ignored " + name;
+  return text;
+}
+
+absl::StatusOr<std::unique_ptr<Log>> Log::Open(io::Runtime& runtime, io::Disk& disk,
+                                               LogOptions options, RecoveryReport* report_out) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  std::unique_ptr<Log> log(new Log(runtime, disk, std::move(options)));
+  RecoveryReport report;
+  if (absl::Status s = log->Recover(report); !s.ok()) return s;
+  log->Invariants();
+  MERIDIAN_CHECK(log->durable_end_ == log->end_offset_);
+  if (report_out != nullptr) *report_out = std::move(report);
+  return log;
+}
+
+// Scans everything before changing anything, so that a newer-version segment or an I/O error
+// leaves the disk exactly as it was.
+absl::Status Log::Recover(RecoveryReport& report) {
+  if (absl::Status s = EnsureDir(disk_, options_.dir); !s.ok()) return s;
+  absl::StatusOr<std::vector<std::string>> names = disk_.ListDir(options_.dir);
+  if (!names.ok()) return names.status();
+  std::vector<Found> found;
+  for (const std::string& name : *names) {  // Sorted names are sorted base offsets.
+    Offset base;
+    if (!ParseSegmentFileName(name, &base)) {
+      report.ignored_files.push_back(name);
+      continue;
+    }
+    if (found.size() >= kSegmentsMax) return absl::ResourceExhaustedError("too many segments");
+    const std::string path = options_.dir + "/" + name;
+    absl::StatusOr<std::unique_ptr<io::File>> file = disk_.Open(path, io::OpenMode::kOpenExisting);
+    if (!file.ok()) return file.status();
+    SegmentScan scan = ScanSegment(**file, base, options_.index_interval_bytes);
+    if (scan.stop == ScanStop::kNewerVersion) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{} was written by a newer format version than {} (this build); refusing to open, "
+          "nothing was changed", path, kFormatVersion));
+    }
+    if (scan.stop == ScanStop::kIoError) return scan.io_status;
+    found.push_back(Found{base, path, std::move(*file), std::move(scan)});
+  }
+  report.segments_found = static_cast<uint32_t>(found.size());
+  size_t kept = found.size();
+  if (std::optional<Cut> cut = FindCut(found)) {
+    if (absl::Status s = ApplyCut(disk_, options_.dir, found, *cut, report); !s.ok()) return s;
+    kept = cut->whole ? cut->segment : cut->segment + 1;
+  }
+  for (size_t i = 0; i < kept; i++) {
+    Found& f = found[i];
+    auto segment = std::make_shared<Segment>(f.base, f.path, std::move(f.file),
+                                             options_.index_interval_bytes);
+    segment->end_offset = f.scan.end_offset;
+    segment->size_bytes = f.scan.valid_bytes;
+    segment->max_timestamp_ms = f.scan.max_timestamp_ms;
+    segment->index = std::move(f.scan.index);
+    segment->dirty = true;  // What a restarted process reads may sit only in the page cache.
+    report.batches_recovered += f.scan.batches;
+    segments_.push_back(std::move(segment));
+  }
+  if (segments_.empty()) {
+    const Offset base = found.empty() ? Offset(0) : found.front().base;
+    if (absl::Status s = CreateSegment(base); !s.ok()) return s;
+  }
+  start_offset_ = segments_.front()->base_offset;
+  end_offset_ = segments_.back()->end_offset;
+  durable_end_ = start_offset_;
+  dir_dirty_ = true;
+  io_busy_ = true;
+  absl::Status synced = GroupSync();  // Everything recovered is durable from here on.
+  io_busy_ = false;
+  if (!synced.ok()) return synced;
+  report.start_offset = start_offset_;
+  report.end_offset = end_offset_;
+  report.lost_end_offset_hint = std::max(report.lost_end_offset_hint, end_offset_);
+  return absl::OkStatus();
+}
+
+}  // namespace meridian::core::log
