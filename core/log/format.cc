@@ -169,6 +169,28 @@ DecodeVerdict DecodeBatch(std::span<const uint8_t> bytes, BatchHeader* header) {
   return DecodeVerdict::kOk;
 }
 
+std::vector<uint8_t> EncodeLossRecord(const LossRecord& record) {
+  MERIDIAN_CHECK(record.lost_from <= record.lost_end_hint);
+  std::vector<uint8_t> bytes(kLossRecordBytes, 0);
+  Store<uint32_t>(bytes, 4, kLossRecordMagic);
+  Store<uint64_t>(bytes, 8, record.lost_from.value());
+  Store<uint64_t>(bytes, 16, record.lost_end_hint.value());
+  Store<uint64_t>(bytes, 24, record.recoveries);
+  Store<uint32_t>(bytes, 0, io::Crc32c(std::span(bytes).subspan(4)));
+  return bytes;
+}
+
+DecodeVerdict DecodeLossRecord(std::span<const uint8_t> bytes, LossRecord* record) {
+  if (bytes.size() != kLossRecordBytes) return DecodeVerdict::kBadLength;
+  if (Load<uint32_t>(bytes, 4) != kLossRecordMagic) return DecodeVerdict::kBadMagic;
+  if (Load<uint32_t>(bytes, 0) != io::Crc32c(bytes.subspan(4))) return DecodeVerdict::kBadCrc;
+  LossRecord r{Offset(Load<uint64_t>(bytes, 8)), Offset(Load<uint64_t>(bytes, 16)),
+               Load<uint64_t>(bytes, 24)};
+  if (r.lost_from > r.lost_end_hint) return DecodeVerdict::kBadFields;
+  *record = r;
+  return DecodeVerdict::kOk;
+}
+
 std::string SegmentFileName(Offset base_offset) {
   return fmt::format("{:020}.seg", base_offset.value());
 }

@@ -99,6 +99,21 @@ DecodeVerdict DecodeBatchHeader(std::span<const uint8_t> bytes, BatchHeader* hea
 // length. On kOk, `header` is filled and the CRC matched.
 DecodeVerdict DecodeBatch(std::span<const uint8_t> bytes, BatchHeader* header);
 
+// The loss record: written (and synced) before recovery cuts anything, so a crash in the middle
+// of recovery cannot make the loss silent. It stays until the owner acknowledges the loss
+// (Log::AcknowledgeLoss) after repairing from a peer. FORMAT.md, "Loss record".
+inline constexpr char kLossRecordFileName[] = "LOST";
+inline constexpr size_t kLossRecordBytes = 32;
+inline constexpr uint32_t kLossRecordMagic = 0x54534f4c;  // "LOST"
+
+struct LossRecord {
+  Offset lost_from;        // First offset the log no longer has.
+  Offset lost_end_hint;    // Best known end of what was discarded (>= lost_from).
+  uint64_t recoveries = 1; // How many recoveries cut (or re-reported) since the last acknowledgement.
+};
+std::vector<uint8_t> EncodeLossRecord(const LossRecord& record);
+DecodeVerdict DecodeLossRecord(std::span<const uint8_t> bytes, LossRecord* record);
+
 // The file name of the segment whose first offset is `base_offset`: 20 digits + ".seg", so that
 // sorted names are sorted offsets.
 std::string SegmentFileName(Offset base_offset);

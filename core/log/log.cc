@@ -222,7 +222,9 @@ absl::Status Log::CheckNotTruncated(Offset offset, uint64_t generation) const {
 }
 
 absl::Status Log::WaitDurable(Offset offset, io::Instant deadline) {
-  if (offset >= end_offset_ || offset < start_offset_) {
+  // Below the start: removed by a prefix truncation, which removes only durable data.
+  if (offset < start_offset_) return absl::OkStatus();
+  if (offset >= end_offset_) {
     return absl::OutOfRangeError(fmt::format("offset {} is not in the log [{}, {})",
                                              offset.value(), start_offset_.value(),
                                              end_offset_.value()));
@@ -236,7 +238,7 @@ absl::Status Log::WaitDurable(Offset offset, io::Instant deadline) {
   while (true) {
     result = CheckNotTruncated(offset, generation);
     if (!result.ok()) break;
-    if (durable_end_ > offset) break;
+    if (durable_end_ > offset || offset < start_offset_) break;
     if (!failed_.ok()) {
       result = failed_;
       break;

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -63,16 +64,19 @@ struct LogOptions {
   LogTestingKnobs testing;
 };
 
-// What Open found and did. A non-empty `lost_reason` means the disk held less than a clean log:
-// a torn final write (expected after a crash: those bytes were never reported durable) or damage
-// (a corrupted batch, a missing or garbled segment): either way the log was cut at the first bad
-// byte and [end_offset, lost_end_offset_hint) must be fetched again from a peer.
+// What Open found and did. `cut` means the disk held less than a clean log: a torn final write
+// (expected after a crash: those bytes were never reported durable) or damage (a corrupted
+// batch, a missing or garbled segment): either way the log was cut at the first bad byte and
+// [lost_from, lost_end_offset_hint) must be fetched again from a peer. A cut is recorded on disk
+// before it is made, and reported by every Open until AcknowledgeLoss, so a crash during or
+// after recovery cannot make a loss silent.
 struct RecoveryReport {
   uint32_t segments_found = 0;
   uint64_t batches_recovered = 0;
   Offset start_offset;
   Offset end_offset;
-  bool cut = false;            // Bytes were discarded.
+  bool cut = false;            // Bytes were discarded (now, or by an unacknowledged recovery).
+  Offset lost_from;            // First offset lost (meaningful when `cut`).
   bool looks_torn = false;     // ... and the cut looks like a torn last write, not damage.
   Offset lost_end_offset_hint; // Best known end of what was discarded (>= end_offset).
   uint64_t bytes_discarded = 0;
@@ -126,7 +130,8 @@ class Log {
   // over the limits. Never suspends.
   absl::StatusOr<Offset> Append(const BatchMeta& meta, std::span<const uint8_t> payload);
   // Waits until the batch holding `offset` is durable (group commit). Aborted if a suffix
-  // truncation removed it meanwhile.
+  // truncation removed it meanwhile; OK at once below start_offset() (a prefix truncation
+  // removes only durable batches).
   absl::Status WaitDurable(Offset offset, io::Instant deadline = io::Instant::Infinite());
   // Makes everything appended so far durable.
   absl::Status Sync();
@@ -146,6 +151,9 @@ class Log {
   // Retention: removes the oldest segments while the log is over retention_bytes_max or their
   // newest batch is older than retention_ms_max before `now_ms`. Returns the new start offset.
   absl::StatusOr<Offset> EnforceRetention(int64_t now_ms);
+  // The owner has repaired (or accepted) the loss a recovery reported: forget the loss record,
+  // durably, so later Opens stop reporting it.
+  absl::Status AcknowledgeLoss();
 
   Offset start_offset() const { return start_offset_; }
   Offset end_offset() const { return end_offset_; }
@@ -162,6 +170,8 @@ class Log {
   Log(io::Runtime& runtime, io::Disk& disk, LogOptions options);
   static absl::Status ValidateOptions(const LogOptions& options);
   absl::Status Recover(RecoveryReport& report);
+  absl::Status WriteLossRecord(const LossRecord& record);
+  absl::StatusOr<std::optional<LossRecord>> ReadLossRecord(RecoveryReport& report);
   absl::Status CreateSegment(Offset base_offset);
   absl::Status Roll();
   absl::Status GroupSync();

@@ -65,17 +65,27 @@ std::optional<Cut> FindCut(const std::vector<Found>& found) {
   return std::nullopt;
 }
 
-// Applies the cut to the files (durably) and fills the report's loss fields.
+// What the cut will lose: from the end of the valid log to the furthest offset the discarded
+// files claimed.
+LossRecord LossOf(const std::vector<Found>& found, const Cut& cut) {
+  const size_t i = cut.segment;
+  LossRecord record;
+  record.lost_from = !cut.whole ? found[i].scan.end_offset
+                     : i == 0   ? found[0].base
+                                : found[i - 1].scan.end_offset;
+  record.lost_end_hint = record.lost_from;
+  for (size_t j = i; j < found.size(); j++) {
+    record.lost_end_hint = std::max({record.lost_end_hint, found[j].base, found[j].scan.end_offset});
+  }
+  return record;
+}
+
+// Applies the cut to the files (durably) and fills the report's byte counts.
 absl::Status ApplyCut(io::Disk& disk, const std::string& dir, std::vector<Found>& found,
                       const Cut& cut, RecoveryReport& report) {
-  report.cut = true;
-  report.lost_reason = cut.reason;
-  const Found& first_bad = found[cut.segment];
-  report.looks_torn = cut.segment + 1 == found.size() && first_bad.scan.looks_torn;
   bool removed_any = false;
   for (size_t i = cut.segment; i < found.size(); i++) {
     Found& f = found[i];
-    report.lost_end_offset_hint = std::max({report.lost_end_offset_hint, f.base, f.scan.end_offset});
     if (i == cut.segment && !cut.whole) {
       report.bytes_discarded += f.scan.file_bytes - f.scan.valid_bytes;
       if (absl::Status s = f.file->Truncate(f.scan.valid_bytes); !s.ok()) return s;
@@ -98,7 +108,7 @@ std::string RecoveryReport::ToString() const {
                                  batches_recovered, start_offset.value(), end_offset.value());
   if (cut) {
     text += fmt::format("; cut {} bytes ({} segments removed), lost [{}, >= {}){}: {}",
-                        bytes_discarded, segments_removed, end_offset.value(),
+                        bytes_discarded, segments_removed, lost_from.value(),
                         lost_end_offset_hint.value(), looks_torn ? " (torn last write)" : "",
                         lost_reason);
   }
@@ -127,6 +137,7 @@ absl::Status Log::Recover(RecoveryReport& report) {
   std::vector<Found> found;
   for (const std::string& name : *names) {  // Sorted names are sorted base offsets.
     Offset base;
+    if (name == kLossRecordFileName || name == std::string(kLossRecordFileName) + ".tmp") continue;
     if (!ParseSegmentFileName(name, &base)) {
       report.ignored_files.push_back(name);
       continue;
@@ -145,10 +156,31 @@ absl::Status Log::Recover(RecoveryReport& report) {
     found.push_back(Found{base, path, std::move(*file), std::move(scan)});
   }
   report.segments_found = static_cast<uint32_t>(found.size());
+  absl::StatusOr<std::optional<LossRecord>> earlier = ReadLossRecord(report);
+  if (!earlier.ok()) return earlier.status();
   size_t kept = found.size();
+  std::optional<LossRecord> loss = *earlier;
   if (std::optional<Cut> cut = FindCut(found)) {
+    // Record the loss durably first: a crash between the cut and the report must not hide it.
+    LossRecord now = LossOf(found, *cut);
+    if (loss) {
+      now.lost_from = std::min(now.lost_from, loss->lost_from);
+      now.lost_end_hint = std::max(now.lost_end_hint, loss->lost_end_hint);
+      now.recoveries = loss->recoveries + 1;
+    }
+    if (absl::Status s = WriteLossRecord(now); !s.ok()) return s;
+    loss = now;
+    report.lost_reason = cut->reason;
+    report.looks_torn = cut->segment + 1 == found.size() && found[cut->segment].scan.looks_torn;
     if (absl::Status s = ApplyCut(disk_, options_.dir, found, *cut, report); !s.ok()) return s;
     kept = cut->whole ? cut->segment : cut->segment + 1;
+  } else if (loss) {
+    report.lost_reason = "reported by an earlier recovery, not yet acknowledged";
+  }
+  if (loss) {
+    report.cut = true;
+    report.lost_from = loss->lost_from;
+    report.lost_end_offset_hint = loss->lost_end_hint;
   }
   for (size_t i = 0; i < kept; i++) {
     Found& f = found[i];
@@ -176,8 +208,54 @@ absl::Status Log::Recover(RecoveryReport& report) {
   if (!synced.ok()) return synced;
   report.start_offset = start_offset_;
   report.end_offset = end_offset_;
-  report.lost_end_offset_hint = std::max(report.lost_end_offset_hint, end_offset_);
+  if (!report.cut) report.lost_from = report.lost_end_offset_hint = end_offset_;
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<LossRecord>> Log::ReadLossRecord(RecoveryReport& report) {
+  const std::string path = options_.dir + "/" + kLossRecordFileName;
+  absl::StatusOr<bool> exists = disk_.Exists(path);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return std::optional<LossRecord>();
+  absl::StatusOr<std::unique_ptr<io::File>> file = disk_.Open(path, io::OpenMode::kOpenExisting);
+  if (!file.ok()) return file.status();
+  std::vector<uint8_t> bytes(kLossRecordBytes + 1);
+  absl::StatusOr<size_t> got = (*file)->ReadAt(0, bytes);
+  if (!got.ok()) return got.status();
+  bytes.resize(*got);
+  LossRecord record;
+  if (DecodeLossRecord(bytes, &record) != DecodeVerdict::kOk) {
+    // The record itself is damaged: something was lost, we no longer know what. Say so loudly
+    // and assume the worst (everything from the start may need a re-fetch).
+    report.ignored_files.push_back(std::string(kLossRecordFileName) + " (unreadable)");
+    return std::optional<LossRecord>(LossRecord{});
+  }
+  return std::optional<LossRecord>(record);
+}
+
+absl::Status Log::WriteLossRecord(const LossRecord& record) {
+  const std::string path = options_.dir + "/" + kLossRecordFileName;
+  const std::string temp = path + ".tmp";
+  absl::StatusOr<std::unique_ptr<io::File>> file = disk_.Open(temp, io::OpenMode::kCreate);
+  if (!file.ok()) return file.status();
+  if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
+  if (absl::Status s = (*file)->WriteAt(0, EncodeLossRecord(record)); !s.ok()) return s;
+  if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+  if (absl::Status s = disk_.Rename(temp, path); !s.ok()) return s;  // Atomic replace.
+  return disk_.SyncDir(options_.dir);
+}
+
+absl::Status Log::AcknowledgeLoss() {
+  if (!failed_.ok()) return failed_;
+  const std::string path = options_.dir + "/" + kLossRecordFileName;
+  absl::StatusOr<bool> exists = disk_.Exists(path);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return absl::OkStatus();
+  if (absl::Status s = AcquireIo(io::Instant::Infinite()); !s.ok()) return s;
+  absl::Status status = disk_.Remove(path);
+  if (status.ok()) status = disk_.SyncDir(options_.dir);
+  ReleaseIo();
+  return status;
 }
 
 }  // namespace meridian::core::log

@@ -27,12 +27,11 @@ absl::StatusOr<uint64_t> Log::PositionOf(const Segment& segment, Offset offset) 
     if (!got.ok()) return got.status();
     BatchHeader header;
     if (*got != bytes.size() || DecodeBatchHeader(bytes, &header) != DecodeVerdict::kOk ||
-        header.base_offset != at) {
+        header.base_offset != at || position + header.length_bytes > segment.size_bytes) {
       return ReportCorruption(segment, position, "bad batch header while seeking");
     }
     position += header.length_bytes;
     at = header.end_offset();
-    MERIDIAN_CHECK(position <= segment.size_bytes);
   }
   if (at != offset) {
     return absl::InvalidArgumentError(fmt::format("offset {} is inside a batch", offset.value()));
