@@ -80,15 +80,25 @@ LossRecord LossOf(const std::vector<Found>& found, const Cut& cut) {
   return record;
 }
 
-// Applies the cut to the files (durably) and fills the report's byte counts.
+// Applies the cut to the files (durably) and fills the report's byte counts. The first segment
+// is never removed, only emptied back to its header: removing it would leave a directory with
+// no segment, and a crash then would restart the log at offset 0, reusing offsets.
 absl::Status ApplyCut(io::Disk& disk, const std::string& dir, std::vector<Found>& found,
-                      const Cut& cut, RecoveryReport& report) {
+                      const Cut& cut, uint32_t index_interval_bytes, RecoveryReport& report) {
   bool removed_any = false;
   for (size_t i = cut.segment; i < found.size(); i++) {
     Found& f = found[i];
-    if (i == cut.segment && !cut.whole) {
-      report.bytes_discarded += f.scan.file_bytes - f.scan.valid_bytes;
-      if (absl::Status s = f.file->Truncate(f.scan.valid_bytes); !s.ok()) return s;
+    if (i == cut.segment && (!cut.whole || i == 0)) {
+      const uint64_t keep_bytes = cut.whole ? 0 : f.scan.valid_bytes;
+      report.bytes_discarded += f.scan.file_bytes - keep_bytes;
+      if (absl::Status s = f.file->Truncate(keep_bytes); !s.ok()) return s;
+      if (cut.whole) {
+        const std::vector<uint8_t> header = EncodeSegmentHeader(SegmentHeader{.base_offset = f.base});
+        if (absl::Status s = f.file->WriteAt(0, header); !s.ok()) return s;
+        f.scan = SegmentScan{.header = SegmentHeader{.base_offset = f.base},
+                             .file_bytes = header.size(), .valid_bytes = header.size(),
+                             .end_offset = f.base, .index = SparseIndex(index_interval_bytes)};
+      }
       if (absl::Status s = f.file->Sync(); !s.ok()) return s;
       continue;
     }
@@ -161,19 +171,32 @@ absl::Status Log::Recover(RecoveryReport& report) {
   size_t kept = found.size();
   std::optional<LossRecord> loss = *earlier;
   if (std::optional<Cut> cut = FindCut(found)) {
-    // Record the loss durably first: a crash between the cut and the report must not hide it.
     LossRecord now = LossOf(found, *cut);
-    if (loss) {
-      now.lost_from = std::min(now.lost_from, loss->lost_from);
-      now.lost_end_hint = std::max(now.lost_end_hint, loss->lost_end_hint);
-      now.recoveries = loss->recoveries + 1;
-    }
-    if (absl::Status s = WriteLossRecord(now); !s.ok()) return s;
-    loss = now;
-    report.lost_reason = cut->reason;
     report.looks_torn = cut->segment + 1 == found.size() && found[cut->segment].scan.looks_torn;
-    if (absl::Status s = ApplyCut(disk_, options_.dir, found, *cut, report); !s.ok()) return s;
-    kept = cut->whole ? cut->segment : cut->segment + 1;
+    report.lost_reason = cut->reason;
+    // A last segment shorter than its header was created and never synced: it held no batch,
+    // so nothing is lost. Anything else is recorded, even a tail that looks torn: a flipped
+    // length field in the last batch looks exactly like a torn write, and a spurious report
+    // costs a re-fetch while a silent loss costs acknowledged data.
+    const Found& bad = found[cut->segment];
+    const bool never_synced_segment = cut->segment + 1 == found.size() && cut->whole &&
+                                      bad.scan.file_bytes < kSegmentHeaderBytes;
+    if (!never_synced_segment) {
+      // Record the loss durably first: a crash between the cut and the report must not hide it.
+      if (loss) {
+        now.lost_from = std::min(now.lost_from, loss->lost_from);
+        now.lost_end_hint = std::max(now.lost_end_hint, loss->lost_end_hint);
+        now.recoveries = loss->recoveries + 1;
+      }
+      if (absl::Status s = WriteLossRecord(now); !s.ok()) return s;
+      loss = now;
+    }
+    if (absl::Status s = ApplyCut(disk_, options_.dir, found, *cut, options_.index_interval_bytes,
+                                  report);
+        !s.ok()) {
+      return s;
+    }
+    kept = cut->whole ? std::max<size_t>(cut->segment, 1) : cut->segment + 1;
   } else if (loss) {
     report.lost_reason = "reported by an earlier recovery, not yet acknowledged";
   }
@@ -194,8 +217,9 @@ absl::Status Log::Recover(RecoveryReport& report) {
     report.batches_recovered += f.scan.batches;
     segments_.push_back(std::move(segment));
   }
-  if (segments_.empty()) {
-    const Offset base = found.empty() ? Offset(0) : found.front().base;
+  if (segments_.empty()) {  // A new log (recovery never removes the first segment).
+    MERIDIAN_CHECK(found.empty());
+    const Offset base = loss ? loss->lost_from : Offset(0);
     if (absl::Status s = CreateSegment(base); !s.ok()) return s;
   }
   start_offset_ = segments_.front()->base_offset;

@@ -21,14 +21,23 @@ absl::StatusOr<uint64_t> Log::PositionOf(const Segment& segment, Offset offset) 
   const IndexEntry* entry = segment.index.Floor(offset);
   uint64_t position = entry != nullptr ? entry->position : kSegmentHeaderBytes;
   Offset at = entry != nullptr ? entry->offset : segment.base_offset;
-  std::vector<uint8_t> bytes(kBatchHeaderBytes);
+  // Every batch passed is verified whole (CRC included): a corrupted record count or length
+  // must read as damage, not as "inside a batch". At most an index interval plus one batch.
+  std::vector<uint8_t> bytes;
   while (at < offset) {
+    bytes.resize(kBatchHeaderBytes);
     absl::StatusOr<size_t> got = segment.file->ReadAt(position, bytes);
     if (!got.ok()) return got.status();
     BatchHeader header;
     if (*got != bytes.size() || DecodeBatchHeader(bytes, &header) != DecodeVerdict::kOk ||
         header.base_offset != at || position + header.length_bytes > segment.size_bytes) {
       return ReportCorruption(segment, position, "bad batch header while seeking");
+    }
+    bytes.resize(header.length_bytes);
+    got = segment.file->ReadAt(position, bytes);
+    if (!got.ok()) return got.status();
+    if (*got != bytes.size() || DecodeBatch(bytes, &header) != DecodeVerdict::kOk) {
+      return ReportCorruption(segment, position, "batch failed its CRC32C check while seeking");
     }
     position += header.length_bytes;
     at = header.end_offset();
