@@ -30,8 +30,8 @@ struct BatchRef {
 // holds the offset asked for.
 struct ReadResult {
   std::vector<BatchRef> batches;
-  Offset next_offset;   // Where the next read continues.
-  uint64_t bytes = 0;   // Sum of the batches' lengths.
+  Offset next_offset;  // Where the next read continues.
+  uint64_t bytes = 0;  // Sum of the batches' lengths.
   bool from_cache = false;
 };
 

@@ -58,14 +58,22 @@ uint32_t BatchCrc(std::span<const uint8_t> batch) {
 
 const char* VerdictName(DecodeVerdict verdict) {
   switch (verdict) {
-    case DecodeVerdict::kOk: return "ok";
-    case DecodeVerdict::kTooShort: return "too short";
-    case DecodeVerdict::kBadMagic: return "bad magic";
-    case DecodeVerdict::kNewerVersion: return "newer format version";
-    case DecodeVerdict::kBadVersion: return "bad format version";
-    case DecodeVerdict::kBadLength: return "bad length";
-    case DecodeVerdict::kBadFields: return "bad header fields";
-    case DecodeVerdict::kBadCrc: return "CRC mismatch";
+    case DecodeVerdict::kOk:
+      return "ok";
+    case DecodeVerdict::kTooShort:
+      return "too short";
+    case DecodeVerdict::kBadMagic:
+      return "bad magic";
+    case DecodeVerdict::kNewerVersion:
+      return "newer format version";
+    case DecodeVerdict::kBadVersion:
+      return "bad format version";
+    case DecodeVerdict::kBadLength:
+      return "bad length";
+    case DecodeVerdict::kBadFields:
+      return "bad header fields";
+    case DecodeVerdict::kBadCrc:
+      return "CRC mismatch";
   }
   MERIDIAN_UNREACHABLE("verdict {}", static_cast<int>(verdict));
 }
@@ -119,7 +127,8 @@ std::vector<uint8_t> EncodeBatch(Offset base_offset, const BatchMeta& meta,
   Store<uint32_t>(out, kAtBaseSequence, meta.base_sequence);
   Store<int64_t>(out, kAtFirstTimestamp, meta.first_timestamp_ms);
   Store<int64_t>(out, kAtMaxTimestamp, meta.max_timestamp_ms);
-  if (!payload.empty()) std::memcpy(bytes.data() + kBatchHeaderBytes, payload.data(), payload.size());
+  if (!payload.empty())
+    std::memcpy(bytes.data() + kBatchHeaderBytes, payload.data(), payload.size());
   Store<uint32_t>(out, kAtCrc, BatchCrc(bytes));
   return bytes;
 }

@@ -74,12 +74,12 @@ struct BatchMeta {
 // Why bytes are not a valid header or batch.
 enum class DecodeVerdict {
   kOk,
-  kTooShort,       // Fewer bytes than the header (or than the length the header claims).
+  kTooShort,  // Fewer bytes than the header (or than the length the header claims).
   kBadMagic,
-  kNewerVersion,   // A version this build cannot read: refuse, never truncate.
-  kBadVersion,     // Version 0 or a batch whose version differs from its segment's.
-  kBadLength,      // Length field out of bounds.
-  kBadFields,      // Record count 0 or too large, timestamps inverted, offsets overflowing.
+  kNewerVersion,  // A version this build cannot read: refuse, never truncate.
+  kBadVersion,    // Version 0 or a batch whose version differs from its segment's.
+  kBadLength,     // Length field out of bounds.
+  kBadFields,     // Record count 0 or too large, timestamps inverted, offsets overflowing.
   kBadCrc,
 };
 const char* VerdictName(DecodeVerdict verdict);
@@ -107,9 +107,10 @@ inline constexpr size_t kLossRecordBytes = 32;
 inline constexpr uint32_t kLossRecordMagic = 0x54534f4c;  // "LOST"
 
 struct LossRecord {
-  Offset lost_from;        // First offset the log no longer has.
-  Offset lost_end_hint;    // Best known end of what was discarded (>= lost_from).
-  uint64_t recoveries = 1; // How many recoveries cut (or re-reported) since the last acknowledgement.
+  Offset lost_from;      // First offset the log no longer has.
+  Offset lost_end_hint;  // Best known end of what was discarded (>= lost_from).
+  uint64_t recoveries =
+      1;  // How many recoveries cut (or re-reported) since the last acknowledgement.
 };
 std::vector<uint8_t> EncodeLossRecord(const LossRecord& record);
 DecodeVerdict DecodeLossRecord(std::span<const uint8_t> bytes, LossRecord* record);

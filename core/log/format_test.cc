@@ -14,8 +14,12 @@ namespace meridian::core::log {
 namespace {
 
 BatchMeta Meta(uint32_t records) {
-  return BatchMeta{.record_count = records, .term = Term(3), .producer_id = 77,
-                   .producer_epoch = 2, .base_sequence = 10, .first_timestamp_ms = 1000,
+  return BatchMeta{.record_count = records,
+                   .term = Term(3),
+                   .producer_id = 77,
+                   .producer_epoch = 2,
+                   .base_sequence = 10,
+                   .first_timestamp_ms = 1000,
                    .max_timestamp_ms = 1005};
 }
 

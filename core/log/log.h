@@ -55,12 +55,12 @@ struct LogTestingKnobs {
 };
 
 struct LogOptions {
-  std::string dir = "log";                     // Directory on the io::Disk; created if missing.
-  uint64_t segment_bytes_max = 64ull << 20;    // Roll to a new segment past this size.
-  uint32_t index_interval_bytes = 4096;        // Sparse index density.
-  uint64_t cache_bytes_max = 16ull << 20;      // Tail cache budget.
-  uint64_t retention_bytes_max = 0;            // 0: no size-based retention.
-  int64_t retention_ms_max = 0;                // 0: no age-based retention.
+  std::string dir = "log";                   // Directory on the io::Disk; created if missing.
+  uint64_t segment_bytes_max = 64ull << 20;  // Roll to a new segment past this size.
+  uint32_t index_interval_bytes = 4096;      // Sparse index density.
+  uint64_t cache_bytes_max = 16ull << 20;    // Tail cache budget.
+  uint64_t retention_bytes_max = 0;          // 0: no size-based retention.
+  int64_t retention_ms_max = 0;              // 0: no age-based retention.
   LogTestingKnobs testing;
 };
 
@@ -75,10 +75,10 @@ struct RecoveryReport {
   uint64_t batches_recovered = 0;
   Offset start_offset;
   Offset end_offset;
-  bool cut = false;            // Bytes were discarded (now, or by an unacknowledged recovery).
-  Offset lost_from;            // First offset lost (meaningful when `cut`).
-  bool looks_torn = false;     // ... and the cut looks like a torn last write, not damage.
-  Offset lost_end_offset_hint; // Best known end of what was discarded (>= end_offset).
+  bool cut = false;             // Bytes were discarded (now, or by an unacknowledged recovery).
+  Offset lost_from;             // First offset lost (meaningful when `cut`).
+  bool looks_torn = false;      // ... and the cut looks like a torn last write, not damage.
+  Offset lost_end_offset_hint;  // Best known end of what was discarded (>= end_offset).
   uint64_t bytes_discarded = 0;
   uint32_t segments_removed = 0;
   std::string lost_reason;
@@ -90,14 +90,14 @@ struct RecoveryReport {
 struct LogMetrics {
   uint64_t appends = 0;
   uint64_t append_bytes = 0;
-  uint64_t group_syncs = 0;           // Leader syncs (each = one fsync per dirty segment).
+  uint64_t group_syncs = 0;  // Leader syncs (each = one fsync per dirty segment).
   uint64_t file_syncs = 0;
   uint64_t dir_syncs = 0;
   uint64_t batches_per_sync_max = 0;
   uint64_t reads = 0;
   uint64_t read_bytes = 0;
-  uint64_t cache_hits = 0;            // Reads served from the tail cache.
-  uint64_t cache_misses = 0;          // Reads that went to disk.
+  uint64_t cache_hits = 0;    // Reads served from the tail cache.
+  uint64_t cache_misses = 0;  // Reads that went to disk.
   uint64_t cache_evictions = 0;
   uint64_t cache_bytes = 0;
   uint64_t corruptions_detected = 0;  // Bad batches met by reads (never served).
@@ -105,6 +105,9 @@ struct LogMetrics {
   uint64_t segments_removed = 0;
   uint64_t suffix_truncations = 0;
 };
+
+struct FoundSegment;  // Recovery internals (log_recovery.cc).
+struct RecoveryCut;
 
 class Log {
  public:
@@ -171,6 +174,8 @@ class Log {
   static absl::Status ValidateOptions(const LogOptions& options);
   absl::Status Recover(RecoveryReport& report);
   absl::Status WriteLossRecord(const LossRecord& record);
+  absl::StatusOr<size_t> CutAtFirstBadByte(std::vector<FoundSegment>& found, const RecoveryCut& cut,
+                                           std::optional<LossRecord>& loss, RecoveryReport& report);
   absl::StatusOr<std::optional<LossRecord>> ReadLossRecord(RecoveryReport& report);
   absl::Status CreateSegment(Offset base_offset);
   absl::Status Roll();
@@ -193,8 +198,8 @@ class Log {
   Offset start_offset_;
   Offset end_offset_;
   Offset durable_end_;
-  bool dir_dirty_ = false;             // A segment name not yet made durable by SyncDir.
-  bool io_busy_ = false;               // A sync or truncation owns the files.
+  bool dir_dirty_ = false;  // A segment name not yet made durable by SyncDir.
+  bool io_busy_ = false;    // A sync or truncation owns the files.
   size_t durability_waiters_ = 0;
   io::WaitList io_waiters_;
   uint64_t truncation_generation_ = 0;

@@ -43,7 +43,8 @@ size_t Log::SegmentIndexFor(Offset offset) const {
 absl::Status Log::ReportCorruption(const Segment& segment, uint64_t position, std::string what) {
   metrics_.corruptions_detected++;
   return absl::DataLossError(fmt::format("{} at byte {} of {}: {} (not served; repair from a peer)",
-                                         what, position, segment.path, segment.base_offset.value()));
+                                         what, position, segment.path,
+                                         segment.base_offset.value()));
 }
 
 absl::StatusOr<ReadResult> Log::Read(Offset from, uint64_t bytes_max) {
@@ -82,8 +83,8 @@ absl::StatusOr<ReadResult> Log::ReadFromDisk(const Segment& segment, Offset from
   uint64_t position = entry != nullptr ? entry->position : kSegmentHeaderBytes;
   Offset expected = entry != nullptr ? entry->offset : segment.base_offset;
   MERIDIAN_CHECK(position < segment.size_bytes);
-  const uint64_t want_bytes = options_.index_interval_bytes + std::max<uint64_t>(bytes_max, 1) +
-                              kBatchHeaderBytes;
+  const uint64_t want_bytes =
+      options_.index_interval_bytes + std::max<uint64_t>(bytes_max, 1) + kBatchHeaderBytes;
   absl::StatusOr<ReadWindow> window =
       ReadWindowAt(*segment.file, position, std::min(segment.size_bytes - position, want_bytes));
   if (!window.ok()) return window.status();
@@ -134,8 +135,8 @@ absl::StatusOr<ReadResult> Log::ReadFromDisk(const Segment& segment, Offset from
         if (!result.batches.empty()) break;
         return ReportCorruption(segment, position, "batch failed its CRC32C check");
       }
-      result.batches.push_back(
-          BatchRef{.buffer = window->bytes, .position = static_cast<uint32_t>(at), .header = header});
+      result.batches.push_back(BatchRef{
+          .buffer = window->bytes, .position = static_cast<uint32_t>(at), .header = header});
       result.bytes += header.length_bytes;
       result.next_offset = header.end_offset();
     }

@@ -11,9 +11,9 @@
 #include "io/assert.h"
 
 namespace meridian::core::log {
-namespace {
-
-struct Found {
+// Recovery's working state (forward-declared in log.h for Log::CutAtFirstBadByte).
+// A segment file as the recovery scan found it.
+struct FoundSegment {
   Offset base;
   std::string path;
   std::unique_ptr<io::File> file;
@@ -22,11 +22,13 @@ struct Found {
 
 // Where the valid log stops: segment `segment` is the first not kept whole; `whole` says whether
 // it goes entirely (bad header, gap) or is truncated to its valid prefix (bad batch).
-struct Cut {
+struct RecoveryCut {
   size_t segment = 0;
   bool whole = false;
   std::string reason;
 };
+
+namespace {
 
 absl::Status EnsureDir(io::Disk& disk, const std::string& dir) {
   std::string prefix;
@@ -46,19 +48,20 @@ absl::Status EnsureDir(io::Disk& disk, const std::string& dir) {
   return absl::OkStatus();
 }
 
-std::optional<Cut> FindCut(const std::vector<Found>& found) {
+std::optional<RecoveryCut> FindCut(const std::vector<FoundSegment>& found) {
   for (size_t i = 0; i < found.size(); i++) {
     const SegmentScan& scan = found[i].scan;
     if (i > 0 && found[i].base != found[i - 1].scan.end_offset) {
-      return Cut{i, true, fmt::format("segment {} starts at {} but its predecessor ends at {}",
-                                      found[i].path, found[i].base.value(),
-                                      found[i - 1].scan.end_offset.value())};
+      return RecoveryCut{
+          i, true,
+          fmt::format("segment {} starts at {} but its predecessor ends at {}", found[i].path,
+                      found[i].base.value(), found[i - 1].scan.end_offset.value())};
     }
     if (scan.stop == ScanStop::kBadSegmentHeader) {
-      return Cut{i, true, fmt::format("segment {}: {}", found[i].path, scan.Describe())};
+      return RecoveryCut{i, true, fmt::format("segment {}: {}", found[i].path, scan.Describe())};
     }
     if (scan.stop == ScanStop::kBadBatch) {
-      return Cut{i, false, fmt::format("segment {}: {}", found[i].path, scan.Describe())};
+      return RecoveryCut{i, false, fmt::format("segment {}: {}", found[i].path, scan.Describe())};
     }
     MERIDIAN_CHECK(scan.stop == ScanStop::kCleanEnd);
   }
@@ -67,7 +70,7 @@ std::optional<Cut> FindCut(const std::vector<Found>& found) {
 
 // What the cut will lose: from the end of the valid log to the furthest offset the discarded
 // files claimed.
-LossRecord LossOf(const std::vector<Found>& found, const Cut& cut) {
+LossRecord LossOf(const std::vector<FoundSegment>& found, const RecoveryCut& cut) {
   const size_t i = cut.segment;
   LossRecord record;
   record.lost_from = !cut.whole ? found[i].scan.end_offset
@@ -75,7 +78,8 @@ LossRecord LossOf(const std::vector<Found>& found, const Cut& cut) {
                                 : found[i - 1].scan.end_offset;
   record.lost_end_hint = record.lost_from;
   for (size_t j = i; j < found.size(); j++) {
-    record.lost_end_hint = std::max({record.lost_end_hint, found[j].base, found[j].scan.end_offset});
+    record.lost_end_hint =
+        std::max({record.lost_end_hint, found[j].base, found[j].scan.end_offset});
   }
   return record;
 }
@@ -83,21 +87,25 @@ LossRecord LossOf(const std::vector<Found>& found, const Cut& cut) {
 // Applies the cut to the files (durably) and fills the report's byte counts. The first segment
 // is never removed, only emptied back to its header: removing it would leave a directory with
 // no segment, and a crash then would restart the log at offset 0, reusing offsets.
-absl::Status ApplyCut(io::Disk& disk, const std::string& dir, std::vector<Found>& found,
-                      const Cut& cut, uint32_t index_interval_bytes, RecoveryReport& report) {
+absl::Status ApplyCut(io::Disk& disk, const std::string& dir, std::vector<FoundSegment>& found,
+                      const RecoveryCut& cut, uint32_t index_interval_bytes,
+                      RecoveryReport& report) {
   bool removed_any = false;
   for (size_t i = cut.segment; i < found.size(); i++) {
-    Found& f = found[i];
+    FoundSegment& f = found[i];
     if (i == cut.segment && (!cut.whole || i == 0)) {
       const uint64_t keep_bytes = cut.whole ? 0 : f.scan.valid_bytes;
       report.bytes_discarded += f.scan.file_bytes - keep_bytes;
       if (absl::Status s = f.file->Truncate(keep_bytes); !s.ok()) return s;
       if (cut.whole) {
-        const std::vector<uint8_t> header = EncodeSegmentHeader(SegmentHeader{.base_offset = f.base});
+        const std::vector<uint8_t> header =
+            EncodeSegmentHeader(SegmentHeader{.base_offset = f.base});
         if (absl::Status s = f.file->WriteAt(0, header); !s.ok()) return s;
         f.scan = SegmentScan{.header = SegmentHeader{.base_offset = f.base},
-                             .file_bytes = header.size(), .valid_bytes = header.size(),
-                             .end_offset = f.base, .index = SparseIndex(index_interval_bytes)};
+                             .file_bytes = header.size(),
+                             .valid_bytes = header.size(),
+                             .end_offset = f.base,
+                             .index = SparseIndex(index_interval_bytes)};
       }
       if (absl::Status s = f.file->Sync(); !s.ok()) return s;
       continue;
@@ -111,16 +119,48 @@ absl::Status ApplyCut(io::Disk& disk, const std::string& dir, std::vector<Found>
   return absl::OkStatus();
 }
 
+// Lists and scans every segment, changing nothing. A newer-version segment or an I/O error
+// ends the open here, with the disk exactly as it was.
+absl::StatusOr<std::vector<FoundSegment>> ScanDirectory(io::Disk& disk, const LogOptions& options,
+                                                        RecoveryReport& report) {
+  absl::StatusOr<std::vector<std::string>> names = disk.ListDir(options.dir);
+  if (!names.ok()) return names.status();
+  std::vector<FoundSegment> found;
+  for (const std::string& name : *names) {  // Sorted names are sorted base offsets.
+    Offset base;
+    if (name == kLossRecordFileName || name == std::string(kLossRecordFileName) + ".tmp") continue;
+    if (!ParseSegmentFileName(name, &base)) {
+      report.ignored_files.push_back(name);
+      continue;
+    }
+    if (found.size() >= Log::kSegmentsMax) return absl::ResourceExhaustedError("too many segments");
+    const std::string path = options.dir + "/" + name;
+    absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(path, io::OpenMode::kOpenExisting);
+    if (!file.ok()) return file.status();
+    SegmentScan scan = ScanSegment(**file, base, options.index_interval_bytes);
+    if (scan.stop == ScanStop::kNewerVersion) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{} was written by a newer format version than {} (this build); refusing to open, "
+          "nothing was changed",
+          path, kFormatVersion));
+    }
+    if (scan.stop == ScanStop::kIoError) return scan.io_status;
+    found.push_back(FoundSegment{base, path, std::move(*file), std::move(scan)});
+  }
+  report.segments_found = static_cast<uint32_t>(found.size());
+  return found;
+}
+
 }  // namespace
 
 std::string RecoveryReport::ToString() const {
   std::string text = fmt::format("{} segments, {} batches, log [{}, {})", segments_found,
                                  batches_recovered, start_offset.value(), end_offset.value());
   if (cut) {
-    text += fmt::format("; cut {} bytes ({} segments removed), lost [{}, >= {}){}: {}",
-                        bytes_discarded, segments_removed, lost_from.value(),
-                        lost_end_offset_hint.value(), looks_torn ? " (torn last write)" : "",
-                        lost_reason);
+    text +=
+        fmt::format("; cut {} bytes ({} segments removed), lost [{}, >= {}){}: {}", bytes_discarded,
+                    segments_removed, lost_from.value(), lost_end_offset_hint.value(),
+                    looks_torn ? " (torn last write)" : "", lost_reason);
   }
   for (const std::string& name : ignored_files) text += "; ignored " + name;
   return text;
@@ -142,73 +182,27 @@ absl::StatusOr<std::unique_ptr<Log>> Log::Open(io::Runtime& runtime, io::Disk& d
 // leaves the disk exactly as it was.
 absl::Status Log::Recover(RecoveryReport& report) {
   if (absl::Status s = EnsureDir(disk_, options_.dir); !s.ok()) return s;
-  absl::StatusOr<std::vector<std::string>> names = disk_.ListDir(options_.dir);
-  if (!names.ok()) return names.status();
-  std::vector<Found> found;
-  for (const std::string& name : *names) {  // Sorted names are sorted base offsets.
-    Offset base;
-    if (name == kLossRecordFileName || name == std::string(kLossRecordFileName) + ".tmp") continue;
-    if (!ParseSegmentFileName(name, &base)) {
-      report.ignored_files.push_back(name);
-      continue;
-    }
-    if (found.size() >= kSegmentsMax) return absl::ResourceExhaustedError("too many segments");
-    const std::string path = options_.dir + "/" + name;
-    absl::StatusOr<std::unique_ptr<io::File>> file = disk_.Open(path, io::OpenMode::kOpenExisting);
-    if (!file.ok()) return file.status();
-    SegmentScan scan = ScanSegment(**file, base, options_.index_interval_bytes);
-    if (scan.stop == ScanStop::kNewerVersion) {
-      return absl::FailedPreconditionError(fmt::format(
-          "{} was written by a newer format version than {} (this build); refusing to open, "
-          "nothing was changed", path, kFormatVersion));
-    }
-    if (scan.stop == ScanStop::kIoError) return scan.io_status;
-    found.push_back(Found{base, path, std::move(*file), std::move(scan)});
-  }
-  report.segments_found = static_cast<uint32_t>(found.size());
-  absl::StatusOr<std::optional<LossRecord>> earlier = ReadLossRecord(report);
-  if (!earlier.ok()) return earlier.status();
-  size_t kept = found.size();
-  std::optional<LossRecord> loss = *earlier;
-  if (std::optional<Cut> cut = FindCut(found)) {
-    LossRecord now = LossOf(found, *cut);
-    report.looks_torn = cut->segment + 1 == found.size() && found[cut->segment].scan.looks_torn;
-    report.lost_reason = cut->reason;
-    // A last segment shorter than its header was created and never synced: it held no batch,
-    // so nothing is lost. Anything else is recorded, even a tail that looks torn: a flipped
-    // length field in the last batch looks exactly like a torn write, and a spurious report
-    // costs a re-fetch while a silent loss costs acknowledged data.
-    const Found& bad = found[cut->segment];
-    const bool never_synced_segment = cut->segment + 1 == found.size() && cut->whole &&
-                                      bad.scan.file_bytes < kSegmentHeaderBytes;
-    if (!never_synced_segment) {
-      // Record the loss durably first: a crash between the cut and the report must not hide it.
-      if (loss) {
-        now.lost_from = std::min(now.lost_from, loss->lost_from);
-        now.lost_end_hint = std::max(now.lost_end_hint, loss->lost_end_hint);
-        now.recoveries = loss->recoveries + 1;
-      }
-      if (absl::Status s = WriteLossRecord(now); !s.ok()) return s;
-      loss = now;
-    }
-    if (absl::Status s = ApplyCut(disk_, options_.dir, found, *cut, options_.index_interval_bytes,
-                                  report);
-        !s.ok()) {
-      return s;
-    }
-    kept = cut->whole ? std::max<size_t>(cut->segment, 1) : cut->segment + 1;
-  } else if (loss) {
+  absl::StatusOr<std::vector<FoundSegment>> found = ScanDirectory(disk_, options_, report);
+  if (!found.ok()) return found.status();
+  absl::StatusOr<std::optional<LossRecord>> loss = ReadLossRecord(report);
+  if (!loss.ok()) return loss.status();
+  size_t kept = found->size();
+  if (std::optional<RecoveryCut> cut = FindCut(*found)) {
+    absl::StatusOr<size_t> cut_kept = CutAtFirstBadByte(*found, *cut, *loss, report);
+    if (!cut_kept.ok()) return cut_kept.status();
+    kept = *cut_kept;
+  } else if (*loss) {
     report.lost_reason = "reported by an earlier recovery, not yet acknowledged";
   }
-  if (loss) {
+  if (*loss) {
     report.cut = true;
-    report.lost_from = loss->lost_from;
-    report.lost_end_offset_hint = loss->lost_end_hint;
+    report.lost_from = (*loss)->lost_from;
+    report.lost_end_offset_hint = (*loss)->lost_end_hint;
   }
   for (size_t i = 0; i < kept; i++) {
-    Found& f = found[i];
-    auto segment = std::make_shared<Segment>(f.base, f.path, std::move(f.file),
-                                             options_.index_interval_bytes);
+    FoundSegment& f = (*found)[i];
+    auto segment =
+        std::make_shared<Segment>(f.base, f.path, std::move(f.file), options_.index_interval_bytes);
     segment->end_offset = f.scan.end_offset;
     segment->size_bytes = f.scan.valid_bytes;
     segment->max_timestamp_ms = f.scan.max_timestamp_ms;
@@ -218,9 +212,8 @@ absl::Status Log::Recover(RecoveryReport& report) {
     segments_.push_back(std::move(segment));
   }
   if (segments_.empty()) {  // A new log (recovery never removes the first segment).
-    MERIDIAN_CHECK(found.empty());
-    const Offset base = loss ? loss->lost_from : Offset(0);
-    if (absl::Status s = CreateSegment(base); !s.ok()) return s;
+    MERIDIAN_CHECK(found->empty());
+    if (absl::Status s = CreateSegment(*loss ? (*loss)->lost_from : Offset(0)); !s.ok()) return s;
   }
   start_offset_ = segments_.front()->base_offset;
   end_offset_ = segments_.back()->end_offset;
@@ -234,6 +227,38 @@ absl::Status Log::Recover(RecoveryReport& report) {
   report.end_offset = end_offset_;
   if (!report.cut) report.lost_from = report.lost_end_offset_hint = end_offset_;
   return absl::OkStatus();
+}
+
+// Records the loss (unless nothing durable can have been lost), then cuts. Returns how many of
+// the found segments remain.
+absl::StatusOr<size_t> Log::CutAtFirstBadByte(std::vector<FoundSegment>& found,
+                                              const RecoveryCut& cut,
+                                              std::optional<LossRecord>& loss,
+                                              RecoveryReport& report) {
+  MERIDIAN_CHECK(cut.segment < found.size());
+  LossRecord now = LossOf(found, cut);
+  report.looks_torn = cut.segment + 1 == found.size() && found[cut.segment].scan.looks_torn;
+  report.lost_reason = cut.reason;
+  // A last segment shorter than its header was created and never synced: it held no batch,
+  // so nothing is lost. Anything else is recorded, even a tail that looks torn: a flipped
+  // length field in the last batch looks exactly like a torn write, and a spurious report
+  // costs a re-fetch while a silent loss costs acknowledged data.
+  const bool never_synced_segment = cut.segment + 1 == found.size() && cut.whole &&
+                                    found[cut.segment].scan.file_bytes < kSegmentHeaderBytes;
+  if (!never_synced_segment) {
+    // Record the loss durably first: a crash between the cut and the report must not hide it.
+    if (loss) {
+      now.lost_from = std::min(now.lost_from, loss->lost_from);
+      now.lost_end_hint = std::max(now.lost_end_hint, loss->lost_end_hint);
+      now.recoveries = loss->recoveries + 1;
+    }
+    if (absl::Status s = WriteLossRecord(now); !s.ok()) return s;
+    loss = now;
+  }
+  absl::Status applied =
+      ApplyCut(disk_, options_.dir, found, cut, options_.index_interval_bytes, report);
+  if (!applied.ok()) return applied;
+  return cut.whole ? std::max<size_t>(cut.segment, 1) : cut.segment + 1;
 }
 
 absl::StatusOr<std::optional<LossRecord>> Log::ReadLossRecord(RecoveryReport& report) {

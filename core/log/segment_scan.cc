@@ -64,8 +64,8 @@ bool ReadHeader(io::File& file, uint64_t file_bytes, Offset expected_base, Segme
 
 // Checks one batch at `position` (its header is in `window`). Returns kOk and fills `header`, or
 // the reason it is not a valid continuation of the segment.
-DecodeVerdict CheckBatch(io::File& file, Window& window, const SegmentScan& scan,
-                         uint64_t position, BatchHeader* header, absl::Status* io_status) {
+DecodeVerdict CheckBatch(io::File& file, Window& window, const SegmentScan& scan, uint64_t position,
+                         BatchHeader* header, absl::Status* io_status) {
   BatchHeader peek;
   // A batch claiming a newer version inside an older segment is damage: only the segment header
   // decides what version a file is.
@@ -90,11 +90,16 @@ DecodeVerdict CheckBatch(io::File& file, Window& window, const SegmentScan& scan
 
 const char* ScanStopName(ScanStop stop) {
   switch (stop) {
-    case ScanStop::kCleanEnd: return "clean end";
-    case ScanStop::kBadBatch: return "bad batch";
-    case ScanStop::kBadSegmentHeader: return "bad segment header";
-    case ScanStop::kNewerVersion: return "newer format version";
-    case ScanStop::kIoError: return "I/O error";
+    case ScanStop::kCleanEnd:
+      return "clean end";
+    case ScanStop::kBadBatch:
+      return "bad batch";
+    case ScanStop::kBadSegmentHeader:
+      return "bad segment header";
+    case ScanStop::kNewerVersion:
+      return "newer format version";
+    case ScanStop::kIoError:
+      return "I/O error";
   }
   MERIDIAN_UNREACHABLE("stop {}", static_cast<int>(stop));
 }
@@ -167,8 +172,9 @@ SegmentScan RecoverFromBytes(std::span<const uint8_t> bytes) {
   if (DecodeSegmentHeader(bytes, &claimed) == DecodeVerdict::kOk) base = claimed.base_offset;
   SpanFile file(bytes);
   std::vector<std::pair<BatchHeader, uint64_t>> kept;
-  SegmentScan scan = ScanSegment(file, base, SparseIndex::kIntervalBytesMin,
-                                 [&](const BatchHeader& h, uint64_t at) { kept.emplace_back(h, at); });
+  SegmentScan scan =
+      ScanSegment(file, base, SparseIndex::kIntervalBytesMin,
+                  [&](const BatchHeader& h, uint64_t at) { kept.emplace_back(h, at); });
   // Paired assertions: what the scan kept must verify again, contiguously, inside the bytes.
   MERIDIAN_CHECK(scan.valid_bytes <= bytes.size());
   MERIDIAN_CHECK(kept.size() == scan.batches);

@@ -50,7 +50,10 @@ class SparseIndex {
     size_t low = 0, high = entries_.size();
     while (low < high) {
       const size_t mid = low + (high - low) / 2;
-      if (entries_[mid].offset <= offset) low = mid + 1; else high = mid;
+      if (entries_[mid].offset <= offset)
+        low = mid + 1;
+      else
+        high = mid;
     }
     if (low == 0) return nullptr;
     MERIDIAN_CHECK(entries_[low - 1].offset <= offset);

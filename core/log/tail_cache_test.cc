@@ -6,8 +6,8 @@ namespace meridian::core::log {
 namespace {
 
 BatchRef Batch(uint64_t base, uint32_t records, size_t payload_bytes) {
-  auto bytes = std::make_shared<const std::vector<uint8_t>>(
-      EncodeBatch(Offset(base), BatchMeta{.record_count = records}, std::vector<uint8_t>(payload_bytes)));
+  auto bytes = std::make_shared<const std::vector<uint8_t>>(EncodeBatch(
+      Offset(base), BatchMeta{.record_count = records}, std::vector<uint8_t>(payload_bytes)));
   BatchHeader header;
   EXPECT_EQ(DecodeBatch(*bytes, &header), DecodeVerdict::kOk);
   return BatchRef{.buffer = bytes, .position = 0, .header = header};

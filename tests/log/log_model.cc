@@ -42,8 +42,8 @@ struct Cut {
 struct Model {
   std::vector<ModelBatch> batches;
   Offset start;
-  Offset start_max;    // Highest start a prefix truncation in flight may leave.
-  Offset durable;      // Highest end offset any waiter was told is durable.
+  Offset start_max;  // Highest start a prefix truncation in flight may leave.
+  Offset durable;    // Highest end offset any waiter was told is durable.
   uint64_t next_tag = 1;
   uint64_t clock = 0;  // Logical time of events, for judging waiters against truncations.
   std::vector<Cut> cuts;
@@ -55,10 +55,12 @@ struct Model {
   Offset end() const { return batches.empty() ? start : batches.back().end(); }
   bool IsBoundary(Offset offset) const {
     if (offset == end() || offset == start) return true;
-    return std::any_of(batches.begin(), batches.end(), [&](const ModelBatch& b) { return b.base == offset; });
+    return std::any_of(batches.begin(), batches.end(),
+                       [&](const ModelBatch& b) { return b.base == offset; });
   }
   std::optional<Offset> FirstCorrupt() const {
-    for (const ModelBatch& b : batches) if (b.corrupted) return b.base;
+    for (const ModelBatch& b : batches)
+      if (b.corrupted) return b.base;
     return std::nullopt;
   }
   void CutFrom(Offset new_end) {
@@ -92,9 +94,12 @@ class Runner {
 
  private:
   core::log::LogOptions Options() const {
-    return core::log::LogOptions{.dir = "p0", .segment_bytes_max = 4096,
-                                 .index_interval_bytes = 256, .cache_bytes_max = 2048,
-                                 .retention_bytes_max = 3 * 4096, .testing = knobs_};
+    return core::log::LogOptions{.dir = "p0",
+                                 .segment_bytes_max = 4096,
+                                 .index_interval_bytes = 256,
+                                 .cache_bytes_max = 2048,
+                                 .retention_bytes_max = 3 * 4096,
+                                 .testing = knobs_};
   }
   void Fail(std::string what) {
     if (result_.failure.empty()) {
@@ -127,7 +132,8 @@ void Runner::Phase(io::Runtime& rt, std::span<const Command> commands) {
   CheckRecovery(*log, report);
   if (report.cut && result_.failure.empty()) {
     // The model has checked the loss: acknowledge it, as replication would after the re-fetch.
-    if (absl::Status s = log->AcknowledgeLoss(); !s.ok()) return Fail("acknowledge: " + s.ToString());
+    if (absl::Status s = log->AcknowledgeLoss(); !s.ok())
+      return Fail("acknowledge: " + s.ToString());
     model_.unacknowledged_loss = false;
   }
   std::vector<io::FiberId> waiters;
@@ -165,8 +171,9 @@ void Runner::CheckRecovery(Log& log, const core::log::RecoveryReport& report) {
   } else if (report.cut) {
     model_.unacknowledged_loss = true;
   }
-  if (end > model_.end()) return Fail(fmt::format("recovered end {} past written end {}",
-                                                  end.value(), model_.end().value()));
+  if (end > model_.end())
+    return Fail(
+        fmt::format("recovered end {} past written end {}", end.value(), model_.end().value()));
   if (start < model_.start || start > model_.start_max) {
     return Fail(fmt::format("recovered start {} outside [{}, {}]", start.value(),
                             model_.start.value(), model_.start_max.value()));
@@ -223,10 +230,12 @@ void Runner::CheckRead(Offset from, const absl::StatusOr<core::log::ReadResult>&
     const std::vector<uint8_t> payload = PayloadFor(want.tag, want.payload_bytes);
     if (batch.header.base_offset != want.base || batch.header.record_count != want.records ||
         batch.header.producer_id != want.tag ||
-        !std::equal(payload.begin(), payload.end(), batch.payload().begin(), batch.payload().end())) {
-      return Fail(fmt::format("read at {} returned a batch at {} that differs from what was "
-                              "written at {} (tag {})", from.value(),
-                              batch.header.base_offset.value(), want.base.value(), want.tag));
+        !std::equal(payload.begin(), payload.end(), batch.payload().begin(),
+                    batch.payload().end())) {
+      return Fail(
+          fmt::format("read at {} returned a batch at {} that differs from what was "
+                      "written at {} (tag {})",
+                      from.value(), batch.header.base_offset.value(), want.base.value(), want.tag));
     }
   }
   if (read->next_offset != model_.batches[index - 1].end()) Fail("read next_offset is wrong");
@@ -237,20 +246,22 @@ void Runner::Execute(io::Runtime& rt, const std::shared_ptr<Log>& log, const Com
   const Offset end = model_.end();
   switch (command.kind) {
     case CommandKind::kAppend: {
-      const ModelBatch batch{end, 1 + command.a % 4, model_.next_tag++, command.b % kPayloadBytesMax};
-      absl::StatusOr<Offset> offset =
-          log->Append(MetaFor(batch.tag, batch.records), PayloadFor(batch.tag, batch.payload_bytes));
+      const ModelBatch batch{end, 1 + command.a % 4, model_.next_tag++,
+                             command.b % kPayloadBytesMax};
+      absl::StatusOr<Offset> offset = log->Append(MetaFor(batch.tag, batch.records),
+                                                  PayloadFor(batch.tag, batch.payload_bytes));
       if (!offset.ok()) return Fail("append: " + offset.status().ToString());
-      if (*offset != end) return Fail(fmt::format("append got {} expected {}", offset->value(), end.value()));
+      if (*offset != end)
+        return Fail(fmt::format("append got {} expected {}", offset->value(), end.value()));
       model_.batches.push_back(batch);
       return;
     }
     case CommandKind::kWaitDurable:
       if (end == model_.start || waiters.size() >= kWaitersMax) return;
-      waiters.push_back(rt.Spawn("waiter", [this, log, target = Offset(end.value() - 1),
-                                            began = model_.clock] {
-        WaitDurable(log, target, began);
-      }));
+      waiters.push_back(
+          rt.Spawn("waiter", [this, log, target = Offset(end.value() - 1), began = model_.clock] {
+            WaitDurable(log, target, began);
+          }));
       return;
     case CommandKind::kSync: {
       absl::Status synced = log->Sync();
@@ -259,25 +270,30 @@ void Runner::Execute(io::Runtime& rt, const std::shared_ptr<Log>& log, const Com
       return;
     }
     case CommandKind::kRead: {
-      const Offset from(model_.start.value() + command.a % (end.value() - model_.start.value() + 1));
+      const Offset from(model_.start.value() +
+                        command.a % (end.value() - model_.start.value() + 1));
       CheckRead(from, log->Read(from, 1 + command.b % 3000));
       return;
     }
-    case CommandKind::kTruncateSuffix: return TruncateSuffix(*log, command.a);
-    case CommandKind::kTruncatePrefix: return TruncatePrefix(*log, &Log::TruncatePrefix, command.a);
-    case CommandKind::kRetention: return TruncatePrefix(*log, nullptr, command.a);
+    case CommandKind::kTruncateSuffix:
+      return TruncateSuffix(*log, command.a);
+    case CommandKind::kTruncatePrefix:
+      return TruncatePrefix(*log, &Log::TruncatePrefix, command.a);
+    case CommandKind::kRetention:
+      return TruncatePrefix(*log, nullptr, command.a);
     case CommandKind::kSleep:
       (void)rt.Sleep(std::chrono::microseconds(command.a % 3000));
       return;
-    case CommandKind::kCorrupt: return Corrupt(rt, command.a, command.b);
-    case CommandKind::kCrash: MERIDIAN_UNREACHABLE("crashes end phases");
+    case CommandKind::kCorrupt:
+      return Corrupt(rt, command.a, command.b);
+    case CommandKind::kCrash:
+      MERIDIAN_UNREACHABLE("crashes end phases");
   }
 }
 
 bool Runner::CutSince(uint64_t began, Offset offset) const {
-  return std::any_of(model_.cuts.begin(), model_.cuts.end(), [&](const Cut& cut) {
-    return cut.began >= began && cut.new_end <= offset;
-  });
+  return std::any_of(model_.cuts.begin(), model_.cuts.end(),
+                     [&](const Cut& cut) { return cut.began >= began && cut.new_end <= offset; });
 }
 
 // `target` and `began` are taken when the waiter is spawned; it runs later.
@@ -315,23 +331,27 @@ void Runner::TruncateSuffix(Log& log, uint32_t pick) {
 void Runner::TruncatePrefix(Log& log, absl::StatusOr<Offset> (Log::*truncate)(Offset),
                             uint32_t pick) {
   const size_t index = pick % (model_.batches.size() + 1);
-  const Offset up_to = truncate == nullptr ? model_.end()
-                       : index < model_.batches.size() ? model_.batches[index].base : model_.end();
+  const Offset up_to = truncate == nullptr             ? model_.end()
+                       : index < model_.batches.size() ? model_.batches[index].base
+                                                       : model_.end();
   model_.start_max = std::max(model_.start_max, up_to);
   const absl::StatusOr<Offset> start =
       truncate == nullptr ? log.EnforceRetention(/*now_ms=*/0) : (log.*truncate)(up_to);
   if (!start.ok()) return Fail("truncate prefix: " + start.status().ToString());
   if (*start < model_.start || *start > up_to || !model_.IsBoundary(*start)) {
-    return Fail(fmt::format("prefix truncation to {} gave start {}", up_to.value(), start->value()));
+    return Fail(
+        fmt::format("prefix truncation to {} gave start {}", up_to.value(), start->value()));
   }
-  if (*start > log.durable_end_offset()) return Fail("prefix truncation removed non-durable batches");
+  if (*start > log.durable_end_offset())
+    return Fail("prefix truncation removed non-durable batches");
   model_.DropBefore(*start);
 }
 
 void Runner::Corrupt(io::Runtime& rt, uint32_t pick, uint32_t byte) {
   std::vector<size_t> durable;
   for (size_t i = 0; i < model_.batches.size(); i++) {
-    if (model_.batches[i].end() <= model_.durable && !model_.batches[i].corrupted) durable.push_back(i);
+    if (model_.batches[i].end() <= model_.durable && !model_.batches[i].corrupted)
+      durable.push_back(i);
   }
   if (durable.empty()) return;
   ModelBatch& victim = model_.batches[durable[pick % durable.size()]];
@@ -366,7 +386,10 @@ void Runner::Corrupt(io::Runtime& rt, uint32_t pick, uint32_t byte) {
 
 Command MakeCommand(uint32_t roll, uint32_t a, uint32_t b) {
   // Weights out of 100: mostly appends and durability waits, with every other kind regular.
-  struct Weight { CommandKind kind; uint32_t upto; };
+  struct Weight {
+    CommandKind kind;
+    uint32_t upto;
+  };
   static constexpr Weight kWeights[] = {
       {CommandKind::kAppend, 35},         {CommandKind::kWaitDurable, 50},
       {CommandKind::kSync, 56},           {CommandKind::kRead, 72},
@@ -419,9 +442,9 @@ ModelRunResult RunModel(uint64_t seed, const std::vector<Command>& commands,
 }
 
 std::string Describe(const std::vector<Command>& commands) {
-  static constexpr const char* kNames[] = {"append", "wait", "sync", "read", "truncate-suffix",
-                                           "truncate-prefix", "retention", "sleep", "corrupt",
-                                           "crash"};
+  static constexpr const char* kNames[] = {
+      "append",          "wait",      "sync",  "read",    "truncate-suffix",
+      "truncate-prefix", "retention", "sleep", "corrupt", "crash"};
   std::string text;
   for (const Command& c : commands) {
     text += fmt::format("{}({},{}) ", kNames[static_cast<int>(c.kind)], c.a, c.b);

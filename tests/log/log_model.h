@@ -43,7 +43,7 @@ Command MakeCommand(uint32_t roll, uint32_t a, uint32_t b);
 std::vector<Command> RandomCommands(io::Random& random, size_t count);
 
 struct ModelRunResult {
-  std::string failure;       // Empty when every invariant held.
+  std::string failure;  // Empty when every invariant held.
   uint64_t steps = 0;
   uint64_t crashes = 0;
   uint64_t reads_checked = 0;

@@ -1,19 +1,19 @@
 // The model-based test of core/log (see log_model.h for the invariants), and proof that it bites:
 // each planted bug (LogTestingKnobs) is caught within a handful of seeds.
+#include "tests/log/log_model.h"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
-
-#include "tests/log/log_model.h"
 
 namespace meridian::tests::log {
 namespace {
 
 rc::Gen<std::vector<Command>> GenCommands() {
   return rc::gen::map(
-      rc::gen::container<std::vector<std::tuple<uint32_t, uint32_t, uint32_t>>>(
-          rc::gen::tuple(rc::gen::inRange<uint32_t>(0, 100), rc::gen::inRange<uint32_t>(0, 1u << 16),
-                         rc::gen::inRange<uint32_t>(0, 1u << 16))),
+      rc::gen::container<std::vector<std::tuple<uint32_t, uint32_t, uint32_t>>>(rc::gen::tuple(
+          rc::gen::inRange<uint32_t>(0, 100), rc::gen::inRange<uint32_t>(0, 1u << 16),
+          rc::gen::inRange<uint32_t>(0, 1u << 16))),
       [](const std::vector<std::tuple<uint32_t, uint32_t, uint32_t>>& raw) {
         std::vector<Command> commands;
         for (const auto& [roll, a, b] : raw) commands.push_back(MakeCommand(roll, a, b));
@@ -53,8 +53,8 @@ void ExpectCaught(core::log::LogTestingKnobs knobs, const char* what) {
     if (!result.failure.empty()) {
       std::cout << what << " caught by seed " << seed << ": " << result.failure << "\n";
       const ModelRunResult clean = RunSeed(seed, {}, 300);
-      EXPECT_TRUE(clean.failure.empty()) << "seed " << seed << " fails without the bug too: "
-                                         << clean.failure;
+      EXPECT_TRUE(clean.failure.empty())
+          << "seed " << seed << " fails without the bug too: " << clean.failure;
       return;
     }
   }

@@ -1,9 +1,10 @@
 // Scenario tests of core/log on the simulator: each reads as "do this; crash; recover; check".
 // Every test names its seed in a SCOPED_TRACE, so a failure prints the seed that replays it.
+#include "core/log/log.h"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "core/log/log.h"
 #include "core/log/segment_scan.h"
 #include "io/crc32c.h"
 #include "io/sync.h"
@@ -20,7 +21,9 @@ using core::log::RecoveryReport;
 constexpr uint64_t kSeed = 20261129;
 
 LogOptions SmallSegments() {
-  return LogOptions{.dir = "data/p0", .segment_bytes_max = 8192, .index_interval_bytes = 512,
+  return LogOptions{.dir = "data/p0",
+                    .segment_bytes_max = 8192,
+                    .index_interval_bytes = 512,
                     .cache_bytes_max = 4096};
 }
 
@@ -152,7 +155,8 @@ TEST(Log, ACorruptedBatchIsNeverServedAndRecoveryCutsTheLogThere) {
     for (int i = 0; i < 2; i++) position += batches[i].header.length_bytes;
     damaged_at = offsets[2];
     ASSERT_TRUE(FlipByte(rt.disk(), "data/p0/" + core::log::SegmentFileName(Offset(0)),
-                         position + core::log::kBatchHeaderBytes + 3).ok());
+                         position + core::log::kBatchHeaderBytes + 3)
+                    .ok());
     absl::StatusOr<core::log::ReadResult> read = log->Read(damaged_at, 1 << 20);
     EXPECT_TRUE(absl::IsDataLoss(read.status())) << read.status().ToString();
     EXPECT_EQ(log->metrics().corruptions_detected, 1u);
@@ -191,7 +195,8 @@ TEST(Log, ATornLastWriteIsCutAndReportedAsTorn) {
     // Half of a batch reached the platter before the power went: write it by hand.
     const std::vector<uint8_t> batch =
         core::log::EncodeBatch(durable, MetaFor(99, 1), PayloadFor(99, 500));
-    auto file = rt.disk().Open("p/" + core::log::SegmentFileName(Offset(0)), io::OpenMode::kOpenExisting);
+    auto file =
+        rt.disk().Open("p/" + core::log::SegmentFileName(Offset(0)), io::OpenMode::kOpenExisting);
     ASSERT_TRUE(file.ok());
     ASSERT_TRUE((*file)->Append(std::span(batch).first(300)).ok());
     ASSERT_TRUE((*file)->Sync().ok());
@@ -247,7 +252,9 @@ TEST(Log, ZeroLengthAndGarbageFilesGiveClearOutcomes) {
     log.reset();
     // A zero-length last segment (its creation reached the disk, its header did not) and a
     // stray file that is no segment at all.
-    ASSERT_TRUE(rt.disk().Open("data/p0/" + core::log::SegmentFileName(end), io::OpenMode::kCreateNew).ok());
+    ASSERT_TRUE(rt.disk()
+                    .Open("data/p0/" + core::log::SegmentFileName(end), io::OpenMode::kCreateNew)
+                    .ok());
     auto stray = rt.disk().Open("data/p0/notes.txt", io::OpenMode::kCreateNew);
     ASSERT_TRUE((*stray)->Append(PayloadFor(1, 10)).ok());
     RecoveryReport report;
@@ -261,7 +268,8 @@ TEST(Log, ZeroLengthAndGarbageFilesGiveClearOutcomes) {
     ExpectTagged(*log, 0, 30);
     log.reset();
     // Garbage over the first segment's header: nothing in the log can be trusted any more.
-    auto first = rt.disk().Open("data/p0/" + core::log::SegmentFileName(Offset(0)), io::OpenMode::kOpenExisting);
+    auto first = rt.disk().Open("data/p0/" + core::log::SegmentFileName(Offset(0)),
+                                io::OpenMode::kOpenExisting);
     ASSERT_TRUE((*first)->WriteAt(0, PayloadFor(7, 32)).ok());
     log = OpenOrFail(rt, rt.disk(), SmallSegments(), &report);
     ASSERT_NE(log, nullptr);
@@ -334,7 +342,8 @@ TEST(Log, SuffixTruncationIsDurableAndAbortsWaitersOfTheCutOffsets) {
     ASSERT_TRUE(log->Sync().ok());
     AppendTagged(*log, 50, 5);
     absl::Status waited;
-    io::FiberId waiter = rt.Spawn("waiter", [&] { waited = log->WaitDurable(Offset(log->end_offset().value() - 1)); });
+    io::FiberId waiter = rt.Spawn(
+        "waiter", [&] { waited = log->WaitDurable(Offset(log->end_offset().value() - 1)); });
     rt.scheduler().Yield();  // The waiter leads a sync; the truncation waits for it.
     ASSERT_EQ(offsets[22].value() - offsets[21].value(), 2u);  // Tag 21 has two records.
     EXPECT_TRUE(absl::IsInvalidArgument(log->TruncateSuffix(Offset(offsets[21].value() + 1))))

@@ -97,8 +97,10 @@ std::vector<uint8_t> PayloadFor(uint64_t tag, size_t bytes) {
 }
 
 core::log::BatchMeta MetaFor(uint64_t tag, uint32_t records) {
-  return core::log::BatchMeta{.record_count = records, .term = core::Term(1 + tag % 3),
-                              .producer_id = tag, .producer_epoch = 1,
+  return core::log::BatchMeta{.record_count = records,
+                              .term = core::Term(1 + tag % 3),
+                              .producer_id = tag,
+                              .producer_epoch = 1,
                               .base_sequence = static_cast<uint32_t>(tag),
                               .first_timestamp_ms = static_cast<int64_t>(tag),
                               .max_timestamp_ms = static_cast<int64_t>(tag) + 1};
