@@ -122,13 +122,17 @@ class Runner {
   const core::log::LogTestingKnobs knobs_;
   Model model_;
   ModelRunResult result_;
+  DiskFaults faults_;  // Reset at every boot: a restart comes back to a working disk.
 };
 
 void Runner::Phase(io::Runtime& rt, std::span<const Command> commands) {
+  faults_ = DiskFaults{};
+  // Shared with the waiters, which may outlive this frame while a crash unwinds the fibers.
+  auto disk = std::make_shared<FaultyDisk>(rt.disk(), faults_);
   core::log::RecoveryReport report;
-  absl::StatusOr<std::unique_ptr<Log>> opened = Log::Open(rt, rt.disk(), Options(), &report);
+  absl::StatusOr<std::unique_ptr<Log>> opened = Log::Open(rt, *disk, Options(), &report);
   if (!opened.ok()) return Fail("open: " + opened.status().ToString());
-  std::shared_ptr<Log> log = std::move(*opened);
+  std::shared_ptr<Log> log(opened->release(), [disk](Log* l) { delete l; });
   CheckRecovery(*log, report);
   if (report.cut && result_.failure.empty()) {
     // The model has checked the loss: acknowledge it, as replication would after the re-fetch.
@@ -142,10 +146,18 @@ void Runner::Phase(io::Runtime& rt, std::span<const Command> commands) {
     Execute(rt, log, command, waiters);
     result_.steps++;
     model_.clock++;
+    if (!log->failure().ok()) {
+      // Only an injected fsync failure may fail the log; then its owner must reopen it, which
+      // is the next phase. Nothing durable may be lost meanwhile (the recovery check).
+      if (!faults_.fail_syncs)
+        Fail("log failed with no fault injected: " + log->failure().ToString());
+      result_.logs_failed++;
+      break;
+    }
     CheckLive(*log);
   }
   for (io::FiberId waiter : waiters) rt.scheduler().Join(waiter);
-  CheckLive(*log);
+  if (log->failure().ok()) CheckLive(*log);
 }
 
 void Runner::CheckRecovery(Log& log, const core::log::RecoveryReport& report) {
@@ -250,6 +262,12 @@ void Runner::Execute(io::Runtime& rt, const std::shared_ptr<Log>& log, const Com
                              command.b % kPayloadBytesMax};
       absl::StatusOr<Offset> offset = log->Append(MetaFor(batch.tag, batch.records),
                                                   PayloadFor(batch.tag, batch.payload_bytes));
+      if (!offset.ok() && absl::IsResourceExhausted(offset.status()) &&
+          faults_.write_bytes_left != UINT64_MAX) {
+        result_.disk_full_errors++;
+        return;  // Nothing appended: CheckLive compares the ends.
+      }
+      if (!offset.ok() && faults_.fail_syncs) return;  // The log failed earlier in a waiter.
       if (!offset.ok()) return Fail("append: " + offset.status().ToString());
       if (*offset != end)
         return Fail(fmt::format("append got {} expected {}", offset->value(), end.value()));
@@ -265,6 +283,7 @@ void Runner::Execute(io::Runtime& rt, const std::shared_ptr<Log>& log, const Com
       return;
     case CommandKind::kSync: {
       absl::Status synced = log->Sync();
+      if (!synced.ok() && faults_.fail_syncs) return;
       if (!synced.ok()) return Fail("sync: " + synced.ToString());
       model_.durable = std::max(model_.durable, end);
       return;
@@ -286,6 +305,15 @@ void Runner::Execute(io::Runtime& rt, const std::shared_ptr<Log>& log, const Com
       return;
     case CommandKind::kCorrupt:
       return Corrupt(rt, command.a, command.b);
+    case CommandKind::kDiskFull:
+      faults_.write_bytes_left = command.a % 2000;
+      return;
+    case CommandKind::kDiskFreed:
+      faults_.write_bytes_left = UINT64_MAX;
+      return;
+    case CommandKind::kFailSyncs:
+      faults_.fail_syncs = true;
+      return;
     case CommandKind::kCrash:
       MERIDIAN_UNREACHABLE("crashes end phases");
   }
@@ -301,6 +329,7 @@ void Runner::WaitDurable(const std::shared_ptr<Log>& log, Offset target, uint64_
   const absl::Status waited = log->WaitDurable(target);
   // Its batch was truncated away, before or while it waited.
   if ((absl::IsAborted(waited) || absl::IsOutOfRange(waited)) && CutSince(began, target)) return;
+  if (!waited.ok() && faults_.fail_syncs) return;
   if (!waited.ok()) return Fail("wait durable: " + waited.ToString());
   for (const Cut& cut : model_.cuts) {
     // A truncation that began after this wait began and ended before it returned, and removed
@@ -322,6 +351,9 @@ void Runner::TruncateSuffix(Log& log, uint32_t pick) {
   model_.cuts[cut_index].ended = model_.clock++;
   if (!status.ok()) {
     if (absl::IsDataLoss(status) && model_.FirstCorrupt()) return;  // Met the damage: refused.
+    // Its fsync failed: the cut may or may not have reached the disk; the model keeps the
+    // batches (recovery may show either) and the log is failed, which ends the phase.
+    if (faults_.fail_syncs) return;
     return Fail("truncate suffix: " + status.ToString());
   }
   model_.cuts[cut_index].happened = true;
@@ -337,6 +369,7 @@ void Runner::TruncatePrefix(Log& log, absl::StatusOr<Offset> (Log::*truncate)(Of
   model_.start_max = std::max(model_.start_max, up_to);
   const absl::StatusOr<Offset> start =
       truncate == nullptr ? log.EnforceRetention(/*now_ms=*/0) : (log.*truncate)(up_to);
+  if (!start.ok() && faults_.fail_syncs) return;  // A waiter's fsync failed the log meanwhile.
   if (!start.ok()) return Fail("truncate prefix: " + start.status().ToString());
   if (*start < model_.start || *start > up_to || !model_.IsBoundary(*start)) {
     return Fail(
@@ -394,8 +427,10 @@ Command MakeCommand(uint32_t roll, uint32_t a, uint32_t b) {
       {CommandKind::kAppend, 35},         {CommandKind::kWaitDurable, 50},
       {CommandKind::kSync, 56},           {CommandKind::kRead, 72},
       {CommandKind::kTruncateSuffix, 77}, {CommandKind::kTruncatePrefix, 80},
-      {CommandKind::kRetention, 82},      {CommandKind::kSleep, 92},
-      {CommandKind::kCorrupt, 94},        {CommandKind::kCrash, 100},
+      {CommandKind::kRetention, 82},      {CommandKind::kSleep, 90},
+      {CommandKind::kCorrupt, 92},        {CommandKind::kDiskFull, 94},
+      {CommandKind::kDiskFreed, 96},      {CommandKind::kFailSyncs, 97},
+      {CommandKind::kCrash, 100},
   };
   for (const Weight& w : kWeights) {
     if (roll % 100 < w.upto) return Command{w.kind, a, b};
@@ -443,8 +478,9 @@ ModelRunResult RunModel(uint64_t seed, const std::vector<Command>& commands,
 
 std::string Describe(const std::vector<Command>& commands) {
   static constexpr const char* kNames[] = {
-      "append",          "wait",      "sync",  "read",    "truncate-suffix",
-      "truncate-prefix", "retention", "sleep", "corrupt", "crash"};
+      "append",          "wait",       "sync",  "read",    "truncate-suffix",
+      "truncate-prefix", "retention",  "sleep", "corrupt", "disk-full",
+      "disk-freed",      "fail-syncs", "crash"};
   std::string text;
   for (const Command& c : commands) {
     text += fmt::format("{}({},{}) ", kNames[static_cast<int>(c.kind)], c.a, c.b);

@@ -28,6 +28,9 @@ enum class CommandKind : uint8_t {
   kRetention,       // by size (b: bytes kept, scaled)
   kSleep,           // a: microseconds
   kCorrupt,         // a: which durable batch, b: which byte of it
+  kDiskFull,        // the disk fills after a more bytes (ENOSPC, the failing write lands partly)
+  kDiskFreed,       // space is back
+  kFailSyncs,       // every fsync from now on fails (EIO): the log must fail, and lose nothing
   kCrash,           // a: microseconds the phase may run before the power cut
 };
 
@@ -48,6 +51,8 @@ struct ModelRunResult {
   uint64_t crashes = 0;
   uint64_t reads_checked = 0;
   uint64_t corruptions_caught = 0;  // Reads refused with DataLoss, or recoveries that cut.
+  uint64_t disk_full_errors = 0;    // Appends refused with ResourceExhausted.
+  uint64_t logs_failed = 0;         // Phases ended by an injected fsync failure.
 };
 
 // Runs `commands` on a fresh simulated world seeded with `seed`. `knobs` plants bugs.

@@ -30,6 +30,8 @@ RC_GTEST_PROP(LogModel, NothingDurableIsLostAndNothingUnwrittenIsRead, ()) {
   }
   RC_TAG(result.crashes > 0 ? "crashed" : "no crash");
   RC_TAG(result.corruptions_caught > 0 ? "corruption caught" : "no corruption");
+  RC_TAG(result.disk_full_errors > 0 ? "disk full" : "disk never full");
+  RC_TAG(result.logs_failed > 0 ? "fsync failed" : "fsyncs ok");
 }
 
 // Long random runs from io::Random seeds: the same generator the planted-bug tests use.
@@ -42,7 +44,7 @@ TEST(LogModel, RandomSeedsPass) {
   for (uint64_t seed = 1; seed <= 40; seed++) {
     const ModelRunResult result = RunSeed(seed, {}, 300);
     ASSERT_TRUE(result.failure.empty()) << "seed " << seed << ": " << result.failure;
-    ASSERT_GT(result.steps, 100u) << "seed " << seed;
+    ASSERT_GT(result.steps, 50u) << "seed " << seed;
   }
 }
 

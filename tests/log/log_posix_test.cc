@@ -74,8 +74,8 @@ TEST_F(PosixLog, GroupCommitsAppendsAndRecoversThemAfterARestart) {
     ASSERT_EQ(batches.size(), 200u);
     for (const core::log::BatchRef& batch : batches) {
       const std::vector<uint8_t> want = PayloadFor(batch.header.producer_id, 500);
-      ASSERT_TRUE(std::equal(want.begin(), want.end(), batch.payload().begin(),
-                             batch.payload().end()));
+      ASSERT_TRUE(
+          std::equal(want.begin(), want.end(), batch.payload().begin(), batch.payload().end()));
     }
   });
 }
