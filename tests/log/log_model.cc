@@ -89,7 +89,7 @@ class Runner {
  public:
   Runner(uint64_t seed, core::log::LogTestingKnobs knobs) : seed_(seed), knobs_(knobs) {}
 
-  void Phase(io::Runtime& rt, std::span<const Command> commands);
+  void Phase(io::Runtime& rt, std::span<const Command> commands, bool ends_in_crash);
   ModelRunResult& result() { return result_; }
 
  private:
@@ -117,6 +117,7 @@ class Runner {
   bool CutSince(uint64_t began, Offset offset) const;
   void TruncatePrefix(Log& log, absl::StatusOr<Offset> (Log::*)(Offset), uint32_t pick);
   void Corrupt(io::Runtime& rt, uint32_t pick, uint32_t byte);
+  void TearTail(io::Runtime& rt, uint32_t bytes, uint32_t garbage);
 
   const uint64_t seed_;
   const core::log::LogTestingKnobs knobs_;
@@ -125,7 +126,7 @@ class Runner {
   DiskFaults faults_;  // Reset at every boot: a restart comes back to a working disk.
 };
 
-void Runner::Phase(io::Runtime& rt, std::span<const Command> commands) {
+void Runner::Phase(io::Runtime& rt, std::span<const Command> commands, bool ends_in_crash) {
   faults_ = DiskFaults{};
   // Shared with the waiters, which may outlive this frame while a crash unwinds the fibers.
   auto disk = std::make_shared<FaultyDisk>(rt.disk(), faults_);
@@ -143,6 +144,13 @@ void Runner::Phase(io::Runtime& rt, std::span<const Command> commands) {
   std::vector<io::FiberId> waiters;
   for (const Command& command : commands) {
     if (!result_.failure.empty()) break;
+    if (command.kind == CommandKind::kTornTail) {
+      // A torn write is what a power cut does to an append in flight: the phase's power goes
+      // now (its remaining commands are skipped; the crash comes when the driver says).
+      if (!ends_in_crash) continue;
+      TearTail(rt, command.a, command.b);
+      break;
+    }
     Execute(rt, log, command, waiters);
     result_.steps++;
     model_.clock++;
@@ -314,8 +322,9 @@ void Runner::Execute(io::Runtime& rt, const std::shared_ptr<Log>& log, const Com
     case CommandKind::kFailSyncs:
       faults_.fail_syncs = true;
       return;
+    case CommandKind::kTornTail:
     case CommandKind::kCrash:
-      MERIDIAN_UNREACHABLE("crashes end phases");
+      MERIDIAN_UNREACHABLE("handled by Phase and RunModel");
   }
 }
 
@@ -415,6 +424,31 @@ void Runner::Corrupt(io::Runtime& rt, uint32_t pick, uint32_t byte) {
   }
 }
 
+// Writes part of a would-be next batch (or garbage) after the active segment's last byte and
+// syncs it, as if the power went while that append was reaching the platter.
+void Runner::TearTail(io::Runtime& rt, uint32_t bytes, uint32_t garbage) {
+  absl::StatusOr<std::vector<std::string>> names = rt.disk().ListDir("p0");
+  if (!names.ok()) return Fail("list: " + names.status().ToString());
+  std::string active;
+  for (const std::string& name : *names) {
+    Offset base;
+    if (core::log::ParseSegmentFileName(name, &base)) active = "p0/" + name;
+  }
+  if (active.empty()) return;
+  auto file = rt.disk().Open(active, io::OpenMode::kOpenExisting);
+  if (!file.ok()) return Fail("open: " + file.status().ToString());
+  const uint64_t tag = model_.next_tag++;
+  std::vector<uint8_t> torn =
+      garbage != 0 ? PayloadFor(tag, 1 + bytes % 200)
+                   : core::log::EncodeBatch(model_.end(), MetaFor(tag, 1), PayloadFor(tag, 300));
+  torn.resize(std::min<size_t>(torn.size() - 1, 1 + bytes % 200));
+  absl::StatusOr<uint64_t> size = (*file)->Size();
+  if (!size.ok()) return Fail("size: " + size.status().ToString());
+  if (absl::Status s = (*file)->WriteAt(*size, torn); !s.ok()) return Fail("tear: " + s.ToString());
+  if (absl::Status s = (*file)->Sync(); !s.ok()) return Fail("tear sync: " + s.ToString());
+  result_.torn_tails++;
+}
+
 }  // namespace
 
 Command MakeCommand(uint32_t roll, uint32_t a, uint32_t b) {
@@ -430,7 +464,7 @@ Command MakeCommand(uint32_t roll, uint32_t a, uint32_t b) {
       {CommandKind::kRetention, 82},      {CommandKind::kSleep, 90},
       {CommandKind::kCorrupt, 92},        {CommandKind::kDiskFull, 94},
       {CommandKind::kDiskFreed, 96},      {CommandKind::kFailSyncs, 97},
-      {CommandKind::kCrash, 100},
+      {CommandKind::kTornTail, 98},       {CommandKind::kCrash, 100},
   };
   for (const Weight& w : kWeights) {
     if (roll % 100 < w.upto) return Command{w.kind, a, b};
@@ -457,7 +491,10 @@ ModelRunResult RunModel(uint64_t seed, const std::vector<Command>& commands,
     size_t end = begin;
     while (end < commands.size() && commands[end].kind != CommandKind::kCrash) end++;
     const std::span<const Command> phase(commands.data() + begin, end - begin);
-    NodeBody body = [&runner, phase](io::Runtime& rt) { runner.Phase(rt, phase); };
+    const bool ends_in_crash = end < commands.size();
+    NodeBody body = [&runner, phase, ends_in_crash](io::Runtime& rt) {
+      runner.Phase(rt, phase, ends_in_crash);
+    };
     if (end < commands.size()) {
       node.RunThenCrash(body, std::chrono::microseconds(1 + commands[end].a % kCrashAfterUsMax));
       runner.result().crashes++;
@@ -469,7 +506,7 @@ ModelRunResult RunModel(uint64_t seed, const std::vector<Command>& commands,
   }
   // A last power cut and recovery must find everything the last phase made durable.
   if (runner.result().failure.empty()) {
-    if (!node.Run([&runner](io::Runtime& rt) { runner.Phase(rt, {}); })) {
+    if (!node.Run([&runner](io::Runtime& rt) { runner.Phase(rt, {}, false); })) {
       runner.result().failure = "the final recovery did not finish";
     }
   }

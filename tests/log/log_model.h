@@ -31,6 +31,8 @@ enum class CommandKind : uint8_t {
   kDiskFull,        // the disk fills after a more bytes (ENOSPC, the failing write lands partly)
   kDiskFreed,       // space is back
   kFailSyncs,       // every fsync from now on fails (EIO): the log must fail, and lose nothing
+  kTornTail,        // a partial next batch reaches the disk and the phase stops, awaiting its
+                    // crash (a: how many bytes, b: 0 = real batch bytes, else garbage)
   kCrash,           // a: microseconds the phase may run before the power cut
 };
 
@@ -53,6 +55,7 @@ struct ModelRunResult {
   uint64_t corruptions_caught = 0;  // Reads refused with DataLoss, or recoveries that cut.
   uint64_t disk_full_errors = 0;    // Appends refused with ResourceExhausted.
   uint64_t logs_failed = 0;         // Phases ended by an injected fsync failure.
+  uint64_t torn_tails = 0;          // Partial batches left on disk before a crash.
 };
 
 // Runs `commands` on a fresh simulated world seeded with `seed`. `knobs` plants bugs.

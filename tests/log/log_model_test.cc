@@ -32,6 +32,7 @@ RC_GTEST_PROP(LogModel, NothingDurableIsLostAndNothingUnwrittenIsRead, ()) {
   RC_TAG(result.corruptions_caught > 0 ? "corruption caught" : "no corruption");
   RC_TAG(result.disk_full_errors > 0 ? "disk full" : "disk never full");
   RC_TAG(result.logs_failed > 0 ? "fsync failed" : "fsyncs ok");
+  RC_TAG(result.torn_tails > 0 ? "torn tail" : "no torn tail");
 }
 
 // Long random runs from io::Random seeds: the same generator the planted-bug tests use.
@@ -41,11 +42,13 @@ ModelRunResult RunSeed(uint64_t seed, core::log::LogTestingKnobs knobs, size_t c
 }
 
 TEST(LogModel, RandomSeedsPass) {
+  uint64_t steps = 0;
   for (uint64_t seed = 1; seed <= 40; seed++) {
     const ModelRunResult result = RunSeed(seed, {}, 300);
     ASSERT_TRUE(result.failure.empty()) << "seed " << seed << ": " << result.failure;
-    ASSERT_GT(result.steps, 50u) << "seed " << seed;
+    steps += result.steps;
   }
+  EXPECT_GT(steps, 40u * 80) << "the runs must do real work (faults end phases early)";
 }
 
 // Finds the first seed whose run fails with `knobs`; fails the test if none of `seeds` does.
