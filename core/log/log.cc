@@ -37,6 +37,7 @@ absl::Status Log::ValidateOptions(const LogOptions& options) {
     return absl::InvalidArgumentError("cache_bytes_max too large");
   }
   if (options.retention_ms_max < 0) return absl::InvalidArgumentError("retention_ms_max < 0");
+  if (options.segment_ms_max < 0) return absl::InvalidArgumentError("segment_ms_max < 0");
   return absl::OkStatus();
 }
 
@@ -106,6 +107,20 @@ absl::Status Log::CreateSegment(Offset base_offset) {
   return absl::OkStatus();
 }
 
+// Roll when the next batch would overflow the segment, or when the segment spans more than
+// segment_ms_max of batch time (so age retention can remove data of a slow partition).
+bool Log::NeedsRoll(const Segment& active, uint32_t batch_bytes, int64_t max_timestamp_ms) const {
+  if (active.empty()) return false;  // A segment holds at least one batch, however large.
+  if (active.size_bytes + batch_bytes > options_.segment_bytes_max) return true;
+  if (options_.segment_ms_max == 0) return false;
+  MERIDIAN_CHECK(active.first_timestamp_ms != INT64_MAX);
+  // Compared without overflow: timestamps come from producers and may be anything.
+  return max_timestamp_ms > active.first_timestamp_ms &&
+         static_cast<uint64_t>(max_timestamp_ms) -
+                 static_cast<uint64_t>(active.first_timestamp_ms) >=
+             static_cast<uint64_t>(options_.segment_ms_max);
+}
+
 absl::Status Log::Roll() {
   MERIDIAN_CHECK(!segments_.back()->empty());
   if (absl::Status s = CreateSegment(end_offset_); !s.ok()) return s;
@@ -124,8 +139,7 @@ absl::StatusOr<Offset> Log::Append(const BatchMeta& meta, std::span<const uint8_
   auto encoded =
       std::make_shared<const std::vector<uint8_t>>(EncodeBatch(end_offset_, meta, payload));
   const uint32_t length = static_cast<uint32_t>(encoded->size());
-  if (segments_.back()->size_bytes + length > options_.segment_bytes_max &&
-      !segments_.back()->empty()) {
+  if (NeedsRoll(*segments_.back(), length, meta.max_timestamp_ms)) {
     if (absl::Status s = Roll(); !s.ok()) return s;
   }
   Segment& active = *segments_.back();
@@ -145,6 +159,7 @@ absl::StatusOr<Offset> Log::Append(const BatchMeta& meta, std::span<const uint8_
   active.size_bytes += length;
   active.end_offset = header.end_offset();
   active.max_timestamp_ms = std::max(active.max_timestamp_ms, header.max_timestamp_ms);
+  if (position == kSegmentHeaderBytes) active.first_timestamp_ms = header.first_timestamp_ms;
   active.dirty = true;
   end_offset_ = header.end_offset();
   cache_.Append(BatchRef{.buffer = encoded, .position = 0, .header = header});

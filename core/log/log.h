@@ -56,7 +56,8 @@ struct LogTestingKnobs {
 
 struct LogOptions {
   std::string dir = "log";                   // Directory on the io::Disk; created if missing.
-  uint64_t segment_bytes_max = 64ull << 20;  // Roll to a new segment past this size.
+  uint64_t segment_bytes_max = 64ull << 20;  // Roll to a new segment past this size,
+  int64_t segment_ms_max = 0;                // or past this span of batch time (0: never).
   uint32_t index_interval_bytes = 4096;      // Sparse index density.
   uint64_t cache_bytes_max = 16ull << 20;    // Tail cache budget.
   uint64_t retention_bytes_max = 0;          // 0: no size-based retention.
@@ -179,6 +180,7 @@ class Log {
   absl::StatusOr<std::optional<LossRecord>> ReadLossRecord(RecoveryReport& report);
   absl::Status CreateSegment(Offset base_offset);
   absl::Status Roll();
+  bool NeedsRoll(const Segment& active, uint32_t batch_bytes, int64_t max_timestamp_ms) const;
   absl::Status GroupSync();
   absl::Status AcquireIo(io::Instant deadline);
   void ReleaseIo();

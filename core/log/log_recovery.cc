@@ -206,6 +206,7 @@ absl::Status Log::Recover(RecoveryReport& report) {
     segment->end_offset = f.scan.end_offset;
     segment->size_bytes = f.scan.valid_bytes;
     segment->max_timestamp_ms = f.scan.max_timestamp_ms;
+    segment->first_timestamp_ms = f.scan.first_timestamp_ms;
     segment->index = std::move(f.scan.index);
     segment->dirty = true;  // What a restarted process reads may sit only in the page cache.
     report.batches_recovered += f.scan.batches;

@@ -129,8 +129,11 @@ absl::StatusOr<Offset> Log::EnforceRetention(int64_t now_ms) {
     const Segment& segment = *segments_[i];
     const bool over_size =
         options_.retention_bytes_max > 0 && total_bytes > options_.retention_bytes_max;
-    const bool too_old = options_.retention_ms_max > 0 &&
-                         segment.max_timestamp_ms < now_ms - options_.retention_ms_max;
+    // now_ms - retention_ms_max, saturating instead of overflowing for extreme clocks.
+    const int64_t oldest_kept_ms = now_ms < INT64_MIN + options_.retention_ms_max
+                                       ? INT64_MIN
+                                       : now_ms - options_.retention_ms_max;
+    const bool too_old = options_.retention_ms_max > 0 && segment.max_timestamp_ms < oldest_kept_ms;
     if (!over_size && !too_old) break;
     total_bytes -= segment.size_bytes;
     up_to = segment.end_offset;

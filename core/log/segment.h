@@ -27,7 +27,8 @@ struct Log::Segment {
   const Offset base_offset;
   Offset end_offset;
   uint64_t size_bytes = kSegmentHeaderBytes;
-  int64_t max_timestamp_ms = INT64_MIN;  // Of any batch ever in it (retention by age).
+  int64_t max_timestamp_ms = INT64_MIN;    // Of any batch ever in it (retention by age).
+  int64_t first_timestamp_ms = INT64_MAX;  // Of its first batch (time-based roll).
   const std::string path;
   std::unique_ptr<io::File> file;
   SparseIndex index;

@@ -154,6 +154,7 @@ SegmentScan ScanSegment(io::File& file, Offset expected_base, uint32_t index_int
     scan.batches++;
     scan.end_offset = header.end_offset();
     scan.max_timestamp_ms = std::max(scan.max_timestamp_ms, header.max_timestamp_ms);
+    if (scan.batches == 1) scan.first_timestamp_ms = header.first_timestamp_ms;
     position += header.length_bytes;
     scan.valid_bytes = position;
   }

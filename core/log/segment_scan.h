@@ -44,6 +44,7 @@ struct SegmentScan {
   Offset end_offset;
   uint64_t batches = 0;
   int64_t max_timestamp_ms = INT64_MIN;
+  int64_t first_timestamp_ms = INT64_MAX;  // Of the first valid batch.
   SparseIndex index;
   // Whether the invalid bytes look like a torn final write (an incomplete batch reaching the end
   // of the file) rather than damage in the middle. Only informs the report; both are truncated.

@@ -390,5 +390,25 @@ TEST(Log, RetentionRemovesOldSegmentsBySizeAndByAge) {
   }));
 }
 
+TEST(Log, ASlowPartitionRollsByTimeSoAgeRetentionCanRemoveIt) {
+  SimNode node(kSeed + 11);
+  SCOPED_TRACE(fmt::format("seed {}", node.seed()));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    LogOptions options{.dir = "slow", .segment_ms_max = 1000, .retention_ms_max = 5000};
+    std::unique_ptr<Log> log = OpenOrFail(rt, rt.disk(), options);
+    // One small batch a second for a minute: far below segment_bytes_max.
+    for (int64_t second = 0; second < 60; second++) {
+      core::log::BatchMeta meta{.first_timestamp_ms = second * 1000,
+                                .max_timestamp_ms = second * 1000};
+      ASSERT_TRUE(log->Append(meta, PayloadFor(second, 10)).ok());
+    }
+    ASSERT_TRUE(log->Sync().ok());
+    EXPECT_GE(log->segment_count(), 29u);
+    ASSERT_TRUE(log->EnforceRetention(/*now_ms=*/60'000).ok());
+    EXPECT_GE(log->start_offset(), Offset(50));
+    EXPECT_LE(log->segment_count(), 6u);
+  }));
+}
+
 }  // namespace
 }  // namespace meridian::tests::log
