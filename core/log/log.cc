@@ -91,10 +91,13 @@ absl::Status Log::CreateSegment(Offset base_offset) {
         fmt::format("log {} has {} segments", options_.dir, segments_.size()));
   }
   const std::string path = SegmentPath(base_offset);
-  absl::StatusOr<std::unique_ptr<io::File>> file = disk_.Open(path, io::OpenMode::kCreateNew);
+  // kCreate, not kCreateNew: a file already at this name can only be the leftover of a roll
+  // that failed (its removal failed too); no valid data can sit at or after the log's end.
+  absl::StatusOr<std::unique_ptr<io::File>> file = disk_.Open(path, io::OpenMode::kCreate);
   if (!file.ok()) return file.status();
   const std::vector<uint8_t> header =
       EncodeSegmentHeader(SegmentHeader{.base_offset = base_offset});
+  if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
   if (absl::Status s = (*file)->WriteAt(0, header); !s.ok()) {
     (void)disk_.Remove(path);  // Best effort: an unsynced name with a partial header is harmless.
     return s;

@@ -51,6 +51,8 @@ struct Model {
   // A flip in progress: its own sync had not returned, but another fiber's sync of the same file
   // may already have made it durable. Recovery may then cut there.
   std::optional<Offset> flip_in_progress;
+  // Bases of segments whose header the test flipped (see Runner::Corrupt).
+  std::vector<Offset> header_damage;
 
   Offset end() const { return batches.empty() ? start : batches.back().end(); }
   bool IsBoundary(Offset offset) const {
@@ -173,11 +175,18 @@ void Runner::CheckRecovery(Log& log, const core::log::RecoveryReport& report) {
   const Offset start = log.start_offset();
   if (model_.flip_in_progress && report.cut && end == *model_.flip_in_progress &&
       (!model_.FirstCorrupt() || *model_.FirstCorrupt() > end)) {
-    model_.IndexOf(end);  // It is a batch of the model.
-    model_.batches[model_.IndexOf(end)].corrupted = true;
+    model_.batches[model_.IndexOf(end)].corrupted = true;  // The flip landed after all.
   }
   model_.flip_in_progress.reset();
-  if (std::optional<Offset> corrupt = model_.FirstCorrupt()) {
+  const std::optional<Offset> corrupt = model_.FirstCorrupt();
+  const bool header_cut = report.cut && (!corrupt || *corrupt >= end) &&
+                          std::find(model_.header_damage.begin(), model_.header_damage.end(),
+                                    end) != model_.header_damage.end();
+  model_.header_damage.clear();
+  if (header_cut) {
+    result_.corruptions_caught++;
+    model_.unacknowledged_loss = true;
+  } else if (corrupt) {
     if (end != *corrupt || !report.cut || report.lost_from > *corrupt) {
       return Fail(fmt::format("corrupted batch at {} but recovery gave end {}: {}",
                               corrupt->value(), end.value(), report.ToString()));
@@ -190,17 +199,17 @@ void Runner::CheckRecovery(Log& log, const core::log::RecoveryReport& report) {
     return Fail("recovery cut durable data with no damage planted: " + report.ToString());
   } else if (report.cut) {
     model_.unacknowledged_loss = true;
+  } else if (end < model_.durable) {
+    return Fail(fmt::format("durable offsets lost: told durable up to {}, recovered end {} ({})",
+                            model_.durable.value(), end.value(), report.ToString()));
   }
-  if (end > model_.end())
+  if (end > model_.end()) {
     return Fail(
         fmt::format("recovered end {} past written end {}", end.value(), model_.end().value()));
+  }
   if (start < model_.start || start > model_.start_max) {
     return Fail(fmt::format("recovered start {} outside [{}, {}]", start.value(),
                             model_.start.value(), model_.start_max.value()));
-  }
-  if (end < model_.durable && !model_.FirstCorrupt()) {
-    return Fail(fmt::format("durable offsets lost: told durable up to {}, recovered end {} ({})",
-                            model_.durable.value(), end.value(), report.ToString()));
   }
   if (!model_.IsBoundary(end) || !model_.IsBoundary(start)) return Fail("recovered mid-batch");
   model_.DropBefore(start);
@@ -414,6 +423,16 @@ void Runner::Corrupt(io::Runtime& rt, uint32_t pick, uint32_t byte) {
       }
     });
     if (!position) continue;  // Not in this segment, or behind earlier damage.
+    if (byte % 8 == 0) {
+      // One flip in eight hits the segment's header: everything in the segment is lost at the
+      // next recovery, even batches appended (and synced) after the flip, unless a truncation
+      // removes the segment first. The model allows (does not require) a cut there.
+      model_.header_damage.push_back(base);
+      const uint64_t at = (byte / 8) % core::log::kSegmentHeaderBytes;
+      if (absl::Status s = FlipByte(rt.disk(), path, at); !s.ok())
+        return Fail("flip: " + s.ToString());
+      return;
+    }
     model_.flip_in_progress = victim.base;
     if (absl::Status s = FlipByte(rt.disk(), path, *position + byte % length); !s.ok()) {
       return Fail("flip: " + s.ToString());
