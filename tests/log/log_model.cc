@@ -529,6 +529,7 @@ ModelRunResult RunModel(uint64_t seed, const std::vector<Command>& commands,
       runner.result().failure = "the final recovery did not finish";
     }
   }
+  runner.result().trace_hash = node.world().trace_hash();
   return runner.result();
 }
 

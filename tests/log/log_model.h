@@ -56,6 +56,7 @@ struct ModelRunResult {
   uint64_t disk_full_errors = 0;    // Appends refused with ResourceExhausted.
   uint64_t logs_failed = 0;         // Phases ended by an injected fsync failure.
   uint64_t torn_tails = 0;          // Partial batches left on disk before a crash.
+  uint64_t trace_hash = 0;          // The world's: equal for equal seeds and commands.
 };
 
 // Runs `commands` on a fresh simulated world seeded with `seed`. `knobs` plants bugs.

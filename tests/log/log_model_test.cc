@@ -51,6 +51,17 @@ TEST(LogModel, RandomSeedsPass) {
   EXPECT_GT(steps, 40u * 80) << "the runs must do real work (faults end phases early)";
 }
 
+// The seed alone replays a run: what a failing seed prints is enough to debug it.
+TEST(LogModel, ASeedReplaysTheSameRun) {
+  for (uint64_t seed : {3, 17, 99}) {
+    const ModelRunResult first = RunSeed(seed, {}, 300);
+    const ModelRunResult second = RunSeed(seed, {}, 300);
+    EXPECT_EQ(first.trace_hash, second.trace_hash) << "seed " << seed;
+    EXPECT_EQ(first.steps, second.steps) << "seed " << seed;
+    EXPECT_EQ(first.crashes, second.crashes) << "seed " << seed;
+  }
+}
+
 // Finds the first seed whose run fails with `knobs`; fails the test if none of `seeds` does.
 void ExpectCaught(core::log::LogTestingKnobs knobs, const char* what) {
   for (uint64_t seed = 1; seed <= 200; seed++) {
