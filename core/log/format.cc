@@ -113,7 +113,13 @@ std::vector<uint8_t> EncodeBatch(Offset base_offset, const BatchMeta& meta,
   MERIDIAN_CHECK(meta.record_count <= kRecordsPerBatchMax);
   MERIDIAN_CHECK(meta.first_timestamp_ms <= meta.max_timestamp_ms);
   const uint32_t length = static_cast<uint32_t>(kBatchHeaderBytes + payload.size());
-  std::vector<uint8_t> bytes(length);
+  // Header zeroed, payload copied once (no zero-fill of a buffer about to be overwritten: at
+  // 1 MiB batches that fill showed in the benchmark).
+  std::vector<uint8_t> bytes;
+  bytes.reserve(length);
+  bytes.resize(kBatchHeaderBytes);
+  bytes.insert(bytes.end(), payload.begin(), payload.end());
+  MERIDIAN_CHECK(bytes.size() == length);
   std::span<uint8_t> out(bytes);
   Store<uint32_t>(out, kAtLength, length);
   Store<uint16_t>(out, kAtMagic, kBatchMagic);
@@ -127,8 +133,6 @@ std::vector<uint8_t> EncodeBatch(Offset base_offset, const BatchMeta& meta,
   Store<uint32_t>(out, kAtBaseSequence, meta.base_sequence);
   Store<int64_t>(out, kAtFirstTimestamp, meta.first_timestamp_ms);
   Store<int64_t>(out, kAtMaxTimestamp, meta.max_timestamp_ms);
-  if (!payload.empty())
-    std::memcpy(bytes.data() + kBatchHeaderBytes, payload.data(), payload.size());
   Store<uint32_t>(out, kAtCrc, BatchCrc(bytes));
   return bytes;
 }
