@@ -410,5 +410,74 @@ TEST(Log, ASlowPartitionRollsByTimeSoAgeRetentionCanRemoveIt) {
   }));
 }
 
+TEST(Log, AWaitThatTimesOutLeavesTheLogHealthy) {
+  SimNode node(kSeed + 12);
+  SCOPED_TRACE(fmt::format("seed {}", node.seed()));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    std::unique_ptr<Log> log = OpenOrFail(rt, rt.disk(), LogOptions{});
+    const std::vector<Offset> offsets = AppendTagged(*log, 0, 3);
+    absl::Status leader_status;
+    io::FiberId leader = rt.Spawn("leader", [&] { leader_status = log->WaitDurable(offsets[0]); });
+    rt.scheduler().Yield();  // The leader is inside its fsync now.
+    const absl::Status hurried =
+        log->WaitDurable(offsets[2], rt.Now() + std::chrono::nanoseconds(1));
+    EXPECT_TRUE(absl::IsDeadlineExceeded(hurried)) << hurried.ToString();
+    rt.scheduler().Join(leader);
+    EXPECT_TRUE(leader_status.ok()) << leader_status.ToString();
+    EXPECT_TRUE(log->failure().ok());
+    EXPECT_TRUE(log->WaitDurable(offsets[2]).ok());
+  }));
+}
+
+TEST(Log, AFailedFsyncDuringASuffixTruncationLosesNothingDurable) {
+  SimNode node(kSeed + 13);
+  SCOPED_TRACE(fmt::format("seed {}", node.seed()));
+  DiskFaults faults;
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    FaultyDisk disk(rt.disk(), faults);
+    std::unique_ptr<Log> log = OpenOrFail(rt, disk, SmallSegments());
+    const std::vector<Offset> offsets = AppendTagged(*log, 0, 40);
+    ASSERT_TRUE(log->Sync().ok());
+    faults.fail_syncs = true;
+    EXPECT_FALSE(log->TruncateSuffix(offsets[30]).ok());
+    EXPECT_FALSE(log->failure().ok());
+  }));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    // Either the cut reached the disk or it did not; what is there is exactly what was written.
+    std::unique_ptr<Log> log = OpenOrFail(rt, rt.disk(), SmallSegments());
+    ASSERT_NE(log, nullptr);
+    const size_t kept = ReadAll(*log, Offset(0)).size();
+    EXPECT_GE(kept, 30u);
+    ExpectTagged(*log, 0, kept);
+  }));
+}
+
+TEST(Log, DiskReadsStopAtTheByteLimitAndAtTheSegmentEnd) {
+  SimNode node(kSeed + 14);
+  SCOPED_TRACE(fmt::format("seed {}", node.seed()));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    LogOptions options = SmallSegments();
+    options.cache_bytes_max = 0;  // Every read goes to the disk.
+    std::unique_ptr<Log> log = OpenOrFail(rt, rt.disk(), options);
+    const std::vector<Offset> offsets = AppendTagged(*log, 0, 60);
+    // A limit below one batch still returns the batch holding the offset, and only it.
+    absl::StatusOr<core::log::ReadResult> one = log->Read(offsets[7], 1);
+    ASSERT_TRUE(one.ok());
+    ASSERT_EQ(one->batches.size(), 1u);
+    EXPECT_EQ(one->batches[0].header.base_offset, offsets[7]);
+    EXPECT_EQ(one->next_offset, offsets[8]);
+    EXPECT_FALSE(one->from_cache);
+    // A large limit stops at the end of the segment; the next read continues in the next one.
+    absl::StatusOr<core::log::ReadResult> many = log->Read(offsets[0], 1 << 20);
+    ASSERT_TRUE(many.ok());
+    EXPECT_LT(many->next_offset, log->end_offset());
+    uint64_t bytes = 0;
+    for (const core::log::BatchRef& b : many->batches) bytes += b.header.length_bytes;
+    EXPECT_EQ(bytes, many->bytes);
+    EXPECT_LE(many->bytes + core::log::kSegmentHeaderBytes, options.segment_bytes_max);
+    EXPECT_EQ(log->metrics().cache_hits, 0u);
+  }));
+}
+
 }  // namespace
 }  // namespace meridian::tests::log
