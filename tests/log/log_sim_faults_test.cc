@@ -40,6 +40,8 @@ struct FaultModel {
   uint64_t next_tag = 1;
   uint64_t recoveries = 0;
   uint64_t losses_reported = 0;
+  uint64_t torn_cuts = 0;    // Recoveries that cut what looked like a torn last write.
+  uint64_t damage_cuts = 0;  // ... and what looked like damage.
   uint64_t bit_flips = 0;
   absl::btree_map<std::string, uint64_t> faults;  // The world's count of injected faults.
   std::string failure;
@@ -73,6 +75,7 @@ core::log::LogOptions Options() {
 void CheckRecovery(FaultModel& model, Log& log, const core::log::RecoveryReport& report) {
   model.recoveries++;
   if (report.cut) model.losses_reported++;
+  if (report.bytes_discarded > 0) (report.looks_torn ? model.torn_cuts : model.damage_cuts)++;
   const Offset end = log.end_offset();
   if (end > model.end())
     return model.Fail(fmt::format("recovered end {} past written", end.value()));
@@ -190,7 +193,7 @@ FaultModel RunSeed(uint64_t seed, int phases) {
 }
 
 TEST(LogSimFaults, NothingDurableIsLostSilentlyAndNothingWrongIsRead) {
-  uint64_t recoveries = 0, losses = 0, flips = 0;
+  uint64_t recoveries = 0, losses = 0, flips = 0, torn = 0, damage = 0;
   absl::btree_map<std::string, uint64_t> faults;
   for (uint64_t seed = 1; seed <= 30; seed++) {
     const FaultModel model = RunSeed(seed, 12);
@@ -198,14 +201,20 @@ TEST(LogSimFaults, NothingDurableIsLostSilentlyAndNothingWrongIsRead) {
     recoveries += model.recoveries;
     losses += model.losses_reported;
     flips += model.bit_flips;
+    torn += model.torn_cuts;
+    damage += model.damage_cuts;
     for (const auto& [kind, count] : model.faults) faults[kind] += count;
   }
-  std::cout << recoveries << " recoveries, " << losses << " reported cuts, " << flips
+  std::cout << recoveries << " recoveries, " << losses << " reported cuts (" << torn
+            << " torn tails, " << damage << " damaged), " << flips
             << " bit flips at rest; injected:";
   for (const auto& [kind, count] : faults) std::cout << " " << kind << "=" << count;
   std::cout << "\n";
   EXPECT_GT(recoveries, 200u);
+  // Coverage marks: the rare recovery paths were reached, not just compiled.
   EXPECT_GT(losses, 0u) << "the faults should have forced some reported cuts";
+  EXPECT_GT(torn, 0u) << "no recovery met a torn tail";
+  EXPECT_GT(damage, 0u) << "no recovery met damage";
 }
 
 // bazel test //tests/log:log_sim_faults_sweep_test (manual): a thousand seeds.
