@@ -72,6 +72,7 @@ std::optional<RecoveryCut> FindCut(const std::vector<FoundSegment>& found) {
 // files claimed.
 LossRecord LossOf(const std::vector<FoundSegment>& found, const RecoveryCut& cut) {
   const size_t i = cut.segment;
+  MERIDIAN_CHECK(i < found.size());
   LossRecord record;
   record.lost_from = !cut.whole ? found[i].scan.end_offset
                      : i == 0   ? found[0].base
@@ -81,6 +82,7 @@ LossRecord LossOf(const std::vector<FoundSegment>& found, const RecoveryCut& cut
     record.lost_end_hint =
         std::max({record.lost_end_hint, found[j].base, found[j].scan.end_offset});
   }
+  MERIDIAN_CHECK(record.lost_from <= record.lost_end_hint);
   return record;
 }
 
@@ -90,6 +92,7 @@ LossRecord LossOf(const std::vector<FoundSegment>& found, const RecoveryCut& cut
 absl::Status ApplyCut(io::Disk& disk, const std::string& dir, std::vector<FoundSegment>& found,
                       const RecoveryCut& cut, uint32_t index_interval_bytes,
                       RecoveryReport& report) {
+  MERIDIAN_CHECK(cut.segment < found.size());
   bool removed_any = false;
   for (size_t i = cut.segment; i < found.size(); i++) {
     FoundSegment& f = found[i];
@@ -199,8 +202,10 @@ absl::Status Log::Recover(RecoveryReport& report) {
     report.lost_from = (*loss)->lost_from;
     report.lost_end_offset_hint = (*loss)->lost_end_hint;
   }
+  MERIDIAN_CHECK(kept <= found->size());
   for (size_t i = 0; i < kept; i++) {
     FoundSegment& f = (*found)[i];
+    MERIDIAN_CHECK(f.scan.valid_bytes >= kSegmentHeaderBytes, "kept {} has no header", f.path);
     auto segment =
         std::make_shared<Segment>(f.base, f.path, std::move(f.file), options_.index_interval_bytes);
     segment->end_offset = f.scan.end_offset;

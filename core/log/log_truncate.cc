@@ -42,6 +42,7 @@ absl::StatusOr<uint64_t> Log::PositionOf(const Segment& segment, Offset offset) 
     position += header.length_bytes;
     at = header.end_offset();
   }
+  MERIDIAN_CHECK(position <= segment.size_bytes);
   if (at != offset) {
     return absl::InvalidArgumentError(fmt::format("offset {} is inside a batch", offset.value()));
   }
@@ -70,6 +71,10 @@ absl::Status Log::TruncateSuffix(Offset new_end) {
     ReleaseIo();
     return position.status();
   }
+  MERIDIAN_CHECK(kept->base_offset <= new_end);
+  MERIDIAN_CHECK(new_end <= kept->end_offset);
+  MERIDIAN_CHECK(*position >= kSegmentHeaderBytes);
+  MERIDIAN_CHECK(*position <= kept->size_bytes);
   // Memory first (appends after this point go to the new end), then the files.
   std::vector<SegmentPtr> removed(segments_.begin() + keep + 1, segments_.end());
   segments_.resize(keep + 1);
@@ -107,8 +112,10 @@ absl::StatusOr<Offset> Log::TruncatePrefix(Offset up_to) {
   while (segments_.size() > 1 && segments_.front()->end_offset <= up_to) {
     const SegmentPtr oldest = segments_.front();
     if (oldest->end_offset > durable_end_) break;  // Retention removes only durable data.
+    MERIDIAN_CHECK(oldest != segments_.back(), "never the active segment");
     segments_.erase(segments_.begin());
     start_offset_ = segments_.front()->base_offset;
+    MERIDIAN_CHECK(start_offset_ <= up_to);
     cache_.TruncatePrefix(start_offset_);
     metrics_.segments_removed++;
     Invariants();
@@ -139,6 +146,7 @@ absl::StatusOr<Offset> Log::EnforceRetention(int64_t now_ms) {
     up_to = segment.end_offset;
   }
   if (up_to == start_offset_) return start_offset_;
+  MERIDIAN_CHECK(up_to < end_offset_ || segments_.back()->empty());
   return TruncatePrefix(up_to);
 }
 
