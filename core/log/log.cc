@@ -257,6 +257,7 @@ absl::Status Log::WaitDurable(Offset offset, io::Instant deadline) {
   durability_waiters_++;
   const uint64_t generation = truncation_generation_;
   absl::Status result;
+  bool yielded = false;
   while (true) {
     result = CheckNotTruncated(offset, generation);
     if (!result.ok()) break;
@@ -264,6 +265,13 @@ absl::Status Log::WaitDurable(Offset offset, io::Instant deadline) {
     if (!failed_.ok()) {
       result = failed_;
       break;
+    }
+    if (!io_busy_ && !yielded) {
+      // Before leading, let every runnable fiber run once: writers just woken by the last sync
+      // append their next batch now and ride on this sync instead of forcing another one.
+      yielded = true;
+      runtime_.scheduler().Yield();
+      continue;
     }
     if (!io_busy_) {  // Lead: one sync for every append so far.
       io_busy_ = true;
