@@ -20,8 +20,9 @@
 // returns the same error. The state of the page cache after a failed fsync is unknowable (the
 // PostgreSQL "fsyncgate" lesson), so the only way on is to reopen, which re-reads the disk.
 //
-// Fibers: every method must be called from fibers of the one io::Runtime given to Open. Only
-// WaitDurable, Sync, TruncateSuffix, TruncatePrefix and EnforceRetention suspend.
+// Fibers: every method must be called from fibers of the one io::Runtime given to Open. Open,
+// WaitDurable, Sync, TruncateSuffix, TruncatePrefix, EnforceRetention and AcknowledgeLoss
+// suspend (on fsyncs); Append and Read never do, so they are atomic with respect to the others.
 #pragma once
 
 #include <cstdint>
