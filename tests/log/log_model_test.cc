@@ -28,6 +28,7 @@ RC_GTEST_PROP(LogModel, NothingDurableIsLostAndNothingUnwrittenIsRead, ()) {
   if (!result.failure.empty()) {
     RC_FAIL(fmt::format("seed {}: {}\ncommands: {}", seed, result.failure, Describe(commands)));
   }
+  RC_TAG(commands.size() >= 100 ? ">= 100 commands" : "< 100 commands");
   RC_TAG(result.crashes > 0 ? "crashed" : "no crash");
   RC_TAG(result.corruptions_caught > 0 ? "corruption caught" : "no corruption");
   RC_TAG(result.disk_full_errors > 0 ? "disk full" : "disk never full");
