@@ -1,13 +1,15 @@
 // The log on the simulator's faulty disk (sim/sim_disk.h): EIO on reads, writes and fsyncs, slow
 // fsyncs, sector-torn unsynced writes at every crash, a disk that fills up, and bit flips in
-// synced data at rest. Several writers append and wait for durability, readers check what they
-// read, and the node is power-cut at random moments, again and again.
+// synced data at rest, writes misdirected 1-8 sectors away. Several writers append and wait for
+// durability, readers check what they read, and the node is power-cut at random moments, again and
+// again.
 //
 // What must hold, on every seed:
 //   - every batch a read returns, and every batch a recovery keeps, is exactly what was written
 //     at that offset (never a corrupted or never-written batch);
 //   - a recovery whose log ends before what was reported durable says so (`report.cut`): a loss
-//     is never silent, and without a bit flip at rest no durable offset is lost at all;
+//     is never silent, and without damage (a bit flip at rest, a misdirected write) no durable
+//     offset is lost at all;
 //   - no assertion fires, whatever the disk does.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -36,13 +38,14 @@ struct Written {
 struct FaultModel {
   std::vector<Written> batches;
   Offset durable;
-  bool flipped_at_rest = false;  // Since the last recovery.
+  bool damaged_since_recovery = false;  // A bit flip or misdirected write since the last recovery.
   uint64_t next_tag = 1;
   uint64_t recoveries = 0;
   uint64_t losses_reported = 0;
   uint64_t torn_cuts = 0;    // Recoveries that cut what looked like a torn last write.
   uint64_t damage_cuts = 0;  // ... and what looked like damage.
   uint64_t bit_flips = 0;
+  uint64_t misdirected_writes = 0;
   absl::btree_map<std::string, uint64_t> faults;  // The world's count of injected faults.
   std::string failure;
 
@@ -83,9 +86,9 @@ void CheckRecovery(FaultModel& model, Log& log, const core::log::RecoveryReport&
     return model.Fail(fmt::format("silent loss: durable to {}, recovered end {}: {}",
                                   model.durable.value(), end.value(), report.ToString()));
   }
-  if (end < model.durable && !model.flipped_at_rest) {
+  if (end < model.durable && !model.damaged_since_recovery) {
     return model.Fail(
-        fmt::format("durable offsets lost with no bit flip at rest: durable to {}, "
+        fmt::format("durable offsets lost with no disk damage: durable to {}, "
                     "recovered end {}: {}",
                     model.durable.value(), end.value(), report.ToString()));
   }
@@ -97,7 +100,7 @@ void CheckRecovery(FaultModel& model, Log& log, const core::log::RecoveryReport&
   }
   model.batches.resize(end.value());
   model.durable = end;
-  model.flipped_at_rest = false;
+  model.damaged_since_recovery = false;
 }
 
 // One writer: appends, and waits for every tenth batch to be durable.
@@ -156,6 +159,11 @@ void Phase(io::Runtime& rt, FaultModel& model) {
   rt.scheduler().Join(reader);
 }
 
+uint64_t Count(const sim::World& world, const std::string& fault) {
+  auto it = world.faults_injected().find(fault);
+  return it == world.faults_injected().end() ? 0 : it->second;
+}
+
 // Runs `phases` boot-work-crash cycles on one seed; returns the first broken invariant.
 FaultModel RunSeed(uint64_t seed, int phases) {
   SimNode node(seed);
@@ -171,10 +179,20 @@ FaultModel RunSeed(uint64_t seed, int phases) {
     // Now and then the disk is nearly full for a whole boot.
     disk.set_capacity(random.Chance(1, 4) ? disk.bytes_used() + random.Below(20'000)
                                           : sim::SimDisk::kBytesMax);
-    node.RunThenCrash([&](io::Runtime& rt) { Phase(rt, model); },
-                      std::chrono::microseconds(100 + random.Below(30'000)));
+    node.Start([&](io::Runtime& rt) { Phase(rt, model); });
+    node.world().RunFor(std::chrono::microseconds(100 + random.Below(15'000)));
+    // Now and then the drive puts the next write 1-8 sectors away from where it was aimed.
+    const uint64_t misdirected_before = Count(node.world(), "misdirected_write");
+    if (random.Chance(1, 4)) disk.MisdirectNextWrite(&atlas, random.Next());
+    node.world().RunFor(std::chrono::microseconds(random.Below(15'000)));
+    node.Crash();
+    disk.MisdirectNextWrite(nullptr);
+    if (Count(node.world(), "misdirected_write") > misdirected_before) {
+      model.damaged_since_recovery = true;
+      model.misdirected_writes++;
+    }
     if (random.Chance(1, 3) && disk.CorruptAtRest(atlas, random)) {
-      model.flipped_at_rest = true;
+      model.damaged_since_recovery = true;
       model.bit_flips++;
     }
   }
@@ -193,7 +211,7 @@ FaultModel RunSeed(uint64_t seed, int phases) {
 }
 
 TEST(LogSimFaults, NothingDurableIsLostSilentlyAndNothingWrongIsRead) {
-  uint64_t recoveries = 0, losses = 0, flips = 0, torn = 0, damage = 0;
+  uint64_t recoveries = 0, losses = 0, flips = 0, torn = 0, damage = 0, misdirected = 0;
   absl::btree_map<std::string, uint64_t> faults;
   for (uint64_t seed = 1; seed <= 30; seed++) {
     const FaultModel model = RunSeed(seed, 12);
@@ -201,13 +219,14 @@ TEST(LogSimFaults, NothingDurableIsLostSilentlyAndNothingWrongIsRead) {
     recoveries += model.recoveries;
     losses += model.losses_reported;
     flips += model.bit_flips;
+    misdirected += model.misdirected_writes;
     torn += model.torn_cuts;
     damage += model.damage_cuts;
     for (const auto& [kind, count] : model.faults) faults[kind] += count;
   }
   std::cout << recoveries << " recoveries, " << losses << " reported cuts (" << torn
-            << " torn tails, " << damage << " damaged), " << flips
-            << " bit flips at rest; injected:";
+            << " torn tails, " << damage << " damaged), " << misdirected << " misdirected writes, "
+            << flips << " bit flips at rest; injected:";
   for (const auto& [kind, count] : faults) std::cout << " " << kind << "=" << count;
   std::cout << "\n";
   EXPECT_GT(recoveries, 200u);
@@ -215,6 +234,7 @@ TEST(LogSimFaults, NothingDurableIsLostSilentlyAndNothingWrongIsRead) {
   EXPECT_GT(losses, 0u) << "the faults should have forced some reported cuts";
   EXPECT_GT(torn, 0u) << "no recovery met a torn tail";
   EXPECT_GT(damage, 0u) << "no recovery met damage";
+  EXPECT_GT(misdirected, 0u) << "no write was misdirected";
 }
 
 // bazel test //tests/log:log_sim_faults_sweep_test (manual): a thousand seeds.

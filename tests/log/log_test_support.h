@@ -35,6 +35,9 @@ class SimNode {
   bool Run(NodeBody body);
   // Starts `body` and runs for `duration` only, then power-cuts the node wherever it is.
   void RunThenCrash(NodeBody body, io::Duration duration);
+  // The pieces of RunThenCrash, for tests that act on the world between them.
+  void Start(NodeBody body) { Boot(std::move(body)); }
+  void Crash() { world_.Crash(kNode); }
   bool done() const { return done_; }
 
  private:
