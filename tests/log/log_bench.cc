@@ -3,7 +3,8 @@
 //
 //   bazel run -c opt //tests/log:log_bench -- [dir] [megabytes_per_case]
 //
-// dir defaults to /var/tmp/meridian-log-bench (must be a real disk: on tmpfs fdatasync is free).
+// The bench works in a fresh run-XXXXXX directory inside dir (default /var/tmp/meridian-log-bench;
+// it must be on a real disk: on tmpfs fdatasync is free) and removes only that directory.
 // Cases, for each batch size:
 //   raw             pwrite(batch) + fdatasync, one after the other: the disk's honest rate.
 //   via io::File    the same through io/posix (fdatasync on its helper thread): the hand-off.
@@ -13,6 +14,7 @@
 // dropped (posix_fadvise DONTNEED) for the segment files.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -245,10 +247,16 @@ void Bench(io::Runtime& rt, const std::string& root, uint64_t megabytes) {
 
 int main(int argc, char** argv) {
   using namespace meridian;
-  const std::string root = argc > 1 ? argv[1] : "/var/tmp/meridian-log-bench";
+  const std::string parent = argc > 1 ? argv[1] : "/var/tmp/meridian-log-bench";
   const uint64_t megabytes = argc > 2 ? std::stoull(argv[2]) : 64;
-  std::filesystem::remove_all(root);
-  std::filesystem::create_directories(root);
+  // Work in a fresh directory of our own inside `parent`, and remove only that one.
+  std::filesystem::create_directories(parent);
+  std::string pattern = parent + "/run-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) {
+    fmt::print(stderr, "cannot create a directory in {}\n", parent);
+    return 1;
+  }
+  const std::string root = pattern;
   absl::StatusOr<std::unique_ptr<io::posix::PosixRuntime>> rt =
       io::posix::PosixRuntime::Create({.node = io::NodeId(1), .data_dir = root});
   if (!rt.ok()) {
