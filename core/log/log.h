@@ -1,0 +1,215 @@
+// core::log::Log: one partition's durable, segmented log of record batches over io::Disk.
+//
+// What it is for: the broker appends producer batches (or raft entries) and gets offsets back;
+// replication acknowledges against durable_end_offset(); consumers and followers read by offset.
+//
+// What stays true (checked by Invariants() after every mutation):
+//   start_offset() <= durable_end_offset() <= end_offset();
+//   segments are contiguous: each one's base offset is its predecessor's end offset;
+//   a batch is served to a reader only after its CRC32C matched (from disk) or it came from the
+//   log's own append buffer (the tail cache);
+//   durable_end_offset() only covers batches whose file Sync (and directory sync, for a new
+//   segment) returned OK.
+//
+// Group commit: Append writes into the page cache and returns at once; WaitDurable(offset) makes
+// the calling fiber either the sync leader (if no sync is running: it syncs everything appended
+// so far, for everybody) or a follower that waits for a sync covering its offset. So N appenders
+// that wait share one fsync, and the fsync rate adapts to the disk's latency by itself.
+//
+// After a failed sync or an unrepairable write error the log is failed: every later mutation
+// returns the same error. The state of the page cache after a failed fsync is unknowable (the
+// PostgreSQL "fsyncgate" lesson), so the only way on is to reopen, which re-reads the disk.
+//
+// Fibers: every method must be called from fibers of the one io::Runtime given to Open. Open,
+// WaitDurable, Sync, TruncateSuffix, TruncatePrefix, EnforceRetention and AcknowledgeLoss
+// suspend (on fsyncs); Append and Read never do, so they are atomic with respect to the others.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/log/batch_ref.h"
+#include "core/log/format.h"
+#include "core/log/sparse_index.h"
+#include "core/log/tail_cache.h"
+#include "core/strong_id.h"
+#include "io/disk.h"
+#include "io/runtime.h"
+#include "io/sync.h"
+
+namespace meridian::core::log {
+
+// Planted bugs, for tests that prove the model test bites. Never set outside tests.
+struct LogTestingKnobs {
+  // Tell durability waiters "durable" when the sync starts instead of when it completes.
+  bool report_durable_before_sync = false;
+  // Serve batches read from disk without checking their CRC.
+  bool skip_crc_check_on_read = false;
+};
+
+struct LogOptions {
+  std::string dir = "log";                   // Directory on the io::Disk; created if missing.
+  uint64_t segment_bytes_max = 64ull << 20;  // Roll to a new segment past this size,
+  int64_t segment_ms_max = 0;                // or past this span of batch time (0: never).
+  uint32_t index_interval_bytes = 4096;      // Sparse index density.
+  uint64_t cache_bytes_max = 16ull << 20;    // Tail cache budget.
+  uint64_t retention_bytes_max = 0;          // 0: no size-based retention.
+  int64_t retention_ms_max = 0;              // 0: no age-based retention.
+  LogTestingKnobs testing;
+};
+
+// What Open found and did. `cut` means the disk held less than a clean log: a torn final write
+// (expected after a crash: those bytes were never reported durable) or damage (a corrupted
+// batch, a missing or garbled segment): either way the log was cut at the first bad byte and
+// [lost_from, lost_end_offset_hint) must be fetched again from a peer. A cut is recorded on disk
+// before it is made, and reported by every Open until AcknowledgeLoss, so a crash during or
+// after recovery cannot make a loss silent.
+struct RecoveryReport {
+  uint32_t segments_found = 0;
+  uint64_t batches_recovered = 0;
+  Offset start_offset;
+  Offset end_offset;
+  bool cut = false;             // Bytes were discarded (now, or by an unacknowledged recovery).
+  Offset lost_from;             // First offset lost (meaningful when `cut`).
+  bool looks_torn = false;      // ... and the cut looks like a torn last write, not damage.
+  Offset lost_end_offset_hint;  // Best known end of what was discarded (>= end_offset).
+  uint64_t bytes_discarded = 0;
+  uint32_t segments_removed = 0;
+  std::string lost_reason;
+  std::vector<std::string> ignored_files;  // Names in the directory that are not segments.
+
+  std::string ToString() const;
+};
+
+struct LogMetrics {
+  uint64_t appends = 0;
+  uint64_t append_bytes = 0;
+  uint64_t group_syncs = 0;  // Leader syncs (each = one fsync per dirty segment).
+  uint64_t file_syncs = 0;
+  uint64_t dir_syncs = 0;
+  uint64_t batches_per_sync_max = 0;
+  uint64_t reads = 0;
+  uint64_t read_bytes = 0;
+  uint64_t cache_hits = 0;    // Reads served from the tail cache.
+  uint64_t cache_misses = 0;  // Reads that went to disk.
+  uint64_t cache_evictions = 0;
+  uint64_t cache_bytes = 0;
+  uint64_t corruptions_detected = 0;  // Bad batches met by reads (never served).
+  uint64_t segments_rolled = 0;
+  uint64_t segments_removed = 0;
+  uint64_t suffix_truncations = 0;
+};
+
+struct FoundSegment;  // Recovery internals (log_recovery.cc).
+struct RecoveryCut;
+
+class Log {
+ public:
+  static constexpr size_t kDurabilityWaitersMax = 4096;
+  static constexpr size_t kSegmentsMax = 1 << 16;
+  static constexpr size_t kTruncationHistoryMax = 64;
+  static constexpr uint64_t kSegmentBytesMin = 4096;
+  static constexpr uint64_t kSegmentBytesMax = kSegmentBytesLimit - kBatchBytesMax;
+  static_assert(kSegmentBytesMin > kSegmentHeaderBytes + kBatchHeaderBytes);
+
+  // Opens (recovering) or creates the log in options.dir. Errors: FailedPrecondition for a
+  // segment of a newer format version, InvalidArgument for bad options, and the disk's status
+  // for I/O errors; in all of these nothing on disk was changed.
+  static absl::StatusOr<std::unique_ptr<Log>> Open(io::Runtime& runtime, io::Disk& disk,
+                                                   LogOptions options,
+                                                   RecoveryReport* report = nullptr);
+  ~Log();
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Appends one batch and returns its base offset. Not durable until WaitDurable says so.
+  // ResourceExhausted when the disk is full (nothing was appended); InvalidArgument for a batch
+  // over the limits. Never suspends.
+  absl::StatusOr<Offset> Append(const BatchMeta& meta, std::span<const uint8_t> payload);
+  // Waits until the batch holding `offset` is durable (group commit). Aborted if a suffix
+  // truncation removed it meanwhile; OK at once below start_offset() (a prefix truncation
+  // removes only durable batches).
+  absl::Status WaitDurable(Offset offset, io::Instant deadline = io::Instant::Infinite());
+  // Makes everything appended so far durable.
+  absl::Status Sync();
+
+  // Whole verified batches from the one holding `from`, up to `bytes_max` bytes (at least one
+  // batch, so a reader always progresses). Empty at end_offset(); OutOfRange outside
+  // [start_offset, end_offset]; DataLoss if a batch failed its check (it is never served; the
+  // range is then to be repaired from a peer: truncate the suffix there and fetch again).
+  absl::StatusOr<ReadResult> Read(Offset from, uint64_t bytes_max);
+
+  // Removes every batch at or after `new_end`, durably (raft: a follower's conflicting suffix).
+  // `new_end` must be a batch boundary in [start_offset, end_offset].
+  absl::Status TruncateSuffix(Offset new_end);
+  // Removes, durably and oldest first, every whole segment that ends at or before `up_to`; never
+  // the active one. Returns the new start offset (<= up_to).
+  absl::StatusOr<Offset> TruncatePrefix(Offset up_to);
+  // Retention: removes the oldest segments while the log is over retention_bytes_max or their
+  // newest batch is older than retention_ms_max before `now_ms`. Returns the new start offset.
+  absl::StatusOr<Offset> EnforceRetention(int64_t now_ms);
+  // The owner has repaired (or accepted) the loss a recovery reported: forget the loss record,
+  // durably, so later Opens stop reporting it.
+  absl::Status AcknowledgeLoss();
+
+  Offset start_offset() const { return start_offset_; }
+  Offset end_offset() const { return end_offset_; }
+  Offset durable_end_offset() const { return durable_end_; }
+  uint64_t size_bytes() const;
+  size_t segment_count() const { return segments_.size(); }
+  const absl::Status& failure() const { return failed_; }
+  LogMetrics metrics() const;
+
+ private:
+  struct Segment;
+  using SegmentPtr = std::shared_ptr<Segment>;
+
+  Log(io::Runtime& runtime, io::Disk& disk, LogOptions options);
+  static absl::Status ValidateOptions(const LogOptions& options);
+  absl::Status Recover(RecoveryReport& report);
+  absl::Status WriteLossRecord(const LossRecord& record);
+  absl::StatusOr<size_t> CutAtFirstBadByte(std::vector<FoundSegment>& found, const RecoveryCut& cut,
+                                           std::optional<LossRecord>& loss, RecoveryReport& report);
+  absl::StatusOr<std::optional<LossRecord>> ReadLossRecord(RecoveryReport& report);
+  absl::Status CreateSegment(Offset base_offset);
+  absl::Status Roll();
+  bool NeedsRoll(const Segment& active, uint32_t batch_bytes, int64_t max_timestamp_ms) const;
+  absl::Status GroupSync();
+  absl::Status AcquireIo(io::Instant deadline);
+  void ReleaseIo();
+  absl::Status Fail(absl::Status status);
+  absl::Status CheckNotTruncated(Offset offset, uint64_t generation) const;
+  size_t SegmentIndexFor(Offset offset) const;
+  absl::StatusOr<uint64_t> PositionOf(const Segment& segment, Offset offset);
+  absl::StatusOr<ReadResult> ReadFromDisk(const Segment& segment, Offset from, uint64_t bytes_max);
+  absl::Status ReportCorruption(const Segment& segment, uint64_t position, std::string what);
+  std::string SegmentPath(Offset base_offset) const;
+  void Invariants() const;
+
+  io::Runtime& runtime_;
+  io::Disk& disk_;
+  const LogOptions options_;
+  std::vector<SegmentPtr> segments_;  // Oldest first; the last one is active.
+  Offset start_offset_;
+  Offset end_offset_;
+  Offset durable_end_;
+  bool dir_dirty_ = false;  // A segment name not yet made durable by SyncDir.
+  bool io_busy_ = false;    // A sync or truncation owns the files.
+  size_t durability_waiters_ = 0;
+  io::WaitList io_waiters_;
+  uint64_t truncation_generation_ = 0;
+  std::deque<std::pair<uint64_t, Offset>> truncations_;  // (generation, new end), newest last.
+  absl::Status failed_;
+  TailCache cache_;
+  LogMetrics metrics_;
+};
+
+}  // namespace meridian::core::log
