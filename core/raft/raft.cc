@@ -109,6 +109,7 @@ void Raft::BecomeLeader() {
   step_ = &Raft::StepLeader;
   tick_ = &Raft::TickHeartbeat;
   leader_ = options_.id;
+  ResetElectionTimer();  // The check-quorum window starts now, not when the campaign began.
   lease_revoked_ = false;
   transferee_ = kNoNode;
   progress_.clear();
@@ -246,7 +247,10 @@ bool Raft::StepTerm(const Message& m) {
 void Raft::HandleVoteRequest(const Message& m) {
   const bool pre = m.type == MessageType::kPreVote;
   const MessageType response = pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
-  if (membership_.IsLearner(options_.id)) return;  // Learners never vote.
+  // A learner never campaigns and candidates never count a learner's vote, but a node answers
+  // vote requests whatever its own configuration says (dissertation §4.1: "servers process
+  // incoming RPC requests without consulting their current configurations"): a learner just
+  // promoted by an entry it has not received yet may be needed to elect a leader.
   const bool can_vote = vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) ||
                         (pre && m.term > term_);
   // §5.4.1: "the voter denies its vote if its own log is more up-to-date than that of the
@@ -422,8 +426,7 @@ absl::StatusOr<Index> Raft::LeaseRead() const {
 
 bool Raft::HasReady() const {
   if (ready_outstanding_) return false;
-  HardState hs{term_, vote_, log_.commit()};
-  if (options_.planted_bug == PlantedBug::kForgetToPersistVote) hs.vote = kNoNode;
+  const HardState hs = CurrentHardState();
   return !messages_.empty() || broadcast_pending_ || hs != persisted_hard_state_ ||
          log_.handed() < log_.last_index() || ApplyLimit() > log_.applied();
 }
@@ -433,8 +436,7 @@ Ready Raft::GetReady() {
   if (broadcast_pending_) BroadcastAppend();
   broadcast_pending_ = false;
   Ready ready;
-  HardState hs{term_, vote_, log_.commit()};
-  if (options_.planted_bug == PlantedBug::kForgetToPersistVote) hs.vote = kNoNode;
+  const HardState hs = CurrentHardState();
   if (hs != persisted_hard_state_) {
     ready.hard_state = hs;
     persisted_hard_state_ = hs;
@@ -459,7 +461,18 @@ void Raft::Advance(const Ready& ready) {
   Invariants();
 }
 
-Index Raft::ApplyLimit() const { return log_.commit(); }
+Index Raft::ApplyLimit() const {
+  // Apply (and save as the commit index) only entries durable here: after a restart the saved
+  // commit index must not point past the recovered log.
+  if (options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable) return log_.commit();
+  return std::min(log_.commit(), log_.stable());
+}
+
+HardState Raft::CurrentHardState() const {
+  HardState hs{term_, vote_, ApplyLimit()};
+  if (options_.planted_bug == PlantedBug::kForgetToPersistVote) hs.vote = kNoNode;
+  return hs;
+}
 
 const char* RoleName(Role role) {
   switch (role) {

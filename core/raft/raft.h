@@ -114,6 +114,7 @@ class Raft {
   bool HasPendingConfChange() const;
   bool CommittedInCurrentTerm() const;
   Index ApplyLimit() const;
+  HardState CurrentHardState() const;
 
   RaftOptions options_;
   io::Random random_;

@@ -1,7 +1,8 @@
 // A node's copy of the raft log (Raft paper §5.3) with its durability and commit cursors.
 //
 // Holds every entry in memory (no snapshots or compaction yet). Cursors, always ordered:
-//   applied <= commit <= stable <= last,  handed <= last
+//   applied <= commit <= last,  stable <= handed <= last
+// (Raft decides how far past `stable` it may apply: only durable entries, see ApplyLimit.)
 // `stable` is the durable prefix the driver reported via StableTo; `handed` is the last index
 // already given to the driver to persist. Truncation of a divergent suffix never goes at or below
 // `commit` (committed entries are never overwritten, §5.4) and pulls `stable` and `handed` back.

@@ -19,8 +19,13 @@ void Raft::HandleAppend(const Message& m) {
   MERIDIAN_CHECK(role_ == Role::kFollower);
   MERIDIAN_CHECK(m.term == term_);
   if (m.log_index < log_.commit()) {
-    // Stale: everything up to our commit index already matches every leader's log (§5.4.3).
-    Send(Message{.type = MessageType::kAppendResponse, .to = m.from, .log_index = log_.commit()});
+    // Stale: everything up to our commit index already matches every leader's log (§5.4.3),
+    // but only the durable part of it may be acknowledged.
+    const Index durable_commit =
+        options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable
+            ? log_.commit()
+            : std::min(log_.commit(), log_.stable());
+    Send(Message{.type = MessageType::kAppendResponse, .to = m.from, .log_index = durable_commit});
     return;
   }
   if (!log_.HasEntry(m.log_index, m.log_term)) {
@@ -70,11 +75,8 @@ void Raft::HandleHeartbeat(const Message& m) {
 
 void Raft::FollowerCommit() {
   // A follower commits what the leader committed, limited to entries it knows match the
-  // leader's log and, so that a restart never finds commit beyond its disk, that are durable.
-  Index limit = std::min(leader_commit_, verified_);
-  if (options_.planted_bug != PlantedBug::kCountOwnEntriesBeforeDurable) {
-    limit = std::min(limit, log_.stable());
-  }
+  // leader's log (entries past `verified_` may still be a stale leader's divergent suffix).
+  const Index limit = std::min(leader_commit_, verified_);
   MERIDIAN_CHECK(limit <= log_.last_index());
   log_.CommitTo(limit);
 }
