@@ -42,7 +42,7 @@ struct Cluster::Node {
   std::vector<Entry> disk;     // Written entries; only disk[0, synced) survives a crash.
   uint64_t synced = 0;
   uint64_t incarnation = 0;
-  bool was_leader = false;
+  Term led_term;  // The term this node was last seen leading (0: not leading).
 };
 
 Cluster::Cluster(const ClusterOptions& options)
@@ -77,7 +77,7 @@ void Cluster::Restart(Node& node) {
   raft_options.planted_bug = options_.planted_bug;
   RestartState restart{node.hard_state, node.disk};
   node.incarnation++;
-  node.was_leader = false;
+  node.led_term = Term(0);
   node.raft = std::make_unique<Raft>(raft_options, std::move(restart),
                                      random_.Fork(node.id.value() * 1000 + node.incarnation));
   Note(fmt::format("restart {}", node.id.ToString()));
@@ -153,6 +153,18 @@ void Cluster::Deliver(size_t pick, bool duplicate) {
   Node& to = *nodes_[m.to.value() - 1];
   if (to.raft == nullptr || Cut(m.from, m.to)) return;
   Note(fmt::format("deliver {}{}", Describe(m), duplicate ? " (dup)" : ""));
+  Step(to, m);
+}
+
+void Cluster::Step(Node& to, const Message& m) {
+  // A leader's message reaching another leader of the same term proves two leaders in one term;
+  // report it here rather than let the receiving node's assertion abort the sweep.
+  const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat;
+  if (from_leader && to.raft->role() == Role::kLeader && to.raft->term() == m.term) {
+    return Fail(Property::kElectionSafety,
+                fmt::format("{} and {} both lead {}", m.from.ToString(), to.id.ToString(),
+                            m.term.ToString()));
+  }
   to.raft->Step(m);
 }
 
@@ -186,9 +198,8 @@ void Cluster::Propose(uint32_t pick) {
 }
 
 void Cluster::LeaseRead(uint32_t pick) {
-  Node* picked = PickLeader(pick);
-  if (picked == nullptr) return;
-  Node& n = *picked;
+  Node& n = node(pick);
+  if (n.raft == nullptr || n.raft->role() != Role::kLeader) return;
   const absl::StatusOr<Index> index = n.raft->LeaseRead();
   if (!index.ok()) return;
   lease_reads_served_++;
@@ -246,10 +257,17 @@ void Cluster::Apply(const Op& op) {
                               r.log().stable().value(), r.log().last_index().value());
       }
       Note("tick" + states);
+      // Clients read continuously: every node that believes it leads is asked each tick.
+      for (uint32_t i = 0; i < nodes_.size() && !violation_; i++) LeaseRead(i);
       break;
     }
     case OpKind::kSync: Sync(node(op.a)); break;
-    case OpKind::kCrash: Crash(node(op.a)); break;
+    case OpKind::kCrash: {
+      // Half the crashes hit a leader: the interesting moments are right after it appended.
+      Node* leader = op.b % 2 == 0 ? PickLeader(op.a) : nullptr;
+      Crash(leader != nullptr ? *leader : node(op.a));
+      break;
+    }
     case OpKind::kRestart: {
       std::vector<Node*> down;
       for (auto& n : nodes_) {
@@ -260,6 +278,16 @@ void Cluster::Apply(const Op& op) {
     }
     case OpKind::kPartition: {
       cut_.clear();
+      if (Node* leader = op.a % 2 == 0 ? PickLeader(op.a / 2) : nullptr) {
+        // Isolate a leader from everyone (the stale-leader scenarios).
+        for (auto& x : nodes_) {
+          if (x->id == leader->id) continue;
+          cut_.insert({x->id, leader->id});
+          cut_.insert({leader->id, x->id});
+        }
+        Note(fmt::format("isolate leader {}", leader->id.ToString()));
+        break;
+      }
       for (auto& x : nodes_) {
         for (auto& y : nodes_) {
           const bool side_x = (op.b >> (x->id.value() - 1)) & 1;
@@ -290,7 +318,7 @@ void Cluster::Check() {
   for (auto& node : nodes_) {
     Raft* raft = node->raft.get();
     if (raft == nullptr) continue;
-    if (raft->role() == Role::kLeader && !node->was_leader) {
+    if (raft->role() == Role::kLeader && node->led_term != raft->term()) {
       auto [it, inserted] = leaders_.try_emplace(raft->term(), node->id);
       if (!inserted && it->second != node->id) {
         return Fail(Property::kElectionSafety,
@@ -307,7 +335,7 @@ void Cluster::Check() {
         }
       }
     }
-    node->was_leader = raft->role() == Role::kLeader;
+    node->led_term = raft->role() == Role::kLeader ? raft->term() : Term(0);
   }
   for (size_t i = 0; i < nodes_.size() && !violation_; i++) {
     for (size_t j = i + 1; j < nodes_.size() && !violation_; j++) {
@@ -384,7 +412,8 @@ std::optional<uint32_t> Cluster::Stabilize(uint32_t ticks_max) {
       for (Sent& sent : batch) {
         Node& to = *nodes_[sent.message.to.value() - 1];
         Note("deliver " + Describe(sent.message));
-        to.raft->Step(sent.message);
+        Step(to, sent.message);
+        if (violation_) return std::nullopt;
       }
       ProcessReadies();
       for (auto& n : nodes_) Sync(*n);
@@ -417,14 +446,23 @@ std::optional<uint32_t> Cluster::Stabilize(uint32_t ticks_max) {
 std::vector<Op> RandomSchedule(io::Random& random, uint32_t length) {
   // Weights of the fault mix, in the order of OpKind.
   static constexpr uint32_t kWeights[kOpKinds] = {40, 3, 2, 15, 12, 1, 3, 1, 2, 10, 6, 3, 1};
+  // Swarm testing: each schedule scales each fault's weight by 0, 1, 2 or 4, so some
+  // schedules are crash storms, some never sync, some never partition.
+  uint32_t weights[kOpKinds];
   uint32_t total = 0;
-  for (uint32_t w : kWeights) total += w;
+  for (uint32_t k = 0; k < kOpKinds; k++) {
+    const bool essential = k == static_cast<uint32_t>(OpKind::kDeliver) ||
+                           k == static_cast<uint32_t>(OpKind::kTick);
+    const uint32_t scale = essential ? 2 : (1u << random.Below(4)) >> 1;  // 0, 1, 2, 4
+    weights[k] = kWeights[k] * scale;
+    total += weights[k];
+  }
   std::vector<Op> ops;
   ops.reserve(length);
   for (uint32_t i = 0; i < length; i++) {
     uint32_t roll = static_cast<uint32_t>(random.Below(total));
     uint32_t kind = 0;
-    while (roll >= kWeights[kind]) roll -= kWeights[kind++];
+    while (roll >= weights[kind]) roll -= weights[kind++];
     ops.push_back(Op{.kind = static_cast<OpKind>(kind),
                      .a = static_cast<uint32_t>(random.Below(1u << 16)),
                      .b = static_cast<uint32_t>(random.Below(1u << 16))});

@@ -58,8 +58,8 @@ bool Progress::OnRejected(Index rejected, Index retry_next) {
   if (state_ == ProgressState::kReplicate) {
     // Only a rejection of an index we could still be waiting on matters.
     if (rejected <= match_) return false;
-    next_ = std::max(match_.next(), retry_next);
     BecomeProbe();
+    next_ = std::max(match_.next(), std::min(retry_next, rejected));
     return true;
   }
   // Probe: only the rejection of the probe we sent (prev = next-1) is meaningful.
@@ -75,7 +75,8 @@ void Progress::BecomeProbe() {
   probe_sent_ = false;
   inflight_start_ = 0;
   inflight_count_ = 0;
-  next_ = std::max(next_, match_.next());
+  // Probe from just past what the follower is known to hold (etcd does the same).
+  next_ = match_.next();
 }
 
 void Progress::BecomeReplicate() {

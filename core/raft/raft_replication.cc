@@ -156,6 +156,13 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
   Progress& progress = it->second;
   progress.set_recent_active(true);
   progress.OnHeartbeatResponse();
+  if (progress.state() == ProgressState::kReplicate &&
+      progress.inflight_count() == kInflightMessagesMax) {
+    // The follower is reachable but the window is full: appends were lost (the network drops).
+    // Fall back to probing from its match index rather than waiting forever for their acks.
+    progress.BecomeProbe();
+    MERIDIAN_CHECK(progress.CanSend());
+  }
   if (membership_.IsVoter(m.from)) {
     uint64_t& acked = heartbeat_acked_ticks_[m.from];
     acked = std::max(acked, m.context_ticks);
