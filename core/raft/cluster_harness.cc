@@ -121,6 +121,7 @@ void Cluster::ProcessReadies() {
         node.synced = std::min(node.synced, first - 1);
         for (const Entry& e : ready.entries) {
           if (e.kind == EntryKind::kConfig) {
+            config_changed_ = true;
             required_copies_ = std::min(required_copies_, e.membership.QuorumSize());
           }
           node.disk.push_back(e);
@@ -161,6 +162,7 @@ void Cluster::Step(Node& to, const Message& m) {
   // report it here rather than let the receiving node's assertion abort the sweep.
   const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat;
   if (from_leader && to.raft->role() == Role::kLeader && to.raft->term() == m.term) {
+    // (With this check disabled the message is dropped: the receiver would assert.)
     return Fail(Property::kElectionSafety,
                 fmt::format("{} and {} both lead {}", m.from.ToString(), to.id.ToString(),
                             m.term.ToString()));
@@ -343,6 +345,43 @@ void Cluster::Check() {
     }
   }
   if (!violation_) CheckCommittedDurable();
+  if (!violation_ && !config_changed_) CheckNoElectableNodeLacksACommittedEntry();
+}
+
+void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
+  // Leader completeness, checked as an invariant over possible futures: no node lacking a
+  // committed entry may have a log that a quorum of voters would accept as up to date (§5.4.1),
+  // judging each voter by its durable log (what it keeps if it crashes now). In correct Raft
+  // every node of the committing quorum holds a later-or-equal last term and index, so this
+  // never fires; Figure 8 makes it fire before the old entry is overwritten.
+  for (const auto& candidate : nodes_) {
+    const Raft* c = candidate->raft.get();
+    const Index last = c != nullptr ? c->log().last_index() : Index(candidate->synced);
+    auto term_at = [&](Index index) -> Term {
+      if (index.value() == 0) return Term(0);
+      if (c != nullptr) return c->log().TermAt(index);
+      return candidate->disk[index.value() - 1].term;
+    };
+    const Term last_term = term_at(last);
+    for (const auto& [index, entry] : committed_) {
+      if (index <= last && term_at(index) == entry.term) continue;
+      uint32_t grants = 0;
+      for (const auto& voter : nodes_) {
+        if (voter->id.value() > options_.voters) continue;  // Bootstrap voters only.
+        const Term voter_term = voter->synced == 0 ? Term(0) : voter->disk[voter->synced - 1].term;
+        const bool up_to_date = last_term != voter_term ? last_term > voter_term
+                                                        : last.value() >= voter->synced;
+        if (up_to_date || voter->id == candidate->id) grants++;
+      }
+      if (grants >= options_.voters / 2 + 1) {
+        return Fail(Property::kLeaderCompleteness,
+                    fmt::format("{} lacks committed {}:{} yet {} voters would elect it",
+                                candidate->id.ToString(), index.ToString(),
+                                entry.term.ToString(), grants));
+      }
+      break;  // Checking the first missing committed entry is enough.
+    }
+  }
 }
 
 void Cluster::CheckLogMatching(const Raft& a, const Raft& b) {
@@ -377,6 +416,7 @@ void Cluster::CheckCommittedDurable() {
 
 void Cluster::Fail(Property property, std::string detail) {
   if (violation_) return;
+  if (options_.disabled_checks & (1u << static_cast<uint32_t>(property))) return;
   Note(fmt::format("VIOLATION {}: {}", PropertyName(property), detail));
   violation_ = Violation{property, std::move(detail)};
 }

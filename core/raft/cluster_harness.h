@@ -53,6 +53,8 @@ struct ClusterOptions {
   uint64_t seed = 1;
   PlantedBug planted_bug = PlantedBug::kNone;
   uint32_t election_timeout_ticks = 6;
+  // Bit (1 << Property) switches that checker off, so tests can show each one fires on its own.
+  uint32_t disabled_checks = 0;
 };
 
 struct Violation {
@@ -98,6 +100,7 @@ class Cluster {
   void Check();
   void CheckLogMatching(const Raft& a, const Raft& b);
   void CheckCommittedDurable();
+  void CheckNoElectableNodeLacksACommittedEntry();
   void Fail(Property property, std::string detail);
   void Note(std::string event);
 
@@ -113,7 +116,8 @@ class Cluster {
   absl::btree_set<std::pair<NodeId, NodeId>> cut_;
   absl::btree_map<Index, Entry> committed_;          // Global: what any node applied.
   absl::btree_map<Term, NodeId> leaders_;            // Global: who led each term.
-  uint32_t required_copies_ = 0;                     // Min quorum of any configuration seen.
+  uint32_t required_copies_ = 0;
+  bool config_changed_ = false;  // Quorum arithmetic below assumes the bootstrap voters.                     // Min quorum of any configuration seen.
   uint64_t proposals_ = 0;
   uint64_t lease_reads_served_ = 0;
   std::optional<Violation> violation_;
@@ -124,6 +128,10 @@ class Cluster {
 std::vector<Op> RandomSchedule(io::Random& random, uint32_t length);
 
 // Runs a schedule on a fresh cluster followed by a liveness check; returns the first violation.
+inline constexpr uint32_t CheckBit(Property property) {
+  return 1u << static_cast<uint32_t>(property);
+}
+
 std::optional<Violation> RunSchedule(const ClusterOptions& options, const std::vector<Op>& ops,
                                      std::string* trace);
 

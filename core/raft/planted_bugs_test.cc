@@ -20,13 +20,15 @@ struct Catch {
 // Schedules of this many steps; seed s builds its schedule from io::Random(s).
 inline constexpr uint32_t kScheduleSteps = 600;
 
-Catch SeedsToCatch(PlantedBug bug, uint32_t voters, uint32_t spares, uint64_t seeds_max) {
+Catch SeedsToCatch(PlantedBug bug, uint32_t voters, uint32_t spares, uint64_t seeds_max,
+                   uint32_t disabled_checks = 0) {
   for (uint64_t seed = 1; seed <= seeds_max; seed++) {
     io::Random random(seed);
     const std::vector<Op> ops = RandomSchedule(random, kScheduleSteps);
     std::string trace;
     const std::optional<Violation> violation = RunSchedule(
-        ClusterOptions{.voters = voters, .spares = spares, .seed = seed, .planted_bug = bug},
+        ClusterOptions{.voters = voters, .spares = spares, .seed = seed, .planted_bug = bug,
+                       .disabled_checks = disabled_checks},
         ops, &trace);
     if (violation) {
       std::printf("planted bug %-30s caught after %3lu seeds by %-20s (%s)\n",
@@ -48,7 +50,7 @@ TEST(PlantedBugs, CorrectRaftPassesTheSameSweep) {
 }
 
 TEST(PlantedBugs, CommitOlderTermByCountingIsCaught) {
-  const Catch c = SeedsToCatch(PlantedBug::kCommitOlderTermByCounting, 3, 0, 400);
+  const Catch c = SeedsToCatch(PlantedBug::kCommitOlderTermByCounting, 3, 0, 2000);
   EXPECT_GT(c.seeds, 0u);
 }
 
@@ -73,8 +75,27 @@ TEST(PlantedBugs, ConcurrentConfigChangesAreCaught) {
 }
 
 TEST(PlantedBugs, LeaseReadAfterExpiryIsCaught) {
-  const Catch c = SeedsToCatch(PlantedBug::kLeaseReadAfterExpiry, 3, 0, 400);
+  const Catch c = SeedsToCatch(PlantedBug::kLeaseReadAfterExpiry, 3, 0, 1000);
   EXPECT_GT(c.seeds, 0u);
+}
+
+// A checker that cannot fail is a defect. The sweeps above show election safety, leader
+// completeness, committed durability, state machine safety and stale lease reads firing; these
+// show the remaining two.
+TEST(CheckersFire, LogMatchingCatchesTwoLeadersInATermWhenTheOtherChecksAreOff) {
+  const Catch c = SeedsToCatch(
+      PlantedBug::kForgetToPersistVote, 3, 0, 2000,
+      CheckBit(Property::kElectionSafety) | CheckBit(Property::kLeaderCompleteness) |
+          CheckBit(Property::kStateMachineSafety) | CheckBit(Property::kCommittedEntryLost));
+  EXPECT_GT(c.seeds, 0u);
+  EXPECT_EQ(c.property, Property::kLogMatching);
+}
+
+TEST(CheckersFire, LivenessFiresWhenNoLeaderCanCommitInTime) {
+  Cluster cluster(ClusterOptions{.voters = 3, .seed = 1});
+  EXPECT_FALSE(cluster.Stabilize(2).has_value()) << "no election finishes within 2 ticks";
+  ASSERT_TRUE(cluster.violation().has_value());
+  EXPECT_EQ(cluster.violation()->property, Property::kLiveness);
 }
 
 }  // namespace

@@ -502,5 +502,42 @@ TEST(Errors, ProposalsToNonLeadersAreExpectedErrorsNotCrashes) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// ---------------------------------------------------------------- node-local assertions fire
+
+TEST(InvariantsDeathTest, ASecondLeaderInTheSameTermCrashesTheNode) {
+  TestNet net(3);
+  net.Campaign(1);
+  Message append = Msg(MessageType::kAppend, 2, 1, net.node(1).term().value());
+  EXPECT_DEATH(net.node(1).Step(append), "two leaders");
+}
+
+TEST(InvariantsDeathTest, ARestartWithACommitIndexBeyondTheDurableLogCrashes) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.id = NodeId(1);
+  options.bootstrap.voters = {NodeId(1)};
+  RestartState restart{HardState{Term(2), NodeId(1), Index(3)}, {}};
+  EXPECT_DEATH(Raft(options, restart, io::Random(1)), "beyond durable log");
+}
+
+TEST(Paper5_4, AnAppendThatWouldRewriteCommittedEntriesIsAnsweredNotApplied) {
+  TestNet net(3);
+  net.Campaign(1);
+  ASSERT_TRUE(net.node(1).Propose("x").ok());
+  net.DeliverAll();
+  net.TickAll(2);
+  ASSERT_EQ(net.node(2).log().commit(), net.node(1).log().last_index());
+  Message rewrite = Msg(MessageType::kAppend, 3, 2, net.node(2).term().value() + 1);
+  rewrite.log_index = Index(1);
+  rewrite.log_term = net.node(2).log().TermAt(Index(1));
+  rewrite.entries = {Entry{.term = rewrite.term, .index = Index(2), .data = "other"}};
+  net.node(2).Step(rewrite);
+  EXPECT_EQ(net.node(2).log().At(Index(2)).data, "x") << "committed entries are never replaced";
+}
+
+TEST(InvariantsDeathTest, AdvanceWithoutReadyCrashes) {
+  TestNet net(1);
+  EXPECT_DEATH(net.node(1).Advance(Ready{}), "without GetReady");
+}
+
 }  // namespace
 }  // namespace meridian::core::raft::testing
