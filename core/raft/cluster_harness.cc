@@ -9,7 +9,7 @@
 namespace meridian::core::raft::testing {
 namespace {
 
-inline constexpr size_t kTraceEventsMax = 200000;
+inline constexpr size_t kTraceEventsMax = 300;
 inline constexpr size_t kNetworkMessagesMax = 4096;  // Beyond this the network drops (a limit).
 
 std::string Describe(const Message& m) {
@@ -232,6 +232,48 @@ void Cluster::ConfChange(uint32_t a, uint32_t b) {
   }
 }
 
+void Cluster::TickAll() {
+  now_ticks_++;
+  // Messages older than two election timeouts are lost: delays are bounded.
+  std::erase_if(network_, [&](const Sent& sent) {
+    return sent.sent_ticks + 2 * options_.election_timeout_ticks < now_ticks_;
+  });
+  std::string states;
+  for (auto& n : nodes_) {
+    if (n->raft == nullptr) continue;
+    n->raft->Tick();
+    const Raft& r = *n->raft;
+    states += fmt::format(" {}:{}{} c{} s{} l{}", n->id.ToString(), RoleName(r.role())[0],
+                          r.term().value(), r.log().commit().value(),
+                          r.log().stable().value(), r.log().last_index().value());
+  }
+  Note("tick" + states);
+  // Clients read continuously: every node that believes it leads is asked each tick.
+  for (uint32_t i = 0; i < nodes_.size() && !violation_; i++) LeaseRead(i);
+}
+
+void Cluster::Partition(const Op& op) {
+  cut_.clear();
+  if (Node* leader = op.a % 2 == 0 ? PickLeader(op.a / 2) : nullptr) {
+    // Isolate a leader from everyone (the stale-leader scenarios).
+    for (auto& x : nodes_) {
+      if (x->id == leader->id) continue;
+      cut_.insert({x->id, leader->id});
+      cut_.insert({leader->id, x->id});
+    }
+    Note(fmt::format("isolate leader {}", leader->id.ToString()));
+    return;
+  }
+  for (auto& x : nodes_) {
+    for (auto& y : nodes_) {
+      const bool side_x = (op.b >> (x->id.value() - 1)) & 1;
+      const bool side_y = (op.b >> (y->id.value() - 1)) & 1;
+      if (side_x != side_y) cut_.insert({x->id, y->id});
+    }
+  }
+  Note(fmt::format("partition mask {:#x}", op.b));
+}
+
 void Cluster::Apply(const Op& op) {
   if (violation_) return;
   switch (op.kind) {
@@ -243,26 +285,7 @@ void Cluster::Apply(const Op& op) {
     case OpKind::kDrop:
       if (!network_.empty()) network_.erase(network_.begin() + op.a % network_.size());
       break;
-    case OpKind::kTick: {
-      now_ticks_++;
-      // Messages older than two election timeouts are lost: delays are bounded.
-      std::erase_if(network_, [&](const Sent& sent) {
-        return sent.sent_ticks + 2 * options_.election_timeout_ticks < now_ticks_;
-      });
-      std::string states;
-      for (auto& n : nodes_) {
-        if (n->raft == nullptr) continue;
-        n->raft->Tick();
-        const Raft& r = *n->raft;
-        states += fmt::format(" {}:{}{} c{} s{} l{}", n->id.ToString(), RoleName(r.role())[0],
-                              r.term().value(), r.log().commit().value(),
-                              r.log().stable().value(), r.log().last_index().value());
-      }
-      Note("tick" + states);
-      // Clients read continuously: every node that believes it leads is asked each tick.
-      for (uint32_t i = 0; i < nodes_.size() && !violation_; i++) LeaseRead(i);
-      break;
-    }
+    case OpKind::kTick: TickAll(); break;
     case OpKind::kSync: Sync(node(op.a)); break;
     case OpKind::kCrash: {
       // Half the crashes hit a leader: the interesting moments are right after it appended.
@@ -278,28 +301,7 @@ void Cluster::Apply(const Op& op) {
       if (!down.empty()) Restart(*down[op.a % down.size()]);
       break;
     }
-    case OpKind::kPartition: {
-      cut_.clear();
-      if (Node* leader = op.a % 2 == 0 ? PickLeader(op.a / 2) : nullptr) {
-        // Isolate a leader from everyone (the stale-leader scenarios).
-        for (auto& x : nodes_) {
-          if (x->id == leader->id) continue;
-          cut_.insert({x->id, leader->id});
-          cut_.insert({leader->id, x->id});
-        }
-        Note(fmt::format("isolate leader {}", leader->id.ToString()));
-        break;
-      }
-      for (auto& x : nodes_) {
-        for (auto& y : nodes_) {
-          const bool side_x = (op.b >> (x->id.value() - 1)) & 1;
-          const bool side_y = (op.b >> (y->id.value() - 1)) & 1;
-          if (side_x != side_y) cut_.insert({x->id, y->id});
-        }
-      }
-      Note(fmt::format("partition mask {:#x}", op.b));
-      break;
-    }
+    case OpKind::kPartition: Partition(op); break;
     case OpKind::kHeal: cut_.clear(); break;
     case OpKind::kPropose: Propose(op.a); break;
     case OpKind::kLeaseRead: LeaseRead(op.a); break;

@@ -92,6 +92,8 @@ class Cluster {
   void Apply(Node& node, const Entry& entry);
   void Deliver(size_t pick, bool duplicate);
   void Step(Node& to, const Message& message);
+  void TickAll();
+  void Partition(const Op& op);
   void Propose(uint32_t pick);
   void LeaseRead(uint32_t pick);
   void ConfChange(uint32_t a, uint32_t b);

@@ -413,6 +413,11 @@ uint64_t Raft::lease_end_ticks() const {
 
 absl::StatusOr<Index> Raft::LeaseRead() const {
   if (role_ != Role::kLeader) return absl::FailedPreconditionError("not leader");
+  // Leases rest on followers ignoring votes while they hear from a leader, which is part of
+  // check-quorum; without it a lease promises nothing.
+  if (options_.check_quorum != CheckQuorum::kOn) {
+    return absl::FailedPreconditionError("lease reads need check-quorum");
+  }
   if (transferee_ != kNoNode || lease_revoked_) return absl::UnavailableError("transferring");
   if (!CommittedInCurrentTerm()) return absl::UnavailableError("no commit in this term yet");
   if (options_.planted_bug != PlantedBug::kLeaseReadAfterExpiry &&
