@@ -5,11 +5,16 @@ set -uo pipefail
 checker="$1"; shift
 planted="$1"; shift
 
-if ! "$checker" "$@"; then
+# The workspace is where the checker script really lives (runfiles are symlinks to it).
+workspace=$(cd "$(dirname "$(readlink -f "$checker")")/.." && pwd)
+[ -d "$workspace/core" ] && [ -d "$workspace/sim" ] || { echo "FAIL: no core/ or sim/ under $workspace"; exit 1; }
+files=$(find "$workspace/core" "$workspace/sim" \( -name '*.h' -o -name '*.cc' \) | wc -l)
+[ "$files" -gt 50 ] || { echo "FAIL: only $files sources found under $workspace: wrong tree?"; exit 1; }
+if ! "$checker" "$workspace/core" "$workspace/sim"; then
   echo "FAIL: banned APIs found in core/ or sim/ (lines above)"
   exit 1
 fi
-echo "ok: no banned APIs in $# source files of core/ and sim/"
+echo "ok: no banned APIs in $files source files of core/ and sim/"
 
 output=$("$checker" "$planted" 2>&1)
 if [ $? -eq 0 ]; then

@@ -1,0 +1,524 @@
+#include "core/raft/cluster_harness.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "io/assert.h"
+
+namespace meridian::core::raft::testing {
+namespace {
+
+inline constexpr size_t kTraceEventsMax = 300;
+inline constexpr size_t kNetworkMessagesMax = 4096;  // Beyond this the network drops (a limit).
+
+std::string Describe(const Message& m) {
+  return fmt::format("{} {}->{} {} idx={} lt={} n={} c={}{}", MessageTypeName(m.type),
+                     m.from.ToString(), m.to.ToString(), m.term.ToString(),
+                     m.log_index.value(), m.log_term.value(), m.entries.size(), m.commit.value(),
+                     m.reject ? " reject" : "");
+}
+
+}  // namespace
+
+const char* PropertyName(Property property) {
+  switch (property) {
+    case Property::kNone: return "none";
+    case Property::kElectionSafety: return "election-safety";
+    case Property::kLogMatching: return "log-matching";
+    case Property::kLeaderCompleteness: return "leader-completeness";
+    case Property::kStateMachineSafety: return "state-machine-safety";
+    case Property::kCommittedEntryLost: return "committed-entry-lost";
+    case Property::kStaleLeaseRead: return "stale-lease-read";
+    case Property::kLiveness: return "liveness";
+  }
+  return "?";
+}
+
+struct Cluster::Node {
+  NodeId id;
+  std::unique_ptr<Raft> raft;  // Null while crashed.
+  HardState hard_state;        // Synced (the driver syncs it before sending).
+  std::vector<Entry> disk;     // Written entries; only disk[0, synced) survives a crash.
+  uint64_t synced = 0;
+  uint64_t incarnation = 0;
+  Term led_term;  // The term this node was last seen leading (0: not leading).
+};
+
+Cluster::Cluster(const ClusterOptions& options)
+    : options_(options), random_(io::Random(options.seed).Fork("cluster")) {
+  MERIDIAN_CHECK(options_.voters >= 1);
+  MERIDIAN_CHECK(options_.voters + options_.spares <= kMembersMax);
+  for (uint32_t i = 1; i <= options_.voters + options_.spares; i++) {
+    auto node = std::make_unique<Node>();
+    node->id = NodeId(i);
+    nodes_.push_back(std::move(node));
+  }
+  required_copies_ = options_.voters / 2 + 1;
+  for (auto& node : nodes_) Restart(*node);
+  ProcessReadies();
+}
+
+Cluster::~Cluster() = default;
+
+Cluster::Node& Cluster::node(uint32_t pick) { return *nodes_[pick % nodes_.size()]; }
+
+const Raft* Cluster::raft(NodeId id) const {
+  MERIDIAN_CHECK(id.value() >= 1 && id.value() <= nodes_.size());
+  return nodes_[id.value() - 1]->raft.get();
+}
+
+void Cluster::Restart(Node& node) {
+  MERIDIAN_CHECK(node.raft == nullptr);
+  RaftOptions raft_options;
+  raft_options.id = node.id;
+  for (uint32_t i = 1; i <= options_.voters; i++) raft_options.bootstrap.voters.insert(NodeId(i));
+  raft_options.election_timeout_ticks = options_.election_timeout_ticks;
+  raft_options.planted_bug = options_.planted_bug;
+  RestartState restart{node.hard_state, node.disk};
+  node.incarnation++;
+  node.led_term = Term(0);
+  node.raft = std::make_unique<Raft>(raft_options, std::move(restart),
+                                     random_.Fork(node.id.value() * 1000 + node.incarnation));
+  Note(fmt::format("restart {}", node.id.ToString()));
+}
+
+void Cluster::Crash(Node& node) {
+  if (node.raft == nullptr) return;
+  node.raft.reset();
+  node.disk.resize(node.synced);  // The unsynced tail is lost.
+  Note(fmt::format("crash {} (durable {})", node.id.ToString(), node.synced));
+}
+
+void Cluster::Sync(Node& node) {
+  if (node.raft == nullptr || node.synced == node.disk.size()) return;
+  node.synced = node.disk.size();
+  const Entry& last = node.disk.back();
+  node.raft->StableTo(last.index, last.term);
+  Note(fmt::format("sync {} to {}", node.id.ToString(), node.synced));
+}
+
+bool Cluster::Cut(NodeId from, NodeId to) const { return cut_.contains({from, to}); }
+
+void Cluster::ProcessReadies() {
+  for (bool progress = true; progress && !violation_;) {
+    progress = false;
+    for (auto& node_ptr : nodes_) {
+      Node& node = *node_ptr;
+      if (node.raft == nullptr || !node.raft->HasReady()) continue;
+      progress = true;
+      Ready ready = node.raft->GetReady();
+      if (ready.hard_state) node.hard_state = *ready.hard_state;  // (1) synced first
+      for (Message& m : ready.messages) {                            // (2) then sent
+        if (!Cut(m.from, m.to) && network_.size() < kNetworkMessagesMax) {
+          network_.push_back(Sent{std::move(m), now_ticks_});
+        }
+      }
+      if (!ready.entries.empty()) {  // (3) written; synced by a later kSync step
+        const uint64_t first = ready.entries.front().index.value();
+        MERIDIAN_CHECK(first <= node.disk.size() + 1, "a gap in the written log");
+        node.disk.resize(first - 1);
+        node.synced = std::min(node.synced, first - 1);
+        for (const Entry& e : ready.entries) {
+          if (e.kind == EntryKind::kConfig) {
+            config_changed_ = true;
+            required_copies_ = std::min(required_copies_, e.membership.QuorumSize());
+          }
+          node.disk.push_back(e);
+        }
+      }
+      for (const Entry& e : ready.committed_entries) Apply(node, e);  // (4)
+      node.raft->Advance(ready);
+    }
+    Check();
+  }
+}
+
+void Cluster::Apply(Node& node, const Entry& entry) {
+  auto [it, inserted] = committed_.try_emplace(entry.index, entry);
+  if (!inserted && !(it->second == entry)) {
+    Fail(Property::kStateMachineSafety,
+         fmt::format("{} applied {}:{} but {}:{} was applied at that index before",
+                     node.id.ToString(), entry.index.ToString(), entry.term.ToString(),
+                     it->second.index.ToString(), it->second.term.ToString()));
+  }
+}
+
+void Cluster::Deliver(size_t pick, bool duplicate) {
+  if (network_.empty()) return;
+  // Mostly near-FIFO (a network that usually works), sometimes any message (reordering).
+  const size_t window = pick % 8 == 0 ? network_.size() : std::min<size_t>(network_.size(), 3);
+  const size_t i = (pick / 8) % window;
+  Message m = network_[i].message;
+  if (!duplicate) network_.erase(network_.begin() + static_cast<ptrdiff_t>(i));
+  Node& to = *nodes_[m.to.value() - 1];
+  if (to.raft == nullptr || Cut(m.from, m.to)) return;
+  Note(fmt::format("deliver {}{}", Describe(m), duplicate ? " (dup)" : ""));
+  Step(to, m);
+}
+
+void Cluster::Step(Node& to, const Message& m) {
+  // A leader's message reaching another leader of the same term proves two leaders in one term;
+  // report it here rather than let the receiving node's assertion abort the sweep.
+  const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat;
+  if (from_leader && to.raft->role() == Role::kLeader && to.raft->term() == m.term) {
+    // (With this check disabled the message is dropped: the receiver would assert.)
+    return Fail(Property::kElectionSafety,
+                fmt::format("{} and {} both lead {}", m.from.ToString(), to.id.ToString(),
+                            m.term.ToString()));
+  }
+  to.raft->Step(m);
+}
+
+Raft* Cluster::Leader() {
+  Raft* best = nullptr;
+  for (auto& node : nodes_) {
+    Raft* raft = node->raft.get();
+    if (raft == nullptr || raft->role() != Role::kLeader) continue;
+    if (best == nullptr || raft->term() > best->term()) best = raft;
+  }
+  return best;
+}
+
+Cluster::Node* Cluster::PickLeader(uint32_t pick) {
+  // Any node that believes it leads, stale leaders included: they are the interesting ones.
+  std::vector<Node*> leaders;
+  for (auto& n : nodes_) {
+    if (n->raft != nullptr && n->raft->role() == Role::kLeader) leaders.push_back(n.get());
+  }
+  if (leaders.empty()) return nullptr;
+  return leaders[pick % leaders.size()];
+}
+
+void Cluster::Propose(uint32_t pick) {
+  Node* picked = pick % 4 == 0 ? &node(pick / 4) : PickLeader(pick / 4);
+  if (picked == nullptr || picked->raft == nullptr) return;
+  Node& n = *picked;
+  const std::string data = fmt::format("v{}", ++proposals_);
+  const absl::StatusOr<Index> index = n.raft->Propose(data);
+  if (index.ok()) Note(fmt::format("propose {} at {} -> {}", data, n.id.ToString(), index->value()));
+}
+
+void Cluster::LeaseRead(uint32_t pick) {
+  Node& n = node(pick);
+  if (n.raft == nullptr || n.raft->role() != Role::kLeader) return;
+  const absl::StatusOr<Index> index = n.raft->LeaseRead();
+  if (!index.ok()) return;
+  lease_reads_served_++;
+  // Linearizability: a read must observe every entry committed anywhere before it is served.
+  Index known = committed_.empty() ? Index(0) : committed_.rbegin()->first;
+  for (auto& other : nodes_) {
+    if (other->raft != nullptr) known = std::max(known, other->raft->log().commit());
+  }
+  Note(fmt::format("lease read at {} -> {} (known committed {})", n.id.ToString(),
+                   index->value(), known.value()));
+  if (*index < known) {
+    Fail(Property::kStaleLeaseRead,
+         fmt::format("{} (term {}) served a lease read at {} but {} was already committed",
+                     n.id.ToString(), n.raft->term().ToString(), index->ToString(),
+                     known.ToString()));
+  }
+}
+
+void Cluster::ConfChange(uint32_t a, uint32_t b) {
+  Raft* leader = Leader();
+  if (leader == nullptr) return;
+  raft::ConfChange change{.kind = static_cast<ConfChangeKind>(b % 3),
+                          .node = NodeId(a % nodes_.size() + 1)};
+  const absl::StatusOr<Index> index = leader->ProposeConfChange(change);
+  if (index.ok()) {
+    Note(fmt::format("conf change kind {} {} at {} -> {}", b % 3, change.node.ToString(),
+                     leader->id().ToString(), index->value()));
+  }
+}
+
+void Cluster::TickAll() {
+  now_ticks_++;
+  // Messages older than two election timeouts are lost: delays are bounded.
+  std::erase_if(network_, [&](const Sent& sent) {
+    return sent.sent_ticks + 2 * options_.election_timeout_ticks < now_ticks_;
+  });
+  std::string states;
+  for (auto& n : nodes_) {
+    if (n->raft == nullptr) continue;
+    n->raft->Tick();
+    const Raft& r = *n->raft;
+    states += fmt::format(" {}:{}{} c{} s{} l{}", n->id.ToString(), RoleName(r.role())[0],
+                          r.term().value(), r.log().commit().value(),
+                          r.log().stable().value(), r.log().last_index().value());
+  }
+  Note("tick" + states);
+  // Clients read continuously: every node that believes it leads is asked each tick.
+  for (uint32_t i = 0; i < nodes_.size() && !violation_; i++) LeaseRead(i);
+}
+
+void Cluster::Partition(const Op& op) {
+  cut_.clear();
+  if (Node* leader = op.a % 2 == 0 ? PickLeader(op.a / 2) : nullptr) {
+    // Isolate a leader from everyone (the stale-leader scenarios).
+    for (auto& x : nodes_) {
+      if (x->id == leader->id) continue;
+      cut_.insert({x->id, leader->id});
+      cut_.insert({leader->id, x->id});
+    }
+    Note(fmt::format("isolate leader {}", leader->id.ToString()));
+    return;
+  }
+  for (auto& x : nodes_) {
+    for (auto& y : nodes_) {
+      const bool side_x = (op.b >> (x->id.value() - 1)) & 1;
+      const bool side_y = (op.b >> (y->id.value() - 1)) & 1;
+      if (side_x != side_y) cut_.insert({x->id, y->id});
+    }
+  }
+  Note(fmt::format("partition mask {:#x}", op.b));
+}
+
+void Cluster::Apply(const Op& op) {
+  if (violation_) return;
+  switch (op.kind) {
+    case OpKind::kDeliver:
+      // A burst of 1-4 deliveries, so the network keeps up with what the nodes send.
+      for (uint32_t k = 0; k <= op.b % 4; k++) Deliver(op.a + k * 8, false);
+      break;
+    case OpKind::kDuplicate: Deliver(op.a, true); break;
+    case OpKind::kDrop:
+      if (!network_.empty()) network_.erase(network_.begin() + op.a % network_.size());
+      break;
+    case OpKind::kTick: TickAll(); break;
+    case OpKind::kSync: Sync(node(op.a)); break;
+    case OpKind::kCrash: {
+      // Half the crashes hit a leader: the interesting moments are right after it appended.
+      Node* leader = op.b % 2 == 0 ? PickLeader(op.a) : nullptr;
+      Crash(leader != nullptr ? *leader : node(op.a));
+      break;
+    }
+    case OpKind::kRestart: {
+      std::vector<Node*> down;
+      for (auto& n : nodes_) {
+        if (n->raft == nullptr) down.push_back(n.get());
+      }
+      if (!down.empty()) Restart(*down[op.a % down.size()]);
+      break;
+    }
+    case OpKind::kPartition: Partition(op); break;
+    case OpKind::kHeal: cut_.clear(); break;
+    case OpKind::kPropose: Propose(op.a); break;
+    case OpKind::kLeaseRead: LeaseRead(op.a); break;
+    case OpKind::kConfChange: ConfChange(op.a, op.b); break;
+    case OpKind::kTransfer:
+      if (Raft* leader = Leader()) {
+        (void)leader->TransferLeadership(NodeId(op.a % nodes_.size() + 1));
+      }
+      break;
+  }
+  ProcessReadies();
+}
+
+// ---------------------------------------------------------------- the observer
+
+void Cluster::Check() {
+  if (violation_) return;
+  for (auto& node : nodes_) {
+    Raft* raft = node->raft.get();
+    if (raft == nullptr) continue;
+    if (raft->role() == Role::kLeader && node->led_term != raft->term()) {
+      auto [it, inserted] = leaders_.try_emplace(raft->term(), node->id);
+      if (!inserted && it->second != node->id) {
+        return Fail(Property::kElectionSafety,
+                    fmt::format("{} and {} both led {}", it->second.ToString(),
+                                node->id.ToString(), raft->term().ToString()));
+      }
+      // Leader completeness (§5.4): the new leader holds every entry committed so far.
+      for (const auto& [index, entry] : committed_) {
+        if (!raft->log().HasEntry(index, entry.term)) {
+          return Fail(Property::kLeaderCompleteness,
+                      fmt::format("{} leads {} without committed {}:{}", node->id.ToString(),
+                                  raft->term().ToString(), index.ToString(),
+                                  entry.term.ToString()));
+        }
+      }
+    }
+    node->led_term = raft->role() == Role::kLeader ? raft->term() : Term(0);
+  }
+  for (size_t i = 0; i < nodes_.size() && !violation_; i++) {
+    for (size_t j = i + 1; j < nodes_.size() && !violation_; j++) {
+      if (nodes_[i]->raft && nodes_[j]->raft) CheckLogMatching(*nodes_[i]->raft, *nodes_[j]->raft);
+    }
+  }
+  if (!violation_) CheckCommittedDurable();
+  if (!violation_ && !config_changed_) CheckNoElectableNodeLacksACommittedEntry();
+}
+
+void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
+  // Leader completeness, checked as an invariant over possible futures: no node lacking a
+  // committed entry may have a log that a quorum of voters would accept as up to date (§5.4.1),
+  // judging each voter by its durable log (what it keeps if it crashes now). In correct Raft
+  // every node of the committing quorum holds a later-or-equal last term and index, so this
+  // never fires; Figure 8 makes it fire before the old entry is overwritten.
+  for (const auto& candidate : nodes_) {
+    const Raft* c = candidate->raft.get();
+    const Index last = c != nullptr ? c->log().last_index() : Index(candidate->synced);
+    auto term_at = [&](Index index) -> Term {
+      if (index.value() == 0) return Term(0);
+      if (c != nullptr) return c->log().TermAt(index);
+      return candidate->disk[index.value() - 1].term;
+    };
+    const Term last_term = term_at(last);
+    for (const auto& [index, entry] : committed_) {
+      if (index <= last && term_at(index) == entry.term) continue;
+      uint32_t grants = 0;
+      for (const auto& voter : nodes_) {
+        if (voter->id.value() > options_.voters) continue;  // Bootstrap voters only.
+        const Term voter_term = voter->synced == 0 ? Term(0) : voter->disk[voter->synced - 1].term;
+        const bool up_to_date = last_term != voter_term ? last_term > voter_term
+                                                        : last.value() >= voter->synced;
+        if (up_to_date || voter->id == candidate->id) grants++;
+      }
+      if (grants >= options_.voters / 2 + 1) {
+        return Fail(Property::kLeaderCompleteness,
+                    fmt::format("{} lacks committed {}:{} yet {} voters would elect it",
+                                candidate->id.ToString(), index.ToString(),
+                                entry.term.ToString(), grants));
+      }
+      break;  // Checking the first missing committed entry is enough.
+    }
+  }
+}
+
+void Cluster::CheckLogMatching(const Raft& a, const Raft& b) {
+  // §5.3 Log Matching: if two logs contain an entry with the same index and term, the logs are
+  // identical in all entries up through that index.
+  uint64_t top = std::min(a.log().last_index().value(), b.log().last_index().value());
+  while (top > 0 && a.log().TermAt(Index(top)) != b.log().TermAt(Index(top))) top--;
+  for (uint64_t i = 1; i <= top; i++) {
+    if (!(a.log().At(Index(i)) == b.log().At(Index(i)))) {
+      return Fail(Property::kLogMatching,
+                  fmt::format("{} and {} agree at {} but differ at {}", a.id().ToString(),
+                              b.id().ToString(), top, i));
+    }
+  }
+}
+
+void Cluster::CheckCommittedDurable() {
+  // A committed entry is durable on at least a quorum (of the smallest configuration ever used,
+  // so the check stays sound across membership changes) and stays so forever.
+  for (const auto& [index, entry] : committed_) {
+    uint32_t copies = 0;
+    for (const auto& node : nodes_) {
+      if (index.value() <= node->synced && node->disk[index.value() - 1] == entry) copies++;
+    }
+    if (copies < required_copies_) {
+      return Fail(Property::kCommittedEntryLost,
+                  fmt::format("committed {}:{} is durable on {} nodes, quorum {}",
+                              index.ToString(), entry.term.ToString(), copies, required_copies_));
+    }
+  }
+}
+
+void Cluster::Fail(Property property, std::string detail) {
+  if (violation_) return;
+  if (options_.disabled_checks & (1u << static_cast<uint32_t>(property))) return;
+  Note(fmt::format("VIOLATION {}: {}", PropertyName(property), detail));
+  violation_ = Violation{property, std::move(detail)};
+}
+
+void Cluster::Note(std::string event) {
+  trace_.push_back(std::move(event));
+  if (trace_.size() > kTraceEventsMax) trace_.pop_front();
+}
+
+std::string Cluster::Trace() const {
+  std::string out;
+  for (const std::string& line : trace_) out += "  " + line + "\n";
+  return out;
+}
+
+// ---------------------------------------------------------------- liveness
+
+std::optional<uint32_t> Cluster::Stabilize(uint32_t ticks_max) {
+  if (violation_) return std::nullopt;
+  cut_.clear();
+  for (auto& n : nodes_) {
+    if (n->raft == nullptr) Restart(*n);
+  }
+  ProcessReadies();
+  std::optional<Index> target;
+  Term target_term;
+  uint32_t attempt = 0;
+  for (uint32_t tick = 0; tick <= ticks_max && !violation_; tick++) {
+    // A fair round: deliver everything in order, sync every disk, then let time pass.
+    for (size_t round = 0; round < 8 && !network_.empty(); round++) {
+      std::vector<Sent> batch = std::move(network_);
+      network_.clear();
+      for (Sent& sent : batch) {
+        Node& to = *nodes_[sent.message.to.value() - 1];
+        Note("deliver " + Describe(sent.message));
+        Step(to, sent.message);
+        if (violation_) return std::nullopt;
+      }
+      ProcessReadies();
+      for (auto& n : nodes_) Sync(*n);
+      ProcessReadies();
+    }
+    for (auto& n : nodes_) Sync(*n);
+    ProcessReadies();
+    if (target && committed_.contains(*target) &&
+        committed_.at(*target).data == fmt::format("liveness{}", attempt)) {
+      return tick;
+    }
+    if (Raft* leader = Leader(); leader != nullptr && leader->term() > target_term) {
+      // A new leader: the earlier attempt may have been overwritten, so propose again.
+      absl::StatusOr<Index> index = leader->Propose(fmt::format("liveness{}", ++attempt));
+      if (index.ok()) {
+        target = *index;
+        target_term = leader->term();
+      }
+    }
+    Apply(Op{.kind = OpKind::kTick});
+  }
+  if (!violation_) {
+    Fail(Property::kLiveness, fmt::format("no proposal committed within {} ticks", ticks_max));
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------- schedules
+
+std::vector<Op> RandomSchedule(io::Random& random, uint32_t length) {
+  // Weights of the fault mix, in the order of OpKind.
+  static constexpr uint32_t kWeights[kOpKinds] = {40, 3, 2, 15, 12, 1, 3, 1, 2, 10, 6, 3, 1};
+  // Swarm testing: each schedule scales each fault's weight by 0, 1, 2 or 4, so some
+  // schedules are crash storms, some never sync, some never partition.
+  uint32_t weights[kOpKinds];
+  uint32_t total = 0;
+  for (uint32_t k = 0; k < kOpKinds; k++) {
+    const bool essential = k == static_cast<uint32_t>(OpKind::kDeliver) ||
+                           k == static_cast<uint32_t>(OpKind::kTick);
+    const uint32_t scale = essential ? 2 : (1u << random.Below(4)) >> 1;  // 0, 1, 2, 4
+    weights[k] = kWeights[k] * scale;
+    total += weights[k];
+  }
+  std::vector<Op> ops;
+  ops.reserve(length);
+  for (uint32_t i = 0; i < length; i++) {
+    uint32_t roll = static_cast<uint32_t>(random.Below(total));
+    uint32_t kind = 0;
+    while (roll >= weights[kind]) roll -= weights[kind++];
+    ops.push_back(Op{.kind = static_cast<OpKind>(kind),
+                     .a = static_cast<uint32_t>(random.Below(1u << 16)),
+                     .b = static_cast<uint32_t>(random.Below(1u << 16))});
+  }
+  return ops;
+}
+
+std::optional<Violation> RunSchedule(const ClusterOptions& options, const std::vector<Op>& ops,
+                                     std::string* trace) {
+  Cluster cluster(options);
+  for (const Op& op : ops) cluster.Apply(op);
+  cluster.Stabilize(options.election_timeout_ticks * 20);
+  if (trace != nullptr) *trace = cluster.Trace();
+  return cluster.violation();
+}
+
+}  // namespace meridian::core::raft::testing

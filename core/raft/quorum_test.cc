@@ -1,0 +1,94 @@
+// Quorum math against a dumb reference (etcd's quorum/quick_test.go idea): MajorityValue is the
+// largest v such that a majority of voters acked >= v; TallyVotes wins/loses exactly when a
+// majority granted/rejected or can no longer grant.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include "core/raft/progress.h"
+#include "core/raft/quorum.h"
+
+namespace meridian::core::raft {
+namespace {
+
+uint64_t ReferenceMajorityValue(const absl::btree_set<io::NodeId>& voters,
+                                const absl::btree_map<io::NodeId, uint64_t>& acked) {
+  uint64_t best = 0;
+  for (const auto& [candidate_id, candidate] : acked) {
+    size_t at_least = 0;
+    for (io::NodeId id : voters) {
+      auto it = acked.find(id);
+      if (it != acked.end() && it->second >= candidate) at_least++;
+    }
+    if (at_least > voters.size() / 2) best = std::max(best, candidate);
+  }
+  return best;
+}
+
+RC_GTEST_PROP(Quorum, MajorityValueMatchesTheReference, ()) {
+  const auto voter_count = *rc::gen::inRange<uint32_t>(1, kVotersMax + 1);
+  absl::btree_set<io::NodeId> voters;
+  absl::btree_map<io::NodeId, uint64_t> acked;
+  for (uint32_t i = 1; i <= voter_count; i++) {
+    voters.insert(io::NodeId(i));
+    if (*rc::gen::inRange(0, 4) != 0) acked[io::NodeId(i)] = *rc::gen::inRange<uint64_t>(0, 20);
+  }
+  // Acks from non-voters (learners) must not matter.
+  acked[io::NodeId(100)] = 1000;
+  RC_ASSERT(MajorityValue(voters, acked) == ReferenceMajorityValue(voters, acked));
+}
+
+RC_GTEST_PROP(Quorum, TallyMatchesCounting, ()) {
+  const auto voter_count = *rc::gen::inRange<uint32_t>(1, kVotersMax + 1);
+  absl::btree_set<io::NodeId> voters;
+  absl::btree_map<io::NodeId, bool> votes;
+  uint32_t granted = 0;
+  uint32_t rejected = 0;
+  for (uint32_t i = 1; i <= voter_count; i++) {
+    voters.insert(io::NodeId(i));
+    const int choice = *rc::gen::inRange(0, 3);
+    if (choice == 1) votes[io::NodeId(i)] = true, granted++;
+    if (choice == 2) votes[io::NodeId(i)] = false, rejected++;
+  }
+  votes[io::NodeId(100)] = true;  // A learner's vote never counts.
+  const uint32_t quorum = voter_count / 2 + 1;
+  const VoteResult result = TallyVotes(voters, votes);
+  if (granted >= quorum) {
+    RC_ASSERT(result == VoteResult::kWon);
+  } else if (voter_count - rejected < quorum) {
+    RC_ASSERT(result == VoteResult::kLost);
+  } else {
+    RC_ASSERT(result == VoteResult::kPending);
+  }
+}
+
+TEST(Progress, ProbeSendsOneAtATimeAndReplicatePipelinesUpToTheLimit) {
+  Progress progress(Index(1));
+  EXPECT_TRUE(progress.CanSend());
+  progress.OnSent(Index(0));
+  EXPECT_FALSE(progress.CanSend()) << "probe: one message until an answer";
+  EXPECT_TRUE(progress.OnAccepted(Index(0)) == false);
+  progress.OnHeartbeatResponse();
+  EXPECT_TRUE(progress.CanSend());
+  progress.BecomeReplicate();
+  for (uint32_t i = 1; i <= kInflightMessagesMax; i++) {
+    ASSERT_TRUE(progress.CanSend());
+    progress.OnSent(Index(i));
+  }
+  EXPECT_FALSE(progress.CanSend()) << "the in-flight window is full";
+  EXPECT_TRUE(progress.OnAccepted(Index(3)));
+  EXPECT_EQ(progress.inflight_count(), kInflightMessagesMax - 3);
+  progress.CheckInvariants();
+}
+
+TEST(Progress, ARejectionInReplicateFallsBackToProbeAtTheHint) {
+  Progress progress(Index(1));
+  progress.BecomeReplicate();
+  progress.OnSent(Index(10));
+  EXPECT_TRUE(progress.OnRejected(Index(5), Index(3)));
+  EXPECT_EQ(progress.state(), ProgressState::kProbe);
+  EXPECT_EQ(progress.next(), Index(3));
+  EXPECT_FALSE(progress.OnRejected(Index(9), Index(1))) << "a stale rejection is ignored";
+}
+
+}  // namespace
+}  // namespace meridian::core::raft

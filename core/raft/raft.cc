@@ -1,0 +1,492 @@
+// Roles, elections and the public inputs/outputs of Raft. Replication lives in
+// raft_replication.cc, invariants in raft_invariants.cc.
+#include "core/raft/raft.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/raft/quorum.h"
+#include "io/assert.h"
+
+namespace meridian::core::raft {
+namespace {
+
+Index ClampCommit(const RaftOptions& options, const RestartState& restart) {
+  const Index last(restart.entries.size());
+  // Under the ack-before-fsync bug the saved commit can exceed what survived on disk.
+  if (options.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable) {
+    return std::min(restart.hard_state.commit, last);
+  }
+  MERIDIAN_CHECK(restart.hard_state.commit <= last, "commit {} beyond durable log {}",
+                 restart.hard_state.commit.ToString(), last.ToString());
+  return restart.hard_state.commit;
+}
+
+}  // namespace
+
+Raft::Raft(const RaftOptions& options, RestartState restart, io::Random random)
+    : options_(options),
+      random_(random),
+      log_(std::move(restart.entries), ClampCommit(options, restart)) {
+  MERIDIAN_CHECK(options_.id != kNoNode, "node id 0 is reserved");
+  MERIDIAN_CHECK(options_.heartbeat_interval_ticks >= 1);
+  MERIDIAN_CHECK(options_.heartbeat_interval_ticks < options_.election_timeout_ticks,
+                 "heartbeats must be more frequent than elections");
+  MERIDIAN_CHECK(options_.election_timeout_ticks <= kElectionTimeoutTicksMax);
+  MERIDIAN_CHECK(options_.drift_bound_percent <= kDriftBoundPercentMax);
+  CheckMembership(options_.bootstrap);
+  term_ = restart.hard_state.term;
+  vote_ = restart.hard_state.vote;
+  if (log_.last_index().value() > 0) MERIDIAN_CHECK(log_.last_term() <= term_);
+  RefreshMembership();
+  persisted_hard_state_ = HardState{term_, vote_, log_.commit()};
+  BecomeFollower(term_, kNoNode);
+  previous_ = Snapshot{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
+  Invariants();
+}
+
+// ---------------------------------------------------------------- roles
+
+void Raft::ResetElectionTimer() {
+  election_elapsed_ticks_ = 0;
+  heartbeat_elapsed_ticks_ = 0;
+  // §5.2: "election timeouts are chosen randomly from a fixed interval" [T, 2T).
+  randomized_timeout_ticks_ =
+      options_.election_timeout_ticks +
+      static_cast<uint32_t>(random_.Below(options_.election_timeout_ticks));
+  MERIDIAN_CHECK(randomized_timeout_ticks_ >= options_.election_timeout_ticks);
+}
+
+void Raft::BecomeFollower(Term term, NodeId leader) {
+  MERIDIAN_CHECK(term >= term_, "terms never go back");
+  if (term > term_) {
+    term_ = term;
+    vote_ = kNoNode;  // §5.2: at most one vote per term; a new term starts with none.
+  }
+  role_ = Role::kFollower;
+  step_ = &Raft::StepFollower;
+  tick_ = &Raft::TickElection;
+  leader_ = leader;
+  progress_.clear();
+  heartbeat_acked_ticks_.clear();
+  votes_.clear();
+  transferee_ = kNoNode;
+  verified_ = Index(0);
+  leader_commit_ = Index(0);
+  acked_ = Index(0);
+  broadcast_pending_ = false;
+  ResetElectionTimer();
+}
+
+void Raft::BecomePreCandidate() {
+  MERIDIAN_CHECK(role_ != Role::kLeader);
+  MERIDIAN_CHECK(Promotable());
+  // §9.6: a pre-candidate keeps its term and vote; it only asks whether it could win.
+  role_ = Role::kPreCandidate;
+  step_ = &Raft::StepCandidate;
+  tick_ = &Raft::TickElection;
+  leader_ = kNoNode;
+  votes_.clear();
+  ResetElectionTimer();
+}
+
+void Raft::BecomeCandidate() {
+  MERIDIAN_CHECK(role_ != Role::kLeader);
+  MERIDIAN_CHECK(Promotable());
+  // §5.2: "a follower increments its current term and transitions to candidate state. It then
+  // votes for itself".
+  BecomeFollower(term_.next(), kNoNode);
+  role_ = Role::kCandidate;
+  step_ = &Raft::StepCandidate;
+  vote_ = options_.id;
+}
+
+void Raft::BecomeLeader() {
+  MERIDIAN_CHECK(role_ == Role::kCandidate, "only a candidate wins an election");
+  MERIDIAN_CHECK(vote_ == options_.id);
+  role_ = Role::kLeader;
+  step_ = &Raft::StepLeader;
+  tick_ = &Raft::TickHeartbeat;
+  leader_ = options_.id;
+  ResetElectionTimer();  // The check-quorum window starts now, not when the campaign began.
+  lease_revoked_ = false;
+  transferee_ = kNoNode;
+  progress_.clear();
+  heartbeat_acked_ticks_.clear();
+  SyncProgressToMembership();
+  // §8: "each leader commit a blank no-op entry into the log at the start of its term", so that
+  // entries of earlier terms commit (§5.4.2) and lease reads know the commit index is current.
+  AppendOwn(EntryKind::kNormal, std::string(), Membership{});
+  BroadcastAppend();
+  BroadcastHeartbeat();
+}
+
+bool Raft::Promotable() const { return membership_.IsVoter(options_.id); }
+
+void Raft::StartElection(MessageType type, Campaign campaign) {
+  MERIDIAN_CHECK(type == MessageType::kPreVote || type == MessageType::kVote);
+  if (type == MessageType::kPreVote) {
+    BecomePreCandidate();
+  } else {
+    BecomeCandidate();
+  }
+  const Term request_term = type == MessageType::kPreVote ? term_.next() : term_;
+  votes_[options_.id] = true;
+  if (TallyVotes(membership_.voters, votes_) == VoteResult::kWon) {
+    // A group with a single voter wins at once.
+    if (type == MessageType::kPreVote) return StartElection(MessageType::kVote, campaign);
+    return BecomeLeader();
+  }
+  for (NodeId voter : membership_.voters) {
+    if (voter == options_.id) continue;
+    Send(Message{.type = type, .to = voter, .term = request_term, .log_index = log_.last_index(),
+                 .log_term = log_.last_term(), .campaign = campaign});
+  }
+}
+
+// ---------------------------------------------------------------- ticks
+
+void Raft::Tick() {
+  ticks_++;
+  (this->*tick_)();
+  Invariants();
+}
+
+void Raft::TickElection() {
+  MERIDIAN_CHECK(role_ != Role::kLeader);
+  election_elapsed_ticks_++;
+  // §5.2: "If a follower receives no communication over a period of time called the election
+  // timeout, then it assumes there is no viable leader and begins an election".
+  if (!Promotable()) return;
+  if (election_elapsed_ticks_ < randomized_timeout_ticks_) return;
+  StartElection(options_.pre_vote == PreVote::kOn ? MessageType::kPreVote : MessageType::kVote,
+                Campaign::kNormal);
+}
+
+void Raft::TickHeartbeat() {
+  MERIDIAN_CHECK(role_ == Role::kLeader);
+  election_elapsed_ticks_++;
+  heartbeat_elapsed_ticks_++;
+  if (election_elapsed_ticks_ >= options_.election_timeout_ticks) {
+    election_elapsed_ticks_ = 0;
+    if (options_.check_quorum == CheckQuorum::kOn) {
+      // Check-quorum (§6.2): a leader that heard from no quorum for an election timeout steps
+      // down, so a partitioned leader stops accepting writes it cannot commit.
+      absl::btree_map<NodeId, bool> active;
+      for (NodeId voter : membership_.voters) {
+        auto it = progress_.find(voter);
+        active[voter] = voter == options_.id || (it != progress_.end() && it->second.recent_active());
+      }
+      if (TallyVotes(membership_.voters, active) != VoteResult::kWon) {
+        return BecomeFollower(term_, kNoNode);
+      }
+      for (auto& [id, progress] : progress_) progress.set_recent_active(false);
+    }
+    transferee_ = kNoNode;  // A transfer that did not finish within a timeout is abandoned.
+  }
+  if (heartbeat_elapsed_ticks_ >= options_.heartbeat_interval_ticks) {
+    heartbeat_elapsed_ticks_ = 0;
+    BroadcastHeartbeat();
+  }
+}
+
+// ---------------------------------------------------------------- steps
+
+void Raft::Step(const Message& message) {
+  MERIDIAN_CHECK(message.to == options_.id, "misdelivered {}", MessageTypeName(message.type));
+  MERIDIAN_CHECK(message.from != options_.id);
+  MERIDIAN_CHECK(message.from != kNoNode);
+  MERIDIAN_CHECK(message.term.value() > 0, "every peer message carries a term");
+  if (StepTerm(message)) {
+    if (message.type == MessageType::kVote || message.type == MessageType::kPreVote) {
+      HandleVoteRequest(message);
+    } else {
+      (this->*step_)(message);
+    }
+  }
+  Invariants();
+}
+
+bool Raft::InLease() const {
+  if (options_.check_quorum != CheckQuorum::kOn) return false;
+  if (election_elapsed_ticks_ >= options_.election_timeout_ticks) return false;
+  // A freshly restarted node may have heard from a leader just before it crashed; it waits a
+  // full election timeout before voting so a leader's lease survives its followers' restarts.
+  return leader_ != kNoNode || ticks_ < options_.election_timeout_ticks;
+}
+
+// Applies the term rules common to every role (§5.1). Returns false if the message is done.
+bool Raft::StepTerm(const Message& m) {
+  const bool vote_request = m.type == MessageType::kVote || m.type == MessageType::kPreVote;
+  if (m.term > term_) {
+    // §4.2.3: a server that heard from a leader within the minimum election timeout ignores
+    // requests to vote, so removed or partitioned servers cannot disrupt it, and leases hold.
+    if (vote_request && m.campaign != Campaign::kTransfer && InLease()) return false;
+    if (m.type == MessageType::kPreVote) return true;  // Pre-vote never changes our term.
+    if (m.type == MessageType::kPreVoteResponse && !m.reject) return true;
+    const bool from_leader = m.type == MessageType::kAppend ||
+                             m.type == MessageType::kHeartbeat ||
+                             m.type == MessageType::kTimeoutNow;
+    BecomeFollower(m.term, from_leader ? m.from : kNoNode);
+    return true;
+  }
+  if (m.term < term_) {
+    if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat) {
+      // Tell a stale leader about the newer term, so it steps down (with pre-vote and
+      // check-quorum a partitioned leader would otherwise never learn of it).
+      Send(Message{.type = MessageType::kAppendResponse, .to = m.from});
+    } else if (m.type == MessageType::kPreVote) {
+      Send(Message{.type = MessageType::kPreVoteResponse, .to = m.from, .reject = true});
+    }
+    return false;
+  }
+  return true;
+}
+
+void Raft::HandleVoteRequest(const Message& m) {
+  const bool pre = m.type == MessageType::kPreVote;
+  const MessageType response = pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
+  // A learner never campaigns and candidates never count a learner's vote, but a node answers
+  // vote requests whatever its own configuration says (dissertation §4.1: "servers process
+  // incoming RPC requests without consulting their current configurations"): a learner just
+  // promoted by an entry it has not received yet may be needed to elect a leader.
+  const bool can_vote = vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) ||
+                        (pre && m.term > term_);
+  // §5.4.1: "the voter denies its vote if its own log is more up-to-date than that of the
+  // candidate".
+  const bool up_to_date = options_.planted_bug == PlantedBug::kVoteWithoutLogCheck ||
+                          log_.IsUpToDate(m.log_term, m.log_index);
+  if (!can_vote || !up_to_date) {
+    Send(Message{.type = response, .to = m.from, .reject = true});
+    return;
+  }
+  if (!pre) {
+    MERIDIAN_CHECK(m.term == term_, "StepTerm moved us to the candidate's term");
+    vote_ = m.from;  // Persisted (Ready hard state) before the response leaves the node.
+    election_elapsed_ticks_ = 0;
+  }
+  Send(Message{.type = response, .to = m.from, .term = pre ? m.term : term_});
+}
+
+void Raft::StepFollower(const Message& m) {
+  MERIDIAN_CHECK(role_ == Role::kFollower);
+  switch (m.type) {
+    case MessageType::kAppend:
+      leader_ = m.from;
+      election_elapsed_ticks_ = 0;
+      return HandleAppend(m);
+    case MessageType::kHeartbeat:
+      leader_ = m.from;
+      election_elapsed_ticks_ = 0;
+      return HandleHeartbeat(m);
+    case MessageType::kTimeoutNow:
+      // §3.10: the leader asks us to start an election at once, bypassing pre-vote and leases.
+      if (Promotable()) StartElection(MessageType::kVote, Campaign::kTransfer);
+      return;
+    default:
+      return;  // Stale responses from an earlier role.
+  }
+}
+
+void Raft::StepCandidate(const Message& m) {
+  MERIDIAN_CHECK(role_ == Role::kPreCandidate || role_ == Role::kCandidate);
+  const bool pre = role_ == Role::kPreCandidate;
+  switch (m.type) {
+    case MessageType::kAppend:
+    case MessageType::kHeartbeat:
+      // §5.2: "If the AppendEntries RPC is from another server claiming to be leader and the
+      // leader's term is at least as large as the candidate's current term, then the candidate
+      // recognizes the leader as legitimate and returns to follower state."
+      BecomeFollower(term_, m.from);
+      return StepFollower(m);
+    case MessageType::kPreVoteResponse:
+    case MessageType::kVoteResponse: {
+      if (pre != (m.type == MessageType::kPreVoteResponse)) return;
+      if (pre && m.term != term_.next() && !m.reject) return;
+      votes_[m.from] = !m.reject;
+      const VoteResult result = TallyVotes(membership_.voters, votes_);
+      if (result == VoteResult::kWon) {
+        if (pre) return StartElection(MessageType::kVote, Campaign::kNormal);
+        return BecomeLeader();
+      }
+      if (result == VoteResult::kLost) BecomeFollower(term_, kNoNode);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Raft::StepLeader(const Message& m) {
+  MERIDIAN_CHECK(role_ == Role::kLeader);
+  switch (m.type) {
+    case MessageType::kAppendResponse:
+      return HandleAppendResponse(m);
+    case MessageType::kHeartbeatResponse:
+      return HandleHeartbeatResponse(m);
+    case MessageType::kAppend:
+    case MessageType::kHeartbeat:
+      MERIDIAN_UNREACHABLE("two leaders in term {}", term_.ToString());
+    default:
+      return;
+  }
+}
+
+void Raft::Send(Message message) {
+  MERIDIAN_CHECK(message.to != options_.id, "no messages to self");
+  MERIDIAN_CHECK(message.to != kNoNode);
+  message.from = options_.id;
+  if (message.term.value() == 0) message.term = term_;
+  messages_.push_back(std::move(message));
+}
+
+// ---------------------------------------------------------------- proposals and reads
+
+absl::StatusOr<Index> Raft::Propose(std::string data) {
+  if (role_ != Role::kLeader) {
+    return absl::FailedPreconditionError(fmt::format("not leader (leader {})", leader_.ToString()));
+  }
+  if (transferee_ != kNoNode) return absl::UnavailableError("leadership transfer in progress");
+  if (log_.last_index().value() - log_.commit().value() >= kUncommittedEntriesMax) {
+    return absl::ResourceExhaustedError("too many uncommitted entries");
+  }
+  AppendOwn(EntryKind::kNormal, std::move(data), Membership{});
+  broadcast_pending_ = true;  // Batched: appends go out with the next Ready.
+  Invariants();
+  return log_.last_index();
+}
+
+absl::StatusOr<Index> Raft::ProposeConfChange(const ConfChange& change) {
+  if (role_ != Role::kLeader) return absl::FailedPreconditionError("not leader");
+  if (transferee_ != kNoNode) return absl::UnavailableError("leadership transfer in progress");
+  if (options_.planted_bug != PlantedBug::kConcurrentConfigChanges) {
+    // Ongaro's fix to single-server changes (raft-dev, 2015): a new leader must commit an entry
+    // of its own term before changing the configuration, and changes go one at a time.
+    if (!CommittedInCurrentTerm()) {
+      return absl::FailedPreconditionError("no entry of this term committed yet");
+    }
+    if (HasPendingConfChange()) {
+      return absl::FailedPreconditionError("a configuration change is still uncommitted");
+    }
+  }
+  if (change.kind == ConfChangeKind::kRemove && change.node == options_.id) {
+    return absl::InvalidArgumentError("the leader cannot remove itself; transfer first");
+  }
+  Membership next;
+  const absl::Status status = ApplyConfChange(membership_, change, &next);
+  if (!status.ok()) return status;
+  AppendOwn(EntryKind::kConfig, std::string(), std::move(next));
+  broadcast_pending_ = true;
+  Invariants();
+  return log_.last_index();
+}
+
+absl::Status Raft::TransferLeadership(NodeId target) {
+  if (role_ != Role::kLeader) return absl::FailedPreconditionError("not leader");
+  if (target == options_.id) return absl::OkStatus();
+  if (!membership_.IsVoter(target)) return absl::InvalidArgumentError("target is not a voter");
+  transferee_ = target;
+  election_elapsed_ticks_ = 0;  // The transfer must finish within one election timeout.
+  const Progress& progress = progress_.at(target);
+  if (progress.match() == log_.last_index()) {
+    lease_revoked_ = true;  // The target will win without consulting leases: stop serving.
+    Send(Message{.type = MessageType::kTimeoutNow, .to = target});
+  } else {
+    SendAppend(target);
+  }
+  Invariants();
+  return absl::OkStatus();
+}
+
+uint64_t Raft::lease_end_ticks() const {
+  if (role_ != Role::kLeader) return 0;
+  absl::btree_map<NodeId, uint64_t> acked = heartbeat_acked_ticks_;
+  acked[options_.id] = ticks_;
+  const uint64_t start = MajorityValue(membership_.voters, acked);
+  if (start == 0) return 0;  // No quorum has acknowledged a heartbeat of this term yet.
+  const uint64_t lease_ticks =
+      options_.election_timeout_ticks * (100 - options_.drift_bound_percent) / 100;
+  MERIDIAN_CHECK(lease_ticks < options_.election_timeout_ticks || options_.drift_bound_percent == 0);
+  return start + lease_ticks;
+}
+
+absl::StatusOr<Index> Raft::LeaseRead() const {
+  if (role_ != Role::kLeader) return absl::FailedPreconditionError("not leader");
+  // Leases rest on followers ignoring votes while they hear from a leader, which is part of
+  // check-quorum; without it a lease promises nothing.
+  if (options_.check_quorum != CheckQuorum::kOn) {
+    return absl::FailedPreconditionError("lease reads need check-quorum");
+  }
+  if (transferee_ != kNoNode || lease_revoked_) return absl::UnavailableError("transferring");
+  if (!CommittedInCurrentTerm()) return absl::UnavailableError("no commit in this term yet");
+  if (options_.planted_bug != PlantedBug::kLeaseReadAfterExpiry &&
+      ticks_ >= lease_end_ticks()) {
+    return absl::UnavailableError("lease expired");
+  }
+  return log_.commit();
+}
+
+// ---------------------------------------------------------------- Ready
+
+bool Raft::HasReady() const {
+  if (ready_outstanding_) return false;
+  const HardState hs = CurrentHardState();
+  return !messages_.empty() || broadcast_pending_ || hs != persisted_hard_state_ ||
+         log_.handed() < log_.last_index() || ApplyLimit() > log_.applied();
+}
+
+Ready Raft::GetReady() {
+  MERIDIAN_CHECK(!ready_outstanding_, "Advance() the previous Ready first");
+  if (broadcast_pending_) BroadcastAppend();
+  broadcast_pending_ = false;
+  Ready ready;
+  const HardState hs = CurrentHardState();
+  if (hs != persisted_hard_state_) {
+    ready.hard_state = hs;
+    persisted_hard_state_ = hs;
+  }
+  ready.entries = log_.TakeUnhanded();
+  ready.messages = std::move(messages_);
+  messages_.clear();
+  ready_applied_to_ = ApplyLimit();
+  ready.committed_entries = log_.CommittedUnapplied(ready_applied_to_);
+  ready_outstanding_ = true;
+  Invariants();
+  return ready;
+}
+
+void Raft::Advance(const Ready& ready) {
+  MERIDIAN_CHECK(ready_outstanding_, "Advance() without GetReady()");
+  if (!ready.committed_entries.empty()) {
+    MERIDIAN_CHECK(ready.committed_entries.back().index == ready_applied_to_);
+  }
+  log_.AppliedTo(ready_applied_to_);
+  ready_outstanding_ = false;
+  Invariants();
+}
+
+Index Raft::ApplyLimit() const {
+  // Apply (and save as the commit index) only entries durable here: after a restart the saved
+  // commit index must not point past the recovered log.
+  if (options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable) return log_.commit();
+  return std::min(log_.commit(), log_.stable());
+}
+
+HardState Raft::CurrentHardState() const {
+  HardState hs{term_, vote_, ApplyLimit()};
+  if (options_.planted_bug == PlantedBug::kForgetToPersistVote) hs.vote = kNoNode;
+  return hs;
+}
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kFollower: return "follower";
+    case Role::kPreCandidate: return "pre-candidate";
+    case Role::kCandidate: return "candidate";
+    case Role::kLeader: return "leader";
+  }
+  return "?";
+}
+
+}  // namespace meridian::core::raft

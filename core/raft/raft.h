@@ -1,0 +1,163 @@
+// Raft: the consensus state machine of one partition replica (Raft paper §5, Ongaro's
+// dissertation §3.10 transfer, §4 membership, §6.4 leases, §9.6 pre-vote), in the style of
+// etcd-io/raft's RawNode: pure, synchronous, single-threaded, no clock, no I/O, no global RNG.
+//
+// Inputs: Step(message), Tick(), Propose(data), ProposeConfChange(change),
+// TransferLeadership(target), LeaseRead(), StableTo(index, term).
+// Output: GetReady() -> Ready (hard state to sync, messages, entries to persist, committed
+// entries to apply); the driver executes it in the documented order and calls Advance().
+//
+// Role dispatch is data: `step_` and `tick_` point at the current role's handlers.
+// Invariants() runs after every input and compares against the previous snapshot (term and
+// commit never decrease, one vote per term, committed prefix never changes).
+//
+// Who may call: exactly one fiber (the replica driver) owns a Raft object.
+#pragma once
+
+#include <absl/container/btree_map.h>
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/raft/membership.h"
+#include "core/raft/progress.h"
+#include "core/raft/raft_log.h"
+#include "core/raft/types.h"
+#include "io/random.h"
+
+namespace meridian::core::raft {
+
+class Raft {
+ public:
+  // `random` seeds the election jitter only; pass a per-node fork of the runtime's generator.
+  Raft(const RaftOptions& options, RestartState restart, io::Random random);
+
+  // ---- Inputs. ----
+  void Step(const Message& message);
+  void Tick();
+  // Leader only. Errors: FailedPrecondition (not leader), Unavailable (transferring),
+  // ResourceExhausted (too many uncommitted entries).
+  absl::StatusOr<Index> Propose(std::string data);
+  // Leader only; one-at-a-time change with Ongaro's rule. Additional errors: FailedPrecondition
+  // while a change is pending or before an entry of this term committed; InvalidArgument.
+  absl::StatusOr<Index> ProposeConfChange(const ConfChange& change);
+  absl::Status TransferLeadership(NodeId target);
+  // A linearizable read without a round trip (§6.4.1): if this node is leader and its lease is
+  // valid, returns the index the driver must have applied before serving the read.
+  absl::StatusOr<Index> LeaseRead() const;
+  // The driver synced entries up to `index` (whose term is `term`) to its disk.
+  void StableTo(Index index, Term term);
+
+  // ---- Outputs. ----
+  bool HasReady() const;
+  Ready GetReady();
+  void Advance(const Ready& ready);
+
+  // ---- Read-only state (tests, metrics, the driver). ----
+  NodeId id() const { return options_.id; }
+  Role role() const { return role_; }
+  Term term() const { return term_; }
+  NodeId vote() const { return vote_; }
+  NodeId leader() const { return leader_; }
+  const RaftLog& log() const { return log_; }
+  const Membership& membership() const { return membership_; }
+  const RaftOptions& options() const { return options_; }
+  const absl::btree_map<NodeId, Progress>& progress() const { return progress_; }
+  uint64_t ticks() const { return ticks_; }
+  uint64_t lease_end_ticks() const;
+  uint32_t election_elapsed_ticks() const { return election_elapsed_ticks_; }
+  uint32_t randomized_election_timeout_ticks() const { return randomized_timeout_ticks_; }
+  // Checks every invariant, including deltas since the previous call. Public so tests can run it.
+  void Invariants();
+
+ private:
+  using StepFn = void (Raft::*)(const Message&);
+  using TickFn = void (Raft::*)();
+
+  // Roles (raft.cc).
+  void BecomeFollower(Term term, NodeId leader);
+  void BecomePreCandidate();
+  void BecomeCandidate();
+  void BecomeLeader();
+  void StartElection(MessageType type, Campaign campaign);
+  void TickElection();
+  void TickHeartbeat();
+  void StepFollower(const Message& message);
+  void StepCandidate(const Message& message);
+  void StepLeader(const Message& message);
+  bool StepTerm(const Message& message);
+  void HandleVoteRequest(const Message& message);
+  bool InLease() const;
+  bool Promotable() const;
+  void ResetElectionTimer();
+  void Send(Message message);
+
+  // Replication (raft_replication.cc).
+  void HandleAppend(const Message& message);
+  void HandleHeartbeat(const Message& message);
+  void MaybeAcknowledge();
+  void FollowerCommit();
+  Index AckIndex() const;
+  void HandleAppendResponse(const Message& message);
+  void HandleHeartbeatResponse(const Message& message);
+  bool SendAppend(NodeId to);
+  void BroadcastAppend();
+  void BroadcastHeartbeat();
+  bool MaybeCommit();
+  Index OwnMatch() const;
+  void AppendOwn(EntryKind kind, std::string data, Membership membership);
+  void RefreshMembership();
+  void SyncProgressToMembership();
+  bool HasPendingConfChange() const;
+  bool CommittedInCurrentTerm() const;
+  Index ApplyLimit() const;
+  HardState CurrentHardState() const;
+
+  RaftOptions options_;
+  io::Random random_;
+  RaftLog log_;
+  Role role_ = Role::kFollower;
+  Term term_;
+  NodeId vote_;
+  NodeId leader_;
+  Membership membership_;
+  Index membership_index_;  // Index of the config entry in force (0 = bootstrap).
+  StepFn step_ = &Raft::StepFollower;
+  TickFn tick_ = &Raft::TickElection;
+
+  uint64_t ticks_ = 0;  // Local monotonic tick count since this object was created.
+  uint32_t election_elapsed_ticks_ = 0;
+  uint32_t heartbeat_elapsed_ticks_ = 0;
+  uint32_t randomized_timeout_ticks_ = 0;
+
+  // Candidate state.
+  absl::btree_map<NodeId, bool> votes_;
+  // Leader state.
+  absl::btree_map<NodeId, Progress> progress_;
+  absl::btree_map<NodeId, uint64_t> heartbeat_acked_ticks_;  // lease bookkeeping
+  NodeId transferee_;
+  bool lease_revoked_ = false;  // Set once this leader sent TimeoutNow.
+  bool broadcast_pending_ = false;
+  // Follower state: entries up to `verified_` are known to match the current leader's log.
+  Index verified_;
+  Index leader_commit_;
+  Index acked_;  // Highest index acknowledged to the current leader.
+
+  std::vector<Message> messages_;
+  HardState persisted_hard_state_;  // The last hard state handed out in a Ready.
+  bool ready_outstanding_ = false;
+  Index ready_applied_to_;
+
+  struct Snapshot {
+    Term term;
+    NodeId vote;
+    Index commit;
+    Term commit_term;
+  };
+  Snapshot previous_;
+};
+
+}  // namespace meridian::core::raft

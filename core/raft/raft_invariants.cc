@@ -1,0 +1,84 @@
+// Raft::Invariants(): a basic check of the current state plus a delta check against the
+// snapshot taken at the previous call (LogCabin's RaftConsensusInvariants). Runs after every
+// input. Every failure is a programmer error and crashes.
+#include "core/raft/raft.h"
+#include "io/assert.h"
+
+namespace meridian::core::raft {
+
+void Raft::Invariants() {
+  log_.CheckInvariants();
+  CheckMembership(membership_);
+  // Delta checks: term and commit only grow; at most one vote per term; the committed prefix
+  // never changes.
+  MERIDIAN_CHECK(term_ >= previous_.term, "term went back");
+  MERIDIAN_CHECK(log_.commit() >= previous_.commit, "commit went back");
+  if (term_ == previous_.term && previous_.vote != kNoNode) {
+    MERIDIAN_CHECK(vote_ == previous_.vote, "second vote in term {}", term_.ToString());
+  }
+  MERIDIAN_CHECK(log_.TermAt(previous_.commit) == previous_.commit_term,
+                 "committed entry {} was overwritten", previous_.commit.ToString());
+  if (log_.last_index().value() > 0) MERIDIAN_CHECK(log_.last_term() <= term_);
+  if (options_.planted_bug != PlantedBug::kCountOwnEntriesBeforeDurable) {
+    // The commit index may run ahead of the local disk (a quorum of others holds the entries),
+    // but what is persisted and applied here never does.
+    MERIDIAN_CHECK(persisted_hard_state_.commit <= log_.stable(), "saved commit not durable");
+    MERIDIAN_CHECK(log_.applied() <= log_.stable(), "applied an entry not durable here");
+  }
+  if (leader_ == options_.id) MERIDIAN_CHECK(role_ == Role::kLeader);
+  if (role_ == Role::kCandidate) MERIDIAN_CHECK(vote_ == options_.id);
+  if (role_ != Role::kLeader) {
+    MERIDIAN_CHECK(progress_.empty());
+    MERIDIAN_CHECK(heartbeat_acked_ticks_.empty());
+  } else {
+    MERIDIAN_CHECK(vote_ == options_.id, "a leader voted for itself");
+    MERIDIAN_CHECK(log_.last_term() == term_, "the leader's no-op is in its log");
+    MERIDIAN_CHECK(membership_.IsVoter(options_.id));
+    for (const auto& [id, progress] : progress_) {
+      progress.CheckInvariants();
+      MERIDIAN_CHECK(progress.match() <= log_.last_index());
+      MERIDIAN_CHECK(membership_.IsMember(id));
+    }
+    if (options_.planted_bug != PlantedBug::kConcurrentConfigChanges) {
+      uint32_t pending = 0;
+      for (uint64_t i = log_.commit().value() + 1; i <= log_.last_index().value(); i++) {
+        pending += log_.At(Index(i)).kind == EntryKind::kConfig ? 1 : 0;
+      }
+      MERIDIAN_CHECK(pending <= 1, "{} uncommitted configuration changes", pending);
+    }
+  }
+  MERIDIAN_CHECK(log_.last_index().value() - log_.commit().value() <=
+                     kUncommittedEntriesMax + 1 || role_ != Role::kLeader,
+                 "uncommitted window exceeded");
+  previous_ = Snapshot{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
+}
+
+const char* MessageTypeName(MessageType type) {
+  switch (type) {
+    case MessageType::kPreVote: return "PreVote";
+    case MessageType::kPreVoteResponse: return "PreVoteResponse";
+    case MessageType::kVote: return "Vote";
+    case MessageType::kVoteResponse: return "VoteResponse";
+    case MessageType::kAppend: return "Append";
+    case MessageType::kAppendResponse: return "AppendResponse";
+    case MessageType::kHeartbeat: return "Heartbeat";
+    case MessageType::kHeartbeatResponse: return "HeartbeatResponse";
+    case MessageType::kTimeoutNow: return "TimeoutNow";
+  }
+  return "?";
+}
+
+const char* PlantedBugName(PlantedBug bug) {
+  switch (bug) {
+    case PlantedBug::kNone: return "none";
+    case PlantedBug::kCommitOlderTermByCounting: return "commit-older-term-by-counting";
+    case PlantedBug::kVoteWithoutLogCheck: return "vote-without-log-check";
+    case PlantedBug::kCountOwnEntriesBeforeDurable: return "ack-before-fsync";
+    case PlantedBug::kForgetToPersistVote: return "forget-to-persist-vote";
+    case PlantedBug::kConcurrentConfigChanges: return "concurrent-config-changes";
+    case PlantedBug::kLeaseReadAfterExpiry: return "lease-read-after-expiry";
+  }
+  return "?";
+}
+
+}  // namespace meridian::core::raft

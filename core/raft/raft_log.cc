@@ -1,0 +1,134 @@
+#include "core/raft/raft_log.h"
+
+#include <algorithm>
+
+#include "io/assert.h"
+
+namespace meridian::core::raft {
+
+RaftLog::RaftLog(std::vector<Entry> entries, Index commit) : entries_(std::move(entries)) {
+  for (size_t i = 0; i < entries_.size(); i++) {
+    MERIDIAN_CHECK(entries_[i].index.value() == i + 1, "durable log must be contiguous from 1");
+    if (i > 0) MERIDIAN_CHECK(entries_[i - 1].term <= entries_[i].term, "terms never decrease");
+  }
+  MERIDIAN_CHECK(commit <= last_index(), "hard state commit beyond the durable log");
+  commit_ = commit;
+  stable_ = last_index();
+  handed_ = last_index();
+  // Entries up to commit may have been applied before the restart; the driver's state machine is
+  // rebuilt by re-applying from index 1 (no snapshots yet), so applied starts at 0.
+  CheckInvariants();
+}
+
+Term RaftLog::TermAt(Index index) const {
+  if (index.value() == 0) return Term(0);
+  MERIDIAN_CHECK(index <= last_index(), "term of {} beyond last {}", index.ToString(),
+                 last_index().ToString());
+  return entries_[index.value() - 1].term;
+}
+
+bool RaftLog::HasEntry(Index index, Term term) const {
+  if (index > last_index()) return false;
+  return TermAt(index) == term;
+}
+
+const Entry& RaftLog::At(Index index) const {
+  MERIDIAN_CHECK(index.value() >= 1);
+  MERIDIAN_CHECK(index <= last_index());
+  return entries_[index.value() - 1];
+}
+
+bool RaftLog::IsUpToDate(Term term, Index index) const {
+  if (term != last_term()) return term > last_term();
+  return index >= last_index();
+}
+
+Index RaftLog::LastIndexWithTermAtMost(Index index, Term term) const {
+  index = std::min(index, last_index());
+  while (index.value() > 0 && TermAt(index) > term) index = Index(index.value() - 1);
+  return index;
+}
+
+void RaftLog::AppendOwn(Entry entry) {
+  MERIDIAN_CHECK(entry.index == last_index().next(), "leader appends at the end");
+  MERIDIAN_CHECK(entry.term >= last_term());
+  entries_.push_back(std::move(entry));
+}
+
+std::optional<Index> RaftLog::AppendFromLeader(Index prev, const std::vector<Entry>& entries) {
+  MERIDIAN_CHECK(prev <= last_index(), "caller checks the prev match first");
+  std::optional<Index> first_changed;
+  for (size_t i = 0; i < entries.size(); i++) {
+    const Entry& entry = entries[i];
+    MERIDIAN_CHECK(entry.index.value() == prev.value() + i + 1, "appends are contiguous");
+    if (HasEntry(entry.index, entry.term)) continue;  // Already have it (log matching, §5.3).
+    if (entry.index <= last_index()) {
+      // §5.3: "If an existing entry conflicts with a new one (same index but different terms),
+      // delete the existing entry and all that follow it."
+      MERIDIAN_CHECK(entry.index > commit_, "truncating committed entry {}",
+                     entry.index.ToString());
+      entries_.resize(entry.index.value() - 1);
+      stable_ = std::min(stable_, last_index());
+      handed_ = std::min(handed_, last_index());
+    }
+    if (!first_changed) first_changed = entry.index;
+    entries_.push_back(entry);
+  }
+  return first_changed;
+}
+
+std::vector<Entry> RaftLog::Slice(Index from, uint32_t count_max) const {
+  MERIDIAN_CHECK(from.value() >= 1);
+  MERIDIAN_CHECK(count_max <= kBatchEntriesMax);
+  std::vector<Entry> out;
+  for (uint64_t i = from.value(); i <= last_index().value() && out.size() < count_max; i++) {
+    out.push_back(entries_[i - 1]);
+  }
+  return out;
+}
+
+void RaftLog::CommitTo(Index index) {
+  if (index <= commit_) return;  // Commit never decreases.
+  MERIDIAN_CHECK(index <= last_index(), "commit beyond the log");
+  commit_ = index;
+}
+
+bool RaftLog::StableTo(Index index, Term term) {
+  // A report about entries that were since truncated and replaced is stale; ignore it.
+  if (!HasEntry(index, term)) return false;
+  if (index > handed_) return false;  // Replaced and re-appended but not yet handed out again.
+  if (index <= stable_) return false;
+  stable_ = index;
+  return true;
+}
+
+std::vector<Entry> RaftLog::TakeUnhanded() {
+  std::vector<Entry> out(entries_.begin() + static_cast<ptrdiff_t>(handed_.value()),
+                         entries_.end());
+  handed_ = last_index();
+  return out;
+}
+
+std::vector<Entry> RaftLog::CommittedUnapplied(Index up_to) const {
+  MERIDIAN_CHECK(up_to <= commit_);
+  MERIDIAN_CHECK(up_to <= last_index());
+  std::vector<Entry> out;
+  for (uint64_t i = applied_.value() + 1; i <= up_to.value(); i++) out.push_back(entries_[i - 1]);
+  return out;
+}
+
+void RaftLog::AppliedTo(Index index) {
+  MERIDIAN_CHECK(index >= applied_, "applied never decreases");
+  MERIDIAN_CHECK(index <= commit_);
+  applied_ = index;
+}
+
+void RaftLog::CheckInvariants() const {
+  MERIDIAN_CHECK(applied_ <= commit_);
+  MERIDIAN_CHECK(commit_ <= last_index());
+  MERIDIAN_CHECK(stable_ <= last_index());
+  MERIDIAN_CHECK(stable_ <= handed_, "durable entries were handed out first");
+  MERIDIAN_CHECK(handed_ <= last_index());
+}
+
+}  // namespace meridian::core::raft

@@ -1,0 +1,264 @@
+// Log replication (Raft paper §5.3), commitment (§5.4.2), durability-gated acknowledgements and
+// membership bookkeeping. Part of class Raft; see raft.h.
+#include <algorithm>
+
+#include "core/raft/quorum.h"
+#include "core/raft/raft.h"
+#include "io/assert.h"
+
+namespace meridian::core::raft {
+namespace {
+
+enum class SendEmpty : uint8_t { kNo, kYes };
+
+}  // namespace
+
+// ---------------------------------------------------------------- follower side
+
+void Raft::HandleAppend(const Message& m) {
+  MERIDIAN_CHECK(role_ == Role::kFollower);
+  MERIDIAN_CHECK(m.term == term_);
+  if (m.log_index < log_.commit()) {
+    // Stale: everything up to our commit index already matches every leader's log (§5.4.3),
+    // but only the durable part of it may be acknowledged.
+    const Index durable_commit =
+        options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable
+            ? log_.commit()
+            : std::min(log_.commit(), log_.stable());
+    Send(Message{.type = MessageType::kAppendResponse, .to = m.from, .log_index = durable_commit});
+    return;
+  }
+  if (!log_.HasEntry(m.log_index, m.log_term)) {
+    // §5.3: "If a follower's log is inconsistent with the leader's, the AppendEntries
+    // consistency check will fail". The hint lets the leader skip a whole term at a time.
+    const Index hint = log_.LastIndexWithTermAtMost(m.log_index, m.log_term);
+    Send(Message{.type = MessageType::kAppendResponse, .to = m.from, .log_index = m.log_index,
+                 .reject = true, .hint_index = hint, .hint_term = log_.TermAt(hint)});
+    return;
+  }
+  const std::optional<Index> changed = log_.AppendFromLeader(m.log_index, m.entries);
+  if (changed) {
+    const bool config = std::any_of(m.entries.begin(), m.entries.end(), [](const Entry& e) {
+      return e.kind == EntryKind::kConfig;
+    });
+    if (config || *changed <= membership_index_) RefreshMembership();
+  }
+  const Index last_new(m.log_index.value() + m.entries.size());
+  MERIDIAN_CHECK(last_new <= log_.last_index());
+  verified_ = std::max(verified_, last_new);
+  leader_commit_ = std::max(leader_commit_, m.commit);
+  FollowerCommit();
+  // Acknowledge now only what is already durable; the rest is acknowledged from StableTo.
+  const Index ack = AckIndex();
+  if (ack >= last_new) {
+    Send(Message{.type = MessageType::kAppendResponse, .to = m.from, .log_index = ack});
+    acked_ = std::max(acked_, ack);
+  }
+}
+
+Index Raft::AckIndex() const {
+  if (options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable) return verified_;
+  return std::min(verified_, log_.stable());
+}
+
+void Raft::HandleHeartbeat(const Message& m) {
+  MERIDIAN_CHECK(role_ == Role::kFollower);
+  MERIDIAN_CHECK(m.term == term_);
+  // The leader caps a heartbeat's commit at our match index, which we acknowledged durable in
+  // this term, so our log agrees with the leader's up to it.
+  verified_ = std::max(verified_, std::min(m.commit, log_.last_index()));
+  leader_commit_ = std::max(leader_commit_, m.commit);
+  FollowerCommit();
+  Send(Message{.type = MessageType::kHeartbeatResponse, .to = m.from,
+               .context_ticks = m.context_ticks});
+}
+
+void Raft::FollowerCommit() {
+  // A follower commits what the leader committed, limited to entries it knows match the
+  // leader's log (entries past `verified_` may still be a stale leader's divergent suffix).
+  const Index limit = std::min(leader_commit_, verified_);
+  MERIDIAN_CHECK(limit <= log_.last_index());
+  log_.CommitTo(limit);
+}
+
+void Raft::StableTo(Index index, Term term) {
+  if (log_.StableTo(index, term)) {
+    if (role_ == Role::kLeader && MaybeCommit()) BroadcastAppend();
+    if (role_ == Role::kFollower && leader_ != kNoNode) {
+      FollowerCommit();
+      const Index ack = AckIndex();
+      if (ack > acked_) {
+        // §5.3 with durability: the follower replies only once the entries are on its disk.
+        Send(Message{.type = MessageType::kAppendResponse, .to = leader_, .log_index = ack});
+        acked_ = ack;
+      }
+    }
+  }
+  Invariants();
+}
+
+// ---------------------------------------------------------------- leader side
+
+Index Raft::OwnMatch() const {
+  // The leader counts its own copy toward a quorum only once it is durable.
+  if (options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable) {
+    return log_.last_index();
+  }
+  return log_.stable();
+}
+
+bool Raft::MaybeCommit() {
+  MERIDIAN_CHECK(role_ == Role::kLeader);
+  absl::btree_map<NodeId, uint64_t> match;
+  match[options_.id] = OwnMatch().value();
+  for (const auto& [id, progress] : progress_) match[id] = progress.match().value();
+  const Index index(MajorityValue(membership_.voters, match));
+  if (index <= log_.commit()) return false;
+  // §5.4.2: "Raft never commits log entries from previous terms by counting replicas. Only log
+  // entries from the leader's current term are committed by counting replicas".
+  if (options_.planted_bug != PlantedBug::kCommitOlderTermByCounting &&
+      log_.TermAt(index) != term_) {
+    return false;
+  }
+  log_.CommitTo(index);
+  return true;
+}
+
+void Raft::HandleAppendResponse(const Message& m) {
+  auto it = progress_.find(m.from);
+  if (it == progress_.end()) return;  // No longer a member.
+  Progress& progress = it->second;
+  if (m.reject) {
+    // Translate the follower's hint into our log: skip every entry whose term is above the
+    // follower's term at the hint index.
+    const Index retry = log_.LastIndexWithTermAtMost(m.hint_index, m.hint_term).next();
+    if (progress.OnRejected(m.log_index, retry)) SendAppend(m.from);
+    return;
+  }
+  MERIDIAN_CHECK(m.log_index <= log_.last_index(), "ack beyond the leader's log");
+  if (!progress.OnAccepted(m.log_index)) return;
+  if (progress.state() == ProgressState::kProbe) progress.BecomeReplicate();
+  if (MaybeCommit()) {
+    BroadcastAppend();
+  } else {
+    while (progress.next() <= log_.last_index() && SendAppend(m.from)) {
+    }
+  }
+  if (m.from == transferee_ && progress.match() == log_.last_index()) {
+    lease_revoked_ = true;
+    Send(Message{.type = MessageType::kTimeoutNow, .to = m.from});
+  }
+}
+
+void Raft::HandleHeartbeatResponse(const Message& m) {
+  auto it = progress_.find(m.from);
+  if (it == progress_.end()) return;
+  Progress& progress = it->second;
+  progress.set_recent_active(true);
+  progress.OnHeartbeatResponse();
+  if (progress.state() == ProgressState::kReplicate &&
+      progress.inflight_count() == kInflightMessagesMax) {
+    // The follower is reachable but the window is full: appends were lost (the network drops).
+    // Fall back to probing from its match index rather than waiting forever for their acks.
+    progress.BecomeProbe();
+    MERIDIAN_CHECK(progress.CanSend());
+  }
+  if (membership_.IsVoter(m.from)) {
+    uint64_t& acked = heartbeat_acked_ticks_[m.from];
+    acked = std::max(acked, m.context_ticks);
+  }
+  if (progress.match() < log_.last_index()) SendAppend(m.from);
+}
+
+bool Raft::SendAppend(NodeId to) {
+  Progress& progress = progress_.at(to);
+  if (!progress.CanSend()) return false;
+  const Index prev(progress.next().value() - 1);
+  std::vector<Entry> entries = log_.Slice(progress.next(), kBatchEntriesMax);
+  if (progress.state() == ProgressState::kReplicate && entries.empty()) return false;
+  const Index last(prev.value() + entries.size());
+  progress.OnSent(last);
+  Send(Message{.type = MessageType::kAppend, .to = to, .log_index = prev,
+               .log_term = log_.TermAt(prev), .entries = std::move(entries),
+               .commit = log_.commit()});
+  return true;
+}
+
+void Raft::BroadcastAppend() {
+  MERIDIAN_CHECK(role_ == Role::kLeader);
+  for (auto& [id, progress] : progress_) {
+    bool sent = false;
+    // Pipelining: in replicate state keep sending batches up to the in-flight limit.
+    while (progress.next() <= log_.last_index() && SendAppend(id)) sent = true;
+    if (!sent && progress.CanSend() && progress.state() == ProgressState::kReplicate) {
+      // Nothing new: an empty append still carries the new commit index.
+      Send(Message{.type = MessageType::kAppend, .to = id,
+                   .log_index = Index(progress.next().value() - 1),
+                   .log_term = log_.TermAt(Index(progress.next().value() - 1)),
+                   .commit = log_.commit()});
+    }
+  }
+}
+
+void Raft::BroadcastHeartbeat() {
+  MERIDIAN_CHECK(role_ == Role::kLeader);
+  for (const auto& [id, progress] : progress_) {
+    Send(Message{.type = MessageType::kHeartbeat, .to = id,
+                 .commit = std::min(progress.match(), log_.commit()), .context_ticks = ticks_});
+  }
+}
+
+void Raft::AppendOwn(EntryKind kind, std::string data, Membership membership) {
+  MERIDIAN_CHECK(role_ == Role::kLeader);
+  Entry entry{.term = term_, .index = log_.last_index().next(), .kind = kind,
+              .data = std::move(data), .membership = std::move(membership)};
+  if (kind == EntryKind::kConfig) CheckMembership(entry.membership);
+  log_.AppendOwn(std::move(entry));
+  if (kind == EntryKind::kConfig) RefreshMembership();
+}
+
+// ---------------------------------------------------------------- membership
+
+void Raft::RefreshMembership() {
+  // The configuration in force is the latest one in the log, committed or not (§4.1).
+  membership_ = options_.bootstrap;
+  membership_index_ = Index(0);
+  for (uint64_t i = log_.last_index().value(); i >= 1; i--) {
+    const Entry& entry = log_.At(Index(i));
+    if (entry.kind != EntryKind::kConfig) continue;
+    membership_ = entry.membership;
+    membership_index_ = entry.index;
+    break;
+  }
+  CheckMembership(membership_);
+  if (role_ == Role::kLeader) SyncProgressToMembership();
+}
+
+void Raft::SyncProgressToMembership() {
+  MERIDIAN_CHECK(role_ == Role::kLeader);
+  MERIDIAN_CHECK(membership_.IsVoter(options_.id), "a leader is a voter");
+  for (auto it = progress_.begin(); it != progress_.end();) {
+    if (membership_.IsMember(it->first)) {
+      ++it;
+    } else {
+      heartbeat_acked_ticks_.erase(it->first);
+      it = progress_.erase(it);
+    }
+  }
+  auto add = [&](NodeId id) {
+    if (id != options_.id && !progress_.contains(id)) {
+      progress_.emplace(id, Progress(log_.last_index().next()));
+    }
+  };
+  for (NodeId id : membership_.voters) add(id);
+  for (NodeId id : membership_.learners) add(id);
+  for (auto it = heartbeat_acked_ticks_.begin(); it != heartbeat_acked_ticks_.end();) {
+    it = membership_.IsVoter(it->first) ? std::next(it) : heartbeat_acked_ticks_.erase(it);
+  }
+}
+
+bool Raft::HasPendingConfChange() const { return membership_index_ > log_.commit(); }
+
+bool Raft::CommittedInCurrentTerm() const { return log_.TermAt(log_.commit()) == term_; }
+
+}  // namespace meridian::core::raft

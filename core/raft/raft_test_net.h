@@ -1,0 +1,137 @@
+// A tiny deterministic network of Raft nodes for scripted tests (paper-sentence tests). It plays
+// the driver: syncs hard state before sending, writes entries, and (unless a node's disk is held)
+// syncs them at once and reports StableTo. Messages wait in one FIFO queue until delivered.
+#pragma once
+
+#include <absl/container/btree_map.h>
+#include <absl/container/btree_set.h>
+
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "core/raft/raft.h"
+#include "io/assert.h"
+
+namespace meridian::core::raft::testing {
+
+class TestNet {
+ public:
+  explicit TestNet(uint32_t voters, RaftOptions base = DefaultOptions()) : base_(base) {
+    for (uint32_t i = 1; i <= voters; i++) base_.bootstrap.voters.insert(NodeId(i));
+    for (uint32_t i = 1; i <= voters; i++) Add(NodeId(i));
+  }
+
+  static RaftOptions DefaultOptions() {
+    RaftOptions options;
+    options.pre_vote = PreVote::kOff;  // Plain Raft, as in the paper, unless a test turns it on.
+    options.check_quorum = CheckQuorum::kOff;
+    return options;
+  }
+
+  void Add(NodeId id, Membership bootstrap = {}) {
+    RaftOptions options = base_;
+    options.id = id;
+    if (!bootstrap.voters.empty()) options.bootstrap = bootstrap;
+    nodes_[id] = std::make_unique<Raft>(options, RestartState{}, io::Random(id.value()));
+  }
+  // Restart from what is durable: the hard state and the synced log.
+  void Restart(NodeId id) {
+    RaftOptions options = nodes_.at(id)->options();
+    std::vector<Entry> durable(disk_[id].begin(), disk_[id].begin() + synced_[id]);
+    nodes_[id] = std::make_unique<Raft>(options, RestartState{hard_[id], durable},
+                                        io::Random(id.value() + 100));
+    disk_[id] = durable;
+  }
+
+  Raft& node(uint32_t id) { return *nodes_.at(NodeId(id)); }
+
+  // Runs every node's Ready; returns the messages that were sent (also queued).
+  std::vector<Message> Flush() {
+    std::vector<Message> sent;
+    for (auto& [id, raft] : nodes_) {
+      while (raft->HasReady()) {
+        Ready ready = raft->GetReady();
+        if (ready.hard_state) hard_[id] = *ready.hard_state;
+        for (const Message& m : ready.messages) {
+          sent.push_back(m);
+          if (!isolated_.contains(m.from) && !isolated_.contains(m.to)) queue_.push_back(m);
+        }
+        if (!ready.entries.empty()) {
+          disk_[id].resize(ready.entries.front().index.value() - 1);
+          synced_[id] = std::min<uint64_t>(synced_[id], disk_[id].size());
+          for (const Entry& e : ready.entries) disk_[id].push_back(e);
+        }
+        for (const Entry& e : ready.committed_entries) applied_[id].push_back(e);
+        raft->Advance(ready);
+        if (!held_.contains(id)) Sync(id);
+      }
+    }
+    return sent;
+  }
+  void Sync(NodeId id) {
+    if (disk_[id].empty() || synced_[id] == disk_[id].size()) return;
+    synced_[id] = disk_[id].size();
+    nodes_.at(id)->StableTo(disk_[id].back().index, disk_[id].back().term);
+  }
+  // Delivers queued messages (and those they cause) until the network is quiet.
+  void DeliverAll(uint32_t rounds_max = 1000) {
+    Flush();
+    for (uint32_t i = 0; i < rounds_max && !queue_.empty(); i++) {
+      Message m = queue_.front();
+      queue_.pop_front();
+      if (!isolated_.contains(m.to) && !isolated_.contains(m.from)) nodes_.at(m.to)->Step(m);
+      Flush();
+    }
+  }
+  void DropQueued() { queue_.clear(); }
+  // Ticks one node until it leaves the follower role (it campaigns), then lets the election run.
+  void Campaign(uint32_t id) {
+    Raft& raft = node(id);
+    for (uint32_t i = 0; i < 3 * raft.options().election_timeout_ticks; i++) {
+      if (raft.role() != Role::kFollower) break;
+      raft.Tick();
+    }
+    DeliverAll();
+  }
+  void TickAll(uint32_t ticks) {
+    for (uint32_t t = 0; t < ticks; t++) {
+      for (auto& [id, raft] : nodes_) raft->Tick();
+      DeliverAll();
+    }
+  }
+  // Lets time pass on every node until some node leads; returns its id (0 if none).
+  uint32_t ElectAny(uint32_t ticks_max = 200) {
+    for (uint32_t t = 0; t < ticks_max; t++) {
+      for (auto& [id, raft] : nodes_) {
+        if (raft->role() == Role::kLeader) return id.value();
+      }
+      TickAll(1);
+    }
+    return 0;
+  }
+  void Isolate(uint32_t id) { isolated_.insert(NodeId(id)); }
+  void Heal() { isolated_.clear(); }
+  void HoldSync(uint32_t id) { held_.insert(NodeId(id)); }
+  void ReleaseSync(uint32_t id) {
+    held_.erase(NodeId(id));
+    Sync(NodeId(id));
+    Flush();
+  }
+  const std::vector<Entry>& applied(uint32_t id) { return applied_[NodeId(id)]; }
+  const HardState& hard_state(uint32_t id) { return hard_[NodeId(id)]; }
+  std::deque<Message>& queue() { return queue_; }
+
+ private:
+  RaftOptions base_;
+  absl::btree_map<NodeId, std::unique_ptr<Raft>> nodes_;
+  absl::btree_map<NodeId, HardState> hard_;
+  absl::btree_map<NodeId, std::vector<Entry>> disk_;
+  absl::btree_map<NodeId, uint64_t> synced_;
+  absl::btree_map<NodeId, std::vector<Entry>> applied_;
+  absl::btree_set<NodeId> isolated_;
+  absl::btree_set<NodeId> held_;
+  std::deque<Message> queue_;
+};
+
+}  // namespace meridian::core::raft::testing

@@ -1,0 +1,155 @@
+// Vocabulary of the consensus state machine (Raft paper §5): log indices, entries, the messages
+// peers exchange, the hard state a node must persist, and the Ready batch the driver executes.
+//
+// Everything here is a plain value type. The driver encodes Message and Entry with FlatBuffers;
+// core/raft never sees bytes. Node id 0 (kNoNode) means "nobody" (no vote, no known leader).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/raft/membership.h"
+#include "core/strong_id.h"
+#include "io/node_id.h"
+
+namespace meridian::core::raft {
+
+struct IndexTag { static constexpr const char* kPrefix = "i"; };
+// Position of an entry in the raft log; the first entry has index 1, index 0 is "before the log".
+using Index = StrongId<IndexTag>;
+using core::Term;
+using io::NodeId;
+
+inline constexpr NodeId kNoNode{};
+
+// ---- Limits (house style rule 7). ----
+// Entries carried by one append message (batching).
+inline constexpr uint32_t kBatchEntriesMax = 64;
+// Append messages in flight to one follower in replicate state (pipelining).
+inline constexpr uint32_t kInflightMessagesMax = 32;
+// Entries a leader accepts beyond its commit index before refusing proposals (back-pressure).
+inline constexpr uint32_t kUncommittedEntriesMax = kBatchEntriesMax * kInflightMessagesMax;
+static_assert(kUncommittedEntriesMax >= kBatchEntriesMax,
+              "a full batch must always fit in the uncommitted window");
+static_assert(kUncommittedEntriesMax <= kBatchEntriesMax * kInflightMessagesMax,
+              "the uncommitted window must be drainable by one full pipeline");
+inline constexpr uint32_t kElectionTimeoutTicksMax = 1000;
+inline constexpr uint32_t kDriftBoundPercentMax = 50;
+
+enum class EntryKind : uint8_t {
+  kNormal,  // Application data (the leader's no-op at the start of a term has empty data).
+  kConfig,  // A membership change; `membership` is the complete new configuration.
+};
+
+struct Entry {
+  Term term;
+  Index index;
+  EntryKind kind = EntryKind::kNormal;
+  std::string data;
+  Membership membership;  // Meaningful only when kind == kConfig.
+
+  bool operator==(const Entry&) const = default;
+};
+
+enum class MessageType : uint8_t {
+  kPreVote,             // §9.6 pre-vote: "would you vote for me at term+1?" (term not bumped)
+  kPreVoteResponse,
+  kVote,                // §5.2 RequestVote
+  kVoteResponse,
+  kAppend,              // §5.3 AppendEntries carrying entries (possibly none: a probe)
+  kAppendResponse,
+  kHeartbeat,           // §5.2 empty AppendEntries that only asserts leadership (and leases)
+  kHeartbeatResponse,
+  kTimeoutNow,          // §3.10 (dissertation) leadership transfer: "start an election now"
+};
+
+const char* MessageTypeName(MessageType type);
+
+enum class Campaign : uint8_t { kNormal, kTransfer };
+
+// One peer message. Fields not listed for a type are left at their defaults.
+struct Message {
+  MessageType type = MessageType::kAppend;
+  NodeId from;
+  NodeId to;
+  Term term;
+  // kVote/kPreVote: the candidate's last log index and term (§5.4.1 up-to-date check).
+  // kAppend: the index and term of the entry preceding `entries` (prevLogIndex/prevLogTerm).
+  // kAppendResponse: accepted -> the highest index known durable and matching the leader;
+  //                  rejected -> the rejected prevLogIndex.
+  Index log_index;
+  Term log_term;
+  std::vector<Entry> entries;
+  Index commit;  // kAppend/kHeartbeat: the leader's commit index (capped for heartbeats).
+  bool reject = false;
+  // kAppendResponse reject: conflict hint (§5.3 optimisation): the follower has no entry
+  // matching the leader after hint_index, and its entry at hint_index has term hint_term.
+  Index hint_index;
+  Term hint_term;
+  // kHeartbeat/kHeartbeatResponse: the leader's tick count when the heartbeat was sent (leases).
+  uint64_t context_ticks = 0;
+  Campaign campaign = Campaign::kNormal;  // kVote: a transfer election ignores leases.
+};
+
+// What must be durable before any message of the same Ready leaves the node (§5, Figure 2
+// "persistent state on all servers": currentTerm, votedFor; plus the commit index).
+struct HardState {
+  Term term;
+  NodeId vote;
+  Index commit;
+  bool operator==(const HardState&) const = default;
+};
+
+// The driver's work list. Order: (1) sync hard_state; (2) send messages; (3) write `entries`
+// (truncating the durable log first if entries.front().index <= its last index), sync, and call
+// StableTo(last index, last term); (4) apply committed_entries; (5) Advance(). Steps 2 and 3 may
+// overlap: no message in a Ready depends on the Ready's own entries being durable.
+struct Ready {
+  std::optional<HardState> hard_state;
+  std::vector<Entry> entries;
+  std::vector<Message> messages;
+  std::vector<Entry> committed_entries;
+};
+
+// Test-only switch for the planted-bug suite. Production always uses kNone.
+enum class PlantedBug : uint8_t {
+  kNone,
+  kCommitOlderTermByCounting,  // §5.4.2 violated: count replicas for entries of older terms.
+  kVoteWithoutLogCheck,        // §5.4.1 violated: grant votes without the up-to-date check.
+  kCountOwnEntriesBeforeDurable,  // Leader counts itself and followers ack before fsync.
+  kForgetToPersistVote,        // The vote never reaches the Ready hard state.
+  kConcurrentConfigChanges,    // No "committed in this term" / "one pending change" rule.
+  kLeaseReadAfterExpiry,       // Serve lease reads without checking lease expiry.
+};
+const char* PlantedBugName(PlantedBug bug);
+
+enum class PreVote : uint8_t { kOff, kOn };
+enum class CheckQuorum : uint8_t { kOff, kOn };
+
+struct RaftOptions {
+  NodeId id;
+  // The configuration the group was bootstrapped with; later ones come from config entries.
+  Membership bootstrap;
+  uint32_t election_timeout_ticks = 10;
+  uint32_t heartbeat_interval_ticks = 2;
+  // Max relative rate difference between any two nodes' tick clocks, in percent. A lease lasts
+  // election_timeout_ticks * (100 - drift_bound_percent) / 100 ticks after the heartbeat send.
+  uint32_t drift_bound_percent = 10;
+  PreVote pre_vote = PreVote::kOn;
+  CheckQuorum check_quorum = CheckQuorum::kOn;
+  PlantedBug planted_bug = PlantedBug::kNone;
+};
+
+// What a (re)starting node recovers from its disk: the last synced hard state and the durable
+// log (entries 1..N, contiguous).
+struct RestartState {
+  HardState hard_state;
+  std::vector<Entry> entries;
+};
+
+enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+const char* RoleName(Role role);
+
+}  // namespace meridian::core::raft
