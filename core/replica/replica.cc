@@ -1,0 +1,236 @@
+#include "core/replica/replica.h"
+
+#include <fmt/format.h>
+
+#include "core/replica/storage.h"
+#include "core/wire/raft_codec.h"
+#include "io/assert.h"
+#include "io/network.h"
+#include "io/probe.h"
+
+namespace meridian::core::replica {
+namespace {
+
+constexpr uint64_t kAppliedTermsKept = 1 << 16;
+constexpr uint64_t kReadBytesMax = 4 << 20;
+
+core::Offset OffsetOf(raft::Index index) {
+  MERIDIAN_CHECK(index.value() >= 1);
+  return core::Offset(index.value() - 1);
+}
+
+// Every durable entry, in order, from the log. DataLoss if a batch does not decode.
+absl::StatusOr<std::vector<raft::Entry>> ReadAllEntries(log::Log& log) {
+  std::vector<raft::Entry> entries;
+  MERIDIAN_CHECK(log.start_offset().value() == 0, "raft logs are never prefix-truncated yet");
+  core::Offset next = log.start_offset();
+  while (next < log.end_offset()) {
+    absl::StatusOr<log::ReadResult> read = log.Read(next, kReadBytesMax);
+    if (!read.ok()) return read.status();
+    MERIDIAN_CHECK(!read->batches.empty());
+    for (const log::BatchRef& batch : read->batches) {
+      const raft::Index index(batch.header.base_offset.value() + 1);
+      absl::StatusOr<raft::Entry> entry = DecodeEntry(batch.payload(), batch.header.term, index);
+      if (!entry.ok()) return entry.status();
+      entries.push_back(std::move(*entry));
+    }
+    next = read->next_offset;
+  }
+  return entries;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime,
+                                                       ReplicaOptions options,
+                                                       ReplicaObserver* observer) {
+  io::Disk& disk = runtime.disk();
+  absl::StatusOr<bool> exists = disk.Exists(options.dir);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) {
+    if (absl::Status s = disk.CreateDir(options.dir); !s.ok()) return s;
+    if (absl::Status s = disk.SyncDir(""); !s.ok()) return s;
+  }
+  absl::StatusOr<raft::HardState> hard_state = LoadHardState(disk, options.dir);
+  if (!hard_state.ok()) return hard_state.status();
+  log::RecoveryReport report;
+  absl::StatusOr<std::unique_ptr<log::Log>> log =
+      log::Log::Open(runtime, disk, log::LogOptions{.dir = options.dir + "/log"}, &report);
+  if (!log.ok()) return log.status();
+  absl::StatusOr<std::vector<raft::Entry>> entries = ReadAllEntries(**log);
+  if (!entries.ok()) return entries.status();
+  // Entries the log lost at a crash (a torn tail) were never reported durable (StableTo comes
+  // after the sync), so raft never counted them. Losing committed entries is another matter:
+  // this node must not come back as if it still had them.
+  if (hard_state->commit.value() > entries->size()) {
+    return absl::DataLossError(fmt::format(
+        "raft log ends at {} but the hard state says {} is committed: {}", entries->size(),
+        hard_state->commit.ToString(), report.ToString()));
+  }
+  if (report.cut) {
+    MERIDIAN_PROBE("replica: restarted after the log was cut");
+    if (absl::Status s = (*log)->AcknowledgeLoss(); !s.ok()) return s;
+  }
+  std::shared_ptr<Replica> replica(new Replica(runtime, options, observer, std::move(*log)));
+  replica->raft_ = std::make_unique<raft::Raft>(
+      options.raft, raft::RestartState{*hard_state, std::move(*entries)},
+      runtime.random().Fork(fmt::format("raft-{}", options.group)));
+  replica->PublishState();
+  runtime.Spawn(fmt::format("raft-{}", options.group), [self = replica] { self->RunDriver(); });
+  return replica;
+}
+
+Replica::Replica(io::Runtime& runtime, ReplicaOptions options, ReplicaObserver* observer,
+                 std::unique_ptr<log::Log> log)
+    : runtime_(runtime),
+      options_(std::move(options)),
+      observer_(observer),
+      log_(std::move(log)),
+      inputs_(runtime, kInputsMax),
+      applied_waiters_(runtime),
+      next_tick_(runtime.Now() + options_.tick) {
+  MERIDIAN_CHECK(options_.tick.count() > 0);
+}
+
+void Replica::Deliver(raft::Message message) {
+  if (!failure_.ok()) return;
+  if (!inputs_.TrySend(std::move(message))) MERIDIAN_PROBE("replica: input queue full, message dropped");
+}
+
+void Replica::RunDriver() {
+  while (failure_.ok()) {
+    absl::StatusOr<Input> input = inputs_.Receive(next_tick_);
+    if (!input.ok() && !absl::IsDeadlineExceeded(input.status())) return;  // Shut down.
+    TickUpTo(runtime_.Now());
+    if (input.ok()) Handle(std::move(*input));
+    while (std::optional<Input> more = inputs_.TryReceive()) Handle(std::move(*more));
+    while (failure_.ok() && raft_->HasReady()) {
+      if (absl::Status s = HandleReady(); !s.ok()) FailStop(s);
+    }
+    PublishState();
+  }
+}
+
+void Replica::TickUpTo(io::Instant now) {
+  uint32_t ticks = 0;
+  while (next_tick_ <= now) {
+    // After a long pause deliver a bounded burst of the missed ticks, before any message.
+    if (ticks < kMissedTicksMax) raft_->Tick();
+    ticks++;
+    next_tick_ = next_tick_ + options_.tick;
+  }
+  if (ticks > 1) MERIDIAN_PROBE("replica: caught up missed ticks");
+}
+
+void Replica::Handle(Input input) {
+  if (auto* message = std::get_if<raft::Message>(&input)) {
+    raft_->Step(*message);
+    return;
+  }
+  Proposal& proposal = std::get<Proposal>(input);
+  absl::StatusOr<raft::Index> index = raft_->Propose(std::move(proposal.data));
+  if (!index.ok()) {
+    proposal.result->Fulfil(index.status());
+    return;
+  }
+  proposal.result->Fulfil(std::make_pair(*index, raft_->term()));
+}
+
+absl::Status Replica::HandleReady() {
+  raft::Ready ready = raft_->GetReady();
+  if (ready.hard_state.has_value()) {
+    if (absl::Status s = StoreHardState(runtime_.disk(), options_.dir, *ready.hard_state);
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (const raft::Message& message : ready.messages) {
+    runtime_.network().Send(message.to, wire::EncodePeerMessage(options_.group, message));
+  }
+  if (!ready.entries.empty()) {
+    if (absl::Status s = PersistEntries(ready.entries); !s.ok()) return s;
+  }
+  Apply(ready.committed_entries);
+  raft_->Advance(ready);
+  return absl::OkStatus();
+}
+
+absl::Status Replica::PersistEntries(const std::vector<raft::Entry>& entries) {
+  const raft::Entry& first = entries.front();
+  const raft::Entry& last = entries.back();
+  if (OffsetOf(first.index) < log_->end_offset()) {
+    MERIDIAN_PROBE("replica: truncated a conflicting suffix");
+    if (absl::Status s = log_->TruncateSuffix(OffsetOf(first.index)); !s.ok()) return s;
+  }
+  MERIDIAN_CHECK(OffsetOf(first.index) == log_->end_offset(), "entry {} after log end {}",
+                 first.index.ToString(), log_->end_offset().ToString());
+  for (const raft::Entry& entry : entries) {
+    const std::vector<uint8_t> payload = EncodeEntry(entry);
+    absl::StatusOr<core::Offset> offset = log_->Append(log::BatchMeta{.term = entry.term}, payload);
+    if (!offset.ok()) return offset.status();
+    MERIDIAN_CHECK(*offset == OffsetOf(entry.index));
+  }
+  if (absl::Status s = log_->WaitDurable(OffsetOf(last.index)); !s.ok()) return s;
+  raft_->StableTo(last.index, last.term);
+  return absl::OkStatus();
+}
+
+void Replica::Apply(const std::vector<raft::Entry>& committed) {
+  for (const raft::Entry& entry : committed) {
+    MERIDIAN_CHECK(entry.index == applied_.next(), "apply {} after {}", entry.index.ToString(),
+                   applied_.ToString());
+    applied_ = entry.index;
+    applied_terms_[entry.index] = entry.term;
+    if (observer_ != nullptr) observer_->OnApply(runtime_.node(), entry);
+  }
+  while (!applied_terms_.empty() &&
+         applied_terms_.begin()->first.value() + kAppliedTermsKept < applied_.value()) {
+    applied_terms_.erase(applied_terms_.begin());
+  }
+  if (!committed.empty()) applied_waiters_.NotifyAll();
+}
+
+void Replica::FailStop(absl::Status why) {
+  MERIDIAN_CHECK(!why.ok());
+  failure_ = why;
+  inputs_.Close();
+  applied_waiters_.NotifyAll();
+  if (observer_ != nullptr) observer_->OnFailStop(runtime_.node(), why);
+}
+
+void Replica::PublishState() {
+  const bool new_leadership = raft_->role() == raft::Role::kLeader &&
+                              (role_ != raft::Role::kLeader || term_ != raft_->term());
+  role_ = raft_->role();
+  term_ = raft_->term();
+  leader_ = raft_->leader();
+  if (new_leadership && observer_ != nullptr) observer_->OnLeader(runtime_.node(), term_);
+}
+
+absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instant deadline) {
+  if (!failure_.ok()) return failure_;
+  auto result =
+      std::make_shared<io::Promise<absl::StatusOr<std::pair<raft::Index, raft::Term>>>>(runtime_);
+  if (!inputs_.TrySend(Proposal{std::move(data), result})) {
+    return absl::UnavailableError("replica input queue full");
+  }
+  absl::StatusOr<const absl::StatusOr<std::pair<raft::Index, raft::Term>>*> proposed =
+      result->Wait(deadline);
+  if (!proposed.ok()) return proposed.status();
+  if (!(*proposed)->ok()) return (*proposed)->status();
+  const auto [index, term] = ***proposed;
+  absl::Status waited = applied_waiters_.WaitUntil(
+      [&] { return applied_ >= index || !failure_.ok(); }, deadline, "wait for apply");
+  if (!waited.ok()) return waited;
+  if (!failure_.ok()) return failure_;
+  auto applied = applied_terms_.find(index);
+  MERIDIAN_CHECK(applied != applied_terms_.end(), "applied entry {} forgotten", index.ToString());
+  if (applied->second != term) {
+    return absl::AbortedError(fmt::format("entry {} was taken by term {}, not {}",
+                                          index.ToString(), applied->second.ToString(),
+                                          term.ToString()));
+  }
+  return index;
+}
+
+}  // namespace meridian::core::replica

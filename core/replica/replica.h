@@ -1,0 +1,111 @@
+// core::replica::Replica: one raft group on one node — the pure raft::Raft state machine driven
+// over io::Runtime, with its entries in a core::log::Log and its hard state on the same disk.
+// The same code runs in the simulator and in meridian-node.
+//
+// Threading: one driver fiber owns the Raft object; everything else (peer messages from the
+// receiver fiber, proposals from client fibers) reaches it through one bounded input channel,
+// so Raft is never touched between GetReady and Advance. Every fiber holds the Replica by
+// shared_ptr, so a crash may unwind them in any order.
+//
+// Durability order (core/raft/README.md, "driver contract"), for each Ready:
+//   1. the hard state is stored and fsynced (a vote never leaves before it is on disk);
+//   2. messages are sent;
+//   3. entries are written (after truncating a conflicting suffix), group-committed, and only
+//      then reported with StableTo (so the leader counts itself, and followers acknowledge,
+//      only durable entries);
+//   4. committed entries are applied; 5. Advance.
+// A disk error on this path fail-stops the replica (it stops taking input and reports why):
+// after a failed fsync nothing about the disk can be assumed (core/log/log.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/log/log.h"
+#include "core/raft/raft.h"
+#include "io/runtime.h"
+#include "io/sync.h"
+
+namespace meridian::core::replica {
+
+// Hooks for checkers that watch the cluster from outside (the simulator's global observer).
+// They must not influence the protocol.
+class ReplicaObserver {
+ public:
+  virtual ~ReplicaObserver() = default;
+  virtual void OnApply(io::NodeId node, const raft::Entry& entry) = 0;
+  virtual void OnLeader(io::NodeId node, raft::Term term) = 0;
+  virtual void OnFailStop(io::NodeId node, const absl::Status& why) = 0;
+};
+
+struct ReplicaOptions {
+  uint64_t group = 1;
+  raft::RaftOptions raft;
+  io::Duration tick = std::chrono::milliseconds(10);
+  std::string dir = "raft";
+};
+
+class Replica : public std::enable_shared_from_this<Replica> {
+ public:
+  static constexpr size_t kInputsMax = 4096;
+  static constexpr uint32_t kMissedTicksMax = 100;  // After a long pause, catch up this many.
+
+  // Recovers the group from disk (hard state + log) and starts its fibers.
+  static absl::StatusOr<std::shared_ptr<Replica>> Open(io::Runtime& runtime,
+                                                       ReplicaOptions options,
+                                                       ReplicaObserver* observer);
+
+  // Hands a peer message (already decoded, for this group) to the driver. Drops it if the
+  // input queue is full (peer messages are unreliable anyway).
+  void Deliver(raft::Message message);
+  // Proposes `data` and waits until it is applied at its index (OK), known not to be (Aborted:
+  // another entry took its index), refused (FailedPrecondition: not the leader, ...), or the
+  // deadline passes (DeadlineExceeded: unknown whether it will commit).
+  absl::StatusOr<raft::Index> ProposeAndWait(std::string data, io::Instant deadline);
+
+  raft::Role role() const { return role_; }
+  raft::Term term() const { return term_; }
+  io::NodeId leader() const { return leader_; }
+  raft::Index applied() const { return applied_; }
+  const absl::Status& failure() const { return failure_; }
+
+ private:
+  struct Proposal {
+    std::string data;
+    std::shared_ptr<io::Promise<absl::StatusOr<std::pair<raft::Index, raft::Term>>>> result;
+  };
+  using Input = std::variant<raft::Message, Proposal>;
+
+  Replica(io::Runtime& runtime, ReplicaOptions options, ReplicaObserver* observer,
+          std::unique_ptr<log::Log> log);
+  void RunDriver();
+  void TickUpTo(io::Instant now);
+  void Handle(Input input);
+  absl::Status HandleReady();
+  absl::Status PersistEntries(const std::vector<raft::Entry>& entries);
+  void Apply(const std::vector<raft::Entry>& committed);
+  void FailStop(absl::Status why);
+  void PublishState();
+
+  io::Runtime& runtime_;
+  const ReplicaOptions options_;
+  ReplicaObserver* const observer_;
+  std::unique_ptr<log::Log> log_;
+  std::unique_ptr<raft::Raft> raft_;
+  io::Channel<Input> inputs_;
+  io::WaitList applied_waiters_;
+  io::Instant next_tick_;
+  // Mirrors of the Raft state for readers on other fibers.
+  raft::Role role_ = raft::Role::kFollower;
+  raft::Term term_;
+  io::NodeId leader_;
+  raft::Index applied_;
+  absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
+  absl::Status failure_;
+};
+
+}  // namespace meridian::core::replica

@@ -1,0 +1,147 @@
+#include "core/replica/storage.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "io/assert.h"
+#include "io/crc32c.h"
+
+namespace meridian::core::replica {
+namespace {
+
+constexpr uint32_t kHardStateMagic = 0x4d524853;  // "MRHS"
+constexpr size_t kEntryDataBytesMax = 8 << 20;
+
+void PutU32(std::vector<uint8_t>& out, uint32_t value) {
+  for (int i = 0; i < 4; i++) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
+}
+void PutU64(std::vector<uint8_t>& out, uint64_t value) {
+  for (int i = 0; i < 8; i++) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
+}
+
+// Reads little-endian integers from untrusted bytes; every read is bounds-checked.
+class Reader {
+ public:
+  explicit Reader(std::span<const uint8_t> bytes) : bytes_(bytes) {}
+  bool U32(uint32_t* value) { return Little(value, 4); }
+  bool U64(uint64_t* value) { return Little(value, 8); }
+  bool U8(uint8_t* value) {
+    if (position_ >= bytes_.size()) return false;
+    *value = bytes_[position_++];
+    return true;
+  }
+  std::span<const uint8_t> Rest() const { return bytes_.subspan(position_); }
+
+ private:
+  template <typename T>
+  bool Little(T* value, size_t width) {
+    if (bytes_.size() - position_ < width) return false;
+    *value = 0;
+    for (size_t i = 0; i < width; i++) *value |= static_cast<T>(bytes_[position_ + i]) << (8 * i);
+    position_ += width;
+    return true;
+  }
+  std::span<const uint8_t> bytes_;
+  size_t position_ = 0;
+};
+
+void PutNodes(std::vector<uint8_t>& out, const absl::btree_set<io::NodeId>& nodes) {
+  PutU32(out, static_cast<uint32_t>(nodes.size()));
+  for (io::NodeId node : nodes) PutU32(out, node.value());
+}
+
+bool ReadNodes(Reader& reader, absl::btree_set<io::NodeId>* nodes) {
+  uint32_t count = 0;
+  if (!reader.U32(&count) || count > raft::kMembersMax) return false;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t id = 0;
+    if (!reader.U32(&id) || id == 0 || !nodes->insert(io::NodeId(id)).second) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<uint8_t> EncodeEntry(const raft::Entry& entry) {
+  MERIDIAN_CHECK(entry.data.size() <= kEntryDataBytesMax);
+  std::vector<uint8_t> out;
+  out.push_back(static_cast<uint8_t>(entry.kind));
+  if (entry.kind == raft::EntryKind::kConfig) {
+    PutNodes(out, entry.membership.voters);
+    PutNodes(out, entry.membership.learners);
+  }
+  out.insert(out.end(), entry.data.begin(), entry.data.end());
+  return out;
+}
+
+absl::StatusOr<raft::Entry> DecodeEntry(std::span<const uint8_t> payload, raft::Term term,
+                                        raft::Index index) {
+  Reader reader(payload);
+  uint8_t kind = 0;
+  if (!reader.U8(&kind) || kind > static_cast<uint8_t>(raft::EntryKind::kConfig)) {
+    return absl::DataLossError(fmt::format("entry {}: bad kind", index.ToString()));
+  }
+  raft::Entry entry{term, index, static_cast<raft::EntryKind>(kind)};
+  if (entry.kind == raft::EntryKind::kConfig &&
+      (!ReadNodes(reader, &entry.membership.voters) ||
+       !ReadNodes(reader, &entry.membership.learners) || entry.membership.voters.empty())) {
+    return absl::DataLossError(fmt::format("entry {}: bad membership", index.ToString()));
+  }
+  const std::span<const uint8_t> data = reader.Rest();
+  entry.data.assign(data.begin(), data.end());
+  return entry;
+}
+
+std::vector<uint8_t> EncodeHardState(const raft::HardState& state) {
+  std::vector<uint8_t> out;
+  PutU32(out, kHardStateMagic);
+  PutU64(out, state.term.value());
+  PutU32(out, state.vote.value());
+  PutU64(out, state.commit.value());
+  PutU32(out, 0);  // Reserved.
+  PutU32(out, io::Crc32c(out));
+  MERIDIAN_CHECK(out.size() == kHardStateBytes);
+  return out;
+}
+
+absl::StatusOr<raft::HardState> DecodeHardState(std::span<const uint8_t> bytes) {
+  if (bytes.size() != kHardStateBytes) {
+    return absl::DataLossError(fmt::format("hard state of {} bytes", bytes.size()));
+  }
+  Reader reader(bytes);
+  uint32_t magic = 0, vote = 0, reserved = 0, crc = 0;
+  uint64_t term = 0, commit = 0;
+  MERIDIAN_CHECK(reader.U32(&magic) && reader.U64(&term) && reader.U32(&vote) &&
+                 reader.U64(&commit) && reader.U32(&reserved) && reader.U32(&crc));
+  if (magic != kHardStateMagic) return absl::DataLossError("hard state: bad magic");
+  if (crc != io::Crc32c(bytes.first(kHardStateBytes - 4))) {
+    return absl::DataLossError("hard state: CRC32C mismatch");
+  }
+  return raft::HardState{raft::Term(term), io::NodeId(vote), raft::Index(commit)};
+}
+
+absl::StatusOr<raft::HardState> LoadHardState(io::Disk& disk, const std::string& dir) {
+  const std::string path = dir + "/hard_state";
+  absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(path, io::OpenMode::kOpenExisting);
+  if (absl::IsNotFound(file.status())) return raft::HardState{};
+  if (!file.ok()) return file.status();
+  std::vector<uint8_t> bytes(kHardStateBytes + 1);
+  absl::StatusOr<size_t> read = (*file)->ReadAt(0, bytes);
+  if (!read.ok()) return read.status();
+  bytes.resize(*read);
+  return DecodeHardState(bytes);
+}
+
+absl::Status StoreHardState(io::Disk& disk, const std::string& dir, const raft::HardState& state) {
+  const std::string temporary = dir + "/hard_state.tmp";
+  absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(temporary, io::OpenMode::kCreate);
+  if (!file.ok()) return file.status();
+  if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
+  if (absl::Status s = (*file)->WriteAt(0, EncodeHardState(state)); !s.ok()) return s;
+  if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+  if (absl::Status s = disk.Rename(temporary, dir + "/hard_state"); !s.ok()) return s;
+  return disk.SyncDir(dir);
+}
+
+}  // namespace meridian::core::replica

@@ -1,0 +1,42 @@
+#include "core/replica/storage.h"
+
+#include <gtest/gtest.h>
+
+namespace meridian::core::replica {
+namespace {
+
+TEST(Storage, EntriesRoundTrip) {
+  raft::Entry normal{raft::Term(3), raft::Index(7), raft::EntryKind::kNormal, "hello"};
+  absl::StatusOr<raft::Entry> decoded = DecodeEntry(EncodeEntry(normal), normal.term, normal.index);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, normal);
+  raft::Entry config{raft::Term(4), raft::Index(8), raft::EntryKind::kConfig, ""};
+  config.membership.voters = {io::NodeId(1), io::NodeId(2), io::NodeId(3)};
+  config.membership.learners = {io::NodeId(4)};
+  decoded = DecodeEntry(EncodeEntry(config), config.term, config.index);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, config);
+}
+
+TEST(Storage, BadEntriesAreDataLossNotCrashes) {
+  EXPECT_TRUE(absl::IsDataLoss(DecodeEntry({}, raft::Term(1), raft::Index(1)).status()));
+  const std::vector<uint8_t> bad_kind = {9, 'x'};
+  EXPECT_TRUE(absl::IsDataLoss(DecodeEntry(bad_kind, raft::Term(1), raft::Index(1)).status()));
+  const std::vector<uint8_t> truncated_config = {1, 3, 0, 0, 0, 1, 0};
+  EXPECT_TRUE(absl::IsDataLoss(DecodeEntry(truncated_config, raft::Term(1), raft::Index(1)).status()));
+}
+
+TEST(Storage, HardStateRoundTripsAndDetectsEveryBitFlip) {
+  const raft::HardState state{raft::Term(42), io::NodeId(3), raft::Index(1000)};
+  const std::vector<uint8_t> bytes = EncodeHardState(state);
+  ASSERT_EQ(*DecodeHardState(bytes), state);
+  for (size_t bit = 0; bit < bytes.size() * 8; bit++) {
+    std::vector<uint8_t> flipped = bytes;
+    flipped[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    EXPECT_TRUE(absl::IsDataLoss(DecodeHardState(flipped).status())) << "bit " << bit;
+  }
+  EXPECT_TRUE(absl::IsDataLoss(DecodeHardState(std::span(bytes).first(31)).status()));
+}
+
+}  // namespace
+}  // namespace meridian::core::replica

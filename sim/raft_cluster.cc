@@ -1,0 +1,344 @@
+#include "sim/raft_cluster.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "core/replica/replica.h"
+#include "core/wire/raft_codec.h"
+#include "io/assert.h"
+#include "io/frame.h"
+#include "io/probe.h"
+#include "sim/fault_atlas.h"
+#include "sim/world.h"
+
+namespace meridian::sim {
+namespace {
+
+using core::raft::Index;
+using core::raft::Term;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr uint16_t kClientPort = 7000;
+constexpr io::Duration kLivenessWindow = seconds(20);
+constexpr io::Duration kAuditLimit = seconds(60);
+const std::vector<std::string> kRegions = {"us-east", "eu-west", "ap-south"};
+
+struct ClientOp {
+  std::string value;
+  enum class Outcome { kPending, kOk, kFail, kInfo } outcome = Outcome::kPending;
+  io::Instant invoked;
+  io::Instant completed;
+  uint64_t index = 0;
+};
+
+// Sees every node; checks Raft's safety properties as events happen, outside the protocol.
+class RaftObserver final : public core::replica::ReplicaObserver {
+ public:
+  explicit RaftObserver(World& world) : world_(world) {}
+
+  void OnLeader(io::NodeId node, Term term) override {
+    leaders_elected_++;
+    auto [it, inserted] = leader_of_term_.emplace(term, node);
+    if (!inserted && it->second != node) {
+      Violation(fmt::format("election safety: {} and {} both led term {}", it->second.ToString(),
+                            node.ToString(), term.ToString()));
+    }
+  }
+  void OnApply(io::NodeId node, const core::raft::Entry& entry) override {
+    auto [it, inserted] = applied_.emplace(entry.index, std::make_pair(entry.term, entry.data));
+    if (!inserted && (it->second.first != entry.term || it->second.second != entry.data)) {
+      Violation(fmt::format("state machine safety: {} applied {} of term {} ('{}'), but {} of term "
+                            "{} ('{}') was applied there before",
+                            node.ToString(), entry.index.ToString(), entry.term.ToString(),
+                            entry.data, entry.index.ToString(), it->second.first.ToString(),
+                            it->second.second));
+    }
+    if (world_.Now() >= audit_after_) {
+      uint64_t& latest = applied_since_audit_[node];
+      latest = std::max(latest, entry.index.value());
+    }
+  }
+  void OnFailStop(io::NodeId node, const absl::Status& why) override {
+    Violation(fmt::format("{} fail-stopped: {}", node.ToString(), why.ToString()));
+  }
+  void Violation(std::string what) {
+    if (violations_.size() < 20) violations_.push_back(fmt::format("t={} {}", world_.Now().ToString(), what));
+  }
+  void StartAudit() { audit_after_ = world_.Now(); }
+  uint64_t MaxAppliedSinceAudit() const {
+    uint64_t best = 0;
+    for (const auto& [node, index] : applied_since_audit_) best = std::max(best, index);
+    return best;
+  }
+
+  size_t Invoke(std::string value) {
+    ops_.push_back({std::move(value), ClientOp::Outcome::kPending, world_.Now()});
+    return ops_.size() - 1;
+  }
+  void Complete(size_t op, ClientOp::Outcome outcome, uint64_t index = 0) {
+    MERIDIAN_CHECK(ops_[op].outcome == ClientOp::Outcome::kPending);
+    ops_[op].outcome = outcome;
+    ops_[op].completed = world_.Now();
+    ops_[op].index = index;
+  }
+
+  std::vector<std::string> Verdict(io::Instant healed_at) const {
+    std::vector<std::string> problems = violations_;
+    bool progressed = false;
+    for (const ClientOp& op : ops_) {
+      if (op.outcome != ClientOp::Outcome::kOk) continue;
+      progressed |= op.completed >= healed_at && op.completed <= healed_at + kLivenessWindow;
+      auto it = applied_.find(Index(op.index));
+      if (it == applied_.end() || it->second.second != op.value) {
+        problems.push_back(fmt::format("acknowledged value {} at index {} is not what the group "
+                                       "applied there after the audit ('{}')",
+                                       op.value, op.index,
+                                       it == applied_.end() ? "nothing" : it->second.second));
+      }
+    }
+    if (!progressed) {
+      problems.push_back(fmt::format("no proposal committed within {} after the heal",
+                                     io::FormatDuration(kLivenessWindow)));
+    }
+    return problems;
+  }
+
+  uint64_t leaders_elected() const { return leaders_elected_; }
+  uint64_t count(ClientOp::Outcome outcome) const {
+    return static_cast<uint64_t>(std::count_if(ops_.begin(), ops_.end(),
+                                               [&](const ClientOp& op) { return op.outcome == outcome; }));
+  }
+  uint64_t max_acknowledged_index() const {
+    uint64_t best = 0;
+    for (const ClientOp& op : ops_) {
+      if (op.outcome == ClientOp::Outcome::kOk) best = std::max(best, op.index);
+    }
+    return best;
+  }
+  uint64_t max_applied_index() const { return applied_.empty() ? 0 : applied_.rbegin()->first.value(); }
+
+ private:
+  World& world_;
+  absl::btree_map<Term, io::NodeId> leader_of_term_;
+  absl::btree_map<Index, std::pair<Term, std::string>> applied_;
+  absl::btree_map<io::NodeId, uint64_t> applied_since_audit_;
+  io::Instant audit_after_ = io::Instant::Infinite();
+  std::vector<ClientOp> ops_;
+  std::vector<std::string> violations_;
+  uint64_t leaders_elected_ = 0;
+};
+
+std::vector<uint8_t> Bytes(std::string_view text) { return {text.begin(), text.end()}; }
+
+std::string Serve(core::replica::Replica& replica, io::Runtime& rt, const std::string& request) {
+  if (request.rfind("P ", 0) != 0) return "FAIL bad request";
+  if (replica.role() != core::raft::Role::kLeader) {
+    return fmt::format("NOTLEADER {}", replica.leader().value());
+  }
+  absl::StatusOr<Index> index = replica.ProposeAndWait(request.substr(2), rt.Now() + seconds(3));
+  if (index.ok()) return fmt::format("OK {}", index->value());
+  if (absl::IsFailedPrecondition(index.status())) return "NOTLEADER 0";
+  if (absl::IsAborted(index.status()) || absl::IsResourceExhausted(index.status()) ||
+      absl::IsUnavailable(index.status())) {
+    return "FAIL " + index.status().ToString();
+  }
+  return "INFO " + index.status().ToString();
+}
+
+void RunServer(io::Runtime& rt, RaftObserver& observer, core::replica::ReplicaOptions options,
+               io::Address listen) {
+  absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+      core::replica::Replica::Open(rt, options, &observer);
+  if (!opened.ok()) {
+    observer.Violation(fmt::format("{} could not reopen its replica: {}", rt.node().ToString(),
+                                   opened.status().ToString()));
+    return;
+  }
+  std::shared_ptr<core::replica::Replica> replica = *opened;
+  rt.Spawn("dispatch", [&rt, replica, group = options.group] {
+    while (true) {
+      absl::StatusOr<io::PeerMessage> message = rt.network().Receive(io::Instant::Infinite());
+      if (!message.ok()) return;
+      absl::StatusOr<wire::PeerRaftMessage> decoded = wire::DecodePeerMessage(message->payload);
+      if (!decoded.ok() || decoded->group != group || decoded->message.from != message->from ||
+          decoded->message.to != rt.node()) {
+        MERIDIAN_PROBE("raft sim: rejected a peer message");
+        continue;
+      }
+      replica->Deliver(std::move(decoded->message));
+    }
+  });
+  absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(listen);
+  MERIDIAN_CHECK(listener.ok(), "{}", listener.status().ToString());
+  while (true) {
+    absl::StatusOr<std::unique_ptr<io::Stream>> stream = (*listener)->Accept(io::Instant::Infinite());
+    if (!stream.ok()) return;
+    std::shared_ptr<io::Stream> connection(std::move(*stream));
+    rt.Spawn("client-conn", [&rt, connection, replica] {
+      io::FrameReader reader(*connection);
+      while (true) {
+        absl::StatusOr<std::vector<uint8_t>> request = reader.Read(io::Instant::Infinite());
+        if (!request.ok()) return;
+        const std::string reply = Serve(*replica, rt, std::string(request->begin(), request->end()));
+        if (!io::WriteFrame(*connection, Bytes(reply), rt.Now() + seconds(2)).ok()) return;
+      }
+    });
+  }
+}
+
+void RunClient(io::Runtime& rt, RaftObserver& observer, uint32_t client,
+               const std::vector<io::Address>& servers) {
+  uint64_t sequence = 0;
+  size_t target = rt.random().Below(servers.size());
+  while (true) {
+    absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+        rt.network().Connect(servers[target], rt.Now() + seconds(1));
+    if (stream.ok()) {
+      io::FrameReader reader(**stream);
+      while (true) {
+        const std::string value = std::to_string(uint64_t{client} * 1'000'000'000 + sequence++);
+        const size_t op = observer.Invoke(value);
+        if (!io::WriteFrame(**stream, Bytes("P " + value), rt.Now() + seconds(2)).ok()) {
+          observer.Complete(op, ClientOp::Outcome::kFail);
+          break;
+        }
+        absl::StatusOr<std::vector<uint8_t>> reply = reader.Read(rt.Now() + seconds(5));
+        if (!reply.ok()) {
+          observer.Complete(op, ClientOp::Outcome::kInfo);
+          break;
+        }
+        const std::string text(reply->begin(), reply->end());
+        uint64_t number = 0;
+        if (std::sscanf(text.c_str(), "OK %lu", &number) == 1) {
+          observer.Complete(op, ClientOp::Outcome::kOk, number);
+          continue;
+        }
+        if (text.rfind("INFO", 0) == 0) {
+          observer.Complete(op, ClientOp::Outcome::kInfo);
+          break;
+        }
+        observer.Complete(op, ClientOp::Outcome::kFail);
+        if (std::sscanf(text.c_str(), "NOTLEADER %lu", &number) == 1 && number >= 1 &&
+            number <= servers.size()) {
+          target = number - 1;  // Follow the hint.
+        } else {
+          target = rt.random().Below(servers.size());
+        }
+        break;
+      }
+      (*stream)->Close();
+    } else {
+      target = rt.random().Below(servers.size());
+    }
+    if (!rt.Sleep(milliseconds(rt.random().Between(5, 50))).ok()) return;
+  }
+}
+
+}  // namespace
+
+const absl::btree_set<FaultKind>& RaftSimFaultKinds() {
+  static const auto* kinds = new absl::btree_set<FaultKind>{
+      FaultKind::kDrop,        FaultKind::kDuplicate, FaultKind::kDelaySpike,
+      FaultKind::kPartition,   FaultKind::kOneWayPartition, FaultKind::kRegionCut,
+      FaultKind::kClog,        FaultKind::kStreamReset, FaultKind::kCrash,
+      FaultKind::kPause,       FaultKind::kClockSkew, FaultKind::kSlowFsync,
+      FaultKind::kTornWrite,   FaultKind::kRegionLoss,
+  };
+  return *kinds;
+}
+
+std::string RaftReproCommand(const RaftSimOptions& options) {
+  return fmt::format("bazel test //tests:raft_cluster_test --test_env=RAFT_SIM_SEED={} "
+                     "--test_env=RAFT_SIM_REPLICAS={} --test_filter='*Replay*'",
+                     options.seed, options.replicas);
+}
+
+RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
+  MERIDIAN_CHECK(options.replicas >= 1 && options.replicas <= core::raft::kVotersMax);
+  const io::Random root(options.seed);
+  io::Random swarm_random = root.Fork("raft-swarm");
+  io::Random schedule_random = root.Fork("raft-schedule");
+  SwarmConfig swarm{.fault_phase = options.fault_phase, .heal_phase = options.heal_phase};
+  for (FaultKind kind : RaftSimFaultKinds()) {
+    if (swarm_random.Chance(1, 2)) swarm.enabled.insert(kind);
+  }
+  WorldOptions world_options{.seed = options.seed};
+  NemesisTargets targets;
+  targets.regions.resize(kRegions.size());
+  std::vector<io::Address> addresses;
+  core::raft::Membership membership;
+  for (uint32_t i = 1; i <= options.replicas; i++) {
+    const io::NodeId node(i);
+    const std::string& region = kRegions[(i - 1) % kRegions.size()];
+    world_options.topology.Place(node, {region, region + "-" + std::to_string(i)});
+    targets.servers.push_back(node);
+    targets.regions[(i - 1) % kRegions.size()].push_back(node);
+    addresses.push_back({fmt::format("replica{}", i), kClientPort});
+    membership.voters.insert(node);
+  }
+  std::erase_if(targets.regions, [](const auto& region) { return region.empty(); });
+  RaftSimResult result;
+  result.schedule = GenerateSchedule(schedule_random, swarm, targets);
+  for (FaultEvent& event : result.schedule) {
+    // Raft's durability bugs hide in the window between a write and its fsync: when slow
+    // fsyncs are on, make them common enough that crashes land inside that window.
+    if (event.kind == FaultKind::kSlowFsync) event.rate_ppm *= 10;
+  }
+  for (const FaultEvent& event : result.schedule) {
+    if (event.kind == FaultKind::kClockSkew) {
+      world_options.clock_offset_max = seconds(10);
+      world_options.clock_drift_ppm_max = 200;  // Far inside raft's 10% drift bound.
+    }
+  }
+  World world(world_options);
+  RaftObserver observer(world);
+  for (uint32_t i = 1; i <= options.replicas; i++) {
+    core::replica::ReplicaOptions replica_options;
+    replica_options.raft.id = io::NodeId(i);
+    replica_options.raft.bootstrap = membership;
+    replica_options.raft.planted_bug = options.bug;
+    replica_options.tick = milliseconds(50);  // Election timeout 500 ms > the 300 ms geo RTT.
+    world.AddNode(io::NodeId(i), addresses[i - 1].host,
+                  [&observer, replica_options, address = addresses[i - 1]](io::Runtime& rt) {
+                    RunServer(rt, observer, replica_options, address);
+                  });
+  }
+  for (uint32_t c = 0; c < options.clients; c++) {
+    const io::NodeId node(options.replicas + 1 + c);
+    world.AddNode(node, fmt::format("client{}", c), {kRegions[0], kRegions[0] + "-client"},
+                  [&observer, &addresses, c](io::Runtime& rt) { RunClient(rt, observer, c, addresses); });
+  }
+  FaultAtlas atlas;
+  Nemesis nemesis(world, targets, atlas);
+  nemesis.Install(result.schedule, options.fault_phase);
+  for (io::NodeId node : world.nodes()) world.Start(node);
+  const io::Instant healed_at = world.Now() + options.fault_phase;
+  world.RunUntil(healed_at + options.heal_phase);
+  // Final audit: every replica restarts from its disk and the group must re-apply every
+  // acknowledged value at its index.
+  observer.StartAudit();
+  const io::Instant audit_at = world.Now();
+  for (io::NodeId server : targets.servers) world.Restart(server);
+  const uint64_t acknowledged = observer.max_acknowledged_index();
+  world.RunUntil([&] { return observer.MaxAppliedSinceAudit() >= acknowledged; },
+                 audit_at + kAuditLimit);
+  result.violations = observer.Verdict(healed_at);
+  if (observer.MaxAppliedSinceAudit() < acknowledged) {
+    result.violations.push_back(fmt::format("after the audit restart the group re-applied only up "
+                                            "to {} of {} acknowledged",
+                                            observer.MaxAppliedSinceAudit(), acknowledged));
+  }
+  result.trace_hash = world.trace_hash();
+  result.events = world.events_executed();
+  result.leaders_elected = observer.leaders_elected();
+  result.ops_ok = observer.count(ClientOp::Outcome::kOk);
+  result.ops_fail = observer.count(ClientOp::Outcome::kFail);
+  result.ops_info = observer.count(ClientOp::Outcome::kInfo) + observer.count(ClientOp::Outcome::kPending);
+  result.max_applied_index = observer.max_applied_index();
+  result.faults = world.faults_injected();
+  return result;
+}
+
+}  // namespace meridian::sim

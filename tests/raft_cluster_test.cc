@@ -1,0 +1,107 @@
+// Raft groups proven in simulation (issue 6): sweeps of 3- and 5-replica groups under the
+// nemesis, with the global observer's safety checks and liveness after the heal. Every failure
+// prints the command that replays its seed.
+#include "sim/raft_cluster.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <sys/wait.h>
+
+namespace meridian::sim {
+namespace {
+
+int Sweep(uint32_t replicas, uint64_t first, uint64_t last, uint64_t* leaders, uint64_t* ok_ops) {
+  int failed = 0;
+  for (uint64_t seed = first; seed <= last; seed++) {
+    const RaftSimOptions options{.seed = seed, .replicas = replicas};
+    const RaftSimResult result = RunRaftSimulation(options);
+    *leaders += result.leaders_elected;
+    *ok_ops += result.ops_ok;
+    if (!result.ok()) {
+      failed++;
+      ADD_FAILURE() << "seed " << seed << ": " << result.violations.front()
+                    << "\n  reproduce: " << RaftReproCommand(options);
+    }
+  }
+  return failed;
+}
+
+TEST(RaftCluster, ThreeReplicaSweep) {
+  uint64_t leaders = 0, ok_ops = 0;
+  EXPECT_EQ(Sweep(3, 1, 500, &leaders, &ok_ops), 0);
+  std::printf("3 replicas, seeds 1..500: %lu leaders elected, %lu proposals committed\n", leaders, ok_ops);
+  EXPECT_GT(ok_ops, 50'000u);
+}
+
+TEST(RaftCluster, FiveReplicaSweep) {
+  uint64_t leaders = 0, ok_ops = 0;
+  EXPECT_EQ(Sweep(5, 1, 500, &leaders, &ok_ops), 0);
+  std::printf("5 replicas, seeds 1..500: %lu leaders elected, %lu proposals committed\n", leaders, ok_ops);
+  EXPECT_GT(ok_ops, 50'000u);
+}
+
+// Replays one seed: RAFT_SIM_SEED=N RAFT_SIM_REPLICAS=3 (set with --test_env).
+TEST(RaftCluster, ReplayOneSeed) {
+  const char* seed = std::getenv("RAFT_SIM_SEED");
+  if (seed == nullptr) GTEST_SKIP() << "set RAFT_SIM_SEED to replay a seed";
+  const char* replicas = std::getenv("RAFT_SIM_REPLICAS");
+  const RaftSimOptions options{.seed = std::strtoull(seed, nullptr, 10),
+                               .replicas = replicas ? static_cast<uint32_t>(std::atoi(replicas)) : 3};
+  const RaftSimResult result = RunRaftSimulation(options);
+  for (const FaultEvent& event : result.schedule) std::printf("fault %s\n", event.ToString().c_str());
+  for (const std::string& violation : result.violations) std::printf("VIOLATION %s\n", violation.c_str());
+  std::printf("events %lu, leaders %lu, ok %lu fail %lu info %lu, max applied %lu, hash %016lx\n",
+              result.events, result.leaders_elected, result.ops_ok, result.ops_fail, result.ops_info,
+              result.max_applied_index, result.trace_hash);
+  EXPECT_TRUE(result.ok());
+}
+
+}  // namespace
+}  // namespace meridian::sim
+
+namespace meridian::sim {
+namespace {
+
+// The first failing seed (from 1) with `bug` planted in every replica, or 0 if none fails.
+uint64_t SeedsToCatch(core::raft::PlantedBug bug, uint32_t replicas, uint64_t seeds_max) {
+  for (uint64_t seed = 1; seed <= seeds_max; seed++) {
+    const RaftSimResult result = RunRaftSimulation({.seed = seed, .replicas = replicas, .bug = bug});
+    if (!result.ok()) {
+      std::printf("%s caught at seed %lu (%u replicas): %s\n", core::raft::PlantedBugName(bug),
+                  seed, replicas, result.violations.front().c_str());
+      return seed;
+    }
+  }
+  return 0;
+}
+
+// Planted bugs prove the harness: the whole simulated stack (driver, log, wire, observer)
+// catches what the pure-raft property tests catch. A bug may surface as a violation the
+// observer reports or as an invariant assertion inside a node (an abort): both count, so each
+// search runs in a child process.
+void ExpectCaught(core::raft::PlantedBug bug, uint32_t replicas, uint64_t seeds_max) {
+  EXPECT_EXIT(
+      {
+        const uint64_t seed = SeedsToCatch(bug, replicas, seeds_max);
+        std::fflush(stdout);
+        std::exit(seed != 0 ? 3 : 0);
+      },
+      [](int status) { return !(WIFEXITED(status) && WEXITSTATUS(status) == 0); }, "")
+      << core::raft::PlantedBugName(bug) << " survived " << seeds_max << " seeds";
+}
+
+TEST(RaftClusterPlantedBugs, AckBeforeFsync) {
+  ExpectCaught(core::raft::PlantedBug::kCountOwnEntriesBeforeDurable, 3, 300);
+}
+TEST(RaftClusterPlantedBugs, VoteWithoutLogCheck) {
+  ExpectCaught(core::raft::PlantedBug::kVoteWithoutLogCheck, 3, 300);
+}
+// Not asserted here, because the simulated cluster does not yet catch them within 300 seeds
+// (measured 2026-11-29): kForgetToPersistVote and kCommitOlderTermByCounting. The pure-raft
+// property harness catches them (core/raft/planted_bugs_test: 9 and 779 schedules); the
+// cluster nemesis needs crash-during-election schedules to reach them. See docs/design-notes.md.
+
+}  // namespace
+}  // namespace meridian::sim
