@@ -24,6 +24,7 @@
 #include "io/frame.h"
 #include "io/posix/posix_runtime.h"
 #include "node/metrics_http.h"
+#include "node/raft_service.h"
 
 ABSL_FLAG(uint32_t, node_id, 1, "This node's id (>= 1).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:9092", "Client address host:port.");
@@ -31,6 +32,7 @@ ABSL_FLAG(std::string, peer_listen, "", "Peer link address host:port (empty: non
 ABSL_FLAG(std::vector<std::string>, peers, {}, "Peers as id=host:port, comma-separated.");
 ABSL_FLAG(std::string, data_dir, "", "Directory for this node's data (required).");
 ABSL_FLAG(std::string, metrics_listen, "", "Metrics HTTP address host:port (empty: none).");
+ABSL_FLAG(int64_t, raft_tick_ms, 50, "Raft tick (election timeout = 10 ticks, heartbeat = 2).");
 
 namespace meridian::node {
 namespace {
@@ -66,7 +68,7 @@ absl::StatusOr<io::posix::PosixOptions> OptionsFromFlags() {
 }
 
 // Serves one client connection until it closes or sends a bad frame or message.
-void ServeClient(PosixRuntime& rt, io::Stream& stream, NodeMetrics& metrics) {
+void ServeClient(PosixRuntime& rt, io::Stream& stream, NodeMetrics& metrics, RaftService* raft) {
   io::FrameReader reader(stream, wire::kClientMessageBytesMax);
   const auto reply = [&](const wire::ClientBody& body) {
     return io::WriteFrame(stream, wire::EncodeClientMessage(body),
@@ -92,23 +94,32 @@ void ServeClient(PosixRuntime& rt, io::Stream& stream, NodeMetrics& metrics) {
       if (!reply(wire::Pong{ping->sequence, rt.node().value()})) return;
       continue;
     }
+    if (raft != nullptr) {
+      if (std::optional<wire::ClientBody> response = raft->Handle(*request)) {
+        if (!reply(*response)) return;
+        continue;
+      }
+    }
     metrics.client_errors_total++;
-    if (!reply(wire::Error{wire::ErrorCode::Unsupported, "this node serves only Ping"})) return;
+    if (!reply(wire::Error{wire::ErrorCode::Unsupported, "not a request this node serves"})) return;
   }
 }
 
-absl::Status ServeClients(PosixRuntime& rt, const io::Address& address, NodeMetrics& metrics) {
+absl::Status ServeClients(PosixRuntime& rt, const io::Address& address, NodeMetrics& metrics,
+                          RaftService* raft) {
   absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(address);
   if (!listener.ok()) return listener.status();
   std::shared_ptr<io::Listener> owned(std::move(*listener));
   Log(rt, fmt::format("serving clients on {}", owned->address().ToString()));
-  rt.Spawn("client-accept", [&rt, owned, &metrics] {
+  rt.Spawn("client-accept", [&rt, owned, &metrics, raft] {
     while (true) {
       absl::StatusOr<std::unique_ptr<io::Stream>> stream = owned->Accept(io::Instant::Infinite());
       if (!stream.ok()) return;
       metrics.client_connections_total++;
       std::shared_ptr<io::Stream> connection(std::move(*stream));
-      rt.Spawn("client", [&rt, connection, &metrics] { ServeClient(rt, *connection, metrics); });
+      rt.Spawn("client", [&rt, connection, &metrics, raft] {
+        ServeClient(rt, *connection, metrics, raft);
+      });
     }
   });
   return absl::OkStatus();
@@ -174,7 +185,39 @@ int Main() {
   NodeMetrics metrics;
   metrics.started_at = rt.Now();
   absl::Status started = StopOnSignals(rt);
-  if (started.ok()) started = ServeClients(rt, *client_address, metrics);
+  // With peers, the node runs one raft group whose voters are itself and its peers.
+  std::unique_ptr<RaftService> raft;
+  if (started.ok() && !options->peers.empty()) {
+    core::replica::ReplicaOptions replica_options;
+    replica_options.raft.id = options->node;
+    replica_options.raft.bootstrap.voters.insert(options->node);
+    for (const auto& [peer, address] : options->peers) {
+      replica_options.raft.bootstrap.voters.insert(peer);
+    }
+    if (absl::GetFlag(FLAGS_raft_tick_ms) <= 0) {
+      fmt::print(stderr, "meridian-node: --raft_tick_ms must be positive\n");
+      return 2;
+    }
+    replica_options.tick = std::chrono::milliseconds(absl::GetFlag(FLAGS_raft_tick_ms));
+    // Raft starts from fibers (it recovers its log from disk), so open it on the reactor.
+    rt.Spawn("raft-open", [&rt, &raft, replica_options, &metrics, client = *client_address] {
+      absl::StatusOr<std::unique_ptr<RaftService>> service = RaftService::Start(rt, replica_options);
+      if (!service.ok()) {
+        fmt::print(stderr, "meridian-node: cannot start raft: {}\n", service.status().ToString());
+        rt.Stop();
+        return;
+      }
+      raft = std::move(*service);
+      Log(rt, fmt::format("raft group of {} voters started", replica_options.raft.bootstrap.voters.size()));
+      absl::Status serving = ServeClients(rt, client, metrics, raft.get());
+      if (!serving.ok()) {
+        fmt::print(stderr, "meridian-node: cannot serve clients: {}\n", serving.ToString());
+        rt.Stop();
+      }
+    });
+  } else if (started.ok()) {
+    started = ServeClients(rt, *client_address, metrics, nullptr);
+  }
   if (started.ok() && !absl::GetFlag(FLAGS_metrics_listen).empty()) {
     absl::StatusOr<io::Address> address = io::ParseAddress(absl::GetFlag(FLAGS_metrics_listen));
     started = address.ok() ? ServeMetrics(rt, *address, metrics) : address.status();
@@ -186,6 +229,7 @@ int Main() {
   Log(rt, fmt::format("up, data in {}", options->data_dir));
   rt.Run();
   Log(rt, "stopped");
+  runtime->reset();  // Unwind every fiber while the raft service and metrics they use still exist.
   return 0;
 }
 

@@ -27,8 +27,37 @@ struct Pong {
 struct Error {
   ErrorCode code = ErrorCode::None;
   std::string message;
+  uint32_t leader = 0;
 };
-using ClientBody = std::variant<Ping, Pong, Error>;
+struct Propose {
+  std::string data;
+};
+struct Proposed {
+  uint64_t index = 0;
+};
+struct StatusQuery {};
+struct Status {
+  uint32_t node_id = 0;
+  std::string role;
+  uint64_t term = 0;
+  uint32_t leader = 0;
+  uint64_t applied = 0;
+};
+struct ReadApplied {
+  uint64_t from = 1;
+  uint32_t count_max = 0;
+};
+struct AppliedEntries {
+  struct Entry {
+    uint64_t index = 0;
+    uint64_t term = 0;
+    std::string data;
+  };
+  std::vector<Entry> entries;
+};
+inline constexpr uint32_t kReadEntriesMax = 4096;
+using ClientBody = std::variant<Ping, Pong, Error, Propose, Proposed, StatusQuery, Status,
+                                ReadApplied, AppliedEntries>;
 
 std::vector<uint8_t> EncodeClientMessage(const ClientBody& body);
 // InvalidArgument (with the reason) for anything that does not verify.

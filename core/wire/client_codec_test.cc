@@ -18,6 +18,27 @@ TEST(ClientCodec, RoundTripsEveryBody) {
   EXPECT_EQ(std::get<Error>(*error).message, "no");
 }
 
+TEST(ClientCodec, RoundTripsTheRaftRequests) {
+  auto propose = DecodeClientMessage(EncodeClientMessage(Propose{"value-1"}));
+  ASSERT_TRUE(propose.ok());
+  EXPECT_EQ(std::get<Propose>(*propose).data, "value-1");
+  auto status = DecodeClientMessage(EncodeClientMessage(Status{2, "leader", 5, 2, 99}));
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(std::get<Status>(*status).applied, 99u);
+  EXPECT_EQ(std::get<Status>(*status).role, "leader");
+  AppliedEntries entries;
+  entries.entries.push_back({1, 1, ""});
+  entries.entries.push_back({2, 1, "x"});
+  auto read = DecodeClientMessage(EncodeClientMessage(entries));
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(std::get<AppliedEntries>(*read).entries.size(), 2u);
+  EXPECT_EQ(std::get<AppliedEntries>(*read).entries[1].data, "x");
+  auto error = DecodeClientMessage(EncodeClientMessage(Error{ErrorCode::NotLeader, "", 3}));
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(std::get<Error>(*error).leader, 3u);
+  EXPECT_FALSE(DecodeClientMessage(EncodeClientMessage(ReadApplied{1, kReadEntriesMax + 1})).ok());
+}
+
 TEST(ClientCodec, RejectsGarbageEmptyAndBodylessMessages) {
   EXPECT_FALSE(DecodeClientMessage({}).ok());
   const std::vector<uint8_t> garbage = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
