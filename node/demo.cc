@@ -26,6 +26,8 @@
 #include "checks/log_checker.h"
 #include "core/wire/client_codec.h"
 #include "io/frame.h"
+#include "io/assert.h"
+#include "io/posix/ports.h"
 #include "io/posix/posix_runtime.h"
 
 namespace meridian::node {
@@ -37,15 +39,9 @@ constexpr int kNodes = 3;
 constexpr int kEntriesPerPhase = 100;
 
 uint16_t FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
+  absl::StatusOr<uint16_t> port = io::posix::PickFreeLoopbackPort();
+  MERIDIAN_CHECK(port.ok(), "{}", port.status().ToString());
+  return *port;
 }
 
 struct NodeProcess {

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "io/assert.h"
+#include "io/posix/ports.h"
 #include "io/posix/posix_runtime.h"
 #include "sim/sim_disk.h"
 #include "sim/sim_runtime.h"
@@ -70,15 +72,9 @@ class SimHarness final : public BackendHarness {
 };
 
 uint16_t FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
+  absl::StatusOr<uint16_t> port = io::posix::PickFreeLoopbackPort();
+  MERIDIAN_CHECK(port.ok(), "{}", port.status().ToString());
+  return *port;
 }
 
 class PosixHarness final : public BackendHarness {
