@@ -118,6 +118,13 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     return best;
   }
   uint64_t max_applied_index() const { return applied_.empty() ? 0 : applied_.rbegin()->first.value(); }
+  std::vector<int64_t> commit_latencies_ns() const {
+    std::vector<int64_t> latencies;
+    for (const ClientOp& op : ops_) {
+      if (op.outcome == ClientOp::Outcome::kOk) latencies.push_back((op.completed - op.invoked).count());
+    }
+    return latencies;
+  }
 
  private:
   World& world_;
@@ -262,7 +269,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   io::Random schedule_random = root.Fork("raft-schedule");
   SwarmConfig swarm{.fault_phase = options.fault_phase, .heal_phase = options.heal_phase};
   for (FaultKind kind : RaftSimFaultKinds()) {
-    if (swarm_random.Chance(1, 2)) swarm.enabled.insert(kind);
+    if (swarm_random.Chance(1, 2) && options.faults) swarm.enabled.insert(kind);
   }
   WorldOptions world_options{.seed = options.seed};
   NemesisTargets targets;
@@ -337,6 +344,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   result.ops_fail = observer.count(ClientOp::Outcome::kFail);
   result.ops_info = observer.count(ClientOp::Outcome::kInfo) + observer.count(ClientOp::Outcome::kPending);
   result.max_applied_index = observer.max_applied_index();
+  result.commit_latencies_ns = observer.commit_latencies_ns();
   result.faults = world.faults_injected();
   return result;
 }

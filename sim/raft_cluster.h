@@ -28,6 +28,7 @@ struct RaftSimOptions {
   io::Duration fault_phase = std::chrono::seconds(30);
   io::Duration heal_phase = std::chrono::seconds(30);
   core::raft::PlantedBug bug = core::raft::PlantedBug::kNone;
+  bool faults = true;  // false: a steady run with no faults at all (benchmarks).
 };
 
 struct RaftSimResult {
@@ -39,6 +40,7 @@ struct RaftSimResult {
   uint64_t ops_fail = 0;
   uint64_t ops_info = 0;
   uint64_t max_applied_index = 0;
+  std::vector<int64_t> commit_latencies_ns;  // Of every acknowledged proposal, virtual time.
   absl::btree_map<std::string, uint64_t> faults;
   std::vector<FaultEvent> schedule;
   bool ok() const { return violations.empty(); }
