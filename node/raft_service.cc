@@ -40,7 +40,7 @@ void RaftService::OnApply(io::NodeId node, const core::raft::Entry& entry) {
   while (applied_.size() > kAppliedEntriesKept) applied_.erase(applied_.begin());
 }
 
-void RaftService::OnLeader(io::NodeId node, core::raft::Term term) {
+void RaftService::OnLeader(io::NodeId node, core::raft::Term term, const core::raft::RaftLog&) {
   elections_won_++;
   fmt::print(stderr, "n{} became leader of term {}\n", node.value(), term.value());
 }

@@ -24,7 +24,7 @@ class RaftService final : public core::replica::ReplicaObserver {
   std::optional<wire::ClientBody> Handle(const wire::ClientBody& request);
 
   void OnApply(io::NodeId node, const core::raft::Entry& entry) override;
-  void OnLeader(io::NodeId node, core::raft::Term term) override;
+  void OnLeader(io::NodeId node, core::raft::Term term, const core::raft::RaftLog& log) override;
   void OnFailStop(io::NodeId node, const absl::Status& why) override;
 
   const core::replica::Replica& replica() const { return *replica_; }

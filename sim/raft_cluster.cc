@@ -38,8 +38,19 @@ class RaftObserver final : public core::replica::ReplicaObserver {
  public:
   explicit RaftObserver(World& world) : world_(world) {}
 
-  void OnLeader(io::NodeId node, Term term) override {
+  void OnLeader(io::NodeId node, Term term, const core::raft::RaftLog& log) override {
     leaders_elected_++;
+    // Leader completeness (§5.4): a new leader's log holds every entry any node has applied
+    // (applied implies committed), with the same term, which by log matching (§5.3) means the
+    // same entry and the same prefix.
+    for (const auto& [index, applied] : applied_) {
+      if (index > log.last_index() || log.TermAt(index) != applied.first) {
+        Violation(fmt::format("leader completeness: {} leads term {} without committed {} (term {})",
+                              node.ToString(), term.ToString(), index.ToString(),
+                              applied.first.ToString()));
+        break;
+      }
+    }
     auto [it, inserted] = leader_of_term_.emplace(term, node);
     if (!inserted && it->second != node) {
       Violation(fmt::format("election safety: {} and {} both led term {}", it->second.ToString(),

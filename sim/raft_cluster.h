@@ -2,6 +2,8 @@
 // runs), clients proposing unique values, the nemesis, and a global observer that sees every
 // node and checks the Raft safety properties all the time (issue 6):
 //   - election safety: at most one leader per term;
+//   - leader completeness: every new leader's log holds every entry any node applied, with
+//     the same term (so, by log matching, the same committed prefix);
 //   - state machine safety: no two nodes apply different entries at one index, ever — including
 //     after crashes, when nodes re-apply their logs from index 1;
 //   - no acknowledged (committed) entry lost: after the heal, every server restarts and the

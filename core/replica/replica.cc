@@ -204,7 +204,7 @@ void Replica::PublishState() {
   role_ = raft_->role();
   term_ = raft_->term();
   leader_ = raft_->leader();
-  if (new_leadership && observer_ != nullptr) observer_->OnLeader(runtime_.node(), term_);
+  if (new_leadership && observer_ != nullptr) observer_->OnLeader(runtime_.node(), term_, raft_->log());
 }
 
 absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instant deadline) {

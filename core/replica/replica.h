@@ -38,7 +38,9 @@ class ReplicaObserver {
  public:
   virtual ~ReplicaObserver() = default;
   virtual void OnApply(io::NodeId node, const raft::Entry& entry) = 0;
-  virtual void OnLeader(io::NodeId node, raft::Term term) = 0;
+  // A node became leader of `term`; `log` is its log at that moment (for leader completeness
+  // and log matching checks against what the cluster has committed).
+  virtual void OnLeader(io::NodeId node, raft::Term term, const raft::RaftLog& log) = 0;
   virtual void OnFailStop(io::NodeId node, const absl::Status& why) = 0;
 };
 
