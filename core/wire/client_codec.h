@@ -1,66 +1,64 @@
-// Encoding and verified decoding of client messages (core/wire/client.fbs).
+// Encoding and verified decoding of client messages (core/wire/client.fbs, protocol version 1)
+// and of record batches (core/wire/records.fbs).
 //
-// Bytes from the network are untrusted: Decode runs the FlatBuffers verifier (bounded depth and
-// table count) before anything reads the buffer, and rejects a message without a body.
+// Bytes from the network are untrusted: every Decode runs the FlatBuffers verifier (bounded depth
+// and table count; nested record batches are verified too) before anything reads the buffer,
+// then checks what the verifier cannot (a body is present, sizes within the limits below).
+// Messages use the generated object API (`ClientMessageT` and friends): plain structs with
+// strings and vectors, so request handlers never hold pointers into a receive buffer.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/wire/client_generated.h"
+#include "core/wire/records_generated.h"
 
 namespace meridian::wire {
 
-inline constexpr size_t kClientMessageBytesMax = 1 << 20;
+// Protocol versions this build speaks (HelloRequest/HelloResponse).
+inline constexpr uint16_t kProtocolVersionMin = 1;
+inline constexpr uint16_t kProtocolVersionMax = 1;
 
-struct Ping {
-  uint64_t sequence = 0;
-};
-struct Pong {
-  uint64_t sequence = 0;
-  uint32_t node_id = 0;
-};
-struct Error {
-  ErrorCode code = ErrorCode::None;
-  std::string message;
-  uint32_t leader = 0;
-};
-struct Propose {
-  std::string data;
-};
-struct Proposed {
-  uint64_t index = 0;
-};
-struct StatusQuery {};
-struct Status {
-  uint32_t node_id = 0;
-  std::string role;
-  uint64_t term = 0;
-  uint32_t leader = 0;
-  uint64_t applied = 0;
-};
-struct ReadApplied {
-  uint64_t from = 1;
-  uint32_t count_max = 0;
-};
-struct AppliedEntries {
-  struct Entry {
-    uint64_t index = 0;
-    uint64_t term = 0;
-    std::string data;
-  };
-  std::vector<Entry> entries;
-};
-inline constexpr uint32_t kReadEntriesMax = 4096;
-using ClientBody = std::variant<Ping, Pong, Error, Propose, Proposed, StatusQuery, Status,
-                                ReadApplied, AppliedEntries>;
+// ---- Limits (house style rule 7). ----
+// One encoded record batch (a ProduceRequest's `batch`, one raft entry's data).
+inline constexpr size_t kBatchBytesMax = 1 << 20;
+// Records in one batch.
+inline constexpr size_t kBatchRecordsMax = 1 << 16;
+// A fetch response's batches, in bytes (at least one batch is always returned, so a batch of
+// kBatchBytesMax is never unreadable).
+inline constexpr size_t kFetchBytesMax = 4 << 20;
+// Names of topics and clients.
+inline constexpr size_t kNameBytesMax = 249;
+// One client message (frame payload): the largest fetch response plus its framing.
+inline constexpr size_t kClientMessageBytesMax = kFetchBytesMax + kBatchBytesMax + (64 << 10);
+static_assert(kBatchBytesMax <= kFetchBytesMax, "one batch must fit in a fetch response");
+static_assert(kClientMessageBytesMax <= (16 << 20), "client frames stay within io's frame limit");
 
-std::vector<uint8_t> EncodeClientMessage(const ClientBody& body);
+std::vector<uint8_t> EncodeClientMessage(const ClientMessageT& message);
 // InvalidArgument (with the reason) for anything that does not verify.
-absl::StatusOr<ClientBody> DecodeClientMessage(std::span<const uint8_t> bytes);
+absl::StatusOr<std::unique_ptr<ClientMessageT>> DecodeClientMessage(
+    std::span<const uint8_t> bytes);
+
+std::vector<uint8_t> EncodeRecordBatch(const RecordBatchT& batch);
+// Verifies an encoded record batch (size, FlatBuffers structure, record count, at least one
+// record) and returns a view into `bytes` (valid while `bytes` lives).
+absl::StatusOr<const RecordBatch*> VerifyRecordBatch(std::span<const uint8_t> bytes);
+
+// Builds a ClientMessageT with `request_id` around one body table.
+template <typename BodyT>
+ClientMessageT Message(uint64_t request_id, BodyT body) {
+  ClientMessageT message;
+  message.request_id = request_id;
+  message.body.Set(std::move(body));
+  return message;
+}
+
+ClientMessageT ErrorMessage(uint64_t request_id, ErrorCode code, std::string text,
+                            uint32_t leader = 0);
 
 }  // namespace meridian::wire

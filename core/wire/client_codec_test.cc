@@ -1,42 +1,62 @@
 #include "core/wire/client_codec.h"
 
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <rapidcheck/gtest.h>
 
 namespace meridian::wire {
 namespace {
 
-TEST(ClientCodec, RoundTripsEveryBody) {
-  auto ping = DecodeClientMessage(EncodeClientMessage(Ping{42}));
-  ASSERT_TRUE(ping.ok()) << ping.status();
-  EXPECT_EQ(std::get<Ping>(*ping).sequence, 42u);
-  auto pong = DecodeClientMessage(EncodeClientMessage(Pong{7, 3}));
-  ASSERT_TRUE(pong.ok());
-  EXPECT_EQ(std::get<Pong>(*pong).node_id, 3u);
-  auto error = DecodeClientMessage(EncodeClientMessage(Error{ErrorCode::Unsupported, "no"}));
-  ASSERT_TRUE(error.ok());
-  EXPECT_EQ(std::get<Error>(*error).message, "no");
+std::vector<uint8_t> Bytes(std::string_view text) { return {text.begin(), text.end()}; }
+
+RecordBatchT SampleBatch() {
+  RecordBatchT batch;
+  batch.producer_id = 77;
+  batch.producer_epoch = 2;
+  batch.base_sequence = 10;
+  for (int i = 0; i < 3; i++) {
+    auto record = std::make_unique<RecordT>();
+    record->timestamp_ms = 1000 + i;
+    record->key = Bytes(fmt::format("k{}", i));
+    record->value = Bytes(fmt::format("value-{}", i));
+    auto header = std::make_unique<HeaderT>();
+    header->key = "h";
+    header->value = Bytes("v");
+    record->headers.push_back(std::move(header));
+    batch.records.push_back(std::move(record));
+  }
+  return batch;
 }
 
-TEST(ClientCodec, RoundTripsTheRaftRequests) {
-  auto propose = DecodeClientMessage(EncodeClientMessage(Propose{"value-1"}));
-  ASSERT_TRUE(propose.ok());
-  EXPECT_EQ(std::get<Propose>(*propose).data, "value-1");
-  auto status = DecodeClientMessage(EncodeClientMessage(Status{2, "leader", 5, 2, 99}));
-  ASSERT_TRUE(status.ok());
-  EXPECT_EQ(std::get<Status>(*status).applied, 99u);
-  EXPECT_EQ(std::get<Status>(*status).role, "leader");
-  AppliedEntries entries;
-  entries.entries.push_back({1, 1, ""});
-  entries.entries.push_back({2, 1, "x"});
-  auto read = DecodeClientMessage(EncodeClientMessage(entries));
-  ASSERT_TRUE(read.ok());
-  ASSERT_EQ(std::get<AppliedEntries>(*read).entries.size(), 2u);
-  EXPECT_EQ(std::get<AppliedEntries>(*read).entries[1].data, "x");
-  auto error = DecodeClientMessage(EncodeClientMessage(Error{ErrorCode::NotLeader, "", 3}));
-  ASSERT_TRUE(error.ok());
-  EXPECT_EQ(std::get<Error>(*error).leader, 3u);
-  EXPECT_FALSE(DecodeClientMessage(EncodeClientMessage(ReadApplied{1, kReadEntriesMax + 1})).ok());
+TEST(ClientCodec, RoundTripsAProduceRequestWithItsNestedBatch) {
+  ProduceRequestT produce;
+  produce.topic = "orders";
+  produce.partition = 3;
+  produce.acks = Acks::Leader;
+  produce.batch = EncodeRecordBatch(SampleBatch());
+  auto decoded = DecodeClientMessage(EncodeClientMessage(Message(41, std::move(produce))));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ((*decoded)->request_id, 41u);
+  const ProduceRequestT* request = (*decoded)->body.AsProduceRequest();
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(request->topic, "orders");
+  EXPECT_EQ(request->acks, Acks::Leader);
+  auto batch = VerifyRecordBatch(request->batch);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ((*batch)->producer_id(), 77u);
+  ASSERT_EQ((*batch)->records()->size(), 3u);
+  EXPECT_EQ((*batch)->records()->Get(2)->timestamp_ms(), 1002);
+}
+
+TEST(ClientCodec, RoundTripsAnError) {
+  auto decoded =
+      DecodeClientMessage(EncodeClientMessage(ErrorMessage(5, ErrorCode::NotLeader, "no", 3)));
+  ASSERT_TRUE(decoded.ok());
+  const ErrorResponseT* error = (*decoded)->body.AsErrorResponse();
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(error->code, ErrorCode::NotLeader);
+  EXPECT_EQ(error->leader, 3u);
+  EXPECT_EQ(error->message, "no");
 }
 
 TEST(ClientCodec, RejectsGarbageEmptyAndBodylessMessages) {
@@ -45,27 +65,61 @@ TEST(ClientCodec, RejectsGarbageEmptyAndBodylessMessages) {
   EXPECT_FALSE(DecodeClientMessage(garbage).ok());
   flatbuffers::FlatBufferBuilder builder;
   builder.Finish(CreateClientMessage(builder));  // No body.
-  const std::vector<uint8_t> bodyless(builder.GetBufferPointer(),
-                                      builder.GetBufferPointer() + builder.GetSize());
-  EXPECT_FALSE(DecodeClientMessage(bodyless).ok());
+  EXPECT_FALSE(DecodeClientMessage({builder.GetBufferPointer(), builder.GetSize()}).ok());
 }
 
 TEST(ClientCodec, RejectsAUnionTypeWithoutItsValue) {
   // Regression: body_type set, body absent. FlatBuffers' verifier accepts it.
   flatbuffers::FlatBufferBuilder builder;
   ClientMessageBuilder message(builder);
-  message.add_body_type(Body::PingResponse);
+  message.add_body_type(Body::ProduceResponse);
   builder.Finish(message.Finish());
-  const std::vector<uint8_t> bytes(builder.GetBufferPointer(),
-                                   builder.GetBufferPointer() + builder.GetSize());
+  EXPECT_FALSE(DecodeClientMessage({builder.GetBufferPointer(), builder.GetSize()}).ok());
+}
+
+TEST(ClientCodec, RejectsAUnionTypeFromTheFuture) {
+  // The verifier passes unknown union members (forward compatibility); UnPack would drop them.
+  flatbuffers::FlatBufferBuilder builder;
+  auto hello = CreateHelloResponse(builder, 1, 1);
+  ClientMessageBuilder message(builder);
+  message.add_body_type(static_cast<Body>(200));
+  message.add_body(hello.Union());
+  builder.Finish(message.Finish());
+  EXPECT_FALSE(DecodeClientMessage({builder.GetBufferPointer(), builder.GetSize()}).ok());
+}
+
+TEST(ClientCodec, RejectsAProduceRequestWhoseNestedBatchIsGarbage) {
+  ProduceRequestT produce;
+  produce.topic = "t";
+  produce.batch = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
+  const std::vector<uint8_t> bytes = EncodeClientMessage(Message(1, std::move(produce)));
   EXPECT_FALSE(DecodeClientMessage(bytes).ok());
 }
 
+TEST(RecordBatchCodec, RejectsEmptyOversizedAndNegativeSequenceBatches) {
+  RecordBatchT empty;
+  EXPECT_FALSE(VerifyRecordBatch(EncodeRecordBatch(empty)).ok());
+  RecordBatchT negative = SampleBatch();
+  negative.base_sequence = -1;
+  EXPECT_FALSE(VerifyRecordBatch(EncodeRecordBatch(negative)).ok());
+  RecordBatchT big = SampleBatch();
+  big.records[0]->value.assign(kBatchBytesMax, 'x');
+  EXPECT_FALSE(VerifyRecordBatch(EncodeRecordBatch(big)).ok());
+  EXPECT_TRUE(VerifyRecordBatch(EncodeRecordBatch(SampleBatch())).ok());
+}
+
 // Untrusted bytes never crash the decoder: any mutation either decodes or is rejected.
-RC_GTEST_PROP(ClientCodec, MutatedBytesNeverCrash, (uint64_t sequence, size_t position, uint8_t value)) {
-  std::vector<uint8_t> bytes = EncodeClientMessage(Pong{sequence, 9});
+RC_GTEST_PROP(ClientCodec, MutatedBytesNeverCrash, (size_t position, uint8_t value)) {
+  ProduceRequestT produce;
+  produce.topic = "orders";
+  produce.batch = EncodeRecordBatch(SampleBatch());
+  std::vector<uint8_t> bytes = EncodeClientMessage(Message(1, std::move(produce)));
   bytes[position % bytes.size()] = value;
-  (void)DecodeClientMessage(bytes);
+  if (auto decoded = DecodeClientMessage(bytes); decoded.ok()) {
+    if (const ProduceRequestT* request = (*decoded)->body.AsProduceRequest()) {
+      (void)VerifyRecordBatch(request->batch);
+    }
+  }
   bytes.resize(position % bytes.size());
   (void)DecodeClientMessage(bytes);
 }
