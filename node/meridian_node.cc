@@ -1,16 +1,15 @@
-// meridian-node: the production server process.
+// meridian-node: the production server process. It parses and checks its flags, opens the
+// io/posix reactor, starts a core::broker::Broker (the metadata replica, the partition replicas
+// the metadata assigns here, peer dispatch), hands every accepted client connection to the
+// broker, serves Prometheus metrics over HTTP, and stops cleanly on SIGTERM or SIGINT. All
+// request logic is in core/broker; this file only wires objects together.
 //
-// This first version runs the io/posix reactor and serves what exists so far:
-// - the client protocol on --listen: frames of FlatBuffers ClientMessages (core/wire/client.fbs),
-//   verified before use; Ping is answered with Pong, anything else with an Unsupported error, a
-//   message that does not verify with BadRequest and the connection closed (the broker's
-//   produce and fetch arrive with the log and replication issues),
-// - peer links on --peer_listen/--peers (the transport raft will use),
-// - Prometheus text metrics over HTTP on --metrics_listen (GET /metrics),
-// and stops cleanly on SIGTERM or SIGINT. It logs one line per event to stderr.
+// Exit codes: 0 after a clean stop; 2 for a bad flag (one line says which and why); 1 when the
+// environment refuses (data directory unusable, a port taken, the disk failing at start).
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
@@ -19,19 +18,25 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/numbers.h"
-#include "core/wire/client_codec.h"
-#include "io/frame.h"
+#include "absl/strings/str_split.h"
+#include "core/broker/broker.h"
 #include "io/posix/posix_runtime.h"
 #include "node/metrics_http.h"
-#include "node/raft_service.h"
 
-ABSL_FLAG(uint32_t, node_id, 1, "This node's id (>= 1).");
-ABSL_FLAG(std::string, listen, "127.0.0.1:9092", "Client address host:port.");
-ABSL_FLAG(std::string, peer_listen, "", "Peer link address host:port (empty: none).");
-ABSL_FLAG(std::vector<std::string>, peers, {}, "Peers as id=host:port, comma-separated.");
-ABSL_FLAG(std::string, data_dir, "", "Directory for this node's data (required).");
-ABSL_FLAG(std::string, metrics_listen, "", "Metrics HTTP address host:port (empty: none).");
+ABSL_FLAG(uint32_t, node_id, 0, "This node's id (>= 1, unique in the cluster). Required.");
+ABSL_FLAG(std::string, data_dir, "", "Directory for this node's data (created if missing). Required.");
+ABSL_FLAG(std::string, listen, "127.0.0.1:9092", "Client address ip:port.");
+ABSL_FLAG(std::string, advertise, "",
+          "Client address other nodes and clients use to reach this node (default: --listen).");
+ABSL_FLAG(std::string, peer_listen, "", "Peer link address ip:port (required with --peers).");
+ABSL_FLAG(std::vector<std::string>, peers, {},
+          "The other nodes of the cluster as id=ip:port (their --peer_listen), comma-separated. "
+          "Every node of the cluster is a controller voter; empty: a one-node cluster.");
+ABSL_FLAG(std::string, region, "local", "This node's region (placement spreads replicas over regions).");
+ABSL_FLAG(std::string, zone, "local", "This node's zone within its region.");
+ABSL_FLAG(std::string, metrics_listen, "", "Metrics HTTP address ip:port (empty: none).");
 ABSL_FLAG(int64_t, raft_tick_ms, 50, "Raft tick (election timeout = 10 ticks, heartbeat = 2).");
 
 namespace meridian::node {
@@ -43,86 +48,87 @@ void Log(const io::Runtime& rt, std::string_view text) {
   fmt::print(stderr, "n{} {}\n", rt.node().value(), text);
 }
 
+absl::StatusOr<io::Address> ParseIpAddress(std::string_view flag, const std::string& text) {
+  absl::StatusOr<io::Address> address = io::ParseAddress(text);
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(fmt::format("--{}: {}", flag, std::string(address.status().message())));
+  }
+  if (address->host != "localhost" && address->host.find_first_not_of("0123456789.") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        fmt::format("--{}: '{}' is not an IPv4 address (host names are not resolved)", flag,
+                    address->host));
+  }
+  return address;
+}
+
+absl::Status CheckDataDir(const std::string& dir) {
+  if (dir.empty()) return absl::InvalidArgumentError("--data_dir is required");
+  struct stat info {};
+  if (stat(dir.c_str(), &info) == 0 && !S_ISDIR(info.st_mode)) {
+    return absl::FailedPreconditionError(fmt::format("--data_dir {} exists and is not a directory", dir));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<io::posix::PosixOptions> OptionsFromFlags() {
   io::posix::PosixOptions options;
-  if (absl::GetFlag(FLAGS_node_id) == 0) return absl::InvalidArgumentError("--node_id must be >= 1");
+  if (absl::GetFlag(FLAGS_node_id) == 0) return absl::InvalidArgumentError("--node_id is required and must be >= 1");
   options.node = io::NodeId(absl::GetFlag(FLAGS_node_id));
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
-  if (options.data_dir.empty()) return absl::InvalidArgumentError("--data_dir is required");
+  if (absl::Status s = CheckDataDir(options.data_dir); !s.ok()) return s;
+  if (absl::GetFlag(FLAGS_raft_tick_ms) <= 0 || absl::GetFlag(FLAGS_raft_tick_ms) > 10'000) {
+    return absl::InvalidArgumentError("--raft_tick_ms must be 1 to 10000");
+  }
+  const std::vector<std::string> peers = absl::GetFlag(FLAGS_peers);
+  if (!peers.empty() && absl::GetFlag(FLAGS_peer_listen).empty()) {
+    return absl::InvalidArgumentError("--peers needs --peer_listen (where the peers reach this node)");
+  }
   if (!absl::GetFlag(FLAGS_peer_listen).empty()) {
-    absl::StatusOr<io::Address> address = io::ParseAddress(absl::GetFlag(FLAGS_peer_listen));
+    absl::StatusOr<io::Address> address = ParseIpAddress("peer_listen", absl::GetFlag(FLAGS_peer_listen));
     if (!address.ok()) return address.status();
     options.peer_listen = *address;
   }
-  for (const std::string& peer : absl::GetFlag(FLAGS_peers)) {
+  for (const std::string& peer : peers) {
     const size_t equals = peer.find('=');
     uint32_t id = 0;
     if (equals == std::string::npos || !absl::SimpleAtoi(peer.substr(0, equals), &id) || id == 0) {
-      return absl::InvalidArgumentError(fmt::format("--peers entry '{}' is not id=host:port", peer));
+      return absl::InvalidArgumentError(fmt::format("--peers entry '{}' is not id=ip:port", peer));
     }
-    absl::StatusOr<io::Address> address = io::ParseAddress(peer.substr(equals + 1));
+    if (io::NodeId(id) == options.node) {
+      return absl::InvalidArgumentError(fmt::format("--peers lists this node's own id {}", id));
+    }
+    if (options.peers.contains(io::NodeId(id))) {
+      return absl::InvalidArgumentError(fmt::format("--peers lists node {} twice", id));
+    }
+    absl::StatusOr<io::Address> address = ParseIpAddress("peers", peer.substr(equals + 1));
     if (!address.ok()) return address.status();
     options.peers[io::NodeId(id)] = *address;
   }
   return options;
 }
 
-// Serves one client connection until it closes or sends a bad frame or message.
-void ServeClient(PosixRuntime& rt, io::Stream& stream, NodeMetrics& metrics, RaftService* raft) {
-  io::FrameReader reader(stream, wire::kClientMessageBytesMax);
-  const auto reply = [&](const wire::ClientBody& body) {
-    return io::WriteFrame(stream, wire::EncodeClientMessage(body),
-                          rt.Now() + std::chrono::seconds(10)).ok();
-  };
-  while (true) {
-    absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(io::Instant::Infinite());
-    if (!frame.ok()) {
-      if (!absl::IsOutOfRange(frame.status()) && !absl::IsCancelled(frame.status())) {
-        Log(rt, fmt::format("client {} closed: {}", stream.peer(), frame.status().ToString()));
-      }
-      return;
-    }
-    metrics.client_requests_total++;
-    absl::StatusOr<wire::ClientBody> request = wire::DecodeClientMessage(*frame);
-    if (!request.ok()) {
-      metrics.client_errors_total++;
-      Log(rt, fmt::format("client {} closed: {}", stream.peer(), request.status().ToString()));
-      reply(wire::Error{wire::ErrorCode::BadRequest, request.status().ToString()});
-      return;
-    }
-    if (const auto* ping = std::get_if<wire::Ping>(&*request)) {
-      if (!reply(wire::Pong{ping->sequence, rt.node().value()})) return;
-      continue;
-    }
-    if (raft != nullptr) {
-      if (std::optional<wire::ClientBody> response = raft->Handle(*request)) {
-        if (!reply(*response)) return;
-        continue;
-      }
-    }
-    metrics.client_errors_total++;
-    if (!reply(wire::Error{wire::ErrorCode::Unsupported, "not a request this node serves"})) return;
+absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
+    const io::posix::PosixOptions& posix, const io::Address& client) {
+  core::broker::BrokerOptions options;
+  options.node_id = posix.node.value();
+  options.region = absl::GetFlag(FLAGS_region);
+  options.zone = absl::GetFlag(FLAGS_zone);
+  if (options.region.empty() || options.zone.empty()) {
+    return absl::InvalidArgumentError("--region and --zone must not be empty");
   }
-}
-
-absl::Status ServeClients(PosixRuntime& rt, const io::Address& address, NodeMetrics& metrics,
-                          RaftService* raft) {
-  absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(address);
-  if (!listener.ok()) return listener.status();
-  std::shared_ptr<io::Listener> owned(std::move(*listener));
-  Log(rt, fmt::format("serving clients on {}", owned->address().ToString()));
-  rt.Spawn("client-accept", [&rt, owned, &metrics, raft] {
-    while (true) {
-      absl::StatusOr<std::unique_ptr<io::Stream>> stream = owned->Accept(io::Instant::Infinite());
-      if (!stream.ok()) return;
-      metrics.client_connections_total++;
-      std::shared_ptr<io::Stream> connection(std::move(*stream));
-      rt.Spawn("client", [&rt, connection, &metrics, raft] {
-        ServeClient(rt, *connection, metrics, raft);
-      });
-    }
-  });
-  return absl::OkStatus();
+  options.advertised = client;
+  if (!absl::GetFlag(FLAGS_advertise).empty()) {
+    absl::StatusOr<io::Address> advertised = ParseIpAddress("advertise", absl::GetFlag(FLAGS_advertise));
+    if (!advertised.ok()) return advertised.status();
+    options.advertised = *advertised;
+  }
+  if (options.advertised.port == 0) {
+    return absl::InvalidArgumentError("--listen port 0 needs an explicit --advertise");
+  }
+  options.controller_voters.push_back(posix.node.value());
+  for (const auto& [peer, address] : posix.peers) options.controller_voters.push_back(peer.value());
+  options.tick = std::chrono::milliseconds(absl::GetFlag(FLAGS_raft_tick_ms));
+  return options;
 }
 
 sigset_t StopSignals() {
@@ -159,15 +165,35 @@ absl::Status StopOnSignals(PosixRuntime& rt) {
   return absl::OkStatus();
 }
 
+// Hands every accepted client connection to the broker, each on its own fiber.
+void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
+                   core::broker::Broker* broker, NodeMetrics& metrics) {
+  rt.Spawn("client-accept", [&rt, listener, broker, &metrics] {
+    while (true) {
+      absl::StatusOr<std::unique_ptr<io::Stream>> stream = listener->Accept(io::Instant::Infinite());
+      if (!stream.ok()) {
+        if (absl::IsCancelled(stream.status())) return;
+        // Out of descriptors or a transient error: keep accepting after a pause.
+        Log(rt, fmt::format("accept failed: {}; retrying", stream.status().ToString()));
+        (void)rt.Sleep(std::chrono::milliseconds(100));
+        continue;
+      }
+      metrics.client_connections_total++;
+      std::shared_ptr<io::Stream> connection(std::move(*stream));
+      rt.Spawn("client", [broker, connection] { broker->ServeConnection(connection); });
+    }
+  });
+}
+
 int Main() {
   absl::StatusOr<io::posix::PosixOptions> options = OptionsFromFlags();
-  if (!options.ok()) {
-    fmt::print(stderr, "meridian-node: {}\n", options.status().ToString());
-    return 2;
-  }
-  absl::StatusOr<io::Address> client_address = io::ParseAddress(absl::GetFlag(FLAGS_listen));
-  if (!client_address.ok()) {
-    fmt::print(stderr, "meridian-node: --listen: {}\n", client_address.status().ToString());
+  absl::StatusOr<io::Address> client_address =
+      options.ok() ? ParseIpAddress("listen", absl::GetFlag(FLAGS_listen)) : options.status();
+  absl::StatusOr<core::broker::BrokerOptions> broker_options =
+      client_address.ok() ? BrokerOptionsFromFlags(*options, *client_address)
+                          : client_address.status();
+  if (!broker_options.ok()) {
+    fmt::print(stderr, "meridian-node: {}\n", std::string(broker_options.status().message()));
     return 2;
   }
   // Block the stop signals before the runtime starts its helper thread, which inherits the mask.
@@ -184,60 +210,66 @@ int Main() {
   PosixRuntime& rt = **runtime;
   NodeMetrics metrics;
   metrics.started_at = rt.Now();
-  absl::Status started = StopOnSignals(rt);
-  // With peers, the node runs one raft group whose voters are itself and its peers.
-  std::unique_ptr<RaftService> raft;
-  if (started.ok() && !options->peers.empty()) {
-    core::replica::ReplicaOptions replica_options;
-    replica_options.raft.id = options->node;
-    replica_options.raft.bootstrap.voters.insert(options->node);
-    for (const auto& [peer, address] : options->peers) {
-      replica_options.raft.bootstrap.voters.insert(peer);
-    }
-    if (absl::GetFlag(FLAGS_raft_tick_ms) <= 0) {
-      fmt::print(stderr, "meridian-node: --raft_tick_ms must be positive\n");
-      return 2;
-    }
-    replica_options.tick = std::chrono::milliseconds(absl::GetFlag(FLAGS_raft_tick_ms));
-    // Raft starts from fibers (it recovers its log from disk), so open it on the reactor.
-    rt.Spawn("raft-open", [&rt, &raft, replica_options, &metrics, client = *client_address] {
-      absl::StatusOr<std::unique_ptr<RaftService>> service = RaftService::Start(rt, replica_options);
-      if (!service.ok()) {
-        fmt::print(stderr, "meridian-node: cannot start raft: {}\n", service.status().ToString());
-        rt.Stop();
-        return;
-      }
-      raft = std::move(*service);
-      Log(rt, fmt::format("raft group of {} voters started", replica_options.raft.bootstrap.voters.size()));
-      absl::Status serving = ServeClients(rt, client, metrics, raft.get());
-      if (!serving.ok()) {
-        fmt::print(stderr, "meridian-node: cannot serve clients: {}\n", serving.ToString());
-        rt.Stop();
-      }
-    });
-  } else if (started.ok()) {
-    started = ServeClients(rt, *client_address, metrics, nullptr);
+  // Bind every listener before anything starts, so a taken port fails the start, not later.
+  absl::StatusOr<std::unique_ptr<io::Listener>> clients = rt.network().Listen(*client_address);
+  if (!clients.ok()) {
+    fmt::print(stderr, "meridian-node: cannot listen for clients on {}: {}\n",
+               client_address->ToString(), clients.status().ToString());
+    return 1;
   }
+  std::shared_ptr<io::Listener> client_listener(std::move(*clients));
+  absl::Status started = StopOnSignals(rt);
   if (started.ok() && !absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    absl::StatusOr<io::Address> address = io::ParseAddress(absl::GetFlag(FLAGS_metrics_listen));
+    absl::StatusOr<io::Address> address = ParseIpAddress("metrics_listen", absl::GetFlag(FLAGS_metrics_listen));
     started = address.ok() ? ServeMetrics(rt, *address, metrics) : address.status();
   }
   if (!started.ok()) {
     fmt::print(stderr, "meridian-node: cannot start: {}\n", started.ToString());
     return 1;
   }
-  Log(rt, fmt::format("up, data in {}", options->data_dir));
+  std::unique_ptr<core::broker::Broker> broker;
+  int exit_code = 0;
+  // The broker recovers its replicas from disk, which suspends: start it on the reactor.
+  rt.Spawn("broker-start", [&] {
+    absl::StatusOr<std::unique_ptr<core::broker::Broker>> started_broker =
+        core::broker::Broker::Start(rt, *broker_options);
+    if (!started_broker.ok()) {
+      fmt::print(stderr, "meridian-node: cannot start the broker: {}\n",
+                 started_broker.status().ToString());
+      exit_code = 1;
+      rt.Stop();
+      return;
+    }
+    broker = std::move(*started_broker);
+    metrics.broker = broker.get();
+    AcceptClients(rt, client_listener, broker.get(), metrics);
+    Log(rt, fmt::format("up: clients on {}, data in {}, {} controller voters",
+                        client_listener->address().ToString(), options->data_dir,
+                        broker_options->controller_voters.size()));
+  });
   rt.Run();
   Log(rt, "stopped");
-  runtime->reset();  // Unwind every fiber while the raft service and metrics they use still exist.
-  return 0;
+  client_listener->Close();
+  if (broker) broker->Stop();
+  runtime->reset();  // Unwind every fiber while the broker and metrics they use still exist.
+  return exit_code;
 }
 
 }  // namespace
 }  // namespace meridian::node
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("meridian-node --node_id=N --data_dir=DIR [--listen=host:port] ...");
+  absl::FlagsUsageConfig usage;
+  // --help lists this binary's flags (absl's default looks for a file named like the binary).
+  usage.contains_help_flags = [](absl::string_view file) {
+    return file.find("node/meridian_node.cc") != absl::string_view::npos;
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  absl::SetProgramUsageMessage(
+      "the Meridian server.\n\n  meridian-node --node_id=N --data_dir=DIR [--listen=ip:port] "
+      "[--peer_listen=ip:port --peers=id=ip:port,...] [--region=R --zone=Z]\n\n"
+      "Exit codes: 0 clean stop, 1 environment error (data dir, port, disk), 2 bad flag.");
   absl::ParseCommandLine(argc, argv);
   return meridian::node::Main();
 }

@@ -65,6 +65,22 @@ std::string RenderMetrics(io::posix::PosixRuntime& rt, const NodeMetrics& metric
          static_cast<double>(rt.scheduler().resumes()), node);
   Metric(out, "meridian_metrics_scrapes_total", "counter", "Scrapes of this endpoint.",
          static_cast<double>(metrics.metrics_scrapes_total), node);
+  if (metrics.broker != nullptr) {
+    const core::broker::BrokerMetrics& b = metrics.broker->metrics();
+    Metric(out, "meridian_produce_requests_total", "counter", "Produce requests received.",
+           static_cast<double>(b.produce_requests_total), node);
+    Metric(out, "meridian_produce_records_total", "counter", "Records appended by produce.",
+           static_cast<double>(b.produce_records_total), node);
+    Metric(out, "meridian_fetch_requests_total", "counter", "Fetch requests received.",
+           static_cast<double>(b.fetch_requests_total), node);
+    Metric(out, "meridian_fetch_bytes_total", "counter", "Record batch bytes served by fetch.",
+           static_cast<double>(b.fetch_records_bytes_total), node);
+    Metric(out, "meridian_peer_messages_dropped_total", "counter",
+           "Peer messages dropped (undecodable, misaddressed or for a group not hosted).",
+           static_cast<double>(b.peer_messages_dropped_total), node);
+    Metric(out, "meridian_partitions_hosted", "gauge", "Partition replicas on this node.",
+           static_cast<double>(b.partitions_hosted), node);
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "core/broker/broker.h"
 #include "io/network.h"
 #include "io/posix/posix_runtime.h"
 
@@ -17,6 +18,7 @@ struct NodeMetrics {
   uint64_t client_requests_total = 0;
   uint64_t client_errors_total = 0;
   uint64_t metrics_scrapes_total = 0;
+  const core::broker::Broker* broker = nullptr;  // Set once the broker runs.
 };
 
 // Renders the metrics in Prometheus text format 0.0.4.

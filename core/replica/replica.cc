@@ -49,7 +49,7 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime,
   if (!exists.ok()) return exists.status();
   if (!*exists) {
     if (absl::Status s = disk.CreateDir(options.dir); !s.ok()) return s;
-    if (absl::Status s = disk.SyncDir(""); !s.ok()) return s;
+    if (absl::Status s = disk.SyncDir(io::ParentDir(options.dir)); !s.ok()) return s;
   }
   absl::StatusOr<raft::HardState> hard_state = LoadHardState(disk, options.dir);
   if (!hard_state.ok()) return hard_state.status();
@@ -181,6 +181,7 @@ void Replica::Apply(const std::vector<raft::Entry>& committed) {
                    applied_.ToString());
     applied_ = entry.index;
     applied_terms_[entry.index] = entry.term;
+    if (options_.state_machine != nullptr) options_.state_machine->Apply(entry);
     if (observer_ != nullptr) observer_->OnApply(runtime_.node(), entry);
   }
   while (!applied_terms_.empty() &&
@@ -204,10 +205,12 @@ void Replica::PublishState() {
   role_ = raft_->role();
   term_ = raft_->term();
   leader_ = raft_->leader();
+  commit_ = raft_->log().commit();
   if (new_leadership && observer_ != nullptr) observer_->OnLeader(runtime_.node(), term_, raft_->log());
 }
 
-absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instant deadline) {
+absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instant deadline,
+                                                    WaitFor wait_for) {
   if (!failure_.ok()) return failure_;
   auto result =
       std::make_shared<io::Promise<absl::StatusOr<std::pair<raft::Index, raft::Term>>>>(runtime_);
@@ -219,6 +222,12 @@ absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instan
   if (!proposed.ok()) return proposed.status();
   if (!(*proposed)->ok()) return (*proposed)->status();
   const auto [index, term] = ***proposed;
+  if (wait_for == WaitFor::kLeaderDurable) {
+    // Aborted if a suffix truncation (a new leader) removed the entry meanwhile.
+    if (absl::Status s = log_->WaitDurable(OffsetOf(index), deadline); !s.ok()) return s;
+    if (!failure_.ok()) return failure_;
+    return index;
+  }
   absl::Status waited = applied_waiters_.WaitUntil(
       [&] { return applied_ >= index || !failure_.ok(); }, deadline, "wait for apply");
   if (!waited.ok()) return waited;
@@ -231,6 +240,33 @@ absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instan
                                           term.ToString()));
   }
   return index;
+}
+
+absl::StatusOr<std::vector<raft::Entry>> Replica::ReadCommitted(raft::Index from,
+                                                               uint64_t bytes_max) {
+  MERIDIAN_CHECK(from.value() >= 1);
+  std::vector<raft::Entry> entries;
+  if (!failure_.ok()) return failure_;
+  if (from > applied_) return entries;
+  absl::StatusOr<log::ReadResult> read = log_->Read(OffsetOf(from), bytes_max);
+  if (!read.ok()) return read.status();
+  for (const log::BatchRef& batch : read->batches) {
+    const raft::Index index(batch.header.base_offset.value() + 1);
+    if (index < from) continue;
+    if (index > applied_) break;
+    absl::StatusOr<raft::Entry> entry = DecodeEntry(batch.payload(), batch.header.term, index);
+    if (!entry.ok()) return entry.status();
+    MERIDIAN_CHECK(entries.empty() || entries.back().index.next() == index);
+    entries.push_back(std::move(*entry));
+  }
+  return entries;
+}
+
+void Replica::Shutdown() {
+  if (!failure_.ok()) return;
+  failure_ = absl::CancelledError(fmt::format("raft group {} shut down", options_.group));
+  inputs_.Close();
+  applied_waiters_.NotifyAll();
 }
 
 }  // namespace meridian::core::replica

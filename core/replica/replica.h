@@ -44,11 +44,30 @@ class ReplicaObserver {
   virtual void OnFailStop(io::NodeId node, const absl::Status& why) = 0;
 };
 
+// The replicated state machine: receives every committed entry exactly once per Replica
+// instance, in index order, on the driver fiber (it must not suspend). A restarted replica
+// re-applies from index 1 (no snapshots yet), so Apply must rebuild state deterministically
+// from the entries alone.
+class ReplicaStateMachine {
+ public:
+  virtual ~ReplicaStateMachine() = default;
+  virtual void Apply(const raft::Entry& entry) = 0;
+};
+
+// What ProposeAndWait waits for before it returns the entry's index.
+enum class WaitFor : uint8_t {
+  kApplied,        // Committed (durable on a quorum) and applied on this node.
+  kLeaderDurable,  // Durable in this leader's own log only; may still be lost with the leader.
+};
+
 struct ReplicaOptions {
   uint64_t group = 1;
   raft::RaftOptions raft;
   io::Duration tick = std::chrono::milliseconds(10);
   std::string dir = "raft";
+  // Shared so it outlives every fiber of the replica (a driver resuming after Shutdown may still
+  // apply what it had in hand).
+  std::shared_ptr<ReplicaStateMachine> state_machine;
 };
 
 class Replica : public std::enable_shared_from_this<Replica> {
@@ -67,13 +86,21 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // Proposes `data` and waits until it is applied at its index (OK), known not to be (Aborted:
   // another entry took its index), refused (FailedPrecondition: not the leader, ...), or the
   // deadline passes (DeadlineExceeded: unknown whether it will commit).
-  absl::StatusOr<raft::Index> ProposeAndWait(std::string data, io::Instant deadline);
+  absl::StatusOr<raft::Index> ProposeAndWait(std::string data, io::Instant deadline,
+                                             WaitFor wait_for = WaitFor::kApplied);
+  // Committed entries from `from` (at most through applied()), whole entries up to about
+  // `bytes_max` (at least one if any is available). Read from the durable log (CRC-checked).
+  absl::StatusOr<std::vector<raft::Entry>> ReadCommitted(raft::Index from, uint64_t bytes_max);
+  // Stops the replica: its driver exits, waiters see Cancelled. Idempotent.
+  void Shutdown();
 
   raft::Role role() const { return role_; }
   raft::Term term() const { return term_; }
   io::NodeId leader() const { return leader_; }
   raft::Index applied() const { return applied_; }
+  raft::Index commit() const { return commit_; }
   const absl::Status& failure() const { return failure_; }
+  const ReplicaOptions& options() const { return options_; }
 
  private:
   struct Proposal {
@@ -105,6 +132,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Role role_ = raft::Role::kFollower;
   raft::Term term_;
   io::NodeId leader_;
+  raft::Index commit_;
   raft::Index applied_;
   absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
   absl::Status failure_;

@@ -1,0 +1,289 @@
+#include "core/broker/broker.h"
+
+#include <fmt/format.h>
+
+#include "absl/container/btree_set.h"
+#include "core/broker/broker_state.h"
+#include "core/wire/raft_codec.h"
+#include "io/assert.h"
+#include "io/frame.h"
+#include "io/probe.h"
+
+namespace meridian::core::broker {
+namespace {
+
+std::string GroupDir(uint64_t group) { return fmt::format("groups/{}", group); }
+
+// Removes `path` and everything under it (a stopped partition's data).
+absl::Status RemoveTree(io::Disk& disk, const std::string& path) {
+  absl::StatusOr<std::vector<std::string>> names = disk.ListDir(path);
+  if (!names.ok()) return absl::IsNotFound(names.status()) ? absl::OkStatus() : names.status();
+  for (const std::string& name : *names) {
+    const std::string child = path + "/" + name;
+    absl::Status removed = disk.Remove(child);
+    if (!removed.ok()) removed = RemoveTree(disk, child);
+    if (!removed.ok()) return removed;
+  }
+  return disk.Remove(path);
+}
+
+void RunPeerDispatcher(std::shared_ptr<Broker::State> state) {
+  io::Runtime& rt = state->runtime;
+  while (!state->stopped) {
+    absl::StatusOr<io::PeerMessage> message = rt.network().Receive(io::Instant::Infinite());
+    if (!message.ok()) return;
+    absl::StatusOr<wire::PeerRaftMessage> decoded = wire::DecodePeerMessage(message->payload);
+    // The envelope must agree with the link it came on, and be for us.
+    if (!decoded.ok() || decoded->message.from != message->from ||
+        decoded->message.to != rt.node()) {
+      state->metrics.peer_messages_dropped_total++;
+      continue;
+    }
+    if (decoded->group == cluster::kControllerGroup) {
+      state->controller->Deliver(std::move(decoded->message));
+      continue;
+    }
+    auto hosted = state->partitions.find(decoded->group);
+    if (hosted == state->partitions.end()) {
+      // Not (yet) hosted here: the metadata that starts it has not been applied. Raft resends.
+      MERIDIAN_PROBE("broker: peer message for a group not hosted here");
+      state->metrics.peer_messages_dropped_total++;
+      continue;
+    }
+    hosted->second.replica->Deliver(std::move(decoded->message));
+  }
+}
+
+absl::Status StartPartition(Broker::State& state, const cluster::TopicRecord& topic,
+                            const cluster::PartitionRecord& partition) {
+  auto machine = std::make_shared<PartitionMachine>(state.runtime, state.options.planted.partition);
+  replica::ReplicaOptions options;
+  options.group = partition.group;
+  options.raft = state.GroupRaftOptions(partition.replicas);
+  options.tick = state.options.tick;
+  options.dir = GroupDir(partition.group);
+  options.state_machine = machine;
+  absl::StatusOr<std::shared_ptr<replica::Replica>> replica =
+      replica::Replica::Open(state.runtime, options, nullptr);
+  if (!replica.ok()) return replica.status();
+  state.partitions[partition.group] =
+      HostedPartition{topic.name, partition.partition, partition.group, machine, *replica};
+  state.metrics.partitions_hosted = state.partitions.size();
+  return absl::OkStatus();
+}
+
+// Starts the replicas the metadata assigns to this node and stops (and deletes) the ones it no
+// longer does. Runs whenever the metadata changes.
+void Reconcile(Broker::State& state) {
+  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  absl::btree_set<uint64_t> wanted;
+  for (const auto& [name, topic] : metadata.topics()) {
+    for (const cluster::PartitionRecord& partition : topic.partitions) {
+      const bool mine = std::find(partition.replicas.begin(), partition.replicas.end(),
+                                  state.options.node_id) != partition.replicas.end();
+      if (!mine) continue;
+      wanted.insert(partition.group);
+      if (state.partitions.contains(partition.group)) continue;
+      if (state.partitions.size() >= Broker::kPartitionsHostedMax) {
+        state.Log("too many partitions hosted; not starting more");
+        continue;
+      }
+      if (absl::Status s = StartPartition(state, topic, partition); !s.ok()) {
+        state.Log(fmt::format("cannot start {}/{} (group {}): {}", name, partition.partition,
+                              partition.group, s.ToString()));
+      }
+      if (state.stopped) return;
+    }
+  }
+  std::vector<uint64_t> unwanted;
+  for (const auto& [group, hosted] : state.partitions) {
+    if (!wanted.contains(group)) unwanted.push_back(group);
+  }
+  for (uint64_t group : unwanted) {
+    state.partitions[group].replica->Shutdown();
+    state.partitions.erase(group);
+    if (absl::Status s = RemoveTree(state.runtime.disk(), GroupDir(group)); !s.ok()) {
+      state.Log(fmt::format("cannot remove the data of group {}: {}", group, s.ToString()));
+    }
+  }
+  state.metrics.partitions_hosted = state.partitions.size();
+}
+
+void RunReconciler(std::shared_ptr<Broker::State> state) {
+  uint64_t seen_version = ~uint64_t{0};
+  while (!state->stopped) {
+    const uint64_t version = state->controller_machine->metadata.version();
+    if (version != seen_version) {
+      seen_version = version;
+      Reconcile(*state);
+      continue;  // The metadata may have moved on while replicas were opening.
+    }
+    absl::Status waited = state->controller_machine->changed.WaitUntil(
+        [&] {
+          return state->stopped || state->controller_machine->metadata.version() != seen_version;
+        },
+        io::Instant::Infinite(), "metadata change");
+    if (!waited.ok()) return;
+  }
+}
+
+wire::NodeInfoT SelfInfo(const BrokerOptions& options) {
+  wire::NodeInfoT info;
+  info.id = options.node_id;
+  info.region = options.region;
+  info.zone = options.zone;
+  info.host = options.advertised.host;
+  info.port = options.advertised.port;
+  return info;
+}
+
+// Asks the controller leader, over the client protocol, to register `self`.
+absl::Status RegisterRemotely(Broker::State& state, const cluster::NodeRecord& leader,
+                              const wire::NodeInfoT& self, io::Instant deadline) {
+  io::Runtime& rt = state.runtime;
+  absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+      rt.network().Connect(io::Address{leader.host, leader.port}, deadline);
+  if (!stream.ok()) return stream.status();
+  wire::HelloRequestT hello;
+  hello.version_min = wire::kProtocolVersionMin;
+  hello.version_max = wire::kProtocolVersionMax;
+  hello.client_id = fmt::format("node-{}", self.id);
+  wire::RegisterNodeRequestT registration;
+  registration.node = std::make_unique<wire::NodeInfoT>(self);
+  io::FrameReader reader(**stream, wire::kClientMessageBytesMax);
+  for (wire::ClientMessageT request : {wire::Message(1, std::move(hello)),
+                                       wire::Message(2, std::move(registration))}) {
+    if (absl::Status s = io::WriteFrame(**stream, wire::EncodeClientMessage(request), deadline);
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
+    if (!frame.ok()) return frame.status();
+    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response =
+        wire::DecodeClientMessage(*frame);
+    if (!response.ok()) return response.status();
+    if (const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse()) {
+      return absl::UnavailableError(error->message);
+    }
+  }
+  (*stream)->Close();
+  return absl::OkStatus();
+}
+
+// Keeps this node's record in the metadata current: proposes it directly when this node is the
+// controller leader, otherwise sends it to the leader (whose own record says where it is).
+void RunRegistration(std::shared_ptr<Broker::State> state) {
+  io::Runtime& rt = state->runtime;
+  const wire::NodeInfoT self = SelfInfo(state->options);
+  const cluster::NodeRecord wanted{self.id, self.region, self.zone, self.host, self.port};
+  while (!state->stopped) {
+    const auto& nodes = state->controller_machine->metadata.nodes();
+    auto registered = nodes.find(self.id);
+    if (registered != nodes.end() && registered->second == wanted) {
+      // Registered; look again when the metadata changes (a re-registration is cheap).
+      const uint64_t version = state->controller_machine->metadata.version();
+      (void)state->controller_machine->changed.WaitUntil(
+          [&] { return state->stopped || state->controller_machine->metadata.version() != version; },
+          io::Instant::Infinite(), "metadata change");
+      continue;
+    }
+    const io::Instant deadline = rt.Now() + std::chrono::seconds(2);
+    absl::Status result = absl::UnavailableError("no controller leader known yet");
+    if (state->controller->role() == raft::Role::kLeader) {
+      wire::MetadataCommandT command;
+      wire::NodeRegisterT registration;
+      registration.node = std::make_unique<wire::NodeInfoT>(self);
+      command.body.Set(std::move(registration));
+      result = state->ProposeMetadata(command, deadline).status();
+    } else if (auto leader = nodes.find(state->controller->leader().value());
+               leader != nodes.end() && leader->first != self.id) {
+      result = RegisterRemotely(*state, leader->second, self, deadline);
+    }
+    if (!result.ok()) (void)rt.Sleep(state->options.registration_retry);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<cluster::MetadataOutcome> Broker::State::ProposeMetadata(
+    const wire::MetadataCommandT& command, io::Instant deadline) {
+  const std::vector<uint8_t> bytes = cluster::EncodeCommand(command);
+  absl::StatusOr<raft::Index> index =
+      controller->ProposeAndWait(std::string(bytes.begin(), bytes.end()), deadline);
+  if (!index.ok()) return index.status();
+  auto outcome = controller_machine->outcomes.find(*index);
+  MERIDIAN_CHECK(outcome != controller_machine->outcomes.end(), "outcome of {} forgotten",
+                 index->ToString());
+  return outcome->second;
+}
+
+const HostedPartition* Broker::State::FindHosted(std::string_view topic, uint32_t partition) const {
+  const cluster::TopicRecord* record = controller_machine->metadata.FindTopic(topic);
+  if (record == nullptr || partition >= record->partitions.size()) return nullptr;
+  auto hosted = partitions.find(record->partitions[partition].group);
+  return hosted == partitions.end() ? nullptr : &hosted->second;
+}
+
+raft::RaftOptions Broker::State::GroupRaftOptions(std::vector<uint32_t> voters) const {
+  raft::RaftOptions raft = options.raft;
+  raft.id = io::NodeId(options.node_id);
+  raft.bootstrap = raft::Membership{};
+  for (uint32_t voter : voters) raft.bootstrap.voters.insert(io::NodeId(voter));
+  return raft;
+}
+
+void Broker::State::Log(std::string_view text) const {
+  fmt::print(stderr, "n{} broker: {}\n", options.node_id, text);
+}
+
+absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, BrokerOptions options) {
+  if (options.node_id == 0) return absl::InvalidArgumentError("node id 0 is reserved");
+  if (options.controller_voters.empty()) {
+    return absl::InvalidArgumentError("the controller needs at least one voter");
+  }
+  auto state = std::make_shared<State>(runtime, std::move(options));
+  state->controller_machine = std::make_shared<MetadataMachine>(runtime);
+  replica::ReplicaOptions controller_options;
+  controller_options.group = cluster::kControllerGroup;
+  controller_options.raft = state->GroupRaftOptions(state->options.controller_voters);
+  controller_options.tick = state->options.tick;
+  controller_options.dir = GroupDir(cluster::kControllerGroup);
+  controller_options.state_machine = state->controller_machine;
+  absl::StatusOr<bool> groups_exist = runtime.disk().Exists("groups");
+  if (!groups_exist.ok()) return groups_exist.status();
+  if (!*groups_exist) {
+    if (absl::Status s = runtime.disk().CreateDir("groups"); !s.ok()) return s;
+    if (absl::Status s = runtime.disk().SyncDir(""); !s.ok()) return s;
+  }
+  absl::StatusOr<std::shared_ptr<replica::Replica>> controller =
+      replica::Replica::Open(runtime, controller_options, nullptr);
+  if (!controller.ok()) return controller.status();
+  state->controller = *controller;
+  runtime.Spawn("peer-dispatch", [state] { RunPeerDispatcher(state); });
+  runtime.Spawn("reconciler", [state] { RunReconciler(state); });
+  runtime.Spawn("registration", [state] { RunRegistration(state); });
+  return std::unique_ptr<Broker>(new Broker(state));
+}
+
+Broker::~Broker() { Stop(); }
+
+void Broker::Stop() {
+  if (state_->stopped) return;
+  state_->stopped = true;
+  state_->controller->Shutdown();
+  for (auto& [group, hosted] : state_->partitions) hosted.replica->Shutdown();
+  state_->controller_machine->changed.NotifyAll();
+  state_->stopped_event.Set();
+}
+
+wire::ClientMessageT Broker::Handle(const wire::ClientMessageT& request) {
+  return HandleRequest(*state_, request);
+}
+
+const cluster::ClusterMetadata& Broker::metadata() const {
+  return state_->controller_machine->metadata;
+}
+const BrokerMetrics& Broker::metrics() const { return state_->metrics; }
+uint32_t Broker::node_id() const { return state_->options.node_id; }
+
+}  // namespace meridian::core::broker

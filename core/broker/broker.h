@@ -1,0 +1,99 @@
+// core::broker::Broker: everything one node does for clients and for its peers — the one
+// request path of DESIGN.md. The node binary (node/) and the simulator construct a Broker over
+// their io::Runtime and hand it client streams; all request logic lives here.
+//
+// A node hosts (multi-raft):
+//   - a replica of the metadata raft group (core/cluster: topics, nodes, producer ids); the
+//     controller is that group's leader, and answers topic and producer-id requests;
+//   - one replica of each partition whose assignment names this node, each its own raft group
+//     over core/replica, with a PartitionState (core/broker/partition_state.h) as its state
+//     machine. Replicas start and stop as the metadata log says (the reconciler fiber).
+// One peer link per node pair carries every group's raft messages (the group id is in the
+// envelope); one dispatcher fiber routes them.
+//
+// Fibers: Start spawns the peer dispatcher, the reconciler and the node registration loop;
+// ServeConnection runs on the caller's fiber and spawns one fiber per request in flight. Every
+// fiber holds the broker's shared state by shared_ptr, so Stop() and destruction are safe while
+// fibers unwind.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/broker/partition_state.h"
+#include "core/cluster/metadata.h"
+#include "core/raft/types.h"
+#include "core/wire/client_codec.h"
+#include "io/network.h"
+#include "io/runtime.h"
+
+namespace meridian::core::broker {
+
+// Test-only planted bugs for the broker (each caught by a test or the simulator).
+struct BrokerPlantedBugs {
+  PartitionPlantedBug partition = PartitionPlantedBug::kNone;
+  bool ack_before_quorum = false;  // acks=quorum answered once the leader has it on its disk.
+};
+
+struct BrokerOptions {
+  uint32_t node_id = 0;
+  std::string region = "local";
+  std::string zone = "local";
+  io::Address advertised;  // The client address other nodes and clients reach this node at.
+  // Voters of the metadata group (the controller quorum). Every node must be given the same set.
+  std::vector<uint32_t> controller_voters;
+  raft::RaftOptions raft;  // Timing template for every group (id and bootstrap are set per group).
+  io::Duration tick = std::chrono::milliseconds(50);
+  io::Duration request_timeout_default = std::chrono::seconds(10);
+  io::Duration request_timeout_max = std::chrono::seconds(60);
+  io::Duration fetch_wait_max = std::chrono::seconds(30);
+  io::Duration registration_retry = std::chrono::milliseconds(300);
+  BrokerPlantedBugs planted;
+};
+
+struct BrokerMetrics {
+  uint64_t connections_total = 0;
+  uint64_t requests_total = 0;
+  uint64_t request_errors_total = 0;
+  uint64_t produce_requests_total = 0;
+  uint64_t produce_records_total = 0;
+  uint64_t fetch_requests_total = 0;
+  uint64_t fetch_records_bytes_total = 0;
+  uint64_t peer_messages_dropped_total = 0;
+  uint64_t partitions_hosted = 0;
+};
+
+class Broker {
+ public:
+  static constexpr size_t kRequestsInFlightPerConnectionMax = 256;
+  static constexpr size_t kPartitionsHostedMax = 1 << 14;
+
+  // Opens the metadata replica (recovering it from disk) and starts the broker's fibers.
+  // Must be called from a fiber of `runtime`.
+  static absl::StatusOr<std::unique_ptr<Broker>> Start(io::Runtime& runtime,
+                                                       BrokerOptions options);
+  ~Broker();
+
+  // Serves one client connection until it closes: a HelloRequest first, then pipelined
+  // requests. Returns when the stream ends, fails, or sends bytes that do not decode.
+  void ServeConnection(std::shared_ptr<io::Stream> stream);
+  // Handles one decoded request and returns its response (same request_id). May suspend.
+  wire::ClientMessageT Handle(const wire::ClientMessageT& request);
+  // Stops every replica and fiber of this broker. Idempotent.
+  void Stop();
+
+  const cluster::ClusterMetadata& metadata() const;
+  const BrokerMetrics& metrics() const;
+  uint32_t node_id() const;
+
+  struct State;  // Shared with the broker's fibers (broker.cc).
+
+ private:
+  explicit Broker(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace meridian::core::broker

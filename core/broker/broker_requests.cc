@@ -1,0 +1,444 @@
+// Request handlers of core::broker::Broker: one function per request type. Each validates its
+// request (bytes from a client are untrusted), routes it (this node must host the partition and,
+// for writes, lead it; controller requests need the metadata group's leader), acts, and maps
+// every outcome to an error code the client can act on (core/wire/client.fbs ErrorCode).
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/broker/broker_state.h"
+#include "io/assert.h"
+#include "io/probe.h"
+
+namespace meridian::core::broker {
+namespace {
+
+using wire::ErrorCode;
+using wire::ErrorMessage;
+using wire::Message;
+
+io::Instant DeadlineFor(const Broker::State& state, uint32_t timeout_ms) {
+  io::Duration timeout = timeout_ms == 0 ? state.options.request_timeout_default
+                                         : io::Duration(std::chrono::milliseconds(timeout_ms));
+  timeout = std::min(timeout, state.options.request_timeout_max);
+  return state.runtime.Now() + timeout;
+}
+
+// Maps a proposal's failure to what the client may conclude.
+wire::ClientMessageT ProposalError(uint64_t id, const absl::Status& status, uint32_t leader) {
+  if (absl::IsFailedPrecondition(status)) {
+    return ErrorMessage(id, ErrorCode::NotLeader, std::string(status.message()), leader);
+  }
+  if (absl::IsInvalidArgument(status)) {
+    return ErrorMessage(id, ErrorCode::RecordTooLarge, std::string(status.message()));
+  }
+  if (absl::IsAborted(status) || absl::IsResourceExhausted(status) ||
+      absl::IsUnavailable(status)) {
+    // Certainly not applied: refused before it entered the log, or overwritten in it.
+    return ErrorMessage(id, ErrorCode::Failed, std::string(status.message()));
+  }
+  // A deadline or a shutdown: the entry may still commit.
+  return ErrorMessage(id, ErrorCode::Unknown, std::string(status.message()));
+}
+
+wire::ClientMessageT NotController(const Broker::State& state, uint64_t id) {
+  return ErrorMessage(id, ErrorCode::NotLeader, "this node is not the controller leader",
+                      state.controller->leader().value());
+}
+
+std::unique_ptr<wire::TopicInfoT> TopicInfo(const Broker::State& state,
+                                            const cluster::TopicRecord& topic) {
+  auto info = std::make_unique<wire::TopicInfoT>();
+  info->name = topic.name;
+  info->replication_factor = topic.replication_factor;
+  info->retention_bytes = topic.retention_bytes;
+  info->retention_ms = topic.retention_ms;
+  for (const cluster::PartitionRecord& partition : topic.partitions) {
+    auto p = std::make_unique<wire::PartitionInfoT>();
+    p->partition = partition.partition;
+    p->group = partition.group;
+    p->replicas = partition.replicas;
+    if (auto hosted = state.partitions.find(partition.group); hosted != state.partitions.end()) {
+      p->leader = hosted->second.replica->leader().value();
+      p->leader_term = hosted->second.replica->term().value();
+    }
+    info->partitions.push_back(std::move(p));
+  }
+  return info;
+}
+
+wire::ClientMessageT HandleMetadata(Broker::State& state, uint64_t id,
+                                    const wire::MetadataRequestT& request) {
+  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  wire::MetadataResponseT response;
+  for (const auto& [node_id, node] : metadata.nodes()) {
+    auto info = std::make_unique<wire::NodeInfoT>();
+    info->id = node.id;
+    info->region = node.region;
+    info->zone = node.zone;
+    info->host = node.host;
+    info->port = node.port;
+    response.nodes.push_back(std::move(info));
+  }
+  response.controller_leader = state.controller->leader().value();
+  if (request.topics.empty()) {
+    for (const auto& [name, topic] : metadata.topics()) {
+      response.topics.push_back(TopicInfo(state, topic));
+    }
+  }
+  for (const std::string& name : request.topics) {
+    if (const cluster::TopicRecord* topic = metadata.FindTopic(name)) {
+      response.topics.push_back(TopicInfo(state, *topic));
+    } else {
+      response.missing_topics.push_back(name);
+    }
+  }
+  return Message(id, std::move(response));
+}
+
+wire::ClientMessageT MetadataOutcomeError(uint64_t id, const absl::Status& status) {
+  if (absl::IsAlreadyExists(status)) {
+    return ErrorMessage(id, ErrorCode::TopicAlreadyExists, std::string(status.message()));
+  }
+  if (absl::IsNotFound(status)) {
+    return ErrorMessage(id, ErrorCode::UnknownTopicOrPartition, std::string(status.message()));
+  }
+  if (absl::IsInvalidArgument(status)) {
+    return ErrorMessage(id, ErrorCode::InvalidConfig, std::string(status.message()));
+  }
+  return ErrorMessage(id, ErrorCode::Failed, std::string(status.message()));
+}
+
+wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
+                                       const wire::CreateTopicRequestT& request) {
+  if (absl::Status s = cluster::ValidateTopicName(request.name); !s.ok()) {
+    return ErrorMessage(id, ErrorCode::InvalidConfig, std::string(s.message()));
+  }
+  if (absl::Status s = cluster::ValidateTopicSettings(request.partitions,
+                                                      request.replication_factor,
+                                                      request.retention_bytes, request.retention_ms);
+      !s.ok()) {
+    return ErrorMessage(id, ErrorCode::InvalidConfig, std::string(s.message()));
+  }
+  if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
+  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  if (metadata.FindTopic(request.name) != nullptr) {
+    return ErrorMessage(id, ErrorCode::TopicAlreadyExists,
+                        fmt::format("topic '{}' already exists", request.name));
+  }
+  absl::StatusOr<std::vector<std::vector<uint32_t>>> placement =
+      metadata.Place(request.partitions, request.replication_factor);
+  if (!placement.ok()) {
+    return ErrorMessage(id, ErrorCode::NotEnoughReplicas, std::string(placement.status().message()));
+  }
+  wire::TopicCreateT create;
+  create.name = request.name;
+  create.replication_factor = request.replication_factor;
+  create.retention_bytes = request.retention_bytes;
+  create.retention_ms = request.retention_ms;
+  for (std::vector<uint32_t>& replicas : *placement) {
+    auto assignment = std::make_unique<wire::PartitionAssignmentT>();
+    assignment->replicas = std::move(replicas);
+    create.partitions.push_back(std::move(assignment));
+  }
+  wire::MetadataCommandT command;
+  command.body.Set(std::move(create));
+  absl::StatusOr<cluster::MetadataOutcome> outcome =
+      state.ProposeMetadata(command, DeadlineFor(state, 0));
+  if (!outcome.ok()) return ProposalError(id, outcome.status(), state.controller->leader().value());
+  if (!outcome->status.ok()) return MetadataOutcomeError(id, outcome->status);
+  const cluster::TopicRecord* topic = metadata.FindTopic(request.name);
+  MERIDIAN_CHECK(topic != nullptr, "created topic {} not in the metadata", request.name);
+  wire::CreateTopicResponseT response;
+  response.topic = TopicInfo(state, *topic);
+  return Message(id, std::move(response));
+}
+
+wire::ClientMessageT HandleDeleteTopic(Broker::State& state, uint64_t id,
+                                       const wire::DeleteTopicRequestT& request) {
+  if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
+  if (state.controller_machine->metadata.FindTopic(request.name) == nullptr) {
+    return ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
+                        fmt::format("topic '{}' does not exist", request.name));
+  }
+  wire::MetadataCommandT command;
+  wire::TopicDeleteT remove;
+  remove.name = request.name;
+  command.body.Set(std::move(remove));
+  absl::StatusOr<cluster::MetadataOutcome> outcome =
+      state.ProposeMetadata(command, DeadlineFor(state, 0));
+  if (!outcome.ok()) return ProposalError(id, outcome.status(), state.controller->leader().value());
+  if (!outcome->status.ok()) return MetadataOutcomeError(id, outcome->status);
+  return Message(id, wire::DeleteTopicResponseT{});
+}
+
+wire::ClientMessageT HandleInitProducerId(Broker::State& state, uint64_t id,
+                                          const wire::InitProducerIdRequestT& request) {
+  if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
+  wire::MetadataCommandT command;
+  wire::ProducerIdAllocateT allocate;
+  allocate.producer_id = request.producer_id;
+  command.body.Set(std::move(allocate));
+  absl::StatusOr<cluster::MetadataOutcome> outcome =
+      state.ProposeMetadata(command, DeadlineFor(state, 0));
+  if (!outcome.ok()) return ProposalError(id, outcome.status(), state.controller->leader().value());
+  if (!outcome->status.ok()) return MetadataOutcomeError(id, outcome->status);
+  wire::InitProducerIdResponseT response;
+  response.producer_id = outcome->producer_id;
+  response.producer_epoch = outcome->producer_epoch;
+  return Message(id, std::move(response));
+}
+
+wire::ClientMessageT HandleRegisterNode(Broker::State& state, uint64_t id,
+                                        const wire::RegisterNodeRequestT& request) {
+  if (request.node == nullptr || request.node->id == 0) {
+    return ErrorMessage(id, ErrorCode::BadRequest, "registration without a node id");
+  }
+  if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
+  wire::MetadataCommandT command;
+  wire::NodeRegisterT registration;
+  registration.node = std::make_unique<wire::NodeInfoT>(*request.node);
+  command.body.Set(std::move(registration));
+  absl::StatusOr<cluster::MetadataOutcome> outcome =
+      state.ProposeMetadata(command, DeadlineFor(state, 0));
+  if (!outcome.ok()) return ProposalError(id, outcome.status(), state.controller->leader().value());
+  if (!outcome->status.ok()) return MetadataOutcomeError(id, outcome->status);
+  return Message(id, wire::RegisterNodeResponseT{});
+}
+
+// The partition a request names, hosted here; or the error to answer with.
+const HostedPartition* Route(const Broker::State& state, uint64_t id, const std::string& topic,
+                             uint32_t partition, wire::ClientMessageT* error) {
+  const cluster::TopicRecord* record = state.controller_machine->metadata.FindTopic(topic);
+  if (record == nullptr || partition >= record->partitions.size()) {
+    *error = ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
+                          fmt::format("no partition {}/{}", topic, partition));
+    return nullptr;
+  }
+  const HostedPartition* hosted = state.FindHosted(topic, partition);
+  if (hosted == nullptr) {
+    // Assigned elsewhere, or assigned here but not started yet: the client asks the replicas.
+    *error = ErrorMessage(id, ErrorCode::NotLeader,
+                          fmt::format("partition {}/{} is not hosted on this node", topic,
+                                      partition));
+    return nullptr;
+  }
+  return hosted;
+}
+
+wire::ClientMessageT ProduceOutcome(uint64_t id, const ApplyOutcome& outcome) {
+  wire::ProduceResponseT response;
+  switch (outcome.result) {
+    case ApplyResult::kAppended:
+    case ApplyResult::kDuplicate:
+      response.base_offset = static_cast<int64_t>(outcome.base_offset.value());
+      response.duplicate = outcome.result == ApplyResult::kDuplicate;
+      return Message(id, std::move(response));
+    case ApplyResult::kOutOfOrderSequence:
+      return ErrorMessage(id, ErrorCode::OutOfOrderSequence, outcome.reason);
+    case ApplyResult::kFencedEpoch:
+      return ErrorMessage(id, ErrorCode::FencedProducerEpoch, outcome.reason);
+    case ApplyResult::kInvalid:
+    case ApplyResult::kNoRecords:
+      break;
+  }
+  return ErrorMessage(id, ErrorCode::BadRequest, outcome.reason);
+}
+
+wire::ClientMessageT HandleProduce(Broker::State& state, uint64_t id,
+                                   const wire::ProduceRequestT& request) {
+  state.metrics.produce_requests_total++;
+  wire::ClientMessageT error;
+  const HostedPartition* hosted = Route(state, id, request.topic, request.partition, &error);
+  if (hosted == nullptr) return error;
+  if (hosted->replica->role() != raft::Role::kLeader) {
+    return ErrorMessage(id, ErrorCode::NotLeader, "not the partition leader",
+                        hosted->replica->leader().value());
+  }
+  if (request.batch.size() > wire::kBatchBytesMax) {
+    return ErrorMessage(id, ErrorCode::RecordTooLarge,
+                        fmt::format("batch of {} bytes; the limit is {}", request.batch.size(),
+                                    wire::kBatchBytesMax));
+  }
+  absl::StatusOr<const wire::RecordBatch*> batch = wire::VerifyRecordBatch(request.batch);
+  if (!batch.ok()) return ErrorMessage(id, ErrorCode::BadRequest, std::string(batch.status().message()));
+  const uint32_t records = (*batch)->records()->size();
+  const bool leader_only = request.acks == wire::Acks::Leader || state.options.planted.ack_before_quorum;
+  // Keep the replica alive across the wait even if the topic is deleted meanwhile.
+  std::shared_ptr<replica::Replica> replica = hosted->replica;
+  std::shared_ptr<PartitionMachine> machine = hosted->machine;
+  absl::StatusOr<raft::Index> index = replica->ProposeAndWait(
+      std::string(request.batch.begin(), request.batch.end()), DeadlineFor(state, request.timeout_ms),
+      leader_only ? replica::WaitFor::kLeaderDurable : replica::WaitFor::kApplied);
+  if (!index.ok()) return ProposalError(id, index.status(), replica->leader().value());
+  if (leader_only) {
+    // The offset is decided when the entry is applied; with acks=leader it may not be yet.
+    std::optional<ApplyOutcome> applied = machine->state.OutcomeAt(*index);
+    if (applied.has_value()) return ProduceOutcome(id, *applied);
+    wire::ProduceResponseT response;
+    response.base_offset = -1;
+    return Message(id, std::move(response));
+  }
+  std::optional<ApplyOutcome> outcome = machine->state.OutcomeAt(*index);
+  MERIDIAN_CHECK(outcome.has_value(), "outcome of applied entry {} forgotten", index->ToString());
+  if (outcome->result == ApplyResult::kAppended) {
+    MERIDIAN_CHECK(outcome->record_count == records);
+    state.metrics.produce_records_total += records;
+  }
+  return ProduceOutcome(id, *outcome);
+}
+
+wire::ClientMessageT OutOfRange(uint64_t id, const PartitionState& partition, int64_t offset) {
+  wire::ClientMessageT message = ErrorMessage(
+      id, ErrorCode::OffsetOutOfRange,
+      fmt::format("offset {} is outside [{}, {}]", offset, partition.log_start_offset().value(),
+                  partition.high_watermark().value()));
+  message.body.AsErrorResponse()->earliest_offset =
+      static_cast<int64_t>(partition.log_start_offset().value());
+  message.body.AsErrorResponse()->latest_offset =
+      static_cast<int64_t>(partition.high_watermark().value());
+  return message;
+}
+
+// Appends whole accepted batches from `offset` until the byte budget is spent (at least one).
+absl::Status ReadBatches(const HostedPartition& hosted, Offset offset, uint64_t bytes_max,
+                         wire::FetchResponseT& response) {
+  const PartitionState& partition = hosted.machine->state;
+  std::optional<BatchLocation> first = partition.BatchHolding(offset);
+  MERIDIAN_CHECK(first.has_value(), "offset {} below the high watermark has no batch",
+                 offset.ToString());
+  uint64_t bytes = 0;
+  raft::Index next = first->index;
+  while (bytes < bytes_max && next <= partition.applied()) {
+    absl::StatusOr<std::vector<raft::Entry>> entries =
+        hosted.replica->ReadCommitted(next, bytes_max - bytes);
+    if (!entries.ok()) return entries.status();
+    if (entries->empty()) break;
+    for (raft::Entry& entry : *entries) {
+      next = entry.index.next();
+      std::optional<BatchLocation> batch = partition.BatchAt(entry.index);
+      if (!batch.has_value()) continue;  // A no-op, a config entry or a refused batch.
+      if (!response.batches.empty() && bytes + entry.data.size() > bytes_max) return absl::OkStatus();
+      bytes += entry.data.size();
+      auto fetched = std::make_unique<wire::FetchedBatchT>();
+      fetched->base_offset = static_cast<int64_t>(batch->base_offset.value());
+      fetched->batch.assign(entry.data.begin(), entry.data.end());
+      response.batches.push_back(std::move(fetched));
+    }
+  }
+  return absl::OkStatus();
+}
+
+wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
+                                 const wire::FetchRequestT& request) {
+  state.metrics.fetch_requests_total++;
+  wire::ClientMessageT error;
+  const HostedPartition* found = Route(state, id, request.topic, request.partition, &error);
+  if (found == nullptr) return error;
+  const HostedPartition hosted = *found;  // Shared pointers: safe across the long poll.
+  if (!request.allow_follower && hosted.replica->role() != raft::Role::kLeader) {
+    return ErrorMessage(id, ErrorCode::NotLeader, "not the partition leader",
+                        hosted.replica->leader().value());
+  }
+  const PartitionState& partition = hosted.machine->state;
+  if (request.offset < static_cast<int64_t>(partition.log_start_offset().value()) ||
+      request.offset > static_cast<int64_t>(partition.high_watermark().value())) {
+    return OutOfRange(id, partition, request.offset);
+  }
+  const Offset offset(static_cast<uint64_t>(request.offset));
+  const io::Duration wait =
+      std::min<io::Duration>(std::chrono::milliseconds(request.max_wait_ms), state.options.fetch_wait_max);
+  (void)hosted.machine->applied.WaitUntil(
+      [&] { return partition.high_watermark() > offset || state.stopped; },
+      state.runtime.Now() + wait, "fetch long poll");
+  wire::FetchResponseT response;
+  response.high_watermark = static_cast<int64_t>(partition.high_watermark().value());
+  response.log_start_offset = static_cast<int64_t>(partition.log_start_offset().value());
+  if (partition.high_watermark() > offset) {
+    const uint64_t bytes_max = std::clamp<uint64_t>(request.max_bytes, 1, wire::kFetchBytesMax);
+    if (absl::Status s = ReadBatches(hosted, offset, bytes_max, response); !s.ok()) {
+      return ErrorMessage(id, ErrorCode::Failed, fmt::format("read failed: {}", s.ToString()));
+    }
+  }
+  for (const auto& batch : response.batches) state.metrics.fetch_records_bytes_total += batch->batch.size();
+  return Message(id, std::move(response));
+}
+
+wire::ClientMessageT HandleListOffsets(Broker::State& state, uint64_t id,
+                                       const wire::ListOffsetsRequestT& request) {
+  wire::ClientMessageT error;
+  const HostedPartition* hosted = Route(state, id, request.topic, request.partition, &error);
+  if (hosted == nullptr) return error;
+  if (!request.allow_follower && hosted->replica->role() != raft::Role::kLeader) {
+    return ErrorMessage(id, ErrorCode::NotLeader, "not the partition leader",
+                        hosted->replica->leader().value());
+  }
+  const PartitionState& partition = hosted->machine->state;
+  wire::ListOffsetsResponseT response;
+  switch (request.spec) {
+    case wire::OffsetSpec::Earliest:
+      response.offset = static_cast<int64_t>(partition.log_start_offset().value());
+      break;
+    case wire::OffsetSpec::Latest:
+      response.offset = static_cast<int64_t>(partition.high_watermark().value());
+      break;
+    case wire::OffsetSpec::Timestamp:
+      response.offset = static_cast<int64_t>(partition.OffsetForTimestamp(request.timestamp_ms).value());
+      break;
+    default:
+      return ErrorMessage(id, ErrorCode::BadRequest, "unknown offset spec");
+  }
+  return Message(id, std::move(response));
+}
+
+wire::ClientMessageT HandleReplicaStatus(Broker::State& state, uint64_t id) {
+  wire::ReplicaStatusResponseT response;
+  response.node_id = state.options.node_id;
+  for (const auto& [group, hosted] : state.partitions) {
+    auto status = std::make_unique<wire::ReplicaStatusT>();
+    status->topic = hosted.topic;
+    status->partition = hosted.partition;
+    status->group = group;
+    status->role = raft::RoleName(hosted.replica->role());
+    status->term = hosted.replica->term().value();
+    status->leader = hosted.replica->leader().value();
+    status->commit_index = hosted.replica->commit().value();
+    status->high_watermark = static_cast<int64_t>(hosted.machine->state.high_watermark().value());
+    status->log_start_offset = static_cast<int64_t>(hosted.machine->state.log_start_offset().value());
+    response.replicas.push_back(std::move(status));
+  }
+  return Message(id, std::move(response));
+}
+
+}  // namespace
+
+wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessageT& request) {
+  state.metrics.requests_total++;
+  const uint64_t id = request.request_id;
+  const wire::BodyUnion& body = request.body;
+  if (state.stopped) return ErrorMessage(id, ErrorCode::Unknown, "node is stopping");
+  switch (body.type) {
+    case wire::Body::MetadataRequest: return HandleMetadata(state, id, *body.AsMetadataRequest());
+    case wire::Body::CreateTopicRequest:
+      return HandleCreateTopic(state, id, *body.AsCreateTopicRequest());
+    case wire::Body::DeleteTopicRequest:
+      return HandleDeleteTopic(state, id, *body.AsDeleteTopicRequest());
+    case wire::Body::InitProducerIdRequest:
+      return HandleInitProducerId(state, id, *body.AsInitProducerIdRequest());
+    case wire::Body::ProduceRequest: return HandleProduce(state, id, *body.AsProduceRequest());
+    case wire::Body::FetchRequest: return HandleFetch(state, id, *body.AsFetchRequest());
+    case wire::Body::ListOffsetsRequest:
+      return HandleListOffsets(state, id, *body.AsListOffsetsRequest());
+    case wire::Body::RegisterNodeRequest:
+      return HandleRegisterNode(state, id, *body.AsRegisterNodeRequest());
+    case wire::Body::ReplicaStatusRequest: return HandleReplicaStatus(state, id);
+    default:
+      break;
+  }
+  state.metrics.request_errors_total++;
+  return ErrorMessage(id, ErrorCode::Unsupported,
+                      fmt::format("not a request a node serves: {}",
+                                  wire::EnumNameBody(body.type)));
+}
+
+}  // namespace meridian::core::broker

@@ -1,0 +1,118 @@
+// One client connection: the hello (version exchange), then pipelined requests, each handled on
+// its own fiber (at most kRequestsInFlightPerConnectionMax at once), responses written whole and
+// in completion order. Bytes that do not decode end the connection with a BadRequest error.
+#include <fmt/format.h>
+
+#include "core/broker/broker_state.h"
+#include "io/frame.h"
+
+namespace meridian::core::broker {
+namespace {
+
+using wire::ErrorCode;
+using wire::ErrorMessage;
+
+// What the connection's fibers share; the reader and every request fiber hold it.
+struct Session {
+  Session(io::Runtime& runtime, std::shared_ptr<io::Stream> s)
+      : stream(std::move(s)), writable(runtime), room(runtime) {}
+  std::shared_ptr<io::Stream> stream;
+  bool writing = false;
+  bool failed = false;
+  size_t in_flight = 0;
+  io::WaitList writable;  // Writers wait for `writing` to clear.
+  io::WaitList room;      // The reader waits for in_flight to drop below the bound.
+};
+
+io::Instant WriteDeadline(io::Runtime& runtime) { return runtime.Now() + std::chrono::seconds(30); }
+
+// Writes one response frame; frames from concurrent fibers never interleave.
+void Reply(io::Runtime& runtime, Session& session, const wire::ClientMessageT& response) {
+  if (!session.writable.WaitUntil([&] { return !session.writing || session.failed; },
+                                  io::Instant::Infinite(), "response write").ok() ||
+      session.failed) {
+    return;
+  }
+  session.writing = true;
+  const std::vector<uint8_t> bytes = wire::EncodeClientMessage(response);
+  if (!io::WriteFrame(*session.stream, bytes, WriteDeadline(runtime)).ok()) {
+    session.failed = true;
+    session.stream->Close();
+  }
+  session.writing = false;
+  session.writable.NotifyAll();
+}
+
+// The hello: agrees on a version or explains why not.
+bool Hello(Broker::State& state, Session& session, io::FrameReader& reader) {
+  io::Runtime& rt = state.runtime;
+  absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(rt.Now() + std::chrono::seconds(30));
+  if (!frame.ok()) return false;
+  absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> request = wire::DecodeClientMessage(*frame);
+  if (!request.ok()) {
+    Reply(rt, session, ErrorMessage(0, ErrorCode::BadRequest, std::string(request.status().message())));
+    return false;
+  }
+  const wire::HelloRequestT* hello = (*request)->body.AsHelloRequest();
+  if (hello == nullptr) {
+    Reply(rt, session, ErrorMessage((*request)->request_id, ErrorCode::NotHelloed,
+                                    "the first request on a connection must be HelloRequest"));
+    return false;
+  }
+  const uint16_t version = std::min(hello->version_max, wire::kProtocolVersionMax);
+  if (version < hello->version_min || version < wire::kProtocolVersionMin) {
+    Reply(rt, session,
+          ErrorMessage((*request)->request_id, ErrorCode::UnsupportedVersion,
+                       fmt::format("client speaks versions {}..{}, this node {}..{}",
+                                   hello->version_min, hello->version_max,
+                                   wire::kProtocolVersionMin, wire::kProtocolVersionMax)));
+    return false;
+  }
+  wire::HelloResponseT response;
+  response.version = version;
+  response.node_id = state.options.node_id;
+  Reply(rt, session, wire::Message((*request)->request_id, std::move(response)));
+  return !session.failed;
+}
+
+}  // namespace
+
+void Broker::ServeConnection(std::shared_ptr<io::Stream> stream) {
+  std::shared_ptr<State> state = state_;
+  io::Runtime& rt = state->runtime;
+  state->metrics.connections_total++;
+  auto session = std::make_shared<Session>(rt, std::move(stream));
+  io::FrameReader reader(*session->stream, wire::kClientMessageBytesMax);
+  if (!Hello(*state, *session, reader)) {
+    session->stream->Close();
+    return;
+  }
+  while (!state->stopped && !session->failed) {
+    if (!session->room.WaitUntil(
+            [&] { return session->in_flight < kRequestsInFlightPerConnectionMax; },
+            io::Instant::Infinite(), "request slot").ok()) {
+      break;
+    }
+    absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(io::Instant::Infinite());
+    if (!frame.ok()) break;
+    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> request =
+        wire::DecodeClientMessage(*frame);
+    if (!request.ok()) {
+      state->metrics.request_errors_total++;
+      Reply(rt, *session,
+            ErrorMessage(0, ErrorCode::BadRequest, std::string(request.status().message())));
+      break;
+    }
+    session->in_flight++;
+    std::shared_ptr<wire::ClientMessageT> owned(std::move(*request));
+    rt.Spawn("request", [state, session, owned] {
+      const wire::ClientMessageT response = HandleRequest(*state, *owned);
+      Reply(state->runtime, *session, response);
+      session->in_flight--;
+      session->room.NotifyAll();
+    });
+  }
+  session->stream->Close();
+}
+
+}  // namespace meridian::core::broker

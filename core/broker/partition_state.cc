@@ -1,0 +1,162 @@
+#include "core/broker/partition_state.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "core/wire/client_codec.h"
+#include "io/assert.h"
+
+namespace meridian::core::broker {
+
+const char* ApplyResultName(ApplyResult result) {
+  switch (result) {
+    case ApplyResult::kAppended: return "appended";
+    case ApplyResult::kDuplicate: return "duplicate";
+    case ApplyResult::kOutOfOrderSequence: return "out-of-order-sequence";
+    case ApplyResult::kFencedEpoch: return "fenced-epoch";
+    case ApplyResult::kInvalid: return "invalid";
+    case ApplyResult::kNoRecords: return "no-records";
+  }
+  return "?";
+}
+
+ApplyOutcome PartitionState::Apply(const raft::Entry& entry) {
+  MERIDIAN_CHECK(entry.index == applied_.next(), "apply {} after {}", entry.index.ToString(),
+                 applied_.ToString());
+  const Offset high_watermark_before = high_watermark_;
+  applied_ = entry.index;
+  ApplyOutcome outcome;
+  if (entry.kind == raft::EntryKind::kNormal && !entry.data.empty()) outcome = ApplyBatch(entry);
+  Remember(entry.index, outcome);
+  // Paired checks: offsets only move on an accepted batch, and by exactly its record count.
+  if (outcome.result == ApplyResult::kAppended) {
+    MERIDIAN_CHECK(outcome.base_offset == high_watermark_before);
+    MERIDIAN_CHECK(high_watermark_.value() == high_watermark_before.value() + outcome.record_count);
+  } else {
+    MERIDIAN_CHECK(high_watermark_ == high_watermark_before);
+  }
+  return outcome;
+}
+
+ApplyOutcome PartitionState::ApplyBatch(const raft::Entry& entry) {
+  const auto bytes = std::span(reinterpret_cast<const uint8_t*>(entry.data.data()),
+                               entry.data.size());
+  absl::StatusOr<const wire::RecordBatch*> batch = wire::VerifyRecordBatch(bytes);
+  if (!batch.ok()) {
+    // The leader verified it before proposing; bytes that fail here were damaged or forged.
+    // Every replica refuses them the same way, so offsets stay identical everywhere.
+    batches_refused_++;
+    return {ApplyResult::kInvalid, Offset(), 0, std::string(batch.status().message())};
+  }
+  const uint32_t count = (*batch)->records()->size();
+  const uint64_t producer_id = (*batch)->producer_id();
+  if (producer_id != 0) {
+    const int64_t last = int64_t{(*batch)->base_sequence()} + count - 1;
+    if (last > std::numeric_limits<int32_t>::max()) {
+      batches_refused_++;
+      return {ApplyResult::kInvalid, Offset(), 0, "sequence number would wrap"};
+    }
+    ApplyOutcome checked = CheckSequence(producer_id, (*batch)->producer_epoch(),
+                                         (*batch)->base_sequence(), static_cast<int32_t>(last));
+    if (checked.result != ApplyResult::kAppended) {
+      if (checked.result != ApplyResult::kDuplicate) batches_refused_++;
+      return checked;
+    }
+  }
+  int64_t timestamp_ms_max = std::numeric_limits<int64_t>::min();
+  for (const wire::Record* record : *(*batch)->records()) {
+    timestamp_ms_max = std::max(timestamp_ms_max, record->timestamp_ms());
+  }
+  const Offset base = high_watermark_;
+  batches_by_offset_[base] = BatchLocation{entry.index, base, count, timestamp_ms_max};
+  batch_offset_by_index_[entry.index] = base;
+  high_watermark_ = Offset(base.value() + count);
+  if (producer_id != 0) {
+    ProducerState& producer = producers_[producer_id];
+    producer.recent.back().base_offset = base;
+  }
+  return {ApplyResult::kAppended, base, count, ""};
+}
+
+ApplyOutcome PartitionState::CheckSequence(uint64_t producer_id, uint32_t epoch, int32_t first,
+                                           int32_t last) {
+  auto it = producers_.find(producer_id);
+  const bool known = it != producers_.end() && bug_ != PartitionPlantedBug::kForgetProducerStateOnApply;
+  if (known && epoch < it->second.epoch) {
+    return {ApplyResult::kFencedEpoch, Offset(), 0,
+            fmt::format("producer {} epoch {} is fenced by epoch {}", producer_id, epoch,
+                        it->second.epoch)};
+  }
+  if (!known || epoch > it->second.epoch) {
+    if (first != 0) {
+      return {ApplyResult::kOutOfOrderSequence, Offset(), 0,
+              fmt::format("producer {} epoch {} must start at sequence 0, not {}", producer_id,
+                          epoch, first)};
+    }
+    if (!known && producers_.size() >= kProducersMax) {
+      return {ApplyResult::kInvalid, Offset(), 0, "too many producers on this partition"};
+    }
+    ProducerState& state = producers_[producer_id];
+    state = ProducerState{epoch, last, {}};
+    state.recent.push_back({first, last, Offset()});
+    return {ApplyResult::kAppended, Offset(), 0, ""};
+  }
+  ProducerState& state = it->second;
+  for (const SequenceRange& range : state.recent) {
+    if (range.first == first && range.last == last) {
+      return {ApplyResult::kDuplicate, range.base_offset, static_cast<uint32_t>(last - first + 1),
+              ""};
+    }
+  }
+  if (first != state.last_sequence + 1) {
+    return {ApplyResult::kOutOfOrderSequence, Offset(), 0,
+            fmt::format("producer {} epoch {}: expected sequence {}, got {}", producer_id, epoch,
+                        state.last_sequence + 1, first)};
+  }
+  state.last_sequence = last;
+  state.recent.push_back({first, last, Offset()});
+  while (state.recent.size() > kRecentBatchesMax) state.recent.pop_front();
+  return {ApplyResult::kAppended, Offset(), 0, ""};
+}
+
+void PartitionState::Remember(raft::Index index, const ApplyOutcome& outcome) {
+  outcomes_[index] = outcome;
+  while (outcomes_.size() > kOutcomesKept) outcomes_.erase(outcomes_.begin());
+}
+
+std::optional<ApplyOutcome> PartitionState::OutcomeAt(raft::Index index) const {
+  auto it = outcomes_.find(index);
+  if (it == outcomes_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<BatchLocation> PartitionState::BatchHolding(Offset offset) const {
+  if (offset < log_start_offset_ || offset >= high_watermark_) return std::nullopt;
+  auto it = batches_by_offset_.upper_bound(offset);
+  MERIDIAN_CHECK(it != batches_by_offset_.begin(), "no batch at or before {}", offset.ToString());
+  --it;
+  MERIDIAN_CHECK(offset.value() < it->first.value() + it->second.record_count,
+                 "offset {} falls in a hole after {}", offset.ToString(), it->first.ToString());
+  return it->second;
+}
+
+std::optional<BatchLocation> PartitionState::BatchAt(raft::Index index) const {
+  auto it = batch_offset_by_index_.find(index);
+  if (it == batch_offset_by_index_.end()) return std::nullopt;
+  auto batch = batches_by_offset_.find(it->second);
+  MERIDIAN_CHECK(batch != batches_by_offset_.end());
+  MERIDIAN_CHECK(batch->second.index == index);
+  return batch->second;
+}
+
+Offset PartitionState::OffsetForTimestamp(int64_t timestamp_ms) const {
+  // Linear in batches; a time index comes with retention (segments carry their max timestamp).
+  for (const auto& [base, batch] : batches_by_offset_) {
+    if (batch.timestamp_ms_max >= timestamp_ms) return base;
+  }
+  return high_watermark_;
+}
+
+}  // namespace meridian::core::broker

@@ -1,0 +1,200 @@
+#include "core/cluster/metadata.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "absl/container/btree_set.h"
+#include "io/assert.h"
+
+namespace meridian::core::cluster {
+namespace {
+
+constexpr uint32_t kVerifierDepthMax = 16;
+constexpr uint32_t kVerifierTablesMax = 1 << 20;
+
+}  // namespace
+
+absl::Status ValidateTopicName(std::string_view name) {
+  if (name.empty() || name.size() > wire::kNameBytesMax) {
+    return absl::InvalidArgumentError(
+        fmt::format("topic name must be 1 to {} characters", wire::kNameBytesMax));
+  }
+  if (name == "." || name == "..") return absl::InvalidArgumentError("topic name cannot be . or ..");
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          fmt::format("topic name '{}' has a character other than [a-zA-Z0-9._-]", name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTopicSettings(uint32_t partitions, uint32_t replication_factor,
+                                   int64_t retention_bytes, int64_t retention_ms) {
+  if (partitions == 0 || partitions > kPartitionsPerTopicMax) {
+    return absl::InvalidArgumentError(
+        fmt::format("partitions must be 1 to {}, not {}", kPartitionsPerTopicMax, partitions));
+  }
+  if (replication_factor == 0 || replication_factor > kReplicationFactorMax) {
+    return absl::InvalidArgumentError(fmt::format("replication factor must be 1 to {}, not {}",
+                                                  kReplicationFactorMax, replication_factor));
+  }
+  if (retention_bytes < 0 || retention_ms < 0) {
+    return absl::InvalidArgumentError("retention must be >= 0 (0: unlimited)");
+  }
+  return absl::OkStatus();
+}
+
+std::vector<uint8_t> EncodeCommand(const wire::MetadataCommandT& command) {
+  flatbuffers::FlatBufferBuilder builder(256);
+  builder.Finish(wire::MetadataCommand::Pack(builder, &command));
+  return {builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()};
+}
+
+MetadataOutcome ClusterMetadata::Apply(std::span<const uint8_t> data) {
+  version_++;
+  flatbuffers::Verifier verifier(data.data(), data.size(), kVerifierDepthMax, kVerifierTablesMax);
+  if (!wire::VerifyMetadataCommandBuffer(verifier)) {
+    return {absl::DataLossError("metadata command failed verification")};
+  }
+  const wire::MetadataCommand* command = wire::GetMetadataCommand(data.data());
+  if (command->body() == nullptr) return {absl::DataLossError("metadata command without a body")};
+  switch (command->body_type()) {
+    case wire::MetadataCommandBody::TopicCreate:
+      return ApplyTopicCreate(*command->body_as_TopicCreate());
+    case wire::MetadataCommandBody::TopicDelete:
+      return ApplyTopicDelete(*command->body_as_TopicDelete());
+    case wire::MetadataCommandBody::NodeRegister:
+      return ApplyNodeRegister(*command->body_as_NodeRegister());
+    case wire::MetadataCommandBody::ProducerIdAllocate:
+      return ApplyProducerIdAllocate(*command->body_as_ProducerIdAllocate());
+    case wire::MetadataCommandBody::NONE:
+      break;
+  }
+  return {absl::DataLossError("metadata command of an unknown kind")};
+}
+
+MetadataOutcome ClusterMetadata::ApplyTopicCreate(const wire::TopicCreate& create) {
+  const std::string name = create.name() ? create.name()->str() : "";
+  if (absl::Status s = ValidateTopicName(name); !s.ok()) return {s};
+  if (topics_.contains(name)) {
+    return {absl::AlreadyExistsError(fmt::format("topic '{}' already exists", name))};
+  }
+  if (topics_.size() >= kTopicsMax) return {absl::ResourceExhaustedError("too many topics")};
+  const uint32_t partition_count = create.partitions() ? create.partitions()->size() : 0;
+  if (absl::Status s = ValidateTopicSettings(partition_count, create.replication_factor(),
+                                             create.retention_bytes(), create.retention_ms());
+      !s.ok()) {
+    return {s};
+  }
+  TopicRecord topic{name, create.replication_factor(), create.retention_bytes(),
+                    create.retention_ms(), {}};
+  for (uint32_t p = 0; p < partition_count; p++) {
+    const wire::PartitionAssignment* assignment = create.partitions()->Get(p);
+    PartitionRecord partition{p, next_group_ + p, {}};
+    absl::btree_set<uint32_t> distinct;
+    if (assignment != nullptr && assignment->replicas() != nullptr) {
+      for (uint32_t node : *assignment->replicas()) {
+        partition.replicas.push_back(node);
+        distinct.insert(node);
+      }
+    }
+    if (partition.replicas.size() != create.replication_factor() ||
+        distinct.size() != partition.replicas.size() || distinct.contains(0)) {
+      return {absl::InvalidArgumentError(
+          fmt::format("partition {} of '{}': replicas must be {} distinct non-zero node ids", p,
+                      name, create.replication_factor()))};
+    }
+    topic.partitions.push_back(std::move(partition));
+  }
+  next_group_ += partition_count;
+  partitions_created_ += partition_count;
+  topics_[name] = std::move(topic);
+  return {absl::OkStatus()};
+}
+
+MetadataOutcome ClusterMetadata::ApplyTopicDelete(const wire::TopicDelete& remove) {
+  const std::string name = remove.name() ? remove.name()->str() : "";
+  if (topics_.erase(name) == 0) {
+    return {absl::NotFoundError(fmt::format("topic '{}' does not exist", name))};
+  }
+  return {absl::OkStatus()};
+}
+
+MetadataOutcome ClusterMetadata::ApplyNodeRegister(const wire::NodeRegister& registration) {
+  const wire::NodeInfo* info = registration.node();
+  if (info == nullptr || info->id() == 0) return {absl::InvalidArgumentError("node id 0")};
+  if (!nodes_.contains(info->id()) && nodes_.size() >= kNodesMax) {
+    return {absl::ResourceExhaustedError("too many nodes")};
+  }
+  const auto text = [](const flatbuffers::String* s) { return s ? s->str() : std::string(); };
+  nodes_[info->id()] = NodeRecord{info->id(), text(info->region()), text(info->zone()),
+                                  text(info->host()), info->port()};
+  return {absl::OkStatus()};
+}
+
+MetadataOutcome ClusterMetadata::ApplyProducerIdAllocate(const wire::ProducerIdAllocate& allocate) {
+  if (allocate.producer_id() == 0) {
+    const uint64_t id = next_producer_id_++;
+    producer_epochs_[id] = 0;
+    return {absl::OkStatus(), id, 0};
+  }
+  auto it = producer_epochs_.find(allocate.producer_id());
+  if (it == producer_epochs_.end()) {
+    return {absl::NotFoundError(fmt::format("unknown producer id {}", allocate.producer_id()))};
+  }
+  it->second++;
+  return {absl::OkStatus(), it->first, it->second};
+}
+
+absl::StatusOr<std::vector<std::vector<uint32_t>>> ClusterMetadata::Place(
+    uint32_t partitions, uint32_t replication_factor) const {
+  if (nodes_.size() < replication_factor) {
+    return absl::FailedPreconditionError(
+        fmt::format("replication factor {} needs {} nodes; {} are registered", replication_factor,
+                    replication_factor, nodes_.size()));
+  }
+  // Order nodes so that neighbours differ in region, then zone: round-robin over regions, and
+  // within a region over zones. Consecutive picks from this ring are then spread as widely as
+  // the cluster allows.
+  absl::btree_map<std::string, absl::btree_map<std::string, std::vector<uint32_t>>> by_place;
+  for (const auto& [id, node] : nodes_) by_place[node.region][node.zone].push_back(id);
+  absl::btree_map<std::string, std::vector<uint32_t>> region_rings;
+  for (auto& [region, zones] : by_place) {
+    size_t region_nodes = 0;
+    for (auto& [zone, ids] : zones) region_nodes += ids.size();
+    std::vector<uint32_t>& region_ring = region_rings[region];
+    for (size_t i = 0; region_ring.size() < region_nodes; i++) {
+      for (auto& [zone, ids] : zones) {
+        if (i < ids.size()) region_ring.push_back(ids[i]);
+      }
+    }
+  }
+  std::vector<uint32_t> ring;
+  for (size_t i = 0; ring.size() < nodes_.size(); i++) {
+    for (auto& [region, ids] : region_rings) {
+      if (i < ids.size()) ring.push_back(ids[i]);
+    }
+  }
+  MERIDIAN_CHECK(ring.size() == nodes_.size());
+  std::vector<std::vector<uint32_t>> placement;
+  for (uint32_t p = 0; p < partitions; p++) {
+    std::vector<uint32_t> replicas;
+    const size_t start = (partitions_created_ + p) % ring.size();
+    for (uint32_t r = 0; r < replication_factor; r++) {
+      replicas.push_back(ring[(start + r) % ring.size()]);
+    }
+    placement.push_back(std::move(replicas));
+  }
+  return placement;
+}
+
+const TopicRecord* ClusterMetadata::FindTopic(std::string_view name) const {
+  auto it = topics_.find(std::string(name));
+  return it == topics_.end() ? nullptr : &it->second;
+}
+
+}  // namespace meridian::core::cluster

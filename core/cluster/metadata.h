@@ -1,0 +1,112 @@
+// core::cluster::ClusterMetadata: the controller's state machine — nodes, topics, partition
+// assignments and producer ids — built by applying the metadata raft group's committed entries
+// (core/wire/metadata.fbs MetadataCommand) in order. Every node hosts a replica of the metadata
+// group (voters: the controller quorum; the rest would be learners), so every node has a copy
+// and answers metadata requests from it.
+//
+// Decisions that need a choice (where replicas go) are made by the controller leader before it
+// proposes (Place), and recorded in the command; apply only validates and records, so it is
+// deterministic. A command that is invalid at apply time (a topic that already exists, an
+// unknown topic) changes nothing and reports why in its outcome.
+//
+// Raft group ids: the metadata group is kControllerGroup; partition groups get consecutive ids
+// from next_group() as topics are created (never reused, so a deleted topic's messages cannot
+// reach a new topic's group).
+//
+// Pure: no I/O. Who may call: the metadata replica's driver fiber (Apply), and other fibers of
+// the node between applies (the queries).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/wire/client_codec.h"
+#include "core/wire/metadata_generated.h"
+
+namespace meridian::core::cluster {
+
+inline constexpr uint64_t kControllerGroup = 1;
+inline constexpr uint64_t kFirstPartitionGroup = 2;
+inline constexpr uint32_t kPartitionsPerTopicMax = 1024;
+inline constexpr uint32_t kTopicsMax = 10000;
+inline constexpr uint32_t kReplicationFactorMax = 7;
+inline constexpr uint32_t kNodesMax = 1024;
+
+struct NodeRecord {
+  uint32_t id = 0;
+  std::string region;
+  std::string zone;
+  std::string host;
+  uint16_t port = 0;
+  bool operator==(const NodeRecord&) const = default;
+};
+
+struct PartitionRecord {
+  uint32_t partition = 0;
+  uint64_t group = 0;
+  std::vector<uint32_t> replicas;  // Preferred leader first.
+};
+
+struct TopicRecord {
+  std::string name;
+  uint32_t replication_factor = 0;
+  int64_t retention_bytes = 0;
+  int64_t retention_ms = 0;
+  std::vector<PartitionRecord> partitions;
+};
+
+struct MetadataOutcome {
+  absl::Status status;
+  uint64_t producer_id = 0;
+  uint32_t producer_epoch = 0;
+};
+
+// Topic names: 1..kNameBytesMax characters of [a-zA-Z0-9._-], not "." or "..".
+absl::Status ValidateTopicName(std::string_view name);
+// Checks a create request's numbers (partitions, replication factor, retention).
+absl::Status ValidateTopicSettings(uint32_t partitions, uint32_t replication_factor,
+                                   int64_t retention_bytes, int64_t retention_ms);
+
+std::vector<uint8_t> EncodeCommand(const wire::MetadataCommandT& command);
+
+class ClusterMetadata {
+ public:
+  // Applies one committed entry's data. Bytes that do not verify are refused (the outcome says
+  // why) identically on every replica.
+  MetadataOutcome Apply(std::span<const uint8_t> data);
+
+  // The controller leader's placement for a new topic: replica lists for `partitions`
+  // partitions of `replication_factor` replicas each, over the registered nodes. Replicas of a
+  // partition go to distinct nodes, spread over regions first, then zones; preferred leaders
+  // rotate so leadership is balanced per node. NotEnoughReplicas-style FailedPrecondition when
+  // fewer nodes are registered than the replication factor.
+  absl::StatusOr<std::vector<std::vector<uint32_t>>> Place(uint32_t partitions,
+                                                           uint32_t replication_factor) const;
+
+  const absl::btree_map<uint32_t, NodeRecord>& nodes() const { return nodes_; }
+  const absl::btree_map<std::string, TopicRecord>& topics() const { return topics_; }
+  const TopicRecord* FindTopic(std::string_view name) const;
+  uint64_t next_group() const { return next_group_; }
+  uint64_t version() const { return version_; }  // Commands applied (changed or not).
+
+ private:
+  MetadataOutcome ApplyTopicCreate(const wire::TopicCreate& create);
+  MetadataOutcome ApplyTopicDelete(const wire::TopicDelete& remove);
+  MetadataOutcome ApplyNodeRegister(const wire::NodeRegister& node);
+  MetadataOutcome ApplyProducerIdAllocate(const wire::ProducerIdAllocate& allocate);
+
+  absl::btree_map<uint32_t, NodeRecord> nodes_;
+  absl::btree_map<std::string, TopicRecord> topics_;
+  absl::btree_map<uint64_t, uint32_t> producer_epochs_;  // producer id -> current epoch
+  uint64_t next_group_ = kFirstPartitionGroup;
+  uint64_t next_producer_id_ = 1;
+  uint64_t partitions_created_ = 0;  // Rotates preferred leaders across topics.
+  uint64_t version_ = 0;
+};
+
+}  // namespace meridian::core::cluster

@@ -1,0 +1,108 @@
+#include "core/cluster/metadata.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "absl/container/btree_set.h"
+
+namespace meridian::core::cluster {
+namespace {
+
+std::vector<uint8_t> Register(uint32_t id, std::string region, std::string zone) {
+  wire::MetadataCommandT command;
+  wire::NodeRegisterT registration;
+  registration.node = std::make_unique<wire::NodeInfoT>();
+  registration.node->id = id;
+  registration.node->region = std::move(region);
+  registration.node->zone = std::move(zone);
+  registration.node->host = "127.0.0.1";
+  registration.node->port = static_cast<uint16_t>(9000 + id);
+  command.body.Set(std::move(registration));
+  return EncodeCommand(command);
+}
+
+std::vector<uint8_t> Create(const std::string& name, std::vector<std::vector<uint32_t>> placement,
+                            uint32_t replication_factor) {
+  wire::MetadataCommandT command;
+  wire::TopicCreateT create;
+  create.name = name;
+  create.replication_factor = replication_factor;
+  for (auto& replicas : placement) {
+    auto assignment = std::make_unique<wire::PartitionAssignmentT>();
+    assignment->replicas = replicas;
+    create.partitions.push_back(std::move(assignment));
+  }
+  command.body.Set(std::move(create));
+  return EncodeCommand(command);
+}
+
+TEST(ClusterMetadata, PlacementSpreadsReplicasOverRegionsAndBalancesLeaders) {
+  ClusterMetadata metadata;
+  const std::vector<std::string> regions = {"eu", "us", "ap"};
+  for (uint32_t id = 1; id <= 9; id++) {
+    ASSERT_TRUE(metadata.Apply(Register(id, regions[(id - 1) / 3], fmt::format("z{}", id % 3))).status.ok());
+  }
+  auto placement = metadata.Place(9, 3);
+  ASSERT_TRUE(placement.ok()) << placement.status();
+  absl::btree_map<uint32_t, int> leaders;
+  for (const std::vector<uint32_t>& replicas : *placement) {
+    absl::btree_set<std::string> seen_regions;
+    for (uint32_t node : replicas) seen_regions.insert(metadata.nodes().at(node).region);
+    EXPECT_EQ(seen_regions.size(), 3u) << "a partition's replicas share a region";
+    leaders[replicas.front()]++;
+  }
+  EXPECT_EQ(leaders.size(), 9u) << "each node should lead one of nine partitions";
+}
+
+TEST(ClusterMetadata, TooFewNodesForTheReplicationFactorIsAClearError) {
+  ClusterMetadata metadata;
+  metadata.Apply(Register(1, "r", "z"));
+  auto placement = metadata.Place(1, 3);
+  ASSERT_FALSE(placement.ok());
+  EXPECT_NE(placement.status().message().find("needs 3 nodes"), std::string::npos);
+}
+
+TEST(ClusterMetadata, TopicsGetConsecutiveGroupsAndDuplicatesAreRefused) {
+  ClusterMetadata metadata;
+  ASSERT_TRUE(metadata.Apply(Create("a", {{1}, {1}}, 1)).status.ok());
+  ASSERT_TRUE(metadata.Apply(Create("b", {{1}}, 1)).status.ok());
+  EXPECT_EQ(metadata.FindTopic("a")->partitions[1].group, kFirstPartitionGroup + 1);
+  EXPECT_EQ(metadata.FindTopic("b")->partitions[0].group, kFirstPartitionGroup + 2);
+  EXPECT_TRUE(absl::IsAlreadyExists(metadata.Apply(Create("a", {{1}}, 1)).status));
+  // A replica list with a repeated node is refused at apply time, changing nothing.
+  EXPECT_FALSE(metadata.Apply(Create("c", {{1, 1}}, 2)).status.ok());
+  EXPECT_EQ(metadata.FindTopic("c"), nullptr);
+}
+
+TEST(ClusterMetadata, ProducerIdsAreUniqueAndEpochsBump) {
+  ClusterMetadata metadata;
+  wire::MetadataCommandT command;
+  command.body.Set(wire::ProducerIdAllocateT{});
+  const MetadataOutcome first = metadata.Apply(EncodeCommand(command));
+  const MetadataOutcome second = metadata.Apply(EncodeCommand(command));
+  EXPECT_NE(first.producer_id, second.producer_id);
+  wire::ProducerIdAllocateT bump;
+  bump.producer_id = first.producer_id;
+  command.body.Set(bump);
+  const MetadataOutcome bumped = metadata.Apply(EncodeCommand(command));
+  EXPECT_EQ(bumped.producer_id, first.producer_id);
+  EXPECT_EQ(bumped.producer_epoch, 1u);
+}
+
+TEST(ClusterMetadata, GarbageCommandsAreRefusedNotFatal) {
+  ClusterMetadata metadata;
+  const std::vector<uint8_t> garbage = {1, 2, 3, 4, 5, 6, 7, 8};
+  EXPECT_FALSE(metadata.Apply(garbage).status.ok());
+  EXPECT_TRUE(metadata.topics().empty());
+}
+
+TEST(ClusterMetadata, TopicNamesAreValidated) {
+  EXPECT_TRUE(ValidateTopicName("orders.v2_eu-1").ok());
+  EXPECT_FALSE(ValidateTopicName("").ok());
+  EXPECT_FALSE(ValidateTopicName("..").ok());
+  EXPECT_FALSE(ValidateTopicName("a/b").ok());
+  EXPECT_FALSE(ValidateTopicName(std::string(300, 'a')).ok());
+}
+
+}  // namespace
+}  // namespace meridian::core::cluster
