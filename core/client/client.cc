@@ -96,6 +96,10 @@ absl::StatusOr<std::shared_ptr<Connection>> Client::ConnectionTo(io::NodeId node
   if (it != connections_.end() && !it->second->closed()) return it->second;
   auto address = nodes_.find(node.value());
   if (address == nodes_.end()) {
+    (void)RefreshMetadata();  // Learn the node's address, if the cluster knows it.
+    address = nodes_.find(node.value());
+  }
+  if (address == nodes_.end()) {
     return absl::UnavailableError(fmt::format("no address known for node {}", node.ToString()));
   }
   absl::StatusOr<std::shared_ptr<Connection>> connection =

@@ -81,6 +81,15 @@ void FakeBroker::CloseAllConnections() {
   for (auto& session : sessions) session->Close();
 }
 
+void FakeBroker::AppendRaw(const std::string& topic, uint32_t partition,
+                           std::vector<uint8_t> bytes, uint32_t records) {
+  Partition* found = FindPartition(topic, partition);
+  MERIDIAN_CHECK(found != nullptr);
+  found->batches.push_back(StoredBatch{found->high_watermark, records, std::move(bytes)});
+  found->high_watermark += records;
+  appended_.NotifyAll();
+}
+
 void FakeBroker::AdvertiseStaleLeader(const std::string& topic, uint32_t partition) {
   Partition* found = FindPartition(topic, partition);
   MERIDIAN_CHECK(found != nullptr);

@@ -70,6 +70,9 @@ class FakeBroker {
   void DelayRequests(wire::Body type, int count, io::Duration delay);
   void CloseAllConnections();
   // Metadata names the wrong node as this partition's leader (requests there get NotLeader).
+  // Appends bytes to a partition's log as they are (e.g. a corrupt batch), as `records` records.
+  void AppendRaw(const std::string& topic, uint32_t partition, std::vector<uint8_t> bytes,
+                 uint32_t records);
   void AdvertiseStaleLeader(const std::string& topic, uint32_t partition);
 
   // --- Inspection ---
