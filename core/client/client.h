@@ -1,0 +1,126 @@
+// client::Client: the cluster as a client sees it. Keeps a metadata cache (nodes, topics,
+// partition leaders, the controller leader) and one Connection per node, and routes requests:
+// to a partition's leader, to the controller leader, to one node or to any node, retrying what
+// is safe to retry until the caller's deadline.
+//
+// Retry rules (CallPartitionLeader / CallController):
+// - NotLeader: follow the `leader` hint, or forget the leader and refresh metadata; retry.
+// - Connection failure, Unavailable, NotEnoughReplicas: close that connection, back off
+//   (retry_backoff doubling up to retry_backoff_max, with jitter from the runtime), retry.
+// - Throttled: wait retry_after_ms, retry.
+// - UnknownTopicOrPartition: refresh metadata once, retry once; the second is returned.
+// - Anything else (a success or a definite error) is returned as the response message.
+// - When the deadline passes: DeadlineExceeded carrying the last error seen.
+// A retried request is sent unchanged, so requests that are not idempotent (Produce without a
+// producer id) may apply twice when a response is lost: that is the caller's business.
+//
+// Lifetime and threading: one runtime's fibers use it; Close() (or the destructor) closes every
+// connection. Requests are copied per attempt; nothing is shared with callers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/status/statusor.h"
+#include "core/client/connection.h"
+#include "core/client/errors.h"
+#include "core/wire/client_codec.h"
+#include "io/network.h"
+#include "io/runtime.h"
+
+namespace meridian::client {
+
+struct ClientOptions {
+  std::vector<io::Address> bootstrap;
+  std::string client_id = "meridian-client";
+  // Per attempt (one Call on one connection), and the budget of admin operations.
+  io::Duration request_timeout = std::chrono::seconds(10);
+  io::Duration retry_backoff = std::chrono::milliseconds(50);
+  io::Duration retry_backoff_max = std::chrono::seconds(1);
+};
+
+class Client {
+ public:
+  // Nodes remembered from metadata (a bound against a hostile metadata response).
+  static constexpr size_t kNodesMax = 4096;
+  static constexpr size_t kTopicsCachedMax = 1 << 16;
+
+  Client(io::Runtime& runtime, ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Asks any reachable node (known nodes first, then bootstrap addresses) for metadata of
+  // `topics` (all when empty) and caches it.
+  absl::StatusOr<wire::MetadataResponseT> RefreshMetadata(std::vector<std::string> topics = {});
+
+  using Response = absl::StatusOr<std::unique_ptr<wire::ClientMessageT>>;
+  Response CallPartitionLeader(const std::string& topic, uint32_t partition,
+                               wire::ClientMessageT request, io::Instant deadline);
+  Response CallController(wire::ClientMessageT request, io::Instant deadline);
+  // One node; retries only connection failures until the deadline.
+  Response CallNode(io::NodeId node, wire::ClientMessageT request, io::Instant deadline);
+  // The first node that answers (connection failures move on to the next).
+  Response CallAnyNode(wire::ClientMessageT request, io::Instant deadline);
+
+  // --- Admin. Each has request_timeout as its budget; errors carry the wire code. ---
+  absl::StatusOr<wire::TopicInfoT> CreateTopic(const std::string& name, uint32_t partitions,
+                                               uint32_t replication_factor,
+                                               int64_t retention_bytes = 0,
+                                               int64_t retention_ms = 0);
+  absl::Status DeleteTopic(const std::string& name);
+  absl::StatusOr<wire::MetadataResponseT> ListTopics();
+  absl::StatusOr<wire::TopicInfoT> DescribeTopic(const std::string& name);
+  absl::StatusOr<wire::InitProducerIdResponseT> InitProducerId(uint64_t producer_id);
+  absl::StatusOr<wire::ReplicaStatusResponseT> ReplicaStatus(io::NodeId node);
+
+  // The topic's partition count from the cache, refreshing metadata when the topic is unknown.
+  absl::StatusOr<uint32_t> PartitionCount(const std::string& topic, io::Instant deadline);
+  // The cached description of a topic (nullptr if unknown). Valid until the next refresh.
+  const wire::TopicInfoT* CachedTopic(const std::string& topic) const;
+  io::NodeId controller_leader() const { return io::NodeId(controller_leader_); }
+
+  void Close();
+  io::Runtime& runtime() { return runtime_; }
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  struct Route;
+  struct NodeAddress {
+    io::Address address;
+  };
+
+  Response CallWithRetry(const Route& route, const wire::ClientMessageT& request,
+                         io::Instant deadline);
+  Response AttemptOn(io::NodeId node, const wire::ClientMessageT& request, io::Instant deadline);
+  absl::StatusOr<io::NodeId> PickNode(const Route& route, uint32_t attempt, io::Instant deadline);
+  void ForgetLeader(const Route& route);
+  void LearnLeader(const Route& route, uint32_t leader);
+  absl::StatusOr<std::shared_ptr<Connection>> ConnectionTo(io::NodeId node, io::Instant deadline);
+  absl::StatusOr<std::shared_ptr<Connection>> Connect(const io::Address& address,
+                                                      io::Instant deadline);
+  void Remember(std::shared_ptr<Connection> connection);
+  absl::Status Backoff(uint32_t attempt, io::Instant deadline);
+  void CacheMetadata(const wire::MetadataResponseT& metadata, bool all_topics);
+  std::vector<io::Address> AnyNodeCandidates() const;
+  io::Instant AttemptDeadline(io::Instant deadline) const;
+
+  io::Runtime& runtime_;
+  const ClientOptions options_;
+  absl::btree_map<uint32_t, NodeAddress> nodes_;
+  absl::btree_map<std::string, std::unique_ptr<wire::TopicInfoT>> topics_;
+  absl::btree_map<std::pair<std::string, uint32_t>, uint32_t> leaders_;
+  uint32_t controller_leader_ = 0;
+  absl::btree_map<uint32_t, std::shared_ptr<Connection>> connections_;
+  // Connections opened to bootstrap addresses before their node id was known are filed under
+  // their node id once the hello tells it; opening is serialised per address.
+  absl::btree_map<io::Address, bool> opening_;
+  io::WaitList opened_;
+  bool closed_ = false;
+};
+
+}  // namespace meridian::client
