@@ -41,7 +41,8 @@ int32_t Murmur2(std::span<const uint8_t> key) {
 }
 
 int32_t Murmur2(std::string_view key) {
-  return Murmur2(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(key.data()), key.size()));
+  const auto* bytes = reinterpret_cast<const uint8_t*>(key.data());
+  return Murmur2(std::span<const uint8_t>(bytes, key.size()));
 }
 
 uint32_t PartitionForKey(std::string_view key, uint32_t partitions) {

@@ -124,7 +124,8 @@ class MemoryNetwork final : public io::Network {
     auto down = std::make_shared<Pipe>(runtime_);
     const std::string client = "client:" + std::to_string(next_client_port_++);
     it->second->Offer(std::make_unique<MemoryStream>(up, down, client));
-    return std::unique_ptr<io::Stream>(std::make_unique<MemoryStream>(down, up, address.ToString()));
+    auto stream = std::make_unique<MemoryStream>(down, up, address.ToString());
+    return std::unique_ptr<io::Stream>(std::move(stream));
   }
 
   void Forget(const io::Address& address) { listeners_.erase(address); }
