@@ -25,6 +25,10 @@
 ABSL_FLAG(std::string, seed, "", "Run one seed.");
 ABSL_FLAG(std::string, seeds, "", "Run a sweep of seeds A..B (inclusive).");
 ABSL_FLAG(std::string, scenario, "geo-3x3", "single-region-3, geo-3x3 or geo-5x1.");
+ABSL_FLAG(std::string, workload, "broker",
+          "broker (brokers, core/client producers and a consumer, judged by the log checker) "
+          "or toy (the journal the simulator was first proven with).");
+ABSL_FLAG(uint32_t, partitions, 0, "Broker workload: partitions of the topic (0: the seed picks 1-4).");
 ABSL_FLAG(int64_t, duration, 20, "Fault phase, in virtual seconds.");
 ABSL_FLAG(int64_t, heal, 20, "Heal phase after the faults, in virtual seconds.");
 ABSL_FLAG(uint32_t, clients, 0, "Client nodes (0: the seed picks 1-5).");
@@ -34,7 +38,9 @@ ABSL_FLAG(std::string, history, "",
 ABSL_FLAG(bool, shrink, false, "Shrink the failing --seed's fault schedule.");
 ABSL_FLAG(std::string, faults, "", "Keep only these schedule indices (comma-separated, or none).");
 ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names).");
-ABSL_FLAG(std::string, bug, "none", "Planted bug: none, ack-before-sync, skip-crc.");
+ABSL_FLAG(std::string, bug, "none",
+          "Planted bug. Broker workload: ack-before-quorum, forget-producer-state. "
+          "Toy workload: ack-before-sync, skip-crc.");
 ABSL_FLAG(std::string, buggify, "seed", "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
 ABSL_FLAG(bool, plant_nondeterminism, false,
           "Test only: perturb the run by a per-process hash order (must break replay).");
@@ -70,6 +76,12 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   options->fault_phase = std::chrono::seconds(absl::GetFlag(FLAGS_duration));
   options->heal_phase = std::chrono::seconds(absl::GetFlag(FLAGS_heal));
   options->clients = absl::GetFlag(FLAGS_clients);
+  options->workload = absl::GetFlag(FLAGS_workload);
+  if (options->workload != "broker" && options->workload != "toy") {
+    return "--workload must be broker or toy";
+  }
+  options->partitions = absl::GetFlag(FLAGS_partitions);
+  if (options->partitions > 64) return "--partitions must be at most 64";
   if (options->clients > 16) return "--clients must be at most 16";
   const std::string buggify = absl::GetFlag(FLAGS_buggify);
   if (buggify == "seed") {
@@ -80,8 +92,13 @@ std::string OptionsFromFlags(SimulationOptions* options) {
     return "--buggify must be seed, on or off";
   }
   options->plant_nondeterminism = absl::GetFlag(FLAGS_plant_nondeterminism);
-  if (!ParsePlantedBug(absl::GetFlag(FLAGS_bug), &options->bug)) {
-    return "unknown --bug " + absl::GetFlag(FLAGS_bug);
+  const std::string bug = absl::GetFlag(FLAGS_bug);
+  if (options->workload == "broker") {
+    if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs)) {
+      return "unknown --bug " + bug + " for the broker workload (ack-before-quorum, forget-producer-state)";
+    }
+  } else if (!ParsePlantedBug(bug, &options->bug)) {
+    return "unknown --bug " + bug + " for the toy workload (ack-before-sync, skip-crc)";
   }
   for (const std::string& name : SplitCommas(absl::GetFlag(FLAGS_kinds))) {
     FaultKind kind;

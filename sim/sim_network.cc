@@ -332,19 +332,21 @@ absl::StatusOr<std::unique_ptr<io::Stream>> SimEndpoint::Connect(const io::Addre
   if (!syn_lost) {
     world_.Schedule(
         world_.Now() + network.Latency(self, server, 0), server, "connect",
-        [this, address, handshake, to_server, to_client, self, server, fiber, client_name,
-         incarnation = runtime_.incarnation(), &network] {
+        // Not `this`: the dialling node may crash (destroying this endpoint) before the SYN
+        // arrives. Only the SYN-ACK, which is dropped for a later incarnation, touches it.
+        [endpoint = this, &world = world_, address, handshake, to_server, to_client, self, server,
+         fiber, client_name, incarnation = runtime_.incarnation(), &network] {
           SimListener* listener = network.Find(address);
           // A listener that appeared elsewhere since the SYN left is not the one we dialled.
           const bool accepted = listener != nullptr && listener->node() == server &&
                                 listener->Offer(to_server, to_client, client_name);
           if (network.IsBlocked(server, self)) return;  // SYN-ACK lost.
-          world_.Schedule(
-              world_.Now() + network.Latency(server, self, 0), self, "connect reply",
-              [this, handshake, accepted, fiber] {
+          world.Schedule(
+              world.Now() + network.Latency(server, self, 0), self, "connect reply",
+              [endpoint, handshake, accepted, fiber] {
                 handshake->done = true;
                 handshake->accepted = accepted;
-                runtime_.Unpark(fiber);
+                endpoint->runtime_.Unpark(fiber);
               },
               incarnation);
         });

@@ -13,6 +13,7 @@
 #include "checks/history.h"
 #include "sim/topology.h"
 #include "sim/toy_history.h"
+#include "sim/workloads/broker.h"
 #include "sim/world.h"
 
 namespace meridian::sim {
@@ -92,6 +93,8 @@ void AddNodes(World& world, const Cluster& cluster, const SimulationOptions& opt
 
 SimulationResult RunSimulation(const SimulationOptions& options,
                                const std::function<void(std::string_view)>& trace_sink) {
+  if (options.workload == "broker") return RunBrokerWorkload(options, trace_sink);
+  MERIDIAN_CHECK(options.workload == "toy", "unknown workload '{}'", options.workload);
   io::probe::Reset();
   const io::Random root(options.seed);
   io::Random swarm_random = root.Fork("swarm");
@@ -163,6 +166,7 @@ SimulationResult RunSimulation(const SimulationOptions& options,
   }
   result.seed = options.seed;
   result.scenario = options.scenario;
+  result.workload = "toy";
   result.clients = clients;
   result.buggify = buggify;
   result.virtual_s = static_cast<double>(world.Now().nanos()) / 1e9;

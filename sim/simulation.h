@@ -12,6 +12,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
+#include "core/broker/broker.h"
 #include "sim/nemesis.h"
 #include "sim/toy_journal.h"
 
@@ -19,6 +20,9 @@ namespace meridian::sim {
 
 struct SimulationOptions {
   uint64_t seed = 1;
+  // "broker" (the product: sim/workloads/broker.h) or "toy" (the journal the simulator was
+  // first proven with; it goes once the broker workload covers the disk faults too).
+  std::string workload = "broker";
   std::string scenario = "geo-3x3";
   io::Duration fault_phase = std::chrono::seconds(20);
   io::Duration heal_phase = std::chrono::seconds(20);
@@ -28,7 +32,10 @@ struct SimulationOptions {
   absl::btree_set<FaultKind> only_kinds;
   // When set, keep only these indices of the generated schedule (replaying a shrunk run).
   std::optional<std::vector<size_t>> keep_faults;
-  toy::PlantedBug bug = toy::PlantedBug::kNone;
+  toy::PlantedBug bug = toy::PlantedBug::kNone;  // Toy workload only.
+  core::broker::BrokerPlantedBugs broker_bugs;     // Broker workload only.
+  // Broker workload: partitions of the topic (0: the seed picks 1-4).
+  uint32_t partitions = 0;
   // Whether code fault points (BUGGIFY, io::Runtime::ShouldInjectFault) may fire.
   enum class Buggify { kSeedChooses, kOn, kOff };
   Buggify buggify = Buggify::kSeedChooses;
@@ -42,7 +49,10 @@ struct SimulationOptions {
 struct SimulationResult {
   uint64_t seed = 0;
   std::string scenario;
+  std::string workload;
   uint32_t clients = 0;  // As chosen.
+  uint32_t topics = 0;
+  uint32_t partitions = 0;  // Over all topics.
   bool buggify = false;  // As chosen.
   double virtual_s = 0;
   uint64_t events = 0;
@@ -73,6 +83,8 @@ std::vector<size_t> ShrinkSchedule(const SimulationOptions& failing, int* runs);
 
 bool ParseFaultKind(std::string_view name, FaultKind* kind);
 bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug);
+// Broker planted bugs by name: ack-before-quorum, forget-producer-state.
+bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBugs* bugs);
 const char* PlantedBugName(toy::PlantedBug bug);
 
 }  // namespace meridian::sim

@@ -58,7 +58,9 @@ std::string ReproCommand(const SimulationOptions& options) {
       options.seed, options.scenario,
       std::chrono::duration_cast<std::chrono::seconds>(options.fault_phase).count(),
       std::chrono::duration_cast<std::chrono::seconds>(options.heal_phase).count());
+  if (options.workload != "broker") command += " --workload=" + options.workload;
   if (options.clients != 0) command += fmt::format(" --clients={}", options.clients);
+  if (options.partitions != 0) command += fmt::format(" --partitions={}", options.partitions);
   if (!options.only_kinds.empty()) {
     std::string kinds;
     for (FaultKind kind : options.only_kinds) kinds += (kinds.empty() ? "" : ",") + std::string(FaultKindName(kind));
@@ -69,6 +71,10 @@ std::string ReproCommand(const SimulationOptions& options) {
                                                               : JoinIndices(*options.keep_faults));
   }
   if (options.bug != toy::PlantedBug::kNone) command += fmt::format(" --bug={}", PlantedBugName(options.bug));
+  if (options.broker_bugs.ack_before_quorum) command += " --bug=ack-before-quorum";
+  if (options.broker_bugs.partition == core::broker::PartitionPlantedBug::kForgetProducerStateOnApply) {
+    command += " --bug=forget-producer-state";
+  }
   if (options.buggify != SimulationOptions::Buggify::kSeedChooses) {
     command += options.buggify == SimulationOptions::Buggify::kOn ? " --buggify=on" : " --buggify=off";
   }
@@ -84,11 +90,12 @@ std::string ResultJson(const SimulationResult& result, double wall_s, const std:
   }
   violations += "]";
   return fmt::format(
-      "{{\"seed\":{},\"scenario\":\"{}\",\"clients\":{},\"buggify\":{},\"virtual_s\":{:.3f},\"wall_s\":{:.3f},\"events\":{},"
+      "{{\"seed\":{},\"scenario\":\"{}\",\"workload\":\"{}\",\"topics\":{},\"partitions\":{},\"clients\":{},\"buggify\":{},\"virtual_s\":{:.3f},\"wall_s\":{:.3f},\"events\":{},"
       "\"trace_hash\":\"{:016x}\",\"faults\":{},\"ops\":{{\"ok\":{},\"fail\":{},\"info\":{}}},"
       "\"schedule_events\":{},\"verdict\":\"{}\",\"violations\":{},\"probes\":{},"
       "\"repro\":\"{}\"}}",
-      result.seed, JsonEscape(result.scenario), result.clients, result.buggify, result.virtual_s, wall_s, result.events,
+      result.seed, JsonEscape(result.scenario), JsonEscape(result.workload), result.topics,
+      result.partitions, result.clients, result.buggify, result.virtual_s, wall_s, result.events,
       result.trace_hash, JsonCounts(result.faults), result.ops_ok, result.ops_fail,
       result.ops_info, result.schedule.size(), JsonEscape(verdict), violations,
       JsonCounts(result.probes), JsonEscape(repro));
@@ -157,6 +164,18 @@ bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug) {
       *bug = candidate;
       return true;
     }
+  }
+  return false;
+}
+
+bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBugs* bugs) {
+  if (name == "ack-before-quorum") {
+    bugs->ack_before_quorum = true;
+    return true;
+  }
+  if (name == "forget-producer-state") {
+    bugs->partition = core::broker::PartitionPlantedBug::kForgetProducerStateOnApply;
+    return true;
   }
   return false;
 }

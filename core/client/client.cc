@@ -67,7 +67,7 @@ void Client::Remember(std::shared_ptr<Connection> connection) {
   }
 }
 
-absl::StatusOr<std::shared_ptr<Connection>> Client::Connect(const io::Address& address,
+absl::StatusOr<std::shared_ptr<Connection>> Client::Connect(io::Address address,
                                                             io::Instant deadline) {
   absl::Status turn = opened_.WaitUntil([&] { return closed_ || !opening_.contains(address); },
                                         deadline, "connect");
@@ -102,12 +102,12 @@ absl::StatusOr<std::shared_ptr<Connection>> Client::ConnectionTo(io::NodeId node
   if (address == nodes_.end()) {
     return absl::UnavailableError(fmt::format("no address known for node {}", node.ToString()));
   }
-  absl::StatusOr<std::shared_ptr<Connection>> connection =
-      Connect(address->second.address, deadline);
+  // A copy: Connect suspends, and another fiber's metadata refresh may rebuild nodes_.
+  const io::Address target = address->second.address;
+  absl::StatusOr<std::shared_ptr<Connection>> connection = Connect(target, deadline);
   if (!connection.ok()) return connection;
   if ((*connection)->node_id() != node) {
-    return absl::UnavailableError(fmt::format("{} is node {}, expected {}",
-                                              address->second.address.ToString(),
+    return absl::UnavailableError(fmt::format("{} is node {}, expected {}", target.ToString(),
                                               (*connection)->node_id().ToString(),
                                               node.ToString()));
   }

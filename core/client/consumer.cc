@@ -18,7 +18,7 @@ Consumer::Consumer(Client& client, ConsumerOptions options)
 }
 
 Consumer::~Consumer() {
-  if (runtime_.scheduler().InFiber()) Close();
+  if (runtime_.scheduler().InFiber() && !runtime_.scheduler().shutting_down()) Close();
   MERIDIAN_CHECK(fetchers_.empty() || runtime_.scheduler().shutting_down(),
                  "Consumer destroyed with fetchers running: Close() it first");
 }

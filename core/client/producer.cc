@@ -57,7 +57,7 @@ Producer::Producer(Client& client, ProducerOptions options)
       resolved_(runtime_) {}
 
 Producer::~Producer() {
-  if (senders_running_ > 0 && runtime_.scheduler().InFiber()) {
+  if (senders_running_ > 0 && runtime_.scheduler().InFiber() && !runtime_.scheduler().shutting_down()) {
     (void)Close(runtime_.Now());
   }
   MERIDIAN_CHECK(senders_running_ == 0 || runtime_.scheduler().shutting_down(),

@@ -1,0 +1,445 @@
+#include "sim/workloads/broker.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "checks/log_checker.h"
+#include "core/broker/broker.h"
+#include "core/client/client.h"
+#include "core/client/consumer.h"
+#include "core/client/errors.h"
+#include "core/client/partitioner.h"
+#include "core/client/producer.h"
+#include "io/assert.h"
+#include "io/probe.h"
+#include "sim/fault_atlas.h"
+#include "sim/workloads/history_recorder.h"
+#include "sim/world.h"
+
+namespace meridian::sim {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr uint16_t kClientPort = 9092;
+constexpr char kTopic[] = "events";
+constexpr int kProcessesPerProducerNode = 3;
+constexpr uint32_t kControllerVotersMax = 5;
+constexpr io::Duration kLivenessWindow = seconds(20);
+constexpr io::Duration kAuditLimit = seconds(120);
+
+struct Plan {
+  std::vector<io::NodeId> servers;
+  io::NodeId admin_consumer;            // Creates the topic, then consumes.
+  std::vector<io::NodeId> producers;
+  NemesisTargets targets;
+  uint32_t partitions = 1;
+  uint32_t replication_factor = 3;
+  std::vector<io::Address> addresses;   // Servers' client addresses.
+  std::vector<uint32_t> controller_voters;
+};
+
+Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t partitions,
+              Topology* topology) {
+  Plan plan;
+  int servers = 0;
+  MERIDIAN_CHECK(MakeScenarioTopology(options.scenario, static_cast<int>(producers) + 1, topology,
+                                      &servers),
+                 "unknown scenario '{}'", options.scenario);
+  for (int i = 1; i <= servers; i++) {
+    const io::NodeId node(static_cast<uint32_t>(i));
+    plan.servers.push_back(node);
+    plan.addresses.push_back({fmt::format("server{}", i), kClientPort});
+  }
+  plan.admin_consumer = io::NodeId(static_cast<uint32_t>(servers) + 1);
+  for (uint32_t i = 0; i < producers; i++) {
+    plan.producers.push_back(io::NodeId(static_cast<uint32_t>(servers) + 2 + i));
+  }
+  plan.targets.servers = plan.servers;
+  for (const std::string& region : topology->Regions()) {
+    std::vector<io::NodeId> in_region;
+    for (io::NodeId node : topology->NodesInRegion(region)) {
+      if (node.value() <= static_cast<uint32_t>(servers)) in_region.push_back(node);
+    }
+    if (!in_region.empty()) plan.targets.regions.push_back(in_region);
+  }
+  // Controller voters: round-robin over regions, so losing one region keeps a quorum when
+  // there are three or more.
+  for (size_t i = 0; plan.controller_voters.size() < kControllerVotersMax; i++) {
+    bool any = false;
+    for (const std::vector<io::NodeId>& region : plan.targets.regions) {
+      if (i < region.size() && plan.controller_voters.size() < kControllerVotersMax) {
+        plan.controller_voters.push_back(region[i].value());
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+  plan.partitions = partitions;
+  plan.replication_factor = std::min<uint32_t>(3, static_cast<uint32_t>(servers));
+  return plan;
+}
+
+void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
+               const core::broker::BrokerPlantedBugs& planted) {
+  core::broker::BrokerOptions options;
+  options.node_id = rt.node().value();
+  options.region = location.region;
+  options.zone = location.zone;
+  options.advertised = plan.addresses[rt.node().value() - 1];
+  options.controller_voters = plan.controller_voters;
+  options.tick = milliseconds(50);  // Election timeout 500 ms > the geo round trip.
+  options.planted = planted;
+  absl::StatusOr<std::unique_ptr<core::broker::Broker>> started = core::broker::Broker::Start(rt, options);
+  if (!started.ok()) {
+    // A disk the nemesis damaged can refuse to open; the node stays down (the audit notices
+    // whatever that costs).
+    MERIDIAN_PROBE("broker workload: a server could not start its broker");
+    return;
+  }
+  std::shared_ptr<core::broker::Broker> broker(std::move(*started));
+  absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(options.advertised);
+  MERIDIAN_CHECK(listener.ok(), "{}", listener.status().ToString());
+  while (true) {
+    absl::StatusOr<std::unique_ptr<io::Stream>> stream = (*listener)->Accept(io::Instant::Infinite());
+    if (!stream.ok()) return;
+    std::shared_ptr<io::Stream> connection(std::move(*stream));
+    rt.Spawn("client-conn", [broker, connection] { broker->ServeConnection(connection); });
+  }
+}
+
+client::ClientOptions ClientOptionsFor(const Plan& plan, std::string id) {
+  client::ClientOptions options;
+  options.bootstrap = plan.addresses;
+  options.client_id = std::move(id);
+  options.request_timeout = seconds(3);
+  return options;
+}
+
+// The workload's shared state: the recorder, and when the clients must stop.
+struct Run {
+  World& world;
+  HistoryRecorder recorder;
+  const Plan& plan;
+  io::Instant stop_producing;
+  bool topic_ready = false;
+  io::Instant drain_started = io::Instant::Infinite();
+  bool drain_done = false;
+  uint64_t send_ok_after_heal = 0;
+  io::Instant healed_at;
+};
+
+// A producer error is definite (fail) only when the node says it certainly did not apply.
+bool CertainlyNotWritten(const absl::Status& status) {
+  const std::optional<wire::ErrorCode> code = client::WireErrorCode(status);
+  if (!code.has_value()) return false;
+  switch (*code) {
+    case wire::ErrorCode::RecordTooLarge:
+    case wire::ErrorCode::BadRequest:
+    case wire::ErrorCode::UnknownTopicOrPartition:
+    case wire::ErrorCode::OutOfOrderSequence:
+    case wire::ErrorCode::FencedProducerEpoch:
+    case wire::ErrorCode::InvalidConfig:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint32_t partitions) {
+  int64_t process = run.recorder.NewProcess();
+  while (rt.Now() < run.stop_producing) {
+    const int64_t value = run.recorder.NextValue();
+    const std::string key = fmt::format("k{}", value % 97);
+    const uint32_t partition = client::PartitionForKey(key, partitions);
+    const size_t op = run.recorder.Invoke(process, checks::Function::kSend);
+    run.recorder.operation(op).partition = partition;
+    run.recorder.operation(op).values = {value};
+    const io::Instant deadline = rt.Now() + seconds(40);
+    absl::StatusOr<std::shared_ptr<client::DeliveryPromise>> sent =
+        producer.Send(kTopic, key, std::to_string(value), {}, 0, deadline);
+    absl::StatusOr<client::Delivery> delivery =
+        sent.ok() ? [&]() -> absl::StatusOr<client::Delivery> {
+          absl::StatusOr<const absl::StatusOr<client::Delivery>*> waited = (*sent)->Wait(deadline);
+          if (!waited.ok()) return waited.status();
+          return **waited;
+        }()
+                  : absl::StatusOr<client::Delivery>(sent.status());
+    if (delivery.ok() && delivery->offset.has_value()) {
+      MERIDIAN_CHECK(delivery->partition == partition, "the producer moved key {} from {} to {}",
+                     key, partition, delivery->partition);
+      run.recorder.operation(op).offsets = {static_cast<int64_t>(delivery->offset->value())};
+      run.recorder.Complete(op, checks::Outcome::kOk);
+      if (rt.Now() >= run.healed_at) run.send_ok_after_heal++;
+    } else if (!delivery.ok() && !sent.ok() && CertainlyNotWritten(delivery.status())) {
+      run.recorder.Complete(op, checks::Outcome::kFail);
+    } else if (!delivery.ok() && CertainlyNotWritten(delivery.status())) {
+      run.recorder.Complete(op, checks::Outcome::kFail);
+    } else {
+      run.recorder.Complete(op, checks::Outcome::kInfo);
+      process = run.recorder.NewProcess();
+    }
+    if (!rt.Sleep(milliseconds(rt.random().Between(0, 30))).ok()) return;
+  }
+}
+
+void RunProducerNode(io::Runtime& rt, Run& run) {
+  client::Client client(rt, ClientOptionsFor(run.plan, fmt::format("producer-{}", rt.node().value())));
+  while (!run.topic_ready) {
+    if (!rt.Sleep(milliseconds(100)).ok()) return;
+  }
+  absl::StatusOr<uint32_t> partitions = absl::UnavailableError("not asked yet");
+  while (!partitions.ok() && rt.Now() < run.stop_producing) {
+    partitions = client.PartitionCount(kTopic, rt.Now() + seconds(3));
+    if (!partitions.ok() && !rt.Sleep(milliseconds(200)).ok()) return;
+  }
+  absl::StatusOr<std::unique_ptr<client::Producer>> producer = absl::UnavailableError("");
+  while (!producer.ok() && rt.Now() < run.stop_producing) {
+    client::ProducerOptions options;
+    options.delivery_timeout = seconds(30);
+    options.request_timeout = seconds(3);
+    producer = client::Producer::Create(client, options);
+    if (!producer.ok() && !rt.Sleep(milliseconds(200)).ok()) return;
+  }
+  if (!producer.ok()) return;
+  int running = kProcessesPerProducerNode;
+  io::WaitList finished(rt);
+  for (int i = 0; i < kProcessesPerProducerNode; i++) {
+    rt.Spawn("producer-process", [&] {
+      ProducerProcess(rt, run, **producer, *partitions);
+      running--;
+      finished.NotifyAll();
+    });
+  }
+  (void)finished.WaitUntil([&] { return running == 0; }, io::Instant::Infinite(), "producers");
+  (void)(*producer)->Close(rt.Now() + seconds(5));
+}
+
+std::vector<client::TopicPartition> AllPartitions(uint32_t partitions) {
+  std::vector<client::TopicPartition> all;
+  for (uint32_t p = 0; p < partitions; p++) all.push_back({kTopic, p});
+  return all;
+}
+
+// One consumer process: assign everything from the beginning, poll until `until` returns true.
+void ConsumerProcess(io::Runtime& rt, Run& run, client::Client& client, uint32_t partitions,
+                     const std::function<bool(client::Consumer&)>& until) {
+  client::ConsumerOptions options;
+  options.auto_offset_reset = client::OffsetReset::kNone;  // Every jump is recorded as an assign.
+  client::Consumer consumer(client, options);
+  const int64_t process = run.recorder.NewProcess();
+  const auto assign = [&] {
+    const size_t op = run.recorder.Invoke(process, checks::Function::kAssign);
+    for (uint32_t p = 0; p < partitions; p++) run.recorder.operation(op).partitions.push_back(p);
+    MERIDIAN_CHECK(consumer.Assign(AllPartitions(partitions)).ok());
+    for (const client::TopicPartition& tp : AllPartitions(partitions)) {
+      MERIDIAN_CHECK(consumer.SeekToBeginning(tp).ok());
+    }
+    run.recorder.Complete(op, checks::Outcome::kOk);
+  };
+  assign();
+  while (!until(consumer)) {
+    const size_t op = run.recorder.Invoke(process, checks::Function::kPoll);
+    absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(milliseconds(500));
+    if (!records.ok()) {
+      run.recorder.Complete(op, checks::Outcome::kFail);
+      if (absl::IsOutOfRange(records.status())) assign();  // A reset is a repositioning.
+      continue;
+    }
+    for (const client::ConsumedRecord& record : *records) {
+      int64_t value = 0;
+      MERIDIAN_CHECK(absl::SimpleAtoi(record.value, &value), "record value '{}'", record.value);
+      run.recorder.operation(op).reads.push_back(
+          {record.partition, static_cast<int64_t>(record.offset.value()), value});
+    }
+    run.recorder.Complete(op, checks::Outcome::kOk);
+  }
+  consumer.Close();
+}
+
+void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
+  client::Client client(rt, ClientOptionsFor(run.plan, "admin-consumer"));
+  while (!run.topic_ready && rt.Now() < run.stop_producing) {
+    absl::StatusOr<wire::TopicInfoT> created =
+        client.CreateTopic(kTopic, run.plan.partitions, run.plan.replication_factor);
+    const std::optional<wire::ErrorCode> code = client::WireErrorCode(created.status());
+    if (created.ok() || code == wire::ErrorCode::TopicAlreadyExists) {
+      run.topic_ready = true;
+      break;
+    }
+    (void)rt.Sleep(milliseconds(200));
+  }
+  if (!run.topic_ready) return;
+  ConsumerProcess(rt, run, client, run.plan.partitions,
+                  [&](client::Consumer&) { return rt.Now() >= run.drain_started; });
+  // The final drain: once every server has restarted from its disk, a fresh consumer reads every
+  // partition up to the high watermark its leader reports.
+  std::vector<int64_t> targets;
+  for (uint32_t p = 0; p < run.plan.partitions; p++) {
+    while (true) {
+      wire::ListOffsetsRequestT request;
+      request.topic = kTopic;
+      request.partition = p;
+      request.spec = wire::OffsetSpec::Latest;
+      absl::StatusOr<wire::ListOffsetsResponseT> latest = client::TakeBody<wire::ListOffsetsResponseT>(
+          client.CallPartitionLeader(kTopic, p, wire::Message(0, std::move(request)),
+                                     rt.Now() + seconds(5)),
+          [](wire::BodyUnion& body) { return body.AsListOffsetsResponse(); }, "ListOffsetsResponse");
+      if (latest.ok()) {
+        targets.push_back(latest->offset);
+        break;
+      }
+      if (!rt.Sleep(milliseconds(200)).ok()) return;
+    }
+  }
+  ConsumerProcess(rt, run, client, run.plan.partitions, [&](client::Consumer& consumer) {
+    for (uint32_t p = 0; p < run.plan.partitions; p++) {
+      absl::StatusOr<core::Offset> position = consumer.Position({kTopic, p}, rt.Now() + seconds(1));
+      if (!position.ok() || static_cast<int64_t>(position->value()) < targets[p]) return false;
+    }
+    return true;
+  });
+  run.drain_done = true;
+}
+
+uint32_t ChooseCount(uint32_t given, io::Random& random, uint32_t low, uint32_t high) {
+  return given != 0 ? given : static_cast<uint32_t>(random.Between(low, high));
+}
+
+std::vector<FaultEvent> KeepOnly(const std::vector<FaultEvent>& schedule,
+                                 const std::optional<std::vector<size_t>>& keep) {
+  if (!keep.has_value()) return schedule;
+  std::vector<FaultEvent> kept;
+  for (size_t index : *keep) {
+    if (index < schedule.size()) kept.push_back(schedule[index]);
+  }
+  return kept;
+}
+
+std::vector<std::string> Judge(const Run& run, const checks::History& history) {
+  std::vector<std::string> problems;
+  absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
+  if (!report.ok()) {
+    problems.push_back("log checker rejected the history: " + report.status().ToString());
+  } else {
+    if (report->verdict == checks::Verdict::kUnknown) problems.push_back("log checker: unknown");
+    for (const checks::Finding& finding : report->findings) {
+      problems.push_back(fmt::format("log checker: {}: {}", finding.kind, finding.detail));
+    }
+  }
+  if (!run.topic_ready) problems.push_back("the topic was never created");
+  if (run.send_ok_after_heal == 0) {
+    problems.push_back(fmt::format("no send was acknowledged in the {} after the heal",
+                                   io::FormatDuration(kLivenessWindow)));
+  }
+  if (!run.drain_done) {
+    problems.push_back(fmt::format("the final drain did not reach every partition's high "
+                                   "watermark within {}", io::FormatDuration(kAuditLimit)));
+  }
+  return problems;
+}
+
+}  // namespace
+
+const absl::btree_set<FaultKind>& BrokerFaultKinds() {
+  static const auto* kinds = new absl::btree_set<FaultKind>{
+      FaultKind::kDrop,      FaultKind::kDuplicate,       FaultKind::kDelaySpike,
+      FaultKind::kPartition, FaultKind::kOneWayPartition, FaultKind::kRegionCut,
+      FaultKind::kClog,      FaultKind::kStreamReset,     FaultKind::kCrash,
+      FaultKind::kPause,     FaultKind::kClockSkew,       FaultKind::kSlowFsync,
+      FaultKind::kTornWrite, FaultKind::kRegionLoss,
+  };
+  return *kinds;
+}
+
+SimulationResult RunBrokerWorkload(const SimulationOptions& options,
+                                   const std::function<void(std::string_view)>& trace_sink) {
+  io::probe::Reset();
+  const io::Random root(options.seed);
+  io::Random swarm_random = root.Fork("swarm");
+  io::Random schedule_random = root.Fork("schedule");
+  SwarmConfig swarm;
+  swarm.enabled = options.only_kinds;
+  if (options.only_kinds.empty()) {
+    for (FaultKind kind : BrokerFaultKinds()) {
+      if (swarm_random.Chance(1, 2)) swarm.enabled.insert(kind);
+    }
+  }
+  swarm.fault_phase = options.fault_phase;
+  swarm.heal_phase = options.heal_phase;
+  const uint32_t producers = ChooseCount(options.clients, swarm_random, 1, 4);
+  const uint32_t partitions = ChooseCount(options.partitions, swarm_random, 1, 4);
+  const bool buggify = options.buggify == SimulationOptions::Buggify::kSeedChooses
+                           ? swarm_random.Chance(1, 2)
+                           : options.buggify == SimulationOptions::Buggify::kOn;
+  WorldOptions world_options{.seed = options.seed, .buggify = buggify};
+  const Plan plan = MakePlan(options, producers, partitions, &world_options.topology);
+  const std::vector<FaultEvent> generated = GenerateSchedule(schedule_random, swarm, plan.targets);
+  SimulationResult result;
+  result.schedule = KeepOnly(generated, options.keep_faults);
+  result.schedule_generated = generated.size();
+  for (const FaultEvent& event : result.schedule) {
+    if (event.kind == FaultKind::kClockSkew) {
+      world_options.clock_offset_max = seconds(10);
+      world_options.clock_drift_ppm_max = 200;  // Far inside raft's 10% drift bound.
+    }
+  }
+  World world(world_options);
+  if (trace_sink) world.SetTraceSink(trace_sink);
+  Run run{world, HistoryRecorder(world), plan};
+  run.healed_at = world.Now() + options.fault_phase;
+  run.stop_producing = run.healed_at + options.heal_phase;
+  for (io::NodeId server : plan.servers) {
+    const Location location = world.topology().location(server);
+    world.AddNode(server, plan.addresses[server.value() - 1].host,
+                  [&plan, location, planted = options.broker_bugs](io::Runtime& rt) {
+                    RunServer(rt, plan, location, planted);
+                  });
+  }
+  world.AddNode(plan.admin_consumer, "admin", [&run](io::Runtime& rt) { RunAdminConsumerNode(rt, run); });
+  for (size_t i = 0; i < plan.producers.size(); i++) {
+    world.AddNode(plan.producers[i], fmt::format("producer{}", i),
+                  [&run](io::Runtime& rt) { RunProducerNode(rt, run); });
+  }
+  FaultAtlas atlas(/*copies_damaged_max=*/1);
+  Nemesis nemesis(world, plan.targets, atlas);
+  nemesis.Install(result.schedule, options.fault_phase);
+  for (io::NodeId node : world.nodes()) world.Start(node);
+  world.RunUntil(run.stop_producing);
+  // The durability audit: every server (even one a region loss took for good: its disk is still
+  // readable) restarts from its disk; then the drain reads back everything.
+  for (io::NodeId server : plan.servers) world.Restart(server);
+  run.drain_started = world.Now();
+  world.RunUntil([&] { return run.drain_done; }, world.Now() + kAuditLimit);
+
+  const checks::History history = run.recorder.Build();
+  result.violations = Judge(run, history);
+  if (!options.history_path.empty()) {
+    std::FILE* file = std::fopen(options.history_path.c_str(), "w");
+    MERIDIAN_CHECK(file != nullptr, "cannot write {}", options.history_path);
+    const std::string text = checks::FormatHistory(history);
+    MERIDIAN_CHECK(std::fwrite(text.data(), 1, text.size(), file) == text.size());
+    std::fclose(file);
+  }
+  result.seed = options.seed;
+  result.scenario = options.scenario;
+  result.workload = "broker";
+  result.clients = producers;
+  result.topics = 1;
+  result.partitions = partitions;
+  result.buggify = buggify;
+  result.virtual_s = static_cast<double>(world.Now().nanos()) / 1e9;
+  result.events = world.events_executed();
+  result.trace_hash = world.trace_hash();
+  result.faults = world.faults_injected();
+  result.ops_ok = run.recorder.Count(checks::Function::kSend, checks::Outcome::kOk);
+  result.ops_fail = run.recorder.Count(checks::Function::kSend, checks::Outcome::kFail);
+  result.ops_info = run.recorder.Count(checks::Function::kSend, checks::Outcome::kInfo) +
+                    run.recorder.CountOpen(checks::Function::kSend);
+  result.probes = io::probe::Snapshot();
+  return result;
+}
+
+}  // namespace meridian::sim
