@@ -62,7 +62,8 @@ absl::StatusOr<PeerRaftMessage> DecodePeerMessage(std::span<const uint8_t> bytes
 // The semantic checks DecodePeerMessage applies (listed above), for a message already in memory.
 absl::Status ValidateRaftMessage(const core::raft::Message& message);
 
-// Non-crashing counterpart of core::raft::CheckMembership, for untrusted configurations.
-absl::Status ValidateMembership(const core::raft::Membership& membership);
+// Non-crashing counterpart of core::raft::CheckMembership, for untrusted configurations (one
+// definition, in core/raft/membership.h).
+using core::raft::ValidateMembership;
 
 }  // namespace meridian::wire
