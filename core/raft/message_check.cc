@@ -58,6 +58,16 @@ absl::Status ValidateMessage(const Message& message) {
   }
   // Every message raft sends carries its sender's (non-zero) term.
   if (message.term.value() == 0) return Invalid(fmt::format("{} with term 0", type));
+  // A sender's log never holds a term above its current term: prevLogTerm, lastLogTerm and the
+  // conflict hint's term are all terms of entries in the sender's log.
+  if (message.log_term > message.term) {
+    return Invalid(fmt::format("{} with log term {} above the message term {}", type,
+                               message.log_term.ToString(), message.term.ToString()));
+  }
+  if (message.hint_term > message.term) {
+    return Invalid(fmt::format("{} with hint term {} above the message term {}", type,
+                               message.hint_term.ToString(), message.term.ToString()));
+  }
   if (message.entries.empty()) return absl::OkStatus();
   if (message.type != MessageType::kAppend) {
     return Invalid(fmt::format("{} carries {} entries", type, message.entries.size()));

@@ -3,7 +3,7 @@
 // fails them; core/wire's decoder rejects such bytes with the same reasons.
 //
 // ValidateMessage guarantees:
-//   - from != 0, to != 0, from != to, term != 0;
+//   - from != 0, to != 0, from != to, term != 0, log_term <= term, hint_term <= term;
 //   - only kAppend carries entries, at most kBatchEntriesMax of them, with indexes
 //     log_index+1, log_index+2, ... (no wrap-around), terms non-decreasing, at least log_term
 //     and at most the message term;

@@ -9,7 +9,7 @@
 //
 // What (4) guarantees about a decoded message:
 //   - type, entry kinds and campaign are known enum values;
-//   - from != 0, to != 0, from != to, term != 0;
+//   - from != 0, to != 0, from != to, term != 0, log_term <= term, hint_term <= term;
 //   - only kAppend carries entries, at most kBatchEntriesMax of them, with indexes
 //     log_index+1, log_index+2, ... (no wrap-around), terms non-decreasing, at least log_term
 //     and at most the message term;
