@@ -21,7 +21,11 @@ uint32_t GetU32(const uint8_t* in) {
   return value;
 }
 
+// Initial buffer, and the smallest growth step.
 constexpr size_t kReadChunkBytes = 64 * 1024;
+// A buffer larger than this is released once it holds no more than one chunk of unread bytes.
+constexpr size_t kIdleBufferBytesMax = 256 * 1024;
+static_assert(kReadChunkBytes < kIdleBufferBytesMax);
 
 }  // namespace
 
@@ -44,17 +48,39 @@ FrameReader::FrameReader(Stream& stream, size_t frame_bytes_max)
   MERIDIAN_CHECK(frame_bytes_max <= kMessageBytesMax);
 }
 
+// Called when no free space is left after end_: compacts, and if the buffer is still full grows
+// it, at most doubling and never past `bytes_needed` (the rest of the current frame), so the
+// allocation tracks the bytes that arrived rather than the length a header declared.
+void FrameReader::MakeRoom(size_t bytes_needed) {
+  MERIDIAN_CHECK(end_ == buffer_.size());
+  if (begin_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+    return;  // Compaction freed begin_ bytes at the end.
+  }
+  MERIDIAN_CHECK(end_ < bytes_needed, "Fill stops once the frame is buffered");
+  const size_t grown = std::max(kReadChunkBytes, 2 * buffer_.size());
+  std::vector<uint8_t> bigger(std::min(grown, std::max(bytes_needed, kReadChunkBytes)));
+  MERIDIAN_CHECK(bigger.size() > end_);
+  if (end_ > 0) std::memcpy(bigger.data(), buffer_.data(), end_);
+  buffer_.swap(bigger);
+}
+
+void FrameReader::ReleaseIfIdle() {
+  const size_t buffered = end_ - begin_;
+  if (buffer_.size() <= kIdleBufferBytesMax || buffered > kReadChunkBytes) return;
+  std::vector<uint8_t> smaller(kReadChunkBytes);
+  if (buffered > 0) std::memcpy(smaller.data(), buffer_.data() + begin_, buffered);
+  buffer_.swap(smaller);
+  begin_ = 0;
+  end_ = buffered;
+}
+
 absl::Status FrameReader::Fill(size_t bytes_needed, Instant deadline) {
+  MERIDIAN_CHECK(bytes_needed <= kFrameHeaderBytes + frame_bytes_max_);
   while (end_ - begin_ < bytes_needed) {
-    if (buffer_.size() - begin_ < bytes_needed || end_ == buffer_.size()) {
-      // Compact, then grow if the frame still does not fit.
-      if (end_ > begin_) std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
-      end_ -= begin_;
-      begin_ = 0;
-      if (buffer_.size() < std::max(bytes_needed, kReadChunkBytes)) {
-        buffer_.resize(std::max({bytes_needed, kReadChunkBytes, buffer_.size() * 2}));
-      }
-    }
+    if (end_ == buffer_.size()) MakeRoom(bytes_needed);
     const size_t buffered = end_ - begin_;
     absl::StatusOr<size_t> read =
         stream_.Read(std::span<uint8_t>(buffer_).subspan(end_), deadline);
@@ -71,6 +97,7 @@ absl::Status FrameReader::Fill(size_t bytes_needed, Instant deadline) {
 }
 
 absl::StatusOr<std::vector<uint8_t>> FrameReader::Read(Instant deadline) {
+  ReleaseIfIdle();
   if (absl::Status s = Fill(kFrameHeaderBytes, deadline); !s.ok()) return s;
   const uint32_t length = GetU32(buffer_.data() + begin_);
   const uint32_t crc_expected = GetU32(buffer_.data() + begin_ + 4);

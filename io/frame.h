@@ -23,20 +23,29 @@ std::vector<uint8_t> EncodeFrame(std::span<const uint8_t> payload);
 absl::Status WriteFrame(Stream& stream, std::span<const uint8_t> payload, Instant deadline);
 
 // Reads frames from a stream, buffering so that small frames do not cost a read each.
+//
+// Memory follows the bytes that actually arrive, never a declared length (DESIGN.md "Trust
+// boundaries"): the buffer starts at 64 KiB and, when full, at most doubles, up to what the
+// current frame needs; a header declaring 16 MiB followed by silence costs 64 KiB. Once a
+// large frame is consumed the buffer shrinks back, so an idle connection holds little.
 class FrameReader {
  public:
   explicit FrameReader(Stream& stream, size_t frame_bytes_max = kMessageBytesMax);
   // The next frame's payload. OutOfRange at a clean end of stream (between frames);
   // DataLoss for a torn, oversized or corrupted frame.
   absl::StatusOr<std::vector<uint8_t>> Read(Instant deadline);
+  // Bytes currently allocated for buffering (tests: the budget is respected).
+  size_t buffered_capacity_bytes() const { return buffer_.capacity(); }
 
  private:
   absl::Status Fill(size_t bytes_needed, Instant deadline);
+  void MakeRoom(size_t bytes_needed);
+  void ReleaseIfIdle();
 
   Stream& stream_;
   const size_t frame_bytes_max_;
-  // Unconsumed bytes are buffer_[begin_, end_); buffer_.size() is the capacity, grown (and
-  // zero-filled) only when a frame needs more room, never per read.
+  // Unconsumed bytes are buffer_[begin_, end_); buffer_.size() is the capacity (allocated
+  // exactly: grown by copying into a new vector, never by resize, which may overallocate).
   std::vector<uint8_t> buffer_;
   size_t begin_ = 0;
   size_t end_ = 0;

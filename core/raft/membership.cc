@@ -14,6 +14,29 @@ std::string Membership::ToString() const {
   return out + "}";
 }
 
+absl::Status ValidateMembership(const Membership& membership) {
+  if (membership.voters.empty()) return absl::InvalidArgumentError("no voters");
+  if (membership.voters.size() > kVotersMax) {
+    return absl::InvalidArgumentError(
+        fmt::format("{} voters (limit {})", membership.voters.size(), kVotersMax));
+  }
+  if (membership.voters.size() + membership.learners.size() > kMembersMax) {
+    return absl::InvalidArgumentError(
+        fmt::format("{} members (limit {})", membership.voters.size() + membership.learners.size(),
+                    kMembersMax));
+  }
+  for (io::NodeId id : membership.voters) {
+    if (id == io::NodeId()) return absl::InvalidArgumentError("node id 0 among the voters");
+    if (membership.learners.contains(id)) {
+      return absl::InvalidArgumentError(fmt::format("{} is voter and learner", id.ToString()));
+    }
+  }
+  if (membership.learners.contains(io::NodeId())) {
+    return absl::InvalidArgumentError("node id 0 among the learners");
+  }
+  return absl::OkStatus();
+}
+
 void CheckMembership(const Membership& membership) {
   MERIDIAN_CHECK(!membership.voters.empty(), "a configuration needs a voter");
   MERIDIAN_CHECK(membership.voters.size() <= kVotersMax);

@@ -48,6 +48,10 @@ struct ConfChange {
 // node id 0. Crashes on violation (programmer error).
 void CheckMembership(const Membership& membership);
 
+// The same rules without crashing, for configurations that arrive from peers or disks:
+// InvalidArgument with the reason.
+absl::Status ValidateMembership(const Membership& membership);
+
 // Applies one single-server change. Returns InvalidArgument for a change that is a no-op, that
 // would change more than one voter, empty the voter set, or exceed a limit.
 absl::Status ApplyConfChange(const Membership& current, const ConfChange& change,

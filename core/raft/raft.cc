@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "core/raft/message_check.h"
 #include "core/raft/quorum.h"
 #include "io/assert.h"
 
@@ -194,11 +195,7 @@ void Raft::TickHeartbeat() {
 // ---------------------------------------------------------------- steps
 
 void Raft::Step(const Message& message) {
-  MERIDIAN_CHECK(message.to == options_.id, "misdelivered {}", MessageTypeName(message.type));
-  MERIDIAN_CHECK(message.from != options_.id);
-  MERIDIAN_CHECK(message.from != kNoNode);
-  MERIDIAN_CHECK(message.term.value() > 0, "every peer message carries a term");
-  if (StepTerm(message)) {
+  if (Admit(message) && StepTerm(message)) {
     if (message.type == MessageType::kVote || message.type == MessageType::kPreVote) {
       HandleVoteRequest(message);
     } else {
@@ -206,6 +203,33 @@ void Raft::Step(const Message& message) {
     }
   }
   Invariants();
+}
+
+// The checks that need no role: whom the message is for, its shape, and whether its sender may
+// talk to us at all. Returns false (counting why) if the message must be dropped untouched.
+bool Raft::Admit(const Message& m) {
+  if (m.to != options_.id || m.from == options_.id || m.from == kNoNode) {
+    drops_.misaddressed++;
+    return false;
+  }
+  const bool oversized = std::any_of(m.entries.begin(), m.entries.end(), [](const Entry& e) {
+    return e.data.size() > kEntryBytesMax;  // We could never send it on (see SendAppend).
+  });
+  if (m.term > kTermMax || oversized || !ValidateMessage(m).ok()) {
+    drops_.malformed++;
+    return false;
+  }
+  // Requests that may legitimately come from a node our (possibly stale) configuration does not
+  // list: votes (dissertation §4.1, a voter added by an entry we lack may need our vote) and a
+  // leader's appends and heartbeats (a new node learns the configuration from them). Responses
+  // answer requests we sent to members only, and TimeoutNow comes from our leader, a member.
+  const bool from_anyone = m.type == MessageType::kVote || m.type == MessageType::kPreVote ||
+                           m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat;
+  if (!from_anyone && !membership_.IsMember(m.from)) {
+    drops_.non_member++;
+    return false;
+  }
+  return true;
 }
 
 bool Raft::InLease() const {
@@ -271,6 +295,13 @@ void Raft::HandleVoteRequest(const Message& m) {
 
 void Raft::StepFollower(const Message& m) {
   MERIDIAN_CHECK(role_ == Role::kFollower);
+  const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+                           m.type == MessageType::kTimeoutNow;
+  if (from_leader && leader_ != kNoNode && m.from != leader_) {
+    // §5.2 election safety: one leader per term. An honest peer never sends this.
+    drops_.not_from_leader++;
+    return;
+  }
   switch (m.type) {
     case MessageType::kAppend:
       leader_ = m.from;
@@ -327,7 +358,8 @@ void Raft::StepLeader(const Message& m) {
       return HandleHeartbeatResponse(m);
     case MessageType::kAppend:
     case MessageType::kHeartbeat:
-      MERIDIAN_UNREACHABLE("two leaders in term {}", term_.ToString());
+      drops_.not_from_leader++;  // A second leader in our term: impossible from honest peers.
+      return;
     default:
       return;
   }
@@ -344,6 +376,10 @@ void Raft::Send(Message message) {
 // ---------------------------------------------------------------- proposals and reads
 
 absl::StatusOr<Index> Raft::Propose(std::string data) {
+  if (data.size() > kEntryBytesMax) {
+    return absl::InvalidArgumentError(fmt::format(
+        "entry of {} bytes exceeds the limit of {} bytes per entry", data.size(), kEntryBytesMax));
+  }
   if (role_ != Role::kLeader) {
     return absl::FailedPreconditionError(fmt::format("not leader (leader {})", leader_.ToString()));
   }

@@ -8,6 +8,9 @@
 // entries to apply); the driver executes it in the documented order and calls Advance().
 //
 // Role dispatch is data: `step_` and `tick_` point at the current role's handlers.
+// Step never asserts on a message's contents: a message that makes no sense against our state
+// (misaddressed, malformed, from a non-member, from a second leader, acknowledging entries we
+// do not have...) is dropped and counted in drops(); see design.md "Hostile input".
 // Invariants() runs after every input and compares against the previous snapshot (term and
 // commit never decrease, one vote per term, committed prefix never changes).
 //
@@ -38,8 +41,8 @@ class Raft {
   // ---- Inputs. ----
   void Step(const Message& message);
   void Tick();
-  // Leader only. Errors: FailedPrecondition (not leader), Unavailable (transferring),
-  // ResourceExhausted (too many uncommitted entries).
+  // Leader only. Errors: InvalidArgument (data over kEntryBytesMax), FailedPrecondition (not
+  // leader), Unavailable (transferring), ResourceExhausted (too many uncommitted entries).
   absl::StatusOr<Index> Propose(std::string data);
   // Leader only; one-at-a-time change with Ongaro's rule. Additional errors: FailedPrecondition
   // while a change is pending or before an entry of this term committed; InvalidArgument.
@@ -67,6 +70,8 @@ class Raft {
   const RaftOptions& options() const { return options_; }
   const absl::btree_map<NodeId, Progress>& progress() const { return progress_; }
   uint64_t ticks() const { return ticks_; }
+  // Peer messages dropped by Step, by reason (for the driver's metrics).
+  const RaftDropCounters& drops() const { return drops_; }
   uint64_t lease_end_ticks() const;
   uint32_t election_elapsed_ticks() const { return election_elapsed_ticks_; }
   uint32_t randomized_election_timeout_ticks() const { return randomized_timeout_ticks_; }
@@ -88,6 +93,7 @@ class Raft {
   void StepFollower(const Message& message);
   void StepCandidate(const Message& message);
   void StepLeader(const Message& message);
+  bool Admit(const Message& message);
   bool StepTerm(const Message& message);
   void HandleVoteRequest(const Message& message);
   bool InLease() const;
@@ -146,6 +152,7 @@ class Raft {
   Index leader_commit_;
   Index acked_;  // Highest index acknowledged to the current leader.
 
+  RaftDropCounters drops_;
   std::vector<Message> messages_;
   HardState persisted_hard_state_;  // The last hard state handed out in a Ready.
   bool ready_outstanding_ = false;

@@ -77,13 +77,28 @@ std::optional<Index> RaftLog::AppendFromLeader(Index prev, const std::vector<Ent
   return first_changed;
 }
 
-std::vector<Entry> RaftLog::Slice(Index from, uint32_t count_max) const {
+std::optional<Index> RaftLog::FirstConflict(Index prev, const std::vector<Entry>& entries) const {
+  for (size_t i = 0; i < entries.size(); i++) {
+    MERIDIAN_CHECK(entries[i].index.value() == prev.value() + i + 1, "caller validated entries");
+    if (entries[i].index > last_index()) return std::nullopt;
+    if (TermAt(entries[i].index) != entries[i].term) return entries[i].index;
+  }
+  return std::nullopt;
+}
+
+std::vector<Entry> RaftLog::Slice(Index from, uint32_t count_max, size_t data_bytes_max) const {
   MERIDIAN_CHECK(from.value() >= 1);
   MERIDIAN_CHECK(count_max <= kBatchEntriesMax);
+  MERIDIAN_CHECK(count_max >= 1);
   std::vector<Entry> out;
+  size_t data_bytes = 0;
   for (uint64_t i = from.value(); i <= last_index().value() && out.size() < count_max; i++) {
-    out.push_back(entries_[i - 1]);
+    const Entry& entry = entries_[i - 1];
+    if (!out.empty() && data_bytes + entry.data.size() > data_bytes_max) break;
+    data_bytes += entry.data.size();
+    out.push_back(entry);
   }
+  if (out.size() > 1) MERIDIAN_CHECK(data_bytes <= data_bytes_max);
   return out;
 }
 

@@ -42,8 +42,11 @@ class RaftLog {
   // Follower append after a successful prev match; truncates at the first conflicting entry.
   // Returns the first index that was replaced or appended, if any.
   std::optional<Index> AppendFromLeader(Index prev, const std::vector<Entry>& entries);
-  // Entries [from, from+count) clipped at last_index().
-  std::vector<Entry> Slice(Index from, uint32_t count_max) const;
+  // The index of the first of `entries` (which follow `prev`) that we hold with another term.
+  std::optional<Index> FirstConflict(Index prev, const std::vector<Entry>& entries) const;
+  // Entries from `from` on, clipped at last_index(), at most `count_max` of them and at most
+  // `data_bytes_max` bytes of data in all, except that the first entry is always included.
+  std::vector<Entry> Slice(Index from, uint32_t count_max, size_t data_bytes_max) const;
 
   void CommitTo(Index index);
   // The driver made entries up to `index` durable; ignored if `term` no longer matches.

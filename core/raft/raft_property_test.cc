@@ -83,5 +83,44 @@ TEST(RaftProperty, SweepReachesCommitsElectionsAndLeaseReads) {
   EXPECT_GT(reads, 5u);
 }
 
+// Raft::Step drops what makes no sense (raft_hostile_input_test.cc). Honest peers, under every
+// fault the harness injects (loss, duplication, reordering, crashes, partitions, membership
+// changes), must never be dropped for any reason but a stale configuration: any other drop would
+// be an honest message lost to an over-eager check, a liveness bug.
+TEST(RaftProperty, HonestPeersAreNeverDroppedExceptAsNonMembers) {
+  uint64_t non_member = 0;
+  for (uint64_t seed = 1; seed <= 60; seed++) {
+    io::Random random(seed);
+    const std::vector<Op> ops = RandomSchedule(random, 400);
+    Cluster cluster(ClusterOptions{.voters = seed % 2 ? 3u : 5u, .spares = 2, .seed = seed});
+    absl::btree_map<uint32_t, uint64_t> non_member_by_node;
+    const auto check = [&] {
+      for (uint32_t id = 1; id <= cluster.node_count(); id++) {
+        const Raft* raft = cluster.raft(NodeId(id));
+        if (raft == nullptr) continue;
+        RaftDropCounters dishonest = raft->drops();
+        non_member_by_node[id] = dishonest.non_member;  // Restarts reset the counters.
+        dishonest.non_member = 0;
+        ASSERT_EQ(dishonest.total(), 0u)
+            << "seed " << seed << " n" << id << ": misaddressed " << dishonest.misaddressed
+            << " malformed " << dishonest.malformed << " not_from_leader "
+            << dishonest.not_from_leader << " ack_beyond_log " << dishonest.ack_beyond_log
+            << " contradicting_append " << dishonest.contradicting_append << "\n"
+            << cluster.Trace();
+      }
+    };
+    for (const Op& op : ops) {
+      cluster.Apply(op);
+      check();
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+    ASSERT_TRUE(cluster.Stabilize(200).has_value()) << "seed " << seed;
+    check();
+    for (const auto& [id, count] : non_member_by_node) non_member += count;
+  }
+  std::printf("60 schedules: %lu responses from non-members dropped (final incarnations)\n",
+              static_cast<unsigned long>(non_member));
+}
+
 }  // namespace
 }  // namespace meridian::core::raft::testing

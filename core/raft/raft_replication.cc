@@ -36,6 +36,13 @@ void Raft::HandleAppend(const Message& m) {
                  .reject = true, .hint_index = hint, .hint_term = log_.TermAt(hint)});
     return;
   }
+  if (const std::optional<Index> conflict = log_.FirstConflict(m.log_index, m.entries);
+      conflict && *conflict <= verified_) {
+    // Entries up to verified_ match this term's leader, whose log only grows within its term:
+    // an append that would replace one of them cannot come from that leader.
+    drops_.contradicting_append++;
+    return;
+  }
   const std::optional<Index> changed = log_.AppendFromLeader(m.log_index, m.entries);
   if (changed) {
     const bool config = std::any_of(m.entries.begin(), m.entries.end(), [](const Entry& e) {
@@ -125,8 +132,14 @@ bool Raft::MaybeCommit() {
 }
 
 void Raft::HandleAppendResponse(const Message& m) {
+  if (m.log_index > log_.last_index()) {
+    // Accepted: entries we never had. Rejected: a prevLogIndex we never sent. Either way not a
+    // response to anything of ours (and index + 1 could wrap).
+    drops_.ack_beyond_log++;
+    return;
+  }
   auto it = progress_.find(m.from);
-  if (it == progress_.end()) return;  // No longer a member.
+  if (it == progress_.end()) return;  // Not a member (Admit dropped it); kept as a safety net.
   Progress& progress = it->second;
   if (m.reject) {
     // Translate the follower's hint into our log: skip every entry whose term is above the
@@ -135,7 +148,6 @@ void Raft::HandleAppendResponse(const Message& m) {
     if (progress.OnRejected(m.log_index, retry)) SendAppend(m.from);
     return;
   }
-  MERIDIAN_CHECK(m.log_index <= log_.last_index(), "ack beyond the leader's log");
   if (!progress.OnAccepted(m.log_index)) return;
   if (progress.state() == ProgressState::kProbe) progress.BecomeReplicate();
   if (MaybeCommit()) {
@@ -151,6 +163,11 @@ void Raft::HandleAppendResponse(const Message& m) {
 }
 
 void Raft::HandleHeartbeatResponse(const Message& m) {
+  if (m.context_ticks > ticks_) {
+    // Echoes a heartbeat we have not sent yet; believing it would stretch the lease.
+    drops_.ack_beyond_log++;
+    return;
+  }
   auto it = progress_.find(m.from);
   if (it == progress_.end()) return;
   Progress& progress = it->second;
@@ -174,9 +191,15 @@ bool Raft::SendAppend(NodeId to) {
   Progress& progress = progress_.at(to);
   if (!progress.CanSend()) return false;
   const Index prev(progress.next().value() - 1);
-  std::vector<Entry> entries = log_.Slice(progress.next(), kBatchEntriesMax);
+  std::vector<Entry> entries = log_.Slice(progress.next(), kBatchEntriesMax, kAppendBytesMax);
   if (progress.state() == ProgressState::kReplicate && entries.empty()) return false;
   const Index last(prev.value() + entries.size());
+  MERIDIAN_CHECK(entries.size() <= kBatchEntriesMax);
+  if (entries.size() > 1) {
+    size_t data_bytes = 0;
+    for (const Entry& entry : entries) data_bytes += entry.data.size();
+    MERIDIAN_CHECK(data_bytes <= kAppendBytesMax, "append of {} bytes", data_bytes);
+  }
   progress.OnSent(last);
   Send(Message{.type = MessageType::kAppend, .to = to, .log_index = prev,
                .log_term = log_.TermAt(prev), .entries = std::move(entries),

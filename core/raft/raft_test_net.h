@@ -7,6 +7,7 @@
 #include <absl/container/btree_set.h>
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -54,6 +55,7 @@ class TestNet {
         Ready ready = raft->GetReady();
         if (ready.hard_state) hard_[id] = *ready.hard_state;
         for (const Message& m : ready.messages) {
+          if (on_send_) on_send_(m);
           sent.push_back(m);
           if (!isolated_.contains(m.from) && !isolated_.contains(m.to)) queue_.push_back(m);
         }
@@ -80,11 +82,15 @@ class TestNet {
     for (uint32_t i = 0; i < rounds_max && !queue_.empty(); i++) {
       Message m = queue_.front();
       queue_.pop_front();
+      // Replies to forged senders (hostile-input tests) go nowhere.
+      if (!nodes_.contains(m.to)) continue;
       if (!isolated_.contains(m.to) && !isolated_.contains(m.from)) nodes_.at(m.to)->Step(m);
       Flush();
     }
   }
   void DropQueued() { queue_.clear(); }
+  // Calls `observer` with every message any node sends from now on (isolated or not).
+  void OnSend(std::function<void(const Message&)> observer) { on_send_ = std::move(observer); }
   // Ticks one node until it leaves the follower role (it campaigns), then lets the election run.
   void Campaign(uint32_t id) {
     Raft& raft = node(id);
@@ -132,6 +138,7 @@ class TestNet {
   absl::btree_set<NodeId> isolated_;
   absl::btree_set<NodeId> held_;
   std::deque<Message> queue_;
+  std::function<void(const Message&)> on_send_;
 };
 
 }  // namespace meridian::core::raft::testing

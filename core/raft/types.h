@@ -5,6 +5,7 @@
 // core/raft never sees bytes. Node id 0 (kNoNode) means "nobody" (no vote, no known leader).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "core/raft/membership.h"
 #include "core/strong_id.h"
+#include "io/network.h"
 #include "io/node_id.h"
 
 namespace meridian::core::raft {
@@ -35,6 +37,22 @@ static_assert(kUncommittedEntriesMax >= kBatchEntriesMax,
               "a full batch must always fit in the uncommitted window");
 static_assert(kUncommittedEntriesMax <= kBatchEntriesMax * kInflightMessagesMax,
               "the uncommitted window must be drainable by one full pipeline");
+// Entry data carried by one append message: the leader stops adding entries to an append once
+// the next one would exceed this (a batch always carries at least one entry). Batching by count
+// alone let 64 entries of 1 MiB exceed the 16 MiB frame limit and abort the codec.
+inline constexpr size_t kAppendBytesMax = size_t{4} << 20;
+// Data of one entry (Propose refuses more). At most one append's budget, so "at least one entry
+// per append" never exceeds kAppendBytesMax either.
+inline constexpr size_t kEntryBytesMax = size_t{2} << 20;
+static_assert(kEntryBytesMax <= kAppendBytesMax, "the largest entry fits in one append");
+// Everything in an append besides entry data: the message fields and, per entry, its fields and
+// a full membership (kMembersMax node ids). Generous on purpose.
+inline constexpr size_t kAppendOverheadBytesMax = 1024 + kBatchEntriesMax * 1024;
+static_assert(kAppendBytesMax + kAppendOverheadBytesMax <= io::kMessageBytesMax / 2,
+              "an append fits well within one network message (frame)");
+// A term past this cannot come from elections (one per microsecond would take 146,000 years to
+// get here); a message carrying one is dropped, so no peer can push our term toward wrap-around.
+inline constexpr Term kTermMax(uint64_t{1} << 62);
 inline constexpr uint32_t kElectionTimeoutTicksMax = 1000;
 inline constexpr uint32_t kDriftBoundPercentMax = 50;
 
@@ -147,6 +165,27 @@ struct RaftOptions {
 struct RestartState {
   HardState hard_state;
   std::vector<Entry> entries;
+};
+
+// Peer messages Raft::Step refused to act on, by reason (DESIGN.md "Trust boundaries": input is
+// validated, dropped and counted, never asserted on). See design.md "Hostile input" for the
+// rules. Only `non_member` occurs between honest peers (late responses from a removed node).
+struct RaftDropCounters {
+  uint64_t misaddressed = 0;   // `to` is not this node, or `from` is this node or node 0.
+  uint64_t malformed = 0;      // Fails ValidateMessage (term 0, entries out of order, a bad
+                               // configuration, oversized entry...) or has a term > kTermMax.
+  uint64_t non_member = 0;     // A response or TimeoutNow from a node outside our configuration.
+  uint64_t not_from_leader = 0;  // Append/Heartbeat/TimeoutNow of our term from a node other
+                                 // than the leader we know (a second leader in one term).
+  uint64_t ack_beyond_log = 0;   // AppendResponse for an index past the leader's log, or a
+                                 // HeartbeatResponse echoing a tick the leader has not reached.
+  uint64_t contradicting_append = 0;  // Append that would overwrite entries already verified
+                                      // against this term's leader (its log only grows).
+  uint64_t total() const {
+    return misaddressed + malformed + non_member + not_from_leader + ack_beyond_log +
+           contradicting_append;
+  }
+  bool operator==(const RaftDropCounters&) const = default;
 };
 
 enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "core/raft/message_check.h"
 #include "io/assert.h"
 
 namespace meridian::wire {
@@ -263,91 +264,14 @@ absl::StatusOr<PeerRaftMessage> DecodePeerMessage(std::span<const uint8_t> bytes
   return out;
 }
 
-absl::Status ValidateMembership(const Membership& membership) {
-  if (membership.voters.empty()) return absl::InvalidArgumentError("no voters");
-  if (membership.voters.size() > core::raft::kVotersMax) {
-    return absl::InvalidArgumentError(fmt::format("{} voters (limit {})",
-                                                  membership.voters.size(),
-                                                  core::raft::kVotersMax));
-  }
-  if (membership.voters.size() + membership.learners.size() > core::raft::kMembersMax) {
-    return absl::InvalidArgumentError(
-        fmt::format("{} members (limit {})", membership.voters.size() + membership.learners.size(),
-                    core::raft::kMembersMax));
-  }
-  for (NodeId id : membership.voters) {
-    if (id == NodeId()) return absl::InvalidArgumentError("node id 0 among the voters");
-    if (membership.learners.contains(id)) {
-      return absl::InvalidArgumentError(fmt::format("{} is voter and learner", id.ToString()));
-    }
-  }
-  if (membership.learners.contains(NodeId())) {
-    return absl::InvalidArgumentError("node id 0 among the learners");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ValidateRaftMessage(const Message& message) {
-  const char* type = core::raft::MessageTypeName(message.type);
-  if (message.from == NodeId()) return Invalid(fmt::format("{} from node 0", type));
-  if (message.to == NodeId()) return Invalid(fmt::format("{} to node 0", type));
-  if (message.from == message.to) {
-    return Invalid(fmt::format("{} from {} to itself", type, message.from.ToString()));
-  }
-  // Raft::Step asserts this: every message raft sends carries its sender's (non-zero) term.
-  if (message.term.value() == 0) return Invalid(fmt::format("{} with term 0", type));
-  if (message.entries.empty()) return absl::OkStatus();
-  if (message.type != MessageType::kAppend) {
-    return Invalid(fmt::format("{} carries {} entries", type, message.entries.size()));
-  }
-  if (message.entries.size() > core::raft::kBatchEntriesMax) {
-    return Invalid(fmt::format("{} entries (limit {})", message.entries.size(),
-                               core::raft::kBatchEntriesMax));
-  }
-  if (message.log_index.value() >
-      std::numeric_limits<uint64_t>::max() - message.entries.size()) {
-    return Invalid(fmt::format("entries after {} overflow the index space",
-                               message.log_index.ToString()));
+  // One copy of the structural rules, shared with Raft::Step (core/raft/message_check.h).
+  if (absl::Status status = core::raft::ValidateMessage(message); !status.ok()) {
+    return Invalid(std::string(status.message()));
   }
   if (EntriesDataBytes(message) > kEntriesDataBytesMax) {
     return Invalid(fmt::format("{} bytes of entry data (limit {})", EntriesDataBytes(message),
                                kEntriesDataBytesMax));
-  }
-  Term previous_term = message.log_term;
-  for (size_t i = 0; i < message.entries.size(); i++) {
-    const Entry& entry = message.entries[i];
-    const Index expected(message.log_index.value() + i + 1);
-    if (entry.index != expected) {
-      return Invalid(fmt::format("entry {} has index {}, expected {} (entries follow {})", i,
-                                 entry.index.ToString(), expected.ToString(),
-                                 message.log_index.ToString()));
-    }
-    if (entry.term > message.term) {
-      return Invalid(fmt::format("entry {} has term {} above the message term {}",
-                                 entry.index.ToString(), entry.term.ToString(),
-                                 message.term.ToString()));
-    }
-    // A log's terms never decrease, starting from the term of the entry at log_index.
-    if (entry.term < previous_term) {
-      return Invalid(fmt::format("entry {} has term {} below the preceding term {}",
-                                 entry.index.ToString(), entry.term.ToString(),
-                                 previous_term.ToString()));
-    }
-    previous_term = entry.term;
-    switch (entry.kind) {
-      case EntryKind::kNormal:
-        if (!entry.membership.voters.empty() || !entry.membership.learners.empty()) {
-          return Invalid(fmt::format("normal entry {} carries a membership",
-                                     entry.index.ToString()));
-        }
-        break;
-      case EntryKind::kConfig:
-        if (absl::Status status = ValidateMembership(entry.membership); !status.ok()) {
-          return Invalid(fmt::format("config entry {}: {}", entry.index.ToString(),
-                                     std::string(status.message())));
-        }
-        break;
-    }
   }
   return absl::OkStatus();
 }

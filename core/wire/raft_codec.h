@@ -9,7 +9,7 @@
 //
 // What (4) guarantees about a decoded message:
 //   - type, entry kinds and campaign are known enum values;
-//   - from != 0, to != 0, from != to, term != 0;
+//   - from != 0, to != 0, from != to, term != 0, log_term <= term, hint_term <= term;
 //   - only kAppend carries entries, at most kBatchEntriesMax of them, with indexes
 //     log_index+1, log_index+2, ... (no wrap-around), terms non-decreasing, at least log_term
 //     and at most the message term;
@@ -62,7 +62,8 @@ absl::StatusOr<PeerRaftMessage> DecodePeerMessage(std::span<const uint8_t> bytes
 // The semantic checks DecodePeerMessage applies (listed above), for a message already in memory.
 absl::Status ValidateRaftMessage(const core::raft::Message& message);
 
-// Non-crashing counterpart of core::raft::CheckMembership, for untrusted configurations.
-absl::Status ValidateMembership(const core::raft::Membership& membership);
+// Non-crashing counterpart of core::raft::CheckMembership, for untrusted configurations (one
+// definition, in core/raft/membership.h).
+using core::raft::ValidateMembership;
 
 }  // namespace meridian::wire

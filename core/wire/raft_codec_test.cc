@@ -196,7 +196,7 @@ rc::Gen<Message> GenMessage(MessageType type) {
     m.commit = Index(*GenValue());
     m.reject = *rc::gen::arbitrary<bool>();
     m.hint_index = Index(*GenValue());
-    m.hint_term = Term(*GenValue());
+    m.hint_term = Term(*rc::gen::inRange<uint64_t>(0, m.term.value() + 1));
     m.context_ticks = *rc::gen::arbitrary<uint64_t>();
     m.campaign = *rc::gen::element(Campaign::kNormal, Campaign::kTransfer);
     return m;
@@ -445,6 +445,31 @@ TEST(RaftCodec, RejectsEntryTermsOutOfOrder) {
   m = ValidAppend();
   m.entries[2].term = Term(4);  // After an entry of term 5.
   ExpectRejected(m, "below the preceding term");
+}
+
+TEST(RaftCodec, RejectsLogAndHintTermsAboveTheMessageTerm) {
+  // A sender's log never holds a term above its own current term, so prevLogTerm (append),
+  // lastLogTerm (votes) and the conflict hint's term never exceed the message term.
+  for (MessageType type : kAllTypes) {
+    Message m{.type = type, .from = NodeId(1), .to = NodeId(2), .term = Term(5),
+              .log_term = Term(6)};
+    ExpectRejected(m, "log term t6 above the message term t5");
+    m.log_term = Term(5);
+    m.hint_term = Term(6);
+    ExpectRejected(m, "hint term t6 above the message term t5");
+    m.hint_term = Term(5);
+    EXPECT_TRUE(DecodePeerMessage(EncodePeerMessage(7, m)).ok());
+  }
+}
+
+TEST(RaftCodec, AcceptsAnEntryOfTheLargestSizeRaftSends) {
+  // Raft refuses larger entries itself (kEntryBytesMax, counted as a malformed drop); the codec
+  // bounds only what fits in a frame, so the two limits can move independently.
+  Message m = ValidAppend(1);
+  m.entries[0].data.assign(core::raft::kEntryBytesMax, 'x');
+  const auto decoded = DecodePeerMessage(EncodePeerMessage(7, m));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_TRUE(Same(decoded->message, m));
 }
 
 TEST(RaftCodec, RejectsEntriesOnMessagesOtherThanAppend) {

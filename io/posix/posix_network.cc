@@ -108,8 +108,13 @@ class TcpStream final : public Stream {
 
 class TcpListener final : public Listener {
  public:
-  TcpListener(PosixRuntime& runtime, int fd, Address address)
-      : runtime_(runtime), fd_(fd), watch_(runtime.Watch(fd)), address_(std::move(address)) {}
+  // `backoffs` counts accept back-offs (PosixNetwork::accept_backoffs); it outlives listeners.
+  TcpListener(PosixRuntime& runtime, int fd, Address address, uint64_t* backoffs)
+      : runtime_(runtime),
+        fd_(fd),
+        watch_(runtime.Watch(fd)),
+        address_(std::move(address)),
+        backoffs_(backoffs) {}
   ~TcpListener() override { Close(); }
 
   absl::StatusOr<std::unique_ptr<Stream>> Accept(Instant deadline) override {
@@ -120,9 +125,18 @@ class TcpListener final : public Listener {
       const int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &length,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
+        if (starved_backoffs_ > 0) {
+          fmt::print(stderr, "accept on {}: accepting again after {} back-offs\n",
+                     address_.ToString(), starved_backoffs_);
+          starved_backoffs_ = 0;
+        }
         return std::make_unique<TcpStream>(runtime_, fd, DescribePeer(peer));
       }
       if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        if (absl::Status s = BackOff(errno, deadline); !s.ok()) return s;
+        continue;
+      }
       if (errno != EAGAIN) return ErrnoStatus(errno, "accept on " + address_.ToString());
       watch_->readable = false;
       if (absl::Status s = runtime_.WaitReady(*watch_, Readiness::kReadable, deadline); !s.ok()) {
@@ -139,6 +153,25 @@ class TcpListener final : public Listener {
   }
 
  private:
+  // Out of descriptors (or kernel memory): the connection waits in the backlog. Failing here
+  // would end the caller's accept loop and the node would stop serving for good, though
+  // descriptors free up as connections close; so pause and retry. Logged once per starvation
+  // episode (and when it ends), counted every time.
+  absl::Status BackOff(int error, Instant deadline) {
+    (*backoffs_)++;
+    if (starved_backoffs_++ == 0) {
+      fmt::print(stderr, "accept on {}: {}; retrying every {} ms\n", address_.ToString(),
+                 std::strerror(error), PosixNetwork::kAcceptBackoff.count() / 1'000'000);
+    }
+    const Instant retry_at = runtime_.Now() + PosixNetwork::kAcceptBackoff;
+    if (absl::Status s = runtime_.SleepUntil(std::min(retry_at, deadline)); !s.ok()) return s;
+    if (runtime_.Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          fmt::format("accept on {}: no descriptor before the deadline", address_.ToString()));
+    }
+    return absl::OkStatus();
+  }
+
   static std::string DescribePeer(const sockaddr_storage& peer) {
     char text[INET6_ADDRSTRLEN] = "?";
     if (peer.ss_family == AF_INET) {
@@ -155,6 +188,8 @@ class TcpListener final : public Listener {
   int fd_;
   std::unique_ptr<FdWatch> watch_;
   const Address address_;
+  uint64_t* const backoffs_;
+  uint64_t starved_backoffs_ = 0;  // Back-offs since the last successful accept.
 };
 
 std::vector<uint8_t> EncodeHello(NodeId node) {
@@ -278,7 +313,7 @@ absl::StatusOr<std::unique_ptr<Listener>> PosixNetwork::Listen(const Address& ad
   actual.port = ntohs(bound.ss_family == AF_INET
                           ? reinterpret_cast<const sockaddr_in*>(&bound)->sin_port
                           : reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port);
-  return std::make_unique<TcpListener>(runtime_, fd, actual);
+  return std::make_unique<TcpListener>(runtime_, fd, actual, &accept_backoffs_);
 }
 
 absl::StatusOr<std::unique_ptr<Stream>> PosixNetwork::Connect(const Address& address,

@@ -25,6 +25,8 @@ class PosixNetwork final : public Network {
   static constexpr size_t kLinkQueueMessagesMax = 1024;
   static constexpr Duration kBackoffMin = std::chrono::milliseconds(10);
   static constexpr Duration kBackoffMax = std::chrono::seconds(1);
+  // Pause before retrying accept when the process is out of descriptors (EMFILE/ENFILE).
+  static constexpr Duration kAcceptBackoff = std::chrono::milliseconds(100);
 
   PosixNetwork(PosixRuntime& runtime, absl::btree_map<NodeId, Address> peers);
   ~PosixNetwork() override;
@@ -37,6 +39,9 @@ class PosixNetwork final : public Network {
 
   absl::Status StartPeerListener(const Address& address);
   uint64_t messages_dropped() const { return messages_dropped_; }
+  // Times a listener of this network found no descriptor (or kernel memory) for a pending
+  // connection and paused kAcceptBackoff before retrying, instead of failing.
+  uint64_t accept_backoffs() const { return accept_backoffs_; }
 
  private:
   struct Link;
@@ -49,6 +54,7 @@ class PosixNetwork final : public Network {
   Channel<PeerMessage> inbox_;
   std::unique_ptr<Listener> peer_listener_;
   uint64_t messages_dropped_ = 0;
+  uint64_t accept_backoffs_ = 0;
 };
 
 }  // namespace meridian::io::posix

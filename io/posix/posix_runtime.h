@@ -35,7 +35,9 @@ class PosixDisk;
 
 struct PosixOptions {
   NodeId node{1};
-  // Root directory of this node's Disk. Created if missing.
+  // Root directory of this node's Disk. Created if missing. Locked (flock on <data_dir>/LOCK)
+  // for the runtime's lifetime: Create fails with FailedPrecondition if another runtime, in this
+  // process or another, holds it.
   std::string data_dir;
   // Where this node accepts peer links (port 0 = no peer listener), and where its peers are.
   Address peer_listen;
@@ -85,6 +87,7 @@ class PosixRuntime final : public Runtime {
  private:
   explicit PosixRuntime(PosixOptions options, uint64_t seed);
   absl::Status Init();
+  absl::Status LockDataDir();
   void FireExpiredTimers();
   void Poll(Instant wake_at);
   void DrainCompletions();
@@ -95,6 +98,7 @@ class PosixRuntime final : public Runtime {
   std::unique_ptr<Scheduler> scheduler_ = std::make_unique<Scheduler>();
   int epoll_fd_ = -1;
   int completion_fd_ = -1;  // eventfd: the helper thread's "something finished".
+  int data_dir_lock_fd_ = -1;  // <data_dir>/LOCK, flock'ed exclusively while we live.
   bool stopping_ = false;
   uint64_t next_timer_sequence_ = 1;
   absl::btree_map<std::pair<int64_t, uint64_t>, FiberId> timers_;
