@@ -336,13 +336,23 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
   const HostedPartition* found = Route(state, id, request.topic, request.partition, &error);
   if (found == nullptr) return error;
   const HostedPartition hosted = *found;  // Shared pointers: safe across the long poll.
-  if (!request.allow_follower && hosted.replica->role() != raft::Role::kLeader) {
+  const bool leader = hosted.replica->role() == raft::Role::kLeader;
+  if (!request.allow_follower && !leader) {
     return ErrorMessage(id, ErrorCode::NotLeader, "not the partition leader",
                         hosted.replica->leader().value());
   }
+  if (leader && !hosted.replica->leader_ready()) {
+    // A new leader's high watermark may still be behind what its predecessor served; answering
+    // now could call a valid offset out of range. Retriable.
+    return ErrorMessage(id, ErrorCode::NotLeader, "the new leader has not caught up yet",
+                        hosted.replica->leader().value());
+  }
   const PartitionState& partition = hosted.machine->state;
+  const int64_t high_watermark = static_cast<int64_t>(partition.high_watermark().value());
+  // A follower (serving a follower fetch) may lag the leader: an offset past its high
+  // watermark is waited for, not refused.
   if (request.offset < static_cast<int64_t>(partition.log_start_offset().value()) ||
-      request.offset > static_cast<int64_t>(partition.high_watermark().value())) {
+      (leader && request.offset > high_watermark)) {
     return OutOfRange(id, partition, request.offset);
   }
   const Offset offset(static_cast<uint64_t>(request.offset));
@@ -371,6 +381,10 @@ wire::ClientMessageT HandleListOffsets(Broker::State& state, uint64_t id,
   if (hosted == nullptr) return error;
   if (!request.allow_follower && hosted->replica->role() != raft::Role::kLeader) {
     return ErrorMessage(id, ErrorCode::NotLeader, "not the partition leader",
+                        hosted->replica->leader().value());
+  }
+  if (hosted->replica->role() == raft::Role::kLeader && !hosted->replica->leader_ready()) {
+    return ErrorMessage(id, ErrorCode::NotLeader, "the new leader has not caught up yet",
                         hosted->replica->leader().value());
   }
   const PartitionState& partition = hosted->machine->state;

@@ -180,6 +180,7 @@ void Replica::Apply(const std::vector<raft::Entry>& committed) {
     MERIDIAN_CHECK(entry.index == applied_.next(), "apply {} after {}", entry.index.ToString(),
                    applied_.ToString());
     applied_ = entry.index;
+    applied_term_ = entry.term;
     applied_terms_[entry.index] = entry.term;
     if (options_.state_machine != nullptr) options_.state_machine->Apply(entry);
     if (observer_ != nullptr) observer_->OnApply(runtime_.node(), entry);

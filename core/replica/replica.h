@@ -99,6 +99,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
   io::NodeId leader() const { return leader_; }
   raft::Index applied() const { return applied_; }
   raft::Index commit() const { return commit_; }
+  // A leader that has applied an entry of its own term: everything any earlier leader committed
+  // is applied here, so its state (a partition's high watermark) is at least what any client
+  // was ever shown. Before that, a new leader may look behind.
+  bool leader_ready() const { return role_ == raft::Role::kLeader && applied_term_ == term_; }
   const absl::Status& failure() const { return failure_; }
   const ReplicaOptions& options() const { return options_; }
 
@@ -134,6 +138,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   io::NodeId leader_;
   raft::Index commit_;
   raft::Index applied_;
+  raft::Term applied_term_;  // Term of the entry at applied_.
   absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
   absl::Status failure_;
 };
