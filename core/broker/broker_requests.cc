@@ -13,6 +13,9 @@
 namespace meridian::core::broker {
 namespace {
 
+static_assert(wire::kBatchBytesMax <= raft::kEntryBytesMax,
+              "every batch a client may produce must fit in one raft entry");
+
 using wire::ErrorCode;
 using wire::ErrorMessage;
 using wire::Message;
