@@ -39,7 +39,7 @@ ABSL_FLAG(bool, shrink, false, "Shrink the failing --seed's fault schedule.");
 ABSL_FLAG(std::string, faults, "", "Keep only these schedule indices (comma-separated, or none).");
 ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names).");
 ABSL_FLAG(std::string, bug, "none",
-          "Planted bug. Broker workload: ack-before-quorum, forget-producer-state. "
+          "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state. "
           "Toy workload: ack-before-sync, skip-crc.");
 ABSL_FLAG(std::string, buggify, "seed", "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
 ABSL_FLAG(bool, plant_nondeterminism, false,
@@ -95,7 +95,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   const std::string bug = absl::GetFlag(FLAGS_bug);
   if (options->workload == "broker") {
     if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs)) {
-      return "unknown --bug " + bug + " for the broker workload (ack-before-quorum, forget-producer-state)";
+      return "unknown --bug " + bug + " for the broker workload (ack-before-quorum, fetch-above-hwm, forget-producer-state)";
     }
   } else if (!ParsePlantedBug(bug, &options->bug)) {
     return "unknown --bug " + bug + " for the toy workload (ack-before-sync, skip-crc)";

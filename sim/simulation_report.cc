@@ -72,6 +72,7 @@ std::string ReproCommand(const SimulationOptions& options) {
   }
   if (options.bug != toy::PlantedBug::kNone) command += fmt::format(" --bug={}", PlantedBugName(options.bug));
   if (options.broker_bugs.ack_before_quorum) command += " --bug=ack-before-quorum";
+  if (options.broker_bugs.fetch_above_high_watermark) command += " --bug=fetch-above-hwm";
   if (options.broker_bugs.partition == core::broker::PartitionPlantedBug::kForgetProducerStateOnApply) {
     command += " --bug=forget-producer-state";
   }
@@ -171,6 +172,10 @@ bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug) {
 bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBugs* bugs) {
   if (name == "ack-before-quorum") {
     bugs->ack_before_quorum = true;
+    return true;
+  }
+  if (name == "fetch-above-hwm") {
+    bugs->fetch_above_high_watermark = true;
     return true;
   }
   if (name == "forget-producer-state") {

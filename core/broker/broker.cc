@@ -224,11 +224,13 @@ const HostedPartition* Broker::State::FindHosted(std::string_view topic, uint32_
   return hosted == partitions.end() ? nullptr : &hosted->second;
 }
 
-raft::RaftOptions Broker::State::GroupRaftOptions(std::vector<uint32_t> voters) const {
+raft::RaftOptions Broker::State::GroupRaftOptions(const std::vector<uint32_t>& voters,
+                                                  const std::vector<uint32_t>& learners) const {
   raft::RaftOptions raft = options.raft;
   raft.id = io::NodeId(options.node_id);
   raft.bootstrap = raft::Membership{};
   for (uint32_t voter : voters) raft.bootstrap.voters.insert(io::NodeId(voter));
+  for (uint32_t learner : learners) raft.bootstrap.learners.insert(io::NodeId(learner));
   return raft;
 }
 
@@ -241,11 +243,19 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   if (options.controller_voters.empty()) {
     return absl::InvalidArgumentError("the controller needs at least one voter");
   }
+  const auto listed = [&](const std::vector<uint32_t>& ids) {
+    return std::find(ids.begin(), ids.end(), options.node_id) != ids.end();
+  };
+  if (!listed(options.controller_voters) && !listed(options.controller_learners)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "node {} is neither a voter nor a learner of the metadata group", options.node_id));
+  }
   auto state = std::make_shared<State>(runtime, std::move(options));
   state->controller_machine = std::make_shared<MetadataMachine>(runtime);
   replica::ReplicaOptions controller_options;
   controller_options.group = cluster::kControllerGroup;
-  controller_options.raft = state->GroupRaftOptions(state->options.controller_voters);
+  controller_options.raft = state->GroupRaftOptions(state->options.controller_voters,
+                                                    state->options.controller_learners);
   controller_options.tick = state->options.tick;
   controller_options.dir = GroupDir(cluster::kControllerGroup);
   controller_options.state_machine = state->controller_machine;

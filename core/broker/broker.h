@@ -36,6 +36,7 @@ namespace meridian::core::broker {
 struct BrokerPlantedBugs {
   PartitionPlantedBug partition = PartitionPlantedBug::kNone;
   bool ack_before_quorum = false;  // acks=quorum answered once the leader has it on its disk.
+  bool fetch_above_high_watermark = false;  // The leader serves its uncommitted tail.
 };
 
 struct BrokerOptions {
@@ -43,8 +44,10 @@ struct BrokerOptions {
   std::string region = "local";
   std::string zone = "local";
   io::Address advertised;  // The client address other nodes and clients reach this node at.
-  // Voters of the metadata group (the controller quorum). Every node must be given the same set.
+  // Voters of the metadata group (the controller quorum) and its learners (every other node,
+  // so that every node has the metadata). Every node must be given the same two lists.
   std::vector<uint32_t> controller_voters;
+  std::vector<uint32_t> controller_learners;
   raft::RaftOptions raft;  // Timing template for every group (id and bootstrap are set per group).
   io::Duration tick = std::chrono::milliseconds(50);
   io::Duration request_timeout_default = std::chrono::seconds(10);

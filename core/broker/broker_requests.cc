@@ -229,6 +229,25 @@ const HostedPartition* Route(const Broker::State& state, uint64_t id, const std:
   return hosted;
 }
 
+// PLANTED BUGS ONLY: the partition as this leader would see it if every entry of its log up to
+// `through` committed — what a broker that acknowledges or serves before the quorum believes.
+std::optional<PartitionState> PredictForPlantedBug(const HostedPartition& hosted,
+                                                   raft::Index through) {
+  PartitionState predicted = hosted.machine->state;
+  raft::Index next = predicted.applied().next();
+  while (next <= through) {
+    absl::StatusOr<std::vector<raft::Entry>> entries =
+        hosted.replica->ReadUncommittedForPlantedBug(next, wire::kFetchBytesMax);
+    if (!entries.ok() || entries->empty()) return std::nullopt;
+    for (const raft::Entry& entry : *entries) {
+      if (entry.index > through) break;
+      predicted.Apply(entry);
+      next = entry.index.next();
+    }
+  }
+  return predicted;
+}
+
 wire::ClientMessageT ProduceOutcome(uint64_t id, const ApplyOutcome& outcome) {
   wire::ProduceResponseT response;
   switch (outcome.result) {
@@ -274,6 +293,14 @@ wire::ClientMessageT HandleProduce(Broker::State& state, uint64_t id,
       std::string(request.batch.begin(), request.batch.end()), DeadlineFor(state, request.timeout_ms),
       leader_only ? replica::WaitFor::kLeaderDurable : replica::WaitFor::kApplied);
   if (!index.ok()) return ProposalError(id, index.status(), replica->leader().value());
+  if (state.options.planted.ack_before_quorum && request.acks == wire::Acks::Quorum) {
+    // PLANTED BUG: answer as if the leader's own fsync were the quorum's.
+    std::optional<PartitionState> predicted =
+        PredictForPlantedBug(HostedPartition{"", 0, 0, machine, replica}, *index);
+    std::optional<ApplyOutcome> outcome =
+        predicted.has_value() ? predicted->OutcomeAt(*index) : std::nullopt;
+    if (outcome.has_value()) return ProduceOutcome(id, *outcome);
+  }
   if (leader_only) {
     // The offset is decided when the entry is applied; with acks=leader it may not be yet.
     std::optional<ApplyOutcome> applied = machine->state.OutcomeAt(*index);
@@ -304,9 +331,9 @@ wire::ClientMessageT OutOfRange(uint64_t id, const PartitionState& partition, in
 }
 
 // Appends whole accepted batches from `offset` until the byte budget is spent (at least one).
-absl::Status ReadBatches(const HostedPartition& hosted, Offset offset, uint64_t bytes_max,
-                         wire::FetchResponseT& response) {
-  const PartitionState& partition = hosted.machine->state;
+absl::Status ReadBatches(const HostedPartition& hosted, const PartitionState& partition,
+                         Offset offset, uint64_t bytes_max, wire::FetchResponseT& response) {
+  const bool planted_uncommitted = &partition != &hosted.machine->state;
   std::optional<BatchLocation> first = partition.BatchHolding(offset);
   MERIDIAN_CHECK(first.has_value(), "offset {} below the high watermark has no batch",
                  offset.ToString());
@@ -314,7 +341,8 @@ absl::Status ReadBatches(const HostedPartition& hosted, Offset offset, uint64_t 
   raft::Index next = first->index;
   while (bytes < bytes_max && next <= partition.applied()) {
     absl::StatusOr<std::vector<raft::Entry>> entries =
-        hosted.replica->ReadCommitted(next, bytes_max - bytes);
+        planted_uncommitted ? hosted.replica->ReadUncommittedForPlantedBug(next, bytes_max - bytes)
+                            : hosted.replica->ReadCommitted(next, bytes_max - bytes);
     if (!entries.ok()) return entries.status();
     if (entries->empty()) break;
     for (raft::Entry& entry : *entries) {
@@ -361,15 +389,25 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
   const Offset offset(static_cast<uint64_t>(request.offset));
   const io::Duration wait =
       std::min<io::Duration>(std::chrono::milliseconds(request.max_wait_ms), state.options.fetch_wait_max);
-  (void)hosted.machine->applied.WaitUntil(
-      [&] { return partition.high_watermark() > offset || state.stopped; },
-      state.runtime.Now() + wait, "fetch long poll");
+  // PLANTED BUG: serve the leader's whole log, committed or not.
+  const bool planted = state.options.planted.fetch_above_high_watermark && leader;
+  const auto planted_view = [&] {
+    return planted ? PredictForPlantedBug(hosted, raft::Index(~uint64_t{0} >> 1)) : std::nullopt;
+  };
+  std::optional<PartitionState> early = planted_view();
+  if (!early.has_value() || early->high_watermark() <= offset) {
+    (void)hosted.machine->applied.WaitUntil(
+        [&] { return partition.high_watermark() > offset || state.stopped; },
+        state.runtime.Now() + wait, "fetch long poll");
+  }
+  const std::optional<PartitionState> predicted = planted_view();
+  const PartitionState& served = predicted.has_value() ? *predicted : partition;
   wire::FetchResponseT response;
-  response.high_watermark = static_cast<int64_t>(partition.high_watermark().value());
-  response.log_start_offset = static_cast<int64_t>(partition.log_start_offset().value());
-  if (partition.high_watermark() > offset) {
+  response.high_watermark = static_cast<int64_t>(served.high_watermark().value());
+  response.log_start_offset = static_cast<int64_t>(served.log_start_offset().value());
+  if (served.high_watermark() > offset) {
     const uint64_t bytes_max = std::clamp<uint64_t>(request.max_bytes, 1, wire::kFetchBytesMax);
-    if (absl::Status s = ReadBatches(hosted, offset, bytes_max, response); !s.ok()) {
+    if (absl::Status s = ReadBatches(hosted, served, offset, bytes_max, response); !s.ok()) {
       return ErrorMessage(id, ErrorCode::Failed, fmt::format("read failed: {}", s.ToString()));
     }
   }

@@ -70,7 +70,8 @@ struct Broker::State {
   absl::StatusOr<cluster::MetadataOutcome> ProposeMetadata(const wire::MetadataCommandT& command,
                                                           io::Instant deadline);
   const HostedPartition* FindHosted(std::string_view topic, uint32_t partition) const;
-  raft::RaftOptions GroupRaftOptions(std::vector<uint32_t> voters) const;
+  raft::RaftOptions GroupRaftOptions(const std::vector<uint32_t>& voters,
+                                     const std::vector<uint32_t>& learners = {}) const;
   void Log(std::string_view text) const;
 };
 

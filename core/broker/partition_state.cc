@@ -83,7 +83,7 @@ ApplyOutcome PartitionState::ApplyBatch(const raft::Entry& entry) {
 ApplyOutcome PartitionState::CheckSequence(uint64_t producer_id, uint32_t epoch, int32_t first,
                                            int32_t last) {
   auto it = producers_.find(producer_id);
-  const bool known = it != producers_.end() && bug_ != PartitionPlantedBug::kForgetProducerStateOnApply;
+  const bool known = it != producers_.end();
   if (known && epoch < it->second.epoch) {
     return {ApplyResult::kFencedEpoch, Offset(), 0,
             fmt::format("producer {} epoch {} is fenced by epoch {}", producer_id, epoch,
@@ -104,6 +104,13 @@ ApplyOutcome PartitionState::CheckSequence(uint64_t producer_id, uint32_t epoch,
     return {ApplyResult::kAppended, Offset(), 0, ""};
   }
   ProducerState& state = it->second;
+  if (bug_ == PartitionPlantedBug::kForgetProducerStateOnApply) {
+    // PLANTED BUG: no dedup window — every batch of a known session is taken as new.
+    state.last_sequence = std::max(state.last_sequence, last);
+    state.recent.push_back({first, last, Offset()});
+    while (state.recent.size() > kRecentBatchesMax) state.recent.pop_front();
+    return {ApplyResult::kAppended, Offset(), 0, ""};
+  }
   for (const SequenceRange& range : state.recent) {
     if (range.first == first && range.last == last) {
       return {ApplyResult::kDuplicate, range.base_offset, static_cast<uint32_t>(last - first + 1),

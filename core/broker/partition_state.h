@@ -68,7 +68,7 @@ struct BatchLocation {
 // Test-only planted bugs (tests prove the checks catch them). Production: kNone.
 enum class PartitionPlantedBug : uint8_t {
   kNone,
-  kForgetProducerStateOnApply,  // Dedup state is not kept: retries are appended twice.
+  kForgetProducerStateOnApply,  // No dedup window: an idempotent retry is appended twice.
 };
 
 class PartitionState {

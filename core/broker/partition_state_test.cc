@@ -105,7 +105,8 @@ TEST(PartitionState, ThePlantedForgetfulStateAppendsRetriesTwice) {
   new (&log.state) PartitionState(PartitionPlantedBug::kForgetProducerStateOnApply);
   EXPECT_EQ(log.Batch(7, 0, 0, 2).result, ApplyResult::kAppended);
   EXPECT_EQ(log.Batch(7, 0, 0, 2).result, ApplyResult::kAppended);  // the retry lands again
-  EXPECT_EQ(log.state.high_watermark(), Offset(4));
+  EXPECT_EQ(log.Batch(7, 0, 2, 1).result, ApplyResult::kAppended);
+  EXPECT_EQ(log.state.high_watermark(), Offset(5));
 }
 
 // Against a dumb model: a producer that retries every batch a random number of times, in order,

@@ -132,9 +132,10 @@ std::vector<io::Address> Client::AnyNodeCandidates() const {
 // ---- Calls ----
 
 Client::Response Client::AttemptOn(io::NodeId node, const wire::ClientMessageT& request,
-                                   io::Instant deadline) {
+                                   io::Instant deadline, bool* connected) {
   absl::StatusOr<std::shared_ptr<Connection>> connection = ConnectionTo(node, deadline);
   if (!connection.ok()) return connection.status();
+  *connected = true;  // From here on the request may reach the node.
   return (*connection)->Call(request, AttemptDeadline(deadline));
 }
 
@@ -184,8 +185,10 @@ Client::Response Client::CallAnyNode(wire::ClientMessageT request, io::Instant d
 }
 
 Client::Response Client::CallPartitionLeader(const std::string& topic, uint32_t partition,
-                                             wire::ClientMessageT request, io::Instant deadline) {
-  return CallWithRetry(Route{Route::Kind::kPartition, topic, partition}, request, deadline);
+                                             wire::ClientMessageT request, io::Instant deadline,
+                                             bool* maybe_delivered) {
+  return CallWithRetry(Route{Route::Kind::kPartition, topic, partition}, request, deadline,
+                       maybe_delivered);
 }
 
 Client::Response Client::CallController(wire::ClientMessageT request, io::Instant deadline) {
@@ -238,7 +241,7 @@ void Client::LearnLeader(const Route& route, uint32_t leader) {
 }
 
 Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMessageT& request,
-                                       io::Instant deadline) {
+                                       io::Instant deadline, bool* maybe_delivered) {
   absl::Status last = absl::UnavailableError("no attempt made");
   bool refreshed_unknown = false;
   uint32_t failures_in_a_row = 0;
@@ -250,7 +253,10 @@ Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMes
           request.request_id, wire::ErrorCode::UnknownTopicOrPartition,
           std::string(node.status().message())));
     }
-    Response response = node.ok() ? AttemptOn(*node, request, deadline) : Response(node.status());
+    bool connected = false;
+    Response response =
+        node.ok() ? AttemptOn(*node, request, deadline, &connected) : Response(node.status());
+    if (!response.ok() && connected && maybe_delivered != nullptr) *maybe_delivered = true;
     if (!response.ok()) {
       if (absl::IsCancelled(response.status())) return response;
       last = response.status();

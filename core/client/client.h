@@ -59,8 +59,12 @@ class Client {
   absl::StatusOr<wire::MetadataResponseT> RefreshMetadata(std::vector<std::string> topics = {});
 
   using Response = absl::StatusOr<std::unique_ptr<wire::ClientMessageT>>;
+  // `maybe_delivered`, when given, is set to true if some attempt may have reached a node
+  // without an answer coming back (the request was written, then the connection failed or the
+  // attempt timed out): a later definite error then does not prove the request never applied.
   Response CallPartitionLeader(const std::string& topic, uint32_t partition,
-                               wire::ClientMessageT request, io::Instant deadline);
+                               wire::ClientMessageT request, io::Instant deadline,
+                               bool* maybe_delivered = nullptr);
   Response CallController(wire::ClientMessageT request, io::Instant deadline);
   // One node; retries only connection failures until the deadline.
   Response CallNode(io::NodeId node, wire::ClientMessageT request, io::Instant deadline);
@@ -95,8 +99,9 @@ class Client {
   };
 
   Response CallWithRetry(const Route& route, const wire::ClientMessageT& request,
-                         io::Instant deadline);
-  Response AttemptOn(io::NodeId node, const wire::ClientMessageT& request, io::Instant deadline);
+                         io::Instant deadline, bool* maybe_delivered = nullptr);
+  Response AttemptOn(io::NodeId node, const wire::ClientMessageT& request, io::Instant deadline,
+                     bool* connected);
   absl::StatusOr<io::NodeId> PickNode(const Route& route, uint32_t attempt, io::Instant deadline);
   void ForgetLeader(const Route& route);
   void LearnLeader(const Route& route, uint32_t leader);

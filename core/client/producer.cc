@@ -237,8 +237,10 @@ void Producer::SendBatch(PartitionState& state, Batch& batch) {
     request.timeout_ms = static_cast<uint32_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(options_.request_timeout).count());
     request.batch = batch.encoded;
-    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response = client_.CallPartitionLeader(
-        state.topic, state.partition, wire::Message(0, std::move(request)), deadline);
+    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response =
+        client_.CallPartitionLeader(state.topic, state.partition,
+                                    wire::Message(0, std::move(request)), deadline,
+                                    &batch.maybe_written);
     if (!response.ok()) {
       // Deadline, cancel or client closed: the batch may or may not be in the log.
       MERIDIAN_PROBE("producer: batch indeterminate");
@@ -289,14 +291,31 @@ Producer::Outcome Producer::OnResponse(PartitionState& state, Batch& batch,
       break;
     case wire::ErrorCode::Unknown:
       // Maybe applied: only a retry of the same idempotent bytes is safe.
+      batch.maybe_written = true;
       if (options_.idempotent) return Outcome::kRetry;
       break;
     case wire::ErrorCode::Failed:
     case wire::ErrorCode::NotEnoughReplicas:
     case wire::ErrorCode::NotLeader:
       return Outcome::kRetry;  // Certainly not applied.
+    case wire::ErrorCode::UnknownTopicOrPartition:
+      // A node whose copy of the metadata lags (just restarted, or cut off when the topic was
+      // created) does not know the topic yet: retriable until the delivery timeout, as in
+      // Kafka. A topic that was really deleted fails by that timeout.
+      MERIDIAN_PROBE("producer: unknown topic retried");
+      return Outcome::kRetry;
     default:
       break;
+  }
+  if (batch.maybe_written) {
+    // An earlier attempt may still be (or become) part of the log: this error settles nothing.
+    MERIDIAN_PROBE("producer: definite error after an ambiguous attempt");
+    if (options_.idempotent) (void)BumpEpoch(batch.content.producer_epoch);
+    Fail(batch, absl::UnknownError(fmt::format(
+                    "{}/{}: delivery not confirmed, the records may or may not be written "
+                    "(an earlier attempt got no answer; the last one: {})",
+                    state.topic, state.partition, StatusFromError(*error).ToString())));
+    return Outcome::kDone;
   }
   // A definite error: not applied, so its sequence numbers are free again.
   if (options_.idempotent && state.sequence_epoch == batch.content.producer_epoch) {

@@ -23,8 +23,12 @@
 // its sequence at 0 in the new epoch, so late retries of the old epoch get FencedProducerEpoch.
 // A batch fenced because its epoch is older than the current one was not applied: it is
 // re-stamped in the current epoch and retried. Definite errors fail the batch's records:
-// RecordTooLarge, BadRequest, UnknownTopicOrPartition (after one metadata refresh),
-// OutOfOrderSequence, FencedProducerEpoch (current epoch), and the sequence is rolled back.
+// RecordTooLarge, BadRequest, OutOfOrderSequence, FencedProducerEpoch (current epoch), and the
+// sequence is rolled back — but only if no earlier attempt of the batch may have been applied
+// (an attempt whose answer was lost, or an Unknown answer): then the error settles nothing, the
+// records fail as "may or may not be written" (absl Unknown, no wire code) and the epoch is
+// bumped. UnknownTopicOrPartition is retried until the delivery timeout: a node whose metadata
+// lags says it about a topic that exists.
 //
 // Offsets: a record resolves with base_offset + i. With acks=Leader the node acknowledges
 // before commit and returns base_offset -1: the Delivery then has `offset == std::nullopt`
@@ -119,6 +123,9 @@ class Producer {
     size_t bytes = 0;
     io::Instant created;  // First record's Send: delivery_timeout counts from here.
     bool stamped = false;
+    // Some attempt may have been applied without us hearing so (a lost response, an Unknown
+    // answer): a later definite error no longer proves the records were not written.
+    bool maybe_written = false;
     std::vector<uint8_t> encoded;  // What goes on the wire, identical across retries.
   };
   struct PartitionState {

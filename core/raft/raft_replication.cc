@@ -5,6 +5,7 @@
 #include "core/raft/quorum.h"
 #include "core/raft/raft.h"
 #include "io/assert.h"
+#include "io/probe.h"
 
 namespace meridian::core::raft {
 namespace {
@@ -184,7 +185,16 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
     uint64_t& acked = heartbeat_acked_ticks_[m.from];
     acked = std::max(acked, m.context_ticks);
   }
-  if (progress.match() < log_.last_index()) SendAppend(m.from);
+  if (progress.match() < log_.last_index() && !SendAppend(m.from) &&
+      progress.state() == ProgressState::kReplicate) {
+    // Appends in flight may have been lost, and with the window not full nothing else would
+    // notice on an idle group: an empty append at next - 1 is accepted by a follower that has
+    // everything (harmless) and rejected by one that lost some, which starts a probe.
+    MERIDIAN_PROBE("raft: empty append after a heartbeat from a lagging follower");
+    const Index prev(progress.next().value() - 1);
+    Send(Message{.type = MessageType::kAppend, .to = m.from, .log_index = prev,
+                 .log_term = log_.TermAt(prev), .commit = log_.commit()});
+  }
 }
 
 bool Raft::SendAppend(NodeId to) {

@@ -245,16 +245,26 @@ absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instan
 
 absl::StatusOr<std::vector<raft::Entry>> Replica::ReadCommitted(raft::Index from,
                                                                uint64_t bytes_max) {
+  return ReadEntries(from, bytes_max, applied_);
+}
+
+absl::StatusOr<std::vector<raft::Entry>> Replica::ReadUncommittedForPlantedBug(raft::Index from,
+                                                                              uint64_t bytes_max) {
+  return ReadEntries(from, bytes_max, raft::Index(log_->end_offset().value()));
+}
+
+absl::StatusOr<std::vector<raft::Entry>> Replica::ReadEntries(raft::Index from, uint64_t bytes_max,
+                                                              raft::Index last) {
   MERIDIAN_CHECK(from.value() >= 1);
   std::vector<raft::Entry> entries;
   if (!failure_.ok()) return failure_;
-  if (from > applied_) return entries;
+  if (from > last) return entries;
   absl::StatusOr<log::ReadResult> read = log_->Read(OffsetOf(from), bytes_max);
   if (!read.ok()) return read.status();
   for (const log::BatchRef& batch : read->batches) {
     const raft::Index index(batch.header.base_offset.value() + 1);
     if (index < from) continue;
-    if (index > applied_) break;
+    if (index > last) break;
     absl::StatusOr<raft::Entry> entry = DecodeEntry(batch.payload(), batch.header.term, index);
     if (!entry.ok()) return entry.status();
     MERIDIAN_CHECK(entries.empty() || entries.back().index.next() == index);

@@ -91,6 +91,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // Committed entries from `from` (at most through applied()), whole entries up to about
   // `bytes_max` (at least one if any is available). Read from the durable log (CRC-checked).
   absl::StatusOr<std::vector<raft::Entry>> ReadCommitted(raft::Index from, uint64_t bytes_max);
+  // TEST ONLY (planted bugs that read what is not committed yet): entries from `from` to the end
+  // of the local log, committed or not.
+  absl::StatusOr<std::vector<raft::Entry>> ReadUncommittedForPlantedBug(raft::Index from,
+                                                                        uint64_t bytes_max);
   // Stops the replica: its driver exits, waiters see Cancelled. Idempotent.
   void Shutdown();
 
@@ -120,6 +124,8 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void Handle(Input input);
   absl::Status HandleReady();
   absl::Status PersistEntries(const std::vector<raft::Entry>& entries);
+  absl::StatusOr<std::vector<raft::Entry>> ReadEntries(raft::Index from, uint64_t bytes_max,
+                                                       raft::Index last);
   void Apply(const std::vector<raft::Entry>& committed);
   void FailStop(absl::Status why);
   void PublishState();

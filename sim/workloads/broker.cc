@@ -90,6 +90,12 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
   options.zone = location.zone;
   options.advertised = plan.addresses[rt.node().value() - 1];
   options.controller_voters = plan.controller_voters;
+  for (io::NodeId server : plan.servers) {
+    if (std::find(plan.controller_voters.begin(), plan.controller_voters.end(), server.value()) ==
+        plan.controller_voters.end()) {
+      options.controller_learners.push_back(server.value());
+    }
+  }
   options.tick = milliseconds(50);  // Election timeout 500 ms > the geo round trip.
   options.planted = planted;
   absl::StatusOr<std::unique_ptr<core::broker::Broker>> started = core::broker::Broker::Start(rt, options);
@@ -131,6 +137,11 @@ struct Run {
   io::Instant healed_at;
 };
 
+// Client outcomes worth reading when replaying a seed go into the trace (--trace).
+void TraceOp(Run& run, io::Runtime& rt, const std::string& text) {
+  if (run.world.tracing()) run.world.Trace(rt.node(), text);
+}
+
 // A producer error is definite (fail) only when the node says it certainly did not apply.
 bool CertainlyNotWritten(const absl::Status& status) {
   const std::optional<wire::ErrorCode> code = client::WireErrorCode(status);
@@ -150,7 +161,7 @@ bool CertainlyNotWritten(const absl::Status& status) {
 
 void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint32_t partitions) {
   int64_t process = run.recorder.NewProcess();
-  while (rt.Now() < run.stop_producing) {
+  while (run.world.Now() < run.stop_producing) {
     const int64_t value = run.recorder.NextValue();
     const std::string key = fmt::format("k{}", value % 97);
     const uint32_t partition = client::PartitionForKey(key, partitions);
@@ -172,12 +183,13 @@ void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint
                      key, partition, delivery->partition);
       run.recorder.operation(op).offsets = {static_cast<int64_t>(delivery->offset->value())};
       run.recorder.Complete(op, checks::Outcome::kOk);
-      if (rt.Now() >= run.healed_at) run.send_ok_after_heal++;
-    } else if (!delivery.ok() && !sent.ok() && CertainlyNotWritten(delivery.status())) {
-      run.recorder.Complete(op, checks::Outcome::kFail);
+      if (run.world.Now() >= run.healed_at) run.send_ok_after_heal++;
     } else if (!delivery.ok() && CertainlyNotWritten(delivery.status())) {
+      TraceOp(run, rt, fmt::format("send {} failed: {}", value, delivery.status().ToString()));
       run.recorder.Complete(op, checks::Outcome::kFail);
     } else {
+      TraceOp(run, rt, fmt::format("send {} indeterminate: {}", value,
+                                   delivery.ok() ? "offset unknown" : delivery.status().ToString()));
       run.recorder.Complete(op, checks::Outcome::kInfo);
       process = run.recorder.NewProcess();
     }
@@ -191,12 +203,12 @@ void RunProducerNode(io::Runtime& rt, Run& run) {
     if (!rt.Sleep(milliseconds(100)).ok()) return;
   }
   absl::StatusOr<uint32_t> partitions = absl::UnavailableError("not asked yet");
-  while (!partitions.ok() && rt.Now() < run.stop_producing) {
+  while (!partitions.ok() && run.world.Now() < run.stop_producing) {
     partitions = client.PartitionCount(kTopic, rt.Now() + seconds(3));
     if (!partitions.ok() && !rt.Sleep(milliseconds(200)).ok()) return;
   }
   absl::StatusOr<std::unique_ptr<client::Producer>> producer = absl::UnavailableError("");
-  while (!producer.ok() && rt.Now() < run.stop_producing) {
+  while (!producer.ok() && run.world.Now() < run.stop_producing) {
     client::ProducerOptions options;
     options.delivery_timeout = seconds(30);
     options.request_timeout = seconds(3);
@@ -261,7 +273,15 @@ void ConsumerProcess(io::Runtime& rt, Run& run, client::Client& client, uint32_t
 
 void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
   client::Client client(rt, ClientOptionsFor(run.plan, "admin-consumer"));
-  while (!run.topic_ready && rt.Now() < run.stop_producing) {
+  // Like an operator, create the topic once every server has registered (or after a while), so
+  // placement can spread replicas over every region.
+  const io::Instant registered_by = run.world.Now() + seconds(10);
+  while (run.world.Now() < registered_by) {
+    absl::StatusOr<wire::MetadataResponseT> metadata = client.RefreshMetadata();
+    if (metadata.ok() && metadata->nodes.size() == run.plan.servers.size()) break;
+    (void)rt.Sleep(milliseconds(200));
+  }
+  while (!run.topic_ready && run.world.Now() < run.stop_producing) {
     absl::StatusOr<wire::TopicInfoT> created =
         client.CreateTopic(kTopic, run.plan.partitions, run.plan.replication_factor);
     const std::optional<wire::ErrorCode> code = client::WireErrorCode(created.status());
@@ -273,7 +293,7 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
   }
   if (!run.topic_ready) return;
   ConsumerProcess(rt, run, client, run.plan.partitions,
-                  [&](client::Consumer&) { return rt.Now() >= run.drain_started; });
+                  [&](client::Consumer&) { return run.world.Now() >= run.drain_started; });
   // The final drain: once every server has restarted from its disk, a fresh consumer reads every
   // partition up to the high watermark its leader reports.
   std::vector<int64_t> targets;
