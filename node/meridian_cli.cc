@@ -834,13 +834,17 @@ int RunConsume(Session& session, const Args& args) {
     if (options->follow) break;
     absl::StatusOr<int64_t> end = HighWatermark(session, options->topic, p);
     if (!end.ok()) return session.Fail(end.status());
-    // Starting at the end, there is nothing to read below the end.
-    if (options->start != ConsumeOptions::Start::kEnd) end_offsets[p] = *end;
+    // Starting at (or past) the end, there is nothing to read below the end.
+    const bool empty = options->start == ConsumeOptions::Start::kEnd ||
+                       (options->start == ConsumeOptions::Start::kOffset && options->offset >= *end);
+    if (!empty) end_offsets[p] = *end;
   }
   client::ConsumerOptions consumer_options;
-  consumer_options.auto_offset_reset = options->start == ConsumeOptions::Start::kEnd
-                                           ? client::OffsetReset::kLatest
-                                           : client::OffsetReset::kEarliest;
+  // An explicit --offset outside the log is an error to report, not a position to replace.
+  consumer_options.auto_offset_reset =
+      options->start == ConsumeOptions::Start::kEnd      ? client::OffsetReset::kLatest
+      : options->start == ConsumeOptions::Start::kOffset ? client::OffsetReset::kNone
+                                                         : client::OffsetReset::kEarliest;
   client::Consumer consumer(session.client(), consumer_options);
   absl::StatusOr<uint64_t> printed = uint64_t{0};
   if (options->follow || !end_offsets.empty()) {
