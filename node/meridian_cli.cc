@@ -206,7 +206,8 @@ absl::StatusOr<Args> ParseArgs(int argc, char** argv, const std::vector<Command>
       }
       std::replace(name.begin(), name.end(), '_', '-');
       if (!value.has_value() && IsValueFlag(name, commands)) {
-        if (i + 1 >= argc) return absl::InvalidArgumentError(fmt::format("--{} needs a value", name));
+        if (i + 1 >= argc)
+          return absl::InvalidArgumentError(fmt::format("--{} needs a value", name));
         value = argv[++i];
       }
       if (args.flags.contains(name)) {
@@ -238,8 +239,8 @@ absl::Status CheckFlags(const Command& command, const Args& args) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> IntFlag(const Args& args, std::string_view name, int64_t min,
-                                int64_t max, std::optional<int64_t> fallback) {
+absl::StatusOr<int64_t> IntFlag(const Args& args, std::string_view name, int64_t min, int64_t max,
+                                std::optional<int64_t> fallback) {
   if (!args.Has(name)) {
     if (fallback.has_value()) return *fallback;
     return absl::InvalidArgumentError(fmt::format("--{} is required", name));
@@ -268,8 +269,7 @@ absl::StatusOr<std::vector<io::Address>> ParseBootstrap(const std::string& text)
     if (address->host != "localhost" &&
         address->host.find_first_not_of("0123456789.") != std::string::npos) {
       return absl::InvalidArgumentError(fmt::format(
-          "--bootstrap: '{}' is not an IPv4 address (host names are not resolved)",
-          address->host));
+          "--bootstrap: '{}' is not an IPv4 address (host names are not resolved)", address->host));
     }
     addresses.push_back(*address);
   }
@@ -468,8 +468,8 @@ class LineReader {
     }
     std::unique_ptr<LineReader> reader(new LineReader(rt, fd, /*owns_fd=*/!path.empty()));
     struct stat info {};
-    const bool pollable = fstat(fd, &info) == 0 &&
-                          (S_ISFIFO(info.st_mode) || S_ISSOCK(info.st_mode) || isatty(fd));
+    const bool pollable =
+        fstat(fd, &info) == 0 && (S_ISFIFO(info.st_mode) || S_ISSOCK(info.st_mode) || isatty(fd));
     if (pollable) {
       reader->saved_flags_ = fcntl(fd, F_GETFL);
       if (reader->saved_flags_ >= 0 && fcntl(fd, F_SETFL, reader->saved_flags_ | O_NONBLOCK) == 0) {
@@ -498,8 +498,8 @@ class LineReader {
         return line;
       }
       if (buffer_.size() - start_ > kLineBytesMax) {
-        return absl::InvalidArgumentError(fmt::format(
-            "line {} is longer than {} bytes", lines_read_ + 1, kLineBytesMax));
+        return absl::InvalidArgumentError(
+            fmt::format("line {} is longer than {} bytes", lines_read_ + 1, kLineBytesMax));
       }
       if (eof_) {
         if (start_ == buffer_.size()) return std::optional<std::string>();
@@ -602,8 +602,8 @@ absl::StatusOr<ProduceOptions> ParseProduceOptions(const Session& session, const
   options.producer.acks = acks == "leader" ? wire::Acks::Leader : wire::Acks::Quorum;
   options.producer.idempotent = !args.Has("no-idempotence");
   options.producer.delivery_timeout = session.timeout();
-  options.producer.request_timeout = std::min<io::Duration>(session.timeout(),
-                                                            std::chrono::seconds(10));
+  options.producer.request_timeout =
+      std::min<io::Duration>(session.timeout(), std::chrono::seconds(10));
   return options;
 }
 
@@ -612,7 +612,8 @@ absl::Status SendLines(Session& session, const ProduceOptions& options, LineRead
                        client::Producer& producer, DeliveryTally& tally) {
   const int64_t now_ms =  // Record timestamps are the wall clock's; core/ has none.
       std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch()).count();
+          std::chrono::system_clock::now().time_since_epoch())
+          .count();
   while (true) {
     absl::StatusOr<std::optional<std::string>> line = reader.Next();
     if (!line.ok()) return line.status();
@@ -655,8 +656,8 @@ int RunProduce(Session& session, const Args& args) {
   absl::StatusOr<std::unique_ptr<client::Producer>> producer =
       client::Producer::Create(session.client(), options->producer);
   if (!producer.ok()) {
-    return session.Fail(fmt::format("cannot start the producer: {}",
-                                    std::string(producer.status().message())));
+    return session.Fail(
+        fmt::format("cannot start the producer: {}", std::string(producer.status().message())));
   }
   DeliveryTally tally;
   const absl::Status input = SendLines(session, *options, **reader, **producer, tally);
@@ -772,8 +773,8 @@ absl::StatusOr<uint64_t> ConsumeLoop(Session& session, const ConsumeOptions& opt
       out += FormatRecord(options, record);
       printed++;
     }
-    if (!out.empty() && (fwrite(out.data(), 1, out.size(), stdout) != out.size() ||
-                         fflush(stdout) != 0)) {
+    if (!out.empty() &&
+        (fwrite(out.data(), 1, out.size(), stdout) != out.size() || fflush(stdout) != 0)) {
       if (errno == EPIPE) return printed;  // The reader went away (`| head`): done.
       return io::posix::ErrnoStatus(errno, "cannot write to stdout");
     }
@@ -790,8 +791,9 @@ absl::StatusOr<uint64_t> ConsumeLoop(Session& session, const ConsumeOptions& opt
       return absl::DeadlineExceededError(fmt::format(
           "no records for {} s from partitions {} (not yet at their end offsets)",
           std::chrono::duration_cast<std::chrono::seconds>(session.timeout()).count(),
-          absl::StrJoin(end_offsets, ",", absl::PairFormatter(absl::AlphaNumFormatter(), " < ",
-                                                              absl::AlphaNumFormatter()))));
+          absl::StrJoin(
+              end_offsets, ",",
+              absl::PairFormatter(absl::AlphaNumFormatter(), " < ", absl::AlphaNumFormatter()))));
     }
   }
   return printed;
@@ -806,9 +808,15 @@ absl::Status StartConsumer(const ConsumeOptions& options, const std::vector<uint
   for (const client::TopicPartition& tp : assignment) {
     absl::Status sought;
     switch (options.start) {
-      case ConsumeOptions::Start::kBeginning: sought = consumer.SeekToBeginning(tp); break;
-      case ConsumeOptions::Start::kOffset: sought = consumer.Seek(tp, core::Offset(options.offset)); break;
-      case ConsumeOptions::Start::kEnd: sought = consumer.SeekToEnd(tp); break;
+      case ConsumeOptions::Start::kBeginning:
+        sought = consumer.SeekToBeginning(tp);
+        break;
+      case ConsumeOptions::Start::kOffset:
+        sought = consumer.Seek(tp, core::Offset(options.offset));
+        break;
+      case ConsumeOptions::Start::kEnd:
+        sought = consumer.SeekToEnd(tp);
+        break;
     }
     if (!sought.ok()) return sought;
   }
@@ -835,8 +843,9 @@ int RunConsume(Session& session, const Args& args) {
     absl::StatusOr<int64_t> end = HighWatermark(session, options->topic, p);
     if (!end.ok()) return session.Fail(end.status());
     // Starting at (or past) the end, there is nothing to read below the end.
-    const bool empty = options->start == ConsumeOptions::Start::kEnd ||
-                       (options->start == ConsumeOptions::Start::kOffset && options->offset >= *end);
+    const bool empty =
+        options->start == ConsumeOptions::Start::kEnd ||
+        (options->start == ConsumeOptions::Start::kOffset && options->offset >= *end);
     if (!empty) end_offsets[p] = *end;
   }
   client::ConsumerOptions consumer_options;
@@ -948,7 +957,9 @@ std::vector<std::string> PartitionRow(const std::string& topic, const wire::Part
                                      high_watermark - view->second->high_watermark));
     }
   }
-  return {topic, std::to_string(info.partition), NodeName(leader),
+  return {topic,
+          std::to_string(info.partition),
+          NodeName(leader),
           leader == 0 ? "-" : std::to_string(term),
           high_watermark < 0 ? "-" : std::to_string(high_watermark),
           absl::StrJoin(replicas, " ")};
@@ -978,29 +989,42 @@ int RunClusterStatus(Session& session, const Args& args) {
 
 std::vector<Command> Commands() {
   return {
-      {"topic create", kTopicCreateUsage,
-       {{"partitions", true}, {"replication-factor", true}, {"retention-bytes", true},
+      {"topic create",
+       kTopicCreateUsage,
+       {{"partitions", true},
+        {"replication-factor", true},
+        {"retention-bytes", true},
         {"retention-ms", true}},
-       1, RunTopicCreate},
+       1,
+       RunTopicCreate},
       {"topic list", kTopicListUsage, {}, 0, RunTopicList},
       {"topic describe", kTopicDescribeUsage, {}, 1, RunTopicDescribe},
       {"topic delete", kTopicDeleteUsage, {}, 1, RunTopicDelete},
-      {"produce", kProduceUsage,
+      {"produce",
+       kProduceUsage,
        {{"file", true}, {"key-separator", true}, {"acks", true}, {"no-idempotence", false}},
-       1, RunProduce},
-      {"consume", kConsumeUsage,
-       {{"partition", true}, {"from-beginning", false}, {"offset", true}, {"follow", false},
-        {"max-messages", true}, {"print-offset", false}, {"print-key", false},
+       1,
+       RunProduce},
+      {"consume",
+       kConsumeUsage,
+       {{"partition", true},
+        {"from-beginning", false},
+        {"offset", true},
+        {"follow", false},
+        {"max-messages", true},
+        {"print-offset", false},
+        {"print-key", false},
         {"key-separator", true}},
-       1, RunConsume},
+       1,
+       RunConsume},
       {"cluster status", kClusterStatusUsage, {}, 0, RunClusterStatus},
   };
 }
 
 // The command named by the first words ("produce", "topic create"), or nullptr; `group` is set
 // to "topic"/"cluster" when only the group matched.
-const Command* FindCommand(const std::vector<Command>& commands, const std::vector<std::string>& words,
-                           std::string* group) {
+const Command* FindCommand(const std::vector<Command>& commands,
+                           const std::vector<std::string>& words, std::string* group) {
   if (words.empty()) return nullptr;
   for (const Command& command : commands) {
     const size_t space = command.name.find(' ');
@@ -1056,8 +1080,8 @@ void CancelOnSignals(PosixRuntime& rt, io::FiberId command, bool* interrupted) {
 // A private data directory for the runtime (it wants one, and locks it), removed by the caller.
 absl::StatusOr<std::string> MakeTempDir() {
   const char* tmpdir = getenv("TMPDIR");
-  std::string pattern = fmt::format("{}/meridian-cli.XXXXXX",
-                                    tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp");
+  std::string pattern =
+      fmt::format("{}/meridian-cli.XXXXXX", tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp");
   if (mkdtemp(pattern.data()) == nullptr) {
     return io::posix::ErrnoStatus(errno, fmt::format("cannot create {}", pattern));
   }
@@ -1085,9 +1109,8 @@ int RunCommand(const Command& command, const Args& args, const std::vector<io::A
                std::string(runtime.status().message()));
   } else {
     PosixRuntime& rt = **runtime;
-    client::Client client(rt, {.bootstrap = bootstrap,
-                               .client_id = "meridian-cli",
-                               .request_timeout = timeout});
+    client::Client client(
+        rt, {.bootstrap = bootstrap, .client_id = "meridian-cli", .request_timeout = timeout});
     const io::FiberId fiber = rt.Spawn("command", [&] {
       Session session(rt, client, std::string(command.name), bootstrap_text, timeout);
       exit_code = command.run(session, args);
@@ -1110,7 +1133,8 @@ int Main(int argc, char** argv) {
   const std::vector<Command> commands = Commands();
   absl::StatusOr<Args> args = ParseArgs(argc, argv, commands);
   if (!args.ok()) {
-    fmt::print(stderr, "meridian: {} (see 'meridian --help')\n", std::string(args.status().message()));
+    fmt::print(stderr, "meridian: {} (see 'meridian --help')\n",
+               std::string(args.status().message()));
     return kExitUsage;
   }
   std::string group;
@@ -1137,10 +1161,9 @@ int Main(int argc, char** argv) {
   absl::Status checked = CheckFlags(*command, *args);
   if (checked.ok() && args->words.size() != command->positional) {
     checked = absl::InvalidArgumentError(
-        command->positional == 0
-            ? fmt::format("unexpected argument '{}'", args->words[0])
-            : fmt::format("expected {} argument(s), got {}", command->positional,
-                          args->words.size()));
+        command->positional == 0 ? fmt::format("unexpected argument '{}'", args->words[0])
+                                 : fmt::format("expected {} argument(s), got {}",
+                                               command->positional, args->words.size()));
   }
   absl::StatusOr<std::vector<io::Address>> bootstrap =
       checked.ok() ? ParseBootstrap(args->Value("bootstrap", "127.0.0.1:9092")) : checked;
@@ -1148,9 +1171,8 @@ int Main(int argc, char** argv) {
   if (bootstrap.ok() && args->Has("timeout") &&
       (!absl::SimpleAtod(args->Value("timeout"), &timeout_s) || !(timeout_s > 0) ||
        timeout_s > 86400)) {
-    bootstrap = absl::InvalidArgumentError(
-        fmt::format("--timeout='{}' is not a number of seconds in (0, 86400]",
-                    args->Value("timeout")));
+    bootstrap = absl::InvalidArgumentError(fmt::format(
+        "--timeout='{}' is not a number of seconds in (0, 86400]", args->Value("timeout")));
   }
   if (!bootstrap.ok()) {
     fmt::print(stderr, "meridian {}: {} (see 'meridian {} --help')\n", name,
