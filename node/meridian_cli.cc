@@ -675,6 +675,7 @@ int RunProduce(Session& session, const Args& args) {
   fmt::print(stderr, "produced to '{}': {} records acknowledged, {} failed{}\n", options->topic,
              tally.acknowledged, tally.failed,
              tally.failed > 0 ? fmt::format(" (first error: {})", tally.first_error) : "");
+  if (absl::IsCancelled(input)) return session.Fail("interrupted");
   if (!input.ok()) return session.Fail(fmt::format("input: {}", std::string(input.message())));
   return tally.failed > 0 ? kExitFailure : kExitOk;
 }
