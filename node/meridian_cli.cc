@@ -1,0 +1,1194 @@
+// meridian: the command-line tool for a Meridian cluster (topics, produce, consume, status).
+//
+// It is a thin shell over core/client: argv is parsed by hand (each subcommand has its own
+// flags and --help text), then one fiber on an io/posix runtime runs the subcommand with a
+// client::Client bootstrapped from --bootstrap. The runtime needs a data directory; the tool
+// makes a private one (mkdtemp) and removes it at exit. Nothing here decides anything about the
+// protocol: routing, retries and idempotence are the client library's.
+//
+// Errors are one line on stderr, "meridian <subcommand>: <what went wrong>".
+// Exit codes: 0 ok; 1 operational failure (cluster error, records not acknowledged, interrupted);
+// 2 usage error (unknown subcommand or flag, bad value). consume --follow stopped by Ctrl-C is 0.
+#include <errno.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "core/client/client.h"
+#include "core/client/consumer.h"
+#include "core/client/errors.h"
+#include "core/client/producer.h"
+#include "io/posix/posix_runtime.h"
+
+namespace meridian::node {
+namespace {
+
+using io::posix::PosixRuntime;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+// Longest input line `produce` accepts: a record must fit in one batch anyway.
+constexpr size_t kLineBytesMax = wire::kBatchBytesMax;
+constexpr size_t kReadChunkBytes = 64 << 10;
+// Records produced but not yet seen resolved; beyond this the reader waits for deliveries.
+constexpr size_t kDeliveriesPendingMax = 1 << 20;
+// How long one cluster status question to one node may take: a dead node must not stall it.
+constexpr io::Duration kReplicaStatusTimeout = std::chrono::seconds(3);
+constexpr io::Duration kPollWait = std::chrono::milliseconds(500);
+
+// ------------------------------------------------------------------------------------------
+// Usage texts.
+
+constexpr char kExitCodesText[] =
+    "Exit codes: 0 ok, 1 operational failure (cluster error, records not acknowledged),\n"
+    "2 usage error.\n";
+
+constexpr char kGlobalFlagsText[] =
+    "Global flags (anywhere on the command line):\n"
+    "  --bootstrap=IP:PORT,...  nodes to ask first (default 127.0.0.1:9092)\n"
+    "  --timeout=SECONDS        budget of each cluster operation (default 30)\n"
+    "  -h, --help               usage of the tool or of a subcommand\n";
+
+constexpr char kToolUsage[] =
+    "meridian: command-line tool for a Meridian cluster.\n\n"
+    "Usage: meridian [global flags] SUBCOMMAND [flags]\n\n"
+    "Subcommands:\n"
+    "  topic create NAME --partitions=N --replication-factor=R   create a topic\n"
+    "  topic list                                                list topics\n"
+    "  topic describe NAME                                       partitions, replicas, leaders\n"
+    "  topic delete NAME                                         delete a topic\n"
+    "  produce TOPIC                                             records from stdin, one a line\n"
+    "  consume TOPIC                                             records to stdout, one a line\n"
+    "  cluster status                                            nodes, leaders, replica lag\n\n"
+    "'meridian SUBCOMMAND --help' describes each one.\n\n";
+
+constexpr char kTopicCreateUsage[] =
+    "Usage: meridian topic create NAME --partitions=N --replication-factor=R\n"
+    "                             [--retention-bytes=B] [--retention-ms=MS]\n\n"
+    "Creates topic NAME with N partitions of R replicas each (R <= registered nodes).\n"
+    "  --retention-bytes=B   keep at most about B bytes per partition (default 0: unlimited)\n"
+    "  --retention-ms=MS     keep records for about MS milliseconds (default 0: unlimited)\n";
+
+constexpr char kTopicListUsage[] =
+    "Usage: meridian topic list\n\n"
+    "Lists every topic with its partition count and replication factor.\n";
+
+constexpr char kTopicDescribeUsage[] =
+    "Usage: meridian topic describe NAME\n\n"
+    "Shows the topic's settings and, per partition, its replicas (preferred leader first) and\n"
+    "its leader and term as the answering node knows them.\n";
+
+constexpr char kTopicDeleteUsage[] =
+    "Usage: meridian topic delete NAME\n\nDeletes topic NAME and its records.\n";
+
+constexpr char kProduceUsage[] =
+    "Usage: meridian produce TOPIC [--file=PATH] [--key-separator=SEP] [--acks=quorum|leader]\n"
+    "                        [--no-idempotence]\n\n"
+    "Sends one record per input line (stdin, or --file) and waits until every record is\n"
+    "acknowledged; prints a summary on stderr. Exit 1 if any record failed.\n"
+    "  --file=PATH          read lines from PATH instead of stdin\n"
+    "  --key-separator=SEP  the part of a line before the first SEP is the record's key (a line\n"
+    "                       without SEP has no key); '\\t' means a tab\n"
+    "  --acks=quorum        acknowledged once committed on a quorum (default)\n"
+    "  --acks=leader        acknowledged once the leader has it (offsets are then unknown)\n"
+    "  --no-idempotence     no producer id: a retried batch may be written twice\n";
+
+constexpr char kConsumeUsage[] =
+    "Usage: meridian consume TOPIC [--partition=P] [--from-beginning | --offset=N] [--follow]\n"
+    "                        [--max-messages=N] [--print-offset] [--print-key]\n"
+    "                        [--key-separator=SEP]\n\n"
+    "Prints one record value per line. Without --follow it reads up to the high watermark each\n"
+    "partition had when it started, then exits; with --follow it keeps waiting (Ctrl-C stops).\n"
+    "  --partition=P        only partition P (default: all)\n"
+    "  --from-beginning     start at the oldest record\n"
+    "  --offset=N           start at offset N (in every partition read)\n"
+    "                       (default start: the end, so only new records; like kcat)\n"
+    "  --follow             do not stop at the end\n"
+    "  --max-messages=N     stop after N records\n"
+    "  --print-offset       prefix each line with PARTITION:OFFSET and a tab\n"
+    "  --print-key          prefix each line with the key and the key separator\n"
+    "  --key-separator=SEP  separator after the key (default: tab; '\\t' means a tab)\n";
+
+constexpr char kClusterStatusUsage[] =
+    "Usage: meridian cluster status\n\n"
+    "Shows the registered nodes, the controller leader and, per partition, its leader, term\n"
+    "and high watermark and how far each replica's high watermark lags behind the leader's.\n"
+    "Every node is asked for its replicas; one that does not answer is shown as unreachable.\n";
+
+// ------------------------------------------------------------------------------------------
+// Arguments: words (subcommand and positional arguments) and --flags.
+
+struct FlagSpec {
+  std::string_view name;
+  bool takes_value;
+};
+
+constexpr FlagSpec kGlobalFlags[] = {{"bootstrap", true}, {"timeout", true}};
+
+struct Args {
+  std::vector<std::string> words;
+  absl::btree_map<std::string, std::optional<std::string>> flags;
+  bool help = false;
+
+  bool Has(std::string_view name) const { return flags.contains(std::string(name)); }
+  std::string Value(std::string_view name, std::string fallback = "") const {
+    auto it = flags.find(std::string(name));
+    return it == flags.end() || !it->second.has_value() ? fallback : *it->second;
+  }
+};
+
+class Session;
+using RunFunction = int (*)(Session&, const Args&);
+
+struct Command {
+  std::string_view name;  // "topic create"
+  std::string_view usage;
+  std::vector<FlagSpec> flags;
+  size_t positional;  // Words after the name: the topic, or nothing.
+  RunFunction run;
+};
+
+bool IsValueFlag(std::string_view name, const std::vector<Command>& commands) {
+  for (const FlagSpec& flag : kGlobalFlags) {
+    if (flag.name == name) return flag.takes_value;
+  }
+  for (const Command& command : commands) {
+    for (const FlagSpec& flag : command.flags) {
+      if (flag.name == name) return flag.takes_value;
+    }
+  }
+  return false;
+}
+
+// Splits argv into words and flags. Flags take `--name=value` or `--name value`; `_` in a name
+// reads as `-`; `--` ends the flags. Whether a flag belongs to the subcommand is checked later.
+absl::StatusOr<Args> ParseArgs(int argc, char** argv, const std::vector<Command>& commands) {
+  Args args;
+  bool flags_ended = false;
+  for (int i = 1; i < argc; i++) {
+    const std::string token = argv[i];
+    if (flags_ended || token.size() < 2 || token[0] != '-') {
+      args.words.push_back(token);
+    } else if (token == "--") {
+      flags_ended = true;
+    } else if (token == "-h" || token == "--help") {
+      args.help = true;
+    } else if (token.rfind("--", 0) != 0) {
+      return absl::InvalidArgumentError(fmt::format("unknown option '{}'", token));
+    } else {
+      std::string name = token.substr(2);
+      std::optional<std::string> value;
+      if (const size_t equals = name.find('='); equals != std::string::npos) {
+        value = name.substr(equals + 1);
+        name.resize(equals);
+      }
+      std::replace(name.begin(), name.end(), '_', '-');
+      if (!value.has_value() && IsValueFlag(name, commands)) {
+        if (i + 1 >= argc)
+          return absl::InvalidArgumentError(fmt::format("--{} needs a value", name));
+        value = argv[++i];
+      }
+      if (args.flags.contains(name)) {
+        return absl::InvalidArgumentError(fmt::format("--{} is given twice", name));
+      }
+      args.flags[name] = std::move(value);
+    }
+  }
+  return args;
+}
+
+// Every flag must be the command's or global, with a value exactly when it takes one.
+absl::Status CheckFlags(const Command& command, const Args& args) {
+  for (const auto& [name, value] : args.flags) {
+    std::optional<bool> takes_value;
+    for (const FlagSpec& flag : kGlobalFlags) {
+      if (flag.name == name) takes_value = flag.takes_value;
+    }
+    for (const FlagSpec& flag : command.flags) {
+      if (flag.name == name) takes_value = flag.takes_value;
+    }
+    if (!takes_value.has_value()) {
+      return absl::InvalidArgumentError(fmt::format("unknown flag --{}", name));
+    }
+    if (!*takes_value && value.has_value()) {
+      return absl::InvalidArgumentError(fmt::format("--{} takes no value", name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> IntFlag(const Args& args, std::string_view name, int64_t min, int64_t max,
+                                std::optional<int64_t> fallback) {
+  if (!args.Has(name)) {
+    if (fallback.has_value()) return *fallback;
+    return absl::InvalidArgumentError(fmt::format("--{} is required", name));
+  }
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(args.Value(name), &value) || value < min || value > max) {
+    return absl::InvalidArgumentError(
+        fmt::format("--{}='{}' is not an integer in {}..{}", name, args.Value(name), min, max));
+  }
+  return value;
+}
+
+std::string SeparatorFlag(const Args& args, std::string fallback) {
+  const std::string value = args.Value("key-separator", fallback);
+  return value == "\\t" ? "\t" : value;
+}
+
+absl::StatusOr<std::vector<io::Address>> ParseBootstrap(const std::string& text) {
+  std::vector<io::Address> addresses;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    absl::StatusOr<io::Address> address = io::ParseAddress(std::string(part));
+    if (!address.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("--bootstrap: {}", std::string(address.status().message())));
+    }
+    if (address->host != "localhost" &&
+        address->host.find_first_not_of("0123456789.") != std::string::npos) {
+      return absl::InvalidArgumentError(fmt::format(
+          "--bootstrap: '{}' is not an IPv4 address (host names are not resolved)", address->host));
+    }
+    addresses.push_back(*address);
+  }
+  if (addresses.empty()) return absl::InvalidArgumentError("--bootstrap names no address");
+  return addresses;
+}
+
+// ------------------------------------------------------------------------------------------
+// The session: one subcommand's runtime, client and error reporting.
+
+class Session {
+ public:
+  Session(PosixRuntime& rt, client::Client& client, std::string command, std::string bootstrap,
+          io::Duration timeout)
+      : rt_(rt),
+        client_(client),
+        command_(std::move(command)),
+        bootstrap_(std::move(bootstrap)),
+        timeout_(timeout) {}
+
+  PosixRuntime& rt() { return rt_; }
+  client::Client& client() { return client_; }
+  io::Duration timeout() const { return timeout_; }
+  io::Instant Deadline() const { return rt_.Now() + timeout_; }
+
+  int Fail(std::string_view message) {
+    fmt::print(stderr, "meridian {}: {}\n", command_, message);
+    return kExitFailure;
+  }
+  int Fail(const absl::Status& status) { return Fail(std::string(status.message())); }
+  int UsageError(const absl::Status& status) {
+    fmt::print(stderr, "meridian {}: {} (see 'meridian {} --help')\n", command_,
+               std::string(status.message()), command_);
+    return kExitUsage;
+  }
+
+  // Metadata for `topics` (all when empty). A failure that is no node's answer means no node
+  // could be reached, which is what the person needs to hear.
+  absl::StatusOr<wire::MetadataResponseT> Connect(std::vector<std::string> topics = {}) {
+    absl::StatusOr<wire::MetadataResponseT> metadata = client_.RefreshMetadata(std::move(topics));
+    if (!metadata.ok() && !client::WireErrorCode(metadata.status()).has_value()) {
+      return absl::UnavailableError(fmt::format("cannot reach any node at {}: {}", bootstrap_,
+                                                std::string(metadata.status().message())));
+    }
+    return metadata;
+  }
+
+  // The topic's description, or NotFound "topic 'x' does not exist".
+  absl::StatusOr<wire::TopicInfoT> Topic(const std::string& name) {
+    absl::StatusOr<wire::MetadataResponseT> metadata = Connect({name});
+    if (!metadata.ok()) return metadata.status();
+    for (auto& topic : metadata->topics) {
+      if (topic != nullptr && topic->name == name) return std::move(*topic);
+    }
+    return absl::NotFoundError(fmt::format("topic '{}' does not exist", name));
+  }
+
+ private:
+  PosixRuntime& rt_;
+  client::Client& client_;
+  const std::string command_;
+  const std::string bootstrap_;
+  const io::Duration timeout_;
+};
+
+// A wire error as a person reads it; the topic names the subject of "does not exist".
+std::string Explain(const absl::Status& status, const std::string& topic) {
+  const std::optional<wire::ErrorCode> code = client::WireErrorCode(status);
+  if (code == wire::ErrorCode::UnknownTopicOrPartition && !topic.empty()) {
+    return fmt::format("topic '{}' does not exist", topic);
+  }
+  if (code == wire::ErrorCode::TopicAlreadyExists) {
+    return fmt::format("topic '{}' already exists", topic);
+  }
+  return std::string(status.message());
+}
+
+// Rows of cells printed as left-aligned columns.
+class Table {
+ public:
+  void Row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  void Print(std::FILE* out, std::string_view indent) const {
+    std::vector<size_t> widths;
+    for (const auto& row : rows_) {
+      widths.resize(std::max(widths.size(), row.size()));
+      for (size_t i = 0; i < row.size(); i++) widths[i] = std::max(widths[i], row[i].size());
+    }
+    for (const auto& row : rows_) {
+      std::string line(indent);
+      for (size_t i = 0; i < row.size(); i++) {
+        line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], widths[i]) : row[i];
+      }
+      fmt::print(out, "{}\n", line);
+    }
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string Limit(int64_t value, std::string_view unit) {
+  return value == 0 ? "unlimited" : fmt::format("{} {}", value, unit);
+}
+
+std::string NodeName(uint32_t node) { return node == 0 ? "-" : std::to_string(node); }
+
+// ------------------------------------------------------------------------------------------
+// topic create / list / describe / delete.
+
+int RunTopicCreate(Session& session, const Args& args) {
+  const std::string name = args.words[0];
+  absl::StatusOr<int64_t> partitions = IntFlag(args, "partitions", 1, 1 << 16, std::nullopt);
+  absl::StatusOr<int64_t> replication =
+      IntFlag(args, "replication-factor", 1, 1 << 10, std::nullopt);
+  absl::StatusOr<int64_t> retention_bytes =
+      IntFlag(args, "retention-bytes", 0, std::numeric_limits<int64_t>::max(), 0);
+  absl::StatusOr<int64_t> retention_ms =
+      IntFlag(args, "retention-ms", 0, std::numeric_limits<int64_t>::max(), 0);
+  for (const absl::Status& status : {partitions.status(), replication.status(),
+                                     retention_bytes.status(), retention_ms.status()}) {
+    if (!status.ok()) return session.UsageError(status);
+  }
+  if (name.empty() || name.size() > wire::kNameBytesMax) {
+    return session.UsageError(absl::InvalidArgumentError(
+        fmt::format("a topic name has 1 to {} bytes", wire::kNameBytesMax)));
+  }
+  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+    return session.Fail(metadata.status());
+  }
+  absl::StatusOr<wire::TopicInfoT> created = session.client().CreateTopic(
+      name, static_cast<uint32_t>(*partitions), static_cast<uint32_t>(*replication),
+      *retention_bytes, *retention_ms);
+  if (!created.ok()) return session.Fail(Explain(created.status(), name));
+  fmt::print("created topic '{}': {} partitions, replication factor {}\n", name,
+             created->partitions.size(), created->replication_factor);
+  return kExitOk;
+}
+
+int RunTopicList(Session& session, const Args& args) {
+  absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect();
+  if (!metadata.ok()) return session.Fail(metadata.status());
+  Table table;
+  table.Row({"TOPIC", "PARTITIONS", "REPLICATION", "RETENTION_BYTES", "RETENTION_MS"});
+  for (const auto& topic : metadata->topics) {
+    if (topic == nullptr) continue;
+    table.Row({topic->name, std::to_string(topic->partitions.size()),
+               std::to_string(topic->replication_factor), Limit(topic->retention_bytes, "B"),
+               Limit(topic->retention_ms, "ms")});
+  }
+  table.Print(stdout, "");
+  return kExitOk;
+}
+
+int RunTopicDescribe(Session& session, const Args& args) {
+  absl::StatusOr<wire::TopicInfoT> topic = session.Topic(args.words[0]);
+  if (!topic.ok()) return session.Fail(topic.status());
+  fmt::print("topic {}: {} partitions, replication factor {}, retention {}, {}\n", topic->name,
+             topic->partitions.size(), topic->replication_factor,
+             Limit(topic->retention_bytes, "bytes"), Limit(topic->retention_ms, "ms"));
+  Table table;
+  table.Row({"PARTITION", "LEADER", "TERM", "REPLICAS"});
+  for (const auto& partition : topic->partitions) {
+    if (partition == nullptr) continue;
+    table.Row({std::to_string(partition->partition), NodeName(partition->leader),
+               partition->leader == 0 ? "-" : std::to_string(partition->leader_term),
+               absl::StrJoin(partition->replicas, ",")});
+  }
+  table.Print(stdout, "  ");
+  return kExitOk;
+}
+
+int RunTopicDelete(Session& session, const Args& args) {
+  const std::string name = args.words[0];
+  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+    return session.Fail(metadata.status());
+  }
+  absl::Status deleted = session.client().DeleteTopic(name);
+  if (!deleted.ok()) return session.Fail(Explain(deleted, name));
+  fmt::print("deleted topic '{}'\n", name);
+  return kExitOk;
+}
+
+// ------------------------------------------------------------------------------------------
+// produce.
+
+// Lines from a file or stdin. Pipes, sockets and terminals are read non-blocking through the
+// reactor, so deliveries progress while the input is idle; regular files are read directly.
+class LineReader {
+ public:
+  static absl::StatusOr<std::unique_ptr<LineReader>> Open(PosixRuntime& rt,
+                                                          const std::string& path) {
+    int fd = STDIN_FILENO;
+    if (!path.empty()) {
+      fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return io::posix::ErrnoStatus(errno, fmt::format("cannot open {}", path));
+    }
+    std::unique_ptr<LineReader> reader(new LineReader(rt, fd, /*owns_fd=*/!path.empty()));
+    struct stat info {};
+    const bool pollable =
+        fstat(fd, &info) == 0 && (S_ISFIFO(info.st_mode) || S_ISSOCK(info.st_mode) || isatty(fd));
+    if (pollable) {
+      reader->saved_flags_ = fcntl(fd, F_GETFL);
+      if (reader->saved_flags_ >= 0 && fcntl(fd, F_SETFL, reader->saved_flags_ | O_NONBLOCK) == 0) {
+        reader->watch_ = rt.Watch(fd);
+      }
+    }
+    return reader;
+  }
+
+  ~LineReader() {
+    if (watch_ != nullptr) {
+      rt_.Unwatch(*watch_);
+      (void)fcntl(fd_, F_SETFL, saved_flags_);  // The shell shares a terminal's flags.
+    }
+    if (owns_fd_) close(fd_);
+  }
+
+  // The next line without its newline; nullopt at the end of the input.
+  absl::StatusOr<std::optional<std::string>> Next() {
+    while (true) {
+      const size_t newline = buffer_.find('\n', start_);
+      if (newline != std::string::npos) {
+        std::string line = buffer_.substr(start_, newline - start_);
+        start_ = newline + 1;
+        lines_read_++;
+        return line;
+      }
+      if (buffer_.size() - start_ > kLineBytesMax) {
+        return absl::InvalidArgumentError(
+            fmt::format("line {} is longer than {} bytes", lines_read_ + 1, kLineBytesMax));
+      }
+      if (eof_) {
+        if (start_ == buffer_.size()) return std::optional<std::string>();
+        std::string line = buffer_.substr(start_);  // A last line without a newline.
+        start_ = buffer_.size();
+        lines_read_++;
+        return line;
+      }
+      if (absl::Status filled = Fill(); !filled.ok()) return filled;
+    }
+  }
+
+ private:
+  LineReader(PosixRuntime& rt, int fd, bool owns_fd) : rt_(rt), fd_(fd), owns_fd_(owns_fd) {}
+
+  absl::Status Fill() {
+    buffer_.erase(0, start_);
+    start_ = 0;
+    char chunk[kReadChunkBytes];
+    while (true) {
+      const ssize_t n = read(fd_, chunk, sizeof(chunk));
+      if (n > 0) {
+        buffer_.append(chunk, static_cast<size_t>(n));
+        return absl::OkStatus();
+      }
+      if (n == 0) {
+        eof_ = true;
+        return absl::OkStatus();
+      }
+      if (errno == EINTR) continue;
+      if ((errno != EAGAIN && errno != EWOULDBLOCK) || watch_ == nullptr) {
+        return io::posix::ErrnoStatus(errno, "cannot read the input");
+      }
+      watch_->readable = false;
+      absl::Status ready =
+          rt_.WaitReady(*watch_, io::posix::Readiness::kReadable, io::Instant::Infinite());
+      if (!ready.ok()) return ready;
+    }
+  }
+
+  PosixRuntime& rt_;
+  const int fd_;
+  const bool owns_fd_;
+  int saved_flags_ = -1;
+  std::unique_ptr<io::posix::FdWatch> watch_;
+  std::string buffer_;
+  size_t start_ = 0;
+  bool eof_ = false;
+  uint64_t lines_read_ = 0;
+};
+
+// Delivery outcomes, counted in the order records were sent.
+struct DeliveryTally {
+  std::deque<std::shared_ptr<client::DeliveryPromise>> pending;
+  uint64_t acknowledged = 0;
+  uint64_t failed = 0;
+  std::string first_error;
+
+  void Failed(const absl::Status& status) {
+    if (failed++ == 0) first_error = std::string(status.message());
+  }
+  // Counts the resolved records at the front of `pending`.
+  void Reap() {
+    while (!pending.empty() && pending.front()->ready()) {
+      absl::StatusOr<const absl::StatusOr<client::Delivery>*> outcome = pending.front()->Wait();
+      if (outcome.ok() && (*outcome)->ok()) {
+        acknowledged++;
+      } else {
+        Failed(outcome.ok() ? (*outcome)->status() : outcome.status());
+      }
+      pending.pop_front();
+    }
+  }
+};
+
+struct ProduceOptions {
+  std::string topic;
+  std::string file;
+  std::optional<std::string> key_separator;
+  client::ProducerOptions producer;
+};
+
+absl::StatusOr<ProduceOptions> ParseProduceOptions(const Session& session, const Args& args) {
+  ProduceOptions options;
+  options.topic = args.words[0];
+  options.file = args.Value("file");
+  if (args.Has("file") && options.file.empty()) {
+    return absl::InvalidArgumentError("--file needs a path");
+  }
+  if (args.Has("key-separator")) {
+    options.key_separator = SeparatorFlag(args, "");
+    if (options.key_separator->empty()) {
+      return absl::InvalidArgumentError("--key-separator must not be empty");
+    }
+  }
+  const std::string acks = args.Value("acks", "quorum");
+  if (acks != "quorum" && acks != "leader") {
+    return absl::InvalidArgumentError(fmt::format("--acks='{}' is not quorum or leader", acks));
+  }
+  options.producer.acks = acks == "leader" ? wire::Acks::Leader : wire::Acks::Quorum;
+  options.producer.idempotent = !args.Has("no-idempotence");
+  options.producer.delivery_timeout = session.timeout();
+  options.producer.request_timeout =
+      std::min<io::Duration>(session.timeout(), std::chrono::seconds(10));
+  return options;
+}
+
+// Sends every input line; returns the reader's error, if any (records sent so far still count).
+absl::Status SendLines(Session& session, const ProduceOptions& options, LineReader& reader,
+                       client::Producer& producer, DeliveryTally& tally) {
+  const int64_t now_ms =  // Record timestamps are the wall clock's; core/ has none.
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  while (true) {
+    absl::StatusOr<std::optional<std::string>> line = reader.Next();
+    if (!line.ok()) return line.status();
+    if (!line->has_value()) return absl::OkStatus();
+    std::optional<std::string> key;
+    std::string value = std::move(**line);
+    if (options.key_separator.has_value()) {
+      if (const size_t at = value.find(*options.key_separator); at != std::string::npos) {
+        key = value.substr(0, at);
+        value.erase(0, at + options.key_separator->size());
+      }
+    }
+    absl::StatusOr<std::shared_ptr<client::DeliveryPromise>> sent = producer.Send(
+        options.topic, std::move(key), std::move(value), {}, now_ms, session.Deadline());
+    if (sent.ok()) {
+      tally.pending.push_back(std::move(*sent));
+    } else {
+      tally.Failed(absl::Status(sent.status().code(), Explain(sent.status(), options.topic)));
+    }
+    tally.Reap();
+    if (tally.pending.size() >= kDeliveriesPendingMax) {
+      if (absl::StatusOr<const absl::StatusOr<client::Delivery>*> waited =
+              tally.pending.front()->Wait(session.Deadline());
+          !waited.ok()) {
+        return waited.status();
+      }
+    }
+  }
+}
+
+int RunProduce(Session& session, const Args& args) {
+  absl::StatusOr<ProduceOptions> options = ParseProduceOptions(session, args);
+  if (!options.ok()) return session.UsageError(options.status());
+  if (absl::StatusOr<wire::TopicInfoT> topic = session.Topic(options->topic); !topic.ok()) {
+    return session.Fail(topic.status());
+  }
+  absl::StatusOr<std::unique_ptr<LineReader>> reader =
+      LineReader::Open(session.rt(), options->file);
+  if (!reader.ok()) return session.Fail(reader.status());
+  absl::StatusOr<std::unique_ptr<client::Producer>> producer =
+      client::Producer::Create(session.client(), options->producer);
+  if (!producer.ok()) {
+    return session.Fail(
+        fmt::format("cannot start the producer: {}", std::string(producer.status().message())));
+  }
+  DeliveryTally tally;
+  const absl::Status input = SendLines(session, *options, **reader, **producer, tally);
+  // Every record resolves within delivery_timeout of its batch's first record.
+  const io::Instant flush_deadline = session.Deadline() + std::chrono::seconds(5);
+  absl::Status flushed = (*producer)->Flush(flush_deadline);
+  for (const auto& promise : tally.pending) (void)promise->Wait(flush_deadline);
+  tally.Reap();
+  const uint64_t unresolved = tally.pending.size();
+  (void)(*producer)->Close(session.rt().Now() + std::chrono::seconds(1));
+  tally.failed += unresolved;
+  if (unresolved > 0 && tally.first_error.empty()) {
+    tally.first_error = fmt::format("not resolved in time ({})", flushed.ToString());
+  }
+  fmt::print(stderr, "produced to '{}': {} records acknowledged, {} failed{}\n", options->topic,
+             tally.acknowledged, tally.failed,
+             tally.failed > 0 ? fmt::format(" (first error: {})", tally.first_error) : "");
+  if (absl::IsCancelled(input)) return session.Fail("interrupted");
+  if (!input.ok()) return session.Fail(fmt::format("input: {}", std::string(input.message())));
+  return tally.failed > 0 ? kExitFailure : kExitOk;
+}
+
+// ------------------------------------------------------------------------------------------
+// consume.
+
+struct ConsumeOptions {
+  enum class Start { kEnd, kBeginning, kOffset };
+  std::string topic;
+  std::optional<uint32_t> partition;
+  Start start = Start::kEnd;
+  int64_t offset = 0;
+  bool follow = false;
+  std::optional<uint64_t> max_messages;
+  bool print_offset = false;
+  bool print_key = false;
+  std::string key_separator;
+};
+
+absl::StatusOr<ConsumeOptions> ParseConsumeOptions(const Args& args) {
+  ConsumeOptions options;
+  options.topic = args.words[0];
+  if (args.Has("partition")) {
+    absl::StatusOr<int64_t> partition = IntFlag(args, "partition", 0, (1 << 16) - 1, 0);
+    if (!partition.ok()) return partition.status();
+    options.partition = static_cast<uint32_t>(*partition);
+  }
+  if (args.Has("from-beginning") && args.Has("offset")) {
+    return absl::InvalidArgumentError("--from-beginning and --offset exclude each other");
+  }
+  if (args.Has("from-beginning")) options.start = ConsumeOptions::Start::kBeginning;
+  if (args.Has("offset")) {
+    absl::StatusOr<int64_t> offset =
+        IntFlag(args, "offset", 0, std::numeric_limits<int64_t>::max(), 0);
+    if (!offset.ok()) return offset.status();
+    options.start = ConsumeOptions::Start::kOffset;
+    options.offset = *offset;
+  }
+  if (args.Has("max-messages")) {
+    absl::StatusOr<int64_t> max =
+        IntFlag(args, "max-messages", 1, std::numeric_limits<int64_t>::max(), 1);
+    if (!max.ok()) return max.status();
+    options.max_messages = static_cast<uint64_t>(*max);
+  }
+  options.follow = args.Has("follow");
+  options.print_offset = args.Has("print-offset");
+  options.print_key = args.Has("print-key");
+  options.key_separator = SeparatorFlag(args, "\t");
+  return options;
+}
+
+// The high watermark of `partition` now, from its leader (ListOffsets Latest).
+absl::StatusOr<int64_t> HighWatermark(Session& session, const std::string& topic,
+                                      uint32_t partition) {
+  wire::ListOffsetsRequestT request;
+  request.topic = topic;
+  request.partition = partition;
+  request.spec = wire::OffsetSpec::Latest;
+  absl::StatusOr<wire::ListOffsetsResponseT> latest = client::TakeBody<wire::ListOffsetsResponseT>(
+      session.client().CallPartitionLeader(topic, partition, wire::Message(0, std::move(request)),
+                                           session.Deadline()),
+      [](wire::BodyUnion& body) { return body.AsListOffsetsResponse(); }, "ListOffsetsResponse");
+  if (!latest.ok()) {
+    return absl::Status(latest.status().code(),
+                        fmt::format("partition {}: high watermark: {}", partition,
+                                    Explain(latest.status(), topic)));
+  }
+  return latest->offset;
+}
+
+std::string FormatRecord(const ConsumeOptions& options, const client::ConsumedRecord& record) {
+  std::string line;
+  if (options.print_offset) {
+    line += fmt::format("{}:{}\t", record.partition, record.offset.value());
+  }
+  if (options.print_key) line += record.key.value_or("") + options.key_separator;
+  line += record.value;
+  line += '\n';
+  return line;
+}
+
+// Polls until every partition in `end_offsets` reached its end (never with --follow), the
+// message limit, an error, or cancellation (Ctrl-C). Returns the records printed.
+absl::StatusOr<uint64_t> ConsumeLoop(Session& session, const ConsumeOptions& options,
+                                     client::Consumer& consumer,
+                                     absl::btree_map<uint32_t, int64_t> end_offsets) {
+  uint64_t printed = 0;
+  io::Instant progress_deadline = session.Deadline();
+  while (options.follow || !end_offsets.empty()) {
+    absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(kPollWait);
+    if (!records.ok()) return records.status();
+    std::string out;
+    for (const client::ConsumedRecord& record : *records) {
+      if (options.max_messages.has_value() && printed >= *options.max_messages) break;
+      out += FormatRecord(options, record);
+      printed++;
+    }
+    if (!out.empty() &&
+        (fwrite(out.data(), 1, out.size(), stdout) != out.size() || fflush(stdout) != 0)) {
+      if (errno == EPIPE) return printed;  // The reader went away (`| head`): done.
+      return io::posix::ErrnoStatus(errno, "cannot write to stdout");
+    }
+    if (options.max_messages.has_value() && printed >= *options.max_messages) return printed;
+    if (!records->empty()) progress_deadline = session.Deadline();
+    for (auto it = end_offsets.begin(); it != end_offsets.end();) {
+      absl::StatusOr<core::Offset> position =
+          consumer.Position({options.topic, it->first}, session.Deadline());
+      if (!position.ok()) return position.status();
+      const bool done = static_cast<int64_t>(position->value()) >= it->second;
+      it = done ? end_offsets.erase(it) : std::next(it);
+    }
+    if (!options.follow && !end_offsets.empty() && session.rt().Now() > progress_deadline) {
+      return absl::DeadlineExceededError(fmt::format(
+          "no records for {} s from partitions {} (not yet at their end offsets)",
+          std::chrono::duration_cast<std::chrono::seconds>(session.timeout()).count(),
+          absl::StrJoin(
+              end_offsets, ",",
+              absl::PairFormatter(absl::AlphaNumFormatter(), " < ", absl::AlphaNumFormatter()))));
+    }
+  }
+  return printed;
+}
+
+// Assigns the partitions and seeks each to where the options say reading starts.
+absl::Status StartConsumer(const ConsumeOptions& options, const std::vector<uint32_t>& partitions,
+                           client::Consumer& consumer) {
+  std::vector<client::TopicPartition> assignment;
+  for (uint32_t partition : partitions) assignment.push_back({options.topic, partition});
+  if (absl::Status assigned = consumer.Assign(assignment); !assigned.ok()) return assigned;
+  for (const client::TopicPartition& tp : assignment) {
+    absl::Status sought;
+    switch (options.start) {
+      case ConsumeOptions::Start::kBeginning:
+        sought = consumer.SeekToBeginning(tp);
+        break;
+      case ConsumeOptions::Start::kOffset:
+        sought = consumer.Seek(tp, core::Offset(options.offset));
+        break;
+      case ConsumeOptions::Start::kEnd:
+        sought = consumer.SeekToEnd(tp);
+        break;
+    }
+    if (!sought.ok()) return sought;
+  }
+  return absl::OkStatus();
+}
+
+int RunConsume(Session& session, const Args& args) {
+  absl::StatusOr<ConsumeOptions> options = ParseConsumeOptions(args);
+  if (!options.ok()) return session.UsageError(options.status());
+  absl::StatusOr<wire::TopicInfoT> topic = session.Topic(options->topic);
+  if (!topic.ok()) return session.Fail(topic.status());
+  const uint32_t count = static_cast<uint32_t>(topic->partitions.size());
+  std::vector<uint32_t> partitions;
+  for (uint32_t p = 0; p < count; p++) {
+    if (!options->partition.has_value() || *options->partition == p) partitions.push_back(p);
+  }
+  if (partitions.empty()) {
+    return session.Fail(fmt::format("topic '{}' has {} partitions; there is no partition {}",
+                                    options->topic, count, *options->partition));
+  }
+  absl::btree_map<uint32_t, int64_t> end_offsets;  // Without --follow: where reading stops.
+  for (uint32_t p : partitions) {
+    if (options->follow) break;
+    absl::StatusOr<int64_t> end = HighWatermark(session, options->topic, p);
+    if (!end.ok()) return session.Fail(end.status());
+    // Starting at (or past) the end, there is nothing to read below the end.
+    const bool empty =
+        options->start == ConsumeOptions::Start::kEnd ||
+        (options->start == ConsumeOptions::Start::kOffset && options->offset >= *end);
+    if (!empty) end_offsets[p] = *end;
+  }
+  client::ConsumerOptions consumer_options;
+  // An explicit --offset outside the log is an error to report, not a position to replace.
+  consumer_options.auto_offset_reset =
+      options->start == ConsumeOptions::Start::kEnd      ? client::OffsetReset::kLatest
+      : options->start == ConsumeOptions::Start::kOffset ? client::OffsetReset::kNone
+                                                         : client::OffsetReset::kEarliest;
+  client::Consumer consumer(session.client(), consumer_options);
+  absl::StatusOr<uint64_t> printed = uint64_t{0};
+  if (options->follow || !end_offsets.empty()) {
+    absl::Status started = StartConsumer(*options, partitions, consumer);
+    printed = started.ok() ? ConsumeLoop(session, *options, consumer, end_offsets) : started;
+  }
+  consumer.Close();
+  // Ctrl-C: the end of --follow, an interruption otherwise (RunCommand sets the exit code).
+  if (!printed.ok() && absl::IsCancelled(printed.status())) return kExitOk;
+  if (!printed.ok()) return session.Fail(Explain(printed.status(), options->topic));
+  fmt::print(stderr, "consumed {} records from '{}'\n", *printed, options->topic);
+  return kExitOk;
+}
+
+// ------------------------------------------------------------------------------------------
+// cluster status.
+
+using ReplicaReports = absl::btree_map<uint32_t, absl::StatusOr<wire::ReplicaStatusResponseT>>;
+
+// Asks every node in `metadata` for its replicas, all at once, each within
+// kReplicaStatusTimeout, so a dead node costs one timeout and not one per node.
+ReplicaReports AskEveryNode(Session& session, const wire::MetadataResponseT& metadata) {
+  ReplicaReports reports;
+  std::vector<io::FiberId> askers;
+  const io::Instant deadline =
+      std::min(session.Deadline(), session.rt().Now() + kReplicaStatusTimeout);
+  for (const auto& node : metadata.nodes) {
+    if (node == nullptr || node->id == 0) continue;
+    const uint32_t id = node->id;
+    reports.emplace(id, absl::UnknownError("not asked"));
+    askers.push_back(session.rt().Spawn("replica-status", [&session, &reports, id, deadline] {
+      reports.at(id) = client::TakeBody<wire::ReplicaStatusResponseT>(
+          session.client().CallNode(io::NodeId(id), wire::Message(0, wire::ReplicaStatusRequestT{}),
+                                    deadline),
+          [](wire::BodyUnion& body) { return body.AsReplicaStatusResponse(); },
+          "ReplicaStatusResponse");
+    }));
+  }
+  for (io::FiberId asker : askers) session.rt().scheduler().Join(asker);
+  return reports;
+}
+
+void PrintNodes(const wire::MetadataResponseT& metadata, const ReplicaReports& reports) {
+  fmt::print("controller leader: {}\n", metadata.controller_leader == 0
+                                            ? std::string("unknown")
+                                            : fmt::format("node {}", metadata.controller_leader));
+  fmt::print("nodes ({}):\n", metadata.nodes.size());
+  Table table;
+  table.Row({"NODE", "REGION", "ZONE", "ADDRESS", "STATUS"});
+  for (const auto& node : metadata.nodes) {
+    if (node == nullptr) continue;
+    auto report = reports.find(node->id);
+    std::string status = "unreachable";
+    if (report != reports.end() && report->second.ok()) {
+      status = fmt::format("up, {} replicas", report->second->replicas.size());
+    } else if (report != reports.end()) {
+      status = fmt::format("unreachable ({})", std::string(report->second.status().message()));
+    }
+    table.Row({std::to_string(node->id), node->region, node->zone,
+               io::Address{node->host, node->port}.ToString(), status});
+  }
+  table.Print(stdout, "  ");
+}
+
+// One partition's row: the leader is the replica that says it leads in the highest term (the
+// metadata's view when none answers); lag is the leader's high watermark minus each replica's.
+std::vector<std::string> PartitionRow(const std::string& topic, const wire::PartitionInfoT& info,
+                                      const ReplicaReports& reports) {
+  absl::btree_map<uint32_t, const wire::ReplicaStatusT*> views;
+  for (uint32_t replica : info.replicas) {
+    auto report = reports.find(replica);
+    if (report == reports.end() || !report->second.ok()) continue;
+    for (const auto& status : report->second->replicas) {
+      if (status != nullptr && status->topic == topic && status->partition == info.partition) {
+        views[replica] = status.get();
+      }
+    }
+  }
+  uint32_t leader = info.leader;
+  uint64_t term = info.leader_term;
+  const wire::ReplicaStatusT* leading = nullptr;
+  for (const auto& [replica, view] : views) {
+    if (view->role == "leader" && (leading == nullptr || view->term > leading->term)) {
+      leading = view;
+      leader = replica;
+      term = view->term;
+    }
+  }
+  int64_t high_watermark = -1;
+  if (leading != nullptr) high_watermark = leading->high_watermark;
+  for (const auto& [replica, view] : views) {
+    if (leading == nullptr) high_watermark = std::max(high_watermark, view->high_watermark);
+  }
+  std::vector<std::string> replicas;
+  for (uint32_t replica : info.replicas) {
+    auto view = views.find(replica);
+    if (view == views.end()) {
+      replicas.push_back(fmt::format("{}:unreachable", replica));
+    } else {
+      replicas.push_back(fmt::format("{}:{}(lag {})", replica, view->second->high_watermark,
+                                     high_watermark - view->second->high_watermark));
+    }
+  }
+  return {topic,
+          std::to_string(info.partition),
+          NodeName(leader),
+          leader == 0 ? "-" : std::to_string(term),
+          high_watermark < 0 ? "-" : std::to_string(high_watermark),
+          absl::StrJoin(replicas, " ")};
+}
+
+int RunClusterStatus(Session& session, const Args& args) {
+  absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect();
+  if (!metadata.ok()) return session.Fail(metadata.status());
+  const ReplicaReports reports = AskEveryNode(session, *metadata);
+  PrintNodes(*metadata, reports);
+  fmt::print("partitions:\n");
+  Table table;
+  table.Row({"TOPIC", "PARTITION", "LEADER", "TERM", "HIGH_WATERMARK",
+             "REPLICAS (node:high_watermark(lag))"});
+  for (const auto& topic : metadata->topics) {
+    if (topic == nullptr) continue;
+    for (const auto& partition : topic->partitions) {
+      if (partition != nullptr) table.Row(PartitionRow(topic->name, *partition, reports));
+    }
+  }
+  table.Print(stdout, "  ");
+  return kExitOk;
+}
+
+// ------------------------------------------------------------------------------------------
+// Dispatch and the process around a subcommand.
+
+std::vector<Command> Commands() {
+  return {
+      {"topic create",
+       kTopicCreateUsage,
+       {{"partitions", true},
+        {"replication-factor", true},
+        {"retention-bytes", true},
+        {"retention-ms", true}},
+       1,
+       RunTopicCreate},
+      {"topic list", kTopicListUsage, {}, 0, RunTopicList},
+      {"topic describe", kTopicDescribeUsage, {}, 1, RunTopicDescribe},
+      {"topic delete", kTopicDeleteUsage, {}, 1, RunTopicDelete},
+      {"produce",
+       kProduceUsage,
+       {{"file", true}, {"key-separator", true}, {"acks", true}, {"no-idempotence", false}},
+       1,
+       RunProduce},
+      {"consume",
+       kConsumeUsage,
+       {{"partition", true},
+        {"from-beginning", false},
+        {"offset", true},
+        {"follow", false},
+        {"max-messages", true},
+        {"print-offset", false},
+        {"print-key", false},
+        {"key-separator", true}},
+       1,
+       RunConsume},
+      {"cluster status", kClusterStatusUsage, {}, 0, RunClusterStatus},
+  };
+}
+
+// The command named by the first words ("produce", "topic create"), or nullptr; `group` is set
+// to "topic"/"cluster" when only the group matched.
+const Command* FindCommand(const std::vector<Command>& commands,
+                           const std::vector<std::string>& words, std::string* group) {
+  if (words.empty()) return nullptr;
+  for (const Command& command : commands) {
+    const size_t space = command.name.find(' ');
+    if (space == std::string_view::npos) {
+      if (command.name == words[0]) return &command;
+      continue;
+    }
+    if (command.name.substr(0, space) != words[0]) continue;
+    *group = words[0];
+    if (words.size() > 1 && command.name.substr(space + 1) == words[1]) return &command;
+  }
+  return nullptr;
+}
+
+void PrintUsage(std::FILE* out, std::string_view usage) {
+  fmt::print(out, "{}\n{}\n{}", usage, kGlobalFlagsText, kExitCodesText);
+}
+
+sigset_t StopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  return signals;
+}
+
+// SIGINT/SIGTERM arrive on a signalfd: the first cancels the subcommand's fiber (its waits end
+// with Cancelled and it returns), a second stops the runtime outright.
+void CancelOnSignals(PosixRuntime& rt, io::FiberId command, bool* interrupted) {
+  const sigset_t signals = StopSignals();
+  const int fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (fd < 0) return;  // Signals then keep their default action (ending the process).
+  rt.Spawn("signals", [&rt, fd, command, interrupted] {
+    std::unique_ptr<io::posix::FdWatch> watch = rt.Watch(fd);
+    while (true) {
+      signalfd_siginfo info{};
+      if (read(fd, &info, sizeof(info)) == sizeof(info)) {
+        if (*interrupted) rt.Stop();
+        *interrupted = true;
+        rt.scheduler().Cancel(command);
+        continue;
+      }
+      watch->readable = false;
+      if (!rt.WaitReady(*watch, io::posix::Readiness::kReadable, io::Instant::Infinite()).ok()) {
+        break;
+      }
+    }
+    rt.Unwatch(*watch);
+    close(fd);
+  });
+}
+
+// A private data directory for the runtime (it wants one, and locks it), removed by the caller.
+absl::StatusOr<std::string> MakeTempDir() {
+  const char* tmpdir = getenv("TMPDIR");
+  std::string pattern =
+      fmt::format("{}/meridian-cli.XXXXXX", tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp");
+  if (mkdtemp(pattern.data()) == nullptr) {
+    return io::posix::ErrnoStatus(errno, fmt::format("cannot create {}", pattern));
+  }
+  return pattern;
+}
+
+// Runs `command` on a fresh runtime and client. Returns the exit code.
+int RunCommand(const Command& command, const Args& args, const std::vector<io::Address>& bootstrap,
+               io::Duration timeout) {
+  const std::string bootstrap_text = args.Value("bootstrap", "127.0.0.1:9092");
+  absl::StatusOr<std::string> data_dir = MakeTempDir();
+  if (!data_dir.ok()) {
+    fmt::print(stderr, "meridian {}: {}\n", command.name, std::string(data_dir.status().message()));
+    return kExitFailure;
+  }
+  const sigset_t stop_signals = StopSignals();
+  (void)pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // Before the helper thread starts.
+  io::posix::PosixOptions posix;
+  posix.data_dir = *data_dir;
+  int exit_code = kExitFailure;
+  bool interrupted = false;
+  absl::StatusOr<std::unique_ptr<PosixRuntime>> runtime = PosixRuntime::Create(posix);
+  if (!runtime.ok()) {
+    fmt::print(stderr, "meridian {}: cannot start: {}\n", command.name,
+               std::string(runtime.status().message()));
+  } else {
+    PosixRuntime& rt = **runtime;
+    client::Client client(
+        rt, {.bootstrap = bootstrap, .client_id = "meridian-cli", .request_timeout = timeout});
+    const io::FiberId fiber = rt.Spawn("command", [&] {
+      Session session(rt, client, std::string(command.name), bootstrap_text, timeout);
+      exit_code = command.run(session, args);
+      client.Close();
+      rt.Stop();
+    });
+    CancelOnSignals(rt, fiber, &interrupted);
+    rt.Run();
+    runtime->reset();  // Unwinds every fiber while the client they use still exists.
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(*data_dir, ignored);
+  if (interrupted && exit_code == kExitOk && !(command.name == "consume" && args.Has("follow"))) {
+    exit_code = kExitFailure;
+  }
+  return exit_code;
+}
+
+int Main(int argc, char** argv) {
+  const std::vector<Command> commands = Commands();
+  absl::StatusOr<Args> args = ParseArgs(argc, argv, commands);
+  if (!args.ok()) {
+    fmt::print(stderr, "meridian: {} (see 'meridian --help')\n",
+               std::string(args.status().message()));
+    return kExitUsage;
+  }
+  std::string group;
+  const Command* command = FindCommand(commands, args->words, &group);
+  if (command == nullptr) {
+    if (args->help && args->words.size() <= (group.empty() ? 0u : 1u)) {
+      PrintUsage(stdout, kToolUsage);
+      return kExitOk;
+    }
+    const std::string what = args->words.empty() ? "no subcommand given"
+                             : group.empty()
+                                 ? fmt::format("unknown subcommand '{}'", args->words[0])
+                                 : fmt::format("'{}' needs one of its subcommands", group);
+    fmt::print(stderr, "meridian: {} (see 'meridian --help')\n", what);
+    return kExitUsage;
+  }
+  const std::string name(command->name);
+  if (args->help) {
+    PrintUsage(stdout, command->usage);
+    return kExitOk;
+  }
+  const size_t name_words = group.empty() ? 1 : 2;
+  args->words.erase(args->words.begin(), args->words.begin() + name_words);
+  absl::Status checked = CheckFlags(*command, *args);
+  if (checked.ok() && args->words.size() != command->positional) {
+    checked = absl::InvalidArgumentError(
+        command->positional == 0 ? fmt::format("unexpected argument '{}'", args->words[0])
+                                 : fmt::format("expected {} argument(s), got {}",
+                                               command->positional, args->words.size()));
+  }
+  absl::StatusOr<std::vector<io::Address>> bootstrap =
+      checked.ok() ? ParseBootstrap(args->Value("bootstrap", "127.0.0.1:9092")) : checked;
+  double timeout_s = 30;
+  if (bootstrap.ok() && args->Has("timeout") &&
+      (!absl::SimpleAtod(args->Value("timeout"), &timeout_s) || !(timeout_s > 0) ||
+       timeout_s > 86400)) {
+    bootstrap = absl::InvalidArgumentError(fmt::format(
+        "--timeout='{}' is not a number of seconds in (0, 86400]", args->Value("timeout")));
+  }
+  if (!bootstrap.ok()) {
+    fmt::print(stderr, "meridian {}: {} (see 'meridian {} --help')\n", name,
+               std::string(bootstrap.status().message()), name);
+    return kExitUsage;
+  }
+  const io::Duration timeout =
+      std::chrono::duration_cast<io::Duration>(std::chrono::duration<double>(timeout_s));
+  return RunCommand(*command, *args, *bootstrap, timeout);
+}
+
+}  // namespace
+}  // namespace meridian::node
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);  // A closed stdout is an EPIPE write error, handled where written.
+  return meridian::node::Main(argc, argv);
+}
