@@ -67,12 +67,24 @@ struct Scheduler::Fiber {
 namespace {
 
 // Records the stack a fiber gets, so AddressSanitizer can be told about every switch.
+// Freed stacks are kept (up to kPooledStacksMax per thread) and handed to the next fiber: a
+// fresh stack costs mmap + mprotect + munmap and page faults, and a broker spawns a fiber per
+// request. Which addresses a fiber's stack has decides nothing (DESIGN.md determinism rules).
+constexpr size_t kPooledStacksMax = 256;
+thread_local std::vector<ctx::stack_context> pooled_stacks;
+
 struct RecordingStackAllocator {
   ctx::protected_fixedsize_stack inner{Scheduler::kStackBytes};
   ctx::stack_context* record;
 
   ctx::stack_context allocate() {
-    ctx::stack_context stack = inner.allocate();
+    ctx::stack_context stack;
+    if (!pooled_stacks.empty()) {
+      stack = pooled_stacks.back();
+      pooled_stacks.pop_back();
+    } else {
+      stack = inner.allocate();
+    }
     *record = stack;
     // A new stack may reuse the addresses of a dead fiber's: its shadow can still hold that
     // fiber's scope poisoning, which AddressSanitizer would report as stack-use-after-scope.
@@ -81,6 +93,10 @@ struct RecordingStackAllocator {
   }
   void deallocate(ctx::stack_context& stack) noexcept {
     Unpoison(stack);
+    if (pooled_stacks.size() < kPooledStacksMax) {  // Every stack comes from one allocator setting.
+      pooled_stacks.push_back(stack);
+      return;
+    }
     inner.deallocate(stack);
   }
   static void Unpoison(const ctx::stack_context& stack) {

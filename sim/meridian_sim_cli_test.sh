@@ -13,7 +13,7 @@ hash_of() { grep -o '"trace_hash":"[0-9a-f]*"' <<< "$1"; }
 
 out=$("$sim" --seed=1 --duration=5 --heal=10) || fail "seed 1 failed: $out"
 [ "$(wc -l <<< "$out")" -eq 1 ] || fail "expected one line, got: $out"
-for key in seed scenario virtual_s wall_s events trace_hash faults ops verdict repro; do
+for key in seed scenario workload topics partitions virtual_s wall_s events trace_hash faults ops verdict repro; do
   grep -q "\"$key\":" <<< "$out" || fail "key $key missing from: $out"
 done
 grep -q '"verdict":"ok"' <<< "$out" || fail "seed 1 verdict: $out"
@@ -30,9 +30,9 @@ planted=$(for i in 1 2 3 4 5 6 7 8; do hash_of "$("$sim" --seed=1 --duration=5 -
 [ "$planted" -ge 2 ] || fail "planted hash-order nondeterminism not caught (1 distinct hash in 8 processes)"
 echo "ok: planted nondeterminism gave $planted distinct trace hashes in 8 processes"
 
-out=$("$sim" --seed=2 --duration=5 --heal=10 --clients=3 --buggify=off --bug=ack-before-sync --kinds=crash 2>&1); status=$?
+out=$("$sim" --seed=5 --duration=5 --heal=10 --clients=3 --buggify=off --bug=ack-before-quorum --kinds=crash 2>&1); status=$?
 [ "$status" -eq 1 ] || fail "a failing run must exit 1 (got $status): $out"
-grep -q "FAILED: reproduce with: bazel run //sim:meridian-sim -- --seed=2" <<< "$out" || fail "no repro line: $out"
+grep -q "FAILED: reproduce with: bazel run //sim:meridian-sim -- --seed=5" <<< "$out" || fail "no repro line: $out"
 echo "ok: failing run exits 1 with its repro line"
 
 "$sim" --seed=x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --seed must exit 2"
@@ -50,10 +50,10 @@ history="${TEST_TMPDIR:-/tmp}/history.jsonl"
 "$sim" --seed=4 --duration=5 --heal=10 --history="$history" >/dev/null || fail "run with --history failed"
 verdict=$("$check" "$history") || fail "meridian-check rejected seed 4's history: $verdict"
 grep -q 'verdict: valid' <<< "$verdict" || fail "meridian-check: $verdict"
-"$sim" --seed=2 --duration=5 --heal=10 --clients=3 --buggify=off --bug=ack-before-sync --kinds=crash \
+"$sim" --seed=5 --duration=5 --heal=10 --clients=3 --buggify=off --bug=ack-before-quorum --kinds=crash \
   --history="$history" >/dev/null 2>&1
 "$check" "$history" >/dev/null; [ $? -eq 1 ] || fail "meridian-check passed a history with lost acknowledged writes"
-echo "ok: --history feeds meridian-check, which passes a valid run and fails ack-before-sync"
+echo "ok: --history feeds meridian-check, which passes a valid run and fails ack-before-quorum"
 
 sweep=$("$sim" --seeds=1..5 --duration=5 --heal=10) || fail "sweep failed: $sweep"
 grep -q '"seeds":5,"failed":0' <<< "$sweep" || fail "sweep summary: $sweep"

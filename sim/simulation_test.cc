@@ -36,7 +36,7 @@ SweepTally Sweep(SimulationOptions base, uint64_t first, uint64_t last) {
 }
 
 TEST(SimulationSweep, Geo3x3TwoHundredSeedsAllValidAndEveryFaultKindFires) {
-  const SweepTally tally = Sweep({.scenario = "geo-3x3"}, 1, 200);
+  const SweepTally tally = Sweep({.workload = "toy", .scenario = "geo-3x3"}, 1, 200);
   EXPECT_EQ(tally.failed, 0);
   for (int i = 0; i < kFaultKinds; i++) {
     const char* kind = FaultKindName(static_cast<FaultKind>(i));
@@ -53,14 +53,14 @@ TEST(SimulationSweep, Geo3x3TwoHundredSeedsAllValidAndEveryFaultKindFires) {
 }
 
 TEST(SimulationSweep, OtherScenariosHundredSeedsEach) {
-  EXPECT_EQ(Sweep({.scenario = "single-region-3"}, 1, 100).failed, 0);
-  EXPECT_EQ(Sweep({.scenario = "geo-5x1"}, 1, 100).failed, 0);
+  EXPECT_EQ(Sweep({.workload = "toy", .scenario = "single-region-3"}, 1, 100).failed, 0);
+  EXPECT_EQ(Sweep({.workload = "toy", .scenario = "geo-5x1"}, 1, 100).failed, 0);
 }
 
 // The seeds-to-catch of each planted bug: the first failing seed from 1 upwards.
 uint64_t SeedsToCatch(toy::PlantedBug bug, uint64_t seeds_max) {
   for (uint64_t seed = 1; seed <= seeds_max; seed++) {
-    if (!RunSimulation({.seed = seed, .bug = bug}).ok()) return seed;
+    if (!RunSimulation({.seed = seed, .workload = "toy", .bug = bug}).ok()) return seed;
   }
   return 0;
 }
@@ -69,7 +69,7 @@ TEST(PlantedBugs, AckBeforeSyncIsCaughtQuickly) {
   const uint64_t seed = SeedsToCatch(toy::PlantedBug::kAckBeforeSync, 20);
   ASSERT_NE(seed, 0u) << "acknowledging before fsync survived 20 seeds";
   // checks/' log checker, judging the same run's history independently, catches it too.
-  const SimulationResult result = RunSimulation({.seed = seed, .bug = toy::PlantedBug::kAckBeforeSync});
+  const SimulationResult result = RunSimulation({.seed = seed, .workload = "toy", .bug = toy::PlantedBug::kAckBeforeSync});
   EXPECT_TRUE(std::any_of(result.violations.begin(), result.violations.end(), [](const std::string& v) {
     return v.rfind("log checker: ", 0) == 0;
   })) << "the log checker missed a lost acknowledged write";
@@ -87,7 +87,7 @@ TEST(PlantedBugs, SkippingTheCrcCheckIsCaught) {
 TEST(Shrinking, ReducesAFailingScheduleToTheFaultThatMatters) {
   const uint64_t seed = SeedsToCatch(toy::PlantedBug::kSkipCrcOnRecovery, 100);
   ASSERT_NE(seed, 0u);
-  const SimulationOptions failing{.seed = seed, .bug = toy::PlantedBug::kSkipCrcOnRecovery};
+  const SimulationOptions failing{.seed = seed, .workload = "toy", .bug = toy::PlantedBug::kSkipCrcOnRecovery};
   const SimulationResult original = RunSimulation(failing);
   ASSERT_FALSE(original.ok());
   int runs = 0;
@@ -108,18 +108,19 @@ TEST(Shrinking, ReducesAFailingScheduleToTheFaultThatMatters) {
 
 TEST(Determinism, SameSeedSameRunDifferentSeedDifferentRun) {
   for (uint64_t seed : {1, 7, 42}) {
-    const SimulationResult a = RunSimulation({.seed = seed});
-    const SimulationResult b = RunSimulation({.seed = seed});
-    EXPECT_EQ(a.trace_hash, b.trace_hash) << ReproCommand({.seed = seed});
+    const SimulationResult a = RunSimulation({.seed = seed, .workload = "toy"});
+    const SimulationResult b = RunSimulation({.seed = seed, .workload = "toy"});
+    EXPECT_EQ(a.trace_hash, b.trace_hash) << ReproCommand({.seed = seed, .workload = "toy"});
     EXPECT_EQ(a.events, b.events);
     EXPECT_EQ(a.faults, b.faults);
     EXPECT_EQ(a.ops_ok, b.ops_ok);
   }
-  EXPECT_NE(RunSimulation({.seed = 1}).trace_hash, RunSimulation({.seed = 2}).trace_hash);
+  EXPECT_NE(RunSimulation({.seed = 1, .workload = "toy"}).trace_hash,
+            RunSimulation({.seed = 2, .workload = "toy"}).trace_hash);
 }
 
 TEST(Report, JsonLineHasEveryPromisedField) {
-  const SimulationOptions options{.seed = 5, .fault_phase = std::chrono::seconds(3),
+  const SimulationOptions options{.seed = 5, .workload = "toy", .fault_phase = std::chrono::seconds(3),
                                   .heal_phase = std::chrono::seconds(10)};
   const std::string json = ResultJson(RunSimulation(options), 0.5, ReproCommand(options));
   for (const char* key : {"\"seed\":5", "\"scenario\":\"geo-3x3\"", "\"virtual_s\":", "\"wall_s\":",

@@ -106,14 +106,22 @@ TEST(RaftClusterPlantedBugs, AckBeforeFsync) {
 TEST(RaftClusterPlantedBugs, VoteWithoutLogCheck) {
   ExpectCaught(core::raft::PlantedBug::kVoteWithoutLogCheck, 3, 300);
 }
-// The global observer's leader-completeness check is what catches vote-without-log-check at
-// seed 10 (seeds 7 and 8 die earlier on raft's own "ack beyond the leader's log" assertion).
+// The global observer's leader-completeness check is what catches vote-without-log-check. The
+// seed that shows it moves whenever raft's message schedule changes, so search for it (seed 10
+// until the leader started re-probing lagging followers on heartbeat responses).
 TEST(RaftClusterPlantedBugs, LeaderCompletenessCheckFiresOnVoteWithoutLogCheck) {
-  const RaftSimResult result = RunRaftSimulation(
-      {.seed = 10, .replicas = 3, .bug = core::raft::PlantedBug::kVoteWithoutLogCheck});
-  ASSERT_FALSE(result.ok());
-  EXPECT_NE(result.violations.front().find("leader completeness"), std::string::npos)
-      << result.violations.front();
+  constexpr uint64_t kSeedsMax = 100;
+  for (uint64_t seed = 1; seed <= kSeedsMax; seed++) {
+    const RaftSimResult result = RunRaftSimulation(
+        {.seed = seed, .replicas = 3, .bug = core::raft::PlantedBug::kVoteWithoutLogCheck});
+    for (const std::string& violation : result.violations) {
+      if (violation.find("leader completeness") != std::string::npos) {
+        RecordProperty("seeds_to_catch", static_cast<int>(seed));
+        return;
+      }
+    }
+  }
+  FAIL() << "no seed in 1.." << kSeedsMax << " made the leader-completeness check fire";
 }
 
 // Not asserted here, because the simulated cluster does not yet catch them within 300 seeds

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "absl/container/flat_hash_set.h"  // determinism: only for the planted nondeterminism
 #include "checks/log_checker.h"
 #include "core/broker/broker.h"
 #include "core/client/client.h"
@@ -134,6 +135,7 @@ struct Run {
   io::Instant drain_started = io::Instant::Infinite();
   bool drain_done = false;
   uint64_t send_ok_after_heal = 0;
+  int producer_processes_running = 0;  // The drain starts once none is left.
   io::Instant healed_at;
 };
 
@@ -219,9 +221,11 @@ void RunProducerNode(io::Runtime& rt, Run& run) {
   int running = kProcessesPerProducerNode;
   io::WaitList finished(rt);
   for (int i = 0; i < kProcessesPerProducerNode; i++) {
+    run.producer_processes_running++;
     rt.Spawn("producer-process", [&] {
       ProducerProcess(rt, run, **producer, *partitions);
       running--;
+      run.producer_processes_running--;
       finished.NotifyAll();
     });
   }
@@ -294,8 +298,11 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
   if (!run.topic_ready) return;
   ConsumerProcess(rt, run, client, run.plan.partitions,
                   [&](client::Consumer&) { return run.world.Now() >= run.drain_started; });
-  // The final drain: once every server has restarted from its disk, a fresh consumer reads every
-  // partition up to the high watermark its leader reports.
+  // The final drain: once every server has restarted from its disk and every send has its
+  // answer, a fresh consumer reads every partition up to the high watermark its leader reports.
+  while (run.producer_processes_running > 0) {
+    if (!rt.Sleep(milliseconds(100)).ok()) return;
+  }
   std::vector<int64_t> targets;
   for (uint32_t p = 0; p < run.plan.partitions; p++) {
     while (true) {
@@ -396,6 +403,11 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
                            : options.buggify == SimulationOptions::Buggify::kOn;
   WorldOptions world_options{.seed = options.seed, .buggify = buggify};
   const Plan plan = MakePlan(options, producers, partitions, &world_options.topology);
+  if (options.plant_nondeterminism) {
+    absl::flat_hash_set<uint32_t> ids;  // determinism: planted on purpose, see SimulationOptions
+    for (io::NodeId server : plan.servers) ids.insert(server.value());
+    world_options.seed ^= *ids.begin();  // determinism: planted on purpose, see SimulationOptions
+  }
   const std::vector<FaultEvent> generated = GenerateSchedule(schedule_random, swarm, plan.targets);
   SimulationResult result;
   result.schedule = KeepOnly(generated, options.keep_faults);
