@@ -5,34 +5,14 @@
 #include <gtest/gtest.h>
 
 #include "sim/simulation.h"
+#include "sim/testing/sweep.h"
 #include "sim/workloads/broker.h"
 
 namespace meridian::sim {
 namespace {
 
-struct SweepTally {
-  int failed = 0;
-  absl::btree_map<std::string, uint64_t> faults;
-  absl::btree_map<std::string, uint64_t> probes;
-  uint64_t ops_ok = 0;
-};
-
-SweepTally Sweep(SimulationOptions base, uint64_t first, uint64_t last) {
-  SweepTally tally;
-  for (uint64_t seed = first; seed <= last; seed++) {
-    SimulationOptions options = base;
-    options.seed = seed;
-    const SimulationResult result = RunSimulation(options);
-    for (const auto& [name, count] : result.faults) tally.faults[name] += count;
-    for (const auto& [name, count] : result.probes) tally.probes[name] += count;
-    tally.ops_ok += result.ops_ok;
-    if (!result.ok()) {
-      tally.failed++;
-      ADD_FAILURE() << result.violations.front() << "\n  reproduce: " << ReproCommand(options);
-    }
-  }
-  return tally;
-}
+using testing::Sweep;
+using testing::SweepTally;
 
 void ExpectEveryKindFired(const SweepTally& tally, const std::string& where) {
   for (FaultKind kind : BrokerFaultKinds()) {

@@ -68,6 +68,17 @@ std::string FaultEvent::ToString() const {
                      io::FormatDuration(at), target, io::FormatDuration(length), rate_ppm);
 }
 
+const absl::btree_set<FaultKind>& ReplicatedLogFaultKinds() {
+  static const auto* kinds = new absl::btree_set<FaultKind>{
+      FaultKind::kDrop,      FaultKind::kDuplicate,       FaultKind::kDelaySpike,
+      FaultKind::kPartition, FaultKind::kOneWayPartition, FaultKind::kRegionCut,
+      FaultKind::kClog,      FaultKind::kStreamReset,     FaultKind::kCrash,
+      FaultKind::kPause,     FaultKind::kClockSkew,       FaultKind::kSlowFsync,
+      FaultKind::kTornWrite, FaultKind::kRegionLoss,
+  };
+  return *kinds;
+}
+
 SwarmConfig ChooseSwarm(io::Random& random, const absl::btree_set<FaultKind>& only) {
   SwarmConfig swarm;
   for (FaultKind kind : kAllKinds) {

@@ -42,6 +42,12 @@ inline constexpr int kFaultKinds = 18;
 
 const char* FaultKindName(FaultKind kind);
 
+// The fault kinds a replicated log survives today: every network and process fault, clock
+// skew, slow fsyncs, torn writes and region loss. Not yet disk errors, full disks and at-rest
+// damage (bit flips, misdirected writes): a replica fail-stops on them, and repair from peers
+// is not built. The raft and broker workloads turn these on.
+const absl::btree_set<FaultKind>& ReplicatedLogFaultKinds();
+
 struct FaultEvent {
   io::Duration at;       // From the start of the run.
   FaultKind kind;

@@ -256,16 +256,7 @@ void RunClient(io::Runtime& rt, RaftObserver& observer, uint32_t client,
 
 }  // namespace
 
-const absl::btree_set<FaultKind>& RaftSimFaultKinds() {
-  static const auto* kinds = new absl::btree_set<FaultKind>{
-      FaultKind::kDrop,        FaultKind::kDuplicate, FaultKind::kDelaySpike,
-      FaultKind::kPartition,   FaultKind::kOneWayPartition, FaultKind::kRegionCut,
-      FaultKind::kClog,        FaultKind::kStreamReset, FaultKind::kCrash,
-      FaultKind::kPause,       FaultKind::kClockSkew, FaultKind::kSlowFsync,
-      FaultKind::kTornWrite,   FaultKind::kRegionLoss,
-  };
-  return *kinds;
-}
+const absl::btree_set<FaultKind>& RaftSimFaultKinds() { return ReplicatedLogFaultKinds(); }
 
 std::string RaftReproCommand(const RaftSimOptions& options) {
   return fmt::format("bazel test //tests:raft_cluster_test --test_env=RAFT_SIM_SEED={} "

@@ -52,16 +52,6 @@ Cluster Plan(const SimulationOptions& options, uint32_t clients, Topology* topol
   return cluster;
 }
 
-std::vector<FaultEvent> Filter(const std::vector<FaultEvent>& schedule,
-                               const std::optional<std::vector<size_t>>& keep) {
-  if (!keep.has_value()) return schedule;
-  std::vector<FaultEvent> kept;
-  for (size_t index : *keep) {
-    if (index < schedule.size()) kept.push_back(schedule[index]);
-  }
-  return kept;
-}
-
 void AddNodes(World& world, const Cluster& cluster, const SimulationOptions& options,
               toy::JournalObserver& observer) {
   std::vector<io::Address> addresses;
@@ -112,21 +102,12 @@ SimulationResult RunSimulation(const SimulationOptions& options,
 
   WorldOptions world_options{.seed = options.seed, .buggify = buggify};
   const Cluster cluster = Plan(options, clients, &world_options.topology);
-  if (options.plant_nondeterminism) {
-    absl::flat_hash_set<uint32_t> ids;  // determinism: planted on purpose, see SimulationOptions
-    for (io::NodeId server : cluster.servers) ids.insert(server.value());
-    world_options.seed ^= *ids.begin();  // determinism: planted on purpose, see SimulationOptions
-  }
+  MaybePlantNondeterminism(options, cluster.servers, &world_options);
   const std::vector<FaultEvent> generated = GenerateSchedule(schedule_random, swarm, cluster.targets);
   SimulationResult result;
-  result.schedule = Filter(generated, options.keep_faults);
+  result.schedule = KeepScheduleEntries(generated, options.keep_faults);
   result.schedule_generated = generated.size();
-  for (const FaultEvent& event : result.schedule) {
-    if (event.kind == FaultKind::kClockSkew) {
-      world_options.clock_offset_max = std::chrono::seconds(10);
-      world_options.clock_drift_ppm_max = 200;
-    }
-  }
+  ApplyRunWideFaults(result.schedule, &world_options);
 
   World world(world_options);
   if (trace_sink) world.SetTraceSink(trace_sink);
@@ -157,13 +138,7 @@ SimulationResult RunSimulation(const SimulationOptions& options,
   for (std::string& problem : toy::CheckWithLogChecker(history)) {
     result.violations.push_back(std::move(problem));
   }
-  if (!options.history_path.empty()) {
-    std::FILE* file = std::fopen(options.history_path.c_str(), "w");
-    MERIDIAN_CHECK(file != nullptr, "cannot write {}", options.history_path);
-    const std::string text = checks::FormatHistory(history);
-    MERIDIAN_CHECK(std::fwrite(text.data(), 1, text.size(), file) == text.size());
-    std::fclose(file);
-  }
+  if (!options.history_path.empty()) WriteHistoryFile(options.history_path, history);
   result.seed = options.seed;
   result.scenario = options.scenario;
   result.workload = "toy";
@@ -178,6 +153,41 @@ SimulationResult RunSimulation(const SimulationOptions& options,
   result.ops_info = observer.count(toy::Outcome::kInfo) + observer.count(toy::Outcome::kPending);
   result.probes = io::probe::Snapshot();
   return result;
+}
+
+std::vector<FaultEvent> KeepScheduleEntries(const std::vector<FaultEvent>& schedule,
+                                            const std::optional<std::vector<size_t>>& keep) {
+  if (!keep.has_value()) return schedule;
+  std::vector<FaultEvent> kept;
+  for (size_t index : *keep) {
+    if (index < schedule.size()) kept.push_back(schedule[index]);
+  }
+  return kept;
+}
+
+void ApplyRunWideFaults(const std::vector<FaultEvent>& schedule, WorldOptions* world) {
+  for (const FaultEvent& event : schedule) {
+    if (event.kind == FaultKind::kClockSkew) {
+      world->clock_offset_max = std::chrono::seconds(10);
+      world->clock_drift_ppm_max = 200;  // Far inside raft's 10% drift bound.
+    }
+  }
+}
+
+void MaybePlantNondeterminism(const SimulationOptions& options,
+                              const std::vector<io::NodeId>& servers, WorldOptions* world) {
+  if (!options.plant_nondeterminism) return;
+  absl::flat_hash_set<uint32_t> ids;  // determinism: planted on purpose, see SimulationOptions
+  for (io::NodeId server : servers) ids.insert(server.value());
+  world->seed ^= *ids.begin();  // determinism: planted on purpose, see SimulationOptions
+}
+
+void WriteHistoryFile(const std::string& path, const checks::History& history) {
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  MERIDIAN_CHECK(file != nullptr, "cannot write {}", path);
+  const std::string text = checks::FormatHistory(history);
+  MERIDIAN_CHECK(std::fwrite(text.data(), 1, text.size(), file) == text.size());
+  std::fclose(file);
 }
 
 }  // namespace meridian::sim

@@ -13,7 +13,9 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "core/broker/broker.h"
+#include "checks/history.h"
 #include "sim/nemesis.h"
+#include "sim/world.h"
 #include "sim/toy_journal.h"
 
 namespace meridian::sim {
@@ -80,6 +82,19 @@ std::string JsonEscape(std::string_view text);
 // Delta debugging (ddmin) over the schedule of a failing run: returns the indices of a
 // 1-minimal subset of its schedule that still fails. `runs` counts simulations executed.
 std::vector<size_t> ShrinkSchedule(const SimulationOptions& failing, int* runs);
+
+// ---- Pieces every workload's runner shares (simulation.cc). ----
+// The schedule entries `keep` names (all of them when unset): replaying a shrunk run.
+std::vector<FaultEvent> KeepScheduleEntries(const std::vector<FaultEvent>& schedule,
+                                            const std::optional<std::vector<size_t>>& keep);
+// Run-wide faults that configure the world itself (clock skew: offsets and drift).
+void ApplyRunWideFaults(const std::vector<FaultEvent>& schedule, WorldOptions* world);
+// PLANTED NONDETERMINISM (SimulationOptions::plant_nondeterminism): perturbs the world seed by
+// the iteration order of a per-process-seeded hash set of `servers`.
+void MaybePlantNondeterminism(const SimulationOptions& options,
+                              const std::vector<io::NodeId>& servers, WorldOptions* world);
+// Writes a history file (checks/ format) or crashes with the path: a tool's own output.
+void WriteHistoryFile(const std::string& path, const checks::History& history);
 
 bool ParseFaultKind(std::string_view name, FaultKind* kind);
 bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug);

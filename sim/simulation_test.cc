@@ -1,6 +1,7 @@
 // Simulation sweeps inside `bazel test //...`, and proof that the harness catches what it is for.
 // Every failure message carries the command that replays it.
 #include "sim/simulation.h"
+#include "sim/testing/sweep.h"
 
 #include <gtest/gtest.h>
 
@@ -11,29 +12,8 @@
 namespace meridian::sim {
 namespace {
 
-struct SweepTally {
-  int failed = 0;
-  absl::btree_map<std::string, uint64_t> faults;
-  absl::btree_map<std::string, uint64_t> probes;
-  uint64_t ops_ok = 0;
-};
-
-SweepTally Sweep(SimulationOptions base, uint64_t first, uint64_t last) {
-  SweepTally tally;
-  for (uint64_t seed = first; seed <= last; seed++) {
-    SimulationOptions options = base;
-    options.seed = seed;
-    const SimulationResult result = RunSimulation(options);
-    for (const auto& [name, count] : result.faults) tally.faults[name] += count;
-    for (const auto& [name, count] : result.probes) tally.probes[name] += count;
-    tally.ops_ok += result.ops_ok;
-    if (!result.ok()) {
-      tally.failed++;
-      ADD_FAILURE() << result.violations.front() << "\n  reproduce: " << ReproCommand(options);
-    }
-  }
-  return tally;
-}
+using testing::Sweep;
+using testing::SweepTally;
 
 TEST(SimulationSweep, Geo3x3TwoHundredSeedsAllValidAndEveryFaultKindFires) {
   const SweepTally tally = Sweep({.workload = "toy", .scenario = "geo-3x3"}, 1, 200);

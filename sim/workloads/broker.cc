@@ -4,7 +4,6 @@
 
 #include <cstdio>
 
-#include "absl/container/flat_hash_set.h"  // determinism: only for the planted nondeterminism
 #include "checks/log_checker.h"
 #include "core/broker/broker.h"
 #include "core/client/client.h"
@@ -335,16 +334,6 @@ uint32_t ChooseCount(uint32_t given, io::Random& random, uint32_t low, uint32_t 
   return given != 0 ? given : static_cast<uint32_t>(random.Between(low, high));
 }
 
-std::vector<FaultEvent> KeepOnly(const std::vector<FaultEvent>& schedule,
-                                 const std::optional<std::vector<size_t>>& keep) {
-  if (!keep.has_value()) return schedule;
-  std::vector<FaultEvent> kept;
-  for (size_t index : *keep) {
-    if (index < schedule.size()) kept.push_back(schedule[index]);
-  }
-  return kept;
-}
-
 std::vector<std::string> Judge(const Run& run, const checks::History& history) {
   std::vector<std::string> problems;
   absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
@@ -370,16 +359,7 @@ std::vector<std::string> Judge(const Run& run, const checks::History& history) {
 
 }  // namespace
 
-const absl::btree_set<FaultKind>& BrokerFaultKinds() {
-  static const auto* kinds = new absl::btree_set<FaultKind>{
-      FaultKind::kDrop,      FaultKind::kDuplicate,       FaultKind::kDelaySpike,
-      FaultKind::kPartition, FaultKind::kOneWayPartition, FaultKind::kRegionCut,
-      FaultKind::kClog,      FaultKind::kStreamReset,     FaultKind::kCrash,
-      FaultKind::kPause,     FaultKind::kClockSkew,       FaultKind::kSlowFsync,
-      FaultKind::kTornWrite, FaultKind::kRegionLoss,
-  };
-  return *kinds;
-}
+const absl::btree_set<FaultKind>& BrokerFaultKinds() { return ReplicatedLogFaultKinds(); }
 
 SimulationResult RunBrokerWorkload(const SimulationOptions& options,
                                    const std::function<void(std::string_view)>& trace_sink) {
@@ -403,21 +383,12 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
                            : options.buggify == SimulationOptions::Buggify::kOn;
   WorldOptions world_options{.seed = options.seed, .buggify = buggify};
   const Plan plan = MakePlan(options, producers, partitions, &world_options.topology);
-  if (options.plant_nondeterminism) {
-    absl::flat_hash_set<uint32_t> ids;  // determinism: planted on purpose, see SimulationOptions
-    for (io::NodeId server : plan.servers) ids.insert(server.value());
-    world_options.seed ^= *ids.begin();  // determinism: planted on purpose, see SimulationOptions
-  }
+  MaybePlantNondeterminism(options, plan.servers, &world_options);
   const std::vector<FaultEvent> generated = GenerateSchedule(schedule_random, swarm, plan.targets);
   SimulationResult result;
-  result.schedule = KeepOnly(generated, options.keep_faults);
+  result.schedule = KeepScheduleEntries(generated, options.keep_faults);
   result.schedule_generated = generated.size();
-  for (const FaultEvent& event : result.schedule) {
-    if (event.kind == FaultKind::kClockSkew) {
-      world_options.clock_offset_max = seconds(10);
-      world_options.clock_drift_ppm_max = 200;  // Far inside raft's 10% drift bound.
-    }
-  }
+  ApplyRunWideFaults(result.schedule, &world_options);
   World world(world_options);
   if (trace_sink) world.SetTraceSink(trace_sink);
   Run run{world, HistoryRecorder(world), plan};
@@ -448,13 +419,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
 
   const checks::History history = run.recorder.Build();
   result.violations = Judge(run, history);
-  if (!options.history_path.empty()) {
-    std::FILE* file = std::fopen(options.history_path.c_str(), "w");
-    MERIDIAN_CHECK(file != nullptr, "cannot write {}", options.history_path);
-    const std::string text = checks::FormatHistory(history);
-    MERIDIAN_CHECK(std::fwrite(text.data(), 1, text.size(), file) == text.size());
-    std::fclose(file);
-  }
+  if (!options.history_path.empty()) WriteHistoryFile(options.history_path, history);
   result.seed = options.seed;
   result.scenario = options.scenario;
   result.workload = "broker";
