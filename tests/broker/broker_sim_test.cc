@@ -107,11 +107,13 @@ std::unique_ptr<wire::ClientMessageT> CallUntil(io::Runtime& rt,
   return nullptr;
 }
 
-wire::ClientMessageT Produce(const std::string& topic, uint32_t partition, int value) {
+wire::ClientMessageT Produce(const std::string& topic, uint32_t partition, int value,
+                             size_t padding_bytes = 0) {
   wire::RecordBatchT batch;
   auto record = std::make_unique<wire::RecordT>();
   const std::string text = std::to_string(value);
   record->value.assign(text.begin(), text.end());
+  record->value.resize(record->value.size() + padding_bytes, 'x');
   batch.records.push_back(std::move(record));
   wire::ProduceRequestT produce;
   produce.topic = topic;
@@ -120,12 +122,13 @@ wire::ClientMessageT Produce(const std::string& topic, uint32_t partition, int v
   return wire::Message(2, std::move(produce));
 }
 
-wire::ClientMessageT Fetch(const std::string& topic, uint32_t partition, int64_t offset) {
+wire::ClientMessageT Fetch(const std::string& topic, uint32_t partition, int64_t offset,
+                           uint32_t max_bytes = 1 << 20) {
   wire::FetchRequestT fetch;
   fetch.topic = topic;
   fetch.partition = partition;
   fetch.offset = offset;
-  fetch.max_bytes = 1 << 20;
+  fetch.max_bytes = max_bytes;
   return wire::Message(3, std::move(fetch));
 }
 
@@ -169,6 +172,46 @@ TEST(BrokerSim, CreateProduceFetchAcrossALeaderCrash) {
   });
   cluster.world().Restart(io::NodeId(1));
   cluster.world().RunFor(seconds(5));
+}
+
+// Hardening regressions (issue "Hardening", remote crashes (a) and (b), as they apply to the
+// broker that replaced the old ReadRequest): a fetch over many 1 KiB records is built within its
+// byte budget, and a committed batch of the maximum size can be read back — even by a fetch whose
+// budget is smaller than the batch (a reader always gets at least one whole batch).
+TEST(BrokerSim, FetchesStayWithinTheirBudgetAndTheLargestBatchIsReadable) {
+  BrokerCluster cluster(11);
+  cluster.OnClient([&](io::Runtime& rt) {
+    wire::CreateTopicRequestT create;
+    create.name = "big";
+    create.partitions = 1;
+    create.replication_factor = 3;
+    ASSERT_NE(CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }),
+              nullptr);
+    constexpr int kSmallRecords = 1500;
+    for (int i = 0; i < kSmallRecords; i++) {
+      ASSERT_NE(CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("big", 0, i, 1024); }),
+                nullptr);
+    }
+    // The largest batch a client may send: one record filling kBatchBytesMax.
+    const size_t padding = wire::kBatchBytesMax - 256;
+    auto largest = CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("big", 0, -1, padding); });
+    ASSERT_NE(largest, nullptr);
+    EXPECT_EQ(largest->body.AsProduceResponse()->base_offset, kSmallRecords);
+    for (uint32_t budget : {10u << 10, 1u << 20, static_cast<uint32_t>(wire::kFetchBytesMax)}) {
+      auto fetched = CallUntil<wire::FetchResponseT>(rt, [&] { return Fetch("big", 0, 0, budget); });
+      ASSERT_NE(fetched, nullptr);
+      size_t bytes = 0;
+      for (const auto& batch : fetched->body.AsFetchResponse()->batches) bytes += batch->batch.size();
+      EXPECT_LE(bytes, budget) << "a fetch of budget " << budget << " returned " << bytes;
+      EXPECT_FALSE(fetched->body.AsFetchResponse()->batches.empty());
+    }
+    auto tail = CallUntil<wire::FetchResponseT>(rt, [&] { return Fetch("big", 0, kSmallRecords, 1); });
+    ASSERT_NE(tail, nullptr);
+    ASSERT_EQ(tail->body.AsFetchResponse()->batches.size(), 1u);
+    auto verified = wire::VerifyRecordBatch(tail->body.AsFetchResponse()->batches[0]->batch);
+    ASSERT_TRUE(verified.ok()) << verified.status();
+    EXPECT_EQ((*verified)->records()->Get(0)->value()->size(), padding + 2);
+  });
 }
 
 }  // namespace
