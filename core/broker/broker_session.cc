@@ -34,7 +34,14 @@ void Reply(io::Runtime& runtime, Session& session, const wire::ClientMessageT& r
     return;
   }
   session.writing = true;
-  const std::vector<uint8_t> bytes = wire::EncodeClientMessage(response);
+  std::vector<uint8_t> bytes = wire::EncodeClientMessage(response);
+  if (!wire::FitsInAFrame(bytes)) {
+    // Fetches are built within budget; only an answer listing very many topics gets here.
+    bytes = wire::EncodeClientMessage(wire::ErrorMessage(
+        response.request_id, ErrorCode::BadRequest,
+        fmt::format("the response would be {} bytes, over the {} byte frame limit: ask for "
+                    "fewer topics at a time", bytes.size(), wire::kClientMessageBytesMax)));
+  }
   if (!io::WriteFrame(*session.stream, bytes, WriteDeadline(runtime)).ok()) {
     session.failed = true;
     session.stream->Close();

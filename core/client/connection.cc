@@ -97,6 +97,12 @@ absl::Status Connection::WriteMessage(const wire::ClientMessageT& message, io::I
   if (!turn.ok()) return turn;
   if (closed_) return close_status_;
   const std::vector<uint8_t> payload = wire::EncodeClientMessage(message);
+  if (!wire::FitsInAFrame(payload)) {
+    writers_.NotifyAll();
+    return absl::InvalidArgumentError(
+        fmt::format("request of {} bytes is over the {} byte frame limit", payload.size(),
+                    wire::kClientMessageBytesMax));
+  }
   writing_ = true;
   absl::Status written = io::WriteFrame(*stream_, payload, deadline);
   writing_ = false;

@@ -39,7 +39,13 @@ inline constexpr size_t kClientMessageBytesMax = kFetchBytesMax + kBatchBytesMax
 static_assert(kBatchBytesMax <= kFetchBytesMax, "one batch must fit in a fetch response");
 static_assert(kClientMessageBytesMax <= (16 << 20), "client frames stay within io's frame limit");
 
+// The encoded message; it may exceed kClientMessageBytesMax (a metadata answer about very many
+// topics, a request stuffed by its caller): senders check with FitsInAFrame before writing,
+// since no peer would accept it.
 std::vector<uint8_t> EncodeClientMessage(const ClientMessageT& message);
+inline bool FitsInAFrame(const std::vector<uint8_t>& encoded) {
+  return encoded.size() <= kClientMessageBytesMax;
+}
 // InvalidArgument (with the reason) for anything that does not verify.
 absl::StatusOr<std::unique_ptr<ClientMessageT>> DecodeClientMessage(
     std::span<const uint8_t> bytes);

@@ -108,6 +108,21 @@ TEST(RecordBatchCodec, RejectsEmptyOversizedAndNegativeSequenceBatches) {
   EXPECT_TRUE(VerifyRecordBatch(EncodeRecordBatch(SampleBatch())).ok());
 }
 
+TEST(ClientCodec, AnOversizedMessageEncodesButDoesNotFitAFrame) {
+  // Senders check before writing (the broker answers with an error instead); encoding itself
+  // must not crash, whatever the message holds.
+  MetadataResponseT metadata;
+  for (int i = 0; i < 30'000; i++) {
+    auto topic = std::make_unique<TopicInfoT>();
+    topic->name = std::string(200, 'a') + std::to_string(i);
+    metadata.topics.push_back(std::move(topic));
+  }
+  const std::vector<uint8_t> bytes = EncodeClientMessage(Message(1, std::move(metadata)));
+  EXPECT_GT(bytes.size(), kClientMessageBytesMax);
+  EXPECT_FALSE(FitsInAFrame(bytes));
+  EXPECT_TRUE(FitsInAFrame(EncodeClientMessage(ErrorMessage(1, ErrorCode::BadRequest, "x"))));
+}
+
 // Untrusted bytes never crash the decoder: any mutation either decodes or is rejected.
 RC_GTEST_PROP(ClientCodec, MutatedBytesNeverCrash, (size_t position, uint8_t value)) {
   ProduceRequestT produce;
