@@ -71,6 +71,12 @@ TEST(BrokerPlantedBugs, NoDedupWindowIsCaughtWithin100Seeds) {
   RecordProperty("seeds_to_catch", static_cast<int>(seed));
 }
 
+TEST(BrokerPlantedBugs, FetchAboveTheHighWatermarkIsCaughtWithin100Seeds) {
+  const uint64_t seed = SeedsToCatch({.fetch_above_high_watermark = true}, 100);
+  EXPECT_NE(seed, 0u) << "serving uncommitted records survived 100 seeds";
+  RecordProperty("seeds_to_catch", static_cast<int>(seed));
+}
+
 TEST(BrokerDeterminism, SameSeedSameRun) {
   for (uint64_t seed : {3, 4}) {
     const SimulationResult a = RunSimulation({.seed = seed});

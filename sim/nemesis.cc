@@ -206,8 +206,9 @@ void Nemesis::Apply(const FaultEvent& event) {
       io::Random split(event.target);
       for (size_t i = shuffled.size(); i > 1; i--) std::swap(shuffled[i - 1], shuffled[split.Below(i)]);
       const size_t cut = 1 + split.Below(shuffled.size() - 1);
-      const std::vector<io::NodeId> left(shuffled.begin(), shuffled.begin() + static_cast<ptrdiff_t>(cut));
-      const std::vector<io::NodeId> right(shuffled.begin() + static_cast<ptrdiff_t>(cut), shuffled.end());
+      std::vector<io::NodeId> left(shuffled.begin(), shuffled.begin() + static_cast<ptrdiff_t>(cut));
+      std::vector<io::NodeId> right(shuffled.begin() + static_cast<ptrdiff_t>(cut), shuffled.end());
+      for (io::NodeId client : targets_.clients) (split.Chance(1, 2) ? left : right).push_back(client);
       Block(left, right);
       if (event.kind == FaultKind::kPartition) Block(right, left);
       break;

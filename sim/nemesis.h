@@ -67,6 +67,10 @@ struct SwarmConfig {
 struct NemesisTargets {
   std::vector<io::NodeId> servers;
   std::vector<std::vector<io::NodeId>> regions;  // Servers by region.
+  // Client nodes a partition may put on either side (empty: partitions split servers only and
+  // clients reach every side, as the toy and raft workloads want). A client stuck with a
+  // minority side is what exposes a stale leader serving what it must not.
+  std::vector<io::NodeId> clients;
 };
 
 // Picks fault kinds (each on with probability 1/2 unless `only` is non-empty) and phases.

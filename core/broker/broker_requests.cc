@@ -238,7 +238,8 @@ std::optional<PartitionState> PredictForPlantedBug(const HostedPartition& hosted
   while (next <= through) {
     absl::StatusOr<std::vector<raft::Entry>> entries =
         hosted.replica->ReadUncommittedForPlantedBug(next, wire::kFetchBytesMax);
-    if (!entries.ok() || entries->empty()) return std::nullopt;
+    if (!entries.ok()) return std::nullopt;
+    if (entries->empty()) break;  // The end of this leader's log.
     for (const raft::Entry& entry : *entries) {
       if (entry.index > through) break;
       predicted.Apply(entry);
@@ -246,6 +247,61 @@ std::optional<PartitionState> PredictForPlantedBug(const HostedPartition& hosted
     }
   }
   return predicted;
+}
+
+// PLANTED BUGS ONLY: the batches of this leader's log past its high watermark, numbered on from
+// it as if they had all committed (and with no dedup) — what a broker that reads its log to the
+// end, instead of to the high watermark, would serve.
+struct UncommittedTail {
+  struct Batch {
+    Offset base;
+    uint32_t records = 0;
+    std::string data;
+  };
+  std::vector<Batch> batches;
+  Offset end;  // One past the last record of the tail.
+};
+
+UncommittedTail UncommittedTailForPlantedBug(const HostedPartition& hosted) {
+  UncommittedTail tail;
+  tail.end = hosted.machine->state.high_watermark();
+  raft::Index next = hosted.machine->state.applied().next();
+  while (true) {
+    absl::StatusOr<std::vector<raft::Entry>> entries =
+        hosted.replica->ReadUncommittedForPlantedBug(next, wire::kFetchBytesMax);
+    if (!entries.ok() || entries->empty()) break;
+    for (raft::Entry& entry : *entries) {
+      next = entry.index.next();
+      if (entry.kind != raft::EntryKind::kNormal || entry.data.empty()) continue;
+      const auto bytes = std::span(reinterpret_cast<const uint8_t*>(entry.data.data()),
+                                   entry.data.size());
+      absl::StatusOr<const wire::RecordBatch*> batch = wire::VerifyRecordBatch(bytes);
+      if (!batch.ok()) continue;
+      const uint32_t records = (*batch)->records()->size();
+      tail.batches.push_back({tail.end, records, std::move(entry.data)});
+      tail.end = Offset(tail.end.value() + records);
+    }
+  }
+  return tail;
+}
+
+void ServeUncommittedTailForPlantedBug(const HostedPartition& hosted, Offset offset,
+                                       uint64_t bytes_max, wire::FetchResponseT& response) {
+  UncommittedTail tail = UncommittedTailForPlantedBug(hosted);
+  if (tail.batches.empty()) return;
+  MERIDIAN_PROBE("broker: PLANTED fetch-above-hwm served an uncommitted tail");
+  uint64_t bytes = 0;
+  for (const auto& batch : response.batches) bytes += batch->batch.size();
+  for (UncommittedTail::Batch& batch : tail.batches) {
+    if (batch.base.value() + batch.records <= offset.value()) continue;
+    if (!response.batches.empty() && bytes + batch.data.size() > bytes_max) break;
+    bytes += batch.data.size();
+    auto fetched = std::make_unique<wire::FetchedBatchT>();
+    fetched->base_offset = static_cast<int64_t>(batch.base.value());
+    fetched->batch.assign(batch.data.begin(), batch.data.end());
+    response.batches.push_back(std::move(fetched));
+  }
+  response.high_watermark = static_cast<int64_t>(tail.end.value());
 }
 
 wire::ClientMessageT ProduceOutcome(uint64_t id, const ApplyOutcome& outcome) {
@@ -331,9 +387,9 @@ wire::ClientMessageT OutOfRange(uint64_t id, const PartitionState& partition, in
 }
 
 // Appends whole accepted batches from `offset` until the byte budget is spent (at least one).
-absl::Status ReadBatches(const HostedPartition& hosted, const PartitionState& partition,
-                         Offset offset, uint64_t bytes_max, wire::FetchResponseT& response) {
-  const bool planted_uncommitted = &partition != &hosted.machine->state;
+absl::Status ReadBatches(const HostedPartition& hosted, Offset offset, uint64_t bytes_max,
+                         wire::FetchResponseT& response) {
+  const PartitionState& partition = hosted.machine->state;
   std::optional<BatchLocation> first = partition.BatchHolding(offset);
   MERIDIAN_CHECK(first.has_value(), "offset {} below the high watermark has no batch",
                  offset.ToString());
@@ -341,8 +397,7 @@ absl::Status ReadBatches(const HostedPartition& hosted, const PartitionState& pa
   raft::Index next = first->index;
   while (bytes < bytes_max && next <= partition.applied()) {
     absl::StatusOr<std::vector<raft::Entry>> entries =
-        planted_uncommitted ? hosted.replica->ReadUncommittedForPlantedBug(next, bytes_max - bytes)
-                            : hosted.replica->ReadCommitted(next, bytes_max - bytes);
+        hosted.replica->ReadCommitted(next, bytes_max - bytes);
     if (!entries.ok()) return entries.status();
     if (entries->empty()) break;
     for (raft::Entry& entry : *entries) {
@@ -389,28 +444,23 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
   const Offset offset(static_cast<uint64_t>(request.offset));
   const io::Duration wait =
       std::min<io::Duration>(std::chrono::milliseconds(request.max_wait_ms), state.options.fetch_wait_max);
-  // PLANTED BUG: serve the leader's whole log, committed or not.
+  // PLANTED BUG (fetch-above-hwm): the leader also serves its uncommitted tail.
   const bool planted = state.options.planted.fetch_above_high_watermark && leader;
-  const auto planted_view = [&] {
-    return planted ? PredictForPlantedBug(hosted, raft::Index(~uint64_t{0} >> 1)) : std::nullopt;
-  };
-  std::optional<PartitionState> early = planted_view();
-  if (!early.has_value() || early->high_watermark() <= offset) {
+  if (!planted || UncommittedTailForPlantedBug(hosted).end <= offset) {
     (void)hosted.machine->applied.WaitUntil(
         [&] { return partition.high_watermark() > offset || state.stopped; },
         state.runtime.Now() + wait, "fetch long poll");
   }
-  const std::optional<PartitionState> predicted = planted_view();
-  const PartitionState& served = predicted.has_value() ? *predicted : partition;
   wire::FetchResponseT response;
-  response.high_watermark = static_cast<int64_t>(served.high_watermark().value());
-  response.log_start_offset = static_cast<int64_t>(served.log_start_offset().value());
-  if (served.high_watermark() > offset) {
-    const uint64_t bytes_max = std::clamp<uint64_t>(request.max_bytes, 1, wire::kFetchBytesMax);
-    if (absl::Status s = ReadBatches(hosted, served, offset, bytes_max, response); !s.ok()) {
+  response.high_watermark = static_cast<int64_t>(partition.high_watermark().value());
+  response.log_start_offset = static_cast<int64_t>(partition.log_start_offset().value());
+  const uint64_t bytes_max = std::clamp<uint64_t>(request.max_bytes, 1, wire::kFetchBytesMax);
+  if (partition.high_watermark() > offset) {
+    if (absl::Status s = ReadBatches(hosted, offset, bytes_max, response); !s.ok()) {
       return ErrorMessage(id, ErrorCode::Failed, fmt::format("read failed: {}", s.ToString()));
     }
   }
+  if (planted) ServeUncommittedTailForPlantedBug(hosted, offset, bytes_max, response);
   for (const auto& batch : response.batches) state.metrics.fetch_records_bytes_total += batch->batch.size();
   return Message(id, std::move(response));
 }

@@ -58,6 +58,8 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
     plan.producers.push_back(io::NodeId(static_cast<uint32_t>(servers) + 2 + i));
   }
   plan.targets.servers = plan.servers;
+  plan.targets.clients.push_back(plan.admin_consumer);
+  for (io::NodeId producer : plan.producers) plan.targets.clients.push_back(producer);
   for (const std::string& region : topology->Regions()) {
     std::vector<io::NodeId> in_region;
     for (io::NodeId node : topology->NodesInRegion(region)) {
