@@ -212,8 +212,12 @@ absl::StatusOr<cluster::MetadataOutcome> Broker::State::ProposeMetadata(
       controller->ProposeAndWait(std::string(bytes.begin(), bytes.end()), deadline);
   if (!index.ok()) return index.status();
   auto outcome = controller_machine->outcomes.find(*index);
-  MERIDIAN_CHECK(outcome != controller_machine->outcomes.end(), "outcome of {} forgotten",
-                 index->ToString());
+  if (outcome == controller_machine->outcomes.end()) {
+    // More than MetadataMachine::kOutcomesKept commands were applied before this fiber resumed.
+    return absl::DeadlineExceededError(
+        fmt::format("metadata command at {} applied; its outcome is no longer known",
+                    index->ToString()));
+  }
   return outcome->second;
 }
 

@@ -151,7 +151,11 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
   if (!outcome.ok()) return ProposalError(id, outcome.status(), state.controller->leader().value());
   if (!outcome->status.ok()) return MetadataOutcomeError(id, outcome->status);
   const cluster::TopicRecord* topic = metadata.FindTopic(request.name);
-  MERIDIAN_CHECK(topic != nullptr, "created topic {} not in the metadata", request.name);
+  if (topic == nullptr) {
+    // Created, then deleted by a command applied before this fiber resumed.
+    return ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
+                        fmt::format("topic '{}' was created and deleted again", request.name));
+  }
   wire::CreateTopicResponseT response;
   response.topic = TopicInfo(state, *topic);
   return Message(id, std::move(response));
@@ -366,7 +370,11 @@ wire::ClientMessageT HandleProduce(Broker::State& state, uint64_t id,
     return Message(id, std::move(response));
   }
   std::optional<ApplyOutcome> outcome = machine->state.OutcomeAt(*index);
-  MERIDIAN_CHECK(outcome.has_value(), "outcome of applied entry {} forgotten", index->ToString());
+  if (!outcome.has_value()) {
+    // More than PartitionState::kOutcomesKept entries were applied before this fiber resumed.
+    MERIDIAN_PROBE("broker: produce outcome aged out before the producer was answered");
+    return ErrorMessage(id, ErrorCode::Unknown, "committed, but its outcome is no longer known");
+  }
   if (outcome->result == ApplyResult::kAppended) {
     MERIDIAN_CHECK(outcome->record_count == records);
     state.metrics.produce_records_total += records;
