@@ -178,6 +178,13 @@ bool Demo::CheckBasics() {
     response.append(buffer.begin(), buffer.begin() + static_cast<ptrdiff_t>(*n));
   }
   fmt::print("demo: garbage refused with BadRequest; /metrics served ({} bytes)\n", response.size());
+  for (const char* metric : {"meridian_produce_requests_total", "meridian_partitions_hosted",
+                             "meridian_raft_messages_dropped_total"}) {
+    if (response.find(metric) == std::string::npos) {
+      fmt::print("demo: /metrics lacks {}\n", metric);
+      return false;
+    }
+  }
   return response.rfind("HTTP/1.0 200", 0) == 0;
 }
 

@@ -80,6 +80,9 @@ std::string RenderMetrics(io::posix::PosixRuntime& rt, const NodeMetrics& metric
            static_cast<double>(b.peer_messages_dropped_total), node);
     Metric(out, "meridian_partitions_hosted", "gauge", "Partition replicas on this node.",
            static_cast<double>(b.partitions_hosted), node);
+    Metric(out, "meridian_raft_messages_dropped_total", "counter",
+           "Raft peer messages refused as forged or nonsensical, over every replica here.",
+           static_cast<double>(metrics.broker->raft_messages_dropped()), node);
   }
   return out;
 }

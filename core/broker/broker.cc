@@ -298,6 +298,14 @@ const cluster::ClusterMetadata& Broker::metadata() const {
   return state_->controller_machine->metadata;
 }
 const BrokerMetrics& Broker::metrics() const { return state_->metrics; }
+
+uint64_t Broker::raft_messages_dropped() const {
+  uint64_t dropped = state_->controller->raft_messages_dropped();
+  for (const auto& [group, hosted] : state_->partitions) {
+    dropped += hosted.replica->raft_messages_dropped();
+  }
+  return dropped;
+}
 uint32_t Broker::node_id() const { return state_->options.node_id; }
 
 }  // namespace meridian::core::broker

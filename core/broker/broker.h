@@ -90,6 +90,8 @@ class Broker {
 
   const cluster::ClusterMetadata& metadata() const;
   const BrokerMetrics& metrics() const;
+  // Raft peer messages every replica on this node refused (forged or nonsensical), summed.
+  uint64_t raft_messages_dropped() const;
   uint32_t node_id() const;
 
   struct State;  // Shared with the broker's fibers (broker.cc).

@@ -109,6 +109,8 @@ class Replica : public std::enable_shared_from_this<Replica> {
   bool leader_ready() const { return role_ == raft::Role::kLeader && applied_term_ == term_; }
   const absl::Status& failure() const { return failure_; }
   const ReplicaOptions& options() const { return options_; }
+  // Peer messages raft refused as nonsensical or forged (core/raft design.md "Hostile input").
+  uint64_t raft_messages_dropped() const { return raft_ != nullptr ? raft_->drops().total() : 0; }
 
  private:
   struct Proposal {
