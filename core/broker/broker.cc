@@ -287,7 +287,6 @@ void Broker::Stop() {
   state_->controller->Shutdown();
   for (auto& [group, hosted] : state_->partitions) hosted.replica->Shutdown();
   state_->controller_machine->changed.NotifyAll();
-  state_->stopped_event.Set();
 }
 
 wire::ClientMessageT Broker::Handle(const wire::ClientMessageT& request) {

@@ -54,7 +54,7 @@ struct HostedPartition {
 
 struct Broker::State {
   State(io::Runtime& rt, BrokerOptions opts)
-      : runtime(rt), options(std::move(opts)), stopped_event(rt) {}
+      : runtime(rt), options(std::move(opts)) {}
 
   io::Runtime& runtime;
   const BrokerOptions options;
@@ -63,7 +63,6 @@ struct Broker::State {
   absl::btree_map<uint64_t, HostedPartition> partitions;  // by raft group id
   BrokerMetrics metrics;
   bool stopped = false;
-  io::Event stopped_event;
 
   // Proposes a metadata command and waits until it is applied here; the outcome, or the
   // proposal's error (FailedPrecondition: not the controller leader).
