@@ -12,6 +12,18 @@ namespace {
 inline constexpr size_t kTraceEventsMax = 300;
 inline constexpr size_t kNetworkMessagesMax = 4096;  // Beyond this the network drops (a limit).
 
+// FNV-1a over an entry, chained: the harness's "state machine" is the hash of what it applied.
+uint64_t ChainHash(uint64_t hash, const Entry& entry) {
+  auto mix = [&](std::string_view bytes) {
+    for (unsigned char c : bytes) hash = (hash ^ c) * 1099511628211ull;
+  };
+  mix(fmt::format("{}:{}:{}:", entry.index.value(), entry.term.value(),
+                  static_cast<int>(entry.kind)));
+  mix(entry.data);
+  return hash;
+}
+constexpr uint64_t kEmptyHash = 14695981039346656037ull;
+
 std::string Describe(const Message& m) {
   return fmt::format("{} {}->{} {} idx={} lt={} n={} c={}{}", MessageTypeName(m.type),
                      m.from.ToString(), m.to.ToString(), m.term.ToString(),
@@ -39,8 +51,19 @@ struct Cluster::Node {
   NodeId id;
   std::unique_ptr<Raft> raft;  // Null while crashed.
   HardState hard_state;        // Synced (the driver syncs it before sending).
+  std::optional<Snapshot> snapshot;  // Durable; `disk` continues after it.
   std::vector<Entry> disk;     // Written entries; only disk[0, synced) survives a crash.
   uint64_t synced = 0;
+  uint64_t applied_hash = kEmptyHash;  // The state machine: a hash chain of applied entries.
+  Index snapshot_index() const { return snapshot ? snapshot->meta.index : Index(0); }
+  // The durable log's last index (what survives a crash now).
+  Index durable_last() const { return Index(snapshot_index().value() + synced); }
+  // The term at `index` in the durable log; nullopt below the snapshot or past the end.
+  std::optional<Term> DurableTermAt(Index index) const {
+    if (index == snapshot_index()) return snapshot ? snapshot->meta.term : Term(0);
+    if (index < snapshot_index() || index > durable_last()) return std::nullopt;
+    return disk[index.value() - snapshot_index().value() - 1].term;
+  }
   uint64_t incarnation = 0;
   Term led_term;  // The term this node was last seen leading (0: not leading).
 };
@@ -75,7 +98,9 @@ void Cluster::Restart(Node& node) {
   for (uint32_t i = 1; i <= options_.voters; i++) raft_options.bootstrap.voters.insert(NodeId(i));
   raft_options.election_timeout_ticks = options_.election_timeout_ticks;
   raft_options.planted_bug = options_.planted_bug;
-  RestartState restart{node.hard_state, node.disk};
+  RestartState restart{node.hard_state, node.disk, node.snapshot};
+  node.applied_hash =
+      node.snapshot ? std::stoull(node.snapshot->data) : kEmptyHash;  // Restore, then replay.
   node.incarnation++;
   node.led_term = Term(0);
   node.raft = std::make_unique<Raft>(raft_options, std::move(restart),
@@ -88,6 +113,46 @@ void Cluster::Crash(Node& node) {
   node.raft.reset();
   node.disk.resize(node.synced);  // The unsynced tail is lost.
   Note(fmt::format("crash {} (durable {})", node.id.ToString(), node.synced));
+}
+
+void Cluster::Compact(Node& node) {
+  if (node.raft == nullptr) return;
+  const Index applied = node.raft->log().applied();
+  if (applied <= node.snapshot_index()) return;
+  absl::StatusOr<SnapshotMeta> meta =
+      node.raft->Compact(applied, fmt::format("{}", node.applied_hash));
+  MERIDIAN_CHECK(meta.ok(), "{}", std::string(meta.status().message()));
+  const uint64_t dropped = applied.value() - node.snapshot_index().value();
+  MERIDIAN_CHECK(dropped <= node.synced, "compacted entries are durable");
+  node.snapshot = Snapshot{.meta = *meta, .data = fmt::format("{}", node.applied_hash)};
+  node.disk.erase(node.disk.begin(), node.disk.begin() + static_cast<ptrdiff_t>(dropped));
+  node.synced -= dropped;
+  Note(fmt::format("compact {} to {}", node.id.ToString(), applied.value()));
+}
+
+uint64_t Cluster::CommittedHash(Index through) const {
+  uint64_t hash = kEmptyHash;
+  for (uint64_t i = 1; i <= through.value(); i++) {
+    auto it = committed_.find(Index(i));
+    MERIDIAN_CHECK(it != committed_.end(), "committed entry {} never applied anywhere", i);
+    hash = ChainHash(hash, it->second);
+  }
+  return hash;
+}
+
+void Cluster::Install(Node& node, const Snapshot& snapshot) {
+  // Ready step (0): stored durably, the whole log replaced by it, the state machine restored.
+  Note(fmt::format("install {} snapshot {}:{}", node.id.ToString(),
+                   snapshot.meta.index.value(), snapshot.meta.term.value()));
+  node.snapshot = snapshot;
+  node.disk.clear();
+  node.synced = 0;
+  node.applied_hash = std::stoull(snapshot.data);
+  if (node.applied_hash != CommittedHash(snapshot.meta.index)) {
+    Fail(Property::kStateMachineSafety,
+         fmt::format("{} installed a snapshot at {} whose state differs from what was committed",
+                     node.id.ToString(), snapshot.meta.index.ToString()));
+  }
 }
 
 void Cluster::Sync(Node& node) {
@@ -108,14 +173,17 @@ void Cluster::ProcessReadies() {
       if (node.raft == nullptr || !node.raft->HasReady()) continue;
       progress = true;
       Ready ready = node.raft->GetReady();
-      if (ready.hard_state) node.hard_state = *ready.hard_state;  // (1) synced first
+      if (ready.snapshot) Install(node, *ready.snapshot);           // (0)
+      if (ready.hard_state) node.hard_state = *ready.hard_state;  // (1) synced
       for (Message& m : ready.messages) {                            // (2) then sent
         if (!Cut(m.from, m.to) && network_.size() < kNetworkMessagesMax) {
           network_.push_back(Sent{std::move(m), now_ticks_});
         }
       }
       if (!ready.entries.empty()) {  // (3) written; synced by a later kSync step
-        const uint64_t first = ready.entries.front().index.value();
+        const uint64_t first =
+            ready.entries.front().index.value() - node.snapshot_index().value();
+        MERIDIAN_CHECK(first >= 1, "rewriting entries inside the snapshot");
         MERIDIAN_CHECK(first <= node.disk.size() + 1, "a gap in the written log");
         node.disk.resize(first - 1);
         node.synced = std::min(node.synced, first - 1);
@@ -135,6 +203,7 @@ void Cluster::ProcessReadies() {
 }
 
 void Cluster::Apply(Node& node, const Entry& entry) {
+  node.applied_hash = ChainHash(node.applied_hash, entry);
   auto [it, inserted] = committed_.try_emplace(entry.index, entry);
   if (!inserted && !(it->second == entry)) {
     Fail(Property::kStateMachineSafety,
@@ -160,7 +229,8 @@ void Cluster::Deliver(size_t pick, bool duplicate) {
 void Cluster::Step(Node& to, const Message& m) {
   // A leader's message reaching another leader of the same term proves two leaders in one term;
   // report it here rather than let the receiving node's assertion abort the sweep.
-  const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat;
+  const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+                           m.type == MessageType::kSnapshot;
   if (from_leader && to.raft->role() == Role::kLeader && to.raft->term() == m.term) {
     // (With this check disabled the message is dropped: the receiver would assert.)
     return Fail(Property::kElectionSafety,
@@ -311,6 +381,9 @@ void Cluster::Apply(const Op& op) {
         (void)leader->TransferLeadership(NodeId(op.a % nodes_.size() + 1));
       }
       break;
+    case OpKind::kCompact:
+      if (options_.compaction) Compact(node(op.a));
+      break;
   }
   ProcessReadies();
 }
@@ -358,21 +431,25 @@ void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
   // never fires; Figure 8 makes it fire before the old entry is overwritten.
   for (const auto& candidate : nodes_) {
     const Raft* c = candidate->raft.get();
-    const Index last = c != nullptr ? c->log().last_index() : Index(candidate->synced);
-    auto term_at = [&](Index index) -> Term {
-      if (index.value() == 0) return Term(0);
-      if (c != nullptr) return c->log().TermAt(index);
-      return candidate->disk[index.value() - 1].term;
+    const Index last = c != nullptr ? c->log().last_index() : candidate->durable_last();
+    const Index floor = c != nullptr ? c->log().snapshot_index() : candidate->snapshot_index();
+    // Entries at or below a snapshot are committed and held (in the snapshot's state).
+    auto holds = [&](Index index, Term term) {
+      if (index < floor) return true;
+      if (index > last) return false;
+      if (c != nullptr) return c->log().TermAt(index) == term;
+      return candidate->DurableTermAt(index) == term;
     };
-    const Term last_term = term_at(last);
+    const Term last_term = c != nullptr ? c->log().last_term() : *candidate->DurableTermAt(last);
     for (const auto& [index, entry] : committed_) {
-      if (index <= last && term_at(index) == entry.term) continue;
+      if (holds(index, entry.term)) continue;
       uint32_t grants = 0;
       for (const auto& voter : nodes_) {
         if (voter->id.value() > options_.voters) continue;  // Bootstrap voters only.
-        const Term voter_term = voter->synced == 0 ? Term(0) : voter->disk[voter->synced - 1].term;
+        const Index voter_last = voter->durable_last();
+        const Term voter_term = *voter->DurableTermAt(voter_last);
         const bool up_to_date = last_term != voter_term ? last_term > voter_term
-                                                        : last.value() >= voter->synced;
+                                                        : last >= voter_last;
         if (up_to_date || voter->id == candidate->id) grants++;
       }
       if (grants >= options_.voters / 2 + 1) {
@@ -389,9 +466,12 @@ void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
 void Cluster::CheckLogMatching(const Raft& a, const Raft& b) {
   // §5.3 Log Matching: if two logs contain an entry with the same index and term, the logs are
   // identical in all entries up through that index.
+  // Below either node's snapshot the entries are gone from memory (they were committed).
+  const uint64_t floor =
+      std::max(a.log().snapshot_index().value(), b.log().snapshot_index().value());
   uint64_t top = std::min(a.log().last_index().value(), b.log().last_index().value());
-  while (top > 0 && a.log().TermAt(Index(top)) != b.log().TermAt(Index(top))) top--;
-  for (uint64_t i = 1; i <= top; i++) {
+  while (top > floor && a.log().TermAt(Index(top)) != b.log().TermAt(Index(top))) top--;
+  for (uint64_t i = floor + 1; i <= top; i++) {
     if (!(a.log().At(Index(i)) == b.log().At(Index(i)))) {
       return Fail(Property::kLogMatching,
                   fmt::format("{} and {} agree at {} but differ at {}", a.id().ToString(),
@@ -406,7 +486,14 @@ void Cluster::CheckCommittedDurable() {
   for (const auto& [index, entry] : committed_) {
     uint32_t copies = 0;
     for (const auto& node : nodes_) {
-      if (index.value() <= node->synced && node->disk[index.value() - 1] == entry) copies++;
+      const Index snap = node->snapshot_index();
+      // A durable snapshot covering the entry holds it (its state includes it: checked at
+      // install against the committed hash chain, and made from applied entries otherwise).
+      if (index <= snap ||
+          (index <= node->durable_last() &&
+           node->disk[index.value() - snap.value() - 1] == entry)) {
+        copies++;
+      }
     }
     if (copies < required_copies_) {
       return Fail(Property::kCommittedEntryLost,
@@ -485,9 +572,9 @@ std::optional<uint32_t> Cluster::Stabilize(uint32_t ticks_max) {
 
 // ---------------------------------------------------------------- schedules
 
-std::vector<Op> RandomSchedule(io::Random& random, uint32_t length) {
+std::vector<Op> RandomSchedule(io::Random& random, uint32_t length, bool compaction) {
   // Weights of the fault mix, in the order of OpKind.
-  static constexpr uint32_t kWeights[kOpKinds] = {40, 3, 2, 15, 12, 1, 3, 1, 2, 10, 6, 3, 1};
+  static constexpr uint32_t kWeights[kOpKinds] = {40, 3, 2, 15, 12, 1, 3, 1, 2, 10, 6, 3, 1, 2};
   // Swarm testing: each schedule scales each fault's weight by 0, 1, 2 or 4, so some
   // schedules are crash storms, some never sync, some never partition.
   uint32_t weights[kOpKinds];
@@ -497,6 +584,7 @@ std::vector<Op> RandomSchedule(io::Random& random, uint32_t length) {
                            k == static_cast<uint32_t>(OpKind::kTick);
     const uint32_t scale = essential ? 2 : (1u << random.Below(4)) >> 1;  // 0, 1, 2, 4
     weights[k] = kWeights[k] * scale;
+    if (k == static_cast<uint32_t>(OpKind::kCompact) && !compaction) weights[k] = 0;
     total += weights[k];
   }
   std::vector<Op> ops;

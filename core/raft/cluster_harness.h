@@ -6,7 +6,10 @@
 //
 // The harness plays the replica driver and honours its contract: a Ready's hard state is synced
 // before its messages go out; entries are written, synced later by a kSync step, and only then
-// reported with StableTo. Everything is deterministic given the schedule and the seed.
+// reported with StableTo. A kCompact step makes a node snapshot its applied state (§7): the
+// snapshot's data is a hash chain of the entries applied through its index, and every snapshot
+// a follower installs is checked against the hash of what the cluster committed (state machine
+// safety through snapshots). Everything is deterministic given the schedule and the seed.
 #pragma once
 
 #include <absl/container/btree_map.h>
@@ -25,9 +28,9 @@ namespace meridian::core::raft::testing {
 
 enum class OpKind : uint8_t {
   kDeliver, kDrop, kDuplicate, kTick, kSync, kCrash, kRestart, kPartition, kHeal, kPropose,
-  kLeaseRead, kConfChange, kTransfer,
+  kLeaseRead, kConfChange, kTransfer, kCompact,
 };
-inline constexpr uint32_t kOpKinds = 13;
+inline constexpr uint32_t kOpKinds = 14;
 
 struct Op {
   OpKind kind = OpKind::kTick;
@@ -55,6 +58,8 @@ struct ClusterOptions {
   uint32_t election_timeout_ticks = 6;
   // Bit (1 << Property) switches that checker off, so tests can show each one fires on its own.
   uint32_t disabled_checks = 0;
+  // kCompact steps compact (false: they are no-ops, the schedule is otherwise the same).
+  bool compaction = true;
 };
 
 struct Violation {
@@ -88,6 +93,9 @@ class Cluster {
   void Restart(Node& node);
   void Crash(Node& node);
   void Sync(Node& node);
+  void Compact(Node& node);
+  void Install(Node& node, const Snapshot& snapshot);
+  uint64_t CommittedHash(Index through) const;
   void ProcessReadies();
   void Apply(Node& node, const Entry& entry);
   void Deliver(size_t pick, bool duplicate);
@@ -127,7 +135,8 @@ class Cluster {
 };
 
 // A random schedule with the harness's fault mix, for seed sweeps outside rapidcheck.
-std::vector<Op> RandomSchedule(io::Random& random, uint32_t length);
+// `compaction` false gives kCompact weight 0 (same random draws otherwise).
+std::vector<Op> RandomSchedule(io::Random& random, uint32_t length, bool compaction = true);
 
 // Runs a schedule on a fresh cluster followed by a liveness check; returns the first violation.
 inline constexpr uint32_t CheckBit(Property property) {

@@ -47,6 +47,24 @@ absl::Status ValidateEntry(const Message& message, size_t position, Term previou
                              static_cast<int>(entry.kind)));
 }
 
+absl::Status ValidateSnapshot(const Message& message) {
+  const SnapshotMeta& meta = message.snapshot.meta;
+  if (meta.index.value() == 0) return Invalid("snapshot of index 0");
+  if (meta.term.value() == 0) return Invalid("snapshot of term 0");
+  if (meta.term > message.term) {
+    return Invalid(fmt::format("snapshot term {} above the message term {}", meta.term.ToString(),
+                               message.term.ToString()));
+  }
+  if (message.snapshot.data.size() > kSnapshotDataBytesMax) {
+    return Invalid(fmt::format("snapshot of {} bytes (limit {})", message.snapshot.data.size(),
+                               kSnapshotDataBytesMax));
+  }
+  if (absl::Status status = ValidateMembership(meta.membership); !status.ok()) {
+    return Invalid(fmt::format("snapshot configuration: {}", std::string(status.message())));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateMessage(const Message& message) {
@@ -67,6 +85,11 @@ absl::Status ValidateMessage(const Message& message) {
   if (message.hint_term > message.term) {
     return Invalid(fmt::format("{} with hint term {} above the message term {}", type,
                                message.hint_term.ToString(), message.term.ToString()));
+  }
+  if (message.type == MessageType::kSnapshot) {
+    if (absl::Status status = ValidateSnapshot(message); !status.ok()) return status;
+  } else if (message.snapshot != Snapshot{}) {
+    return Invalid(fmt::format("{} carries a snapshot", type));
   }
   if (message.entries.empty()) return absl::OkStatus();
   if (message.type != MessageType::kAppend) {

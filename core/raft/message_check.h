@@ -8,7 +8,9 @@
 //     log_index+1, log_index+2, ... (no wrap-around), terms non-decreasing, at least log_term
 //     and at most the message term;
 //   - a config entry's membership is well formed (ValidateMembership); a normal entry carries
-//     no membership.
+//     no membership;
+//   - only kSnapshot carries a snapshot: index and term non-zero, term <= the message term, a
+//     well-formed configuration, data within kSnapshotDataBytesMax.
 // It does not bound entry data (the wire bounds the total to what fits in a frame, raft bounds
 // each entry by kEntryBytesMax) nor anything that needs the receiver's state.
 #pragma once

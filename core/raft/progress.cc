@@ -12,6 +12,7 @@ Progress::Progress(Index next) : next_(next) {
 }
 
 bool Progress::CanSend() const {
+  if (state_ == ProgressState::kSnapshot) return false;
   if (state_ == ProgressState::kProbe) return !probe_sent_;
   MERIDIAN_CHECK(!probe_sent_);
   return inflight_count_ < kInflightMessagesMax;
@@ -55,6 +56,8 @@ bool Progress::OnAccepted(Index index) {
 
 bool Progress::OnRejected(Index rejected, Index retry_next) {
   recent_active_ = true;
+  // A snapshot is in flight: rejections answer appends sent before it and change nothing.
+  if (state_ == ProgressState::kSnapshot) return false;
   if (state_ == ProgressState::kReplicate) {
     // Only a rejection of an index we could still be waiting on matters.
     if (rejected <= match_) return false;
@@ -68,6 +71,23 @@ bool Progress::OnRejected(Index rejected, Index retry_next) {
   MERIDIAN_CHECK(next_.value() >= 1);
   probe_sent_ = false;
   return true;
+}
+
+void Progress::OnHeartbeatResponse() {
+  probe_sent_ = false;
+  if (state_ == ProgressState::kSnapshot && ++snapshot_heartbeats_ >= kSnapshotRetryHeartbeats) {
+    BecomeProbe();
+  }
+}
+
+void Progress::BecomeSnapshot(Index snapshot_index) {
+  MERIDIAN_CHECK(snapshot_index >= next_, "a snapshot is sent only past next");
+  state_ = ProgressState::kSnapshot;
+  probe_sent_ = false;
+  inflight_start_ = 0;
+  inflight_count_ = 0;
+  pending_snapshot_ = snapshot_index;
+  snapshot_heartbeats_ = 0;
 }
 
 void Progress::BecomeProbe() {
@@ -91,6 +111,11 @@ void Progress::CheckInvariants() const {
   MERIDIAN_CHECK(match_ < next_, "match {} next {}", match_.ToString(), next_.ToString());
   if (state_ == ProgressState::kProbe) MERIDIAN_CHECK(inflight_count_ == 0);
   if (state_ == ProgressState::kReplicate) MERIDIAN_CHECK(!probe_sent_);
+  if (state_ == ProgressState::kSnapshot) {
+    MERIDIAN_CHECK(inflight_count_ == 0 && !probe_sent_);
+    MERIDIAN_CHECK(pending_snapshot_ >= next_ || pending_snapshot_ <= match_,
+                   "a pending snapshot is past next until acknowledged");
+  }
   MERIDIAN_CHECK(inflight_count_ <= kInflightMessagesMax);
   for (uint32_t i = 0; i < inflight_count_; i++) {
     MERIDIAN_CHECK(inflights_[(inflight_start_ + i) % kInflightMessagesMax] > match_);

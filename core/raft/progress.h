@@ -1,7 +1,10 @@
 // The leader's view of one follower's log (Raft paper §5.3 nextIndex/matchIndex), with etcd's
 // flow control (tracker/progress.go): a follower is either probed (one append in flight until
-// it answers, used after a rejection or on election) or replicated to (appends pipelined
-// optimistically, at most kInflightMessagesMax unacknowledged).
+// it answers, used after a rejection or on election), replicated to (appends pipelined
+// optimistically, at most kInflightMessagesMax unacknowledged), or sent a snapshot (§7: it
+// needs entries the leader compacted away; nothing else is sent until it acknowledges the
+// snapshot's index, or kSnapshotRetryHeartbeats heartbeat responses pass without that and the
+// leader probes again, which sends the snapshot again).
 //
 // Invariants: match < next; in probe state there are no tracked inflights; inflight last indices
 // are strictly increasing and all > match. Owned and mutated only by the leader's Raft object.
@@ -14,7 +17,7 @@
 
 namespace meridian::core::raft {
 
-enum class ProgressState : uint8_t { kProbe, kReplicate };
+enum class ProgressState : uint8_t { kProbe, kReplicate, kSnapshot };
 
 class Progress {
  public:
@@ -38,10 +41,14 @@ class Progress {
   // A rejection of prevLogIndex `rejected` with the follower's conflict hint translated to the
   // leader's log (`retry_next` = the index the leader should try next). Returns false if stale.
   bool OnRejected(Index rejected, Index retry_next);
-  // A heartbeat response arrived: a stuck probe may be retried.
-  void OnHeartbeatResponse() { probe_sent_ = false; }
+  // A heartbeat response arrived: a stuck probe may be retried, and a snapshot that was not
+  // acknowledged for kSnapshotRetryHeartbeats responses is given up (back to probe).
+  void OnHeartbeatResponse();
   void BecomeProbe();
   void BecomeReplicate();
+  // A snapshot up to `snapshot_index` (>= next) was sent.
+  void BecomeSnapshot(Index snapshot_index);
+  Index pending_snapshot() const { return pending_snapshot_; }
   void CheckInvariants() const;
 
  private:
@@ -52,6 +59,8 @@ class Progress {
   ProgressState state_ = ProgressState::kProbe;
   bool probe_sent_ = false;
   bool recent_active_ = false;
+  Index pending_snapshot_;              // kSnapshot: the index of the snapshot sent.
+  uint32_t snapshot_heartbeats_ = 0;    // kSnapshot: heartbeat responses since it was sent.
   // Ring of the last index carried by each unacknowledged append (replicate state only).
   std::array<Index, kInflightMessagesMax> inflights_{};
   uint32_t inflight_start_ = 0;

@@ -13,8 +13,12 @@
 namespace meridian::core::raft {
 namespace {
 
+SnapshotMeta RestartSnapshot(const RestartState& restart) {
+  return restart.snapshot.has_value() ? restart.snapshot->meta : SnapshotMeta{};
+}
+
 Index ClampCommit(const RaftOptions& options, const RestartState& restart) {
-  const Index last(restart.entries.size());
+  const Index last(RestartSnapshot(restart).index.value() + restart.entries.size());
   // Under the ack-before-fsync bug the saved commit can exceed what survived on disk.
   if (options.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable) {
     return std::min(restart.hard_state.commit, last);
@@ -29,7 +33,7 @@ Index ClampCommit(const RaftOptions& options, const RestartState& restart) {
 Raft::Raft(const RaftOptions& options, RestartState restart, io::Random random)
     : options_(options),
       random_(random),
-      log_(std::move(restart.entries), ClampCommit(options, restart)) {
+      log_(RestartSnapshot(restart), std::move(restart.entries), ClampCommit(options, restart)) {
   MERIDIAN_CHECK(options_.id != kNoNode, "node id 0 is reserved");
   MERIDIAN_CHECK(options_.heartbeat_interval_ticks >= 1);
   MERIDIAN_CHECK(options_.heartbeat_interval_ticks < options_.election_timeout_ticks,
@@ -39,11 +43,21 @@ Raft::Raft(const RaftOptions& options, RestartState restart, io::Random random)
   CheckMembership(options_.bootstrap);
   term_ = restart.hard_state.term;
   vote_ = restart.hard_state.vote;
+  if (restart.snapshot.has_value()) {
+    snapshot_ = std::move(*restart.snapshot);
+    CheckMembership(snapshot_.meta.membership);
+    // A snapshot installed just before a crash may be newer than the stored hard state (see
+    // RestartState): adopt its term, with no vote (none was cast in it, or it would be stored).
+    if (snapshot_.meta.term > term_) {
+      term_ = snapshot_.meta.term;
+      vote_ = kNoNode;
+    }
+  }
   if (log_.last_index().value() > 0) MERIDIAN_CHECK(log_.last_term() <= term_);
   RefreshMembership();
   persisted_hard_state_ = HardState{term_, vote_, log_.commit()};
   BecomeFollower(term_, kNoNode);
-  previous_ = Snapshot{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
+  previous_ = PreviousState{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
   Invariants();
 }
 
@@ -224,7 +238,8 @@ bool Raft::Admit(const Message& m) {
   // leader's appends and heartbeats (a new node learns the configuration from them). Responses
   // answer requests we sent to members only, and TimeoutNow comes from our leader, a member.
   const bool from_anyone = m.type == MessageType::kVote || m.type == MessageType::kPreVote ||
-                           m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat;
+                           m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+                           m.type == MessageType::kSnapshot;
   if (!from_anyone && !membership_.IsMember(m.from)) {
     drops_.non_member++;
     return false;
@@ -251,12 +266,14 @@ bool Raft::StepTerm(const Message& m) {
     if (m.type == MessageType::kPreVoteResponse && !m.reject) return true;
     const bool from_leader = m.type == MessageType::kAppend ||
                              m.type == MessageType::kHeartbeat ||
+                             m.type == MessageType::kSnapshot ||
                              m.type == MessageType::kTimeoutNow;
     BecomeFollower(m.term, from_leader ? m.from : kNoNode);
     return true;
   }
   if (m.term < term_) {
-    if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat) {
+    if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+        m.type == MessageType::kSnapshot) {
       // Tell a stale leader about the newer term, so it steps down (with pre-vote and
       // check-quorum a partitioned leader would otherwise never learn of it).
       Send(Message{.type = MessageType::kAppendResponse, .to = m.from});
@@ -296,7 +313,7 @@ void Raft::HandleVoteRequest(const Message& m) {
 void Raft::StepFollower(const Message& m) {
   MERIDIAN_CHECK(role_ == Role::kFollower);
   const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
-                           m.type == MessageType::kTimeoutNow;
+                           m.type == MessageType::kSnapshot || m.type == MessageType::kTimeoutNow;
   if (from_leader && leader_ != kNoNode && m.from != leader_) {
     // §5.2 election safety: one leader per term. An honest peer never sends this.
     drops_.not_from_leader++;
@@ -311,6 +328,10 @@ void Raft::StepFollower(const Message& m) {
       leader_ = m.from;
       election_elapsed_ticks_ = 0;
       return HandleHeartbeat(m);
+    case MessageType::kSnapshot:
+      leader_ = m.from;
+      election_elapsed_ticks_ = 0;
+      return HandleSnapshot(m);
     case MessageType::kTimeoutNow:
       // §3.10: the leader asks us to start an election at once, bypassing pre-vote and leases.
       if (Promotable()) StartElection(MessageType::kVote, Campaign::kTransfer);
@@ -326,6 +347,7 @@ void Raft::StepCandidate(const Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
     case MessageType::kHeartbeat:
+    case MessageType::kSnapshot:
       // §5.2: "If the AppendEntries RPC is from another server claiming to be leader and the
       // leader's term is at least as large as the candidate's current term, then the candidate
       // recognizes the leader as legitimate and returns to follower state."
@@ -358,6 +380,7 @@ void Raft::StepLeader(const Message& m) {
       return HandleHeartbeatResponse(m);
     case MessageType::kAppend:
     case MessageType::kHeartbeat:
+    case MessageType::kSnapshot:
       drops_.not_from_leader++;  // A second leader in our term: impossible from honest peers.
       return;
     default:
@@ -468,7 +491,8 @@ absl::StatusOr<Index> Raft::LeaseRead() const {
 bool Raft::HasReady() const {
   if (ready_outstanding_) return false;
   const HardState hs = CurrentHardState();
-  return !messages_.empty() || broadcast_pending_ || hs != persisted_hard_state_ ||
+  return snapshot_unhanded_ || !messages_.empty() || broadcast_pending_ ||
+         hs != persisted_hard_state_ ||
          log_.handed() < log_.last_index() || ApplyLimit() > log_.applied();
 }
 
@@ -477,6 +501,10 @@ Ready Raft::GetReady() {
   if (broadcast_pending_) BroadcastAppend();
   broadcast_pending_ = false;
   Ready ready;
+  if (snapshot_unhanded_) {
+    ready.snapshot = snapshot_;
+    snapshot_unhanded_ = false;
+  }
   const HardState hs = CurrentHardState();
   if (hs != persisted_hard_state_) {
     ready.hard_state = hs;

@@ -53,6 +53,14 @@ class Raft {
   absl::StatusOr<Index> LeaseRead() const;
   // The driver synced entries up to `index` (whose term is `term`) to its disk.
   void StableTo(Index index, Term term);
+  // §7 log compaction: `data` is the state machine's state after applying every entry up to
+  // `index` (which must be applied here and durable). Raft forgets those entries, keeps the
+  // snapshot to send to followers its log no longer reaches, and returns the snapshot's
+  // metadata for the driver to store beside `data` (after which it may delete the entries from
+  // its disk). Call between Readys (not while one is outstanding). Errors: InvalidArgument for
+  // an index not past the current snapshot or not yet applied, or data over
+  // kSnapshotDataBytesMax.
+  absl::StatusOr<SnapshotMeta> Compact(Index index, std::string data);
 
   // ---- Outputs. ----
   bool HasReady() const;
@@ -66,6 +74,8 @@ class Raft {
   NodeId vote() const { return vote_; }
   NodeId leader() const { return leader_; }
   const RaftLog& log() const { return log_; }
+  // The latest snapshot (index 0 and no data if there is none).
+  const Snapshot& snapshot() const { return snapshot_; }
   const Membership& membership() const { return membership_; }
   const RaftOptions& options() const { return options_; }
   const absl::btree_map<NodeId, Progress>& progress() const { return progress_; }
@@ -104,18 +114,22 @@ class Raft {
   // Replication (raft_replication.cc).
   void HandleAppend(const Message& message);
   void HandleHeartbeat(const Message& message);
+  void HandleSnapshot(const Message& message);
   void MaybeAcknowledge();
   void FollowerCommit();
   Index AckIndex() const;
   void HandleAppendResponse(const Message& message);
   void HandleHeartbeatResponse(const Message& message);
   bool SendAppend(NodeId to);
+  void SendSnapshot(NodeId to);
   void BroadcastAppend();
   void BroadcastHeartbeat();
   bool MaybeCommit();
   Index OwnMatch() const;
   void AppendOwn(EntryKind kind, std::string data, Membership membership);
   void RefreshMembership();
+  // The configuration in force at `index` (snapshot_index() <= index <= last_index()).
+  Membership MembershipAt(Index index) const;
   void SyncProgressToMembership();
   bool HasPendingConfChange() const;
   bool CommittedInCurrentTerm() const;
@@ -152,19 +166,22 @@ class Raft {
   Index leader_commit_;
   Index acked_;  // Highest index acknowledged to the current leader.
 
+  Snapshot snapshot_;              // The latest snapshot, sent to followers the log no longer
+                                   // reaches. meta.index == log_.snapshot_index().
+  bool snapshot_unhanded_ = false;  // Installed from the leader, not yet in a Ready.
   RaftDropCounters drops_;
   std::vector<Message> messages_;
   HardState persisted_hard_state_;  // The last hard state handed out in a Ready.
   bool ready_outstanding_ = false;
   Index ready_applied_to_;
 
-  struct Snapshot {
+  struct PreviousState {
     Term term;
     NodeId vote;
     Index commit;
     Term commit_term;
   };
-  Snapshot previous_;
+  PreviousState previous_;
 };
 
 }  // namespace meridian::core::raft

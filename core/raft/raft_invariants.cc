@@ -16,8 +16,14 @@ void Raft::Invariants() {
   if (term_ == previous_.term && previous_.vote != kNoNode) {
     MERIDIAN_CHECK(vote_ == previous_.vote, "second vote in term {}", term_.ToString());
   }
-  MERIDIAN_CHECK(log_.TermAt(previous_.commit) == previous_.commit_term,
-                 "committed entry {} was overwritten", previous_.commit.ToString());
+  // (Entries compacted into a snapshot are gone from memory; they were committed and applied.)
+  if (previous_.commit >= log_.snapshot_index()) {
+    MERIDIAN_CHECK(log_.TermAt(previous_.commit) == previous_.commit_term,
+                   "committed entry {} was overwritten", previous_.commit.ToString());
+  }
+  MERIDIAN_CHECK(snapshot_.meta.index == log_.snapshot_index(), "snapshot and log disagree");
+  MERIDIAN_CHECK(snapshot_.meta.term == log_.snapshot_term());
+  MERIDIAN_CHECK(snapshot_.data.size() <= kSnapshotDataBytesMax);
   if (log_.last_index().value() > 0) MERIDIAN_CHECK(log_.last_term() <= term_);
   if (options_.planted_bug != PlantedBug::kCountOwnEntriesBeforeDurable) {
     // The commit index may run ahead of the local disk (a quorum of others holds the entries),
@@ -50,7 +56,7 @@ void Raft::Invariants() {
   MERIDIAN_CHECK(log_.last_index().value() - log_.commit().value() <=
                      kUncommittedEntriesMax + 1 || role_ != Role::kLeader,
                  "uncommitted window exceeded");
-  previous_ = Snapshot{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
+  previous_ = PreviousState{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
 }
 
 const char* MessageTypeName(MessageType type) {
@@ -64,6 +70,7 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kHeartbeat: return "Heartbeat";
     case MessageType::kHeartbeatResponse: return "HeartbeatResponse";
     case MessageType::kTimeoutNow: return "TimeoutNow";
+    case MessageType::kSnapshot: return "Snapshot";
   }
   return "?";
 }

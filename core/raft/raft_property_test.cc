@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "core/raft/cluster_harness.h"
+#include "io/probe.h"
 
 namespace meridian::core::raft::testing {
 namespace {
@@ -23,7 +24,7 @@ rc::Gen<std::vector<Op>> GenSchedule() {
       rc::gen::tuple(rc::gen::weightedElement<uint32_t>({{40, 0}, {3, 1}, {2, 2}, {15, 3},
                                                          {12, 4}, {1, 5}, {3, 6}, {1, 7},
                                                          {2, 8}, {10, 9}, {6, 10}, {3, 11},
-                                                         {1, 12}}),
+                                                         {1, 12}, {2, 13}}),
                      rc::gen::inRange<uint32_t>(0, 1u << 16),
                      rc::gen::inRange<uint32_t>(0, 1u << 16)),
       [](const std::tuple<uint32_t, uint32_t, uint32_t>& t) {
@@ -55,6 +56,7 @@ RC_GTEST_PROP(RaftProperty, MembershipChangesWithSparesAreSafeAndLive, ()) { Che
 
 // A deterministic sweep with figures: how much the schedules exercise.
 TEST(RaftProperty, SweepReachesCommitsElectionsAndLeaseReads) {
+  io::probe::Reset();
   uint64_t committed = 0;
   uint64_t elections = 0;
   uint64_t reads = 0;
@@ -81,6 +83,12 @@ TEST(RaftProperty, SweepReachesCommitsElectionsAndLeaseReads) {
   EXPECT_GT(committed, 60u * 3);
   EXPECT_GT(elections, 60u);
   EXPECT_GT(reads, 5u);
+  // §7: compaction happens, and followers behind a compacted log catch up by snapshot.
+  const auto probes = io::probe::Snapshot();
+  for (const char* probe : {"raft: leader sends a snapshot", "raft: follower installs a snapshot"}) {
+    EXPECT_TRUE(probes.contains(probe)) << probe;
+    if (probes.contains(probe)) std::printf("%s: %lu\n", probe, probes.at(probe));
+  }
 }
 
 // Raft::Step drops what makes no sense (raft_hostile_input_test.cc). Honest peers, under every

@@ -1,5 +1,7 @@
 // Log replication (Raft paper §5.3), commitment (§5.4.2), durability-gated acknowledgements and
 // membership bookkeeping. Part of class Raft; see raft.h.
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "core/raft/quorum.h"
@@ -81,6 +83,69 @@ void Raft::HandleHeartbeat(const Message& m) {
                .context_ticks = m.context_ticks});
 }
 
+void Raft::HandleSnapshot(const Message& m) {
+  MERIDIAN_CHECK(role_ == Role::kFollower);
+  MERIDIAN_CHECK(m.term == term_);
+  const SnapshotMeta& meta = m.snapshot.meta;
+  if (meta.index <= log_.commit()) {
+    // Everything it covers is committed here already (a resend, or it crossed an append):
+    // acknowledge what we hold durably, as for a stale append.
+    MERIDIAN_PROBE("raft: snapshot not past our commit index");
+    Send(Message{.type = MessageType::kAppendResponse, .to = m.from,
+                 .log_index = std::min(log_.commit(), log_.stable())});
+    return;
+  }
+  if (log_.HasEntry(meta.index, meta.term)) {
+    // §7: "If existing log entry has same index and term as snapshot's last included entry,
+    // retain log entries following it". Not an optimisation: entries after it may be durable
+    // here and acknowledged, so counted toward a commit; discarding them would lose a copy.
+    MERIDIAN_PROBE("raft: snapshot matches our log; entries after it kept");
+    verified_ = std::max(verified_, meta.index);
+    leader_commit_ = std::max(leader_commit_, m.commit);
+    FollowerCommit();
+    const Index ack = AckIndex();
+    Send(Message{.type = MessageType::kAppendResponse, .to = m.from, .log_index = ack});
+    acked_ = std::max(acked_, ack);
+    return;
+  }
+  // Otherwise our entry at its index (if any) differs from a committed one, so by log matching
+  // nothing after it was ever counted toward a commit: the whole log is replaced.
+  MERIDIAN_PROBE("raft: follower installs a snapshot");
+  snapshot_ = m.snapshot;
+  snapshot_unhanded_ = true;
+  log_.RestoreTo(meta);
+  RefreshMembership();
+  verified_ = meta.index;
+  leader_commit_ = std::max(leader_commit_, meta.index);
+  // The snapshot is stored before this Ready's messages leave (Ready step 0).
+  Send(Message{.type = MessageType::kAppendResponse, .to = m.from, .log_index = meta.index});
+  acked_ = std::max(acked_, meta.index);
+}
+
+absl::StatusOr<SnapshotMeta> Raft::Compact(Index index, std::string data) {
+  MERIDIAN_CHECK(!ready_outstanding_, "Compact between Readys only");
+  if (index <= log_.snapshot_index()) {
+    return absl::InvalidArgumentError(fmt::format("compaction to {} does not pass snapshot {}",
+                                                  index.ToString(),
+                                                  log_.snapshot_index().ToString()));
+  }
+  if (index > log_.applied()) {
+    return absl::InvalidArgumentError(fmt::format("compaction to {} past applied {}",
+                                                  index.ToString(), log_.applied().ToString()));
+  }
+  if (data.size() > kSnapshotDataBytesMax) {
+    return absl::InvalidArgumentError(fmt::format("snapshot of {} bytes exceeds the limit of {}",
+                                                  data.size(), kSnapshotDataBytesMax));
+  }
+  MERIDIAN_CHECK(index <= log_.stable(), "applied implies durable here");
+  SnapshotMeta meta{.index = index, .term = log_.TermAt(index), .membership = MembershipAt(index)};
+  CheckMembership(meta.membership);
+  log_.CompactTo(meta);
+  snapshot_ = Snapshot{.meta = meta, .data = std::move(data)};
+  Invariants();
+  return meta;
+}
+
 void Raft::FollowerCommit() {
   // A follower commits what the leader committed, limited to entries it knows match the
   // leader's log (entries past `verified_` may still be a stale leader's divergent suffix).
@@ -143,6 +208,8 @@ void Raft::HandleAppendResponse(const Message& m) {
   if (it == progress_.end()) return;  // Not a member (Admit dropped it); kept as a safety net.
   Progress& progress = it->second;
   if (m.reject) {
+    // Below our snapshot, terms are unknown and LastIndexWithTermAtMost returns the hint as is;
+    // SendAppend then sends the snapshot.
     // Translate the follower's hint into our log: skip every entry whose term is above the
     // follower's term at the hint index.
     const Index retry = log_.LastIndexWithTermAtMost(m.hint_index, m.hint_term).next();
@@ -150,7 +217,11 @@ void Raft::HandleAppendResponse(const Message& m) {
     return;
   }
   if (!progress.OnAccepted(m.log_index)) return;
-  if (progress.state() == ProgressState::kProbe) progress.BecomeReplicate();
+  if (progress.state() == ProgressState::kProbe ||
+      (progress.state() == ProgressState::kSnapshot &&
+       progress.match() >= progress.pending_snapshot())) {
+    progress.BecomeReplicate();
+  }
   if (MaybeCommit()) {
     BroadcastAppend();
   } else {
@@ -186,7 +257,8 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
     acked = std::max(acked, m.context_ticks);
   }
   if (progress.match() < log_.last_index() && !SendAppend(m.from) &&
-      progress.state() == ProgressState::kReplicate) {
+      progress.state() == ProgressState::kReplicate &&
+      progress.next().value() - 1 >= log_.snapshot_index().value()) {
     // Appends in flight may have been lost, and with the window not full nothing else would
     // notice on an idle group: an empty append at next - 1 is accepted by a follower that has
     // everything (harmless) and rejected by one that lost some, which starts a probe.
@@ -200,6 +272,11 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
 bool Raft::SendAppend(NodeId to) {
   Progress& progress = progress_.at(to);
   if (!progress.CanSend()) return false;
+  if (progress.next() <= log_.snapshot_index()) {
+    // §7: the entries this follower needs next were compacted away.
+    SendSnapshot(to);
+    return true;
+  }
   const Index prev(progress.next().value() - 1);
   std::vector<Entry> entries = log_.Slice(progress.next(), kBatchEntriesMax, kAppendBytesMax);
   if (progress.state() == ProgressState::kReplicate && entries.empty()) return false;
@@ -217,13 +294,24 @@ bool Raft::SendAppend(NodeId to) {
   return true;
 }
 
+void Raft::SendSnapshot(NodeId to) {
+  Progress& progress = progress_.at(to);
+  MERIDIAN_CHECK(snapshot_.meta.index == log_.snapshot_index());
+  MERIDIAN_CHECK(snapshot_.meta.index >= progress.next());
+  MERIDIAN_PROBE("raft: leader sends a snapshot");
+  progress.BecomeSnapshot(snapshot_.meta.index);
+  Send(Message{.type = MessageType::kSnapshot, .to = to, .commit = log_.commit(),
+               .snapshot = snapshot_});
+}
+
 void Raft::BroadcastAppend() {
   MERIDIAN_CHECK(role_ == Role::kLeader);
   for (auto& [id, progress] : progress_) {
     bool sent = false;
     // Pipelining: in replicate state keep sending batches up to the in-flight limit.
     while (progress.next() <= log_.last_index() && SendAppend(id)) sent = true;
-    if (!sent && progress.CanSend() && progress.state() == ProgressState::kReplicate) {
+    if (!sent && progress.CanSend() && progress.state() == ProgressState::kReplicate &&
+        progress.next() > log_.snapshot_index()) {
       // Nothing new: an empty append still carries the new commit index.
       Send(Message{.type = MessageType::kAppend, .to = id,
                    .log_index = Index(progress.next().value() - 1),
@@ -253,10 +341,11 @@ void Raft::AppendOwn(EntryKind kind, std::string data, Membership membership) {
 // ---------------------------------------------------------------- membership
 
 void Raft::RefreshMembership() {
-  // The configuration in force is the latest one in the log, committed or not (§4.1).
-  membership_ = options_.bootstrap;
-  membership_index_ = Index(0);
-  for (uint64_t i = log_.last_index().value(); i >= 1; i--) {
+  // The configuration in force is the latest one in the log, committed or not (§4.1); before
+  // the log's first entry, the snapshot's (or, without one, the bootstrap configuration).
+  membership_ = log_.snapshot_index().value() > 0 ? snapshot_.meta.membership : options_.bootstrap;
+  membership_index_ = log_.snapshot_index();
+  for (uint64_t i = log_.last_index().value(); i > log_.snapshot_index().value(); i--) {
     const Entry& entry = log_.At(Index(i));
     if (entry.kind != EntryKind::kConfig) continue;
     membership_ = entry.membership;
@@ -265,6 +354,15 @@ void Raft::RefreshMembership() {
   }
   CheckMembership(membership_);
   if (role_ == Role::kLeader) SyncProgressToMembership();
+}
+
+Membership Raft::MembershipAt(Index index) const {
+  MERIDIAN_CHECK(index >= log_.snapshot_index() && index <= log_.last_index());
+  for (uint64_t i = index.value(); i > log_.snapshot_index().value(); i--) {
+    const Entry& entry = log_.At(Index(i));
+    if (entry.kind == EntryKind::kConfig) return entry.membership;
+  }
+  return log_.snapshot_index().value() > 0 ? snapshot_.meta.membership : options_.bootstrap;
 }
 
 void Raft::SyncProgressToMembership() {

@@ -54,6 +54,15 @@ static_assert(kAppendBytesMax + kAppendOverheadBytesMax <= io::kMessageBytesMax 
 // get here); a message carrying one is dropped, so no peer can push our term toward wrap-around.
 inline constexpr Term kTermMax(uint64_t{1} << 62);
 inline constexpr uint32_t kElectionTimeoutTicksMax = 1000;
+// Application state carried by one snapshot (it travels in one peer message, so it stays well
+// within a frame; a state machine whose snapshot would be larger cannot be compacted, and says
+// so, rather than sending what no follower could receive).
+inline constexpr size_t kSnapshotDataBytesMax = size_t{4} << 20;
+static_assert(kSnapshotDataBytesMax + kAppendOverheadBytesMax <= io::kMessageBytesMax / 2,
+              "a snapshot fits well within one network message (frame)");
+// Heartbeat responses a leader waits for an answer to a snapshot it sent before sending it again
+// (the message may have been lost; snapshots are large, so not on every heartbeat).
+inline constexpr uint32_t kSnapshotRetryHeartbeats = 8;
 inline constexpr uint32_t kDriftBoundPercentMax = 50;
 
 enum class EntryKind : uint8_t {
@@ -81,11 +90,30 @@ enum class MessageType : uint8_t {
   kHeartbeat,           // §5.2 empty AppendEntries that only asserts leadership (and leases)
   kHeartbeatResponse,
   kTimeoutNow,          // §3.10 (dissertation) leadership transfer: "start an election now"
+  kSnapshot,            // §7 InstallSnapshot: the leader's log starts past the follower's end;
+                        // answered with kAppendResponse acknowledging the snapshot's index.
 };
 
 const char* MessageTypeName(MessageType type);
 
 enum class Campaign : uint8_t { kNormal, kTransfer };
+
+// §7 log compaction. A snapshot stands for every entry up to and including `index`: the state
+// machine's state after applying them (`data`, opaque to raft), and what raft itself needs to
+// continue the log after them: the last included entry's term and the configuration in force
+// at that entry.
+struct SnapshotMeta {
+  Index index;
+  Term term;
+  Membership membership;
+  bool operator==(const SnapshotMeta&) const = default;
+};
+
+struct Snapshot {
+  SnapshotMeta meta;
+  std::string data;
+  bool operator==(const Snapshot&) const = default;
+};
 
 // One peer message. Fields not listed for a type are left at their defaults.
 struct Message {
@@ -109,6 +137,7 @@ struct Message {
   // kHeartbeat/kHeartbeatResponse: the leader's tick count when the heartbeat was sent (leases).
   uint64_t context_ticks = 0;
   Campaign campaign = Campaign::kNormal;  // kVote: a transfer election ignores leases.
+  Snapshot snapshot;  // kSnapshot only: the leader's latest snapshot (log_index/log_term unused).
 };
 
 // What must be durable before any message of the same Ready leaves the node (§5, Figure 2
@@ -120,11 +149,18 @@ struct HardState {
   bool operator==(const HardState&) const = default;
 };
 
-// The driver's work list. Order: (1) sync hard_state; (2) send messages; (3) write `entries`
-// (truncating the durable log first if entries.front().index <= its last index), sync, and call
-// StableTo(last index, last term); (4) apply committed_entries; (5) Advance(). Steps 2 and 3 may
-// overlap: no message in a Ready depends on the Ready's own entries being durable.
+// The driver's work list. Order: (0) if `snapshot` is set (a follower installing its leader's
+// snapshot): store it durably, discard the whole durable log and continue it after
+// snapshot.meta.index, and restore the state machine from snapshot.data; (1) sync hard_state;
+// (2) send messages; (3) write `entries` (truncating the durable log first if
+// entries.front().index <= its last index), sync, and call StableTo(last index, last term);
+// (4) apply committed_entries; (5) Advance(). Steps 2 and 3 may overlap: no message in a Ready
+// depends on the Ready's own entries being durable; messages may depend on step 0 (the
+// follower acknowledges the snapshot's index in the same Ready).
+// A restart after a crash between steps 0 and 1 finds a snapshot newer than the hard state; see
+// RestartState.
 struct Ready {
+  std::optional<Snapshot> snapshot;
   std::optional<HardState> hard_state;
   std::vector<Entry> entries;
   std::vector<Message> messages;
@@ -160,11 +196,16 @@ struct RaftOptions {
   PlantedBug planted_bug = PlantedBug::kNone;
 };
 
-// What a (re)starting node recovers from its disk: the last synced hard state and the durable
-// log (entries 1..N, contiguous).
+// What a (re)starting node recovers from its disk: the last synced hard state, the last stored
+// snapshot (if any; its data is the driver's, raft keeps it to send to followers), and the
+// durable log after it (entries snapshot.index+1..N, contiguous; from 1 without a snapshot).
+// A snapshot newer than the hard state (a crash between Ready steps 0 and 1) is sound: its
+// index was committed, and its term was the leader's, at most the term we had adopted but not
+// stored yet, in which we had cast no vote (a vote is stored before it is sent).
 struct RestartState {
   HardState hard_state;
   std::vector<Entry> entries;
+  std::optional<Snapshot> snapshot;
 };
 
 // Peer messages Raft::Step refused to act on, by reason (DESIGN.md "Trust boundaries": input is

@@ -45,6 +45,7 @@ raft::MessageType ToWire(MessageType type) {
     case MessageType::kHeartbeat: return raft::MessageType::Heartbeat;
     case MessageType::kHeartbeatResponse: return raft::MessageType::HeartbeatResponse;
     case MessageType::kTimeoutNow: return raft::MessageType::TimeoutNow;
+    case MessageType::kSnapshot: return raft::MessageType::Snapshot;
   }
   MERIDIAN_UNREACHABLE("message type {}", static_cast<int>(type));
 }
@@ -77,6 +78,7 @@ std::optional<MessageType> FromWire(raft::MessageType type) {
     case raft::MessageType::Heartbeat: return MessageType::kHeartbeat;
     case raft::MessageType::HeartbeatResponse: return MessageType::kHeartbeatResponse;
     case raft::MessageType::TimeoutNow: return MessageType::kTimeoutNow;
+    case raft::MessageType::Snapshot: return MessageType::kSnapshot;
   }
   return std::nullopt;
 }
@@ -190,11 +192,21 @@ std::vector<uint8_t> EncodePeerMessage(uint64_t group, const Message& message) {
     }
     entries = builder.CreateVector(offsets);
   }
+  const core::raft::Snapshot& snapshot = message.snapshot;
+  const auto snapshot_voters = EncodeNodes(builder, snapshot.meta.membership.voters);
+  const auto snapshot_learners = EncodeNodes(builder, snapshot.meta.membership.learners);
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> snapshot_data = 0;
+  if (!snapshot.data.empty()) {
+    snapshot_data = builder.CreateVector(reinterpret_cast<const uint8_t*>(snapshot.data.data()),
+                                         snapshot.data.size());
+  }
   const auto wire = raft::CreateRaftMessage(
       builder, ToWire(message.type), message.from.value(), message.to.value(),
       message.term.value(), message.log_index.value(), message.log_term.value(), entries,
       message.commit.value(), message.reject, message.hint_index.value(),
-      message.hint_term.value(), message.context_ticks, ToWire(message.campaign));
+      message.hint_term.value(), message.context_ticks, ToWire(message.campaign),
+      snapshot.meta.index.value(), snapshot.meta.term.value(), snapshot_voters,
+      snapshot_learners, snapshot_data);
   builder.Finish(raft::CreatePeerEnvelope(builder, group, wire));
   MERIDIAN_CHECK(builder.GetSize() <= kPeerMessageBytesMax, "raft peer message of {} bytes",
                  builder.GetSize());
@@ -260,6 +272,23 @@ absl::StatusOr<PeerRaftMessage> DecodePeerMessage(std::span<const uint8_t> bytes
     return Invalid(fmt::format("unknown campaign {}", static_cast<int>(wire->campaign())));
   }
   message.campaign = *campaign;
+  core::raft::Snapshot& snapshot = message.snapshot;
+  snapshot.meta.index = Index(wire->snapshot_index());
+  snapshot.meta.term = Term(wire->snapshot_term());
+  absl::Status nodes = DecodeNodes(wire->snapshot_voters(), "snapshot voters",
+                                   &snapshot.meta.membership.voters);
+  if (nodes.ok()) {
+    nodes = DecodeNodes(wire->snapshot_learners(), "snapshot learners",
+                        &snapshot.meta.membership.learners);
+  }
+  if (!nodes.ok()) return nodes;
+  if (const flatbuffers::Vector<uint8_t>* data = wire->snapshot_data(); data != nullptr) {
+    if (data->size() > core::raft::kSnapshotDataBytesMax) {
+      return Invalid(fmt::format("snapshot data of {} bytes (limit {})", data->size(),
+                                 core::raft::kSnapshotDataBytesMax));
+    }
+    snapshot.data.assign(reinterpret_cast<const char*>(data->data()), data->size());
+  }
   if (absl::Status status = ValidateRaftMessage(message); !status.ok()) return status;
   return out;
 }

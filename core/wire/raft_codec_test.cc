@@ -32,7 +32,7 @@ constexpr MessageType kAllTypes[] = {
     MessageType::kPreVote,   MessageType::kPreVoteResponse, MessageType::kVote,
     MessageType::kVoteResponse, MessageType::kAppend,       MessageType::kAppendResponse,
     MessageType::kHeartbeat, MessageType::kHeartbeatResponse, MessageType::kTimeoutNow,
-};
+};  // kSnapshot carries required fields: RoundTripsASnapshotUpToItsLimit.
 
 // ---------------------------------------------------------------- helpers
 
@@ -55,7 +55,7 @@ bool Same(const Message& a, const Message& b) {
          a.log_index == b.log_index && a.log_term == b.log_term && a.entries == b.entries &&
          a.commit == b.commit && a.reject == b.reject && a.hint_index == b.hint_index &&
          a.hint_term == b.hint_term && a.context_ticks == b.context_ticks &&
-         a.campaign == b.campaign;
+         a.campaign == b.campaign && a.snapshot == b.snapshot;
 }
 
 std::vector<uint8_t> Bytes(const flatbuffers::FlatBufferBuilder& builder) {
@@ -249,6 +249,43 @@ TEST(RaftCodec, RoundTripsOneMessageOfEachType) {
   }
 }
 
+Message ValidSnapshot(size_t data_bytes) {
+  Message message{.type = MessageType::kSnapshot, .from = NodeId(1), .to = NodeId(2),
+                  .term = Term(7), .commit = Index(90)};
+  message.snapshot.meta = {.index = Index(88), .term = Term(6),
+                           .membership = Voters({1, 2, 3}, {4})};
+  message.snapshot.data = std::string(data_bytes, 's');
+  return message;
+}
+
+TEST(RaftCodec, RoundTripsASnapshotUpToItsLimit) {
+  for (size_t bytes : {size_t{0}, size_t{1}, core::raft::kSnapshotDataBytesMax}) {
+    const Message message = ValidSnapshot(bytes);
+    const auto decoded = DecodePeerMessage(EncodePeerMessage(5, message));
+    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+    EXPECT_TRUE(Same(decoded->message, message)) << Describe(decoded->message);
+  }
+}
+
+TEST(RaftCodec, RejectsMalformedSnapshots) {
+  auto rejected = [](const Message& message) {
+    return !DecodePeerMessage(EncodePeerMessage(5, message)).ok();
+  };
+  EXPECT_TRUE(rejected(ValidSnapshot(core::raft::kSnapshotDataBytesMax + 1)));
+  Message zero_index = ValidSnapshot(1);
+  zero_index.snapshot.meta.index = Index(0);
+  EXPECT_TRUE(rejected(zero_index));
+  Message future_term = ValidSnapshot(1);
+  future_term.snapshot.meta.term = Term(8);
+  EXPECT_TRUE(rejected(future_term));
+  Message no_voters = ValidSnapshot(1);
+  no_voters.snapshot.meta.membership.voters.clear();
+  EXPECT_TRUE(rejected(no_voters));
+  Message on_append = ValidAppend(1);
+  on_append.snapshot = ValidSnapshot(1).snapshot;
+  EXPECT_TRUE(rejected(on_append)) << "only kSnapshot carries a snapshot";
+}
+
 TEST(RaftCodec, RoundTripsAFullBatchAndTheDataLimit) {
   Message full = ValidAppend(kBatchEntriesMax);
   const auto decoded = DecodePeerMessage(EncodePeerMessage(1, full));
@@ -387,7 +424,7 @@ TEST(RaftCodec, AbsentOptionalVectorsReadAsEmpty) {
 // ---------------------------------------------------------------- semantic rejections
 
 TEST(RaftCodec, RejectsUnknownEnumValues) {
-  ExpectRejected(Handmade(Raw{.type = 9}), "unknown type 9");
+  ExpectRejected(Handmade(Raw{.type = 10}), "unknown type 10");
   ExpectRejected(Handmade(Raw{.type = 255}), "unknown type 255");
   ExpectRejected(Handmade(Raw{.campaign = 2}), "unknown campaign 2");
   ExpectRejected(Handmade(Raw{.campaign = 255}), "unknown campaign 255");
