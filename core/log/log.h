@@ -153,6 +153,15 @@ class Log {
   // Removes, durably and oldest first, every whole segment that ends at or before `up_to`; never
   // the active one. Returns the new start offset (<= up_to).
   absl::StatusOr<Offset> TruncatePrefix(Offset up_to);
+  // Discards every batch, durably, and continues the log, empty, at `new_start` (raft: a
+  // follower installing a snapshot that its log does not reach). Waiters on any offset of the
+  // old log see Aborted. A crash part-way leaves a log that recovery reads as the old log, or
+  // part of it (possibly with a loss reported for the new empty segment): the caller, which
+  // stored what made the reset necessary first, resets again.
+  absl::Status Reset(Offset new_start);
+  // Where EnforceRetention would move the start (segment granularity): the end offset of the
+  // last old segment the policy removes, or start_offset() if none.
+  Offset RetentionPoint(int64_t now_ms) const;
   // Retention: removes the oldest segments while the log is over retention_bytes_max or their
   // newest batch is older than retention_ms_max before `now_ms`. Returns the new start offset.
   absl::StatusOr<Offset> EnforceRetention(int64_t now_ms);

@@ -129,7 +129,46 @@ absl::StatusOr<Offset> Log::TruncatePrefix(Offset up_to) {
   return start_offset_;
 }
 
-absl::StatusOr<Offset> Log::EnforceRetention(int64_t now_ms) {
+absl::Status Log::Reset(Offset new_start) {
+  if (!failed_.ok()) return failed_;
+  if (absl::Status s = AcquireIo(io::Instant::Infinite()); !s.ok()) return s;
+  std::vector<SegmentPtr> old = std::move(segments_);
+  segments_.clear();
+  // The new segment exists before the old ones go, so readers always see a whole log. An old
+  // segment named for new_start is rewritten in place by CreateSegment (and not removed below).
+  if (absl::Status s = CreateSegment(new_start); !s.ok()) {
+    segments_ = std::move(old);
+    ReleaseIo();
+    return Fail(s);
+  }
+  std::erase_if(old, [&](const SegmentPtr& segment) { return segment->base_offset == new_start; });
+  start_offset_ = new_start;
+  end_offset_ = new_start;
+  durable_end_ = new_start;
+  cache_.Clear();
+  truncation_generation_++;
+  truncations_.emplace_back(truncation_generation_, Offset(0));  // Every old offset is gone.
+  if (truncations_.size() > kTruncationHistoryMax) truncations_.pop_front();
+  metrics_.suffix_truncations++;
+  Invariants();
+  absl::Status status = segments_.back()->file->Sync();
+  if (status.ok()) status = disk_.SyncDir(options_.dir);
+  if (status.ok()) {
+    segments_.back()->dirty = false;
+    dir_dirty_ = false;
+  }
+  // Newest first, each removal durable before the next: a crash leaves a contiguous prefix.
+  for (auto it = old.rbegin(); it != old.rend() && status.ok(); ++it) {
+    status = disk_.Remove((*it)->path);
+    if (status.ok()) status = disk_.SyncDir(options_.dir);
+    metrics_.segments_removed++;
+  }
+  ReleaseIo();
+  if (!status.ok()) return Fail(status);
+  return absl::OkStatus();
+}
+
+Offset Log::RetentionPoint(int64_t now_ms) const {
   uint64_t total_bytes = size_bytes();
   Offset up_to = start_offset_;
   for (size_t i = 0; i + 1 < segments_.size(); i++) {  // Never the active segment.
@@ -145,6 +184,11 @@ absl::StatusOr<Offset> Log::EnforceRetention(int64_t now_ms) {
     total_bytes -= segment.size_bytes;
     up_to = segment.end_offset;
   }
+  return up_to;
+}
+
+absl::StatusOr<Offset> Log::EnforceRetention(int64_t now_ms) {
+  const Offset up_to = RetentionPoint(now_ms);
   if (up_to == start_offset_) return start_offset_;
   MERIDIAN_CHECK(up_to < end_offset_ || segments_.back()->empty());
   return TruncatePrefix(up_to);

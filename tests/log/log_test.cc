@@ -362,6 +362,63 @@ TEST(Log, SuffixTruncationIsDurableAndAbortsWaitersOfTheCutOffsets) {
   }));
 }
 
+TEST(Log, ResetDiscardsEverythingDurablyAndContinuesAtTheNewStart) {
+  SimNode node(kSeed + 31);
+  SCOPED_TRACE(fmt::format("seed {}", node.seed()));
+  for (const uint64_t new_start : {uint64_t{40}, uint64_t{5000}}) {  // Inside and past the log.
+    SCOPED_TRACE(fmt::format("new start {}", new_start));
+    ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+      LogOptions options = SmallSegments();
+      options.dir = fmt::format("data/reset{}", new_start);
+      std::unique_ptr<Log> log = OpenOrFail(rt, rt.disk(), options);
+      const std::vector<Offset> offsets = AppendTagged(*log, 0, 60);
+      ASSERT_TRUE(log->Sync().ok());
+      ASSERT_GT(log->segment_count(), 2u);
+      AppendTagged(*log, 60, 2);  // Not durable: its waiter must not hear "durable".
+      absl::Status waited;
+      io::FiberId waiter = rt.Spawn(
+          "waiter", [&] { waited = log->WaitDurable(Offset(log->end_offset().value() - 1)); });
+      ASSERT_TRUE(log->Reset(Offset(new_start)).ok());
+      rt.scheduler().Join(waiter);
+      EXPECT_TRUE(waited.ok() || absl::IsAborted(waited)) << waited.ToString();
+      EXPECT_EQ(log->start_offset(), Offset(new_start));
+      EXPECT_EQ(log->end_offset(), Offset(new_start));
+      EXPECT_EQ(log->segment_count(), 1u);
+      EXPECT_TRUE(absl::IsOutOfRange(log->Read(Offset(0), 10).status()));
+      AppendTagged(*log, 100, 3);
+      ASSERT_TRUE(log->Sync().ok());
+    }));
+    ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+      LogOptions options = SmallSegments();
+      options.dir = fmt::format("data/reset{}", new_start);
+      RecoveryReport report;
+      std::unique_ptr<Log> log = OpenOrFail(rt, rt.disk(), options, &report);
+      EXPECT_FALSE(report.cut) << report.ToString();
+      EXPECT_EQ(log->start_offset(), Offset(new_start));
+      ExpectTagged(*log, 100, 3);  // Only what came after the reset.
+    }));
+  }
+}
+
+TEST(Log, RetentionPointIsWhereEnforceRetentionMovesTheStart) {
+  SimNode node(kSeed + 32);
+  SCOPED_TRACE(fmt::format("seed {}", node.seed()));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    LogOptions options = SmallSegments();
+    options.retention_bytes_max = 20000;
+    std::unique_ptr<Log> log = OpenOrFail(rt, rt.disk(), options);
+    EXPECT_EQ(log->RetentionPoint(0), log->start_offset());
+    AppendTagged(*log, 0, 200);
+    ASSERT_TRUE(log->Sync().ok());
+    const Offset point = log->RetentionPoint(0);
+    EXPECT_GT(point, log->start_offset());
+    EXPECT_EQ(log->start_offset(), Offset(0)) << "RetentionPoint only looks";
+    absl::StatusOr<Offset> start = log->EnforceRetention(0);
+    ASSERT_TRUE(start.ok());
+    EXPECT_EQ(*start, point);
+  }));
+}
+
 TEST(Log, RetentionRemovesOldSegmentsBySizeAndByAge) {
   SimNode node(kSeed + 10);
   SCOPED_TRACE(fmt::format("seed {}", node.seed()));
