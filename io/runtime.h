@@ -49,6 +49,10 @@ class Runtime {
   // The runtime's monotonic clock. In the simulator, virtual time (with this node's offset and
   // drift once the fault model turns them on).
   virtual Instant Now() const = 0;
+  // Calendar time in milliseconds since the Unix epoch, for what must survive restarts and be
+  // compared with clients' timestamps (age-based retention). May jump; never use it to time
+  // anything. In the simulator, a fixed epoch plus this node's local virtual time.
+  virtual int64_t WallClockMillis() const = 0;
   // Randomness for this node; in the simulator derived from the run's seed.
   virtual Random& random() = 0;
   // BUGGIFY-style fault point: should the rare path named `site` fire now? Always false in

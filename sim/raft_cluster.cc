@@ -44,6 +44,7 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     // (applied implies committed), with the same term, which by log matching (§5.3) means the
     // same entry and the same prefix.
     for (const auto& [index, applied] : applied_) {
+      if (index < log.snapshot_index()) continue;  // Compacted: committed, so held.
       if (index > log.last_index() || log.TermAt(index) != applied.first) {
         Violation(fmt::format("leader completeness: {} leads term {} without committed {} (term {})",
                               node.ToString(), term.ToString(), index.ToString(),

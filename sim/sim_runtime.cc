@@ -28,6 +28,11 @@ SimRuntime::~SimRuntime() {
 
 io::Instant SimRuntime::Now() const { return world_.LocalTime(node(), world_.Now()); }
 
+int64_t SimRuntime::WallClockMillis() const {
+  constexpr int64_t kEpochMillis = 1'790'000'000'000;  // 2026-09-21, a fixed calendar start.
+  return kEpochMillis + Now().nanos() / 1'000'000;
+}
+
 bool SimRuntime::ShouldInjectFault(std::string_view site) { return world_.ShouldInjectFault(site); }
 
 io::Network& SimRuntime::network() { return *endpoint_; }

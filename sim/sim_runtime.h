@@ -22,6 +22,7 @@ class SimRuntime final : public io::Runtime {
   ~SimRuntime() override;
 
   io::Instant Now() const override;
+  int64_t WallClockMillis() const override;
   io::Random& random() override { return random_; }
   bool ShouldInjectFault(std::string_view site) override;
   io::Network& network() override;

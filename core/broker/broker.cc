@@ -62,6 +62,7 @@ absl::Status StartPartition(Broker::State& state, const cluster::TopicRecord& to
   options.raft = state.GroupRaftOptions(partition.replicas);
   options.tick = state.options.tick;
   options.dir = GroupDir(partition.group);
+  options.log_segment_bytes = state.options.segment_bytes;
   options.state_machine = machine;
   absl::StatusOr<std::shared_ptr<replica::Replica>> replica =
       replica::Replica::Open(state.runtime, options, nullptr);
@@ -124,6 +125,109 @@ void RunReconciler(std::shared_ptr<Broker::State> state) {
         },
         io::Instant::Infinite(), "metadata change");
     if (!waited.ok()) return;
+  }
+}
+
+// Retention for one hosted partition: the last raft index retention lets go (by size, segment
+// granularity; by age, batch granularity on the records' own timestamps), or the current
+// snapshot's index if nothing goes.
+raft::Index RetentionTarget(const Broker::State& state, const HostedPartition& hosted) {
+  const raft::Index none = hosted.replica->snapshot_index();
+  const cluster::TopicRecord* topic = state.controller_machine->metadata.FindTopic(hosted.topic);
+  if (topic == nullptr) return none;
+  raft::Index target = none;
+  if (topic->retention_bytes > 0) {
+    target = std::max(target, hosted.replica->RetentionIndex(
+                                  static_cast<uint64_t>(topic->retention_bytes)));
+  }
+  if (topic->retention_ms > 0) {
+    const int64_t cutoff = state.runtime.WallClockMillis() - topic->retention_ms;
+    target = std::max(target, hosted.machine->state.LastIndexOlderThan(cutoff));
+  }
+  return std::min(target, hosted.machine->state.applied());
+}
+
+// Compacts a partition up to `target`: the snapshot is the partition state at `target`, rolled
+// forward from the previous snapshot over the entries retention is about to delete (read from
+// the log before they go), so a follower restoring it assigns the same offsets after it.
+absl::Status CompactPartition(Broker::State& state, const HostedPartition& hosted,
+                              raft::Index target) {
+  const raft::Index from = hosted.replica->snapshot_index();
+  MERIDIAN_CHECK(target > from);
+  PartitionState at_target(state.options.planted.partition);
+  if (from.value() > 0) {
+    if (absl::Status s = at_target.RestoreSnapshot(from, hosted.machine->snapshot_data); !s.ok()) {
+      return s;
+    }
+  }
+  raft::Index next = from.next();
+  while (next <= target) {
+    absl::StatusOr<std::vector<raft::Entry>> entries =
+        hosted.replica->ReadCommitted(next, 1 << 20);
+    if (!entries.ok()) return entries.status();
+    if (entries->empty()) return absl::UnavailableError("entries to compact are not readable");
+    for (const raft::Entry& entry : *entries) {
+      if (entry.index > target) break;
+      at_target.Apply(entry);
+      next = entry.index.next();
+    }
+  }
+  MERIDIAN_CHECK(at_target.applied() == target);
+  std::string data = at_target.EncodeSnapshot();
+  absl::Status compacted = hosted.replica->Compact(target, data);
+  if (!compacted.ok()) return compacted;
+  hosted.machine->snapshot_data = std::move(data);
+  hosted.machine->state.TrimThrough(target);
+  return absl::OkStatus();
+}
+
+void CompactController(Broker::State& state) {
+  const replica::Replica& controller = *state.controller;
+  const raft::Index applied = state.controller_machine->applied;
+  if (applied.value() <
+      controller.snapshot_index().value() + state.options.metadata_snapshot_entries) {
+    return;
+  }
+  // The metadata as of `applied` (read without suspending, so the two agree).
+  absl::Status s =
+      state.controller->Compact(applied, state.controller_machine->metadata.EncodeSnapshot());
+  if (s.ok()) {
+    state.metrics.snapshots_taken_total++;
+  } else {
+    state.metrics.compactions_refused_total++;
+    state.Log(fmt::format("metadata compaction to {} refused: {}", applied.ToString(),
+                          s.ToString()));
+  }
+}
+
+void RunCompactor(std::shared_ptr<Broker::State> state) {
+  io::Runtime& rt = state->runtime;
+  while (!state->stopped) {
+    // Woken early only by Stop (through the metadata wait list).
+    const absl::Status waited = state->controller_machine->changed.WaitUntil(
+        [&] { return state->stopped; }, rt.Now() + state->options.retention_check_interval,
+        "compactor");
+    if (!waited.ok() && !absl::IsDeadlineExceeded(waited)) return;
+    if (state->stopped) return;
+    CompactController(*state);
+    std::vector<uint64_t> groups;
+    for (const auto& [group, hosted] : state->partitions) groups.push_back(group);
+    for (uint64_t group : groups) {
+      if (state->stopped) return;
+      auto it = state->partitions.find(group);
+      if (it == state->partitions.end()) continue;  // Stopped while we compacted another.
+      const HostedPartition hosted = it->second;    // Shared pointers: outlives a stop.
+      const raft::Index target = RetentionTarget(*state, hosted);
+      if (target <= hosted.replica->snapshot_index()) continue;
+      MERIDIAN_PROBE("broker: retention compacts a partition");
+      if (absl::Status s = CompactPartition(*state, hosted, target); s.ok()) {
+        state->metrics.snapshots_taken_total++;
+      } else {
+        state->metrics.compactions_refused_total++;
+        state->Log(fmt::format("retention of {}/{} to {} did not run: {}", hosted.topic,
+                               hosted.partition, target.ToString(), s.ToString()));
+      }
+    }
   }
 }
 
@@ -276,6 +380,7 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   runtime.Spawn("peer-dispatch", [state] { RunPeerDispatcher(state); });
   runtime.Spawn("reconciler", [state] { RunReconciler(state); });
   runtime.Spawn("registration", [state] { RunRegistration(state); });
+  runtime.Spawn("compactor", [state] { RunCompactor(state); });
   return std::unique_ptr<Broker>(new Broker(state));
 }
 

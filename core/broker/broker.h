@@ -54,6 +54,13 @@ struct BrokerOptions {
   io::Duration request_timeout_max = std::chrono::seconds(60);
   io::Duration fetch_wait_max = std::chrono::seconds(30);
   io::Duration registration_retry = std::chrono::milliseconds(300);
+  // Retention and compaction (core/broker/README.md "Retention and snapshots"): how often each
+  // hosted partition's retention is evaluated, the partition logs' segment size (retention
+  // deletes whole segments), and how many metadata entries accumulate before the metadata
+  // group is compacted behind a snapshot of the metadata.
+  io::Duration retention_check_interval = std::chrono::seconds(5);
+  uint64_t segment_bytes = 64ull << 20;
+  uint64_t metadata_snapshot_entries = 4096;
   BrokerPlantedBugs planted;
 };
 
@@ -67,6 +74,8 @@ struct BrokerMetrics {
   uint64_t fetch_records_bytes_total = 0;
   uint64_t peer_messages_dropped_total = 0;
   uint64_t partitions_hosted = 0;
+  uint64_t snapshots_taken_total = 0;       // Compactions (partition retention + metadata).
+  uint64_t compactions_refused_total = 0;   // Raft refused (e.g. a snapshot over its limit).
 };
 
 class Broker {

@@ -22,7 +22,15 @@ class PartitionMachine final : public replica::ReplicaStateMachine {
     state.Apply(entry);
     applied.NotifyAll();
   }
+  absl::Status Restore(const raft::SnapshotMeta& meta, std::string_view data) override {
+    if (absl::Status s = state.RestoreSnapshot(meta.index, data); !s.ok()) return s;
+    snapshot_data.assign(data);
+    applied.NotifyAll();
+    return absl::OkStatus();
+  }
   PartitionState state;
+  // The data of the replica's latest snapshot (retention rolls it forward to the next one).
+  std::string snapshot_data;
   io::WaitList applied;
 };
 
@@ -31,6 +39,7 @@ class MetadataMachine final : public replica::ReplicaStateMachine {
  public:
   explicit MetadataMachine(io::Runtime& runtime) : changed(runtime) {}
   void Apply(const raft::Entry& entry) override {
+    applied = entry.index;
     if (entry.kind == raft::EntryKind::kNormal && !entry.data.empty()) {
       outcomes[entry.index] = metadata.Apply(
           std::span(reinterpret_cast<const uint8_t*>(entry.data.data()), entry.data.size()));
@@ -38,8 +47,15 @@ class MetadataMachine final : public replica::ReplicaStateMachine {
     }
     changed.NotifyAll();
   }
+  absl::Status Restore(const raft::SnapshotMeta& meta, std::string_view data) override {
+    if (absl::Status s = metadata.RestoreSnapshot(data); !s.ok()) return s;
+    applied = meta.index;
+    changed.NotifyAll();
+    return absl::OkStatus();
+  }
   static constexpr size_t kOutcomesKept = 4096;
   cluster::ClusterMetadata metadata;
+  raft::Index applied;  // The metadata is the state after this entry.
   absl::btree_map<raft::Index, cluster::MetadataOutcome> outcomes;
   io::WaitList changed;
 };

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/wire/client_codec.h"
+#include "core/wire/snapshot_generated.h"
 #include "io/assert.h"
 
 namespace meridian::core::broker {
@@ -164,6 +165,90 @@ Offset PartitionState::OffsetForTimestamp(int64_t timestamp_ms) const {
     if (batch.timestamp_ms_max >= timestamp_ms) return base;
   }
   return high_watermark_;
+}
+
+std::string PartitionState::EncodeSnapshot() const {
+  wire::PartitionSnapshotT snapshot;
+  if (bug_ == PartitionPlantedBug::kSnapshotWithoutState) {
+    // PLANTED BUG: the snapshot carries nothing; a follower restoring it counts offsets from 0.
+  } else {
+    snapshot.high_watermark = high_watermark_.value();
+    for (const auto& [id, producer] : producers_) {
+      auto out = std::make_unique<wire::ProducerSequencesT>();
+      out->producer_id = id;
+      out->epoch = producer.epoch;
+      out->last_sequence = producer.last_sequence;
+      for (const SequenceRange& range : producer.recent) {
+        out->recent.emplace_back(range.first, range.last, range.base_offset.value());
+      }
+      snapshot.producers.push_back(std::move(out));
+    }
+  }
+  flatbuffers::FlatBufferBuilder builder;
+  builder.Finish(wire::PartitionSnapshot::Pack(builder, &snapshot));
+  return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
+}
+
+absl::Status PartitionState::RestoreSnapshot(raft::Index index, std::string_view data) {
+  flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  if (!verifier.VerifyBuffer<wire::PartitionSnapshot>(nullptr)) {
+    return absl::InvalidArgumentError("partition snapshot fails FlatBuffers verification");
+  }
+  const auto* snapshot = flatbuffers::GetRoot<wire::PartitionSnapshot>(data.data());
+  absl::btree_map<uint64_t, ProducerState> producers;
+  if (const auto* list = snapshot->producers(); list != nullptr) {
+    if (list->size() > kProducersMax) {
+      return absl::InvalidArgumentError(fmt::format("{} producers", list->size()));
+    }
+    for (const wire::ProducerSequences* producer : *list) {
+      const auto* recent = producer->recent();
+      if (producer->producer_id() == 0 || producer->last_sequence() < 0 ||
+          (recent != nullptr && recent->size() > kRecentBatchesMax)) {
+        return absl::InvalidArgumentError("malformed producer in a partition snapshot");
+      }
+      ProducerState state{producer->epoch(), producer->last_sequence(), {}};
+      if (recent != nullptr) {
+        for (const wire::SequenceRangeRecord* range : *recent) {
+          if (range->first() > range->last() || range->last() > producer->last_sequence() ||
+              range->base_offset() > snapshot->high_watermark()) {
+            return absl::InvalidArgumentError("malformed sequence range in a partition snapshot");
+          }
+          state.recent.push_back({range->first(), range->last(), Offset(range->base_offset())});
+        }
+      }
+      if (!producers.emplace(producer->producer_id(), std::move(state)).second) {
+        return absl::InvalidArgumentError("a producer listed twice in a partition snapshot");
+      }
+    }
+  }
+  applied_ = index;
+  high_watermark_ = Offset(snapshot->high_watermark());
+  log_start_offset_ = high_watermark_;
+  batches_by_offset_.clear();
+  batch_offset_by_index_.clear();
+  outcomes_.clear();
+  producers_ = std::move(producers);
+  return absl::OkStatus();
+}
+
+void PartitionState::TrimThrough(raft::Index index) {
+  MERIDIAN_CHECK(index <= applied_, "trimming unapplied entries");
+  while (!batch_offset_by_index_.empty() && batch_offset_by_index_.begin()->first <= index) {
+    batches_by_offset_.erase(batch_offset_by_index_.begin()->second);
+    batch_offset_by_index_.erase(batch_offset_by_index_.begin());
+  }
+  MERIDIAN_CHECK(batches_by_offset_.size() == batch_offset_by_index_.size());
+  const Offset start =
+      batches_by_offset_.empty() ? high_watermark_ : batches_by_offset_.begin()->first;
+  log_start_offset_ = std::max(log_start_offset_, start);
+  MERIDIAN_CHECK(log_start_offset_ <= high_watermark_);
+}
+
+raft::Index PartitionState::LastIndexOlderThan(int64_t cutoff_ms) const {
+  for (const auto& [base, batch] : batches_by_offset_) {
+    if (batch.timestamp_ms_max >= cutoff_ms) return raft::Index(batch.index.value() - 1);
+  }
+  return applied_;
 }
 
 }  // namespace meridian::core::broker

@@ -8,7 +8,14 @@
 //   - a record batch that is refused at apply time (an idempotent duplicate, a sequence gap, a
 //     fenced producer epoch, bytes that do not verify): no offsets.
 // So record offsets have no holes, and the map from offsets to raft indices lives here (rebuilt
-// from the log on every restart: a replica re-applies from index 1). Every replica applies the
+// on every restart from the latest snapshot and the entries after it).
+//
+// Retention and snapshots: retention deletes the oldest entries, and with them their batches.
+// Before it does, the replica stores a raft snapshot whose data is EncodeSnapshot() of the
+// state *at the last deleted entry* (the next offset and the idempotence state, no records);
+// TrimThrough then forgets the deleted batches, and log_start_offset() moves to the first
+// remaining record. A follower too far behind installs that snapshot (RestoreSnapshot) and then
+// receives the entries after it, so it assigns the same offsets as everyone else. Every replica applies the
 // same entries in the same order, so every replica assigns the same offsets and makes the same
 // idempotence decisions — the dedup state survives leader changes because it is derived from
 // the committed log itself, not from a leader's memory.
@@ -33,8 +40,10 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "absl/container/btree_map.h"
+#include "absl/status/status.h"
 #include "core/raft/types.h"
 #include "core/strong_id.h"
 
@@ -69,6 +78,7 @@ struct BatchLocation {
 enum class PartitionPlantedBug : uint8_t {
   kNone,
   kForgetProducerStateOnApply,  // No dedup window: an idempotent retry is appended twice.
+  kSnapshotWithoutState,        // Retention snapshots carry an empty state (offsets from 0).
 };
 
 class PartitionState {
@@ -81,6 +91,18 @@ class PartitionState {
 
   // Applies the next committed entry. `entry.index` must follow the previous one.
   ApplyOutcome Apply(const raft::Entry& entry);
+
+  // The state after the last applied entry, as snapshot data (core/wire/snapshot.fbs).
+  std::string EncodeSnapshot() const;
+  // Replaces the whole state with a snapshot's, taken after entry `index`. InvalidArgument (and
+  // no change) for data that does not verify or breaks a rule of this class.
+  absl::Status RestoreSnapshot(raft::Index index, std::string_view data);
+  // Forgets the batches of entries up to `index` (deleted by retention): log_start_offset()
+  // becomes the first record after them.
+  void TrimThrough(raft::Index index);
+  // The largest applied index such that every batch up to it has all its records' timestamps
+  // below `cutoff_ms` (age retention, at batch granularity); applied() if every batch does.
+  raft::Index LastIndexOlderThan(int64_t cutoff_ms) const;
 
   // One past the last committed record (Kafka's high watermark).
   Offset high_watermark() const { return high_watermark_; }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/container/btree_set.h"
+#include "core/wire/snapshot_generated.h"
 #include "io/assert.h"
 
 namespace meridian::core::cluster {
@@ -195,6 +196,107 @@ absl::StatusOr<std::vector<std::vector<uint32_t>>> ClusterMetadata::Place(
 const TopicRecord* ClusterMetadata::FindTopic(std::string_view name) const {
   auto it = topics_.find(std::string(name));
   return it == topics_.end() ? nullptr : &it->second;
+}
+
+std::string ClusterMetadata::EncodeSnapshot() const {
+  wire::MetadataSnapshotT snapshot;
+  for (const auto& [id, node] : nodes_) {
+    auto out = std::make_unique<wire::NodeInfoT>();
+    out->id = node.id;
+    out->region = node.region;
+    out->zone = node.zone;
+    out->host = node.host;
+    out->port = node.port;
+    snapshot.nodes.push_back(std::move(out));
+  }
+  for (const auto& [name, topic] : topics_) {
+    auto out = std::make_unique<wire::TopicSnapshotT>();
+    out->name = topic.name;
+    out->replication_factor = topic.replication_factor;
+    out->retention_bytes = topic.retention_bytes;
+    out->retention_ms = topic.retention_ms;
+    for (const PartitionRecord& partition : topic.partitions) {
+      auto record = std::make_unique<wire::PartitionSnapshotRecordT>();
+      record->partition = partition.partition;
+      record->group = partition.group;
+      record->replicas = partition.replicas;
+      out->partitions.push_back(std::move(record));
+    }
+    snapshot.topics.push_back(std::move(out));
+  }
+  for (const auto& [id, epoch] : producer_epochs_) snapshot.producers.emplace_back(id, epoch);
+  snapshot.next_group = next_group_;
+  snapshot.next_producer_id = next_producer_id_;
+  snapshot.partitions_created = partitions_created_;
+  snapshot.version = version_;
+  flatbuffers::FlatBufferBuilder builder;
+  builder.Finish(wire::MetadataSnapshot::Pack(builder, &snapshot));
+  return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
+}
+
+absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
+  flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  if (!verifier.VerifyBuffer<wire::MetadataSnapshot>(nullptr)) {
+    return absl::InvalidArgumentError("metadata snapshot fails FlatBuffers verification");
+  }
+  wire::MetadataSnapshotT snapshot;
+  flatbuffers::GetRoot<wire::MetadataSnapshot>(data.data())->UnPackTo(&snapshot);
+  ClusterMetadata restored;
+  if (snapshot.nodes.size() > kNodesMax || snapshot.topics.size() > kTopicsMax) {
+    return absl::InvalidArgumentError("metadata snapshot over the node or topic limits");
+  }
+  for (const auto& node : snapshot.nodes) {
+    if (node == nullptr || node->id == 0 ||
+        !restored.nodes_
+             .emplace(node->id, NodeRecord{node->id, node->region, node->zone, node->host,
+                                           node->port})
+             .second) {
+      return absl::InvalidArgumentError("metadata snapshot: a node of id 0 or listed twice");
+    }
+  }
+  absl::btree_set<uint64_t> groups;
+  for (const auto& topic : snapshot.topics) {
+    if (topic == nullptr) return absl::InvalidArgumentError("metadata snapshot: absent topic");
+    if (absl::Status s = ValidateTopicName(topic->name); !s.ok()) return s;
+    if (absl::Status s =
+            ValidateTopicSettings(static_cast<uint32_t>(topic->partitions.size()),
+                                  topic->replication_factor, topic->retention_bytes,
+                                  topic->retention_ms);
+        !s.ok()) {
+      return s;
+    }
+    TopicRecord record{topic->name, topic->replication_factor, topic->retention_bytes,
+                       topic->retention_ms, {}};
+    for (size_t p = 0; p < topic->partitions.size(); p++) {
+      const auto& partition = topic->partitions[p];
+      if (partition == nullptr || partition->partition != p ||
+          partition->group < kFirstPartitionGroup || partition->group >= snapshot.next_group ||
+          !groups.insert(partition->group).second ||
+          partition->replicas.size() != topic->replication_factor) {
+        return absl::InvalidArgumentError(
+            fmt::format("metadata snapshot: partition {} of '{}' is malformed", p, topic->name));
+      }
+      record.partitions.push_back({partition->partition, partition->group, partition->replicas});
+    }
+    if (!restored.topics_.emplace(topic->name, std::move(record)).second) {
+      return absl::InvalidArgumentError("metadata snapshot: a topic listed twice");
+    }
+  }
+  for (const wire::ProducerEpochRecord& producer : snapshot.producers) {
+    if (producer.producer_id() == 0 || producer.producer_id() >= snapshot.next_producer_id ||
+        !restored.producer_epochs_.emplace(producer.producer_id(), producer.epoch()).second) {
+      return absl::InvalidArgumentError("metadata snapshot: a malformed producer id");
+    }
+  }
+  if (snapshot.next_group < kFirstPartitionGroup || snapshot.next_producer_id == 0) {
+    return absl::InvalidArgumentError("metadata snapshot: malformed counters");
+  }
+  restored.next_group_ = snapshot.next_group;
+  restored.next_producer_id_ = snapshot.next_producer_id;
+  restored.partitions_created_ = snapshot.partitions_created;
+  restored.version_ = snapshot.version;
+  *this = std::move(restored);
+  return absl::OkStatus();
 }
 
 }  // namespace meridian::core::cluster

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -79,6 +80,13 @@ class ClusterMetadata {
   // Applies one committed entry's data. Bytes that do not verify are refused (the outcome says
   // why) identically on every replica.
   MetadataOutcome Apply(std::span<const uint8_t> data);
+
+  // The whole state as raft snapshot data (core/wire/snapshot.fbs MetadataSnapshot): the
+  // metadata group's log is compacted behind it.
+  std::string EncodeSnapshot() const;
+  // Replaces the whole state with a snapshot's. InvalidArgument (and no change) for data that
+  // does not verify or breaks a rule that Apply enforces.
+  absl::Status RestoreSnapshot(std::string_view data);
 
   // The controller leader's placement for a new topic: replica lists for `partitions`
   // partitions of `replication_factor` replicas each, over the registered nodes. Replicas of a

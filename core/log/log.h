@@ -159,9 +159,10 @@ class Log {
   // part of it (possibly with a loss reported for the new empty segment): the caller, which
   // stored what made the reset necessary first, resets again.
   absl::Status Reset(Offset new_start);
-  // Where EnforceRetention would move the start (segment granularity): the end offset of the
-  // last old segment the policy removes, or start_offset() if none.
-  Offset RetentionPoint(int64_t now_ms) const;
+  // Where retention by this policy would move the start (segment granularity): the end offset
+  // of the last old segment it removes, or start_offset() if none. 0 turns a limit off.
+  Offset RetentionPoint(int64_t now_ms, uint64_t retention_bytes_max,
+                        int64_t retention_ms_max) const;
   // Retention: removes the oldest segments while the log is over retention_bytes_max or their
   // newest batch is older than retention_ms_max before `now_ms`. Returns the new start offset.
   absl::StatusOr<Offset> EnforceRetention(int64_t now_ms);

@@ -168,18 +168,19 @@ absl::Status Log::Reset(Offset new_start) {
   return absl::OkStatus();
 }
 
-Offset Log::RetentionPoint(int64_t now_ms) const {
+Offset Log::RetentionPoint(int64_t now_ms, uint64_t retention_bytes_max,
+                           int64_t retention_ms_max) const {
   uint64_t total_bytes = size_bytes();
   Offset up_to = start_offset_;
   for (size_t i = 0; i + 1 < segments_.size(); i++) {  // Never the active segment.
     const Segment& segment = *segments_[i];
     const bool over_size =
-        options_.retention_bytes_max > 0 && total_bytes > options_.retention_bytes_max;
+        retention_bytes_max > 0 && total_bytes > retention_bytes_max;
     // now_ms - retention_ms_max, saturating instead of overflowing for extreme clocks.
-    const int64_t oldest_kept_ms = now_ms < INT64_MIN + options_.retention_ms_max
+    const int64_t oldest_kept_ms = now_ms < INT64_MIN + retention_ms_max
                                        ? INT64_MIN
-                                       : now_ms - options_.retention_ms_max;
-    const bool too_old = options_.retention_ms_max > 0 && segment.max_timestamp_ms < oldest_kept_ms;
+                                       : now_ms - retention_ms_max;
+    const bool too_old = retention_ms_max > 0 && segment.max_timestamp_ms < oldest_kept_ms;
     if (!over_size && !too_old) break;
     total_bytes -= segment.size_bytes;
     up_to = segment.end_offset;
@@ -188,7 +189,8 @@ Offset Log::RetentionPoint(int64_t now_ms) const {
 }
 
 absl::StatusOr<Offset> Log::EnforceRetention(int64_t now_ms) {
-  const Offset up_to = RetentionPoint(now_ms);
+  const Offset up_to =
+      RetentionPoint(now_ms, options_.retention_bytes_max, options_.retention_ms_max);
   if (up_to == start_offset_) return start_offset_;
   MERIDIAN_CHECK(up_to < end_offset_ || segments_.back()->empty());
   return TruncatePrefix(up_to);

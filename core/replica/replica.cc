@@ -19,11 +19,12 @@ core::Offset OffsetOf(raft::Index index) {
   return core::Offset(index.value() - 1);
 }
 
-// Every durable entry, in order, from the log. DataLoss if a batch does not decode.
-absl::StatusOr<std::vector<raft::Entry>> ReadAllEntries(log::Log& log) {
+// Every durable entry after index `after`, in order, from the log. DataLoss if a batch does not
+// decode.
+absl::StatusOr<std::vector<raft::Entry>> ReadEntriesAfter(log::Log& log, raft::Index after) {
   std::vector<raft::Entry> entries;
-  MERIDIAN_CHECK(log.start_offset().value() == 0, "raft logs are never prefix-truncated yet");
-  core::Offset next = log.start_offset();
+  MERIDIAN_CHECK(log.start_offset() <= core::Offset(after.value()), "caller aligned the log");
+  core::Offset next(after.value());
   while (next < log.end_offset()) {
     absl::StatusOr<log::ReadResult> read = log.Read(next, kReadBytesMax);
     if (!read.ok()) return read.status();
@@ -37,6 +38,31 @@ absl::StatusOr<std::vector<raft::Entry>> ReadAllEntries(log::Log& log) {
     next = read->next_offset;
   }
   return entries;
+}
+
+// Makes the log continue right after the snapshot: its entries up to the snapshot's index are
+// ignored (compaction deletes whole segments only); if it does not hold the snapshot's last
+// entry with the snapshot's term (a follower that installed the snapshot and crashed before
+// resetting its log, or whose old entries diverged), it is reset to start after the snapshot.
+absl::Status AlignLogWithSnapshot(log::Log& log, const raft::SnapshotMeta& meta) {
+  const core::Offset after(meta.index.value());  // The offset of entry index + 1.
+  if (log.start_offset() > after) {
+    return absl::DataLossError(fmt::format(
+        "raft log starts at index {} but the snapshot ends at {}: entries in between are gone",
+        log.start_offset().value() + 1, meta.index.ToString()));
+  }
+  if (log.start_offset() == after) return absl::OkStatus();
+  if (log.end_offset() >= after) {
+    absl::StatusOr<log::ReadResult> read = log.Read(OffsetOf(meta.index), 1);
+    if (!read.ok()) return read.status();
+    MERIDIAN_CHECK(!read->batches.empty());
+    const log::BatchRef& last = read->batches.front();
+    if (last.header.base_offset == OffsetOf(meta.index) && last.header.term == meta.term) {
+      return absl::OkStatus();
+    }
+  }
+  MERIDIAN_PROBE("replica: log reset to continue after the snapshot at restart");
+  return log.Reset(after);
 }
 
 }  // namespace
@@ -53,27 +79,49 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime,
   }
   absl::StatusOr<raft::HardState> hard_state = LoadHardState(disk, options.dir);
   if (!hard_state.ok()) return hard_state.status();
+  absl::StatusOr<std::optional<raft::Snapshot>> snapshot = LoadSnapshot(disk, options.dir);
+  if (!snapshot.ok()) return snapshot.status();
+  const raft::Index snapshot_index =
+      snapshot->has_value() ? (*snapshot)->meta.index : raft::Index(0);
   log::RecoveryReport report;
-  absl::StatusOr<std::unique_ptr<log::Log>> log =
-      log::Log::Open(runtime, disk, log::LogOptions{.dir = options.dir + "/log"}, &report);
+  absl::StatusOr<std::unique_ptr<log::Log>> log = log::Log::Open(
+      runtime, disk,
+      log::LogOptions{.dir = options.dir + "/log", .segment_bytes_max = options.log_segment_bytes},
+      &report);
   if (!log.ok()) return log.status();
-  absl::StatusOr<std::vector<raft::Entry>> entries = ReadAllEntries(**log);
+  if (snapshot->has_value()) {
+    if (absl::Status s = AlignLogWithSnapshot(**log, (*snapshot)->meta); !s.ok()) return s;
+  }
+  absl::StatusOr<std::vector<raft::Entry>> entries = ReadEntriesAfter(**log, snapshot_index);
   if (!entries.ok()) return entries.status();
   // Entries the log lost at a crash (a torn tail) were never reported durable (StableTo comes
   // after the sync), so raft never counted them. Losing committed entries is another matter:
   // this node must not come back as if it still had them.
-  if (hard_state->commit.value() > entries->size()) {
+  const uint64_t last = snapshot_index.value() + entries->size();
+  if (hard_state->commit.value() > last) {
     return absl::DataLossError(fmt::format(
-        "raft log ends at {} but the hard state says {} is committed: {}", entries->size(),
+        "raft log ends at {} but the hard state says {} is committed: {}", last,
         hard_state->commit.ToString(), report.ToString()));
+  }
+  if (snapshot->has_value() && options.state_machine != nullptr) {
+    if (absl::Status s = options.state_machine->Restore((*snapshot)->meta, (*snapshot)->data);
+        !s.ok()) {
+      return absl::DataLossError(fmt::format("restoring the snapshot at {}: {}",
+                                             snapshot_index.ToString(), s.ToString()));
+    }
   }
   if (report.cut) {
     MERIDIAN_PROBE("replica: restarted after the log was cut");
     if (absl::Status s = (*log)->AcknowledgeLoss(); !s.ok()) return s;
   }
   std::shared_ptr<Replica> replica(new Replica(runtime, options, observer, std::move(*log)));
+  if (snapshot->has_value()) {
+    replica->applied_ = snapshot_index;
+    replica->applied_term_ = (*snapshot)->meta.term;
+    replica->snapshot_index_ = snapshot_index;
+  }
   replica->raft_ = std::make_unique<raft::Raft>(
-      options.raft, raft::RestartState{*hard_state, std::move(*entries)},
+      options.raft, raft::RestartState{*hard_state, std::move(*entries), std::move(*snapshot)},
       runtime.random().Fork(fmt::format("raft-{}", options.group)));
   replica->PublishState();
   runtime.Spawn(fmt::format("raft-{}", options.group), [self = replica] { self->RunDriver(); });
@@ -127,6 +175,10 @@ void Replica::Handle(Input input) {
     raft_->Step(*message);
     return;
   }
+  if (auto* compaction = std::get_if<Compaction>(&input)) {
+    compaction->result->Fulfil(HandleCompaction(*compaction));
+    return;
+  }
   Proposal& proposal = std::get<Proposal>(input);
   absl::StatusOr<raft::Index> index = raft_->Propose(std::move(proposal.data));
   if (!index.ok()) {
@@ -138,6 +190,9 @@ void Replica::Handle(Input input) {
 
 absl::Status Replica::HandleReady() {
   raft::Ready ready = raft_->GetReady();
+  if (ready.snapshot.has_value()) {
+    if (absl::Status s = InstallSnapshot(*ready.snapshot); !s.ok()) return s;
+  }
   if (ready.hard_state.has_value()) {
     if (absl::Status s = StoreHardState(runtime_.disk(), options_.dir, *ready.hard_state);
         !s.ok()) {
@@ -153,6 +208,56 @@ absl::Status Replica::HandleReady() {
   Apply(ready.committed_entries);
   raft_->Advance(ready);
   return absl::OkStatus();
+}
+
+absl::Status Replica::InstallSnapshot(const raft::Snapshot& snapshot) {
+  // Ready step (0): durable before anything of this Ready (the acknowledgement included) leaves.
+  MERIDIAN_CHECK(snapshot.meta.index > applied_, "a snapshot installed is past what we applied");
+  if (absl::Status s = StoreSnapshot(runtime_.disk(), options_.dir, snapshot); !s.ok()) return s;
+  if (absl::Status s = log_->Reset(core::Offset(snapshot.meta.index.value())); !s.ok()) return s;
+  if (options_.state_machine != nullptr) {
+    if (absl::Status s = options_.state_machine->Restore(snapshot.meta, snapshot.data); !s.ok()) {
+      return absl::DataLossError(fmt::format("restoring the leader's snapshot at {}: {}",
+                                             snapshot.meta.index.ToString(), s.ToString()));
+    }
+  }
+  applied_ = snapshot.meta.index;
+  applied_term_ = snapshot.meta.term;
+  snapshot_index_ = snapshot.meta.index;
+  applied_waiters_.NotifyAll();
+  return absl::OkStatus();
+}
+
+absl::Status Replica::HandleCompaction(const Compaction& compaction) {
+  absl::StatusOr<raft::SnapshotMeta> meta = raft_->Compact(compaction.index, compaction.data);
+  if (!meta.ok()) return meta.status();  // Refused; nothing changed.
+  MERIDIAN_CHECK(raft_->snapshot().meta == *meta);
+  // Stored before any entry it covers is deleted: a crash in between keeps both.
+  absl::Status status = StoreSnapshot(runtime_.disk(), options_.dir, raft_->snapshot());
+  if (status.ok()) status = log_->TruncatePrefix(core::Offset(meta->index.value())).status();
+  if (!status.ok()) {
+    FailStop(status);
+    return status;
+  }
+  snapshot_index_ = meta->index;
+  return absl::OkStatus();
+}
+
+raft::Index Replica::RetentionIndex(uint64_t bytes_max) const {
+  if (bytes_max == 0) return snapshot_index_;
+  const core::Offset point = log_->RetentionPoint(0, bytes_max, 0);
+  return std::max(snapshot_index_, raft::Index(point.value()));
+}
+
+absl::Status Replica::Compact(raft::Index index, std::string data, io::Instant deadline) {
+  if (!failure_.ok()) return failure_;
+  auto result = std::make_shared<io::Promise<absl::Status>>(runtime_);
+  if (!inputs_.TrySend(Compaction{index, std::move(data), result})) {
+    return absl::UnavailableError("replica input queue full");
+  }
+  absl::StatusOr<const absl::Status*> done = result->Wait(deadline);
+  if (!done.ok()) return done.status();
+  return **done;
 }
 
 absl::Status Replica::PersistEntries(const std::vector<raft::Entry>& entries) {
@@ -234,7 +339,14 @@ absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instan
   if (!waited.ok()) return waited;
   if (!failure_.ok()) return failure_;
   auto applied = applied_terms_.find(index);
-  MERIDIAN_CHECK(applied != applied_terms_.end(), "applied entry {} forgotten", index.ToString());
+  if (applied == applied_terms_.end()) {
+    // Applied here only as part of a snapshot from a leader: which entry took the index is not
+    // known here (our own may or may not have survived).
+    MERIDIAN_CHECK(index <= snapshot_index_, "applied entry {} forgotten", index.ToString());
+    return absl::UnavailableError(fmt::format(
+        "entry {} was covered by a snapshot from the leader; its outcome is unknown",
+        index.ToString()));
+  }
   if (applied->second != term) {
     return absl::AbortedError(fmt::format("entry {} was taken by term {}, not {}",
                                           index.ToString(), applied->second.ToString(),

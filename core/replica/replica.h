@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -46,12 +47,16 @@ class ReplicaObserver {
 
 // The replicated state machine: receives every committed entry exactly once per Replica
 // instance, in index order, on the driver fiber (it must not suspend). A restarted replica
-// re-applies from index 1 (no snapshots yet), so Apply must rebuild state deterministically
-// from the entries alone.
+// restores the latest snapshot (if any) and re-applies the entries after it, so Apply must
+// rebuild state deterministically from the snapshot and the entries alone.
 class ReplicaStateMachine {
  public:
   virtual ~ReplicaStateMachine() = default;
   virtual void Apply(const raft::Entry& entry) = 0;
+  // Replaces the whole state with a snapshot's (`data` as given to Replica::Compact, here or on
+  // the leader that sent it). The next Apply is of meta.index + 1. An error (data that does not
+  // decode: damage, or a peer's bug) fail-stops the replica.
+  virtual absl::Status Restore(const raft::SnapshotMeta& meta, std::string_view data) = 0;
 };
 
 // What ProposeAndWait waits for before it returns the entry's index.
@@ -65,6 +70,7 @@ struct ReplicaOptions {
   raft::RaftOptions raft;
   io::Duration tick = std::chrono::milliseconds(10);
   std::string dir = "raft";
+  uint64_t log_segment_bytes = 64ull << 20;  // Retention deletes whole segments of this size.
   // Shared so it outlives every fiber of the replica (a driver resuming after Shutdown may still
   // apply what it had in hand).
   std::shared_ptr<ReplicaStateMachine> state_machine;
@@ -95,6 +101,16 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // of the local log, committed or not.
   absl::StatusOr<std::vector<raft::Entry>> ReadUncommittedForPlantedBug(raft::Index from,
                                                                         uint64_t bytes_max);
+  // Log compaction (raft §7): `data` is the state machine's state after applying every entry up
+  // to `index` (<= applied()). Stores the snapshot durably, then deletes the log's whole
+  // segments it covers. Returns when done; InvalidArgument if raft refuses (see Raft::Compact).
+  absl::Status Compact(raft::Index index, std::string data,
+                       io::Instant deadline = io::Instant::Infinite());
+  // Size retention (segment granularity): the last index of the oldest whole segments whose
+  // removal leaves the log within `bytes_max`; snapshot_index() if none. Never suspends.
+  raft::Index RetentionIndex(uint64_t bytes_max) const;
+  // The latest snapshot's index (0: none): entries up to it may be gone from the log.
+  raft::Index snapshot_index() const { return snapshot_index_; }
   // Stops the replica: its driver exits, waiters see Cancelled. Idempotent.
   void Shutdown();
 
@@ -117,7 +133,12 @@ class Replica : public std::enable_shared_from_this<Replica> {
     std::string data;
     std::shared_ptr<io::Promise<absl::StatusOr<std::pair<raft::Index, raft::Term>>>> result;
   };
-  using Input = std::variant<raft::Message, Proposal>;
+  struct Compaction {
+    raft::Index index;
+    std::string data;
+    std::shared_ptr<io::Promise<absl::Status>> result;
+  };
+  using Input = std::variant<raft::Message, Proposal, Compaction>;
 
   Replica(io::Runtime& runtime, ReplicaOptions options, ReplicaObserver* observer,
           std::unique_ptr<log::Log> log);
@@ -126,6 +147,8 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void Handle(Input input);
   absl::Status HandleReady();
   absl::Status PersistEntries(const std::vector<raft::Entry>& entries);
+  absl::Status InstallSnapshot(const raft::Snapshot& snapshot);
+  absl::Status HandleCompaction(const Compaction& compaction);
   absl::StatusOr<std::vector<raft::Entry>> ReadEntries(raft::Index from, uint64_t bytes_max,
                                                        raft::Index last);
   void Apply(const std::vector<raft::Entry>& committed);
@@ -147,6 +170,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Index commit_;
   raft::Index applied_;
   raft::Term applied_term_;  // Term of the entry at applied_.
+  raft::Index snapshot_index_;
   absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
   absl::Status failure_;
 };

@@ -11,6 +11,8 @@ namespace meridian::core::replica {
 namespace {
 
 constexpr uint32_t kHardStateMagic = 0x4d524853;  // "MRHS"
+constexpr uint32_t kSnapshotMagic = 0x4d52534e;   // "MRSN"
+constexpr uint32_t kSnapshotVersion = 1;
 constexpr size_t kEntryDataBytesMax = 8 << 20;
 
 void PutU32(std::vector<uint8_t>& out, uint32_t value) {
@@ -121,6 +123,91 @@ absl::StatusOr<raft::HardState> DecodeHardState(std::span<const uint8_t> bytes) 
   return raft::HardState{raft::Term(term), io::NodeId(vote), raft::Index(commit)};
 }
 
+// Replaces `<dir>/<name>` with `bytes` atomically and durably: write a temporary file, fsync
+// it, rename it over, fsync the directory.
+absl::Status ReplaceFileDurably(io::Disk& disk, const std::string& dir, const std::string& name,
+                                std::span<const uint8_t> bytes) {
+  const std::string temporary = fmt::format("{}/{}.tmp", dir, name);
+  absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(temporary, io::OpenMode::kCreate);
+  if (!file.ok()) return file.status();
+  if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
+  if (absl::Status s = (*file)->WriteAt(0, bytes); !s.ok()) return s;
+  if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+  if (absl::Status s = disk.Rename(temporary, fmt::format("{}/{}", dir, name)); !s.ok()) return s;
+  return disk.SyncDir(dir);
+}
+
+std::vector<uint8_t> EncodeSnapshot(const raft::Snapshot& snapshot) {
+  MERIDIAN_CHECK(snapshot.data.size() <= raft::kSnapshotDataBytesMax);
+  std::vector<uint8_t> out;
+  out.reserve(snapshot.data.size() + 256);
+  PutU32(out, kSnapshotMagic);
+  PutU32(out, kSnapshotVersion);
+  PutU64(out, snapshot.meta.index.value());
+  PutU64(out, snapshot.meta.term.value());
+  PutNodes(out, snapshot.meta.membership.voters);
+  PutNodes(out, snapshot.meta.membership.learners);
+  PutU32(out, static_cast<uint32_t>(snapshot.data.size()));
+  out.insert(out.end(), snapshot.data.begin(), snapshot.data.end());
+  PutU32(out, io::Crc32c(out));
+  return out;
+}
+
+absl::StatusOr<raft::Snapshot> DecodeSnapshot(std::span<const uint8_t> bytes) {
+  if (bytes.size() < 8 || bytes.size() > kSnapshotFileBytesMax) {
+    return absl::DataLossError(fmt::format("snapshot file of {} bytes", bytes.size()));
+  }
+  Reader crc_reader(bytes.subspan(bytes.size() - 4));
+  uint32_t crc = 0;
+  MERIDIAN_CHECK(crc_reader.U32(&crc));
+  if (crc != io::Crc32c(bytes.first(bytes.size() - 4))) {
+    return absl::DataLossError("snapshot: CRC32C mismatch");
+  }
+  Reader reader(bytes.first(bytes.size() - 4));
+  uint32_t magic = 0, version = 0, data_bytes = 0;
+  uint64_t index = 0, term = 0;
+  raft::Snapshot snapshot;
+  if (!reader.U32(&magic) || magic != kSnapshotMagic) {
+    return absl::DataLossError("snapshot: bad magic");
+  }
+  if (!reader.U32(&version) || version != kSnapshotVersion) {
+    return absl::FailedPreconditionError(
+        fmt::format("snapshot: format version {} (this build reads {})", version,
+                    kSnapshotVersion));
+  }
+  if (!reader.U64(&index) || !reader.U64(&term) || index == 0 || term == 0 ||
+      !ReadNodes(reader, &snapshot.meta.membership.voters) ||
+      !ReadNodes(reader, &snapshot.meta.membership.learners) ||
+      !raft::ValidateMembership(snapshot.meta.membership).ok() || !reader.U32(&data_bytes) ||
+      data_bytes > raft::kSnapshotDataBytesMax || reader.Rest().size() != data_bytes) {
+    return absl::DataLossError("snapshot: malformed header");
+  }
+  snapshot.meta.index = raft::Index(index);
+  snapshot.meta.term = raft::Term(term);
+  snapshot.data.assign(reader.Rest().begin(), reader.Rest().end());
+  return snapshot;
+}
+
+absl::StatusOr<std::optional<raft::Snapshot>> LoadSnapshot(io::Disk& disk,
+                                                          const std::string& dir) {
+  const std::string path = dir + "/snapshot";
+  absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(path, io::OpenMode::kOpenExisting);
+  if (absl::IsNotFound(file.status())) return std::nullopt;
+  if (!file.ok()) return file.status();
+  std::vector<uint8_t> bytes(kSnapshotFileBytesMax + 1);
+  absl::StatusOr<size_t> read = (*file)->ReadAt(0, bytes);
+  if (!read.ok()) return read.status();
+  bytes.resize(*read);
+  absl::StatusOr<raft::Snapshot> snapshot = DecodeSnapshot(bytes);
+  if (!snapshot.ok()) return snapshot.status();
+  return std::optional<raft::Snapshot>(*std::move(snapshot));
+}
+
+absl::Status StoreSnapshot(io::Disk& disk, const std::string& dir,
+                           const raft::Snapshot& snapshot) {
+  return ReplaceFileDurably(disk, dir, "snapshot", EncodeSnapshot(snapshot));
+}
+
 absl::StatusOr<raft::HardState> LoadHardState(io::Disk& disk, const std::string& dir) {
   const std::string path = dir + "/hard_state";
   absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(path, io::OpenMode::kOpenExisting);
@@ -134,14 +221,7 @@ absl::StatusOr<raft::HardState> LoadHardState(io::Disk& disk, const std::string&
 }
 
 absl::Status StoreHardState(io::Disk& disk, const std::string& dir, const raft::HardState& state) {
-  const std::string temporary = dir + "/hard_state.tmp";
-  absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(temporary, io::OpenMode::kCreate);
-  if (!file.ok()) return file.status();
-  if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
-  if (absl::Status s = (*file)->WriteAt(0, EncodeHardState(state)); !s.ok()) return s;
-  if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
-  if (absl::Status s = disk.Rename(temporary, dir + "/hard_state"); !s.ok()) return s;
-  return disk.SyncDir(dir);
+  return ReplaceFileDurably(disk, dir, "hard_state", EncodeHardState(state));
 }
 
 }  // namespace meridian::core::replica

@@ -7,9 +7,14 @@
 //   magic and a CRC32C, replaced atomically (write a temporary file, fsync it, rename it over,
 //   fsync the directory). A missing file is a fresh node; a damaged one is an error the
 //   operator must see (a lost vote could elect two leaders in one term), never a silent reset.
+// - The latest snapshot (raft §7) lives in `<dir>/snapshot`, replaced the same way: a magic, a
+//   format version, the last included index and term, the configuration there, the state
+//   machine's data (at most raft::kSnapshotDataBytesMax), and a CRC32C over all of it. The log
+//   then holds the entries after it (and possibly some before it, not yet deleted: ignored).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -33,5 +38,15 @@ absl::StatusOr<raft::HardState> DecodeHardState(std::span<const uint8_t> bytes);
 absl::StatusOr<raft::HardState> LoadHardState(io::Disk& disk, const std::string& dir);
 // Replaces `<dir>/hard_state` durably; returns only when it is on disk.
 absl::Status StoreHardState(io::Disk& disk, const std::string& dir, const raft::HardState& state);
+
+inline constexpr size_t kSnapshotFileBytesMax = raft::kSnapshotDataBytesMax + 4096;
+std::vector<uint8_t> EncodeSnapshot(const raft::Snapshot& snapshot);
+// DataLoss for bytes that are not a snapshot this build wrote (damage), FailedPrecondition for a
+// newer format version. Never crashes, whatever the bytes.
+absl::StatusOr<raft::Snapshot> DecodeSnapshot(std::span<const uint8_t> bytes);
+// Reads `<dir>/snapshot`; nullopt if there is none.
+absl::StatusOr<std::optional<raft::Snapshot>> LoadSnapshot(io::Disk& disk, const std::string& dir);
+// Replaces `<dir>/snapshot` durably; returns only when it is on disk.
+absl::Status StoreSnapshot(io::Disk& disk, const std::string& dir, const raft::Snapshot& snapshot);
 
 }  // namespace meridian::core::replica

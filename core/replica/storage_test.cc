@@ -38,5 +38,24 @@ TEST(Storage, HardStateRoundTripsAndDetectsEveryBitFlip) {
   EXPECT_TRUE(absl::IsDataLoss(DecodeHardState(std::span(bytes).first(31)).status()));
 }
 
+TEST(Storage, SnapshotRoundTripsAndDetectsEveryBitFlip) {
+  raft::Snapshot snapshot{.meta = {.index = raft::Index(900), .term = raft::Term(7)},
+                          .data = "producer state"};
+  snapshot.meta.membership.voters = {io::NodeId(1), io::NodeId(2), io::NodeId(3)};
+  snapshot.meta.membership.learners = {io::NodeId(9)};
+  const std::vector<uint8_t> bytes = EncodeSnapshot(snapshot);
+  absl::StatusOr<raft::Snapshot> decoded = DecodeSnapshot(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, snapshot);
+  for (size_t bit = 0; bit < bytes.size() * 8; bit++) {
+    std::vector<uint8_t> flipped = bytes;
+    flipped[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    EXPECT_FALSE(DecodeSnapshot(flipped).ok()) << "bit " << bit;
+  }
+  for (size_t size = 0; size < bytes.size(); size++) {
+    EXPECT_FALSE(DecodeSnapshot(std::span(bytes).first(size)).ok()) << "truncated to " << size;
+  }
+}
+
 }  // namespace
 }  // namespace meridian::core::replica

@@ -127,6 +127,12 @@ PosixRuntime::~PosixRuntime() {
   if (data_dir_lock_fd_ >= 0) close(data_dir_lock_fd_);  // Releases the lock.
 }
 
+int64_t PosixRuntime::WallClockMillis() const {
+  timespec ts{};
+  MERIDIAN_CHECK(clock_gettime(CLOCK_REALTIME, &ts) == 0);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
+}
+
 Instant PosixRuntime::Now() const {
   timespec ts{};
   MERIDIAN_CHECK(clock_gettime(CLOCK_MONOTONIC, &ts) == 0);

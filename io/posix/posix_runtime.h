@@ -63,6 +63,7 @@ class PosixRuntime final : public Runtime {
   ~PosixRuntime() override;
 
   Instant Now() const override;
+  int64_t WallClockMillis() const override;
   Random& random() override { return random_; }
   bool ShouldInjectFault(std::string_view site) override { return false; }
   Network& network() override;

@@ -407,10 +407,10 @@ TEST(Log, RetentionPointIsWhereEnforceRetentionMovesTheStart) {
     LogOptions options = SmallSegments();
     options.retention_bytes_max = 20000;
     std::unique_ptr<Log> log = OpenOrFail(rt, rt.disk(), options);
-    EXPECT_EQ(log->RetentionPoint(0), log->start_offset());
+    EXPECT_EQ(log->RetentionPoint(0, 20000, 0), log->start_offset());
     AppendTagged(*log, 0, 200);
     ASSERT_TRUE(log->Sync().ok());
-    const Offset point = log->RetentionPoint(0);
+    const Offset point = log->RetentionPoint(0, 20000, 0);
     EXPECT_GT(point, log->start_offset());
     EXPECT_EQ(log->start_offset(), Offset(0)) << "RetentionPoint only looks";
     absl::StatusOr<Offset> start = log->EnforceRetention(0);

@@ -29,6 +29,7 @@ class TestRuntime final : public io::Runtime {
   ~TestRuntime() override;
 
   io::Instant Now() const override { return now_; }
+  int64_t WallClockMillis() const override { return now_.nanos() / 1'000'000; }
   io::Random& random() override { return random_; }
   bool ShouldInjectFault(std::string_view) override { return false; }
   io::Network& network() override;
