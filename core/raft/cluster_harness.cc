@@ -14,8 +14,8 @@ inline constexpr size_t kNetworkMessagesMax = 4096;  // Beyond this the network 
 
 std::string Describe(const Message& m) {
   return fmt::format("{} {}->{} {} idx={} lt={} n={} c={}{}", MessageTypeName(m.type),
-                     m.from.ToString(), m.to.ToString(), m.term.ToString(),
-                     m.log_index.value(), m.log_term.value(), m.entries.size(), m.commit.value(),
+                     m.from.ToString(), m.to.ToString(), m.term.ToString(), m.log_index.value(),
+                     m.log_term.value(), m.entries.size(), m.commit.value(),
                      m.reject ? " reject" : "");
 }
 
@@ -23,14 +23,22 @@ std::string Describe(const Message& m) {
 
 const char* PropertyName(Property property) {
   switch (property) {
-    case Property::kNone: return "none";
-    case Property::kElectionSafety: return "election-safety";
-    case Property::kLogMatching: return "log-matching";
-    case Property::kLeaderCompleteness: return "leader-completeness";
-    case Property::kStateMachineSafety: return "state-machine-safety";
-    case Property::kCommittedEntryLost: return "committed-entry-lost";
-    case Property::kStaleLeaseRead: return "stale-lease-read";
-    case Property::kLiveness: return "liveness";
+    case Property::kNone:
+      return "none";
+    case Property::kElectionSafety:
+      return "election-safety";
+    case Property::kLogMatching:
+      return "log-matching";
+    case Property::kLeaderCompleteness:
+      return "leader-completeness";
+    case Property::kStateMachineSafety:
+      return "state-machine-safety";
+    case Property::kCommittedEntryLost:
+      return "committed-entry-lost";
+    case Property::kStaleLeaseRead:
+      return "stale-lease-read";
+    case Property::kLiveness:
+      return "liveness";
   }
   return "?";
 }
@@ -109,7 +117,7 @@ void Cluster::ProcessReadies() {
       progress = true;
       Ready ready = node.raft->GetReady();
       if (ready.hard_state) node.hard_state = *ready.hard_state;  // (1) synced first
-      for (Message& m : ready.messages) {                            // (2) then sent
+      for (Message& m : ready.messages) {                         // (2) then sent
         if (!Cut(m.from, m.to) && network_.size() < kNetworkMessagesMax) {
           network_.push_back(Sent{std::move(m), now_ticks_});
         }
@@ -163,9 +171,8 @@ void Cluster::Step(Node& to, const Message& m) {
   const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat;
   if (from_leader && to.raft->role() == Role::kLeader && to.raft->term() == m.term) {
     // (With this check disabled the message is dropped: the receiver would assert.)
-    return Fail(Property::kElectionSafety,
-                fmt::format("{} and {} both lead {}", m.from.ToString(), to.id.ToString(),
-                            m.term.ToString()));
+    return Fail(Property::kElectionSafety, fmt::format("{} and {} both lead {}", m.from.ToString(),
+                                                       to.id.ToString(), m.term.ToString()));
   }
   to.raft->Step(m);
 }
@@ -196,7 +203,8 @@ void Cluster::Propose(uint32_t pick) {
   Node& n = *picked;
   const std::string data = fmt::format("v{}", ++proposals_);
   const absl::StatusOr<Index> index = n.raft->Propose(data);
-  if (index.ok()) Note(fmt::format("propose {} at {} -> {}", data, n.id.ToString(), index->value()));
+  if (index.ok())
+    Note(fmt::format("propose {} at {} -> {}", data, n.id.ToString(), index->value()));
 }
 
 void Cluster::LeaseRead(uint32_t pick) {
@@ -210,8 +218,8 @@ void Cluster::LeaseRead(uint32_t pick) {
   for (auto& other : nodes_) {
     if (other->raft != nullptr) known = std::max(known, other->raft->log().commit());
   }
-  Note(fmt::format("lease read at {} -> {} (known committed {})", n.id.ToString(),
-                   index->value(), known.value()));
+  Note(fmt::format("lease read at {} -> {} (known committed {})", n.id.ToString(), index->value(),
+                   known.value()));
   if (*index < known) {
     Fail(Property::kStaleLeaseRead,
          fmt::format("{} (term {}) served a lease read at {} but {} was already committed",
@@ -244,8 +252,8 @@ void Cluster::TickAll() {
     n->raft->Tick();
     const Raft& r = *n->raft;
     states += fmt::format(" {}:{}{} c{} s{} l{}", n->id.ToString(), RoleName(r.role())[0],
-                          r.term().value(), r.log().commit().value(),
-                          r.log().stable().value(), r.log().last_index().value());
+                          r.term().value(), r.log().commit().value(), r.log().stable().value(),
+                          r.log().last_index().value());
   }
   Note("tick" + states);
   // Clients read continuously: every node that believes it leads is asked each tick.
@@ -281,12 +289,18 @@ void Cluster::Apply(const Op& op) {
       // A burst of 1-4 deliveries, so the network keeps up with what the nodes send.
       for (uint32_t k = 0; k <= op.b % 4; k++) Deliver(op.a + k * 8, false);
       break;
-    case OpKind::kDuplicate: Deliver(op.a, true); break;
+    case OpKind::kDuplicate:
+      Deliver(op.a, true);
+      break;
     case OpKind::kDrop:
       if (!network_.empty()) network_.erase(network_.begin() + op.a % network_.size());
       break;
-    case OpKind::kTick: TickAll(); break;
-    case OpKind::kSync: Sync(node(op.a)); break;
+    case OpKind::kTick:
+      TickAll();
+      break;
+    case OpKind::kSync:
+      Sync(node(op.a));
+      break;
     case OpKind::kCrash: {
       // Half the crashes hit a leader: the interesting moments are right after it appended.
       Node* leader = op.b % 2 == 0 ? PickLeader(op.a) : nullptr;
@@ -301,11 +315,21 @@ void Cluster::Apply(const Op& op) {
       if (!down.empty()) Restart(*down[op.a % down.size()]);
       break;
     }
-    case OpKind::kPartition: Partition(op); break;
-    case OpKind::kHeal: cut_.clear(); break;
-    case OpKind::kPropose: Propose(op.a); break;
-    case OpKind::kLeaseRead: LeaseRead(op.a); break;
-    case OpKind::kConfChange: ConfChange(op.a, op.b); break;
+    case OpKind::kPartition:
+      Partition(op);
+      break;
+    case OpKind::kHeal:
+      cut_.clear();
+      break;
+    case OpKind::kPropose:
+      Propose(op.a);
+      break;
+    case OpKind::kLeaseRead:
+      LeaseRead(op.a);
+      break;
+    case OpKind::kConfChange:
+      ConfChange(op.a, op.b);
+      break;
     case OpKind::kTransfer:
       if (Raft* leader = Leader()) {
         (void)leader->TransferLeadership(NodeId(op.a % nodes_.size() + 1));
@@ -326,16 +350,16 @@ void Cluster::Check() {
       auto [it, inserted] = leaders_.try_emplace(raft->term(), node->id);
       if (!inserted && it->second != node->id) {
         return Fail(Property::kElectionSafety,
-                    fmt::format("{} and {} both led {}", it->second.ToString(),
-                                node->id.ToString(), raft->term().ToString()));
+                    fmt::format("{} and {} both led {}", it->second.ToString(), node->id.ToString(),
+                                raft->term().ToString()));
       }
       // Leader completeness (§5.4): the new leader holds every entry committed so far.
       for (const auto& [index, entry] : committed_) {
         if (!raft->log().HasEntry(index, entry.term)) {
-          return Fail(Property::kLeaderCompleteness,
-                      fmt::format("{} leads {} without committed {}:{}", node->id.ToString(),
-                                  raft->term().ToString(), index.ToString(),
-                                  entry.term.ToString()));
+          return Fail(
+              Property::kLeaderCompleteness,
+              fmt::format("{} leads {} without committed {}:{}", node->id.ToString(),
+                          raft->term().ToString(), index.ToString(), entry.term.ToString()));
         }
       }
     }
@@ -371,15 +395,15 @@ void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
       for (const auto& voter : nodes_) {
         if (voter->id.value() > options_.voters) continue;  // Bootstrap voters only.
         const Term voter_term = voter->synced == 0 ? Term(0) : voter->disk[voter->synced - 1].term;
-        const bool up_to_date = last_term != voter_term ? last_term > voter_term
-                                                        : last.value() >= voter->synced;
+        const bool up_to_date =
+            last_term != voter_term ? last_term > voter_term : last.value() >= voter->synced;
         if (up_to_date || voter->id == candidate->id) grants++;
       }
       if (grants >= options_.voters / 2 + 1) {
-        return Fail(Property::kLeaderCompleteness,
-                    fmt::format("{} lacks committed {}:{} yet {} voters would elect it",
-                                candidate->id.ToString(), index.ToString(),
-                                entry.term.ToString(), grants));
+        return Fail(
+            Property::kLeaderCompleteness,
+            fmt::format("{} lacks committed {}:{} yet {} voters would elect it",
+                        candidate->id.ToString(), index.ToString(), entry.term.ToString(), grants));
       }
       break;  // Checking the first missing committed entry is enough.
     }
@@ -410,8 +434,8 @@ void Cluster::CheckCommittedDurable() {
     }
     if (copies < required_copies_) {
       return Fail(Property::kCommittedEntryLost,
-                  fmt::format("committed {}:{} is durable on {} nodes, quorum {}",
-                              index.ToString(), entry.term.ToString(), copies, required_copies_));
+                  fmt::format("committed {}:{} is durable on {} nodes, quorum {}", index.ToString(),
+                              entry.term.ToString(), copies, required_copies_));
     }
   }
 }
@@ -493,8 +517,8 @@ std::vector<Op> RandomSchedule(io::Random& random, uint32_t length) {
   uint32_t weights[kOpKinds];
   uint32_t total = 0;
   for (uint32_t k = 0; k < kOpKinds; k++) {
-    const bool essential = k == static_cast<uint32_t>(OpKind::kDeliver) ||
-                           k == static_cast<uint32_t>(OpKind::kTick);
+    const bool essential =
+        k == static_cast<uint32_t>(OpKind::kDeliver) || k == static_cast<uint32_t>(OpKind::kTick);
     const uint32_t scale = essential ? 2 : (1u << random.Below(4)) >> 1;  // 0, 1, 2, 4
     weights[k] = kWeights[k] * scale;
     total += weights[k];

@@ -147,17 +147,21 @@ TEST(HostileInput, MalformedAppendsAreDroppedAndLeaveTheLogAlone) {
   };
   const Index next = last.next();
   std::vector<Message> forged = {
-      append({Entry{.term = t, .index = next.next()}}),                // Gap after prev.
+      append({Entry{.term = t, .index = next.next()}}),  // Gap after prev.
       append({Entry{.term = t, .index = next}, Entry{.term = t, .index = next}}),  // Repeat.
-      append({Entry{.term = t.next(), .index = next}}),                // Term above the message.
-      append({Entry{.term = Term(0), .index = next}}),                 // Term below prev's.
+      append({Entry{.term = t.next(), .index = next}}),  // Term above the message.
+      append({Entry{.term = Term(0), .index = next}}),   // Term below prev's.
       append({Entry{.term = t, .index = next, .kind = EntryKind::kConfig}}),  // No voters.
-      append({Entry{.term = t, .index = next, .kind = EntryKind::kConfig,
+      append({Entry{.term = t,
+                    .index = next,
+                    .kind = EntryKind::kConfig,
                     .membership = Membership{.voters = {NodeId(0), NodeId(1)}}}}),
-      append({Entry{.term = t, .index = next, .kind = EntryKind::kConfig,
+      append({Entry{.term = t,
+                    .index = next,
+                    .kind = EntryKind::kConfig,
                     .membership = Membership{.voters = {NodeId(1)}, .learners = {NodeId(1)}}}}),
       append({Entry{.term = t, .index = next, .data = std::string(kEntryBytesMax + 1, 'x')}}),
-      append(std::vector<Entry>(kBatchEntriesMax + 1)),                // Too many (and gaps).
+      append(std::vector<Entry>(kBatchEntriesMax + 1)),  // Too many (and gaps).
   };
   Message beat = append({Entry{.term = t, .index = next}});  // Entries on a heartbeat.
   beat.type = MessageType::kHeartbeat;

@@ -97,7 +97,7 @@ class PosixRuntime final : public Runtime {
   Random random_;
   std::unique_ptr<Scheduler> scheduler_ = std::make_unique<Scheduler>();
   int epoll_fd_ = -1;
-  int completion_fd_ = -1;  // eventfd: the helper thread's "something finished".
+  int completion_fd_ = -1;     // eventfd: the helper thread's "something finished".
   int data_dir_lock_fd_ = -1;  // <data_dir>/LOCK, flock'ed exclusively while we live.
   bool stopping_ = false;
   uint64_t next_timer_sequence_ = 1;
@@ -105,9 +105,9 @@ class PosixRuntime final : public Runtime {
 
   std::mutex helper_mutex_;
   std::condition_variable helper_wakeup_;
-  std::deque<std::function<void()>> helper_jobs_;   // Guarded by helper_mutex_.
-  std::deque<std::function<void()>> completions_;   // Guarded by helper_mutex_.
-  bool helper_exit_ = false;                        // Guarded by helper_mutex_.
+  std::deque<std::function<void()>> helper_jobs_;  // Guarded by helper_mutex_.
+  std::deque<std::function<void()>> completions_;  // Guarded by helper_mutex_.
+  bool helper_exit_ = false;                       // Guarded by helper_mutex_.
   std::thread helper_;
 
   std::unique_ptr<PosixDisk> disk_;
