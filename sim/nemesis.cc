@@ -190,7 +190,6 @@ void Nemesis::CrashFor(io::NodeId node, io::Duration length) {
 
 void Nemesis::Apply(const FaultEvent& event) {
   if (healed_) return;
-  io::Random& random = world_.random();
   const std::vector<io::NodeId>& servers = targets_.servers;
   const io::NodeId one = servers[event.target % servers.size()];
   SimNetwork& network = world_.network();
@@ -310,7 +309,6 @@ void Nemesis::Apply(const FaultEvent& event) {
   world_.Schedule(world_.Now() + event.length, io::NodeId(0), "partition end", [this] {
     if (!healed_) world_.network().HealAll();
   });
-  (void)random;
 }
 
 void Nemesis::Heal() {
