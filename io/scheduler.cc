@@ -69,7 +69,8 @@ namespace {
 // Records the stack a fiber gets, so AddressSanitizer can be told about every switch.
 // Freed stacks are kept (up to kPooledStacksMax per thread) and handed to the next fiber: a
 // fresh stack costs mmap + mprotect + munmap and page faults, and a broker spawns a fiber per
-// request. Which addresses a fiber's stack has decides nothing (DESIGN.md determinism rules).
+// request. Which addresses a fiber's stack has decides nothing (docs/architecture.md determinism
+// rules).
 constexpr size_t kPooledStacksMax = 256;
 thread_local std::vector<ctx::stack_context> pooled_stacks;
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fails if C++ sources under the given directories use an API that DESIGN.md bans in core/ and
-# sim/: threads, global randomness, wall or real clocks, the environment, direct syscalls, and
+# Fails if C++ sources under the given paths use an API that docs/architecture.md bans in core/
+# and sim/: threads, global randomness, wall or real clocks, the environment, direct syscalls, and
 # hash containers whose iteration order varies per process. A line may opt out only with a
 # trailing comment "determinism: <why this cannot affect behaviour>", e.g. "determinism:
 # lookup-only" for a hash map that is never iterated, or "determinism: wall-time report only"
@@ -42,6 +42,6 @@ if [ "$checked" -gt 0 ]; then
 fi
 echo "banned_apis: checked $checked files" >&2
 if [ "$status" -ne 0 ]; then
-  echo "banned_apis: the lines above break the determinism rules of DESIGN.md" >&2
+  echo "banned_apis: the lines above break the determinism rules of docs/architecture.md" >&2
 fi
 exit "$status"

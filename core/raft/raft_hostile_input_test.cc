@@ -1,7 +1,7 @@
 // Hostile input: every peer message that reaches Raft::Step (it passed the codec, so it is
 // well-typed, but its sender may be buggy, confused or forged) is either acted on or dropped and
-// counted in Raft::drops(); it never trips an assertion (DESIGN.md "Trust boundaries"). Each
-// scenario drives a 3-node cluster to a leader, feeds one class of forged message, checks that
+// counted in Raft::drops(); it never trips an assertion (docs/architecture.md "Trust boundaries").
+// Each scenario drives a 3-node cluster to a leader, feeds one class of forged message, checks that
 // it was dropped and counted, and that the cluster still commits and elects afterwards. A
 // rapidcheck property steps random messages into a live cluster and checks Invariants().
 #include <gtest/gtest.h>

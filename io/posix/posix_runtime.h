@@ -5,8 +5,8 @@
 //   epoll reports the edge.
 // - Files: pread/pwrite run inline (page cache); fdatasync/fsync, the calls that really block,
 //   run on one helper thread and complete through an eventfd, so the reactor thread never waits
-//   on the disk. (The helper thread is io/posix's business; DESIGN.md bans threads only in core/
-//   and sim/.)
+//   on the disk. (The helper thread is io/posix's business; docs/architecture.md bans threads only
+//   in core/ and sim/.)
 // - ShouldInjectFault is always false.
 //
 // Threading: everything except PostCompletion runs on the reactor thread.
