@@ -8,6 +8,7 @@ packages=(
   bazel-bootstrap          # Bazel 4.2.3, the build
   g++                      # the default compiler (GCC 12)
   clang-14                 # --config=clang, and libFuzzer for fuzz/
+  clang-format-14          # //tests:tidy_test: the house format, with .clang-format
   libclang-rt-14-dev       # clang's sanitizer and fuzzer runtimes
   libabsl-dev              # Abseil 20220623
   libflatbuffers-dev       # FlatBuffers 2.0.8 runtime headers

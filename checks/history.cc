@@ -113,7 +113,7 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> IntTuples(std::string_view fie
                                                             const json::Value& v, int width) {
   if (v.kind() != json::Kind::kArray) return FieldError(field, "expected an array");
   if (static_cast<int64_t>(v.as_array().size()) > kBatchValuesMax) {
-    return FieldError(field, "too many elements");
+    return FieldError(field, absl::StrFormat("more than %d elements", kBatchValuesMax));
   }
   std::vector<std::vector<int64_t>> out;
   for (const json::Value& item : v.as_array()) {
@@ -187,10 +187,9 @@ absl::Status DecodeLogFields(const json::Value& object, Event* event) {
     if (!tuples.ok()) return tuples.status();
     std::vector<int64_t> flat;
     for (const auto& t : *tuples) flat.push_back(t[0]);
-    if (field != "values") {
-      for (int64_t x : flat) {
-        if (x < 0) return FieldError(field, "must not be negative");
-      }
+    for (int64_t x : flat) {
+      if (field != "values" && x < 0) return FieldError(field, "must not be negative");
+      if (x == kValueNone) return FieldError(field, "the value -2^63 is reserved for null");
     }
     (field == "values"    ? event->values
      : field == "offsets" ? event->offsets
@@ -202,6 +201,7 @@ absl::Status DecodeLogFields(const json::Value& object, Event* event) {
     event->reads.emplace();
     for (const auto& t : *tuples) {
       if (t[0] < 0 || t[1] < 0) return FieldError("reads", "partition and offset must be >= 0");
+      if (t[2] == kValueNone) return FieldError("reads", "the value -2^63 is reserved for null");
       event->reads->push_back(Read{t[0], t[1], t[2]});
     }
   }

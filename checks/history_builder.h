@@ -44,8 +44,9 @@ class HistoryBuilder {
     return Push(std::move(op));
   }
 
-  HistoryBuilder& Assign(int64_t process, std::vector<int64_t> partitions) {
-    Operation op = Start(process, Function::kAssign, Outcome::kOk);
+  HistoryBuilder& Assign(int64_t process, std::vector<int64_t> partitions,
+                         Outcome outcome = Outcome::kOk) {
+    Operation op = Start(process, Function::kAssign, outcome);
     op.partitions = std::move(partitions);
     return Push(std::move(op));
   }

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace meridian::checks {
@@ -119,6 +120,39 @@ TEST(HistoryTest, BadInputNamesTheLineAndTheProblem) {
             std::string::npos);
   EXPECT_NE(ErrorOf("{\"process\":-1,\"type\":\"invoke\",\"f\":\"poll\",\"time_ns\":1}")
                 .find("must not be negative"),
+            std::string::npos);
+}
+
+// The reserved integer (how null is held in memory) is not a value anywhere: not in a send's
+// values, not in a read record, not in a register operation.
+TEST(HistoryTest, ReservedIntegerIsRejectedAsAValue) {
+  EXPECT_NE(ErrorOf("{\"process\":0,\"type\":\"invoke\",\"f\":\"send\",\"time_ns\":1,"
+                    "\"partition\":0,\"values\":[1,-9223372036854775808]}")
+                .find("field \"values\": the value -2^63 is reserved"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("{\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"time_ns\":1}\n"
+                    "{\"process\":0,\"type\":\"ok\",\"f\":\"poll\",\"time_ns\":2,"
+                    "\"reads\":[[0,0,-9223372036854775808]]}")
+                .find("line 2: field \"reads\": the value -2^63 is reserved"),
+            std::string::npos);
+  // Its neighbour is an ordinary value.
+  EXPECT_TRUE(ParseHistory("{\"process\":0,\"type\":\"invoke\",\"f\":\"send\",\"time_ns\":1,"
+                           "\"partition\":0,\"values\":[-9223372036854775807]}")
+                  .ok());
+}
+
+std::string SendOf(int64_t values_count) {
+  std::string values;
+  for (int64_t i = 0; i < values_count; i++) absl::StrAppend(&values, i == 0 ? "" : ",", i);
+  return absl::StrCat("{\"process\":0,\"type\":\"invoke\",\"f\":\"send\",\"time_ns\":1,",
+                      "\"partition\":0,\"values\":[", values, "]}");
+}
+
+// docs/history-format.md: an array field holds at most 65,536 elements.
+TEST(HistoryTest, ArraysHoldAtMost65536Elements) {
+  static_assert(kBatchValuesMax == 65'536);
+  EXPECT_TRUE(ParseHistory(SendOf(kBatchValuesMax)).ok());
+  EXPECT_NE(ErrorOf(SendOf(kBatchValuesMax + 1)).find("field \"values\": more than 65536 elements"),
             std::string::npos);
 }
 

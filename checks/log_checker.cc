@@ -277,9 +277,12 @@ void LogChecker::CheckPolls() {
   absl::btree_map<std::pair<int64_t, int64_t>, int64_t> last_read;
   for (const Operation& op : history_.operations) {
     if (op.f == Function::kAssign) {
-      // A new assignment may legitimately rewind to a committed offset: start afresh.
-      last_read.erase(last_read.lower_bound({op.process, INT64_MIN}),
-                      last_read.upper_bound({op.process, INT64_MAX}));
+      // A new assignment may legitimately rewind to a committed offset: start afresh. A failed
+      // one has no effect (docs/history-format.md), so the consumer's position stands.
+      if (!op.failed()) {
+        last_read.erase(last_read.lower_bound({op.process, INT64_MIN}),
+                        last_read.upper_bound({op.process, INT64_MAX}));
+      }
       continue;
     }
     if (op.f != Function::kPoll || !op.ok()) continue;

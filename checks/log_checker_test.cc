@@ -90,6 +90,9 @@ TEST(LogCheckerTest, NonmonotonicPollIsAConsumerGoingBackwardsWithoutAssign) {
   b.Send(0, 0, {1, 2}, {0, 1}).Poll(1, {{0, 0, 1}, {0, 1, 2}});
   EXPECT_EQ(Kinds(HistoryBuilder(b).Poll(1, {{0, 0, 1}}).Build()), Kinds_{"nonmonotonic-poll"});
   EXPECT_EQ(Kinds(HistoryBuilder(b).Assign(1, {0}).Poll(1, {{0, 0, 1}}).Build()), Kinds_{});
+  // A failed assign has no effect (docs/history-format.md): it repositions nothing.
+  EXPECT_EQ(Kinds(HistoryBuilder(b).Assign(1, {0}, Outcome::kFail).Poll(1, {{0, 0, 1}}).Build()),
+            Kinds_{"nonmonotonic-poll"});
   // Within one poll, too.
   EXPECT_EQ(
       Kinds(HistoryBuilder().Send(0, 0, {1, 2}, {0, 1}).Poll(1, {{0, 1, 2}, {0, 0, 1}}).Build()),

@@ -30,14 +30,22 @@ class StrongId {
   Value value_ = 0;
 };
 
-struct TermTag { static constexpr const char* kPrefix = "t"; };
-struct OffsetTag { static constexpr const char* kPrefix = "@"; };
-struct EpochTag { static constexpr const char* kPrefix = "e"; };
-struct PartitionTag { static constexpr const char* kPrefix = "p"; };
+struct TermTag {
+  static constexpr const char* kPrefix = "t";
+};
+struct OffsetTag {
+  static constexpr const char* kPrefix = "@";
+};
+struct EpochTag {
+  static constexpr const char* kPrefix = "e";
+};
+struct PartitionTag {
+  static constexpr const char* kPrefix = "p";
+};
 
-using Term = StrongId<TermTag>;            // Raft term.
-using Offset = StrongId<OffsetTag>;        // Position of a record in a partition's log.
-using Epoch = StrongId<EpochTag>;          // Leader/fencing epoch of a partition.
+using Term = StrongId<TermTag>;      // Raft term.
+using Offset = StrongId<OffsetTag>;  // Position of a record in a partition's log.
+using Epoch = StrongId<EpochTag>;    // Leader/fencing epoch of a partition.
 using PartitionId = StrongId<PartitionTag, uint32_t>;
 
 }  // namespace meridian::core

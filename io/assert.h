@@ -12,15 +12,15 @@ namespace meridian::io::internal {
                                const std::string& message);
 }  // namespace meridian::io::internal
 
-#define MERIDIAN_CHECK(condition, ...)                                                        \
-  do {                                                                                        \
-    if (!(condition)) [[unlikely]] {                                                          \
-      ::meridian::io::internal::AssertFailed(#condition, __FILE__, __LINE__,                  \
-                                             ::fmt::format("" __VA_ARGS__));   \
-    }                                                                                         \
+#define MERIDIAN_CHECK(condition, ...)                                       \
+  do {                                                                       \
+    if (!(condition)) [[unlikely]] {                                         \
+      ::meridian::io::internal::AssertFailed(#condition, __FILE__, __LINE__, \
+                                             ::fmt::format("" __VA_ARGS__)); \
+    }                                                                        \
   } while (false)
 
 // Marks a branch that must never be reached.
-#define MERIDIAN_UNREACHABLE(...)                                                           \
-  ::meridian::io::internal::AssertFailed("unreachable", __FILE__, __LINE__,                 \
+#define MERIDIAN_UNREACHABLE(...)                                           \
+  ::meridian::io::internal::AssertFailed("unreachable", __FILE__, __LINE__, \
                                          ::fmt::format("" __VA_ARGS__))

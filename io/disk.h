@@ -37,9 +37,9 @@ class File {
 };
 
 enum class OpenMode {
-  kOpenExisting,   // NotFound if absent.
-  kCreate,         // Create if absent, open if present.
-  kCreateNew,      // AlreadyExists if present.
+  kOpenExisting,  // NotFound if absent.
+  kCreate,        // Create if absent, open if present.
+  kCreateNew,     // AlreadyExists if present.
 };
 
 class Disk {

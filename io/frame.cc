@@ -1,10 +1,10 @@
 #include "io/frame.h"
 
-#include <cstring>
-
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
+
 #include "io/assert.h"
 #include "io/crc32c.h"
 
@@ -34,7 +34,8 @@ std::vector<uint8_t> EncodeFrame(std::span<const uint8_t> payload) {
   std::vector<uint8_t> frame(kFrameHeaderBytes + payload.size());
   PutU32(frame.data(), static_cast<uint32_t>(payload.size()));
   PutU32(frame.data() + 4, Crc32c(payload));
-  if (!payload.empty()) std::memcpy(frame.data() + kFrameHeaderBytes, payload.data(), payload.size());
+  if (!payload.empty())
+    std::memcpy(frame.data() + kFrameHeaderBytes, payload.data(), payload.size());
   return frame;
 }
 
@@ -82,8 +83,7 @@ absl::Status FrameReader::Fill(size_t bytes_needed, Instant deadline) {
   while (end_ - begin_ < bytes_needed) {
     if (end_ == buffer_.size()) MakeRoom(bytes_needed);
     const size_t buffered = end_ - begin_;
-    absl::StatusOr<size_t> read =
-        stream_.Read(std::span<uint8_t>(buffer_).subspan(end_), deadline);
+    absl::StatusOr<size_t> read = stream_.Read(std::span<uint8_t>(buffer_).subspan(end_), deadline);
     if (!read.ok()) return read.status();
     if (*read == 0) {
       if (buffered == 0) return absl::OutOfRangeError("end of stream");
@@ -113,8 +113,8 @@ absl::StatusOr<std::vector<uint8_t>> FrameReader::Read(Instant deadline) {
   const uint8_t* payload = buffer_.data() + begin_ + kFrameHeaderBytes;
   const uint32_t crc_actual = Crc32c(std::span<const uint8_t>(payload, length));
   if (crc_actual != crc_expected) {
-    return absl::DataLossError(fmt::format("frame CRC32C mismatch: header says {:08x}, payload has {:08x}",
-                                             crc_expected, crc_actual));
+    return absl::DataLossError(fmt::format(
+        "frame CRC32C mismatch: header says {:08x}, payload has {:08x}", crc_expected, crc_actual));
   }
   std::vector<uint8_t> out(payload, payload + length);
   begin_ += kFrameHeaderBytes + length;

@@ -24,8 +24,8 @@ absl::Status WriteFrame(Stream& stream, std::span<const uint8_t> payload, Instan
 
 // Reads frames from a stream, buffering so that small frames do not cost a read each.
 //
-// Memory follows the bytes that actually arrive, never a declared length (DESIGN.md "Trust
-// boundaries"): the buffer starts at 64 KiB and, when full, at most doubles, up to what the
+// Memory follows the bytes that actually arrive, never a declared length (docs/architecture.md
+// "Trust boundaries"): the buffer starts at 64 KiB and, when full, at most doubles, up to what the
 // current frame needs; a header declaring 16 MiB followed by silence costs 64 KiB. Once a
 // large frame is consumed the buffer shrinks back, so an idle connection holds little.
 class FrameReader {

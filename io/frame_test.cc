@@ -13,7 +13,8 @@ namespace {
 // straddle reads. Never blocks, so it needs no fiber.
 class MemoryStream final : public Stream {
  public:
-  MemoryStream(std::vector<uint8_t> bytes, size_t chunk) : bytes_(std::move(bytes)), chunk_(chunk) {}
+  MemoryStream(std::vector<uint8_t> bytes, size_t chunk)
+      : bytes_(std::move(bytes)), chunk_(chunk) {}
   absl::StatusOr<size_t> Read(std::span<uint8_t> buffer, Instant) override {
     const size_t n = std::min({buffer.size(), chunk_, bytes_.size() - position_});
     std::copy_n(bytes_.begin() + static_cast<ptrdiff_t>(position_), n, buffer.begin());
@@ -73,7 +74,8 @@ RC_GTEST_PROP(Frame, RoundTripsAnyPayloadsThroughAnyChunking,
   RC_ASSERT(absl::IsOutOfRange(reader.Read(Instant::Infinite()).status()));
 }
 
-RC_GTEST_PROP(Frame, AnySingleBitFlipIsDetected, (const std::vector<uint8_t>& payload, size_t bit)) {
+RC_GTEST_PROP(Frame, AnySingleBitFlipIsDetected,
+              (const std::vector<uint8_t>& payload, size_t bit)) {
   RC_PRE(!payload.empty());
   std::vector<uint8_t> frame = EncodeFrame(payload);
   // Flip a bit in the CRC or the payload (a flip in the length is covered below).

@@ -25,9 +25,9 @@ class Disk;
 
 // Why a parked fiber resumed.
 enum class WakeReason {
-  kNotified,  // Unpark() or another wake; the caller re-checks its condition.
-  kDeadline,  // The deadline passed.
-  kCancelled, // Scheduler::Cancel() was called for this fiber.
+  kNotified,   // Unpark() or another wake; the caller re-checks its condition.
+  kDeadline,   // The deadline passed.
+  kCancelled,  // Scheduler::Cancel() was called for this fiber.
 };
 
 // Identifies a timer armed by Runtime::ArmTimer, so it can be disarmed.

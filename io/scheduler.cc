@@ -69,7 +69,8 @@ namespace {
 // Records the stack a fiber gets, so AddressSanitizer can be told about every switch.
 // Freed stacks are kept (up to kPooledStacksMax per thread) and handed to the next fiber: a
 // fresh stack costs mmap + mprotect + munmap and page faults, and a broker spawns a fiber per
-// request. Which addresses a fiber's stack has decides nothing (DESIGN.md determinism rules).
+// request. Which addresses a fiber's stack has decides nothing (docs/architecture.md determinism
+// rules).
 constexpr size_t kPooledStacksMax = 256;
 thread_local std::vector<ctx::stack_context> pooled_stacks;
 
@@ -138,27 +139,27 @@ FiberId Scheduler::Spawn(std::string name, std::function<void()> body) {
   Fiber& fiber = *owned;
   fiber.id = FiberId(next_fiber_id_++);
   fiber.name = std::move(name);
-  fiber.self = ctx::fiber(
-      std::allocator_arg, RecordingStackAllocator{.record = &fiber.stack},
-      [this, &fiber, body = std::move(body)](ctx::fiber&& scheduler) mutable {
-        fiber.scheduler = std::move(scheduler);
-        FinishSwitch(nullptr, &thread_stack_bottom_, &thread_stack_bytes_);
-        if (!fiber.unwind) {
-          try {
-            body();
-          } catch (const FiberUnwind&) {
-            MERIDIAN_CHECK(fiber.unwind);
-          } catch (const std::exception& e) {
-            MERIDIAN_UNREACHABLE("fiber '{}' threw: {}", fiber.name, e.what());
-          } catch (...) {
-            MERIDIAN_UNREACHABLE("fiber '{}' threw a non-std exception", fiber.name);
-          }
-        }
-        body = nullptr;  // Destroy captured state while still on this stack.
-        // A dying fiber passes nullptr so AddressSanitizer frees its fake stack.
-        StartSwitch(nullptr, thread_stack_bottom_, thread_stack_bytes_);
-        return std::move(fiber.scheduler);
-      });
+  fiber.self =
+      ctx::fiber(std::allocator_arg, RecordingStackAllocator{.record = &fiber.stack},
+                 [this, &fiber, body = std::move(body)](ctx::fiber&& scheduler) mutable {
+                   fiber.scheduler = std::move(scheduler);
+                   FinishSwitch(nullptr, &thread_stack_bottom_, &thread_stack_bytes_);
+                   if (!fiber.unwind) {
+                     try {
+                       body();
+                     } catch (const FiberUnwind&) {
+                       MERIDIAN_CHECK(fiber.unwind);
+                     } catch (const std::exception& e) {
+                       MERIDIAN_UNREACHABLE("fiber '{}' threw: {}", fiber.name, e.what());
+                     } catch (...) {
+                       MERIDIAN_UNREACHABLE("fiber '{}' threw a non-std exception", fiber.name);
+                     }
+                   }
+                   body = nullptr;  // Destroy captured state while still on this stack.
+                   // A dying fiber passes nullptr so AddressSanitizer frees its fake stack.
+                   StartSwitch(nullptr, thread_stack_bottom_, thread_stack_bytes_);
+                   return std::move(fiber.scheduler);
+                 });
   runnable_.push_back(fiber.id);
   fibers_.emplace(fiber.id, std::move(owned));
   return fiber.id;

@@ -74,7 +74,8 @@ class Event {
 template <typename T>
 class Channel {
  public:
-  Channel(Runtime& runtime, size_t capacity) : capacity_(capacity), readers_(runtime), writers_(runtime) {
+  Channel(Runtime& runtime, size_t capacity)
+      : capacity_(capacity), readers_(runtime), writers_(runtime) {
     MERIDIAN_CHECK(capacity > 0);
   }
 

@@ -43,7 +43,8 @@ void ServeOne(io::posix::PosixRuntime& rt, io::Stream& stream, NodeMetrics& metr
       "HTTP/1.0 {}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n"
       "Connection: close\r\n\r\n{}",
       status, body.size(), body);
-  (void)stream.Write({reinterpret_cast<const uint8_t*>(response.data()), response.size()}, deadline);
+  (void)stream.Write({reinterpret_cast<const uint8_t*>(response.data()), response.size()},
+                     deadline);
 }
 
 }  // namespace

@@ -42,9 +42,7 @@ TEST(BrokerSweep, Geo3x3Seeds101To200) {
   ExpectEveryKindFired(tally, "geo-3x3 seeds 101..200");
 }
 
-TEST(BrokerSweep, Geo5x1Seeds1To60) {
-  EXPECT_EQ(Sweep({.scenario = "geo-5x1"}, 1, 60).failed, 0);
-}
+TEST(BrokerSweep, Geo5x1Seeds1To60) { EXPECT_EQ(Sweep({.scenario = "geo-5x1"}, 1, 60).failed, 0); }
 
 TEST(BrokerSweep, SingleRegion3Seeds1To25) {
   EXPECT_EQ(Sweep({.scenario = "single-region-3"}, 1, 25).failed, 0);

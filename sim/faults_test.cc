@@ -42,7 +42,8 @@ class FaultTest : public ::testing::Test {
     done_[node.value()] = false;
     if (world_->IsUp(node)) world_->Crash(node);
     world_->Start(node);
-    ASSERT_TRUE(world_->RunUntil([&] { return done_[node.value()]; }, world_->Now() + seconds(100)));
+    ASSERT_TRUE(
+        world_->RunUntil([&] { return done_[node.value()]; }, world_->Now() + seconds(100)));
   }
   std::unique_ptr<World> world_;
   std::function<void(io::Runtime&)> bodies_[3];
@@ -97,7 +98,8 @@ TEST_F(FaultTest, TornWritesKeepSyncedBytesAndTearOnlyUnsyncedSectors) {
       ASSERT_GE(bytes.size(), 1024u);
       ASSERT_LE(bytes.size(), 5120u);
       EXPECT_EQ(bytes.size() % 512, 0u);
-      EXPECT_TRUE(std::all_of(bytes.begin(), bytes.begin() + 1024, [](uint8_t b) { return b == 'S'; }))
+      EXPECT_TRUE(
+          std::all_of(bytes.begin(), bytes.begin() + 1024, [](uint8_t b) { return b == 'S'; }))
           << "synced data damaged by a torn write, seed " << seed;
       int kept = 0;
       for (size_t sector = 1024; sector < bytes.size(); sector += 512) {
@@ -198,7 +200,8 @@ TEST_F(FaultTest, PartitionsLoseMessagesClogsDelayThemAndHealRestores) {
     while (true) {
       auto message = rt.network().Receive(io::Instant::Infinite());
       if (!message.ok()) return;
-      received.push_back({std::string(message->payload.begin(), message->payload.end()), world_->Now()});
+      received.push_back(
+          {std::string(message->payload.begin(), message->payload.end()), world_->Now()});
     }
   };
   world_->Start(kB);
@@ -223,11 +226,15 @@ TEST_F(FaultTest, DropAndDuplicateRatesDoWhatTheySay) {
   };
   world_->Start(kB);
   world_->network().set_rates({.drop_ppm = 1'000'000});
-  Run(kA, [](io::Runtime& rt) { for (int i = 0; i < 10; i++) rt.network().Send(kB, Bytes("x")); });
+  Run(kA, [](io::Runtime& rt) {
+    for (int i = 0; i < 10; i++) rt.network().Send(kB, Bytes("x"));
+  });
   world_->RunFor(seconds(1));
   EXPECT_EQ(received, 0);
   world_->network().set_rates({.duplicate_ppm = 1'000'000});
-  Run(kA, [](io::Runtime& rt) { for (int i = 0; i < 10; i++) rt.network().Send(kB, Bytes("x")); });
+  Run(kA, [](io::Runtime& rt) {
+    for (int i = 0; i < 10; i++) rt.network().Send(kB, Bytes("x"));
+  });
   world_->RunFor(seconds(1));
   EXPECT_EQ(received, 20);
 }

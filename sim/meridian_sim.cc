@@ -28,7 +28,8 @@ ABSL_FLAG(std::string, scenario, "geo-3x3", "single-region-3, geo-3x3 or geo-5x1
 ABSL_FLAG(std::string, workload, "broker",
           "broker (brokers, core/client producers and a consumer, judged by the log checker) "
           "or toy (the journal the simulator was first proven with).");
-ABSL_FLAG(uint32_t, partitions, 0, "Broker workload: partitions of the topic (0: the seed picks 1-4).");
+ABSL_FLAG(uint32_t, partitions, 0,
+          "Broker workload: partitions of the topic (0: the seed picks 1-4).");
 ABSL_FLAG(int64_t, duration, 20, "Fault phase, in virtual seconds.");
 ABSL_FLAG(int64_t, heal, 20, "Heal phase after the faults, in virtual seconds.");
 ABSL_FLAG(uint32_t, clients, 0, "Client nodes (0: the seed picks 1-5).");
@@ -38,23 +39,24 @@ ABSL_FLAG(std::string, history, "",
 ABSL_FLAG(bool, shrink, false, "Shrink the failing --seed's fault schedule.");
 ABSL_FLAG(std::string, faults, "", "Keep only these schedule indices (comma-separated, or none).");
 ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names).");
-ABSL_FLAG(std::string, bug, "none",
-          "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state. "
-          "Toy workload: ack-before-sync, skip-crc.");
-ABSL_FLAG(std::string, buggify, "seed", "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
+ABSL_FLAG(
+    std::string, bug, "none",
+    "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state. "
+    "Toy workload: ack-before-sync, skip-crc.");
+ABSL_FLAG(std::string, buggify, "seed",
+          "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
 ABSL_FLAG(bool, plant_nondeterminism, false,
           "Test only: perturb the run by a per-process hash order (must break replay).");
 
 namespace meridian::sim {
 namespace {
 
-double WallSecondsSince(std::chrono::steady_clock::time_point start) {  // determinism: wall-time report only
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();  // determinism: wall-time report only
+double WallSecondsSince(std::chrono::steady_clock::time_point start) {  // determinism: report
+  const auto now = std::chrono::steady_clock::now();  // determinism: wall-time report only
+  return std::chrono::duration<double>(now - start).count();
 }
 
-bool ParseU64(const std::string& text, uint64_t* value) {
-  return absl::SimpleAtoi(text, value);
-}
+bool ParseU64(const std::string& text, uint64_t* value) { return absl::SimpleAtoi(text, value); }
 
 std::vector<std::string> SplitCommas(const std::string& text) {
   std::vector<std::string> parts;
@@ -87,7 +89,8 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   if (buggify == "seed") {
     options->buggify = SimulationOptions::Buggify::kSeedChooses;
   } else if (buggify == "on" || buggify == "off") {
-    options->buggify = buggify == "on" ? SimulationOptions::Buggify::kOn : SimulationOptions::Buggify::kOff;
+    options->buggify =
+        buggify == "on" ? SimulationOptions::Buggify::kOn : SimulationOptions::Buggify::kOff;
   } else {
     return "--buggify must be seed, on or off";
   }
@@ -95,7 +98,8 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   const std::string bug = absl::GetFlag(FLAGS_bug);
   if (options->workload == "broker") {
     if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs)) {
-      return "unknown --bug " + bug + " for the broker workload (ack-before-quorum, fetch-above-hwm, forget-producer-state)";
+      return "unknown --bug " + bug +
+             " for the broker workload (ack-before-quorum, fetch-above-hwm, forget-producer-state)";
     }
   } else if (!ParsePlantedBug(bug, &options->bug)) {
     return "unknown --bug " + bug + " for the toy workload (ack-before-sync, skip-crc)";
@@ -108,7 +112,8 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   const std::string faults = absl::GetFlag(FLAGS_faults);
   if (!faults.empty()) {
     options->keep_faults.emplace();
-    for (const std::string& part : faults == "none" ? std::vector<std::string>{} : SplitCommas(faults)) {
+    for (const std::string& part :
+         faults == "none" ? std::vector<std::string>{} : SplitCommas(faults)) {
       uint64_t index = 0;
       if (!ParseU64(part, &index)) return "bad index in --faults: " + part;
       options->keep_faults->push_back(index);
@@ -176,13 +181,16 @@ int Sweep(const SimulationOptions& base, uint64_t first, uint64_t last) {
     }
   }
   std::string fault_json = "{";
-  for (const auto& [name, count] : faults) fault_json += fmt::format("{}\"{}\":{}", fault_json.size() > 1 ? "," : "", name, count);
+  for (const auto& [name, count] : faults)
+    fault_json += fmt::format("{}\"{}\":{}", fault_json.size() > 1 ? "," : "", name, count);
   std::string probe_json = "{";
-  for (const auto& [name, count] : probes) probe_json += fmt::format("{}\"{}\":{}", probe_json.size() > 1 ? "," : "", JsonEscape(name), count);
-  fmt::print("{{\"seeds\":{},\"failed\":{},\"wall_s\":{:.3f},\"scenario\":\"{}\",\"faults\":{}}},"
-             "\"probes\":{}}}}}\n",
-             last - first + 1, failed, WallSecondsSince(start), base.scenario, fault_json,
-             probe_json);
+  for (const auto& [name, count] : probes)
+    probe_json +=
+        fmt::format("{}\"{}\":{}", probe_json.size() > 1 ? "," : "", JsonEscape(name), count);
+  fmt::print(
+      "{{\"seeds\":{},\"failed\":{},\"wall_s\":{:.3f},\"scenario\":\"{}\",\"faults\":{}}},"
+      "\"probes\":{}}}}}\n",
+      last - first + 1, failed, WallSecondsSince(start), base.scenario, fault_json, probe_json);
   return failed == 0 ? 0 : 1;
 }
 

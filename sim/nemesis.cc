@@ -15,12 +15,24 @@ using std::chrono::milliseconds;
 namespace {
 
 constexpr FaultKind kAllKinds[kFaultKinds] = {
-    FaultKind::kDrop,        FaultKind::kDuplicate,    FaultKind::kDelaySpike,
-    FaultKind::kPartition,   FaultKind::kOneWayPartition, FaultKind::kRegionCut,
-    FaultKind::kClog,        FaultKind::kStreamReset,  FaultKind::kCrash,
-    FaultKind::kPause,       FaultKind::kClockSkew,    FaultKind::kDiskError,
-    FaultKind::kSlowFsync,   FaultKind::kTornWrite,    FaultKind::kBitFlip,
-    FaultKind::kMisdirectedWrite, FaultKind::kDiskFull, FaultKind::kRegionLoss,
+    FaultKind::kDrop,
+    FaultKind::kDuplicate,
+    FaultKind::kDelaySpike,
+    FaultKind::kPartition,
+    FaultKind::kOneWayPartition,
+    FaultKind::kRegionCut,
+    FaultKind::kClog,
+    FaultKind::kStreamReset,
+    FaultKind::kCrash,
+    FaultKind::kPause,
+    FaultKind::kClockSkew,
+    FaultKind::kDiskError,
+    FaultKind::kSlowFsync,
+    FaultKind::kTornWrite,
+    FaultKind::kBitFlip,
+    FaultKind::kMisdirectedWrite,
+    FaultKind::kDiskFull,
+    FaultKind::kRegionLoss,
 };
 
 bool IsRunWide(FaultKind kind) {
@@ -41,24 +53,42 @@ io::Duration Between(io::Random& random, io::Duration low, io::Duration high) {
 
 const char* FaultKindName(FaultKind kind) {
   switch (kind) {
-    case FaultKind::kDrop: return "drop";
-    case FaultKind::kDuplicate: return "duplicate";
-    case FaultKind::kDelaySpike: return "delay_spike";
-    case FaultKind::kPartition: return "partition";
-    case FaultKind::kOneWayPartition: return "one_way_partition";
-    case FaultKind::kRegionCut: return "region_cut";
-    case FaultKind::kClog: return "clog";
-    case FaultKind::kStreamReset: return "stream_reset";
-    case FaultKind::kCrash: return "crash";
-    case FaultKind::kPause: return "pause";
-    case FaultKind::kClockSkew: return "clock_skew";
-    case FaultKind::kDiskError: return "disk_error";
-    case FaultKind::kSlowFsync: return "slow_fsync";
-    case FaultKind::kTornWrite: return "torn_write";
-    case FaultKind::kBitFlip: return "bit_flip";
-    case FaultKind::kMisdirectedWrite: return "misdirected_write";
-    case FaultKind::kDiskFull: return "disk_full";
-    case FaultKind::kRegionLoss: return "region_loss";
+    case FaultKind::kDrop:
+      return "drop";
+    case FaultKind::kDuplicate:
+      return "duplicate";
+    case FaultKind::kDelaySpike:
+      return "delay_spike";
+    case FaultKind::kPartition:
+      return "partition";
+    case FaultKind::kOneWayPartition:
+      return "one_way_partition";
+    case FaultKind::kRegionCut:
+      return "region_cut";
+    case FaultKind::kClog:
+      return "clog";
+    case FaultKind::kStreamReset:
+      return "stream_reset";
+    case FaultKind::kCrash:
+      return "crash";
+    case FaultKind::kPause:
+      return "pause";
+    case FaultKind::kClockSkew:
+      return "clock_skew";
+    case FaultKind::kDiskError:
+      return "disk_error";
+    case FaultKind::kSlowFsync:
+      return "slow_fsync";
+    case FaultKind::kTornWrite:
+      return "torn_write";
+    case FaultKind::kBitFlip:
+      return "bit_flip";
+    case FaultKind::kMisdirectedWrite:
+      return "misdirected_write";
+    case FaultKind::kDiskFull:
+      return "disk_full";
+    case FaultKind::kRegionLoss:
+      return "region_loss";
   }
   MERIDIAN_UNREACHABLE("fault kind {}", static_cast<int>(kind));
 }
@@ -99,8 +129,8 @@ std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& 
     }
     if (IsBackground(kind)) {
       const bool disk = kind == FaultKind::kDiskError || kind == FaultKind::kSlowFsync;
-      const uint32_t rate = static_cast<uint32_t>(
-          disk ? random.Between(2'000, 20'000) : random.Between(5'000, 50'000));
+      const uint32_t rate = static_cast<uint32_t>(disk ? random.Between(2'000, 20'000)
+                                                       : random.Between(5'000, 50'000));
       const uint64_t target = targets.servers[random.Below(targets.servers.size())].value();
       schedule.push_back({io::Duration(0), kind, target, end, rate});
       continue;
@@ -160,7 +190,6 @@ void Nemesis::CrashFor(io::NodeId node, io::Duration length) {
 
 void Nemesis::Apply(const FaultEvent& event) {
   if (healed_) return;
-  io::Random& random = world_.random();
   const std::vector<io::NodeId>& servers = targets_.servers;
   const io::NodeId one = servers[event.target % servers.size()];
   SimNetwork& network = world_.network();
@@ -168,11 +197,13 @@ void Nemesis::Apply(const FaultEvent& event) {
   world_.Trace(io::NodeId(0), "nemesis: " + event.ToString());
   switch (event.kind) {
     case FaultKind::kDrop:
-      network.set_rates({.drop_ppm = event.rate_ppm, .duplicate_ppm = network.rates().duplicate_ppm,
+      network.set_rates({.drop_ppm = event.rate_ppm,
+                         .duplicate_ppm = network.rates().duplicate_ppm,
                          .delay_spike_ppm = network.rates().delay_spike_ppm});
       return;
     case FaultKind::kDuplicate:
-      network.set_rates({.drop_ppm = network.rates().drop_ppm, .duplicate_ppm = event.rate_ppm,
+      network.set_rates({.drop_ppm = network.rates().drop_ppm,
+                         .duplicate_ppm = event.rate_ppm,
                          .delay_spike_ppm = network.rates().delay_spike_ppm});
       return;
     case FaultKind::kDelaySpike:
@@ -204,11 +235,14 @@ void Nemesis::Apply(const FaultEvent& event) {
     case FaultKind::kOneWayPartition: {
       std::vector<io::NodeId> shuffled = servers;
       io::Random split(event.target);
-      for (size_t i = shuffled.size(); i > 1; i--) std::swap(shuffled[i - 1], shuffled[split.Below(i)]);
+      for (size_t i = shuffled.size(); i > 1; i--)
+        std::swap(shuffled[i - 1], shuffled[split.Below(i)]);
       const size_t cut = 1 + split.Below(shuffled.size() - 1);
-      std::vector<io::NodeId> left(shuffled.begin(), shuffled.begin() + static_cast<ptrdiff_t>(cut));
+      std::vector<io::NodeId> left(shuffled.begin(),
+                                   shuffled.begin() + static_cast<ptrdiff_t>(cut));
       std::vector<io::NodeId> right(shuffled.begin() + static_cast<ptrdiff_t>(cut), shuffled.end());
-      for (io::NodeId client : targets_.clients) (split.Chance(1, 2) ? left : right).push_back(client);
+      for (io::NodeId client : targets_.clients)
+        (split.Chance(1, 2) ? left : right).push_back(client);
       Block(left, right);
       if (event.kind == FaultKind::kPartition) Block(right, left);
       break;
@@ -275,7 +309,6 @@ void Nemesis::Apply(const FaultEvent& event) {
   world_.Schedule(world_.Now() + event.length, io::NodeId(0), "partition end", [this] {
     if (!healed_) world_.network().HealAll();
   });
-  (void)random;
 }
 
 void Nemesis::Heal() {

@@ -19,24 +19,24 @@
 namespace meridian::sim {
 
 enum class FaultKind {
-  kDrop,             // Background: lose peer messages at a rate.
-  kDuplicate,        // Background: deliver some peer messages twice.
-  kDelaySpike,       // Background: add up to 400 ms to some messages.
-  kPartition,        // Servers split in two halves, both directions blocked, for a while.
-  kOneWayPartition,  // As above, one direction only.
-  kRegionCut,        // One region cut off from the others, for a while.
-  kClog,             // One link stalls, then delivers everything it held.
-  kStreamReset,      // A live client connection is reset.
-  kCrash,            // A server crashes (unsynced data lost or torn), restarts later.
-  kPause,            // A server stops running for a while (GC pause, stopped VM).
-  kClockSkew,        // Run-wide: nodes boot with clock offsets and drift.
-  kDiskError,        // Background: EIO on some reads, writes and syncs of every server.
-  kSlowFsync,        // Background: some fsyncs of every server take up to 1 s.
-  kTornWrite,        // Run-wide: crashes tear unsynced writes per sector instead of dropping them.
-  kBitFlip,          // A bit of synced data flips at rest on one server (atlas-checked).
-  kMisdirectedWrite, // One write of one server lands some sectors away (atlas-checked).
-  kDiskFull,         // One server's disk is full for a while.
-  kRegionLoss,       // Every server of a region crashes at once, back later or never.
+  kDrop,              // Background: lose peer messages at a rate.
+  kDuplicate,         // Background: deliver some peer messages twice.
+  kDelaySpike,        // Background: add up to 400 ms to some messages.
+  kPartition,         // Servers split in two halves, both directions blocked, for a while.
+  kOneWayPartition,   // As above, one direction only.
+  kRegionCut,         // One region cut off from the others, for a while.
+  kClog,              // One link stalls, then delivers everything it held.
+  kStreamReset,       // A live client connection is reset.
+  kCrash,             // A server crashes (unsynced data lost or torn), restarts later.
+  kPause,             // A server stops running for a while (GC pause, stopped VM).
+  kClockSkew,         // Run-wide: nodes boot with clock offsets and drift.
+  kDiskError,         // Background: EIO on some reads, writes and syncs of every server.
+  kSlowFsync,         // Background: some fsyncs of every server take up to 1 s.
+  kTornWrite,         // Run-wide: crashes tear unsynced writes per sector instead of dropping them.
+  kBitFlip,           // A bit of synced data flips at rest on one server (atlas-checked).
+  kMisdirectedWrite,  // One write of one server lands some sectors away (atlas-checked).
+  kDiskFull,          // One server's disk is full for a while.
+  kRegionLoss,        // Every server of a region crashes at once, back later or never.
 };
 inline constexpr int kFaultKinds = 18;
 
@@ -49,9 +49,9 @@ const char* FaultKindName(FaultKind kind);
 const absl::btree_set<FaultKind>& ReplicatedLogFaultKinds();
 
 struct FaultEvent {
-  io::Duration at;       // From the start of the run.
+  io::Duration at;  // From the start of the run.
   FaultKind kind;
-  uint64_t target = 0;   // A node id, a region index, or a split seed, depending on kind.
+  uint64_t target = 0;  // A node id, a region index, or a split seed, depending on kind.
   io::Duration length = io::Duration(0);  // How long it lasts (0: instant or until heal).
   uint32_t rate_ppm = 0;                  // For background kinds.
   std::string ToString() const;

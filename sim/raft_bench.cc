@@ -21,10 +21,12 @@ int main(int argc, char** argv) {
   std::vector<int64_t> latencies;
   double virtual_s = 0;
   for (int seed = 1; seed <= absl::GetFlag(FLAGS_seeds); seed++) {
-    RaftSimOptions options{.seed = static_cast<uint64_t>(seed), .replicas = 3,
+    RaftSimOptions options{.seed = static_cast<uint64_t>(seed),
+                           .replicas = 3,
                            .clients = static_cast<uint32_t>(absl::GetFlag(FLAGS_clients)),
                            .fault_phase = std::chrono::seconds(60),
-                           .heal_phase = std::chrono::seconds(1), .faults = false};
+                           .heal_phase = std::chrono::seconds(1),
+                           .faults = false};
     const RaftSimResult result = RunRaftSimulation(options);
     if (!result.ok()) {
       fmt::print(stderr, "raft_bench: seed {} failed: {}\n", seed, result.violations.front());
@@ -40,11 +42,12 @@ int main(int argc, char** argv) {
                              : latencies[static_cast<size_t>(p * (latencies.size() - 1))] / 1e6;
   };
   // us-east <-> eu-west one-way 38-46 ms (sim/topology.cc): the nearest quorum's round trip.
-  fmt::print("{{\"bench\":\"raft_bench\",\"time\":\"virtual\",\"replicas\":3,\"regions\":"
-             "\"us-east,eu-west,ap-south\",\"clients\":{},\"commits\":{},\"commits_per_s\":{:.1f},"
-             "\"latency_ms_p50\":{:.1f},\"latency_ms_p99\":{:.1f},"
-             "\"nearest_quorum_rtt_ms_min\":76,\"p50_over_rtt_floor\":{:.2f}}}\n",
-             absl::GetFlag(FLAGS_clients), latencies.size(), latencies.size() / virtual_s,
-             percentile(0.5), percentile(0.99), percentile(0.5) / 76.0);
+  fmt::print(
+      "{{\"bench\":\"raft_bench\",\"time\":\"virtual\",\"replicas\":3,\"regions\":"
+      "\"us-east,eu-west,ap-south\",\"clients\":{},\"commits\":{},\"commits_per_s\":{:.1f},"
+      "\"latency_ms_p50\":{:.1f},\"latency_ms_p99\":{:.1f},"
+      "\"nearest_quorum_rtt_ms_min\":76,\"p50_over_rtt_floor\":{:.2f}}}\n",
+      absl::GetFlag(FLAGS_clients), latencies.size(), latencies.size() / virtual_s, percentile(0.5),
+      percentile(0.99), percentile(0.5) / 76.0);
   return 0;
 }

@@ -46,9 +46,9 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     for (const auto& [index, applied] : applied_) {
       if (index < log.snapshot_index()) continue;  // Compacted: committed, so held.
       if (index > log.last_index() || log.TermAt(index) != applied.first) {
-        Violation(fmt::format("leader completeness: {} leads term {} without committed {} (term {})",
-                              node.ToString(), term.ToString(), index.ToString(),
-                              applied.first.ToString()));
+        Violation(fmt::format(
+            "leader completeness: {} leads term {} without committed {} (term {})", node.ToString(),
+            term.ToString(), index.ToString(), applied.first.ToString()));
         break;
       }
     }
@@ -61,11 +61,11 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   void OnApply(io::NodeId node, const core::raft::Entry& entry) override {
     auto [it, inserted] = applied_.emplace(entry.index, std::make_pair(entry.term, entry.data));
     if (!inserted && (it->second.first != entry.term || it->second.second != entry.data)) {
-      Violation(fmt::format("state machine safety: {} applied {} of term {} ('{}'), but {} of term "
-                            "{} ('{}') was applied there before",
-                            node.ToString(), entry.index.ToString(), entry.term.ToString(),
-                            entry.data, entry.index.ToString(), it->second.first.ToString(),
-                            it->second.second));
+      Violation(
+          fmt::format("state machine safety: {} applied {} of term {} ('{}'), but {} of term "
+                      "{} ('{}') was applied there before",
+                      node.ToString(), entry.index.ToString(), entry.term.ToString(), entry.data,
+                      entry.index.ToString(), it->second.first.ToString(), it->second.second));
     }
     if (world_.Now() >= audit_after_) {
       uint64_t& latest = applied_since_audit_[node];
@@ -76,7 +76,8 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     Violation(fmt::format("{} fail-stopped: {}", node.ToString(), why.ToString()));
   }
   void Violation(std::string what) {
-    if (violations_.size() < 20) violations_.push_back(fmt::format("t={} {}", world_.Now().ToString(), what));
+    if (violations_.size() < 20)
+      violations_.push_back(fmt::format("t={} {}", world_.Now().ToString(), what));
   }
   void StartAudit() { audit_after_ = world_.Now(); }
   uint64_t MaxAppliedSinceAudit() const {
@@ -104,10 +105,10 @@ class RaftObserver final : public core::replica::ReplicaObserver {
       progressed |= op.completed >= healed_at && op.completed <= healed_at + kLivenessWindow;
       auto it = applied_.find(Index(op.index));
       if (it == applied_.end() || it->second.second != op.value) {
-        problems.push_back(fmt::format("acknowledged value {} at index {} is not what the group "
-                                       "applied there after the audit ('{}')",
-                                       op.value, op.index,
-                                       it == applied_.end() ? "nothing" : it->second.second));
+        problems.push_back(
+            fmt::format("acknowledged value {} at index {} is not what the group "
+                        "applied there after the audit ('{}')",
+                        op.value, op.index, it == applied_.end() ? "nothing" : it->second.second));
       }
     }
     if (!progressed) {
@@ -119,8 +120,8 @@ class RaftObserver final : public core::replica::ReplicaObserver {
 
   uint64_t leaders_elected() const { return leaders_elected_; }
   uint64_t count(ClientOp::Outcome outcome) const {
-    return static_cast<uint64_t>(std::count_if(ops_.begin(), ops_.end(),
-                                               [&](const ClientOp& op) { return op.outcome == outcome; }));
+    return static_cast<uint64_t>(std::count_if(
+        ops_.begin(), ops_.end(), [&](const ClientOp& op) { return op.outcome == outcome; }));
   }
   uint64_t max_acknowledged_index() const {
     uint64_t best = 0;
@@ -129,11 +130,14 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     }
     return best;
   }
-  uint64_t max_applied_index() const { return applied_.empty() ? 0 : applied_.rbegin()->first.value(); }
+  uint64_t max_applied_index() const {
+    return applied_.empty() ? 0 : applied_.rbegin()->first.value();
+  }
   std::vector<int64_t> commit_latencies_ns() const {
     std::vector<int64_t> latencies;
     for (const ClientOp& op : ops_) {
-      if (op.outcome == ClientOp::Outcome::kOk) latencies.push_back((op.completed - op.invoked).count());
+      if (op.outcome == ClientOp::Outcome::kOk)
+        latencies.push_back((op.completed - op.invoked).count());
     }
     return latencies;
   }
@@ -192,7 +196,8 @@ void RunServer(io::Runtime& rt, RaftObserver& observer, core::replica::ReplicaOp
   absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(listen);
   MERIDIAN_CHECK(listener.ok(), "{}", listener.status().ToString());
   while (true) {
-    absl::StatusOr<std::unique_ptr<io::Stream>> stream = (*listener)->Accept(io::Instant::Infinite());
+    absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+        (*listener)->Accept(io::Instant::Infinite());
     if (!stream.ok()) return;
     std::shared_ptr<io::Stream> connection(std::move(*stream));
     rt.Spawn("client-conn", [&rt, connection, replica] {
@@ -200,7 +205,8 @@ void RunServer(io::Runtime& rt, RaftObserver& observer, core::replica::ReplicaOp
       while (true) {
         absl::StatusOr<std::vector<uint8_t>> request = reader.Read(io::Instant::Infinite());
         if (!request.ok()) return;
-        const std::string reply = Serve(*replica, rt, std::string(request->begin(), request->end()));
+        const std::string reply =
+            Serve(*replica, rt, std::string(request->begin(), request->end()));
         if (!io::WriteFrame(*connection, Bytes(reply), rt.Now() + seconds(2)).ok()) return;
       }
     });
@@ -260,9 +266,10 @@ void RunClient(io::Runtime& rt, RaftObserver& observer, uint32_t client,
 const absl::btree_set<FaultKind>& RaftSimFaultKinds() { return ReplicatedLogFaultKinds(); }
 
 std::string RaftReproCommand(const RaftSimOptions& options) {
-  return fmt::format("bazel test //tests:raft_cluster_test --test_env=RAFT_SIM_SEED={} "
-                     "--test_env=RAFT_SIM_REPLICAS={} --test_filter='*Replay*'",
-                     options.seed, options.replicas);
+  return fmt::format(
+      "bazel test //tests:raft_cluster_test --test_env=RAFT_SIM_SEED={} "
+      "--test_env=RAFT_SIM_REPLICAS={} --test_filter='*Replay*'",
+      options.seed, options.replicas);
 }
 
 RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
@@ -317,8 +324,9 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   }
   for (uint32_t c = 0; c < options.clients; c++) {
     const io::NodeId node(options.replicas + 1 + c);
-    world.AddNode(node, fmt::format("client{}", c), {kRegions[0], kRegions[0] + "-client"},
-                  [&observer, &addresses, c](io::Runtime& rt) { RunClient(rt, observer, c, addresses); });
+    world.AddNode(
+        node, fmt::format("client{}", c), {kRegions[0], kRegions[0] + "-client"},
+        [&observer, &addresses, c](io::Runtime& rt) { RunClient(rt, observer, c, addresses); });
   }
   FaultAtlas atlas;
   Nemesis nemesis(world, targets, atlas);
@@ -336,16 +344,18 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
                  audit_at + kAuditLimit);
   result.violations = observer.Verdict(healed_at);
   if (observer.MaxAppliedSinceAudit() < acknowledged) {
-    result.violations.push_back(fmt::format("after the audit restart the group re-applied only up "
-                                            "to {} of {} acknowledged",
-                                            observer.MaxAppliedSinceAudit(), acknowledged));
+    result.violations.push_back(
+        fmt::format("after the audit restart the group re-applied only up "
+                    "to {} of {} acknowledged",
+                    observer.MaxAppliedSinceAudit(), acknowledged));
   }
   result.trace_hash = world.trace_hash();
   result.events = world.events_executed();
   result.leaders_elected = observer.leaders_elected();
   result.ops_ok = observer.count(ClientOp::Outcome::kOk);
   result.ops_fail = observer.count(ClientOp::Outcome::kFail);
-  result.ops_info = observer.count(ClientOp::Outcome::kInfo) + observer.count(ClientOp::Outcome::kPending);
+  result.ops_info =
+      observer.count(ClientOp::Outcome::kInfo) + observer.count(ClientOp::Outcome::kPending);
   result.max_applied_index = observer.max_applied_index();
   result.commit_latencies_ns = observer.commit_latencies_ns();
   result.faults = world.faults_injected();

@@ -15,7 +15,8 @@
 
 ABSL_FLAG(int, seeds, 20, "Seeds of geo-3x3 to run.");
 ABSL_FLAG(int64_t, duration, 60, "Fault phase per seed, virtual seconds (heal is 20 s more).");
-ABSL_FLAG(std::string, kinds, "none", "Fault kinds: 'none' for a steady workload, 'swarm' for the seed's choice.");
+ABSL_FLAG(std::string, kinds, "none",
+          "Fault kinds: 'none' for a steady workload, 'swarm' for the seed's choice.");
 
 namespace meridian::sim {
 namespace {
@@ -30,7 +31,8 @@ double BareEventsPerSecond() {
   constexpr int kEvents = 2'000'000;
   int remaining = kEvents;
   std::function<void()> tick = [&] {
-    if (--remaining > 0) world.Schedule(world.Now() + io::Duration(1000), io::NodeId(0), "tick", tick);
+    if (--remaining > 0)
+      world.Schedule(world.Now() + io::Duration(1000), io::NodeId(0), "tick", tick);
   };
   world.Schedule(world.Now(), io::NodeId(0), "tick", tick);
   const auto start = Clock::now();  // determinism: wall-time report only

@@ -98,7 +98,8 @@ absl::Status SimDisk::Write(InodeId id, const std::string& path, uint64_t offset
     if (landed >= 0 && atlas.TryCharge(path, offset, data.size(), node_) &&
         atlas.TryCharge(path, static_cast<uint64_t>(landed), data.size(), node_)) {
       world_.RecordFault("misdirected_write");
-      world_.Trace(node_, fmt::format("disk: write to {}@{} misdirected to @{}", path, offset, landed));
+      world_.Trace(node_,
+                   fmt::format("disk: write to {}@{} misdirected to @{}", path, offset, landed));
       offset = static_cast<uint64_t>(landed);
       // The aimed-at range keeps its old bytes but must exist, as the caller believes it does.
       const uint64_t aimed_end = static_cast<uint64_t>(landed - shift) + data.size();
@@ -163,10 +164,12 @@ absl::StatusOr<std::vector<std::string>> SimDisk::ListDir(const std::string& pat
   if (!DirExists(path)) return absl::NotFoundError(path);
   std::vector<std::string> children;
   for (const auto& [name, id] : names_) {
-    if (io::ParentDir(name) == path) children.push_back(name.substr(path.empty() ? 0 : path.size() + 1));
+    if (io::ParentDir(name) == path)
+      children.push_back(name.substr(path.empty() ? 0 : path.size() + 1));
   }
   for (const std::string& dir : dirs_) {
-    if (io::ParentDir(dir) == path) children.push_back(dir.substr(path.empty() ? 0 : path.size() + 1));
+    if (io::ParentDir(dir) == path)
+      children.push_back(dir.substr(path.empty() ? 0 : path.size() + 1));
   }
   std::sort(children.begin(), children.end());
   return children;
@@ -268,10 +271,9 @@ void SimDisk::TearUnsyncedWrites(Inode& node) {
   for (uint64_t start = 0; start < node.data.size(); start += FaultAtlas::kSectorBytes) {
     const uint64_t end = std::min<uint64_t>(start + FaultAtlas::kSectorBytes, node.data.size());
     const bool differs =
-        end > result.size() ||
-        !std::equal(node.data.begin() + static_cast<ptrdiff_t>(start),
-                    node.data.begin() + static_cast<ptrdiff_t>(end),
-                    result.begin() + static_cast<ptrdiff_t>(start));
+        end > result.size() || !std::equal(node.data.begin() + static_cast<ptrdiff_t>(start),
+                                           node.data.begin() + static_cast<ptrdiff_t>(end),
+                                           result.begin() + static_cast<ptrdiff_t>(start));
     if (!differs || !world_.random().Chance(1, 2)) continue;
     if (result.size() < end) result.resize(end, 0);
     std::copy(node.data.begin() + static_cast<ptrdiff_t>(start),

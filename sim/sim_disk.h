@@ -35,8 +35,8 @@ class World;
 class FaultAtlas;
 
 struct DiskFaultRates {
-  uint32_t io_error_ppm = 0;      // Per read, write or sync.
-  uint32_t slow_fsync_ppm = 0;    // Per sync: takes up to slow_fsync_max instead.
+  uint32_t io_error_ppm = 0;    // Per read, write or sync.
+  uint32_t slow_fsync_ppm = 0;  // Per sync: takes up to slow_fsync_max instead.
   io::Duration slow_fsync_max = std::chrono::seconds(1);
   bool torn_writes_on_crash = false;
 };

@@ -76,8 +76,12 @@ class SimStream final : public io::Stream {
  public:
   SimStream(World& world, SimRuntime& runtime, std::shared_ptr<Pipe> in, std::shared_ptr<Pipe> out,
             std::string peer)
-      : world_(world), runtime_(runtime), in_(std::move(in)), out_(std::move(out)),
-        peer_(std::move(peer)), readers_(runtime) {
+      : world_(world),
+        runtime_(runtime),
+        in_(std::move(in)),
+        out_(std::move(out)),
+        peer_(std::move(peer)),
+        readers_(runtime) {
     in_->readers = &readers_;
     MERIDIAN_CHECK(in_->reader_node == runtime.node());
     MERIDIAN_CHECK(out_->writer_node == runtime.node());
@@ -137,8 +141,8 @@ class SimStream final : public io::Stream {
   }
 
   void Send(Pipe::Change::Kind kind, std::vector<uint8_t> bytes) {
-    const io::Instant due = world_.Now() + world_.network().Latency(runtime_.node(),
-                                                                     out_->reader_node, bytes.size());
+    const io::Instant due =
+        world_.Now() + world_.network().Latency(runtime_.node(), out_->reader_node, bytes.size());
     // FIFO: never due before what is already queued on this pipe.
     const io::Instant at = out_->pending.empty() ? due : std::max(due, out_->pending.back().due);
     out_->pending.push_back({at, std::move(bytes), kind});
@@ -160,7 +164,9 @@ class SimListener final : public io::Listener {
   static constexpr size_t kBacklogMax = 128;
 
   SimListener(World& world, SimRuntime& runtime, io::Address address)
-      : world_(world), runtime_(runtime), address_(std::move(address)),
+      : world_(world),
+        runtime_(runtime),
+        address_(std::move(address)),
         pending_(runtime, kBacklogMax) {}
   ~SimListener() override { Close(); }
 
@@ -245,8 +251,8 @@ void SimNetwork::ScheduleDelivery(io::NodeId from, io::NodeId to, std::vector<ui
     SimRuntime* runtime = world_.runtime(to);
     if (runtime == nullptr || !runtime->endpoint().Enqueue({from, std::move(payload)})) {
       messages_dropped_++;
-      world_.Trace(to, fmt::format("drop message from {} (node down or inbox full)",
-                                   from.ToString()));
+      world_.Trace(to,
+                   fmt::format("drop message from {} (node down or inbox full)", from.ToString()));
     }
   });
 }

@@ -6,11 +6,11 @@
 #include <cstdio>
 
 #include "absl/container/flat_hash_set.h"  // determinism: only for the planted nondeterminism
+#include "checks/history.h"
 #include "io/assert.h"
 #include "io/probe.h"
 #include "sim/fault_atlas.h"
 #include "sim/sim_disk.h"
-#include "checks/history.h"
 #include "sim/topology.h"
 #include "sim/toy_history.h"
 #include "sim/workloads/broker.h"
@@ -32,10 +32,11 @@ struct Cluster {
 Cluster Plan(const SimulationOptions& options, uint32_t clients, Topology* topology) {
   Cluster cluster;
   int servers = 0;
-  MERIDIAN_CHECK(MakeScenarioTopology(options.scenario, static_cast<int>(clients), topology,
-                                      &servers),
-                 "unknown scenario '{}'", options.scenario);
-  for (int i = 1; i <= servers; i++) cluster.servers.push_back(io::NodeId(static_cast<uint32_t>(i)));
+  MERIDIAN_CHECK(
+      MakeScenarioTopology(options.scenario, static_cast<int>(clients), topology, &servers),
+      "unknown scenario '{}'", options.scenario);
+  for (int i = 1; i <= servers; i++)
+    cluster.servers.push_back(io::NodeId(static_cast<uint32_t>(i)));
   for (uint32_t i = 0; i < clients; i++) {
     cluster.clients.push_back(io::NodeId(static_cast<uint32_t>(servers) + 1 + i));
   }
@@ -43,7 +44,8 @@ Cluster Plan(const SimulationOptions& options, uint32_t clients, Topology* topol
   for (const std::string& region : topology->Regions()) {
     std::vector<io::NodeId> in_region;
     for (io::NodeId node : topology->NodesInRegion(region)) {
-      if (std::find(cluster.servers.begin(), cluster.servers.end(), node) != cluster.servers.end()) {
+      if (std::find(cluster.servers.begin(), cluster.servers.end(), node) !=
+          cluster.servers.end()) {
         in_region.push_back(node);
       }
     }
@@ -93,9 +95,8 @@ SimulationResult RunSimulation(const SimulationOptions& options,
   swarm.fault_phase = options.fault_phase;
   swarm.heal_phase = options.heal_phase;
   // The workload mix is part of the swarm too.
-  const uint32_t clients = options.clients != 0
-                               ? options.clients
-                               : static_cast<uint32_t>(swarm_random.Between(1, 5));
+  const uint32_t clients =
+      options.clients != 0 ? options.clients : static_cast<uint32_t>(swarm_random.Between(1, 5));
   const bool buggify = options.buggify == SimulationOptions::Buggify::kSeedChooses
                            ? swarm_random.Chance(1, 2)
                            : options.buggify == SimulationOptions::Buggify::kOn;
@@ -103,7 +104,8 @@ SimulationResult RunSimulation(const SimulationOptions& options,
   WorldOptions world_options{.seed = options.seed, .buggify = buggify};
   const Cluster cluster = Plan(options, clients, &world_options.topology);
   MaybePlantNondeterminism(options, cluster.servers, &world_options);
-  const std::vector<FaultEvent> generated = GenerateSchedule(schedule_random, swarm, cluster.targets);
+  const std::vector<FaultEvent> generated =
+      GenerateSchedule(schedule_random, swarm, cluster.targets);
   SimulationResult result;
   result.schedule = KeepScheduleEntries(generated, options.keep_faults);
   result.schedule_generated = generated.size();
@@ -131,10 +133,11 @@ SimulationResult RunSimulation(const SimulationOptions& options,
   for (io::NodeId server : cluster.servers) {
     if (atlas.damaged_on(server)) damaged.insert(server);
   }
-  result.violations = observer.Check(cluster.servers, audit_after, healed_at, kLivenessWindow,
-                                     clients, damaged);
+  result.violations =
+      observer.Check(cluster.servers, audit_after, healed_at, kLivenessWindow, clients, damaged);
   // The same run, judged independently by checks/' log checker.
-  const checks::History history = toy::BuildHistory(observer, cluster.servers, damaged, audit_after);
+  const checks::History history =
+      toy::BuildHistory(observer, cluster.servers, damaged, audit_after);
   for (std::string& problem : toy::CheckWithLogChecker(history)) {
     result.violations.push_back(std::move(problem));
   }

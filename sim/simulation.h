@@ -12,11 +12,11 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
-#include "core/broker/broker.h"
 #include "checks/history.h"
+#include "core/broker/broker.h"
 #include "sim/nemesis.h"
-#include "sim/world.h"
 #include "sim/toy_journal.h"
+#include "sim/world.h"
 
 namespace meridian::sim {
 
@@ -35,7 +35,7 @@ struct SimulationOptions {
   // When set, keep only these indices of the generated schedule (replaying a shrunk run).
   std::optional<std::vector<size_t>> keep_faults;
   toy::PlantedBug bug = toy::PlantedBug::kNone;  // Toy workload only.
-  core::broker::BrokerPlantedBugs broker_bugs;     // Broker workload only.
+  core::broker::BrokerPlantedBugs broker_bugs;   // Broker workload only.
   // Broker workload: partitions of the topic (0: the seed picks 1-4).
   uint32_t partitions = 0;
   // Whether code fault points (BUGGIFY, io::Runtime::ShouldInjectFault) may fire.
@@ -55,7 +55,7 @@ struct SimulationResult {
   uint32_t clients = 0;  // As chosen.
   uint32_t topics = 0;
   uint32_t partitions = 0;  // Over all topics.
-  bool buggify = false;  // As chosen.
+  bool buggify = false;     // As chosen.
   double virtual_s = 0;
   uint64_t events = 0;
   uint64_t trace_hash = 0;

@@ -37,10 +37,18 @@ std::string JsonEscape(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += fmt::format("\\u{:04x}", static_cast<int>(c));
@@ -53,31 +61,35 @@ std::string JsonEscape(std::string_view text) {
 }
 
 std::string ReproCommand(const SimulationOptions& options) {
-  std::string command = fmt::format(
-      "bazel run //sim:meridian-sim -- --seed={} --scenario={} --duration={} --heal={}",
-      options.seed, options.scenario,
-      std::chrono::duration_cast<std::chrono::seconds>(options.fault_phase).count(),
-      std::chrono::duration_cast<std::chrono::seconds>(options.heal_phase).count());
+  std::string command =
+      fmt::format("bazel run //sim:meridian-sim -- --seed={} --scenario={} --duration={} --heal={}",
+                  options.seed, options.scenario,
+                  std::chrono::duration_cast<std::chrono::seconds>(options.fault_phase).count(),
+                  std::chrono::duration_cast<std::chrono::seconds>(options.heal_phase).count());
   if (options.workload != "broker") command += " --workload=" + options.workload;
   if (options.clients != 0) command += fmt::format(" --clients={}", options.clients);
   if (options.partitions != 0) command += fmt::format(" --partitions={}", options.partitions);
   if (!options.only_kinds.empty()) {
     std::string kinds;
-    for (FaultKind kind : options.only_kinds) kinds += (kinds.empty() ? "" : ",") + std::string(FaultKindName(kind));
+    for (FaultKind kind : options.only_kinds)
+      kinds += (kinds.empty() ? "" : ",") + std::string(FaultKindName(kind));
     command += " --kinds=" + kinds;
   }
   if (options.keep_faults.has_value()) {
     command += " --faults=" + (options.keep_faults->empty() ? std::string("none")
-                                                              : JoinIndices(*options.keep_faults));
+                                                            : JoinIndices(*options.keep_faults));
   }
-  if (options.bug != toy::PlantedBug::kNone) command += fmt::format(" --bug={}", PlantedBugName(options.bug));
+  if (options.bug != toy::PlantedBug::kNone)
+    command += fmt::format(" --bug={}", PlantedBugName(options.bug));
   if (options.broker_bugs.ack_before_quorum) command += " --bug=ack-before-quorum";
   if (options.broker_bugs.fetch_above_high_watermark) command += " --bug=fetch-above-hwm";
-  if (options.broker_bugs.partition == core::broker::PartitionPlantedBug::kForgetProducerStateOnApply) {
+  if (options.broker_bugs.partition ==
+      core::broker::PartitionPlantedBug::kForgetProducerStateOnApply) {
     command += " --bug=forget-producer-state";
   }
   if (options.buggify != SimulationOptions::Buggify::kSeedChooses) {
-    command += options.buggify == SimulationOptions::Buggify::kOn ? " --buggify=on" : " --buggify=off";
+    command +=
+        options.buggify == SimulationOptions::Buggify::kOn ? " --buggify=on" : " --buggify=off";
   }
   if (options.plant_nondeterminism) command += " --plant_nondeterminism";
   return command;
@@ -91,15 +103,16 @@ std::string ResultJson(const SimulationResult& result, double wall_s, const std:
   }
   violations += "]";
   return fmt::format(
-      "{{\"seed\":{},\"scenario\":\"{}\",\"workload\":\"{}\",\"topics\":{},\"partitions\":{},\"clients\":{},\"buggify\":{},\"virtual_s\":{:.3f},\"wall_s\":{:.3f},\"events\":{},"
+      "{{\"seed\":{},\"scenario\":\"{}\",\"workload\":\"{}\",\"topics\":{},\"partitions\":{},"
+      "\"clients\":{},\"buggify\":{},\"virtual_s\":{:.3f},\"wall_s\":{:.3f},\"events\":{},"
       "\"trace_hash\":\"{:016x}\",\"faults\":{},\"ops\":{{\"ok\":{},\"fail\":{},\"info\":{}}},"
       "\"schedule_events\":{},\"verdict\":\"{}\",\"violations\":{},\"probes\":{},"
       "\"repro\":\"{}\"}}",
       result.seed, JsonEscape(result.scenario), JsonEscape(result.workload), result.topics,
       result.partitions, result.clients, result.buggify, result.virtual_s, wall_s, result.events,
-      result.trace_hash, JsonCounts(result.faults), result.ops_ok, result.ops_fail,
-      result.ops_info, result.schedule.size(), JsonEscape(verdict), violations,
-      JsonCounts(result.probes), JsonEscape(repro));
+      result.trace_hash, JsonCounts(result.faults), result.ops_ok, result.ops_fail, result.ops_info,
+      result.schedule.size(), JsonEscape(verdict), violations, JsonCounts(result.probes),
+      JsonEscape(repro));
 }
 
 std::vector<size_t> ShrinkSchedule(const SimulationOptions& failing, int* runs) {
@@ -121,10 +134,12 @@ std::vector<size_t> ShrinkSchedule(const SimulationOptions& failing, int* runs) 
     const size_t chunk = (current.size() + granularity - 1) / granularity;
     bool reduced = false;
     for (size_t start = 0; start < current.size() && !reduced; start += chunk) {
-      std::vector<size_t> complement(current.begin(), current.begin() + static_cast<ptrdiff_t>(start));
-      complement.insert(complement.end(),
-                        current.begin() + static_cast<ptrdiff_t>(std::min(start + chunk, current.size())),
-                        current.end());
+      std::vector<size_t> complement(current.begin(),
+                                     current.begin() + static_cast<ptrdiff_t>(start));
+      complement.insert(
+          complement.end(),
+          current.begin() + static_cast<ptrdiff_t>(std::min(start + chunk, current.size())),
+          current.end());
       if (Fails(base, complement, runs)) {
         current = complement;
         granularity = std::max<size_t>(granularity - 1, 2);
@@ -151,9 +166,12 @@ bool ParseFaultKind(std::string_view name, FaultKind* kind) {
 
 const char* PlantedBugName(toy::PlantedBug bug) {
   switch (bug) {
-    case toy::PlantedBug::kNone: return "none";
-    case toy::PlantedBug::kAckBeforeSync: return "ack-before-sync";
-    case toy::PlantedBug::kSkipCrcOnRecovery: return "skip-crc";
+    case toy::PlantedBug::kNone:
+      return "none";
+    case toy::PlantedBug::kAckBeforeSync:
+      return "ack-before-sync";
+    case toy::PlantedBug::kSkipCrcOnRecovery:
+      return "skip-crc";
   }
   MERIDIAN_UNREACHABLE();
 }

@@ -1,13 +1,14 @@
 // Simulation sweeps inside `bazel test //...`, and proof that the harness catches what it is for.
 // Every failure message carries the command that replays it.
 #include "sim/simulation.h"
-#include "sim/testing/sweep.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <string>
+
+#include "sim/testing/sweep.h"
 
 namespace meridian::sim {
 namespace {
@@ -24,9 +25,9 @@ TEST(SimulationSweep, Geo3x3TwoHundredSeedsAllValidAndEveryFaultKindFires) {
         << "fault kind " << kind << " never fired in 200 seeds";
   }
   // Coverage probes: the fault mix must reach the workload's rare paths.
-  for (const char* probe : {"toy journal: corruption detected", "toy journal: append failed",
-                            "toy journal: sync failed, reply indeterminate",
-                            "toy journal: client lost a reply"}) {
+  for (const char* probe :
+       {"toy journal: corruption detected", "toy journal: append failed",
+        "toy journal: sync failed, reply indeterminate", "toy journal: client lost a reply"}) {
     EXPECT_TRUE(tally.probes.contains(probe)) << "probe never hit: " << probe;
   }
   EXPECT_GT(tally.ops_ok, 100'000u) << "the workload must do real work";
@@ -49,10 +50,11 @@ TEST(PlantedBugs, AckBeforeSyncIsCaughtQuickly) {
   const uint64_t seed = SeedsToCatch(toy::PlantedBug::kAckBeforeSync, 20);
   ASSERT_NE(seed, 0u) << "acknowledging before fsync survived 20 seeds";
   // checks/' log checker, judging the same run's history independently, catches it too.
-  const SimulationResult result = RunSimulation({.seed = seed, .workload = "toy", .bug = toy::PlantedBug::kAckBeforeSync});
-  EXPECT_TRUE(std::any_of(result.violations.begin(), result.violations.end(), [](const std::string& v) {
-    return v.rfind("log checker: ", 0) == 0;
-  })) << "the log checker missed a lost acknowledged write";
+  const SimulationResult result =
+      RunSimulation({.seed = seed, .workload = "toy", .bug = toy::PlantedBug::kAckBeforeSync});
+  EXPECT_TRUE(std::any_of(result.violations.begin(), result.violations.end(),
+                          [](const std::string& v) { return v.rfind("log checker: ", 0) == 0; }))
+      << "the log checker missed a lost acknowledged write";
   RecordProperty("seeds_to_catch", static_cast<int>(seed));
   std::printf("ack-before-sync caught at seed %lu\n", seed);
 }
@@ -67,7 +69,8 @@ TEST(PlantedBugs, SkippingTheCrcCheckIsCaught) {
 TEST(Shrinking, ReducesAFailingScheduleToTheFaultThatMatters) {
   const uint64_t seed = SeedsToCatch(toy::PlantedBug::kSkipCrcOnRecovery, 100);
   ASSERT_NE(seed, 0u);
-  const SimulationOptions failing{.seed = seed, .workload = "toy", .bug = toy::PlantedBug::kSkipCrcOnRecovery};
+  const SimulationOptions failing{
+      .seed = seed, .workload = "toy", .bug = toy::PlantedBug::kSkipCrcOnRecovery};
   const SimulationResult original = RunSimulation(failing);
   ASSERT_FALSE(original.ok());
   int runs = 0;
@@ -100,12 +103,15 @@ TEST(Determinism, SameSeedSameRunDifferentSeedDifferentRun) {
 }
 
 TEST(Report, JsonLineHasEveryPromisedField) {
-  const SimulationOptions options{.seed = 5, .workload = "toy", .fault_phase = std::chrono::seconds(3),
+  const SimulationOptions options{.seed = 5,
+                                  .workload = "toy",
+                                  .fault_phase = std::chrono::seconds(3),
                                   .heal_phase = std::chrono::seconds(10)};
   const std::string json = ResultJson(RunSimulation(options), 0.5, ReproCommand(options));
-  for (const char* key : {"\"seed\":5", "\"scenario\":\"geo-3x3\"", "\"virtual_s\":", "\"wall_s\":",
-                          "\"events\":", "\"trace_hash\":", "\"faults\":", "\"ops\":{\"ok\":",
-                          "\"verdict\":\"ok\"", "\"repro\":\"bazel run //sim:meridian-sim -- --seed=5"}) {
+  for (const char* key :
+       {"\"seed\":5", "\"scenario\":\"geo-3x3\"", "\"virtual_s\":", "\"wall_s\":", "\"events\":",
+        "\"trace_hash\":", "\"faults\":", "\"ops\":{\"ok\":", "\"verdict\":\"ok\"",
+        "\"repro\":\"bazel run //sim:meridian-sim -- --seed=5"}) {
     EXPECT_NE(json.find(key), std::string::npos) << key << " missing from " << json;
   }
   EXPECT_EQ(json.find('\n'), std::string::npos);

@@ -72,8 +72,7 @@ io::Duration Topology::Draw(io::NodeId from, io::NodeId to, size_t bytes,
   return propagation + transmission;
 }
 
-bool MakeScenarioTopology(const std::string& name, int clients, Topology* topology,
-                          int* servers) {
+bool MakeScenarioTopology(const std::string& name, int clients, Topology* topology, int* servers) {
   MERIDIAN_CHECK(clients >= 0);
   std::vector<std::string> regions;
   int zones_per_region = 0;

@@ -58,7 +58,6 @@ class Topology {
 // Named topologies for scenarios: "single-region-3", "geo-3x3", "geo-5x1". Nodes 1..N are the
 // servers; `clients` extra nodes (ids N+1..) sit in the first region. InvalidArgument for an
 // unknown name is the caller's to report, so this returns false.
-bool MakeScenarioTopology(const std::string& name, int clients, Topology* topology,
-                          int* servers);
+bool MakeScenarioTopology(const std::string& name, int clients, Topology* topology, int* servers);
 
 }  // namespace meridian::sim

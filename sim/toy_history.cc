@@ -55,7 +55,8 @@ checks::Operation Send(const ClientOp& op, int64_t process) {
 
 }  // namespace
 
-checks::History BuildHistory(const JournalObserver& observer, const std::vector<io::NodeId>& servers,
+checks::History BuildHistory(const JournalObserver& observer,
+                             const std::vector<io::NodeId>& servers,
                              const absl::btree_set<io::NodeId>& left_out, io::Instant audit_after) {
   checks::History history;
   absl::btree_map<uint32_t, int64_t> generation;  // By client.
@@ -81,8 +82,8 @@ checks::History BuildHistory(const JournalObserver& observer, const std::vector<
     poll.f = checks::Function::kPoll;
     poll.partitions.clear();
     for (size_t offset = 0; offset < audit->values.size(); offset++) {
-      poll.reads.push_back({PartitionOf(server), static_cast<int64_t>(offset),
-                            ParseValue(audit->values[offset])});
+      poll.reads.push_back(
+          {PartitionOf(server), static_cast<int64_t>(offset), ParseValue(audit->values[offset])});
     }
     history.operations.push_back(assign);
     history.operations.push_back(poll);

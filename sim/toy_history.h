@@ -18,7 +18,8 @@
 
 namespace meridian::sim::toy {
 
-checks::History BuildHistory(const JournalObserver& observer, const std::vector<io::NodeId>& servers,
+checks::History BuildHistory(const JournalObserver& observer,
+                             const std::vector<io::NodeId>& servers,
                              const absl::btree_set<io::NodeId>& left_out, io::Instant audit_after);
 
 // Runs checks/' log checker; returns one line per finding ("log checker: <kind>: <detail>").

@@ -111,8 +111,8 @@ void JournalObserver::AckReceived(io::NodeId node, io::NodeId from, uint64_t seq
 }
 
 uint64_t JournalObserver::count(Outcome outcome) const {
-  return static_cast<uint64_t>(std::count_if(ops_.begin(), ops_.end(),
-                                             [&](const ClientOp& op) { return op.outcome == outcome; }));
+  return static_cast<uint64_t>(std::count_if(
+      ops_.begin(), ops_.end(), [&](const ClientOp& op) { return op.outcome == outcome; }));
 }
 
 const Recovery* JournalObserver::FinalRecovery(io::NodeId server, io::Instant audit_after) const {
@@ -165,9 +165,10 @@ std::vector<std::string> JournalObserver::Check(const std::vector<io::NodeId>& s
         excused |= recovery.at >= op.completed && recovery.corruption_detected;
       }
       if (!excused) {
-        problems.push_back(fmt::format("{}: acknowledged value {} (ok at {}) lost without any "
-                                       "detected or injected corruption",
-                                       server.ToString(), op.value, op.completed.ToString()));
+        problems.push_back(
+            fmt::format("{}: acknowledged value {} (ok at {}) lost without any "
+                        "detected or injected corruption",
+                        server.ToString(), op.value, op.completed.ToString()));
       }
     }
   }
@@ -178,8 +179,8 @@ std::vector<std::string> JournalObserver::Check(const std::vector<io::NodeId>& s
              op.completed <= healed_at + liveness_window;
     });
     if (!progressed) {
-      problems.push_back(fmt::format("client {} made no progress within {} after the heal",
-                                     client, io::FormatDuration(liveness_window)));
+      problems.push_back(fmt::format("client {} made no progress within {} after the heal", client,
+                                     io::FormatDuration(liveness_window)));
     }
   }
   return problems;

@@ -70,7 +70,8 @@ class JournalObserver {
   // journal may lose acknowledged values there, but only there.
   std::vector<std::string> Check(const std::vector<io::NodeId>& servers, io::Instant audit_after,
                                  io::Instant healed_at, io::Duration liveness_window,
-                                 uint32_t clients, const absl::btree_set<io::NodeId>& damaged) const;
+                                 uint32_t clients,
+                                 const absl::btree_set<io::NodeId>& damaged) const;
   bool AuditComplete(const std::vector<io::NodeId>& servers, io::Instant audit_after) const;
 
   uint64_t count(Outcome outcome) const;
@@ -98,8 +99,7 @@ void RunServer(io::Runtime& rt, JournalObserver& observer, const ServerOptions& 
                uint64_t incarnation, const std::function<io::Instant()>& world_now);
 
 void RunClient(io::Runtime& rt, JournalObserver& observer, uint32_t client,
-               const std::vector<io::Address>& servers,
-               const std::vector<io::NodeId>& server_ids,
+               const std::vector<io::Address>& servers, const std::vector<io::NodeId>& server_ids,
                const std::function<io::Instant()>& world_now);
 
 // Journal records: [u32 magic][u32 length][u32 CRC32C of length and payload][payload].

@@ -90,7 +90,8 @@ void AnswerPeers(io::Runtime& rt, JournalObserver& observer) {
     } else if (std::sscanf(text.c_str(), "ACK %lu", &sequence) == 1) {
       observer.AckReceived(rt.node(), message->from, sequence);
     } else {
-      observer.Violation(fmt::format("{} got a garbled peer message '{}'", rt.node().ToString(), text));
+      observer.Violation(
+          fmt::format("{} got a garbled peer message '{}'", rt.node().ToString(), text));
     }
   }
 }
@@ -156,7 +157,8 @@ void RunServer(io::Runtime& rt, JournalObserver& observer, const ServerOptions& 
   recovery->at = world_now();
   observer.Recovered(rt.node(), std::move(*recovery));
 
-  rt.Spawn("pinger", [&rt, &observer, options, incarnation] { Ping(rt, observer, options, incarnation); });
+  rt.Spawn("pinger",
+           [&rt, &observer, options, incarnation] { Ping(rt, observer, options, incarnation); });
   rt.Spawn("peers", [&rt, &observer] { AnswerPeers(rt, observer); });
   if (options.bug == PlantedBug::kAckBeforeSync) {
     rt.Spawn("lazy-sync", [&rt, journal] {
@@ -166,7 +168,8 @@ void RunServer(io::Runtime& rt, JournalObserver& observer, const ServerOptions& 
   absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(options.listen);
   MERIDIAN_CHECK(listener.ok(), "listen: {}", listener.status().ToString());
   while (true) {
-    absl::StatusOr<std::unique_ptr<io::Stream>> stream = (*listener)->Accept(io::Instant::Infinite());
+    absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+        (*listener)->Accept(io::Instant::Infinite());
     if (!stream.ok()) return;
     std::shared_ptr<io::Stream> connection(std::move(*stream));
     rt.Spawn("connection", [&rt, connection, journal, bug = options.bug] {
@@ -190,7 +193,8 @@ void RunClient(io::Runtime& rt, JournalObserver& observer, uint32_t client,
       for (int64_t i = 0; i < batch; i++) {
         const std::string value = fmt::format("{}", client * kValuesPerClient + sequence++);
         const size_t op = observer.Invoke(client, server_ids[pick], value, world_now());
-        if (!io::WriteFrame(**stream, Bytes("A " + value), rt.Now() + std::chrono::seconds(2)).ok()) {
+        if (!io::WriteFrame(**stream, Bytes("A " + value), rt.Now() + std::chrono::seconds(2))
+                 .ok()) {
           observer.Complete(op, Outcome::kFail, world_now());  // Never left this node.
           break;
         }

@@ -104,8 +104,8 @@ bool World::IsPaused(io::NodeId node) const { return node_at(node).paused_until 
 io::Instant World::LocalTime(io::NodeId id, io::Instant world_time) const {
   const Node& node = node_at(id);
   // local = offset + world * (1 + drift/1e6), in 128-bit to avoid overflow.
-  const __int128 scaled = static_cast<__int128>(world_time.nanos()) *
-                          (1'000'000 + node.clock_drift_ppm) / 1'000'000;
+  const __int128 scaled =
+      static_cast<__int128>(world_time.nanos()) * (1'000'000 + node.clock_drift_ppm) / 1'000'000;
   return io::Instant::FromNanos(static_cast<int64_t>(scaled) + node.clock_offset_ns);
 }
 
@@ -139,7 +139,9 @@ io::TimerId World::Schedule(io::Instant at, io::NodeId node, const char* kind,
   return io::TimerId{key.first, key.second};
 }
 
-void World::Cancel(io::TimerId event) { events_.erase(EventKey{event.deadline_ns, event.sequence}); }
+void World::Cancel(io::TimerId event) {
+  events_.erase(EventKey{event.deadline_ns, event.sequence});
+}
 
 void World::RunRunnableFibers() {
   // Nodes in id order; repeat while any fiber became runnable (a fiber may wake another node's

@@ -56,7 +56,8 @@ class SimHarness final : public BackendHarness {
     bodies_[0] = std::move(after);
     done_[0] = false;
     world_.Start(kNode1);
-    ASSERT_TRUE(world_.RunUntil([this] { return done_[0]; }, world_.Now() + std::chrono::seconds(600)));
+    ASSERT_TRUE(
+        world_.RunUntil([this] { return done_[0]; }, world_.Now() + std::chrono::seconds(600)));
   }
 
  private:
@@ -93,7 +94,8 @@ class PosixHarness final : public BackendHarness {
     const io::Address address1{"127.0.0.1", FreeLoopbackPort()};
     const io::Address address2{"127.0.0.1", FreeLoopbackPort()};
     std::thread second([&] {
-      RunNode(kNode2, address2, {{kNode1, address1}}, node2 ? node2 : [](io::Runtime&) {});
+      RunNode(
+          kNode2, address2, {{kNode1, address1}}, node2 ? node2 : [](io::Runtime&) {});
     });
     RunNode(kNode1, address1, {{kNode2, address2}}, node1);
     second.join();

@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # The determinism rule, enforced: core/ and sim/ must be free of banned APIs, and the checker
 # must catch each kind of ban in a planted file (so it cannot silently pass everything).
+# Usage: banned_apis_test.sh CHECKER PLANTED_DIR SOURCE... (the sources are declared inputs:
+# //tests:core_and_sim_sources, so the test is sandboxed and cached like any other).
 set -uo pipefail
 checker="$1"; shift
 planted="$1"; shift
 
-# The workspace is where the checker script really lives (runfiles are symlinks to it).
-workspace=$(cd "$(dirname "$(readlink -f "$checker")")/.." && pwd)
-[ -d "$workspace/core" ] && [ -d "$workspace/sim" ] || { echo "FAIL: no core/ or sim/ under $workspace"; exit 1; }
-files=$(find "$workspace/core" "$workspace/sim" \( -name '*.h' -o -name '*.cc' \) | wc -l)
-[ "$files" -gt 50 ] || { echo "FAIL: only $files sources found under $workspace: wrong tree?"; exit 1; }
-if ! "$checker" "$workspace/core" "$workspace/sim"; then
+files=$#
+if [ "$files" -le 50 ]; then
+  echo "FAIL: only $files sources of core/ and sim/ given: lost roots in tests/BUILD.bazel?"
+  exit 1
+fi
+for directory in core/raft core/log core/broker core/client core/replica core/wire sim; do
+  if ! printf '%s\n' "$@" | grep -q "^$directory/"; then
+    echo "FAIL: no source of $directory/ among the inputs (SOURCE_ROOTS in tests/BUILD.bazel)"
+    exit 1
+  fi
+done
+if ! "$checker" "$@"; then
   echo "FAIL: banned APIs found in core/ or sim/ (lines above)"
   exit 1
 fi

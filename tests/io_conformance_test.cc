@@ -118,7 +118,8 @@ TEST_P(IoConformance, StreamEchoesFramesAndEndsCleanly) {
         for (int i = 0; i < kFrames; i++) {
           const std::string message = "ping " + std::to_string(i) + std::string(i * 100, 'x');
           ASSERT_TRUE(io::WriteFrame(**stream, Bytes(message), io::Instant::Infinite()).ok());
-          absl::StatusOr<std::vector<uint8_t>> echo = reader.Read(rt.Now() + std::chrono::seconds(5));
+          absl::StatusOr<std::vector<uint8_t>> echo =
+              reader.Read(rt.Now() + std::chrono::seconds(5));
           ASSERT_TRUE(echo.ok()) << echo.status();
           EXPECT_EQ(Text(*echo), message);
         }
@@ -133,7 +134,8 @@ TEST_P(IoConformance, StreamEchoesFramesAndEndsCleanly) {
         io::FrameReader reader(**stream);
         int echoed = 0;
         while (true) {
-          absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(rt.Now() + std::chrono::seconds(5));
+          absl::StatusOr<std::vector<uint8_t>> frame =
+              reader.Read(rt.Now() + std::chrono::seconds(5));
           if (absl::IsOutOfRange(frame.status())) break;  // Clean end of stream.
           ASSERT_TRUE(frame.ok()) << frame.status();
           ASSERT_TRUE(io::WriteFrame(**stream, *frame, io::Instant::Infinite()).ok());
@@ -230,7 +232,8 @@ TEST_P(IoConformance, FilesWriteReadSyncTruncateRename) {
     EXPECT_EQ(*disk.ListDir("logs"), (std::vector<std::string>{"b", "c"}));
     ASSERT_TRUE(disk.Remove("logs/c").ok());
     EXPECT_EQ(*disk.ListDir("logs"), (std::vector<std::string>{"b"}));
-    absl::StatusOr<std::unique_ptr<io::File>> reopened = disk.Open("logs/b", io::OpenMode::kOpenExisting);
+    absl::StatusOr<std::unique_ptr<io::File>> reopened =
+        disk.Open("logs/b", io::OpenMode::kOpenExisting);
     ASSERT_TRUE(reopened.ok());
     EXPECT_EQ(*(*reopened)->ReadAt(0, buffer), 5u);
     EXPECT_EQ(Text(std::span(buffer).first(5)), "Jello");

@@ -99,8 +99,7 @@ TEST(PosixGuard, AListenerOutOfDescriptorsBacksOffAndResumesAccepting) {
   bool accepted_while_starved = false;
   bool accepted_after = false;
   rt.Spawn("test", [&] {
-    absl::StatusOr<std::unique_ptr<io::Listener>> listener =
-        rt.network().Listen({"127.0.0.1", 0});
+    absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen({"127.0.0.1", 0});
     ASSERT_TRUE(listener.ok()) << listener.status();
     const uint16_t port = (*listener)->address().port;
     // Client sockets exist before the hog, so connecting needs no new descriptor; the kernel
@@ -138,8 +137,7 @@ TEST(PosixGuard, AStarvedAcceptStillHonoursItsDeadline) {
   ASSERT_TRUE(started.ok()) << started.status();
   io::posix::PosixRuntime& rt = **started;
   rt.Spawn("test", [&] {
-    absl::StatusOr<std::unique_ptr<io::Listener>> listener =
-        rt.network().Listen({"127.0.0.1", 0});
+    absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen({"127.0.0.1", 0});
     ASSERT_TRUE(listener.ok()) << listener.status();
     const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(client, 0);

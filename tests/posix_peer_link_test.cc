@@ -55,7 +55,8 @@ int ReceiveOnNode2(const std::string& root, io::Address listen2, io::Address lis
       absl::StatusOr<io::PeerMessage> message = node2->network().Receive(deadline);
       if (!message.ok()) break;
       EXPECT_EQ(message->from, io::NodeId(1));
-      highest = std::max(highest, std::stoi(std::string(message->payload.begin(), message->payload.end())));
+      highest = std::max(highest,
+                         std::stoi(std::string(message->payload.begin(), message->payload.end())));
       received++;
     }
     node2->Stop();

@@ -4,11 +4,11 @@
 #include "sim/raft_cluster.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <sys/wait.h>
 
 namespace meridian::sim {
 namespace {
@@ -32,14 +32,16 @@ int Sweep(uint32_t replicas, uint64_t first, uint64_t last, uint64_t* leaders, u
 TEST(RaftCluster, ThreeReplicaSweep) {
   uint64_t leaders = 0, ok_ops = 0;
   EXPECT_EQ(Sweep(3, 1, 500, &leaders, &ok_ops), 0);
-  std::printf("3 replicas, seeds 1..500: %lu leaders elected, %lu proposals committed\n", leaders, ok_ops);
+  std::printf("3 replicas, seeds 1..500: %lu leaders elected, %lu proposals committed\n", leaders,
+              ok_ops);
   EXPECT_GT(ok_ops, 50'000u);
 }
 
 TEST(RaftCluster, FiveReplicaSweep) {
   uint64_t leaders = 0, ok_ops = 0;
   EXPECT_EQ(Sweep(5, 1, 500, &leaders, &ok_ops), 0);
-  std::printf("5 replicas, seeds 1..500: %lu leaders elected, %lu proposals committed\n", leaders, ok_ops);
+  std::printf("5 replicas, seeds 1..500: %lu leaders elected, %lu proposals committed\n", leaders,
+              ok_ops);
   EXPECT_GT(ok_ops, 50'000u);
 }
 
@@ -58,11 +60,13 @@ TEST(RaftCluster, ReplayOneSeed) {
     }
   }
   const RaftSimResult result = RunRaftSimulation(options);
-  for (const FaultEvent& event : result.schedule) std::printf("fault %s\n", event.ToString().c_str());
-  for (const std::string& violation : result.violations) std::printf("VIOLATION %s\n", violation.c_str());
+  for (const FaultEvent& event : result.schedule)
+    std::printf("fault %s\n", event.ToString().c_str());
+  for (const std::string& violation : result.violations)
+    std::printf("VIOLATION %s\n", violation.c_str());
   std::printf("events %lu, leaders %lu, ok %lu fail %lu info %lu, max applied %lu, hash %016lx\n",
-              result.events, result.leaders_elected, result.ops_ok, result.ops_fail, result.ops_info,
-              result.max_applied_index, result.trace_hash);
+              result.events, result.leaders_elected, result.ops_ok, result.ops_fail,
+              result.ops_info, result.max_applied_index, result.trace_hash);
   EXPECT_TRUE(result.ok());
 }
 
@@ -75,7 +79,8 @@ namespace {
 // The first failing seed (from 1) with `bug` planted in every replica, or 0 if none fails.
 uint64_t SeedsToCatch(core::raft::PlantedBug bug, uint32_t replicas, uint64_t seeds_max) {
   for (uint64_t seed = 1; seed <= seeds_max; seed++) {
-    const RaftSimResult result = RunRaftSimulation({.seed = seed, .replicas = replicas, .bug = bug});
+    const RaftSimResult result =
+        RunRaftSimulation({.seed = seed, .replicas = replicas, .bug = bug});
     if (!result.ok()) {
       std::printf("%s caught at seed %lu (%u replicas): %s\n", core::raft::PlantedBugName(bug),
                   seed, replicas, result.violations.front().c_str());

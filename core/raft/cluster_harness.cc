@@ -26,8 +26,8 @@ constexpr uint64_t kEmptyHash = 14695981039346656037ull;
 
 std::string Describe(const Message& m) {
   return fmt::format("{} {}->{} {} idx={} lt={} n={} c={}{}", MessageTypeName(m.type),
-                     m.from.ToString(), m.to.ToString(), m.term.ToString(),
-                     m.log_index.value(), m.log_term.value(), m.entries.size(), m.commit.value(),
+                     m.from.ToString(), m.to.ToString(), m.term.ToString(), m.log_index.value(),
+                     m.log_term.value(), m.entries.size(), m.commit.value(),
                      m.reject ? " reject" : "");
 }
 
@@ -35,24 +35,32 @@ std::string Describe(const Message& m) {
 
 const char* PropertyName(Property property) {
   switch (property) {
-    case Property::kNone: return "none";
-    case Property::kElectionSafety: return "election-safety";
-    case Property::kLogMatching: return "log-matching";
-    case Property::kLeaderCompleteness: return "leader-completeness";
-    case Property::kStateMachineSafety: return "state-machine-safety";
-    case Property::kCommittedEntryLost: return "committed-entry-lost";
-    case Property::kStaleLeaseRead: return "stale-lease-read";
-    case Property::kLiveness: return "liveness";
+    case Property::kNone:
+      return "none";
+    case Property::kElectionSafety:
+      return "election-safety";
+    case Property::kLogMatching:
+      return "log-matching";
+    case Property::kLeaderCompleteness:
+      return "leader-completeness";
+    case Property::kStateMachineSafety:
+      return "state-machine-safety";
+    case Property::kCommittedEntryLost:
+      return "committed-entry-lost";
+    case Property::kStaleLeaseRead:
+      return "stale-lease-read";
+    case Property::kLiveness:
+      return "liveness";
   }
   return "?";
 }
 
 struct Cluster::Node {
   NodeId id;
-  std::unique_ptr<Raft> raft;  // Null while crashed.
-  HardState hard_state;        // Synced (the driver syncs it before sending).
+  std::unique_ptr<Raft> raft;        // Null while crashed.
+  HardState hard_state;              // Synced (the driver syncs it before sending).
   std::optional<Snapshot> snapshot;  // Durable; `disk` continues after it.
-  std::vector<Entry> disk;     // Written entries; only disk[0, synced) survives a crash.
+  std::vector<Entry> disk;           // Written entries; only disk[0, synced) survives a crash.
   uint64_t synced = 0;
   uint64_t applied_hash = kEmptyHash;  // The state machine: a hash chain of applied entries.
   Index snapshot_index() const { return snapshot ? snapshot->meta.index : Index(0); }
@@ -142,8 +150,8 @@ uint64_t Cluster::CommittedHash(Index through) const {
 
 void Cluster::Install(Node& node, const Snapshot& snapshot) {
   // Ready step (0): stored durably, the whole log replaced by it, the state machine restored.
-  Note(fmt::format("install {} snapshot {}:{}", node.id.ToString(),
-                   snapshot.meta.index.value(), snapshot.meta.term.value()));
+  Note(fmt::format("install {} snapshot {}:{}", node.id.ToString(), snapshot.meta.index.value(),
+                   snapshot.meta.term.value()));
   node.snapshot = snapshot;
   node.disk.clear();
   node.synced = 0;
@@ -173,16 +181,15 @@ void Cluster::ProcessReadies() {
       if (node.raft == nullptr || !node.raft->HasReady()) continue;
       progress = true;
       Ready ready = node.raft->GetReady();
-      if (ready.snapshot) Install(node, *ready.snapshot);           // (0)
+      if (ready.snapshot) Install(node, *ready.snapshot);         // (0)
       if (ready.hard_state) node.hard_state = *ready.hard_state;  // (1) synced
-      for (Message& m : ready.messages) {                            // (2) then sent
+      for (Message& m : ready.messages) {                         // (2) then sent
         if (!Cut(m.from, m.to) && network_.size() < kNetworkMessagesMax) {
           network_.push_back(Sent{std::move(m), now_ticks_});
         }
       }
       if (!ready.entries.empty()) {  // (3) written; synced by a later kSync step
-        const uint64_t first =
-            ready.entries.front().index.value() - node.snapshot_index().value();
+        const uint64_t first = ready.entries.front().index.value() - node.snapshot_index().value();
         MERIDIAN_CHECK(first >= 1, "rewriting entries inside the snapshot");
         MERIDIAN_CHECK(first <= node.disk.size() + 1, "a gap in the written log");
         node.disk.resize(first - 1);
@@ -233,9 +240,8 @@ void Cluster::Step(Node& to, const Message& m) {
                            m.type == MessageType::kSnapshot;
   if (from_leader && to.raft->role() == Role::kLeader && to.raft->term() == m.term) {
     // (With this check disabled the message is dropped: the receiver would assert.)
-    return Fail(Property::kElectionSafety,
-                fmt::format("{} and {} both lead {}", m.from.ToString(), to.id.ToString(),
-                            m.term.ToString()));
+    return Fail(Property::kElectionSafety, fmt::format("{} and {} both lead {}", m.from.ToString(),
+                                                       to.id.ToString(), m.term.ToString()));
   }
   to.raft->Step(m);
 }
@@ -266,7 +272,8 @@ void Cluster::Propose(uint32_t pick) {
   Node& n = *picked;
   const std::string data = fmt::format("v{}", ++proposals_);
   const absl::StatusOr<Index> index = n.raft->Propose(data);
-  if (index.ok()) Note(fmt::format("propose {} at {} -> {}", data, n.id.ToString(), index->value()));
+  if (index.ok())
+    Note(fmt::format("propose {} at {} -> {}", data, n.id.ToString(), index->value()));
 }
 
 void Cluster::LeaseRead(uint32_t pick) {
@@ -280,8 +287,8 @@ void Cluster::LeaseRead(uint32_t pick) {
   for (auto& other : nodes_) {
     if (other->raft != nullptr) known = std::max(known, other->raft->log().commit());
   }
-  Note(fmt::format("lease read at {} -> {} (known committed {})", n.id.ToString(),
-                   index->value(), known.value()));
+  Note(fmt::format("lease read at {} -> {} (known committed {})", n.id.ToString(), index->value(),
+                   known.value()));
   if (*index < known) {
     Fail(Property::kStaleLeaseRead,
          fmt::format("{} (term {}) served a lease read at {} but {} was already committed",
@@ -314,8 +321,8 @@ void Cluster::TickAll() {
     n->raft->Tick();
     const Raft& r = *n->raft;
     states += fmt::format(" {}:{}{} c{} s{} l{}", n->id.ToString(), RoleName(r.role())[0],
-                          r.term().value(), r.log().commit().value(),
-                          r.log().stable().value(), r.log().last_index().value());
+                          r.term().value(), r.log().commit().value(), r.log().stable().value(),
+                          r.log().last_index().value());
   }
   Note("tick" + states);
   // Clients read continuously: every node that believes it leads is asked each tick.
@@ -351,12 +358,18 @@ void Cluster::Apply(const Op& op) {
       // A burst of 1-4 deliveries, so the network keeps up with what the nodes send.
       for (uint32_t k = 0; k <= op.b % 4; k++) Deliver(op.a + k * 8, false);
       break;
-    case OpKind::kDuplicate: Deliver(op.a, true); break;
+    case OpKind::kDuplicate:
+      Deliver(op.a, true);
+      break;
     case OpKind::kDrop:
       if (!network_.empty()) network_.erase(network_.begin() + op.a % network_.size());
       break;
-    case OpKind::kTick: TickAll(); break;
-    case OpKind::kSync: Sync(node(op.a)); break;
+    case OpKind::kTick:
+      TickAll();
+      break;
+    case OpKind::kSync:
+      Sync(node(op.a));
+      break;
     case OpKind::kCrash: {
       // Half the crashes hit a leader: the interesting moments are right after it appended.
       Node* leader = op.b % 2 == 0 ? PickLeader(op.a) : nullptr;
@@ -371,11 +384,21 @@ void Cluster::Apply(const Op& op) {
       if (!down.empty()) Restart(*down[op.a % down.size()]);
       break;
     }
-    case OpKind::kPartition: Partition(op); break;
-    case OpKind::kHeal: cut_.clear(); break;
-    case OpKind::kPropose: Propose(op.a); break;
-    case OpKind::kLeaseRead: LeaseRead(op.a); break;
-    case OpKind::kConfChange: ConfChange(op.a, op.b); break;
+    case OpKind::kPartition:
+      Partition(op);
+      break;
+    case OpKind::kHeal:
+      cut_.clear();
+      break;
+    case OpKind::kPropose:
+      Propose(op.a);
+      break;
+    case OpKind::kLeaseRead:
+      LeaseRead(op.a);
+      break;
+    case OpKind::kConfChange:
+      ConfChange(op.a, op.b);
+      break;
     case OpKind::kTransfer:
       if (Raft* leader = Leader()) {
         (void)leader->TransferLeadership(NodeId(op.a % nodes_.size() + 1));
@@ -399,16 +422,16 @@ void Cluster::Check() {
       auto [it, inserted] = leaders_.try_emplace(raft->term(), node->id);
       if (!inserted && it->second != node->id) {
         return Fail(Property::kElectionSafety,
-                    fmt::format("{} and {} both led {}", it->second.ToString(),
-                                node->id.ToString(), raft->term().ToString()));
+                    fmt::format("{} and {} both led {}", it->second.ToString(), node->id.ToString(),
+                                raft->term().ToString()));
       }
       // Leader completeness (§5.4): the new leader holds every entry committed so far.
       for (const auto& [index, entry] : committed_) {
         if (!raft->log().HasEntry(index, entry.term)) {
-          return Fail(Property::kLeaderCompleteness,
-                      fmt::format("{} leads {} without committed {}:{}", node->id.ToString(),
-                                  raft->term().ToString(), index.ToString(),
-                                  entry.term.ToString()));
+          return Fail(
+              Property::kLeaderCompleteness,
+              fmt::format("{} leads {} without committed {}:{}", node->id.ToString(),
+                          raft->term().ToString(), index.ToString(), entry.term.ToString()));
         }
       }
     }
@@ -448,15 +471,15 @@ void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
         if (voter->id.value() > options_.voters) continue;  // Bootstrap voters only.
         const Index voter_last = voter->durable_last();
         const Term voter_term = *voter->DurableTermAt(voter_last);
-        const bool up_to_date = last_term != voter_term ? last_term > voter_term
-                                                        : last >= voter_last;
+        const bool up_to_date =
+            last_term != voter_term ? last_term > voter_term : last >= voter_last;
         if (up_to_date || voter->id == candidate->id) grants++;
       }
       if (grants >= options_.voters / 2 + 1) {
-        return Fail(Property::kLeaderCompleteness,
-                    fmt::format("{} lacks committed {}:{} yet {} voters would elect it",
-                                candidate->id.ToString(), index.ToString(),
-                                entry.term.ToString(), grants));
+        return Fail(
+            Property::kLeaderCompleteness,
+            fmt::format("{} lacks committed {}:{} yet {} voters would elect it",
+                        candidate->id.ToString(), index.ToString(), entry.term.ToString(), grants));
       }
       break;  // Checking the first missing committed entry is enough.
     }
@@ -489,16 +512,15 @@ void Cluster::CheckCommittedDurable() {
       const Index snap = node->snapshot_index();
       // A durable snapshot covering the entry holds it (its state includes it: checked at
       // install against the committed hash chain, and made from applied entries otherwise).
-      if (index <= snap ||
-          (index <= node->durable_last() &&
-           node->disk[index.value() - snap.value() - 1] == entry)) {
+      if (index <= snap || (index <= node->durable_last() &&
+                            node->disk[index.value() - snap.value() - 1] == entry)) {
         copies++;
       }
     }
     if (copies < required_copies_) {
       return Fail(Property::kCommittedEntryLost,
-                  fmt::format("committed {}:{} is durable on {} nodes, quorum {}",
-                              index.ToString(), entry.term.ToString(), copies, required_copies_));
+                  fmt::format("committed {}:{} is durable on {} nodes, quorum {}", index.ToString(),
+                              entry.term.ToString(), copies, required_copies_));
     }
   }
 }
@@ -580,8 +602,8 @@ std::vector<Op> RandomSchedule(io::Random& random, uint32_t length, bool compact
   uint32_t weights[kOpKinds];
   uint32_t total = 0;
   for (uint32_t k = 0; k < kOpKinds; k++) {
-    const bool essential = k == static_cast<uint32_t>(OpKind::kDeliver) ||
-                           k == static_cast<uint32_t>(OpKind::kTick);
+    const bool essential =
+        k == static_cast<uint32_t>(OpKind::kDeliver) || k == static_cast<uint32_t>(OpKind::kTick);
     const uint32_t scale = essential ? 2 : (1u << random.Below(4)) >> 1;  // 0, 1, 2, 4
     weights[k] = kWeights[k] * scale;
     if (k == static_cast<uint32_t>(OpKind::kCompact) && !compaction) weights[k] = 0;

@@ -27,8 +27,20 @@
 namespace meridian::core::raft::testing {
 
 enum class OpKind : uint8_t {
-  kDeliver, kDrop, kDuplicate, kTick, kSync, kCrash, kRestart, kPartition, kHeal, kPropose,
-  kLeaseRead, kConfChange, kTransfer, kCompact,
+  kDeliver,
+  kDrop,
+  kDuplicate,
+  kTick,
+  kSync,
+  kCrash,
+  kRestart,
+  kPartition,
+  kHeal,
+  kPropose,
+  kLeaseRead,
+  kConfChange,
+  kTransfer,
+  kCompact,
 };
 inline constexpr uint32_t kOpKinds = 14;
 
@@ -124,10 +136,11 @@ class Cluster {
   std::vector<Sent> network_;
   uint64_t now_ticks_ = 0;
   absl::btree_set<std::pair<NodeId, NodeId>> cut_;
-  absl::btree_map<Index, Entry> committed_;          // Global: what any node applied.
-  absl::btree_map<Term, NodeId> leaders_;            // Global: who led each term.
+  absl::btree_map<Index, Entry> committed_;  // Global: what any node applied.
+  absl::btree_map<Term, NodeId> leaders_;    // Global: who led each term.
   uint32_t required_copies_ = 0;
-  bool config_changed_ = false;  // Quorum arithmetic below assumes the bootstrap voters.                     // Min quorum of any configuration seen.
+  bool config_changed_ = false;  // Quorum arithmetic below assumes the bootstrap voters. // Min
+                                 // quorum of any configuration seen.
   uint64_t proposals_ = 0;
   uint64_t lease_reads_served_ = 0;
   std::optional<Violation> violation_;

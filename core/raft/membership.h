@@ -54,8 +54,7 @@ absl::Status ValidateMembership(const Membership& membership);
 
 // Applies one single-server change. Returns InvalidArgument for a change that is a no-op, that
 // would change more than one voter, empty the voter set, or exceed a limit.
-absl::Status ApplyConfChange(const Membership& current, const ConfChange& change,
-                             Membership* next);
+absl::Status ApplyConfChange(const Membership& current, const ConfChange& change, Membership* next);
 
 // Number of voters whose membership differs between a and b (symmetric difference).
 uint32_t VoterDistance(const Membership& a, const Membership& b);

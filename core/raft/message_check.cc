@@ -32,8 +32,7 @@ absl::Status ValidateEntry(const Message& message, size_t position, Term previou
   switch (entry.kind) {
     case EntryKind::kNormal:
       if (!entry.membership.voters.empty() || !entry.membership.learners.empty()) {
-        return Invalid(
-            fmt::format("normal entry {} carries a membership", entry.index.ToString()));
+        return Invalid(fmt::format("normal entry {} carries a membership", entry.index.ToString()));
       }
       return absl::OkStatus();
     case EntryKind::kConfig:
@@ -96,8 +95,7 @@ absl::Status ValidateMessage(const Message& message) {
     return Invalid(fmt::format("{} carries {} entries", type, message.entries.size()));
   }
   if (message.entries.size() > kBatchEntriesMax) {
-    return Invalid(
-        fmt::format("{} entries (limit {})", message.entries.size(), kBatchEntriesMax));
+    return Invalid(fmt::format("{} entries (limit {})", message.entries.size(), kBatchEntriesMax));
   }
   if (message.log_index.value() > std::numeric_limits<uint64_t>::max() - message.entries.size()) {
     return Invalid(

@@ -26,14 +26,18 @@ Catch SeedsToCatch(PlantedBug bug, uint32_t voters, uint32_t spares, uint64_t se
     io::Random random(seed);
     const std::vector<Op> ops = RandomSchedule(random, kScheduleSteps, compaction);
     std::string trace;
-    const std::optional<Violation> violation = RunSchedule(
-        ClusterOptions{.voters = voters, .spares = spares, .seed = seed, .planted_bug = bug,
-                       .disabled_checks = disabled_checks, .compaction = compaction},
-        ops, &trace);
+    const std::optional<Violation> violation =
+        RunSchedule(ClusterOptions{.voters = voters,
+                                   .spares = spares,
+                                   .seed = seed,
+                                   .planted_bug = bug,
+                                   .disabled_checks = disabled_checks,
+                                   .compaction = compaction},
+                    ops, &trace);
     if (violation) {
-      std::printf("planted bug %-30s caught after %3lu seeds by %-20s (%s)\n",
-                  PlantedBugName(bug), static_cast<unsigned long>(seed),
-                  PropertyName(violation->property), violation->detail.c_str());
+      std::printf("planted bug %-30s caught after %3lu seeds by %-20s (%s)\n", PlantedBugName(bug),
+                  static_cast<unsigned long>(seed), PropertyName(violation->property),
+                  violation->detail.c_str());
       return Catch{seed, violation->property};
     }
   }

@@ -1,11 +1,12 @@
 // Quorum math against a dumb reference (etcd's quorum/quick_test.go idea): MajorityValue is the
 // largest v such that a majority of voters acked >= v; TallyVotes wins/loses exactly when a
 // majority granted/rejected or can no longer grant.
+#include "core/raft/quorum.h"
+
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
 #include "core/raft/progress.h"
-#include "core/raft/quorum.h"
 
 namespace meridian::core::raft {
 namespace {

@@ -1,7 +1,7 @@
 // Hostile input: every peer message that reaches Raft::Step (it passed the codec, so it is
 // well-typed, but its sender may be buggy, confused or forged) is either acted on or dropped and
-// counted in Raft::drops(); it never trips an assertion (DESIGN.md "Trust boundaries"). Each
-// scenario drives a 3-node cluster to a leader, feeds one class of forged message, checks that
+// counted in Raft::drops(); it never trips an assertion (docs/architecture.md "Trust boundaries").
+// Each scenario drives a 3-node cluster to a leader, feeds one class of forged message, checks that
 // it was dropped and counted, and that the cluster still commits and elects afterwards. A
 // rapidcheck property steps random messages into a live cluster and checks Invariants().
 #include <gtest/gtest.h>
@@ -147,17 +147,21 @@ TEST(HostileInput, MalformedAppendsAreDroppedAndLeaveTheLogAlone) {
   };
   const Index next = last.next();
   std::vector<Message> forged = {
-      append({Entry{.term = t, .index = next.next()}}),                // Gap after prev.
+      append({Entry{.term = t, .index = next.next()}}),  // Gap after prev.
       append({Entry{.term = t, .index = next}, Entry{.term = t, .index = next}}),  // Repeat.
-      append({Entry{.term = t.next(), .index = next}}),                // Term above the message.
-      append({Entry{.term = Term(0), .index = next}}),                 // Term below prev's.
+      append({Entry{.term = t.next(), .index = next}}),  // Term above the message.
+      append({Entry{.term = Term(0), .index = next}}),   // Term below prev's.
       append({Entry{.term = t, .index = next, .kind = EntryKind::kConfig}}),  // No voters.
-      append({Entry{.term = t, .index = next, .kind = EntryKind::kConfig,
+      append({Entry{.term = t,
+                    .index = next,
+                    .kind = EntryKind::kConfig,
                     .membership = Membership{.voters = {NodeId(0), NodeId(1)}}}}),
-      append({Entry{.term = t, .index = next, .kind = EntryKind::kConfig,
+      append({Entry{.term = t,
+                    .index = next,
+                    .kind = EntryKind::kConfig,
                     .membership = Membership{.voters = {NodeId(1)}, .learners = {NodeId(1)}}}}),
       append({Entry{.term = t, .index = next, .data = std::string(kEntryBytesMax + 1, 'x')}}),
-      append(std::vector<Entry>(kBatchEntriesMax + 1)),                // Too many (and gaps).
+      append(std::vector<Entry>(kBatchEntriesMax + 1)),  // Too many (and gaps).
   };
   Message beat = append({Entry{.term = t, .index = next}});  // Entries on a heartbeat.
   beat.type = MessageType::kHeartbeat;

@@ -53,37 +53,54 @@ void Raft::Invariants() {
       MERIDIAN_CHECK(pending <= 1, "{} uncommitted configuration changes", pending);
     }
   }
-  MERIDIAN_CHECK(log_.last_index().value() - log_.commit().value() <=
-                     kUncommittedEntriesMax + 1 || role_ != Role::kLeader,
+  MERIDIAN_CHECK(log_.last_index().value() - log_.commit().value() <= kUncommittedEntriesMax + 1 ||
+                     role_ != Role::kLeader,
                  "uncommitted window exceeded");
   previous_ = PreviousState{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
 }
 
 const char* MessageTypeName(MessageType type) {
   switch (type) {
-    case MessageType::kPreVote: return "PreVote";
-    case MessageType::kPreVoteResponse: return "PreVoteResponse";
-    case MessageType::kVote: return "Vote";
-    case MessageType::kVoteResponse: return "VoteResponse";
-    case MessageType::kAppend: return "Append";
-    case MessageType::kAppendResponse: return "AppendResponse";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kHeartbeatResponse: return "HeartbeatResponse";
-    case MessageType::kTimeoutNow: return "TimeoutNow";
-    case MessageType::kSnapshot: return "Snapshot";
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResponse:
+      return "PreVoteResponse";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResponse:
+      return "VoteResponse";
+    case MessageType::kAppend:
+      return "Append";
+    case MessageType::kAppendResponse:
+      return "AppendResponse";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResponse:
+      return "HeartbeatResponse";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
+    case MessageType::kSnapshot:
+      return "Snapshot";
   }
   return "?";
 }
 
 const char* PlantedBugName(PlantedBug bug) {
   switch (bug) {
-    case PlantedBug::kNone: return "none";
-    case PlantedBug::kCommitOlderTermByCounting: return "commit-older-term-by-counting";
-    case PlantedBug::kVoteWithoutLogCheck: return "vote-without-log-check";
-    case PlantedBug::kCountOwnEntriesBeforeDurable: return "ack-before-fsync";
-    case PlantedBug::kForgetToPersistVote: return "forget-to-persist-vote";
-    case PlantedBug::kConcurrentConfigChanges: return "concurrent-config-changes";
-    case PlantedBug::kLeaseReadAfterExpiry: return "lease-read-after-expiry";
+    case PlantedBug::kNone:
+      return "none";
+    case PlantedBug::kCommitOlderTermByCounting:
+      return "commit-older-term-by-counting";
+    case PlantedBug::kVoteWithoutLogCheck:
+      return "vote-without-log-check";
+    case PlantedBug::kCountOwnEntriesBeforeDurable:
+      return "ack-before-fsync";
+    case PlantedBug::kForgetToPersistVote:
+      return "forget-to-persist-vote";
+    case PlantedBug::kConcurrentConfigChanges:
+      return "concurrent-config-changes";
+    case PlantedBug::kLeaseReadAfterExpiry:
+      return "lease-read-after-expiry";
   }
   return "?";
 }

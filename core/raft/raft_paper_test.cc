@@ -214,7 +214,8 @@ TEST(Paper5_3, ConflictingEntriesAreDeletedWithAllThatFollow) {
   // existing entry and all that follow it (§5.3)".
   TestNet net(3);
   Message first = Msg(MessageType::kAppend, 1, 2, 1);
-  for (uint64_t i = 1; i <= 3; i++) first.entries.push_back(Entry{.term = Term(1), .index = Index(i)});
+  for (uint64_t i = 1; i <= 3; i++)
+    first.entries.push_back(Entry{.term = Term(1), .index = Index(i)});
   net.node(2).Step(first);
   net.Flush();
   Message second = Msg(MessageType::kAppend, 3, 2, 2);
@@ -365,7 +366,7 @@ void FigureEight(PlantedBug bug, Index* commit_out) {
   net.Isolate(5);
   net.Isolate(4);
   net.Restart(NodeId(1));  // Node 1 crashed in term 1 (x was durable) and comes back ...
-  net.HoldSync(1);  // ... to win term 3 with votes from 2 and 3; its no-op is not durable.
+  net.HoldSync(1);         // ... to win term 3 with votes from 2 and 3; its no-op is not durable.
   for (int i = 0; i < 100 && net.node(1).role() != Role::kLeader; i++) {
     net.node(1).Tick();
     net.DeliverAll();

@@ -4,10 +4,9 @@
 // completeness, state machine safety, committed durability and lease linearizability after
 // every step, and liveness after the faults heal. A failure prints rapidcheck's reproduction
 // line and the last events of the run.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
-
-#include <fmt/format.h>
 
 #include <cstdio>
 #include <tuple>
@@ -20,17 +19,27 @@ namespace {
 
 rc::Gen<std::vector<Op>> GenSchedule() {
   // The same weights as RandomSchedule, expressed as a rapidcheck generator so failures shrink.
-  const auto gen_op = rc::gen::map(
-      rc::gen::tuple(rc::gen::weightedElement<uint32_t>({{40, 0}, {3, 1}, {2, 2}, {15, 3},
-                                                         {12, 4}, {1, 5}, {3, 6}, {1, 7},
-                                                         {2, 8}, {10, 9}, {6, 10}, {3, 11},
-                                                         {1, 12}, {2, 13}}),
-                     rc::gen::inRange<uint32_t>(0, 1u << 16),
-                     rc::gen::inRange<uint32_t>(0, 1u << 16)),
-      [](const std::tuple<uint32_t, uint32_t, uint32_t>& t) {
-        return Op{.kind = static_cast<OpKind>(std::get<0>(t)), .a = std::get<1>(t),
-                  .b = std::get<2>(t)};
-      });
+  const auto gen_op = rc::gen::map(rc::gen::tuple(rc::gen::weightedElement<uint32_t>({{40, 0},
+                                                                                      {3, 1},
+                                                                                      {2, 2},
+                                                                                      {15, 3},
+                                                                                      {12, 4},
+                                                                                      {1, 5},
+                                                                                      {3, 6},
+                                                                                      {1, 7},
+                                                                                      {2, 8},
+                                                                                      {10, 9},
+                                                                                      {6, 10},
+                                                                                      {3, 11},
+                                                                                      {1, 12},
+                                                                                      {2, 13}}),
+                                                  rc::gen::inRange<uint32_t>(0, 1u << 16),
+                                                  rc::gen::inRange<uint32_t>(0, 1u << 16)),
+                                   [](const std::tuple<uint32_t, uint32_t, uint32_t>& t) {
+                                     return Op{.kind = static_cast<OpKind>(std::get<0>(t)),
+                                               .a = std::get<1>(t),
+                                               .b = std::get<2>(t)};
+                                   });
   return rc::gen::mapcat(rc::gen::inRange<size_t>(50, 600), [gen_op](size_t length) {
     return rc::gen::container<std::vector<Op>>(length, gen_op);
   });
@@ -69,23 +78,26 @@ TEST(RaftProperty, SweepReachesCommitsElectionsAndLeaseReads) {
     const std::optional<uint32_t> ticks = cluster.Stabilize(200);
     ASSERT_FALSE(cluster.violation().has_value())
         << "seed " << seed << ": " << PropertyName(cluster.violation()->property) << ": "
-        << cluster.violation()->detail << "\n" << cluster.Trace();
+        << cluster.violation()->detail << "\n"
+        << cluster.Trace();
     ASSERT_TRUE(ticks.has_value());
     ticks_max = std::max(ticks_max, *ticks);
     committed += cluster.committed_count();
     elections += cluster.elections();
     reads += cluster.lease_reads_served();
   }
-  std::printf("60 schedules: %lu entries committed, %lu terms with a leader, %lu lease reads, "
-              "liveness within %u ticks\n",
-              static_cast<unsigned long>(committed), static_cast<unsigned long>(elections),
-              static_cast<unsigned long>(reads), ticks_max);
+  std::printf(
+      "60 schedules: %lu entries committed, %lu terms with a leader, %lu lease reads, "
+      "liveness within %u ticks\n",
+      static_cast<unsigned long>(committed), static_cast<unsigned long>(elections),
+      static_cast<unsigned long>(reads), ticks_max);
   EXPECT_GT(committed, 60u * 3);
   EXPECT_GT(elections, 60u);
   EXPECT_GT(reads, 5u);
   // §7: compaction happens, and followers behind a compacted log catch up by snapshot.
   const auto probes = io::probe::Snapshot();
-  for (const char* probe : {"raft: leader sends a snapshot", "raft: follower installs a snapshot"}) {
+  for (const char* probe :
+       {"raft: leader sends a snapshot", "raft: follower installs a snapshot"}) {
     EXPECT_TRUE(probes.contains(probe)) << probe;
     if (probes.contains(probe)) std::printf("%s: %lu\n", probe, probes.at(probe));
   }

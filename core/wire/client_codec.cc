@@ -35,9 +35,8 @@ absl::StatusOr<std::unique_ptr<ClientMessageT>> DecodeClientMessage(
     return absl::InvalidArgumentError("client message without a body");
   }
   if (static_cast<uint8_t>(message->body_type()) > static_cast<uint8_t>(Body::MAX)) {
-    return absl::InvalidArgumentError(
-        fmt::format("client message body of unknown type {}",
-                    static_cast<int>(message->body_type())));
+    return absl::InvalidArgumentError(fmt::format("client message body of unknown type {}",
+                                                  static_cast<int>(message->body_type())));
   }
   return std::unique_ptr<ClientMessageT>(message->UnPack());
 }

@@ -47,8 +47,7 @@ inline bool FitsInAFrame(const std::vector<uint8_t>& encoded) {
   return encoded.size() <= kClientMessageBytesMax;
 }
 // InvalidArgument (with the reason) for anything that does not verify.
-absl::StatusOr<std::unique_ptr<ClientMessageT>> DecodeClientMessage(
-    std::span<const uint8_t> bytes);
+absl::StatusOr<std::unique_ptr<ClientMessageT>> DecodeClientMessage(std::span<const uint8_t> bytes);
 
 std::vector<uint8_t> EncodeRecordBatch(const RecordBatchT& batch);
 // Verifies an encoded record batch (size, FlatBuffers structure, record count, at least one

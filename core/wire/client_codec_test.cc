@@ -1,7 +1,7 @@
 #include "core/wire/client_codec.h"
 
-#include <gtest/gtest.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
 namespace meridian::wire {

@@ -31,8 +31,8 @@ class PosixFile final : public File {
   absl::Status WriteAt(uint64_t offset, std::span<const uint8_t> data) override {
     size_t done = 0;
     while (done < data.size()) {
-      const ssize_t n = pwrite(*fd_, data.data() + done, data.size() - done,
-                               static_cast<off_t>(offset + done));
+      const ssize_t n =
+          pwrite(*fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return ErrnoStatus(errno, "pwrite " + path_);
       MERIDIAN_CHECK(n > 0, "pwrite returned 0 for {}", path_);

@@ -122,8 +122,8 @@ class TcpListener final : public Listener {
       if (fd_ < 0) return absl::FailedPreconditionError("listener closed");
       sockaddr_storage peer{};
       socklen_t length = sizeof(peer);
-      const int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &length,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const int fd =
+          accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
         if (starved_backoffs_ > 0) {
           fmt::print(stderr, "accept on {}: accepting again after {} back-offs\n",
@@ -310,9 +310,9 @@ absl::StatusOr<std::unique_ptr<Listener>> PosixNetwork::Listen(const Address& ad
   socklen_t length = sizeof(bound);
   getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length);
   Address actual = address;
-  actual.port = ntohs(bound.ss_family == AF_INET
-                          ? reinterpret_cast<const sockaddr_in*>(&bound)->sin_port
-                          : reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port);
+  actual.port =
+      ntohs(bound.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in*>(&bound)->sin_port
+                                       : reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port);
   return std::make_unique<TcpListener>(runtime_, fd, actual, &accept_backoffs_);
 }
 

@@ -1,7 +1,7 @@
 #include "io/posix/posix_runtime.h"
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/random.h>

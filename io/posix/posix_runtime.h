@@ -5,8 +5,8 @@
 //   epoll reports the edge.
 // - Files: pread/pwrite run inline (page cache); fdatasync/fsync, the calls that really block,
 //   run on one helper thread and complete through an eventfd, so the reactor thread never waits
-//   on the disk. (The helper thread is io/posix's business; DESIGN.md bans threads only in core/
-//   and sim/.)
+//   on the disk. (The helper thread is io/posix's business; docs/architecture.md bans threads only
+//   in core/ and sim/.)
 // - ShouldInjectFault is always false.
 //
 // Threading: everything except PostCompletion runs on the reactor thread.
@@ -98,7 +98,7 @@ class PosixRuntime final : public Runtime {
   Random random_;
   std::unique_ptr<Scheduler> scheduler_ = std::make_unique<Scheduler>();
   int epoll_fd_ = -1;
-  int completion_fd_ = -1;  // eventfd: the helper thread's "something finished".
+  int completion_fd_ = -1;     // eventfd: the helper thread's "something finished".
   int data_dir_lock_fd_ = -1;  // <data_dir>/LOCK, flock'ed exclusively while we live.
   bool stopping_ = false;
   uint64_t next_timer_sequence_ = 1;
@@ -106,9 +106,9 @@ class PosixRuntime final : public Runtime {
 
   std::mutex helper_mutex_;
   std::condition_variable helper_wakeup_;
-  std::deque<std::function<void()>> helper_jobs_;   // Guarded by helper_mutex_.
-  std::deque<std::function<void()>> completions_;   // Guarded by helper_mutex_.
-  bool helper_exit_ = false;                        // Guarded by helper_mutex_.
+  std::deque<std::function<void()>> helper_jobs_;  // Guarded by helper_mutex_.
+  std::deque<std::function<void()>> completions_;  // Guarded by helper_mutex_.
+  bool helper_exit_ = false;                       // Guarded by helper_mutex_.
   std::thread helper_;
 
   std::unique_ptr<PosixDisk> disk_;

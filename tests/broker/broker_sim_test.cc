@@ -22,9 +22,10 @@ io::Address AddressOf(uint32_t node) { return {fmt::format("node{}", node), kPor
 
 // One request/response exchange on a fresh connection (hello first).
 absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> Call(io::Runtime& rt, uint32_t node,
-                                                          wire::ClientMessageT request) {
+                                                           wire::ClientMessageT request) {
   const io::Instant deadline = rt.Now() + seconds(5);
-  absl::StatusOr<std::unique_ptr<io::Stream>> stream = rt.network().Connect(AddressOf(node), deadline);
+  absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+      rt.network().Connect(AddressOf(node), deadline);
   if (!stream.ok()) return stream.status();
   io::FrameReader reader(**stream, wire::kClientMessageBytesMax);
   wire::HelloRequestT hello;
@@ -38,7 +39,8 @@ absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> Call(io::Runtime& rt, uint
     }
     absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
     if (!frame.ok()) return frame.status();
-    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> decoded = wire::DecodeClientMessage(*frame);
+    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> decoded =
+        wire::DecodeClientMessage(*frame);
     if (!decoded.ok()) return decoded.status();
     response = std::move(*decoded);
   }
@@ -52,7 +54,8 @@ class BrokerCluster {
                          std::function<void(core::broker::BrokerOptions&)> tune = nullptr)
       : world_(sim::WorldOptions{.seed = seed}), tune_(std::move(tune)) {
     for (uint32_t id = 1; id <= 3; id++) {
-      world_.AddNode(io::NodeId(id), AddressOf(id).host, [this, id](io::Runtime& rt) { Serve(rt, id); });
+      world_.AddNode(io::NodeId(id), AddressOf(id).host,
+                     [this, id](io::Runtime& rt) { Serve(rt, id); });
     }
     world_.AddNode(io::NodeId(10), "client", [this](io::Runtime& rt) { client_ = &rt; });
     for (io::NodeId node : world_.nodes()) world_.Start(node);
@@ -78,13 +81,15 @@ class BrokerCluster {
     options.advertised = AddressOf(id);
     options.controller_voters = {1, 2, 3};
     if (tune_) tune_(options);
-    absl::StatusOr<std::unique_ptr<core::broker::Broker>> broker = core::broker::Broker::Start(rt, options);
+    absl::StatusOr<std::unique_ptr<core::broker::Broker>> broker =
+        core::broker::Broker::Start(rt, options);
     ASSERT_TRUE(broker.ok()) << broker.status();
     std::shared_ptr<core::broker::Broker> shared(std::move(*broker));
     absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(AddressOf(id));
     ASSERT_TRUE(listener.ok());
     while (true) {
-      absl::StatusOr<std::unique_ptr<io::Stream>> stream = (*listener)->Accept(io::Instant::Infinite());
+      absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+          (*listener)->Accept(io::Instant::Infinite());
       if (!stream.ok()) return;
       std::shared_ptr<io::Stream> connection(std::move(*stream));
       rt.Spawn("conn", [shared, connection] { shared->ServeConnection(connection); });
@@ -144,12 +149,14 @@ TEST(BrokerSim, CreateProduceFetchAcrossALeaderCrash) {
     create.name = "orders";
     create.partitions = 3;
     create.replication_factor = 3;
-    auto created = CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); });
+    auto created =
+        CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); });
     ASSERT_NE(created, nullptr) << "no controller created the topic";
     ASSERT_EQ(created->body.AsCreateTopicResponse()->topic->partitions.size(), 3u);
     for (uint32_t p = 0; p < 3; p++) {
       for (int i = 0; i < 5; i++) {
-        auto produced = CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("orders", p, i); });
+        auto produced =
+            CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("orders", p, i); });
         ASSERT_NE(produced, nullptr);
         EXPECT_EQ(produced->body.AsProduceResponse()->base_offset, i);
       }
@@ -199,18 +206,22 @@ TEST(BrokerSim, FetchesStayWithinTheirBudgetAndTheLargestBatchIsReadable) {
     }
     // The largest batch a client may send: one record filling kBatchBytesMax.
     const size_t padding = wire::kBatchBytesMax - 256;
-    auto largest = CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("big", 0, -1, padding); });
+    auto largest =
+        CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("big", 0, -1, padding); });
     ASSERT_NE(largest, nullptr);
     EXPECT_EQ(largest->body.AsProduceResponse()->base_offset, kSmallRecords);
     for (uint32_t budget : {10u << 10, 1u << 20, static_cast<uint32_t>(wire::kFetchBytesMax)}) {
-      auto fetched = CallUntil<wire::FetchResponseT>(rt, [&] { return Fetch("big", 0, 0, budget); });
+      auto fetched =
+          CallUntil<wire::FetchResponseT>(rt, [&] { return Fetch("big", 0, 0, budget); });
       ASSERT_NE(fetched, nullptr);
       size_t bytes = 0;
-      for (const auto& batch : fetched->body.AsFetchResponse()->batches) bytes += batch->batch.size();
+      for (const auto& batch : fetched->body.AsFetchResponse()->batches)
+        bytes += batch->batch.size();
       EXPECT_LE(bytes, budget) << "a fetch of budget " << budget << " returned " << bytes;
       EXPECT_FALSE(fetched->body.AsFetchResponse()->batches.empty());
     }
-    auto tail = CallUntil<wire::FetchResponseT>(rt, [&] { return Fetch("big", 0, kSmallRecords, 1); });
+    auto tail =
+        CallUntil<wire::FetchResponseT>(rt, [&] { return Fetch("big", 0, kSmallRecords, 1); });
     ASSERT_NE(tail, nullptr);
     ASSERT_EQ(tail->body.AsFetchResponse()->batches.size(), 1u);
     auto verified = wire::VerifyRecordBatch(tail->body.AsFetchResponse()->batches[0]->batch);
@@ -265,16 +276,18 @@ void RetentionScenario(core::broker::PartitionPlantedBug bug, bool* offsets_agre
   cluster.world().Crash(io::NodeId(3));
   cluster.OnClient([&](io::Runtime& rt) {
     for (int i = 0; i < kRecords; i++) {
-      ASSERT_NE(CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("logs", 0, i, kPadding); }),
-                nullptr);
+      ASSERT_NE(
+          CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("logs", 0, i, kPadding); }),
+          nullptr);
     }
     (void)rt.Sleep(seconds(2));  // Several retention checks.
   });
   cluster.world().Restart(io::NodeId(3));
   cluster.OnClient([&](io::Runtime& rt) {
     for (int i = kRecords; i < kRecords + 20; i++) {
-      ASSERT_NE(CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("logs", 0, i, kPadding); }),
-                nullptr);
+      ASSERT_NE(
+          CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("logs", 0, i, kPadding); }),
+          nullptr);
     }
     (void)rt.Sleep(seconds(3));  // Node 3 catches up.
     *offsets_agree = true;
@@ -316,8 +329,9 @@ TEST(BrokerSim, RetentionSnapshotsLetALaggingReplicaCatchUpWithTheSameOffsets) {
   RetentionScenario(core::broker::PartitionPlantedBug::kNone, &offsets_agree);
   EXPECT_TRUE(offsets_agree);
   const auto probes = io::probe::Snapshot();
-  for (const char* probe : {"broker: retention compacts a partition",
-                            "raft: leader sends a snapshot", "raft: follower installs a snapshot"}) {
+  for (const char* probe :
+       {"broker: retention compacts a partition", "raft: leader sends a snapshot",
+        "raft: follower installs a snapshot"}) {
     EXPECT_TRUE(probes.contains(probe)) << probe;
   }
 }

@@ -1,5 +1,5 @@
-// Planted violations of DESIGN.md's determinism rules. tests:banned_apis_test checks that
-// tests/banned_apis.sh reports each one. Never compiled.
+// Planted violations of docs/architecture.md's determinism rules. tests:banned_apis_test checks
+// that tests/banned_apis.sh reports each one. Never compiled.
 #include <unistd.h>
 
 #include <chrono>
