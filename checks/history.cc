@@ -83,6 +83,7 @@ struct Event {
   std::optional<std::vector<int64_t>> offsets;
   std::optional<std::vector<Read>> reads;
   std::optional<std::vector<Commit>> commits;
+  std::optional<std::vector<Commit>> starts;
   std::optional<std::vector<int64_t>> partitions;
   std::optional<std::string> key;
   std::optional<int64_t> value;  // kValueNone for null
@@ -205,6 +206,15 @@ absl::Status DecodeLogFields(const json::Value& object, Event* event) {
       event->reads->push_back(Read{t[0], t[1], t[2]});
     }
   }
+  if (const json::Value* v = object.Find("starts")) {
+    absl::StatusOr<std::vector<std::vector<int64_t>>> tuples = IntTuples("starts", *v, 2);
+    if (!tuples.ok()) return tuples.status();
+    event->starts.emplace();
+    for (const auto& t : *tuples) {
+      if (t[0] < 0 || t[1] < 0) return FieldError("starts", "partition and offset must be >= 0");
+      event->starts->push_back(Commit{t[0], t[1]});
+    }
+  }
   if (const json::Value* v = object.Find("commits")) {
     absl::StatusOr<std::vector<std::vector<int64_t>>> tuples = IntTuples("commits", *v, 2);
     if (!tuples.ok()) return tuples.status();
@@ -240,7 +250,8 @@ absl::StatusOr<Event> DecodeEvent(std::string_view line_text, int64_t line) {
   }
   static constexpr std::string_view kKnown[] = {
       "process", "type",       "f",       "time_ns", "partition", "values",   "offsets",
-      "reads",   "partitions", "commits", "key",     "value",     "expected", "error"};
+      "reads",   "partitions", "commits", "key",     "value",     "expected", "error",
+      "starts"};
   for (const auto& [name, value] : object->as_object()) {
     if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown)) {
       return FieldError(name, "unknown field (see docs/history-format.md)");
@@ -271,10 +282,12 @@ absl::Status CheckFieldsAllowed(const Event& e) {
       {e.key.has_value(), reg},
       {e.value.has_value(), reg},
       {e.expected.has_value(), e.f == Function::kCas},
+      {e.starts.has_value(), e.f == Function::kAssign},
   };
   static constexpr std::string_view kNames[] = {"partition", "values",  "offsets",
                                                 "reads",     "commits", "partitions",
-                                                "key",       "value",   "expected"};
+                                                "key",       "value",   "expected",
+                                                "starts"};
   static_assert(std::size(kNames) == std::size(present_allowed));
   for (size_t i = 0; i < std::size(kNames); i++) {
     if (present_allowed[i].first && !present_allowed[i].second) {
@@ -308,6 +321,7 @@ absl::StatusOr<Operation> StartOperation(const Event& e, int64_t id) {
       break;
     case Function::kAssign:
       if (!e.partitions) return FieldError("partitions", "an assign invocation needs it");
+      if (e.starts) return FieldError("starts", "only an ok completion reports starts");
       op.partitions = *e.partitions;
       break;
     case Function::kRead:
@@ -345,7 +359,8 @@ absl::Status CompleteOperation(const Event& e, Operation* op) {
                                              : Outcome::kInfo;
   op->complete_line = e.line;
   op->complete_ns = e.time_ns;
-  const bool has_results = e.offsets || e.reads || (e.f == Function::kRead && e.value);
+  const bool has_results =
+      e.offsets || e.reads || e.starts || (e.f == Function::kRead && e.value);
   if (!op->ok()) {
     if (has_results) return absl::InvalidArgumentError("only ok completions carry results");
     return absl::OkStatus();
@@ -357,6 +372,8 @@ absl::Status CompleteOperation(const Event& e, Operation* op) {
   } else if (e.f == Function::kPoll) {
     if (!e.reads) return FieldError("reads", "an ok poll must report them (maybe [])");
     op->reads = *e.reads;
+  } else if (e.f == Function::kAssign && e.starts) {
+    op->starts = *e.starts;
   } else if (e.f == Function::kRead) {
     if (!e.value) return FieldError("value", "an ok read must report it (maybe null)");
     op->value = *e.value;

@@ -79,6 +79,9 @@ struct Operation {
   // commit: positions committed. assign: partitions the consumer now reads.
   std::vector<Commit> commits;
   std::vector<int64_t> partitions;
+  // assign, ok completion, optional: (partition, offset) pairs, each the earliest offset the
+  // partition's log still held when the consumer asked (retention deleted everything below).
+  std::vector<Commit> starts;
   // read/write/cas on a register, named by `key` ("" for a lone register). `value` is what a
   // write writes, what an ok read returned, or a cas's new value; `expected` is a cas's old value.
   std::string key;

@@ -45,9 +45,10 @@ class HistoryBuilder {
   }
 
   HistoryBuilder& Assign(int64_t process, std::vector<int64_t> partitions,
-                         Outcome outcome = Outcome::kOk) {
+                         Outcome outcome = Outcome::kOk, std::vector<Commit> starts = {}) {
     Operation op = Start(process, Function::kAssign, outcome);
     op.partitions = std::move(partitions);
+    op.starts = std::move(starts);
     return Push(std::move(op));
   }
 

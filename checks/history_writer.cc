@@ -73,6 +73,13 @@ void AppendResults(const Operation& op, std::string* out) {
       absl::StrAppend(out, i == 0 ? "" : ",", "[", r.partition, ",", r.offset, ",", r.value, "]");
     }
     out->push_back(']');
+  } else if (op.f == Function::kAssign && !op.starts.empty()) {
+    out->append(",\"starts\":[");
+    for (size_t i = 0; i < op.starts.size(); i++) {
+      absl::StrAppend(out, i == 0 ? "" : ",", "[", op.starts[i].partition, ",",
+                      op.starts[i].offset, "]");
+    }
+    out->push_back(']');
   } else if (op.f == Function::kRead) {
     out->append(",\"value\":");
     AppendValue(op.value, out);

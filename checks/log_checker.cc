@@ -59,6 +59,8 @@ struct PartitionFacts {
   absl::btree_map<int64_t, int64_t> first_reader;  // value -> first poll that read it
   int64_t read_offset_max = -1;
   int64_t read_offset_max_op = -1;
+  // The highest log start any ok assign reported: retention deleted every offset below it.
+  int64_t expired_below = 0;
   std::vector<int64_t> known_offsets;  // sorted, distinct: the version order
 
   void Observe(int64_t offset, int64_t value, int64_t op_id) {
@@ -128,6 +130,7 @@ class LogChecker {
   absl::btree_map<int64_t, PartitionFacts> partitions_;
   std::vector<Found> found_;
   int64_t unseen_count_ = 0;
+  int64_t expired_count_ = 0;
   int64_t reads_count_ = 0;
 };
 
@@ -147,6 +150,11 @@ absl::Status LogChecker::Gather() {
         if (!op.ok()) continue;
         it->second.offset = op.offsets[i];
         facts.Observe(op.offsets[i], op.values[i], op.id);
+      }
+    } else if (op.f == Function::kAssign && op.ok()) {
+      for (const Commit& start : op.starts) {
+        PartitionFacts& facts = partitions_[start.partition];
+        facts.expired_below = std::max(facts.expired_below, start.offset);
       }
     } else if (op.f == Function::kPoll && op.ok()) {
       for (const Read& read : op.reads) {
@@ -212,6 +220,10 @@ void LogChecker::CheckReads() {
     }
     for (const auto& [value, send] : facts.sends) {
       if (send.outcome != Outcome::kOk || facts.first_reader.contains(value)) continue;
+      if (send.offset < facts.expired_below) {
+        expired_count_++;  // Deleted by retention before anyone read it: not lost.
+        continue;
+      }
       if (facts.read_offset_max > send.offset) {
         Add(LogAnomaly::kLostWrite, partition, send.offset,
             absl::StrFormat("value %d acknowledged at offset %d of partition %d by %s was never "
@@ -386,6 +398,12 @@ CheckReport LogChecker::Finish() {
       absl::StrFormat("%d partitions; sends: %d ok, %d fail, %d info; %d polls reading %d records",
                       partitions_.size(), sends_count[0], sends_count[1], sends_count[2],
                       polls_count, reads_count_));
+  if (expired_count_ > 0) {
+    report.notes.push_back(absl::StrFormat(
+        "%d acknowledged values were deleted by retention before any poll read them (their "
+        "offsets are below a log start an assign reported)",
+        expired_count_));
+  }
   if (unseen_count_ > 0 && !options_.unseen_is_anomaly) {
     report.notes.push_back(absl::StrFormat(
         "%d acknowledged values were not read by the end (unseen is not an anomaly here)",

@@ -37,6 +37,26 @@ TEST(LogCheckerTest, LostWriteIsAnAckedValueSkippedByAReaderThatReadPastIt) {
   EXPECT_EQ(Kinds(HistoryBuilder(b).Poll(1, {{0, 0, 1}, {0, 1, 2}}).Build()), Kinds_{});
 }
 
+TEST(LogCheckerTest, ValuesBelowAReportedLogStartExpiredButAboveItAreStillLost) {
+  HistoryBuilder b;
+  b.Send(0, 0, {1}, {0}).Send(0, 0, {2}, {1}).Send(0, 0, {3}, {2});
+  // Retention deleted offsets below 1: value 1 expired unread, value 2 was read.
+  History expired = HistoryBuilder(b)
+                        .Assign(1, {0}, Outcome::kOk, {{0, 1}})
+                        .Poll(1, {{0, 1, 2}, {0, 2, 3}})
+                        .Build();
+  EXPECT_EQ(Kinds(expired), Kinds_{});
+  // The near miss: a start of 1 does not excuse value 2 at offset 1, skipped by a reader.
+  History lost = HistoryBuilder(b)
+                     .Assign(1, {0}, Outcome::kOk, {{0, 1}})
+                     .Poll(1, {{0, 2, 3}})
+                     .Build();
+  EXPECT_EQ(Kinds(lost), Kinds_{"lost-write"});
+  // A failed assign reports nothing.
+  History failed = HistoryBuilder(b).Assign(1, {0}, Outcome::kFail).Poll(1, {{0, 2, 3}}).Build();
+  EXPECT_EQ(Kinds(failed), (Kinds_{"lost-write", "lost-write"}));
+}
+
 TEST(LogCheckerTest, IndeterminateSendsAreNeverLost) {
   History h = HistoryBuilder()
                   .Send(0, 0, {1}, {}, Outcome::kInfo)

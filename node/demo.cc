@@ -63,8 +63,8 @@ struct NodeProcess {
 
 void Start(const std::string& binary, NodeProcess& node, const std::vector<NodeProcess>& all) {
   std::vector<std::string> args = {
-      "--node_id=" + std::to_string(node.id), "--data_dir=" + node.data_dir,
-      "--listen=" + node.client.ToString(), "--peer_listen=" + node.peer.ToString(),
+      "--node_id=" + std::to_string(node.id),        "--data_dir=" + node.data_dir,
+      "--listen=" + node.client.ToString(),          "--peer_listen=" + node.peer.ToString(),
       "--metrics_listen=" + node.metrics.ToString(), fmt::format("--region=r{}", node.id)};
   std::string peers;
   for (const NodeProcess& other : all) {
@@ -130,9 +130,10 @@ bool Demo::CreateTopic() {
   while (rt_.Now() < start + seconds(30)) {
     absl::StatusOr<wire::TopicInfoT> created = client_->CreateTopic(kTopic, kPartitions, kNodes);
     if (created.ok()) {
-      fmt::print("demo: topic '{}' created ({} partitions, replication factor {}) {:.0f} ms "
-                 "after the nodes started; replicas:", kTopic, kPartitions, kNodes,
-                 Millis(rt_.Now() - start));
+      fmt::print(
+          "demo: topic '{}' created ({} partitions, replication factor {}) {:.0f} ms "
+          "after the nodes started; replicas:",
+          kTopic, kPartitions, kNodes, Millis(rt_.Now() - start));
       for (const auto& partition : created->partitions) {
         fmt::print(" p{}=[{}]", partition->partition, fmt::join(partition->replicas, ","));
       }
@@ -152,7 +153,8 @@ bool Demo::CheckBasics() {
   if (!stream.ok()) return false;
   const std::string garbage = "not a flatbuffer";
   if (!io::WriteFrame(**stream, std::vector<uint8_t>(garbage.begin(), garbage.end()),
-                      rt_.Now() + seconds(2)).ok()) {
+                      rt_.Now() + seconds(2))
+           .ok()) {
     return false;
   }
   io::FrameReader reader(**stream);
@@ -177,7 +179,8 @@ bool Demo::CheckBasics() {
     if (!n.ok() || *n == 0) break;
     response.append(buffer.begin(), buffer.begin() + static_cast<ptrdiff_t>(*n));
   }
-  fmt::print("demo: garbage refused with BadRequest; /metrics served ({} bytes)\n", response.size());
+  fmt::print("demo: garbage refused with BadRequest; /metrics served ({} bytes)\n",
+             response.size());
   for (const char* metric : {"meridian_produce_requests_total", "meridian_partitions_hosted",
                              "meridian_raft_messages_dropped_total"}) {
     if (response.find(metric) == std::string::npos) {
@@ -201,8 +204,8 @@ bool Demo::Produce(int records, const char* phase) {
   for (int i = 0; i < records; i++) {
     const int64_t value = next_value_++;
     const std::string key = fmt::format("customer-{}", value % 50);
-    checks::Operation send{.process = next_process_++, .f = checks::Function::kSend,
-                           .invoke_ns = rt_.Now().nanos()};
+    checks::Operation send{
+        .process = next_process_++, .f = checks::Function::kSend, .invoke_ns = rt_.Now().nanos()};
     send.partition = client::PartitionForKey(key, kPartitions);
     send.values = {value};
     history_.operations.push_back(send);
@@ -243,10 +246,12 @@ bool Demo::Produce(int records, const char* phase) {
 
 int Demo::LeaderOf(uint32_t partition) {
   for (const NodeProcess& node : nodes_) {
-    absl::StatusOr<wire::ReplicaStatusResponseT> status = client_->ReplicaStatus(io::NodeId(node.id));
+    absl::StatusOr<wire::ReplicaStatusResponseT> status =
+        client_->ReplicaStatus(io::NodeId(node.id));
     if (!status.ok()) continue;
     for (const auto& replica : status->replicas) {
-      if (replica->topic == kTopic && replica->partition == partition && replica->role == "leader") {
+      if (replica->topic == kTopic && replica->partition == partition &&
+          replica->role == "leader") {
         return node.id;
       }
     }
@@ -259,8 +264,10 @@ bool Demo::Consume() {
   options.auto_offset_reset = client::OffsetReset::kNone;
   client::Consumer consumer(*client_, options);
   const int64_t process = next_process_++;
-  checks::Operation assign{.process = process, .f = checks::Function::kAssign,
-                           .outcome = checks::Outcome::kOk, .invoke_ns = rt_.Now().nanos()};
+  checks::Operation assign{.process = process,
+                           .f = checks::Function::kAssign,
+                           .outcome = checks::Outcome::kOk,
+                           .invoke_ns = rt_.Now().nanos()};
   std::vector<client::TopicPartition> all;
   for (uint32_t p = 0; p < kPartitions; p++) {
     all.push_back({kTopic, p});
@@ -272,8 +279,10 @@ bool Demo::Consume() {
   const io::Instant start = rt_.Now();
   uint64_t read = 0;
   while (read < acknowledged_ && rt_.Now() < start + seconds(60)) {
-    checks::Operation poll{.process = process, .f = checks::Function::kPoll,
-                           .outcome = checks::Outcome::kOk, .invoke_ns = rt_.Now().nanos()};
+    checks::Operation poll{.process = process,
+                           .f = checks::Function::kPoll,
+                           .outcome = checks::Outcome::kOk,
+                           .invoke_ns = rt_.Now().nanos()};
     absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(milliseconds(500));
     if (!records.ok()) {
       fmt::print("demo: poll failed: {}\n", records.status().ToString());
@@ -347,7 +356,8 @@ bool Demo::Run() {
     for (size_t i = 0; caught_up && i < mine->replicas.size(); i++) {
       const int leader = LeaderOf(mine->replicas[i]->partition);
       absl::StatusOr<wire::ReplicaStatusResponseT> theirs =
-          leader == 0 ? absl::UnavailableError("no leader") : client_->ReplicaStatus(io::NodeId(leader));
+          leader == 0 ? absl::UnavailableError("no leader")
+                      : client_->ReplicaStatus(io::NodeId(leader));
       if (!theirs.ok()) {
         caught_up = false;
         break;
@@ -372,12 +382,13 @@ bool Demo::Run() {
   std::vector<double> sorted = latencies_ms_;
   std::sort(sorted.begin(), sorted.end());
   const auto p = [&](double q) { return sorted[static_cast<size_t>(q * (sorted.size() - 1))]; };
-  fmt::print("demo: figures: acknowledged={} produce_latency_ms_p50={:.1f} p99={:.1f} "
-             "records_per_s={:.0f} (one producer, {} records in flight per phase, each acked "
-             "after fsync on 2 of 3 nodes; latencies include queueing behind the batch)\n",
-             acknowledged_, p(0.5), p(0.99),
-             static_cast<double>(acknowledged_) / std::chrono::duration<double>(produce_busy_).count(),
-             kRecordsPerPhase);
+  fmt::print(
+      "demo: figures: acknowledged={} produce_latency_ms_p50={:.1f} p99={:.1f} "
+      "records_per_s={:.0f} (one producer, {} records in flight per phase, each acked "
+      "after fsync on 2 of 3 nodes; latencies include queueing behind the batch)\n",
+      acknowledged_, p(0.5), p(0.99),
+      static_cast<double>(acknowledged_) / std::chrono::duration<double>(produce_busy_).count(),
+      kRecordsPerPhase);
   return true;
 }
 
@@ -390,8 +401,11 @@ int Main(int argc, char** argv) {
   const std::string root = mkdtemp(pattern);
   std::vector<NodeProcess> nodes(kNodes);
   for (int i = 0; i < kNodes; i++) {
-    nodes[i] = {i + 1, {"127.0.0.1", FreeLoopbackPort()}, {"127.0.0.1", FreeLoopbackPort()},
-                {"127.0.0.1", FreeLoopbackPort()}, fmt::format("{}/n{}", root, i + 1)};
+    nodes[i] = {i + 1,
+                {"127.0.0.1", FreeLoopbackPort()},
+                {"127.0.0.1", FreeLoopbackPort()},
+                {"127.0.0.1", FreeLoopbackPort()},
+                fmt::format("{}/n{}", root, i + 1)};
   }
   for (NodeProcess& node : nodes) Start(argv[1], node, nodes);
   fmt::print("demo: started {} meridian-node processes in regions r1..r{} (data under {})\n",

@@ -26,7 +26,8 @@
 #include "node/metrics_http.h"
 
 ABSL_FLAG(uint32_t, node_id, 0, "This node's id (>= 1, unique in the cluster). Required.");
-ABSL_FLAG(std::string, data_dir, "", "Directory for this node's data (created if missing). Required.");
+ABSL_FLAG(std::string, data_dir, "",
+          "Directory for this node's data (created if missing). Required.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:9092", "Client address ip:port.");
 ABSL_FLAG(std::string, advertise, "",
           "Client address other nodes and clients use to reach this node (default: --listen).");
@@ -34,7 +35,8 @@ ABSL_FLAG(std::string, peer_listen, "", "Peer link address ip:port (required wit
 ABSL_FLAG(std::vector<std::string>, peers, {},
           "The other nodes of the cluster as id=ip:port (their --peer_listen), comma-separated. "
           "Every node of the cluster is a controller voter; empty: a one-node cluster.");
-ABSL_FLAG(std::string, region, "local", "This node's region (placement spreads replicas over regions).");
+ABSL_FLAG(std::string, region, "local",
+          "This node's region (placement spreads replicas over regions).");
 ABSL_FLAG(std::string, zone, "local", "This node's zone within its region.");
 ABSL_FLAG(std::string, metrics_listen, "", "Metrics HTTP address ip:port (empty: none).");
 ABSL_FLAG(int64_t, raft_tick_ms, 50, "Raft tick (election timeout = 10 ticks, heartbeat = 2).");
@@ -51,12 +53,13 @@ void Log(const io::Runtime& rt, std::string_view text) {
 absl::StatusOr<io::Address> ParseIpAddress(std::string_view flag, const std::string& text) {
   absl::StatusOr<io::Address> address = io::ParseAddress(text);
   if (!address.ok()) {
-    return absl::InvalidArgumentError(fmt::format("--{}: {}", flag, std::string(address.status().message())));
-  }
-  if (address->host != "localhost" && address->host.find_first_not_of("0123456789.") != std::string::npos) {
     return absl::InvalidArgumentError(
-        fmt::format("--{}: '{}' is not an IPv4 address (host names are not resolved)", flag,
-                    address->host));
+        fmt::format("--{}: {}", flag, std::string(address.status().message())));
+  }
+  if (address->host != "localhost" &&
+      address->host.find_first_not_of("0123456789.") != std::string::npos) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--{}: '{}' is not an IPv4 address (host names are not resolved)", flag, address->host));
   }
   return address;
 }
@@ -65,14 +68,16 @@ absl::Status CheckDataDir(const std::string& dir) {
   if (dir.empty()) return absl::InvalidArgumentError("--data_dir is required");
   struct stat info {};
   if (stat(dir.c_str(), &info) == 0 && !S_ISDIR(info.st_mode)) {
-    return absl::FailedPreconditionError(fmt::format("--data_dir {} exists and is not a directory", dir));
+    return absl::FailedPreconditionError(
+        fmt::format("--data_dir {} exists and is not a directory", dir));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<io::posix::PosixOptions> OptionsFromFlags() {
   io::posix::PosixOptions options;
-  if (absl::GetFlag(FLAGS_node_id) == 0) return absl::InvalidArgumentError("--node_id is required and must be >= 1");
+  if (absl::GetFlag(FLAGS_node_id) == 0)
+    return absl::InvalidArgumentError("--node_id is required and must be >= 1");
   options.node = io::NodeId(absl::GetFlag(FLAGS_node_id));
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   if (absl::Status s = CheckDataDir(options.data_dir); !s.ok()) return s;
@@ -81,10 +86,12 @@ absl::StatusOr<io::posix::PosixOptions> OptionsFromFlags() {
   }
   const std::vector<std::string> peers = absl::GetFlag(FLAGS_peers);
   if (!peers.empty() && absl::GetFlag(FLAGS_peer_listen).empty()) {
-    return absl::InvalidArgumentError("--peers needs --peer_listen (where the peers reach this node)");
+    return absl::InvalidArgumentError(
+        "--peers needs --peer_listen (where the peers reach this node)");
   }
   if (!absl::GetFlag(FLAGS_peer_listen).empty()) {
-    absl::StatusOr<io::Address> address = ParseIpAddress("peer_listen", absl::GetFlag(FLAGS_peer_listen));
+    absl::StatusOr<io::Address> address =
+        ParseIpAddress("peer_listen", absl::GetFlag(FLAGS_peer_listen));
     if (!address.ok()) return address.status();
     options.peer_listen = *address;
   }
@@ -118,7 +125,8 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
   }
   options.advertised = client;
   if (!absl::GetFlag(FLAGS_advertise).empty()) {
-    absl::StatusOr<io::Address> advertised = ParseIpAddress("advertise", absl::GetFlag(FLAGS_advertise));
+    absl::StatusOr<io::Address> advertised =
+        ParseIpAddress("advertise", absl::GetFlag(FLAGS_advertise));
     if (!advertised.ok()) return advertised.status();
     options.advertised = *advertised;
   }
@@ -170,7 +178,8 @@ void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
                    core::broker::Broker* broker, NodeMetrics& metrics) {
   rt.Spawn("client-accept", [&rt, listener, broker, &metrics] {
     while (true) {
-      absl::StatusOr<std::unique_ptr<io::Stream>> stream = listener->Accept(io::Instant::Infinite());
+      absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+          listener->Accept(io::Instant::Infinite());
       if (!stream.ok()) {
         if (absl::IsCancelled(stream.status())) return;
         // Out of descriptors or a transient error: keep accepting after a pause.
@@ -220,7 +229,8 @@ int Main() {
   std::shared_ptr<io::Listener> client_listener(std::move(*clients));
   absl::Status started = StopOnSignals(rt);
   if (started.ok() && !absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    absl::StatusOr<io::Address> address = ParseIpAddress("metrics_listen", absl::GetFlag(FLAGS_metrics_listen));
+    absl::StatusOr<io::Address> address =
+        ParseIpAddress("metrics_listen", absl::GetFlag(FLAGS_metrics_listen));
     started = address.ok() ? ServeMetrics(rt, *address, metrics) : address.status();
   }
   if (!started.ok()) {

@@ -69,6 +69,13 @@ TEST(BrokerPlantedBugs, NoDedupWindowIsCaughtWithin100Seeds) {
   RecordProperty("seeds_to_catch", static_cast<int>(seed));
 }
 
+TEST(BrokerPlantedBugs, SnapshotsWithoutStateAreCaughtWithin100Seeds) {
+  const uint64_t seed = SeedsToCatch(
+      {.partition = core::broker::PartitionPlantedBug::kSnapshotWithoutState}, 100);
+  EXPECT_NE(seed, 0u) << "retention snapshots that lose the partition state survived 100 seeds";
+  RecordProperty("seeds_to_catch", static_cast<int>(seed));
+}
+
 TEST(BrokerPlantedBugs, FetchAboveTheHighWatermarkIsCaughtWithin100Seeds) {
   const uint64_t seed = SeedsToCatch({.fetch_above_high_watermark = true}, 100);
   EXPECT_NE(seed, 0u) << "serving uncommitted records survived 100 seeds";

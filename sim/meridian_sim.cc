@@ -41,7 +41,7 @@ ABSL_FLAG(std::string, faults, "", "Keep only these schedule indices (comma-sepa
 ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names).");
 ABSL_FLAG(
     std::string, bug, "none",
-    "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state. "
+    "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state, snapshot-without-state. "
     "Toy workload: ack-before-sync, skip-crc.");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
@@ -99,7 +99,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   if (options->workload == "broker") {
     if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs)) {
       return "unknown --bug " + bug +
-             " for the broker workload (ack-before-quorum, fetch-above-hwm, forget-producer-state)";
+             " for the broker workload (ack-before-quorum, fetch-above-hwm, forget-producer-state, snapshot-without-state)";
     }
   } else if (!ParsePlantedBug(bug, &options->bug)) {
     return "unknown --bug " + bug + " for the toy workload (ack-before-sync, skip-crc)";

@@ -98,7 +98,8 @@ void WriteHistoryFile(const std::string& path, const checks::History& history);
 
 bool ParseFaultKind(std::string_view name, FaultKind* kind);
 bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug);
-// Broker planted bugs by name: ack-before-quorum, forget-producer-state.
+// Broker planted bugs by name: ack-before-quorum, fetch-above-hwm, forget-producer-state,
+// snapshot-without-state.
 bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBugs* bugs);
 const char* PlantedBugName(toy::PlantedBug bug);
 

@@ -87,6 +87,9 @@ std::string ReproCommand(const SimulationOptions& options) {
       core::broker::PartitionPlantedBug::kForgetProducerStateOnApply) {
     command += " --bug=forget-producer-state";
   }
+  if (options.broker_bugs.partition == core::broker::PartitionPlantedBug::kSnapshotWithoutState) {
+    command += " --bug=snapshot-without-state";
+  }
   if (options.buggify != SimulationOptions::Buggify::kSeedChooses) {
     command +=
         options.buggify == SimulationOptions::Buggify::kOn ? " --buggify=on" : " --buggify=off";
@@ -198,6 +201,10 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
   }
   if (name == "forget-producer-state") {
     bugs->partition = core::broker::PartitionPlantedBug::kForgetProducerStateOnApply;
+    return true;
+  }
+  if (name == "snapshot-without-state") {
+    bugs->partition = core::broker::PartitionPlantedBug::kSnapshotWithoutState;
     return true;
   }
   return false;

@@ -137,8 +137,8 @@ raft::Index RetentionTarget(const Broker::State& state, const HostedPartition& h
   if (topic == nullptr) return none;
   raft::Index target = none;
   if (topic->retention_bytes > 0) {
-    target = std::max(target, hosted.replica->RetentionIndex(
-                                  static_cast<uint64_t>(topic->retention_bytes)));
+    target = std::max(
+        target, hosted.replica->RetentionIndex(static_cast<uint64_t>(topic->retention_bytes)));
   }
   if (topic->retention_ms > 0) {
     const int64_t cutoff = state.runtime.WallClockMillis() - topic->retention_ms;
@@ -162,8 +162,7 @@ absl::Status CompactPartition(Broker::State& state, const HostedPartition& hoste
   }
   raft::Index next = from.next();
   while (next <= target) {
-    absl::StatusOr<std::vector<raft::Entry>> entries =
-        hosted.replica->ReadCommitted(next, 1 << 20);
+    absl::StatusOr<std::vector<raft::Entry>> entries = hosted.replica->ReadCommitted(next, 1 << 20);
     if (!entries.ok()) return entries.status();
     if (entries->empty()) return absl::UnavailableError("entries to compact are not readable");
     for (const raft::Entry& entry : *entries) {
@@ -195,8 +194,8 @@ void CompactController(Broker::State& state) {
     state.metrics.snapshots_taken_total++;
   } else {
     state.metrics.compactions_refused_total++;
-    state.Log(fmt::format("metadata compaction to {} refused: {}", applied.ToString(),
-                          s.ToString()));
+    state.Log(
+        fmt::format("metadata compaction to {} refused: {}", applied.ToString(), s.ToString()));
   }
 }
 
@@ -255,8 +254,8 @@ absl::Status RegisterRemotely(Broker::State& state, const cluster::NodeRecord& l
   wire::RegisterNodeRequestT registration;
   registration.node = std::make_unique<wire::NodeInfoT>(self);
   io::FrameReader reader(**stream, wire::kClientMessageBytesMax);
-  for (wire::ClientMessageT request : {wire::Message(1, std::move(hello)),
-                                       wire::Message(2, std::move(registration))}) {
+  for (wire::ClientMessageT request :
+       {wire::Message(1, std::move(hello)), wire::Message(2, std::move(registration))}) {
     if (absl::Status s = io::WriteFrame(**stream, wire::EncodeClientMessage(request), deadline);
         !s.ok()) {
       return s;
@@ -287,7 +286,9 @@ void RunRegistration(std::shared_ptr<Broker::State> state) {
       // Registered; look again when the metadata changes (a re-registration is cheap).
       const uint64_t version = state->controller_machine->metadata.version();
       (void)state->controller_machine->changed.WaitUntil(
-          [&] { return state->stopped || state->controller_machine->metadata.version() != version; },
+          [&] {
+            return state->stopped || state->controller_machine->metadata.version() != version;
+          },
           io::Instant::Infinite(), "metadata change");
       continue;
     }
@@ -318,9 +319,8 @@ absl::StatusOr<cluster::MetadataOutcome> Broker::State::ProposeMetadata(
   auto outcome = controller_machine->outcomes.find(*index);
   if (outcome == controller_machine->outcomes.end()) {
     // More than MetadataMachine::kOutcomesKept commands were applied before this fiber resumed.
-    return absl::DeadlineExceededError(
-        fmt::format("metadata command at {} applied; its outcome is no longer known",
-                    index->ToString()));
+    return absl::DeadlineExceededError(fmt::format(
+        "metadata command at {} applied; its outcome is no longer known", index->ToString()));
   }
   return outcome->second;
 }
@@ -362,8 +362,8 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   state->controller_machine = std::make_shared<MetadataMachine>(runtime);
   replica::ReplicaOptions controller_options;
   controller_options.group = cluster::kControllerGroup;
-  controller_options.raft = state->GroupRaftOptions(state->options.controller_voters,
-                                                    state->options.controller_learners);
+  controller_options.raft =
+      state->GroupRaftOptions(state->options.controller_voters, state->options.controller_learners);
   controller_options.tick = state->options.tick;
   controller_options.dir = GroupDir(cluster::kControllerGroup);
   controller_options.state_machine = state->controller_machine;

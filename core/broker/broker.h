@@ -74,8 +74,8 @@ struct BrokerMetrics {
   uint64_t fetch_records_bytes_total = 0;
   uint64_t peer_messages_dropped_total = 0;
   uint64_t partitions_hosted = 0;
-  uint64_t snapshots_taken_total = 0;       // Compactions (partition retention + metadata).
-  uint64_t compactions_refused_total = 0;   // Raft refused (e.g. a snapshot over its limit).
+  uint64_t snapshots_taken_total = 0;      // Compactions (partition retention + metadata).
+  uint64_t compactions_refused_total = 0;  // Raft refused (e.g. a snapshot over its limit).
 };
 
 class Broker {
@@ -85,8 +85,7 @@ class Broker {
 
   // Opens the metadata replica (recovering it from disk) and starts the broker's fibers.
   // Must be called from a fiber of `runtime`.
-  static absl::StatusOr<std::unique_ptr<Broker>> Start(io::Runtime& runtime,
-                                                       BrokerOptions options);
+  static absl::StatusOr<std::unique_ptr<Broker>> Start(io::Runtime& runtime, BrokerOptions options);
   ~Broker();
 
   // Serves one client connection until it closes: a HelloRequest first, then pipelined

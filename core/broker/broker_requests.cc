@@ -35,8 +35,7 @@ wire::ClientMessageT ProposalError(uint64_t id, const absl::Status& status, uint
   if (absl::IsInvalidArgument(status)) {
     return ErrorMessage(id, ErrorCode::RecordTooLarge, std::string(status.message()));
   }
-  if (absl::IsAborted(status) || absl::IsResourceExhausted(status) ||
-      absl::IsUnavailable(status)) {
+  if (absl::IsAborted(status) || absl::IsResourceExhausted(status) || absl::IsUnavailable(status)) {
     // Certainly not applied: refused before it entered the log, or overwritten in it.
     return ErrorMessage(id, ErrorCode::Failed, std::string(status.message()));
   }
@@ -117,9 +116,9 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
   if (absl::Status s = cluster::ValidateTopicName(request.name); !s.ok()) {
     return ErrorMessage(id, ErrorCode::InvalidConfig, std::string(s.message()));
   }
-  if (absl::Status s = cluster::ValidateTopicSettings(request.partitions,
-                                                      request.replication_factor,
-                                                      request.retention_bytes, request.retention_ms);
+  if (absl::Status s =
+          cluster::ValidateTopicSettings(request.partitions, request.replication_factor,
+                                         request.retention_bytes, request.retention_ms);
       !s.ok()) {
     return ErrorMessage(id, ErrorCode::InvalidConfig, std::string(s.message()));
   }
@@ -132,7 +131,8 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
   absl::StatusOr<std::vector<std::vector<uint32_t>>> placement =
       metadata.Place(request.partitions, request.replication_factor);
   if (!placement.ok()) {
-    return ErrorMessage(id, ErrorCode::NotEnoughReplicas, std::string(placement.status().message()));
+    return ErrorMessage(id, ErrorCode::NotEnoughReplicas,
+                        std::string(placement.status().message()));
   }
   wire::TopicCreateT create;
   create.name = request.name;
@@ -225,9 +225,9 @@ const HostedPartition* Route(const Broker::State& state, uint64_t id, const std:
   const HostedPartition* hosted = state.FindHosted(topic, partition);
   if (hosted == nullptr) {
     // Assigned elsewhere, or assigned here but not started yet: the client asks the replicas.
-    *error = ErrorMessage(id, ErrorCode::NotLeader,
-                          fmt::format("partition {}/{} is not hosted on this node", topic,
-                                      partition));
+    *error =
+        ErrorMessage(id, ErrorCode::NotLeader,
+                     fmt::format("partition {}/{} is not hosted on this node", topic, partition));
     return nullptr;
   }
   return hosted;
@@ -277,8 +277,8 @@ UncommittedTail UncommittedTailForPlantedBug(const HostedPartition& hosted) {
     for (raft::Entry& entry : *entries) {
       next = entry.index.next();
       if (entry.kind != raft::EntryKind::kNormal || entry.data.empty()) continue;
-      const auto bytes = std::span(reinterpret_cast<const uint8_t*>(entry.data.data()),
-                                   entry.data.size());
+      const auto bytes =
+          std::span(reinterpret_cast<const uint8_t*>(entry.data.data()), entry.data.size());
       absl::StatusOr<const wire::RecordBatch*> batch = wire::VerifyRecordBatch(bytes);
       if (!batch.ok()) continue;
       const uint32_t records = (*batch)->records()->size();
@@ -343,14 +343,17 @@ wire::ClientMessageT HandleProduce(Broker::State& state, uint64_t id,
                                     wire::kBatchBytesMax));
   }
   absl::StatusOr<const wire::RecordBatch*> batch = wire::VerifyRecordBatch(request.batch);
-  if (!batch.ok()) return ErrorMessage(id, ErrorCode::BadRequest, std::string(batch.status().message()));
+  if (!batch.ok())
+    return ErrorMessage(id, ErrorCode::BadRequest, std::string(batch.status().message()));
   const uint32_t records = (*batch)->records()->size();
-  const bool leader_only = request.acks == wire::Acks::Leader || state.options.planted.ack_before_quorum;
+  const bool leader_only =
+      request.acks == wire::Acks::Leader || state.options.planted.ack_before_quorum;
   // Keep the replica alive across the wait even if the topic is deleted meanwhile.
   std::shared_ptr<replica::Replica> replica = hosted->replica;
   std::shared_ptr<PartitionMachine> machine = hosted->machine;
   absl::StatusOr<raft::Index> index = replica->ProposeAndWait(
-      std::string(request.batch.begin(), request.batch.end()), DeadlineFor(state, request.timeout_ms),
+      std::string(request.batch.begin(), request.batch.end()),
+      DeadlineFor(state, request.timeout_ms),
       leader_only ? replica::WaitFor::kLeaderDurable : replica::WaitFor::kApplied);
   if (!index.ok()) return ProposalError(id, index.status(), replica->leader().value());
   if (state.options.planted.ack_before_quorum && request.acks == wire::Acks::Quorum) {
@@ -412,7 +415,8 @@ absl::Status ReadBatches(const HostedPartition& hosted, Offset offset, uint64_t 
       next = entry.index.next();
       std::optional<BatchLocation> batch = partition.BatchAt(entry.index);
       if (!batch.has_value()) continue;  // A no-op, a config entry or a refused batch.
-      if (!response.batches.empty() && bytes + entry.data.size() > bytes_max) return absl::OkStatus();
+      if (!response.batches.empty() && bytes + entry.data.size() > bytes_max)
+        return absl::OkStatus();
       bytes += entry.data.size();
       auto fetched = std::make_unique<wire::FetchedBatchT>();
       fetched->base_offset = static_cast<int64_t>(batch->base_offset.value());
@@ -450,8 +454,8 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
     return OutOfRange(id, partition, request.offset);
   }
   const Offset offset(static_cast<uint64_t>(request.offset));
-  const io::Duration wait =
-      std::min<io::Duration>(std::chrono::milliseconds(request.max_wait_ms), state.options.fetch_wait_max);
+  const io::Duration wait = std::min<io::Duration>(std::chrono::milliseconds(request.max_wait_ms),
+                                                   state.options.fetch_wait_max);
   // PLANTED BUG (fetch-above-hwm): the leader also serves its uncommitted tail.
   const bool planted = state.options.planted.fetch_above_high_watermark && leader;
   if (!planted || UncommittedTailForPlantedBug(hosted).end <= offset) {
@@ -469,7 +473,8 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
     }
   }
   if (planted) ServeUncommittedTailForPlantedBug(hosted, offset, bytes_max, response);
-  for (const auto& batch : response.batches) state.metrics.fetch_records_bytes_total += batch->batch.size();
+  for (const auto& batch : response.batches)
+    state.metrics.fetch_records_bytes_total += batch->batch.size();
   return Message(id, std::move(response));
 }
 
@@ -496,7 +501,8 @@ wire::ClientMessageT HandleListOffsets(Broker::State& state, uint64_t id,
       response.offset = static_cast<int64_t>(partition.high_watermark().value());
       break;
     case wire::OffsetSpec::Timestamp:
-      response.offset = static_cast<int64_t>(partition.OffsetForTimestamp(request.timestamp_ms).value());
+      response.offset =
+          static_cast<int64_t>(partition.OffsetForTimestamp(request.timestamp_ms).value());
       break;
     default:
       return ErrorMessage(id, ErrorCode::BadRequest, "unknown offset spec");
@@ -517,7 +523,8 @@ wire::ClientMessageT HandleReplicaStatus(Broker::State& state, uint64_t id) {
     status->leader = hosted.replica->leader().value();
     status->commit_index = hosted.replica->commit().value();
     status->high_watermark = static_cast<int64_t>(hosted.machine->state.high_watermark().value());
-    status->log_start_offset = static_cast<int64_t>(hosted.machine->state.log_start_offset().value());
+    status->log_start_offset =
+        static_cast<int64_t>(hosted.machine->state.log_start_offset().value());
     response.replicas.push_back(std::move(status));
   }
   return Message(id, std::move(response));
@@ -531,27 +538,31 @@ wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessa
   const wire::BodyUnion& body = request.body;
   if (state.stopped) return ErrorMessage(id, ErrorCode::Unknown, "node is stopping");
   switch (body.type) {
-    case wire::Body::MetadataRequest: return HandleMetadata(state, id, *body.AsMetadataRequest());
+    case wire::Body::MetadataRequest:
+      return HandleMetadata(state, id, *body.AsMetadataRequest());
     case wire::Body::CreateTopicRequest:
       return HandleCreateTopic(state, id, *body.AsCreateTopicRequest());
     case wire::Body::DeleteTopicRequest:
       return HandleDeleteTopic(state, id, *body.AsDeleteTopicRequest());
     case wire::Body::InitProducerIdRequest:
       return HandleInitProducerId(state, id, *body.AsInitProducerIdRequest());
-    case wire::Body::ProduceRequest: return HandleProduce(state, id, *body.AsProduceRequest());
-    case wire::Body::FetchRequest: return HandleFetch(state, id, *body.AsFetchRequest());
+    case wire::Body::ProduceRequest:
+      return HandleProduce(state, id, *body.AsProduceRequest());
+    case wire::Body::FetchRequest:
+      return HandleFetch(state, id, *body.AsFetchRequest());
     case wire::Body::ListOffsetsRequest:
       return HandleListOffsets(state, id, *body.AsListOffsetsRequest());
     case wire::Body::RegisterNodeRequest:
       return HandleRegisterNode(state, id, *body.AsRegisterNodeRequest());
-    case wire::Body::ReplicaStatusRequest: return HandleReplicaStatus(state, id);
+    case wire::Body::ReplicaStatusRequest:
+      return HandleReplicaStatus(state, id);
     default:
       break;
   }
   state.metrics.request_errors_total++;
-  return ErrorMessage(id, ErrorCode::Unsupported,
-                      fmt::format("not a request a node serves: {}",
-                                  wire::EnumNameBody(body.type)));
+  return ErrorMessage(
+      id, ErrorCode::Unsupported,
+      fmt::format("not a request a node serves: {}", wire::EnumNameBody(body.type)));
 }
 
 }  // namespace meridian::core::broker

@@ -28,8 +28,10 @@ io::Instant WriteDeadline(io::Runtime& runtime) { return runtime.Now() + std::ch
 
 // Writes one response frame; frames from concurrent fibers never interleave.
 void Reply(io::Runtime& runtime, Session& session, const wire::ClientMessageT& response) {
-  if (!session.writable.WaitUntil([&] { return !session.writing || session.failed; },
-                                  io::Instant::Infinite(), "response write").ok() ||
+  if (!session.writable
+           .WaitUntil([&] { return !session.writing || session.failed; }, io::Instant::Infinite(),
+                      "response write")
+           .ok() ||
       session.failed) {
     return;
   }
@@ -40,7 +42,8 @@ void Reply(io::Runtime& runtime, Session& session, const wire::ClientMessageT& r
     bytes = wire::EncodeClientMessage(wire::ErrorMessage(
         response.request_id, ErrorCode::BadRequest,
         fmt::format("the response would be {} bytes, over the {} byte frame limit: ask for "
-                    "fewer topics at a time", bytes.size(), wire::kClientMessageBytesMax)));
+                    "fewer topics at a time",
+                    bytes.size(), wire::kClientMessageBytesMax)));
   }
   if (!io::WriteFrame(*session.stream, bytes, WriteDeadline(runtime)).ok()) {
     session.failed = true;
@@ -57,13 +60,15 @@ bool Hello(Broker::State& state, Session& session, io::FrameReader& reader) {
   if (!frame.ok()) return false;
   absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> request = wire::DecodeClientMessage(*frame);
   if (!request.ok()) {
-    Reply(rt, session, ErrorMessage(0, ErrorCode::BadRequest, std::string(request.status().message())));
+    Reply(rt, session,
+          ErrorMessage(0, ErrorCode::BadRequest, std::string(request.status().message())));
     return false;
   }
   const wire::HelloRequestT* hello = (*request)->body.AsHelloRequest();
   if (hello == nullptr) {
-    Reply(rt, session, ErrorMessage((*request)->request_id, ErrorCode::NotHelloed,
-                                    "the first request on a connection must be HelloRequest"));
+    Reply(rt, session,
+          ErrorMessage((*request)->request_id, ErrorCode::NotHelloed,
+                       "the first request on a connection must be HelloRequest"));
     return false;
   }
   const uint16_t version = std::min(hello->version_max, wire::kProtocolVersionMax);
@@ -95,9 +100,10 @@ void Broker::ServeConnection(std::shared_ptr<io::Stream> stream) {
     return;
   }
   while (!state->stopped && !session->failed) {
-    if (!session->room.WaitUntil(
-            [&] { return session->in_flight < kRequestsInFlightPerConnectionMax; },
-            io::Instant::Infinite(), "request slot").ok()) {
+    if (!session->room
+             .WaitUntil([&] { return session->in_flight < kRequestsInFlightPerConnectionMax; },
+                        io::Instant::Infinite(), "request slot")
+             .ok()) {
       break;
     }
     absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(io::Instant::Infinite());

@@ -69,8 +69,7 @@ struct HostedPartition {
 };
 
 struct Broker::State {
-  State(io::Runtime& rt, BrokerOptions opts)
-      : runtime(rt), options(std::move(opts)) {}
+  State(io::Runtime& rt, BrokerOptions opts) : runtime(rt), options(std::move(opts)) {}
 
   io::Runtime& runtime;
   const BrokerOptions options;
@@ -83,7 +82,7 @@ struct Broker::State {
   // Proposes a metadata command and waits until it is applied here; the outcome, or the
   // proposal's error (FailedPrecondition: not the controller leader).
   absl::StatusOr<cluster::MetadataOutcome> ProposeMetadata(const wire::MetadataCommandT& command,
-                                                          io::Instant deadline);
+                                                           io::Instant deadline);
   const HostedPartition* FindHosted(std::string_view topic, uint32_t partition) const;
   raft::RaftOptions GroupRaftOptions(const std::vector<uint32_t>& voters,
                                      const std::vector<uint32_t>& learners = {}) const;

@@ -13,12 +13,18 @@ namespace meridian::core::broker {
 
 const char* ApplyResultName(ApplyResult result) {
   switch (result) {
-    case ApplyResult::kAppended: return "appended";
-    case ApplyResult::kDuplicate: return "duplicate";
-    case ApplyResult::kOutOfOrderSequence: return "out-of-order-sequence";
-    case ApplyResult::kFencedEpoch: return "fenced-epoch";
-    case ApplyResult::kInvalid: return "invalid";
-    case ApplyResult::kNoRecords: return "no-records";
+    case ApplyResult::kAppended:
+      return "appended";
+    case ApplyResult::kDuplicate:
+      return "duplicate";
+    case ApplyResult::kOutOfOrderSequence:
+      return "out-of-order-sequence";
+    case ApplyResult::kFencedEpoch:
+      return "fenced-epoch";
+    case ApplyResult::kInvalid:
+      return "invalid";
+    case ApplyResult::kNoRecords:
+      return "no-records";
   }
   return "?";
 }
@@ -42,8 +48,8 @@ ApplyOutcome PartitionState::Apply(const raft::Entry& entry) {
 }
 
 ApplyOutcome PartitionState::ApplyBatch(const raft::Entry& entry) {
-  const auto bytes = std::span(reinterpret_cast<const uint8_t*>(entry.data.data()),
-                               entry.data.size());
+  const auto bytes =
+      std::span(reinterpret_cast<const uint8_t*>(entry.data.data()), entry.data.size());
   absl::StatusOr<const wire::RecordBatch*> batch = wire::VerifyRecordBatch(bytes);
   if (!batch.ok()) {
     // The leader verified it before proposing; bytes that fail here were damaged or forged.

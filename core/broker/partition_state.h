@@ -15,10 +15,10 @@
 // state *at the last deleted entry* (the next offset and the idempotence state, no records);
 // TrimThrough then forgets the deleted batches, and log_start_offset() moves to the first
 // remaining record. A follower too far behind installs that snapshot (RestoreSnapshot) and then
-// receives the entries after it, so it assigns the same offsets as everyone else. Every replica applies the
-// same entries in the same order, so every replica assigns the same offsets and makes the same
-// idempotence decisions — the dedup state survives leader changes because it is derived from
-// the committed log itself, not from a leader's memory.
+// receives the entries after it, so it assigns the same offsets as everyone else. Every replica
+// applies the same entries in the same order, so every replica assigns the same offsets and makes
+// the same idempotence decisions — the dedup state survives leader changes because it is derived
+// from the committed log itself, not from a leader's memory.
 //
 // Idempotence (per producer id; Kafka's rules): a batch with producer_id 0 is always accepted.
 // Otherwise, with E the producer's current epoch and S its last accepted sequence:
@@ -140,8 +140,8 @@ class PartitionState {
   raft::Index applied_;
   Offset high_watermark_;
   Offset log_start_offset_;
-  absl::btree_map<Offset, BatchLocation> batches_by_offset_;      // base offset -> batch
-  absl::btree_map<raft::Index, Offset> batch_offset_by_index_;    // raft index -> base offset
+  absl::btree_map<Offset, BatchLocation> batches_by_offset_;    // base offset -> batch
+  absl::btree_map<raft::Index, Offset> batch_offset_by_index_;  // raft index -> base offset
   absl::btree_map<uint64_t, ProducerState> producers_;
   absl::btree_map<raft::Index, ApplyOutcome> outcomes_;
   uint64_t batches_refused_ = 0;

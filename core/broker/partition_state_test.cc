@@ -120,7 +120,8 @@ RC_GTEST_PROP(PartitionState, RetriesNeverDuplicateOrReorder, ()) {
     const int attempts = *rc::gen::inRange(1, 4);
     for (int attempt = 0; attempt < attempts; attempt++) {
       const ApplyOutcome outcome = log.Batch(3, 0, sequence, records);
-      RC_ASSERT(outcome.result == (attempt == 0 ? ApplyResult::kAppended : ApplyResult::kDuplicate));
+      RC_ASSERT(outcome.result ==
+                (attempt == 0 ? ApplyResult::kAppended : ApplyResult::kDuplicate));
       RC_ASSERT(outcome.base_offset == Offset(expected_offset));
     }
     sequence += records;

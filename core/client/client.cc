@@ -15,8 +15,7 @@ struct Client::Route {
   std::string topic;
   uint32_t partition = 0;
   std::vector<std::string> topics() const {
-    return kind == Kind::kPartition ? std::vector<std::string>{topic}
-                                    : std::vector<std::string>{};
+    return kind == Kind::kPartition ? std::vector<std::string>{topic} : std::vector<std::string>{};
   }
   std::string ToString() const {
     return kind == Kind::kController ? std::string("controller")
@@ -156,9 +155,8 @@ Client::Response Client::CallNode(io::NodeId node, wire::ClientMessageT request,
     if (!slept.ok()) return slept;
   }
   if (closed_) return absl::CancelledError("client closed");
-  return absl::DeadlineExceededError(
-      fmt::format("call to {}: deadline exceeded; last error: {}", node.ToString(),
-                  last.ToString()));
+  return absl::DeadlineExceededError(fmt::format("call to {}: deadline exceeded; last error: {}",
+                                                 node.ToString(), last.ToString()));
 }
 
 Client::Response Client::CallAnyNode(wire::ClientMessageT request, io::Instant deadline) {
@@ -249,9 +247,9 @@ Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMes
     absl::StatusOr<io::NodeId> node = PickNode(route, attempt, deadline);
     if (!node.ok() && absl::IsNotFound(node.status())) {
       // The cluster does not know the topic or partition: answer as a node would.
-      return std::make_unique<wire::ClientMessageT>(wire::ErrorMessage(
-          request.request_id, wire::ErrorCode::UnknownTopicOrPartition,
-          std::string(node.status().message())));
+      return std::make_unique<wire::ClientMessageT>(
+          wire::ErrorMessage(request.request_id, wire::ErrorCode::UnknownTopicOrPartition,
+                             std::string(node.status().message())));
     }
     bool connected = false;
     Response response =
@@ -308,8 +306,8 @@ Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMes
     if (!slept.ok()) return slept;
   }
   if (closed_) return absl::CancelledError("client closed");
-  return absl::DeadlineExceededError(fmt::format("{}: deadline exceeded; last error: {}",
-                                                 route.ToString(), last.ToString()));
+  return absl::DeadlineExceededError(
+      fmt::format("{}: deadline exceeded; last error: {}", route.ToString(), last.ToString()));
 }
 
 // ---- Metadata ----
@@ -319,8 +317,7 @@ absl::StatusOr<wire::MetadataResponseT> Client::RefreshMetadata(std::vector<std:
   wire::MetadataRequestT request;
   request.topics = std::move(topics);
   absl::StatusOr<wire::MetadataResponseT> metadata = TakeBody<wire::MetadataResponseT>(
-      CallAnyNode(wire::Message(0, std::move(request)),
-                  runtime_.Now() + options_.request_timeout),
+      CallAnyNode(wire::Message(0, std::move(request)), runtime_.Now() + options_.request_timeout),
       [](wire::BodyUnion& body) { return body.AsMetadataResponse(); }, "MetadataResponse");
   if (metadata.ok()) CacheMetadata(*metadata, all_topics);
   return metadata;

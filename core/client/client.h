@@ -106,8 +106,7 @@ class Client {
   void ForgetLeader(const Route& route);
   void LearnLeader(const Route& route, uint32_t leader);
   absl::StatusOr<std::shared_ptr<Connection>> ConnectionTo(io::NodeId node, io::Instant deadline);
-  absl::StatusOr<std::shared_ptr<Connection>> Connect(io::Address address,
-                                                      io::Instant deadline);
+  absl::StatusOr<std::shared_ptr<Connection>> Connect(io::Address address, io::Instant deadline);
   void Remember(std::shared_ptr<Connection> connection);
   absl::Status Backoff(uint32_t attempt, io::Instant deadline);
   void CacheMetadata(const wire::MetadataResponseT& metadata, bool all_topics);

@@ -134,7 +134,7 @@ TEST_F(ClientTest, TimedOutCallReturnsDeadlineExceededAndItsLateResponseIsDroppe
     auto timed_out = connection->Call(MetadataRequest(), In(100ms));
     EXPECT_TRUE(absl::IsDeadlineExceeded(timed_out.status())) << timed_out.status();
     EXPECT_EQ(connection->requests_in_flight(), 1u);  // Still owed by the node.
-    ASSERT_TRUE(runtime_.Sleep(3s).ok());               // The late response arrives and is dropped.
+    ASSERT_TRUE(runtime_.Sleep(3s).ok());             // The late response arrives and is dropped.
     EXPECT_FALSE(connection->closed()) << connection->close_status();
     EXPECT_EQ(connection->requests_in_flight(), 0u);
     auto fine = connection->Call(MetadataRequest(), In(1s));

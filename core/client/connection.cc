@@ -67,16 +67,15 @@ absl::Status Connection::Hello(const std::string& client_id, io::Instant deadlin
                                               std::string(response.status().message())));
   }
   if (const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse()) {
-    return absl::FailedPreconditionError(fmt::format(
-        "hello to {} refused: {} ({}); this client speaks protocol versions {}..{}", where,
-        wire::EnumNameErrorCode(error->code), error->message, wire::kProtocolVersionMin,
-        wire::kProtocolVersionMax));
+    return absl::FailedPreconditionError(
+        fmt::format("hello to {} refused: {} ({}); this client speaks protocol versions {}..{}",
+                    where, wire::EnumNameErrorCode(error->code), error->message,
+                    wire::kProtocolVersionMin, wire::kProtocolVersionMax));
   }
   const wire::HelloResponseT* answer = (*response)->body.AsHelloResponse();
   if (answer == nullptr) {
-    return absl::FailedPreconditionError(
-        fmt::format("hello to {}: answered with {}", where,
-                    wire::EnumNameBody((*response)->body.type)));
+    return absl::FailedPreconditionError(fmt::format("hello to {}: answered with {}", where,
+                                                     wire::EnumNameBody((*response)->body.type)));
   }
   if (answer->version < wire::kProtocolVersionMin || answer->version > wire::kProtocolVersionMax) {
     return absl::FailedPreconditionError(
@@ -116,11 +115,11 @@ absl::Status Connection::WriteMessage(const wire::ClientMessageT& message, io::I
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> Connection::Call(
-    wire::ClientMessageT request, io::Instant deadline) {
-  absl::Status room = room_.WaitUntil(
-      [this] { return closed_ || pending_.size() < kRequestsInFlightMax; }, deadline,
-      "connection room");
+absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> Connection::Call(wire::ClientMessageT request,
+                                                                       io::Instant deadline) {
+  absl::Status room =
+      room_.WaitUntil([this] { return closed_ || pending_.size() < kRequestsInFlightMax; },
+                      deadline, "connection room");
   if (!room.ok()) return room;
   if (closed_) return close_status_;
   MERIDIAN_CHECK(pending_.size() < kRequestsInFlightMax);
@@ -133,8 +132,8 @@ absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> Connection::Call(
     if (!pending->response.has_value()) Abandon(request_id, *pending);
     return written;
   }
-  absl::Status waited = pending->waiters.WaitUntil(
-      [&] { return pending->response.has_value(); }, deadline, "response");
+  absl::Status waited = pending->waiters.WaitUntil([&] { return pending->response.has_value(); },
+                                                   deadline, "response");
   if (!waited.ok()) {
     MERIDIAN_PROBE("client: call abandoned (deadline or cancel)");
     Abandon(request_id, *pending);
@@ -193,9 +192,8 @@ void Connection::ReadLoop() {
 void Connection::Close(std::string_view reason) {
   if (closed_) return;
   closed_ = true;
-  close_status_ = absl::UnavailableError(
-      fmt::format("connection to {} ({}) closed: {}", address_.ToString(),
-                  node_id_.ToString(), reason));
+  close_status_ = absl::UnavailableError(fmt::format(
+      "connection to {} ({}) closed: {}", address_.ToString(), node_id_.ToString(), reason));
   stream_->Close();
   absl::btree_map<uint64_t, std::shared_ptr<Pending>> pending = std::move(pending_);
   pending_.clear();

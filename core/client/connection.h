@@ -95,9 +95,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t next_request_id_ = 1;
   absl::btree_map<uint64_t, std::shared_ptr<Pending>> pending_;
   size_t abandoned_count_ = 0;
-  io::WaitList room_;      // Callers waiting for pending_.size() < kRequestsInFlightMax.
-  bool writing_ = false;   // A fiber is writing a frame.
-  io::WaitList writers_;   // Callers waiting for !writing_.
+  io::WaitList room_;     // Callers waiting for pending_.size() < kRequestsInFlightMax.
+  bool writing_ = false;  // A fiber is writing a frame.
+  io::WaitList writers_;  // Callers waiting for !writing_.
   bool closed_ = false;
   absl::Status close_status_;
 };

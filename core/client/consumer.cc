@@ -47,7 +47,7 @@ void Consumer::StartFetcher(const TopicPartition& partition) {
   auto fetcher = std::make_unique<Fetcher>(runtime_);
   fetcher->partition = partition;
   fetcher->reset = options_.auto_offset_reset == OffsetReset::kLatest ? wire::OffsetSpec::Latest
-                                                                       : wire::OffsetSpec::Earliest;
+                                                                      : wire::OffsetSpec::Earliest;
   Fetcher* raw = fetcher.get();
   fetchers_[partition] = std::move(fetcher);
   raw->fiber = runtime_.Spawn(fmt::format("fetch-{}", partition.ToString()),
@@ -120,9 +120,9 @@ absl::StatusOr<core::Offset> Consumer::Position(const TopicPartition& partition,
   if (fetcher == nullptr) {
     return absl::FailedPreconditionError(partition.ToString() + " is not assigned");
   }
-  absl::Status known = data_.WaitUntil(
-      [&] { return Find(partition) != fetcher || !fetcher->reset.has_value(); }, deadline,
-      "position lookup");
+  absl::Status known =
+      data_.WaitUntil([&] { return Find(partition) != fetcher || !fetcher->reset.has_value(); },
+                      deadline, "position lookup");
   if (!known.ok()) return known;
   if (Find(partition) != fetcher) return absl::AbortedError("assignment changed");
   return core::Offset(static_cast<uint64_t>(fetcher->position));
@@ -176,8 +176,8 @@ absl::Status Consumer::ResolvePosition(Fetcher& fetcher) {
   request.spec = *fetcher.reset;
   request.allow_follower = options_.allow_follower;
   absl::StatusOr<wire::ListOffsetsResponseT> listed = TakeBody<wire::ListOffsetsResponseT>(
-      client_.CallPartitionLeader(request.topic, request.partition,
-                                  wire::Message(0, request), CallDeadline()),
+      client_.CallPartitionLeader(request.topic, request.partition, wire::Message(0, request),
+                                  CallDeadline()),
       [](wire::BodyUnion& body) { return body.AsListOffsetsResponse(); }, "ListOffsetsResponse");
   if (fetcher.generation != generation || fetcher.stop) return absl::OkStatus();  // Stale.
   if (!listed.ok()) {
@@ -188,9 +188,9 @@ absl::Status Consumer::ResolvePosition(Fetcher& fetcher) {
     return listed.status();
   }
   if (listed->offset < 0) {
-    SetError(fetcher, absl::DataLossError(fmt::format("{}: ListOffsets answered offset {}",
-                                                      fetcher.partition.ToString(),
-                                                      listed->offset)));
+    SetError(fetcher,
+             absl::DataLossError(fmt::format("{}: ListOffsets answered offset {}",
+                                             fetcher.partition.ToString(), listed->offset)));
     return absl::OkStatus();
   }
   fetcher.reset.reset();
@@ -239,18 +239,17 @@ absl::Status Consumer::FetchOnce(Fetcher& fetcher) {
 
 void Consumer::ApplyOffsetReset(Fetcher& fetcher, const wire::ErrorResponseT& error) {
   MERIDIAN_PROBE("consumer: offset out of range");
-  const int64_t target = options_.auto_offset_reset == OffsetReset::kLatest
-                             ? error.latest_offset
-                             : error.earliest_offset;
+  const int64_t target = options_.auto_offset_reset == OffsetReset::kLatest ? error.latest_offset
+                                                                            : error.earliest_offset;
   if (options_.auto_offset_reset == OffsetReset::kNone) {
     SetError(fetcher, StatusFromError(error));
     return;
   }
   if (target < 0 || error.earliest_offset > error.latest_offset) {
-    SetError(fetcher, absl::DataLossError(fmt::format(
-                          "{}: OffsetOutOfRange with an invalid range {}..{}",
-                          fetcher.partition.ToString(), error.earliest_offset,
-                          error.latest_offset)));
+    SetError(fetcher,
+             absl::DataLossError(fmt::format("{}: OffsetOutOfRange with an invalid range {}..{}",
+                                             fetcher.partition.ToString(), error.earliest_offset,
+                                             error.latest_offset)));
     return;
   }
   Restart(fetcher, std::nullopt, target);

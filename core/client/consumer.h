@@ -51,7 +51,7 @@ enum class OffsetReset { kEarliest, kLatest, kNone };
 
 struct ConsumerOptions {
   OffsetReset auto_offset_reset = OffsetReset::kEarliest;
-  uint32_t fetch_max_bytes = 1 << 20;  // <= wire::kFetchBytesMax.
+  uint32_t fetch_max_bytes = 1 << 20;                            // <= wire::kFetchBytesMax.
   io::Duration fetch_max_wait = std::chrono::milliseconds(500);  // < request_timeout.
   bool allow_follower = false;  // Passed in Fetch/ListOffsets; requests still go to the leader.
   size_t buffer_bytes_max = 4 << 20;  // Per partition.

@@ -9,23 +9,40 @@ namespace {
 
 absl::StatusCode CodeFor(wire::ErrorCode code) {
   switch (code) {
-    case wire::ErrorCode::None: return absl::StatusCode::kInternal;
-    case wire::ErrorCode::BadRequest: return absl::StatusCode::kInvalidArgument;
-    case wire::ErrorCode::Unsupported: return absl::StatusCode::kUnimplemented;
-    case wire::ErrorCode::NotLeader: return absl::StatusCode::kUnavailable;
-    case wire::ErrorCode::Failed: return absl::StatusCode::kAborted;
-    case wire::ErrorCode::Unknown: return absl::StatusCode::kUnknown;
-    case wire::ErrorCode::UnsupportedVersion: return absl::StatusCode::kFailedPrecondition;
-    case wire::ErrorCode::UnknownTopicOrPartition: return absl::StatusCode::kNotFound;
-    case wire::ErrorCode::RecordTooLarge: return absl::StatusCode::kInvalidArgument;
-    case wire::ErrorCode::OutOfOrderSequence: return absl::StatusCode::kFailedPrecondition;
-    case wire::ErrorCode::FencedProducerEpoch: return absl::StatusCode::kFailedPrecondition;
-    case wire::ErrorCode::NotEnoughReplicas: return absl::StatusCode::kUnavailable;
-    case wire::ErrorCode::OffsetOutOfRange: return absl::StatusCode::kOutOfRange;
-    case wire::ErrorCode::Throttled: return absl::StatusCode::kResourceExhausted;
-    case wire::ErrorCode::TopicAlreadyExists: return absl::StatusCode::kAlreadyExists;
-    case wire::ErrorCode::InvalidConfig: return absl::StatusCode::kInvalidArgument;
-    case wire::ErrorCode::NotHelloed: return absl::StatusCode::kFailedPrecondition;
+    case wire::ErrorCode::None:
+      return absl::StatusCode::kInternal;
+    case wire::ErrorCode::BadRequest:
+      return absl::StatusCode::kInvalidArgument;
+    case wire::ErrorCode::Unsupported:
+      return absl::StatusCode::kUnimplemented;
+    case wire::ErrorCode::NotLeader:
+      return absl::StatusCode::kUnavailable;
+    case wire::ErrorCode::Failed:
+      return absl::StatusCode::kAborted;
+    case wire::ErrorCode::Unknown:
+      return absl::StatusCode::kUnknown;
+    case wire::ErrorCode::UnsupportedVersion:
+      return absl::StatusCode::kFailedPrecondition;
+    case wire::ErrorCode::UnknownTopicOrPartition:
+      return absl::StatusCode::kNotFound;
+    case wire::ErrorCode::RecordTooLarge:
+      return absl::StatusCode::kInvalidArgument;
+    case wire::ErrorCode::OutOfOrderSequence:
+      return absl::StatusCode::kFailedPrecondition;
+    case wire::ErrorCode::FencedProducerEpoch:
+      return absl::StatusCode::kFailedPrecondition;
+    case wire::ErrorCode::NotEnoughReplicas:
+      return absl::StatusCode::kUnavailable;
+    case wire::ErrorCode::OffsetOutOfRange:
+      return absl::StatusCode::kOutOfRange;
+    case wire::ErrorCode::Throttled:
+      return absl::StatusCode::kResourceExhausted;
+    case wire::ErrorCode::TopicAlreadyExists:
+      return absl::StatusCode::kAlreadyExists;
+    case wire::ErrorCode::InvalidConfig:
+      return absl::StatusCode::kInvalidArgument;
+    case wire::ErrorCode::NotHelloed:
+      return absl::StatusCode::kFailedPrecondition;
   }
   return absl::StatusCode::kUnknown;  // A code newer than this client.
 }
@@ -34,9 +51,10 @@ absl::StatusCode CodeFor(wire::ErrorCode code) {
 
 absl::Status StatusFromError(const wire::ErrorResponseT& error) {
   const char* name = wire::EnumNameErrorCode(error.code);
-  std::string text = fmt::format("{}: {}", (name != nullptr && *name != '\0')
-                                               ? std::string(name)
-                                               : fmt::format("error {}", uint16_t(error.code)),
+  std::string text = fmt::format("{}: {}",
+                                 (name != nullptr && *name != '\0')
+                                     ? std::string(name)
+                                     : fmt::format("error {}", uint16_t(error.code)),
                                  error.message.empty() ? "(no message)" : error.message);
   if (error.code == wire::ErrorCode::NotLeader && error.leader != 0) {
     text += fmt::format(" (leader: n{})", error.leader);

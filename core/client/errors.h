@@ -31,8 +31,8 @@ namespace meridian::client {
 // Internal when the node answered with another body. `get` picks the body, e.g.
 // `[](wire::BodyUnion& b) { return b.AsFetchResponse(); }`.
 template <typename T, typename Get>
-absl::StatusOr<T> TakeBody(absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response,
-                           Get get, std::string_view expected) {
+absl::StatusOr<T> TakeBody(absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response, Get get,
+                           std::string_view expected) {
   if (!response.ok()) return response.status();
   if (const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse()) {
     return StatusFromError(*error);

@@ -31,8 +31,8 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(Client& client,
   }
   if (options.buffer_bytes_max < wire::kBatchBytesMax ||
       options.buffer_bytes_max > kBufferBytesMax) {
-    return absl::InvalidArgumentError(fmt::format("buffer_bytes_max must be in {}..{}",
-                                                  wire::kBatchBytesMax, kBufferBytesMax));
+    return absl::InvalidArgumentError(
+        fmt::format("buffer_bytes_max must be in {}..{}", wire::kBatchBytesMax, kBufferBytesMax));
   }
   if (options.delivery_timeout.count() <= 0 || options.linger.count() < 0) {
     return absl::InvalidArgumentError("delivery_timeout must be > 0 and linger >= 0");
@@ -57,7 +57,8 @@ Producer::Producer(Client& client, ProducerOptions options)
       resolved_(runtime_) {}
 
 Producer::~Producer() {
-  if (senders_running_ > 0 && runtime_.scheduler().InFiber() && !runtime_.scheduler().shutting_down()) {
+  if (senders_running_ > 0 && runtime_.scheduler().InFiber() &&
+      !runtime_.scheduler().shutting_down()) {
     (void)Close(runtime_.Now());
   }
   MERIDIAN_CHECK(senders_running_ == 0 || runtime_.scheduler().shutting_down(),
@@ -158,8 +159,7 @@ void Producer::Seal(PartitionState& state) {
 }
 
 bool Producer::FlushWanted(const PartitionState& state) const {
-  return closing_ ||
-         (!state.open.indices.empty() && state.open.indices.front() <= flush_up_to_);
+  return closing_ || (!state.open.indices.empty() && state.open.indices.front() <= flush_up_to_);
 }
 
 // Waits until a sealed batch is ready (sealing the open one when it is due). False when the
@@ -237,10 +237,9 @@ void Producer::SendBatch(PartitionState& state, Batch& batch) {
     request.timeout_ms = static_cast<uint32_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(options_.request_timeout).count());
     request.batch = batch.encoded;
-    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response =
-        client_.CallPartitionLeader(state.topic, state.partition,
-                                    wire::Message(0, std::move(request)), deadline,
-                                    &batch.maybe_written);
+    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response = client_.CallPartitionLeader(
+        state.topic, state.partition, wire::Message(0, std::move(request)), deadline,
+        &batch.maybe_written);
     if (!response.ok()) {
       // Deadline, cancel or client closed: the batch may or may not be in the log.
       MERIDIAN_PROBE("producer: batch indeterminate");
@@ -352,9 +351,9 @@ void Producer::Fail(Batch& batch, const absl::Status& status) {
 }
 
 absl::Status Producer::BumpEpoch(uint32_t observed_epoch) {
-  absl::Status turn = bumped_.WaitUntil([this] { return !bumping_; },
-                                        runtime_.Now() + client_.options().request_timeout,
-                                        "epoch bump");
+  absl::Status turn =
+      bumped_.WaitUntil([this] { return !bumping_; },
+                        runtime_.Now() + client_.options().request_timeout, "epoch bump");
   if (!turn.ok()) return turn;
   if (epoch_ != observed_epoch) return absl::OkStatus();  // Another partition bumped it.
   bumping_ = true;
@@ -374,9 +373,8 @@ absl::Status Producer::Flush(io::Instant deadline) {
   const uint64_t target = next_index_ - 1;
   flush_up_to_ = std::max(flush_up_to_, target);
   for (auto& [key, state] : partitions_) state->wake.NotifyAll();
-  return resolved_.WaitUntil(
-      [&] { return unresolved_.empty() || *unresolved_.begin() > target; }, deadline,
-      "producer flush");
+  return resolved_.WaitUntil([&] { return unresolved_.empty() || *unresolved_.begin() > target; },
+                             deadline, "producer flush");
 }
 
 absl::Status Producer::Close(io::Instant deadline) {

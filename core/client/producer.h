@@ -103,8 +103,7 @@ class Producer {
                                                         std::optional<std::string> key,
                                                         std::string value,
                                                         std::vector<RecordHeader> headers,
-                                                        int64_t timestamp_ms,
-                                                        io::Instant deadline);
+                                                        int64_t timestamp_ms, io::Instant deadline);
   // Seals open batches now and waits until every record sent before the call is resolved.
   absl::Status Flush(io::Instant deadline);
   // Flush, then stops the sender fibers; records still unresolved fail with Cancelled.

@@ -21,7 +21,8 @@ absl::Status ValidateTopicName(std::string_view name) {
     return absl::InvalidArgumentError(
         fmt::format("topic name must be 1 to {} characters", wire::kNameBytesMax));
   }
-  if (name == "." || name == "..") return absl::InvalidArgumentError("topic name cannot be . or ..");
+  if (name == "." || name == "..")
+    return absl::InvalidArgumentError("topic name cannot be . or ..");
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '.' || c == '_' || c == '-';
@@ -91,8 +92,8 @@ MetadataOutcome ClusterMetadata::ApplyTopicCreate(const wire::TopicCreate& creat
       !s.ok()) {
     return {s};
   }
-  TopicRecord topic{name, create.replication_factor(), create.retention_bytes(),
-                    create.retention_ms(), {}};
+  TopicRecord topic{
+      name, create.replication_factor(), create.retention_bytes(), create.retention_ms(), {}};
   for (uint32_t p = 0; p < partition_count; p++) {
     const wire::PartitionAssignment* assignment = create.partitions()->Get(p);
     PartitionRecord partition{p, next_group_ + p, {}};
@@ -248,8 +249,8 @@ absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
   for (const auto& node : snapshot.nodes) {
     if (node == nullptr || node->id == 0 ||
         !restored.nodes_
-             .emplace(node->id, NodeRecord{node->id, node->region, node->zone, node->host,
-                                           node->port})
+             .emplace(node->id,
+                      NodeRecord{node->id, node->region, node->zone, node->host, node->port})
              .second) {
       return absl::InvalidArgumentError("metadata snapshot: a node of id 0 or listed twice");
     }
@@ -258,15 +259,14 @@ absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
   for (const auto& topic : snapshot.topics) {
     if (topic == nullptr) return absl::InvalidArgumentError("metadata snapshot: absent topic");
     if (absl::Status s = ValidateTopicName(topic->name); !s.ok()) return s;
-    if (absl::Status s =
-            ValidateTopicSettings(static_cast<uint32_t>(topic->partitions.size()),
-                                  topic->replication_factor, topic->retention_bytes,
-                                  topic->retention_ms);
+    if (absl::Status s = ValidateTopicSettings(static_cast<uint32_t>(topic->partitions.size()),
+                                               topic->replication_factor, topic->retention_bytes,
+                                               topic->retention_ms);
         !s.ok()) {
       return s;
     }
-    TopicRecord record{topic->name, topic->replication_factor, topic->retention_bytes,
-                       topic->retention_ms, {}};
+    TopicRecord record{
+        topic->name, topic->replication_factor, topic->retention_bytes, topic->retention_ms, {}};
     for (size_t p = 0; p < topic->partitions.size(); p++) {
       const auto& partition = topic->partitions[p];
       if (partition == nullptr || partition->partition != p ||

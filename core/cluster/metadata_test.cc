@@ -40,7 +40,8 @@ TEST(ClusterMetadata, PlacementSpreadsReplicasOverRegionsAndBalancesLeaders) {
   ClusterMetadata metadata;
   const std::vector<std::string> regions = {"eu", "us", "ap"};
   for (uint32_t id = 1; id <= 9; id++) {
-    ASSERT_TRUE(metadata.Apply(Register(id, regions[(id - 1) / 3], fmt::format("z{}", id % 3))).status.ok());
+    ASSERT_TRUE(metadata.Apply(Register(id, regions[(id - 1) / 3], fmt::format("z{}", id % 3)))
+                    .status.ok());
   }
   auto placement = metadata.Place(9, 3);
   ASSERT_TRUE(placement.ok()) << placement.status();

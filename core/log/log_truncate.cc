@@ -174,12 +174,10 @@ Offset Log::RetentionPoint(int64_t now_ms, uint64_t retention_bytes_max,
   Offset up_to = start_offset_;
   for (size_t i = 0; i + 1 < segments_.size(); i++) {  // Never the active segment.
     const Segment& segment = *segments_[i];
-    const bool over_size =
-        retention_bytes_max > 0 && total_bytes > retention_bytes_max;
+    const bool over_size = retention_bytes_max > 0 && total_bytes > retention_bytes_max;
     // now_ms - retention_ms_max, saturating instead of overflowing for extreme clocks.
-    const int64_t oldest_kept_ms = now_ms < INT64_MIN + retention_ms_max
-                                       ? INT64_MIN
-                                       : now_ms - retention_ms_max;
+    const int64_t oldest_kept_ms =
+        now_ms < INT64_MIN + retention_ms_max ? INT64_MIN : now_ms - retention_ms_max;
     const bool too_old = retention_ms_max > 0 && segment.max_timestamp_ms < oldest_kept_ms;
     if (!over_size && !too_old) break;
     total_bytes -= segment.size_bytes;

@@ -59,8 +59,8 @@ class Progress {
   ProgressState state_ = ProgressState::kProbe;
   bool probe_sent_ = false;
   bool recent_active_ = false;
-  Index pending_snapshot_;              // kSnapshot: the index of the snapshot sent.
-  uint32_t snapshot_heartbeats_ = 0;    // kSnapshot: heartbeat responses since it was sent.
+  Index pending_snapshot_;            // kSnapshot: the index of the snapshot sent.
+  uint32_t snapshot_heartbeats_ = 0;  // kSnapshot: heartbeat responses since it was sent.
   // Ring of the last index carried by each unacknowledged append (replicate state only).
   std::array<Index, kInflightMessagesMax> inflights_{};
   uint32_t inflight_start_ = 0;

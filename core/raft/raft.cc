@@ -67,9 +67,8 @@ void Raft::ResetElectionTimer() {
   election_elapsed_ticks_ = 0;
   heartbeat_elapsed_ticks_ = 0;
   // §5.2: "election timeouts are chosen randomly from a fixed interval" [T, 2T).
-  randomized_timeout_ticks_ =
-      options_.election_timeout_ticks +
-      static_cast<uint32_t>(random_.Below(options_.election_timeout_ticks));
+  randomized_timeout_ticks_ = options_.election_timeout_ticks +
+                              static_cast<uint32_t>(random_.Below(options_.election_timeout_ticks));
   MERIDIAN_CHECK(randomized_timeout_ticks_ >= options_.election_timeout_ticks);
 }
 
@@ -155,8 +154,12 @@ void Raft::StartElection(MessageType type, Campaign campaign) {
   }
   for (NodeId voter : membership_.voters) {
     if (voter == options_.id) continue;
-    Send(Message{.type = type, .to = voter, .term = request_term, .log_index = log_.last_index(),
-                 .log_term = log_.last_term(), .campaign = campaign});
+    Send(Message{.type = type,
+                 .to = voter,
+                 .term = request_term,
+                 .log_index = log_.last_index(),
+                 .log_term = log_.last_term(),
+                 .campaign = campaign});
   }
 }
 
@@ -191,7 +194,8 @@ void Raft::TickHeartbeat() {
       absl::btree_map<NodeId, bool> active;
       for (NodeId voter : membership_.voters) {
         auto it = progress_.find(voter);
-        active[voter] = voter == options_.id || (it != progress_.end() && it->second.recent_active());
+        active[voter] =
+            voter == options_.id || (it != progress_.end() && it->second.recent_active());
       }
       if (TallyVotes(membership_.voters, active) != VoteResult::kWon) {
         return BecomeFollower(term_, kNoNode);
@@ -264,10 +268,8 @@ bool Raft::StepTerm(const Message& m) {
     if (vote_request && m.campaign != Campaign::kTransfer && InLease()) return false;
     if (m.type == MessageType::kPreVote) return true;  // Pre-vote never changes our term.
     if (m.type == MessageType::kPreVoteResponse && !m.reject) return true;
-    const bool from_leader = m.type == MessageType::kAppend ||
-                             m.type == MessageType::kHeartbeat ||
-                             m.type == MessageType::kSnapshot ||
-                             m.type == MessageType::kTimeoutNow;
+    const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+                             m.type == MessageType::kSnapshot || m.type == MessageType::kTimeoutNow;
     BecomeFollower(m.term, from_leader ? m.from : kNoNode);
     return true;
   }
@@ -292,8 +294,8 @@ void Raft::HandleVoteRequest(const Message& m) {
   // vote requests whatever its own configuration says (dissertation §4.1: "servers process
   // incoming RPC requests without consulting their current configurations"): a learner just
   // promoted by an entry it has not received yet may be needed to elect a leader.
-  const bool can_vote = vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) ||
-                        (pre && m.term > term_);
+  const bool can_vote =
+      vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) || (pre && m.term > term_);
   // §5.4.1: "the voter denies its vote if its own log is more up-to-date than that of the
   // candidate".
   const bool up_to_date = options_.planted_bug == PlantedBug::kVoteWithoutLogCheck ||
@@ -466,7 +468,8 @@ uint64_t Raft::lease_end_ticks() const {
   if (start == 0) return 0;  // No quorum has acknowledged a heartbeat of this term yet.
   const uint64_t lease_ticks =
       options_.election_timeout_ticks * (100 - options_.drift_bound_percent) / 100;
-  MERIDIAN_CHECK(lease_ticks < options_.election_timeout_ticks || options_.drift_bound_percent == 0);
+  MERIDIAN_CHECK(lease_ticks < options_.election_timeout_ticks ||
+                 options_.drift_bound_percent == 0);
   return start + lease_ticks;
 }
 
@@ -479,8 +482,7 @@ absl::StatusOr<Index> Raft::LeaseRead() const {
   }
   if (transferee_ != kNoNode || lease_revoked_) return absl::UnavailableError("transferring");
   if (!CommittedInCurrentTerm()) return absl::UnavailableError("no commit in this term yet");
-  if (options_.planted_bug != PlantedBug::kLeaseReadAfterExpiry &&
-      ticks_ >= lease_end_ticks()) {
+  if (options_.planted_bug != PlantedBug::kLeaseReadAfterExpiry && ticks_ >= lease_end_ticks()) {
     return absl::UnavailableError("lease expired");
   }
   return log_.commit();
@@ -492,8 +494,8 @@ bool Raft::HasReady() const {
   if (ready_outstanding_) return false;
   const HardState hs = CurrentHardState();
   return snapshot_unhanded_ || !messages_.empty() || broadcast_pending_ ||
-         hs != persisted_hard_state_ ||
-         log_.handed() < log_.last_index() || ApplyLimit() > log_.applied();
+         hs != persisted_hard_state_ || log_.handed() < log_.last_index() ||
+         ApplyLimit() > log_.applied();
 }
 
 Ready Raft::GetReady() {
@@ -545,10 +547,14 @@ HardState Raft::CurrentHardState() const {
 
 const char* RoleName(Role role) {
   switch (role) {
-    case Role::kFollower: return "follower";
-    case Role::kPreCandidate: return "pre-candidate";
-    case Role::kCandidate: return "candidate";
-    case Role::kLeader: return "leader";
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
   }
   return "?";
 }

@@ -166,8 +166,8 @@ class Raft {
   Index leader_commit_;
   Index acked_;  // Highest index acknowledged to the current leader.
 
-  Snapshot snapshot_;              // The latest snapshot, sent to followers the log no longer
-                                   // reaches. meta.index == log_.snapshot_index().
+  Snapshot snapshot_;               // The latest snapshot, sent to followers the log no longer
+                                    // reaches. meta.index == log_.snapshot_index().
   bool snapshot_unhanded_ = false;  // Installed from the leader, not yet in a Ready.
   RaftDropCounters drops_;
   std::vector<Message> messages_;

@@ -47,7 +47,6 @@ const Entry& RaftLog::At(Index index) const {
   return entries_[index.value() - snapshot_index_.value() - 1];
 }
 
-
 bool RaftLog::IsUpToDate(Term term, Index index) const {
   if (term != last_term()) return term > last_term();
   return index >= last_index();
@@ -158,9 +157,9 @@ void RaftLog::CompactTo(const SnapshotMeta& snapshot) {
   MERIDIAN_CHECK(snapshot.index <= applied_, "compacting unapplied entries");
   MERIDIAN_CHECK(snapshot.index <= stable_, "compacting entries not durable here");
   MERIDIAN_CHECK(snapshot.term == TermAt(snapshot.index), "snapshot term mismatch");
-  entries_.erase(entries_.begin(),
-                 entries_.begin() +
-                     static_cast<ptrdiff_t>(snapshot.index.value() - snapshot_index_.value()));
+  entries_.erase(
+      entries_.begin(),
+      entries_.begin() + static_cast<ptrdiff_t>(snapshot.index.value() - snapshot_index_.value()));
   snapshot_index_ = snapshot.index;
   snapshot_term_ = snapshot.term;
   CheckInvariants();
@@ -182,8 +181,8 @@ void RaftLog::RestoreTo(const SnapshotMeta& snapshot) {
 }
 
 void RaftLog::CheckInvariants() const {
-  MERIDIAN_CHECK(snapshot_index_ <= applied_, "applied {} below snapshot {}",
-                 applied_.ToString(), snapshot_index_.ToString());
+  MERIDIAN_CHECK(snapshot_index_ <= applied_, "applied {} below snapshot {}", applied_.ToString(),
+                 snapshot_index_.ToString());
   MERIDIAN_CHECK(snapshot_index_ <= stable_);
   MERIDIAN_CHECK(applied_ <= commit_);
   MERIDIAN_CHECK(commit_ <= last_index());

@@ -52,8 +52,9 @@ class RaftLog {
   std::optional<Index> AppendFromLeader(Index prev, const std::vector<Entry>& entries);
   // The index of the first of `entries` (which follow `prev`) that we hold with another term.
   std::optional<Index> FirstConflict(Index prev, const std::vector<Entry>& entries) const;
-  // Entries from `from` (> snapshot_index()) on, clipped at last_index(), at most `count_max` of them and at most
-  // `data_bytes_max` bytes of data in all, except that the first entry is always included.
+  // Entries from `from` (> snapshot_index()) on, clipped at last_index(), at most `count_max` of
+  // them and at most `data_bytes_max` bytes of data in all, except that the first entry is always
+  // included.
   std::vector<Entry> Slice(Index from, uint32_t count_max, size_t data_bytes_max) const;
 
   void CommitTo(Index index);

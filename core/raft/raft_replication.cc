@@ -24,10 +24,9 @@ void Raft::HandleAppend(const Message& m) {
   if (m.log_index < log_.commit()) {
     // Stale: everything up to our commit index already matches every leader's log (§5.4.3),
     // but only the durable part of it may be acknowledged.
-    const Index durable_commit =
-        options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable
-            ? log_.commit()
-            : std::min(log_.commit(), log_.stable());
+    const Index durable_commit = options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable
+                                     ? log_.commit()
+                                     : std::min(log_.commit(), log_.stable());
     Send(Message{.type = MessageType::kAppendResponse, .to = m.from, .log_index = durable_commit});
     return;
   }
@@ -35,8 +34,12 @@ void Raft::HandleAppend(const Message& m) {
     // §5.3: "If a follower's log is inconsistent with the leader's, the AppendEntries
     // consistency check will fail". The hint lets the leader skip a whole term at a time.
     const Index hint = log_.LastIndexWithTermAtMost(m.log_index, m.log_term);
-    Send(Message{.type = MessageType::kAppendResponse, .to = m.from, .log_index = m.log_index,
-                 .reject = true, .hint_index = hint, .hint_term = log_.TermAt(hint)});
+    Send(Message{.type = MessageType::kAppendResponse,
+                 .to = m.from,
+                 .log_index = m.log_index,
+                 .reject = true,
+                 .hint_index = hint,
+                 .hint_term = log_.TermAt(hint)});
     return;
   }
   if (const std::optional<Index> conflict = log_.FirstConflict(m.log_index, m.entries);
@@ -48,9 +51,8 @@ void Raft::HandleAppend(const Message& m) {
   }
   const std::optional<Index> changed = log_.AppendFromLeader(m.log_index, m.entries);
   if (changed) {
-    const bool config = std::any_of(m.entries.begin(), m.entries.end(), [](const Entry& e) {
-      return e.kind == EntryKind::kConfig;
-    });
+    const bool config = std::any_of(m.entries.begin(), m.entries.end(),
+                                    [](const Entry& e) { return e.kind == EntryKind::kConfig; });
     if (config || *changed <= membership_index_) RefreshMembership();
   }
   const Index last_new(m.log_index.value() + m.entries.size());
@@ -79,8 +81,8 @@ void Raft::HandleHeartbeat(const Message& m) {
   verified_ = std::max(verified_, std::min(m.commit, log_.last_index()));
   leader_commit_ = std::max(leader_commit_, m.commit);
   FollowerCommit();
-  Send(Message{.type = MessageType::kHeartbeatResponse, .to = m.from,
-               .context_ticks = m.context_ticks});
+  Send(Message{
+      .type = MessageType::kHeartbeatResponse, .to = m.from, .context_ticks = m.context_ticks});
 }
 
 void Raft::HandleSnapshot(const Message& m) {
@@ -91,7 +93,8 @@ void Raft::HandleSnapshot(const Message& m) {
     // Everything it covers is committed here already (a resend, or it crossed an append):
     // acknowledge what we hold durably, as for a stale append.
     MERIDIAN_PROBE("raft: snapshot not past our commit index");
-    Send(Message{.type = MessageType::kAppendResponse, .to = m.from,
+    Send(Message{.type = MessageType::kAppendResponse,
+                 .to = m.from,
                  .log_index = std::min(log_.commit(), log_.stable())});
     return;
   }
@@ -264,8 +267,11 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
     // everything (harmless) and rejected by one that lost some, which starts a probe.
     MERIDIAN_PROBE("raft: empty append after a heartbeat from a lagging follower");
     const Index prev(progress.next().value() - 1);
-    Send(Message{.type = MessageType::kAppend, .to = m.from, .log_index = prev,
-                 .log_term = log_.TermAt(prev), .commit = log_.commit()});
+    Send(Message{.type = MessageType::kAppend,
+                 .to = m.from,
+                 .log_index = prev,
+                 .log_term = log_.TermAt(prev),
+                 .commit = log_.commit()});
   }
 }
 
@@ -288,8 +294,11 @@ bool Raft::SendAppend(NodeId to) {
     MERIDIAN_CHECK(data_bytes <= kAppendBytesMax, "append of {} bytes", data_bytes);
   }
   progress.OnSent(last);
-  Send(Message{.type = MessageType::kAppend, .to = to, .log_index = prev,
-               .log_term = log_.TermAt(prev), .entries = std::move(entries),
+  Send(Message{.type = MessageType::kAppend,
+               .to = to,
+               .log_index = prev,
+               .log_term = log_.TermAt(prev),
+               .entries = std::move(entries),
                .commit = log_.commit()});
   return true;
 }
@@ -300,8 +309,8 @@ void Raft::SendSnapshot(NodeId to) {
   MERIDIAN_CHECK(snapshot_.meta.index >= progress.next());
   MERIDIAN_PROBE("raft: leader sends a snapshot");
   progress.BecomeSnapshot(snapshot_.meta.index);
-  Send(Message{.type = MessageType::kSnapshot, .to = to, .commit = log_.commit(),
-               .snapshot = snapshot_});
+  Send(Message{
+      .type = MessageType::kSnapshot, .to = to, .commit = log_.commit(), .snapshot = snapshot_});
 }
 
 void Raft::BroadcastAppend() {
@@ -313,7 +322,8 @@ void Raft::BroadcastAppend() {
     if (!sent && progress.CanSend() && progress.state() == ProgressState::kReplicate &&
         progress.next() > log_.snapshot_index()) {
       // Nothing new: an empty append still carries the new commit index.
-      Send(Message{.type = MessageType::kAppend, .to = id,
+      Send(Message{.type = MessageType::kAppend,
+                   .to = id,
                    .log_index = Index(progress.next().value() - 1),
                    .log_term = log_.TermAt(Index(progress.next().value() - 1)),
                    .commit = log_.commit()});
@@ -324,15 +334,20 @@ void Raft::BroadcastAppend() {
 void Raft::BroadcastHeartbeat() {
   MERIDIAN_CHECK(role_ == Role::kLeader);
   for (const auto& [id, progress] : progress_) {
-    Send(Message{.type = MessageType::kHeartbeat, .to = id,
-                 .commit = std::min(progress.match(), log_.commit()), .context_ticks = ticks_});
+    Send(Message{.type = MessageType::kHeartbeat,
+                 .to = id,
+                 .commit = std::min(progress.match(), log_.commit()),
+                 .context_ticks = ticks_});
   }
 }
 
 void Raft::AppendOwn(EntryKind kind, std::string data, Membership membership) {
   MERIDIAN_CHECK(role_ == Role::kLeader);
-  Entry entry{.term = term_, .index = log_.last_index().next(), .kind = kind,
-              .data = std::move(data), .membership = std::move(membership)};
+  Entry entry{.term = term_,
+              .index = log_.last_index().next(),
+              .kind = kind,
+              .data = std::move(data),
+              .membership = std::move(membership)};
   if (kind == EntryKind::kConfig) CheckMembership(entry.membership);
   log_.AppendOwn(std::move(entry));
   if (kind == EntryKind::kConfig) RefreshMembership();

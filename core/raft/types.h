@@ -18,7 +18,9 @@
 
 namespace meridian::core::raft {
 
-struct IndexTag { static constexpr const char* kPrefix = "i"; };
+struct IndexTag {
+  static constexpr const char* kPrefix = "i";
+};
 // Position of an entry in the raft log; the first entry has index 1, index 0 is "before the log".
 using Index = StrongId<IndexTag>;
 using core::Term;
@@ -81,17 +83,17 @@ struct Entry {
 };
 
 enum class MessageType : uint8_t {
-  kPreVote,             // §9.6 pre-vote: "would you vote for me at term+1?" (term not bumped)
+  kPreVote,  // §9.6 pre-vote: "would you vote for me at term+1?" (term not bumped)
   kPreVoteResponse,
-  kVote,                // §5.2 RequestVote
+  kVote,  // §5.2 RequestVote
   kVoteResponse,
-  kAppend,              // §5.3 AppendEntries carrying entries (possibly none: a probe)
+  kAppend,  // §5.3 AppendEntries carrying entries (possibly none: a probe)
   kAppendResponse,
-  kHeartbeat,           // §5.2 empty AppendEntries that only asserts leadership (and leases)
+  kHeartbeat,  // §5.2 empty AppendEntries that only asserts leadership (and leases)
   kHeartbeatResponse,
-  kTimeoutNow,          // §3.10 (dissertation) leadership transfer: "start an election now"
-  kSnapshot,            // §7 InstallSnapshot: the leader's log starts past the follower's end;
-                        // answered with kAppendResponse acknowledging the snapshot's index.
+  kTimeoutNow,  // §3.10 (dissertation) leadership transfer: "start an election now"
+  kSnapshot,    // §7 InstallSnapshot: the leader's log starts past the follower's end;
+                // answered with kAppendResponse acknowledging the snapshot's index.
 };
 
 const char* MessageTypeName(MessageType type);
@@ -170,12 +172,12 @@ struct Ready {
 // Test-only switch for the planted-bug suite. Production always uses kNone.
 enum class PlantedBug : uint8_t {
   kNone,
-  kCommitOlderTermByCounting,  // §5.4.2 violated: count replicas for entries of older terms.
-  kVoteWithoutLogCheck,        // §5.4.1 violated: grant votes without the up-to-date check.
+  kCommitOlderTermByCounting,     // §5.4.2 violated: count replicas for entries of older terms.
+  kVoteWithoutLogCheck,           // §5.4.1 violated: grant votes without the up-to-date check.
   kCountOwnEntriesBeforeDurable,  // Leader counts itself and followers ack before fsync.
-  kForgetToPersistVote,        // The vote never reaches the Ready hard state.
-  kConcurrentConfigChanges,    // No "committed in this term" / "one pending change" rule.
-  kLeaseReadAfterExpiry,       // Serve lease reads without checking lease expiry.
+  kForgetToPersistVote,           // The vote never reaches the Ready hard state.
+  kConcurrentConfigChanges,       // No "committed in this term" / "one pending change" rule.
+  kLeaseReadAfterExpiry,          // Serve lease reads without checking lease expiry.
 };
 const char* PlantedBugName(PlantedBug bug);
 
@@ -212,10 +214,10 @@ struct RestartState {
 // validated, dropped and counted, never asserted on). See design.md "Hostile input" for the
 // rules. Only `non_member` occurs between honest peers (late responses from a removed node).
 struct RaftDropCounters {
-  uint64_t misaddressed = 0;   // `to` is not this node, or `from` is this node or node 0.
-  uint64_t malformed = 0;      // Fails ValidateMessage (term 0, entries out of order, a bad
-                               // configuration, oversized entry...) or has a term > kTermMax.
-  uint64_t non_member = 0;     // A response or TimeoutNow from a node outside our configuration.
+  uint64_t misaddressed = 0;     // `to` is not this node, or `from` is this node or node 0.
+  uint64_t malformed = 0;        // Fails ValidateMessage (term 0, entries out of order, a bad
+                                 // configuration, oversized entry...) or has a term > kTermMax.
+  uint64_t non_member = 0;       // A response or TimeoutNow from a node outside our configuration.
   uint64_t not_from_leader = 0;  // Append/Heartbeat/TimeoutNow of our term from a node other
                                  // than the leader we know (a second leader in one term).
   uint64_t ack_beyond_log = 0;   // AppendResponse for an index past the leader's log, or a

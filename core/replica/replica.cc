@@ -67,8 +67,7 @@ absl::Status AlignLogWithSnapshot(log::Log& log, const raft::SnapshotMeta& meta)
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime,
-                                                       ReplicaOptions options,
+absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, ReplicaOptions options,
                                                        ReplicaObserver* observer) {
   io::Disk& disk = runtime.disk();
   absl::StatusOr<bool> exists = disk.Exists(options.dir);
@@ -99,15 +98,15 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime,
   // this node must not come back as if it still had them.
   const uint64_t last = snapshot_index.value() + entries->size();
   if (hard_state->commit.value() > last) {
-    return absl::DataLossError(fmt::format(
-        "raft log ends at {} but the hard state says {} is committed: {}", last,
-        hard_state->commit.ToString(), report.ToString()));
+    return absl::DataLossError(
+        fmt::format("raft log ends at {} but the hard state says {} is committed: {}", last,
+                    hard_state->commit.ToString(), report.ToString()));
   }
   if (snapshot->has_value() && options.state_machine != nullptr) {
     if (absl::Status s = options.state_machine->Restore((*snapshot)->meta, (*snapshot)->data);
         !s.ok()) {
-      return absl::DataLossError(fmt::format("restoring the snapshot at {}: {}",
-                                             snapshot_index.ToString(), s.ToString()));
+      return absl::DataLossError(
+          fmt::format("restoring the snapshot at {}: {}", snapshot_index.ToString(), s.ToString()));
     }
   }
   if (report.cut) {
@@ -142,7 +141,8 @@ Replica::Replica(io::Runtime& runtime, ReplicaOptions options, ReplicaObserver* 
 
 void Replica::Deliver(raft::Message message) {
   if (!failure_.ok()) return;
-  if (!inputs_.TrySend(std::move(message))) MERIDIAN_PROBE("replica: input queue full, message dropped");
+  if (!inputs_.TrySend(std::move(message)))
+    MERIDIAN_PROBE("replica: input queue full, message dropped");
 }
 
 void Replica::RunDriver() {
@@ -312,7 +312,8 @@ void Replica::PublishState() {
   term_ = raft_->term();
   leader_ = raft_->leader();
   commit_ = raft_->log().commit();
-  if (new_leadership && observer_ != nullptr) observer_->OnLeader(runtime_.node(), term_, raft_->log());
+  if (new_leadership && observer_ != nullptr)
+    observer_->OnLeader(runtime_.node(), term_, raft_->log());
 }
 
 absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instant deadline,
@@ -334,8 +335,9 @@ absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instan
     if (!failure_.ok()) return failure_;
     return index;
   }
-  absl::Status waited = applied_waiters_.WaitUntil(
-      [&] { return applied_ >= index || !failure_.ok(); }, deadline, "wait for apply");
+  absl::Status waited =
+      applied_waiters_.WaitUntil([&, index = index] { return applied_ >= index || !failure_.ok(); },
+                                 deadline, "wait for apply");
   if (!waited.ok()) return waited;
   if (!failure_.ok()) return failure_;
   auto applied = applied_terms_.find(index);
@@ -343,25 +345,24 @@ absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instan
     // Applied here only as part of a snapshot from a leader: which entry took the index is not
     // known here (our own may or may not have survived).
     MERIDIAN_CHECK(index <= snapshot_index_, "applied entry {} forgotten", index.ToString());
-    return absl::UnavailableError(fmt::format(
-        "entry {} was covered by a snapshot from the leader; its outcome is unknown",
-        index.ToString()));
+    return absl::UnavailableError(
+        fmt::format("entry {} was covered by a snapshot from the leader; its outcome is unknown",
+                    index.ToString()));
   }
   if (applied->second != term) {
-    return absl::AbortedError(fmt::format("entry {} was taken by term {}, not {}",
-                                          index.ToString(), applied->second.ToString(),
-                                          term.ToString()));
+    return absl::AbortedError(fmt::format("entry {} was taken by term {}, not {}", index.ToString(),
+                                          applied->second.ToString(), term.ToString()));
   }
   return index;
 }
 
 absl::StatusOr<std::vector<raft::Entry>> Replica::ReadCommitted(raft::Index from,
-                                                               uint64_t bytes_max) {
+                                                                uint64_t bytes_max) {
   return ReadEntries(from, bytes_max, applied_);
 }
 
 absl::StatusOr<std::vector<raft::Entry>> Replica::ReadUncommittedForPlantedBug(raft::Index from,
-                                                                              uint64_t bytes_max) {
+                                                                               uint64_t bytes_max) {
   return ReadEntries(from, bytes_max, raft::Index(log_->end_offset().value()));
 }
 

@@ -82,8 +82,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   static constexpr uint32_t kMissedTicksMax = 100;  // After a long pause, catch up this many.
 
   // Recovers the group from disk (hard state + log) and starts its fibers.
-  static absl::StatusOr<std::shared_ptr<Replica>> Open(io::Runtime& runtime,
-                                                       ReplicaOptions options,
+  static absl::StatusOr<std::shared_ptr<Replica>> Open(io::Runtime& runtime, ReplicaOptions options,
                                                        ReplicaObserver* observer);
 
   // Hands a peer message (already decoded, for this group) to the driver. Drops it if the

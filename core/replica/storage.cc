@@ -171,9 +171,8 @@ absl::StatusOr<raft::Snapshot> DecodeSnapshot(std::span<const uint8_t> bytes) {
     return absl::DataLossError("snapshot: bad magic");
   }
   if (!reader.U32(&version) || version != kSnapshotVersion) {
-    return absl::FailedPreconditionError(
-        fmt::format("snapshot: format version {} (this build reads {})", version,
-                    kSnapshotVersion));
+    return absl::FailedPreconditionError(fmt::format(
+        "snapshot: format version {} (this build reads {})", version, kSnapshotVersion));
   }
   if (!reader.U64(&index) || !reader.U64(&term) || index == 0 || term == 0 ||
       !ReadNodes(reader, &snapshot.meta.membership.voters) ||
@@ -188,8 +187,7 @@ absl::StatusOr<raft::Snapshot> DecodeSnapshot(std::span<const uint8_t> bytes) {
   return snapshot;
 }
 
-absl::StatusOr<std::optional<raft::Snapshot>> LoadSnapshot(io::Disk& disk,
-                                                          const std::string& dir) {
+absl::StatusOr<std::optional<raft::Snapshot>> LoadSnapshot(io::Disk& disk, const std::string& dir) {
   const std::string path = dir + "/snapshot";
   absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(path, io::OpenMode::kOpenExisting);
   if (absl::IsNotFound(file.status())) return std::nullopt;
@@ -203,8 +201,7 @@ absl::StatusOr<std::optional<raft::Snapshot>> LoadSnapshot(io::Disk& disk,
   return std::optional<raft::Snapshot>(*std::move(snapshot));
 }
 
-absl::Status StoreSnapshot(io::Disk& disk, const std::string& dir,
-                           const raft::Snapshot& snapshot) {
+absl::Status StoreSnapshot(io::Disk& disk, const std::string& dir, const raft::Snapshot& snapshot) {
   return ReplaceFileDurably(disk, dir, "snapshot", EncodeSnapshot(snapshot));
 }
 

@@ -23,7 +23,8 @@ TEST(Storage, BadEntriesAreDataLossNotCrashes) {
   const std::vector<uint8_t> bad_kind = {9, 'x'};
   EXPECT_TRUE(absl::IsDataLoss(DecodeEntry(bad_kind, raft::Term(1), raft::Index(1)).status()));
   const std::vector<uint8_t> truncated_config = {1, 3, 0, 0, 0, 1, 0};
-  EXPECT_TRUE(absl::IsDataLoss(DecodeEntry(truncated_config, raft::Term(1), raft::Index(1)).status()));
+  EXPECT_TRUE(
+      absl::IsDataLoss(DecodeEntry(truncated_config, raft::Term(1), raft::Index(1)).status()));
 }
 
 TEST(Storage, HardStateRoundTripsAndDetectsEveryBitFlip) {

@@ -14,6 +14,7 @@
 namespace meridian::wire {
 namespace {
 
+using core::Term;
 using core::raft::Campaign;
 using core::raft::Entry;
 using core::raft::EntryKind;
@@ -21,7 +22,6 @@ using core::raft::Index;
 using core::raft::Membership;
 using core::raft::Message;
 using core::raft::MessageType;
-using core::Term;
 using io::NodeId;
 
 // PeerEnvelope -> RaftMessage -> entries -> Entry -> vector: depth 5. Tables: 2 + the entries;
@@ -36,32 +36,46 @@ absl::Status Invalid(std::string reason) {
 
 raft::MessageType ToWire(MessageType type) {
   switch (type) {
-    case MessageType::kPreVote: return raft::MessageType::PreVote;
-    case MessageType::kPreVoteResponse: return raft::MessageType::PreVoteResponse;
-    case MessageType::kVote: return raft::MessageType::Vote;
-    case MessageType::kVoteResponse: return raft::MessageType::VoteResponse;
-    case MessageType::kAppend: return raft::MessageType::Append;
-    case MessageType::kAppendResponse: return raft::MessageType::AppendResponse;
-    case MessageType::kHeartbeat: return raft::MessageType::Heartbeat;
-    case MessageType::kHeartbeatResponse: return raft::MessageType::HeartbeatResponse;
-    case MessageType::kTimeoutNow: return raft::MessageType::TimeoutNow;
-    case MessageType::kSnapshot: return raft::MessageType::Snapshot;
+    case MessageType::kPreVote:
+      return raft::MessageType::PreVote;
+    case MessageType::kPreVoteResponse:
+      return raft::MessageType::PreVoteResponse;
+    case MessageType::kVote:
+      return raft::MessageType::Vote;
+    case MessageType::kVoteResponse:
+      return raft::MessageType::VoteResponse;
+    case MessageType::kAppend:
+      return raft::MessageType::Append;
+    case MessageType::kAppendResponse:
+      return raft::MessageType::AppendResponse;
+    case MessageType::kHeartbeat:
+      return raft::MessageType::Heartbeat;
+    case MessageType::kHeartbeatResponse:
+      return raft::MessageType::HeartbeatResponse;
+    case MessageType::kTimeoutNow:
+      return raft::MessageType::TimeoutNow;
+    case MessageType::kSnapshot:
+      return raft::MessageType::Snapshot;
   }
   MERIDIAN_UNREACHABLE("message type {}", static_cast<int>(type));
 }
 
 raft::EntryKind ToWire(EntryKind kind) {
   switch (kind) {
-    case EntryKind::kNormal: return raft::EntryKind::Normal;
-    case EntryKind::kConfig: return raft::EntryKind::Config;
+    case EntryKind::kNormal:
+      return raft::EntryKind::Normal;
+    case EntryKind::kConfig:
+      return raft::EntryKind::Config;
   }
   MERIDIAN_UNREACHABLE("entry kind {}", static_cast<int>(kind));
 }
 
 raft::Campaign ToWire(Campaign campaign) {
   switch (campaign) {
-    case Campaign::kNormal: return raft::Campaign::Normal;
-    case Campaign::kTransfer: return raft::Campaign::Transfer;
+    case Campaign::kNormal:
+      return raft::Campaign::Normal;
+    case Campaign::kTransfer:
+      return raft::Campaign::Transfer;
   }
   MERIDIAN_UNREACHABLE("campaign {}", static_cast<int>(campaign));
 }
@@ -69,32 +83,46 @@ raft::Campaign ToWire(Campaign campaign) {
 // The wire enums are read as raw bytes: a peer may send any value.
 std::optional<MessageType> FromWire(raft::MessageType type) {
   switch (type) {
-    case raft::MessageType::PreVote: return MessageType::kPreVote;
-    case raft::MessageType::PreVoteResponse: return MessageType::kPreVoteResponse;
-    case raft::MessageType::Vote: return MessageType::kVote;
-    case raft::MessageType::VoteResponse: return MessageType::kVoteResponse;
-    case raft::MessageType::Append: return MessageType::kAppend;
-    case raft::MessageType::AppendResponse: return MessageType::kAppendResponse;
-    case raft::MessageType::Heartbeat: return MessageType::kHeartbeat;
-    case raft::MessageType::HeartbeatResponse: return MessageType::kHeartbeatResponse;
-    case raft::MessageType::TimeoutNow: return MessageType::kTimeoutNow;
-    case raft::MessageType::Snapshot: return MessageType::kSnapshot;
+    case raft::MessageType::PreVote:
+      return MessageType::kPreVote;
+    case raft::MessageType::PreVoteResponse:
+      return MessageType::kPreVoteResponse;
+    case raft::MessageType::Vote:
+      return MessageType::kVote;
+    case raft::MessageType::VoteResponse:
+      return MessageType::kVoteResponse;
+    case raft::MessageType::Append:
+      return MessageType::kAppend;
+    case raft::MessageType::AppendResponse:
+      return MessageType::kAppendResponse;
+    case raft::MessageType::Heartbeat:
+      return MessageType::kHeartbeat;
+    case raft::MessageType::HeartbeatResponse:
+      return MessageType::kHeartbeatResponse;
+    case raft::MessageType::TimeoutNow:
+      return MessageType::kTimeoutNow;
+    case raft::MessageType::Snapshot:
+      return MessageType::kSnapshot;
   }
   return std::nullopt;
 }
 
 std::optional<EntryKind> FromWire(raft::EntryKind kind) {
   switch (kind) {
-    case raft::EntryKind::Normal: return EntryKind::kNormal;
-    case raft::EntryKind::Config: return EntryKind::kConfig;
+    case raft::EntryKind::Normal:
+      return EntryKind::kNormal;
+    case raft::EntryKind::Config:
+      return EntryKind::kConfig;
   }
   return std::nullopt;
 }
 
 std::optional<Campaign> FromWire(raft::Campaign campaign) {
   switch (campaign) {
-    case raft::Campaign::Normal: return Campaign::kNormal;
-    case raft::Campaign::Transfer: return Campaign::kTransfer;
+    case raft::Campaign::Normal:
+      return Campaign::kNormal;
+    case raft::Campaign::Transfer:
+      return Campaign::kTransfer;
   }
   return std::nullopt;
 }
@@ -114,8 +142,8 @@ absl::Status DecodeNodes(const flatbuffers::Vector<uint32_t>* nodes, const char*
                          absl::btree_set<NodeId>* out) {
   if (nodes == nullptr) return absl::OkStatus();
   if (nodes->size() > core::raft::kMembersMax) {
-    return Invalid(fmt::format("{} {} (more than {} members)", nodes->size(), what,
-                               core::raft::kMembersMax));
+    return Invalid(
+        fmt::format("{} {} (more than {} members)", nodes->size(), what, core::raft::kMembersMax));
   }
   for (uint32_t id : *nodes) {
     if (id == 0) return Invalid(fmt::format("node id 0 among the {}", what));
@@ -138,8 +166,8 @@ absl::StatusOr<Entry> DecodeEntry(const raft::Entry* wire, size_t position,
   entry.index = Index(wire->index());
   const std::optional<EntryKind> kind = FromWire(wire->kind());
   if (!kind) {
-    return Invalid(fmt::format("entry {} has unknown kind {}", position,
-                               static_cast<int>(wire->kind())));
+    return Invalid(
+        fmt::format("entry {} has unknown kind {}", position, static_cast<int>(wire->kind())));
   }
   entry.kind = *kind;
   if (const flatbuffers::Vector<uint8_t>* data = wire->data(); data != nullptr) {
@@ -157,6 +185,28 @@ absl::StatusOr<Entry> DecodeEntry(const raft::Entry* wire, size_t position,
     return Invalid(fmt::format("entry {}: {}", position, std::string(status.message())));
   }
   return entry;
+}
+
+// The kSnapshot fields (absent on every other type: an empty snapshot).
+absl::Status DecodeSnapshot(const raft::RaftMessage& wire, core::raft::Snapshot* out) {
+  core::raft::Snapshot& snapshot = *out;
+  snapshot.meta.index = Index(wire.snapshot_index());
+  snapshot.meta.term = Term(wire.snapshot_term());
+  absl::Status nodes =
+      DecodeNodes(wire.snapshot_voters(), "snapshot voters", &snapshot.meta.membership.voters);
+  if (nodes.ok()) {
+    nodes = DecodeNodes(wire.snapshot_learners(), "snapshot learners",
+                        &snapshot.meta.membership.learners);
+  }
+  if (!nodes.ok()) return nodes;
+  if (const flatbuffers::Vector<uint8_t>* data = wire.snapshot_data(); data != nullptr) {
+    if (data->size() > core::raft::kSnapshotDataBytesMax) {
+      return Invalid(fmt::format("snapshot data of {} bytes (limit {})", data->size(),
+                                 core::raft::kSnapshotDataBytesMax));
+    }
+    snapshot.data.assign(reinterpret_cast<const char*>(data->data()), data->size());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -201,12 +251,11 @@ std::vector<uint8_t> EncodePeerMessage(uint64_t group, const Message& message) {
                                          snapshot.data.size());
   }
   const auto wire = raft::CreateRaftMessage(
-      builder, ToWire(message.type), message.from.value(), message.to.value(),
-      message.term.value(), message.log_index.value(), message.log_term.value(), entries,
-      message.commit.value(), message.reject, message.hint_index.value(),
-      message.hint_term.value(), message.context_ticks, ToWire(message.campaign),
-      snapshot.meta.index.value(), snapshot.meta.term.value(), snapshot_voters,
-      snapshot_learners, snapshot_data);
+      builder, ToWire(message.type), message.from.value(), message.to.value(), message.term.value(),
+      message.log_index.value(), message.log_term.value(), entries, message.commit.value(),
+      message.reject, message.hint_index.value(), message.hint_term.value(), message.context_ticks,
+      ToWire(message.campaign), snapshot.meta.index.value(), snapshot.meta.term.value(),
+      snapshot_voters, snapshot_learners, snapshot_data);
   builder.Finish(raft::CreatePeerEnvelope(builder, group, wire));
   MERIDIAN_CHECK(builder.GetSize() <= kPeerMessageBytesMax, "raft peer message of {} bytes",
                  builder.GetSize());
@@ -223,11 +272,10 @@ absl::StatusOr<PeerRaftMessage> DecodePeerMessage(std::span<const uint8_t> bytes
   if (!bytes.empty() && reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
     aligned.resize((bytes.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t));
     std::memcpy(aligned.data(), bytes.data(), bytes.size());
-    bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(aligned.data()),
-                                     bytes.size());
+    bytes =
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(aligned.data()), bytes.size());
   }
-  flatbuffers::Verifier verifier(bytes.data(), bytes.size(), kVerifierDepthMax,
-                                 kVerifierTablesMax);
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size(), kVerifierDepthMax, kVerifierTablesMax);
   if (!raft::VerifyPeerEnvelopeBuffer(verifier)) {
     return Invalid("failed FlatBuffers verification");
   }
@@ -250,8 +298,8 @@ absl::StatusOr<PeerRaftMessage> DecodePeerMessage(std::span<const uint8_t> bytes
   if (const auto* entries = wire->entries(); entries != nullptr) {
     // Bound the work before decoding anything.
     if (entries->size() > core::raft::kBatchEntriesMax) {
-      return Invalid(fmt::format("{} entries (limit {})", entries->size(),
-                                 core::raft::kBatchEntriesMax));
+      return Invalid(
+          fmt::format("{} entries (limit {})", entries->size(), core::raft::kBatchEntriesMax));
     }
     message.entries.reserve(entries->size());
     // Honest encodings store each entry's data once, so it totals less than the input.
@@ -272,22 +320,8 @@ absl::StatusOr<PeerRaftMessage> DecodePeerMessage(std::span<const uint8_t> bytes
     return Invalid(fmt::format("unknown campaign {}", static_cast<int>(wire->campaign())));
   }
   message.campaign = *campaign;
-  core::raft::Snapshot& snapshot = message.snapshot;
-  snapshot.meta.index = Index(wire->snapshot_index());
-  snapshot.meta.term = Term(wire->snapshot_term());
-  absl::Status nodes = DecodeNodes(wire->snapshot_voters(), "snapshot voters",
-                                   &snapshot.meta.membership.voters);
-  if (nodes.ok()) {
-    nodes = DecodeNodes(wire->snapshot_learners(), "snapshot learners",
-                        &snapshot.meta.membership.learners);
-  }
-  if (!nodes.ok()) return nodes;
-  if (const flatbuffers::Vector<uint8_t>* data = wire->snapshot_data(); data != nullptr) {
-    if (data->size() > core::raft::kSnapshotDataBytesMax) {
-      return Invalid(fmt::format("snapshot data of {} bytes (limit {})", data->size(),
-                                 core::raft::kSnapshotDataBytesMax));
-    }
-    snapshot.data.assign(reinterpret_cast<const char*>(data->data()), data->size());
+  if (absl::Status status = DecodeSnapshot(*wire, &message.snapshot); !status.ok()) {
+    return status;
   }
   if (absl::Status status = ValidateRaftMessage(message); !status.ok()) return status;
   return out;

@@ -29,20 +29,22 @@ using core::raft::MessageType;
 using io::NodeId;
 
 constexpr MessageType kAllTypes[] = {
-    MessageType::kPreVote,   MessageType::kPreVoteResponse, MessageType::kVote,
-    MessageType::kVoteResponse, MessageType::kAppend,       MessageType::kAppendResponse,
-    MessageType::kHeartbeat, MessageType::kHeartbeatResponse, MessageType::kTimeoutNow,
+    MessageType::kPreVote,    MessageType::kPreVoteResponse,
+    MessageType::kVote,       MessageType::kVoteResponse,
+    MessageType::kAppend,     MessageType::kAppendResponse,
+    MessageType::kHeartbeat,  MessageType::kHeartbeatResponse,
+    MessageType::kTimeoutNow,
 };  // kSnapshot carries required fields: RoundTripsASnapshotUpToItsLimit.
 
 // ---------------------------------------------------------------- helpers
 
 std::string Describe(const Message& m) {
-  std::string out = fmt::format(
-      "{} {}->{} {} idx={} lt={} c={} reject={} hint={}/{} ctx={} campaign={} entries:",
-      core::raft::MessageTypeName(m.type), m.from.ToString(), m.to.ToString(),
-      m.term.ToString(), m.log_index.ToString(), m.log_term.ToString(), m.commit.ToString(),
-      m.reject, m.hint_index.ToString(), m.hint_term.ToString(), m.context_ticks,
-      static_cast<int>(m.campaign));
+  std::string out =
+      fmt::format("{} {}->{} {} idx={} lt={} c={} reject={} hint={}/{} ctx={} campaign={} entries:",
+                  core::raft::MessageTypeName(m.type), m.from.ToString(), m.to.ToString(),
+                  m.term.ToString(), m.log_index.ToString(), m.log_term.ToString(),
+                  m.commit.ToString(), m.reject, m.hint_index.ToString(), m.hint_term.ToString(),
+                  m.context_ticks, static_cast<int>(m.campaign));
   for (const Entry& e : m.entries) {
     out += fmt::format(" [{} {} kind={} {}B {}]", e.index.ToString(), e.term.ToString(),
                        static_cast<int>(e.kind), e.data.size(), e.membership.ToString());
@@ -64,11 +66,16 @@ std::vector<uint8_t> Bytes(const flatbuffers::FlatBufferBuilder& builder) {
 
 // A valid append from n1 to n2 in term 5 carrying `count` normal entries after (10, t3).
 Message ValidAppend(size_t count = 3) {
-  Message m{.type = MessageType::kAppend, .from = NodeId(1), .to = NodeId(2), .term = Term(5),
-            .log_index = Index(10), .log_term = Term(3), .commit = Index(9)};
+  Message m{.type = MessageType::kAppend,
+            .from = NodeId(1),
+            .to = NodeId(2),
+            .term = Term(5),
+            .log_index = Index(10),
+            .log_term = Term(3),
+            .commit = Index(9)};
   for (size_t i = 0; i < count; i++) {
-    m.entries.push_back(Entry{.term = Term(i == 0 ? 4 : 5), .index = Index(11 + i),
-                              .data = fmt::format("data{}", i)});
+    m.entries.push_back(Entry{
+        .term = Term(i == 0 ? 4 : 5), .index = Index(11 + i), .data = fmt::format("data{}", i)});
   }
   return m;
 }
@@ -123,8 +130,8 @@ std::vector<uint8_t> Handmade(
   flatbuffers::FlatBufferBuilder builder;
   const EntriesOffset entries_offset = entries ? entries(builder) : EntriesOffset(0);
   const auto message = raft::CreateRaftMessage(
-      builder, static_cast<raft::MessageType>(raw.type), raw.from, raw.to, raw.term,
-      raw.log_index, raw.log_term, entries_offset, /*commit=*/0, /*reject=*/false,
+      builder, static_cast<raft::MessageType>(raw.type), raw.from, raw.to, raw.term, raw.log_index,
+      raw.log_term, entries_offset, /*commit=*/0, /*reject=*/false,
       /*hint_index=*/0, /*hint_term=*/0, /*context_ticks=*/0,
       static_cast<raft::Campaign>(raw.campaign));
   builder.Finish(raft::CreatePeerEnvelope(builder, 7, message));
@@ -144,9 +151,8 @@ rc::Gen<uint32_t> GenNodeId() {
 constexpr uint64_t kValueMax = uint64_t{1} << 62;
 
 rc::Gen<uint64_t> GenValue(uint64_t min = 0) {
-  return rc::gen::weightedOneOf<uint64_t>(
-      {{3, rc::gen::inRange<uint64_t>(min, min + 100)},
-       {1, rc::gen::inRange<uint64_t>(min, kValueMax)}});
+  return rc::gen::weightedOneOf<uint64_t>({{3, rc::gen::inRange<uint64_t>(min, min + 100)},
+                                           {1, rc::gen::inRange<uint64_t>(min, kValueMax)}});
 }
 
 rc::Gen<Membership> GenMembership() {
@@ -205,8 +211,8 @@ rc::Gen<Message> GenMessage(MessageType type) {
 
 rc::Gen<Message> GenMessage() {
   return rc::gen::exec([] {
-    const MessageType type = *rc::gen::elementOf(std::vector<MessageType>(
-        std::begin(kAllTypes), std::end(kAllTypes)));
+    const MessageType type =
+        *rc::gen::elementOf(std::vector<MessageType>(std::begin(kAllTypes), std::end(kAllTypes)));
     return *GenMessage(type);
   });
 }
@@ -250,10 +256,13 @@ TEST(RaftCodec, RoundTripsOneMessageOfEachType) {
 }
 
 Message ValidSnapshot(size_t data_bytes) {
-  Message message{.type = MessageType::kSnapshot, .from = NodeId(1), .to = NodeId(2),
-                  .term = Term(7), .commit = Index(90)};
-  message.snapshot.meta = {.index = Index(88), .term = Term(6),
-                           .membership = Voters({1, 2, 3}, {4})};
+  Message message{.type = MessageType::kSnapshot,
+                  .from = NodeId(1),
+                  .to = NodeId(2),
+                  .term = Term(7),
+                  .commit = Index(90)};
+  message.snapshot.meta = {
+      .index = Index(88), .term = Term(6), .membership = Voters({1, 2, 3}, {4})};
   message.snapshot.data = std::string(data_bytes, 's');
   return message;
 }
@@ -298,8 +307,8 @@ TEST(RaftCodec, RoundTripsAFullBatchAndTheDataLimit) {
   big.entries[0].data.assign(kEntriesDataBytesMax, 'x');
   for (size_t i = 1; i < big.entries.size(); i++) {
     big.entries[i].kind = EntryKind::kConfig;
-    big.entries[i].membership = Voters({1, 2, 3, 4, 5, 6, 7, 8, 9},
-                                       {10, 11, 12, 13, 14, 15, 4000000000});
+    big.entries[i].membership =
+        Voters({1, 2, 3, 4, 5, 6, 7, 8, 9}, {10, 11, 12, 13, 14, 15, 4000000000});
   }
   const std::vector<uint8_t> bytes = EncodePeerMessage(~uint64_t{0}, big);
   EXPECT_LE(bytes.size(), kPeerMessageBytesMax);
@@ -314,8 +323,9 @@ TEST(RaftCodec, RoundTripsAFullBatchAndTheDataLimit) {
 // decodes to itself; whatever does not decode is rejected as InvalidArgument.
 void CheckDecodeIsSafe(std::span<const uint8_t> bytes) {
   const absl::StatusOr<PeerRaftMessage> decoded = DecodePeerMessage(bytes);
-  RC_TAG(!decoded.ok() ? "rejected"
-                       : decoded->message.entries.empty() ? "decoded" : "decoded with entries");
+  RC_TAG(!decoded.ok()                      ? "rejected"
+         : decoded->message.entries.empty() ? "decoded"
+                                            : "decoded with entries");
   if (!decoded.ok()) {
     RC_ASSERT(decoded.status().code() == absl::StatusCode::kInvalidArgument);
     return;
@@ -402,11 +412,9 @@ TEST(RaftCodec, AbsentOptionalVectorsReadAsEmpty) {
   ASSERT_TRUE(probe.ok()) << probe.status().ToString();
   EXPECT_TRUE(probe->message.entries.empty());
 
-  auto bare = DecodePeerMessage(Handmade(Raw{},
-                                         [](flatbuffers::FlatBufferBuilder& b) {
-                                           return b.CreateVector(std::vector{
-                                               raft::CreateEntry(b, 5, 11)});
-                                         }));
+  auto bare = DecodePeerMessage(Handmade(Raw{}, [](flatbuffers::FlatBufferBuilder& b) {
+    return b.CreateVector(std::vector{raft::CreateEntry(b, 5, 11)});
+  }));
   ASSERT_TRUE(bare.ok()) << bare.status().ToString();
   ASSERT_EQ(bare->message.entries.size(), 1u);
   EXPECT_EQ(bare->message.entries[0].data, "");
@@ -415,8 +423,8 @@ TEST(RaftCodec, AbsentOptionalVectorsReadAsEmpty) {
   // A config entry whose membership vectors are absent is an empty configuration: rejected.
   ExpectRejected(Handmade(Raw{},
                           [](flatbuffers::FlatBufferBuilder& b) {
-                            return b.CreateVector(std::vector{
-                                raft::CreateEntry(b, 5, 11, raft::EntryKind::Config)});
+                            return b.CreateVector(
+                                std::vector{raft::CreateEntry(b, 5, 11, raft::EntryKind::Config)});
                           }),
                  "no voters");
 }
@@ -432,8 +440,8 @@ TEST(RaftCodec, RejectsUnknownEnumValues) {
   EXPECT_TRUE(DecodePeerMessage(Handmade(Raw{.type = 8, .campaign = 1})).ok());
   ExpectRejected(Handmade(Raw{},
                           [](flatbuffers::FlatBufferBuilder& b) {
-                            return b.CreateVector(std::vector{raft::CreateEntry(
-                                b, 5, 11, static_cast<raft::EntryKind>(7))});
+                            return b.CreateVector(std::vector{
+                                raft::CreateEntry(b, 5, 11, static_cast<raft::EntryKind>(7))});
                           }),
                  "unknown kind 7");
 }
@@ -488,8 +496,8 @@ TEST(RaftCodec, RejectsLogAndHintTermsAboveTheMessageTerm) {
   // A sender's log never holds a term above its own current term, so prevLogTerm (append),
   // lastLogTerm (votes) and the conflict hint's term never exceed the message term.
   for (MessageType type : kAllTypes) {
-    Message m{.type = type, .from = NodeId(1), .to = NodeId(2), .term = Term(5),
-              .log_term = Term(6)};
+    Message m{
+        .type = type, .from = NodeId(1), .to = NodeId(2), .term = Term(5), .log_term = Term(6)};
     ExpectRejected(m, "log term t6 above the message term t5");
     m.log_term = Term(5);
     m.hint_term = Term(6);
@@ -545,11 +553,10 @@ TEST(RaftCodec, RejectsInvalidConfigurations) {
 TEST(RaftCodec, RejectsNodesListedTwiceOnTheWire) {
   // A set would silently merge them; the wire form must be canonical.
   const auto config_entry = [](std::vector<uint32_t> voters, std::vector<uint32_t> learners) {
-    return Handmade(Raw{},
-                    [voters, learners](flatbuffers::FlatBufferBuilder& b) {
-                      return b.CreateVector(std::vector{raft::CreateEntryDirect(
-                          b, 5, 11, raft::EntryKind::Config, nullptr, &voters, &learners)});
-                    });
+    return Handmade(Raw{}, [voters, learners](flatbuffers::FlatBufferBuilder& b) {
+      return b.CreateVector(std::vector{
+          raft::CreateEntryDirect(b, 5, 11, raft::EntryKind::Config, nullptr, &voters, &learners)});
+    });
   };
   ExpectRejected(config_entry({1, 2, 2}, {}), "n2 listed twice among the voters");
   ExpectRejected(config_entry({1}, {4, 4}), "n4 listed twice among the learners");
@@ -561,17 +568,15 @@ TEST(RaftCodec, RejectsNodesListedTwiceOnTheWire) {
 TEST(RaftCodec, RejectsEntriesSharingOneDataVector) {
   // FlatBuffers lets every entry point at the same bytes: a 1 MiB message would decode into
   // 64 MiB of entries and then fail to re-encode. Rejected before anything is copied.
-  const auto shared = Handmade(Raw{},
-                               [](flatbuffers::FlatBufferBuilder& b) {
-                                 const std::vector<uint8_t> mib(1 << 20, 'x');
-                                 const auto data = b.CreateVector(mib);
-                                 std::vector<flatbuffers::Offset<raft::Entry>> entries;
-                                 for (uint64_t i = 0; i < kBatchEntriesMax; i++) {
-                                   entries.push_back(raft::CreateEntry(
-                                       b, 5, 11 + i, raft::EntryKind::Normal, data));
-                                 }
-                                 return b.CreateVector(entries);
-                               });
+  const auto shared = Handmade(Raw{}, [](flatbuffers::FlatBufferBuilder& b) {
+    const std::vector<uint8_t> mib(1 << 20, 'x');
+    const auto data = b.CreateVector(mib);
+    std::vector<flatbuffers::Offset<raft::Entry>> entries;
+    for (uint64_t i = 0; i < kBatchEntriesMax; i++) {
+      entries.push_back(raft::CreateEntry(b, 5, 11 + i, raft::EntryKind::Normal, data));
+    }
+    return b.CreateVector(entries);
+  });
   EXPECT_LT(shared.size(), size_t{2} << 20);
   ExpectRejected(shared, "data budget");
 }

@@ -25,6 +25,9 @@ using std::chrono::seconds;
 
 constexpr uint16_t kClientPort = 9092;
 constexpr char kTopic[] = "events";
+// Small on purpose: every run deletes old segments behind snapshots (see RunServer).
+constexpr uint64_t kSegmentBytes = 4096;
+constexpr int64_t kRetentionBytes = 12 << 10;
 constexpr int kProcessesPerProducerNode = 3;
 constexpr uint32_t kControllerVotersMax = 5;
 constexpr io::Duration kLivenessWindow = seconds(20);
@@ -32,12 +35,12 @@ constexpr io::Duration kAuditLimit = seconds(120);
 
 struct Plan {
   std::vector<io::NodeId> servers;
-  io::NodeId admin_consumer;            // Creates the topic, then consumes.
+  io::NodeId admin_consumer;  // Creates the topic, then consumes.
   std::vector<io::NodeId> producers;
   NemesisTargets targets;
   uint32_t partitions = 1;
   uint32_t replication_factor = 3;
-  std::vector<io::Address> addresses;   // Servers' client addresses.
+  std::vector<io::Address> addresses;  // Servers' client addresses.
   std::vector<uint32_t> controller_voters;
 };
 
@@ -45,9 +48,9 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
               Topology* topology) {
   Plan plan;
   int servers = 0;
-  MERIDIAN_CHECK(MakeScenarioTopology(options.scenario, static_cast<int>(producers) + 1, topology,
-                                      &servers),
-                 "unknown scenario '{}'", options.scenario);
+  MERIDIAN_CHECK(
+      MakeScenarioTopology(options.scenario, static_cast<int>(producers) + 1, topology, &servers),
+      "unknown scenario '{}'", options.scenario);
   for (int i = 1; i <= servers; i++) {
     const io::NodeId node(static_cast<uint32_t>(i));
     plan.servers.push_back(node);
@@ -100,7 +103,14 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
   }
   options.tick = milliseconds(50);  // Election timeout 500 ms > the geo round trip.
   options.planted = planted;
-  absl::StatusOr<std::unique_ptr<core::broker::Broker>> started = core::broker::Broker::Start(rt, options);
+  // Retention and compaction run all the time (the topic keeps kRetentionBytes): segments of a
+  // few entries, checked twice a second, and the metadata group compacted every 16 entries, so
+  // lagging and restarted replicas catch up by snapshot under every fault.
+  options.segment_bytes = kSegmentBytes;
+  options.retention_check_interval = milliseconds(500);
+  options.metadata_snapshot_entries = 16;
+  absl::StatusOr<std::unique_ptr<core::broker::Broker>> started =
+      core::broker::Broker::Start(rt, options);
   if (!started.ok()) {
     // A disk the nemesis damaged can refuse to open; the node stays down (the audit notices
     // whatever that costs).
@@ -111,7 +121,8 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
   absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(options.advertised);
   MERIDIAN_CHECK(listener.ok(), "{}", listener.status().ToString());
   while (true) {
-    absl::StatusOr<std::unique_ptr<io::Stream>> stream = (*listener)->Accept(io::Instant::Infinite());
+    absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+        (*listener)->Accept(io::Instant::Infinite());
     if (!stream.ok()) return;
     std::shared_ptr<io::Stream> connection(std::move(*stream));
     rt.Spawn("client-conn", [broker, connection] { broker->ServeConnection(connection); });
@@ -176,11 +187,11 @@ void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint
         producer.Send(kTopic, key, std::to_string(value), {}, 0, deadline);
     absl::StatusOr<client::Delivery> delivery =
         sent.ok() ? [&]() -> absl::StatusOr<client::Delivery> {
-          absl::StatusOr<const absl::StatusOr<client::Delivery>*> waited = (*sent)->Wait(deadline);
-          if (!waited.ok()) return waited.status();
-          return **waited;
-        }()
-                  : absl::StatusOr<client::Delivery>(sent.status());
+      absl::StatusOr<const absl::StatusOr<client::Delivery>*> waited = (*sent)->Wait(deadline);
+      if (!waited.ok()) return waited.status();
+      return **waited;
+    }()
+        : absl::StatusOr<client::Delivery>(sent.status());
     if (delivery.ok() && delivery->offset.has_value()) {
       MERIDIAN_CHECK(delivery->partition == partition, "the producer moved key {} from {} to {}",
                      key, partition, delivery->partition);
@@ -191,8 +202,9 @@ void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint
       TraceOp(run, rt, fmt::format("send {} failed: {}", value, delivery.status().ToString()));
       run.recorder.Complete(op, checks::Outcome::kFail);
     } else {
-      TraceOp(run, rt, fmt::format("send {} indeterminate: {}", value,
-                                   delivery.ok() ? "offset unknown" : delivery.status().ToString()));
+      TraceOp(run, rt,
+              fmt::format("send {} indeterminate: {}", value,
+                          delivery.ok() ? "offset unknown" : delivery.status().ToString()));
       run.recorder.Complete(op, checks::Outcome::kInfo);
       process = run.recorder.NewProcess();
     }
@@ -201,7 +213,8 @@ void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint
 }
 
 void RunProducerNode(io::Runtime& rt, Run& run) {
-  client::Client client(rt, ClientOptionsFor(run.plan, fmt::format("producer-{}", rt.node().value())));
+  client::Client client(rt,
+                        ClientOptionsFor(run.plan, fmt::format("producer-{}", rt.node().value())));
   while (!run.topic_ready) {
     if (!rt.Sleep(milliseconds(100)).ok()) return;
   }
@@ -254,6 +267,14 @@ void ConsumerProcess(io::Runtime& rt, Run& run, client::Client& client, uint32_t
     for (const client::TopicPartition& tp : AllPartitions(partitions)) {
       MERIDIAN_CHECK(consumer.SeekToBeginning(tp).ok());
     }
+    // The beginning is where retention has moved the log start: record it (when the lookup
+    // answers in time), so the checker knows what below it was deleted rather than lost.
+    for (const client::TopicPartition& tp : AllPartitions(partitions)) {
+      absl::StatusOr<core::Offset> start = consumer.Position(tp, rt.Now() + seconds(2));
+      if (!start.ok()) continue;
+      run.recorder.operation(op).starts.push_back(
+          {static_cast<int64_t>(tp.partition), static_cast<int64_t>(start->value())});
+    }
     run.recorder.Complete(op, checks::Outcome::kOk);
   };
   assign();
@@ -288,7 +309,8 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
   }
   while (!run.topic_ready && run.world.Now() < run.stop_producing) {
     absl::StatusOr<wire::TopicInfoT> created =
-        client.CreateTopic(kTopic, run.plan.partitions, run.plan.replication_factor);
+        client.CreateTopic(kTopic, run.plan.partitions, run.plan.replication_factor,
+                           kRetentionBytes);
     const std::optional<wire::ErrorCode> code = client::WireErrorCode(created.status());
     if (created.ok() || code == wire::ErrorCode::TopicAlreadyExists) {
       run.topic_ready = true;
@@ -311,10 +333,12 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
       request.topic = kTopic;
       request.partition = p;
       request.spec = wire::OffsetSpec::Latest;
-      absl::StatusOr<wire::ListOffsetsResponseT> latest = client::TakeBody<wire::ListOffsetsResponseT>(
-          client.CallPartitionLeader(kTopic, p, wire::Message(0, std::move(request)),
-                                     rt.Now() + seconds(5)),
-          [](wire::BodyUnion& body) { return body.AsListOffsetsResponse(); }, "ListOffsetsResponse");
+      absl::StatusOr<wire::ListOffsetsResponseT> latest =
+          client::TakeBody<wire::ListOffsetsResponseT>(
+              client.CallPartitionLeader(kTopic, p, wire::Message(0, std::move(request)),
+                                         rt.Now() + seconds(5)),
+              [](wire::BodyUnion& body) { return body.AsListOffsetsResponse(); },
+              "ListOffsetsResponse");
       if (latest.ok()) {
         targets.push_back(latest->offset);
         break;
@@ -353,8 +377,10 @@ std::vector<std::string> Judge(const Run& run, const checks::History& history) {
                                    io::FormatDuration(kLivenessWindow)));
   }
   if (!run.drain_done) {
-    problems.push_back(fmt::format("the final drain did not reach every partition's high "
-                                   "watermark within {}", io::FormatDuration(kAuditLimit)));
+    problems.push_back(
+        fmt::format("the final drain did not reach every partition's high "
+                    "watermark within {}",
+                    io::FormatDuration(kAuditLimit)));
   }
   return problems;
 }
@@ -403,7 +429,8 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
                     RunServer(rt, plan, location, planted);
                   });
   }
-  world.AddNode(plan.admin_consumer, "admin", [&run](io::Runtime& rt) { RunAdminConsumerNode(rt, run); });
+  world.AddNode(plan.admin_consumer, "admin",
+                [&run](io::Runtime& rt) { RunAdminConsumerNode(rt, run); });
   for (size_t i = 0; i < plan.producers.size(); i++) {
     world.AddNode(plan.producers[i], fmt::format("producer{}", i),
                   [&run](io::Runtime& rt) { RunProducerNode(rt, run); });

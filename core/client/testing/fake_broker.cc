@@ -81,8 +81,8 @@ void FakeBroker::CloseAllConnections() {
   for (auto& session : sessions) session->Close();
 }
 
-void FakeBroker::AppendRaw(const std::string& topic, uint32_t partition,
-                           std::vector<uint8_t> bytes, uint32_t records) {
+void FakeBroker::AppendRaw(const std::string& topic, uint32_t partition, std::vector<uint8_t> bytes,
+                           uint32_t records) {
   Partition* found = FindPartition(topic, partition);
   MERIDIAN_CHECK(found != nullptr);
   found->batches.push_back(StoredBatch{found->high_watermark, records, std::move(bytes)});
@@ -152,17 +152,16 @@ bool FakeBroker::HandleHello(Session& session, const wire::ClientMessageT& reque
   const wire::HelloRequestT* hello = request.body.AsHelloRequest();
   requests_[request.body.type]++;
   if (hello == nullptr) {
-    Respond(session, wire::ErrorMessage(request.request_id, wire::ErrorCode::NotHelloed,
-                                        "say hello first"));
+    Respond(session,
+            wire::ErrorMessage(request.request_id, wire::ErrorCode::NotHelloed, "say hello first"));
     return true;
   }
   const uint16_t low = std::max(hello->version_min, options_.version_min);
   const uint16_t high = std::min(hello->version_max, options_.version_max);
   if (low > high) {
-    Respond(session, wire::ErrorMessage(
-                         request.request_id, wire::ErrorCode::UnsupportedVersion,
-                         fmt::format("node speaks {}..{}", options_.version_min,
-                                     options_.version_max)));
+    Respond(session, wire::ErrorMessage(request.request_id, wire::ErrorCode::UnsupportedVersion,
+                                        fmt::format("node speaks {}..{}", options_.version_min,
+                                                    options_.version_max)));
     return false;
   }
   wire::HelloResponseT answer;
@@ -174,12 +173,12 @@ bool FakeBroker::HandleHello(Session& session, const wire::ClientMessageT& reque
 }
 
 void FakeBroker::Respond(Session& session, const wire::ClientMessageT& response) {
-  absl::Status turn = session.writers.WaitUntil(
-      [&] { return session.closed || !session.writing; }, io::Instant::Infinite(), "write");
+  absl::Status turn = session.writers.WaitUntil([&] { return session.closed || !session.writing; },
+                                                io::Instant::Infinite(), "write");
   if (!turn.ok() || session.closed) return;
   session.writing = true;
-  absl::Status written = io::WriteFrame(*session.stream, wire::EncodeClientMessage(response),
-                                        io::Instant::Infinite());
+  absl::Status written =
+      io::WriteFrame(*session.stream, wire::EncodeClientMessage(response), io::Instant::Infinite());
   session.writing = false;
   session.writers.NotifyAll();
   if (!written.ok()) session.Close();
@@ -361,8 +360,7 @@ wire::ClientMessageT FakeBroker::Produce(uint32_t node, uint64_t id,
     }
     if (sequence != state->next_sequence) {
       return wire::ErrorMessage(id, wire::ErrorCode::OutOfOrderSequence,
-                                fmt::format("expected {}, got {}", state->next_sequence,
-                                            sequence));
+                                fmt::format("expected {}, got {}", state->next_sequence, sequence));
     }
   }
   const int64_t base_offset = partition->high_watermark;
@@ -397,8 +395,7 @@ wire::ClientMessageT FakeBroker::Fetch(uint32_t node, uint64_t id,
     error.body.AsErrorResponse()->latest_offset = partition->high_watermark;
     return error;
   }
-  const io::Instant deadline =
-      runtime_.Now() + std::chrono::milliseconds(request.max_wait_ms);
+  const io::Instant deadline = runtime_.Now() + std::chrono::milliseconds(request.max_wait_ms);
   const std::string topic = request.topic;
   const uint32_t index = request.partition;
   (void)appended_.WaitUntil(

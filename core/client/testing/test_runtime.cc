@@ -72,8 +72,8 @@ class MemoryListener final : public io::Listener {
   ~MemoryListener() override { Close(); }
 
   absl::StatusOr<std::unique_ptr<io::Stream>> Accept(io::Instant deadline) override {
-    absl::Status waited = waiters_.WaitUntil(
-        [this] { return closed_ || !pending_.empty(); }, deadline, "accept");
+    absl::Status waited =
+        waiters_.WaitUntil([this] { return closed_ || !pending_.empty(); }, deadline, "accept");
     if (!waited.ok()) return waited;
     if (closed_) return absl::FailedPreconditionError("listener closed");
     std::unique_ptr<io::Stream> stream = std::move(pending_.front());
