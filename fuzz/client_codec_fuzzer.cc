@@ -7,8 +7,9 @@
 //      (Pack is deterministic), and every nested record batch is verified and read through;
 //   2. as a byte stream: FrameReader splits it into frames (handed out in small, varying reads,
 //      the way a socket delivers them) and each frame payload goes through 1.
-// Anything else that happens (an abort, a sanitizer report, an allocation far beyond the input)
-// is a bug in the code under test. Seeds: fuzz/corpus/client_codec (make_corpus.cc).
+// A decoded message must not re-encode to much more than its input (decoding copies strings and
+// vectors out; shared offsets must not multiply them). Anything else that happens (an abort, a
+// sanitizer report, an allocation far beyond the input) is a bug in the code under test. Seeds: fuzz/corpus/client_codec (make_corpus.cc).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -68,7 +69,7 @@ void TouchBatch(std::span<const uint8_t> bytes) {
   (void)total;
 }
 
-void CheckMessage(const wire::ClientMessageT& message) {
+void CheckMessage(const wire::ClientMessageT& message, size_t input_bytes) {
   if (const wire::ProduceRequestT* produce = message.body.AsProduceRequest()) {
     TouchBatch(produce->batch);
   }
@@ -78,6 +79,11 @@ void CheckMessage(const wire::ClientMessageT& message) {
     }
   }
   const std::vector<uint8_t> encoded = wire::EncodeClientMessage(message);
+  // What decoding copied out is bounded by what came in (no amplification through shared
+  // offsets); re-encoding adds at most padding and the vtables Pack writes per table.
+  MERIDIAN_CHECK(encoded.size() <= 2 * input_bytes + 1024,
+                 "{} bytes decoded into a message that re-encodes to {} bytes", input_bytes,
+                 encoded.size());
   if (!wire::FitsInAFrame(encoded)) return;
   absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> again =
       wire::DecodeClientMessage(encoded);
@@ -91,15 +97,7 @@ void DecodePayload(std::span<const uint8_t> payload) {
   if (!message.ok()) return;
   MERIDIAN_CHECK(*message != nullptr);
   MERIDIAN_CHECK(message->get()->body.type != wire::Body::NONE);
-  CheckMessage(**message);
-}
-
-}  // namespace
-}  // namespace meridian::fuzz
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  meridian::fuzz::Run(std::span<const uint8_t>(data, size));
-  return 0;
+  CheckMessage(**message, payload.size());
 }
 
 void Run(std::span<const uint8_t> input) {
@@ -112,4 +110,12 @@ void Run(std::span<const uint8_t> input) {
     if (!frame.ok()) break;
     DecodePayload(*frame);
   }
+}
+
+}  // namespace
+}  // namespace meridian::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  meridian::fuzz::Run(std::span<const uint8_t>(data, size));
+  return 0;
 }

@@ -1,13 +1,14 @@
 // make_corpus: writes the seed corpora of every fuzz target (fuzz/corpus/<target>/seed-*), so
 // the fuzzers start from valid inputs that reach deep into the code instead of rediscovering the
-// formats byte by byte. Deterministic: the same build writes the same files.
+// formats byte by byte, plus the regression inputs that can be built rather than kept
+// (regression-*). Deterministic: the same build writes the same files.
 //
 //   bazel run //fuzz:make_corpus -- "$PWD/fuzz/corpus"
 //
 // Seeds are built with the production encoders (core/wire, core/log) and real runs (a raft group
 // on raft::testing::TestNet, a log written through Log::Append on the simulator), so they stay
-// valid as the formats evolve: rerun this after a format change and commit the result. Files
-// named other than seed-* (regressions, checks/testdata copies) are never touched.
+// valid as the formats evolve: rerun this after a format change and commit the result. Other
+// files (fuzzer-found regressions, checks/testdata copies) are never touched.
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -31,10 +32,11 @@ using Bytes = std::vector<uint8_t>;
 
 std::filesystem::path g_root;
 
-void Write(const std::string& target, const std::string& name, const Bytes& bytes) {
+void Write(const std::string& target, const std::string& name, const Bytes& bytes,
+           const std::string& prefix = "seed-") {
   const std::filesystem::path dir = g_root / target;
   std::filesystem::create_directories(dir);
-  std::ofstream out(dir / ("seed-" + name), std::ios::binary | std::ios::trunc);
+  std::ofstream out(dir / (prefix + name), std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()),
             static_cast<std::streamsize>(bytes.size()));
   MERIDIAN_CHECK(out.good(), "cannot write {}/{}", target, name);
@@ -170,6 +172,17 @@ void ClientSeeds() {
     Write("client_codec", name, wire::EncodeClientMessage(message));
   }
   Write("client_codec", "framed-stream", stream);
+  // Regression: 64 offsets to one 4 KiB topic name. Before the unpack budget in
+  // DecodeClientMessage this 4 KiB message decoded into 256 KiB (at 1 MiB x 4000, into 4 GiB).
+  flatbuffers::FlatBufferBuilder builder;
+  const auto name = builder.CreateString(std::string(4096, 'a'));
+  const std::vector<flatbuffers::Offset<flatbuffers::String>> names(64, name);
+  const auto request = wire::CreateMetadataRequest(builder, builder.CreateVector(names));
+  builder.Finish(wire::CreateClientMessage(builder, 1, wire::Body::MetadataRequest,
+                                           request.Union()));
+  Write("client_codec", "shared-strings",
+        Bytes(builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()),
+        "regression-");
 }
 
 // ------------------------------------------------------------------ broker sessions
