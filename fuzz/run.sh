@@ -27,13 +27,18 @@ bazel_cmd=(bazel ${BAZEL_STARTUP:-})
 
 labels=()
 for target in "${targets[@]}"; do labels+=("//fuzz:${target}"); done
-"${bazel_cmd[@]}" build --config=fuzz --jobs=2 "${labels[@]}"
+# --keep_going: a target that does not build is reported below; the others still run.
+"${bazel_cmd[@]}" build --config=fuzz --jobs=2 --keep_going "${labels[@]}" || true
 bin_dir="$("${bazel_cmd[@]}" info --config=fuzz bazel-bin)"
 
 summary=()
 for target in "${targets[@]}"; do
   work="${work_root}/${target}"
   mkdir -p "${work}/corpus" "${work}/artifacts"
+  if [ ! -x "${bin_dir}/fuzz/${target}" ]; then
+    summary+=("$(printf '%-15s did not build (see the bazel output above)' "${target}")")
+    continue
+  fi
   echo "=== ${target}: ${seconds}s, corpus ${work}/corpus (seeds fuzz/corpus/${target})"
   set +e
   "${bin_dir}/fuzz/${target}" "${work}/corpus" "fuzz/corpus/${target}" \
