@@ -9,7 +9,8 @@
 //      the way a socket delivers them) and each frame payload goes through 1.
 // A decoded message must not re-encode to much more than its input (decoding copies strings and
 // vectors out; shared offsets must not multiply them). Anything else that happens (an abort, a
-// sanitizer report, an allocation far beyond the input) is a bug in the code under test. Seeds: fuzz/corpus/client_codec (make_corpus.cc).
+// sanitizer report, an allocation far beyond the input) is a bug in the code under test.
+// Seeds: fuzz/corpus/client_codec (make_corpus.cc).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
