@@ -160,7 +160,7 @@ DecodeVerdict DecodeBatchHeader(std::span<const uint8_t> bytes, BatchHeader* hea
   if (h.format_version == 0) return DecodeVerdict::kBadVersion;
   if (h.record_count == 0 || h.record_count > kRecordsPerBatchMax) return DecodeVerdict::kBadFields;
   if (h.first_timestamp_ms > h.max_timestamp_ms) return DecodeVerdict::kBadFields;
-  if (h.base_offset.value() > UINT64_MAX / 2) return DecodeVerdict::kBadFields;  // No wrap.
+  if (h.base_offset.value() > kBaseOffsetMax) return DecodeVerdict::kBadFields;  // No wrap.
   *header = h;
   return DecodeVerdict::kOk;
 }

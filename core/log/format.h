@@ -25,6 +25,10 @@ inline constexpr size_t kBatchHeaderBytes = 64;
 inline constexpr uint32_t kBatchPayloadBytesMax = 8u << 20;
 inline constexpr uint32_t kBatchBytesMax = kBatchHeaderBytes + kBatchPayloadBytesMax;
 inline constexpr uint32_t kRecordsPerBatchMax = 1u << 20;
+// The largest base offset a batch may have (DecodeBatchHeader refuses more, so offsets never
+// wrap). A log whose end is past it is full: Append refuses with a status. Only reachable through
+// a disk that claims such offsets (a segment header or name), never by appending from 0.
+inline constexpr uint64_t kBaseOffsetMax = UINT64_MAX / 2;
 // Positions inside a segment are u32 in the sparse index; a segment never outgrows that.
 inline constexpr uint64_t kSegmentBytesLimit = uint64_t{1} << 30;
 static_assert(kBatchBytesMax < kSegmentBytesLimit / 4, "a segment holds several largest batches");

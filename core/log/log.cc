@@ -139,6 +139,13 @@ absl::StatusOr<Offset> Log::Append(const BatchMeta& meta, std::span<const uint8_
         "batch of {} records, {} bytes, timestamps [{}, {}] is outside the limits",
         meta.record_count, payload.size(), meta.first_timestamp_ms, meta.max_timestamp_ms));
   }
+  if (end_offset_.value() > kBaseOffsetMax) {
+    // Only a disk can put the end here (a segment whose header claims such a base offset, found
+    // by fuzz/log_recovery): the batch would not decode, so refuse it rather than write it.
+    return absl::ResourceExhaustedError(fmt::format(
+        "the log's offsets are exhausted: its end {} is past the largest base offset {}",
+        end_offset_.value(), kBaseOffsetMax));
+  }
   auto encoded =
       std::make_shared<const std::vector<uint8_t>>(EncodeBatch(end_offset_, meta, payload));
   const uint32_t length = static_cast<uint32_t>(encoded->size());

@@ -131,8 +131,9 @@ class Log {
   Log& operator=(const Log&) = delete;
 
   // Appends one batch and returns its base offset. Not durable until WaitDurable says so.
-  // ResourceExhausted when the disk is full (nothing was appended); InvalidArgument for a batch
-  // over the limits. Never suspends.
+  // ResourceExhausted when the disk is full or the offsets are (end_offset() past
+  // kBaseOffsetMax; nothing was appended); InvalidArgument for a batch over the limits. Never
+  // suspends.
   absl::StatusOr<Offset> Append(const BatchMeta& meta, std::span<const uint8_t> payload);
   // Waits until the batch holding `offset` is durable (group commit). Aborted if a suffix
   // truncation removed it meanwhile; OK at once below start_offset() (a prefix truncation

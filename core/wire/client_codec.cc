@@ -12,6 +12,108 @@ constexpr uint32_t kVerifierDepthMax = 16;
 // bound is a cost bound, not a format limit.
 constexpr uint32_t kVerifierTablesMax = 1 << 20;
 
+// What UnPack will copy out of a verified message, charged before it runs. The verifier bounds
+// the buffer, not the copy: FlatBuffers lets any number of offsets point at one string, vector
+// or table, and the object API copies each of them, so a 1 MiB message whose 4,000 topic names
+// all point at one 1 MiB string unpacked into 4 GiB (found while writing fuzz/client_codec: it
+// killed a broker with the first frame of a connection, before the hello). An honest encoder (Pack)
+// stores every string and vector once, so what it copies totals at most the input: charging
+// each string and vector (length prefix and contents) every time it is reached, against a
+// budget of the input's size, accepts every honest message and refuses every amplifying one.
+// Tables fan out only through vectors of offsets, which are charged per visit too, so the walk
+// itself stops within budget / 4 steps. Update the walk with every new string or vector field.
+class UnpackBudget {
+ public:
+  explicit UnpackBudget(size_t bytes_max) : bytes_left_(bytes_max) {}
+  bool exceeded() const { return exceeded_; }
+
+  void String(const flatbuffers::String* string) {
+    if (string != nullptr) Charge(sizeof(flatbuffers::uoffset_t) + string->size() + 1);
+  }
+  template <typename T>
+  void Scalars(const flatbuffers::Vector<T>* vector) {
+    if (vector != nullptr) Charge(sizeof(flatbuffers::uoffset_t) + vector->size() * sizeof(T));
+  }
+  void Strings(const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* vector) {
+    if (vector == nullptr) return;
+    Scalars(vector);
+    for (flatbuffers::uoffset_t i = 0; i < vector->size() && !exceeded_; i++) {
+      String(vector->Get(i));
+    }
+  }
+  template <typename T, typename Walk>
+  void Tables(const flatbuffers::Vector<flatbuffers::Offset<T>>* vector, Walk walk) {
+    if (vector == nullptr) return;
+    Scalars(vector);
+    for (flatbuffers::uoffset_t i = 0; i < vector->size() && !exceeded_; i++) {
+      if (const T* table = vector->Get(i); table != nullptr) walk(*this, *table);
+    }
+  }
+
+ private:
+  void Charge(size_t bytes) {
+    if (bytes > bytes_left_) exceeded_ = true;
+    bytes_left_ = exceeded_ ? 0 : bytes_left_ - bytes;
+  }
+
+  size_t bytes_left_;
+  bool exceeded_ = false;
+};
+
+void WalkNode(UnpackBudget& budget, const NodeInfo& node) {
+  budget.String(node.region());
+  budget.String(node.zone());
+  budget.String(node.host());
+}
+
+void WalkTopic(UnpackBudget& budget, const TopicInfo& topic) {
+  budget.String(topic.name());
+  budget.Tables(topic.partitions(), [](UnpackBudget& b, const PartitionInfo& partition) {
+    b.Scalars(partition.replicas());
+  });
+}
+
+void WalkReplicaStatus(UnpackBudget& budget, const ReplicaStatus& status) {
+  budget.String(status.topic());
+  budget.String(status.role());
+}
+
+// Charges every string and vector UnPack copies out of `message`'s body.
+void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
+  static_assert(Body::MAX == Body::ReplicaStatusResponse,
+                "a new body type: charge its strings and vectors here");
+  if (const auto* body = message.body_as_ErrorResponse()) budget.String(body->message());
+  if (const auto* body = message.body_as_HelloRequest()) budget.String(body->client_id());
+  if (const auto* body = message.body_as_MetadataRequest()) budget.Strings(body->topics());
+  if (const auto* body = message.body_as_MetadataResponse()) {
+    budget.Tables(body->nodes(), WalkNode);
+    budget.Tables(body->topics(), WalkTopic);
+    budget.Strings(body->missing_topics());
+  }
+  if (const auto* body = message.body_as_CreateTopicRequest()) budget.String(body->name());
+  if (const auto* body = message.body_as_CreateTopicResponse()) {
+    if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
+  }
+  if (const auto* body = message.body_as_DeleteTopicRequest()) budget.String(body->name());
+  if (const auto* body = message.body_as_ProduceRequest()) {
+    budget.String(body->topic());
+    budget.Scalars(body->batch());
+  }
+  if (const auto* body = message.body_as_FetchRequest()) budget.String(body->topic());
+  if (const auto* body = message.body_as_FetchResponse()) {
+    budget.Tables(body->batches(), [](UnpackBudget& b, const FetchedBatch& batch) {
+      b.Scalars(batch.batch());
+    });
+  }
+  if (const auto* body = message.body_as_ListOffsetsRequest()) budget.String(body->topic());
+  if (const auto* body = message.body_as_RegisterNodeRequest()) {
+    if (body->node() != nullptr) WalkNode(budget, *body->node());
+  }
+  if (const auto* body = message.body_as_ReplicaStatusResponse()) {
+    budget.Tables(body->replicas(), WalkReplicaStatus);
+  }
+}
+
 }  // namespace
 
 std::vector<uint8_t> EncodeClientMessage(const ClientMessageT& message) {
@@ -37,6 +139,14 @@ absl::StatusOr<std::unique_ptr<ClientMessageT>> DecodeClientMessage(
   if (static_cast<uint8_t>(message->body_type()) > static_cast<uint8_t>(Body::MAX)) {
     return absl::InvalidArgumentError(fmt::format("client message body of unknown type {}",
                                                   static_cast<int>(message->body_type())));
+  }
+  UnpackBudget budget(bytes.size());
+  WalkBody(budget, *message);
+  if (budget.exceeded()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "client message of {} bytes refers to its strings or vectors more than once and would "
+        "unpack into more than its size",
+        bytes.size()));
   }
   return std::unique_ptr<ClientMessageT>(message->UnPack());
 }

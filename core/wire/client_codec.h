@@ -3,7 +3,9 @@
 //
 // Bytes from the network are untrusted: every Decode runs the FlatBuffers verifier (bounded depth
 // and table count; nested record batches are verified too) before anything reads the buffer,
-// then checks what the verifier cannot (a body is present, sizes within the limits below).
+// then checks what the verifier cannot (a body is present, sizes within the limits below, and
+// what decoding copies out, counting a string or vector each time an offset reaches it, is no
+// more than the bytes that came in: a message of shared offsets cannot unpack into gigabytes).
 // Messages use the generated object API (`ClientMessageT` and friends): plain structs with
 // strings and vectors, so request handlers never hold pointers into a receive buffer.
 #pragma once

@@ -28,6 +28,27 @@ RecordBatchT SampleBatch() {
   return batch;
 }
 
+// A message whose vector holds many offsets to one string: what the object API would copy.
+std::vector<uint8_t> SharedStrings(size_t string_bytes, size_t references) {
+  flatbuffers::FlatBufferBuilder builder;
+  const auto name = builder.CreateString(std::string(string_bytes, 'a'));
+  const std::vector<flatbuffers::Offset<flatbuffers::String>> names(references, name);
+  const auto request = CreateMetadataRequest(builder, builder.CreateVector(names));
+  builder.Finish(CreateClientMessage(builder, 1, Body::MetadataRequest, request.Union()));
+  return {builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()};
+}
+
+TEST(ClientCodec, RefusesSharedOffsetsThatWouldUnpackIntoGigabytes) {
+  // 1 MiB on the wire, 4 GiB once unpacked: it used to end in std::bad_alloc (an abort) in
+  // whichever broker decoded it, from the first frame of a connection.
+  const std::vector<uint8_t> bomb = SharedStrings(1 << 20, 4000);
+  ASSERT_LE(bomb.size(), kClientMessageBytesMax);
+  const auto decoded = DecodeClientMessage(bomb);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(DecodeClientMessage(SharedStrings(100, 1)).ok()) << "one reference is honest";
+}
+
 TEST(ClientCodec, RoundTripsAProduceRequestWithItsNestedBatch) {
   ProduceRequestT produce;
   produce.topic = "orders";
