@@ -249,9 +249,8 @@ absl::StatusOr<Event> DecodeEvent(std::string_view line_text, int64_t line) {
     return absl::InvalidArgumentError("each line must be a JSON object");
   }
   static constexpr std::string_view kKnown[] = {
-      "process", "type",       "f",       "time_ns", "partition", "values",   "offsets",
-      "reads",   "partitions", "commits", "key",     "value",     "expected", "error",
-      "starts"};
+      "process",    "type",    "f",   "time_ns", "partition", "values", "offsets", "reads",
+      "partitions", "commits", "key", "value",   "expected",  "error",  "starts"};
   for (const auto& [name, value] : object->as_object()) {
     if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown)) {
       return FieldError(name, "unknown field (see docs/history-format.md)");
@@ -284,10 +283,9 @@ absl::Status CheckFieldsAllowed(const Event& e) {
       {e.expected.has_value(), e.f == Function::kCas},
       {e.starts.has_value(), e.f == Function::kAssign},
   };
-  static constexpr std::string_view kNames[] = {"partition", "values",  "offsets",
-                                                "reads",     "commits", "partitions",
-                                                "key",       "value",   "expected",
-                                                "starts"};
+  static constexpr std::string_view kNames[] = {"partition", "values",     "offsets", "reads",
+                                                "commits",   "partitions", "key",     "value",
+                                                "expected",  "starts"};
   static_assert(std::size(kNames) == std::size(present_allowed));
   for (size_t i = 0; i < std::size(kNames); i++) {
     if (present_allowed[i].first && !present_allowed[i].second) {
@@ -359,8 +357,7 @@ absl::Status CompleteOperation(const Event& e, Operation* op) {
                                              : Outcome::kInfo;
   op->complete_line = e.line;
   op->complete_ns = e.time_ns;
-  const bool has_results =
-      e.offsets || e.reads || e.starts || (e.f == Function::kRead && e.value);
+  const bool has_results = e.offsets || e.reads || e.starts || (e.f == Function::kRead && e.value);
   if (!op->ok()) {
     if (has_results) return absl::InvalidArgumentError("only ok completions carry results");
     return absl::OkStatus();

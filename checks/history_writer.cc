@@ -76,8 +76,8 @@ void AppendResults(const Operation& op, std::string* out) {
   } else if (op.f == Function::kAssign && !op.starts.empty()) {
     out->append(",\"starts\":[");
     for (size_t i = 0; i < op.starts.size(); i++) {
-      absl::StrAppend(out, i == 0 ? "" : ",", "[", op.starts[i].partition, ",",
-                      op.starts[i].offset, "]");
+      absl::StrAppend(out, i == 0 ? "" : ",", "[", op.starts[i].partition, ",", op.starts[i].offset,
+                      "]");
     }
     out->push_back(']');
   } else if (op.f == Function::kRead) {

@@ -47,10 +47,8 @@ TEST(LogCheckerTest, ValuesBelowAReportedLogStartExpiredButAboveItAreStillLost) 
                         .Build();
   EXPECT_EQ(Kinds(expired), Kinds_{});
   // The near miss: a start of 1 does not excuse value 2 at offset 1, skipped by a reader.
-  History lost = HistoryBuilder(b)
-                     .Assign(1, {0}, Outcome::kOk, {{0, 1}})
-                     .Poll(1, {{0, 2, 3}})
-                     .Build();
+  History lost =
+      HistoryBuilder(b).Assign(1, {0}, Outcome::kOk, {{0, 1}}).Poll(1, {{0, 2, 3}}).Build();
   EXPECT_EQ(Kinds(lost), Kinds_{"lost-write"});
   // A failed assign reports nothing.
   History failed = HistoryBuilder(b).Assign(1, {0}, Outcome::kFail).Poll(1, {{0, 2, 3}}).Build();

@@ -70,8 +70,8 @@ TEST(BrokerPlantedBugs, NoDedupWindowIsCaughtWithin100Seeds) {
 }
 
 TEST(BrokerPlantedBugs, SnapshotsWithoutStateAreCaughtWithin100Seeds) {
-  const uint64_t seed = SeedsToCatch(
-      {.partition = core::broker::PartitionPlantedBug::kSnapshotWithoutState}, 100);
+  const uint64_t seed =
+      SeedsToCatch({.partition = core::broker::PartitionPlantedBug::kSnapshotWithoutState}, 100);
   EXPECT_NE(seed, 0u) << "retention snapshots that lose the partition state survived 100 seeds";
   RecordProperty("seeds_to_catch", static_cast<int>(seed));
 }

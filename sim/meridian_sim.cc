@@ -41,8 +41,8 @@ ABSL_FLAG(std::string, faults, "", "Keep only these schedule indices (comma-sepa
 ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names).");
 ABSL_FLAG(
     std::string, bug, "none",
-    "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state, snapshot-without-state. "
-    "Toy workload: ack-before-sync, skip-crc.");
+    "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state, "
+    "snapshot-without-state. Toy workload: ack-before-sync, skip-crc.");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
 ABSL_FLAG(bool, plant_nondeterminism, false,
@@ -99,7 +99,8 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   if (options->workload == "broker") {
     if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs)) {
       return "unknown --bug " + bug +
-             " for the broker workload (ack-before-quorum, fetch-above-hwm, forget-producer-state, snapshot-without-state)";
+             " for the broker workload (ack-before-quorum, fetch-above-hwm, "
+             "forget-producer-state, snapshot-without-state)";
     }
   } else if (!ParsePlantedBug(bug, &options->bug)) {
     return "unknown --bug " + bug + " for the toy workload (ack-before-sync, skip-crc)";

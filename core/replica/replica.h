@@ -8,7 +8,8 @@
 // shared_ptr, so a crash may unwind them in any order.
 //
 // Durability order (core/raft/README.md, "driver contract"), for each Ready:
-//   1. the hard state is stored and fsynced (a vote never leaves before it is on disk);
+//   1. the hard state is stored and fsynced if its term or vote changed (a vote never leaves
+//      before it is on disk; the commit index alone is volatile and not worth a sync);
 //   2. messages are sent;
 //   3. entries are written (after truncating a conflicting suffix), group-committed, and only
 //      then reported with StableTo (so the leader counts itself, and followers acknowledge,
@@ -170,6 +171,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Index applied_;
   raft::Term applied_term_;  // Term of the entry at applied_.
   raft::Index snapshot_index_;
+  raft::HardState stored_hard_state_;  // What <dir>/hard_state holds.
   absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
   absl::Status failure_;
 };

@@ -101,9 +101,8 @@ void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
   }
   if (const auto* body = message.body_as_FetchRequest()) budget.String(body->topic());
   if (const auto* body = message.body_as_FetchResponse()) {
-    budget.Tables(body->batches(), [](UnpackBudget& b, const FetchedBatch& batch) {
-      b.Scalars(batch.batch());
-    });
+    budget.Tables(body->batches(),
+                  [](UnpackBudget& b, const FetchedBatch& batch) { b.Scalars(batch.batch()); });
   }
   if (const auto* body = message.body_as_ListOffsetsRequest()) budget.String(body->topic());
   if (const auto* body = message.body_as_RegisterNodeRequest()) {

@@ -308,9 +308,8 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
     (void)rt.Sleep(milliseconds(200));
   }
   while (!run.topic_ready && run.world.Now() < run.stop_producing) {
-    absl::StatusOr<wire::TopicInfoT> created =
-        client.CreateTopic(kTopic, run.plan.partitions, run.plan.replication_factor,
-                           kRetentionBytes);
+    absl::StatusOr<wire::TopicInfoT> created = client.CreateTopic(
+        kTopic, run.plan.partitions, run.plan.replication_factor, kRetentionBytes);
     const std::optional<wire::ErrorCode> code = client::WireErrorCode(created.status());
     if (created.ok() || code == wire::ErrorCode::TopicAlreadyExists) {
       run.topic_ready = true;
