@@ -38,6 +38,7 @@ ABSL_FLAG(bool, quick, false, "a few tiny cases of 300 ms: the regression guard'
 ABSL_FLAG(int32_t, duration_ms, 3000, "timed produce phase of each case");
 ABSL_FLAG(int32_t, e2e_ms, 1000, "produce-to-consume phase of each case (0: none)");
 ABSL_FLAG(int32_t, linger_ms, 0, "producer linger (batches form while one is in flight anyway)");
+ABSL_FLAG(int32_t, batch_kib, 0, "producer batch_bytes_max in KiB (0: the producer's default)");
 ABSL_FLAG(int32_t, disk_probe_ms, 1000, "pwrite+fdatasync probe per write size (0: none)");
 ABSL_FLAG(std::string, json_out, "", "also write the JSON lines to this file");
 
@@ -70,6 +71,9 @@ bool RunMeridian(const std::string& root, const std::vector<Case>& cases,
   MeridianOptions options{.duration = milliseconds(absl::GetFlag(FLAGS_duration_ms)),
                           .e2e_duration = milliseconds(absl::GetFlag(FLAGS_e2e_ms)),
                           .linger = milliseconds(absl::GetFlag(FLAGS_linger_ms))};
+  if (absl::GetFlag(FLAGS_batch_kib) > 0) {
+    options.batch_bytes_max = static_cast<size_t>(absl::GetFlag(FLAGS_batch_kib)) << 10;
+  }
   if (!absl::GetFlag(FLAGS_bootstrap).empty()) {
     options.bootstrap = ParseBootstrap(absl::GetFlag(FLAGS_bootstrap));
   } else {

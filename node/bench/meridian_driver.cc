@@ -196,6 +196,7 @@ SideResult MeridianDriver::Run(const Case& what, int case_index) {
     }
     client::ProducerOptions producer_options{
         .acks = what.acks == Acks::kQuorum ? wire::Acks::Quorum : wire::Acks::Leader,
+        .batch_bytes_max = options_.batch_bytes_max,
         .linger = options_.linger};
     absl::StatusOr<std::unique_ptr<client::Producer>> producer =
         client::Producer::Create(*worker.client, producer_options);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/client/client.h"
+#include "core/client/producer.h"
 #include "io/network.h"
 #include "io/runtime.h"
 #include "node/bench/bench_case.h"
@@ -31,6 +32,7 @@ struct MeridianOptions {
   io::Duration duration = std::chrono::seconds(3);
   io::Duration e2e_duration = std::chrono::seconds(1);  // 0: no produce-to-consume phase.
   io::Duration linger{0};
+  size_t batch_bytes_max = client::ProducerOptions{}.batch_bytes_max;
   bool delete_topics = true;
 };
 
