@@ -108,9 +108,9 @@ bool JetStreamCluster::Stop() {
     kill(pid, SIGTERM);
     int status = 0;
     waitpid(pid, &status, 0);
-    // nats-server ends on SIGTERM by re-raising it or exiting 0; anything else is not clean.
-    clean &= (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
-             (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+    // nats-server 2.9.10 shuts down on SIGTERM and then exits 1 (seen by hand: `nats-server &
+    // kill -TERM $!; wait $!` gives 1); a crash or any other status is not clean.
+    clean &= WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 1);
   }
   pids_.clear();
   return clean;
