@@ -189,7 +189,7 @@ void PrintNotes(const std::vector<CaseResult>& results, bool peer_ran) {
     fmt::print(" {:.0f}", r.meridian.client_cpu_us_per_record);
     if (peer_ran && r.jetstream.ran) fmt::print("/{:.0f}", r.jetstream.client_cpu_us_per_record);
   }
-  fmt::print(" us (meridian/jetstream)\n");
+  fmt::print(" us{}\n", peer_ran ? " (meridian/jetstream)" : "");
 }
 
 int Main(int argc, char** argv) {
