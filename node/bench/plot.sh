@@ -7,7 +7,10 @@
 set -euo pipefail
 results="$1"
 prefix="$2"
-command -v gnuplot >/dev/null || { echo "plot.sh: gnuplot is missing (bazel/setup.sh)" >&2; exit 1; }
+if ! command -v gnuplot >/dev/null; then
+  echo "plot.sh: gnuplot is missing (bazel/setup.sh installs it)" >&2
+  exit 1
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -20,12 +23,16 @@ while IFS= read -r line; do
   [ "$acks" = quorum ] && [ "$producers" = 1 ] || continue
   row=""
   for key in in_flight meridian_records_per_s jetstream_records_per_s meridian_p50_ms \
-             meridian_p99_ms meridian_p999_ms jetstream_p50_ms jetstream_p99_ms jetstream_p999_ms; do
+             meridian_p99_ms meridian_p999_ms jetstream_p50_ms jetstream_p99_ms \
+             jetstream_p999_ms; do
     row="$row $(field "$key" <<< "$line")"
   done
   echo "$row" >> "$work/b$bytes.dat"
 done < "$results"
-ls "$work"/b*.dat >/dev/null 2>&1 || { echo "plot.sh: no quorum single-producer cases" >&2; exit 1; }
+if ! ls "$work"/b*.dat >/dev/null 2>&1; then
+  echo "plot.sh: no quorum single-producer cases in $results" >&2
+  exit 1
+fi
 
 plots_tp=""; plots_lat=""
 for file in "$work"/b*.dat; do
@@ -33,7 +40,12 @@ for file in "$work"/b*.dat; do
   plots_tp="$plots_tp '$file' u 1:2 w lp lw 2 t 'Meridian ${bytes} B (fsync before ack)',"
   plots_tp="$plots_tp '$file' u 1:3 w lp lw 2 dt 2 t 'JetStream ${bytes} B (fsync on a timer)',"
   if [ "$bytes" = 1024 ] || [ -z "$plots_lat" ]; then
-    plots_lat="'$file' u 1:4 w lp lw 2 t 'Meridian p50 (${bytes} B)', '$file' u 1:5 w lp lw 2 t 'Meridian p99', '$file' u 1:6 w lp lw 2 t 'Meridian p999', '$file' u 1:7 w lp dt 2 lw 2 t 'JetStream p50', '$file' u 1:8 w lp dt 2 lw 2 t 'JetStream p99', '$file' u 1:9 w lp dt 2 lw 2 t 'JetStream p999'"
+    plots_lat="'$file' u 1:4 w lp lw 2 t 'Meridian p50 (${bytes} B)',"
+    plots_lat="$plots_lat '$file' u 1:5 w lp lw 2 t 'Meridian p99',"
+    plots_lat="$plots_lat '$file' u 1:6 w lp lw 2 t 'Meridian p999',"
+    plots_lat="$plots_lat '$file' u 1:7 w lp dt 2 lw 2 t 'JetStream p50',"
+    plots_lat="$plots_lat '$file' u 1:8 w lp dt 2 lw 2 t 'JetStream p99',"
+    plots_lat="$plots_lat '$file' u 1:9 w lp dt 2 lw 2 t 'JetStream p999'"
   fi
 done
 gnuplot <<GNUPLOT
