@@ -19,6 +19,8 @@ packages=(
   libgmock-dev             # GoogleMock (gmock_main)
   librapidcheck-dev        # rapidcheck, with its GoogleTest integration
   chromium                 # headless: checks/ renders its HTML reports in a test
+  nats-server              # meridian-bench --peer=jetstream, and its tiny peer case in the tests
+  gnuplot-nox              # docs/benchmarks.md's plots (bench/plot.sh)
 )
 
 missing=()

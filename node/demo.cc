@@ -14,11 +14,7 @@
 //  6. stop all nodes with SIGTERM and check they exit cleanly.
 // Exits 0 only if every step worked; //node:demo_test runs exactly this.
 #include <fmt/format.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -35,8 +31,8 @@
 #include "core/client/producer.h"
 #include "io/assert.h"
 #include "io/frame.h"
-#include "io/posix/ports.h"
 #include "io/posix/posix_runtime.h"
+#include "node/local_cluster.h"
 
 namespace meridian::node {
 namespace {
@@ -48,50 +44,14 @@ constexpr uint32_t kPartitions = 3;
 constexpr int kRecordsPerPhase = 2000;
 constexpr char kTopic[] = "orders";
 
-uint16_t FreeLoopbackPort() {
-  absl::StatusOr<uint16_t> port = io::posix::PickFreeLoopbackPort();
-  MERIDIAN_CHECK(port.ok(), "{}", port.status().ToString());
-  return *port;
-}
-
-struct NodeProcess {
-  int id = 0;
-  io::Address client, peer, metrics;
-  std::string data_dir;
-  pid_t pid = -1;
-};
-
-void Start(const std::string& binary, NodeProcess& node, const std::vector<NodeProcess>& all) {
-  std::vector<std::string> args = {
-      "--node_id=" + std::to_string(node.id),        "--data_dir=" + node.data_dir,
-      "--listen=" + node.client.ToString(),          "--peer_listen=" + node.peer.ToString(),
-      "--metrics_listen=" + node.metrics.ToString(), fmt::format("--region=r{}", node.id)};
-  std::string peers;
-  for (const NodeProcess& other : all) {
-    if (other.id != node.id) {
-      peers += fmt::format("{}{}={}", peers.empty() ? "" : ",", other.id, other.peer.ToString());
-    }
-  }
-  args.push_back("--peers=" + peers);
-  node.pid = fork();
-  if (node.pid != 0) return;
-  // If the demo dies (a failed assertion, a timeout), its nodes must not outlive it.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  execv(binary.c_str(), argv.data());
-  _exit(127);
-}
-
 double Millis(io::Duration duration) {
   return std::chrono::duration<double, std::milli>(duration).count();
 }
 
 class Demo {
  public:
-  Demo(io::posix::PosixRuntime& rt, std::vector<NodeProcess>& nodes, std::string binary)
-      : rt_(rt), nodes_(nodes), binary_(std::move(binary)) {
+  Demo(io::posix::PosixRuntime& rt, LocalCluster& cluster)
+      : rt_(rt), cluster_(cluster), nodes_(cluster.nodes()) {
     client::ClientOptions options;
     for (const NodeProcess& node : nodes_) options.bootstrap.push_back(node.client);
     options.client_id = "demo";
@@ -111,8 +71,8 @@ class Demo {
   void Finish();
 
   io::posix::PosixRuntime& rt_;
+  LocalCluster& cluster_;
   std::vector<NodeProcess>& nodes_;
-  const std::string binary_;
   std::unique_ptr<client::Client> client_;
   std::unique_ptr<client::Producer> producer_;
   checks::History history_;
@@ -337,15 +297,14 @@ bool Demo::Run() {
     fmt::print("demo: no leader found for partition 0\n");
     return false;
   }
-  kill(nodes_[victim - 1].pid, SIGKILL);
-  waitpid(nodes_[victim - 1].pid, nullptr, 0);
+  cluster_.Kill(nodes_[victim - 1]);
   killed_at_ = rt_.Now();
   fmt::print("demo: kill -9 n{} (the leader of partition 0)\n", victim);
   if (!Produce(kRecordsPerPhase, "phase 2, one node killed")) return false;
   fmt::print("demo: partition 0 took writes again {:.0f} ms after the kill (new leader: n{})\n",
              Millis(partition0_back_at_ - killed_at_), LeaderOf(0));
 
-  Start(binary_, nodes_[victim - 1], nodes_);
+  cluster_.Start(nodes_[victim - 1]);
   const io::Instant restarted_at = rt_.Now();
   if (!Produce(kRecordsPerPhase, "phase 3, the killed node restarted")) return false;
   // Caught up: each of its replicas has the high watermark of that partition's leader.
@@ -399,15 +358,8 @@ int Main(int argc, char** argv) {
   }
   char pattern[] = "/tmp/meridian-demo-XXXXXX";
   const std::string root = mkdtemp(pattern);
-  std::vector<NodeProcess> nodes(kNodes);
-  for (int i = 0; i < kNodes; i++) {
-    nodes[i] = {i + 1,
-                {"127.0.0.1", FreeLoopbackPort()},
-                {"127.0.0.1", FreeLoopbackPort()},
-                {"127.0.0.1", FreeLoopbackPort()},
-                fmt::format("{}/n{}", root, i + 1)};
-  }
-  for (NodeProcess& node : nodes) Start(argv[1], node, nodes);
+  LocalCluster cluster(argv[1], root, kNodes);
+  cluster.StartAll();
   fmt::print("demo: started {} meridian-node processes in regions r1..r{} (data under {})\n",
              kNodes, kNodes, root);
   bool ok = false;
@@ -416,7 +368,7 @@ int Main(int argc, char** argv) {
         io::posix::PosixRuntime::Create({.node = io::NodeId(100), .data_dir = root + "/client"});
     if (runtime.ok()) {
       io::posix::PosixRuntime& rt = **runtime;
-      auto demo = std::make_unique<Demo>(rt, nodes, argv[1]);
+      auto demo = std::make_unique<Demo>(rt, cluster);
       rt.Spawn("demo", [&] {
         ok = demo->Run();
         demo.reset();  // Close the client's fibers while the runtime still runs.
@@ -425,13 +377,7 @@ int Main(int argc, char** argv) {
       rt.Run();
     }
   }
-  bool clean = true;
-  for (NodeProcess& node : nodes) {
-    kill(node.pid, SIGTERM);
-    int status = 0;
-    waitpid(node.pid, &status, 0);
-    clean &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  }
+  const bool clean = cluster.StopAll();
   fmt::print("demo: all nodes stopped on SIGTERM, {}\n", clean ? "exit 0" : "NOT cleanly");
   std::filesystem::remove_all(root);
   const bool passed = ok && clean;

@@ -61,10 +61,18 @@ struct RecordHeader {
   std::string value;
 };
 
+// A batch's default size. With one batch in flight per partition, a partition's records/s is at
+// most batch_bytes_max per replication round (fsyncs on a quorum); meridian-bench measured 64 KiB
+// capping 1 KiB records at ~3 k records/s with 256 in flight on one partition, and 256 KiB at
+// ~5-10 k (docs/benchmarks.md). A quarter of the wire's limit leaves the record-overhead estimate
+// (kRecordOverheadBytes) plenty of room before the encoded batch could reach kBatchBytesMax.
+inline constexpr size_t kBatchBytesDefault = 256 << 10;
+static_assert(kBatchBytesDefault * 4 <= wire::kBatchBytesMax);
+
 struct ProducerOptions {
   wire::Acks acks = wire::Acks::Quorum;
   bool idempotent = true;
-  size_t batch_bytes_max = 64 << 10;  // <= wire::kBatchBytesMax.
+  size_t batch_bytes_max = kBatchBytesDefault;  // <= wire::kBatchBytesMax.
   io::Duration linger = std::chrono::milliseconds(5);
   io::Duration delivery_timeout = std::chrono::seconds(30);
   // ProduceRequest.timeout_ms: how long the node may wait for replication.

@@ -1,0 +1,97 @@
+// node::LocalCluster (local_cluster.h): fork/exec of meridian-node processes on loopback.
+#include "node/local_cluster.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "io/assert.h"
+#include "io/posix/ports.h"
+
+namespace meridian::node {
+namespace {
+
+io::Address FreeLoopbackAddress() {
+  absl::StatusOr<uint16_t> port = io::posix::PickFreeLoopbackPort();
+  MERIDIAN_CHECK(port.ok(), "{}", port.status().ToString());
+  return {"127.0.0.1", *port};
+}
+
+}  // namespace
+
+LocalCluster::LocalCluster(std::string binary, std::string root, int node_count,
+                           std::vector<std::string> extra_args)
+    : binary_(std::move(binary)), root_(std::move(root)), extra_args_(std::move(extra_args)) {
+  MERIDIAN_CHECK(node_count >= 1);
+  MERIDIAN_CHECK(node_count <= kNodesMax);
+  for (int i = 0; i < node_count; i++) {
+    nodes_.push_back({i + 1, FreeLoopbackAddress(), FreeLoopbackAddress(), FreeLoopbackAddress(),
+                      fmt::format("{}/n{}", root_, i + 1)});
+  }
+}
+
+LocalCluster::~LocalCluster() {
+  for (NodeProcess& node : nodes_) {
+    if (node.pid > 0) Kill(node);
+  }
+}
+
+void LocalCluster::StartAll() {
+  for (NodeProcess& node : nodes_) Start(node);
+}
+
+void LocalCluster::Start(NodeProcess& node) {
+  MERIDIAN_CHECK(node.pid <= 0, "node {} is already running", node.id);
+  std::vector<std::string> args = {
+      "--node_id=" + std::to_string(node.id),        "--data_dir=" + node.data_dir,
+      "--listen=" + node.client.ToString(),          "--peer_listen=" + node.peer.ToString(),
+      "--metrics_listen=" + node.metrics.ToString(), fmt::format("--region=r{}", node.id)};
+  std::string peers;
+  for (const NodeProcess& other : nodes_) {
+    if (other.id != node.id) {
+      peers += fmt::format("{}{}={}", peers.empty() ? "" : ",", other.id, other.peer.ToString());
+    }
+  }
+  args.push_back("--peers=" + peers);
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  node.pid = fork();
+  MERIDIAN_CHECK(node.pid >= 0, "fork failed");
+  if (node.pid != 0) return;
+  // If the tool dies (a failed assertion, a timeout), its nodes must not outlive it.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  std::vector<char*> argv = {const_cast<char*>(binary_.c_str())};
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  execv(binary_.c_str(), argv.data());
+  _exit(127);
+}
+
+void LocalCluster::Kill(NodeProcess& node) {
+  MERIDIAN_CHECK(node.pid > 0, "node {} is not running", node.id);
+  kill(node.pid, SIGKILL);
+  waitpid(node.pid, nullptr, 0);
+  node.pid = -1;
+}
+
+bool LocalCluster::StopAll() {
+  bool clean = true;
+  for (NodeProcess& node : nodes_) {
+    if (node.pid <= 0) continue;
+    kill(node.pid, SIGTERM);
+    int status = 0;
+    waitpid(node.pid, &status, 0);
+    node.pid = -1;
+    clean &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  return clean;
+}
+
+std::vector<io::Address> LocalCluster::ClientAddresses() const {
+  std::vector<io::Address> addresses;
+  for (const NodeProcess& node : nodes_) addresses.push_back(node.client);
+  return addresses;
+}
+
+}  // namespace meridian::node
