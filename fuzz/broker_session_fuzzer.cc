@@ -98,8 +98,8 @@ void RunScript(io::Runtime& rt, std::span<const uint8_t> bytes) {
     const std::span<const uint8_t> data = input.Bytes(input.U16());
     if (stream == nullptr) continue;
     const io::Instant deadline = rt.Now() + seconds(5);
-    const absl::Status written = action == 0 ? io::WriteFrame(*stream, data, deadline)
-                                             : stream->Write(data, deadline);
+    const absl::Status written =
+        action == 0 ? io::WriteFrame(*stream, data, deadline) : stream->Write(data, deadline);
     if (!written.ok()) {
       stream->Close();
       stream = nullptr;

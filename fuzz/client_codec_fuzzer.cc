@@ -86,8 +86,7 @@ void CheckMessage(const wire::ClientMessageT& message, size_t input_bytes) {
                  "{} bytes decoded into a message that re-encodes to {} bytes", input_bytes,
                  encoded.size());
   if (!wire::FitsInAFrame(encoded)) return;
-  absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> again =
-      wire::DecodeClientMessage(encoded);
+  absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> again = wire::DecodeClientMessage(encoded);
   MERIDIAN_CHECK(again.ok(), "a re-encoded message does not decode: {}", again.status().ToString());
   MERIDIAN_CHECK(wire::EncodeClientMessage(**again) == encoded, "re-encoding is not stable");
 }

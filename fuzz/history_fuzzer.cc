@@ -41,8 +41,8 @@ void Run(std::string_view text) {
   CHECKS_ASSERT_MSG(checks::FormatHistory(*again) == formatted, "formatting is not stable");
   (void)checks::CheckLog(*history, checks::LogCheckOptions{});
   if (history->operations.size() <= kLinearizabilityOperationsMax) {
-    for (checks::ModelKind model : {checks::ModelKind::kRegister, checks::ModelKind::kKeyValue,
-                                    checks::ModelKind::kLog}) {
+    for (checks::ModelKind model :
+         {checks::ModelKind::kRegister, checks::ModelKind::kKeyValue, checks::ModelKind::kLog}) {
       checks::LinearizabilityOptions options;
       options.model = model;
       options.time_limit = absl::Seconds(5);

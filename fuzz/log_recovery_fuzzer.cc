@@ -129,8 +129,8 @@ void RecoverAndUse(io::Runtime& rt, const LogDirectory& dir) {
   ReadEverything(**log);
   const Offset end = (*log)->end_offset();
   const std::vector<uint8_t> payload(16, 0x5a);
-  absl::StatusOr<Offset> appended = (*log)->Append(core::log::BatchMeta{.record_count = 1},
-                                                   payload);
+  absl::StatusOr<Offset> appended =
+      (*log)->Append(core::log::BatchMeta{.record_count = 1}, payload);
   if (!appended.ok()) return;  // The offset space is exhausted: refused, not crashed.
   MERIDIAN_CHECK(*appended == end);
   MERIDIAN_CHECK((*log)->Sync().ok());

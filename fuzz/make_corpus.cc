@@ -178,8 +178,8 @@ void ClientSeeds() {
   const auto name = builder.CreateString(std::string(4096, 'a'));
   const std::vector<flatbuffers::Offset<flatbuffers::String>> names(64, name);
   const auto request = wire::CreateMetadataRequest(builder, builder.CreateVector(names));
-  builder.Finish(wire::CreateClientMessage(builder, 1, wire::Body::MetadataRequest,
-                                           request.Union()));
+  builder.Finish(
+      wire::CreateClientMessage(builder, 1, wire::Body::MetadataRequest, request.Union()));
   Write("client_codec", "shared-strings",
         Bytes(builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()),
         "regression-");
@@ -204,8 +204,8 @@ void BrokerSeeds() {
   frame(full, "hello");
   frame(full, "create-topic");
   wait(full, 50);
-  for (const char* name : {"metadata", "init-producer-id", "produce", "produce-idempotent",
-                           "fetch", "list-offsets", "replica-status", "register-node"}) {
+  for (const char* name : {"metadata", "init-producer-id", "produce", "produce-idempotent", "fetch",
+                           "list-offsets", "replica-status", "register-node"}) {
     frame(full, name);
     wait(full, 5);
   }
@@ -238,12 +238,12 @@ void BrokerSeeds() {
 
 // ------------------------------------------------------------------ raft messages
 
+using core::Term;
 using core::raft::Entry;
 using core::raft::EntryKind;
 using core::raft::Index;
 using core::raft::Message;
 using core::raft::MessageType;
-using core::Term;
 using io::NodeId;
 
 Message Msg(MessageType type, uint32_t from, uint32_t to, uint64_t term) {
@@ -397,33 +397,36 @@ Bytes Lines(const std::vector<std::string>& lines) {
 
 void HistorySeeds() {
   // The example of docs/history-format.md (both workloads, every event type).
-  Write("history", "doc-example", Lines({
-      R"({"process":0,"type":"invoke","f":"send","time_ns":10,"partition":0,"values":[1,2]})",
-      R"({"process":1,"type":"invoke","f":"assign","time_ns":11,"partitions":[0]})",
-      R"({"process":1,"type":"ok","f":"assign","time_ns":12})",
-      R"({"process":0,"type":"ok","f":"send","time_ns":20,"offsets":[0,1]})",
-      R"({"process":2,"type":"invoke","f":"send","time_ns":21,"partition":0,"values":[3]})",
-      R"({"process":1,"type":"invoke","f":"poll","time_ns":22})",
-      R"({"process":2,"type":"info","f":"send","time_ns":30,"error":"timeout"})",
-      R"({"process":1,"type":"ok","f":"poll","time_ns":40,"reads":[[0,0,1],[0,1,2]]})",
-      R"({"process":3,"type":"invoke","f":"write","time_ns":50,"key":"x","value":7})",
-      R"({"process":3,"type":"ok","f":"write","time_ns":55})",
-      R"({"process":3,"type":"invoke","f":"cas","time_ns":60,"key":"x","expected":7,)"
-      R"("value":8})",
-      R"({"process":3,"type":"fail","f":"cas","time_ns":65,"error":"value changed"})",
-  }));
-  Write("history", "registers", Lines({
-      R"({"process":0,"type":"invoke","f":"write","time_ns":1,"value":1})",
-      R"({"process":1,"type":"invoke","f":"read","time_ns":2})",
-      R"({"process":0,"type":"ok","f":"write","time_ns":3})",
-      R"({"process":1,"type":"ok","f":"read","time_ns":4,"value":null})",
-      R"({"process":2,"type":"invoke","f":"cas","time_ns":5,"key":"k","expected":null,)"
-      R"("value":-3})",
-      R"({"process":2,"type":"ok","f":"cas","time_ns":6,"key":"k","expected":null,"value":-3})",
-      R"({"process":3,"type":"invoke","f":"commit","time_ns":7,"commits":[[0,4]]})",
-      R"({"process":3,"type":"info","f":"commit","time_ns":8,)"
-      R"("error":"a \"quoted\" \u00e9 \\ reason"})",
-  }));
+  Write("history", "doc-example",
+        Lines({
+            R"({"process":0,"type":"invoke","f":"send","time_ns":10,"partition":0,"values":[1,2]})",
+            R"({"process":1,"type":"invoke","f":"assign","time_ns":11,"partitions":[0]})",
+            R"({"process":1,"type":"ok","f":"assign","time_ns":12})",
+            R"({"process":0,"type":"ok","f":"send","time_ns":20,"offsets":[0,1]})",
+            R"({"process":2,"type":"invoke","f":"send","time_ns":21,"partition":0,"values":[3]})",
+            R"({"process":1,"type":"invoke","f":"poll","time_ns":22})",
+            R"({"process":2,"type":"info","f":"send","time_ns":30,"error":"timeout"})",
+            R"({"process":1,"type":"ok","f":"poll","time_ns":40,"reads":[[0,0,1],[0,1,2]]})",
+            R"({"process":3,"type":"invoke","f":"write","time_ns":50,"key":"x","value":7})",
+            R"({"process":3,"type":"ok","f":"write","time_ns":55})",
+            R"({"process":3,"type":"invoke","f":"cas","time_ns":60,"key":"x","expected":7,)"
+            R"("value":8})",
+            R"({"process":3,"type":"fail","f":"cas","time_ns":65,"error":"value changed"})",
+        }));
+  Write(
+      "history", "registers",
+      Lines({
+          R"({"process":0,"type":"invoke","f":"write","time_ns":1,"value":1})",
+          R"({"process":1,"type":"invoke","f":"read","time_ns":2})",
+          R"({"process":0,"type":"ok","f":"write","time_ns":3})",
+          R"({"process":1,"type":"ok","f":"read","time_ns":4,"value":null})",
+          R"({"process":2,"type":"invoke","f":"cas","time_ns":5,"key":"k","expected":null,)"
+          R"("value":-3})",
+          R"({"process":2,"type":"ok","f":"cas","time_ns":6,"key":"k","expected":null,"value":-3})",
+          R"({"process":3,"type":"invoke","f":"commit","time_ns":7,"commits":[[0,4]]})",
+          R"({"process":3,"type":"info","f":"commit","time_ns":8,)"
+          R"("error":"a \"quoted\" \u00e9 \\ reason"})",
+      }));
 }
 
 }  // namespace

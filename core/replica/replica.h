@@ -171,7 +171,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Index applied_;
   raft::Term applied_term_;  // Term of the entry at applied_.
   raft::Index snapshot_index_;
-  raft::HardState stored_hard_state_;  // What <dir>/hard_state holds.
+  raft::HardState stored_hard_state_;                       // What <dir>/hard_state holds.
   absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
   absl::Status failure_;
 };
