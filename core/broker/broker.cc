@@ -173,10 +173,13 @@ absl::Status CompactPartition(Broker::State& state, const HostedPartition& hoste
   }
   MERIDIAN_CHECK(at_target.applied() == target);
   std::string data = at_target.EncodeSnapshot();
+  // The batches leave the partition state (fetches stop finding them) before their segments
+  // leave the disk, so no fetch is ever sent to a deleted entry. If raft then refuses, they
+  // stay on disk unreadable until the next check compacts them.
+  hosted.machine->state.TrimThrough(target);
   absl::Status compacted = hosted.replica->Compact(target, data);
   if (!compacted.ok()) return compacted;
   hosted.machine->snapshot_data = std::move(data);
-  hosted.machine->state.TrimThrough(target);
   return absl::OkStatus();
 }
 

@@ -402,8 +402,14 @@ absl::Status ReadBatches(const HostedPartition& hosted, Offset offset, uint64_t 
                          wire::FetchResponseT& response) {
   const PartitionState& partition = hosted.machine->state;
   std::optional<BatchLocation> first = partition.BatchHolding(offset);
-  MERIDIAN_CHECK(first.has_value(), "offset {} below the high watermark has no batch",
-                 offset.ToString());
+  if (!first.has_value()) {
+    // Retention (or a snapshot from the leader) moved the log start past `offset` while the
+    // fetch waited: what the client asked for is gone now.
+    MERIDIAN_PROBE("broker: fetch offset deleted by retention during the long poll");
+    return absl::OutOfRangeError(fmt::format("offset {} is below the log start {}",
+                                             offset.ToString(),
+                                             partition.log_start_offset().ToString()));
+  }
   uint64_t bytes = 0;
   raft::Index next = first->index;
   while (bytes < bytes_max && next <= partition.applied()) {
@@ -469,6 +475,7 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
   const uint64_t bytes_max = std::clamp<uint64_t>(request.max_bytes, 1, wire::kFetchBytesMax);
   if (partition.high_watermark() > offset) {
     if (absl::Status s = ReadBatches(hosted, offset, bytes_max, response); !s.ok()) {
+      if (absl::IsOutOfRange(s)) return OutOfRange(id, partition, request.offset);
       return ErrorMessage(id, ErrorCode::Failed, fmt::format("read failed: {}", s.ToString()));
     }
   }
