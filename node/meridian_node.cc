@@ -40,6 +40,12 @@ ABSL_FLAG(std::string, region, "local",
 ABSL_FLAG(std::string, zone, "local", "This node's zone within its region.");
 ABSL_FLAG(std::string, metrics_listen, "", "Metrics HTTP address ip:port (empty: none).");
 ABSL_FLAG(int64_t, raft_tick_ms, 50, "Raft tick (election timeout = 10 ticks, heartbeat = 2).");
+ABSL_FLAG(uint64_t, segment_bytes, 64ull << 20,
+          "Partition log segment size; retention deletes whole segments (4096..1 GiB).");
+ABSL_FLAG(int64_t, retention_check_ms, 5000,
+          "How often each partition's retention is evaluated (>= 10).");
+ABSL_FLAG(uint64_t, metadata_snapshot_entries, 4096,
+          "Metadata entries between compactions of the metadata group (>= 1).");
 
 namespace meridian::node {
 namespace {
@@ -136,6 +142,19 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
   options.controller_voters.push_back(posix.node.value());
   for (const auto& [peer, address] : posix.peers) options.controller_voters.push_back(peer.value());
   options.tick = std::chrono::milliseconds(absl::GetFlag(FLAGS_raft_tick_ms));
+  options.segment_bytes = absl::GetFlag(FLAGS_segment_bytes);
+  if (options.segment_bytes < 4096 || options.segment_bytes > (uint64_t{1} << 30)) {
+    return absl::InvalidArgumentError("--segment_bytes must be in 4096..1073741824");
+  }
+  if (absl::GetFlag(FLAGS_retention_check_ms) < 10) {
+    return absl::InvalidArgumentError("--retention_check_ms must be at least 10");
+  }
+  options.retention_check_interval =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_retention_check_ms));
+  options.metadata_snapshot_entries = absl::GetFlag(FLAGS_metadata_snapshot_entries);
+  if (options.metadata_snapshot_entries == 0) {
+    return absl::InvalidArgumentError("--metadata_snapshot_entries must be at least 1");
+  }
   return options;
 }
 

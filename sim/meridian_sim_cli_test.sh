@@ -58,8 +58,9 @@ history="${TEST_TMPDIR:-/tmp}/history.jsonl"
 "$sim" --seed=4 --duration=5 --heal=10 --history="$history" >/dev/null || fail "run with --history failed"
 verdict=$("$check" "$history") || fail "meridian-check rejected seed 4's history: $verdict"
 grep -q 'verdict: valid' <<< "$verdict" || fail "meridian-check: $verdict"
-"$sim" --seed=5 --duration=5 --heal=10 --clients=3 --buggify=off --bug=ack-before-quorum --kinds=crash \
-  --history="$history" >/dev/null 2>&1
+# $seed: the failing seed found above.
+"$sim" --seed=$seed --duration=5 --heal=10 --clients=3 --buggify=off --bug=ack-before-quorum \
+  --kinds=crash --history="$history" >/dev/null 2>&1
 "$check" "$history" >/dev/null; [ $? -eq 1 ] || fail "meridian-check passed a history with lost acknowledged writes"
 echo "ok: --history feeds meridian-check, which passes a valid run and fails ack-before-quorum"
 

@@ -147,6 +147,12 @@ expect_exit 2 "unknown flag --bogus" cli produce "$TOPIC" --bogus
 expect_exit 2 "--partitions='abc' is not an integer" \
   cli topic create x --partitions=abc --replication-factor=3
 expect_exit 2 "unknown subcommand 'frobnicate'" cli frobnicate
+# The node refuses bad retention settings before it says it is up.
+rc=0
+"$NODE_BIN" --node_id=9 --data_dir="$WORK/bad" --segment_bytes=10 >/dev/null 2>"$WORK/err.txt" || rc=$?
+[ "$rc" -eq 2 ] && grep -q -- "--segment_bytes must be in" "$WORK/err.txt" \
+  || fail "meridian-node --segment_bytes=10 exited $rc: $(cat "$WORK/err.txt")"
+echo "  ok: exit 2: $(head -n 1 "$WORK/err.txt")"
 expect_exit 1 "cannot reach any node at 127.0.0.1:$UNUSED_PORT" \
   "$CLI_BIN" --bootstrap="127.0.0.1:$UNUSED_PORT" --timeout=1 topic list
 
