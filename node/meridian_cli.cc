@@ -79,6 +79,7 @@ constexpr char kToolUsage[] =
     "  topic list                                                list topics\n"
     "  topic describe NAME                                       partitions, replicas, leaders\n"
     "  topic delete NAME                                         delete a topic\n"
+    "  topic add-partitions NAME --total=N                       grow a topic to N partitions\n"
     "  produce TOPIC                                             records from stdin, one a line\n"
     "  consume TOPIC                                             records to stdout, one a line\n"
     "  cluster status                                            nodes, leaders, replica lag\n\n"
@@ -102,6 +103,12 @@ constexpr char kTopicDescribeUsage[] =
 
 constexpr char kTopicDeleteUsage[] =
     "Usage: meridian topic delete NAME\n\nDeletes topic NAME and its records.\n";
+
+constexpr char kTopicAddPartitionsUsage[] =
+    "Usage: meridian topic add-partitions NAME --total=N\n\n"
+    "Grows topic NAME to N partitions (more than it has; at most 1024), placed like a new\n"
+    "topic's. Existing records stay where they are; keyed records sent afterwards may go to\n"
+    "a different partition than before (the partitioner is modulo the partition count).\n";
 
 constexpr char kProduceUsage[] =
     "Usage: meridian produce TOPIC [--file=PATH] [--key-separator=SEP] [--acks=quorum|leader]\n"
@@ -449,6 +456,20 @@ int RunTopicDelete(Session& session, const Args& args) {
   absl::Status deleted = session.client().DeleteTopic(name);
   if (!deleted.ok()) return session.Fail(Explain(deleted, name));
   fmt::print("deleted topic '{}'\n", name);
+  return kExitOk;
+}
+
+int RunTopicAddPartitions(Session& session, const Args& args) {
+  const std::string name = args.words[0];
+  absl::StatusOr<int64_t> total = IntFlag(args, "total", 1, 1 << 16, std::nullopt);
+  if (!total.ok()) return session.UsageError(total.status());
+  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+    return session.Fail(metadata.status());
+  }
+  absl::StatusOr<wire::TopicInfoT> grown =
+      session.client().AddPartitions(name, static_cast<uint32_t>(*total));
+  if (!grown.ok()) return session.Fail(Explain(grown.status(), name));
+  fmt::print("topic '{}' now has {} partitions\n", name, grown->partitions.size());
   return kExitOk;
 }
 
@@ -1001,6 +1022,11 @@ std::vector<Command> Commands() {
       {"topic list", kTopicListUsage, {}, 0, RunTopicList},
       {"topic describe", kTopicDescribeUsage, {}, 1, RunTopicDescribe},
       {"topic delete", kTopicDeleteUsage, {}, 1, RunTopicDelete},
+      {"topic add-partitions",
+       kTopicAddPartitionsUsage,
+       {{"total", true}},
+       1,
+       RunTopicAddPartitions},
       {"produce",
        kProduceUsage,
        {{"file", true}, {"key-separator", true}, {"acks", true}, {"no-idempotence", false}},

@@ -161,6 +161,52 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
   return Message(id, std::move(response));
 }
 
+wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
+                                            const wire::CreatePartitionsRequestT& request) {
+  if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
+  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  const cluster::TopicRecord* existing = metadata.FindTopic(request.topic);
+  if (existing == nullptr) {
+    return ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
+                        fmt::format("topic '{}' does not exist", request.topic));
+  }
+  const uint32_t current = static_cast<uint32_t>(existing->partitions.size());
+  if (request.total <= current || request.total > cluster::kPartitionsPerTopicMax) {
+    return ErrorMessage(
+        id, ErrorCode::InvalidConfig,
+        fmt::format("topic '{}' has {} partitions; the new total must be in {}..{}", request.topic,
+                    current, current + 1, cluster::kPartitionsPerTopicMax));
+  }
+  absl::StatusOr<std::vector<std::vector<uint32_t>>> placement =
+      metadata.Place(request.total - current, existing->replication_factor);
+  if (!placement.ok()) {
+    return ErrorMessage(id, ErrorCode::NotEnoughReplicas,
+                        std::string(placement.status().message()));
+  }
+  wire::TopicAddPartitionsT add;
+  add.name = request.topic;
+  for (std::vector<uint32_t>& replicas : *placement) {
+    auto assignment = std::make_unique<wire::PartitionAssignmentT>();
+    assignment->replicas = std::move(replicas);
+    add.partitions.push_back(std::move(assignment));
+  }
+  wire::MetadataCommandT command;
+  command.body.Set(std::move(add));
+  absl::StatusOr<cluster::MetadataOutcome> outcome =
+      state.ProposeMetadata(command, DeadlineFor(state, 0));
+  if (!outcome.ok()) return ProposalError(id, outcome.status(), state.controller->leader().value());
+  // Another add (or a delete) may have been applied first: the outcome says what happened.
+  if (!outcome->status.ok()) return MetadataOutcomeError(id, outcome->status);
+  const cluster::TopicRecord* topic = metadata.FindTopic(request.topic);
+  if (topic == nullptr) {
+    return ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
+                        fmt::format("topic '{}' was deleted meanwhile", request.topic));
+  }
+  wire::CreatePartitionsResponseT response;
+  response.topic = TopicInfo(state, *topic);
+  return Message(id, std::move(response));
+}
+
 wire::ClientMessageT HandleDeleteTopic(Broker::State& state, uint64_t id,
                                        const wire::DeleteTopicRequestT& request) {
   if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
@@ -551,6 +597,8 @@ wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessa
       return HandleCreateTopic(state, id, *body.AsCreateTopicRequest());
     case wire::Body::DeleteTopicRequest:
       return HandleDeleteTopic(state, id, *body.AsDeleteTopicRequest());
+    case wire::Body::CreatePartitionsRequest:
+      return HandleCreatePartitions(state, id, *body.AsCreatePartitionsRequest());
     case wire::Body::InitProducerIdRequest:
       return HandleInitProducerId(state, id, *body.AsInitProducerIdRequest());
     case wire::Body::ProduceRequest:

@@ -59,6 +59,43 @@ TEST(PartitionState, OffsetsAreDenseAcrossNoopsConfigEntriesAndRefusedBatches) {
   EXPECT_FALSE(log.state.BatchAt(raft::Index(4)).has_value());
 }
 
+TEST(PartitionState, ASnapshotRestoresOffsetsAndDedupAndTrimMovesTheLogStart) {
+  LogBuilder log;
+  log.Batch(7, 0, 0, 2);  // index 1, offsets 0-1
+  log.Batch(0, 0, 0, 3);  // index 2, offsets 2-4
+  log.Batch(7, 0, 2, 1);  // index 3, offset 5
+  const std::string snapshot = log.state.EncodeSnapshot();
+  // A replica restoring it continues with the same offsets and the same dedup decisions.
+  PartitionState restored;
+  ASSERT_TRUE(restored.RestoreSnapshot(raft::Index(3), snapshot).ok());
+  EXPECT_EQ(restored.high_watermark(), Offset(6));
+  EXPECT_EQ(restored.log_start_offset(), Offset(6));
+  EXPECT_EQ(restored.applied(), raft::Index(3));
+  EXPECT_EQ(restored.EncodeSnapshot(), snapshot);
+  raft::Entry retry;  // A retry of the last batch, as entry 4.
+  retry.term = Term(1);
+  retry.index = raft::Index(4);
+  {
+    wire::RecordBatchT batch;
+    batch.producer_id = 7;
+    batch.base_sequence = 2;
+    batch.records.push_back(std::make_unique<wire::RecordT>());
+    const std::vector<uint8_t> bytes = wire::EncodeRecordBatch(batch);
+    retry.data.assign(bytes.begin(), bytes.end());
+  }
+  const ApplyOutcome outcome = restored.Apply(retry);
+  EXPECT_EQ(outcome.result, ApplyResult::kDuplicate) << "the dedup window survived the snapshot";
+  EXPECT_EQ(outcome.base_offset, Offset(5));
+  // Trimming through index 2 forgets the first two batches: the start moves to offset 5.
+  log.state.TrimThrough(raft::Index(2));
+  EXPECT_EQ(log.state.log_start_offset(), Offset(5));
+  EXPECT_FALSE(log.state.BatchHolding(Offset(4)).has_value());
+  EXPECT_EQ(log.state.BatchHolding(Offset(5))->index, raft::Index(3));
+  // Garbage is refused and changes nothing.
+  EXPECT_FALSE(restored.RestoreSnapshot(raft::Index(9), "garbage").ok());
+  EXPECT_EQ(restored.applied(), raft::Index(4));
+}
+
 TEST(PartitionState, AnIdempotentRetryIsADuplicateWithTheOriginalOffsets) {
   LogBuilder log;
   EXPECT_EQ(log.Batch(7, 0, 0, 2).result, ApplyResult::kAppended);

@@ -405,6 +405,25 @@ absl::StatusOr<wire::TopicInfoT> Client::CreateTopic(const std::string& name, ui
   return std::move(*created->topic);
 }
 
+absl::StatusOr<wire::TopicInfoT> Client::AddPartitions(const std::string& name, uint32_t total) {
+  wire::CreatePartitionsRequestT request;
+  request.topic = name;
+  request.total = total;
+  absl::StatusOr<wire::CreatePartitionsResponseT> grown = TakeBody<wire::CreatePartitionsResponseT>(
+      CallController(wire::Message(0, std::move(request)),
+                     runtime_.Now() + options_.request_timeout),
+      [](wire::BodyUnion& body) { return body.AsCreatePartitionsResponse(); },
+      "CreatePartitionsResponse");
+  if (!grown.ok()) return grown.status();
+  if (grown->topic == nullptr) {
+    return absl::InternalError("CreatePartitionsResponse without a topic");
+  }
+  wire::MetadataResponseT as_metadata;
+  as_metadata.topics.push_back(std::make_unique<wire::TopicInfoT>(*grown->topic));
+  CacheMetadata(as_metadata, /*all_topics=*/false);
+  return std::move(*grown->topic);
+}
+
 absl::Status Client::DeleteTopic(const std::string& name) {
   wire::DeleteTopicRequestT request;
   request.name = name;

@@ -76,6 +76,9 @@ class Client {
                                                uint32_t replication_factor,
                                                int64_t retention_bytes = 0,
                                                int64_t retention_ms = 0);
+  // Grows `name` to `total` partitions (more than it has). Keyed records may map to other
+  // partitions afterwards (Kafka's partitioner is modulo the partition count).
+  absl::StatusOr<wire::TopicInfoT> AddPartitions(const std::string& name, uint32_t total);
   absl::Status DeleteTopic(const std::string& name);
   absl::StatusOr<wire::MetadataResponseT> ListTopics();
   absl::StatusOr<wire::TopicInfoT> DescribeTopic(const std::string& name);

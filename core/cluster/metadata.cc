@@ -73,6 +73,8 @@ MetadataOutcome ClusterMetadata::Apply(std::span<const uint8_t> data) {
       return ApplyNodeRegister(*command->body_as_NodeRegister());
     case wire::MetadataCommandBody::ProducerIdAllocate:
       return ApplyProducerIdAllocate(*command->body_as_ProducerIdAllocate());
+    case wire::MetadataCommandBody::TopicAddPartitions:
+      return ApplyTopicAddPartitions(*command->body_as_TopicAddPartitions());
     case wire::MetadataCommandBody::NONE:
       break;
   }
@@ -94,9 +96,25 @@ MetadataOutcome ClusterMetadata::ApplyTopicCreate(const wire::TopicCreate& creat
   }
   TopicRecord topic{
       name, create.replication_factor(), create.retention_bytes(), create.retention_ms(), {}};
-  for (uint32_t p = 0; p < partition_count; p++) {
-    const wire::PartitionAssignment* assignment = create.partitions()->Get(p);
-    PartitionRecord partition{p, next_group_ + p, {}};
+  if (absl::Status s = AddPartitions(topic, create.partitions()); !s.ok()) return {s};
+  topics_[name] = std::move(topic);
+  return {absl::OkStatus()};
+}
+
+absl::Status ClusterMetadata::AddPartitions(
+    TopicRecord& topic,
+    const flatbuffers::Vector<flatbuffers::Offset<wire::PartitionAssignment>>* assignments) {
+  const uint32_t first = static_cast<uint32_t>(topic.partitions.size());
+  const uint32_t count = assignments != nullptr ? assignments->size() : 0;
+  if (count == 0 || first + count > kPartitionsPerTopicMax) {
+    return absl::InvalidArgumentError(fmt::format("'{}' would have {} partitions (1..{})",
+                                                  topic.name, first + count,
+                                                  kPartitionsPerTopicMax));
+  }
+  std::vector<PartitionRecord> added;
+  for (uint32_t i = 0; i < count; i++) {
+    const wire::PartitionAssignment* assignment = assignments->Get(i);
+    PartitionRecord partition{first + i, next_group_ + i, {}};
     absl::btree_set<uint32_t> distinct;
     if (assignment != nullptr && assignment->replicas() != nullptr) {
       for (uint32_t node : *assignment->replicas()) {
@@ -104,18 +122,27 @@ MetadataOutcome ClusterMetadata::ApplyTopicCreate(const wire::TopicCreate& creat
         distinct.insert(node);
       }
     }
-    if (partition.replicas.size() != create.replication_factor() ||
+    if (partition.replicas.size() != topic.replication_factor ||
         distinct.size() != partition.replicas.size() || distinct.contains(0)) {
-      return {absl::InvalidArgumentError(
-          fmt::format("partition {} of '{}': replicas must be {} distinct non-zero node ids", p,
-                      name, create.replication_factor()))};
+      return absl::InvalidArgumentError(
+          fmt::format("partition {} of '{}': replicas must be {} distinct non-zero node ids",
+                      partition.partition, topic.name, topic.replication_factor));
     }
-    topic.partitions.push_back(std::move(partition));
+    added.push_back(std::move(partition));
   }
-  next_group_ += partition_count;
-  partitions_created_ += partition_count;
-  topics_[name] = std::move(topic);
-  return {absl::OkStatus()};
+  for (PartitionRecord& partition : added) topic.partitions.push_back(std::move(partition));
+  next_group_ += count;
+  partitions_created_ += count;
+  return absl::OkStatus();
+}
+
+MetadataOutcome ClusterMetadata::ApplyTopicAddPartitions(const wire::TopicAddPartitions& add) {
+  const std::string name = add.name() ? add.name()->str() : "";
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return {absl::NotFoundError(fmt::format("topic '{}' does not exist", name))};
+  }
+  return {AddPartitions(it->second, add.partitions())};
 }
 
 MetadataOutcome ClusterMetadata::ApplyTopicDelete(const wire::TopicDelete& remove) {

@@ -107,6 +107,12 @@ class ClusterMetadata {
   MetadataOutcome ApplyTopicDelete(const wire::TopicDelete& remove);
   MetadataOutcome ApplyNodeRegister(const wire::NodeRegister& node);
   MetadataOutcome ApplyProducerIdAllocate(const wire::ProducerIdAllocate& allocate);
+  MetadataOutcome ApplyTopicAddPartitions(const wire::TopicAddPartitions& add);
+  // Appends partitions with these replica lists to `topic` (validated first; nothing changes on
+  // an error): the create and add-partitions commands share it.
+  absl::Status AddPartitions(
+      TopicRecord& topic,
+      const flatbuffers::Vector<flatbuffers::Offset<wire::PartitionAssignment>>* assignments);
 
   absl::btree_map<uint32_t, NodeRecord> nodes_;
   absl::btree_map<std::string, TopicRecord> topics_;

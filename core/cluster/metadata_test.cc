@@ -75,6 +75,64 @@ TEST(ClusterMetadata, TopicsGetConsecutiveGroupsAndDuplicatesAreRefused) {
   EXPECT_EQ(metadata.FindTopic("c"), nullptr);
 }
 
+std::vector<uint8_t> AddPartitions(const std::string& name,
+                                   std::vector<std::vector<uint32_t>> placement) {
+  wire::MetadataCommandT command;
+  wire::TopicAddPartitionsT add;
+  add.name = name;
+  for (auto& replicas : placement) {
+    auto assignment = std::make_unique<wire::PartitionAssignmentT>();
+    assignment->replicas = replicas;
+    add.partitions.push_back(std::move(assignment));
+  }
+  command.body.Set(std::move(add));
+  return EncodeCommand(command);
+}
+
+TEST(ClusterMetadata, AddedPartitionsContinueTheNumberingAndTakeNewGroups) {
+  ClusterMetadata metadata;
+  ASSERT_TRUE(metadata.Apply(Create("a", {{1, 2}}, 2)).status.ok());
+  ASSERT_TRUE(metadata.Apply(Create("b", {{1, 2}}, 2)).status.ok());
+  ASSERT_TRUE(metadata.Apply(AddPartitions("a", {{2, 3}, {3, 1}})).status.ok());
+  const TopicRecord& a = *metadata.FindTopic("a");
+  ASSERT_EQ(a.partitions.size(), 3u);
+  EXPECT_EQ(a.partitions[0].group, kFirstPartitionGroup);
+  EXPECT_EQ(a.partitions[1].partition, 1u);
+  EXPECT_EQ(a.partitions[1].group, kFirstPartitionGroup + 2) << "after b's group: never reused";
+  EXPECT_EQ(a.partitions[2].replicas, (std::vector<uint32_t>{3, 1}));
+  // Refused, changing nothing: an unknown topic, a wrong replica count, a repeated node, none.
+  EXPECT_TRUE(absl::IsNotFound(metadata.Apply(AddPartitions("zzz", {{1, 2}})).status));
+  EXPECT_FALSE(metadata.Apply(AddPartitions("a", {{1}})).status.ok());
+  EXPECT_FALSE(metadata.Apply(AddPartitions("a", {{1, 1}})).status.ok());
+  EXPECT_FALSE(metadata.Apply(AddPartitions("a", {})).status.ok());
+  EXPECT_EQ(metadata.FindTopic("a")->partitions.size(), 3u);
+  EXPECT_EQ(metadata.next_group(), kFirstPartitionGroup + 4);
+  // And the snapshot carries it.
+  ClusterMetadata restored;
+  ASSERT_TRUE(restored.RestoreSnapshot(metadata.EncodeSnapshot()).ok());
+  EXPECT_EQ(restored.FindTopic("a")->partitions.size(), 3u);
+  EXPECT_EQ(restored.next_group(), metadata.next_group());
+  EXPECT_EQ(restored.EncodeSnapshot(), metadata.EncodeSnapshot());
+}
+
+TEST(ClusterMetadata, SnapshotsRoundTripAndGarbageIsRefused) {
+  ClusterMetadata metadata;
+  for (uint32_t id = 1; id <= 3; id++)
+    ASSERT_TRUE(metadata.Apply(Register(id, "r", "z")).status.ok());
+  ASSERT_TRUE(metadata.Apply(Create("a", {{1, 2, 3}}, 3)).status.ok());
+  const std::string snapshot = metadata.EncodeSnapshot();
+  ClusterMetadata restored;
+  ASSERT_TRUE(restored.RestoreSnapshot(snapshot).ok());
+  EXPECT_EQ(restored.nodes().size(), 3u);
+  EXPECT_EQ(restored.version(), metadata.version());
+  EXPECT_FALSE(restored.RestoreSnapshot("not a snapshot").ok());
+  EXPECT_EQ(restored.nodes().size(), 3u) << "a refused snapshot changes nothing";
+  for (size_t size = 0; size < snapshot.size(); size += 7) {
+    ClusterMetadata fresh;
+    (void)fresh.RestoreSnapshot(snapshot.substr(0, size));  // Must not crash.
+  }
+}
+
 TEST(ClusterMetadata, ProducerIdsAreUniqueAndEpochsBump) {
   ClusterMetadata metadata;
   wire::MetadataCommandT command;

@@ -80,7 +80,7 @@ void WalkReplicaStatus(UnpackBudget& budget, const ReplicaStatus& status) {
 
 // Charges every string and vector UnPack copies out of `message`'s body.
 void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
-  static_assert(Body::MAX == Body::ReplicaStatusResponse,
+  static_assert(Body::MAX == Body::CreatePartitionsResponse,
                 "a new body type: charge its strings and vectors here");
   if (const auto* body = message.body_as_ErrorResponse()) budget.String(body->message());
   if (const auto* body = message.body_as_HelloRequest()) budget.String(body->client_id());
@@ -110,6 +110,10 @@ void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
   }
   if (const auto* body = message.body_as_ReplicaStatusResponse()) {
     budget.Tables(body->replicas(), WalkReplicaStatus);
+  }
+  if (const auto* body = message.body_as_CreatePartitionsRequest()) budget.String(body->topic());
+  if (const auto* body = message.body_as_CreatePartitionsResponse()) {
+    if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
   }
 }
 

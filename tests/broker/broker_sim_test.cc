@@ -230,6 +230,42 @@ TEST(BrokerSim, FetchesStayWithinTheirBudgetAndTheLargestBatchIsReadable) {
   });
 }
 
+std::vector<std::pair<int64_t, int64_t>> Records(const wire::FetchResponseT& response);
+
+// Add partitions: the controller places them, every replica's reconciler starts them, and they
+// take produce and fetch like the first ones; a total that does not grow the topic is refused.
+TEST(BrokerSim, AddedPartitionsServeProduceAndFetch) {
+  BrokerCluster cluster(29);
+  cluster.OnClient([&](io::Runtime& rt) {
+    wire::CreateTopicRequestT create;
+    create.name = "grow";
+    create.partitions = 1;
+    create.replication_factor = 3;
+    ASSERT_NE(CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }),
+              nullptr);
+    wire::CreatePartitionsRequestT add;
+    add.topic = "grow";
+    add.total = 3;
+    auto grown =
+        CallUntil<wire::CreatePartitionsResponseT>(rt, [&] { return wire::Message(2, add); });
+    ASSERT_NE(grown, nullptr);
+    ASSERT_EQ(grown->body.AsCreatePartitionsResponse()->topic->partitions.size(), 3u);
+    for (uint32_t p = 0; p < 3; p++) {
+      auto produced = CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("grow", p, 7); });
+      ASSERT_NE(produced, nullptr) << "partition " << p;
+      EXPECT_EQ(produced->body.AsProduceResponse()->base_offset, 0);
+      auto fetched = CallUntil<wire::FetchResponseT>(rt, [&] { return Fetch("grow", p, 0); });
+      ASSERT_NE(fetched, nullptr);
+      EXPECT_EQ(Records(*fetched->body.AsFetchResponse()),
+                (std::vector<std::pair<int64_t, int64_t>>{{0, 7}}));
+    }
+    add.total = 3;  // Not more than it has.
+    auto refused = CallUntil<wire::ErrorResponseT>(rt, [&] { return wire::Message(2, add); });
+    ASSERT_NE(refused, nullptr);
+    EXPECT_EQ(refused->body.AsErrorResponse()->code, wire::ErrorCode::InvalidConfig);
+  });
+}
+
 // The records a fetch returned, as (offset, value) with the value's leading number.
 std::vector<std::pair<int64_t, int64_t>> Records(const wire::FetchResponseT& response) {
   std::vector<std::pair<int64_t, int64_t>> out;

@@ -160,6 +160,8 @@ echo "== topic create $TOPIC: 3 partitions, replication factor 3"
 cli topic create "$TOPIC" --partitions=3 --replication-factor=3 || fail "topic create failed"
 expect_exit 1 "topic '$TOPIC' already exists" \
   cli topic create "$TOPIC" --partitions=3 --replication-factor=3
+expect_exit 1 "the new total must be in 4..1024" cli topic add-partitions "$TOPIC" --total=2
+expect_exit 2 "--total" cli topic add-partitions "$TOPIC"
 cli topic describe "$TOPIC"
 
 seq 1 "$RECORDS" | awk '{ printf "key-%d,line %d of the cli test\n", $1 % 1000, $1 }' \
