@@ -54,7 +54,7 @@ void RunPeerDispatcher(std::shared_ptr<Broker::State> state) {
   }
 }
 
-absl::Status StartPartition(Broker::State& state, const cluster::TopicRecord& topic,
+absl::Status StartPartition(Broker::State& state, const std::string& topic,
                             const cluster::PartitionRecord& partition) {
   auto machine = std::make_shared<PartitionMachine>(state.runtime, state.options.planted.partition);
   replica::ReplicaOptions options;
@@ -68,7 +68,7 @@ absl::Status StartPartition(Broker::State& state, const cluster::TopicRecord& to
       replica::Replica::Open(state.runtime, options, nullptr);
   if (!replica.ok()) return replica.status();
   state.partitions[partition.group] =
-      HostedPartition{topic.name, partition.partition, partition.group, machine, *replica};
+      HostedPartition{topic, partition.partition, partition.group, machine, *replica};
   state.metrics.partitions_hosted = state.partitions.size();
   return absl::OkStatus();
 }
@@ -76,24 +76,35 @@ absl::Status StartPartition(Broker::State& state, const cluster::TopicRecord& to
 // Starts the replicas the metadata assigns to this node and stops (and deletes) the ones it no
 // longer does. Runs whenever the metadata changes.
 void Reconcile(Broker::State& state) {
-  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  // Decide from a copy: opening a replica suspends, and meanwhile the metadata may change or be
+  // replaced wholesale by a snapshot (which invalidates every reference into it). Groups are
+  // never reused, so a decision made on an older version is never wrong, only late; the
+  // reconciler runs again when the version moves.
+  struct ToStart {
+    std::string topic;
+    cluster::PartitionRecord partition;
+  };
+  std::vector<ToStart> to_start;
   absl::btree_set<uint64_t> wanted;
-  for (const auto& [name, topic] : metadata.topics()) {
+  for (const auto& [name, topic] : state.controller_machine->metadata.topics()) {
     for (const cluster::PartitionRecord& partition : topic.partitions) {
       const bool mine = std::find(partition.replicas.begin(), partition.replicas.end(),
                                   state.options.node_id) != partition.replicas.end();
       if (!mine) continue;
       wanted.insert(partition.group);
-      if (state.partitions.contains(partition.group)) continue;
-      if (state.partitions.size() >= Broker::kPartitionsHostedMax) {
-        state.Log("too many partitions hosted; not starting more");
-        continue;
-      }
-      if (absl::Status s = StartPartition(state, topic, partition); !s.ok()) {
-        state.Log(fmt::format("cannot start {}/{} (group {}): {}", name, partition.partition,
-                              partition.group, s.ToString()));
-      }
-      if (state.stopped) return;
+      if (!state.partitions.contains(partition.group)) to_start.push_back({name, partition});
+    }
+  }
+  for (const ToStart& start : to_start) {
+    if (state.stopped) return;
+    if (state.partitions.contains(start.partition.group)) continue;
+    if (state.partitions.size() >= Broker::kPartitionsHostedMax) {
+      state.Log("too many partitions hosted; not starting more");
+      break;
+    }
+    if (absl::Status s = StartPartition(state, start.topic, start.partition); !s.ok()) {
+      state.Log(fmt::format("cannot start {}/{} (group {}): {}", start.topic,
+                            start.partition.partition, start.partition.group, s.ToString()));
     }
   }
   std::vector<uint64_t> unwanted;
