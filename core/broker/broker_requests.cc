@@ -111,6 +111,44 @@ wire::ClientMessageT MetadataOutcomeError(uint64_t id, const absl::Status& statu
   return ErrorMessage(id, ErrorCode::Failed, std::string(status.message()));
 }
 
+// The controller leader's placement as the assignments of a metadata command.
+std::vector<std::unique_ptr<wire::PartitionAssignmentT>> Assignments(
+    std::vector<std::vector<uint32_t>> placement) {
+  std::vector<std::unique_ptr<wire::PartitionAssignmentT>> assignments;
+  for (std::vector<uint32_t>& replicas : placement) {
+    auto assignment = std::make_unique<wire::PartitionAssignmentT>();
+    assignment->replicas = std::move(replicas);
+    assignments.push_back(std::move(assignment));
+  }
+  return assignments;
+}
+
+// Proposes a command that creates or grows topic `name`, waits until it is applied here, and
+// returns the topic as applied; or nullptr with `*error` set to the answer a client acts on
+// (another command applied first, e.g. a delete, is reported as what happened).
+std::unique_ptr<wire::TopicInfoT> ProposeTopicChange(Broker::State& state, uint64_t id,
+                                                     const wire::MetadataCommandT& command,
+                                                     const std::string& name,
+                                                     wire::ClientMessageT* error) {
+  absl::StatusOr<cluster::MetadataOutcome> outcome =
+      state.ProposeMetadata(command, DeadlineFor(state, 0));
+  if (!outcome.ok()) {
+    *error = ProposalError(id, outcome.status(), state.controller->leader().value());
+    return nullptr;
+  }
+  if (!outcome->status.ok()) {
+    *error = MetadataOutcomeError(id, outcome->status);
+    return nullptr;
+  }
+  const cluster::TopicRecord* topic = state.controller_machine->metadata.FindTopic(name);
+  if (topic == nullptr) {
+    *error = ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
+                          fmt::format("topic '{}' was deleted meanwhile", name));
+    return nullptr;
+  }
+  return TopicInfo(state, *topic);
+}
+
 wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
                                        const wire::CreateTopicRequestT& request) {
   if (absl::Status s = cluster::ValidateTopicName(request.name); !s.ok()) {
@@ -139,25 +177,13 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
   create.replication_factor = request.replication_factor;
   create.retention_bytes = request.retention_bytes;
   create.retention_ms = request.retention_ms;
-  for (std::vector<uint32_t>& replicas : *placement) {
-    auto assignment = std::make_unique<wire::PartitionAssignmentT>();
-    assignment->replicas = std::move(replicas);
-    create.partitions.push_back(std::move(assignment));
-  }
+  create.partitions = Assignments(*std::move(placement));
   wire::MetadataCommandT command;
   command.body.Set(std::move(create));
-  absl::StatusOr<cluster::MetadataOutcome> outcome =
-      state.ProposeMetadata(command, DeadlineFor(state, 0));
-  if (!outcome.ok()) return ProposalError(id, outcome.status(), state.controller->leader().value());
-  if (!outcome->status.ok()) return MetadataOutcomeError(id, outcome->status);
-  const cluster::TopicRecord* topic = metadata.FindTopic(request.name);
-  if (topic == nullptr) {
-    // Created, then deleted by a command applied before this fiber resumed.
-    return ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
-                        fmt::format("topic '{}' was created and deleted again", request.name));
-  }
+  wire::ClientMessageT error;
   wire::CreateTopicResponseT response;
-  response.topic = TopicInfo(state, *topic);
+  response.topic = ProposeTopicChange(state, id, command, request.name, &error);
+  if (response.topic == nullptr) return error;
   return Message(id, std::move(response));
 }
 
@@ -185,25 +211,13 @@ wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
   }
   wire::TopicAddPartitionsT add;
   add.name = request.topic;
-  for (std::vector<uint32_t>& replicas : *placement) {
-    auto assignment = std::make_unique<wire::PartitionAssignmentT>();
-    assignment->replicas = std::move(replicas);
-    add.partitions.push_back(std::move(assignment));
-  }
+  add.partitions = Assignments(*std::move(placement));
   wire::MetadataCommandT command;
   command.body.Set(std::move(add));
-  absl::StatusOr<cluster::MetadataOutcome> outcome =
-      state.ProposeMetadata(command, DeadlineFor(state, 0));
-  if (!outcome.ok()) return ProposalError(id, outcome.status(), state.controller->leader().value());
-  // Another add (or a delete) may have been applied first: the outcome says what happened.
-  if (!outcome->status.ok()) return MetadataOutcomeError(id, outcome->status);
-  const cluster::TopicRecord* topic = metadata.FindTopic(request.topic);
-  if (topic == nullptr) {
-    return ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
-                        fmt::format("topic '{}' was deleted meanwhile", request.topic));
-  }
+  wire::ClientMessageT error;
   wire::CreatePartitionsResponseT response;
-  response.topic = TopicInfo(state, *topic);
+  response.topic = ProposeTopicChange(state, id, command, request.topic, &error);
+  if (response.topic == nullptr) return error;
   return Message(id, std::move(response));
 }
 
