@@ -74,13 +74,7 @@ wire::ClientMessageT HandleMetadata(Broker::State& state, uint64_t id,
   const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
   wire::MetadataResponseT response;
   for (const auto& [node_id, node] : metadata.nodes()) {
-    auto info = std::make_unique<wire::NodeInfoT>();
-    info->id = node.id;
-    info->region = node.region;
-    info->zone = node.zone;
-    info->host = node.host;
-    info->port = node.port;
-    response.nodes.push_back(std::move(info));
+    response.nodes.push_back(cluster::ToNodeInfo(node));
   }
   response.controller_leader = state.controller->leader().value();
   if (request.topics.empty()) {

@@ -201,6 +201,10 @@ absl::Status PartitionState::RestoreSnapshot(raft::Index index, std::string_view
     return absl::InvalidArgumentError("partition snapshot fails FlatBuffers verification");
   }
   const auto* snapshot = flatbuffers::GetRoot<wire::PartitionSnapshot>(data.data());
+  if (snapshot->high_watermark() > kOffsetMax) {
+    return absl::InvalidArgumentError(fmt::format("partition snapshot high watermark {} beyond {}",
+                                                  snapshot->high_watermark(), kOffsetMax));
+  }
   absl::btree_map<uint64_t, ProducerState> producers;
   if (const auto* list = snapshot->producers(); list != nullptr) {
     if (list->size() > kProducersMax) {

@@ -86,6 +86,8 @@ class PartitionState {
   static constexpr size_t kRecentBatchesMax = 5;
   static constexpr size_t kOutcomesKept = 1 << 14;  // Recent outcomes, for waiting producers.
   static constexpr size_t kProducersMax = 1 << 20;
+  // Offsets a restored snapshot may start from (the next batch's offsets must never wrap).
+  static constexpr uint64_t kOffsetMax = uint64_t{1} << 62;
 
   explicit PartitionState(PartitionPlantedBug bug = PartitionPlantedBug::kNone) : bug_(bug) {}
 

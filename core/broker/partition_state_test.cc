@@ -4,6 +4,7 @@
 #include <rapidcheck/gtest.h>
 
 #include "core/wire/client_codec.h"
+#include "core/wire/snapshot_generated.h"
 
 namespace meridian::core::broker {
 namespace {
@@ -91,8 +92,20 @@ TEST(PartitionState, ASnapshotRestoresOffsetsAndDedupAndTrimMovesTheLogStart) {
   EXPECT_EQ(log.state.log_start_offset(), Offset(5));
   EXPECT_FALSE(log.state.BatchHolding(Offset(4)).has_value());
   EXPECT_EQ(log.state.BatchHolding(Offset(5))->index, raft::Index(3));
-  // Garbage is refused and changes nothing.
+  // Garbage, and a high watermark whose next batch could wrap, are refused and change nothing.
   EXPECT_FALSE(restored.RestoreSnapshot(raft::Index(9), "garbage").ok());
+  {
+    wire::PartitionSnapshotT far;
+    far.high_watermark = PartitionState::kOffsetMax + 1;
+    flatbuffers::FlatBufferBuilder builder;
+    builder.Finish(wire::PartitionSnapshot::Pack(builder, &far));
+    EXPECT_FALSE(restored
+                     .RestoreSnapshot(
+                         raft::Index(9),
+                         std::string_view(reinterpret_cast<const char*>(builder.GetBufferPointer()),
+                                          builder.GetSize()))
+                     .ok());
+  }
   EXPECT_EQ(restored.applied(), raft::Index(4));
 }
 

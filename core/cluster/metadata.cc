@@ -226,17 +226,19 @@ const TopicRecord* ClusterMetadata::FindTopic(std::string_view name) const {
   return it == topics_.end() ? nullptr : &it->second;
 }
 
+std::unique_ptr<wire::NodeInfoT> ToNodeInfo(const NodeRecord& node) {
+  auto info = std::make_unique<wire::NodeInfoT>();
+  info->id = node.id;
+  info->region = node.region;
+  info->zone = node.zone;
+  info->host = node.host;
+  info->port = node.port;
+  return info;
+}
+
 std::string ClusterMetadata::EncodeSnapshot() const {
   wire::MetadataSnapshotT snapshot;
-  for (const auto& [id, node] : nodes_) {
-    auto out = std::make_unique<wire::NodeInfoT>();
-    out->id = node.id;
-    out->region = node.region;
-    out->zone = node.zone;
-    out->host = node.host;
-    out->port = node.port;
-    snapshot.nodes.push_back(std::move(out));
-  }
+  for (const auto& [id, node] : nodes_) snapshot.nodes.push_back(ToNodeInfo(node));
   for (const auto& [name, topic] : topics_) {
     auto out = std::make_unique<wire::TopicSnapshotT>();
     out->name = topic.name;

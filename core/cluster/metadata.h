@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,6 +75,8 @@ absl::Status ValidateTopicSettings(uint32_t partitions, uint32_t replication_fac
                                    int64_t retention_bytes, int64_t retention_ms);
 
 std::vector<uint8_t> EncodeCommand(const wire::MetadataCommandT& command);
+// A node as metadata responses and snapshots carry it.
+std::unique_ptr<wire::NodeInfoT> ToNodeInfo(const NodeRecord& node);
 
 class ClusterMetadata {
  public:

@@ -49,6 +49,10 @@ absl::Status ValidateEntry(const Message& message, size_t position, Term previou
 absl::Status ValidateSnapshot(const Message& message) {
   const SnapshotMeta& meta = message.snapshot.meta;
   if (meta.index.value() == 0) return Invalid("snapshot of index 0");
+  if (meta.index > kSnapshotIndexMax) {
+    return Invalid(fmt::format("snapshot index {} beyond {}", meta.index.ToString(),
+                               kSnapshotIndexMax.ToString()));
+  }
   if (meta.term.value() == 0) return Invalid("snapshot of term 0");
   if (meta.term > message.term) {
     return Invalid(fmt::format("snapshot term {} above the message term {}", meta.term.ToString(),

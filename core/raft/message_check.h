@@ -9,7 +9,8 @@
 //     and at most the message term;
 //   - a config entry's membership is well formed (ValidateMembership); a normal entry carries
 //     no membership;
-//   - only kSnapshot carries a snapshot: index and term non-zero, term <= the message term, a
+//   - only kSnapshot carries a snapshot: index non-zero and at most kSnapshotIndexMax, term
+//     non-zero, term <= the message term, a
 //     well-formed configuration, data within kSnapshotDataBytesMax.
 // It does not bound entry data (the wire bounds the total to what fits in a frame, raft bounds
 // each entry by kEntryBytesMax) nor anything that needs the receiver's state.

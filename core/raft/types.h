@@ -55,6 +55,9 @@ static_assert(kAppendBytesMax + kAppendOverheadBytesMax <= io::kMessageBytesMax 
 // A term past this cannot come from elections (one per microsecond would take 146,000 years to
 // get here); a message carrying one is dropped, so no peer can push our term toward wrap-around.
 inline constexpr Term kTermMax(uint64_t{1} << 62);
+// Likewise for a snapshot's last index (from a peer or a disk): a log cannot honestly get there,
+// and one past it must never wrap.
+inline constexpr Index kSnapshotIndexMax(uint64_t{1} << 62);
 inline constexpr uint32_t kElectionTimeoutTicksMax = 1000;
 // Application state carried by one snapshot (it travels in one peer message, so it stays well
 // within a frame; a state machine whose snapshot would be larger cannot be compacted, and says

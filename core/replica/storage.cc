@@ -175,6 +175,7 @@ absl::StatusOr<raft::Snapshot> DecodeSnapshot(std::span<const uint8_t> bytes) {
         "snapshot: format version {} (this build reads {})", version, kSnapshotVersion));
   }
   if (!reader.U64(&index) || !reader.U64(&term) || index == 0 || term == 0 ||
+      index > raft::kSnapshotIndexMax.value() || term > raft::kTermMax.value() ||
       !ReadNodes(reader, &snapshot.meta.membership.voters) ||
       !ReadNodes(reader, &snapshot.meta.membership.learners) ||
       !raft::ValidateMembership(snapshot.meta.membership).ok() || !reader.U32(&data_bytes) ||

@@ -56,6 +56,10 @@ TEST(Storage, SnapshotRoundTripsAndDetectsEveryBitFlip) {
   for (size_t size = 0; size < bytes.size(); size++) {
     EXPECT_FALSE(DecodeSnapshot(std::span(bytes).first(size)).ok()) << "truncated to " << size;
   }
+  raft::Snapshot far = snapshot;
+  far.meta.index = raft::Index(raft::kSnapshotIndexMax.value() + 1);
+  EXPECT_TRUE(absl::IsDataLoss(DecodeSnapshot(EncodeSnapshot(far)).status()))
+      << "an index one step from wrapping is damage, not a log";
 }
 
 }  // namespace

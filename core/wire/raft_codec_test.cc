@@ -281,6 +281,9 @@ TEST(RaftCodec, RejectsMalformedSnapshots) {
     return !DecodePeerMessage(EncodePeerMessage(5, message)).ok();
   };
   EXPECT_TRUE(rejected(ValidSnapshot(core::raft::kSnapshotDataBytesMax + 1)));
+  Message far_index = ValidSnapshot(1);
+  far_index.snapshot.meta.index = Index(core::raft::kSnapshotIndexMax.value() + 1);
+  EXPECT_TRUE(rejected(far_index));
   Message zero_index = ValidSnapshot(1);
   zero_index.snapshot.meta.index = Index(0);
   EXPECT_TRUE(rejected(zero_index));
