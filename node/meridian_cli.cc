@@ -87,10 +87,22 @@ constexpr char kToolUsage[] =
 
 constexpr char kTopicCreateUsage[] =
     "Usage: meridian topic create NAME --partitions=N --replication-factor=R\n"
-    "                             [--retention-bytes=B] [--retention-ms=MS]\n\n"
-    "Creates topic NAME with N partitions of R replicas each (R <= registered nodes).\n"
+    "                             [--retention-bytes=B] [--retention-ms=MS]\n"
+    "                             [--consistency=strong|regional] [--home-region=REGION]\n"
+    "                             [--observers-per-region=K]\n\n"
+    "Creates topic NAME with N partitions of R voting replicas each (R <= registered nodes).\n"
     "  --retention-bytes=B   keep at most about B bytes per partition (default 0: unlimited)\n"
-    "  --retention-ms=MS     keep records for about MS milliseconds (default 0: unlimited)\n";
+    "  --retention-ms=MS     keep records for about MS milliseconds (default 0: unlimited)\n"
+    "  --consistency=strong  voters spread over regions so that losing any one region loses\n"
+    "                        no acknowledged record and writes continue (needs R >= 3 and\n"
+    "                        3 regions for R = 3)\n"
+    "  --consistency=regional  every voter in --home-region (fast writes inside one region);\n"
+    "                        K observers (raft learners) in each other region replicate\n"
+    "                        asynchronously and serve reads near their clients\n"
+    "  (no --consistency)    strong if the cluster can place it, else regional in the region\n"
+    "                        with the most nodes, one observer per other region\n"
+    "  --home-region=REGION  regional: where the voters live (default: the largest region)\n"
+    "  --observers-per-region=K  regional: observers in each other region (default 1)\n";
 
 constexpr char kTopicListUsage[] =
     "Usage: meridian topic list\n\n"
@@ -386,6 +398,39 @@ std::string NodeName(uint32_t node) { return node == 0 ? "-" : std::to_string(no
 // ------------------------------------------------------------------------------------------
 // topic create / list / describe / delete.
 
+std::string Mode(const wire::TopicInfoT& topic) {
+  if (topic.consistency != wire::Consistency::Regional) return "strong";
+  return fmt::format("regional (home {}, {} observer{} per other region)", topic.home_region,
+                     topic.observers_per_region, topic.observers_per_region == 1 ? "" : "s");
+}
+
+// --consistency, --home-region, --observers-per-region into `request`.
+absl::Status PlacementFlags(const Args& args, wire::CreateTopicRequestT& request) {
+  if (args.Has("consistency")) {
+    const std::string mode = args.Value("consistency");
+    if (mode == "strong") {
+      request.consistency = wire::Consistency::Strong;
+    } else if (mode == "regional") {
+      request.consistency = wire::Consistency::Regional;
+    } else {
+      return absl::InvalidArgumentError(
+          fmt::format("--consistency='{}': use strong or regional", mode));
+    }
+  }
+  const bool regional_flags = args.Has("home-region") || args.Has("observers-per-region");
+  if (regional_flags && request.consistency != wire::Consistency::Regional) {
+    return absl::InvalidArgumentError(
+        "--home-region and --observers-per-region need --consistency=regional");
+  }
+  if (args.Has("home-region")) request.home_region = args.Value("home-region");
+  absl::StatusOr<int64_t> observers = IntFlag(args, "observers-per-region", 0, 16, 1);
+  if (!observers.ok()) return observers.status();
+  if (request.consistency == wire::Consistency::Regional) {
+    request.observers_per_region = static_cast<uint32_t>(*observers);
+  }
+  return absl::OkStatus();
+}
+
 int RunTopicCreate(Session& session, const Args& args) {
   const std::string name = args.words[0];
   absl::StatusOr<int64_t> partitions = IntFlag(args, "partitions", 1, 1 << 16, std::nullopt);
@@ -403,15 +448,20 @@ int RunTopicCreate(Session& session, const Args& args) {
     return session.UsageError(absl::InvalidArgumentError(
         fmt::format("a topic name has 1 to {} bytes", wire::kNameBytesMax)));
   }
+  wire::CreateTopicRequestT request;
+  request.name = name;
+  request.partitions = static_cast<uint32_t>(*partitions);
+  request.replication_factor = static_cast<uint32_t>(*replication);
+  request.retention_bytes = *retention_bytes;
+  request.retention_ms = *retention_ms;
+  if (absl::Status s = PlacementFlags(args, request); !s.ok()) return session.UsageError(s);
   if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
     return session.Fail(metadata.status());
   }
-  absl::StatusOr<wire::TopicInfoT> created = session.client().CreateTopic(
-      name, static_cast<uint32_t>(*partitions), static_cast<uint32_t>(*replication),
-      *retention_bytes, *retention_ms);
+  absl::StatusOr<wire::TopicInfoT> created = session.client().CreateTopic(std::move(request));
   if (!created.ok()) return session.Fail(Explain(created.status(), name));
-  fmt::print("created topic '{}': {} partitions, replication factor {}\n", name,
-             created->partitions.size(), created->replication_factor);
+  fmt::print("created topic '{}': {} partitions, replication factor {}, {}\n", name,
+             created->partitions.size(), created->replication_factor, Mode(*created));
   return kExitOk;
 }
 
@@ -433,16 +483,18 @@ int RunTopicList(Session& session, const Args& args) {
 int RunTopicDescribe(Session& session, const Args& args) {
   absl::StatusOr<wire::TopicInfoT> topic = session.Topic(args.words[0]);
   if (!topic.ok()) return session.Fail(topic.status());
-  fmt::print("topic {}: {} partitions, replication factor {}, retention {}, {}\n", topic->name,
+  fmt::print("topic {}: {} partitions, replication factor {}, retention {}, {}, {}\n", topic->name,
              topic->partitions.size(), topic->replication_factor,
-             Limit(topic->retention_bytes, "bytes"), Limit(topic->retention_ms, "ms"));
+             Limit(topic->retention_bytes, "bytes"), Limit(topic->retention_ms, "ms"),
+             Mode(*topic));
   Table table;
-  table.Row({"PARTITION", "LEADER", "TERM", "REPLICAS"});
+  table.Row({"PARTITION", "LEADER", "TERM", "REPLICAS", "OBSERVERS"});
   for (const auto& partition : topic->partitions) {
     if (partition == nullptr) continue;
     table.Row({std::to_string(partition->partition), NodeName(partition->leader),
                partition->leader == 0 ? "-" : std::to_string(partition->leader_term),
-               absl::StrJoin(partition->replicas, ",")});
+               absl::StrJoin(partition->replicas, ","),
+               partition->observers.empty() ? "-" : absl::StrJoin(partition->observers, ",")});
   }
   table.Print(stdout, "  ");
   return kExitOk;
@@ -1016,7 +1068,10 @@ std::vector<Command> Commands() {
        {{"partitions", true},
         {"replication-factor", true},
         {"retention-bytes", true},
-        {"retention-ms", true}},
+        {"retention-ms", true},
+        {"consistency", true},
+        {"home-region", true},
+        {"observers-per-region", true}},
        1,
        RunTopicCreate},
       {"topic list", kTopicListUsage, {}, 0, RunTopicList},

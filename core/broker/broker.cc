@@ -59,7 +59,7 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   auto machine = std::make_shared<PartitionMachine>(state.runtime, state.options.planted.partition);
   replica::ReplicaOptions options;
   options.group = partition.group;
-  options.raft = state.GroupRaftOptions(partition.replicas);
+  options.raft = state.GroupRaftOptions(partition.replicas, partition.observers);
   options.tick = state.options.tick;
   options.dir = GroupDir(partition.group);
   options.log_segment_bytes = state.options.segment_bytes;
@@ -88,8 +88,10 @@ void Reconcile(Broker::State& state) {
   absl::btree_set<uint64_t> wanted;
   for (const auto& [name, topic] : state.controller_machine->metadata.topics()) {
     for (const cluster::PartitionRecord& partition : topic.partitions) {
-      const bool mine = std::find(partition.replicas.begin(), partition.replicas.end(),
-                                  state.options.node_id) != partition.replicas.end();
+      const auto here = [&](const std::vector<uint32_t>& nodes) {
+        return std::find(nodes.begin(), nodes.end(), state.options.node_id) != nodes.end();
+      };
+      const bool mine = here(partition.replicas) || here(partition.observers);
       if (!mine) continue;
       wanted.insert(partition.group);
       if (!state.partitions.contains(partition.group)) to_start.push_back({name, partition});

@@ -37,6 +37,9 @@ struct BrokerPlantedBugs {
   PartitionPlantedBug partition = PartitionPlantedBug::kNone;
   bool ack_before_quorum = false;  // acks=quorum answered once the leader has it on its disk.
   bool fetch_above_high_watermark = false;  // The leader serves its uncommitted tail.
+  // Strong topics get their second voter in the first voter's region (the placement a careless
+  // "spread over zones" rule gives): losing that region loses the partition's quorum.
+  bool strong_voters_share_a_region = false;
 };
 
 struct BrokerOptions {

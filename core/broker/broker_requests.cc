@@ -55,11 +55,15 @@ std::unique_ptr<wire::TopicInfoT> TopicInfo(const Broker::State& state,
   info->replication_factor = topic.replication_factor;
   info->retention_bytes = topic.retention_bytes;
   info->retention_ms = topic.retention_ms;
+  info->consistency = topic.consistency;
+  info->home_region = topic.home_region;
+  info->observers_per_region = topic.observers_per_region;
   for (const cluster::PartitionRecord& partition : topic.partitions) {
     auto p = std::make_unique<wire::PartitionInfoT>();
     p->partition = partition.partition;
     p->group = partition.group;
     p->replicas = partition.replicas;
+    p->observers = partition.observers;
     if (auto hosted = state.partitions.find(partition.group); hosted != state.partitions.end()) {
       p->leader = hosted->second.replica->leader().value();
       p->leader_term = hosted->second.replica->term().value();
@@ -92,6 +96,31 @@ wire::ClientMessageT HandleMetadata(Broker::State& state, uint64_t id,
   return Message(id, std::move(response));
 }
 
+// A placement the cluster cannot satisfy (NotEnoughReplicas) or a request that contradicts itself
+// (InvalidConfig); the message says which constraint failed.
+wire::ClientMessageT PlacementError(uint64_t id, const absl::Status& status) {
+  return ErrorMessage(
+      id, absl::IsInvalidArgument(status) ? ErrorCode::InvalidConfig : ErrorCode::NotEnoughReplicas,
+      std::string(status.message()));
+}
+
+// PLANTED BUG (BrokerPlantedBugs::strong_voters_share_a_region): a strong partition's second
+// voter moves to another node of its first voter's region, when there is one.
+void PlantSharedRegion(const cluster::ClusterMetadata& metadata, cluster::Placement& placement) {
+  if (placement.consistency != wire::Consistency::Strong) return;
+  for (cluster::PartitionPlacement& partition : placement.partitions) {
+    const std::string& region = metadata.nodes().at(partition.voters[0]).region;
+    for (const auto& [id, node] : metadata.nodes()) {
+      const bool taken =
+          std::find(partition.voters.begin(), partition.voters.end(), id) != partition.voters.end();
+      if (node.region == region && !taken) {
+        partition.voters[1] = id;
+        break;
+      }
+    }
+  }
+}
+
 wire::ClientMessageT MetadataOutcomeError(uint64_t id, const absl::Status& status) {
   if (absl::IsAlreadyExists(status)) {
     return ErrorMessage(id, ErrorCode::TopicAlreadyExists, std::string(status.message()));
@@ -106,12 +135,12 @@ wire::ClientMessageT MetadataOutcomeError(uint64_t id, const absl::Status& statu
 }
 
 // The controller leader's placement as the assignments of a metadata command.
-std::vector<std::unique_ptr<wire::PartitionAssignmentT>> Assignments(
-    std::vector<std::vector<uint32_t>> placement) {
+std::vector<std::unique_ptr<wire::PartitionAssignmentT>> Assignments(cluster::Placement placement) {
   std::vector<std::unique_ptr<wire::PartitionAssignmentT>> assignments;
-  for (std::vector<uint32_t>& replicas : placement) {
+  for (cluster::PartitionPlacement& partition : placement.partitions) {
     auto assignment = std::make_unique<wire::PartitionAssignmentT>();
-    assignment->replicas = std::move(replicas);
+    assignment->replicas = std::move(partition.voters);
+    assignment->observers = std::move(partition.observers);
     assignments.push_back(std::move(assignment));
   }
   return assignments;
@@ -160,17 +189,22 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
     return ErrorMessage(id, ErrorCode::TopicAlreadyExists,
                         fmt::format("topic '{}' already exists", request.name));
   }
-  absl::StatusOr<std::vector<std::vector<uint32_t>>> placement =
-      metadata.Place(request.partitions, request.replication_factor);
-  if (!placement.ok()) {
-    return ErrorMessage(id, ErrorCode::NotEnoughReplicas,
-                        std::string(placement.status().message()));
-  }
+  absl::StatusOr<cluster::Placement> placement =
+      metadata.Place({.partitions = request.partitions,
+                      .replication_factor = request.replication_factor,
+                      .consistency = request.consistency,
+                      .home_region = request.home_region,
+                      .observers_per_region = request.observers_per_region});
+  if (!placement.ok()) return PlacementError(id, placement.status());
+  if (state.options.planted.strong_voters_share_a_region) PlantSharedRegion(metadata, *placement);
   wire::TopicCreateT create;
   create.name = request.name;
   create.replication_factor = request.replication_factor;
   create.retention_bytes = request.retention_bytes;
   create.retention_ms = request.retention_ms;
+  create.consistency = placement->consistency;
+  create.home_region = placement->home_region;
+  create.observers_per_region = placement->observers_per_region;
   create.partitions = Assignments(*std::move(placement));
   wire::MetadataCommandT command;
   command.body.Set(std::move(create));
@@ -197,12 +231,13 @@ wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
         fmt::format("topic '{}' has {} partitions; the new total must be in {}..{}", request.topic,
                     current, current + 1, cluster::kPartitionsPerTopicMax));
   }
-  absl::StatusOr<std::vector<std::vector<uint32_t>>> placement =
-      metadata.Place(request.total - current, existing->replication_factor);
-  if (!placement.ok()) {
-    return ErrorMessage(id, ErrorCode::NotEnoughReplicas,
-                        std::string(placement.status().message()));
-  }
+  absl::StatusOr<cluster::Placement> placement =
+      metadata.Place({.partitions = request.total - current,
+                      .replication_factor = existing->replication_factor,
+                      .consistency = existing->consistency,
+                      .home_region = existing->home_region,
+                      .observers_per_region = existing->observers_per_region});
+  if (!placement.ok()) return PlacementError(id, placement.status());
   wire::TopicAddPartitionsT add;
   add.name = request.topic;
   add.partitions = Assignments(*std::move(placement));

@@ -393,6 +393,10 @@ absl::StatusOr<wire::TopicInfoT> Client::CreateTopic(const std::string& name, ui
   request.replication_factor = replication_factor;
   request.retention_bytes = retention_bytes;
   request.retention_ms = retention_ms;
+  return CreateTopic(std::move(request));
+}
+
+absl::StatusOr<wire::TopicInfoT> Client::CreateTopic(wire::CreateTopicRequestT request) {
   absl::StatusOr<wire::CreateTopicResponseT> created = TakeBody<wire::CreateTopicResponseT>(
       CallController(wire::Message(0, std::move(request)),
                      runtime_.Now() + options_.request_timeout),

@@ -76,6 +76,8 @@ class Client {
                                                uint32_t replication_factor,
                                                int64_t retention_bytes = 0,
                                                int64_t retention_ms = 0);
+  // The full request: consistency mode, home region, observers (core/cluster/placement.h).
+  absl::StatusOr<wire::TopicInfoT> CreateTopic(wire::CreateTopicRequestT request);
   // Grows `name` to `total` partitions (more than it has). Keyed records may map to other
   // partitions afterwards (Kafka's partitioner is modulo the partition count).
   absl::StatusOr<wire::TopicInfoT> AddPartitions(const std::string& name, uint32_t total);

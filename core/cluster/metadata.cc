@@ -14,6 +14,58 @@ namespace {
 constexpr uint32_t kVerifierDepthMax = 16;
 constexpr uint32_t kVerifierTablesMax = 1 << 20;
 
+// Voters: replication_factor distinct non-zero ids; observers: at most kObserversMax distinct
+// non-zero ids, none of them a voter. Regional topics only may have observers.
+absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& partition) {
+  absl::btree_set<uint32_t> distinct(partition.replicas.begin(), partition.replicas.end());
+  if (partition.replicas.size() != topic.replication_factor ||
+      distinct.size() != partition.replicas.size() || distinct.contains(0)) {
+    return absl::InvalidArgumentError(
+        fmt::format("partition {} of '{}': replicas must be {} distinct non-zero node ids",
+                    partition.partition, topic.name, topic.replication_factor));
+  }
+  for (uint32_t observer : partition.observers) {
+    if (observer == 0 || !distinct.insert(observer).second) {
+      return absl::InvalidArgumentError(
+          fmt::format("partition {} of '{}': observers must be distinct non-zero node ids "
+                      "that are not voters",
+                      partition.partition, topic.name));
+    }
+  }
+  if (partition.observers.size() > kObserversMax ||
+      (!partition.observers.empty() && topic.consistency != wire::Consistency::Regional)) {
+    return absl::InvalidArgumentError(
+        fmt::format("partition {} of '{}': {} observers (regional topics only, at most {})",
+                    partition.partition, topic.name, partition.observers.size(), kObserversMax));
+  }
+  return absl::OkStatus();
+}
+
+// A topic's mode as a command or snapshot states it. Unspecified is what commands written
+// before modes existed carry: read as Strong (their placement spread voters over regions).
+absl::Status SetPlacementMode(TopicRecord& topic, wire::Consistency consistency,
+                              std::string_view home, uint32_t observers_per_region) {
+  if (consistency == wire::Consistency::Unspecified) consistency = wire::Consistency::Strong;
+  if (consistency == wire::Consistency::Strong && (!home.empty() || observers_per_region != 0)) {
+    return absl::InvalidArgumentError(
+        fmt::format("strong topic '{}' with a home region or observers", topic.name));
+  }
+  if (consistency == wire::Consistency::Regional &&
+      (home.empty() || home.size() > wire::kNameBytesMax || observers_per_region > kObserversMax)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "regional topic '{}': a home region of 1 to {} bytes and at most {} observers per region",
+        topic.name, wire::kNameBytesMax, kObserversMax));
+  }
+  if (consistency != wire::Consistency::Strong && consistency != wire::Consistency::Regional) {
+    return absl::InvalidArgumentError(fmt::format("topic '{}': unknown consistency {}", topic.name,
+                                                  static_cast<int>(consistency)));
+  }
+  topic.consistency = consistency;
+  topic.home_region = std::string(home);
+  topic.observers_per_region = observers_per_region;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateTopicName(std::string_view name) {
@@ -96,6 +148,13 @@ MetadataOutcome ClusterMetadata::ApplyTopicCreate(const wire::TopicCreate& creat
   }
   TopicRecord topic{
       name, create.replication_factor(), create.retention_bytes(), create.retention_ms(), {}};
+  if (absl::Status s = SetPlacementMode(
+          topic, create.consistency(),
+          create.home_region() != nullptr ? create.home_region()->string_view() : "",
+          create.observers_per_region());
+      !s.ok()) {
+    return {s};
+  }
   if (absl::Status s = AddPartitions(topic, create.partitions()); !s.ok()) return {s};
   topics_[name] = std::move(topic);
   return {absl::OkStatus()};
@@ -114,20 +173,14 @@ absl::Status ClusterMetadata::AddPartitions(
   std::vector<PartitionRecord> added;
   for (uint32_t i = 0; i < count; i++) {
     const wire::PartitionAssignment* assignment = assignments->Get(i);
-    PartitionRecord partition{first + i, next_group_ + i, {}};
-    absl::btree_set<uint32_t> distinct;
+    PartitionRecord partition{first + i, next_group_ + i, {}, {}};
     if (assignment != nullptr && assignment->replicas() != nullptr) {
-      for (uint32_t node : *assignment->replicas()) {
-        partition.replicas.push_back(node);
-        distinct.insert(node);
-      }
+      partition.replicas.assign(assignment->replicas()->begin(), assignment->replicas()->end());
     }
-    if (partition.replicas.size() != topic.replication_factor ||
-        distinct.size() != partition.replicas.size() || distinct.contains(0)) {
-      return absl::InvalidArgumentError(
-          fmt::format("partition {} of '{}': replicas must be {} distinct non-zero node ids",
-                      partition.partition, topic.name, topic.replication_factor));
+    if (assignment != nullptr && assignment->observers() != nullptr) {
+      partition.observers.assign(assignment->observers()->begin(), assignment->observers()->end());
     }
+    if (absl::Status s = ValidateReplicas(topic, partition); !s.ok()) return s;
     added.push_back(std::move(partition));
   }
   for (PartitionRecord& partition : added) topic.partitions.push_back(std::move(partition));
@@ -179,46 +232,8 @@ MetadataOutcome ClusterMetadata::ApplyProducerIdAllocate(const wire::ProducerIdA
   return {absl::OkStatus(), it->first, it->second};
 }
 
-absl::StatusOr<std::vector<std::vector<uint32_t>>> ClusterMetadata::Place(
-    uint32_t partitions, uint32_t replication_factor) const {
-  if (nodes_.size() < replication_factor) {
-    return absl::FailedPreconditionError(
-        fmt::format("replication factor {} needs {} nodes; {} are registered", replication_factor,
-                    replication_factor, nodes_.size()));
-  }
-  // Order nodes so that neighbours differ in region, then zone: round-robin over regions, and
-  // within a region over zones. Consecutive picks from this ring are then spread as widely as
-  // the cluster allows.
-  absl::btree_map<std::string, absl::btree_map<std::string, std::vector<uint32_t>>> by_place;
-  for (const auto& [id, node] : nodes_) by_place[node.region][node.zone].push_back(id);
-  absl::btree_map<std::string, std::vector<uint32_t>> region_rings;
-  for (auto& [region, zones] : by_place) {
-    size_t region_nodes = 0;
-    for (auto& [zone, ids] : zones) region_nodes += ids.size();
-    std::vector<uint32_t>& region_ring = region_rings[region];
-    for (size_t i = 0; region_ring.size() < region_nodes; i++) {
-      for (auto& [zone, ids] : zones) {
-        if (i < ids.size()) region_ring.push_back(ids[i]);
-      }
-    }
-  }
-  std::vector<uint32_t> ring;
-  for (size_t i = 0; ring.size() < nodes_.size(); i++) {
-    for (auto& [region, ids] : region_rings) {
-      if (i < ids.size()) ring.push_back(ids[i]);
-    }
-  }
-  MERIDIAN_CHECK(ring.size() == nodes_.size());
-  std::vector<std::vector<uint32_t>> placement;
-  for (uint32_t p = 0; p < partitions; p++) {
-    std::vector<uint32_t> replicas;
-    const size_t start = (partitions_created_ + p) % ring.size();
-    for (uint32_t r = 0; r < replication_factor; r++) {
-      replicas.push_back(ring[(start + r) % ring.size()]);
-    }
-    placement.push_back(std::move(replicas));
-  }
-  return placement;
+absl::StatusOr<Placement> ClusterMetadata::Place(const PlacementRequest& request) const {
+  return cluster::Place(nodes_, request, partitions_created_);
 }
 
 const TopicRecord* ClusterMetadata::FindTopic(std::string_view name) const {
@@ -245,11 +260,15 @@ std::string ClusterMetadata::EncodeSnapshot() const {
     out->replication_factor = topic.replication_factor;
     out->retention_bytes = topic.retention_bytes;
     out->retention_ms = topic.retention_ms;
+    out->consistency = topic.consistency;
+    out->home_region = topic.home_region;
+    out->observers_per_region = topic.observers_per_region;
     for (const PartitionRecord& partition : topic.partitions) {
       auto record = std::make_unique<wire::PartitionSnapshotRecordT>();
       record->partition = partition.partition;
       record->group = partition.group;
       record->replicas = partition.replicas;
+      record->observers = partition.observers;
       out->partitions.push_back(std::move(record));
     }
     snapshot.topics.push_back(std::move(out));
@@ -296,6 +315,11 @@ absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
     }
     TopicRecord record{
         topic->name, topic->replication_factor, topic->retention_bytes, topic->retention_ms, {}};
+    if (absl::Status s = SetPlacementMode(record, topic->consistency, topic->home_region,
+                                          topic->observers_per_region);
+        !s.ok()) {
+      return s;
+    }
     for (size_t p = 0; p < topic->partitions.size(); p++) {
       const auto& partition = topic->partitions[p];
       if (partition == nullptr || partition->partition != p ||
@@ -305,7 +329,9 @@ absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
         return absl::InvalidArgumentError(
             fmt::format("metadata snapshot: partition {} of '{}' is malformed", p, topic->name));
       }
-      record.partitions.push_back({partition->partition, partition->group, partition->replicas});
+      record.partitions.push_back(
+          {partition->partition, partition->group, partition->replicas, partition->observers});
+      if (absl::Status s = ValidateReplicas(record, record.partitions.back()); !s.ok()) return s;
     }
     if (!restored.topics_.emplace(topic->name, std::move(record)).second) {
       return absl::InvalidArgumentError("metadata snapshot: a topic listed twice");

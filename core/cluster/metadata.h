@@ -27,6 +27,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/cluster/placement.h"
 #include "core/wire/client_codec.h"
 #include "core/wire/metadata_generated.h"
 
@@ -51,7 +52,8 @@ struct NodeRecord {
 struct PartitionRecord {
   uint32_t partition = 0;
   uint64_t group = 0;
-  std::vector<uint32_t> replicas;  // Preferred leader first.
+  std::vector<uint32_t> replicas;   // The voters; the preferred leader first.
+  std::vector<uint32_t> observers;  // Raft learners (regional topics); none in `replicas`.
 };
 
 struct TopicRecord {
@@ -60,6 +62,11 @@ struct TopicRecord {
   int64_t retention_bytes = 0;
   int64_t retention_ms = 0;
   std::vector<PartitionRecord> partitions;
+  // As placed (core/cluster/placement.h). Commands written before modes existed carry
+  // Unspecified and are read as Strong: their placement spread voters over regions first.
+  wire::Consistency consistency = wire::Consistency::Strong;
+  std::string home_region;            // Regional.
+  uint32_t observers_per_region = 0;  // Regional; new partitions get as many.
 };
 
 struct MetadataOutcome {
@@ -91,13 +98,10 @@ class ClusterMetadata {
   // does not verify or breaks a rule that Apply enforces.
   absl::Status RestoreSnapshot(std::string_view data);
 
-  // The controller leader's placement for a new topic: replica lists for `partitions`
-  // partitions of `replication_factor` replicas each, over the registered nodes. Replicas of a
-  // partition go to distinct nodes, spread over regions first, then zones; preferred leaders
-  // rotate so leadership is balanced per node. NotEnoughReplicas-style FailedPrecondition when
-  // fewer nodes are registered than the replication factor.
-  absl::StatusOr<std::vector<std::vector<uint32_t>>> Place(uint32_t partitions,
-                                                           uint32_t replication_factor) const;
+  // The controller leader's placement of new partitions over the registered nodes
+  // (core/cluster/placement.h: consistency modes, regions, zones, rotating preferred leaders).
+  // FailedPrecondition when the cluster cannot satisfy the request, saying what it lacks.
+  absl::StatusOr<Placement> Place(const PlacementRequest& request) const;
 
   const absl::btree_map<uint32_t, NodeRecord>& nodes() const { return nodes_; }
   const absl::btree_map<std::string, TopicRecord>& topics() const { return topics_; }

@@ -43,14 +43,16 @@ TEST(ClusterMetadata, PlacementSpreadsReplicasOverRegionsAndBalancesLeaders) {
     ASSERT_TRUE(metadata.Apply(Register(id, regions[(id - 1) / 3], fmt::format("z{}", id % 3)))
                     .status.ok());
   }
-  auto placement = metadata.Place(9, 3);
+  auto placement = metadata.Place({.partitions = 9, .replication_factor = 3});
   ASSERT_TRUE(placement.ok()) << placement.status();
+  EXPECT_EQ(placement->consistency, wire::Consistency::Strong) << "three regions allow it";
   absl::btree_map<uint32_t, int> leaders;
-  for (const std::vector<uint32_t>& replicas : *placement) {
+  for (const PartitionPlacement& partition : placement->partitions) {
     absl::btree_set<std::string> seen_regions;
-    for (uint32_t node : replicas) seen_regions.insert(metadata.nodes().at(node).region);
+    for (uint32_t node : partition.voters) seen_regions.insert(metadata.nodes().at(node).region);
     EXPECT_EQ(seen_regions.size(), 3u) << "a partition's replicas share a region";
-    leaders[replicas.front()]++;
+    EXPECT_TRUE(partition.observers.empty());
+    leaders[partition.voters.front()]++;
   }
   EXPECT_EQ(leaders.size(), 9u) << "each node should lead one of nine partitions";
 }
@@ -58,7 +60,7 @@ TEST(ClusterMetadata, PlacementSpreadsReplicasOverRegionsAndBalancesLeaders) {
 TEST(ClusterMetadata, TooFewNodesForTheReplicationFactorIsAClearError) {
   ClusterMetadata metadata;
   metadata.Apply(Register(1, "r", "z"));
-  auto placement = metadata.Place(1, 3);
+  auto placement = metadata.Place({.partitions = 1, .replication_factor = 3});
   ASSERT_FALSE(placement.ok());
   EXPECT_NE(placement.status().message().find("needs 3 nodes"), std::string::npos);
 }

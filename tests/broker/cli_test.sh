@@ -163,6 +163,31 @@ expect_exit 1 "topic '$TOPIC' already exists" \
 expect_exit 1 "the new total must be in 4..1024" cli topic add-partitions "$TOPIC" --total=2
 expect_exit 2 "--total" cli topic add-partitions "$TOPIC"
 cli topic describe "$TOPIC"
+cli topic describe "$TOPIC" | grep -q "strong" || fail "a 3-region cluster places strong topics"
+
+echo "== consistency modes and placement constraints (one node in each of r1, r2, r3)"
+expect_exit 2 "--consistency='bogus': use strong or regional" \
+  cli topic create geo --partitions=1 --replication-factor=1 --consistency=bogus
+expect_exit 2 "need --consistency=regional" \
+  cli topic create geo --partitions=1 --replication-factor=3 --home-region=r1
+expect_exit 1 "home region 'r1', which has 1 node" \
+  cli topic create geo --partitions=1 --replication-factor=3 --consistency=regional \
+  --home-region=r1
+expect_exit 1 "'mars' has no registered node" \
+  cli topic create geo --partitions=1 --replication-factor=1 --consistency=regional \
+  --home-region=mars
+expect_exit 1 "needs replication factor >= 3" \
+  cli topic create geo --partitions=1 --replication-factor=1 --consistency=strong
+cli topic create geo --partitions=2 --replication-factor=1 --consistency=regional \
+  --home-region=r2 --observers-per-region=1 || fail "regional topic create failed"
+cli topic describe geo >"$WORK/geo.txt"
+cat "$WORK/geo.txt"
+grep -q "regional (home r2, 1 observer per other region)" "$WORK/geo.txt" \
+  || fail "describe does not show the regional mode"
+# Each partition: voter node 2 (r2), observers nodes 1 and 3 (the other regions).
+[ "$(grep -cE '^  [01] .* 2 +1,3$' "$WORK/geo.txt")" = 2 ] \
+  || fail "regional placement is not voter 2, observers 1,3"
+cli topic delete geo || fail "topic delete geo failed"
 
 seq 1 "$RECORDS" | awk '{ printf "key-%d,line %d of the cli test\n", $1 % 1000, $1 }' \
   >"$WORK/input.txt"

@@ -1,0 +1,194 @@
+#include "core/cluster/placement.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/cluster/metadata.h"
+#include "io/assert.h"
+
+namespace meridian::core::cluster {
+namespace {
+
+// Each region's nodes ordered so that neighbours differ in zone (round-robin over zones).
+using RegionRings = absl::btree_map<std::string, std::vector<uint32_t>>;
+
+RegionRings ZoneInterleavedRings(const absl::btree_map<uint32_t, NodeRecord>& nodes) {
+  absl::btree_map<std::string, absl::btree_map<std::string, std::vector<uint32_t>>> by_place;
+  for (const auto& [id, node] : nodes) by_place[node.region][node.zone].push_back(id);
+  RegionRings rings;
+  for (auto& [region, zones] : by_place) {
+    size_t region_nodes = 0;
+    for (auto& [zone, ids] : zones) region_nodes += ids.size();
+    std::vector<uint32_t>& ring = rings[region];
+    for (size_t i = 0; ring.size() < region_nodes; i++) {
+      for (auto& [zone, ids] : zones) {
+        if (i < ids.size()) ring.push_back(ids[i]);
+      }
+    }
+  }
+  return rings;
+}
+
+std::string DescribeRegions(const RegionRings& rings) {
+  std::string out;
+  for (const auto& [region, ids] : rings) {
+    out += fmt::format("{}{} ({} node{})", out.empty() ? "" : ", ", region, ids.size(),
+                       ids.size() == 1 ? "" : "s");
+  }
+  return out.empty() ? "none" : out;
+}
+
+// `count` nodes of `ring` starting at `start`, wrapping.
+std::vector<uint32_t> Take(const std::vector<uint32_t>& ring, uint64_t start, uint32_t count) {
+  MERIDIAN_CHECK(count <= ring.size());
+  std::vector<uint32_t> out;
+  for (uint32_t i = 0; i < count; i++) out.push_back(ring[(start + i) % ring.size()]);
+  return out;
+}
+
+absl::Status StrongFeasible(const RegionRings& rings, uint32_t replication_factor) {
+  const uint32_t cap = StrongVotersPerRegionMax(replication_factor);
+  if (cap == 0) {
+    return absl::FailedPreconditionError(fmt::format(
+        "a strong topic needs replication factor >= 3 (to survive a region loss); got {}",
+        replication_factor));
+  }
+  uint64_t placeable = 0;
+  for (const auto& [region, ids] : rings) placeable += std::min<uint64_t>(cap, ids.size());
+  if (placeable < replication_factor) {
+    return absl::FailedPreconditionError(fmt::format(
+        "a strong topic of replication factor {} needs its voters in regions holding at most {} "
+        "each, so that losing one region keeps a quorum; the cluster's regions: {}",
+        replication_factor, cap, DescribeRegions(rings)));
+  }
+  return absl::OkStatus();
+}
+
+// Voters round-robin over regions (the region order rotates per partition), at most `cap` per
+// region; within a region the zone-interleaved ring is entered at a rotating point, so that
+// partitions spread over every node, not only over the first node of each region.
+std::vector<uint32_t> StrongVoters(const RegionRings& rings, uint32_t replication_factor,
+                                   uint64_t slot) {
+  const uint32_t cap = StrongVotersPerRegionMax(replication_factor);
+  std::vector<const std::vector<uint32_t>*> regions;
+  for (const auto& [region, ids] : rings) regions.push_back(&ids);
+  std::vector<uint32_t> voters;
+  for (uint32_t pass = 0; pass < cap && voters.size() < replication_factor; pass++) {
+    for (size_t r = 0; r < regions.size() && voters.size() < replication_factor; r++) {
+      const std::vector<uint32_t>& ring = *regions[(slot + r) % regions.size()];
+      if (pass >= ring.size()) continue;
+      // slot + slot / R: consecutive partitions use different nodes of a region, and the
+      // preferred leaders of R * |ring| consecutive partitions are all different nodes.
+      voters.push_back(ring[(slot + slot / regions.size() + pass) % ring.size()]);
+    }
+  }
+  MERIDIAN_CHECK(voters.size() == replication_factor);
+  return voters;
+}
+
+std::string MostPopulatedRegion(const RegionRings& rings) {
+  std::string best;
+  size_t best_size = 0;
+  for (const auto& [region, ids] : rings) {
+    if (ids.size() > best_size) {
+      best = region;
+      best_size = ids.size();
+    }
+  }
+  return best;
+}
+
+absl::Status RegionalFeasible(const RegionRings& rings, const Placement& placement,
+                              uint32_t replication_factor) {
+  auto home = rings.find(placement.home_region);
+  if (home == rings.end()) {
+    return absl::FailedPreconditionError(
+        fmt::format("home region '{}' has no registered node; the cluster's regions: {}",
+                    placement.home_region, DescribeRegions(rings)));
+  }
+  if (home->second.size() < replication_factor) {
+    return absl::FailedPreconditionError(fmt::format(
+        "a regional topic keeps all {} voters in its home region '{}', which has {} node{}",
+        replication_factor, placement.home_region, home->second.size(),
+        home->second.size() == 1 ? "" : "s"));
+  }
+  uint64_t observers = 0;
+  for (const auto& [region, ids] : rings) {
+    if (region == placement.home_region) continue;
+    observers += placement.observers_per_region;
+    if (ids.size() < placement.observers_per_region) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{} observers per region asked for, but region '{}' has {} node{}",
+          placement.observers_per_region, region, ids.size(), ids.size() == 1 ? "" : "s"));
+    }
+  }
+  if (observers > kObserversMax) {
+    return absl::FailedPreconditionError(
+        fmt::format("{} observers per partition (at most {})", observers, kObserversMax));
+  }
+  return absl::OkStatus();
+}
+
+PartitionPlacement RegionalPartition(const RegionRings& rings, const Placement& placement,
+                                     uint32_t replication_factor, uint64_t slot) {
+  PartitionPlacement out;
+  out.voters = Take(rings.at(placement.home_region), slot, replication_factor);
+  for (const auto& [region, ids] : rings) {
+    if (region == placement.home_region) continue;
+    for (uint32_t node : Take(ids, slot, placement.observers_per_region)) {
+      out.observers.push_back(node);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+uint32_t StrongVotersPerRegionMax(uint32_t replication_factor) {
+  return replication_factor - (replication_factor / 2 + 1);
+}
+
+absl::StatusOr<Placement> Place(const absl::btree_map<uint32_t, NodeRecord>& nodes,
+                                const PlacementRequest& request, uint64_t rotation) {
+  if (nodes.size() < request.replication_factor) {
+    return absl::FailedPreconditionError(
+        fmt::format("replication factor {} needs {} nodes; {} are registered",
+                    request.replication_factor, request.replication_factor, nodes.size()));
+  }
+  const RegionRings rings = ZoneInterleavedRings(nodes);
+  Placement placement;
+  placement.consistency = request.consistency;
+  if (request.consistency == wire::Consistency::Unspecified) {
+    const bool strong = StrongFeasible(rings, request.replication_factor).ok();
+    placement.consistency = strong ? wire::Consistency::Strong : wire::Consistency::Regional;
+  }
+  if (placement.consistency == wire::Consistency::Strong) {
+    if (!request.home_region.empty() || request.observers_per_region != 0) {
+      return absl::InvalidArgumentError("home region and observers apply to regional topics only");
+    }
+    if (absl::Status s = StrongFeasible(rings, request.replication_factor); !s.ok()) return s;
+    for (uint32_t p = 0; p < request.partitions; p++) {
+      placement.partitions.push_back(
+          {StrongVoters(rings, request.replication_factor, rotation + p), {}});
+    }
+    return placement;
+  }
+  MERIDIAN_CHECK(placement.consistency == wire::Consistency::Regional);
+  placement.home_region =
+      request.home_region.empty() ? MostPopulatedRegion(rings) : request.home_region;
+  placement.observers_per_region = request.observers_per_region;
+  if (request.consistency == wire::Consistency::Unspecified && request.observers_per_region == 0) {
+    placement.observers_per_region = 1;
+  }
+  if (absl::Status s = RegionalFeasible(rings, placement, request.replication_factor); !s.ok()) {
+    return s;
+  }
+  for (uint32_t p = 0; p < request.partitions; p++) {
+    placement.partitions.push_back(
+        RegionalPartition(rings, placement, request.replication_factor, rotation + p));
+  }
+  return placement;
+}
+
+}  // namespace meridian::core::cluster

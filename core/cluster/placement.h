@@ -1,0 +1,62 @@
+// core::cluster::Place: where a topic's partition replicas go, decided by the controller leader
+// before it proposes a topic command (the command records the decision; apply only validates).
+//
+// Two consistency modes (core/wire/client.fbs Consistency, docs/design.md):
+//   - Strong: `replication_factor` voters spread over regions so that no region holds more voters
+//     than the quorum can spare (at most RF - (RF/2 + 1) per region). Losing any one region then
+//     leaves a quorum: no acknowledged record is lost and writes continue. Needs RF >= 3 and
+//     enough regions (3 for RF 3 or 5, 4 for RF 4); otherwise FailedPrecondition saying what the
+//     cluster lacks.
+//   - Regional: every voter in the home region, spread over its zones (writes commit inside one
+//     region); `observers_per_region` raft learners in each other region replicate asynchronously
+//     and serve follower reads.
+//   - Unspecified: Strong when the cluster can place it, else Regional with the region holding
+//     the most nodes as home (ties: the first name) and one observer per other region unless
+//     asked otherwise. The result says which mode was chosen.
+// Within a region, consecutive picks alternate zones; preferred leaders (the first voter) rotate
+// with `rotation` (partitions created so far), so leadership is balanced over nodes.
+//
+// Pure and deterministic.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/status/statusor.h"
+#include "core/wire/client_generated.h"
+
+namespace meridian::core::cluster {
+
+struct NodeRecord;
+
+inline constexpr uint32_t kObserversMax = 16;  // Per partition.
+
+struct PlacementRequest {
+  uint32_t partitions = 1;
+  uint32_t replication_factor = 3;
+  wire::Consistency consistency = wire::Consistency::Unspecified;
+  std::string home_region;            // Regional; empty: the controller picks.
+  uint32_t observers_per_region = 0;  // Regional.
+};
+
+struct PartitionPlacement {
+  std::vector<uint32_t> voters;  // The preferred leader first.
+  std::vector<uint32_t> observers;
+};
+
+struct Placement {
+  wire::Consistency consistency = wire::Consistency::Strong;  // Never Unspecified.
+  std::string home_region;                                    // Regional only.
+  uint32_t observers_per_region = 0;                          // Regional only.
+  std::vector<PartitionPlacement> partitions;
+};
+
+// The most voters one region may hold in a Strong group of `replication_factor` voters.
+uint32_t StrongVotersPerRegionMax(uint32_t replication_factor);
+
+absl::StatusOr<Placement> Place(const absl::btree_map<uint32_t, NodeRecord>& nodes,
+                                const PlacementRequest& request, uint64_t rotation);
+
+}  // namespace meridian::core::cluster

@@ -1,0 +1,152 @@
+#include "core/cluster/placement.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "absl/container/btree_set.h"
+#include "core/cluster/metadata.h"
+
+namespace meridian::core::cluster {
+namespace {
+
+// `per_region[i]` nodes in region "r<i>", alternating zones "a" and "b"; ids from 1.
+absl::btree_map<uint32_t, NodeRecord> Cluster(const std::vector<uint32_t>& per_region) {
+  absl::btree_map<uint32_t, NodeRecord> nodes;
+  uint32_t id = 1;
+  for (size_t r = 0; r < per_region.size(); r++) {
+    for (uint32_t i = 0; i < per_region[r]; i++, id++) {
+      nodes[id] = NodeRecord{id, fmt::format("r{}", r), i % 2 == 0 ? "a" : "b", "127.0.0.1", 1};
+    }
+  }
+  return nodes;
+}
+
+absl::btree_map<std::string, uint32_t> VotersPerRegion(
+    const absl::btree_map<uint32_t, NodeRecord>& nodes, const PartitionPlacement& partition) {
+  absl::btree_map<std::string, uint32_t> count;
+  for (uint32_t voter : partition.voters) count[nodes.at(voter).region]++;
+  return count;
+}
+
+TEST(Placement, StrongNeverGivesOneRegionMoreVotersThanTheQuorumCanSpare) {
+  EXPECT_EQ(StrongVotersPerRegionMax(3), 1u);
+  EXPECT_EQ(StrongVotersPerRegionMax(4), 1u);
+  EXPECT_EQ(StrongVotersPerRegionMax(5), 2u);
+  for (const std::vector<uint32_t>& shape :
+       std::vector<std::vector<uint32_t>>{{3, 3, 3}, {1, 1, 1, 1, 1}, {5, 1, 1}, {2, 2, 2, 2}}) {
+    const auto nodes = Cluster(shape);
+    for (uint32_t rf : {3u, 5u}) {
+      absl::StatusOr<Placement> placed = Place(
+          nodes,
+          {.partitions = 12, .replication_factor = rf, .consistency = wire::Consistency::Strong},
+          7);
+      if (!placed.ok()) continue;  // Infeasible shapes are tested below.
+      for (const PartitionPlacement& partition : placed->partitions) {
+        ASSERT_EQ(partition.voters.size(), rf);
+        EXPECT_EQ(
+            absl::btree_set<uint32_t>(partition.voters.begin(), partition.voters.end()).size(), rf);
+        for (const auto& [region, voters] : VotersPerRegion(nodes, partition)) {
+          EXPECT_LE(voters, StrongVotersPerRegionMax(rf)) << region << " rf " << rf;
+        }
+      }
+    }
+  }
+}
+
+TEST(Placement, StrongSpreadsPartitionsOverEveryNodeNotOnlyOnePerRegion) {
+  const auto nodes = Cluster({3, 3, 3});
+  absl::StatusOr<Placement> placed = Place(
+      nodes,
+      {.partitions = 3, .replication_factor = 3, .consistency = wire::Consistency::Strong}, 0);
+  ASSERT_TRUE(placed.ok());
+  absl::btree_set<uint32_t> used;
+  for (const PartitionPlacement& partition : placed->partitions) {
+    used.insert(partition.voters.begin(), partition.voters.end());
+  }
+  EXPECT_EQ(used.size(), 9u) << "three partitions of three voters on nine nodes";
+}
+
+TEST(Placement, StrongRefusesWhatCannotSurviveARegionLossAndSaysWhy) {
+  absl::StatusOr<Placement> two_regions = Place(
+      Cluster({3, 3}),
+      {.partitions = 1, .replication_factor = 3, .consistency = wire::Consistency::Strong}, 0);
+  ASSERT_FALSE(two_regions.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(two_regions.status()));
+  EXPECT_NE(two_regions.status().message().find("r0 (3 nodes), r1 (3 nodes)"), std::string::npos)
+      << two_regions.status();
+  absl::StatusOr<Placement> rf1 = Place(
+      Cluster({1, 1, 1}),
+      {.partitions = 1, .replication_factor = 1, .consistency = wire::Consistency::Strong}, 0);
+  ASSERT_FALSE(rf1.ok());
+  EXPECT_NE(rf1.status().message().find("replication factor >= 3"), std::string::npos);
+  absl::StatusOr<Placement> with_home = Place(Cluster({1, 1, 1}),
+                                              {.partitions = 1,
+                                               .replication_factor = 3,
+                                               .consistency = wire::Consistency::Strong,
+                                               .home_region = "r0"},
+                                              0);
+  EXPECT_TRUE(absl::IsInvalidArgument(with_home.status())) << with_home.status();
+}
+
+TEST(Placement, RegionalKeepsVotersHomeAndPutsObserversInEveryOtherRegion) {
+  const auto nodes = Cluster({3, 3, 3});
+  absl::StatusOr<Placement> placed = Place(nodes,
+                                           {.partitions = 6,
+                                            .replication_factor = 3,
+                                            .consistency = wire::Consistency::Regional,
+                                            .home_region = "r1",
+                                            .observers_per_region = 2},
+                                           0);
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  EXPECT_EQ(placed->home_region, "r1");
+  absl::btree_map<uint32_t, int> leaders;
+  for (const PartitionPlacement& partition : placed->partitions) {
+    EXPECT_EQ(VotersPerRegion(nodes, partition),
+              (absl::btree_map<std::string, uint32_t>{{"r1", 3}}));
+    absl::btree_map<std::string, uint32_t> observers;
+    for (uint32_t node : partition.observers) observers[nodes.at(node).region]++;
+    EXPECT_EQ(observers, (absl::btree_map<std::string, uint32_t>{{"r0", 2}, {"r2", 2}}));
+    leaders[partition.voters.front()]++;
+  }
+  EXPECT_EQ(leaders.size(), 3u) << "preferred leaders rotate over the home region's nodes";
+}
+
+TEST(Placement, RegionalRefusesAHomeRegionTooSmallOrUnknownAndTooManyObservers) {
+  const auto nodes = Cluster({2, 3});
+  const auto regional = [&](std::string home, uint32_t observers) {
+    return Place(nodes,
+                 {.partitions = 1,
+                  .replication_factor = 3,
+                  .consistency = wire::Consistency::Regional,
+                  .home_region = std::move(home),
+                  .observers_per_region = observers},
+                 0);
+  };
+  EXPECT_NE(regional("r0", 0).status().message().find("home region 'r0', which has 2 nodes"),
+            std::string::npos)
+      << regional("r0", 0).status();
+  EXPECT_NE(regional("mars", 0).status().message().find("'mars' has no registered node"),
+            std::string::npos);
+  EXPECT_NE(regional("r1", 3).status().message().find("region 'r0' has 2 nodes"), std::string::npos)
+      << regional("r1", 3).status();
+  EXPECT_TRUE(regional("r1", 2).ok());
+}
+
+TEST(Placement, UnspecifiedPicksStrongWhenPossibleElseRegionalInTheLargestRegion) {
+  absl::StatusOr<Placement> geo = Place(Cluster({1, 1, 1}), {.replication_factor = 3}, 0);
+  ASSERT_TRUE(geo.ok());
+  EXPECT_EQ(geo->consistency, wire::Consistency::Strong);
+  absl::StatusOr<Placement> local = Place(Cluster({3}), {.replication_factor = 3}, 0);
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ(local->consistency, wire::Consistency::Regional);
+  EXPECT_EQ(local->home_region, "r0");
+  EXPECT_TRUE(local->partitions[0].observers.empty()) << "no other region to observe from";
+  absl::StatusOr<Placement> two = Place(Cluster({2, 3}), {.replication_factor = 3}, 0);
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_EQ(two->home_region, "r1");
+  EXPECT_EQ(two->observers_per_region, 1u);
+  EXPECT_EQ(two->partitions[0].observers.size(), 1u);
+}
+
+}  // namespace
+}  // namespace meridian::core::cluster
