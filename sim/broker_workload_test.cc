@@ -4,6 +4,8 @@
 // replays it. Sharded: each TEST is one slice of seeds.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "sim/simulation.h"
 #include "sim/testing/sweep.h"
 #include "sim/workloads/broker.h"
@@ -48,6 +50,28 @@ TEST(BrokerSweep, SingleRegion3Seeds1To25) {
   EXPECT_EQ(Sweep({.scenario = "single-region-3"}, 1, 25).failed, 0);
 }
 
+// A strong topic loses one region of three (for good or for a while) and must lose nothing,
+// and every partition must accept writes again (issue 12: region-loss-strong).
+TEST(BrokerRegionLoss, StrongTopicsLoseNoAcknowledgedRecordAndRecoverSeeds1To100) {
+  std::vector<double> rto;
+  for (uint64_t seed = 1; seed <= 100; seed++) {
+    const SimulationOptions options{.seed = seed, .scenario = "region-loss-strong"};
+    const SimulationResult result = RunSimulation(options);
+    EXPECT_TRUE(result.ok()) << result.violations.front()
+                             << "\n  reproduce: " << ReproCommand(options);
+    EXPECT_EQ(result.consistency, "strong");
+    EXPECT_EQ(result.faults.count("region_loss"), 1u) << ReproCommand(options);
+    ASSERT_TRUE(result.rpo_records.has_value() && result.rto_s.has_value())
+        << ReproCommand(options);
+    EXPECT_EQ(*result.rpo_records, 0u) << ReproCommand(options);
+    rto.push_back(*result.rto_s);
+  }
+  std::sort(rto.begin(), rto.end());
+  // A lost leader's partitions need an election (timeout 0.5-1 s with pre-vote) plus the
+  // client's metadata refresh; a bound well above that, well below the run's length.
+  EXPECT_LT(rto.back(), 15.0) << "max RTO over 100 seeds";
+}
+
 // Seeds-to-catch of a planted broker bug: the first failing seed from 1 upwards, or 0.
 uint64_t SeedsToCatch(core::broker::BrokerPlantedBugs bugs, uint64_t seeds_max) {
   for (uint64_t seed = 1; seed <= seeds_max; seed++) {
@@ -80,6 +104,21 @@ TEST(BrokerPlantedBugs, FetchAboveTheHighWatermarkIsCaughtWithin100Seeds) {
   const uint64_t seed = SeedsToCatch({.fetch_above_high_watermark = true}, 100);
   EXPECT_NE(seed, 0u) << "serving uncommitted records survived 100 seeds";
   RecordProperty("seeds_to_catch", static_cast<int>(seed));
+}
+
+// Two voters of a strong partition in one region: losing that region for good leaves the
+// partition without a quorum, which the region-loss scenario reports.
+TEST(BrokerPlantedBugs, StrongVotersSharingARegionAreCaughtWithin100Seeds) {
+  uint64_t caught = 0;
+  for (uint64_t seed = 1; seed <= 100 && caught == 0; seed++) {
+    const SimulationResult result =
+        RunSimulation({.seed = seed,
+                       .scenario = "region-loss-strong",
+                       .broker_bugs = {.strong_voters_share_a_region = true}});
+    if (!result.ok()) caught = seed;
+  }
+  EXPECT_NE(caught, 0u) << "strong-voters-share-a-region survived 100 region-loss seeds";
+  RecordProperty("seeds_to_catch", static_cast<int>(caught));
 }
 
 TEST(BrokerDeterminism, SameSeedSameRun) {

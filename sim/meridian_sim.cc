@@ -24,12 +24,17 @@
 
 ABSL_FLAG(std::string, seed, "", "Run one seed.");
 ABSL_FLAG(std::string, seeds, "", "Run a sweep of seeds A..B (inclusive).");
-ABSL_FLAG(std::string, scenario, "geo-3x3", "single-region-3, geo-3x3 or geo-5x1.");
+ABSL_FLAG(std::string, scenario, "geo-3x3",
+          "single-region-3, geo-3x3, geo-5x1, or region-loss-strong (geo-3x3, a strong topic, "
+          "and one scripted region loss: measures RTO and RPO).");
 ABSL_FLAG(std::string, workload, "broker",
           "broker (brokers, core/client producers and a consumer, judged by the log checker) "
           "or toy (the journal the simulator was first proven with).");
 ABSL_FLAG(uint32_t, partitions, 0,
           "Broker workload: partitions of the topic (0: the seed picks 1-4).");
+ABSL_FLAG(std::string, consistency, "",
+          "Broker workload: the topic's mode, strong or regional (voters in the clients' region, "
+          "one observer in each other region). Empty: the scenario decides.");
 ABSL_FLAG(int64_t, duration, 20, "Fault phase, in virtual seconds.");
 ABSL_FLAG(int64_t, heal, 20, "Heal phase after the faults, in virtual seconds.");
 ABSL_FLAG(uint32_t, clients, 0, "Client nodes (0: the seed picks 1-5).");
@@ -84,6 +89,14 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   }
   options->partitions = absl::GetFlag(FLAGS_partitions);
   if (options->partitions > 64) return "--partitions must be at most 64";
+  options->consistency = absl::GetFlag(FLAGS_consistency);
+  if (options->consistency != "" && options->consistency != "strong" &&
+      options->consistency != "regional") {
+    return "--consistency must be strong or regional";
+  }
+  if (options->consistency == "regional" && options->scenario == "region-loss-strong") {
+    return "--scenario=region-loss-strong is for strong topics";
+  }
   if (options->clients > 16) return "--clients must be at most 16";
   const std::string buggify = absl::GetFlag(FLAGS_buggify);
   if (buggify == "seed") {
@@ -100,7 +113,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
     if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs)) {
       return "unknown --bug " + bug +
              " for the broker workload (ack-before-quorum, fetch-above-hwm, "
-             "forget-producer-state, snapshot-without-state)";
+             "forget-producer-state, snapshot-without-state, strong-voters-share-a-region)";
     }
   } else if (!ParsePlantedBug(bug, &options->bug)) {
     return "unknown --bug " + bug + " for the toy workload (ack-before-sync, skip-crc)";
@@ -123,7 +136,8 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   Topology probe;
   int servers = 0;
   if (!MakeScenarioTopology(options->scenario, 0, &probe, &servers)) {
-    return "unknown --scenario " + options->scenario + " (single-region-3, geo-3x3, geo-5x1)";
+    return "unknown --scenario " + options->scenario +
+           " (single-region-3, geo-3x3, geo-5x1, region-loss-strong)";
   }
   return "";
 }
@@ -165,15 +179,58 @@ int Shrink(SimulationOptions options) {
   return result.ok() ? 0 : 1;
 }
 
+// Distributions over a sweep's runs of what the broker workload measures (SimulationResult):
+// produce latency per run, and RTO/RPO for region-loss scenarios.
+struct GeoSummary {
+  std::vector<double> p50_ms, p99_ms, rto_s;
+  uint64_t rpo_total = 0, rpo_max = 0, rpo_runs = 0;
+
+  void Add(const SimulationResult& result) {
+    if (result.consistency.empty()) return;
+    p50_ms.push_back(result.produce_p50_ms);
+    p99_ms.push_back(result.produce_p99_ms);
+    if (result.rto_s.has_value()) rto_s.push_back(*result.rto_s);
+    if (result.rpo_records.has_value()) {
+      rpo_runs++;
+      rpo_total += *result.rpo_records;
+      rpo_max = std::max(rpo_max, *result.rpo_records);
+    }
+  }
+  static double Quantile(std::vector<double> values, double q) {
+    if (values.empty()) return 0;
+    std::sort(values.begin(), values.end());
+    return values[std::min(values.size() - 1, static_cast<size_t>(q * values.size()))];
+  }
+  // JSON members with a trailing comma; empty when nothing was measured.
+  std::string Json() const {
+    if (p50_ms.empty()) return "";
+    std::string out = fmt::format(
+        "\"produce_ms\":{{\"p50_median\":{:.1f},\"p99_median\":{:.1f},\"p99_max\":{:.1f}}},",
+        Quantile(p50_ms, 0.5), Quantile(p99_ms, 0.5), Quantile(p99_ms, 1.0));
+    if (!rto_s.empty()) {
+      out += fmt::format("\"rto_s\":{{\"runs\":{},\"p50\":{:.3f},\"p99\":{:.3f},\"max\":{:.3f}}},",
+                         rto_s.size(), Quantile(rto_s, 0.5), Quantile(rto_s, 0.99),
+                         Quantile(rto_s, 1.0));
+    }
+    if (rpo_runs > 0) {
+      out += fmt::format("\"rpo_records\":{{\"runs\":{},\"total\":{},\"max\":{}}},", rpo_runs,
+                         rpo_total, rpo_max);
+    }
+    return out;
+  }
+};
+
 int Sweep(const SimulationOptions& base, uint64_t first, uint64_t last) {
   const auto start = std::chrono::steady_clock::now();  // determinism: wall-time report only
   uint64_t failed = 0;
   absl::btree_map<std::string, uint64_t> faults;
   absl::btree_map<std::string, uint64_t> probes;
+  GeoSummary geo;
   for (uint64_t seed = first; seed <= last; seed++) {
     SimulationOptions options = base;
     options.seed = seed;
     const SimulationResult result = RunSimulation(options);
+    geo.Add(result);
     for (const auto& [name, count] : result.faults) faults[name] += count;
     for (const auto& [name, count] : result.probes) probes[name] += count;
     if (!result.ok()) {
@@ -189,9 +246,10 @@ int Sweep(const SimulationOptions& base, uint64_t first, uint64_t last) {
     probe_json +=
         fmt::format("{}\"{}\":{}", probe_json.size() > 1 ? "," : "", JsonEscape(name), count);
   fmt::print(
-      "{{\"seeds\":{},\"failed\":{},\"wall_s\":{:.3f},\"scenario\":\"{}\",\"faults\":{}}},"
+      "{{\"seeds\":{},\"failed\":{},\"wall_s\":{:.3f},\"scenario\":\"{}\",{}\"faults\":{}}},"
       "\"probes\":{}}}}}\n",
-      last - first + 1, failed, WallSecondsSince(start), base.scenario, fault_json, probe_json);
+      last - first + 1, failed, WallSecondsSince(start), base.scenario, geo.Json(), fault_json,
+      probe_json);
   return failed == 0 ? 0 : 1;
 }
 

@@ -38,6 +38,10 @@ struct SimulationOptions {
   core::broker::BrokerPlantedBugs broker_bugs;   // Broker workload only.
   // Broker workload: partitions of the topic (0: the seed picks 1-4).
   uint32_t partitions = 0;
+  // Broker workload: the topic's consistency mode. "" lets the scenario decide (the controller's
+  // default, or strong for region-loss-strong); "regional" homes the voters in the clients'
+  // region with one observer in each other region.
+  std::string consistency;
   // Whether code fault points (BUGGIFY, io::Runtime::ShouldInjectFault) may fire.
   enum class Buggify { kSeedChooses, kOn, kOff };
   Buggify buggify = Buggify::kSeedChooses;
@@ -67,6 +71,14 @@ struct SimulationResult {
   std::vector<FaultEvent> schedule;     // After keep_faults filtering.
   size_t schedule_generated = 0;        // Before filtering.
   absl::btree_map<std::string, uint64_t> probes;
+  // Broker workload: acknowledged produce latency (invoke to ack), virtual milliseconds.
+  double produce_p50_ms = 0;
+  double produce_p99_ms = 0;
+  std::string consistency;  // The topic's mode as placed ("strong" or "regional").
+  // Region-loss scenarios: virtual seconds from the loss to the first acknowledged produce in
+  // every partition (the max over partitions), and acknowledged records lost (RPO).
+  std::optional<double> rto_s;
+  std::optional<uint64_t> rpo_records;
   bool ok() const { return violations.empty(); }
 };
 

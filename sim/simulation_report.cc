@@ -69,6 +69,7 @@ std::string ReproCommand(const SimulationOptions& options) {
   if (options.workload != "broker") command += " --workload=" + options.workload;
   if (options.clients != 0) command += fmt::format(" --clients={}", options.clients);
   if (options.partitions != 0) command += fmt::format(" --partitions={}", options.partitions);
+  if (!options.consistency.empty()) command += " --consistency=" + options.consistency;
   if (!options.only_kinds.empty()) {
     std::string kinds;
     for (FaultKind kind : options.only_kinds)
@@ -83,6 +84,9 @@ std::string ReproCommand(const SimulationOptions& options) {
     command += fmt::format(" --bug={}", PlantedBugName(options.bug));
   if (options.broker_bugs.ack_before_quorum) command += " --bug=ack-before-quorum";
   if (options.broker_bugs.fetch_above_high_watermark) command += " --bug=fetch-above-hwm";
+  if (options.broker_bugs.strong_voters_share_a_region) {
+    command += " --bug=strong-voters-share-a-region";
+  }
   if (options.broker_bugs.partition ==
       core::broker::PartitionPlantedBug::kForgetProducerStateOnApply) {
     command += " --bug=forget-producer-state";
@@ -98,6 +102,19 @@ std::string ReproCommand(const SimulationOptions& options) {
   return command;
 }
 
+// The broker workload's latency and region-loss figures, as JSON members with a trailing comma
+// (empty for workloads that do not measure them).
+std::string GeoJson(const SimulationResult& result) {
+  if (result.consistency.empty()) return "";
+  std::string out =
+      fmt::format("\"consistency\":\"{}\",\"produce_ms\":{{\"p50\":{:.1f},\"p99\":{:.1f}}},",
+                  result.consistency, result.produce_p50_ms, result.produce_p99_ms);
+  if (result.rpo_records.has_value())
+    out += fmt::format("\"rpo_records\":{},", *result.rpo_records);
+  if (result.rto_s.has_value()) out += fmt::format("\"rto_s\":{:.3f},", *result.rto_s);
+  return out;
+}
+
 std::string ResultJson(const SimulationResult& result, double wall_s, const std::string& repro) {
   const std::string verdict = result.ok() ? "ok" : result.violations.front();
   std::string violations = "[";
@@ -109,13 +126,13 @@ std::string ResultJson(const SimulationResult& result, double wall_s, const std:
       "{{\"seed\":{},\"scenario\":\"{}\",\"workload\":\"{}\",\"topics\":{},\"partitions\":{},"
       "\"clients\":{},\"buggify\":{},\"virtual_s\":{:.3f},\"wall_s\":{:.3f},\"events\":{},"
       "\"trace_hash\":\"{:016x}\",\"faults\":{},\"ops\":{{\"ok\":{},\"fail\":{},\"info\":{}}},"
-      "\"schedule_events\":{},\"verdict\":\"{}\",\"violations\":{},\"probes\":{},"
+      "\"schedule_events\":{},\"verdict\":\"{}\",\"violations\":{},\"probes\":{},{}"
       "\"repro\":\"{}\"}}",
       result.seed, JsonEscape(result.scenario), JsonEscape(result.workload), result.topics,
       result.partitions, result.clients, result.buggify, result.virtual_s, wall_s, result.events,
       result.trace_hash, JsonCounts(result.faults), result.ops_ok, result.ops_fail, result.ops_info,
       result.schedule.size(), JsonEscape(verdict), violations, JsonCounts(result.probes),
-      JsonEscape(repro));
+      GeoJson(result), JsonEscape(repro));
 }
 
 std::vector<size_t> ShrinkSchedule(const SimulationOptions& failing, int* runs) {
@@ -201,6 +218,10 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
   }
   if (name == "forget-producer-state") {
     bugs->partition = core::broker::PartitionPlantedBug::kForgetProducerStateOnApply;
+    return true;
+  }
+  if (name == "strong-voters-share-a-region") {
+    bugs->strong_voters_share_a_region = true;
     return true;
   }
   if (name == "snapshot-without-state") {

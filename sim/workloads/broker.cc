@@ -42,7 +42,25 @@ struct Plan {
   uint32_t replication_factor = 3;
   std::vector<io::Address> addresses;  // Servers' client addresses.
   std::vector<uint32_t> controller_voters;
+  wire::Consistency consistency = wire::Consistency::Unspecified;  // What the topic asks for.
+  std::string home_region;                                         // Regional.
+  io::Duration delivery_timeout = seconds(30);                     // The producers'.
 };
+
+// Region-loss scenarios: one region is lost (every server crashes at once) at a seed-chosen
+// moment of the fault phase, for good or for a few seconds, and nothing else goes wrong, so the
+// run measures what the loss alone costs (RTO, RPO).
+bool IsRegionLossScenario(const std::string& scenario) { return scenario == "region-loss-strong"; }
+
+std::vector<FaultEvent> RegionLossSchedule(io::Random& random, io::Duration fault_phase) {
+  FaultEvent loss{
+      io::Duration(random.Between((fault_phase * 3 / 10).count(), (fault_phase * 6 / 10).count())),
+      FaultKind::kRegionLoss};
+  loss.target = random.Next();
+  loss.length =
+      random.Chance(1, 2) ? io::Duration(0) : io::Duration(seconds(random.Between(3, 10)));
+  return {loss};
+}
 
 Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t partitions,
               Topology* topology) {
@@ -84,6 +102,17 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
   }
   plan.partitions = partitions;
   plan.replication_factor = std::min<uint32_t>(3, static_cast<uint32_t>(servers));
+  if (options.scenario == "region-loss-strong" || options.consistency == "strong") {
+    plan.consistency = wire::Consistency::Strong;
+  } else if (options.consistency == "regional") {
+    // Voters where the clients are; replication factor 3 unless that region has fewer servers.
+    plan.consistency = wire::Consistency::Regional;
+    plan.home_region = topology->location(plan.admin_consumer).region;
+    const size_t home_servers = std::count_if(
+        plan.servers.begin(), plan.servers.end(),
+        [&](io::NodeId server) { return topology->location(server).region == plan.home_region; });
+    plan.replication_factor = std::min<uint32_t>(3, static_cast<uint32_t>(home_servers));
+  }
   return plan;
 }
 
@@ -149,6 +178,7 @@ struct Run {
   uint64_t send_ok_after_heal = 0;
   int producer_processes_running = 0;  // The drain starts once none is left.
   io::Instant healed_at;
+  wire::Consistency consistency = wire::Consistency::Unspecified;  // As the controller placed it.
 };
 
 // Client outcomes worth reading when replaying a seed go into the trace (--trace).
@@ -226,7 +256,7 @@ void RunProducerNode(io::Runtime& rt, Run& run) {
   absl::StatusOr<std::unique_ptr<client::Producer>> producer = absl::UnavailableError("");
   while (!producer.ok() && run.world.Now() < run.stop_producing) {
     client::ProducerOptions options;
-    options.delivery_timeout = seconds(30);
+    options.delivery_timeout = run.plan.delivery_timeout;
     options.request_timeout = seconds(3);
     producer = client::Producer::Create(client, options);
     if (!producer.ok() && !rt.Sleep(milliseconds(200)).ok()) return;
@@ -308,9 +338,19 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
     (void)rt.Sleep(milliseconds(200));
   }
   while (!run.topic_ready && run.world.Now() < run.stop_producing) {
-    absl::StatusOr<wire::TopicInfoT> created = client.CreateTopic(
-        kTopic, run.plan.partitions, run.plan.replication_factor, kRetentionBytes);
+    wire::CreateTopicRequestT request;
+    request.name = kTopic;
+    request.partitions = run.plan.partitions;
+    request.replication_factor = run.plan.replication_factor;
+    request.retention_bytes = kRetentionBytes;
+    request.consistency = run.plan.consistency;
+    if (run.plan.consistency == wire::Consistency::Regional) {
+      request.home_region = run.plan.home_region;
+      request.observers_per_region = 1;
+    }
+    absl::StatusOr<wire::TopicInfoT> created = client.CreateTopic(std::move(request));
     const std::optional<wire::ErrorCode> code = client::WireErrorCode(created.status());
+    if (created.ok()) run.consistency = created->consistency;
     if (created.ok() || code == wire::ErrorCode::TopicAlreadyExists) {
       run.topic_ready = true;
       break;
@@ -384,6 +424,70 @@ std::vector<std::string> Judge(const Run& run, const checks::History& history) {
   return problems;
 }
 
+double Percentile(std::vector<int64_t> values_ns, double q) {
+  if (values_ns.empty()) return 0;
+  std::sort(values_ns.begin(), values_ns.end());
+  const size_t index = std::min(values_ns.size() - 1, static_cast<size_t>(q * values_ns.size()));
+  return static_cast<double>(values_ns[index]) / 1e6;
+}
+
+// Produce latency; for a region-loss run, RTO and RPO (see SimulationResult). Every partition
+// must accept writes again after the loss of one region of a strong topic: a partition that
+// never does is a violation.
+void MeasureGeo(const Run& run, const checks::History& history, SimulationResult& result) {
+  switch (run.consistency) {
+    case wire::Consistency::Strong:
+      result.consistency = "strong";
+      break;
+    case wire::Consistency::Regional:
+      result.consistency = "regional";
+      break;
+    default:  // The create's answer was lost (the topic existed when retried).
+      result.consistency = "unknown";
+  }
+  std::vector<int64_t> latencies;
+  for (const checks::Operation& op : history.operations) {
+    if (op.f == checks::Function::kSend && op.outcome == checks::Outcome::kOk) {
+      latencies.push_back(op.complete_ns - op.invoke_ns);
+    }
+  }
+  result.produce_p50_ms = Percentile(latencies, 0.5);
+  result.produce_p99_ms = Percentile(latencies, 0.99);
+  const auto loss =
+      std::find_if(result.schedule.begin(), result.schedule.end(),
+                   [](const FaultEvent& e) { return e.kind == FaultKind::kRegionLoss; });
+  if (!IsRegionLossScenario(result.scenario) || loss == result.schedule.end()) return;
+  absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
+  uint64_t lost = 0;
+  if (report.ok()) {
+    for (const checks::Finding& finding : report->findings) {
+      lost += finding.kind == "lost-write" || finding.kind == "unseen";
+    }
+  }
+  result.rpo_records = lost;
+  const int64_t lost_at = loss->at.count();
+  std::vector<int64_t> first_ack(run.plan.partitions, -1);
+  for (const checks::Operation& op : history.operations) {
+    if (op.f != checks::Function::kSend || op.outcome != checks::Outcome::kOk ||
+        op.complete_ns < lost_at || op.partition < 0 ||
+        op.partition >= static_cast<int64_t>(first_ack.size())) {
+      continue;
+    }
+    int64_t& first = first_ack[static_cast<size_t>(op.partition)];
+    if (first < 0 || op.complete_ns < first) first = op.complete_ns;
+  }
+  double rto = 0;
+  for (size_t p = 0; p < first_ack.size(); p++) {
+    if (first_ack[p] < 0) {
+      result.violations.push_back(
+          fmt::format("partition {} accepted no write after the region loss", p));
+      continue;
+    }
+    rto = std::max(rto, static_cast<double>(first_ack[p] - lost_at) / 1e9);
+  }
+  result.rto_s = rto;
+}
+
 }  // namespace
 
 const absl::btree_set<FaultKind>& BrokerFaultKinds() { return ReplicatedLogFaultKinds(); }
@@ -409,9 +513,15 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
                            ? swarm_random.Chance(1, 2)
                            : options.buggify == SimulationOptions::Buggify::kOn;
   WorldOptions world_options{.seed = options.seed, .buggify = buggify};
-  const Plan plan = MakePlan(options, producers, partitions, &world_options.topology);
+  Plan plan = MakePlan(options, producers, partitions, &world_options.topology);
+  // Half the runs give up on a batch after a few seconds (the producer then bumps its epoch and
+  // the send is indeterminate), the other half wait 30 s as a patient application would.
+  plan.delivery_timeout = seconds(swarm_random.Chance(1, 2) ? 30 : swarm_random.Between(4, 10));
   MaybePlantNondeterminism(options, plan.servers, &world_options);
-  const std::vector<FaultEvent> generated = GenerateSchedule(schedule_random, swarm, plan.targets);
+  const std::vector<FaultEvent> generated =
+      IsRegionLossScenario(options.scenario)
+          ? RegionLossSchedule(schedule_random, options.fault_phase)
+          : GenerateSchedule(schedule_random, swarm, plan.targets);
   SimulationResult result;
   result.schedule = KeepScheduleEntries(generated, options.keep_faults);
   result.schedule_generated = generated.size();
@@ -464,6 +574,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   result.ops_info = run.recorder.Count(checks::Function::kSend, checks::Outcome::kInfo) +
                     run.recorder.CountOpen(checks::Function::kSend);
   result.probes = io::probe::Snapshot();
+  MeasureGeo(run, history, result);
   return result;
 }
 
