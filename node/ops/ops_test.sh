@@ -190,6 +190,15 @@ echo 'expr: meridian_no_such_metric_total' >"$WORK/planted/made_up.yml"
 [ "$(missing_names "$WORK/planted/made_up.yml")" = meridian_no_such_metric_total ] ||
   fail "the name check did not catch a made-up metric"
 
+# --- A healthy cluster settles with nothing under-replicated, offline or unreachable.
+healthy() {
+  local scraped
+  scraped=$(scrape 1; scrape 2; scrape 3)
+  [ "$(awk '$1 == "meridian_under_replicated_partitions" || $1 == "meridian_offline_partitions" ||
+    $1 ~ /^meridian_peer_unreachable\{/ { s += $2 } END { print s + 0 }' <<<"$scraped")" -eq 0 ]
+}
+wait_until 20 "no under-replicated, offline or unreachable report while all nodes run" healthy
+
 # --- Under-replication and unreachability as seen after kill -9 of node 3.
 kill -9 "${NODE_PID[3]}"
 wait "${NODE_PID[3]}" 2>/dev/null || true
