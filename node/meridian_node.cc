@@ -208,6 +208,7 @@ void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
       }
       metrics.client_connections_total++;
       std::shared_ptr<io::Stream> connection(std::move(*stream));
+      log.Log(LogLevel::kDebug, "client_connected", {{"peer", connection->peer()}});
       rt.Spawn("client", [broker, connection] { broker->ServeConnection(connection); });
     }
   });

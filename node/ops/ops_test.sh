@@ -6,7 +6,7 @@
 #   - alerts.yml passes `promtool check rules`, and `promtool test rules alerts_test.yml` shows
 #     its alerts firing on synthetic series; a copy with one rule broken must fail that test;
 #   - a bad --log_level exits 2 with a clear message; log lines are `ts=... level=... node=...
-#     event=...`, and --log_level=warn drops info events;
+#     event=...`; --log_level=warn drops info events, info drops debug ones, debug keeps them;
 #   - /healthz is 200 at once; /readyz is 503 with a reason while node 1 runs alone (no
 #     controller quorum, so not registered), then 200 on every node once all three run;
 #   - after records are produced with the CLI, every node's /metrics passes
@@ -136,7 +136,7 @@ readyz=$(http "${METRICS_PORT[1]}" /readyz)
 [ "$(head -n 1 <<<"$readyz")" = 503 ] || fail "/readyz of a lone node: $readyz"
 grep -q "^not ready: " <<<"$readyz" || fail "/readyz 503 without a reason: $readyz"
 [ "$(code_of "${METRICS_PORT[1]}" /nothing)" = 404 ] || fail "/nothing is not 404"
-start_node 2
+start_node 2 --log_level=debug
 start_node 3 --log_level=warn
 for i in 1 2 3; do
   wait_until 30 "node $i's /readyz" code_is "${METRICS_PORT[$i]}" /readyz 200
@@ -144,6 +144,11 @@ done
 grep -qE '^ts=[0-9T:.-]+Z level=info node=1 event=up clients=127\.0\.0\.1:[0-9]+ ' "$WORK/n1.log" ||
   fail "node 1 logged no structured 'up' event"
 grep -q 'event=up' "$WORK/n3.log" && fail "node 3 (--log_level=warn) logged an info event"
+grep -q 'event=client_connected' "$WORK/n1.log" && fail "node 1 (info) logged a debug event"
+"$CLI_BIN" --bootstrap="127.0.0.1:${CLIENT_PORT[2]}" --timeout=20 topic list >/dev/null ||
+  fail "topic list"
+grep -qE 'level=debug node=2 event=client_connected peer=127\.0\.0\.1:[0-9]+$' "$WORK/n2.log" ||
+  fail "node 2 (--log_level=debug) logged no client_connected event"
 
 # --- Records, then /metrics under promtool.
 "$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=20 topic create "$TOPIC" --partitions=3 \
