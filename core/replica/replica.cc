@@ -173,8 +173,9 @@ void Replica::TickUpTo(io::Instant now) {
 
 void Replica::Handle(Input input) {
   if (auto* message = std::get_if<raft::Message>(&input)) {
+    const uint64_t dropped_before = raft_->drops().total();
     raft_->Step(*message);
-    NoteHeard(*message);
+    if (raft_->drops().total() == dropped_before) NoteHeard(*message);  // Not a refused one.
     return;
   }
   if (auto* compaction = std::get_if<Compaction>(&input)) {

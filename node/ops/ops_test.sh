@@ -110,7 +110,7 @@ node_args() {
   done
   echo --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
     --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --region="r$i" --peers="$peers" \
-    --metrics_listen="127.0.0.1:${METRICS_PORT[$i]}" --raft_tick_ms=20
+    --metrics_listen="127.0.0.1:${METRICS_PORT[$i]}"
 }
 start_node() {  # start_node I [EXTRA FLAG...]
   local i=$1
