@@ -24,6 +24,7 @@
 #include "core/broker/broker.h"
 #include "io/posix/posix_runtime.h"
 #include "node/metrics_http.h"
+#include "node/structured_log.h"
 
 ABSL_FLAG(uint32_t, node_id, 0, "This node's id (>= 1, unique in the cluster). Required.");
 ABSL_FLAG(std::string, data_dir, "",
@@ -46,15 +47,13 @@ ABSL_FLAG(int64_t, retention_check_ms, 5000,
           "How often each partition's retention is evaluated (>= 10).");
 ABSL_FLAG(uint64_t, metadata_snapshot_entries, 4096,
           "Metadata entries between compactions of the metadata group (>= 1).");
+ABSL_FLAG(std::string, log_level, "info",
+          "Least severe log event written to stderr: debug, info, warn or error.");
 
 namespace meridian::node {
 namespace {
 
 using io::posix::PosixRuntime;
-
-void Log(const io::Runtime& rt, std::string_view text) {
-  fmt::print(stderr, "n{} {}\n", rt.node().value(), text);
-}
 
 absl::StatusOr<io::Address> ParseIpAddress(std::string_view flag, const std::string& text) {
   absl::StatusOr<io::Address> address = io::ParseAddress(text);
@@ -168,16 +167,16 @@ sigset_t StopSignals() {
 
 // SIGTERM/SIGINT arrive on a signalfd watched by the reactor, so shutdown is an ordinary event.
 // They must be blocked in every thread (see Main) or the default action would kill the process.
-absl::Status StopOnSignals(PosixRuntime& rt) {
+absl::Status StopOnSignals(PosixRuntime& rt, const Logger& log) {
   const sigset_t signals = StopSignals();
   const int fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd < 0) return absl::InternalError("signalfd");
-  rt.Spawn("signals", [&rt, fd] {
+  rt.Spawn("signals", [&rt, &log, fd] {
     std::unique_ptr<io::posix::FdWatch> watch = rt.Watch(fd);
     while (true) {
       signalfd_siginfo info{};
       if (read(fd, &info, sizeof(info)) == sizeof(info)) {
-        Log(rt, fmt::format("signal {}: stopping", info.ssi_signo));
+        log.Log(LogLevel::kInfo, "stopping", {{"signal", std::to_string(info.ssi_signo)}});
         break;
       }
       watch->readable = false;
@@ -194,27 +193,97 @@ absl::Status StopOnSignals(PosixRuntime& rt) {
 
 // Hands every accepted client connection to the broker, each on its own fiber.
 void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
-                   core::broker::Broker* broker, NodeMetrics& metrics) {
-  rt.Spawn("client-accept", [&rt, listener, broker, &metrics] {
+                   core::broker::Broker* broker, NodeMetrics& metrics, const Logger& log) {
+  rt.Spawn("client-accept", [&rt, listener, broker, &metrics, &log] {
     while (true) {
       absl::StatusOr<std::unique_ptr<io::Stream>> stream =
           listener->Accept(io::Instant::Infinite());
       if (!stream.ok()) {
         if (absl::IsCancelled(stream.status())) return;
         // Out of descriptors or a transient error: keep accepting after a pause.
-        Log(rt, fmt::format("accept failed: {}; retrying", stream.status().ToString()));
+        log.Log(LogLevel::kWarn, "accept_failed",
+                {{"error", stream.status().ToString()}, {"retry_ms", "100"}});
         (void)rt.Sleep(std::chrono::milliseconds(100));
         continue;
       }
       metrics.client_connections_total++;
       std::shared_ptr<io::Stream> connection(std::move(*stream));
+      log.Log(LogLevel::kDebug, "client_connected", {{"peer", connection->peer()}});
       rt.Spawn("client", [broker, connection] { broker->ServeConnection(connection); });
     }
   });
 }
 
+// Runs the node until a stop signal; returns the exit code.
+int Serve(const io::posix::PosixOptions& options, const io::Address& client_address,
+          core::broker::BrokerOptions broker_options, const Logger& log) {
+  absl::StatusOr<std::unique_ptr<PosixRuntime>> runtime = PosixRuntime::Create(options);
+  if (!runtime.ok()) {
+    log.Log(LogLevel::kError, "start_failed", {{"error", runtime.status().ToString()}});
+    return 1;
+  }
+  PosixRuntime& rt = **runtime;
+  NodeMetrics metrics{.started_at = rt.Now(),
+                      .region = broker_options.region,
+                      .zone = broker_options.zone,
+                      .data_dir = options.data_dir};
+  // Bind every listener before anything starts, so a taken port fails the start, not later.
+  absl::StatusOr<std::unique_ptr<io::Listener>> clients = rt.network().Listen(client_address);
+  if (!clients.ok()) {
+    log.Log(LogLevel::kError, "start_failed",
+            {{"error", fmt::format("cannot listen for clients on {}: {}", client_address.ToString(),
+                                   clients.status().ToString())}});
+    return 1;
+  }
+  std::shared_ptr<io::Listener> client_listener(std::move(*clients));
+  absl::Status started = StopOnSignals(rt, log);
+  if (started.ok() && !absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    absl::StatusOr<io::Address> address =
+        ParseIpAddress("metrics_listen", absl::GetFlag(FLAGS_metrics_listen));
+    started = address.ok() ? ServeMetrics(rt, *address, metrics, log) : address.status();
+  }
+  if (!started.ok()) {
+    log.Log(LogLevel::kError, "start_failed", {{"error", started.ToString()}});
+    return 1;
+  }
+  broker_options.log = [&log](std::string_view text) {
+    log.Log(LogLevel::kWarn, "broker", {{"msg", std::string(text)}});
+  };
+  std::unique_ptr<core::broker::Broker> broker;
+  int exit_code = 0;
+  // The broker recovers its replicas from disk, which suspends: start it on the reactor.
+  rt.Spawn("broker-start", [&] {
+    absl::StatusOr<std::unique_ptr<core::broker::Broker>> started_broker =
+        core::broker::Broker::Start(rt, broker_options);
+    if (!started_broker.ok()) {
+      log.Log(LogLevel::kError, "broker_start_failed",
+              {{"error", started_broker.status().ToString()}});
+      exit_code = 1;
+      rt.Stop();
+      return;
+    }
+    broker = std::move(*started_broker);
+    metrics.broker = broker.get();
+    AcceptClients(rt, client_listener, broker.get(), metrics, log);
+    log.Log(LogLevel::kInfo, "up",
+            {{"clients", client_listener->address().ToString()},
+             {"data_dir", options.data_dir},
+             {"controller_voters", std::to_string(broker_options.controller_voters.size())}});
+  });
+  rt.Run();
+  log.Log(LogLevel::kInfo, "stopped", {{"exit_code", std::to_string(exit_code)}});
+  client_listener->Close();
+  if (broker) broker->Stop();
+  runtime->reset();  // Unwind every fiber while the broker and metrics they use still exist.
+  return exit_code;
+}
+
 int Main() {
-  absl::StatusOr<io::posix::PosixOptions> options = OptionsFromFlags();
+  absl::StatusOr<LogLevel> level = ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  absl::StatusOr<io::posix::PosixOptions> options =
+      level.ok() ? OptionsFromFlags()
+                 : absl::InvalidArgumentError(
+                       fmt::format("--log_level: {}", std::string(level.status().message())));
   absl::StatusOr<io::Address> client_address =
       options.ok() ? ParseIpAddress("listen", absl::GetFlag(FLAGS_listen)) : options.status();
   absl::StatusOr<core::broker::BrokerOptions> broker_options =
@@ -224,64 +293,14 @@ int Main() {
     fmt::print(stderr, "meridian-node: {}\n", std::string(broker_options.status().message()));
     return 2;
   }
+  const Logger log(options->node.value(), *level);
   // Block the stop signals before the runtime starts its helper thread, which inherits the mask.
   const sigset_t stop_signals = StopSignals();
   if (pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) != 0) {
-    fmt::print(stderr, "meridian-node: cannot block signals\n");
+    log.Log(LogLevel::kError, "start_failed", {{"error", "cannot block signals"}});
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<PosixRuntime>> runtime = PosixRuntime::Create(*options);
-  if (!runtime.ok()) {
-    fmt::print(stderr, "meridian-node: cannot start: {}\n", runtime.status().ToString());
-    return 1;
-  }
-  PosixRuntime& rt = **runtime;
-  NodeMetrics metrics;
-  metrics.started_at = rt.Now();
-  // Bind every listener before anything starts, so a taken port fails the start, not later.
-  absl::StatusOr<std::unique_ptr<io::Listener>> clients = rt.network().Listen(*client_address);
-  if (!clients.ok()) {
-    fmt::print(stderr, "meridian-node: cannot listen for clients on {}: {}\n",
-               client_address->ToString(), clients.status().ToString());
-    return 1;
-  }
-  std::shared_ptr<io::Listener> client_listener(std::move(*clients));
-  absl::Status started = StopOnSignals(rt);
-  if (started.ok() && !absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    absl::StatusOr<io::Address> address =
-        ParseIpAddress("metrics_listen", absl::GetFlag(FLAGS_metrics_listen));
-    started = address.ok() ? ServeMetrics(rt, *address, metrics) : address.status();
-  }
-  if (!started.ok()) {
-    fmt::print(stderr, "meridian-node: cannot start: {}\n", started.ToString());
-    return 1;
-  }
-  std::unique_ptr<core::broker::Broker> broker;
-  int exit_code = 0;
-  // The broker recovers its replicas from disk, which suspends: start it on the reactor.
-  rt.Spawn("broker-start", [&] {
-    absl::StatusOr<std::unique_ptr<core::broker::Broker>> started_broker =
-        core::broker::Broker::Start(rt, *broker_options);
-    if (!started_broker.ok()) {
-      fmt::print(stderr, "meridian-node: cannot start the broker: {}\n",
-                 started_broker.status().ToString());
-      exit_code = 1;
-      rt.Stop();
-      return;
-    }
-    broker = std::move(*started_broker);
-    metrics.broker = broker.get();
-    AcceptClients(rt, client_listener, broker.get(), metrics);
-    Log(rt, fmt::format("up: clients on {}, data in {}, {} controller voters",
-                        client_listener->address().ToString(), options->data_dir,
-                        broker_options->controller_voters.size()));
-  });
-  rt.Run();
-  Log(rt, "stopped");
-  client_listener->Close();
-  if (broker) broker->Stop();
-  runtime->reset();  // Unwind every fiber while the broker and metrics they use still exist.
-  return exit_code;
+  return Serve(*options, *client_address, *std::move(broker_options), log);
 }
 
 }  // namespace

@@ -1,30 +1,27 @@
-// Prometheus text exposition over a minimal HTTP/1.0 server on the node's reactor.
-// Only `GET /metrics` is served; anything else gets 404, a malformed or oversized request 400.
+// The node's operations endpoints over a minimal HTTP/1.0 server on the node's reactor:
+//   GET /metrics  Prometheus text format (node/node_metrics.h, docs/operations.md);
+//   GET /healthz  200 "ok" while the process serves;
+//   GET /readyz   200 "ready" when node/readiness.h says so, else 503 with the reason.
+// Anything else gets 404; a malformed or oversized request 400.
 #pragma once
 
-#include <cstdint>
-#include <string>
-
 #include "absl/status/status.h"
-#include "core/broker/broker.h"
 #include "io/network.h"
 #include "io/posix/posix_runtime.h"
+#include "node/node_metrics.h"
+#include "node/structured_log.h"
 
 namespace meridian::node {
 
-struct NodeMetrics {
-  io::Instant started_at;
-  uint64_t client_connections_total = 0;
-  uint64_t client_requests_total = 0;
-  uint64_t client_errors_total = 0;
-  uint64_t metrics_scrapes_total = 0;
-  const core::broker::Broker* broker = nullptr;  // Set once the broker runs.
+struct HttpResponse {
+  int code = 200;
+  std::string body;
 };
 
-// Renders the metrics in Prometheus text format 0.0.4.
-std::string RenderMetrics(io::posix::PosixRuntime& rt, const NodeMetrics& metrics);
+// The response to one request (its bytes up to the blank line).
+HttpResponse Route(io::posix::PosixRuntime& rt, std::string_view request, NodeMetrics& metrics);
 
 absl::Status ServeMetrics(io::posix::PosixRuntime& rt, const io::Address& address,
-                          NodeMetrics& metrics);
+                          NodeMetrics& metrics, const Logger& log);
 
 }  // namespace meridian::node

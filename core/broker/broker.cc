@@ -359,6 +359,7 @@ raft::RaftOptions Broker::State::GroupRaftOptions(const std::vector<uint32_t>& v
 }
 
 void Broker::State::Log(std::string_view text) const {
+  if (options.log) return options.log(text);
   fmt::print(stderr, "n{} broker: {}\n", options.node_id, text);
 }
 
@@ -427,5 +428,32 @@ uint64_t Broker::raft_messages_dropped() const {
   return dropped;
 }
 uint32_t Broker::node_id() const { return state_->options.node_id; }
+
+std::vector<PartitionStatus> Broker::PartitionStatuses() const {
+  const auto status_of = [](const replica::Replica& replica) {
+    PartitionStatus status;
+    status.role = replica.role();
+    status.leader = replica.leader().value();
+    status.term = replica.term().value();
+    status.commit_index = replica.commit().value();
+    status.applied_index = replica.applied().value();
+    status.health = replica.health();
+    return status;
+  };
+  std::vector<PartitionStatus> statuses;
+  statuses.push_back(status_of(*state_->controller));
+  statuses.back().group = cluster::kControllerGroup;
+  for (const auto& [group, hosted] : state_->partitions) {
+    PartitionStatus status = status_of(*hosted.replica);
+    status.topic = hosted.topic;
+    status.partition = hosted.partition;
+    status.group = group;
+    status.high_watermark = static_cast<int64_t>(hosted.machine->state.high_watermark().value());
+    status.log_start_offset =
+        static_cast<int64_t>(hosted.machine->state.log_start_offset().value());
+    statuses.push_back(std::move(status));
+  }
+  return statuses;
+}
 
 }  // namespace meridian::core::broker

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,7 +26,9 @@
 #include "absl/status/statusor.h"
 #include "core/broker/partition_state.h"
 #include "core/cluster/metadata.h"
+#include "core/metrics/histogram.h"
 #include "core/raft/types.h"
+#include "core/replica/replica.h"
 #include "core/wire/client_codec.h"
 #include "io/network.h"
 #include "io/runtime.h"
@@ -65,6 +68,9 @@ struct BrokerOptions {
   uint64_t segment_bytes = 64ull << 20;
   uint64_t metadata_snapshot_entries = 4096;
   BrokerPlantedBugs planted;
+  // Where the broker's operational messages go (one line of text each, no newline). Unset:
+  // stderr, prefixed with the node id.
+  std::function<void(std::string_view text)> log;
 };
 
 struct BrokerMetrics {
@@ -79,6 +85,26 @@ struct BrokerMetrics {
   uint64_t partitions_hosted = 0;
   uint64_t snapshots_taken_total = 0;      // Compactions (partition retention + metadata).
   uint64_t compactions_refused_total = 0;  // Raft refused (e.g. a snapshot over its limit).
+  uint64_t produce_bytes_total = 0;        // Record batch bytes of appended produce requests.
+  // Time from a produce or fetch request's decoding to its response (a fetch's long poll
+  // included), on the runtime's clock.
+  metrics::Histogram produce_latency_ns = metrics::LatencyHistogram();
+  metrics::Histogram fetch_latency_ns = metrics::LatencyHistogram();
+};
+
+// One replica hosted on this node, as /metrics and /readyz see it (Broker::PartitionStatuses).
+struct PartitionStatus {
+  std::string topic;  // Empty for the metadata (controller) group.
+  uint32_t partition = 0;
+  uint64_t group = 0;
+  raft::Role role = raft::Role::kFollower;
+  uint32_t leader = 0;  // 0: no leader known.
+  uint64_t term = 0;
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;
+  int64_t high_watermark = 0;  // Partitions only.
+  int64_t log_start_offset = 0;
+  replica::ReplicaHealth health;
 };
 
 class Broker {
@@ -104,6 +130,8 @@ class Broker {
   // Raft peer messages every replica on this node refused (forged or nonsensical), summed.
   uint64_t raft_messages_dropped() const;
   uint32_t node_id() const;
+  // Every replica hosted here, the metadata group first, then partitions by group. Read-only.
+  std::vector<PartitionStatus> PartitionStatuses() const;
 
   struct State;  // Shared with the broker's fibers (broker.cc).
 

@@ -470,6 +470,7 @@ wire::ClientMessageT HandleProduce(Broker::State& state, uint64_t id,
   if (outcome->result == ApplyResult::kAppended) {
     MERIDIAN_CHECK(outcome->record_count == records);
     state.metrics.produce_records_total += records;
+    state.metrics.produce_bytes_total += request.batch.size();
   }
   return ProduceOutcome(id, *outcome);
 }
@@ -626,6 +627,15 @@ wire::ClientMessageT HandleReplicaStatus(Broker::State& state, uint64_t id) {
   return Message(id, std::move(response));
 }
 
+// Runs `handle` and records how long it took in `latency_ns` (metrics only).
+template <typename Handler>
+wire::ClientMessageT Timed(Broker::State& state, metrics::Histogram& latency_ns, Handler handle) {
+  const io::Instant start = state.runtime.Now();
+  wire::ClientMessageT response = handle();
+  latency_ns.Observe((state.runtime.Now() - start).count());
+  return response;
+}
+
 }  // namespace
 
 wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessageT& request) {
@@ -645,9 +655,11 @@ wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessa
     case wire::Body::InitProducerIdRequest:
       return HandleInitProducerId(state, id, *body.AsInitProducerIdRequest());
     case wire::Body::ProduceRequest:
-      return HandleProduce(state, id, *body.AsProduceRequest());
+      return Timed(state, state.metrics.produce_latency_ns,
+                   [&] { return HandleProduce(state, id, *body.AsProduceRequest()); });
     case wire::Body::FetchRequest:
-      return HandleFetch(state, id, *body.AsFetchRequest());
+      return Timed(state, state.metrics.fetch_latency_ns,
+                   [&] { return HandleFetch(state, id, *body.AsFetchRequest()); });
     case wire::Body::ListOffsetsRequest:
       return HandleListOffsets(state, id, *body.AsListOffsetsRequest());
     case wire::Body::RegisterNodeRequest:

@@ -213,9 +213,11 @@ absl::Status Log::GroupSync() {
   }
   absl::Status status;
   for (const SegmentPtr& segment : dirty) {
+    const io::Instant sync_start = runtime_.Now();
     status = segment->file->Sync();  // Suspends: appends go on meanwhile.
     if (!status.ok()) break;
     metrics_.file_syncs++;
+    metrics_.file_sync_latency_ns.Observe((runtime_.Now() - sync_start).count());
   }
   if (status.ok() && sync_dir) {
     status = disk_.SyncDir(options_.dir);

@@ -40,6 +40,7 @@
 #include "core/log/format.h"
 #include "core/log/sparse_index.h"
 #include "core/log/tail_cache.h"
+#include "core/metrics/histogram.h"
 #include "core/strong_id.h"
 #include "io/disk.h"
 #include "io/runtime.h"
@@ -106,6 +107,9 @@ struct LogMetrics {
   uint64_t segments_rolled = 0;
   uint64_t segments_removed = 0;
   uint64_t suffix_truncations = 0;
+  // Latency of each segment file sync (fsync/fdatasync) that succeeded, in nanoseconds of the
+  // runtime's clock (virtual time in the simulator).
+  metrics::Histogram file_sync_latency_ns = metrics::LatencyHistogram();
 };
 
 struct FoundSegment;  // Recovery internals (log_recovery.cc).

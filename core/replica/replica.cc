@@ -173,7 +173,9 @@ void Replica::TickUpTo(io::Instant now) {
 
 void Replica::Handle(Input input) {
   if (auto* message = std::get_if<raft::Message>(&input)) {
+    const uint64_t dropped_before = raft_->drops().total();
     raft_->Step(*message);
+    if (raft_->drops().total() == dropped_before) NoteHeard(*message);  // Not a refused one.
     return;
   }
   if (auto* compaction = std::get_if<Compaction>(&input)) {
@@ -322,6 +324,55 @@ void Replica::PublishState() {
   commit_ = raft_->log().commit();
   if (new_leadership && observer_ != nullptr)
     observer_->OnLeader(runtime_.node(), term_, raft_->log());
+  // Health bookkeeping only (health()); nothing here feeds back into the protocol.
+  const io::Instant now = runtime_.Now();
+  if (leader_ != raft::kNoNode && leader_ != last_known_leader_) {
+    leader_changes_total_++;
+    last_known_leader_ = leader_;
+  }
+  if (new_leadership) {
+    leadership_won_total_++;
+    for (io::NodeId voter : raft_->membership().voters) {  // A fresh leader gives each a window.
+      voter_caught_up_[voter] = now;
+      voter_heard_[voter] = now;
+    }
+  }
+  if (role_ != raft::Role::kLeader) return;
+  for (const auto& [id, progress] : raft_->progress()) {
+    if (raft_->membership().IsVoter(id) && progress.match() >= commit_) voter_caught_up_[id] = now;
+  }
+}
+
+void Replica::NoteHeard(const raft::Message& message) {
+  if (!raft_->membership().IsVoter(message.from)) return;
+  voter_heard_[message.from] = runtime_.Now();
+  if (message.from == raft_->leader() && message.term == raft_->term()) {
+    leader_commit_heard_ = std::max(leader_commit_heard_, message.commit);
+  }
+}
+
+ReplicaHealth Replica::health() const {
+  ReplicaHealth health;
+  health.leader_commit_heard = role_ == raft::Role::kLeader ? commit_ : leader_commit_heard_;
+  health.leadership_won_total = leadership_won_total_;
+  health.leader_changes_total = leader_changes_total_;
+  health.log_bytes = log_->size_bytes();
+  health.log = log_->metrics();
+  if (role_ != raft::Role::kLeader || raft_ == nullptr) return health;
+  const io::Instant now = runtime_.Now();
+  const io::Duration window = options_.tick * options_.raft.election_timeout_ticks;
+  const auto recent = [&](const absl::btree_map<io::NodeId, io::Instant>& seen, io::NodeId id) {
+    auto it = seen.find(id);
+    return it != seen.end() && now - it->second <= window;
+  };
+  for (io::NodeId voter : raft_->membership().voters) {
+    if (voter == runtime_.node()) continue;
+    const bool heard = recent(voter_heard_, voter);
+    if (!heard) health.voters_unheard.push_back(voter);
+    if (!heard || !recent(voter_caught_up_, voter)) health.voters_out_of_sync++;
+  }
+  MERIDIAN_CHECK(health.voters_out_of_sync < raft_->membership().voters.size());
+  return health;
 }
 
 absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instant deadline,

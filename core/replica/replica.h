@@ -60,6 +60,23 @@ class ReplicaStateMachine {
   virtual absl::Status Restore(const raft::SnapshotMeta& meta, std::string_view data) = 0;
 };
 
+// What metrics and readiness checks read about a replica (node/ /metrics and /readyz); never
+// read by the protocol. A snapshot taken by Replica::health().
+struct ReplicaHealth {
+  // The highest commit index this replica heard from its current leader (a lower bound of the
+  // leader's: heartbeats cap it at what this replica holds); on the leader, its own.
+  raft::Index leader_commit_heard;
+  // Leader only: voters other than itself not caught up to the commit index, or not heard from,
+  // within one election timeout (under-replication). 0 elsewhere.
+  uint32_t voters_out_of_sync = 0;
+  // Leader only: the voters among those not heard from within one election timeout.
+  std::vector<io::NodeId> voters_unheard;
+  uint64_t leadership_won_total = 0;  // Times this replica became leader (of a new term).
+  uint64_t leader_changes_total = 0;  // Times the leader it knows became another known node.
+  uint64_t log_bytes = 0;             // Bytes of its log's segments.
+  log::LogMetrics log;
+};
+
 // What ProposeAndWait waits for before it returns the entry's index.
 enum class WaitFor : uint8_t {
   kApplied,        // Committed (durable on a quorum) and applied on this node.
@@ -127,6 +144,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   const ReplicaOptions& options() const { return options_; }
   // Peer messages raft refused as nonsensical or forged (core/raft design.md "Hostile input").
   uint64_t raft_messages_dropped() const { return raft_ != nullptr ? raft_->drops().total() : 0; }
+  ReplicaHealth health() const;
 
  private:
   struct Proposal {
@@ -154,6 +172,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void Apply(const std::vector<raft::Entry>& committed);
   void FailStop(absl::Status why);
   void PublishState();
+  void NoteHeard(const raft::Message& message);
 
   io::Runtime& runtime_;
   const ReplicaOptions options_;
@@ -174,6 +193,13 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::HardState stored_hard_state_;                       // What <dir>/hard_state holds.
   absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
   absl::Status failure_;
+  // Health bookkeeping (health()). Keyed by voters of the membership only, so bounded by it.
+  absl::btree_map<io::NodeId, io::Instant> voter_heard_;      // Last message from each voter.
+  absl::btree_map<io::NodeId, io::Instant> voter_caught_up_;  // Leader: last match >= commit.
+  raft::Index leader_commit_heard_;
+  io::NodeId last_known_leader_;
+  uint64_t leadership_won_total_ = 0;
+  uint64_t leader_changes_total_ = 0;
 };
 
 }  // namespace meridian::core::replica

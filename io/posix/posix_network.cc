@@ -242,6 +242,7 @@ void PosixNetwork::RunLink(Link& link) {
         absl::StatusOr<std::vector<uint8_t>> message = link.queue.Receive();
         if (!message.ok()) return;  // Cancelled or closed: the node is shutting down.
         failure = WriteFrame(**stream, *message, Instant::Infinite());
+        if (failure.ok()) peer_traffic_[link.peer].bytes_sent += message->size();
       }
     }
     if (absl::IsCancelled(failure)) return;
@@ -285,6 +286,8 @@ void PosixNetwork::ServePeerConnection(Stream& stream) {
       }
       return;
     }
+    // A forged hello may claim any id: count only configured peers, so the map stays bounded.
+    if (peers_.contains(NodeId(from))) peer_traffic_[NodeId(from)].bytes_received += frame->size();
     if (!inbox_.TrySend(PeerMessage{NodeId(from), std::move(*frame)})) messages_dropped_++;
   }
 }

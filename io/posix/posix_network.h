@@ -42,6 +42,13 @@ class PosixNetwork final : public Network {
   // Times a listener of this network found no descriptor (or kernel memory) for a pending
   // connection and paused kAcceptBackoff before retrying, instead of failing.
   uint64_t accept_backoffs() const { return accept_backoffs_; }
+  // Peer message bytes (payloads, without framing) written to and read from each configured
+  // peer since start, for the node's per-region traffic metrics.
+  struct PeerTraffic {
+    uint64_t bytes_sent = 0;
+    uint64_t bytes_received = 0;
+  };
+  const absl::btree_map<NodeId, PeerTraffic>& peer_traffic() const { return peer_traffic_; }
 
  private:
   struct Link;
@@ -55,6 +62,7 @@ class PosixNetwork final : public Network {
   std::unique_ptr<Listener> peer_listener_;
   uint64_t messages_dropped_ = 0;
   uint64_t accept_backoffs_ = 0;
+  absl::btree_map<NodeId, PeerTraffic> peer_traffic_;  // Configured peers only (bounded).
 };
 
 }  // namespace meridian::io::posix

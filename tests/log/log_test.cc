@@ -113,6 +113,10 @@ TEST(Log, ConcurrentWaitersShareGroupCommits) {
     const uint64_t syncs = log->metrics().group_syncs - syncs_before;
     EXPECT_LT(syncs, uint64_t{kWriters}) << "group commit should share fsyncs";
     EXPECT_GT(log->metrics().batches_per_sync_max, 10u);
+    // Every successful file sync is timed once, in the simulator's virtual time.
+    const core::log::LogMetrics metrics = log->metrics();
+    EXPECT_EQ(metrics.file_sync_latency_ns.count(), metrics.file_syncs);
+    EXPECT_GT(metrics.file_sync_latency_ns.sum(), 0);
   }));
 }
 

@@ -1,0 +1,222 @@
+#include "node/node_metrics.h"
+
+#include <fmt/format.h>
+#include <sys/statvfs.h>
+
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "io/posix/posix_network.h"
+#include "node/prometheus_text.h"
+
+namespace meridian::node {
+namespace {
+
+using core::broker::PartitionStatus;
+
+constexpr double kNanosPerSecond = 1e9;
+
+void RenderProcess(PrometheusText& out, io::posix::PosixRuntime& rt, const NodeMetrics& metrics) {
+  out.One("meridian_node_info", "gauge", "Always 1; labels name this node and where it is.",
+          {{"node", std::to_string(rt.node().value())},
+           {"region", metrics.region},
+           {"zone", metrics.zone}},
+          1);
+  out.One("meridian_uptime_seconds", "gauge", "Seconds since the node started.", {},
+          std::chrono::duration<double>(rt.Now() - metrics.started_at).count());
+  out.One("meridian_client_connections_total", "counter", "Client connections accepted.", {},
+          static_cast<double>(metrics.client_connections_total));
+  out.One("meridian_fibers_live", "gauge", "Fibers alive on the reactor.", {},
+          static_cast<double>(rt.scheduler().live_fibers()));
+  out.One("meridian_fiber_resumes_total", "counter", "Fiber context switches.", {},
+          static_cast<double>(rt.scheduler().resumes()));
+  out.One("meridian_metrics_scrapes_total", "counter", "Scrapes of /metrics.", {},
+          static_cast<double>(metrics.metrics_scrapes_total));
+  struct statvfs fs {};
+  if (!metrics.data_dir.empty() && statvfs(metrics.data_dir.c_str(), &fs) == 0) {
+    out.One("meridian_data_dir_capacity_bytes", "gauge",
+            "Size of the file system holding --data_dir.", {},
+            static_cast<double>(fs.f_blocks) * static_cast<double>(fs.f_frsize));
+    out.One("meridian_data_dir_available_bytes", "gauge",
+            "Bytes of that file system available to the node.", {},
+            static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize));
+  }
+}
+
+void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
+  const core::broker::BrokerMetrics& b = broker.metrics();
+  const auto counter = [&](std::string_view name, std::string_view help, uint64_t value) {
+    out.One(name, "counter", help, {}, static_cast<double>(value));
+  };
+  counter("meridian_client_requests_total", "Client requests served.", b.requests_total);
+  counter("meridian_client_errors_total", "Client requests refused or failed.",
+          b.request_errors_total);
+  counter("meridian_produce_requests_total", "Produce requests received.",
+          b.produce_requests_total);
+  counter("meridian_produce_records_total", "Records appended by produce.",
+          b.produce_records_total);
+  counter("meridian_produce_bytes_total", "Record batch bytes appended by produce.",
+          b.produce_bytes_total);
+  counter("meridian_fetch_requests_total", "Fetch requests received.", b.fetch_requests_total);
+  counter("meridian_fetch_bytes_total", "Record batch bytes served by fetch.",
+          b.fetch_records_bytes_total);
+  counter("meridian_peer_messages_dropped_total",
+          "Peer messages dropped (undecodable, misaddressed or for a group not hosted).",
+          b.peer_messages_dropped_total);
+  counter("meridian_raft_messages_dropped_total",
+          "Raft peer messages refused as forged or nonsensical, over every replica here.",
+          broker.raft_messages_dropped());
+  counter("meridian_snapshots_taken_total", "Log compactions behind a snapshot.",
+          b.snapshots_taken_total);
+  counter("meridian_compactions_refused_total", "Compactions raft refused.",
+          b.compactions_refused_total);
+  out.Family("meridian_produce_latency_seconds", "histogram",
+             "Produce request handling time, replication to a quorum included.");
+  out.Histogram({}, b.produce_latency_ns, kNanosPerSecond);
+  out.Family("meridian_fetch_latency_seconds", "histogram",
+             "Fetch request handling time, the long poll included.");
+  out.Histogram({}, b.fetch_latency_ns, kNanosPerSecond);
+}
+
+Labels PartitionLabels(const PartitionStatus& status) {
+  return {{"topic", status.topic}, {"partition", std::to_string(status.partition)}};
+}
+
+// Per-partition gauges: one sample per hosted partition (the metadata group is not a partition).
+void RenderPartitions(PrometheusText& out, const std::vector<PartitionStatus>& statuses) {
+  struct Gauge {
+    std::string_view name;
+    std::string_view help;
+    double (*value)(const PartitionStatus&);
+  };
+  static constexpr Gauge kGauges[] = {
+      {"meridian_partition_high_watermark", "Offset after the last committed record.",
+       [](const PartitionStatus& s) { return static_cast<double>(s.high_watermark); }},
+      {"meridian_partition_log_start_offset", "First offset still in the log (retention).",
+       [](const PartitionStatus& s) { return static_cast<double>(s.log_start_offset); }},
+      {"meridian_partition_replication_lag_entries",
+       "Raft entries this replica has not applied of what its leader committed (as heard).",
+       [](const PartitionStatus& s) { return static_cast<double>(ReplicationLagEntries(s)); }},
+      {"meridian_partition_is_leader", "1 if this node's replica is the partition leader.",
+       [](const PartitionStatus& s) { return s.role == core::raft::Role::kLeader ? 1.0 : 0.0; }},
+      {"meridian_partition_leader_known", "1 if this replica knows a leader.",
+       [](const PartitionStatus& s) { return s.leader != 0 ? 1.0 : 0.0; }},
+      {"meridian_partition_disk_bytes", "Bytes of this replica's log segments on disk.",
+       [](const PartitionStatus& s) { return static_cast<double>(s.health.log_bytes); }},
+  };
+  for (const Gauge& gauge : kGauges) {
+    out.Family(gauge.name, "gauge", gauge.help);
+    for (const PartitionStatus& status : statuses) {
+      if (!status.topic.empty()) out.Sample(PartitionLabels(status), gauge.value(status));
+    }
+  }
+}
+
+// Node-wide replication health, summed over every replica here (the metadata group included).
+void RenderReplication(PrometheusText& out, const std::vector<PartitionStatus>& statuses) {
+  uint64_t under_replicated = 0, offline = 0, elections = 0, changes = 0;
+  uint64_t cache_hits = 0, cache_misses = 0, disk_bytes = 0;
+  core::metrics::Histogram fsync = core::metrics::LatencyHistogram();
+  for (const PartitionStatus& status : statuses) {
+    const bool partition = !status.topic.empty();
+    if (partition && status.health.voters_out_of_sync > 0) under_replicated++;
+    if (partition && status.leader == 0) offline++;
+    elections += status.health.leadership_won_total;
+    changes += status.health.leader_changes_total;
+    cache_hits += status.health.log.cache_hits;
+    cache_misses += status.health.log.cache_misses;
+    disk_bytes += status.health.log_bytes;
+    fsync.Merge(status.health.log.file_sync_latency_ns);
+  }
+  out.One("meridian_under_replicated_partitions", "gauge",
+          "Partitions led here with a voter behind or not heard from for an election timeout.", {},
+          static_cast<double>(under_replicated));
+  out.One("meridian_offline_partitions", "gauge",
+          "Partitions hosted here whose replica knows no leader.", {},
+          static_cast<double>(offline));
+  out.One("meridian_leader_elections_won_total", "counter",
+          "Times a replica hosted here became leader (summed over the replicas hosted now).", {},
+          static_cast<double>(elections));
+  out.One("meridian_leadership_changes_total", "counter",
+          "Times a replica hosted here saw its leader change (summed over those hosted now).", {},
+          static_cast<double>(changes));
+  out.One("meridian_tail_cache_hits_total", "counter", "Log reads served from the tail cache.", {},
+          static_cast<double>(cache_hits));
+  out.One("meridian_tail_cache_misses_total", "counter", "Log reads that went to disk.", {},
+          static_cast<double>(cache_misses));
+  out.One("meridian_tail_cache_hit_ratio", "gauge",
+          "Tail cache hits over all log reads since start (1 before any read).", {},
+          cache_hits + cache_misses == 0
+              ? 1.0
+              : static_cast<double>(cache_hits) / static_cast<double>(cache_hits + cache_misses));
+  out.One("meridian_log_disk_bytes", "gauge", "Bytes of every replica's log segments here.", {},
+          static_cast<double>(disk_bytes));
+  out.Family("meridian_log_fsync_latency_seconds", "histogram",
+             "Latency of each log segment file sync (fdatasync), over every replica here.");
+  out.Histogram({}, fsync, kNanosPerSecond);
+}
+
+// Peer traffic by the peer's region, and (on the controller leader) peers not heard from.
+void RenderPeers(PrometheusText& out, io::posix::PosixRuntime& rt,
+                 const core::broker::Broker& broker, const PartitionStatus& controller) {
+  const auto& nodes = broker.metadata().nodes();
+  const auto region_of = [&](io::NodeId id) -> std::string {
+    auto it = nodes.find(id.value());
+    return it == nodes.end() ? "unknown" : it->second.region;
+  };
+  absl::btree_map<std::string, std::pair<uint64_t, uint64_t>> by_region;  // sent, received
+  const auto& network = static_cast<io::posix::PosixNetwork&>(rt.network());
+  for (const auto& [peer, traffic] : network.peer_traffic()) {
+    auto& [sent, received] = by_region[region_of(peer)];
+    sent += traffic.bytes_sent;
+    received += traffic.bytes_received;
+  }
+  out.Family("meridian_peer_sent_bytes_total", "counter",
+             "Peer message bytes sent, by the receiving node's region.");
+  for (const auto& [region, bytes] : by_region) {
+    out.Sample({{"peer_region", region}}, static_cast<double>(bytes.first));
+  }
+  out.Family("meridian_peer_received_bytes_total", "counter",
+             "Peer message bytes received, by the sending node's region.");
+  for (const auto& [region, bytes] : by_region) {
+    out.Sample({{"peer_region", region}}, static_cast<double>(bytes.second));
+  }
+  // Only the controller leader hears from every node; elsewhere the gauges have no samples.
+  out.Family("meridian_peer_unreachable", "gauge",
+             "Controller leader only: 1 for a node not heard from for an election timeout.");
+  if (controller.role != core::raft::Role::kLeader) return;
+  for (const auto& [id, node] : nodes) {
+    if (id == broker.node_id()) continue;
+    const auto& unheard = controller.health.voters_unheard;
+    const bool lost = std::find(unheard.begin(), unheard.end(), io::NodeId(id)) != unheard.end();
+    out.Sample({{"peer_node", std::to_string(id)}, {"peer_region", node.region}}, lost ? 1 : 0);
+  }
+}
+
+}  // namespace
+
+std::string RenderMetrics(io::posix::PosixRuntime& rt, const NodeMetrics& metrics) {
+  PrometheusText out;
+  RenderProcess(out, rt, metrics);
+  if (metrics.broker != nullptr) {
+    const std::vector<PartitionStatus> statuses = metrics.broker->PartitionStatuses();
+    out.One("meridian_partitions_hosted", "gauge", "Partition replicas on this node.", {},
+            static_cast<double>(metrics.broker->metrics().partitions_hosted));
+    RenderRequests(out, *metrics.broker);
+    RenderPartitions(out, statuses);
+    RenderReplication(out, statuses);
+    RenderPeers(out, rt, *metrics.broker, statuses.front());
+  }
+  return out.text();
+}
+
+ReadinessInput ReadinessOf(const NodeMetrics& metrics) {
+  ReadinessInput input;
+  if (metrics.broker == nullptr) return input;
+  input.broker_started = true;
+  input.registered = metrics.broker->metadata().nodes().contains(metrics.broker->node_id());
+  input.replicas = metrics.broker->PartitionStatuses();
+  return input;
+}
+
+}  // namespace meridian::node
