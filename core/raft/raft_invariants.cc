@@ -101,6 +101,8 @@ const char* PlantedBugName(PlantedBug bug) {
       return "concurrent-config-changes";
     case PlantedBug::kLeaseReadAfterExpiry:
       return "lease-read-after-expiry";
+    case PlantedBug::kLeaseEndsOnAnyHigherTerm:
+      return "lease-ends-on-any-higher-term";
   }
   return "?";
 }

@@ -181,6 +181,7 @@ enum class PlantedBug : uint8_t {
   kForgetToPersistVote,           // The vote never reaches the Ready hard state.
   kConcurrentConfigChanges,       // No "committed in this term" / "one pending change" rule.
   kLeaseReadAfterExpiry,          // Serve lease reads without checking lease expiry.
+  kLeaseEndsOnAnyHigherTerm,      // A follower in lease adopts a non-leader's higher term.
 };
 const char* PlantedBugName(PlantedBug bug);
 
