@@ -491,7 +491,10 @@ absl::StatusOr<Index> Raft::LeaseRead() const {
   if (options_.check_quorum != CheckQuorum::kOn) {
     return absl::FailedPreconditionError("lease reads need check-quorum");
   }
-  if (transferee_ != kNoNode || lease_revoked_) return absl::UnavailableError("transferring");
+  const bool transferring = transferee_ != kNoNode || lease_revoked_;
+  if (transferring && options_.planted_bug != PlantedBug::kLeaseReadDuringTransfer) {
+    return absl::UnavailableError("transferring");
+  }
   if (!CommittedInCurrentTerm()) return absl::UnavailableError("no commit in this term yet");
   if (options_.planted_bug != PlantedBug::kLeaseReadAfterExpiry && ticks_ >= lease_end_ticks()) {
     return absl::UnavailableError("lease expired");

@@ -168,6 +168,12 @@ class StaleLeaseRead : public ::testing::Test {
     ASSERT_TRUE(node(a_).LeaseRead().ok()) << "A's lease now rests on C's promise";
   }
 
+  void StepsOneAndTwo() {
+    ASSERT_NO_FATAL_FAILURE(ElectAAndCutItOff());
+    ASSERT_NO_FATAL_FAILURE(BCampaignsWhileItsMessagesToCAreDelayed());
+    ASSERT_NO_FATAL_FAILURE(AHeartbeatsCAndCAcknowledges());
+  }
+
   // Steps 3 and 4: B's delayed messages reach C. Returns the highest index committed by B.
   Index BsDelayedMessagesReachC() {
     std::optional<Message> rejection =
@@ -202,9 +208,7 @@ class StaleLeaseRead : public ::testing::Test {
 
 TEST_F(StaleLeaseRead, APromiseToALeaderIsNotBrokenByAMessageThatIsNotFromALeader) {
   Start(PlantedBug::kNone);
-  ASSERT_NO_FATAL_FAILURE(ElectAAndCutItOff());
-  ASSERT_NO_FATAL_FAILURE(BCampaignsWhileItsMessagesToCAreDelayed());
-  ASSERT_NO_FATAL_FAILURE(AHeartbeatsCAndCAcknowledges());
+  ASSERT_NO_FATAL_FAILURE(StepsOneAndTwo());
   const Index committed_by_b = BsDelayedMessagesReachC();
   // (5)
   const absl::StatusOr<Index> read = node(a_).LeaseRead();
@@ -222,9 +226,7 @@ TEST_F(StaleLeaseRead, APromiseToALeaderIsNotBrokenByAMessageThatIsNotFromALeade
 
 TEST_F(StaleLeaseRead, OnceTheLeaseHasExpiredAndTheNetworkHealsTheGroupCommitsAgain) {
   Start(PlantedBug::kNone);
-  ASSERT_NO_FATAL_FAILURE(ElectAAndCutItOff());
-  ASSERT_NO_FATAL_FAILURE(BCampaignsWhileItsMessagesToCAreDelayed());
-  ASSERT_NO_FATAL_FAILURE(AHeartbeatsCAndCAcknowledges());
+  ASSERT_NO_FATAL_FAILURE(StepsOneAndTwo());
   BsDelayedMessagesReachC();
   net_->DropQueued();
   held_.clear();
@@ -255,9 +257,7 @@ TEST_F(StaleLeaseRead, OnceTheLeaseHasExpiredAndTheNetworkHealsTheGroupCommitsAg
 // by missing the interleaving. This is the failure the unmodified core/raft showed.
 TEST_F(StaleLeaseRead, WithTheFixRevertedTheSameScheduleReadsStale) {
   Start(PlantedBug::kLeaseEndsOnAnyHigherTerm);
-  ASSERT_NO_FATAL_FAILURE(ElectAAndCutItOff());
-  ASSERT_NO_FATAL_FAILURE(BCampaignsWhileItsMessagesToCAreDelayed());
-  ASSERT_NO_FATAL_FAILURE(AHeartbeatsCAndCAcknowledges());
+  ASSERT_NO_FATAL_FAILURE(StepsOneAndTwo());
   const Index committed_by_b = BsDelayedMessagesReachC();
   EXPECT_EQ(node(b_).role(), Role::kLeader);
   EXPECT_EQ(node(c_).term().value(), t1_.next().value());
