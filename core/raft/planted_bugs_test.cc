@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/raft/cluster_harness.h"
+#include "core/raft/seed_guard.h"
 
 namespace meridian::core::raft::testing {
 namespace {
@@ -38,6 +39,9 @@ Catch SeedsToCatch(PlantedBug bug, uint32_t voters, uint32_t spares, uint64_t se
                                  .planted_bug = bug,
                                  .disabled_checks = disabled_checks,
                                  .compaction = compaction};
+    // An assertion inside a node (a planted bug can trip one) must not lose the seed.
+    const SeedGuard guard(
+        fmt::format("seed {}; replay: {}", seed, ReplayCommand(options, kScheduleSteps, mix)));
     std::string trace;
     const std::optional<Violation> violation =
         RunSchedule(options, Schedule(seed, kScheduleSteps, mix, compaction), &trace);
@@ -162,6 +166,54 @@ TEST(CheckersFire, LivenessFiresWhenNoLeaderCanCommitInTime) {
   EXPECT_FALSE(cluster.Stabilize(2).has_value()) << "no election finishes within 2 ticks";
   ASSERT_TRUE(cluster.violation().has_value());
   EXPECT_EQ(cluster.violation()->property, Property::kLiveness);
+}
+
+// Replays one sweep seed with its trace: the command a failing or dying seed prints.
+uint64_t EnvNumber(const char* name, uint64_t fallback) {
+  const char* value = std::getenv(name);  // determinism: test-only replay selector
+  return value != nullptr ? std::strtoull(value, nullptr, 10) : fallback;
+}
+
+TEST(PlantedBugs, ReplayOneSeed) {
+  const char* bug_name = std::getenv("RAFT_HARNESS_BUG");  // determinism: test-only replay selector
+  const char* mix_name = std::getenv("RAFT_HARNESS_MIX");  // determinism: test-only replay selector
+  const uint64_t seed = EnvNumber("RAFT_HARNESS_SEED", 0);
+  if (seed == 0) GTEST_SKIP() << "set RAFT_HARNESS_SEED (and the others a failure prints)";
+  ClusterOptions options{.voters = static_cast<uint32_t>(EnvNumber("RAFT_HARNESS_VOTERS", 3)),
+                         .spares = static_cast<uint32_t>(EnvNumber("RAFT_HARNESS_SPARES", 0)),
+                         .seed = seed,
+                         .compaction = EnvNumber("RAFT_HARNESS_COMPACTION", 1) != 0};
+  for (int i = 0; i <= static_cast<int>(kPlantedBugLast); i++) {
+    const auto bug = static_cast<PlantedBug>(i);
+    if (bug_name != nullptr && std::string(PlantedBugName(bug)) == bug_name) {
+      options.planted_bug = bug;
+    }
+  }
+  const Mix mix = mix_name != nullptr && std::string(mix_name) == MixName(Mix::kLeaseAttack)
+                      ? Mix::kLeaseAttack
+                      : Mix::kSwarm;
+  const uint32_t steps = static_cast<uint32_t>(EnvNumber("RAFT_HARNESS_STEPS", kScheduleSteps));
+  std::printf("replaying: %s\n", ReplayCommand(options, steps, mix).c_str());
+  std::string trace;
+  const std::optional<Violation> violation =
+      RunSchedule(options, Schedule(seed, steps, mix, options.compaction), &trace);
+  std::printf("last events:\n%s", trace.c_str());
+  EXPECT_FALSE(violation.has_value())
+      << PropertyName(violation->property) << ": " << violation->detail;
+}
+
+// The replay line survives an abort inside a seed (a planted bug tripping an assertion): the
+// guard SeedsToCatch holds around every seed, with the command it builds.
+TEST(PlantedBugsDeathTest, AnAbortInsideASeedPrintsItsReplayCommand) {
+  const ClusterOptions options{.seed = 7, .planted_bug = PlantedBug::kForgetToPersistVote};
+  EXPECT_DEATH(
+      {
+        const SeedGuard guard(
+            fmt::format("seed 7; replay: {}", ReplayCommand(options, kScheduleSteps, Mix::kSwarm)));
+        MERIDIAN_CHECK(false, "an assertion inside a node, on purpose");
+      },
+      "on purpose.*seed 7; replay: bazel test //core/raft:planted_bugs_test "
+      "--test_env=RAFT_HARNESS_SEED=7 --test_env=RAFT_HARNESS_BUG=forget-to-persist-vote ");
 }
 
 }  // namespace

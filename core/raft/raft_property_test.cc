@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "core/raft/cluster_harness.h"
+#include "core/raft/seed_guard.h"
 #include "io/probe.h"
 
 namespace meridian::core::raft::testing {
@@ -73,7 +74,10 @@ TEST(RaftProperty, SweepReachesCommitsElectionsAndLeaseReads) {
   for (uint64_t seed = 1; seed <= 60; seed++) {
     io::Random random(seed);
     const std::vector<Op> ops = RandomSchedule(random, 400);
-    Cluster cluster(ClusterOptions{.voters = seed % 2 ? 3u : 5u, .spares = 1, .seed = seed});
+    const ClusterOptions options{.voters = seed % 2 ? 3u : 5u, .spares = 1, .seed = seed};
+    const SeedGuard guard(
+        fmt::format("seed {}; replay: {}", seed, ReplayCommand(options, 400, Mix::kSwarm)));
+    Cluster cluster(options);
     for (const Op& op : ops) cluster.Apply(op);
     const std::optional<uint32_t> ticks = cluster.Stabilize(200);
     ASSERT_FALSE(cluster.violation().has_value())
@@ -112,7 +116,10 @@ TEST(RaftProperty, HonestPeersAreNeverDroppedExceptAsNonMembers) {
   for (uint64_t seed = 1; seed <= 60; seed++) {
     io::Random random(seed);
     const std::vector<Op> ops = RandomSchedule(random, 400);
-    Cluster cluster(ClusterOptions{.voters = seed % 2 ? 3u : 5u, .spares = 2, .seed = seed});
+    const ClusterOptions options{.voters = seed % 2 ? 3u : 5u, .spares = 2, .seed = seed};
+    const SeedGuard guard(
+        fmt::format("seed {}; replay: {}", seed, ReplayCommand(options, 400, Mix::kSwarm)));
+    Cluster cluster(options);
     absl::btree_map<uint32_t, uint64_t> non_member_by_node;
     const auto check = [&] {
       for (uint32_t id = 1; id <= cluster.node_count(); id++) {
