@@ -266,10 +266,14 @@ void RunClient(io::Runtime& rt, RaftObserver& observer, uint32_t client,
 const absl::btree_set<FaultKind>& RaftSimFaultKinds() { return ReplicatedLogFaultKinds(); }
 
 std::string RaftReproCommand(const RaftSimOptions& options) {
+  const std::string bug =
+      options.bug == core::raft::PlantedBug::kNone
+          ? std::string()
+          : fmt::format("--test_env=RAFT_SIM_BUG={} ", core::raft::PlantedBugName(options.bug));
   return fmt::format(
       "bazel test //tests:raft_cluster_test --test_env=RAFT_SIM_SEED={} "
-      "--test_env=RAFT_SIM_REPLICAS={} --test_filter='*Replay*'",
-      options.seed, options.replicas);
+      "--test_env=RAFT_SIM_REPLICAS={} {}--test_filter='*Replay*'",
+      options.seed, options.replicas, bug);
 }
 
 RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
@@ -333,16 +337,23 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   nemesis.Install(result.schedule, options.fault_phase);
   for (io::NodeId node : world.nodes()) world.Start(node);
   const io::Instant healed_at = world.Now() + options.fault_phase;
-  world.RunUntil(healed_at + options.heal_phase);
+  // A livelock (events forever without reaching the deadline) ends at the event budget.
+  const auto over_budget = [&] { return world.events_executed() >= options.events_max; };
+  world.RunUntil(over_budget, healed_at + options.heal_phase);
   // Final audit: every replica restarts from its disk and the group must re-apply every
   // acknowledged value at its index.
   observer.StartAudit();
   const io::Instant audit_at = world.Now();
   for (io::NodeId server : targets.servers) world.Restart(server);
   const uint64_t acknowledged = observer.max_acknowledged_index();
-  world.RunUntil([&] { return observer.MaxAppliedSinceAudit() >= acknowledged; },
+  world.RunUntil([&] { return observer.MaxAppliedSinceAudit() >= acknowledged || over_budget(); },
                  audit_at + kAuditLimit);
   result.violations = observer.Verdict(healed_at);
+  if (over_budget()) {
+    result.violations.insert(result.violations.begin(),
+                             fmt::format("livelock: the event budget of {} events ran out at t={}",
+                                         options.events_max, world.Now().ToString()));
+  }
   if (observer.MaxAppliedSinceAudit() < acknowledged) {
     result.violations.push_back(
         fmt::format("after the audit restart the group re-applied only up "

@@ -3,23 +3,41 @@
 // prints the command that replays its seed.
 #include "sim/raft_cluster.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "core/raft/seed_guard.h"
+
 namespace meridian::sim {
 namespace {
 
-int Sweep(uint32_t replicas, uint64_t first, uint64_t last, uint64_t* leaders, uint64_t* ok_ops) {
+using Runner = RaftSimResult (*)(const RaftSimOptions&);
+
+uint64_t& EventsPerSeedMax() {
+  static uint64_t events = 0;
+  return events;
+}
+
+// Every failure keeps its seed: a violation (a livelock included: the run's event budget) is a
+// test failure with the replay command, and a seed that kills the process (an assertion inside
+// a node) prints the same command on its way down (SeedGuard).
+int Sweep(uint32_t replicas, uint64_t first, uint64_t last, uint64_t* leaders, uint64_t* ok_ops,
+          Runner run = &RunRaftSimulation) {
   int failed = 0;
   for (uint64_t seed = first; seed <= last; seed++) {
     const RaftSimOptions options{.seed = seed, .replicas = replicas};
-    const RaftSimResult result = RunRaftSimulation(options);
+    const core::raft::testing::SeedGuard guard(fmt::format(
+        "seed {} ({} replicas); reproduce: {}", seed, replicas, RaftReproCommand(options)));
+    const RaftSimResult result = run(options);
     *leaders += result.leaders_elected;
     *ok_ops += result.ops_ok;
+    EventsPerSeedMax() = std::max(EventsPerSeedMax(), result.events);
     if (!result.ok()) {
       failed++;
       ADD_FAILURE() << "seed " << seed << ": " << result.violations.front()
@@ -35,6 +53,10 @@ TEST(RaftCluster, ThreeReplicaSweep) {
   std::printf("3 replicas, seeds 1..500: %lu leaders elected, %lu proposals committed\n", leaders,
               ok_ops);
   EXPECT_GT(ok_ops, 50'000u);
+  std::printf("most events in one seed so far: %lu (livelock budget %lu)\n", EventsPerSeedMax(),
+              kRaftSimEventsMax);
+  EXPECT_LT(EventsPerSeedMax(), kRaftSimEventsMax / 4)
+      << "the budget must stay far above honest runs";
 }
 
 TEST(RaftCluster, FiveReplicaSweep) {
@@ -43,6 +65,34 @@ TEST(RaftCluster, FiveReplicaSweep) {
   std::printf("5 replicas, seeds 1..500: %lu leaders elected, %lu proposals committed\n", leaders,
               ok_ops);
   EXPECT_GT(ok_ops, 50'000u);
+  std::printf("most events in one seed so far: %lu (livelock budget %lu)\n", EventsPerSeedMax(),
+              kRaftSimEventsMax);
+  EXPECT_LT(EventsPerSeedMax(), kRaftSimEventsMax / 4)
+      << "the budget must stay far above honest runs";
+}
+
+// Issue 17 item 5: an abort inside a seed used to kill the sweep with no seed to replay.
+RaftSimResult AbortOnSeedThree(const RaftSimOptions& options) {
+  MERIDIAN_CHECK(options.seed != 3, "an assertion inside a node, on purpose");
+  return RaftSimResult{};
+}
+
+TEST(RaftClusterSeedsDeathTest, AnAbortInsideASeedPrintsItsReplayCommand) {
+  uint64_t leaders = 0, ok_ops = 0;
+  EXPECT_DEATH(Sweep(3, 1, 5, &leaders, &ok_ops, &AbortOnSeedThree),
+               "on purpose.*seed 3 [(]3 replicas[)]; reproduce: bazel test "
+               "//tests:raft_cluster_test --test_env=RAFT_SIM_SEED=3 ");
+}
+
+// A livelock used to hang until the test timeout; now the seed ends at its event budget.
+TEST(RaftClusterSeeds, ALivelockEndsAtTheEventBudgetAsAViolation) {
+  const RaftSimResult result = RunRaftSimulation({.seed = 5, .replicas = 3, .events_max = 1000});
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.violations.front().find("livelock: the event budget of 1000 events"),
+            std::string::npos)
+      << result.violations.front();
+  EXPECT_GE(result.events, 1000u);
+  EXPECT_LT(result.events, 1100u) << "stopped at the budget, not at the deadline";
 }
 
 // Replays one seed: RAFT_SIM_SEED=N RAFT_SIM_REPLICAS=3 (set with --test_env).
@@ -54,7 +104,7 @@ TEST(RaftCluster, ReplayOneSeed) {
                          .replicas = replicas ? static_cast<uint32_t>(std::atoi(replicas)) : 3};
   // RAFT_SIM_BUG=<planted bug name>, e.g. vote-without-log-check.
   if (const char* bug = std::getenv("RAFT_SIM_BUG")) {
-    for (int i = 0; i <= static_cast<int>(core::raft::PlantedBug::kLeaseReadAfterExpiry); i++) {
+    for (int i = 0; i <= static_cast<int>(core::raft::kPlantedBugLast); i++) {
       const auto candidate = static_cast<core::raft::PlantedBug>(i);
       if (std::string(core::raft::PlantedBugName(candidate)) == bug) options.bug = candidate;
     }

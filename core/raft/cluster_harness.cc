@@ -49,6 +49,10 @@ const char* PropertyName(Property property) {
       return "committed-entry-lost";
     case Property::kStaleLeaseRead:
       return "stale-lease-read";
+    case Property::kLeaseOutlivesPromise:
+      return "lease-outlives-promise";
+    case Property::kConfigurationNotFromLog:
+      return "configuration-not-from-log";
     case Property::kLiveness:
       return "liveness";
   }
@@ -220,11 +224,34 @@ void Cluster::Apply(Node& node, const Entry& entry) {
   }
 }
 
+uint64_t Cluster::DelayTicks(NodeId from, NodeId to) const {
+  auto it = delay_ticks_.find({from, to});
+  return it == delay_ticks_.end() ? 0 : it->second;
+}
+
+void Cluster::SlowLink(const Op& op) {
+  const NodeId from = node(op.a).id;
+  const NodeId to = node(op.a / static_cast<uint32_t>(nodes_.size())).id;
+  if (from == to) return;
+  // Below the network's two-election-timeout expiry, so a slow message still arrives.
+  const uint64_t delay = op.b % (2 * options_.election_timeout_ticks);
+  delay_ticks_[{from, to}] = delay;
+  Note(fmt::format("slow link {}->{} by {} ticks", from.ToString(), to.ToString(), delay));
+}
+
 void Cluster::Deliver(size_t pick, bool duplicate) {
-  if (network_.empty()) return;
+  // Messages on a slow link wait out its delay.
+  std::vector<size_t> ready;
+  for (size_t k = 0; k < network_.size(); k++) {
+    const Sent& sent = network_[k];
+    if (sent.sent_ticks + DelayTicks(sent.message.from, sent.message.to) <= now_ticks_) {
+      ready.push_back(k);
+    }
+  }
+  if (ready.empty()) return;
   // Mostly near-FIFO (a network that usually works), sometimes any message (reordering).
-  const size_t window = pick % 8 == 0 ? network_.size() : std::min<size_t>(network_.size(), 3);
-  const size_t i = (pick / 8) % window;
+  const size_t window = pick % 8 == 0 ? ready.size() : std::min<size_t>(ready.size(), 3);
+  const size_t i = ready[(pick / 8) % window];
   Message m = network_[i].message;
   if (!duplicate) network_.erase(network_.begin() + static_cast<ptrdiff_t>(i));
   Node& to = *nodes_[m.to.value() - 1];
@@ -283,10 +310,7 @@ void Cluster::LeaseRead(uint32_t pick) {
   if (!index.ok()) return;
   lease_reads_served_++;
   // Linearizability: a read must observe every entry committed anywhere before it is served.
-  Index known = committed_.empty() ? Index(0) : committed_.rbegin()->first;
-  for (auto& other : nodes_) {
-    if (other->raft != nullptr) known = std::max(known, other->raft->log().commit());
-  }
+  const Index known = KnownCommitted();
   Note(fmt::format("lease read at {} -> {} (known committed {})", n.id.ToString(), index->value(),
                    known.value()));
   if (*index < known) {
@@ -295,6 +319,14 @@ void Cluster::LeaseRead(uint32_t pick) {
                      n.id.ToString(), n.raft->term().ToString(), index->ToString(),
                      known.ToString()));
   }
+}
+
+Index Cluster::KnownCommitted() const {
+  Index known = committed_.empty() ? Index(0) : committed_.rbegin()->first;
+  for (auto& other : nodes_) {
+    if (other->raft != nullptr) known = std::max(known, other->raft->log().commit());
+  }
+  return known;
 }
 
 void Cluster::ConfChange(uint32_t a, uint32_t b) {
@@ -407,6 +439,9 @@ void Cluster::Apply(const Op& op) {
     case OpKind::kCompact:
       if (options_.compaction) Compact(node(op.a));
       break;
+    case OpKind::kSlowLink:
+      SlowLink(op);
+      break;
   }
   ProcessReadies();
 }
@@ -443,7 +478,77 @@ void Cluster::Check() {
     }
   }
   if (!violation_) CheckCommittedDurable();
+  if (!violation_) CheckLeases();
+  if (!violation_) CheckConfigurationFollowsLog();
   if (!violation_ && !config_changed_) CheckNoElectableNodeLacksACommittedEntry();
+}
+
+void Cluster::CheckLeases() {
+  // The standing lease invariant, after every step (not only when a client happens to read). A
+  // leader whose lease is valid now (LeaseRead() would succeed) rests it on voters that promised
+  // not to vote for an election timeout (§6.4.1). So: (1) the voters that would grant a vote now
+  // must be too few to elect anyone (a crashed voter refuses votes for its first election
+  // timeout after restarting, so it counts as refusing); (2) no later term can have had a
+  // leader; (3) a read now observes every entry committed anywhere.
+  const Term newest_led = leaders_.empty() ? Term(0) : leaders_.rbegin()->first;
+  const Index known = KnownCommitted();
+  for (const auto& node : nodes_) {
+    const Raft* raft = node->raft.get();
+    if (raft == nullptr || raft->role() != Role::kLeader) continue;
+    const absl::StatusOr<Index> read = raft->LeaseRead();
+    if (!read.ok()) continue;
+    const std::string lease =
+        fmt::format("{} leads {} with a lease until tick {} (now {})", node->id.ToString(),
+                    raft->term().ToString(), raft->lease_end_ticks(), raft->ticks());
+    std::string would_vote;
+    uint32_t would_vote_count = 0;
+    for (NodeId voter : raft->membership().voters) {
+      const Raft* v = nodes_[voter.value() - 1]->raft.get();
+      if (v == nullptr || v->RefusesVotes()) continue;
+      would_vote_count++;
+      would_vote +=
+          fmt::format(" {}({}{})", voter.ToString(), RoleName(v->role())[0], v->term().value());
+    }
+    if (would_vote_count >= raft->membership().QuorumSize()) {
+      return Fail(Property::kLeaseOutlivesPromise,
+                  fmt::format("{}, but a quorum would vote:{}", lease, would_vote));
+    }
+    if (newest_led > raft->term()) {
+      return Fail(Property::kLeaseOutlivesPromise,
+                  fmt::format("{}, but {} led {}", lease, leaders_.rbegin()->second.ToString(),
+                              newest_led.ToString()));
+    }
+    if (*read < known) {
+      return Fail(Property::kStaleLeaseRead,
+                  fmt::format("{} would serve a lease read at {} but {} is committed", lease,
+                              read->ToString(), known.ToString()));
+    }
+  }
+}
+
+void Cluster::CheckConfigurationFollowsLog() {
+  // §4.1: a server uses the latest configuration in its log, committed or not, and reverts to
+  // the previous one when that entry is truncated. Recomputed here from the log the node holds
+  // (before its first entry: its snapshot's configuration, or the bootstrap one).
+  for (const auto& node : nodes_) {
+    const Raft* raft = node->raft.get();
+    if (raft == nullptr) continue;
+    const RaftLog& log = raft->log();
+    Membership implied = log.snapshot_index().value() > 0 ? raft->snapshot().meta.membership
+                                                          : raft->options().bootstrap;
+    for (uint64_t i = log.last_index().value(); i > log.snapshot_index().value(); i--) {
+      const Entry& entry = log.At(Index(i));
+      if (entry.kind != EntryKind::kConfig) continue;
+      implied = entry.membership;
+      break;
+    }
+    if (!(raft->membership() == implied)) {
+      return Fail(Property::kConfigurationNotFromLog,
+                  fmt::format("{} uses {} but its log (last {}) implies {}", node->id.ToString(),
+                              raft->membership().ToString(), log.last_index().ToString(),
+                              implied.ToString()));
+    }
+  }
 }
 
 void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
@@ -548,6 +653,7 @@ std::string Cluster::Trace() const {
 std::optional<uint32_t> Cluster::Stabilize(uint32_t ticks_max) {
   if (violation_) return std::nullopt;
   cut_.clear();
+  delay_ticks_.clear();
   for (auto& n : nodes_) {
     if (n->raft == nullptr) Restart(*n);
   }
@@ -594,18 +700,24 @@ std::optional<uint32_t> Cluster::Stabilize(uint32_t ticks_max) {
 
 // ---------------------------------------------------------------- schedules
 
-std::vector<Op> RandomSchedule(io::Random& random, uint32_t length, bool compaction) {
+namespace {
+
+std::vector<Op> Schedule(io::Random& random, uint32_t length, Mix mix, bool compaction) {
   // Weights of the fault mix, in the order of OpKind.
-  static constexpr uint32_t kWeights[kOpKinds] = {40, 3, 2, 15, 12, 1, 3, 1, 2, 10, 6, 3, 1, 2};
+  static constexpr uint32_t kWeights[kOpKinds] = {40, 3, 2, 15, 12, 1, 3, 1, 2, 10, 6, 3, 1, 2, 0};
+  static constexpr uint32_t kLeaseAttackWeights[kOpKinds] = {40, 3,  2, 15, 12, 1, 3, 3,
+                                                             3,  10, 6, 0,  1,  0, 6};
+  const uint32_t* base = mix == Mix::kSwarm ? kWeights : kLeaseAttackWeights;
+  const uint32_t kinds = mix == Mix::kSwarm ? kSwarmOpKinds : kOpKinds;
   // Swarm testing: each schedule scales each fault's weight by 0, 1, 2 or 4, so some
   // schedules are crash storms, some never sync, some never partition.
-  uint32_t weights[kOpKinds];
+  uint32_t weights[kOpKinds] = {};
   uint32_t total = 0;
-  for (uint32_t k = 0; k < kOpKinds; k++) {
+  for (uint32_t k = 0; k < kinds; k++) {
     const bool essential =
         k == static_cast<uint32_t>(OpKind::kDeliver) || k == static_cast<uint32_t>(OpKind::kTick);
     const uint32_t scale = essential ? 2 : (1u << random.Below(4)) >> 1;  // 0, 1, 2, 4
-    weights[k] = kWeights[k] * scale;
+    weights[k] = base[k] * scale;
     if (k == static_cast<uint32_t>(OpKind::kCompact) && !compaction) weights[k] = 0;
     total += weights[k];
   }
@@ -615,11 +727,35 @@ std::vector<Op> RandomSchedule(io::Random& random, uint32_t length, bool compact
     uint32_t roll = static_cast<uint32_t>(random.Below(total));
     uint32_t kind = 0;
     while (roll >= weights[kind]) roll -= weights[kind++];
+    MERIDIAN_CHECK(kind < kinds);
     ops.push_back(Op{.kind = static_cast<OpKind>(kind),
                      .a = static_cast<uint32_t>(random.Below(1u << 16)),
                      .b = static_cast<uint32_t>(random.Below(1u << 16))});
   }
   return ops;
+}
+
+}  // namespace
+
+std::vector<Op> RandomSchedule(io::Random& random, uint32_t length, bool compaction) {
+  return Schedule(random, length, Mix::kSwarm, compaction);
+}
+
+std::vector<Op> RandomSchedule(io::Random& random, uint32_t length, Mix mix) {
+  return Schedule(random, length, mix, /*compaction=*/mix == Mix::kSwarm);
+}
+
+const char* MixName(Mix mix) { return mix == Mix::kSwarm ? "swarm" : "lease-attack"; }
+
+std::string ReplayCommand(const ClusterOptions& options, uint32_t steps, Mix mix) {
+  return fmt::format(
+      "bazel test //core/raft:planted_bugs_test --test_env=RAFT_HARNESS_SEED={} "
+      "--test_env=RAFT_HARNESS_BUG={} --test_env=RAFT_HARNESS_VOTERS={} "
+      "--test_env=RAFT_HARNESS_SPARES={} --test_env=RAFT_HARNESS_STEPS={} "
+      "--test_env=RAFT_HARNESS_MIX={} --test_env=RAFT_HARNESS_COMPACTION={} "
+      "--test_filter='*ReplayOneSeed*' --test_output=all",
+      options.seed, PlantedBugName(options.planted_bug), options.voters, options.spares, steps,
+      MixName(mix), options.compaction ? 1 : 0);
 }
 
 std::optional<Violation> RunSchedule(const ClusterOptions& options, const std::vector<Op>& ops,

@@ -41,8 +41,19 @@ enum class OpKind : uint8_t {
   kConfChange,
   kTransfer,
   kCompact,
+  kSlowLink,  // One direction of one link delays every message by `b` ticks (0: back to normal).
 };
-inline constexpr uint32_t kOpKinds = 14;
+inline constexpr uint32_t kOpKinds = 15;
+// The kinds the swarm mix draws (kSlowLink came later; leaving it out keeps old seeds' schedules).
+inline constexpr uint32_t kSwarmOpKinds = 14;
+
+// Fault mixes for RandomSchedule.
+enum class Mix : uint8_t {
+  kSwarm,        // The default: every fault, weights scaled per schedule (swarm testing).
+  kLeaseAttack,  // The swarm mix plus slow links (one direction delayed up to two election
+                 // timeouts: acks that arrive long after the heartbeat they answer) and more
+                 // partitions, without membership changes and compaction.
+};
 
 struct Op {
   OpKind kind = OpKind::kTick;
@@ -52,13 +63,15 @@ struct Op {
 
 enum class Property : uint8_t {
   kNone,
-  kElectionSafety,      // At most one leader per term.
-  kLogMatching,         // Same index and term => identical prefixes.
-  kLeaderCompleteness,  // A new leader holds every entry committed before its election.
-  kStateMachineSafety,  // No two nodes apply different entries at one index.
-  kCommittedEntryLost,  // A committed entry is durable on fewer than a quorum of nodes.
-  kStaleLeaseRead,      // A lease read returned an index below one already committed.
-  kLiveness,            // After healing, no proposal committed within the bound.
+  kElectionSafety,           // At most one leader per term.
+  kLogMatching,              // Same index and term => identical prefixes.
+  kLeaderCompleteness,       // A new leader holds every entry committed before its election.
+  kStateMachineSafety,       // No two nodes apply different entries at one index.
+  kCommittedEntryLost,       // A committed entry is durable on fewer than a quorum of nodes.
+  kStaleLeaseRead,           // A lease read returned an index below one already committed.
+  kLeaseOutlivesPromise,     // A leader's lease is valid while a later term has had a leader.
+  kConfigurationNotFromLog,  // A node's configuration is not the latest one its log holds.
+  kLiveness,                 // After healing, no proposal committed within the bound.
 };
 const char* PropertyName(Property property);
 
@@ -114,6 +127,8 @@ class Cluster {
   void Step(Node& to, const Message& message);
   void TickAll();
   void Partition(const Op& op);
+  void SlowLink(const Op& op);
+  uint64_t DelayTicks(NodeId from, NodeId to) const;
   void Propose(uint32_t pick);
   void LeaseRead(uint32_t pick);
   void ConfChange(uint32_t a, uint32_t b);
@@ -122,6 +137,9 @@ class Cluster {
   void Check();
   void CheckLogMatching(const Raft& a, const Raft& b);
   void CheckCommittedDurable();
+  void CheckLeases();
+  void CheckConfigurationFollowsLog();
+  Index KnownCommitted() const;
   void CheckNoElectableNodeLacksACommittedEntry();
   void Fail(Property property, std::string detail);
   void Note(std::string event);
@@ -136,6 +154,7 @@ class Cluster {
   std::vector<Sent> network_;
   uint64_t now_ticks_ = 0;
   absl::btree_set<std::pair<NodeId, NodeId>> cut_;
+  absl::btree_map<std::pair<NodeId, NodeId>, uint64_t> delay_ticks_;  // Slow links.
   absl::btree_map<Index, Entry> committed_;  // Global: what any node applied.
   absl::btree_map<Term, NodeId> leaders_;    // Global: who led each term.
   uint32_t required_copies_ = 0;
@@ -150,6 +169,12 @@ class Cluster {
 // A random schedule with the harness's fault mix, for seed sweeps outside rapidcheck.
 // `compaction` false gives kCompact weight 0 (same random draws otherwise).
 std::vector<Op> RandomSchedule(io::Random& random, uint32_t length, bool compaction = true);
+std::vector<Op> RandomSchedule(io::Random& random, uint32_t length, Mix mix);
+const char* MixName(Mix mix);
+
+// The command that replays sweep seed options.seed (schedule: RandomSchedule(io::Random(seed),
+// steps, mix), compaction as in options) through planted_bugs_test's ReplayOneSeed.
+std::string ReplayCommand(const ClusterOptions& options, uint32_t steps, Mix mix);
 
 // Runs a schedule on a fresh cluster followed by a liveness check; returns the first violation.
 inline constexpr uint32_t CheckBit(Property property) {

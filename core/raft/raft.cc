@@ -9,6 +9,7 @@
 #include "core/raft/message_check.h"
 #include "core/raft/quorum.h"
 #include "io/assert.h"
+#include "io/probe.h"
 
 namespace meridian::core::raft {
 namespace {
@@ -270,6 +271,16 @@ bool Raft::StepTerm(const Message& m) {
     if (m.type == MessageType::kPreVoteResponse && !m.reject) return true;
     const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
                              m.type == MessageType::kSnapshot || m.type == MessageType::kTimeoutNow;
+    if (!from_leader && role_ == Role::kFollower &&
+        options_.planted_bug != PlantedBug::kLeaseEndsOnAnyHigherTerm && InLease()) {
+      // A follower inside a lease promised its leader not to vote for an election timeout.
+      // Moving to a higher term with no leader would end that promise early (InLease needs a
+      // leader), so only a leader of the higher term may move us there: its election proves
+      // every lease of an older term is over. A response carrying a newer term (a pre-vote
+      // rejection crossing our own campaign) proves nothing; see design.md "Leases".
+      MERIDIAN_PROBE("raft: higher-term message from a non-leader ignored inside a lease");
+      return false;
+    }
     BecomeFollower(m.term, from_leader ? m.from : kNoNode);
     return true;
   }
@@ -480,7 +491,10 @@ absl::StatusOr<Index> Raft::LeaseRead() const {
   if (options_.check_quorum != CheckQuorum::kOn) {
     return absl::FailedPreconditionError("lease reads need check-quorum");
   }
-  if (transferee_ != kNoNode || lease_revoked_) return absl::UnavailableError("transferring");
+  const bool transferring = transferee_ != kNoNode || lease_revoked_;
+  if (transferring && options_.planted_bug != PlantedBug::kLeaseReadDuringTransfer) {
+    return absl::UnavailableError("transferring");
+  }
   if (!CommittedInCurrentTerm()) return absl::UnavailableError("no commit in this term yet");
   if (options_.planted_bug != PlantedBug::kLeaseReadAfterExpiry && ticks_ >= lease_end_ticks()) {
     return absl::UnavailableError("lease expired");

@@ -83,6 +83,10 @@ class Raft {
   // Peer messages dropped by Step, by reason (for the driver's metrics).
   const RaftDropCounters& drops() const { return drops_; }
   uint64_t lease_end_ticks() const;
+  // Whether this node ignores (non-transfer) vote requests now: it promised a leader not to vote
+  // (heard from it within an election timeout), restarted less than one ago, or leads. The
+  // harness checks that every valid lease rests on enough of these promises.
+  bool RefusesVotes() const { return InLease(); }
   uint32_t election_elapsed_ticks() const { return election_elapsed_ticks_; }
   uint32_t randomized_election_timeout_ticks() const { return randomized_timeout_ticks_; }
   // Checks every invariant, including deltas since the previous call. Public so tests can run it.

@@ -101,6 +101,14 @@ const char* PlantedBugName(PlantedBug bug) {
       return "concurrent-config-changes";
     case PlantedBug::kLeaseReadAfterExpiry:
       return "lease-read-after-expiry";
+    case PlantedBug::kLeaseEndsOnAnyHigherTerm:
+      return "lease-ends-on-any-higher-term";
+    case PlantedBug::kLeaseFromAckReceipt:
+      return "lease-from-ack-receipt";
+    case PlantedBug::kLeaseReadDuringTransfer:
+      return "lease-read-during-transfer";
+    case PlantedBug::kConfigKeptAfterTruncation:
+      return "config-kept-after-truncation";
   }
   return "?";
 }

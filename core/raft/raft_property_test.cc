@@ -12,45 +12,46 @@
 #include <tuple>
 
 #include "core/raft/cluster_harness.h"
+#include "core/raft/seed_guard.h"
 #include "io/probe.h"
 
 namespace meridian::core::raft::testing {
 namespace {
 
-rc::Gen<std::vector<Op>> GenSchedule() {
-  // The same weights as RandomSchedule, expressed as a rapidcheck generator so failures shrink.
-  const auto gen_op = rc::gen::map(rc::gen::tuple(rc::gen::weightedElement<uint32_t>({{40, 0},
-                                                                                      {3, 1},
-                                                                                      {2, 2},
-                                                                                      {15, 3},
-                                                                                      {12, 4},
-                                                                                      {1, 5},
-                                                                                      {3, 6},
-                                                                                      {1, 7},
-                                                                                      {2, 8},
-                                                                                      {10, 9},
-                                                                                      {6, 10},
-                                                                                      {3, 11},
-                                                                                      {1, 12},
-                                                                                      {2, 13}}),
-                                                  rc::gen::inRange<uint32_t>(0, 1u << 16),
-                                                  rc::gen::inRange<uint32_t>(0, 1u << 16)),
-                                   [](const std::tuple<uint32_t, uint32_t, uint32_t>& t) {
-                                     return Op{.kind = static_cast<OpKind>(std::get<0>(t)),
-                                               .a = std::get<1>(t),
-                                               .b = std::get<2>(t)};
-                                   });
+// Weights per OpKind, as in RandomSchedule's mixes, expressed as a rapidcheck generator so
+// failures shrink.
+inline constexpr uint32_t kSwarmWeights[kOpKinds] = {40, 3,  2, 15, 12, 1, 3, 1,
+                                                     2,  10, 6, 3,  1,  2, 0};
+inline constexpr uint32_t kLeaseAttackWeights[kOpKinds] = {40, 3,  2, 15, 12, 1, 3, 3,
+                                                           3,  10, 6, 0,  1,  0, 6};
+
+rc::Gen<std::vector<Op>> GenSchedule(Mix mix) {
+  const uint32_t* weights = mix == Mix::kSwarm ? kSwarmWeights : kLeaseAttackWeights;
+  uint32_t total = 0;
+  for (uint32_t k = 0; k < kOpKinds; k++) total += weights[k];
+  // A roll in [0, total) picks the kind by cumulative weight (shrinks toward kDeliver).
+  const auto gen_op = rc::gen::map(
+      rc::gen::tuple(rc::gen::inRange<uint32_t>(0, total), rc::gen::inRange<uint32_t>(0, 1u << 16),
+                     rc::gen::inRange<uint32_t>(0, 1u << 16)),
+      [weights](const std::tuple<uint32_t, uint32_t, uint32_t>& t) {
+        uint32_t roll = std::get<0>(t);
+        uint32_t kind = 0;
+        while (roll >= weights[kind]) roll -= weights[kind++];
+        return Op{.kind = static_cast<OpKind>(kind), .a = std::get<1>(t), .b = std::get<2>(t)};
+      });
   return rc::gen::mapcat(rc::gen::inRange<size_t>(50, 600), [gen_op](size_t length) {
     return rc::gen::container<std::vector<Op>>(length, gen_op);
   });
 }
 
-void CheckSchedule(uint32_t voters, uint32_t spares) {
-  const auto ops = *GenSchedule();
+void CheckSchedule(uint32_t voters, uint32_t spares, Mix mix = Mix::kSwarm) {
+  const auto ops = *GenSchedule(mix);
   const auto seed = *rc::gen::inRange<uint64_t>(1, 1u << 30);
   std::string trace;
-  const std::optional<Violation> violation =
-      RunSchedule(ClusterOptions{.voters = voters, .spares = spares, .seed = seed}, ops, &trace);
+  const std::optional<Violation> violation = RunSchedule(
+      ClusterOptions{
+          .voters = voters, .spares = spares, .seed = seed, .compaction = mix == Mix::kSwarm},
+      ops, &trace);
   if (violation) {
     RC_FAIL(fmt::format("{}: {}\nlast events:\n{}", PropertyName(violation->property),
                         violation->detail, trace));
@@ -63,6 +64,11 @@ RC_GTEST_PROP(RaftProperty, FiveNodesAreSafeAndLive, ()) { CheckSchedule(5, 0); 
 
 RC_GTEST_PROP(RaftProperty, MembershipChangesWithSparesAreSafeAndLive, ()) { CheckSchedule(3, 2); }
 
+// Slow links (acks long after the heartbeats they answer) against the lease invariants.
+RC_GTEST_PROP(RaftProperty, LeaseAttackSchedulesAreSafeAndLive, ()) {
+  CheckSchedule(3, 0, Mix::kLeaseAttack);
+}
+
 // A deterministic sweep with figures: how much the schedules exercise.
 TEST(RaftProperty, SweepReachesCommitsElectionsAndLeaseReads) {
   io::probe::Reset();
@@ -73,7 +79,10 @@ TEST(RaftProperty, SweepReachesCommitsElectionsAndLeaseReads) {
   for (uint64_t seed = 1; seed <= 60; seed++) {
     io::Random random(seed);
     const std::vector<Op> ops = RandomSchedule(random, 400);
-    Cluster cluster(ClusterOptions{.voters = seed % 2 ? 3u : 5u, .spares = 1, .seed = seed});
+    const ClusterOptions options{.voters = seed % 2 ? 3u : 5u, .spares = 1, .seed = seed};
+    const SeedGuard guard(
+        fmt::format("seed {}; replay: {}", seed, ReplayCommand(options, 400, Mix::kSwarm)));
+    Cluster cluster(options);
     for (const Op& op : ops) cluster.Apply(op);
     const std::optional<uint32_t> ticks = cluster.Stabilize(200);
     ASSERT_FALSE(cluster.violation().has_value())
@@ -112,7 +121,10 @@ TEST(RaftProperty, HonestPeersAreNeverDroppedExceptAsNonMembers) {
   for (uint64_t seed = 1; seed <= 60; seed++) {
     io::Random random(seed);
     const std::vector<Op> ops = RandomSchedule(random, 400);
-    Cluster cluster(ClusterOptions{.voters = seed % 2 ? 3u : 5u, .spares = 2, .seed = seed});
+    const ClusterOptions options{.voters = seed % 2 ? 3u : 5u, .spares = 2, .seed = seed};
+    const SeedGuard guard(
+        fmt::format("seed {}; replay: {}", seed, ReplayCommand(options, 400, Mix::kSwarm)));
+    Cluster cluster(options);
     absl::btree_map<uint32_t, uint64_t> non_member_by_node;
     const auto check = [&] {
       for (uint32_t id = 1; id <= cluster.node_count(); id++) {

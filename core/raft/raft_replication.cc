@@ -53,7 +53,11 @@ void Raft::HandleAppend(const Message& m) {
   if (changed) {
     const bool config = std::any_of(m.entries.begin(), m.entries.end(),
                                     [](const Entry& e) { return e.kind == EntryKind::kConfig; });
-    if (config || *changed <= membership_index_) RefreshMembership();
+    // A suffix replaced at or below the config entry in force took that entry with it: the
+    // configuration reverts to the latest one left in the log (§4.1).
+    const bool truncated_config = *changed <= membership_index_ &&
+                                  options_.planted_bug != PlantedBug::kConfigKeptAfterTruncation;
+    if (config || truncated_config) RefreshMembership();
   }
   const Index last_new(m.log_index.value() + m.entries.size());
   MERIDIAN_CHECK(last_new <= log_.last_index());
@@ -256,8 +260,12 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
     MERIDIAN_CHECK(progress.CanSend());
   }
   if (membership_.IsVoter(m.from)) {
+    // The lease runs from when the heartbeat was *sent*: the follower's promise started when it
+    // received it, somewhere between the send and now.
+    const uint64_t sent =
+        options_.planted_bug == PlantedBug::kLeaseFromAckReceipt ? ticks_ : m.context_ticks;
     uint64_t& acked = heartbeat_acked_ticks_[m.from];
-    acked = std::max(acked, m.context_ticks);
+    acked = std::max(acked, sent);
   }
   if (progress.match() < log_.last_index() && !SendAppend(m.from) &&
       progress.state() == ProgressState::kReplicate &&

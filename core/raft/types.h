@@ -181,7 +181,12 @@ enum class PlantedBug : uint8_t {
   kForgetToPersistVote,           // The vote never reaches the Ready hard state.
   kConcurrentConfigChanges,       // No "committed in this term" / "one pending change" rule.
   kLeaseReadAfterExpiry,          // Serve lease reads without checking lease expiry.
+  kLeaseEndsOnAnyHigherTerm,      // A follower in lease adopts a non-leader's higher term.
+  kLeaseFromAckReceipt,           // Lease measured from the heartbeat ack's receipt, not its send.
+  kLeaseReadDuringTransfer,       // Lease reads still served after TimeoutNow was sent.
+  kConfigKeptAfterTruncation,     // A truncated config entry's configuration stays in force.
 };
+inline constexpr PlantedBug kPlantedBugLast = PlantedBug::kConfigKeptAfterTruncation;
 const char* PlantedBugName(PlantedBug bug);
 
 enum class PreVote : uint8_t { kOff, kOn };
