@@ -21,6 +21,10 @@ packages=(
   chromium                 # headless: checks/ renders its HTML reports in a test
   nats-server              # meridian-bench --peer=jetstream, and its tiny peer case in the tests
   gnuplot-nox              # docs/benchmarks.md's plots (bench/plot.sh)
+  kcat                     # the Kafka listener's real-client tests (tests/kafka)
+  librdkafka-dev           # librdkafka, the C Kafka client those tests run
+  python3-confluent-kafka  # the Python client over librdkafka (idempotent producer test)
+  python3-kafka            # the pure-Python Kafka client
 )
 
 missing=()

@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "core/broker/broker.h"
+#include "core/kafka/session.h"
 #include "io/posix/posix_runtime.h"
 #include "node/metrics_http.h"
 
@@ -38,6 +39,11 @@ ABSL_FLAG(std::vector<std::string>, peers, {},
 ABSL_FLAG(std::string, region, "local",
           "This node's region (placement spreads replicas over regions).");
 ABSL_FLAG(std::string, zone, "local", "This node's zone within its region.");
+ABSL_FLAG(std::string, kafka_listen, "",
+          "Kafka protocol listener ip:port (empty: none). Kafka clients (kcat, librdkafka, "
+          "confluent-kafka) use it unchanged; docs/kafka.md.");
+ABSL_FLAG(std::string, kafka_advertise, "",
+          "Kafka address that Metadata responses give for this node (default: --kafka_listen).");
 ABSL_FLAG(std::string, metrics_listen, "", "Metrics HTTP address ip:port (empty: none).");
 ABSL_FLAG(int64_t, raft_tick_ms, 50, "Raft tick (election timeout = 10 ticks, heartbeat = 2).");
 ABSL_FLAG(uint64_t, segment_bytes, 64ull << 20,
@@ -120,6 +126,31 @@ absl::StatusOr<io::posix::PosixOptions> OptionsFromFlags() {
   return options;
 }
 
+// --kafka_listen and --kafka_advertise: the address Kafka clients are told to use.
+absl::Status KafkaAddressFromFlags(core::broker::BrokerOptions& options) {
+  if (absl::GetFlag(FLAGS_kafka_listen).empty()) {
+    if (!absl::GetFlag(FLAGS_kafka_advertise).empty()) {
+      return absl::InvalidArgumentError("--kafka_advertise needs --kafka_listen");
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<io::Address> listen =
+      ParseIpAddress("kafka_listen", absl::GetFlag(FLAGS_kafka_listen));
+  if (!listen.ok()) return listen.status();
+  io::Address advertised = *listen;
+  if (!absl::GetFlag(FLAGS_kafka_advertise).empty()) {
+    absl::StatusOr<io::Address> flag =
+        ParseIpAddress("kafka_advertise", absl::GetFlag(FLAGS_kafka_advertise));
+    if (!flag.ok()) return flag.status();
+    advertised = *flag;
+  }
+  if (advertised.port == 0) {
+    return absl::InvalidArgumentError("--kafka_listen port 0 needs an explicit --kafka_advertise");
+  }
+  options.kafka_advertised = advertised.ToString();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
     const io::posix::PosixOptions& posix, const io::Address& client) {
   core::broker::BrokerOptions options;
@@ -139,6 +170,7 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
   if (options.advertised.port == 0) {
     return absl::InvalidArgumentError("--listen port 0 needs an explicit --advertise");
   }
+  if (absl::Status s = KafkaAddressFromFlags(options); !s.ok()) return s;
   options.controller_voters.push_back(posix.node.value());
   for (const auto& [peer, address] : posix.peers) options.controller_voters.push_back(peer.value());
   options.tick = std::chrono::milliseconds(absl::GetFlag(FLAGS_raft_tick_ms));
@@ -192,9 +224,33 @@ absl::Status StopOnSignals(PosixRuntime& rt) {
   return absl::OkStatus();
 }
 
-// Hands every accepted client connection to the broker, each on its own fiber.
+// Hands every accepted Kafka connection to core/kafka, which translates it onto the broker.
+void AcceptKafkaClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
+                        core::broker::Broker* broker) {
+  rt.Spawn("kafka-accept", [&rt, listener, broker] {
+    while (true) {
+      absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+          listener->Accept(io::Instant::Infinite());
+      if (!stream.ok()) {
+        if (absl::IsCancelled(stream.status())) return;
+        Log(rt, fmt::format("kafka accept failed: {}; retrying", stream.status().ToString()));
+        (void)rt.Sleep(std::chrono::milliseconds(100));
+        continue;
+      }
+      std::shared_ptr<io::Stream> connection(std::move(*stream));
+      rt.Spawn("kafka-client", [&rt, broker, connection] {
+        core::kafka::ServeKafkaConnection(*broker, rt, connection);
+      });
+    }
+  });
+}
+
+// Hands every accepted client connection to the broker, each on its own fiber (and every Kafka
+// connection to core/kafka).
 void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
-                   core::broker::Broker* broker, NodeMetrics& metrics) {
+                   std::shared_ptr<io::Listener> kafka_listener, core::broker::Broker* broker,
+                   NodeMetrics& metrics) {
+  if (kafka_listener) AcceptKafkaClients(rt, kafka_listener, broker);
   rt.Spawn("client-accept", [&rt, listener, broker, &metrics] {
     while (true) {
       absl::StatusOr<std::unique_ptr<io::Stream>> stream =
@@ -211,6 +267,29 @@ void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
       rt.Spawn("client", [broker, connection] { broker->ServeConnection(connection); });
     }
   });
+}
+
+// Binds the client listener and, with --kafka_listen, the Kafka one.
+absl::Status BindListeners(PosixRuntime& rt, const io::Address& client_address,
+                           std::shared_ptr<io::Listener>& clients,
+                           std::shared_ptr<io::Listener>& kafka) {
+  absl::StatusOr<std::unique_ptr<io::Listener>> bound = rt.network().Listen(client_address);
+  if (!bound.ok()) {
+    return absl::UnavailableError(fmt::format("cannot listen for clients on {}: {}",
+                                              client_address.ToString(),
+                                              bound.status().ToString()));
+  }
+  clients = std::move(*bound);
+  if (absl::GetFlag(FLAGS_kafka_listen).empty()) return absl::OkStatus();
+  // Checked by KafkaAddressFromFlags already.
+  const io::Address address = *io::ParseAddress(absl::GetFlag(FLAGS_kafka_listen));
+  bound = rt.network().Listen(address);
+  if (!bound.ok()) {
+    return absl::UnavailableError(fmt::format("cannot listen for Kafka clients on {}: {}",
+                                              address.ToString(), bound.status().ToString()));
+  }
+  kafka = std::move(*bound);
+  return absl::OkStatus();
 }
 
 int Main() {
@@ -239,13 +318,12 @@ int Main() {
   NodeMetrics metrics;
   metrics.started_at = rt.Now();
   // Bind every listener before anything starts, so a taken port fails the start, not later.
-  absl::StatusOr<std::unique_ptr<io::Listener>> clients = rt.network().Listen(*client_address);
-  if (!clients.ok()) {
-    fmt::print(stderr, "meridian-node: cannot listen for clients on {}: {}\n",
-               client_address->ToString(), clients.status().ToString());
+  std::shared_ptr<io::Listener> client_listener, kafka_listener;
+  if (absl::Status s = BindListeners(rt, *client_address, client_listener, kafka_listener);
+      !s.ok()) {
+    fmt::print(stderr, "meridian-node: {}\n", std::string(s.message()));
     return 1;
   }
-  std::shared_ptr<io::Listener> client_listener(std::move(*clients));
   absl::Status started = StopOnSignals(rt);
   if (started.ok() && !absl::GetFlag(FLAGS_metrics_listen).empty()) {
     absl::StatusOr<io::Address> address =
@@ -271,7 +349,7 @@ int Main() {
     }
     broker = std::move(*started_broker);
     metrics.broker = broker.get();
-    AcceptClients(rt, client_listener, broker.get(), metrics);
+    AcceptClients(rt, client_listener, kafka_listener, broker.get(), metrics);
     Log(rt, fmt::format("up: clients on {}, data in {}, {} controller voters",
                         client_listener->address().ToString(), options->data_dir,
                         broker_options->controller_voters.size()));
@@ -279,6 +357,7 @@ int Main() {
   rt.Run();
   Log(rt, "stopped");
   client_listener->Close();
+  if (kafka_listener) kafka_listener->Close();
   if (broker) broker->Stop();
   runtime->reset();  // Unwind every fiber while the broker and metrics they use still exist.
   return exit_code;
