@@ -320,6 +320,9 @@ TEST(Requests, MetadataNullMeansEveryTopicAndEmptyMeansNone) {
   ASSERT_TRUE(named.ok()) << named.status();
   EXPECT_EQ(*named->topics, std::vector<std::string>{"orders"});
   EXPECT_FALSE(DecodeMetadataRequest(one.bytes(), 1).ok());  // v1 has no booleans: 3 extra bytes.
+  absl::StatusOr<MetadataRequest> v0_all = DecodeMetadataRequest(none.bytes(), 0);
+  ASSERT_TRUE(v0_all.ok());
+  EXPECT_FALSE(v0_all->topics.has_value());  // v0: an empty array is every topic.
 }
 
 TEST(Requests, AdminRequestsDecode) {

@@ -140,7 +140,8 @@ absl::StatusOr<MetadataRequest> DecodeMetadataRequest(std::span<const uint8_t> b
   MetadataRequest request;
   const int32_t count = Reader(body).Int32();
   const size_t topics = reader.ArrayCount(kArrayElementsMax);
-  if (count != -1) {
+  // v0 has no null array: its empty array asks for every topic (v1+: for none).
+  if (count != -1 && !(v == 0 && topics == 0)) {
     request.topics.emplace();
     for (size_t i = 0; i < topics && reader.ok(); i++) request.topics->push_back(reader.String());
   }
@@ -306,15 +307,15 @@ std::vector<uint8_t> EncodeMetadataResponse(const MetadataResponse& response, in
     writer.Int32(broker.node_id);
     writer.String(broker.host);
     writer.Int32(broker.port);
-    writer.NullableString(broker.rack);
+    if (v >= 1) writer.NullableString(broker.rack);
   }
   if (v >= 2) writer.NullableString(response.cluster_id);
-  writer.Int32(response.controller_id);
+  if (v >= 1) writer.Int32(response.controller_id);
   writer.ArrayCount(response.topics.size());
   for (const MetadataTopic& topic : response.topics) {
     writer.Int16(topic.error_code);
     writer.String(topic.name);
-    writer.Bool(false);  // is_internal.
+    if (v >= 1) writer.Bool(false);  // is_internal.
     writer.ArrayCount(topic.partitions.size());
     for (const MetadataPartition& partition : topic.partitions) {
       writer.Int16(partition.error_code);
