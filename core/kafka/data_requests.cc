@@ -78,11 +78,12 @@ void RunProduceJobs(Session& session, std::vector<ProduceJob>& jobs) {
   for (ProduceJob& job : *shared) {
     if (!job.request.has_value()) continue;
     pending->left++;
-    session.runtime.Spawn("kafka-produce", [&session, pending, shared, &job] {
-      ProduceResult(Call(session, std::move(*job.request)), job.response);
-      pending->left--;
-      pending->done.NotifyAll();
-    });
+    session.runtime.Spawn("kafka-produce",
+                          [self = session.shared_from_this(), pending, shared, &job] {
+                            ProduceResult(Call(*self, std::move(*job.request)), job.response);
+                            pending->left--;
+                            pending->done.NotifyAll();
+                          });
   }
   (void)pending->done.WaitUntil([&] { return pending->left == 0; }, io::Instant::Infinite(),
                                 "kafka produce partitions");
@@ -210,15 +211,14 @@ void LongPoll(Session& session, const FetchRequest& request, io::Instant deadlin
     for (const FetchPartition& partition : topic.partitions) {
       wake->left++;
       session.long_polls++;
-      session.runtime.Spawn(
-          "kafka-long-poll", [&session, wake, name = topic.name, partition, wait_ms] {
-            const FetchPartitionResponse answer =
-                FetchPartitionNow(session, name, partition, 1, wait_ms);
-            session.long_polls--;
-            wake->left--;
-            wake->woken |= !answer.records.empty() || answer.error_code != error::kNone;
-            wake->changed.NotifyAll();
-          });
+      session.runtime.Spawn("kafka-long-poll", [self = session.shared_from_this(), wake,
+                                                name = topic.name, partition, wait_ms] {
+        const FetchPartitionResponse answer = FetchPartitionNow(*self, name, partition, 1, wait_ms);
+        self->long_polls--;
+        wake->left--;
+        wake->woken |= !answer.records.empty() || answer.error_code != error::kNone;
+        wake->changed.NotifyAll();
+      });
     }
   }
   (void)wake->changed.WaitUntil([&] { return wake->woken || wake->left == 0; }, deadline,

@@ -40,7 +40,8 @@ struct KafkaSessionStats {
 };
 
 // Serves `stream` until it ends or sends what cannot be answered. Call on a fiber of `runtime`;
-// `broker` must outlive every fiber of the runtime (the node destroys the runtime first).
+// `broker` (and `stats`, if given) must outlive every fiber of the runtime (the node destroys
+// the runtime first).
 void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
                           std::shared_ptr<io::Stream> stream, KafkaSessionStats* stats = nullptr);
 

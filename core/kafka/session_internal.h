@@ -14,7 +14,9 @@
 
 namespace meridian::core::kafka {
 
-struct Session {
+// Shared by the connection's reader and every fiber working for it; fibers that may outlive
+// their request (long polls, produce partitions) hold it by shared_ptr (shared_from_this).
+struct Session : std::enable_shared_from_this<Session> {
   Session(broker::Broker& b, io::Runtime& rt, std::shared_ptr<io::Stream> s)
       : broker(b), runtime(rt), stream(std::move(s)), turn(rt), room(rt) {}
   broker::Broker& broker;
