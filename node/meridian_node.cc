@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -224,48 +225,38 @@ absl::Status StopOnSignals(PosixRuntime& rt) {
   return absl::OkStatus();
 }
 
-// Hands every accepted Kafka connection to core/kafka, which translates it onto the broker.
-void AcceptKafkaClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
-                        core::broker::Broker* broker) {
-  rt.Spawn("kafka-accept", [&rt, listener, broker] {
-    while (true) {
-      absl::StatusOr<std::unique_ptr<io::Stream>> stream =
-          listener->Accept(io::Instant::Infinite());
-      if (!stream.ok()) {
-        if (absl::IsCancelled(stream.status())) return;
-        Log(rt, fmt::format("kafka accept failed: {}; retrying", stream.status().ToString()));
-        (void)rt.Sleep(std::chrono::milliseconds(100));
-        continue;
-      }
-      std::shared_ptr<io::Stream> connection(std::move(*stream));
-      rt.Spawn("kafka-client", [&rt, broker, connection] {
-        core::kafka::ServeKafkaConnection(*broker, rt, connection);
-      });
-    }
-  });
-}
-
-// Hands every accepted client connection to the broker, each on its own fiber (and every Kafka
-// connection to core/kafka).
-void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
-                   std::shared_ptr<io::Listener> kafka_listener, core::broker::Broker* broker,
-                   NodeMetrics& metrics) {
-  if (kafka_listener) AcceptKafkaClients(rt, kafka_listener, broker);
-  rt.Spawn("client-accept", [&rt, listener, broker, &metrics] {
+// Hands every connection `listener` accepts to `serve`, each on its own fiber.
+void AcceptLoop(PosixRuntime& rt, std::shared_ptr<io::Listener> listener, std::string name,
+                std::function<void(std::shared_ptr<io::Stream>)> serve) {
+  rt.Spawn(name + "-accept", [&rt, listener, name, serve] {
     while (true) {
       absl::StatusOr<std::unique_ptr<io::Stream>> stream =
           listener->Accept(io::Instant::Infinite());
       if (!stream.ok()) {
         if (absl::IsCancelled(stream.status())) return;
         // Out of descriptors or a transient error: keep accepting after a pause.
-        Log(rt, fmt::format("accept failed: {}; retrying", stream.status().ToString()));
+        Log(rt, fmt::format("{} accept failed: {}; retrying", name, stream.status().ToString()));
         (void)rt.Sleep(std::chrono::milliseconds(100));
         continue;
       }
-      metrics.client_connections_total++;
       std::shared_ptr<io::Stream> connection(std::move(*stream));
-      rt.Spawn("client", [broker, connection] { broker->ServeConnection(connection); });
+      rt.Spawn(name, [serve, connection] { serve(connection); });
     }
+  });
+}
+
+// Hands every accepted client connection to the broker, and every Kafka connection to
+// core/kafka (which translates it onto the same broker).
+void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
+                   std::shared_ptr<io::Listener> kafka_listener, core::broker::Broker* broker,
+                   NodeMetrics& metrics) {
+  AcceptLoop(rt, listener, "client", [broker, &metrics](std::shared_ptr<io::Stream> connection) {
+    metrics.client_connections_total++;
+    broker->ServeConnection(std::move(connection));
+  });
+  if (!kafka_listener) return;
+  AcceptLoop(rt, kafka_listener, "kafka", [&rt, broker](std::shared_ptr<io::Stream> connection) {
+    core::kafka::ServeKafkaConnection(*broker, rt, std::move(connection));
   });
 }
 
