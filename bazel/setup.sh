@@ -22,6 +22,10 @@ packages=(
   nats-server              # meridian-bench --peer=jetstream, and its tiny peer case in the tests
   gnuplot-nox              # docs/benchmarks.md's plots (bench/plot.sh)
   prometheus               # promtool: //node:ops_test checks /metrics and node/ops/alerts.yml
+  kcat                     # the Kafka listener's real-client tests (tests/kafka)
+  librdkafka-dev           # librdkafka, the C Kafka client those tests run
+  python3-confluent-kafka  # the Python client over librdkafka (idempotent producer test)
+  python3-kafka            # the pure-Python Kafka client
 )
 
 missing=()

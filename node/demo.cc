@@ -362,6 +362,10 @@ int Main(int argc, char** argv) {
   cluster.StartAll();
   fmt::print("demo: started {} meridian-node processes in regions r1..r{} (data under {})\n",
              kNodes, kNodes, root);
+  std::vector<std::string> kafka;
+  for (const NodeProcess& node : cluster.nodes()) kafka.push_back(node.kafka.ToString());
+  fmt::print("demo: Kafka listeners on {} (docs/kafka.md: kcat -b {} -L)\n", fmt::join(kafka, ","),
+             kafka.front());
   bool ok = false;
   {
     absl::StatusOr<std::unique_ptr<io::posix::PosixRuntime>> runtime =

@@ -27,8 +27,12 @@ LocalCluster::LocalCluster(std::string binary, std::string root, int node_count,
   MERIDIAN_CHECK(node_count >= 1);
   MERIDIAN_CHECK(node_count <= kNodesMax);
   for (int i = 0; i < node_count; i++) {
-    nodes_.push_back({i + 1, FreeLoopbackAddress(), FreeLoopbackAddress(), FreeLoopbackAddress(),
-                      fmt::format("{}/n{}", root_, i + 1)});
+    nodes_.push_back({.id = i + 1,
+                      .client = FreeLoopbackAddress(),
+                      .peer = FreeLoopbackAddress(),
+                      .metrics = FreeLoopbackAddress(),
+                      .kafka = FreeLoopbackAddress(),
+                      .data_dir = fmt::format("{}/n{}", root_, i + 1)});
   }
 }
 
@@ -47,7 +51,8 @@ void LocalCluster::Start(NodeProcess& node) {
   std::vector<std::string> args = {
       "--node_id=" + std::to_string(node.id),        "--data_dir=" + node.data_dir,
       "--listen=" + node.client.ToString(),          "--peer_listen=" + node.peer.ToString(),
-      "--metrics_listen=" + node.metrics.ToString(), fmt::format("--region=r{}", node.id)};
+      "--metrics_listen=" + node.metrics.ToString(), fmt::format("--region=r{}", node.id),
+      "--kafka_listen=" + node.kafka.ToString()};
   std::string peers;
   for (const NodeProcess& other : nodes_) {
     if (other.id != node.id) {

@@ -20,6 +20,7 @@ namespace meridian::node {
 struct NodeProcess {
   int id = 0;
   io::Address client, peer, metrics;
+  io::Address kafka;  // The node's Kafka listener (--kafka_listen).
   std::string data_dir;
   pid_t pid = -1;
 };

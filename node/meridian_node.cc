@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "core/broker/broker.h"
+#include "core/kafka/session.h"
 #include "io/posix/posix_runtime.h"
 #include "node/metrics_http.h"
 #include "node/structured_log.h"
@@ -39,6 +41,11 @@ ABSL_FLAG(std::vector<std::string>, peers, {},
 ABSL_FLAG(std::string, region, "local",
           "This node's region (placement spreads replicas over regions).");
 ABSL_FLAG(std::string, zone, "local", "This node's zone within its region.");
+ABSL_FLAG(std::string, kafka_listen, "",
+          "Kafka protocol listener ip:port (empty: none). Kafka clients (kcat, librdkafka, "
+          "confluent-kafka) use it unchanged; docs/kafka.md.");
+ABSL_FLAG(std::string, kafka_advertise, "",
+          "Kafka address that Metadata responses give for this node (default: --kafka_listen).");
 ABSL_FLAG(std::string, metrics_listen, "", "Metrics HTTP address ip:port (empty: none).");
 ABSL_FLAG(int64_t, raft_tick_ms, 50, "Raft tick (election timeout = 10 ticks, heartbeat = 2).");
 ABSL_FLAG(uint64_t, segment_bytes, 64ull << 20,
@@ -119,6 +126,31 @@ absl::StatusOr<io::posix::PosixOptions> OptionsFromFlags() {
   return options;
 }
 
+// --kafka_listen and --kafka_advertise: the address Kafka clients are told to use.
+absl::Status KafkaAddressFromFlags(core::broker::BrokerOptions& options) {
+  if (absl::GetFlag(FLAGS_kafka_listen).empty()) {
+    if (!absl::GetFlag(FLAGS_kafka_advertise).empty()) {
+      return absl::InvalidArgumentError("--kafka_advertise needs --kafka_listen");
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<io::Address> listen =
+      ParseIpAddress("kafka_listen", absl::GetFlag(FLAGS_kafka_listen));
+  if (!listen.ok()) return listen.status();
+  io::Address advertised = *listen;
+  if (!absl::GetFlag(FLAGS_kafka_advertise).empty()) {
+    absl::StatusOr<io::Address> flag =
+        ParseIpAddress("kafka_advertise", absl::GetFlag(FLAGS_kafka_advertise));
+    if (!flag.ok()) return flag.status();
+    advertised = *flag;
+  }
+  if (advertised.port == 0) {
+    return absl::InvalidArgumentError("--kafka_listen port 0 needs an explicit --kafka_advertise");
+  }
+  options.kafka_advertised = advertised.ToString();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
     const io::posix::PosixOptions& posix, const io::Address& client) {
   core::broker::BrokerOptions options;
@@ -138,6 +170,7 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
   if (options.advertised.port == 0) {
     return absl::InvalidArgumentError("--listen port 0 needs an explicit --advertise");
   }
+  if (absl::Status s = KafkaAddressFromFlags(options); !s.ok()) return s;
   options.controller_voters.push_back(posix.node.value());
   for (const auto& [peer, address] : posix.peers) options.controller_voters.push_back(peer.value());
   options.tick = std::chrono::milliseconds(absl::GetFlag(FLAGS_raft_tick_ms));
@@ -191,10 +224,10 @@ absl::Status StopOnSignals(PosixRuntime& rt, const Logger& log) {
   return absl::OkStatus();
 }
 
-// Hands every accepted client connection to the broker, each on its own fiber.
-void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
-                   core::broker::Broker* broker, NodeMetrics& metrics, const Logger& log) {
-  rt.Spawn("client-accept", [&rt, listener, broker, &metrics, &log] {
+// Hands every connection `listener` accepts to `serve`, each on its own fiber.
+void AcceptLoop(PosixRuntime& rt, std::shared_ptr<io::Listener> listener, std::string name,
+                std::function<void(std::shared_ptr<io::Stream>)> serve, const Logger& log) {
+  rt.Spawn(name + "-accept", [&rt, listener, name, serve, &log] {
     while (true) {
       absl::StatusOr<std::unique_ptr<io::Stream>> stream =
           listener->Accept(io::Instant::Infinite());
@@ -202,16 +235,59 @@ void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
         if (absl::IsCancelled(stream.status())) return;
         // Out of descriptors or a transient error: keep accepting after a pause.
         log.Log(LogLevel::kWarn, "accept_failed",
-                {{"error", stream.status().ToString()}, {"retry_ms", "100"}});
+                {{"listener", name}, {"error", stream.status().ToString()}, {"retry_ms", "100"}});
         (void)rt.Sleep(std::chrono::milliseconds(100));
         continue;
       }
-      metrics.client_connections_total++;
       std::shared_ptr<io::Stream> connection(std::move(*stream));
-      log.Log(LogLevel::kDebug, "client_connected", {{"peer", connection->peer()}});
-      rt.Spawn("client", [broker, connection] { broker->ServeConnection(connection); });
+      log.Log(LogLevel::kDebug, "connected", {{"listener", name}, {"peer", connection->peer()}});
+      rt.Spawn(name, [serve, connection] { serve(connection); });
     }
   });
+}
+
+// Hands every accepted client connection to the broker, and every Kafka connection to
+// core/kafka (which translates it onto the same broker).
+void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
+                   std::shared_ptr<io::Listener> kafka_listener, core::broker::Broker* broker,
+                   NodeMetrics& metrics, const Logger& log) {
+  AcceptLoop(
+      rt, listener, "client",
+      [broker, &metrics](std::shared_ptr<io::Stream> connection) {
+        metrics.client_connections_total++;
+        broker->ServeConnection(std::move(connection));
+      },
+      log);
+  if (!kafka_listener) return;
+  AcceptLoop(
+      rt, kafka_listener, "kafka",
+      [&rt, broker](std::shared_ptr<io::Stream> connection) {
+        core::kafka::ServeKafkaConnection(*broker, rt, std::move(connection));
+      },
+      log);
+}
+
+// Binds the client listener and, with --kafka_listen, the Kafka one.
+absl::Status BindListeners(PosixRuntime& rt, const io::Address& client_address,
+                           std::shared_ptr<io::Listener>& clients,
+                           std::shared_ptr<io::Listener>& kafka) {
+  absl::StatusOr<std::unique_ptr<io::Listener>> bound = rt.network().Listen(client_address);
+  if (!bound.ok()) {
+    return absl::UnavailableError(fmt::format("cannot listen for clients on {}: {}",
+                                              client_address.ToString(),
+                                              bound.status().ToString()));
+  }
+  clients = std::move(*bound);
+  if (absl::GetFlag(FLAGS_kafka_listen).empty()) return absl::OkStatus();
+  // Checked by KafkaAddressFromFlags already.
+  const io::Address address = *io::ParseAddress(absl::GetFlag(FLAGS_kafka_listen));
+  bound = rt.network().Listen(address);
+  if (!bound.ok()) {
+    return absl::UnavailableError(fmt::format("cannot listen for Kafka clients on {}: {}",
+                                              address.ToString(), bound.status().ToString()));
+  }
+  kafka = std::move(*bound);
+  return absl::OkStatus();
 }
 
 // Runs the node until a stop signal; returns the exit code.
@@ -228,14 +304,12 @@ int Serve(const io::posix::PosixOptions& options, const io::Address& client_addr
                       .zone = broker_options.zone,
                       .data_dir = options.data_dir};
   // Bind every listener before anything starts, so a taken port fails the start, not later.
-  absl::StatusOr<std::unique_ptr<io::Listener>> clients = rt.network().Listen(client_address);
-  if (!clients.ok()) {
-    log.Log(LogLevel::kError, "start_failed",
-            {{"error", fmt::format("cannot listen for clients on {}: {}", client_address.ToString(),
-                                   clients.status().ToString())}});
+  std::shared_ptr<io::Listener> client_listener, kafka_listener;
+  if (absl::Status s = BindListeners(rt, client_address, client_listener, kafka_listener);
+      !s.ok()) {
+    log.Log(LogLevel::kError, "start_failed", {{"error", std::string(s.message())}});
     return 1;
   }
-  std::shared_ptr<io::Listener> client_listener(std::move(*clients));
   absl::Status started = StopOnSignals(rt, log);
   if (started.ok() && !absl::GetFlag(FLAGS_metrics_listen).empty()) {
     absl::StatusOr<io::Address> address =
@@ -264,7 +338,7 @@ int Serve(const io::posix::PosixOptions& options, const io::Address& client_addr
     }
     broker = std::move(*started_broker);
     metrics.broker = broker.get();
-    AcceptClients(rt, client_listener, broker.get(), metrics, log);
+    AcceptClients(rt, client_listener, kafka_listener, broker.get(), metrics, log);
     log.Log(LogLevel::kInfo, "up",
             {{"clients", client_listener->address().ToString()},
              {"data_dir", options.data_dir},
@@ -273,6 +347,7 @@ int Serve(const io::posix::PosixOptions& options, const io::Address& client_addr
   rt.Run();
   log.Log(LogLevel::kInfo, "stopped", {{"exit_code", std::to_string(exit_code)}});
   client_listener->Close();
+  if (kafka_listener) kafka_listener->Close();
   if (broker) broker->Stop();
   runtime->reset();  // Unwind every fiber while the broker and metrics they use still exist.
   return exit_code;

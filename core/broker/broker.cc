@@ -253,6 +253,7 @@ wire::NodeInfoT SelfInfo(const BrokerOptions& options) {
   info.zone = options.zone;
   info.host = options.advertised.host;
   info.port = options.advertised.port;
+  info.kafka_address = options.kafka_advertised;
   return info;
 }
 
@@ -294,7 +295,8 @@ absl::Status RegisterRemotely(Broker::State& state, const cluster::NodeRecord& l
 void RunRegistration(std::shared_ptr<Broker::State> state) {
   io::Runtime& rt = state->runtime;
   const wire::NodeInfoT self = SelfInfo(state->options);
-  const cluster::NodeRecord wanted{self.id, self.region, self.zone, self.host, self.port};
+  const cluster::NodeRecord wanted{self.id,   self.region, self.zone,
+                                   self.host, self.port,   self.kafka_address};
   while (!state->stopped) {
     const auto& nodes = state->controller_machine->metadata.nodes();
     auto registered = nodes.find(self.id);

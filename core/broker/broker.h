@@ -50,6 +50,8 @@ struct BrokerOptions {
   std::string region = "local";
   std::string zone = "local";
   io::Address advertised;  // The client address other nodes and clients reach this node at.
+  // "ip:port" of this node's Kafka listener (core/kafka), registered in the metadata; "": none.
+  std::string kafka_advertised;
   // Voters of the metadata group (the controller quorum) and its learners (every other node,
   // so that every node has the metadata). Every node must be given the same two lists.
   std::vector<uint32_t> controller_voters;

@@ -213,8 +213,9 @@ MetadataOutcome ClusterMetadata::ApplyNodeRegister(const wire::NodeRegister& reg
     return {absl::ResourceExhaustedError("too many nodes")};
   }
   const auto text = [](const flatbuffers::String* s) { return s ? s->str() : std::string(); };
-  nodes_[info->id()] = NodeRecord{info->id(), text(info->region()), text(info->zone()),
-                                  text(info->host()), info->port()};
+  nodes_[info->id()] =
+      NodeRecord{info->id(),         text(info->region()), text(info->zone()),
+                 text(info->host()), info->port(),         text(info->kafka_address())};
   return {absl::OkStatus()};
 }
 
@@ -248,6 +249,7 @@ std::unique_ptr<wire::NodeInfoT> ToNodeInfo(const NodeRecord& node) {
   info->zone = node.zone;
   info->host = node.host;
   info->port = node.port;
+  info->kafka_address = node.kafka_address;
   return info;
 }
 
@@ -297,8 +299,8 @@ absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
   for (const auto& node : snapshot.nodes) {
     if (node == nullptr || node->id == 0 ||
         !restored.nodes_
-             .emplace(node->id,
-                      NodeRecord{node->id, node->region, node->zone, node->host, node->port})
+             .emplace(node->id, NodeRecord{node->id, node->region, node->zone, node->host,
+                                           node->port, node->kafka_address})
              .second) {
       return absl::InvalidArgumentError("metadata snapshot: a node of id 0 or listed twice");
     }

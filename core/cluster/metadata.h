@@ -46,6 +46,7 @@ struct NodeRecord {
   std::string zone;
   std::string host;
   uint16_t port = 0;
+  std::string kafka_address;  // The Kafka listener's "ip:port"; empty: none.
   bool operator==(const NodeRecord&) const = default;
 };
 

@@ -64,6 +64,7 @@ void WalkNode(UnpackBudget& budget, const NodeInfo& node) {
   budget.String(node.region());
   budget.String(node.zone());
   budget.String(node.host());
+  budget.String(node.kafka_address());
 }
 
 void WalkTopic(UnpackBudget& budget, const TopicInfo& topic) {

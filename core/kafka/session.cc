@@ -1,0 +1,144 @@
+// One Kafka connection (session.h): framing, dispatch by API key, responses in request order.
+#include <fmt/format.h>
+
+#include "core/kafka/bytes.h"
+#include "core/kafka/session_internal.h"
+
+namespace meridian::core::kafka {
+namespace {
+
+io::Instant WriteDeadline(io::Runtime& runtime) { return runtime.Now() + std::chrono::seconds(30); }
+
+absl::Status ReadFull(io::Stream& stream, std::span<uint8_t> buffer) {
+  size_t done = 0;
+  while (done < buffer.size()) {
+    absl::StatusOr<size_t> n = stream.Read(buffer.subspan(done), io::Instant::Infinite());
+    if (!n.ok()) return n.status();
+    if (*n == 0) return absl::OutOfRangeError("end of stream");
+    done += *n;
+  }
+  return absl::OkStatus();
+}
+
+// The next request frame's payload (after its int32 size), or why the connection must end.
+absl::StatusOr<std::vector<uint8_t>> ReadRequest(io::Stream& stream) {
+  std::array<uint8_t, 4> size_bytes{};
+  if (absl::Status s = ReadFull(stream, size_bytes); !s.ok()) return s;
+  const int32_t size = Reader(size_bytes).Int32();
+  if (size < 8 || static_cast<size_t>(size) > kRequestBytesMax) {
+    return absl::InvalidArgumentError(
+        fmt::format("request frame of {} bytes (8..{})", size, kRequestBytesMax));
+  }
+  std::vector<uint8_t> payload(static_cast<size_t>(size));
+  if (absl::Status s = ReadFull(stream, payload); !s.ok()) return s;
+  return payload;
+}
+
+Outcome HandleApiVersions(const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  const std::optional<ApiVersionRange> range = SupportedRange(frame.header.api_key);
+  if (v < range->min || v > range->max) {
+    // KIP-511: a version we do not speak gets UNSUPPORTED_VERSION in a v0 body with our ranges;
+    // the client retries with one it does.
+    return Respond(EncodeApiVersionsResponse(error::kUnsupportedVersion, 0));
+  }
+  return Respond(EncodeApiVersionsResponse(error::kNone, v));
+}
+
+Outcome Dispatch(Session& session, const RequestFrame& frame) {
+  const int16_t key = frame.header.api_key;
+  if (key == static_cast<int16_t>(ApiKey::kApiVersions)) return HandleApiVersions(frame);
+  const std::optional<ApiVersionRange> range = SupportedRange(key);
+  if (!range.has_value() || frame.header.api_version < range->min ||
+      frame.header.api_version > range->max) {
+    // No response layout to answer in: a Kafka broker closes too.
+    return Close();
+  }
+  switch (static_cast<ApiKey>(key)) {
+    case ApiKey::kProduce:
+      return HandleProduce(session, frame);
+    case ApiKey::kFetch:
+      return HandleFetch(session, frame);
+    case ApiKey::kListOffsets:
+      return HandleListOffsets(session, frame);
+    case ApiKey::kMetadata:
+      return HandleMetadata(session, frame);
+    case ApiKey::kCreateTopics:
+      return HandleCreateTopics(session, frame);
+    case ApiKey::kDeleteTopics:
+      return HandleDeleteTopics(session, frame);
+    case ApiKey::kInitProducerId:
+      return HandleInitProducerId(session, frame);
+    default:
+      return HandleGroupApi(session, frame);
+  }
+}
+
+// Writes request `sequence`'s response when every earlier one is written.
+void WriteInTurn(Session& session, uint64_t sequence, int32_t correlation_id,
+                 const Outcome& outcome) {
+  (void)session.turn.WaitUntil([&] { return session.next_to_write == sequence || session.failed; },
+                               io::Instant::Infinite(), "kafka response turn");
+  if (outcome.close && !session.failed) {
+    session.failed = true;
+    session.stream->Close();
+  }
+  if (!session.failed && outcome.body.has_value()) {
+    Writer writer;
+    writer.Int32(static_cast<int32_t>(outcome.body->size() + 4));
+    writer.Int32(correlation_id);
+    writer.Raw(*outcome.body);
+    if (!session.stream->Write(writer.bytes(), WriteDeadline(session.runtime)).ok()) {
+      session.failed = true;
+      session.stream->Close();
+    }
+  }
+  session.next_to_write = sequence + 1;
+  session.turn.NotifyAll();
+}
+
+}  // namespace
+
+void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
+                          std::shared_ptr<io::Stream> stream, KafkaSessionStats* stats) {
+  auto session = std::make_shared<Session>(broker, runtime, std::move(stream));
+  uint64_t sequence = 0;
+  while (!session->failed) {
+    if (!session->room
+             .WaitUntil(
+                 [&] { return session->in_flight < kRequestsInFlightMax || session->failed; },
+                 io::Instant::Infinite(), "kafka request slot")
+             .ok() ||
+        session->failed) {
+      break;
+    }
+    absl::StatusOr<std::vector<uint8_t>> payload = ReadRequest(*session->stream);
+    if (!payload.ok()) {
+      if (stats != nullptr && absl::IsInvalidArgument(payload.status())) {
+        stats->closed_for_bad_input++;
+      }
+      break;
+    }
+    auto owned = std::make_shared<std::vector<uint8_t>>(*std::move(payload));
+    absl::StatusOr<RequestFrame> frame = DecodeRequestFrame(*owned);
+    if (!frame.ok()) {
+      if (stats != nullptr) stats->closed_for_bad_input++;
+      break;
+    }
+    if (stats != nullptr) stats->requests++;
+    session->in_flight++;
+    runtime.Spawn("kafka-request", [session, owned, frame = *frame, seq = sequence++, stats] {
+      const Outcome outcome = Dispatch(*session, frame);
+      if (outcome.close && stats != nullptr) stats->closed_for_bad_input++;
+      WriteInTurn(*session, seq, frame.header.correlation_id, outcome);
+      session->in_flight--;
+      session->room.NotifyAll();
+    });
+  }
+  // Requests still in flight finish (their proposals may commit) but write nothing more.
+  session->failed = true;
+  session->stream->Close();
+  session->turn.NotifyAll();
+}
+
+}  // namespace meridian::core::kafka

@@ -1,0 +1,173 @@
+// make_kafka_corpus: writes the seed corpora of the Kafka fuzz targets (kafka_request,
+// kafka_record_batch) under fuzz/corpus/, built with core/kafka's own encoders so they stay
+// valid as the codec evolves. Deterministic. Kept apart from make_corpus.cc so the Kafka
+// listener's seeds can change without touching the other targets' generator.
+//
+//   bazel run //fuzz:make_kafka_corpus -- "$PWD/fuzz/corpus"
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/kafka/bytes.h"
+#include "core/kafka/messages.h"
+#include "core/kafka/record_batch.h"
+#include "io/assert.h"
+
+namespace meridian::fuzz {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+using core::kafka::ApiKey;
+using core::kafka::Writer;
+
+std::filesystem::path g_root;
+
+void Write(const std::string& target, const std::string& name, const Bytes& bytes) {
+  const std::filesystem::path dir = g_root / target;
+  std::filesystem::create_directories(dir);
+  std::ofstream out(dir / ("seed-" + name), std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  MERIDIAN_CHECK(out.good(), "cannot write {}/{}", target, name);
+}
+
+Bytes Batch(int64_t producer_id, bool headers) {
+  core::kafka::KafkaBatch batch;
+  batch.producer_id = producer_id;
+  if (producer_id != -1) {
+    batch.producer_epoch = 0;
+    batch.base_sequence = 10;
+  }
+  for (int i = 0; i < 3; i++) {
+    core::kafka::KafkaRecord record;
+    record.timestamp_ms = 1'700'000'000'000 + i;
+    if (i != 0) record.key = Bytes{'k', static_cast<uint8_t>('0' + i)};
+    record.value = Bytes(static_cast<size_t>(i) * 5, 'v');
+    if (headers) record.headers.push_back({"h", Bytes{'x'}});
+    batch.records.push_back(std::move(record));
+  }
+  Bytes out;
+  core::kafka::EncodeRecordBatch(batch, out);
+  return out;
+}
+
+Bytes Request(ApiKey key, int16_t version, const Bytes& body) {
+  Writer writer;
+  writer.Int16(static_cast<int16_t>(key));
+  writer.Int16(version);
+  writer.Int32(7);
+  writer.NullableString("seed");
+  writer.Raw(body);
+  return writer.Take();
+}
+
+Bytes ProduceBody() {
+  Writer w;
+  w.NullableString(std::nullopt);
+  w.Int16(-1);
+  w.Int32(30000);
+  w.ArrayCount(1);
+  w.String("t");
+  w.ArrayCount(1);
+  w.Int32(0);
+  w.Bytes(Batch(5, true));
+  return w.Take();
+}
+
+Bytes FetchBody() {
+  Writer w;
+  for (int32_t v : {-1, 500, 1, 1 << 20}) w.Int32(v);
+  w.Int8(0);
+  w.Int32(0);
+  w.Int32(-1);
+  w.ArrayCount(1);
+  w.String("t");
+  w.ArrayCount(1);
+  w.Int32(0);
+  w.Int32(-1);
+  w.Int64(0);
+  w.Int64(-1);
+  w.Int32(1 << 20);
+  w.ArrayCount(0);
+  w.String("r1");
+  return w.Take();
+}
+
+void RequestSeeds() {
+  Write("kafka_request", "produce-v8", Request(ApiKey::kProduce, 8, ProduceBody()));
+  Write("kafka_request", "fetch-v11", Request(ApiKey::kFetch, 11, FetchBody()));
+  Writer metadata;
+  metadata.Int32(1);
+  metadata.String("t");
+  for (int i = 0; i < 3; i++) metadata.Bool(false);
+  Write("kafka_request", "metadata-v8", Request(ApiKey::kMetadata, 8, metadata.Take()));
+  Writer list;
+  list.Int32(-1);
+  list.Int8(0);
+  list.ArrayCount(1);
+  list.String("t");
+  list.ArrayCount(1);
+  list.Int32(0);
+  list.Int32(-1);
+  list.Int64(-2);
+  Write("kafka_request", "list-offsets-v5", Request(ApiKey::kListOffsets, 5, list.Take()));
+  Writer create;
+  create.ArrayCount(1);
+  create.String("t");
+  create.Int32(3);
+  create.Int16(3);
+  create.ArrayCount(0);
+  create.ArrayCount(1);
+  create.String("retention.ms");
+  create.NullableString("1000");
+  create.Int32(1000);
+  create.Bool(false);
+  Write("kafka_request", "create-topics-v4", Request(ApiKey::kCreateTopics, 4, create.Take()));
+  Writer commit;
+  commit.String("g");
+  commit.Int32(1);
+  commit.String("m");
+  commit.NullableString(std::nullopt);
+  commit.ArrayCount(1);
+  commit.String("t");
+  commit.ArrayCount(1);
+  commit.Int32(0);
+  commit.Int64(5);
+  commit.Int32(-1);
+  commit.NullableString(std::nullopt);
+  Write("kafka_request", "offset-commit-v7", Request(ApiKey::kOffsetCommit, 7, commit.Take()));
+  Writer init;
+  init.NullableString(std::nullopt);
+  init.Int32(60000);
+  Write("kafka_request", "init-producer-id-v1", Request(ApiKey::kInitProducerId, 1, init.Take()));
+  Writer versions;  // ApiVersions v3: header v2 with a tagged-field byte, compact body.
+  versions.Int16(static_cast<int16_t>(ApiKey::kApiVersions));
+  versions.Int16(3);
+  versions.Int32(1);
+  versions.NullableString("rdkafka");
+  versions.Raw(Bytes{0, 3, 'r', 'd', 2, '2', 0});
+  Write("kafka_request", "api-versions-v3", versions.Take());
+}
+
+void BatchSeeds() {
+  Write("kafka_record_batch", "plain", Batch(-1, false));
+  Write("kafka_record_batch", "idempotent-headers", Batch(5, true));
+}
+
+}  // namespace
+}  // namespace meridian::fuzz
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    fmt::print(stderr, "usage: make_kafka_corpus <corpus dir>  (e.g. \"$PWD/fuzz/corpus\")\n");
+    return 2;
+  }
+  meridian::fuzz::g_root = argv[1];
+  meridian::fuzz::RequestSeeds();
+  meridian::fuzz::BatchSeeds();
+  fmt::print("Kafka seed corpora written under {}\n", argv[1]);
+  return 0;
+}

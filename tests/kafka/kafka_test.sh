@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# Real Kafka clients (kcat 1.7.1 and librdkafka 2.0.2, python3-confluent-kafka 1.7.0,
+# python3-kafka 2.0.2 — none written here) against three real meridian-node processes with
+# their Kafka listeners on (core/kafka, docs/kafka.md):
+#
+#  1. `kcat -L` lists the 3 brokers at their Kafka ports, the topics and partitions with
+#     leaders; kafka-python shows each broker's region as its rack; kafka-python creates a
+#     topic through CreateTopics (sent to the controller).
+#  2. `kcat -P` of 10,000 keyed lines plus a few with headers, `kcat -C -e` back: byte for byte
+#     the same lines, headers included, offsets 0..n-1 per partition, produce order kept; and
+#     kafka-python's own producer and consumer (no librdkafka) round-tripping 1,000 records.
+#  3. The same with an idempotent kcat across a kill -9 of partition 0's leader in the middle of
+#     the stream: every line exactly once, in order per partition.
+#  4. An idempotent confluent-kafka producer across a second leader kill, consumed back and
+#     checked (tests/kafka/idempotent_producer.py); its murmur2 partitioner places every key
+#     where Meridian's own client (`meridian produce`) places it.
+#  5. Raw protocol probes (tests/kafka/raw_probe.py): ApiVersions fallback, group APIs answer
+#     COORDINATOR_NOT_AVAILABLE, gzip refused, a 2 GiB frame closes only its connection.
+#
+# Needs kcat, python3-confluent-kafka and python3-kafka (bazel/setup.sh installs them): fails,
+# never skips, without them. Uses /usr/bin/python3 (Debian's, which has those modules).
+#
+# Usage: kafka_test.sh MERIDIAN_NODE MERIDIAN IDEMPOTENT_PRODUCER_PY RAW_PROBE_PY
+set -euo pipefail
+
+NODE_BIN=$(realpath "$1")
+CLI_BIN=$(realpath "$2")
+PRODUCER_PY=$(realpath "$3")
+PROBE_PY=$(realpath "$4")
+PYTHON=/usr/bin/python3
+WORK=$(mktemp -d "${TEST_TMPDIR:-/tmp}/kafka_test.XXXXXX")
+RECORDS=10000
+declare -a NODE_PID CLIENT_PORT PEER_PORT KAFKA_PORT
+
+cleanup() {
+  local pid
+  for pid in "${NODE_PID[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  for i in 1 2 3; do
+    [ -f "$WORK/n$i.log" ] || continue
+    echo "--- last lines of node $i's log:" >&2
+    tail -n 15 "$WORK/n$i.log" >&2
+  done
+  exit 1
+}
+
+command -v kcat >/dev/null || fail "kcat is not installed: run bazel/setup.sh"
+"$PYTHON" -c 'import confluent_kafka, kafka' 2>/dev/null ||
+  fail "python3-confluent-kafka or python3-kafka is missing from $PYTHON: run bazel/setup.sh"
+
+now_ms() { date +%s%3N; }
+
+wait_until() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$(($(now_ms) + seconds * 1000))
+  until "$@"; do
+    [ "$(now_ms)" -lt "$deadline" ] || fail "timed out after ${seconds}s waiting for $what"
+    sleep 0.2
+  done
+}
+
+read -r -a PORTS <<<"$("$PYTHON" -c '
+import socket
+held = [socket.socket() for _ in range(9)]
+for s in held: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in held))')"
+for i in 1 2 3; do
+  CLIENT_PORT[$i]=${PORTS[$((i - 1))]}
+  PEER_PORT[$i]=${PORTS[$((i + 2))]}
+  KAFKA_PORT[$i]=${PORTS[$((i + 5))]}
+done
+BOOTSTRAP="127.0.0.1:${CLIENT_PORT[1]},127.0.0.1:${CLIENT_PORT[2]},127.0.0.1:${CLIENT_PORT[3]}"
+KAFKA="127.0.0.1:${KAFKA_PORT[1]},127.0.0.1:${KAFKA_PORT[2]},127.0.0.1:${KAFKA_PORT[3]}"
+
+start_node() {
+  local i=$1 peers="" j
+  for j in 1 2 3; do
+    [ "$j" = "$i" ] || peers="$peers${peers:+,}$j=127.0.0.1:${PEER_PORT[$j]}"
+  done
+  "$NODE_BIN" --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
+    --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --kafka_listen="127.0.0.1:${KAFKA_PORT[$i]}" \
+    --region="r$i" --peers="$peers" >>"$WORK/n$i.log" 2>&1 &
+  NODE_PID[$i]=$!
+}
+
+cli() { "$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=20 "$@"; }
+
+# Every node registered, a controller leader, and every node's Kafka address in Metadata.
+cluster_ready() {
+  local out
+  out=$(timeout 10 kcat -b "$KAFKA" -L -m 3 2>/dev/null) || return 1
+  [ "$(grep -c '^  broker [123] at 127.0.0.1:' <<<"$out")" -eq 3 ] && grep -q '(controller)' <<<"$out"
+}
+
+# Every partition of topic $1 has a leader, all replicas caught up.
+topic_caught_up() {
+  cli cluster status 2>/dev/null | awk -v t="$1" '
+    $1 == t { rows++; if ($3 == "-" || $0 ~ /unreachable/ || gsub(/\(lag 0\)/, "") != 3) bad++ }
+    END { exit !(rows == 3 && bad == 0) }'
+}
+
+partition_leader() {
+  cli cluster status | awk -v t="$1" -v p="$2" '$1 == t && $2 == p { print $3 }'
+}
+
+kill_node() {
+  kill -9 "${NODE_PID[$1]}"
+  wait "${NODE_PID[$1]}" 2>/dev/null || true
+}
+
+# kcat_consume TOPIC OUT: every record from the beginning to the end, as "partition offset
+# key:value [headers]" lines.
+kcat_consume() {
+  timeout 120 kcat -b "$KAFKA" -C -t "$1" -o beginning -e -q -f '%p %o %k:%s [%h]\n' >"$2" ||
+    fail "kcat -C of $1 exited $?"
+}
+
+# check_partition_order FILE: offsets 0..n-1 per partition, and the line numbers (the values'
+# "line N") increasing within each partition.
+check_partition_order() {
+  sort -k1,1n -k2,2n "$1" | awk '
+    { if ($2 != next_offset[$1] + 0) { printf "partition %s: offset %s where %d was due\n", $1, $2, next_offset[$1]; bad = 1 }
+      next_offset[$1] = $2 + 1
+      match($0, /line [0-9]+/); n = substr($0, RSTART + 5, RLENGTH - 5) + 0
+      if ($1 in last && n <= last[$1]) { printf "partition %s: line %d after line %d\n", $1, n, last[$1]; bad = 1 }
+      last[$1] = n }
+    END { for (p in next_offset) printf "  partition %s: offsets 0..%d\n", p, next_offset[p] - 1
+          exit bad }' >"$WORK/order.txt" || { cat "$WORK/order.txt" >&2; fail "$1: offsets or order"; }
+  sort "$WORK/order.txt"
+}
+
+echo "== starting 3 nodes (Kafka ports ${KAFKA_PORT[*]})"
+for i in 1 2 3; do start_node "$i"; done
+wait_until 60 "3 brokers and a controller in 'kcat -L'" cluster_ready
+
+echo "== 1. metadata: kcat -L, racks and CreateTopics through kafka-python"
+cli topic create lines --partitions=3 --replication-factor=3 >/dev/null || fail "topic create"
+"$PYTHON" - "$KAFKA" <<'EOF' || fail "kafka-python: racks or CreateTopics"
+import sys, time
+from kafka import KafkaClient
+from kafka.admin import KafkaAdminClient, NewTopic
+servers = sys.argv[1].split(",")
+client = KafkaClient(bootstrap_servers=servers)
+client.poll(future=client.cluster.request_update())
+racks = {b.nodeId: b.rack for b in client.cluster.brokers()}
+print(f"  kafka-python: brokers and racks {sorted(racks.items())}")
+assert racks == {1: "r1", 2: "r2", 3: "r3"}, racks
+admin = KafkaAdminClient(bootstrap_servers=servers)
+admin.create_topics([NewTopic("created-by-kafka-python", 2, 3)])
+print("  kafka-python: CreateTopics created-by-kafka-python (2 partitions)")
+EOF
+wait_until 30 "every partition of 'lines' led" topic_caught_up lines
+timeout 10 kcat -b "$KAFKA" -L >"$WORK/metadata.txt" || fail "kcat -L"
+sed 's/^/  /' "$WORK/metadata.txt"
+for i in 1 2 3; do
+  grep -q "broker $i at 127.0.0.1:${KAFKA_PORT[$i]}" "$WORK/metadata.txt" || fail "broker $i missing"
+done
+grep -q 'topic "lines" with 3 partitions' "$WORK/metadata.txt" || fail "topic lines missing"
+grep -q 'topic "created-by-kafka-python" with 2 partitions' "$WORK/metadata.txt" ||
+  fail "the topic kafka-python created is missing"
+[ "$(grep -cE 'partition [012], leader [123], replicas: [123],[123],[123]' "$WORK/metadata.txt")" -ge 3 ] ||
+  fail "partitions without a leader or 3 replicas"
+
+echo "== 2. kcat -P of $RECORDS keyed lines and 3 with headers; kcat -C -e back"
+seq 1 "$RECORDS" | awk '{ printf "key-%d:line %d of the kcat test\n", $1 % 997, $1 }' >"$WORK/input.txt"
+t0=$(now_ms)
+timeout 120 kcat -b "$KAFKA" -P -t lines -K: -l "$WORK/input.txt" 2>"$WORK/produce.err" ||
+  fail "kcat -P exited $?: $(cat "$WORK/produce.err")"
+echo "  $RECORDS lines produced in $(($(now_ms) - t0)) ms"
+for n in 1 2 3; do
+  echo "hkey-$n:header line $((RECORDS + n))" |
+    timeout 30 kcat -b "$KAFKA" -P -t lines -K: -H "trace=t$n" -H "empty=" ||
+    fail "kcat -P with headers"
+done
+kcat_consume lines "$WORK/output.txt"
+got=$(wc -l <"$WORK/output.txt")
+[ "$got" -eq $((RECORDS + 3)) ] || fail "consumed $got lines, want $((RECORDS + 3))"
+cut -d' ' -f3- "$WORK/output.txt" | sed 's/ \[[^]]*\]$//' | sort >"$WORK/got.txt"
+{ cat "$WORK/input.txt"; for n in 1 2 3; do echo "hkey-$n:header line $((RECORDS + n))"; done; } |
+  sort >"$WORK/want.txt"
+cmp -s "$WORK/got.txt" "$WORK/want.txt" || {
+  diff "$WORK/want.txt" "$WORK/got.txt" | head -n 10 >&2
+  fail "consumed lines differ from the produced ones"
+}
+for n in 1 2 3; do
+  grep -q " hkey-$n:header line $((RECORDS + n)) \[trace=t$n,empty=\]$" "$WORK/output.txt" ||
+    fail "headers of line $((RECORDS + n)) did not come back: $(grep "hkey-$n" "$WORK/output.txt")"
+done
+echo "  all $((RECORDS + 3)) lines came back byte for byte (3 with their headers)"
+check_partition_order "$WORK/output.txt"
+
+echo "== 2b. kafka-python (a pure-Python client): 1,000 records with headers, produced and read back"
+"$PYTHON" - "$KAFKA" <<'EOF' || fail "kafka-python produce/consume"
+import sys
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+servers = sys.argv[1].split(",")
+producer = KafkaProducer(bootstrap_servers=servers, acks="all")
+sent = [producer.send("created-by-kafka-python", key=b"k%d" % (i % 10), value=b"v%d" % i,
+                      headers=[("h", b"x%d" % i)]) for i in range(1000)]
+producer.flush()
+placed = [f.get(timeout=30) for f in sent]
+consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False,
+                         consumer_timeout_ms=10000)
+consumer.assign([TopicPartition("created-by-kafka-python", p) for p in range(2)])
+consumer.seek_to_beginning()
+got = {m.value: (m.partition, m.offset, m.headers) for m in consumer}
+assert len(got) == 1000, f"consumed {len(got)} of 1000"
+for i, meta in enumerate(placed):
+    value = b"v%d" % i
+    assert got[value] == (meta.partition, meta.offset, [("h", b"x%d" % i)]), (value, got[value])
+print("  kafka-python: 1000 records back at the offsets their producer was given, headers intact")
+EOF
+
+echo "== 3. idempotent kcat -P across a kill -9 of partition 0's leader mid-stream"
+cli topic create killed --partitions=3 --replication-factor=3 >/dev/null || fail "topic create"
+wait_until 30 "every partition of 'killed' led" topic_caught_up killed
+leader=$(partition_leader killed 0)
+[[ "$leader" =~ ^[123]$ ]] || fail "no leader for killed/0: '$leader'"
+HALF=$((RECORDS / 2))
+{ head -n "$HALF" "$WORK/input.txt"; sleep 3; tail -n +"$((HALF + 1))" "$WORK/input.txt"; } |
+  timeout 180 kcat -b "$KAFKA" -P -t killed -K: -X enable.idempotence=true \
+    -X message.timeout.ms=120000 2>"$WORK/kill-produce.err" &
+producer=$!
+sleep 1.5
+echo "  kill -9 node $leader (leader of killed/0) while kcat is producing"
+kill_node "$leader"
+wait "$producer" || fail "kcat -P across the kill exited $?: $(tail -n 5 "$WORK/kill-produce.err")"
+# (librdkafka logs the lost connection; a lost record would say "Delivery failed".)
+if grep -qiE "delivery failed|failed to produce" "$WORK/kill-produce.err"; then
+  fail "kcat reported failed deliveries: $(grep -iE "delivery failed|failed to produce" "$WORK/kill-produce.err" | head -n 3)"
+fi
+kcat_consume killed "$WORK/killed.txt"
+cut -d' ' -f3- "$WORK/killed.txt" | sed 's/ \[[^]]*\]$//' | sort >"$WORK/got.txt"
+sort "$WORK/input.txt" >"$WORK/want.txt"
+cmp -s "$WORK/got.txt" "$WORK/want.txt" || {
+  diff "$WORK/want.txt" "$WORK/got.txt" | head -n 10 >&2
+  fail "across the kill: consumed lines differ from the produced ones (lost or duplicated)"
+}
+echo "  all $RECORDS lines came back exactly once"
+check_partition_order "$WORK/killed.txt"
+start_node "$leader"
+wait_until 60 "node $leader back" cluster_ready
+wait_until 60 "every replica of 'killed' caught up" topic_caught_up killed
+
+echo "== 4. confluent-kafka idempotent producer across a leader kill; partitioner agreement"
+cli topic create idempotent --partitions=3 --replication-factor=3 >/dev/null || fail "topic create"
+wait_until 30 "every partition of 'idempotent' led" topic_caught_up idempotent
+leader=$(partition_leader idempotent 0)
+"$PYTHON" "$PRODUCER_PY" "$KAFKA" idempotent 100000 "kill -9 ${NODE_PID[$leader]}" \
+  "$WORK/kafka-keys.txt" || fail "the confluent-kafka idempotent producer test failed"
+wait "${NODE_PID[$leader]}" 2>/dev/null || true
+start_node "$leader"
+wait_until 60 "node $leader back" cluster_ready
+cli topic create native-keys --partitions=3 --replication-factor=3 >/dev/null || fail "topic create"
+wait_until 30 "every partition of 'native-keys' led" topic_caught_up native-keys
+seq 0 499 | sed 's/^/key-/; s/$/,x/' | cli produce native-keys --key-separator=, 2>/dev/null ||
+  fail "meridian produce"
+timeout 60 kcat -b "$KAFKA" -C -t native-keys -o beginning -e -q -f '%k %p\n' | sort >"$WORK/native-keys.txt"
+sort "$WORK/kafka-keys.txt" >"$WORK/kafka-keys.sorted"
+[ "$(wc -l <"$WORK/native-keys.txt")" -eq 500 ] || fail "native-keys: $(wc -l <"$WORK/native-keys.txt") keys"
+cmp -s "$WORK/native-keys.txt" "$WORK/kafka-keys.sorted" || {
+  diff "$WORK/native-keys.txt" "$WORK/kafka-keys.sorted" | head -n 10 >&2
+  fail "librdkafka's murmur2 partitioner and Meridian's place keys differently"
+}
+echo "  all 500 keys: librdkafka (murmur2_random) and 'meridian produce' chose the same partitions"
+
+echo "== 5. raw protocol probes"
+"$PYTHON" "$PROBE_PY" 127.0.0.1 "${KAFKA_PORT[1]}" lines || fail "raw protocol probes"
+timeout 10 kcat -b "127.0.0.1:${KAFKA_PORT[1]}" -L >/dev/null || fail "node 1 died"
+
+echo "PASS: kcat, kafka-python and confluent-kafka against Meridian's Kafka listener"

@@ -1,0 +1,136 @@
+"""Raw Kafka protocol probes against one Meridian Kafka listener (no client library between us
+and the bytes): the answers a client library would hide.
+
+Usage: raw_probe.py HOST PORT TOPIC
+
+1. ApiVersions v3 (a flexible version, as librdkafka 2.0 sends first): UNSUPPORTED_VERSION (35)
+   in a v0 body listing the served ranges, with Produce among them (KIP-511).
+2. The group APIs (FindCoordinator v2, JoinGroup v0, Heartbeat v0, OffsetFetch v2) answer
+   COORDINATOR_NOT_AVAILABLE (15) on the same connection, which stays open.
+3. A compressed (gzip) batch in a Produce: UNSUPPORTED_COMPRESSION_TYPE (76).
+4. A frame that claims 2 GiB: the connection is closed; a new connection is served.
+Exit 0 if all hold; 1 with the reason otherwise.
+"""
+import socket
+import struct
+import sys
+
+
+def fail(why):
+    print(f"FAIL: {why}", file=sys.stderr)
+    sys.exit(1)
+
+
+def request(sock, key, version, correlation, body=b""):
+    header = struct.pack(">hhih", key, version, correlation, 5) + b"probe"
+    if version >= 3 and key == 18:
+        header += b"\x00"  # Header v2: no tagged fields.
+        body = b"\x06probe\x021\x00"  # compact client software name and version, no tags.
+    payload = header + body
+    sock.sendall(struct.pack(">i", len(payload)) + payload)
+    size = struct.unpack(">i", recv_exactly(sock, 4))[0]
+    response = recv_exactly(sock, size)
+    got = struct.unpack(">i", response[:4])[0]
+    if got != correlation:
+        fail(f"api {key}: correlation id {got}, want {correlation}")
+    return response[4:]
+
+
+def recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            fail(f"connection closed after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+def crc32c(data):
+    """CRC32C (Castagnoli, reflected polynomial 0x82F63B78), bit by bit: slow and obviously so."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def string(s):
+    return struct.pack(">h", len(s)) + s.encode()
+
+
+def check_api_versions(sock):
+    body = request(sock, 18, 3, 1)
+    error, count = struct.unpack(">hi", body[:6])
+    if error != 35:
+        fail(f"ApiVersions v3: error {error}, want 35 (UNSUPPORTED_VERSION)")
+    ranges = {}
+    for i in range(count):
+        key, low, high = struct.unpack(">hhh", body[6 + 6 * i:12 + 6 * i])
+        ranges[key] = (low, high)
+    if ranges.get(18) != (0, 2) or 0 not in ranges or 1 not in ranges:
+        fail(f"ApiVersions ranges: {ranges}")
+    body = request(sock, 18, 2, 2)
+    if struct.unpack(">h", body[:2])[0] != 0:
+        fail("ApiVersions v2 failed")
+    print(f"  ApiVersions v3 -> error 35 with {count} ranges; v2 -> ok")
+
+
+def check_group_apis(sock):
+    cases = [
+        ("FindCoordinator v2", 10, 2, string("g") + b"\x00", 4),
+        ("JoinGroup v0", 11, 0, string("g") + struct.pack(">i", 10000) + string("") +
+         string("consumer") + struct.pack(">i", 0), 0),
+        ("Heartbeat v0", 12, 0, string("g") + struct.pack(">i", 1) + string("m"), 0),
+        ("OffsetFetch v2", 9, 2, string("g") + struct.pack(">i", -1), None),
+    ]
+    for n, (name, key, version, body, error_at) in enumerate(cases):
+        response = request(sock, key, version, 10 + n, body)
+        at = len(response) - 2 if error_at is None else error_at
+        error = struct.unpack(">h", response[at:at + 2])[0]
+        if error != 15:
+            fail(f"{name}: error {error}, want 15 (COORDINATOR_NOT_AVAILABLE)")
+        print(f"  {name} -> error 15 (COORDINATOR_NOT_AVAILABLE), connection open")
+
+
+def check_compressed_batch(sock, topic):
+    # A batch whose attributes say gzip, with a valid CRC32C (checked before the attributes).
+    batch = bytearray(61 + 8)
+    struct.pack_into(">qii", batch, 0, 0, len(batch) - 12, -1)
+    batch[16] = 2
+    struct.pack_into(">h", batch, 21, 1)  # attributes: gzip.
+    struct.pack_into(">I", batch, 17, crc32c(bytes(batch[21:])))
+    body = (struct.pack(">h", -1) + struct.pack(">hi", -1, 10000) + struct.pack(">i", 1) +
+            string(topic) + struct.pack(">ii", 1, 0) + struct.pack(">i", len(batch)) + batch)
+    response = request(sock, 0, 7, 30, bytes(body))
+    # responses[1]: topic, partitions[1]: index, error.
+    offset = 4 + 2 + len(topic) + 4 + 4
+    error = struct.unpack(">h", response[offset:offset + 2])[0]
+    if error != 76:
+        fail(f"gzip batch: error {error}, want 76 (UNSUPPORTED_COMPRESSION_TYPE)")
+    print("  Produce of a gzip batch -> error 76 (UNSUPPORTED_COMPRESSION_TYPE)")
+
+
+def main():
+    host, port, topic = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    with socket.create_connection((host, port), timeout=20) as sock:
+        check_api_versions(sock)
+        check_group_apis(sock)
+        check_compressed_batch(sock, topic)
+    with socket.create_connection((host, port), timeout=20) as sock:
+        sock.sendall(struct.pack(">i", 0x7fffffff) + b"\x00" * 64)
+        try:
+            answered = sock.recv(1)
+        except ConnectionResetError:
+            answered = b""
+        if answered != b"":
+            fail("a 2 GiB frame was answered instead of closing the connection")
+    print("  a frame claiming 2 GiB -> connection closed")
+    with socket.create_connection((host, port), timeout=20) as sock:
+        check_api_versions(sock)
+    print("  a new connection is served")
+
+
+if __name__ == "__main__":
+    main()
