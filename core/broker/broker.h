@@ -37,6 +37,7 @@ struct BrokerPlantedBugs {
   PartitionPlantedBug partition = PartitionPlantedBug::kNone;
   bool ack_before_quorum = false;  // acks=quorum answered once the leader has it on its disk.
   bool fetch_above_high_watermark = false;  // The leader serves its uncommitted tail.
+  bool ack_before_fsync = false;            // Partition logs report durable when the fsync starts.
 };
 
 struct BrokerOptions {
