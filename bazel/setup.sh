@@ -21,6 +21,7 @@ packages=(
   chromium                 # headless: checks/ renders its HTML reports in a test
   nats-server              # meridian-bench --peer=jetstream, and its tiny peer case in the tests
   gnuplot-nox              # docs/benchmarks.md's plots (bench/plot.sh)
+  iproute2 iptables faketime  # tests/jepsen: namespaces, partitions, clock skew
 )
 
 missing=()

@@ -21,8 +21,9 @@
 // Types: 1 write (offset, length, old_size, data = pre-image of the overwritten part), 2 truncate
 // (offset = new size, old_size, data = pre-image of the cut tail), 3 sync of a file (seq = the
 // first sequence NOT covered), 4 create (path), 5 rename (path -> path2; offset 1 if path2
-// existed and was saved as a hard link <backup dir>/<seq>, whose path is then `data`), 6 sync of a directory. The backup
-// directory is "pcbak" beside the root (same file system, so hard links work).
+// existed and was saved as a hard link <backup dir>/<seq>, whose path is then `data`), 6 sync of a
+// directory. The backup directory is "pcbak" beside the root (same file system, so hard links
+// work).
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -147,8 +148,8 @@ static void pc_write_all(const void* bytes, size_t size) {
 
 // Appends one record; the caller holds pc_mutex. Returns its sequence number.
 static uint64_t pc_record(uint32_t type, uint64_t seq, uint64_t offset, uint64_t length,
-                          uint64_t old_size, const char* path, const char* path2,
-                          const void* data, uint32_t data_len) {
+                          uint64_t old_size, const char* path, const char* path2, const void* data,
+                          uint32_t data_len) {
   struct pc_header h;
   memset(&h, 0, sizeof(h));
   h.magic = PC_MAGIC;
@@ -275,7 +276,9 @@ int close(int fd) {
   return real_close(fd);
 }
 
-static int pc_tracked_fd(int fd) { return pc_enabled && fd >= 0 && fd < PC_FDS_MAX && pc_fd_file[fd]; }
+static int pc_tracked_fd(int fd) {
+  return pc_enabled && fd >= 0 && fd < PC_FDS_MAX && pc_fd_file[fd];
+}
 
 static off_t pc_size(int fd) {
   struct stat st;
@@ -295,8 +298,8 @@ static void pc_journal_write(int fd, off_t offset, size_t length) {
     if (reader < 0 || pread(reader, pre, kept, offset) != (ssize_t)kept) abort();
     real_close(reader);
   }
-  file->last_entry_seq =
-      pc_record(1, 0, (uint64_t)offset, length, (uint64_t)size, file->path, NULL, pre, (uint32_t)kept);
+  file->last_entry_seq = pc_record(1, 0, (uint64_t)offset, length, (uint64_t)size, file->path, NULL,
+                                   pre, (uint32_t)kept);
   free(pre);
 }
 
@@ -346,8 +349,8 @@ static int pc_ftruncate(int fd, off_t length, int is64) {
     if (reader < 0 || pread(reader, pre, cut, length) != (ssize_t)cut) abort();
     real_close(reader);
   }
-  file->last_entry_seq = pc_record(2, 0, (uint64_t)length, 0, (uint64_t)size, file->path, NULL,
-                                   pre, (uint32_t)cut);
+  file->last_entry_seq =
+      pc_record(2, 0, (uint64_t)length, 0, (uint64_t)size, file->path, NULL, pre, (uint32_t)cut);
   free(pre);
   const int result = real(fd, length);
   pthread_mutex_unlock(&pc_mutex);
