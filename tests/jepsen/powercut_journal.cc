@@ -16,10 +16,12 @@
 #include <sstream>
 #include <vector>
 
+#include "tests/jepsen/powercut_format.h"
+
 namespace meridian::tests::jepsen {
 namespace {
 
-constexpr uint32_t kMagic = 0x314a4350;  // "PCJ1"
+constexpr uint32_t kMagic = PC_MAGIC;
 constexpr uint64_t kSectorBytes = 512;
 enum RecordType : uint32_t {
   kWrite = 1,
@@ -30,21 +32,8 @@ enum RecordType : uint32_t {
   kSyncDir = 6
 };
 
-#pragma pack(push, 1)
-struct Header {
-  uint32_t magic;
-  uint32_t type;
-  uint64_t seq;
-  uint64_t offset;
-  uint64_t length;
-  uint64_t old_size;
-  uint32_t path_len;
-  uint32_t path2_len;
-  uint32_t data_len;
-  uint32_t checksum;
-};
-#pragma pack(pop)
-static_assert(sizeof(Header) == 56);  // as powercut_shim.c packs it
+using Header = pc_header;
+static_assert(sizeof(Header) == 56);
 
 struct Record {
   Header header;

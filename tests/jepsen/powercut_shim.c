@@ -38,23 +38,11 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define PC_MAGIC 0x314a4350u  // "PCJ1"
+#include "tests/jepsen/powercut_format.h"
+
 #define PC_FDS_MAX 65536
 #define PC_PATH_MAX 1024
 #define PC_FILES_MAX 4096
-
-struct pc_header {
-  uint32_t magic;
-  uint32_t type;
-  uint64_t seq;
-  uint64_t offset;
-  uint64_t length;
-  uint64_t old_size;
-  uint32_t path_len;
-  uint32_t path2_len;
-  uint32_t data_len;
-  uint32_t checksum;  // FNV-1a over the header (checksum 0) and the payload: a torn tail is ignored
-} __attribute__((packed));
 
 struct pc_file {  // A tracked file or directory (by path): is any of its entries unsynced?
   char path[PC_PATH_MAX];
@@ -230,39 +218,31 @@ static int pc_do_open(int dirfd, const char* path, int flags, mode_t mode, int a
   return fd;
 }
 
+// open's third argument exists only with O_CREAT or O_TMPFILE.
+#define PC_MODE_FROM_VARARGS(flags, mode) \
+  mode_t mode = 0;                        \
+  if ((flags) & (O_CREAT | O_TMPFILE)) {  \
+    va_list args;                         \
+    va_start(args, flags);                \
+    mode = va_arg(args, mode_t);          \
+    va_end(args);                         \
+  }
+
 int open(const char* path, int flags, ...) {
   pc_resolve();
-  mode_t mode = 0;
-  if (flags & (O_CREAT | O_TMPFILE)) {
-    va_list args;
-    va_start(args, flags);
-    mode = va_arg(args, mode_t);
-    va_end(args);
-  }
+  PC_MODE_FROM_VARARGS(flags, mode);
   return pc_do_open(AT_FDCWD, path, flags, mode, 0);
 }
 
 int open64(const char* path, int flags, ...) {
   pc_resolve();
-  mode_t mode = 0;
-  if (flags & (O_CREAT | O_TMPFILE)) {
-    va_list args;
-    va_start(args, flags);
-    mode = va_arg(args, mode_t);
-    va_end(args);
-  }
+  PC_MODE_FROM_VARARGS(flags, mode);
   return pc_do_open(AT_FDCWD, path, flags, mode, 0);
 }
 
 int openat(int dirfd, const char* path, int flags, ...) {
   pc_resolve();
-  mode_t mode = 0;
-  if (flags & (O_CREAT | O_TMPFILE)) {
-    va_list args;
-    va_start(args, flags);
-    mode = va_arg(args, mode_t);
-    va_end(args);
-  }
+  PC_MODE_FROM_VARARGS(flags, mode);
   return pc_do_open(dirfd, path, flags, mode, 1);
 }
 

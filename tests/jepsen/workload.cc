@@ -160,44 +160,52 @@ void Workload::RecordPoll(size_t op, const std::vector<client::ConsumedRecord>& 
   Complete(op, checks::Outcome::kOk);
 }
 
+bool Workload::Assign(client::Consumer& consumer, int64_t process,
+                      const std::vector<int64_t>& next) {
+  checks::Operation assign{.process = process, .f = checks::Function::kAssign};
+  std::vector<client::TopicPartition> all;
+  for (uint32_t p = 0; p < options_.partitions; p++) {
+    all.push_back({options_.topic, p});
+    assign.partitions.push_back(p);
+  }
+  const size_t op = Invoke(std::move(assign));
+  bool ok = consumer.Assign(all).ok();
+  for (uint32_t p = 0; ok && p < options_.partitions; p++) {
+    if (next[p] > 0) ok = consumer.Seek(all[p], core::Offset(next[p])).ok();
+  }
+  Complete(op, ok ? checks::Outcome::kOk : checks::Outcome::kInfo);
+  return ok;
+}
+
+bool Workload::PollOnce(client::Consumer& consumer, int64_t process, std::vector<int64_t>* next) {
+  // Invoked before the poll, recorded after it: an empty poll says nothing and is left out
+  // (other fibers record operations meanwhile; Judge sorts by invocation time).
+  checks::Operation poll{.process = process, .f = checks::Function::kPoll};
+  poll.invoke_ns = rt_.Now().nanos();
+  absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(kPollWait);
+  if (records.ok() && records->empty()) return true;
+  history_.operations.push_back(std::move(poll));
+  const size_t op = history_.operations.size() - 1;
+  if (records.ok()) {
+    RecordPoll(op, *records, next);
+    return true;
+  }
+  Complete(op, checks::Outcome::kInfo);
+  errors_["poll " + std::string(absl::StatusCodeToString(records.status().code()))]++;
+  // Out of range: the position is past the log's end (or before its start); start over.
+  if (absl::IsOutOfRange(records.status())) next->assign(options_.partitions, 0);
+  return false;
+}
+
 void Workload::ConsumerLoop() {
-  std::vector<int64_t> next(options_.partitions, -1);  // -1: from the beginning
+  std::vector<int64_t> next(options_.partitions, 0);  // 0: from the log's start
   while (!stopping_) {
     const int64_t process = next_process_++;
     client::ConsumerOptions options;
     options.auto_offset_reset = client::OffsetReset::kNone;  // every jump is an assign
     client::Consumer consumer(client_, options);
-    checks::Operation assign{.process = process, .f = checks::Function::kAssign};
-    std::vector<client::TopicPartition> all;
-    for (uint32_t p = 0; p < options_.partitions; p++) {
-      all.push_back({options_.topic, p});
-      assign.partitions.push_back(p);
-    }
-    const size_t assign_op = Invoke(std::move(assign));
-    bool ok = consumer.Assign(all).ok();
-    for (uint32_t p = 0; ok && p < options_.partitions; p++) {
-      if (next[p] >= 0) ok = consumer.Seek(all[p], core::Offset(next[p])).ok();
-    }
-    Complete(assign_op, ok ? checks::Outcome::kOk : checks::Outcome::kInfo);
-    while (ok && !stopping_) {
-      // Invoked before the poll, recorded after it: an empty poll says nothing and is left out
-      // (other fibers record operations meanwhile; Judge sorts by invocation time).
-      checks::Operation poll{.process = process, .f = checks::Function::kPoll};
-      poll.invoke_ns = rt_.Now().nanos();
-      absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(kPollWait);
-      if (records.ok() && records->empty()) continue;
-      history_.operations.push_back(std::move(poll));
-      const size_t op = history_.operations.size() - 1;
-      if (!records.ok()) {
-        Complete(op, checks::Outcome::kInfo);
-        errors_["poll " + std::string(absl::StatusCodeToString(records.status().code()))]++;
-        // Out of range: our position is past the log's end (or before its start); start over.
-        if (absl::IsOutOfRange(records.status())) next.assign(options_.partitions, -1);
-        ok = false;
-      } else {
-        RecordPoll(op, *records, &next);
-      }
-    }
+    bool ok = Assign(consumer, process, next);
+    while (ok && !stopping_) ok = PollOnce(consumer, process, &next);
     consumer.Close();
     if (!ok) (void)rt_.Sleep(kRetryPause);
   }
@@ -250,32 +258,8 @@ bool Workload::FinalDrain() {
     client::ConsumerOptions options;
     options.auto_offset_reset = client::OffsetReset::kNone;
     client::Consumer consumer(client_, options);
-    checks::Operation assign{.process = process, .f = checks::Function::kAssign};
-    std::vector<client::TopicPartition> all;
-    for (uint32_t p = 0; p < options_.partitions; p++) {
-      all.push_back({options_.topic, p});
-      assign.partitions.push_back(p);
-    }
-    const size_t assign_op = Invoke(std::move(assign));
-    bool ok = consumer.Assign(all).ok();
-    for (uint32_t p = 0; ok && p < options_.partitions; p++) {
-      if (next[p] > 0) ok = consumer.Seek(all[p], core::Offset(next[p])).ok();
-    }
-    Complete(assign_op, ok ? checks::Outcome::kOk : checks::Outcome::kInfo);
-    while (ok && !done() && rt_.Now() < deadline) {
-      checks::Operation poll{.process = process, .f = checks::Function::kPoll};
-      poll.invoke_ns = rt_.Now().nanos();
-      absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(kPollWait);
-      if (records.ok() && records->empty()) continue;
-      history_.operations.push_back(std::move(poll));
-      const size_t op = history_.operations.size() - 1;
-      if (!records.ok()) {
-        Complete(op, checks::Outcome::kInfo);
-        ok = false;
-      } else {
-        RecordPoll(op, *records, &next);
-      }
-    }
+    bool ok = Assign(consumer, process, next);
+    while (ok && !done() && rt_.Now() < deadline) ok = PollOnce(consumer, process, &next);
     consumer.Close();
   }
   drain_complete_ = done();

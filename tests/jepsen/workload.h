@@ -72,6 +72,10 @@ class Workload {
   void ProducerLoop(int producer);
   void SenderLoop(client::Producer& producer, bool idempotent);
   void ConsumerLoop();
+  // Records an assign of every partition, positioned at `next` (0: the log's start).
+  bool Assign(client::Consumer& consumer, int64_t process, const std::vector<int64_t>& next);
+  // One poll, recorded unless empty; false when it failed (the process is then done).
+  bool PollOnce(client::Consumer& consumer, int64_t process, std::vector<int64_t>* next);
   absl::StatusOr<std::vector<int64_t>> EndOffsets(io::Instant deadline);
   void RecordPoll(size_t op, const std::vector<client::ConsumedRecord>& records,
                   std::vector<int64_t>* next);
