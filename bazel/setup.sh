@@ -26,6 +26,7 @@ packages=(
   librdkafka-dev           # librdkafka, the C Kafka client those tests run
   python3-confluent-kafka  # the Python client over librdkafka (idempotent producer test)
   python3-kafka            # the pure-Python Kafka client
+  iproute2 iptables faketime  # tests/jepsen: namespaces, partitions, clock skew
 )
 
 missing=()

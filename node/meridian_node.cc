@@ -56,6 +56,10 @@ ABSL_FLAG(uint64_t, metadata_snapshot_entries, 4096,
           "Metadata entries between compactions of the metadata group (>= 1).");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log event written to stderr: debug, info, warn or error.");
+ABSL_FLAG(bool, unsafe_ack_before_fsync_for_tests, false,
+          "TESTS ONLY, LOSES ACKNOWLEDGED DATA: partition logs count a write durable when its "
+          "fsync starts, so a record can be acknowledged before any disk holds it and a power "
+          "cut loses it (tests/jepsen proves that it does). Never set in production.");
 
 namespace meridian::node {
 namespace {
@@ -184,6 +188,12 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
   options.retention_check_interval =
       std::chrono::milliseconds(absl::GetFlag(FLAGS_retention_check_ms));
   options.metadata_snapshot_entries = absl::GetFlag(FLAGS_metadata_snapshot_entries);
+  options.planted.ack_before_fsync = absl::GetFlag(FLAGS_unsafe_ack_before_fsync_for_tests);
+  if (options.planted.ack_before_fsync) {
+    fmt::print(stderr,
+               "meridian-node: WARNING: --unsafe_ack_before_fsync_for_tests is set: acknowledged "
+               "records can be lost on a power cut\n");
+  }
   if (options.metadata_snapshot_entries == 0) {
     return absl::InvalidArgumentError("--metadata_snapshot_entries must be at least 1");
   }

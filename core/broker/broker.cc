@@ -63,6 +63,7 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   options.tick = state.options.tick;
   options.dir = GroupDir(partition.group);
   options.log_segment_bytes = state.options.segment_bytes;
+  options.unsafe_ack_before_fsync_for_tests = state.options.planted.ack_before_fsync;
   options.state_machine = machine;
   absl::StatusOr<std::shared_ptr<replica::Replica>> replica =
       replica::Replica::Open(state.runtime, options, nullptr);

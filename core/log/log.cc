@@ -284,6 +284,15 @@ absl::Status Log::WaitDurable(Offset offset, io::Instant deadline) {
     }
     if (!io_busy_) {  // Lead: one sync for every append so far.
       io_busy_ = true;
+      if (options_.testing.report_durable_before_sync) {
+        // Planted bug, for the leader of the sync too: it runs behind this waiter's back (on its
+        // own fiber), so the caller hears "durable" when it starts, like every other waiter.
+        runtime_.Spawn("log-planted-sync", [this] {
+          (void)GroupSync();
+          ReleaseIo();
+        });
+        continue;
+      }
       result = GroupSync();
       ReleaseIo();
       if (!result.ok()) break;

@@ -50,7 +50,8 @@ namespace meridian::core::log {
 
 // Planted bugs, for tests that prove the model test bites. Never set outside tests.
 struct LogTestingKnobs {
-  // Tell durability waiters "durable" when the sync starts instead of when it completes.
+  // Tell durability waiters "durable" when the sync starts instead of when it completes (the
+  // waiter that starts the sync too: the sync then runs on a fiber of its own).
   bool report_durable_before_sync = false;
   // Serve batches read from disk without checking their CRC.
   bool skip_crc_check_on_read = false;

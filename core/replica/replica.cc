@@ -85,7 +85,10 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
   log::RecoveryReport report;
   absl::StatusOr<std::unique_ptr<log::Log>> log = log::Log::Open(
       runtime, disk,
-      log::LogOptions{.dir = options.dir + "/log", .segment_bytes_max = options.log_segment_bytes},
+      log::LogOptions{
+          .dir = options.dir + "/log",
+          .segment_bytes_max = options.log_segment_bytes,
+          .testing = {.report_durable_before_sync = options.unsafe_ack_before_fsync_for_tests}},
       &report);
   if (!log.ok()) return log.status();
   if (snapshot->has_value()) {
