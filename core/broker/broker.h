@@ -43,7 +43,7 @@ struct BrokerPlantedBugs {
   // Strong topics get their second voter in the first voter's region (the placement a careless
   // "spread over zones" rule gives): losing that region loses the partition's quorum.
   bool strong_voters_share_a_region = false;
-  bool ack_before_fsync = false;            // Partition logs report durable when the fsync starts.
+  bool ack_before_fsync = false;  // Partition logs report durable when the fsync starts.
 };
 
 struct BrokerOptions {
