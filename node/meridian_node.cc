@@ -250,7 +250,7 @@ void AcceptLoop(PosixRuntime& rt, std::shared_ptr<io::Listener> listener, std::s
         continue;
       }
       std::shared_ptr<io::Stream> connection(std::move(*stream));
-      log.Log(LogLevel::kDebug, "connected", {{"listener", name}, {"peer", connection->peer()}});
+      log.Log(LogLevel::kDebug, name + "_connected", {{"peer", connection->peer()}});
       rt.Spawn(name, [serve, connection] { serve(connection); });
     }
   });
