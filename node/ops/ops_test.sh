@@ -25,40 +25,12 @@ TOPIC=ops-test
 RECORDS=500
 declare -a NODE_PID CLIENT_PORT PEER_PORT METRICS_PORT
 
-cleanup() {
-  local pid
-  for pid in "${NODE_PID[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  for i in 1 2 3; do
-    [ -f "$WORK/n$i.log" ] || continue
-    echo "--- last lines of node $i's log:" >&2
-    tail -n 15 "$WORK/n$i.log" >&2
-  done
-  exit 1
-}
+source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"  # cleanup, fail, wait_until, pick_ports
 
 if ! command -v promtool >/dev/null; then
   fail "promtool is not installed: run bazel/setup.sh (it installs Debian's prometheus package)"
 fi
 
-now_ms() { date +%s%3N; }
-
-# wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s until it succeeds.
-wait_until() {
-  local seconds=$1 what=$2
-  shift 2
-  local deadline=$(($(now_ms) + seconds * 1000))
-  until "$@"; do
-    [ "$(now_ms)" -lt "$deadline" ] || fail "timed out after ${seconds}s waiting for $what"
-    sleep 0.2
-  done
-}
 
 # http PORT PATH: prints "CODE" on the first line, then the body (HTTP/1.0 over bash's /dev/tcp).
 http() {
@@ -72,13 +44,6 @@ code_of() { http "$1" "$2" | head -n 1; }
 code_is() { [ "$(code_of "$1" "$2")" = "$3" ]; }  # code_is PORT PATH CODE (for wait_until)
 scrape() { http "${METRICS_PORT[$1]}" /metrics | tail -n +2; }
 
-pick_ports() {
-  python3 -c '
-import socket, sys
-held = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in held: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
-}
 
 # --- The alert rules, before any node runs.
 promtool check rules "$OPS_DIR/alerts.yml" || fail "promtool check rules refused alerts.yml"

@@ -19,60 +19,7 @@ RECORDS=10000
 HALF=$((RECORDS / 2))
 declare -a NODE_PID CLIENT_PORT PEER_PORT
 
-cleanup() {
-  local pid
-  for pid in "${NODE_PID[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  if [ -s "$WORK/status.txt" ]; then
-    echo "--- the last 'cluster status' polled:" >&2
-    cat "$WORK/status.txt" >&2
-  fi
-  for i in 1 2 3; do
-    [ -f "$WORK/n$i.log" ] || continue
-    echo "--- last lines of node $i's log:" >&2
-    tail -n 15 "$WORK/n$i.log" >&2
-  done
-  exit 1
-}
-
-now_ms() { date +%s%3N; }
-
-# wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s until it succeeds.
-wait_until() {
-  local seconds=$1 what=$2
-  shift 2
-  local deadline=$(($(now_ms) + seconds * 1000))
-  until "$@"; do
-    [ "$(now_ms)" -lt "$deadline" ] || fail "timed out after ${seconds}s waiting for $what"
-    sleep 0.2
-  done
-}
-
-# Free loopback ports the way io/posix/ports.h's PickFreeLoopbackPort finds one (bind port 0,
-# read the port, close), all held at once so they differ.
-pick_ports() {
-  if command -v python3 >/dev/null; then
-    python3 -c '
-import socket, sys
-held = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in held: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
-  else  # Random ports that nothing listens on now.
-    local used ports=() port
-    used=$(ss -Htln 2>/dev/null | awk '{print $4}' | sed 's/.*://')
-    while [ ${#ports[@]} -lt "$1" ]; do
-      port=$((20000 + RANDOM % 40000))
-      grep -qx "$port" <<<"$used" || [[ " ${ports[*]} " == *" $port "* ]] || ports+=("$port")
-    done
-    echo "${ports[*]}"
-  fi
-}
+source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"  # cleanup, fail, wait_until, pick_ports
 
 read -r -a PORTS <<<"$(pick_ports 7)"
 for i in 1 2 3; do

@@ -32,45 +32,9 @@ WORK=$(mktemp -d "${TEST_TMPDIR:-/tmp}/kafka_test.XXXXXX")
 RECORDS=10000
 declare -a NODE_PID CLIENT_PORT PEER_PORT KAFKA_PORT
 
-cleanup() {
-  local pid
-  for pid in "${NODE_PID[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"  # cleanup, fail, wait_until, pick_ports
 
-fail() {
-  echo "FAIL: $*" >&2
-  for i in 1 2 3; do
-    [ -f "$WORK/n$i.log" ] || continue
-    echo "--- last lines of node $i's log:" >&2
-    tail -n 15 "$WORK/n$i.log" >&2
-  done
-  exit 1
-}
-
-command -v kcat >/dev/null || fail "kcat is not installed: run bazel/setup.sh"
-"$PYTHON" -c 'import confluent_kafka, kafka' 2>/dev/null ||
-  fail "python3-confluent-kafka or python3-kafka is missing from $PYTHON: run bazel/setup.sh"
-
-now_ms() { date +%s%3N; }
-
-wait_until() {
-  local seconds=$1 what=$2
-  shift 2
-  local deadline=$(($(now_ms) + seconds * 1000))
-  until "$@"; do
-    [ "$(now_ms)" -lt "$deadline" ] || fail "timed out after ${seconds}s waiting for $what"
-    sleep 0.2
-  done
-}
-
-read -r -a PORTS <<<"$("$PYTHON" -c '
-import socket
-held = [socket.socket() for _ in range(9)]
-for s in held: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in held))')"
+read -r -a PORTS <<<"$(pick_ports 9)"
 for i in 1 2 3; do
   CLIENT_PORT[$i]=${PORTS[$((i - 1))]}
   PEER_PORT[$i]=${PORTS[$((i + 2))]}
