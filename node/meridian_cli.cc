@@ -88,7 +88,7 @@ constexpr char kToolUsage[] =
 constexpr char kTopicCreateUsage[] =
     "Usage: meridian topic create NAME --partitions=N --replication-factor=R\n"
     "                             [--retention-bytes=B] [--retention-ms=MS]\n"
-    "                             [--consistency=strong|regional] [--home-region=REGION]\n"
+    "                             [--consistency=strong|regional|spread] [--home-region=R]\n"
     "                             [--observers-per-region=K]\n\n"
     "Creates topic NAME with N partitions of R voting replicas each (R <= registered nodes).\n"
     "  --retention-bytes=B   keep at most about B bytes per partition (default 0: unlimited)\n"
@@ -100,8 +100,10 @@ constexpr char kTopicCreateUsage[] =
     "                        K observers (raft learners) in each other region replicate\n"
     "                        asynchronously and serve reads near their clients\n"
     "  (no --consistency)    strong if the cluster can place it, else regional in the region\n"
-    "                        with the most nodes, one observer per other region\n"
-    "  --home-region=REGION  regional: where the voters live (default: the largest region)\n"
+    "                        with the most nodes, one observer per other region, else spread\n"
+    "                        over regions and zones with no region-loss guarantee\n"
+    "  --consistency=spread  voters over regions and zones as widely as possible, no promise\n"
+    "  --home-region=R       regional: where the voters live (default: the largest region)\n"
     "  --observers-per-region=K  regional: observers in each other region (default 1)\n";
 
 constexpr char kTopicListUsage[] =
@@ -399,6 +401,7 @@ std::string NodeName(uint32_t node) { return node == 0 ? "-" : std::to_string(no
 // topic create / list / describe / delete.
 
 std::string Mode(const wire::TopicInfoT& topic) {
+  if (topic.consistency == wire::Consistency::Spread) return "spread (no region-loss guarantee)";
   if (topic.consistency != wire::Consistency::Regional) return "strong";
   return fmt::format("regional (home {}, {} observer{} per other region)", topic.home_region,
                      topic.observers_per_region, topic.observers_per_region == 1 ? "" : "s");
@@ -412,9 +415,11 @@ absl::Status PlacementFlags(const Args& args, wire::CreateTopicRequestT& request
       request.consistency = wire::Consistency::Strong;
     } else if (mode == "regional") {
       request.consistency = wire::Consistency::Regional;
+    } else if (mode == "spread") {
+      request.consistency = wire::Consistency::Spread;
     } else {
       return absl::InvalidArgumentError(
-          fmt::format("--consistency='{}': use strong or regional", mode));
+          fmt::format("--consistency='{}': use strong, regional or spread", mode));
     }
   }
   const bool regional_flags = args.Has("home-region") || args.Has("observers-per-region");

@@ -46,9 +46,10 @@ absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& p
 absl::Status SetPlacementMode(TopicRecord& topic, wire::Consistency consistency,
                               std::string_view home, uint32_t observers_per_region) {
   if (consistency == wire::Consistency::Unspecified) consistency = wire::Consistency::Strong;
-  if (consistency == wire::Consistency::Strong && (!home.empty() || observers_per_region != 0)) {
+  if ((consistency == wire::Consistency::Strong || consistency == wire::Consistency::Spread) &&
+      (!home.empty() || observers_per_region != 0)) {
     return absl::InvalidArgumentError(
-        fmt::format("strong topic '{}' with a home region or observers", topic.name));
+        fmt::format("non-regional topic '{}' with a home region or observers", topic.name));
   }
   if (consistency == wire::Consistency::Regional &&
       (home.empty() || home.size() > wire::kNameBytesMax || observers_per_region > kObserversMax)) {
@@ -56,7 +57,8 @@ absl::Status SetPlacementMode(TopicRecord& topic, wire::Consistency consistency,
         "regional topic '{}': a home region of 1 to {} bytes and at most {} observers per region",
         topic.name, wire::kNameBytesMax, kObserversMax));
   }
-  if (consistency != wire::Consistency::Strong && consistency != wire::Consistency::Regional) {
+  if (consistency != wire::Consistency::Strong && consistency != wire::Consistency::Regional &&
+      consistency != wire::Consistency::Spread) {
     return absl::InvalidArgumentError(fmt::format("topic '{}': unknown consistency {}", topic.name,
                                                   static_cast<int>(consistency)));
   }

@@ -68,9 +68,9 @@ absl::Status StrongFeasible(const RegionRings& rings, uint32_t replication_facto
 // Voters round-robin over regions (the region order rotates per partition), at most `cap` per
 // region; within a region the zone-interleaved ring is entered at a rotating point, so that
 // partitions spread over every node, not only over the first node of each region.
-std::vector<uint32_t> StrongVoters(const RegionRings& rings, uint32_t replication_factor,
-                                   uint64_t slot) {
-  const uint32_t cap = StrongVotersPerRegionMax(replication_factor);
+// `cap`: the most voters one region may take (Strong), or replication_factor (Spread).
+std::vector<uint32_t> SpreadVoters(const RegionRings& rings, uint32_t replication_factor,
+                                   uint32_t cap, uint64_t slot) {
   std::vector<const std::vector<uint32_t>*> regions;
   for (const auto& [region, ids] : rings) regions.push_back(&ids);
   std::vector<uint32_t> voters;
@@ -143,6 +143,20 @@ PartitionPlacement RegionalPartition(const RegionRings& rings, const Placement& 
   return out;
 }
 
+// Unspecified: the strongest mode the cluster can place.
+wire::Consistency ChooseMode(const RegionRings& rings, const PlacementRequest& request) {
+  if (StrongFeasible(rings, request.replication_factor).ok()) return wire::Consistency::Strong;
+  Placement regional;
+  regional.home_region =
+      request.home_region.empty() ? MostPopulatedRegion(rings) : request.home_region;
+  regional.observers_per_region =
+      request.observers_per_region == 0 ? 1 : request.observers_per_region;
+  if (RegionalFeasible(rings, regional, request.replication_factor).ok()) {
+    return wire::Consistency::Regional;
+  }
+  return wire::Consistency::Spread;
+}
+
 }  // namespace
 
 uint32_t StrongVotersPerRegionMax(uint32_t replication_factor) {
@@ -160,17 +174,22 @@ absl::StatusOr<Placement> Place(const absl::btree_map<uint32_t, NodeRecord>& nod
   Placement placement;
   placement.consistency = request.consistency;
   if (request.consistency == wire::Consistency::Unspecified) {
-    const bool strong = StrongFeasible(rings, request.replication_factor).ok();
-    placement.consistency = strong ? wire::Consistency::Strong : wire::Consistency::Regional;
+    placement.consistency = ChooseMode(rings, request);
   }
-  if (placement.consistency == wire::Consistency::Strong) {
+  if (placement.consistency == wire::Consistency::Strong ||
+      placement.consistency == wire::Consistency::Spread) {
     if (!request.home_region.empty() || request.observers_per_region != 0) {
       return absl::InvalidArgumentError("home region and observers apply to regional topics only");
     }
-    if (absl::Status s = StrongFeasible(rings, request.replication_factor); !s.ok()) return s;
+    const bool strong = placement.consistency == wire::Consistency::Strong;
+    if (strong) {
+      if (absl::Status s = StrongFeasible(rings, request.replication_factor); !s.ok()) return s;
+    }
+    const uint32_t cap =
+        strong ? StrongVotersPerRegionMax(request.replication_factor) : request.replication_factor;
     for (uint32_t p = 0; p < request.partitions; p++) {
       placement.partitions.push_back(
-          {StrongVoters(rings, request.replication_factor, rotation + p), {}});
+          {SpreadVoters(rings, request.replication_factor, cap, rotation + p), {}});
     }
     return placement;
   }

@@ -10,9 +10,11 @@
 //   - Regional: every voter in the home region, spread over its zones (writes commit inside one
 //     region); `observers_per_region` raft learners in each other region replicate asynchronously
 //     and serve follower reads.
+//   - Spread: voters round-robin over regions, then zones, with no cap per region: as wide as
+//     the cluster allows, and no promise about losing a region.
 //   - Unspecified: Strong when the cluster can place it, else Regional with the region holding
 //     the most nodes as home (ties: the first name) and one observer per other region unless
-//     asked otherwise. The result says which mode was chosen.
+//     asked otherwise, else Spread. The result says which mode was chosen.
 // Within a region, consecutive picks alternate zones; preferred leaders (the first voter) rotate
 // with `rotation` (partitions created so far), so leadership is balanced over nodes.
 //

@@ -56,8 +56,8 @@ TEST(Placement, StrongNeverGivesOneRegionMoreVotersThanTheQuorumCanSpare) {
 TEST(Placement, StrongSpreadsPartitionsOverEveryNodeNotOnlyOnePerRegion) {
   const auto nodes = Cluster({3, 3, 3});
   absl::StatusOr<Placement> placed = Place(
-      nodes,
-      {.partitions = 3, .replication_factor = 3, .consistency = wire::Consistency::Strong}, 0);
+      nodes, {.partitions = 3, .replication_factor = 3, .consistency = wire::Consistency::Strong},
+      0);
   ASSERT_TRUE(placed.ok());
   absl::btree_set<uint32_t> used;
   for (const PartitionPlacement& partition : placed->partitions) {
@@ -132,7 +132,7 @@ TEST(Placement, RegionalRefusesAHomeRegionTooSmallOrUnknownAndTooManyObservers) 
   EXPECT_TRUE(regional("r1", 2).ok());
 }
 
-TEST(Placement, UnspecifiedPicksStrongWhenPossibleElseRegionalInTheLargestRegion) {
+TEST(Placement, UnspecifiedPicksStrongElseRegionalInTheLargestRegionElseSpread) {
   absl::StatusOr<Placement> geo = Place(Cluster({1, 1, 1}), {.replication_factor = 3}, 0);
   ASSERT_TRUE(geo.ok());
   EXPECT_EQ(geo->consistency, wire::Consistency::Strong);
@@ -141,6 +141,12 @@ TEST(Placement, UnspecifiedPicksStrongWhenPossibleElseRegionalInTheLargestRegion
   EXPECT_EQ(local->consistency, wire::Consistency::Regional);
   EXPECT_EQ(local->home_region, "r0");
   EXPECT_TRUE(local->partitions[0].observers.empty()) << "no other region to observe from";
+  // Two replicas over three single-node regions: neither strong (a quorum of 2 cannot spare a
+  // region) nor regional (no region has 2 nodes): spread over two regions, said so.
+  absl::StatusOr<Placement> spread = Place(Cluster({1, 1, 1}), {.replication_factor = 2}, 0);
+  ASSERT_TRUE(spread.ok()) << spread.status();
+  EXPECT_EQ(spread->consistency, wire::Consistency::Spread);
+  EXPECT_EQ(VotersPerRegion(Cluster({1, 1, 1}), spread->partitions[0]).size(), 2u);
   absl::StatusOr<Placement> two = Place(Cluster({2, 3}), {.replication_factor = 3}, 0);
   ASSERT_TRUE(two.ok()) << two.status();
   EXPECT_EQ(two->home_region, "r1");

@@ -442,6 +442,9 @@ void MeasureGeo(const Run& run, const checks::History& history, SimulationResult
     case wire::Consistency::Regional:
       result.consistency = "regional";
       break;
+    case wire::Consistency::Spread:
+      result.consistency = "spread";
+      break;
     default:  // The create's answer was lost (the topic existed when retried).
       result.consistency = "unknown";
   }

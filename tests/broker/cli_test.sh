@@ -113,7 +113,7 @@ cli topic describe "$TOPIC"
 cli topic describe "$TOPIC" | grep -q "strong" || fail "a 3-region cluster places strong topics"
 
 echo "== consistency modes and placement constraints (one node in each of r1, r2, r3)"
-expect_exit 2 "--consistency='bogus': use strong or regional" \
+expect_exit 2 "--consistency='bogus': use strong, regional or spread" \
   cli topic create geo --partitions=1 --replication-factor=1 --consistency=bogus
 expect_exit 2 "need --consistency=regional" \
   cli topic create geo --partitions=1 --replication-factor=3 --home-region=r1
@@ -135,6 +135,11 @@ grep -q "regional (home r2, 1 observer per other region)" "$WORK/geo.txt" \
 [ "$(grep -cE '^  [01] .* 2 +1,3$' "$WORK/geo.txt")" = 2 ] \
   || fail "regional placement is not voter 2, observers 1,3"
 cli topic delete geo || fail "topic delete geo failed"
+# Two replicas over single-node regions fit neither mode: spread, and describe says so.
+cli topic create pair --partitions=1 --replication-factor=2 || fail "topic create pair failed"
+cli topic describe pair | grep -q "spread (no region-loss guarantee)" \
+  || fail "an RF-2 topic over single-node regions is not reported as spread"
+cli topic delete pair || fail "topic delete pair failed"
 
 seq 1 "$RECORDS" | awk '{ printf "key-%d,line %d of the cli test\n", $1 % 1000, $1 }' \
   >"$WORK/input.txt"
