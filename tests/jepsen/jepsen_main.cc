@@ -4,7 +4,7 @@
 // injects faults for --time_limit seconds, heals, drains every partition and judges the history
 // with checks/' log checker. Everything lands in one folder (--out), whose path it prints.
 // Exit 0 when the run met --expect (valid: no anomaly, nothing lost; lost-write: the checker
-// found lost acknowledged writes), 1 when not, 2 for bad flags.
+// found an acknowledged record lost, as lost-write or unseen), 1 when not, 2 for bad flags.
 #include <fmt/format.h>
 #include <signal.h>
 
@@ -38,7 +38,9 @@ ABSL_FLAG(std::string, nemesis, "kill", "Comma-separated fault classes, or 'all'
 ABSL_FLAG(uint64_t, seed, 1, "Nemesis seed.");
 ABSL_FLAG(bool, unsafe_ack_before_fsync_for_tests, false,
           "Run the nodes with this flag (loses data on a power cut: the test of the test).");
-ABSL_FLAG(std::string, expect, "valid", "valid, or lost-write (the unsafe power-cut run).");
+ABSL_FLAG(std::string, expect, "valid",
+          "valid, or lost-write (the unsafe power-cut run: the checker must report an "
+          "acknowledged record lost, as lost-write or, at a partition's tail, unseen).");
 ABSL_FLAG(bool, disk_heal_restart, true,
           "Restart a node after its full disk was freed (without it, the partitions it leads "
           "stay unavailable: README.md, Findings).");
@@ -267,7 +269,7 @@ int Main() {
   cluster.StopAll();
   const bool lost_expected = absl::GetFlag(FLAGS_expect) == "lost-write";
   const bool passed =
-      run.failure.empty() && (lost_expected ? run.verdict.has_lost_write : run.verdict.valid);
+      run.failure.empty() && (lost_expected ? run.verdict.reports_acked_loss : run.verdict.valid);
   std::ofstream events(run.out + "/events.txt");
   for (const std::string& event : cluster.events()) events << event << "\n";
   const std::string summary = Summary(run, cluster, passed);

@@ -308,7 +308,9 @@ Verdict Workload::Judge() {
     }
     v.tolerated_duplicates += tolerated ? 1 : 0;
     intolerable += tolerated ? 0 : 1;
-    v.has_lost_write |= finding.kind == "lost-write";
+    // An acknowledged record never read: lost-write when a later offset of its partition was
+    // read, unseen when it was the partition's tail (nothing after it survived either).
+    v.reports_acked_loss |= finding.kind == "lost-write" || finding.kind == "unseen";
   }
   v.valid = intolerable == 0 && v.lost == 0 && drain_complete_ &&
             report->verdict != checks::Verdict::kUnknown;

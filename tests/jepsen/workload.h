@@ -47,7 +47,7 @@ struct Verdict {
   checks::CheckReport report;
   uint64_t acknowledged = 0, lost = 0, indeterminate = 0, indeterminate_applied = 0;
   uint64_t failed = 0, tolerated_duplicates = 0;
-  bool has_lost_write = false;
+  bool reports_acked_loss = false;  // The checker found an acknowledged record never read.
 };
 
 class Workload {
