@@ -143,15 +143,24 @@ PartitionPlacement RegionalPartition(const RegionRings& rings, const Placement& 
   return out;
 }
 
+// A regional placement's home region and observer count: as asked, with the largest region as
+// the default home and, when the mode was not asked for, one observer per other region.
+Placement RegionalShape(const RegionRings& rings, const PlacementRequest& request) {
+  Placement regional;
+  regional.consistency = wire::Consistency::Regional;
+  regional.home_region =
+      request.home_region.empty() ? MostPopulatedRegion(rings) : request.home_region;
+  regional.observers_per_region = request.observers_per_region;
+  if (request.consistency == wire::Consistency::Unspecified && request.observers_per_region == 0) {
+    regional.observers_per_region = 1;
+  }
+  return regional;
+}
+
 // Unspecified: the strongest mode the cluster can place.
 wire::Consistency ChooseMode(const RegionRings& rings, const PlacementRequest& request) {
   if (StrongFeasible(rings, request.replication_factor).ok()) return wire::Consistency::Strong;
-  Placement regional;
-  regional.home_region =
-      request.home_region.empty() ? MostPopulatedRegion(rings) : request.home_region;
-  regional.observers_per_region =
-      request.observers_per_region == 0 ? 1 : request.observers_per_region;
-  if (RegionalFeasible(rings, regional, request.replication_factor).ok()) {
+  if (RegionalFeasible(rings, RegionalShape(rings, request), request.replication_factor).ok()) {
     return wire::Consistency::Regional;
   }
   return wire::Consistency::Spread;
@@ -169,6 +178,14 @@ absl::StatusOr<Placement> Place(const absl::btree_map<uint32_t, NodeRecord>& nod
     return absl::FailedPreconditionError(
         fmt::format("replication factor {} needs {} nodes; {} are registered",
                     request.replication_factor, request.replication_factor, nodes.size()));
+  }
+  if (request.consistency != wire::Consistency::Unspecified &&
+      request.consistency != wire::Consistency::Strong &&
+      request.consistency != wire::Consistency::Regional &&
+      request.consistency != wire::Consistency::Spread) {
+    // Remote bytes: an enum value this version does not know is refused, never asserted on.
+    return absl::InvalidArgumentError(
+        fmt::format("unknown consistency mode {}", static_cast<int>(request.consistency)));
   }
   const RegionRings rings = ZoneInterleavedRings(nodes);
   Placement placement;
@@ -194,12 +211,7 @@ absl::StatusOr<Placement> Place(const absl::btree_map<uint32_t, NodeRecord>& nod
     return placement;
   }
   MERIDIAN_CHECK(placement.consistency == wire::Consistency::Regional);
-  placement.home_region =
-      request.home_region.empty() ? MostPopulatedRegion(rings) : request.home_region;
-  placement.observers_per_region = request.observers_per_region;
-  if (request.consistency == wire::Consistency::Unspecified && request.observers_per_region == 0) {
-    placement.observers_per_region = 1;
-  }
+  placement = RegionalShape(rings, request);
   if (absl::Status s = RegionalFeasible(rings, placement, request.replication_factor); !s.ok()) {
     return s;
   }

@@ -88,6 +88,15 @@ TEST(Placement, StrongRefusesWhatCannotSurviveARegionLossAndSaysWhy) {
   EXPECT_TRUE(absl::IsInvalidArgument(with_home.status())) << with_home.status();
 }
 
+// The mode comes from a client's request: a value this version does not know is an error, not
+// a crash (an earlier cut asserted on it).
+TEST(Placement, AnUnknownConsistencyValueIsRefused) {
+  absl::StatusOr<Placement> placed =
+      Place(Cluster({1, 1, 1}),
+            {.replication_factor = 3, .consistency = static_cast<wire::Consistency>(200)}, 0);
+  EXPECT_TRUE(absl::IsInvalidArgument(placed.status())) << placed.status();
+}
+
 TEST(Placement, RegionalKeepsVotersHomeAndPutsObserversInEveryOtherRegion) {
   const auto nodes = Cluster({3, 3, 3});
   absl::StatusOr<Placement> placed = Place(nodes,

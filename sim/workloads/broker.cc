@@ -399,9 +399,8 @@ uint32_t ChooseCount(uint32_t given, io::Random& random, uint32_t low, uint32_t 
   return given != 0 ? given : static_cast<uint32_t>(random.Between(low, high));
 }
 
-std::vector<std::string> Judge(const Run& run, const checks::History& history) {
+std::vector<std::string> Judge(const Run& run, const absl::StatusOr<checks::CheckReport>& report) {
   std::vector<std::string> problems;
-  absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
   if (!report.ok()) {
     problems.push_back("log checker rejected the history: " + report.status().ToString());
   } else {
@@ -434,7 +433,8 @@ double Percentile(std::vector<int64_t> values_ns, double q) {
 // Produce latency; for a region-loss run, RTO and RPO (see SimulationResult). Every partition
 // must accept writes again after the loss of one region of a strong topic: a partition that
 // never does is a violation.
-void MeasureGeo(const Run& run, const checks::History& history, SimulationResult& result) {
+void MeasureGeo(const Run& run, const checks::History& history,
+                const absl::StatusOr<checks::CheckReport>& report, SimulationResult& result) {
   switch (run.consistency) {
     case wire::Consistency::Strong:
       result.consistency = "strong";
@@ -460,7 +460,6 @@ void MeasureGeo(const Run& run, const checks::History& history, SimulationResult
       std::find_if(result.schedule.begin(), result.schedule.end(),
                    [](const FaultEvent& e) { return e.kind == FaultKind::kRegionLoss; });
   if (!IsRegionLossScenario(result.scenario) || loss == result.schedule.end()) return;
-  absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
   uint64_t lost = 0;
   if (report.ok()) {
     for (const checks::Finding& finding : report->findings) {
@@ -559,7 +558,8 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   world.RunUntil([&] { return run.drain_done; }, world.Now() + kAuditLimit);
 
   const checks::History history = run.recorder.Build();
-  result.violations = Judge(run, history);
+  const absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
+  result.violations = Judge(run, report);
   if (!options.history_path.empty()) WriteHistoryFile(options.history_path, history);
   result.seed = options.seed;
   result.scenario = options.scenario;
@@ -577,7 +577,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   result.ops_info = run.recorder.Count(checks::Function::kSend, checks::Outcome::kInfo) +
                     run.recorder.CountOpen(checks::Function::kSend);
   result.probes = io::probe::Snapshot();
-  MeasureGeo(run, history, result);
+  MeasureGeo(run, history, report, result);
   return result;
 }
 
