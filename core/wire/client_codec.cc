@@ -69,8 +69,10 @@ void WalkNode(UnpackBudget& budget, const NodeInfo& node) {
 
 void WalkTopic(UnpackBudget& budget, const TopicInfo& topic) {
   budget.String(topic.name());
+  budget.String(topic.home_region());
   budget.Tables(topic.partitions(), [](UnpackBudget& b, const PartitionInfo& partition) {
     b.Scalars(partition.replicas());
+    b.Scalars(partition.observers());
   });
 }
 
@@ -79,9 +81,73 @@ void WalkReplicaStatus(UnpackBudget& budget, const ReplicaStatus& status) {
   budget.String(status.role());
 }
 
+void WalkTopicPartitions(UnpackBudget& budget, const TopicPartitions& partitions) {
+  budget.String(partitions.topic());
+  budget.Scalars(partitions.partitions());
+}
+
+void WalkPartitionOffset(UnpackBudget& budget, const PartitionOffset& offset) {
+  budget.String(offset.topic());
+  budget.String(offset.metadata());
+}
+
+void WalkGroupInfo(UnpackBudget& budget, const GroupInfo& group) {
+  budget.String(group.group());
+  budget.String(group.state());
+  budget.Tables(group.members(), [](UnpackBudget& b, const GroupMemberInfo& member) {
+    b.String(member.member_id());
+    b.String(member.client_id());
+    b.Strings(member.topics());
+    b.Tables(member.assignment(), WalkTopicPartitions);
+  });
+  budget.Tables(group.offsets(), WalkPartitionOffset);
+}
+
+// The consumer-group bodies (client.fbs "Consumer groups").
+void WalkGroupBody(UnpackBudget& budget, const ClientMessage& message) {
+  if (const auto* body = message.body_as_FindCoordinatorRequest()) budget.String(body->group());
+  if (const auto* body = message.body_as_FindCoordinatorResponse()) {
+    if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
+  }
+  if (const auto* body = message.body_as_JoinGroupRequest()) {
+    budget.String(body->group());
+    budget.String(body->member_id());
+    budget.String(body->client_id());
+    budget.Strings(body->topics());
+  }
+  if (const auto* body = message.body_as_JoinGroupResponse()) {
+    budget.String(body->member_id());
+    budget.Tables(body->assignment(), WalkTopicPartitions);
+  }
+  if (const auto* body = message.body_as_HeartbeatRequest()) {
+    budget.String(body->group());
+    budget.String(body->member_id());
+  }
+  if (const auto* body = message.body_as_LeaveGroupRequest()) {
+    budget.String(body->group());
+    budget.String(body->member_id());
+  }
+  if (const auto* body = message.body_as_OffsetCommitRequest()) {
+    budget.String(body->group());
+    budget.String(body->member_id());
+    budget.Tables(body->offsets(), WalkPartitionOffset);
+  }
+  if (const auto* body = message.body_as_OffsetFetchRequest()) {
+    budget.String(body->group());
+    budget.Strings(body->topics());
+  }
+  if (const auto* body = message.body_as_OffsetFetchResponse()) {
+    budget.Tables(body->offsets(), WalkPartitionOffset);
+  }
+  if (const auto* body = message.body_as_DescribeGroupsRequest()) budget.String(body->group());
+  if (const auto* body = message.body_as_DescribeGroupsResponse()) {
+    budget.Tables(body->groups(), WalkGroupInfo);
+  }
+}
+
 // Charges every string and vector UnPack copies out of `message`'s body.
 void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
-  static_assert(Body::MAX == Body::CreatePartitionsResponse,
+  static_assert(Body::MAX == Body::DescribeGroupsResponse,
                 "a new body type: charge its strings and vectors here");
   if (const auto* body = message.body_as_ErrorResponse()) budget.String(body->message());
   if (const auto* body = message.body_as_HelloRequest()) budget.String(body->client_id());
@@ -91,7 +157,10 @@ void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
     budget.Tables(body->topics(), WalkTopic);
     budget.Strings(body->missing_topics());
   }
-  if (const auto* body = message.body_as_CreateTopicRequest()) budget.String(body->name());
+  if (const auto* body = message.body_as_CreateTopicRequest()) {
+    budget.String(body->name());
+    budget.String(body->home_region());
+  }
   if (const auto* body = message.body_as_CreateTopicResponse()) {
     if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
   }
@@ -116,6 +185,7 @@ void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
   if (const auto* body = message.body_as_CreatePartitionsResponse()) {
     if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
   }
+  WalkGroupBody(budget, message);
 }
 
 }  // namespace

@@ -49,6 +49,46 @@ TEST(ClientCodec, RefusesSharedOffsetsThatWouldUnpackIntoGigabytes) {
   EXPECT_TRUE(DecodeClientMessage(SharedStrings(100, 1)).ok()) << "one reference is honest";
 }
 
+// A metadata response whose partitions all share one observers vector of `node_ids` ids.
+std::vector<uint8_t> SharedObservers(size_t node_ids, size_t partitions) {
+  flatbuffers::FlatBufferBuilder builder;
+  const auto observers = builder.CreateVector(std::vector<uint32_t>(node_ids, 7));
+  PartitionInfoBuilder partition(builder);
+  partition.add_observers(observers);
+  const auto shared = partition.Finish();
+  const std::vector<flatbuffers::Offset<PartitionInfo>> all(partitions, shared);
+  const auto topic = CreateTopicInfo(builder, builder.CreateString("t"), builder.CreateVector(all));
+  const std::vector<flatbuffers::Offset<TopicInfo>> topics{topic};
+  const auto response = CreateMetadataResponse(builder, 0, builder.CreateVector(topics));
+  builder.Finish(CreateClientMessage(builder, 1, Body::MetadataResponse, response.Union()));
+  return {builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()};
+}
+
+// A join request whose subscription names one long topic string many times.
+std::vector<uint8_t> SharedSubscription(size_t string_bytes, size_t references) {
+  flatbuffers::FlatBufferBuilder builder;
+  const auto name = builder.CreateString(std::string(string_bytes, 't'));
+  const std::vector<flatbuffers::Offset<flatbuffers::String>> names(references, name);
+  const auto group = builder.CreateString("g");
+  const auto request = CreateJoinGroupRequest(builder, group, 0, 0, builder.CreateVector(names));
+  builder.Finish(CreateClientMessage(builder, 1, Body::JoinGroupRequest, request.Union()));
+  return {builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()};
+}
+
+TEST(ClientCodec, ChargesObserversAndGroupSubscriptionsAgainstTheUnpackBudget) {
+  // The observers vector was added without its charge: 1 MiB of ids shared by 4000 partitions
+  // unpacked into 4 GiB. Same for a JoinGroupRequest's subscription strings.
+  for (const std::vector<uint8_t>& bomb :
+       {SharedObservers(1 << 18, 4000), SharedSubscription(1 << 20, 4000)}) {
+    ASSERT_LE(bomb.size(), kClientMessageBytesMax);
+    const auto decoded = DecodeClientMessage(bomb);
+    ASSERT_FALSE(decoded.ok());
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_TRUE(DecodeClientMessage(SharedObservers(3, 1)).ok());
+  EXPECT_TRUE(DecodeClientMessage(SharedSubscription(10, 1)).ok());
+}
+
 TEST(ClientCodec, RoundTripsAProduceRequestWithItsNestedBatch) {
   ProduceRequestT produce;
   produce.topic = "orders";

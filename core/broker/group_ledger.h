@@ -1,0 +1,125 @@
+// core::broker::GroupLedger: the state machine of consumer groups, applied from the log of one
+// partition of the internal topic "__consumer_offsets" (core/wire/groups.fbs).
+//
+// Every replica of that partition applies the same records in the same order, so what the ledger
+// decides is decided once, by the log:
+//   - a generation record is accepted only if it is the next generation of its group (the
+//     previous accepted one plus 1). Two coordinators racing after a leadership change both
+//     propose "next"; the first applied wins and the other is refused.
+//   - an offset commit is accepted only if its generation is the group's current generation,
+//     its member is a member of it, and every partition it names is assigned to that member in
+//     it. So a zombie (a member of an older generation, or one the group dropped) can never
+//     commit once the generation that replaced it is in the log. An admin commit (no member,
+//     generation -1) is accepted only when the current generation has no members.
+// Outcomes are remembered per raft index, so the coordinator that proposed a record answers its
+// client with what the log decided.
+//
+// Records that do not decode are refused and counted (they come from the log: a coordinator
+// writes them, clients cannot produce to the internal topic). Never aborts on record bytes.
+//
+// Pure: no I/O, no clock. Who may call: the partition replica's driver fiber (ApplyBatch) and,
+// between applies, request fibers (the queries).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "core/raft/types.h"
+#include "core/wire/groups_generated.h"
+
+namespace meridian::core::broker {
+
+inline constexpr std::string_view kOffsetsTopic = "__consumer_offsets";
+
+// The partition of kOffsetsTopic that holds `group` (FNV-1a of the name, modulo the count).
+// Stable across versions: changing it would move every group's committed offsets.
+uint32_t GroupPartition(std::string_view group, uint32_t partitions);
+
+using TopicPartitionKey = std::pair<std::string, uint32_t>;
+
+struct LedgerMember {
+  std::string member_id;
+  std::string client_id;
+  std::vector<std::string> topics;
+  std::vector<TopicPartitionKey> assignment;  // Sorted.
+};
+
+struct CommittedOffset {
+  int64_t offset = 0;
+  std::string metadata;
+  int32_t generation = 0;  // The generation it was committed in (-1: an admin commit).
+};
+
+struct LedgerGroup {
+  int32_t generation = 0;  // 0: no generation yet.
+  wire::Assignor assignor = wire::Assignor::Range;
+  std::vector<LedgerMember> members;  // Of the current generation, by member id.
+  absl::btree_map<TopicPartitionKey, CommittedOffset> offsets;
+
+  const LedgerMember* FindMember(std::string_view member_id) const;
+};
+
+enum class GroupResult : uint8_t {
+  kAccepted,
+  kIllegalGeneration,  // Stale generation, or a partition the member does not own in it.
+  kUnknownMember,
+  kGroupNotEmpty,  // An admin commit while the group has members.
+  kInvalid,        // Does not decode or breaks a limit.
+};
+const char* GroupResultName(GroupResult result);
+
+struct GroupOutcome {
+  GroupResult result = GroupResult::kInvalid;
+  std::string reason;
+};
+
+// Test-only planted bugs (the group simulation catches them). Production: kNone.
+enum class GroupLedgerPlantedBug : uint8_t {
+  kNone,
+  kZombieCommitAccepted,  // Commits are accepted whatever their generation and member.
+};
+
+class GroupLedger {
+ public:
+  static constexpr size_t kGroupsMax = 1 << 16;
+  static constexpr size_t kMembersMax = 1024;
+  static constexpr size_t kOffsetsPerCommitMax = 1 << 14;
+  static constexpr size_t kOutcomesKept = 1 << 14;
+
+  explicit GroupLedger(GroupLedgerPlantedBug bug = GroupLedgerPlantedBug::kNone) : bug_(bug) {}
+
+  // Applies the records of the accepted record batch `batch` (verified bytes) committed at
+  // `index`. One outcome per index (the batch's first record decides; the coordinator writes
+  // one record per batch).
+  void ApplyBatch(raft::Index index, std::span<const uint8_t> batch);
+
+  std::optional<GroupOutcome> OutcomeAt(raft::Index index) const;
+  const LedgerGroup* Find(std::string_view group) const;
+  const absl::btree_map<std::string, LedgerGroup>& groups() const { return groups_; }
+  uint64_t records_refused() const { return records_refused_; }
+
+  // One-record batches for the coordinator to propose (producer id 0; timestamp in ms).
+  static std::string EncodeGeneration(const wire::GroupGenerationRecordT& record,
+                                      int64_t timestamp_ms);
+  static std::string EncodeCommit(const wire::GroupOffsetCommitRecordT& record,
+                                  int64_t timestamp_ms);
+
+ private:
+  GroupOutcome ApplyRecord(const wire::GroupRecord& record);
+  GroupOutcome ApplyGeneration(const wire::GroupGenerationRecord& record);
+  GroupOutcome ApplyCommit(const wire::GroupOffsetCommitRecord& record);
+  void Remember(raft::Index index, GroupOutcome outcome);
+
+  const GroupLedgerPlantedBug bug_;
+  absl::btree_map<std::string, LedgerGroup> groups_;
+  absl::btree_map<raft::Index, GroupOutcome> outcomes_;
+  uint64_t records_refused_ = 0;
+};
+
+}  // namespace meridian::core::broker
