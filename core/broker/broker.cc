@@ -4,6 +4,7 @@
 
 #include "absl/container/btree_set.h"
 #include "core/broker/broker_state.h"
+#include "core/broker/group_coordinator.h"
 #include "core/wire/raft_codec.h"
 #include "io/assert.h"
 #include "io/frame.h"
@@ -54,6 +55,23 @@ void RunPeerDispatcher(std::shared_ptr<Broker::State> state) {
   }
 }
 
+// The coordinator of the consumer groups whose partition of "__consumer_offsets" this is.
+void StartCoordinator(Broker::State& state, const HostedPartition& hosted) {
+  GroupCoordinatorOptions options;
+  if (state.options.planted.assign_one_partition_twice) {
+    options.assignor_bug = AssignorPlantedBug::kAssignOnePartitionTwice;
+  }
+  const cluster::ClusterMetadata* metadata = &state.controller_machine->metadata;
+  state.coordinators[hosted.group] =
+      std::make_shared<GroupCoordinator>(state.runtime, hosted, options, [metadata] {
+        absl::btree_map<std::string, uint32_t> counts;
+        for (const auto& [name, topic] : metadata->topics()) {
+          counts[name] = static_cast<uint32_t>(topic.partitions.size());
+        }
+        return counts;
+      });
+}
+
 absl::Status StartPartition(Broker::State& state, const std::string& topic,
                             const cluster::PartitionRecord& partition) {
   auto machine = std::make_shared<PartitionMachine>(state.runtime, state.options.planted.partition);
@@ -65,11 +83,18 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   options.log_segment_bytes = state.options.segment_bytes;
   options.unsafe_ack_before_fsync_for_tests = state.options.planted.ack_before_fsync;
   options.state_machine = machine;
+  const bool offsets = topic == kOffsetsTopic;
+  if (offsets) {
+    machine->ledger = std::make_unique<GroupLedger>(
+        state.options.planted.zombie_commit_accepted ? GroupLedgerPlantedBug::kZombieCommitAccepted
+                                                     : GroupLedgerPlantedBug::kNone);
+  }
   absl::StatusOr<std::shared_ptr<replica::Replica>> replica =
       replica::Replica::Open(state.runtime, options, nullptr);
   if (!replica.ok()) return replica.status();
-  state.partitions[partition.group] =
-      HostedPartition{topic, partition.partition, partition.group, machine, *replica};
+  const HostedPartition hosted{topic, partition.partition, partition.group, machine, *replica};
+  state.partitions[partition.group] = hosted;
+  if (offsets) StartCoordinator(state, hosted);
   state.metrics.partitions_hosted = state.partitions.size();
   return absl::OkStatus();
 }
@@ -117,6 +142,7 @@ void Reconcile(Broker::State& state) {
   for (uint64_t group : unwanted) {
     state.partitions[group].replica->Shutdown();
     state.partitions.erase(group);
+    state.coordinators.erase(group);
     if (absl::Status s = RemoveTree(state.runtime.disk(), GroupDir(group)); !s.ok()) {
       state.Log(fmt::format("cannot remove the data of group {}: {}", group, s.ToString()));
     }
@@ -401,6 +427,7 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   runtime.Spawn("reconciler", [state] { RunReconciler(state); });
   runtime.Spawn("registration", [state] { RunRegistration(state); });
   runtime.Spawn("compactor", [state] { RunCompactor(state); });
+  runtime.Spawn("groups", [state] { RunGroupCoordinators(state); });
   return std::unique_ptr<Broker>(new Broker(state));
 }
 

@@ -44,6 +44,10 @@ struct BrokerPlantedBugs {
   // "spread over zones" rule gives): losing that region loses the partition's quorum.
   bool strong_voters_share_a_region = false;
   bool ack_before_fsync = false;  // Partition logs report durable when the fsync starts.
+  // Consumer groups: commits are accepted whatever their generation (a zombie's too), and
+  // the assignor hands one partition to two members.
+  bool zombie_commit_accepted = false;
+  bool assign_one_partition_twice = false;
 };
 
 struct BrokerOptions {
@@ -70,6 +74,11 @@ struct BrokerOptions {
   io::Duration retention_check_interval = std::chrono::seconds(5);
   uint64_t segment_bytes = 64ull << 20;
   uint64_t metadata_snapshot_entries = 4096;
+  // Consumer groups: "__consumer_offsets" is created on the first FindCoordinator with this
+  // many partitions (a group's coordinator is the leader of one) and replication factor
+  // min(offsets_topic_replication_factor, registered nodes).
+  uint32_t offsets_topic_partitions = 8;
+  uint32_t offsets_topic_replication_factor = 3;
   BrokerPlantedBugs planted;
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
   // stderr, prefixed with the node id.

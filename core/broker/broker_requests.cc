@@ -11,6 +11,44 @@
 #include "io/probe.h"
 
 namespace meridian::core::broker {
+
+std::unique_ptr<wire::TopicInfoT> TopicInfo(const Broker::State& state,
+                                            const cluster::TopicRecord& topic) {
+  auto info = std::make_unique<wire::TopicInfoT>();
+  info->name = topic.name;
+  info->replication_factor = topic.replication_factor;
+  info->retention_bytes = topic.retention_bytes;
+  info->retention_ms = topic.retention_ms;
+  info->consistency = topic.consistency;
+  info->home_region = topic.home_region;
+  info->observers_per_region = topic.observers_per_region;
+  for (const cluster::PartitionRecord& partition : topic.partitions) {
+    auto p = std::make_unique<wire::PartitionInfoT>();
+    p->partition = partition.partition;
+    p->group = partition.group;
+    p->replicas = partition.replicas;
+    p->observers = partition.observers;
+    if (auto hosted = state.partitions.find(partition.group); hosted != state.partitions.end()) {
+      p->leader = hosted->second.replica->leader().value();
+      p->leader_term = hosted->second.replica->term().value();
+    }
+    info->partitions.push_back(std::move(p));
+  }
+  return info;
+}
+
+// The controller leader's placement as the assignments of a metadata command.
+std::vector<std::unique_ptr<wire::PartitionAssignmentT>> Assignments(cluster::Placement placement) {
+  std::vector<std::unique_ptr<wire::PartitionAssignmentT>> assignments;
+  for (cluster::PartitionPlacement& partition : placement.partitions) {
+    auto assignment = std::make_unique<wire::PartitionAssignmentT>();
+    assignment->replicas = std::move(partition.voters);
+    assignment->observers = std::move(partition.observers);
+    assignments.push_back(std::move(assignment));
+  }
+  return assignments;
+}
+
 namespace {
 
 static_assert(wire::kBatchBytesMax <= raft::kEntryBytesMax,
@@ -46,31 +84,6 @@ wire::ClientMessageT ProposalError(uint64_t id, const absl::Status& status, uint
 wire::ClientMessageT NotController(const Broker::State& state, uint64_t id) {
   return ErrorMessage(id, ErrorCode::NotLeader, "this node is not the controller leader",
                       state.controller->leader().value());
-}
-
-std::unique_ptr<wire::TopicInfoT> TopicInfo(const Broker::State& state,
-                                            const cluster::TopicRecord& topic) {
-  auto info = std::make_unique<wire::TopicInfoT>();
-  info->name = topic.name;
-  info->replication_factor = topic.replication_factor;
-  info->retention_bytes = topic.retention_bytes;
-  info->retention_ms = topic.retention_ms;
-  info->consistency = topic.consistency;
-  info->home_region = topic.home_region;
-  info->observers_per_region = topic.observers_per_region;
-  for (const cluster::PartitionRecord& partition : topic.partitions) {
-    auto p = std::make_unique<wire::PartitionInfoT>();
-    p->partition = partition.partition;
-    p->group = partition.group;
-    p->replicas = partition.replicas;
-    p->observers = partition.observers;
-    if (auto hosted = state.partitions.find(partition.group); hosted != state.partitions.end()) {
-      p->leader = hosted->second.replica->leader().value();
-      p->leader_term = hosted->second.replica->term().value();
-    }
-    info->partitions.push_back(std::move(p));
-  }
-  return info;
 }
 
 wire::ClientMessageT HandleMetadata(Broker::State& state, uint64_t id,
@@ -134,18 +147,6 @@ wire::ClientMessageT MetadataOutcomeError(uint64_t id, const absl::Status& statu
   return ErrorMessage(id, ErrorCode::Failed, std::string(status.message()));
 }
 
-// The controller leader's placement as the assignments of a metadata command.
-std::vector<std::unique_ptr<wire::PartitionAssignmentT>> Assignments(cluster::Placement placement) {
-  std::vector<std::unique_ptr<wire::PartitionAssignmentT>> assignments;
-  for (cluster::PartitionPlacement& partition : placement.partitions) {
-    auto assignment = std::make_unique<wire::PartitionAssignmentT>();
-    assignment->replicas = std::move(partition.voters);
-    assignment->observers = std::move(partition.observers);
-    assignments.push_back(std::move(assignment));
-  }
-  return assignments;
-}
-
 // Proposes a command that creates or grows topic `name`, waits until it is applied here, and
 // returns the topic as applied; or nullptr with `*error` set to the answer a client acts on
 // (another command applied first, e.g. a delete, is reported as what happened).
@@ -172,11 +173,23 @@ std::unique_ptr<wire::TopicInfoT> ProposeTopicChange(Broker::State& state, uint6
   return TopicInfo(state, *topic);
 }
 
+// Topics whose names start with "__" are the cluster's own ("__consumer_offsets"): clients
+// neither create, grow, delete nor produce to them (a produced record there would be a forged
+// group generation or commit).
+bool IsInternalTopic(std::string_view name) { return name.starts_with("__"); }
+
+wire::ClientMessageT InternalTopicError(uint64_t id, std::string_view name) {
+  return ErrorMessage(
+      id, ErrorCode::InvalidConfig,
+      fmt::format("topic '{}' is internal: names starting with __ are reserved", name));
+}
+
 wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
                                        const wire::CreateTopicRequestT& request) {
   if (absl::Status s = cluster::ValidateTopicName(request.name); !s.ok()) {
     return ErrorMessage(id, ErrorCode::InvalidConfig, std::string(s.message()));
   }
+  if (IsInternalTopic(request.name)) return InternalTopicError(id, request.name);
   if (absl::Status s =
           cluster::ValidateTopicSettings(request.partitions, request.replication_factor,
                                          request.retention_bytes, request.retention_ms);
@@ -217,6 +230,7 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
 
 wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
                                             const wire::CreatePartitionsRequestT& request) {
+  if (IsInternalTopic(request.topic)) return InternalTopicError(id, request.topic);
   if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
   const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
   const cluster::TopicRecord* existing = metadata.FindTopic(request.topic);
@@ -252,6 +266,7 @@ wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
 
 wire::ClientMessageT HandleDeleteTopic(Broker::State& state, uint64_t id,
                                        const wire::DeleteTopicRequestT& request) {
+  if (IsInternalTopic(request.name)) return InternalTopicError(id, request.name);
   if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
   if (state.controller_machine->metadata.FindTopic(request.name) == nullptr) {
     return ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
@@ -419,6 +434,7 @@ wire::ClientMessageT ProduceOutcome(uint64_t id, const ApplyOutcome& outcome) {
 wire::ClientMessageT HandleProduce(Broker::State& state, uint64_t id,
                                    const wire::ProduceRequestT& request) {
   state.metrics.produce_requests_total++;
+  if (IsInternalTopic(request.topic)) return InternalTopicError(id, request.topic);
   wire::ClientMessageT error;
   const HostedPartition* hosted = Route(state, id, request.topic, request.partition, &error);
   if (hosted == nullptr) return error;
@@ -667,6 +683,9 @@ wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessa
     case wire::Body::ReplicaStatusRequest:
       return HandleReplicaStatus(state, id);
     default:
+      if (std::optional<wire::ClientMessageT> response = HandleGroupRequest(state, request)) {
+        return *std::move(response);
+      }
       break;
   }
   state.metrics.request_errors_total++;

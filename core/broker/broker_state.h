@@ -3,10 +3,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 
 #include "absl/container/btree_map.h"
 #include "core/broker/broker.h"
+#include "core/broker/group_ledger.h"
 #include "core/broker/partition_state.h"
 #include "core/cluster/metadata.h"
 #include "core/replica/replica.h"
@@ -19,16 +22,27 @@ class PartitionMachine final : public replica::ReplicaStateMachine {
  public:
   PartitionMachine(io::Runtime& runtime, PartitionPlantedBug bug) : state(bug), applied(runtime) {}
   void Apply(const raft::Entry& entry) override {
-    state.Apply(entry);
+    const ApplyOutcome outcome = state.Apply(entry);
+    if (ledger != nullptr && outcome.result == ApplyResult::kAppended) {
+      ledger->ApplyBatch(entry.index, std::span(reinterpret_cast<const uint8_t*>(entry.data.data()),
+                                                entry.data.size()));
+    }
     applied.NotifyAll();
   }
   absl::Status Restore(const raft::SnapshotMeta& meta, std::string_view data) override {
+    if (ledger != nullptr) {
+      // The offsets topic has no retention, so none of its replicas ever writes a snapshot;
+      // restoring one would leave the ledger without the groups before it.
+      return absl::FailedPreconditionError("offsets partitions are never compacted");
+    }
     if (absl::Status s = state.RestoreSnapshot(meta.index, data); !s.ok()) return s;
     snapshot_data.assign(data);
     applied.NotifyAll();
     return absl::OkStatus();
   }
   PartitionState state;
+  // Partitions of "__consumer_offsets" only: the consumer groups their records decide.
+  std::unique_ptr<GroupLedger> ledger;
   // The data of the replica's latest snapshot (retention rolls it forward to the next one).
   std::string snapshot_data;
   io::WaitList applied;
@@ -68,6 +82,8 @@ struct HostedPartition {
   std::shared_ptr<replica::Replica> replica;
 };
 
+class GroupCoordinator;
+
 struct Broker::State {
   State(io::Runtime& rt, BrokerOptions opts) : runtime(rt), options(std::move(opts)) {}
 
@@ -76,6 +92,8 @@ struct Broker::State {
   std::shared_ptr<MetadataMachine> controller_machine;
   std::shared_ptr<replica::Replica> controller;
   absl::btree_map<uint64_t, HostedPartition> partitions;  // by raft group id
+  // One per hosted partition of "__consumer_offsets", by raft group id.
+  absl::btree_map<uint64_t, std::shared_ptr<GroupCoordinator>> coordinators;
   BrokerMetrics metrics;
   bool stopped = false;
 
@@ -89,7 +107,18 @@ struct Broker::State {
   void Log(std::string_view text) const;
 };
 
+// A topic as clients see it (broker_requests.cc).
+std::unique_ptr<wire::TopicInfoT> TopicInfo(const Broker::State& state,
+                                            const cluster::TopicRecord& topic);
+// The controller leader's placement as the assignments of a metadata command.
+std::vector<std::unique_ptr<wire::PartitionAssignmentT>> Assignments(cluster::Placement placement);
+
 // Request handlers (broker_requests.cc).
 wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessageT& request);
+// Consumer-group requests (broker_groups.cc); nullopt for a body that is not one.
+std::optional<wire::ClientMessageT> HandleGroupRequest(Broker::State& state,
+                                                       const wire::ClientMessageT& request);
+// The group fiber: ticks every hosted coordinator (broker_groups.cc).
+void RunGroupCoordinators(std::shared_ptr<Broker::State> state);
 
 }  // namespace meridian::core::broker

@@ -39,16 +39,6 @@ std::string EncodeRecord(const std::string& group, wire::GroupRecordBody type, c
 
 }  // namespace
 
-uint32_t GroupPartition(std::string_view group, uint32_t partitions) {
-  MERIDIAN_CHECK(partitions > 0);
-  uint32_t hash = 2166136261u;
-  for (char c : group) {
-    hash ^= static_cast<uint8_t>(c);
-    hash *= 16777619u;
-  }
-  return hash % partitions;
-}
-
 const char* GroupResultName(GroupResult result) {
   switch (result) {
     case GroupResult::kAccepted:
@@ -123,7 +113,8 @@ GroupOutcome GroupLedger::ApplyGeneration(const wire::GroupGenerationRecord& rec
   std::vector<LedgerMember> parsed;
   for (uint32_t i = 0; i < members; i++) {
     const wire::GroupMemberRecord* m = record.members()->Get(i);
-    LedgerMember member{Str(m->member_id()), Str(m->client_id()), {}, {}};
+    LedgerMember member{Str(m->member_id()),     Str(m->client_id()),      {}, {},
+                        m->session_timeout_ms(), m->rebalance_timeout_ms()};
     if (m->topics() != nullptr) {
       for (const auto* topic : *m->topics()) member.topics.push_back(Str(topic));
     }
@@ -167,14 +158,14 @@ GroupOutcome GroupLedger::ApplyCommit(const wire::GroupOffsetCommitRecord& recor
   const std::string member_id = Str(record.member_id());
   const bool admin = member_id.empty() && record.generation() == -1;
   const LedgerMember* member = group.FindMember(member_id);
-  if (bug_ == GroupLedgerPlantedBug::kZombieCommitAccepted) {
-    // PLANTED BUG: no generation or ownership check.
-  } else if (admin) {
+  if (admin) {
     if (!group.members.empty()) {
       return Refused(GroupResult::kGroupNotEmpty,
                      fmt::format("group {} has {} members in generation {}", name,
                                  group.members.size(), group.generation));
     }
+  } else if (bug_ == GroupLedgerPlantedBug::kZombieCommitAccepted) {
+    // PLANTED BUG: no generation or ownership check.
   } else if (record.generation() != group.generation) {
     return Refused(GroupResult::kIllegalGeneration,
                    fmt::format("commit in generation {}; group {} is in generation {}",

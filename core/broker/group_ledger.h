@@ -31,15 +31,13 @@
 
 #include "absl/container/btree_map.h"
 #include "core/raft/types.h"
+#include "core/wire/client_codec.h"
 #include "core/wire/groups_generated.h"
 
 namespace meridian::core::broker {
 
-inline constexpr std::string_view kOffsetsTopic = "__consumer_offsets";
-
-// The partition of kOffsetsTopic that holds `group` (FNV-1a of the name, modulo the count).
-// Stable across versions: changing it would move every group's committed offsets.
-uint32_t GroupPartition(std::string_view group, uint32_t partitions);
+using wire::GroupPartition;
+using wire::kOffsetsTopic;
 
 using TopicPartitionKey = std::pair<std::string, uint32_t>;
 
@@ -48,6 +46,8 @@ struct LedgerMember {
   std::string client_id;
   std::vector<std::string> topics;
   std::vector<TopicPartitionKey> assignment;  // Sorted.
+  uint32_t session_timeout_ms = 0;
+  uint32_t rebalance_timeout_ms = 0;
 };
 
 struct CommittedOffset {

@@ -87,6 +87,25 @@ class Client {
   absl::StatusOr<wire::InitProducerIdResponseT> InitProducerId(uint64_t producer_id);
   absl::StatusOr<wire::ReplicaStatusResponseT> ReplicaStatus(io::NodeId node);
 
+  // --- Consumer groups (core/broker/README.md "Consumer groups"). ---
+  // A group request sent to the group's coordinator (the leader of its partition of
+  // "__consumer_offsets"), with CallPartitionLeader's retries. The first call for a cluster
+  // without that topic asks the controller to create it (FindCoordinator).
+  Response CallCoordinator(const std::string& group, wire::ClientMessageT request,
+                           io::Instant deadline);
+  // The group's committed offsets (of `topics`; all when empty).
+  absl::StatusOr<std::vector<std::unique_ptr<wire::PartitionOffsetT>>> CommittedOffsets(
+      const std::string& group, std::vector<std::string> topics);
+  // Commits `offsets` as member `member_id` of generation `generation`; member "" with
+  // generation -1 is an admin commit (accepted only while the group has no members).
+  absl::Status CommitOffsets(const std::string& group, const std::string& member_id,
+                             int32_t generation,
+                             std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets,
+                             io::Instant deadline);
+  // One group, or every group of the cluster when `group` is empty.
+  absl::StatusOr<std::vector<std::unique_ptr<wire::GroupInfoT>>> DescribeGroups(
+      const std::string& group);
+
   // The topic's partition count from the cache, refreshing metadata when the topic is unknown.
   absl::StatusOr<uint32_t> PartitionCount(const std::string& topic, io::Instant deadline);
   // The cached description of a topic (nullptr if unknown). Valid until the next refresh.
@@ -114,6 +133,8 @@ class Client {
   absl::StatusOr<std::shared_ptr<Connection>> Connect(io::Address address, io::Instant deadline);
   void Remember(std::shared_ptr<Connection> connection);
   absl::Status Backoff(uint32_t attempt, io::Instant deadline);
+  // The partition count of "__consumer_offsets", creating the topic if it does not exist.
+  absl::StatusOr<uint32_t> OffsetsPartitions(const std::string& group, io::Instant deadline);
   void CacheMetadata(const wire::MetadataResponseT& metadata, bool all_topics);
   std::vector<io::Address> AnyNodeCandidates() const;
   io::Instant AttemptDeadline(io::Instant deadline) const;

@@ -43,6 +43,13 @@ absl::StatusCode CodeFor(wire::ErrorCode code) {
       return absl::StatusCode::kInvalidArgument;
     case wire::ErrorCode::NotHelloed:
       return absl::StatusCode::kFailedPrecondition;
+    case wire::ErrorCode::UnknownMemberId:
+    case wire::ErrorCode::IllegalGeneration:
+    case wire::ErrorCode::GroupNotEmpty:
+    case wire::ErrorCode::InconsistentAssignor:
+      return absl::StatusCode::kFailedPrecondition;
+    case wire::ErrorCode::RebalanceInProgress:
+      return absl::StatusCode::kAborted;
   }
   return absl::StatusCode::kUnknown;  // A code newer than this client.
 }

@@ -254,6 +254,16 @@ absl::StatusOr<const RecordBatch*> VerifyRecordBatch(std::span<const uint8_t> by
   return batch;
 }
 
+uint32_t GroupPartition(std::string_view group, uint32_t partitions) {
+  MERIDIAN_CHECK(partitions > 0);
+  uint32_t hash = 2166136261u;
+  for (char c : group) {
+    hash ^= static_cast<uint8_t>(c);
+    hash *= 16777619u;
+  }
+  return hash % partitions;
+}
+
 ClientMessageT ErrorMessage(uint64_t request_id, ErrorCode code, std::string text,
                             uint32_t leader) {
   ErrorResponseT error;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -36,6 +37,11 @@ inline constexpr size_t kBatchRecordsMax = 1 << 16;
 inline constexpr size_t kFetchBytesMax = 4 << 20;
 // Names of topics and clients.
 inline constexpr size_t kNameBytesMax = 249;
+// The internal topic whose partitions hold consumer groups (core/broker/group_ledger.h).
+inline constexpr std::string_view kOffsetsTopic = "__consumer_offsets";
+// The partition of kOffsetsTopic that holds `group` (FNV-1a of the name, modulo the count).
+// Stable across versions: changing it would move every group's committed offsets.
+uint32_t GroupPartition(std::string_view group, uint32_t partitions);
 // One client message (frame payload): the largest fetch response plus its framing.
 inline constexpr size_t kClientMessageBytesMax = kFetchBytesMax + kBatchBytesMax + (64 << 10);
 static_assert(kBatchBytesMax <= kFetchBytesMax, "one batch must fit in a fetch response");

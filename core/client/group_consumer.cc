@@ -1,0 +1,198 @@
+#include "core/client/group_consumer.h"
+
+#include <fmt/format.h>
+
+#include "core/client/errors.h"
+#include "io/assert.h"
+
+namespace meridian::client {
+namespace {
+
+bool MustRejoin(const absl::Status& status) {
+  const std::optional<wire::ErrorCode> code = WireErrorCode(status);
+  return code == wire::ErrorCode::RebalanceInProgress ||
+         code == wire::ErrorCode::IllegalGeneration || code == wire::ErrorCode::UnknownMemberId;
+}
+
+}  // namespace
+
+GroupConsumer::GroupConsumer(Client& client, GroupConsumerOptions options)
+    : client_(client),
+      runtime_(client.runtime()),
+      options_(std::move(options)),
+      consumer_(client, options_.consumer) {
+  MERIDIAN_CHECK(!options_.group.empty() && !options_.topics.empty());
+  MERIDIAN_CHECK(options_.heartbeat_interval < options_.session_timeout);
+}
+
+GroupConsumer::~GroupConsumer() {
+  *alive_ = false;
+  consumer_.Close();
+}
+
+void GroupConsumer::NoteGroupError(const absl::Status& status) {
+  if (!MustRejoin(status)) return;
+  rejoin_ = true;
+  if (WireErrorCode(status) == wire::ErrorCode::UnknownMemberId) member_id_.clear();
+}
+
+void GroupConsumer::DropAssignment() {
+  if (!assignment_.empty()) MERIDIAN_CHECK(consumer_.Assign({}).ok());
+  assignment_.clear();
+  joined_ = false;
+}
+
+absl::Status GroupConsumer::Join() {
+  wire::JoinGroupRequestT request;
+  request.group = options_.group;
+  request.member_id = member_id_;
+  request.client_id = client_.options().client_id;
+  request.topics = options_.topics;
+  request.assignor = options_.assignor;
+  request.session_timeout_ms = static_cast<uint32_t>(options_.session_timeout.count() / 1000000);
+  request.rebalance_timeout_ms =
+      static_cast<uint32_t>(options_.rebalance_timeout.count() / 1000000);
+  const io::Instant deadline =
+      runtime_.Now() + options_.rebalance_timeout + client_.options().request_timeout;
+  absl::StatusOr<wire::JoinGroupResponseT> joined = TakeBody<wire::JoinGroupResponseT>(
+      client_.CallCoordinator(options_.group, wire::Message(0, std::move(request)), deadline),
+      [](wire::BodyUnion& body) { return body.AsJoinGroupResponse(); }, "JoinGroupResponse");
+  if (!joined.ok()) {
+    NoteGroupError(joined.status());
+    return joined.status();
+  }
+  member_id_ = joined->member_id;
+  generation_ = joined->generation;
+  std::vector<TopicPartition> partitions;
+  for (const auto& topic : joined->assignment) {
+    if (topic == nullptr) continue;
+    for (uint32_t p : topic->partitions) partitions.push_back({topic->topic, p});
+  }
+  if (partitions.size() > Consumer::kPartitionsAssignedMax) {
+    return absl::ResourceExhaustedError("assigned more partitions than a consumer reads");
+  }
+  GroupAssignmentEvent event{member_id_, generation_, partitions, {}};
+  if (absl::Status s = Position(partitions, event); !s.ok()) return s;
+  assignment_ = std::move(partitions);
+  joined_ = true;
+  rejoin_ = false;
+  last_heartbeat_ok_ = runtime_.Now();
+  next_auto_commit_ = runtime_.Now() + options_.auto_commit_interval;
+  if (on_assign) on_assign(event);
+  const uint64_t session = ++session_;
+  runtime_.Spawn("group-heartbeat", [this, session, alive = alive_] {
+    if (*alive) HeartbeatLoop(session);
+  });
+  return absl::OkStatus();
+}
+
+// Assigns `partitions` to the fetcher, each at the group's committed offset (or the reset
+// policy when the group never committed one).
+absl::Status GroupConsumer::Position(const std::vector<TopicPartition>& partitions,
+                                     GroupAssignmentEvent& event) {
+  auto committed = client_.CommittedOffsets(options_.group, options_.topics);
+  if (!committed.ok()) return committed.status();
+  if (absl::Status s = consumer_.Assign(partitions); !s.ok()) return s;
+  for (const TopicPartition& tp : partitions) {
+    std::optional<int64_t> offset;
+    for (const auto& c : *committed) {
+      if (c != nullptr && c->topic == tp.topic && c->partition == tp.partition) offset = c->offset;
+    }
+    event.committed.push_back(offset);
+    absl::Status s = offset.has_value() ? consumer_.Seek(tp, core::Offset(*offset))
+                     : options_.consumer.auto_offset_reset == OffsetReset::kLatest
+                         ? consumer_.SeekToEnd(tp)
+                         : consumer_.SeekToBeginning(tp);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+void GroupConsumer::HeartbeatLoop(uint64_t session) {
+  std::shared_ptr<bool> alive = alive_;
+  while (true) {
+    if (!runtime_.Sleep(options_.heartbeat_interval).ok()) return;
+    if (!*alive || closed_ || session != session_ || !joined_ || rejoin_) return;
+    wire::HeartbeatRequestT request;
+    request.group = options_.group;
+    request.member_id = member_id_;
+    request.generation = generation_;
+    absl::Status status =
+        TakeBody<wire::HeartbeatResponseT>(
+            client_.CallCoordinator(options_.group, wire::Message(0, std::move(request)),
+                                    runtime_.Now() + options_.heartbeat_interval),
+            [](wire::BodyUnion& body) { return body.AsHeartbeatResponse(); }, "HeartbeatResponse")
+            .status();
+    if (!*alive || session != session_) return;
+    if (status.ok()) {
+      last_heartbeat_ok_ = runtime_.Now();
+    } else {
+      NoteGroupError(status);
+    }
+  }
+}
+
+absl::StatusOr<std::vector<ConsumedRecord>> GroupConsumer::Poll(io::Duration max_wait) {
+  if (closed_) return absl::FailedPreconditionError("the group consumer is closed");
+  if (joined_ && runtime_.Now() - last_heartbeat_ok_ > options_.session_timeout) {
+    // The coordinator has presumably expired us and handed our partitions on: stop reading
+    // them as their owner before anything else.
+    DropAssignment();
+    rejoin_ = true;
+  }
+  if (!joined_ || rejoin_) {
+    if (joined_ && options_.auto_commit) (void)Commit();
+    DropAssignment();
+    if (absl::Status s = Join(); !s.ok()) return s;
+  }
+  absl::StatusOr<std::vector<ConsumedRecord>> records = consumer_.Poll(max_wait);
+  if (records.ok() && options_.auto_commit && runtime_.Now() >= next_auto_commit_) {
+    next_auto_commit_ = runtime_.Now() + options_.auto_commit_interval;
+    (void)Commit();
+  }
+  return records;
+}
+
+absl::StatusOr<std::vector<std::pair<TopicPartition, int64_t>>> GroupConsumer::Commit() {
+  std::vector<std::pair<TopicPartition, int64_t>> positions;
+  std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets;
+  for (const TopicPartition& tp : assignment_) {
+    // A position still being looked up has nothing to commit yet.
+    absl::StatusOr<core::Offset> position = consumer_.Position(tp, runtime_.Now());
+    if (!position.ok()) continue;
+    int64_t offset = static_cast<int64_t>(position->value());
+    if (options_.planted == GroupConsumerPlantedBug::kCommitAheadOfConsumed) offset++;  // PLANTED
+    positions.emplace_back(tp, offset);
+    auto out = std::make_unique<wire::PartitionOffsetT>();
+    out->topic = tp.topic;
+    out->partition = tp.partition;
+    out->offset = offset;
+    offsets.push_back(std::move(out));
+  }
+  if (offsets.empty()) return positions;
+  absl::Status status =
+      client_.CommitOffsets(options_.group, member_id_, generation_, std::move(offsets),
+                            runtime_.Now() + client_.options().request_timeout);
+  if (!status.ok()) {
+    NoteGroupError(status);
+    return status;
+  }
+  return positions;
+}
+
+void GroupConsumer::Close() {
+  if (closed_) return;
+  if (joined_ && options_.auto_commit) (void)Commit();
+  if (!member_id_.empty()) {
+    wire::LeaveGroupRequestT request;
+    request.group = options_.group;
+    request.member_id = member_id_;
+    (void)client_.CallCoordinator(options_.group, wire::Message(0, std::move(request)),
+                                  runtime_.Now() + client_.options().request_timeout);
+  }
+  closed_ = true;
+  DropAssignment();
+  consumer_.Close();
+}
+
+}  // namespace meridian::client

@@ -1,0 +1,76 @@
+// tests/broker: a 3-node broker cluster on the deterministic simulator (regions r1..r3, one node
+// each, all controller voters) plus one client node, for tests that drive the real broker.
+#pragma once
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+
+#include "core/broker/broker.h"
+#include "sim/world.h"
+
+namespace meridian {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+inline constexpr uint16_t kPort = 9092;
+
+inline io::Address AddressOf(uint32_t node) { return {fmt::format("node{}", node), kPort}; }
+
+class BrokerCluster {
+ public:
+  explicit BrokerCluster(uint64_t seed,
+                         std::function<void(core::broker::BrokerOptions&)> tune = nullptr)
+      : world_(sim::WorldOptions{.seed = seed}), tune_(std::move(tune)) {
+    for (uint32_t id = 1; id <= 3; id++) {
+      world_.AddNode(io::NodeId(id), AddressOf(id).host,
+                     [this, id](io::Runtime& rt) { Serve(rt, id); });
+    }
+    world_.AddNode(io::NodeId(10), "client", [this](io::Runtime& rt) { client_ = &rt; });
+    for (io::NodeId node : world_.nodes()) world_.Start(node);
+  }
+
+  // Runs `body` on the client node to completion.
+  void OnClient(std::function<void(io::Runtime&)> body) {
+    bool done = false;
+    client_->Spawn("test", [&] {
+      body(*client_);
+      done = true;
+    });
+    ASSERT_TRUE(world_.RunUntil([&] { return done; }, world_.Now() + seconds(120)));
+  }
+
+  sim::World& world() { return world_; }
+
+ private:
+  void Serve(io::Runtime& rt, uint32_t id) {
+    core::broker::BrokerOptions options;
+    options.node_id = id;
+    options.region = fmt::format("r{}", id);
+    options.advertised = AddressOf(id);
+    options.controller_voters = {1, 2, 3};
+    if (tune_) tune_(options);
+    absl::StatusOr<std::unique_ptr<core::broker::Broker>> broker =
+        core::broker::Broker::Start(rt, options);
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    std::shared_ptr<core::broker::Broker> shared(std::move(*broker));
+    absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(AddressOf(id));
+    ASSERT_TRUE(listener.ok());
+    while (true) {
+      absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+          (*listener)->Accept(io::Instant::Infinite());
+      if (!stream.ok()) return;
+      std::shared_ptr<io::Stream> connection(std::move(*stream));
+      rt.Spawn("conn", [shared, connection] { shared->ServeConnection(connection); });
+    }
+  }
+
+  sim::World world_;
+  std::function<void(core::broker::BrokerOptions&)> tune_;
+  io::Runtime* client_ = nullptr;
+};
+
+}  // namespace meridian
