@@ -85,6 +85,7 @@ struct Event {
   std::optional<std::vector<Commit>> commits;
   std::optional<std::vector<Commit>> starts;
   std::optional<std::vector<int64_t>> partitions;
+  std::optional<int64_t> generation;
   std::optional<std::string> key;
   std::optional<int64_t> value;  // kValueNone for null
   std::optional<int64_t> expected;
@@ -181,6 +182,11 @@ absl::Status DecodeLogFields(const json::Value& object, Event* event) {
     if (!p.ok()) return p.status();
     event->partition = *p;
   }
+  if (const json::Value* v = object.Find("generation")) {
+    absl::StatusOr<int64_t> g = NonNegativeInt("generation", *v);
+    if (!g.ok()) return g.status();
+    event->generation = *g;
+  }
   for (std::string_view field : {"values", "offsets", "partitions"}) {
     const json::Value* v = object.Find(field);
     if (v == nullptr) continue;
@@ -250,7 +256,7 @@ absl::StatusOr<Event> DecodeEvent(std::string_view line_text, int64_t line) {
   }
   static constexpr std::string_view kKnown[] = {
       "process",    "type",    "f",   "time_ns", "partition", "values", "offsets", "reads",
-      "partitions", "commits", "key", "value",   "expected",  "error",  "starts"};
+      "partitions", "commits", "key", "value",   "expected",  "error",  "starts",  "generation"};
   for (const auto& [name, value] : object->as_object()) {
     if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown)) {
       return FieldError(name, "unknown field (see docs/history-format.md)");
@@ -282,10 +288,11 @@ absl::Status CheckFieldsAllowed(const Event& e) {
       {e.value.has_value(), reg},
       {e.expected.has_value(), e.f == Function::kCas},
       {e.starts.has_value(), e.f == Function::kAssign},
+      {e.generation.has_value(), e.f == Function::kAssign || e.f == Function::kCommit},
   };
-  static constexpr std::string_view kNames[] = {"partition", "values",     "offsets", "reads",
-                                                "commits",   "partitions", "key",     "value",
-                                                "expected",  "starts"};
+  static constexpr std::string_view kNames[] = {"partition", "values",     "offsets",   "reads",
+                                                "commits",   "partitions", "key",       "value",
+                                                "expected",  "starts",     "generation"};
   static_assert(std::size(kNames) == std::size(present_allowed));
   for (size_t i = 0; i < std::size(kNames); i++) {
     if (present_allowed[i].first && !present_allowed[i].second) {
@@ -316,11 +323,13 @@ absl::StatusOr<Operation> StartOperation(const Event& e, int64_t id) {
     case Function::kCommit:
       if (!e.commits) return FieldError("commits", "a commit invocation needs it");
       op.commits = *e.commits;
+      op.generation = e.generation.value_or(-1);
       break;
     case Function::kAssign:
       if (!e.partitions) return FieldError("partitions", "an assign invocation needs it");
       if (e.starts) return FieldError("starts", "only an ok completion reports starts");
       op.partitions = *e.partitions;
+      op.generation = e.generation.value_or(-1);
       break;
     case Function::kRead:
       if (e.value && *e.value != kValueNone) {

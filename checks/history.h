@@ -82,6 +82,9 @@ struct Operation {
   // assign, ok completion, optional: (partition, offset) pairs, each the earliest offset the
   // partition's log still held when the consumer asked (retention deleted everything below).
   std::vector<Commit> starts;
+  // assign and commit, optional: the consumer group generation the consumer acted in (a group
+  // member's assignment, or the generation it committed as); -1 when absent (not a group).
+  int64_t generation = -1;
   // read/write/cas on a register, named by `key` ("" for a lone register). `value` is what a
   // write writes, what an ok read returned, or a cas's new value; `expected` is a cas's old value.
   std::string key;

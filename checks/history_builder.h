@@ -52,6 +52,22 @@ class HistoryBuilder {
     return Push(std::move(op));
   }
 
+  // A group member's assign (with its generation) and commit.
+  HistoryBuilder& GroupAssign(int64_t process, int64_t generation,
+                              std::vector<int64_t> partitions) {
+    Operation op = Start(process, Function::kAssign, Outcome::kOk);
+    op.partitions = std::move(partitions);
+    op.generation = generation;
+    return Push(std::move(op));
+  }
+
+  HistoryBuilder& GroupCommit(int64_t process, int64_t generation, std::vector<Commit> commits) {
+    Operation op = Start(process, Function::kCommit, Outcome::kOk);
+    op.commits = std::move(commits);
+    op.generation = generation;
+    return Push(std::move(op));
+  }
+
   HistoryBuilder& Write(int64_t process, std::string key, int64_t value,
                         Outcome outcome = Outcome::kOk) {
     Operation op = Start(process, Function::kWrite, outcome);

@@ -40,10 +40,12 @@ void AppendRequest(const Operation& op, std::string* out) {
                         op.commits[i].offset, "]");
       }
       out->push_back(']');
+      if (op.generation >= 0) absl::StrAppend(out, ",\"generation\":", op.generation);
       break;
     case Function::kAssign:
       out->append(",\"partitions\":");
       AppendInts(op.partitions, out);
+      if (op.generation >= 0) absl::StrAppend(out, ",\"generation\":", op.generation);
       break;
     case Function::kRead:
     case Function::kWrite:

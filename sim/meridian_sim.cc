@@ -38,6 +38,9 @@ ABSL_FLAG(std::string, consistency, "",
 ABSL_FLAG(int64_t, duration, 20, "Fault phase, in virtual seconds.");
 ABSL_FLAG(int64_t, heal, 20, "Heal phase after the faults, in virtual seconds.");
 ABSL_FLAG(uint32_t, clients, 0, "Client nodes (0: the seed picks 1-5).");
+ABSL_FLAG(uint32_t, group_members, 0,
+          "Broker workload: consumer-group members, one client node each, judged by the group "
+          "checker too (0: none).");
 ABSL_FLAG(std::string, trace, "", "Write the full event trace of --seed to this file.");
 ABSL_FLAG(std::string, history, "",
           "Write --seed's history (checks/ format) to this file, for meridian-check.");
@@ -47,7 +50,9 @@ ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names
 ABSL_FLAG(
     std::string, bug, "none",
     "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state, "
-    "snapshot-without-state. Toy workload: ack-before-sync, skip-crc.");
+    "snapshot-without-state, strong-voters-share-a-region; with --group_members: "
+    "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead. Toy workload: "
+    "ack-before-sync, skip-crc.");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
 ABSL_FLAG(bool, plant_nondeterminism, false,
@@ -110,11 +115,14 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   options->plant_nondeterminism = absl::GetFlag(FLAGS_plant_nondeterminism);
   const std::string bug = absl::GetFlag(FLAGS_bug);
   if (options->workload == "broker") {
-    if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs)) {
+    if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs) &&
+        !ParseGroupConsumerPlantedBug(bug, &options->group_consumer_bug)) {
       return "unknown --bug " + bug +
              " for the broker workload (ack-before-quorum, fetch-above-hwm, "
-             "forget-producer-state, snapshot-without-state, strong-voters-share-a-region)";
+             "forget-producer-state, snapshot-without-state, strong-voters-share-a-region, "
+             "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead)";
     }
+    options->group_members = absl::GetFlag(FLAGS_group_members);
   } else if (!ParsePlantedBug(bug, &options->bug)) {
     return "unknown --bug " + bug + " for the toy workload (ack-before-sync, skip-crc)";
   }

@@ -14,6 +14,7 @@
 #include "absl/container/btree_set.h"
 #include "checks/history.h"
 #include "core/broker/broker.h"
+#include "core/client/group_consumer.h"
 #include "sim/nemesis.h"
 #include "sim/toy_journal.h"
 #include "sim/world.h"
@@ -36,6 +37,9 @@ struct SimulationOptions {
   std::optional<std::vector<size_t>> keep_faults;
   toy::PlantedBug bug = toy::PlantedBug::kNone;  // Toy workload only.
   core::broker::BrokerPlantedBugs broker_bugs;   // Broker workload only.
+  // Broker workload: members of one consumer group, each on its own client node (0: none).
+  uint32_t group_members = 0;
+  client::GroupConsumerPlantedBug group_consumer_bug = client::GroupConsumerPlantedBug::kNone;
   // Broker workload: partitions of the topic (0: the seed picks 1-4).
   uint32_t partitions = 0;
   // Broker workload: the topic's consistency mode. "" lets the scenario decide (the controller's
@@ -113,6 +117,8 @@ bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug);
 // Broker planted bugs by name: ack-before-quorum, fetch-above-hwm, forget-producer-state,
 // snapshot-without-state.
 bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBugs* bugs);
+// "group-commit-ahead": the simulated group members commit one past their position.
+bool ParseGroupConsumerPlantedBug(std::string_view name, client::GroupConsumerPlantedBug* bug);
 const char* PlantedBugName(toy::PlantedBug bug);
 
 }  // namespace meridian::sim

@@ -94,6 +94,14 @@ std::string ReproCommand(const SimulationOptions& options) {
   if (options.broker_bugs.partition == core::broker::PartitionPlantedBug::kSnapshotWithoutState) {
     command += " --bug=snapshot-without-state";
   }
+  if (options.group_members != 0)
+    command += fmt::format(" --group_members={}", options.group_members);
+  if (options.broker_bugs.zombie_commit_accepted) command += " --bug=zombie-commit-accepted";
+  if (options.broker_bugs.assign_one_partition_twice)
+    command += " --bug=assign-one-partition-twice";
+  if (options.group_consumer_bug == client::GroupConsumerPlantedBug::kCommitAheadOfConsumed) {
+    command += " --bug=group-commit-ahead";
+  }
   if (options.buggify != SimulationOptions::Buggify::kSeedChooses) {
     command +=
         options.buggify == SimulationOptions::Buggify::kOn ? " --buggify=on" : " --buggify=off";
@@ -228,7 +236,21 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
     bugs->partition = core::broker::PartitionPlantedBug::kSnapshotWithoutState;
     return true;
   }
+  if (name == "zombie-commit-accepted") {
+    bugs->zombie_commit_accepted = true;
+    return true;
+  }
+  if (name == "assign-one-partition-twice") {
+    bugs->assign_one_partition_twice = true;
+    return true;
+  }
   return false;
+}
+
+bool ParseGroupConsumerPlantedBug(std::string_view name, client::GroupConsumerPlantedBug* bug) {
+  if (name != "group-commit-ahead") return false;
+  *bug = client::GroupConsumerPlantedBug::kCommitAheadOfConsumed;
+  return true;
 }
 
 }  // namespace meridian::sim

@@ -27,7 +27,8 @@ GroupConsumer::GroupConsumer(Client& client, GroupConsumerOptions options)
 
 GroupConsumer::~GroupConsumer() {
   *alive_ = false;
-  consumer_.Close();
+  // Like ~Consumer: stopping fetchers may suspend, which a fiber being unwound must not do.
+  if (runtime_.scheduler().InFiber() && !runtime_.scheduler().shutting_down()) consumer_.Close();
 }
 
 void GroupConsumer::NoteGroupError(const absl::Status& status) {
@@ -132,7 +133,7 @@ void GroupConsumer::HeartbeatLoop(uint64_t session) {
   }
 }
 
-absl::StatusOr<std::vector<ConsumedRecord>> GroupConsumer::Poll(io::Duration max_wait) {
+absl::Status GroupConsumer::EnsureJoined() {
   if (closed_) return absl::FailedPreconditionError("the group consumer is closed");
   if (joined_ && runtime_.Now() - last_heartbeat_ok_ > options_.session_timeout) {
     // The coordinator has presumably expired us and handed our partitions on: stop reading
@@ -140,17 +141,33 @@ absl::StatusOr<std::vector<ConsumedRecord>> GroupConsumer::Poll(io::Duration max
     DropAssignment();
     rejoin_ = true;
   }
-  if (!joined_ || rejoin_) {
-    if (joined_ && options_.auto_commit) (void)Commit();
-    DropAssignment();
-    if (absl::Status s = Join(); !s.ok()) return s;
-  }
+  if (joined_ && !rejoin_) return absl::OkStatus();
+  if (joined_ && options_.auto_commit) (void)Commit();
+  DropAssignment();
+  return Join();
+}
+
+absl::StatusOr<std::vector<ConsumedRecord>> GroupConsumer::PollAssigned(io::Duration max_wait) {
+  if (closed_) return absl::FailedPreconditionError("the group consumer is closed");
   absl::StatusOr<std::vector<ConsumedRecord>> records = consumer_.Poll(max_wait);
   if (records.ok() && options_.auto_commit && runtime_.Now() >= next_auto_commit_) {
     next_auto_commit_ = runtime_.Now() + options_.auto_commit_interval;
     (void)Commit();
   }
   return records;
+}
+
+absl::StatusOr<std::vector<ConsumedRecord>> GroupConsumer::Poll(io::Duration max_wait) {
+  if (absl::Status s = EnsureJoined(); !s.ok()) return s;
+  return PollAssigned(max_wait);
+}
+
+absl::StatusOr<int64_t> GroupConsumer::SeekToBeginning(const TopicPartition& partition,
+                                                       io::Instant deadline) {
+  if (absl::Status s = consumer_.SeekToBeginning(partition); !s.ok()) return s;
+  absl::StatusOr<core::Offset> position = consumer_.Position(partition, deadline);
+  if (!position.ok()) return position.status();
+  return static_cast<int64_t>(position->value());
 }
 
 absl::StatusOr<std::vector<std::pair<TopicPartition, int64_t>>> GroupConsumer::Commit() {

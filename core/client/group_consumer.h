@@ -64,6 +64,13 @@ class GroupConsumer {
 
   // Joins or rejoins when needed, then returns buffered records (waiting up to max_wait).
   absl::StatusOr<std::vector<ConsumedRecord>> Poll(io::Duration max_wait);
+  // The two halves of Poll, for a caller that records them apart (the simulator's history):
+  // join or rejoin if needed (on_assign runs here), and poll the current assignment only.
+  absl::Status EnsureJoined();
+  absl::StatusOr<std::vector<ConsumedRecord>> PollAssigned(io::Duration max_wait);
+  // Repositions an assigned partition at its log start (after OffsetOutOfRange with
+  // auto_offset_reset none); the new position, once looked up.
+  absl::StatusOr<int64_t> SeekToBeginning(const TopicPartition& partition, io::Instant deadline);
   // Commits the positions of the assigned partitions (manual commit). The offsets committed
   // are returned (empty if nothing is assigned).
   absl::StatusOr<std::vector<std::pair<TopicPartition, int64_t>>> Commit();

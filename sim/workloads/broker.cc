@@ -14,17 +14,13 @@
 #include "io/assert.h"
 #include "io/probe.h"
 #include "sim/fault_atlas.h"
+#include "sim/workloads/broker_run.h"
 #include "sim/workloads/history_recorder.h"
 #include "sim/world.h"
 
 namespace meridian::sim {
 namespace {
 
-using std::chrono::milliseconds;
-using std::chrono::seconds;
-
-constexpr uint16_t kClientPort = 9092;
-constexpr char kTopic[] = "events";
 // Small on purpose: every run deletes old segments behind snapshots (see RunServer).
 constexpr uint64_t kSegmentBytes = 4096;
 constexpr int64_t kRetentionBytes = 12 << 10;
@@ -32,20 +28,6 @@ constexpr int kProcessesPerProducerNode = 3;
 constexpr uint32_t kControllerVotersMax = 5;
 constexpr io::Duration kLivenessWindow = seconds(20);
 constexpr io::Duration kAuditLimit = seconds(120);
-
-struct Plan {
-  std::vector<io::NodeId> servers;
-  io::NodeId admin_consumer;  // Creates the topic, then consumes.
-  std::vector<io::NodeId> producers;
-  NemesisTargets targets;
-  uint32_t partitions = 1;
-  uint32_t replication_factor = 3;
-  std::vector<io::Address> addresses;  // Servers' client addresses.
-  std::vector<uint32_t> controller_voters;
-  wire::Consistency consistency = wire::Consistency::Unspecified;  // What the topic asks for.
-  std::string home_region;                                         // Regional.
-  io::Duration delivery_timeout = seconds(30);                     // The producers'.
-};
 
 // Region-loss scenarios: one region is lost (every server crashes at once) at a seed-chosen
 // moment of the fault phase, for good or for a few seconds, and nothing else goes wrong, so the
@@ -66,9 +48,9 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
               Topology* topology) {
   Plan plan;
   int servers = 0;
-  MERIDIAN_CHECK(
-      MakeScenarioTopology(options.scenario, static_cast<int>(producers) + 1, topology, &servers),
-      "unknown scenario '{}'", options.scenario);
+  const int clients = static_cast<int>(producers + 1 + options.group_members);
+  MERIDIAN_CHECK(MakeScenarioTopology(options.scenario, clients, topology, &servers),
+                 "unknown scenario '{}'", options.scenario);
   for (int i = 1; i <= servers; i++) {
     const io::NodeId node(static_cast<uint32_t>(i));
     plan.servers.push_back(node);
@@ -78,9 +60,13 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
   for (uint32_t i = 0; i < producers; i++) {
     plan.producers.push_back(io::NodeId(static_cast<uint32_t>(servers) + 2 + i));
   }
+  for (uint32_t i = 0; i < options.group_members; i++) {
+    plan.group_members.push_back(io::NodeId(static_cast<uint32_t>(servers) + 2 + producers + i));
+  }
   plan.targets.servers = plan.servers;
   plan.targets.clients.push_back(plan.admin_consumer);
   for (io::NodeId producer : plan.producers) plan.targets.clients.push_back(producer);
+  for (io::NodeId member : plan.group_members) plan.targets.clients.push_back(member);
   for (const std::string& region : topology->Regions()) {
     std::vector<io::NodeId> in_region;
     for (io::NodeId node : topology->NodesInRegion(region)) {
@@ -156,34 +142,6 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
     std::shared_ptr<io::Stream> connection(std::move(*stream));
     rt.Spawn("client-conn", [broker, connection] { broker->ServeConnection(connection); });
   }
-}
-
-client::ClientOptions ClientOptionsFor(const Plan& plan, std::string id) {
-  client::ClientOptions options;
-  options.bootstrap = plan.addresses;
-  options.client_id = std::move(id);
-  options.request_timeout = seconds(3);
-  return options;
-}
-
-// The workload's shared state: the recorder, and when the clients must stop.
-struct Run {
-  World& world;
-  HistoryRecorder recorder;
-  const Plan& plan;
-  io::Instant stop_producing;
-  bool topic_ready = false;
-  io::Instant drain_started = io::Instant::Infinite();
-  bool drain_done = false;
-  uint64_t send_ok_after_heal = 0;
-  int producer_processes_running = 0;  // The drain starts once none is left.
-  io::Instant healed_at;
-  wire::Consistency consistency = wire::Consistency::Unspecified;  // As the controller placed it.
-};
-
-// Client outcomes worth reading when replaying a seed go into the trace (--trace).
-void TraceOp(Run& run, io::Runtime& rt, const std::string& text) {
-  if (run.world.tracing()) run.world.Trace(rt.node(), text);
 }
 
 // A producer error is definite (fail) only when the node says it certainly did not apply.
@@ -519,6 +477,12 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   // Half the runs give up on a batch after a few seconds (the producer then bumps its epoch and
   // the send is indeterminate), the other half wait 30 s as a patient application would.
   plan.delivery_timeout = seconds(swarm_random.Chance(1, 2) ? 30 : swarm_random.Between(4, 10));
+  if (options.group_members > 0) {
+    const wire::Assignor assignors[] = {wire::Assignor::Range, wire::Assignor::RoundRobin,
+                                        wire::Assignor::Sticky};
+    plan.assignor = assignors[swarm_random.Between(0, 2)];
+    plan.group_bug = options.group_consumer_bug;
+  }
   MaybePlantNondeterminism(options, plan.servers, &world_options);
   const std::vector<FaultEvent> generated =
       IsRegionLossScenario(options.scenario)
@@ -546,6 +510,10 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
     world.AddNode(plan.producers[i], fmt::format("producer{}", i),
                   [&run](io::Runtime& rt) { RunProducerNode(rt, run); });
   }
+  for (size_t i = 0; i < plan.group_members.size(); i++) {
+    world.AddNode(plan.group_members[i], fmt::format("member{}", i),
+                  [&run](io::Runtime& rt) { RunGroupMemberNode(rt, run); });
+  }
   FaultAtlas atlas(/*copies_damaged_max=*/1);
   Nemesis nemesis(world, plan.targets, atlas);
   nemesis.Install(result.schedule, options.fault_phase);
@@ -560,6 +528,11 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   const checks::History history = run.recorder.Build();
   const absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
   result.violations = Judge(run, report);
+  if (!plan.group_members.empty()) {
+    for (std::string& problem : JudgeGroup(run, history)) {
+      result.violations.push_back(std::move(problem));
+    }
+  }
   if (!options.history_path.empty()) WriteHistoryFile(options.history_path, history);
   result.seed = options.seed;
   result.scenario = options.scenario;

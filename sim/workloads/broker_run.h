@@ -1,0 +1,81 @@
+// Internals of the broker workload shared by its files (broker.cc: servers, producers, the
+// admin consumer, the verdict; group_members.cc: consumer-group members). Not an interface.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "core/client/client.h"
+#include "core/client/group_consumer.h"
+#include "sim/nemesis.h"
+#include "sim/workloads/history_recorder.h"
+#include "sim/world.h"
+
+namespace meridian::sim {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+inline constexpr uint16_t kClientPort = 9092;
+inline constexpr char kTopic[] = "events";
+
+struct Plan {
+  std::vector<io::NodeId> servers;
+  io::NodeId admin_consumer;  // Creates the topic, then consumes.
+  std::vector<io::NodeId> producers;
+  NemesisTargets targets;
+  uint32_t partitions = 1;
+  uint32_t replication_factor = 3;
+  std::vector<io::Address> addresses;  // Servers' client addresses.
+  std::vector<uint32_t> controller_voters;
+  wire::Consistency consistency = wire::Consistency::Unspecified;  // What the topic asks for.
+  std::string home_region;                                         // Regional.
+  io::Duration delivery_timeout = seconds(30);                     // The producers'.
+  // Consumer-group members (one client node each; sim/workloads/group_members.cc).
+  std::vector<io::NodeId> group_members;
+  wire::Assignor assignor = wire::Assignor::Range;
+  client::GroupConsumerPlantedBug group_bug = client::GroupConsumerPlantedBug::kNone;
+};
+
+inline client::ClientOptions ClientOptionsFor(const Plan& plan, std::string id) {
+  client::ClientOptions options;
+  options.bootstrap = plan.addresses;
+  options.client_id = std::move(id);
+  options.request_timeout = seconds(3);
+  return options;
+}
+
+// The workload's shared state: the recorder, and when the clients must stop.
+struct Run {
+  World& world;
+  HistoryRecorder recorder;
+  const Plan& plan;
+  io::Instant stop_producing;
+  bool topic_ready = false;
+  io::Instant drain_started = io::Instant::Infinite();
+  bool drain_done = false;
+  uint64_t send_ok_after_heal = 0;
+  int producer_processes_running = 0;  // The drain starts once none is left.
+  io::Instant healed_at;
+  wire::Consistency consistency = wire::Consistency::Unspecified;  // As the controller placed it.
+  // History processes of group members -> the member (one per GroupConsumer life).
+  absl::btree_map<int64_t, int64_t> group_processes;
+  int64_t group_members_started = 0;
+};
+
+// Client outcomes worth reading when replaying a seed go into the trace (--trace).
+inline void TraceOp(Run& run, io::Runtime& rt, const std::string& text) {
+  if (run.world.tracing()) run.world.Trace(rt.node(), text);
+}
+
+// A group member's node: joins the workload's group, polls, commits now and then, sometimes
+// leaves and joins again as a new member; every assign, poll and commit goes in the history.
+void RunGroupMemberNode(io::Runtime& rt, Run& run);
+
+// The group checker's findings (and the group's own liveness), as violations.
+std::vector<std::string> JudgeGroup(const Run& run, const checks::History& history);
+
+}  // namespace meridian::sim

@@ -1,0 +1,161 @@
+// Consumer-group members of the broker workload (broker_run.h). Each member node runs one
+// core::client::GroupConsumer at a time in the group "sim-group", subscribed to the workload's
+// topic, with manual commits so that every commit is recorded with the generation it was made
+// in. Members are crashed, partitioned away and paused by the nemesis like any client; some
+// also leave on their own and join again as a new member.
+#include <fmt/format.h>
+
+#include "absl/strings/numbers.h"
+#include "checks/group_checker.h"
+#include "core/client/errors.h"
+#include "io/assert.h"
+#include "sim/workloads/broker_run.h"
+
+namespace meridian::sim {
+namespace {
+
+constexpr char kGroup[] = "sim-group";
+
+client::GroupConsumerOptions MemberOptions(const Run& run) {
+  client::GroupConsumerOptions options;
+  options.group = kGroup;
+  options.topics = {kTopic};
+  options.assignor = run.plan.assignor;
+  options.session_timeout = seconds(3);
+  options.rebalance_timeout = seconds(5);
+  options.heartbeat_interval = milliseconds(500);
+  options.auto_commit = false;  // Commits are made (and recorded) by MemberLife.
+  options.consumer.auto_offset_reset = client::OffsetReset::kNone;  // Jumps are recorded.
+  options.consumer.fetch_max_wait = milliseconds(300);
+  options.planted = run.plan.group_bug;
+  return options;
+}
+
+// One history process's worth of a member: a process is retired after an info outcome.
+struct Recorder {
+  Run& run;
+  int64_t member;  // One per GroupConsumer life.
+  int64_t process = 0;
+  void Retire() {
+    process = run.recorder.NewProcess();
+    run.group_processes[process] = member;
+  }
+};
+
+// A commit is certainly not applied when the coordinator refused it, or never saw it.
+bool CommitCertainlyFailed(const absl::Status& status) {
+  const std::optional<wire::ErrorCode> code = client::WireErrorCode(status);
+  return code == wire::ErrorCode::IllegalGeneration || code == wire::ErrorCode::UnknownMemberId ||
+         code == wire::ErrorCode::GroupNotEmpty || code == wire::ErrorCode::BadRequest ||
+         code == wire::ErrorCode::NotLeader;
+}
+
+void RecordCommit(Recorder& recorder, client::GroupConsumer& member) {
+  HistoryRecorder& history = recorder.run.recorder;
+  const size_t op = history.Invoke(recorder.process, checks::Function::kCommit);
+  history.operation(op).generation = member.generation();
+  absl::StatusOr<std::vector<std::pair<client::TopicPartition, int64_t>>> committed =
+      member.Commit();
+  if (committed.ok()) {
+    for (const auto& [tp, offset] : *committed) {
+      history.operation(op).commits.push_back({static_cast<int64_t>(tp.partition), offset});
+    }
+    history.Complete(op, checks::Outcome::kOk);
+  } else if (CommitCertainlyFailed(committed.status())) {
+    history.Complete(op, checks::Outcome::kFail);
+  } else {
+    history.Complete(op, checks::Outcome::kInfo);
+    recorder.Retire();
+  }
+}
+
+// After OffsetOutOfRange (retention deleted the committed position), restart the partitions at
+// their log start, recorded as an assign with its starts.
+void Reposition(io::Runtime& rt, Recorder& recorder, client::GroupConsumer& member) {
+  HistoryRecorder& history = recorder.run.recorder;
+  const size_t op = history.Invoke(recorder.process, checks::Function::kAssign);
+  history.operation(op).generation = member.generation();
+  for (const client::TopicPartition& tp : member.assignment()) {
+    history.operation(op).partitions.push_back(tp.partition);
+    absl::StatusOr<int64_t> start = member.SeekToBeginning(tp, rt.Now() + seconds(2));
+    if (start.ok()) history.operation(op).starts.push_back({tp.partition, *start});
+  }
+  history.Complete(op, checks::Outcome::kOk);
+}
+
+void RecordPoll(io::Runtime& rt, Recorder& recorder, client::GroupConsumer& member) {
+  HistoryRecorder& history = recorder.run.recorder;
+  const size_t op = history.Invoke(recorder.process, checks::Function::kPoll);
+  absl::StatusOr<std::vector<client::ConsumedRecord>> records =
+      member.PollAssigned(milliseconds(300));
+  if (!records.ok()) {
+    history.Complete(op, checks::Outcome::kFail);
+    if (absl::IsOutOfRange(records.status())) Reposition(rt, recorder, member);
+    return;
+  }
+  for (const client::ConsumedRecord& record : *records) {
+    int64_t value = 0;
+    MERIDIAN_CHECK(absl::SimpleAtoi(record.value, &value), "record value '{}'", record.value);
+    history.operation(op).reads.push_back(
+        {record.partition, static_cast<int64_t>(record.offset.value()), value});
+  }
+  history.Complete(op, checks::Outcome::kOk);
+}
+
+// One member from join to leave (or to the drain).
+void MemberLife(io::Runtime& rt, Run& run, client::Client& client) {
+  Recorder recorder{run, run.group_members_started++};
+  recorder.Retire();
+  client::GroupConsumer member(client, MemberOptions(run));
+  member.on_assign = [&](const client::GroupAssignmentEvent& event) {
+    const size_t op = run.recorder.Invoke(recorder.process, checks::Function::kAssign);
+    run.recorder.operation(op).generation = event.generation;
+    for (const client::TopicPartition& tp : event.partitions) {
+      run.recorder.operation(op).partitions.push_back(tp.partition);
+    }
+    run.recorder.Complete(op, checks::Outcome::kOk);
+  };
+  const io::Instant leave_at = rt.random().Chance(1, 3)
+                                   ? rt.Now() + seconds(rt.random().Between(5, 30))
+                                   : io::Instant::Infinite();
+  while (run.world.Now() < run.drain_started && rt.Now() < leave_at) {
+    if (absl::Status joined = member.EnsureJoined(); !joined.ok()) {
+      TraceOp(run, rt, fmt::format("group join: {}", joined.ToString()));
+      if (!rt.Sleep(milliseconds(200)).ok()) return;
+      continue;
+    }
+    RecordPoll(rt, recorder, member);
+    if (rt.random().Chance(1, 4)) RecordCommit(recorder, member);
+  }
+  if (!member.assignment().empty()) RecordCommit(recorder, member);
+  member.Close();
+}
+
+}  // namespace
+
+void RunGroupMemberNode(io::Runtime& rt, Run& run) {
+  client::Client client(rt,
+                        ClientOptionsFor(run.plan, fmt::format("member-{}", rt.node().value())));
+  while (!run.topic_ready) {
+    if (!rt.Sleep(milliseconds(100)).ok()) return;
+  }
+  while (run.world.Now() < run.drain_started) {
+    MemberLife(rt, run, client);
+    if (!rt.Sleep(milliseconds(rt.random().Between(0, 2000))).ok()) return;
+  }
+}
+
+std::vector<std::string> JudgeGroup(const Run& run, const checks::History& history) {
+  std::vector<std::string> problems;
+  absl::StatusOr<checks::CheckReport> report = checks::CheckGroup(history, run.group_processes);
+  if (!report.ok()) {
+    problems.push_back("group checker rejected the history: " + report.status().ToString());
+    return problems;
+  }
+  for (const checks::Finding& finding : report->findings) {
+    problems.push_back(fmt::format("group checker: {}: {}", finding.kind, finding.detail));
+  }
+  return problems;
+}
+
+}  // namespace meridian::sim
