@@ -37,6 +37,7 @@
 #include "core/client/client.h"
 #include "core/client/consumer.h"
 #include "core/client/errors.h"
+#include "core/client/group_consumer.h"
 #include "core/client/producer.h"
 #include "io/posix/posix_runtime.h"
 
@@ -82,7 +83,10 @@ constexpr char kToolUsage[] =
     "  topic add-partitions NAME --total=N                       grow a topic to N partitions\n"
     "  produce TOPIC                                             records from stdin, one a line\n"
     "  consume TOPIC                                             records to stdout, one a line\n"
-    "  cluster status                                            nodes, leaders, replica lag\n\n"
+    "  cluster status                                            nodes, leaders, replica lag\n"
+    "  group list                                                consumer groups\n"
+    "  group describe GROUP                                      members, offsets, lag\n"
+    "  group reset-offsets GROUP --topic=T --to-...              move an idle group's offsets\n\n"
     "'meridian SUBCOMMAND --help' describes each one.\n\n";
 
 constexpr char kTopicCreateUsage[] =
@@ -150,7 +154,31 @@ constexpr char kConsumeUsage[] =
     "  --max-messages=N     stop after N records\n"
     "  --print-offset       prefix each line with PARTITION:OFFSET and a tab\n"
     "  --print-key          prefix each line with the key and the key separator\n"
-    "  --key-separator=SEP  separator after the key (default: tab; '\\t' means a tab)\n";
+    "  --key-separator=SEP  separator after the key (default: tab; '\\t' means a tab)\n"
+    "  --group=GROUP        read as a member of consumer group GROUP: the group's coordinator\n"
+    "                       assigns the partitions, reading starts at the group's committed\n"
+    "                       offsets (no offset yet: the start flags above), and the positions\n"
+    "                       read are committed (every 5 s and at the end). Excludes --partition\n"
+    "                       and --offset.\n";
+
+constexpr char kGroupListUsage[] =
+    "Usage: meridian group list\n\n"
+    "Lists every consumer group the cluster knows: its state (stable, rebalancing, empty),\n"
+    "generation, assignor and member count.\n";
+
+constexpr char kGroupDescribeUsage[] =
+    "Usage: meridian group describe GROUP\n\n"
+    "Shows the group's members and their partitions, and per partition its committed offset,\n"
+    "the high watermark and the lag between them.\n";
+
+constexpr char kGroupResetOffsetsUsage[] =
+    "Usage: meridian group reset-offsets GROUP --topic=T (--to-earliest | --to-latest |\n"
+    "                                    --to-offset=N) [--partition=P]\n\n"
+    "Sets the group's committed offset of every partition of T (or only P). Only while the\n"
+    "group has no members: stop its consumers first (the coordinator refuses otherwise).\n"
+    "  --to-earliest   each partition's log start\n"
+    "  --to-latest     each partition's high watermark (skip everything written so far)\n"
+    "  --to-offset=N   offset N\n";
 
 constexpr char kClusterStatusUsage[] =
     "Usage: meridian cluster status\n\n"
@@ -772,6 +800,7 @@ struct ConsumeOptions {
   bool print_offset = false;
   bool print_key = false;
   std::string key_separator;
+  std::optional<std::string> group;  // --group: read as a member of this consumer group.
 };
 
 absl::StatusOr<ConsumeOptions> ParseConsumeOptions(const Args& args) {
@@ -803,6 +832,15 @@ absl::StatusOr<ConsumeOptions> ParseConsumeOptions(const Args& args) {
   options.print_offset = args.Has("print-offset");
   options.print_key = args.Has("print-key");
   options.key_separator = SeparatorFlag(args, "\t");
+  if (args.Has("group")) {
+    if (args.Has("partition") || args.Has("offset")) {
+      return absl::InvalidArgumentError(
+          "--group excludes --partition and --offset (the group assigns partitions and "
+          "starts at its committed offsets)");
+    }
+    options.group = args.Value("group");
+    if (options.group->empty()) return absl::InvalidArgumentError("--group needs a name");
+  }
   return options;
 }
 
@@ -902,11 +940,14 @@ absl::Status StartConsumer(const ConsumeOptions& options, const std::vector<uint
   return absl::OkStatus();
 }
 
+int RunGroupConsume(Session& session, const ConsumeOptions& options);
+
 int RunConsume(Session& session, const Args& args) {
   absl::StatusOr<ConsumeOptions> options = ParseConsumeOptions(args);
   if (!options.ok()) return session.UsageError(options.status());
   absl::StatusOr<wire::TopicInfoT> topic = session.Topic(options->topic);
   if (!topic.ok()) return session.Fail(topic.status());
+  if (options->group.has_value()) return RunGroupConsume(session, *options);
   const uint32_t count = static_cast<uint32_t>(topic->partitions.size());
   std::vector<uint32_t> partitions;
   for (uint32_t p = 0; p < count; p++) {
@@ -944,6 +985,226 @@ int RunConsume(Session& session, const Args& args) {
   if (!printed.ok() && absl::IsCancelled(printed.status())) return kExitOk;
   if (!printed.ok()) return session.Fail(Explain(printed.status(), options->topic));
   fmt::print(stderr, "consumed {} records from '{}'\n", *printed, options->topic);
+  return kExitOk;
+}
+
+// ------------------------------------------------------------------------------------------
+// Consumer groups: consume --group, group list|describe|reset-offsets.
+
+// Whether every partition in `ends` has reached its end offset.
+bool GroupAtEnd(Session& session, client::GroupConsumer& consumer, const std::string& topic,
+                const absl::btree_map<uint32_t, int64_t>& ends) {
+  for (const auto& [partition, end] : ends) {
+    absl::StatusOr<int64_t> position = consumer.Position({topic, partition}, session.Deadline());
+    if (!position.ok() || *position < end) return false;
+  }
+  return true;
+}
+
+// What the CLI has printed, per partition of the current assignment: the offset after the last
+// record written to stdout. Only these positions are committed (--max-messages may cut a poll).
+struct PrintedPositions {
+  std::string topic;
+  absl::btree_map<uint32_t, int64_t> next;
+  io::Instant next_commit;
+
+  std::vector<std::pair<client::TopicPartition, int64_t>> List() const {
+    std::vector<std::pair<client::TopicPartition, int64_t>> out;
+    for (const auto& [partition, offset] : next) out.push_back({{topic, partition}, offset});
+    return out;
+  }
+};
+
+absl::StatusOr<uint64_t> GroupConsumeLoop(Session& session, const ConsumeOptions& options,
+                                          client::GroupConsumer& consumer,
+                                          PrintedPositions& printed_to) {
+  absl::btree_map<uint32_t, int64_t> ends;  // Of the current assignment (without --follow).
+  bool assigned = false;
+  absl::Status assign_error;
+  consumer.on_assign = [&](const client::GroupAssignmentEvent& event) {
+    assigned = true;
+    ends.clear();
+    printed_to.next.clear();
+    for (const client::TopicPartition& tp : event.partitions) {
+      if (options.follow) break;
+      absl::StatusOr<int64_t> end = HighWatermark(session, options.topic, tp.partition);
+      if (!end.ok()) assign_error = end.status();
+      if (end.ok()) ends[tp.partition] = *end;
+    }
+  };
+  uint64_t printed = 0;
+  io::Instant progress_deadline = session.Deadline();
+  while (true) {
+    if (session.rt().Now() >= printed_to.next_commit && !printed_to.next.empty()) {
+      printed_to.next_commit = session.rt().Now() + std::chrono::seconds(5);
+      (void)consumer.Commit(printed_to.List());  // A failure is retried by the next one.
+    }
+    absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(kPollWait);
+    if (!assign_error.ok()) return assign_error;
+    const bool retriable = !records.ok() && !absl::IsCancelled(records.status()) &&
+                           session.rt().Now() < progress_deadline;
+    if (!records.ok() && !retriable) return records.status();
+    if (!records.ok()) continue;  // A rebalance or a coordinator move: Poll rejoins.
+    std::string out;
+    for (const client::ConsumedRecord& record : *records) {
+      if (options.max_messages.has_value() && printed >= *options.max_messages) break;
+      out += FormatRecord(options, record);
+      printed_to.next[record.partition] = static_cast<int64_t>(record.offset.value()) + 1;
+      printed++;
+    }
+    if (!out.empty() && fwrite(out.data(), 1, out.size(), stdout) != out.size()) {
+      return io::posix::ErrnoStatus(errno, "cannot write to stdout");
+    }
+    fflush(stdout);
+    if (options.max_messages.has_value() && printed >= *options.max_messages) return printed;
+    if (!records->empty()) progress_deadline = session.Deadline();
+    if (!options.follow && assigned && GroupAtEnd(session, consumer, options.topic, ends)) {
+      return printed;
+    }
+  }
+}
+
+int RunGroupConsume(Session& session, const ConsumeOptions& options) {
+  client::GroupConsumerOptions group;
+  group.group = *options.group;
+  group.topics = {options.topic};
+  group.auto_commit = false;  // The CLI commits what it printed (PrintedPositions).
+  group.consumer.auto_offset_reset = options.start == ConsumeOptions::Start::kBeginning
+                                         ? client::OffsetReset::kEarliest
+                                         : client::OffsetReset::kLatest;
+  client::GroupConsumer consumer(session.client(), group);
+  PrintedPositions printed_to{options.topic, {}, session.rt().Now() + std::chrono::seconds(5)};
+  absl::StatusOr<uint64_t> printed = GroupConsumeLoop(session, options, consumer, printed_to);
+  // What was printed is committed on the way out (Ctrl-C included).
+  absl::Status committed =
+      printed_to.next.empty() ? absl::OkStatus() : consumer.Commit(printed_to.List());
+  consumer.Close();
+  if (!printed.ok() && !absl::IsCancelled(printed.status())) {
+    return session.Fail(Explain(printed.status(), options.topic));
+  }
+  if (!committed.ok())
+    return session.Fail(fmt::format("commit: {}", std::string(committed.message())));
+  fmt::print(stderr, "consumed {} records from '{}' as group '{}' (generation {})\n",
+             printed.value_or(0), options.topic, *options.group, consumer.generation());
+  return kExitOk;
+}
+
+std::string Partitions(const std::vector<std::unique_ptr<wire::TopicPartitionsT>>& assignment) {
+  std::vector<std::string> parts;
+  for (const auto& topic : assignment) {
+    if (topic != nullptr)
+      parts.push_back(fmt::format("{}/{}", topic->topic, absl::StrJoin(topic->partitions, ",")));
+  }
+  return parts.empty() ? "-" : absl::StrJoin(parts, " ");
+}
+
+int RunGroupList(Session& session, const Args&) {
+  if (absl::StatusOr<wire::MetadataResponseT> m = session.Connect(); !m.ok()) {
+    return session.Fail(m.status());
+  }
+  auto groups = session.client().DescribeGroups("");
+  if (!groups.ok()) return session.Fail(groups.status());
+  Table table;
+  table.Row({"GROUP", "STATE", "GENERATION", "ASSIGNOR", "MEMBERS"});
+  for (const auto& group : *groups) {
+    table.Row({group->group, group->state, std::to_string(group->generation),
+               wire::EnumNameAssignor(group->assignor), std::to_string(group->members.size())});
+  }
+  table.Print(stdout, "");
+  return kExitOk;
+}
+
+int RunGroupDescribe(Session& session, const Args& args) {
+  const std::string& name = args.words[0];
+  if (absl::StatusOr<wire::MetadataResponseT> m = session.Connect(); !m.ok()) {
+    return session.Fail(m.status());
+  }
+  auto groups = session.client().DescribeGroups(name);
+  if (!groups.ok()) return session.Fail(groups.status());
+  if (groups->empty()) {
+    return session.Fail(
+        fmt::format("group '{}' does not exist (nobody joined it or committed "
+                    "for it)",
+                    name));
+  }
+  const wire::GroupInfoT& group = *groups->front();
+  fmt::print("group '{}': {}, generation {}, assignor {}, {} members\n", group.group, group.state,
+             group.generation, wire::EnumNameAssignor(group.assignor), group.members.size());
+  Table members;
+  members.Row({"MEMBER", "CLIENT", "PARTITIONS"});
+  for (const auto& m : group.members)
+    members.Row({m->member_id, m->client_id, Partitions(m->assignment)});
+  if (!group.members.empty()) members.Print(stdout, "  ");
+  Table offsets;
+  offsets.Row({"TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK", "LAG"});
+  for (const auto& offset : group.offsets) {
+    absl::StatusOr<int64_t> end = HighWatermark(session, offset->topic, offset->partition);
+    offsets.Row({offset->topic, std::to_string(offset->partition), std::to_string(offset->offset),
+                 end.ok() ? std::to_string(*end) : "?",
+                 end.ok() ? std::to_string(std::max<int64_t>(0, *end - offset->offset)) : "?"});
+  }
+  offsets.Print(stdout, "  ");
+  return kExitOk;
+}
+
+// Where --to-earliest / --to-latest / --to-offset put `partition`.
+absl::StatusOr<int64_t> ResetTarget(Session& session, const Args& args, const std::string& topic,
+                                    uint32_t partition) {
+  if (args.Has("to-offset")) {
+    return IntFlag(args, "to-offset", 0, std::numeric_limits<int64_t>::max(), 0);
+  }
+  if (args.Has("to-latest")) return HighWatermark(session, topic, partition);
+  wire::ListOffsetsRequestT request;
+  request.topic = topic;
+  request.partition = partition;
+  request.spec = wire::OffsetSpec::Earliest;
+  absl::StatusOr<wire::ListOffsetsResponseT> earliest =
+      client::TakeBody<wire::ListOffsetsResponseT>(
+          session.client().CallPartitionLeader(topic, partition, wire::Message(0, request),
+                                               session.Deadline()),
+          [](wire::BodyUnion& body) { return body.AsListOffsetsResponse(); },
+          "ListOffsetsResponse");
+  if (!earliest.ok()) return earliest.status();
+  return earliest->offset;
+}
+
+int RunGroupResetOffsets(Session& session, const Args& args) {
+  const std::string& name = args.words[0];
+  const int targets = args.Has("to-earliest") + args.Has("to-latest") + args.Has("to-offset");
+  if (!args.Has("topic") || targets != 1) {
+    return session.UsageError(absl::InvalidArgumentError(
+        "needs --topic and exactly one of --to-earliest, --to-latest, --to-offset"));
+  }
+  const std::string topic_name = args.Value("topic");
+  absl::StatusOr<wire::TopicInfoT> topic = session.Topic(topic_name);
+  if (!topic.ok()) return session.Fail(topic.status());
+  std::optional<uint32_t> only;
+  if (args.Has("partition")) {
+    absl::StatusOr<int64_t> p =
+        IntFlag(args, "partition", 0, static_cast<int64_t>(topic->partitions.size()) - 1, 0);
+    if (!p.ok()) return session.UsageError(p.status());
+    only = static_cast<uint32_t>(*p);
+  }
+  std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets;
+  for (uint32_t p = 0; p < topic->partitions.size(); p++) {
+    if (only.has_value() && *only != p) continue;
+    absl::StatusOr<int64_t> target = ResetTarget(session, args, topic_name, p);
+    if (!target.ok()) return session.Fail(Explain(target.status(), topic_name));
+    auto offset = std::make_unique<wire::PartitionOffsetT>();
+    offset->topic = topic_name;
+    offset->partition = p;
+    offset->offset = *target;
+    offsets.push_back(std::move(offset));
+  }
+  const size_t count = offsets.size();
+  absl::Status committed =
+      session.client().CommitOffsets(name, "", -1, std::move(offsets), session.Deadline());
+  if (client::WireErrorCode(committed) == wire::ErrorCode::GroupNotEmpty) {
+    return session.Fail(fmt::format("group '{}' has members ({}); stop its consumers first", name,
+                                    std::string(committed.message())));
+  }
+  if (!committed.ok()) return session.Fail(Explain(committed, topic_name));
+  fmt::print("reset {} partitions of '{}' for group '{}'\n", count, topic_name, name);
   return kExitOk;
 }
 
@@ -1101,15 +1362,27 @@ std::vector<Command> Commands() {
         {"max-messages", true},
         {"print-offset", false},
         {"print-key", false},
-        {"key-separator", true}},
+        {"key-separator", true},
+        {"group", true}},
        1,
        RunConsume},
       {"cluster status", kClusterStatusUsage, {}, 0, RunClusterStatus},
+      {"group list", kGroupListUsage, {}, 0, RunGroupList},
+      {"group describe", kGroupDescribeUsage, {}, 1, RunGroupDescribe},
+      {"group reset-offsets",
+       kGroupResetOffsetsUsage,
+       {{"topic", true},
+        {"partition", true},
+        {"to-earliest", false},
+        {"to-latest", false},
+        {"to-offset", true}},
+       1,
+       RunGroupResetOffsets},
   };
 }
 
 // The command named by the first words ("produce", "topic create"), or nullptr; `group` is set
-// to "topic"/"cluster" when only the group matched.
+// to "topic"/"cluster"/"group" when only the group matched.
 const Command* FindCommand(const std::vector<Command>& commands,
                            const std::vector<std::string>& words, std::string* group) {
   if (words.empty()) return nullptr;

@@ -149,17 +149,24 @@ absl::Status GroupConsumer::EnsureJoined() {
 
 absl::StatusOr<std::vector<ConsumedRecord>> GroupConsumer::PollAssigned(io::Duration max_wait) {
   if (closed_) return absl::FailedPreconditionError("the group consumer is closed");
-  absl::StatusOr<std::vector<ConsumedRecord>> records = consumer_.Poll(max_wait);
-  if (records.ok() && options_.auto_commit && runtime_.Now() >= next_auto_commit_) {
+  if (options_.auto_commit && joined_ && runtime_.Now() >= next_auto_commit_) {
+    // Before fetching: the positions cover only records earlier Polls handed out.
     next_auto_commit_ = runtime_.Now() + options_.auto_commit_interval;
     (void)Commit();
   }
-  return records;
+  return consumer_.Poll(max_wait);
 }
 
 absl::StatusOr<std::vector<ConsumedRecord>> GroupConsumer::Poll(io::Duration max_wait) {
   if (absl::Status s = EnsureJoined(); !s.ok()) return s;
   return PollAssigned(max_wait);
+}
+
+absl::StatusOr<int64_t> GroupConsumer::Position(const TopicPartition& partition,
+                                                io::Instant deadline) {
+  absl::StatusOr<core::Offset> position = consumer_.Position(partition, deadline);
+  if (!position.ok()) return position.status();
+  return static_cast<int64_t>(position->value());
 }
 
 absl::StatusOr<int64_t> GroupConsumer::SeekToBeginning(const TopicPartition& partition,
@@ -172,7 +179,6 @@ absl::StatusOr<int64_t> GroupConsumer::SeekToBeginning(const TopicPartition& par
 
 absl::StatusOr<std::vector<std::pair<TopicPartition, int64_t>>> GroupConsumer::Commit() {
   std::vector<std::pair<TopicPartition, int64_t>> positions;
-  std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets;
   for (const TopicPartition& tp : assignment_) {
     // A position still being looked up has nothing to commit yet.
     absl::StatusOr<core::Offset> position = consumer_.Position(tp, runtime_.Now());
@@ -180,21 +186,27 @@ absl::StatusOr<std::vector<std::pair<TopicPartition, int64_t>>> GroupConsumer::C
     int64_t offset = static_cast<int64_t>(position->value());
     if (options_.planted == GroupConsumerPlantedBug::kCommitAheadOfConsumed) offset++;  // PLANTED
     positions.emplace_back(tp, offset);
+  }
+  if (positions.empty()) return positions;
+  if (absl::Status s = Commit(positions); !s.ok()) return s;
+  return positions;
+}
+
+absl::Status GroupConsumer::Commit(
+    const std::vector<std::pair<TopicPartition, int64_t>>& positions) {
+  std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets;
+  for (const auto& [tp, offset] : positions) {
     auto out = std::make_unique<wire::PartitionOffsetT>();
     out->topic = tp.topic;
     out->partition = tp.partition;
     out->offset = offset;
     offsets.push_back(std::move(out));
   }
-  if (offsets.empty()) return positions;
   absl::Status status =
       client_.CommitOffsets(options_.group, member_id_, generation_, std::move(offsets),
                             runtime_.Now() + client_.options().request_timeout);
-  if (!status.ok()) {
-    NoteGroupError(status);
-    return status;
-  }
-  return positions;
+  NoteGroupError(status);
+  return status;
 }
 
 void GroupConsumer::Close() {

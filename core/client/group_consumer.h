@@ -14,7 +14,8 @@
 //     stops fetching as the owner) and Poll rejoins.
 // Commit() commits the position of every assigned partition: the offset after the last record
 // Poll returned (so nothing is committed that the application has not been given). With
-// auto_commit, Poll also commits every auto_commit_interval and before each rejoin.
+// auto_commit, Poll also commits every auto_commit_interval, before it fetches (so what it
+// commits is what earlier Polls returned), and before each rejoin.
 //
 // Threading: fibers of the client's runtime. Close() commits (auto-commit), leaves the group and
 // stops the fetchers and the heartbeat fiber.
@@ -74,6 +75,11 @@ class GroupConsumer {
   // Commits the positions of the assigned partitions (manual commit). The offsets committed
   // are returned (empty if nothing is assigned).
   absl::StatusOr<std::vector<std::pair<TopicPartition, int64_t>>> Commit();
+  // Commits these positions (of assigned partitions) instead: for an application that has
+  // handed on only part of what Poll returned.
+  absl::Status Commit(const std::vector<std::pair<TopicPartition, int64_t>>& positions);
+  // The next offset Poll returns for an assigned partition (waits for its lookup).
+  absl::StatusOr<int64_t> Position(const TopicPartition& partition, io::Instant deadline);
   // Commits (auto-commit), leaves the group, stops. Idempotent.
   void Close();
 

@@ -112,6 +112,16 @@ int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind) {
     case ErrorCode::BadRequest:
     case ErrorCode::NotHelloed:
       return error::kInvalidRequest;
+    case ErrorCode::UnknownMemberId:
+      return error::kUnknownMemberId;
+    case ErrorCode::IllegalGeneration:
+      return error::kIllegalGeneration;
+    case ErrorCode::RebalanceInProgress:
+      return error::kRebalanceInProgress;
+    case ErrorCode::GroupNotEmpty:
+      return error::kNonEmptyGroup;
+    case ErrorCode::InconsistentAssignor:
+      return error::kInconsistentGroupProtocol;
   }
   return error::kUnknownServerError;
 }
