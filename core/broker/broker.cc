@@ -379,6 +379,7 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
         "node {} is neither a voter nor a learner of the metadata group", options.node_id));
   }
   auto state = std::make_shared<State>(runtime, std::move(options));
+  state->metrics.buffered_bytes_max = state->memory.bytes_max();
   state->controller_machine = std::make_shared<MetadataMachine>(runtime);
   replica::ReplicaOptions controller_options;
   controller_options.group = cluster::kControllerGroup;

@@ -667,6 +667,9 @@ wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessa
     case wire::Body::ReplicaStatusRequest:
       return HandleReplicaStatus(state, id);
     default:
+      if (std::optional<wire::ClientMessageT> quota = HandleQuotaRequest(state, request)) {
+        return *std::move(quota);
+      }
       break;
   }
   state.metrics.request_errors_total++;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/container/btree_map.h"
@@ -31,6 +32,7 @@ class PartitionMachine final : public replica::ReplicaStateMachine {
   PartitionState state;
   // The data of the replica's latest snapshot (retention rolls it forward to the next one).
   std::string snapshot_data;
+  uint64_t pending_bytes = 0;  // Produce batch bytes admitted here and not yet answered.
   io::WaitList applied;
 };
 
@@ -78,6 +80,11 @@ struct Broker::State {
   absl::btree_map<uint64_t, HostedPartition> partitions;  // by raft group id
   BrokerMetrics metrics;
   bool stopped = false;
+  // Quotas and overload bounds (broker_admission.cc).
+  MemoryBudget memory{options.limits.buffered_bytes_max, !options.planted.memory_bound_ignored};
+  Quotas quotas;
+  uint32_t connections_open = 0;
+  uint32_t fetches_in_flight = 0;
 
   // Proposes a metadata command and waits until it is applied here; the outcome, or the
   // proposal's error (FailedPrecondition: not the controller leader).
@@ -88,6 +95,33 @@ struct Broker::State {
                                      const std::vector<uint32_t>& learners = {}) const;
   void Log(std::string_view text) const;
 };
+
+// What admitting a request reserved, released by FinishRequest (broker_admission.cc).
+struct Admission {
+  std::optional<wire::ClientMessageT> refusal;  // Set: answer this instead of handling it.
+  uint64_t reserved_bytes = 0;                  // In State::memory.
+  std::shared_ptr<PartitionMachine> partition;  // Produce: pending_bytes charged to it.
+  uint64_t partition_bytes = 0;
+  bool fetch_slot = false;  // Counted in State::fetches_in_flight.
+  std::string topic;        // Fetch: its response bytes are charged to the quotas.
+};
+
+// Checks the node's bounds and the client's and topic's quotas before a request runs, and
+// reserves the memory it may use (request, batch awaiting commit, response). `frame_bytes`:
+// the request's size on the wire.
+Admission AdmitRequest(Broker::State& state, std::string_view client_id,
+                       const wire::ClientMessageT& request, uint64_t frame_bytes);
+// After the response is built: charges a fetch's bytes to its quotas and releases what the
+// request held but the reply bytes (ReleaseReply does that once the reply is written).
+void FinishRequest(Broker::State& state, std::string_view client_id, Admission& admission,
+                   const wire::ClientMessageT& response);
+void ReleaseReply(Broker::State& state, Admission& admission);
+// A Throttled answer telling the client to come back after `wait` (at least 1 ms).
+wire::ClientMessageT ThrottledMessage(uint64_t id, io::Duration wait, std::string text);
+
+// The quota admin requests (broker_quota_requests.cc); nullopt for any other request.
+std::optional<wire::ClientMessageT> HandleQuotaRequest(Broker::State& state,
+                                                       const wire::ClientMessageT& request);
 
 // Request handlers (broker_requests.cc).
 wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessageT& request);

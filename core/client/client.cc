@@ -28,6 +28,7 @@ Client::Client(io::Runtime& runtime, ClientOptions options)
   MERIDIAN_CHECK(options_.request_timeout.count() > 0);
   MERIDIAN_CHECK(options_.retry_backoff.count() > 0);
   MERIDIAN_CHECK(options_.retry_backoff <= options_.retry_backoff_max);
+  MERIDIAN_CHECK(options_.retry_backoff <= options_.throttle_wait_max);
 }
 
 Client::~Client() { Close(); }
@@ -287,9 +288,14 @@ Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMes
         if (route.kind == Route::Kind::kController) return response;
         break;
       case wire::ErrorCode::Throttled: {
-        const io::Instant wake =
-            std::min(deadline, runtime_.Now() + std::chrono::milliseconds(error->retry_after_ms));
-        absl::Status slept = runtime_.SleepUntil(std::max(wake, runtime_.Now()));
+        // Never a hot loop: a node's retry_after_ms (remote bytes, any value) is held within
+        // [retry_backoff, throttle_wait_max].
+        MERIDIAN_PROBE("client: Throttled, waiting retry_after_ms");
+        throttled_total_++;
+        const io::Duration wait =
+            std::clamp<io::Duration>(std::chrono::milliseconds(error->retry_after_ms),
+                                     options_.retry_backoff, options_.throttle_wait_max);
+        absl::Status slept = runtime_.SleepUntil(std::min(deadline, runtime_.Now() + wait));
         if (!slept.ok()) return slept;
         continue;
       }

@@ -7,7 +7,8 @@
 // - NotLeader: follow the `leader` hint, or forget the leader and refresh metadata; retry.
 // - Connection failure, Unavailable, NotEnoughReplicas: close that connection, back off
 //   (retry_backoff doubling up to retry_backoff_max, with jitter from the runtime), retry.
-// - Throttled: wait retry_after_ms, retry.
+// - Throttled (a quota or an overload bound on the node): wait retry_after_ms, held within
+//   [retry_backoff, throttle_wait_max] whatever the node says, then retry (never a hot loop).
 // - UnknownTopicOrPartition: refresh metadata once, retry once; the second is returned.
 // - Anything else (a success or a definite error) is returned as the response message.
 // - When the deadline passes: DeadlineExceeded carrying the last error seen.
@@ -41,6 +42,8 @@ struct ClientOptions {
   io::Duration request_timeout = std::chrono::seconds(10);
   io::Duration retry_backoff = std::chrono::milliseconds(50);
   io::Duration retry_backoff_max = std::chrono::seconds(1);
+  // The longest a Throttled answer's retry_after_ms is honoured (>= retry_backoff).
+  io::Duration throttle_wait_max = std::chrono::seconds(10);
 };
 
 class Client {
@@ -96,6 +99,8 @@ class Client {
   void Close();
   io::Runtime& runtime() { return runtime_; }
   const ClientOptions& options() const { return options_; }
+  // Throttled answers received (each was waited out before the retry).
+  uint64_t throttled_total() const { return throttled_total_; }
 
  private:
   struct Route;
@@ -130,6 +135,7 @@ class Client {
   absl::btree_map<io::Address, bool> opening_;
   io::WaitList opened_;
   bool closed_ = false;
+  uint64_t throttled_total_ = 0;
 };
 
 }  // namespace meridian::client
