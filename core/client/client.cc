@@ -480,4 +480,23 @@ absl::StatusOr<wire::ReplicaStatusResponseT> Client::ReplicaStatus(io::NodeId no
       "ReplicaStatusResponse");
 }
 
+absl::Status Client::SetQuota(wire::QuotaEntryT quota, bool remove) {
+  wire::SetQuotaRequestT request;
+  request.quota = std::make_unique<wire::QuotaEntryT>(std::move(quota));
+  request.remove = remove;
+  return TakeBody<wire::SetQuotaResponseT>(
+             CallController(wire::Message(0, std::move(request)),
+                            runtime_.Now() + options_.request_timeout),
+             [](wire::BodyUnion& body) { return body.AsSetQuotaResponse(); }, "SetQuotaResponse")
+      .status();
+}
+
+absl::StatusOr<wire::DescribeQuotasResponseT> Client::DescribeQuotas() {
+  return TakeBody<wire::DescribeQuotasResponseT>(
+      CallAnyNode(wire::Message(0, wire::DescribeQuotasRequestT{}),
+                  runtime_.Now() + options_.request_timeout),
+      [](wire::BodyUnion& body) { return body.AsDescribeQuotasResponse(); },
+      "DescribeQuotasResponse");
+}
+
 }  // namespace meridian::client

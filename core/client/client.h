@@ -89,6 +89,10 @@ class Client {
   absl::StatusOr<wire::TopicInfoT> DescribeTopic(const std::string& name);
   absl::StatusOr<wire::InitProducerIdResponseT> InitProducerId(uint64_t producer_id);
   absl::StatusOr<wire::ReplicaStatusResponseT> ReplicaStatus(io::NodeId node);
+  // Quotas (core/broker/quotas.h): records an override for a client id or a topic at the
+  // controller (or removes it), and lists the overrides with the answering node's defaults.
+  absl::Status SetQuota(wire::QuotaEntryT quota, bool remove = false);
+  absl::StatusOr<wire::DescribeQuotasResponseT> DescribeQuotas();
 
   // The topic's partition count from the cache, refreshing metadata when the topic is unknown.
   absl::StatusOr<uint32_t> PartitionCount(const std::string& topic, io::Instant deadline);
