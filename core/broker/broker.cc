@@ -416,7 +416,12 @@ void Broker::Stop() {
 }
 
 wire::ClientMessageT Broker::Handle(const wire::ClientMessageT& request) {
-  return HandleRequest(*state_, request);
+  // No admission here yet (core/kafka's path): only a fetch's read reservation to give back.
+  Admission admission;
+  wire::ClientMessageT response = HandleRequest(*state_, request);
+  FinishRequest(*state_, "", admission, response);
+  ReleaseReply(*state_, admission);
+  return response;
 }
 
 const cluster::ClusterMetadata& Broker::metadata() const {

@@ -7,7 +7,9 @@
 // What a request reserves (MemoryBudget, honest to within the FlatBuffers object overhead):
 //   every request   its decoded copy (the frame's size) + kResponseBytesSmall for its answer;
 //   produce         + the batch copy proposed to raft, held until the answer;
-//   fetch           + twice the bytes it may return (the response object and its encoding).
+//   fetch           after its long poll (ReserveFetchRead), twice the bytes it may return (the
+//                   response object and its encoding): an idle long poll holds no more than a
+//                   small request, so parked consumers cannot starve the others.
 // A response larger than what its request reserved (a metadata answer about many topics)
 // reserves the difference when it is encoded, or is replaced by a Throttled answer.
 #include <fmt/format.h>
@@ -69,7 +71,7 @@ uint64_t ExtraBytes(const wire::ClientMessageT& request, std::string* topic) {
   }
   if (const wire::FetchRequestT* fetch = request.body.AsFetchRequest()) {
     *topic = fetch->topic;
-    return 2 * std::clamp<uint64_t>(fetch->max_bytes, 1, wire::kFetchBytesMax);
+    return 0;  // Reserved after the long poll (ReserveFetchRead).
   }
   return 0;
 }
@@ -98,6 +100,21 @@ std::optional<wire::ClientMessageT> CheckBounds(Broker::State& state, uint64_t i
   admission.partition = hosted->machine;
   admission.partition_bytes = bytes;
   return std::nullopt;
+}
+
+// Whether this node would serve the produce or fetch (it hosts the partition and, for a produce
+// or a fetch not allowed on a follower, leads it): quotas are charged only where the request
+// runs, so a client that asked the wrong node hears NotLeader, not Throttled.
+bool RunsHere(const Broker::State& state, const wire::ClientMessageT& request) {
+  const wire::ProduceRequestT* produce = request.body.AsProduceRequest();
+  const wire::FetchRequestT* fetch = request.body.AsFetchRequest();
+  const HostedPartition* hosted =
+      produce != nullptr ? state.FindHosted(produce->topic, produce->partition)
+      : fetch != nullptr ? state.FindHosted(fetch->topic, fetch->partition)
+                         : nullptr;
+  if (hosted == nullptr) return false;
+  const bool leader = hosted->replica->role() == raft::Role::kLeader;
+  return leader || (fetch != nullptr && fetch->allow_follower);
 }
 
 }  // namespace
@@ -130,7 +147,7 @@ Admission AdmitRequest(Broker::State& state, std::string_view client_id,
                                          state.memory.used(), state.memory.bytes_max(), wanted));
     return admission;
   }
-  if (!admission.topic.empty()) {
+  if (!admission.topic.empty() && RunsHere(state, request)) {
     const uint64_t bytes = request.body.AsProduceRequest() != nullptr ? extra : 0;
     const io::Duration wait =
         state.quotas.Admit(state.runtime.Now(), Charged(state, QuotaSubject::kClient, client_id),
@@ -156,8 +173,31 @@ Admission AdmitRequest(Broker::State& state, std::string_view client_id,
   return admission;
 }
 
+uint64_t ReserveFetchRead(Broker::State& state, uint64_t bytes_max) {
+  constexpr uint64_t kFetchBytesFloor = 4 << 10;
+  MERIDIAN_CHECK(bytes_max >= 1 && bytes_max <= wire::kFetchBytesMax);
+  // Short of memory, read less rather than nothing: halve down to the floor, then shed.
+  for (uint64_t bytes = bytes_max;; bytes /= 2) {
+    if (state.memory.TryReserve(2 * bytes)) {
+      state.fetch_reads[state.runtime.scheduler().Current()] += 2 * bytes;
+      SyncMemoryMetrics(state);
+      return bytes;
+    }
+    if (bytes <= kFetchBytesFloor) break;
+  }
+  state.metrics.shed_total++;
+  MERIDIAN_PROBE("broker: fetch read shed at the memory bound");
+  return 0;
+}
+
 void FinishRequest(Broker::State& state, std::string_view client_id, Admission& admission,
                    const wire::ClientMessageT& response) {
+  // The fetch read reserved on this fiber is released with the reply.
+  if (auto read = state.fetch_reads.find(state.runtime.scheduler().Current());
+      read != state.fetch_reads.end()) {
+    admission.reserved_bytes += read->second;
+    state.fetch_reads.erase(read);
+  }
   if (admission.partition != nullptr) {
     MERIDIAN_CHECK(admission.partition->pending_bytes >= admission.partition_bytes);
     admission.partition->pending_bytes -= admission.partition_bytes;

@@ -85,6 +85,8 @@ struct Broker::State {
   Quotas quotas;
   uint32_t connections_open = 0;
   uint32_t fetches_in_flight = 0;
+  // Fetch reads reserved after their long poll, by request fiber, until FinishRequest.
+  absl::btree_map<io::FiberId, uint64_t> fetch_reads;
 
   // Proposes a metadata command and waits until it is applied here; the outcome, or the
   // proposal's error (FailedPrecondition: not the controller leader).
@@ -116,6 +118,9 @@ Admission AdmitRequest(Broker::State& state, std::string_view client_id,
 void FinishRequest(Broker::State& state, std::string_view client_id, Admission& admission,
                    const wire::ClientMessageT& response);
 void ReleaseReply(Broker::State& state, Admission& admission);
+// Called by a fetch after its long poll, before it reads: reserves twice what it may return and
+// says how much that is (at most `bytes_max`, less when the node is short; 0: shed it).
+uint64_t ReserveFetchRead(Broker::State& state, uint64_t bytes_max);
 // A Throttled answer telling the client to come back after `wait` (at least 1 ms).
 wire::ClientMessageT ThrottledMessage(uint64_t id, io::Duration wait, std::string text);
 
