@@ -491,5 +491,57 @@ TEST(BrokerSim, AFetchOverTheMemoryBoundReadsLess) {
   });
 }
 
+// Past connections_max, a new connection's hello is answered Throttled (with retry_after_ms)
+// and the connection closed; once one closes, a new one is served again.
+TEST(BrokerSim, ConnectionsPastTheBoundAreRefusedAtTheHello) {
+  BrokerCluster cluster(
+      41, [](core::broker::BrokerOptions& options) { options.limits.connections_max = 1; });
+  cluster.OnClient([&](io::Runtime& rt) {
+    const auto hello = [&](io::Stream& stream) -> std::unique_ptr<wire::ClientMessageT> {
+      wire::HelloRequestT request;
+      request.version_min = 1;
+      request.version_max = 1;
+      request.client_id = "bound-test";
+      const io::Instant deadline = rt.Now() + seconds(5);
+      if (!io::WriteFrame(stream, wire::EncodeClientMessage(wire::Message(1, request)), deadline)
+               .ok()) {
+        return nullptr;
+      }
+      io::FrameReader reader(stream, wire::kClientMessageBytesMax);
+      absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
+      if (!frame.ok()) return nullptr;
+      absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> decoded =
+          wire::DecodeClientMessage(*frame);
+      return decoded.ok() ? std::move(*decoded) : nullptr;
+    };
+    // Node 1 serves (one connection, opened and closed).
+    ASSERT_NE(CallUntil<wire::MetadataResponseT>(
+                  rt, [] { return wire::Message(2, wire::MetadataRequestT{}); }),
+              nullptr);
+    (void)rt.Sleep(milliseconds(100));
+    auto first = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(first.ok());
+    auto accepted = hello(**first);
+    ASSERT_NE(accepted, nullptr);
+    EXPECT_NE(accepted->body.AsHelloResponse(), nullptr);
+    auto second = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(second.ok());
+    auto refused = hello(**second);
+    ASSERT_NE(refused, nullptr);
+    ASSERT_NE(refused->body.AsErrorResponse(), nullptr);
+    EXPECT_EQ(refused->body.AsErrorResponse()->code, wire::ErrorCode::Throttled);
+    EXPECT_GT(refused->body.AsErrorResponse()->retry_after_ms, 0u);
+    (*second)->Close();
+    (*first)->Close();
+    (void)rt.Sleep(milliseconds(100));  // The node sees both close.
+    auto third = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(third.ok());
+    auto served = hello(**third);
+    ASSERT_NE(served, nullptr);
+    EXPECT_NE(served->body.AsHelloResponse(), nullptr);
+    (*third)->Close();
+  });
+}
+
 }  // namespace
 }  // namespace meridian
