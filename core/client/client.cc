@@ -287,18 +287,9 @@ Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMes
       case wire::ErrorCode::NotEnoughReplicas:
         if (route.kind == Route::Kind::kController) return response;
         break;
-      case wire::ErrorCode::Throttled: {
-        // Never a hot loop: a node's retry_after_ms (remote bytes, any value) is held within
-        // [retry_backoff, throttle_wait_max].
-        MERIDIAN_PROBE("client: Throttled, waiting retry_after_ms");
-        throttled_total_++;
-        const io::Duration wait =
-            std::clamp<io::Duration>(std::chrono::milliseconds(error->retry_after_ms),
-                                     options_.retry_backoff, options_.throttle_wait_max);
-        absl::Status slept = runtime_.SleepUntil(std::min(deadline, runtime_.Now() + wait));
-        if (!slept.ok()) return slept;
+      case wire::ErrorCode::Throttled:
+        if (absl::Status slept = WaitOutThrottle(*error, deadline); !slept.ok()) return slept;
         continue;
-      }
       case wire::ErrorCode::UnknownTopicOrPartition:
         if (refreshed_unknown || route.kind == Route::Kind::kController) return response;
         refreshed_unknown = true;
@@ -314,6 +305,17 @@ Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMes
   if (closed_) return absl::CancelledError("client closed");
   return absl::DeadlineExceededError(
       fmt::format("{}: deadline exceeded; last error: {}", route.ToString(), last.ToString()));
+}
+
+absl::Status Client::WaitOutThrottle(const wire::ErrorResponseT& error, io::Instant deadline) {
+  // Never a hot loop: a node's retry_after_ms (remote bytes, any value) is held within
+  // [retry_backoff, throttle_wait_max].
+  MERIDIAN_PROBE("client: Throttled, waiting retry_after_ms");
+  throttled_total_++;
+  const io::Duration wait =
+      std::clamp<io::Duration>(std::chrono::milliseconds(error.retry_after_ms),
+                               options_.retry_backoff, options_.throttle_wait_max);
+  return runtime_.SleepUntil(std::min(deadline, runtime_.Now() + wait));
 }
 
 // ---- Metadata ----

@@ -123,6 +123,8 @@ class Client {
   absl::StatusOr<std::shared_ptr<Connection>> Connect(io::Address address, io::Instant deadline);
   void Remember(std::shared_ptr<Connection> connection);
   absl::Status Backoff(uint32_t attempt, io::Instant deadline);
+  // Sleeps what a Throttled answer asks, held within [retry_backoff, throttle_wait_max].
+  absl::Status WaitOutThrottle(const wire::ErrorResponseT& error, io::Instant deadline);
   void CacheMetadata(const wire::MetadataResponseT& metadata, bool all_topics);
   std::vector<io::Address> AnyNodeCandidates() const;
   io::Instant AttemptDeadline(io::Instant deadline) const;
