@@ -403,6 +403,16 @@ std::unique_ptr<wire::ClientMessageT> LeaderAnswer(
   return nullptr;
 }
 
+// A topic of one partition on all three nodes; false if no controller answered.
+bool CreateOnePartitionTopic(io::Runtime& rt, const std::string& name) {
+  wire::CreateTopicRequestT create;
+  create.name = name;
+  create.partitions = 1;
+  create.replication_factor = 3;
+  return CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }) !=
+         nullptr;
+}
+
 wire::ClientMessageT SetQuota(wire::QuotaSubject subject, std::string name, uint64_t requests_per_s,
                               bool remove = false) {
   wire::SetQuotaRequestT set;
@@ -437,12 +447,7 @@ int ThrottledOf(io::Runtime& rt, const std::string& topic, int count) {
 TEST(BrokerSim, TopicQuotaSetAtRunTimeThrottlesThenIsLifted) {
   BrokerCluster cluster(31);
   cluster.OnClient([&](io::Runtime& rt) {
-    wire::CreateTopicRequestT create;
-    create.name = "q";
-    create.partitions = 1;
-    create.replication_factor = 3;
-    ASSERT_NE(CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }),
-              nullptr);
+    ASSERT_TRUE(CreateOnePartitionTopic(rt, "q"));
     EXPECT_EQ(ThrottledOf(rt, "q", 5), 0) << "no quota yet";
     ASSERT_NE(CallUntil<wire::SetQuotaResponseT>(
                   rt, [] { return SetQuota(wire::QuotaSubject::Topic, "q", 1); }),
@@ -472,12 +477,7 @@ TEST(BrokerSim, AFetchOverTheMemoryBoundReadsLess) {
     options.limits.buffered_bytes_max = 256 << 10;
   });
   cluster.OnClient([&](io::Runtime& rt) {
-    wire::CreateTopicRequestT create;
-    create.name = "m";
-    create.partitions = 1;
-    create.replication_factor = 3;
-    ASSERT_NE(CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }),
-              nullptr);
+    ASSERT_TRUE(CreateOnePartitionTopic(rt, "m"));
     for (int i = 0; i < 8; i++) {
       ASSERT_NE(CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("m", 0, i, 40 << 10); }),
                 nullptr);
