@@ -39,6 +39,7 @@
 #include "core/client/errors.h"
 #include "core/client/group_consumer.h"
 #include "core/client/producer.h"
+#include "core/cluster/metadata.h"
 #include "io/posix/posix_runtime.h"
 
 namespace meridian::node {
@@ -86,7 +87,9 @@ constexpr char kToolUsage[] =
     "  cluster status                                            nodes, leaders, replica lag\n"
     "  group list                                                consumer groups\n"
     "  group describe GROUP                                      members, offsets, lag\n"
-    "  group reset-offsets GROUP --topic=T --to-...              move an idle group's offsets\n\n"
+    "  group reset-offsets GROUP --topic=T --to-...              move an idle group's offsets\n"
+    "  quota set --client=ID | --topic=NAME ...                  set or remove a quota\n"
+    "  quota describe                                            quotas and node defaults\n\n"
     "'meridian SUBCOMMAND --help' describes each one.\n\n";
 
 constexpr char kTopicCreateUsage[] =
@@ -1325,6 +1328,73 @@ int RunClusterStatus(Session& session, const Args& args) {
 }
 
 // ------------------------------------------------------------------------------------------
+// quota set | describe.
+
+constexpr char kQuotaSetUsage[] =
+    "Usage: meridian quota set (--client=ID | --topic=NAME) [--bytes-per-s=N]\n"
+    "                          [--requests-per-s=N] [--remove]\n\n"
+    "Records a quota for a client id (its HelloRequest's) or a topic at the controller; every\n"
+    "node enforces it on produce and fetch (bytes: produced + fetched). 0 or absent: unlimited.\n"
+    "--remove forgets it (the node defaults apply again).\n";
+constexpr char kQuotaDescribeUsage[] =
+    "Usage: meridian quota describe\n\nThe quotas the controller recorded and the answering "
+    "node's defaults (0: unlimited).\n";
+
+int RunQuotaSet(Session& session, const Args& args) {
+  if (args.Has("client") == args.Has("topic")) {
+    return session.UsageError(absl::InvalidArgumentError("give one of --client or --topic"));
+  }
+  wire::QuotaEntryT quota;
+  quota.subject = args.Has("client") ? wire::QuotaSubject::Client : wire::QuotaSubject::Topic;
+  quota.name = args.Value(args.Has("client") ? "client" : "topic");
+  const int64_t rate_max = static_cast<int64_t>(core::cluster::kQuotaPerSecondMax);
+  absl::StatusOr<int64_t> bytes = IntFlag(args, "bytes-per-s", 0, rate_max, 0);
+  absl::StatusOr<int64_t> requests = IntFlag(args, "requests-per-s", 0, rate_max, 0);
+  if (!bytes.ok()) return session.UsageError(bytes.status());
+  if (!requests.ok()) return session.UsageError(requests.status());
+  quota.bytes_per_s = static_cast<uint64_t>(*bytes);
+  quota.requests_per_s = static_cast<uint64_t>(*requests);
+  if (absl::Status s = core::cluster::ValidateQuota(quota.subject, quota.name, quota.bytes_per_s,
+                                                    quota.requests_per_s);
+      !s.ok()) {
+    return session.UsageError(s);
+  }
+  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+    return session.Fail(metadata.status());
+  }
+  const std::string name = quota.name;
+  const bool remove = args.Has("remove");
+  if (absl::Status set = session.client().SetQuota(std::move(quota), remove); !set.ok()) {
+    return session.Fail(set);
+  }
+  fmt::print("{} quota of {}\n", remove ? "removed the" : "set the", name);
+  return kExitOk;
+}
+
+std::string Rate(uint64_t value, std::string_view unit) {
+  return value == 0 ? "unlimited" : fmt::format("{} {}/s", value, unit);
+}
+
+int RunQuotaDescribe(Session& session, const Args&) {
+  absl::StatusOr<wire::DescribeQuotasResponseT> quotas = session.client().DescribeQuotas();
+  if (!quotas.ok()) return session.Fail(quotas.status());
+  const auto line = [](std::string_view who, const wire::QuotaEntryT* quota) {
+    if (quota == nullptr) return;
+    fmt::print("{:<32} {:>24} {:>24}\n", who, Rate(quota->bytes_per_s, "bytes"),
+               Rate(quota->requests_per_s, "requests"));
+  };
+  fmt::print("{:<32} {:>24} {:>24}\n", "SUBJECT", "BYTES", "REQUESTS");
+  line("default client", quotas->client_default.get());
+  line("default topic", quotas->topic_default.get());
+  for (const auto& quota : quotas->quotas) {
+    if (quota == nullptr) continue;
+    const bool client = quota->subject == wire::QuotaSubject::Client;
+    line(fmt::format("{} {}", client ? "client" : "topic", quota->name), quota.get());
+  }
+  return kExitOk;
+}
+
+// ------------------------------------------------------------------------------------------
 // Dispatch and the process around a subcommand.
 
 std::vector<Command> Commands() {
@@ -1378,6 +1448,16 @@ std::vector<Command> Commands() {
         {"to-offset", true}},
        1,
        RunGroupResetOffsets},
+      {"quota set",
+       kQuotaSetUsage,
+       {{"client", true},
+        {"topic", true},
+        {"bytes-per-s", true},
+        {"requests-per-s", true},
+        {"remove", false}},
+       0,
+       RunQuotaSet},
+      {"quota describe", kQuotaDescribeUsage, {}, 0, RunQuotaDescribe},
   };
 }
 

@@ -25,6 +25,7 @@
 #include "core/broker/broker.h"
 #include "core/kafka/session.h"
 #include "io/posix/posix_runtime.h"
+#include "node/limit_flags.h"
 #include "node/metrics_http.h"
 #include "node/structured_log.h"
 
@@ -189,6 +190,7 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
       std::chrono::milliseconds(absl::GetFlag(FLAGS_retention_check_ms));
   options.metadata_snapshot_entries = absl::GetFlag(FLAGS_metadata_snapshot_entries);
   options.planted.ack_before_fsync = absl::GetFlag(FLAGS_unsafe_ack_before_fsync_for_tests);
+  if (absl::Status s = LimitsFromFlags(&options.limits); !s.ok()) return s;
   if (options.planted.ack_before_fsync) {
     fmt::print(stderr,
                "meridian-node: WARNING: --unsafe_ack_before_fsync_for_tests is set: acknowledged "

@@ -70,6 +70,26 @@ void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
           b.snapshots_taken_total);
   counter("meridian_compactions_refused_total", "Compactions raft refused.",
           b.compactions_refused_total);
+  counter("meridian_throttled_requests_total",
+          "Produce and fetch requests refused with Throttled: a client or topic quota ran dry.",
+          b.throttled_total);
+  counter("meridian_shed_requests_total",
+          "Requests refused with Throttled because a node bound was reached (buffered bytes, "
+          "bytes awaiting commit per partition, fetches in flight).",
+          b.shed_total);
+  counter("meridian_connections_refused_total", "Client connections refused at --connections_max.",
+          b.connections_refused_total);
+  const auto gauge = [&](std::string_view name, std::string_view help, uint64_t value) {
+    out.One(name, "gauge", help, {}, static_cast<double>(value));
+  };
+  gauge("meridian_client_connections_open", "Client connections open now.", b.connections_open);
+  gauge("meridian_buffered_bytes",
+        "Bytes buffered for clients now (requests in flight, batches awaiting commit, responses).",
+        b.buffered_bytes);
+  gauge("meridian_buffered_bytes_peak", "The most meridian_buffered_bytes has been.",
+        b.buffered_bytes_peak);
+  gauge("meridian_buffered_bytes_max",
+        "The bound on meridian_buffered_bytes (--buffered_bytes_max).", b.buffered_bytes_max);
   out.Family("meridian_produce_latency_seconds", "histogram",
              "Produce request handling time, replication to a quorum included.");
   out.Histogram({}, b.produce_latency_ns, kNanosPerSecond);

@@ -25,8 +25,10 @@
 ABSL_FLAG(std::string, seed, "", "Run one seed.");
 ABSL_FLAG(std::string, seeds, "", "Run a sweep of seeds A..B (inclusive).");
 ABSL_FLAG(std::string, scenario, "geo-3x3",
-          "single-region-3, geo-3x3, geo-5x1, or region-loss-strong (geo-3x3, a strong topic, "
-          "and one scripted region loss: measures RTO and RPO).");
+          "single-region-3, geo-3x3, geo-5x1, region-loss-strong (geo-3x3, a strong topic, "
+          "and one scripted region loss: measures RTO and RPO), or spike-10x (single-region-3 "
+          "with bounded nodes, no faults, producers at 10x for a minute; fixed phases, "
+          "--duration and --heal are ignored).");
 ABSL_FLAG(std::string, workload, "broker",
           "broker (brokers, core/client producers and a consumer, judged by the log checker) "
           "or toy (the journal the simulator was first proven with).");
@@ -50,9 +52,9 @@ ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names
 ABSL_FLAG(
     std::string, bug, "none",
     "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state, "
-    "snapshot-without-state, strong-voters-share-a-region; with --group_members: "
-    "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead. Toy workload: "
-    "ack-before-sync, skip-crc.");
+    "snapshot-without-state, strong-voters-share-a-region, memory-bound-ignored (spike-10x); "
+    "with --group_members: zombie-commit-accepted, assign-one-partition-twice, "
+    "group-commit-ahead. Toy workload: ack-before-sync, skip-crc.");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
 ABSL_FLAG(bool, plant_nondeterminism, false,
@@ -120,7 +122,8 @@ std::string OptionsFromFlags(SimulationOptions* options) {
       return "unknown --bug " + bug +
              " for the broker workload (ack-before-quorum, fetch-above-hwm, "
              "forget-producer-state, snapshot-without-state, strong-voters-share-a-region, "
-             "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead)";
+             "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
+             "memory-bound-ignored)";
     }
     options->group_members = absl::GetFlag(FLAGS_group_members);
   } else if (!ParsePlantedBug(bug, &options->bug)) {
@@ -145,7 +148,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   int servers = 0;
   if (!MakeScenarioTopology(options->scenario, 0, &probe, &servers)) {
     return "unknown --scenario " + options->scenario +
-           " (single-region-3, geo-3x3, geo-5x1, region-loss-strong)";
+           " (single-region-3, geo-3x3, geo-5x1, region-loss-strong, spike-10x)";
   }
   return "";
 }
@@ -192,12 +195,22 @@ int Shrink(SimulationOptions options) {
 struct GeoSummary {
   std::vector<double> p50_ms, p99_ms, rto_s;
   uint64_t rpo_total = 0, rpo_max = 0, rpo_runs = 0;
+  std::vector<double> shed_fraction, admitted_p50_ms, admitted_p99_ms, drain_s;
+  uint64_t peak_bytes_max = 0, bound_bytes = 0;
 
   void Add(const SimulationResult& result) {
     if (result.consistency.empty()) return;
     p50_ms.push_back(result.produce_p50_ms);
     p99_ms.push_back(result.produce_p99_ms);
     if (result.rto_s.has_value()) rto_s.push_back(*result.rto_s);
+    if (const std::optional<SpikeReport>& spike = result.spike; spike.has_value()) {
+      shed_fraction.push_back(spike->shed_fraction);
+      admitted_p50_ms.push_back(spike->admitted_p50_ms);
+      admitted_p99_ms.push_back(spike->admitted_p99_ms);
+      drain_s.push_back(spike->drain_s);
+      peak_bytes_max = std::max(peak_bytes_max, spike->buffered_bytes_peak);
+      bound_bytes = std::max(bound_bytes, spike->buffered_bytes_max);
+    }
     if (result.rpo_records.has_value()) {
       rpo_runs++;
       rpo_total += *result.rpo_records;
@@ -219,6 +232,18 @@ struct GeoSummary {
       out += fmt::format("\"rto_s\":{{\"runs\":{},\"p50\":{:.3f},\"p99\":{:.3f},\"max\":{:.3f}}},",
                          rto_s.size(), Quantile(rto_s, 0.5), Quantile(rto_s, 0.99),
                          Quantile(rto_s, 1.0));
+    }
+    if (!drain_s.empty()) {
+      out += fmt::format(
+          "\"spike\":{{\"runs\":{},\"shed_fraction\":{{\"median\":{:.4f},\"max\":{:.4f}}},"
+          "\"admitted_p50_ms\":{{\"median\":{:.1f}}},"
+          "\"admitted_p99_ms\":{{\"median\":{:.1f},\"max\":{:.1f}}},"
+          "\"drain_s\":{{\"median\":{:.3f},\"max\":{:.3f}}},"
+          "\"buffered_bytes_peak_max\":{},\"buffered_bytes_bound\":{}}},",
+          drain_s.size(), Quantile(shed_fraction, 0.5), Quantile(shed_fraction, 1.0),
+          Quantile(admitted_p50_ms, 0.5), Quantile(admitted_p99_ms, 0.5),
+          Quantile(admitted_p99_ms, 1.0), Quantile(drain_s, 0.5), Quantile(drain_s, 1.0),
+          peak_bytes_max, bound_bytes);
     }
     if (rpo_runs > 0) {
       out += fmt::format("\"rpo_records\":{{\"runs\":{},\"total\":{},\"max\":{}}},", rpo_runs,

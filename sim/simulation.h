@@ -56,6 +56,18 @@ struct SimulationOptions {
   std::string history_path;
 };
 
+// spike-10x (sim/workloads/spike.h): what the overload cost and what the nodes held.
+struct SpikeReport {
+  uint64_t produce_requests = 0;  // At the nodes, admitted or not.
+  uint64_t shed = 0;              // Answered Throttled (a bound or a quota).
+  double shed_fraction = 0;
+  double admitted_p50_ms = 0;  // Admitted produce requests at the nodes (histogram bucket bound).
+  double admitted_p99_ms = 0;
+  double drain_s = 0;                // Spike end until every send invoked before it had its answer.
+  uint64_t buffered_bytes_peak = 0;  // The most one node buffered, and its bound.
+  uint64_t buffered_bytes_max = 0;
+};
+
 struct SimulationResult {
   uint64_t seed = 0;
   std::string scenario;
@@ -83,6 +95,7 @@ struct SimulationResult {
   // every partition (the max over partitions), and acknowledged records lost (RPO).
   std::optional<double> rto_s;
   std::optional<uint64_t> rpo_records;
+  std::optional<SpikeReport> spike;  // spike-10x only.
   bool ok() const { return violations.empty(); }
 };
 

@@ -84,6 +84,7 @@ std::string ReproCommand(const SimulationOptions& options) {
     command += fmt::format(" --bug={}", PlantedBugName(options.bug));
   if (options.broker_bugs.ack_before_quorum) command += " --bug=ack-before-quorum";
   if (options.broker_bugs.fetch_above_high_watermark) command += " --bug=fetch-above-hwm";
+  if (options.broker_bugs.memory_bound_ignored) command += " --bug=memory-bound-ignored";
   if (options.broker_bugs.strong_voters_share_a_region) {
     command += " --bug=strong-voters-share-a-region";
   }
@@ -120,6 +121,15 @@ std::string GeoJson(const SimulationResult& result) {
   if (result.rpo_records.has_value())
     out += fmt::format("\"rpo_records\":{},", *result.rpo_records);
   if (result.rto_s.has_value()) out += fmt::format("\"rto_s\":{:.3f},", *result.rto_s);
+  if (const std::optional<SpikeReport>& spike = result.spike; spike.has_value()) {
+    out += fmt::format(
+        "\"spike\":{{\"produce_requests\":{},\"shed\":{},\"shed_fraction\":{:.4f},"
+        "\"admitted_p50_ms\":{:.1f},\"admitted_p99_ms\":{:.1f},\"drain_s\":{:.3f},"
+        "\"buffered_bytes_peak\":{},\"buffered_bytes_max\":{}}},",
+        spike->produce_requests, spike->shed, spike->shed_fraction, spike->admitted_p50_ms,
+        spike->admitted_p99_ms, spike->drain_s, spike->buffered_bytes_peak,
+        spike->buffered_bytes_max);
+  }
   return out;
 }
 
@@ -242,6 +252,10 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
   }
   if (name == "assign-one-partition-twice") {
     bugs->assign_one_partition_twice = true;
+    return true;
+  }
+  if (name == "memory-bound-ignored") {
+    bugs->memory_bound_ignored = true;
     return true;
   }
   return false;

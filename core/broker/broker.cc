@@ -405,6 +405,7 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
         "node {} is neither a voter nor a learner of the metadata group", options.node_id));
   }
   auto state = std::make_shared<State>(runtime, std::move(options));
+  state->metrics.buffered_bytes_max = state->memory.bytes_max();
   state->controller_machine = std::make_shared<MetadataMachine>(runtime);
   replica::ReplicaOptions controller_options;
   controller_options.group = cluster::kControllerGroup;
@@ -442,7 +443,12 @@ void Broker::Stop() {
 }
 
 wire::ClientMessageT Broker::Handle(const wire::ClientMessageT& request) {
-  return HandleRequest(*state_, request);
+  // No admission here yet (core/kafka's path): only a fetch's read reservation to give back.
+  Admission admission;
+  wire::ClientMessageT response = HandleRequest(*state_, request);
+  FinishRequest(*state_, "", admission, response);
+  ReleaseReply(*state_, admission);
+  return response;
 }
 
 const cluster::ClusterMetadata& Broker::metadata() const {

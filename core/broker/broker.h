@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/broker/partition_state.h"
+#include "core/broker/quotas.h"
 #include "core/cluster/metadata.h"
 #include "core/metrics/histogram.h"
 #include "core/raft/types.h"
@@ -48,6 +49,23 @@ struct BrokerPlantedBugs {
   // the assignor hands one partition to two members.
   bool zombie_commit_accepted = false;
   bool assign_one_partition_twice = false;
+  // The node's buffered bytes are counted but never refused (spike-10x catches it).
+  bool memory_bound_ignored = false;
+};
+
+// Overload bounds and default quotas (core/broker/README.md "Limits"; docs/operations.md has
+// the node flags). Past a bound the node sheds the request with Throttled + retry_after_ms.
+struct BrokerLimits {
+  // Bytes the node buffers for clients: requests in flight, batches awaiting commit, fetch and
+  // other responses being built and written (core/broker/quotas.h MemoryBudget).
+  uint64_t buffered_bytes_max = 256ull << 20;
+  uint32_t connections_max = 4096;                     // Client connections open at once.
+  uint64_t partition_pending_bytes_max = 32ull << 20;  // Produce bytes awaiting commit, each.
+  uint32_t fetches_in_flight_max = 4096;               // Fetches (long polls included) node-wide.
+  io::Duration shed_retry_after = std::chrono::milliseconds(100);  // What a shed reply says.
+  // Per client id and per topic unless the controller records an override (`meridian quota`).
+  QuotaLimits client_quota_default;
+  QuotaLimits topic_quota_default;
 };
 
 struct BrokerOptions {
@@ -79,6 +97,7 @@ struct BrokerOptions {
   // min(offsets_topic_replication_factor, registered nodes).
   uint32_t offsets_topic_partitions = 8;
   uint32_t offsets_topic_replication_factor = 3;
+  BrokerLimits limits;
   BrokerPlantedBugs planted;
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
   // stderr, prefixed with the node id.
@@ -102,6 +121,16 @@ struct BrokerMetrics {
   // included), on the runtime's clock.
   metrics::Histogram produce_latency_ns = metrics::LatencyHistogram();
   metrics::Histogram fetch_latency_ns = metrics::LatencyHistogram();
+  // Quotas and overload (core/broker/quotas.h): requests refused with Throttled because a
+  // quota ran dry, requests shed because a bound was reached, connections refused, and the
+  // node's buffered bytes now, at their peak, and their bound.
+  uint64_t throttled_total = 0;
+  uint64_t shed_total = 0;
+  uint64_t connections_refused_total = 0;
+  uint64_t connections_open = 0;
+  uint64_t buffered_bytes = 0;
+  uint64_t buffered_bytes_peak = 0;
+  uint64_t buffered_bytes_max = 0;
 };
 
 // One replica hosted on this node, as /metrics and /readyz see it (Broker::PartitionStatuses).

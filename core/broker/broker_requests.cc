@@ -578,7 +578,12 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
   wire::FetchResponseT response;
   response.high_watermark = static_cast<int64_t>(partition.high_watermark().value());
   response.log_start_offset = static_cast<int64_t>(partition.log_start_offset().value());
-  const uint64_t bytes_max = std::clamp<uint64_t>(request.max_bytes, 1, wire::kFetchBytesMax);
+  const uint64_t bytes_max =
+      ReserveFetchRead(state, std::clamp<uint64_t>(request.max_bytes, 1, wire::kFetchBytesMax));
+  if (bytes_max == 0) {
+    return ThrottledMessage(id, state.options.limits.shed_retry_after,
+                            "the node's buffers have no room for this fetch's answer");
+  }
   if (partition.high_watermark() > offset) {
     if (absl::Status s = ReadBatches(hosted, offset, bytes_max, response); !s.ok()) {
       if (absl::IsOutOfRange(s)) return OutOfRange(id, partition, request.offset);
@@ -685,6 +690,9 @@ wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessa
     default:
       if (std::optional<wire::ClientMessageT> response = HandleGroupRequest(state, request)) {
         return *std::move(response);
+      }
+      if (std::optional<wire::ClientMessageT> quota = HandleQuotaRequest(state, request)) {
+        return *std::move(quota);
       }
       break;
   }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/broker/broker_state.h"
+#include "io/assert.h"
 #include "io/frame.h"
 
 namespace meridian::core::broker {
@@ -17,6 +18,7 @@ struct Session {
   Session(io::Runtime& runtime, std::shared_ptr<io::Stream> s)
       : stream(std::move(s)), writable(runtime), room(runtime) {}
   std::shared_ptr<io::Stream> stream;
+  std::string client_id;  // From the hello: whose quota the requests use.
   bool writing = false;
   bool failed = false;
   size_t in_flight = 0;
@@ -26,16 +28,8 @@ struct Session {
 
 io::Instant WriteDeadline(io::Runtime& runtime) { return runtime.Now() + std::chrono::seconds(30); }
 
-// Writes one response frame; frames from concurrent fibers never interleave.
-void Reply(io::Runtime& runtime, Session& session, const wire::ClientMessageT& response) {
-  if (!session.writable
-           .WaitUntil([&] { return !session.writing || session.failed; }, io::Instant::Infinite(),
-                      "response write")
-           .ok() ||
-      session.failed) {
-    return;
-  }
-  session.writing = true;
+// The response's bytes on the wire (a BadRequest error when it would not fit in a frame).
+std::vector<uint8_t> Encode(const wire::ClientMessageT& response) {
   std::vector<uint8_t> bytes = wire::EncodeClientMessage(response);
   if (!wire::FitsInAFrame(bytes)) {
     // Fetches are built within budget; only an answer listing very many topics gets here.
@@ -45,6 +39,19 @@ void Reply(io::Runtime& runtime, Session& session, const wire::ClientMessageT& r
                     "fewer topics at a time",
                     bytes.size(), wire::kClientMessageBytesMax)));
   }
+  return bytes;
+}
+
+// Writes one response frame; frames from concurrent fibers never interleave.
+void Write(io::Runtime& runtime, Session& session, const std::vector<uint8_t>& bytes) {
+  if (!session.writable
+           .WaitUntil([&] { return !session.writing || session.failed; }, io::Instant::Infinite(),
+                      "response write")
+           .ok() ||
+      session.failed) {
+    return;
+  }
+  session.writing = true;
   if (!io::WriteFrame(*session.stream, bytes, WriteDeadline(runtime)).ok()) {
     session.failed = true;
     session.stream->Close();
@@ -53,6 +60,31 @@ void Reply(io::Runtime& runtime, Session& session, const wire::ClientMessageT& r
   session.writable.NotifyAll();
 }
 
+void Reply(io::Runtime& runtime, Session& session, const wire::ClientMessageT& response) {
+  Write(runtime, session, Encode(response));
+}
+
+// Answers a request admitted with `admission`: a response larger than what the request
+// reserved reserves the difference, or is replaced by a Throttled answer (the node's memory
+// bound holds for answers too). Releases the request's memory once the bytes are written.
+void ReplyWithin(Broker::State& state, Session& session, Admission& admission,
+                 const wire::ClientMessageT& response) {
+  std::vector<uint8_t> bytes = Encode(response);
+  uint64_t extra = 0;
+  if (bytes.size() > admission.reserved_bytes) {
+    extra = bytes.size() - admission.reserved_bytes;
+    if (!state.memory.TryReserve(extra)) {
+      extra = 0;
+      state.metrics.shed_total++;
+      bytes = wire::EncodeClientMessage(ThrottledMessage(
+          response.request_id, state.options.limits.shed_retry_after,
+          fmt::format("the answer is {} bytes and the node's buffers are full", bytes.size())));
+    }
+  }
+  Write(state.runtime, session, bytes);
+  if (extra > 0) state.memory.Release(extra);
+  ReleaseReply(state, admission);
+}
 // The hello: agrees on a version or explains why not.
 bool Hello(Broker::State& state, Session& session, io::FrameReader& reader) {
   io::Runtime& rt = state.runtime;
@@ -71,6 +103,21 @@ bool Hello(Broker::State& state, Session& session, io::FrameReader& reader) {
                        "the first request on a connection must be HelloRequest"));
     return false;
   }
+  if (hello->client_id.size() > wire::kNameBytesMax) {
+    Reply(rt, session,
+          ErrorMessage((*request)->request_id, ErrorCode::BadRequest,
+                       fmt::format("a client id of at most {} bytes", wire::kNameBytesMax)));
+    return false;
+  }
+  if (state.connections_open > state.options.limits.connections_max) {
+    state.metrics.connections_refused_total++;
+    Reply(rt, session,
+          ThrottledMessage((*request)->request_id, state.options.limits.shed_retry_after,
+                           fmt::format("{} client connections are open, the limit",
+                                       state.options.limits.connections_max)));
+    return false;
+  }
+  session.client_id = hello->client_id;
   const uint16_t version = std::min(hello->version_max, wire::kProtocolVersionMax);
   if (version < hello->version_min || version < wire::kProtocolVersionMin) {
     Reply(rt, session,
@@ -87,12 +134,25 @@ bool Hello(Broker::State& state, Session& session, io::FrameReader& reader) {
   return !session.failed;
 }
 
+// Counts a connection as open for as long as it is served.
+struct OpenConnection {
+  explicit OpenConnection(Broker::State& s) : state(s) {
+    state.metrics.connections_open = ++state.connections_open;
+  }
+  ~OpenConnection() {
+    MERIDIAN_CHECK(state.connections_open > 0);
+    state.metrics.connections_open = --state.connections_open;
+  }
+  Broker::State& state;
+};
+
 }  // namespace
 
 void Broker::ServeConnection(std::shared_ptr<io::Stream> stream) {
   std::shared_ptr<State> state = state_;
   io::Runtime& rt = state->runtime;
   state->metrics.connections_total++;
+  const OpenConnection open(*state);
   auto session = std::make_shared<Session>(rt, std::move(stream));
   io::FrameReader reader(*session->stream, wire::kClientMessageBytesMax);
   if (!Hello(*state, *session, reader)) {
@@ -118,9 +178,13 @@ void Broker::ServeConnection(std::shared_ptr<io::Stream> stream) {
     }
     session->in_flight++;
     std::shared_ptr<wire::ClientMessageT> owned(std::move(*request));
-    rt.Spawn("request", [state, session, owned] {
-      const wire::ClientMessageT response = HandleRequest(*state, *owned);
-      Reply(state->runtime, *session, response);
+    const uint64_t frame_bytes = frame->size();
+    rt.Spawn("request", [state, session, owned, frame_bytes] {
+      Admission admission = AdmitRequest(*state, session->client_id, *owned, frame_bytes);
+      const wire::ClientMessageT response =
+          admission.refusal.has_value() ? *admission.refusal : HandleRequest(*state, *owned);
+      FinishRequest(*state, session->client_id, admission, response);
+      ReplyWithin(*state, *session, admission, response);
       session->in_flight--;
       session->room.NotifyAll();
     });

@@ -45,6 +45,7 @@ class PartitionMachine final : public replica::ReplicaStateMachine {
   std::unique_ptr<GroupLedger> ledger;
   // The data of the replica's latest snapshot (retention rolls it forward to the next one).
   std::string snapshot_data;
+  uint64_t pending_bytes = 0;  // Produce batch bytes admitted here and not yet answered.
   io::WaitList applied;
 };
 
@@ -96,6 +97,13 @@ struct Broker::State {
   absl::btree_map<uint64_t, std::shared_ptr<GroupCoordinator>> coordinators;
   BrokerMetrics metrics;
   bool stopped = false;
+  // Quotas and overload bounds (broker_admission.cc).
+  MemoryBudget memory{options.limits.buffered_bytes_max, !options.planted.memory_bound_ignored};
+  Quotas quotas;
+  uint32_t connections_open = 0;
+  uint32_t fetches_in_flight = 0;
+  // Fetch reads reserved after their long poll, by request fiber, until FinishRequest.
+  absl::btree_map<io::FiberId, uint64_t> fetch_reads;
 
   // Proposes a metadata command and waits until it is applied here; the outcome, or the
   // proposal's error (FailedPrecondition: not the controller leader).
@@ -112,6 +120,35 @@ std::unique_ptr<wire::TopicInfoT> TopicInfo(const Broker::State& state,
                                             const cluster::TopicRecord& topic);
 // The controller leader's placement as the assignments of a metadata command.
 std::vector<std::unique_ptr<wire::PartitionAssignmentT>> Assignments(cluster::Placement placement);
+// What admitting a request reserved, released by FinishRequest (broker_admission.cc).
+struct Admission {
+  std::optional<wire::ClientMessageT> refusal;  // Set: answer this instead of handling it.
+  uint64_t reserved_bytes = 0;                  // In State::memory.
+  std::shared_ptr<PartitionMachine> partition;  // Produce: pending_bytes charged to it.
+  uint64_t partition_bytes = 0;
+  bool fetch_slot = false;  // Counted in State::fetches_in_flight.
+  std::string topic;        // Fetch: its response bytes are charged to the quotas.
+};
+
+// Checks the node's bounds and the client's and topic's quotas before a request runs, and
+// reserves the memory it may use (request, batch awaiting commit, response). `frame_bytes`:
+// the request's size on the wire.
+Admission AdmitRequest(Broker::State& state, std::string_view client_id,
+                       const wire::ClientMessageT& request, uint64_t frame_bytes);
+// After the response is built: charges a fetch's bytes to its quotas and releases what the
+// request held but the reply bytes (ReleaseReply does that once the reply is written).
+void FinishRequest(Broker::State& state, std::string_view client_id, Admission& admission,
+                   const wire::ClientMessageT& response);
+void ReleaseReply(Broker::State& state, Admission& admission);
+// Called by a fetch after its long poll, before it reads: reserves twice what it may return and
+// says how much that is (at most `bytes_max`, less when the node is short; 0: shed it).
+uint64_t ReserveFetchRead(Broker::State& state, uint64_t bytes_max);
+// A Throttled answer telling the client to come back after `wait` (at least 1 ms).
+wire::ClientMessageT ThrottledMessage(uint64_t id, io::Duration wait, std::string text);
+
+// The quota admin requests (broker_quota_requests.cc); nullopt for any other request.
+std::optional<wire::ClientMessageT> HandleQuotaRequest(Broker::State& state,
+                                                       const wire::ClientMessageT& request);
 
 // Request handlers (broker_requests.cc).
 wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessageT& request);

@@ -28,6 +28,7 @@ Client::Client(io::Runtime& runtime, ClientOptions options)
   MERIDIAN_CHECK(options_.request_timeout.count() > 0);
   MERIDIAN_CHECK(options_.retry_backoff.count() > 0);
   MERIDIAN_CHECK(options_.retry_backoff <= options_.retry_backoff_max);
+  MERIDIAN_CHECK(options_.retry_backoff <= options_.throttle_wait_max);
 }
 
 Client::~Client() { Close(); }
@@ -286,13 +287,9 @@ Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMes
       case wire::ErrorCode::NotEnoughReplicas:
         if (route.kind == Route::Kind::kController) return response;
         break;
-      case wire::ErrorCode::Throttled: {
-        const io::Instant wake =
-            std::min(deadline, runtime_.Now() + std::chrono::milliseconds(error->retry_after_ms));
-        absl::Status slept = runtime_.SleepUntil(std::max(wake, runtime_.Now()));
-        if (!slept.ok()) return slept;
+      case wire::ErrorCode::Throttled:
+        if (absl::Status slept = WaitOutThrottle(*error, deadline); !slept.ok()) return slept;
         continue;
-      }
       case wire::ErrorCode::UnknownTopicOrPartition:
         if (refreshed_unknown || route.kind == Route::Kind::kController) return response;
         refreshed_unknown = true;
@@ -308,6 +305,17 @@ Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMes
   if (closed_) return absl::CancelledError("client closed");
   return absl::DeadlineExceededError(
       fmt::format("{}: deadline exceeded; last error: {}", route.ToString(), last.ToString()));
+}
+
+absl::Status Client::WaitOutThrottle(const wire::ErrorResponseT& error, io::Instant deadline) {
+  // Never a hot loop: a node's retry_after_ms (remote bytes, any value) is held within
+  // [retry_backoff, throttle_wait_max].
+  MERIDIAN_PROBE("client: Throttled, waiting retry_after_ms");
+  throttled_total_++;
+  const io::Duration wait =
+      std::clamp<io::Duration>(std::chrono::milliseconds(error.retry_after_ms),
+                               options_.retry_backoff, options_.throttle_wait_max);
+  return runtime_.SleepUntil(std::min(deadline, runtime_.Now() + wait));
 }
 
 // ---- Metadata ----
@@ -472,6 +480,25 @@ absl::StatusOr<wire::ReplicaStatusResponseT> Client::ReplicaStatus(io::NodeId no
                runtime_.Now() + options_.request_timeout),
       [](wire::BodyUnion& body) { return body.AsReplicaStatusResponse(); },
       "ReplicaStatusResponse");
+}
+
+absl::Status Client::SetQuota(wire::QuotaEntryT quota, bool remove) {
+  wire::SetQuotaRequestT request;
+  request.quota = std::make_unique<wire::QuotaEntryT>(std::move(quota));
+  request.remove = remove;
+  return TakeBody<wire::SetQuotaResponseT>(
+             CallController(wire::Message(0, std::move(request)),
+                            runtime_.Now() + options_.request_timeout),
+             [](wire::BodyUnion& body) { return body.AsSetQuotaResponse(); }, "SetQuotaResponse")
+      .status();
+}
+
+absl::StatusOr<wire::DescribeQuotasResponseT> Client::DescribeQuotas() {
+  return TakeBody<wire::DescribeQuotasResponseT>(
+      CallAnyNode(wire::Message(0, wire::DescribeQuotasRequestT{}),
+                  runtime_.Now() + options_.request_timeout),
+      [](wire::BodyUnion& body) { return body.AsDescribeQuotasResponse(); },
+      "DescribeQuotasResponse");
 }
 
 }  // namespace meridian::client

@@ -7,7 +7,8 @@
 // - NotLeader: follow the `leader` hint, or forget the leader and refresh metadata; retry.
 // - Connection failure, Unavailable, NotEnoughReplicas: close that connection, back off
 //   (retry_backoff doubling up to retry_backoff_max, with jitter from the runtime), retry.
-// - Throttled: wait retry_after_ms, retry.
+// - Throttled (a quota or an overload bound on the node): wait retry_after_ms, held within
+//   [retry_backoff, throttle_wait_max] whatever the node says, then retry (never a hot loop).
 // - UnknownTopicOrPartition: refresh metadata once, retry once; the second is returned.
 // - Anything else (a success or a definite error) is returned as the response message.
 // - When the deadline passes: DeadlineExceeded carrying the last error seen.
@@ -41,6 +42,8 @@ struct ClientOptions {
   io::Duration request_timeout = std::chrono::seconds(10);
   io::Duration retry_backoff = std::chrono::milliseconds(50);
   io::Duration retry_backoff_max = std::chrono::seconds(1);
+  // The longest a Throttled answer's retry_after_ms is honoured (>= retry_backoff).
+  io::Duration throttle_wait_max = std::chrono::seconds(10);
 };
 
 class Client {
@@ -86,6 +89,10 @@ class Client {
   absl::StatusOr<wire::TopicInfoT> DescribeTopic(const std::string& name);
   absl::StatusOr<wire::InitProducerIdResponseT> InitProducerId(uint64_t producer_id);
   absl::StatusOr<wire::ReplicaStatusResponseT> ReplicaStatus(io::NodeId node);
+  // Quotas (core/broker/quotas.h): records an override for a client id or a topic at the
+  // controller (or removes it), and lists the overrides with the answering node's defaults.
+  absl::Status SetQuota(wire::QuotaEntryT quota, bool remove = false);
+  absl::StatusOr<wire::DescribeQuotasResponseT> DescribeQuotas();
 
   // --- Consumer groups (core/broker/README.md "Consumer groups"). ---
   // A group request sent to the group's coordinator (the leader of its partition of
@@ -115,6 +122,8 @@ class Client {
   void Close();
   io::Runtime& runtime() { return runtime_; }
   const ClientOptions& options() const { return options_; }
+  // Throttled answers received (each was waited out before the retry).
+  uint64_t throttled_total() const { return throttled_total_; }
 
  private:
   struct Route;
@@ -135,6 +144,8 @@ class Client {
   absl::Status Backoff(uint32_t attempt, io::Instant deadline);
   // The partition count of "__consumer_offsets", creating the topic if it does not exist.
   absl::StatusOr<uint32_t> OffsetsPartitions(const std::string& group, io::Instant deadline);
+  // Sleeps what a Throttled answer asks, held within [retry_backoff, throttle_wait_max].
+  absl::Status WaitOutThrottle(const wire::ErrorResponseT& error, io::Instant deadline);
   void CacheMetadata(const wire::MetadataResponseT& metadata, bool all_topics);
   std::vector<io::Address> AnyNodeCandidates() const;
   io::Instant AttemptDeadline(io::Instant deadline) const;
@@ -151,6 +162,7 @@ class Client {
   absl::btree_map<io::Address, bool> opening_;
   io::WaitList opened_;
   bool closed_ = false;
+  uint64_t throttled_total_ = 0;
 };
 
 }  // namespace meridian::client

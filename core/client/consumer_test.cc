@@ -64,6 +64,24 @@ class ConsumerTest : public ::testing::Test {
   testing::FakeBroker broker_;
 };
 
+// A throttled fetch is waited out (retry_after_ms) and retried; the consumer still reads all.
+TEST_F(ConsumerTest, ThrottledFetchesAreWaitedOut) {
+  ASSERT_TRUE(runtime_.RunFiber([&] {
+    Client client(runtime_, Options());
+    Produce(client, 8);
+    broker_.ThrottleRequests(wire::Body::FetchRequest, 12, /*retry_after_ms=*/300);
+    Consumer consumer(client, ConsumerOptions{});
+    ASSERT_TRUE(consumer.Assign(AllPartitions()).ok());
+    const io::Instant start = runtime_.Now();
+    EXPECT_EQ(PollAtLeast(consumer, 8).size(), 8u);
+    // Four partitions fetch in parallel: 12 throttles are at least three rounds of 300 ms.
+    EXPECT_GE(runtime_.Now() - start, 900ms);
+    EXPECT_EQ(client.throttled_total(), 12u);
+    consumer.Close();
+    client.Close();
+  }));
+}
+
 TEST_F(ConsumerTest, ReadsEverythingInOrderAcrossPartitions) {
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());

@@ -82,6 +82,47 @@ TEST_F(ProducerTest, DeliversRecordsInOrderWithTheirOffsets) {
   }));
 }
 
+// Throttled answers are waited out (retry_after_ms), not retried in a hot loop: the attempts
+// in a window are counted, in virtual time.
+TEST_F(ProducerTest, ThrottledProduceWaitsRetryAfterThenDelivers) {
+  broker_.ThrottleRequests(wire::Body::ProduceRequest, 5, /*retry_after_ms=*/200);
+  ASSERT_TRUE(runtime_.RunFiber([&] {
+    Client client(runtime_, Options());
+    auto producer = Producer::Create(client);
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    const io::Instant start = runtime_.Now();
+    auto promises = SendMany(**producer, 1, "k");
+    ASSERT_TRUE((*producer)->Flush(In(10s)).ok());
+    ASSERT_TRUE((**promises[0]->Wait()).ok());
+    EXPECT_GE(runtime_.Now() - start, 5 * 200ms) << "five throttles of 200 ms each";
+    EXPECT_EQ(broker_.requests(wire::Body::ProduceRequest), 6u) << "five throttled, one applied";
+    EXPECT_EQ(client.throttled_total(), 5u);
+    ASSERT_TRUE((*producer)->Close(In(1s)).ok());
+    client.Close();
+  }));
+}
+
+// A node that says retry_after_ms 0 (a hostile or buggy node: remote bytes) still gets no hot
+// loop: the client waits at least retry_backoff (50 ms) between attempts.
+TEST_F(ProducerTest, ThrottledWithZeroRetryAfterStillBacksOff) {
+  broker_.ThrottleRequests(wire::Body::ProduceRequest, 1'000'000, /*retry_after_ms=*/0);
+  ASSERT_TRUE(runtime_.RunFiber([&] {
+    Client client(runtime_, Options());
+    ProducerOptions options;
+    options.delivery_timeout = 1s;
+    auto producer = Producer::Create(client, options);
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    auto promises = SendMany(**producer, 1, "k");
+    (void)(*producer)->Flush(In(3s));
+    EXPECT_FALSE((**promises[0]->Wait()).ok()) << "throttled past its delivery timeout";
+    // About 1 s / 50 ms attempts; a hot loop would make thousands.
+    EXPECT_LE(broker_.requests(wire::Body::ProduceRequest), 25u);
+    EXPECT_GE(broker_.requests(wire::Body::ProduceRequest), 5u);
+    (void)(*producer)->Close(In(1s));
+    client.Close();
+  }));
+}
+
 TEST_F(ProducerTest, KeyedRecordsLandOnMurmur2Partitions) {
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());

@@ -129,6 +129,8 @@ MetadataOutcome ClusterMetadata::Apply(std::span<const uint8_t> data) {
       return ApplyProducerIdAllocate(*command->body_as_ProducerIdAllocate());
     case wire::MetadataCommandBody::TopicAddPartitions:
       return ApplyTopicAddPartitions(*command->body_as_TopicAddPartitions());
+    case wire::MetadataCommandBody::QuotaSet:
+      return ApplyQuotaSet(*command->body_as_QuotaSet());
     case wire::MetadataCommandBody::NONE:
       break;
   }
@@ -282,6 +284,7 @@ std::string ClusterMetadata::EncodeSnapshot() const {
   snapshot.next_producer_id = next_producer_id_;
   snapshot.partitions_created = partitions_created_;
   snapshot.version = version_;
+  EncodeQuotas(snapshot);
   flatbuffers::FlatBufferBuilder builder;
   builder.Finish(wire::MetadataSnapshot::Pack(builder, &snapshot));
   return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
@@ -354,6 +357,7 @@ absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
   restored.next_producer_id_ = snapshot.next_producer_id;
   restored.partitions_created_ = snapshot.partitions_created;
   restored.version_ = snapshot.version;
+  if (absl::Status s = restored.RestoreQuotas(snapshot); !s.ok()) return s;
   *this = std::move(restored);
   return absl::OkStatus();
 }

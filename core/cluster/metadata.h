@@ -31,6 +31,10 @@
 #include "core/wire/client_codec.h"
 #include "core/wire/metadata_generated.h"
 
+namespace meridian::wire {
+struct MetadataSnapshotT;  // core/wire/snapshot.fbs
+}  // namespace meridian::wire
+
 namespace meridian::core::cluster {
 
 inline constexpr uint64_t kControllerGroup = 1;
@@ -70,6 +74,16 @@ struct TopicRecord {
   uint32_t observers_per_region = 0;  // Regional; new partitions get as many.
 };
 
+// A quota override the controller recorded (`meridian quota set`): 0 is unlimited.
+struct QuotaRecord {
+  uint64_t bytes_per_s = 0;
+  uint64_t requests_per_s = 0;
+  bool operator==(const QuotaRecord&) const = default;
+};
+using QuotaKey = std::pair<wire::QuotaSubject, std::string>;
+inline constexpr size_t kQuotasMax = 10000;
+inline constexpr uint64_t kQuotaPerSecondMax = uint64_t{1} << 40;
+
 struct MetadataOutcome {
   absl::Status status;
   uint64_t producer_id = 0;
@@ -81,6 +95,11 @@ absl::Status ValidateTopicName(std::string_view name);
 // Checks a create request's numbers (partitions, replication factor, retention).
 absl::Status ValidateTopicSettings(uint32_t partitions, uint32_t replication_factor,
                                    int64_t retention_bytes, int64_t retention_ms);
+
+// A quota's subject (client or topic), its name (a client id of 1 to kNameBytesMax printable
+// characters, or a valid topic name) and its rates (at most kQuotaPerSecondMax).
+absl::Status ValidateQuota(wire::QuotaSubject subject, std::string_view name, uint64_t bytes_per_s,
+                           uint64_t requests_per_s);
 
 std::vector<uint8_t> EncodeCommand(const wire::MetadataCommandT& command);
 // A node as metadata responses and snapshots carry it.
@@ -109,6 +128,8 @@ class ClusterMetadata {
   const TopicRecord* FindTopic(std::string_view name) const;
   uint64_t next_group() const { return next_group_; }
   uint64_t version() const { return version_; }  // Commands applied (changed or not).
+  const absl::btree_map<QuotaKey, QuotaRecord>& quotas() const { return quotas_; }
+  const QuotaRecord* FindQuota(wire::QuotaSubject subject, std::string_view name) const;
 
  private:
   MetadataOutcome ApplyTopicCreate(const wire::TopicCreate& create);
@@ -116,6 +137,9 @@ class ClusterMetadata {
   MetadataOutcome ApplyNodeRegister(const wire::NodeRegister& node);
   MetadataOutcome ApplyProducerIdAllocate(const wire::ProducerIdAllocate& allocate);
   MetadataOutcome ApplyTopicAddPartitions(const wire::TopicAddPartitions& add);
+  MetadataOutcome ApplyQuotaSet(const wire::QuotaSet& set);  // metadata_quotas.cc
+  void EncodeQuotas(wire::MetadataSnapshotT& snapshot) const;
+  absl::Status RestoreQuotas(const wire::MetadataSnapshotT& snapshot);
   // Appends partitions with these replica lists to `topic` (validated first; nothing changes on
   // an error): the create and add-partitions commands share it.
   absl::Status AddPartitions(
@@ -129,6 +153,7 @@ class ClusterMetadata {
   uint64_t next_producer_id_ = 1;
   uint64_t partitions_created_ = 0;  // Rotates preferred leaders across topics.
   uint64_t version_ = 0;
+  absl::btree_map<QuotaKey, QuotaRecord> quotas_;
 };
 
 }  // namespace meridian::core::cluster

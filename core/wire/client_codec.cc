@@ -147,7 +147,7 @@ void WalkGroupBody(UnpackBudget& budget, const ClientMessage& message) {
 
 // Charges every string and vector UnPack copies out of `message`'s body.
 void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
-  static_assert(Body::MAX == Body::DescribeGroupsResponse,
+  static_assert(Body::MAX == Body::DescribeQuotasResponse,
                 "a new body type: charge its strings and vectors here");
   if (const auto* body = message.body_as_ErrorResponse()) budget.String(body->message());
   if (const auto* body = message.body_as_HelloRequest()) budget.String(body->client_id());
@@ -186,6 +186,13 @@ void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
     if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
   }
   WalkGroupBody(budget, message);
+  const auto walk_quota = [](UnpackBudget& b, const QuotaEntry& quota) { b.String(quota.name()); };
+  if (const auto* body = message.body_as_SetQuotaRequest()) {
+    if (body->quota() != nullptr) walk_quota(budget, *body->quota());
+  }
+  if (const auto* body = message.body_as_DescribeQuotasResponse()) {
+    budget.Tables(body->quotas(), walk_quota);
+  }
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "sim/fault_atlas.h"
 #include "sim/workloads/broker_run.h"
 #include "sim/workloads/history_recorder.h"
+#include "sim/workloads/spike.h"
 #include "sim/world.h"
 
 namespace meridian::sim {
@@ -87,6 +88,7 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
     if (!any) break;
   }
   plan.partitions = partitions;
+  plan.spike = IsSpikeScenario(options.scenario);
   plan.replication_factor = std::min<uint32_t>(3, static_cast<uint32_t>(servers));
   if (options.scenario == "region-loss-strong" || options.consistency == "strong") {
     plan.consistency = wire::Consistency::Strong;
@@ -103,7 +105,7 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
 }
 
 void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
-               const core::broker::BrokerPlantedBugs& planted) {
+               const core::broker::BrokerPlantedBugs& planted, BrokerRegistry& registry) {
   core::broker::BrokerOptions options;
   options.node_id = rt.node().value();
   options.region = location.region;
@@ -124,6 +126,7 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
   options.segment_bytes = kSegmentBytes;
   options.retention_check_interval = milliseconds(500);
   options.metadata_snapshot_entries = 16;
+  if (plan.spike) options.limits = SpikeLimits();
   absl::StatusOr<std::unique_ptr<core::broker::Broker>> started =
       core::broker::Broker::Start(rt, options);
   if (!started.ok()) {
@@ -133,6 +136,7 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
     return;
   }
   std::shared_ptr<core::broker::Broker> broker(std::move(*started));
+  registry.Add(broker);
   absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(options.advertised);
   MERIDIAN_CHECK(listener.ok(), "{}", listener.status().ToString());
   while (true) {
@@ -161,9 +165,10 @@ bool CertainlyNotWritten(const absl::Status& status) {
   }
 }
 
-void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint32_t partitions) {
+void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint32_t partitions,
+                     io::Instant until) {
   int64_t process = run.recorder.NewProcess();
-  while (run.world.Now() < run.stop_producing) {
+  while (run.world.Now() < until) {
     const int64_t value = run.recorder.NextValue();
     const std::string key = fmt::format("k{}", value % 97);
     const uint32_t partition = client::PartitionForKey(key, partitions);
@@ -200,6 +205,36 @@ void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint
   }
 }
 
+// spike-10x: kSpikeFactor - 1 more producers on this node during the spike, each with its own
+// client (connection, client id) and as many processes as the steady producer.
+void RunSpikeProducers(io::Runtime& rt, Run& run, uint32_t partitions, int spike) {
+  if (!rt.SleepUntil(run.spike_start).ok()) return;
+  client::Client client(
+      rt, ClientOptionsFor(run.plan, fmt::format("spike-{}-{}", rt.node().value(), spike)));
+  client::ProducerOptions options;
+  options.delivery_timeout = run.plan.delivery_timeout;
+  options.request_timeout = seconds(3);
+  absl::StatusOr<std::unique_ptr<client::Producer>> producer = absl::UnavailableError("");
+  while (!producer.ok() && run.world.Now() < run.spike_end) {
+    producer = client::Producer::Create(client, options);
+    if (!producer.ok() && !rt.Sleep(milliseconds(200)).ok()) return;
+  }
+  if (!producer.ok()) return;
+  int running = kProcessesPerProducerNode;
+  io::WaitList finished(rt);
+  for (int i = 0; i < kProcessesPerProducerNode; i++) {
+    run.producer_processes_running++;
+    rt.Spawn("spike-process", [&] {
+      ProducerProcess(rt, run, **producer, partitions, run.spike_end);
+      running--;
+      run.producer_processes_running--;
+      finished.NotifyAll();
+    });
+  }
+  (void)finished.WaitUntil([&] { return running == 0; }, io::Instant::Infinite(), "spike");
+  (void)(*producer)->Close(rt.Now() + seconds(5));
+}
+
 void RunProducerNode(io::Runtime& rt, Run& run) {
   client::Client client(rt,
                         ClientOptionsFor(run.plan, fmt::format("producer-{}", rt.node().value())));
@@ -222,10 +257,20 @@ void RunProducerNode(io::Runtime& rt, Run& run) {
   if (!producer.ok()) return;
   int running = kProcessesPerProducerNode;
   io::WaitList finished(rt);
+  for (int spike = 1; run.plan.spike && spike < kSpikeFactor; spike++) {
+    running++;
+    run.producer_processes_running++;  // Until its processes are counted themselves.
+    rt.Spawn("spike-producer", [&, spike] {
+      RunSpikeProducers(rt, run, *partitions, spike);
+      running--;
+      run.producer_processes_running--;
+      finished.NotifyAll();
+    });
+  }
   for (int i = 0; i < kProcessesPerProducerNode; i++) {
     run.producer_processes_running++;
     rt.Spawn("producer-process", [&] {
-      ProducerProcess(rt, run, **producer, *partitions);
+      ProducerProcess(rt, run, **producer, *partitions, run.stop_producing);
       running--;
       run.producer_processes_running--;
       finished.NotifyAll();
@@ -246,6 +291,7 @@ void ConsumerProcess(io::Runtime& rt, Run& run, client::Client& client, uint32_t
                      const std::function<bool(client::Consumer&)>& until) {
   client::ConsumerOptions options;
   options.auto_offset_reset = client::OffsetReset::kNone;  // Every jump is recorded as an assign.
+  if (run.plan.spike) options.fetch_max_bytes = kSpikeFetchBytesMax;
   client::Consumer consumer(client, options);
   const int64_t process = run.recorder.NewProcess();
   const auto assign = [&] {
@@ -467,7 +513,9 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   }
   swarm.fault_phase = options.fault_phase;
   swarm.heal_phase = options.heal_phase;
-  const uint32_t producers = ChooseCount(options.clients, swarm_random, 1, 4);
+  const uint32_t producers = IsSpikeScenario(options.scenario) && options.clients == 0
+                                 ? 2  // Ten producers each in the spike.
+                                 : ChooseCount(options.clients, swarm_random, 1, 4);
   const uint32_t partitions = ChooseCount(options.partitions, swarm_random, 1, 4);
   const bool buggify = options.buggify == SimulationOptions::Buggify::kSeedChooses
                            ? swarm_random.Chance(1, 2)
@@ -485,7 +533,8 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   }
   MaybePlantNondeterminism(options, plan.servers, &world_options);
   const std::vector<FaultEvent> generated =
-      IsRegionLossScenario(options.scenario)
+      plan.spike ? std::vector<FaultEvent>{}  // The spike alone.
+      : IsRegionLossScenario(options.scenario)
           ? RegionLossSchedule(schedule_random, options.fault_phase)
           : GenerateSchedule(schedule_random, swarm, plan.targets);
   SimulationResult result;
@@ -495,13 +544,18 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   World world(world_options);
   if (trace_sink) world.SetTraceSink(trace_sink);
   Run run{world, HistoryRecorder(world), plan};
-  run.healed_at = world.Now() + options.fault_phase;
-  run.stop_producing = run.healed_at + options.heal_phase;
+  run.healed_at = world.Now() + (plan.spike ? kSpikeStart + kSpikeLength : options.fault_phase);
+  run.stop_producing = run.healed_at + (plan.spike ? kSpikeTail : options.heal_phase);
+  if (plan.spike) {
+    run.spike_start = world.Now() + kSpikeStart;
+    run.spike_end = run.spike_start + kSpikeLength;
+  }
+  BrokerRegistry registry;
   for (io::NodeId server : plan.servers) {
     const Location location = world.topology().location(server);
     world.AddNode(server, plan.addresses[server.value() - 1].host,
-                  [&plan, location, planted = options.broker_bugs](io::Runtime& rt) {
-                    RunServer(rt, plan, location, planted);
+                  [&plan, &registry, location, planted = options.broker_bugs](io::Runtime& rt) {
+                    RunServer(rt, plan, location, planted, registry);
                   });
   }
   world.AddNode(plan.admin_consumer, "admin",
@@ -519,11 +573,13 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   nemesis.Install(result.schedule, options.fault_phase);
   for (io::NodeId node : world.nodes()) world.Start(node);
   world.RunUntil(run.stop_producing);
+  registry.Sample();  // Before the restarts replace every broker.
   // The durability audit: every server (even one a region loss took for good: its disk is still
   // readable) restarts from its disk; then the drain reads back everything.
   for (io::NodeId server : plan.servers) world.Restart(server);
   run.drain_started = world.Now();
   world.RunUntil([&] { return run.drain_done; }, world.Now() + kAuditLimit);
+  registry.Sample();
 
   const checks::History history = run.recorder.Build();
   const absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
@@ -551,6 +607,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
                     run.recorder.CountOpen(checks::Function::kSend);
   result.probes = io::probe::Snapshot();
   MeasureGeo(run, history, report, result);
+  if (plan.spike) MeasureSpike(registry, history, result);
   return result;
 }
 

@@ -38,6 +38,7 @@ struct Plan {
   std::vector<io::NodeId> group_members;
   wire::Assignor assignor = wire::Assignor::Range;
   client::GroupConsumerPlantedBug group_bug = client::GroupConsumerPlantedBug::kNone;
+  bool spike = false;  // spike-10x (sim/workloads/spike.h): bounds, a spike, no faults.
 };
 
 inline client::ClientOptions ClientOptionsFor(const Plan& plan, std::string id) {
@@ -60,6 +61,8 @@ struct Run {
   uint64_t send_ok_after_heal = 0;
   int producer_processes_running = 0;  // The drain starts once none is left.
   io::Instant healed_at;
+  io::Instant spike_start = io::Instant::Infinite();  // spike-10x: the 10x window.
+  io::Instant spike_end = io::Instant::Infinite();
   wire::Consistency consistency = wire::Consistency::Unspecified;  // As the controller placed it.
   // History processes of group members -> the member (one per GroupConsumer life).
   absl::btree_map<int64_t, int64_t> group_processes;

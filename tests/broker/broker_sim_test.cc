@@ -324,3 +324,168 @@ TEST(BrokerSim, SnapshotWithoutStateIsCaught) {
 
 }  // namespace
 }  // namespace meridian
+
+namespace meridian {
+namespace {
+
+// The first answer of any node that is not a routing error (NotLeader, UnknownTopicOrPartition):
+// the partition leader's own answer, whatever it is.
+std::unique_ptr<wire::ClientMessageT> LeaderAnswer(
+    io::Runtime& rt, const std::function<wire::ClientMessageT()>& make) {
+  for (int attempt = 0; attempt < 100; attempt++) {
+    for (uint32_t node = 1; node <= 3; node++) {
+      auto response = Call(rt, node, make());
+      if (!response.ok()) continue;
+      const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse();
+      if (error == nullptr || (error->code != wire::ErrorCode::NotLeader &&
+                               error->code != wire::ErrorCode::UnknownTopicOrPartition)) {
+        return std::move(*response);
+      }
+    }
+    (void)rt.Sleep(milliseconds(50));
+  }
+  return nullptr;
+}
+
+// A topic of one partition on all three nodes; false if no controller answered.
+bool CreateOnePartitionTopic(io::Runtime& rt, const std::string& name) {
+  wire::CreateTopicRequestT create;
+  create.name = name;
+  create.partitions = 1;
+  create.replication_factor = 3;
+  return CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }) !=
+         nullptr;
+}
+
+wire::ClientMessageT SetQuota(wire::QuotaSubject subject, std::string name, uint64_t requests_per_s,
+                              bool remove = false) {
+  wire::SetQuotaRequestT set;
+  set.quota = std::make_unique<wire::QuotaEntryT>();
+  set.quota->subject = subject;
+  set.quota->name = std::move(name);
+  set.quota->requests_per_s = requests_per_s;
+  set.remove = remove;
+  return wire::Message(4, std::move(set));
+}
+
+// Produces `count` times back to back; how many were answered Throttled (each with a
+// retry_after_ms in 1..1000 for a 1 request/s quota).
+int ThrottledOf(io::Runtime& rt, const std::string& topic, int count) {
+  int throttled = 0;
+  for (int i = 0; i < count; i++) {
+    auto answer = LeaderAnswer(rt, [&] { return Produce(topic, 0, i); });
+    if (answer == nullptr) continue;
+    if (const wire::ErrorResponseT* error = answer->body.AsErrorResponse()) {
+      EXPECT_EQ(error->code, wire::ErrorCode::Throttled) << error->message;
+      EXPECT_GE(error->retry_after_ms, 1u);
+      EXPECT_LE(error->retry_after_ms, 1000u);
+      throttled++;
+    }
+  }
+  return throttled;
+}
+
+// A topic quota set through the controller is enforced on the partition leader (Throttled with
+// retry_after_ms), listed by DescribeQuotas, and lifted when removed; a hostile subject enum is
+// refused.
+TEST(BrokerSim, TopicQuotaSetAtRunTimeThrottlesThenIsLifted) {
+  BrokerCluster cluster(31);
+  cluster.OnClient([&](io::Runtime& rt) {
+    ASSERT_TRUE(CreateOnePartitionTopic(rt, "q"));
+    EXPECT_EQ(ThrottledOf(rt, "q", 5), 0) << "no quota yet";
+    ASSERT_NE(CallUntil<wire::SetQuotaResponseT>(
+                  rt, [] { return SetQuota(wire::QuotaSubject::Topic, "q", 1); }),
+              nullptr);
+    (void)rt.Sleep(seconds(1));  // Every node applies the metadata entry.
+    EXPECT_GE(ThrottledOf(rt, "q", 5), 3) << "1 request/s: at most two of five back to back";
+    auto described = CallUntil<wire::DescribeQuotasResponseT>(
+        rt, [] { return wire::Message(5, wire::DescribeQuotasRequestT{}); });
+    ASSERT_NE(described, nullptr);
+    ASSERT_EQ(described->body.AsDescribeQuotasResponse()->quotas.size(), 1u);
+    auto hostile = CallUntil<wire::ErrorResponseT>(
+        rt, [] { return SetQuota(static_cast<wire::QuotaSubject>(77), "q", 1); });
+    ASSERT_NE(hostile, nullptr);
+    EXPECT_EQ(hostile->body.AsErrorResponse()->code, wire::ErrorCode::InvalidConfig);
+    ASSERT_NE(CallUntil<wire::SetQuotaResponseT>(
+                  rt, [] { return SetQuota(wire::QuotaSubject::Topic, "q", 0, true); }),
+              nullptr);
+    (void)rt.Sleep(seconds(1));
+    EXPECT_EQ(ThrottledOf(rt, "q", 5), 0) << "the quota was removed";
+  });
+}
+
+// A fetch whose response would not fit in the node's buffered-bytes bound reads less instead of
+// buffering it: eight 40 KiB batches (320 KiB) under a 256 KiB bound come back a few at a time.
+TEST(BrokerSim, AFetchOverTheMemoryBoundReadsLess) {
+  BrokerCluster cluster(37, [](core::broker::BrokerOptions& options) {
+    options.limits.buffered_bytes_max = 256 << 10;
+  });
+  cluster.OnClient([&](io::Runtime& rt) {
+    ASSERT_TRUE(CreateOnePartitionTopic(rt, "m"));
+    for (int i = 0; i < 8; i++) {
+      ASSERT_NE(CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("m", 0, i, 40 << 10); }),
+                nullptr);
+    }
+    auto fetched = LeaderAnswer(rt, [] { return Fetch("m", 0, 0, 1 << 20); });
+    ASSERT_NE(fetched, nullptr);
+    ASSERT_NE(fetched->body.AsFetchResponse(), nullptr);
+    const size_t batches = fetched->body.AsFetchResponse()->batches.size();
+    EXPECT_GE(batches, 1u);
+    EXPECT_LT(batches, 8u) << "the whole 320 KiB would not have fit in the bound twice over";
+  });
+}
+
+// Past connections_max, a new connection's hello is answered Throttled (with retry_after_ms)
+// and the connection closed; once one closes, a new one is served again.
+TEST(BrokerSim, ConnectionsPastTheBoundAreRefusedAtTheHello) {
+  BrokerCluster cluster(
+      41, [](core::broker::BrokerOptions& options) { options.limits.connections_max = 1; });
+  cluster.OnClient([&](io::Runtime& rt) {
+    const auto hello = [&](io::Stream& stream) -> std::unique_ptr<wire::ClientMessageT> {
+      wire::HelloRequestT request;
+      request.version_min = 1;
+      request.version_max = 1;
+      request.client_id = "bound-test";
+      const io::Instant deadline = rt.Now() + seconds(5);
+      if (!io::WriteFrame(stream, wire::EncodeClientMessage(wire::Message(1, request)), deadline)
+               .ok()) {
+        return nullptr;
+      }
+      io::FrameReader reader(stream, wire::kClientMessageBytesMax);
+      absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
+      if (!frame.ok()) return nullptr;
+      absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> decoded =
+          wire::DecodeClientMessage(*frame);
+      return decoded.ok() ? std::move(*decoded) : nullptr;
+    };
+    // Node 1 serves (one connection, opened and closed).
+    ASSERT_NE(CallUntil<wire::MetadataResponseT>(
+                  rt, [] { return wire::Message(2, wire::MetadataRequestT{}); }),
+              nullptr);
+    (void)rt.Sleep(milliseconds(100));
+    auto first = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(first.ok());
+    auto accepted = hello(**first);
+    ASSERT_NE(accepted, nullptr);
+    EXPECT_NE(accepted->body.AsHelloResponse(), nullptr);
+    auto second = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(second.ok());
+    auto refused = hello(**second);
+    ASSERT_NE(refused, nullptr);
+    ASSERT_NE(refused->body.AsErrorResponse(), nullptr);
+    EXPECT_EQ(refused->body.AsErrorResponse()->code, wire::ErrorCode::Throttled);
+    EXPECT_GT(refused->body.AsErrorResponse()->retry_after_ms, 0u);
+    (*second)->Close();
+    (*first)->Close();
+    (void)rt.Sleep(milliseconds(100));  // The node sees both close.
+    auto third = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(third.ok());
+    auto served = hello(**third);
+    ASSERT_NE(served, nullptr);
+    EXPECT_NE(served->body.AsHelloResponse(), nullptr);
+    (*third)->Close();
+  });
+}
+
+}  // namespace
+}  // namespace meridian

@@ -70,6 +70,11 @@ void FakeBroker::DropConnectionInsteadOfAnswering(wire::Body type, int count) {
   faults_[type].drop_count = count;
 }
 
+void FakeBroker::ThrottleRequests(wire::Body type, int count, uint32_t retry_after_ms) {
+  faults_[type].throttle_count = count;
+  faults_[type].retry_after_ms = retry_after_ms;
+}
+
 void FakeBroker::DelayRequests(wire::Body type, int count, io::Duration delay) {
   faults_[type].delay_count = count;
   faults_[type].delay = delay;
@@ -191,6 +196,14 @@ void FakeBroker::Serve(std::shared_ptr<Session> session, wire::ClientMessageT& r
   if (fault.delay_count > 0) {
     fault.delay_count--;
     if (!runtime_.Sleep(fault.delay).ok()) return;
+  }
+  if (fault.throttle_count > 0) {
+    fault.throttle_count--;
+    wire::ClientMessageT throttled =
+        wire::ErrorMessage(request.request_id, wire::ErrorCode::Throttled, "fake quota");
+    throttled.body.AsErrorResponse()->retry_after_ms = fault.retry_after_ms;
+    Respond(*session, throttled);
+    return;
   }
   wire::ClientMessageT response = Handle(session->node, request);
   Fault& after = faults_[type];

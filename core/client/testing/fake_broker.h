@@ -68,6 +68,9 @@ class FakeBroker {
   void DropConnectionInsteadOfAnswering(wire::Body type, int count);
   // The next `count` requests of body `type` wait `delay` before being handled.
   void DelayRequests(wire::Body type, int count, io::Duration delay);
+  // The next `count` requests of body `type` are answered Throttled with `retry_after_ms`
+  // (any value, 0 included: a client must not take 0 as "retry at once").
+  void ThrottleRequests(wire::Body type, int count, uint32_t retry_after_ms);
   void CloseAllConnections();
   // Metadata names the wrong node as this partition's leader (requests there get NotLeader).
   // Appends bytes to a partition's log as they are (e.g. a corrupt batch), as `records` records.
@@ -106,6 +109,8 @@ class FakeBroker {
     int drop_count = 0;
     int delay_count = 0;
     io::Duration delay{0};
+    int throttle_count = 0;
+    uint32_t retry_after_ms = 0;
   };
 
   void AcceptLoop(io::Listener& listener, uint32_t node);

@@ -1,0 +1,63 @@
+// meridian-node's flags for the overload bounds and default quotas (core/broker BrokerLimits;
+// docs/operations.md "Limits and quotas"). In a file of their own so the node's main file
+// stays about listeners and lifecycle.
+#include "node/limit_flags.h"
+
+#include <fmt/format.h>
+
+#include "absl/flags/flag.h"
+
+ABSL_FLAG(uint64_t, buffered_bytes_max, 256ull << 20,
+          "Bytes the node buffers for clients (requests in flight, batches awaiting commit, "
+          "responses); past it requests are shed with Throttled.");
+ABSL_FLAG(uint32_t, connections_max, 4096, "Client connections open at once.");
+ABSL_FLAG(uint64_t, partition_pending_bytes_max, 32ull << 20,
+          "Produce bytes awaiting commit per partition; past it produce is shed.");
+ABSL_FLAG(uint32_t, fetches_in_flight_max, 4096, "Fetches (long polls included) node-wide.");
+ABSL_FLAG(int64_t, shed_retry_after_ms, 100, "The retry_after_ms a shed request is told.");
+ABSL_FLAG(uint64_t, client_quota_bytes_per_s, 0,
+          "Default quota per client id: produced + fetched bytes a second (0: unlimited).");
+ABSL_FLAG(uint64_t, client_quota_requests_per_s, 0,
+          "Default quota per client id: produce and fetch requests a second (0: unlimited).");
+ABSL_FLAG(uint64_t, topic_quota_bytes_per_s, 0,
+          "Default quota per topic: produced + fetched bytes a second (0: unlimited).");
+ABSL_FLAG(uint64_t, topic_quota_requests_per_s, 0,
+          "Default quota per topic: produce and fetch requests a second (0: unlimited).");
+
+namespace meridian::node {
+
+absl::Status LimitsFromFlags(core::broker::BrokerLimits* limits) {
+  limits->buffered_bytes_max = absl::GetFlag(FLAGS_buffered_bytes_max);
+  limits->connections_max = absl::GetFlag(FLAGS_connections_max);
+  limits->partition_pending_bytes_max = absl::GetFlag(FLAGS_partition_pending_bytes_max);
+  limits->fetches_in_flight_max = absl::GetFlag(FLAGS_fetches_in_flight_max);
+  const int64_t retry_ms = absl::GetFlag(FLAGS_shed_retry_after_ms);
+  if (limits->buffered_bytes_max < (16u << 20)) {
+    return absl::InvalidArgumentError("--buffered_bytes_max must be at least 16 MiB (one frame)");
+  }
+  if (limits->connections_max == 0 || limits->fetches_in_flight_max == 0) {
+    return absl::InvalidArgumentError("--connections_max and --fetches_in_flight_max must be >= 1");
+  }
+  if (limits->partition_pending_bytes_max < (1u << 20)) {
+    return absl::InvalidArgumentError("--partition_pending_bytes_max must be at least 1 MiB");
+  }
+  if (retry_ms < 1 || retry_ms > 30'000) {
+    return absl::InvalidArgumentError("--shed_retry_after_ms must be in 1..30000");
+  }
+  limits->shed_retry_after = std::chrono::milliseconds(retry_ms);
+  limits->client_quota_default = {absl::GetFlag(FLAGS_client_quota_bytes_per_s),
+                                  absl::GetFlag(FLAGS_client_quota_requests_per_s)};
+  limits->topic_quota_default = {absl::GetFlag(FLAGS_topic_quota_bytes_per_s),
+                                 absl::GetFlag(FLAGS_topic_quota_requests_per_s)};
+  for (uint64_t rate :
+       {limits->client_quota_default.bytes_per_s, limits->client_quota_default.requests_per_s,
+        limits->topic_quota_default.bytes_per_s, limits->topic_quota_default.requests_per_s}) {
+    if (rate > core::broker::TokenBucket::kRatePerSecondMax) {
+      return absl::InvalidArgumentError(fmt::format("quota flags must be at most {} a second",
+                                                    core::broker::TokenBucket::kRatePerSecondMax));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace meridian::node
