@@ -14,12 +14,18 @@ namespace {
 constexpr uint32_t kVerifierDepthMax = 16;
 constexpr uint32_t kVerifierTablesMax = 1 << 20;
 
-// Voters: replication_factor distinct non-zero ids; observers: at most kObserversMax distinct
-// non-zero ids, none of them a voter. Regional topics only may have observers.
+}  // namespace
+
+// Voters: replication_factor distinct non-zero ids (a promoted epoch: 1 to replication_factor);
+// observers: at most kObserversMax distinct non-zero ids, none of them a voter. Regional topics
+// only may have observers.
 absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& partition) {
   absl::btree_set<uint32_t> distinct(partition.replicas.begin(), partition.replicas.end());
-  if (partition.replicas.size() != topic.replication_factor ||
-      distinct.size() != partition.replicas.size() || distinct.contains(0)) {
+  const bool count_ok =
+      partition.epoch == 0
+          ? partition.replicas.size() == topic.replication_factor
+          : !partition.replicas.empty() && partition.replicas.size() <= topic.replication_factor;
+  if (!count_ok || distinct.size() != partition.replicas.size() || distinct.contains(0)) {
     return absl::InvalidArgumentError(
         fmt::format("partition {} of '{}': replicas must be {} distinct non-zero node ids",
                     partition.partition, topic.name, topic.replication_factor));
@@ -40,6 +46,8 @@ absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& p
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 // A topic's mode as a command or snapshot states it. Unspecified is what commands written
 // before modes existed carry: read as Strong (their placement spread voters over regions).
@@ -129,6 +137,8 @@ MetadataOutcome ClusterMetadata::Apply(std::span<const uint8_t> data) {
       return ApplyProducerIdAllocate(*command->body_as_ProducerIdAllocate());
     case wire::MetadataCommandBody::TopicAddPartitions:
       return ApplyTopicAddPartitions(*command->body_as_TopicAddPartitions());
+    case wire::MetadataCommandBody::PartitionPromote:
+      return ApplyPartitionPromote(*command->body_as_PartitionPromote());
     case wire::MetadataCommandBody::NONE:
       break;
   }
@@ -182,6 +192,7 @@ absl::Status ClusterMetadata::AddPartitions(
     if (assignment != nullptr && assignment->observers() != nullptr) {
       partition.observers.assign(assignment->observers()->begin(), assignment->observers()->end());
     }
+    // A new partition starts at epoch 0 whatever the command says: epochs move by promotion.
     if (absl::Status s = ValidateReplicas(topic, partition); !s.ok()) return s;
     added.push_back(std::move(partition));
   }
@@ -273,6 +284,11 @@ std::string ClusterMetadata::EncodeSnapshot() const {
       record->group = partition.group;
       record->replicas = partition.replicas;
       record->observers = partition.observers;
+      record->epoch = partition.epoch;
+      record->previous_group = partition.previous_group;
+      record->source = partition.source;
+      record->promoted_index = partition.promoted_index;
+      record->promoted_offset = partition.promoted_offset;
       out->partitions.push_back(std::move(record));
     }
     snapshot.topics.push_back(std::move(out));
@@ -329,12 +345,15 @@ absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
       if (partition == nullptr || partition->partition != p ||
           partition->group < kFirstPartitionGroup || partition->group >= snapshot.next_group ||
           !groups.insert(partition->group).second ||
-          partition->replicas.size() != topic->replication_factor) {
+          (partition->epoch != 0) != (partition->previous_group != 0) ||
+          partition->previous_group >= partition->group || partition->promoted_offset < 0) {
         return absl::InvalidArgumentError(
             fmt::format("metadata snapshot: partition {} of '{}' is malformed", p, topic->name));
       }
-      record.partitions.push_back(
-          {partition->partition, partition->group, partition->replicas, partition->observers});
+      record.partitions.push_back({partition->partition, partition->group, partition->replicas,
+                                   partition->observers, partition->epoch,
+                                   partition->previous_group, partition->source,
+                                   partition->promoted_index, partition->promoted_offset});
       if (absl::Status s = ValidateReplicas(record, record.partitions.back()); !s.ok()) return s;
     }
     if (!restored.topics_.emplace(topic->name, std::move(record)).second) {
