@@ -303,6 +303,29 @@ std::string ClusterMetadata::EncodeSnapshot() const {
   return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
 }
 
+namespace {
+
+// One partition of a snapshot's topic, checked as apply would, appended to `topic`.
+absl::Status RestorePartition(TopicRecord& topic,
+                              const std::unique_ptr<wire::PartitionSnapshotRecordT>& partition,
+                              size_t p, uint64_t next_group, absl::btree_set<uint64_t>& groups) {
+  if (partition == nullptr || partition->partition != p ||
+      partition->group < kFirstPartitionGroup || partition->group >= next_group ||
+      !groups.insert(partition->group).second ||
+      (partition->epoch != 0) != (partition->previous_group != 0) ||
+      partition->previous_group >= partition->group || partition->promoted_offset < 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("metadata snapshot: partition {} of '{}' is malformed", p, topic.name));
+  }
+  topic.partitions.push_back({partition->partition, partition->group, partition->replicas,
+                              partition->observers, partition->epoch, partition->previous_group,
+                              partition->source, partition->promoted_index,
+                              partition->promoted_offset});
+  return ValidateReplicas(topic, topic.partitions.back());
+}
+
+}  // namespace
+
 absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
   flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(data.data()), data.size());
   if (!verifier.VerifyBuffer<wire::MetadataSnapshot>(nullptr)) {
@@ -341,20 +364,11 @@ absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
       return s;
     }
     for (size_t p = 0; p < topic->partitions.size(); p++) {
-      const auto& partition = topic->partitions[p];
-      if (partition == nullptr || partition->partition != p ||
-          partition->group < kFirstPartitionGroup || partition->group >= snapshot.next_group ||
-          !groups.insert(partition->group).second ||
-          (partition->epoch != 0) != (partition->previous_group != 0) ||
-          partition->previous_group >= partition->group || partition->promoted_offset < 0) {
-        return absl::InvalidArgumentError(
-            fmt::format("metadata snapshot: partition {} of '{}' is malformed", p, topic->name));
+      if (absl::Status s =
+              RestorePartition(record, topic->partitions[p], p, snapshot.next_group, groups);
+          !s.ok()) {
+        return s;
       }
-      record.partitions.push_back({partition->partition, partition->group, partition->replicas,
-                                   partition->observers, partition->epoch,
-                                   partition->previous_group, partition->source,
-                                   partition->promoted_index, partition->promoted_offset});
-      if (absl::Status s = ValidateReplicas(record, record.partitions.back()); !s.ok()) return s;
     }
     if (!restored.topics_.emplace(topic->name, std::move(record)).second) {
       return absl::InvalidArgumentError("metadata snapshot: a topic listed twice");

@@ -36,7 +36,13 @@ absl::StatusOr<wire::PartitionPromoteT> PlanPromotion(const ClusterMetadata& met
   }
   const ObserverProgress* best = nullptr;
   for (const ObserverProgress& candidate : progress) {
-    if (!Contains(current->observers, candidate.node) || candidate.high_watermark < 0) continue;
+    // An observer behind the current epoch's start (its group never started there) has
+    // nothing to continue from: promoting it would move offsets back.
+    if (!Contains(current->observers, candidate.node) ||
+        candidate.high_watermark < current->promoted_offset ||
+        candidate.applied_index < current->promoted_index) {
+      continue;
+    }
     if (best == nullptr ||
         std::tie(candidate.high_watermark, candidate.applied_index) >
             std::tie(best->high_watermark, best->applied_index) ||
