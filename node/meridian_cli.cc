@@ -82,6 +82,7 @@ constexpr char kToolUsage[] =
     "  topic describe NAME                                       partitions, replicas, leaders\n"
     "  topic delete NAME                                         delete a topic\n"
     "  topic add-partitions NAME --total=N                       grow a topic to N partitions\n"
+    "  topic promote NAME --partition=P                          fail a regional partition over\n"
     "  produce TOPIC                                             records from stdin, one a line\n"
     "  consume TOPIC                                             records to stdout, one a line\n"
     "  cluster status                                            nodes, leaders, replica lag\n"
@@ -130,6 +131,14 @@ constexpr char kTopicAddPartitionsUsage[] =
     "Grows topic NAME to N partitions (more than it has; at most 1024), placed like a new\n"
     "topic's. Existing records stay where they are; keyed records sent afterwards may go to\n"
     "a different partition than before (the partitioner is modulo the partition count).\n";
+
+constexpr char kTopicPromoteUsage[] =
+    "Usage: meridian topic promote NAME --partition=P\n\n"
+    "Fails partition P of regional topic NAME over to its most caught-up observer, as the\n"
+    "controller does by itself after --promotion_delay without a voter. The old epoch is\n"
+    "fenced: records it holds past the promotion point are discarded and counted\n"
+    "(meridian_promotion_records_discarded_total). Refused while a voter of the partition\n"
+    "still renews its data lease.\n";
 
 constexpr char kProduceUsage[] =
     "Usage: meridian produce TOPIC [--file=PATH] [--key-separator=SEP] [--acks=quorum|leader]\n"
@@ -558,6 +567,21 @@ int RunTopicAddPartitions(Session& session, const Args& args) {
       session.client().AddPartitions(name, static_cast<uint32_t>(*total));
   if (!grown.ok()) return session.Fail(Explain(grown.status(), name));
   fmt::print("topic '{}' now has {} partitions\n", name, grown->partitions.size());
+  return kExitOk;
+}
+
+int RunTopicPromote(Session& session, const Args& args) {
+  const std::string name = args.words[0];
+  absl::StatusOr<int64_t> partition = IntFlag(args, "partition", 0, 1023, std::nullopt);
+  if (!partition.ok()) return session.UsageError(partition.status());
+  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+    return session.Fail(metadata.status());
+  }
+  absl::StatusOr<wire::PromotePartitionResponseT> promoted =
+      session.client().PromotePartition(name, static_cast<uint32_t>(*partition));
+  if (!promoted.ok()) return session.Fail(Explain(promoted.status(), name));
+  fmt::print("{}/{} promoted to epoch {}: node {} continues from offset {}\n", name, *partition,
+             promoted->epoch, promoted->source, promoted->promoted_offset);
   return kExitOk;
 }
 
@@ -1418,6 +1442,7 @@ std::vector<Command> Commands() {
        {{"total", true}},
        1,
        RunTopicAddPartitions},
+      {"topic promote", kTopicPromoteUsage, {{"partition", true}}, 1, RunTopicPromote},
       {"produce",
        kProduceUsage,
        {{"file", true}, {"key-separator", true}, {"acks", true}, {"no-idempotence", false}},

@@ -53,6 +53,12 @@ ABSL_FLAG(uint64_t, segment_bytes, 64ull << 20,
           "Partition log segment size; retention deletes whole segments (4096..1 GiB).");
 ABSL_FLAG(int64_t, retention_check_ms, 5000,
           "How often each partition's retention is evaluated (>= 10).");
+ABSL_FLAG(int64_t, promotion_delay_ms, 30000,
+          "Regional topics: the controller leader promotes an observer after this long without "
+          "a voter renewing its data lease (0: only by 'meridian topic promote').");
+ABSL_FLAG(int64_t, regional_lease_ms, 10000,
+          "Regional topics: how long a confirmation from the controller lets a node serve its "
+          "replicas; must leave the promotion delay room for clock drift and an election.");
 ABSL_FLAG(uint64_t, metadata_snapshot_entries, 4096,
           "Metadata entries between compactions of the metadata group (>= 1).");
 ABSL_FLAG(std::string, log_level, "info",
@@ -189,6 +195,12 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
   options.retention_check_interval =
       std::chrono::milliseconds(absl::GetFlag(FLAGS_retention_check_ms));
   options.metadata_snapshot_entries = absl::GetFlag(FLAGS_metadata_snapshot_entries);
+  if (absl::GetFlag(FLAGS_promotion_delay_ms) < 0 || absl::GetFlag(FLAGS_regional_lease_ms) < 1) {
+    return absl::InvalidArgumentError("--promotion_delay_ms >= 0 and --regional_lease_ms >= 1");
+  }
+  // Broker::Start checks how the two relate (and says how in its error).
+  options.promotion_delay = std::chrono::milliseconds(absl::GetFlag(FLAGS_promotion_delay_ms));
+  options.regional_lease = std::chrono::milliseconds(absl::GetFlag(FLAGS_regional_lease_ms));
   options.planted.ack_before_fsync = absl::GetFlag(FLAGS_unsafe_ack_before_fsync_for_tests);
   if (absl::Status s = LimitsFromFlags(&options.limits); !s.ok()) return s;
   if (options.planted.ack_before_fsync) {

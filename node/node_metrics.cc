@@ -90,6 +90,15 @@ void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
         b.buffered_bytes_peak);
   gauge("meridian_buffered_bytes_max",
         "The bound on meridian_buffered_bytes (--buffered_bytes_max).", b.buffered_bytes_max);
+  counter("meridian_promotions_total",
+          "Regional partitions this node promoted to an observer as controller leader.",
+          b.promotions_total);
+  counter("meridian_promotion_records_discarded_total",
+          "Old-epoch records this node held after a promotion point and discarded (RPO).",
+          b.promotion_records_discarded_total);
+  counter("meridian_lease_refusals_total",
+          "Requests for regional partitions refused for want of a data lease.",
+          b.lease_refusals_total);
   out.Family("meridian_produce_latency_seconds", "histogram",
              "Produce request handling time, replication to a quorum included.");
   out.Histogram({}, b.produce_latency_ns, kNanosPerSecond);

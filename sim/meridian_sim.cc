@@ -26,9 +26,10 @@ ABSL_FLAG(std::string, seed, "", "Run one seed.");
 ABSL_FLAG(std::string, seeds, "", "Run a sweep of seeds A..B (inclusive).");
 ABSL_FLAG(std::string, scenario, "geo-3x3",
           "single-region-3, geo-3x3, geo-5x1, region-loss-strong (geo-3x3, a strong topic, "
-          "and one scripted region loss: measures RTO and RPO), or spike-10x (single-region-3 "
-          "with bounded nodes, no faults, producers at 10x for a minute; fixed phases, "
-          "--duration and --heal are ignored).");
+          "and one scripted region loss: measures RTO and RPO), region-loss-regional "
+          "(geo-3x3, a regional topic whose home region is lost or cut off: promotion, "
+          "fencing, RPO and RTO), or spike-10x (single-region-3 with bounded nodes, no faults, "
+          "producers at 10x for a minute; fixed phases, --duration and --heal are ignored).");
 ABSL_FLAG(std::string, workload, "broker",
           "broker (brokers, core/client producers and a consumer, judged by the log checker) "
           "or toy (the journal the simulator was first proven with).");
@@ -37,6 +38,9 @@ ABSL_FLAG(uint32_t, partitions, 0,
 ABSL_FLAG(std::string, consistency, "",
           "Broker workload: the topic's mode, strong or regional (voters in the clients' region, "
           "one observer in each other region). Empty: the scenario decides.");
+ABSL_FLAG(int64_t, promotion_delay_ms, 3000,
+          "Broker workload, regional topics: the controller promotes an observer after this long "
+          "without a voter (at least 2000; each node's data lease is a third of it).");
 ABSL_FLAG(int64_t, duration, 20, "Fault phase, in virtual seconds.");
 ABSL_FLAG(int64_t, heal, 20, "Heal phase after the faults, in virtual seconds.");
 ABSL_FLAG(uint32_t, clients, 0, "Client nodes (0: the seed picks 1-5).");
@@ -52,9 +56,10 @@ ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names
 ABSL_FLAG(
     std::string, bug, "none",
     "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state, "
-    "snapshot-without-state, strong-voters-share-a-region, memory-bound-ignored (spike-10x); "
-    "with --group_members: zombie-commit-accepted, assign-one-partition-twice, "
-    "group-commit-ahead. Toy workload: ack-before-sync, skip-crc.");
+    "snapshot-without-state, strong-voters-share-a-region, memory-bound-ignored (spike-10x), "
+    "promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported "
+    "(region-loss-regional); with --group_members: zombie-commit-accepted, "
+    "assign-one-partition-twice, group-commit-ahead. Toy workload: ack-before-sync, skip-crc.");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
 ABSL_FLAG(bool, plant_nondeterminism, false,
@@ -81,6 +86,19 @@ std::vector<std::string> SplitCommas(const std::string& text) {
   return parts;
 }
 
+// The regional failover's flags (after --scenario and --consistency); an error message or "".
+std::string RegionalOptionsFromFlags(SimulationOptions* options) {
+  if (options->consistency == "strong" && options->scenario == "region-loss-regional") {
+    return "--scenario=region-loss-regional is for regional topics";
+  }
+  if (absl::GetFlag(FLAGS_promotion_delay_ms) < 2000 ||
+      absl::GetFlag(FLAGS_promotion_delay_ms) > 600'000) {
+    return "--promotion_delay_ms must be 2000 to 600000";
+  }
+  options->promotion_delay = std::chrono::milliseconds(absl::GetFlag(FLAGS_promotion_delay_ms));
+  return "";
+}
+
 // Reads every flag but --seed/--seeds into options; an error message for bad values.
 std::string OptionsFromFlags(SimulationOptions* options) {
   options->scenario = absl::GetFlag(FLAGS_scenario);
@@ -104,6 +122,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   if (options->consistency == "regional" && options->scenario == "region-loss-strong") {
     return "--scenario=region-loss-strong is for strong topics";
   }
+  if (std::string error = RegionalOptionsFromFlags(options); !error.empty()) return error;
   if (options->clients > 16) return "--clients must be at most 16";
   const std::string buggify = absl::GetFlag(FLAGS_buggify);
   if (buggify == "seed") {
@@ -123,7 +142,8 @@ std::string OptionsFromFlags(SimulationOptions* options) {
              " for the broker workload (ack-before-quorum, fetch-above-hwm, "
              "forget-producer-state, snapshot-without-state, strong-voters-share-a-region, "
              "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
-             "memory-bound-ignored)";
+             "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
+             "observer-in-write-quorum, rpo-under-reported)";
     }
     options->group_members = absl::GetFlag(FLAGS_group_members);
   } else if (!ParsePlantedBug(bug, &options->bug)) {
@@ -148,7 +168,8 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   int servers = 0;
   if (!MakeScenarioTopology(options->scenario, 0, &probe, &servers)) {
     return "unknown --scenario " + options->scenario +
-           " (single-region-3, geo-3x3, geo-5x1, region-loss-strong, spike-10x)";
+           " (single-region-3, geo-3x3, geo-5x1, region-loss-strong, region-loss-regional, "
+           "spike-10x)";
   }
   return "";
 }
@@ -193,10 +214,11 @@ int Shrink(SimulationOptions options) {
 // Distributions over a sweep's runs of what the broker workload measures (SimulationResult):
 // produce latency per run, and RTO/RPO for region-loss scenarios.
 struct GeoSummary {
-  std::vector<double> p50_ms, p99_ms, rto_s;
+  std::vector<double> p50_ms, p99_ms, rto_s, rpo;
   uint64_t rpo_total = 0, rpo_max = 0, rpo_runs = 0;
   std::vector<double> shed_fraction, admitted_p50_ms, admitted_p99_ms, drain_s;
   uint64_t peak_bytes_max = 0, bound_bytes = 0;
+  uint64_t promotions = 0, promoted_runs = 0, acked_lost_total = 0;
 
   void Add(const SimulationResult& result) {
     if (result.consistency.empty()) return;
@@ -215,7 +237,11 @@ struct GeoSummary {
       rpo_runs++;
       rpo_total += *result.rpo_records;
       rpo_max = std::max(rpo_max, *result.rpo_records);
+      rpo.push_back(static_cast<double>(*result.rpo_records));
     }
+    promotions += result.promotions;
+    promoted_runs += result.promotions > 0;
+    if (result.rpo_acked_lost.has_value()) acked_lost_total += *result.rpo_acked_lost;
   }
   static double Quantile(std::vector<double> values, double q) {
     if (values.empty()) return 0;
@@ -246,8 +272,14 @@ struct GeoSummary {
           peak_bytes_max, bound_bytes);
     }
     if (rpo_runs > 0) {
-      out += fmt::format("\"rpo_records\":{{\"runs\":{},\"total\":{},\"max\":{}}},", rpo_runs,
-                         rpo_total, rpo_max);
+      out += fmt::format(
+          "\"rpo_records\":{{\"runs\":{},\"total\":{},\"p50\":{:.0f},\"p99\":{:.0f},"
+          "\"max\":{}}},",
+          rpo_runs, rpo_total, Quantile(rpo, 0.5), Quantile(rpo, 0.99), rpo_max);
+    }
+    if (promoted_runs > 0) {
+      out += fmt::format("\"promotions\":{{\"runs\":{},\"total\":{},\"acked_lost\":{}}},",
+                         promoted_runs, promotions, acked_lost_total);
     }
     return out;
   }

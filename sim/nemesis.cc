@@ -89,6 +89,8 @@ const char* FaultKindName(FaultKind kind) {
       return "disk_full";
     case FaultKind::kRegionLoss:
       return "region_loss";
+    case FaultKind::kRegionIsolation:
+      return "region_isolation";
   }
   MERIDIAN_UNREACHABLE("fault kind {}", static_cast<int>(kind));
 }
@@ -251,6 +253,16 @@ void Nemesis::Apply(const FaultEvent& event) {
       const auto& region = targets_.regions[event.target % targets_.regions.size()];
       std::vector<io::NodeId> others;
       for (io::NodeId node : world_.nodes()) {
+        if (std::find(region.begin(), region.end(), node) == region.end()) others.push_back(node);
+      }
+      Block(region, others);
+      Block(others, region);
+      break;
+    }
+    case FaultKind::kRegionIsolation: {
+      const auto& region = targets_.regions[event.target % targets_.regions.size()];
+      std::vector<io::NodeId> others;
+      for (io::NodeId node : servers) {
         if (std::find(region.begin(), region.end(), node) == region.end()) others.push_back(node);
       }
       Block(region, others);

@@ -37,8 +37,11 @@ enum class FaultKind {
   kMisdirectedWrite,  // One write of one server lands some sectors away (atlas-checked).
   kDiskFull,          // One server's disk is full for a while.
   kRegionLoss,        // Every server of a region crashes at once, back later or never.
+  // Scripted only (region-loss-regional), never in a swarm: one region's servers are cut off
+  // from the other regions' servers, while clients still reach every server.
+  kRegionIsolation,
 };
-inline constexpr int kFaultKinds = 18;
+inline constexpr int kFaultKinds = 18;  // The swarm's kinds: every kind before kRegionIsolation.
 
 const char* FaultKindName(FaultKind kind);
 

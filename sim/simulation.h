@@ -46,6 +46,10 @@ struct SimulationOptions {
   // default, or strong for region-loss-strong); "regional" homes the voters in the clients'
   // region with one observer in each other region.
   std::string consistency;
+  // Broker workload, regional topics: how long the controller waits without a voter before it
+  // promotes an observer (each node's data lease is a third of it). Shorter: less downtime
+  // (RTO), and less time for a returning home region to make it unnecessary.
+  io::Duration promotion_delay = std::chrono::seconds(3);
   // Whether code fault points (BUGGIFY, io::Runtime::ShouldInjectFault) may fire.
   enum class Buggify { kSeedChooses, kOn, kOff };
   Buggify buggify = Buggify::kSeedChooses;
@@ -96,6 +100,11 @@ struct SimulationResult {
   std::optional<double> rto_s;
   std::optional<uint64_t> rpo_records;
   std::optional<SpikeReport> spike;  // spike-10x only.
+  // region-loss-regional: promotions proposed, and the acknowledged records the log checker
+  // was told the promotions discarded (the run fails if rpo_records, what the old replicas
+  // reported discarding, is smaller).
+  uint64_t promotions = 0;
+  std::optional<uint64_t> rpo_acked_lost;
   bool ok() const { return violations.empty(); }
 };
 
@@ -128,7 +137,8 @@ void WriteHistoryFile(const std::string& path, const checks::History& history);
 bool ParseFaultKind(std::string_view name, FaultKind* kind);
 bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug);
 // Broker planted bugs by name: ack-before-quorum, fetch-above-hwm, forget-producer-state,
-// snapshot-without-state.
+// snapshot-without-state, strong-voters-share-a-region, promote-without-fencing,
+// stale-tail-served, observer-in-write-quorum, rpo-under-reported.
 bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBugs* bugs);
 // "group-commit-ahead": the simulated group members commit one past their position.
 bool ParseGroupConsumerPlantedBug(std::string_view name, client::GroupConsumerPlantedBug* bug);

@@ -60,6 +60,26 @@ std::string JsonEscape(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// The regional failover's flags, when they differ from the defaults.
+std::string RegionalFailoverFlags(const SimulationOptions& options) {
+  std::string flags;
+  if (options.promotion_delay != SimulationOptions{}.promotion_delay) {
+    flags += fmt::format(
+        " --promotion_delay_ms={}",
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.promotion_delay).count());
+  }
+  const core::broker::BrokerPlantedBugs& bugs = options.broker_bugs;
+  if (bugs.promote_without_fencing) flags += " --bug=promote-without-fencing";
+  if (bugs.stale_tail_served) flags += " --bug=stale-tail-served";
+  if (bugs.observer_in_write_quorum) flags += " --bug=observer-in-write-quorum";
+  if (bugs.rpo_under_reported) flags += " --bug=rpo-under-reported";
+  return flags;
+}
+
+}  // namespace
+
 std::string ReproCommand(const SimulationOptions& options) {
   std::string command =
       fmt::format("bazel run //sim:meridian-sim -- --seed={} --scenario={} --duration={} --heal={}",
@@ -88,6 +108,7 @@ std::string ReproCommand(const SimulationOptions& options) {
   if (options.broker_bugs.strong_voters_share_a_region) {
     command += " --bug=strong-voters-share-a-region";
   }
+  command += RegionalFailoverFlags(options);
   if (options.broker_bugs.partition ==
       core::broker::PartitionPlantedBug::kForgetProducerStateOnApply) {
     command += " --bug=forget-producer-state";
@@ -129,6 +150,10 @@ std::string GeoJson(const SimulationResult& result) {
         spike->produce_requests, spike->shed, spike->shed_fraction, spike->admitted_p50_ms,
         spike->admitted_p99_ms, spike->drain_s, spike->buffered_bytes_peak,
         spike->buffered_bytes_max);
+  }
+  if (result.rpo_acked_lost.has_value()) {
+    out += fmt::format("\"promotions\":{},\"rpo_acked_lost\":{},", result.promotions,
+                       *result.rpo_acked_lost);
   }
   return out;
 }
@@ -240,6 +265,22 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
   }
   if (name == "strong-voters-share-a-region") {
     bugs->strong_voters_share_a_region = true;
+    return true;
+  }
+  if (name == "promote-without-fencing") {
+    bugs->promote_without_fencing = true;
+    return true;
+  }
+  if (name == "stale-tail-served") {
+    bugs->stale_tail_served = true;
+    return true;
+  }
+  if (name == "observer-in-write-quorum") {
+    bugs->observer_in_write_quorum = true;
+    return true;
+  }
+  if (name == "rpo-under-reported") {
+    bugs->rpo_under_reported = true;
     return true;
   }
   if (name == "snapshot-without-state") {

@@ -79,7 +79,8 @@ bool MakeScenarioTopology(const std::string& name, int clients, Topology* topolo
   if (name == "single-region-3") {
     regions = {"us-east"};
     zones_per_region = 3;
-  } else if (name == "geo-3x3" || name == "region-loss-strong" || name == "spike-10x") {
+  } else if (name == "geo-3x3" || name == "region-loss-strong" || name == "region-loss-regional" ||
+             name == "spike-10x") {
     regions = {"us-east", "eu-west", "ap-south"};
     zones_per_region = 3;
   } else if (name == "geo-5x1") {

@@ -5,6 +5,7 @@
 #include "absl/container/btree_set.h"
 #include "core/broker/broker_state.h"
 #include "core/broker/group_coordinator.h"
+#include "core/replica/seed.h"
 #include "core/wire/raft_codec.h"
 #include "io/assert.h"
 #include "io/frame.h"
@@ -12,21 +13,6 @@
 
 namespace meridian::core::broker {
 namespace {
-
-std::string GroupDir(uint64_t group) { return fmt::format("groups/{}", group); }
-
-// Removes `path` and everything under it (a stopped partition's data).
-absl::Status RemoveTree(io::Disk& disk, const std::string& path) {
-  absl::StatusOr<std::vector<std::string>> names = disk.ListDir(path);
-  if (!names.ok()) return absl::IsNotFound(names.status()) ? absl::OkStatus() : names.status();
-  for (const std::string& name : *names) {
-    const std::string child = path + "/" + name;
-    absl::Status removed = disk.Remove(child);
-    if (!removed.ok()) removed = RemoveTree(disk, child);
-    if (!removed.ok()) return removed;
-  }
-  return disk.Remove(path);
-}
 
 void RunPeerDispatcher(std::shared_ptr<Broker::State> state) {
   io::Runtime& rt = state->runtime;
@@ -74,10 +60,16 @@ void StartCoordinator(Broker::State& state, const HostedPartition& hosted) {
 
 absl::Status StartPartition(Broker::State& state, const std::string& topic,
                             const cluster::PartitionRecord& partition) {
+  // A promoted partition's source seeds the new group from the old one before it starts:
+  // started empty, its single voter would restart the offsets at 0.
+  if (absl::Status s = SeedPromotedGroup(state, partition); !s.ok()) return s;
   auto machine = std::make_shared<PartitionMachine>(state.runtime, state.options.planted.partition);
   replica::ReplicaOptions options;
   options.group = partition.group;
   options.raft = state.GroupRaftOptions(partition.replicas, partition.observers);
+  if (state.options.planted.observer_in_write_quorum && !partition.observers.empty()) {
+    options.raft.planted_bug = raft::PlantedBug::kLearnersCountTowardCommit;
+  }
   options.tick = state.options.tick;
   options.dir = GroupDir(partition.group);
   options.log_segment_bytes = state.options.segment_bytes;
@@ -97,6 +89,20 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   if (offsets) StartCoordinator(state, hosted);
   state.metrics.partitions_hosted = state.partitions.size();
   return absl::OkStatus();
+}
+
+// Whether `group` is the old group of a partition this node must still seed the new epoch's
+// group from (its seed failed and will be retried): its data is the new epoch's only copy.
+bool NeededForSeed(const Broker::State& state, uint64_t group) {
+  for (const auto& [name, topic] : state.controller_machine->metadata.topics()) {
+    for (const cluster::PartitionRecord& partition : topic.partitions) {
+      if (partition.previous_group == group && partition.source == state.options.node_id &&
+          !state.partitions.contains(partition.group)) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 // Starts the replicas the metadata assigns to this node and stops (and deletes) the ones it no
@@ -137,13 +143,19 @@ void Reconcile(Broker::State& state) {
   }
   std::vector<uint64_t> unwanted;
   for (const auto& [group, hosted] : state.partitions) {
-    if (!wanted.contains(group)) unwanted.push_back(group);
+    if (!wanted.contains(group) && !NeededForSeed(state, group)) unwanted.push_back(group);
   }
   for (uint64_t group : unwanted) {
+    const HostedPartition& old = state.partitions[group];
+    const cluster::TopicRecord* topic = state.controller_machine->metadata.FindTopic(old.topic);
+    if (topic != nullptr && old.partition < topic->partitions.size() &&
+        topic->partitions[old.partition].previous_group == group) {
+      ReportDiscardedSuffix(state, old, topic->partitions[old.partition]);
+    }
     state.partitions[group].replica->Shutdown();
     state.partitions.erase(group);
     state.coordinators.erase(group);
-    if (absl::Status s = RemoveTree(state.runtime.disk(), GroupDir(group)); !s.ok()) {
+    if (absl::Status s = replica::RemoveTree(state.runtime.disk(), GroupDir(group)); !s.ok()) {
       state.Log(fmt::format("cannot remove the data of group {}: {}", group, s.ToString()));
     }
   }
@@ -287,33 +299,14 @@ wire::NodeInfoT SelfInfo(const BrokerOptions& options) {
 // Asks the controller leader, over the client protocol, to register `self`.
 absl::Status RegisterRemotely(Broker::State& state, const cluster::NodeRecord& leader,
                               const wire::NodeInfoT& self, io::Instant deadline) {
-  io::Runtime& rt = state.runtime;
-  absl::StatusOr<std::unique_ptr<io::Stream>> stream =
-      rt.network().Connect(io::Address{leader.host, leader.port}, deadline);
-  if (!stream.ok()) return stream.status();
-  wire::HelloRequestT hello;
-  hello.version_min = wire::kProtocolVersionMin;
-  hello.version_max = wire::kProtocolVersionMax;
-  hello.client_id = fmt::format("node-{}", self.id);
   wire::RegisterNodeRequestT registration;
   registration.node = std::make_unique<wire::NodeInfoT>(self);
-  io::FrameReader reader(**stream, wire::kClientMessageBytesMax);
-  for (wire::ClientMessageT request :
-       {wire::Message(1, std::move(hello)), wire::Message(2, std::move(registration))}) {
-    if (absl::Status s = io::WriteFrame(**stream, wire::EncodeClientMessage(request), deadline);
-        !s.ok()) {
-      return s;
-    }
-    absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
-    if (!frame.ok()) return frame.status();
-    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response =
-        wire::DecodeClientMessage(*frame);
-    if (!response.ok()) return response.status();
-    if (const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse()) {
-      return absl::UnavailableError(error->message);
-    }
+  absl::StatusOr<wire::ClientMessageT> response =
+      CallNode(state, leader, wire::Message(2, std::move(registration)), deadline);
+  if (!response.ok()) return response.status();
+  if (const wire::ErrorResponseT* error = response->body.AsErrorResponse()) {
+    return absl::UnavailableError(error->message);
   }
-  (*stream)->Close();
   return absl::OkStatus();
 }
 
@@ -354,6 +347,69 @@ void RunRegistration(std::shared_ptr<Broker::State> state) {
 }
 
 }  // namespace
+
+absl::StatusOr<wire::ClientMessageT> NodeConnection::Exchange(wire::ClientMessageT& request,
+                                                              io::Instant deadline) {
+  MERIDIAN_CHECK(stream != nullptr && reader != nullptr);
+  request.request_id = next_request_id++;
+  if (absl::Status s = io::WriteFrame(*stream, wire::EncodeClientMessage(request), deadline);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::vector<uint8_t>> frame = reader->Read(deadline);
+  if (!frame.ok()) return frame.status();
+  absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response =
+      wire::DecodeClientMessage(*frame);
+  if (!response.ok()) return response.status();
+  return std::move(**response);
+}
+
+absl::StatusOr<wire::ClientMessageT> NodeConnection::Call(Broker::State& state,
+                                                          const cluster::NodeRecord& to,
+                                                          wire::ClientMessageT request,
+                                                          io::Instant deadline) {
+  if (stream == nullptr || node != to.id) {
+    reader.reset();
+    stream.reset();
+    absl::StatusOr<std::unique_ptr<io::Stream>> connected =
+        state.runtime.network().Connect(io::Address{to.host, to.port}, deadline);
+    if (!connected.ok()) return connected.status();
+    node = to.id;
+    stream = std::move(*connected);
+    reader = std::make_unique<io::FrameReader>(*stream, wire::kClientMessageBytesMax);
+    wire::HelloRequestT hello;
+    hello.version_min = wire::kProtocolVersionMin;
+    hello.version_max = wire::kProtocolVersionMax;
+    hello.client_id = fmt::format("node-{}", state.options.node_id);
+    wire::ClientMessageT hello_message = wire::Message(0, std::move(hello));
+    absl::StatusOr<wire::ClientMessageT> answer = Exchange(hello_message, deadline);
+    if (answer.ok() && answer->body.AsErrorResponse() != nullptr) {
+      answer = absl::UnavailableError(answer->body.AsErrorResponse()->message);
+    }
+    if (!answer.ok()) {
+      Close();
+      return answer.status();
+    }
+  }
+  absl::StatusOr<wire::ClientMessageT> response = Exchange(request, deadline);
+  if (!response.ok()) Close();  // A stream in an unknown state is not reused.
+  return response;
+}
+
+void NodeConnection::Close() {
+  if (stream != nullptr) stream->Close();
+  reader.reset();
+  stream.reset();
+}
+
+absl::StatusOr<wire::ClientMessageT> CallNode(Broker::State& state, const cluster::NodeRecord& node,
+                                              wire::ClientMessageT request, io::Instant deadline) {
+  NodeConnection connection;
+  absl::StatusOr<wire::ClientMessageT> response =
+      connection.Call(state, node, std::move(request), deadline);
+  connection.Close();
+  return response;
+}
 
 absl::StatusOr<cluster::MetadataOutcome> Broker::State::ProposeMetadata(
     const wire::MetadataCommandT& command, io::Instant deadline) {
@@ -404,6 +460,21 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
     return absl::InvalidArgumentError(fmt::format(
         "node {} is neither a voter nor a learner of the metadata group", options.node_id));
   }
+  // A deposed controller leader may grant leases for up to an election timeout (check-quorum)
+  // after its successor took over; the successor waits promotion_delay from its own election.
+  const io::Duration election_max =
+      options.tick * (2 * static_cast<int64_t>(options.raft.election_timeout_ticks));
+  const io::Duration lease_with_drift =
+      options.regional_lease * (100 + options.raft.drift_bound_percent) / 100;
+  if (options.regional_lease <= io::Duration(0) ||
+      (options.promotion_delay != io::Duration(0) &&
+       options.promotion_delay <= lease_with_drift + election_max)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "promotion_delay {} must exceed the regional lease {} (+{}% drift) plus a controller "
+        "election ({}), or be 0 (operator promotion only)",
+        io::FormatDuration(options.promotion_delay), io::FormatDuration(options.regional_lease),
+        options.raft.drift_bound_percent, io::FormatDuration(election_max)));
+  }
   auto state = std::make_shared<State>(runtime, std::move(options));
   state->metrics.buffered_bytes_max = state->memory.bytes_max();
   state->controller_machine = std::make_shared<MetadataMachine>(runtime);
@@ -429,6 +500,8 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   runtime.Spawn("registration", [state] { RunRegistration(state); });
   runtime.Spawn("compactor", [state] { RunCompactor(state); });
   runtime.Spawn("groups", [state] { RunGroupCoordinators(state); });
+  runtime.Spawn("lease-renewal", [state] { RunLeaseRenewal(state); });
+  runtime.Spawn("promoter", [state] { RunPromoter(state); });
   return std::unique_ptr<Broker>(new Broker(state));
 }
 

@@ -51,6 +51,11 @@ struct BrokerPlantedBugs {
   bool assign_one_partition_twice = false;
   // The node's buffered bytes are counted but never refused (spike-10x catches it).
   bool memory_bound_ignored = false;
+  // Regional failover (README "Regional failover"):
+  bool promote_without_fencing = false;   // No data lease: a cut-off old epoch keeps acking.
+  bool stale_tail_served = false;         // Fetches skip the data lease: old tails read as current.
+  bool observer_in_write_quorum = false;  // Regional groups count observers' acks toward commit.
+  bool rpo_under_reported = false;        // A discarded suffix is reported one record short.
 };
 
 // Overload bounds and default quotas (core/broker/README.md "Limits"; docs/operations.md has
@@ -66,6 +71,20 @@ struct BrokerLimits {
   // Per client id and per topic unless the controller records an override (`meridian quota`).
   QuotaLimits client_quota_default;
   QuotaLimits topic_quota_default;
+};
+
+// What a regional failover did, as this node saw it (BrokerOptions::on_promotion).
+struct PromotionEvent {
+  enum class Kind : uint8_t {
+    kProposed,   // This node, the controller leader, is about to propose the promotion.
+    kDiscarded,  // This node discarded its old-epoch replica and the records after the offset.
+  };
+  Kind kind = Kind::kProposed;
+  std::string topic;
+  uint32_t partition = 0;
+  uint32_t epoch = 0;           // The new epoch.
+  int64_t promoted_offset = 0;  // Old-epoch records at or after it are discarded.
+  uint64_t records = 0;         // kDiscarded: how many this node held after the offset.
 };
 
 struct BrokerOptions {
@@ -98,6 +117,15 @@ struct BrokerOptions {
   uint32_t offsets_topic_partitions = 8;
   uint32_t offsets_topic_replication_factor = 3;
   BrokerLimits limits;
+  // Regional failover (core/broker/README.md "Regional failover"). A node hosting a replica of
+  // a regional topic serves its produce and fetch only under a data lease: `regional_lease`
+  // from a confirmation by the controller leader that it has applied the latest metadata. The
+  // controller leader promotes a regional partition's most caught-up observer once no voter of
+  // it renewed a lease for `promotion_delay` (0: only by operator command), which Start checks
+  // exceeds the lease (with the raft clock drift bound) plus a controller election.
+  io::Duration regional_lease = std::chrono::seconds(10);
+  io::Duration promotion_delay = std::chrono::seconds(30);
+  std::function<void(const PromotionEvent&)> on_promotion;  // Tests and the simulator.
   BrokerPlantedBugs planted;
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
   // stderr, prefixed with the node id.
@@ -117,6 +145,12 @@ struct BrokerMetrics {
   uint64_t snapshots_taken_total = 0;      // Compactions (partition retention + metadata).
   uint64_t compactions_refused_total = 0;  // Raft refused (e.g. a snapshot over its limit).
   uint64_t produce_bytes_total = 0;        // Record batch bytes of appended produce requests.
+  // Regional failover: promotions this node proposed as controller leader; old-epoch records
+  // this node discarded (its divergent suffix: the RPO it saw); requests refused for want of a
+  // data lease.
+  uint64_t promotions_total = 0;
+  uint64_t promotion_records_discarded_total = 0;
+  uint64_t lease_refusals_total = 0;
   // Time from a produce or fetch request's decoding to its response (a fetch's long poll
   // included), on the runtime's clock.
   metrics::Histogram produce_latency_ns = metrics::LatencyHistogram();

@@ -88,6 +88,7 @@ wire::ClientMessageT NotController(const Broker::State& state, uint64_t id) {
 
 wire::ClientMessageT HandleMetadata(Broker::State& state, uint64_t id,
                                     const wire::MetadataRequestT& request) {
+  if (request.lease_for_node != 0) return GrantLease(state, id, request.lease_for_node);
   const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
   wire::MetadataResponseT response;
   for (const auto& [node_id, node] : metadata.nodes()) {
@@ -317,9 +318,13 @@ wire::ClientMessageT HandleRegisterNode(Broker::State& state, uint64_t id,
   return Message(id, wire::RegisterNodeResponseT{});
 }
 
-// The partition a request names, hosted here; or the error to answer with.
-const HostedPartition* Route(const Broker::State& state, uint64_t id, const std::string& topic,
-                             uint32_t partition, wire::ClientMessageT* error) {
+enum class Access : uint8_t { kWrite, kRead };
+
+// The partition a request names, hosted here and servable (a regional replica needs the data
+// lease: failover.cc); or the error to answer with.
+const HostedPartition* Route(Broker::State& state, uint64_t id, const std::string& topic,
+                             uint32_t partition, wire::ClientMessageT* error,
+                             Access access = Access::kWrite) {
   const cluster::TopicRecord* record = state.controller_machine->metadata.FindTopic(topic);
   if (record == nullptr || partition >= record->partitions.size()) {
     *error = ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
@@ -332,6 +337,14 @@ const HostedPartition* Route(const Broker::State& state, uint64_t id, const std:
     *error =
         ErrorMessage(id, ErrorCode::NotLeader,
                      fmt::format("partition {}/{} is not hosted on this node", topic, partition));
+    return nullptr;
+  }
+  const bool lease_skipped = access == Access::kRead && state.options.planted.stale_tail_served;
+  if (!lease_skipped && !DataLeaseHeld(state, *record)) {
+    *error = ErrorMessage(id, ErrorCode::NotLeader,
+                          fmt::format("{}/{}: this node has no data lease from the controller "
+                                      "(its epoch may be superseded)",
+                                      topic, partition));
     return nullptr;
   }
   return hosted;
@@ -483,6 +496,12 @@ wire::ClientMessageT HandleProduce(Broker::State& state, uint64_t id,
     MERIDIAN_PROBE("broker: produce outcome aged out before the producer was answered");
     return ErrorMessage(id, ErrorCode::Unknown, "committed, but its outcome is no longer known");
   }
+  if (const cluster::TopicRecord* topic =
+          state.controller_machine->metadata.FindTopic(request.topic);
+      topic == nullptr || !DataLeaseHeld(state, *topic)) {
+    // Committed in an epoch a promotion may have superseded meanwhile: not an acknowledgement.
+    return ErrorMessage(id, ErrorCode::Unknown, "committed, but the data lease lapsed meanwhile");
+  }
   if (outcome->result == ApplyResult::kAppended) {
     MERIDIAN_CHECK(outcome->record_count == records);
     state.metrics.produce_records_total += records;
@@ -543,9 +562,18 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
                                  const wire::FetchRequestT& request) {
   state.metrics.fetch_requests_total++;
   wire::ClientMessageT error;
-  const HostedPartition* found = Route(state, id, request.topic, request.partition, &error);
+  const HostedPartition* found =
+      Route(state, id, request.topic, request.partition, &error, Access::kRead);
   if (found == nullptr) return error;
   const HostedPartition hosted = *found;  // Shared pointers: safe across the long poll.
+  const cluster::PartitionRecord& current =
+      state.controller_machine->metadata.FindTopic(request.topic)->partitions[request.partition];
+  const uint32_t epoch = current.epoch;
+  if (request.epoch >= 0 && request.epoch < epoch && request.offset > current.promoted_offset) {
+    // The consumer read past where this epoch began, in an epoch a promotion superseded.
+    MERIDIAN_PROBE("broker: a fetch from before a promotion is sent back to the new epoch");
+    return OutOfRange(id, hosted.machine->state, request.offset);
+  }
   const bool leader = hosted.replica->role() == raft::Role::kLeader;
   if (!request.allow_follower && !leader) {
     return ErrorMessage(id, ErrorCode::NotLeader, "not the partition leader",
@@ -575,7 +603,14 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
         [&] { return partition.high_watermark() > offset || state.stopped; },
         state.runtime.Now() + wait, "fetch long poll");
   }
+  if (const cluster::TopicRecord* topic =
+          state.controller_machine->metadata.FindTopic(request.topic);
+      !state.options.planted.stale_tail_served &&
+      (topic == nullptr || !DataLeaseHeld(state, *topic))) {
+    return ErrorMessage(id, ErrorCode::NotLeader, "the data lease lapsed during the long poll");
+  }
   wire::FetchResponseT response;
+  response.epoch = epoch;
   response.high_watermark = static_cast<int64_t>(partition.high_watermark().value());
   response.log_start_offset = static_cast<int64_t>(partition.log_start_offset().value());
   const uint64_t bytes_max =
@@ -640,6 +675,7 @@ wire::ClientMessageT HandleReplicaStatus(Broker::State& state, uint64_t id) {
     status->term = hosted.replica->term().value();
     status->leader = hosted.replica->leader().value();
     status->commit_index = hosted.replica->commit().value();
+    status->applied_index = hosted.machine->state.applied().value();
     status->high_watermark = static_cast<int64_t>(hosted.machine->state.high_watermark().value());
     status->log_start_offset =
         static_cast<int64_t>(hosted.machine->state.log_start_offset().value());
@@ -687,6 +723,8 @@ wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessa
       return HandleRegisterNode(state, id, *body.AsRegisterNodeRequest());
     case wire::Body::ReplicaStatusRequest:
       return HandleReplicaStatus(state, id);
+    case wire::Body::PromotePartitionRequest:
+      return HandlePromotePartition(state, id, *body.AsPromotePartitionRequest());
     default:
       if (std::optional<wire::ClientMessageT> response = HandleGroupRequest(state, request)) {
         return *std::move(response);

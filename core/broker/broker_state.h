@@ -8,11 +8,13 @@
 #include <string>
 
 #include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "core/broker/broker.h"
 #include "core/broker/group_ledger.h"
 #include "core/broker/partition_state.h"
 #include "core/cluster/metadata.h"
 #include "core/replica/replica.h"
+#include "io/frame.h"
 #include "io/sync.h"
 
 namespace meridian::core::broker {
@@ -75,6 +77,8 @@ class MetadataMachine final : public replica::ReplicaStateMachine {
   io::WaitList changed;
 };
 
+inline std::string GroupDir(uint64_t group) { return "groups/" + std::to_string(group); }
+
 struct HostedPartition {
   std::string topic;
   uint32_t partition = 0;
@@ -104,6 +108,15 @@ struct Broker::State {
   uint32_t fetches_in_flight = 0;
   // Fetch reads reserved after their long poll, by request fiber, until FinishRequest.
   absl::btree_map<io::FiberId, uint64_t> fetch_reads;
+  // Regional failover (failover.cc). This node may serve regional partitions until lease_until.
+  io::Instant lease_until;
+  // Controller leader only: when each node last renewed its data lease here, and since when
+  // this node has led (a new leader knows nothing of its predecessor's grants).
+  absl::btree_map<uint32_t, io::Instant> lease_grants;
+  absl::btree_map<uint64_t, io::Instant> groups_seen;  // When each partition group was first seen.
+  absl::btree_set<uint32_t> fenced_voters;  // Voters of partitions being promoted: no lease.
+  raft::Term leading_term;
+  io::Instant leading_since;
 
   // Proposes a metadata command and waits until it is applied here; the outcome, or the
   // proposal's error (FailedPrecondition: not the controller leader).
@@ -157,5 +170,46 @@ std::optional<wire::ClientMessageT> HandleGroupRequest(Broker::State& state,
                                                        const wire::ClientMessageT& request);
 // The group fiber: ticks every hosted coordinator (broker_groups.cc).
 void RunGroupCoordinators(std::shared_ptr<Broker::State> state);
+
+// A client connection from this node to another's client port, kept open between calls (a
+// lease renewal every fraction of a second must not pay a connect and a hello each time).
+struct NodeConnection {
+  // Sends `request` (after connecting and a hello, if not connected to `to` yet) and returns
+  // the response; on any error the connection is closed and the next call reconnects.
+  absl::StatusOr<wire::ClientMessageT> Call(Broker::State& state, const cluster::NodeRecord& to,
+                                            wire::ClientMessageT request, io::Instant deadline);
+  void Close();
+
+  uint32_t node = 0;
+  std::unique_ptr<io::Stream> stream;
+  std::unique_ptr<io::FrameReader> reader;
+  uint64_t next_request_id = 1;
+
+ private:
+  absl::StatusOr<wire::ClientMessageT> Exchange(wire::ClientMessageT& request,
+                                                io::Instant deadline);
+};
+
+// Sends `request` to `node`'s client port (after a hello) and returns its response.
+absl::StatusOr<wire::ClientMessageT> CallNode(Broker::State& state, const cluster::NodeRecord& node,
+                                              wire::ClientMessageT request, io::Instant deadline);
+
+// Regional failover (failover.cc; core/cluster/promotion.h for the design).
+// Whether this node may serve `topic`'s replicas now: always for non-regional topics; for
+// regional ones while the data lease holds. Counts a refusal when it does not.
+bool DataLeaseHeld(Broker::State& state, const cluster::TopicRecord& topic);
+// The controller leader's answer to a lease renewal (MetadataRequest.lease_for_node).
+wire::ClientMessageT GrantLease(Broker::State& state, uint64_t id, uint32_t node);
+wire::ClientMessageT HandlePromotePartition(Broker::State& state, uint64_t id,
+                                            const wire::PromotePartitionRequestT& request);
+// On the source of a promoted partition: writes the new group's directory from the old
+// group's replica (hosted here) before the new group starts. OK if there is nothing to seed.
+absl::Status SeedPromotedGroup(Broker::State& state, const cluster::PartitionRecord& partition);
+// An old-epoch replica about to be discarded: counts and reports the records it holds after
+// the promotion point (its divergent suffix).
+void ReportDiscardedSuffix(Broker::State& state, const HostedPartition& old,
+                           const cluster::PartitionRecord& current);
+void RunLeaseRenewal(std::shared_ptr<Broker::State> state);
+void RunPromoter(std::shared_ptr<Broker::State> state);
 
 }  // namespace meridian::core::broker

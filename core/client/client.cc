@@ -436,6 +436,18 @@ absl::StatusOr<wire::TopicInfoT> Client::AddPartitions(const std::string& name, 
   return std::move(*grown->topic);
 }
 
+absl::StatusOr<wire::PromotePartitionResponseT> Client::PromotePartition(const std::string& topic,
+                                                                         uint32_t partition) {
+  wire::PromotePartitionRequestT request;
+  request.topic = topic;
+  request.partition = partition;
+  return TakeBody<wire::PromotePartitionResponseT>(
+      CallController(wire::Message(0, std::move(request)),
+                     runtime_.Now() + options_.request_timeout),
+      [](wire::BodyUnion& body) { return body.AsPromotePartitionResponse(); },
+      "PromotePartitionResponse");
+}
+
 absl::Status Client::DeleteTopic(const std::string& name) {
   wire::DeleteTopicRequestT request;
   request.name = name;

@@ -84,6 +84,10 @@ class Client {
   // Grows `name` to `total` partitions (more than it has). Keyed records may map to other
   // partitions afterwards (Kafka's partitioner is modulo the partition count).
   absl::StatusOr<wire::TopicInfoT> AddPartitions(const std::string& name, uint32_t total);
+  // Fails a regional partition over to its most caught-up observer (operator promotion,
+  // core/cluster/promotion.h). Refused while a voter still holds a data lease.
+  absl::StatusOr<wire::PromotePartitionResponseT> PromotePartition(const std::string& topic,
+                                                                   uint32_t partition);
   absl::Status DeleteTopic(const std::string& name);
   absl::StatusOr<wire::MetadataResponseT> ListTopics();
   absl::StatusOr<wire::TopicInfoT> DescribeTopic(const std::string& name);

@@ -37,6 +37,7 @@ void Consumer::Restart(Fetcher& fetcher, std::optional<wire::OffsetSpec> reset, 
   fetcher.reset = reset;
   fetcher.fetch_offset = offset;
   fetcher.position = offset;
+  fetcher.epoch = -1;  // A seek starts over: nothing read before it is to be validated.
   fetcher.buffered.clear();
   fetcher.buffered_bytes = 0;
   fetcher.error = absl::OkStatus();
@@ -211,6 +212,7 @@ absl::Status Consumer::FetchOnce(Fetcher& fetcher) {
   request.max_wait_ms = static_cast<uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.fetch_max_wait).count());
   request.allow_follower = options_.allow_follower;
+  request.epoch = fetcher.epoch;
   absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response = client_.CallPartitionLeader(
       request.topic, request.partition, wire::Message(0, request), CallDeadline());
   if (fetcher.generation != generation || fetcher.stop) {
@@ -231,6 +233,7 @@ absl::Status Consumer::FetchOnce(Fetcher& fetcher) {
     SetError(fetcher, UnexpectedResponse(**response, "FetchResponse"));
     return absl::OkStatus();
   }
+  fetcher.epoch = std::max(fetcher.epoch, fetched->epoch);
   absl::Status appended = Append(fetcher, *fetched, offset);
   if (!appended.ok()) SetError(fetcher, appended);
   data_.NotifyAll();

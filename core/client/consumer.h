@@ -98,6 +98,7 @@ class Consumer {
     std::optional<wire::OffsetSpec> reset;  // Set: the position must be looked up.
     int64_t fetch_offset = 0;               // Next offset to fetch (when !reset).
     int64_t position = 0;                   // Next offset Poll returns (when !reset).
+    int64_t epoch = -1;  // The partition epoch of the last fetch response (-1: none yet).
     std::deque<ConsumedRecord> buffered;
     size_t buffered_bytes = 0;
     absl::Status error;  // Reported by the next Poll.

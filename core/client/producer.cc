@@ -320,6 +320,13 @@ Producer::Outcome Producer::OnResponse(PartitionState& state, Batch& batch,
   if (options_.idempotent && state.sequence_epoch == batch.content.producer_epoch) {
     state.next_sequence = batch.content.base_sequence;
   }
+  if (options_.idempotent && error->code == wire::ErrorCode::OutOfOrderSequence) {
+    // The partition remembers fewer of our batches than were acknowledged: a regional
+    // promotion discarded the old epoch's tail (its RPO). Every later batch would hit the same
+    // gap; a new producer epoch starts the sequences over.
+    MERIDIAN_PROBE("producer: epoch bumped after a sequence gap");
+    (void)BumpEpoch(batch.content.producer_epoch);
+  }
   Fail(batch, StatusFromError(*error));
   return Outcome::kDone;
 }

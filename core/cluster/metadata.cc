@@ -14,12 +14,18 @@ namespace {
 constexpr uint32_t kVerifierDepthMax = 16;
 constexpr uint32_t kVerifierTablesMax = 1 << 20;
 
-// Voters: replication_factor distinct non-zero ids; observers: at most kObserversMax distinct
-// non-zero ids, none of them a voter. Regional topics only may have observers.
+}  // namespace
+
+// Voters: replication_factor distinct non-zero ids (a promoted epoch: 1 to replication_factor);
+// observers: at most kObserversMax distinct non-zero ids, none of them a voter. Regional topics
+// only may have observers.
 absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& partition) {
   absl::btree_set<uint32_t> distinct(partition.replicas.begin(), partition.replicas.end());
-  if (partition.replicas.size() != topic.replication_factor ||
-      distinct.size() != partition.replicas.size() || distinct.contains(0)) {
+  const bool count_ok =
+      partition.epoch == 0
+          ? partition.replicas.size() == topic.replication_factor
+          : !partition.replicas.empty() && partition.replicas.size() <= topic.replication_factor;
+  if (!count_ok || distinct.size() != partition.replicas.size() || distinct.contains(0)) {
     return absl::InvalidArgumentError(
         fmt::format("partition {} of '{}': replicas must be {} distinct non-zero node ids",
                     partition.partition, topic.name, topic.replication_factor));
@@ -40,6 +46,8 @@ absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& p
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 // A topic's mode as a command or snapshot states it. Unspecified is what commands written
 // before modes existed carry: read as Strong (their placement spread voters over regions).
@@ -131,6 +139,8 @@ MetadataOutcome ClusterMetadata::Apply(std::span<const uint8_t> data) {
       return ApplyTopicAddPartitions(*command->body_as_TopicAddPartitions());
     case wire::MetadataCommandBody::QuotaSet:
       return ApplyQuotaSet(*command->body_as_QuotaSet());
+    case wire::MetadataCommandBody::PartitionPromote:
+      return ApplyPartitionPromote(*command->body_as_PartitionPromote());
     case wire::MetadataCommandBody::NONE:
       break;
   }
@@ -184,6 +194,7 @@ absl::Status ClusterMetadata::AddPartitions(
     if (assignment != nullptr && assignment->observers() != nullptr) {
       partition.observers.assign(assignment->observers()->begin(), assignment->observers()->end());
     }
+    // A new partition starts at epoch 0 whatever the command says: epochs move by promotion.
     if (absl::Status s = ValidateReplicas(topic, partition); !s.ok()) return s;
     added.push_back(std::move(partition));
   }
@@ -275,6 +286,11 @@ std::string ClusterMetadata::EncodeSnapshot() const {
       record->group = partition.group;
       record->replicas = partition.replicas;
       record->observers = partition.observers;
+      record->epoch = partition.epoch;
+      record->previous_group = partition.previous_group;
+      record->source = partition.source;
+      record->promoted_index = partition.promoted_index;
+      record->promoted_offset = partition.promoted_offset;
       out->partitions.push_back(std::move(record));
     }
     snapshot.topics.push_back(std::move(out));
@@ -289,6 +305,29 @@ std::string ClusterMetadata::EncodeSnapshot() const {
   builder.Finish(wire::MetadataSnapshot::Pack(builder, &snapshot));
   return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
 }
+
+namespace {
+
+// One partition of a snapshot's topic, checked as apply would, appended to `topic`.
+absl::Status RestorePartition(TopicRecord& topic,
+                              const std::unique_ptr<wire::PartitionSnapshotRecordT>& partition,
+                              size_t p, uint64_t next_group, absl::btree_set<uint64_t>& groups) {
+  if (partition == nullptr || partition->partition != p ||
+      partition->group < kFirstPartitionGroup || partition->group >= next_group ||
+      !groups.insert(partition->group).second ||
+      (partition->epoch != 0) != (partition->previous_group != 0) ||
+      partition->previous_group >= partition->group || partition->promoted_offset < 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("metadata snapshot: partition {} of '{}' is malformed", p, topic.name));
+  }
+  topic.partitions.push_back({partition->partition, partition->group, partition->replicas,
+                              partition->observers, partition->epoch, partition->previous_group,
+                              partition->source, partition->promoted_index,
+                              partition->promoted_offset});
+  return ValidateReplicas(topic, topic.partitions.back());
+}
+
+}  // namespace
 
 absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
   flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(data.data()), data.size());
@@ -328,17 +367,11 @@ absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
       return s;
     }
     for (size_t p = 0; p < topic->partitions.size(); p++) {
-      const auto& partition = topic->partitions[p];
-      if (partition == nullptr || partition->partition != p ||
-          partition->group < kFirstPartitionGroup || partition->group >= snapshot.next_group ||
-          !groups.insert(partition->group).second ||
-          partition->replicas.size() != topic->replication_factor) {
-        return absl::InvalidArgumentError(
-            fmt::format("metadata snapshot: partition {} of '{}' is malformed", p, topic->name));
+      if (absl::Status s =
+              RestorePartition(record, topic->partitions[p], p, snapshot.next_group, groups);
+          !s.ok()) {
+        return s;
       }
-      record.partitions.push_back(
-          {partition->partition, partition->group, partition->replicas, partition->observers});
-      if (absl::Status s = ValidateReplicas(record, record.partitions.back()); !s.ok()) return s;
     }
     if (!restored.topics_.emplace(topic->name, std::move(record)).second) {
       return absl::InvalidArgumentError("metadata snapshot: a topic listed twice");

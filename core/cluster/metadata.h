@@ -59,6 +59,14 @@ struct PartitionRecord {
   uint64_t group = 0;
   std::vector<uint32_t> replicas;   // The voters; the preferred leader first.
   std::vector<uint32_t> observers;  // Raft learners (regional topics); none in `replicas`.
+  // Promotion (core/cluster/promotion.h): the epoch, and for epoch > 0 where its group came
+  // from: `source` seeded it from `previous_group` through `promoted_index`, whose high
+  // watermark was `promoted_offset`. Old-epoch records at or after it were discarded.
+  uint32_t epoch = 0;
+  uint64_t previous_group = 0;
+  uint32_t source = 0;
+  uint64_t promoted_index = 0;
+  int64_t promoted_offset = 0;
 };
 
 struct TopicRecord {
@@ -92,6 +100,9 @@ struct MetadataOutcome {
 
 // Topic names: 1..kNameBytesMax characters of [a-zA-Z0-9._-], not "." or "..".
 absl::Status ValidateTopicName(std::string_view name);
+// A partition's voters and observers against its topic (distinct non-zero ids, observers on
+// regional topics only; replication_factor voters, or 1..replication_factor after a promotion).
+absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& partition);
 // Checks a create request's numbers (partitions, replication factor, retention).
 absl::Status ValidateTopicSettings(uint32_t partitions, uint32_t replication_factor,
                                    int64_t retention_bytes, int64_t retention_ms);
@@ -140,6 +151,7 @@ class ClusterMetadata {
   MetadataOutcome ApplyQuotaSet(const wire::QuotaSet& set);  // metadata_quotas.cc
   void EncodeQuotas(wire::MetadataSnapshotT& snapshot) const;
   absl::Status RestoreQuotas(const wire::MetadataSnapshotT& snapshot);
+  MetadataOutcome ApplyPartitionPromote(const wire::PartitionPromote& promote);  // promotion.cc
   // Appends partitions with these replica lists to `topic` (validated first; nothing changes on
   // an error): the create and add-partitions commands share it.
   absl::Status AddPartitions(

@@ -109,6 +109,8 @@ const char* PlantedBugName(PlantedBug bug) {
       return "lease-read-during-transfer";
     case PlantedBug::kConfigKeptAfterTruncation:
       return "config-kept-after-truncation";
+    case PlantedBug::kLearnersCountTowardCommit:
+      return "learners-count-toward-commit";
   }
   return "?";
 }

@@ -192,7 +192,16 @@ bool Raft::MaybeCommit() {
   absl::btree_map<NodeId, uint64_t> match;
   match[options_.id] = OwnMatch().value();
   for (const auto& [id, progress] : progress_) match[id] = progress.match().value();
-  const Index index(MajorityValue(membership_.voters, match));
+  Index index(MajorityValue(membership_.voters, match));
+  if (options_.planted_bug == PlantedBug::kLearnersCountTowardCommit) {
+    std::vector<uint64_t> members;  // PLANTED BUG: learners' acks stand in for voters'.
+    for (const auto& [id, value] : match) {
+      if (membership_.IsMember(id)) members.push_back(value);
+    }
+    std::sort(members.rbegin(), members.rend());
+    const size_t quorum = membership_.voters.size() / 2 + 1;
+    if (members.size() >= quorum) index = std::max(index, Index(members[quorum - 1]));
+  }
   if (index <= log_.commit()) return false;
   // §5.4.2: "Raft never commits log entries from previous terms by counting replicas. Only log
   // entries from the leader's current term are committed by counting replicas".

@@ -185,6 +185,9 @@ enum class PlantedBug : uint8_t {
   kLeaseFromAckReceipt,           // Lease measured from the heartbeat ack's receipt, not its send.
   kLeaseReadDuringTransfer,       // Lease reads still served after TimeoutNow was sent.
   kConfigKeptAfterTruncation,     // A truncated config entry's configuration stays in force.
+  // Past kPlantedBugLast: caught by the broker workload (//sim:broker_workload_test), not by the
+  // raft suite, whose groups have no learners.
+  kLearnersCountTowardCommit,  // A voter majority's worth of acks from voters or learners.
 };
 inline constexpr PlantedBug kPlantedBugLast = PlantedBug::kConfigKeptAfterTruncation;
 const char* PlantedBugName(PlantedBug bug);

@@ -347,11 +347,25 @@ void Replica::PublishState() {
 }
 
 void Replica::NoteHeard(const raft::Message& message) {
+  if (!raft_->membership().IsMember(message.from)) return;
+  member_heard_[message.from] = runtime_.Now();
   if (!raft_->membership().IsVoter(message.from)) return;
   voter_heard_[message.from] = runtime_.Now();
   if (message.from == raft_->leader() && message.term == raft_->term()) {
     leader_commit_heard_ = std::max(leader_commit_heard_, message.commit);
+    leader_heard_at_ = runtime_.Now();
   }
+}
+
+std::optional<io::Instant> Replica::LastHeardFrom(io::NodeId member) const {
+  auto it = member_heard_.find(member);
+  if (it == member_heard_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::vector<raft::Entry>> Replica::ReadLocalTail(raft::Index from,
+                                                                uint64_t bytes_max) {
+  return ReadEntries(from, bytes_max, raft::Index(log_->end_offset().value()));
 }
 
 ReplicaHealth Replica::health() const {

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -122,6 +123,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // of the local log, committed or not.
   absl::StatusOr<std::vector<raft::Entry>> ReadUncommittedForPlantedBug(raft::Index from,
                                                                         uint64_t bytes_max);
+  // Entries from `from` to the end of the local log, committed or not: what a fenced replica
+  // counts as its divergent suffix before it is discarded (core/broker/fencing.h).
+  absl::StatusOr<std::vector<raft::Entry>> ReadLocalTail(raft::Index from, uint64_t bytes_max);
   // Log compaction (raft §7): `data` is the state machine's state after applying every entry up
   // to `index` (<= applied()). Stores the snapshot durably, then deletes the log's whole
   // segments it covers. Returns when done; InvalidArgument if raft refuses (see Raft::Compact).
@@ -149,6 +153,14 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // Peer messages raft refused as nonsensical or forged (core/raft design.md "Hostile input").
   uint64_t raft_messages_dropped() const { return raft_ != nullptr ? raft_->drops().total() : 0; }
   ReplicaHealth health() const;
+  // When a message of the current leader (in its term) last arrived here, and the highest commit
+  // index such messages carried: a node whose applied index has reached that commit knew, at
+  // that time, everything the leader had committed. Bookkeeping only (core/broker/fencing.h).
+  std::optional<io::Instant> leader_heard_at() const { return leader_heard_at_; }
+  raft::Index leader_commit_heard() const { return leader_commit_heard_; }
+  // When a message from `member` (voter or learner) last arrived; nullopt: never (bounded by
+  // the members ever heard from). The controller's evidence that a node is alive.
+  std::optional<io::Instant> LastHeardFrom(io::NodeId member) const;
 
  private:
   struct Proposal {
@@ -201,6 +213,8 @@ class Replica : public std::enable_shared_from_this<Replica> {
   absl::btree_map<io::NodeId, io::Instant> voter_heard_;      // Last message from each voter.
   absl::btree_map<io::NodeId, io::Instant> voter_caught_up_;  // Leader: last match >= commit.
   raft::Index leader_commit_heard_;
+  std::optional<io::Instant> leader_heard_at_;  // nullopt: never since this replica opened.
+  absl::btree_map<io::NodeId, io::Instant> member_heard_;  // Every member ever heard from.
   io::NodeId last_known_leader_;
   uint64_t leadership_won_total_ = 0;
   uint64_t leader_changes_total_ = 0;

@@ -147,7 +147,7 @@ void WalkGroupBody(UnpackBudget& budget, const ClientMessage& message) {
 
 // Charges every string and vector UnPack copies out of `message`'s body.
 void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
-  static_assert(Body::MAX == Body::DescribeQuotasResponse,
+  static_assert(Body::MAX == Body::PromotePartitionResponse,
                 "a new body type: charge its strings and vectors here");
   if (const auto* body = message.body_as_ErrorResponse()) budget.String(body->message());
   if (const auto* body = message.body_as_HelloRequest()) budget.String(body->client_id());
@@ -164,6 +164,7 @@ void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
   if (const auto* body = message.body_as_CreateTopicResponse()) {
     if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
   }
+  if (const auto* body = message.body_as_PromotePartitionRequest()) budget.String(body->topic());
   if (const auto* body = message.body_as_DeleteTopicRequest()) budget.String(body->name());
   if (const auto* body = message.body_as_ProduceRequest()) {
     budget.String(body->topic());

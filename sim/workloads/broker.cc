@@ -33,15 +33,28 @@ constexpr io::Duration kAuditLimit = seconds(120);
 // Region-loss scenarios: one region is lost (every server crashes at once) at a seed-chosen
 // moment of the fault phase, for good or for a few seconds, and nothing else goes wrong, so the
 // run measures what the loss alone costs (RTO, RPO).
-bool IsRegionLossScenario(const std::string& scenario) { return scenario == "region-loss-strong"; }
+// region-loss-regional loses the topic's home region, or cuts its servers off from the other
+// regions' (clients still reach them: a cut-off old leader keeps being asked to write).
+bool IsRegionLossScenario(const std::string& scenario) {
+  return scenario == "region-loss-strong" || scenario == "region-loss-regional";
+}
 
-std::vector<FaultEvent> RegionLossSchedule(io::Random& random, io::Duration fault_phase) {
+std::vector<FaultEvent> RegionLossSchedule(io::Random& random, const SimulationOptions& options,
+                                           const Plan& plan) {
+  const io::Duration fault_phase = options.fault_phase;
   FaultEvent loss{
       io::Duration(random.Between((fault_phase * 3 / 10).count(), (fault_phase * 6 / 10).count())),
       FaultKind::kRegionLoss};
   loss.target = random.Next();
   loss.length =
       random.Chance(1, 2) ? io::Duration(0) : io::Duration(seconds(random.Between(3, 10)));
+  if (options.scenario == "region-loss-regional") {
+    loss.target = plan.home_region_index;
+    if (random.Chance(1, 2)) {
+      loss.kind = FaultKind::kRegionIsolation;  // Until the heal, or for a few seconds.
+      loss.length = loss.length == io::Duration(0) ? fault_phase : loss.length;
+    }
+  }
   return {loss};
 }
 
@@ -92,7 +105,7 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
   plan.replication_factor = std::min<uint32_t>(3, static_cast<uint32_t>(servers));
   if (options.scenario == "region-loss-strong" || options.consistency == "strong") {
     plan.consistency = wire::Consistency::Strong;
-  } else if (options.consistency == "regional") {
+  } else if (options.consistency == "regional" || options.scenario == "region-loss-regional") {
     // Voters where the clients are; replication factor 3 unless that region has fewer servers.
     plan.consistency = wire::Consistency::Regional;
     plan.home_region = topology->location(plan.admin_consumer).region;
@@ -100,7 +113,13 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
         plan.servers.begin(), plan.servers.end(),
         [&](io::NodeId server) { return topology->location(server).region == plan.home_region; });
     plan.replication_factor = std::min<uint32_t>(3, static_cast<uint32_t>(home_servers));
+    for (size_t i = 0; i < plan.targets.regions.size(); i++) {
+      if (topology->location(plan.targets.regions[i].front()).region == plan.home_region) {
+        plan.home_region_index = i;
+      }
+    }
   }
+  plan.promotion_delay = options.promotion_delay;
   return plan;
 }
 
@@ -127,6 +146,14 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
   options.retention_check_interval = milliseconds(500);
   options.metadata_snapshot_entries = 16;
   if (plan.spike) options.limits = SpikeLimits();
+  options.promotion_delay = plan.promotion_delay;
+  options.regional_lease = plan.promotion_delay / 3;
+  if (plan.promotions != nullptr) {
+    PromotionLog* log = plan.promotions;
+    options.on_promotion = [log](const core::broker::PromotionEvent& event) {
+      log->events.emplace_back(log->world->Now().nanos(), event);
+    };
+  }
   absl::StatusOr<std::unique_ptr<core::broker::Broker>> started =
       core::broker::Broker::Start(rt, options);
   if (!started.ok()) {
@@ -427,6 +454,62 @@ std::vector<std::string> Judge(const Run& run, const absl::StatusOr<checks::Chec
   return problems;
 }
 
+// What a run's promotions cost, per partition: acknowledged records the checker is told were
+// discarded, and what the old replicas reported discarding (the max over the nodes of one
+// partition's epoch, summed over its promotions).
+struct PromotionLoss {
+  uint64_t promotions = 0;
+  absl::btree_map<int64_t, uint64_t> acked_lost;  // partition -> records
+  absl::btree_map<int64_t, uint64_t> reported;    // partition -> records
+};
+
+// Tells the history what each promotion discarded: a send acknowledged before the promotion was
+// proposed, at or past the offset the new epoch starts at, was the old epoch's and is gone
+// (it becomes indeterminate); so are reads, before the promotion, of those offsets. Whatever
+// the old epoch acknowledged or served after the proposal is not excused: fencing must have
+// stopped it, and the checker judges it like any other operation.
+PromotionLoss ExcusePromotedLoss(const PromotionLog& log, checks::History& history) {
+  PromotionLoss loss;
+  absl::btree_map<std::pair<int64_t, uint32_t>, uint64_t> reported;  // (partition, epoch) -> max
+  std::vector<std::pair<int64_t, const core::broker::PromotionEvent*>> proposed;
+  for (const auto& [at_ns, event] : log.events) {
+    const int64_t partition = event.partition;
+    if (event.kind == core::broker::PromotionEvent::Kind::kProposed) {
+      proposed.emplace_back(at_ns, &event);
+    } else {
+      uint64_t& most = reported[{partition, event.epoch}];
+      most = std::max(most, event.records);
+    }
+  }
+  for (const auto& [key, records] : reported) loss.reported[key.first] += records;
+  const auto superseded = [&](int64_t partition, int64_t offset, int64_t at_ns) {
+    for (const auto& [proposed_ns, event] : proposed) {
+      if (event->partition == partition && offset >= event->promoted_offset &&
+          at_ns < proposed_ns) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (checks::Operation& op : history.operations) {
+    if (op.f == checks::Function::kSend && op.outcome == checks::Outcome::kOk &&
+        op.offsets.size() == 1 && superseded(op.partition, op.offsets[0], op.complete_ns)) {
+      op.outcome = checks::Outcome::kInfo;
+      op.offsets.clear();
+      loss.acked_lost[op.partition]++;
+    }
+    if (op.f == checks::Function::kPoll) {
+      std::erase_if(op.reads, [&](const checks::Read& read) {
+        return superseded(read.partition, read.offset, op.complete_ns);
+      });
+    }
+  }
+  absl::btree_set<std::pair<int64_t, uint32_t>> distinct;
+  for (const auto& [at_ns, event] : proposed) distinct.insert({event->partition, event->epoch});
+  loss.promotions = distinct.size();
+  return loss;
+}
+
 double Percentile(std::vector<int64_t> values_ns, double q) {
   if (values_ns.empty()) return 0;
   std::sort(values_ns.begin(), values_ns.end());
@@ -461,8 +544,9 @@ void MeasureGeo(const Run& run, const checks::History& history,
   result.produce_p50_ms = Percentile(latencies, 0.5);
   result.produce_p99_ms = Percentile(latencies, 0.99);
   const auto loss =
-      std::find_if(result.schedule.begin(), result.schedule.end(),
-                   [](const FaultEvent& e) { return e.kind == FaultKind::kRegionLoss; });
+      std::find_if(result.schedule.begin(), result.schedule.end(), [](const FaultEvent& e) {
+        return e.kind == FaultKind::kRegionLoss || e.kind == FaultKind::kRegionIsolation;
+      });
   if (!IsRegionLossScenario(result.scenario) || loss == result.schedule.end()) return;
   uint64_t lost = 0;
   if (report.ok()) {
@@ -535,7 +619,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   const std::vector<FaultEvent> generated =
       plan.spike ? std::vector<FaultEvent>{}  // The spike alone.
       : IsRegionLossScenario(options.scenario)
-          ? RegionLossSchedule(schedule_random, options.fault_phase)
+          ? RegionLossSchedule(schedule_random, options, plan)
           : GenerateSchedule(schedule_random, swarm, plan.targets);
   SimulationResult result;
   result.schedule = KeepScheduleEntries(generated, options.keep_faults);
@@ -543,6 +627,8 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   ApplyRunWideFaults(result.schedule, &world_options);
   World world(world_options);
   if (trace_sink) world.SetTraceSink(trace_sink);
+  PromotionLog promotions{&world, {}};
+  plan.promotions = &promotions;
   Run run{world, HistoryRecorder(world), plan};
   run.healed_at = world.Now() + (plan.spike ? kSpikeStart + kSpikeLength : options.fault_phase);
   run.stop_producing = run.healed_at + (plan.spike ? kSpikeTail : options.heal_phase);
@@ -581,12 +667,26 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   world.RunUntil([&] { return run.drain_done; }, world.Now() + kAuditLimit);
   registry.Sample();
 
-  const checks::History history = run.recorder.Build();
+  // Old replicas report what they discard once they learn of a promotion: give the ones that
+  // came back with the audit a moment to.
+  if (!promotions.events.empty()) world.RunUntil(world.Now() + seconds(5));
+  checks::History history = run.recorder.Build();
+  const PromotionLoss promotion_loss = ExcusePromotedLoss(promotions, history);
   const absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
   result.violations = Judge(run, report);
   if (!plan.group_members.empty()) {
     for (std::string& problem : JudgeGroup(run, history)) {
       result.violations.push_back(std::move(problem));
+    }
+  }
+  for (const auto& [partition, lost] : promotion_loss.acked_lost) {
+    const auto reported = promotion_loss.reported.find(partition);
+    const uint64_t said = reported == promotion_loss.reported.end() ? 0 : reported->second;
+    if (lost > said) {
+      result.violations.push_back(fmt::format(
+          "RPO under-reported: partition {} lost {} acknowledged record(s) in promotions, but "
+          "the old replicas reported discarding {}",
+          partition, lost, said));
     }
   }
   if (!options.history_path.empty()) WriteHistoryFile(options.history_path, history);
@@ -608,6 +708,14 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   result.probes = io::probe::Snapshot();
   MeasureGeo(run, history, report, result);
   if (plan.spike) MeasureSpike(registry, history, result);
+  if (options.scenario == "region-loss-regional") {
+    uint64_t reported = 0, acked_lost = 0;
+    for (const auto& [partition, records] : promotion_loss.reported) reported += records;
+    for (const auto& [partition, records] : promotion_loss.acked_lost) acked_lost += records;
+    result.promotions = promotion_loss.promotions;
+    result.rpo_records = reported;
+    result.rpo_acked_lost = acked_lost;
+  }
   return result;
 }
 

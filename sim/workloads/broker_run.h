@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "core/broker/broker.h"
 #include "core/client/client.h"
 #include "core/client/group_consumer.h"
 #include "sim/nemesis.h"
@@ -21,6 +22,13 @@ using std::chrono::seconds;
 
 inline constexpr uint16_t kClientPort = 9092;
 inline constexpr char kTopic[] = "events";
+
+// What the brokers told of regional failovers (BrokerOptions::on_promotion), on the world's
+// clock: when each promotion was proposed and at which offset, and what old replicas discarded.
+struct PromotionLog {
+  World* world = nullptr;
+  std::vector<std::pair<int64_t, core::broker::PromotionEvent>> events;  // (time ns, event)
+};
 
 struct Plan {
   std::vector<io::NodeId> servers;
@@ -39,6 +47,9 @@ struct Plan {
   wire::Assignor assignor = wire::Assignor::Range;
   client::GroupConsumerPlantedBug group_bug = client::GroupConsumerPlantedBug::kNone;
   bool spike = false;  // spike-10x (sim/workloads/spike.h): bounds, a spike, no faults.
+  io::Duration promotion_delay = seconds(3);
+  size_t home_region_index = 0;  // In targets.regions (regional topics).
+  PromotionLog* promotions = nullptr;
 };
 
 inline client::ClientOptions ClientOptionsFor(const Plan& plan, std::string id) {
