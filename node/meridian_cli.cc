@@ -39,6 +39,7 @@
 #include "core/client/errors.h"
 #include "core/client/producer.h"
 #include "io/posix/posix_runtime.h"
+#include "node/cli_tls.h"
 
 namespace meridian::node {
 namespace {
@@ -69,6 +70,8 @@ constexpr char kGlobalFlagsText[] =
     "Global flags (anywhere on the command line):\n"
     "  --bootstrap=IP:PORT,...  nodes to ask first (default 127.0.0.1:9092)\n"
     "  --timeout=SECONDS        budget of each cluster operation (default 30)\n"
+    "  --tls-ca=FILE            connect with TLS, trusting this CA (a node's --client_tls)\n"
+    "  --tls-cert=FILE, --tls-key=FILE  client certificate and key (--client_tls=mutual)\n"
     "  -h, --help               usage of the tool or of a subcommand\n";
 
 constexpr char kToolUsage[] =
@@ -82,7 +85,8 @@ constexpr char kToolUsage[] =
     "  topic add-partitions NAME --total=N                       grow a topic to N partitions\n"
     "  produce TOPIC                                             records from stdin, one a line\n"
     "  consume TOPIC                                             records to stdout, one a line\n"
-    "  cluster status                                            nodes, leaders, replica lag\n\n"
+    "  cluster status                                            nodes, leaders, replica lag\n"
+    "  certs --dir=DIR --cluster-id=ID --nodes=1,2,3             a local CA and certificates\n\n"
     "'meridian SUBCOMMAND --help' describes each one.\n\n";
 
 constexpr char kTopicCreateUsage[] =
@@ -166,7 +170,11 @@ struct FlagSpec {
   bool takes_value;
 };
 
-constexpr FlagSpec kGlobalFlags[] = {{"bootstrap", true}, {"timeout", true}};
+constexpr FlagSpec kGlobalFlags[] = {{"bootstrap", true},
+                                     {"timeout", true},
+                                     {"tls-ca", true},
+                                     {"tls-cert", true},
+                                     {"tls-key", true}};
 
 struct Args {
   std::vector<std::string> words;
@@ -1105,6 +1113,12 @@ std::vector<Command> Commands() {
        1,
        RunConsume},
       {"cluster status", kClusterStatusUsage, {}, 0, RunClusterStatus},
+      // No cluster involved: Main runs it without a runtime (node/cli_tls.h).
+      {"certs",
+       kCertsUsage,
+       {{"dir", true}, {"cluster-id", true}, {"nodes", true}, {"clients", true}},
+       0,
+       nullptr},
   };
 }
 
@@ -1177,7 +1191,7 @@ absl::StatusOr<std::string> MakeTempDir() {
 
 // Runs `command` on a fresh runtime and client. Returns the exit code.
 int RunCommand(const Command& command, const Args& args, const std::vector<io::Address>& bootstrap,
-               io::Duration timeout) {
+               io::Duration timeout, std::shared_ptr<io::posix::TlsContext> tls) {
   const std::string bootstrap_text = args.Value("bootstrap", "127.0.0.1:9092");
   absl::StatusOr<std::string> data_dir = MakeTempDir();
   if (!data_dir.ok()) {
@@ -1188,6 +1202,7 @@ int RunCommand(const Command& command, const Args& args, const std::vector<io::A
   (void)pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // Before the helper thread starts.
   io::posix::PosixOptions posix;
   posix.data_dir = *data_dir;
+  posix.security.client_tls = std::move(tls);
   int exit_code = kExitFailure;
   bool interrupted = false;
   absl::StatusOr<std::unique_ptr<PosixRuntime>> runtime = PosixRuntime::Create(posix);
@@ -1252,6 +1267,15 @@ int Main(int argc, char** argv) {
                                  : fmt::format("expected {} argument(s), got {}",
                                                command->positional, args->words.size()));
   }
+  if (checked.ok() && command->run == nullptr) {
+    return RunCerts(args->Value("dir"), args->Value("cluster-id"), args->Value("nodes"),
+                    args->Value("clients"));
+  }
+  absl::StatusOr<std::shared_ptr<io::posix::TlsContext>> tls =
+      checked.ok() ? ClientTlsFromFlags(args->Value("tls-ca"), args->Value("tls-cert"),
+                                        args->Value("tls-key"))
+                   : checked;
+  if (!tls.ok()) checked = tls.status();
   absl::StatusOr<std::vector<io::Address>> bootstrap =
       checked.ok() ? ParseBootstrap(args->Value("bootstrap", "127.0.0.1:9092")) : checked;
   double timeout_s = 30;
@@ -1268,7 +1292,7 @@ int Main(int argc, char** argv) {
   }
   const io::Duration timeout =
       std::chrono::duration_cast<io::Duration>(std::chrono::duration<double>(timeout_s));
-  return RunCommand(*command, *args, *bootstrap, timeout);
+  return RunCommand(*command, *args, *bootstrap, timeout, *tls);
 }
 
 }  // namespace

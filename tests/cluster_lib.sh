@@ -61,3 +61,18 @@ print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
     echo "${ports[*]}"
   fi
 }
+
+# make_certs MERIDIAN_CLI NODE_COUNT: a CA and certificates in $WORK/certs with `meridian certs`
+# (cluster id "test", nodes 1..NODE_COUNT, the client principal "tester"). Afterwards
+# `node_tls_flags I` prints node I's TLS flags (mutual TLS on peer links and on the client port)
+# and CLI_TLS_FLAGS holds the CLI's.
+make_certs() {
+  "$1" certs --dir="$WORK/certs" --cluster-id=test --nodes="$(seq -s, 1 "$2")" \
+    --clients=tester >/dev/null || fail "meridian certs failed"
+  CLI_TLS_FLAGS=(--tls-ca="$WORK/certs/ca.pem" --tls-cert="$WORK/certs/tester.pem"
+                 --tls-key="$WORK/certs/tester.key")
+}
+node_tls_flags() {
+  echo "--tls_ca=$WORK/certs/ca.pem --tls_cert=$WORK/certs/node-$1.pem" \
+    "--tls_key=$WORK/certs/node-$1.key --cluster_id=test --client_tls=mutual"
+}

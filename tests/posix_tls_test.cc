@@ -131,6 +131,13 @@ class PosixTlsTest : public ::testing::Test {
     return outcome;
   }
 
+  // One forgery against a TLS victim: refused once, and nothing delivered.
+  void ExpectRefused(const Forgery& forgery) {
+    const Outcome outcome = Forge(/*victim_tls=*/true, forgery);
+    EXPECT_FALSE(outcome.delivered) << "delivered as " << outcome.delivered_from.ToString();
+    EXPECT_EQ(outcome.refused, 1u);
+  }
+
   static std::string root_;
   int victims_ = 0;
   io::Address victim_address_;
@@ -145,51 +152,35 @@ TEST_F(PosixTlsTest, PlaintextPeerPortBelievesAForgedHello) {
   EXPECT_EQ(outcome.delivered_from, io::NodeId(1));
 }
 
-TEST_F(PosixTlsTest, RefusesAPlaintextDialer) {
-  const Outcome outcome = Forge(true, {});
-  EXPECT_FALSE(outcome.delivered);
-  EXPECT_EQ(outcome.refused, 1u);
-}
+TEST_F(PosixTlsTest, RefusesAPlaintextDialer) { ExpectRefused({}); }
 
 TEST_F(PosixTlsTest, RefusesADialerWithoutACertificate) {
-  const Outcome outcome = Forge(true, {.tls = Context(Files(""))});
-  EXPECT_FALSE(outcome.delivered);
-  EXPECT_EQ(outcome.refused, 1u);
+  ExpectRefused({.tls = Context(Files(""))});
 }
 
 TEST_F(PosixTlsTest, RefusesACertificateFromAnotherCa) {
-  const Outcome outcome = Forge(true, {.tls = Context(Files("node-1", "rogue"))});
-  EXPECT_FALSE(outcome.delivered);
-  EXPECT_EQ(outcome.refused, 1u);
+  ExpectRefused({.tls = Context(Files("node-1", "rogue"))});
 }
 
 TEST_F(PosixTlsTest, RefusesAMemberCertificateClaimingAnotherNode) {
   // Node 3 is a member with a valid certificate, and tries to speak in node 1's name.
-  const Outcome outcome = Forge(true, {.tls = Context(Files("node-3")), .claimed = 1});
-  EXPECT_FALSE(outcome.delivered);
-  EXPECT_EQ(outcome.refused, 1u);
+  ExpectRefused({.tls = Context(Files("node-3")), .claimed = 1});
 }
 
 TEST_F(PosixTlsTest, RefusesANodeCertificateOfAnotherCluster) {
   // Same CA, node 1 of cluster "green": refused whether the hello says green or blue.
   for (const std::string cluster : {"green", kCluster}) {
-    const Outcome outcome =
-        Forge(true, {.tls = Context(Files("node-1-green")), .claimed = 1, .cluster = cluster});
-    EXPECT_FALSE(outcome.delivered) << cluster;
-    EXPECT_EQ(outcome.refused, 1u) << cluster;
+    SCOPED_TRACE(cluster);
+    ExpectRefused({.tls = Context(Files("node-1-green")), .claimed = 1, .cluster = cluster});
   }
 }
 
 TEST_F(PosixTlsTest, RefusesAValidNodeThatIsNotAMember) {
-  const Outcome outcome = Forge(true, {.tls = Context(Files("node-4")), .claimed = 4});
-  EXPECT_FALSE(outcome.delivered);
-  EXPECT_EQ(outcome.refused, 1u);
+  ExpectRefused({.tls = Context(Files("node-4")), .claimed = 4});
 }
 
 TEST_F(PosixTlsTest, RefusesAClientCertificate) {
-  const Outcome outcome = Forge(true, {.tls = Context(Files("alice")), .claimed = 1});
-  EXPECT_FALSE(outcome.delivered);
-  EXPECT_EQ(outcome.refused, 1u);
+  ExpectRefused({.tls = Context(Files("alice")), .claimed = 1});
 }
 
 // The control: the right certificate, claim and cluster are accepted, so the refusals above are

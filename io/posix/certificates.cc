@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "io/posix/tls.h"
 
 namespace meridian::io::posix {
 namespace {
@@ -166,6 +167,29 @@ absl::Status IssueCertificate(const std::string& dir, const std::string& common_
     return OpenSslError("sign " + common_name);
   }
   return WritePair(dir, stem, key.get(), cert->get());
+}
+
+absl::Status MakeClusterCertificates(const std::string& dir, const std::string& cluster_id,
+                                     const std::vector<NodeId>& nodes,
+                                     const std::vector<std::string>& clients) {
+  if (absl::Status s = CheckClusterId(cluster_id); !s.ok()) return s;
+  for (const std::string& client : clients) {
+    if (client.rfind("node-", 0) == 0 || client == "ca") {
+      return absl::InvalidArgumentError(fmt::format(
+          "client name '{}': names starting with 'node-', and 'ca', are reserved", client));
+    }
+  }
+  const std::string ca_name = fmt::format("meridian {} CA", cluster_id);
+  if (absl::Status s = EnsureCertificateAuthority(dir, ca_name); !s.ok()) return s;
+  for (const NodeId node : nodes) {
+    absl::Status s = IssueCertificate(dir, NodeCertificateName(node, cluster_id),
+                                      fmt::format("node-{}", node.value()));
+    if (!s.ok()) return s;
+  }
+  for (const std::string& client : clients) {
+    if (absl::Status s = IssueCertificate(dir, client, client); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace meridian::io::posix

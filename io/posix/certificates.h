@@ -9,8 +9,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "io/node_id.h"
 
 namespace meridian::io::posix {
 
@@ -24,5 +26,13 @@ absl::Status EnsureCertificateAuthority(const std::string& dir, const std::strin
 // Overwrites an existing pair of that stem.
 absl::Status IssueCertificate(const std::string& dir, const std::string& common_name,
                               const std::string& stem);
+
+// What `meridian certs` writes into <dir>: the CA (kept if present), node-<id>.{pem,key} with
+// CN node-<id>.<cluster_id>.meridian for each node, and <name>.{pem,key} with CN <name> for each
+// client principal. A client name may not start with "node-" (it would read as a node's) nor be
+// "ca".
+absl::Status MakeClusterCertificates(const std::string& dir, const std::string& cluster_id,
+                                     const std::vector<NodeId>& nodes,
+                                     const std::vector<std::string>& clients);
 
 }  // namespace meridian::io::posix
