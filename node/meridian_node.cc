@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -74,6 +76,11 @@ ABSL_FLAG(std::string, client_tls, "off",
           "The client port (--listen): off (plaintext), tls (encrypted, the server proves it is "
           "a node of the cluster) or mutual (clients must also present a certificate of the "
           "CA). Needs the TLS flags. Every node of a cluster must use the same value.");
+ABSL_FLAG(std::string, acl_file, "",
+          "Per-principal ACLs on topics (core/broker/acl.h): lines of PRINCIPAL TOPIC "
+          "OPERATIONS. Given: every request is checked and what no rule allows is refused "
+          "(NotAuthorized). Empty: no ACLs. Principals are client certificate CNs under "
+          "--client_tls=mutual, else 'anonymous'. Read at start; the same file on every node.");
 ABSL_FLAG(bool, unsafe_ack_before_fsync_for_tests, false,
           "TESTS ONLY, LOSES ACKNOWLEDGED DATA: partition logs count a write durable when its "
           "fsync starts, so a record can be acknowledged before any disk holds it and a power "
@@ -88,6 +95,7 @@ using io::posix::PosixRuntime;
 struct ClientTls {
   std::shared_ptr<io::posix::TlsContext> context;
   io::posix::ClientCertificate client_certificate = io::posix::ClientCertificate::kNotRequested;
+  std::string cluster_id;  // A client certificate naming a node of this cluster is that node.
 };
 
 absl::StatusOr<io::Address> ParseIpAddress(std::string_view flag, const std::string& text) {
@@ -219,7 +227,35 @@ absl::StatusOr<ClientTls> SecurityFromFlags(io::posix::PosixOptions& options) {
   return ClientTls{.context = *context,
                    .client_certificate = mode == "mutual"
                                              ? io::posix::ClientCertificate::kRequired
-                                             : io::posix::ClientCertificate::kNotRequested};
+                                             : io::posix::ClientCertificate::kNotRequested,
+                   .cluster_id = cluster_id};
+}
+
+// --acl_file: the rules, or null without the flag.
+absl::StatusOr<std::shared_ptr<const core::broker::AccessControl>> AclFromFlags() {
+  const std::string path = absl::GetFlag(FLAGS_acl_file);
+  if (path.empty()) return nullptr;
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  if (!file) return absl::InvalidArgumentError(fmt::format("--acl_file {}: cannot read", path));
+  absl::StatusOr<core::broker::AccessControl> acl = core::broker::AccessControl::Parse(text.str());
+  if (!acl.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("--acl_file {}: {}", path, std::string(acl.status().message())));
+  }
+  return std::make_shared<const core::broker::AccessControl>(*std::move(acl));
+}
+
+// Who a client connection speaks for: its certificate's CN under mutual TLS (a node of this
+// cluster if it is that cluster's node certificate), else anonymous.
+core::broker::Principal PrincipalOf(io::Stream& connection, const std::string& cluster_id) {
+  auto* tls = dynamic_cast<io::posix::TlsStream*>(&connection);
+  if (tls == nullptr || tls->peer_common_name().empty()) return {};
+  const std::optional<io::posix::NodeCertificateIdentity> node =
+      io::posix::ParseNodeCertificateName(tls->peer_common_name());
+  return {.name = tls->peer_common_name(),
+          .cluster_node = node.has_value() && node->cluster_id == cluster_id};
 }
 
 // --kafka_listen and --kafka_advertise: the address Kafka clients are told to use.
@@ -267,6 +303,9 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
     return absl::InvalidArgumentError("--listen port 0 needs an explicit --advertise");
   }
   if (absl::Status s = KafkaAddressFromFlags(options); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<const core::broker::AccessControl>> acl = AclFromFlags();
+  if (!acl.ok()) return acl.status();
+  options.acl = *std::move(acl);
   options.controller_voters.push_back(posix.node.value());
   for (const auto& [peer, address] : posix.peers) options.controller_voters.push_back(peer.value());
   options.tick = std::chrono::milliseconds(absl::GetFlag(FLAGS_raft_tick_ms));
@@ -375,10 +414,12 @@ void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
                    NodeMetrics& metrics, const Logger& log, const ClientTls& tls) {
   AcceptLoop(
       rt, listener, "client",
-      [&rt, broker, &metrics, &log](std::shared_ptr<io::Stream> connection) {
+      [&rt, broker, &metrics, &log,
+       cluster_id = tls.cluster_id](std::shared_ptr<io::Stream> connection) {
         metrics.client_connections_total++;
         if (!ClientHandshake(rt, *connection, metrics, log)) return;
-        broker->ServeConnection(std::move(connection));
+        core::broker::Principal principal = PrincipalOf(*connection, cluster_id);
+        broker->ServeConnection(std::move(connection), std::move(principal));
       },
       log, tls);
   if (!kafka_listener) return;

@@ -60,6 +60,9 @@ void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
   counter("meridian_client_requests_total", "Client requests served.", b.requests_total);
   counter("meridian_client_errors_total", "Client requests refused or failed.",
           b.request_errors_total);
+  counter("meridian_client_requests_denied_total",
+          "Client requests refused by the ACLs (--acl_file): NotAuthorized.",
+          b.requests_denied_total);
   counter("meridian_produce_requests_total", "Produce requests received.",
           b.produce_requests_total);
   counter("meridian_produce_records_total", "Records appended by produce.",

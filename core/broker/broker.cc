@@ -414,8 +414,9 @@ void Broker::Stop() {
   state_->controller_machine->changed.NotifyAll();
 }
 
-wire::ClientMessageT Broker::Handle(const wire::ClientMessageT& request) {
-  return HandleRequest(*state_, request);
+wire::ClientMessageT Broker::Handle(const wire::ClientMessageT& request,
+                                    const Principal& principal) {
+  return HandleAuthorized(*state_, principal, request);
 }
 
 const cluster::ClusterMetadata& Broker::metadata() const {

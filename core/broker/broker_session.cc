@@ -89,7 +89,7 @@ bool Hello(Broker::State& state, Session& session, io::FrameReader& reader) {
 
 }  // namespace
 
-void Broker::ServeConnection(std::shared_ptr<io::Stream> stream) {
+void Broker::ServeConnection(std::shared_ptr<io::Stream> stream, Principal principal) {
   std::shared_ptr<State> state = state_;
   io::Runtime& rt = state->runtime;
   state->metrics.connections_total++;
@@ -118,8 +118,8 @@ void Broker::ServeConnection(std::shared_ptr<io::Stream> stream) {
     }
     session->in_flight++;
     std::shared_ptr<wire::ClientMessageT> owned(std::move(*request));
-    rt.Spawn("request", [state, session, owned] {
-      const wire::ClientMessageT response = HandleRequest(*state, *owned);
+    rt.Spawn("request", [state, session, owned, principal] {
+      const wire::ClientMessageT response = HandleAuthorized(*state, principal, *owned);
       Reply(state->runtime, *session, response);
       session->in_flight--;
       session->room.NotifyAll();

@@ -78,6 +78,8 @@ struct Broker::State {
   absl::btree_map<uint64_t, HostedPartition> partitions;  // by raft group id
   BrokerMetrics metrics;
   bool stopped = false;
+  // ACL denials are counted each time but logged at most once per kDenialLogInterval.
+  std::optional<io::Instant> denial_logged_at;
 
   // Proposes a metadata command and waits until it is applied here; the outcome, or the
   // proposal's error (FailedPrecondition: not the controller leader).
@@ -91,5 +93,8 @@ struct Broker::State {
 
 // Request handlers (broker_requests.cc).
 wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessageT& request);
+// HandleRequest for `principal` if the ACLs allow it, else NotAuthorized (broker_acl.cc).
+wire::ClientMessageT HandleAuthorized(Broker::State& state, const Principal& principal,
+                                      const wire::ClientMessageT& request);
 
 }  // namespace meridian::core::broker

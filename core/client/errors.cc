@@ -43,6 +43,8 @@ absl::StatusCode CodeFor(wire::ErrorCode code) {
       return absl::StatusCode::kInvalidArgument;
     case wire::ErrorCode::NotHelloed:
       return absl::StatusCode::kFailedPrecondition;
+    case wire::ErrorCode::NotAuthorized:
+      return absl::StatusCode::kPermissionDenied;
   }
   return absl::StatusCode::kUnknown;  // A code newer than this client.
 }

@@ -112,6 +112,8 @@ int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind) {
     case ErrorCode::BadRequest:
     case ErrorCode::NotHelloed:
       return error::kInvalidRequest;
+    case ErrorCode::NotAuthorized:
+      return error::kTopicAuthorizationFailed;
   }
   return error::kUnknownServerError;
 }

@@ -12,7 +12,8 @@
 # takes the same forgery, and its broker does see the forged message (the dropped counter moves)
 # — the hole the TLS path closes. Also: the start-up refusals (no TLS and no
 # --insecure_plaintext, contradicting flags, a certificate of another node), and that the CLI
-# works with a client certificate and is refused without one.
+# works with a client certificate and is refused without one, and that the ACLs let a read-only
+# principal consume but not produce or create topics.
 #
 # Usage: tls_test.sh MERIDIAN_NODE MERIDIAN HOSTILE_PEER_PY
 set -euo pipefail
@@ -26,6 +27,9 @@ declare -a NODE_PID CLIENT_PORT PEER_PORT METRICS_PORT
 source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"  # cleanup, fail, wait_until, ...
 
 make_certs "$CLI_BIN" 3
+"$CLI_BIN" certs --dir="$WORK/certs" --cluster-id=test --nodes=1,2,3 --clients=bob >/dev/null
+# The ACLs: the test's own principal may do everything, bob may only read `secure`.
+printf 'tester * all\nbob secure consume  # read-only\n' >"$WORK/acl.txt"
 # Node 1 of another cluster, from the same CA; node 1 of this cluster, from another CA.
 mkdir -p "$WORK/other" && cp "$WORK/certs/ca.pem" "$WORK/certs/ca.key" "$WORK/other/"
 "$CLI_BIN" certs --dir="$WORK/other" --cluster-id=other --nodes=1 >/dev/null
@@ -63,7 +67,11 @@ for line in text.decode().splitlines():
 PY
 }
 metric_above() { [ "$(metric "$1" "$2" 2>/dev/null)" -gt "$3" ] 2>/dev/null; }
-cli() { "$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=20 "${CLI_TLS_FLAGS[@]}" "$@"; }
+cli() {  # cli [--timeout=S] ARGS...
+  local timeout=--timeout=20
+  if [[ "${1:-}" == --timeout=* ]]; then timeout=$1; shift; fi
+  "$CLI_BIN" --bootstrap="$BOOTSTRAP" "$timeout" "${CLI_TLS_FLAGS[@]}" "$@"
+}
 
 echo "== start-up refusals"
 expect_start_refused() {  # expect_start_refused TEXT FLAG...
@@ -82,9 +90,17 @@ expect_start_refused "but this node is 'node-1.test.meridian'" $(node_tls_flags 
 echo "== a three-node cluster with mutual TLS"
 for i in 1 2 3; do
   # shellcheck disable=SC2046
-  start_node "$i" $(node_tls_flags "$i")
+  start_node "$i" $(node_tls_flags "$i") --acl_file="$WORK/acl.txt"
 done
-wait_until 60 "the cluster to answer over TLS" cli topic list
+# Every node registered (over TLS, with its node certificate) and a controller leader.
+cluster_ready() {
+  local out
+  out=$(cli --timeout=2 cluster status 2>&1) || return 1
+  echo "$out" >"$WORK/status.txt"
+  grep -q '^controller leader: node' <<<"$out" &&
+    [ "$(grep -cE '^  [0-9]+ .* up, ' <<<"$out")" -eq 3 ]
+}
+wait_until 60 "three registered nodes answering over TLS" cluster_ready
 wait_until 30 "node 2's broker metrics" metric_above 2 meridian_peer_messages_dropped_total -1
 cli topic create secure --partitions=1 --replication-factor=3 >/dev/null || fail "topic create"
 
@@ -130,6 +146,32 @@ metric_above 2 meridian_client_tls_handshake_failures_total 0 ||
   metric_above 1 meridian_client_tls_handshake_failures_total 0 ||
   fail "the refused client was not counted"
 echo "  ok: a client without a certificate is refused and counted"
+
+echo "== per-principal ACLs (--acl_file)"
+bob() {
+  "$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=5 --tls-ca="$C/ca.pem" --tls-cert="$C/bob.pem" \
+    --tls-key="$C/bob.key" "$@"
+}
+expect_denied() {  # expect_denied TEXT COMMAND...
+  local text=$1 rc=0
+  shift
+  "$@" >/dev/null 2>"$WORK/err.txt" </dev/null || rc=$?
+  [ "$rc" -eq 1 ] && grep -qF -- "$text" "$WORK/err.txt" ||
+    fail "expected exit 1 with '$text', got $rc: $(cat "$WORK/err.txt")"
+  echo "  ok: $(head -n 1 "$WORK/err.txt")"
+}
+echo "from bob" >"$WORK/one.txt"
+expect_denied "not authorized: principal 'bob' may not produce topic 'secure'" \
+  bob produce secure --file="$WORK/one.txt"
+expect_denied "not authorized: principal 'bob' may not admin topic 'mine'" \
+  bob topic create mine --partitions=1 --replication-factor=1
+[ "$(bob consume secure --from-beginning --max-messages=2 2>/dev/null | wc -l)" -eq 2 ] ||
+  fail "bob could not consume what the ACLs let him read"
+echo "  ok: bob consumes 'secure'"
+denied=0
+for i in 1 2 3; do denied=$((denied + $(metric "$i" meridian_client_requests_denied_total))); done
+[ "$denied" -ge 2 ] || fail "denials counted: $denied"
+echo "  ok: $denied denials counted in meridian_client_requests_denied_total"
 
 echo "== the control: the same forgery against a plaintext node"
 NODE_PID[4]=0
