@@ -48,14 +48,6 @@ cli() {
   "$CLI_BIN" --bootstrap="$BOOTSTRAP" "$timeout" "${CLI_TLS_FLAGS[@]}" "$@"
 }
 
-# Cluster status with every node up and a controller leader.
-cluster_ready() {
-  local out
-  out=$(cli --timeout=2 cluster status 2>&1) || return 1
-  echo "$out" >"$WORK/status.txt"
-  grep -q '^controller leader: node' <<<"$out" &&
-    [ "$(grep -cE '^  [0-9]+ .* up, ' <<<"$out")" -eq 3 ]
-}
 
 # Every partition of the topic has a leader and no replica lags (all unreachable-free).
 topic_caught_up() {

@@ -92,14 +92,6 @@ for i in 1 2 3; do
   # shellcheck disable=SC2046
   start_node "$i" $(node_tls_flags "$i") --acl_file="$WORK/acl.txt"
 done
-# Every node registered (over TLS, with its node certificate) and a controller leader.
-cluster_ready() {
-  local out
-  out=$(cli --timeout=2 cluster status 2>&1) || return 1
-  echo "$out" >"$WORK/status.txt"
-  grep -q '^controller leader: node' <<<"$out" &&
-    [ "$(grep -cE '^  [0-9]+ .* up, ' <<<"$out")" -eq 3 ]
-}
 wait_until 60 "three registered nodes answering over TLS" cluster_ready
 wait_until 30 "node 2's broker metrics" metric_above 2 meridian_peer_messages_dropped_total -1
 cli topic create secure --partitions=1 --replication-factor=3 >/dev/null || fail "topic create"
