@@ -18,6 +18,8 @@ packages=(
   libgtest-dev             # GoogleTest 1.12
   libgmock-dev             # GoogleMock (gmock_main)
   librapidcheck-dev        # rapidcheck, with its GoogleTest integration
+  libssl-dev               # OpenSSL 3.0: TLS on peer links and client connections (io/posix)
+  openssl                  # the openssl CLI, for inspecting `meridian certs` output
   chromium                 # headless: checks/ renders its HTML reports in a test
   nats-server              # meridian-bench --peer=jetstream, and its tiny peer case in the tests
   gnuplot-nox              # docs/benchmarks.md's plots (bench/plot.sh)

@@ -31,6 +31,7 @@
 #include "core/client/producer.h"
 #include "io/assert.h"
 #include "io/frame.h"
+#include "io/posix/posix_network.h"
 #include "io/posix/posix_runtime.h"
 #include "node/local_cluster.h"
 
@@ -126,7 +127,8 @@ bool Demo::CheckBasics() {
     return false;
   }
   absl::StatusOr<std::unique_ptr<io::Stream>> http =
-      rt_.network().Connect(nodes_[0].metrics, rt_.Now() + seconds(2));
+      static_cast<io::posix::PosixNetwork&>(rt_.network())
+          .ConnectPlain(nodes_[0].metrics, rt_.Now() + seconds(2));
   if (!http.ok()) return false;
   const std::string get = "GET /metrics HTTP/1.0\r\n\r\n";
   if (!(*http)->Write(std::vector<uint8_t>(get.begin(), get.end()), rt_.Now() + seconds(2)).ok()) {
@@ -362,6 +364,8 @@ int Main(int argc, char** argv) {
   cluster.StartAll();
   fmt::print("demo: started {} meridian-node processes in regions r1..r{} (data under {})\n",
              kNodes, kNodes, root);
+  fmt::print("demo: mutual TLS on peer links and client ports (CA and certificates in {}/certs)\n",
+             root);
   std::vector<std::string> kafka;
   for (const NodeProcess& node : cluster.nodes()) kafka.push_back(node.kafka.ToString());
   fmt::print("demo: Kafka listeners on {} (docs/kafka.md: kcat -b {} -L)\n", fmt::join(kafka, ","),
@@ -369,7 +373,9 @@ int Main(int argc, char** argv) {
   bool ok = false;
   {
     absl::StatusOr<std::unique_ptr<io::posix::PosixRuntime>> runtime =
-        io::posix::PosixRuntime::Create({.node = io::NodeId(100), .data_dir = root + "/client"});
+        io::posix::PosixRuntime::Create({.node = io::NodeId(100),
+                                         .data_dir = root + "/client",
+                                         .security = cluster.ClientSecurity()});
     if (runtime.ok()) {
       io::posix::PosixRuntime& rt = **runtime;
       auto demo = std::make_unique<Demo>(rt, cluster);

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "io/assert.h"
+#include "io/posix/certificates.h"
 #include "io/posix/ports.h"
+#include "io/posix/tls.h"
 
 namespace meridian::node {
 namespace {
@@ -22,10 +24,20 @@ io::Address FreeLoopbackAddress() {
 }  // namespace
 
 LocalCluster::LocalCluster(std::string binary, std::string root, int node_count,
-                           std::vector<std::string> extra_args)
-    : binary_(std::move(binary)), root_(std::move(root)), extra_args_(std::move(extra_args)) {
+                           std::vector<std::string> extra_args, Transport transport)
+    : binary_(std::move(binary)),
+      root_(std::move(root)),
+      extra_args_(std::move(extra_args)),
+      transport_(transport) {
   MERIDIAN_CHECK(node_count >= 1);
   MERIDIAN_CHECK(node_count <= kNodesMax);
+  if (transport_ == Transport::kMutualTls) {
+    std::vector<io::NodeId> ids;
+    for (int i = 1; i <= node_count; i++) ids.push_back(io::NodeId(i));
+    absl::Status made =
+        io::posix::MakeClusterCertificates(root_ + "/certs", kClusterId, ids, {kClientName});
+    MERIDIAN_CHECK(made.ok(), "certificates: {}", made.ToString());
+  }
   for (int i = 0; i < node_count; i++) {
     nodes_.push_back({.id = i + 1,
                       .client = FreeLoopbackAddress(),
@@ -60,6 +72,15 @@ void LocalCluster::Start(NodeProcess& node) {
     }
   }
   args.push_back("--peers=" + peers);
+  if (transport_ == Transport::kPlaintext) {
+    args.push_back("--insecure_plaintext");
+  } else {
+    const std::string certs = root_ + "/certs";
+    args.insert(args.end(), {"--tls_ca=" + certs + "/ca.pem",
+                             fmt::format("--tls_cert={}/node-{}.pem", certs, node.id),
+                             fmt::format("--tls_key={}/node-{}.key", certs, node.id),
+                             fmt::format("--cluster_id={}", kClusterId), "--client_tls=mutual"});
+  }
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   node.pid = fork();
   MERIDIAN_CHECK(node.pid >= 0, "fork failed");
@@ -97,6 +118,17 @@ std::vector<io::Address> LocalCluster::ClientAddresses() const {
   std::vector<io::Address> addresses;
   for (const NodeProcess& node : nodes_) addresses.push_back(node.client);
   return addresses;
+}
+
+io::posix::NetworkSecurity LocalCluster::ClientSecurity() const {
+  if (transport_ == Transport::kPlaintext) return {};
+  const std::string certs = root_ + "/certs";
+  absl::StatusOr<std::shared_ptr<io::posix::TlsContext>> context =
+      io::posix::TlsContext::Create({.ca_file = certs + "/ca.pem",
+                                     .cert_file = fmt::format("{}/{}.pem", certs, kClientName),
+                                     .key_file = fmt::format("{}/{}.key", certs, kClientName)});
+  MERIDIAN_CHECK(context.ok(), "client TLS: {}", context.status().ToString());
+  return {.client_tls = *context};
 }
 
 }  // namespace meridian::node

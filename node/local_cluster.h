@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "io/network.h"
+#include "io/posix/posix_runtime.h"
 
 namespace meridian::node {
 
@@ -25,13 +26,21 @@ struct NodeProcess {
   pid_t pid = -1;
 };
 
+// kMutualTls: `meridian certs`-style certificates in <root>/certs (cluster id "local"), mutual TLS
+// on peer links and on the client port. kPlaintext: --insecure_plaintext (meridian-bench, whose
+// numbers are compared with runs from before TLS).
+enum class Transport { kMutualTls, kPlaintext };
+
 class LocalCluster {
  public:
   static constexpr int kNodesMax = 16;
+  static constexpr char kClusterId[] = "local";
+  static constexpr char kClientName[] = "local-client";
 
   // Nodes 1..node_count with data directories <root>/n<id>; `extra_args` go to every node.
   LocalCluster(std::string binary, std::string root, int node_count,
-               std::vector<std::string> extra_args = {});
+               std::vector<std::string> extra_args = {},
+               Transport transport = Transport::kMutualTls);
   ~LocalCluster();  // Kills (SIGKILL) any node still running.
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;
@@ -46,11 +55,15 @@ class LocalCluster {
   std::vector<NodeProcess>& nodes() { return nodes_; }
   std::vector<io::Address> ClientAddresses() const;
   const std::string& root() const { return root_; }
+  // What a client runtime needs to reach the client ports: TLS with the "local-client"
+  // certificate under kMutualTls, nothing under kPlaintext.
+  io::posix::NetworkSecurity ClientSecurity() const;
 
  private:
   const std::string binary_;
   const std::string root_;
   const std::vector<std::string> extra_args_;
+  const Transport transport_;
   std::vector<NodeProcess> nodes_;
 };
 

@@ -41,6 +41,7 @@
 #include "core/client/producer.h"
 #include "core/cluster/metadata.h"
 #include "io/posix/posix_runtime.h"
+#include "node/cli_tls.h"
 
 namespace meridian::node {
 namespace {
@@ -71,6 +72,8 @@ constexpr char kGlobalFlagsText[] =
     "Global flags (anywhere on the command line):\n"
     "  --bootstrap=IP:PORT,...  nodes to ask first (default 127.0.0.1:9092)\n"
     "  --timeout=SECONDS        budget of each cluster operation (default 30)\n"
+    "  --tls-ca=FILE            connect with TLS, trusting this CA (a node's --client_tls)\n"
+    "  --tls-cert=FILE, --tls-key=FILE  client certificate and key (--client_tls=mutual)\n"
     "  -h, --help               usage of the tool or of a subcommand\n";
 
 constexpr char kToolUsage[] =
@@ -90,7 +93,8 @@ constexpr char kToolUsage[] =
     "  group describe GROUP                                      members, offsets, lag\n"
     "  group reset-offsets GROUP --topic=T --to-...              move an idle group's offsets\n"
     "  quota set --client=ID | --topic=NAME ...                  set or remove a quota\n"
-    "  quota describe                                            quotas and node defaults\n\n"
+    "  quota describe                                            quotas and node defaults\n"
+    "  certs --dir=DIR --cluster-id=ID --nodes=1,2,3             a local CA and certificates\n\n"
     "'meridian SUBCOMMAND --help' describes each one.\n\n";
 
 constexpr char kTopicCreateUsage[] =
@@ -206,7 +210,11 @@ struct FlagSpec {
   bool takes_value;
 };
 
-constexpr FlagSpec kGlobalFlags[] = {{"bootstrap", true}, {"timeout", true}};
+constexpr FlagSpec kGlobalFlags[] = {{"bootstrap", true},
+                                     {"timeout", true},
+                                     {"tls-ca", true},
+                                     {"tls-cert", true},
+                                     {"tls-key", true}};
 
 struct Args {
   std::vector<std::string> words;
@@ -1483,6 +1491,12 @@ std::vector<Command> Commands() {
        0,
        RunQuotaSet},
       {"quota describe", kQuotaDescribeUsage, {}, 0, RunQuotaDescribe},
+      // No cluster involved: Main runs it without a runtime (node/cli_tls.h).
+      {"certs",
+       kCertsUsage,
+       {{"dir", true}, {"cluster-id", true}, {"nodes", true}, {"clients", true}},
+       0,
+       nullptr},
   };
 }
 
@@ -1555,7 +1569,7 @@ absl::StatusOr<std::string> MakeTempDir() {
 
 // Runs `command` on a fresh runtime and client. Returns the exit code.
 int RunCommand(const Command& command, const Args& args, const std::vector<io::Address>& bootstrap,
-               io::Duration timeout) {
+               io::Duration timeout, std::shared_ptr<io::posix::TlsContext> tls) {
   const std::string bootstrap_text = args.Value("bootstrap", "127.0.0.1:9092");
   absl::StatusOr<std::string> data_dir = MakeTempDir();
   if (!data_dir.ok()) {
@@ -1566,6 +1580,7 @@ int RunCommand(const Command& command, const Args& args, const std::vector<io::A
   (void)pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // Before the helper thread starts.
   io::posix::PosixOptions posix;
   posix.data_dir = *data_dir;
+  posix.security.client_tls = std::move(tls);
   int exit_code = kExitFailure;
   bool interrupted = false;
   absl::StatusOr<std::unique_ptr<PosixRuntime>> runtime = PosixRuntime::Create(posix);
@@ -1630,6 +1645,15 @@ int Main(int argc, char** argv) {
                                  : fmt::format("expected {} argument(s), got {}",
                                                command->positional, args->words.size()));
   }
+  if (checked.ok() && command->run == nullptr) {
+    return RunCerts(args->Value("dir"), args->Value("cluster-id"), args->Value("nodes"),
+                    args->Value("clients"));
+  }
+  absl::StatusOr<std::shared_ptr<io::posix::TlsContext>> tls =
+      checked.ok() ? ClientTlsFromFlags(args->Value("tls-ca"), args->Value("tls-cert"),
+                                        args->Value("tls-key"))
+                   : checked;
+  if (!tls.ok()) checked = tls.status();
   absl::StatusOr<std::vector<io::Address>> bootstrap =
       checked.ok() ? ParseBootstrap(args->Value("bootstrap", "127.0.0.1:9092")) : checked;
   double timeout_s = 30;
@@ -1646,7 +1670,7 @@ int Main(int argc, char** argv) {
   }
   const io::Duration timeout =
       std::chrono::duration_cast<io::Duration>(std::chrono::duration<double>(timeout_s));
-  return RunCommand(*command, *args, *bootstrap, timeout);
+  return RunCommand(*command, *args, *bootstrap, timeout, *tls);
 }
 
 }  // namespace

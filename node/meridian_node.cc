@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,7 @@
 #include "core/broker/broker.h"
 #include "core/kafka/session.h"
 #include "io/posix/posix_runtime.h"
+#include "io/posix/tls.h"
 #include "node/limit_flags.h"
 #include "node/metrics_http.h"
 #include "node/structured_log.h"
@@ -63,6 +66,28 @@ ABSL_FLAG(uint64_t, metadata_snapshot_entries, 4096,
           "Metadata entries between compactions of the metadata group (>= 1).");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log event written to stderr: debug, info, warn or error.");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM file of the cluster's CA: every peer (and, with --client_tls=mutual, every client) "
+          "certificate must chain to it. `meridian certs` makes one.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate of this node; its CN must be node-<node_id>.<cluster_id>.meridian.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, cluster_id, "",
+          "The cluster's id (a-z, 0-9, '-'; at most 64): in every peer hello and every node "
+          "certificate. Required with TLS; optional with --insecure_plaintext.");
+ABSL_FLAG(bool, insecure_plaintext, false,
+          "Run peer links (and the client port) without TLS: ANYONE WHO REACHES THE PEER PORT CAN "
+          "SEND RAFT MESSAGES IN ANY NODE'S NAME. Without TLS flags the node refuses to start "
+          "unless this is set.");
+ABSL_FLAG(std::string, client_tls, "off",
+          "The client port (--listen): off (plaintext), tls (encrypted, the server proves it is "
+          "a node of the cluster) or mutual (clients must also present a certificate of the "
+          "CA). Needs the TLS flags. Every node of a cluster must use the same value.");
+ABSL_FLAG(std::string, acl_file, "",
+          "Per-principal ACLs on topics (core/broker/acl.h): lines of PRINCIPAL TOPIC "
+          "OPERATIONS. Given: every request is checked and what no rule allows is refused "
+          "(NotAuthorized). Empty: no ACLs. Principals are client certificate CNs under "
+          "--client_tls=mutual, else 'anonymous'. Read at start; the same file on every node.");
 ABSL_FLAG(bool, unsafe_ack_before_fsync_for_tests, false,
           "TESTS ONLY, LOSES ACKNOWLEDGED DATA: partition logs count a write durable when its "
           "fsync starts, so a record can be acknowledged before any disk holds it and a power "
@@ -72,6 +97,13 @@ namespace meridian::node {
 namespace {
 
 using io::posix::PosixRuntime;
+
+// The client port's TLS (--client_tls); a null context means plaintext.
+struct ClientTls {
+  std::shared_ptr<io::posix::TlsContext> context;
+  io::posix::ClientCertificate client_certificate = io::posix::ClientCertificate::kNotRequested;
+  std::string cluster_id;  // A client certificate naming a node of this cluster is that node.
+};
 
 absl::StatusOr<io::Address> ParseIpAddress(std::string_view flag, const std::string& text) {
   absl::StatusOr<io::Address> address = io::ParseAddress(text);
@@ -137,6 +169,102 @@ absl::StatusOr<io::posix::PosixOptions> OptionsFromFlags() {
   return options;
 }
 
+// --insecure_plaintext: the explicit choice of unauthenticated peer links; no TLS flag with it.
+absl::Status PlaintextFromFlags(io::posix::PosixOptions& options) {
+  for (const auto& [flag, value] : {std::pair{"tls_ca", absl::GetFlag(FLAGS_tls_ca)},
+                                    std::pair{"tls_cert", absl::GetFlag(FLAGS_tls_cert)},
+                                    std::pair{"tls_key", absl::GetFlag(FLAGS_tls_key)}}) {
+    if (!value.empty()) {
+      return absl::InvalidArgumentError(
+          fmt::format("--insecure_plaintext and --{} contradict each other: choose one", flag));
+    }
+  }
+  if (absl::GetFlag(FLAGS_client_tls) != "off") {
+    return absl::InvalidArgumentError("--client_tls needs TLS flags, not --insecure_plaintext");
+  }
+  options.security.cluster_id = absl::GetFlag(FLAGS_cluster_id);
+  if (!options.security.cluster_id.empty()) {
+    if (absl::Status s = io::posix::CheckClusterId(options.security.cluster_id); !s.ok()) {
+      return absl::InvalidArgumentError("--cluster_id: " + std::string(s.message()));
+    }
+  }
+  fmt::print(stderr,
+             "meridian-node: WARNING: --insecure_plaintext: peer links are not authenticated; "
+             "anyone who reaches --peer_listen can speak for any node\n");
+  return absl::OkStatus();
+}
+
+// --tls_ca/--tls_cert/--tls_key/--cluster_id (or --insecure_plaintext): how peer links and the
+// client port are secured. Plain mode is never the silent default.
+absl::StatusOr<ClientTls> SecurityFromFlags(io::posix::PosixOptions& options) {
+  if (absl::GetFlag(FLAGS_insecure_plaintext)) {
+    if (absl::Status s = PlaintextFromFlags(options); !s.ok()) return s;
+    return ClientTls{};
+  }
+  const io::posix::TlsFiles files{.ca_file = absl::GetFlag(FLAGS_tls_ca),
+                                  .cert_file = absl::GetFlag(FLAGS_tls_cert),
+                                  .key_file = absl::GetFlag(FLAGS_tls_key)};
+  const std::string cluster_id = absl::GetFlag(FLAGS_cluster_id);
+  if (files.ca_file.empty() || files.cert_file.empty() || files.key_file.empty() ||
+      cluster_id.empty()) {
+    return absl::InvalidArgumentError(
+        "peer links need TLS: give --tls_ca, --tls_cert, --tls_key and --cluster_id (`meridian "
+        "certs` makes them), or --insecure_plaintext to run unauthenticated");
+  }
+  if (absl::Status s = io::posix::CheckClusterId(cluster_id); !s.ok()) {
+    return absl::InvalidArgumentError("--cluster_id: " + std::string(s.message()));
+  }
+  absl::StatusOr<std::shared_ptr<io::posix::TlsContext>> context =
+      io::posix::TlsContext::Create(files);
+  if (!context.ok()) return absl::InvalidArgumentError("TLS: " + context.status().ToString());
+  const std::string expected = io::posix::NodeCertificateName(options.node, cluster_id);
+  if ((*context)->common_name() != expected) {
+    return absl::InvalidArgumentError(
+        fmt::format("--tls_cert names '{}', but this node is '{}' (--node_id, --cluster_id)",
+                    (*context)->common_name(), expected));
+  }
+  options.security = {.peer_tls = *context, .cluster_id = cluster_id};
+  const std::string mode = absl::GetFlag(FLAGS_client_tls);
+  if (mode == "off") return ClientTls{};
+  if (mode != "tls" && mode != "mutual") {
+    return absl::InvalidArgumentError("--client_tls must be off, tls or mutual");
+  }
+  // The broker's own client connections (forwarding to a leader) speak the cluster's client TLS.
+  options.security.client_tls = *context;
+  return ClientTls{.context = *context,
+                   .client_certificate = mode == "mutual"
+                                             ? io::posix::ClientCertificate::kRequired
+                                             : io::posix::ClientCertificate::kNotRequested,
+                   .cluster_id = cluster_id};
+}
+
+// --acl_file: the rules, or null without the flag.
+absl::StatusOr<std::shared_ptr<const core::broker::AccessControl>> AclFromFlags() {
+  const std::string path = absl::GetFlag(FLAGS_acl_file);
+  if (path.empty()) return nullptr;
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  if (!file) return absl::InvalidArgumentError(fmt::format("--acl_file {}: cannot read", path));
+  absl::StatusOr<core::broker::AccessControl> acl = core::broker::AccessControl::Parse(text.str());
+  if (!acl.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("--acl_file {}: {}", path, std::string(acl.status().message())));
+  }
+  return std::make_shared<const core::broker::AccessControl>(*std::move(acl));
+}
+
+// Who a client connection speaks for: its certificate's CN under mutual TLS (a node of this
+// cluster if it is that cluster's node certificate), else anonymous.
+core::broker::Principal PrincipalOf(io::Stream& connection, const std::string& cluster_id) {
+  auto* tls = dynamic_cast<io::posix::TlsStream*>(&connection);
+  if (tls == nullptr || tls->peer_common_name().empty()) return {};
+  const std::optional<io::posix::NodeCertificateIdentity> node =
+      io::posix::ParseNodeCertificateName(tls->peer_common_name());
+  return {.name = tls->peer_common_name(),
+          .cluster_node = node.has_value() && node->cluster_id == cluster_id};
+}
+
 // --kafka_listen and --kafka_advertise: the address Kafka clients are told to use.
 absl::Status KafkaAddressFromFlags(core::broker::BrokerOptions& options) {
   if (absl::GetFlag(FLAGS_kafka_listen).empty()) {
@@ -182,6 +310,9 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
     return absl::InvalidArgumentError("--listen port 0 needs an explicit --advertise");
   }
   if (absl::Status s = KafkaAddressFromFlags(options); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<const core::broker::AccessControl>> acl = AclFromFlags();
+  if (!acl.ok()) return acl.status();
+  options.acl = *std::move(acl);
   options.controller_voters.push_back(posix.node.value());
   for (const auto& [peer, address] : posix.peers) options.controller_voters.push_back(peer.value());
   options.tick = std::chrono::milliseconds(absl::GetFlag(FLAGS_raft_tick_ms));
@@ -248,10 +379,12 @@ absl::Status StopOnSignals(PosixRuntime& rt, const Logger& log) {
   return absl::OkStatus();
 }
 
-// Hands every connection `listener` accepts to `serve`, each on its own fiber.
+// Hands every connection `listener` accepts to `serve`, each on its own fiber; with `tls`, as a
+// TLS stream whose handshake runs on that fiber (a slow handshake never stalls accepting).
 void AcceptLoop(PosixRuntime& rt, std::shared_ptr<io::Listener> listener, std::string name,
-                std::function<void(std::shared_ptr<io::Stream>)> serve, const Logger& log) {
-  rt.Spawn(name + "-accept", [&rt, listener, name, serve, &log] {
+                std::function<void(std::shared_ptr<io::Stream>)> serve, const Logger& log,
+                ClientTls tls = {}) {
+  rt.Spawn(name + "-accept", [&rt, listener, name, serve, &log, tls] {
     while (true) {
       absl::StatusOr<std::unique_ptr<io::Stream>> stream =
           listener->Accept(io::Instant::Infinite());
@@ -263,25 +396,46 @@ void AcceptLoop(PosixRuntime& rt, std::shared_ptr<io::Listener> listener, std::s
         (void)rt.Sleep(std::chrono::milliseconds(100));
         continue;
       }
-      std::shared_ptr<io::Stream> connection(std::move(*stream));
+      std::unique_ptr<io::Stream> accepted = std::move(*stream);
+      if (tls.context != nullptr) {
+        accepted = tls.context->Wrap(rt, std::move(accepted), io::posix::TlsRole::kServer,
+                                     tls.client_certificate);
+      }
+      std::shared_ptr<io::Stream> connection(std::move(accepted));
       log.Log(LogLevel::kDebug, name + "_connected", {{"peer", connection->peer()}});
       rt.Spawn(name, [serve, connection] { serve(connection); });
     }
   });
 }
 
+// Finishes a client's TLS handshake (a no-op on plaintext); false (logged, counted) on failure.
+bool ClientHandshake(PosixRuntime& rt, io::Stream& connection, NodeMetrics& metrics,
+                     const Logger& log) {
+  auto* tls = dynamic_cast<io::posix::TlsStream*>(&connection);
+  if (tls == nullptr) return true;
+  absl::Status handshake = tls->Handshake(rt.Now() + io::posix::TlsContext::kHandshakeTimeout);
+  if (handshake.ok()) return true;
+  metrics.client_tls_handshake_failures_total++;
+  log.Log(LogLevel::kWarn, "client_tls_refused",
+          {{"peer", connection.peer()}, {"error", handshake.ToString()}});
+  return false;
+}
+
 // Hands every accepted client connection to the broker, and every Kafka connection to
 // core/kafka (which translates it onto the same broker).
 void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
                    std::shared_ptr<io::Listener> kafka_listener, core::broker::Broker* broker,
-                   NodeMetrics& metrics, const Logger& log) {
+                   NodeMetrics& metrics, const Logger& log, const ClientTls& tls) {
   AcceptLoop(
       rt, listener, "client",
-      [broker, &metrics](std::shared_ptr<io::Stream> connection) {
+      [&rt, broker, &metrics, &log,
+       cluster_id = tls.cluster_id](std::shared_ptr<io::Stream> connection) {
         metrics.client_connections_total++;
-        broker->ServeConnection(std::move(connection));
+        if (!ClientHandshake(rt, *connection, metrics, log)) return;
+        core::broker::Principal principal = PrincipalOf(*connection, cluster_id);
+        broker->ServeConnection(std::move(connection), std::move(principal));
       },
-      log);
+      log, tls);
   if (!kafka_listener) return;
   AcceptLoop(
       rt, kafka_listener, "kafka",
@@ -316,7 +470,8 @@ absl::Status BindListeners(PosixRuntime& rt, const io::Address& client_address,
 
 // Runs the node until a stop signal; returns the exit code.
 int Serve(const io::posix::PosixOptions& options, const io::Address& client_address,
-          core::broker::BrokerOptions broker_options, const Logger& log) {
+          core::broker::BrokerOptions broker_options, const ClientTls& client_tls,
+          const Logger& log) {
   absl::StatusOr<std::unique_ptr<PosixRuntime>> runtime = PosixRuntime::Create(options);
   if (!runtime.ok()) {
     log.Log(LogLevel::kError, "start_failed", {{"error", runtime.status().ToString()}});
@@ -362,9 +517,11 @@ int Serve(const io::posix::PosixOptions& options, const io::Address& client_addr
     }
     broker = std::move(*started_broker);
     metrics.broker = broker.get();
-    AcceptClients(rt, client_listener, kafka_listener, broker.get(), metrics, log);
+    AcceptClients(rt, client_listener, kafka_listener, broker.get(), metrics, log, client_tls);
     log.Log(LogLevel::kInfo, "up",
             {{"clients", client_listener->address().ToString()},
+             {"peer_tls", options.security.peer_tls ? "mutual" : "off (--insecure_plaintext)"},
+             {"client_tls", absl::GetFlag(FLAGS_client_tls)},
              {"data_dir", options.data_dir},
              {"controller_voters", std::to_string(broker_options.controller_voters.size())}});
   });
@@ -385,9 +542,10 @@ int Main() {
                        fmt::format("--log_level: {}", std::string(level.status().message())));
   absl::StatusOr<io::Address> client_address =
       options.ok() ? ParseIpAddress("listen", absl::GetFlag(FLAGS_listen)) : options.status();
+  absl::StatusOr<ClientTls> client_tls =
+      client_address.ok() ? SecurityFromFlags(*options) : client_address.status();
   absl::StatusOr<core::broker::BrokerOptions> broker_options =
-      client_address.ok() ? BrokerOptionsFromFlags(*options, *client_address)
-                          : client_address.status();
+      client_tls.ok() ? BrokerOptionsFromFlags(*options, *client_address) : client_tls.status();
   if (!broker_options.ok()) {
     fmt::print(stderr, "meridian-node: {}\n", std::string(broker_options.status().message()));
     return 2;
@@ -399,7 +557,7 @@ int Main() {
     log.Log(LogLevel::kError, "start_failed", {{"error", "cannot block signals"}});
     return 1;
   }
-  return Serve(*options, *client_address, *std::move(broker_options), log);
+  return Serve(*options, *client_address, *std::move(broker_options), *client_tls, log);
 }
 
 }  // namespace
@@ -415,7 +573,9 @@ int main(int argc, char** argv) {
   absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "the Meridian server.\n\n  meridian-node --node_id=N --data_dir=DIR [--listen=ip:port] "
-      "[--peer_listen=ip:port --peers=id=ip:port,...] [--region=R --zone=Z]\n\n"
+      "[--peer_listen=ip:port --peers=id=ip:port,...] [--region=R --zone=Z]\n"
+      "    (--tls_ca=F --tls_cert=F --tls_key=F --cluster_id=ID [--client_tls=off|tls|mutual] | "
+      "--insecure_plaintext)\n\n"
       "Exit codes: 0 clean stop, 1 environment error (data dir, port, disk), 2 bad flag.");
   absl::ParseCommandLine(argc, argv);
   return meridian::node::Main();

@@ -26,6 +26,15 @@ void RenderProcess(PrometheusText& out, io::posix::PosixRuntime& rt, const NodeM
           std::chrono::duration<double>(rt.Now() - metrics.started_at).count());
   out.One("meridian_client_connections_total", "counter", "Client connections accepted.", {},
           static_cast<double>(metrics.client_connections_total));
+  out.One("meridian_client_tls_handshake_failures_total", "counter",
+          "Client connections closed because their TLS handshake failed.", {},
+          static_cast<double>(metrics.client_tls_handshake_failures_total));
+  out.One("meridian_peer_connections_refused_total", "counter",
+          "Peer links refused: failed TLS handshake, a certificate that does not name the "
+          "claimed member of this cluster, a bad hello.",
+          {},
+          static_cast<double>(
+              static_cast<io::posix::PosixNetwork&>(rt.network()).peer_connections_refused()));
   out.One("meridian_fibers_live", "gauge", "Fibers alive on the reactor.", {},
           static_cast<double>(rt.scheduler().live_fibers()));
   out.One("meridian_fiber_resumes_total", "counter", "Fiber context switches.", {},
@@ -51,6 +60,9 @@ void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
   counter("meridian_client_requests_total", "Client requests served.", b.requests_total);
   counter("meridian_client_errors_total", "Client requests refused or failed.",
           b.request_errors_total);
+  counter("meridian_client_requests_denied_total",
+          "Client requests refused by the ACLs (--acl_file): NotAuthorized.",
+          b.requests_denied_total);
   counter("meridian_produce_requests_total", "Produce requests received.",
           b.produce_requests_total);
   counter("meridian_produce_records_total", "Records appended by produce.",

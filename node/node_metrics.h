@@ -18,6 +18,8 @@ struct NodeMetrics {
   std::string zone;
   std::string data_dir;  // Its file system's capacity and free space are exported.
   uint64_t client_connections_total = 0;
+  // Client connections closed because their TLS handshake failed (--client_tls).
+  uint64_t client_tls_handshake_failures_total = 0;
   uint64_t metrics_scrapes_total = 0;
   const core::broker::Broker* broker = nullptr;  // Set once the broker runs.
 };

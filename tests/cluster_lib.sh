@@ -1,4 +1,4 @@
-# Shared helpers of the real-process shell tests (tests/broker/cli_test.sh,
+# Shared helpers of the real-process shell tests (tests/broker/cli_test.sh, tls_test.sh,
 # tests/kafka/kafka_test.sh, node/ops/ops_test.sh). Source it after setting WORK (the test's
 # scratch directory) and declaring NODE_PID (pids of the nodes it started, by node number):
 #   source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"
@@ -60,4 +60,30 @@ print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
     done
     echo "${ports[*]}"
   fi
+}
+
+# make_certs MERIDIAN_CLI NODE_COUNT: a CA and certificates in $WORK/certs with `meridian certs`
+# (cluster id "test", nodes 1..NODE_COUNT, the client principal "tester"). Afterwards
+# `node_tls_flags I` prints node I's TLS flags (mutual TLS on peer links and on the client port)
+# and CLI_TLS_FLAGS holds the CLI's.
+make_certs() {
+  "$1" certs --dir="$WORK/certs" --cluster-id=test --nodes="$(seq -s, 1 "$2")" \
+    --clients=tester >/dev/null || fail "meridian certs failed"
+  CLI_TLS_FLAGS=(--tls-ca="$WORK/certs/ca.pem" --tls-cert="$WORK/certs/tester.pem"
+                 --tls-key="$WORK/certs/tester.key")
+}
+node_tls_flags() {
+  echo "--tls_ca=$WORK/certs/ca.pem --tls_cert=$WORK/certs/node-$1.pem" \
+    "--tls_key=$WORK/certs/node-$1.key --cluster_id=test --client_tls=mutual"
+}
+
+# cluster_ready [NODES]: true when `cli --timeout=2 cluster status` (the caller's cli function)
+# shows a controller leader and NODES (default 3) registered nodes up; saves the output in
+# $WORK/status.txt for fail().
+cluster_ready() {
+  local out
+  out=$(cli --timeout=2 cluster status 2>&1) || return 1
+  echo "$out" >"$WORK/status.txt"
+  grep -q '^controller leader: node' <<<"$out" &&
+    [ "$(grep -cE '^  [0-9]+ .* up, ' <<<"$out")" -eq "${1:-3}" ]
 }

@@ -515,10 +515,11 @@ void Broker::Stop() {
   state_->controller_machine->changed.NotifyAll();
 }
 
-wire::ClientMessageT Broker::Handle(const wire::ClientMessageT& request) {
+wire::ClientMessageT Broker::Handle(const wire::ClientMessageT& request,
+                                    const Principal& principal) {
   // No admission here yet (core/kafka's path): only a fetch's read reservation to give back.
   Admission admission;
-  wire::ClientMessageT response = HandleRequest(*state_, request);
+  wire::ClientMessageT response = HandleAuthorized(*state_, principal, request);
   FinishRequest(*state_, "", admission, response);
   ReleaseReply(*state_, admission);
   return response;

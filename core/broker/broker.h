@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/broker/acl.h"
 #include "core/broker/partition_state.h"
 #include "core/broker/quotas.h"
 #include "core/cluster/metadata.h"
@@ -130,12 +131,16 @@ struct BrokerOptions {
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
   // stderr, prefixed with the node id.
   std::function<void(std::string_view text)> log;
+  // Per-principal ACLs on topics (acl.h), checked for every request on the one request path;
+  // null: no checks (every principal may do everything).
+  std::shared_ptr<const AccessControl> acl;
 };
 
 struct BrokerMetrics {
   uint64_t connections_total = 0;
   uint64_t requests_total = 0;
   uint64_t request_errors_total = 0;
+  uint64_t requests_denied_total = 0;  // Refused by the ACLs (NotAuthorized).
   uint64_t produce_requests_total = 0;
   uint64_t produce_records_total = 0;
   uint64_t fetch_requests_total = 0;
@@ -194,9 +199,11 @@ class Broker {
 
   // Serves one client connection until it closes: a HelloRequest first, then pipelined
   // requests. Returns when the stream ends, fails, or sends bytes that do not decode.
-  void ServeConnection(std::shared_ptr<io::Stream> stream);
+  // Every request is checked against the ACLs for `principal` (who the connection speaks for;
+  // the node that accepted it decides).
+  void ServeConnection(std::shared_ptr<io::Stream> stream, Principal principal = {});
   // Handles one decoded request and returns its response (same request_id). May suspend.
-  wire::ClientMessageT Handle(const wire::ClientMessageT& request);
+  wire::ClientMessageT Handle(const wire::ClientMessageT& request, const Principal& principal = {});
   // Stops every replica and fiber of this broker. Idempotent.
   void Stop();
 

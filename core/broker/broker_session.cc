@@ -148,7 +148,7 @@ struct OpenConnection {
 
 }  // namespace
 
-void Broker::ServeConnection(std::shared_ptr<io::Stream> stream) {
+void Broker::ServeConnection(std::shared_ptr<io::Stream> stream, Principal principal) {
   std::shared_ptr<State> state = state_;
   io::Runtime& rt = state->runtime;
   state->metrics.connections_total++;
@@ -179,10 +179,11 @@ void Broker::ServeConnection(std::shared_ptr<io::Stream> stream) {
     session->in_flight++;
     std::shared_ptr<wire::ClientMessageT> owned(std::move(*request));
     const uint64_t frame_bytes = frame->size();
-    rt.Spawn("request", [state, session, owned, frame_bytes] {
+    rt.Spawn("request", [state, session, owned, frame_bytes, principal] {
       Admission admission = AdmitRequest(*state, session->client_id, *owned, frame_bytes);
-      const wire::ClientMessageT response =
-          admission.refusal.has_value() ? *admission.refusal : HandleRequest(*state, *owned);
+      const wire::ClientMessageT response = admission.refusal.has_value()
+                                                ? *admission.refusal
+                                                : HandleAuthorized(*state, principal, *owned);
       FinishRequest(*state, session->client_id, admission, response);
       ReplyWithin(*state, *session, admission, response);
       session->in_flight--;

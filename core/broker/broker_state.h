@@ -117,6 +117,8 @@ struct Broker::State {
   absl::btree_set<uint32_t> fenced_voters;  // Voters of partitions being promoted: no lease.
   raft::Term leading_term;
   io::Instant leading_since;
+  // ACL denials are counted each time but logged at most once per kDenialLogInterval.
+  std::optional<io::Instant> denial_logged_at;
 
   // Proposes a metadata command and waits until it is applied here; the outcome, or the
   // proposal's error (FailedPrecondition: not the controller leader).
@@ -211,5 +213,8 @@ void ReportDiscardedSuffix(Broker::State& state, const HostedPartition& old,
                            const cluster::PartitionRecord& current);
 void RunLeaseRenewal(std::shared_ptr<Broker::State> state);
 void RunPromoter(std::shared_ptr<Broker::State> state);
+// HandleRequest for `principal` if the ACLs allow it, else NotAuthorized (broker_acl.cc).
+wire::ClientMessageT HandleAuthorized(Broker::State& state, const Principal& principal,
+                                      const wire::ClientMessageT& request);
 
 }  // namespace meridian::core::broker

@@ -50,6 +50,8 @@ absl::StatusCode CodeFor(wire::ErrorCode code) {
       return absl::StatusCode::kFailedPrecondition;
     case wire::ErrorCode::RebalanceInProgress:
       return absl::StatusCode::kAborted;
+    case wire::ErrorCode::NotAuthorized:
+      return absl::StatusCode::kPermissionDenied;
   }
   return absl::StatusCode::kUnknown;  // A code newer than this client.
 }

@@ -66,6 +66,7 @@ inline constexpr int16_t kRequestTimedOut = 7;
 inline constexpr int16_t kMessageTooLarge = 10;
 inline constexpr int16_t kCoordinatorNotAvailable = 15;
 inline constexpr int16_t kInvalidTopic = 17;
+inline constexpr int16_t kTopicAuthorizationFailed = 29;
 inline constexpr int16_t kNotEnoughReplicas = 19;
 inline constexpr int16_t kIllegalGeneration = 22;
 inline constexpr int16_t kInconsistentGroupProtocol = 23;

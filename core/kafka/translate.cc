@@ -122,6 +122,8 @@ int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind) {
       return error::kNonEmptyGroup;
     case ErrorCode::InconsistentAssignor:
       return error::kInconsistentGroupProtocol;
+    case ErrorCode::NotAuthorized:
+      return error::kTopicAuthorizationFailed;
   }
   return error::kUnknownServerError;
 }

@@ -14,6 +14,7 @@
 #include "io/assert.h"
 #include "io/frame.h"
 #include "io/posix/posix_runtime.h"
+#include "io/posix/tls.h"
 
 namespace meridian::io::posix {
 namespace {
@@ -192,9 +193,11 @@ class TcpListener final : public Listener {
   uint64_t starved_backoffs_ = 0;  // Back-offs since the last successful accept.
 };
 
-std::vector<uint8_t> EncodeHello(NodeId node) {
+// [u32 node id, little-endian][cluster id, 0..64 bytes].
+std::vector<uint8_t> EncodeHello(NodeId node, std::string_view cluster_id) {
   std::vector<uint8_t> hello(4);
   for (int i = 0; i < 4; i++) hello[i] = static_cast<uint8_t>(node.value() >> (8 * i));
+  hello.insert(hello.end(), cluster_id.begin(), cluster_id.end());
   return hello;
 }
 
@@ -208,8 +211,16 @@ struct PosixNetwork::Link {
   Channel<std::vector<uint8_t>> queue;
 };
 
-PosixNetwork::PosixNetwork(PosixRuntime& runtime, absl::btree_map<NodeId, Address> peers)
-    : runtime_(runtime), peers_(std::move(peers)), inbox_(runtime, kInboxMessagesMax) {}
+PosixNetwork::PosixNetwork(PosixRuntime& runtime, absl::btree_map<NodeId, Address> peers,
+                           NetworkSecurity security)
+    : runtime_(runtime),
+      peers_(std::move(peers)),
+      inbox_(runtime, kInboxMessagesMax),
+      security_(std::move(security)) {
+  MERIDIAN_CHECK(security_.peer_tls == nullptr || !security_.cluster_id.empty(),
+                 "peer TLS needs a cluster id");
+  MERIDIAN_CHECK(security_.cluster_id.size() + 4 <= kHelloBytesMax);
+}
 
 PosixNetwork::~PosixNetwork() = default;
 
@@ -232,12 +243,12 @@ void PosixNetwork::Send(NodeId to, std::vector<uint8_t> payload) {
 void PosixNetwork::RunLink(Link& link) {
   Duration backoff = kBackoffMin;
   while (true) {
-    absl::StatusOr<std::unique_ptr<Stream>> stream =
-        Connect(link.address, runtime_.Now() + std::chrono::seconds(5));
+    absl::StatusOr<std::unique_ptr<Stream>> stream = ConnectPeer(link);
     absl::Status failure = stream.status();
     if (stream.ok()) {
       backoff = kBackoffMin;
-      failure = WriteFrame(**stream, EncodeHello(runtime_.node()), Instant::Infinite());
+      failure = WriteFrame(**stream, EncodeHello(runtime_.node(), security_.cluster_id),
+                           Instant::Infinite());
       while (failure.ok()) {
         absl::StatusOr<std::vector<uint8_t>> message = link.queue.Receive();
         if (!message.ok()) return;  // Cancelled or closed: the node is shutting down.
@@ -261,34 +272,108 @@ absl::Status PosixNetwork::StartPeerListener(const Address& address) {
     while (true) {
       absl::StatusOr<std::unique_ptr<Stream>> stream = peer_listener_->Accept(Instant::Infinite());
       if (!stream.ok()) return;
-      std::shared_ptr<Stream> connection(std::move(*stream));
+      std::unique_ptr<Stream> accepted = std::move(*stream);
+      if (security_.peer_tls != nullptr) {
+        // Only sets up the TLS state; the handshake runs on the connection's own fiber.
+        accepted = security_.peer_tls->Wrap(runtime_, std::move(accepted), TlsRole::kServer,
+                                            ClientCertificate::kRequired);
+      }
+      std::shared_ptr<Stream> connection(std::move(accepted));
       runtime_.Spawn("peer-in", [this, connection] { ServePeerConnection(*connection); });
     }
   });
   return absl::OkStatus();
 }
 
-void PosixNetwork::ServePeerConnection(Stream& stream) {
-  FrameReader reader(stream);
-  absl::StatusOr<std::vector<uint8_t>> hello = reader.Read(Instant::Infinite());
-  if (!hello.ok() || hello->size() != 4) {
-    fmt::print(stderr, "peer link from {} closed: bad hello ({})\n", stream.peer(),
-               hello.ok() ? "wrong size" : hello.status().ToString());
-    return;
+void PosixNetwork::RefusePeer(std::string_view direction, std::string_view peer,
+                              const absl::Status& why) {
+  peer_connections_refused_++;
+  fmt::print(stderr, "peer link {} {} refused: {}\n", direction, peer, why.ToString());
+}
+
+// Dials `link.peer`; with peer TLS, also checks that the listener is the node we meant to reach
+// (not merely someone with a certificate from our CA).
+absl::StatusOr<std::unique_ptr<Stream>> PosixNetwork::ConnectPeer(const Link& link) {
+  const Instant deadline = runtime_.Now() + std::chrono::seconds(5);
+  absl::StatusOr<std::unique_ptr<Stream>> tcp = ConnectPlain(link.address, deadline);
+  if (!tcp.ok() || security_.peer_tls == nullptr) return tcp;
+  std::unique_ptr<TlsStream> tls = security_.peer_tls->Wrap(
+      runtime_, std::move(*tcp), TlsRole::kClient, ClientCertificate::kRequired);
+  absl::Status status = tls->Handshake(deadline);
+  const std::string wanted = NodeCertificateName(link.peer, security_.cluster_id);
+  if (status.ok() && tls->peer_common_name() != wanted) {
+    status = absl::PermissionDeniedError(
+        fmt::format("its certificate names '{}', not '{}'", tls->peer_common_name(), wanted));
+  }
+  if (!status.ok()) {
+    if (!absl::IsCancelled(status)) {
+      RefusePeer("to", fmt::format("{} at {}", link.peer.ToString(), link.address.ToString()),
+                 status);
+    }
+    return status;
+  }
+  return std::unique_ptr<Stream>(std::move(tls));
+}
+
+// The TLS handshake (with peer TLS) and the hello: the node this connection speaks for, or why
+// it is refused.
+absl::StatusOr<NodeId> PosixNetwork::AdmitPeer(Stream& stream, FrameReader& reader) {
+  const Instant deadline = runtime_.Now() + kHelloTimeout;
+  auto* tls = dynamic_cast<TlsStream*>(&stream);
+  if (tls != nullptr) {
+    if (absl::Status s = tls->Handshake(deadline); !s.ok()) return s;
+  }
+  absl::StatusOr<std::vector<uint8_t>> hello = reader.Read(deadline);
+  if (!hello.ok()) return hello.status();
+  if (hello->size() < 4 || hello->size() > kHelloBytesMax) {
+    return absl::InvalidArgumentError(fmt::format("bad hello of {} bytes", hello->size()));
   }
   uint32_t from = 0;
   for (int i = 0; i < 4; i++) from |= static_cast<uint32_t>((*hello)[i]) << (8 * i);
+  const std::string cluster(hello->begin() + 4, hello->end());
+  if (!security_.cluster_id.empty() && cluster != security_.cluster_id) {
+    return absl::PermissionDeniedError(fmt::format(
+        "hello from n{} names cluster '{}', this is '{}'", from, cluster, security_.cluster_id));
+  }
+  if (tls == nullptr) return NodeId(from);  // Plaintext: the claim is believed.
+  const std::optional<NodeCertificateIdentity> identity =
+      ParseNodeCertificateName(tls->peer_common_name());
+  if (!identity.has_value() || identity->cluster_id != security_.cluster_id) {
+    return absl::PermissionDeniedError(
+        fmt::format("certificate '{}' is not a node certificate of cluster '{}'",
+                    tls->peer_common_name(), security_.cluster_id));
+  }
+  if (identity->node != NodeId(from)) {
+    return absl::PermissionDeniedError(fmt::format("hello claims n{} but the certificate names {}",
+                                                   from, identity->node.ToString()));
+  }
+  if (!peers_.contains(identity->node)) {
+    return absl::PermissionDeniedError(
+        fmt::format("{} is not a member of this cluster (--peers)", identity->node.ToString()));
+  }
+  return identity->node;
+}
+
+void PosixNetwork::ServePeerConnection(Stream& stream) {
+  FrameReader reader(stream);
+  absl::StatusOr<NodeId> from = AdmitPeer(stream, reader);
+  if (!from.ok()) {
+    if (!absl::IsCancelled(from.status())) RefusePeer("from", stream.peer(), from.status());
+    stream.Close();
+    return;
+  }
   while (true) {
     absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(Instant::Infinite());
     if (!frame.ok()) {
       if (!absl::IsOutOfRange(frame.status()) && !absl::IsCancelled(frame.status())) {
-        fmt::print(stderr, "peer link from n{} closed: {}\n", from, frame.status().ToString());
+        fmt::print(stderr, "peer link from {} closed: {}\n", from->ToString(),
+                   frame.status().ToString());
       }
       return;
     }
-    // A forged hello may claim any id: count only configured peers, so the map stays bounded.
-    if (peers_.contains(NodeId(from))) peer_traffic_[NodeId(from)].bytes_received += frame->size();
-    if (!inbox_.TrySend(PeerMessage{NodeId(from), std::move(*frame)})) messages_dropped_++;
+    // A plaintext hello may claim any id: count only configured peers, so the map stays bounded.
+    if (peers_.contains(*from)) peer_traffic_[*from].bytes_received += frame->size();
+    if (!inbox_.TrySend(PeerMessage{*from, std::move(*frame)})) messages_dropped_++;
   }
 }
 
@@ -321,6 +406,21 @@ absl::StatusOr<std::unique_ptr<Listener>> PosixNetwork::Listen(const Address& ad
 
 absl::StatusOr<std::unique_ptr<Stream>> PosixNetwork::Connect(const Address& address,
                                                               Instant deadline) {
+  absl::StatusOr<std::unique_ptr<Stream>> tcp = ConnectPlain(address, deadline);
+  if (!tcp.ok() || security_.client_tls == nullptr) return tcp;
+  std::unique_ptr<TlsStream> tls = security_.client_tls->Wrap(
+      runtime_, std::move(*tcp), TlsRole::kClient, ClientCertificate::kRequired);
+  if (absl::Status s = tls->Handshake(deadline); !s.ok()) return s;
+  // Every certificate of the cluster's CA verifies; only a node's may serve clients.
+  if (!ParseNodeCertificateName(tls->peer_common_name()).has_value()) {
+    return absl::PermissionDeniedError(fmt::format("tls: {} presents '{}', not a node certificate",
+                                                   address.ToString(), tls->peer_common_name()));
+  }
+  return std::unique_ptr<Stream>(std::move(tls));
+}
+
+absl::StatusOr<std::unique_ptr<Stream>> PosixNetwork::ConnectPlain(const Address& address,
+                                                                   Instant deadline) {
   absl::StatusOr<SocketAddress> resolved = Resolve(address);
   if (!resolved.ok()) return resolved.status();
   const int fd = socket(resolved->storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

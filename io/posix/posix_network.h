@@ -6,18 +6,27 @@
 // itself with a hello frame carrying its node id, then writes queued messages. A full queue
 // drops the message and a reset loses what was in flight: peer messages are unreliable by
 // contract, and this is how that shows up in production.
+//
+// The hello is [u32 node id][cluster id]. With NetworkSecurity::peer_tls every link is mutual
+// TLS first (io/posix/tls.h), and the receiving side refuses the connection — closes it, logs a
+// line on stderr, counts it in peer_connections_refused() and delivers nothing it sent — unless
+// the certificate verified against the CA, names node `n` of our cluster, the hello claims that
+// same `n`, `n` is a configured peer and the hello's cluster id is ours. The dialing side checks
+// that the listener's certificate names the peer it meant to reach. Without peer_tls the hello's
+// id is believed (anyone reaching the peer port can speak for any node): plaintext mode, which
+// meridian-node runs only when told --insecure_plaintext.
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "io/frame.h"
 #include "io/network.h"
+#include "io/posix/posix_runtime.h"
 #include "io/sync.h"
 
 namespace meridian::io::posix {
-
-class PosixRuntime;
 
 class PosixNetwork final : public Network {
  public:
@@ -28,7 +37,13 @@ class PosixNetwork final : public Network {
   // Pause before retrying accept when the process is out of descriptors (EMFILE/ENFILE).
   static constexpr Duration kAcceptBackoff = std::chrono::milliseconds(100);
 
-  PosixNetwork(PosixRuntime& runtime, absl::btree_map<NodeId, Address> peers);
+  // Bound on a peer hello's cluster id, and on how long an accepted peer connection may take to
+  // finish its TLS handshake and hello before it is dropped.
+  static constexpr size_t kHelloBytesMax = 4 + 64;
+  static constexpr Duration kHelloTimeout = std::chrono::seconds(10);
+
+  PosixNetwork(PosixRuntime& runtime, absl::btree_map<NodeId, Address> peers,
+               NetworkSecurity security = {});
   ~PosixNetwork() override;
 
   void Send(NodeId to, std::vector<uint8_t> payload) override;
@@ -37,7 +52,13 @@ class PosixNetwork final : public Network {
   absl::StatusOr<std::unique_ptr<Stream>> Connect(const Address& address,
                                                   Instant deadline) override;
 
+  // A TCP stream without TLS whatever NetworkSecurity::client_tls says (HTTP endpoints).
+  absl::StatusOr<std::unique_ptr<Stream>> ConnectPlain(const Address& address, Instant deadline);
+
   absl::Status StartPeerListener(const Address& address);
+  // Peer connections refused (either direction): a TLS handshake that failed, a certificate
+  // that does not name the claimed node of this cluster, a bad hello, a non-member.
+  uint64_t peer_connections_refused() const { return peer_connections_refused_; }
   uint64_t messages_dropped() const { return messages_dropped_; }
   // Times a listener of this network found no descriptor (or kernel memory) for a pending
   // connection and paused kAcceptBackoff before retrying, instead of failing.
@@ -53,14 +74,19 @@ class PosixNetwork final : public Network {
  private:
   struct Link;
   void RunLink(Link& link);
+  absl::StatusOr<std::unique_ptr<Stream>> ConnectPeer(const Link& link);
   void ServePeerConnection(Stream& stream);
+  absl::StatusOr<NodeId> AdmitPeer(Stream& stream, FrameReader& reader);
+  void RefusePeer(std::string_view direction, std::string_view peer, const absl::Status& why);
 
   PosixRuntime& runtime_;
   const absl::btree_map<NodeId, Address> peers_;
   absl::btree_map<NodeId, std::unique_ptr<Link>> links_;
   Channel<PeerMessage> inbox_;
   std::unique_ptr<Listener> peer_listener_;
+  const NetworkSecurity security_;
   uint64_t messages_dropped_ = 0;
+  uint64_t peer_connections_refused_ = 0;
   uint64_t accept_backoffs_ = 0;
   absl::btree_map<NodeId, PeerTraffic> peer_traffic_;  // Configured peers only (bounded).
 };

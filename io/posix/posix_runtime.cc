@@ -73,7 +73,7 @@ absl::Status PosixRuntime::Init() {
   if (!disk.ok()) return disk.status();
   disk_ = std::move(*disk);
   if (absl::Status s = LockDataDir(); !s.ok()) return s;
-  network_ = std::make_unique<PosixNetwork>(*this, options_.peers);
+  network_ = std::make_unique<PosixNetwork>(*this, options_.peers, options_.security);
   if (options_.peer_listen.port != 0) {
     if (absl::Status s = network_->StartPeerListener(options_.peer_listen); !s.ok()) return s;
   }

@@ -32,6 +32,24 @@ namespace meridian::io::posix {
 
 class PosixNetwork;
 class PosixDisk;
+class TlsContext;
+
+// How peer links and outgoing client streams are secured (io/posix/tls.h). All empty: plaintext
+// peer links that trust the hello's node id (the simulator-like mode meridian-node only runs
+// with --insecure_plaintext) and plaintext Connect.
+struct NetworkSecurity {
+  // Mutual TLS on peer links: both ends present node certificates from one CA, and a link is
+  // accepted only from a configured peer whose certificate names the id it claims in
+  // `cluster_id` (PosixNetwork). Null: plaintext peer links.
+  std::shared_ptr<TlsContext> peer_tls;
+  // Sent in every peer hello and required to match on the receiving side (with or without TLS).
+  // Required with peer_tls; "" = no cluster check (plaintext only).
+  std::string cluster_id;
+  // When set, Network::Connect streams speak TLS with this context and accept only a server
+  // whose certificate is a node certificate (TLS client ports: the CLI, the demo, the broker's
+  // own forwarding). PosixNetwork::ConnectPlain stays plaintext (HTTP metrics).
+  std::shared_ptr<TlsContext> client_tls;
+};
 
 struct PosixOptions {
   NodeId node{1};
@@ -42,6 +60,7 @@ struct PosixOptions {
   // Where this node accepts peer links (port 0 = no peer listener), and where its peers are.
   Address peer_listen;
   absl::btree_map<NodeId, Address> peers;
+  NetworkSecurity security;
   // 0 = seed from the kernel (getrandom).
   uint64_t seed = 0;
 };

@@ -77,8 +77,10 @@ bool RunMeridian(const std::string& root, const std::vector<Case>& cases,
   if (!absl::GetFlag(FLAGS_bootstrap).empty()) {
     options.bootstrap = ParseBootstrap(absl::GetFlag(FLAGS_bootstrap));
   } else {
-    cluster = std::make_unique<LocalCluster>(absl::GetFlag(FLAGS_node_binary), root + "/meridian",
-                                             kNodes);
+    // Plaintext, explicitly: the bench's numbers are compared with runs from before TLS.
+    cluster =
+        std::make_unique<LocalCluster>(absl::GetFlag(FLAGS_node_binary), root + "/meridian", kNodes,
+                                       std::vector<std::string>{}, Transport::kPlaintext);
     cluster->StartAll();
     options.bootstrap = cluster->ClientAddresses();
     for (const NodeProcess& node : cluster->nodes()) options.server_pids.push_back(node.pid);

@@ -60,6 +60,7 @@ fi
 python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$OPS_DIR/dashboard.json" ||
   fail "dashboard.json is not JSON"
 
+make_certs "$CLI_BIN" 3  # Peer links and the client port run mutual TLS (cluster_lib.sh).
 read -r -a PORTS <<<"$(pick_ports 9)"
 for i in 1 2 3; do
   CLIENT_PORT[$i]=${PORTS[$((i - 1))]}
@@ -75,7 +76,7 @@ node_args() {
   done
   echo --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
     --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --region="r$i" --peers="$peers" \
-    --metrics_listen="127.0.0.1:${METRICS_PORT[$i]}"
+    --metrics_listen="127.0.0.1:${METRICS_PORT[$i]}" $(node_tls_flags "$i")
 }
 start_node() {  # start_node I [EXTRA FLAG...]
   local i=$1
@@ -110,21 +111,21 @@ grep -qE '^ts=[0-9T:.-]+Z level=info node=1 event=up clients=127\.0\.0\.1:[0-9]+
   fail "node 1 logged no structured 'up' event"
 grep -q 'event=up' "$WORK/n3.log" && fail "node 3 (--log_level=warn) logged an info event"
 grep -q 'event=client_connected' "$WORK/n1.log" && fail "node 1 (info) logged a debug event"
-"$CLI_BIN" --bootstrap="127.0.0.1:${CLIENT_PORT[2]}" --timeout=20 topic list >/dev/null ||
+"$CLI_BIN" "${CLI_TLS_FLAGS[@]}" --bootstrap="127.0.0.1:${CLIENT_PORT[2]}" --timeout=20 topic list >/dev/null ||
   fail "topic list"
 grep -qE 'level=debug node=2 event=client_connected peer=127\.0\.0\.1:[0-9]+$' "$WORK/n2.log" ||
   fail "node 2 (--log_level=debug) logged no client_connected event"
 
 # --- Records, then /metrics under promtool.
-"$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=20 topic create "$TOPIC" --partitions=3 \
+"$CLI_BIN" "${CLI_TLS_FLAGS[@]}" --bootstrap="$BOOTSTRAP" --timeout=20 topic create "$TOPIC" --partitions=3 \
   --replication-factor=3 >/dev/null || fail "topic create"
 for i in 1 2 3; do
   wait_until 30 "node $i ready with the topic's partitions" code_is "${METRICS_PORT[$i]}" /readyz 200
 done
 seq 1 "$RECORDS" | sed 's/^/key-/; s/$/,value/' |
-  "$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=20 produce "$TOPIC" --key-separator=, \
+  "$CLI_BIN" "${CLI_TLS_FLAGS[@]}" --bootstrap="$BOOTSTRAP" --timeout=20 produce "$TOPIC" --key-separator=, \
     2>"$WORK/produce.txt" || fail "produce: $(cat "$WORK/produce.txt")"
-"$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=20 consume "$TOPIC" --from-beginning \
+"$CLI_BIN" "${CLI_TLS_FLAGS[@]}" --bootstrap="$BOOTSTRAP" --timeout=20 consume "$TOPIC" --from-beginning \
   --max-messages="$RECORDS" >/dev/null || fail "consume"
 : >"$WORK/all.prom"
 for i in 1 2 3; do

@@ -28,7 +28,8 @@ BUFFERED_MAX=$((16 << 20))
 # The node refuses bounds and quotas out of range before it says it is up (exit 2).
 refused() {  # refused FLAG MESSAGE
   local rc=0
-  "$NODE_BIN" --node_id=9 --data_dir="$WORK/bad" "$1" >/dev/null 2>"$WORK/err.txt" || rc=$?
+  "$NODE_BIN" --node_id=9 --data_dir="$WORK/bad" --insecure_plaintext "$1" >/dev/null \
+    2>"$WORK/err.txt" || rc=$?
   [ "$rc" -eq 2 ] && grep -q -- "$2" "$WORK/err.txt" \
     || fail "meridian-node $1 exited $rc: $(cat "$WORK/err.txt")"
   echo "  ok: exit 2: $(head -n 1 "$WORK/err.txt")"
@@ -38,9 +39,10 @@ refused --connections_max=0 "--connections_max and --fetches_in_flight_max must 
 refused --shed_retry_after_ms=0 "--shed_retry_after_ms must be in 1..30000"
 refused --topic_quota_bytes_per_s=2000000000000 "quota flags must be at most"
 
+# One node, no peer links: plaintext says so explicitly (tls_test covers TLS).
 "$NODE_BIN" --node_id=1 --data_dir="$WORK/n1" --listen="127.0.0.1:$CLIENT_PORT" \
   --metrics_listen="127.0.0.1:$METRICS_PORT" --buffered_bytes_max="$BUFFERED_MAX" \
-  --partition_pending_bytes_max=$((1 << 20)) >>"$WORK/n1.log" 2>&1 &
+  --partition_pending_bytes_max=$((1 << 20)) --insecure_plaintext >>"$WORK/n1.log" 2>&1 &
 NODE_PID[1]=$!
 
 cli() { "$CLI_BIN" --bootstrap="127.0.0.1:$CLIENT_PORT" --timeout=60 "$@"; }

@@ -21,6 +21,7 @@ declare -a NODE_PID CLIENT_PORT PEER_PORT
 
 source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"  # cleanup, fail, wait_until, pick_ports
 
+make_certs "$CLI_BIN" 3  # Peer links and the client port run mutual TLS (cluster_lib.sh).
 read -r -a PORTS <<<"$(pick_ports 7)"
 for i in 1 2 3; do
   CLIENT_PORT[$i]=${PORTS[$((i - 1))]}
@@ -36,7 +37,7 @@ start_node() {
   done
   "$NODE_BIN" --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
     --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --region="r$i" --peers="$peers" \
-    >>"$WORK/n$i.log" 2>&1 &
+    $(node_tls_flags "$i") >>"$WORK/n$i.log" 2>&1 &
   NODE_PID[$i]=$!
 }
 
@@ -44,17 +45,9 @@ start_node() {
 cli() {
   local timeout=--timeout=20
   if [[ "${1:-}" == --timeout=* ]]; then timeout=$1; shift; fi
-  "$CLI_BIN" --bootstrap="$BOOTSTRAP" "$timeout" "$@"
+  "$CLI_BIN" --bootstrap="$BOOTSTRAP" "$timeout" "${CLI_TLS_FLAGS[@]}" "$@"
 }
 
-# Cluster status with every node up and a controller leader.
-cluster_ready() {
-  local out
-  out=$(cli --timeout=2 cluster status 2>&1) || return 1
-  echo "$out" >"$WORK/status.txt"
-  grep -q '^controller leader: node' <<<"$out" &&
-    [ "$(grep -cE '^  [0-9]+ .* up, ' <<<"$out")" -eq 3 ]
-}
 
 # Every partition of the topic has a leader and no replica lags (all unreachable-free).
 topic_caught_up() {
@@ -96,7 +89,7 @@ expect_exit 2 "--partitions='abc' is not an integer" \
 expect_exit 2 "unknown subcommand 'frobnicate'" cli frobnicate
 # The node refuses bad retention settings before it says it is up.
 rc=0
-"$NODE_BIN" --node_id=9 --data_dir="$WORK/bad" --segment_bytes=10 >/dev/null 2>"$WORK/err.txt" || rc=$?
+"$NODE_BIN" --node_id=9 --data_dir="$WORK/bad" --segment_bytes=10 --insecure_plaintext >/dev/null 2>"$WORK/err.txt" || rc=$?
 [ "$rc" -eq 2 ] && grep -q -- "--segment_bytes must be in" "$WORK/err.txt" \
   || fail "meridian-node --segment_bytes=10 exited $rc: $(cat "$WORK/err.txt")"
 echo "  ok: exit 2: $(head -n 1 "$WORK/err.txt")"

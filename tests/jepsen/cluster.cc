@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "io/assert.h"
+#include "io/posix/certificates.h"
 #include "io/posix/ports.h"
 #include "tests/jepsen/link_proxy.h"
 
@@ -123,6 +124,15 @@ absl::Status Cluster::Prepare() {
   if (!options_.faketime_lib.empty()) {
     if (absl::Status s = CheckFaketime(); !s.ok()) return s;
   }
+  // Peer links run mutual TLS, as in production; the client port stays plaintext (the
+  // workload's clients are what is tested, not the transport).
+  std::vector<io::NodeId> ids;
+  for (const Node& node : nodes_) ids.push_back(io::NodeId(node.id));
+  if (absl::Status s =
+          io::posix::MakeClusterCertificates(options_.run_dir + "/certs", "jepsen", ids, {});
+      !s.ok()) {
+    return s;
+  }
   if (options_.net == NetMode::kLoopback) {
     std::vector<io::Address> peers;
     for (const Node& node : nodes_) peers.push_back(node.peer);
@@ -195,6 +205,11 @@ void Cluster::Exec(Node& node) {
     peers += fmt::format("{}{}={}", peers.empty() ? "" : ",", other.id, address.ToString());
   }
   args.push_back("--peers=" + peers);
+  const std::string certs = options_.run_dir + "/certs";
+  args.insert(
+      args.end(),
+      {"--tls_ca=" + certs + "/ca.pem", fmt::format("--tls_cert={}/node-{}.pem", certs, node.id),
+       fmt::format("--tls_key={}/node-{}.key", certs, node.id), "--cluster_id=jepsen"});
   args.insert(args.end(), options_.extra_node_args.begin(), options_.extra_node_args.end());
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());

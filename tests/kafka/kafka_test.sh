@@ -34,6 +34,7 @@ declare -a NODE_PID CLIENT_PORT PEER_PORT KAFKA_PORT
 
 source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"  # cleanup, fail, wait_until, pick_ports
 
+make_certs "$CLI_BIN" 3  # Peer links and the client port run mutual TLS (cluster_lib.sh).
 read -r -a PORTS <<<"$(pick_ports 9)"
 for i in 1 2 3; do
   CLIENT_PORT[$i]=${PORTS[$((i - 1))]}
@@ -50,11 +51,11 @@ start_node() {
   done
   "$NODE_BIN" --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
     --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --kafka_listen="127.0.0.1:${KAFKA_PORT[$i]}" \
-    --region="r$i" --peers="$peers" >>"$WORK/n$i.log" 2>&1 &
+    --region="r$i" --peers="$peers" $(node_tls_flags "$i") >>"$WORK/n$i.log" 2>&1 &
   NODE_PID[$i]=$!
 }
 
-cli() { "$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=20 "$@"; }
+cli() { "$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=20 "${CLI_TLS_FLAGS[@]}" "$@"; }
 
 # Every node registered, a controller leader, and every node's Kafka address in Metadata.
 cluster_ready() {
