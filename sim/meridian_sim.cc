@@ -99,6 +99,26 @@ std::string RegionalOptionsFromFlags(SimulationOptions* options) {
   return "";
 }
 
+// --bug (and --group_members, which the group bugs need) into options; an error message.
+std::string BugFromFlags(SimulationOptions* options) {
+  const std::string bug = absl::GetFlag(FLAGS_bug);
+  if (options->workload == "broker") {
+    if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs) &&
+        !ParseGroupConsumerPlantedBug(bug, &options->group_consumer_bug)) {
+      return "unknown --bug " + bug +
+             " for the broker workload (ack-before-quorum, fetch-above-hwm, "
+             "forget-producer-state, snapshot-without-state, strong-voters-share-a-region, "
+             "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
+             "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
+             "observer-in-write-quorum, rpo-under-reported)";
+    }
+    options->group_members = absl::GetFlag(FLAGS_group_members);
+  } else if (!ParsePlantedBug(bug, &options->bug)) {
+    return "unknown --bug " + bug + " for the toy workload (ack-before-sync, skip-crc)";
+  }
+  return "";
+}
+
 // Reads every flag but --seed/--seeds into options; an error message for bad values.
 std::string OptionsFromFlags(SimulationOptions* options) {
   options->scenario = absl::GetFlag(FLAGS_scenario);
@@ -134,21 +154,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
     return "--buggify must be seed, on or off";
   }
   options->plant_nondeterminism = absl::GetFlag(FLAGS_plant_nondeterminism);
-  const std::string bug = absl::GetFlag(FLAGS_bug);
-  if (options->workload == "broker") {
-    if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs) &&
-        !ParseGroupConsumerPlantedBug(bug, &options->group_consumer_bug)) {
-      return "unknown --bug " + bug +
-             " for the broker workload (ack-before-quorum, fetch-above-hwm, "
-             "forget-producer-state, snapshot-without-state, strong-voters-share-a-region, "
-             "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
-             "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
-             "observer-in-write-quorum, rpo-under-reported)";
-    }
-    options->group_members = absl::GetFlag(FLAGS_group_members);
-  } else if (!ParsePlantedBug(bug, &options->bug)) {
-    return "unknown --bug " + bug + " for the toy workload (ack-before-sync, skip-crc)";
-  }
+  if (std::string error = BugFromFlags(options); !error.empty()) return error;
   for (const std::string& name : SplitCommas(absl::GetFlag(FLAGS_kinds))) {
     FaultKind kind;
     if (!ParseFaultKind(name, &kind)) return "unknown fault kind in --kinds: " + name;

@@ -41,9 +41,6 @@ FUNCTIONS_LONG_ALLOWED = {
         "simulation runner (issue 11), which is where it gets split",
     "sim/simulation.cc:RunSimulation":
         "the toy workload's run, set-up to verdict; same merge of the two runners; 74 lines",
-    "core/cluster/metadata.cc:ClusterMetadata::RestoreSnapshot":
-        "validates each section of an untrusted snapshot side by side (quotas were the last, at "
-        "71 lines); split it when the next section lands rather than race concurrent edits",
     "sim/workloads/broker.cc:RunBrokerWorkload":
         "the broker workload's run; pending the runner merge by the broker work",
 }

@@ -156,6 +156,9 @@ wire::ClientMessageT GroupCoordinator::Join(uint64_t id, const wire::JoinGroupRe
     }
   }
   if (!CurrentTerm()) return ErrorMessage(id, ErrorCode::NotLeader, "not the coordinator");
+  if (!groups_.contains(request.group) && groups_.size() >= GroupLedger::kGroupsMax) {
+    return ErrorMessage(id, ErrorCode::InvalidConfig, "too many live groups on this coordinator");
+  }
   std::shared_ptr<Group> held = Load(request.group);
   Group& group = *held;
   for (const auto& [other, member] : group.members) {
@@ -223,44 +226,49 @@ wire::ClientMessageT GroupCoordinator::AwaitGeneration(uint64_t id, const std::s
   return JoinResponse(id, *group, member_id);
 }
 
+std::shared_ptr<GroupCoordinator::Group> GroupCoordinator::FindMember(uint64_t id,
+                                                                      const std::string& name,
+                                                                      const std::string& member_id,
+                                                                      wire::ClientMessageT* error) {
+  if (!CurrentTerm()) {
+    *error = ErrorMessage(id, ErrorCode::NotLeader, "not the coordinator");
+    return nullptr;
+  }
+  // Only groups that are live here or decided in the log: a heartbeat for a made-up group
+  // must not create one.
+  std::shared_ptr<Group> group =
+      groups_.contains(name) || partition_.machine->ledger->Find(name) != nullptr ? Load(name)
+                                                                                  : nullptr;
+  if (group == nullptr || !group->members.contains(member_id)) {
+    *error = ErrorMessage(id, ErrorCode::UnknownMemberId,
+                          fmt::format("{} is not a member of {}", member_id, name));
+    return nullptr;
+  }
+  return group;
+}
+
 wire::ClientMessageT GroupCoordinator::Heartbeat(uint64_t id,
                                                  const wire::HeartbeatRequestT& request) {
-  if (!CurrentTerm()) return ErrorMessage(id, ErrorCode::NotLeader, "not the coordinator");
-  if (ValidateGroupName(request.group).ok() == false) {
-    return ErrorMessage(id, ErrorCode::BadRequest, "bad group name");
-  }
-  std::shared_ptr<Group> held = Load(request.group);
-  Group& group = *held;
-  auto member = group.members.find(request.member_id);
-  if (member == group.members.end()) {
-    return ErrorMessage(id, ErrorCode::UnknownMemberId,
-                        fmt::format("{} is not a member of {}", request.member_id, request.group));
-  }
-  member->second.last_heard = runtime_.Now();
-  if (group.rebalancing) {
+  wire::ClientMessageT error;
+  std::shared_ptr<Group> group = FindMember(id, request.group, request.member_id, &error);
+  if (group == nullptr) return error;
+  group->members.at(request.member_id).last_heard = runtime_.Now();
+  if (group->rebalancing) {
     return ErrorMessage(id, ErrorCode::RebalanceInProgress, "rejoin the group");
   }
-  if (request.generation != group.generation) {
+  if (request.generation != group->generation) {
     return ErrorMessage(id, ErrorCode::IllegalGeneration,
-                        fmt::format("generation {} is current", group.generation));
+                        fmt::format("generation {} is current", group->generation));
   }
   return Message(id, wire::HeartbeatResponseT{});
 }
 
 wire::ClientMessageT GroupCoordinator::Leave(uint64_t id, const wire::LeaveGroupRequestT& request) {
-  if (!CurrentTerm()) return ErrorMessage(id, ErrorCode::NotLeader, "not the coordinator");
-  if (ValidateGroupName(request.group).ok() == false) {
-    return ErrorMessage(id, ErrorCode::BadRequest, "bad group name");
-  }
-  std::shared_ptr<Group> held = Load(request.group);
-  Group& group = *held;
-  auto member = group.members.find(request.member_id);
-  if (member == group.members.end()) {
-    return ErrorMessage(id, ErrorCode::UnknownMemberId,
-                        fmt::format("{} is not a member of {}", request.member_id, request.group));
-  }
-  group.members.erase(member);
-  StartRebalance(group);
+  wire::ClientMessageT error;
+  std::shared_ptr<Group> group = FindMember(id, request.group, request.member_id, &error);
+  if (group == nullptr) return error;
+  group->members.erase(request.member_id);
+  StartRebalance(*group);
   return Message(id, wire::LeaveGroupResponseT{});
 }
 
@@ -290,6 +298,9 @@ void GroupCoordinator::Tick() {
     std::shared_ptr<Group> group = Load(name);
     ExpireSessions(*group);
     if (group->rebalancing && !group->proposing) FinishRebalance(name, group);
+    if (CurrentTerm() && group->members.empty() && !group->rebalancing && !group->proposing) {
+      groups_.erase(name);  // Nothing live: the ledger has the rest (Load rebuilds it).
+    }
   }
 }
 

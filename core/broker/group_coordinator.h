@@ -88,6 +88,9 @@ class GroupCoordinator {
   // Drops the live state if the replica's leadership or term moved; false if not a leader.
   bool CurrentTerm();
   std::shared_ptr<Group> Load(const std::string& name);
+  // The live group holding `member_id`, or nullptr with the error to answer.
+  std::shared_ptr<Group> FindMember(uint64_t id, const std::string& name,
+                                    const std::string& member_id, wire::ClientMessageT* error);
   void StartRebalance(Group& group);
   void ExpireSessions(Group& group);
   void FinishRebalance(const std::string& name, std::shared_ptr<Group> group);

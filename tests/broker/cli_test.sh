@@ -242,7 +242,8 @@ cli consume "$TOPIC" --group=g1 >"$WORK/group3.txt" 2>/dev/null || fail "group c
 [ "$(wc -l <"$WORK/group3.txt")" -eq "$RECORDS" ] || fail "after the reset the group re-read $(wc -l <"$WORK/group3.txt") lines"
 # A live member blocks a reset; SIGTERM (like Ctrl-C, which a background job ignores) ends
 # --follow cleanly, committing what it printed.
-"$CLI_BIN" --bootstrap="$BOOTSTRAP" consume "$TOPIC" --group=g1 --follow >/dev/null 2>&1 &
+"$CLI_BIN" --bootstrap="$BOOTSTRAP" "${CLI_TLS_FLAGS[@]}" consume "$TOPIC" --group=g1 --follow \
+  >/dev/null 2>&1 &
 MEMBER_PID=$!
 g1_stable() { cli group list | grep -q '^g1 *stable'; }
 wait_until 20 "the follower joined g1" g1_stable
