@@ -24,13 +24,15 @@ io::Address FreeLoopbackAddress() {
 }  // namespace
 
 LocalCluster::LocalCluster(std::string binary, std::string root, int node_count,
-                           std::vector<std::string> extra_args, Transport transport)
+                           std::vector<std::string> extra_args, Transport transport,
+                           int nodes_per_region)
     : binary_(std::move(binary)),
       root_(std::move(root)),
       extra_args_(std::move(extra_args)),
       transport_(transport) {
   MERIDIAN_CHECK(node_count >= 1);
   MERIDIAN_CHECK(node_count <= kNodesMax);
+  MERIDIAN_CHECK(nodes_per_region >= 1);
   if (transport_ == Transport::kMutualTls) {
     std::vector<io::NodeId> ids;
     for (int i = 1; i <= node_count; i++) ids.push_back(io::NodeId(i));
@@ -44,7 +46,11 @@ LocalCluster::LocalCluster(std::string binary, std::string root, int node_count,
                       .peer = FreeLoopbackAddress(),
                       .metrics = FreeLoopbackAddress(),
                       .kafka = FreeLoopbackAddress(),
-                      .data_dir = fmt::format("{}/n{}", root_, i + 1)});
+                      .data_dir = fmt::format("{}/n{}", root_, i + 1),
+                      .region = fmt::format("r{}", 1 + i / nodes_per_region),
+                      .zone = nodes_per_region == 1
+                                  ? std::string("local")
+                                  : fmt::format("z{}", 1 + i % nodes_per_region)});
   }
 }
 
@@ -60,11 +66,14 @@ void LocalCluster::StartAll() {
 
 void LocalCluster::Start(NodeProcess& node) {
   MERIDIAN_CHECK(node.pid <= 0, "node {} is already running", node.id);
-  std::vector<std::string> args = {
-      "--node_id=" + std::to_string(node.id),        "--data_dir=" + node.data_dir,
-      "--listen=" + node.client.ToString(),          "--peer_listen=" + node.peer.ToString(),
-      "--metrics_listen=" + node.metrics.ToString(), fmt::format("--region=r{}", node.id),
-      "--kafka_listen=" + node.kafka.ToString()};
+  std::vector<std::string> args = {"--node_id=" + std::to_string(node.id),
+                                   "--data_dir=" + node.data_dir,
+                                   "--listen=" + node.client.ToString(),
+                                   "--peer_listen=" + node.peer.ToString(),
+                                   "--metrics_listen=" + node.metrics.ToString(),
+                                   "--region=" + node.region,
+                                   "--zone=" + node.zone,
+                                   "--kafka_listen=" + node.kafka.ToString()};
   std::string peers;
   for (const NodeProcess& other : nodes_) {
     if (other.id != node.id) {
@@ -109,7 +118,12 @@ bool LocalCluster::StopAll() {
     int status = 0;
     waitpid(node.pid, &status, 0);
     node.pid = -1;
-    clean &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      clean = false;
+      fmt::print(stderr, "n{} did not exit 0 on SIGTERM: {}\n", node.id,
+                 WIFEXITED(status) ? fmt::format("exit {}", WEXITSTATUS(status))
+                                   : fmt::format("signal {}", WTERMSIG(status)));
+    }
   }
   return clean;
 }

@@ -23,6 +23,7 @@ struct NodeProcess {
   io::Address client, peer, metrics;
   io::Address kafka;  // The node's Kafka listener (--kafka_listen).
   std::string data_dir;
+  std::string region, zone;  // "r<k>", and "z<j>" when regions hold several nodes.
   pid_t pid = -1;
 };
 
@@ -38,9 +39,10 @@ class LocalCluster {
   static constexpr char kClientName[] = "local-client";
 
   // Nodes 1..node_count with data directories <root>/n<id>; `extra_args` go to every node.
+  // Regions: nodes 1..nodes_per_region in r1 (zones z1, z2, ...), the next ones in r2, ...
   LocalCluster(std::string binary, std::string root, int node_count,
                std::vector<std::string> extra_args = {},
-               Transport transport = Transport::kMutualTls);
+               Transport transport = Transport::kMutualTls, int nodes_per_region = 1);
   ~LocalCluster();  // Kills (SIGKILL) any node still running.
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;

@@ -541,13 +541,19 @@ int RunTopicDescribe(Session& session, const Args& args) {
              Limit(topic->retention_bytes, "bytes"), Limit(topic->retention_ms, "ms"),
              Mode(*topic));
   Table table;
-  table.Row({"PARTITION", "LEADER", "TERM", "REPLICAS", "OBSERVERS"});
+  table.Row({"PARTITION", "LEADER", "TERM", "REPLICAS", "OBSERVERS", "EPOCH"});
   for (const auto& partition : topic->partitions) {
     if (partition == nullptr) continue;
+    // A promoted partition's epoch, and the offset its current epoch began at.
+    const std::string epoch =
+        partition->epoch == 0
+            ? "0"
+            : fmt::format("{} (from offset {})", partition->epoch, partition->promoted_offset);
     table.Row({std::to_string(partition->partition), NodeName(partition->leader),
                partition->leader == 0 ? "-" : std::to_string(partition->leader_term),
                absl::StrJoin(partition->replicas, ","),
-               partition->observers.empty() ? "-" : absl::StrJoin(partition->observers, ",")});
+               partition->observers.empty() ? "-" : absl::StrJoin(partition->observers, ","),
+               epoch});
   }
   table.Print(stdout, "  ");
   return kExitOk;

@@ -28,6 +28,8 @@ std::unique_ptr<wire::TopicInfoT> TopicInfo(const Broker::State& state,
     p->group = partition.group;
     p->replicas = partition.replicas;
     p->observers = partition.observers;
+    p->epoch = partition.epoch;
+    p->promoted_offset = partition.promoted_offset;
     if (auto hosted = state.partitions.find(partition.group); hosted != state.partitions.end()) {
       p->leader = hosted->second.replica->leader().value();
       p->leader_term = hosted->second.replica->term().value();
