@@ -29,8 +29,20 @@ double Quantile(std::vector<double> values, double q) {
 }
 
 RecordedTopic::RecordedTopic(io::Runtime& rt, std::string topic, uint32_t partitions)
-    : rt_(rt), topic_(std::move(topic)), partitions_(partitions), pending_(partitions) {
+    : rt_(rt),
+      topic_(std::move(topic)),
+      partitions_(partitions),
+      pending_(partitions),
+      draining_(partitions, false),
+      resolved_waiters_(rt) {
   MERIDIAN_CHECK(partitions_ >= 1);
+}
+
+RecordedTopic::~RecordedTopic() {
+  // Each pending delivery resolves or reaches its deadline; cooperative fibers then finish
+  // their loop before this one runs again.
+  (void)resolved_waiters_.WaitUntil([this] { return outstanding_ == 0; }, io::Instant::Infinite(),
+                                    "deliveries");
 }
 
 absl::Status RecordedTopic::Send(client::Producer& producer, int records, io::Instant deadline) {
@@ -50,41 +62,53 @@ absl::Status RecordedTopic::Send(client::Producer& producer, int records, io::In
       history_.operations.back().complete_ns = rt_.Now().nanos();
       return sent.status();
     }
-    pending_[send.partition].push_back({history_.operations.size() - 1, rt_.Now(), *sent});
+    pending_[send.partition].push_back(
+        {history_.operations.size() - 1, rt_.Now(), deadline + seconds(5), *sent});
+    outstanding_++;
+    if (!draining_[send.partition]) {
+      draining_[send.partition] = true;
+      const uint32_t partition = static_cast<uint32_t>(send.partition);
+      rt_.Spawn("demo-deliveries", [this, partition] { DrainPartition(partition); });
+    }
   }
   return absl::OkStatus();
 }
 
-void RecordedTopic::Resolve(const Pending& pending, io::Instant deadline, Resolved& resolved) {
-  auto waited = pending.delivery->Wait(deadline);
+void RecordedTopic::Resolve(const Pending& pending) {
+  auto waited = pending.delivery->Wait(pending.deadline);
   checks::Operation& op = history_.operations[pending.op];
   op.complete_ns = rt_.Now().nanos();
   if (waited.ok() && (*waited)->ok() && (**waited)->offset.has_value()) {
     op.outcome = checks::Outcome::kOk;
     op.offsets = {static_cast<int64_t>((**waited)->offset->value())};
     latencies_ms_.push_back(Millis(rt_.Now() - pending.sent));
-    resolved.acknowledged++;
+    resolved_.acknowledged++;
+    acknowledged_++;
   } else {
     op.outcome = checks::Outcome::kInfo;  // Unknown: the checker allows either way.
-    resolved.unknown++;
+    if (resolved_.unknown++ == 0) {
+      resolved_.first_error = !waited.ok()       ? waited.status().ToString()
+                              : !(*waited)->ok() ? (*waited)->status().ToString()
+                                                 : "no offset";
+    }
   }
 }
 
-RecordedTopic::Resolved RecordedTopic::Wait(io::Instant deadline) {
-  Resolved resolved;
-  int running = 0;
-  io::Event all_done(rt_);
-  for (std::vector<Pending>& partition : pending_) {
-    if (partition.empty()) continue;
-    running++;
-    rt_.Spawn("demo-wait", [&, batch = std::move(partition)] {
-      for (const Pending& pending : batch) Resolve(pending, deadline, resolved);
-      if (--running == 0) all_done.Set();
-    });
-    partition.clear();
+void RecordedTopic::DrainPartition(uint32_t partition) {
+  while (!pending_[partition].empty()) {
+    const Pending next = pending_[partition].front();
+    pending_[partition].pop_front();
+    Resolve(next);
+    outstanding_--;
+    resolved_waiters_.NotifyAll();
   }
-  if (running > 0) (void)all_done.Wait();
-  acknowledged_ += resolved.acknowledged;
+  draining_[partition] = false;
+}
+
+RecordedTopic::Resolved RecordedTopic::Wait(io::Instant deadline) {
+  (void)resolved_waiters_.WaitUntil([this] { return outstanding_ == 0; }, deadline, "deliveries");
+  Resolved resolved = std::move(resolved_);
+  resolved_ = {};
   return resolved;
 }
 
@@ -175,6 +199,17 @@ uint64_t RecordedTopic::ExcuseDiscarded(uint32_t partition, int64_t promoted_off
   }
   acknowledged_ -= excused;
   return excused;
+}
+
+int64_t RecordedTopic::EndOffset(uint32_t partition) const {
+  int64_t end = 0;
+  for (const checks::Operation& op : history_.operations) {
+    if (op.f == checks::Function::kSend && op.outcome == checks::Outcome::kOk &&
+        op.partition == partition && op.offsets.size() == 1) {
+      end = std::max(end, op.offsets[0] + 1);
+    }
+  }
+  return end;
 }
 
 int LeaderOf(client::Client& client, const std::vector<NodeProcess>& nodes,

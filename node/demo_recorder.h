@@ -4,14 +4,15 @@
 //
 // Every record is one send operation of its own process (a process has one operation open);
 // values are 1, 2, 3, ... in send order, so the checker can tell every record apart. A send's
-// completion time is when its delivery resolved: Wait() waits one fiber per partition, in that
-// partition's send order (a partition's records resolve in order), so a partition stalled by a
-// failure does not delay the times recorded for the others.
+// completion time is when its delivery resolved: from the first Send, one fiber per partition
+// waits for that partition's deliveries in send order (a partition's records resolve in order),
+// so neither a partition stalled by a failure nor a late Wait() skews the times recorded.
 //
 // Threading: fibers of one io::Runtime.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -24,6 +25,7 @@
 #include "core/client/producer.h"
 #include "io/posix/posix_runtime.h"
 #include "io/runtime.h"
+#include "io/sync.h"
 #include "node/local_cluster.h"
 
 namespace meridian::node {
@@ -35,15 +37,22 @@ double Quantile(std::vector<double> values, double q);
 class RecordedTopic {
  public:
   RecordedTopic(io::Runtime& rt, std::string topic, uint32_t partitions);
+  // Waits (a fiber of `rt`) until every send resolved: its fibers refer to this object.
+  ~RecordedTopic();
+  RecordedTopic(const RecordedTopic&) = delete;
+  RecordedTopic& operator=(const RecordedTopic&) = delete;
 
   // Queues `records` keyed records ("customer-<value % 50>"); each is one send operation.
   // Errors: a record the producer refused at once (nothing more is queued).
   absl::Status Send(client::Producer& producer, int records, io::Instant deadline);
   struct Resolved {
     uint64_t acknowledged = 0;
-    uint64_t unknown = 0;  // Not confirmed: info in the history (may or may not be in the log).
+    uint64_t unknown = 0;     // Not confirmed: info in the history (may or may not be in the log).
+    std::string first_error;  // Of the first unconfirmed one.
   };
-  // Waits until every queued send resolved or `deadline`; records each outcome.
+  // Sends acknowledged since the last Wait().
+  uint64_t AcknowledgedNotWaited() const { return resolved_.acknowledged; }
+  // Waits until every queued send resolved or `deadline`; what resolved since the last Wait.
   Resolved Wait(io::Instant deadline);
 
   // Reads every partition from its beginning until it has read as many records as were
@@ -66,6 +75,9 @@ class RecordedTopic {
   // (Infinite: none); a record sent after a failure can only be acknowledged by what survived it.
   io::Instant FirstAckOfSendAfter(uint32_t partition, io::Instant after) const;
 
+  // Past the highest acknowledged offset of `partition` (0: none).
+  int64_t EndOffset(uint32_t partition) const;
+
   const std::string& topic() const { return topic_; }
   uint32_t partitions() const { return partitions_; }
   uint64_t acknowledged() const { return acknowledged_; }
@@ -76,15 +88,21 @@ class RecordedTopic {
   struct Pending {
     size_t op;  // Index into history_.operations.
     io::Instant sent;
+    io::Instant deadline;
     std::shared_ptr<client::DeliveryPromise> delivery;
   };
-  void Resolve(const Pending& pending, io::Instant deadline, Resolved& resolved);
+  void Resolve(const Pending& pending);
+  void DrainPartition(uint32_t partition);
 
   io::Runtime& rt_;
   const std::string topic_;
   const uint32_t partitions_;
   checks::History history_;
-  std::vector<std::vector<Pending>> pending_;  // Per partition, in send order.
+  std::vector<std::deque<Pending>> pending_;  // Per partition, in send order.
+  std::vector<bool> draining_;                // A fiber is waiting on that partition.
+  size_t outstanding_ = 0;                    // Sends not resolved yet.
+  Resolved resolved_;                         // Since the last Wait().
+  io::WaitList resolved_waiters_;
   int64_t next_value_ = 1;
   int64_t next_process_ = 0;
   uint64_t acknowledged_ = 0;

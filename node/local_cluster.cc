@@ -110,6 +110,16 @@ void LocalCluster::Kill(NodeProcess& node) {
   node.pid = -1;
 }
 
+void LocalCluster::Pause(NodeProcess& node) {
+  MERIDIAN_CHECK(node.pid > 0, "node {} is not running", node.id);
+  kill(node.pid, SIGSTOP);
+}
+
+void LocalCluster::Resume(NodeProcess& node) {
+  MERIDIAN_CHECK(node.pid > 0, "node {} is not running", node.id);
+  kill(node.pid, SIGCONT);
+}
+
 bool LocalCluster::StopAll() {
   bool clean = true;
   for (NodeProcess& node : nodes_) {

@@ -51,6 +51,9 @@ class LocalCluster {
   void Start(NodeProcess& node);
   // kill -9 and reap.
   void Kill(NodeProcess& node);
+  // SIGSTOP / SIGCONT: the node is frozen (its peers see a silent node, its sockets stay open).
+  void Pause(NodeProcess& node);
+  void Resume(NodeProcess& node);
   // SIGTERM to every running node; true if every one exited 0.
   bool StopAll();
 

@@ -323,9 +323,13 @@ Producer::Outcome Producer::OnResponse(PartitionState& state, Batch& batch,
   if (options_.idempotent && error->code == wire::ErrorCode::OutOfOrderSequence) {
     // The partition remembers fewer of our batches than were acknowledged: a regional
     // promotion discarded the old epoch's tail (its RPO). Every later batch would hit the same
-    // gap; a new producer epoch starts the sequences over.
+    // gap; a new producer epoch starts the sequences over. This batch was refused, so not
+    // applied: it goes again as the first of the new epoch rather than failing (failing it
+    // would turn every record in flight across a promotion into an error for the caller).
     MERIDIAN_PROBE("producer: epoch bumped after a sequence gap");
-    (void)BumpEpoch(batch.content.producer_epoch);
+    if (BumpEpoch(batch.content.producer_epoch).ok() && batch.content.producer_epoch < epoch_) {
+      return Outcome::kRestamp;
+    }
   }
   Fail(batch, StatusFromError(*error));
   return Outcome::kDone;

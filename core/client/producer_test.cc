@@ -221,6 +221,32 @@ TEST_F(ProducerTest, IndeterminateBatchBumpsTheEpochAndLaterBatchesStillLand) {
   }));
 }
 
+// After a regional promotion discarded the old epoch's tail, the partition no longer knows our
+// sequences: the refused batch (certainly not applied) goes again under a new producer epoch
+// and lands, instead of failing every record in flight across the promotion.
+TEST_F(ProducerTest, SequenceGapBumpsTheEpochAndTheRefusedBatchLands) {
+  ASSERT_TRUE(runtime_.RunFiber([&] {
+    Client client(runtime_, Options());
+    auto producer = Producer::Create(client);
+    ASSERT_TRUE(producer.ok());
+    const uint32_t epoch = (*producer)->producer_epoch();
+    const uint32_t partition = PartitionForKey("k", 4);
+    auto first = SendMany(**producer, 3, "k");
+    ASSERT_TRUE((*producer)->Flush(In(10s)).ok());
+    ASSERT_TRUE((**first[2]->Wait()).ok());
+    broker_.ForgetProducerSequences("orders", partition);
+    auto after = SendMany(**producer, 3, "k");
+    ASSERT_TRUE((*producer)->Flush(In(10s)).ok());
+    for (const auto& promise : after) {
+      const absl::StatusOr<Delivery>& delivery = **promise->Wait();
+      ASSERT_TRUE(delivery.ok()) << delivery.status();
+    }
+    EXPECT_EQ((*producer)->producer_epoch(), epoch + 1);
+    EXPECT_EQ(broker_.HighWatermark("orders", partition), 6) << "each record once";
+    ASSERT_TRUE((*producer)->Close(In(1s)).ok());
+  }));
+}
+
 TEST_F(ProducerTest, AcksLeaderResolvesWithOffsetUnknown) {
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());

@@ -159,6 +159,9 @@ void Replica::RunDriver() {
     while (failure_.ok() && raft_->HasReady()) {
       if (absl::Status s = HandleReady(); !s.ok()) FailStop(s);
     }
+    if (failure_.ok()) {
+      if (absl::Status s = StoreDeferredLearnerCommit(); !s.ok()) FailStop(s);
+    }
     PublishState();
   }
 }
@@ -194,6 +197,31 @@ void Replica::Handle(Input input) {
   proposal.result->Fulfil(std::make_pair(*index, raft_->term()));
 }
 
+// A learner (a regional topic's observer) may be promoted once its leader's whole region is
+// gone, and then nobody is left to tell it again what was committed: restarted with a volatile
+// commit index, it would offer nothing to the promotion, which would discard the whole log it
+// holds (a restarted observer was promoted at index 0 in //node:region_demo). So a learner
+// stores its commit index too, at most once per kLearnerCommitStoreInterval: learners are not
+// on any acknowledgement's path, and a restart then costs at most that interval of commits.
+bool Replica::LearnerCommitStoreDue(raft::Index commit) const {
+  return commit > stored_hard_state_.commit && !raft_->membership().IsVoter(options_.raft.id) &&
+         runtime_.Now() >= commit_stored_at_ + kLearnerCommitStoreInterval;
+}
+
+// Stores a learner's grown commit index once LearnerCommitStoreDue, after the Readies (not in
+// one: a Ready's commit may cover entries that Ready has yet to persist). Only a commit whose
+// entries are durable here (stable) is stored, or a crash could leave a hard state claiming
+// entries the log lost, which recovery refuses.
+absl::Status Replica::StoreDeferredLearnerCommit() {
+  const raft::Index commit = std::min(raft_->log().commit(), raft_->log().stable());
+  if (!LearnerCommitStoreDue(commit)) return absl::OkStatus();
+  const raft::HardState state{stored_hard_state_.term, stored_hard_state_.vote, commit};
+  if (absl::Status s = StoreHardState(runtime_.disk(), options_.dir, state); !s.ok()) return s;
+  stored_hard_state_ = state;
+  commit_stored_at_ = runtime_.Now();
+  return absl::OkStatus();
+}
+
 absl::Status Replica::HandleReady() {
   raft::Ready ready = raft_->GetReady();
   if (ready.snapshot.has_value()) {
@@ -206,11 +234,16 @@ absl::Status Replica::HandleReady() {
     // 2): a restart relearns it from the leader, so a change of commit alone is not worth the
     // three syncs of an atomic file replace on every replication round (meridian-bench saw
     // them triple the latency of an ack); it is stored with the next term or vote change.
-    if (absl::Status s = StoreHardState(runtime_.disk(), options_.dir, *ready.hard_state);
-        !s.ok()) {
-      return s;
-    }
-    stored_hard_state_ = *ready.hard_state;
+    // Except on a learner: see LearnerCommitStoreDue. The commit stored is clipped to what is
+    // durable already: this Ready's entries are persisted below, after the hard state, and a
+    // crash in between must not leave a hard state claiming entries the log never got (recovery
+    // refuses to start on that).
+    raft::HardState state = *ready.hard_state;
+    state.commit =
+        std::max(stored_hard_state_.commit, std::min(state.commit, raft_->log().stable()));
+    if (absl::Status s = StoreHardState(runtime_.disk(), options_.dir, state); !s.ok()) return s;
+    stored_hard_state_ = state;
+    commit_stored_at_ = runtime_.Now();
   }
   for (const raft::Message& message : ready.messages) {
     runtime_.network().Send(message.to, wire::EncodePeerMessage(options_.group, message));

@@ -103,6 +103,8 @@ class Replica : public std::enable_shared_from_this<Replica> {
  public:
   static constexpr size_t kInputsMax = 4096;
   static constexpr uint32_t kMissedTicksMax = 100;  // After a long pause, catch up this many.
+  // How often a learner stores a grown commit index (LearnerCommitStoreDue in replica.cc).
+  static constexpr io::Duration kLearnerCommitStoreInterval = std::chrono::milliseconds(200);
 
   // Recovers the group from disk (hard state + log) and starts its fibers.
   static absl::StatusOr<std::shared_ptr<Replica>> Open(io::Runtime& runtime, ReplicaOptions options,
@@ -180,6 +182,8 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void TickUpTo(io::Instant now);
   void Handle(Input input);
   absl::Status HandleReady();
+  bool LearnerCommitStoreDue(raft::Index commit) const;
+  absl::Status StoreDeferredLearnerCommit();
   absl::Status PersistEntries(const std::vector<raft::Entry>& entries);
   absl::Status InstallSnapshot(const raft::Snapshot& snapshot);
   absl::Status HandleCompaction(const Compaction& compaction);
@@ -206,8 +210,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Index applied_;
   raft::Term applied_term_;  // Term of the entry at applied_.
   raft::Index snapshot_index_;
-  raft::HardState stored_hard_state_;                       // What <dir>/hard_state holds.
-  absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
+  raft::HardState stored_hard_state_;                         // What <dir>/hard_state holds.
+  io::Instant commit_stored_at_ = io::Instant::FromNanos(0);  // When it was last stored.
+  absl::btree_map<raft::Index, raft::Term> applied_terms_;    // Recent applied entries' terms.
   absl::Status failure_;
   // Health bookkeeping (health()). Keyed by voters of the membership only, so bounded by it.
   absl::btree_map<io::NodeId, io::Instant> voter_heard_;      // Last message from each voter.

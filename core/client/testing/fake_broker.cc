@@ -101,6 +101,16 @@ void FakeBroker::AdvertiseStaleLeader(const std::string& topic, uint32_t partiti
   found->stale_leader = true;
 }
 
+void FakeBroker::ForgetProducerSequences(const std::string& topic, uint32_t partition) {
+  Partition* found = FindPartition(topic, partition);
+  MERIDIAN_CHECK(found != nullptr);
+  for (auto& [producer, state] : found->producers) {
+    const uint32_t epoch = state.epoch;
+    state = ProducerState{};
+    state.epoch = epoch;
+  }
+}
+
 const std::vector<StoredBatch>& FakeBroker::Log(const std::string& topic,
                                                 uint32_t partition) const {
   return topics_.at(topic).at(partition).batches;

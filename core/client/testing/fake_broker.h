@@ -77,6 +77,10 @@ class FakeBroker {
   void AppendRaw(const std::string& topic, uint32_t partition, std::vector<uint8_t> bytes,
                  uint32_t records);
   void AdvertiseStaleLeader(const std::string& topic, uint32_t partition);
+  // What a regional promotion does to a partition that lost its old epoch's tail: it keeps its
+  // records but remembers none of the producers' sequences (the next batch of a producer that
+  // had written there is out of order).
+  void ForgetProducerSequences(const std::string& topic, uint32_t partition);
 
   // --- Inspection ---
   const std::vector<StoredBatch>& Log(const std::string& topic, uint32_t partition) const;
