@@ -42,7 +42,7 @@ struct ApiVersionRange {
 inline constexpr ApiVersionRange kSupportedApis[] = {
     {ApiKey::kProduce, 3, 8},         {ApiKey::kFetch, 4, 11},
     {ApiKey::kListOffsets, 1, 5},     {ApiKey::kMetadata, 0, 8},
-    {ApiKey::kOffsetCommit, 2, 7},    {ApiKey::kOffsetFetch, 2, 5},
+    {ApiKey::kOffsetCommit, 2, 7},    {ApiKey::kOffsetFetch, 1, 5},
     {ApiKey::kFindCoordinator, 0, 2}, {ApiKey::kJoinGroup, 0, 5},
     {ApiKey::kHeartbeat, 0, 3},       {ApiKey::kLeaveGroup, 0, 3},
     {ApiKey::kSyncGroup, 0, 3},       {ApiKey::kApiVersions, 0, 2},
