@@ -7,6 +7,8 @@
 namespace meridian::core::broker {
 namespace {
 
+using Bytes = std::vector<uint8_t>;
+
 TEST(ConsumerProtocol, RoundTripsAssignmentsAndSubscriptions) {
   const std::vector<TopicPartitionKey> partitions = {{"a", 0}, {"a", 2}, {"b", 1}};
   absl::StatusOr<ConsumerAssignment> parsed =
@@ -48,13 +50,13 @@ TEST(ConsumerProtocol, MalformedBytesAreErrors) {
   }
   // A count of 2^31-1 topics in 10 bytes, a negative version, a negative partition, a
   // partition named twice.
-  EXPECT_FALSE(ParseConsumerAssignment({0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0}).ok());
-  EXPECT_FALSE(ParseConsumerAssignment({0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}).ok());
-  EXPECT_FALSE(ParseConsumerAssignment({0, 0, 0,    0,    0,    1,    0,    1,    't',  0,   0,
-                                        0, 1, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff})
+  EXPECT_FALSE(ParseConsumerAssignment(Bytes{0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0}).ok());
+  EXPECT_FALSE(ParseConsumerAssignment(Bytes{0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}).ok());
+  EXPECT_FALSE(ParseConsumerAssignment(Bytes{0, 0, 0,    0,    0,    1,    0,    1,    't',  0,   0,
+                                             0, 1, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff})
                    .ok());
-  EXPECT_FALSE(ParseConsumerAssignment({0, 0, 0, 0, 0, 1, 0, 1, 't',  0,    0,    0,   2,
-                                        0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff})
+  EXPECT_FALSE(ParseConsumerAssignment(Bytes{0, 0, 0, 0, 0, 1, 0, 1, 't',  0,    0,    0,   2,
+                                             0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff})
                    .ok());
 }
 

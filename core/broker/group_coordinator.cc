@@ -169,18 +169,8 @@ wire::ClientMessageT GroupCoordinator::Join(uint64_t id, const wire::JoinGroupRe
   }
   std::shared_ptr<Group> held = Load(request.group);
   Group& group = *held;
-  for (const auto& [other, member] : group.members) {
-    if (other != request.member_id && !group.protocol_type.empty()) {
-      return ErrorMessage(id, ErrorCode::InconsistentAssignor,
-                          fmt::format("group {} is a Kafka group (client-side assignment, protocol "
-                                      "type {})",
-                                      request.group, group.protocol_type));
-    }
-    if (other != request.member_id && member.assignor != request.assignor) {
-      return ErrorMessage(id, ErrorCode::InconsistentAssignor,
-                          fmt::format("group {} uses assignor {}", request.group,
-                                      wire::EnumNameAssignor(member.assignor)));
-    }
+  if (std::optional<wire::ClientMessageT> refused = RefuseServerSideJoin(id, group, request)) {
+    return *std::move(refused);
   }
   std::string member_id = request.member_id;
   if (member_id.empty()) {
@@ -214,6 +204,24 @@ wire::ClientMessageT GroupCoordinator::Join(uint64_t id, const wire::JoinGroupRe
   StartRebalance(group);
   member.joined = true;  // After StartRebalance, which resets everyone not parked in a join.
   return AwaitGeneration(id, request.group, member_id, group.generation, deadline);
+}
+
+std::optional<wire::ClientMessageT> GroupCoordinator::RefuseServerSideJoin(
+    uint64_t id, const Group& group, const wire::JoinGroupRequestT& request) {
+  for (const auto& [other, member] : group.members) {
+    if (other != request.member_id && !group.protocol_type.empty()) {
+      return ErrorMessage(id, ErrorCode::InconsistentAssignor,
+                          fmt::format("group {} is a Kafka group (client-side assignment, protocol "
+                                      "type {})",
+                                      request.group, group.protocol_type));
+    }
+    if (other != request.member_id && member.assignor != request.assignor) {
+      return ErrorMessage(id, ErrorCode::InconsistentAssignor,
+                          fmt::format("group {} uses assignor {}", request.group,
+                                      wire::EnumNameAssignor(member.assignor)));
+    }
+  }
+  return std::nullopt;
 }
 
 wire::ClientMessageT GroupCoordinator::AwaitGeneration(uint64_t id, const std::string& name,

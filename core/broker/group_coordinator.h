@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -146,6 +147,20 @@ class GroupCoordinator {
                                        const std::string& member, int32_t after,
                                        io::Instant deadline);
   // Client-side assignment (group_coordinator_kafka.cc).
+  using Protocols = std::vector<std::pair<std::string, std::vector<uint8_t>>>;
+  // The error if a client-side join cannot enter `group` (another kind of member, no protocol
+  // in common, too much metadata), or nullopt.
+  std::optional<wire::ClientMessageT> RefuseClientSideJoin(uint64_t id, const Group& group,
+                                                           const wire::JoinGroupRequestT& request,
+                                                           const Protocols& protocols) const;
+  // Sets `*member_id` (the request's, or a new one); an answer to send instead: an error, or
+  // the new id of a Kafka v4+ join (which joins again with it).
+  std::optional<wire::ClientMessageT> ResolveMemberId(uint64_t id, Group& group,
+                                                      const wire::JoinGroupRequestT& request,
+                                                      std::string* member_id);
+  // The error if a server-side join cannot enter `group` (Kafka members, another assignor).
+  static std::optional<wire::ClientMessageT> RefuseServerSideJoin(
+      uint64_t id, const Group& group, const wire::JoinGroupRequestT& request);
   wire::ClientMessageT JoinClientSide(uint64_t id, const wire::JoinGroupRequestT& request,
                                       io::Instant deadline);
   wire::ClientMessageT KafkaJoinResponse(uint64_t id, const Group& group,

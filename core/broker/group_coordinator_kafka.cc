@@ -106,6 +106,35 @@ wire::ClientMessageT GroupCoordinator::JoinClientSide(uint64_t id,
   Group& group = *held;
   std::vector<std::pair<std::string, std::vector<uint8_t>>> protocols;
   for (const auto& p : request.protocols) protocols.emplace_back(p->name, p->metadata);
+  if (std::optional<wire::ClientMessageT> refused =
+          RefuseClientSideJoin(id, group, request, protocols)) {
+    return *std::move(refused);
+  }
+  std::string member_id;
+  if (std::optional<wire::ClientMessageT> answer =
+          ResolveMemberId(id, group, request, &member_id)) {
+    return *std::move(answer);  // An error, or Kafka v4+'s "here is your id".
+  }
+  group.protocol_type = request.protocol_type;
+  Member& member = group.members[member_id];
+  member.id = member_id;
+  member.client_id = request.client_id;
+  member.topics = *std::move(topics);
+  member.protocols = std::move(protocols);
+  member.session_timeout = std::chrono::milliseconds(request.session_timeout_ms);
+  member.rebalance_timeout = std::chrono::milliseconds(request.rebalance_timeout_ms);
+  member.last_heard = runtime_.Now();
+  // Every join starts a join phase (Kafka rebalances on a leader's rejoin too; followers of a
+  // stable group rarely rejoin, so the shortcut Kafka has for them is not worth its state).
+  StartRebalance(group);
+  member.joined = true;  // After StartRebalance, which resets everyone not parked in a join.
+  return AwaitAnnouncement(id, request.group, member_id,
+                           std::min(deadline, runtime_.Now() + member.rebalance_timeout));
+}
+
+std::optional<wire::ClientMessageT> GroupCoordinator::RefuseClientSideJoin(
+    uint64_t id, const Group& group, const wire::JoinGroupRequestT& request,
+    const Protocols& protocols) const {
   size_t metadata_bytes = LargestMetadata(protocols);
   for (const auto& [other, member] : group.members) {
     if (other == request.member_id) continue;
@@ -127,51 +156,40 @@ wire::ClientMessageT GroupCoordinator::JoinClientSide(uint64_t id,
   if (metadata_bytes > kGroupMetadataBytesMax) {
     return ErrorMessage(id, ErrorCode::InvalidConfig, "the group's protocol metadata is too large");
   }
-  std::string member_id = request.member_id;
-  const auto pending =
-      std::find(group.pending_member_ids.begin(), group.pending_member_ids.end(), member_id);
-  if (member_id.empty()) {
-    if (group.members.size() >= GroupLedger::kMembersMax) {
-      return ErrorMessage(id, ErrorCode::InvalidConfig, "the group has too many members");
+  return std::nullopt;
+}
+
+std::optional<wire::ClientMessageT> GroupCoordinator::ResolveMemberId(
+    uint64_t id, Group& group, const wire::JoinGroupRequestT& request, std::string* member_id) {
+  std::vector<std::string>& pending_ids = group.pending_member_ids;
+  *member_id = request.member_id;
+  const auto pending = std::find(pending_ids.begin(), pending_ids.end(), *member_id);
+  if (!member_id->empty()) {
+    if (pending != pending_ids.end()) {
+      pending_ids.erase(pending);  // The id a v4+ join was given: a new member now.
+    } else if (!group.members.contains(*member_id)) {
+      return ErrorMessage(id, ErrorCode::UnknownMemberId,
+                          fmt::format("{} is not a member of group {}", *member_id, request.group));
     }
-    member_id = fmt::format("{}-{}-{}", request.client_id.empty() ? "member" : request.client_id,
-                            term_, ++members_made_);
-    if (member_id.size() > wire::kNameBytesMax) {
-      member_id = fmt::format("member-{}-{}", term_, members_made_);
-    }
-    if (request.require_known_member_id) {
-      // Kafka v4+ (KIP-394): the member learns its id first and joins again with it.
-      if (group.pending_member_ids.size() >= kPendingMemberIdsMax) {
-        group.pending_member_ids.erase(group.pending_member_ids.begin());
-      }
-      group.pending_member_ids.push_back(member_id);
-      wire::JoinGroupResponseT response;
-      response.member_id = member_id;
-      response.generation = -1;
-      response.member_id_required = true;
-      return Message(id, std::move(response));
-    }
-  } else if (pending != group.pending_member_ids.end()) {
-    group.pending_member_ids.erase(pending);
-  } else if (!group.members.contains(member_id)) {
-    return ErrorMessage(id, ErrorCode::UnknownMemberId,
-                        fmt::format("{} is not a member of group {}", member_id, request.group));
+    return std::nullopt;
   }
-  group.protocol_type = request.protocol_type;
-  Member& member = group.members[member_id];
-  member.id = member_id;
-  member.client_id = request.client_id;
-  member.topics = *std::move(topics);
-  member.protocols = std::move(protocols);
-  member.session_timeout = std::chrono::milliseconds(request.session_timeout_ms);
-  member.rebalance_timeout = std::chrono::milliseconds(request.rebalance_timeout_ms);
-  member.last_heard = runtime_.Now();
-  // Every join starts a join phase (Kafka rebalances on a leader's rejoin too; followers of a
-  // stable group rarely rejoin, so the shortcut Kafka has for them is not worth its state).
-  StartRebalance(group);
-  member.joined = true;  // After StartRebalance, which resets everyone not parked in a join.
-  return AwaitAnnouncement(id, request.group, member_id,
-                           std::min(deadline, runtime_.Now() + member.rebalance_timeout));
+  if (group.members.size() >= GroupLedger::kMembersMax) {
+    return ErrorMessage(id, ErrorCode::InvalidConfig, "the group has too many members");
+  }
+  *member_id = fmt::format("{}-{}-{}", request.client_id.empty() ? "member" : request.client_id,
+                           term_, ++members_made_);
+  if (member_id->size() > wire::kNameBytesMax) {
+    *member_id = fmt::format("member-{}-{}", term_, members_made_);
+  }
+  if (!request.require_known_member_id) return std::nullopt;
+  // Kafka v4+ (KIP-394): the member learns its id first and joins again with it.
+  if (pending_ids.size() >= kPendingMemberIdsMax) pending_ids.erase(pending_ids.begin());
+  pending_ids.push_back(*member_id);
+  wire::JoinGroupResponseT response;
+  response.member_id = *member_id;
+  response.generation = -1;
+  response.member_id_required = true;
+  return Message(id, std::move(response));
 }
 
 wire::ClientMessageT GroupCoordinator::AwaitAnnouncement(uint64_t id, const std::string& name,

@@ -140,14 +140,18 @@ TEST(ClientSideGroupSim, DoubleAssignmentAndMalformedBytesAreRefused) {
   cluster.OnClient([&](io::Runtime& rt) {
     client::Client client(rt, Options());
     CreateTopic(rt, client);
-    // Two members join in one join phase (the second from another fiber).
+    // The first member joins alone; the second's join (another fiber) starts a join phase that
+    // waits for the first to rejoin, as a client told REBALANCE_IN_PROGRESS does.
+    absl::StatusOr<wire::JoinGroupResponseT> alone = Join(client, rt, "g2", "");
+    ASSERT_TRUE(alone.ok()) << alone.status();
     absl::StatusOr<wire::JoinGroupResponseT> other = absl::UnknownError("not yet");
     bool other_done = false;
     rt.Spawn("member-2", [&] {
       other = Join(client, rt, "g2", "");
       other_done = true;
     });
-    absl::StatusOr<wire::JoinGroupResponseT> one = Join(client, rt, "g2", "");
+    (void)rt.Sleep(milliseconds(300));
+    absl::StatusOr<wire::JoinGroupResponseT> one = Join(client, rt, "g2", alone->member_id);
     while (!other_done) (void)rt.Sleep(milliseconds(50));
     ASSERT_TRUE(one.ok()) << one.status();
     ASSERT_TRUE(other.ok()) << other.status();
@@ -171,7 +175,9 @@ TEST(ClientSideGroupSim, DoubleAssignmentAndMalformedBytesAreRefused) {
     EXPECT_EQ(client::WireErrorCode(garbage), wire::ErrorCode::BadRequest) << garbage;
     auto described = client.DescribeGroups("g3");
     ASSERT_TRUE(described.ok()) << described.status();
-    if (!described->empty()) EXPECT_EQ((*described)[0]->generation, 0);
+    if (!described->empty()) {
+      EXPECT_EQ((*described)[0]->generation, 0);
+    }
   });
 }
 
