@@ -3,7 +3,8 @@
 //
 // Input: any bytes, used twice:
 //   1. as a frame payload: DecodeRequestFrame, then the decoder its API key and version name
-//      (the served ones), then every Produce partition's records through DecodeRecordBatch;
+//      (the served ones, the group APIs' included), then every Produce partition's records
+//      through DecodeRecordBatch;
 //   2. byte 0 picks a decoder and byte 1 a version (0..11), and the rest is that request's body
 //      — so every decoder sees every body, whatever header the bytes would have.
 // Each decoder must return a request or a status, never crash, never read outside the input; a
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <span>
 
+#include "core/kafka/group_messages.h"
 #include "core/kafka/messages.h"
 #include "core/kafka/record_batch.h"
 #include "io/assert.h"
@@ -34,6 +36,47 @@ void Produce(std::span<const uint8_t> body, int16_t v) {
     }
   }
   MERIDIAN_CHECK(partitions <= body.size());
+}
+
+// The consumer-group requests (group_messages.h); a decoded one is bounded by the input.
+void DecodeGroupRequest(ApiKey key, std::span<const uint8_t> body, int16_t v) {
+  switch (key) {
+    case ApiKey::kFindCoordinator:
+      (void)DecodeFindCoordinatorRequest(body, v);
+      return;
+    case ApiKey::kJoinGroup:
+      if (auto r = DecodeJoinGroupRequest(body, v); r.ok()) {
+        MERIDIAN_CHECK(r->protocols.size() <= kGroupProtocolsMax);
+        for (const auto& protocol : r->protocols)
+          MERIDIAN_CHECK(protocol.bytes.size() <= body.size());
+      }
+      return;
+    case ApiKey::kSyncGroup:
+      if (auto r = DecodeSyncGroupRequest(body, v); r.ok()) {
+        MERIDIAN_CHECK(r->assignments.size() <= body.size());
+      }
+      return;
+    case ApiKey::kHeartbeat:
+      (void)DecodeHeartbeatRequest(body, v);
+      return;
+    case ApiKey::kLeaveGroup:
+      if (auto r = DecodeLeaveGroupRequest(body, v); r.ok()) {
+        MERIDIAN_CHECK(r->member_ids.size() <= body.size());
+      }
+      return;
+    case ApiKey::kOffsetCommit:
+      if (auto r = DecodeOffsetCommitRequest(body, v); r.ok()) {
+        MERIDIAN_CHECK(r->topics.size() <= body.size());
+      }
+      return;
+    case ApiKey::kOffsetFetch:
+      if (auto r = DecodeOffsetFetchRequest(body, v); r.ok() && r->topics.has_value()) {
+        MERIDIAN_CHECK(r->topics->size() <= body.size());
+      }
+      return;
+    default:
+      return;
+  }
 }
 
 void Decode(ApiKey key, std::span<const uint8_t> body, int16_t v) {
@@ -61,13 +104,8 @@ void Decode(ApiKey key, std::span<const uint8_t> body, int16_t v) {
     case ApiKey::kInitProducerId:
       (void)DecodeInitProducerIdRequest(body, v);
       return;
-    case ApiKey::kOffsetCommit:
-      if (auto r = DecodeOffsetCommitRequest(body, v); r.ok()) {
-        (void)EncodeGroupErrorResponse(key, v, error::kCoordinatorNotAvailable, &*r);
-      }
-      return;
     default:
-      return;
+      return DecodeGroupRequest(key, body, v);
   }
 }
 

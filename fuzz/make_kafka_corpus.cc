@@ -152,6 +152,53 @@ void RequestSeeds() {
   Write("kafka_request", "api-versions-v3", versions.Take());
 }
 
+// The consumer-group requests as librdkafka 2.0 sends them (JoinGroup v5, SyncGroup v3, ...).
+void GroupSeeds() {
+  Writer find;
+  find.String("g");
+  find.Int8(0);
+  Write("kafka_request", "find-coordinator-v2", Request(ApiKey::kFindCoordinator, 2, find.Take()));
+  Writer join;
+  join.String("g");
+  join.Int32(10000);
+  join.Int32(300000);
+  join.String("");
+  join.NullableString(std::nullopt);
+  join.String("consumer");
+  join.ArrayCount(1);
+  join.String("range");
+  join.Bytes(Bytes{0, 0, 0, 0, 0, 1, 0, 1, 't', 0xff, 0xff, 0xff, 0xff});  // Subscription v0.
+  Write("kafka_request", "join-group-v5", Request(ApiKey::kJoinGroup, 5, join.Take()));
+  Writer sync;
+  sync.String("g");
+  sync.Int32(1);
+  sync.String("m-1");
+  sync.NullableString(std::nullopt);
+  sync.ArrayCount(1);
+  sync.String("m-1");
+  sync.Bytes(Bytes{0, 0, 0, 0, 0, 1, 0, 1, 't', 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff});
+  Write("kafka_request", "sync-group-v3", Request(ApiKey::kSyncGroup, 3, sync.Take()));
+  Writer heartbeat;
+  heartbeat.String("g");
+  heartbeat.Int32(1);
+  heartbeat.String("m-1");
+  heartbeat.NullableString(std::nullopt);
+  Write("kafka_request", "heartbeat-v3", Request(ApiKey::kHeartbeat, 3, heartbeat.Take()));
+  Writer leave;
+  leave.String("g");
+  leave.ArrayCount(1);
+  leave.String("m-1");
+  leave.NullableString(std::nullopt);
+  Write("kafka_request", "leave-group-v3", Request(ApiKey::kLeaveGroup, 3, leave.Take()));
+  Writer fetch;
+  fetch.String("g");
+  fetch.ArrayCount(1);
+  fetch.String("t");
+  fetch.ArrayCount(1);
+  fetch.Int32(0);
+  Write("kafka_request", "offset-fetch-v5", Request(ApiKey::kOffsetFetch, 5, fetch.Take()));
+}
+
 void BatchSeeds() {
   Write("kafka_record_batch", "plain", Batch(-1, false));
   Write("kafka_record_batch", "idempotent-headers", Batch(5, true));
@@ -167,6 +214,7 @@ int main(int argc, char** argv) {
   }
   meridian::fuzz::g_root = argv[1];
   meridian::fuzz::RequestSeeds();
+  meridian::fuzz::GroupSeeds();
   meridian::fuzz::BatchSeeds();
   fmt::print("Kafka seed corpora written under {}\n", argv[1]);
   return 0;

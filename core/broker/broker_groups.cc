@@ -131,6 +131,8 @@ std::optional<wire::ClientMessageT> HandleGroupRequest(Broker::State& state,
     group = r->group;
   else if (const auto* r = body.AsOffsetFetchRequest())
     group = r->group;
+  else if (const auto* r = body.AsSyncGroupRequest())
+    group = r->group;
   else if (const auto* r = body.AsDescribeGroupsRequest())
     partition = r->partition;
   else
@@ -142,6 +144,9 @@ std::optional<wire::ClientMessageT> HandleGroupRequest(Broker::State& state,
   if (const auto* r = body.AsJoinGroupRequest()) {
     const io::Duration wait = std::chrono::milliseconds(r->rebalance_timeout_ms);
     return coordinator->Join(id, *r, GroupDeadline(state, wait));
+  }
+  if (const auto* r = body.AsSyncGroupRequest()) {
+    return coordinator->Sync(id, *r, GroupDeadline(state, state.options.request_timeout_max));
   }
   if (const auto* r = body.AsHeartbeatRequest()) return coordinator->Heartbeat(id, *r);
   if (const auto* r = body.AsLeaveGroupRequest()) return coordinator->Leave(id, *r);

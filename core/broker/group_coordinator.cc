@@ -8,12 +8,6 @@
 #include "io/assert.h"
 
 namespace meridian::core::broker {
-namespace {
-
-using wire::ErrorCode;
-using wire::ErrorMessage;
-using wire::Message;
-
 std::vector<std::unique_ptr<wire::TopicPartitionsT>> ToWire(
     const std::vector<TopicPartitionKey>& partitions) {
   std::vector<std::unique_ptr<wire::TopicPartitionsT>> out;
@@ -26,6 +20,12 @@ std::vector<std::unique_ptr<wire::TopicPartitionsT>> ToWire(
   }
   return out;
 }
+
+namespace {
+
+using wire::ErrorCode;
+using wire::ErrorMessage;
+using wire::Message;
 
 ErrorCode LedgerError(GroupResult result) {
   switch (result) {
@@ -83,6 +83,8 @@ std::shared_ptr<GroupCoordinator::Group> GroupCoordinator::Load(const std::strin
   if (const LedgerGroup* decided = partition_.machine->ledger->Find(name)) {
     group->generation = decided->generation;
     group->assignor = decided->assignor;
+    group->protocol_type = decided->protocol_type;
+    group->protocol = decided->protocol;
     for (const LedgerMember& m : decided->members) {
       // Presumed alive for one session: the new coordinator has not heard from anyone yet.
       Member member;
@@ -99,6 +101,8 @@ std::shared_ptr<GroupCoordinator::Group> GroupCoordinator::Load(const std::strin
       member.last_heard = runtime_.Now();
       group->members.emplace(m.member_id, std::move(member));
       group->assignment[m.member_id] = m.assignment;
+      if (!decided->protocol_type.empty())
+        group->kafka_assignments[m.member_id] = m.kafka_assignment;
     }
   }
   groups_.emplace(name, group);
@@ -107,6 +111,7 @@ std::shared_ptr<GroupCoordinator::Group> GroupCoordinator::Load(const std::strin
 
 void GroupCoordinator::StartRebalance(Group& group) {
   if (group.proposing) group.rerun = true;
+  group.awaiting_sync = false;  // An announced generation not yet written is abandoned.
   if (!group.rebalancing) {
     group.rebalancing = true;
     io::Duration longest{};
@@ -133,6 +138,9 @@ wire::ClientMessageT GroupCoordinator::JoinResponse(uint64_t id, const Group& gr
 
 wire::ClientMessageT GroupCoordinator::Join(uint64_t id, const wire::JoinGroupRequestT& request,
                                             io::Instant deadline) {
+  if (!request.protocol_type.empty() || !request.protocols.empty()) {
+    return JoinClientSide(id, request, deadline);
+  }
   if (absl::Status s = ValidateGroupName(request.group); !s.ok()) {
     return ErrorMessage(id, ErrorCode::BadRequest, std::string(s.message()));
   }
@@ -161,12 +169,8 @@ wire::ClientMessageT GroupCoordinator::Join(uint64_t id, const wire::JoinGroupRe
   }
   std::shared_ptr<Group> held = Load(request.group);
   Group& group = *held;
-  for (const auto& [other, member] : group.members) {
-    if (other != request.member_id && member.assignor != request.assignor) {
-      return ErrorMessage(id, ErrorCode::InconsistentAssignor,
-                          fmt::format("group {} uses assignor {}", request.group,
-                                      wire::EnumNameAssignor(member.assignor)));
-    }
+  if (std::optional<wire::ClientMessageT> refused = RefuseServerSideJoin(id, group, request)) {
+    return *std::move(refused);
   }
   std::string member_id = request.member_id;
   if (member_id.empty()) {
@@ -200,6 +204,24 @@ wire::ClientMessageT GroupCoordinator::Join(uint64_t id, const wire::JoinGroupRe
   StartRebalance(group);
   member.joined = true;  // After StartRebalance, which resets everyone not parked in a join.
   return AwaitGeneration(id, request.group, member_id, group.generation, deadline);
+}
+
+std::optional<wire::ClientMessageT> GroupCoordinator::RefuseServerSideJoin(
+    uint64_t id, const Group& group, const wire::JoinGroupRequestT& request) {
+  for (const auto& [other, member] : group.members) {
+    if (other != request.member_id && !group.protocol_type.empty()) {
+      return ErrorMessage(id, ErrorCode::InconsistentAssignor,
+                          fmt::format("group {} is a Kafka group (client-side assignment, protocol "
+                                      "type {})",
+                                      request.group, group.protocol_type));
+    }
+    if (other != request.member_id && member.assignor != request.assignor) {
+      return ErrorMessage(id, ErrorCode::InconsistentAssignor,
+                          fmt::format("group {} uses assignor {}", request.group,
+                                      wire::EnumNameAssignor(member.assignor)));
+    }
+  }
+  return std::nullopt;
 }
 
 wire::ClientMessageT GroupCoordinator::AwaitGeneration(uint64_t id, const std::string& name,
@@ -256,9 +278,9 @@ wire::ClientMessageT GroupCoordinator::Heartbeat(uint64_t id,
   if (group->rebalancing) {
     return ErrorMessage(id, ErrorCode::RebalanceInProgress, "rejoin the group");
   }
-  if (request.generation != group->generation) {
+  if (request.generation != group->announced()) {
     return ErrorMessage(id, ErrorCode::IllegalGeneration,
-                        fmt::format("generation {} is current", group->generation));
+                        fmt::format("generation {} is current", group->announced()));
   }
   return Message(id, wire::HeartbeatResponseT{});
 }
@@ -276,7 +298,8 @@ void GroupCoordinator::ExpireSessions(Group& group) {
   const io::Instant now = runtime_.Now();
   std::vector<std::string> expired;
   for (const auto& [id, member] : group.members) {
-    if (member.waiting == 0 && now - member.last_heard > member.session_timeout) {
+    if (member.waiting == 0 && member.syncing == 0 &&
+        now - member.last_heard > member.session_timeout) {
       expired.push_back(id);
     }
   }
@@ -310,6 +333,8 @@ void GroupCoordinator::FinishRebalance(const std::string& name, std::shared_ptr<
                                       [](const auto& m) { return m.second.joined; });
   if (!all_joined && runtime_.Now() < group.rebalance_deadline) return;
   absl::erase_if(group.members, [](const auto& m) { return !m.second.joined; });
+  if (group.members.empty()) group.protocol_type.clear();  // Either kind may join it next.
+  if (!group.members.empty() && !group.protocol_type.empty()) return AnnounceJoin(group);
   const LedgerGroup* decided = partition_.machine->ledger->Find(name);
   if (group.members.empty() && (decided == nullptr || decided->members.empty())) {
     group.rebalancing = false;  // Already empty in the log: nothing to write.
@@ -460,7 +485,8 @@ wire::ClientMessageT GroupCoordinator::Describe(uint64_t id,
     info->generation = decided.generation;
     info->assignor = decided.assignor;
     auto live = groups_.find(name);
-    const bool rebalancing = live != groups_.end() && live->second->rebalancing;
+    const bool rebalancing =
+        live != groups_.end() && (live->second->rebalancing || live->second->awaiting_sync);
     info->state = rebalancing ? "rebalancing" : decided.members.empty() ? "empty" : "stable";
     for (const LedgerMember& m : decided.members) {
       auto member = std::make_unique<wire::GroupMemberInfoT>();

@@ -15,6 +15,17 @@
 // joiners are answered once the log has accepted it. Commits are proposed as they come and
 // decided by the ledger when applied.
 //
+// Client-side assignment (Kafka's JoinGroup/SyncGroup; group_coordinator_kafka.cc): members
+// join with protocol type "consumer" and their protocols (name + opaque ConsumerProtocol
+// subscription). When the join phase ends the coordinator picks a protocol every member
+// supports, elects a leader member, announces generation current+1 and hands the leader every
+// member's metadata. The leader's SyncGroup carries each member's assignment bytes: the
+// coordinator parses them (consumer_protocol.h; malformed bytes or a partition given to two
+// members are refused), writes the generation with each member's partitions and bytes to the
+// log, and answers every member's SyncGroup with its own bytes. So the ledger's commit fence
+// (owner in the current generation) holds for Kafka groups as for native ones. A group is
+// either server-side or client-side while it has members (InconsistentAssignor otherwise).
+//
 // The live state belongs to one leader term: when the replica loses leadership or its term
 // changes, it is dropped and waiting joiners are answered NotLeader.
 //
@@ -25,7 +36,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/container/btree_map.h"
 #include "core/broker/broker_state.h"
@@ -33,6 +48,10 @@
 #include "core/broker/group_ledger.h"
 
 namespace meridian::core::broker {
+
+// Sorted (topic, partition) pairs as the wire's per-topic lists.
+std::vector<std::unique_ptr<wire::TopicPartitionsT>> ToWire(
+    const std::vector<TopicPartitionKey>& partitions);
 
 struct GroupCoordinatorOptions {
   io::Duration session_timeout_min = std::chrono::milliseconds(500);
@@ -44,12 +63,28 @@ struct GroupCoordinatorOptions {
 class GroupCoordinator {
  public:
   static constexpr size_t kSubscribedTopicsMax = 1024;
+  // Client-side groups: protocols a member offers, bytes of one protocol's metadata or of one
+  // member's assignment, member ids handed out and not yet used (Kafka v4+ joins), and the
+  // metadata of a whole group (what the leader's JoinGroup answer carries).
+  static constexpr size_t kProtocolsMax = 16;
+  static constexpr size_t kProtocolMetadataBytesMax = 64 << 10;
+  static constexpr size_t kAssignmentBytesMax = 64 << 10;
+  static constexpr size_t kPendingMemberIdsMax = 1024;
+  static constexpr size_t kGroupMetadataBytesMax = 2 << 20;
+  static constexpr size_t kGenerationAssignmentBytesMax = 512 << 10;
+  static_assert(kGroupMetadataBytesMax + (64 << 10) <= wire::kClientMessageBytesMax,
+                "the leader's JoinGroup answer fits in a client message");
+  static_assert(kGenerationAssignmentBytesMax < wire::kBatchBytesMax,
+                "a generation record with its assignment bytes fits in one batch");
+  static constexpr std::string_view kConsumerProtocolType = "consumer";
   using PartitionCounts = std::function<absl::btree_map<std::string, uint32_t>()>;
 
   GroupCoordinator(io::Runtime& runtime, HostedPartition partition, GroupCoordinatorOptions options,
                    PartitionCounts partition_counts);
 
   wire::ClientMessageT Join(uint64_t id, const wire::JoinGroupRequestT& request,
+                            io::Instant deadline);
+  wire::ClientMessageT Sync(uint64_t id, const wire::SyncGroupRequestT& request,
                             io::Instant deadline);
   wire::ClientMessageT Heartbeat(uint64_t id, const wire::HeartbeatRequestT& request);
   wire::ClientMessageT Leave(uint64_t id, const wire::LeaveGroupRequestT& request);
@@ -71,6 +106,9 @@ class GroupCoordinator {
     io::Instant last_heard;
     bool joined = false;  // Rejoined in the current rebalance.
     int waiting = 0;      // Join calls parked on this member.
+    int syncing = 0;      // SyncGroup calls parked on this member (client-side groups).
+    // Client-side groups: (protocol name, metadata) by the member's preference.
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> protocols;
   };
   struct Group {
     explicit Group(io::Runtime& runtime) : changed(runtime) {}
@@ -83,6 +121,16 @@ class GroupCoordinator {
     bool rerun = false;  // Membership changed while a generation was being written.
     io::Instant rebalance_deadline;
     io::WaitList changed;
+    // Client-side groups (empty protocol_type: server-side).
+    std::string protocol_type;
+    std::string protocol;
+    std::string leader;
+    bool awaiting_sync = false;  // Generation+1 announced, the leader's assignment not written.
+    uint64_t join_rounds = 0;    // Join phases ended (announcements).
+    absl::btree_map<std::string, std::vector<uint8_t>> kafka_assignments;  // Of `generation`.
+    std::vector<std::string> pending_member_ids;  // Handed out by a v4+ join, oldest first.
+    // The generation members of a client-side group are told: announced, maybe not yet written.
+    int32_t announced() const { return awaiting_sync ? generation + 1 : generation; }
   };
 
   // Drops the live state if the replica's leadership or term moved; false if not a leader.
@@ -98,6 +146,35 @@ class GroupCoordinator {
   wire::ClientMessageT AwaitGeneration(uint64_t id, const std::string& name,
                                        const std::string& member, int32_t after,
                                        io::Instant deadline);
+  // Client-side assignment (group_coordinator_kafka.cc).
+  using Protocols = std::vector<std::pair<std::string, std::vector<uint8_t>>>;
+  // The error if a client-side join cannot enter `group` (another kind of member, no protocol
+  // in common, too much metadata), or nullopt.
+  std::optional<wire::ClientMessageT> RefuseClientSideJoin(uint64_t id, const Group& group,
+                                                           const wire::JoinGroupRequestT& request,
+                                                           const Protocols& protocols) const;
+  // Sets `*member_id` (the request's, or a new one); an answer to send instead: an error, or
+  // the new id of a Kafka v4+ join (which joins again with it).
+  std::optional<wire::ClientMessageT> ResolveMemberId(uint64_t id, Group& group,
+                                                      const wire::JoinGroupRequestT& request,
+                                                      std::string* member_id);
+  // The error if a server-side join cannot enter `group` (Kafka members, another assignor).
+  static std::optional<wire::ClientMessageT> RefuseServerSideJoin(
+      uint64_t id, const Group& group, const wire::JoinGroupRequestT& request);
+  wire::ClientMessageT JoinClientSide(uint64_t id, const wire::JoinGroupRequestT& request,
+                                      io::Instant deadline);
+  wire::ClientMessageT KafkaJoinResponse(uint64_t id, const Group& group,
+                                         const std::string& member);
+  wire::ClientMessageT AwaitAnnouncement(uint64_t id, const std::string& name,
+                                         const std::string& member, io::Instant deadline);
+  // Ends a client-side join phase: protocol, leader, generation+1 announced.
+  void AnnounceJoin(Group& group);
+  wire::ClientMessageT WriteLeaderAssignment(uint64_t id, const std::string& name,
+                                             std::shared_ptr<Group> group,
+                                             const wire::SyncGroupRequestT& request,
+                                             io::Instant deadline);
+  wire::ClientMessageT AwaitSync(uint64_t id, std::shared_ptr<Group> group,
+                                 const wire::SyncGroupRequestT& request, io::Instant deadline);
   wire::ClientMessageT ProposeRecord(uint64_t id, std::string batch, io::Instant deadline,
                                      GroupOutcome* outcome);
 

@@ -126,6 +126,9 @@ GroupOutcome GroupLedger::ApplyGeneration(const wire::GroupGenerationRecord& rec
       }
     }
     std::sort(member.assignment.begin(), member.assignment.end());
+    if (m->kafka_assignment() != nullptr) {
+      member.kafka_assignment.assign(m->kafka_assignment()->begin(), m->kafka_assignment()->end());
+    }
     parsed.push_back(std::move(member));
   }
   std::sort(parsed.begin(), parsed.end(),
@@ -138,6 +141,8 @@ GroupOutcome GroupLedger::ApplyGeneration(const wire::GroupGenerationRecord& rec
   LedgerGroup& group = groups_[name];
   group.generation = record.generation();
   group.assignor = record.assignor();
+  group.protocol_type = Str(record.protocol_type());
+  group.protocol = Str(record.protocol());
   group.members = std::move(parsed);
   return GroupOutcome{GroupResult::kAccepted, ""};
 }

@@ -48,6 +48,7 @@ struct LedgerMember {
   std::vector<TopicPartitionKey> assignment;  // Sorted.
   uint32_t session_timeout_ms = 0;
   uint32_t rebalance_timeout_ms = 0;
+  std::vector<uint8_t> kafka_assignment;  // Client-side groups: the leader's bytes for it.
 };
 
 struct CommittedOffset {
@@ -59,6 +60,8 @@ struct CommittedOffset {
 struct LedgerGroup {
   int32_t generation = 0;  // 0: no generation yet.
   wire::Assignor assignor = wire::Assignor::Range;
+  std::string protocol_type;          // "consumer": a Kafka client-side group; empty: server-side.
+  std::string protocol;               // Client-side: the protocol (assignor) the members agreed on.
   std::vector<LedgerMember> members;  // Of the current generation, by member id.
   absl::btree_map<TopicPartitionKey, CommittedOffset> offsets;
 

@@ -42,11 +42,15 @@ absl::StatusOr<wire::ClientMessageT> CallRemote(io::Runtime& runtime, const io::
   return last;
 }
 
-// A controller request: handled here, or — when this node is not the controller leader and
-// knows who is — forwarded to it.
 template <typename BodyT>
 wire::ClientMessageT CallController(Session& session, BodyT body) {
-  wire::ClientMessageT request = wire::Message(++session.meridian_request_id, std::move(body));
+  return CallControllerLeader(session,
+                              wire::Message(++session.meridian_request_id, std::move(body)));
+}
+
+}  // namespace
+
+wire::ClientMessageT CallControllerLeader(Session& session, wire::ClientMessageT request) {
   wire::ClientMessageT answer = session.broker.Handle(request);
   const wire::ErrorResponseT* error = answer.body.AsErrorResponse();
   if (error == nullptr || error->code != wire::ErrorCode::NotLeader || error->leader == 0 ||
@@ -61,15 +65,10 @@ wire::ClientMessageT CallController(Session& session, BodyT body) {
   return forwarded.ok() ? *std::move(forwarded) : answer;
 }
 
+namespace {
+
 std::optional<MetadataBroker> KafkaBroker(const wire::NodeInfoT& node) {
-  const size_t colon = node.kafka_address.rfind(':');
-  int32_t port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(node.kafka_address.substr(colon + 1), &port) || port <= 0 || port > 65535) {
-    return std::nullopt;  // No Kafka listener on that node.
-  }
-  return MetadataBroker{static_cast<int32_t>(node.id), node.kafka_address.substr(0, colon), port,
-                        node.region};
+  return KafkaBrokerAt(node.id, node.kafka_address, node.region);
 }
 
 MetadataTopic KafkaTopic(const wire::TopicInfoT& topic) {
@@ -89,6 +88,18 @@ MetadataTopic KafkaTopic(const wire::TopicInfoT& topic) {
 }
 
 }  // namespace
+
+std::optional<MetadataBroker> KafkaBrokerAt(uint32_t node_id, const std::string& kafka_address,
+                                            const std::string& region) {
+  const size_t colon = kafka_address.rfind(':');
+  int32_t port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(kafka_address.substr(colon + 1), &port) ||
+      port <= 0 || port > 65535) {
+    return std::nullopt;  // No Kafka listener on that node.
+  }
+  return MetadataBroker{static_cast<int32_t>(node_id), kafka_address.substr(0, colon), port,
+                        region};
+}
 
 Outcome HandleMetadata(Session& session, const RequestFrame& frame) {
   const int16_t v = frame.header.api_version;
@@ -239,18 +250,6 @@ Outcome HandleInitProducerId(Session& session, const RequestFrame& frame) {
     response.error_code = error::kUnknownServerError;
   }
   return Respond(EncodeInitProducerIdResponse(response, v));
-}
-
-Outcome HandleGroupApi(Session& session, const RequestFrame& frame) {
-  const ApiKey key = static_cast<ApiKey>(frame.header.api_key);
-  const int16_t v = frame.header.api_version;
-  if (key == ApiKey::kOffsetCommit) {
-    absl::StatusOr<OffsetCommitRequest> commit = DecodeOffsetCommitRequest(frame.body, v);
-    if (!commit.ok()) return Close();
-    return Respond(EncodeGroupErrorResponse(key, v, error::kCoordinatorNotAvailable, &*commit));
-  }
-  // Consumer groups do not exist yet: no node coordinates any group (docs/kafka.md).
-  return Respond(EncodeGroupErrorResponse(key, v, error::kCoordinatorNotAvailable, nullptr));
 }
 
 }  // namespace meridian::core::kafka

@@ -428,22 +428,5 @@ TEST(Responses, MetadataV8Layout) {
   EXPECT_EQ(reader.ArrayCount(10), 3u);
 }
 
-TEST(Responses, GroupApisAnswerCoordinatorNotAvailable) {
-  OffsetCommitRequest commit;
-  commit.topics.push_back({"t", {0, 1}});
-  const std::vector<uint8_t> body =
-      EncodeGroupErrorResponse(ApiKey::kOffsetCommit, 7, error::kCoordinatorNotAvailable, &commit);
-  Reader reader(body);
-  EXPECT_EQ(reader.Int32(), 0);
-  EXPECT_EQ(reader.ArrayCount(10), 1u);
-  EXPECT_EQ(reader.String(), "t");
-  EXPECT_EQ(reader.ArrayCount(10), 2u);
-  EXPECT_EQ(reader.Int32(), 0);
-  EXPECT_EQ(reader.Int16(), error::kCoordinatorNotAvailable);
-  const std::vector<uint8_t> heartbeat =
-      EncodeGroupErrorResponse(ApiKey::kHeartbeat, 0, error::kCoordinatorNotAvailable, nullptr);
-  EXPECT_EQ(heartbeat, (std::vector<uint8_t>{0, 15}));
-}
-
 }  // namespace
 }  // namespace meridian::core::kafka

@@ -198,29 +198,6 @@ absl::StatusOr<InitProducerIdRequest> DecodeInitProducerIdRequest(std::span<cons
   return Finish(reader, std::move(request), "InitProducerId");
 }
 
-absl::StatusOr<OffsetCommitRequest> DecodeOffsetCommitRequest(std::span<const uint8_t> body,
-                                                              int16_t v) {
-  Reader reader(body);
-  OffsetCommitRequest request;
-  (void)reader.String();                       // group_id.
-  (void)reader.Int32();                        // generation_id.
-  (void)reader.String();                       // member_id.
-  if (v >= 7) (void)reader.NullableString();   // group_instance_id.
-  if (v >= 2 && v <= 4) (void)reader.Int64();  // retention_time_ms.
-  request.topics.resize(reader.ArrayCount(kArrayElementsMax));
-  for (auto& [name, partitions] : request.topics) {
-    name = reader.String();
-    partitions.resize(reader.ArrayCount(kArrayElementsMax));
-    for (int32_t& partition : partitions) {
-      partition = reader.Int32();
-      (void)reader.Int64();              // committed_offset.
-      if (v >= 6) (void)reader.Int32();  // committed_leader_epoch.
-      (void)reader.NullableString();     // committed_metadata.
-    }
-  }
-  return Finish(reader, std::move(request), "OffsetCommit");
-}
-
 std::vector<uint8_t> EncodeApiVersionsResponse(int16_t error_code, int16_t v) {
   Writer writer;
   writer.Int16(error_code);
@@ -362,65 +339,6 @@ std::vector<uint8_t> EncodeInitProducerIdResponse(const InitProducerIdResponse& 
   writer.Int16(response.error_code);
   writer.Int64(response.producer_id);
   writer.Int16(response.producer_epoch);
-  return writer.Take();
-}
-
-std::vector<uint8_t> EncodeGroupErrorResponse(ApiKey key, int16_t v, int16_t error_code,
-                                              const OffsetCommitRequest* commit) {
-  Writer writer;
-  switch (key) {
-    case ApiKey::kFindCoordinator:
-      if (v >= 1) writer.Int32(0);
-      writer.Int16(error_code);
-      if (v >= 1) writer.NullableString("consumer groups are not supported by Meridian yet");
-      writer.Int32(-1);  // node_id.
-      writer.String("");
-      writer.Int32(-1);  // port.
-      break;
-    case ApiKey::kJoinGroup:
-      if (v >= 2) writer.Int32(0);
-      writer.Int16(error_code);
-      writer.Int32(-1);   // generation_id.
-      writer.String("");  // protocol_name.
-      writer.String("");  // leader.
-      writer.String("");  // member_id.
-      writer.ArrayCount(0);
-      break;
-    case ApiKey::kSyncGroup:
-      if (v >= 1) writer.Int32(0);
-      writer.Int16(error_code);
-      writer.Bytes({});  // assignment.
-      break;
-    case ApiKey::kHeartbeat:
-      if (v >= 1) writer.Int32(0);
-      writer.Int16(error_code);
-      break;
-    case ApiKey::kLeaveGroup:
-      if (v >= 1) writer.Int32(0);
-      writer.Int16(error_code);
-      if (v >= 3) writer.ArrayCount(0);  // members.
-      break;
-    case ApiKey::kOffsetFetch:  // v2+: the top-level error says it all.
-      if (v >= 3) writer.Int32(0);
-      writer.ArrayCount(0);
-      writer.Int16(error_code);
-      break;
-    case ApiKey::kOffsetCommit:
-      MERIDIAN_CHECK(commit != nullptr);
-      if (v >= 3) writer.Int32(0);
-      writer.ArrayCount(commit->topics.size());
-      for (const auto& [name, partitions] : commit->topics) {
-        writer.String(name);
-        writer.ArrayCount(partitions.size());
-        for (int32_t partition : partitions) {
-          writer.Int32(partition);
-          writer.Int16(error_code);
-        }
-      }
-      break;
-    default:
-      MERIDIAN_CHECK(false, "API {} is not a group API", static_cast<int>(key));
-  }
   return writer.Take();
 }
 

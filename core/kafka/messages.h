@@ -106,11 +106,6 @@ struct InitProducerIdRequest {
   int32_t transaction_timeout_ms = 0;
 };
 
-// OffsetCommit: only its topics and partitions matter (each is answered with an error).
-struct OffsetCommitRequest {
-  std::vector<std::pair<std::string, std::vector<int32_t>>> topics;
-};
-
 absl::StatusOr<ProduceRequest> DecodeProduceRequest(std::span<const uint8_t> body, int16_t v);
 absl::StatusOr<FetchRequest> DecodeFetchRequest(std::span<const uint8_t> body, int16_t v);
 absl::StatusOr<ListOffsetsRequest> DecodeListOffsetsRequest(std::span<const uint8_t> body,
@@ -122,8 +117,6 @@ absl::StatusOr<DeleteTopicsRequest> DecodeDeleteTopicsRequest(std::span<const ui
                                                               int16_t v);
 absl::StatusOr<InitProducerIdRequest> DecodeInitProducerIdRequest(std::span<const uint8_t> body,
                                                                   int16_t v);
-absl::StatusOr<OffsetCommitRequest> DecodeOffsetCommitRequest(std::span<const uint8_t> body,
-                                                              int16_t v);
 
 // ---- Responses (bodies; the session adds the size and the correlation id) ----
 struct ProducePartitionResponse {
@@ -203,10 +196,5 @@ std::vector<uint8_t> EncodeCreateTopicsResponse(const std::vector<TopicResult>& 
 std::vector<uint8_t> EncodeDeleteTopicsResponse(const std::vector<TopicResult>& topics, int16_t v);
 std::vector<uint8_t> EncodeInitProducerIdResponse(const InitProducerIdResponse& response,
                                                   int16_t v);
-// The answer to a group API (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-// OffsetFetch, OffsetCommit) at version `v`: `error_code` wherever the response has one.
-// OffsetCommit echoes the request's partitions (`commit`), each with the error.
-std::vector<uint8_t> EncodeGroupErrorResponse(ApiKey key, int16_t v, int16_t error_code,
-                                              const OffsetCommitRequest* commit);
 
 }  // namespace meridian::core::kafka

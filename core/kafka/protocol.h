@@ -37,12 +37,12 @@ struct ApiVersionRange {
   int16_t max = 0;
 };
 
-// What ApiVersions advertises, ascending by key. The group APIs are served only to say that
-// there is no coordinator (consumer groups do not exist yet).
+// What ApiVersions advertises, ascending by key (the versions librdkafka 2.0 and kafka-python
+// 2.0 negotiate, non-flexible ones).
 inline constexpr ApiVersionRange kSupportedApis[] = {
     {ApiKey::kProduce, 3, 8},         {ApiKey::kFetch, 4, 11},
     {ApiKey::kListOffsets, 1, 5},     {ApiKey::kMetadata, 0, 8},
-    {ApiKey::kOffsetCommit, 2, 7},    {ApiKey::kOffsetFetch, 2, 5},
+    {ApiKey::kOffsetCommit, 2, 7},    {ApiKey::kOffsetFetch, 1, 5},
     {ApiKey::kFindCoordinator, 0, 2}, {ApiKey::kJoinGroup, 0, 5},
     {ApiKey::kHeartbeat, 0, 3},       {ApiKey::kLeaveGroup, 0, 3},
     {ApiKey::kSyncGroup, 0, 3},       {ApiKey::kApiVersions, 0, 2},
@@ -64,13 +64,18 @@ inline constexpr int16_t kLeaderNotAvailable = 5;
 inline constexpr int16_t kNotLeaderOrFollower = 6;
 inline constexpr int16_t kRequestTimedOut = 7;
 inline constexpr int16_t kMessageTooLarge = 10;
+inline constexpr int16_t kOffsetMetadataTooLarge = 12;
+inline constexpr int16_t kCoordinatorLoadInProgress = 14;
 inline constexpr int16_t kCoordinatorNotAvailable = 15;
+inline constexpr int16_t kNotCoordinator = 16;
 inline constexpr int16_t kInvalidTopic = 17;
 inline constexpr int16_t kTopicAuthorizationFailed = 29;
 inline constexpr int16_t kNotEnoughReplicas = 19;
 inline constexpr int16_t kIllegalGeneration = 22;
 inline constexpr int16_t kInconsistentGroupProtocol = 23;
+inline constexpr int16_t kInvalidGroupId = 24;
 inline constexpr int16_t kUnknownMemberId = 25;
+inline constexpr int16_t kInvalidSessionTimeout = 26;
 inline constexpr int16_t kRebalanceInProgress = 27;
 inline constexpr int16_t kInvalidRequiredAcks = 21;
 inline constexpr int16_t kUnsupportedVersion = 35;
@@ -84,6 +89,7 @@ inline constexpr int16_t kOutOfOrderSequenceNumber = 45;
 inline constexpr int16_t kInvalidProducerEpoch = 47;
 inline constexpr int16_t kNonEmptyGroup = 68;
 inline constexpr int16_t kUnsupportedCompressionType = 76;
+inline constexpr int16_t kMemberIdRequired = 79;
 inline constexpr int16_t kThrottlingQuotaExceeded = 89;
 }  // namespace error
 

@@ -69,9 +69,24 @@ Outcome Dispatch(Session& session, const RequestFrame& frame) {
       return HandleDeleteTopics(session, frame);
     case ApiKey::kInitProducerId:
       return HandleInitProducerId(session, frame);
-    default:
-      return HandleGroupApi(session, frame);
+    case ApiKey::kFindCoordinator:
+      return HandleFindCoordinator(session, frame);
+    case ApiKey::kJoinGroup:
+      return HandleJoinGroup(session, frame);
+    case ApiKey::kSyncGroup:
+      return HandleSyncGroup(session, frame);
+    case ApiKey::kHeartbeat:
+      return HandleHeartbeat(session, frame);
+    case ApiKey::kLeaveGroup:
+      return HandleLeaveGroup(session, frame);
+    case ApiKey::kOffsetCommit:
+      return HandleOffsetCommit(session, frame);
+    case ApiKey::kOffsetFetch:
+      return HandleOffsetFetch(session, frame);
+    case ApiKey::kApiVersions:
+      break;  // Answered above.
   }
+  return Close();
 }
 
 // Writes request `sequence`'s response when every earlier one is written.

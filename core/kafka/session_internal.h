@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/broker/broker.h"
@@ -46,6 +47,14 @@ wire::ClientMessageT Call(Session& session, BodyT body) {
   return session.broker.Handle(wire::Message(++session.meridian_request_id, std::move(body)));
 }
 
+// A controller request through this node's broker, or — when this node is not the controller
+// leader and knows who is — forwarded to it over the native protocol.
+wire::ClientMessageT CallControllerLeader(Session& session, wire::ClientMessageT request);
+
+// Node `node_id` as a Kafka broker, if it registered a Kafka listener address ("host:port").
+std::optional<MetadataBroker> KafkaBrokerAt(uint32_t node_id, const std::string& kafka_address,
+                                            const std::string& region);
+
 Outcome HandleProduce(Session& session, const RequestFrame& frame);
 Outcome HandleFetch(Session& session, const RequestFrame& frame);
 Outcome HandleListOffsets(Session& session, const RequestFrame& frame);
@@ -53,6 +62,13 @@ Outcome HandleMetadata(Session& session, const RequestFrame& frame);
 Outcome HandleCreateTopics(Session& session, const RequestFrame& frame);
 Outcome HandleDeleteTopics(Session& session, const RequestFrame& frame);
 Outcome HandleInitProducerId(Session& session, const RequestFrame& frame);
-Outcome HandleGroupApi(Session& session, const RequestFrame& frame);
+// The consumer-group APIs (group_requests.cc).
+Outcome HandleFindCoordinator(Session& session, const RequestFrame& frame);
+Outcome HandleJoinGroup(Session& session, const RequestFrame& frame);
+Outcome HandleSyncGroup(Session& session, const RequestFrame& frame);
+Outcome HandleHeartbeat(Session& session, const RequestFrame& frame);
+Outcome HandleLeaveGroup(Session& session, const RequestFrame& frame);
+Outcome HandleOffsetCommit(Session& session, const RequestFrame& frame);
+Outcome HandleOffsetFetch(Session& session, const RequestFrame& frame);
 
 }  // namespace meridian::core::kafka

@@ -84,11 +84,14 @@ int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind) {
     case ErrorCode::Failed:  // Certainly not applied: leadership moved, or the queue was full.
       if (kind == RequestKind::kController) return error::kNotController;
       if (kind == RequestKind::kProducerId) return error::kCoordinatorNotAvailable;
+      if (kind == RequestKind::kGroup) return error::kNotCoordinator;
       return error::kNotLeaderOrFollower;
     case ErrorCode::Unknown:
       return error::kRequestTimedOut;
     case ErrorCode::UnknownTopicOrPartition:
-      return error::kUnknownTopicOrPartition;
+      // Groups: "__consumer_offsets" is not there yet (FindCoordinator creates it).
+      return kind == RequestKind::kGroup ? error::kCoordinatorNotAvailable
+                                         : error::kUnknownTopicOrPartition;
     case ErrorCode::RecordTooLarge:
       return error::kMessageTooLarge;
     case ErrorCode::OutOfOrderSequence:
@@ -105,7 +108,8 @@ int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind) {
     case ErrorCode::TopicAlreadyExists:
       return error::kTopicAlreadyExists;
     case ErrorCode::InvalidConfig:
-      return error::kInvalidConfig;
+      // Groups: a join out of bounds (session or rebalance timeout, group size).
+      return kind == RequestKind::kGroup ? error::kInvalidSessionTimeout : error::kInvalidConfig;
     case ErrorCode::Unsupported:
     case ErrorCode::UnsupportedVersion:
       return error::kUnsupportedVersion;
@@ -119,7 +123,9 @@ int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind) {
     case ErrorCode::RebalanceInProgress:
       return error::kRebalanceInProgress;
     case ErrorCode::GroupNotEmpty:
-      return error::kNonEmptyGroup;
+      // Groups: a "simple" commit (no member, generation -1) into a group with members; Kafka
+      // answers UNKNOWN_MEMBER_ID (the empty member is not one of them).
+      return kind == RequestKind::kGroup ? error::kUnknownMemberId : error::kNonEmptyGroup;
     case ErrorCode::InconsistentAssignor:
       return error::kInconsistentGroupProtocol;
     case ErrorCode::NotAuthorized:

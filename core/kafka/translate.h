@@ -28,7 +28,8 @@ void AppendKafkaBatch(const wire::RecordBatch& batch, int64_t base_offset,
 
 // Which request an error answers: the same Meridian code means different things to a Kafka
 // client depending on what it asked.
-enum class RequestKind : uint8_t { kPartition, kController, kProducerId };
+// kGroup: the consumer-group APIs, answered by a group's coordinator.
+enum class RequestKind : uint8_t { kPartition, kController, kProducerId, kGroup };
 
 int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind);
 // The error a Produce answers a refused batch with.

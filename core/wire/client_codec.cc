@@ -103,6 +103,11 @@ void WalkGroupInfo(UnpackBudget& budget, const GroupInfo& group) {
   budget.Tables(group.offsets(), WalkPartitionOffset);
 }
 
+void WalkGroupMemberBytes(UnpackBudget& budget, const GroupMemberBytes& member) {
+  budget.String(member.member_id());
+  budget.Scalars(member.bytes());
+}
+
 // The consumer-group bodies (client.fbs "Consumer groups").
 void WalkGroupBody(UnpackBudget& budget, const ClientMessage& message) {
   if (const auto* body = message.body_as_FindCoordinatorRequest()) budget.String(body->group());
@@ -114,10 +119,27 @@ void WalkGroupBody(UnpackBudget& budget, const ClientMessage& message) {
     budget.String(body->member_id());
     budget.String(body->client_id());
     budget.Strings(body->topics());
+    budget.String(body->protocol_type());
+    budget.Tables(body->protocols(), [](UnpackBudget& b, const GroupProtocol& protocol) {
+      b.String(protocol.name());
+      b.Scalars(protocol.metadata());
+    });
   }
   if (const auto* body = message.body_as_JoinGroupResponse()) {
     budget.String(body->member_id());
     budget.Tables(body->assignment(), WalkTopicPartitions);
+    budget.String(body->protocol());
+    budget.String(body->leader());
+    budget.Tables(body->member_metadata(), WalkGroupMemberBytes);
+  }
+  if (const auto* body = message.body_as_SyncGroupRequest()) {
+    budget.String(body->group());
+    budget.String(body->member_id());
+    budget.Tables(body->assignments(), WalkGroupMemberBytes);
+  }
+  if (const auto* body = message.body_as_SyncGroupResponse()) {
+    budget.String(body->protocol());
+    budget.Scalars(body->assignment());
   }
   if (const auto* body = message.body_as_HeartbeatRequest()) {
     budget.String(body->group());
@@ -147,7 +169,7 @@ void WalkGroupBody(UnpackBudget& budget, const ClientMessage& message) {
 
 // Charges every string and vector UnPack copies out of `message`'s body.
 void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
-  static_assert(Body::MAX == Body::PromotePartitionResponse,
+  static_assert(Body::MAX == Body::SyncGroupResponse,
                 "a new body type: charge its strings and vectors here");
   if (const auto* body = message.body_as_ErrorResponse()) budget.String(body->message());
   if (const auto* body = message.body_as_HelloRequest()) budget.String(body->client_id());

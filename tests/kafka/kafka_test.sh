@@ -14,19 +14,26 @@
 #  4. An idempotent confluent-kafka producer across a second leader kill, consumed back and
 #     checked (tests/kafka/idempotent_producer.py); its murmur2 partitioner places every key
 #     where Meridian's own client (`meridian produce`) places it.
-#  5. Raw protocol probes (tests/kafka/raw_probe.py): ApiVersions fallback, group APIs answer
-#     COORDINATOR_NOT_AVAILABLE, gzip refused, a 2 GiB frame closes only its connection.
+#  5. Raw protocol probes (tests/kafka/raw_probe.py): ApiVersions fallback, hostile group
+#     requests answered with the protocol's errors, gzip refused, a 2 GiB frame closes only its
+#     connection.
+#  6. Consumer groups: two confluent-kafka members through a rebalance each way
+#     (tests/kafka/consumer_group.py), their committed offsets read back by `meridian group
+#     describe` and by kafka-python (OffsetFetch); `kcat -G` reading a topic; kafka-python's
+#     KafkaConsumer with a group_id committing, a second one resuming there; a "simple" commit
+#     (assign() + commit, no generation) into an empty group.
 #
 # Needs kcat, python3-confluent-kafka and python3-kafka (bazel/setup.sh installs them): fails,
 # never skips, without them. Uses /usr/bin/python3 (Debian's, which has those modules).
 #
-# Usage: kafka_test.sh MERIDIAN_NODE MERIDIAN IDEMPOTENT_PRODUCER_PY RAW_PROBE_PY
+# Usage: kafka_test.sh MERIDIAN_NODE MERIDIAN IDEMPOTENT_PRODUCER_PY RAW_PROBE_PY CONSUMER_GROUP_PY
 set -euo pipefail
 
 NODE_BIN=$(realpath "$1")
 CLI_BIN=$(realpath "$2")
 PRODUCER_PY=$(realpath "$3")
 PROBE_PY=$(realpath "$4")
+GROUP_PY=$(realpath "$5")
 PYTHON=/usr/bin/python3
 WORK=$(mktemp -d "${TEST_TMPDIR:-/tmp}/kafka_test.XXXXXX")
 RECORDS=10000
@@ -239,5 +246,65 @@ echo "  all 500 keys: librdkafka (murmur2_random) and 'meridian produce' chose t
 echo "== 5. raw protocol probes"
 "$PYTHON" "$PROBE_PY" 127.0.0.1 "${KAFKA_PORT[1]}" lines || fail "raw protocol probes"
 timeout 10 kcat -b "127.0.0.1:${KAFKA_PORT[1]}" -L >/dev/null || fail "node 1 died"
+
+echo "== 6. consumer groups: confluent-kafka members through rebalances, kcat -G, kafka-python"
+GROUP_RECORDS=3000
+cli topic create grouped --partitions=3 --replication-factor=3 >/dev/null || fail "topic create"
+wait_until 30 "every partition of 'grouped' led" topic_caught_up grouped
+t0=$(now_ms)
+timeout 300 "$PYTHON" "$GROUP_PY" "$KAFKA" grouped cg-confluent "$GROUP_RECORDS" \
+  "$WORK/cg-committed.txt" || fail "the confluent-kafka consumer group test failed"
+echo "  (the two-member group test took $(($(now_ms) - t0)) ms)"
+cli group describe cg-confluent >"$WORK/cg-describe.txt" || fail "meridian group describe"
+sed 's/^/  /' "$WORK/cg-describe.txt"
+awk '$1 == "grouped" { print $2, $3 }' "$WORK/cg-describe.txt" | sort -n >"$WORK/cg-described.txt"
+cmp -s "$WORK/cg-described.txt" "$WORK/cg-committed.txt" ||
+  fail "meridian group describe and the members' committed offsets differ"
+"$PYTHON" - "$KAFKA" "$WORK/cg-committed.txt" <<'EOF' || fail "kafka-python OffsetFetch of cg-confluent"
+import sys
+from kafka import KafkaConsumer, TopicPartition
+want = dict(tuple(map(int, line.split())) for line in open(sys.argv[2]))
+consumer = KafkaConsumer(bootstrap_servers=sys.argv[1].split(","), group_id="cg-confluent",
+                         enable_auto_commit=False)
+got = {p: consumer.committed(TopicPartition("grouped", p)) for p in want}
+assert got == want, (got, want)
+print(f"  kafka-python OffsetFetch of cg-confluent: {got}, as the members committed")
+consumer.close(autocommit=False)
+EOF
+timeout 120 kcat -b "$KAFKA" -G kcat-group -X auto.offset.reset=earliest -e -q \
+  -f '%p %o %s\n' grouped >"$WORK/kcat-group.txt" || fail "kcat -G exited $?"
+got=$(cut -d' ' -f3 "$WORK/kcat-group.txt" | sort -u | wc -l)
+[ "$got" -eq "$GROUP_RECORDS" ] || fail "kcat -G consumed $got distinct records of $GROUP_RECORDS"
+echo "  kcat -G (balanced consumer, group kcat-group): all $GROUP_RECORDS records"
+"$PYTHON" - "$KAFKA" "$GROUP_RECORDS" <<'EOF' || fail "kafka-python KafkaConsumer with a group_id"
+import sys
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+servers, count = sys.argv[1].split(","), int(sys.argv[2])
+options = dict(bootstrap_servers=servers, group_id="kp-group", auto_offset_reset="earliest",
+               enable_auto_commit=False, session_timeout_ms=6000, heartbeat_interval_ms=500,
+               consumer_timeout_ms=15000)
+consumer = KafkaConsumer("grouped", **options)
+values = {m.value for m in consumer}
+assert len(values) == count, f"consumed {len(values)} of {count}"
+consumer.commit()
+partitions = [TopicPartition("grouped", p) for p in range(3)]
+ends = consumer.end_offsets(partitions)
+committed = {tp: consumer.committed(tp) for tp in partitions}
+assert committed == ends, (committed, ends)
+consumer.close(autocommit=False)
+print(f"  kafka-python group kp-group: {count} records, committed the high watermarks")
+again = KafkaConsumer("grouped", **dict(options, consumer_timeout_ms=8000))
+rest = list(again)
+assert rest == [], f"a second member of kp-group read {len(rest)} records again"
+again.close(autocommit=False)
+print("  kafka-python: a new member of kp-group resumed at the committed offsets (nothing left)")
+manual = KafkaConsumer(bootstrap_servers=servers, group_id="kp-manual", enable_auto_commit=False)
+manual.assign([partitions[0]])
+manual.commit({partitions[0]: OffsetAndMetadata(5, "")})
+assert manual.committed(partitions[0]) == 5, manual.committed(partitions[0])
+manual.close(autocommit=False)
+print("  kafka-python: assign() + commit (generation -1, no member) into empty group kp-manual")
+EOF
 
 echo "PASS: kcat, kafka-python and confluent-kafka against Meridian's Kafka listener"

@@ -5,8 +5,11 @@ Usage: raw_probe.py HOST PORT TOPIC
 
 1. ApiVersions v3 (a flexible version, as librdkafka 2.0 sends first): UNSUPPORTED_VERSION (35)
    in a v0 body listing the served ranges, with Produce among them (KIP-511).
-2. The group APIs (FindCoordinator v2, JoinGroup v0, Heartbeat v0, OffsetFetch v2) answer
-   COORDINATOR_NOT_AVAILABLE (15) on the same connection, which stays open.
+2. Hostile group requests get the protocol's errors and the connection stays open: a
+   transaction coordinator asked for (15), a JoinGroup offering no protocol (23), an empty group
+   id (24); at the coordinator FindCoordinator names: a protocol type other than "consumer"
+   (23), ConsumerProtocol metadata that does not parse (42), an unknown member's heartbeat (25),
+   and an OffsetFetch of a group nobody committed to (offset -1).
 3. A compressed (gzip) batch in a Produce: UNSUPPORTED_COMPRESSION_TYPE (76).
 4. A frame that claims 2 GiB: the connection is closed; a new connection is served.
 Exit 0 if all hold; 1 with the reason otherwise.
@@ -14,6 +17,7 @@ Exit 0 if all hold; 1 with the reason otherwise.
 import socket
 import struct
 import sys
+import time
 
 
 def fail(why):
@@ -77,21 +81,55 @@ def check_api_versions(sock):
     print(f"  ApiVersions v3 -> error 35 with {count} ranges; v2 -> ok")
 
 
+def join_v0(group, protocol_type, protocols):
+    body = string(group) + struct.pack(">i", 10000) + string("") + string(protocol_type)
+    body += struct.pack(">i", len(protocols))
+    for name, metadata in protocols:
+        body += string(name) + struct.pack(">i", len(metadata)) + metadata
+    return body
+
+
+def expect_error(sock, name, key, version, correlation, body, want, error_at=0):
+    response = request(sock, key, version, correlation, body)
+    at = len(response) - 2 if error_at is None else error_at
+    error = struct.unpack(">h", response[at:at + 2])[0]
+    if error != want:
+        fail(f"{name}: error {error}, want {want}")
+    print(f"  {name} -> error {error}, connection open")
+    return response
+
+
 def check_group_apis(sock):
-    cases = [
-        ("FindCoordinator v2", 10, 2, string("g") + b"\x00", 4),
-        ("JoinGroup v0", 11, 0, string("g") + struct.pack(">i", 10000) + string("") +
-         string("consumer") + struct.pack(">i", 0), 0),
-        ("Heartbeat v0", 12, 0, string("g") + struct.pack(">i", 1) + string("m"), 0),
-        ("OffsetFetch v2", 9, 2, string("g") + struct.pack(">i", -1), None),
-    ]
-    for n, (name, key, version, body, error_at) in enumerate(cases):
-        response = request(sock, key, version, 10 + n, body)
-        at = len(response) - 2 if error_at is None else error_at
-        error = struct.unpack(">h", response[at:at + 2])[0]
-        if error != 15:
-            fail(f"{name}: error {error}, want 15 (COORDINATOR_NOT_AVAILABLE)")
-        print(f"  {name} -> error 15 (COORDINATOR_NOT_AVAILABLE), connection open")
+    expect_error(sock, "FindCoordinator v2 for a transaction", 10, 2, 10,
+                 string("tx") + b"\x01", 15, 4)
+    expect_error(sock, "JoinGroup v0 without protocols", 11, 0, 11, join_v0("g", "consumer", []),
+                 23)
+    expect_error(sock, "Heartbeat v0 of group ''", 12, 0, 12,
+                 string("") + struct.pack(">i", 1) + string("m"), 24)
+    for attempt in range(100):  # The first FindCoordinator creates __consumer_offsets.
+        found = request(sock, 10, 0, 13, string("probe-group"))
+        error, node = struct.unpack(">hi", found[:6])
+        if error == 0:
+            break
+        time.sleep(0.2)
+    else:
+        fail(f"FindCoordinator v0: error {error}")
+    host_length = struct.unpack(">h", found[6:8])[0]
+    host = found[8:8 + host_length].decode()
+    port = struct.unpack(">i", found[8 + host_length:12 + host_length])[0]
+    print(f"  FindCoordinator v0 -> node {node} at {host}:{port}")
+    with socket.create_connection((host, port), timeout=30) as coordinator:
+        expect_error(coordinator, "JoinGroup v0 of protocol type 'connect'", 11, 0, 14,
+                     join_v0("probe-group", "connect", [("range", b"")]), 23)
+        expect_error(coordinator, "JoinGroup v0 with garbage subscription bytes", 11, 0, 15,
+                     join_v0("probe-group", "consumer", [("range", b"\x00\x00\x7f\xff")]), 42)
+        expect_error(coordinator, "Heartbeat v0 of an unknown member", 12, 0, 16,
+                     string("probe-group") + struct.pack(">i", 1) + string("nobody"), 25)
+        fetched = expect_error(coordinator, "OffsetFetch v2 of a group without commits", 9, 2, 17,
+                               string("probe-group") + struct.pack(">i", 1) + string("t") +
+                               struct.pack(">ii", 1, 0), 0, None)
+        if struct.unpack(">q", fetched[4 + 2 + 1 + 4 + 4:4 + 2 + 1 + 4 + 4 + 8])[0] != -1:
+            fail("OffsetFetch: a partition without a commit must answer offset -1")
 
 
 def check_compressed_batch(sock, topic):

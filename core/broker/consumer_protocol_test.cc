@@ -1,0 +1,64 @@
+// ConsumerProtocol parsing (consumer_protocol.h): what librdkafka and kafka-python send parses;
+// every truncation, lying count or negative partition is an error, never a crash.
+#include "core/broker/consumer_protocol.h"
+
+#include <gtest/gtest.h>
+
+namespace meridian::core::broker {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+TEST(ConsumerProtocol, RoundTripsAssignmentsAndSubscriptions) {
+  const std::vector<TopicPartitionKey> partitions = {{"a", 0}, {"a", 2}, {"b", 1}};
+  absl::StatusOr<ConsumerAssignment> parsed =
+      ParseConsumerAssignment(EncodeConsumerAssignment(partitions));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->partitions, partitions);
+  absl::StatusOr<ConsumerSubscription> subscription =
+      ParseConsumerSubscription(EncodeConsumerSubscription({"b", "a", "b"}));
+  ASSERT_TRUE(subscription.ok()) << subscription.status();
+  EXPECT_EQ(subscription->topics, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(ParseConsumerAssignment({})->partitions.empty());  // No bytes: nothing assigned.
+}
+
+TEST(ConsumerProtocol, Version1WithOwnedPartitionsAndUserDataParses) {
+  // Subscription v1: version, topics ["t"], user_data "xy", owned_partitions [t: [0]].
+  const std::vector<uint8_t> v1 = {0, 1, 0, 0, 0, 1, 0,   1, 't', 0, 0, 0, 2, 'x', 'y',
+                                   0, 0, 0, 1, 0, 1, 't', 0, 0,   0, 1, 0, 0, 0,   0};
+  absl::StatusOr<ConsumerSubscription> subscription = ParseConsumerSubscription(v1);
+  ASSERT_TRUE(subscription.ok()) << subscription.status();
+  EXPECT_EQ(subscription->version, 1);
+  EXPECT_EQ(subscription->topics, (std::vector<std::string>{"t"}));
+  // Assignment v1 with user data.
+  const std::vector<uint8_t> assignment = {0, 1, 0, 0, 0, 1, 0, 1, 't', 0, 0,
+                                           0, 1, 0, 0, 0, 3, 0, 0, 0,   1, 'u'};
+  absl::StatusOr<ConsumerAssignment> parsed = ParseConsumerAssignment(assignment);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->partitions, (std::vector<TopicPartitionKey>{{"t", 3}}));
+}
+
+TEST(ConsumerProtocol, MalformedBytesAreErrors) {
+  const std::vector<uint8_t> good = EncodeConsumerAssignment({{"t", 0}, {"t", 1}});
+  for (size_t n = 1; n < good.size(); n++) {
+    EXPECT_FALSE(ParseConsumerAssignment(std::span<const uint8_t>(good.data(), n)).ok()) << n;
+  }
+  const std::vector<uint8_t> subscription = EncodeConsumerSubscription({"t"});
+  for (size_t n = 0; n < subscription.size(); n++) {
+    EXPECT_FALSE(ParseConsumerSubscription(std::span<const uint8_t>(subscription.data(), n)).ok())
+        << n;
+  }
+  // A count of 2^31-1 topics in 10 bytes, a negative version, a negative partition, a
+  // partition named twice.
+  EXPECT_FALSE(ParseConsumerAssignment(Bytes{0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0}).ok());
+  EXPECT_FALSE(ParseConsumerAssignment(Bytes{0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}).ok());
+  EXPECT_FALSE(ParseConsumerAssignment(Bytes{0, 0, 0,    0,    0,    1,    0,    1,    't',  0,   0,
+                                             0, 1, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff})
+                   .ok());
+  EXPECT_FALSE(ParseConsumerAssignment(Bytes{0, 0, 0, 0, 0, 1, 0, 1, 't',  0,    0,    0,   2,
+                                             0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff})
+                   .ok());
+}
+
+}  // namespace
+}  // namespace meridian::core::broker

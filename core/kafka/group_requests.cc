@@ -1,0 +1,322 @@
+// The consumer-group APIs, translated into Meridian's group requests (core/wire/client.fbs
+// "Consumer groups") and handed to the broker: FindCoordinator goes to the controller leader
+// (which creates "__consumer_offsets"), the others to this node's coordinator of the group,
+// which answers NotLeader (Kafka's NOT_COORDINATOR) when this node is not it. The group
+// semantics (members, generations, fencing) are core/broker's; only translation is here.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "absl/container/btree_map.h"
+#include "core/kafka/group_messages.h"
+#include "core/kafka/session_internal.h"
+#include "core/kafka/translate.h"
+
+namespace meridian::core::kafka {
+namespace {
+
+bool ValidGroupId(const std::string& group) {
+  return !group.empty() && group.size() <= wire::kNameBytesMax;
+}
+
+// The Kafka error for a coordinator's answer (none if it is not an error). A NotLeader whose
+// leader hint is this node means this node leads the group's partition but is not ready yet
+// (a new leader catching up on the ledger): COORDINATOR_LOAD_IN_PROGRESS, retried in place.
+int16_t GroupError(Session& session, const wire::ClientMessageT& answer) {
+  const wire::ErrorResponseT* error = answer.body.AsErrorResponse();
+  if (error == nullptr) return error::kNone;
+  if (error->code == wire::ErrorCode::NotLeader && error->leader == session.broker.node_id()) {
+    return error::kCoordinatorLoadInProgress;
+  }
+  return KafkaErrorCode(error->code, RequestKind::kGroup);
+}
+
+// The client id a member is known by: the Kafka header's, bounded like a name.
+std::string ClientId(const RequestFrame& frame) {
+  std::string id = frame.header.client_id.value_or("");
+  if (id.size() > wire::kNameBytesMax) id.resize(wire::kNameBytesMax);
+  return id;
+}
+
+}  // namespace
+
+Outcome HandleFindCoordinator(Session& session, const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  absl::StatusOr<FindCoordinatorRequest> request = DecodeFindCoordinatorRequest(frame.body, v);
+  if (!request.ok()) return Close();
+  FindCoordinatorResponse response;
+  response.error_code = error::kCoordinatorNotAvailable;
+  if (request->key_type != 0) {
+    response.error_message = "only group coordinators exist (no transactions)";
+    return Respond(EncodeFindCoordinatorResponse(response, v));
+  }
+  if (!ValidGroupId(request->key)) {
+    response.error_code = error::kInvalidGroupId;
+    return Respond(EncodeFindCoordinatorResponse(response, v));
+  }
+  wire::FindCoordinatorRequestT find;
+  find.group = request->key;
+  const wire::ClientMessageT answer =
+      CallControllerLeader(session, wire::Message(++session.meridian_request_id, std::move(find)));
+  const wire::FindCoordinatorResponseT* found = answer.body.AsFindCoordinatorResponse();
+  if (found == nullptr || found->topic == nullptr) {
+    const wire::ErrorResponseT* error = answer.body.AsErrorResponse();
+    response.error_message = error != nullptr ? error->message : "no coordinator";
+    return Respond(EncodeFindCoordinatorResponse(response, v));
+  }
+  uint32_t leader = 0;
+  for (const auto& partition : found->topic->partitions) {
+    if (partition != nullptr && partition->partition == found->partition) {
+      leader = partition->leader;
+    }
+  }
+  const auto& nodes = session.broker.metadata().nodes();
+  auto node = nodes.find(leader);
+  std::optional<MetadataBroker> broker =
+      node == nodes.end() ? std::nullopt
+                          : KafkaBrokerAt(leader, node->second.kafka_address, node->second.region);
+  if (!broker.has_value()) {
+    // No leader yet (the offsets topic was just created), or it has no Kafka listener.
+    response.error_message =
+        fmt::format("the coordinator (node {}) is not reachable over Kafka", leader);
+    return Respond(EncodeFindCoordinatorResponse(response, v));
+  }
+  response.error_code = error::kNone;
+  response.node_id = broker->node_id;
+  response.host = broker->host;
+  response.port = broker->port;
+  return Respond(EncodeFindCoordinatorResponse(response, v));
+}
+
+Outcome HandleJoinGroup(Session& session, const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  absl::StatusOr<JoinGroupRequest> request = DecodeJoinGroupRequest(frame.body, v);
+  if (!request.ok()) return Close();
+  JoinGroupResponse response;
+  response.member_id = request->member_id;
+  if (!ValidGroupId(request->group_id)) {
+    response.error_code = error::kInvalidGroupId;
+    return Respond(EncodeJoinGroupResponse(response, v));
+  }
+  if (request->session_timeout_ms <= 0 || request->rebalance_timeout_ms <= 0) {
+    response.error_code = error::kInvalidSessionTimeout;
+    return Respond(EncodeJoinGroupResponse(response, v));
+  }
+  if (request->protocols.empty()) {
+    response.error_code = error::kInconsistentGroupProtocol;
+    return Respond(EncodeJoinGroupResponse(response, v));
+  }
+  wire::JoinGroupRequestT join;
+  join.group = request->group_id;
+  join.member_id = request->member_id;
+  join.client_id = ClientId(frame);
+  join.session_timeout_ms = static_cast<uint32_t>(request->session_timeout_ms);
+  join.rebalance_timeout_ms = static_cast<uint32_t>(request->rebalance_timeout_ms);
+  join.protocol_type = request->protocol_type;
+  join.require_known_member_id = v >= 4;  // KIP-394: v4+ clients handle MEMBER_ID_REQUIRED.
+  for (GroupProtocolBytes& protocol : request->protocols) {
+    auto out = std::make_unique<wire::GroupProtocolT>();
+    out->name = std::move(protocol.name);
+    out->metadata = std::move(protocol.bytes);
+    join.protocols.push_back(std::move(out));
+  }
+  const wire::ClientMessageT answer = Call(session, std::move(join));
+  const wire::JoinGroupResponseT* joined = answer.body.AsJoinGroupResponse();
+  if (joined == nullptr) {
+    response.error_code = GroupError(session, answer);
+    if (response.error_code == error::kNone) response.error_code = error::kUnknownServerError;
+    return Respond(EncodeJoinGroupResponse(response, v));
+  }
+  response.member_id = joined->member_id;
+  if (joined->member_id_required) {
+    response.error_code = error::kMemberIdRequired;
+    return Respond(EncodeJoinGroupResponse(response, v));
+  }
+  response.generation_id = joined->generation;
+  response.protocol_name = joined->protocol;
+  response.leader = joined->leader;
+  for (const auto& member : joined->member_metadata) {
+    response.members.push_back({member->member_id, member->bytes});
+  }
+  return Respond(EncodeJoinGroupResponse(response, v));
+}
+
+Outcome HandleSyncGroup(Session& session, const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  absl::StatusOr<SyncGroupRequest> request = DecodeSyncGroupRequest(frame.body, v);
+  if (!request.ok()) return Close();
+  SyncGroupResponse response;
+  if (!ValidGroupId(request->group_id)) {
+    response.error_code = error::kInvalidGroupId;
+    return Respond(EncodeSyncGroupResponse(response, v));
+  }
+  wire::SyncGroupRequestT sync;
+  sync.group = request->group_id;
+  sync.member_id = request->member_id;
+  sync.generation = request->generation_id;
+  for (GroupProtocolBytes& assignment : request->assignments) {
+    auto out = std::make_unique<wire::GroupMemberBytesT>();
+    out->member_id = std::move(assignment.name);
+    out->bytes = std::move(assignment.bytes);
+    sync.assignments.push_back(std::move(out));
+  }
+  const wire::ClientMessageT answer = Call(session, std::move(sync));
+  if (const wire::SyncGroupResponseT* synced = answer.body.AsSyncGroupResponse()) {
+    response.assignment = synced->assignment;
+  } else {
+    response.error_code = GroupError(session, answer);
+    if (response.error_code == error::kNone) response.error_code = error::kUnknownServerError;
+  }
+  return Respond(EncodeSyncGroupResponse(response, v));
+}
+
+Outcome HandleHeartbeat(Session& session, const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  absl::StatusOr<HeartbeatRequest> request = DecodeHeartbeatRequest(frame.body, v);
+  if (!request.ok()) return Close();
+  if (!ValidGroupId(request->group_id)) {
+    return Respond(EncodeHeartbeatResponse(error::kInvalidGroupId, v));
+  }
+  wire::HeartbeatRequestT heartbeat;
+  heartbeat.group = request->group_id;
+  heartbeat.member_id = request->member_id;
+  heartbeat.generation = request->generation_id;
+  const wire::ClientMessageT answer = Call(session, std::move(heartbeat));
+  return Respond(EncodeHeartbeatResponse(GroupError(session, answer), v));
+}
+
+Outcome HandleLeaveGroup(Session& session, const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  absl::StatusOr<LeaveGroupRequest> request = DecodeLeaveGroupRequest(frame.body, v);
+  if (!request.ok()) return Close();
+  LeaveGroupResponse response;
+  if (!ValidGroupId(request->group_id)) {
+    response.error_code = error::kInvalidGroupId;
+    return Respond(EncodeLeaveGroupResponse(response, v));
+  }
+  for (const std::string& member_id : request->member_ids) {
+    wire::LeaveGroupRequestT leave;
+    leave.group = request->group_id;
+    leave.member_id = member_id;
+    const int16_t code = GroupError(session, Call(session, std::move(leave)));
+    response.members.emplace_back(member_id, code);
+    // The request's own error: v0-2 have only that; v3 uses it for the coordinator's errors.
+    const bool coordinator_error = code == error::kNotCoordinator ||
+                                   code == error::kCoordinatorLoadInProgress ||
+                                   code == error::kCoordinatorNotAvailable;
+    if (v <= 2 || coordinator_error) response.error_code = code;
+  }
+  return Respond(EncodeLeaveGroupResponse(response, v));
+}
+
+namespace {
+
+// Kafka's bound on commit metadata; Meridian's coordinator keeps at most as much.
+constexpr size_t kCommitMetadataBytesMax = 4096;
+
+// A partition the commit cannot carry: why, or none.
+int16_t CommitPartitionError(const OffsetCommitPartition& partition) {
+  if (partition.partition < 0) return error::kUnknownTopicOrPartition;
+  if (partition.offset < 0) return error::kInvalidRequest;
+  if (partition.metadata.value_or("").size() > kCommitMetadataBytesMax) {
+    return error::kOffsetMetadataTooLarge;
+  }
+  return error::kNone;
+}
+
+}  // namespace
+
+Outcome HandleOffsetCommit(Session& session, const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  absl::StatusOr<OffsetCommitRequest> request = DecodeOffsetCommitRequest(frame.body, v);
+  if (!request.ok()) return Close();
+  // A member's commit (its generation) or a "simple" one (generation -1, no member id: an
+  // admin commit, accepted only while the group has no members).
+  wire::OffsetCommitRequestT commit;
+  commit.group = request->group_id;
+  commit.member_id = request->member_id;
+  commit.generation = request->generation_id;
+  OffsetCommitResponse response;
+  for (const auto& [name, partitions] : request->topics) {
+    auto& answers = response.emplace_back(name, std::vector<std::pair<int32_t, int16_t>>{}).second;
+    for (const OffsetCommitPartition& partition : partitions) {
+      answers.emplace_back(partition.partition, CommitPartitionError(partition));
+      if (answers.back().second != error::kNone) continue;
+      auto offset = std::make_unique<wire::PartitionOffsetT>();
+      offset->topic = name;
+      offset->partition = static_cast<uint32_t>(partition.partition);
+      offset->offset = partition.offset;
+      offset->metadata = partition.metadata.value_or("");
+      commit.offsets.push_back(std::move(offset));
+    }
+  }
+  int16_t code = ValidGroupId(request->group_id) ? error::kNone : error::kInvalidGroupId;
+  if (code == error::kNone && !commit.offsets.empty()) {
+    // One commit, decided whole by the ledger: every partition it carries gets its answer.
+    code = GroupError(session, Call(session, std::move(commit)));
+  }
+  for (auto& [name, answers] : response) {
+    for (auto& [partition, error_code] : answers) {
+      if (error_code == error::kNone) error_code = code;
+    }
+  }
+  return Respond(EncodeOffsetCommitResponse(response, v));
+}
+
+Outcome HandleOffsetFetch(Session& session, const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  absl::StatusOr<OffsetFetchRequest> request = DecodeOffsetFetchRequest(frame.body, v);
+  if (!request.ok()) return Close();
+  OffsetFetchResponse response;
+  wire::OffsetFetchRequestT fetch;
+  fetch.group = request->group_id;
+  if (request->topics.has_value()) {
+    for (const auto& [name, partitions] : *request->topics) fetch.topics.push_back(name);
+  }
+  // Committed offsets by (topic, partition).
+  absl::btree_map<std::pair<std::string, int32_t>, const wire::PartitionOffsetT*> committed;
+  wire::ClientMessageT answer;
+  if (!ValidGroupId(request->group_id)) {
+    response.error_code = error::kInvalidGroupId;
+  } else if (request->topics.has_value() && fetch.topics.empty()) {
+    // Nothing asked: nothing to look up.
+  } else {
+    answer = Call(session, std::move(fetch));
+    if (const wire::OffsetFetchResponseT* fetched = answer.body.AsOffsetFetchResponse()) {
+      for (const auto& offset : fetched->offsets) {
+        if (offset == nullptr || offset->partition > INT32_MAX) continue;
+        committed[{offset->topic, static_cast<int32_t>(offset->partition)}] = offset.get();
+      }
+    } else {
+      response.error_code = GroupError(session, answer);
+    }
+  }
+  const auto entry = [&](const std::string& topic, int32_t partition) {
+    OffsetFetchPartition out;
+    out.partition = partition;
+    out.error_code = response.error_code;
+    if (auto it = committed.find({topic, partition}); it != committed.end()) {
+      out.offset = it->second->offset;
+      out.metadata = it->second->metadata;
+    } else {
+      out.metadata = "";  // Kafka answers an empty string (not null) with offset -1.
+    }
+    return out;
+  };
+  if (request->topics.has_value()) {
+    for (const auto& [name, partitions] : *request->topics) {
+      auto& out = response.topics.emplace_back(name, std::vector<OffsetFetchPartition>{}).second;
+      for (int32_t partition : partitions) out.push_back(entry(name, partition));
+    }
+  } else {
+    for (const auto& [key, offset] : committed) {
+      if (response.topics.empty() || response.topics.back().first != key.first) {
+        response.topics.emplace_back(key.first, std::vector<OffsetFetchPartition>{});
+      }
+      response.topics.back().second.push_back(entry(key.first, key.second));
+    }
+  }
+  return Respond(EncodeOffsetFetchResponse(response, v));
+}
+
+}  // namespace meridian::core::kafka
