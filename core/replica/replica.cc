@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/replica/durable_mark.h"
 #include "core/replica/storage.h"
 #include "core/wire/raft_codec.h"
 #include "io/assert.h"
@@ -65,6 +66,42 @@ absl::Status AlignLogWithSnapshot(log::Log& log, const raft::SnapshotMeta& meta)
   return log.Reset(after);
 }
 
+// The last entry of the recovered log (the snapshot's if the log holds none after it).
+raft::LogPosition RecoveredPosition(const std::optional<raft::Snapshot>& snapshot,
+                                    const std::vector<raft::Entry>& entries) {
+  if (!entries.empty()) return {entries.back().term, entries.back().index};
+  if (snapshot.has_value()) return {snapshot->meta.term, snapshot->meta.index};
+  return {};
+}
+
+// Entries the log lost at a crash past the durable mark (a torn tail) were never reported
+// durable before the mark was written, so raft may never have counted them. A log that ends
+// before the mark lost entries this replica had synced and may have acknowledged: damage at
+// rest. It restarts anyway, with its commit index cut to what it holds, and raft keeps it from
+// voting with or leading from the shorter log (RestartState::durable_before) until it has
+// re-fetched them from its peers. A log that lost committed entries with no mark covering them
+// (a mark lost with the rest) is still refused: nothing would tell raft what it lost.
+absl::Status ReconcileWithDurableMark(const DurableMark& mark, const raft::LogPosition& recovered,
+                                      const log::RecoveryReport& report,
+                                      raft::HardState* hard_state) {
+  if (mark.position().term > hard_state->term) {
+    return absl::DataLossError(fmt::format("durable mark term {} beyond the hard state's {}",
+                                           mark.position().term.ToString(),
+                                           hard_state->term.ToString()));
+  }
+  if (!recovered.IsAtLeast(mark.position())) {
+    MERIDIAN_PROBE("replica: log lost entries it had made durable; repairing from peers");
+    hard_state->commit = std::min(hard_state->commit, recovered.index);
+    return absl::OkStatus();
+  }
+  if (hard_state->commit > recovered.index) {
+    return absl::DataLossError(
+        fmt::format("raft log ends at {} but the hard state says {} is committed: {}",
+                    recovered.index.ToString(), hard_state->commit.ToString(), report.ToString()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, ReplicaOptions options,
@@ -96,14 +133,11 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
   }
   absl::StatusOr<std::vector<raft::Entry>> entries = ReadEntriesAfter(**log, snapshot_index);
   if (!entries.ok()) return entries.status();
-  // Entries the log lost at a crash (a torn tail) were never reported durable (StableTo comes
-  // after the sync), so raft never counted them. Losing committed entries is another matter:
-  // this node must not come back as if it still had them.
-  const uint64_t last = snapshot_index.value() + entries->size();
-  if (hard_state->commit.value() > last) {
-    return absl::DataLossError(
-        fmt::format("raft log ends at {} but the hard state says {} is committed: {}", last,
-                    hard_state->commit.ToString(), report.ToString()));
+  absl::StatusOr<std::unique_ptr<DurableMark>> mark = DurableMark::Open(disk, options.dir);
+  if (!mark.ok()) return mark.status();
+  const raft::LogPosition recovered = RecoveredPosition(*snapshot, *entries);
+  if (absl::Status s = ReconcileWithDurableMark(**mark, recovered, report, &*hard_state); !s.ok()) {
+    return s;
   }
   if (snapshot->has_value() && options.state_machine != nullptr) {
     if (absl::Status s = options.state_machine->Restore((*snapshot)->meta, (*snapshot)->data);
@@ -118,13 +152,17 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
   }
   std::shared_ptr<Replica> replica(new Replica(runtime, options, observer, std::move(*log)));
   replica->stored_hard_state_ = *hard_state;
+  replica->synced_ = recovered;
+  const raft::LogPosition durable_before = (*mark)->position();
+  replica->durable_mark_ = std::move(*mark);
   if (snapshot->has_value()) {
     replica->applied_ = snapshot_index;
     replica->applied_term_ = (*snapshot)->meta.term;
     replica->snapshot_index_ = snapshot_index;
   }
   replica->raft_ = std::make_unique<raft::Raft>(
-      options.raft, raft::RestartState{*hard_state, std::move(*entries), std::move(*snapshot)},
+      options.raft,
+      raft::RestartState{*hard_state, std::move(*entries), std::move(*snapshot), durable_before},
       runtime.random().Fork(fmt::format("raft-{}", options.group)));
   replica->PublishState();
   runtime.Spawn(fmt::format("raft-{}", options.group), [self = replica] { self->RunDriver(); });
@@ -206,6 +244,13 @@ absl::Status Replica::HandleReady() {
     // 2): a restart relearns it from the leader, so a change of commit alone is not worth the
     // three syncs of an atomic file replace on every replication round (meridian-bench saw
     // them triple the latency of an ack); it is stored with the next term or vote change.
+    // The durable mark first covers the commit stored (Open relies on mark >= stored commit).
+    if (ready.hard_state->commit > durable_mark_->position().index) {
+      if (absl::Status s = durable_mark_->Advance(synced_, runtime_.Now(), DurableMark::When::kNow);
+          !s.ok()) {
+        return s;
+      }
+    }
     if (absl::Status s = StoreHardState(runtime_.disk(), options_.dir, *ready.hard_state);
         !s.ok()) {
       return s;
@@ -237,6 +282,7 @@ absl::Status Replica::InstallSnapshot(const raft::Snapshot& snapshot) {
   applied_ = snapshot.meta.index;
   applied_term_ = snapshot.meta.term;
   snapshot_index_ = snapshot.meta.index;
+  synced_ = {snapshot.meta.term, snapshot.meta.index};
   applied_waiters_.NotifyAll();
   return absl::OkStatus();
 }
@@ -290,7 +336,8 @@ absl::Status Replica::PersistEntries(const std::vector<raft::Entry>& entries) {
   }
   if (absl::Status s = log_->WaitDurable(OffsetOf(last.index)); !s.ok()) return s;
   raft_->StableTo(last.index, last.term);
-  return absl::OkStatus();
+  synced_ = {last.term, last.index};
+  return durable_mark_->Advance(synced_, runtime_.Now(), DurableMark::When::kRateLimited);
 }
 
 void Replica::Apply(const std::vector<raft::Entry>& committed) {

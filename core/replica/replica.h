@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "core/log/log.h"
 #include "core/raft/raft.h"
+#include "core/replica/durable_mark.h"
 #include "io/runtime.h"
 #include "io/sync.h"
 
@@ -206,7 +207,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Index applied_;
   raft::Term applied_term_;  // Term of the entry at applied_.
   raft::Index snapshot_index_;
-  raft::HardState stored_hard_state_;                       // What <dir>/hard_state holds.
+  raft::HardState stored_hard_state_;  // What <dir>/hard_state holds.
+  // The last entry of the log known synced, and the durable record of it (durable_mark.h).
+  raft::LogPosition synced_;
+  std::unique_ptr<DurableMark> durable_mark_;
   absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
   absl::Status failure_;
   // Health bookkeeping (health()). Keyed by voters of the membership only, so bounded by it.
