@@ -292,7 +292,15 @@ void ScheduleDamageAtRest(World& world, const std::vector<io::NodeId>& servers, 
 
 }  // namespace
 
-const absl::btree_set<FaultKind>& RaftSimFaultKinds() { return ReplicatedLogFaultKinds(); }
+const absl::btree_set<FaultKind>& RaftSimFaultKinds() {
+  // Plus full disks: the replica waits ENOSPC out and resumes once space is back (issue 15).
+  static const absl::btree_set<FaultKind>* const kinds = [] {
+    auto* all = new absl::btree_set<FaultKind>(ReplicatedLogFaultKinds());
+    all->insert(FaultKind::kDiskFull);
+    return all;
+  }();
+  return *kinds;
+}
 
 std::string RaftReproCommand(const RaftSimOptions& options) {
   const std::string bug =

@@ -62,8 +62,8 @@ struct RaftSimResult {
 };
 
 // Fault kinds the raft scenario turns on (each with probability 1/2 per seed): every network
-// and process fault, clock skew, slow fsyncs, torn writes and region loss. Not yet: disk
-// errors, full disks and at-rest damage, which need the replica to repair from peers.
+// and process fault, clock skew, slow fsyncs, torn writes, region loss and full disks (the
+// replica waits ENOSPC out). Not yet: disk errors. At-rest damage: damage_at_rest below.
 const absl::btree_set<FaultKind>& RaftSimFaultKinds();
 
 RaftSimResult RunRaftSimulation(const RaftSimOptions& options);

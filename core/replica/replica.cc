@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 #include "core/replica/durable_mark.h"
 #include "core/replica/storage.h"
 #include "core/wire/raft_codec.h"
@@ -14,6 +16,9 @@ namespace {
 
 constexpr uint64_t kAppliedTermsKept = 1 << 16;
 constexpr uint64_t kReadBytesMax = 4 << 20;
+constexpr io::Duration kDiskFullBackoffMin = std::chrono::milliseconds(10);
+constexpr io::Duration kDiskFullBackoffMax = std::chrono::seconds(1);
+static_assert(kDiskFullBackoffMin < kDiskFullBackoffMax);
 
 core::Offset OffsetOf(raft::Index index) {
   MERIDIAN_CHECK(index.value() >= 1);
@@ -100,6 +105,23 @@ absl::Status ReconcileWithDurableMark(const DurableMark& mark, const raft::LogPo
                     recovered.index.ToString(), hard_state->commit.ToString(), report.ToString()));
   }
   return absl::OkStatus();
+}
+
+// A full disk (ResourceExhausted on a write) is waited out, not fail-stopped (tests/jepsen
+// Findings: the partition stayed failed until a restart). Nothing of the failed write was
+// reported durable and core/log cut its partial batch, so retrying the same Ready step once
+// space is back is what a very slow disk would have looked like; meanwhile this driver neither
+// ticks nor answers, so the group is unavailable here and elects elsewhere. Sync failures are
+// not retried (PersistEntries reports them as Internal): after one the log is failed for good.
+absl::Status RetryWhileDiskFull(io::Runtime& runtime, const std::function<absl::Status()>& write) {
+  io::Duration backoff = kDiskFullBackoffMin;
+  while (true) {
+    absl::Status status = write();
+    if (!absl::IsResourceExhausted(status)) return status;
+    MERIDIAN_PROBE("replica: disk full; the write is retried after a back-off");
+    if (!runtime.Sleep(backoff).ok()) return status;  // Shutting down.
+    backoff = std::min(backoff * 2, kDiskFullBackoffMax);
+  }
 }
 
 }  // namespace
@@ -251,7 +273,9 @@ absl::Status Replica::HandleReady() {
         return s;
       }
     }
-    if (absl::Status s = StoreHardState(runtime_.disk(), options_.dir, *ready.hard_state);
+    if (absl::Status s = RetryWhileDiskFull(
+            runtime_,
+            [&] { return StoreHardState(runtime_.disk(), options_.dir, *ready.hard_state); });
         !s.ok()) {
       return s;
     }
@@ -261,7 +285,20 @@ absl::Status Replica::HandleReady() {
     runtime_.network().Send(message.to, wire::EncodePeerMessage(options_.group, message));
   }
   if (!ready.entries.empty()) {
-    if (absl::Status s = PersistEntries(ready.entries); !s.ok()) return s;
+    if (absl::Status s =
+            RetryWhileDiskFull(runtime_, [&] { return PersistEntries(ready.entries); });
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = RetryWhileDiskFull(runtime_,
+                                            [&] {
+                                              return durable_mark_->Advance(
+                                                  synced_, runtime_.Now(),
+                                                  DurableMark::When::kRateLimited);
+                                            });
+        !s.ok()) {
+      return s;
+    }
   }
   Apply(ready.committed_entries);
   raft_->Advance(ready);
@@ -334,10 +371,13 @@ absl::Status Replica::PersistEntries(const std::vector<raft::Entry>& entries) {
     if (!offset.ok()) return offset.status();
     MERIDIAN_CHECK(*offset == OffsetOf(entry.index));
   }
-  if (absl::Status s = log_->WaitDurable(OffsetOf(last.index)); !s.ok()) return s;
+  if (absl::Status s = log_->WaitDurable(OffsetOf(last.index)); !s.ok()) {
+    // Not a full disk to wait out: a failed sync fails the log until it is reopened.
+    return absl::InternalError(fmt::format("syncing the raft log: {}", s.ToString()));
+  }
   raft_->StableTo(last.index, last.term);
   synced_ = {last.term, last.index};
-  return durable_mark_->Advance(synced_, runtime_.Now(), DurableMark::When::kRateLimited);
+  return absl::OkStatus();
 }
 
 void Replica::Apply(const std::vector<raft::Entry>& committed) {
