@@ -115,9 +115,10 @@ absl::Status SimDisk::Write(InodeId id, const std::string& path, uint64_t offset
   return absl::OkStatus();
 }
 
-bool SimDisk::CorruptAtRest(FaultAtlas& atlas, io::Random& random) {
+bool SimDisk::CorruptAtRest(FaultAtlas& atlas, io::Random& random, std::string_view path_contains) {
   std::vector<std::pair<std::string, InodeId>> candidates;
   for (const auto& [name, id] : durable_names_) {
+    if (name.find(path_contains) == std::string::npos) continue;
     if (!inodes_.at(id).durable.empty()) candidates.emplace_back(name, id);
   }
   if (candidates.empty()) return false;

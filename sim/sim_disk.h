@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -56,7 +57,9 @@ class SimDisk final : public io::Disk {
   // Flips one bit of synced data in a random file, if the atlas allows. Returns whether it did.
   // `random` chooses where: a fault's own stream, so its choices do not shift when other faults
   // are added or removed (which keeps shrunk schedules failing the same way).
-  bool CorruptAtRest(FaultAtlas& atlas, io::Random& random);
+  // `path_contains`, if not empty, limits the choice to files whose path contains it (the raft
+  // scenario damages log segments only: a damaged hard state is refused, by design).
+  bool CorruptAtRest(FaultAtlas& atlas, io::Random& random, std::string_view path_contains = {});
   // The next write lands some sectors away from its offset, if the atlas allows.
   void MisdirectNextWrite(FaultAtlas* atlas, uint64_t fault_seed = 0) {
     misdirect_atlas_ = atlas;

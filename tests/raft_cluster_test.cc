@@ -104,11 +104,14 @@ TEST(RaftCluster, ReplayOneSeed) {
                          .replicas = replicas ? static_cast<uint32_t>(std::atoi(replicas)) : 3};
   // RAFT_SIM_BUG=<planted bug name>, e.g. vote-without-log-check.
   if (const char* bug = std::getenv("RAFT_SIM_BUG")) {
-    for (int i = 0; i <= static_cast<int>(core::raft::kPlantedBugLast); i++) {
+    // Every planted bug, including those past kPlantedBugLast (damage at rest).
+    const auto last = static_cast<int>(core::raft::PlantedBug::kMatchKeptAfterShorterLog);
+    for (int i = 0; i <= last; i++) {
       const auto candidate = static_cast<core::raft::PlantedBug>(i);
       if (std::string(core::raft::PlantedBugName(candidate)) == bug) options.bug = candidate;
     }
   }
+  options.damage_at_rest = std::getenv("RAFT_SIM_DAMAGE") != nullptr;  // =1: damage at rest
   const RaftSimResult result = RunRaftSimulation(options);
   for (const FaultEvent& event : result.schedule)
     std::printf("fault %s\n", event.ToString().c_str());
@@ -127,10 +130,11 @@ namespace meridian::sim {
 namespace {
 
 // The first failing seed (from 1) with `bug` planted in every replica, or 0 if none fails.
-uint64_t SeedsToCatch(core::raft::PlantedBug bug, uint32_t replicas, uint64_t seeds_max) {
+uint64_t SeedsToCatch(core::raft::PlantedBug bug, uint32_t replicas, uint64_t seeds_max,
+                      bool damage_at_rest = false) {
   for (uint64_t seed = 1; seed <= seeds_max; seed++) {
-    const RaftSimResult result =
-        RunRaftSimulation({.seed = seed, .replicas = replicas, .bug = bug});
+    const RaftSimResult result = RunRaftSimulation(
+        {.seed = seed, .replicas = replicas, .bug = bug, .damage_at_rest = damage_at_rest});
     if (!result.ok()) {
       std::printf("%s caught at seed %lu (%u replicas): %s\n", core::raft::PlantedBugName(bug),
                   seed, replicas, result.violations.front().c_str());
@@ -144,10 +148,11 @@ uint64_t SeedsToCatch(core::raft::PlantedBug bug, uint32_t replicas, uint64_t se
 // catches what the pure-raft property tests catch. A bug may surface as a violation the
 // observer reports or as an invariant assertion inside a node (an abort): both count, so each
 // search runs in a child process.
-void ExpectCaught(core::raft::PlantedBug bug, uint32_t replicas, uint64_t seeds_max) {
+void ExpectCaught(core::raft::PlantedBug bug, uint32_t replicas, uint64_t seeds_max,
+                  bool damage_at_rest = false) {
   EXPECT_EXIT(
       {
-        const uint64_t seed = SeedsToCatch(bug, replicas, seeds_max);
+        const uint64_t seed = SeedsToCatch(bug, replicas, seeds_max, damage_at_rest);
         std::fflush(stdout);
         std::exit(seed != 0 ? 3 : 0);
       },
@@ -181,6 +186,22 @@ TEST(RaftClusterPlantedBugs, LeaderCompletenessCheckFiresOnVoteWithoutLogCheck) 
     }
   }
   FAIL() << "no seed in 1.." << kSeedsMax << " made the leader-completeness check fire";
+}
+
+// Damage at rest on more than one replica (RaftSimOptions::damage_at_rest): a replica that
+// votes with a log cut below what it had acknowledged elects a leader without committed
+// entries. Measured 2026-11-30: caught at seed 13 (leader completeness); the correct code
+// passes seeds 1-100 with damage on (DamageAtRestSweep).
+TEST(RaftClusterPlantedBugs, DamagedReplicaVotes) {
+  ExpectCaught(core::raft::PlantedBug::kDamagedReplicaVotes, 3, 100, /*damage_at_rest=*/true);
+}
+TEST(RaftCluster, DamageAtRestSweep) {
+  for (uint64_t seed = 1; seed <= 100; seed++) {
+    const RaftSimOptions options{.seed = seed, .replicas = 3, .damage_at_rest = true};
+    const RaftSimResult result = RunRaftSimulation(options);
+    EXPECT_TRUE(result.ok()) << "seed " << seed
+                             << " (damage at rest): " << result.violations.front();
+  }
 }
 
 // Not asserted here, because the simulated cluster does not yet catch them within 300 seeds

@@ -73,6 +73,15 @@ bool Progress::OnRejected(Index rejected, Index retry_next) {
   return true;
 }
 
+void Progress::LowerMatch(Index holds, Index retry_next) {
+  MERIDIAN_CHECK(state_ != ProgressState::kSnapshot);
+  recent_active_ = true;
+  match_ = std::min(match_, holds);
+  BecomeProbe();
+  next_ = std::max(match_.next(), retry_next);
+  MERIDIAN_CHECK(match_ < next_);
+}
+
 void Progress::OnHeartbeatResponse() {
   probe_sent_ = false;
   if (state_ == ProgressState::kSnapshot && ++snapshot_heartbeats_ >= kSnapshotRetryHeartbeats) {

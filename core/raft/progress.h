@@ -41,6 +41,10 @@ class Progress {
   // A rejection of prevLogIndex `rejected` with the follower's conflict hint translated to the
   // leader's log (`retry_next` = the index the leader should try next). Returns false if stale.
   bool OnRejected(Index rejected, Index retry_next);
+  // The follower rejected an index at or below match: it holds only up to `holds` now (damage
+  // at rest; design.md "Damaged replicas"). Match goes back to `holds`, and a probe starts at
+  // `retry_next` (at least holds + 1).
+  void LowerMatch(Index holds, Index retry_next);
   // A heartbeat response arrived: a stuck probe may be retried, and a snapshot that was not
   // acknowledged for kSnapshotRetryHeartbeats responses is given up (back to probe).
   void OnHeartbeatResponse();

@@ -44,6 +44,9 @@ Raft::Raft(const RaftOptions& options, RestartState restart, io::Random random)
   CheckMembership(options_.bootstrap);
   term_ = restart.hard_state.term;
   vote_ = restart.hard_state.vote;
+  durable_before_ = restart.durable_before;
+  // Only the driver's own record: it cannot name a term this node never reached.
+  MERIDIAN_CHECK(durable_before_.term <= term_, "durable_before term beyond the hard state");
   if (restart.snapshot.has_value()) {
     snapshot_ = std::move(*restart.snapshot);
     CheckMembership(snapshot_.meta.membership);
@@ -137,7 +140,18 @@ void Raft::BecomeLeader() {
   BroadcastHeartbeat();
 }
 
-bool Raft::Promotable() const { return membership_.IsVoter(options_.id); }
+bool Raft::Promotable() const {
+  // A node that lost durable entries must not lead: a leader's log is the group's truth, and
+  // its own vote would count a log it no longer holds (design.md "Damaged replicas").
+  const bool damaged =
+      LostDurableEntries() && options_.planted_bug != PlantedBug::kDamagedReplicaVotes;
+  return membership_.IsVoter(options_.id) && !damaged;
+}
+
+bool Raft::LostDurableEntries() const {
+  const LogPosition last{log_.last_term(), log_.last_index()};
+  return !last.IsAtLeast(durable_before_);
+}
 
 void Raft::StartElection(MessageType type, Campaign campaign) {
   MERIDIAN_CHECK(type == MessageType::kPreVote || type == MessageType::kVote);
@@ -311,7 +325,13 @@ void Raft::HandleVoteRequest(const Message& m) {
   // candidate".
   const bool up_to_date = options_.planted_bug == PlantedBug::kVoteWithoutLogCheck ||
                           log_.IsUpToDate(m.log_term, m.log_index);
-  if (!can_vote || !up_to_date) {
+  // A node damaged at rest votes as if its log still held what it had made durable (it may have
+  // acknowledged those entries, so a commit may rest on them): Protocol-Aware Recovery's rule
+  // that a faulty log must not decide an election (Alagappan et al., FAST'18).
+  const bool covers_lost = options_.planted_bug == PlantedBug::kDamagedReplicaVotes ||
+                           LogPosition{m.log_term, m.log_index}.IsAtLeast(durable_before_);
+  if (!covers_lost) MERIDIAN_PROBE("raft: damaged replica refused a vote below what it lost");
+  if (!can_vote || !up_to_date || !covers_lost) {
     Send(Message{.type = response, .to = m.from, .reject = true});
     return;
   }

@@ -87,6 +87,10 @@ class Raft {
   // (heard from it within an election timeout), restarted less than one ago, or leads. The
   // harness checks that every valid lease rests on enough of these promises.
   bool RefusesVotes() const { return InLease(); }
+  // Whether damage at rest took entries this node had made durable (RestartState::
+  // durable_before) and its log has not caught up past them yet: it votes only for candidates
+  // whose log covers what it lost, and does not campaign.
+  bool LostDurableEntries() const;
   uint32_t election_elapsed_ticks() const { return election_elapsed_ticks_; }
   uint32_t randomized_election_timeout_ticks() const { return randomized_timeout_ticks_; }
   // Checks every invariant, including deltas since the previous call. Public so tests can run it.
@@ -169,6 +173,9 @@ class Raft {
   Index verified_;
   Index leader_commit_;
   Index acked_;  // Highest index acknowledged to the current leader.
+  // The last entry this node had made durable before the restart (RestartState); fixed for the
+  // life of this object.
+  LogPosition durable_before_;
 
   Snapshot snapshot_;               // The latest snapshot, sent to followers the log no longer
                                     // reaches. meta.index == log_.snapshot_index().

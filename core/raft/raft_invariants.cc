@@ -111,6 +111,10 @@ const char* PlantedBugName(PlantedBug bug) {
       return "config-kept-after-truncation";
     case PlantedBug::kLearnersCountTowardCommit:
       return "learners-count-toward-commit";
+    case PlantedBug::kDamagedReplicaVotes:
+      return "damaged-replica-votes";
+    case PlantedBug::kMatchKeptAfterShorterLog:
+      return "match-kept-after-shorter-log";
   }
   return "?";
 }

@@ -87,6 +87,18 @@ void Raft::HandleHeartbeat(const Message& m) {
   FollowerCommit();
   Send(Message{
       .type = MessageType::kHeartbeatResponse, .to = m.from, .context_ticks = m.context_ticks});
+  if (m.commit > log_.last_index()) {
+    // The cap says the leader's match index for us is past our log: we lost entries we had
+    // acknowledged (damage at rest cut the log). An idle leader would never probe and find out,
+    // so tell it as a rejection there, with our end as the hint (design.md "Damaged replicas").
+    MERIDIAN_PROBE("raft: heartbeat credits us with entries we no longer hold");
+    Send(Message{.type = MessageType::kAppendResponse,
+                 .to = m.from,
+                 .log_index = m.commit,
+                 .reject = true,
+                 .hint_index = log_.last_index(),
+                 .hint_term = log_.last_term()});
+  }
 }
 
 void Raft::HandleSnapshot(const Message& m) {
@@ -229,6 +241,19 @@ void Raft::HandleAppendResponse(const Message& m) {
     // Translate the follower's hint into our log: skip every entry whose term is above the
     // follower's term at the hint index.
     const Index retry = log_.LastIndexWithTermAtMost(m.hint_index, m.hint_term).next();
+    if (m.log_index <= progress.match() && m.log_index.value() >= 1 &&
+        progress.state() != ProgressState::kSnapshot &&
+        options_.planted_bug != PlantedBug::kMatchKeptAfterShorterLog) {
+      // The follower no longer holds an entry it acknowledged (damage at rest cut its log; or
+      // the rejection is stale): design.md "Damaged replicas". Textbook raft never lowers a
+      // match index; keeping it would count entries the follower lacks toward commit and probe
+      // above its log forever (next never goes below match + 1).
+      MERIDIAN_PROBE("raft: follower log shorter than its match index");
+      const Index holds = std::min(Index(m.log_index.value() - 1), m.hint_index);
+      progress.LowerMatch(holds, std::min(retry, m.log_index));
+      SendAppend(m.from);
+      return;
+    }
     if (progress.OnRejected(m.log_index, retry)) SendAppend(m.from);
     return;
   }

@@ -45,6 +45,27 @@ class TestNet {
     disk_[id] = durable;
   }
 
+  // Damage at rest: the node restarts with only its first `keep` synced entries (core/log cut
+  // the rest at a bad batch). Like core/replica's durable mark, the driver tells raft the last
+  // entry it had synced before the damage (RestartState::durable_before).
+  void RestartDamaged(uint32_t node_id, uint64_t keep) {
+    const NodeId id(node_id);
+    MERIDIAN_CHECK(keep <= synced_[id]);
+    LogPosition durable_before;
+    if (synced_[id] > 0) {
+      const Entry& last_synced = disk_[id][synced_[id] - 1];
+      durable_before = {last_synced.term, last_synced.index};
+    }
+    std::vector<Entry> kept(disk_[id].begin(), disk_[id].begin() + keep);
+    HardState hard = hard_[id];
+    hard.commit = std::min(hard.commit, Index(keep));  // As core/replica does for a cut log.
+    RaftOptions options = nodes_.at(id)->options();
+    nodes_[id] = std::make_unique<Raft>(
+        options, RestartState{hard, kept, std::nullopt, durable_before}, io::Random(node_id + 200));
+    disk_[id] = kept;
+    synced_[id] = keep;
+    hard_[id] = hard;
+  }
   Raft& node(uint32_t id) { return *nodes_.at(NodeId(id)); }
 
   // Runs every node's Ready; returns the messages that were sent (also queued).

@@ -147,6 +147,17 @@ struct Message {
 
 // What must be durable before any message of the same Ready leaves the node (§5, Figure 2
 // "persistent state on all servers": currentTerm, votedFor; plus the commit index).
+// A log entry's place: its term and index. Compared as raft compares logs (§5.4.1): the later
+// term wins, then the longer log.
+struct LogPosition {
+  Term term;
+  Index index;
+  bool IsAtLeast(const LogPosition& other) const {
+    if (term != other.term) return term > other.term;
+    return index >= other.index;
+  }
+};
+
 struct HardState {
   Term term;
   NodeId vote;
@@ -188,6 +199,10 @@ enum class PlantedBug : uint8_t {
   // Past kPlantedBugLast: caught by the broker workload (//sim:broker_workload_test), not by the
   // raft suite, whose groups have no learners.
   kLearnersCountTowardCommit,  // A voter majority's worth of acks from voters or learners.
+  // Past kPlantedBugLast too: caught by //tests:raft_cluster_test's damage-at-rest sweep and by
+  // raft_damage_test's scripts (the pure harness has no disk to damage).
+  kDamagedReplicaVotes,       // A replica that lost acknowledged entries votes and campaigns.
+  kMatchKeptAfterShorterLog,  // The leader keeps a match index the follower no longer holds.
 };
 inline constexpr PlantedBug kPlantedBugLast = PlantedBug::kConfigKeptAfterTruncation;
 const char* PlantedBugName(PlantedBug bug);
@@ -215,10 +230,17 @@ struct RaftOptions {
 // A snapshot newer than the hard state (a crash between Ready steps 0 and 1) is sound: its
 // index was committed, and its term was the leader's, at most the term we had adopted but not
 // stored yet, in which we had cast no vote (a vote is stored before it is sent).
+//
+// `durable_before` is the last entry the driver knows this node had made durable before it
+// stopped (a record it persists beside the log; zero: nothing known). If the recovered log ends
+// before it (lexicographically by term, then index), damage at rest took entries this node may
+// have acknowledged: until its log is at least as up-to-date again, it votes as if it still held
+// them and does not campaign (design.md "Damaged replicas").
 struct RestartState {
   HardState hard_state;
   std::vector<Entry> entries;
   std::optional<Snapshot> snapshot;
+  LogPosition durable_before;
 };
 
 // Peer messages Raft::Step refused to act on, by reason (DESIGN.md "Trust boundaries": input is

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
+#include "core/replica/durable_mark.h"
 #include "core/replica/storage.h"
 #include "core/wire/raft_codec.h"
 #include "io/assert.h"
@@ -13,6 +16,9 @@ namespace {
 
 constexpr uint64_t kAppliedTermsKept = 1 << 16;
 constexpr uint64_t kReadBytesMax = 4 << 20;
+constexpr io::Duration kDiskFullBackoffMin = std::chrono::milliseconds(10);
+constexpr io::Duration kDiskFullBackoffMax = std::chrono::seconds(1);
+static_assert(kDiskFullBackoffMin < kDiskFullBackoffMax);
 
 core::Offset OffsetOf(raft::Index index) {
   MERIDIAN_CHECK(index.value() >= 1);
@@ -65,6 +71,59 @@ absl::Status AlignLogWithSnapshot(log::Log& log, const raft::SnapshotMeta& meta)
   return log.Reset(after);
 }
 
+// The last entry of the recovered log (the snapshot's if the log holds none after it).
+raft::LogPosition RecoveredPosition(const std::optional<raft::Snapshot>& snapshot,
+                                    const std::vector<raft::Entry>& entries) {
+  if (!entries.empty()) return {entries.back().term, entries.back().index};
+  if (snapshot.has_value()) return {snapshot->meta.term, snapshot->meta.index};
+  return {};
+}
+
+// Entries the log lost at a crash past the durable mark (a torn tail) were never reported
+// durable before the mark was written, so raft may never have counted them. A log that ends
+// before the mark lost entries this replica had synced and may have acknowledged: damage at
+// rest. It restarts anyway, with its commit index cut to what it holds, and raft keeps it from
+// voting with or leading from the shorter log (RestartState::durable_before) until it has
+// re-fetched them from its peers. A log that lost committed entries with no mark covering them
+// (a mark lost with the rest) is still refused: nothing would tell raft what it lost.
+absl::Status ReconcileWithDurableMark(const DurableMark& mark, const raft::LogPosition& recovered,
+                                      const log::RecoveryReport& report,
+                                      raft::HardState* hard_state) {
+  if (mark.position().term > hard_state->term) {
+    return absl::DataLossError(fmt::format("durable mark term {} beyond the hard state's {}",
+                                           mark.position().term.ToString(),
+                                           hard_state->term.ToString()));
+  }
+  if (!recovered.IsAtLeast(mark.position())) {
+    MERIDIAN_PROBE("replica: log lost entries it had made durable; repairing from peers");
+    hard_state->commit = std::min(hard_state->commit, recovered.index);
+    return absl::OkStatus();
+  }
+  if (hard_state->commit > recovered.index) {
+    return absl::DataLossError(
+        fmt::format("raft log ends at {} but the hard state says {} is committed: {}",
+                    recovered.index.ToString(), hard_state->commit.ToString(), report.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+// A full disk (ResourceExhausted on a write) is waited out, not fail-stopped (tests/jepsen
+// Findings: the partition stayed failed until a restart). Nothing of the failed write was
+// reported durable and core/log cut its partial batch, so retrying the same Ready step once
+// space is back is what a very slow disk would have looked like; meanwhile this driver neither
+// ticks nor answers, so the group is unavailable here and elects elsewhere. Sync failures are
+// not retried (PersistEntries reports them as Internal): after one the log is failed for good.
+absl::Status RetryWhileDiskFull(io::Runtime& runtime, const std::function<absl::Status()>& write) {
+  io::Duration backoff = kDiskFullBackoffMin;
+  while (true) {
+    absl::Status status = write();
+    if (!absl::IsResourceExhausted(status)) return status;
+    MERIDIAN_PROBE("replica: disk full; the write is retried after a back-off");
+    if (!runtime.Sleep(backoff).ok()) return status;  // Shutting down.
+    backoff = std::min(backoff * 2, kDiskFullBackoffMax);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, ReplicaOptions options,
@@ -96,14 +155,11 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
   }
   absl::StatusOr<std::vector<raft::Entry>> entries = ReadEntriesAfter(**log, snapshot_index);
   if (!entries.ok()) return entries.status();
-  // Entries the log lost at a crash (a torn tail) were never reported durable (StableTo comes
-  // after the sync), so raft never counted them. Losing committed entries is another matter:
-  // this node must not come back as if it still had them.
-  const uint64_t last = snapshot_index.value() + entries->size();
-  if (hard_state->commit.value() > last) {
-    return absl::DataLossError(
-        fmt::format("raft log ends at {} but the hard state says {} is committed: {}", last,
-                    hard_state->commit.ToString(), report.ToString()));
+  absl::StatusOr<std::unique_ptr<DurableMark>> mark = DurableMark::Open(disk, options.dir);
+  if (!mark.ok()) return mark.status();
+  const raft::LogPosition recovered = RecoveredPosition(*snapshot, *entries);
+  if (absl::Status s = ReconcileWithDurableMark(**mark, recovered, report, &*hard_state); !s.ok()) {
+    return s;
   }
   if (snapshot->has_value() && options.state_machine != nullptr) {
     if (absl::Status s = options.state_machine->Restore((*snapshot)->meta, (*snapshot)->data);
@@ -118,13 +174,17 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
   }
   std::shared_ptr<Replica> replica(new Replica(runtime, options, observer, std::move(*log)));
   replica->stored_hard_state_ = *hard_state;
+  replica->synced_ = recovered;
+  const raft::LogPosition durable_before = (*mark)->position();
+  replica->durable_mark_ = std::move(*mark);
   if (snapshot->has_value()) {
     replica->applied_ = snapshot_index;
     replica->applied_term_ = (*snapshot)->meta.term;
     replica->snapshot_index_ = snapshot_index;
   }
   replica->raft_ = std::make_unique<raft::Raft>(
-      options.raft, raft::RestartState{*hard_state, std::move(*entries), std::move(*snapshot)},
+      options.raft,
+      raft::RestartState{*hard_state, std::move(*entries), std::move(*snapshot), durable_before},
       runtime.random().Fork(fmt::format("raft-{}", options.group)));
   replica->PublishState();
   runtime.Spawn(fmt::format("raft-{}", options.group), [self = replica] { self->RunDriver(); });
@@ -215,8 +275,23 @@ bool Replica::LearnerCommitStoreDue(raft::Index commit) const {
 absl::Status Replica::StoreDeferredLearnerCommit() {
   const raft::Index commit = std::min(raft_->log().commit(), raft_->log().stable());
   if (!LearnerCommitStoreDue(commit)) return absl::OkStatus();
-  const raft::HardState state{stored_hard_state_.term, stored_hard_state_.vote, commit};
-  if (absl::Status s = StoreHardState(runtime_.disk(), options_.dir, state); !s.ok()) return s;
+  return StoreHardStateCoveredByMark({stored_hard_state_.term, stored_hard_state_.vote, commit});
+}
+
+// Stores `state` (retrying while the disk is full). The durable mark first covers the commit
+// stored: Open relies on mark >= stored commit.
+absl::Status Replica::StoreHardStateCoveredByMark(const raft::HardState& state) {
+  if (state.commit > durable_mark_->position().index) {
+    if (absl::Status s = durable_mark_->Advance(synced_, runtime_.Now(), DurableMark::When::kNow);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = RetryWhileDiskFull(
+          runtime_, [&] { return StoreHardState(runtime_.disk(), options_.dir, state); });
+      !s.ok()) {
+    return s;
+  }
   stored_hard_state_ = state;
   commit_stored_at_ = runtime_.Now();
   return absl::OkStatus();
@@ -236,20 +311,30 @@ absl::Status Replica::HandleReady() {
     // them triple the latency of an ack); it is stored with the next term or vote change.
     // Except on a learner: see LearnerCommitStoreDue. The commit stored is clipped to what is
     // durable already: this Ready's entries are persisted below, after the hard state, and a
-    // crash in between must not leave a hard state claiming entries the log never got (recovery
-    // refuses to start on that).
+    // crash in between must not leave a hard state claiming entries the log never got.
     raft::HardState state = *ready.hard_state;
     state.commit =
         std::max(stored_hard_state_.commit, std::min(state.commit, raft_->log().stable()));
-    if (absl::Status s = StoreHardState(runtime_.disk(), options_.dir, state); !s.ok()) return s;
-    stored_hard_state_ = state;
-    commit_stored_at_ = runtime_.Now();
+    if (absl::Status s = StoreHardStateCoveredByMark(state); !s.ok()) return s;
   }
   for (const raft::Message& message : ready.messages) {
     runtime_.network().Send(message.to, wire::EncodePeerMessage(options_.group, message));
   }
   if (!ready.entries.empty()) {
-    if (absl::Status s = PersistEntries(ready.entries); !s.ok()) return s;
+    if (absl::Status s =
+            RetryWhileDiskFull(runtime_, [&] { return PersistEntries(ready.entries); });
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = RetryWhileDiskFull(runtime_,
+                                            [&] {
+                                              return durable_mark_->Advance(
+                                                  synced_, runtime_.Now(),
+                                                  DurableMark::When::kRateLimited);
+                                            });
+        !s.ok()) {
+      return s;
+    }
   }
   Apply(ready.committed_entries);
   raft_->Advance(ready);
@@ -270,6 +355,7 @@ absl::Status Replica::InstallSnapshot(const raft::Snapshot& snapshot) {
   applied_ = snapshot.meta.index;
   applied_term_ = snapshot.meta.term;
   snapshot_index_ = snapshot.meta.index;
+  synced_ = {snapshot.meta.term, snapshot.meta.index};
   applied_waiters_.NotifyAll();
   return absl::OkStatus();
 }
@@ -321,8 +407,12 @@ absl::Status Replica::PersistEntries(const std::vector<raft::Entry>& entries) {
     if (!offset.ok()) return offset.status();
     MERIDIAN_CHECK(*offset == OffsetOf(entry.index));
   }
-  if (absl::Status s = log_->WaitDurable(OffsetOf(last.index)); !s.ok()) return s;
+  if (absl::Status s = log_->WaitDurable(OffsetOf(last.index)); !s.ok()) {
+    // Not a full disk to wait out: a failed sync fails the log until it is reopened.
+    return absl::InternalError(fmt::format("syncing the raft log: {}", s.ToString()));
+  }
   raft_->StableTo(last.index, last.term);
+  synced_ = {last.term, last.index};
   return absl::OkStatus();
 }
 

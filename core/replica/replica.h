@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "core/log/log.h"
 #include "core/raft/raft.h"
+#include "core/replica/durable_mark.h"
 #include "io/runtime.h"
 #include "io/sync.h"
 
@@ -184,6 +185,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   absl::Status HandleReady();
   bool LearnerCommitStoreDue(raft::Index commit) const;
   absl::Status StoreDeferredLearnerCommit();
+  absl::Status StoreHardStateCoveredByMark(const raft::HardState& state);
   absl::Status PersistEntries(const std::vector<raft::Entry>& entries);
   absl::Status InstallSnapshot(const raft::Snapshot& snapshot);
   absl::Status HandleCompaction(const Compaction& compaction);
@@ -212,7 +214,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Index snapshot_index_;
   raft::HardState stored_hard_state_;                         // What <dir>/hard_state holds.
   io::Instant commit_stored_at_ = io::Instant::FromNanos(0);  // When it was last stored.
-  absl::btree_map<raft::Index, raft::Term> applied_terms_;    // Recent applied entries' terms.
+  // The last entry of the log known synced, and the durable record of it (durable_mark.h).
+  raft::LogPosition synced_;
+  std::unique_ptr<DurableMark> durable_mark_;
+  absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
   absl::Status failure_;
   // Health bookkeeping (health()). Keyed by voters of the membership only, so bounded by it.
   absl::btree_map<io::NodeId, io::Instant> voter_heard_;      // Last message from each voter.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/replica/durable_mark.h"
+
 namespace meridian::core::replica {
 namespace {
 
@@ -60,6 +62,34 @@ TEST(Storage, SnapshotRoundTripsAndDetectsEveryBitFlip) {
   far.meta.index = raft::Index(raft::kSnapshotIndexMax.value() + 1);
   EXPECT_TRUE(absl::IsDataLoss(DecodeSnapshot(EncodeSnapshot(far)).status()))
       << "an index one step from wrapping is damage, not a log";
+}
+
+// The durable mark tells damage from a torn tail after a restart (durable_mark.h): its bytes
+// come from the disk, so every damaged slot is DataLoss, never a crash or a wrong mark.
+TEST(DurableMark, SlotsRoundTripAndEveryFlippedBitIsDataLoss) {
+  const DurableMarkSlot slot{.sequence = 9, .position = {raft::Term(4), raft::Index(422)}};
+  const std::vector<uint8_t> bytes = EncodeDurableMarkSlot(slot);
+  absl::StatusOr<DurableMarkSlot> decoded = DecodeDurableMarkSlot(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->sequence, 9u);
+  EXPECT_EQ(decoded->position.term, raft::Term(4));
+  EXPECT_EQ(decoded->position.index, raft::Index(422));
+  for (size_t bit = 0; bit < bytes.size() * 8; bit++) {
+    std::vector<uint8_t> flipped = bytes;
+    flipped[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    EXPECT_TRUE(absl::IsDataLoss(DecodeDurableMarkSlot(flipped).status())) << "bit " << bit;
+  }
+  EXPECT_TRUE(absl::IsDataLoss(DecodeDurableMarkSlot(std::span(bytes).first(31)).status()));
+}
+
+TEST(DurableMark, PositionsCompareAsRaftComparesLogs) {
+  const raft::LogPosition cut{raft::Term(3), raft::Index(6)};
+  const raft::LogPosition had{raft::Term(3), raft::Index(422)};
+  EXPECT_FALSE(cut.IsAtLeast(had));
+  EXPECT_TRUE(had.IsAtLeast(cut));
+  EXPECT_TRUE((raft::LogPosition{raft::Term(4), raft::Index(7)}).IsAtLeast(had))
+      << "a later term wins whatever the length";
+  EXPECT_TRUE(had.IsAtLeast(raft::LogPosition{})) << "no mark: nothing lost";
 }
 
 }  // namespace

@@ -1,0 +1,112 @@
+// Scripted schedules of a replica damaged at rest (tests/jepsen/README.md "Findings"; design.md
+// "Damaged replicas"): core/log's recovery cut its log below entries it had synced and
+// acknowledged, and it restarted. Each schedule runs with the fix and with the planted bug
+// that reverts it, which must show the old failure.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/raft/raft_test_net.h"
+
+namespace meridian::core::raft::testing {
+namespace {
+
+constexpr uint64_t kEarly = 3;  // Entries every node holds.
+constexpr uint64_t kLate = 5;   // Entries committed by nodes 1 and 3 only.
+
+// Node 1 leads; x1..x3 commit everywhere; node 2 is cut off and y1..y5 commit with node 3.
+// Then node 3's log is damaged at rest and cut to the no-op and x1..x3.
+std::unique_ptr<TestNet> CommitWithoutNode2ThenDamageNode3(PlantedBug bug) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.planted_bug = bug;
+  auto net = std::make_unique<TestNet>(3, options);
+  net->Campaign(1);
+  EXPECT_EQ(net->node(1).role(), Role::kLeader);
+  for (uint64_t i = 1; i <= kEarly; i++) EXPECT_TRUE(net->node(1).Propose("x").ok());
+  net->DeliverAll();
+  net->Isolate(2);
+  for (uint64_t i = 1; i <= kLate; i++) EXPECT_TRUE(net->node(1).Propose("y").ok());
+  net->DeliverAll();
+  const Index committed(1 + kEarly + kLate);
+  EXPECT_EQ(net->node(1).log().commit(), committed);
+  EXPECT_EQ(net->node(3).log().last_index(), committed);
+  EXPECT_EQ(net->node(2).log().last_index(), Index(1 + kEarly));
+  net->RestartDamaged(3, 1 + kEarly);
+  return net;
+}
+
+// The jepsen finding: the damaged replica stayed at the cut while its leader went on. The
+// leader's match index for it stayed at what it had acknowledged before the damage, so every
+// probe went to match + 1 and was rejected, forever.
+bool DamagedFollowerCatchesUp(PlantedBug bug) {
+  std::unique_ptr<TestNet> net = CommitWithoutNode2ThenDamageNode3(bug);
+  net->TickAll(20);  // Heartbeats, rejections, probes.
+  if (bug == PlantedBug::kNone) {
+    EXPECT_LE(net->node(1).progress().at(NodeId(3)).match(), net->node(3).log().last_index())
+        << "a match index above the follower's log counts entries it does not hold";
+  }
+  return net->node(3).log().commit() == net->node(1).log().commit();
+}
+
+TEST(DamagedReplica, CatchesUpFromItsLeader) {
+  EXPECT_TRUE(DamagedFollowerCatchesUp(PlantedBug::kNone));
+}
+
+TEST(DamagedReplica, StaysAtTheCutWhenTheLeaderKeepsItsMatchIndex) {
+  EXPECT_FALSE(DamagedFollowerCatchesUp(PlantedBug::kMatchKeptAfterShorterLog));
+}
+
+// Whether y1..y5 (committed by nodes 1 and 3) are in node `id`'s log at their indexes.
+bool HoldsCommittedEntries(TestNet& net, uint32_t id) {
+  const RaftLog& log = net.node(id).log();
+  for (uint64_t i = 2 + kEarly; i <= 1 + kEarly + kLate; i++) {
+    if (log.last_index() < Index(i) || log.At(Index(i)).data != "y") return false;
+  }
+  return true;
+}
+
+// The second half of the finding: with the damaged replica voting on its short log, losing the
+// one intact copy's node for a moment lets the node that never had y1..y5 win, and its log
+// overwrites them everywhere (hundreds of acknowledged records in the jepsen runs).
+bool CommittedEntriesSurviveALeaderLoss(PlantedBug bug) {
+  std::unique_ptr<TestNet> net = CommitWithoutNode2ThenDamageNode3(bug);
+  net->DropQueued();
+  net->Heal();
+  net->Isolate(1);  // The only intact copy of y1..y5 is unreachable for a while.
+  net->Campaign(2);
+  const bool short_log_won = net->node(2).role() == Role::kLeader;
+  net->Heal();
+  net->TickAll(60);
+  EXPECT_NE(net->ElectAny(), 0u);
+  if (!short_log_won) {
+    // Node 3 refused to vote below what it lost; node 1 is back and leads, and repairs node 3.
+    EXPECT_EQ(net->node(3).log().commit(), net->node(1).log().commit());
+    EXPECT_FALSE(net->node(3).LostDurableEntries());
+  }
+  return HoldsCommittedEntries(*net, 1) && HoldsCommittedEntries(*net, 2) &&
+         HoldsCommittedEntries(*net, 3);
+}
+
+TEST(DamagedReplica, DoesNotVoteBelowWhatItLost) {
+  EXPECT_TRUE(CommittedEntriesSurviveALeaderLoss(PlantedBug::kNone));
+}
+
+TEST(DamagedReplica, CommittedEntriesAreLostWhenItVotes) {
+  EXPECT_FALSE(CommittedEntriesSurviveALeaderLoss(PlantedBug::kDamagedReplicaVotes));
+}
+
+// A damaged replica must not lead: its vote for itself would count a log it no longer holds.
+TEST(DamagedReplica, DoesNotCampaignUntilRepaired) {
+  std::unique_ptr<TestNet> net = CommitWithoutNode2ThenDamageNode3(PlantedBug::kNone);
+  EXPECT_TRUE(net->node(3).LostDurableEntries());
+  net->Isolate(3);
+  for (int i = 0; i < 100; i++) net->node(3).Tick();
+  EXPECT_EQ(net->node(3).role(), Role::kFollower);
+  net->Heal();
+  net->TickAll(20);
+  EXPECT_FALSE(net->node(3).LostDurableEntries()) << "repaired from the leader";
+  EXPECT_TRUE(HoldsCommittedEntries(*net, 3));
+}
+
+}  // namespace
+}  // namespace meridian::core::raft::testing
