@@ -53,8 +53,8 @@ struct BrokerPlantedBugs {
   // The node's buffered bytes are counted but never refused (spike-10x catches it).
   bool memory_bound_ignored = false;
   // Regional failover (README "Regional failover"):
-  bool promote_without_fencing = false;   // No data lease: a cut-off old epoch keeps acking.
-  bool stale_tail_served = false;         // Fetches skip the data lease: old tails read as current.
+  bool promote_without_fencing = false;  // No data lease: a cut-off old epoch keeps acking.
+  bool stale_tail_served = false;  // Reads (fetch, list-offsets) skip the data lease: old tails.
   bool observer_in_write_quorum = false;  // Regional groups count observers' acks toward commit.
   bool rpo_under_reported = false;        // A discarded suffix is reported one record short.
 };

@@ -48,14 +48,26 @@ std::vector<FaultEvent> RegionLossSchedule(io::Random& random, const SimulationO
   loss.target = random.Next();
   loss.length =
       random.Chance(1, 2) ? io::Duration(0) : io::Duration(seconds(random.Between(3, 10)));
-  if (options.scenario == "region-loss-regional") {
-    loss.target = plan.home_region_index;
-    if (random.Chance(1, 2)) {
-      loss.kind = FaultKind::kRegionIsolation;  // Until the heal, or for a few seconds.
-      loss.length = loss.length == io::Duration(0) ? fault_phase : loss.length;
-    }
+  if (options.scenario != "region-loss-regional") return {loss};
+  loss.target = plan.home_region_index;
+  if (random.Chance(1, 2)) {
+    loss.kind = FaultKind::kRegionIsolation;  // Until the heal, or for a few seconds.
+    loss.length = loss.length == io::Duration(0) ? fault_phase : loss.length;
   }
-  return {loss};
+  // Regions rarely fail at once: in half of the runs the home region first splits, one server
+  // cut off from its region's other zones (still reaching the other regions and the clients),
+  // and heals before the region fault. A leader there must stop acknowledging: its home
+  // followers elect another leader, and the observers it still reaches are not a quorum.
+  if (!random.Chance(1, 2)) return {loss};
+  const std::vector<io::NodeId>& home = plan.targets.regions[plan.home_region_index];
+  FaultEvent split{io::Duration(random.Between((fault_phase * 15 / 100).count(),
+                                               (fault_phase * 20 / 100).count())),
+                   FaultKind::kZoneIsolation};
+  split.target = home[random.Below(home.size())].value() - 1;  // An index in the servers.
+  split.length =
+      io::Duration(random.Between((fault_phase / 20).count(), (fault_phase / 10).count()));
+  MERIDIAN_CHECK(split.at + split.length <= loss.at, "the split must heal before the region fault");
+  return {split, loss};
 }
 
 Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t partitions,
@@ -120,6 +132,7 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
     }
   }
   plan.promotion_delay = options.promotion_delay;
+  plan.scenario = options.scenario;
   return plan;
 }
 
@@ -358,6 +371,23 @@ void ConsumerProcess(io::Runtime& rt, Run& run, client::Client& client, uint32_t
   consumer.Close();
 }
 
+// Late readers (region-loss scenarios): every few seconds a fresh client, with nothing cached,
+// starts a consumer at the beginning of every partition and reads for a few seconds. The
+// long-lived consumer has read each offset long before a fault; a reader that joins after it —
+// after a promotion, or while a region returns — asks whichever node answers first, so a node
+// serving what it no longer may (an old epoch's tail) is read, and the checker sees it.
+void RunLateReaders(io::Runtime& rt, Run& run) {
+  for (int reader = 1; run.world.Now() < run.stop_producing; reader++) {
+    if (!rt.Sleep(milliseconds(rt.random().Between(1500, 4000))).ok()) return;
+    if (run.world.Now() >= run.stop_producing) return;
+    client::Client client(rt, ClientOptionsFor(run.plan, fmt::format("late-reader-{}", reader)));
+    const io::Instant until = rt.Now() + milliseconds(rt.random().Between(1500, 4000));
+    ConsumerProcess(rt, run, client, run.plan.partitions, [&](client::Consumer&) {
+      return rt.Now() >= until || run.world.Now() >= run.stop_producing;
+    });
+  }
+}
+
 void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
   client::Client client(rt, ClientOptionsFor(run.plan, "admin-consumer"));
   // Like an operator, create the topic once every server has registered (or after a while), so
@@ -389,6 +419,9 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
     (void)rt.Sleep(milliseconds(200));
   }
   if (!run.topic_ready) return;
+  if (IsRegionLossScenario(run.plan.scenario)) {
+    rt.Spawn("late-readers", [&rt, &run] { RunLateReaders(rt, run); });
+  }
   ConsumerProcess(rt, run, client, run.plan.partitions,
                   [&](client::Consumer&) { return run.world.Now() >= run.drain_started; });
   // The final drain: once every server has restarted from its disk and every send has its
@@ -674,6 +707,8 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   const PromotionLoss promotion_loss = ExcusePromotedLoss(promotions, history);
   const absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
   result.violations = Judge(run, report);
+  if (!world.livelock().empty())
+    result.violations.insert(result.violations.begin(), world.livelock());
   if (!plan.group_members.empty()) {
     for (std::string& problem : JudgeGroup(run, history)) {
       result.violations.push_back(std::move(problem));
