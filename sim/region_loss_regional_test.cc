@@ -16,6 +16,7 @@ namespace {
 void ExpectValidSeeds(uint64_t first, uint64_t last) {
   std::vector<double> rto;
   uint64_t promoted_runs = 0;
+  uint64_t reported_runs = 0;  // Runs whose end found an under-replicated partition.
   for (uint64_t seed = first; seed <= last; seed++) {
     const SimulationOptions options{.seed = seed, .scenario = "region-loss-regional"};
     const SimulationResult result = RunSimulation(options);
@@ -27,8 +28,15 @@ void ExpectValidSeeds(uint64_t first, uint64_t last) {
         << ReproCommand(options);
     EXPECT_GE(*result.rpo_records, *result.rpo_acked_lost) << ReproCommand(options);
     promoted_runs += result.promotions > 0;
+    // A promoted partition runs on one voter (re-replication is not built) and must say so:
+    // its leader counts it under-replicated; nothing else is.
+    if (result.promotions == 0) EXPECT_EQ(result.under_replicated, 0u) << ReproCommand(options);
+    EXPECT_LE(result.under_replicated, result.partitions) << ReproCommand(options);
+    reported_runs += result.under_replicated > 0;
     rto.push_back(*result.rto_s);
   }
+  EXPECT_GT(reported_runs, promoted_runs / 2)
+      << "promoted partitions not reported under-replicated";
   std::sort(rto.begin(), rto.end());
   // The promotion delay (3 s) plus seeding, a leader election and the clients' retries.
   EXPECT_LT(rto.back(), 25.0) << "max RTO over seeds " << first << ".." << last;

@@ -184,6 +184,11 @@ struct PartitionStatus {
   uint64_t applied_index = 0;
   int64_t high_watermark = 0;  // Partitions only.
   int64_t log_start_offset = 0;
+  // Partitions only, from this node's metadata: the group's voters, and the topic's replication
+  // factor. Fewer voters than that (a promoted regional partition runs its new epoch on one
+  // voter; growing it back is not built) is under-replicated however caught up they are.
+  uint32_t voters = 0;
+  uint32_t replication_factor = 0;
   replica::ReplicaHealth health;
 };
 

@@ -543,6 +543,20 @@ PromotionLoss ExcusePromotedLoss(const PromotionLog& log, checks::History& histo
   return loss;
 }
 
+// Partitions whose live leader has fewer voters than the topic's replication factor.
+uint64_t CountUnderReplicatedLeaders(const BrokerRegistry& registry) {
+  uint64_t count = 0;
+  for (const std::weak_ptr<core::broker::Broker>& weak : registry.brokers()) {
+    const std::shared_ptr<core::broker::Broker> broker = weak.lock();
+    if (broker == nullptr) continue;
+    for (const core::broker::PartitionStatus& status : broker->PartitionStatuses()) {
+      count += !status.topic.empty() && status.role == core::raft::Role::kLeader &&
+               status.voters < status.replication_factor;
+    }
+  }
+  return count;
+}
+
 double Percentile(std::vector<int64_t> values_ns, double q) {
   if (values_ns.empty()) return 0;
   std::sort(values_ns.begin(), values_ns.end());
@@ -693,6 +707,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   for (io::NodeId node : world.nodes()) world.Start(node);
   world.RunUntil(run.stop_producing);
   registry.Sample();  // Before the restarts replace every broker.
+  result.under_replicated = CountUnderReplicatedLeaders(registry);
   // The durability audit: every server (even one a region loss took for good: its disk is still
   // readable) restarts from its disk; then the drain reads back everything.
   for (io::NodeId server : plan.servers) world.Restart(server);
