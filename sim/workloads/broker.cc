@@ -70,6 +70,53 @@ std::vector<FaultEvent> RegionLossSchedule(io::Random& random, const SimulationO
   return {split, loss};
 }
 
+// Scripted churn scenarios (issue 12 item 5), geo-3x3 with the topic the controller chooses
+// (strong) and nothing but their own faults:
+//   zone-loss: one zone (one server in geo-3x3) crashes at 30-60% of the fault phase, until
+//     the heal or for 3-10 s;
+//   node-churn: every 1-3 s a seed-chosen server crashes for 1-4 s (two may be down at once);
+//   region-flap: one seed-chosen region drops and returns again and again: down for 1-3 s
+//     (crashed, or cut off from the other regions' servers), up for 2-4 s.
+bool IsChurnScenario(const std::string& scenario) {
+  return scenario == "zone-loss" || scenario == "node-churn" || scenario == "region-flap";
+}
+
+io::Duration SecondsBetween(io::Random& random, int64_t low_ms, int64_t high_ms) {
+  return milliseconds(random.Between(low_ms, high_ms));
+}
+
+std::vector<FaultEvent> ChurnSchedule(io::Random& random, const SimulationOptions& options,
+                                      const Plan& plan) {
+  const io::Duration phase = options.fault_phase;
+  std::vector<FaultEvent> schedule;
+  if (options.scenario == "zone-loss") {
+    FaultEvent loss{SecondsBetween(random, (phase * 3 / 10).count() / 1'000'000,
+                                   (phase * 6 / 10).count() / 1'000'000),
+                    FaultKind::kCrash};
+    loss.target = random.Next();  // Half of the crashes pick a server with unsynced data.
+    loss.length = random.Chance(1, 2) ? phase - loss.at : SecondsBetween(random, 3000, 10000);
+    return {loss};
+  }
+  const bool flap = options.scenario == "region-flap";
+  const uint64_t region = random.Below(plan.targets.regions.size());
+  io::Duration at = phase / 10;
+  while (at < phase * 85 / 100) {
+    FaultEvent event{at, FaultKind::kCrash};
+    if (flap) {
+      event.kind = random.Chance(1, 2) ? FaultKind::kRegionLoss : FaultKind::kRegionIsolation;
+      event.target = region;
+      event.length = SecondsBetween(random, 1000, 3000);
+      at += event.length + SecondsBetween(random, 2000, 4000);
+    } else {
+      event.target = random.Next();
+      event.length = SecondsBetween(random, 1000, 4000);
+      at += SecondsBetween(random, 1000, 3000);
+    }
+    schedule.push_back(event);
+  }
+  return schedule;
+}
+
 Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t partitions,
               Topology* topology) {
   Plan plan;
@@ -664,10 +711,10 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   }
   MaybePlantNondeterminism(options, plan.servers, &world_options);
   const std::vector<FaultEvent> generated =
-      plan.spike ? std::vector<FaultEvent>{}  // The spike alone.
-      : IsRegionLossScenario(options.scenario)
-          ? RegionLossSchedule(schedule_random, options, plan)
-          : GenerateSchedule(schedule_random, swarm, plan.targets);
+      plan.spike                               ? std::vector<FaultEvent>{}  // The spike alone.
+      : IsRegionLossScenario(options.scenario) ? RegionLossSchedule(schedule_random, options, plan)
+      : IsChurnScenario(options.scenario)      ? ChurnSchedule(schedule_random, options, plan)
+                                          : GenerateSchedule(schedule_random, swarm, plan.targets);
   SimulationResult result;
   result.schedule = KeepScheduleEntries(generated, options.keep_faults);
   result.schedule_generated = generated.size();
