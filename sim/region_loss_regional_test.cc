@@ -30,7 +30,9 @@ void ExpectValidSeeds(uint64_t first, uint64_t last) {
     promoted_runs += result.promotions > 0;
     // A promoted partition runs on one voter (re-replication is not built) and must say so:
     // its leader counts it under-replicated; nothing else is.
-    if (result.promotions == 0) EXPECT_EQ(result.under_replicated, 0u) << ReproCommand(options);
+    if (result.promotions == 0) {
+      EXPECT_EQ(result.under_replicated, 0u) << ReproCommand(options);
+    }
     EXPECT_LE(result.under_replicated, result.partitions) << ReproCommand(options);
     reported_runs += result.under_replicated > 0;
     rto.push_back(*result.rto_s);
