@@ -160,7 +160,12 @@ void RenderReplication(PrometheusText& out, const std::vector<PartitionStatus>& 
   core::metrics::Histogram fsync = core::metrics::LatencyHistogram();
   for (const PartitionStatus& status : statuses) {
     const bool partition = !status.topic.empty();
-    if (partition && status.health.voters_out_of_sync > 0) under_replicated++;
+    const bool short_of_voters = status.voters < status.replication_factor;
+    if (partition && status.role == core::raft::Role::kLeader && short_of_voters) {
+      under_replicated++;  // A promoted regional partition: one voter until re-replicated.
+    } else if (partition && status.health.voters_out_of_sync > 0) {
+      under_replicated++;
+    }
     if (partition && status.leader == 0) offline++;
     elections += status.health.leadership_won_total;
     changes += status.health.leader_changes_total;
@@ -170,8 +175,9 @@ void RenderReplication(PrometheusText& out, const std::vector<PartitionStatus>& 
     fsync.Merge(status.health.log.file_sync_latency_ns);
   }
   out.One("meridian_under_replicated_partitions", "gauge",
-          "Partitions led here with a voter behind or not heard from for an election timeout.", {},
-          static_cast<double>(under_replicated));
+          "Partitions led here with fewer voters than their topic's replication factor, or a "
+          "voter behind or not heard from for an election timeout.",
+          {}, static_cast<double>(under_replicated));
   out.One("meridian_offline_partitions", "gauge",
           "Partitions hosted here whose replica knows no leader.", {},
           static_cast<double>(offline));

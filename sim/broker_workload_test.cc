@@ -80,6 +80,19 @@ uint64_t SeedsToCatch(core::broker::BrokerPlantedBugs bugs, uint64_t seeds_max) 
   return 0;
 }
 
+// Scripted churn (sim/README.md): a zone lost, servers crashing one after another, a region
+// dropping and returning again and again. Nothing acknowledged may be lost, and the cluster
+// must serve again after each.
+TEST(BrokerChurn, ZoneLossSeeds1To100) {
+  EXPECT_EQ(Sweep({.scenario = "zone-loss"}, 1, 100).failed, 0);
+}
+TEST(BrokerChurn, NodeChurnSeeds1To100) {
+  EXPECT_EQ(Sweep({.scenario = "node-churn"}, 1, 100).failed, 0);
+}
+TEST(BrokerChurn, RegionFlapSeeds1To100) {
+  EXPECT_EQ(Sweep({.scenario = "region-flap"}, 1, 100).failed, 0);
+}
+
 TEST(BrokerPlantedBugs, AckBeforeQuorumIsCaughtWithin100Seeds) {
   const uint64_t seed = SeedsToCatch({.ack_before_quorum = true}, 100);
   EXPECT_NE(seed, 0u) << "acknowledging before the quorum fsync survived 100 seeds";

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,35 @@ class FaultTest : public ::testing::Test {
   std::function<void(io::Runtime&)> bodies_[3];
   bool done_[3] = {};
 };
+
+// Events that keep scheduling more at the same virtual time (what a message storm between
+// nodes looks like) stop the world with a reason instead of running forever; a busy run whose
+// time passes is not stopped.
+TEST(World, StopsALivelockAndSaysWhy) {
+  World world(WorldOptions{.seed = 1});
+  uint64_t runs = 0;
+  std::function<void()> storm = [&] {
+    runs++;
+    world.Schedule(world.Now(), io::NodeId(0), "storm", storm);
+  };
+  world.Schedule(world.Now() + milliseconds(1500), io::NodeId(0), "storm", storm);
+  world.RunUntil(world.Now() + seconds(5));
+  EXPECT_NE(world.livelock().find("livelock"), std::string::npos);
+  EXPECT_EQ(runs, World::kEventsPerVirtualSecondMax);
+  EXPECT_FALSE(world.Step()) << "a stopped world runs nothing more";
+  EXPECT_FALSE(world.RunUntil([] { return false; }, world.Now() + seconds(1)));
+
+  World busy(WorldOptions{.seed = 1});
+  uint64_t ticks = 0;
+  std::function<void()> tick = [&] {
+    if (++ticks < 300'000)
+      busy.Schedule(busy.Now() + std::chrono::microseconds(10), io::NodeId(0), "tick", tick);
+  };
+  busy.Schedule(busy.Now(), io::NodeId(0), "tick", tick);
+  busy.RunUntil(busy.Now() + seconds(5));
+  EXPECT_EQ(busy.livelock(), "");
+  EXPECT_EQ(ticks, 300'000u) << "100,000 events a virtual second is busy, not stuck";
+}
 
 TEST(FaultAtlas, NeverDamagesOnePlaceOnMoreCopiesThanTheBudget) {
   FaultAtlas atlas(/*copies_damaged_max=*/1);

@@ -29,7 +29,9 @@ ABSL_FLAG(std::string, scenario, "geo-3x3",
           "and one scripted region loss: measures RTO and RPO), region-loss-regional "
           "(geo-3x3, a regional topic whose home region is lost or cut off: promotion, "
           "fencing, RPO and RTO), or spike-10x (single-region-3 with bounded nodes, no faults, "
-          "producers at 10x for a minute; fixed phases, --duration and --heal are ignored).");
+          "producers at 10x for a minute; fixed phases, --duration and --heal are ignored), "
+          "zone-loss, node-churn or region-flap (geo-3x3, scripted churn only: one zone lost, "
+          "servers crashing one after another, a region dropping and returning).");
 ABSL_FLAG(std::string, workload, "broker",
           "broker (brokers, core/client producers and a consumer, judged by the log checker) "
           "or toy (the journal the simulator was first proven with).");
@@ -175,7 +177,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   if (!MakeScenarioTopology(options->scenario, 0, &probe, &servers)) {
     return "unknown --scenario " + options->scenario +
            " (single-region-3, geo-3x3, geo-5x1, region-loss-strong, region-loss-regional, "
-           "spike-10x)";
+           "spike-10x, zone-loss, node-churn, region-flap)";
   }
   return "";
 }

@@ -91,6 +91,8 @@ const char* FaultKindName(FaultKind kind) {
       return "region_loss";
     case FaultKind::kRegionIsolation:
       return "region_isolation";
+    case FaultKind::kZoneIsolation:
+      return "zone_isolation";
   }
   MERIDIAN_UNREACHABLE("fault kind {}", static_cast<int>(kind));
 }
@@ -267,6 +269,18 @@ void Nemesis::Apply(const FaultEvent& event) {
       }
       Block(region, others);
       Block(others, region);
+      break;
+    }
+    case FaultKind::kZoneIsolation: {
+      std::vector<io::NodeId> neighbours;  // The other servers of its region.
+      for (const auto& region : targets_.regions) {
+        if (std::find(region.begin(), region.end(), one) == region.end()) continue;
+        for (io::NodeId node : region) {
+          if (node != one) neighbours.push_back(node);
+        }
+      }
+      Block({one}, neighbours);
+      Block(neighbours, {one});
       break;
     }
     case FaultKind::kClog: {

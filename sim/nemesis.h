@@ -40,6 +40,10 @@ enum class FaultKind {
   // Scripted only (region-loss-regional), never in a swarm: one region's servers are cut off
   // from the other regions' servers, while clients still reach every server.
   kRegionIsolation,
+  // Scripted only (region-loss-regional), never in a swarm: one server is cut off from the
+  // other servers of its region (a zone split inside a region); other regions' servers and the
+  // clients still reach it, so a leader there keeps its observers and its producers.
+  kZoneIsolation,
 };
 inline constexpr int kFaultKinds = 18;  // The swarm's kinds: every kind before kRegionIsolation.
 

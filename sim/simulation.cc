@@ -135,6 +135,8 @@ SimulationResult RunSimulation(const SimulationOptions& options,
   }
   result.violations =
       observer.Check(cluster.servers, audit_after, healed_at, kLivenessWindow, clients, damaged);
+  if (!world.livelock().empty())
+    result.violations.insert(result.violations.begin(), world.livelock());
   // The same run, judged independently by checks/' log checker.
   const checks::History history =
       toy::BuildHistory(observer, cluster.servers, damaged, audit_after);

@@ -105,6 +105,10 @@ struct SimulationResult {
   // reported discarding, is smaller).
   uint64_t promotions = 0;
   std::optional<uint64_t> rpo_acked_lost;
+  // region-loss-regional: partitions whose live leader, at the end of the heal phase, had fewer
+  // voters than the topic's replication factor (what meridian_under_replicated_partitions
+  // counts): every promoted partition, until re-replication is built.
+  uint64_t under_replicated = 0;
   bool ok() const { return violations.empty(); }
 };
 

@@ -152,8 +152,8 @@ std::string GeoJson(const SimulationResult& result) {
         spike->buffered_bytes_max);
   }
   if (result.rpo_acked_lost.has_value()) {
-    out += fmt::format("\"promotions\":{},\"rpo_acked_lost\":{},", result.promotions,
-                       *result.rpo_acked_lost);
+    out += fmt::format("\"promotions\":{},\"rpo_acked_lost\":{},\"under_replicated\":{},",
+                       result.promotions, *result.rpo_acked_lost, result.under_replicated);
   }
   return out;
 }

@@ -80,7 +80,8 @@ bool MakeScenarioTopology(const std::string& name, int clients, Topology* topolo
     regions = {"us-east"};
     zones_per_region = 3;
   } else if (name == "geo-3x3" || name == "region-loss-strong" || name == "region-loss-regional" ||
-             name == "spike-10x") {
+             name == "spike-10x" || name == "zone-loss" || name == "node-churn" ||
+             name == "region-flap") {
     regions = {"us-east", "eu-west", "ap-south"};
     zones_per_region = 3;
   } else if (name == "geo-5x1") {

@@ -172,10 +172,23 @@ void World::FoldIntoTraceHash(const EventKey& key, const Event& event) {
 }
 
 bool World::Step() {
-  if (events_.empty()) return false;
+  if (events_.empty() || !livelock_.empty()) return false;
   MERIDIAN_CHECK(events_executed_ < kEventsMax, "event budget exhausted");
   auto it = events_.begin();
   const EventKey key = it->first;
+  const int64_t second = key.first / 1'000'000'000;
+  if (second != events_second_) {
+    events_second_ = second;
+    events_in_second_ = 0;
+  }
+  if (++events_in_second_ > kEventsPerVirtualSecondMax) {
+    livelock_ = fmt::format(
+        "livelock: more than {} events within virtual second {} (a message storm: the nodes "
+        "keep answering each other and virtual time stands still)",
+        kEventsPerVirtualSecondMax, second);
+    Trace(io::NodeId(0), livelock_);
+    return false;
+  }
   Event event = std::move(it->second);
   events_.erase(it);
   MERIDIAN_CHECK(key.first >= now_.nanos(), "time went backwards");
@@ -201,12 +214,15 @@ bool World::Step() {
 }
 
 void World::RunUntil(io::Instant deadline) {
-  while (!events_.empty() && events_.begin()->first.first <= deadline.nanos()) Step();
+  while (!events_.empty() && events_.begin()->first.first <= deadline.nanos()) {
+    if (!Step()) return;  // A livelock: time cannot pass.
+  }
   if (deadline > now_) now_ = deadline;
 }
 
 bool World::RunUntil(const std::function<bool()>& done, io::Instant deadline) {
   while (!done()) {
+    if (!livelock_.empty()) return false;
     if (events_.empty() || events_.begin()->first.first > deadline.nanos()) {
       if (deadline > now_) now_ = deadline;
       return done();

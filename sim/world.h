@@ -55,6 +55,13 @@ class World {
  public:
   // A safety net against runaway runs: no run may execute more events than this.
   static constexpr uint64_t kEventsMax = uint64_t{1} << 34;
+  // A livelock bound: broker runs average 1-3 thousand events per virtual second (spike-10x
+  // included) and peak near 25 thousand. A run past this many within one virtual second is a
+  // message storm (nodes answering each other at once, forever, with no time passing): the
+  // world stops running events (see livelock()) instead of burning wall time, and the run
+  // fails.
+  static constexpr uint64_t kEventsPerVirtualSecondMax = uint64_t{1} << 18;
+  static_assert(kEventsPerVirtualSecondMax < kEventsMax);
 
   explicit World(WorldOptions options);
   ~World();
@@ -109,6 +116,9 @@ class World {
   // --- Determinism and tracing ---
   uint64_t trace_hash() const { return trace_hash_; }
   uint64_t events_executed() const { return events_executed_; }
+  // Why the world stopped running events (a livelock: kEventsPerVirtualSecondMax exceeded), or
+  // empty. Once set, Step() runs nothing and RunUntil returns at once.
+  const std::string& livelock() const { return livelock_; }
   // Receives one human-readable line per event ("t=... n1 deliver ..."), or nothing if unset.
   void SetTraceSink(std::function<void(std::string_view)> sink) { trace_sink_ = std::move(sink); }
   bool tracing() const { return static_cast<bool>(trace_sink_); }
@@ -144,6 +154,9 @@ class World {
   std::unique_ptr<SimNetwork> network_;
   uint64_t trace_hash_ = 0x6d6572696469616eULL;  // "meridian"
   uint64_t events_executed_ = 0;
+  int64_t events_second_ = -1;  // The virtual second events_in_second_ counts.
+  uint64_t events_in_second_ = 0;
+  std::string livelock_;
   std::function<void(std::string_view)> trace_sink_;
   absl::btree_map<std::string, bool> buggify_sites_;
   absl::btree_map<std::string, uint64_t> faults_injected_;

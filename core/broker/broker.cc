@@ -561,6 +561,13 @@ std::vector<PartitionStatus> Broker::PartitionStatuses() const {
     status.high_watermark = static_cast<int64_t>(hosted.machine->state.high_watermark().value());
     status.log_start_offset =
         static_cast<int64_t>(hosted.machine->state.log_start_offset().value());
+    const cluster::TopicRecord* topic =
+        state_->controller_machine->metadata.FindTopic(hosted.topic);
+    if (topic != nullptr && hosted.partition < topic->partitions.size() &&
+        topic->partitions[hosted.partition].group == group) {
+      status.voters = static_cast<uint32_t>(topic->partitions[hosted.partition].replicas.size());
+      status.replication_factor = topic->replication_factor;
+    }
     statuses.push_back(std::move(status));
   }
   return statuses;

@@ -53,8 +53,8 @@ struct BrokerPlantedBugs {
   // The node's buffered bytes are counted but never refused (spike-10x catches it).
   bool memory_bound_ignored = false;
   // Regional failover (README "Regional failover"):
-  bool promote_without_fencing = false;   // No data lease: a cut-off old epoch keeps acking.
-  bool stale_tail_served = false;         // Fetches skip the data lease: old tails read as current.
+  bool promote_without_fencing = false;  // No data lease: a cut-off old epoch keeps acking.
+  bool stale_tail_served = false;  // Reads (fetch, list-offsets) skip the data lease: old tails.
   bool observer_in_write_quorum = false;  // Regional groups count observers' acks toward commit.
   bool rpo_under_reported = false;        // A discarded suffix is reported one record short.
 };
@@ -184,6 +184,11 @@ struct PartitionStatus {
   uint64_t applied_index = 0;
   int64_t high_watermark = 0;  // Partitions only.
   int64_t log_start_offset = 0;
+  // Partitions only, from this node's metadata: the group's voters, and the topic's replication
+  // factor. Fewer voters than that (a promoted regional partition runs its new epoch on one
+  // voter; growing it back is not built) is under-replicated however caught up they are.
+  uint32_t voters = 0;
+  uint32_t replication_factor = 0;
   replica::ReplicaHealth health;
 };
 

@@ -641,7 +641,8 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
 wire::ClientMessageT HandleListOffsets(Broker::State& state, uint64_t id,
                                        const wire::ListOffsetsRequestT& request) {
   wire::ClientMessageT error;
-  const HostedPartition* hosted = Route(state, id, request.topic, request.partition, &error);
+  const HostedPartition* hosted =
+      Route(state, id, request.topic, request.partition, &error, Access::kRead);
   if (hosted == nullptr) return error;
   if (!request.allow_follower && hosted->replica->role() != raft::Role::kLeader) {
     return ErrorMessage(id, ErrorCode::NotLeader, "not the partition leader",

@@ -48,14 +48,73 @@ std::vector<FaultEvent> RegionLossSchedule(io::Random& random, const SimulationO
   loss.target = random.Next();
   loss.length =
       random.Chance(1, 2) ? io::Duration(0) : io::Duration(seconds(random.Between(3, 10)));
-  if (options.scenario == "region-loss-regional") {
-    loss.target = plan.home_region_index;
-    if (random.Chance(1, 2)) {
-      loss.kind = FaultKind::kRegionIsolation;  // Until the heal, or for a few seconds.
-      loss.length = loss.length == io::Duration(0) ? fault_phase : loss.length;
-    }
+  if (options.scenario != "region-loss-regional") return {loss};
+  loss.target = plan.home_region_index;
+  if (random.Chance(1, 2)) {
+    loss.kind = FaultKind::kRegionIsolation;  // Until the heal, or for a few seconds.
+    loss.length = loss.length == io::Duration(0) ? fault_phase : loss.length;
   }
-  return {loss};
+  // Regions rarely fail at once: in half of the runs the home region first splits, one server
+  // cut off from its region's other zones (still reaching the other regions and the clients),
+  // and heals before the region fault. A leader there must stop acknowledging: its home
+  // followers elect another leader, and the observers it still reaches are not a quorum.
+  if (!random.Chance(1, 2)) return {loss};
+  const std::vector<io::NodeId>& home = plan.targets.regions[plan.home_region_index];
+  FaultEvent split{io::Duration(random.Between((fault_phase * 15 / 100).count(),
+                                               (fault_phase * 20 / 100).count())),
+                   FaultKind::kZoneIsolation};
+  split.target = home[random.Below(home.size())].value() - 1;  // An index in the servers.
+  split.length =
+      io::Duration(random.Between((fault_phase / 20).count(), (fault_phase / 10).count()));
+  MERIDIAN_CHECK(split.at + split.length <= loss.at, "the split must heal before the region fault");
+  return {split, loss};
+}
+
+// Scripted churn scenarios (issue 12 item 5), geo-3x3 with the topic the controller chooses
+// (strong) and nothing but their own faults:
+//   zone-loss: one zone (one server in geo-3x3) crashes at 30-60% of the fault phase, until
+//     the heal or for 3-10 s;
+//   node-churn: every 1-3 s a seed-chosen server crashes for 1-4 s (two may be down at once);
+//   region-flap: one seed-chosen region drops and returns again and again: down for 1-3 s
+//     (crashed, or cut off from the other regions' servers), up for 2-4 s.
+bool IsChurnScenario(const std::string& scenario) {
+  return scenario == "zone-loss" || scenario == "node-churn" || scenario == "region-flap";
+}
+
+io::Duration SecondsBetween(io::Random& random, int64_t low_ms, int64_t high_ms) {
+  return milliseconds(random.Between(low_ms, high_ms));
+}
+
+std::vector<FaultEvent> ChurnSchedule(io::Random& random, const SimulationOptions& options,
+                                      const Plan& plan) {
+  const io::Duration phase = options.fault_phase;
+  std::vector<FaultEvent> schedule;
+  if (options.scenario == "zone-loss") {
+    FaultEvent loss{SecondsBetween(random, (phase * 3 / 10).count() / 1'000'000,
+                                   (phase * 6 / 10).count() / 1'000'000),
+                    FaultKind::kCrash};
+    loss.target = random.Next();  // Half of the crashes pick a server with unsynced data.
+    loss.length = random.Chance(1, 2) ? phase - loss.at : SecondsBetween(random, 3000, 10000);
+    return {loss};
+  }
+  const bool flap = options.scenario == "region-flap";
+  const uint64_t region = random.Below(plan.targets.regions.size());
+  io::Duration at = phase / 10;
+  while (at < phase * 85 / 100) {
+    FaultEvent event{at, FaultKind::kCrash};
+    if (flap) {
+      event.kind = random.Chance(1, 2) ? FaultKind::kRegionLoss : FaultKind::kRegionIsolation;
+      event.target = region;
+      event.length = SecondsBetween(random, 1000, 3000);
+      at += event.length + SecondsBetween(random, 2000, 4000);
+    } else {
+      event.target = random.Next();
+      event.length = SecondsBetween(random, 1000, 4000);
+      at += SecondsBetween(random, 1000, 3000);
+    }
+    schedule.push_back(event);
+  }
+  return schedule;
 }
 
 Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t partitions,
@@ -120,6 +179,7 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
     }
   }
   plan.promotion_delay = options.promotion_delay;
+  plan.scenario = options.scenario;
   return plan;
 }
 
@@ -358,6 +418,23 @@ void ConsumerProcess(io::Runtime& rt, Run& run, client::Client& client, uint32_t
   consumer.Close();
 }
 
+// Late readers (region-loss scenarios): every few seconds a fresh client, with nothing cached,
+// starts a consumer at the beginning of every partition and reads for a few seconds. The
+// long-lived consumer has read each offset long before a fault; a reader that joins after it —
+// after a promotion, or while a region returns — asks whichever node answers first, so a node
+// serving what it no longer may (an old epoch's tail) is read, and the checker sees it.
+void RunLateReaders(io::Runtime& rt, Run& run) {
+  for (int reader = 1; run.world.Now() < run.stop_producing; reader++) {
+    if (!rt.Sleep(milliseconds(rt.random().Between(1500, 4000))).ok()) return;
+    if (run.world.Now() >= run.stop_producing) return;
+    client::Client client(rt, ClientOptionsFor(run.plan, fmt::format("late-reader-{}", reader)));
+    const io::Instant until = rt.Now() + milliseconds(rt.random().Between(1500, 4000));
+    ConsumerProcess(rt, run, client, run.plan.partitions, [&](client::Consumer&) {
+      return rt.Now() >= until || run.world.Now() >= run.stop_producing;
+    });
+  }
+}
+
 void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
   client::Client client(rt, ClientOptionsFor(run.plan, "admin-consumer"));
   // Like an operator, create the topic once every server has registered (or after a while), so
@@ -389,6 +466,9 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
     (void)rt.Sleep(milliseconds(200));
   }
   if (!run.topic_ready) return;
+  if (IsRegionLossScenario(run.plan.scenario)) {
+    rt.Spawn("late-readers", [&rt, &run] { RunLateReaders(rt, run); });
+  }
   ConsumerProcess(rt, run, client, run.plan.partitions,
                   [&](client::Consumer&) { return run.world.Now() >= run.drain_started; });
   // The final drain: once every server has restarted from its disk and every send has its
@@ -510,6 +590,20 @@ PromotionLoss ExcusePromotedLoss(const PromotionLog& log, checks::History& histo
   return loss;
 }
 
+// Partitions whose live leader has fewer voters than the topic's replication factor.
+uint64_t CountUnderReplicatedLeaders(const BrokerRegistry& registry) {
+  uint64_t count = 0;
+  for (const std::weak_ptr<core::broker::Broker>& weak : registry.brokers()) {
+    const std::shared_ptr<core::broker::Broker> broker = weak.lock();
+    if (broker == nullptr) continue;
+    for (const core::broker::PartitionStatus& status : broker->PartitionStatuses()) {
+      count += !status.topic.empty() && status.role == core::raft::Role::kLeader &&
+               status.voters < status.replication_factor;
+    }
+  }
+  return count;
+}
+
 double Percentile(std::vector<int64_t> values_ns, double q) {
   if (values_ns.empty()) return 0;
   std::sort(values_ns.begin(), values_ns.end());
@@ -617,10 +711,10 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   }
   MaybePlantNondeterminism(options, plan.servers, &world_options);
   const std::vector<FaultEvent> generated =
-      plan.spike ? std::vector<FaultEvent>{}  // The spike alone.
-      : IsRegionLossScenario(options.scenario)
-          ? RegionLossSchedule(schedule_random, options, plan)
-          : GenerateSchedule(schedule_random, swarm, plan.targets);
+      plan.spike                               ? std::vector<FaultEvent>{}  // The spike alone.
+      : IsRegionLossScenario(options.scenario) ? RegionLossSchedule(schedule_random, options, plan)
+      : IsChurnScenario(options.scenario)      ? ChurnSchedule(schedule_random, options, plan)
+                                          : GenerateSchedule(schedule_random, swarm, plan.targets);
   SimulationResult result;
   result.schedule = KeepScheduleEntries(generated, options.keep_faults);
   result.schedule_generated = generated.size();
@@ -660,6 +754,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   for (io::NodeId node : world.nodes()) world.Start(node);
   world.RunUntil(run.stop_producing);
   registry.Sample();  // Before the restarts replace every broker.
+  result.under_replicated = CountUnderReplicatedLeaders(registry);
   // The durability audit: every server (even one a region loss took for good: its disk is still
   // readable) restarts from its disk; then the drain reads back everything.
   for (io::NodeId server : plan.servers) world.Restart(server);
@@ -674,6 +769,8 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   const PromotionLoss promotion_loss = ExcusePromotedLoss(promotions, history);
   const absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
   result.violations = Judge(run, report);
+  if (!world.livelock().empty())
+    result.violations.insert(result.violations.begin(), world.livelock());
   if (!plan.group_members.empty()) {
     for (std::string& problem : JudgeGroup(run, history)) {
       result.violations.push_back(std::move(problem));

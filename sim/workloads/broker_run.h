@@ -31,6 +31,7 @@ struct PromotionLog {
 };
 
 struct Plan {
+  std::string scenario;
   std::vector<io::NodeId> servers;
   io::NodeId admin_consumer;  // Creates the topic, then consumes.
   std::vector<io::NodeId> producers;
