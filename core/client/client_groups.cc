@@ -19,15 +19,22 @@ absl::StatusOr<uint32_t> Client::OffsetsPartitions(const std::string& group, io:
       [](wire::BodyUnion& body) { return body.AsFindCoordinatorResponse(); },
       "FindCoordinatorResponse");
   if (!found.ok()) return found.status();
-  if (absl::StatusOr<wire::MetadataResponseT> refreshed = RefreshMetadata({topic});
-      !refreshed.ok()) {
-    return refreshed.status();
+  // The controller has created the topic; the node that answers the metadata request may not
+  // have applied that yet (its copy lags by a few milliseconds): ask again until the deadline.
+  while (true) {
+    if (absl::StatusOr<wire::MetadataResponseT> refreshed = RefreshMetadata({topic});
+        !refreshed.ok()) {
+      return refreshed.status();
+    }
+    const wire::TopicInfoT* cached = CachedTopic(topic);
+    if (cached != nullptr && !cached->partitions.empty()) {
+      return static_cast<uint32_t>(cached->partitions.size());
+    }
+    if (runtime_.Now() + options_.retry_backoff >= deadline) {
+      return absl::UnavailableError(fmt::format("{} is not in the metadata yet", topic));
+    }
+    (void)runtime_.Sleep(options_.retry_backoff);
   }
-  const wire::TopicInfoT* cached = CachedTopic(topic);
-  if (cached == nullptr || cached->partitions.empty()) {
-    return absl::UnavailableError(fmt::format("{} is not in the metadata yet", topic));
-  }
-  return static_cast<uint32_t>(cached->partitions.size());
 }
 
 Client::Response Client::CallCoordinator(const std::string& group, wire::ClientMessageT request,

@@ -124,8 +124,8 @@ cli topic describe geo >"$WORK/geo.txt"
 cat "$WORK/geo.txt"
 grep -q "regional (home r2, 1 observer per other region)" "$WORK/geo.txt" \
   || fail "describe does not show the regional mode"
-# Each partition: voter node 2 (r2), observers nodes 1 and 3 (the other regions).
-[ "$(grep -cE '^  [01] .* 2 +1,3$' "$WORK/geo.txt")" = 2 ] \
+# Each partition: voter node 2 (r2), observers nodes 1 and 3 (the other regions), epoch 0.
+[ "$(grep -cE '^  [01] .* 2 +1,3 +0$' "$WORK/geo.txt")" = 2 ] \
   || fail "regional placement is not voter 2, observers 1,3"
 cli topic delete geo || fail "topic delete geo failed"
 # Two replicas over single-node regions fit neither mode: spread, and describe says so.
