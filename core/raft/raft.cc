@@ -133,6 +133,7 @@ void Raft::BecomeLeader() {
   progress_.clear();
   heartbeat_acked_ticks_.clear();
   SyncProgressToMembership();
+  leader_inherited_end_ = log_.last_index();
   // §8: "each leader commit a blank no-op entry into the log at the start of its term", so that
   // entries of earlier terms commit (§5.4.2) and lease reads know the commit index is current.
   AppendOwn(EntryKind::kNormal, std::string(), Membership{});

@@ -173,6 +173,9 @@ class Raft {
   Index verified_;
   Index leader_commit_;
   Index acked_;  // Highest index acknowledged to the current leader.
+  // Leader: the end of the log it inherited when elected (the uncommitted window, which
+  // Propose bounds, counts only what it appended after).
+  Index leader_inherited_end_;
   // The last entry this node had made durable before the restart (RestartState); fixed for the
   // life of this object.
   LogPosition durable_before_;

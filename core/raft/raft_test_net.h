@@ -45,6 +45,13 @@ class TestNet {
     disk_[id] = durable;
   }
 
+  // Restart with the commit index core/replica may have stored: only with the last term or
+  // vote change, so possibly far behind (here: none at all).
+  void RestartForgettingCommit(uint32_t node_id) {
+    hard_[NodeId(node_id)].commit = Index(0);
+    Restart(NodeId(node_id));
+  }
+
   // Damage at rest: the node restarts with only its first `keep` synced entries (core/log cut
   // the rest at a bad batch). Like core/replica's durable mark, the driver tells raft the last
   // entry it had synced before the damage (RestartState::durable_before).
