@@ -127,10 +127,17 @@ absl::StatusOr<uint64_t> RecordedTopic::ConsumeAll(client::Client& client, io::D
     all.push_back({topic_, p});
     assign.partitions.push_back(p);
   }
-  if (absl::Status assigned = consumer.Assign(all); !assigned.ok()) return assigned;
+  // A node that just restarted may not know the topic yet (its metadata lags the controller):
+  // UnknownTopicOrPartition (NotFound) is retried until `limit`, like the producer does.
+  const io::Instant start = rt_.Now();
+  while (true) {
+    absl::Status assigned = consumer.Assign(all);
+    if (assigned.ok()) break;
+    if (!absl::IsNotFound(assigned) || rt_.Now() >= start + limit) return assigned;
+    (void)rt_.Sleep(milliseconds(200));
+  }
   assign.complete_ns = rt_.Now().nanos();
   history_.operations.push_back(assign);
-  const io::Instant start = rt_.Now();
   uint64_t read = 0;
   bool drained = false;  // An empty poll after the count was reached: every partition's end.
   while (!(read >= acknowledged_ + extra && drained) && rt_.Now() < start + limit) {
@@ -139,6 +146,10 @@ absl::StatusOr<uint64_t> RecordedTopic::ConsumeAll(client::Client& client, io::D
                            .outcome = checks::Outcome::kOk,
                            .invoke_ns = rt_.Now().nanos()};
     absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(milliseconds(500));
+    if (!records.ok() && absl::IsNotFound(records.status())) {
+      (void)rt_.Sleep(milliseconds(200));  // As above: a lagging node's metadata.
+      continue;
+    }
     if (!records.ok()) return records.status();
     for (const client::ConsumedRecord& record : *records) {
       int64_t value = 0;
