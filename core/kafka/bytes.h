@@ -9,6 +9,8 @@
 // Pure: no I/O, no allocation beyond what a read returns.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace meridian::core::kafka {
 
@@ -86,5 +89,19 @@ class Writer {
  private:
   std::vector<uint8_t> bytes_;
 };
+
+// A decoded request, or the reader's first error; bytes left over are an error too.
+template <typename T>
+absl::StatusOr<T> Finish(const Reader& reader, T request, std::string_view what) {
+  if (!reader.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: {}", what, std::string(reader.status().message())));
+  }
+  if (reader.remaining() != 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: {} bytes after the request", what, reader.remaining()));
+  }
+  return request;
+}
 
 }  // namespace meridian::core::kafka

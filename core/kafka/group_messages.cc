@@ -8,20 +8,6 @@
 namespace meridian::core::kafka {
 namespace {
 
-// The decoded request, or the reader's first error; bytes left over are an error too.
-template <typename T>
-absl::StatusOr<T> Finish(const Reader& reader, T request, std::string_view what) {
-  if (!reader.ok()) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: {}", what, std::string(reader.status().message())));
-  }
-  if (reader.remaining() != 0) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: {} bytes after the request", what, reader.remaining()));
-  }
-  return request;
-}
-
 // int32-length bytes, copied, at most kGroupBytesMax.
 std::vector<uint8_t> GroupBytes(Reader& reader) {
   const std::span<const uint8_t> bytes = reader.Bytes();

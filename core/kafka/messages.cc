@@ -9,20 +9,6 @@
 namespace meridian::core::kafka {
 namespace {
 
-// The decoded request, or the reader's first error; bytes left over are an error too.
-template <typename T>
-absl::StatusOr<T> Finish(const Reader& reader, T request, std::string_view what) {
-  if (!reader.ok()) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: {}", what, std::string(reader.status().message())));
-  }
-  if (reader.remaining() != 0) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: {} bytes after the request", what, reader.remaining()));
-  }
-  return request;
-}
-
 std::vector<int32_t> ReadInt32s(Reader& reader) {
   std::vector<int32_t> values(reader.ArrayCount(kArrayElementsMax));
   for (int32_t& value : values) value = reader.Int32();
