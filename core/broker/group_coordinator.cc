@@ -224,26 +224,37 @@ std::optional<wire::ClientMessageT> GroupCoordinator::RefuseServerSideJoin(
   return std::nullopt;
 }
 
-wire::ClientMessageT GroupCoordinator::AwaitGeneration(uint64_t id, const std::string& name,
-                                                       const std::string& member_id, int32_t after,
-                                                       io::Instant deadline) {
+std::optional<wire::ClientMessageT> GroupCoordinator::ParkJoin(
+    uint64_t id, Group& group, const std::string& member_id, io::Instant deadline,
+    const std::function<bool()>& joined) {
   const uint64_t epoch = epoch_;
-  const std::shared_ptr<Group> group = groups_.at(name);  // Outlives a drop of the live state.
-  group->members.at(member_id).waiting++;
+  group.members.at(member_id).waiting++;
   bool gone = false;
   const auto done = [&] {
     if (epoch_ != epoch) return true;
-    if (!group->members.contains(member_id)) return gone = true;
-    return group->generation > after && group->assignment.contains(member_id);
+    if (!group.members.contains(member_id)) return gone = true;
+    return joined();
   };
-  absl::Status waited = group->changed.WaitUntil(done, deadline, "group join");
+  absl::Status waited = group.changed.WaitUntil(done, deadline, "group join");
   if (epoch_ != epoch) return ErrorMessage(id, ErrorCode::NotLeader, "the coordinator moved");
   if (gone) {
     return ErrorMessage(id, ErrorCode::UnknownMemberId, "removed from the group while joining");
   }
-  group->members.at(member_id).waiting--;
+  group.members.at(member_id).waiting--;
   if (!waited.ok()) {
     return ErrorMessage(id, ErrorCode::RebalanceInProgress, "the rebalance did not finish in time");
+  }
+  return std::nullopt;
+}
+
+wire::ClientMessageT GroupCoordinator::AwaitGeneration(uint64_t id, const std::string& name,
+                                                       const std::string& member_id, int32_t after,
+                                                       io::Instant deadline) {
+  const std::shared_ptr<Group> group = groups_.at(name);  // Outlives a drop of the live state.
+  if (std::optional<wire::ClientMessageT> refused = ParkJoin(id, *group, member_id, deadline, [&] {
+        return group->generation > after && group->assignment.contains(member_id);
+      })) {
+    return std::move(*refused);
   }
   return JoinResponse(id, *group, member_id);
 }

@@ -142,6 +142,11 @@ class GroupCoordinator {
   void StartRebalance(Group& group);
   void ExpireSessions(Group& group);
   void FinishRebalance(const std::string& name, std::shared_ptr<Group> group);
+  // Parks a join of `member_id` until `joined()` holds (nullopt) or answers why it stopped
+  // waiting: the coordinator moved, the member was removed, or the deadline passed.
+  std::optional<wire::ClientMessageT> ParkJoin(uint64_t id, Group& group,
+                                               const std::string& member_id, io::Instant deadline,
+                                               const std::function<bool()>& joined);
   wire::ClientMessageT JoinResponse(uint64_t id, const Group& group, const std::string& member);
   wire::ClientMessageT AwaitGeneration(uint64_t id, const std::string& name,
                                        const std::string& member, int32_t after,

@@ -195,24 +195,12 @@ std::optional<wire::ClientMessageT> GroupCoordinator::ResolveMemberId(
 wire::ClientMessageT GroupCoordinator::AwaitAnnouncement(uint64_t id, const std::string& name,
                                                          const std::string& member_id,
                                                          io::Instant deadline) {
-  const uint64_t epoch = epoch_;
   const std::shared_ptr<Group> group = groups_.at(name);  // Outlives a drop of the live state.
   const uint64_t round = group->join_rounds;
-  group->members.at(member_id).waiting++;
-  bool gone = false;
-  const auto done = [&] {
-    if (epoch_ != epoch) return true;
-    if (!group->members.contains(member_id)) return gone = true;
-    return group->join_rounds > round && !group->rebalancing;
-  };
-  absl::Status waited = group->changed.WaitUntil(done, deadline, "group join (client-side)");
-  if (epoch_ != epoch) return ErrorMessage(id, ErrorCode::NotLeader, "the coordinator moved");
-  if (gone) {
-    return ErrorMessage(id, ErrorCode::UnknownMemberId, "removed from the group while joining");
-  }
-  group->members.at(member_id).waiting--;
-  if (!waited.ok()) {
-    return ErrorMessage(id, ErrorCode::RebalanceInProgress, "the rebalance did not finish in time");
+  if (std::optional<wire::ClientMessageT> refused = ParkJoin(id, *group, member_id, deadline, [&] {
+        return group->join_rounds > round && !group->rebalancing;
+      })) {
+    return std::move(*refused);
   }
   return KafkaJoinResponse(id, *group, member_id);
 }
