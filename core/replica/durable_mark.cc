@@ -53,7 +53,7 @@ absl::StatusOr<DurableMarkSlot> DecodeDurableMarkSlot(std::span<const uint8_t> b
 }
 
 absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::Open(io::Disk& disk,
-                                                               const std::string& dir) {
+                                                               const std::string& dir, Sync sync) {
   const std::string path = fmt::format("{}/{}", dir, kFileName);
   absl::StatusOr<bool> existed = disk.Exists(path);
   if (!existed.ok()) return existed.status();
@@ -82,7 +82,7 @@ absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::Open(io::Disk& disk,
   if (valid == 0 && *read > kDurableMarkSlotBytes) {
     return absl::DataLossError(fmt::format("{}: both copies are damaged", path));
   }
-  return std::unique_ptr<DurableMark>(new DurableMark(std::move(*file), newest));
+  return std::unique_ptr<DurableMark>(new DurableMark(std::move(*file), newest, sync));
 }
 
 absl::Status DurableMark::Advance(const raft::LogPosition& synced, io::Instant now, When when) {
@@ -98,7 +98,9 @@ absl::Status DurableMark::Advance(const raft::LogPosition& synced, io::Instant n
   const DurableMarkSlot next{.sequence = sequence_ + 1, .position = synced};
   const uint64_t offset = ((next.sequence + 1) % 2) * kDurableMarkSlotBytes;  // 1st: slot 0.
   if (absl::Status s = file_->WriteAt(offset, EncodeDurableMarkSlot(next)); !s.ok()) return s;
-  if (absl::Status s = file_->Sync(); !s.ok()) return s;
+  if (sync_ == Sync::kSynced) {
+    if (absl::Status s = file_->Sync(); !s.ok()) return s;
+  }
   sequence_ = next.sequence;
   position_ = synced;
   written_at_ = now;

@@ -155,7 +155,10 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
   }
   absl::StatusOr<std::vector<raft::Entry>> entries = ReadEntriesAfter(**log, snapshot_index);
   if (!entries.ok()) return entries.status();
-  absl::StatusOr<std::unique_ptr<DurableMark>> mark = DurableMark::Open(disk, options.dir);
+  absl::StatusOr<std::unique_ptr<DurableMark>> mark = DurableMark::Open(
+      disk, options.dir,
+      options.unsafe_ack_before_fsync_for_tests ? DurableMark::Sync::kUnsyncedForTests
+                                                : DurableMark::Sync::kSynced);
   if (!mark.ok()) return mark.status();
   const raft::LogPosition recovered = RecoveredPosition(*snapshot, *entries);
   if (absl::Status s = ReconcileWithDurableMark(**mark, recovered, report, &*hard_state); !s.ok()) {

@@ -68,7 +68,7 @@ absl::Status PosixRuntime::Init() {
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, completion_fd_, &event) != 0) {
     return ErrnoStatus(errno, "epoll_ctl(eventfd)");
   }
-  helper_ = std::thread([this] { HelperLoop(); });
+  for (int i = 0; i < kHelperThreads; i++) helpers_.emplace_back([this] { HelperLoop(); });
   absl::StatusOr<std::unique_ptr<PosixDisk>> disk = PosixDisk::Open(*this, options_.data_dir);
   if (!disk.ok()) return disk.status();
   disk_ = std::move(*disk);
@@ -120,8 +120,8 @@ PosixRuntime::~PosixRuntime() {
     std::lock_guard lock(helper_mutex_);
     helper_exit_ = true;
   }
-  helper_wakeup_.notify_one();
-  if (helper_.joinable()) helper_.join();
+  helper_wakeup_.notify_all();
+  for (std::thread& helper : helpers_) helper.join();
   if (completion_fd_ >= 0) close(completion_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
   if (data_dir_lock_fd_ >= 0) close(data_dir_lock_fd_);  // Releases the lock.

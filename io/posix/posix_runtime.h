@@ -4,9 +4,11 @@
 // - Sockets are non-blocking and registered edge-triggered; a fiber that meets EAGAIN parks until
 //   epoll reports the edge.
 // - Files: pread/pwrite run inline (page cache); fdatasync/fsync, the calls that really block,
-//   run on one helper thread and complete through an eventfd, so the reactor thread never waits
-//   on the disk. (The helper thread is io/posix's business; docs/architecture.md bans threads only
-//   in core/ and sim/.)
+//   run on a pool of helper threads and complete through an eventfd, so the reactor thread never
+//   waits on the disk. A pool, not one thread: every replica of a node syncs its own files, and
+//   one thread made them queue behind each other (a node's nine replicas took turns at the disk;
+//   a kernel batches concurrent syncs into one journal commit). (The helper threads are
+//   io/posix's business; docs/architecture.md bans threads only in core/ and sim/.)
 // - ShouldInjectFault is always false.
 //
 // Threading: everything except PostCompletion runs on the reactor thread.
@@ -22,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/container/btree_map.h"
 #include "absl/status/statusor.h"
@@ -100,7 +103,7 @@ class PosixRuntime final : public Runtime {
   void Unwatch(FdWatch& watch);
   // Parks until `watch` reports `readiness` (or hang-up), the deadline passes or cancellation.
   absl::Status WaitReady(FdWatch& watch, Readiness readiness, Instant deadline);
-  // Runs `blocking` on the helper thread; the calling fiber parks until it returns. Cannot be
+  // Runs `blocking` on a helper thread; the calling fiber parks until it returns. Cannot be
   // cancelled once started (the syscall runs to completion either way).
   absl::Status RunBlocking(std::function<absl::Status()> blocking);
 
@@ -117,7 +120,7 @@ class PosixRuntime final : public Runtime {
   Random random_;
   std::unique_ptr<Scheduler> scheduler_ = std::make_unique<Scheduler>();
   int epoll_fd_ = -1;
-  int completion_fd_ = -1;     // eventfd: the helper thread's "something finished".
+  int completion_fd_ = -1;     // eventfd: a helper thread's "something finished".
   int data_dir_lock_fd_ = -1;  // <data_dir>/LOCK, flock'ed exclusively while we live.
   bool stopping_ = false;
   uint64_t next_timer_sequence_ = 1;
@@ -128,7 +131,10 @@ class PosixRuntime final : public Runtime {
   std::deque<std::function<void()>> helper_jobs_;  // Guarded by helper_mutex_.
   std::deque<std::function<void()>> completions_;  // Guarded by helper_mutex_.
   bool helper_exit_ = false;                       // Guarded by helper_mutex_.
-  std::thread helper_;
+  // Enough for the fibers that sync at once on a busy node (each replica's log, mark and hard
+  // state); a job beyond them waits in helper_jobs_.
+  static constexpr int kHelperThreads = 16;
+  std::vector<std::thread> helpers_;
 
   std::unique_ptr<PosixDisk> disk_;
   std::unique_ptr<PosixNetwork> network_;
