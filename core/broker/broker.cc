@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
+#include "absl/strings/numbers.h"
 #include "core/broker/broker_state.h"
 #include "core/broker/group_coordinator.h"
 #include "core/replica/seed.h"
@@ -105,6 +107,55 @@ bool NeededForSeed(const Broker::State& state, uint64_t group) {
   return false;
 }
 
+// Removes the directories of groups dead for good: allocated (below next_group) but no
+// partition's current group, neither hosted nor needed for a seed. A topic deleted or an epoch
+// superseded by a promotion while this node was down leaves one: the node never runs those
+// replicas again, so the reconciler's stop path never sees them. An old epoch's directory is
+// counted first (ReportDiscardedAtRest): the promotion discarded what it held past the promotion
+// point, and this node may be the only one that can say how much.
+void RemoveDeadGroupDirs(Broker::State& state) {
+  absl::StatusOr<std::vector<std::string>> names = state.runtime.disk().ListDir("groups");
+  if (!names.ok()) {
+    state.Log(fmt::format("cannot list the group directories: {}", names.status().ToString()));
+    return;
+  }
+  // Decide first, from this version of the metadata: counting suspends, and a group found dead
+  // stays dead (ids are never reused), so acting on the decision later is never wrong.
+  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  absl::btree_set<uint64_t> current;
+  absl::btree_map<uint64_t, std::pair<std::string, cluster::PartitionRecord>> superseded;
+  for (const auto& [name, topic] : metadata.topics()) {
+    for (const cluster::PartitionRecord& partition : topic.partitions) {
+      current.insert(partition.group);
+      if (partition.previous_group != 0) superseded[partition.previous_group] = {name, partition};
+    }
+  }
+  std::vector<uint64_t> dead;
+  for (const std::string& name : *names) {
+    uint64_t group = 0;
+    if (!absl::SimpleAtoi(name, &group) || group < cluster::kFirstPartitionGroup ||
+        group >= metadata.next_group() || current.contains(group) ||
+        state.partitions.contains(group) || NeededForSeed(state, group)) {
+      continue;
+    }
+    dead.push_back(group);
+  }
+  for (uint64_t group : dead) {
+    if (state.stopped) return;
+    auto old = superseded.find(group);
+    if (old != superseded.end())
+      ReportDiscardedAtRest(state, old->second.first, old->second.second);
+    MERIDIAN_PROBE("broker: a dead group's directory left from before a restart is removed");
+    state.Log(
+        fmt::format("removing the directory of group {}, dead since before this node "
+                    "restarted",
+                    group));
+    if (absl::Status s = replica::RemoveTree(state.runtime.disk(), GroupDir(group)); !s.ok()) {
+      state.Log(fmt::format("cannot remove the data of group {}: {}", group, s.ToString()));
+    }
+  }
+}
+
 // Starts the replicas the metadata assigns to this node and stops (and deletes) the ones it no
 // longer does. Runs whenever the metadata changes.
 void Reconcile(Broker::State& state) {
@@ -159,6 +210,7 @@ void Reconcile(Broker::State& state) {
       state.Log(fmt::format("cannot remove the data of group {}: {}", group, s.ToString()));
     }
   }
+  RemoveDeadGroupDirs(state);
   state.metrics.partitions_hosted = state.partitions.size();
 }
 

@@ -211,6 +211,10 @@ absl::Status SeedPromotedGroup(Broker::State& state, const cluster::PartitionRec
 // the promotion point (its divergent suffix).
 void ReportDiscardedSuffix(Broker::State& state, const HostedPartition& old,
                            const cluster::PartitionRecord& current);
+// The same for an old-epoch replica this node does not run (it restarted knowing of the
+// promotion, so it never reopened that replica): counted from its directory at rest.
+void ReportDiscardedAtRest(Broker::State& state, const std::string& topic,
+                           const cluster::PartitionRecord& current);
 void RunLeaseRenewal(std::shared_ptr<Broker::State> state);
 void RunPromoter(std::shared_ptr<Broker::State> state);
 // HandleRequest for `principal` if the ACLs allow it, else NotAuthorized (broker_acl.cc).

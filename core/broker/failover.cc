@@ -374,6 +374,56 @@ absl::Status SeedPromotedGroup(Broker::State& state, const cluster::PartitionRec
                                    state.options.segment_bytes);
 }
 
+namespace {
+
+void ReportDiscarded(Broker::State& state, const std::string& topic,
+                     const cluster::PartitionRecord& current, uint64_t old_group,
+                     uint64_t records) {
+  uint64_t reported = records;
+  if (state.options.planted.rpo_under_reported && reported > 0) reported--;  // PLANTED BUG.
+  if (reported > 0) {
+    MERIDIAN_PROBE("broker: an old-epoch replica discards records after the promotion point");
+    state.Log(
+        fmt::format("{}: epoch {} began at offset {}; discarding {} record(s) this node "
+                    "held after it in the old epoch (group {})",
+                    Name(topic, current.partition), current.epoch, current.promoted_offset,
+                    reported, old_group));
+  }
+  state.metrics.promotion_records_discarded_total += reported;
+  if (state.options.on_promotion) {
+    state.options.on_promotion({PromotionEvent::Kind::kDiscarded, topic, current.partition,
+                                current.epoch, current.promoted_offset, reported});
+  }
+}
+
+// CountDiscarded for an old-epoch replica that is not running: every record its directory
+// holds after the promotion point (the upper bound CountDiscarded takes when the replica
+// applied less than promoted_index; what it applied is not known at rest), those a snapshot
+// past the promotion point compacted included.
+absl::StatusOr<uint64_t> CountDiscardedAtRest(Broker::State& state,
+                                              const cluster::PartitionRecord& current) {
+  const raft::Index promoted(current.promoted_index);
+  uint64_t records = 0;
+  absl::StatusOr<std::optional<raft::Snapshot>> snapshot = replica::ReadGroupAtRest(
+      state.runtime, GroupDir(current.previous_group), promoted, [&](raft::Entry entry) {
+        records += RecordsIn(entry);
+        return absl::OkStatus();
+      });
+  if (!snapshot.ok()) return snapshot.status();
+  if (snapshot->has_value() && (*snapshot)->meta.index > promoted) {
+    PartitionState compacted;
+    if (absl::Status s = compacted.RestoreSnapshot((*snapshot)->meta.index, (*snapshot)->data);
+        !s.ok()) {
+      return s;
+    }
+    records += static_cast<uint64_t>(std::max<int64_t>(
+        0, static_cast<int64_t>(compacted.high_watermark().value()) - current.promoted_offset));
+  }
+  return records;
+}
+
+}  // namespace
+
 void ReportDiscardedSuffix(Broker::State& state, const HostedPartition& old,
                            const cluster::PartitionRecord& current) {
   MERIDIAN_CHECK(current.previous_group == old.group);
@@ -383,21 +433,22 @@ void ReportDiscardedSuffix(Broker::State& state, const HostedPartition& old,
                           Name(old.topic, old.partition), records.status().ToString()));
     return;
   }
-  uint64_t reported = *records;
-  if (state.options.planted.rpo_under_reported && reported > 0) reported--;  // PLANTED BUG.
-  if (reported > 0) {
-    MERIDIAN_PROBE("broker: an old-epoch replica discards records after the promotion point");
-    state.Log(
-        fmt::format("{}: epoch {} began at offset {}; discarding {} record(s) this node "
-                    "held after it in the old epoch (group {})",
-                    Name(old.topic, old.partition), current.epoch, current.promoted_offset,
-                    reported, old.group));
+  ReportDiscarded(state, old.topic, current, old.group, *records);
+}
+
+void ReportDiscardedAtRest(Broker::State& state, const std::string& topic,
+                           const cluster::PartitionRecord& current) {
+  MERIDIAN_CHECK(current.previous_group != 0);
+  MERIDIAN_CHECK(!state.partitions.contains(current.previous_group));
+  absl::StatusOr<uint64_t> records = CountDiscardedAtRest(state, current);
+  if (!records.ok()) {
+    state.Log(fmt::format(
+        "{}: the old epoch's suffix (group {}, at rest) could not be "
+        "counted: {}",
+        Name(topic, current.partition), current.previous_group, records.status().ToString()));
+    return;
   }
-  state.metrics.promotion_records_discarded_total += reported;
-  if (state.options.on_promotion) {
-    state.options.on_promotion({PromotionEvent::Kind::kDiscarded, old.topic, old.partition,
-                                current.epoch, current.promoted_offset, reported});
-  }
+  ReportDiscarded(state, topic, current, current.previous_group, *records);
 }
 
 }  // namespace meridian::core::broker

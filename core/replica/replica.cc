@@ -15,7 +15,6 @@ namespace meridian::core::replica {
 namespace {
 
 constexpr uint64_t kAppliedTermsKept = 1 << 16;
-constexpr uint64_t kReadBytesMax = 4 << 20;
 constexpr io::Duration kDiskFullBackoffMin = std::chrono::milliseconds(10);
 constexpr io::Duration kDiskFullBackoffMax = std::chrono::seconds(1);
 static_assert(kDiskFullBackoffMin < kDiskFullBackoffMax);
@@ -29,20 +28,11 @@ core::Offset OffsetOf(raft::Index index) {
 // decode.
 absl::StatusOr<std::vector<raft::Entry>> ReadEntriesAfter(log::Log& log, raft::Index after) {
   std::vector<raft::Entry> entries;
-  MERIDIAN_CHECK(log.start_offset() <= core::Offset(after.value()), "caller aligned the log");
-  core::Offset next(after.value());
-  while (next < log.end_offset()) {
-    absl::StatusOr<log::ReadResult> read = log.Read(next, kReadBytesMax);
-    if (!read.ok()) return read.status();
-    MERIDIAN_CHECK(!read->batches.empty());
-    for (const log::BatchRef& batch : read->batches) {
-      const raft::Index index(batch.header.base_offset.value() + 1);
-      absl::StatusOr<raft::Entry> entry = DecodeEntry(batch.payload(), batch.header.term, index);
-      if (!entry.ok()) return entry.status();
-      entries.push_back(std::move(*entry));
-    }
-    next = read->next_offset;
-  }
+  absl::Status status = VisitLogEntries(log, after, [&](raft::Entry entry) {
+    entries.push_back(std::move(entry));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
   return entries;
 }
 

@@ -34,6 +34,20 @@ absl::Status WriteSeedLog(io::Runtime& runtime, const std::string& dir, const Gr
 
 }  // namespace
 
+absl::StatusOr<std::optional<raft::Snapshot>> ReadGroupAtRest(
+    io::Runtime& runtime, const std::string& dir, raft::Index after,
+    const std::function<absl::Status(raft::Entry)>& visit) {
+  absl::StatusOr<std::optional<raft::Snapshot>> snapshot = LoadSnapshot(runtime.disk(), dir);
+  if (!snapshot.ok()) return snapshot.status();
+  absl::StatusOr<std::unique_ptr<log::Log>> log =
+      log::Log::Open(runtime, runtime.disk(), log::LogOptions{.dir = dir + "/log"});
+  if (!log.ok()) return log.status();
+  uint64_t from = std::max(after.value(), (*log)->start_offset().value());
+  if (snapshot->has_value()) from = std::max(from, (*snapshot)->meta.index.value());
+  if (absl::Status s = VisitLogEntries(**log, raft::Index(from), visit); !s.ok()) return s;
+  return *snapshot;
+}
+
 absl::Status RemoveTree(io::Disk& disk, const std::string& path) {
   absl::StatusOr<std::vector<std::string>> names = disk.ListDir(path);
   if (!names.ok()) return absl::IsNotFound(names.status()) ? absl::OkStatus() : names.status();

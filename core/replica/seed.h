@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,15 @@ absl::Status WriteSeededGroup(io::Runtime& runtime, const std::string& dir, cons
 
 // Whether `dir` holds a completed seed (its marker is there).
 absl::StatusOr<bool> SeededGroupComplete(io::Disk& disk, const std::string& dir);
+
+// Reads a group's directory at rest, with no raft running: for a replica that will never run
+// again (an old epoch's replica a node finds on disk when it restarts already knowing of the
+// promotion, which must still count what that replica held past the promotion point). Returns
+// the snapshot, if any, and hands `visit` every entry the log holds after both `after` and the
+// snapshot, in order. Opening the log recovers it (a torn tail is cut, as at any restart).
+absl::StatusOr<std::optional<raft::Snapshot>> ReadGroupAtRest(
+    io::Runtime& runtime, const std::string& dir, raft::Index after,
+    const std::function<absl::Status(raft::Entry)>& visit);
 
 // Removes `path` and everything under it; OK if it does not exist.
 absl::Status RemoveTree(io::Disk& disk, const std::string& path);

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/log/log.h"
 #include "io/assert.h"
 #include "io/crc32c.h"
 
@@ -14,6 +15,7 @@ constexpr uint32_t kHardStateMagic = 0x4d524853;  // "MRHS"
 constexpr uint32_t kSnapshotMagic = 0x4d52534e;   // "MRSN"
 constexpr uint32_t kSnapshotVersion = 1;
 constexpr size_t kEntryDataBytesMax = 8 << 20;
+constexpr uint64_t kReadBytesMax = 4 << 20;
 
 void PutU32(std::vector<uint8_t>& out, uint32_t value) {
   for (int i = 0; i < 4; i++) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
@@ -220,6 +222,25 @@ absl::StatusOr<raft::HardState> LoadHardState(io::Disk& disk, const std::string&
 
 absl::Status StoreHardState(io::Disk& disk, const std::string& dir, const raft::HardState& state) {
   return ReplaceFileDurably(disk, dir, "hard_state", EncodeHardState(state));
+}
+
+absl::Status VisitLogEntries(log::Log& log, raft::Index after,
+                             const std::function<absl::Status(raft::Entry)>& visit) {
+  MERIDIAN_CHECK(log.start_offset() <= core::Offset(after.value()), "caller aligned the log");
+  core::Offset next(after.value());
+  while (next < log.end_offset()) {
+    absl::StatusOr<log::ReadResult> read = log.Read(next, kReadBytesMax);
+    if (!read.ok()) return read.status();
+    MERIDIAN_CHECK(!read->batches.empty());
+    for (const log::BatchRef& batch : read->batches) {
+      const raft::Index index(batch.header.base_offset.value() + 1);
+      absl::StatusOr<raft::Entry> entry = DecodeEntry(batch.payload(), batch.header.term, index);
+      if (!entry.ok()) return entry.status();
+      if (absl::Status s = visit(std::move(*entry)); !s.ok()) return s;
+    }
+    next = read->next_offset;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace meridian::core::replica

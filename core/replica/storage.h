@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -23,12 +24,21 @@
 #include "core/raft/types.h"
 #include "io/disk.h"
 
+namespace meridian::core::log {
+class Log;
+}
+
 namespace meridian::core::replica {
 
 std::vector<uint8_t> EncodeEntry(const raft::Entry& entry);
 // `term` and `index` come from the batch header and offset; the payload holds the rest.
 absl::StatusOr<raft::Entry> DecodeEntry(std::span<const uint8_t> payload, raft::Term term,
                                         raft::Index index);
+
+// Decodes every entry `log` holds after `after` (which the log must not start past) and hands
+// each to `visit`, in order; stops at the first error, the log's or `visit`'s.
+absl::Status VisitLogEntries(log::Log& log, raft::Index after,
+                             const std::function<absl::Status(raft::Entry)>& visit);
 
 inline constexpr size_t kHardStateBytes = 32;
 std::vector<uint8_t> EncodeHardState(const raft::HardState& state);

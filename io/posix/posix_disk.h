@@ -1,5 +1,5 @@
 // posix::PosixDisk: io::Disk on a real directory, with the durability contract of io/disk.h:
-// File::Sync is fdatasync, Disk::SyncDir is fsync of the directory, both on a helper thread (a pool).
+// File::Sync is fdatasync, Disk::SyncDir is fsync of the directory, both on a helper thread.
 #pragma once
 
 #include <memory>
