@@ -59,6 +59,10 @@ ABSL_FLAG(int64_t, retention_check_ms, 5000,
 ABSL_FLAG(int64_t, promotion_delay_ms, 30000,
           "Regional topics: the controller leader promotes an observer after this long without "
           "a voter renewing its data lease (0: only by 'meridian topic promote').");
+ABSL_FLAG(int64_t, leader_balance_delay_ms, 10000,
+          "A partition's leader hands leadership back to its preferred leader (the first replica "
+          "'meridian topic describe' lists) once that replica has been in sync this long (0: "
+          "never).");
 ABSL_FLAG(int64_t, regional_lease_ms, 10000,
           "Regional topics: how long a confirmation from the controller lets a node serve its "
           "replicas; must leave the promotion delay room for clock drift and an election.");
@@ -332,6 +336,11 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
   // Broker::Start checks how the two relate (and says how in its error).
   options.promotion_delay = std::chrono::milliseconds(absl::GetFlag(FLAGS_promotion_delay_ms));
   options.regional_lease = std::chrono::milliseconds(absl::GetFlag(FLAGS_regional_lease_ms));
+  if (absl::GetFlag(FLAGS_leader_balance_delay_ms) < 0) {
+    return absl::InvalidArgumentError("--leader_balance_delay_ms must be >= 0");
+  }
+  options.leader_balance_delay =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_leader_balance_delay_ms));
   options.planted.ack_before_fsync = absl::GetFlag(FLAGS_unsafe_ack_before_fsync_for_tests);
   if (absl::Status s = LimitsFromFlags(&options.limits); !s.ok()) return s;
   if (options.planted.ack_before_fsync) {

@@ -108,6 +108,9 @@ void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
   counter("meridian_promotion_records_discarded_total",
           "Old-epoch records this node held after a promotion point and discarded (RPO).",
           b.promotion_records_discarded_total);
+  counter("meridian_leader_transfers_total",
+          "Partition leaderships this node handed back to the partition's preferred leader.",
+          b.leader_transfers_total);
   counter("meridian_lease_refusals_total",
           "Requests for regional partitions refused for want of a data lease.",
           b.lease_refusals_total);

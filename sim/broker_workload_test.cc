@@ -119,6 +119,14 @@ TEST(BrokerPlantedBugs, FetchAboveTheHighWatermarkIsCaughtWithin100Seeds) {
   RecordProperty("seeds_to_catch", static_cast<int>(seed));
 }
 
+// Leader placement: with leaders that never hand leadership back, the leaderships a fault moved
+// stay moved, which the end-of-heal check reports.
+TEST(BrokerPlantedBugs, LeadersThatStayPutAreCaughtWithin100Seeds) {
+  const uint64_t seed = SeedsToCatch({.leaders_stay_put = true}, 100);
+  EXPECT_NE(seed, 0u) << "leaders that never return leadership survived 100 seeds";
+  RecordProperty("seeds_to_catch", static_cast<int>(seed));
+}
+
 // Two voters of a strong partition in one region: losing that region for good leaves the
 // partition without a quorum, which the region-loss scenario reports.
 TEST(BrokerPlantedBugs, StrongVotersSharingARegionAreCaughtWithin100Seeds) {

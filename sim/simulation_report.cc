@@ -75,6 +75,7 @@ std::string RegionalFailoverFlags(const SimulationOptions& options) {
   if (bugs.stale_tail_served) flags += " --bug=stale-tail-served";
   if (bugs.observer_in_write_quorum) flags += " --bug=observer-in-write-quorum";
   if (bugs.rpo_under_reported) flags += " --bug=rpo-under-reported";
+  if (bugs.leaders_stay_put) flags += " --bug=leaders-stay-put";
   return flags;
 }
 
@@ -139,6 +140,7 @@ std::string GeoJson(const SimulationResult& result) {
   std::string out =
       fmt::format("\"consistency\":\"{}\",\"produce_ms\":{{\"p50\":{:.1f},\"p99\":{:.1f}}},",
                   result.consistency, result.produce_p50_ms, result.produce_p99_ms);
+  out += fmt::format("\"leaders_off_preferred\":{},", result.leaders_off_preferred);
   if (result.rpo_records.has_value())
     out += fmt::format("\"rpo_records\":{},", *result.rpo_records);
   if (result.rto_s.has_value()) out += fmt::format("\"rto_s\":{:.3f},", *result.rto_s);
@@ -277,6 +279,10 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
   }
   if (name == "observer-in-write-quorum") {
     bugs->observer_in_write_quorum = true;
+    return true;
+  }
+  if (name == "leaders-stay-put") {
+    bugs->leaders_stay_put = true;
     return true;
   }
   if (name == "rpo-under-reported") {

@@ -349,12 +349,12 @@ wire::NodeInfoT SelfInfo(const BrokerOptions& options) {
 }
 
 // Asks the controller leader, over the client protocol, to register `self`.
-absl::Status RegisterRemotely(Broker::State& state, const cluster::NodeRecord& leader,
+absl::Status RegisterRemotely(Broker::State& state, cluster::NodeRecord leader,
                               const wire::NodeInfoT& self, io::Instant deadline) {
   wire::RegisterNodeRequestT registration;
   registration.node = std::make_unique<wire::NodeInfoT>(self);
   absl::StatusOr<wire::ClientMessageT> response =
-      CallNode(state, leader, wire::Message(2, std::move(registration)), deadline);
+      CallNode(state, std::move(leader), wire::Message(2, std::move(registration)), deadline);
   if (!response.ok()) return response.status();
   if (const wire::ErrorResponseT* error = response->body.AsErrorResponse()) {
     return absl::UnavailableError(error->message);
@@ -417,7 +417,7 @@ absl::StatusOr<wire::ClientMessageT> NodeConnection::Exchange(wire::ClientMessag
 }
 
 absl::StatusOr<wire::ClientMessageT> NodeConnection::Call(Broker::State& state,
-                                                          const cluster::NodeRecord& to,
+                                                          cluster::NodeRecord to,
                                                           wire::ClientMessageT request,
                                                           io::Instant deadline) {
   if (stream == nullptr || node != to.id) {
@@ -454,11 +454,11 @@ void NodeConnection::Close() {
   stream.reset();
 }
 
-absl::StatusOr<wire::ClientMessageT> CallNode(Broker::State& state, const cluster::NodeRecord& node,
+absl::StatusOr<wire::ClientMessageT> CallNode(Broker::State& state, cluster::NodeRecord node,
                                               wire::ClientMessageT request, io::Instant deadline) {
   NodeConnection connection;
   absl::StatusOr<wire::ClientMessageT> response =
-      connection.Call(state, node, std::move(request), deadline);
+      connection.Call(state, std::move(node), std::move(request), deadline);
   connection.Close();
   return response;
 }
@@ -554,6 +554,7 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   runtime.Spawn("groups", [state] { RunGroupCoordinators(state); });
   runtime.Spawn("lease-renewal", [state] { RunLeaseRenewal(state); });
   runtime.Spawn("promoter", [state] { RunPromoter(state); });
+  runtime.Spawn("leader-balancer", [state] { RunLeaderBalancer(state); });
   return std::unique_ptr<Broker>(new Broker(state));
 }
 
@@ -617,8 +618,13 @@ std::vector<PartitionStatus> Broker::PartitionStatuses() const {
         state_->controller_machine->metadata.FindTopic(hosted.topic);
     if (topic != nullptr && hosted.partition < topic->partitions.size() &&
         topic->partitions[hosted.partition].group == group) {
-      status.voters = static_cast<uint32_t>(topic->partitions[hosted.partition].replicas.size());
+      const cluster::PartitionRecord& record = topic->partitions[hosted.partition];
+      status.voters = static_cast<uint32_t>(record.replicas.size());
       status.replication_factor = topic->replication_factor;
+      status.preferred_leader = record.replicas.empty() ? 0 : record.replicas.front();
+      status.preferred_leader_in_sync =
+          status.preferred_leader != 0 &&
+          hosted.replica->VoterInSync(io::NodeId(status.preferred_leader));
     }
     statuses.push_back(std::move(status));
   }

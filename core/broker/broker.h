@@ -57,6 +57,8 @@ struct BrokerPlantedBugs {
   bool stale_tail_served = false;  // Reads (fetch, list-offsets) skip the data lease: old tails.
   bool observer_in_write_quorum = false;  // Regional groups count observers' acks toward commit.
   bool rpo_under_reported = false;        // A discarded suffix is reported one record short.
+  // Leader placement: leaders never hand leadership back to the preferred leader.
+  bool leaders_stay_put = false;
 };
 
 // Overload bounds and default quotas (core/broker/README.md "Limits"; docs/operations.md has
@@ -127,6 +129,10 @@ struct BrokerOptions {
   io::Duration regional_lease = std::chrono::seconds(10);
   io::Duration promotion_delay = std::chrono::seconds(30);
   std::function<void(const PromotionEvent&)> on_promotion;  // Tests and the simulator.
+  // Leader placement (leader_balance.cc): a partition's leader hands leadership to the
+  // partition's preferred leader (its first voter) once that voter has been in sync this long;
+  // zero: never.
+  io::Duration leader_balance_delay = std::chrono::seconds(10);
   BrokerPlantedBugs planted;
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
   // stderr, prefixed with the node id.
@@ -156,6 +162,7 @@ struct BrokerMetrics {
   uint64_t promotions_total = 0;
   uint64_t promotion_records_discarded_total = 0;
   uint64_t lease_refusals_total = 0;
+  uint64_t leader_transfers_total = 0;  // Leaderships handed to a preferred leader.
   // Time from a produce or fetch request's decoding to its response (a fetch's long poll
   // included), on the runtime's clock.
   metrics::Histogram produce_latency_ns = metrics::LatencyHistogram();
@@ -189,6 +196,8 @@ struct PartitionStatus {
   // voter; growing it back is not built) is under-replicated however caught up they are.
   uint32_t voters = 0;
   uint32_t replication_factor = 0;
+  uint32_t preferred_leader = 0;          // Partitions only: the first voter in the metadata.
+  bool preferred_leader_in_sync = false;  // Leader only: Replica::VoterInSync(preferred_leader).
   replica::ReplicaHealth health;
 };
 

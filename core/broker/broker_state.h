@@ -177,8 +177,9 @@ void RunGroupCoordinators(std::shared_ptr<Broker::State> state);
 // lease renewal every fraction of a second must not pay a connect and a hello each time).
 struct NodeConnection {
   // Sends `request` (after connecting and a hello, if not connected to `to` yet) and returns
-  // the response; on any error the connection is closed and the next call reconnects.
-  absl::StatusOr<wire::ClientMessageT> Call(Broker::State& state, const cluster::NodeRecord& to,
+  // the response; on any error the connection is closed and the next call reconnects. `to` is
+  // a copy: a record in the metadata may move or go while the call waits on the network.
+  absl::StatusOr<wire::ClientMessageT> Call(Broker::State& state, cluster::NodeRecord to,
                                             wire::ClientMessageT request, io::Instant deadline);
   void Close();
 
@@ -193,7 +194,7 @@ struct NodeConnection {
 };
 
 // Sends `request` to `node`'s client port (after a hello) and returns its response.
-absl::StatusOr<wire::ClientMessageT> CallNode(Broker::State& state, const cluster::NodeRecord& node,
+absl::StatusOr<wire::ClientMessageT> CallNode(Broker::State& state, cluster::NodeRecord node,
                                               wire::ClientMessageT request, io::Instant deadline);
 
 // Regional failover (failover.cc; core/cluster/promotion.h for the design).
@@ -217,6 +218,8 @@ void ReportDiscardedAtRest(Broker::State& state, const std::string& topic,
                            const cluster::PartitionRecord& current);
 void RunLeaseRenewal(std::shared_ptr<Broker::State> state);
 void RunPromoter(std::shared_ptr<Broker::State> state);
+// Hands each partition this node leads back to its preferred leader (leader_balance.cc).
+void RunLeaderBalancer(std::shared_ptr<Broker::State> state);
 // HandleRequest for `principal` if the ACLs allow it, else NotAuthorized (broker_acl.cc).
 wire::ClientMessageT HandleAuthorized(Broker::State& state, const Principal& principal,
                                       const wire::ClientMessageT& request);

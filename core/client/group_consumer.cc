@@ -28,7 +28,20 @@ GroupConsumer::GroupConsumer(Client& client, GroupConsumerOptions options)
 GroupConsumer::~GroupConsumer() {
   *alive_ = false;
   // Like ~Consumer: stopping fetchers may suspend, which a fiber being unwound must not do.
-  if (runtime_.scheduler().InFiber() && !runtime_.scheduler().shutting_down()) consumer_.Close();
+  if (runtime_.scheduler().InFiber() && !runtime_.scheduler().shutting_down()) {
+    StopHeartbeat();
+    consumer_.Close();
+  }
+}
+
+// The heartbeat fiber calls into client_, which may go right after this consumer does (the
+// simulator's member node left its Client's scope while a heartbeat was in a retry backoff, and
+// the fiber woke in a destroyed Client): wait for it to finish, as Consumer does its fetchers.
+void GroupConsumer::StopHeartbeat() {
+  if (!heartbeat_fiber_.has_value()) return;
+  runtime_.scheduler().Cancel(*heartbeat_fiber_);
+  runtime_.scheduler().Join(*heartbeat_fiber_);
+  heartbeat_fiber_.reset();
 }
 
 void GroupConsumer::NoteGroupError(const absl::Status& status) {
@@ -81,7 +94,8 @@ absl::Status GroupConsumer::Join() {
   next_auto_commit_ = runtime_.Now() + options_.auto_commit_interval;
   if (on_assign) on_assign(event);
   const uint64_t session = ++session_;
-  runtime_.Spawn("group-heartbeat", [this, session, alive = alive_] {
+  StopHeartbeat();
+  heartbeat_fiber_ = runtime_.Spawn("group-heartbeat", [this, session, alive = alive_] {
     if (*alive) HeartbeatLoop(session);
   });
   return absl::OkStatus();
@@ -220,6 +234,7 @@ void GroupConsumer::Close() {
                                   runtime_.Now() + client_.options().request_timeout);
   }
   closed_ = true;
+  StopHeartbeat();
   DropAssignment();
   consumer_.Close();
 }

@@ -93,6 +93,7 @@ class GroupConsumer {
   absl::Status Join();
   absl::Status Position(const std::vector<TopicPartition>& partitions, GroupAssignmentEvent& event);
   void HeartbeatLoop(uint64_t session);
+  void StopHeartbeat();  // Cancels the heartbeat fiber and waits for it to finish.
   void DropAssignment();
   void NoteGroupError(const absl::Status& status);
 
@@ -110,6 +111,7 @@ class GroupConsumer {
   io::Instant last_heartbeat_ok_;
   io::Instant next_auto_commit_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::optional<io::FiberId> heartbeat_fiber_;  // The running one, if any.
 };
 
 }  // namespace meridian::client

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "core/replica/durable_mark.h"
@@ -241,6 +242,14 @@ void Replica::Handle(Input input) {
     compaction->result->Fulfil(HandleCompaction(*compaction));
     return;
   }
+  if (auto* transfer = std::get_if<Transfer>(&input)) {
+    // Refusals (no longer leader, the target no longer a voter) need no answer: the caller
+    // watches role() and leader().
+    if (!raft_->TransferLeadership(transfer->target).ok()) {
+      MERIDIAN_PROBE("replica: a leadership transfer refused by raft");
+    }
+    return;
+  }
   Proposal& proposal = std::get<Proposal>(input);
   absl::StatusOr<raft::Index> index = raft_->Propose(std::move(proposal.data));
   if (!index.ok()) {
@@ -451,14 +460,36 @@ void Replica::PublishState() {
   }
   if (new_leadership) {
     leadership_won_total_++;
+    commit_history_.clear();
     for (io::NodeId voter : raft_->membership().voters) {  // A fresh leader gives each a window.
       voter_caught_up_[voter] = now;
       voter_heard_[voter] = now;
     }
   }
   if (role_ != raft::Role::kLeader) return;
+  NoteVotersCaughtUp(now);
+}
+
+// A voter is caught up as of the last moment it held everything committed: until the commit
+// index first passed its match. Comparing match with the commit index of now instead would
+// count a voter that keeps up, one round trip behind (the slower follower of a geo quorum under
+// steady load: commit never waits for it), as out of sync for good.
+void Replica::NoteVotersCaughtUp(io::Instant now) {
+  if (commit_history_.empty() || commit_history_.back().second < commit_) {
+    commit_history_.emplace_back(now, commit_);
+  }
+  const io::Duration window = options_.tick * options_.raft.election_timeout_ticks;
+  while (commit_history_.size() > 1 && now - commit_history_[1].first >= window) {
+    commit_history_.pop_front();  // The one after it already reaches back a whole window.
+  }
   for (const auto& [id, progress] : raft_->progress()) {
-    if (raft_->membership().IsVoter(id) && progress.match() >= commit_) voter_caught_up_[id] = now;
+    if (!raft_->membership().IsVoter(id)) continue;
+    auto passed = std::upper_bound(
+        commit_history_.begin(), commit_history_.end(), progress.match(),
+        [](raft::Index match, const auto& sample) { return match < sample.second; });
+    const io::Instant caught_up = passed == commit_history_.end() ? now : passed->first;
+    io::Instant& noted = voter_caught_up_[id];
+    noted = std::max(noted, caught_up);
   }
 }
 
@@ -484,6 +515,27 @@ absl::StatusOr<std::vector<raft::Entry>> Replica::ReadLocalTail(raft::Index from
   return ReadEntries(from, bytes_max, raft::Index(log_->end_offset().value()));
 }
 
+absl::Status Replica::TransferLeadership(io::NodeId target) {
+  if (!failure_.ok()) return failure_;
+  if (!inputs_.TrySend(Transfer{target})) {
+    return absl::UnavailableError("replica input queue full");
+  }
+  return absl::OkStatus();
+}
+
+bool Replica::VoterInSync(io::NodeId voter) const {
+  if (role_ != raft::Role::kLeader || raft_ == nullptr) return false;
+  if (voter == runtime_.node()) return true;
+  if (!raft_->membership().IsVoter(voter)) return false;
+  return Recent(voter_heard_, voter) && Recent(voter_caught_up_, voter);
+}
+
+bool Replica::Recent(const absl::btree_map<io::NodeId, io::Instant>& seen, io::NodeId id) const {
+  auto it = seen.find(id);
+  return it != seen.end() &&
+         runtime_.Now() - it->second <= options_.tick * options_.raft.election_timeout_ticks;
+}
+
 ReplicaHealth Replica::health() const {
   ReplicaHealth health;
   health.leader_commit_heard = role_ == raft::Role::kLeader ? commit_ : leader_commit_heard_;
@@ -492,17 +544,11 @@ ReplicaHealth Replica::health() const {
   health.log_bytes = log_->size_bytes();
   health.log = log_->metrics();
   if (role_ != raft::Role::kLeader || raft_ == nullptr) return health;
-  const io::Instant now = runtime_.Now();
-  const io::Duration window = options_.tick * options_.raft.election_timeout_ticks;
-  const auto recent = [&](const absl::btree_map<io::NodeId, io::Instant>& seen, io::NodeId id) {
-    auto it = seen.find(id);
-    return it != seen.end() && now - it->second <= window;
-  };
   for (io::NodeId voter : raft_->membership().voters) {
     if (voter == runtime_.node()) continue;
-    const bool heard = recent(voter_heard_, voter);
+    const bool heard = Recent(voter_heard_, voter);
     if (!heard) health.voters_unheard.push_back(voter);
-    if (!heard || !recent(voter_caught_up_, voter)) health.voters_out_of_sync++;
+    if (!heard || !Recent(voter_caught_up_, voter)) health.voters_out_of_sync++;
   }
   MERIDIAN_CHECK(health.voters_out_of_sync < raft_->membership().voters.size());
   return health;

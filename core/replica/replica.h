@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -139,6 +140,13 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Index RetentionIndex(uint64_t bytes_max) const;
   // The latest snapshot's index (0: none): entries up to it may be gone from the log.
   raft::Index snapshot_index() const { return snapshot_index_; }
+  // Asks raft to hand leadership to `target` (Raft::TransferLeadership: it catches the target up,
+  // then tells it to campaign at once). Returns once queued; what raft made of it shows in
+  // role() and leader(). Unavailable if the input queue is full.
+  absl::Status TransferLeadership(io::NodeId target);
+  // A leader's view of voter `voter` now: heard from, and caught up to the commit index, within
+  // the last election timeout (what health() counts as in sync). False on a non-leader.
+  bool VoterInSync(io::NodeId voter) const;
   // Stops the replica: its driver exits, waiters see Cancelled. Idempotent.
   void Shutdown();
 
@@ -175,7 +183,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
     std::string data;
     std::shared_ptr<io::Promise<absl::Status>> result;
   };
-  using Input = std::variant<raft::Message, Proposal, Compaction>;
+  struct Transfer {
+    io::NodeId target;
+  };
+  using Input = std::variant<raft::Message, Proposal, Compaction, Transfer>;
 
   Replica(io::Runtime& runtime, ReplicaOptions options, ReplicaObserver* observer,
           std::unique_ptr<log::Log> log);
@@ -195,6 +206,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void FailStop(absl::Status why);
   void PublishState();
   void NoteHeard(const raft::Message& message);
+  void NoteVotersCaughtUp(io::Instant now);
+  // Whether `seen` has `id` within the last election timeout.
+  bool Recent(const absl::btree_map<io::NodeId, io::Instant>& seen, io::NodeId id) const;
 
   io::Runtime& runtime_;
   const ReplicaOptions options_;
@@ -220,8 +234,12 @@ class Replica : public std::enable_shared_from_this<Replica> {
   absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
   absl::Status failure_;
   // Health bookkeeping (health()). Keyed by voters of the membership only, so bounded by it.
-  absl::btree_map<io::NodeId, io::Instant> voter_heard_;      // Last message from each voter.
-  absl::btree_map<io::NodeId, io::Instant> voter_caught_up_;  // Leader: last match >= commit.
+  absl::btree_map<io::NodeId, io::Instant> voter_heard_;  // Last message from each voter.
+  // Leader: the last moment each voter held everything committed (NoteVotersCaughtUp).
+  absl::btree_map<io::NodeId, io::Instant> voter_caught_up_;
+  // Leader: when the commit index reached each of its recent values (ascending in both), back
+  // to one election timeout ago.
+  std::deque<std::pair<io::Instant, raft::Index>> commit_history_;
   raft::Index leader_commit_heard_;
   std::optional<io::Instant> leader_heard_at_;  // nullopt: never since this replica opened.
   absl::btree_map<io::NodeId, io::Instant> member_heard_;  // Every member ever heard from.
