@@ -108,6 +108,17 @@ void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
   counter("meridian_promotion_records_discarded_total",
           "Old-epoch records this node held after a promotion point and discarded (RPO).",
           b.promotion_records_discarded_total);
+  counter("meridian_reassignments_started_total",
+          "Replica reassignment targets this node recorded as controller leader (operator "
+          "requests and regrowth of promoted partitions).",
+          b.reassignments_started_total);
+  counter("meridian_reassignment_steps_total",
+          "Raft configuration changes (and leadership hand-overs) this node took as a partition "
+          "leader to move a group to its reassignment target.",
+          b.reassignment_steps_total);
+  counter("meridian_reassignments_completed_total",
+          "Reassignments this node reported complete as a partition leader.",
+          b.reassignments_completed_total);
   counter("meridian_lease_refusals_total",
           "Requests for regional partitions refused for want of a data lease.",
           b.lease_refusals_total);
@@ -162,7 +173,7 @@ void RenderReplication(PrometheusText& out, const std::vector<PartitionStatus>& 
     const bool partition = !status.topic.empty();
     const bool short_of_voters = status.voters < status.replication_factor;
     if (partition && status.role == core::raft::Role::kLeader && short_of_voters) {
-      under_replicated++;  // A promoted regional partition: one voter until re-replicated.
+      under_replicated++;  // A promoted regional partition: one voter until regrown.
     } else if (partition && status.health.voters_out_of_sync > 0) {
       under_replicated++;
     }

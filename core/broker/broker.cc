@@ -66,7 +66,17 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   auto machine = std::make_shared<PartitionMachine>(state.runtime, state.options.planted.partition);
   replica::ReplicaOptions options;
   options.group = partition.group;
-  options.raft = state.GroupRaftOptions(partition.replicas, partition.observers);
+  // A replica joining by reassignment starts as a learner of the configuration it is told
+  // about: it never campaigns on its empty log, and the leader's entries (or snapshot) bring it
+  // the configuration in force, which replaces this one.
+  std::vector<uint32_t> learners = partition.observers;
+  const uint32_t me = state.options.node_id;
+  if (std::find(partition.replicas.begin(), partition.replicas.end(), me) ==
+          partition.replicas.end() &&
+      std::find(learners.begin(), learners.end(), me) == learners.end()) {
+    learners.push_back(me);
+  }
+  options.raft = state.GroupRaftOptions(partition.replicas, learners);
   if (state.options.planted.observer_in_write_quorum && !partition.observers.empty()) {
     options.raft.planted_bug = raft::PlantedBug::kLearnersCountTowardCommit;
   }
@@ -120,11 +130,7 @@ void Reconcile(Broker::State& state) {
   absl::btree_set<uint64_t> wanted;
   for (const auto& [name, topic] : state.controller_machine->metadata.topics()) {
     for (const cluster::PartitionRecord& partition : topic.partitions) {
-      const auto here = [&](const std::vector<uint32_t>& nodes) {
-        return std::find(nodes.begin(), nodes.end(), state.options.node_id) != nodes.end();
-      };
-      const bool mine = here(partition.replicas) || here(partition.observers);
-      if (!mine) continue;
+      if (!HostedHere(state, partition)) continue;
       wanted.insert(partition.group);
       if (!state.partitions.contains(partition.group)) to_start.push_back({name, partition});
     }
@@ -502,6 +508,7 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   runtime.Spawn("groups", [state] { RunGroupCoordinators(state); });
   runtime.Spawn("lease-renewal", [state] { RunLeaseRenewal(state); });
   runtime.Spawn("promoter", [state] { RunPromoter(state); });
+  runtime.Spawn("reassigner", [state] { RunReassigner(state); });
   return std::unique_ptr<Broker>(new Broker(state));
 }
 
@@ -565,8 +572,10 @@ std::vector<PartitionStatus> Broker::PartitionStatuses() const {
         state_->controller_machine->metadata.FindTopic(hosted.topic);
     if (topic != nullptr && hosted.partition < topic->partitions.size() &&
         topic->partitions[hosted.partition].group == group) {
-      status.voters = static_cast<uint32_t>(topic->partitions[hosted.partition].replicas.size());
+      const cluster::PartitionRecord& record = topic->partitions[hosted.partition];
+      status.voters = static_cast<uint32_t>(record.replicas.size());
       status.replication_factor = topic->replication_factor;
+      status.target_voters = static_cast<uint32_t>(record.target_replicas.size());
     }
     statuses.push_back(std::move(status));
   }

@@ -27,6 +27,7 @@
 #include "core/broker/acl.h"
 #include "core/broker/partition_state.h"
 #include "core/broker/quotas.h"
+#include "core/broker/reassignment_step.h"
 #include "core/cluster/metadata.h"
 #include "core/metrics/histogram.h"
 #include "core/raft/types.h"
@@ -57,6 +58,8 @@ struct BrokerPlantedBugs {
   bool stale_tail_served = false;  // Reads (fetch, list-offsets) skip the data lease: old tails.
   bool observer_in_write_quorum = false;  // Regional groups count observers' acks toward commit.
   bool rpo_under_reported = false;        // A discarded suffix is reported one record short.
+  // Replica reassignment (reassignment_step.h): the step order's two rules broken.
+  ReassignmentPlantedBug reassignment = ReassignmentPlantedBug::kNone;
 };
 
 // Overload bounds and default quotas (core/broker/README.md "Limits"; docs/operations.md has
@@ -86,6 +89,21 @@ struct PromotionEvent {
   uint32_t epoch = 0;           // The new epoch.
   int64_t promoted_offset = 0;  // Old-epoch records at or after it are discarded.
   uint64_t records = 0;         // kDiscarded: how many this node held after the offset.
+};
+
+// One configuration change of a replica reassignment, taken by the partition's leader
+// (BrokerOptions::on_reassignment; the simulator's reassignment checker reads these).
+struct ReassignmentEvent {
+  ReassignmentStep::Kind kind = ReassignmentStep::Kind::kWait;
+  std::string topic;
+  uint32_t partition = 0;
+  uint64_t group = 0;
+  uint32_t node = 0;    // The member the change is about (the transferee for kTransfer).
+  uint64_t match = 0;   // kAddVoter: the new voter's match index when it was proposed.
+  uint64_t commit = 0;  // The leader's commit index then.
+  uint32_t voters_before = 0;
+  uint32_t voters_after = 0;  // In the configuration the change proposes.
+  uint32_t target_voters = 0;
 };
 
 struct BrokerOptions {
@@ -127,6 +145,10 @@ struct BrokerOptions {
   io::Duration regional_lease = std::chrono::seconds(10);
   io::Duration promotion_delay = std::chrono::seconds(30);
   std::function<void(const PromotionEvent&)> on_promotion;  // Tests and the simulator.
+  // Replica reassignment (core/broker/README.md "Reassignment"): whether the controller leader
+  // records a regrowth target for a promoted partition short of its replication factor.
+  bool regrow_promoted_partitions = true;
+  std::function<void(const ReassignmentEvent&)> on_reassignment;  // Tests and the simulator.
   BrokerPlantedBugs planted;
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
   // stderr, prefixed with the node id.
@@ -156,6 +178,11 @@ struct BrokerMetrics {
   uint64_t promotions_total = 0;
   uint64_t promotion_records_discarded_total = 0;
   uint64_t lease_refusals_total = 0;
+  // Replica reassignment: targets this node recorded as controller leader, configuration
+  // changes it took as a partition leader, and reassignments it reported complete.
+  uint64_t reassignments_started_total = 0;
+  uint64_t reassignment_steps_total = 0;
+  uint64_t reassignments_completed_total = 0;
   // Time from a produce or fetch request's decoding to its response (a fetch's long poll
   // included), on the runtime's clock.
   metrics::Histogram produce_latency_ns = metrics::LatencyHistogram();
@@ -189,6 +216,8 @@ struct PartitionStatus {
   // voter; growing it back is not built) is under-replicated however caught up they are.
   uint32_t voters = 0;
   uint32_t replication_factor = 0;
+  // A reassignment in progress (core/cluster/reassignment.h): its target voter count; 0: none.
+  uint32_t target_voters = 0;
   replica::ReplicaHealth health;
 };
 

@@ -251,6 +251,10 @@ void Replica::Handle(Input input) {
     compaction->result->Fulfil(HandleCompaction(*compaction));
     return;
   }
+  if (auto* change = std::get_if<MembershipChange>(&input)) {
+    HandleMembershipChange(*change);
+    return;
+  }
   Proposal& proposal = std::get<Proposal>(input);
   absl::StatusOr<raft::Index> index = raft_->Propose(std::move(proposal.data));
   if (!index.ok()) {
@@ -451,6 +455,14 @@ void Replica::PublishState() {
   term_ = raft_->term();
   leader_ = raft_->leader();
   commit_ = raft_->log().commit();
+  membership_ = raft_->membership();
+  membership_index_ = raft_->membership_index();
+  match_.clear();
+  if (role_ == raft::Role::kLeader) {
+    for (const auto& [id, progress] : raft_->progress()) {
+      if (id != raft_->id()) match_[id] = progress.match();
+    }
+  }
   if (new_leadership && observer_ != nullptr)
     observer_->OnLeader(runtime_.node(), term_, raft_->log());
   // Health bookkeeping only (health()); nothing here feeds back into the protocol.
@@ -470,6 +482,39 @@ void Replica::PublishState() {
   for (const auto& [id, progress] : raft_->progress()) {
     if (raft_->membership().IsVoter(id) && progress.match() >= commit_) voter_caught_up_[id] = now;
   }
+}
+
+void Replica::HandleMembershipChange(MembershipChange& change) {
+  if (!change.change.has_value()) {
+    const absl::Status transfer = raft_->TransferLeadership(change.target);
+    if (!transfer.ok()) return change.result->Fulfil(transfer);
+    return change.result->Fulfil(raft_->log().last_index());
+  }
+  change.result->Fulfil(raft_->ProposeConfChange(*change.change));
+}
+
+absl::StatusOr<raft::Index> Replica::SendMembershipChange(MembershipChange change,
+                                                          io::Instant deadline) {
+  if (!failure_.ok()) return failure_;
+  auto result = std::make_shared<io::Promise<absl::StatusOr<raft::Index>>>(runtime_);
+  change.result = result;
+  if (!inputs_.TrySend(std::move(change))) {
+    return absl::UnavailableError("replica input queue full");
+  }
+  absl::StatusOr<const absl::StatusOr<raft::Index>*> done = result->Wait(deadline);
+  if (!done.ok()) return done.status();
+  return **done;
+}
+
+absl::StatusOr<raft::Index> Replica::ProposeConfChange(raft::ConfChange change,
+                                                       io::Instant deadline) {
+  MERIDIAN_CHECK(change.node != raft::kNoNode);
+  return SendMembershipChange(MembershipChange{change, raft::kNoNode, nullptr}, deadline);
+}
+
+absl::Status Replica::TransferLeadership(io::NodeId target, io::Instant deadline) {
+  MERIDIAN_CHECK(target != raft::kNoNode);
+  return SendMembershipChange(MembershipChange{std::nullopt, target, nullptr}, deadline).status();
 }
 
 void Replica::NoteHeard(const raft::Message& message) {
