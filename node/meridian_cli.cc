@@ -1498,7 +1498,7 @@ int RunQuotaDescribe(Session& session, const Args&) {
 // ------------------------------------------------------------------------------------------
 // Dispatch and the process around a subcommand.
 
-std::vector<Command> Commands() {
+std::vector<Command> TopicCommands() {
   return {
       {"topic create",
        kTopicCreateUsage,
@@ -1525,6 +1525,12 @@ std::vector<Command> Commands() {
        {{"partition", true}, {"replicas", true}, {"observers", true}},
        1,
        RunTopicReassign},
+  };
+}
+
+std::vector<Command> Commands() {
+  std::vector<Command> commands = TopicCommands();
+  std::vector<Command> others = {
       {"produce",
        kProduceUsage,
        {{"file", true}, {"key-separator", true}, {"acks", true}, {"no-idempotence", false}},
@@ -1572,6 +1578,8 @@ std::vector<Command> Commands() {
        0,
        nullptr},
   };
+  for (Command& command : others) commands.push_back(std::move(command));
+  return commands;
 }
 
 // The command named by the first words ("produce", "topic create"), or nullptr; `group` is set

@@ -31,10 +31,7 @@ ReassignmentLog WalkSwap(ReassignmentPlantedBug bug) {
       continue;
     }
     core::raft::Membership next;
-    const core::raft::ConfChangeKind kind =
-        step.kind == Kind::kAddLearner ? core::raft::ConfChangeKind::kAddLearner
-        : step.kind == Kind::kAddVoter ? core::raft::ConfChangeKind::kAddVoter
-                                       : core::raft::ConfChangeKind::kRemove;
+    const core::raft::ConfChangeKind kind = core::broker::ConfChangeKindOf(step.kind);
     EXPECT_TRUE(core::raft::ApplyConfChange(config, {kind, step.node}, &next).ok());
     const auto m = match.find(step.node);  // A node joining straight as a voter has none.
     log.events.push_back(

@@ -53,10 +53,7 @@ absl::Status TakeStep(Broker::State& state, const HostedPartition& hosted,
   if (step.kind == Kind::kTransfer) {
     if (absl::Status s = hosted.replica->TransferLeadership(step.node, deadline); !s.ok()) return s;
   } else {
-    const raft::ConfChangeKind kind =
-        step.kind == Kind::kAddLearner ? raft::ConfChangeKind::kAddLearner
-        : step.kind == Kind::kAddVoter ? raft::ConfChangeKind::kAddVoter
-                                       : raft::ConfChangeKind::kRemove;
+    const raft::ConfChangeKind kind = ConfChangeKindOf(step.kind);
     if (absl::Status s = raft::ApplyConfChange(*view.config, {kind, step.node}, &next); !s.ok()) {
       return s;
     }
@@ -85,34 +82,10 @@ absl::Status TakeStep(Broker::State& state, const HostedPartition& hosted,
   return absl::OkStatus();
 }
 
-wire::PartitionReassignT Completion(const std::string& topic,
-                                    const cluster::PartitionRecord& record) {
-  wire::PartitionReassignT complete;
-  complete.topic = topic;
-  complete.partition = record.partition;
-  complete.group = record.group;
-  complete.replicas = record.target_replicas;
-  complete.observers = record.target_observers;
-  complete.complete = true;
-  return complete;
-}
-
 // Tells the controller leader that the group's committed configuration is the target: proposed
 // here when this node leads the controller, else sent to the leader as an admin request.
 absl::Status ReportCompletion(Broker::State& state, NodeConnection& connection,
                               const std::string& topic, const cluster::PartitionRecord& record) {
-  const io::Instant deadline = state.runtime.Now() + kChangeTimeout;
-  if (state.controller->role() == raft::Role::kLeader) {
-    wire::MetadataCommandT command;
-    command.body.Set(Completion(topic, record));
-    absl::StatusOr<cluster::MetadataOutcome> outcome = state.ProposeMetadata(command, deadline);
-    if (!outcome.ok()) return outcome.status();
-    return outcome->status;
-  }
-  const auto& nodes = state.controller_machine->metadata.nodes();
-  auto leader = nodes.find(state.controller->leader().value());
-  if (leader == nodes.end()) return absl::UnavailableError("no controller leader known");
-  const cluster::NodeRecord to = leader->second;  // The metadata may change meanwhile.
   wire::ReassignPartitionRequestT request;
   request.topic = topic;
   request.partition = record.partition;
@@ -120,8 +93,17 @@ absl::Status ReportCompletion(Broker::State& state, NodeConnection& connection,
   request.replicas = record.target_replicas;
   request.observers = record.target_observers;
   request.complete = true;
-  absl::StatusOr<wire::ClientMessageT> response =
-      connection.Call(state, to, wire::Message(0, std::move(request)), deadline);
+  absl::StatusOr<wire::ClientMessageT> response;
+  if (state.controller->role() == raft::Role::kLeader) {
+    response = HandleReassignPartition(state, 0, request);
+  } else {
+    const auto& nodes = state.controller_machine->metadata.nodes();
+    auto leader = nodes.find(state.controller->leader().value());
+    if (leader == nodes.end()) return absl::UnavailableError("no controller leader known");
+    const cluster::NodeRecord to = leader->second;  // The metadata may change meanwhile.
+    response = connection.Call(state, to, wire::Message(0, std::move(request)),
+                               state.runtime.Now() + kChangeTimeout);
+  }
   if (!response.ok()) return response.status();
   if (const wire::ErrorResponseT* error = response->body.AsErrorResponse()) {
     return absl::UnavailableError(error->message);

@@ -59,6 +59,12 @@ std::string_view StepName(Kind kind) {
   return "unknown";
 }
 
+raft::ConfChangeKind ConfChangeKindOf(Kind kind) {
+  MERIDIAN_CHECK(kind == Kind::kAddLearner || kind == Kind::kAddVoter || kind == Kind::kRemove);
+  if (kind == Kind::kAddLearner) return raft::ConfChangeKind::kAddLearner;
+  return kind == Kind::kAddVoter ? raft::ConfChangeKind::kAddVoter : raft::ConfChangeKind::kRemove;
+}
+
 bool CaughtUp(const ReassignmentView& view, io::NodeId node) {
   if (node == view.self) return true;
   auto match = view.match->find(node);

@@ -56,6 +56,9 @@ struct ReassignmentStep {
 
 std::string_view StepName(ReassignmentStep::Kind kind);
 
+// The raft change a step takes (kAddLearner, kAddVoter or kRemove only).
+raft::ConfChangeKind ConfChangeKindOf(ReassignmentStep::Kind kind);
+
 // Whether `node` is within kCatchUpEntriesSlack of the leader's commit index.
 bool CaughtUp(const ReassignmentView& view, io::NodeId node);
 

@@ -32,10 +32,7 @@ struct Group {
       leader = step.node;
       return;
     }
-    const raft::ConfChangeKind kind =
-        step.kind == Kind::kAddLearner ? raft::ConfChangeKind::kAddLearner
-        : step.kind == Kind::kAddVoter ? raft::ConfChangeKind::kAddVoter
-                                       : raft::ConfChangeKind::kRemove;
+    const raft::ConfChangeKind kind = ConfChangeKindOf(step.kind);
     ASSERT_TRUE(raft::ApplyConfChange(config, {kind, step.node}, &next).ok());
     config = next;
     if (step.kind == Kind::kAddLearner) match[step.node] = raft::Index(0);
