@@ -86,6 +86,7 @@ constexpr char kToolUsage[] =
     "  topic delete NAME                                         delete a topic\n"
     "  topic add-partitions NAME --total=N                       grow a topic to N partitions\n"
     "  topic promote NAME --partition=P                          fail a regional partition over\n"
+    "  topic reassign NAME --partition=P --replicas=IDS          move a partition's replicas\n"
     "  produce TOPIC                                             records from stdin, one a line\n"
     "  consume TOPIC                                             records to stdout, one a line\n"
     "  cluster status                                            nodes, leaders, replica lag\n"
@@ -143,6 +144,16 @@ constexpr char kTopicPromoteUsage[] =
     "fenced: records it holds past the promotion point are discarded and counted\n"
     "(meridian_promotion_records_discarded_total). Refused while a voter of the partition\n"
     "still renews its data lease.\n";
+
+constexpr char kTopicReassignUsage[] =
+    "Usage: meridian topic reassign NAME --partition=P --replicas=ID,ID,... "
+    "[--observers=ID,...]\n\n"
+    "Moves partition P of topic NAME to these voters (the preferred leader first) and\n"
+    "observers, checked against the topic's placement rules (strong: at most the voters per\n"
+    "region a region loss can spare; regional: every voter in one region). The partition's\n"
+    "leader adds each new replica as a learner, makes it a voter once it has caught up, then\n"
+    "removes the departing ones, one raft configuration change at a time; topic describe shows\n"
+    "the target until it is done. One reassignment per partition at a time.\n";
 
 constexpr char kProduceUsage[] =
     "Usage: meridian produce TOPIC [--file=PATH] [--key-separator=SEP] [--acks=quorum|leader]\n"
@@ -556,6 +567,14 @@ int RunTopicDescribe(Session& session, const Args& args) {
                epoch});
   }
   table.Print(stdout, "  ");
+  for (const auto& partition : topic->partitions) {
+    if (partition == nullptr || partition->target_replicas.empty()) continue;
+    fmt::print("  partition {}: reassigning to voters {} observers {}\n", partition->partition,
+               absl::StrJoin(partition->target_replicas, ","),
+               partition->target_observers.empty()
+                   ? "-"
+                   : absl::StrJoin(partition->target_observers, ","));
+  }
   return kExitOk;
 }
 
@@ -596,6 +615,50 @@ int RunTopicPromote(Session& session, const Args& args) {
   if (!promoted.ok()) return session.Fail(Explain(promoted.status(), name));
   fmt::print("{}/{} promoted to epoch {}: node {} continues from offset {}\n", name, *partition,
              promoted->epoch, promoted->source, promoted->promoted_offset);
+  return kExitOk;
+}
+
+// "1,2,3" as node ids (empty text: none).
+absl::StatusOr<std::vector<uint32_t>> NodeIdsFlag(const Args& args, std::string_view name) {
+  std::vector<uint32_t> ids;
+  const std::string text = args.Value(name);
+  for (absl::string_view word : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    uint32_t id = 0;
+    if (!absl::SimpleAtoi(word, &id) || id == 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("--{}: '{}' is not a node id (a positive integer)", name,
+                      std::string_view(word.data(), word.size())));
+    }
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+int RunTopicReassign(Session& session, const Args& args) {
+  const std::string name = args.words[0];
+  absl::StatusOr<int64_t> partition = IntFlag(args, "partition", 0, 1023, std::nullopt);
+  if (!partition.ok()) return session.UsageError(partition.status());
+  absl::StatusOr<std::vector<uint32_t>> replicas = NodeIdsFlag(args, "replicas");
+  if (!replicas.ok()) return session.UsageError(replicas.status());
+  if (replicas->empty())
+    return session.UsageError(absl::InvalidArgumentError("--replicas is required"));
+  absl::StatusOr<std::vector<uint32_t>> observers = NodeIdsFlag(args, "observers");
+  if (!observers.ok()) return session.UsageError(observers.status());
+  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+    return session.Fail(metadata.status());
+  }
+  absl::StatusOr<wire::ReassignPartitionResponseT> reassigned = session.client().ReassignPartition(
+      name, static_cast<uint32_t>(*partition), *replicas, *observers);
+  if (!reassigned.ok()) return session.Fail(Explain(reassigned.status(), name));
+  if (reassigned->target_replicas.empty()) {
+    fmt::print("{}/{} already has these replicas\n", name, *partition);
+    return kExitOk;
+  }
+  fmt::print(
+      "{}/{} reassigning to voters {} observers {} (group {})\n", name, *partition,
+      absl::StrJoin(reassigned->target_replicas, ","),
+      reassigned->target_observers.empty() ? "-" : absl::StrJoin(reassigned->target_observers, ","),
+      reassigned->group);
   return kExitOk;
 }
 
@@ -1435,7 +1498,7 @@ int RunQuotaDescribe(Session& session, const Args&) {
 // ------------------------------------------------------------------------------------------
 // Dispatch and the process around a subcommand.
 
-std::vector<Command> Commands() {
+std::vector<Command> TopicCommands() {
   return {
       {"topic create",
        kTopicCreateUsage,
@@ -1457,6 +1520,17 @@ std::vector<Command> Commands() {
        1,
        RunTopicAddPartitions},
       {"topic promote", kTopicPromoteUsage, {{"partition", true}}, 1, RunTopicPromote},
+      {"topic reassign",
+       kTopicReassignUsage,
+       {{"partition", true}, {"replicas", true}, {"observers", true}},
+       1,
+       RunTopicReassign},
+  };
+}
+
+std::vector<Command> Commands() {
+  std::vector<Command> commands = TopicCommands();
+  std::vector<Command> others = {
       {"produce",
        kProduceUsage,
        {{"file", true}, {"key-separator", true}, {"acks", true}, {"no-idempotence", false}},
@@ -1504,6 +1578,8 @@ std::vector<Command> Commands() {
        0,
        nullptr},
   };
+  for (Command& command : others) commands.push_back(std::move(command));
+  return commands;
 }
 
 // The command named by the first words ("produce", "topic create"), or nullptr; `group` is set

@@ -52,6 +52,36 @@ void RenderProcess(PrometheusText& out, io::posix::PosixRuntime& rt, const NodeM
   }
 }
 
+// Regional failover, replica reassignment and leader placement counters.
+void RenderReplicaMoves(PrometheusText& out, const core::broker::BrokerMetrics& b) {
+  const auto counter = [&](std::string_view name, std::string_view help, uint64_t value) {
+    out.One(name, "counter", help, {}, static_cast<double>(value));
+  };
+  counter("meridian_promotions_total",
+          "Regional partitions this node promoted to an observer as controller leader.",
+          b.promotions_total);
+  counter("meridian_promotion_records_discarded_total",
+          "Old-epoch records this node held after a promotion point and discarded (RPO).",
+          b.promotion_records_discarded_total);
+  counter("meridian_reassignments_started_total",
+          "Replica reassignment targets this node recorded as controller leader (operator "
+          "requests and regrowth of promoted partitions).",
+          b.reassignments_started_total);
+  counter("meridian_reassignment_steps_total",
+          "Raft configuration changes (and leadership hand-overs) this node took as a partition "
+          "leader to move a group to its reassignment target.",
+          b.reassignment_steps_total);
+  counter("meridian_reassignments_completed_total",
+          "Reassignments this node reported complete as a partition leader.",
+          b.reassignments_completed_total);
+  counter("meridian_leader_transfers_total",
+          "Partition leaderships this node handed back to the partition's preferred leader.",
+          b.leader_transfers_total);
+  counter("meridian_lease_refusals_total",
+          "Requests for regional partitions refused for want of a data lease.",
+          b.lease_refusals_total);
+}
+
 void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
   const core::broker::BrokerMetrics& b = broker.metrics();
   const auto counter = [&](std::string_view name, std::string_view help, uint64_t value) {
@@ -102,18 +132,6 @@ void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
         b.buffered_bytes_peak);
   gauge("meridian_buffered_bytes_max",
         "The bound on meridian_buffered_bytes (--buffered_bytes_max).", b.buffered_bytes_max);
-  counter("meridian_promotions_total",
-          "Regional partitions this node promoted to an observer as controller leader.",
-          b.promotions_total);
-  counter("meridian_promotion_records_discarded_total",
-          "Old-epoch records this node held after a promotion point and discarded (RPO).",
-          b.promotion_records_discarded_total);
-  counter("meridian_leader_transfers_total",
-          "Partition leaderships this node handed back to the partition's preferred leader.",
-          b.leader_transfers_total);
-  counter("meridian_lease_refusals_total",
-          "Requests for regional partitions refused for want of a data lease.",
-          b.lease_refusals_total);
   out.Family("meridian_produce_latency_seconds", "histogram",
              "Produce request handling time, replication to a quorum included.");
   out.Histogram({}, b.produce_latency_ns, kNanosPerSecond);
@@ -165,7 +183,7 @@ void RenderReplication(PrometheusText& out, const std::vector<PartitionStatus>& 
     const bool partition = !status.topic.empty();
     const bool short_of_voters = status.voters < status.replication_factor;
     if (partition && status.role == core::raft::Role::kLeader && short_of_voters) {
-      under_replicated++;  // A promoted regional partition: one voter until re-replicated.
+      under_replicated++;  // A promoted regional partition: one voter until regrown.
     } else if (partition && status.health.voters_out_of_sync > 0) {
       under_replicated++;
     }
@@ -253,6 +271,7 @@ std::string RenderMetrics(io::posix::PosixRuntime& rt, const NodeMetrics& metric
     out.One("meridian_partitions_hosted", "gauge", "Partition replicas on this node.", {},
             static_cast<double>(metrics.broker->metrics().partitions_hosted));
     RenderRequests(out, *metrics.broker);
+    RenderReplicaMoves(out, metrics.broker->metrics());
     RenderPartitions(out, statuses);
     RenderReplication(out, statuses);
     RenderPeers(out, rt, *metrics.broker, statuses.front());

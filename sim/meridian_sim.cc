@@ -59,9 +59,10 @@ ABSL_FLAG(
     std::string, bug, "none",
     "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state, "
     "snapshot-without-state, strong-voters-share-a-region, memory-bound-ignored (spike-10x), "
-    "promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported "
-    "(region-loss-regional), leaders-stay-put; with --group_members: zombie-commit-accepted, "
-    "assign-one-partition-twice, group-commit-ahead. Toy workload: ack-before-sync, skip-crc.");
+    "promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported, "
+    "reassign-voter-early, reassign-remove-first (region-loss-regional), leaders-stay-put; with "
+    "--group_members: zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead. Toy "
+    "workload: ack-before-sync, skip-crc.");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
 ABSL_FLAG(bool, plant_nondeterminism, false,
@@ -112,7 +113,8 @@ std::string BugFromFlags(SimulationOptions* options) {
              "forget-producer-state, snapshot-without-state, strong-voters-share-a-region, "
              "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
              "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
-             "observer-in-write-quorum, rpo-under-reported, leaders-stay-put)";
+             "observer-in-write-quorum, rpo-under-reported, reassign-voter-early, "
+             "reassign-remove-first, leaders-stay-put)";
     }
     options->group_members = absl::GetFlag(FLAGS_group_members);
   } else if (!ParsePlantedBug(bug, &options->bug)) {

@@ -2,8 +2,10 @@
 // home region is lost or cut off (for good or for a while); the controller promotes an observer
 // after the promotion delay. Every run must be valid once the records the promotions reported
 // discarding are allowed for, and the report must cover every acknowledged record the checker
-// finds gone; each planted failover bug is caught within 200 seeds. Every failure prints the
-// command that replays it.
+// finds gone; every promoted partition is regrown to its replication factor by the end (one
+// raft configuration change at a time, checked by the reassignment checker); each planted
+// failover and reassignment bug is caught within 200 seeds. Every failure prints the command
+// that replays it.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,7 +18,7 @@ namespace {
 void ExpectValidSeeds(uint64_t first, uint64_t last) {
   std::vector<double> rto;
   uint64_t promoted_runs = 0;
-  uint64_t reported_runs = 0;  // Runs whose end found an under-replicated partition.
+  uint64_t regrown_runs = 0;  // Runs whose promoted partitions took reassignment steps.
   for (uint64_t seed = first; seed <= last; seed++) {
     const SimulationOptions options{.seed = seed, .scenario = "region-loss-regional"};
     const SimulationResult result = RunSimulation(options);
@@ -28,17 +30,19 @@ void ExpectValidSeeds(uint64_t first, uint64_t last) {
         << ReproCommand(options);
     EXPECT_GE(*result.rpo_records, *result.rpo_acked_lost) << ReproCommand(options);
     promoted_runs += result.promotions > 0;
-    // A promoted partition runs on one voter (re-replication is not built) and must say so:
-    // its leader counts it under-replicated; nothing else is.
+    // A promoted partition runs on one voter until the controller regrows it; nothing else is
+    // ever short of voters. Every run ends with every partition back at its replication
+    // factor (the run itself fails otherwise: replication-not-restored).
     if (result.promotions == 0) {
       EXPECT_EQ(result.under_replicated, 0u) << ReproCommand(options);
     }
     EXPECT_LE(result.under_replicated, result.partitions) << ReproCommand(options);
-    reported_runs += result.under_replicated > 0;
+    EXPECT_EQ(result.replication_restored, std::vector<bool>(result.partitions, true))
+        << ReproCommand(options);
+    regrown_runs += result.promotions > 0 && result.reassignment_steps > 0;
     rto.push_back(*result.rto_s);
   }
-  EXPECT_GT(reported_runs, promoted_runs / 2)
-      << "promoted partitions not reported under-replicated";
+  EXPECT_GT(regrown_runs, promoted_runs / 2) << "promoted partitions were not regrown";
   std::sort(rto.begin(), rto.end());
   // The promotion delay (3 s) plus seeding, a leader election and the clients' retries.
   EXPECT_LT(rto.back(), 25.0) << "max RTO over seeds " << first << ".." << last;
@@ -92,6 +96,16 @@ TEST(RegionalFailoverPlantedBugs, ObserverInTheWriteQuorumIsCaughtWithin200Seeds
 TEST(RegionalFailoverPlantedBugs, RpoUnderReportedIsCaughtWithin100Seeds) {
   const uint64_t seed = SeedsToCatch({.rpo_under_reported = true}, 100);
   EXPECT_NE(seed, 0u) << "an under-reported RPO survived 100 seeds";
+  RecordProperty("seeds_to_catch", static_cast<int>(seed));
+}
+
+// Reassignment: a promoted partition's new voters are made voters before they caught up (the
+// reassignment checker's voter-not-caught-up). Every regrowth adds empty replicas, so the
+// first seed that promotes shows it.
+TEST(ReassignmentPlantedBugs, VoterBeforeCaughtUpIsCaughtWithin20Seeds) {
+  const uint64_t seed = SeedsToCatch(
+      {.reassignment = core::broker::ReassignmentPlantedBug::kVoterBeforeCaughtUp}, 20);
+  EXPECT_NE(seed, 0u) << "a voter promoted before catching up survived 20 seeds";
   RecordProperty("seeds_to_catch", static_cast<int>(seed));
 }
 

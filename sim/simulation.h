@@ -107,13 +107,18 @@ struct SimulationResult {
   std::optional<uint64_t> rpo_acked_lost;
   // region-loss-regional: partitions whose live leader, at the end of the heal phase, had fewer
   // voters than the topic's replication factor (what meridian_under_replicated_partitions
-  // counts): every promoted partition, until re-replication is built.
+  // counts): a promoted partition until its regrowth completes.
   uint64_t under_replicated = 0;
   // Broker workload: partitions whose live leader, at the end of the heal phase, was not the
   // partition's preferred leader although that one was in sync (core/broker leader_balance.cc
   // hands leadership back once it has been in sync for BrokerOptions::leader_balance_delay).
   // A violation when the heal phase is at least 10 s.
   uint64_t leaders_off_preferred = 0;
+  // region-loss-regional: per partition, whether the run ended (after the audit) with the
+  // partition back at its replication factor and no reassignment in progress; and how many
+  // reassignment steps partition leaders took in the whole run.
+  std::vector<bool> replication_restored;
+  uint64_t reassignment_steps = 0;
   bool ok() const { return violations.empty(); }
 };
 
@@ -148,6 +153,8 @@ bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug);
 // Broker planted bugs by name: ack-before-quorum, fetch-above-hwm, forget-producer-state,
 // snapshot-without-state, strong-voters-share-a-region, promote-without-fencing,
 // stale-tail-served, observer-in-write-quorum, rpo-under-reported, leaders-stay-put.
+// stale-tail-served, observer-in-write-quorum, rpo-under-reported, reassign-voter-early,
+// reassign-remove-first.
 bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBugs* bugs);
 // "group-commit-ahead": the simulated group members commit one past their position.
 bool ParseGroupConsumerPlantedBug(std::string_view name, client::GroupConsumerPlantedBug* bug);

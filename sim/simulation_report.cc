@@ -76,6 +76,12 @@ std::string RegionalFailoverFlags(const SimulationOptions& options) {
   if (bugs.observer_in_write_quorum) flags += " --bug=observer-in-write-quorum";
   if (bugs.rpo_under_reported) flags += " --bug=rpo-under-reported";
   if (bugs.leaders_stay_put) flags += " --bug=leaders-stay-put";
+  if (bugs.reassignment == core::broker::ReassignmentPlantedBug::kVoterBeforeCaughtUp) {
+    flags += " --bug=reassign-voter-early";
+  }
+  if (bugs.reassignment == core::broker::ReassignmentPlantedBug::kRemoveBeforeAdd) {
+    flags += " --bug=reassign-remove-first";
+  }
   return flags;
 }
 
@@ -156,6 +162,12 @@ std::string GeoJson(const SimulationResult& result) {
   if (result.rpo_acked_lost.has_value()) {
     out += fmt::format("\"promotions\":{},\"rpo_acked_lost\":{},\"under_replicated\":{},",
                        result.promotions, *result.rpo_acked_lost, result.under_replicated);
+    std::string restored;
+    for (bool partition : result.replication_restored) {
+      restored += fmt::format("{}{}", restored.empty() ? "" : ",", partition);
+    }
+    out += fmt::format("\"replication_restored\":[{}],\"reassignment_steps\":{},", restored,
+                       result.reassignment_steps);
   }
   return out;
 }
@@ -287,6 +299,14 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
   }
   if (name == "rpo-under-reported") {
     bugs->rpo_under_reported = true;
+    return true;
+  }
+  if (name == "reassign-voter-early") {
+    bugs->reassignment = core::broker::ReassignmentPlantedBug::kVoterBeforeCaughtUp;
+    return true;
+  }
+  if (name == "reassign-remove-first") {
+    bugs->reassignment = core::broker::ReassignmentPlantedBug::kRemoveBeforeAdd;
     return true;
   }
   if (name == "snapshot-without-state") {

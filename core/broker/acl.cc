@@ -71,6 +71,12 @@ RequiredAccess AccessFor(const wire::ClientMessageT& request) {
       return {Kind::kTopic, Operation::kAdmin, body.AsCreatePartitionsRequest()->topic};
     case wire::Body::RegisterNodeRequest:
       return {Kind::kClusterNode};
+    case wire::Body::ReassignPartitionRequest: {
+      // The completion is a partition leader's report (a node); the target is an admin's.
+      const wire::ReassignPartitionRequestT& reassign = *body.AsReassignPartitionRequest();
+      if (reassign.complete) return {Kind::kClusterNode};
+      return {Kind::kTopic, Operation::kAdmin, reassign.topic};
+    }
     default:
       return {Kind::kOpen};
   }

@@ -68,7 +68,17 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   auto machine = std::make_shared<PartitionMachine>(state.runtime, state.options.planted.partition);
   replica::ReplicaOptions options;
   options.group = partition.group;
-  options.raft = state.GroupRaftOptions(partition.replicas, partition.observers);
+  // A replica joining by reassignment starts as a learner of the configuration it is told
+  // about: it never campaigns on its empty log, and the leader's entries (or snapshot) bring it
+  // the configuration in force, which replaces this one.
+  std::vector<uint32_t> learners = partition.observers;
+  const uint32_t me = state.options.node_id;
+  if (std::find(partition.replicas.begin(), partition.replicas.end(), me) ==
+          partition.replicas.end() &&
+      std::find(learners.begin(), learners.end(), me) == learners.end()) {
+    learners.push_back(me);
+  }
+  options.raft = state.GroupRaftOptions(partition.replicas, learners);
   if (state.options.planted.observer_in_write_quorum && !partition.observers.empty()) {
     options.raft.planted_bug = raft::PlantedBug::kLearnersCountTowardCommit;
   }
@@ -171,11 +181,7 @@ void Reconcile(Broker::State& state) {
   absl::btree_set<uint64_t> wanted;
   for (const auto& [name, topic] : state.controller_machine->metadata.topics()) {
     for (const cluster::PartitionRecord& partition : topic.partitions) {
-      const auto here = [&](const std::vector<uint32_t>& nodes) {
-        return std::find(nodes.begin(), nodes.end(), state.options.node_id) != nodes.end();
-      };
-      const bool mine = here(partition.replicas) || here(partition.observers);
-      if (!mine) continue;
+      if (!HostedHere(state, partition)) continue;
       wanted.insert(partition.group);
       if (!state.partitions.contains(partition.group)) to_start.push_back({name, partition});
     }
@@ -555,6 +561,7 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   runtime.Spawn("lease-renewal", [state] { RunLeaseRenewal(state); });
   runtime.Spawn("promoter", [state] { RunPromoter(state); });
   runtime.Spawn("leader-balancer", [state] { RunLeaderBalancer(state); });
+  runtime.Spawn("reassigner", [state] { RunReassigner(state); });
   return std::unique_ptr<Broker>(new Broker(state));
 }
 
@@ -625,6 +632,7 @@ std::vector<PartitionStatus> Broker::PartitionStatuses() const {
       status.preferred_leader_in_sync =
           status.preferred_leader != 0 &&
           hosted.replica->VoterInSync(io::NodeId(status.preferred_leader));
+      status.target_voters = static_cast<uint32_t>(record.target_replicas.size());
     }
     statuses.push_back(std::move(status));
   }

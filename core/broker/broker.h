@@ -27,6 +27,7 @@
 #include "core/broker/acl.h"
 #include "core/broker/partition_state.h"
 #include "core/broker/quotas.h"
+#include "core/broker/reassignment_step.h"
 #include "core/cluster/metadata.h"
 #include "core/metrics/histogram.h"
 #include "core/raft/types.h"
@@ -59,6 +60,8 @@ struct BrokerPlantedBugs {
   bool rpo_under_reported = false;        // A discarded suffix is reported one record short.
   // Leader placement: leaders never hand leadership back to the preferred leader.
   bool leaders_stay_put = false;
+  // Replica reassignment (reassignment_step.h): the step order's two rules broken.
+  ReassignmentPlantedBug reassignment = ReassignmentPlantedBug::kNone;
 };
 
 // Overload bounds and default quotas (core/broker/README.md "Limits"; docs/operations.md has
@@ -88,6 +91,21 @@ struct PromotionEvent {
   uint32_t epoch = 0;           // The new epoch.
   int64_t promoted_offset = 0;  // Old-epoch records at or after it are discarded.
   uint64_t records = 0;         // kDiscarded: how many this node held after the offset.
+};
+
+// One configuration change of a replica reassignment, taken by the partition's leader
+// (BrokerOptions::on_reassignment; the simulator's reassignment checker reads these).
+struct ReassignmentEvent {
+  ReassignmentStep::Kind kind = ReassignmentStep::Kind::kWait;
+  std::string topic;
+  uint32_t partition = 0;
+  uint64_t group = 0;
+  uint32_t node = 0;    // The member the change is about (the transferee for kTransfer).
+  uint64_t match = 0;   // kAddVoter: the new voter's match index when it was proposed.
+  uint64_t commit = 0;  // The leader's commit index then.
+  uint32_t voters_before = 0;
+  uint32_t voters_after = 0;  // In the configuration the change proposes.
+  uint32_t target_voters = 0;
 };
 
 struct BrokerOptions {
@@ -133,6 +151,10 @@ struct BrokerOptions {
   // partition's preferred leader (its first voter) once that voter has been in sync this long;
   // zero: never.
   io::Duration leader_balance_delay = std::chrono::seconds(10);
+  // Replica reassignment (core/broker/README.md "Reassignment"): whether the controller leader
+  // records a regrowth target for a promoted partition short of its replication factor.
+  bool regrow_promoted_partitions = true;
+  std::function<void(const ReassignmentEvent&)> on_reassignment;  // Tests and the simulator.
   BrokerPlantedBugs planted;
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
   // stderr, prefixed with the node id.
@@ -163,6 +185,11 @@ struct BrokerMetrics {
   uint64_t promotion_records_discarded_total = 0;
   uint64_t lease_refusals_total = 0;
   uint64_t leader_transfers_total = 0;  // Leaderships handed to a preferred leader.
+  // Replica reassignment: targets this node recorded as controller leader, configuration
+  // changes it took as a partition leader, and reassignments it reported complete.
+  uint64_t reassignments_started_total = 0;
+  uint64_t reassignment_steps_total = 0;
+  uint64_t reassignments_completed_total = 0;
   // Time from a produce or fetch request's decoding to its response (a fetch's long poll
   // included), on the runtime's clock.
   metrics::Histogram produce_latency_ns = metrics::LatencyHistogram();
@@ -198,6 +225,8 @@ struct PartitionStatus {
   uint32_t replication_factor = 0;
   uint32_t preferred_leader = 0;          // Partitions only: the first voter in the metadata.
   bool preferred_leader_in_sync = false;  // Leader only: Replica::VoterInSync(preferred_leader).
+  // A reassignment in progress (core/cluster/reassignment.h): its target voter count; 0: none.
+  uint32_t target_voters = 0;
   replica::ReplicaHealth health;
 };
 

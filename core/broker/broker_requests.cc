@@ -30,6 +30,8 @@ std::unique_ptr<wire::TopicInfoT> TopicInfo(const Broker::State& state,
     p->observers = partition.observers;
     p->epoch = partition.epoch;
     p->promoted_offset = partition.promoted_offset;
+    p->target_replicas = partition.target_replicas;
+    p->target_observers = partition.target_observers;
     if (auto hosted = state.partitions.find(partition.group); hosted != state.partitions.end()) {
       p->leader = hosted->second.replica->leader().value();
       p->leader_term = hosted->second.replica->term().value();
@@ -733,6 +735,8 @@ wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessa
       return HandleReplicaStatus(state, id);
     case wire::Body::PromotePartitionRequest:
       return HandlePromotePartition(state, id, *body.AsPromotePartitionRequest());
+    case wire::Body::ReassignPartitionRequest:
+      return HandleReassignPartition(state, id, *body.AsReassignPartitionRequest());
     default:
       if (std::optional<wire::ClientMessageT> response = HandleGroupRequest(state, request)) {
         return *std::move(response);

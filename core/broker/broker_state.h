@@ -217,6 +217,14 @@ void ReportDiscardedSuffix(Broker::State& state, const HostedPartition& old,
 void ReportDiscardedAtRest(Broker::State& state, const std::string& topic,
                            const cluster::PartitionRecord& current);
 void RunLeaseRenewal(std::shared_ptr<Broker::State> state);
+// Replica reassignment (reassignment.cc): the controller leader's admin request, and the fiber
+// that moves every partition this node leads toward its target, one change at a time (and, on
+// the controller leader, records regrowth targets for promoted partitions).
+wire::ClientMessageT HandleReassignPartition(Broker::State& state, uint64_t id,
+                                             const wire::ReassignPartitionRequestT& request);
+void RunReassigner(std::shared_ptr<Broker::State> state);
+// Whether this node hosts `partition`: the replicas or the reassignment target name it.
+bool HostedHere(const Broker::State& state, const cluster::PartitionRecord& partition);
 void RunPromoter(std::shared_ptr<Broker::State> state);
 // Hands each partition this node leads back to its preferred leader (leader_balance.cc).
 void RunLeaderBalancer(std::shared_ptr<Broker::State> state);

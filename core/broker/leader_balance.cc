@@ -6,6 +6,8 @@
 // Runs on every node for the partitions it leads: no controller decision, no metadata write.
 #include <fmt/format.h>
 
+#include <vector>
+
 #include "absl/container/btree_map.h"
 #include "core/broker/broker_state.h"
 #include "io/assert.h"
@@ -15,15 +17,46 @@ namespace meridian::core::broker {
 namespace {
 
 constexpr io::Duration kLeaderBalancePeriod = std::chrono::milliseconds(500);
+constexpr io::Duration kTransferTimeout = std::chrono::seconds(1);  // Raft accepting it, no more.
 
 // The preferred leader of the partition `hosted` replicates, if the metadata still names that
-// group for it (0 otherwise).
+// group for it and no reassignment is moving its replicas (its executor moves leadership as it
+// needs; 0 otherwise).
 uint32_t PreferredLeader(const Broker::State& state, const HostedPartition& hosted) {
   const cluster::TopicRecord* topic = state.controller_machine->metadata.FindTopic(hosted.topic);
   if (topic == nullptr || hosted.partition >= topic->partitions.size()) return 0;
   const cluster::PartitionRecord& record = topic->partitions[hosted.partition];
-  if (record.group != hosted.group || record.replicas.empty()) return 0;
+  if (record.group != hosted.group || record.replicas.empty() || !record.target_replicas.empty()) {
+    return 0;
+  }
   return record.replicas.front();
+}
+
+// The partitions this node leads whose preferred leader has been in sync for the delay;
+// `in_sync_since` is updated for the others.
+std::vector<HostedPartition> DueForHandover(const Broker::State& state,
+                                            absl::btree_map<uint64_t, io::Instant>& in_sync_since) {
+  const io::Instant now = state.runtime.Now();
+  absl::btree_map<uint64_t, io::Instant> still;
+  std::vector<HostedPartition> due;
+  for (const auto& [group, hosted] : state.partitions) {
+    const uint32_t preferred = PreferredLeader(state, hosted);
+    if (preferred == 0 || preferred == state.options.node_id || !hosted.replica->leader_ready() ||
+        !hosted.replica->VoterInSync(io::NodeId(preferred))) {
+      continue;
+    }
+    auto since = in_sync_since.find(group);
+    const io::Instant first = since != in_sync_since.end() ? since->second : now;
+    if (now - first < state.options.leader_balance_delay) {
+      still[group] = first;
+    } else {
+      // Not kept in `still`: if the transfer fails, the voter must be in sync for another whole
+      // delay before the next try.
+      due.push_back(hosted);
+    }
+  }
+  in_sync_since = std::move(still);
+  return due;
 }
 
 }  // namespace
@@ -38,29 +71,18 @@ void RunLeaderBalancer(std::shared_ptr<Broker::State> state) {
         state->options.planted.leaders_stay_put) {
       continue;
     }
-    absl::btree_map<uint64_t, io::Instant> still;
-    for (const auto& [group, hosted] : state->partitions) {
+    // Collected first: a transfer waits for the replica's driver, and the partitions map may
+    // change meanwhile.
+    for (const HostedPartition& hosted : DueForHandover(*state, in_sync_since)) {
       const uint32_t preferred = PreferredLeader(*state, hosted);
-      if (preferred == 0 || preferred == state->options.node_id ||
-          !hosted.replica->leader_ready() || !hosted.replica->VoterInSync(io::NodeId(preferred))) {
-        continue;
-      }
-      auto since = in_sync_since.find(group);
-      const io::Instant first = since != in_sync_since.end() ? since->second : rt.Now();
-      if (rt.Now() - first < state->options.leader_balance_delay) {
-        still[group] = first;
-        continue;
-      }
+      if (preferred == 0 || state->stopped) continue;
       MERIDIAN_PROBE("broker: a leader hands leadership back to the preferred leader");
       state->Log(fmt::format("{}/{}: handing leadership to node {}, its preferred leader",
                              hosted.topic, hosted.partition, preferred));
-      if (hosted.replica->TransferLeadership(io::NodeId(preferred)).ok()) {
-        state->metrics.leader_transfers_total++;
-      }
-      // Not kept in `still`: if the transfer fails, the voter must be in sync for another
-      // whole delay before the next try.
+      const absl::Status transfer =
+          hosted.replica->TransferLeadership(io::NodeId(preferred), rt.Now() + kTransferTimeout);
+      if (transfer.ok()) state->metrics.leader_transfers_total++;
     }
-    in_sync_since = std::move(still);
   }
 }
 

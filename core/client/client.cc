@@ -436,6 +436,21 @@ absl::StatusOr<wire::TopicInfoT> Client::AddPartitions(const std::string& name, 
   return std::move(*grown->topic);
 }
 
+absl::StatusOr<wire::ReassignPartitionResponseT> Client::ReassignPartition(
+    const std::string& topic, uint32_t partition, std::vector<uint32_t> replicas,
+    std::vector<uint32_t> observers) {
+  wire::ReassignPartitionRequestT request;
+  request.topic = topic;
+  request.partition = partition;
+  request.replicas = std::move(replicas);
+  request.observers = std::move(observers);
+  return TakeBody<wire::ReassignPartitionResponseT>(
+      CallController(wire::Message(0, std::move(request)),
+                     runtime_.Now() + options_.request_timeout),
+      [](wire::BodyUnion& body) { return body.AsReassignPartitionResponse(); },
+      "ReassignPartitionResponse");
+}
+
 absl::StatusOr<wire::PromotePartitionResponseT> Client::PromotePartition(const std::string& topic,
                                                                          uint32_t partition) {
   wire::PromotePartitionRequestT request;

@@ -88,6 +88,13 @@ class Client {
   // core/cluster/promotion.h). Refused while a voter still holds a data lease.
   absl::StatusOr<wire::PromotePartitionResponseT> PromotePartition(const std::string& topic,
                                                                    uint32_t partition);
+  // Records a target replica set for partition `partition` of `topic` (voters, the preferred
+  // leader first, and observers); the partition's leader then moves there one raft
+  // configuration change at a time (core/cluster/reassignment.h). Returns the target recorded
+  // (empty: the target was the current set). Refused with the placement rule it breaks.
+  absl::StatusOr<wire::ReassignPartitionResponseT> ReassignPartition(
+      const std::string& topic, uint32_t partition, std::vector<uint32_t> replicas,
+      std::vector<uint32_t> observers);
   absl::Status DeleteTopic(const std::string& name);
   absl::StatusOr<wire::MetadataResponseT> ListTopics();
   absl::StatusOr<wire::TopicInfoT> DescribeTopic(const std::string& name);

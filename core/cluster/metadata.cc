@@ -141,6 +141,8 @@ MetadataOutcome ClusterMetadata::Apply(std::span<const uint8_t> data) {
       return ApplyQuotaSet(*command->body_as_QuotaSet());
     case wire::MetadataCommandBody::PartitionPromote:
       return ApplyPartitionPromote(*command->body_as_PartitionPromote());
+    case wire::MetadataCommandBody::PartitionReassign:
+      return ApplyPartitionReassign(*command->body_as_PartitionReassign());
     case wire::MetadataCommandBody::NONE:
       break;
   }
@@ -291,6 +293,8 @@ std::string ClusterMetadata::EncodeSnapshot() const {
       record->source = partition.source;
       record->promoted_index = partition.promoted_index;
       record->promoted_offset = partition.promoted_offset;
+      record->target_replicas = partition.target_replicas;
+      record->target_observers = partition.target_observers;
       out->partitions.push_back(std::move(record));
     }
     snapshot.topics.push_back(std::move(out));
@@ -320,11 +324,19 @@ absl::Status RestorePartition(TopicRecord& topic,
     return absl::InvalidArgumentError(
         fmt::format("metadata snapshot: partition {} of '{}' is malformed", p, topic.name));
   }
-  topic.partitions.push_back({partition->partition, partition->group, partition->replicas,
-                              partition->observers, partition->epoch, partition->previous_group,
-                              partition->source, partition->promoted_index,
-                              partition->promoted_offset});
-  return ValidateReplicas(topic, topic.partitions.back());
+  topic.partitions.push_back(
+      {partition->partition, partition->group, partition->replicas, partition->observers,
+       partition->epoch, partition->previous_group, partition->source, partition->promoted_index,
+       partition->promoted_offset, partition->target_replicas, partition->target_observers});
+  if (absl::Status s = ValidateReplicas(topic, topic.partitions.back()); !s.ok()) return s;
+  // A target is checked like the replicas it will become (placement was checked when recorded).
+  if (!partition->target_replicas.empty() || !partition->target_observers.empty()) {
+    PartitionRecord target = topic.partitions.back();
+    target.replicas = partition->target_replicas;
+    target.observers = partition->target_observers;
+    return ValidateReplicas(topic, target);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace

@@ -67,6 +67,11 @@ struct PartitionRecord {
   uint32_t source = 0;
   uint64_t promoted_index = 0;
   int64_t promoted_offset = 0;
+  // A reassignment in progress (core/cluster/reassignment.h): the replica set the partition's
+  // leader is moving the group's raft configuration to; both empty when none is.
+  std::vector<uint32_t> target_replicas;
+  std::vector<uint32_t> target_observers;
+  bool reassigning() const { return !target_replicas.empty(); }
 };
 
 struct TopicRecord {
@@ -151,7 +156,8 @@ class ClusterMetadata {
   MetadataOutcome ApplyQuotaSet(const wire::QuotaSet& set);  // metadata_quotas.cc
   void EncodeQuotas(wire::MetadataSnapshotT& snapshot) const;
   absl::Status RestoreQuotas(const wire::MetadataSnapshotT& snapshot);
-  MetadataOutcome ApplyPartitionPromote(const wire::PartitionPromote& promote);  // promotion.cc
+  MetadataOutcome ApplyPartitionPromote(const wire::PartitionPromote& promote);     // promotion.cc
+  MetadataOutcome ApplyPartitionReassign(const wire::PartitionReassign& reassign);  // reassignment
   // Appends partitions with these replica lists to `topic` (validated first; nothing changes on
   // an error): the create and add-partitions commands share it.
   absl::Status AddPartitions(

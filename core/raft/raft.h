@@ -77,6 +77,9 @@ class Raft {
   // The latest snapshot (index 0 and no data if there is none).
   const Snapshot& snapshot() const { return snapshot_; }
   const Membership& membership() const { return membership_; }
+  // The index of the configuration entry in force (0: bootstrap); committed once commit reaches
+  // it. A driver moving a group to new members waits for that between changes.
+  Index membership_index() const { return membership_index_; }
   const RaftOptions& options() const { return options_; }
   const absl::btree_map<NodeId, Progress>& progress() const { return progress_; }
   uint64_t ticks() const { return ticks_; }

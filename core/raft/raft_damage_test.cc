@@ -130,5 +130,34 @@ TEST(WholeGroupRestart, ALeaderMayInheritMoreUncommittedEntriesThanItsWindow) {
   EXPECT_TRUE(net.node(2).Propose("y").ok());
 }
 
+// The same with membership changes (found by meridian-sim region-loss-regional seed 60 once
+// promoted partitions were regrown: the audit restarts every replica of a group that had just
+// taken four configuration changes). Each change was committed before the next was proposed,
+// but the restarted leader's commit index is behind all of them; the one-pending-change
+// invariant aborted it. Like the window, it bounds what the leader appends itself.
+TEST(WholeGroupRestart, ALeaderMayInheritSeveralUncommittedConfigurationChanges) {
+  TestNet net(1, TestNet::DefaultOptions());
+  net.Campaign(1);
+  ASSERT_EQ(net.node(1).role(), Role::kLeader);
+  for (uint32_t id : {2, 3}) {
+    Membership bootstrap;
+    bootstrap.voters = {NodeId(1)};
+    bootstrap.learners = {NodeId(id)};
+    net.Add(NodeId(id), bootstrap);
+    ASSERT_TRUE(net.node(1).ProposeConfChange({ConfChangeKind::kAddLearner, NodeId(id)}).ok());
+    net.DeliverAll();
+    ASSERT_TRUE(net.node(1).ProposeConfChange({ConfChangeKind::kAddVoter, NodeId(id)}).ok());
+    net.DeliverAll();
+  }
+  ASSERT_EQ(net.node(1).membership().voters.size(), 3u);
+  ASSERT_EQ(net.node(1).log().commit(), net.node(1).log().last_index());
+  for (uint32_t id = 1; id <= 3; id++) net.RestartForgettingCommit(id);
+  net.Campaign(2);
+  ASSERT_EQ(net.node(2).role(), Role::kLeader);
+  net.DeliverAll();
+  EXPECT_EQ(net.node(2).log().commit(), net.node(2).log().last_index());
+  EXPECT_TRUE(net.node(2).ProposeConfChange({ConfChangeKind::kRemove, NodeId(1)}).ok());
+}
+
 }  // namespace
 }  // namespace meridian::core::raft::testing

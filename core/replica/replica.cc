@@ -242,12 +242,8 @@ void Replica::Handle(Input input) {
     compaction->result->Fulfil(HandleCompaction(*compaction));
     return;
   }
-  if (auto* transfer = std::get_if<Transfer>(&input)) {
-    // Refusals (no longer leader, the target no longer a voter) need no answer: the caller
-    // watches role() and leader().
-    if (!raft_->TransferLeadership(transfer->target).ok()) {
-      MERIDIAN_PROBE("replica: a leadership transfer refused by raft");
-    }
+  if (auto* change = std::get_if<MembershipChange>(&input)) {
+    HandleMembershipChange(*change);
     return;
   }
   Proposal& proposal = std::get<Proposal>(input);
@@ -450,6 +446,14 @@ void Replica::PublishState() {
   term_ = raft_->term();
   leader_ = raft_->leader();
   commit_ = raft_->log().commit();
+  membership_ = raft_->membership();
+  membership_index_ = raft_->membership_index();
+  match_.clear();
+  if (role_ == raft::Role::kLeader) {
+    for (const auto& [id, progress] : raft_->progress()) {
+      if (id != raft_->id()) match_[id] = progress.match();
+    }
+  }
   if (new_leadership && observer_ != nullptr)
     observer_->OnLeader(runtime_.node(), term_, raft_->log());
   // Health bookkeeping only (health()); nothing here feeds back into the protocol.
@@ -493,6 +497,39 @@ void Replica::NoteVotersCaughtUp(io::Instant now) {
   }
 }
 
+void Replica::HandleMembershipChange(MembershipChange& change) {
+  if (!change.change.has_value()) {
+    const absl::Status transfer = raft_->TransferLeadership(change.target);
+    if (!transfer.ok()) return change.result->Fulfil(transfer);
+    return change.result->Fulfil(raft_->log().last_index());
+  }
+  change.result->Fulfil(raft_->ProposeConfChange(*change.change));
+}
+
+absl::StatusOr<raft::Index> Replica::SendMembershipChange(MembershipChange change,
+                                                          io::Instant deadline) {
+  if (!failure_.ok()) return failure_;
+  auto result = std::make_shared<io::Promise<absl::StatusOr<raft::Index>>>(runtime_);
+  change.result = result;
+  if (!inputs_.TrySend(std::move(change))) {
+    return absl::UnavailableError("replica input queue full");
+  }
+  absl::StatusOr<const absl::StatusOr<raft::Index>*> done = result->Wait(deadline);
+  if (!done.ok()) return done.status();
+  return **done;
+}
+
+absl::StatusOr<raft::Index> Replica::ProposeConfChange(raft::ConfChange change,
+                                                       io::Instant deadline) {
+  MERIDIAN_CHECK(change.node != raft::kNoNode);
+  return SendMembershipChange(MembershipChange{change, raft::kNoNode, nullptr}, deadline);
+}
+
+absl::Status Replica::TransferLeadership(io::NodeId target, io::Instant deadline) {
+  MERIDIAN_CHECK(target != raft::kNoNode);
+  return SendMembershipChange(MembershipChange{std::nullopt, target, nullptr}, deadline).status();
+}
+
 void Replica::NoteHeard(const raft::Message& message) {
   if (!raft_->membership().IsMember(message.from)) return;
   member_heard_[message.from] = runtime_.Now();
@@ -513,14 +550,6 @@ std::optional<io::Instant> Replica::LastHeardFrom(io::NodeId member) const {
 absl::StatusOr<std::vector<raft::Entry>> Replica::ReadLocalTail(raft::Index from,
                                                                 uint64_t bytes_max) {
   return ReadEntries(from, bytes_max, raft::Index(log_->end_offset().value()));
-}
-
-absl::Status Replica::TransferLeadership(io::NodeId target) {
-  if (!failure_.ok()) return failure_;
-  if (!inputs_.TrySend(Transfer{target})) {
-    return absl::UnavailableError("replica input queue full");
-  }
-  return absl::OkStatus();
 }
 
 bool Replica::VoterInSync(io::NodeId voter) const {

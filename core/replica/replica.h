@@ -140,10 +140,13 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Index RetentionIndex(uint64_t bytes_max) const;
   // The latest snapshot's index (0: none): entries up to it may be gone from the log.
   raft::Index snapshot_index() const { return snapshot_index_; }
-  // Asks raft to hand leadership to `target` (Raft::TransferLeadership: it catches the target up,
-  // then tells it to campaign at once). Returns once queued; what raft made of it shows in
-  // role() and leader(). Unavailable if the input queue is full.
-  absl::Status TransferLeadership(io::NodeId target);
+  // Leader only: proposes one single-server configuration change (raft's rules: one pending at
+  // a time, after an entry of this term committed; the leader cannot remove itself). Returns
+  // the index of its entry once appended; it is in force at once and committed once
+  // membership_committed(). Errors are raft's (FailedPrecondition, InvalidArgument...).
+  absl::StatusOr<raft::Index> ProposeConfChange(raft::ConfChange change, io::Instant deadline);
+  // Leader only: hands leadership to the voter `target` (raft's TransferLeadership).
+  absl::Status TransferLeadership(io::NodeId target, io::Instant deadline);
   // A leader's view of voter `voter` now: heard from, and caught up to the commit index, within
   // the last election timeout (what health() counts as in sync). False on a non-leader.
   bool VoterInSync(io::NodeId voter) const;
@@ -155,6 +158,12 @@ class Replica : public std::enable_shared_from_this<Replica> {
   io::NodeId leader() const { return leader_; }
   raft::Index applied() const { return applied_; }
   raft::Index commit() const { return commit_; }
+  // The configuration in force (the latest in the log, committed or not) and whether it is
+  // committed (known here: a follower may learn of the commit later than its leader).
+  const raft::Membership& membership() const { return membership_; }
+  bool membership_committed() const { return membership_index_ <= commit_; }
+  // Leader only (empty elsewhere): every other member's match index, as of the last Ready.
+  const absl::btree_map<io::NodeId, raft::Index>& match() const { return match_; }
   // A leader that has applied an entry of its own term: everything any earlier leader committed
   // is applied here, so its state (a partition's high watermark) is at least what any client
   // was ever shown. Before that, a new leader may look behind.
@@ -183,10 +192,12 @@ class Replica : public std::enable_shared_from_this<Replica> {
     std::string data;
     std::shared_ptr<io::Promise<absl::Status>> result;
   };
-  struct Transfer {
+  struct MembershipChange {
+    std::optional<raft::ConfChange> change;  // nullopt: a leadership transfer to `target`.
     io::NodeId target;
+    std::shared_ptr<io::Promise<absl::StatusOr<raft::Index>>> result;
   };
-  using Input = std::variant<raft::Message, Proposal, Compaction, Transfer>;
+  using Input = std::variant<raft::Message, Proposal, Compaction, MembershipChange>;
 
   Replica(io::Runtime& runtime, ReplicaOptions options, ReplicaObserver* observer,
           std::unique_ptr<log::Log> log);
@@ -205,6 +216,8 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void Apply(const std::vector<raft::Entry>& committed);
   void FailStop(absl::Status why);
   void PublishState();
+  void HandleMembershipChange(MembershipChange& change);
+  absl::StatusOr<raft::Index> SendMembershipChange(MembershipChange change, io::Instant deadline);
   void NoteHeard(const raft::Message& message);
   void NoteVotersCaughtUp(io::Instant now);
   // Whether `seen` has `id` within the last election timeout.
@@ -226,6 +239,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Index applied_;
   raft::Term applied_term_;  // Term of the entry at applied_.
   raft::Index snapshot_index_;
+  raft::Membership membership_;
+  raft::Index membership_index_;
+  absl::btree_map<io::NodeId, raft::Index> match_;
   raft::HardState stored_hard_state_;                         // What <dir>/hard_state holds.
   io::Instant commit_stored_at_ = io::Instant::FromNanos(0);  // When it was last stored.
   // The last entry of the log known synced, and the durable record of it (durable_mark.h).

@@ -73,6 +73,8 @@ void WalkTopic(UnpackBudget& budget, const TopicInfo& topic) {
   budget.Tables(topic.partitions(), [](UnpackBudget& b, const PartitionInfo& partition) {
     b.Scalars(partition.replicas());
     b.Scalars(partition.observers());
+    b.Scalars(partition.target_replicas());
+    b.Scalars(partition.target_observers());
   });
 }
 
@@ -169,7 +171,7 @@ void WalkGroupBody(UnpackBudget& budget, const ClientMessage& message) {
 
 // Charges every string and vector UnPack copies out of `message`'s body.
 void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
-  static_assert(Body::MAX == Body::SyncGroupResponse,
+  static_assert(Body::MAX == Body::ReassignPartitionResponse,
                 "a new body type: charge its strings and vectors here");
   if (const auto* body = message.body_as_ErrorResponse()) budget.String(body->message());
   if (const auto* body = message.body_as_HelloRequest()) budget.String(body->client_id());
@@ -187,6 +189,15 @@ void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
     if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
   }
   if (const auto* body = message.body_as_PromotePartitionRequest()) budget.String(body->topic());
+  if (const auto* body = message.body_as_ReassignPartitionRequest()) {
+    budget.String(body->topic());
+    budget.Scalars(body->replicas());
+    budget.Scalars(body->observers());
+  }
+  if (const auto* body = message.body_as_ReassignPartitionResponse()) {
+    budget.Scalars(body->target_replicas());
+    budget.Scalars(body->target_observers());
+  }
   if (const auto* body = message.body_as_DeleteTopicRequest()) budget.String(body->name());
   if (const auto* body = message.body_as_ProduceRequest()) {
     budget.String(body->topic());

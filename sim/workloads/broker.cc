@@ -218,6 +218,13 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
       log->events.emplace_back(log->world->Now().nanos(), event);
     };
   }
+  if (plan.reassignments != nullptr) {
+    ReassignmentLog* log = plan.reassignments;
+    World* world = plan.promotions != nullptr ? plan.promotions->world : nullptr;
+    options.on_reassignment = [log, world](const core::broker::ReassignmentEvent& event) {
+      log->events.emplace_back(world != nullptr ? world->Now().nanos() : 0, event);
+    };
+  }
   absl::StatusOr<std::unique_ptr<core::broker::Broker>> started =
       core::broker::Broker::Start(rt, options);
   if (!started.ok()) {
@@ -693,6 +700,48 @@ void MeasureGeo(const Run& run, const checks::History& history,
   result.rto_s = rto;
 }
 
+// The workload topic as the most up-to-date live broker's metadata has it (nullopt: none has it).
+std::optional<core::cluster::TopicRecord> LatestTopic(const BrokerRegistry& registry) {
+  std::optional<core::cluster::TopicRecord> latest;
+  uint64_t version = 0;
+  for (const std::weak_ptr<core::broker::Broker>& weak : registry.brokers()) {
+    const std::shared_ptr<core::broker::Broker> broker = weak.lock();
+    if (broker == nullptr) continue;
+    const core::cluster::TopicRecord* topic = broker->metadata().FindTopic(kTopic);
+    if (topic != nullptr && (!latest.has_value() || broker->metadata().version() > version)) {
+      latest = *topic;
+      version = broker->metadata().version();
+    }
+  }
+  return latest;
+}
+
+// region-loss-regional ends with every promoted partition back at its replication factor: the
+// run goes on (bounded) until the metadata shows each partition with that many voters and no
+// reassignment in progress, and fails (replication-not-restored) for any that is not.
+void AwaitReplicationRestored(World& world, const BrokerRegistry& registry,
+                              SimulationResult& result) {
+  constexpr io::Duration kRestoreLimit = seconds(60);
+  std::vector<bool> restored;
+  const auto all_restored = [&] {
+    std::optional<core::cluster::TopicRecord> topic = LatestTopic(registry);
+    if (!topic.has_value()) return false;
+    restored = ReplicationRestored(*topic);
+    return std::all_of(restored.begin(), restored.end(), [](bool r) { return r; });
+  };
+  world.RunUntil(all_restored, world.Now() + kRestoreLimit);
+  (void)all_restored();
+  result.replication_restored = restored;
+  for (size_t p = 0; p < restored.size(); p++) {
+    if (!restored[p]) {
+      result.violations.push_back(fmt::format(
+          "replication-not-restored: partition {} is short of its replication factor (or "
+          "still reassigning) {} s after the audit",
+          p, std::chrono::duration_cast<seconds>(kRestoreLimit).count()));
+    }
+  }
+}
+
 }  // namespace
 
 const absl::btree_set<FaultKind>& BrokerFaultKinds() { return ReplicatedLogFaultKinds(); }
@@ -744,6 +793,8 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   if (trace_sink) world.SetTraceSink(trace_sink);
   PromotionLog promotions{&world, {}};
   plan.promotions = &promotions;
+  ReassignmentLog reassignments;
+  plan.reassignments = &reassignments;
   Run run{world, HistoryRecorder(world), plan};
   run.healed_at = world.Now() + (plan.spike ? kSpikeStart + kSpikeLength : options.fault_phase);
   run.stop_producing = run.healed_at + (plan.spike ? kSpikeTail : options.heal_phase);
@@ -787,12 +838,22 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   // Old replicas report what they discard once they learn of a promotion: give the ones that
   // came back with the audit a moment to.
   if (!promotions.events.empty()) world.RunUntil(world.Now() + seconds(5));
+  SimulationResult restoration;
+  if (options.scenario == "region-loss-regional") {
+    AwaitReplicationRestored(world, registry, restoration);
+  }
   checks::History history = run.recorder.Build();
   const PromotionLoss promotion_loss = ExcusePromotedLoss(promotions, history);
   const absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
   result.violations = Judge(run, report);
   if (!world.livelock().empty())
     result.violations.insert(result.violations.begin(), world.livelock());
+  for (std::string& problem : JudgeReassignments(reassignments)) {
+    result.violations.push_back(std::move(problem));
+  }
+  for (std::string& problem : restoration.violations) result.violations.push_back(problem);
+  result.replication_restored = restoration.replication_restored;
+  result.reassignment_steps = reassignments.events.size();
   if (!plan.group_members.empty()) {
     for (std::string& problem : JudgeGroup(run, history)) {
       result.violations.push_back(std::move(problem));

@@ -13,6 +13,7 @@
 #include "core/client/group_consumer.h"
 #include "sim/nemesis.h"
 #include "sim/workloads/history_recorder.h"
+#include "sim/workloads/reassignment_checker.h"
 #include "sim/world.h"
 
 namespace meridian::sim {
@@ -51,6 +52,7 @@ struct Plan {
   io::Duration promotion_delay = seconds(3);
   size_t home_region_index = 0;  // In targets.regions (regional topics).
   PromotionLog* promotions = nullptr;
+  ReassignmentLog* reassignments = nullptr;  // Every reassignment step the leaders took.
 };
 
 inline client::ClientOptions ClientOptionsFor(const Plan& plan, std::string id) {

@@ -134,6 +134,28 @@ cli topic describe pair | grep -q "spread (no region-loss guarantee)" \
   || fail "an RF-2 topic over single-node regions is not reported as spread"
 cli topic delete pair || fail "topic delete pair failed"
 
+echo "== topic reassign: a one-replica partition moves to another node, its records with it"
+cli topic create moved --partitions=1 --replication-factor=1 --consistency=spread \
+  || fail "topic create moved failed"
+seq 1 100 | cli produce moved >/dev/null || fail "produce to moved failed"
+from=$(cli topic describe moved | awk '$1 == "0" { print $4 }')
+to=$((from % 3 + 1))
+expect_exit 1 "distinct" cli topic reassign moved --partition=0 --replicas="$to,$to"
+expect_exit 1 "node 9 is not registered" cli topic reassign moved --partition=0 --replicas=9
+expect_exit 2 "--replicas is required" cli topic reassign moved --partition=0
+cli topic reassign moved --partition=0 --replicas="$to" || fail "topic reassign moved failed"
+moved_done() {
+  cli --timeout=2 topic describe moved >"$WORK/moved.txt" 2>&1 || return 1
+  awk -v to="$to" '$1 == "0" && $4 == to { found = 1 } END { exit !found }' "$WORK/moved.txt" &&
+    ! grep -q reassigning "$WORK/moved.txt"
+}
+moved_started_ms=$(now_ms)
+wait_until 60 "moved/0 reassigned from node $from to node $to" moved_done
+echo "  moved from node $from to node $to in $(($(now_ms) - moved_started_ms)) ms"
+[ "$(cli consume moved --from-beginning --max-messages=100 | sort -n | uniq | wc -l)" = 100 ] \
+  || fail "moved/0 lost records in the reassignment"
+cli topic delete moved || fail "topic delete moved failed"
+
 seq 1 "$RECORDS" | awk '{ printf "key-%d,line %d of the cli test\n", $1 % 1000, $1 }' \
   >"$WORK/input.txt"
 
