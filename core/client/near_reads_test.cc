@@ -5,6 +5,7 @@
 
 #include "core/client/consumer.h"
 #include "core/client/producer.h"
+#include "core/client/testing/consume_helpers.h"
 #include "core/client/testing/fake_broker.h"
 #include "core/client/testing/test_runtime.h"
 #include "io/assert.h"
@@ -37,30 +38,19 @@ class NearReadsTest : public ::testing::Test {
   }
   io::Instant In(io::Duration duration) { return runtime_.Now() + duration; }
 
-  // Produces `count` records keyed "key-<i>", value "v<i>", and waits for them.
   void Produce(Client& client, int count, int first = 0) {
-    auto producer = Producer::Create(client);
-    MERIDIAN_CHECK(producer.ok());
-    for (int i = first; i < first + count; ++i) {
-      MERIDIAN_CHECK(
-          (*producer)
-              ->Send("near", fmt::format("key-{}", i), fmt::format("v{}", i), {}, 1000 + i, In(5s))
-              .ok());
-    }
-    MERIDIAN_CHECK((*producer)->Close(In(10s)).ok());
+    testing::ProduceKeyed(client, "near", count, first);
   }
-
-  // Polls until `count` records arrived (or 30 virtual seconds passed).
   std::vector<ConsumedRecord> PollAtLeast(Consumer& consumer, size_t count) {
-    std::vector<ConsumedRecord> all;
-    const io::Instant end = In(30s);
-    while (all.size() < count && runtime_.Now() < end) {
-      auto polled = consumer.Poll(500ms);
-      EXPECT_TRUE(polled.ok()) << polled.status();
-      if (!polled.ok()) break;
-      for (ConsumedRecord& record : *polled) all.push_back(std::move(record));
-    }
-    return all;
+    return testing::PollAtLeast(runtime_, consumer, count);
+  }
+  // Two rounds of 20 records; partition 1's high watermark after the first (where a lagging
+  // follower is held) and after both.
+  std::pair<int64_t, int64_t> ProduceTwoRounds(Client& client) {
+    Produce(client, 20);
+    const int64_t lagged = broker_.HighWatermark("near", 1);
+    Produce(client, 20, 20);
+    return {lagged, broker_.HighWatermark("near", 1)};
   }
 
   // Every record of both partitions, in offset order per partition, as the leaders hold them.
@@ -146,10 +136,7 @@ TEST_F(NearReadsTest, ARefusingFollowerIsReplacedByTheLeader) {
 TEST_F(NearReadsTest, ALaggingFollowerDelaysRecordsButNeverChangesThem) {
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
-    Produce(client, 20);
-    const int64_t lagged = broker_.HighWatermark("near", 1);
-    Produce(client, 20, 20);
-    const int64_t end = broker_.HighWatermark("near", 1);
+    const auto [lagged, end] = ProduceTwoRounds(client);
     ASSERT_GT(lagged, 0);
     ASSERT_GT(end, lagged);
     broker_.LagFollower("near", 1, lagged);
@@ -180,10 +167,7 @@ TEST_F(NearReadsTest, AFollowerBehindThePositionIsPassedOver) {
   io::probe::Reset();
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
-    Produce(client, 20);
-    const int64_t lagged = broker_.HighWatermark("near", 1);
-    Produce(client, 20, 20);
-    const int64_t end = broker_.HighWatermark("near", 1);
+    const auto [lagged, end] = ProduceTwoRounds(client);
     ASSERT_GT(end, lagged + 1);
     broker_.LagFollower("near", 1, lagged);
     ConsumerOptions options;
