@@ -170,7 +170,7 @@ constexpr char kProduceUsage[] =
 constexpr char kConsumeUsage[] =
     "Usage: meridian consume TOPIC [--partition=P] [--from-beginning | --offset=N] [--follow]\n"
     "                        [--max-messages=N] [--print-offset] [--print-key]\n"
-    "                        [--key-separator=SEP]\n\n"
+    "                        [--key-separator=SEP] [--group=GROUP] [--region=R]\n\n"
     "Prints one record value per line. Without --follow it reads up to the high watermark each\n"
     "partition had when it started, then exits; with --follow it keeps waiting (Ctrl-C stops).\n"
     "  --partition=P        only partition P (default: all)\n"
@@ -186,7 +186,11 @@ constexpr char kConsumeUsage[] =
     "                       assigns the partitions, reading starts at the group's committed\n"
     "                       offsets (no offset yet: the start flags above), and the positions\n"
     "                       read are committed (every 5 s and at the end). Excludes --partition\n"
-    "                       and --offset.\n";
+    "                       and --offset.\n"
+    "  --region=R           read near the client: fetch each partition from a replica or\n"
+    "                       observer in region R (a node's --region), the leader when R has\n"
+    "                       none or that replica fails; committed records only, as the\n"
+    "                       leader would serve them, possibly a little later\n";
 
 constexpr char kGroupListUsage[] =
     "Usage: meridian group list\n\n"
@@ -905,6 +909,7 @@ struct ConsumeOptions {
   bool print_key = false;
   std::string key_separator;
   std::optional<std::string> group;  // --group: read as a member of this consumer group.
+  std::string region;  // --region: ConsumerOptions::client_region (reads near the client).
 };
 
 absl::StatusOr<ConsumeOptions> ParseConsumeOptions(const Args& args) {
@@ -936,6 +941,10 @@ absl::StatusOr<ConsumeOptions> ParseConsumeOptions(const Args& args) {
   options.print_offset = args.Has("print-offset");
   options.print_key = args.Has("print-key");
   options.key_separator = SeparatorFlag(args, "\t");
+  if (args.Has("region")) {
+    options.region = args.Value("region");
+    if (options.region.empty()) return absl::InvalidArgumentError("--region needs a region");
+  }
   if (args.Has("group")) {
     if (args.Has("partition") || args.Has("offset")) {
       return absl::InvalidArgumentError(
@@ -1073,6 +1082,7 @@ int RunConsume(Session& session, const Args& args) {
     if (!empty) end_offsets[p] = *end;
   }
   client::ConsumerOptions consumer_options;
+  consumer_options.client_region = options->region;
   // An explicit --offset outside the log is an error to report, not a position to replace.
   consumer_options.auto_offset_reset =
       options->start == ConsumeOptions::Start::kEnd      ? client::OffsetReset::kLatest
@@ -1173,6 +1183,7 @@ int RunGroupConsume(Session& session, const ConsumeOptions& options) {
   group.group = *options.group;
   group.topics = {options.topic};
   group.auto_commit = false;  // The CLI commits what it printed (PrintedPositions).
+  group.consumer.client_region = options.region;
   group.consumer.auto_offset_reset = options.start == ConsumeOptions::Start::kBeginning
                                          ? client::OffsetReset::kEarliest
                                          : client::OffsetReset::kLatest;
@@ -1498,6 +1509,13 @@ int RunQuotaDescribe(Session& session, const Args&) {
 // ------------------------------------------------------------------------------------------
 // Dispatch and the process around a subcommand.
 
+std::vector<FlagSpec> ConsumeFlags() {
+  return {{"partition", true},  {"from-beginning", false}, {"offset", true},
+          {"follow", false},    {"max-messages", true},    {"print-offset", false},
+          {"print-key", false}, {"key-separator", true},   {"group", true},
+          {"region", true}};
+}
+
 std::vector<Command> TopicCommands() {
   return {
       {"topic create",
@@ -1536,19 +1554,7 @@ std::vector<Command> Commands() {
        {{"file", true}, {"key-separator", true}, {"acks", true}, {"no-idempotence", false}},
        1,
        RunProduce},
-      {"consume",
-       kConsumeUsage,
-       {{"partition", true},
-        {"from-beginning", false},
-        {"offset", true},
-        {"follow", false},
-        {"max-messages", true},
-        {"print-offset", false},
-        {"print-key", false},
-        {"key-separator", true},
-        {"group", true}},
-       1,
-       RunConsume},
+      {"consume", kConsumeUsage, ConsumeFlags(), 1, RunConsume},
       {"cluster status", kClusterStatusUsage, {}, 0, RunClusterStatus},
       {"group list", kGroupListUsage, {}, 0, RunGroupList},
       {"group describe", kGroupDescribeUsage, {}, 1, RunGroupDescribe},

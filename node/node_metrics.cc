@@ -102,6 +102,10 @@ void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
   counter("meridian_fetch_requests_total", "Fetch requests received.", b.fetch_requests_total);
   counter("meridian_fetch_bytes_total", "Record batch bytes served by fetch.",
           b.fetch_records_bytes_total);
+  counter("meridian_fetch_follower_bytes_total",
+          "Record batch bytes served by fetch from a replica that was not the leader (reads "
+          "near the client: allow_follower, Kafka's preferred read replica).",
+          b.fetch_follower_bytes_total);
   counter("meridian_peer_messages_dropped_total",
           "Peer messages dropped (undecodable, misaddressed or for a group not hosted).",
           b.peer_messages_dropped_total);

@@ -127,6 +127,40 @@ TEST(BrokerPlantedBugs, LeadersThatStayPutAreCaughtWithin100Seeds) {
   RecordProperty("seeds_to_catch", static_cast<int>(seed));
 }
 
+// Reads near the client (issue 12): consumers fetch from a replica of their own region. The
+// histories stay valid under the nemesis, far fewer fetched bytes cross regions than when the
+// leaders serve, and a follower serving its uncommitted tail (planted) is caught by the log
+// checker.
+TEST(BrokerNearReads, Geo3x3StaysValidAndCrossesRegionsLessSeeds1To40) {
+  uint64_t cross_near = 0, cross_leader = 0, total_near = 0;
+  for (uint64_t seed = 1; seed <= 40; seed++) {
+    const SimulationResult near =
+        RunSimulation({.seed = seed, .scenario = "geo-3x3", .near_reads = true});
+    EXPECT_TRUE(near.ok()) << near.violations.front() << "\n"
+                           << ReproCommand({.seed = seed, .near_reads = true});
+    const SimulationResult leader = RunSimulation({.seed = seed, .scenario = "geo-3x3"});
+    cross_near += near.fetch_bytes_cross_region;
+    total_near += near.fetch_bytes;
+    cross_leader += leader.fetch_bytes_cross_region;
+  }
+  EXPECT_GT(total_near, 0u);
+  EXPECT_LT(cross_near * 2, cross_leader) << "near reads did not halve the cross-region bytes";
+  RecordProperty("cross_region_bytes_near", static_cast<int>(cross_near));
+  RecordProperty("cross_region_bytes_leader", static_cast<int>(cross_leader));
+}
+
+TEST(BrokerPlantedBugs, FollowerFetchAboveTheHighWatermarkIsCaughtWithin100Seeds) {
+  uint64_t caught = 0;
+  for (uint64_t seed = 1; seed <= 100 && caught == 0; seed++) {
+    const SimulationOptions options{.seed = seed,
+                                    .broker_bugs = {.follower_fetch_above_high_watermark = true},
+                                    .near_reads = true};
+    if (!RunSimulation(options).ok()) caught = seed;
+  }
+  EXPECT_NE(caught, 0u) << "a follower serving uncommitted records survived 100 seeds";
+  RecordProperty("seeds_to_catch", static_cast<int>(caught));
+}
+
 // Two voters of a strong partition in one region: losing that region for good leaves the
 // partition without a quorum, which the region-loss scenario reports.
 TEST(BrokerPlantedBugs, StrongVotersSharingARegionAreCaughtWithin100Seeds) {

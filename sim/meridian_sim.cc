@@ -49,6 +49,9 @@ ABSL_FLAG(uint32_t, clients, 0, "Client nodes (0: the seed picks 1-5).");
 ABSL_FLAG(uint32_t, group_members, 0,
           "Broker workload: consumer-group members, one client node each, judged by the group "
           "checker too (0: none).");
+ABSL_FLAG(bool, near_reads, false,
+          "Broker workload: consumers read near the client (each fetches from a replica in its "
+          "own region); the summary's fetch_bytes.cross_region shows what crossed regions.");
 ABSL_FLAG(std::string, trace, "", "Write the full event trace of --seed to this file.");
 ABSL_FLAG(std::string, history, "",
           "Write --seed's history (checks/ format) to this file, for meridian-check.");
@@ -57,7 +60,8 @@ ABSL_FLAG(std::string, faults, "", "Keep only these schedule indices (comma-sepa
 ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names).");
 ABSL_FLAG(
     std::string, bug, "none",
-    "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, forget-producer-state, "
+    "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, "
+    "follower-fetch-above-hwm (with --near_reads), forget-producer-state, "
     "snapshot-without-state, strong-voters-share-a-region, memory-bound-ignored (spike-10x), "
     "promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported, "
     "reassign-voter-early, reassign-remove-first (region-loss-regional), leaders-stay-put; with "
@@ -110,6 +114,7 @@ std::string BugFromFlags(SimulationOptions* options) {
         !ParseGroupConsumerPlantedBug(bug, &options->group_consumer_bug)) {
       return "unknown --bug " + bug +
              " for the broker workload (ack-before-quorum, fetch-above-hwm, "
+             "follower-fetch-above-hwm, "
              "forget-producer-state, snapshot-without-state, strong-voters-share-a-region, "
              "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
              "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
@@ -117,6 +122,7 @@ std::string BugFromFlags(SimulationOptions* options) {
              "reassign-remove-first, leaders-stay-put)";
     }
     options->group_members = absl::GetFlag(FLAGS_group_members);
+    options->near_reads = absl::GetFlag(FLAGS_near_reads);
   } else if (!ParsePlantedBug(bug, &options->bug)) {
     return "unknown --bug " + bug + " for the toy workload (ack-before-sync, skip-crc)";
   }
@@ -229,6 +235,7 @@ struct GeoSummary {
   std::vector<double> shed_fraction, admitted_p50_ms, admitted_p99_ms, drain_s;
   uint64_t peak_bytes_max = 0, bound_bytes = 0;
   uint64_t promotions = 0, promoted_runs = 0, acked_lost_total = 0;
+  uint64_t fetch_bytes = 0, fetch_bytes_cross_region = 0;  // Summed over the runs.
 
   void Add(const SimulationResult& result) {
     if (result.consistency.empty()) return;
@@ -252,6 +259,8 @@ struct GeoSummary {
     promotions += result.promotions;
     promoted_runs += result.promotions > 0;
     if (result.rpo_acked_lost.has_value()) acked_lost_total += *result.rpo_acked_lost;
+    fetch_bytes += result.fetch_bytes;
+    fetch_bytes_cross_region += result.fetch_bytes_cross_region;
   }
   static double Quantile(std::vector<double> values, double q) {
     if (values.empty()) return 0;
@@ -291,6 +300,8 @@ struct GeoSummary {
       out += fmt::format("\"promotions\":{{\"runs\":{},\"total\":{},\"acked_lost\":{}}},",
                          promoted_runs, promotions, acked_lost_total);
     }
+    out += fmt::format("\"fetch_bytes\":{{\"total\":{},\"cross_region\":{}}},", fetch_bytes,
+                       fetch_bytes_cross_region);
     return out;
   }
 };

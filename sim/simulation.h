@@ -56,6 +56,9 @@ struct SimulationOptions {
   // PLANTED NONDETERMINISM, for the test that proves cross-process replay checks catch it: the
   // run's seed is perturbed by the iteration order of a per-process-seeded hash set.
   bool plant_nondeterminism = false;
+  // Broker workload: consumers read near the client (issue 12): each sets
+  // ConsumerOptions::client_region to its node's region and fetches from a replica there.
+  bool near_reads = false;
   // When non-empty, the run's history (checks/ format) is written to this file.
   std::string history_path;
 };
@@ -119,6 +122,12 @@ struct SimulationResult {
   // reassignment steps partition leaders took in the whole run.
   std::vector<bool> replication_restored;
   uint64_t reassignment_steps = 0;
+  // Broker workload: record batch bytes the consumers fetched (the admin consumer, the late
+  // readers and the final drain; not the group members), and of those the bytes served by a
+  // node in another region than the consumer's; whether they read near the client.
+  uint64_t fetch_bytes = 0;
+  uint64_t fetch_bytes_cross_region = 0;
+  bool near_reads = false;
   bool ok() const { return violations.empty(); }
 };
 
@@ -150,11 +159,10 @@ void WriteHistoryFile(const std::string& path, const checks::History& history);
 
 bool ParseFaultKind(std::string_view name, FaultKind* kind);
 bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug);
-// Broker planted bugs by name: ack-before-quorum, fetch-above-hwm, forget-producer-state,
-// snapshot-without-state, strong-voters-share-a-region, promote-without-fencing,
-// stale-tail-served, observer-in-write-quorum, rpo-under-reported, leaders-stay-put.
-// stale-tail-served, observer-in-write-quorum, rpo-under-reported, reassign-voter-early,
-// reassign-remove-first.
+// Broker planted bugs by name: ack-before-quorum, fetch-above-hwm, follower-fetch-above-hwm,
+// forget-producer-state, snapshot-without-state, strong-voters-share-a-region,
+// promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported,
+// reassign-voter-early, reassign-remove-first, leaders-stay-put.
 bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBugs* bugs);
 // "group-commit-ahead": the simulated group members commit one past their position.
 bool ParseGroupConsumerPlantedBug(std::string_view name, client::GroupConsumerPlantedBug* bug);

@@ -111,6 +111,9 @@ std::string ReproCommand(const SimulationOptions& options) {
     command += fmt::format(" --bug={}", PlantedBugName(options.bug));
   if (options.broker_bugs.ack_before_quorum) command += " --bug=ack-before-quorum";
   if (options.broker_bugs.fetch_above_high_watermark) command += " --bug=fetch-above-hwm";
+  if (options.broker_bugs.follower_fetch_above_high_watermark) {
+    command += " --bug=follower-fetch-above-hwm";
+  }
   if (options.broker_bugs.memory_bound_ignored) command += " --bug=memory-bound-ignored";
   if (options.broker_bugs.strong_voters_share_a_region) {
     command += " --bug=strong-voters-share-a-region";
@@ -136,6 +139,7 @@ std::string ReproCommand(const SimulationOptions& options) {
         options.buggify == SimulationOptions::Buggify::kOn ? " --buggify=on" : " --buggify=off";
   }
   if (options.plant_nondeterminism) command += " --plant_nondeterminism";
+  if (options.near_reads) command += " --near_reads";
   return command;
 }
 
@@ -169,6 +173,8 @@ std::string GeoJson(const SimulationResult& result) {
     out += fmt::format("\"replication_restored\":[{}],\"reassignment_steps\":{},", restored,
                        result.reassignment_steps);
   }
+  out += fmt::format("\"fetch_bytes\":{{\"total\":{},\"cross_region\":{},\"near_reads\":{}}},",
+                     result.fetch_bytes, result.fetch_bytes_cross_region, result.near_reads);
   return out;
 }
 
@@ -271,6 +277,10 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
   }
   if (name == "fetch-above-hwm") {
     bugs->fetch_above_high_watermark = true;
+    return true;
+  }
+  if (name == "follower-fetch-above-hwm") {  // Needs --near_reads: only followers serve it.
+    bugs->follower_fetch_above_high_watermark = true;
     return true;
   }
   if (name == "forget-producer-state") {

@@ -599,6 +599,11 @@ uint64_t Broker::raft_messages_dropped() const {
 }
 uint32_t Broker::node_id() const { return state_->options.node_id; }
 
+bool Broker::LeadsPartition(std::string_view topic, uint32_t partition) const {
+  const HostedPartition* hosted = state_->FindHosted(topic, partition);
+  return hosted != nullptr && hosted->replica->role() == raft::Role::kLeader;
+}
+
 std::vector<PartitionStatus> Broker::PartitionStatuses() const {
   const auto status_of = [](const replica::Replica& replica) {
     PartitionStatus status;

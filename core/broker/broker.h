@@ -43,6 +43,9 @@ struct BrokerPlantedBugs {
   PartitionPlantedBug partition = PartitionPlantedBug::kNone;
   bool ack_before_quorum = false;  // acks=quorum answered once the leader has it on its disk.
   bool fetch_above_high_watermark = false;  // The leader serves its uncommitted tail.
+  // A follower serving an allow_follower fetch serves its uncommitted tail (entries it has
+  // received but does not know committed), numbered on from its high watermark.
+  bool follower_fetch_above_high_watermark = false;
   // Strong topics get their second voter in the first voter's region (the placement a careless
   // "spread over zones" rule gives): losing that region loses the partition's quorum.
   bool strong_voters_share_a_region = false;
@@ -173,6 +176,9 @@ struct BrokerMetrics {
   uint64_t produce_records_total = 0;
   uint64_t fetch_requests_total = 0;
   uint64_t fetch_records_bytes_total = 0;
+  // Of those, bytes served by a replica that was not the partition's leader (allow_follower
+  // fetches: reads near the client, Kafka's preferred read replica).
+  uint64_t fetch_follower_bytes_total = 0;
   uint64_t peer_messages_dropped_total = 0;
   uint64_t partitions_hosted = 0;
   uint64_t snapshots_taken_total = 0;      // Compactions (partition retention + metadata).
@@ -255,6 +261,9 @@ class Broker {
   // Raft peer messages every replica on this node refused (forged or nonsensical), summed.
   uint64_t raft_messages_dropped() const;
   uint32_t node_id() const;
+  // Whether this node hosts the partition's current group and leads it (core/kafka asks, to
+  // name a preferred read replica only when it is the leader, as Kafka does).
+  bool LeadsPartition(std::string_view topic, uint32_t partition) const;
   // Every replica hosted here, the metadata group first, then partitions by group. Read-only.
   std::vector<PartitionStatus> PartitionStatuses() const;
 

@@ -53,6 +53,20 @@ std::vector<std::unique_ptr<wire::PartitionAssignmentT>> Assignments(cluster::Pl
   return assignments;
 }
 
+void CheckFetchServesCommitted(const wire::FetchResponseT& response) {
+  MERIDIAN_CHECK(response.high_watermark >= response.log_start_offset);
+  int64_t previous = -1;
+  for (const auto& batch : response.batches) {
+    MERIDIAN_CHECK(batch != nullptr);
+    MERIDIAN_CHECK(batch->base_offset > previous, "fetched batches out of order");
+    MERIDIAN_CHECK(batch->base_offset < response.high_watermark,
+                   "a fetch served a batch at {}, past the high watermark {} it reports: "
+                   "records this replica does not know are committed",
+                   batch->base_offset, response.high_watermark);
+    previous = batch->base_offset;
+  }
+}
+
 namespace {
 
 static_assert(wire::kBatchBytesMax <= raft::kEntryBytesMax,
@@ -526,9 +540,11 @@ wire::ClientMessageT OutOfRange(uint64_t id, const PartitionState& partition, in
   return message;
 }
 
-// Appends whole accepted batches from `offset` until the byte budget is spent (at least one).
-absl::Status ReadBatches(const HostedPartition& hosted, Offset offset, uint64_t bytes_max,
-                         wire::FetchResponseT& response) {
+// Appends whole accepted batches from `offset` until the byte budget is spent (at least one),
+// each starting below `high_watermark` (the one the response reports: an entry applied while
+// the log was being read waits for the next fetch).
+absl::Status ReadBatches(const HostedPartition& hosted, Offset offset, Offset high_watermark,
+                         uint64_t bytes_max, wire::FetchResponseT& response) {
   const PartitionState& partition = hosted.machine->state;
   std::optional<BatchLocation> first = partition.BatchHolding(offset);
   if (!first.has_value()) {
@@ -550,6 +566,7 @@ absl::Status ReadBatches(const HostedPartition& hosted, Offset offset, uint64_t 
       next = entry.index.next();
       std::optional<BatchLocation> batch = partition.BatchAt(entry.index);
       if (!batch.has_value()) continue;  // A no-op, a config entry or a refused batch.
+      if (batch->base_offset >= high_watermark) return absl::OkStatus();
       if (!response.batches.empty() && bytes + entry.data.size() > bytes_max)
         return absl::OkStatus();
       bytes += entry.data.size();
@@ -570,18 +587,24 @@ bool LeaseStillHeld(Broker::State& state, const std::string& topic_name) {
   return topic != nullptr && DataLeaseHeld(state, *topic);
 }
 
-wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
-                                 const wire::FetchRequestT& request) {
-  state.metrics.fetch_requests_total++;
-  wire::ClientMessageT error;
-  const HostedPartition* found =
-      Route(state, id, request.topic, request.partition, &error, Access::kRead);
-  if (found == nullptr) return error;
-  const HostedPartition hosted = *found;  // Shared pointers: safe across the long poll.
-  const cluster::PartitionRecord& current =
-      state.controller_machine->metadata.FindTopic(request.topic)->partitions[request.partition];
-  const uint32_t epoch = current.epoch;
-  if (request.epoch >= 0 && request.epoch < epoch && request.offset > current.promoted_offset) {
+// After a long poll: whether `hosted` is still the partition's current raft group. A promotion
+// meanwhile (core/cluster/promotion.h) started a new epoch in a new group; the old group's
+// replica may hold records past the new epoch's promoted_offset, which were discarded, and
+// must not be served as current (the client refreshes its metadata and asks again).
+bool StillCurrentEpoch(Broker::State& state, const HostedPartition& hosted, uint32_t epoch) {
+  const cluster::TopicRecord* topic = state.controller_machine->metadata.FindTopic(hosted.topic);
+  if (topic == nullptr || hosted.partition >= topic->partitions.size()) return false;
+  const cluster::PartitionRecord& current = topic->partitions[hosted.partition];
+  return current.group == hosted.group && current.epoch == epoch;
+}
+
+// Whether this replica may serve the fetch at all (an error to answer with when not): the
+// epoch the consumer read in, leadership (or allow_follower), a leader that has caught up.
+std::optional<wire::ClientMessageT> RefuseFetch(const HostedPartition& hosted, uint64_t id,
+                                                const wire::FetchRequestT& request,
+                                                const cluster::PartitionRecord& current) {
+  if (request.epoch >= 0 && request.epoch < current.epoch &&
+      request.offset > current.promoted_offset) {
     // The consumer read past where this epoch began, in an epoch a promotion superseded.
     MERIDIAN_PROBE("broker: a fetch from before a promotion is sent back to the new epoch");
     return OutOfRange(id, hosted.machine->state, request.offset);
@@ -598,18 +621,78 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
                         hosted.replica->leader().value());
   }
   const PartitionState& partition = hosted.machine->state;
-  const int64_t high_watermark = static_cast<int64_t>(partition.high_watermark().value());
   // A follower (serving a follower fetch) may lag the leader: an offset past its high
   // watermark is waited for, not refused.
   if (request.offset < static_cast<int64_t>(partition.log_start_offset().value()) ||
-      (leader && request.offset > high_watermark)) {
+      (leader && request.offset > static_cast<int64_t>(partition.high_watermark().value()))) {
     return OutOfRange(id, partition, request.offset);
   }
+  return std::nullopt;
+}
+
+// Whether this fetch runs one of the planted bugs that serve an uncommitted tail: the leader's
+// (fetch-above-hwm) or a follower's (follower-fetch-above-hwm).
+bool ServesTailForPlantedBug(const Broker::State& state, bool leader) {
+  return leader ? state.options.planted.fetch_above_high_watermark
+                : state.options.planted.follower_fetch_above_high_watermark;
+}
+
+// Reads the batches at `offset` into a response stamped with `epoch`, or the error to answer.
+wire::ClientMessageT ServeFetch(Broker::State& state, uint64_t id, const HostedPartition& hosted,
+                                const wire::FetchRequestT& request, uint32_t epoch, bool planted) {
+  const PartitionState& partition = hosted.machine->state;
+  const Offset offset(static_cast<uint64_t>(request.offset));
+  wire::FetchResponseT response;
+  response.epoch = epoch;
+  const Offset high_watermark = partition.high_watermark();
+  response.high_watermark = static_cast<int64_t>(high_watermark.value());
+  response.log_start_offset = static_cast<int64_t>(partition.log_start_offset().value());
+  const uint64_t bytes_max =
+      ReserveFetchRead(state, std::clamp<uint64_t>(request.max_bytes, 1, wire::kFetchBytesMax));
+  if (bytes_max == 0) {
+    return ThrottledMessage(id, state.options.limits.shed_retry_after,
+                            "the node's buffers have no room for this fetch's answer");
+  }
+  if (high_watermark > offset) {
+    if (absl::Status s = ReadBatches(hosted, offset, high_watermark, bytes_max, response);
+        !s.ok()) {
+      if (absl::IsOutOfRange(s)) return OutOfRange(id, partition, request.offset);
+      return ErrorMessage(id, ErrorCode::Failed, fmt::format("read failed: {}", s.ToString()));
+    }
+  }
+  CheckFetchServesCommitted(response);
+  if (planted) ServeUncommittedTailForPlantedBug(hosted, offset, bytes_max, response);
+  uint64_t bytes = 0;
+  for (const auto& batch : response.batches) bytes += batch->batch.size();
+  state.metrics.fetch_records_bytes_total += bytes;
+  if (hosted.replica->role() != raft::Role::kLeader) {
+    state.metrics.fetch_follower_bytes_total += bytes;
+  }
+  return Message(id, std::move(response));
+}
+
+wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
+                                 const wire::FetchRequestT& request) {
+  state.metrics.fetch_requests_total++;
+  wire::ClientMessageT error;
+  const HostedPartition* found =
+      Route(state, id, request.topic, request.partition, &error, Access::kRead);
+  if (found == nullptr) return error;
+  const HostedPartition hosted = *found;  // Shared pointers: safe across the long poll.
+  const cluster::PartitionRecord& current =
+      state.controller_machine->metadata.FindTopic(request.topic)->partitions[request.partition];
+  MERIDIAN_CHECK(current.group == hosted.group, "Route found a replica of another group");
+  const uint32_t epoch = current.epoch;
+  if (std::optional<wire::ClientMessageT> refused = RefuseFetch(hosted, id, request, current)) {
+    return *std::move(refused);
+  }
+  const PartitionState& partition = hosted.machine->state;
   const Offset offset(static_cast<uint64_t>(request.offset));
   const io::Duration wait = std::min<io::Duration>(std::chrono::milliseconds(request.max_wait_ms),
                                                    state.options.fetch_wait_max);
-  // PLANTED BUG (fetch-above-hwm): the leader also serves its uncommitted tail.
-  const bool planted = state.options.planted.fetch_above_high_watermark && leader;
+  // PLANTED BUGS (fetch-above-hwm, follower-fetch-above-hwm): the uncommitted tail is served.
+  const bool planted =
+      ServesTailForPlantedBug(state, hosted.replica->role() == raft::Role::kLeader);
   if (!planted || UncommittedTailForPlantedBug(hosted).end <= offset) {
     (void)hosted.machine->applied.WaitUntil(
         [&] { return partition.high_watermark() > offset || state.stopped; },
@@ -618,26 +701,11 @@ wire::ClientMessageT HandleFetch(Broker::State& state, uint64_t id,
   if (!LeaseStillHeld(state, request.topic)) {
     return ErrorMessage(id, ErrorCode::NotLeader, "the data lease lapsed during the long poll");
   }
-  wire::FetchResponseT response;
-  response.epoch = epoch;
-  response.high_watermark = static_cast<int64_t>(partition.high_watermark().value());
-  response.log_start_offset = static_cast<int64_t>(partition.log_start_offset().value());
-  const uint64_t bytes_max =
-      ReserveFetchRead(state, std::clamp<uint64_t>(request.max_bytes, 1, wire::kFetchBytesMax));
-  if (bytes_max == 0) {
-    return ThrottledMessage(id, state.options.limits.shed_retry_after,
-                            "the node's buffers have no room for this fetch's answer");
+  if (!StillCurrentEpoch(state, hosted, epoch)) {
+    MERIDIAN_PROBE("broker: a promotion during a fetch's long poll; the old epoch is not served");
+    return ErrorMessage(id, ErrorCode::NotLeader, "the partition moved to a new epoch");
   }
-  if (partition.high_watermark() > offset) {
-    if (absl::Status s = ReadBatches(hosted, offset, bytes_max, response); !s.ok()) {
-      if (absl::IsOutOfRange(s)) return OutOfRange(id, partition, request.offset);
-      return ErrorMessage(id, ErrorCode::Failed, fmt::format("read failed: {}", s.ToString()));
-    }
-  }
-  if (planted) ServeUncommittedTailForPlantedBug(hosted, offset, bytes_max, response);
-  for (const auto& batch : response.batches)
-    state.metrics.fetch_records_bytes_total += batch->batch.size();
-  return Message(id, std::move(response));
+  return ServeFetch(state, id, hosted, request, epoch, planted);
 }
 
 wire::ClientMessageT HandleListOffsets(Broker::State& state, uint64_t id,

@@ -130,6 +130,10 @@ struct Broker::State {
   void Log(std::string_view text) const;
 };
 
+// The invariant of every fetch answer, on the leader and on followers alike: batches in offset
+// order, each starting below the high watermark the answer reports (committed data only, as
+// far as this replica knows). Crashes otherwise (broker_requests.cc).
+void CheckFetchServesCommitted(const wire::FetchResponseT& response);
 // A topic as clients see it (broker_requests.cc).
 std::unique_ptr<wire::TopicInfoT> TopicInfo(const Broker::State& state,
                                             const cluster::TopicRecord& topic);

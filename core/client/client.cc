@@ -185,9 +185,9 @@ Client::Response Client::CallAnyNode(wire::ClientMessageT request, io::Instant d
 
 Client::Response Client::CallPartitionLeader(const std::string& topic, uint32_t partition,
                                              wire::ClientMessageT request, io::Instant deadline,
-                                             bool* maybe_delivered) {
+                                             bool* maybe_delivered, io::NodeId* answered_by) {
   return CallWithRetry(Route{Route::Kind::kPartition, topic, partition}, request, deadline,
-                       maybe_delivered);
+                       maybe_delivered, answered_by);
 }
 
 Client::Response Client::CallController(wire::ClientMessageT request, io::Instant deadline) {
@@ -240,7 +240,8 @@ void Client::LearnLeader(const Route& route, uint32_t leader) {
 }
 
 Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMessageT& request,
-                                       io::Instant deadline, bool* maybe_delivered) {
+                                       io::Instant deadline, bool* maybe_delivered,
+                                       io::NodeId* answered_by) {
   absl::Status last = absl::UnavailableError("no attempt made");
   bool refreshed_unknown = false;
   uint32_t failures_in_a_row = 0;
@@ -270,6 +271,7 @@ Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMes
       continue;
     }
     failures_in_a_row = 0;
+    if (answered_by != nullptr) *answered_by = *node;
     const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse();
     if (error == nullptr) return response;
     last = StatusFromError(*error);
@@ -335,7 +337,7 @@ void Client::CacheMetadata(const wire::MetadataResponseT& metadata, bool all_top
   for (const auto& node : metadata.nodes) {
     if (node == nullptr || node->id == 0) continue;  // Not a node we could address.
     if (!nodes_.contains(node->id) && nodes_.size() >= kNodesMax) break;
-    nodes_[node->id] = NodeAddress{io::Address{node->host, node->port}};
+    nodes_[node->id] = NodeAddress{io::Address{node->host, node->port}, node->region};
   }
   absl::btree_map<std::string, bool> seen;
   for (const auto& topic : metadata.topics) {
@@ -372,6 +374,11 @@ void Client::CacheMetadata(const wire::MetadataResponseT& metadata, bool all_top
 const wire::TopicInfoT* Client::CachedTopic(const std::string& topic) const {
   auto it = topics_.find(topic);
   return it == topics_.end() ? nullptr : it->second.get();
+}
+
+std::string Client::NodeRegion(uint32_t node) const {
+  auto it = nodes_.find(node);
+  return it == nodes_.end() ? std::string() : it->second.region;
 }
 
 absl::StatusOr<uint32_t> Client::PartitionCount(const std::string& topic, io::Instant deadline) {

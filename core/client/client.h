@@ -65,9 +65,10 @@ class Client {
   // `maybe_delivered`, when given, is set to true if some attempt may have reached a node
   // without an answer coming back (the request was written, then the connection failed or the
   // attempt timed out): a later definite error then does not prove the request never applied.
+  // `answered_by`, when given, is set to the node whose answer is returned.
   Response CallPartitionLeader(const std::string& topic, uint32_t partition,
                                wire::ClientMessageT request, io::Instant deadline,
-                               bool* maybe_delivered = nullptr);
+                               bool* maybe_delivered = nullptr, io::NodeId* answered_by = nullptr);
   Response CallController(wire::ClientMessageT request, io::Instant deadline);
   // One node; retries only connection failures until the deadline.
   Response CallNode(io::NodeId node, wire::ClientMessageT request, io::Instant deadline);
@@ -128,6 +129,8 @@ class Client {
   absl::StatusOr<uint32_t> PartitionCount(const std::string& topic, io::Instant deadline);
   // The cached description of a topic (nullptr if unknown). Valid until the next refresh.
   const wire::TopicInfoT* CachedTopic(const std::string& topic) const;
+  // The region node `node` registered with, as the metadata cache has it ("" if unknown).
+  std::string NodeRegion(uint32_t node) const;
   io::NodeId controller_leader() const { return io::NodeId(controller_leader_); }
 
   void Close();
@@ -140,10 +143,12 @@ class Client {
   struct Route;
   struct NodeAddress {
     io::Address address;
+    std::string region;  // NodeInfo.region: reads near the client (consumer.h client_region).
   };
 
   Response CallWithRetry(const Route& route, const wire::ClientMessageT& request,
-                         io::Instant deadline, bool* maybe_delivered = nullptr);
+                         io::Instant deadline, bool* maybe_delivered = nullptr,
+                         io::NodeId* answered_by = nullptr);
   Response AttemptOn(io::NodeId node, const wire::ClientMessageT& request, io::Instant deadline,
                      bool* connected);
   absl::StatusOr<io::NodeId> PickNode(const Route& route, uint32_t attempt, io::Instant deadline);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/client/errors.h"
+#include "core/client/near_replica.h"
 #include "io/assert.h"
 #include "io/probe.h"
 
@@ -213,8 +214,9 @@ absl::Status Consumer::FetchOnce(Fetcher& fetcher) {
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.fetch_max_wait).count());
   request.allow_follower = options_.allow_follower;
   request.epoch = fetcher.epoch;
-  absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response = client_.CallPartitionLeader(
-      request.topic, request.partition, wire::Message(0, request), CallDeadline());
+  io::NodeId served_by;
+  absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response =
+      CallFetch(fetcher, request, &served_by);
   if (fetcher.generation != generation || fetcher.stop) {
     MERIDIAN_PROBE("consumer: stale fetch discarded");
     return absl::OkStatus();
@@ -234,10 +236,79 @@ absl::Status Consumer::FetchOnce(Fetcher& fetcher) {
     return absl::OkStatus();
   }
   fetcher.epoch = std::max(fetcher.epoch, fetched->epoch);
+  for (const auto& batch : fetched->batches) {
+    if (batch != nullptr) fetched_bytes_by_node_[served_by.value()] += batch->batch.size();
+  }
   absl::Status appended = Append(fetcher, *fetched, offset);
   if (!appended.ok()) SetError(fetcher, appended);
   data_.NotifyAll();
   return absl::OkStatus();
+}
+
+Client::Response Consumer::CallFetch(Fetcher& fetcher, const wire::FetchRequestT& request,
+                                     io::NodeId* served_by) {
+  if (std::optional<io::NodeId> near = NearReplica(fetcher)) {
+    wire::FetchRequestT near_request = request;
+    near_request.allow_follower = true;
+    Client::Response answer =
+        client_.CallNode(*near, wire::Message(0, std::move(near_request)), CallDeadline());
+    if (absl::IsCancelled(answer.status())) return answer;
+    const wire::ErrorResponseT* error = answer.ok() ? (*answer)->body.AsErrorResponse() : nullptr;
+    if (error != nullptr && error->code == wire::ErrorCode::Throttled) {
+      // A quota, the same at the leader: back off (FetchLoop) and ask the near replica again.
+      MERIDIAN_PROBE("consumer: near replica throttled a fetch");
+      return absl::UnavailableError("throttled by the near replica");
+    }
+    if (NearAnswerUsable(fetcher, *near, request.offset, answer)) {
+      *served_by = *near;
+      return answer;
+    }
+    if (fetcher.stop) return absl::CancelledError("consumer stopping");
+  }
+  return client_.CallPartitionLeader(request.topic, request.partition, wire::Message(0, request),
+                                     CallDeadline(),
+                                     /*maybe_delivered=*/nullptr, served_by);
+}
+
+std::optional<io::NodeId> Consumer::NearReplica(Fetcher& fetcher) {
+  if (options_.client_region.empty()) return std::nullopt;
+  const wire::TopicInfoT* topic = client_.CachedTopic(fetcher.partition.topic);
+  if (topic == nullptr) return std::nullopt;  // The leader path learns the metadata.
+  const wire::PartitionInfoT* partition = nullptr;
+  for (const auto& info : topic->partitions) {
+    if (info != nullptr && info->partition == fetcher.partition.partition) partition = info.get();
+  }
+  if (partition == nullptr) return std::nullopt;
+  absl::btree_set<uint32_t> avoid;
+  for (auto it = fetcher.avoid_until.begin(); it != fetcher.avoid_until.end();) {
+    if (it->second <= runtime_.Now()) {
+      it = fetcher.avoid_until.erase(it);
+      continue;
+    }
+    avoid.insert(it->first);
+    ++it;
+  }
+  return ChooseNearReplica(
+      *partition, topic->name, options_.client_region,
+      [this](uint32_t node) { return client_.NodeRegion(node); }, avoid);
+}
+
+bool Consumer::NearAnswerUsable(Fetcher& fetcher, io::NodeId node, int64_t offset,
+                                const Client::Response& answer) {
+  const wire::FetchResponseT* fetched = answer.ok() ? (*answer)->body.AsFetchResponse() : nullptr;
+  if (fetched != nullptr && fetched->high_watermark >= offset) return true;
+  fetcher.avoid_until[node.value()] = runtime_.Now() + kNearReplicaAvoid;
+  if (fetched != nullptr) {
+    // Behind what this consumer already read elsewhere: its answer holds nothing wrong (only
+    // committed records below its high watermark), but the next fetches go elsewhere.
+    MERIDIAN_PROBE("consumer: near replica lags the fetch position, passed over");
+    return true;
+  }
+  // An error (not hosted, no data lease, a new epoch, out of range there...) or no answer:
+  // refresh what the cache knows, as the leader path does on NotLeader, and ask the leader.
+  MERIDIAN_PROBE("consumer: near replica failed, the leader serves");
+  (void)client_.RefreshMetadata({fetcher.partition.topic});
+  return false;
 }
 
 void Consumer::ApplyOffsetReset(Fetcher& fetcher, const wire::ErrorResponseT& error) {

@@ -53,8 +53,15 @@ struct ConsumerOptions {
   OffsetReset auto_offset_reset = OffsetReset::kEarliest;
   uint32_t fetch_max_bytes = 1 << 20;                            // <= wire::kFetchBytesMax.
   io::Duration fetch_max_wait = std::chrono::milliseconds(500);  // < request_timeout.
-  bool allow_follower = false;  // Passed in Fetch/ListOffsets; requests still go to the leader.
+  // Passed in Fetch/ListOffsets to whichever node is asked (the leader, without client_region).
+  bool allow_follower = false;
   size_t buffer_bytes_max = 4 << 20;  // Per partition.
+  // Reads near the client (issue 12): the region this consumer runs in (NodeInfo.region). Set,
+  // each partition is fetched from a replica or observer in this region (near_replica.h), with
+  // allow_follower; the leader serves when the region has none, and, for
+  // Consumer::kNearReplicaAvoid, in place of a near replica that failed or lags behind this
+  // consumer's position. Positions (ListOffsets) are always asked of the leader.
+  std::string client_region;
 };
 
 struct ConsumedRecord {
@@ -71,6 +78,9 @@ class Consumer {
  public:
   static constexpr size_t kPartitionsAssignedMax = 4096;
   static constexpr size_t kPollRecordsMax = 10000;
+  // How long a near replica that answered with an error, failed to answer, or lagged behind
+  // the fetch position is passed over (the leader or another near replica serves meanwhile).
+  static constexpr io::Duration kNearReplicaAvoid = std::chrono::seconds(30);
 
   Consumer(Client& client, ConsumerOptions options = {});
   ~Consumer();
@@ -88,6 +98,11 @@ class Consumer {
   absl::StatusOr<core::Offset> Position(const TopicPartition& partition, io::Instant deadline);
   // Buffered records, waiting up to `max_wait` for some; an empty vector when none came.
   absl::StatusOr<std::vector<ConsumedRecord>> Poll(io::Duration max_wait);
+  // Record batch bytes fetched, by the node that served them (the simulator sums the bytes
+  // that crossed regions from it).
+  const absl::btree_map<uint32_t, uint64_t>& fetched_bytes_by_node() const {
+    return fetched_bytes_by_node_;
+  }
   void Close();
 
  private:
@@ -105,6 +120,8 @@ class Consumer {
     io::FiberId fiber;
     bool stop = false;
     io::WaitList wake;  // Buffer room, a cleared error, a seek, stop.
+    // Near replicas passed over until the given time (client_region only).
+    absl::btree_map<uint32_t, io::Instant> avoid_until;
   };
 
   Fetcher* Find(const TopicPartition& partition);
@@ -114,6 +131,14 @@ class Consumer {
   void FetchLoop(Fetcher& fetcher);
   absl::Status ResolvePosition(Fetcher& fetcher);
   absl::Status FetchOnce(Fetcher& fetcher);
+  // Sends a fetch to the near replica (client_region) or the partition leader; `served_by` is
+  // the node whose answer is returned.
+  Client::Response CallFetch(Fetcher& fetcher, const wire::FetchRequestT& request,
+                             io::NodeId* served_by);
+  std::optional<io::NodeId> NearReplica(Fetcher& fetcher);
+  // Whether a near replica's answer may be used; when not (or when it lags), it is avoided.
+  bool NearAnswerUsable(Fetcher& fetcher, io::NodeId node, int64_t offset,
+                        const Client::Response& answer);
   void ApplyOffsetReset(Fetcher& fetcher, const wire::ErrorResponseT& error);
   absl::Status Append(Fetcher& fetcher, const wire::FetchResponseT& response, int64_t requested);
   void SetError(Fetcher& fetcher, absl::Status error);
@@ -124,6 +149,7 @@ class Consumer {
   const ConsumerOptions options_;
   absl::btree_map<TopicPartition, std::unique_ptr<Fetcher>> fetchers_;
   size_t poll_rotation_ = 0;
+  absl::btree_map<uint32_t, uint64_t> fetched_bytes_by_node_;
   io::WaitList data_;  // Poll and Position waiting for records, errors or positions.
   bool closed_ = false;
 };

@@ -6,6 +6,7 @@
 
 #include "core/client/partitioner.h"
 #include "core/client/producer.h"
+#include "core/client/testing/consume_helpers.h"
 #include "core/client/testing/fake_broker.h"
 #include "core/client/testing/test_runtime.h"
 #include "io/assert.h"
@@ -33,27 +34,12 @@ class ConsumerTest : public ::testing::Test {
 
   // Produces `count` records keyed "key-<i>" (value "v<i>") and waits for them.
   void Produce(Client& client, int count, int first = 0) {
-    auto producer = Producer::Create(client);
-    MERIDIAN_CHECK(producer.ok());
-    for (int i = first; i < first + count; ++i) {
-      auto sent = (*producer)->Send("orders", fmt::format("key-{}", i), fmt::format("v{}", i),
-                                    {{"h", "x"}}, 5000 + i, In(5s));
-      MERIDIAN_CHECK(sent.ok());
-    }
-    MERIDIAN_CHECK((*producer)->Close(In(10s)).ok());
+    testing::ProduceKeyed(client, "orders", count, first);
   }
 
   // Polls until `count` records arrived (or 30 virtual seconds passed).
   std::vector<ConsumedRecord> PollAtLeast(Consumer& consumer, size_t count) {
-    std::vector<ConsumedRecord> all;
-    const io::Instant end = In(30s);
-    while (all.size() < count && runtime_.Now() < end) {
-      auto polled = consumer.Poll(500ms);
-      EXPECT_TRUE(polled.ok()) << polled.status();
-      if (!polled.ok()) break;
-      for (ConsumedRecord& record : *polled) all.push_back(std::move(record));
-    }
-    return all;
+    return testing::PollAtLeast(runtime_, consumer, count);
   }
 
   std::vector<TopicPartition> AllPartitions() {

@@ -4,9 +4,12 @@
 
 #include <algorithm>
 
+#include "core/client/near_replica.h"
 #include "core/kafka/record_batch.h"
 #include "core/kafka/session_internal.h"
 #include "core/kafka/translate.h"
+#include "io/assert.h"
+#include "io/probe.h"
 
 namespace meridian::core::kafka {
 namespace {
@@ -117,9 +120,10 @@ Outcome HandleProduce(Session& session, const RequestFrame& frame) {
 namespace {
 
 // One partition's fetch with Meridian's long poll of `wait_ms` (0: answer now), translated.
+// `allow_follower`: Fetch v11+ (KIP-392), which a follower serves (committed records only).
 FetchPartitionResponse FetchPartitionNow(Session& session, const std::string& topic,
                                          const FetchPartition& partition, uint32_t bytes_max,
-                                         uint32_t wait_ms) {
+                                         uint32_t wait_ms, bool allow_follower) {
   FetchPartitionResponse out;
   out.partition = partition.partition;
   if (partition.partition < 0 || partition.fetch_offset < 0) {
@@ -133,6 +137,7 @@ FetchPartitionResponse FetchPartitionNow(Session& session, const std::string& to
   request.offset = partition.fetch_offset;
   request.max_bytes = std::max<uint32_t>(bytes_max, 1);
   request.max_wait_ms = wait_ms;
+  request.allow_follower = allow_follower;
   const wire::ClientMessageT answer = Call(session, std::move(request));
   if (const wire::ErrorResponseT* error = answer.body.AsErrorResponse()) {
     out.error_code = KafkaErrorCode(error->code, RequestKind::kPartition);
@@ -161,14 +166,45 @@ FetchPartitionResponse FetchPartitionNow(Session& session, const std::string& to
   return out;
 }
 
+// KIP-392: the node a client in rack `rack` (a Meridian region) should fetch `partition` from
+// instead of this one, or -1. Only the leader names one, as in Kafka: a replica or observer of
+// the client's region with a Kafka listener, by core/client's rule (near_replica.h: the leader
+// itself when it is in that region; otherwise a stable choice per partition).
+int32_t PreferredReadReplica(Session& session, const std::string& topic, int32_t partition,
+                             const std::string& rack) {
+  if (rack.empty() || partition < 0) return -1;
+  const uint32_t index = static_cast<uint32_t>(partition);
+  if (!session.broker.LeadsPartition(topic, index)) return -1;
+  const cluster::ClusterMetadata& metadata = session.broker.metadata();
+  const cluster::TopicRecord* record = metadata.FindTopic(topic);
+  if (record == nullptr || index >= record->partitions.size()) return -1;
+  wire::PartitionInfoT info;
+  info.partition = index;
+  info.replicas = record->partitions[index].replicas;
+  info.observers = record->partitions[index].observers;
+  info.leader = session.broker.node_id();
+  const auto region_of = [&metadata](uint32_t node) {
+    auto found = metadata.nodes().find(node);
+    if (found == metadata.nodes().end() || found->second.kafka_address.empty())
+      return std::string();
+    return found->second.region;  // A node without a Kafka listener is never named.
+  };
+  const std::optional<io::NodeId> near =
+      client::ChooseNearReplica(info, topic, rack, region_of, /*avoid=*/{});
+  if (!near.has_value() || near->value() == session.broker.node_id()) return -1;
+  MERIDIAN_CHECK(near->value() != 0);
+  return static_cast<int32_t>(near->value());
+}
+
 // Every partition of the request, answered now; the response's bytes of records in `*bytes`.
-FetchResponse FetchPass(Session& session, const FetchRequest& request, size_t* bytes,
-                        bool* any_error) {
+// `*answer_now`: some partition has an error or names a preferred read replica (no long poll).
+FetchResponse FetchPass(Session& session, const FetchRequest& request, int16_t v, size_t* bytes,
+                        bool* answer_now) {
   FetchResponse response;
   const size_t budget = std::clamp<size_t>(static_cast<size_t>(std::max(request.max_bytes, 1)), 1,
                                            wire::kFetchBytesMax);
   *bytes = 0;
-  *any_error = false;
+  *answer_now = false;
   for (const FetchTopic& topic : request.topics) {
     auto& partitions =
         response.topics.emplace_back(topic.name, std::vector<FetchPartitionResponse>{}).second;
@@ -176,12 +212,23 @@ FetchResponse FetchPass(Session& session, const FetchRequest& request, size_t* b
       const size_t left = budget > *bytes ? budget - *bytes : 0;
       const uint32_t bytes_max = static_cast<uint32_t>(
           std::min<size_t>(left, static_cast<size_t>(std::max(partition.partition_max_bytes, 1))));
-      FetchPartitionResponse answer =
-          FetchPartitionNow(session, topic.name, partition, bytes_max, 0);
+      const int32_t preferred =
+          v >= 11 ? PreferredReadReplica(session, topic.name, partition.partition, request.rack_id)
+                  : -1;
+      // Redirected, the records are not sent: the smallest read gives the offsets to report.
+      FetchPartitionResponse answer = FetchPartitionNow(session, topic.name, partition,
+                                                        preferred >= 0 ? 1 : bytes_max, 0, v >= 11);
+      if (preferred >= 0 && answer.error_code == error::kNone) {
+        // As Kafka's leader does: no records, only where to fetch them (the client goes there).
+        MERIDIAN_PROBE("kafka: fetch answered with a preferred read replica");
+        answer.records.clear();
+        answer.preferred_read_replica = preferred;
+        *answer_now = true;
+      }
       // The first batch is always served (KIP-74); later partitions only within the budget.
       if (*bytes > 0 && *bytes + answer.records.size() > budget) answer.records.clear();
       *bytes += answer.records.size();
-      *any_error |= answer.error_code != error::kNone;
+      *answer_now |= answer.error_code != error::kNone;
       partitions.push_back(std::move(answer));
     }
   }
@@ -190,8 +237,8 @@ FetchResponse FetchPass(Session& session, const FetchRequest& request, size_t* b
 
 // Waits until some partition of the request has records (or an error), or until `deadline`:
 // one Meridian long poll per partition; the first to answer wakes the request.
-void LongPoll(Session& session, const FetchRequest& request, io::Instant deadline,
-              uint32_t wait_ms) {
+void LongPoll(Session& session, const FetchRequest& request, io::Instant deadline, uint32_t wait_ms,
+              bool allow_follower) {
   size_t partitions = 0;
   for (const FetchTopic& topic : request.topics) partitions += topic.partitions.size();
   if (session.long_polls + partitions > kLongPollsMax) {
@@ -211,14 +258,16 @@ void LongPoll(Session& session, const FetchRequest& request, io::Instant deadlin
     for (const FetchPartition& partition : topic.partitions) {
       wake->left++;
       session.long_polls++;
-      session.runtime.Spawn("kafka-long-poll", [self = session.shared_from_this(), wake,
-                                                name = topic.name, partition, wait_ms] {
-        const FetchPartitionResponse answer = FetchPartitionNow(*self, name, partition, 1, wait_ms);
-        self->long_polls--;
-        wake->left--;
-        wake->woken |= !answer.records.empty() || answer.error_code != error::kNone;
-        wake->changed.NotifyAll();
-      });
+      session.runtime.Spawn(
+          "kafka-long-poll", [self = session.shared_from_this(), wake, name = topic.name, partition,
+                              wait_ms, allow_follower] {
+            const FetchPartitionResponse answer =
+                FetchPartitionNow(*self, name, partition, 1, wait_ms, allow_follower);
+            self->long_polls--;
+            wake->left--;
+            wake->woken |= !answer.records.empty() || answer.error_code != error::kNone;
+            wake->changed.NotifyAll();
+          });
     }
   }
   (void)wake->changed.WaitUntil([&] { return wake->woken || wake->left == 0; }, deadline,
@@ -234,12 +283,12 @@ Outcome HandleFetch(Session& session, const RequestFrame& frame) {
   const uint32_t wait_ms = static_cast<uint32_t>(std::clamp(request->max_wait_ms, 0, 60'000));
   const io::Instant deadline = session.runtime.Now() + std::chrono::milliseconds(wait_ms);
   size_t bytes = 0;
-  bool any_error = false;
-  FetchResponse response = FetchPass(session, *request, &bytes, &any_error);
+  bool answer_now = false;
+  FetchResponse response = FetchPass(session, *request, v, &bytes, &answer_now);
   const size_t min_bytes = static_cast<size_t>(std::max(request->min_bytes, 1));
-  if (bytes < min_bytes && !any_error && wait_ms > 0) {
-    LongPoll(session, *request, deadline, wait_ms);
-    response = FetchPass(session, *request, &bytes, &any_error);
+  if (bytes < min_bytes && !answer_now && wait_ms > 0) {
+    LongPoll(session, *request, deadline, wait_ms, /*allow_follower=*/v >= 11);
+    response = FetchPass(session, *request, v, &bytes, &answer_now);
   }
   return Respond(EncodeFetchResponse(response, v));
 }

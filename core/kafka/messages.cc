@@ -236,8 +236,8 @@ std::vector<uint8_t> EncodeFetchResponse(const FetchResponse& response, int16_t 
       writer.Int64(partition.high_watermark);
       writer.Int64(partition.high_watermark);  // last_stable_offset: no transactions.
       if (v >= 5) writer.Int64(partition.log_start_offset);
-      writer.ArrayCount(0);           // aborted_transactions.
-      if (v >= 11) writer.Int32(-1);  // preferred_read_replica.
+      writer.ArrayCount(0);  // aborted_transactions.
+      if (v >= 11) writer.Int32(partition.preferred_read_replica);
       writer.Bytes(partition.records);
     }
   }

@@ -64,7 +64,7 @@ struct FetchRequest {
   int32_t max_bytes = INT32_MAX;
   int8_t isolation_level = 0;
   std::vector<FetchTopic> topics;
-  std::string rack_id;  // v11: ignored (docs/kafka.md).
+  std::string rack_id;  // v11: the client's rack (client.rack): a Meridian region (KIP-392).
 };
 
 struct ListOffsetsPartition {
@@ -135,6 +135,8 @@ struct FetchPartitionResponse {
   int16_t error_code = 0;
   int64_t high_watermark = -1;
   int64_t log_start_offset = -1;
+  // v11 (KIP-392): the node the client should fetch this partition from (-1: this one).
+  int32_t preferred_read_replica = -1;
   std::vector<uint8_t> records;  // Concatenated record batches v2.
 };
 struct FetchResponse {

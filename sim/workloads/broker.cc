@@ -161,6 +161,7 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
     if (!any) break;
   }
   plan.partitions = partitions;
+  plan.near_reads = options.near_reads;
   plan.spike = IsSpikeScenario(options.scenario);
   plan.replication_factor = std::min<uint32_t>(3, static_cast<uint32_t>(servers));
   if (options.scenario == "region-loss-strong" || options.consistency == "strong") {
@@ -384,12 +385,25 @@ std::vector<client::TopicPartition> AllPartitions(uint32_t partitions) {
   return all;
 }
 
+// Adds what `consumer` fetched to the run's totals, and what crossed regions to get to it.
+void CountFetchedBytes(Run& run, const client::Consumer& consumer, const std::string& region) {
+  for (const auto& [node, bytes] : consumer.fetched_bytes_by_node()) {
+    run.fetch_bytes += bytes;
+    MERIDIAN_CHECK(node != 0, "fetched bytes from no node");
+    if (run.world.topology().location(io::NodeId(node)).region != region) {
+      run.fetch_bytes_cross_region += bytes;
+    }
+  }
+}
+
 // One consumer process: assign everything from the beginning, poll until `until` returns true.
 void ConsumerProcess(io::Runtime& rt, Run& run, client::Client& client, uint32_t partitions,
                      const std::function<bool(client::Consumer&)>& until) {
   client::ConsumerOptions options;
   options.auto_offset_reset = client::OffsetReset::kNone;  // Every jump is recorded as an assign.
   if (run.plan.spike) options.fetch_max_bytes = kSpikeFetchBytesMax;
+  const std::string region = run.world.topology().location(rt.node()).region;
+  if (run.plan.near_reads) options.client_region = region;
   client::Consumer consumer(client, options);
   const int64_t process = run.recorder.NewProcess();
   const auto assign = [&] {
@@ -427,6 +441,7 @@ void ConsumerProcess(io::Runtime& rt, Run& run, client::Client& client, uint32_t
     run.recorder.Complete(op, checks::Outcome::kOk);
   }
   consumer.Close();
+  CountFetchedBytes(run, consumer, region);
 }
 
 // Late readers (region-loss scenarios): every few seconds a fresh client, with nothing cached,
@@ -895,6 +910,9 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
                     run.recorder.CountOpen(checks::Function::kSend);
   result.probes = io::probe::Snapshot();
   MeasureGeo(run, history, report, result);
+  result.fetch_bytes = run.fetch_bytes;
+  result.fetch_bytes_cross_region = run.fetch_bytes_cross_region;
+  result.near_reads = plan.near_reads;
   if (plan.spike) MeasureSpike(registry, history, result);
   if (options.scenario == "region-loss-regional") {
     uint64_t reported = 0, acked_lost = 0;

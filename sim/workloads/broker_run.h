@@ -53,6 +53,7 @@ struct Plan {
   size_t home_region_index = 0;  // In targets.regions (regional topics).
   PromotionLog* promotions = nullptr;
   ReassignmentLog* reassignments = nullptr;  // Every reassignment step the leaders took.
+  bool near_reads = false;                   // Consumers fetch from a replica in their own region.
 };
 
 inline client::ClientOptions ClientOptionsFor(const Plan& plan, std::string id) {
@@ -81,6 +82,9 @@ struct Run {
   // History processes of group members -> the member (one per GroupConsumer life).
   absl::btree_map<int64_t, int64_t> group_processes;
   int64_t group_members_started = 0;
+  // Record batch bytes the consumers fetched, and those served from another region.
+  uint64_t fetch_bytes = 0;
+  uint64_t fetch_bytes_cross_region = 0;
 };
 
 // Client outcomes worth reading when replaying a seed go into the trace (--trace).

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include "core/broker/broker.h"
+#include "core/broker/broker_state.h"
 #include "io/frame.h"
 #include "io/probe.h"
+#include "sim/sim_network.h"
 #include "sim/world.h"
 #include "tests/broker/sim_cluster.h"
 
@@ -128,6 +130,107 @@ TEST(BrokerSim, CreateProduceFetchAcrossALeaderCrash) {
   });
   cluster.world().Restart(io::NodeId(1));
   cluster.world().RunFor(seconds(5));
+}
+
+// The node whose replica of `topic`/0 says it leads (ReplicaStatus), or 0.
+uint32_t LeaderByStatus(io::Runtime& rt, const std::string& topic) {
+  for (uint32_t node = 1; node <= 3; node++) {
+    auto response = Call(rt, node, wire::Message(4, wire::ReplicaStatusRequestT{}));
+    if (!response.ok()) continue;
+    const wire::ReplicaStatusResponseT* status = (*response)->body.AsReplicaStatusResponse();
+    if (status == nullptr) continue;
+    for (const auto& replica : status->replicas) {
+      if (replica->topic == topic && replica->role == "leader") return node;
+    }
+  }
+  return 0;
+}
+
+// Reads near the client (issue 12): a follower serving an allow_follower fetch answers only
+// what it knows is committed. The partition's leader L keeps replicating to follower F, but F's
+// acknowledgements are cut and the third replica is down, so a record produced now reaches F's
+// log and never commits. F must serve no batch at or past its high watermark: `served` gets
+// the offsets of the batches it returned, `high_watermark` its own (ReplicaStatus). With the
+// planted bug follower-fetch-above-hwm F serves that record too, and this test's check sees it.
+void FollowerFetchScenario(bool planted, int64_t* high_watermark, std::vector<int64_t>* served) {
+  BrokerCluster cluster(29, [planted](core::broker::BrokerOptions& options) {
+    options.planted.follower_fetch_above_high_watermark = planted;
+  });
+  uint32_t leader = 0;
+  cluster.OnClient([&](io::Runtime& rt) {
+    wire::CreateTopicRequestT create;
+    create.name = "near";
+    create.partitions = 1;
+    create.replication_factor = 3;
+    ASSERT_NE(CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }),
+              nullptr);
+    for (int i = 0; i < 5; i++) {
+      ASSERT_NE(CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("near", 0, i); }),
+                nullptr);
+    }
+    (void)rt.Sleep(seconds(1));  // Every replica applies the committed records.
+    leader = LeaderByStatus(rt, "near");
+  });
+  ASSERT_NE(leader, 0u);
+  const uint32_t follower = leader % 3 + 1;
+  const uint32_t down = follower % 3 + 1;
+  cluster.world().Crash(io::NodeId(down));
+  cluster.world().network().Block(io::NodeId(follower), io::NodeId(leader));
+  cluster.OnClient([&](io::Runtime& rt) {
+    // Never answered: the record cannot commit. Its fiber gives up after its deadline.
+    rt.Spawn("uncommitted-produce",
+             [&rt, leader] { (void)Call(rt, leader, Produce("near", 0, 1000)); });
+    (void)rt.Sleep(milliseconds(300));  // The leader appends it and sends it to F.
+    // What F knows is committed: its own high watermark (ReplicaStatus); then all it serves.
+    *high_watermark = -1;
+    auto status = Call(rt, follower, wire::Message(4, wire::ReplicaStatusRequestT{}));
+    ASSERT_TRUE(status.ok()) << status.status();
+    for (const auto& replica : (*status)->body.AsReplicaStatusResponse()->replicas) {
+      if (replica->topic == "near") *high_watermark = replica->high_watermark;
+    }
+    wire::ClientMessageT fetch = Fetch("near", 0, 0);
+    fetch.body.AsFetchRequest()->allow_follower = true;
+    fetch.body.AsFetchRequest()->max_wait_ms = 100;
+    auto response = Call(rt, follower, std::move(fetch));
+    ASSERT_TRUE(response.ok()) << response.status();
+    const wire::FetchResponseT* fetched = (*response)->body.AsFetchResponse();
+    ASSERT_NE(fetched, nullptr) << wire::EnumNameBody((*response)->body.type);
+    for (const auto& batch : fetched->batches) served->push_back(batch->base_offset);
+    (void)rt.Sleep(seconds(6));  // The produce's fiber ends before the world does.
+  });
+}
+
+TEST(BrokerSim, AFollowerNeverServesPastItsCommitIndex) {
+  int64_t high_watermark = -1;
+  std::vector<int64_t> served;
+  FollowerFetchScenario(/*planted=*/false, &high_watermark, &served);
+  EXPECT_EQ(high_watermark, 5);
+  ASSERT_EQ(served.size(), 5u);
+  EXPECT_LT(served.back(), high_watermark);
+}
+
+TEST(BrokerSim, PlantedFollowerFetchAboveHighWatermarkIsCaught) {
+  int64_t high_watermark = -1;
+  std::vector<int64_t> served;
+  FollowerFetchScenario(/*planted=*/true, &high_watermark, &served);
+  EXPECT_EQ(high_watermark, 5);
+  ASSERT_FALSE(served.empty());
+  EXPECT_GE(served.back(), high_watermark) << "the planted bug went unnoticed";
+}
+
+// The broker's own assertion on every fetch answer (CheckFetchServesCommitted): a batch at or
+// past the high watermark the answer reports crashes the node rather than reach a client.
+TEST(BrokerSimDeathTest, AFetchAnswerPastItsHighWatermarkIsAnAssertion) {
+  wire::FetchResponseT response;
+  response.high_watermark = 5;
+  auto batch = std::make_unique<wire::FetchedBatchT>();
+  batch->base_offset = 4;
+  response.batches.push_back(std::move(batch));
+  core::broker::CheckFetchServesCommitted(response);  // Below: fine.
+  auto late = std::make_unique<wire::FetchedBatchT>();
+  late->base_offset = 5;
+  response.batches.push_back(std::move(late));
+  EXPECT_DEATH(core::broker::CheckFetchServesCommitted(response), "past the high watermark");
 }
 
 // Hardening regressions (issue "Hardening", remote crashes (a) and (b), as they apply to the

@@ -3,7 +3,8 @@
 // codec. CreateTopics sent to every node (forwarded to the controller leader from the others),
 // Metadata with racks and leaders, Produce and Fetch round trips on every partition, an
 // idempotent retry answered with the original offset, a produce to a follower refused with
-// NOT_LEADER_OR_FOLLOWER; and the same seed gives the same trace hash twice.
+// NOT_LEADER_OR_FOLLOWER; fetches from the client's rack (KIP-392: preferred_read_replica, a
+// follower serving v11); and the same seed gives the same trace hash twice.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 #include "core/kafka/messages.h"
 #include "core/kafka/record_batch.h"
 #include "core/kafka/session.h"
+#include "io/probe.h"
 #include "sim/world.h"
 
 namespace meridian {
@@ -171,8 +173,15 @@ Produced Produce(io::Runtime& rt, uint32_t node, int32_t partition,
   return {error, reader.Int64()};
 }
 
-// Fetch v11 of one partition from offset 0: the values, in order.
-std::vector<std::string> FetchAll(io::Runtime& rt, uint32_t node, int32_t partition) {
+struct Fetched {
+  int16_t error = -1;
+  int32_t preferred_read_replica = -1;  // v11.
+  std::vector<std::string> values;
+};
+
+// Fetch v`version` (10 or 11; 11 with rack_id `rack`) of one partition from offset 0.
+Fetched FetchAll(io::Runtime& rt, uint32_t node, int32_t partition, int16_t version = 11,
+                 const std::string& rack = "r1") {
   Writer body;
   for (int32_t v : {-1, 100, 1, 1 << 20}) body.Int32(v);
   body.Int8(0);
@@ -187,8 +196,8 @@ std::vector<std::string> FetchAll(io::Runtime& rt, uint32_t node, int32_t partit
   body.Int64(-1);
   body.Int32(1 << 20);
   body.ArrayCount(0);
-  body.String("r1");
-  const std::vector<uint8_t> response = KafkaCall(rt, node, ApiKey::kFetch, 11, body.Take());
+  if (version >= 11) body.String(rack);
+  const std::vector<uint8_t> response = KafkaCall(rt, node, ApiKey::kFetch, version, body.Take());
   Reader reader(response);
   (void)reader.Int32();
   EXPECT_EQ(reader.Int16(), 0);
@@ -197,13 +206,13 @@ std::vector<std::string> FetchAll(io::Runtime& rt, uint32_t node, int32_t partit
   (void)reader.String();
   (void)reader.ArrayCount(1);
   (void)reader.Int32();
-  EXPECT_EQ(reader.Int16(), 0) << "fetch error";
+  Fetched out;
+  out.error = reader.Int16();
   for (int i = 0; i < 3; i++) (void)reader.Int64();
   (void)reader.ArrayCount(0);
-  (void)reader.Int32();
+  if (version >= 11) out.preferred_read_replica = reader.Int32();
   std::span<const uint8_t> records = reader.Bytes();
   EXPECT_TRUE(reader.ok());
-  std::vector<std::string> values;
   while (records.size() >= 12) {
     const size_t size = 12 + static_cast<size_t>(Reader(records.subspan(8, 4)).Int32());
     core::kafka::BatchDecodeError error;
@@ -212,11 +221,39 @@ std::vector<std::string> FetchAll(io::Runtime& rt, uint32_t node, int32_t partit
     EXPECT_TRUE(batch.has_value()) << error.reason;
     if (!batch.has_value()) break;
     for (const auto& record : batch->records) {
-      values.emplace_back(record.value->begin(), record.value->end());
+      out.values.emplace_back(record.value->begin(), record.value->end());
     }
     records = records.subspan(size);
   }
-  return values;
+  return out;
+}
+
+// KIP-392 on partition `p` led by `leader`, for a client in rack r1 (node 1's region): the
+// leader serves it when it is node 1; otherwise it names node 1 as the preferred read replica
+// and sends no records, and node 1, a follower, serves Fetch v11 (not v10: NOT_LEADER).
+void ExpectReadsNearRackR1(io::Runtime& rt, uint32_t leader, int32_t p) {
+  const std::vector<std::string> all = {"a", "b", "c", "d"};
+  const Fetched at_leader = FetchAll(rt, leader, p);
+  EXPECT_EQ(at_leader.error, 0) << "fetch error";
+  if (leader == 1) {
+    EXPECT_EQ(at_leader.preferred_read_replica, -1);
+    EXPECT_EQ(at_leader.values, all);
+    return;
+  }
+  EXPECT_EQ(at_leader.preferred_read_replica, 1) << "partition " << p;
+  EXPECT_TRUE(at_leader.values.empty());
+  EXPECT_EQ(FetchAll(rt, leader, p, 11, "r9").values, all) << "no replica in r9: the leader";
+  EXPECT_EQ(FetchAll(rt, leader, p, 10).values, all);
+  // The follower may still be applying the last record: it serves what it has, then the rest.
+  Fetched near;
+  for (int attempt = 0; attempt < 50 && near.values.size() < all.size(); attempt++) {
+    near = FetchAll(rt, 1, p);
+    if (near.values.size() < all.size()) (void)rt.Sleep(milliseconds(100));
+  }
+  EXPECT_EQ(near.error, 0);
+  EXPECT_EQ(near.preferred_read_replica, -1);
+  EXPECT_EQ(near.values, all);
+  EXPECT_EQ(FetchAll(rt, 1, p, 10).error, 6) << "a follower serves v11+ only";
 }
 
 struct PartitionMetadata {
@@ -312,7 +349,7 @@ uint64_t RunScenario(uint64_t seed) {
       // An idempotent batch, then its retry: the same offset, no second copy.
       EXPECT_EQ(Produce(rt, leader, p, RecordsOf({"d"}, 1, 0)), Produced(0, 3));
       EXPECT_EQ(Produce(rt, leader, p, RecordsOf({"d"}, 1, 0)), Produced(0, 3));
-      EXPECT_EQ(FetchAll(rt, leader, p), (std::vector<std::string>{"a", "b", "c", "d"}));
+      ExpectReadsNearRackR1(rt, leader, p);
       const uint32_t follower = leader % 3 + 1;
       EXPECT_EQ(Produce(rt, follower, p, RecordsOf({"x"}, -1, 0)).first, 6)
           << "a follower must answer NOT_LEADER_OR_FOLLOWER";
@@ -322,7 +359,10 @@ uint64_t RunScenario(uint64_t seed) {
 }
 
 TEST(KafkaSim, CreateMetadataProduceFetchThroughTheKafkaSession) {
+  io::probe::Reset();
   const uint64_t first = RunScenario(5);
+  EXPECT_TRUE(io::probe::Snapshot().contains("kafka: fetch answered with a preferred read replica"))
+      << "every partition was led from rack r1: the redirect was not exercised";
   EXPECT_EQ(RunScenario(5), first) << "the same seed must give the same run";
 }
 

@@ -22,6 +22,9 @@
 #     describe` and by kafka-python (OffsetFetch); `kcat -G` reading a topic; kafka-python's
 #     KafkaConsumer with a group_id committing, a second one resuming there; a "simple" commit
 #     (assign() + commit, no generation) into an empty group.
+#  7. Reads near the client: kcat with client.rack set to a follower's region reads a topic
+#     whole, and that follower's meridian_fetch_follower_bytes_total shows it served them
+#     (KIP-392 preferred_read_replica); then `meridian consume --region` does the same.
 #
 # Needs kcat, python3-confluent-kafka and python3-kafka (bazel/setup.sh installs them): fails,
 # never skips, without them. Uses /usr/bin/python3 (Debian's, which has those modules).
@@ -37,16 +40,17 @@ GROUP_PY=$(realpath "$5")
 PYTHON=/usr/bin/python3
 WORK=$(mktemp -d "${TEST_TMPDIR:-/tmp}/kafka_test.XXXXXX")
 RECORDS=10000
-declare -a NODE_PID CLIENT_PORT PEER_PORT KAFKA_PORT
+declare -a NODE_PID CLIENT_PORT PEER_PORT KAFKA_PORT METRICS_PORT
 
 source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"  # cleanup, fail, wait_until, pick_ports
 
 make_certs "$CLI_BIN" 3  # Peer links and the client port run mutual TLS (cluster_lib.sh).
-read -r -a PORTS <<<"$(pick_ports 9)"
+read -r -a PORTS <<<"$(pick_ports 12)"
 for i in 1 2 3; do
   CLIENT_PORT[$i]=${PORTS[$((i - 1))]}
   PEER_PORT[$i]=${PORTS[$((i + 2))]}
   KAFKA_PORT[$i]=${PORTS[$((i + 5))]}
+  METRICS_PORT[$i]=${PORTS[$((i + 8))]}
 done
 BOOTSTRAP="127.0.0.1:${CLIENT_PORT[1]},127.0.0.1:${CLIENT_PORT[2]},127.0.0.1:${CLIENT_PORT[3]}"
 KAFKA="127.0.0.1:${KAFKA_PORT[1]},127.0.0.1:${KAFKA_PORT[2]},127.0.0.1:${KAFKA_PORT[3]}"
@@ -58,6 +62,7 @@ start_node() {
   done
   "$NODE_BIN" --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
     --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --kafka_listen="127.0.0.1:${KAFKA_PORT[$i]}" \
+    --metrics_listen="127.0.0.1:${METRICS_PORT[$i]}" \
     --region="r$i" --peers="$peers" $(node_tls_flags "$i") >>"$WORK/n$i.log" 2>&1 &
   NODE_PID[$i]=$!
 }
@@ -306,5 +311,39 @@ assert manual.committed(partitions[0]) == 5, manual.committed(partitions[0])
 manual.close(autocommit=False)
 print("  kafka-python: assign() + commit (generation -1, no member) into empty group kp-manual")
 EOF
+
+echo "== 7. reads near the client: client.rack (KIP-392) and meridian consume --region"
+follower_bytes() {
+  curl -sf "http://127.0.0.1:${METRICS_PORT[$1]}/metrics" |
+    awk '$1 == "meridian_fetch_follower_bytes_total" { print $2 }'
+}
+cli topic create near --partitions=1 --replication-factor=3 >/dev/null || fail "topic create near"
+near_caught_up() {
+  cli cluster status 2>/dev/null | awk '
+    $1 == "near" { rows++; if ($3 == "-" || $0 ~ /unreachable/ || gsub(/\(lag 0\)/, "") != 3) bad++ }
+    END { exit !(rows == 1 && bad == 0) }'
+}
+wait_until 30 "partition near/0 led, replicas caught up" near_caught_up
+seq 1 2000 | sed 's/^/near line /' | timeout 60 kcat -b "$KAFKA" -P -t near || fail "kcat -P near"
+wait_until 30 "near's replicas caught up" near_caught_up
+LEADER=$(partition_leader near 0)
+NEAR=$((LEADER % 3 + 1))
+before=$(follower_bytes "$NEAR")
+timeout 120 kcat -b "$KAFKA" -C -t near -o beginning -e -q -X client.rack="r$NEAR" \
+  -X fetch.wait.max.ms=100 >"$WORK/near-kcat.txt" || fail "kcat -C with client.rack exited $?"
+got=$(wc -l <"$WORK/near-kcat.txt")
+[ "$got" -eq 2000 ] || fail "kcat with client.rack=r$NEAR read $got of 2000 lines"
+after=$(follower_bytes "$NEAR")
+echo "  kcat client.rack=r$NEAR (leader node $LEADER): 2000 lines; node $NEAR's" \
+  "meridian_fetch_follower_bytes_total $before -> $after"
+[ "${after%.*}" -gt "${before%.*}" ] || fail "node $NEAR (a follower in r$NEAR) served nothing"
+before=$after
+cli consume near --from-beginning --region="r$NEAR" >"$WORK/near-cli.txt" ||
+  fail "meridian consume --region exited $?"
+cmp -s "$WORK/near-cli.txt" "$WORK/near-kcat.txt" || fail "consume --region read other lines"
+after=$(follower_bytes "$NEAR")
+echo "  meridian consume --region=r$NEAR: the same 2000 lines; node $NEAR's follower bytes" \
+  "$before -> $after"
+[ "${after%.*}" -gt "${before%.*}" ] || fail "consume --region: node $NEAR served nothing"
 
 echo "PASS: kcat, kafka-python and confluent-kafka against Meridian's Kafka listener"

@@ -302,7 +302,7 @@ wire::ClientMessageT FakeBroker::Metadata(uint64_t id, const wire::MetadataReque
   for (uint32_t i = 0; i < 2; ++i) {
     auto node = std::make_unique<wire::NodeInfoT>();
     node->id = i + 1;
-    node->region = "local";
+    node->region = i == 0 ? options_.node1_region : options_.node2_region;
     node->host = addresses[i]->host;
     node->port = addresses[i]->port;
     metadata.nodes.push_back(std::move(node));
@@ -400,18 +400,35 @@ wire::ClientMessageT FakeBroker::Produce(uint32_t node, uint64_t id,
   return wire::Message(id, std::move(answer));
 }
 
+int64_t FakeBroker::ServableHighWatermark(uint32_t node, uint32_t partition_index,
+                                          const Partition& partition) const {
+  if (LeaderOf(partition_index).value() == node || partition.follower_high_watermark < 0) {
+    return partition.high_watermark;
+  }
+  // A replica's high watermark ends a whole batch: the last one ending by the lag's.
+  int64_t high_watermark = 0;
+  for (const StoredBatch& stored : partition.batches) {
+    if (stored.base_offset + stored.records > partition.follower_high_watermark) break;
+    high_watermark = stored.base_offset + stored.records;
+  }
+  return high_watermark;
+}
+
 wire::ClientMessageT FakeBroker::Fetch(uint32_t node, uint64_t id,
                                        const wire::FetchRequestT& request) {
   Partition* partition = FindPartition(request.topic, request.partition);
   if (partition == nullptr) {
     return wire::ErrorMessage(id, wire::ErrorCode::UnknownTopicOrPartition, request.topic);
   }
-  if (LeaderOf(request.partition).value() != node && !request.allow_follower) {
+  const bool follower = LeaderOf(request.partition).value() != node;
+  if (follower && (!request.allow_follower || follower_refusals_ > 0)) {
+    if (request.allow_follower) follower_refusals_--;
     not_leader_answers_++;
     return wire::ErrorMessage(id, wire::ErrorCode::NotLeader, "not the leader",
                               LeaderOf(request.partition).value());
   }
-  if (request.offset < 0 || request.offset > partition->high_watermark) {
+  // A follower waits for what it has not received yet; the leader refuses past its end.
+  if (request.offset < 0 || (!follower && request.offset > partition->high_watermark)) {
     wire::ClientMessageT error =
         wire::ErrorMessage(id, wire::ErrorCode::OffsetOutOfRange, "offset out of range");
     error.body.AsErrorResponse()->earliest_offset = 0;
@@ -424,7 +441,7 @@ wire::ClientMessageT FakeBroker::Fetch(uint32_t node, uint64_t id,
   (void)appended_.WaitUntil(
       [&] {
         Partition* p = FindPartition(topic, index);
-        return p == nullptr || p->high_watermark > request.offset;
+        return p == nullptr || ServableHighWatermark(node, index, *p) > request.offset;
       },
       deadline, "long poll");
   partition = FindPartition(topic, index);  // The topic may have been deleted meanwhile.
@@ -432,11 +449,12 @@ wire::ClientMessageT FakeBroker::Fetch(uint32_t node, uint64_t id,
     return wire::ErrorMessage(id, wire::ErrorCode::UnknownTopicOrPartition, topic);
   }
   wire::FetchResponseT answer;
-  answer.high_watermark = partition->high_watermark;
+  answer.high_watermark = ServableHighWatermark(node, index, *partition);
   answer.log_start_offset = 0;
   size_t bytes = 0;
   for (const StoredBatch& stored : partition->batches) {
     if (stored.base_offset + stored.records <= request.offset) continue;
+    if (stored.base_offset >= answer.high_watermark) break;
     if (!answer.batches.empty() && bytes + stored.bytes.size() > request.max_bytes) break;
     auto fetched = std::make_unique<wire::FetchedBatchT>();
     fetched->base_offset = stored.base_offset;
@@ -444,7 +462,15 @@ wire::ClientMessageT FakeBroker::Fetch(uint32_t node, uint64_t id,
     bytes += stored.bytes.size();
     answer.batches.push_back(std::move(fetched));
   }
+  fetches_served_[node]++;
   return wire::Message(id, std::move(answer));
+}
+
+void FakeBroker::LagFollower(const std::string& topic, uint32_t partition, int64_t high_watermark) {
+  Partition* found = FindPartition(topic, partition);
+  MERIDIAN_CHECK(found != nullptr);
+  found->follower_high_watermark = high_watermark;
+  appended_.NotifyAll();
 }
 
 wire::ClientMessageT FakeBroker::ListOffsets(uint32_t node, uint64_t id,

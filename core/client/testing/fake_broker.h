@@ -40,6 +40,9 @@ struct FakeBrokerOptions {
   io::Address node2{"broker2", 9092};
   uint16_t version_min = 1;
   uint16_t version_max = 1;
+  // The regions the nodes report in metadata (reads near the client).
+  std::string node1_region = "local";
+  std::string node2_region = "local";
 };
 
 struct StoredBatch {
@@ -81,6 +84,14 @@ class FakeBroker {
   // records but remembers none of the producers' sequences (the next batch of a producer that
   // had written there is out of order).
   void ForgetProducerSequences(const std::string& topic, uint32_t partition);
+  // The partition's follower (the node that does not lead it) serves allow_follower fetches as
+  // if its high watermark were `high_watermark` (rounded down to the end of a batch): a lagging
+  // replica.
+  // -1: caught up again.
+  void LagFollower(const std::string& topic, uint32_t partition, int64_t high_watermark);
+  // The next `count` allow_follower fetches a follower receives are answered NotLeader (what a
+  // node without a data lease, or no longer hosting the partition, answers).
+  void RefuseFollowerFetches(int count) { follower_refusals_ = count; }
 
   // --- Inspection ---
   const std::vector<StoredBatch>& Log(const std::string& topic, uint32_t partition) const;
@@ -88,6 +99,12 @@ class FakeBroker {
   uint64_t requests(wire::Body type) const;
   uint64_t duplicates() const { return duplicates_; }
   uint64_t not_leader_answers() const { return not_leader_answers_; }
+  // Fetches answered with records or a long poll's empty answer, by the node that served them;
+  // and of those, the ones a follower served.
+  uint64_t fetches_served(uint32_t node) const {
+    auto it = fetches_served_.find(node);
+    return it == fetches_served_.end() ? 0 : it->second;
+  }
   size_t open_connections() const { return sessions_.size(); }
   io::NodeId LeaderOf(uint32_t partition) const { return io::NodeId(partition % 2 + 1); }
 
@@ -108,6 +125,7 @@ class FakeBroker {
     int64_t high_watermark = 0;
     absl::btree_map<uint64_t, ProducerState> producers;
     bool stale_leader = false;
+    int64_t follower_high_watermark = -1;  // LagFollower; -1: none.
   };
   struct Fault {
     int drop_count = 0;
@@ -126,6 +144,9 @@ class FakeBroker {
   wire::ClientMessageT Metadata(uint64_t id, const wire::MetadataRequestT& request);
   wire::ClientMessageT Produce(uint32_t node, uint64_t id, const wire::ProduceRequestT& request);
   wire::ClientMessageT Fetch(uint32_t node, uint64_t id, const wire::FetchRequestT& request);
+  // What node `node` may serve of the partition: its high watermark (a follower may lag).
+  int64_t ServableHighWatermark(uint32_t node, uint32_t partition_index,
+                                const Partition& partition) const;
   wire::ClientMessageT ListOffsets(uint32_t node, uint64_t id,
                                    const wire::ListOffsetsRequestT& request);
   wire::ClientMessageT InitProducerId(uint64_t id, const wire::InitProducerIdRequestT& request);
@@ -147,6 +168,8 @@ class FakeBroker {
   io::WaitList appended_;
   uint64_t duplicates_ = 0;
   uint64_t not_leader_answers_ = 0;
+  int follower_refusals_ = 0;
+  absl::btree_map<uint32_t, uint64_t> fetches_served_;
   bool stopped_ = false;
 };
 
