@@ -483,13 +483,24 @@ absl::Status Raft::TransferLeadership(NodeId target) {
   election_elapsed_ticks_ = 0;  // The transfer must finish within one election timeout.
   const Progress& progress = progress_.at(target);
   if (progress.match() == log_.last_index()) {
-    lease_revoked_ = true;  // The target will win without consulting leases: stop serving.
-    Send(Message{.type = MessageType::kTimeoutNow, .to = target});
+    SendTimeoutNow(target);
   } else {
     SendAppend(target);
   }
   Invariants();
   return absl::OkStatus();
+}
+
+// §3.10: the target holds our whole log; it campaigns at once. The transfer's timeout restarts
+// here: catching a far target up took round trips, and if proposals resumed before its vote
+// request arrived our log would be longer than its and it could not win (meridian-sim geo-5x1:
+// every handover of a partition to a replica two regions away failed that way).
+void Raft::SendTimeoutNow(NodeId target) {
+  MERIDIAN_CHECK(role_ == Role::kLeader && target == transferee_);
+  MERIDIAN_CHECK(progress_.at(target).match() == log_.last_index());
+  lease_revoked_ = true;  // The target will win without consulting leases: stop serving.
+  election_elapsed_ticks_ = 0;
+  Send(Message{.type = MessageType::kTimeoutNow, .to = target});
 }
 
 uint64_t Raft::lease_end_ticks() const {

@@ -132,6 +132,7 @@ class Raft {
   void HandleAppendResponse(const Message& message);
   void HandleHeartbeatResponse(const Message& message);
   bool SendAppend(NodeId to);
+  void SendTimeoutNow(NodeId target);
   void SendSnapshot(NodeId to);
   void BroadcastAppend();
   void BroadcastHeartbeat();

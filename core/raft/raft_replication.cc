@@ -269,10 +269,7 @@ void Raft::HandleAppendResponse(const Message& m) {
     while (progress.next() <= log_.last_index() && SendAppend(m.from)) {
     }
   }
-  if (m.from == transferee_ && progress.match() == log_.last_index()) {
-    lease_revoked_ = true;
-    Send(Message{.type = MessageType::kTimeoutNow, .to = m.from});
-  }
+  if (m.from == transferee_ && progress.match() == log_.last_index()) SendTimeoutNow(m.from);
 }
 
 void Raft::HandleHeartbeatResponse(const Message& m) {

@@ -5,8 +5,10 @@
 // from voting with, or leading from, the shorter log: RestartState::durable_before), while
 // entries past it may be an unsynced tail a power cut legitimately took.
 //
-// The mark only lags the durable log (it is written after the log's sync, at most every
-// kDurableMarkInterval) and never goes back: while a damaged log is repaired its synced
+// The mark only lags the durable log (it is written after the log's sync) but covers every
+// entry this replica acknowledged: Replica advances it before an append response leaves and,
+// on a leader, before raft counts the leader's own entries toward commit; otherwise (a learner)
+// at most every kDurableMarkInterval. It never goes back: while a damaged log is repaired its synced
 // position stays below the mark, and the mark moves only once that position passes it.
 //
 // Format: two 32-byte slots written alternately in place (magic, sequence, term, index,

@@ -219,6 +219,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void HandleMembershipChange(MembershipChange& change);
   absl::StatusOr<raft::Index> SendMembershipChange(MembershipChange change, io::Instant deadline);
   void NoteHeard(const raft::Message& message);
+  absl::Status MarkCoversAcknowledgement(const raft::Message& message);
   void NoteVotersCaughtUp(io::Instant now);
   // Whether `seen` has `id` within the last election timeout.
   bool Recent(const absl::btree_map<io::NodeId, io::Instant>& seen, io::NodeId id) const;
