@@ -116,7 +116,10 @@ constexpr char kTopicCreateUsage[] =
     "                        with the most nodes, one observer per other region, else spread\n"
     "                        over regions and zones with no region-loss guarantee\n"
     "  --consistency=spread  voters over regions and zones as widely as possible, no promise\n"
-    "  --home-region=R       regional: where the voters live (default: the largest region)\n"
+    "  --home-region=R       regional: where the voters live (default: the largest region);\n"
+    "                        strong: the region every partition keeps a voter in and prefers\n"
+    "                        as leader (put it where the producers are; default: leaders\n"
+    "                        rotate over every region)\n"
     "  --observers-per-region=K  regional: observers in each other region (default 1)\n";
 
 constexpr char kTopicListUsage[] =
@@ -465,7 +468,10 @@ std::string NodeName(uint32_t node) { return node == 0 ? "-" : std::to_string(no
 
 std::string Mode(const wire::TopicInfoT& topic) {
   if (topic.consistency == wire::Consistency::Spread) return "spread (no region-loss guarantee)";
-  if (topic.consistency != wire::Consistency::Regional) return "strong";
+  if (topic.consistency != wire::Consistency::Regional) {
+    return topic.home_region.empty() ? "strong"
+                                     : fmt::format("strong (leaders in {})", topic.home_region);
+  }
   return fmt::format("regional (home {}, {} observer{} per other region)", topic.home_region,
                      topic.observers_per_region, topic.observers_per_region == 1 ? "" : "s");
 }
@@ -485,10 +491,14 @@ absl::Status PlacementFlags(const Args& args, wire::CreateTopicRequestT& request
           fmt::format("--consistency='{}': use strong, regional or spread", mode));
     }
   }
-  const bool regional_flags = args.Has("home-region") || args.Has("observers-per-region");
-  if (regional_flags && request.consistency != wire::Consistency::Regional) {
+  if (args.Has("observers-per-region") && request.consistency != wire::Consistency::Regional) {
+    return absl::InvalidArgumentError("--observers-per-region needs --consistency=regional");
+  }
+  if (args.Has("home-region") && request.consistency != wire::Consistency::Regional &&
+      request.consistency != wire::Consistency::Strong) {
     return absl::InvalidArgumentError(
-        "--home-region and --observers-per-region need --consistency=regional");
+        "--home-region needs --consistency=regional (where the voters are) or strong (where the "
+        "leaders are preferred)");
   }
   if (args.Has("home-region")) request.home_region = args.Value("home-region");
   absl::StatusOr<int64_t> observers = IntFlag(args, "observers-per-region", 0, 16, 1);

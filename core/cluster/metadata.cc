@@ -54,10 +54,16 @@ namespace {
 absl::Status SetPlacementMode(TopicRecord& topic, wire::Consistency consistency,
                               std::string_view home, uint32_t observers_per_region) {
   if (consistency == wire::Consistency::Unspecified) consistency = wire::Consistency::Strong;
-  if ((consistency == wire::Consistency::Strong || consistency == wire::Consistency::Spread) &&
-      (!home.empty() || observers_per_region != 0)) {
-    return absl::InvalidArgumentError(
-        fmt::format("non-regional topic '{}' with a home region or observers", topic.name));
+  // A strong topic's home region is where its leaders are preferred (core/cluster/placement.h).
+  if ((consistency == wire::Consistency::Strong && observers_per_region != 0) ||
+      (consistency == wire::Consistency::Spread && (!home.empty() || observers_per_region != 0))) {
+    return absl::InvalidArgumentError(fmt::format(
+        "topic '{}': observers on a non-regional topic, or a home region on a spread one",
+        topic.name));
+  }
+  if (home.size() > wire::kNameBytesMax) {
+    return absl::InvalidArgumentError(fmt::format("topic '{}': a home region of at most {} bytes",
+                                                  topic.name, wire::kNameBytesMax));
   }
   if (consistency == wire::Consistency::Regional &&
       (home.empty() || home.size() > wire::kNameBytesMax || observers_per_region > kObserversMax)) {

@@ -69,14 +69,23 @@ absl::Status StrongFeasible(const RegionRings& rings, uint32_t replication_facto
 // region; within a region the zone-interleaved ring is entered at a rotating point, so that
 // partitions spread over every node, not only over the first node of each region.
 // `cap`: the most voters one region may take (Strong), or replication_factor (Spread).
+// `leader_region` (Strong, optional): it comes first in every partition's region order, so
+// every partition has a voter there and lists it first (its preferred leader).
 std::vector<uint32_t> SpreadVoters(const RegionRings& rings, uint32_t replication_factor,
-                                   uint32_t cap, uint64_t slot) {
+                                   uint32_t cap, uint64_t slot,
+                                   const std::string& leader_region = "") {
   std::vector<const std::vector<uint32_t>*> regions;
   for (const auto& [region, ids] : rings) regions.push_back(&ids);
+  std::vector<const std::vector<uint32_t>*> order;  // This partition's region order.
+  if (!leader_region.empty()) order.push_back(&rings.at(leader_region));
+  for (size_t r = 0; r < regions.size(); r++) {
+    const std::vector<uint32_t>* ring = regions[(slot + r) % regions.size()];
+    if (order.empty() || ring != order.front()) order.push_back(ring);
+  }
   std::vector<uint32_t> voters;
   for (uint32_t pass = 0; pass < cap && voters.size() < replication_factor; pass++) {
-    for (size_t r = 0; r < regions.size() && voters.size() < replication_factor; r++) {
-      const std::vector<uint32_t>& ring = *regions[(slot + r) % regions.size()];
+    for (size_t r = 0; r < order.size() && voters.size() < replication_factor; r++) {
+      const std::vector<uint32_t>& ring = *order[r];
       if (pass >= ring.size()) continue;
       // slot + slot / R: consecutive partitions use different nodes of a region, and the
       // preferred leaders of R * |ring| consecutive partitions are all different nodes.
@@ -195,18 +204,27 @@ absl::StatusOr<Placement> Place(const absl::btree_map<uint32_t, NodeRecord>& nod
   }
   if (placement.consistency == wire::Consistency::Strong ||
       placement.consistency == wire::Consistency::Spread) {
-    if (!request.home_region.empty() || request.observers_per_region != 0) {
-      return absl::InvalidArgumentError("home region and observers apply to regional topics only");
-    }
     const bool strong = placement.consistency == wire::Consistency::Strong;
+    if (request.observers_per_region != 0 || (!strong && !request.home_region.empty())) {
+      return absl::InvalidArgumentError(
+          "observers apply to regional topics only, a home region to regional and strong ones");
+    }
     if (strong) {
       if (absl::Status s = StrongFeasible(rings, request.replication_factor); !s.ok()) return s;
+      if (!request.home_region.empty() && !rings.contains(request.home_region)) {
+        return absl::FailedPreconditionError(fmt::format(
+            "home region '{}' (where a strong topic's leaders are preferred) has no registered "
+            "node; the cluster's regions: {}",
+            request.home_region, DescribeRegions(rings)));
+      }
+      placement.home_region = request.home_region;
     }
     const uint32_t cap =
         strong ? StrongVotersPerRegionMax(request.replication_factor) : request.replication_factor;
     for (uint32_t p = 0; p < request.partitions; p++) {
-      placement.partitions.push_back(
-          {SpreadVoters(rings, request.replication_factor, cap, rotation + p), {}});
+      placement.partitions.push_back({SpreadVoters(rings, request.replication_factor, cap,
+                                                   rotation + p, placement.home_region),
+                                      {}});
     }
     return placement;
   }

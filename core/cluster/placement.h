@@ -6,7 +6,9 @@
 //     than the quorum can spare (at most RF - (RF/2 + 1) per region). Losing any one region then
 //     leaves a quorum: no acknowledged record is lost and writes continue. Needs RF >= 3 and
 //     enough regions (3 for RF 3 or 5, 4 for RF 4); otherwise FailedPrecondition saying what the
-//     cluster lacks.
+//     cluster lacks. With a `home_region`, every partition has a voter there, listed first: the
+//     topic's leaders are preferred in that region (where its producers are), rotating over its
+//     nodes; the leader balancer (core/broker) brings them back after a failure.
 //   - Regional: every voter in the home region, spread over its zones (writes commit inside one
 //     region); `observers_per_region` raft learners in each other region replicate asynchronously
 //     and serve follower reads.
@@ -39,7 +41,9 @@ struct PlacementRequest {
   uint32_t partitions = 1;
   uint32_t replication_factor = 3;
   wire::Consistency consistency = wire::Consistency::Unspecified;
-  std::string home_region;            // Regional; empty: the controller picks.
+  // Regional: where the voters are (empty: the controller picks). Strong: where the leaders are
+  // preferred (empty: no preference, rotated over every region).
+  std::string home_region;
   uint32_t observers_per_region = 0;  // Regional.
 };
 
@@ -50,8 +54,8 @@ struct PartitionPlacement {
 
 struct Placement {
   wire::Consistency consistency = wire::Consistency::Strong;  // Never Unspecified.
-  std::string home_region;                                    // Regional only.
-  uint32_t observers_per_region = 0;                          // Regional only.
+  std::string home_region;  // Regional: the voters' region; Strong: the leaders' (or empty).
+  uint32_t observers_per_region = 0;  // Regional only.
   std::vector<PartitionPlacement> partitions;
 };
 

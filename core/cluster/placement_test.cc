@@ -79,13 +79,53 @@ TEST(Placement, StrongRefusesWhatCannotSurviveARegionLossAndSaysWhy) {
       {.partitions = 1, .replication_factor = 1, .consistency = wire::Consistency::Strong}, 0);
   ASSERT_FALSE(rf1.ok());
   EXPECT_NE(rf1.status().message().find("replication factor >= 3"), std::string::npos);
-  absl::StatusOr<Placement> with_home = Place(Cluster({1, 1, 1}),
-                                              {.partitions = 1,
-                                               .replication_factor = 3,
-                                               .consistency = wire::Consistency::Strong,
-                                               .home_region = "r0"},
-                                              0);
-  EXPECT_TRUE(absl::IsInvalidArgument(with_home.status())) << with_home.status();
+  absl::StatusOr<Placement> with_observers = Place(Cluster({1, 1, 1}),
+                                                   {.partitions = 1,
+                                                    .replication_factor = 3,
+                                                    .consistency = wire::Consistency::Strong,
+                                                    .observers_per_region = 1},
+                                                   0);
+  EXPECT_TRUE(absl::IsInvalidArgument(with_observers.status())) << with_observers.status();
+  absl::StatusOr<Placement> unknown_home = Place(Cluster({1, 1, 1}),
+                                                 {.partitions = 1,
+                                                  .replication_factor = 3,
+                                                  .consistency = wire::Consistency::Strong,
+                                                  .home_region = "mars"},
+                                                 0);
+  EXPECT_TRUE(absl::IsFailedPrecondition(unknown_home.status())) << unknown_home.status();
+  EXPECT_NE(unknown_home.status().message().find("'mars'"), std::string::npos);
+}
+
+// A strong topic's home region is where its leaders are preferred: every partition has a voter
+// there and lists it first, the preferred leaders rotate over that region's nodes, and the
+// region-loss guarantee is untouched (a region never holds more voters than the quorum spares).
+TEST(Placement, StrongWithAHomeRegionPrefersLeadersThereRotatingOverItsNodes) {
+  for (const std::vector<uint32_t>& shape :
+       std::vector<std::vector<uint32_t>>{{3, 3, 3}, {2, 2, 2, 2}, {1, 3, 3, 1, 2}}) {
+    const auto nodes = Cluster(shape);
+    for (uint32_t rf : {3u, 5u}) {
+      absl::StatusOr<Placement> placed = Place(nodes,
+                                               {.partitions = 12,
+                                                .replication_factor = rf,
+                                                .consistency = wire::Consistency::Strong,
+                                                .home_region = "r1"},
+                                               5);
+      if (!placed.ok()) continue;  // RF 5 on three regions of three: infeasible shapes.
+      EXPECT_EQ(placed->home_region, "r1");
+      absl::btree_set<uint32_t> leaders;
+      for (const PartitionPlacement& partition : placed->partitions) {
+        ASSERT_EQ(partition.voters.size(), rf);
+        EXPECT_EQ(nodes.at(partition.voters.front()).region, "r1");
+        leaders.insert(partition.voters.front());
+        for (const auto& [region, voters] : VotersPerRegion(nodes, partition)) {
+          EXPECT_LE(voters, StrongVotersPerRegionMax(rf)) << region << " rf " << rf;
+        }
+        EXPECT_EQ(
+            absl::btree_set<uint32_t>(partition.voters.begin(), partition.voters.end()).size(), rf);
+      }
+      EXPECT_EQ(leaders.size(), shape[1]) << "leaders rotate over every node of the home region";
+    }
+  }
 }
 
 // The mode comes from a client's request: a value this version does not know is an error, not

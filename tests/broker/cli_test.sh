@@ -37,7 +37,7 @@ start_node() {
   done
   "$NODE_BIN" --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
     --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --region="r$i" --peers="$peers" \
-    $(node_tls_flags "$i") >>"$WORK/n$i.log" 2>&1 &
+    --leader_balance_delay_ms=2000 $(node_tls_flags "$i") >>"$WORK/n$i.log" 2>&1 &
   NODE_PID[$i]=$!
 }
 
@@ -108,8 +108,14 @@ cli topic describe "$TOPIC" | grep -q "strong" || fail "a 3-region cluster place
 echo "== consistency modes and placement constraints (one node in each of r1, r2, r3)"
 expect_exit 2 "--consistency='bogus': use strong, regional or spread" \
   cli topic create geo --partitions=1 --replication-factor=1 --consistency=bogus
-expect_exit 2 "need --consistency=regional" \
+expect_exit 2 "--home-region needs --consistency=regional" \
   cli topic create geo --partitions=1 --replication-factor=3 --home-region=r1
+expect_exit 2 "--observers-per-region needs --consistency=regional" \
+  cli topic create geo --partitions=1 --replication-factor=3 --consistency=strong \
+  --observers-per-region=1
+expect_exit 1 "home region 'mars' .where a strong topic's leaders are preferred. has no" \
+  cli topic create geo --partitions=1 --replication-factor=3 --consistency=strong \
+  --home-region=mars
 expect_exit 1 "home region 'r1', which has 1 node" \
   cli topic create geo --partitions=1 --replication-factor=3 --consistency=regional \
   --home-region=r1
@@ -128,6 +134,22 @@ grep -q "regional (home r2, 1 observer per other region)" "$WORK/geo.txt" \
 [ "$(grep -cE '^  [01] .* 2 +1,3 +0$' "$WORK/geo.txt")" = 2 ] \
   || fail "regional placement is not voter 2, observers 1,3"
 cli topic delete geo || fail "topic delete geo failed"
+# A strong topic led from r2: every partition lists node 2 (the only r2 node) first, and the
+# leader balancer (--leader_balance_delay_ms=2000 here) moves every leadership there.
+cli topic create led --partitions=3 --replication-factor=3 --consistency=strong \
+  --home-region=r2 || fail "strong topic create with a home region failed"
+cli topic describe led | grep -q "strong (leaders in r2)" \
+  || fail "describe does not show the strong topic's leader region"
+[ "$(cli topic describe led | grep -cE '^  [012] .* 2,[13],[13] +- +0$')" = 3 ] \
+  || fail "a strong topic with home region r2 does not list node 2 first"
+for _ in $(seq 1 60); do
+  [ "$(cli topic describe led | grep -cE '^  [012] +2 ')" = 3 ] && break
+  sleep 0.5
+done
+cli topic describe led
+[ "$(cli topic describe led | grep -cE '^  [012] +2 ')" = 3 ] \
+  || fail "leadership did not move to the preferred leaders in r2 within 30 s"
+cli topic delete led || fail "topic delete led failed"
 # Two replicas over single-node regions fit neither mode: spread, and describe says so.
 cli topic create pair --partitions=1 --replication-factor=2 || fail "topic create pair failed"
 cli topic describe pair | grep -q "spread (no region-loss guarantee)" \
