@@ -8,8 +8,8 @@
 // The mark only lags the durable log (it is written after the log's sync) but covers every
 // entry this replica acknowledged: Replica advances it before an append response leaves and,
 // on a leader, before raft counts the leader's own entries toward commit; otherwise (a learner)
-// at most every kDurableMarkInterval. It never goes back: while a damaged log is repaired its synced
-// position stays below the mark, and the mark moves only once that position passes it.
+// at most every kDurableMarkInterval. It never goes back: while a damaged log is repaired its
+// synced position stays below the mark, and the mark moves only once that position passes it.
 //
 // Format: two 32-byte slots written alternately in place (magic, sequence, term, index,
 // CRC32C), each write followed by an fsync, so a torn write damages at most the slot being
