@@ -353,6 +353,14 @@ absl::Status Replica::MarkCoversAcknowledgement(const raft::Message& message) {
       message.log_index <= durable_mark_->position().index) {
     return absl::OkStatus();
   }
+  if (!synced_.IsAtLeast(durable_mark_->position())) {
+    // The log is below its mark in raft's order (a damaged log being repaired, or uncommitted
+    // entries of a later term replaced by a new leader's of an earlier one): the mark cannot move
+    // until the log passes it, and a restart then votes only for candidates at least at the
+    // mark. A legitimate state, so no assertion below.
+    MERIDIAN_PROBE("replica: acknowledging while the log is below its durable mark");
+    return absl::OkStatus();
+  }
   MERIDIAN_CHECK(message.log_index <= synced_.index || options_.unsafe_ack_before_fsync_for_tests,
                  "acknowledging index {} beyond the synced log ({})", message.log_index.value(),
                  synced_.index.value());
@@ -509,13 +517,23 @@ void Replica::PublishState() {
 // count a voter that keeps up, one round trip behind (the slower follower of a geo quorum under
 // steady load: commit never waits for it), as out of sync for good.
 void Replica::NoteVotersCaughtUp(io::Instant now) {
-  if (commit_history_.empty() || commit_history_.back().second < commit_) {
+  // One sample per eighth of a tick at most, so the history is bounded by the window, not by the
+  // commit rate: a later commit within that spacing raises the last sample's index and keeps its
+  // time, which dates a voter's catching up a little earlier than it was (it looks out of sync a
+  // little sooner, never later).
+  const io::Duration spacing = options_.tick / 8;
+  if (!commit_history_.empty() && commit_history_.back().second < commit_ &&
+      now - commit_history_.back().first < spacing) {
+    commit_history_.back().second = commit_;
+  } else if (commit_history_.empty() || commit_history_.back().second < commit_) {
     commit_history_.emplace_back(now, commit_);
   }
   const io::Duration window = options_.tick * options_.raft.election_timeout_ticks;
   while (commit_history_.size() > 1 && now - commit_history_[1].first >= window) {
     commit_history_.pop_front();  // The one after it already reaches back a whole window.
   }
+  MERIDIAN_CHECK(commit_history_.size() <= 8 * options_.raft.election_timeout_ticks + 2,
+                 "commit history of {} samples", commit_history_.size());
   for (const auto& [id, progress] : raft_->progress()) {
     if (!raft_->membership().IsVoter(id)) continue;
     auto passed = std::upper_bound(
