@@ -469,6 +469,14 @@ absl::StatusOr<wire::ClientMessageT> CallNode(Broker::State& state, cluster::Nod
   return response;
 }
 
+const cluster::PartitionRecord* CurrentRecord(const Broker::State& state,
+                                              const HostedPartition& hosted) {
+  const cluster::TopicRecord* topic = state.controller_machine->metadata.FindTopic(hosted.topic);
+  if (topic == nullptr || hosted.partition >= topic->partitions.size()) return nullptr;
+  const cluster::PartitionRecord& record = topic->partitions[hosted.partition];
+  return record.group == hosted.group ? &record : nullptr;
+}
+
 absl::StatusOr<cluster::MetadataOutcome> Broker::State::ProposeMetadata(
     const wire::MetadataCommandT& command, io::Instant deadline) {
   const std::vector<uint8_t> bytes = cluster::EncodeCommand(command);
@@ -626,18 +634,15 @@ std::vector<PartitionStatus> Broker::PartitionStatuses() const {
     status.high_watermark = static_cast<int64_t>(hosted.machine->state.high_watermark().value());
     status.log_start_offset =
         static_cast<int64_t>(hosted.machine->state.log_start_offset().value());
-    const cluster::TopicRecord* topic =
-        state_->controller_machine->metadata.FindTopic(hosted.topic);
-    if (topic != nullptr && hosted.partition < topic->partitions.size() &&
-        topic->partitions[hosted.partition].group == group) {
-      const cluster::PartitionRecord& record = topic->partitions[hosted.partition];
-      status.voters = static_cast<uint32_t>(record.replicas.size());
-      status.replication_factor = topic->replication_factor;
-      status.preferred_leader = record.replicas.empty() ? 0 : record.replicas.front();
+    if (const cluster::PartitionRecord* record = CurrentRecord(*state_, hosted)) {
+      status.voters = static_cast<uint32_t>(record->replicas.size());
+      status.replication_factor =
+          state_->controller_machine->metadata.FindTopic(hosted.topic)->replication_factor;
+      status.preferred_leader = record->replicas.empty() ? 0 : record->replicas.front();
       status.preferred_leader_in_sync =
           status.preferred_leader != 0 &&
           hosted.replica->VoterInSync(io::NodeId(status.preferred_leader));
-      status.target_voters = static_cast<uint32_t>(record.target_replicas.size());
+      status.target_voters = static_cast<uint32_t>(record->target_replicas.size());
     }
     statuses.push_back(std::move(status));
   }

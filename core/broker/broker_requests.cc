@@ -592,10 +592,8 @@ bool LeaseStillHeld(Broker::State& state, const std::string& topic_name) {
 // replica may hold records past the new epoch's promoted_offset, which were discarded, and
 // must not be served as current (the client refreshes its metadata and asks again).
 bool StillCurrentEpoch(Broker::State& state, const HostedPartition& hosted, uint32_t epoch) {
-  const cluster::TopicRecord* topic = state.controller_machine->metadata.FindTopic(hosted.topic);
-  if (topic == nullptr || hosted.partition >= topic->partitions.size()) return false;
-  const cluster::PartitionRecord& current = topic->partitions[hosted.partition];
-  return current.group == hosted.group && current.epoch == epoch;
+  const cluster::PartitionRecord* current = CurrentRecord(state, hosted);
+  return current != nullptr && current->epoch == epoch;
 }
 
 // Whether this replica may serve the fetch at all (an error to answer with when not): the

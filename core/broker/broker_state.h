@@ -87,6 +87,11 @@ struct HostedPartition {
   std::shared_ptr<replica::Replica> replica;
 };
 
+// The metadata record of the partition whose current raft group `hosted` replicates; nullptr
+// if the topic is gone or a promotion replaced the group. Valid until the metadata next changes.
+const cluster::PartitionRecord* CurrentRecord(const Broker::State& state,
+                                              const HostedPartition& hosted);
+
 class GroupCoordinator;
 
 struct Broker::State {

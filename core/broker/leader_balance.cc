@@ -23,13 +23,9 @@ constexpr io::Duration kTransferTimeout = std::chrono::seconds(1);  // Raft acce
 // group for it and no reassignment is moving its replicas (its executor moves leadership as it
 // needs; 0 otherwise).
 uint32_t PreferredLeader(const Broker::State& state, const HostedPartition& hosted) {
-  const cluster::TopicRecord* topic = state.controller_machine->metadata.FindTopic(hosted.topic);
-  if (topic == nullptr || hosted.partition >= topic->partitions.size()) return 0;
-  const cluster::PartitionRecord& record = topic->partitions[hosted.partition];
-  if (record.group != hosted.group || record.replicas.empty() || !record.target_replicas.empty()) {
-    return 0;
-  }
-  return record.replicas.front();
+  const cluster::PartitionRecord* record = CurrentRecord(state, hosted);
+  if (record == nullptr || record->replicas.empty() || !record->target_replicas.empty()) return 0;
+  return record->replicas.front();
 }
 
 // The partitions this node leads whose preferred leader has been in sync for the delay;

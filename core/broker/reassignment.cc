@@ -36,15 +36,6 @@ bool Listed(const std::vector<uint32_t>& ids, uint32_t id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
-// The metadata record of the partition whose current group `hosted` is; nullptr otherwise.
-const cluster::PartitionRecord* CurrentRecord(const Broker::State& state,
-                                              const HostedPartition& hosted) {
-  const cluster::TopicRecord* topic = state.controller_machine->metadata.FindTopic(hosted.topic);
-  if (topic == nullptr || hosted.partition >= topic->partitions.size()) return nullptr;
-  const cluster::PartitionRecord& record = topic->partitions[hosted.partition];
-  return record.group == hosted.group ? &record : nullptr;
-}
-
 // Proposes one change (or hands leadership over) and reports it.
 absl::Status TakeStep(Broker::State& state, const HostedPartition& hosted,
                       const ReassignmentView& view, const ReassignmentStep& step) {
