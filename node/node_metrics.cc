@@ -15,6 +15,8 @@ namespace {
 using core::broker::PartitionStatus;
 
 constexpr double kNanosPerSecond = 1e9;
+// A bound on the committed-offset samples of one scrape (groups x partitions can be large).
+constexpr size_t kGroupOffsetSamplesMax = 20000;
 
 void RenderProcess(PrometheusText& out, io::posix::PosixRuntime& rt, const NodeMetrics& metrics) {
   out.One("meridian_node_info", "gauge", "Always 1; labels name this node and where it is.",
@@ -228,6 +230,50 @@ void RenderReplication(PrometheusText& out, const std::vector<PartitionStatus>& 
   out.Histogram({}, fsync, kNanosPerSecond);
 }
 
+// Consumer groups coordinated here (this node leads their partition of "__consumer_offsets").
+// Lag is not computed here: a coordinator does not host every partition a group reads, so
+// node/ops/alerts.yml records meridian:group_lag_records by joining these committed offsets
+// with the leaders' meridian_partition_high_watermark (docs/operations.md).
+void RenderGroups(PrometheusText& out, const core::broker::Broker& broker) {
+  const std::vector<core::broker::GroupStatus> groups = broker.GroupStatuses();
+  out.One("meridian_groups", "gauge",
+          "Consumer groups coordinated here: known to the log of a __consumer_offsets partition "
+          "this node leads.",
+          {}, static_cast<double>(groups.size()));
+  out.One("meridian_groups_live", "gauge",
+          "Of those and of new ones, groups with live members or a rebalance in this node's "
+          "coordinators.",
+          {}, static_cast<double>(broker.LiveGroups()));
+  out.One("meridian_group_rebalances_total", "counter",
+          "Rebalances this node ended as a group coordinator (generations written to the log).", {},
+          static_cast<double>(broker.metrics().group_rebalances_total));
+  out.Family("meridian_group_generation", "gauge",
+             "The group's current generation: rebalances its log has decided.");
+  for (const auto& group : groups) out.Sample({{"group", group.group}}, group.generation);
+  out.Family("meridian_group_members", "gauge", "Members of the group's current generation.");
+  for (const auto& group : groups) out.Sample({{"group", group.group}}, group.members);
+  out.Family("meridian_group_committed_offset", "gauge",
+             "The offset the group resumes a partition from (its last commit).");
+  size_t omitted = 0, samples = 0;
+  for (const auto& group : groups) {
+    for (const auto& [partition, offset] : group.committed) {
+      if (samples == kGroupOffsetSamplesMax) {
+        omitted++;
+        continue;
+      }
+      samples++;
+      out.Sample({{"group", group.group},
+                  {"topic", partition.first},
+                  {"partition", std::to_string(partition.second)}},
+                 static_cast<double>(offset));
+    }
+  }
+  out.One("meridian_group_committed_offsets_omitted", "gauge",
+          "Committed offsets left out of meridian_group_committed_offset (over its limit of "
+          "samples per scrape).",
+          {}, static_cast<double>(omitted));
+}
+
 // Peer traffic by the peer's region, and (on the controller leader) peers not heard from.
 void RenderPeers(PrometheusText& out, io::posix::PosixRuntime& rt,
                  const core::broker::Broker& broker, const PartitionStatus& controller) {
@@ -279,6 +325,7 @@ std::string RenderMetrics(io::posix::PosixRuntime& rt, const NodeMetrics& metric
     RenderPartitions(out, statuses);
     RenderReplication(out, statuses);
     RenderPeers(out, rt, *metrics.broker, statuses.front());
+    RenderGroups(out, *metrics.broker);
   }
   return out.text();
 }

@@ -49,6 +49,8 @@ void StartCoordinator(Broker::State& state, const HostedPartition& hosted) {
   if (state.options.planted.assign_one_partition_twice) {
     options.assignor_bug = AssignorPlantedBug::kAssignOnePartitionTwice;
   }
+  BrokerMetrics* metrics = &state.metrics;  // The state owns the coordinator.
+  options.on_generation_written = [metrics] { metrics->group_rebalances_total++; };
   const cluster::ClusterMetadata* metadata = &state.controller_machine->metadata;
   state.coordinators[hosted.group] =
       std::make_shared<GroupCoordinator>(state.runtime, hosted, options, [metadata] {
@@ -647,6 +649,35 @@ std::vector<PartitionStatus> Broker::PartitionStatuses() const {
     statuses.push_back(std::move(status));
   }
   return statuses;
+}
+
+std::vector<GroupStatus> Broker::GroupStatuses() const {
+  std::vector<GroupStatus> statuses;
+  for (const auto& [group, hosted] : state_->partitions) {
+    const GroupLedger* ledger = hosted.machine->ledger.get();
+    if (ledger == nullptr || hosted.replica->role() != raft::Role::kLeader) continue;
+    for (const auto& [name, decided] : ledger->groups()) {
+      GroupStatus& status = statuses.emplace_back();
+      status.group = name;
+      status.generation = decided.generation;
+      status.members = static_cast<uint32_t>(decided.members.size());
+      status.committed.reserve(decided.offsets.size());
+      for (const auto& [partition, committed] : decided.offsets) {
+        status.committed.emplace_back(partition, committed.offset);
+      }
+    }
+  }
+  return statuses;
+}
+
+uint64_t Broker::LiveGroups() const {
+  uint64_t live = 0;
+  for (const auto& [group, coordinator] : state_->coordinators) {
+    auto hosted = state_->partitions.find(group);
+    if (hosted == state_->partitions.end()) continue;
+    if (hosted->second.replica->role() == raft::Role::kLeader) live += coordinator->live_groups();
+  }
+  return live;
 }
 
 }  // namespace meridian::core::broker

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -196,6 +197,9 @@ struct BrokerMetrics {
   uint64_t reassignments_started_total = 0;
   uint64_t reassignment_steps_total = 0;
   uint64_t reassignments_completed_total = 0;
+  // Consumer groups: generations this node wrote to the log as a group coordinator (each one
+  // ends a rebalance).
+  uint64_t group_rebalances_total = 0;
   // Time from a produce or fetch request's decoding to its response (a fetch's long poll
   // included), on the runtime's clock.
   metrics::Histogram produce_latency_ns = metrics::LatencyHistogram();
@@ -236,6 +240,16 @@ struct PartitionStatus {
   replica::ReplicaHealth health;
 };
 
+// A consumer group whose coordinator runs here (this node leads the group's partition of
+// "__consumer_offsets"), as that partition's log decided it (Broker::GroupStatuses).
+struct GroupStatus {
+  std::string group;
+  int32_t generation = 0;  // Rebalances the log has decided for the group (0: none yet).
+  uint32_t members = 0;    // Members of that generation.
+  // Committed offsets (the next offset to consume), by topic and partition.
+  std::vector<std::pair<std::pair<std::string, uint32_t>, int64_t>> committed;
+};
+
 class Broker {
  public:
   static constexpr size_t kRequestsInFlightPerConnectionMax = 256;
@@ -266,6 +280,11 @@ class Broker {
   bool LeadsPartition(std::string_view topic, uint32_t partition) const;
   // Every replica hosted here, the metadata group first, then partitions by group. Read-only.
   std::vector<PartitionStatus> PartitionStatuses() const;
+  // Every group coordinated here, by partition of "__consumer_offsets" then by name. Read-only.
+  std::vector<GroupStatus> GroupStatuses() const;
+  // Groups with live state (members, a rebalance) in the coordinators here; bounded by
+  // GroupLedger::kGroupsMax per coordinator.
+  uint64_t LiveGroups() const;
 
   struct State;  // Shared with the broker's fibers (broker.cc).
 

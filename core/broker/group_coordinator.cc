@@ -388,6 +388,7 @@ void GroupCoordinator::FinishRebalance(const std::string& name, std::shared_ptr<
     group.changed.NotifyAll();
     return;
   }
+  if (options_.on_generation_written) options_.on_generation_written();
   group.generation = record.generation;
   group.assignment = assignment;
   group.rebalancing = false;

@@ -58,6 +58,8 @@ struct GroupCoordinatorOptions {
   io::Duration session_timeout_max = std::chrono::minutes(30);
   io::Duration rebalance_timeout_max = std::chrono::minutes(10);
   AssignorPlantedBug assignor_bug = AssignorPlantedBug::kNone;
+  // Called each time a generation this coordinator proposed is accepted by the log.
+  std::function<void()> on_generation_written;
 };
 
 class GroupCoordinator {
@@ -94,6 +96,9 @@ class GroupCoordinator {
   wire::ClientMessageT Describe(uint64_t id, const wire::DescribeGroupsRequestT& request);
   // Expires sessions and finishes rebalances; may suspend (it proposes generations).
   void Tick();
+  // Groups with live state here (members heard from, a rebalance): at most kGroupsMax. Stale
+  // while the replica is not the leader (dropped on the next call of a leader term).
+  size_t live_groups() const { return groups_.size(); }
 
  private:
   struct Member {

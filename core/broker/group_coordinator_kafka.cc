@@ -403,6 +403,7 @@ wire::ClientMessageT GroupCoordinator::WriteLeaderAssignment(uint64_t id, const 
     StartRebalance(group);
     return error;
   }
+  if (options_.on_generation_written) options_.on_generation_written();
   group.generation = record.generation;
   group.assignment = std::move(checked->partitions);
   group.kafka_assignments = std::move(checked->bytes);

@@ -57,6 +57,13 @@ cp "$OPS_DIR/alerts_test.yml" "$WORK/planted/"
 if promtool test rules "$WORK/planted/alerts_test.yml" >/dev/null 2>&1; then
   fail "promtool test rules passed a rule that cannot fire: the unit test proves nothing"
 fi
+# Planted: consumer lag that fires without growing (an idle group far behind) must fail it too.
+sed '/and sum by (group, topic) (delta(meridian:group_lag_records\[10m\])) > 0/d' \
+  "$OPS_DIR/alerts.yml" >"$WORK/planted/alerts.yml"
+cmp -s "$OPS_DIR/alerts.yml" "$WORK/planted/alerts.yml" && fail "the planted lag rule change did not apply"
+if promtool test rules "$WORK/planted/alerts_test.yml" >/dev/null 2>&1; then
+  fail "promtool test rules passed a lag rule that fires on a lag that does not grow"
+fi
 python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$OPS_DIR/dashboard.json" ||
   fail "dashboard.json is not JSON"
 
@@ -127,6 +134,9 @@ seq 1 "$RECORDS" | sed 's/^/key-/; s/$/,value/' |
     2>"$WORK/produce.txt" || fail "produce: $(cat "$WORK/produce.txt")"
 "$CLI_BIN" "${CLI_TLS_FLAGS[@]}" --bootstrap="$BOOTSTRAP" --timeout=20 consume "$TOPIC" --from-beginning \
   --max-messages="$RECORDS" >/dev/null || fail "consume"
+# A group reads every record and commits what it printed.
+"$CLI_BIN" "${CLI_TLS_FLAGS[@]}" --bootstrap="$BOOTSTRAP" --timeout=20 consume "$TOPIC" \
+  --group=ops-group --from-beginning --max-messages="$RECORDS" >/dev/null || fail "group consume"
 : >"$WORK/all.prom"
 for i in 1 2 3; do
   scrape "$i" >"$WORK/n$i.prom"
@@ -140,12 +150,32 @@ sed 's/meridian_produce_requests_total/meridian_produce_requests/' "$WORK/n1.pro
 sum_of() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }' "$2"; }
 produced=$(sum_of meridian_produce_records_total "$WORK/all.prom")
 [ "$produced" -eq "$RECORDS" ] || fail "meridian_produce_records_total sums to $produced"
-watermarks=$(awk '/^meridian_partition_high_watermark\{/ { split($1, a, "partition=\""); split(a[2], b, "\"");
+watermarks=$(awk '/^meridian_partition_high_watermark\{topic="ops-test",/ { split($1, a, "partition=\""); split(a[2], b, "\"");
   if ($2 > max[b[1]]) max[b[1]] = $2 } END { for (p in max) s += max[p]; print s + 0 }' "$WORK/all.prom")
 [ "$watermarks" -eq "$RECORDS" ] || fail "high watermarks add up to $watermarks"
-[ "$(sum_of meridian_partition_is_leader "$WORK/all.prom")" -eq 3 ] || fail "not 3 leaders"
+leaders=$(awk '/^meridian_partition_is_leader\{topic="ops-test",/ { s += $2 } END { print s + 0 }' \
+  "$WORK/all.prom")
+[ "$leaders" -eq 3 ] || fail "not 3 leaders of ops-test but $leaders"
 [ "$(sum_of meridian_log_fsync_latency_seconds_count "$WORK/all.prom")" -gt 0 ] ||
   fail "no fsync was timed"
+# The group's coordinator exports its commits, one per partition read; the lag is the leaders'
+# watermarks minus the commits, as the recording rule meridian:group_lag_records joins them.
+group_lag() {  # group_lag FILE: the sum of ops-group's lag over the partitions it committed.
+  awk '/^meridian_partition_high_watermark\{topic="ops-test",/ { split($1, a, "partition=\"");
+    split(a[2], b, "\""); if ($2 > hwm[b[1]]) hwm[b[1]] = $2 }
+    /^meridian_group_committed_offset\{group="ops-group",topic="ops-test",/ { split($1, a,
+    "partition=\""); split(a[2], b, "\""); committed[b[1]] = $2 }
+    END { n = 0; for (p in committed) { n++; s += hwm[p] - committed[p] } print n, s + 0 }' "$1"
+}
+[ "$(group_lag "$WORK/all.prom")" = "3 0" ] || fail "ops-group (partitions, lag): $(group_lag "$WORK/all.prom")"
+[ "$(grep -c '^meridian_group_generation{group="ops-group"} [1-9]' "$WORK/all.prom")" -eq 1 ] ||
+  fail "not one coordinator exports ops-group's generation"
+[ "$(sum_of meridian_group_rebalances_total "$WORK/all.prom")" -ge 1 ] || fail "no rebalance counted"
+seq 1 100 | "$CLI_BIN" "${CLI_TLS_FLAGS[@]}" --bootstrap="$BOOTSTRAP" --timeout=20 produce "$TOPIC" \
+  2>"$WORK/produce.txt" || fail "produce: $(cat "$WORK/produce.txt")"
+(scrape 1; scrape 2; scrape 3) >"$WORK/after.prom"
+[ "$(group_lag "$WORK/after.prom")" = "3 100" ] ||
+  fail "after 100 more records, ops-group (partitions, lag): $(group_lag "$WORK/after.prom")"
 
 # --- Every metric the dashboard and the alerts use exists in a real scrape.
 families=$(awk '/^# TYPE / { print $3 }' "$WORK/all.prom" | sort -u)
