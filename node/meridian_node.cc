@@ -68,6 +68,9 @@ ABSL_FLAG(int64_t, regional_lease_ms, 10000,
           "replicas; must leave the promotion delay room for clock drift and an election.");
 ABSL_FLAG(uint64_t, metadata_snapshot_entries, 4096,
           "Metadata entries between compactions of the metadata group (>= 1).");
+ABSL_FLAG(uint64_t, offsets_snapshot_entries, 4096,
+          "Entries of a __consumer_offsets partition between compactions behind a snapshot of "
+          "its consumer groups (>= 1).");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log event written to stderr: debug, info, warn or error.");
 ABSL_FLAG(std::string, tls_ca, "",
@@ -330,6 +333,7 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
   options.retention_check_interval =
       std::chrono::milliseconds(absl::GetFlag(FLAGS_retention_check_ms));
   options.metadata_snapshot_entries = absl::GetFlag(FLAGS_metadata_snapshot_entries);
+  options.offsets_snapshot_entries = absl::GetFlag(FLAGS_offsets_snapshot_entries);
   if (absl::GetFlag(FLAGS_promotion_delay_ms) < 0 || absl::GetFlag(FLAGS_regional_lease_ms) < 1) {
     return absl::InvalidArgumentError("--promotion_delay_ms >= 0 and --regional_lease_ms >= 1");
   }
@@ -350,6 +354,9 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
   }
   if (options.metadata_snapshot_entries == 0) {
     return absl::InvalidArgumentError("--metadata_snapshot_entries must be at least 1");
+  }
+  if (options.offsets_snapshot_entries == 0) {
+    return absl::InvalidArgumentError("--offsets_snapshot_entries must be at least 1");
   }
   return options;
 }

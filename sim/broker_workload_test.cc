@@ -199,9 +199,12 @@ TEST(BrokerPlantedBugs, GroupBugsAreCaughtWithin100Seeds) {
   twice.broker_bugs.assign_one_partition_twice = true;
   SimulationOptions ahead;
   ahead.group_consumer_bug = client::GroupConsumerPlantedBug::kCommitAheadOfConsumed;
+  SimulationOptions forgetful;
+  forgetful.broker_bugs.offsets_snapshot_without_groups = true;
   for (const auto& [name, options] :
        {std::pair{"zombie-commit-accepted", zombie}, std::pair{"assign-one-partition-twice", twice},
-        std::pair{"group-commit-ahead", ahead}}) {
+        std::pair{"group-commit-ahead", ahead},
+        std::pair{"offsets-snapshot-without-groups", forgetful}}) {
     const uint64_t seed = GroupSeedsToCatch(options, 100);
     EXPECT_NE(seed, 0u) << name << " survived 100 seeds";
     RecordProperty(name, static_cast<int>(seed));

@@ -65,7 +65,8 @@ ABSL_FLAG(
     "snapshot-without-state, strong-voters-share-a-region, memory-bound-ignored (spike-10x), "
     "promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported, "
     "reassign-voter-early, reassign-remove-first (region-loss-regional), leaders-stay-put; with "
-    "--group_members: zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead. Toy "
+    "--group_members: zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
+    "offsets-snapshot-without-groups. Toy "
     "workload: ack-before-sync, skip-crc.");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
@@ -117,6 +118,7 @@ std::string BugFromFlags(SimulationOptions* options) {
              "follower-fetch-above-hwm, "
              "forget-producer-state, snapshot-without-state, strong-voters-share-a-region, "
              "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
+             "offsets-snapshot-without-groups, "
              "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
              "observer-in-write-quorum, rpo-under-reported, reassign-voter-early, "
              "reassign-remove-first, leaders-stay-put)";

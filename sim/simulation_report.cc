@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <string_view>
+#include <utility>
 
 #include "io/assert.h"
 #include "sim/simulation.h"
@@ -131,6 +133,8 @@ std::string ReproCommand(const SimulationOptions& options) {
   if (options.broker_bugs.zombie_commit_accepted) command += " --bug=zombie-commit-accepted";
   if (options.broker_bugs.assign_one_partition_twice)
     command += " --bug=assign-one-partition-twice";
+  if (options.broker_bugs.offsets_snapshot_without_groups)
+    command += " --bug=offsets-snapshot-without-groups";
   if (options.group_consumer_bug == client::GroupConsumerPlantedBug::kCommitAheadOfConsumed) {
     command += " --bug=group-commit-ahead";
   }
@@ -271,44 +275,34 @@ bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug) {
 }
 
 bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBugs* bugs) {
-  if (name == "ack-before-quorum") {
-    bugs->ack_before_quorum = true;
-    return true;
-  }
-  if (name == "fetch-above-hwm") {
-    bugs->fetch_above_high_watermark = true;
-    return true;
-  }
-  if (name == "follower-fetch-above-hwm") {  // Needs --near_reads: only followers serve it.
-    bugs->follower_fetch_above_high_watermark = true;
+  using Bugs = core::broker::BrokerPlantedBugs;
+  static constexpr std::pair<std::string_view, bool Bugs::*> kSwitches[] = {
+      {"ack-before-quorum", &Bugs::ack_before_quorum},
+      {"fetch-above-hwm", &Bugs::fetch_above_high_watermark},
+      // Needs --near_reads: only followers serve it.
+      {"follower-fetch-above-hwm", &Bugs::follower_fetch_above_high_watermark},
+      {"strong-voters-share-a-region", &Bugs::strong_voters_share_a_region},
+      {"promote-without-fencing", &Bugs::promote_without_fencing},
+      {"stale-tail-served", &Bugs::stale_tail_served},
+      {"observer-in-write-quorum", &Bugs::observer_in_write_quorum},
+      {"leaders-stay-put", &Bugs::leaders_stay_put},
+      {"rpo-under-reported", &Bugs::rpo_under_reported},
+      {"zombie-commit-accepted", &Bugs::zombie_commit_accepted},
+      {"assign-one-partition-twice", &Bugs::assign_one_partition_twice},
+      {"offsets-snapshot-without-groups", &Bugs::offsets_snapshot_without_groups},
+      {"memory-bound-ignored", &Bugs::memory_bound_ignored},
+  };
+  for (const auto& [bug, field] : kSwitches) {
+    if (name != bug) continue;
+    bugs->*field = true;
     return true;
   }
   if (name == "forget-producer-state") {
     bugs->partition = core::broker::PartitionPlantedBug::kForgetProducerStateOnApply;
     return true;
   }
-  if (name == "strong-voters-share-a-region") {
-    bugs->strong_voters_share_a_region = true;
-    return true;
-  }
-  if (name == "promote-without-fencing") {
-    bugs->promote_without_fencing = true;
-    return true;
-  }
-  if (name == "stale-tail-served") {
-    bugs->stale_tail_served = true;
-    return true;
-  }
-  if (name == "observer-in-write-quorum") {
-    bugs->observer_in_write_quorum = true;
-    return true;
-  }
-  if (name == "leaders-stay-put") {
-    bugs->leaders_stay_put = true;
-    return true;
-  }
-  if (name == "rpo-under-reported") {
-    bugs->rpo_under_reported = true;
+  if (name == "snapshot-without-state") {
+    bugs->partition = core::broker::PartitionPlantedBug::kSnapshotWithoutState;
     return true;
   }
   if (name == "reassign-voter-early") {
@@ -317,22 +311,6 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
   }
   if (name == "reassign-remove-first") {
     bugs->reassignment = core::broker::ReassignmentPlantedBug::kRemoveBeforeAdd;
-    return true;
-  }
-  if (name == "snapshot-without-state") {
-    bugs->partition = core::broker::PartitionPlantedBug::kSnapshotWithoutState;
-    return true;
-  }
-  if (name == "zombie-commit-accepted") {
-    bugs->zombie_commit_accepted = true;
-    return true;
-  }
-  if (name == "assign-one-partition-twice") {
-    bugs->assign_one_partition_twice = true;
-    return true;
-  }
-  if (name == "memory-bound-ignored") {
-    bugs->memory_bound_ignored = true;
     return true;
   }
   return false;

@@ -314,6 +314,31 @@ void CompactController(Broker::State& state) {
   }
 }
 
+// Compacts a partition of "__consumer_offsets" behind a snapshot of its groups once
+// offsets_snapshot_entries have accumulated. The snapshot is taken at the applied index (the
+// partition state and the ledger agree there), read without suspending.
+void CompactOffsetsPartition(Broker::State& state, const HostedPartition& hosted) {
+  const PartitionMachine& machine = *hosted.machine;
+  const raft::Index applied = machine.state.applied();
+  if (applied.value() <
+      hosted.replica->snapshot_index().value() + state.options.offsets_snapshot_entries) {
+    return;
+  }
+  MERIDIAN_PROBE("broker: an offsets partition compacts behind a snapshot of its groups");
+  std::string data = state.options.planted.offsets_snapshot_without_groups
+                         ? GroupLedger().EncodeSnapshot(machine.state.EncodeSnapshot())  // PLANTED
+                         : machine.ledger->EncodeSnapshot(machine.state.EncodeSnapshot());
+  hosted.machine->state.TrimThrough(applied);
+  if (absl::Status s = hosted.replica->Compact(applied, data); !s.ok()) {
+    state.metrics.compactions_refused_total++;
+    state.Log(fmt::format("compaction of {}/{} to {} refused: {}", hosted.topic, hosted.partition,
+                          applied.ToString(), s.ToString()));
+    return;
+  }
+  hosted.machine->snapshot_data = std::move(data);
+  state.metrics.snapshots_taken_total++;
+}
+
 void RunCompactor(std::shared_ptr<Broker::State> state) {
   io::Runtime& rt = state->runtime;
   while (!state->stopped) {
@@ -331,6 +356,10 @@ void RunCompactor(std::shared_ptr<Broker::State> state) {
       auto it = state->partitions.find(group);
       if (it == state->partitions.end()) continue;  // Stopped while we compacted another.
       const HostedPartition hosted = it->second;    // Shared pointers: outlives a stop.
+      if (hosted.machine->ledger != nullptr) {
+        CompactOffsetsPartition(*state, hosted);
+        continue;
+      }
       const raft::Index target = RetentionTarget(*state, hosted);
       if (target <= hosted.replica->snapshot_index()) continue;
       MERIDIAN_PROBE("broker: retention compacts a partition");

@@ -55,6 +55,9 @@ struct BrokerPlantedBugs {
   // the assignor hands one partition to two members.
   bool zombie_commit_accepted = false;
   bool assign_one_partition_twice = false;
+  // Snapshots of "__consumer_offsets" partitions carry their partition state but no groups:
+  // a replica restored from one forgets every generation and committed offset.
+  bool offsets_snapshot_without_groups = false;
   // The node's buffered bytes are counted but never refused (spike-10x catches it).
   bool memory_bound_ignored = false;
   // Regional failover (README "Regional failover"):
@@ -141,6 +144,9 @@ struct BrokerOptions {
   // min(offsets_topic_replication_factor, registered nodes).
   uint32_t offsets_topic_partitions = 8;
   uint32_t offsets_topic_replication_factor = 3;
+  // Entries of a "__consumer_offsets" partition between compactions behind a snapshot of its
+  // groups (it has no retention: without these its log would grow with every commit).
+  uint64_t offsets_snapshot_entries = 4096;
   BrokerLimits limits;
   // Regional failover (core/broker/README.md "Regional failover"). A node hosting a replica of
   // a regional topic serves its produce and fetch only under a data lease: `regional_lease`

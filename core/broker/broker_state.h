@@ -15,6 +15,7 @@
 #include "core/cluster/metadata.h"
 #include "core/replica/replica.h"
 #include "io/frame.h"
+#include "io/probe.h"
 #include "io/sync.h"
 
 namespace meridian::core::broker {
@@ -33,11 +34,17 @@ class PartitionMachine final : public replica::ReplicaStateMachine {
   }
   absl::Status Restore(const raft::SnapshotMeta& meta, std::string_view data) override {
     if (ledger != nullptr) {
-      // The offsets topic has no retention, so none of its replicas ever writes a snapshot;
-      // restoring one would leave the ledger without the groups before it.
-      return absl::FailedPreconditionError("offsets partitions are never compacted");
+      // An offsets partition's snapshot carries its groups too (GroupLedger::EncodeSnapshot).
+      absl::StatusOr<GroupLedgerSnapshotData> decoded = GroupLedger::DecodeSnapshot(data);
+      if (!decoded.ok()) return decoded.status();
+      if (absl::Status s = state.RestoreSnapshot(meta.index, decoded->partition_state); !s.ok()) {
+        return s;
+      }
+      ledger->Restore(std::move(decoded->groups));
+      MERIDIAN_PROBE("broker: an offsets partition restored its groups from a snapshot");
+    } else if (absl::Status s = state.RestoreSnapshot(meta.index, data); !s.ok()) {
+      return s;
     }
-    if (absl::Status s = state.RestoreSnapshot(meta.index, data); !s.ok()) return s;
     snapshot_data.assign(data);
     applied.NotifyAll();
     return absl::OkStatus();

@@ -8,19 +8,6 @@
 #include "io/assert.h"
 
 namespace meridian::core::broker {
-std::vector<std::unique_ptr<wire::TopicPartitionsT>> ToWire(
-    const std::vector<TopicPartitionKey>& partitions) {
-  std::vector<std::unique_ptr<wire::TopicPartitionsT>> out;
-  for (const TopicPartitionKey& tp : partitions) {
-    if (out.empty() || out.back()->topic != tp.first) {
-      out.push_back(std::make_unique<wire::TopicPartitionsT>());
-      out.back()->topic = tp.first;
-    }
-    out.back()->partitions.push_back(tp.second);
-  }
-  return out;
-}
-
 namespace {
 
 using wire::ErrorCode;

@@ -49,10 +49,6 @@
 
 namespace meridian::core::broker {
 
-// Sorted (topic, partition) pairs as the wire's per-topic lists.
-std::vector<std::unique_ptr<wire::TopicPartitionsT>> ToWire(
-    const std::vector<TopicPartitionKey>& partitions);
-
 struct GroupCoordinatorOptions {
   io::Duration session_timeout_min = std::chrono::milliseconds(500);
   io::Duration session_timeout_max = std::chrono::minutes(30);

@@ -39,6 +39,19 @@ std::string EncodeRecord(const std::string& group, wire::GroupRecordBody type, c
 
 }  // namespace
 
+std::vector<std::unique_ptr<wire::TopicPartitionsT>> ToWire(
+    const std::vector<TopicPartitionKey>& partitions) {
+  std::vector<std::unique_ptr<wire::TopicPartitionsT>> out;
+  for (const TopicPartitionKey& tp : partitions) {
+    if (out.empty() || out.back()->topic != tp.first) {
+      out.push_back(std::make_unique<wire::TopicPartitionsT>());
+      out.back()->topic = tp.first;
+    }
+    out.back()->partitions.push_back(tp.second);
+  }
+  return out;
+}
+
 const char* GroupResultName(GroupResult result) {
   switch (result) {
     case GroupResult::kAccepted:
@@ -90,27 +103,18 @@ GroupOutcome GroupLedger::ApplyRecord(const wire::GroupRecord& record) {
   return Refused(GroupResult::kInvalid, "a group record of unknown type");
 }
 
-GroupOutcome GroupLedger::ApplyGeneration(const wire::GroupGenerationRecord& record) {
-  const std::string name = Str(record.group());
-  if (name.empty() || name.size() > wire::kNameBytesMax) {
-    return Refused(GroupResult::kInvalid, "a generation without a valid group name");
-  }
+absl::StatusOr<LedgerGroup> GroupLedger::ParseGeneration(
+    const wire::GroupGenerationRecord& record) {
   if (record.assignor() > wire::Assignor::MAX) {
-    return Refused(GroupResult::kInvalid, "a generation with an unknown assignor");
+    return absl::InvalidArgumentError("a generation with an unknown assignor");
   }
   const size_t members = record.members() == nullptr ? 0 : record.members()->size();
-  if (members > kMembersMax) return Refused(GroupResult::kInvalid, "too many members");
-  auto found = groups_.find(name);
-  const int32_t current = found == groups_.end() ? 0 : found->second.generation;
-  if (record.generation() != current + 1) {
-    return Refused(GroupResult::kIllegalGeneration,
-                   fmt::format("generation {} of group {} after generation {}", record.generation(),
-                               name, current));
-  }
-  if (found == groups_.end() && groups_.size() >= kGroupsMax) {
-    return Refused(GroupResult::kInvalid, "too many groups in one offsets partition");
-  }
-  std::vector<LedgerMember> parsed;
+  if (members > kMembersMax) return absl::InvalidArgumentError("too many members");
+  LedgerGroup group;
+  group.generation = record.generation();
+  group.assignor = record.assignor();
+  group.protocol_type = Str(record.protocol_type());
+  group.protocol = Str(record.protocol());
   for (uint32_t i = 0; i < members; i++) {
     const wire::GroupMemberRecord* m = record.members()->Get(i);
     LedgerMember member{Str(m->member_id()),     Str(m->client_id()),      {}, {},
@@ -129,21 +133,39 @@ GroupOutcome GroupLedger::ApplyGeneration(const wire::GroupGenerationRecord& rec
     if (m->kafka_assignment() != nullptr) {
       member.kafka_assignment.assign(m->kafka_assignment()->begin(), m->kafka_assignment()->end());
     }
-    parsed.push_back(std::move(member));
+    group.members.push_back(std::move(member));
   }
+  std::vector<LedgerMember>& parsed = group.members;
   std::sort(parsed.begin(), parsed.end(),
             [](const LedgerMember& a, const LedgerMember& b) { return a.member_id < b.member_id; });
   for (size_t i = 0; i < parsed.size(); i++) {
     if (parsed[i].member_id.empty() || (i > 0 && parsed[i].member_id == parsed[i - 1].member_id)) {
-      return Refused(GroupResult::kInvalid, "member ids must be distinct and not empty");
+      return absl::InvalidArgumentError("member ids must be distinct and not empty");
     }
   }
+  return group;
+}
+
+GroupOutcome GroupLedger::ApplyGeneration(const wire::GroupGenerationRecord& record) {
+  const std::string name = Str(record.group());
+  if (name.empty() || name.size() > wire::kNameBytesMax) {
+    return Refused(GroupResult::kInvalid, "a generation without a valid group name");
+  }
+  absl::StatusOr<LedgerGroup> parsed = ParseGeneration(record);
+  if (!parsed.ok()) return Refused(GroupResult::kInvalid, std::string(parsed.status().message()));
+  auto found = groups_.find(name);
+  const int32_t current = found == groups_.end() ? 0 : found->second.generation;
+  if (record.generation() != current + 1) {
+    return Refused(GroupResult::kIllegalGeneration,
+                   fmt::format("generation {} of group {} after generation {}", record.generation(),
+                               name, current));
+  }
+  if (found == groups_.end() && groups_.size() >= kGroupsMax) {
+    return Refused(GroupResult::kInvalid, "too many groups in one offsets partition");
+  }
   LedgerGroup& group = groups_[name];
-  group.generation = record.generation();
-  group.assignor = record.assignor();
-  group.protocol_type = Str(record.protocol_type());
-  group.protocol = Str(record.protocol());
-  group.members = std::move(parsed);
+  parsed->offsets = std::move(group.offsets);
+  group = std::move(*parsed);
   return GroupOutcome{GroupResult::kAccepted, ""};
 }
 
@@ -215,6 +237,93 @@ std::optional<GroupOutcome> GroupLedger::OutcomeAt(raft::Index index) const {
 const LedgerGroup* GroupLedger::Find(std::string_view group) const {
   auto it = groups_.find(std::string(group));
   return it == groups_.end() ? nullptr : &it->second;
+}
+
+std::string GroupLedger::EncodeSnapshot(std::string_view partition_state) const {
+  wire::GroupLedgerSnapshotT snapshot;
+  snapshot.partition_state.assign(partition_state.begin(), partition_state.end());
+  for (const auto& [name, group] : groups_) {
+    auto out = std::make_unique<wire::GroupSnapshotT>();
+    out->state = std::make_unique<wire::GroupGenerationRecordT>();
+    wire::GroupGenerationRecordT& state = *out->state;
+    state.group = name;
+    state.generation = group.generation;
+    state.assignor = group.assignor;
+    state.protocol_type = group.protocol_type;
+    state.protocol = group.protocol;
+    for (const LedgerMember& member : group.members) {
+      auto m = std::make_unique<wire::GroupMemberRecordT>();
+      m->member_id = member.member_id;
+      m->client_id = member.client_id;
+      m->topics = member.topics;
+      m->assignment = ToWire(member.assignment);
+      m->session_timeout_ms = member.session_timeout_ms;
+      m->rebalance_timeout_ms = member.rebalance_timeout_ms;
+      m->kafka_assignment = member.kafka_assignment;
+      state.members.push_back(std::move(m));
+    }
+    for (const auto& [partition, committed] : group.offsets) {
+      auto o = std::make_unique<wire::GroupCommittedOffsetT>();
+      o->topic = partition.first;
+      o->partition = partition.second;
+      o->offset = committed.offset;
+      o->metadata = committed.metadata;
+      o->generation = committed.generation;
+      out->offsets.push_back(std::move(o));
+    }
+    snapshot.groups.push_back(std::move(out));
+  }
+  flatbuffers::FlatBufferBuilder builder(1024);
+  builder.Finish(wire::GroupLedgerSnapshot::Pack(builder, &snapshot));
+  return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
+}
+
+absl::StatusOr<GroupLedgerSnapshotData> GroupLedger::DecodeSnapshot(std::string_view data) {
+  flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(data.data()), data.size(),
+                                 kVerifierDepthMax);
+  if (!verifier.VerifyBuffer<wire::GroupLedgerSnapshot>(nullptr)) {
+    return absl::InvalidArgumentError("offsets snapshot: does not verify");
+  }
+  const auto* snapshot = flatbuffers::GetRoot<wire::GroupLedgerSnapshot>(data.data());
+  GroupLedgerSnapshotData decoded;
+  if (const auto* state = snapshot->partition_state(); state != nullptr) {
+    decoded.partition_state.assign(reinterpret_cast<const char*>(state->data()), state->size());
+  }
+  if (snapshot->groups() == nullptr) return decoded;
+  if (snapshot->groups()->size() > kGroupsMax) {
+    return absl::InvalidArgumentError("offsets snapshot: too many groups");
+  }
+  for (const wire::GroupSnapshot* group : *snapshot->groups()) {
+    if (group->state() == nullptr) {
+      return absl::InvalidArgumentError("offsets snapshot: a group without its state");
+    }
+    const std::string name = Str(group->state()->group());
+    if (name.empty() || name.size() > wire::kNameBytesMax || decoded.groups.contains(name)) {
+      return absl::InvalidArgumentError("offsets snapshot: a group name empty, too long or twice");
+    }
+    absl::StatusOr<LedgerGroup> parsed = ParseGeneration(*group->state());
+    if (!parsed.ok())
+      return absl::InvalidArgumentError("offsets snapshot: " + parsed.status().ToString());
+    if (parsed->generation < 0 || (parsed->generation == 0 && !parsed->members.empty())) {
+      return absl::InvalidArgumentError("offsets snapshot: a group with a bad generation");
+    }
+    if (group->offsets() != nullptr) {
+      for (const wire::GroupCommittedOffset* o : *group->offsets()) {
+        TopicPartitionKey key(Str(o->topic()), o->partition());
+        if (o->offset() < 0 || o->generation() < -1 || parsed->offsets.contains(key)) {
+          return absl::InvalidArgumentError("offsets snapshot: a bad committed offset");
+        }
+        parsed->offsets[key] = CommittedOffset{o->offset(), Str(o->metadata()), o->generation()};
+      }
+    }
+    decoded.groups.emplace(name, std::move(*parsed));
+  }
+  return decoded;
+}
+
+void GroupLedger::Restore(absl::btree_map<std::string, LedgerGroup> groups) {
+  groups_ = std::move(groups);
+  outcomes_.clear();
 }
 
 std::string GroupLedger::EncodeGeneration(const wire::GroupGenerationRecordT& record,

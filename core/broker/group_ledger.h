@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/status/statusor.h"
 #include "core/raft/types.h"
 #include "core/wire/client_codec.h"
 #include "core/wire/groups_generated.h"
@@ -40,6 +42,10 @@ using wire::GroupPartition;
 using wire::kOffsetsTopic;
 
 using TopicPartitionKey = std::pair<std::string, uint32_t>;
+
+// Sorted (topic, partition) pairs as the wire's per-topic lists.
+std::vector<std::unique_ptr<wire::TopicPartitionsT>> ToWire(
+    const std::vector<TopicPartitionKey>& partitions);
 
 struct LedgerMember {
   std::string member_id;
@@ -82,6 +88,12 @@ struct GroupOutcome {
   std::string reason;
 };
 
+// A "__consumer_offsets" partition's snapshot, decoded and checked (GroupLedger::DecodeSnapshot).
+struct GroupLedgerSnapshotData {
+  std::string partition_state;  // PartitionState::EncodeSnapshot bytes of the same index.
+  absl::btree_map<std::string, LedgerGroup> groups;
+};
+
 // Test-only planted bugs (the group simulation catches them). Production: kNone.
 enum class GroupLedgerPlantedBug : uint8_t {
   kNone,
@@ -107,6 +119,16 @@ class GroupLedger {
   const absl::btree_map<std::string, LedgerGroup>& groups() const { return groups_; }
   uint64_t records_refused() const { return records_refused_; }
 
+  // Snapshot data of the partition at the ledger's applied point (core/wire/groups.fbs
+  // GroupLedgerSnapshot): `partition_state` (PartitionState::EncodeSnapshot at the same index)
+  // and every group, so the partition's log can be compacted behind it.
+  std::string EncodeSnapshot(std::string_view partition_state) const;
+  // Snapshot data from a disk or a peer, checked against every rule ApplyBatch enforces
+  // (InvalidArgument otherwise). Nothing changes until Restore.
+  static absl::StatusOr<GroupLedgerSnapshotData> DecodeSnapshot(std::string_view data);
+  // Replaces every group with a snapshot's; the outcomes of earlier indices are forgotten.
+  void Restore(absl::btree_map<std::string, LedgerGroup> groups);
+
   // One-record batches for the coordinator to propose (producer id 0; timestamp in ms).
   static std::string EncodeGeneration(const wire::GroupGenerationRecordT& record,
                                       int64_t timestamp_ms);
@@ -114,6 +136,8 @@ class GroupLedger {
                                   int64_t timestamp_ms);
 
  private:
+  // The group (without offsets) a generation record or a snapshot's group state describes.
+  static absl::StatusOr<LedgerGroup> ParseGeneration(const wire::GroupGenerationRecord& record);
   GroupOutcome ApplyRecord(const wire::GroupRecord& record);
   GroupOutcome ApplyGeneration(const wire::GroupGenerationRecord& record);
   GroupOutcome ApplyCommit(const wire::GroupOffsetCommitRecord& record);

@@ -207,6 +207,7 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
   options.segment_bytes = kSegmentBytes;
   options.retention_check_interval = milliseconds(500);
   options.metadata_snapshot_entries = 16;
+  options.offsets_snapshot_entries = 16;  // Consumer groups' partitions compact as often.
   if (plan.spike) options.limits = SpikeLimits();
   options.promotion_delay = plan.promotion_delay;
   options.regional_lease = plan.promotion_delay / 3;
