@@ -235,7 +235,9 @@ void RenderReplication(PrometheusText& out, const std::vector<PartitionStatus>& 
 // node/ops/alerts.yml records meridian:group_lag_records by joining these committed offsets
 // with the leaders' meridian_partition_high_watermark (docs/operations.md).
 void RenderGroups(PrometheusText& out, const core::broker::Broker& broker) {
-  const std::vector<core::broker::GroupStatus> groups = broker.GroupStatuses();
+  size_t omitted = 0;
+  const std::vector<core::broker::GroupStatus> groups =
+      broker.GroupStatuses(kGroupOffsetSamplesMax, &omitted);
   out.One("meridian_groups", "gauge",
           "Consumer groups coordinated here: known to the log of a __consumer_offsets partition "
           "this node leads.",
@@ -254,14 +256,8 @@ void RenderGroups(PrometheusText& out, const core::broker::Broker& broker) {
   for (const auto& group : groups) out.Sample({{"group", group.group}}, group.members);
   out.Family("meridian_group_committed_offset", "gauge",
              "The offset the group resumes a partition from (its last commit).");
-  size_t omitted = 0, samples = 0;
   for (const auto& group : groups) {
     for (const auto& [partition, offset] : group.committed) {
-      if (samples == kGroupOffsetSamplesMax) {
-        omitted++;
-        continue;
-      }
-      samples++;
       out.Sample({{"group", group.group},
                   {"topic", partition.first},
                   {"partition", std::to_string(partition.second)}},

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "absl/strings/numbers.h"
@@ -680,8 +682,11 @@ std::vector<PartitionStatus> Broker::PartitionStatuses() const {
   return statuses;
 }
 
-std::vector<GroupStatus> Broker::GroupStatuses() const {
+std::vector<GroupStatus> Broker::GroupStatuses(size_t committed_max,
+                                               size_t* committed_omitted) const {
   std::vector<GroupStatus> statuses;
+  size_t copied = 0;
+  *committed_omitted = 0;
   for (const auto& [group, hosted] : state_->partitions) {
     const GroupLedger* ledger = hosted.machine->ledger.get();
     if (ledger == nullptr || hosted.replica->role() != raft::Role::kLeader) continue;
@@ -690,9 +695,11 @@ std::vector<GroupStatus> Broker::GroupStatuses() const {
       status.group = name;
       status.generation = decided.generation;
       status.members = static_cast<uint32_t>(decided.members.size());
-      status.committed.reserve(decided.offsets.size());
-      for (const auto& [partition, committed] : decided.offsets) {
-        status.committed.emplace_back(partition, committed.offset);
+      const size_t room = committed_max - copied;
+      *committed_omitted += decided.offsets.size() - std::min(room, decided.offsets.size());
+      for (auto it = decided.offsets.begin(); it != decided.offsets.end() && copied < committed_max;
+           ++it, ++copied) {
+        status.committed.emplace_back(it->first, it->second.offset);
       }
     }
   }

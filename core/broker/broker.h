@@ -287,7 +287,9 @@ class Broker {
   // Every replica hosted here, the metadata group first, then partitions by group. Read-only.
   std::vector<PartitionStatus> PartitionStatuses() const;
   // Every group coordinated here, by partition of "__consumer_offsets" then by name. Read-only.
-  std::vector<GroupStatus> GroupStatuses() const;
+  // At most `committed_max` committed offsets are copied over all groups (a scrape must not
+  // copy 2^16 groups' offsets); `*committed_omitted` counts the rest.
+  std::vector<GroupStatus> GroupStatuses(size_t committed_max, size_t* committed_omitted) const;
   // Groups with live state (members, a rebalance) in the coordinators here; bounded by
   // GroupLedger::kGroupsMax per coordinator.
   uint64_t LiveGroups() const;
