@@ -67,6 +67,23 @@ void CheckFetchServesCommitted(const wire::FetchResponseT& response) {
   }
 }
 
+// Maps a proposal's failure to what the client may conclude.
+wire::ClientMessageT ProposalError(uint64_t id, const absl::Status& status, uint32_t leader) {
+  if (absl::IsFailedPrecondition(status)) {
+    return wire::ErrorMessage(id, wire::ErrorCode::NotLeader, std::string(status.message()),
+                              leader);
+  }
+  if (absl::IsInvalidArgument(status)) {
+    return wire::ErrorMessage(id, wire::ErrorCode::RecordTooLarge, std::string(status.message()));
+  }
+  if (absl::IsAborted(status) || absl::IsResourceExhausted(status) || absl::IsUnavailable(status)) {
+    // Certainly not applied: refused before it entered the log, or overwritten in it.
+    return wire::ErrorMessage(id, wire::ErrorCode::Failed, std::string(status.message()));
+  }
+  // A deadline or a shutdown: the entry may still commit.
+  return wire::ErrorMessage(id, wire::ErrorCode::Unknown, std::string(status.message()));
+}
+
 namespace {
 
 static_assert(wire::kBatchBytesMax <= raft::kEntryBytesMax,
@@ -81,22 +98,6 @@ io::Instant DeadlineFor(const Broker::State& state, uint32_t timeout_ms) {
                                          : io::Duration(std::chrono::milliseconds(timeout_ms));
   timeout = std::min(timeout, state.options.request_timeout_max);
   return state.runtime.Now() + timeout;
-}
-
-// Maps a proposal's failure to what the client may conclude.
-wire::ClientMessageT ProposalError(uint64_t id, const absl::Status& status, uint32_t leader) {
-  if (absl::IsFailedPrecondition(status)) {
-    return ErrorMessage(id, ErrorCode::NotLeader, std::string(status.message()), leader);
-  }
-  if (absl::IsInvalidArgument(status)) {
-    return ErrorMessage(id, ErrorCode::RecordTooLarge, std::string(status.message()));
-  }
-  if (absl::IsAborted(status) || absl::IsResourceExhausted(status) || absl::IsUnavailable(status)) {
-    // Certainly not applied: refused before it entered the log, or overwritten in it.
-    return ErrorMessage(id, ErrorCode::Failed, std::string(status.message()));
-  }
-  // A deadline or a shutdown: the entry may still commit.
-  return ErrorMessage(id, ErrorCode::Unknown, std::string(status.message()));
 }
 
 wire::ClientMessageT NotController(const Broker::State& state, uint64_t id) {

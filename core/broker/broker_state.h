@@ -182,6 +182,9 @@ std::optional<wire::ClientMessageT> HandleQuotaRequest(Broker::State& state,
                                                        const wire::ClientMessageT& request);
 
 // Request handlers (broker_requests.cc).
+// A failed ProposeAndWait as the client must read it: NotLeader (with `leader` as the hint) and
+// Failed when it certainly did not apply, Unknown when it may still.
+wire::ClientMessageT ProposalError(uint64_t id, const absl::Status& status, uint32_t leader);
 wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessageT& request);
 // Consumer-group requests (broker_groups.cc); nullopt for a body that is not one.
 std::optional<wire::ClientMessageT> HandleGroupRequest(Broker::State& state,

@@ -397,9 +397,7 @@ wire::ClientMessageT GroupCoordinator::ProposeRecord(uint64_t id, std::string ba
   absl::StatusOr<raft::Index> index = replica->ProposeAndWait(std::move(batch), deadline);
   if (!index.ok()) {
     outcome->result = GroupResult::kInvalid;
-    const bool not_leader = absl::IsFailedPrecondition(index.status());
-    return ErrorMessage(id, not_leader ? ErrorCode::NotLeader : ErrorCode::Unknown,
-                        std::string(index.status().message()), replica->leader().value());
+    return ProposalError(id, index.status(), replica->leader().value());
   }
   std::optional<GroupOutcome> decided = machine->ledger->OutcomeAt(*index);
   if (!decided.has_value()) {

@@ -440,7 +440,11 @@ absl::StatusOr<Index> Raft::Propose(std::string data) {
   if (role_ != Role::kLeader) {
     return absl::FailedPreconditionError(fmt::format("not leader (leader {})", leader_.ToString()));
   }
-  if (transferee_ != kNoNode) return absl::UnavailableError("leadership transfer in progress");
+  if (transferee_ != kNoNode) {
+    // Abdicating: as good as not leader, so clients look for the transferee.
+    return absl::FailedPreconditionError(
+        fmt::format("leadership transfer to node {} in progress", transferee_.ToString()));
+  }
   if (log_.last_index().value() - log_.commit().value() >= kUncommittedEntriesMax) {
     return absl::ResourceExhaustedError("too many uncommitted entries");
   }
@@ -452,7 +456,11 @@ absl::StatusOr<Index> Raft::Propose(std::string data) {
 
 absl::StatusOr<Index> Raft::ProposeConfChange(const ConfChange& change) {
   if (role_ != Role::kLeader) return absl::FailedPreconditionError("not leader");
-  if (transferee_ != kNoNode) return absl::UnavailableError("leadership transfer in progress");
+  if (transferee_ != kNoNode) {
+    // Abdicating: as good as not leader, so clients look for the transferee.
+    return absl::FailedPreconditionError(
+        fmt::format("leadership transfer to node {} in progress", transferee_.ToString()));
+  }
   if (options_.planted_bug != PlantedBug::kConcurrentConfigChanges) {
     // Ongaro's fix to single-server changes (raft-dev, 2015): a new leader must commit an entry
     // of its own term before changing the configuration, and changes go one at a time.

@@ -42,7 +42,7 @@ class Raft {
   void Step(const Message& message);
   void Tick();
   // Leader only. Errors: InvalidArgument (data over kEntryBytesMax), FailedPrecondition (not
-  // leader), Unavailable (transferring), ResourceExhausted (too many uncommitted entries).
+  // leader, or handing leadership over), ResourceExhausted (too many uncommitted entries).
   absl::StatusOr<Index> Propose(std::string data);
   // Leader only; one-at-a-time change with Ongaro's rule. Additional errors: FailedPrecondition
   // while a change is pending or before an entry of this term committed; InvalidArgument.

@@ -660,7 +660,8 @@ absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instan
     // Applied here only as part of a snapshot from a leader: which entry took the index is not
     // known here (our own may or may not have survived).
     MERIDIAN_CHECK(index <= snapshot_index_, "applied entry {} forgotten", index.ToString());
-    return absl::UnavailableError(
+    // Unknown, never Unavailable: callers read Unavailable as "certainly not applied".
+    return absl::UnknownError(
         fmt::format("entry {} was covered by a snapshot from the leader; its outcome is unknown",
                     index.ToString()));
   }

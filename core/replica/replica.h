@@ -116,8 +116,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // input queue is full (peer messages are unreliable anyway).
   void Deliver(raft::Message message);
   // Proposes `data` and waits until it is applied at its index (OK), known not to be (Aborted:
-  // another entry took its index), refused (FailedPrecondition: not the leader, ...), or the
-  // deadline passes (DeadlineExceeded: unknown whether it will commit).
+  // another entry took its index), refused before it entered the log (FailedPrecondition: not
+  // the leader; Unavailable: a leadership transfer or a full queue; ResourceExhausted: too many
+  // uncommitted entries), or its outcome cannot be known (DeadlineExceeded, or Unknown: a
+  // snapshot from a new leader covered its index).
   absl::StatusOr<raft::Index> ProposeAndWait(std::string data, io::Instant deadline,
                                              WaitFor wait_for = WaitFor::kApplied);
   // Committed entries from `from` (at most through applied()), whole entries up to about
