@@ -616,14 +616,54 @@ void Broker::Stop() {
   state_->controller_machine->changed.NotifyAll();
 }
 
-wire::ClientMessageT Broker::Handle(const wire::ClientMessageT& request,
-                                    const Principal& principal) {
-  // No admission here yet (core/kafka's path): only a fetch's read reservation to give back.
-  Admission admission;
+AdmittedRequest Broker::Admit(const wire::ClientMessageT& request, std::string_view client_id,
+                              uint64_t frame_bytes) {
+  return AdmittedRequest(
+      state_, std::string(client_id),
+      std::make_unique<Admission>(AdmitRequest(*state_, client_id, request, frame_bytes)));
+}
+
+wire::ClientMessageT Broker::Run(AdmittedRequest admitted, const wire::ClientMessageT& request,
+                                 const Principal& principal) {
+  MERIDIAN_CHECK(admitted.state_ == state_ && admitted.admission_ != nullptr,
+                 "an admitted request runs once, on the broker that admitted it");
+  if (const wire::ClientMessageT* refusal = admitted.refusal()) return *refusal;
   wire::ClientMessageT response = HandleAuthorized(*state_, principal, request);
-  FinishRequest(*state_, "", admission, response);
-  ReleaseReply(*state_, admission);
+  admitted.Release(response);
   return response;
+}
+
+AdmittedRequest::AdmittedRequest(std::shared_ptr<Broker::State> state, std::string client_id,
+                                 std::unique_ptr<Admission> admission)
+    : state_(std::move(state)),
+      client_id_(std::move(client_id)),
+      admission_(std::move(admission)) {}
+
+AdmittedRequest::AdmittedRequest(AdmittedRequest&& other) noexcept = default;
+
+AdmittedRequest& AdmittedRequest::operator=(AdmittedRequest&& other) noexcept {
+  if (this != &other) {
+    if (admission_ != nullptr) Release(wire::ClientMessageT{});
+    state_ = std::move(other.state_);
+    client_id_ = std::move(other.client_id_);
+    admission_ = std::move(other.admission_);
+  }
+  return *this;
+}
+
+AdmittedRequest::~AdmittedRequest() {
+  if (admission_ != nullptr) Release(wire::ClientMessageT{});  // Never ran: nothing to charge.
+}
+
+const wire::ClientMessageT* AdmittedRequest::refusal() const {
+  return admission_ != nullptr && admission_->refusal.has_value() ? &*admission_->refusal : nullptr;
+}
+
+// The response's memory is the caller's from here: core/kafka re-encodes it at once.
+void AdmittedRequest::Release(const wire::ClientMessageT& response) {
+  FinishRequest(*state_, client_id_, *admission_, response);
+  ReleaseReply(*state_, *admission_);
+  admission_.reset();
 }
 
 const cluster::ClusterMetadata& Broker::metadata() const {

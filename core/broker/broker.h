@@ -256,6 +256,9 @@ struct GroupStatus {
   std::vector<std::pair<std::pair<std::string, uint32_t>, int64_t>> committed;
 };
 
+struct Admission;  // broker_state.h
+class AdmittedRequest;
+
 class Broker {
  public:
   static constexpr size_t kRequestsInFlightPerConnectionMax = 256;
@@ -271,8 +274,18 @@ class Broker {
   // Every request is checked against the ACLs for `principal` (who the connection speaks for;
   // the node that accepted it decides).
   void ServeConnection(std::shared_ptr<io::Stream> stream, Principal principal = {});
-  // Handles one decoded request and returns its response (same request_id). May suspend.
-  wire::ClientMessageT Handle(const wire::ClientMessageT& request, const Principal& principal = {});
+  // A request from a connection this broker does not read itself (core/kafka), in two steps so
+  // that connection can keep its requests in order while one waits out a bound or a quota.
+  // Admit checks the node's bounds and `client_id`'s and the topic's quotas, as for a native
+  // request, and reserves what the request may use (`frame_bytes`: its size as received). It
+  // never suspends. Run answers the refusal (Throttled, with retry_after_ms) if there was one,
+  // otherwise handles the request for `principal` (ACLs) and returns its response (same
+  // request_id); a produce is proposed before Run first suspends. The reservation is released
+  // when the response is built, or when an AdmittedRequest is dropped without running.
+  AdmittedRequest Admit(const wire::ClientMessageT& request, std::string_view client_id,
+                        uint64_t frame_bytes);
+  wire::ClientMessageT Run(AdmittedRequest admitted, const wire::ClientMessageT& request,
+                           const Principal& principal = {});
   // Stops every replica and fiber of this broker. Idempotent.
   void Stop();
 
@@ -299,6 +312,26 @@ class Broker {
  private:
   explicit Broker(std::shared_ptr<State> state) : state_(std::move(state)) {}
   std::shared_ptr<State> state_;
+};
+
+// What Broker::Admit decided for one request. Move-only.
+class AdmittedRequest {
+ public:
+  AdmittedRequest(AdmittedRequest&& other) noexcept;
+  AdmittedRequest& operator=(AdmittedRequest&& other) noexcept;
+  ~AdmittedRequest();
+  // The Throttled answer when the node refused the request (it must not run yet), else null.
+  const wire::ClientMessageT* refusal() const;
+
+ private:
+  friend class Broker;
+  AdmittedRequest(std::shared_ptr<Broker::State> state, std::string client_id,
+                  std::unique_ptr<Admission> admission);
+  void Release(const wire::ClientMessageT& response);
+
+  std::shared_ptr<Broker::State> state_;
+  std::string client_id_;
+  std::unique_ptr<Admission> admission_;  // Null once released.
 };
 
 }  // namespace meridian::core::broker

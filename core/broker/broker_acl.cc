@@ -1,5 +1,5 @@
 // The ACL check on the one request path: every request, from a native connection
-// (ServeConnection) or from core/kafka (Broker::Handle), passes HandleAuthorized.
+// (ServeConnection) or from core/kafka (Broker::Run), passes HandleAuthorized.
 #include <fmt/format.h>
 
 #include "core/broker/broker_state.h"

@@ -51,7 +51,7 @@ wire::ClientMessageT CallController(Session& session, BodyT body) {
 }  // namespace
 
 wire::ClientMessageT CallControllerLeader(Session& session, wire::ClientMessageT request) {
-  wire::ClientMessageT answer = session.broker.Handle(request);
+  wire::ClientMessageT answer = CallAdmitted(session, request);
   const wire::ErrorResponseT* error = answer.body.AsErrorResponse();
   if (error == nullptr || error->code != wire::ErrorCode::NotLeader || error->leader == 0 ||
       error->leader == session.broker.node_id()) {

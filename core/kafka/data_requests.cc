@@ -70,27 +70,34 @@ void ProduceResult(const wire::ClientMessageT& answer, ProducePartitionResponse&
 
 // Proposes every prepared partition, each on its own fiber spawned in request order (so the
 // proposals enter each partition's log in the order the requests came), and waits for all.
-void RunProduceJobs(Session& session, std::vector<ProduceJob>& jobs) {
+// Returns how long the node held the request for its quotas or bounds.
+io::Duration RunProduceJobs(Session& session, std::vector<ProduceJob>& jobs) {
   struct Pending {
     explicit Pending(io::Runtime& rt) : done(rt) {}
     size_t left = 0;
+    io::Duration held{0};  // The longest any partition waited for admission.
     io::WaitList done;
   };
   auto pending = std::make_shared<Pending>(session.runtime);
+  // The partitions share one hold: a produce to many is not held many times as long.
+  const io::Instant hold_until = session.runtime.Now() + kThrottleHoldMax;
   auto shared = std::make_shared<std::vector<ProduceJob>>(std::move(jobs));
   for (ProduceJob& job : *shared) {
     if (!job.request.has_value()) continue;
     pending->left++;
-    session.runtime.Spawn("kafka-produce",
-                          [self = session.shared_from_this(), pending, shared, &job] {
-                            ProduceResult(Call(*self, std::move(*job.request)), job.response);
-                            pending->left--;
-                            pending->done.NotifyAll();
-                          });
+    session.runtime.Spawn(
+        "kafka-produce", [self = session.shared_from_this(), pending, shared, &job, hold_until] {
+          io::Duration held{0};
+          ProduceResult(Call(*self, std::move(*job.request), &held, hold_until), job.response);
+          pending->held = std::max(pending->held, held);
+          pending->left--;
+          pending->done.NotifyAll();
+        });
   }
   (void)pending->done.WaitUntil([&] { return pending->left == 0; }, io::Instant::Infinite(),
                                 "kafka produce partitions");
   jobs = std::move(*shared);
+  return pending->held;
 }
 
 }  // namespace
@@ -107,9 +114,10 @@ Outcome HandleProduce(Session& session, const RequestFrame& frame) {
       PrepareProduce(*request, request->topics[t], data, job);
     }
   }
-  RunProduceJobs(session, jobs);
+  const io::Duration held = RunProduceJobs(session, jobs);
   if (request->acks == 0) return Outcome{};  // acks=0: the producer expects no response.
   ProduceResponse response;
+  response.throttle_time_ms = ThrottleTimeMs(held);
   for (const ProduceTopicData& topic : request->topics) response.topics.push_back({topic.name, {}});
   for (ProduceJob& job : jobs) {
     response.topics[job.topic].second.push_back(std::move(job.response));
@@ -121,9 +129,11 @@ namespace {
 
 // One partition's fetch with Meridian's long poll of `wait_ms` (0: answer now), translated.
 // `allow_follower`: Fetch v11+ (KIP-392), which a follower serves (committed records only).
+// It waits for admission until `hold_until` at most, adding the time waited to `*held` if given.
 FetchPartitionResponse FetchPartitionNow(Session& session, const std::string& topic,
                                          const FetchPartition& partition, uint32_t bytes_max,
-                                         uint32_t wait_ms, bool allow_follower) {
+                                         uint32_t wait_ms, bool allow_follower, io::Duration* held,
+                                         io::Instant hold_until) {
   FetchPartitionResponse out;
   out.partition = partition.partition;
   if (partition.partition < 0 || partition.fetch_offset < 0) {
@@ -138,7 +148,7 @@ FetchPartitionResponse FetchPartitionNow(Session& session, const std::string& to
   request.max_bytes = std::max<uint32_t>(bytes_max, 1);
   request.max_wait_ms = wait_ms;
   request.allow_follower = allow_follower;
-  const wire::ClientMessageT answer = Call(session, std::move(request));
+  const wire::ClientMessageT answer = Call(session, std::move(request), held, hold_until);
   if (const wire::ErrorResponseT* error = answer.body.AsErrorResponse()) {
     out.error_code = KafkaErrorCode(error->code, RequestKind::kPartition);
     if (error->code == wire::ErrorCode::OffsetOutOfRange) {
@@ -198,8 +208,9 @@ int32_t PreferredReadReplica(Session& session, const std::string& topic, int32_t
 
 // Every partition of the request, answered now; the response's bytes of records in `*bytes`.
 // `*answer_now`: some partition has an error or names a preferred read replica (no long poll).
+// `*held`: the time the request has waited for admission so far, at most kThrottleHoldMax.
 FetchResponse FetchPass(Session& session, const FetchRequest& request, int16_t v, size_t* bytes,
-                        bool* answer_now) {
+                        bool* answer_now, io::Duration* held) {
   FetchResponse response;
   const size_t budget = std::clamp<size_t>(static_cast<size_t>(std::max(request.max_bytes, 1)), 1,
                                            wire::kFetchBytesMax);
@@ -216,8 +227,10 @@ FetchResponse FetchPass(Session& session, const FetchRequest& request, int16_t v
           v >= 11 ? PreferredReadReplica(session, topic.name, partition.partition, request.rack_id)
                   : -1;
       // Redirected, the records are not sent: the smallest read gives the offsets to report.
-      FetchPartitionResponse answer = FetchPartitionNow(session, topic.name, partition,
-                                                        preferred >= 0 ? 1 : bytes_max, 0, v >= 11);
+      // The partitions share one hold: a fetch of many is not held many times as long.
+      FetchPartitionResponse answer =
+          FetchPartitionNow(session, topic.name, partition, preferred >= 0 ? 1 : bytes_max, 0,
+                            v >= 11, held, session.runtime.Now() + (kThrottleHoldMax - *held));
       if (preferred >= 0 && answer.error_code == error::kNone) {
         // As Kafka's leader does: no records, only where to fetch them (the client goes there).
         MERIDIAN_PROBE("kafka: fetch answered with a preferred read replica");
@@ -262,7 +275,9 @@ void LongPoll(Session& session, const FetchRequest& request, io::Instant deadlin
           "kafka-long-poll", [self = session.shared_from_this(), wake, name = topic.name, partition,
                               wait_ms, allow_follower] {
             const FetchPartitionResponse answer =
-                FetchPartitionNow(*self, name, partition, 1, wait_ms, allow_follower);
+                // Refused, a long poll answers at once: the request's next pass waits.
+                FetchPartitionNow(*self, name, partition, 1, wait_ms, allow_follower, nullptr,
+                                  self->runtime.Now());
             self->long_polls--;
             wake->left--;
             wake->woken |= !answer.records.empty() || answer.error_code != error::kNone;
@@ -284,12 +299,14 @@ Outcome HandleFetch(Session& session, const RequestFrame& frame) {
   const io::Instant deadline = session.runtime.Now() + std::chrono::milliseconds(wait_ms);
   size_t bytes = 0;
   bool answer_now = false;
-  FetchResponse response = FetchPass(session, *request, v, &bytes, &answer_now);
+  io::Duration held{0};
+  FetchResponse response = FetchPass(session, *request, v, &bytes, &answer_now, &held);
   const size_t min_bytes = static_cast<size_t>(std::max(request->min_bytes, 1));
   if (bytes < min_bytes && !answer_now && wait_ms > 0) {
     LongPoll(session, *request, deadline, wait_ms, /*allow_follower=*/v >= 11);
-    response = FetchPass(session, *request, v, &bytes, &answer_now);
+    response = FetchPass(session, *request, v, &bytes, &answer_now, &held);
   }
+  response.throttle_time_ms = ThrottleTimeMs(held);
   return Respond(EncodeFetchResponse(response, v));
 }
 

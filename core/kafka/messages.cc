@@ -215,13 +215,13 @@ std::vector<uint8_t> EncodeProduceResponse(const ProduceResponse& response, int1
       }
     }
   }
-  writer.Int32(0);  // throttle_time_ms.
+  writer.Int32(response.throttle_time_ms);
   return writer.Take();
 }
 
 std::vector<uint8_t> EncodeFetchResponse(const FetchResponse& response, int16_t v) {
   Writer writer;
-  writer.Int32(0);  // throttle_time_ms.
+  writer.Int32(response.throttle_time_ms);
   if (v >= 7) {
     writer.Int16(error::kNone);
     writer.Int32(0);  // session_id: no fetch sessions.

@@ -128,6 +128,7 @@ struct ProducePartitionResponse {
 };
 struct ProduceResponse {
   std::vector<std::pair<std::string, std::vector<ProducePartitionResponse>>> topics;
+  int32_t throttle_time_ms = 0;  // How long the node held it for a quota or a bound.
 };
 
 struct FetchPartitionResponse {
@@ -141,6 +142,7 @@ struct FetchPartitionResponse {
 };
 struct FetchResponse {
   std::vector<std::pair<std::string, std::vector<FetchPartitionResponse>>> topics;
+  int32_t throttle_time_ms = 0;  // How long the node held it for a quota or a bound.
 };
 
 struct ListOffsetsPartitionResponse {

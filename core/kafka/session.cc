@@ -1,8 +1,12 @@
 // One Kafka connection (session.h): framing, dispatch by API key, responses in request order.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/kafka/bytes.h"
 #include "core/kafka/session_internal.h"
+#include "io/assert.h"
+#include "io/probe.h"
 
 namespace meridian::core::kafka {
 namespace {
@@ -112,7 +116,66 @@ void WriteInTurn(Session& session, uint64_t sequence, int32_t correlation_id,
   session.turn.NotifyAll();
 }
 
+// What a translated request holds beyond a produce's batch (its other fields, the response):
+// what Admit reserves for it as its "frame" (the Kafka frame itself is this session's).
+constexpr uint64_t kTranslatedRequestBytes = 512;
+
+uint64_t TranslatedBytes(const wire::ClientMessageT& request) {
+  const wire::ProduceRequestT* produce = request.body.AsProduceRequest();
+  return kTranslatedRequestBytes + (produce != nullptr ? produce->batch.size() : 0);
+}
+
+// Passes the admission turn on however the holder leaves.
+struct AdmissionTurn {
+  explicit AdmissionTurn(Session& s) : session(s), ticket(s.admission_tickets++) {}
+  ~AdmissionTurn() { PassOn(); }
+  void PassOn() {
+    if (passed) return;
+    passed = true;
+    MERIDIAN_CHECK(session.admission_next == ticket, "admission turns are taken in order");
+    session.admission_next++;
+    session.admission_turn.NotifyAll();
+  }
+  Session& session;
+  const uint64_t ticket;
+  bool passed = false;
+};
+
 }  // namespace
+
+int32_t ThrottleTimeMs(io::Duration held) {
+  const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(held).count();
+  return static_cast<int32_t>(std::clamp<int64_t>(ms, 0, INT32_MAX));
+}
+
+wire::ClientMessageT CallAdmitted(Session& session, const wire::ClientMessageT& request,
+                                  io::Duration* held, std::optional<io::Instant> hold_until) {
+  // The ticket is taken before the first suspension, so tickets follow request order.
+  AdmissionTurn turn(session);
+  (void)session.admission_turn.WaitUntil([&] { return session.admission_next == turn.ticket; },
+                                         io::Instant::Infinite(), "kafka admission turn");
+  const io::Instant started = session.runtime.Now();
+  const io::Instant give_up =
+      std::min(hold_until.value_or(started + kThrottleHoldMax), started + kThrottleHoldMax);
+  while (true) {
+    broker::AdmittedRequest admitted =
+        session.broker.Admit(request, session.client_id, TranslatedBytes(request));
+    const wire::ClientMessageT* refusal = admitted.refusal();
+    const wire::ErrorResponseT* error =
+        refusal != nullptr ? refusal->body.AsErrorResponse() : nullptr;
+    const io::Duration wait = std::chrono::milliseconds(
+        std::max<uint32_t>(error != nullptr ? error->retry_after_ms : 0, 1));
+    if (refusal == nullptr || session.runtime.Now() + wait > give_up) {
+      if (held != nullptr) *held += session.runtime.Now() - started;
+      // Nothing suspends between here and the proposal inside Run: the next request's
+      // admission cannot overtake this one.
+      turn.PassOn();
+      return session.broker.Run(std::move(admitted), request);
+    }
+    MERIDIAN_PROBE("kafka: a request waits out a throttle");
+    (void)session.runtime.Sleep(wait);
+  }
+}
 
 void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
                           std::shared_ptr<io::Stream> stream, KafkaSessionStats* stats) {
@@ -141,6 +204,7 @@ void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
       break;
     }
     if (stats != nullptr) stats->requests++;
+    session->client_id = frame->header.client_id.value_or("").substr(0, kClientIdBytesMax);
     session->in_flight++;
     runtime.Spawn("kafka-request", [session, owned, frame = *frame, seq = sequence++, stats] {
       const Outcome outcome = Dispatch(*session, frame);

@@ -1,6 +1,6 @@
 // core::kafka::ServeKafkaConnection: one Kafka client connection, served by TRANSLATING each
 // Kafka request into Meridian's own requests (core/wire/client.fbs) and handing them to
-// core::broker::Broker::Handle — the same request path the native protocol takes (the
+// core::broker::Broker::Admit and Run — the same request path the native protocol takes (the
 // one-request-path rule of docs/architecture.md). Nothing here touches a partition, a replica
 // or the metadata directly, except to read the controller's node list when a controller
 // request must be forwarded to the controller leader over the native protocol.

@@ -19,7 +19,7 @@ namespace meridian::core::kafka {
 // their request (long polls, produce partitions) hold it by shared_ptr (shared_from_this).
 struct Session : std::enable_shared_from_this<Session> {
   Session(broker::Broker& b, io::Runtime& rt, std::shared_ptr<io::Stream> s)
-      : broker(b), runtime(rt), stream(std::move(s)), turn(rt), room(rt) {}
+      : broker(b), runtime(rt), stream(std::move(s)), turn(rt), room(rt), admission_turn(rt) {}
   broker::Broker& broker;
   io::Runtime& runtime;
   std::shared_ptr<io::Stream> stream;
@@ -30,7 +30,19 @@ struct Session : std::enable_shared_from_this<Session> {
   bool failed = false;
   io::WaitList turn;  // Responders wait for next_to_write to reach them.
   io::WaitList room;  // The reader waits for in_flight to drop below the bound.
+  // The client id quotas charge: the one the latest request's header named (at most
+  // kClientIdBytesMax bytes of it; empty when it named none).
+  std::string client_id;
+  // Admission in request order (CallAdmitted): tickets taken, and the one whose turn it is.
+  uint64_t admission_tickets = 0;
+  uint64_t admission_next = 0;
+  io::WaitList admission_turn;
 };
+
+// The longest a request waits on the node for a bound or a quota before it is answered with an
+// error: below every Kafka client's default request timeout (Java's 30 s, librdkafka's 60 s).
+inline constexpr io::Duration kThrottleHoldMax = std::chrono::seconds(10);
+inline constexpr size_t kClientIdBytesMax = 255;
 
 // What a handler decided: a response body, nothing (acks=0), or "close the connection".
 struct Outcome {
@@ -41,11 +53,27 @@ struct Outcome {
 inline Outcome Respond(std::vector<uint8_t> body) { return Outcome{std::move(body), false}; }
 inline Outcome Close() { return Outcome{std::nullopt, true}; }
 
-// One Meridian request through the broker (with a fresh request id).
+// One Meridian request through the broker: admitted like a native one (the node's bounds, the
+// client id's and the topic's quotas), then handled. While the node refuses it, the request waits
+// the retry_after_ms it was given, as a Kafka broker delays a throttled client, and this
+// connection's later requests wait behind it, so produces keep their order; after
+// `hold_until` (default: kThrottleHoldMax after its turn came; never later) it is answered with
+// the Throttled error. Adds the time waited to `*held` when given (the response's
+// throttle_time_ms).
+wire::ClientMessageT CallAdmitted(Session& session, const wire::ClientMessageT& request,
+                                  io::Duration* held = nullptr,
+                                  std::optional<io::Instant> hold_until = std::nullopt);
+
+// The same with a fresh request id.
 template <typename BodyT>
-wire::ClientMessageT Call(Session& session, BodyT body) {
-  return session.broker.Handle(wire::Message(++session.meridian_request_id, std::move(body)));
+wire::ClientMessageT Call(Session& session, BodyT body, io::Duration* held = nullptr,
+                          std::optional<io::Instant> hold_until = std::nullopt) {
+  return CallAdmitted(session, wire::Message(++session.meridian_request_id, std::move(body)), held,
+                      hold_until);
 }
+
+// A wait as Kafka's throttle_time_ms.
+int32_t ThrottleTimeMs(io::Duration held);
 
 // A controller request through this node's broker, or — when this node is not the controller
 // leader and knows who is — forwarded to it over the native protocol.

@@ -104,7 +104,11 @@ int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind) {
     case ErrorCode::OffsetOutOfRange:
       return error::kOffsetOutOfRange;
     case ErrorCode::Throttled:
-      return error::kThrottlingQuotaExceeded;
+      // Still refused after the listener held it for kThrottleHoldMax (a Kafka broker delays a
+      // throttled client and never answers data requests with an error): certainly not applied,
+      // so a timeout the client retries. Controller requests have KIP-599's own code.
+      return kind == RequestKind::kController ? error::kThrottlingQuotaExceeded
+                                              : error::kRequestTimedOut;
     case ErrorCode::TopicAlreadyExists:
       return error::kTopicAlreadyExists;
     case ErrorCode::InvalidConfig:

@@ -33,7 +33,9 @@ io::Address KafkaAddress(uint32_t node) { return {fmt::format("node{}", node), k
 
 class KafkaCluster {
  public:
-  explicit KafkaCluster(uint64_t seed) : world_(sim::WorldOptions{.seed = seed}) {
+  // `client_quota`: every client id's default quota.
+  explicit KafkaCluster(uint64_t seed, core::broker::QuotaLimits client_quota = {})
+      : world_(sim::WorldOptions{.seed = seed}), client_quota_(client_quota) {
     for (uint32_t id = 1; id <= 3; id++) {
       world_.AddNode(io::NodeId(id), NativeAddress(id).host,
                      [this, id](io::Runtime& rt) { Serve(rt, id); });
@@ -72,6 +74,7 @@ class KafkaCluster {
     options.advertised = NativeAddress(id);
     options.kafka_advertised = KafkaAddress(id).ToString();
     options.controller_voters = {1, 2, 3};
+    options.limits.client_quota_default = client_quota_;
     absl::StatusOr<std::unique_ptr<core::broker::Broker>> broker =
         core::broker::Broker::Start(rt, options);
     ASSERT_TRUE(broker.ok()) << broker.status();
@@ -90,6 +93,7 @@ class KafkaCluster {
   }
 
   sim::World world_;
+  core::broker::QuotaLimits client_quota_;
   io::Runtime* client_ = nullptr;
 };
 
@@ -313,32 +317,105 @@ std::vector<uint8_t> CreateTopicsBody() {
   return body.Take();
 }
 
+// Produce v7 requests of one record each ("p0", "p1", ...) to `partition`, all written before
+// the first response is read, on one connection: each response's (error, base offset, throttle
+// time), in the order read.
+struct PipelinedAnswer {
+  int16_t error = -100;
+  int64_t base_offset = -1;
+  int32_t throttle_time_ms = -1;
+};
+
+std::vector<PipelinedAnswer> ProducePipelined(io::Runtime& rt, uint32_t node, int32_t partition,
+                                              int count) {
+  const io::Instant deadline = rt.Now() + seconds(60);
+  absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+      rt.network().Connect(KafkaAddress(node), deadline);
+  if (!stream.ok()) return {};
+  Writer requests;
+  for (int i = 0; i < count; i++) {
+    const size_t start = requests.size();
+    requests.Int32(0);
+    requests.Int16(static_cast<int16_t>(ApiKey::kProduce));
+    requests.Int16(7);
+    requests.Int32(i);
+    requests.NullableString("sim-test");
+    requests.NullableString(std::nullopt);
+    requests.Int16(-1);
+    requests.Int32(10000);
+    requests.ArrayCount(1);
+    requests.String("orders");
+    requests.ArrayCount(1);
+    requests.Int32(partition);
+    requests.Bytes(RecordsOf({fmt::format("p{}", i)}, -1, 0));
+    requests.PatchInt32(start, static_cast<int32_t>(requests.size() - start - 4));
+  }
+  if (!(*stream)->Write(requests.bytes(), deadline).ok()) return {};
+  std::vector<uint8_t> bytes;
+  std::array<uint8_t, 65536> buffer{};
+  std::vector<PipelinedAnswer> answers;
+  while (answers.size() < static_cast<size_t>(count)) {
+    if (bytes.size() >= 4) {
+      const size_t size = static_cast<size_t>(Reader(bytes).Int32());
+      if (bytes.size() >= size + 4) {
+        Reader reader(std::span<const uint8_t>(bytes).subspan(4, size));
+        EXPECT_EQ(reader.Int32(), static_cast<int32_t>(answers.size())) << "correlation id";
+        (void)reader.ArrayCount(1);
+        (void)reader.String();
+        (void)reader.ArrayCount(1);
+        (void)reader.Int32();
+        PipelinedAnswer& answer = answers.emplace_back();
+        answer.error = reader.Int16();
+        answer.base_offset = reader.Int64();
+        (void)reader.Int64();  // log_append_time.
+        (void)reader.Int64();  // log_start_offset.
+        answer.throttle_time_ms = reader.Int32();
+        EXPECT_TRUE(reader.ok());
+        bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(size + 4));
+        continue;
+      }
+    }
+    absl::StatusOr<size_t> n = (*stream)->Read(buffer, deadline);
+    if (!n.ok() || *n == 0) break;
+    bytes.insert(bytes.end(), buffer.begin(), buffer.begin() + *n);
+  }
+  (*stream)->Close();
+  return answers;
+}
+
+// Creates "orders" (3 partitions, 3 replicas) through the Kafka session and waits until each
+// partition has a leader; their node ids, by partition.
+std::vector<int32_t> CreateOrders(io::Runtime& rt, PartitionMetadata* metadata) {
+  // The first node to answer anything but a retriable error created the topic; every node
+  // can be asked (non-controllers forward).
+  int16_t created = -1;
+  for (int attempt = 0; attempt < 100 && created != 0 && created != 36; attempt++) {
+    const std::vector<uint8_t> response =
+        KafkaCall(rt, 1 + attempt % 3, ApiKey::kCreateTopics, 4, CreateTopicsBody());
+    Reader reader(response);
+    (void)reader.Int32();
+    if (reader.ArrayCount(1) == 1) {
+      (void)reader.String();
+      created = reader.Int16();
+    }
+    if (created != 0) (void)rt.Sleep(milliseconds(200));
+  }
+  EXPECT_EQ(created, 0) << "CreateTopics";
+  std::vector<int32_t> leaders;
+  for (int attempt = 0; attempt < 100; attempt++) {
+    *metadata = Metadata(rt, 2, &leaders);
+    if (leaders.size() == 3 && std::ranges::count(leaders, -1) == 0) break;
+    (void)rt.Sleep(milliseconds(200));
+  }
+  return leaders;
+}
+
 // The whole scenario; returns the world's trace hash.
 uint64_t RunScenario(uint64_t seed) {
   KafkaCluster cluster(seed);
   cluster.OnClient([&](io::Runtime& rt) {
-    // The first node to answer anything but a retriable error created the topic; every node
-    // can be asked (non-controllers forward).
-    int16_t created = -1;
-    for (int attempt = 0; attempt < 100 && created != 0 && created != 36; attempt++) {
-      const std::vector<uint8_t> response =
-          KafkaCall(rt, 1 + attempt % 3, ApiKey::kCreateTopics, 4, CreateTopicsBody());
-      Reader reader(response);
-      (void)reader.Int32();
-      if (reader.ArrayCount(1) == 1) {
-        (void)reader.String();
-        created = reader.Int16();
-      }
-      if (created != 0) (void)rt.Sleep(milliseconds(200));
-    }
-    ASSERT_EQ(created, 0) << "CreateTopics";
-    std::vector<int32_t> leaders;
     PartitionMetadata metadata;
-    for (int attempt = 0; attempt < 100; attempt++) {
-      metadata = Metadata(rt, 2, &leaders);
-      if (leaders.size() == 3 && std::ranges::count(leaders, -1) == 0) break;
-      (void)rt.Sleep(milliseconds(200));
-    }
+    const std::vector<int32_t> leaders = CreateOrders(rt, &metadata);
     ASSERT_EQ(leaders.size(), 3u);
     EXPECT_EQ(metadata.racks, (std::vector<std::string>{"r1", "r2", "r3"}));
     for (int32_t p = 0; p < 3; p++) {
@@ -364,6 +441,44 @@ TEST(KafkaSim, CreateMetadataProduceFetchThroughTheKafkaSession) {
   EXPECT_TRUE(io::probe::Snapshot().contains("kafka: fetch answered with a preferred read replica"))
       << "every partition was led from rack r1: the redirect was not exercised";
   EXPECT_EQ(RunScenario(5), first) << "the same seed must give the same run";
+}
+
+// Kafka connections pass the node's admission like native ones (issue 13): a client over its
+// requests-per-second quota is held on the node, as a Kafka broker delays a throttled client,
+// not answered with an error, and its pipelined produces keep their order while held.
+TEST(KafkaSim, AQuotaHoldsKafkaProducesInOrderAndReportsTheThrottleTime) {
+  constexpr int kRequests = 12;
+  constexpr uint64_t kRequestsPerS = 4;
+  KafkaCluster cluster(7, core::broker::QuotaLimits{.requests_per_s = kRequestsPerS});
+  io::probe::Reset();
+  cluster.OnClient([&](io::Runtime& rt) {
+    PartitionMetadata metadata;
+    const std::vector<int32_t> leaders = CreateOrders(rt, &metadata);
+    ASSERT_EQ(leaders.size(), 3u);
+    const uint32_t leader = static_cast<uint32_t>(leaders[0]);
+    const io::Instant started = rt.Now();
+    const std::vector<PipelinedAnswer> answers = ProducePipelined(rt, leader, 0, kRequests);
+    const io::Duration took = rt.Now() - started;
+    ASSERT_EQ(answers.size(), static_cast<size_t>(kRequests));
+    int32_t throttled_ms = 0;
+    for (size_t i = 0; i < answers.size(); i++) {
+      EXPECT_EQ(answers[i].error, 0) << "request " << i << ": a held request must succeed";
+      if (i > 0) {
+        EXPECT_GT(answers[i].base_offset, answers[i - 1].base_offset) << "order, " << i;
+      }
+      throttled_ms += answers[i].throttle_time_ms;
+    }
+    EXPECT_GT(throttled_ms, 0) << "no response reported being held";
+    // A burst of kRequestsPerS, then kRequestsPerS a second.
+    EXPECT_GE(took, milliseconds(1000 * (kRequests - kRequestsPerS) / kRequestsPerS - 250))
+        << "the quota did not slow the client";
+    const Fetched fetched = FetchAll(rt, leader, 0, 10);
+    ASSERT_EQ(fetched.values.size(), static_cast<size_t>(kRequests));
+    for (int i = 0; i < kRequests; i++) {
+      EXPECT_EQ(fetched.values[static_cast<size_t>(i)], fmt::format("p{}", i)) << "log order";
+    }
+  });
+  EXPECT_TRUE(io::probe::Snapshot().contains("kafka: a request waits out a throttle"));
 }
 
 }  // namespace
