@@ -13,8 +13,9 @@
 //   unowned-commit     a commit acknowledged for a partition its member was not assigned in the
 //                      generation it committed as;
 //   commit-ahead       a committed offset past every record the group had been given from that
-//                      partition (1 + the highest offset polled by a member, or an offset
-//                      already committed): the next owner would skip records nobody read;
+//                      partition (1 + the highest offset polled by a member, an offset
+//                      already committed, or a log start an earlier assign's `starts` reports):
+//                      the next owner would skip records nobody read;
 //   group-skip         an acknowledged record below the group's last committed offset of its
 //                      partition that no member ever polled (records retention had deleted, as
 //                      some assign's `starts` reports, are not counted).

@@ -66,6 +66,21 @@ TEST(GroupChecker, CatchesACommitAheadOfWhatWasPolledAndTheSkipItCauses) {
   EXPECT_EQ(Kinds(h), (std::vector<std::string>{"commit-ahead", "group-skip"}));
 }
 
+TEST(GroupChecker, ACommitOfTheLogStartBeforeAnyReadIsNotAhead) {
+  // Retention deleted offsets 0 and 1 of partition 0 before member 1 read any: it starts at 2
+  // and may commit 2 at once, but not 3, which it was never given.
+  const History at_start =
+      Base().GroupAssign(1, 1, {0, 1}, {{0, 2}}).GroupCommit(1, 1, {{0, 2}}).Build();
+  EXPECT_TRUE(Kinds(at_start).empty());
+  const History past_start =
+      Base().GroupAssign(1, 1, {0, 1}, {{0, 2}}).GroupCommit(1, 1, {{0, 3}}).Build();
+  EXPECT_EQ(Kinds(past_start), std::vector<std::string>{"commit-ahead"});
+  const History without_start = Base().GroupCommit(1, 1, {{0, 2}}).Build();
+  EXPECT_EQ(Kinds(without_start),
+            (std::vector<std::string>{"commit-ahead", "group-skip", "group-skip"}))
+      << "without a recorded start, a commit of 2 skips offsets 0 and 1";
+}
+
 TEST(GroupChecker, GenerationsRoundTripThroughTheHistoryFormat) {
   const History h = Base().GroupCommit(1, 1, {{0, 0}}).Build();
   absl::StatusOr<History> parsed = ParseHistory(FormatHistory(h));

@@ -53,11 +53,13 @@ class HistoryBuilder {
   }
 
   // A group member's assign (with its generation) and commit.
-  HistoryBuilder& GroupAssign(int64_t process, int64_t generation,
-                              std::vector<int64_t> partitions) {
+  // `starts`: partitions started at their log start (retention deleted what lay below).
+  HistoryBuilder& GroupAssign(int64_t process, int64_t generation, std::vector<int64_t> partitions,
+                              std::vector<Commit> starts = {}) {
     Operation op = Start(process, Function::kAssign, Outcome::kOk);
     op.partitions = std::move(partitions);
     op.generation = generation;
+    op.starts = std::move(starts);
     return Push(std::move(op));
   }
 

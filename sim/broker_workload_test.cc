@@ -127,18 +127,19 @@ TEST(BrokerPlantedBugs, LeadersThatStayPutAreCaughtWithin100Seeds) {
   RecordProperty("seeds_to_catch", static_cast<int>(seed));
 }
 
-// Reads near the client (issue 12): consumers fetch from a replica of their own region. The
-// histories stay valid under the nemesis, far fewer fetched bytes cross regions than when the
-// leaders serve, and a follower serving its uncommitted tail (planted) is caught by the log
-// checker.
+// Reads near the client (issue 12): consumers and consumer-group members fetch from a replica
+// of their own region. The histories stay valid under the nemesis (log and group checkers), far
+// fewer fetched bytes cross regions than when the leaders serve, and a follower serving its
+// uncommitted tail (planted) is caught by the log checker.
 TEST(BrokerNearReads, Geo3x3StaysValidAndCrossesRegionsLessSeeds1To40) {
   uint64_t cross_near = 0, cross_leader = 0, total_near = 0;
   for (uint64_t seed = 1; seed <= 40; seed++) {
-    const SimulationResult near =
-        RunSimulation({.seed = seed, .scenario = "geo-3x3", .near_reads = true});
-    EXPECT_TRUE(near.ok()) << near.violations.front() << "\n"
-                           << ReproCommand({.seed = seed, .near_reads = true});
-    const SimulationResult leader = RunSimulation({.seed = seed, .scenario = "geo-3x3"});
+    const SimulationOptions options{
+        .seed = seed, .scenario = "geo-3x3", .group_members = 3, .near_reads = true};
+    const SimulationResult near = RunSimulation(options);
+    EXPECT_TRUE(near.ok()) << near.violations.front() << "\n" << ReproCommand(options);
+    const SimulationResult leader =
+        RunSimulation({.seed = seed, .scenario = "geo-3x3", .group_members = 3});
     cross_near += near.fetch_bytes_cross_region;
     total_near += near.fetch_bytes;
     cross_leader += leader.fetch_bytes_cross_region;

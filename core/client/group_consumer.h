@@ -86,6 +86,8 @@ class GroupConsumer {
   const std::string& member_id() const { return member_id_; }
   int32_t generation() const { return generation_; }
   const std::vector<TopicPartition>& assignment() const { return assignment_; }
+  // The consumer that fetches for the member (its fetch statistics, read-only).
+  const Consumer& consumer() const { return consumer_; }
   // Called after every (re)assignment, before Poll returns any record of it.
   std::function<void(const GroupAssignmentEvent&)> on_assign;
 

@@ -386,17 +386,6 @@ std::vector<client::TopicPartition> AllPartitions(uint32_t partitions) {
   return all;
 }
 
-// Adds what `consumer` fetched to the run's totals, and what crossed regions to get to it.
-void CountFetchedBytes(Run& run, const client::Consumer& consumer, const std::string& region) {
-  for (const auto& [node, bytes] : consumer.fetched_bytes_by_node()) {
-    run.fetch_bytes += bytes;
-    MERIDIAN_CHECK(node != 0, "fetched bytes from no node");
-    if (run.world.topology().location(io::NodeId(node)).region != region) {
-      run.fetch_bytes_cross_region += bytes;
-    }
-  }
-}
-
 // One consumer process: assign everything from the beginning, poll until `until` returns true.
 void ConsumerProcess(io::Runtime& rt, Run& run, client::Client& client, uint32_t partitions,
                      const std::function<bool(client::Consumer&)>& until) {
@@ -759,6 +748,16 @@ void AwaitReplicationRestored(World& world, const BrokerRegistry& registry,
 }
 
 }  // namespace
+
+void CountFetchedBytes(Run& run, const client::Consumer& consumer, const std::string& region) {
+  for (const auto& [node, bytes] : consumer.fetched_bytes_by_node()) {
+    run.fetch_bytes += bytes;
+    MERIDIAN_CHECK(node != 0, "fetched bytes from no node");
+    if (run.world.topology().location(io::NodeId(node)).region != region) {
+      run.fetch_bytes_cross_region += bytes;
+    }
+  }
+}
 
 const absl::btree_set<FaultKind>& BrokerFaultKinds() { return ReplicatedLogFaultKinds(); }
 

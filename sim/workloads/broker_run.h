@@ -92,6 +92,10 @@ inline void TraceOp(Run& run, io::Runtime& rt, const std::string& text) {
   if (run.world.tracing()) run.world.Trace(rt.node(), text);
 }
 
+// Adds what `consumer` fetched to the run's totals, and what crossed regions to get to it
+// (`region`: the consumer's).
+void CountFetchedBytes(Run& run, const client::Consumer& consumer, const std::string& region);
+
 // A group member's node: joins the workload's group, polls, commits now and then, sometimes
 // leaves and joins again as a new member; every assign, poll and commit goes in the history.
 void RunGroupMemberNode(io::Runtime& rt, Run& run);

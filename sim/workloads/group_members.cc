@@ -16,8 +16,9 @@ namespace {
 
 constexpr char kGroup[] = "sim-group";
 
-client::GroupConsumerOptions MemberOptions(const Run& run) {
+client::GroupConsumerOptions MemberOptions(const Run& run, const std::string& region) {
   client::GroupConsumerOptions options;
+  if (run.plan.near_reads) options.consumer.client_region = region;
   options.group = kGroup;
   options.topics = {kTopic};
   options.assignor = run.plan.assignor;
@@ -69,14 +70,20 @@ void RecordCommit(Recorder& recorder, client::GroupConsumer& member) {
   }
 }
 
-// After OffsetOutOfRange (retention deleted the committed position), restart the partitions at
-// their log start, recorded as an assign with its starts.
-void Reposition(io::Runtime& rt, Recorder& recorder, client::GroupConsumer& member) {
+// Starts `to_start` (of the member's assignment) at their log start, recorded as an assign of
+// the whole assignment with those starts: after OffsetOutOfRange (retention deleted the
+// committed position), and for partitions assigned without a committed offset (the reset
+// policy, earliest, starts them there anyway; recorded, a commit of the log start before any
+// read is not mistaken for one ahead of what was given).
+void StartAtLogStart(io::Runtime& rt, Recorder& recorder, client::GroupConsumer& member,
+                     const std::vector<client::TopicPartition>& to_start) {
   HistoryRecorder& history = recorder.run.recorder;
   const size_t op = history.Invoke(recorder.process, checks::Function::kAssign);
   history.operation(op).generation = member.generation();
   for (const client::TopicPartition& tp : member.assignment()) {
     history.operation(op).partitions.push_back(tp.partition);
+  }
+  for (const client::TopicPartition& tp : to_start) {
     absl::StatusOr<int64_t> start = member.SeekToBeginning(tp, rt.Now() + seconds(2));
     if (start.ok()) history.operation(op).starts.push_back({tp.partition, *start});
   }
@@ -90,7 +97,9 @@ void RecordPoll(io::Runtime& rt, Recorder& recorder, client::GroupConsumer& memb
       member.PollAssigned(milliseconds(300));
   if (!records.ok()) {
     history.Complete(op, checks::Outcome::kFail);
-    if (absl::IsOutOfRange(records.status())) Reposition(rt, recorder, member);
+    if (absl::IsOutOfRange(records.status())) {
+      StartAtLogStart(rt, recorder, member, member.assignment());
+    }
     return;
   }
   for (const client::ConsumedRecord& record : *records) {
@@ -106,12 +115,16 @@ void RecordPoll(io::Runtime& rt, Recorder& recorder, client::GroupConsumer& memb
 void MemberLife(io::Runtime& rt, Run& run, client::Client& client) {
   Recorder recorder{run, run.group_members_started++};
   recorder.Retire();
-  client::GroupConsumer member(client, MemberOptions(run));
+  const std::string region = run.world.topology().location(rt.node()).region;
+  client::GroupConsumer member(client, MemberOptions(run, region));
+  std::vector<client::TopicPartition> uncommitted;  // Of the latest assignment.
   member.on_assign = [&](const client::GroupAssignmentEvent& event) {
     const size_t op = run.recorder.Invoke(recorder.process, checks::Function::kAssign);
     run.recorder.operation(op).generation = event.generation;
-    for (const client::TopicPartition& tp : event.partitions) {
-      run.recorder.operation(op).partitions.push_back(tp.partition);
+    uncommitted.clear();
+    for (size_t i = 0; i < event.partitions.size(); i++) {
+      run.recorder.operation(op).partitions.push_back(event.partitions[i].partition);
+      if (!event.committed[i].has_value()) uncommitted.push_back(event.partitions[i]);
     }
     run.recorder.Complete(op, checks::Outcome::kOk);
   };
@@ -124,11 +137,15 @@ void MemberLife(io::Runtime& rt, Run& run, client::Client& client) {
       if (!rt.Sleep(milliseconds(200)).ok()) return;
       continue;
     }
+    if (!uncommitted.empty()) {
+      StartAtLogStart(rt, recorder, member, std::exchange(uncommitted, {}));
+    }
     RecordPoll(rt, recorder, member);
     if (rt.random().Chance(1, 4)) RecordCommit(recorder, member);
   }
   if (!member.assignment().empty()) RecordCommit(recorder, member);
   member.Close();
+  CountFetchedBytes(run, member.consumer(), region);
 }
 
 }  // namespace
