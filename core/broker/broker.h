@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -258,6 +259,7 @@ struct GroupStatus {
 
 struct Admission;  // broker_state.h
 class AdmittedRequest;
+class ConnectionSlot;
 
 class Broker {
  public:
@@ -284,6 +286,10 @@ class Broker {
   // when the response is built, or when an AdmittedRequest is dropped without running.
   AdmittedRequest Admit(const wire::ClientMessageT& request, std::string_view client_id,
                         uint64_t frame_bytes);
+  // A connection this broker does not read itself (core/kafka) counts against
+  // BrokerLimits::connections_max like a native one, for as long as the slot lives: nullopt
+  // when that many are open (the caller closes it; counted in connections_refused_total).
+  std::optional<ConnectionSlot> TakeConnectionSlot();
   wire::ClientMessageT Run(AdmittedRequest admitted, const wire::ClientMessageT& request,
                            const Principal& principal = {});
   // Stops every replica and fiber of this broker. Idempotent.
@@ -312,6 +318,20 @@ class Broker {
  private:
   explicit Broker(std::shared_ptr<State> state) : state_(std::move(state)) {}
   std::shared_ptr<State> state_;
+};
+
+// One client connection counted in connections_open while it lives. Move-only.
+class ConnectionSlot {
+ public:
+  ConnectionSlot(ConnectionSlot&& other) noexcept = default;
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+  ~ConnectionSlot();
+
+ private:
+  friend class Broker;
+  explicit ConnectionSlot(std::shared_ptr<Broker::State> state);
+
+  std::shared_ptr<Broker::State> state_;  // Null once moved from.
 };
 
 // What Broker::Admit decided for one request. Move-only.

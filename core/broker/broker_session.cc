@@ -134,25 +134,32 @@ bool Hello(Broker::State& state, Session& session, io::FrameReader& reader) {
   return !session.failed;
 }
 
-// Counts a connection as open for as long as it is served.
-struct OpenConnection {
-  explicit OpenConnection(Broker::State& s) : state(s) {
-    state.metrics.connections_open = ++state.connections_open;
-  }
-  ~OpenConnection() {
-    MERIDIAN_CHECK(state.connections_open > 0);
-    state.metrics.connections_open = --state.connections_open;
-  }
-  Broker::State& state;
-};
-
 }  // namespace
+
+ConnectionSlot::ConnectionSlot(std::shared_ptr<Broker::State> state) : state_(std::move(state)) {
+  state_->metrics.connections_open = ++state_->connections_open;
+}
+
+ConnectionSlot::~ConnectionSlot() {
+  if (state_ == nullptr) return;
+  MERIDIAN_CHECK(state_->connections_open > 0);
+  state_->metrics.connections_open = --state_->connections_open;
+}
+
+std::optional<ConnectionSlot> Broker::TakeConnectionSlot() {
+  state_->metrics.connections_total++;
+  if (state_->connections_open >= state_->options.limits.connections_max) {
+    state_->metrics.connections_refused_total++;
+    return std::nullopt;
+  }
+  return ConnectionSlot(state_);
+}
 
 void Broker::ServeConnection(std::shared_ptr<io::Stream> stream, Principal principal) {
   std::shared_ptr<State> state = state_;
   io::Runtime& rt = state->runtime;
   state->metrics.connections_total++;
-  const OpenConnection open(*state);
+  const ConnectionSlot open(state);  // Over the limit, the hello explains the refusal.
   auto session = std::make_shared<Session>(rt, std::move(stream));
   io::FrameReader reader(*session->stream, wire::kClientMessageBytesMax);
   if (!Hello(*state, *session, reader)) {

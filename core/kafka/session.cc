@@ -179,6 +179,13 @@ wire::ClientMessageT CallAdmitted(Session& session, const wire::ClientMessageT& 
 
 void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
                           std::shared_ptr<io::Stream> stream, KafkaSessionStats* stats) {
+  // Kafka has no answer for "too many connections" before a request: a broker closes.
+  const std::optional<broker::ConnectionSlot> slot = broker.TakeConnectionSlot();
+  if (!slot.has_value()) {
+    MERIDIAN_PROBE("kafka: connection refused at the node's connection limit");
+    stream->Close();
+    return;
+  }
   auto session = std::make_shared<Session>(broker, runtime, std::move(stream));
   uint64_t sequence = 0;
   while (!session->failed) {

@@ -11,6 +11,10 @@
 // request's partition fibers are spawned before the next request is read from the buffer, and
 // a fiber proposes before it first suspends), so a pipelining producer keeps its order.
 //
+// Each connection holds one of the node's client connection slots (BrokerLimits::
+// connections_max, shared with native connections) while it is served; with none left it is
+// closed at once, as a Kafka broker over max.connections does.
+//
 // Hostile input: a frame size outside 1..kRequestBytesMax, a header or body that does not
 // decode, or an API/version that is not served (except ApiVersions, which answers
 // UNSUPPORTED_VERSION with its ranges, KIP-511) closes the connection, as a Kafka broker does;

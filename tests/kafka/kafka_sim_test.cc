@@ -33,9 +33,9 @@ io::Address KafkaAddress(uint32_t node) { return {fmt::format("node{}", node), k
 
 class KafkaCluster {
  public:
-  // `client_quota`: every client id's default quota.
-  explicit KafkaCluster(uint64_t seed, core::broker::QuotaLimits client_quota = {})
-      : world_(sim::WorldOptions{.seed = seed}), client_quota_(client_quota) {
+  // `limits`: every node's (client quotas, connections).
+  explicit KafkaCluster(uint64_t seed, core::broker::BrokerLimits limits = {})
+      : world_(sim::WorldOptions{.seed = seed}), limits_(limits) {
     for (uint32_t id = 1; id <= 3; id++) {
       world_.AddNode(io::NodeId(id), NativeAddress(id).host,
                      [this, id](io::Runtime& rt) { Serve(rt, id); });
@@ -74,7 +74,7 @@ class KafkaCluster {
     options.advertised = NativeAddress(id);
     options.kafka_advertised = KafkaAddress(id).ToString();
     options.controller_voters = {1, 2, 3};
-    options.limits.client_quota_default = client_quota_;
+    options.limits = limits_;
     absl::StatusOr<std::unique_ptr<core::broker::Broker>> broker =
         core::broker::Broker::Start(rt, options);
     ASSERT_TRUE(broker.ok()) << broker.status();
@@ -93,7 +93,7 @@ class KafkaCluster {
   }
 
   sim::World world_;
-  core::broker::QuotaLimits client_quota_;
+  core::broker::BrokerLimits limits_;
   io::Runtime* client_ = nullptr;
 };
 
@@ -449,7 +449,8 @@ TEST(KafkaSim, CreateMetadataProduceFetchThroughTheKafkaSession) {
 TEST(KafkaSim, AQuotaHoldsKafkaProducesInOrderAndReportsTheThrottleTime) {
   constexpr int kRequests = 12;
   constexpr uint64_t kRequestsPerS = 4;
-  KafkaCluster cluster(7, core::broker::QuotaLimits{.requests_per_s = kRequestsPerS});
+  KafkaCluster cluster(
+      7, core::broker::BrokerLimits{.client_quota_default = {.requests_per_s = kRequestsPerS}});
   io::probe::Reset();
   cluster.OnClient([&](io::Runtime& rt) {
     PartitionMetadata metadata;
@@ -479,6 +480,69 @@ TEST(KafkaSim, AQuotaHoldsKafkaProducesInOrderAndReportsTheThrottleTime) {
     }
   });
   EXPECT_TRUE(io::probe::Snapshot().contains("kafka: a request waits out a throttle"));
+}
+
+// Whether a Metadata v8 request on `stream` is answered (false: the node closed it).
+bool AnswersMetadata(io::Runtime& rt, io::Stream& stream) {
+  Writer request;
+  request.Int32(0);
+  request.Int16(static_cast<int16_t>(ApiKey::kMetadata));
+  request.Int16(8);
+  request.Int32(1);
+  request.NullableString("sim-test");
+  request.ArrayCount(0);
+  for (int i = 0; i < 3; i++) request.Bool(false);
+  request.PatchInt32(0, static_cast<int32_t>(request.size() - 4));
+  const io::Instant deadline = rt.Now() + seconds(5);
+  if (!stream.Write(request.bytes(), deadline).ok()) return false;
+  std::array<uint8_t, 4096> buffer{};
+  absl::StatusOr<size_t> n = stream.Read(buffer, deadline);
+  return n.ok() && *n > 0;
+}
+
+// Kafka connections hold the node's client connection slots (--connections_max, shared with
+// native connections, the other brokers' among them): past the limit a new one is closed
+// before any answer, and a slot freed by a closed connection serves the next.
+TEST(KafkaSim, KafkaConnectionsCountAgainstTheNodesConnectionLimit) {
+  constexpr uint32_t kConnectionsMax = 8;
+  KafkaCluster cluster(9, core::broker::BrokerLimits{.connections_max = kConnectionsMax});
+  io::probe::Reset();
+  cluster.OnClient([&](io::Runtime& rt) {
+    const auto connect = [&] {
+      absl::StatusOr<std::unique_ptr<io::Stream>> stream =
+          rt.network().Connect(KafkaAddress(1), rt.Now() + seconds(5));
+      EXPECT_TRUE(stream.ok()) << stream.status();
+      return stream.ok() ? *std::move(stream) : nullptr;
+    };
+    for (int attempt = 0; attempt < 100; attempt++) {  // Until node 1 listens.
+      if (!KafkaCall(rt, 1, ApiKey::kApiVersions, 0, {}).empty()) break;
+      (void)rt.Sleep(milliseconds(100));
+    }
+    std::vector<std::unique_ptr<io::Stream>> held;
+    bool refused = false;
+    while (!refused && held.size() <= kConnectionsMax) {
+      std::unique_ptr<io::Stream> stream = connect();
+      ASSERT_NE(stream, nullptr);
+      if (AnswersMetadata(rt, *stream)) {
+        held.push_back(std::move(stream));
+      } else {
+        refused = true;
+      }
+    }
+    EXPECT_TRUE(refused) << held.size() << " Kafka connections served, the limit is "
+                         << kConnectionsMax;
+    ASSERT_FALSE(held.empty());
+    held.back()->Close();
+    held.pop_back();
+    (void)rt.Sleep(milliseconds(100));  // The node sees the close and frees the slot.
+    std::unique_ptr<io::Stream> next = connect();
+    ASSERT_NE(next, nullptr);
+    EXPECT_TRUE(AnswersMetadata(rt, *next)) << "a freed slot did not serve the next connection";
+    next->Close();
+    for (auto& stream : held) stream->Close();
+  });
+  EXPECT_TRUE(
+      io::probe::Snapshot().contains("kafka: connection refused at the node's connection limit"));
 }
 
 }  // namespace
