@@ -30,4 +30,5 @@ def meridian_fuzz_target(name, srcs, deps, size = "small"):
         args = ["fuzz/corpus/" + name],
         data = native.glob(["corpus/%s/*" % name]),
         deps = deps + [":corpus_runner"],
+        visibility = ["//tests:__pkg__"],  # Its sources are checked by //tests:tidy_test.
     )

@@ -88,8 +88,8 @@ absl::StatusOr<ReadResult> Log::ReadFromDisk(const Segment& segment, Offset from
   absl::StatusOr<ReadWindow> window =
       ReadWindowAt(*segment.file, position, std::min(segment.size_bytes - position, want_bytes));
   if (!window.ok()) return window.status();
-  // Each read needs at most one re-read (a window ending mid-header, or one big batch); more
-  // means the file is shorter than the segment says.
+  // Each read needs at most two re-reads (a window ending mid-header, then a batch larger than
+  // the new window); more means the file is shorter than the segment says.
   constexpr int kRefillsMax = 2;
   int refills = 0;
   ReadResult result;

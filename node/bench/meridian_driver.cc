@@ -162,20 +162,9 @@ absl::Status MeridianDriver::RunPhase(std::vector<Worker>& workers, Phase& phase
   return absl::OkStatus();
 }
 
-SideResult MeridianDriver::Run(const Case& what, int case_index) {
-  MERIDIAN_CHECK(what.producers >= 1);
-  MERIDIAN_CHECK(what.producers <= kProducersMax);
-  SideResult side{.ran = true,
-                  .durability = what.acks == Acks::kQuorum
-                                    ? "ack after fdatasync on 2 of 3 replicas"
-                                    : "ack after fdatasync on the leader only"};
-  const std::string topic = fmt::format("bench-{}", case_index);
-  const uint32_t partitions = what.producers;
-  if (absl::Status created = CreateTopic(topic, partitions); !created.ok()) {
-    side.failure = created.ToString();
-    return side;
-  }
-  std::vector<Worker> workers(what.producers);
+// One client and producer per worker, each once the topic is visible to it.
+absl::Status MeridianDriver::StartWorkers(const Case& what, const std::string& topic,
+                                          uint32_t partitions, std::vector<Worker>& workers) {
   for (uint32_t i = 0; i < what.producers; i++) {
     Worker& worker = workers[i];
     worker.index = i;
@@ -191,8 +180,7 @@ SideResult MeridianDriver::Run(const Case& what, int case_index) {
       known = worker.client->PartitionCount(topic, known_by);
     }
     if (!known.ok()) {
-      side.failure = "topic never visible: " + known.status().ToString();
-      return side;
+      return absl::UnavailableError("topic never visible: " + known.status().ToString());
     }
     client::ProducerOptions producer_options{
         .acks = what.acks == Acks::kQuorum ? wire::Acks::Quorum : wire::Acks::Leader,
@@ -201,10 +189,30 @@ SideResult MeridianDriver::Run(const Case& what, int case_index) {
     absl::StatusOr<std::unique_ptr<client::Producer>> producer =
         client::Producer::Create(*worker.client, producer_options);
     if (!producer.ok()) {
-      side.failure = "no producer: " + producer.status().ToString();
-      return side;
+      return absl::UnavailableError("no producer: " + producer.status().ToString());
     }
     worker.producer = *std::move(producer);
+  }
+  return absl::OkStatus();
+}
+
+SideResult MeridianDriver::Run(const Case& what, int case_index) {
+  MERIDIAN_CHECK(what.producers >= 1);
+  MERIDIAN_CHECK(what.producers <= kProducersMax);
+  SideResult side{.ran = true,
+                  .durability = what.acks == Acks::kQuorum
+                                    ? "ack after fdatasync on 2 of 3 replicas"
+                                    : "ack after fdatasync on the leader only"};
+  const std::string topic = fmt::format("bench-{}", case_index);
+  const uint32_t partitions = what.producers;
+  if (absl::Status created = CreateTopic(topic, partitions); !created.ok()) {
+    side.failure = created.ToString();
+    return side;
+  }
+  std::vector<Worker> workers(what.producers);
+  if (absl::Status started = StartWorkers(what, topic, partitions, workers); !started.ok()) {
+    side.failure = std::string(started.message());
+    return side;
   }
   // Warm-up: one record each, so leaders are elected and connections open before the clock.
   Phase warm{.topic = topic,

@@ -53,6 +53,8 @@ class MeridianDriver {
 
   absl::Status CreateTopic(const std::string& topic, uint32_t partitions);
   void ProduceLoop(Worker& worker, Phase& phase);
+  absl::Status StartWorkers(const Case& what, const std::string& topic, uint32_t partitions,
+                            std::vector<Worker>& workers);
   absl::Status RunPhase(std::vector<Worker>& workers, Phase& phase);
   void ReadBack(const std::string& topic, uint32_t partitions, std::vector<Worker>& workers,
                 SideResult& side);
