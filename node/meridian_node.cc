@@ -26,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "core/broker/broker.h"
 #include "core/kafka/session.h"
+#include "io/assert.h"
 #include "io/posix/posix_runtime.h"
 #include "io/posix/tls.h"
 #include "node/limit_flags.h"
@@ -90,6 +91,10 @@ ABSL_FLAG(std::string, client_tls, "off",
           "The client port (--listen): off (plaintext), tls (encrypted, the server proves it is "
           "a node of the cluster) or mutual (clients must also present a certificate of the "
           "CA). Needs the TLS flags. Every node of a cluster must use the same value.");
+ABSL_FLAG(std::string, kafka_tls, "off",
+          "The Kafka listener (--kafka_listen): off (plaintext), tls (encrypted with this node's "
+          "certificate) or mutual (Kafka clients must present a certificate of the CA; its CN "
+          "is the principal --acl_file rules name). Needs the TLS flags.");
 ABSL_FLAG(std::string, acl_file, "",
           "Per-principal ACLs on topics (core/broker/acl.h): lines of PRINCIPAL TOPIC "
           "OPERATIONS. Given: every request is checked and what no rule allows is refused "
@@ -189,6 +194,9 @@ absl::Status PlaintextFromFlags(io::posix::PosixOptions& options) {
   if (absl::GetFlag(FLAGS_client_tls) != "off") {
     return absl::InvalidArgumentError("--client_tls needs TLS flags, not --insecure_plaintext");
   }
+  if (absl::GetFlag(FLAGS_kafka_tls) != "off") {
+    return absl::InvalidArgumentError("--kafka_tls needs TLS flags, not --insecure_plaintext");
+  }
   options.security.cluster_id = absl::GetFlag(FLAGS_cluster_id);
   if (!options.security.cluster_id.empty()) {
     if (absl::Status s = io::posix::CheckClusterId(options.security.cluster_id); !s.ok()) {
@@ -243,6 +251,25 @@ absl::StatusOr<ClientTls> SecurityFromFlags(io::posix::PosixOptions& options) {
                                              ? io::posix::ClientCertificate::kRequired
                                              : io::posix::ClientCertificate::kNotRequested,
                    .cluster_id = cluster_id};
+}
+
+// --kafka_tls: the Kafka listener's TLS, with the node's own certificate (SecurityFromFlags
+// loaded it into options.security.peer_tls).
+absl::StatusOr<ClientTls> KafkaTlsFromFlags(const io::posix::PosixOptions& options) {
+  const std::string mode = absl::GetFlag(FLAGS_kafka_tls);
+  if (mode == "off") return ClientTls{};
+  if (mode != "tls" && mode != "mutual") {
+    return absl::InvalidArgumentError("--kafka_tls must be off, tls or mutual");
+  }
+  if (absl::GetFlag(FLAGS_kafka_listen).empty()) {
+    return absl::InvalidArgumentError("--kafka_tls needs --kafka_listen");
+  }
+  MERIDIAN_CHECK(options.security.peer_tls != nullptr, "TLS flags were checked first");
+  return ClientTls{.context = options.security.peer_tls,
+                   .client_certificate = mode == "mutual"
+                                             ? io::posix::ClientCertificate::kRequired
+                                             : io::posix::ClientCertificate::kNotRequested,
+                   .cluster_id = options.security.cluster_id};
 }
 
 // --acl_file: the rules, or null without the flag.
@@ -441,7 +468,8 @@ bool ClientHandshake(PosixRuntime& rt, io::Stream& connection, NodeMetrics& metr
 // core/kafka (which translates it onto the same broker).
 void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
                    std::shared_ptr<io::Listener> kafka_listener, core::broker::Broker* broker,
-                   NodeMetrics& metrics, const Logger& log, const ClientTls& tls) {
+                   NodeMetrics& metrics, const Logger& log, const ClientTls& tls,
+                   const ClientTls& kafka_tls) {
   AcceptLoop(
       rt, listener, "client",
       [&rt, broker, &metrics, &log,
@@ -455,10 +483,14 @@ void AcceptClients(PosixRuntime& rt, std::shared_ptr<io::Listener> listener,
   if (!kafka_listener) return;
   AcceptLoop(
       rt, kafka_listener, "kafka",
-      [&rt, broker](std::shared_ptr<io::Stream> connection) {
-        core::kafka::ServeKafkaConnection(*broker, rt, std::move(connection));
+      [&rt, broker, &metrics, &log,
+       cluster_id = kafka_tls.cluster_id](std::shared_ptr<io::Stream> connection) {
+        if (!ClientHandshake(rt, *connection, metrics, log)) return;
+        core::broker::Principal principal = PrincipalOf(*connection, cluster_id);
+        core::kafka::ServeKafkaConnection(*broker, rt, std::move(connection), nullptr,
+                                          std::move(principal));
       },
-      log);
+      log, kafka_tls);
 }
 
 // Binds the client listener and, with --kafka_listen, the Kafka one.
@@ -487,7 +519,7 @@ absl::Status BindListeners(PosixRuntime& rt, const io::Address& client_address,
 // Runs the node until a stop signal; returns the exit code.
 int Serve(const io::posix::PosixOptions& options, const io::Address& client_address,
           core::broker::BrokerOptions broker_options, const ClientTls& client_tls,
-          const Logger& log) {
+          const ClientTls& kafka_tls, const Logger& log) {
   absl::StatusOr<std::unique_ptr<PosixRuntime>> runtime = PosixRuntime::Create(options);
   if (!runtime.ok()) {
     log.Log(LogLevel::kError, "start_failed", {{"error", runtime.status().ToString()}});
@@ -533,11 +565,13 @@ int Serve(const io::posix::PosixOptions& options, const io::Address& client_addr
     }
     broker = std::move(*started_broker);
     metrics.broker = broker.get();
-    AcceptClients(rt, client_listener, kafka_listener, broker.get(), metrics, log, client_tls);
+    AcceptClients(rt, client_listener, kafka_listener, broker.get(), metrics, log, client_tls,
+                  kafka_tls);
     log.Log(LogLevel::kInfo, "up",
             {{"clients", client_listener->address().ToString()},
              {"peer_tls", options.security.peer_tls ? "mutual" : "off (--insecure_plaintext)"},
              {"client_tls", absl::GetFlag(FLAGS_client_tls)},
+             {"kafka_tls", kafka_listener ? absl::GetFlag(FLAGS_kafka_tls) : "-"},
              {"data_dir", options.data_dir},
              {"controller_voters", std::to_string(broker_options.controller_voters.size())}});
   });
@@ -560,8 +594,10 @@ int Main() {
       options.ok() ? ParseIpAddress("listen", absl::GetFlag(FLAGS_listen)) : options.status();
   absl::StatusOr<ClientTls> client_tls =
       client_address.ok() ? SecurityFromFlags(*options) : client_address.status();
+  absl::StatusOr<ClientTls> kafka_tls =
+      client_tls.ok() ? KafkaTlsFromFlags(*options) : client_tls.status();
   absl::StatusOr<core::broker::BrokerOptions> broker_options =
-      client_tls.ok() ? BrokerOptionsFromFlags(*options, *client_address) : client_tls.status();
+      kafka_tls.ok() ? BrokerOptionsFromFlags(*options, *client_address) : kafka_tls.status();
   if (!broker_options.ok()) {
     fmt::print(stderr, "meridian-node: {}\n", std::string(broker_options.status().message()));
     return 2;
@@ -573,7 +609,7 @@ int Main() {
     log.Log(LogLevel::kError, "start_failed", {{"error", "cannot block signals"}});
     return 1;
   }
-  return Serve(*options, *client_address, *std::move(broker_options), *client_tls, log);
+  return Serve(*options, *client_address, *std::move(broker_options), *client_tls, *kafka_tls, log);
 }
 
 }  // namespace
@@ -590,8 +626,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "the Meridian server.\n\n  meridian-node --node_id=N --data_dir=DIR [--listen=ip:port] "
       "[--peer_listen=ip:port --peers=id=ip:port,...] [--region=R --zone=Z]\n"
-      "    (--tls_ca=F --tls_cert=F --tls_key=F --cluster_id=ID [--client_tls=off|tls|mutual] | "
-      "--insecure_plaintext)\n\n"
+      "    (--tls_ca=F --tls_cert=F --tls_key=F --cluster_id=ID [--client_tls=off|tls|mutual] "
+      "[--kafka_tls=off|tls|mutual] | --insecure_plaintext)\n\n"
       "Exit codes: 0 clean stop, 1 environment error (data dir, port, disk), 2 bad flag.");
   absl::ParseCommandLine(argc, argv);
   return meridian::node::Main();

@@ -170,7 +170,7 @@ wire::ClientMessageT CallAdmitted(Session& session, const wire::ClientMessageT& 
       // Nothing suspends between here and the proposal inside Run: the next request's
       // admission cannot overtake this one.
       turn.PassOn();
-      return session.broker.Run(std::move(admitted), request);
+      return session.broker.Run(std::move(admitted), request, session.principal);
     }
     MERIDIAN_PROBE("kafka: a request waits out a throttle");
     (void)session.runtime.Sleep(wait);
@@ -178,7 +178,8 @@ wire::ClientMessageT CallAdmitted(Session& session, const wire::ClientMessageT& 
 }
 
 void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
-                          std::shared_ptr<io::Stream> stream, KafkaSessionStats* stats) {
+                          std::shared_ptr<io::Stream> stream, KafkaSessionStats* stats,
+                          broker::Principal principal) {
   // Kafka has no answer for "too many connections" before a request: a broker closes.
   const std::optional<broker::ConnectionSlot> slot = broker.TakeConnectionSlot();
   if (!slot.has_value()) {
@@ -186,7 +187,8 @@ void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
     stream->Close();
     return;
   }
-  auto session = std::make_shared<Session>(broker, runtime, std::move(stream));
+  auto session =
+      std::make_shared<Session>(broker, runtime, std::move(stream), std::move(principal));
   uint64_t sequence = 0;
   while (!session->failed) {
     if (!session->room

@@ -50,7 +50,10 @@ struct KafkaSessionStats {
 // Serves `stream` until it ends or sends what cannot be answered. Call on a fiber of `runtime`;
 // `broker` (and `stats`, if given) must outlive every fiber of the runtime (the node destroys
 // the runtime first).
+// `principal`: who the connection speaks for (the node decides: a client certificate's name
+// under --kafka_tls=mutual, else anonymous); every request is checked against the ACLs for it.
 void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
-                          std::shared_ptr<io::Stream> stream, KafkaSessionStats* stats = nullptr);
+                          std::shared_ptr<io::Stream> stream, KafkaSessionStats* stats = nullptr,
+                          broker::Principal principal = {});
 
 }  // namespace meridian::core::kafka

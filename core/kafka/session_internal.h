@@ -18,12 +18,19 @@ namespace meridian::core::kafka {
 // Shared by the connection's reader and every fiber working for it; fibers that may outlive
 // their request (long polls, produce partitions) hold it by shared_ptr (shared_from_this).
 struct Session : std::enable_shared_from_this<Session> {
-  Session(broker::Broker& b, io::Runtime& rt, std::shared_ptr<io::Stream> s)
-      : broker(b), runtime(rt), stream(std::move(s)), turn(rt), room(rt), admission_turn(rt) {}
+  Session(broker::Broker& b, io::Runtime& rt, std::shared_ptr<io::Stream> s, broker::Principal p)
+      : broker(b),
+        runtime(rt),
+        stream(std::move(s)),
+        principal(std::move(p)),
+        turn(rt),
+        room(rt),
+        admission_turn(rt) {}
   broker::Broker& broker;
   io::Runtime& runtime;
   std::shared_ptr<io::Stream> stream;
-  uint64_t next_to_write = 0;  // Sequence number of the request whose response goes next.
+  const broker::Principal principal;  // Whose ACLs every request is checked against.
+  uint64_t next_to_write = 0;         // Sequence number of the request whose response goes next.
   size_t in_flight = 0;
   size_t long_polls = 0;
   uint64_t meridian_request_id = 0;
