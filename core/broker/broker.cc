@@ -297,6 +297,23 @@ absl::Status CompactPartition(Broker::State& state, const HostedPartition& hoste
   return absl::OkStatus();
 }
 
+constexpr io::Duration kCompactionLogInterval = std::chrono::minutes(1);
+
+// Counts a refused compaction; logs it unless one was logged within kCompactionLogInterval
+// (then says how many went unlogged).
+void CompactionRefused(Broker::State& state, const std::string& what) {
+  state.metrics.compactions_refused_total++;
+  const io::Instant now = state.runtime.Now();
+  if (state.compaction_refusal_logged_at.has_value() &&
+      now - *state.compaction_refusal_logged_at < kCompactionLogInterval) {
+    state.compaction_refusals_unlogged++;
+    return;
+  }
+  state.compaction_refusal_logged_at = now;
+  state.Log(fmt::format("{} ({} more refused since the last such line)", what,
+                        std::exchange(state.compaction_refusals_unlogged, 0)));
+}
+
 void CompactController(Broker::State& state) {
   const replica::Replica& controller = *state.controller;
   const raft::Index applied = state.controller_machine->applied;
@@ -310,9 +327,8 @@ void CompactController(Broker::State& state) {
   if (s.ok()) {
     state.metrics.snapshots_taken_total++;
   } else {
-    state.metrics.compactions_refused_total++;
-    state.Log(
-        fmt::format("metadata compaction to {} refused: {}", applied.ToString(), s.ToString()));
+    CompactionRefused(state, fmt::format("metadata compaction to {} refused: {}",
+                                         applied.ToString(), s.ToString()));
   }
 }
 
@@ -332,9 +348,8 @@ void CompactOffsetsPartition(Broker::State& state, const HostedPartition& hosted
                          : machine.ledger->EncodeSnapshot(machine.state.EncodeSnapshot());
   hosted.machine->state.TrimThrough(applied);
   if (absl::Status s = hosted.replica->Compact(applied, data); !s.ok()) {
-    state.metrics.compactions_refused_total++;
-    state.Log(fmt::format("compaction of {}/{} to {} refused: {}", hosted.topic, hosted.partition,
-                          applied.ToString(), s.ToString()));
+    CompactionRefused(state, fmt::format("compaction of {}/{} to {} refused: {}", hosted.topic,
+                                         hosted.partition, applied.ToString(), s.ToString()));
     return;
   }
   hosted.machine->snapshot_data = std::move(data);
@@ -368,9 +383,9 @@ void RunCompactor(std::shared_ptr<Broker::State> state) {
       if (absl::Status s = CompactPartition(*state, hosted, target); s.ok()) {
         state->metrics.snapshots_taken_total++;
       } else {
-        state->metrics.compactions_refused_total++;
-        state->Log(fmt::format("retention of {}/{} to {} did not run: {}", hosted.topic,
-                               hosted.partition, target.ToString(), s.ToString()));
+        CompactionRefused(*state,
+                          fmt::format("retention of {}/{} to {} did not run: {}", hosted.topic,
+                                      hosted.partition, target.ToString(), s.ToString()));
       }
     }
   }

@@ -131,6 +131,10 @@ struct Broker::State {
   io::Instant leading_since;
   // ACL denials are counted each time but logged at most once per kDenialLogInterval.
   std::optional<io::Instant> denial_logged_at;
+  // Refused compactions repeat every retention check while their cause lasts (a snapshot over
+  // its limit): counted each time, logged at most once per kCompactionLogInterval.
+  std::optional<io::Instant> compaction_refusal_logged_at;
+  uint64_t compaction_refusals_unlogged = 0;
 
   // Proposes a metadata command and waits until it is applied here; the outcome, or the
   // proposal's error (FailedPrecondition: not the controller leader).
