@@ -218,5 +218,53 @@ TEST(GroupSim, ClientsCannotWriteOrDeleteTheOffsetsTopic) {
   });
 }
 
+// The coordinator's view for /metrics (Broker::GroupStatuses): exactly one node, the leader of
+// the group's offsets partition, reports the group with the offsets the log committed, and a
+// scrape copies at most `committed_max` of them, counting the rest.
+TEST(GroupSim, GroupStatusesComeFromTheCoordinatorAndHonourTheOffsetCap) {
+  BrokerCluster cluster(5);
+  cluster.OnClient([&](io::Runtime& rt) {
+    client::Client client(rt, Options("admin"));
+    CreateAndFill(rt, client);
+    std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets;
+    for (uint32_t p = 0; p < kPartitions; p++) {
+      auto offset = std::make_unique<wire::PartitionOffsetT>();
+      offset->topic = "t";
+      offset->partition = p;
+      offset->offset = 1 + p;
+      offsets.push_back(std::move(offset));
+    }
+    // An admin commit into the empty group (as `meridian group reset-offsets` does).
+    ASSERT_TRUE(client.CommitOffsets("g", "", -1, std::move(offsets), rt.Now() + seconds(10)).ok());
+    const auto statuses_of_g = [&](uint32_t node, size_t cap, size_t* omitted) {
+      std::vector<core::broker::GroupStatus> found;
+      for (core::broker::GroupStatus& status : cluster.broker(node)->GroupStatuses(cap, omitted)) {
+        if (status.group == "g") found.push_back(std::move(status));
+      }
+      return found;
+    };
+    int coordinators = 0;
+    for (uint32_t node = 1; node <= 3; node++) {
+      ASSERT_NE(cluster.broker(node), nullptr);
+      size_t omitted = 0;
+      const std::vector<core::broker::GroupStatus> all = statuses_of_g(node, 100, &omitted);
+      if (all.empty()) continue;
+      coordinators++;
+      ASSERT_EQ(all.size(), 1u);
+      EXPECT_EQ(omitted, 0u);
+      ASSERT_EQ(all[0].committed.size(), kPartitions);
+      for (const auto& [key, offset] : all[0].committed) {
+        EXPECT_EQ(key.first, "t");
+        EXPECT_EQ(offset, 1 + static_cast<int64_t>(key.second)) << "partition " << key.second;
+      }
+      const std::vector<core::broker::GroupStatus> capped = statuses_of_g(node, 3, &omitted);
+      ASSERT_EQ(capped.size(), 1u);
+      EXPECT_EQ(capped[0].committed.size(), 3u) << "a scrape must copy at most the cap";
+      EXPECT_EQ(omitted, kPartitions - 3) << "what the cap leaves out is counted";
+    }
+    EXPECT_EQ(coordinators, 1) << "one coordinator reports the group";
+  });
+}
+
 }  // namespace
 }  // namespace meridian

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 
 #include "core/broker/broker.h"
@@ -22,9 +23,16 @@ inline io::Address AddressOf(uint32_t node) { return {fmt::format("node{}", node
 
 class BrokerCluster {
  public:
+  // `tune` adjusts each node's options before its broker starts; `started` runs on the node's
+  // runtime once its broker is up (another listener, say), before it accepts clients.
+  using Started =
+      std::function<void(io::Runtime&, uint32_t node, std::shared_ptr<core::broker::Broker>)>;
   explicit BrokerCluster(uint64_t seed,
-                         std::function<void(core::broker::BrokerOptions&)> tune = nullptr)
-      : world_(sim::WorldOptions{.seed = seed}), tune_(std::move(tune)) {
+                         std::function<void(core::broker::BrokerOptions&)> tune = nullptr,
+                         Started started = nullptr)
+      : world_(sim::WorldOptions{.seed = seed}),
+        tune_(std::move(tune)),
+        started_(std::move(started)) {
     for (uint32_t id = 1; id <= 3; id++) {
       world_.AddNode(io::NodeId(id), AddressOf(id).host,
                      [this, id](io::Runtime& rt) { Serve(rt, id); });
@@ -44,6 +52,12 @@ class BrokerCluster {
   }
 
   sim::World& world() { return world_; }
+  // Node `id`'s running broker (null before it started, or after its node crashed). For
+  // read-only looks from a test fiber: a broker belongs to its node's runtime, which owns it.
+  std::shared_ptr<core::broker::Broker> broker(uint32_t id) {
+    auto found = brokers_.find(id);
+    return found == brokers_.end() ? nullptr : found->second.lock();
+  }
 
  private:
   void Serve(io::Runtime& rt, uint32_t id) {
@@ -57,6 +71,8 @@ class BrokerCluster {
         core::broker::Broker::Start(rt, options);
     ASSERT_TRUE(broker.ok()) << broker.status();
     std::shared_ptr<core::broker::Broker> shared(std::move(*broker));
+    brokers_[id] = shared;
+    if (started_) started_(rt, id, shared);
     absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(AddressOf(id));
     ASSERT_TRUE(listener.ok());
     while (true) {
@@ -70,6 +86,8 @@ class BrokerCluster {
 
   sim::World world_;
   std::function<void(core::broker::BrokerOptions&)> tune_;
+  Started started_;
+  std::map<uint32_t, std::weak_ptr<core::broker::Broker>> brokers_;  // Owned by the nodes.
   io::Runtime* client_ = nullptr;
 };
 

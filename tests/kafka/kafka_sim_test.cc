@@ -15,6 +15,7 @@
 #include "core/kafka/session.h"
 #include "io/probe.h"
 #include "sim/world.h"
+#include "tests/broker/sim_cluster.h"
 
 namespace meridian {
 namespace {
@@ -22,79 +23,41 @@ namespace {
 using core::kafka::ApiKey;
 using core::kafka::Reader;
 using core::kafka::Writer;
-using std::chrono::milliseconds;
-using std::chrono::seconds;
 
-constexpr uint16_t kNativePort = 9092;
 constexpr uint16_t kKafkaPort = 9192;
 
-io::Address NativeAddress(uint32_t node) { return {fmt::format("node{}", node), kNativePort}; }
 io::Address KafkaAddress(uint32_t node) { return {fmt::format("node{}", node), kKafkaPort}; }
 
-class KafkaCluster {
+// tests/broker's simulated cluster with a Kafka listener on every node; `limits`: every node's
+// (client quotas, connections).
+class KafkaCluster : public BrokerCluster {
  public:
-  // `limits`: every node's (client quotas, connections).
   explicit KafkaCluster(uint64_t seed, core::broker::BrokerLimits limits = {})
-      : world_(sim::WorldOptions{.seed = seed}), limits_(limits) {
-    for (uint32_t id = 1; id <= 3; id++) {
-      world_.AddNode(io::NodeId(id), NativeAddress(id).host,
-                     [this, id](io::Runtime& rt) { Serve(rt, id); });
-    }
-    world_.AddNode(io::NodeId(10), "client", [this](io::Runtime& rt) { client_ = &rt; });
-    for (io::NodeId node : world_.nodes()) world_.Start(node);
-  }
-
-  void OnClient(std::function<void(io::Runtime&)> body) {
-    bool done = false;
-    client_->Spawn("test", [&] {
-      body(*client_);
-      done = true;
-    });
-    ASSERT_TRUE(world_.RunUntil([&] { return done; }, world_.Now() + seconds(120)));
-  }
-
-  sim::World& world() { return world_; }
+      : BrokerCluster(
+            seed,
+            [limits](core::broker::BrokerOptions& options) {
+              options.kafka_advertised = KafkaAddress(options.node_id).ToString();
+              options.limits = limits;
+            },
+            &ServeKafka) {}
 
  private:
-  static void AcceptLoop(io::Runtime& rt, std::shared_ptr<io::Listener> listener,
-                         std::function<void(std::shared_ptr<io::Stream>)> serve) {
-    while (true) {
-      absl::StatusOr<std::unique_ptr<io::Stream>> stream =
-          listener->Accept(io::Instant::Infinite());
-      if (!stream.ok()) return;
-      std::shared_ptr<io::Stream> connection(std::move(*stream));
-      rt.Spawn("conn", [serve, connection] { serve(connection); });
-    }
-  }
-
-  void Serve(io::Runtime& rt, uint32_t id) {
-    core::broker::BrokerOptions options;
-    options.node_id = id;
-    options.region = fmt::format("r{}", id);
-    options.advertised = NativeAddress(id);
-    options.kafka_advertised = KafkaAddress(id).ToString();
-    options.controller_voters = {1, 2, 3};
-    options.limits = limits_;
-    absl::StatusOr<std::unique_ptr<core::broker::Broker>> broker =
-        core::broker::Broker::Start(rt, options);
-    ASSERT_TRUE(broker.ok()) << broker.status();
-    std::shared_ptr<core::broker::Broker> shared(std::move(*broker));
-    absl::StatusOr<std::unique_ptr<io::Listener>> native = rt.network().Listen(NativeAddress(id));
-    absl::StatusOr<std::unique_ptr<io::Listener>> kafka = rt.network().Listen(KafkaAddress(id));
-    ASSERT_TRUE(native.ok() && kafka.ok());
-    std::shared_ptr<io::Listener> kafka_listener(std::move(*kafka));
-    rt.Spawn("kafka-accept", [&rt, shared, kafka_listener] {
-      AcceptLoop(rt, kafka_listener, [&rt, shared](std::shared_ptr<io::Stream> s) {
-        core::kafka::ServeKafkaConnection(*shared, rt, std::move(s));
-      });
+  static void ServeKafka(io::Runtime& rt, uint32_t id,
+                         std::shared_ptr<core::broker::Broker> broker) {
+    absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(KafkaAddress(id));
+    ASSERT_TRUE(listener.ok()) << listener.status();
+    std::shared_ptr<io::Listener> kafka(std::move(*listener));
+    rt.Spawn("kafka-accept", [&rt, broker, kafka] {
+      while (true) {
+        absl::StatusOr<std::unique_ptr<io::Stream>> stream = kafka->Accept(io::Instant::Infinite());
+        if (!stream.ok()) return;
+        std::shared_ptr<io::Stream> connection(std::move(*stream));
+        rt.Spawn("kafka-conn", [&rt, broker, connection] {
+          core::kafka::ServeKafkaConnection(*broker, rt, connection);
+        });
+      }
     });
-    AcceptLoop(rt, std::move(*native),
-               [shared](std::shared_ptr<io::Stream> s) { shared->ServeConnection(std::move(s)); });
   }
-
-  sim::World world_;
-  core::broker::BrokerLimits limits_;
-  io::Runtime* client_ = nullptr;
 };
 
 // One Kafka request on a fresh connection to `node`; the response body (after the correlation
