@@ -104,6 +104,16 @@ void Decode(ApiKey key, std::span<const uint8_t> body, int16_t v) {
     case ApiKey::kInitProducerId:
       (void)DecodeInitProducerIdRequest(body, v);
       return;
+    case ApiKey::kDescribeConfigs:
+      if (auto r = DecodeDescribeConfigsRequest(body, v); r.ok()) {
+        MERIDIAN_CHECK(r->resources.size() <= body.size());
+        for (const DescribeConfigsResource& resource : r->resources) {
+          if (resource.config_names.has_value()) {
+            MERIDIAN_CHECK(resource.config_names->size() <= body.size());
+          }
+        }
+      }
+      return;
     default:
       return DecodeGroupRequest(key, body, v);
   }

@@ -143,6 +143,18 @@ void RequestSeeds() {
   init.NullableString(std::nullopt);
   init.Int32(60000);
   Write("kafka_request", "init-producer-id-v1", Request(ApiKey::kInitProducerId, 1, init.Take()));
+  Writer describe;
+  describe.ArrayCount(2);
+  describe.Int8(core::kafka::kResourceTopic);
+  describe.String("orders");
+  describe.Int32(-1);
+  describe.Int8(core::kafka::kResourceBroker);
+  describe.String("1");
+  describe.ArrayCount(1);
+  describe.String("broker.rack");
+  describe.Bool(false);
+  Write("kafka_request", "describe-configs-v1",
+        Request(ApiKey::kDescribeConfigs, 1, describe.Take()));
   Writer versions;  // ApiVersions v3: header v2 with a tagged-field byte, compact body.
   versions.Int16(static_cast<int16_t>(ApiKey::kApiVersions));
   versions.Int16(3);

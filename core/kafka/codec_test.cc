@@ -369,6 +369,66 @@ TEST(Requests, AdminRequestsDecode) {
   EXPECT_EQ(offsets->topics[0].partitions[0].timestamp, -2);
 }
 
+TEST(Requests, DescribeConfigsNullNamesMeanEveryConfigAndTruncationsAreRefused) {
+  Writer describe;
+  describe.ArrayCount(2);
+  describe.Int8(kResourceTopic);
+  describe.String("orders");
+  describe.Int32(-1);  // Every config.
+  describe.Int8(kResourceBroker);
+  describe.String("1");
+  describe.ArrayCount(1);
+  describe.String("broker.rack");
+  describe.Bool(false);  // v1+: include_synonyms.
+  absl::StatusOr<DescribeConfigsRequest> request =
+      DecodeDescribeConfigsRequest(describe.bytes(), 1);
+  ASSERT_TRUE(request.ok()) << request.status();
+  ASSERT_EQ(request->resources.size(), 2u);
+  EXPECT_EQ(request->resources[0].type, kResourceTopic);
+  EXPECT_FALSE(request->resources[0].config_names.has_value());
+  EXPECT_EQ(request->resources[1].config_names, (std::vector<std::string>{"broker.rack"}));
+  EXPECT_FALSE(DecodeDescribeConfigsRequest(describe.bytes(), 0).ok())
+      << "v0 has no include_synonyms: a trailing byte";
+  for (size_t size = 0; size < describe.size(); size++) {
+    EXPECT_FALSE(
+        DecodeDescribeConfigsRequest(std::span<const uint8_t>(describe.bytes()).first(size), 1)
+            .ok())
+        << "truncated to " << size;
+  }
+}
+
+TEST(Responses, DescribeConfigsV0CarriesIsDefaultAndV1TheSource) {
+  const std::vector<DescribeConfigsResult> results = {
+      {.type = kResourceTopic,
+       .name = "orders",
+       .configs = {{.name = "retention.ms", .value = "1000", .source = kConfigSourceTopic}}}};
+  for (int16_t v : {0, 1}) {
+    const std::vector<uint8_t> body = EncodeDescribeConfigsResponse(results, v);
+    Reader reader(body);
+    EXPECT_EQ(reader.Int32(), 0);  // throttle.
+    ASSERT_EQ(reader.ArrayCount(10), 1u);
+    EXPECT_EQ(reader.Int16(), 0);
+    EXPECT_EQ(reader.NullableString(), std::nullopt);
+    EXPECT_EQ(reader.Int8(), kResourceTopic);
+    EXPECT_EQ(reader.String(), "orders");
+    ASSERT_EQ(reader.ArrayCount(10), 1u);
+    EXPECT_EQ(reader.String(), "retention.ms");
+    EXPECT_EQ(reader.NullableString(), "1000");
+    EXPECT_TRUE(reader.Bool()) << "read-only";
+    if (v == 0) {
+      EXPECT_FALSE(reader.Bool()) << "set on the topic: not a default";
+    } else {
+      EXPECT_EQ(reader.Int8(), kConfigSourceTopic);
+    }
+    EXPECT_FALSE(reader.Bool());  // is_sensitive.
+    if (v >= 1) {
+      EXPECT_EQ(reader.ArrayCount(10), 0u);  // synonyms.
+    }
+    EXPECT_TRUE(reader.ok());
+    EXPECT_EQ(reader.remaining(), 0u) << "v" << v;
+  }
+}
+
 TEST(Requests, ApiVersionsV3HeaderIsReadOnlyToItsCorrelationId) {
   Writer writer;  // Header v2 (flexible): a client id then tagged fields; body compact strings.
   writer.Int16(static_cast<int16_t>(ApiKey::kApiVersions));

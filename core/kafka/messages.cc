@@ -184,6 +184,27 @@ absl::StatusOr<InitProducerIdRequest> DecodeInitProducerIdRequest(std::span<cons
   return Finish(reader, std::move(request), "InitProducerId");
 }
 
+absl::StatusOr<DescribeConfigsRequest> DecodeDescribeConfigsRequest(std::span<const uint8_t> body,
+                                                                    int16_t v) {
+  Reader reader(body);
+  DescribeConfigsRequest request;
+  request.resources.resize(reader.ArrayCount(kArrayElementsMax));
+  for (DescribeConfigsResource& resource : request.resources) {
+    resource.type = reader.Int8();
+    resource.name = reader.String();
+    // A nullable array: -1 asks for every config.
+    const bool every = reader.ok() && reader.remaining() >= 4 &&
+                       Reader(body.subspan(reader.position(), 4)).Int32() == -1;
+    const size_t names = reader.ArrayCount(kArrayElementsMax);
+    if (every) continue;
+    resource.config_names.emplace();
+    for (size_t i = 0; i < names && reader.ok(); i++)
+      resource.config_names->push_back(reader.String());
+  }
+  if (v >= 1) (void)reader.Bool();  // include_synonyms: none are reported.
+  return Finish(reader, std::move(request), "DescribeConfigs");
+}
+
 std::vector<uint8_t> EncodeApiVersionsResponse(int16_t error_code, int16_t v) {
   Writer writer;
   writer.Int16(error_code);
@@ -325,6 +346,33 @@ std::vector<uint8_t> EncodeInitProducerIdResponse(const InitProducerIdResponse& 
   writer.Int16(response.error_code);
   writer.Int64(response.producer_id);
   writer.Int16(response.producer_epoch);
+  return writer.Take();
+}
+
+std::vector<uint8_t> EncodeDescribeConfigsResponse(
+    const std::vector<DescribeConfigsResult>& results, int16_t v) {
+  Writer writer;
+  writer.Int32(0);  // throttle_time_ms.
+  writer.ArrayCount(results.size());
+  for (const DescribeConfigsResult& result : results) {
+    writer.Int16(result.error_code);
+    writer.NullableString(result.error_message);
+    writer.Int8(result.type);
+    writer.String(result.name);
+    writer.ArrayCount(result.configs.size());
+    for (const ConfigEntry& config : result.configs) {
+      writer.String(config.name);
+      writer.NullableString(config.value);
+      writer.Bool(config.read_only);
+      if (v == 0) {
+        writer.Bool(config.source == kConfigSourceDefault);  // is_default.
+      } else {
+        writer.Int8(config.source);
+      }
+      writer.Bool(false);                // is_sensitive.
+      if (v >= 1) writer.ArrayCount(0);  // synonyms.
+    }
+  }
   return writer.Take();
 }
 

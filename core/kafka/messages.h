@@ -106,6 +106,19 @@ struct InitProducerIdRequest {
   int32_t transaction_timeout_ms = 0;
 };
 
+// DescribeConfigs resource types (the protocol's ConfigResource.Type).
+inline constexpr int8_t kResourceTopic = 2;
+inline constexpr int8_t kResourceBroker = 4;
+
+struct DescribeConfigsResource {
+  int8_t type = 0;
+  std::string name;
+  std::optional<std::vector<std::string>> config_names;  // nullopt: every config.
+};
+struct DescribeConfigsRequest {
+  std::vector<DescribeConfigsResource> resources;
+};
+
 absl::StatusOr<ProduceRequest> DecodeProduceRequest(std::span<const uint8_t> body, int16_t v);
 absl::StatusOr<FetchRequest> DecodeFetchRequest(std::span<const uint8_t> body, int16_t v);
 absl::StatusOr<ListOffsetsRequest> DecodeListOffsetsRequest(std::span<const uint8_t> body,
@@ -117,6 +130,8 @@ absl::StatusOr<DeleteTopicsRequest> DecodeDeleteTopicsRequest(std::span<const ui
                                                               int16_t v);
 absl::StatusOr<InitProducerIdRequest> DecodeInitProducerIdRequest(std::span<const uint8_t> body,
                                                                   int16_t v);
+absl::StatusOr<DescribeConfigsRequest> DecodeDescribeConfigsRequest(std::span<const uint8_t> body,
+                                                                    int16_t v);
 
 // ---- Responses (bodies; the session adds the size and the correlation id) ----
 struct ProducePartitionResponse {
@@ -191,6 +206,25 @@ struct InitProducerIdResponse {
   int16_t producer_epoch = -1;
 };
 
+// DescribeConfigs config sources (v1+; v0 carries only is_default).
+inline constexpr int8_t kConfigSourceTopic = 1;         // DYNAMIC_TOPIC_CONFIG: set on the topic.
+inline constexpr int8_t kConfigSourceStaticBroker = 4;  // STATIC_BROKER_CONFIG: a node flag.
+inline constexpr int8_t kConfigSourceDefault = 5;       // DEFAULT_CONFIG.
+
+struct ConfigEntry {
+  std::string name;
+  std::optional<std::string> value;
+  bool read_only = true;  // Meridian alters no config through Kafka.
+  int8_t source = kConfigSourceDefault;
+};
+struct DescribeConfigsResult {
+  int16_t error_code = 0;
+  std::optional<std::string> error_message;
+  int8_t type = 0;
+  std::string name;
+  std::vector<ConfigEntry> configs;
+};
+
 std::vector<uint8_t> EncodeApiVersionsResponse(int16_t error_code, int16_t v);
 std::vector<uint8_t> EncodeProduceResponse(const ProduceResponse& response, int16_t v);
 std::vector<uint8_t> EncodeFetchResponse(const FetchResponse& response, int16_t v);
@@ -200,5 +234,7 @@ std::vector<uint8_t> EncodeCreateTopicsResponse(const std::vector<TopicResult>& 
 std::vector<uint8_t> EncodeDeleteTopicsResponse(const std::vector<TopicResult>& topics, int16_t v);
 std::vector<uint8_t> EncodeInitProducerIdResponse(const InitProducerIdResponse& response,
                                                   int16_t v);
+std::vector<uint8_t> EncodeDescribeConfigsResponse(
+    const std::vector<DescribeConfigsResult>& results, int16_t v);
 
 }  // namespace meridian::core::kafka

@@ -29,6 +29,7 @@ enum class ApiKey : int16_t {
   kCreateTopics = 19,
   kDeleteTopics = 20,
   kInitProducerId = 22,
+  kDescribeConfigs = 32,
 };
 
 struct ApiVersionRange {
@@ -47,7 +48,7 @@ inline constexpr ApiVersionRange kSupportedApis[] = {
     {ApiKey::kHeartbeat, 0, 3},       {ApiKey::kLeaveGroup, 0, 3},
     {ApiKey::kSyncGroup, 0, 3},       {ApiKey::kApiVersions, 0, 2},
     {ApiKey::kCreateTopics, 2, 4},    {ApiKey::kDeleteTopics, 1, 3},
-    {ApiKey::kInitProducerId, 0, 1},
+    {ApiKey::kInitProducerId, 0, 1},  {ApiKey::kDescribeConfigs, 0, 2},
 };
 
 // The served range of `key`, if it is served at all.

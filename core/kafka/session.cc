@@ -73,6 +73,8 @@ Outcome Dispatch(Session& session, const RequestFrame& frame) {
       return HandleDeleteTopics(session, frame);
     case ApiKey::kInitProducerId:
       return HandleInitProducerId(session, frame);
+    case ApiKey::kDescribeConfigs:
+      return HandleDescribeConfigs(session, frame);
     case ApiKey::kFindCoordinator:
       return HandleFindCoordinator(session, frame);
     case ApiKey::kJoinGroup:

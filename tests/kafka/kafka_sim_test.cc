@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "core/broker/broker.h"
 #include "core/kafka/bytes.h"
 #include "core/kafka/messages.h"
@@ -346,6 +348,39 @@ std::vector<PipelinedAnswer> ProducePipelined(io::Runtime& rt, uint32_t node, in
   return answers;
 }
 
+// DescribeConfigs v1 of one resource at `node`: (error code, config name -> value).
+std::pair<int16_t, std::map<std::string, std::string>> DescribeConfigs(io::Runtime& rt,
+                                                                       uint32_t node, int8_t type,
+                                                                       const std::string& name) {
+  Writer body;
+  body.ArrayCount(1);
+  body.Int8(type);
+  body.String(name);
+  body.Int32(-1);
+  body.Bool(false);
+  const std::vector<uint8_t> response =
+      KafkaCall(rt, node, ApiKey::kDescribeConfigs, 1, body.Take());
+  Reader reader(response);
+  (void)reader.Int32();
+  if (reader.ArrayCount(1) != 1) return {-100, {}};
+  const int16_t error = reader.Int16();
+  (void)reader.NullableString();
+  (void)reader.Int8();
+  (void)reader.String();
+  std::map<std::string, std::string> configs;
+  const size_t count = reader.ArrayCount(100);
+  for (size_t i = 0; i < count && reader.ok(); i++) {
+    const std::string key = reader.String();
+    configs[key] = reader.NullableString().value_or("(null)");
+    (void)reader.Bool();
+    (void)reader.Int8();
+    (void)reader.Bool();
+    (void)reader.ArrayCount(0);
+  }
+  EXPECT_TRUE(reader.ok() && reader.remaining() == 0) << reader.status();
+  return {error, configs};
+}
+
 // Creates "orders" (3 partitions, 3 replicas) through the Kafka session and waits until each
 // partition has a leader; their node ids, by partition.
 std::vector<int32_t> CreateOrders(io::Runtime& rt, PartitionMetadata* metadata) {
@@ -381,6 +416,18 @@ uint64_t RunScenario(uint64_t seed) {
     const std::vector<int32_t> leaders = CreateOrders(rt, &metadata);
     ASSERT_EQ(leaders.size(), 3u);
     EXPECT_EQ(metadata.racks, (std::vector<std::string>{"r1", "r2", "r3"}));
+    // DescribeConfigs: the topic's settings from any node, a broker's from itself only.
+    const auto [topic_error, topic_configs] =
+        DescribeConfigs(rt, 2, core::kafka::kResourceTopic, "orders");
+    EXPECT_EQ(topic_error, 0);
+    EXPECT_EQ(topic_configs.at("retention.ms"), "-1") << "unlimited, as Kafka writes it";
+    EXPECT_EQ(topic_configs.at("meridian.consistency"), "Strong");
+    EXPECT_EQ(topic_configs.at("meridian.replication.factor"), "3");
+    EXPECT_EQ(DescribeConfigs(rt, 2, core::kafka::kResourceTopic, "nope").first, 3);
+    EXPECT_EQ(DescribeConfigs(rt, 1, core::kafka::kResourceBroker, "1").second.at("broker.rack"),
+              "r1");
+    EXPECT_EQ(DescribeConfigs(rt, 2, core::kafka::kResourceBroker, "1").first, 42)
+        << "broker 1's configs come from broker 1";
     for (int32_t p = 0; p < 3; p++) {
       const uint32_t leader = static_cast<uint32_t>(leaders[static_cast<size_t>(p)]);
       ASSERT_GE(leader, 1u);

@@ -5,7 +5,8 @@
 #
 #  1. `kcat -L` lists the 3 brokers at their Kafka ports, the topics and partitions with
 #     leaders; kafka-python shows each broker's region as its rack; kafka-python creates a
-#     topic through CreateTopics (sent to the controller).
+#     topic through CreateTopics (sent to the controller) and reads its retention.ms back with
+#     DescribeConfigs.
 #  2. `kcat -P` of 10,000 keyed lines plus a few with headers, `kcat -C -e` back: byte for byte
 #     the same lines, headers included, offsets 0..n-1 per partition, produce order kept; and
 #     kafka-python's own producer and consumer (no librdkafka) round-tripping 1,000 records.
@@ -119,10 +120,10 @@ wait_until 60 "3 brokers and a controller in 'kcat -L'" cluster_ready
 
 echo "== 1. metadata: kcat -L, racks and CreateTopics through kafka-python"
 cli topic create lines --partitions=3 --replication-factor=3 >/dev/null || fail "topic create"
-"$PYTHON" - "$KAFKA" <<'EOF' || fail "kafka-python: racks or CreateTopics"
+"$PYTHON" - "$KAFKA" <<'EOF' || fail "kafka-python: racks, CreateTopics or DescribeConfigs"
 import sys, time
 from kafka import KafkaClient
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 servers = sys.argv[1].split(",")
 client = KafkaClient(bootstrap_servers=servers)
 client.poll(future=client.cluster.request_update())
@@ -130,8 +131,21 @@ racks = {b.nodeId: b.rack for b in client.cluster.brokers()}
 print(f"  kafka-python: brokers and racks {sorted(racks.items())}")
 assert racks == {1: "r1", 2: "r2", 3: "r3"}, racks
 admin = KafkaAdminClient(bootstrap_servers=servers)
-admin.create_topics([NewTopic("created-by-kafka-python", 2, 3)])
-print("  kafka-python: CreateTopics created-by-kafka-python (2 partitions)")
+admin.create_topics([NewTopic("created-by-kafka-python", 2, 3,
+                              topic_configs={"retention.ms": "3600000"})])
+print("  kafka-python: CreateTopics created-by-kafka-python (2 partitions, retention.ms)")
+# DescribeConfigs reads it back (a node may learn of the new topic a moment after the controller).
+resource = ConfigResource(ConfigResourceType.TOPIC, "created-by-kafka-python")
+for attempt in range(50):
+    result = admin.describe_configs([resource])[0].resources[0]
+    if result[0] == 0:
+        break
+    time.sleep(0.2)
+error, _, _, name, entries = result[:5]
+configs = {entry[0]: entry[1] for entry in entries}
+print(f"  kafka-python: DescribeConfigs {name}: {sorted(configs.items())}")
+assert error == 0 and configs["retention.ms"] == "3600000", result
+assert configs["cleanup.policy"] == "delete", configs
 EOF
 wait_until 30 "every partition of 'lines' led" topic_caught_up lines
 timeout 10 kcat -b "$KAFKA" -L >"$WORK/metadata.txt" || fail "kcat -L"
