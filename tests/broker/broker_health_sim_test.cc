@@ -75,7 +75,9 @@ class HealthCluster {
           create.name = name;
           create.partitions = 1;
           create.replication_factor = 3;
-          const wire::ClientMessageT response = brokers_[id]->Handle(wire::Message(1, create));
+          const wire::ClientMessageT request = wire::Message(1, create);
+          const wire::ClientMessageT response =
+              brokers_[id]->Run(brokers_[id]->Admit(request, "test", 0), request);
           if (response.body.AsCreateTopicResponse() != nullptr) *created = true;
         });
       }
