@@ -1,0 +1,75 @@
+// core/replica's fail-stop on the simulator: when its disk fails, a replica stops, and a
+// proposer waiting for its entry to apply hears the failure at once, not at its deadline (the
+// broker's request fibers hold memory and quota while they wait).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "absl/time/time.h"
+#include "core/replica/replica.h"
+#include "sim/sim_disk.h"
+#include "tests/log/log_test_support.h"
+
+namespace meridian::tests::log {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+core::replica::ReplicaOptions SingleVoter() {
+  core::replica::ReplicaOptions options;
+  options.raft.id = SimNode::kNode;
+  options.raft.bootstrap.voters.insert(SimNode::kNode);
+  return options;
+}
+
+// Proposes on its own fiber while fsyncs are slow, so the entry is in the log and its proposer
+// waits for it to apply; then every disk operation fails. Returns how long the proposer took to
+// hear about it, or nullopt if the entry applied before the fault (try again).
+std::optional<io::Duration> FailWhileWaiting(io::Runtime& rt, SimNode& node,
+                                             core::replica::Replica& replica) {
+  node.disk().set_rates(
+      sim::DiskFaultRates{.slow_fsync_ppm = 1'000'000, .slow_fsync_max = seconds(2)});
+  auto outcome = std::make_shared<std::optional<absl::StatusOr<core::raft::Index>>>();
+  rt.Spawn("proposer", [&replica, &rt, outcome] {
+    *outcome = replica.ProposeAndWait("during", rt.Now() + seconds(60));
+  });
+  (void)rt.Sleep(milliseconds(20));
+  if (outcome->has_value()) return std::nullopt;
+  node.disk().set_rates(sim::DiskFaultRates{.io_error_ppm = 1'000'000});
+  const io::Instant failed_at = rt.Now();
+  while (!outcome->has_value() && rt.Now() - failed_at < seconds(60)) {
+    (void)rt.Sleep(milliseconds(10));
+  }
+  EXPECT_TRUE(outcome->has_value() && !(*outcome)->ok()) << "the proposal did not fail";
+  EXPECT_FALSE(replica.failure().ok()) << "the disk failed but the replica did not stop";
+  return rt.Now() - failed_at;
+}
+
+TEST(ReplicaFailStop, AProposerWaitingToApplyHearsADiskFailureAtOnce) {
+  SimNode node(20261202);
+  SCOPED_TRACE(fmt::format("seed {}", node.seed()));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, SingleVoter(), nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    core::replica::Replica& replica = **opened;
+    for (int i = 0; i < 100 && replica.role() != core::raft::Role::kLeader; i++) {
+      (void)rt.Sleep(milliseconds(50));
+    }
+    ASSERT_EQ(replica.role(), core::raft::Role::kLeader);
+    ASSERT_TRUE(replica.ProposeAndWait("before", rt.Now() + seconds(5)).ok());
+    std::optional<io::Duration> heard;
+    for (int attempt = 0; attempt < 20 && !heard.has_value(); attempt++) {
+      heard = FailWhileWaiting(rt, node, replica);
+    }
+    ASSERT_TRUE(heard.has_value()) << "every entry applied before the fault: nothing was tested";
+    EXPECT_LT(*heard, seconds(3)) << "the proposer waited "
+                                  << absl::FormatDuration(absl::FromChrono(*heard))
+                                  << " for a replica that had stopped";
+    node.disk().set_rates({});
+    replica.Shutdown();
+  }));
+}
+
+}  // namespace
+}  // namespace meridian::tests::log
