@@ -87,6 +87,39 @@ TEST(Log, AppendsReadBackFromCacheAndDiskAcrossSegments) {
   }));
 }
 
+// A read from disk starts at a sparse index entry and skips the batches before its offset; the
+// wanted batch can be larger than the window (a re-read). Every offset of logs whose small
+// batches put the window boundaries everywhere, with a big batch every ninth, reads back from
+// the disk with the smallest budget (with no re-read allowed, the big ones fail).
+TEST(Log, EveryOffsetReadsBackFromDiskWhateverTheWindowBoundaries) {
+  SimNode node(kSeed);
+  SCOPED_TRACE(fmt::format("seed {}", node.seed()));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    for (size_t small = 13; small <= 61; small += 8) {
+      LogOptions options{.dir = fmt::format("data/w{}", small),
+                         .segment_bytes_max = 1 << 20,
+                         .index_interval_bytes = 512,
+                         .cache_bytes_max = 1};  // Reads come from the segment file.
+      std::unique_ptr<Log> log = OpenOrFail(rt, rt.disk(), options);
+      ASSERT_NE(log, nullptr);
+      std::vector<size_t> sizes;
+      for (uint64_t tag = 0; tag < 120; tag++) {
+        sizes.push_back(tag % 9 == 8 ? 3000 : small + tag % 5);  // Every 9th batch is big.
+        ASSERT_TRUE(log->Append(MetaFor(tag, 1), PayloadFor(tag, sizes.back())).ok());
+      }
+      ASSERT_TRUE(log->WaitDurable(Offset(119), rt.Now() + std::chrono::seconds(10)).ok());
+      for (uint64_t offset = 0; offset < 120; offset++) {
+        absl::StatusOr<core::log::ReadResult> read = log->Read(Offset(offset), 1);
+        ASSERT_TRUE(read.ok()) << "small batches of " << small << " bytes, offset " << offset
+                               << ": " << read.status();
+        ASSERT_FALSE(read->batches.empty());
+        EXPECT_EQ(read->batches[0].header.producer_id, offset);
+        EXPECT_EQ(read->batches[0].payload().size(), sizes[offset]);
+      }
+    }
+  }));
+}
+
 TEST(Log, ConcurrentWaitersShareGroupCommits) {
   SimNode node(kSeed + 1);
   SCOPED_TRACE(fmt::format("seed {}", node.seed()));
