@@ -287,5 +287,24 @@ TEST(GroupErrors, MeridianCodesMapToWhatKafkaGroupClientsActOn) {
   EXPECT_EQ(KafkaErrorCode(ErrorCode::BadRequest, RequestKind::kGroup), error::kInvalidRequest);
 }
 
+TEST(GroupResponses, ListGroupsV0HasNoThrottleTimeAndV1Does) {
+  const ListGroupsResponse response{.groups = {{"g1", "consumer"}, {"g2", "consumer"}}};
+  for (int16_t v : {0, 1, 2}) {
+    const std::vector<uint8_t> body = EncodeListGroupsResponse(response, v);
+    Reader reader(body);
+    if (v >= 1) {
+      EXPECT_EQ(reader.Int32(), 0);  // throttle.
+    }
+    EXPECT_EQ(reader.Int16(), 0);
+    ASSERT_EQ(reader.ArrayCount(10), 2u);
+    EXPECT_EQ(reader.String(), "g1");
+    EXPECT_EQ(reader.String(), "consumer");
+    EXPECT_EQ(reader.String(), "g2");
+    EXPECT_EQ(reader.String(), "consumer");
+    EXPECT_TRUE(reader.ok());
+    EXPECT_EQ(reader.remaining(), 0u) << "v" << v;
+  }
+}
+
 }  // namespace
 }  // namespace meridian::core::kafka

@@ -235,4 +235,16 @@ std::vector<uint8_t> EncodeOffsetFetchResponse(const OffsetFetchResponse& respon
   return writer.Take();
 }
 
+std::vector<uint8_t> EncodeListGroupsResponse(const ListGroupsResponse& response, int16_t v) {
+  Writer writer;
+  if (v >= 1) writer.Int32(0);  // throttle_time_ms.
+  writer.Int16(response.error_code);
+  writer.ArrayCount(response.groups.size());
+  for (const ListedGroup& group : response.groups) {
+    writer.String(group.group_id);
+    writer.String(group.protocol_type);
+  }
+  return writer.Take();
+}
+
 }  // namespace meridian::core::kafka

@@ -141,4 +141,15 @@ std::vector<uint8_t> EncodeLeaveGroupResponse(const LeaveGroupResponse& response
 std::vector<uint8_t> EncodeOffsetCommitResponse(const OffsetCommitResponse& response, int16_t v);
 std::vector<uint8_t> EncodeOffsetFetchResponse(const OffsetFetchResponse& response, int16_t v);
 
+// ListGroups v0-2: an empty request body; the groups this broker coordinates.
+struct ListedGroup {
+  std::string group_id;
+  std::string protocol_type;
+};
+struct ListGroupsResponse {
+  int16_t error_code = 0;
+  std::vector<ListedGroup> groups;
+};
+std::vector<uint8_t> EncodeListGroupsResponse(const ListGroupsResponse& response, int16_t v);
+
 }  // namespace meridian::core::kafka

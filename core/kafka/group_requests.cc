@@ -319,4 +319,31 @@ Outcome HandleOffsetFetch(Session& session, const RequestFrame& frame) {
   return Respond(EncodeOffsetFetchResponse(response, v));
 }
 
+// ListGroups: the groups whose coordinator is this node (Kafka's tools ask every broker), read
+// with one DescribeGroups request per partition of "__consumer_offsets" this node leads. Every
+// Meridian group is a consumer group: protocol type "consumer".
+Outcome HandleListGroups(Session& session, const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  if (!frame.body.empty()) return Close();  // v0-2 requests have no fields.
+  ListGroupsResponse response;
+  const std::string topic(wire::kOffsetsTopic);
+  const cluster::TopicRecord* offsets = session.broker.metadata().FindTopic(topic);
+  const uint32_t partitions =
+      offsets == nullptr ? 0 : static_cast<uint32_t>(offsets->partitions.size());
+  for (uint32_t partition = 0; partition < partitions; partition++) {
+    if (!session.broker.LeadsPartition(topic, partition)) continue;
+    wire::DescribeGroupsRequestT describe;
+    describe.partition = partition;
+    const wire::ClientMessageT answer = Call(session, std::move(describe));
+    if (const wire::DescribeGroupsResponseT* described = answer.body.AsDescribeGroupsResponse()) {
+      for (const auto& group : described->groups) {
+        if (group != nullptr) response.groups.push_back({group->group, "consumer"});
+      }
+    } else if (response.error_code == error::kNone) {
+      response.error_code = GroupError(session, answer);
+    }
+  }
+  return Respond(EncodeListGroupsResponse(response, v));
+}
+
 }  // namespace meridian::core::kafka

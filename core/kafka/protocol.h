@@ -25,6 +25,7 @@ enum class ApiKey : int16_t {
   kHeartbeat = 12,
   kLeaveGroup = 13,
   kSyncGroup = 14,
+  kListGroups = 16,
   kApiVersions = 18,
   kCreateTopics = 19,
   kDeleteTopics = 20,
@@ -46,9 +47,10 @@ inline constexpr ApiVersionRange kSupportedApis[] = {
     {ApiKey::kOffsetCommit, 2, 7},    {ApiKey::kOffsetFetch, 1, 5},
     {ApiKey::kFindCoordinator, 0, 2}, {ApiKey::kJoinGroup, 0, 5},
     {ApiKey::kHeartbeat, 0, 3},       {ApiKey::kLeaveGroup, 0, 3},
-    {ApiKey::kSyncGroup, 0, 3},       {ApiKey::kApiVersions, 0, 2},
-    {ApiKey::kCreateTopics, 2, 4},    {ApiKey::kDeleteTopics, 1, 3},
-    {ApiKey::kInitProducerId, 0, 1},  {ApiKey::kDescribeConfigs, 0, 2},
+    {ApiKey::kSyncGroup, 0, 3},       {ApiKey::kListGroups, 0, 2},
+    {ApiKey::kApiVersions, 0, 2},     {ApiKey::kCreateTopics, 2, 4},
+    {ApiKey::kDeleteTopics, 1, 3},    {ApiKey::kInitProducerId, 0, 1},
+    {ApiKey::kDescribeConfigs, 0, 2},
 };
 
 // The served range of `key`, if it is served at all.

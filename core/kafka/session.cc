@@ -89,6 +89,8 @@ Outcome Dispatch(Session& session, const RequestFrame& frame) {
       return HandleOffsetCommit(session, frame);
     case ApiKey::kOffsetFetch:
       return HandleOffsetFetch(session, frame);
+    case ApiKey::kListGroups:
+      return HandleListGroups(session, frame);
     case ApiKey::kApiVersions:
       break;  // Answered above.
   }

@@ -106,5 +106,6 @@ Outcome HandleHeartbeat(Session& session, const RequestFrame& frame);
 Outcome HandleLeaveGroup(Session& session, const RequestFrame& frame);
 Outcome HandleOffsetCommit(Session& session, const RequestFrame& frame);
 Outcome HandleOffsetFetch(Session& session, const RequestFrame& frame);
+Outcome HandleListGroups(Session& session, const RequestFrame& frame);
 
 }  // namespace meridian::core::kafka

@@ -22,7 +22,8 @@
 #     (tests/kafka/consumer_group.py), their committed offsets read back by `meridian group
 #     describe` and by kafka-python (OffsetFetch); `kcat -G` reading a topic; kafka-python's
 #     KafkaConsumer with a group_id committing, a second one resuming there; a "simple" commit
-#     (assign() + commit, no generation) into an empty group.
+#     (assign() + commit, no generation) into an empty group; kafka-python's ListGroups (sent to
+#     every broker) lists each of those groups once.
 #  7. Reads near the client: kcat with client.rack set to a follower's region reads a topic
 #     whole, and that follower's meridian_fetch_follower_bytes_total shows it served them
 #     (KIP-392 preferred_read_replica); then `meridian consume --region` does the same.
@@ -324,6 +325,17 @@ manual.commit({partitions[0]: OffsetAndMetadata(5, "")})
 assert manual.committed(partitions[0]) == 5, manual.committed(partitions[0])
 manual.close(autocommit=False)
 print("  kafka-python: assign() + commit (generation -1, no member) into empty group kp-manual")
+EOF
+"$PYTHON" - "$KAFKA" <<'EOF' || fail "kafka-python ListGroups"
+import sys
+from kafka.admin import KafkaAdminClient
+admin = KafkaAdminClient(bootstrap_servers=sys.argv[1].split(","))
+groups = sorted(admin.list_consumer_groups())  # ListGroups to every broker, merged.
+names = [name for name, _ in groups]
+want = ["cg-confluent", "kcat-group", "kp-group", "kp-manual"]
+assert all(name in names for name in want) and len(names) == len(set(names)), groups
+assert all(protocol == "consumer" for _, protocol in groups), groups
+print(f"  kafka-python ListGroups: {names}")
 EOF
 
 echo "== 7. reads near the client: client.rack (KIP-392) and meridian consume --region"
