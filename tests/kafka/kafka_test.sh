@@ -7,7 +7,7 @@
 #     leaders; kafka-python shows each broker's region as its rack; kafka-python creates a
 #     topic through CreateTopics (sent to the controller) and reads its retention.ms back with
 #     DescribeConfigs.
-#  2. `kcat -P` of 10,000 keyed lines plus a few with headers, `kcat -C -e` back: byte for byte
+#  2. `kcat -P` of 100,000 keyed lines plus a few with headers, `kcat -C -e` back: byte for byte
 #     the same lines, headers included, offsets 0..n-1 per partition, produce order kept; and
 #     kafka-python's own producer and consumer (no librdkafka) round-tripping 1,000 records.
 #  3. The same with an idempotent kcat across a kill -9 of partition 0's leader in the middle of
@@ -41,7 +41,7 @@ PROBE_PY=$(realpath "$4")
 GROUP_PY=$(realpath "$5")
 PYTHON=/usr/bin/python3
 WORK=$(mktemp -d "${TEST_TMPDIR:-/tmp}/kafka_test.XXXXXX")
-RECORDS=10000
+RECORDS=100000  # issue 16: 100,000 kcat lines, across a leader kill too
 declare -a NODE_PID CLIENT_PORT PEER_PORT KAFKA_PORT METRICS_PORT
 
 source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"  # cleanup, fail, wait_until, pick_ports
