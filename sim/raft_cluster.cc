@@ -41,6 +41,8 @@ class RaftObserver final : public core::replica::ReplicaObserver {
 
   void OnLeader(io::NodeId node, Term term, const core::raft::RaftLog& log) override {
     leaders_elected_++;
+    world_.Trace(node, fmt::format("raft leader of {}, log to {} (term {})", term.ToString(),
+                                   log.last_index().ToString(), log.last_term().ToString()));
     // Leader completeness (§5.4): "if a log entry is committed in a given term, then that
     // entry will be present in the logs of the leaders for all higher-numbered terms" (same
     // term, so by log matching, §5.3, the same entry and prefix). Applied implies committed,
@@ -69,6 +71,9 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     }
   }
   void OnApply(io::NodeId node, const core::raft::Entry& entry) override {
+    world_.Trace(node, fmt::format("raft applied {} of term {}", entry.index.ToString(),
+                                   entry.term.ToString()));
+    if (election_faults_ != nullptr) election_faults_->OnApply(node, entry);
     const Term newest = leader_of_term_.empty() ? Term() : leader_of_term_.rbegin()->first;
     auto [it, inserted] =
         applied_.emplace(entry.index, AppliedEntry{entry.term, entry.data, newest});
@@ -84,6 +89,19 @@ class RaftObserver final : public core::replica::ReplicaObserver {
       latest = std::max(latest, entry.index.value());
     }
   }
+  // A peer message `node` received, before its replica sees it (election faults watch votes).
+  void OnDeliver(io::NodeId node, const core::raft::Message& message) {
+    if (world_.tracing()) {
+      world_.Trace(node,
+                   fmt::format("raft {} from {} term {} log {}/{} entries {} commit {}{}",
+                               core::raft::MessageTypeName(message.type), message.from.ToString(),
+                               message.term.ToString(), message.log_index.ToString(),
+                               message.log_term.ToString(), message.entries.size(),
+                               message.commit.ToString(), message.reject ? " reject" : ""));
+    }
+    if (election_faults_ != nullptr) election_faults_->OnDeliver(node, message);
+  }
+  void set_election_faults(ElectionFaults* faults) { election_faults_ = faults; }
   void OnFailStop(io::NodeId node, const absl::Status& why) override {
     Violation(fmt::format("{} fail-stopped: {}", node.ToString(), why.ToString()));
   }
@@ -156,6 +174,7 @@ class RaftObserver final : public core::replica::ReplicaObserver {
 
  private:
   World& world_;
+  ElectionFaults* election_faults_ = nullptr;
   absl::btree_map<Term, io::NodeId> leader_of_term_;
   struct AppliedEntry {
     Term term;
@@ -197,7 +216,7 @@ void RunServer(io::Runtime& rt, RaftObserver& observer, core::replica::ReplicaOp
     return;
   }
   std::shared_ptr<core::replica::Replica> replica = *opened;
-  rt.Spawn("dispatch", [&rt, replica, group = options.group] {
+  rt.Spawn("dispatch", [&rt, &observer, replica, group = options.group] {
     while (true) {
       absl::StatusOr<io::PeerMessage> message = rt.network().Receive(io::Instant::Infinite());
       if (!message.ok()) return;
@@ -207,6 +226,7 @@ void RunServer(io::Runtime& rt, RaftObserver& observer, core::replica::ReplicaOp
         MERIDIAN_PROBE("raft sim: rejected a peer message");
         continue;
       }
+      observer.OnDeliver(rt.node(), decoded->message);
       replica->Deliver(std::move(decoded->message));
     }
   });
@@ -319,10 +339,14 @@ std::string RaftReproCommand(const RaftSimOptions& options) {
       options.bug == core::raft::PlantedBug::kNone
           ? std::string()
           : fmt::format("--test_env=RAFT_SIM_BUG={} ", core::raft::PlantedBugName(options.bug));
+  const std::string election = options.election_schedule.has_value()
+                                   ? fmt::format("--test_env=RAFT_SIM_ELECTION={} ",
+                                                 ElectionScheduleName(*options.election_schedule))
+                                   : std::string();
   return fmt::format(
       "bazel test //tests:raft_cluster_test --test_env=RAFT_SIM_SEED={} "
-      "--test_env=RAFT_SIM_REPLICAS={} {}{}--test_filter='*Replay*'",
-      options.seed, options.replicas, bug,
+      "--test_env=RAFT_SIM_REPLICAS={} {}{}{}--test_filter='*Replay*'",
+      options.seed, options.replicas, bug, election,
       options.damage_at_rest ? "--test_env=RAFT_SIM_DAMAGE=1 " : "");
 }
 
@@ -364,6 +388,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
     }
   }
   World world(world_options);
+  if (options.trace) world.SetTraceSink(options.trace);
   RaftObserver observer(world);
   for (uint32_t i = 1; i <= options.replicas; i++) {
     core::replica::ReplicaOptions replica_options;
@@ -389,8 +414,17 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
     ScheduleDamageAtRest(world, targets.servers, root.Fork("raft-damage"), atlas,
                          options.fault_phase);
   }
-  for (io::NodeId node : world.nodes()) world.Start(node);
   const io::Instant healed_at = world.Now() + options.fault_phase;
+  // Its own fork: the swarm's choices and schedule stay what they were without it.
+  io::Random election_random = root.Fork("raft-election");
+  result.election_schedule = !options.faults ? ElectionSchedule::kNone
+                             : options.election_schedule.has_value()
+                                 ? *options.election_schedule
+                                 : ChooseElectionSchedule(election_random);
+  ElectionFaults election_faults(world, nemesis, targets.servers, result.election_schedule,
+                                 election_random.Fork("episodes"), healed_at);
+  observer.set_election_faults(&election_faults);
+  for (io::NodeId node : world.nodes()) world.Start(node);
   // A livelock (events forever without reaching the deadline) ends at the event budget.
   const auto over_budget = [&] { return world.events_executed() >= options.events_max; };
   world.RunUntil(over_budget, healed_at + options.heal_phase);
@@ -424,6 +458,8 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   result.max_applied_index = observer.max_applied_index();
   result.commit_latencies_ns = observer.commit_latencies_ns();
   result.faults = world.faults_injected();
+  result.election_episodes = election_faults.episodes();
+  observer.set_election_faults(nullptr);
   return result;
 }
 
