@@ -6,6 +6,7 @@
 //   meridian-sim --seed=N --faults=1,4   replay the seed with only those schedule entries
 //   meridian-sim --seed=N --kinds=crash,drop   only these fault kinds (no swarm choice)
 //   meridian-sim --seed=N --bug=ack-before-sync   plant a known bug in the toy workload
+//   meridian-sim --workload=raft --seeds=1..100 --bug=forget-to-persist-vote   the raft runner
 // Exit status: 0 when every run is valid, 1 when any fails (its repro line is printed), 2 for
 // bad usage.
 #include <fmt/format.h>
@@ -20,6 +21,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
+#include "sim/raft_cluster.h"
 #include "sim/simulation.h"
 
 ABSL_FLAG(std::string, seed, "", "Run one seed.");
@@ -33,8 +35,15 @@ ABSL_FLAG(std::string, scenario, "geo-3x3",
           "zone-loss, node-churn or region-flap (geo-3x3, scripted churn only: one zone lost, "
           "servers crashing one after another, a region dropping and returning).");
 ABSL_FLAG(std::string, workload, "broker",
-          "broker (brokers, core/client producers and a consumer, judged by the log checker) "
-          "or toy (the journal the simulator was first proven with).");
+          "broker (brokers, core/client producers and a consumer, judged by the log checker), "
+          "toy (the journal the simulator was first proven with) or raft (one raft group of "
+          "core/replica servers under the nemesis, judged by the raft safety observer; the "
+          "runner of //tests:raft_cluster_test: 30 s of faults and 30 s of heal whatever "
+          "--duration and --heal say, and 2 clients unless --clients says).");
+ABSL_FLAG(uint32_t, replicas, 3, "Raft workload: replicas of the group (1-5).");
+ABSL_FLAG(std::string, election_faults, "seed",
+          "Raft workload: targeted election schedule on top of the swarm (sim/election_faults.h):"
+          " seed (the seed picks vote_restart or figure8), none, vote_restart, figure8.");
 ABSL_FLAG(uint32_t, partitions, 0,
           "Broker workload: partitions of the topic (0: the seed picks 1-4).");
 ABSL_FLAG(std::string, consistency, "",
@@ -67,7 +76,8 @@ ABSL_FLAG(
     "reassign-voter-early, reassign-remove-first (region-loss-regional), leaders-stay-put; with "
     "--group_members: zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
     "offsets-snapshot-without-groups. Toy "
-    "workload: ack-before-sync, skip-crc.");
+    "workload: ack-before-sync, skip-crc. Raft workload: the names of core::raft::PlantedBug "
+    "(forget-to-persist-vote, commit-older-term-by-counting, vote-without-log-check, ...).");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
 ABSL_FLAG(bool, plant_nondeterminism, false,
@@ -142,7 +152,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   options->clients = absl::GetFlag(FLAGS_clients);
   options->workload = absl::GetFlag(FLAGS_workload);
   if (options->workload != "broker" && options->workload != "toy") {
-    return "--workload must be broker or toy";
+    return "--workload must be broker, toy or raft";
   }
   options->partitions = absl::GetFlag(FLAGS_partitions);
   if (options->partitions > 64) return "--partitions must be at most 64";
@@ -341,7 +351,136 @@ int Sweep(const SimulationOptions& base, uint64_t first, uint64_t last) {
   return failed == 0 ? 0 : 1;
 }
 
+// --- The raft workload (sim/raft_cluster.h): its own runner, options and JSON. ---
+
+// --bug, --replicas and --election_faults into raft options; an error message or "".
+std::string RaftOptionsFromFlags(RaftSimOptions* options) {
+  const std::string bug = absl::GetFlag(FLAGS_bug);
+  bool known = bug == "none";
+  // Every planted bug, those past kPlantedBugLast too (the broker's and damage at rest's).
+  const auto last = static_cast<int>(core::raft::PlantedBug::kMatchKeptAfterShorterLog);
+  for (int i = 0; i <= last && !known; i++) {
+    const auto candidate = static_cast<core::raft::PlantedBug>(i);
+    if (bug == core::raft::PlantedBugName(candidate)) {
+      options->bug = candidate;
+      known = true;
+    }
+  }
+  if (!known) return "unknown --bug " + bug + " for the raft workload (core::raft::PlantedBug)";
+  if (absl::GetFlag(FLAGS_clients) != 0) options->clients = absl::GetFlag(FLAGS_clients);
+  options->replicas = absl::GetFlag(FLAGS_replicas);
+  if (options->replicas < 1 || options->replicas > 5) return "--replicas must be 1 to 5";
+  const std::string election = absl::GetFlag(FLAGS_election_faults);
+  ElectionSchedule schedule;
+  if (election == "seed") {
+    options->election_schedule.reset();
+  } else if (ParseElectionSchedule(election, &schedule)) {
+    options->election_schedule = schedule;
+  } else {
+    return "--election_faults must be seed, none, vote_restart or figure8";
+  }
+  return "";
+}
+
+std::string RaftRepro(const RaftSimOptions& options) {
+  return fmt::format(
+      "meridian-sim --workload=raft --seed={} --replicas={} --bug={}{}", options.seed,
+      options.replicas, core::raft::PlantedBugName(options.bug),
+      options.election_schedule.has_value()
+          ? fmt::format(" --election_faults={}", ElectionScheduleName(*options.election_schedule))
+          : std::string());
+}
+
+std::string RaftResultJson(const RaftSimOptions& options, const RaftSimResult& result) {
+  std::string faults = "{";
+  for (const auto& [name, count] : result.faults)
+    faults += fmt::format("{}\"{}\":{}", faults.size() > 1 ? "," : "", name, count);
+  std::string violations;
+  for (const std::string& violation : result.violations)
+    violations += fmt::format("{}\"{}\"", violations.empty() ? "" : ",", JsonEscape(violation));
+  return fmt::format(
+      "{{\"seed\":{},\"workload\":\"raft\",\"replicas\":{},\"bug\":\"{}\","
+      "\"election_faults\":\"{}\",\"election_episodes\":{},\"events\":{},"
+      "\"leaders_elected\":{},\"ops\":{{\"ok\":{},\"fail\":{},\"info\":{}}},"
+      "\"trace_hash\":\"{:016x}\",\"faults\":{}}},\"verdict\":\"{}\","
+      "\"violations\":[{}],\"repro\":\"{}\"}}",
+      options.seed, options.replicas, core::raft::PlantedBugName(options.bug),
+      ElectionScheduleName(result.election_schedule), result.election_episodes, result.events,
+      result.leaders_elected, result.ops_ok, result.ops_fail, result.ops_info, result.trace_hash,
+      faults, result.ok() ? "ok" : "violation", violations, JsonEscape(RaftRepro(options)));
+}
+
+// One JSON line per failing seed, then a summary: failures per election schedule and the first
+// failing seed (the seeds-to-catch of a planted bug).
+int RaftSweep(const RaftSimOptions& base, uint64_t first, uint64_t last) {
+  const auto start = std::chrono::steady_clock::now();  // determinism: wall-time report only
+  absl::btree_map<std::string, std::pair<uint64_t, uint64_t>> by_schedule;  // runs, failed
+  uint64_t failed = 0;
+  uint64_t first_failed = 0;
+  for (uint64_t seed = first; seed <= last; seed++) {
+    RaftSimOptions options = base;
+    options.seed = seed;
+    const RaftSimResult result = RunRaftSimulation(options);
+    auto& [runs, failures] = by_schedule[ElectionScheduleName(result.election_schedule)];
+    runs++;
+    if (result.ok()) continue;
+    failures++;
+    failed++;
+    if (first_failed == 0) first_failed = seed;
+    fmt::print("{}\n", RaftResultJson(options, result));
+  }
+  std::string schedules = "{";
+  for (const auto& [name, counts] : by_schedule) {
+    schedules += fmt::format("{}\"{}\":{{\"seeds\":{},\"failed\":{}}}",
+                             schedules.size() > 1 ? "," : "", name, counts.first, counts.second);
+  }
+  fmt::print(
+      "{{\"seeds\":{},\"failed\":{},\"first_failed_seed\":{},\"workload\":\"raft\","
+      "\"replicas\":{},\"bug\":\"{}\",\"election_faults\":{}}},\"wall_s\":{:.3f}}}\n",
+      last - first + 1, failed, first_failed, base.replicas, core::raft::PlantedBugName(base.bug),
+      schedules, WallSecondsSince(start));
+  return failed == 0 ? 0 : 1;
+}
+
+int RaftMain() {
+  RaftSimOptions options;
+  if (const std::string error = RaftOptionsFromFlags(&options); !error.empty()) {
+    fmt::print(stderr, "meridian-sim: {}\n", error);
+    return 2;
+  }
+  uint64_t first = 0;
+  uint64_t last = 0;
+  const std::string seeds = absl::GetFlag(FLAGS_seeds);
+  if (!seeds.empty()) {
+    const size_t dots = seeds.find("..");
+    if (dots == std::string::npos || !ParseU64(seeds.substr(0, dots), &first) ||
+        !ParseU64(seeds.substr(dots + 2), &last) || first > last) {
+      fmt::print(stderr, "meridian-sim: --seeds must be A..B with A <= B\n");
+      return 2;
+    }
+    return RaftSweep(options, first, last);
+  }
+  if (!ParseU64(absl::GetFlag(FLAGS_seed), &options.seed)) {
+    fmt::print(stderr, "meridian-sim: give --seed=N or --seeds=A..B\n");
+    return 2;
+  }
+  std::ofstream trace_file;
+  if (!absl::GetFlag(FLAGS_trace).empty()) {
+    trace_file.open(absl::GetFlag(FLAGS_trace));
+    if (!trace_file) {
+      fmt::print(stderr, "meridian-sim: cannot write {}\n", absl::GetFlag(FLAGS_trace));
+      return 2;
+    }
+    options.trace = [&trace_file](std::string_view line) { trace_file << line << '\n'; };
+  }
+  const RaftSimResult result = RunRaftSimulation(options);
+  fmt::print("{}\n", RaftResultJson(options, result));
+  if (!result.ok()) fmt::print(stderr, "FAILED: reproduce with: {}\n", RaftRepro(options));
+  return result.ok() ? 0 : 1;
+}
+
 int Main() {
+  if (absl::GetFlag(FLAGS_workload) == "raft") return RaftMain();
   SimulationOptions options;
   if (const std::string error = OptionsFromFlags(&options); !error.empty()) {
     fmt::print(stderr, "meridian-sim: {}\n", error);

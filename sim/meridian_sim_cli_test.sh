@@ -67,4 +67,17 @@ echo "ok: --history feeds meridian-check, which passes a valid run and fails ack
 sweep=$("$sim" --seeds=1..5 --duration=5 --heal=10) || fail "sweep failed: $sweep"
 grep -q '"seeds":5,"failed":0' <<< "$sweep" || fail "sweep summary: $sweep"
 echo "ok: sweep summary"
+# The raft workload: its planted bugs by name, a sweep summary with the first failing seed, and
+# a repro line that is itself a meridian-sim command.
+out=$("$sim" --workload=raft --seeds=1..3 --bug=forget-to-persist-vote 2>&1); status=$?
+[ "$status" -eq 1 ] || fail "raft sweep with forget-to-persist-vote must exit 1 (got $status): $out"
+grep -q '"first_failed_seed":1,' <<< "$out" || fail "raft sweep summary: $out"
+grep -q '"repro":"meridian-sim --workload=raft --seed=1 --replicas=3 --bug=forget-to-persist-vote"' \
+  <<< "$out" || fail "raft repro line: $out"
+"$sim" --workload=raft --seed=1 --election_faults=none >/dev/null || fail "raft seed 1 failed"
+"$sim" --workload=raft --seed=1 --bug=nonsense >/dev/null 2>&1; [ $? -eq 2 ] \
+  || fail "bad raft --bug must exit 2"
+"$sim" --workload=raft --seed=1 --election_faults=x >/dev/null 2>&1; [ $? -eq 2 ] \
+  || fail "bad --election_faults must exit 2"
+echo "ok: raft workload"
 echo "1 passed, 0 failed"

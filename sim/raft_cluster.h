@@ -14,11 +14,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/btree_set.h"
 #include "core/raft/types.h"
+#include "sim/election_faults.h"
 #include "sim/nemesis.h"
 
 namespace meridian::sim {
@@ -40,6 +43,12 @@ struct RaftSimOptions {
   // cut discards the valid batches after a flip, so two cut replicas can leave the only full
   // copy of committed entries out of reach of the lagging third; sim/README.md).
   bool damage_at_rest = false;
+  // Targeted election faults (sim/election_faults.h) on top of the swarm's; empty: the seed
+  // picks vote_restart or figure8. Off with `faults`.
+  std::optional<ElectionSchedule> election_schedule;
+  // Receives the world's trace plus, per peer message delivered, its raft fields, and every
+  // leadership and apply (meridian-sim --workload=raft --trace=FILE). Unset: no trace.
+  std::function<void(std::string_view)> trace;
   // Simulation events one seed may execute; a run that needs more is reported as a livelock
   // (a violation carrying the seed) instead of hanging the sweep. An honest seed of
   // raft_cluster_test runs at most 34k events (measured over seeds 1-500, 3 and 5 replicas).
@@ -58,6 +67,8 @@ struct RaftSimResult {
   std::vector<int64_t> commit_latencies_ns;  // Of every acknowledged proposal, virtual time.
   absl::btree_map<std::string, uint64_t> faults;
   std::vector<FaultEvent> schedule;
+  ElectionSchedule election_schedule = ElectionSchedule::kNone;  // What ran.
+  uint32_t election_episodes = 0;  // Episodes of it started in the fault phase.
   bool ok() const { return violations.empty(); }
 };
 

@@ -49,6 +49,8 @@ class SimNetwork {
   void set_rates(const NetworkFaultRates& rates) { rates_ = rates; }
   const NetworkFaultRates& rates() const { return rates_; }
   void Block(io::NodeId from, io::NodeId to) { blocked_.insert({from, to}); }
+  // Lifts one directed block (a targeted fault ending before the others; HealAll lifts all).
+  void Unblock(io::NodeId from, io::NodeId to) { blocked_.erase({from, to}); }
   bool IsBlocked(io::NodeId from, io::NodeId to) const { return blocked_.contains({from, to}); }
   void Clog(io::NodeId from, io::NodeId to, io::Instant until);
   // When a message sent now on from->to may arrive at the earliest (clogs).

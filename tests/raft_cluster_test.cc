@@ -113,6 +113,11 @@ TEST(RaftCluster, ReplayOneSeed) {
     }
   }
   options.damage_at_rest = std::getenv("RAFT_SIM_DAMAGE") != nullptr;  // =1: damage at rest
+  // RAFT_SIM_ELECTION=none|vote_restart|figure8 (unset: the seed picks, as in the sweeps).
+  if (const char* election = std::getenv("RAFT_SIM_ELECTION")) {
+    ElectionSchedule schedule;
+    if (ParseElectionSchedule(election, &schedule)) options.election_schedule = schedule;
+  }
   const RaftSimResult result = RunRaftSimulation(options);
   for (const FaultEvent& event : result.schedule)
     std::printf("fault %s\n", event.ToString().c_str());
@@ -134,8 +139,12 @@ namespace {
 uint64_t SeedsToCatch(core::raft::PlantedBug bug, uint32_t replicas, uint64_t seeds_max,
                       bool damage_at_rest = false) {
   for (uint64_t seed = 1; seed <= seeds_max; seed++) {
-    const RaftSimResult result = RunRaftSimulation(
-        {.seed = seed, .replicas = replicas, .bug = bug, .damage_at_rest = damage_at_rest});
+    // Damage at rest keeps the fault mix its numbers were measured with (no election schedules:
+    // see DamageAtRestSweep).
+    RaftSimOptions options{
+        .seed = seed, .replicas = replicas, .bug = bug, .damage_at_rest = damage_at_rest};
+    if (damage_at_rest) options.election_schedule = ElectionSchedule::kNone;
+    const RaftSimResult result = RunRaftSimulation(options);
     if (!result.ok()) {
       std::printf("%s caught at seed %lu (%u replicas): %s\n", core::raft::PlantedBugName(bug),
                   seed, replicas, result.violations.front().c_str());
@@ -205,7 +214,13 @@ TEST(RaftClusterPlantedBugs, DamagedReplicaVotes) {
 TEST(RaftCluster, DamageAtRestSweep) {
   int unavailable = 0;
   for (uint64_t seed = 1; seed <= 100; seed++) {
-    const RaftSimOptions options{.seed = seed, .replicas = 3, .damage_at_rest = true};
+    // Without the election schedules: with them, seed 26 fails as "n1 could not reopen its
+    // replica: RESOURCE_EXHAUSTED: ENOSPC" (Replica::Open does not wait a full disk out, unlike a
+    // running replica), a gap of its own, not yet fixed (RAFT_SIM_SEED=26 RAFT_SIM_DAMAGE=1).
+    const RaftSimOptions options{.seed = seed,
+                                 .replicas = 3,
+                                 .damage_at_rest = true,
+                                 .election_schedule = ElectionSchedule::kNone};
     const RaftSimResult result = RunRaftSimulation(options);
     const bool stuck = std::any_of(
         result.violations.begin(), result.violations.end(),
@@ -232,10 +247,64 @@ TEST(RaftCluster, DamageAtRestSweep) {
               unavailable);
 }
 
-// Not asserted here, because the simulated cluster does not yet catch them within 300 seeds
-// (measured 2026-11-29): kForgetToPersistVote and kCommitOlderTermByCounting. The pure-raft
-// property harness catches them (core/raft/planted_bugs_test: 9 and 779 schedules); the
-// cluster nemesis needs crash-during-election schedules to reach them. See docs/design-notes.md.
+// Issue 17 item 4: the targeted election schedules (sim/election_faults.h), which the seed mixes
+// into the swarm, make the whole stack catch forget-to-persist-vote: a voter crashed and
+// restarted right after the election it decided votes again in the same term. Without them
+// (RAFT_SIM_ELECTION=none) seeds 1-300 all pass with the bug, on 3 and on 5 replicas. Measured
+// with them: first caught at seed 1 on both, by election safety.
+TEST(RaftClusterPlantedBugs, ForgetToPersistVote) {
+  ExpectCaught(core::raft::PlantedBug::kForgetToPersistVote, 3, 100);
+}
+TEST(RaftClusterPlantedBugs, ElectionSafetyCheckFiresOnForgetToPersistVote) {
+  constexpr uint64_t kSeedsMax = 100;
+  for (uint64_t seed = 1; seed <= kSeedsMax; seed++) {
+    const RaftSimOptions options{
+        .seed = seed, .replicas = 5, .bug = core::raft::PlantedBug::kForgetToPersistVote};
+    const RaftSimResult result = RunRaftSimulation(options);
+    for (const std::string& violation : result.violations) {
+      if (violation.find("election safety") != std::string::npos) {
+        std::printf("election safety fired at seed %lu (5 replicas, %s): %s\n  replay: %s\n", seed,
+                    ElectionScheduleName(result.election_schedule), violation.c_str(),
+                    RaftReproCommand(options).c_str());
+        return;
+      }
+    }
+  }
+  FAIL() << "no seed in 1.." << kSeedsMax << " made the election-safety check fire";
+}
 
+// Correct raft under each schedule forced on every seed (the 500-seed sweeps above already mix
+// them, one seed in two each). The schedules must not be able to fail honest code.
+void ExpectScheduleSweepPasses(ElectionSchedule schedule, uint32_t replicas, uint64_t seeds) {
+  uint32_t episodes = 0;
+  for (uint64_t seed = 1; seed <= seeds; seed++) {
+    const RaftSimOptions options{.seed = seed, .replicas = replicas, .election_schedule = schedule};
+    const core::raft::testing::SeedGuard guard(
+        fmt::format("seed {}; reproduce: {}", seed, RaftReproCommand(options)));
+    const RaftSimResult result = RunRaftSimulation(options);
+    episodes += result.election_episodes;
+    EXPECT_TRUE(result.ok()) << "seed " << seed << ": " << result.violations.front()
+                             << "\n  reproduce: " << RaftReproCommand(options);
+  }
+  std::printf("%s, %u replicas, seeds 1..%lu: %u episodes\n", ElectionScheduleName(schedule),
+              replicas, seeds, episodes);
+  EXPECT_GT(episodes, seeds) << "the schedule hardly ran";
+}
+TEST(RaftClusterElectionFaults, VoteRestartPassesOnCorrectCode) {
+  ExpectScheduleSweepPasses(ElectionSchedule::kVoteRestart, 3, 150);
+}
+TEST(RaftClusterElectionFaults, Figure8PassesOnCorrectCode) {
+  ExpectScheduleSweepPasses(ElectionSchedule::kFigure8, 3, 150);
+}
+
+// Not asserted here: kCommitOlderTermByCounting, which the figure8 schedule does not catch yet
+// (0 of 100 seeds; 0 of 300 without the schedules; the pure-raft harness catches it,
+// core/raft/planted_bugs_test). Why, as far as measured: a new leader appends its no-op before
+// it sends anything, a follower persists an append's entries as one batch and acknowledges the
+// last, and the leader's driver syncs its own entries before it reads the next message, so an
+// acknowledgement that stops at an older-term entry below the no-op needs an append cut at
+// kBatchEntriesMax (64) entries, i.e. a cut-off leader holding more than 64 entries the
+// follower lacks. The runner's clients have one proposal in flight each (2 by default; 16, 40
+// and 80 clients did not catch it in 30 seeds either). sim/README.md.
 }  // namespace
 }  // namespace meridian::sim

@@ -1,0 +1,245 @@
+#include "sim/election_faults.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "io/assert.h"
+#include "sim/sim_disk.h"
+#include "sim/sim_network.h"
+
+namespace meridian::sim {
+
+using core::raft::MessageType;
+using core::raft::Term;
+using std::chrono::milliseconds;
+
+namespace {
+
+io::Duration Between(io::Random& random, io::Duration low, io::Duration high) {
+  return io::Duration(random.Between(low.count(), high.count()));
+}
+
+}  // namespace
+
+const char* ElectionScheduleName(ElectionSchedule schedule) {
+  switch (schedule) {
+    case ElectionSchedule::kNone:
+      return "none";
+    case ElectionSchedule::kVoteRestart:
+      return "vote_restart";
+    case ElectionSchedule::kFigure8:
+      return "figure8";
+  }
+  MERIDIAN_UNREACHABLE("election schedule {}", static_cast<int>(schedule));
+}
+
+bool ParseElectionSchedule(std::string_view name, ElectionSchedule* schedule) {
+  for (ElectionSchedule candidate :
+       {ElectionSchedule::kNone, ElectionSchedule::kVoteRestart, ElectionSchedule::kFigure8}) {
+    if (name == ElectionScheduleName(candidate)) {
+      *schedule = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+ElectionSchedule ChooseElectionSchedule(io::Random& random) {
+  return random.Chance(1, 2) ? ElectionSchedule::kVoteRestart : ElectionSchedule::kFigure8;
+}
+
+ElectionFaults::ElectionFaults(World& world, const Nemesis& nemesis,
+                               std::vector<io::NodeId> servers, ElectionSchedule schedule,
+                               io::Random random, io::Instant fault_end)
+    : world_(world),
+      nemesis_(nemesis),
+      servers_(std::move(servers)),
+      schedule_(schedule),
+      random_(random),
+      fault_end_(fault_end) {
+  MERIDIAN_CHECK(!servers_.empty());
+  MERIDIAN_CHECK(fault_end_ > world_.Now());
+}
+
+bool ElectionFaults::Active() const {
+  return schedule_ != ElectionSchedule::kNone && !nemesis_.healed() && world_.Now() < fault_end_;
+}
+
+void ElectionFaults::OnDeliver(io::NodeId to, const core::raft::Message& message) {
+  if (!Active()) return;
+  if (message.type == MessageType::kAppend && stage_ == Figure8Stage::kFirstBack &&
+      message.from == first_ && message.term == back_term_ && !message.entries.empty()) {
+    reached_.insert(to);
+  }
+  if (message.type != MessageType::kVoteResponse || message.reject) return;
+  MERIDIAN_CHECK(message.to == to);
+  const auto election = std::make_pair(to, message.term);
+  std::vector<io::NodeId>& voters = votes_[election];
+  if (std::find(voters.begin(), voters.end(), message.from) != voters.end()) return;  // Dup.
+  voters.push_back(message.from);
+  // The raft runner's groups never change membership: every server is a voter. The candidate
+  // wins when this vote is processed (its own vote plus these make a majority).
+  if (voters.size() + 1 < servers_.size() / 2 + 1 || won_.contains(election)) return;
+  won_.insert(election);
+  OnElectionWon(to, message.term, voters);
+}
+
+void ElectionFaults::OnApply(io::NodeId node, const core::raft::Entry& entry) {
+  if (!Active() || stage_ != Figure8Stage::kFirstBack || node != first_) return;
+  // L1's term-a entries exist nowhere else, so applying one means L1 committed it in term c.
+  if (entry.term == first_term_) Figure8Strike();
+}
+
+void ElectionFaults::OnElectionWon(io::NodeId leader, Term term,
+                                   const std::vector<io::NodeId>& voters) {
+  world_.Trace(io::NodeId(0), fmt::format("election faults: {} won term {} ({} votes)",
+                                          leader.ToString(), term.ToString(), voters.size()));
+  if (schedule_ == ElectionSchedule::kVoteRestart) {
+    if (world_.Now() < quiet_until_ || episodes_ >= kEpisodesMax) return;
+    episodes_++;
+    VoteRestart(leader, voters);
+  } else {
+    Figure8Won(leader, term, voters);
+  }
+}
+
+void ElectionFaults::VoteRestart(io::NodeId leader, const std::vector<io::NodeId>& voters) {
+  // Long enough for a server still in an earlier term to time out (election timeout 0.5-1 s)
+  // and campaign for this very term, asking the restarted voters.
+  const io::Duration cut_off = Between(random_, milliseconds(300), milliseconds(1500));
+  CutOff(leader, cut_off);
+  for (io::NodeId voter : voters) {
+    // Back before a concurrent candidate's vote request, still in flight, arrives.
+    CrashFor(voter, io::Duration(0), Between(random_, milliseconds(1), milliseconds(20)));
+  }
+  world_.RecordFault("vote_restart");
+  quiet_until_ = world_.Now() + cut_off + milliseconds(500);
+}
+
+void ElectionFaults::Figure8Won(io::NodeId leader, Term term,
+                                const std::vector<io::NodeId>& voters) {
+  // Long enough for the cut-off leader's no-op to be synced on its own disk.
+  if (stage_ == Figure8Stage::kStruck) return;  // Its payoff: L2 winning. Left alone.
+  if (stage_ == Figure8Stage::kIdle && episodes_ >= kEpisodesMax) return;
+  const io::Duration hold = Between(random_, milliseconds(300), milliseconds(900));
+  const uint64_t generation = ++generation_;  // Steps of an earlier stage are now stale.
+  switch (stage_) {
+    case Figure8Stage::kIdle:
+      episodes_++;
+      stage_ = Figure8Stage::kFirstCutOff;
+      first_ = leader;
+      first_term_ = term;
+      CutOff(leader, hold);
+      CrashFor(leader, hold, io::Duration(0), generation);  // Down until L2 is cut off.
+      world_.RecordFault("figure8");
+      break;
+    case Figure8Stage::kFirstCutOff:
+      if (leader == first_ || term <= first_term_) return Figure8Reset();
+      stage_ = Figure8Stage::kSecondCutOff;
+      second_ = leader;
+      CutOff(leader, hold);
+      CrashFor(leader, hold, io::Duration(0), generation);  // Down until L1 strikes.
+      world_.Schedule(world_.Now() + hold, io::NodeId(0), "figure8: L1 back", [this, generation] {
+        if (Active() && generation == generation_) Restart(first_);
+      });
+      break;
+    case Figure8Stage::kSecondCutOff:
+      if (leader != first_) return Figure8Reset();
+      stage_ = Figure8Stage::kFirstBack;
+      back_term_ = term;
+      reached_.clear();
+      // L1's own no-op must stay unsynced while a follower acknowledges it: the leader counts
+      // itself only once durable, so a majority then holds L1's term-a entries but not the
+      // no-op, and only a raft that commits by counting applies them.
+      SlowFsyncs(first_, true);
+      // Keep the servers that did not vote for L1 out of reach (in 5 replicas, one besides L2)
+      // so they lack the no-op and can elect L2 with L1 later.
+      for (io::NodeId server : servers_) {
+        if (server != first_ && std::find(voters.begin(), voters.end(), server) == voters.end())
+          BlockFor(first_, server, milliseconds(3000));
+      }
+      break;
+    case Figure8Stage::kFirstBack:  // Someone else won while L1 had not applied term a yet.
+    case Figure8Stage::kStruck:
+      return Figure8Reset();
+  }
+  // An episode that stalls (another server won, nobody won) is abandoned.
+  world_.Schedule(world_.Now() + milliseconds(5000), io::NodeId(0), "figure8: give up",
+                  [this, generation] {
+                    if (Active() && generation == generation_) Figure8Reset();
+                  });
+}
+
+void ElectionFaults::Figure8Strike() {
+  world_.Trace(io::NodeId(0), fmt::format("election faults: figure8 strike, {} applied term {}",
+                                          first_.ToString(), first_term_.ToString()));
+  stage_ = Figure8Stage::kStruck;  // Elections while it plays out are left alone.
+  SlowFsyncs(first_, false);
+  CrashFor(first_, io::Duration(0), Between(random_, milliseconds(50), milliseconds(300)));
+  for (io::NodeId follower : reached_) {
+    CrashFor(follower, io::Duration(0), Between(random_, milliseconds(2000), milliseconds(4000)));
+  }
+  Restart(second_);
+  world_.Schedule(world_.Now() + milliseconds(4000), io::NodeId(0), "figure8: done",
+                  [this, generation = ++generation_] {
+                    if (generation == generation_) stage_ = Figure8Stage::kIdle;
+                  });
+}
+
+void ElectionFaults::Figure8Reset() {
+  generation_++;
+  if (stage_ == Figure8Stage::kFirstBack) SlowFsyncs(first_, false);
+  stage_ = Figure8Stage::kIdle;
+  Restart(first_);
+  Restart(second_);
+}
+
+void ElectionFaults::CutOff(io::NodeId node, io::Duration length) {
+  for (io::NodeId other : servers_) {
+    if (other == node) continue;
+    BlockFor(node, other, length);
+    BlockFor(other, node, length);
+  }
+}
+
+void ElectionFaults::BlockFor(io::NodeId from, io::NodeId to, io::Duration length) {
+  SimNetwork& network = world_.network();
+  if (network.IsBlocked(from, to)) return;  // Someone else's block: theirs to lift.
+  network.Block(from, to);
+  world_.Schedule(world_.Now() + length, io::NodeId(0), "election faults: unblock",
+                  [this, from, to] { world_.network().Unblock(from, to); });
+}
+
+void ElectionFaults::CrashFor(io::NodeId node, io::Duration after, io::Duration down,
+                              uint64_t generation) {
+  world_.Schedule(world_.Now() + after, node, "election faults: crash", [=, this] {
+    if (!Active() || !world_.IsUp(node)) return;
+    if (generation != 0 && generation != generation_) return;  // Its episode moved on.
+    world_.Crash(node);
+    if (down.count() == 0) return;
+    world_.Schedule(world_.Now() + down, node, "election faults: restart",
+                    [this, node] { Restart(node); });
+  });
+}
+
+void ElectionFaults::Restart(io::NodeId node) {
+  // After the heal the nemesis has restarted everyone already; a region lost for good stays.
+  if (node.value() == 0 || nemesis_.healed() || nemesis_.lost_for_good().contains(node)) return;
+  if (!world_.IsUp(node)) world_.Start(node);
+}
+
+void ElectionFaults::SlowFsyncs(io::NodeId node, bool slow) {
+  if (nemesis_.healed()) return;  // The heal reset every disk's rates.
+  SimDisk& disk = world_.disk(node);
+  if (slow) {
+    saved_rates_ = disk.rates();
+    DiskFaultRates rates = saved_rates_;
+    rates.slow_fsync_ppm = 1'000'000;
+    disk.set_rates(rates);
+  } else {
+    disk.set_rates(saved_rates_);
+  }
+}
+
+}  // namespace meridian::sim

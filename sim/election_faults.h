@@ -1,0 +1,105 @@
+// sim::ElectionFaults: targeted election schedules for the raft runner (issue 17 item 4).
+//
+// The swarm's faults land at random times, so they seldom hit the few milliseconds around an
+// election where two classic raft bugs live. These schedules watch the group (the runner hands
+// over every peer message as it is delivered, and every applied entry) and strike when an
+// election is won, the moment the winner's last vote arrives, before the new leader has sent
+// anything:
+//   - vote_restart: every voter that granted the winner its vote crashes and restarts at once,
+//     and the winner is cut off from the other servers for a while, so its first append reaches
+//     nobody. A voter that forgot its vote (it was never persisted) can then grant a second
+//     candidate of the same term its vote: two leaders in one term (election safety).
+//   - figure8: the raft paper's Figure 8. Leader L1 (term a) appends its no-op while cut off and
+//     crashes; L2 (term b > a) does the same; L1 comes back, wins term c with its fsyncs slowed,
+//     and replicates its term-a entries with its term-c no-op. As soon as L1 applies a term-a
+//     entry it crashes (losing the unsynced no-op), the followers it reached are kept down and
+//     L2 restarts: L2 can now win with L1's vote. Correct raft applied nothing of term a before
+//     its term-c no-op was durable on a majority, so L2 cannot win; a raft that committed the
+//     term-a entries by counting replicas sees them overwritten (leader completeness, then
+//     state machine safety).
+// One episode at a time, only in the fault phase; the nemesis heal (which restarts every server
+// and lifts every block) ends whatever is in progress. Every choice comes from the seed.
+//
+// Single-threaded like the rest of the world: the hooks are called from node fibers, so they
+// only block links (a set insertion) and schedule world events; crashes run in those events.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "core/raft/types.h"
+#include "io/random.h"
+#include "sim/nemesis.h"
+#include "sim/sim_disk.h"
+#include "sim/world.h"
+
+namespace meridian::sim {
+
+enum class ElectionSchedule : uint8_t { kNone, kVoteRestart, kFigure8 };
+
+const char* ElectionScheduleName(ElectionSchedule schedule);
+bool ParseElectionSchedule(std::string_view name, ElectionSchedule* schedule);
+// The seed's choice: vote_restart or figure8, one half each (runs that want neither say kNone).
+ElectionSchedule ChooseElectionSchedule(io::Random& random);
+
+class ElectionFaults {
+ public:
+  // Episodes a run may start, each schedule alike: a bound on the churn they add.
+  static constexpr uint32_t kEpisodesMax = 8;
+
+  ElectionFaults(World& world, const Nemesis& nemesis, std::vector<io::NodeId> servers,
+                 ElectionSchedule schedule, io::Random random, io::Instant fault_end);
+
+  // A peer message as `to` receives it, before its replica sees it.
+  void OnDeliver(io::NodeId to, const core::raft::Message& message);
+  // An entry `node` applied (its state machine saw it).
+  void OnApply(io::NodeId node, const core::raft::Entry& entry);
+
+  uint32_t episodes() const { return episodes_; }
+
+ private:
+  enum class Figure8Stage : uint8_t { kIdle, kFirstCutOff, kSecondCutOff, kFirstBack, kStruck };
+
+  void OnElectionWon(io::NodeId leader, core::raft::Term term,
+                     const std::vector<io::NodeId>& voters);
+  void VoteRestart(io::NodeId leader, const std::vector<io::NodeId>& voters);
+  void Figure8Won(io::NodeId leader, core::raft::Term term, const std::vector<io::NodeId>& voters);
+  void Figure8Strike();
+  void Figure8Reset();
+  bool Active() const;
+  // Blocks `node` <-> every other server now and lifts those blocks (only those) after `length`.
+  void CutOff(io::NodeId node, io::Duration length);
+  void BlockFor(io::NodeId from, io::NodeId to, io::Duration length);
+  // Crashes `node` after `after` (in a world event; at once for 0) and restarts it after `down`
+  // (0: kept down until Restart or the heal). A non-zero `generation` cancels it if the figure8
+  // episode has moved on by then.
+  void CrashFor(io::NodeId node, io::Duration after, io::Duration down, uint64_t generation = 0);
+  void Restart(io::NodeId node);
+  void SlowFsyncs(io::NodeId node, bool slow);
+
+  World& world_;
+  const Nemesis& nemesis_;
+  const std::vector<io::NodeId> servers_;
+  const ElectionSchedule schedule_;
+  io::Random random_;
+  const io::Instant fault_end_;
+  // Granted votes delivered to each (candidate, term), and the elections already reported.
+  absl::btree_map<std::pair<io::NodeId, core::raft::Term>, std::vector<io::NodeId>> votes_;
+  absl::btree_set<std::pair<io::NodeId, core::raft::Term>> won_;
+  io::Instant quiet_until_ = io::Instant();  // vote_restart: no new episode before this.
+  uint32_t episodes_ = 0;
+  uint64_t generation_ = 0;  // Bumped by every figure8 stage change; stale timeouts see it.
+
+  Figure8Stage stage_ = Figure8Stage::kIdle;
+  io::NodeId first_;
+  io::NodeId second_;
+  core::raft::Term first_term_;
+  core::raft::Term back_term_;
+  absl::btree_set<io::NodeId> reached_;  // Followers that got the back leader's entries.
+  DiskFaultRates saved_rates_;
+};
+
+}  // namespace meridian::sim
