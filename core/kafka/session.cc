@@ -177,7 +177,11 @@ wire::ClientMessageT CallAdmitted(Session& session, const wire::ClientMessageT& 
       return session.broker.Run(std::move(admitted), request, session.principal);
     }
     MERIDIAN_PROBE("kafka: a request waits out a throttle");
-    (void)session.runtime.Sleep(wait);
+    if (!session.runtime.Sleep(wait).ok()) {
+      // Shutting down: no more waiting (a cancelled sleep returns at once; looping would spin).
+      turn.PassOn();
+      return session.broker.Run(std::move(admitted), request, session.principal);
+    }
   }
 }
 
