@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "core/log/log.h"
-#include "core/raft/raft_test_net.h"
+#include "core/raft/testing/test_net.h"
 #include "core/wire/client_codec.h"
 #include "core/wire/raft_codec.h"
 #include "io/assert.h"

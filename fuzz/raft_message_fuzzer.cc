@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "core/raft/raft_test_net.h"
+#include "core/raft/testing/test_net.h"
 #include "core/wire/raft_codec.h"
 #include "fuzz/input_reader.h"
 #include "io/assert.h"

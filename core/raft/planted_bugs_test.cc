@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/raft/cluster_harness.h"
 #include "core/raft/seed_guard.h"
+#include "core/raft/testing/cluster_harness.h"
 
 namespace meridian::core::raft::testing {
 namespace {

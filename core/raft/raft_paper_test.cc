@@ -4,7 +4,7 @@
 // etcd's raft_paper_test.go.
 #include <gtest/gtest.h>
 
-#include "core/raft/raft_test_net.h"
+#include "core/raft/testing/test_net.h"
 
 namespace meridian::core::raft::testing {
 namespace {

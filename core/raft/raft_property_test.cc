@@ -11,8 +11,8 @@
 #include <cstdio>
 #include <tuple>
 
-#include "core/raft/cluster_harness.h"
 #include "core/raft/seed_guard.h"
+#include "core/raft/testing/cluster_harness.h"
 #include "io/probe.h"
 
 namespace meridian::core::raft::testing {

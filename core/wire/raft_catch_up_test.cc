@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <string>
 
-#include "core/raft/raft_test_net.h"
+#include "core/raft/testing/test_net.h"
 #include "core/wire/raft_codec.h"
 
 namespace meridian::wire {

@@ -1,4 +1,4 @@
-#include "core/raft/cluster_harness.h"
+#include "core/raft/testing/cluster_harness.h"
 
 #include <fmt/format.h>
 
