@@ -290,6 +290,10 @@ class Broker {
   // BrokerLimits::connections_max like a native one, for as long as the slot lives: nullopt
   // when that many are open (the caller closes it; counted in connections_refused_total).
   std::optional<ConnectionSlot> TakeConnectionSlot();
+  // Logs why a connection this broker does not read itself was closed for what its client sent
+  // (a Kafka API the listener does not serve, bytes that do not decode): at most one line a
+  // second, saying how many went unlogged, so a hostile client cannot flood the log.
+  void LogClosedConnection(std::string_view why);
   wire::ClientMessageT Run(AdmittedRequest admitted, const wire::ClientMessageT& request,
                            const Principal& principal = {});
   // Stops every replica and fiber of this broker. Idempotent.

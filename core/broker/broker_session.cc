@@ -146,6 +146,18 @@ ConnectionSlot::~ConnectionSlot() {
   state_->metrics.connections_open = --state_->connections_open;
 }
 
+void Broker::LogClosedConnection(std::string_view why) {
+  const io::Instant now = state_->runtime.Now();
+  if (state_->closed_connection_logged_at.has_value() &&
+      now - *state_->closed_connection_logged_at < std::chrono::seconds(1)) {
+    state_->closed_connections_unlogged++;
+    return;
+  }
+  state_->closed_connection_logged_at = now;
+  state_->Log(fmt::format("{} ({} more closed since the last such line)", why,
+                          std::exchange(state_->closed_connections_unlogged, 0)));
+}
+
 std::optional<ConnectionSlot> Broker::TakeConnectionSlot() {
   state_->metrics.connections_total++;
   if (state_->connections_open >= state_->options.limits.connections_max) {

@@ -131,6 +131,9 @@ struct Broker::State {
   io::Instant leading_since;
   // ACL denials are counted each time but logged at most once per kDenialLogInterval.
   std::optional<io::Instant> denial_logged_at;
+  // Broker::LogClosedConnection's rate limit.
+  std::optional<io::Instant> closed_connection_logged_at;
+  uint64_t closed_connections_unlogged = 0;
   // Refused compactions repeat every retention check while their cause lasts (a snapshot over
   // its limit): counted each time, logged at most once per kCompactionLogInterval.
   std::optional<io::Instant> compaction_refusal_logged_at;

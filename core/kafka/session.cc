@@ -53,10 +53,13 @@ Outcome Dispatch(Session& session, const RequestFrame& frame) {
   const int16_t key = frame.header.api_key;
   if (key == static_cast<int16_t>(ApiKey::kApiVersions)) return HandleApiVersions(frame);
   const std::optional<ApiVersionRange> range = SupportedRange(key);
-  if (!range.has_value() || frame.header.api_version < range->min ||
-      frame.header.api_version > range->max) {
-    // No response layout to answer in: a Kafka broker closes too.
-    return Close();
+  if (!range.has_value()) {
+    // No response layout to answer in: a Kafka broker closes too (and logs why, as here).
+    return Close(fmt::format("API key {} is not served (ApiVersions lists those that are)", key));
+  }
+  if (frame.header.api_version < range->min || frame.header.api_version > range->max) {
+    return Close(fmt::format("API key {} version {} is outside the served {}..{}", key,
+                             frame.header.api_version, range->min, range->max));
   }
   switch (static_cast<ApiKey>(key)) {
     case ApiKey::kProduce:
@@ -209,8 +212,10 @@ void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
     }
     absl::StatusOr<std::vector<uint8_t>> payload = ReadRequest(*session->stream);
     if (!payload.ok()) {
-      if (stats != nullptr && absl::IsInvalidArgument(payload.status())) {
-        stats->closed_for_bad_input++;
+      if (absl::IsInvalidArgument(payload.status())) {
+        if (stats != nullptr) stats->closed_for_bad_input++;
+        broker.LogClosedConnection("kafka: closed a connection: " +
+                                   std::string(payload.status().message()));
       }
       break;
     }
@@ -218,6 +223,8 @@ void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
     absl::StatusOr<RequestFrame> frame = DecodeRequestFrame(*owned);
     if (!frame.ok()) {
       if (stats != nullptr) stats->closed_for_bad_input++;
+      broker.LogClosedConnection("kafka: closed a connection: " +
+                                 std::string(frame.status().message()));
       break;
     }
     if (stats != nullptr) stats->requests++;
@@ -225,7 +232,13 @@ void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
     session->in_flight++;
     runtime.Spawn("kafka-request", [session, owned, frame = *frame, seq = sequence++, stats] {
       const Outcome outcome = Dispatch(*session, frame);
-      if (outcome.close && stats != nullptr) stats->closed_for_bad_input++;
+      if (outcome.close) {
+        if (stats != nullptr) stats->closed_for_bad_input++;
+        session->broker.LogClosedConnection(fmt::format(
+            "kafka: closed the connection of client '{}' after API key {} v{}: {}",
+            session->client_id, frame.header.api_key, frame.header.api_version,
+            outcome.close_reason.empty() ? "the request does not decode" : outcome.close_reason));
+      }
       WriteInTurn(*session, seq, frame.header.correlation_id, outcome);
       session->in_flight--;
       session->room.NotifyAll();

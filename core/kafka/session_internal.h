@@ -55,10 +55,13 @@ inline constexpr size_t kClientIdBytesMax = 255;
 struct Outcome {
   std::optional<std::vector<uint8_t>> body;
   bool close = false;
+  std::string close_reason;  // Logged by the node (rate-limited); empty: "does not decode".
 };
 
-inline Outcome Respond(std::vector<uint8_t> body) { return Outcome{std::move(body), false}; }
-inline Outcome Close() { return Outcome{std::nullopt, true}; }
+inline Outcome Respond(std::vector<uint8_t> body) { return Outcome{std::move(body), false, {}}; }
+inline Outcome Close(std::string reason = {}) {
+  return Outcome{std::nullopt, true, std::move(reason)};
+}
 
 // One Meridian request through the broker: admitted like a native one (the node's bounds, the
 // client id's and the topic's quotas), then handled. While the node refuses it, the request waits

@@ -34,12 +34,15 @@ io::Address KafkaAddress(uint32_t node) { return {fmt::format("node{}", node), k
 // (client quotas, connections).
 class KafkaCluster : public BrokerCluster {
  public:
-  explicit KafkaCluster(uint64_t seed, core::broker::BrokerLimits limits = {})
+  // `log`: every node's broker log lines (BrokerOptions::log), if given.
+  explicit KafkaCluster(uint64_t seed, core::broker::BrokerLimits limits = {},
+                        std::function<void(std::string_view)> log = nullptr)
       : BrokerCluster(
             seed,
-            [limits](core::broker::BrokerOptions& options) {
+            [limits, log](core::broker::BrokerOptions& options) {
               options.kafka_advertised = KafkaAddress(options.node_id).ToString();
               options.limits = limits;
+              if (log) options.log = log;
             },
             &ServeKafka) {}
 
@@ -553,6 +556,28 @@ TEST(KafkaSim, KafkaConnectionsCountAgainstTheNodesConnectionLimit) {
   });
   EXPECT_TRUE(
       io::probe::Snapshot().contains("kafka: connection refused at the node's connection limit"));
+}
+
+// An API the listener does not serve closes the connection (Kafka has no reply layout for it),
+// never silently: the node logs why, at most once a second however often it happens.
+TEST(KafkaSim, AnUnservedApiClosesTheConnectionAndTheNodeLogsWhy) {
+  std::vector<std::string> logged;
+  KafkaCluster cluster(13, {}, [&logged](std::string_view line) {
+    if (line.find("kafka: closed") != std::string_view::npos) logged.emplace_back(line);
+  });
+  cluster.OnClient([&](io::Runtime& rt) {
+    for (int attempt = 0; attempt < 100; attempt++) {  // Until node 1 listens.
+      if (!KafkaCall(rt, 1, ApiKey::kApiVersions, 0, {}).empty()) break;
+      (void)rt.Sleep(milliseconds(100));
+    }
+    // DescribeAcls (29) is not served; Metadata v9 is flexible, outside 0..8.
+    EXPECT_TRUE(KafkaCall(rt, 1, static_cast<ApiKey>(29), 1, {}).empty());
+    EXPECT_TRUE(KafkaCall(rt, 1, ApiKey::kMetadata, 9, {}).empty());
+    for (int i = 0; i < 20; i++) (void)KafkaCall(rt, 1, static_cast<ApiKey>(29), 1, {});
+  });
+  ASSERT_GE(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("API key 29 is not served"), std::string::npos) << logged[0];
+  EXPECT_LT(logged.size(), 10u) << "22 closes within a second or two must not give a line each";
 }
 
 }  // namespace
