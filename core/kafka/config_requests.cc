@@ -57,7 +57,8 @@ void DescribeTopic(Session& session, DescribeConfigsResult& result) {
     }
   }
   result.error_code = error::kUnknownTopicOrPartition;
-  result.error_message = fmt::format("topic '{}' does not exist", result.name);
+  // Not echoing the name: it may be up to INT16_MAX bytes, and the message must stay within it.
+  result.error_message = "no such topic";
 }
 
 // A broker resource is answered by that broker (as in Kafka): its region is its rack.
@@ -65,8 +66,8 @@ void DescribeBroker(Session& session, DescribeConfigsResult& result) {
   const uint32_t self = session.broker.node_id();
   if (result.name != std::to_string(self)) {
     result.error_code = error::kInvalidRequest;
-    result.error_message =
-        fmt::format("this is broker {}; ask broker {} itself", self, result.name);
+    // Not echoing the name (up to INT16_MAX bytes of the client's): the message must fit too.
+    result.error_message = fmt::format("this is broker {}; ask the named broker itself", self);
     return;
   }
   auto node = session.broker.metadata().nodes().find(self);

@@ -431,6 +431,11 @@ uint64_t RunScenario(uint64_t seed) {
               "r1");
     EXPECT_EQ(DescribeConfigs(rt, 2, core::kafka::kResourceBroker, "1").first, 42)
         << "broker 1's configs come from broker 1";
+    // Names as long as the protocol allows are answered, not echoed into an oversized message
+    // (a Writer assertion took the node down before).
+    const std::string longest(INT16_MAX - 8, 'n');
+    EXPECT_EQ(DescribeConfigs(rt, 2, core::kafka::kResourceBroker, longest).first, 42);
+    EXPECT_EQ(DescribeConfigs(rt, 2, core::kafka::kResourceTopic, longest).first, 3);
     for (int32_t p = 0; p < 3; p++) {
       const uint32_t leader = static_cast<uint32_t>(leaders[static_cast<size_t>(p)]);
       ASSERT_GE(leader, 1u);
