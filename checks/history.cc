@@ -86,6 +86,7 @@ struct Event {
   std::optional<std::vector<Commit>> starts;
   std::optional<std::vector<int64_t>> partitions;
   std::optional<int64_t> generation;
+  std::optional<int64_t> partition_count;
   std::optional<std::string> key;
   std::optional<int64_t> value;  // kValueNone for null
   std::optional<int64_t> expected;
@@ -182,6 +183,12 @@ absl::Status DecodeLogFields(const json::Value& object, Event* event) {
     if (!p.ok()) return p.status();
     event->partition = *p;
   }
+  if (const json::Value* v = object.Find("partition_count")) {
+    absl::StatusOr<int64_t> count = NonNegativeInt("partition_count", *v);
+    if (!count.ok()) return count.status();
+    if (*count == 0) return FieldError("partition_count", "a topic has at least one partition");
+    event->partition_count = *count;
+  }
   if (const json::Value* v = object.Find("generation")) {
     absl::StatusOr<int64_t> g = NonNegativeInt("generation", *v);
     if (!g.ok()) return g.status();
@@ -255,8 +262,9 @@ absl::StatusOr<Event> DecodeEvent(std::string_view line_text, int64_t line) {
     return absl::InvalidArgumentError("each line must be a JSON object");
   }
   static constexpr std::string_view kKnown[] = {
-      "process",    "type",    "f",   "time_ns", "partition", "values", "offsets", "reads",
-      "partitions", "commits", "key", "value",   "expected",  "error",  "starts",  "generation"};
+      "process",        "type",    "f",   "time_ns", "partition", "values", "offsets", "reads",
+      "partitions",     "commits", "key", "value",   "expected",  "error",  "starts",  "generation",
+      "partition_count"};
   for (const auto& [name, value] : object->as_object()) {
     if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown)) {
       return FieldError(name, "unknown field (see docs/history-format.md)");
@@ -284,15 +292,16 @@ absl::Status CheckFieldsAllowed(const Event& e) {
       {e.reads.has_value(), e.f == Function::kPoll},
       {e.commits.has_value(), e.f == Function::kCommit},
       {e.partitions.has_value(), e.f == Function::kAssign},
-      {e.key.has_value(), reg},
+      {e.key.has_value(), reg || send},
       {e.value.has_value(), reg},
       {e.expected.has_value(), e.f == Function::kCas},
       {e.starts.has_value(), e.f == Function::kAssign},
       {e.generation.has_value(), e.f == Function::kAssign || e.f == Function::kCommit},
+      {e.partition_count.has_value(), send},
   };
-  static constexpr std::string_view kNames[] = {"partition", "values",     "offsets",   "reads",
-                                                "commits",   "partitions", "key",       "value",
-                                                "expected",  "starts",     "generation"};
+  static constexpr std::string_view kNames[] = {
+      "partition", "values", "offsets",  "reads",  "commits",    "partitions",
+      "key",       "value",  "expected", "starts", "generation", "partition_count"};
   static_assert(std::size(kNames) == std::size(present_allowed));
   for (size_t i = 0; i < std::size(kNames); i++) {
     if (present_allowed[i].first && !present_allowed[i].second) {
@@ -316,6 +325,10 @@ absl::StatusOr<Operation> StartOperation(const Event& e, int64_t id) {
       if (e.offsets) return FieldError("offsets", "only an ok completion reports offsets");
       op.partition = *e.partition;
       op.values = *e.values;
+      if (e.partition_count) {
+        if (!e.key) return FieldError("partition_count", "routes a key: the send needs `key`");
+        op.partition_count = *e.partition_count;
+      }
       break;
     case Function::kPoll:
       if (e.reads) return FieldError("reads", "only an ok completion reports reads");
@@ -360,6 +373,9 @@ absl::Status CompleteOperation(const Event& e, Operation* op) {
   if (e.partition && *e.partition != op->partition) return FieldError("partition", "differs");
   if (e.values && *e.values != op->values) return FieldError("values", "differ from invocation");
   if (e.key && *e.key != op->key) return FieldError("key", "differs from the invocation");
+  if (e.partition_count && *e.partition_count != op->partition_count) {
+    return FieldError("partition_count", "differs from the invocation");
+  }
   if (e.expected && *e.expected != op->expected) return FieldError("expected", "differs");
   op->outcome = e.type == EventType::kOk     ? Outcome::kOk
                 : e.type == EventType::kFail ? Outcome::kFail

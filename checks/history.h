@@ -72,6 +72,9 @@ struct Operation {
 
   // send: all `values` go to `partition`; an ok send reports one offset per value.
   int64_t partition = -1;
+  // send, optional: the topic's partition count the producer routed the batch's record key
+  // (`key`) by; -1 when absent. The log checker expects Kafka's default partitioner then.
+  int64_t partition_count = -1;
   std::vector<int64_t> values;
   std::vector<int64_t> offsets;
   // poll: records read, in the order the consumer returned them.
@@ -85,7 +88,8 @@ struct Operation {
   // assign and commit, optional: the consumer group generation the consumer acted in (a group
   // member's assignment, or the generation it committed as); -1 when absent (not a group).
   int64_t generation = -1;
-  // read/write/cas on a register, named by `key` ("" for a lone register). `value` is what a
+  // read/write/cas on a register, named by `key` ("" for a lone register); on a send with a
+  // partition_count, the record key every value of the batch was sent with. `value` is what a
   // write writes, what an ok read returned, or a cas's new value; `expected` is a cas's old value.
   std::string key;
   int64_t value = kValueNone;

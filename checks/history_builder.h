@@ -38,6 +38,16 @@ class HistoryBuilder {
     return Push(std::move(op));
   }
 
+  // A send of records keyed `key`, which the producer routed among `partition_count` partitions.
+  HistoryBuilder& KeyedSend(int64_t process, int64_t partition, std::string key,
+                            int64_t partition_count, std::vector<int64_t> values,
+                            std::vector<int64_t> offsets, Outcome outcome = Outcome::kOk) {
+    Send(process, partition, std::move(values), std::move(offsets), outcome);
+    operations_.back().key = std::move(key);
+    operations_.back().partition_count = partition_count;
+    return *this;
+  }
+
   HistoryBuilder& Poll(int64_t process, std::vector<Read> reads, Outcome outcome = Outcome::kOk) {
     Operation op = Start(process, Function::kPoll, outcome);
     if (outcome == Outcome::kOk) op.reads = std::move(reads);

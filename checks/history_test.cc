@@ -123,6 +123,41 @@ TEST(HistoryTest, BadInputNamesTheLineAndTheProblem) {
             std::string::npos);
 }
 
+TEST(HistoryTest, KeyedSendsCarryTheirKeyAndPartitionCount) {
+  absl::StatusOr<History> h = ParseHistory(
+      R"({"process":0,"type":"invoke","f":"send","time_ns":1,"partition":2,"values":[7],)"
+      R"("key":"k7","partition_count":3})"
+      "\n"
+      R"({"process":0,"type":"ok","f":"send","time_ns":2,"offsets":[0],"partition_count":3})");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_FALSE(h->has_register_operations);
+  EXPECT_EQ(h->operations[0].key, "k7");
+  EXPECT_EQ(h->operations[0].partition_count, 3);
+  absl::StatusOr<History> again = ParseHistory(FormatHistory(*h));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->operations[0].key, "k7");
+  EXPECT_EQ(again->operations[0].partition_count, 3);
+
+  EXPECT_NE(ErrorOf(R"({"process":0,"type":"invoke","f":"send","time_ns":1,"partition":0,)"
+                    R"("values":[1],"partition_count":3})")
+                .find("field \"partition_count\": routes a key: the send needs `key`"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"process":0,"type":"invoke","f":"send","time_ns":1,"partition":0,)"
+                    R"("values":[1],"key":"a","partition_count":0})")
+                .find("at least one partition"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"process":0,"type":"invoke","f":"poll","time_ns":1,"partition_count":1})")
+                .find("not allowed when f is poll"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"process":0,"type":"invoke","f":"send","time_ns":1,"partition":0,)"
+                    R"("values":[1],"key":"a","partition_count":2})"
+                    "\n"
+                    R"({"process":0,"type":"ok","f":"send","time_ns":2,"offsets":[0],)"
+                    R"("partition_count":3})")
+                .find("differs from the invocation"),
+            std::string::npos);
+}
+
 // The reserved integer (how null is held in memory) is not a value anywhere: not in a send's
 // values, not in a read record, not in a register operation.
 TEST(HistoryTest, ReservedIntegerIsRejectedAsAValue) {

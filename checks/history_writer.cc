@@ -30,6 +30,11 @@ void AppendRequest(const Operation& op, std::string* out) {
     case Function::kSend:
       absl::StrAppend(out, ",\"partition\":", op.partition, ",\"values\":");
       AppendInts(op.values, out);
+      if (op.partition_count > 0 || !op.key.empty()) {
+        out->append(",\"key\":");
+        json::AppendQuoted(op.key, out);
+      }
+      if (op.partition_count > 0) absl::StrAppend(out, ",\"partition_count\":", op.partition_count);
       break;
     case Function::kPoll:
       break;

@@ -6,8 +6,10 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 #include "checks/assert.h"
+#include "checks/kafka_partition.h"
 
 namespace meridian::checks {
 
@@ -37,6 +39,8 @@ const char* LogAnomalyName(LogAnomaly anomaly) {
       return "aborted-read";
     case LogAnomaly::kPhantomRead:
       return "phantom-read";
+    case LogAnomaly::kMisroutedKey:
+      return "misrouted-key";
   }
   CHECKS_ASSERT_MSG(false, "unknown log anomaly");
   return "";
@@ -87,6 +91,7 @@ class LogChecker {
     CheckOffsets();
     CheckReads();
     CheckSends();
+    CheckRouting();
     CheckPolls();
     for (auto& [partition, facts] : partitions_) CheckRealtime(partition, facts);
     return Finish();
@@ -111,6 +116,7 @@ class LogChecker {
   void CheckOffsets();
   void CheckReads();
   void CheckSends();
+  void CheckRouting();
   void CheckPolls();
   void CheckPollSequence(const Operation& op, int64_t partition,
                          const std::vector<int64_t>& offsets,
@@ -281,6 +287,34 @@ void LogChecker::CheckSends() {
       }
       last->second = op.id;
     }
+  }
+}
+
+// A keyed send names the partition count it routed by: it must be where Kafka's default
+// partitioner puts the key, so every producer (Kafka's and Meridian's) agrees where a key lives.
+// Judged for every outcome: the routing happened before the send did or did not. One finding per
+// (key, partition count, partition), naming the first few sends.
+void LogChecker::CheckRouting() {
+  constexpr size_t kOpsNamedMax = 8;
+  absl::btree_map<std::tuple<std::string, int64_t, int64_t>, std::vector<int64_t>> misrouted;
+  for (const Operation& op : history_.operations) {
+    if (op.f != Function::kSend || op.partition_count <= 0) continue;
+    if (op.partition == KafkaKeyPartition(op.key, op.partition_count)) continue;
+    misrouted[{op.key, op.partition_count, op.partition}].push_back(op.id);
+  }
+  for (auto& [routing, op_ids] : misrouted) {
+    const auto& [key, count, partition] = routing;
+    std::string shown = key.substr(0, 64);
+    if (shown.size() < key.size()) shown += "...";
+    const size_t sends = op_ids.size();
+    const int64_t first = op_ids.front();
+    if (op_ids.size() > kOpsNamedMax) op_ids.resize(kOpsNamedMax);
+    Add(LogAnomaly::kMisroutedKey, partition, first,
+        absl::StrFormat("%s and %d more send(s) sent key \"%s\" to partition %d, but Kafka's "
+                        "default partitioner puts it in partition %d of %d",
+                        Where(first), sends - 1, absl::CHexEscape(shown), partition,
+                        KafkaKeyPartition(key, count), count),
+        std::move(op_ids));
   }
 }
 

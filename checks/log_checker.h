@@ -33,6 +33,7 @@ enum class LogAnomaly {
   kRealtimeSendOrder,
   kAbortedRead,
   kPhantomRead,
+  kMisroutedKey,
 };
 
 const char* LogAnomalyName(LogAnomaly anomaly);

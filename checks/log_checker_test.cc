@@ -55,6 +55,39 @@ TEST(LogCheckerTest, ValuesBelowAReportedLogStartExpiredButAboveItAreStillLost) 
   EXPECT_EQ(Kinds(failed), (Kinds_{"lost-write", "lost-write"}));
 }
 
+TEST(LogCheckerTest, MisroutedKeyIsAKeyedSendOutsideKafkasPartitionForIt) {
+  // Kafka puts "foobar" in partition 1357151166 % 7 = 0 of 7 (its published murmur2 vector).
+  auto send_to = [](int64_t partition, Outcome outcome) {
+    return HistoryBuilder()
+        .KeyedSend(0, partition, "foobar", 7, {1}, {0}, outcome)
+        .Poll(1,
+              outcome == Outcome::kOk ? std::vector<Read>{{partition, 0, 1}} : std::vector<Read>{})
+        .Build();
+  };
+  EXPECT_EQ(Kinds(send_to(0, Outcome::kOk)), Kinds_{});
+  EXPECT_EQ(Kinds(send_to(3, Outcome::kOk)), Kinds_{"misrouted-key"});
+  // The routing is judged whatever the send's outcome: it happened before the send.
+  EXPECT_EQ(Kinds(send_to(5, Outcome::kFail)), Kinds_{"misrouted-key"});
+  EXPECT_EQ(Kinds(send_to(0, Outcome::kInfo)), Kinds_{});
+  // Many sends of one key to one wrong partition are one finding.
+  History many = HistoryBuilder()
+                     .KeyedSend(0, 3, "foobar", 7, {1}, {0})
+                     .KeyedSend(0, 3, "foobar", 7, {2}, {1})
+                     .KeyedSend(0, 0, "foobar", 7, {3}, {0})
+                     .Poll(1, {{3, 0, 1}, {3, 1, 2}, {0, 0, 3}})
+                     .Build();
+  EXPECT_EQ(Kinds(many), Kinds_{"misrouted-key"});
+  // A send without a partition count (unkeyed, or routed by the application) is not judged.
+  EXPECT_EQ(Kinds(HistoryBuilder().Send(0, 3, {1}, {0}).Poll(1, {{3, 0, 1}}).Build()), Kinds_{});
+  absl::StatusOr<CheckReport> report = CheckLog(send_to(3, Outcome::kOk), {});
+  ASSERT_TRUE(report.ok());
+  EXPECT_NE(report->findings[0].detail.find("and 0 more send(s) sent key \"foobar\" to "
+                                            "partition 3, but Kafka's "
+                                            "default partitioner puts it in partition 0 of 7"),
+            std::string::npos)
+      << report->findings[0].detail;
+}
+
 TEST(LogCheckerTest, IndeterminateSendsAreNeverLost) {
   History h = HistoryBuilder()
                   .Send(0, 0, {1}, {}, Outcome::kInfo)

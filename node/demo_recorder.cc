@@ -53,6 +53,8 @@ absl::Status RecordedTopic::Send(client::Producer& producer, int records, io::In
         .process = next_process_++, .f = checks::Function::kSend, .invoke_ns = rt_.Now().nanos()};
     send.partition = client::PartitionForKey(key, partitions_);
     send.values = {value};
+    send.key = key;  // The checker judges the producer's routing (misrouted-key).
+    send.partition_count = partitions_;
     history_.operations.push_back(send);
     absl::StatusOr<std::shared_ptr<client::DeliveryPromise>> sent =
         producer.Send(topic_, key, std::to_string(value), {}, 0, deadline);
@@ -62,6 +64,8 @@ absl::Status RecordedTopic::Send(client::Producer& producer, int records, io::In
       history_.operations.back().complete_ns = rt_.Now().nanos();
       return sent.status();
     }
+    send.partition = (*sent)->partition();
+    history_.operations.back().partition = send.partition;
     pending_[send.partition].push_back(
         {history_.operations.size() - 1, rt_.Now(), deadline + seconds(5), *sent});
     outstanding_++;

@@ -119,6 +119,22 @@ TEST(BrokerPlantedBugs, FetchAboveTheHighWatermarkIsCaughtWithin100Seeds) {
   RecordProperty("seeds_to_catch", static_cast<int>(seed));
 }
 
+// A producer routing keys by another hash than Kafka's murmur2 (FNV-1a, the hash the offsets
+// topic uses) puts keys where Kafka's clients do not: the log checker's misrouted-key. A seed
+// whose topic has one partition cannot show it (every hash picks partition 0).
+TEST(BrokerPlantedBugs, KeysRoutedByAnotherHashAreCaughtWithin100Seeds) {
+  uint64_t caught = 0;
+  for (uint64_t seed = 1; seed <= 100 && caught == 0; seed++) {
+    const SimulationResult result =
+        RunSimulation({.seed = seed, .producer_bug = client::ProducerPlantedBug::kKeyHashFnv});
+    if (!result.ok() && result.violations.front().find("misrouted-key") != std::string::npos) {
+      caught = seed;
+    }
+  }
+  EXPECT_NE(caught, 0u) << "client-key-hash survived 100 seeds";
+  RecordProperty("seeds_to_catch", static_cast<int>(caught));
+}
+
 // Leader placement: with leaders that never hand leadership back, the leaderships a fault moved
 // stay moved, which the end-of-heal check reports.
 TEST(BrokerPlantedBugs, LeadersThatStayPutAreCaughtWithin100Seeds) {

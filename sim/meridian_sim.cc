@@ -73,7 +73,8 @@ ABSL_FLAG(
     "follower-fetch-above-hwm (with --near_reads), forget-producer-state, "
     "snapshot-without-state, strong-voters-share-a-region, memory-bound-ignored (spike-10x), "
     "promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported, "
-    "reassign-voter-early, reassign-remove-first (region-loss-regional), leaders-stay-put; with "
+    "reassign-voter-early, reassign-remove-first (region-loss-regional), leaders-stay-put, "
+    "client-key-hash; with "
     "--group_members: zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
     "offsets-snapshot-without-groups. Toy "
     "workload: ack-before-sync, skip-crc. Raft workload: the names of core::raft::PlantedBug "
@@ -122,7 +123,8 @@ std::string BugFromFlags(SimulationOptions* options) {
   const std::string bug = absl::GetFlag(FLAGS_bug);
   if (options->workload == "broker") {
     if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs) &&
-        !ParseGroupConsumerPlantedBug(bug, &options->group_consumer_bug)) {
+        !ParseGroupConsumerPlantedBug(bug, &options->group_consumer_bug) &&
+        !ParseProducerPlantedBug(bug, &options->producer_bug)) {
       return "unknown --bug " + bug +
              " for the broker workload (ack-before-quorum, fetch-above-hwm, "
              "follower-fetch-above-hwm, "
@@ -131,7 +133,7 @@ std::string BugFromFlags(SimulationOptions* options) {
              "offsets-snapshot-without-groups, "
              "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
              "observer-in-write-quorum, rpo-under-reported, reassign-voter-early, "
-             "reassign-remove-first, leaders-stay-put)";
+             "reassign-remove-first, leaders-stay-put, client-key-hash)";
     }
     options->group_members = absl::GetFlag(FLAGS_group_members);
     options->near_reads = absl::GetFlag(FLAGS_near_reads);

@@ -138,6 +138,9 @@ std::string ReproCommand(const SimulationOptions& options) {
   if (options.group_consumer_bug == client::GroupConsumerPlantedBug::kCommitAheadOfConsumed) {
     command += " --bug=group-commit-ahead";
   }
+  if (options.producer_bug == client::ProducerPlantedBug::kKeyHashFnv) {
+    command += " --bug=client-key-hash";
+  }
   if (options.buggify != SimulationOptions::Buggify::kSeedChooses) {
     command +=
         options.buggify == SimulationOptions::Buggify::kOn ? " --buggify=on" : " --buggify=off";
@@ -314,6 +317,12 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
     return true;
   }
   return false;
+}
+
+bool ParseProducerPlantedBug(std::string_view name, client::ProducerPlantedBug* bug) {
+  if (name != "client-key-hash") return false;
+  *bug = client::ProducerPlantedBug::kKeyHashFnv;
+  return true;
 }
 
 bool ParseGroupConsumerPlantedBug(std::string_view name, client::GroupConsumerPlantedBug* bug) {

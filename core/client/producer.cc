@@ -6,6 +6,7 @@
 
 #include "core/client/errors.h"
 #include "core/client/partitioner.h"
+#include "core/wire/client_codec.h"
 #include "io/assert.h"
 #include "io/probe.h"
 
@@ -76,6 +77,13 @@ Producer::PartitionState& Producer::State(const std::string& topic, uint32_t par
   return *slot;
 }
 
+uint32_t Producer::KeyPartition(std::string_view key, uint32_t partitions) const {
+  if (options_.planted == ProducerPlantedBug::kKeyHashFnv) {
+    return wire::GroupPartition(key, partitions);  // PLANTED: not Kafka's partitioner.
+  }
+  return PartitionForKey(key, partitions);
+}
+
 uint32_t Producer::StickyPartition(const std::string& topic, uint32_t partitions) {
   auto [it, inserted] = sticky_.try_emplace(topic, 0);
   if (inserted || it->second >= partitions) {
@@ -100,7 +108,7 @@ absl::StatusOr<std::shared_ptr<DeliveryPromise>> Producer::Send(
   absl::StatusOr<uint32_t> partitions = client_.PartitionCount(topic, deadline);
   if (!partitions.ok()) return partitions.status();
   const uint32_t partition =
-      key ? PartitionForKey(*key, *partitions) : StickyPartition(topic, *partitions);
+      key ? KeyPartition(*key, *partitions) : StickyPartition(topic, *partitions);
   MERIDIAN_CHECK(partition < *partitions);
   if (!partitions_.contains({topic, partition}) && partitions_.size() >= kPartitionsMax) {
     return absl::ResourceExhaustedError("producer writes to too many partitions");
@@ -125,7 +133,7 @@ absl::StatusOr<std::shared_ptr<DeliveryPromise>> Producer::Send(
     wire_header->value = Bytes(header.value);
     record->headers.push_back(std::move(wire_header));
   }
-  auto promise = std::make_shared<DeliveryPromise>(runtime_);
+  auto promise = std::make_shared<DeliveryPromise>(runtime_, partition);
   Batch& open = state.open;
   if (open.promises.empty()) open.created = runtime_.Now();
   open.content.records.push_back(std::move(record));

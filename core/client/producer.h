@@ -69,6 +69,12 @@ struct RecordHeader {
 inline constexpr size_t kBatchBytesDefault = 256 << 10;
 static_assert(kBatchBytesDefault * 4 <= wire::kBatchBytesMax);
 
+// A bug planted on purpose so the simulator can show its checkers catch it (never set outside
+// tests): kKeyHashFnv routes keyed records by FNV-1a (the hash the group coordinator's partition
+// uses) instead of Kafka's murmur2, so Meridian's producer and Kafka's place keys apart; the log
+// checker's misrouted-key finds it (docs/checks.md).
+enum class ProducerPlantedBug : uint8_t { kNone, kKeyHashFnv };
+
 struct ProducerOptions {
   wire::Acks acks = wire::Acks::Quorum;
   bool idempotent = true;
@@ -78,6 +84,7 @@ struct ProducerOptions {
   // ProduceRequest.timeout_ms: how long the node may wait for replication.
   io::Duration request_timeout = std::chrono::seconds(10);
   size_t buffer_bytes_max = 32 << 20;  // In [wire::kBatchBytesMax, Producer::kBufferBytesMax].
+  ProducerPlantedBug planted = ProducerPlantedBug::kNone;  // Tests only.
 };
 
 // Where a record landed. `offset` is nullopt when it is unknown (acks=Leader).
@@ -86,7 +93,16 @@ struct Delivery {
   uint32_t partition = 0;
   std::optional<core::Offset> offset;
 };
-using DeliveryPromise = io::Promise<absl::StatusOr<Delivery>>;
+// A record's outcome, and the partition Send chose for it (known at once, before delivery).
+class DeliveryPromise : public io::Promise<absl::StatusOr<Delivery>> {
+ public:
+  DeliveryPromise(io::Runtime& runtime, uint32_t partition)
+      : Promise(runtime), partition_(partition) {}
+  uint32_t partition() const { return partition_; }
+
+ private:
+  const uint32_t partition_;
+};
 
 class Producer {
  public:
@@ -151,6 +167,7 @@ class Producer {
 
   Producer(Client& client, ProducerOptions options);
   PartitionState& State(const std::string& topic, uint32_t partition);
+  uint32_t KeyPartition(std::string_view key, uint32_t partitions) const;
   uint32_t StickyPartition(const std::string& topic, uint32_t partitions);
   void Seal(PartitionState& state);
   void SenderLoop(PartitionState& state);

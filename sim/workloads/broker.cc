@@ -271,13 +271,18 @@ void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint
   while (run.world.Now() < until) {
     const int64_t value = run.recorder.NextValue();
     const std::string key = fmt::format("k{}", value % 97);
-    const uint32_t partition = client::PartitionForKey(key, partitions);
     const size_t op = run.recorder.Invoke(process, checks::Function::kSend);
-    run.recorder.operation(op).partition = partition;
-    run.recorder.operation(op).values = {value};
+    checks::Operation& send = run.recorder.operation(op);
+    // Where the producer routes the key; the log checker judges it (misrouted-key). Send only
+    // fails before routing on a metadata error: the record certainly went nowhere.
+    send.partition = client::PartitionForKey(key, partitions);
+    send.values = {value};
+    send.key = key;
+    send.partition_count = partitions;
     const io::Instant deadline = rt.Now() + seconds(40);
     absl::StatusOr<std::shared_ptr<client::DeliveryPromise>> sent =
         producer.Send(kTopic, key, std::to_string(value), {}, 0, deadline);
+    if (sent.ok()) run.recorder.operation(op).partition = (*sent)->partition();
     absl::StatusOr<client::Delivery> delivery =
         sent.ok() ? [&]() -> absl::StatusOr<client::Delivery> {
       absl::StatusOr<const absl::StatusOr<client::Delivery>*> waited = (*sent)->Wait(deadline);
@@ -286,8 +291,10 @@ void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint
     }()
         : absl::StatusOr<client::Delivery>(sent.status());
     if (delivery.ok() && delivery->offset.has_value()) {
-      MERIDIAN_CHECK(delivery->partition == partition, "the producer moved key {} from {} to {}",
-                     key, partition, delivery->partition);
+      MERIDIAN_CHECK(
+          static_cast<int64_t>(delivery->partition) == run.recorder.operation(op).partition,
+          "the producer delivered key {} to partition {}, not where Send put it", key,
+          delivery->partition);
       run.recorder.operation(op).offsets = {static_cast<int64_t>(delivery->offset->value())};
       run.recorder.Complete(op, checks::Outcome::kOk);
       if (run.world.Now() >= run.healed_at) run.send_ok_after_heal++;
@@ -314,6 +321,7 @@ void RunSpikeProducers(io::Runtime& rt, Run& run, uint32_t partitions, int spike
   client::ProducerOptions options;
   options.delivery_timeout = run.plan.delivery_timeout;
   options.request_timeout = seconds(3);
+  options.planted = run.plan.producer_bug;
   absl::StatusOr<std::unique_ptr<client::Producer>> producer = absl::UnavailableError("");
   while (!producer.ok() && run.world.Now() < run.spike_end) {
     producer = client::Producer::Create(client, options);
@@ -351,6 +359,7 @@ void RunProducerNode(io::Runtime& rt, Run& run) {
     client::ProducerOptions options;
     options.delivery_timeout = run.plan.delivery_timeout;
     options.request_timeout = seconds(3);
+    options.planted = run.plan.producer_bug;
     producer = client::Producer::Create(client, options);
     if (!producer.ok() && !rt.Sleep(milliseconds(200)).ok()) return;
   }
@@ -794,6 +803,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
     plan.assignor = assignors[swarm_random.Between(0, 2)];
     plan.group_bug = options.group_consumer_bug;
   }
+  plan.producer_bug = options.producer_bug;
   MaybePlantNondeterminism(options, plan.servers, &world_options);
   const std::vector<FaultEvent> generated =
       plan.spike                               ? std::vector<FaultEvent>{}  // The spike alone.

@@ -48,6 +48,7 @@ struct Plan {
   std::vector<io::NodeId> group_members;
   wire::Assignor assignor = wire::Assignor::Range;
   client::GroupConsumerPlantedBug group_bug = client::GroupConsumerPlantedBug::kNone;
+  client::ProducerPlantedBug producer_bug = client::ProducerPlantedBug::kNone;
   bool spike = false;  // spike-10x (sim/workloads/spike.h): bounds, a spike, no faults.
   io::Duration promotion_delay = seconds(3);
   size_t home_region_index = 0;  // In targets.regions (regional topics).

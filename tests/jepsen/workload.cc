@@ -124,9 +124,12 @@ void Workload::SenderLoop(client::Producer& producer, bool idempotent) {
     checks::Operation send{.process = process, .f = checks::Function::kSend};
     send.partition = client::PartitionForKey(key, options_.partitions);
     send.values = {value};
+    send.key = key;  // The checker judges the producer's routing (misrouted-key).
+    send.partition_count = options_.partitions;
     const size_t op = Invoke(std::move(send));
     absl::StatusOr<std::shared_ptr<client::DeliveryPromise>> sent =
         producer.Send(options_.topic, key, key, {}, 0, rt_.Now() + seconds(2));
+    if (sent.ok()) history_.operations[op].partition = (*sent)->partition();
     if (!sent.ok()) {  // refused before it was queued: certainly not written
       Complete(op, checks::Outcome::kFail);
       errors_[std::string(absl::StatusCodeToString(sent.status().code()))]++;
