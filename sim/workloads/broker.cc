@@ -768,7 +768,40 @@ void CountFetchedBytes(Run& run, const client::Consumer& consumer, const std::st
   }
 }
 
-const absl::btree_set<FaultKind>& BrokerFaultKinds() { return ReplicatedLogFaultKinds(); }
+namespace {
+
+// Kinds that joined BrokerFaultKinds() after seeds were measured and cited in the docs: each is
+// drawn (1/2 per seed) and its events generated from its own random stream, so a seed that does
+// not draw it runs exactly as before. --kinds naming one generates it the ordinary way.
+std::vector<FaultEvent> WithLateKinds(const io::Random& root, const SimulationOptions& options,
+                                      const NemesisTargets& targets,
+                                      std::vector<FaultEvent> schedule) {
+  if (!options.only_kinds.empty()) return schedule;
+  io::Random late = root.Fork("late-kinds");
+  SwarmConfig swarm{.fault_phase = options.fault_phase, .heal_phase = options.heal_phase};
+  for (FaultKind kind : {FaultKind::kDiskFull}) {
+    MERIDIAN_CHECK(!ReplicatedLogFaultKinds().contains(kind));
+    if (late.Chance(1, 2)) swarm.enabled.insert(kind);
+  }
+  if (swarm.enabled.empty()) return schedule;
+  for (const FaultEvent& event : GenerateSchedule(late, swarm, targets)) schedule.push_back(event);
+  std::stable_sort(schedule.begin(), schedule.end(),
+                   [](const FaultEvent& a, const FaultEvent& b) { return a.at < b.at; });
+  return schedule;
+}
+
+}  // namespace
+
+const absl::btree_set<FaultKind>& BrokerFaultKinds() {
+  // Full disks too: a replica waits out ENOSPC and resumes (core/log), so the product survives
+  // them. `meridian-sim --seeds=1..100 --kinds=<the others>,disk_full`: 0 failed (2026-12-01).
+  static const auto* kinds = [] {
+    auto* all = new absl::btree_set<FaultKind>(ReplicatedLogFaultKinds());
+    all->insert(FaultKind::kDiskFull);
+    return all;
+  }();
+  return *kinds;
+}
 
 SimulationResult RunBrokerWorkload(const SimulationOptions& options,
                                    const std::function<void(std::string_view)>& trace_sink) {
@@ -779,7 +812,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   SwarmConfig swarm;
   swarm.enabled = options.only_kinds;
   if (options.only_kinds.empty()) {
-    for (FaultKind kind : BrokerFaultKinds()) {
+    for (FaultKind kind : ReplicatedLogFaultKinds()) {
       if (swarm_random.Chance(1, 2)) swarm.enabled.insert(kind);
     }
   }
@@ -805,11 +838,15 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   }
   plan.producer_bug = options.producer_bug;
   MaybePlantNondeterminism(options, plan.servers, &world_options);
-  const std::vector<FaultEvent> generated =
+  std::vector<FaultEvent> generated =
       plan.spike                               ? std::vector<FaultEvent>{}  // The spike alone.
       : IsRegionLossScenario(options.scenario) ? RegionLossSchedule(schedule_random, options, plan)
       : IsChurnScenario(options.scenario)      ? ChurnSchedule(schedule_random, options, plan)
                                           : GenerateSchedule(schedule_random, swarm, plan.targets);
+  if (!plan.spike && !IsRegionLossScenario(options.scenario) &&
+      !IsChurnScenario(options.scenario)) {
+    generated = WithLateKinds(root, options, plan.targets, std::move(generated));
+  }
   SimulationResult result;
   result.schedule = KeepScheduleEntries(generated, options.keep_faults);
   result.schedule_generated = generated.size();

@@ -21,9 +21,10 @@
 namespace meridian::sim {
 
 // Fault kinds the broker workload turns on (each with probability 1/2 per seed, unless --kinds
-// says otherwise): every network and process fault, clock skew, slow fsyncs, torn writes and
-// region loss. Disk errors, full disks and at-rest damage (bit flips, misdirected writes) are
-// not yet: a replica fail-stops on them and the repair from peers does not exist yet.
+// says otherwise): every network and process fault, clock skew, slow fsyncs, torn writes,
+// region loss and full disks. Not yet disk errors (a replica fail-stops on EIO and stays down
+// until its node restarts) and at-rest damage (bit flips, misdirected writes: sim/README.md
+// "The fault model" names the seeds that still fail with them).
 const absl::btree_set<FaultKind>& BrokerFaultKinds();
 
 SimulationResult RunBrokerWorkload(const SimulationOptions& options,
