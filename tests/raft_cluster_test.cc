@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_join.h"
 #include "core/raft/seed_guard.h"
+#include "io/assert.h"
 
 namespace meridian::sim {
 namespace {
