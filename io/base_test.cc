@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <csignal>
 #include <string>
 #include <vector>
 
+#include "io/assert.h"
 #include "io/crc32c.h"
+#include "io/fatal_context.h"
 #include "io/random.h"
 #include "io/time.h"
 
@@ -87,6 +90,37 @@ TEST(Instant, AdditionSaturatesAtInfinity) {
   EXPECT_TRUE((Instant::Infinite() + Duration(1)).is_infinite());
   EXPECT_EQ((Instant::FromNanos(5) + Duration(10)).nanos(), 15);
   EXPECT_EQ(Instant::FromNanos(1'500'000'000).ToString(), "1.500000000s");
+}
+
+// A process that dies while a FatalContext lives says what it was doing: once after a failed
+// assertion (which aborts), and on a fatal signal; after the context ends, nothing.
+TEST(FatalContextDeathTest, AFailedAssertionPrintsTheLineOnce) {
+  EXPECT_DEATH(
+      {
+        const FatalContext context("seed 7; reproduce with: meridian-sim --seed=7");
+        MERIDIAN_CHECK(1 + 1 == 3, "on purpose");
+      },
+      "on purpose\n\n[*][*][*] the process died during: seed 7; reproduce with: "
+      "meridian-sim --seed=7\n$");
+}
+
+TEST(FatalContextDeathTest, AFatalSignalPrintsTheLine) {
+  EXPECT_EXIT(
+      {
+        const FatalContext context("seed 8; reproduce with: meridian-sim --seed=8");
+        std::raise(SIGSEGV);
+      },
+      testing::KilledBySignal(SIGSEGV),
+      "died during: seed 8; reproduce with: meridian-sim --seed=8");
+}
+
+TEST(FatalContextDeathTest, NothingIsPrintedOnceTheContextEnded) {
+  EXPECT_DEATH(
+      {
+        { const FatalContext context("seed 9"); }
+        MERIDIAN_CHECK(false, "after the seed");
+      },
+      "after the seed\n$");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -21,6 +22,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
+#include "io/assert.h"
+#include "io/fatal_context.h"
 #include "sim/raft_cluster.h"
 #include "sim/simulation.h"
 
@@ -81,6 +84,9 @@ ABSL_FLAG(
     "(forget-to-persist-vote, commit-older-term-by-counting, vote-without-log-check, ...).");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
+ABSL_FLAG(std::string, plant_crash, "",
+          "Test only: N:assert or N:segv makes seed N die that way as it starts (a failed "
+          "MERIDIAN_CHECK or SIGSEGV), to show that a dying seed still names its replay command.");
 ABSL_FLAG(bool, plant_nondeterminism, false,
           "Test only: perturb the run by a per-process hash order (must break replay).");
 
@@ -93,6 +99,40 @@ double WallSecondsSince(std::chrono::steady_clock::time_point start) {  // deter
 }
 
 bool ParseU64(const std::string& text, uint64_t* value) { return absl::SimpleAtoi(text, value); }
+
+// --plant_crash, parsed by Main: the seed that dies, and how.
+struct PlantedCrash {
+  enum class Kind { kNone, kAssert, kSegv };
+  Kind kind = Kind::kNone;
+  uint64_t seed = 0;
+};
+PlantedCrash planted_crash;
+
+// Parses --plant_crash; false for a bad value.
+bool ParsePlantedCrash(const std::string& text) {
+  if (text.empty()) return true;
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos || !absl::SimpleAtoi(text.substr(0, colon), &planted_crash.seed))
+    return false;
+  const std::string kind = text.substr(colon + 1);
+  if (kind != "assert" && kind != "segv") return false;
+  planted_crash.kind = kind == "assert" ? PlantedCrash::Kind::kAssert : PlantedCrash::Kind::kSegv;
+  return true;
+}
+
+// Called once a seed's io::FatalContext is set, before the seed runs.
+void MaybeCrashAsPlanted(uint64_t seed) {
+  if (planted_crash.kind == PlantedCrash::Kind::kNone || seed != planted_crash.seed) return;
+  if (planted_crash.kind == PlantedCrash::Kind::kSegv) std::raise(SIGSEGV);
+  MERIDIAN_CHECK(planted_crash.kind != PlantedCrash::Kind::kAssert, "--plant_crash at seed {}",
+                 seed);
+}
+
+// What a seed that dies inside a node (a failed MERIDIAN_CHECK, a fatal signal) prints on its
+// way down, so that even a sweep that never reaches its summary names the seed to replay.
+std::string DyingLine(uint64_t seed, const std::string& repro) {
+  return fmt::format("seed {}; reproduce with: {}", seed, repro);
+}
 
 std::vector<std::string> SplitCommas(const std::string& text) {
   std::vector<std::string> parts;
@@ -217,6 +257,8 @@ int RunOne(SimulationOptions options) {
     sink = [&trace_file](std::string_view line) { trace_file << line << '\n'; };
   }
   options.history_path = absl::GetFlag(FLAGS_history);
+  const io::FatalContext context(DyingLine(options.seed, ReproCommand(options)));
+  MaybeCrashAsPlanted(options.seed);
   const SimulationResult result = RunSimulation(options, sink);
   if (trace_file.is_open()) {
     for (size_t i = 0; i < result.schedule.size(); i++) {
@@ -230,6 +272,8 @@ int RunOne(SimulationOptions options) {
 
 int Shrink(SimulationOptions options) {
   int runs = 0;
+  const io::FatalContext context(DyingLine(options.seed, ReproCommand(options)));
+  MaybeCrashAsPlanted(options.seed);
   const std::vector<size_t> minimal = ShrinkSchedule(options, &runs);
   options.keep_faults = minimal;
   const SimulationResult result = RunSimulation(options);
@@ -329,6 +373,8 @@ int Sweep(const SimulationOptions& base, uint64_t first, uint64_t last) {
   for (uint64_t seed = first; seed <= last; seed++) {
     SimulationOptions options = base;
     options.seed = seed;
+    const io::FatalContext context(DyingLine(seed, ReproCommand(options)));
+    MaybeCrashAsPlanted(seed);
     const SimulationResult result = RunSimulation(options);
     geo.Add(result);
     for (const auto& [name, count] : result.faults) faults[name] += count;
@@ -422,6 +468,8 @@ int RaftSweep(const RaftSimOptions& base, uint64_t first, uint64_t last) {
   for (uint64_t seed = first; seed <= last; seed++) {
     RaftSimOptions options = base;
     options.seed = seed;
+    const io::FatalContext context(DyingLine(seed, RaftRepro(options)));
+    MaybeCrashAsPlanted(seed);
     const RaftSimResult result = RunRaftSimulation(options);
     auto& [runs, failures] = by_schedule[ElectionScheduleName(result.election_schedule)];
     runs++;
@@ -475,6 +523,8 @@ int RaftMain() {
     }
     options.trace = [&trace_file](std::string_view line) { trace_file << line << '\n'; };
   }
+  const io::FatalContext context(DyingLine(options.seed, RaftRepro(options)));
+  MaybeCrashAsPlanted(options.seed);
   const RaftSimResult result = RunRaftSimulation(options);
   fmt::print("{}\n", RaftResultJson(options, result));
   if (!result.ok()) fmt::print(stderr, "FAILED: reproduce with: {}\n", RaftRepro(options));
@@ -482,6 +532,10 @@ int RaftMain() {
 }
 
 int Main() {
+  if (!ParsePlantedCrash(absl::GetFlag(FLAGS_plant_crash))) {
+    fmt::print(stderr, "meridian-sim: --plant_crash must be N:assert or N:segv\n");
+    return 2;
+  }
   if (absl::GetFlag(FLAGS_workload) == "raft") return RaftMain();
   SimulationOptions options;
   if (const std::string error = OptionsFromFlags(&options); !error.empty()) {

@@ -80,4 +80,33 @@ grep -q '"repro":"meridian-sim --workload=raft --seed=1 --replicas=3 --bug=forge
 "$sim" --workload=raft --seed=1 --election_faults=x >/dev/null 2>&1; [ $? -eq 2 ] \
   || fail "bad --election_faults must exit 2"
 echo "ok: raft workload"
+
+# A seed that dies (an assertion inside a node, a fatal signal) still names the command that
+# replays it, on stderr, before the process dies of it (io/fatal_context.h; issue 17): a sweep
+# killed by a seed used to end with the assertion alone, no seed to replay.
+# ack-before-fsync trips a replica's assertion ("acknowledging index 1 beyond the synced log")
+# at once, on every seed.
+died="meridian-sim --workload=raft --seed=1 --replicas=3 --bug=ack-before-fsync"
+err=$("$sim" --workload=raft --seeds=1..40 --bug=ack-before-fsync 2>&1 >/dev/null); status=$?
+[ "$status" -eq 134 ] || fail "a seed dying of an assertion must kill the sweep by SIGABRT (got $status): $err"
+grep -q 'assertion failed: .*beyond the synced log' <<< "$err" || fail "no assertion: $err"
+grep -qF "*** the process died during: seed 1; reproduce with: $died" <<< "$err" \
+  || fail "the dying sweep did not name its seed and replay command: $err"
+# The printed command is itself a meridian-sim command.
+err=$("$sim" ${died#meridian-sim } 2>&1 >/dev/null); status=$?
+[ "$status" -eq 134 ] && grep -qF "seed 1; reproduce with: $died" <<< "$err" \
+  || fail "the printed replay command did not die the same way ($status): $err"
+# The seed named is the one that died, not the first of the sweep (--plant_crash kills seed N as
+# it starts); a fatal signal (SIGSEGV) names it too; the broker workload's replay is a bazel run.
+err=$("$sim" --workload=raft --seeds=1..4 --plant_crash=3:assert 2>&1 >/dev/null); status=$?
+[ "$status" -eq 134 ] && grep -qF "*** the process died during: seed 3; reproduce with: meridian-sim --workload=raft --seed=3 " <<< "$err" \
+  || fail "raft seed 3's planted assertion ($status): $err"
+err=$("$sim" --seeds=1..4 --duration=2 --heal=5 --plant_crash=2:segv 2>&1 >/dev/null); status=$?
+[ "$status" -eq 139 ] && grep -qF "*** the process died during: seed 2; reproduce with: bazel run //sim:meridian-sim -- --seed=2 " <<< "$err" \
+  || fail "broker seed 2's planted SIGSEGV ($status): $err"
+err=$("$sim" --seed=5 --workload=toy --duration=2 --heal=5 --plant_crash=5:segv 2>&1 >/dev/null); status=$?
+[ "$status" -eq 139 ] && grep -qF "seed 5; reproduce with: bazel run //sim:meridian-sim -- --seed=5 " <<< "$err" \
+  || fail "a single toy run's planted SIGSEGV ($status): $err"
+"$sim" --seed=1 --plant_crash=x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --plant_crash must exit 2"
+echo "ok: a seed that dies names its replay command"
 echo "1 passed, 0 failed"

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_join.h"
 #include "core/raft/seed_guard.h"
+#include "io/assert.h"
 
 namespace meridian::sim {
 namespace {
@@ -139,11 +140,8 @@ namespace {
 uint64_t SeedsToCatch(core::raft::PlantedBug bug, uint32_t replicas, uint64_t seeds_max,
                       bool damage_at_rest = false) {
   for (uint64_t seed = 1; seed <= seeds_max; seed++) {
-    // Damage at rest keeps the fault mix its numbers were measured with (no election schedules:
-    // see DamageAtRestSweep).
-    RaftSimOptions options{
+    const RaftSimOptions options{
         .seed = seed, .replicas = replicas, .bug = bug, .damage_at_rest = damage_at_rest};
-    if (damage_at_rest) options.election_schedule = ElectionSchedule::kNone;
     const RaftSimResult result = RunRaftSimulation(options);
     if (!result.ok()) {
       std::printf("%s caught at seed %lu (%u replicas): %s\n", core::raft::PlantedBugName(bug),
@@ -200,27 +198,27 @@ TEST(RaftClusterPlantedBugs, LeaderCompletenessCheckFiresOnVoteWithoutLogCheck) 
 
 // Damage at rest on more than one replica (RaftSimOptions::damage_at_rest): a replica that
 // votes with a log cut below what it had acknowledged elects a leader without committed
-// entries. Measured 2026-11-30: caught at seed 13 (leader completeness); the correct code is
-// safe on seeds 1-100 with damage on (DamageAtRestSweep).
+// entries. Measured 2026-12-01 with the seed's election schedules: caught at seed 21 (leader
+// completeness; seed 13 without them); the correct code is safe on seeds 1-100 with damage on
+// (DamageAtRestSweep).
 TEST(RaftClusterPlantedBugs, DamagedReplicaVotes) {
   ExpectCaught(core::raft::PlantedBug::kDamagedReplicaVotes, 3, 100, /*damage_at_rest=*/true);
 }
 // Not yet asserted on every seed: when damage cuts the logs of several replicas of the group,
 // the replicas behind their durable mark do not campaign, and a group whose every replica is
-// behind stays unavailable until repaired by hand (fastbuild after the merge: seeds 17, 31 and
-// 50 of 1-100; sim/README.md, issue 15). For such a seed the audit, which re-applies through a
-// leader, cannot judge either, so its findings are printed with the replay command instead of
-// failing; every other seed must pass every check (safety, audit and liveness).
+// behind stays unavailable until repaired by hand (fastbuild, with the election schedules:
+// seed 83 of 1-100; without them seeds 17, 31 and 50; sim/README.md, issue 15). For such a seed the
+// audit, which re-applies through a leader, cannot judge either, so its findings are printed with
+// the replay command instead of failing; every other seed must pass every check (safety, audit and
+// liveness).
 TEST(RaftCluster, DamageAtRestSweep) {
   int unavailable = 0;
   for (uint64_t seed = 1; seed <= 100; seed++) {
-    // Without the election schedules: with them, seed 26 fails as "n1 could not reopen its
-    // replica: RESOURCE_EXHAUSTED: ENOSPC" (Replica::Open does not wait a full disk out, unlike a
-    // running replica), a gap of its own, not yet fixed (RAFT_SIM_SEED=26 RAFT_SIM_DAMAGE=1).
-    const RaftSimOptions options{.seed = seed,
-                                 .replicas = 3,
-                                 .damage_at_rest = true,
-                                 .election_schedule = ElectionSchedule::kNone};
+    // With the seed's election schedule, as in the other sweeps. They were off while seed 26
+    // failed as "n1 could not reopen its replica: RESOURCE_EXHAUSTED: ENOSPC": Replica::Open
+    // did not wait a full disk out, unlike a running replica (RAFT_SIM_SEED=26
+    // RAFT_SIM_DAMAGE=1; tests/log:replica_disk_full_test).
+    const RaftSimOptions options{.seed = seed, .replicas = 3, .damage_at_rest = true};
     const RaftSimResult result = RunRaftSimulation(options);
     const bool stuck = std::any_of(
         result.violations.begin(), result.violations.end(),

@@ -12,6 +12,7 @@
 
 #include "core/raft/seed_guard.h"
 #include "core/raft/testing/cluster_harness.h"
+#include "io/assert.h"
 
 namespace meridian::core::raft::testing {
 namespace {

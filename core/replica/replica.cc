@@ -115,10 +115,26 @@ absl::Status RetryWhileDiskFull(io::Runtime& runtime, const std::function<absl::
   }
 }
 
-}  // namespace
+// What Open reads back from disk before the replica starts: all of it but the state machine.
+struct RecoveredStorage {
+  raft::HardState hard_state;
+  std::optional<raft::Snapshot> snapshot;
+  std::unique_ptr<log::Log> log;
+  log::RecoveryReport report;
+  std::vector<raft::Entry> entries;  // The log's entries after the snapshot.
+  std::unique_ptr<DurableMark> mark;
+};
 
-absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, ReplicaOptions options,
-                                                       ReplicaObserver* observer) {
+// Loads the hard state and the snapshot, recovers the log and reads the durable mark, and
+// reconciles them. What it writes: the group's directory, the mark's empty file and a new
+// log's first segment (each found as left by a later call); a log reset to continue after the
+// snapshot (a reset cut short is recovered as the old log, and reset again); and core/log's
+// recovery cut, which core/log records in its loss record before making it and reports on
+// every Open until AcknowledgeLoss. So a call that failed part-way (a full disk: the loss
+// record or a segment header needed space) can simply be made again: the next one reports the
+// same loss.
+absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
+                                                const ReplicaOptions& options) {
   io::Disk& disk = runtime.disk();
   absl::StatusOr<bool> exists = disk.Exists(options.dir);
   if (!exists.ok()) return exists.status();
@@ -126,62 +142,106 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
     if (absl::Status s = disk.CreateDir(options.dir); !s.ok()) return s;
     if (absl::Status s = disk.SyncDir(io::ParentDir(options.dir)); !s.ok()) return s;
   }
+  RecoveredStorage recovered;
   absl::StatusOr<raft::HardState> hard_state = LoadHardState(disk, options.dir);
   if (!hard_state.ok()) return hard_state.status();
+  recovered.hard_state = *hard_state;
   absl::StatusOr<std::optional<raft::Snapshot>> snapshot = LoadSnapshot(disk, options.dir);
   if (!snapshot.ok()) return snapshot.status();
-  const raft::Index snapshot_index =
-      snapshot->has_value() ? (*snapshot)->meta.index : raft::Index(0);
-  log::RecoveryReport report;
+  recovered.snapshot = std::move(*snapshot);
   absl::StatusOr<std::unique_ptr<log::Log>> log = log::Log::Open(
       runtime, disk,
       log::LogOptions{
           .dir = options.dir + "/log",
           .segment_bytes_max = options.log_segment_bytes,
           .testing = {.report_durable_before_sync = options.unsafe_ack_before_fsync_for_tests}},
-      &report);
+      &recovered.report);
   if (!log.ok()) return log.status();
-  if (snapshot->has_value()) {
-    if (absl::Status s = AlignLogWithSnapshot(**log, (*snapshot)->meta); !s.ok()) return s;
+  recovered.log = std::move(*log);
+  const std::optional<raft::Snapshot>& base = recovered.snapshot;
+  if (base.has_value()) {
+    if (absl::Status s = AlignLogWithSnapshot(*recovered.log, base->meta); !s.ok()) return s;
   }
-  absl::StatusOr<std::vector<raft::Entry>> entries = ReadEntriesAfter(**log, snapshot_index);
+  absl::StatusOr<std::vector<raft::Entry>> entries =
+      ReadEntriesAfter(*recovered.log, base.has_value() ? base->meta.index : raft::Index(0));
   if (!entries.ok()) return entries.status();
+  recovered.entries = std::move(*entries);
   absl::StatusOr<std::unique_ptr<DurableMark>> mark = DurableMark::Open(
       disk, options.dir,
       options.unsafe_ack_before_fsync_for_tests ? DurableMark::Sync::kUnsyncedForTests
                                                 : DurableMark::Sync::kSynced);
   if (!mark.ok()) return mark.status();
-  const raft::LogPosition recovered = RecoveredPosition(*snapshot, *entries);
-  if (absl::Status s = ReconcileWithDurableMark(**mark, recovered, report, &*hard_state); !s.ok()) {
+  recovered.mark = std::move(*mark);
+  if (absl::Status s = ReconcileWithDurableMark(
+          *recovered.mark, RecoveredPosition(recovered.snapshot, recovered.entries),
+          recovered.report, &recovered.hard_state);
+      !s.ok()) {
     return s;
   }
-  if (snapshot->has_value() && options.state_machine != nullptr) {
-    if (absl::Status s = options.state_machine->Restore((*snapshot)->meta, (*snapshot)->data);
+  return recovered;
+}
+
+}  // namespace
+
+// A full disk is waited out here as on the running path (RetryWhileDiskFull): a restart after
+// any cut (a torn tail included) writes core/log's loss record first, and a node restarted on
+// a full disk used to fail to reopen the group instead of waiting (the raft runner's seed 26
+// with damage at rest and the election schedules). Retrying the whole recovery is safe
+// (RecoverStorage); the one step that forgets a loss, AcknowledgeLoss, comes after it, once
+// everything is reconciled, and even then the durable mark, never lowered, not the loss
+// record, is what keeps raft from voting with a log cut below what it had synced.
+absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, ReplicaOptions options,
+                                                       ReplicaObserver* observer) {
+  absl::StatusOr<RecoveredStorage> storage;
+  if (absl::Status s = RetryWhileDiskFull(runtime,
+                                          [&] {
+                                            storage = RecoverStorage(runtime, options);
+                                            return storage.status();
+                                          });
+      !s.ok()) {
+    return s;
+  }
+  RecoveredStorage& recovered = *storage;
+  MERIDIAN_CHECK(recovered.log != nullptr);
+  MERIDIAN_CHECK(recovered.mark != nullptr);
+  const raft::Index snapshot_index =
+      recovered.snapshot.has_value() ? recovered.snapshot->meta.index : raft::Index(0);
+  if (recovered.snapshot.has_value() && options.state_machine != nullptr) {
+    if (absl::Status s =
+            options.state_machine->Restore(recovered.snapshot->meta, recovered.snapshot->data);
         !s.ok()) {
       return absl::DataLossError(
           fmt::format("restoring the snapshot at {}: {}", snapshot_index.ToString(), s.ToString()));
     }
   }
-  if (report.cut) {
+  if (recovered.report.cut) {
     MERIDIAN_PROBE("replica: restarted after the log was cut");
-    if (absl::Status s = (*log)->AcknowledgeLoss(); !s.ok()) return s;
+    if (absl::Status s =
+            RetryWhileDiskFull(runtime, [&] { return recovered.log->AcknowledgeLoss(); });
+        !s.ok()) {
+      return s;
+    }
   }
-  std::shared_ptr<Replica> replica(new Replica(runtime, options, observer, std::move(*log)));
-  replica->stored_hard_state_ = *hard_state;
-  replica->synced_ = recovered;
-  const raft::LogPosition durable_before = (*mark)->position();
-  replica->durable_mark_ = std::move(*mark);
-  if (snapshot->has_value()) {
+  const raft::LogPosition synced = RecoveredPosition(recovered.snapshot, recovered.entries);
+  std::shared_ptr<Replica> replica(
+      new Replica(runtime, std::move(options), observer, std::move(recovered.log)));
+  replica->stored_hard_state_ = recovered.hard_state;
+  replica->synced_ = synced;
+  const raft::LogPosition durable_before = recovered.mark->position();
+  replica->durable_mark_ = std::move(recovered.mark);
+  if (recovered.snapshot.has_value()) {
     replica->applied_ = snapshot_index;
-    replica->applied_term_ = (*snapshot)->meta.term;
+    replica->applied_term_ = recovered.snapshot->meta.term;
     replica->snapshot_index_ = snapshot_index;
   }
+  const ReplicaOptions& started = replica->options_;
   replica->raft_ = std::make_unique<raft::Raft>(
-      options.raft,
-      raft::RestartState{*hard_state, std::move(*entries), std::move(*snapshot), durable_before},
-      runtime.random().Fork(fmt::format("raft-{}", options.group)));
+      started.raft,
+      raft::RestartState{recovered.hard_state, std::move(recovered.entries),
+                         std::move(recovered.snapshot), durable_before},
+      runtime.random().Fork(fmt::format("raft-{}", started.group)));
   replica->PublishState();
-  runtime.Spawn(fmt::format("raft-{}", options.group), [self = replica] { self->RunDriver(); });
+  runtime.Spawn(fmt::format("raft-{}", started.group), [self = replica] { self->RunDriver(); });
   return replica;
 }
 
