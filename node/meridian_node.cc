@@ -5,13 +5,15 @@
 // request logic is in core/broker; this file only wires objects together.
 //
 // Exit codes: 0 after a clean stop; 2 for a bad flag (one line says which and why); 1 when the
-// environment refuses (data directory unusable, a port taken, the disk failing at start).
+// environment refuses (data directory unusable, a port taken, the disk failing at start); 3 when
+// a replica fail-stopped while running (its disk returned an error: restart the node).
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -107,6 +109,9 @@ ABSL_FLAG(bool, unsafe_ack_before_fsync_for_tests, false,
 
 namespace meridian::node {
 namespace {
+
+// meridian-node's exit code when a replica fail-stops while running (the header lists all).
+constexpr int kExitReplicaFailed = 3;
 
 using io::posix::PosixRuntime;
 
@@ -517,6 +522,25 @@ absl::Status BindListeners(PosixRuntime& rt, const io::Address& client_address,
 }
 
 // Runs the node until a stop signal; returns the exit code.
+// The broker's operational lines go to the structured log; a replica's fail-stop ends the
+// process (exit code 3).
+void RouteBrokerEvents(const Logger& log, core::broker::BrokerOptions& options) {
+  options.log = [&log](std::string_view text) {
+    log.Log(LogLevel::kWarn, "broker", {{"msg", std::string(text)}});
+  };
+  // A replica whose disk failed (EIO) cannot trust what the page cache holds: the node stops at
+  // once, without a clean shutdown that would write more, and a supervisor restarts it; recovery
+  // then reads only what is durable (crash safety is what kill -9 already relies on).
+  options.on_replica_failed = [&log](uint64_t group, const absl::Status& why) {
+    log.Log(LogLevel::kError, "replica_failed",
+            {{"group", std::to_string(group)},
+             {"error", why.ToString()},
+             {"action", fmt::format("exiting with code {} so a supervisor restarts the node",
+                                    kExitReplicaFailed)}});
+    std::_Exit(kExitReplicaFailed);
+  };
+}
+
 int Serve(const io::posix::PosixOptions& options, const io::Address& client_address,
           core::broker::BrokerOptions broker_options, const ClientTls& client_tls,
           const ClientTls& kafka_tls, const Logger& log) {
@@ -547,9 +571,7 @@ int Serve(const io::posix::PosixOptions& options, const io::Address& client_addr
     log.Log(LogLevel::kError, "start_failed", {{"error", started.ToString()}});
     return 1;
   }
-  broker_options.log = [&log](std::string_view text) {
-    log.Log(LogLevel::kWarn, "broker", {{"msg", std::string(text)}});
-  };
+  RouteBrokerEvents(log, broker_options);
   std::unique_ptr<core::broker::Broker> broker;
   int exit_code = 0;
   // The broker recovers its replicas from disk, which suspends: start it on the reactor.
@@ -628,7 +650,8 @@ int main(int argc, char** argv) {
       "[--peer_listen=ip:port --peers=id=ip:port,...] [--region=R --zone=Z]\n"
       "    (--tls_ca=F --tls_cert=F --tls_key=F --cluster_id=ID [--client_tls=off|tls|mutual] "
       "[--kafka_tls=off|tls|mutual] | --insecure_plaintext)\n\n"
-      "Exit codes: 0 clean stop, 1 environment error (data dir, port, disk), 2 bad flag.");
+      "Exit codes: 0 clean stop, 1 environment error (data dir, port, disk), 2 bad flag, 3 a "
+      "replica's disk failed while running (restart the node).");
   absl::ParseCommandLine(argc, argv);
   return meridian::node::Main();
 }

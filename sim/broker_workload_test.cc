@@ -38,6 +38,20 @@ TEST(BrokerSweep, Geo3x3Seeds1To100) {
   EXPECT_GT(tally.ops_ok, 10'000u) << "the workload must do real work";
 }
 
+// Disk errors (EIO): a replica fail-stops, its node exits and comes back as a supervisor would
+// restart it (Nemesis::SupervisorRestart; meridian-node's exit code 3). Every other kind is on
+// at once. Not yet in the default mix: seed 164 of this mix fails leader placement after EIO
+// kept a restarted node from starting a partition (sim/README.md).
+TEST(BrokerSweep, DiskErrorsWithEveryOtherKindSeeds1To40) {
+  SimulationOptions options{.scenario = "geo-3x3"};
+  options.only_kinds = BrokerFaultKinds();
+  options.only_kinds.insert(FaultKind::kDiskError);
+  const SweepTally tally = Sweep(options, 1, 40);
+  EXPECT_EQ(tally.failed, 0);
+  EXPECT_GT(tally.faults.count("disk_error") ? tally.faults.at("disk_error") : 0, 0u);
+  EXPECT_TRUE(tally.probes.contains("broker: a replica fail-stopped"));
+}
+
 TEST(BrokerSweep, Geo3x3Seeds101To200) {
   const SweepTally tally = Sweep({.scenario = "geo-3x3"}, 101, 200);
   EXPECT_EQ(tally.failed, 0);

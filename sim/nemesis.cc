@@ -181,7 +181,11 @@ void Nemesis::Block(const std::vector<io::NodeId>& from, const std::vector<io::N
 }
 
 void Nemesis::CrashFor(io::NodeId node, io::Duration length) {
-  if (!world_.IsUp(node)) return;
+  if (!world_.IsUp(node)) {
+    // Down between a fail-stop and its supervisor's restart: a loss for good still stands.
+    if (length.count() == 0 && supervised_down_.contains(node)) lost_for_good_.insert(node);
+    return;
+  }
   world_.Crash(node);
   if (length.count() == 0) {
     lost_for_good_.insert(node);
@@ -190,6 +194,24 @@ void Nemesis::CrashFor(io::NodeId node, io::Duration length) {
   world_.Schedule(world_.Now() + length, node, "restart", [this, node] {
     if (!healed_ && !world_.IsUp(node)) world_.Start(node);
   });
+}
+
+void Nemesis::SupervisorRestart(io::NodeId node) {
+  world_.Schedule(
+      world_.Now(), node, "replica fail-stop: node exits",
+      [this, node] {
+        if (!world_.IsUp(node)) return;
+        world_.Crash(node);
+        supervised_down_.insert(node);
+        world_.Schedule(world_.Now() + kSupervisorRestartDelay, node, "supervisor restart",
+                        [this, node] {
+                          supervised_down_.erase(node);
+                          if (!world_.IsUp(node) && !lost_for_good_.contains(node)) {
+                            world_.Start(node);
+                          }
+                        });
+      },
+      world_.incarnation(node));
 }
 
 void Nemesis::Apply(const FaultEvent& event) {

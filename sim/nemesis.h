@@ -94,6 +94,12 @@ class Nemesis {
   // Servers that are down for good (region lost, never restarted before the final audit).
   const absl::btree_set<io::NodeId>& lost_for_good() const { return lost_for_good_; }
   bool healed() const { return healed_; }
+  // What a supervisor does for a node process that exited because a replica fail-stopped
+  // (meridian-node's exit code 3): the node crashes now (unsynced data lost) and starts again
+  // after kSupervisorRestartDelay, unless the nemesis lost it for good meanwhile. Safe to call
+  // from the node's own fibers: the crash runs as a world event.
+  void SupervisorRestart(io::NodeId node);
+  static constexpr io::Duration kSupervisorRestartDelay = std::chrono::seconds(1);
 
  private:
   void Apply(const FaultEvent& event);
@@ -105,6 +111,7 @@ class Nemesis {
   NemesisTargets targets_;
   FaultAtlas& atlas_;
   absl::btree_set<io::NodeId> lost_for_good_;
+  absl::btree_set<io::NodeId> supervised_down_;  // Crashed by SupervisorRestart, not yet back.
   bool healed_ = false;
 };
 

@@ -18,6 +18,27 @@
 namespace meridian::core::broker {
 namespace {
 
+// What a replica's fail-stop does: logged here, then BrokerOptions::on_replica_failed. Holds
+// copies of the options it needs, never the state: the replica keeps this function, and the
+// state owns the replica.
+std::function<void(const absl::Status&)> OnReplicaFailStop(const BrokerOptions& options,
+                                                           uint64_t group) {
+  return [log = options.log, node = options.node_id, failed = options.on_replica_failed,
+          group](const absl::Status& why) {
+    MERIDIAN_PROBE("broker: a replica fail-stopped");
+    const std::string text = fmt::format(
+        "the replica of raft group {} fail-stopped and serves nothing more until it "
+        "is reopened from disk: {}",
+        group, why.ToString());
+    if (log) {
+      log(text);
+    } else {
+      fmt::print(stderr, "n{} broker: {}\n", node, text);
+    }
+    if (failed) failed(group, why);
+  };
+}
+
 void RunPeerDispatcher(std::shared_ptr<Broker::State> state) {
   io::Runtime& rt = state->runtime;
   while (!state->stopped) {
@@ -91,6 +112,7 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   options.log_segment_bytes = state.options.segment_bytes;
   options.unsafe_ack_before_fsync_for_tests = state.options.planted.ack_before_fsync;
   options.state_machine = machine;
+  options.on_fail_stop = OnReplicaFailStop(state.options, partition.group);
   const bool offsets = topic == kOffsetsTopic;
   if (offsets) {
     machine->ledger = std::make_unique<GroupLedger>(
@@ -599,6 +621,7 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   controller_options.tick = state->options.tick;
   controller_options.dir = GroupDir(cluster::kControllerGroup);
   controller_options.state_machine = state->controller_machine;
+  controller_options.on_fail_stop = OnReplicaFailStop(state->options, cluster::kControllerGroup);
   absl::StatusOr<bool> groups_exist = runtime.disk().Exists("groups");
   if (!groups_exist.ok()) return groups_exist.status();
   if (!*groups_exist) {

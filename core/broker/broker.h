@@ -170,6 +170,14 @@ struct BrokerOptions {
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
   // stderr, prefixed with the node id.
   std::function<void(std::string_view text)> log;
+  // A replica hosted here (a partition's or the metadata's) fail-stopped: its disk returned an
+  // error it cannot trust (EIO: after a failed fsync the page cache may hold data that never
+  // reaches the disk) or its state did not decode. `group` is its raft group. The replica
+  // serves nothing more until reopened from disk; the broker has logged why. meridian-node
+  // exits (a supervisor restarts it and recovery re-reads only what is durable, as Kafka does
+  // when its only log directory fails); the simulator crashes and restarts the node. Unset:
+  // the replica stays down until the node restarts.
+  std::function<void(uint64_t group, const absl::Status& why)> on_replica_failed;
   // Per-principal ACLs on topics (acl.h), checked for every request on the one request path;
   // null: no checks (every principal may do everything).
   std::shared_ptr<const AccessControl> acl;

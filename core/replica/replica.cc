@@ -535,6 +535,7 @@ void Replica::FailStop(absl::Status why) {
   inputs_.Close();
   applied_waiters_.NotifyAll();
   if (observer_ != nullptr) observer_->OnFailStop(runtime_.node(), why);
+  if (options_.on_fail_stop) options_.on_fail_stop(why);
 }
 
 void Replica::PublishState() {

@@ -99,6 +99,10 @@ struct ReplicaOptions {
   // Shared so it outlives every fiber of the replica (a driver resuming after Shutdown may still
   // apply what it had in hand).
   std::shared_ptr<ReplicaStateMachine> state_machine;
+  // Called once, on the driver fiber, when the replica fail-stops (a storage error such as EIO
+  // on fsync, or state that does not decode): it serves nothing more until reopened. The owner
+  // decides what a node does then (core/broker: BrokerOptions::on_replica_failed). May be unset.
+  std::function<void(const absl::Status& why)> on_fail_stop;
 };
 
 class Replica : public std::enable_shared_from_this<Replica> {

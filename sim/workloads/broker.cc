@@ -227,12 +227,20 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
       log->events.emplace_back(world != nullptr ? world->Now().nanos() : 0, event);
     };
   }
+  if (plan.nemesis != nullptr) {
+    // As meridian-node exits (code 3) and its supervisor restarts it (node/README.md).
+    options.on_replica_failed = [nemesis = plan.nemesis, node = rt.node()](uint64_t,
+                                                                           const absl::Status&) {
+      nemesis->SupervisorRestart(node);
+    };
+  }
   absl::StatusOr<std::unique_ptr<core::broker::Broker>> started =
       core::broker::Broker::Start(rt, options);
   if (!started.ok()) {
-    // A disk the nemesis damaged can refuse to open; the node stays down (the audit notices
-    // whatever that costs).
+    // A disk the nemesis damaged or failed can refuse to open: meridian-node exits (code 1)
+    // and its supervisor tries again, as after a fail-stop (a damaged disk keeps it down).
     MERIDIAN_PROBE("broker workload: a server could not start its broker");
+    if (plan.nemesis != nullptr) plan.nemesis->SupervisorRestart(rt.node());
     return;
   }
   std::shared_ptr<core::broker::Broker> broker(std::move(*started));
@@ -884,6 +892,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   }
   FaultAtlas atlas(/*copies_damaged_max=*/1);
   Nemesis nemesis(world, plan.targets, atlas);
+  plan.nemesis = &nemesis;
   nemesis.Install(result.schedule, options.fault_phase);
   for (io::NodeId node : world.nodes()) world.Start(node);
   world.RunUntil(run.stop_producing);

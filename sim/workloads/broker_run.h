@@ -33,6 +33,8 @@ struct PromotionLog {
 
 struct Plan {
   std::string scenario;
+  // Set once the nemesis exists (before any node starts): servers hand it their fail-stops.
+  Nemesis* nemesis = nullptr;
   std::vector<io::NodeId> servers;
   io::NodeId admin_consumer;  // Creates the topic, then consumes.
   std::vector<io::NodeId> producers;
