@@ -192,9 +192,7 @@ absl::StatusOr<DescribeConfigsRequest> DecodeDescribeConfigsRequest(std::span<co
   for (DescribeConfigsResource& resource : request.resources) {
     resource.type = reader.Int8();
     resource.name = reader.String();
-    // A nullable array: -1 asks for every config.
-    const bool every = reader.ok() && reader.remaining() >= 4 &&
-                       Reader(body.subspan(reader.position(), 4)).Int32() == -1;
+    const bool every = reader.NextArrayIsNull();  // A null array asks for every config.
     const size_t names = reader.ArrayCount(kArrayElementsMax);
     if (every) continue;
     resource.config_names.emplace();
