@@ -114,6 +114,11 @@ void Decode(ApiKey key, std::span<const uint8_t> body, int16_t v) {
         }
       }
       return;
+    case ApiKey::kCreatePartitions:
+      if (auto r = DecodeCreatePartitionsRequest(body, v); r.ok()) {
+        MERIDIAN_CHECK(r->topics.size() <= body.size());
+      }
+      return;
     default:
       return DecodeGroupRequest(key, body, v);
   }

@@ -31,6 +31,7 @@ enum class ApiKey : int16_t {
   kDeleteTopics = 20,
   kInitProducerId = 22,
   kDescribeConfigs = 32,
+  kCreatePartitions = 37,
 };
 
 struct ApiVersionRange {
@@ -50,7 +51,7 @@ inline constexpr ApiVersionRange kSupportedApis[] = {
     {ApiKey::kSyncGroup, 0, 3},       {ApiKey::kListGroups, 0, 2},
     {ApiKey::kApiVersions, 0, 2},     {ApiKey::kCreateTopics, 2, 4},
     {ApiKey::kDeleteTopics, 1, 3},    {ApiKey::kInitProducerId, 0, 1},
-    {ApiKey::kDescribeConfigs, 0, 2},
+    {ApiKey::kDescribeConfigs, 0, 2}, {ApiKey::kCreatePartitions, 0, 1},
 };
 
 // The served range of `key`, if it is served at all.

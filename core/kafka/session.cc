@@ -94,6 +94,8 @@ Outcome Dispatch(Session& session, const RequestFrame& frame) {
       return HandleOffsetFetch(session, frame);
     case ApiKey::kListGroups:
       return HandleListGroups(session, frame);
+    case ApiKey::kCreatePartitions:
+      return HandleCreatePartitions(session, frame);
     case ApiKey::kApiVersions:
       break;  // Answered above.
   }

@@ -100,6 +100,7 @@ Outcome HandleMetadata(Session& session, const RequestFrame& frame);
 Outcome HandleCreateTopics(Session& session, const RequestFrame& frame);
 Outcome HandleDeleteTopics(Session& session, const RequestFrame& frame);
 Outcome HandleInitProducerId(Session& session, const RequestFrame& frame);
+Outcome HandleCreatePartitions(Session& session, const RequestFrame& frame);
 Outcome HandleDescribeConfigs(Session& session, const RequestFrame& frame);  // config_requests.cc
 // The consumer-group APIs (group_requests.cc).
 Outcome HandleFindCoordinator(Session& session, const RequestFrame& frame);

@@ -6,7 +6,8 @@
 #  1. `kcat -L` lists the 3 brokers at their Kafka ports, the topics and partitions with
 #     leaders; kafka-python shows each broker's region as its rack; kafka-python creates a
 #     topic through CreateTopics (sent to the controller) and reads its retention.ms back with
-#     DescribeConfigs.
+#     DescribeConfigs; kafka-python grows a topic with CreatePartitions (validate_only first,
+#     which changes nothing; a count that does not grow and an unknown topic refused).
 #  2. `kcat -P` of 100,000 keyed lines plus a few with headers, `kcat -C -e` back: byte for byte
 #     the same lines, headers included, offsets 0..n-1 per partition, produce order kept; and
 #     kafka-python's own producer and consumer (no librdkafka) round-tripping 1,000 records.
@@ -147,6 +148,41 @@ configs = {entry[0]: entry[1] for entry in entries}
 print(f"  kafka-python: DescribeConfigs {name}: {sorted(configs.items())}")
 assert error == 0 and configs["retention.ms"] == "3600000", result
 assert configs["cleanup.policy"] == "delete", configs
+EOF
+"$PYTHON" - "$KAFKA" <<'EOF' || fail "kafka-python: CreatePartitions"
+import sys, time
+from kafka import KafkaConsumer
+from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
+from kafka.errors import InvalidPartitionsError, UnknownTopicOrPartitionError
+servers = sys.argv[1].split(",")
+admin = KafkaAdminClient(bootstrap_servers=servers)
+admin.create_topics([NewTopic("grown-by-kafka-python", 1, 3)])
+def partitions():
+    consumer = KafkaConsumer(bootstrap_servers=servers)
+    found = consumer.partitions_for_topic("grown-by-kafka-python")
+    consumer.close()
+    return len(found or ())
+for attempt in range(50):  # Until some node's metadata has the new topic.
+    if partitions() == 1:
+        break
+    time.sleep(0.2)
+admin.create_partitions({"grown-by-kafka-python": NewPartitions(3)}, validate_only=True)
+time.sleep(1)
+assert partitions() == 1, f"validate_only grew the topic to {partitions()} partitions"
+admin.create_partitions({"grown-by-kafka-python": NewPartitions(3)})
+for attempt in range(50):
+    if partitions() == 3:
+        break
+    time.sleep(0.2)
+assert partitions() == 3, partitions()
+print("  kafka-python: CreatePartitions grown-by-kafka-python 1 -> 3 (validate_only first: still 1)")
+for topic, count, error in [("grown-by-kafka-python", 3, InvalidPartitionsError),
+                            ("no-such-topic", 2, UnknownTopicOrPartitionError)]:
+    try:
+        admin.create_partitions({topic: NewPartitions(count)})
+        raise AssertionError(f"CreatePartitions {topic} to {count} was accepted")
+    except error as refused:
+        print(f"  kafka-python: CreatePartitions {topic} to {count}: {type(refused).__name__}")
 EOF
 wait_until 30 "every partition of 'lines' led" topic_caught_up lines
 timeout 10 kcat -b "$KAFKA" -L >"$WORK/metadata.txt" || fail "kcat -L"
