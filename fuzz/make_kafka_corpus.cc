@@ -164,8 +164,8 @@ void RequestSeeds() {
   Write("kafka_request", "api-versions-v3", versions.Take());
 }
 
-// CreatePartitions v1 (one topic placed by the broker, one by hand; validate_only), as admin
-// clients send it.
+// CreatePartitions v1 (one topic placed by the broker, one by hand; validate_only) and
+// DescribeGroups v4 (two groups, include_authorized_operations), as admin clients send them.
 void AdminSeeds() {
   Writer grow;
   grow.ArrayCount(2);
@@ -182,6 +182,13 @@ void AdminSeeds() {
   grow.Bool(true);
   Write("kafka_request", "create-partitions-v1",
         Request(ApiKey::kCreatePartitions, 1, grow.Take()));
+  Writer describe;
+  describe.ArrayCount(2);
+  describe.String("g");
+  describe.String("h");
+  describe.Bool(true);
+  Write("kafka_request", "describe-groups-v4",
+        Request(ApiKey::kDescribeGroups, 4, describe.Take()));
 }
 
 // The consumer-group requests as librdkafka 2.0 sends them (JoinGroup v5, SyncGroup v3, ...).

@@ -29,7 +29,8 @@ struct KafkaClusterOptions {
   core::broker::BrokerLimits limits;          // Every node's (client quotas, connections).
   std::function<void(std::string_view)> log;  // Every node's broker log lines, if given.
   std::shared_ptr<const core::broker::AccessControl> acl;  // Every node's ACLs, if given.
-  core::broker::Principal principal;  // Whom every Kafka connection speaks for.
+  core::broker::Principal principal;               // Whom every Kafka connection speaks for.
+  core::kafka::KafkaSessionLimits session_limits;  // Every Kafka connection's.
 };
 
 class KafkaCluster : public BrokerCluster {
@@ -58,13 +59,14 @@ class KafkaCluster : public BrokerCluster {
     ASSERT_TRUE(listener.ok()) << listener.status();
     std::shared_ptr<io::Listener> kafka(std::move(*listener));
     const core::broker::Principal principal = options.principal;
-    rt.Spawn("kafka-accept", [&rt, broker, kafka, principal] {
+    const core::kafka::KafkaSessionLimits limits = options.session_limits;
+    rt.Spawn("kafka-accept", [&rt, broker, kafka, principal, limits] {
       while (true) {
         absl::StatusOr<std::unique_ptr<io::Stream>> stream = kafka->Accept(io::Instant::Infinite());
         if (!stream.ok()) return;
         std::shared_ptr<io::Stream> connection(std::move(*stream));
-        rt.Spawn("kafka-conn", [&rt, broker, connection, principal] {
-          core::kafka::ServeKafkaConnection(*broker, rt, connection, nullptr, principal);
+        rt.Spawn("kafka-conn", [&rt, broker, connection, principal, limits] {
+          core::kafka::ServeKafkaConnection(*broker, rt, connection, nullptr, principal, limits);
         });
       }
     });

@@ -24,7 +24,9 @@
 #     describe` and by kafka-python (OffsetFetch); `kcat -G` reading a topic; kafka-python's
 #     KafkaConsumer with a group_id committing, a second one resuming there; a "simple" commit
 #     (assign() + commit, no generation) into an empty group; kafka-python's ListGroups (sent to
-#     every broker) lists each of those groups once.
+#     every broker) lists each of those groups once; kafka-python's DescribeGroups shows a live
+#     member (Stable, range, its client id, host, subscription and partitions), then Empty once
+#     it left; an unknown group is Dead.
 #  7. Reads near the client: kcat with client.rack set to a follower's region reads a topic
 #     whole, and that follower's meridian_fetch_follower_bytes_total shows it served them
 #     (KIP-392 preferred_read_replica); then `meridian consume --region` does the same.
@@ -372,6 +374,42 @@ want = ["cg-confluent", "kcat-group", "kp-group", "kp-manual"]
 assert all(name in names for name in want) and len(names) == len(set(names)), groups
 assert all(protocol == "consumer" for _, protocol in groups), groups
 print(f"  kafka-python ListGroups: {names}")
+EOF
+"$PYTHON" - "$KAFKA" <<'EOF' || fail "kafka-python DescribeGroups"
+import sys, time
+from kafka import KafkaConsumer
+from kafka.admin import KafkaAdminClient
+servers = sys.argv[1].split(",")
+admin = KafkaAdminClient(bootstrap_servers=servers)
+member = KafkaConsumer("grouped", bootstrap_servers=servers, group_id="kp-describe",
+                       client_id="describe-me", enable_auto_commit=False,
+                       session_timeout_ms=6000, heartbeat_interval_ms=500)
+for attempt in range(100):  # Until it has joined and been given its partitions.
+    member.poll(timeout_ms=200)
+    if member.assignment():
+        break
+group = admin.describe_consumer_groups(["kp-describe"])[0]
+print(f"  kafka-python DescribeGroups kp-describe: {group.state}, {group.protocol_type}/"
+      f"{group.protocol}, members {[(m.client_id, m.client_host) for m in group.members]}")
+assert (group.error_code, group.state, group.protocol_type) == (0, "Stable", "consumer"), group
+assert group.protocol == "range", group
+assert len(group.members) == 1, group.members
+described = group.members[0]
+assert described.client_id == "describe-me" and described.client_host == "/127.0.0.1", described
+assert described.member_metadata.subscription == ["grouped"], described.member_metadata
+partitions = {(topic, p) for topic, ps in described.member_assignment.assignment for p in ps}
+assert partitions == {("grouped", 0), ("grouped", 1), ("grouped", 2)}, described
+member.close(autocommit=False)  # LeaveGroup: the group empties.
+for attempt in range(50):
+    group = admin.describe_consumer_groups(["kp-describe"])[0]
+    if group.state == "Empty":
+        break
+    time.sleep(0.2)
+assert group.state == "Empty" and group.members == [], group
+manual, never = admin.describe_consumer_groups(["kp-manual", "never-joined"])
+assert manual.state == "Empty" and never.state == "Dead", (manual, never)
+print("  kafka-python DescribeGroups: kp-describe Empty after its member left; kp-manual Empty,"
+      " never-joined Dead")
 EOF
 
 echo "== 7. reads near the client: client.rack (KIP-392) and meridian consume --region"
