@@ -74,6 +74,11 @@ void DecodeGroupRequest(ApiKey key, std::span<const uint8_t> body, int16_t v) {
         MERIDIAN_CHECK(r->topics->size() <= body.size());
       }
       return;
+    case ApiKey::kDescribeGroups:
+      if (auto r = DecodeDescribeGroupsRequest(body, v); r.ok()) {
+        MERIDIAN_CHECK(r->groups.size() <= body.size());
+      }
+      return;
     default:
       return;
   }
@@ -112,6 +117,11 @@ void Decode(ApiKey key, std::span<const uint8_t> body, int16_t v) {
             MERIDIAN_CHECK(resource.config_names->size() <= body.size());
           }
         }
+      }
+      return;
+    case ApiKey::kCreatePartitions:
+      if (auto r = DecodeCreatePartitionsRequest(body, v); r.ok()) {
+        MERIDIAN_CHECK(r->topics.size() <= body.size());
       }
       return;
     default:

@@ -164,6 +164,33 @@ void RequestSeeds() {
   Write("kafka_request", "api-versions-v3", versions.Take());
 }
 
+// CreatePartitions v1 (one topic placed by the broker, one by hand; validate_only) and
+// DescribeGroups v4 (two groups, include_authorized_operations), as admin clients send them.
+void AdminSeeds() {
+  Writer grow;
+  grow.ArrayCount(2);
+  grow.String("orders");
+  grow.Int32(6);
+  grow.Int32(-1);  // assignments: null.
+  grow.String("t");
+  grow.Int32(2);
+  grow.ArrayCount(1);
+  grow.ArrayCount(2);
+  grow.Int32(1);
+  grow.Int32(2);
+  grow.Int32(30000);
+  grow.Bool(true);
+  Write("kafka_request", "create-partitions-v1",
+        Request(ApiKey::kCreatePartitions, 1, grow.Take()));
+  Writer describe;
+  describe.ArrayCount(2);
+  describe.String("g");
+  describe.String("h");
+  describe.Bool(true);
+  Write("kafka_request", "describe-groups-v4",
+        Request(ApiKey::kDescribeGroups, 4, describe.Take()));
+}
+
 // The consumer-group requests as librdkafka 2.0 sends them (JoinGroup v5, SyncGroup v3, ...).
 void GroupSeeds() {
   Writer find;
@@ -227,6 +254,7 @@ int main(int argc, char** argv) {
   meridian::fuzz::g_root = argv[1];
   meridian::fuzz::RequestSeeds();
   meridian::fuzz::GroupSeeds();
+  meridian::fuzz::AdminSeeds();
   meridian::fuzz::BatchSeeds();
   fmt::print("Kafka seed corpora written under {}\n", argv[1]);
   return 0;

@@ -272,13 +272,17 @@ wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
                       .home_region = existing->home_region,
                       .observers_per_region = existing->observers_per_region});
   if (!placement.ok()) return PlacementError(id, placement.status());
+  wire::CreatePartitionsResponseT response;
+  if (request.validate_only) {  // Every check passed; nothing is proposed.
+    response.topic = TopicInfo(state, *existing);
+    return Message(id, std::move(response));
+  }
   wire::TopicAddPartitionsT add;
   add.name = request.topic;
   add.partitions = Assignments(*std::move(placement));
   wire::MetadataCommandT command;
   command.body.Set(std::move(add));
   wire::ClientMessageT error;
-  wire::CreatePartitionsResponseT response;
   response.topic = ProposeTopicChange(state, id, command, request.topic, &error);
   if (response.topic == nullptr) return error;
   return Message(id, std::move(response));

@@ -471,33 +471,63 @@ wire::ClientMessageT GroupCoordinator::FetchOffsets(uint64_t id,
   return Message(id, std::move(response));
 }
 
+std::unique_ptr<wire::GroupInfoT> GroupCoordinator::DescribeOne(uint64_t id,
+                                                                const std::string& name,
+                                                                const LedgerGroup& decided,
+                                                                bool names_only) {
+  auto info = std::make_unique<wire::GroupInfoT>();
+  info->group = name;
+  info->generation = decided.generation;
+  info->assignor = decided.assignor;
+  info->protocol_type = decided.protocol_type;
+  info->protocol = decided.protocol;
+  auto live = groups_.find(name);
+  const Group* group = live == groups_.end() ? nullptr : live->second.get();
+  const bool rebalancing = group != nullptr && (group->rebalancing || group->awaiting_sync);
+  info->state = rebalancing ? "rebalancing" : decided.members.empty() ? "empty" : "stable";
+  info->awaiting_assignment = group != nullptr && group->awaiting_sync;
+  if (names_only) return info;
+  for (const LedgerMember& m : decided.members) {
+    auto member = std::make_unique<wire::GroupMemberInfoT>();
+    member->member_id = m.member_id;
+    member->client_id = m.client_id;
+    member->topics = m.topics;
+    member->assignment = ToWire(m.assignment);
+    member->kafka_assignment = m.kafka_assignment;
+    if (group != nullptr) {
+      if (auto heard = group->members.find(m.member_id); heard != group->members.end()) {
+        member->client_host = heard->second.client_host;
+        for (const auto& [protocol, metadata] : heard->second.protocols) {
+          if (protocol == decided.protocol) member->protocol_metadata = metadata;
+        }
+      }
+    }
+    info->members.push_back(std::move(member));
+  }
+  wire::OffsetFetchRequestT all;
+  all.group = name;
+  wire::ClientMessageT offsets = FetchOffsets(id, all);
+  info->offsets = std::move(offsets.body.AsOffsetFetchResponse()->offsets);
+  return info;
+}
+
 wire::ClientMessageT GroupCoordinator::Describe(uint64_t id,
                                                 const wire::DescribeGroupsRequestT& request) {
   if (!CurrentTerm()) return ErrorMessage(id, ErrorCode::NotLeader, "not the coordinator");
   wire::DescribeGroupsResponseT response;
-  for (const auto& [name, decided] : partition_.machine->ledger->groups()) {
-    if (!request.group.empty() && request.group != name) continue;
-    auto info = std::make_unique<wire::GroupInfoT>();
-    info->group = name;
-    info->generation = decided.generation;
-    info->assignor = decided.assignor;
-    auto live = groups_.find(name);
-    const bool rebalancing =
-        live != groups_.end() && (live->second->rebalancing || live->second->awaiting_sync);
-    info->state = rebalancing ? "rebalancing" : decided.members.empty() ? "empty" : "stable";
-    for (const LedgerMember& m : decided.members) {
-      auto member = std::make_unique<wire::GroupMemberInfoT>();
-      member->member_id = m.member_id;
-      member->client_id = m.client_id;
-      member->topics = m.topics;
-      member->assignment = ToWire(m.assignment);
-      info->members.push_back(std::move(member));
+  if (!request.group.empty()) {
+    // One group: decided, or only live (its first join phase, nothing in the log yet).
+    const LedgerGroup* decided = partition_.machine->ledger->Find(request.group);
+    if (decided != nullptr || groups_.contains(request.group)) {
+      const LedgerGroup none;
+      response.groups.push_back(
+          DescribeOne(id, request.group, decided != nullptr ? *decided : none, request.names_only));
     }
-    wire::OffsetFetchRequestT all;
-    all.group = name;
-    wire::ClientMessageT offsets = FetchOffsets(id, all);
-    info->offsets = std::move(offsets.body.AsOffsetFetchResponse()->offsets);
-    response.groups.push_back(std::move(info));
+    return Message(id, std::move(response));
+  }
+  for (const auto& [name, decided] : partition_.machine->ledger->groups()) {
+    if (request.groups_max != 0 && response.groups.size() >= request.groups_max) break;
+    response.groups.push_back(DescribeOne(id, name, decided, request.names_only));
   }
   return Message(id, std::move(response));
 }

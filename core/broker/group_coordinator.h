@@ -100,6 +100,7 @@ class GroupCoordinator {
   struct Member {
     std::string id;
     std::string client_id;
+    std::string client_host;  // Client-side groups: the JoinGroup connection's peer.
     std::vector<std::string> topics;
     wire::Assignor assignor = wire::Assignor::Range;
     io::Duration session_timeout{};
@@ -149,6 +150,10 @@ class GroupCoordinator {
                                                const std::string& member_id, io::Instant deadline,
                                                const std::function<bool()>& joined);
   wire::ClientMessageT JoinResponse(uint64_t id, const Group& group, const std::string& member);
+  // One group as DescribeGroups reports it: the decided state, with what this leader's live
+  // state adds (a rebalance, members' hosts and protocol metadata).
+  std::unique_ptr<wire::GroupInfoT> DescribeOne(uint64_t id, const std::string& name,
+                                                const LedgerGroup& decided, bool names_only);
   wire::ClientMessageT AwaitGeneration(uint64_t id, const std::string& name,
                                        const std::string& member, int32_t after,
                                        io::Instant deadline);

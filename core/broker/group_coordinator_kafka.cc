@@ -119,6 +119,7 @@ wire::ClientMessageT GroupCoordinator::JoinClientSide(uint64_t id,
   Member& member = group.members[member_id];
   member.id = member_id;
   member.client_id = request.client_id;
+  member.client_host = request.client_host.substr(0, wire::kNameBytesMax);
   member.topics = *std::move(topics);
   member.protocols = std::move(protocols);
   member.session_timeout = std::chrono::milliseconds(request.session_timeout_ms);

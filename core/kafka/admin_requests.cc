@@ -1,9 +1,11 @@
-// Metadata, CreateTopics, DeleteTopics, InitProducerId and the group APIs, translated into
-// Meridian's MetadataRequest, CreateTopicRequest, DeleteTopicRequest and InitProducerIdRequest.
+// Metadata, CreateTopics, DeleteTopics, CreatePartitions and InitProducerId, translated into
+// Meridian's MetadataRequest, CreateTopicRequest, DeleteTopicRequest, CreatePartitionsRequest and
+// InitProducerIdRequest.
 #include <fmt/format.h>
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "core/cluster/metadata.h"
 #include "core/kafka/session_internal.h"
@@ -250,6 +252,78 @@ Outcome HandleInitProducerId(Session& session, const RequestFrame& frame) {
     response.error_code = error::kUnknownServerError;
   }
   return Respond(EncodeInitProducerIdResponse(response, v));
+}
+
+namespace {
+
+// The Kafka answer to a CreatePartitions the controller refused. The messages are ours, never
+// the broker's: those quote the topic name, which may be up to INT16_MAX bytes long here.
+TopicResult PartitionsRefused(const std::string& name, wire::ErrorCode code) {
+  switch (code) {
+    case wire::ErrorCode::InvalidConfig:
+      if (name.starts_with("__")) {
+        return {name, error::kInvalidRequest,
+                "an internal topic (a name starting with __) keeps its partitions"};
+      }
+      return {name, error::kInvalidPartitions,
+              fmt::format("the new count must exceed the current one and be at most {}",
+                          cluster::kPartitionsPerTopicMax)};
+    case wire::ErrorCode::UnknownTopicOrPartition:
+      return {name, error::kUnknownTopicOrPartition, "no such topic"};
+    case wire::ErrorCode::NotEnoughReplicas:
+      return {name, error::kInvalidReplicationFactor,
+              "too few nodes to place the new partitions' replicas"};
+    default:
+      return {name, KafkaErrorCode(code, RequestKind::kController), std::nullopt};
+  }
+}
+
+TopicResult GrowOne(Session& session, const CreatePartitionsTopic& topic, bool validate_only) {
+  if (topic.has_assignments) {
+    return {topic.name, error::kInvalidRequest,
+            "manual partition assignment is not supported: Meridian places new partitions"};
+  }
+  if (topic.count <= 0) {
+    return {topic.name, error::kInvalidPartitions, "the partition count must be positive"};
+  }
+  if (!cluster::ValidateTopicName(topic.name).ok()) {
+    return {topic.name, error::kUnknownTopicOrPartition, "no such topic (not a valid name)"};
+  }
+  wire::CreatePartitionsRequestT grow;
+  grow.topic = topic.name;
+  grow.total = static_cast<uint32_t>(topic.count);
+  grow.validate_only = validate_only;
+  const wire::ClientMessageT answer = CallController(session, std::move(grow));
+  if (answer.body.AsCreatePartitionsResponse() != nullptr) {
+    return {topic.name, error::kNone, std::nullopt};
+  }
+  const wire::ErrorResponseT* error = answer.body.AsErrorResponse();
+  if (error == nullptr) return {topic.name, error::kUnknownServerError, std::nullopt};
+  return PartitionsRefused(topic.name, error->code);
+}
+
+}  // namespace
+
+// CreatePartitions: each topic grown by the controller leader's CreatePartitionsRequest (the
+// path `meridian topic add-partitions` takes: ACLs, the internal-topic rule, placement), with
+// validate_only passed along (the controller checks everything and proposes nothing). A topic
+// named twice is refused both times, as Kafka does.
+Outcome HandleCreatePartitions(Session& session, const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  absl::StatusOr<CreatePartitionsRequest> request = DecodeCreatePartitionsRequest(frame.body, v);
+  if (!request.ok()) return Close();
+  absl::flat_hash_map<std::string_view, int> named;
+  for (const CreatePartitionsTopic& topic : request->topics) named[topic.name]++;
+  std::vector<TopicResult> results;
+  for (const CreatePartitionsTopic& topic : request->topics) {
+    if (named[topic.name] > 1) {
+      results.push_back(
+          {topic.name, error::kInvalidRequest, "the topic is named more than once in the request"});
+      continue;
+    }
+    results.push_back(GrowOne(session, topic, request->validate_only));
+  }
+  return Respond(EncodeCreatePartitionsResponse(results, v));
 }
 
 }  // namespace meridian::core::kafka

@@ -114,6 +114,10 @@ std::optional<std::span<const uint8_t>> Reader::VarBytes() {
   return Raw(static_cast<size_t>(length));
 }
 
+bool Reader::NextArrayIsNull() const {
+  return ok() && remaining() >= 4 && Reader(bytes_.subspan(position_, 4)).Int32() == -1;
+}
+
 size_t Reader::ArrayCount(size_t count_max) {
   const int32_t count = Int32();
   if (!ok() || count == -1) return 0;

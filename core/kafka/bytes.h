@@ -45,6 +45,8 @@ class Reader {
   // An int32 array count in [0, count_max] (and no more than the bytes left); -1 (a null
   // array) reads as 0. Out of range sets the error and returns 0.
   size_t ArrayCount(size_t count_max);
+  // Whether the next int32 (an array count, not read) is -1: a nullable array that is null.
+  bool NextArrayIsNull() const;
   std::span<const uint8_t> Raw(size_t n);
 
   bool ok() const { return status_.ok(); }

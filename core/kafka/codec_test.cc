@@ -429,6 +429,70 @@ TEST(Responses, DescribeConfigsV0CarriesIsDefaultAndV1TheSource) {
   }
 }
 
+// CreatePartitions v0-1 (the same layout): a null assignment array lets the broker place the
+// new partitions; any other array, even an empty one, is a manual assignment.
+std::vector<uint8_t> CreatePartitionsBody() {
+  Writer w;
+  w.ArrayCount(3);
+  w.String("orders");
+  w.Int32(6);
+  w.Int32(-1);  // assignments: null.
+  w.String("manual");
+  w.Int32(2);
+  w.ArrayCount(1);
+  w.ArrayCount(2);  // broker_ids of the one new partition.
+  w.Int32(1);
+  w.Int32(2);
+  w.String("empty");
+  w.Int32(2);
+  w.ArrayCount(0);
+  w.Int32(30000);  // timeout_ms.
+  w.Bool(true);    // validate_only.
+  return w.Take();
+}
+
+TEST(Requests, CreatePartitionsDecodesAssignmentsAsManualAndEveryTruncationIsRefused) {
+  const std::vector<uint8_t> body = CreatePartitionsBody();
+  for (int16_t v : {0, 1}) {
+    absl::StatusOr<CreatePartitionsRequest> request = DecodeCreatePartitionsRequest(body, v);
+    ASSERT_TRUE(request.ok()) << request.status();
+    ASSERT_EQ(request->topics.size(), 3u);
+    EXPECT_EQ(request->topics[0].name, "orders");
+    EXPECT_EQ(request->topics[0].count, 6);
+    EXPECT_FALSE(request->topics[0].has_assignments);
+    EXPECT_TRUE(request->topics[1].has_assignments);
+    EXPECT_TRUE(request->topics[2].has_assignments) << "an empty array is not a null one";
+    EXPECT_EQ(request->timeout_ms, 30000);
+    EXPECT_TRUE(request->validate_only);
+  }
+  for (size_t size = 0; size < body.size(); size++) {
+    EXPECT_FALSE(DecodeCreatePartitionsRequest(std::span<const uint8_t>(body).first(size), 1).ok())
+        << "truncated to " << size;
+  }
+  std::vector<uint8_t> longer = body;
+  longer.push_back(0);
+  EXPECT_FALSE(DecodeCreatePartitionsRequest(longer, 1).ok()) << "a byte left over";
+}
+
+TEST(Responses, CreatePartitionsCarriesEachTopicsErrorAndMessage) {
+  const std::vector<TopicResult> results = {{"orders", error::kNone, std::nullopt},
+                                            {"t", error::kInvalidPartitions, "must grow"}};
+  for (int16_t v : {0, 1}) {
+    const std::vector<uint8_t> body = EncodeCreatePartitionsResponse(results, v);
+    Reader reader(body);
+    EXPECT_EQ(reader.Int32(), 0);  // throttle.
+    ASSERT_EQ(reader.ArrayCount(10), 2u);
+    EXPECT_EQ(reader.String(), "orders");
+    EXPECT_EQ(reader.Int16(), error::kNone);
+    EXPECT_EQ(reader.NullableString(), std::nullopt);
+    EXPECT_EQ(reader.String(), "t");
+    EXPECT_EQ(reader.Int16(), error::kInvalidPartitions);
+    EXPECT_EQ(reader.NullableString(), "must grow");
+    EXPECT_TRUE(reader.ok());
+    EXPECT_EQ(reader.remaining(), 0u) << "v" << v;
+  }
+}
+
 TEST(Requests, ApiVersionsV3HeaderIsReadOnlyToItsCorrelationId) {
   Writer writer;  // Header v2 (flexible): a client id then tagged fields; body compact strings.
   writer.Int16(static_cast<int16_t>(ApiKey::kApiVersions));

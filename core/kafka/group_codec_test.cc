@@ -306,5 +306,75 @@ TEST(GroupResponses, ListGroupsV0HasNoThrottleTimeAndV1Does) {
   }
 }
 
+TEST(GroupRequests, DescribeGroupsV0AndV3DecodeAndEveryTruncationIsRefused) {
+  Writer v0;
+  v0.ArrayCount(2);
+  v0.String("g1");
+  v0.String("g2");
+  absl::StatusOr<DescribeGroupsRequest> request = DecodeDescribeGroupsRequest(v0.bytes(), 0);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->groups, (std::vector<std::string>{"g1", "g2"}));
+  EXPECT_FALSE(DecodeDescribeGroupsRequest(v0.bytes(), 3).ok())
+      << "v3 carries include_authorized_operations";
+  ExpectEveryTruncationRefused(v0.bytes(), [](std::span<const uint8_t> body) {
+    return DecodeDescribeGroupsRequest(body, 2);
+  });
+  Writer v3 = v0;
+  v3.Bool(true);
+  request = DecodeDescribeGroupsRequest(v3.bytes(), 4);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_TRUE(request->include_authorized_operations);
+  ExpectEveryTruncationRefused(v3.bytes(), [](std::span<const uint8_t> body) {
+    return DecodeDescribeGroupsRequest(body, 3);
+  });
+}
+
+TEST(GroupResponses, DescribeGroupsLayoutsPerVersion) {
+  const std::vector<DescribedGroup> groups = {
+      {.group_id = "g",
+       .state = "Stable",
+       .protocol_type = "consumer",
+       .protocol = "range",
+       .members = {{"m-1", "c", "/10.0.0.1", {1, 2}, {3}}}},
+      {.error_code = error::kNotCoordinator, .group_id = "h", .state = "Dead"}};
+  for (int16_t v : {0, 1, 2, 3, 4}) {
+    const std::vector<uint8_t> body = EncodeDescribeGroupsResponse(groups, v);
+    Reader reader(body);
+    if (v >= 1) {
+      EXPECT_EQ(reader.Int32(), 0);  // throttle.
+    }
+    ASSERT_EQ(reader.ArrayCount(10), 2u);
+    EXPECT_EQ(reader.Int16(), error::kNone);
+    EXPECT_EQ(reader.String(), "g");
+    EXPECT_EQ(reader.String(), "Stable");
+    EXPECT_EQ(reader.String(), "consumer");
+    EXPECT_EQ(reader.String(), "range");
+    ASSERT_EQ(reader.ArrayCount(10), 1u);
+    EXPECT_EQ(reader.String(), "m-1");
+    if (v >= 4) {
+      EXPECT_EQ(reader.NullableString(), std::nullopt);  // group_instance_id.
+    }
+    EXPECT_EQ(reader.String(), "c");
+    EXPECT_EQ(reader.String(), "/10.0.0.1");
+    const std::span<const uint8_t> metadata = reader.Bytes();
+    EXPECT_EQ(std::vector<uint8_t>(metadata.begin(), metadata.end()), (std::vector<uint8_t>{1, 2}));
+    EXPECT_EQ(reader.Bytes().size(), 1u);
+    if (v >= 3) {
+      EXPECT_EQ(reader.Int32(), INT32_MIN);  // authorized_operations.
+    }
+    EXPECT_EQ(reader.Int16(), error::kNotCoordinator);
+    EXPECT_EQ(reader.String(), "h");
+    EXPECT_EQ(reader.String(), "Dead");
+    EXPECT_EQ(reader.String(), "");
+    EXPECT_EQ(reader.String(), "");
+    EXPECT_EQ(reader.ArrayCount(10), 0u);
+    if (v >= 3) {
+      EXPECT_EQ(reader.Int32(), INT32_MIN);
+    }
+    EXPECT_TRUE(reader.ok());
+    EXPECT_EQ(reader.remaining(), 0u) << "v" << v;
+  }
+}
+
 }  // namespace
 }  // namespace meridian::core::kafka

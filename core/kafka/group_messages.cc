@@ -247,4 +247,39 @@ std::vector<uint8_t> EncodeListGroupsResponse(const ListGroupsResponse& response
   return writer.Take();
 }
 
+absl::StatusOr<DescribeGroupsRequest> DecodeDescribeGroupsRequest(std::span<const uint8_t> body,
+                                                                  int16_t v) {
+  Reader reader(body);
+  DescribeGroupsRequest request;
+  request.groups.resize(reader.ArrayCount(kArrayElementsMax));
+  for (std::string& group : request.groups) group = reader.String();
+  if (v >= 3) request.include_authorized_operations = reader.Bool();
+  return Finish(reader, std::move(request), "DescribeGroups");
+}
+
+std::vector<uint8_t> EncodeDescribeGroupsResponse(const std::vector<DescribedGroup>& groups,
+                                                  int16_t v) {
+  Writer writer;
+  if (v >= 1) writer.Int32(0);  // throttle_time_ms.
+  writer.ArrayCount(groups.size());
+  for (const DescribedGroup& group : groups) {
+    writer.Int16(group.error_code);
+    writer.String(group.group_id);
+    writer.String(group.state);
+    writer.String(group.protocol_type);
+    writer.String(group.protocol);
+    writer.ArrayCount(group.members.size());
+    for (const DescribedMember& member : group.members) {
+      writer.String(member.member_id);
+      if (v >= 4) writer.NullableString(std::nullopt);  // group_instance_id: no static members.
+      writer.String(member.client_id);
+      writer.String(member.client_host);
+      writer.Bytes(member.metadata);
+      writer.Bytes(member.assignment);
+    }
+    if (v >= 3) writer.Int32(INT32_MIN);  // authorized_operations: not computed.
+  }
+  return writer.Take();
+}
+
 }  // namespace meridian::core::kafka

@@ -1,7 +1,8 @@
 // Kafka's consumer-group requests and responses (FindCoordinator, JoinGroup, SyncGroup,
-// Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch) as plain structs, with a decoder per request
-// and an encoder per response, for the versions protocol.h serves (non-flexible only). Field
-// layouts follow Apache Kafka's message definitions (clients/src/main/resources/common/message/).
+// Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups) as plain structs,
+// with a decoder per request and an encoder per response, for the versions protocol.h serves
+// (non-flexible only). Field layouts follow Apache Kafka's message definitions
+// (clients/src/main/resources/common/message/).
 //
 // Decoders read untrusted bytes through core/kafka/bytes.h (every length checked, arrays
 // bounded, opaque metadata and assignments bounded by kGroupBytesMax); a request that does not
@@ -151,5 +152,30 @@ struct ListGroupsResponse {
   std::vector<ListedGroup> groups;
 };
 std::vector<uint8_t> EncodeListGroupsResponse(const ListGroupsResponse& response, int16_t v);
+
+// DescribeGroups v0-4: the named groups as their coordinator sees them.
+struct DescribeGroupsRequest {
+  std::vector<std::string> groups;
+  bool include_authorized_operations = false;  // v3+: answered "not computed" (INT32_MIN).
+};
+struct DescribedMember {
+  std::string member_id;
+  std::string client_id;
+  std::string client_host;
+  std::vector<uint8_t> metadata;    // The chosen protocol's (a ConsumerProtocol subscription).
+  std::vector<uint8_t> assignment;  // A ConsumerProtocol assignment.
+};
+struct DescribedGroup {
+  int16_t error_code = 0;
+  std::string group_id;
+  std::string state;  // Kafka's names: Empty, PreparingRebalance, CompletingRebalance, ...
+  std::string protocol_type;
+  std::string protocol;
+  std::vector<DescribedMember> members;
+};
+absl::StatusOr<DescribeGroupsRequest> DecodeDescribeGroupsRequest(std::span<const uint8_t> body,
+                                                                  int16_t v);
+std::vector<uint8_t> EncodeDescribeGroupsResponse(const std::vector<DescribedGroup>& groups,
+                                                  int16_t v);
 
 }  // namespace meridian::core::kafka

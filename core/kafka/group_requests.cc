@@ -8,9 +8,12 @@
 #include <algorithm>
 
 #include "absl/container/btree_map.h"
+#include "core/broker/consumer_protocol.h"
 #include "core/kafka/group_messages.h"
 #include "core/kafka/session_internal.h"
 #include "core/kafka/translate.h"
+#include "io/assert.h"
+#include "io/probe.h"
 
 namespace meridian::core::kafka {
 namespace {
@@ -36,6 +39,17 @@ std::string ClientId(const RequestFrame& frame) {
   std::string id = frame.header.client_id.value_or("");
   if (id.size() > wire::kNameBytesMax) id.resize(wire::kNameBytesMax);
   return id;
+}
+
+// A member's host as Kafka reports it ("/127.0.0.1"): the connection's peer without its port.
+std::string ClientHost(const io::Stream& stream) {
+  std::string peer = stream.peer();
+  if (const size_t colon = peer.rfind(':'); colon != std::string::npos) peer.resize(colon);
+  if (peer.size() >= 2 && peer.front() == '[' && peer.back() == ']') {
+    peer = peer.substr(1, peer.size() - 2);
+  }
+  if (peer.size() >= wire::kNameBytesMax) peer.resize(wire::kNameBytesMax - 1);
+  return "/" + peer;
 }
 
 }  // namespace
@@ -110,6 +124,7 @@ Outcome HandleJoinGroup(Session& session, const RequestFrame& frame) {
   join.group = request->group_id;
   join.member_id = request->member_id;
   join.client_id = ClientId(frame);
+  join.client_host = ClientHost(*session.stream);
   join.session_timeout_ms = static_cast<uint32_t>(request->session_timeout_ms);
   join.rebalance_timeout_ms = static_cast<uint32_t>(request->rebalance_timeout_ms);
   join.protocol_type = request->protocol_type;
@@ -320,8 +335,10 @@ Outcome HandleOffsetFetch(Session& session, const RequestFrame& frame) {
 }
 
 // ListGroups: the groups whose coordinator is this node (Kafka's tools ask every broker), read
-// with one DescribeGroups request per partition of "__consumer_offsets" this node leads. Every
-// Meridian group is a consumer group: protocol type "consumer".
+// with one DescribeGroups request per partition of "__consumer_offsets" this node leads, names
+// only and at most KafkaSessionLimits::listed_groups_max in all (session.h: v0-2 have no paging,
+// and the coordinator builds no more than asked). Every Meridian group is a consumer group:
+// protocol type "consumer".
 Outcome HandleListGroups(Session& session, const RequestFrame& frame) {
   const int16_t v = frame.header.api_version;
   if (!frame.body.empty()) return Close();  // v0-2 requests have no fields.
@@ -332,18 +349,152 @@ Outcome HandleListGroups(Session& session, const RequestFrame& frame) {
       offsets == nullptr ? 0 : static_cast<uint32_t>(offsets->partitions.size());
   for (uint32_t partition = 0; partition < partitions; partition++) {
     if (!session.broker.LeadsPartition(topic, partition)) continue;
+    const size_t room = session.limits.listed_groups_max - response.groups.size();
+    if (room == 0) break;
     wire::DescribeGroupsRequestT describe;
     describe.partition = partition;
+    describe.names_only = true;
+    describe.groups_max = static_cast<uint32_t>(std::min<size_t>(room, UINT32_MAX));
     const wire::ClientMessageT answer = Call(session, std::move(describe));
     if (const wire::DescribeGroupsResponseT* described = answer.body.AsDescribeGroupsResponse()) {
       for (const auto& group : described->groups) {
+        if (response.groups.size() >= session.limits.listed_groups_max) break;
         if (group != nullptr) response.groups.push_back({group->group, "consumer"});
       }
     } else if (response.error_code == error::kNone) {
       response.error_code = GroupError(session, answer);
     }
   }
+  MERIDIAN_CHECK(response.groups.size() <= session.limits.listed_groups_max);
+  if (response.groups.size() == session.limits.listed_groups_max) {
+    MERIDIAN_PROBE("kafka: ListGroups answered at its bound");
+  }
   return Respond(EncodeListGroupsResponse(response, v));
+}
+
+namespace {
+
+// Kafka's name for a group's state (GroupState in Kafka's coordinator).
+std::string KafkaGroupState(const wire::GroupInfoT& group) {
+  if (group.state == "empty") return "Empty";
+  if (group.state == "stable") return "Stable";
+  return group.awaiting_assignment ? "CompletingRebalance" : "PreparingRebalance";
+}
+
+// A server-side (native) group's assignor as a Kafka protocol name.
+std::string AssignorProtocol(wire::Assignor assignor) {
+  switch (assignor) {
+    case wire::Assignor::RoundRobin:
+      return "roundrobin";
+    case wire::Assignor::Sticky:
+      return "sticky";
+    default:
+      return "range";
+  }
+}
+
+// A member as Kafka describes it. In a Stable group, its ConsumerProtocol subscription and
+// assignment: the bytes the member itself sent and was given (Kafka members), or encoded from
+// the ledger (native members, and a Kafka member whose join another coordinator took).
+DescribedMember KafkaMember(const wire::GroupMemberInfoT& member, bool with_bytes) {
+  DescribedMember out{.member_id = member.member_id,
+                      .client_id = member.client_id,
+                      .client_host = member.client_host};
+  if (!with_bytes) return out;
+  out.metadata = member.protocol_metadata.empty()
+                     ? broker::EncodeConsumerSubscription(member.topics)
+                     : member.protocol_metadata;
+  if (!member.kafka_assignment.empty()) {
+    out.assignment = member.kafka_assignment;
+    return out;
+  }
+  std::vector<broker::TopicPartitionKey> partitions;
+  for (const auto& topic : member.assignment) {
+    if (topic == nullptr) continue;
+    for (uint32_t p : topic->partitions) partitions.emplace_back(topic->topic, p);
+  }
+  out.assignment = broker::EncodeConsumerAssignment(partitions);
+  return out;
+}
+
+void FillDescribedGroup(const wire::GroupInfoT& info, DescribedGroup& out) {
+  out.state = KafkaGroupState(info);
+  out.protocol_type = info.protocol_type.empty() ? "consumer" : info.protocol_type;
+  // As Kafka: the protocol, and the members' bytes, only once the group is Stable.
+  const bool stable = out.state == "Stable";
+  if (stable)
+    out.protocol = info.protocol.empty() ? AssignorProtocol(info.assignor) : info.protocol;
+  for (const auto& member : info.members) {
+    if (member != nullptr) out.members.push_back(KafkaMember(*member, stable));
+  }
+}
+
+// One group, asked of its coordinator (this node, or NOT_COORDINATOR). A group the coordinator
+// has never heard of is Dead, as in Kafka.
+DescribedGroup DescribeGroup(Session& session, const std::string& group) {
+  DescribedGroup out{.group_id = group};
+  if (!ValidGroupId(group)) {
+    out.error_code = error::kInvalidGroupId;  // Not echoed anywhere but the group_id field.
+    return out;
+  }
+  const cluster::TopicRecord* offsets =
+      session.broker.metadata().FindTopic(std::string(wire::kOffsetsTopic));
+  if (offsets == nullptr || offsets->partitions.empty()) {
+    out.error_code = error::kCoordinatorNotAvailable;
+    return out;
+  }
+  wire::DescribeGroupsRequestT describe;
+  describe.group = group;
+  describe.partition =
+      wire::GroupPartition(group, static_cast<uint32_t>(offsets->partitions.size()));
+  const wire::ClientMessageT answer = Call(session, std::move(describe));
+  const wire::DescribeGroupsResponseT* described = answer.body.AsDescribeGroupsResponse();
+  if (described == nullptr) {
+    out.error_code = GroupError(session, answer);
+    if (out.error_code == error::kNone) out.error_code = error::kUnknownServerError;
+    return out;
+  }
+  if (described->groups.empty() || described->groups.front() == nullptr) {
+    out.state = "Dead";
+    return out;
+  }
+  FillDescribedGroup(*described->groups.front(), out);
+  return out;
+}
+
+// What one described group adds to a response, in bytes (its fields' lengths and sizes).
+size_t DescribedBytes(const DescribedGroup& group) {
+  size_t bytes = 24 + group.group_id.size() + group.state.size() + group.protocol_type.size() +
+                 group.protocol.size();
+  for (const DescribedMember& member : group.members) {
+    bytes += 24 + member.member_id.size() + member.client_id.size() + member.client_host.size() +
+             member.metadata.size() + member.assignment.size();
+  }
+  return bytes;
+}
+
+}  // namespace
+
+// DescribeGroups: each group from its coordinator's DescribeGroupsRequest (the same answer
+// `meridian group describe` gets), translated into Kafka's states and ConsumerProtocol bytes.
+// Past KafkaSessionLimits::described_groups_bytes_max the rest are answered retriably, not
+// described (session.h).
+Outcome HandleDescribeGroups(Session& session, const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  absl::StatusOr<DescribeGroupsRequest> request = DecodeDescribeGroupsRequest(frame.body, v);
+  if (!request.ok()) return Close();
+  std::vector<DescribedGroup> groups;
+  size_t bytes = 0;
+  for (const std::string& group : request->groups) {
+    if (bytes >= session.limits.described_groups_bytes_max) {
+      MERIDIAN_PROBE("kafka: DescribeGroups answered past its byte bound");
+      groups.push_back({.error_code = error::kCoordinatorLoadInProgress, .group_id = group});
+      continue;
+    }
+    groups.push_back(DescribeGroup(session, group));
+    bytes += DescribedBytes(groups.back());
+  }
+  return Respond(EncodeDescribeGroupsResponse(groups, v));
 }
 
 }  // namespace meridian::core::kafka

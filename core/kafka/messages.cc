@@ -192,9 +192,7 @@ absl::StatusOr<DescribeConfigsRequest> DecodeDescribeConfigsRequest(std::span<co
   for (DescribeConfigsResource& resource : request.resources) {
     resource.type = reader.Int8();
     resource.name = reader.String();
-    // A nullable array: -1 asks for every config.
-    const bool every = reader.ok() && reader.remaining() >= 4 &&
-                       Reader(body.subspan(reader.position(), 4)).Int32() == -1;
+    const bool every = reader.NextArrayIsNull();  // A null array asks for every config.
     const size_t names = reader.ArrayCount(kArrayElementsMax);
     if (every) continue;
     resource.config_names.emplace();
@@ -203,6 +201,25 @@ absl::StatusOr<DescribeConfigsRequest> DecodeDescribeConfigsRequest(std::span<co
   }
   if (v >= 1) (void)reader.Bool();  // include_synonyms: none are reported.
   return Finish(reader, std::move(request), "DescribeConfigs");
+}
+
+absl::StatusOr<CreatePartitionsRequest> DecodeCreatePartitionsRequest(std::span<const uint8_t> body,
+                                                                      int16_t v) {
+  Reader reader(body);
+  CreatePartitionsRequest request;
+  request.topics.resize(reader.ArrayCount(kArrayElementsMax));
+  for (CreatePartitionsTopic& topic : request.topics) {
+    topic.name = reader.String();
+    topic.count = reader.Int32();
+    // A nullable array: null lets the broker place the new partitions.
+    topic.has_assignments = !reader.NextArrayIsNull();
+    const size_t assignments = reader.ArrayCount(kArrayElementsMax);
+    for (size_t i = 0; i < assignments && reader.ok(); i++) (void)ReadInt32s(reader);
+    if (!reader.ok()) break;
+  }
+  request.timeout_ms = reader.Int32();
+  request.validate_only = reader.Bool();
+  return Finish(reader, std::move(request), "CreatePartitions");
 }
 
 std::vector<uint8_t> EncodeApiVersionsResponse(int16_t error_code, int16_t v) {
@@ -372,6 +389,19 @@ std::vector<uint8_t> EncodeDescribeConfigsResponse(
       writer.Bool(false);                // is_sensitive.
       if (v >= 1) writer.ArrayCount(0);  // synonyms.
     }
+  }
+  return writer.Take();
+}
+
+std::vector<uint8_t> EncodeCreatePartitionsResponse(const std::vector<TopicResult>& topics,
+                                                    int16_t v) {
+  Writer writer;
+  writer.Int32(0);  // throttle_time_ms.
+  writer.ArrayCount(topics.size());
+  for (const TopicResult& topic : topics) {
+    writer.String(topic.name);
+    writer.Int16(topic.error_code);
+    writer.NullableString(topic.error_message);
   }
   return writer.Take();
 }

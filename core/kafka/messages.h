@@ -119,6 +119,19 @@ struct DescribeConfigsRequest {
   std::vector<DescribeConfigsResource> resources;
 };
 
+// CreatePartitions v0-1: grow topics to `count` partitions. Manual assignments (a non-null
+// array, even an empty one) are only noted: Meridian places partitions itself.
+struct CreatePartitionsTopic {
+  std::string name;
+  int32_t count = 0;
+  bool has_assignments = false;
+};
+struct CreatePartitionsRequest {
+  std::vector<CreatePartitionsTopic> topics;
+  int32_t timeout_ms = 0;
+  bool validate_only = false;
+};
+
 absl::StatusOr<ProduceRequest> DecodeProduceRequest(std::span<const uint8_t> body, int16_t v);
 absl::StatusOr<FetchRequest> DecodeFetchRequest(std::span<const uint8_t> body, int16_t v);
 absl::StatusOr<ListOffsetsRequest> DecodeListOffsetsRequest(std::span<const uint8_t> body,
@@ -132,6 +145,8 @@ absl::StatusOr<InitProducerIdRequest> DecodeInitProducerIdRequest(std::span<cons
                                                                   int16_t v);
 absl::StatusOr<DescribeConfigsRequest> DecodeDescribeConfigsRequest(std::span<const uint8_t> body,
                                                                     int16_t v);
+absl::StatusOr<CreatePartitionsRequest> DecodeCreatePartitionsRequest(std::span<const uint8_t> body,
+                                                                      int16_t v);
 
 // ---- Responses (bodies; the session adds the size and the correlation id) ----
 struct ProducePartitionResponse {
@@ -236,5 +251,7 @@ std::vector<uint8_t> EncodeInitProducerIdResponse(const InitProducerIdResponse& 
                                                   int16_t v);
 std::vector<uint8_t> EncodeDescribeConfigsResponse(
     const std::vector<DescribeConfigsResult>& results, int16_t v);
+std::vector<uint8_t> EncodeCreatePartitionsResponse(const std::vector<TopicResult>& topics,
+                                                    int16_t v);
 
 }  // namespace meridian::core::kafka

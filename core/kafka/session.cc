@@ -94,6 +94,10 @@ Outcome Dispatch(Session& session, const RequestFrame& frame) {
       return HandleOffsetFetch(session, frame);
     case ApiKey::kListGroups:
       return HandleListGroups(session, frame);
+    case ApiKey::kDescribeGroups:
+      return HandleDescribeGroups(session, frame);
+    case ApiKey::kCreatePartitions:
+      return HandleCreatePartitions(session, frame);
     case ApiKey::kApiVersions:
       break;  // Answered above.
   }
@@ -190,7 +194,7 @@ wire::ClientMessageT CallAdmitted(Session& session, const wire::ClientMessageT& 
 
 void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
                           std::shared_ptr<io::Stream> stream, KafkaSessionStats* stats,
-                          broker::Principal principal) {
+                          broker::Principal principal, KafkaSessionLimits limits) {
   // Kafka has no answer for "too many connections" before a request: a broker closes.
   const std::optional<broker::ConnectionSlot> slot = broker.TakeConnectionSlot();
   if (!slot.has_value()) {
@@ -199,7 +203,7 @@ void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
     return;
   }
   auto session =
-      std::make_shared<Session>(broker, runtime, std::move(stream), std::move(principal));
+      std::make_shared<Session>(broker, runtime, std::move(stream), std::move(principal), limits);
   uint64_t sequence = 0;
   while (!session->failed) {
     if (!session->room

@@ -42,6 +42,24 @@ inline constexpr size_t kRequestsInFlightMax = 4;
 // answers first).
 inline constexpr size_t kLongPollsMax = 256;
 
+// Groups one ListGroups response lists at most (name order within each "__consumer_offsets"
+// partition, partitions in order): Kafka's v0-2 have no paging, and a node may coordinate up to
+// 8 x 65,536 groups. 10,000 names of at most 249 bytes stay under 2.7 MB.
+inline constexpr size_t kListedGroupsMax = 10'000;
+
+// Bytes of one DescribeGroups response (member ids, hosts, metadata and assignments) past which
+// the groups it still names are answered COORDINATOR_LOAD_IN_PROGRESS (retriable: the client
+// asks again for those) instead of described: a request may name one large group 65,536 times.
+// One group is always described; the coordinator bounds a group's metadata at 2 MiB and its
+// assignments at 512 KiB.
+inline constexpr size_t kDescribedGroupsBytesMax = 32 << 20;
+
+// Bounds of one connection that a node may lower (tests do, to reach them with a few groups).
+struct KafkaSessionLimits {
+  size_t listed_groups_max = kListedGroupsMax;
+  size_t described_groups_bytes_max = kDescribedGroupsBytesMax;
+};
+
 struct KafkaSessionStats {
   uint64_t requests = 0;
   uint64_t closed_for_bad_input = 0;
@@ -54,6 +72,6 @@ struct KafkaSessionStats {
 // under --kafka_tls=mutual, else anonymous); every request is checked against the ACLs for it.
 void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
                           std::shared_ptr<io::Stream> stream, KafkaSessionStats* stats = nullptr,
-                          broker::Principal principal = {});
+                          broker::Principal principal = {}, KafkaSessionLimits limits = {});
 
 }  // namespace meridian::core::kafka

@@ -18,11 +18,13 @@ namespace meridian::core::kafka {
 // Shared by the connection's reader and every fiber working for it; fibers that may outlive
 // their request (long polls, produce partitions) hold it by shared_ptr (shared_from_this).
 struct Session : std::enable_shared_from_this<Session> {
-  Session(broker::Broker& b, io::Runtime& rt, std::shared_ptr<io::Stream> s, broker::Principal p)
+  Session(broker::Broker& b, io::Runtime& rt, std::shared_ptr<io::Stream> s, broker::Principal p,
+          KafkaSessionLimits bounds)
       : broker(b),
         runtime(rt),
         stream(std::move(s)),
         principal(std::move(p)),
+        limits(bounds),
         turn(rt),
         room(rt),
         admission_turn(rt) {}
@@ -30,6 +32,7 @@ struct Session : std::enable_shared_from_this<Session> {
   io::Runtime& runtime;
   std::shared_ptr<io::Stream> stream;
   const broker::Principal principal;  // Whose ACLs every request is checked against.
+  const KafkaSessionLimits limits;    // The node's bounds on what one response holds.
   uint64_t next_to_write = 0;         // Sequence number of the request whose response goes next.
   size_t in_flight = 0;
   size_t long_polls = 0;
@@ -100,6 +103,7 @@ Outcome HandleMetadata(Session& session, const RequestFrame& frame);
 Outcome HandleCreateTopics(Session& session, const RequestFrame& frame);
 Outcome HandleDeleteTopics(Session& session, const RequestFrame& frame);
 Outcome HandleInitProducerId(Session& session, const RequestFrame& frame);
+Outcome HandleCreatePartitions(Session& session, const RequestFrame& frame);
 Outcome HandleDescribeConfigs(Session& session, const RequestFrame& frame);  // config_requests.cc
 // The consumer-group APIs (group_requests.cc).
 Outcome HandleFindCoordinator(Session& session, const RequestFrame& frame);
@@ -110,5 +114,6 @@ Outcome HandleLeaveGroup(Session& session, const RequestFrame& frame);
 Outcome HandleOffsetCommit(Session& session, const RequestFrame& frame);
 Outcome HandleOffsetFetch(Session& session, const RequestFrame& frame);
 Outcome HandleListGroups(Session& session, const RequestFrame& frame);
+Outcome HandleDescribeGroups(Session& session, const RequestFrame& frame);
 
 }  // namespace meridian::core::kafka

@@ -18,6 +18,7 @@
 #include "io/probe.h"
 #include "sim/world.h"
 #include "tests/broker/sim_cluster.h"
+#include "tests/kafka/kafka_sim_cluster.h"
 
 namespace meridian {
 namespace {
@@ -25,80 +26,6 @@ namespace {
 using core::kafka::ApiKey;
 using core::kafka::Reader;
 using core::kafka::Writer;
-
-constexpr uint16_t kKafkaPort = 9192;
-
-io::Address KafkaAddress(uint32_t node) { return {fmt::format("node{}", node), kKafkaPort}; }
-
-// tests/broker's simulated cluster with a Kafka listener on every node; `limits`: every node's
-// (client quotas, connections).
-class KafkaCluster : public BrokerCluster {
- public:
-  // `log`: every node's broker log lines (BrokerOptions::log), if given.
-  explicit KafkaCluster(uint64_t seed, core::broker::BrokerLimits limits = {},
-                        std::function<void(std::string_view)> log = nullptr)
-      : BrokerCluster(
-            seed,
-            [limits, log](core::broker::BrokerOptions& options) {
-              options.kafka_advertised = KafkaAddress(options.node_id).ToString();
-              options.limits = limits;
-              if (log) options.log = log;
-            },
-            &ServeKafka) {}
-
- private:
-  static void ServeKafka(io::Runtime& rt, uint32_t id,
-                         std::shared_ptr<core::broker::Broker> broker) {
-    absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(KafkaAddress(id));
-    ASSERT_TRUE(listener.ok()) << listener.status();
-    std::shared_ptr<io::Listener> kafka(std::move(*listener));
-    rt.Spawn("kafka-accept", [&rt, broker, kafka] {
-      while (true) {
-        absl::StatusOr<std::unique_ptr<io::Stream>> stream = kafka->Accept(io::Instant::Infinite());
-        if (!stream.ok()) return;
-        std::shared_ptr<io::Stream> connection(std::move(*stream));
-        rt.Spawn("kafka-conn", [&rt, broker, connection] {
-          core::kafka::ServeKafkaConnection(*broker, rt, connection);
-        });
-      }
-    });
-  }
-};
-
-// One Kafka request on a fresh connection to `node`; the response body (after the correlation
-// id), or empty when the connection failed.
-std::vector<uint8_t> KafkaCall(io::Runtime& rt, uint32_t node, ApiKey key, int16_t version,
-                               const std::vector<uint8_t>& body) {
-  const io::Instant deadline = rt.Now() + seconds(20);
-  absl::StatusOr<std::unique_ptr<io::Stream>> stream =
-      rt.network().Connect(KafkaAddress(node), deadline);
-  if (!stream.ok()) return {};
-  Writer request;
-  request.Int32(0);
-  request.Int16(static_cast<int16_t>(key));
-  request.Int16(version);
-  request.Int32(77);
-  request.NullableString("sim-test");
-  request.Raw(body);
-  request.PatchInt32(0, static_cast<int32_t>(request.size() - 4));
-  if (!(*stream)->Write(request.bytes(), deadline).ok()) return {};
-  std::vector<uint8_t> response;
-  std::array<uint8_t, 65536> buffer{};
-  while (true) {
-    if (response.size() >= 4) {
-      const size_t size = static_cast<size_t>(Reader(response).Int32());
-      if (response.size() >= size + 4) break;
-    }
-    absl::StatusOr<size_t> n = (*stream)->Read(buffer, deadline);
-    if (!n.ok() || *n == 0) return {};
-    response.insert(response.end(), buffer.begin(), buffer.begin() + *n);
-  }
-  (*stream)->Close();
-  Reader reader(response);
-  (void)reader.Int32();
-  EXPECT_EQ(reader.Int32(), 77);
-  return {response.begin() + 8, response.end()};
-}
 
 std::vector<uint8_t> RecordsOf(std::vector<std::string> values, int64_t producer_id,
                                int32_t sequence) {

@@ -6,7 +6,8 @@
 #  1. `kcat -L` lists the 3 brokers at their Kafka ports, the topics and partitions with
 #     leaders; kafka-python shows each broker's region as its rack; kafka-python creates a
 #     topic through CreateTopics (sent to the controller) and reads its retention.ms back with
-#     DescribeConfigs.
+#     DescribeConfigs; kafka-python grows a topic with CreatePartitions (validate_only first,
+#     which changes nothing; a count that does not grow and an unknown topic refused).
 #  2. `kcat -P` of 100,000 keyed lines plus a few with headers, `kcat -C -e` back: byte for byte
 #     the same lines, headers included, offsets 0..n-1 per partition, produce order kept; and
 #     kafka-python's own producer and consumer (no librdkafka) round-tripping 1,000 records.
@@ -23,7 +24,9 @@
 #     describe` and by kafka-python (OffsetFetch); `kcat -G` reading a topic; kafka-python's
 #     KafkaConsumer with a group_id committing, a second one resuming there; a "simple" commit
 #     (assign() + commit, no generation) into an empty group; kafka-python's ListGroups (sent to
-#     every broker) lists each of those groups once.
+#     every broker) lists each of those groups once; kafka-python's DescribeGroups shows a live
+#     member (Stable, range, its client id, host, subscription and partitions), then Empty once
+#     it left; an unknown group is Dead.
 #  7. Reads near the client: kcat with client.rack set to a follower's region reads a topic
 #     whole, and that follower's meridian_fetch_follower_bytes_total shows it served them
 #     (KIP-392 preferred_read_replica); then `meridian consume --region` does the same.
@@ -147,6 +150,41 @@ configs = {entry[0]: entry[1] for entry in entries}
 print(f"  kafka-python: DescribeConfigs {name}: {sorted(configs.items())}")
 assert error == 0 and configs["retention.ms"] == "3600000", result
 assert configs["cleanup.policy"] == "delete", configs
+EOF
+"$PYTHON" - "$KAFKA" <<'EOF' || fail "kafka-python: CreatePartitions"
+import sys, time
+from kafka import KafkaConsumer
+from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
+from kafka.errors import InvalidPartitionsError, UnknownTopicOrPartitionError
+servers = sys.argv[1].split(",")
+admin = KafkaAdminClient(bootstrap_servers=servers)
+admin.create_topics([NewTopic("grown-by-kafka-python", 1, 3)])
+def partitions():
+    consumer = KafkaConsumer(bootstrap_servers=servers)
+    found = consumer.partitions_for_topic("grown-by-kafka-python")
+    consumer.close()
+    return len(found or ())
+for attempt in range(50):  # Until some node's metadata has the new topic.
+    if partitions() == 1:
+        break
+    time.sleep(0.2)
+admin.create_partitions({"grown-by-kafka-python": NewPartitions(3)}, validate_only=True)
+time.sleep(1)
+assert partitions() == 1, f"validate_only grew the topic to {partitions()} partitions"
+admin.create_partitions({"grown-by-kafka-python": NewPartitions(3)})
+for attempt in range(50):
+    if partitions() == 3:
+        break
+    time.sleep(0.2)
+assert partitions() == 3, partitions()
+print("  kafka-python: CreatePartitions grown-by-kafka-python 1 -> 3 (validate_only first: still 1)")
+for topic, count, error in [("grown-by-kafka-python", 3, InvalidPartitionsError),
+                            ("no-such-topic", 2, UnknownTopicOrPartitionError)]:
+    try:
+        admin.create_partitions({topic: NewPartitions(count)})
+        raise AssertionError(f"CreatePartitions {topic} to {count} was accepted")
+    except error as refused:
+        print(f"  kafka-python: CreatePartitions {topic} to {count}: {type(refused).__name__}")
 EOF
 wait_until 30 "every partition of 'lines' led" topic_caught_up lines
 timeout 10 kcat -b "$KAFKA" -L >"$WORK/metadata.txt" || fail "kcat -L"
@@ -336,6 +374,42 @@ want = ["cg-confluent", "kcat-group", "kp-group", "kp-manual"]
 assert all(name in names for name in want) and len(names) == len(set(names)), groups
 assert all(protocol == "consumer" for _, protocol in groups), groups
 print(f"  kafka-python ListGroups: {names}")
+EOF
+"$PYTHON" - "$KAFKA" <<'EOF' || fail "kafka-python DescribeGroups"
+import sys, time
+from kafka import KafkaConsumer
+from kafka.admin import KafkaAdminClient
+servers = sys.argv[1].split(",")
+admin = KafkaAdminClient(bootstrap_servers=servers)
+member = KafkaConsumer("grouped", bootstrap_servers=servers, group_id="kp-describe",
+                       client_id="describe-me", enable_auto_commit=False,
+                       session_timeout_ms=6000, heartbeat_interval_ms=500)
+for attempt in range(100):  # Until it has joined and been given its partitions.
+    member.poll(timeout_ms=200)
+    if member.assignment():
+        break
+group = admin.describe_consumer_groups(["kp-describe"])[0]
+print(f"  kafka-python DescribeGroups kp-describe: {group.state}, {group.protocol_type}/"
+      f"{group.protocol}, members {[(m.client_id, m.client_host) for m in group.members]}")
+assert (group.error_code, group.state, group.protocol_type) == (0, "Stable", "consumer"), group
+assert group.protocol == "range", group
+assert len(group.members) == 1, group.members
+described = group.members[0]
+assert described.client_id == "describe-me" and described.client_host == "/127.0.0.1", described
+assert described.member_metadata.subscription == ["grouped"], described.member_metadata
+partitions = {(topic, p) for topic, ps in described.member_assignment.assignment for p in ps}
+assert partitions == {("grouped", 0), ("grouped", 1), ("grouped", 2)}, described
+member.close(autocommit=False)  # LeaveGroup: the group empties.
+for attempt in range(50):
+    group = admin.describe_consumer_groups(["kp-describe"])[0]
+    if group.state == "Empty":
+        break
+    time.sleep(0.2)
+assert group.state == "Empty" and group.members == [], group
+manual, never = admin.describe_consumer_groups(["kp-manual", "never-joined"])
+assert manual.state == "Empty" and never.state == "Dead", (manual, never)
+print("  kafka-python DescribeGroups: kp-describe Empty after its member left; kp-manual Empty,"
+      " never-joined Dead")
 EOF
 
 echo "== 7. reads near the client: client.rack (KIP-392) and meridian consume --region"
