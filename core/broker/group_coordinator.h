@@ -61,6 +61,11 @@ struct GroupCoordinatorOptions {
 class GroupCoordinator {
  public:
   static constexpr size_t kSubscribedTopicsMax = 1024;
+  // A Kafka joiner waits this much past its rebalance timeout: the join phase that timeout ends
+  // is closed by the group fiber a tick later, and the joiner must hear its outcome rather than
+  // give up at the same instant. Kafka clients allow 3 s or more beyond the rebalance timeout
+  // for a JoinGroup answer.
+  static constexpr io::Duration kJoinAnswerGrace = std::chrono::seconds(2);
   // Client-side groups: protocols a member offers, bytes of one protocol's metadata or of one
   // member's assignment, member ids handed out and not yet used (Kafka v4+ joins), and the
   // metadata of a whole group (what the leader's JoinGroup answer carries).

@@ -129,8 +129,9 @@ wire::ClientMessageT GroupCoordinator::JoinClientSide(uint64_t id,
   // stable group rarely rejoin, so the shortcut Kafka has for them is not worth its state).
   StartRebalance(group);
   member.joined = true;  // After StartRebalance, which resets everyone not parked in a join.
-  return AwaitAnnouncement(id, request.group, member_id,
-                           std::min(deadline, runtime_.Now() + member.rebalance_timeout));
+  return AwaitAnnouncement(
+      id, request.group, member_id,
+      std::min(deadline, runtime_.Now() + member.rebalance_timeout + kJoinAnswerGrace));
 }
 
 std::optional<wire::ClientMessageT> GroupCoordinator::RefuseClientSideJoin(

@@ -386,6 +386,25 @@ TEST(KafkaAdminSim, DescribeGroupsFollowsAGroupThroughKafkasStates) {
   });
 }
 
+// A join phase ended by its timeout (a member that never rejoins) answers the joiner whose
+// rebalance timeout set that deadline, instead of letting its wait run out at the same instant
+// (it used to get REBALANCE_IN_PROGRESS, 27).
+TEST(KafkaAdminSim, AJoinPhaseEndedByItsTimeoutAnswersTheJoinerThatSetIt) {
+  KafkaCluster cluster(37);
+  cluster.OnClient([&](io::Runtime& rt) {
+    const uint32_t coordinator = Coordinator(rt, "g");
+    EXPECT_EQ(Retrying(rt, [&](int) { return DescribeOne(rt, coordinator, "g").error_code; }), 0);
+    // Silent from here on but alive for a minute: it never rejoins the next phase.
+    (void)JoinAndSync(rt, coordinator, "g", 60000);
+    const io::Instant asked = rt.Now();
+    const auto [code, generation, member] = Join(rt, coordinator, "g");
+    EXPECT_EQ(code, 0);
+    EXPECT_GE(rt.Now() - asked, std::chrono::seconds(10)) << "the phase waited for the first";
+    EXPECT_EQ(Sync(rt, coordinator, "g", generation, member), 0);
+    ExpectStableWithOneMember(DescribeOne(rt, coordinator, "g"), member);
+  });
+}
+
 // A native group (server-side assignment, `meridian consume --group`) described to a Kafka tool:
 // its assignor as the protocol, and ConsumerProtocol bytes encoded from the ledger, so Kafka's
 // tools can read its members' topics and partitions.
