@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/btree_map.h"
 #include "absl/strings/numbers.h"
 #include "core/cluster/metadata.h"
 #include "core/kafka/session_internal.h"
@@ -312,7 +312,7 @@ Outcome HandleCreatePartitions(Session& session, const RequestFrame& frame) {
   const int16_t v = frame.header.api_version;
   absl::StatusOr<CreatePartitionsRequest> request = DecodeCreatePartitionsRequest(frame.body, v);
   if (!request.ok()) return Close();
-  absl::flat_hash_map<std::string_view, int> named;
+  absl::btree_map<std::string_view, int> named;
   for (const CreatePartitionsTopic& topic : request->topics) named[topic.name]++;
   std::vector<TopicResult> results;
   for (const CreatePartitionsTopic& topic : request->topics) {
