@@ -121,6 +121,11 @@ SwarmConfig ChooseSwarm(io::Random& random, const absl::btree_set<FaultKind>& on
   return swarm;
 }
 
+void SortByTime(std::vector<FaultEvent>& schedule) {
+  std::stable_sort(schedule.begin(), schedule.end(),
+                   [](const FaultEvent& a, const FaultEvent& b) { return a.at < b.at; });
+}
+
 std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& swarm,
                                          const NemesisTargets& targets) {
   MERIDIAN_CHECK(!targets.servers.empty());
@@ -153,8 +158,7 @@ std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& 
       schedule.push_back(event);
     }
   }
-  std::stable_sort(schedule.begin(), schedule.end(),
-                   [](const FaultEvent& a, const FaultEvent& b) { return a.at < b.at; });
+  SortByTime(schedule);
   return schedule;
 }
 

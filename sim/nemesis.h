@@ -82,6 +82,8 @@ struct NemesisTargets {
 
 // Picks fault kinds (each on with probability 1/2 unless `only` is non-empty) and phases.
 SwarmConfig ChooseSwarm(io::Random& random, const absl::btree_set<FaultKind>& only);
+// Orders a schedule by time, keeping the order of events at the same instant.
+void SortByTime(std::vector<FaultEvent>& schedule);
 std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& swarm,
                                          const NemesisTargets& targets);
 

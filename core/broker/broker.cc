@@ -30,11 +30,7 @@ std::function<void(const absl::Status&)> OnReplicaFailStop(const BrokerOptions& 
         "the replica of raft group {} fail-stopped and serves nothing more until it "
         "is reopened from disk: {}",
         group, why.ToString());
-    if (log) {
-      log(text);
-    } else {
-      fmt::print(stderr, "n{} broker: {}\n", node, text);
-    }
+    WriteBrokerLine(log, node, text);
     if (failed) failed(group, why);
   };
 }
@@ -579,9 +575,14 @@ raft::RaftOptions Broker::State::GroupRaftOptions(const std::vector<uint32_t>& v
   return raft;
 }
 
+void WriteBrokerLine(const std::function<void(std::string_view)>& log, uint32_t node_id,
+                     std::string_view text) {
+  if (log) return log(text);
+  fmt::print(stderr, "n{} broker: {}\n", node_id, text);
+}
+
 void Broker::State::Log(std::string_view text) const {
-  if (options.log) return options.log(text);
-  fmt::print(stderr, "n{} broker: {}\n", options.node_id, text);
+  WriteBrokerLine(options.log, options.node_id, text);
 }
 
 absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, BrokerOptions options) {

@@ -149,6 +149,11 @@ struct Broker::State {
   void Log(std::string_view text) const;
 };
 
+// Where a broker's operational line goes: BrokerOptions::log if set, else stderr prefixed with
+// the node id. Broker::State::Log, and the fail-stop hook (which must not hold the state).
+void WriteBrokerLine(const std::function<void(std::string_view)>& log, uint32_t node_id,
+                     std::string_view text);
+
 // The invariant of every fetch answer, on the leader and on followers alike: batches in offset
 // order, each starting below the high watermark the answer reports (committed data only, as
 // far as this replica knows). Crashes otherwise (broker_requests.cc).

@@ -793,8 +793,7 @@ std::vector<FaultEvent> WithLateKinds(const io::Random& root, const SimulationOp
   }
   if (swarm.enabled.empty()) return schedule;
   for (const FaultEvent& event : GenerateSchedule(late, swarm, targets)) schedule.push_back(event);
-  std::stable_sort(schedule.begin(), schedule.end(),
-                   [](const FaultEvent& a, const FaultEvent& b) { return a.at < b.at; });
+  SortByTime(schedule);
   return schedule;
 }
 
