@@ -55,6 +55,10 @@ ABSL_FLAG(std::string, kafka_advertise, "",
           "Kafka address that Metadata responses give for this node (default: --kafka_listen).");
 ABSL_FLAG(std::string, metrics_listen, "", "Metrics HTTP address ip:port (empty: none).");
 ABSL_FLAG(int64_t, raft_tick_ms, 50, "Raft tick (election timeout = 10 ticks, heartbeat = 2).");
+ABSL_FLAG(bool, quiesce_idle_partitions, true,
+          "Partition groups idle for an election timeout stop heartbeating and ticking; nodes "
+          "then exchange one liveness message per pair per heartbeat (core/broker/README.md "
+          "\"Quiet partitions\"). Every node of a cluster should use the same setting.");
 ABSL_FLAG(uint64_t, segment_bytes, 64ull << 20,
           "Partition log segment size; retention deletes whole segments (4096..1 GiB).");
 ABSL_FLAG(int64_t, retention_check_ms, 5000,
@@ -355,6 +359,7 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
   options.controller_voters.push_back(posix.node.value());
   for (const auto& [peer, address] : posix.peers) options.controller_voters.push_back(peer.value());
   options.tick = std::chrono::milliseconds(absl::GetFlag(FLAGS_raft_tick_ms));
+  options.quiesce_idle_partitions = absl::GetFlag(FLAGS_quiesce_idle_partitions);
   options.segment_bytes = absl::GetFlag(FLAGS_segment_bytes);
   if (options.segment_bytes < 4096 || options.segment_bytes > (uint64_t{1} << 30)) {
     return absl::InvalidArgumentError("--segment_bytes must be in 4096..1073741824");

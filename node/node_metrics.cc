@@ -182,7 +182,7 @@ void RenderPartitions(PrometheusText& out, const std::vector<PartitionStatus>& s
 
 // Node-wide replication health, summed over every replica here (the metadata group included).
 void RenderReplication(PrometheusText& out, const std::vector<PartitionStatus>& statuses) {
-  uint64_t under_replicated = 0, offline = 0, elections = 0, changes = 0;
+  uint64_t under_replicated = 0, offline = 0, elections = 0, changes = 0, quiesced = 0;
   uint64_t cache_hits = 0, cache_misses = 0, disk_bytes = 0;
   core::metrics::Histogram fsync = core::metrics::LatencyHistogram();
   for (const PartitionStatus& status : statuses) {
@@ -194,6 +194,7 @@ void RenderReplication(PrometheusText& out, const std::vector<PartitionStatus>& 
       under_replicated++;
     }
     if (partition && status.leader == 0) offline++;
+    if (status.quiesced) quiesced++;
     elections += status.health.leadership_won_total;
     changes += status.health.leader_changes_total;
     cache_hits += status.health.log.cache_hits;
@@ -205,6 +206,10 @@ void RenderReplication(PrometheusText& out, const std::vector<PartitionStatus>& 
           "Partitions led here with fewer voters than their topic's replication factor, or a "
           "voter behind or not heard from for an election timeout.",
           {}, static_cast<double>(under_replicated));
+  out.One("meridian_quiesced_partitions", "gauge",
+          "Partition replicas hosted here whose group sleeps: idle and fully replicated, no "
+          "heartbeats or ticks until written to or a member's node changes liveness.",
+          {}, static_cast<double>(quiesced));
   out.One("meridian_offline_partitions", "gauge",
           "Partitions hosted here whose replica knows no leader.", {},
           static_cast<double>(offline));

@@ -64,6 +64,26 @@ std::string JsonEscape(std::string_view text) {
 
 namespace {
 
+using BrokerBugs = core::broker::BrokerPlantedBugs;
+// The broker's on/off planted bugs by --bug name (parsed and printed in repro commands).
+constexpr std::pair<std::string_view, bool BrokerBugs::*> kBrokerSwitches[] = {
+    {"ack-before-quorum", &BrokerBugs::ack_before_quorum},
+    {"fetch-above-hwm", &BrokerBugs::fetch_above_high_watermark},
+    // Needs --near_reads: only followers serve it.
+    {"follower-fetch-above-hwm", &BrokerBugs::follower_fetch_above_high_watermark},
+    {"strong-voters-share-a-region", &BrokerBugs::strong_voters_share_a_region},
+    {"promote-without-fencing", &BrokerBugs::promote_without_fencing},
+    {"stale-tail-served", &BrokerBugs::stale_tail_served},
+    {"observer-in-write-quorum", &BrokerBugs::observer_in_write_quorum},
+    {"leaders-stay-put", &BrokerBugs::leaders_stay_put},
+    {"rpo-under-reported", &BrokerBugs::rpo_under_reported},
+    {"zombie-commit-accepted", &BrokerBugs::zombie_commit_accepted},
+    {"assign-one-partition-twice", &BrokerBugs::assign_one_partition_twice},
+    {"offsets-snapshot-without-groups", &BrokerBugs::offsets_snapshot_without_groups},
+    {"memory-bound-ignored", &BrokerBugs::memory_bound_ignored},
+    {"quiesced-follower-ignores-leader-loss", &BrokerBugs::quiesced_follower_ignores_leader_loss},
+};
+
 // The regional failover's flags, when they differ from the defaults.
 std::string RegionalFailoverFlags(const SimulationOptions& options) {
   std::string flags;
@@ -73,11 +93,6 @@ std::string RegionalFailoverFlags(const SimulationOptions& options) {
         std::chrono::duration_cast<std::chrono::milliseconds>(options.promotion_delay).count());
   }
   const core::broker::BrokerPlantedBugs& bugs = options.broker_bugs;
-  if (bugs.promote_without_fencing) flags += " --bug=promote-without-fencing";
-  if (bugs.stale_tail_served) flags += " --bug=stale-tail-served";
-  if (bugs.observer_in_write_quorum) flags += " --bug=observer-in-write-quorum";
-  if (bugs.rpo_under_reported) flags += " --bug=rpo-under-reported";
-  if (bugs.leaders_stay_put) flags += " --bug=leaders-stay-put";
   if (bugs.reassignment == core::broker::ReassignmentPlantedBug::kVoterBeforeCaughtUp) {
     flags += " --bug=reassign-voter-early";
   }
@@ -111,14 +126,8 @@ std::string ReproCommand(const SimulationOptions& options) {
   }
   if (options.bug != toy::PlantedBug::kNone)
     command += fmt::format(" --bug={}", PlantedBugName(options.bug));
-  if (options.broker_bugs.ack_before_quorum) command += " --bug=ack-before-quorum";
-  if (options.broker_bugs.fetch_above_high_watermark) command += " --bug=fetch-above-hwm";
-  if (options.broker_bugs.follower_fetch_above_high_watermark) {
-    command += " --bug=follower-fetch-above-hwm";
-  }
-  if (options.broker_bugs.memory_bound_ignored) command += " --bug=memory-bound-ignored";
-  if (options.broker_bugs.strong_voters_share_a_region) {
-    command += " --bug=strong-voters-share-a-region";
+  for (const auto& [name, field] : kBrokerSwitches) {
+    if (options.broker_bugs.*field) command += fmt::format(" --bug={}", name);
   }
   command += RegionalFailoverFlags(options);
   if (options.broker_bugs.partition ==
@@ -130,11 +139,6 @@ std::string ReproCommand(const SimulationOptions& options) {
   }
   if (options.group_members != 0)
     command += fmt::format(" --group_members={}", options.group_members);
-  if (options.broker_bugs.zombie_commit_accepted) command += " --bug=zombie-commit-accepted";
-  if (options.broker_bugs.assign_one_partition_twice)
-    command += " --bug=assign-one-partition-twice";
-  if (options.broker_bugs.offsets_snapshot_without_groups)
-    command += " --bug=offsets-snapshot-without-groups";
   if (options.group_consumer_bug == client::GroupConsumerPlantedBug::kCommitAheadOfConsumed) {
     command += " --bug=group-commit-ahead";
   }
@@ -278,24 +282,7 @@ bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug) {
 }
 
 bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBugs* bugs) {
-  using Bugs = core::broker::BrokerPlantedBugs;
-  static constexpr std::pair<std::string_view, bool Bugs::*> kSwitches[] = {
-      {"ack-before-quorum", &Bugs::ack_before_quorum},
-      {"fetch-above-hwm", &Bugs::fetch_above_high_watermark},
-      // Needs --near_reads: only followers serve it.
-      {"follower-fetch-above-hwm", &Bugs::follower_fetch_above_high_watermark},
-      {"strong-voters-share-a-region", &Bugs::strong_voters_share_a_region},
-      {"promote-without-fencing", &Bugs::promote_without_fencing},
-      {"stale-tail-served", &Bugs::stale_tail_served},
-      {"observer-in-write-quorum", &Bugs::observer_in_write_quorum},
-      {"leaders-stay-put", &Bugs::leaders_stay_put},
-      {"rpo-under-reported", &Bugs::rpo_under_reported},
-      {"zombie-commit-accepted", &Bugs::zombie_commit_accepted},
-      {"assign-one-partition-twice", &Bugs::assign_one_partition_twice},
-      {"offsets-snapshot-without-groups", &Bugs::offsets_snapshot_without_groups},
-      {"memory-bound-ignored", &Bugs::memory_bound_ignored},
-  };
-  for (const auto& [bug, field] : kSwitches) {
+  for (const auto& [bug, field] : kBrokerSwitches) {
     if (name != bug) continue;
     bugs->*field = true;
     return true;

@@ -47,6 +47,8 @@ void RunPeerDispatcher(std::shared_ptr<Broker::State> state) {
       state->metrics.peer_messages_dropped_total++;
       continue;
     }
+    NoteNodeHeard(*state, message->from.value());
+    if (decoded->group == kLivenessGroup) continue;  // Its only content is its arrival.
     if (decoded->group == cluster::kControllerGroup) {
       state->controller->Deliver(std::move(decoded->message));
       continue;
@@ -103,12 +105,18 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   if (state.options.planted.observer_in_write_quorum && !partition.observers.empty()) {
     options.raft.planted_bug = raft::PlantedBug::kLearnersCountTowardCommit;
   }
+  if (state.options.planted.quiesced_follower_ignores_leader_loss) {
+    options.raft.planted_bug = raft::PlantedBug::kQuiescedFollowerIgnoresLeaderLoss;
+  }
   options.tick = state.options.tick;
   options.dir = GroupDir(partition.group);
   options.log_segment_bytes = state.options.segment_bytes;
   options.unsafe_ack_before_fsync_for_tests = state.options.planted.ack_before_fsync;
   options.state_machine = machine;
   options.on_fail_stop = OnReplicaFailStop(state.options, partition.group);
+  // Idle for an election timeout: quiet for longer than any pause between a producer's batches.
+  options.raft.quiesce_after_ticks =
+      state.options.quiesce_idle_partitions ? options.raft.election_timeout_ticks : 0;
   const bool offsets = topic == kOffsetsTopic;
   if (offsets) {
     machine->ledger = std::make_unique<GroupLedger>(
@@ -118,6 +126,7 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   absl::StatusOr<std::shared_ptr<replica::Replica>> replica =
       replica::Replica::Open(state.runtime, options, nullptr);
   if (!replica.ok()) return replica.status();
+  TellDownMembers(state, **replica);
   const HostedPartition hosted{topic, partition.partition, partition.group, machine, *replica};
   state.partitions[partition.group] = hosted;
   if (offsets) StartCoordinator(state, hosted);
@@ -189,8 +198,9 @@ void RemoveDeadGroupDirs(Broker::State& state) {
 }
 
 // Starts the replicas the metadata assigns to this node and stops (and deletes) the ones it no
-// longer does. Runs whenever the metadata changes.
-void Reconcile(Broker::State& state) {
+// longer does. Runs whenever the metadata changes, and again every kStartRetryInterval while a
+// replica failed to start. Returns whether every replica it tried to start started.
+bool Reconcile(Broker::State& state) {
   // Decide from a copy: opening a replica suspends, and meanwhile the metadata may change or be
   // replaced wholesale by a snapshot (which invalidates every reference into it). Groups are
   // never reused, so a decision made on an older version is never wrong, only late; the
@@ -201,6 +211,7 @@ void Reconcile(Broker::State& state) {
   };
   std::vector<ToStart> to_start;
   absl::btree_set<uint64_t> wanted;
+  bool all_started = true;
   for (const auto& [name, topic] : state.controller_machine->metadata.topics()) {
     for (const cluster::PartitionRecord& partition : topic.partitions) {
       if (!HostedHere(state, partition)) continue;
@@ -209,15 +220,24 @@ void Reconcile(Broker::State& state) {
     }
   }
   for (const ToStart& start : to_start) {
-    if (state.stopped) return;
+    if (state.stopped) return true;
     if (state.partitions.contains(start.partition.group)) continue;
     if (state.partitions.size() >= Broker::kPartitionsHostedMax) {
       state.Log("too many partitions hosted; not starting more");
       break;
     }
     if (absl::Status s = StartPartition(state, start.topic, start.partition); !s.ok()) {
-      state.Log(fmt::format("cannot start {}/{} (group {}): {}", start.topic,
-                            start.partition.partition, start.partition.group, s.ToString()));
+      all_started = false;
+      // A disk error (EIO) may be transient; damage at rest is not. Retried either way, logged
+      // on the 1st, 2nd, 4th, 8th... failure so a permanent one does not flood the log.
+      const uint32_t failures = ++state.start_failures[start.partition.group];
+      if ((failures & (failures - 1)) == 0) {
+        state.Log(fmt::format("cannot start {}/{} (group {}; failure {}, retried every {}): {}",
+                              start.topic, start.partition.partition, start.partition.group,
+                              failures, io::FormatDuration(kStartRetryInterval), s.ToString()));
+      }
+    } else {
+      state.start_failures.erase(start.partition.group);
     }
   }
   std::vector<uint64_t> unwanted;
@@ -240,23 +260,29 @@ void Reconcile(Broker::State& state) {
   }
   RemoveDeadGroupDirs(state);
   state.metrics.partitions_hosted = state.partitions.size();
+  for (auto it = state.start_failures.begin(); it != state.start_failures.end();) {
+    it = wanted.contains(it->first) ? std::next(it) : state.start_failures.erase(it);
+  }
+  return all_started;
 }
 
 void RunReconciler(std::shared_ptr<Broker::State> state) {
   uint64_t seen_version = ~uint64_t{0};
+  io::Instant retry_at = io::Instant::Infinite();  // Set while a replica failed to start.
   while (!state->stopped) {
     const uint64_t version = state->controller_machine->metadata.version();
-    if (version != seen_version) {
+    if (version != seen_version || state->runtime.Now() >= retry_at) {
       seen_version = version;
-      Reconcile(*state);
+      retry_at =
+          Reconcile(*state) ? io::Instant::Infinite() : state->runtime.Now() + kStartRetryInterval;
       continue;  // The metadata may have moved on while replicas were opening.
     }
     absl::Status waited = state->controller_machine->changed.WaitUntil(
         [&] {
           return state->stopped || state->controller_machine->metadata.version() != seen_version;
         },
-        io::Instant::Infinite(), "metadata change");
-    if (!waited.ok()) return;
+        retry_at, "metadata change");
+    if (!waited.ok() && !absl::IsDeadlineExceeded(waited)) return;
   }
 }
 
@@ -619,6 +645,9 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   controller_options.group = cluster::kControllerGroup;
   controller_options.raft =
       state->GroupRaftOptions(state->options.controller_voters, state->options.controller_learners);
+  // Never quiescent: the metadata group's messages are the controller's evidence that nodes
+  // are alive (Replica::LastHeardFrom), and its leader must notice a lost node at once.
+  controller_options.raft.quiesce_after_ticks = 0;
   controller_options.tick = state->options.tick;
   controller_options.dir = GroupDir(cluster::kControllerGroup);
   controller_options.state_machine = state->controller_machine;
@@ -642,6 +671,9 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   runtime.Spawn("promoter", [state] { RunPromoter(state); });
   runtime.Spawn("leader-balancer", [state] { RunLeaderBalancer(state); });
   runtime.Spawn("reassigner", [state] { RunReassigner(state); });
+  if (state->options.quiesce_idle_partitions) {
+    runtime.Spawn("node-liveness", [state] { RunNodeLiveness(state); });
+  }
   return std::unique_ptr<Broker>(new Broker(state));
 }
 
@@ -732,6 +764,7 @@ std::vector<PartitionStatus> Broker::PartitionStatuses() const {
     status.term = replica.term().value();
     status.commit_index = replica.commit().value();
     status.applied_index = replica.applied().value();
+    status.quiesced = replica.quiesced();
     status.health = replica.health();
     return status;
   };

@@ -68,6 +68,9 @@ struct BrokerPlantedBugs {
   bool rpo_under_reported = false;        // A discarded suffix is reported one record short.
   // Leader placement: leaders never hand leadership back to the preferred leader.
   bool leaders_stay_put = false;
+  // Quiescence: a quiesced partition follower ignores its leader's node going down, so a group
+  // that slept when its leader was lost never elects again.
+  bool quiesced_follower_ignores_leader_loss = false;
   // Replica reassignment (reassignment_step.h): the step order's two rules broken.
   ReassignmentPlantedBug reassignment = ReassignmentPlantedBug::kNone;
 };
@@ -128,6 +131,10 @@ struct BrokerOptions {
   std::vector<uint32_t> controller_voters;
   std::vector<uint32_t> controller_learners;
   raft::RaftOptions raft;  // Timing template for every group (id and bootstrap are set per group).
+  // Quiescence (core/broker/README.md "Quiet partitions"): a partition group fully replicated
+  // and idle for an election timeout stops heartbeating and ticking, and the nodes exchange one
+  // liveness message per pair per heartbeat interval instead. The metadata group never does.
+  bool quiesce_idle_partitions = true;
   io::Duration tick = std::chrono::milliseconds(50);
   io::Duration request_timeout_default = std::chrono::seconds(10);
   io::Duration request_timeout_max = std::chrono::seconds(60);
@@ -252,6 +259,7 @@ struct PartitionStatus {
   bool preferred_leader_in_sync = false;  // Leader only: Replica::VoterInSync(preferred_leader).
   // A reassignment in progress (core/cluster/reassignment.h): its target voter count; 0: none.
   uint32_t target_voters = 0;
+  bool quiesced = false;  // The group sleeps (core/raft/design.md "Quiescence").
   replica::ReplicaHealth health;
 };
 

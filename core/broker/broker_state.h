@@ -127,6 +127,13 @@ struct Broker::State {
   absl::btree_map<uint32_t, io::Instant> lease_grants;
   absl::btree_map<uint64_t, io::Instant> groups_seen;  // When each partition group was first seen.
   absl::btree_set<uint32_t> fenced_voters;  // Voters of partitions being promoted: no lease.
+  // Node liveness (node_liveness.cc): when each node's last verified peer message arrived, and
+  // the nodes heard from within an election timeout as of the last check.
+  absl::btree_map<uint32_t, io::Instant> node_heard_at;
+  absl::btree_set<uint32_t> nodes_live;
+  // Partition groups whose replica failed to start here, and how many times in a row (the
+  // reconciler retries them every kStartRetryInterval).
+  absl::btree_map<uint64_t, uint32_t> start_failures;
   raft::Term leading_term;
   io::Instant leading_since;
   // ACL denials are counted each time but logged at most once per kDenialLogInterval.
@@ -148,6 +155,17 @@ struct Broker::State {
                                      const std::vector<uint32_t>& learners = {}) const;
   void Log(std::string_view text) const;
 };
+
+inline constexpr io::Duration kStartRetryInterval = std::chrono::seconds(1);
+
+// Node liveness for quiescent partition groups (node_liveness.cc). The raft group id of the
+// node-to-node liveness message: no raft group has it.
+inline constexpr uint64_t kLivenessGroup = 0;
+void NoteNodeHeard(Broker::State& state, uint32_t node);
+void RunNodeLiveness(std::shared_ptr<Broker::State> state);
+// Tells a replica just started which of its members' nodes are not live now (later changes
+// reach it from RunNodeLiveness).
+void TellDownMembers(const Broker::State& state, replica::Replica& replica);
 
 // Where a broker's operational line goes: BrokerOptions::log if set, else stderr prefixed with
 // the node id. Broker::State::Log, and the fail-stop hook (which must not hold the state).

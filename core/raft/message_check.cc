@@ -89,6 +89,9 @@ absl::Status ValidateMessage(const Message& message) {
     return Invalid(fmt::format("{} with hint term {} above the message term {}", type,
                                message.hint_term.ToString(), message.term.ToString()));
   }
+  if (message.quiesce && message.type != MessageType::kHeartbeat) {
+    return Invalid(fmt::format("{} asks to quiesce", type));
+  }
   if (message.type == MessageType::kSnapshot) {
     if (absl::Status status = ValidateSnapshot(message); !status.ok()) return status;
   } else if (message.snapshot != Snapshot{}) {

@@ -183,7 +183,7 @@ void Raft::StartElection(MessageType type, Campaign campaign) {
 
 void Raft::Tick() {
   ticks_++;
-  (this->*tick_)();
+  if (!quiesced_) (this->*tick_)();
   Invariants();
 }
 
@@ -220,16 +220,115 @@ void Raft::TickHeartbeat() {
     }
     transferee_ = kNoNode;  // A transfer that did not finish within a timeout is abandoned.
   }
+  quiet_ticks_ = CanQuiesce() ? quiet_ticks_ + 1 : 0;
   if (heartbeat_elapsed_ticks_ >= options_.heartbeat_interval_ticks) {
     heartbeat_elapsed_ticks_ = 0;
+    if (options_.quiesce_after_ticks > 0 && quiet_ticks_ >= options_.quiesce_after_ticks) {
+      return Quiesce();
+    }
     BroadcastHeartbeat();
   }
+}
+
+// ---------------------------------------------------------------- quiescence
+
+// Nothing left to replicate or decide: every member holds, durably, every entry of the log, all
+// of it committed in this term, no change or transfer is under way, and every member answered
+// within this check-quorum window.
+bool Raft::CanQuiesce() const {
+  MERIDIAN_CHECK(role_ == Role::kLeader);
+  if (options_.quiesce_after_ticks == 0 || transferee_ != kNoNode || lease_revoked_) return false;
+  const Index last = log_.last_index();
+  if (log_.commit() != last || OwnMatch() != last || !CommittedInCurrentTerm() ||
+      HasPendingConfChange()) {
+    return false;
+  }
+  // Not with a member the driver reports down: while it is gone the leader stays awake, so
+  // check-quorum keeps deciding whether it still leads.
+  return std::all_of(progress_.begin(), progress_.end(), [this, last](const auto& member) {
+    const auto& [id, progress] = member;
+    return progress.match() == last && progress.state() == ProgressState::kReplicate &&
+           !nodes_down_.contains(id);
+  });
+}
+
+void Raft::Quiesce() {
+  MERIDIAN_CHECK(role_ == Role::kLeader && CanQuiesce());
+  MERIDIAN_PROBE("raft: leader quiesced its group");
+  quiesced_ = true;
+  quiet_ticks_ = 0;
+  quiesced_at_ticks_ = ticks_;
+  // A quiesced leader holds no lease: its ticks may stop (the driver sleeps), so it could not
+  // tell when one ended, and its followers answer nothing while quiesced.
+  heartbeat_acked_ticks_.clear();
+  for (const auto& [id, progress] : progress_) {
+    MERIDIAN_CHECK(progress.match() == log_.commit());  // So the cap below is the commit index.
+    Send(Message{.type = MessageType::kHeartbeat,
+                 .to = id,
+                 .commit = log_.commit(),
+                 .context_ticks = ticks_,
+                 .quiesce = true});
+  }
+}
+
+// A quiesced leader's followers held everything when it quiesced: answers still in flight from
+// before (geo round trips outlast a heartbeat interval) tell it nothing, and must not wake it.
+// A rejection, a newer term, a request, or an answer to the quiesce heartbeat itself (from a
+// follower that could not quiesce) does.
+bool Raft::CarriesNoNews(const Message& m) const {
+  if (role_ != Role::kLeader || m.term != term_ || m.reject) return false;
+  if (m.type == MessageType::kHeartbeatResponse) return m.context_ticks < quiesced_at_ticks_;
+  if (m.type != MessageType::kAppendResponse) return false;
+  auto it = progress_.find(m.from);
+  return it != progress_.end() && m.log_index <= it->second.match();
+}
+
+void Raft::Unquiesce() {
+  MERIDIAN_CHECK(quiesced_);
+  quiesced_ = false;
+  quiet_ticks_ = 0;
+  if (role_ != Role::kLeader) return;  // A follower's election timer resumes where it stopped.
+  MERIDIAN_PROBE("raft: quiesced leader woke");
+  // Check-quorum counts afresh: answers from before the quiescence say nothing about now.
+  election_elapsed_ticks_ = 0;
+  heartbeat_elapsed_ticks_ = 0;
+  for (auto& [id, progress] : progress_) progress.set_recent_active(false);
+  BroadcastHeartbeat();
+}
+
+void Raft::NodeLivenessChanged(NodeId node, bool live) {
+  if (live) {
+    nodes_down_.erase(node);
+  } else if (node != options_.id && nodes_down_.size() < kMembersMax) {
+    nodes_down_.insert(node);  // Bounded: the driver reports members only.
+  }
+  if (quiesced_ && node != options_.id) {
+    if (role_ == Role::kLeader) {
+      if (membership_.IsMember(node)) Unquiesce();
+    } else if (node == leader_ && !live &&
+               options_.planted_bug != PlantedBug::kQuiescedFollowerIgnoresLeaderLoss) {
+      MERIDIAN_PROBE("raft: quiesced follower woke: its leader's node is not live");
+      Unquiesce();
+      // Our promise not to vote is no longer needed: the leader dropped its lease when it
+      // quiesced, before the message that quiesced us. So campaign as soon as the jitter allows.
+      election_elapsed_ticks_ = std::max(election_elapsed_ticks_, options_.election_timeout_ticks);
+    }
+  }
+  Invariants();
 }
 
 // ---------------------------------------------------------------- steps
 
 void Raft::Step(const Message& message) {
-  if (Admit(message) && StepTerm(message)) {
+  const bool admitted = Admit(message);
+  if (admitted && quiesced_) {
+    if (CarriesNoNews(message)) {
+      MERIDIAN_PROBE("raft: quiesced leader ignored a late answer");
+      return Invariants();
+    }
+    Unquiesce();  // Any other message of the group wakes it.
+  }
+  if (admitted && StepTerm(message)) {
     if (message.type == MessageType::kVote || message.type == MessageType::kPreVote) {
       HandleVoteRequest(message);
     } else {
@@ -440,6 +539,7 @@ absl::StatusOr<Index> Raft::Propose(std::string data) {
   if (role_ != Role::kLeader) {
     return absl::FailedPreconditionError(fmt::format("not leader (leader {})", leader_.ToString()));
   }
+  if (quiesced_) Unquiesce();  // New work for the followers: heartbeats and check-quorum resume.
   if (transferee_ != kNoNode) {
     // Abdicating: as good as not leader, so clients look for the transferee.
     return absl::FailedPreconditionError(
@@ -456,6 +556,7 @@ absl::StatusOr<Index> Raft::Propose(std::string data) {
 
 absl::StatusOr<Index> Raft::ProposeConfChange(const ConfChange& change) {
   if (role_ != Role::kLeader) return absl::FailedPreconditionError("not leader");
+  if (quiesced_) Unquiesce();
   if (transferee_ != kNoNode) {
     // Abdicating: as good as not leader, so clients look for the transferee.
     return absl::FailedPreconditionError(
@@ -487,6 +588,7 @@ absl::Status Raft::TransferLeadership(NodeId target) {
   if (role_ != Role::kLeader) return absl::FailedPreconditionError("not leader");
   if (target == options_.id) return absl::OkStatus();
   if (!membership_.IsVoter(target)) return absl::InvalidArgumentError("target is not a voter");
+  if (quiesced_) Unquiesce();
   transferee_ = target;
   election_elapsed_ticks_ = 0;  // The transfer must finish within one election timeout.
   const Progress& progress = progress_.at(target);

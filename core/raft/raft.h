@@ -18,6 +18,7 @@
 #pragma once
 
 #include <absl/container/btree_map.h>
+#include <absl/container/btree_set.h>
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 
@@ -53,6 +54,11 @@ class Raft {
   absl::StatusOr<Index> LeaseRead() const;
   // The driver synced entries up to `index` (whose term is `term`) to its disk.
   void StableTo(Index index, Term term);
+  // The driver's node-liveness signal (design.md "Quiescence"): `node`'s process was heard from
+  // within an election timeout (`live`) or was not. Acts only on a quiesced node: a quiesced
+  // leader wakes when any member's liveness changes; a quiesced follower wakes, ready to
+  // campaign, when its leader's node is no longer live.
+  void NodeLivenessChanged(NodeId node, bool live);
   // §7 log compaction: `data` is the state machine's state after applying every entry up to
   // `index` (which must be applied here and durable). Raft forgets those entries, keeps the
   // snapshot to send to followers its log no longer reaches, and returns the snapshot's
@@ -95,6 +101,9 @@ class Raft {
   // whose log covers what it lost, and does not campaign.
   bool LostDurableEntries() const;
   uint32_t election_elapsed_ticks() const { return election_elapsed_ticks_; }
+  // Quiesced (design.md "Quiescence"): ticks do nothing; a leader sends no heartbeats and a
+  // follower runs no election timer until a message, a proposal or a liveness change wakes it.
+  bool quiesced() const { return quiesced_; }
   uint32_t randomized_election_timeout_ticks() const { return randomized_timeout_ticks_; }
   // Checks every invariant, including deltas since the previous call. Public so tests can run it.
   void Invariants();
@@ -119,6 +128,11 @@ class Raft {
   void HandleVoteRequest(const Message& message);
   bool InLease() const;
   bool Promotable() const;
+  bool CanQuiesce() const;
+  void Quiesce();
+  void Unquiesce();
+  bool CarriesNoNews(const Message& message) const;
+  void QuiescenceInvariants() const;
   void ResetElectionTimer();
   void Send(Message message);
 
@@ -164,6 +178,10 @@ class Raft {
   uint32_t election_elapsed_ticks_ = 0;
   uint32_t heartbeat_elapsed_ticks_ = 0;
   uint32_t randomized_timeout_ticks_ = 0;
+  bool quiesced_ = false;
+  uint32_t quiet_ticks_ = 0;            // Leader: consecutive ticks CanQuiesce() held.
+  uint64_t quiesced_at_ticks_ = 0;      // Leader: ticks_ when it last quiesced.
+  absl::btree_set<NodeId> nodes_down_;  // Members the driver last reported not live.
 
   // Candidate state.
   absl::btree_map<NodeId, bool> votes_;

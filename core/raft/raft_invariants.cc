@@ -6,6 +6,20 @@
 
 namespace meridian::core::raft {
 
+// Only a leader with nothing to replicate, or a follower that knows its leader, sleeps.
+void Raft::QuiescenceInvariants() const {
+  if (!quiesced_) return;
+  MERIDIAN_CHECK(role_ == Role::kLeader || role_ == Role::kFollower, "a candidate quiesced");
+  MERIDIAN_CHECK(leader_ != kNoNode, "quiesced with no leader");
+  if (role_ != Role::kLeader) return;
+  MERIDIAN_CHECK(log_.commit() == log_.last_index(), "a quiesced leader has uncommitted work");
+  MERIDIAN_CHECK(heartbeat_acked_ticks_.empty(), "a quiesced leader kept its lease");
+  // A member reported down wakes it, and it does not quiesce with one (CanQuiesce).
+  for (const auto& [id, progress] : progress_) {
+    MERIDIAN_CHECK(!nodes_down_.contains(id), "asleep with member {} down", id.ToString());
+  }
+}
+
 void Raft::Invariants() {
   log_.CheckInvariants();
   CheckMembership(membership_);
@@ -32,6 +46,7 @@ void Raft::Invariants() {
     MERIDIAN_CHECK(log_.applied() <= log_.stable(), "applied an entry not durable here");
   }
   if (leader_ == options_.id) MERIDIAN_CHECK(role_ == Role::kLeader);
+  QuiescenceInvariants();
   if (role_ == Role::kCandidate) MERIDIAN_CHECK(vote_ == options_.id);
   if (role_ != Role::kLeader) {
     MERIDIAN_CHECK(progress_.empty());
@@ -126,6 +141,8 @@ const char* PlantedBugName(PlantedBug bug) {
       return "damaged-replica-votes";
     case PlantedBug::kMatchKeptAfterShorterLog:
       return "match-kept-after-shorter-log";
+    case PlantedBug::kQuiescedFollowerIgnoresLeaderLoss:
+      return "quiesced-follower-ignores-leader-loss";
   }
   return "?";
 }

@@ -85,6 +85,15 @@ void Raft::HandleHeartbeat(const Message& m) {
   verified_ = std::max(verified_, std::min(m.commit, log_.last_index()));
   leader_commit_ = std::max(leader_commit_, m.commit);
   FollowerCommit();
+  if (m.quiesce && log_.commit() == m.commit) {
+    // We hold and know committed the leader's whole log (the cap is its last index): sleep too,
+    // silently, since an answer would wake it. A follower that cannot quiesce answers, and that
+    // answer wakes the leader. (An entry past the cap, of an older term, is overwritten once the
+    // leader appends again; it can never commit.)
+    MERIDIAN_PROBE("raft: follower quiesced");
+    quiesced_ = true;
+    return;
+  }
   Send(Message{
       .type = MessageType::kHeartbeatResponse, .to = m.from, .context_ticks = m.context_ticks});
   if (m.commit > log_.last_index()) {

@@ -143,6 +143,9 @@ struct Message {
   uint64_t context_ticks = 0;
   Campaign campaign = Campaign::kNormal;  // kVote: a transfer election ignores leases.
   Snapshot snapshot;  // kSnapshot only: the leader's latest snapshot (log_index/log_term unused).
+  // kHeartbeat only: the leader quiesces the group (design.md "Quiescence"); a follower holding
+  // everything through `commit` stops its election timer and does not answer.
+  bool quiesce = false;
 };
 
 // What must be durable before any message of the same Ready leaves the node (§5, Figure 2
@@ -203,6 +206,8 @@ enum class PlantedBug : uint8_t {
   // raft_damage_test's scripts (the pure harness has no disk to damage).
   kDamagedReplicaVotes,       // A replica that lost acknowledged entries votes and campaigns.
   kMatchKeptAfterShorterLog,  // The leader keeps a match index the follower no longer holds.
+  // Past kPlantedBugLast: caught by //sim:broker_workload_test (region loss under quiescence).
+  kQuiescedFollowerIgnoresLeaderLoss,  // A quiesced follower sleeps on when its leader's node dies.
 };
 inline constexpr PlantedBug kPlantedBugLast = PlantedBug::kConfigKeptAfterTruncation;
 const char* PlantedBugName(PlantedBug bug);
@@ -221,6 +226,10 @@ struct RaftOptions {
   uint32_t drift_bound_percent = 10;
   PreVote pre_vote = PreVote::kOn;
   CheckQuorum check_quorum = CheckQuorum::kOn;
+  // Quiescence (design.md "Quiescence"): a leader whose group has been fully replicated and
+  // idle for this many ticks tells its followers to stop ticking, and stops heartbeating. The
+  // driver must then report node liveness (Raft::NodeLivenessChanged). 0: never quiesce.
+  uint32_t quiesce_after_ticks = 0;
   PlantedBug planted_bug = PlantedBug::kNone;
 };
 

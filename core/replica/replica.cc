@@ -263,18 +263,34 @@ void Replica::Deliver(raft::Message message) {
     MERIDIAN_PROBE("replica: input queue full, message dropped");
 }
 
+void Replica::NodeLivenessChanged(io::NodeId node, bool live) {
+  if (!failure_.ok()) return;
+  pending_liveness_[node] = live;
+  // One wake-up in the queue is enough; if the queue is full the driver is busy anyway and
+  // reads pending_liveness_ after those inputs.
+  if (!liveness_wake_queued_) liveness_wake_queued_ = inputs_.TrySend(LivenessWake{});
+}
+
 void Replica::RunDriver() {
   while (failure_.ok()) {
-    absl::StatusOr<Input> input = inputs_.Receive(next_tick_);
+    // A quiesced group does not tick: it sleeps until a message, a proposal or a liveness
+    // change, and owes no ticks for the time it slept.
+    const bool asleep = raft_->quiesced();
+    absl::StatusOr<Input> input = inputs_.Receive(asleep ? io::Instant::Infinite() : next_tick_);
     if (!input.ok() && !absl::IsDeadlineExceeded(input.status())) return;  // Shut down.
+    if (asleep) next_tick_ = runtime_.Now() + options_.tick;
     TickUpTo(runtime_.Now());
     if (input.ok()) Handle(std::move(*input));
     while (std::optional<Input> more = inputs_.TryReceive()) Handle(std::move(*more));
+    ApplyLivenessChanges();  // After the inputs queued before it (a leader's last message).
     while (failure_.ok() && raft_->HasReady()) {
       if (absl::Status s = HandleReady(); !s.ok()) FailStop(s);
     }
     if (failure_.ok()) {
       if (absl::Status s = StoreDeferredLearnerCommit(); !s.ok()) FailStop(s);
+    }
+    if (failure_.ok()) {
+      if (absl::Status s = MarkBeforeSleep(); !s.ok()) FailStop(s);
     }
     PublishState();
   }
@@ -291,7 +307,21 @@ void Replica::TickUpTo(io::Instant now) {
   if (ticks > 1) MERIDIAN_PROBE("replica: caught up missed ticks");
 }
 
+void Replica::ApplyLivenessChanges() {
+  liveness_wake_queued_ = false;
+  for (const auto& [node, live] : pending_liveness_) {
+    if (live) {
+      nodes_down_.erase(node);
+    } else {
+      nodes_down_.insert(node);
+    }
+    raft_->NodeLivenessChanged(node, live);
+  }
+  pending_liveness_.clear();
+}
+
 void Replica::Handle(Input input) {
+  if (std::holds_alternative<LivenessWake>(input)) return;  // ApplyLivenessChanges reads it.
   if (auto* message = std::get_if<raft::Message>(&input)) {
     const uint64_t dropped_before = raft_->drops().total();
     raft_->Step(*message);
@@ -322,8 +352,9 @@ void Replica::Handle(Input input) {
 // stores its commit index too, at most once per kLearnerCommitStoreInterval: learners are not
 // on any acknowledgement's path, and a restart then costs at most that interval of commits.
 bool Replica::LearnerCommitStoreDue(raft::Index commit) const {
+  // A quiesced learner may sleep for hours: what it knows committed is stored before it does.
   return commit > stored_hard_state_.commit && !raft_->membership().IsVoter(options_.raft.id) &&
-         runtime_.Now() >= commit_stored_at_ + kLearnerCommitStoreInterval;
+         (raft_->quiesced() || runtime_.Now() >= commit_stored_at_ + kLearnerCommitStoreInterval);
 }
 
 // Stores a learner's grown commit index once LearnerCommitStoreDue, after the Readies (not in
@@ -334,6 +365,15 @@ absl::Status Replica::StoreDeferredLearnerCommit() {
   const raft::Index commit = std::min(raft_->log().commit(), raft_->log().stable());
   if (!LearnerCommitStoreDue(commit)) return absl::OkStatus();
   return StoreHardStateCoveredByMark({stored_hard_state_.term, stored_hard_state_.vote, commit});
+}
+
+// A quiesced group may sleep for hours: the rate-limited durable mark would lag its last synced
+// entries all that time, and damage to them would be taken for a torn tail.
+absl::Status Replica::MarkBeforeSleep() {
+  if (!raft_->quiesced() || durable_mark_->position().IsAtLeast(synced_)) return absl::OkStatus();
+  return RetryWhileDiskFull(runtime_, [&] {
+    return durable_mark_->Advance(synced_, runtime_.Now(), DurableMark::When::kNow);
+  });
 }
 
 // Stores `state` (retrying while the disk is full). The durable mark first covers the commit
@@ -561,10 +601,15 @@ void Replica::PublishState() {
     leader_changes_total_++;
     last_known_leader_ = leader_;
   }
-  if (new_leadership) {
-    leadership_won_total_++;
+  const bool woke = quiesced_ && !raft_->quiesced();
+  quiesced_ = raft_->quiesced();
+  if (new_leadership || (woke && role_ == raft::Role::kLeader)) {
+    if (new_leadership) leadership_won_total_++;
     commit_history_.clear();
-    for (io::NodeId voter : raft_->membership().voters) {  // A fresh leader gives each a window.
+    // A fresh leader gives each voter a window; so does one that wakes, for the voters whose
+    // node stayed live: they held everything when it quiesced and nothing was written since.
+    for (io::NodeId voter : raft_->membership().voters) {
+      if (!new_leadership && nodes_down_.contains(voter)) continue;
       voter_caught_up_[voter] = now;
       voter_heard_[voter] = now;
     }
@@ -665,7 +710,18 @@ bool Replica::VoterInSync(io::NodeId voter) const {
   if (role_ != raft::Role::kLeader || raft_ == nullptr) return false;
   if (voter == runtime_.node()) return true;
   if (!raft_->membership().IsVoter(voter)) return false;
-  return Recent(voter_heard_, voter) && Recent(voter_caught_up_, voter);
+  return Heard(voter) && CaughtUp(voter);
+}
+
+// A quiesced leader hears nothing from its followers by design: they held everything when it
+// quiesced, nothing was written since (a write wakes it), so the node's liveness stands in.
+bool Replica::Heard(io::NodeId voter) const {
+  if (quiesced_) return !nodes_down_.contains(voter);
+  return Recent(voter_heard_, voter);
+}
+
+bool Replica::CaughtUp(io::NodeId voter) const {
+  return quiesced_ || Recent(voter_caught_up_, voter);
 }
 
 bool Replica::Recent(const absl::btree_map<io::NodeId, io::Instant>& seen, io::NodeId id) const {
@@ -684,9 +740,9 @@ ReplicaHealth Replica::health() const {
   if (role_ != raft::Role::kLeader || raft_ == nullptr) return health;
   for (io::NodeId voter : raft_->membership().voters) {
     if (voter == runtime_.node()) continue;
-    const bool heard = Recent(voter_heard_, voter);
+    const bool heard = Heard(voter);
     if (!heard) health.voters_unheard.push_back(voter);
-    if (!heard || !Recent(voter_caught_up_, voter)) health.voters_out_of_sync++;
+    if (!heard || !CaughtUp(voter)) health.voters_out_of_sync++;
   }
   MERIDIAN_CHECK(health.voters_out_of_sync < raft_->membership().voters.size());
   return health;

@@ -28,6 +28,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/status/statusor.h"
 #include "core/log/log.h"
 #include "core/raft/raft.h"
@@ -119,6 +120,13 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // Hands a peer message (already decoded, for this group) to the driver. Drops it if the
   // input queue is full (peer messages are unreliable anyway).
   void Deliver(raft::Message message);
+  // The node's liveness signal (core/raft/design.md "Quiescence"): `node` was heard from within
+  // an election timeout, or not. Never dropped: the latest state per node is kept until the
+  // driver hands it to raft, after the inputs queued before it. A group whose options quiesce
+  // (raft.quiesce_after_ticks > 0) must be told of every change of every member.
+  void NodeLivenessChanged(io::NodeId node, bool live);
+  // Asleep: raft quiesced the group, and the driver waits for input without ticking.
+  bool quiesced() const { return quiesced_; }
   // Proposes `data` and waits until it is applied at its index (OK), known not to be (Aborted:
   // another entry took its index), refused before it entered the log (FailedPrecondition: not
   // the leader; Unavailable: a leadership transfer or a full queue; ResourceExhausted: too many
@@ -203,16 +211,21 @@ class Replica : public std::enable_shared_from_this<Replica> {
     io::NodeId target;
     std::shared_ptr<io::Promise<absl::StatusOr<raft::Index>>> result;
   };
-  using Input = std::variant<raft::Message, Proposal, Compaction, MembershipChange>;
+  struct LivenessWake {};  // Wakes the driver to read pending_liveness_.
+  using Input = std::variant<raft::Message, Proposal, Compaction, MembershipChange, LivenessWake>;
 
   Replica(io::Runtime& runtime, ReplicaOptions options, ReplicaObserver* observer,
           std::unique_ptr<log::Log> log);
   void RunDriver();
   void TickUpTo(io::Instant now);
+  void ApplyLivenessChanges();
+  bool Heard(io::NodeId voter) const;
+  bool CaughtUp(io::NodeId voter) const;
   void Handle(Input input);
   absl::Status HandleReady();
   bool LearnerCommitStoreDue(raft::Index commit) const;
   absl::Status StoreDeferredLearnerCommit();
+  absl::Status MarkBeforeSleep();
   absl::Status StoreHardStateCoveredByMark(const raft::HardState& state);
   absl::Status PersistEntries(const std::vector<raft::Entry>& entries);
   absl::Status InstallSnapshot(const raft::Snapshot& snapshot);
@@ -238,6 +251,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
   io::Channel<Input> inputs_;
   io::WaitList applied_waiters_;
   io::Instant next_tick_;
+  bool quiesced_ = false;  // Mirror of raft_->quiesced() as of the last PublishState.
+  absl::btree_map<io::NodeId, bool> pending_liveness_;  // Not yet handed to raft.
+  absl::btree_set<io::NodeId> nodes_down_;              // Not live, as last told.
+  bool liveness_wake_queued_ = false;
   // Mirrors of the Raft state for readers on other fibers.
   raft::Role role_ = raft::Role::kFollower;
   raft::Term term_;

@@ -255,7 +255,7 @@ std::vector<uint8_t> EncodePeerMessage(uint64_t group, const Message& message) {
       message.log_index.value(), message.log_term.value(), entries, message.commit.value(),
       message.reject, message.hint_index.value(), message.hint_term.value(), message.context_ticks,
       ToWire(message.campaign), snapshot.meta.index.value(), snapshot.meta.term.value(),
-      snapshot_voters, snapshot_learners, snapshot_data);
+      snapshot_voters, snapshot_learners, snapshot_data, message.quiesce);
   builder.Finish(raft::CreatePeerEnvelope(builder, group, wire));
   MERIDIAN_CHECK(builder.GetSize() <= kPeerMessageBytesMax, "raft peer message of {} bytes",
                  builder.GetSize());
@@ -315,6 +315,7 @@ absl::StatusOr<PeerRaftMessage> DecodePeerMessage(std::span<const uint8_t> bytes
   message.hint_index = Index(wire->hint_index());
   message.hint_term = Term(wire->hint_term());
   message.context_ticks = wire->context_ticks();
+  message.quiesce = wire->quiesce();
   const std::optional<Campaign> campaign = FromWire(wire->campaign());
   if (!campaign) {
     return Invalid(fmt::format("unknown campaign {}", static_cast<int>(wire->campaign())));

@@ -8,7 +8,7 @@
 // crashes or asserts, whatever the input.
 //
 // What (4) guarantees about a decoded message:
-//   - type, entry kinds and campaign are known enum values;
+//   - type, entry kinds and campaign are known enum values; only a kHeartbeat asks to quiesce;
 //   - from != 0, to != 0, from != to, term != 0, log_term <= term, hint_term <= term;
 //   - only kAppend carries entries, at most kBatchEntriesMax of them, with indexes
 //     log_index+1, log_index+2, ... (no wrap-around), terms non-decreasing, at least log_term

@@ -57,7 +57,7 @@ bool Same(const Message& a, const Message& b) {
          a.log_index == b.log_index && a.log_term == b.log_term && a.entries == b.entries &&
          a.commit == b.commit && a.reject == b.reject && a.hint_index == b.hint_index &&
          a.hint_term == b.hint_term && a.context_ticks == b.context_ticks &&
-         a.campaign == b.campaign && a.snapshot == b.snapshot;
+         a.campaign == b.campaign && a.snapshot == b.snapshot && a.quiesce == b.quiesce;
 }
 
 std::vector<uint8_t> Bytes(const flatbuffers::FlatBufferBuilder& builder) {
@@ -205,6 +205,7 @@ rc::Gen<Message> GenMessage(MessageType type) {
     m.hint_term = Term(*rc::gen::inRange<uint64_t>(0, m.term.value() + 1));
     m.context_ticks = *rc::gen::arbitrary<uint64_t>();
     m.campaign = *rc::gen::element(Campaign::kNormal, Campaign::kTransfer);
+    m.quiesce = type == MessageType::kHeartbeat && *rc::gen::arbitrary<bool>();
     return m;
   });
 }
@@ -526,6 +527,21 @@ TEST(RaftCodec, RejectsEntriesOnMessagesOtherThanAppend) {
     Message m = ValidAppend(1);
     m.type = type;
     ExpectRejected(m, "carries 1 entries");
+  }
+}
+
+TEST(RaftCodec, OnlyAHeartbeatAsksToQuiesce) {
+  Message heartbeat{
+      .type = MessageType::kHeartbeat, .from = NodeId(1), .to = NodeId(2), .term = Term(5)};
+  heartbeat.quiesce = true;
+  const auto decoded = DecodePeerMessage(EncodePeerMessage(7, heartbeat));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(decoded->message.quiesce);
+  for (MessageType type : kAllTypes) {
+    if (type == MessageType::kHeartbeat || type == MessageType::kSnapshot) continue;
+    Message m = heartbeat;
+    m.type = type;
+    ExpectRejected(m, "asks to quiesce");
   }
 }
 

@@ -4,7 +4,9 @@
 # replicas. Nothing is produced: the difference is what raft ticks, heartbeats and their
 # bookkeeping cost. core/broker/README.md "Multi-raft" has a run.
 #
-# Usage: node/bench/idle_cost.sh BIN_DIR [PARTITIONS=300] [WINDOW_S=20]
+# Usage: node/bench/idle_cost.sh BIN_DIR [PARTITIONS=300] [WINDOW_S=20] [NODE_FLAGS...]
+#   NODE_FLAGS go to every meridian-node (e.g. --quiesce_idle_partitions=false to measure
+#   groups that heartbeat for ever, as before quiescence).
 #   BIN_DIR holds meridian-node and meridian (e.g. bazel-bin/node after
 #   `bazel build -c opt //node:meridian-node //node:meridian`). Uses 127.0.0.1:8111-8113 and
 #   :8211-8213 and a fresh directory under ${TMPDIR:-/tmp}.
@@ -12,6 +14,8 @@ set -euo pipefail
 BIN=${1:?usage: idle_cost.sh BIN_DIR [PARTITIONS] [WINDOW_S]}
 PARTITIONS=${2:-300}
 WINDOW=${3:-20}
+shift $(( $# < 3 ? $# : 3 ))
+NODE_FLAGS=("$@")
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/meridian-idle.XXXXXX")
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DIR"; }
@@ -20,7 +24,7 @@ peers() { for j in 1 2 3; do [ "$j" != "$1" ] && printf '%s=127.0.0.1:821%s,' "$
 for i in 1 2 3; do
   "$BIN/meridian-node" --node_id=$i --data_dir="$DIR/n$i" --region=r$i --insecure_plaintext \
     --listen=127.0.0.1:811$i --peer_listen=127.0.0.1:821$i --peers="$(peers $i)" \
-    >"$DIR/n$i.log" 2>&1 &
+    ${NODE_FLAGS[@]+"${NODE_FLAGS[@]}"} >"$DIR/n$i.log" 2>&1 &
   pids+=($!)
 done
 M=("$BIN/meridian" --bootstrap=127.0.0.1:8111,127.0.0.1:8112)

@@ -273,10 +273,54 @@ bool CertainlyNotWritten(const absl::Status& status) {
   }
 }
 
+// Quiet windows: no producer sends, so the partition groups quiesce (after an election timeout
+// of idleness) and faults that land then meet groups that send nothing and rely on node
+// liveness to notice a lost leader. Producers pause for 1.5-4 s every 5-15 s of the fault
+// phase, and a third of the crashes, pauses and cuts and half the region losses land 2.5 s into
+// a window of their own. Drawn from a random stream of their own.
+std::vector<std::pair<io::Instant, io::Instant>> QuietWindows(
+    io::Random random, io::Instant start, io::Instant healed_at,
+    const std::vector<FaultEvent>& schedule) {
+  std::vector<std::pair<io::Instant, io::Instant>> windows;
+  io::Instant at = start + milliseconds(random.Between(5000, 15000));
+  while (at < healed_at) {
+    const io::Instant end = at + milliseconds(random.Between(1500, 4000));
+    windows.emplace_back(at, end);
+    at = end + milliseconds(random.Between(5000, 15000));
+  }
+  for (const FaultEvent& fault : schedule) {
+    const bool takes_a_node = fault.kind == FaultKind::kCrash || fault.kind == FaultKind::kPause ||
+                              fault.kind == FaultKind::kPartition ||
+                              fault.kind == FaultKind::kRegionCut ||
+                              fault.kind == FaultKind::kRegionLoss;
+    // Region losses more often: a leader lost for good while its group sleeps is the case
+    // only node liveness can recover.
+    const bool quiet = random.Chance(1, fault.kind == FaultKind::kRegionLoss ? 2 : 3);
+    if (!takes_a_node || !quiet) continue;
+    const io::Instant hits = start + fault.at;
+    const io::Instant from =
+        fault.at > milliseconds(2500) ? start + (fault.at - milliseconds(2500)) : start;
+    windows.emplace_back(from, hits + milliseconds(1000));
+  }
+  return windows;
+}
+
+// When the quiet window around `now` ends (`now` outside every window).
+io::Instant QuietUntil(const Run& run, io::Instant now) {
+  for (const auto& [start, end] : run.quiet_windows) {
+    if (start <= now && now < end) return end;
+  }
+  return now;
+}
+
 void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint32_t partitions,
                      io::Instant until) {
   int64_t process = run.recorder.NewProcess();
   while (run.world.Now() < until) {
+    if (const io::Instant quiet = QuietUntil(run, rt.Now()); quiet > rt.Now()) {
+      if (!rt.SleepUntil(quiet).ok()) return;
+      continue;
+    }
     const int64_t value = run.recorder.NextValue();
     const std::string key = fmt::format("k{}", value % 97);
     const size_t op = run.recorder.Invoke(process, checks::Function::kSend);
@@ -306,6 +350,10 @@ void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint
       run.recorder.operation(op).offsets = {static_cast<int64_t>(delivery->offset->value())};
       run.recorder.Complete(op, checks::Outcome::kOk);
       if (run.world.Now() >= run.healed_at) run.send_ok_after_heal++;
+      // Before the end-of-run restarts, which would revive a group that never recovered.
+      if (run.world.Now() >= run.healed_at && run.world.Now() < run.stop_producing) {
+        run.sends_ok_after_heal[delivery->partition]++;
+      }
     } else if (!delivery.ok() && CertainlyNotWritten(delivery.status())) {
       TraceOp(run, rt, fmt::format("send {} failed: {}", value, delivery.status().ToString()));
       run.recorder.Complete(op, checks::Outcome::kFail);
@@ -557,6 +605,13 @@ std::vector<std::string> Judge(const Run& run, const absl::StatusOr<checks::Chec
   if (run.send_ok_after_heal == 0) {
     problems.push_back(fmt::format("no send was acknowledged in the {} after the heal",
                                    io::FormatDuration(kLivenessWindow)));
+  } else {
+    for (uint32_t partition = 0; partition < run.plan.partitions; partition++) {
+      if (run.sends_ok_after_heal.contains(partition)) continue;
+      problems.push_back(fmt::format(
+          "partition {} took no write after the heal (others did): its group never recovered",
+          partition));
+    }
   }
   if (!run.drain_done) {
     problems.push_back(
@@ -870,6 +925,9 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   if (plan.spike) {
     run.spike_start = world.Now() + kSpikeStart;
     run.spike_end = run.spike_start + kSpikeLength;
+  } else {
+    run.quiet_windows =
+        QuietWindows(root.Fork("quiet-windows"), world.Now(), run.healed_at, result.schedule);
   }
   BrokerRegistry registry;
   for (io::NodeId server : plan.servers) {

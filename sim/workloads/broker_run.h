@@ -77,10 +77,16 @@ struct Run {
   io::Instant drain_started = io::Instant::Infinite();
   bool drain_done = false;
   uint64_t send_ok_after_heal = 0;
+  // Partition -> sends to it acknowledged after the heal: every partition must take writes
+  // again, not just some (a partition whose group never elects again shows only here).
+  absl::btree_map<uint32_t, uint64_t> sends_ok_after_heal;
   int producer_processes_running = 0;  // The drain starts once none is left.
   io::Instant healed_at;
   io::Instant spike_start = io::Instant::Infinite();  // spike-10x: the 10x window.
   io::Instant spike_end = io::Instant::Infinite();
+  // Windows of the fault phase in which no producer sends, long enough for the partition
+  // groups to quiesce, so the nemesis also meets sleeping groups (QuietWindows).
+  std::vector<std::pair<io::Instant, io::Instant>> quiet_windows;
   wire::Consistency consistency = wire::Consistency::Unspecified;  // As the controller placed it.
   // History processes of group members -> the member (one per GroupConsumer life).
   absl::btree_map<int64_t, int64_t> group_processes;

@@ -22,10 +22,11 @@ declare -a NODE_PID CLIENT_PORT PEER_PORT
 source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"  # cleanup, fail, wait_until, pick_ports
 
 make_certs "$CLI_BIN" 3  # Peer links and the client port run mutual TLS (cluster_lib.sh).
-read -r -a PORTS <<<"$(pick_ports 7)"
+read -r -a PORTS <<<"$(pick_ports 10)"
 for i in 1 2 3; do
   CLIENT_PORT[$i]=${PORTS[$((i - 1))]}
   PEER_PORT[$i]=${PORTS[$((i + 2))]}
+  METRICS_PORT[$i]=${PORTS[$((i + 6))]}
 done
 UNUSED_PORT=${PORTS[6]}
 BOOTSTRAP="127.0.0.1:${CLIENT_PORT[1]},127.0.0.1:${CLIENT_PORT[2]},127.0.0.1:${CLIENT_PORT[3]}"
@@ -37,6 +38,7 @@ start_node() {
   done
   "$NODE_BIN" --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
     --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --region="r$i" --peers="$peers" \
+    --metrics_listen="127.0.0.1:${METRICS_PORT[$i]}" \
     --leader_balance_delay_ms=2000 $(node_tls_flags "$i") >>"$WORK/n$i.log" 2>&1 &
   NODE_PID[$i]=$!
 }
@@ -57,6 +59,22 @@ topic_caught_up() {
   awk -v t="$TOPIC" '
     $1 == t { rows++; if ($3 == "-" || $0 ~ /unreachable/ || gsub(/\(lag 0\)/, "") != 3) bad++ }
     END { exit !(rows == 3 && bad == 0) }' <<<"$out"
+}
+
+# metric NODE NAME: the value of an unlabelled metric on node NODE's /metrics.
+metric() {
+  local out
+  out=$( (exec 3<>"/dev/tcp/127.0.0.1/${METRICS_PORT[$1]}" &&
+    printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3) 2>/dev/null) || return 1
+  awk -v m="$2" '$1 == m { print $2 }' <<<"$out"
+}
+
+# Every partition replica on node NODE sleeps (core/raft/design.md "Quiescence").
+all_quiesced() {
+  local hosted quiesced
+  hosted=$(metric "$1" meridian_partitions_hosted) || return 1
+  quiesced=$(metric "$1" meridian_quiesced_partitions) || return 1
+  [ -n "$hosted" ] && [ "$hosted" = "$quiesced" ]
 }
 
 partition_leader() {
@@ -198,6 +216,10 @@ produce_half "first half" 1
 
 leader=$(partition_leader 0)
 [[ "$leader" =~ ^[123]$ ]] || fail "cluster status names no leader for partition 0: '$leader'"
+# Idle, the groups go to sleep: no heartbeats, no election timers. Killing the leader then is
+# what only node liveness can reveal to its followers.
+for i in 1 2 3; do wait_until 20 "every partition replica on node $i to quiesce" all_quiesced "$i"; done
+echo "  every partition group sleeps: the leader of partition 0 is killed while idle"
 echo "== kill -9 node $leader (leader of partition 0, pid ${NODE_PID[$leader]})"
 kill -9 "${NODE_PID[$leader]}"
 wait "${NODE_PID[$leader]}" 2>/dev/null || true

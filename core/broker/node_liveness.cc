@@ -1,0 +1,89 @@
+// Node liveness for quiescent partition groups (core/raft/design.md "Quiescence").
+//
+// A quiesced group sends nothing, so its followers cannot tell a leader that has nothing to say
+// from one that died. Instead, every node sends every other registered node one small liveness
+// message per heartbeat interval (a raft heartbeat under kLivenessGroup, which no raft group
+// has), and any verified peer message counts as being heard from. A node not heard from for an
+// election timeout is not live. Each change is handed to every hosted partition replica that
+// has the node as a member: a quiesced leader wakes (and its check-quorum decides whether it
+// still leads), a quiesced follower whose leader died wakes and campaigns. The cost is per node
+// pair, not per group: what an idle partition costs is nothing but its memory.
+#include <fmt/format.h>
+
+#include "core/broker/broker_state.h"
+#include "core/wire/raft_codec.h"
+#include "io/probe.h"
+
+namespace meridian::core::broker {
+namespace {
+
+io::Duration LivenessWindow(const Broker::State& state) {
+  return state.options.tick * state.options.raft.election_timeout_ticks;
+}
+
+void SendLivenessMessages(Broker::State& state) {
+  const uint32_t me = state.options.node_id;
+  for (const auto& [node, record] : state.controller_machine->metadata.nodes()) {
+    if (node == me) continue;
+    const raft::Message message{.type = raft::MessageType::kHeartbeat,
+                                .from = io::NodeId(me),
+                                .to = io::NodeId(node),
+                                .term = raft::Term(1)};
+    state.runtime.network().Send(io::NodeId(node),
+                                 wire::EncodePeerMessage(kLivenessGroup, message));
+  }
+}
+
+// Hands `node`'s new liveness to every hosted partition replica it is a member of.
+void Announce(Broker::State& state, uint32_t node, bool live) {
+  MERIDIAN_PROBE(live ? "broker: a node became live" : "broker: a node is no longer live");
+  for (const auto& [group, hosted] : state.partitions) {
+    if (hosted.replica->membership().IsMember(io::NodeId(node))) {
+      hosted.replica->NodeLivenessChanged(io::NodeId(node), live);
+    }
+  }
+}
+
+void CheckLiveness(Broker::State& state) {
+  const io::Instant now = state.runtime.Now();
+  for (const auto& [node, heard] : state.node_heard_at) {
+    const bool live = now - heard < LivenessWindow(state);
+    if (live == state.nodes_live.contains(node)) continue;
+    if (live) {
+      state.nodes_live.insert(node);
+    } else {
+      state.nodes_live.erase(node);
+    }
+    Announce(state, node, live);
+  }
+}
+
+}  // namespace
+
+void NoteNodeHeard(Broker::State& state, uint32_t node) {
+  // Only registered nodes: what a peer link can name is bounded by the metadata.
+  if (!state.controller_machine->metadata.nodes().contains(node)) return;
+  state.node_heard_at[node] = state.runtime.Now();
+}
+
+void TellDownMembers(const Broker::State& state, replica::Replica& replica) {
+  const raft::Membership& members = replica.membership();
+  for (const auto* nodes : {&members.voters, &members.learners}) {
+    for (io::NodeId member : *nodes) {
+      if (member.value() == state.options.node_id) continue;
+      if (!state.nodes_live.contains(member.value())) replica.NodeLivenessChanged(member, false);
+    }
+  }
+}
+
+void RunNodeLiveness(std::shared_ptr<Broker::State> state) {
+  const io::Duration interval = state->options.tick * state->options.raft.heartbeat_interval_ticks;
+  MERIDIAN_CHECK(interval < LivenessWindow(*state), "liveness messages within the window");
+  while (!state->stopped) {
+    SendLivenessMessages(*state);
+    CheckLiveness(*state);
+    if (!state->runtime.Sleep(interval).ok()) return;
+  }
+}
+
+}  // namespace meridian::core::broker
