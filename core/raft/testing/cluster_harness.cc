@@ -61,21 +61,11 @@ const char* PropertyName(Property property) {
 
 struct Cluster::Node {
   NodeId id;
-  std::unique_ptr<Raft> raft;        // Null while crashed.
-  HardState hard_state;              // Synced (the driver syncs it before sending).
-  std::optional<Snapshot> snapshot;  // Durable; `disk` continues after it.
-  std::vector<Entry> disk;           // Written entries; only disk[0, synced) survives a crash.
-  uint64_t synced = 0;
+  std::unique_ptr<Raft> raft;          // Null while crashed.
+  MemoryStorage storage;               // The disk: a durable snapshot, written and synced entries.
   uint64_t applied_hash = kEmptyHash;  // The state machine: a hash chain of applied entries.
-  Index snapshot_index() const { return snapshot ? snapshot->meta.index : Index(0); }
-  // The durable log's last index (what survives a crash now).
-  Index durable_last() const { return Index(snapshot_index().value() + synced); }
-  // The term at `index` in the durable log; nullopt below the snapshot or past the end.
-  std::optional<Term> DurableTermAt(Index index) const {
-    if (index == snapshot_index()) return snapshot ? snapshot->meta.term : Term(0);
-    if (index < snapshot_index() || index > durable_last()) return std::nullopt;
-    return disk[index.value() - snapshot_index().value() - 1].term;
-  }
+  Index snapshot_index() const { return storage.snapshot_index(); }
+  Index durable_last() const { return storage.durable_last(); }
   uint64_t incarnation = 0;
   Term led_term;  // The term this node was last seen leading (0: not leading).
 };
@@ -110,9 +100,9 @@ void Cluster::Restart(Node& node) {
   for (uint32_t i = 1; i <= options_.voters; i++) raft_options.bootstrap.voters.insert(NodeId(i));
   raft_options.election_timeout_ticks = options_.election_timeout_ticks;
   raft_options.planted_bug = options_.planted_bug;
-  RestartState restart{node.hard_state, node.disk, node.snapshot};
-  node.applied_hash =
-      node.snapshot ? std::stoull(node.snapshot->data) : kEmptyHash;  // Restore, then replay.
+  RestartState restart = node.storage.ForRestart();
+  node.applied_hash = node.storage.snapshot ? std::stoull(node.storage.snapshot->data)
+                                            : kEmptyHash;  // Restore, then replay.
   node.incarnation++;
   node.led_term = Term(0);
   node.raft = std::make_unique<Raft>(raft_options, std::move(restart),
@@ -123,8 +113,8 @@ void Cluster::Restart(Node& node) {
 void Cluster::Crash(Node& node) {
   if (node.raft == nullptr) return;
   node.raft.reset();
-  node.disk.resize(node.synced);  // The unsynced tail is lost.
-  Note(fmt::format("crash {} (durable {})", node.id.ToString(), node.synced));
+  node.storage.Crash();  // The unsynced tail is lost.
+  Note(fmt::format("crash {} (durable {})", node.id.ToString(), node.storage.synced));
 }
 
 void Cluster::Compact(Node& node) {
@@ -135,10 +125,12 @@ void Cluster::Compact(Node& node) {
       node.raft->Compact(applied, fmt::format("{}", node.applied_hash));
   MERIDIAN_CHECK(meta.ok(), "{}", std::string(meta.status().message()));
   const uint64_t dropped = applied.value() - node.snapshot_index().value();
-  MERIDIAN_CHECK(dropped <= node.synced, "compacted entries are durable");
-  node.snapshot = Snapshot{.meta = *meta, .data = fmt::format("{}", node.applied_hash)};
-  node.disk.erase(node.disk.begin(), node.disk.begin() + static_cast<ptrdiff_t>(dropped));
-  node.synced -= dropped;
+  MemoryStorage& storage = node.storage;
+  MERIDIAN_CHECK(dropped <= storage.synced, "compacted entries are durable");
+  storage.snapshot = Snapshot{.meta = *meta, .data = fmt::format("{}", node.applied_hash)};
+  storage.entries.erase(storage.entries.begin(),
+                        storage.entries.begin() + static_cast<ptrdiff_t>(dropped));
+  storage.synced -= dropped;
   Note(fmt::format("compact {} to {}", node.id.ToString(), applied.value()));
 }
 
@@ -153,12 +145,10 @@ uint64_t Cluster::CommittedHash(Index through) const {
 }
 
 void Cluster::Install(Node& node, const Snapshot& snapshot) {
-  // Ready step (0): stored durably, the whole log replaced by it, the state machine restored.
+  // Ready step (0): stored durably (by ExecuteReady), the whole log replaced by it, the state
+  // machine restored.
   Note(fmt::format("install {} snapshot {}:{}", node.id.ToString(), snapshot.meta.index.value(),
                    snapshot.meta.term.value()));
-  node.snapshot = snapshot;
-  node.disk.clear();
-  node.synced = 0;
   node.applied_hash = std::stoull(snapshot.data);
   if (node.applied_hash != CommittedHash(snapshot.meta.index)) {
     Fail(Property::kStateMachineSafety,
@@ -168,49 +158,47 @@ void Cluster::Install(Node& node, const Snapshot& snapshot) {
 }
 
 void Cluster::Sync(Node& node) {
-  if (node.raft == nullptr || node.synced == node.disk.size()) return;
-  node.synced = node.disk.size();
-  const Entry& last = node.disk.back();
-  node.raft->StableTo(last.index, last.term);
-  Note(fmt::format("sync {} to {}", node.id.ToString(), node.synced));
+  if (node.raft == nullptr) return;
+  const std::optional<LogPosition> last = node.storage.Sync();
+  if (!last) return;
+  node.raft->StableTo(last->index, last->term);
+  Note(fmt::format("sync {} to {}", node.id.ToString(), node.storage.synced));
 }
 
 bool Cluster::Cut(NodeId from, NodeId to) const { return cut_.contains({from, to}); }
 
 void Cluster::ProcessReadies() {
+  // One Ready per node per pass, the safety checks after every pass, until no node has one.
   for (bool progress = true; progress && !violation_;) {
     progress = false;
     for (auto& node_ptr : nodes_) {
       Node& node = *node_ptr;
       if (node.raft == nullptr || !node.raft->HasReady()) continue;
       progress = true;
-      Ready ready = node.raft->GetReady();
-      if (ready.snapshot) Install(node, *ready.snapshot);         // (0)
-      if (ready.hard_state) node.hard_state = *ready.hard_state;  // (1) synced
-      for (Message& m : ready.messages) {                         // (2) then sent
-        if (!Cut(m.from, m.to) && network_.size() < kNetworkMessagesMax) {
-          network_.push_back(Sent{std::move(m), now_ticks_});
-        }
-      }
-      if (!ready.entries.empty()) {  // (3) written; synced by a later kSync step
-        const uint64_t first = ready.entries.front().index.value() - node.snapshot_index().value();
-        MERIDIAN_CHECK(first >= 1, "rewriting entries inside the snapshot");
-        MERIDIAN_CHECK(first <= node.disk.size() + 1, "a gap in the written log");
-        node.disk.resize(first - 1);
-        node.synced = std::min(node.synced, first - 1);
-        for (const Entry& e : ready.entries) {
-          if (e.kind == EntryKind::kConfig) {
-            config_changed_ = true;
-            required_copies_ = std::min(required_copies_, e.membership.QuorumSize());
-          }
-          node.disk.push_back(e);
-        }
-      }
-      for (const Entry& e : ready.committed_entries) Apply(node, e);  // (4)
-      node.raft->Advance(ready);
+      ExecuteReady(*node.raft, node.storage, Effects(node));
     }
     Check();
   }
+}
+
+ReadyEffects Cluster::Effects(Node& node) {
+  return ReadyEffects{
+      .installed = [this, &node](const Snapshot& snapshot) { Install(node, snapshot); },
+      .send =
+          [this](Message m) {
+            // Into the network unless the link is cut; past the limit the network drops.
+            if (!Cut(m.from, m.to) && network_.size() < kNetworkMessagesMax) {
+              network_.push_back(Sent{std::move(m), now_ticks_});
+            }
+          },
+      .written =
+          [this](const Entry& e) {
+            if (e.kind != EntryKind::kConfig) return;
+            config_changed_ = true;
+            required_copies_ = std::min(required_copies_, e.membership.QuorumSize());
+          },
+      .apply = [this, &node](const Entry& e) { Apply(node, e); },
+  };
 }
 
 void Cluster::Apply(Node& node, const Entry& entry) {
@@ -566,16 +554,17 @@ void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
       if (index < floor) return true;
       if (index > last) return false;
       if (c != nullptr) return c->log().TermAt(index) == term;
-      return candidate->DurableTermAt(index) == term;
+      return candidate->storage.DurableTermAt(index) == term;
     };
-    const Term last_term = c != nullptr ? c->log().last_term() : *candidate->DurableTermAt(last);
+    const Term last_term =
+        c != nullptr ? c->log().last_term() : *candidate->storage.DurableTermAt(last);
     for (const auto& [index, entry] : committed_) {
       if (holds(index, entry.term)) continue;
       uint32_t grants = 0;
       for (const auto& voter : nodes_) {
         if (voter->id.value() > options_.voters) continue;  // Bootstrap voters only.
         const Index voter_last = voter->durable_last();
-        const Term voter_term = *voter->DurableTermAt(voter_last);
+        const Term voter_term = *voter->storage.DurableTermAt(voter_last);
         const bool up_to_date =
             last_term != voter_term ? last_term > voter_term : last >= voter_last;
         if (up_to_date || voter->id == candidate->id) grants++;
@@ -617,8 +606,8 @@ void Cluster::CheckCommittedDurable() {
       const Index snap = node->snapshot_index();
       // A durable snapshot covering the entry holds it (its state includes it: checked at
       // install against the committed hash chain, and made from applied entries otherwise).
-      if (index <= snap || (index <= node->durable_last() &&
-                            node->disk[index.value() - snap.value() - 1] == entry)) {
+      if (index <= snap ||
+          (index <= node->durable_last() && node->storage.DurableAt(index) == entry)) {
         copies++;
       }
     }

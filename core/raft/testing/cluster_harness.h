@@ -4,12 +4,13 @@
 // (Raft paper Figure 3): election safety, log matching, leader completeness, state machine
 // safety, no committed entry lost, and linearizable lease reads; plus liveness after healing.
 //
-// The harness plays the replica driver and honours its contract: a Ready's hard state is synced
-// before its messages go out; entries are written, synced later by a kSync step, and only then
-// reported with StableTo. A kCompact step makes a node snapshot its applied state (§7): the
-// snapshot's data is a hash chain of the entries applied through its index, and every snapshot
-// a follower installs is checked against the hash of what the cluster committed (state machine
-// safety through snapshots). Everything is deterministic given the schedule and the seed.
+// The harness plays the replica driver through the shared executor (ready_executor.h) and
+// honours its contract: a Ready's hard state is synced before its messages go out; entries are
+// written, synced later by a kSync step, and only then reported with StableTo. A kCompact step
+// makes a node snapshot its applied state (§7): the snapshot's data is a hash chain of the entries
+// applied through its index, and every snapshot a follower installs is checked against the hash of
+// what the cluster committed (state machine safety through snapshots). Everything is deterministic
+// given the schedule and the seed.
 #pragma once
 
 #include <absl/container/btree_map.h>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "core/raft/raft.h"
+#include "core/raft/testing/ready_executor.h"
 #include "io/random.h"
 
 namespace meridian::core::raft::testing {
@@ -122,6 +124,7 @@ class Cluster {
   void Install(Node& node, const Snapshot& snapshot);
   uint64_t CommittedHash(Index through) const;
   void ProcessReadies();
+  ReadyEffects Effects(Node& node);
   void Apply(Node& node, const Entry& entry);
   void Deliver(size_t pick, bool duplicate);
   void Step(Node& to, const Message& message);
