@@ -187,7 +187,7 @@ TEST(RaftClusterPlantedBugs, LeaderCompletenessCheckFiresOnVoteWithoutLogCheck) 
     const RaftSimResult result = RunRaftSimulation(
         {.seed = seed, .replicas = 3, .bug = core::raft::PlantedBug::kVoteWithoutLogCheck});
     for (const std::string& violation : result.violations) {
-      if (violation.find("leader completeness") != std::string::npos) {
+      if (violation.find("leader-completeness") != std::string::npos) {
         RecordProperty("seeds_to_catch", static_cast<int>(seed));
         return;
       }
@@ -260,7 +260,7 @@ TEST(RaftClusterPlantedBugs, ElectionSafetyCheckFiresOnForgetToPersistVote) {
         .seed = seed, .replicas = 5, .bug = core::raft::PlantedBug::kForgetToPersistVote};
     const RaftSimResult result = RunRaftSimulation(options);
     for (const std::string& violation : result.violations) {
-      if (violation.find("election safety") != std::string::npos) {
+      if (violation.find("election-safety") != std::string::npos) {
         std::printf("election safety fired at seed %lu (5 replicas, %s): %s\n  replay: %s\n", seed,
                     ElectionScheduleName(result.election_schedule), violation.c_str(),
                     RaftReproCommand(options).c_str());

@@ -33,32 +33,6 @@ std::string Describe(const Message& m) {
 
 }  // namespace
 
-const char* PropertyName(Property property) {
-  switch (property) {
-    case Property::kNone:
-      return "none";
-    case Property::kElectionSafety:
-      return "election-safety";
-    case Property::kLogMatching:
-      return "log-matching";
-    case Property::kLeaderCompleteness:
-      return "leader-completeness";
-    case Property::kStateMachineSafety:
-      return "state-machine-safety";
-    case Property::kCommittedEntryLost:
-      return "committed-entry-lost";
-    case Property::kStaleLeaseRead:
-      return "stale-lease-read";
-    case Property::kLeaseOutlivesPromise:
-      return "lease-outlives-promise";
-    case Property::kConfigurationNotFromLog:
-      return "configuration-not-from-log";
-    case Property::kLiveness:
-      return "liveness";
-  }
-  return "?";
-}
-
 struct Cluster::Node {
   NodeId id;
   std::unique_ptr<Raft> raft;          // Null while crashed.
@@ -71,7 +45,10 @@ struct Cluster::Node {
 };
 
 Cluster::Cluster(const ClusterOptions& options)
-    : options_(options), random_(io::Random(options.seed).Fork("cluster")) {
+    : options_(options),
+      random_(io::Random(options.seed).Fork("cluster")),
+      checker_(
+          [this](Property property, std::string detail) { Fail(property, std::move(detail)); }) {
   MERIDIAN_CHECK(options_.voters >= 1);
   MERIDIAN_CHECK(options_.voters + options_.spares <= kMembersMax);
   for (uint32_t i = 1; i <= options_.voters + options_.spares; i++) {
@@ -137,9 +114,10 @@ void Cluster::Compact(Node& node) {
 uint64_t Cluster::CommittedHash(Index through) const {
   uint64_t hash = kEmptyHash;
   for (uint64_t i = 1; i <= through.value(); i++) {
-    auto it = committed_.find(Index(i));
-    MERIDIAN_CHECK(it != committed_.end(), "committed entry {} never applied anywhere", i);
-    hash = ChainHash(hash, it->second);
+    auto it = checker_.committed().find(Index(i));
+    MERIDIAN_CHECK(it != checker_.committed().end(), "committed entry {} never applied anywhere",
+                   i);
+    hash = ChainHash(hash, it->second.entry);
   }
   return hash;
 }
@@ -203,13 +181,7 @@ ReadyEffects Cluster::Effects(Node& node) {
 
 void Cluster::Apply(Node& node, const Entry& entry) {
   node.applied_hash = ChainHash(node.applied_hash, entry);
-  auto [it, inserted] = committed_.try_emplace(entry.index, entry);
-  if (!inserted && !(it->second == entry)) {
-    Fail(Property::kStateMachineSafety,
-         fmt::format("{} applied {}:{} but {}:{} was applied at that index before",
-                     node.id.ToString(), entry.index.ToString(), entry.term.ToString(),
-                     it->second.index.ToString(), it->second.term.ToString()));
-  }
+  checker_.OnApply(node.id, entry, node.raft->term());
 }
 
 uint64_t Cluster::DelayTicks(NodeId from, NodeId to) const {
@@ -310,7 +282,8 @@ void Cluster::LeaseRead(uint32_t pick) {
 }
 
 Index Cluster::KnownCommitted() const {
-  Index known = committed_.empty() ? Index(0) : committed_.rbegin()->first;
+  const auto& committed = checker_.committed();
+  Index known = committed.empty() ? Index(0) : committed.rbegin()->first;
   for (auto& other : nodes_) {
     if (other->raft != nullptr) known = std::max(known, other->raft->log().commit());
   }
@@ -442,27 +415,15 @@ void Cluster::Check() {
     Raft* raft = node->raft.get();
     if (raft == nullptr) continue;
     if (raft->role() == Role::kLeader && node->led_term != raft->term()) {
-      auto [it, inserted] = leaders_.try_emplace(raft->term(), node->id);
-      if (!inserted && it->second != node->id) {
-        return Fail(Property::kElectionSafety,
-                    fmt::format("{} and {} both led {}", it->second.ToString(), node->id.ToString(),
-                                raft->term().ToString()));
-      }
-      // Leader completeness (§5.4): the new leader holds every entry committed so far.
-      for (const auto& [index, entry] : committed_) {
-        if (!raft->log().HasEntry(index, entry.term)) {
-          return Fail(
-              Property::kLeaderCompleteness,
-              fmt::format("{} leads {} without committed {}:{}", node->id.ToString(),
-                          raft->term().ToString(), index.ToString(), entry.term.ToString()));
-        }
-      }
+      checker_.OnLeader(node->id, raft->term(), raft->log());
     }
     node->led_term = raft->role() == Role::kLeader ? raft->term() : Term(0);
   }
   for (size_t i = 0; i < nodes_.size() && !violation_; i++) {
     for (size_t j = i + 1; j < nodes_.size() && !violation_; j++) {
-      if (nodes_[i]->raft && nodes_[j]->raft) CheckLogMatching(*nodes_[i]->raft, *nodes_[j]->raft);
+      const Raft* a = nodes_[i]->raft.get();
+      const Raft* b = nodes_[j]->raft.get();
+      if (a && b) checker_.CheckLogMatching(a->id(), a->log(), b->id(), b->log());
     }
   }
   if (!violation_) CheckCommittedDurable();
@@ -478,7 +439,7 @@ void Cluster::CheckLeases() {
   // must be too few to elect anyone (a crashed voter refuses votes for its first election
   // timeout after restarting, so it counts as refusing); (2) no later term can have had a
   // leader; (3) a read now observes every entry committed anywhere.
-  const Term newest_led = leaders_.empty() ? Term(0) : leaders_.rbegin()->first;
+  const Term newest_led = checker_.newest_led_term();
   const Index known = KnownCommitted();
   for (const auto& node : nodes_) {
     const Raft* raft = node->raft.get();
@@ -503,8 +464,8 @@ void Cluster::CheckLeases() {
     }
     if (newest_led > raft->term()) {
       return Fail(Property::kLeaseOutlivesPromise,
-                  fmt::format("{}, but {} led {}", lease, leaders_.rbegin()->second.ToString(),
-                              newest_led.ToString()));
+                  fmt::format("{}, but {} led {}", lease,
+                              checker_.leaders().at(newest_led).ToString(), newest_led.ToString()));
     }
     if (*read < known) {
       return Fail(Property::kStaleLeaseRead,
@@ -558,7 +519,8 @@ void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
     };
     const Term last_term =
         c != nullptr ? c->log().last_term() : *candidate->storage.DurableTermAt(last);
-    for (const auto& [index, entry] : committed_) {
+    for (const auto& [index, committed] : checker_.committed()) {
+      const Entry& entry = committed.entry;
       if (holds(index, entry.term)) continue;
       uint32_t grants = 0;
       for (const auto& voter : nodes_) {
@@ -580,27 +542,11 @@ void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
   }
 }
 
-void Cluster::CheckLogMatching(const Raft& a, const Raft& b) {
-  // §5.3 Log Matching: if two logs contain an entry with the same index and term, the logs are
-  // identical in all entries up through that index.
-  // Below either node's snapshot the entries are gone from memory (they were committed).
-  const uint64_t floor =
-      std::max(a.log().snapshot_index().value(), b.log().snapshot_index().value());
-  uint64_t top = std::min(a.log().last_index().value(), b.log().last_index().value());
-  while (top > floor && a.log().TermAt(Index(top)) != b.log().TermAt(Index(top))) top--;
-  for (uint64_t i = floor + 1; i <= top; i++) {
-    if (!(a.log().At(Index(i)) == b.log().At(Index(i)))) {
-      return Fail(Property::kLogMatching,
-                  fmt::format("{} and {} agree at {} but differ at {}", a.id().ToString(),
-                              b.id().ToString(), top, i));
-    }
-  }
-}
-
 void Cluster::CheckCommittedDurable() {
   // A committed entry is durable on at least a quorum (of the smallest configuration ever used,
   // so the check stays sound across membership changes) and stays so forever.
-  for (const auto& [index, entry] : committed_) {
+  for (const auto& [index, committed] : checker_.committed()) {
+    const Entry& entry = committed.entry;
     uint32_t copies = 0;
     for (const auto& node : nodes_) {
       const Index snap = node->snapshot_index();
@@ -667,8 +613,9 @@ std::optional<uint32_t> Cluster::Stabilize(uint32_t ticks_max) {
     }
     for (auto& n : nodes_) Sync(*n);
     ProcessReadies();
-    if (target && committed_.contains(*target) &&
-        committed_.at(*target).data == fmt::format("liveness{}", attempt)) {
+    const auto& committed = checker_.committed();
+    if (target && committed.contains(*target) &&
+        committed.at(*target).entry.data == fmt::format("liveness{}", attempt)) {
       return tick;
     }
     if (Raft* leader = Leader(); leader != nullptr && leader->term() > target_term) {
