@@ -87,9 +87,11 @@ absl::StatusOr<raft::Entry> DecodeEntry(std::span<const uint8_t> payload, raft::
     return absl::DataLossError(fmt::format("entry {}: bad kind", index.ToString()));
   }
   raft::Entry entry{term, index, static_cast<raft::EntryKind>(kind)};
+  // The one set of membership rules (raft::ValidateMembership), as for a snapshot's and a peer's.
   if (entry.kind == raft::EntryKind::kConfig &&
       (!ReadNodes(reader, &entry.membership.voters) ||
-       !ReadNodes(reader, &entry.membership.learners) || entry.membership.voters.empty())) {
+       !ReadNodes(reader, &entry.membership.learners) ||
+       !raft::ValidateMembership(entry.membership).ok())) {
     return absl::DataLossError(fmt::format("entry {}: bad membership", index.ToString()));
   }
   const std::span<const uint8_t> data = reader.Rest();

@@ -29,6 +29,23 @@ TEST(Storage, BadEntriesAreDataLossNotCrashes) {
       absl::IsDataLoss(DecodeEntry(truncated_config, raft::Term(1), raft::Index(1)).status()));
 }
 
+// A config entry read back from disk obeys the rules raft checks a peer's by
+// (raft::ValidateMembership): this decoder used to check only "some voter", so a damaged entry
+// naming a node voter and learner at once, or more voters than raft allows, reached raft.
+TEST(Storage, ConfigEntriesBreakingMembershipRulesAreDataLoss) {
+  raft::Entry both{raft::Term(1), raft::Index(1), raft::EntryKind::kConfig, ""};
+  both.membership.voters = {io::NodeId(1), io::NodeId(2)};
+  both.membership.learners = {io::NodeId(2)};
+  EXPECT_TRUE(absl::IsDataLoss(DecodeEntry(EncodeEntry(both), both.term, both.index).status()));
+  raft::Entry crowded{raft::Term(1), raft::Index(1), raft::EntryKind::kConfig, ""};
+  for (uint32_t i = 1; i <= raft::kVotersMax + 1; i++)
+    crowded.membership.voters.insert(io::NodeId(i));
+  EXPECT_TRUE(
+      absl::IsDataLoss(DecodeEntry(EncodeEntry(crowded), crowded.term, crowded.index).status()));
+  raft::Entry empty{raft::Term(1), raft::Index(1), raft::EntryKind::kConfig, ""};
+  EXPECT_TRUE(absl::IsDataLoss(DecodeEntry(EncodeEntry(empty), empty.term, empty.index).status()));
+}
+
 TEST(Storage, HardStateRoundTripsAndDetectsEveryBitFlip) {
   const raft::HardState state{raft::Term(42), io::NodeId(3), raft::Index(1000)};
   const std::vector<uint8_t> bytes = EncodeHardState(state);
