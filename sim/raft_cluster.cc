@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "core/raft/testing/safety_checker.h"
 #include "core/replica/replica.h"
 #include "core/wire/raft_codec.h"
 #include "io/assert.h"
@@ -34,56 +35,31 @@ struct ClientOp {
   uint64_t index = 0;
 };
 
-// Sees every node; checks Raft's safety properties as events happen, outside the protocol.
+// Sees every node; checks Raft's safety properties as events happen, outside the protocol,
+// with the checker the pure-raft property harness uses (core/raft/testing/safety_checker.h):
+// election safety, leader completeness and log matching of every leader's log as its replica
+// publishes the leadership, state machine safety at every apply. It cannot see a node's term
+// when it applies, so leader completeness judges an entry only against leaders of terms past
+// the newest leadership published when the entry was first applied (a leader publishes before
+// it can commit anything; SafetyChecker::OnApply).
 class RaftObserver final : public core::replica::ReplicaObserver {
  public:
-  explicit RaftObserver(World& world) : world_(world) {}
+  explicit RaftObserver(World& world)
+      : world_(world), checker_([this](core::raft::testing::Property property, std::string what) {
+          Violation(fmt::format("{}: {}", core::raft::testing::PropertyName(property), what));
+        }) {}
 
   void OnLeader(io::NodeId node, Term term, const core::raft::RaftLog& log) override {
     leaders_elected_++;
     world_.Trace(node, fmt::format("raft leader of {}, log to {} (term {})", term.ToString(),
                                    log.last_index().ToString(), log.last_term().ToString()));
-    // Leader completeness (§5.4): "if a log entry is committed in a given term, then that
-    // entry will be present in the logs of the leaders for all higher-numbered terms" (same
-    // term, so by log matching, §5.3, the same entry and prefix). Applied implies committed,
-    // but in which term is not visible from here: only that it was no later than the newest
-    // leadership published when the entry was first applied (a leader publishes before it can
-    // commit anything). So only leaders of terms past that one are judged. Judging every
-    // leader of a term >= the entry's was wrong: a leader's driver can publish long after it
-    // won (its Ready's fsync waiting out a full disk), by when a later term's leader has
-    // committed an older entry the stale one never had to hold (meridian-sim --workload=raft
-    // --seed=236: n3 won term 2 at 2.36 s and published at 5.89 s, after n2 had committed
-    // i1 of term 1 in term 3).
-    for (const auto& [index, applied] : applied_) {
-      if (index < log.snapshot_index()) continue;  // Compacted: committed, so held.
-      if (applied.newest_leader_term >= term) continue;
-      if (index > log.last_index() || log.TermAt(index) != applied.term) {
-        Violation(fmt::format(
-            "leader completeness: {} leads term {} without committed {} (term {})", node.ToString(),
-            term.ToString(), index.ToString(), applied.term.ToString()));
-        break;
-      }
-    }
-    auto [it, inserted] = leader_of_term_.emplace(term, node);
-    if (!inserted && it->second != node) {
-      Violation(fmt::format("election safety: {} and {} both led term {}", it->second.ToString(),
-                            node.ToString(), term.ToString()));
-    }
+    checker_.OnLeader(node, term, log);
   }
   void OnApply(io::NodeId node, const core::raft::Entry& entry) override {
     world_.Trace(node, fmt::format("raft applied {} of term {}", entry.index.ToString(),
                                    entry.term.ToString()));
     if (election_faults_ != nullptr) election_faults_->OnApply(node, entry);
-    const Term newest = leader_of_term_.empty() ? Term() : leader_of_term_.rbegin()->first;
-    auto [it, inserted] =
-        applied_.emplace(entry.index, AppliedEntry{entry.term, entry.data, newest});
-    if (!inserted && (it->second.term != entry.term || it->second.data != entry.data)) {
-      Violation(
-          fmt::format("state machine safety: {} applied {} of term {} ('{}'), but {} of term "
-                      "{} ('{}') was applied there before",
-                      node.ToString(), entry.index.ToString(), entry.term.ToString(), entry.data,
-                      entry.index.ToString(), it->second.term.ToString(), it->second.data));
-    }
+    checker_.OnApply(node, entry);
     if (world_.Now() >= audit_after_) {
       uint64_t& latest = applied_since_audit_[node];
       latest = std::max(latest, entry.index.value());
@@ -133,12 +109,13 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     for (const ClientOp& op : ops_) {
       if (op.outcome != ClientOp::Outcome::kOk) continue;
       progressed |= op.completed >= healed_at && op.completed <= healed_at + kLivenessWindow;
-      auto it = applied_.find(Index(op.index));
-      if (it == applied_.end() || it->second.data != op.value) {
-        problems.push_back(
-            fmt::format("acknowledged value {} at index {} is not what the group "
-                        "applied there after the audit ('{}')",
-                        op.value, op.index, it == applied_.end() ? "nothing" : it->second.data));
+      const auto& applied = checker_.committed();
+      auto it = applied.find(Index(op.index));
+      if (it == applied.end() || it->second.entry.data != op.value) {
+        problems.push_back(fmt::format(
+            "acknowledged value {} at index {} is not what the group "
+            "applied there after the audit ('{}')",
+            op.value, op.index, it == applied.end() ? "nothing" : it->second.entry.data));
       }
     }
     if (!progressed) {
@@ -161,7 +138,8 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     return best;
   }
   uint64_t max_applied_index() const {
-    return applied_.empty() ? 0 : applied_.rbegin()->first.value();
+    const auto& applied = checker_.committed();
+    return applied.empty() ? 0 : applied.rbegin()->first.value();
   }
   std::vector<int64_t> commit_latencies_ns() const {
     std::vector<int64_t> latencies;
@@ -175,13 +153,8 @@ class RaftObserver final : public core::replica::ReplicaObserver {
  private:
   World& world_;
   ElectionFaults* election_faults_ = nullptr;
-  absl::btree_map<Term, io::NodeId> leader_of_term_;
-  struct AppliedEntry {
-    Term term;
-    std::string data;
-    Term newest_leader_term;  // The newest leadership published when it was first applied.
-  };
-  absl::btree_map<Index, AppliedEntry> applied_;
+  // Also what the group applied at each index (the audit compares acknowledged values to it).
+  core::raft::testing::SafetyChecker checker_;
   absl::btree_map<io::NodeId, uint64_t> applied_since_audit_;
   io::Instant audit_after_ = io::Instant::Infinite();
   std::vector<ClientOp> ops_;

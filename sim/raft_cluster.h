@@ -1,9 +1,12 @@
 // A simulated raft group: core::replica::Replica on every server (the same code meridian-node
 // runs), clients proposing unique values, the nemesis, and a global observer that sees every
-// node and checks the Raft safety properties all the time (issue 6):
+// node and checks the Raft safety properties all the time (issue 6), with the checker the
+// pure-raft property harness uses (core/raft/testing/safety_checker.h):
 //   - election safety: at most one leader per term;
-//   - leader completeness: every new leader's log holds every entry any node applied, with
-//     the same term (so, by log matching, the same committed prefix);
+//   - leader completeness: every new leader's log holds every entry committed in an earlier
+//     term (as far as the observer can bound that term), entry for entry;
+//   - log matching: every leader's log agrees with every leader's log published before it, at
+//     each index and term, on the entry and the term before it;
 //   - state machine safety: no two nodes apply different entries at one index, ever — including
 //     after crashes, when nodes re-apply their logs from index 1;
 //   - no acknowledged (committed) entry lost: after the heal, every server restarts and the

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "core/raft/seed_guard.h"
 #include "io/assert.h"
+#include "io/probe.h"
 
 namespace meridian::sim {
 namespace {
@@ -187,7 +188,7 @@ TEST(RaftClusterPlantedBugs, LeaderCompletenessCheckFiresOnVoteWithoutLogCheck) 
     const RaftSimResult result = RunRaftSimulation(
         {.seed = seed, .replicas = 3, .bug = core::raft::PlantedBug::kVoteWithoutLogCheck});
     for (const std::string& violation : result.violations) {
-      if (violation.find("leader completeness") != std::string::npos) {
+      if (violation.find("leader-completeness") != std::string::npos) {
         RecordProperty("seeds_to_catch", static_cast<int>(seed));
         return;
       }
@@ -213,6 +214,7 @@ TEST(RaftClusterPlantedBugs, DamagedReplicaVotes) {
 // liveness).
 TEST(RaftCluster, DamageAtRestSweep) {
   int unavailable = 0;
+  io::probe::Reset();
   for (uint64_t seed = 1; seed <= 100; seed++) {
     // With the seed's election schedule, as in the other sweeps. They were off while seed 26
     // failed as "n1 could not reopen its replica: RESOURCE_EXHAUSTED: ENOSPC": Replica::Open
@@ -243,6 +245,13 @@ TEST(RaftCluster, DamageAtRestSweep) {
   }
   std::printf("damage at rest: %d of 100 seeds unavailable after the heal (not judged)\n",
               unavailable);
+  // core/raft's damage probes, which the pure-raft harness cannot reach (it has no disk).
+  const auto probes = io::probe::Snapshot();
+  for (const auto& [name, count] : probes) std::printf("probe %s: %lu\n", name.c_str(), count);
+  for (const char* probe : {"raft: damaged replica refused a vote below what it lost",
+                            "raft: heartbeat credits us with entries we no longer hold"}) {
+    EXPECT_TRUE(probes.contains(probe)) << "probe never hit: " << probe;
+  }
 }
 
 // Issue 17 item 4: the targeted election schedules (sim/election_faults.h), which the seed mixes
@@ -260,7 +269,7 @@ TEST(RaftClusterPlantedBugs, ElectionSafetyCheckFiresOnForgetToPersistVote) {
         .seed = seed, .replicas = 5, .bug = core::raft::PlantedBug::kForgetToPersistVote};
     const RaftSimResult result = RunRaftSimulation(options);
     for (const std::string& violation : result.violations) {
-      if (violation.find("election safety") != std::string::npos) {
+      if (violation.find("election-safety") != std::string::npos) {
         std::printf("election safety fired at seed %lu (5 replicas, %s): %s\n  replay: %s\n", seed,
                     ElectionScheduleName(result.election_schedule), violation.c_str(),
                     RaftReproCommand(options).c_str());

@@ -8,6 +8,7 @@
 
 #include "core/log/segment.h"
 #include "io/assert.h"
+#include "io/probe.h"
 
 namespace meridian::core::log {
 
@@ -60,6 +61,7 @@ LogMetrics Log::metrics() const {
 
 absl::Status Log::Fail(absl::Status status) {
   MERIDIAN_CHECK(!status.ok());
+  MERIDIAN_PROBE("log: failed until reopened");
   if (failed_.ok()) {
     failed_ = absl::Status(status.code(),
                            fmt::format("log {} failed: {}", options_.dir, status.ToString()));
@@ -157,6 +159,7 @@ absl::StatusOr<Offset> Log::Append(const BatchMeta& meta, std::span<const uint8_
   if (absl::Status s = active.file->WriteAt(position, *encoded); !s.ok()) {
     // A failed write may have left part of the batch behind; cut it so the next batch follows
     // the last good one. If even that fails, the file's tail is unknown: fail the log.
+    MERIDIAN_PROBE("log: a failed write's partial batch cut");
     if (absl::Status cut = active.file->Truncate(position); !cut.ok()) return Fail(cut);
     return s;
   }

@@ -7,6 +7,7 @@
 #include "core/log/log.h"
 #include "core/log/segment.h"
 #include "io/assert.h"
+#include "io/probe.h"
 
 namespace meridian::core::log {
 namespace {
@@ -42,6 +43,7 @@ size_t Log::SegmentIndexFor(Offset offset) const {
 
 absl::Status Log::ReportCorruption(const Segment& segment, uint64_t position, std::string what) {
   metrics_.corruptions_detected++;
+  MERIDIAN_PROBE("log: a read met corruption and served none of it");
   return absl::DataLossError(fmt::format("{} at byte {} of {}: {} (not served; repair from a peer)",
                                          what, position, segment.path,
                                          segment.base_offset.value()));

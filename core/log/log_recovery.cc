@@ -9,6 +9,7 @@
 #include "core/log/segment.h"
 #include "core/log/segment_scan.h"
 #include "io/assert.h"
+#include "io/probe.h"
 
 namespace meridian::core::log {
 // Recovery's working state (forward-declared in log.h for Log::CutAtFirstBadByte).
@@ -195,6 +196,7 @@ absl::Status Log::Recover(RecoveryReport& report) {
     if (!cut_kept.ok()) return cut_kept.status();
     kept = *cut_kept;
   } else if (*loss) {
+    MERIDIAN_PROBE("log: recovery reports an earlier loss not yet acknowledged");
     report.lost_reason = "reported by an earlier recovery, not yet acknowledged";
   }
   if (*loss) {
@@ -251,6 +253,13 @@ absl::StatusOr<size_t> Log::CutAtFirstBadByte(std::vector<FoundSegment>& found,
   // costs a re-fetch while a silent loss costs acknowledged data.
   const bool never_synced_segment = cut.segment + 1 == found.size() && cut.whole &&
                                     found[cut.segment].scan.file_bytes < kSegmentHeaderBytes;
+  if (never_synced_segment) {
+    MERIDIAN_PROBE("log: recovery removed a segment created but never synced");
+  } else if (report.looks_torn) {
+    MERIDIAN_PROBE("log: recovery cut a tail that looks torn");
+  } else {
+    MERIDIAN_PROBE("log: recovery cut at damage before the tail");
+  }
   if (!never_synced_segment) {
     // Record the loss durably first: a crash between the cut and the report must not hide it.
     if (loss) {
@@ -282,6 +291,7 @@ absl::StatusOr<std::optional<LossRecord>> Log::ReadLossRecord(RecoveryReport& re
   if (DecodeLossRecord(bytes, &record) != DecodeVerdict::kOk) {
     // The record itself is damaged: something was lost, we no longer know what. Say so loudly
     // and assume the worst (everything from the start may need a re-fetch).
+    MERIDIAN_PROBE("log: loss record unreadable; assuming everything may be lost");
     report.ignored_files.push_back(std::string(kLossRecordFileName) + " (unreadable)");
     return std::optional<LossRecord>(LossRecord{});
   }

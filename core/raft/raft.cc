@@ -691,8 +691,7 @@ void Raft::Advance(const Ready& ready) {
 Index Raft::ApplyLimit() const {
   // Apply (and save as the commit index) only entries durable here: after a restart the saved
   // commit index must not point past the recovered log.
-  if (options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable) return log_.commit();
-  return std::min(log_.commit(), log_.stable());
+  return CappedAtDurable(log_, log_.commit(), options_.planted_bug);
 }
 
 HardState Raft::CurrentHardState() const {

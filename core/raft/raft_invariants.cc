@@ -39,12 +39,14 @@ void Raft::Invariants() {
   MERIDIAN_CHECK(snapshot_.meta.term == log_.snapshot_term());
   MERIDIAN_CHECK(snapshot_.data.size() <= kSnapshotDataBytesMax);
   if (log_.last_index().value() > 0) MERIDIAN_CHECK(log_.last_term() <= term_);
-  if (options_.planted_bug != PlantedBug::kCountOwnEntriesBeforeDurable) {
-    // The commit index may run ahead of the local disk (a quorum of others holds the entries),
-    // but what is persisted and applied here never does.
-    MERIDIAN_CHECK(persisted_hard_state_.commit <= log_.stable(), "saved commit not durable");
-    MERIDIAN_CHECK(log_.applied() <= log_.stable(), "applied an entry not durable here");
-  }
+  // The commit index may run ahead of the local disk (a quorum of others holds the entries),
+  // but what is persisted and applied here never does (an index is durable when the durability
+  // cap leaves it where it is).
+  const Index saved_commit = persisted_hard_state_.commit;
+  MERIDIAN_CHECK(CappedAtDurable(log_, saved_commit, options_.planted_bug) == saved_commit,
+                 "saved commit not durable");
+  MERIDIAN_CHECK(CappedAtDurable(log_, log_.applied(), options_.planted_bug) == log_.applied(),
+                 "applied an entry not durable here");
   if (leader_ == options_.id) MERIDIAN_CHECK(role_ == Role::kLeader);
   QuiescenceInvariants();
   if (role_ == Role::kCandidate) MERIDIAN_CHECK(vote_ == options_.id);

@@ -10,6 +10,7 @@
 // Owned by one Raft object; not thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -80,5 +81,15 @@ class RaftLog {
   Index applied_;
   Index handed_;
 };
+
+// The durability rule in one place: an index of this node's log counts (as the leader's own
+// match toward a quorum, in an acknowledgement, as what is applied and saved as the commit index)
+// only as far as the log is durable here (`stable`, what the driver reported synced). The
+// ack-before-fsync planted bug (PlantedBug::kCountOwnEntriesBeforeDurable) lifts the rule here,
+// and only here.
+inline Index CappedAtDurable(const RaftLog& log, Index index, PlantedBug bug) {
+  if (bug == PlantedBug::kCountOwnEntriesBeforeDurable) return index;
+  return std::min(index, log.stable());
+}
 
 }  // namespace meridian::core::raft

@@ -104,11 +104,21 @@ TEST(RaftProperty, SweepReachesCommitsElectionsAndLeaseReads) {
   EXPECT_GT(elections, 60u);
   EXPECT_GT(reads, 5u);
   // §7: compaction happens, and followers behind a compacted log catch up by snapshot.
+  // Coverage probes (MERIDIAN_PROBE in core/raft): the rare paths the fault mix exists to reach.
+  // The two damage probes are left to //tests:raft_cluster_test's damage-at-rest sweep: this
+  // harness has no disk to damage.
   const auto probes = io::probe::Snapshot();
-  for (const char* probe :
-       {"raft: leader sends a snapshot", "raft: follower installs a snapshot"}) {
-    EXPECT_TRUE(probes.contains(probe)) << probe;
-    if (probes.contains(probe)) std::printf("%s: %lu\n", probe, probes.at(probe));
+  for (const auto& [name, count] : probes) std::printf("probe %s: %lu\n", name.c_str(), count);
+  for (const char* probe : {
+           "raft: leader sends a snapshot",
+           "raft: follower installs a snapshot",
+           "raft: snapshot matches our log; entries after it kept",
+           "raft: snapshot not past our commit index",
+           "raft: follower log shorter than its match index",
+           "raft: empty append after a heartbeat from a lagging follower",
+           "raft: higher-term message from a non-leader ignored inside a lease",
+       }) {
+    EXPECT_TRUE(probes.contains(probe)) << "probe never hit: " << probe;
   }
 }
 

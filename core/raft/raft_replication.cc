@@ -24,9 +24,7 @@ void Raft::HandleAppend(const Message& m) {
   if (m.log_index < log_.commit()) {
     // Stale: everything up to our commit index already matches every leader's log (§5.4.3),
     // but only the durable part of it may be acknowledged.
-    const Index durable_commit = options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable
-                                     ? log_.commit()
-                                     : std::min(log_.commit(), log_.stable());
+    const Index durable_commit = CappedAtDurable(log_, log_.commit(), options_.planted_bug);
     Send(Message{.type = MessageType::kAppendResponse, .to = m.from, .log_index = durable_commit});
     return;
   }
@@ -72,10 +70,7 @@ void Raft::HandleAppend(const Message& m) {
   }
 }
 
-Index Raft::AckIndex() const {
-  if (options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable) return verified_;
-  return std::min(verified_, log_.stable());
-}
+Index Raft::AckIndex() const { return CappedAtDurable(log_, verified_, options_.planted_bug); }
 
 void Raft::HandleHeartbeat(const Message& m) {
   MERIDIAN_CHECK(role_ == Role::kFollower);
@@ -202,10 +197,7 @@ void Raft::StableTo(Index index, Term term) {
 
 Index Raft::OwnMatch() const {
   // The leader counts its own copy toward a quorum only once it is durable.
-  if (options_.planted_bug == PlantedBug::kCountOwnEntriesBeforeDurable) {
-    return log_.last_index();
-  }
-  return log_.stable();
+  return CappedAtDurable(log_, log_.last_index(), options_.planted_bug);
 }
 
 bool Raft::MaybeCommit() {

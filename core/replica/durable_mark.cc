@@ -15,10 +15,13 @@ constexpr uint32_t kDurableMarkMagic = 0x4d52444d;  // "MRDM"
 constexpr char kFileName[] = "durable_mark";
 
 void PutLittle(std::vector<uint8_t>& out, uint64_t value, int width) {
+  MERIDIAN_CHECK(width == 4 || width == 8);
+  if (width == 4) MERIDIAN_CHECK(value <= UINT32_MAX, "{} does not fit 4 bytes", value);
   for (int i = 0; i < width; i++) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
 }
 
 uint64_t GetLittle(std::span<const uint8_t> bytes, size_t at, int width) {
+  MERIDIAN_CHECK(at + static_cast<size_t>(width) <= bytes.size(), "the caller checked the size");
   uint64_t value = 0;
   for (int i = 0; i < width; i++) value |= uint64_t{bytes[at + i]} << (8 * i);
   return value;
@@ -27,6 +30,7 @@ uint64_t GetLittle(std::span<const uint8_t> bytes, size_t at, int width) {
 }  // namespace
 
 std::vector<uint8_t> EncodeDurableMarkSlot(const DurableMarkSlot& slot) {
+  MERIDIAN_CHECK(slot.sequence >= 1, "sequence 0 is the mark of a file never written");
   std::vector<uint8_t> out;
   PutLittle(out, kDurableMarkMagic, 4);
   PutLittle(out, slot.sequence, 8);
@@ -34,7 +38,7 @@ std::vector<uint8_t> EncodeDurableMarkSlot(const DurableMarkSlot& slot) {
   PutLittle(out, slot.position.index.value(), 8);
   PutLittle(out, io::Crc32c(out), 4);
   MERIDIAN_CHECK(out.size() == kDurableMarkSlotBytes);
-  return out;
+  return out;  // DecodeDurableMarkSlot reads it back: durable_mark's round-trip test pairs them.
 }
 
 absl::StatusOr<DurableMarkSlot> DecodeDurableMarkSlot(std::span<const uint8_t> bytes) {
@@ -79,6 +83,8 @@ absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::Open(io::Disk& disk,
   }
   // Slot 1 is first written by the second mark, after slot 0's write was synced: a file that
   // reaches into slot 1 with no valid slot lost a synced record to damage.
+  MERIDIAN_CHECK(valid <= 2);
+  if (valid == 0) MERIDIAN_CHECK(newest.sequence == 0, "no slot read: the mark of no write");
   if (valid == 0 && *read > kDurableMarkSlotBytes) {
     return absl::DataLossError(fmt::format("{}: both copies are damaged", path));
   }
@@ -86,6 +92,7 @@ absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::Open(io::Disk& disk,
 }
 
 absl::Status DurableMark::Advance(const raft::LogPosition& synced, io::Instant now, When when) {
+  if (written_at_.has_value()) MERIDIAN_CHECK(now >= *written_at_, "time runs forward");
   if (synced.index == position_.index && synced.term == position_.term) return absl::OkStatus();
   if (!synced.IsAtLeast(position_)) {
     // Still below what this replica once had durable (it is being repaired): keep the mark.
@@ -95,8 +102,10 @@ absl::Status DurableMark::Advance(const raft::LogPosition& synced, io::Instant n
       now - *written_at_ < kDurableMarkInterval) {
     return absl::OkStatus();
   }
+  MERIDIAN_CHECK(synced.IsAtLeast(position_), "the mark never goes back");
   const DurableMarkSlot next{.sequence = sequence_ + 1, .position = synced};
   const uint64_t offset = ((next.sequence + 1) % 2) * kDurableMarkSlotBytes;  // 1st: slot 0.
+  MERIDIAN_CHECK(offset + kDurableMarkSlotBytes <= 2 * kDurableMarkSlotBytes, "two slots");
   if (absl::Status s = file_->WriteAt(offset, EncodeDurableMarkSlot(next)); !s.ok()) return s;
   if (sync_ == Sync::kSynced) {
     if (absl::Status s = file_->Sync(); !s.ok()) return s;
@@ -104,6 +113,8 @@ absl::Status DurableMark::Advance(const raft::LogPosition& synced, io::Instant n
   sequence_ = next.sequence;
   position_ = synced;
   written_at_ = now;
+  MERIDIAN_CHECK(position_.index == synced.index);
+  MERIDIAN_CHECK(position_.term == synced.term);
   return absl::OkStatus();
 }
 

@@ -65,6 +65,9 @@ absl::Status AlignLogWithSnapshot(log::Log& log, const raft::SnapshotMeta& meta)
 // The last entry of the recovered log (the snapshot's if the log holds none after it).
 raft::LogPosition RecoveredPosition(const std::optional<raft::Snapshot>& snapshot,
                                     const std::vector<raft::Entry>& entries) {
+  // AlignLogWithSnapshot made the log continue right after the snapshot.
+  const raft::Index base = snapshot.has_value() ? snapshot->meta.index : raft::Index(0);
+  if (!entries.empty()) MERIDIAN_CHECK(entries.front().index == base.next());
   if (!entries.empty()) return {entries.back().term, entries.back().index};
   if (snapshot.has_value()) return {snapshot->meta.term, snapshot->meta.index};
   return {};
@@ -88,6 +91,7 @@ absl::Status ReconcileWithDurableMark(const DurableMark& mark, const raft::LogPo
   if (!recovered.IsAtLeast(mark.position())) {
     MERIDIAN_PROBE("replica: log lost entries it had made durable; repairing from peers");
     hard_state->commit = std::min(hard_state->commit, recovered.index);
+    MERIDIAN_CHECK(hard_state->commit <= recovered.index);
     return absl::OkStatus();
   }
   if (hard_state->commit > recovered.index) {
@@ -95,6 +99,8 @@ absl::Status ReconcileWithDurableMark(const DurableMark& mark, const raft::LogPo
         fmt::format("raft log ends at {} but the hard state says {} is committed: {}",
                     recovered.index.ToString(), hard_state->commit.ToString(), report.ToString()));
   }
+  // Paired with Open's pre-condition: a hard state never claims entries the log lacks.
+  MERIDIAN_CHECK(hard_state->commit <= recovered.index);
   return absl::OkStatus();
 }
 
@@ -223,6 +229,8 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
     }
   }
   const raft::LogPosition synced = RecoveredPosition(recovered.snapshot, recovered.entries);
+  MERIDIAN_CHECK(recovered.hard_state.commit <= synced.index, "reconciled: commit {} past log {}",
+                 recovered.hard_state.commit.ToString(), synced.index.ToString());
   std::shared_ptr<Replica> replica(
       new Replica(runtime, std::move(options), observer, std::move(recovered.log)));
   replica->stored_hard_state_ = recovered.hard_state;
@@ -379,6 +387,8 @@ absl::Status Replica::MarkBeforeSleep() {
 // Stores `state` (retrying while the disk is full). The durable mark first covers the commit
 // stored: Open relies on mark >= stored commit.
 absl::Status Replica::StoreHardStateCoveredByMark(const raft::HardState& state) {
+  MERIDIAN_CHECK(state.term >= stored_hard_state_.term, "terms never go back on disk");
+  MERIDIAN_CHECK(state.commit >= stored_hard_state_.commit, "nor does the stored commit");
   if (state.commit > durable_mark_->position().index) {
     if (absl::Status s = durable_mark_->Advance(synced_, runtime_.Now(), DurableMark::When::kNow);
         !s.ok()) {
@@ -414,6 +424,12 @@ absl::Status Replica::HandleReady() {
     state.commit =
         std::max(stored_hard_state_.commit, std::min(state.commit, raft_->log().stable()));
     if (absl::Status s = StoreHardStateCoveredByMark(state); !s.ok()) return s;
+  }
+  if (ready.hard_state.has_value()) {
+    // Paired with the store above: no message of this Ready leaves before its term and vote
+    // are on disk (a vote response must never outrun its vote).
+    MERIDIAN_CHECK(stored_hard_state_.term == ready.hard_state->term);
+    MERIDIAN_CHECK(stored_hard_state_.vote == ready.hard_state->vote);
   }
   for (const raft::Message& message : ready.messages) {
     if (absl::Status s = MarkCoversAcknowledgement(message); !s.ok()) return s;
@@ -492,6 +508,8 @@ absl::Status Replica::InstallSnapshot(const raft::Snapshot& snapshot) {
   applied_term_ = snapshot.meta.term;
   snapshot_index_ = snapshot.meta.index;
   synced_ = {snapshot.meta.term, snapshot.meta.index};
+  // The log continues right after the snapshot, as Open's AlignLogWithSnapshot expects.
+  MERIDIAN_CHECK(log_->end_offset() == core::Offset(snapshot.meta.index.value()));
   applied_waiters_.NotifyAll();
   return absl::OkStatus();
 }
@@ -529,6 +547,8 @@ absl::Status Replica::Compact(raft::Index index, std::string data, io::Instant d
 }
 
 absl::Status Replica::PersistEntries(const std::vector<raft::Entry>& entries) {
+  MERIDIAN_CHECK(!entries.empty());
+  MERIDIAN_CHECK(entries.front().index > snapshot_index_, "never rewriting inside the snapshot");
   const raft::Entry& first = entries.front();
   const raft::Entry& last = entries.back();
   if (OffsetOf(first.index) < log_->end_offset()) {
@@ -547,6 +567,9 @@ absl::Status Replica::PersistEntries(const std::vector<raft::Entry>& entries) {
     // Not a full disk to wait out: a failed sync fails the log until it is reopened.
     return absl::InternalError(fmt::format("syncing the raft log: {}", s.ToString()));
   }
+  // StableTo only after the sync: raft counts and acknowledges what it is told is stable.
+  MERIDIAN_CHECK(log_->durable_end_offset() > OffsetOf(last.index), "{} not durable",
+                 last.index.ToString());
   raft_->StableTo(last.index, last.term);
   synced_ = {last.term, last.index};
   return absl::OkStatus();
@@ -556,6 +579,8 @@ void Replica::Apply(const std::vector<raft::Entry>& committed) {
   for (const raft::Entry& entry : committed) {
     MERIDIAN_CHECK(entry.index == applied_.next(), "apply {} after {}", entry.index.ToString(),
                    applied_.ToString());
+    MERIDIAN_CHECK(entry.index <= raft_->log().commit(), "apply only below commit: {} past {}",
+                   entry.index.ToString(), raft_->log().commit().ToString());
     applied_ = entry.index;
     applied_term_ = entry.term;
     applied_terms_[entry.index] = entry.term;
@@ -566,6 +591,7 @@ void Replica::Apply(const std::vector<raft::Entry>& committed) {
          applied_terms_.begin()->first.value() + kAppliedTermsKept < applied_.value()) {
     applied_terms_.erase(applied_terms_.begin());
   }
+  MERIDIAN_CHECK(applied_ <= raft_->log().commit());
   if (!committed.empty()) applied_waiters_.NotifyAll();
 }
 

@@ -69,6 +69,11 @@ bool ReadNodes(Reader& reader, absl::btree_set<io::NodeId>* nodes) {
 
 std::vector<uint8_t> EncodeEntry(const raft::Entry& entry) {
   MERIDIAN_CHECK(entry.data.size() <= kEntryDataBytesMax);
+  // Paired with DecodeEntry's validation: what we write is what a read accepts.
+  if (entry.kind == raft::EntryKind::kConfig) {
+    MERIDIAN_CHECK(raft::ValidateMembership(entry.membership).ok(), "writing config {}",
+                   entry.membership.ToString());
+  }
   std::vector<uint8_t> out;
   out.push_back(static_cast<uint8_t>(entry.kind));
   if (entry.kind == raft::EntryKind::kConfig) {
@@ -76,6 +81,7 @@ std::vector<uint8_t> EncodeEntry(const raft::Entry& entry) {
     PutNodes(out, entry.membership.learners);
   }
   out.insert(out.end(), entry.data.begin(), entry.data.end());
+  MERIDIAN_CHECK(out.size() > entry.data.size(), "the kind byte leads every entry");
   return out;
 }
 
@@ -87,9 +93,11 @@ absl::StatusOr<raft::Entry> DecodeEntry(std::span<const uint8_t> payload, raft::
     return absl::DataLossError(fmt::format("entry {}: bad kind", index.ToString()));
   }
   raft::Entry entry{term, index, static_cast<raft::EntryKind>(kind)};
+  // The one set of membership rules (raft::ValidateMembership), as for a snapshot's and a peer's.
   if (entry.kind == raft::EntryKind::kConfig &&
       (!ReadNodes(reader, &entry.membership.voters) ||
-       !ReadNodes(reader, &entry.membership.learners) || entry.membership.voters.empty())) {
+       !ReadNodes(reader, &entry.membership.learners) ||
+       !raft::ValidateMembership(entry.membership).ok())) {
     return absl::DataLossError(fmt::format("entry {}: bad membership", index.ToString()));
   }
   const std::span<const uint8_t> data = reader.Rest();
@@ -98,6 +106,8 @@ absl::StatusOr<raft::Entry> DecodeEntry(std::span<const uint8_t> payload, raft::
 }
 
 std::vector<uint8_t> EncodeHardState(const raft::HardState& state) {
+  // A vote is cast in a term: raft never hands a vote without one.
+  if (state.vote != io::NodeId()) MERIDIAN_CHECK(state.term > raft::Term(0), "vote in term 0");
   std::vector<uint8_t> out;
   PutU32(out, kHardStateMagic);
   PutU64(out, state.term.value());
@@ -129,6 +139,9 @@ absl::StatusOr<raft::HardState> DecodeHardState(std::span<const uint8_t> bytes) 
 // it, rename it over, fsync the directory.
 absl::Status ReplaceFileDurably(io::Disk& disk, const std::string& dir, const std::string& name,
                                 std::span<const uint8_t> bytes) {
+  MERIDIAN_CHECK(!name.empty());
+  MERIDIAN_CHECK(name.find('/') == std::string::npos, "a file name, not a path: '{}'", name);
+  MERIDIAN_CHECK(!bytes.empty(), "an empty file would read back as damage");
   const std::string temporary = fmt::format("{}/{}.tmp", dir, name);
   absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(temporary, io::OpenMode::kCreate);
   if (!file.ok()) return file.status();
@@ -141,6 +154,10 @@ absl::Status ReplaceFileDurably(io::Disk& disk, const std::string& dir, const st
 
 std::vector<uint8_t> EncodeSnapshot(const raft::Snapshot& snapshot) {
   MERIDIAN_CHECK(snapshot.data.size() <= raft::kSnapshotDataBytesMax);
+  // Paired with DecodeSnapshot's validation: what we write is what a read accepts.
+  MERIDIAN_CHECK(snapshot.meta.index > raft::Index(0), "a snapshot covers at least one entry");
+  MERIDIAN_CHECK(snapshot.meta.term > raft::Term(0));
+  MERIDIAN_CHECK(raft::ValidateMembership(snapshot.meta.membership).ok());
   std::vector<uint8_t> out;
   out.reserve(snapshot.data.size() + 256);
   PutU32(out, kSnapshotMagic);
@@ -152,6 +169,7 @@ std::vector<uint8_t> EncodeSnapshot(const raft::Snapshot& snapshot) {
   PutU32(out, static_cast<uint32_t>(snapshot.data.size()));
   out.insert(out.end(), snapshot.data.begin(), snapshot.data.end());
   PutU32(out, io::Crc32c(out));
+  MERIDIAN_CHECK(out.size() <= kSnapshotFileBytesMax, "a snapshot file a load can read back");
   return out;
 }
 
@@ -187,6 +205,7 @@ absl::StatusOr<raft::Snapshot> DecodeSnapshot(std::span<const uint8_t> bytes) {
   snapshot.meta.index = raft::Index(index);
   snapshot.meta.term = raft::Term(term);
   snapshot.data.assign(reader.Rest().begin(), reader.Rest().end());
+  MERIDIAN_CHECK(snapshot.data.size() == data_bytes);
   return snapshot;
 }
 
@@ -234,10 +253,12 @@ absl::Status VisitLogEntries(log::Log& log, raft::Index after,
     MERIDIAN_CHECK(!read->batches.empty());
     for (const log::BatchRef& batch : read->batches) {
       const raft::Index index(batch.header.base_offset.value() + 1);
+      MERIDIAN_CHECK(index > after, "read from past `after`");
       absl::StatusOr<raft::Entry> entry = DecodeEntry(batch.payload(), batch.header.term, index);
       if (!entry.ok()) return entry.status();
       if (absl::Status s = visit(std::move(*entry)); !s.ok()) return s;
     }
+    MERIDIAN_CHECK(read->next_offset > next, "every read makes progress");
     next = read->next_offset;
   }
   return absl::OkStatus();

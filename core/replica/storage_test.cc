@@ -29,6 +29,36 @@ TEST(Storage, BadEntriesAreDataLossNotCrashes) {
       absl::IsDataLoss(DecodeEntry(truncated_config, raft::Term(1), raft::Index(1)).status()));
 }
 
+// The bytes of a config entry as EncodeEntry lays them out (kind, voters, learners; u32
+// little-endian counts and ids), built by hand: EncodeEntry refuses to write a bad membership.
+std::vector<uint8_t> ConfigBytes(const std::vector<uint32_t>& voters,
+                                 const std::vector<uint32_t>& learners) {
+  std::vector<uint8_t> out = {static_cast<uint8_t>(raft::EntryKind::kConfig)};
+  auto put = [&](uint32_t value) {
+    for (int i = 0; i < 4; i++) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
+  };
+  put(static_cast<uint32_t>(voters.size()));
+  for (uint32_t id : voters) put(id);
+  put(static_cast<uint32_t>(learners.size()));
+  for (uint32_t id : learners) put(id);
+  return out;
+}
+
+// A config entry read back from disk obeys the rules raft checks a peer's by
+// (raft::ValidateMembership): this decoder used to check only "some voter", so a damaged entry
+// naming a node voter and learner at once, or more voters than raft allows, reached raft.
+TEST(Storage, ConfigEntriesBreakingMembershipRulesAreDataLoss) {
+  auto decode = [](const std::vector<uint8_t>& bytes) {
+    return DecodeEntry(bytes, raft::Term(1), raft::Index(1)).status();
+  };
+  EXPECT_TRUE(decode(ConfigBytes({1, 2}, {3})).ok()) << "the layout above is EncodeEntry's";
+  EXPECT_TRUE(absl::IsDataLoss(decode(ConfigBytes({1, 2}, {2}))));
+  std::vector<uint32_t> crowded;
+  for (uint32_t i = 1; i <= raft::kVotersMax + 1; i++) crowded.push_back(i);
+  EXPECT_TRUE(absl::IsDataLoss(decode(ConfigBytes(crowded, {}))));
+  EXPECT_TRUE(absl::IsDataLoss(decode(ConfigBytes({}, {1}))));
+}
+
 TEST(Storage, HardStateRoundTripsAndDetectsEveryBitFlip) {
   const raft::HardState state{raft::Term(42), io::NodeId(3), raft::Index(1000)};
   const std::vector<uint8_t> bytes = EncodeHardState(state);

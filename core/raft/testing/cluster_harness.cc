@@ -33,55 +33,22 @@ std::string Describe(const Message& m) {
 
 }  // namespace
 
-const char* PropertyName(Property property) {
-  switch (property) {
-    case Property::kNone:
-      return "none";
-    case Property::kElectionSafety:
-      return "election-safety";
-    case Property::kLogMatching:
-      return "log-matching";
-    case Property::kLeaderCompleteness:
-      return "leader-completeness";
-    case Property::kStateMachineSafety:
-      return "state-machine-safety";
-    case Property::kCommittedEntryLost:
-      return "committed-entry-lost";
-    case Property::kStaleLeaseRead:
-      return "stale-lease-read";
-    case Property::kLeaseOutlivesPromise:
-      return "lease-outlives-promise";
-    case Property::kConfigurationNotFromLog:
-      return "configuration-not-from-log";
-    case Property::kLiveness:
-      return "liveness";
-  }
-  return "?";
-}
-
 struct Cluster::Node {
   NodeId id;
-  std::unique_ptr<Raft> raft;        // Null while crashed.
-  HardState hard_state;              // Synced (the driver syncs it before sending).
-  std::optional<Snapshot> snapshot;  // Durable; `disk` continues after it.
-  std::vector<Entry> disk;           // Written entries; only disk[0, synced) survives a crash.
-  uint64_t synced = 0;
+  std::unique_ptr<Raft> raft;          // Null while crashed.
+  MemoryStorage storage;               // The disk: a durable snapshot, written and synced entries.
   uint64_t applied_hash = kEmptyHash;  // The state machine: a hash chain of applied entries.
-  Index snapshot_index() const { return snapshot ? snapshot->meta.index : Index(0); }
-  // The durable log's last index (what survives a crash now).
-  Index durable_last() const { return Index(snapshot_index().value() + synced); }
-  // The term at `index` in the durable log; nullopt below the snapshot or past the end.
-  std::optional<Term> DurableTermAt(Index index) const {
-    if (index == snapshot_index()) return snapshot ? snapshot->meta.term : Term(0);
-    if (index < snapshot_index() || index > durable_last()) return std::nullopt;
-    return disk[index.value() - snapshot_index().value() - 1].term;
-  }
+  Index snapshot_index() const { return storage.snapshot_index(); }
+  Index durable_last() const { return storage.durable_last(); }
   uint64_t incarnation = 0;
   Term led_term;  // The term this node was last seen leading (0: not leading).
 };
 
 Cluster::Cluster(const ClusterOptions& options)
-    : options_(options), random_(io::Random(options.seed).Fork("cluster")) {
+    : options_(options),
+      random_(io::Random(options.seed).Fork("cluster")),
+      checker_(
+          [this](Property property, std::string detail) { Fail(property, std::move(detail)); }) {
   MERIDIAN_CHECK(options_.voters >= 1);
   MERIDIAN_CHECK(options_.voters + options_.spares <= kMembersMax);
   for (uint32_t i = 1; i <= options_.voters + options_.spares; i++) {
@@ -110,9 +77,9 @@ void Cluster::Restart(Node& node) {
   for (uint32_t i = 1; i <= options_.voters; i++) raft_options.bootstrap.voters.insert(NodeId(i));
   raft_options.election_timeout_ticks = options_.election_timeout_ticks;
   raft_options.planted_bug = options_.planted_bug;
-  RestartState restart{node.hard_state, node.disk, node.snapshot};
-  node.applied_hash =
-      node.snapshot ? std::stoull(node.snapshot->data) : kEmptyHash;  // Restore, then replay.
+  RestartState restart = node.storage.ForRestart();
+  node.applied_hash = node.storage.snapshot ? std::stoull(node.storage.snapshot->data)
+                                            : kEmptyHash;  // Restore, then replay.
   node.incarnation++;
   node.led_term = Term(0);
   node.raft = std::make_unique<Raft>(raft_options, std::move(restart),
@@ -123,8 +90,8 @@ void Cluster::Restart(Node& node) {
 void Cluster::Crash(Node& node) {
   if (node.raft == nullptr) return;
   node.raft.reset();
-  node.disk.resize(node.synced);  // The unsynced tail is lost.
-  Note(fmt::format("crash {} (durable {})", node.id.ToString(), node.synced));
+  node.storage.Crash();  // The unsynced tail is lost.
+  Note(fmt::format("crash {} (durable {})", node.id.ToString(), node.storage.synced));
 }
 
 void Cluster::Compact(Node& node) {
@@ -135,30 +102,31 @@ void Cluster::Compact(Node& node) {
       node.raft->Compact(applied, fmt::format("{}", node.applied_hash));
   MERIDIAN_CHECK(meta.ok(), "{}", std::string(meta.status().message()));
   const uint64_t dropped = applied.value() - node.snapshot_index().value();
-  MERIDIAN_CHECK(dropped <= node.synced, "compacted entries are durable");
-  node.snapshot = Snapshot{.meta = *meta, .data = fmt::format("{}", node.applied_hash)};
-  node.disk.erase(node.disk.begin(), node.disk.begin() + static_cast<ptrdiff_t>(dropped));
-  node.synced -= dropped;
+  MemoryStorage& storage = node.storage;
+  MERIDIAN_CHECK(dropped <= storage.synced, "compacted entries are durable");
+  storage.snapshot = Snapshot{.meta = *meta, .data = fmt::format("{}", node.applied_hash)};
+  storage.entries.erase(storage.entries.begin(),
+                        storage.entries.begin() + static_cast<ptrdiff_t>(dropped));
+  storage.synced -= dropped;
   Note(fmt::format("compact {} to {}", node.id.ToString(), applied.value()));
 }
 
 uint64_t Cluster::CommittedHash(Index through) const {
   uint64_t hash = kEmptyHash;
   for (uint64_t i = 1; i <= through.value(); i++) {
-    auto it = committed_.find(Index(i));
-    MERIDIAN_CHECK(it != committed_.end(), "committed entry {} never applied anywhere", i);
-    hash = ChainHash(hash, it->second);
+    auto it = checker_.committed().find(Index(i));
+    MERIDIAN_CHECK(it != checker_.committed().end(), "committed entry {} never applied anywhere",
+                   i);
+    hash = ChainHash(hash, it->second.entry);
   }
   return hash;
 }
 
 void Cluster::Install(Node& node, const Snapshot& snapshot) {
-  // Ready step (0): stored durably, the whole log replaced by it, the state machine restored.
+  // Ready step (0): stored durably (by ExecuteReady), the whole log replaced by it, the state
+  // machine restored.
   Note(fmt::format("install {} snapshot {}:{}", node.id.ToString(), snapshot.meta.index.value(),
                    snapshot.meta.term.value()));
-  node.snapshot = snapshot;
-  node.disk.clear();
-  node.synced = 0;
   node.applied_hash = std::stoull(snapshot.data);
   if (node.applied_hash != CommittedHash(snapshot.meta.index)) {
     Fail(Property::kStateMachineSafety,
@@ -168,60 +136,52 @@ void Cluster::Install(Node& node, const Snapshot& snapshot) {
 }
 
 void Cluster::Sync(Node& node) {
-  if (node.raft == nullptr || node.synced == node.disk.size()) return;
-  node.synced = node.disk.size();
-  const Entry& last = node.disk.back();
-  node.raft->StableTo(last.index, last.term);
-  Note(fmt::format("sync {} to {}", node.id.ToString(), node.synced));
+  if (node.raft == nullptr) return;
+  const std::optional<LogPosition> last = node.storage.Sync();
+  if (!last) return;
+  node.raft->StableTo(last->index, last->term);
+  Note(fmt::format("sync {} to {}", node.id.ToString(), node.storage.synced));
 }
 
 bool Cluster::Cut(NodeId from, NodeId to) const { return cut_.contains({from, to}); }
 
 void Cluster::ProcessReadies() {
+  // One Ready per node per pass, the safety checks after every pass, until no node has one.
   for (bool progress = true; progress && !violation_;) {
     progress = false;
     for (auto& node_ptr : nodes_) {
       Node& node = *node_ptr;
       if (node.raft == nullptr || !node.raft->HasReady()) continue;
       progress = true;
-      Ready ready = node.raft->GetReady();
-      if (ready.snapshot) Install(node, *ready.snapshot);         // (0)
-      if (ready.hard_state) node.hard_state = *ready.hard_state;  // (1) synced
-      for (Message& m : ready.messages) {                         // (2) then sent
-        if (!Cut(m.from, m.to) && network_.size() < kNetworkMessagesMax) {
-          network_.push_back(Sent{std::move(m), now_ticks_});
-        }
-      }
-      if (!ready.entries.empty()) {  // (3) written; synced by a later kSync step
-        const uint64_t first = ready.entries.front().index.value() - node.snapshot_index().value();
-        MERIDIAN_CHECK(first >= 1, "rewriting entries inside the snapshot");
-        MERIDIAN_CHECK(first <= node.disk.size() + 1, "a gap in the written log");
-        node.disk.resize(first - 1);
-        node.synced = std::min(node.synced, first - 1);
-        for (const Entry& e : ready.entries) {
-          if (e.kind == EntryKind::kConfig) {
-            config_changed_ = true;
-            required_copies_ = std::min(required_copies_, e.membership.QuorumSize());
-          }
-          node.disk.push_back(e);
-        }
-      }
-      for (const Entry& e : ready.committed_entries) Apply(node, e);  // (4)
-      node.raft->Advance(ready);
+      ExecuteReady(*node.raft, node.storage, Effects(node));
     }
     Check();
   }
 }
 
+ReadyEffects Cluster::Effects(Node& node) {
+  return ReadyEffects{
+      .installed = [this, &node](const Snapshot& snapshot) { Install(node, snapshot); },
+      .send =
+          [this](Message m) {
+            // Into the network unless the link is cut; past the limit the network drops.
+            if (!Cut(m.from, m.to) && network_.size() < kNetworkMessagesMax) {
+              network_.push_back(Sent{std::move(m), now_ticks_});
+            }
+          },
+      .written =
+          [this](const Entry& e) {
+            if (e.kind != EntryKind::kConfig) return;
+            config_changed_ = true;
+            required_copies_ = std::min(required_copies_, e.membership.QuorumSize());
+          },
+      .apply = [this, &node](const Entry& e) { Apply(node, e); },
+  };
+}
+
 void Cluster::Apply(Node& node, const Entry& entry) {
   node.applied_hash = ChainHash(node.applied_hash, entry);
-  auto [it, inserted] = committed_.try_emplace(entry.index, entry);
-  if (!inserted && !(it->second == entry)) {
-    Fail(Property::kStateMachineSafety,
-         fmt::format("{} applied {}:{} but {}:{} was applied at that index before",
-                     node.id.ToString(), entry.index.ToString(), entry.term.ToString(),
-                     it->second.index.ToString(), it->second.term.ToString()));
-  }
+  checker_.OnApply(node.id, entry, node.raft->term());
 }
 
 uint64_t Cluster::DelayTicks(NodeId from, NodeId to) const {
@@ -322,7 +282,8 @@ void Cluster::LeaseRead(uint32_t pick) {
 }
 
 Index Cluster::KnownCommitted() const {
-  Index known = committed_.empty() ? Index(0) : committed_.rbegin()->first;
+  const auto& committed = checker_.committed();
+  Index known = committed.empty() ? Index(0) : committed.rbegin()->first;
   for (auto& other : nodes_) {
     if (other->raft != nullptr) known = std::max(known, other->raft->log().commit());
   }
@@ -454,27 +415,15 @@ void Cluster::Check() {
     Raft* raft = node->raft.get();
     if (raft == nullptr) continue;
     if (raft->role() == Role::kLeader && node->led_term != raft->term()) {
-      auto [it, inserted] = leaders_.try_emplace(raft->term(), node->id);
-      if (!inserted && it->second != node->id) {
-        return Fail(Property::kElectionSafety,
-                    fmt::format("{} and {} both led {}", it->second.ToString(), node->id.ToString(),
-                                raft->term().ToString()));
-      }
-      // Leader completeness (§5.4): the new leader holds every entry committed so far.
-      for (const auto& [index, entry] : committed_) {
-        if (!raft->log().HasEntry(index, entry.term)) {
-          return Fail(
-              Property::kLeaderCompleteness,
-              fmt::format("{} leads {} without committed {}:{}", node->id.ToString(),
-                          raft->term().ToString(), index.ToString(), entry.term.ToString()));
-        }
-      }
+      checker_.OnLeader(node->id, raft->term(), raft->log());
     }
     node->led_term = raft->role() == Role::kLeader ? raft->term() : Term(0);
   }
   for (size_t i = 0; i < nodes_.size() && !violation_; i++) {
     for (size_t j = i + 1; j < nodes_.size() && !violation_; j++) {
-      if (nodes_[i]->raft && nodes_[j]->raft) CheckLogMatching(*nodes_[i]->raft, *nodes_[j]->raft);
+      const Raft* a = nodes_[i]->raft.get();
+      const Raft* b = nodes_[j]->raft.get();
+      if (a && b) checker_.CheckLogMatching(a->id(), a->log(), b->id(), b->log());
     }
   }
   if (!violation_) CheckCommittedDurable();
@@ -490,7 +439,7 @@ void Cluster::CheckLeases() {
   // must be too few to elect anyone (a crashed voter refuses votes for its first election
   // timeout after restarting, so it counts as refusing); (2) no later term can have had a
   // leader; (3) a read now observes every entry committed anywhere.
-  const Term newest_led = leaders_.empty() ? Term(0) : leaders_.rbegin()->first;
+  const Term newest_led = checker_.newest_led_term();
   const Index known = KnownCommitted();
   for (const auto& node : nodes_) {
     const Raft* raft = node->raft.get();
@@ -515,8 +464,8 @@ void Cluster::CheckLeases() {
     }
     if (newest_led > raft->term()) {
       return Fail(Property::kLeaseOutlivesPromise,
-                  fmt::format("{}, but {} led {}", lease, leaders_.rbegin()->second.ToString(),
-                              newest_led.ToString()));
+                  fmt::format("{}, but {} led {}", lease,
+                              checker_.leaders().at(newest_led).ToString(), newest_led.ToString()));
     }
     if (*read < known) {
       return Fail(Property::kStaleLeaseRead,
@@ -566,16 +515,18 @@ void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
       if (index < floor) return true;
       if (index > last) return false;
       if (c != nullptr) return c->log().TermAt(index) == term;
-      return candidate->DurableTermAt(index) == term;
+      return candidate->storage.DurableTermAt(index) == term;
     };
-    const Term last_term = c != nullptr ? c->log().last_term() : *candidate->DurableTermAt(last);
-    for (const auto& [index, entry] : committed_) {
+    const Term last_term =
+        c != nullptr ? c->log().last_term() : *candidate->storage.DurableTermAt(last);
+    for (const auto& [index, committed] : checker_.committed()) {
+      const Entry& entry = committed.entry;
       if (holds(index, entry.term)) continue;
       uint32_t grants = 0;
       for (const auto& voter : nodes_) {
         if (voter->id.value() > options_.voters) continue;  // Bootstrap voters only.
         const Index voter_last = voter->durable_last();
-        const Term voter_term = *voter->DurableTermAt(voter_last);
+        const Term voter_term = *voter->storage.DurableTermAt(voter_last);
         const bool up_to_date =
             last_term != voter_term ? last_term > voter_term : last >= voter_last;
         if (up_to_date || voter->id == candidate->id) grants++;
@@ -591,34 +542,18 @@ void Cluster::CheckNoElectableNodeLacksACommittedEntry() {
   }
 }
 
-void Cluster::CheckLogMatching(const Raft& a, const Raft& b) {
-  // §5.3 Log Matching: if two logs contain an entry with the same index and term, the logs are
-  // identical in all entries up through that index.
-  // Below either node's snapshot the entries are gone from memory (they were committed).
-  const uint64_t floor =
-      std::max(a.log().snapshot_index().value(), b.log().snapshot_index().value());
-  uint64_t top = std::min(a.log().last_index().value(), b.log().last_index().value());
-  while (top > floor && a.log().TermAt(Index(top)) != b.log().TermAt(Index(top))) top--;
-  for (uint64_t i = floor + 1; i <= top; i++) {
-    if (!(a.log().At(Index(i)) == b.log().At(Index(i)))) {
-      return Fail(Property::kLogMatching,
-                  fmt::format("{} and {} agree at {} but differ at {}", a.id().ToString(),
-                              b.id().ToString(), top, i));
-    }
-  }
-}
-
 void Cluster::CheckCommittedDurable() {
   // A committed entry is durable on at least a quorum (of the smallest configuration ever used,
   // so the check stays sound across membership changes) and stays so forever.
-  for (const auto& [index, entry] : committed_) {
+  for (const auto& [index, committed] : checker_.committed()) {
+    const Entry& entry = committed.entry;
     uint32_t copies = 0;
     for (const auto& node : nodes_) {
       const Index snap = node->snapshot_index();
       // A durable snapshot covering the entry holds it (its state includes it: checked at
       // install against the committed hash chain, and made from applied entries otherwise).
-      if (index <= snap || (index <= node->durable_last() &&
-                            node->disk[index.value() - snap.value() - 1] == entry)) {
+      if (index <= snap ||
+          (index <= node->durable_last() && node->storage.DurableAt(index) == entry)) {
         copies++;
       }
     }
@@ -678,8 +613,9 @@ std::optional<uint32_t> Cluster::Stabilize(uint32_t ticks_max) {
     }
     for (auto& n : nodes_) Sync(*n);
     ProcessReadies();
-    if (target && committed_.contains(*target) &&
-        committed_.at(*target).data == fmt::format("liveness{}", attempt)) {
+    const auto& committed = checker_.committed();
+    if (target && committed.contains(*target) &&
+        committed.at(*target).entry.data == fmt::format("liveness{}", attempt)) {
       return tick;
     }
     if (Raft* leader = Leader(); leader != nullptr && leader->term() > target_term) {

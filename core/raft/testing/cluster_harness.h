@@ -1,15 +1,19 @@
 // A test-only world for Raft state machines: N nodes with simulated disks (a synced prefix that
 // survives crashes, an unsynced tail that does not), a network that drops, duplicates, reorders
 // and partitions, and a global observer that checks the safety properties after every step
-// (Raft paper Figure 3): election safety, log matching, leader completeness, state machine
-// safety, no committed entry lost, and linearizable lease reads; plus liveness after healing.
+// (Raft paper Figure 3): election safety, log matching, leader completeness and state machine
+// safety through the checker the simulator shares (safety_checker.h), and its own checks on
+// what only this world can see: no committed entry lost, leader completeness over possible
+// futures, configurations that follow the log, linearizable lease reads; plus liveness after
+// healing.
 //
-// The harness plays the replica driver and honours its contract: a Ready's hard state is synced
-// before its messages go out; entries are written, synced later by a kSync step, and only then
-// reported with StableTo. A kCompact step makes a node snapshot its applied state (§7): the
-// snapshot's data is a hash chain of the entries applied through its index, and every snapshot
-// a follower installs is checked against the hash of what the cluster committed (state machine
-// safety through snapshots). Everything is deterministic given the schedule and the seed.
+// The harness plays the replica driver through the shared executor (ready_executor.h) and
+// honours its contract: a Ready's hard state is synced before its messages go out; entries are
+// written, synced later by a kSync step, and only then reported with StableTo. A kCompact step
+// makes a node snapshot its applied state (§7): the snapshot's data is a hash chain of the entries
+// applied through its index, and every snapshot a follower installs is checked against the hash of
+// what the cluster committed (state machine safety through snapshots). Everything is deterministic
+// given the schedule and the seed.
 #pragma once
 
 #include <absl/container/btree_map.h>
@@ -22,6 +26,8 @@
 #include <vector>
 
 #include "core/raft/raft.h"
+#include "core/raft/testing/ready_executor.h"
+#include "core/raft/testing/safety_checker.h"
 #include "io/random.h"
 
 namespace meridian::core::raft::testing {
@@ -61,20 +67,6 @@ struct Op {
   uint32_t b = 0;
 };
 
-enum class Property : uint8_t {
-  kNone,
-  kElectionSafety,           // At most one leader per term.
-  kLogMatching,              // Same index and term => identical prefixes.
-  kLeaderCompleteness,       // A new leader holds every entry committed before its election.
-  kStateMachineSafety,       // No two nodes apply different entries at one index.
-  kCommittedEntryLost,       // A committed entry is durable on fewer than a quorum of nodes.
-  kStaleLeaseRead,           // A lease read returned an index below one already committed.
-  kLeaseOutlivesPromise,     // A leader's lease is valid while a later term has had a leader.
-  kConfigurationNotFromLog,  // A node's configuration is not the latest one its log holds.
-  kLiveness,                 // After healing, no proposal committed within the bound.
-};
-const char* PropertyName(Property property);
-
 struct ClusterOptions {
   uint32_t voters = 3;
   uint32_t spares = 0;  // Extra nodes outside the bootstrap configuration (for conf changes).
@@ -85,11 +77,6 @@ struct ClusterOptions {
   uint32_t disabled_checks = 0;
   // kCompact steps compact (false: they are no-ops, the schedule is otherwise the same).
   bool compaction = true;
-};
-
-struct Violation {
-  Property property = Property::kNone;
-  std::string detail;
 };
 
 class Cluster {
@@ -107,9 +94,9 @@ class Cluster {
   std::string Trace() const;
   uint32_t node_count() const { return static_cast<uint32_t>(nodes_.size()); }
   const Raft* raft(NodeId id) const;
-  uint64_t committed_count() const { return committed_.size(); }
+  uint64_t committed_count() const { return checker_.committed().size(); }
   uint64_t lease_reads_served() const { return lease_reads_served_; }
-  uint64_t elections() const { return leaders_.size(); }
+  uint64_t elections() const { return checker_.leaders().size(); }
 
  private:
   struct Node;
@@ -122,6 +109,7 @@ class Cluster {
   void Install(Node& node, const Snapshot& snapshot);
   uint64_t CommittedHash(Index through) const;
   void ProcessReadies();
+  ReadyEffects Effects(Node& node);
   void Apply(Node& node, const Entry& entry);
   void Deliver(size_t pick, bool duplicate);
   void Step(Node& to, const Message& message);
@@ -135,7 +123,6 @@ class Cluster {
   Raft* Leader();
   bool Cut(NodeId from, NodeId to) const;
   void Check();
-  void CheckLogMatching(const Raft& a, const Raft& b);
   void CheckCommittedDurable();
   void CheckLeases();
   void CheckConfigurationFollowsLog();
@@ -155,8 +142,9 @@ class Cluster {
   uint64_t now_ticks_ = 0;
   absl::btree_set<std::pair<NodeId, NodeId>> cut_;
   absl::btree_map<std::pair<NodeId, NodeId>, uint64_t> delay_ticks_;  // Slow links.
-  absl::btree_map<Index, Entry> committed_;  // Global: what any node applied.
-  absl::btree_map<Term, NodeId> leaders_;    // Global: who led each term.
+  // Election safety, leader completeness, log matching, state machine safety; it also keeps
+  // what any node applied and who led each term, for the harness's own checks.
+  SafetyChecker checker_;
   uint32_t required_copies_ = 0;
   bool config_changed_ = false;  // Quorum arithmetic below assumes the bootstrap voters. // Min
                                  // quorum of any configuration seen.

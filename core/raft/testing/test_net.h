@@ -1,6 +1,7 @@
 // A tiny deterministic network of Raft nodes for scripted tests (paper-sentence tests). It plays
-// the driver: syncs hard state before sending, writes entries, and (unless a node's disk is held)
-// syncs them at once and reports StableTo. Messages wait in one FIFO queue until delivered.
+// the driver through the shared executor (ready_executor.h): syncs hard state before sending,
+// writes entries, and (unless a node's disk is held) syncs them at once and reports StableTo.
+// Messages wait in one FIFO queue until delivered.
 #pragma once
 
 #include <absl/container/btree_map.h>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "core/raft/raft.h"
+#include "core/raft/testing/ready_executor.h"
 #include "io/assert.h"
 
 namespace meridian::core::raft::testing {
@@ -39,16 +41,15 @@ class TestNet {
   // Restart from what is durable: the hard state and the synced log.
   void Restart(NodeId id) {
     RaftOptions options = nodes_.at(id)->options();
-    std::vector<Entry> durable(disk_[id].begin(), disk_[id].begin() + synced_[id]);
-    nodes_[id] = std::make_unique<Raft>(options, RestartState{hard_[id], durable},
-                                        io::Random(id.value() + 100));
-    disk_[id] = durable;
+    storage_[id].Crash();
+    nodes_[id] =
+        std::make_unique<Raft>(options, storage_[id].ForRestart(), io::Random(id.value() + 100));
   }
 
   // Restart with the commit index core/replica may have stored: only with the last term or
   // vote change, so possibly far behind (here: none at all).
   void RestartForgettingCommit(uint32_t node_id) {
-    hard_[NodeId(node_id)].commit = Index(0);
+    storage_[NodeId(node_id)].hard_state.commit = Index(0);
     Restart(NodeId(node_id));
   }
 
@@ -57,21 +58,23 @@ class TestNet {
   // entry it had synced before the damage (RestartState::durable_before).
   void RestartDamaged(uint32_t node_id, uint64_t keep) {
     const NodeId id(node_id);
-    MERIDIAN_CHECK(keep <= synced_[id]);
+    MemoryStorage& storage = storage_[id];
+    MERIDIAN_CHECK(storage.snapshot_index() == Index(0), "scripted tests do not compact");
+    MERIDIAN_CHECK(keep <= storage.synced);
     LogPosition durable_before;
-    if (synced_[id] > 0) {
-      const Entry& last_synced = disk_[id][synced_[id] - 1];
+    if (storage.synced > 0) {
+      const Entry& last_synced = storage.DurableAt(storage.durable_last());
       durable_before = {last_synced.term, last_synced.index};
     }
-    std::vector<Entry> kept(disk_[id].begin(), disk_[id].begin() + keep);
-    HardState hard = hard_[id];
-    hard.commit = std::min(hard.commit, Index(keep));  // As core/replica does for a cut log.
+    storage.Crash();
+    storage.entries.resize(keep);
+    storage.synced = keep;
+    // As core/replica does for a cut log.
+    storage.hard_state.commit = std::min(storage.hard_state.commit, Index(keep));
+    RestartState restart = storage.ForRestart();
+    restart.durable_before = durable_before;
     RaftOptions options = nodes_.at(id)->options();
-    nodes_[id] = std::make_unique<Raft>(
-        options, RestartState{hard, kept, std::nullopt, durable_before}, io::Random(node_id + 200));
-    disk_[id] = kept;
-    synced_[id] = keep;
-    hard_[id] = hard;
+    nodes_[id] = std::make_unique<Raft>(options, std::move(restart), io::Random(node_id + 200));
   }
   Raft& node(uint32_t id) { return *nodes_.at(NodeId(id)); }
 
@@ -79,30 +82,26 @@ class TestNet {
   std::vector<Message> Flush() {
     std::vector<Message> sent;
     for (auto& [id, raft] : nodes_) {
+      std::vector<Entry>& applied = applied_[id];
+      const ReadyEffects effects{
+          .send =
+              [&](Message m) {
+                if (on_send_) on_send_(m);
+                sent.push_back(m);
+                if (!isolated_.contains(m.from) && !isolated_.contains(m.to)) queue_.push_back(m);
+              },
+          .apply = [&](const Entry& e) { applied.push_back(e); },
+      };
       while (raft->HasReady()) {
-        Ready ready = raft->GetReady();
-        if (ready.hard_state) hard_[id] = *ready.hard_state;
-        for (const Message& m : ready.messages) {
-          if (on_send_) on_send_(m);
-          sent.push_back(m);
-          if (!isolated_.contains(m.from) && !isolated_.contains(m.to)) queue_.push_back(m);
-        }
-        if (!ready.entries.empty()) {
-          disk_[id].resize(ready.entries.front().index.value() - 1);
-          synced_[id] = std::min<uint64_t>(synced_[id], disk_[id].size());
-          for (const Entry& e : ready.entries) disk_[id].push_back(e);
-        }
-        for (const Entry& e : ready.committed_entries) applied_[id].push_back(e);
-        raft->Advance(ready);
+        ExecuteReady(*raft, storage_[id], effects);
         if (!held_.contains(id)) Sync(id);
       }
     }
     return sent;
   }
   void Sync(NodeId id) {
-    if (disk_[id].empty() || synced_[id] == disk_[id].size()) return;
-    synced_[id] = disk_[id].size();
-    nodes_.at(id)->StableTo(disk_[id].back().index, disk_[id].back().term);
+    const std::optional<LogPosition> last = storage_[id].Sync();
+    if (last) nodes_.at(id)->StableTo(last->index, last->term);
   }
   // Delivers queued messages (and those they cause) until the network is quiet.
   void DeliverAll(uint32_t rounds_max = 1000) {
@@ -153,15 +152,13 @@ class TestNet {
     Flush();
   }
   const std::vector<Entry>& applied(uint32_t id) { return applied_[NodeId(id)]; }
-  const HardState& hard_state(uint32_t id) { return hard_[NodeId(id)]; }
+  const HardState& hard_state(uint32_t id) { return storage_[NodeId(id)].hard_state; }
   std::deque<Message>& queue() { return queue_; }
 
  private:
   RaftOptions base_;
   absl::btree_map<NodeId, std::unique_ptr<Raft>> nodes_;
-  absl::btree_map<NodeId, HardState> hard_;
-  absl::btree_map<NodeId, std::vector<Entry>> disk_;
-  absl::btree_map<NodeId, uint64_t> synced_;
+  absl::btree_map<NodeId, MemoryStorage> storage_;
   absl::btree_map<NodeId, std::vector<Entry>> applied_;
   absl::btree_set<NodeId> isolated_;
   absl::btree_set<NodeId> held_;
