@@ -250,7 +250,7 @@ class Producer {
   bool Rewind(PartitionState& state, Batch* failing, const absl::Status& failure);
   bool DrainCalls(PartitionState& state);
   void RecordDuringRewind(PartitionState& state, Batch& batch);
-  void Restamp(PartitionState& state, const absl::Status& bumped);
+  void Restamp(PartitionState& state);
   void FailAndErase(PartitionState& state, Batch& batch, const absl::Status& status);
   void PopAcked(PartitionState& state);
   void StopPartition(PartitionState& state);

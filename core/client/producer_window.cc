@@ -349,10 +349,10 @@ Producer::Outcome Producer::RestampAloneForPlantedBug(PartitionState& state, Bat
 bool Producer::Rewind(PartitionState& state, Batch* failing, const absl::Status& failure) {
   MERIDIAN_CHECK(options_.idempotent);
   MERIDIAN_PROBE("producer: a partition's window moved to a new epoch");
-  const absl::Status bumped = BumpEpoch(state.sequence_epoch);
+  (void)BumpEpoch(state.sequence_epoch);  // Failed: epoch_ stays, and Restamp says what then.
   if (failing != nullptr) FailAndErase(state, *failing, failure);
   if (!DrainCalls(state)) return false;
-  Restamp(state, bumped);
+  Restamp(state);
   return true;
 }
 
@@ -394,9 +394,22 @@ void Producer::RecordDuringRewind(PartitionState& state, Batch& batch) {
 }
 
 // After a Rewind's bump and drain: re-stamps every unresolved batch in window order in the new
-// epoch, from sequence 0, or fails it when it could land twice (or there is no new epoch).
-void Producer::Restamp(PartitionState& state, const absl::Status& bumped) {
-  const bool new_epoch = bumped.ok() && epoch_ > state.sequence_epoch;
+// epoch, from sequence 0, failing the ones that could land twice.
+void Producer::Restamp(PartitionState& state) {
+  PopAcked(state);
+  if (epoch_ == state.sequence_epoch) {
+    // No new epoch (the controller did not answer): nothing is re-stamped. The batches keep
+    // their bytes and go again after a backoff; refused out of order, the front one brings the
+    // next Rewind (they land if the batch before them landed after all).
+    MERIDIAN_PROBE("producer: no new epoch for a window; it goes again in the old one");
+    for (const auto& batch : state.window) {
+      if (batch->phase != Phase::kReady) continue;
+      batch->retry_at = runtime_.Now() + Backoff(std::max(batch->answers, 1u));
+      batch->answered_ticket = 0;
+    }
+    return;
+  }
+  MERIDIAN_CHECK(epoch_ > state.sequence_epoch);
   bool acked_later = false;
   for (size_t i = state.window.size(); i-- > 0;) {
     Batch& batch = *state.window[i];
@@ -412,16 +425,9 @@ void Producer::Restamp(PartitionState& state, const absl::Status& bumped) {
                        "{}/{}: delivery not confirmed, the records may or may not be written (an "
                        "attempt got no answer before the partition moved to a new producer epoch)",
                        state.topic, state.partition)));
-    } else if (!new_epoch) {
-      FailAndErase(state, batch,
-                   absl::UnavailableError(fmt::format(
-                       "{}/{}: not written: the partition needed a new producer epoch and could "
-                       "not get one: {}",
-                       state.topic, state.partition, bumped.ToString())));
     }
   }
   PopAcked(state);
-  if (!new_epoch) return;
   state.sequence_epoch = epoch_;
   state.next_sequence = 0;
   for (const auto& batch : state.window) {
