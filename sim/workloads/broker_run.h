@@ -78,6 +78,7 @@ struct Run {
   bool drain_done = false;
   uint64_t send_ok_after_heal = 0;
   int producer_processes_running = 0;  // The drain starts once none is left.
+  int64_t producers_created = 0;       // History ids of producers (producer-order).
   io::Instant healed_at;
   io::Instant spike_start = io::Instant::Infinite();  // spike-10x: the 10x window.
   io::Instant spike_end = io::Instant::Infinite();
