@@ -309,6 +309,28 @@ TEST_F(ProducerTest, SequenceGapBumpsTheEpochAndTheRefusedBatchLands) {
   }));
 }
 
+// The same gap with a window of three batches out: the oldest is refused as a gap (every batch
+// before it was acknowledged), the two behind it as out of order behind it; one epoch bump, and
+// the three land in order in the new epoch.
+TEST_F(ProducerTest, SequenceGapRestampsTheWholeWindowInOrder) {
+  ASSERT_TRUE(runtime_.RunFiber([&] {
+    Client client(runtime_, Options());
+    auto producer = Producer::Create(client, SmallBatches());
+    ASSERT_TRUE(producer.ok());
+    const uint32_t epoch = (*producer)->producer_epoch();
+    const uint32_t partition = PartitionForKey("k", 4);
+    auto first = SendMany(**producer, 3, "k");
+    ASSERT_TRUE((*producer)->Flush(In(10s)).ok());
+    broker_.ForgetProducerSequences("orders", partition);
+    auto after = SendMany(**producer, 9, "k", /*first=*/3);  // 3 batches, out together.
+    ASSERT_TRUE((*producer)->Flush(In(10s)).ok());
+    ExpectDeliveredInSendOrder(after, 3);
+    EXPECT_EQ((*producer)->producer_epoch(), epoch + 1) << "one bump for the whole window";
+    EXPECT_EQ(StoredValues(partition), Values(0, 11));
+    ASSERT_TRUE((*producer)->Close(In(1s)).ok());
+  }));
+}
+
 TEST_F(ProducerTest, AcksLeaderResolvesWithOffsetUnknown) {
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
