@@ -87,6 +87,8 @@ struct Event {
   std::optional<std::vector<int64_t>> partitions;
   std::optional<int64_t> generation;
   std::optional<int64_t> partition_count;
+  std::optional<int64_t> producer;
+  std::optional<int64_t> producer_seq;
   std::optional<std::string> key;
   std::optional<int64_t> value;  // kValueNone for null
   std::optional<int64_t> expected;
@@ -240,6 +242,21 @@ absl::Status DecodeLogFields(const json::Value& object, Event* event) {
   return absl::OkStatus();
 }
 
+absl::Status DecodeProducerFields(const json::Value& object, Event* event) {
+  for (std::string_view field : {"producer", "producer_seq"}) {
+    const json::Value* v = object.Find(field);
+    if (v == nullptr) continue;
+    absl::StatusOr<int64_t> x = NonNegativeInt(field, *v);
+    if (!x.ok()) return x.status();
+    (field == "producer" ? event->producer : event->producer_seq) = *x;
+  }
+  if (event->producer.has_value() != event->producer_seq.has_value()) {
+    return FieldError(event->producer ? "producer_seq" : "producer",
+                      "`producer` and `producer_seq` come together");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status DecodeRegisterFields(const json::Value& object, Event* event) {
   if (const json::Value* v = object.Find("key")) {
     if (v->kind() != json::Kind::kString) return FieldError("key", "expected a string");
@@ -262,9 +279,11 @@ absl::StatusOr<Event> DecodeEvent(std::string_view line_text, int64_t line) {
     return absl::InvalidArgumentError("each line must be a JSON object");
   }
   static constexpr std::string_view kKnown[] = {
-      "process",        "type",    "f",   "time_ns", "partition", "values", "offsets", "reads",
-      "partitions",     "commits", "key", "value",   "expected",  "error",  "starts",  "generation",
-      "partition_count"};
+      "process",         "type",     "f",           "time_ns",
+      "partition",       "values",   "offsets",     "reads",
+      "partitions",      "commits",  "key",         "value",
+      "expected",        "error",    "starts",      "generation",
+      "partition_count", "producer", "producer_seq"};
   for (const auto& [name, value] : object->as_object()) {
     if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown)) {
       return FieldError(name, "unknown field (see docs/history-format.md)");
@@ -277,6 +296,7 @@ absl::StatusOr<Event> DecodeEvent(std::string_view line_text, int64_t line) {
   event.line = line;
   if (absl::Status s = DecodeHeader(*object, &event); !s.ok()) return s;
   if (absl::Status s = DecodeLogFields(*object, &event); !s.ok()) return s;
+  if (absl::Status s = DecodeProducerFields(*object, &event); !s.ok()) return s;
   if (absl::Status s = DecodeRegisterFields(*object, &event); !s.ok()) return s;
   return event;
 }
@@ -298,10 +318,11 @@ absl::Status CheckFieldsAllowed(const Event& e) {
       {e.starts.has_value(), e.f == Function::kAssign},
       {e.generation.has_value(), e.f == Function::kAssign || e.f == Function::kCommit},
       {e.partition_count.has_value(), send},
+      {e.producer.has_value(), send},
   };
   static constexpr std::string_view kNames[] = {
-      "partition", "values", "offsets",  "reads",  "commits",    "partitions",
-      "key",       "value",  "expected", "starts", "generation", "partition_count"};
+      "partition", "values",   "offsets", "reads",      "commits",         "partitions", "key",
+      "value",     "expected", "starts",  "generation", "partition_count", "producer"};
   static_assert(std::size(kNames) == std::size(present_allowed));
   for (size_t i = 0; i < std::size(kNames); i++) {
     if (present_allowed[i].first && !present_allowed[i].second) {
@@ -329,6 +350,8 @@ absl::StatusOr<Operation> StartOperation(const Event& e, int64_t id) {
         if (!e.key) return FieldError("partition_count", "routes a key: the send needs `key`");
         op.partition_count = *e.partition_count;
       }
+      op.producer = e.producer.value_or(-1);
+      op.producer_seq = e.producer_seq.value_or(-1);
       break;
     case Function::kPoll:
       if (e.reads) return FieldError("reads", "only an ok completion reports reads");
@@ -375,6 +398,10 @@ absl::Status CompleteOperation(const Event& e, Operation* op) {
   if (e.key && *e.key != op->key) return FieldError("key", "differs from the invocation");
   if (e.partition_count && *e.partition_count != op->partition_count) {
     return FieldError("partition_count", "differs from the invocation");
+  }
+  if ((e.producer && *e.producer != op->producer) ||
+      (e.producer_seq && *e.producer_seq != op->producer_seq)) {
+    return FieldError("producer", "differs from the invocation");
   }
   if (e.expected && *e.expected != op->expected) return FieldError("expected", "differs");
   op->outcome = e.type == EventType::kOk     ? Outcome::kOk

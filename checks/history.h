@@ -75,6 +75,11 @@ struct Operation {
   // send, optional: the topic's partition count the producer routed the batch's record key
   // (`key`) by; -1 when absent. The log checker expects Kafka's default partitioner then.
   int64_t partition_count = -1;
+  // send, optional: the producer (one client-side producer object) that accepted the send, and
+  // the order it accepted its sends in (strictly increasing per producer); -1 when absent. A
+  // producer keeps a partition's records in that order (the log checker's producer-order).
+  int64_t producer = -1;
+  int64_t producer_seq = -1;
   std::vector<int64_t> values;
   std::vector<int64_t> offsets;
   // poll: records read, in the order the consumer returned them.

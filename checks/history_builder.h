@@ -48,6 +48,16 @@ class HistoryBuilder {
     return *this;
   }
 
+  // A send accepted by producer `producer` as its `producer_seq`-th (the order it keeps).
+  HistoryBuilder& ProducerSend(int64_t process, int64_t partition, int64_t producer,
+                               int64_t producer_seq, std::vector<int64_t> values,
+                               std::vector<int64_t> offsets, Outcome outcome = Outcome::kOk) {
+    Send(process, partition, std::move(values), std::move(offsets), outcome);
+    operations_.back().producer = producer;
+    operations_.back().producer_seq = producer_seq;
+    return *this;
+  }
+
   HistoryBuilder& Poll(int64_t process, std::vector<Read> reads, Outcome outcome = Outcome::kOk) {
     Operation op = Start(process, Function::kPoll, outcome);
     if (outcome == Outcome::kOk) op.reads = std::move(reads);

@@ -123,6 +123,37 @@ TEST(HistoryTest, BadInputNamesTheLineAndTheProblem) {
             std::string::npos);
 }
 
+TEST(HistoryTest, SendsCarryTheProducerAndTheOrderItAcceptedThemIn) {
+  absl::StatusOr<History> h = ParseHistory(
+      R"({"process":0,"type":"invoke","f":"send","time_ns":1,"partition":2,"values":[7],)"
+      R"("producer":4,"producer_seq":9})"
+      "\n"
+      R"({"process":0,"type":"ok","f":"send","time_ns":2,"offsets":[0]})");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->operations[0].producer, 4);
+  EXPECT_EQ(h->operations[0].producer_seq, 9);
+  absl::StatusOr<History> again = ParseHistory(FormatHistory(*h));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->operations[0].producer, 4);
+  EXPECT_EQ(again->operations[0].producer_seq, 9);
+
+  EXPECT_NE(ErrorOf(R"({"process":0,"type":"invoke","f":"send","time_ns":1,"partition":0,)"
+                    R"("values":[1],"producer":4})")
+                .find("`producer` and `producer_seq` come together"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"process":0,"type":"invoke","f":"poll","time_ns":1,"producer":1,)"
+                    R"("producer_seq":1})")
+                .find("not allowed when f is poll"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"process":0,"type":"invoke","f":"send","time_ns":1,"partition":0,)"
+                    R"("values":[1],"producer":4,"producer_seq":1})"
+                    "\n"
+                    R"({"process":0,"type":"ok","f":"send","time_ns":2,"offsets":[0],)"
+                    R"("producer":4,"producer_seq":2})")
+                .find("differs from the invocation"),
+            std::string::npos);
+}
+
 TEST(HistoryTest, KeyedSendsCarryTheirKeyAndPartitionCount) {
   absl::StatusOr<History> h = ParseHistory(
       R"({"process":0,"type":"invoke","f":"send","time_ns":1,"partition":2,"values":[7],)"

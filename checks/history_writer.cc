@@ -35,6 +35,9 @@ void AppendRequest(const Operation& op, std::string* out) {
         json::AppendQuoted(op.key, out);
       }
       if (op.partition_count > 0) absl::StrAppend(out, ",\"partition_count\":", op.partition_count);
+      if (op.producer >= 0) {
+        absl::StrAppend(out, ",\"producer\":", op.producer, ",\"producer_seq\":", op.producer_seq);
+      }
       break;
     case Function::kPoll:
       break;

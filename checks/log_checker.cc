@@ -41,6 +41,8 @@ const char* LogAnomalyName(LogAnomaly anomaly) {
       return "phantom-read";
     case LogAnomaly::kMisroutedKey:
       return "misrouted-key";
+    case LogAnomaly::kProducerOrder:
+      return "producer-order";
   }
   CHECKS_ASSERT_MSG(false, "unknown log anomaly");
   return "";
@@ -92,6 +94,7 @@ class LogChecker {
     CheckReads();
     CheckSends();
     CheckRouting();
+    if (absl::Status s = CheckProducerOrder(); !s.ok()) return s;
     CheckPolls();
     for (auto& [partition, facts] : partitions_) CheckRealtime(partition, facts);
     return Finish();
@@ -117,6 +120,7 @@ class LogChecker {
   void CheckReads();
   void CheckSends();
   void CheckRouting();
+  absl::Status CheckProducerOrder();
   void CheckPolls();
   void CheckPollSequence(const Operation& op, int64_t partition,
                          const std::vector<int64_t>& offsets,
@@ -316,6 +320,42 @@ void LogChecker::CheckRouting() {
                         KafkaKeyPartition(key, count), count),
         std::move(op_ids));
   }
+}
+
+// A producer keeps a partition's records in the order it accepted the sends (Kafka's ordering
+// guarantee, with any number of batches in flight): among the ok sends of one producer to one
+// partition, a later producer_seq must land after an earlier one. Bad input: a producer_seq
+// used twice by one producer.
+absl::Status LogChecker::CheckProducerOrder() {
+  absl::btree_map<std::pair<int64_t, int64_t>, int64_t> seen;  // (producer, seq) -> op
+  absl::btree_map<std::tuple<int64_t, int64_t, int64_t>, int64_t> ok_sends;
+  for (const Operation& op : history_.operations) {
+    if (op.f != Function::kSend || op.producer < 0) continue;
+    auto [it, inserted] = seen.try_emplace({op.producer, op.producer_seq}, op.id);
+    if (!inserted) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "line %d: producer %d uses producer_seq %d again (first on line %d)", op.invoke_line,
+          op.producer, op.producer_seq, history_.operations[it->second].invoke_line));
+    }
+    if (op.ok()) ok_sends[{op.producer, op.partition, op.producer_seq}] = op.id;
+  }
+  const Operation* previous = nullptr;
+  for (const auto& [where, op_id] : ok_sends) {
+    const Operation& op = history_.operations[op_id];
+    const bool same = previous != nullptr && previous->producer == op.producer &&
+                      previous->partition == op.partition;
+    if (same && op.offsets.front() <= previous->offsets.back()) {
+      Add(LogAnomaly::kProducerOrder, op.partition, op.offsets.front(),
+          absl::StrFormat("producer %d accepted %s (value %d) after %s (value %d), but it got "
+                          "offset %d of partition %d, not after offset %d",
+                          op.producer, Where(op.id), op.values.front(), Where(previous->id),
+                          previous->values.back(), op.offsets.front(), op.partition,
+                          previous->offsets.back()),
+          {previous->id, op.id});
+    }
+    previous = &op;
+  }
+  return absl::OkStatus();
 }
 
 void LogChecker::CheckPolls() {

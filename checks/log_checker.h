@@ -34,6 +34,7 @@ enum class LogAnomaly {
   kAbortedRead,
   kPhantomRead,
   kMisroutedKey,
+  kProducerOrder,
 };
 
 const char* LogAnomalyName(LogAnomaly anomaly);

@@ -55,6 +55,40 @@ TEST(LogCheckerTest, ValuesBelowAReportedLogStartExpiredButAboveItAreStillLost) 
   EXPECT_EQ(Kinds(failed), (Kinds_{"lost-write", "lost-write"}));
 }
 
+// Two processes share producer 7 and their sends overlap in time, so real time orders nothing;
+// the producer accepted value 1 first (producer_seq 0), so value 1 must land first.
+TEST(LogCheckerTest, ProducerOrderIsALaterAcceptedSendLandingFirst) {
+  auto two_sends = [](int64_t first_offset, int64_t second_offset, int64_t second_producer,
+                      int64_t second_partition, Outcome second_outcome) {
+    return HistoryBuilder()
+        .At(0, 10)
+        .ProducerSend(0, 0, 7, /*producer_seq=*/0, {1}, {first_offset})
+        .At(1, 9)
+        .ProducerSend(1, second_partition, second_producer, 1, {2}, {second_offset}, second_outcome)
+        .Build();
+  };
+  const auto kinds = [](const History& h) { return Kinds(h, /*unseen_is_anomaly=*/false); };
+  EXPECT_EQ(kinds(two_sends(1, 0, 7, 0, Outcome::kOk)), Kinds_{"producer-order"});
+  // Near misses: in order; another producer; another partition; the later one not ok.
+  EXPECT_EQ(kinds(two_sends(0, 1, 7, 0, Outcome::kOk)), Kinds_{});
+  EXPECT_EQ(kinds(two_sends(1, 0, 8, 0, Outcome::kOk)), Kinds_{});
+  EXPECT_EQ(kinds(two_sends(1, 0, 7, 1, Outcome::kOk)), Kinds_{});
+  EXPECT_EQ(kinds(two_sends(1, 0, 7, 0, Outcome::kInfo)), Kinds_{});
+  // Multi-value sends compare the earlier send's last offset with the later send's first.
+  History overlapping = HistoryBuilder()
+                            .ProducerSend(0, 0, 7, 0, {1, 2}, {0, 2})
+                            .ProducerSend(0, 0, 7, 1, {3}, {1})
+                            .Build();
+  EXPECT_TRUE(Has(kinds(overlapping), "producer-order"));
+  // One producer_seq twice is bad input, not an anomaly.
+  History reused = HistoryBuilder()
+                       .ProducerSend(0, 0, 7, 0, {1}, {0})
+                       .ProducerSend(1, 0, 7, 0, {2}, {1})
+                       .Build();
+  absl::StatusOr<CheckReport> report = CheckLog(reused, {.unseen_is_anomaly = false});
+  EXPECT_TRUE(absl::IsInvalidArgument(report.status())) << report.status();
+}
+
 TEST(LogCheckerTest, MisroutedKeyIsAKeyedSendOutsideKafkasPartitionForIt) {
   // Kafka puts "foobar" in partition 1357151166 % 7 = 0 of 7 (its published murmur2 vector).
   auto send_to = [](int64_t partition, Outcome outcome) {

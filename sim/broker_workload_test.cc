@@ -32,7 +32,12 @@ TEST(BrokerSweep, Geo3x3Seeds1To100) {
   for (const char* probe :
        {"producer: duplicate batch acknowledged", "replica: truncated a conflicting suffix",
         "client: NotLeader", "producer: epoch bumped after an indeterminate batch",
-        "raft: empty append after a heartbeat from a lagging follower"}) {
+        "raft: empty append after a heartbeat from a lagging follower",
+        // The producer's window: several batches of a partition out at once, a later one
+        // refused behind an earlier one and sent again in order, a window re-stamped.
+        "producer: several batches of one partition in flight",
+        "producer: out-of-order batch re-sent behind an unacknowledged one",
+        "producer: a partition's window moved to a new epoch"}) {
     EXPECT_TRUE(tally.probes.contains(probe)) << "probe never hit: " << probe;
   }
   EXPECT_GT(tally.ops_ok, 10'000u) << "the workload must do real work";
@@ -146,6 +151,23 @@ TEST(BrokerPlantedBugs, KeysRoutedByAnotherHashAreCaughtWithin100Seeds) {
     }
   }
   EXPECT_NE(caught, 0u) << "client-key-hash survived 100 seeds";
+  RecordProperty("seeds_to_catch", static_cast<int>(caught));
+}
+
+// A producer that takes OutOfOrderSequence behind an unresolved batch for a sequence gap and
+// sends the refused batch alone in a new epoch lands it ahead of the earlier one. Concurrent
+// sends of processes sharing the producer are unordered in real time, so only the log checker's
+// producer-order (the order the producer accepted them in) can see it.
+TEST(BrokerPlantedBugs, ProducerRestampingARefusedBatchAloneIsCaughtWithin100Seeds) {
+  uint64_t caught = 0;
+  for (uint64_t seed = 1; seed <= 100 && caught == 0; seed++) {
+    const SimulationResult result = RunSimulation(
+        {.seed = seed, .producer_bug = client::ProducerPlantedBug::kRestampRefusedAlone});
+    if (!result.ok() && result.violations.front().find("producer-order") != std::string::npos) {
+      caught = seed;
+    }
+  }
+  EXPECT_NE(caught, 0u) << "client-restamp-alone survived 100 seeds";
   RecordProperty("seeds_to_catch", static_cast<int>(caught));
 }
 

@@ -77,7 +77,7 @@ ABSL_FLAG(
     "snapshot-without-state, strong-voters-share-a-region, memory-bound-ignored (spike-10x), "
     "promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported, "
     "reassign-voter-early, reassign-remove-first (region-loss-regional), leaders-stay-put, "
-    "client-key-hash, quiesced-follower-ignores-leader-loss; with "
+    "client-key-hash, client-restamp-alone, quiesced-follower-ignores-leader-loss; with "
     "--group_members: zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
     "offsets-snapshot-without-groups. Toy "
     "workload: ack-before-sync, skip-crc. Raft workload: the names of core::raft::PlantedBug "
@@ -173,7 +173,7 @@ std::string BugFromFlags(SimulationOptions* options) {
              "offsets-snapshot-without-groups, "
              "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
              "observer-in-write-quorum, rpo-under-reported, reassign-voter-early, "
-             "reassign-remove-first, leaders-stay-put, client-key-hash)";
+             "reassign-remove-first, leaders-stay-put, client-key-hash, client-restamp-alone)";
     }
     options->group_members = absl::GetFlag(FLAGS_group_members);
     options->near_reads = absl::GetFlag(FLAGS_near_reads);

@@ -145,6 +145,9 @@ std::string ReproCommand(const SimulationOptions& options) {
   if (options.producer_bug == client::ProducerPlantedBug::kKeyHashFnv) {
     command += " --bug=client-key-hash";
   }
+  if (options.producer_bug == client::ProducerPlantedBug::kRestampRefusedAlone) {
+    command += " --bug=client-restamp-alone";
+  }
   if (options.buggify != SimulationOptions::Buggify::kSeedChooses) {
     command +=
         options.buggify == SimulationOptions::Buggify::kOn ? " --buggify=on" : " --buggify=off";
@@ -307,8 +310,13 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
 }
 
 bool ParseProducerPlantedBug(std::string_view name, client::ProducerPlantedBug* bug) {
-  if (name != "client-key-hash") return false;
-  *bug = client::ProducerPlantedBug::kKeyHashFnv;
+  if (name == "client-key-hash") {
+    *bug = client::ProducerPlantedBug::kKeyHashFnv;
+  } else if (name == "client-restamp-alone") {
+    *bug = client::ProducerPlantedBug::kRestampRefusedAlone;
+  } else {
+    return false;
+  }
   return true;
 }
 

@@ -46,6 +46,7 @@
 #include "absl/status/status.h"
 #include "core/raft/types.h"
 #include "core/strong_id.h"
+#include "core/wire/client_codec.h"
 
 namespace meridian::core::broker {
 
@@ -83,7 +84,9 @@ enum class PartitionPlantedBug : uint8_t {
 
 class PartitionState {
  public:
-  static constexpr size_t kRecentBatchesMax = 5;
+  // The dedup window every producer relies on (a producer keeps at most this many batches of one
+  // partition in flight): the protocol's number, not this class's choice.
+  static constexpr size_t kRecentBatchesMax = wire::kProducerBatchesRemembered;
   static constexpr size_t kOutcomesKept = 1 << 14;  // Recent outcomes, for waiting producers.
   static constexpr size_t kProducersMax = 1 << 20;
   // Offsets a restored snapshot may start from (the next batch's offsets must never wrap).

@@ -38,6 +38,13 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(Client& client,
   if (options.delivery_timeout.count() <= 0 || options.linger.count() < 0) {
     return absl::InvalidArgumentError("delivery_timeout must be > 0 and linger >= 0");
   }
+  if (options.max_in_flight_per_partition == 0 ||
+      options.max_in_flight_per_partition > kInFlightPerPartitionMax) {
+    return absl::InvalidArgumentError(fmt::format(
+        "max_in_flight_per_partition must be in 1..{} (the batches a partition remembers for "
+        "deduplication), not {}",
+        kInFlightPerPartitionMax, options.max_in_flight_per_partition));
+  }
   std::unique_ptr<Producer> producer(new Producer(client, options));
   if (options.idempotent) {
     absl::StatusOr<wire::InitProducerIdResponseT> id = client.InitProducerId(0);
@@ -53,6 +60,11 @@ Producer::Producer(Client& client, ProducerOptions options)
     : client_(client),
       runtime_(client.runtime()),
       options_(std::move(options)),
+      // Without sequence numbers a retry could land behind a later batch; with acks=Leader the
+      // node answers before the sequence check, so a refusal would come after an "ack".
+      in_flight_max_(options_.idempotent && options_.acks == wire::Acks::Quorum
+                         ? options_.max_in_flight_per_partition
+                         : 1),
       bumped_(runtime_),
       room_(runtime_),
       resolved_(runtime_) {}
@@ -170,55 +182,20 @@ bool Producer::FlushWanted(const PartitionState& state) const {
   return closing_ || (!state.open.indices.empty() && state.open.indices.front() <= flush_up_to_);
 }
 
-// Waits until a sealed batch is ready (sealing the open one when it is due). False when the
-// partition has nothing left to send or the fiber was cancelled.
-bool Producer::WaitForSealedBatch(PartitionState& state) {
-  while (state.sealed.empty()) {
-    if (state.open.promises.empty()) return false;
-    const io::Instant due = state.open.created + options_.linger;
-    absl::Status waited = state.wake.WaitUntil(
-        [&] {
-          return !state.sealed.empty() || state.open.bytes >= options_.batch_bytes_max ||
-                 FlushWanted(state);
-        },
-        due, "linger");
-    if (absl::IsCancelled(waited)) return false;
-    if (state.sealed.empty() && !state.open.promises.empty()) Seal(state);
-  }
-  return true;
-}
-
-void Producer::SenderLoop(PartitionState& state) {
-  while (WaitForSealedBatch(state)) {
-    Batch batch = std::move(state.sealed.front());
-    state.sealed.pop_front();
-    SendBatch(state, batch);
-    if (runtime_.scheduler().IsCancelled(runtime_.scheduler().Current())) break;
-  }
-  // Cancelled (Close after its deadline): nothing more will be sent.
-  const absl::Status cancelled = absl::CancelledError("producer closed before delivery");
-  for (Batch& batch : state.sealed) Fail(batch, cancelled);
-  state.sealed.clear();
-  if (!state.open.promises.empty()) Fail(state.open, cancelled);
-  state.open = Batch{};
-  state.sender_running = false;
-  MERIDIAN_CHECK(senders_running_ > 0);
-  senders_running_--;
-  resolved_.NotifyAll();
-}
-
+// Stamps a batch as it enters its partition's window (and again when a Rewind re-stamps it).
 absl::Status Producer::Stamp(PartitionState& state, Batch& batch) {
   if (options_.idempotent) {
-    if (state.sequence_epoch != epoch_) {  // A new epoch restarts every partition at 0.
+    if (state.sequence_epoch != epoch_) {  // A new epoch restarts the partition at 0.
+      MERIDIAN_CHECK(state.window.empty(), "an epoch change with {} batches in the window",
+                     state.window.size());
       state.sequence_epoch = epoch_;
       state.next_sequence = 0;
     }
     batch.content.producer_id = producer_id_;
-    batch.content.producer_epoch = epoch_;
+    batch.content.producer_epoch = state.sequence_epoch;
     batch.content.base_sequence = state.next_sequence;
     state.next_sequence += static_cast<int32_t>(batch.content.records.size());
   }
-  batch.stamped = true;
   batch.encoded = wire::EncodeRecordBatch(batch.content);
   if (batch.encoded.size() > wire::kBatchBytesMax) {
     return WireError(wire::ErrorCode::RecordTooLarge,
@@ -227,129 +204,15 @@ absl::Status Producer::Stamp(PartitionState& state, Batch& batch) {
   return absl::OkStatus();
 }
 
-void Producer::SendBatch(PartitionState& state, Batch& batch) {
-  const io::Instant deadline = batch.created + options_.delivery_timeout;
-  absl::Status last = absl::UnavailableError("not sent");
-  for (uint32_t attempt = 0;; ++attempt) {
-    if (!batch.stamped) {
-      absl::Status stamped = Stamp(state, batch);
-      if (!stamped.ok()) {
-        if (options_.idempotent) state.next_sequence = batch.content.base_sequence;
-        return Fail(batch, stamped);
-      }
-    }
-    wire::ProduceRequestT request;
-    request.topic = state.topic;
-    request.partition = state.partition;
-    request.acks = options_.acks;
-    request.timeout_ms = static_cast<uint32_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(options_.request_timeout).count());
-    request.batch = batch.encoded;
-    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response = client_.CallPartitionLeader(
-        state.topic, state.partition, wire::Message(0, std::move(request)), deadline,
-        &batch.maybe_written);
-    if (!response.ok()) {
-      // Deadline, cancel or client closed: the batch may or may not be in the log.
-      MERIDIAN_PROBE("producer: batch indeterminate");
-      // Bump first, so a caller who sees the failure already has the new epoch.
-      if (options_.idempotent && !absl::IsCancelled(response.status())) {
-        (void)BumpEpoch(batch.content.producer_epoch);
-      }
-      return Fail(batch, absl::Status(response.status().code(),
-                                      fmt::format("{}/{}: delivery not confirmed, the records "
-                                                  "may or may not be written: {}",
-                                                  state.topic, state.partition,
-                                                  std::string(response.status().message()))));
-    }
-    switch (OnResponse(state, batch, **response)) {
-      case Outcome::kDone:
-        return;
-      case Outcome::kRestamp:
-        batch.stamped = false;
-        continue;
-      case Outcome::kRetry:
-        break;
-    }
-    const io::Duration backoff =
-        std::min(client_.options().retry_backoff * (int64_t{1} << std::min(attempt, 10u)),
-                 client_.options().retry_backoff_max);
-    (void)runtime_.SleepUntil(std::min(runtime_.Now() + backoff, deadline));
-  }
-}
-
-Producer::Outcome Producer::OnResponse(PartitionState& state, Batch& batch,
-                                       const wire::ClientMessageT& response) {
-  if (const wire::ProduceResponseT* produced = response.body.AsProduceResponse()) {
-    if (produced->duplicate) MERIDIAN_PROBE("producer: duplicate batch acknowledged");
-    Resolve(state, batch, produced->base_offset);
-    return Outcome::kDone;
-  }
-  const wire::ErrorResponseT* error = response.body.AsErrorResponse();
-  if (error == nullptr) {
-    Fail(batch, UnexpectedResponse(response, "ProduceResponse"));
-    return Outcome::kDone;
-  }
-  switch (error->code) {
-    case wire::ErrorCode::FencedProducerEpoch:
-      if (batch.content.producer_epoch < epoch_) {
-        MERIDIAN_PROBE("producer: batch of an older epoch re-stamped");
-        return Outcome::kRestamp;  // Not applied; our own epoch bump fenced it.
-      }
-      break;
-    case wire::ErrorCode::Unknown:
-      // Maybe applied: only a retry of the same idempotent bytes is safe.
-      batch.maybe_written = true;
-      if (options_.idempotent) return Outcome::kRetry;
-      break;
-    case wire::ErrorCode::Failed:
-    case wire::ErrorCode::NotEnoughReplicas:
-    case wire::ErrorCode::NotLeader:
-      return Outcome::kRetry;  // Certainly not applied.
-    case wire::ErrorCode::UnknownTopicOrPartition:
-      // A node whose copy of the metadata lags (just restarted, or cut off when the topic was
-      // created) does not know the topic yet: retriable until the delivery timeout, as in
-      // Kafka. A topic that was really deleted fails by that timeout.
-      MERIDIAN_PROBE("producer: unknown topic retried");
-      return Outcome::kRetry;
-    default:
-      break;
-  }
-  if (batch.maybe_written) {
-    // An earlier attempt may still be (or become) part of the log: this error settles nothing.
-    MERIDIAN_PROBE("producer: definite error after an ambiguous attempt");
-    if (options_.idempotent) (void)BumpEpoch(batch.content.producer_epoch);
-    Fail(batch, absl::UnknownError(fmt::format(
-                    "{}/{}: delivery not confirmed, the records may or may not be written "
-                    "(an earlier attempt got no answer; the last one: {})",
-                    state.topic, state.partition, StatusFromError(*error).ToString())));
-    return Outcome::kDone;
-  }
-  // A definite error: not applied, so its sequence numbers are free again.
-  if (options_.idempotent && state.sequence_epoch == batch.content.producer_epoch) {
-    state.next_sequence = batch.content.base_sequence;
-  }
-  if (options_.idempotent && error->code == wire::ErrorCode::OutOfOrderSequence) {
-    // The partition remembers fewer of our batches than were acknowledged: a regional
-    // promotion discarded the old epoch's tail (its RPO). Every later batch would hit the same
-    // gap; a new producer epoch starts the sequences over. This batch was refused, so not
-    // applied: it goes again as the first of the new epoch rather than failing (failing it
-    // would turn every record in flight across a promotion into an error for the caller).
-    MERIDIAN_PROBE("producer: epoch bumped after a sequence gap");
-    if (BumpEpoch(batch.content.producer_epoch).ok() && batch.content.producer_epoch < epoch_) {
-      return Outcome::kRestamp;
-    }
-  }
-  Fail(batch, StatusFromError(*error));
-  return Outcome::kDone;
-}
-
 void Producer::Resolve(PartitionState& state, Batch& batch, int64_t base_offset) {
+  MERIDIAN_CHECK(batch.phase == Phase::kReady);
   for (size_t i = 0; i < batch.promises.size(); ++i) {
     Delivery delivery{.topic = state.topic, .partition = state.partition};
     if (base_offset >= 0) delivery.offset = core::Offset(static_cast<uint64_t>(base_offset) + i);
     batch.promises[i]->Fulfil(std::move(delivery));
   }
   Fail(batch, absl::OkStatus());
+  batch.phase = Phase::kAcked;
 }
 
 // Fulfils the batch's promises with `status` (unless OK: Resolve did) and releases its room.

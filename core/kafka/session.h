@@ -35,7 +35,8 @@ namespace meridian::core::kafka {
 // Requests read ahead per connection. Kafka clients pipeline aggressively (librdkafka keeps up
 // to a million requests of up to 1 MB in flight); with 64 here, kcat's 100,000 1 KiB lines took
 // 34-110 s (the partitions' raft groups drowned in megabytes of proposals), with 4 they take
-// 10-13 s, as fast as `meridian produce` (one batch in flight per partition) on the same cluster.
+// 10-13 s, as fast as `meridian produce` (then one batch in flight per partition) on the same
+// cluster.
 inline constexpr size_t kRequestsInFlightMax = 4;
 // Long-polling fetch fibers one connection may leave waiting (a Fetch of many partitions parks
 // one per partition; those outlive the request until their max_wait_ms when another partition

@@ -37,6 +37,12 @@ inline constexpr size_t kBatchRecordsMax = 1 << 16;
 inline constexpr size_t kFetchBytesMax = 4 << 20;
 // Names of topics and clients.
 inline constexpr size_t kNameBytesMax = 249;
+// Idempotence: a partition answers `duplicate` for a retry of any of a producer's last
+// kProducerBatchesRemembered accepted batches there (core/broker/partition_state.h). A producer
+// therefore keeps at most that many batches of one partition in flight: a retry of the oldest is
+// still recognised however many of the later ones landed meanwhile (Kafka's limit of 5 in flight
+// with idempotence, for the same reason).
+inline constexpr size_t kProducerBatchesRemembered = 5;
 // The internal topic whose partitions hold consumer groups (core/broker/group_ledger.h).
 inline constexpr std::string_view kOffsetsTopic = "__consumer_offsets";
 // The partition of kOffsetsTopic that holds `group` (FNV-1a of the name, modulo the count).

@@ -39,6 +39,8 @@ ABSL_FLAG(int32_t, duration_ms, 3000, "timed produce phase of each case");
 ABSL_FLAG(int32_t, e2e_ms, 1000, "produce-to-consume phase of each case (0: none)");
 ABSL_FLAG(int32_t, linger_ms, 0, "producer linger (batches form while one is in flight anyway)");
 ABSL_FLAG(int32_t, batch_kib, 0, "producer batch_bytes_max in KiB (0: the producer's default)");
+ABSL_FLAG(int32_t, max_in_flight, 0,
+          "producer batches in flight per partition, 1..5 (0: the producer's default, 5)");
 ABSL_FLAG(int32_t, disk_probe_ms, 1000, "pwrite+fdatasync probe per write size (0: none)");
 ABSL_FLAG(std::string, json_out, "", "also write the JSON lines to this file");
 
@@ -71,6 +73,9 @@ bool RunMeridian(const std::string& root, const std::vector<Case>& cases,
   MeridianOptions options{.duration = milliseconds(absl::GetFlag(FLAGS_duration_ms)),
                           .e2e_duration = milliseconds(absl::GetFlag(FLAGS_e2e_ms)),
                           .linger = milliseconds(absl::GetFlag(FLAGS_linger_ms))};
+  if (absl::GetFlag(FLAGS_max_in_flight) > 0) {
+    options.max_in_flight_per_partition = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_in_flight));
+  }
   if (absl::GetFlag(FLAGS_batch_kib) > 0) {
     options.batch_bytes_max = static_cast<size_t>(absl::GetFlag(FLAGS_batch_kib)) << 10;
   }

@@ -185,7 +185,8 @@ absl::Status MeridianDriver::StartWorkers(const Case& what, const std::string& t
     client::ProducerOptions producer_options{
         .acks = what.acks == Acks::kQuorum ? wire::Acks::Quorum : wire::Acks::Leader,
         .batch_bytes_max = options_.batch_bytes_max,
-        .linger = options_.linger};
+        .linger = options_.linger,
+        .max_in_flight_per_partition = options_.max_in_flight_per_partition};
     absl::StatusOr<std::unique_ptr<client::Producer>> producer =
         client::Producer::Create(*worker.client, producer_options);
     if (!producer.ok()) {

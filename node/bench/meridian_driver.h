@@ -33,6 +33,7 @@ struct MeridianOptions {
   io::Duration e2e_duration = std::chrono::seconds(1);  // 0: no produce-to-consume phase.
   io::Duration linger{0};
   size_t batch_bytes_max = client::ProducerOptions{}.batch_bytes_max;
+  uint32_t max_in_flight_per_partition = client::ProducerOptions{}.max_in_flight_per_partition;
   bool delete_topics = true;
 };
 

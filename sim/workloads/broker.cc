@@ -313,8 +313,19 @@ io::Instant QuietUntil(const Run& run, io::Instant now) {
   return now;
 }
 
-void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint32_t partitions,
+// A producer as the history names it: the processes sharing it record its id and the order in
+// which it accepted their sends, which it must keep per partition (the log checker's
+// producer-order). Its options are the defaults (up to 5 batches of a partition in flight), so
+// sweeps exercise the window.
+struct RecordedProducer {
+  client::Producer& producer;
+  int64_t id = 0;
+  int64_t accepted = 0;
+};
+
+void ProducerProcess(io::Runtime& rt, Run& run, RecordedProducer& recorded, uint32_t partitions,
                      io::Instant until) {
+  client::Producer& producer = recorded.producer;
   int64_t process = run.recorder.NewProcess();
   while (run.world.Now() < until) {
     if (const io::Instant quiet = QuietUntil(run, rt.Now()); quiet > rt.Now()) {
@@ -334,7 +345,13 @@ void ProducerProcess(io::Runtime& rt, Run& run, client::Producer& producer, uint
     const io::Instant deadline = rt.Now() + seconds(40);
     absl::StatusOr<std::shared_ptr<client::DeliveryPromise>> sent =
         producer.Send(kTopic, key, std::to_string(value), {}, 0, deadline);
-    if (sent.ok()) run.recorder.operation(op).partition = (*sent)->partition();
+    if (sent.ok()) {
+      // Nothing ran between the record joining its partition's queue and Send returning: this
+      // is the order the producer accepted the sends in.
+      run.recorder.operation(op).partition = (*sent)->partition();
+      run.recorder.operation(op).producer = recorded.id;
+      run.recorder.operation(op).producer_seq = recorded.accepted++;
+    }
     absl::StatusOr<client::Delivery> delivery =
         sent.ok() ? [&]() -> absl::StatusOr<client::Delivery> {
       absl::StatusOr<const absl::StatusOr<client::Delivery>*> waited = (*sent)->Wait(deadline);
@@ -384,12 +401,13 @@ void RunSpikeProducers(io::Runtime& rt, Run& run, uint32_t partitions, int spike
     if (!producer.ok() && !rt.Sleep(milliseconds(200)).ok()) return;
   }
   if (!producer.ok()) return;
+  RecordedProducer recorded{**producer, run.producers_created++};
   int running = kProcessesPerProducerNode;
   io::WaitList finished(rt);
   for (int i = 0; i < kProcessesPerProducerNode; i++) {
     run.producer_processes_running++;
     rt.Spawn("spike-process", [&] {
-      ProducerProcess(rt, run, **producer, partitions, run.spike_end);
+      ProducerProcess(rt, run, recorded, partitions, run.spike_end);
       running--;
       run.producer_processes_running--;
       finished.NotifyAll();
@@ -420,6 +438,7 @@ void RunProducerNode(io::Runtime& rt, Run& run) {
     if (!producer.ok() && !rt.Sleep(milliseconds(200)).ok()) return;
   }
   if (!producer.ok()) return;
+  RecordedProducer recorded{**producer, run.producers_created++};
   int running = kProcessesPerProducerNode;
   io::WaitList finished(rt);
   for (int spike = 1; run.plan.spike && spike < kSpikeFactor; spike++) {
@@ -435,7 +454,7 @@ void RunProducerNode(io::Runtime& rt, Run& run) {
   for (int i = 0; i < kProcessesPerProducerNode; i++) {
     run.producer_processes_running++;
     rt.Spawn("producer-process", [&] {
-      ProducerProcess(rt, run, **producer, *partitions, run.stop_producing);
+      ProducerProcess(rt, run, recorded, *partitions, run.stop_producing);
       running--;
       run.producer_processes_running--;
       finished.NotifyAll();

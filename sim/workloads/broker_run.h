@@ -81,6 +81,7 @@ struct Run {
   // again, not just some (a partition whose group never elects again shows only here).
   absl::btree_map<uint32_t, uint64_t> sends_ok_after_heal;
   int producer_processes_running = 0;  // The drain starts once none is left.
+  int64_t producers_created = 0;       // History ids of producers (producer-order).
   io::Instant healed_at;
   io::Instant spike_start = io::Instant::Infinite();  // spike-10x: the 10x window.
   io::Instant spike_end = io::Instant::Infinite();

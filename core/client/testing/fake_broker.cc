@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "io/assert.h"
 #include "io/frame.h"
 
@@ -78,6 +80,27 @@ void FakeBroker::ThrottleRequests(wire::Body type, int count, uint32_t retry_aft
 void FakeBroker::DelayRequests(wire::Body type, int count, io::Duration delay) {
   faults_[type].delay_count = count;
   faults_[type].delay = delay;
+}
+
+void FakeBroker::RefuseBatch(uint32_t epoch, int32_t base_sequence, int count,
+                             std::optional<wire::ErrorCode> code) {
+  batch_faults_.push_back({epoch, base_sequence, count, code});
+}
+
+std::optional<FakeBroker::BatchFault> FakeBroker::TakeBatchFault(
+    const wire::ClientMessageT& request) {
+  const wire::ProduceRequestT* produce = request.body.AsProduceRequest();
+  if (produce == nullptr) return std::nullopt;
+  absl::StatusOr<const wire::RecordBatch*> batch = wire::VerifyRecordBatch(produce->batch);
+  if (!batch.ok()) return std::nullopt;
+  for (BatchFault& fault : batch_faults_) {
+    if (fault.count > 0 && fault.epoch == (*batch)->producer_epoch() &&
+        fault.base_sequence == (*batch)->base_sequence()) {
+      fault.count--;
+      return fault;
+    }
+  }
+  return std::nullopt;
 }
 
 void FakeBroker::CloseAllConnections() {
@@ -200,8 +223,23 @@ void FakeBroker::Respond(Session& session, const wire::ClientMessageT& response)
 }
 
 void FakeBroker::Serve(std::shared_ptr<Session> session, wire::ClientMessageT& request) {
+  const wire::ProduceRequestT* produce = request.body.AsProduceRequest();
+  if (produce == nullptr) return ServeRequest(std::move(session), request);
+  const std::pair<std::string, uint32_t> partition{produce->topic, produce->partition};
+  const size_t held = ++produces_held_[partition];
+  produces_held_max_[partition] = std::max(produces_held_max_[partition], held);
+  ServeRequest(std::move(session), request);
+  produces_held_[partition]--;
+}
+
+void FakeBroker::ServeRequest(std::shared_ptr<Session> session, wire::ClientMessageT& request) {
   const wire::Body type = request.body.type;
   requests_[type]++;
+  if (std::optional<BatchFault> refused = TakeBatchFault(request)) {
+    if (!refused->code.has_value()) return;  // Swallowed: never applied, never answered.
+    Respond(*session, wire::ErrorMessage(request.request_id, *refused->code, "fake refusal"));
+    return;
+  }
   Fault& fault = faults_[type];
   if (fault.delay_count > 0) {
     fault.delay_count--;
@@ -382,6 +420,7 @@ wire::ClientMessageT FakeBroker::Produce(uint32_t node, uint64_t id,
       }
     }
     if (sequence != state->next_sequence) {
+      out_of_order_answers_++;
       return wire::ErrorMessage(id, wire::ErrorCode::OutOfOrderSequence,
                                 fmt::format("expected {}, got {}", state->next_sequence, sequence));
     }

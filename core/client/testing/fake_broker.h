@@ -12,8 +12,9 @@
 // fetch (whole batches, max_bytes, long poll), list offsets and replica status.
 //
 // Fault knobs make the client's retry paths run: drop the connection instead of answering (after
-// applying the request), delay a request (so the client times out), close every connection,
-// and advertise a stale leader in metadata.
+// applying the request), delay a request (so the client times out), refuse or swallow one batch
+// of a producer (by epoch and sequence), close every connection, and advertise a stale leader in
+// metadata.
 //
 // What stays true: offsets in a partition are dense and start at 0; a batch is stored verbatim.
 // Single-threaded: call from fibers of the runtime it was built with (Start may be called from
@@ -23,7 +24,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -54,7 +57,7 @@ struct StoredBatch {
 class FakeBroker {
  public:
   static constexpr uint32_t kControllerNode = 1;
-  static constexpr size_t kRecentBatchesMax = 5;
+  static constexpr size_t kRecentBatchesMax = wire::kProducerBatchesRemembered;
 
   FakeBroker(io::Runtime& runtime, FakeBrokerOptions options = {});
   ~FakeBroker();
@@ -75,6 +78,11 @@ class FakeBroker {
   // (any value, 0 included: a client must not take 0 as "retry at once").
   void ThrottleRequests(wire::Body type, int count, uint32_t retry_after_ms);
   void CloseAllConnections();
+  // The next `count` produce requests carrying the batch of producer epoch `epoch` that starts
+  // at sequence `base_sequence` are not applied: answered `code`, or with nullopt never answered
+  // (the client's attempt times out; the request is forgotten).
+  void RefuseBatch(uint32_t epoch, int32_t base_sequence, int count,
+                   std::optional<wire::ErrorCode> code);
   // Metadata names the wrong node as this partition's leader (requests there get NotLeader).
   // Appends bytes to a partition's log as they are (e.g. a corrupt batch), as `records` records.
   void AppendRaw(const std::string& topic, uint32_t partition, std::vector<uint8_t> bytes,
@@ -99,6 +107,13 @@ class FakeBroker {
   uint64_t requests(wire::Body type) const;
   uint64_t duplicates() const { return duplicates_; }
   uint64_t not_leader_answers() const { return not_leader_answers_; }
+  uint64_t out_of_order_answers() const { return out_of_order_answers_; }
+  // The most produce requests for one partition the fake held at once (read, not yet answered):
+  // how many batches of that partition a producer really had in flight.
+  size_t produces_held_max(const std::string& topic, uint32_t partition) const {
+    auto it = produces_held_max_.find({topic, partition});
+    return it == produces_held_max_.end() ? 0 : it->second;
+  }
   // Fetches answered with records or a long poll's empty answer, by the node that served them;
   // and of those, the ones a follower served.
   uint64_t fetches_served(uint32_t node) const {
@@ -127,6 +142,12 @@ class FakeBroker {
     bool stale_leader = false;
     int64_t follower_high_watermark = -1;  // LagFollower; -1: none.
   };
+  struct BatchFault {
+    uint32_t epoch = 0;
+    int32_t base_sequence = 0;
+    int count = 0;
+    std::optional<wire::ErrorCode> code;
+  };
   struct Fault {
     int drop_count = 0;
     int delay_count = 0;
@@ -138,6 +159,9 @@ class FakeBroker {
   void AcceptLoop(io::Listener& listener, uint32_t node);
   void SessionLoop(std::shared_ptr<Session> session);
   void Serve(std::shared_ptr<Session> session, wire::ClientMessageT& request);
+  void ServeRequest(std::shared_ptr<Session> session, wire::ClientMessageT& request);
+  // The RefuseBatch fault this produce request matches (its count taken), if any.
+  std::optional<BatchFault> TakeBatchFault(const wire::ClientMessageT& request);
   bool HandleHello(Session& session, const wire::ClientMessageT& request);
   void Respond(Session& session, const wire::ClientMessageT& response);
   wire::ClientMessageT Handle(uint32_t node, wire::ClientMessageT& request);
@@ -162,6 +186,10 @@ class FakeBroker {
   absl::btree_map<uint64_t, uint32_t> producer_epochs_;
   uint64_t next_producer_id_ = 1000;
   absl::btree_map<wire::Body, Fault> faults_;
+  std::vector<BatchFault> batch_faults_;
+  absl::btree_map<std::pair<std::string, uint32_t>, size_t> produces_held_;
+  absl::btree_map<std::pair<std::string, uint32_t>, size_t> produces_held_max_;
+  uint64_t out_of_order_answers_ = 0;
   absl::btree_map<wire::Body, uint64_t> requests_;
   std::vector<std::shared_ptr<Session>> sessions_;
   absl::btree_set<io::FiberId> fibers_;
