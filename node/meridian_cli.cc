@@ -93,6 +93,7 @@ constexpr char kToolUsage[] =
     "  group list                                                consumer groups\n"
     "  group describe GROUP                                      members, offsets, lag\n"
     "  group reset-offsets GROUP --topic=T --to-...              move an idle group's offsets\n"
+    "  group delete GROUP                                        delete an idle group\n"
     "  quota set --client=ID | --topic=NAME ...                  set or remove a quota\n"
     "  quota describe                                            quotas and node defaults\n"
     "  certs --dir=DIR --cluster-id=ID --nodes=1,2,3             a local CA and certificates\n\n"
@@ -213,6 +214,16 @@ constexpr char kGroupResetOffsetsUsage[] =
     "  --to-earliest   each partition's log start\n"
     "  --to-latest     each partition's high watermark (skip everything written so far)\n"
     "  --to-offset=N   offset N\n";
+
+constexpr char kGroupDeleteUsage[] =
+    "Usage: meridian group delete GROUP\n\n"
+    "Deletes consumer group GROUP: its generation and every offset it committed. Only a group\n"
+    "without live members: stop its consumers first (the coordinator refuses while any member\n"
+    "is alive or a rebalance runs). The delete is a record of the group's ledger, so a consumer\n"
+    "that joins at the same moment either keeps the group (and the delete is refused) or starts\n"
+    "a new one from generation 1 with no offsets; never half of the old one.\n"
+    "Exit codes: 0 deleted; 1 not deleted (the group does not exist, has live members, or the\n"
+    "cluster could not be asked: the message says which); 2 usage error.\n";
 
 constexpr char kClusterStatusUsage[] =
     "Usage: meridian cluster status\n\n"
@@ -1333,6 +1344,29 @@ int RunGroupResetOffsets(Session& session, const Args& args) {
   return kExitOk;
 }
 
+int RunGroupDelete(Session& session, const Args& args) {
+  const std::string& name = args.words[0];
+  if (name.empty() || name.size() > wire::kNameBytesMax) {
+    return session.UsageError(absl::InvalidArgumentError(
+        fmt::format("a group name has 1 to {} bytes", wire::kNameBytesMax)));
+  }
+  if (absl::StatusOr<wire::MetadataResponseT> m = session.Connect(); !m.ok()) {
+    return session.Fail(m.status());
+  }
+  const absl::Status deleted = session.client().DeleteGroup(name);
+  const std::optional<wire::ErrorCode> code = client::WireErrorCode(deleted);
+  if (code == wire::ErrorCode::GroupIdNotFound) {
+    return session.Fail(fmt::format("group '{}' does not exist", name));
+  }
+  if (code == wire::ErrorCode::GroupNotEmpty) {
+    return session.Fail(fmt::format("group '{}' has live members; stop its consumers first ({})",
+                                    name, std::string(deleted.message())));
+  }
+  if (!deleted.ok()) return session.Fail(deleted);
+  fmt::print("deleted group '{}'\n", name);
+  return kExitOk;
+}
+
 // ------------------------------------------------------------------------------------------
 // cluster status.
 
@@ -1577,6 +1611,7 @@ std::vector<Command> Commands() {
         {"to-offset", true}},
        1,
        RunGroupResetOffsets},
+      {"group delete", kGroupDeleteUsage, {}, 1, RunGroupDelete},
       {"quota set",
        kQuotaSetUsage,
        {{"client", true},

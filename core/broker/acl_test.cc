@@ -92,6 +92,10 @@ TEST(AccessFor, MapsRequestsToOperations) {
             RequiredAccess::Kind::kClusterNode);
   EXPECT_EQ(AccessFor(wire::Message(5, wire::MetadataRequestT{})).kind,
             RequiredAccess::Kind::kOpen);
+  wire::DeleteGroupRequestT delete_group;
+  delete_group.group = "orders-readers";
+  EXPECT_EQ(AccessFor(wire::Message(7, std::move(delete_group))).kind, RequiredAccess::Kind::kOpen)
+      << "the rules name topics, not groups";
 }
 
 }  // namespace

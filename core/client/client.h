@@ -121,6 +121,10 @@ class Client {
                              int32_t generation,
                              std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets,
                              io::Instant deadline);
+  // Deletes a group without live members: its generation state and committed offsets.
+  // GroupNotEmpty (the group has members or is rebalancing) and GroupIdNotFound come back as
+  // the status's wire code (WireErrorCode).
+  absl::Status DeleteGroup(const std::string& group);
   // One group, or every group of the cluster when `group` is empty.
   absl::StatusOr<std::vector<std::unique_ptr<wire::GroupInfoT>>> DescribeGroups(
       const std::string& group);

@@ -94,6 +94,7 @@ inline constexpr int16_t kInvalidRequest = 42;
 inline constexpr int16_t kOutOfOrderSequenceNumber = 45;
 inline constexpr int16_t kInvalidProducerEpoch = 47;
 inline constexpr int16_t kNonEmptyGroup = 68;
+inline constexpr int16_t kGroupIdNotFound = 69;
 inline constexpr int16_t kUnsupportedCompressionType = 76;
 inline constexpr int16_t kMemberIdRequired = 79;
 inline constexpr int16_t kThrottlingQuotaExceeded = 89;

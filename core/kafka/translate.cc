@@ -134,6 +134,8 @@ int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind) {
       return error::kInconsistentGroupProtocol;
     case ErrorCode::NotAuthorized:
       return error::kTopicAuthorizationFailed;
+    case ErrorCode::GroupIdNotFound:
+      return error::kGroupIdNotFound;
   }
   return error::kUnknownServerError;
 }

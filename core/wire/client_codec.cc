@@ -167,11 +167,12 @@ void WalkGroupBody(UnpackBudget& budget, const ClientMessage& message) {
   if (const auto* body = message.body_as_DescribeGroupsResponse()) {
     budget.Tables(body->groups(), WalkGroupInfo);
   }
+  if (const auto* body = message.body_as_DeleteGroupRequest()) budget.String(body->group());
 }
 
 // Charges every string and vector UnPack copies out of `message`'s body.
 void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
-  static_assert(Body::MAX == Body::ReassignPartitionResponse,
+  static_assert(Body::MAX == Body::DeleteGroupResponse,
                 "a new body type: charge its strings and vectors here");
   if (const auto* body = message.body_as_ErrorResponse()) budget.String(body->message());
   if (const auto* body = message.body_as_HelloRequest()) budget.String(body->client_id());

@@ -295,9 +295,17 @@ MEMBER_PID=$!
 g1_stable() { cli group list | grep -q '^g1 *stable'; }
 wait_until 20 "the follower joined g1" g1_stable
 expect_exit 1 "stop its consumers first" cli group reset-offsets g1 --topic="$TOPIC" --to-latest
+expect_exit 1 "group 'g1' has live members" cli group delete g1
 kill -TERM "$MEMBER_PID"
 wait "$MEMBER_PID" || fail "consume --group --follow exited $? on SIGTERM"
-echo "  two runs of one group read every line once; describe, list and reset-offsets work"
+# group delete: only once the group is empty; its offsets go with it.
+cli group delete --help | grep -q "Exit codes: 0 deleted" || fail "group delete --help"
+wait_until 10 "group list shows g1 as empty" g1_empty
+cli group delete g1 | grep -q "deleted group 'g1'" || fail "group delete g1"
+expect_exit 1 "group 'g1' does not exist" cli group describe g1
+expect_exit 1 "group 'g1' does not exist" cli group delete g1
+expect_exit 2 "expected 1 argument" cli group delete g1 g2
+echo "  two runs of one group read every line once; describe, list, reset-offsets and delete work"
 echo "== quota set | describe (issue 13): recorded by the controller, enforced, removable"
 expect_exit 2 "give one of --client or --topic" cli quota set --bytes-per-s=10
 expect_exit 2 "give one of --client or --topic" cli quota set --client=a --topic=b
