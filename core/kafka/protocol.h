@@ -33,6 +33,7 @@ enum class ApiKey : int16_t {
   kInitProducerId = 22,
   kDescribeConfigs = 32,
   kCreatePartitions = 37,
+  kDeleteGroups = 42,
 };
 
 struct ApiVersionRange {
@@ -53,7 +54,7 @@ inline constexpr ApiVersionRange kSupportedApis[] = {
     {ApiKey::kListGroups, 0, 2},       {ApiKey::kApiVersions, 0, 2},
     {ApiKey::kCreateTopics, 2, 4},     {ApiKey::kDeleteTopics, 1, 3},
     {ApiKey::kInitProducerId, 0, 1},   {ApiKey::kDescribeConfigs, 0, 2},
-    {ApiKey::kCreatePartitions, 0, 1},
+    {ApiKey::kCreatePartitions, 0, 1}, {ApiKey::kDeleteGroups, 0, 1},
 };
 
 // The served range of `key`, if it is served at all.
@@ -76,6 +77,7 @@ inline constexpr int16_t kCoordinatorNotAvailable = 15;
 inline constexpr int16_t kNotCoordinator = 16;
 inline constexpr int16_t kInvalidTopic = 17;
 inline constexpr int16_t kTopicAuthorizationFailed = 29;
+inline constexpr int16_t kGroupAuthorizationFailed = 30;
 inline constexpr int16_t kNotEnoughReplicas = 19;
 inline constexpr int16_t kIllegalGeneration = 22;
 inline constexpr int16_t kInconsistentGroupProtocol = 23;

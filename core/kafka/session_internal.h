@@ -115,5 +115,6 @@ Outcome HandleOffsetCommit(Session& session, const RequestFrame& frame);
 Outcome HandleOffsetFetch(Session& session, const RequestFrame& frame);
 Outcome HandleListGroups(Session& session, const RequestFrame& frame);
 Outcome HandleDescribeGroups(Session& session, const RequestFrame& frame);
+Outcome HandleDeleteGroups(Session& session, const RequestFrame& frame);
 
 }  // namespace meridian::core::kafka

@@ -133,7 +133,8 @@ int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind) {
     case ErrorCode::InconsistentAssignor:
       return error::kInconsistentGroupProtocol;
     case ErrorCode::NotAuthorized:
-      return error::kTopicAuthorizationFailed;
+      return kind == RequestKind::kGroup ? error::kGroupAuthorizationFailed
+                                         : error::kTopicAuthorizationFailed;
     case ErrorCode::GroupIdNotFound:
       return error::kGroupIdNotFound;
   }

@@ -27,6 +27,9 @@
 #     every broker) lists each of those groups once; kafka-python's DescribeGroups shows a live
 #     member (Stable, range, its client id, host, subscription and partitions), then Empty once
 #     it left; an unknown group is Dead.
+#  6b. DeleteGroups: kafka-python's delete_consumer_groups refused for a group with a live
+#     member (NON_EMPTY_GROUP; `meridian group delete` exits 1), then deleting empty groups (their
+#     offsets gone, Dead) and an unknown one (GROUP_ID_NOT_FOUND); `meridian group delete`.
 #  7. Reads near the client: kcat with client.rack set to a follower's region reads a topic
 #     whole, and that follower's meridian_fetch_follower_bytes_total shows it served them
 #     (KIP-392 preferred_read_replica); then `meridian consume --region` does the same.
@@ -411,6 +414,52 @@ assert manual.state == "Empty" and never.state == "Dead", (manual, never)
 print("  kafka-python DescribeGroups: kp-describe Empty after its member left; kp-manual Empty,"
       " never-joined Dead")
 EOF
+
+echo "== 6b. DeleteGroups: kafka-python and meridian group delete"
+"$PYTHON" - "$KAFKA" "$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=20 "${CLI_TLS_FLAGS[@]}" <<'EOF' ||
+import subprocess, sys, time
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.errors import GroupIdNotFoundError, NoError, NonEmptyGroupError
+servers, cli = sys.argv[1].split(","), sys.argv[2:]
+admin = KafkaAdminClient(bootstrap_servers=servers)
+member = KafkaConsumer("grouped", bootstrap_servers=servers, group_id="kp-delete",
+                       enable_auto_commit=False, session_timeout_ms=6000,
+                       heartbeat_interval_ms=500)
+for attempt in range(100):  # Until it has joined and been given its partitions.
+    member.poll(timeout_ms=200)
+    if member.assignment():
+        break
+refused = admin.delete_consumer_groups(["kp-delete"])
+assert refused == [("kp-delete", NonEmptyGroupError)], refused
+run = subprocess.run(cli + ["group", "delete", "kp-delete"], capture_output=True, text=True)
+assert run.returncode == 1 and "has live members" in run.stderr, (run.returncode, run.stderr)
+print("  kafka-python DeleteGroups kp-delete with a live member: NonEmptyGroupError;"
+      " meridian group delete: exit 1")
+member.close(autocommit=False)  # LeaveGroup: the group empties.
+for attempt in range(50):
+    if admin.describe_consumer_groups(["kp-delete"])[0].state == "Empty":
+        break
+    time.sleep(0.2)
+results = dict(admin.delete_consumer_groups(["kp-group", "kp-delete", "never-joined"]))
+want = {"kp-group": NoError, "kp-delete": NoError, "never-joined": GroupIdNotFoundError}
+assert results == want, results
+states = [g.state for g in admin.describe_consumer_groups(["kp-group", "kp-delete"])]
+assert states == ["Dead", "Dead"], states
+check = KafkaConsumer(bootstrap_servers=servers, group_id="kp-group", enable_auto_commit=False)
+committed = [check.committed(TopicPartition("grouped", p)) for p in range(3)]
+assert committed == [None, None, None], committed
+check.close(autocommit=False)
+print(f"  kafka-python DeleteGroups: {sorted((g, e.__name__) for g, e in results.items())};"
+      " both Dead, kp-group's offsets gone")
+EOF
+  fail "kafka-python DeleteGroups"
+cli group delete kcat-group | grep -q "deleted group 'kcat-group'" || fail "meridian group delete"
+rc=0
+cli group delete kcat-group 2>"$WORK/delete.err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "group 'kcat-group' does not exist" "$WORK/delete.err" ||
+  fail "a second meridian group delete exited $rc: $(cat "$WORK/delete.err")"
+echo "  meridian group delete kcat-group: deleted; again: exit 1, does not exist"
 
 echo "== 7. reads near the client: client.rack (KIP-392) and meridian consume --region"
 follower_bytes() {
