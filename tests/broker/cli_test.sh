@@ -102,6 +102,22 @@ expect_exit 1 "topic '$TOPIC' already exists" \
   cli topic create "$TOPIC" --partitions=3 --replication-factor=3
 expect_exit 1 "the new total must be in 4..1024" cli topic add-partitions "$TOPIC" --total=2
 expect_exit 2 "--total" cli topic add-partitions "$TOPIC"
+# topic alter: retention after creation (validate_only first: nothing changes), one setting at a
+# time; refusals: nothing to alter, an unknown topic, the internal topic.
+expect_exit 2 "nothing to alter" cli topic alter "$TOPIC"
+expect_exit 2 "--retention-ms='-5' is not an integer" cli topic alter "$TOPIC" --retention-ms=-5
+expect_exit 1 "topic 'nope' does not exist" cli topic alter nope --retention-ms=1000
+expect_exit 1 "internal" cli topic alter __consumer_offsets --retention-ms=1000
+cli topic alter "$TOPIC" --retention-ms=86400000 --validate-only | grep -q "nothing changed" ||
+  fail "topic alter --validate-only"
+cli topic describe "$TOPIC" | grep -q "retention unlimited, unlimited" ||
+  fail "validate-only changed the topic: $(cli topic describe "$TOPIC" | head -n 1)"
+cli topic alter "$TOPIC" --retention-ms=86400000 || fail "topic alter --retention-ms"
+cli topic alter "$TOPIC" --retention-bytes=1073741824 || fail "topic alter --retention-bytes"
+cli topic describe "$TOPIC" | grep -q "retention 1073741824 bytes, 86400000 ms" ||
+  fail "topic alter: $(cli topic describe "$TOPIC" | head -n 1)"
+cli topic alter "$TOPIC" --retention-bytes=0 --retention-ms=0 >/dev/null || fail "topic alter back"
+cli topic alter --help | grep -q -- "--validate-only" || fail "topic alter --help"
 cli topic describe "$TOPIC"
 cli topic describe "$TOPIC" | grep -q "strong" || fail "a 3-region cluster places strong topics"
 
