@@ -79,8 +79,24 @@ void DecodeGroupRequest(ApiKey key, std::span<const uint8_t> body, int16_t v) {
         MERIDIAN_CHECK(r->groups.size() <= body.size());
       }
       return;
+    case ApiKey::kDeleteGroups:
+      if (auto r = DecodeDeleteGroupsRequest(body, v); r.ok()) {
+        MERIDIAN_CHECK(r->groups.size() <= body.size());
+      }
+      return;
     default:
       return;
+  }
+}
+
+void AlterConfigs(ApiKey key, std::span<const uint8_t> body, int16_t v) {
+  absl::StatusOr<AlterConfigsRequest> r = key == ApiKey::kAlterConfigs
+                                              ? DecodeAlterConfigsRequest(body, v)
+                                              : DecodeIncrementalAlterConfigsRequest(body, v);
+  if (!r.ok()) return;
+  MERIDIAN_CHECK(r->resources.size() <= body.size());
+  for (const AlterConfigsResource& resource : r->resources) {
+    MERIDIAN_CHECK(resource.configs.size() <= body.size());
   }
 }
 
@@ -124,6 +140,9 @@ void Decode(ApiKey key, std::span<const uint8_t> body, int16_t v) {
         MERIDIAN_CHECK(r->topics.size() <= body.size());
       }
       return;
+    case ApiKey::kAlterConfigs:
+    case ApiKey::kIncrementalAlterConfigs:
+      return AlterConfigs(key, body, v);
     default:
       return DecodeGroupRequest(key, body, v);
   }

@@ -164,8 +164,10 @@ void RequestSeeds() {
   Write("kafka_request", "api-versions-v3", versions.Take());
 }
 
-// CreatePartitions v1 (one topic placed by the broker, one by hand; validate_only) and
-// DescribeGroups v4 (two groups, include_authorized_operations), as admin clients send them.
+// CreatePartitions v1 (one topic placed by the broker, one by hand; validate_only),
+// DescribeGroups v4 (two groups, include_authorized_operations), DeleteGroups v1 (two groups),
+// AlterConfigs v1 and IncrementalAlterConfigs v0 (a topic's retention, a null value), as admin
+// clients send them.
 void AdminSeeds() {
   Writer grow;
   grow.ArrayCount(2);
@@ -189,6 +191,28 @@ void AdminSeeds() {
   describe.Bool(true);
   Write("kafka_request", "describe-groups-v4",
         Request(ApiKey::kDescribeGroups, 4, describe.Take()));
+  Writer remove;
+  remove.ArrayCount(2);
+  remove.String("g");
+  remove.String("h");
+  Write("kafka_request", "delete-groups-v1", Request(ApiKey::kDeleteGroups, 1, remove.Take()));
+  for (const bool incremental : {false, true}) {
+    Writer alter;
+    alter.ArrayCount(1);
+    alter.Int8(core::kafka::kResourceTopic);
+    alter.String("orders");
+    alter.ArrayCount(2);
+    alter.String("retention.ms");
+    if (incremental) alter.Int8(core::kafka::kConfigOpSet);
+    alter.NullableString("86400000");
+    alter.String("retention.bytes");
+    if (incremental) alter.Int8(core::kafka::kConfigOpDelete);
+    alter.NullableString(std::nullopt);
+    alter.Bool(false);  // validate_only.
+    Write("kafka_request", incremental ? "incremental-alter-configs-v0" : "alter-configs-v1",
+          Request(incremental ? ApiKey::kIncrementalAlterConfigs : ApiKey::kAlterConfigs,
+                  incremental ? 0 : 1, alter.Take()));
+  }
 }
 
 // The consumer-group requests as librdkafka 2.0 sends them (JoinGroup v5, SyncGroup v3, ...).

@@ -85,6 +85,7 @@ constexpr char kToolUsage[] =
     "  topic describe NAME                                       partitions, replicas, leaders\n"
     "  topic delete NAME                                         delete a topic\n"
     "  topic add-partitions NAME --total=N                       grow a topic to N partitions\n"
+    "  topic alter NAME --retention-bytes=B | --retention-ms=MS  change a topic's retention\n"
     "  topic promote NAME --partition=P                          fail a regional partition over\n"
     "  topic reassign NAME --partition=P --replicas=IDS          move a partition's replicas\n"
     "  produce TOPIC                                             records from stdin, one a line\n"
@@ -93,6 +94,7 @@ constexpr char kToolUsage[] =
     "  group list                                                consumer groups\n"
     "  group describe GROUP                                      members, offsets, lag\n"
     "  group reset-offsets GROUP --topic=T --to-...              move an idle group's offsets\n"
+    "  group delete GROUP                                        delete an idle group\n"
     "  quota set --client=ID | --topic=NAME ...                  set or remove a quota\n"
     "  quota describe                                            quotas and node defaults\n"
     "  certs --dir=DIR --cluster-id=ID --nodes=1,2,3             a local CA and certificates\n\n"
@@ -139,6 +141,18 @@ constexpr char kTopicAddPartitionsUsage[] =
     "Grows topic NAME to N partitions (more than it has; at most 1024), placed like a new\n"
     "topic's. Existing records stay where they are; keyed records sent afterwards may go to\n"
     "a different partition than before (the partitioner is modulo the partition count).\n";
+
+constexpr char kTopicAlterUsage[] =
+    "Usage: meridian topic alter NAME [--retention-bytes=B] [--retention-ms=MS]\n"
+    "                            [--validate-only]\n\n"
+    "Changes topic NAME's retention after its creation; a setting not given stays as it is.\n"
+    "Every replica applies it at its next retention check (every 5 s): records past the new\n"
+    "limits go, whole segments at a time. Placement settings (replication factor, consistency,\n"
+    "home region, observers) are decided at creation and cannot be altered.\n"
+    "  --retention-bytes=B   keep at most about B bytes per partition (0: unlimited)\n"
+    "  --retention-ms=MS     keep records for about MS milliseconds (0: unlimited)\n"
+    "  --validate-only       check everything (the topic, the values, the ACLs) and change\n"
+    "                        nothing\n";
 
 constexpr char kTopicPromoteUsage[] =
     "Usage: meridian topic promote NAME --partition=P\n\n"
@@ -213,6 +227,16 @@ constexpr char kGroupResetOffsetsUsage[] =
     "  --to-earliest   each partition's log start\n"
     "  --to-latest     each partition's high watermark (skip everything written so far)\n"
     "  --to-offset=N   offset N\n";
+
+constexpr char kGroupDeleteUsage[] =
+    "Usage: meridian group delete GROUP\n\n"
+    "Deletes consumer group GROUP: its generation and every offset it committed. Only a group\n"
+    "without live members: stop its consumers first (the coordinator refuses while any member\n"
+    "is alive or a rebalance runs). The delete is a record of the group's ledger, so a consumer\n"
+    "that joins at the same moment either keeps the group (and the delete is refused) or starts\n"
+    "a new one from generation 1 with no offsets; never half of the old one.\n"
+    "Exit codes: 0 deleted; 1 not deleted (the group does not exist, has live members, or the\n"
+    "cluster could not be asked: the message says which); 2 usage error.\n";
 
 constexpr char kClusterStatusUsage[] =
     "Usage: meridian cluster status\n\n"
@@ -614,6 +638,36 @@ int RunTopicAddPartitions(Session& session, const Args& args) {
       session.client().AddPartitions(name, static_cast<uint32_t>(*total));
   if (!grown.ok()) return session.Fail(Explain(grown.status(), name));
   fmt::print("topic '{}' now has {} partitions\n", name, grown->partitions.size());
+  return kExitOk;
+}
+
+int RunTopicAlter(Session& session, const Args& args) {
+  wire::AlterTopicConfigRequestT request;
+  request.topic = args.words[0];
+  request.validate_only = args.Has("validate-only");
+  absl::StatusOr<int64_t> retention_bytes =
+      IntFlag(args, "retention-bytes", 0, std::numeric_limits<int64_t>::max(), -1);
+  absl::StatusOr<int64_t> retention_ms =
+      IntFlag(args, "retention-ms", 0, std::numeric_limits<int64_t>::max(), -1);
+  for (const absl::Status& status : {retention_bytes.status(), retention_ms.status()}) {
+    if (!status.ok()) return session.UsageError(status);
+  }
+  if (!args.Has("retention-bytes") && !args.Has("retention-ms")) {
+    return session.UsageError(
+        absl::InvalidArgumentError("nothing to alter: give --retention-bytes or --retention-ms"));
+  }
+  request.retention_bytes = *retention_bytes;
+  request.retention_ms = *retention_ms;
+  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+    return session.Fail(metadata.status());
+  }
+  const std::string name = request.topic;
+  const bool validate_only = request.validate_only;
+  absl::StatusOr<wire::TopicInfoT> altered = session.client().AlterTopicConfig(std::move(request));
+  if (!altered.ok()) return session.Fail(Explain(altered.status(), name));
+  fmt::print("topic '{}'{}: retention {}, {}\n", name,
+             validate_only ? " (validated; nothing changed)" : "",
+             Limit(altered->retention_bytes, "bytes"), Limit(altered->retention_ms, "ms"));
   return kExitOk;
 }
 
@@ -1333,6 +1387,29 @@ int RunGroupResetOffsets(Session& session, const Args& args) {
   return kExitOk;
 }
 
+int RunGroupDelete(Session& session, const Args& args) {
+  const std::string& name = args.words[0];
+  if (name.empty() || name.size() > wire::kNameBytesMax) {
+    return session.UsageError(absl::InvalidArgumentError(
+        fmt::format("a group name has 1 to {} bytes", wire::kNameBytesMax)));
+  }
+  if (absl::StatusOr<wire::MetadataResponseT> m = session.Connect(); !m.ok()) {
+    return session.Fail(m.status());
+  }
+  const absl::Status deleted = session.client().DeleteGroup(name);
+  const std::optional<wire::ErrorCode> code = client::WireErrorCode(deleted);
+  if (code == wire::ErrorCode::GroupIdNotFound) {
+    return session.Fail(fmt::format("group '{}' does not exist", name));
+  }
+  if (code == wire::ErrorCode::GroupNotEmpty) {
+    return session.Fail(fmt::format("group '{}' has live members; stop its consumers first ({})",
+                                    name, std::string(deleted.message())));
+  }
+  if (!deleted.ok()) return session.Fail(deleted);
+  fmt::print("deleted group '{}'\n", name);
+  return kExitOk;
+}
+
 // ------------------------------------------------------------------------------------------
 // cluster status.
 
@@ -1547,6 +1624,11 @@ std::vector<Command> TopicCommands() {
        {{"total", true}},
        1,
        RunTopicAddPartitions},
+      {"topic alter",
+       kTopicAlterUsage,
+       {{"retention-bytes", true}, {"retention-ms", true}, {"validate-only", false}},
+       1,
+       RunTopicAlter},
       {"topic promote", kTopicPromoteUsage, {{"partition", true}}, 1, RunTopicPromote},
       {"topic reassign",
        kTopicReassignUsage,
@@ -1577,6 +1659,7 @@ std::vector<Command> Commands() {
         {"to-offset", true}},
        1,
        RunGroupResetOffsets},
+      {"group delete", kGroupDeleteUsage, {}, 1, RunGroupDelete},
       {"quota set",
        kQuotaSetUsage,
        {{"client", true},

@@ -69,6 +69,8 @@ RequiredAccess AccessFor(const wire::ClientMessageT& request) {
       return {Kind::kTopic, Operation::kAdmin, body.AsDeleteTopicRequest()->name};
     case wire::Body::CreatePartitionsRequest:
       return {Kind::kTopic, Operation::kAdmin, body.AsCreatePartitionsRequest()->topic};
+    case wire::Body::AlterTopicConfigRequest:
+      return {Kind::kTopic, Operation::kAdmin, body.AsAlterTopicConfigRequest()->topic};
     case wire::Body::RegisterNodeRequest:
       return {Kind::kClusterNode};
     case wire::Body::ReassignPartitionRequest: {

@@ -49,10 +49,11 @@ struct RequiredAccess {
 };
 
 // Produce: produce on its topic. Fetch and ListOffsets: consume. CreateTopic, DeleteTopic,
-// CreatePartitions: admin on the topic. RegisterNode: cluster nodes only (a client must not
-// announce nodes). Hello, Metadata, InitProducerId, ReplicaStatus: open (they read cluster
-// shape, not records; an id alone writes nothing). Anything else: open here, and the handler
-// refuses what it does not serve.
+// CreatePartitions, AlterTopicConfig: admin on the topic. RegisterNode: cluster nodes only (a
+// client must not announce nodes). Hello, Metadata, InitProducerId, ReplicaStatus: open (they
+// read cluster shape, not records; an id alone writes nothing). The consumer-group requests,
+// DeleteGroup included, are open too: the rules name topics, not groups (an admin offset reset
+// is as open). Anything else: open here, and the handler refuses what it does not serve.
 RequiredAccess AccessFor(const wire::ClientMessageT& request);
 
 class AccessControl {

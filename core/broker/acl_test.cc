@@ -92,6 +92,16 @@ TEST(AccessFor, MapsRequestsToOperations) {
             RequiredAccess::Kind::kClusterNode);
   EXPECT_EQ(AccessFor(wire::Message(5, wire::MetadataRequestT{})).kind,
             RequiredAccess::Kind::kOpen);
+  wire::AlterTopicConfigRequestT alter;
+  alter.topic = "orders";
+  access = AccessFor(wire::Message(6, std::move(alter)));
+  EXPECT_EQ(access.kind, RequiredAccess::Kind::kTopic);
+  EXPECT_EQ(access.operation, Operation::kAdmin);
+  EXPECT_EQ(access.topic, "orders");
+  wire::DeleteGroupRequestT delete_group;
+  delete_group.group = "orders-readers";
+  EXPECT_EQ(AccessFor(wire::Message(7, std::move(delete_group))).kind, RequiredAccess::Kind::kOpen)
+      << "the rules name topics, not groups";
 }
 
 }  // namespace

@@ -133,6 +133,8 @@ std::optional<wire::ClientMessageT> HandleGroupRequest(Broker::State& state,
     group = r->group;
   else if (const auto* r = body.AsSyncGroupRequest())
     group = r->group;
+  else if (const auto* r = body.AsDeleteGroupRequest())
+    group = r->group;
   else if (const auto* r = body.AsDescribeGroupsRequest())
     partition = r->partition;
   else
@@ -154,6 +156,9 @@ std::optional<wire::ClientMessageT> HandleGroupRequest(Broker::State& state,
     return coordinator->Commit(id, *r, GroupDeadline(state, {}));
   }
   if (const auto* r = body.AsOffsetFetchRequest()) return coordinator->FetchOffsets(id, *r);
+  if (const auto* r = body.AsDeleteGroupRequest()) {
+    return coordinator->Delete(id, *r, GroupDeadline(state, {}));
+  }
   return coordinator->Describe(id, *body.AsDescribeGroupsRequest());
 }
 

@@ -288,6 +288,40 @@ wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
   return Message(id, std::move(response));
 }
 
+// A topic's settings changed after its creation (`meridian topic alter`; Kafka's AlterConfigs and
+// IncrementalAlterConfigs): one TopicConfigSet command, checked here and again when applied (a
+// delete of the topic may be decided first). validate_only runs every check and proposes nothing.
+wire::ClientMessageT HandleAlterTopicConfig(Broker::State& state, uint64_t id,
+                                            const wire::AlterTopicConfigRequestT& request) {
+  if (IsInternalTopic(request.topic)) return InternalTopicError(id, request.topic);
+  if (request.retention_bytes < -1 || request.retention_ms < -1) {
+    return ErrorMessage(id, ErrorCode::InvalidConfig,
+                        "retention must be >= 0 (0: unlimited), or -1 to leave it as it is");
+  }
+  if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
+  const cluster::TopicRecord* existing =
+      state.controller_machine->metadata.FindTopic(request.topic);
+  if (existing == nullptr) {
+    return ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
+                        fmt::format("topic '{}' does not exist", request.topic));
+  }
+  wire::AlterTopicConfigResponseT response;
+  if (request.validate_only) {  // Every check passed; nothing is proposed.
+    response.topic = TopicInfo(state, *existing);
+    return Message(id, std::move(response));
+  }
+  wire::TopicConfigSetT set;
+  set.name = request.topic;
+  set.retention_bytes = request.retention_bytes;
+  set.retention_ms = request.retention_ms;
+  wire::MetadataCommandT command;
+  command.body.Set(std::move(set));
+  wire::ClientMessageT error;
+  response.topic = ProposeTopicChange(state, id, command, request.topic, &error);
+  if (response.topic == nullptr) return error;
+  return Message(id, std::move(response));
+}
+
 wire::ClientMessageT HandleDeleteTopic(Broker::State& state, uint64_t id,
                                        const wire::DeleteTopicRequestT& request) {
   if (IsInternalTopic(request.name)) return InternalTopicError(id, request.name);
@@ -790,6 +824,8 @@ wire::ClientMessageT HandleRequest(Broker::State& state, const wire::ClientMessa
       return HandleDeleteTopic(state, id, *body.AsDeleteTopicRequest());
     case wire::Body::CreatePartitionsRequest:
       return HandleCreatePartitions(state, id, *body.AsCreatePartitionsRequest());
+    case wire::Body::AlterTopicConfigRequest:
+      return HandleAlterTopicConfig(state, id, *body.AsAlterTopicConfigRequest());
     case wire::Body::InitProducerIdRequest:
       return HandleInitProducerId(state, id, *body.AsInitProducerIdRequest());
     case wire::Body::ProduceRequest:

@@ -24,6 +24,8 @@ ErrorCode LedgerError(GroupResult result) {
       return ErrorCode::UnknownMemberId;
     case GroupResult::kGroupNotEmpty:
       return ErrorCode::GroupNotEmpty;
+    case GroupResult::kGroupNotFound:
+      return ErrorCode::GroupIdNotFound;
     case GroupResult::kInvalid:
       break;
   }
@@ -190,7 +192,7 @@ wire::ClientMessageT GroupCoordinator::Join(uint64_t id, const wire::JoinGroupRe
   }
   StartRebalance(group);
   member.joined = true;  // After StartRebalance, which resets everyone not parked in a join.
-  return AwaitGeneration(id, request.group, member_id, group.generation, deadline);
+  return AwaitGeneration(id, request.group, member_id, group.writes, deadline);
 }
 
 std::optional<wire::ClientMessageT> GroupCoordinator::RefuseServerSideJoin(
@@ -235,11 +237,12 @@ std::optional<wire::ClientMessageT> GroupCoordinator::ParkJoin(
 }
 
 wire::ClientMessageT GroupCoordinator::AwaitGeneration(uint64_t id, const std::string& name,
-                                                       const std::string& member_id, int32_t after,
+                                                       const std::string& member_id,
+                                                       uint64_t writes_before,
                                                        io::Instant deadline) {
   const std::shared_ptr<Group> group = groups_.at(name);  // Outlives a drop of the live state.
   if (std::optional<wire::ClientMessageT> refused = ParkJoin(id, *group, member_id, deadline, [&] {
-        return group->generation > after && group->assignment.contains(member_id);
+        return group->writes > writes_before && group->assignment.contains(member_id);
       })) {
     return std::move(*refused);
   }
@@ -371,12 +374,15 @@ void GroupCoordinator::FinishRebalance(const std::string& name, std::shared_ptr<
   if (epoch_ != epoch) return;  // The live state was dropped meanwhile; `group` is gone.
   group.proposing = false;
   if (outcome.result != GroupResult::kAccepted) {
-    // Not written (leadership lost, a timeout) or refused: try again on a later tick.
+    // Not written (leadership lost, a timeout) or refused (a delete decided first: the next
+    // generation is 1 again): try again on a later tick.
+    Resync(name, group);
     group.changed.NotifyAll();
     return;
   }
   if (options_.on_generation_written) options_.on_generation_written();
   group.generation = record.generation;
+  group.writes++;
   group.assignment = assignment;
   group.rebalancing = false;
   bool rerun = std::exchange(group.rerun, false);

@@ -95,6 +95,10 @@ class GroupCoordinator {
                               io::Instant deadline);
   wire::ClientMessageT FetchOffsets(uint64_t id, const wire::OffsetFetchRequestT& request);
   wire::ClientMessageT Describe(uint64_t id, const wire::DescribeGroupsRequestT& request);
+  // Deletes a group without live members (group_coordinator_delete.cc): proposes a delete record
+  // fenced by the generation seen here, and answers what the ledger decided.
+  wire::ClientMessageT Delete(uint64_t id, const wire::DeleteGroupRequestT& request,
+                              io::Instant deadline);
   // Expires sessions and finishes rebalances; may suspend (it proposes generations).
   void Tick();
   // Groups with live state here (members heard from, a rebalance): at most kGroupsMax. Stale
@@ -120,6 +124,9 @@ class GroupCoordinator {
   struct Group {
     explicit Group(io::Runtime& runtime) : changed(runtime) {}
     int32_t generation = 0;
+    // Generations this leader wrote for the group: what a joiner waits to see grow (the
+    // generation number itself starts again from 0 after a delete).
+    uint64_t writes = 0;
     wire::Assignor assignor = wire::Assignor::Range;
     absl::btree_map<std::string, Member> members;
     GroupAssignment assignment;  // Of `generation`.
@@ -160,8 +167,12 @@ class GroupCoordinator {
   std::unique_ptr<wire::GroupInfoT> DescribeOne(uint64_t id, const std::string& name,
                                                 const LedgerGroup& decided, bool names_only);
   wire::ClientMessageT AwaitGeneration(uint64_t id, const std::string& name,
-                                       const std::string& member, int32_t after,
+                                       const std::string& member, uint64_t writes_before,
                                        io::Instant deadline);
+  // After the log refused a generation this leader proposed, or decided a delete: the live
+  // group takes the ledger's generation again (0 once deleted), and a next generation computed
+  // or announced from the old one is abandoned (its members rejoin).
+  void Resync(const std::string& name, Group& group);
   // Client-side assignment (group_coordinator_kafka.cc).
   using Protocols = std::vector<std::pair<std::string, std::vector<uint8_t>>>;
   // The error if a client-side join cannot enter `group` (another kind of member, no protocol

@@ -402,11 +402,13 @@ wire::ClientMessageT GroupCoordinator::WriteLeaderAssignment(uint64_t id, const 
   group.proposing = false;
   group.rerun = false;  // A rebalance started meanwhile stays started (StartRebalance ran).
   if (outcome.result != GroupResult::kAccepted) {
+    Resync(name, group);  // A delete decided first: the group starts again from generation 0.
     StartRebalance(group);
     return error;
   }
   if (options_.on_generation_written) options_.on_generation_written();
   group.generation = record.generation;
+  group.writes++;
   group.assignment = std::move(checked->partitions);
   group.kafka_assignments = std::move(checked->bytes);
   group.awaiting_sync = false;

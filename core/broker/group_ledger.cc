@@ -64,6 +64,8 @@ const char* GroupResultName(GroupResult result) {
       return "group-not-empty";
     case GroupResult::kInvalid:
       return "invalid";
+    case GroupResult::kGroupNotFound:
+      return "group-not-found";
   }
   return "?";
 }
@@ -100,6 +102,7 @@ GroupOutcome GroupLedger::ApplyRecord(const wire::GroupRecord& record) {
     return ApplyGeneration(*generation);
   }
   if (const auto* commit = record.body_as_GroupOffsetCommitRecord()) return ApplyCommit(*commit);
+  if (const auto* remove = record.body_as_GroupDeleteRecord()) return ApplyDelete(*remove);
   return Refused(GroupResult::kInvalid, "a group record of unknown type");
 }
 
@@ -222,6 +225,34 @@ GroupOutcome GroupLedger::ApplyCommit(const wire::GroupOffsetCommitRecord& recor
   return GroupOutcome{GroupResult::kAccepted, ""};
 }
 
+GroupOutcome GroupLedger::ApplyDelete(const wire::GroupDeleteRecord& record) {
+  const std::string name = Str(record.group());
+  if (name.empty() || name.size() > wire::kNameBytesMax) {
+    return Refused(GroupResult::kInvalid, "a delete without a valid group name");
+  }
+  auto found = groups_.find(name);
+  if (found == groups_.end()) {
+    return Refused(GroupResult::kGroupNotFound, fmt::format("group {} does not exist", name));
+  }
+  const LedgerGroup& group = found->second;
+  if (bug_ == GroupLedgerPlantedBug::kDeleteWithoutFence) {
+    // PLANTED BUG: no generation or membership check.
+  } else if (!group.members.empty()) {
+    return Refused(GroupResult::kGroupNotEmpty,
+                   fmt::format("group {} has {} members in generation {}", name,
+                               group.members.size(), group.generation));
+  } else if (record.generation() != group.generation) {
+    // A generation decided after the coordinator saw the group empty: whatever it holds now
+    // is not what the delete was asked for.
+    return Refused(GroupResult::kIllegalGeneration,
+                   fmt::format("delete of group {} in generation {}; it is in generation {}", name,
+                               record.generation(), group.generation));
+  }
+  groups_.erase(found);  // Generation state and offsets together: no half group stays.
+  MERIDIAN_CHECK(Find(name) == nullptr);
+  return GroupOutcome{GroupResult::kAccepted, ""};
+}
+
 void GroupLedger::Remember(raft::Index index, GroupOutcome outcome) {
   if (outcome.result != GroupResult::kAccepted) records_refused_++;
   outcomes_[index] = std::move(outcome);
@@ -336,6 +367,11 @@ std::string GroupLedger::EncodeCommit(const wire::GroupOffsetCommitRecordT& reco
                                       int64_t timestamp_ms) {
   return EncodeRecord(record.group, wire::GroupRecordBody::GroupOffsetCommitRecord, record,
                       timestamp_ms);
+}
+
+std::string GroupLedger::EncodeDelete(const wire::GroupDeleteRecordT& record,
+                                      int64_t timestamp_ms) {
+  return EncodeRecord(record.group, wire::GroupRecordBody::GroupDeleteRecord, record, timestamp_ms);
 }
 
 }  // namespace meridian::core::broker

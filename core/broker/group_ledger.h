@@ -11,6 +11,11 @@
 //     it. So a zombie (a member of an older generation, or one the group dropped) can never
 //     commit once the generation that replaced it is in the log. An admin commit (no member,
 //     generation -1) is accepted only when the current generation has no members.
+//   - a delete is accepted only if the group exists, its current generation is the one the
+//     delete names (the generation its coordinator saw empty) and has no members; the group's
+//     generation state and offsets then go together, and the next generation is 1 again. A
+//     join decided before it in the log (a newer generation) fences it; a generation proposed
+//     from before it names a generation the deleted group no longer has and is refused.
 // Outcomes are remembered per raft index, so the coordinator that proposed a record answers its
 // client with what the log decided.
 //
@@ -78,8 +83,9 @@ enum class GroupResult : uint8_t {
   kAccepted,
   kIllegalGeneration,  // Stale generation, or a partition the member does not own in it.
   kUnknownMember,
-  kGroupNotEmpty,  // An admin commit while the group has members.
+  kGroupNotEmpty,  // An admin commit or a delete while the group has members.
   kInvalid,        // Does not decode or breaks a limit.
+  kGroupNotFound,  // A delete of a group the ledger does not hold.
 };
 const char* GroupResultName(GroupResult result);
 
@@ -98,6 +104,7 @@ struct GroupLedgerSnapshotData {
 enum class GroupLedgerPlantedBug : uint8_t {
   kNone,
   kZombieCommitAccepted,  // Commits are accepted whatever their generation and member.
+  kDeleteWithoutFence,    // A delete is accepted whatever the group's generation and members.
 };
 
 class GroupLedger {
@@ -134,6 +141,7 @@ class GroupLedger {
                                       int64_t timestamp_ms);
   static std::string EncodeCommit(const wire::GroupOffsetCommitRecordT& record,
                                   int64_t timestamp_ms);
+  static std::string EncodeDelete(const wire::GroupDeleteRecordT& record, int64_t timestamp_ms);
 
  private:
   // The group (without offsets) a generation record or a snapshot's group state describes.
@@ -141,6 +149,7 @@ class GroupLedger {
   GroupOutcome ApplyRecord(const wire::GroupRecord& record);
   GroupOutcome ApplyGeneration(const wire::GroupGenerationRecord& record);
   GroupOutcome ApplyCommit(const wire::GroupOffsetCommitRecord& record);
+  GroupOutcome ApplyDelete(const wire::GroupDeleteRecord& record);
   void Remember(raft::Index index, GroupOutcome outcome);
 
   const GroupLedgerPlantedBug bug_;

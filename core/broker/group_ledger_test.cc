@@ -7,6 +7,10 @@
 #include "core/wire/client_codec.h"
 
 namespace meridian::core::broker {
+
+// gtest prints an outcome by its name.
+void PrintTo(GroupResult result, std::ostream* out) { *out << GroupResultName(result); }
+
 namespace {
 
 std::unique_ptr<wire::TopicPartitionsT> Partitions(std::string topic, std::vector<uint32_t> ps) {
@@ -17,9 +21,9 @@ std::unique_ptr<wire::TopicPartitionsT> Partitions(std::string topic, std::vecto
 }
 
 // Generation `generation` of group "g": member "a" owns t/0, member "b" owns t/1.
-std::string Generation(int32_t generation, bool with_members = true) {
+std::string Generation(int32_t generation, bool with_members = true, std::string group = "g") {
   wire::GroupGenerationRecordT record;
-  record.group = "g";
+  record.group = std::move(group);
   record.generation = generation;
   record.assignor = wire::Assignor::Range;
   if (with_members) {
@@ -34,9 +38,10 @@ std::string Generation(int32_t generation, bool with_members = true) {
   return GroupLedger::EncodeGeneration(record, 1000);
 }
 
-std::string Commit(std::string member, int32_t generation, uint32_t partition, int64_t offset) {
+std::string Commit(std::string member, int32_t generation, uint32_t partition, int64_t offset,
+                   std::string group = "g") {
   wire::GroupOffsetCommitRecordT record;
-  record.group = "g";
+  record.group = std::move(group);
   record.member_id = std::move(member);
   record.generation = generation;
   auto po = std::make_unique<wire::PartitionOffsetT>();
@@ -45,6 +50,14 @@ std::string Commit(std::string member, int32_t generation, uint32_t partition, i
   po->offset = offset;
   record.offsets.push_back(std::move(po));
   return GroupLedger::EncodeCommit(record, 1000);
+}
+
+// A delete of `group` by a coordinator that saw it empty in generation `generation`.
+std::string Delete(int32_t generation, std::string group = "g") {
+  wire::GroupDeleteRecordT record;
+  record.group = std::move(group);
+  record.generation = generation;
+  return GroupLedger::EncodeDelete(record, 1000);
 }
 
 struct Applier {
@@ -102,6 +115,57 @@ TEST(GroupLedger, AdminCommitsOnlyIntoAnEmptyGroup) {
   ASSERT_EQ(log.Apply(Generation(2, /*with_members=*/false)), GroupResult::kAccepted);
   EXPECT_EQ(log.Apply(Commit("", -1, 0, 0)), GroupResult::kAccepted);
   EXPECT_EQ(log.ledger.Find("g")->offsets.at({"t", 0}).offset, 0);
+}
+
+TEST(GroupLedger, DeleteTakesOnlyTheEmptyGenerationItSaw) {
+  Applier log;
+  EXPECT_EQ(log.Apply(Delete(0)), GroupResult::kGroupNotFound);
+  ASSERT_EQ(log.Apply(Generation(1)), GroupResult::kAccepted);
+  ASSERT_EQ(log.Apply(Commit("a", 1, 0, 5)), GroupResult::kAccepted);
+  EXPECT_EQ(log.Apply(Delete(1)), GroupResult::kGroupNotEmpty) << "a and b are members";
+  ASSERT_EQ(log.Apply(Generation(2, /*with_members=*/false)), GroupResult::kAccepted);
+  // The coordinator saw generation 2 empty and proposed its delete; a join was decided first
+  // (generation 3, members again): the delete is refused, the group keeps everything.
+  ASSERT_EQ(log.Apply(Generation(3)), GroupResult::kAccepted);
+  EXPECT_EQ(log.Apply(Delete(2)), GroupResult::kGroupNotEmpty);
+  // Everyone left again (generation 4, empty): a delete that saw generation 2 is still stale.
+  ASSERT_EQ(log.Apply(Generation(4, /*with_members=*/false)), GroupResult::kAccepted);
+  EXPECT_EQ(log.Apply(Delete(2)), GroupResult::kIllegalGeneration);
+  ASSERT_NE(log.ledger.Find("g"), nullptr);
+  EXPECT_EQ(log.ledger.Find("g")->offsets.at({"t", 0}).offset, 5);
+  EXPECT_EQ(log.Apply(Delete(4)), GroupResult::kAccepted);
+  EXPECT_EQ(log.ledger.Find("g"), nullptr) << "generation state and offsets go together";
+  EXPECT_EQ(log.Apply(Delete(4)), GroupResult::kGroupNotFound);
+}
+
+TEST(GroupLedger, NothingProposedBeforeADeleteResurrectsTheGroup) {
+  Applier log;
+  ASSERT_EQ(log.Apply(Generation(1)), GroupResult::kAccepted);
+  ASSERT_EQ(log.Apply(Commit("a", 1, 0, 5)), GroupResult::kAccepted);
+  ASSERT_EQ(log.Apply(Generation(2, /*with_members=*/false)), GroupResult::kAccepted);
+  ASSERT_EQ(log.Apply(Delete(2)), GroupResult::kAccepted);
+  // A join phase proposed generation 3 from the state before the delete; a member of
+  // generation 1 commits late: neither brings back any of the old group.
+  EXPECT_EQ(log.Apply(Generation(3)), GroupResult::kIllegalGeneration);
+  EXPECT_EQ(log.Apply(Commit("a", 1, 0, 9)), GroupResult::kIllegalGeneration);
+  EXPECT_EQ(log.Apply(Commit("a", 2, 0, 9)), GroupResult::kIllegalGeneration);
+  EXPECT_EQ(log.ledger.Find("g"), nullptr);
+  // A new group of that name starts from generation 0, as Kafka's does, with no offsets.
+  ASSERT_EQ(log.Apply(Generation(1)), GroupResult::kAccepted);
+  EXPECT_TRUE(log.ledger.Find("g")->offsets.empty());
+  EXPECT_EQ(log.Apply(Commit("a", 1, 0, 2)), GroupResult::kAccepted);
+  EXPECT_EQ(log.ledger.Find("g")->offsets.at({"t", 0}).offset, 2);
+}
+
+TEST(GroupLedger, PlantedDeleteWithoutFenceBugTakesALiveGroup) {
+  GroupLedger ledger(GroupLedgerPlantedBug::kDeleteWithoutFence);
+  const std::string empty = Generation(1, false), joined = Generation(2), stale = Delete(1);
+  for (uint64_t i = 0; const std::string* bytes : {&empty, &joined, &stale}) {
+    ledger.ApplyBatch(raft::Index(++i),
+                      std::span(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()));
+  }
+  EXPECT_EQ(ledger.OutcomeAt(raft::Index(3))->result, GroupResult::kAccepted);
+  EXPECT_EQ(ledger.Find("g"), nullptr);
 }
 
 TEST(GroupLedger, GarbageIsRefusedNotFatal) {
@@ -166,6 +230,28 @@ TEST(GroupLedgerSnapshot, RestoresEveryGroupAndKeepsTheFences) {
     EXPECT_EQ(copy.Apply(next), log.Apply(next));
   }
   EXPECT_EQ(Describe(copy.ledger), Describe(log.ledger));
+}
+
+// A deleted group is absent from the snapshot taken after its delete: restored from it (a
+// restart, or a follower far behind) the group does not reappear, and the next records are
+// decided as by the ledger that applied the whole log.
+TEST(GroupLedgerSnapshot, ADeletedGroupStaysDeleted) {
+  Applier log;
+  for (const std::string& record :
+       {Generation(1), Commit("a", 1, 0, 5), Generation(2, false), Commit("", -1, 1, 7),
+        Generation(1, true, "h"), Commit("b", 1, 1, 3, "h"), Delete(2)}) {
+    ASSERT_EQ(log.Apply(record), GroupResult::kAccepted);
+  }
+  Applier copy{Restored(log.ledger.EncodeSnapshot("")), log.next};
+  EXPECT_EQ(copy.ledger.Find("g"), nullptr);
+  ASSERT_NE(copy.ledger.Find("h"), nullptr);
+  EXPECT_EQ(Describe(copy.ledger), Describe(log.ledger));
+  for (const std::string& next : {Delete(2), Generation(3), Commit("", -1, 0, 1), Generation(1),
+                                  Delete(1, "h"), Commit("b", 1, 1, 4, "h")}) {
+    EXPECT_EQ(copy.Apply(next), log.Apply(next));
+  }
+  EXPECT_EQ(Describe(copy.ledger), Describe(log.ledger));
+  EXPECT_EQ(copy.ledger.Find("g")->offsets.size(), 1u) << "only the commit after the delete";
 }
 
 TEST(GroupLedgerSnapshot, EmptyLedgerRoundTrips) {

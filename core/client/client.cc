@@ -443,6 +443,20 @@ absl::StatusOr<wire::TopicInfoT> Client::AddPartitions(const std::string& name, 
   return std::move(*grown->topic);
 }
 
+absl::StatusOr<wire::TopicInfoT> Client::AlterTopicConfig(wire::AlterTopicConfigRequestT request) {
+  absl::StatusOr<wire::AlterTopicConfigResponseT> altered =
+      TakeBody<wire::AlterTopicConfigResponseT>(
+          CallController(wire::Message(0, std::move(request)),
+                         runtime_.Now() + options_.request_timeout),
+          [](wire::BodyUnion& body) { return body.AsAlterTopicConfigResponse(); },
+          "AlterTopicConfigResponse");
+  if (!altered.ok()) return altered.status();
+  if (altered->topic == nullptr) {
+    return absl::InternalError("AlterTopicConfigResponse without a topic");
+  }
+  return std::move(*altered->topic);
+}
+
 absl::StatusOr<wire::ReassignPartitionResponseT> Client::ReassignPartition(
     const std::string& topic, uint32_t partition, std::vector<uint32_t> replicas,
     std::vector<uint32_t> observers) {

@@ -85,6 +85,10 @@ class Client {
   // Grows `name` to `total` partitions (more than it has). Keyed records may map to other
   // partitions afterwards (Kafka's partitioner is modulo the partition count).
   absl::StatusOr<wire::TopicInfoT> AddPartitions(const std::string& name, uint32_t total);
+  // Changes a topic's settings after its creation (AlterTopicConfigRequest): -1 leaves one as
+  // it is, 0 is unlimited. With `validate_only` the controller checks and changes nothing.
+  // Returns the topic as the controller has it afterwards.
+  absl::StatusOr<wire::TopicInfoT> AlterTopicConfig(wire::AlterTopicConfigRequestT request);
   // Fails a regional partition over to its most caught-up observer (operator promotion,
   // core/cluster/promotion.h). Refused while a voter still holds a data lease.
   absl::StatusOr<wire::PromotePartitionResponseT> PromotePartition(const std::string& topic,
@@ -121,6 +125,10 @@ class Client {
                              int32_t generation,
                              std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets,
                              io::Instant deadline);
+  // Deletes a group without live members: its generation state and committed offsets.
+  // GroupNotEmpty (the group has members or is rebalancing) and GroupIdNotFound come back as
+  // the status's wire code (WireErrorCode).
+  absl::Status DeleteGroup(const std::string& group);
   // One group, or every group of the cluster when `group` is empty.
   absl::StatusOr<std::vector<std::unique_ptr<wire::GroupInfoT>>> DescribeGroups(
       const std::string& group);

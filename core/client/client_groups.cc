@@ -75,6 +75,17 @@ absl::Status Client::CommitOffsets(const std::string& group, const std::string& 
       .status();
 }
 
+absl::Status Client::DeleteGroup(const std::string& group) {
+  wire::DeleteGroupRequestT request;
+  request.group = group;
+  return TakeBody<wire::DeleteGroupResponseT>(
+             CallCoordinator(group, wire::Message(0, std::move(request)),
+                             runtime_.Now() + options_.request_timeout),
+             [](wire::BodyUnion& body) { return body.AsDeleteGroupResponse(); },
+             "DeleteGroupResponse")
+      .status();
+}
+
 absl::StatusOr<std::vector<std::unique_ptr<wire::GroupInfoT>>> Client::DescribeGroups(
     const std::string& group) {
   const io::Instant deadline = runtime_.Now() + options_.request_timeout;

@@ -52,6 +52,8 @@ absl::StatusCode CodeFor(wire::ErrorCode code) {
       return absl::StatusCode::kAborted;
     case wire::ErrorCode::NotAuthorized:
       return absl::StatusCode::kPermissionDenied;
+    case wire::ErrorCode::GroupIdNotFound:
+      return absl::StatusCode::kNotFound;
   }
   return absl::StatusCode::kUnknown;  // A code newer than this client.
 }

@@ -149,6 +149,8 @@ MetadataOutcome ClusterMetadata::Apply(std::span<const uint8_t> data) {
       return ApplyPartitionPromote(*command->body_as_PartitionPromote());
     case wire::MetadataCommandBody::PartitionReassign:
       return ApplyPartitionReassign(*command->body_as_PartitionReassign());
+    case wire::MetadataCommandBody::TopicConfigSet:
+      return ApplyTopicConfigSet(*command->body_as_TopicConfigSet());
     case wire::MetadataCommandBody::NONE:
       break;
   }
@@ -219,6 +221,23 @@ MetadataOutcome ClusterMetadata::ApplyTopicAddPartitions(const wire::TopicAddPar
     return {absl::NotFoundError(fmt::format("topic '{}' does not exist", name))};
   }
   return {AddPartitions(it->second, add.partitions())};
+}
+
+MetadataOutcome ClusterMetadata::ApplyTopicConfigSet(const wire::TopicConfigSet& set) {
+  const std::string name = set.name() ? set.name()->str() : "";
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return {absl::NotFoundError(fmt::format("topic '{}' does not exist", name))};
+  }
+  // -1: unchanged. Checked whole before anything changes.
+  if (set.retention_bytes() < -1 || set.retention_ms() < -1) {
+    return {absl::InvalidArgumentError("retention must be >= 0 (0: unlimited), or -1: unchanged")};
+  }
+  TopicRecord& topic = it->second;
+  if (set.retention_bytes() != -1) topic.retention_bytes = set.retention_bytes();
+  if (set.retention_ms() != -1) topic.retention_ms = set.retention_ms();
+  MERIDIAN_CHECK(topic.retention_bytes >= 0 && topic.retention_ms >= 0);
+  return {absl::OkStatus()};
 }
 
 MetadataOutcome ClusterMetadata::ApplyTopicDelete(const wire::TopicDelete& remove) {

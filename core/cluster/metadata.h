@@ -153,6 +153,7 @@ class ClusterMetadata {
   MetadataOutcome ApplyNodeRegister(const wire::NodeRegister& node);
   MetadataOutcome ApplyProducerIdAllocate(const wire::ProducerIdAllocate& allocate);
   MetadataOutcome ApplyTopicAddPartitions(const wire::TopicAddPartitions& add);
+  MetadataOutcome ApplyTopicConfigSet(const wire::TopicConfigSet& set);
   MetadataOutcome ApplyQuotaSet(const wire::QuotaSet& set);  // metadata_quotas.cc
   void EncodeQuotas(wire::MetadataSnapshotT& snapshot) const;
   absl::Status RestoreQuotas(const wire::MetadataSnapshotT& snapshot);

@@ -117,6 +117,38 @@ TEST(ClusterMetadata, AddedPartitionsContinueTheNumberingAndTakeNewGroups) {
   EXPECT_EQ(restored.EncodeSnapshot(), metadata.EncodeSnapshot());
 }
 
+std::vector<uint8_t> ConfigSet(const std::string& name, int64_t retention_bytes,
+                               int64_t retention_ms) {
+  wire::MetadataCommandT command;
+  wire::TopicConfigSetT set;
+  set.name = name;
+  set.retention_bytes = retention_bytes;
+  set.retention_ms = retention_ms;
+  command.body.Set(std::move(set));
+  return EncodeCommand(command);
+}
+
+TEST(ClusterMetadata, TopicConfigSetChangesOnlyWhatItNames) {
+  ClusterMetadata metadata;
+  ASSERT_TRUE(metadata.Apply(Create("a", {{1}}, 1)).status.ok());
+  ASSERT_TRUE(metadata.Apply(ConfigSet("a", 1000, -1)).status.ok());
+  EXPECT_EQ(metadata.FindTopic("a")->retention_bytes, 1000);
+  EXPECT_EQ(metadata.FindTopic("a")->retention_ms, 0) << "-1 leaves it unlimited";
+  ASSERT_TRUE(metadata.Apply(ConfigSet("a", -1, 60000)).status.ok());
+  EXPECT_EQ(metadata.FindTopic("a")->retention_bytes, 1000) << "-1 leaves it as it was";
+  EXPECT_EQ(metadata.FindTopic("a")->retention_ms, 60000);
+  // Refused, changing nothing: an unknown topic, a value below -1 (even beside a valid one).
+  EXPECT_TRUE(absl::IsNotFound(metadata.Apply(ConfigSet("zzz", 1, 1)).status));
+  EXPECT_FALSE(metadata.Apply(ConfigSet("a", 5, -2)).status.ok());
+  EXPECT_EQ(metadata.FindTopic("a")->retention_bytes, 1000);
+  ASSERT_TRUE(metadata.Apply(ConfigSet("a", 0, -1)).status.ok());
+  EXPECT_EQ(metadata.FindTopic("a")->retention_bytes, 0) << "0: unlimited again";
+  // The snapshot carries the changed settings.
+  ClusterMetadata restored;
+  ASSERT_TRUE(restored.RestoreSnapshot(metadata.EncodeSnapshot()).ok());
+  EXPECT_EQ(restored.FindTopic("a")->retention_ms, 60000);
+}
+
 TEST(ClusterMetadata, SnapshotsRoundTripAndGarbageIsRefused) {
   ClusterMetadata metadata;
   for (uint32_t id = 1; id <= 3; id++)

@@ -136,22 +136,19 @@ Outcome HandleMetadata(Session& session, const RequestFrame& frame) {
 
 namespace {
 
-// Kafka's topic configs that map onto Meridian's topic settings; others are refused.
+// Kafka's topic configs that map onto Meridian's topic settings; others are refused. The
+// messages quote no value or unknown name of the client's (up to INT16_MAX bytes each).
 std::optional<std::string> ApplyConfigs(const CreatableTopic& topic,
                                         wire::CreateTopicRequestT& create) {
   for (const auto& [name, value] : topic.configs) {
-    int64_t number = 0;
-    if (!value.has_value() || !absl::SimpleAtoi(*value, &number)) {
-      return fmt::format("config {}: '{}' is not a number", name, value.value_or("null"));
+    if (name != "retention.ms" && name != "retention.bytes") {
+      return "a config that is not supported (retention.ms and retention.bytes are)";
     }
-    const int64_t meridian = number < 0 ? 0 : number;  // Kafka's -1 is "unlimited", our 0.
-    if (name == "retention.ms") {
-      create.retention_ms = meridian;
-    } else if (name == "retention.bytes") {
-      create.retention_bytes = meridian;
-    } else {
-      return fmt::format("config {} is not supported (retention.ms and retention.bytes are)", name);
+    const std::optional<int64_t> meridian = MeridianRetention(value.value_or(""));
+    if (!meridian.has_value()) {
+      return fmt::format("{} must be -1 (unlimited) or a positive number", name);
     }
+    (name == "retention.ms" ? create.retention_ms : create.retention_bytes) = *meridian;
   }
   return std::nullopt;
 }

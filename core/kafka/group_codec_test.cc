@@ -285,6 +285,10 @@ TEST(GroupErrors, MeridianCodesMapToWhatKafkaGroupClientsActOn) {
   EXPECT_EQ(KafkaErrorCode(ErrorCode::InvalidConfig, RequestKind::kGroup),
             error::kInvalidSessionTimeout);
   EXPECT_EQ(KafkaErrorCode(ErrorCode::BadRequest, RequestKind::kGroup), error::kInvalidRequest);
+  EXPECT_EQ(KafkaErrorCode(ErrorCode::GroupIdNotFound, RequestKind::kGroup),
+            error::kGroupIdNotFound);
+  EXPECT_EQ(KafkaErrorCode(ErrorCode::NotAuthorized, RequestKind::kGroup),
+            error::kGroupAuthorizationFailed);
 }
 
 TEST(GroupResponses, ListGroupsV0HasNoThrottleTimeAndV1Does) {
@@ -373,6 +377,42 @@ TEST(GroupResponses, DescribeGroupsLayoutsPerVersion) {
     }
     EXPECT_TRUE(reader.ok());
     EXPECT_EQ(reader.remaining(), 0u) << "v" << v;
+  }
+}
+
+TEST(GroupRequests, DeleteGroupsV0AndV1DecodeAndEveryTruncationIsRefused) {
+  Writer w;
+  w.ArrayCount(3);
+  w.String("a");
+  w.String("");
+  w.String(std::string(300, 'x'));
+  for (int16_t v : {0, 1}) {
+    absl::StatusOr<DeleteGroupsRequest> request = DecodeDeleteGroupsRequest(w.bytes(), v);
+    ASSERT_TRUE(request.ok()) << request.status();
+    EXPECT_EQ(request->groups, (std::vector<std::string>{"a", "", std::string(300, 'x')}));
+    ExpectEveryTruncationRefused(w.bytes(), [v](std::span<const uint8_t> body) {
+      return DecodeDeleteGroupsRequest(body, v);
+    });
+  }
+  Writer lying;  // A count the bytes cannot hold is refused before anything is allocated.
+  lying.ArrayCount(1'000'000);
+  lying.String("a");
+  EXPECT_FALSE(DecodeDeleteGroupsRequest(lying.bytes(), 1).ok());
+}
+
+TEST(GroupResponses, DeleteGroupsLayout) {
+  const DeleteGroupsResponse results = {{"a", error::kNone}, {"b", error::kNonEmptyGroup}};
+  for (int16_t v : {0, 1}) {
+    const std::vector<uint8_t> body = EncodeDeleteGroupsResponse(results, v);
+    Reader reader(body);
+    EXPECT_EQ(reader.Int32(), 0);  // throttle_time_ms.
+    ASSERT_EQ(reader.ArrayCount(10), 2u);
+    EXPECT_EQ(reader.String(), "a");
+    EXPECT_EQ(reader.Int16(), error::kNone);
+    EXPECT_EQ(reader.String(), "b");
+    EXPECT_EQ(reader.Int16(), error::kNonEmptyGroup);
+    EXPECT_TRUE(reader.ok());
+    EXPECT_EQ(reader.remaining(), 0u);
   }
 }
 

@@ -282,4 +282,29 @@ std::vector<uint8_t> EncodeDescribeGroupsResponse(const std::vector<DescribedGro
   return writer.Take();
 }
 
+absl::StatusOr<DeleteGroupsRequest> DecodeDeleteGroupsRequest(std::span<const uint8_t> body,
+                                                              int16_t v) {
+  (void)v;  // v0 and v1 have the same layout.
+  Reader reader(body);
+  DeleteGroupsRequest request;
+  request.groups.resize(reader.ArrayCount(kArrayElementsMax));
+  for (std::string& group : request.groups) {
+    group = reader.String();
+    if (!reader.ok()) break;
+  }
+  return Finish(reader, std::move(request), "DeleteGroups");
+}
+
+std::vector<uint8_t> EncodeDeleteGroupsResponse(const DeleteGroupsResponse& results, int16_t v) {
+  (void)v;
+  Writer writer;
+  writer.Int32(0);  // throttle_time_ms.
+  writer.ArrayCount(results.size());
+  for (const auto& [group, error_code] : results) {
+    writer.String(group);
+    writer.Int16(error_code);
+  }
+  return writer.Take();
+}
+
 }  // namespace meridian::core::kafka

@@ -1,7 +1,7 @@
 // Kafka's consumer-group requests and responses (FindCoordinator, JoinGroup, SyncGroup,
-// Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups) as plain structs,
-// with a decoder per request and an encoder per response, for the versions protocol.h serves
-// (non-flexible only). Field layouts follow Apache Kafka's message definitions
+// Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups, DeleteGroups) as
+// plain structs, with a decoder per request and an encoder per response, for the versions
+// protocol.h serves (non-flexible only). Field layouts follow Apache Kafka's message definitions
 // (clients/src/main/resources/common/message/).
 //
 // Decoders read untrusted bytes through core/kafka/bytes.h (every length checked, arrays
@@ -177,5 +177,14 @@ absl::StatusOr<DescribeGroupsRequest> DecodeDescribeGroupsRequest(std::span<cons
                                                                   int16_t v);
 std::vector<uint8_t> EncodeDescribeGroupsResponse(const std::vector<DescribedGroup>& groups,
                                                   int16_t v);
+
+// DeleteGroups v0-1: the named groups, deleted by their coordinator; per group an error code.
+struct DeleteGroupsRequest {
+  std::vector<std::string> groups;
+};
+using DeleteGroupsResponse = std::vector<std::pair<std::string, int16_t>>;
+absl::StatusOr<DeleteGroupsRequest> DecodeDeleteGroupsRequest(std::span<const uint8_t> body,
+                                                              int16_t v);
+std::vector<uint8_t> EncodeDeleteGroupsResponse(const DeleteGroupsResponse& results, int16_t v);
 
 }  // namespace meridian::core::kafka

@@ -1,8 +1,9 @@
 // The consumer-group APIs, translated into Meridian's group requests (core/wire/client.fbs
 // "Consumer groups") and handed to the broker: FindCoordinator goes to the controller leader
-// (which creates "__consumer_offsets"), the others to this node's coordinator of the group,
-// which answers NotLeader (Kafka's NOT_COORDINATOR) when this node is not it. The group
-// semantics (members, generations, fencing) are core/broker's; only translation is here.
+// (which creates "__consumer_offsets"), the others (DeleteGroups too) to this node's
+// coordinator of the group, which answers NotLeader (Kafka's NOT_COORDINATOR) when this node is
+// not it. The group semantics (members, generations, fencing) are core/broker's; only
+// translation is here.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -495,6 +496,51 @@ Outcome HandleDescribeGroups(Session& session, const RequestFrame& frame) {
     bytes += DescribedBytes(groups.back());
   }
   return Respond(EncodeDescribeGroupsResponse(groups, v));
+}
+
+namespace {
+
+// One group deleted by its coordinator (this node, or NOT_COORDINATOR): the request `meridian
+// group delete` sends. Kafka's codes: NON_EMPTY_GROUP while it has live members (or changed
+// while being deleted), GROUP_ID_NOT_FOUND for a group the coordinator does not hold.
+int16_t DeleteGroup(Session& session, const std::string& group) {
+  if (!ValidGroupId(group)) return error::kInvalidGroupId;
+  wire::DeleteGroupRequestT remove;
+  remove.group = group;
+  const wire::ClientMessageT answer = Call(session, std::move(remove));
+  if (answer.body.AsDeleteGroupResponse() != nullptr) return error::kNone;
+  const wire::ErrorResponseT* error = answer.body.AsErrorResponse();
+  if (error == nullptr) return error::kUnknownServerError;
+  // GroupNotEmpty means UNKNOWN_MEMBER_ID to a commit (GroupError); to a delete, what it says.
+  if (error->code == wire::ErrorCode::GroupNotEmpty) return error::kNonEmptyGroup;
+  return GroupError(session, answer);
+}
+
+}  // namespace
+
+// DeleteGroups: each group deleted by its coordinator's DeleteGroupRequest (a record of the
+// group's ledger, core/broker GroupCoordinator::Delete). At most
+// KafkaSessionLimits::deleted_groups_max groups of one request reach a coordinator; the rest
+// are answered retriably without being looked up (session.h).
+Outcome HandleDeleteGroups(Session& session, const RequestFrame& frame) {
+  const int16_t v = frame.header.api_version;
+  absl::StatusOr<DeleteGroupsRequest> request = DecodeDeleteGroupsRequest(frame.body, v);
+  if (!request.ok()) return Close();
+  DeleteGroupsResponse results;
+  results.reserve(request->groups.size());
+  size_t asked = 0;
+  for (const std::string& group : request->groups) {
+    if (ValidGroupId(group) && asked == session.limits.deleted_groups_max) {
+      MERIDIAN_PROBE("kafka: DeleteGroups answered past its bound");
+      results.emplace_back(group, error::kCoordinatorLoadInProgress);
+      continue;
+    }
+    asked += ValidGroupId(group) ? 1 : 0;
+    results.emplace_back(group, DeleteGroup(session, group));
+  }
+  MERIDIAN_CHECK(asked <= session.limits.deleted_groups_max);
+  MERIDIAN_CHECK(results.size() == request->groups.size());
+  return Respond(EncodeDeleteGroupsResponse(results, v));
 }
 
 }  // namespace meridian::core::kafka

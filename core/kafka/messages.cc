@@ -222,6 +222,48 @@ absl::StatusOr<CreatePartitionsRequest> DecodeCreatePartitionsRequest(std::span<
   return Finish(reader, std::move(request), "CreatePartitions");
 }
 
+namespace {
+
+// The resources of an AlterConfigs (v0-1) or IncrementalAlterConfigs (v0) request: the layouts
+// differ only in the operation byte of each config.
+AlterConfigsRequest ReadAlterConfigs(Reader& reader, bool incremental) {
+  AlterConfigsRequest request;
+  request.incremental = incremental;
+  request.resources.resize(reader.ArrayCount(kArrayElementsMax));
+  for (AlterConfigsResource& resource : request.resources) {
+    resource.type = reader.Int8();
+    resource.name = reader.String();
+    resource.configs.resize(reader.ArrayCount(kArrayElementsMax));
+    for (AlterableConfig& config : resource.configs) {
+      config.name = reader.String();
+      if (incremental) config.operation = reader.Int8();
+      config.value = reader.NullableString();
+      if (!reader.ok()) break;
+    }
+    if (!reader.ok()) break;
+  }
+  request.validate_only = reader.Bool();
+  return request;
+}
+
+}  // namespace
+
+absl::StatusOr<AlterConfigsRequest> DecodeAlterConfigsRequest(std::span<const uint8_t> body,
+                                                              int16_t v) {
+  (void)v;  // v0 and v1 have the same layout.
+  Reader reader(body);
+  AlterConfigsRequest request = ReadAlterConfigs(reader, /*incremental=*/false);
+  return Finish(reader, std::move(request), "AlterConfigs");
+}
+
+absl::StatusOr<AlterConfigsRequest> DecodeIncrementalAlterConfigsRequest(
+    std::span<const uint8_t> body, int16_t v) {
+  (void)v;  // v0 only (v1 is flexible).
+  Reader reader(body);
+  AlterConfigsRequest request = ReadAlterConfigs(reader, /*incremental=*/true);
+  return Finish(reader, std::move(request), "IncrementalAlterConfigs");
+}
+
 std::vector<uint8_t> EncodeApiVersionsResponse(int16_t error_code, int16_t v) {
   Writer writer;
   writer.Int16(error_code);
@@ -389,6 +431,21 @@ std::vector<uint8_t> EncodeDescribeConfigsResponse(
       writer.Bool(false);                // is_sensitive.
       if (v >= 1) writer.ArrayCount(0);  // synonyms.
     }
+  }
+  return writer.Take();
+}
+
+std::vector<uint8_t> EncodeAlterConfigsResponse(const std::vector<AlterConfigsResult>& results,
+                                                int16_t v) {
+  (void)v;  // The same layout in AlterConfigs v0-1 and IncrementalAlterConfigs v0.
+  Writer writer;
+  writer.Int32(0);  // throttle_time_ms.
+  writer.ArrayCount(results.size());
+  for (const AlterConfigsResult& result : results) {
+    writer.Int16(result.error_code);
+    writer.NullableString(result.error_message);
+    writer.Int8(result.type);
+    writer.String(result.name);
   }
   return writer.Take();
 }

@@ -132,6 +132,29 @@ struct CreatePartitionsRequest {
   bool validate_only = false;
 };
 
+// AlterConfigs v0-1 and IncrementalAlterConfigs v0: new values for some configs of resources.
+// AlterConfigs replaces the resource's whole set (a config it does not name goes back to its
+// default); IncrementalAlterConfigs changes only what it names, by operation.
+inline constexpr int8_t kConfigOpSet = 0;
+inline constexpr int8_t kConfigOpDelete = 1;  // Back to the default.
+inline constexpr int8_t kConfigOpAppend = 2;  // List configs only.
+inline constexpr int8_t kConfigOpSubtract = 3;
+struct AlterableConfig {
+  std::string name;
+  int8_t operation = kConfigOpSet;  // AlterConfigs: always SET (a null value: the default).
+  std::optional<std::string> value;
+};
+struct AlterConfigsResource {
+  int8_t type = 0;
+  std::string name;
+  std::vector<AlterableConfig> configs;
+};
+struct AlterConfigsRequest {
+  std::vector<AlterConfigsResource> resources;
+  bool validate_only = false;
+  bool incremental = false;  // IncrementalAlterConfigs.
+};
+
 absl::StatusOr<ProduceRequest> DecodeProduceRequest(std::span<const uint8_t> body, int16_t v);
 absl::StatusOr<FetchRequest> DecodeFetchRequest(std::span<const uint8_t> body, int16_t v);
 absl::StatusOr<ListOffsetsRequest> DecodeListOffsetsRequest(std::span<const uint8_t> body,
@@ -147,6 +170,10 @@ absl::StatusOr<DescribeConfigsRequest> DecodeDescribeConfigsRequest(std::span<co
                                                                     int16_t v);
 absl::StatusOr<CreatePartitionsRequest> DecodeCreatePartitionsRequest(std::span<const uint8_t> body,
                                                                       int16_t v);
+absl::StatusOr<AlterConfigsRequest> DecodeAlterConfigsRequest(std::span<const uint8_t> body,
+                                                              int16_t v);
+absl::StatusOr<AlterConfigsRequest> DecodeIncrementalAlterConfigsRequest(
+    std::span<const uint8_t> body, int16_t v);
 
 // ---- Responses (bodies; the session adds the size and the correlation id) ----
 struct ProducePartitionResponse {
@@ -229,7 +256,7 @@ inline constexpr int8_t kConfigSourceDefault = 5;       // DEFAULT_CONFIG.
 struct ConfigEntry {
   std::string name;
   std::optional<std::string> value;
-  bool read_only = true;  // Meridian alters no config through Kafka.
+  bool read_only = true;  // Only the retention configs are alterable (AlterConfigs).
   int8_t source = kConfigSourceDefault;
 };
 struct DescribeConfigsResult {
@@ -251,6 +278,16 @@ std::vector<uint8_t> EncodeInitProducerIdResponse(const InitProducerIdResponse& 
                                                   int16_t v);
 std::vector<uint8_t> EncodeDescribeConfigsResponse(
     const std::vector<DescribeConfigsResult>& results, int16_t v);
+// AlterConfigs v0-1 and IncrementalAlterConfigs v0 answer in the same layout: per resource.
+struct AlterConfigsResult {
+  int16_t error_code = 0;
+  std::optional<std::string> error_message;
+  int8_t type = 0;
+  std::string name;
+};
+std::vector<uint8_t> EncodeAlterConfigsResponse(const std::vector<AlterConfigsResult>& results,
+                                                int16_t v);
+
 std::vector<uint8_t> EncodeCreatePartitionsResponse(const std::vector<TopicResult>& topics,
                                                     int16_t v);
 

@@ -32,7 +32,10 @@ enum class ApiKey : int16_t {
   kDeleteTopics = 20,
   kInitProducerId = 22,
   kDescribeConfigs = 32,
+  kAlterConfigs = 33,
   kCreatePartitions = 37,
+  kDeleteGroups = 42,
+  kIncrementalAlterConfigs = 44,
 };
 
 struct ApiVersionRange {
@@ -44,16 +47,17 @@ struct ApiVersionRange {
 // What ApiVersions advertises, ascending by key (the versions librdkafka 2.0 and kafka-python
 // 2.0 negotiate, non-flexible ones).
 inline constexpr ApiVersionRange kSupportedApis[] = {
-    {ApiKey::kProduce, 3, 8},          {ApiKey::kFetch, 4, 11},
-    {ApiKey::kListOffsets, 1, 5},      {ApiKey::kMetadata, 0, 8},
-    {ApiKey::kOffsetCommit, 2, 7},     {ApiKey::kOffsetFetch, 1, 5},
-    {ApiKey::kFindCoordinator, 0, 2},  {ApiKey::kJoinGroup, 0, 5},
-    {ApiKey::kHeartbeat, 0, 3},        {ApiKey::kLeaveGroup, 0, 3},
-    {ApiKey::kSyncGroup, 0, 3},        {ApiKey::kDescribeGroups, 0, 4},
-    {ApiKey::kListGroups, 0, 2},       {ApiKey::kApiVersions, 0, 2},
-    {ApiKey::kCreateTopics, 2, 4},     {ApiKey::kDeleteTopics, 1, 3},
-    {ApiKey::kInitProducerId, 0, 1},   {ApiKey::kDescribeConfigs, 0, 2},
-    {ApiKey::kCreatePartitions, 0, 1},
+    {ApiKey::kProduce, 3, 8},         {ApiKey::kFetch, 4, 11},
+    {ApiKey::kListOffsets, 1, 5},     {ApiKey::kMetadata, 0, 8},
+    {ApiKey::kOffsetCommit, 2, 7},    {ApiKey::kOffsetFetch, 1, 5},
+    {ApiKey::kFindCoordinator, 0, 2}, {ApiKey::kJoinGroup, 0, 5},
+    {ApiKey::kHeartbeat, 0, 3},       {ApiKey::kLeaveGroup, 0, 3},
+    {ApiKey::kSyncGroup, 0, 3},       {ApiKey::kDescribeGroups, 0, 4},
+    {ApiKey::kListGroups, 0, 2},      {ApiKey::kApiVersions, 0, 2},
+    {ApiKey::kCreateTopics, 2, 4},    {ApiKey::kDeleteTopics, 1, 3},
+    {ApiKey::kInitProducerId, 0, 1},  {ApiKey::kDescribeConfigs, 0, 2},
+    {ApiKey::kAlterConfigs, 0, 1},    {ApiKey::kCreatePartitions, 0, 1},
+    {ApiKey::kDeleteGroups, 0, 1},    {ApiKey::kIncrementalAlterConfigs, 0, 0},
 };
 
 // The served range of `key`, if it is served at all.
@@ -76,6 +80,7 @@ inline constexpr int16_t kCoordinatorNotAvailable = 15;
 inline constexpr int16_t kNotCoordinator = 16;
 inline constexpr int16_t kInvalidTopic = 17;
 inline constexpr int16_t kTopicAuthorizationFailed = 29;
+inline constexpr int16_t kGroupAuthorizationFailed = 30;
 inline constexpr int16_t kNotEnoughReplicas = 19;
 inline constexpr int16_t kIllegalGeneration = 22;
 inline constexpr int16_t kInconsistentGroupProtocol = 23;
@@ -94,6 +99,7 @@ inline constexpr int16_t kInvalidRequest = 42;
 inline constexpr int16_t kOutOfOrderSequenceNumber = 45;
 inline constexpr int16_t kInvalidProducerEpoch = 47;
 inline constexpr int16_t kNonEmptyGroup = 68;
+inline constexpr int16_t kGroupIdNotFound = 69;
 inline constexpr int16_t kUnsupportedCompressionType = 76;
 inline constexpr int16_t kMemberIdRequired = 79;
 inline constexpr int16_t kThrottlingQuotaExceeded = 89;

@@ -98,6 +98,11 @@ Outcome Dispatch(Session& session, const RequestFrame& frame) {
       return HandleDescribeGroups(session, frame);
     case ApiKey::kCreatePartitions:
       return HandleCreatePartitions(session, frame);
+    case ApiKey::kAlterConfigs:
+    case ApiKey::kIncrementalAlterConfigs:
+      return HandleAlterConfigs(session, frame);
+    case ApiKey::kDeleteGroups:
+      return HandleDeleteGroups(session, frame);
     case ApiKey::kApiVersions:
       break;  // Answered above.
   }

@@ -55,10 +55,21 @@ inline constexpr size_t kListedGroupsMax = 10'000;
 // assignments at 512 KiB.
 inline constexpr size_t kDescribedGroupsBytesMax = 32 << 20;
 
+// Groups one DeleteGroups request has its coordinators look at (each may be a proposal to a
+// group ledger, one after another): the groups it still names past this are answered
+// COORDINATOR_LOAD_IN_PROGRESS without being looked up (retriable: the client asks again for
+// those), so a request naming 65,536 groups costs at most this many proposals.
+inline constexpr size_t kDeletedGroupsMax = 256;
+// Resources one AlterConfigs or IncrementalAlterConfigs request changes (each a proposal to the
+// controller): the rest are answered INVALID_REQUEST without being looked at.
+inline constexpr size_t kAlteredResourcesMax = 256;
+
 // Bounds of one connection that a node may lower (tests do, to reach them with a few groups).
 struct KafkaSessionLimits {
   size_t listed_groups_max = kListedGroupsMax;
   size_t described_groups_bytes_max = kDescribedGroupsBytesMax;
+  size_t deleted_groups_max = kDeletedGroupsMax;
+  size_t altered_resources_max = kAlteredResourcesMax;
 };
 
 struct KafkaSessionStats {

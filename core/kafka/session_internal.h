@@ -104,7 +104,9 @@ Outcome HandleCreateTopics(Session& session, const RequestFrame& frame);
 Outcome HandleDeleteTopics(Session& session, const RequestFrame& frame);
 Outcome HandleInitProducerId(Session& session, const RequestFrame& frame);
 Outcome HandleCreatePartitions(Session& session, const RequestFrame& frame);
-Outcome HandleDescribeConfigs(Session& session, const RequestFrame& frame);  // config_requests.cc
+// config_requests.cc: DescribeConfigs, and AlterConfigs and IncrementalAlterConfigs (both).
+Outcome HandleDescribeConfigs(Session& session, const RequestFrame& frame);
+Outcome HandleAlterConfigs(Session& session, const RequestFrame& frame);
 // The consumer-group APIs (group_requests.cc).
 Outcome HandleFindCoordinator(Session& session, const RequestFrame& frame);
 Outcome HandleJoinGroup(Session& session, const RequestFrame& frame);
@@ -115,5 +117,6 @@ Outcome HandleOffsetCommit(Session& session, const RequestFrame& frame);
 Outcome HandleOffsetFetch(Session& session, const RequestFrame& frame);
 Outcome HandleListGroups(Session& session, const RequestFrame& frame);
 Outcome HandleDescribeGroups(Session& session, const RequestFrame& frame);
+Outcome HandleDeleteGroups(Session& session, const RequestFrame& frame);
 
 }  // namespace meridian::core::kafka

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "absl/strings/numbers.h"
 #include "core/kafka/protocol.h"
 #include "io/assert.h"
 
@@ -133,9 +134,22 @@ int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind) {
     case ErrorCode::InconsistentAssignor:
       return error::kInconsistentGroupProtocol;
     case ErrorCode::NotAuthorized:
-      return error::kTopicAuthorizationFailed;
+      return kind == RequestKind::kGroup ? error::kGroupAuthorizationFailed
+                                         : error::kTopicAuthorizationFailed;
+    case ErrorCode::GroupIdNotFound:
+      return error::kGroupIdNotFound;
   }
   return error::kUnknownServerError;
+}
+
+std::optional<int64_t> MeridianRetention(std::string_view kafka_value) {
+  int64_t number = 0;
+  if (!absl::SimpleAtoi(absl::string_view(kafka_value.data(), kafka_value.size()), &number)) {
+    return std::nullopt;
+  }
+  if (number == -1) return 0;
+  if (number <= 0) return std::nullopt;
+  return number;
 }
 
 int16_t KafkaErrorCode(BatchError batch_error) {

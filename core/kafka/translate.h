@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/kafka/record_batch.h"
@@ -32,6 +33,12 @@ void AppendKafkaBatch(const wire::RecordBatch& batch, int64_t base_offset,
 enum class RequestKind : uint8_t { kPartition, kController, kProducerId, kGroup };
 
 int16_t KafkaErrorCode(wire::ErrorCode code, RequestKind kind);
+
+// A Kafka retention config's value (retention.ms, retention.bytes) as Meridian's setting: -1
+// (Kafka's "unlimited") is 0 (Meridian's), a positive number is itself. nullopt for anything
+// else: not a number, below -1, or 0 (Kafka's "keep nothing", which Meridian cannot express).
+// CreateTopics and the AlterConfigs APIs share it.
+std::optional<int64_t> MeridianRetention(std::string_view kafka_value);
 // The error a Produce answers a refused batch with.
 int16_t KafkaErrorCode(BatchError error);
 

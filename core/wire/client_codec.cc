@@ -167,11 +167,12 @@ void WalkGroupBody(UnpackBudget& budget, const ClientMessage& message) {
   if (const auto* body = message.body_as_DescribeGroupsResponse()) {
     budget.Tables(body->groups(), WalkGroupInfo);
   }
+  if (const auto* body = message.body_as_DeleteGroupRequest()) budget.String(body->group());
 }
 
 // Charges every string and vector UnPack copies out of `message`'s body.
 void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
-  static_assert(Body::MAX == Body::ReassignPartitionResponse,
+  static_assert(Body::MAX == Body::AlterTopicConfigResponse,
                 "a new body type: charge its strings and vectors here");
   if (const auto* body = message.body_as_ErrorResponse()) budget.String(body->message());
   if (const auto* body = message.body_as_HelloRequest()) budget.String(body->client_id());
@@ -217,6 +218,10 @@ void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
   }
   if (const auto* body = message.body_as_CreatePartitionsRequest()) budget.String(body->topic());
   if (const auto* body = message.body_as_CreatePartitionsResponse()) {
+    if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
+  }
+  if (const auto* body = message.body_as_AlterTopicConfigRequest()) budget.String(body->topic());
+  if (const auto* body = message.body_as_AlterTopicConfigResponse()) {
     if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
   }
   WalkGroupBody(budget, message);

@@ -120,6 +120,22 @@ expect_exit 1 "topic '$TOPIC' already exists" \
   cli topic create "$TOPIC" --partitions=3 --replication-factor=3
 expect_exit 1 "the new total must be in 4..1024" cli topic add-partitions "$TOPIC" --total=2
 expect_exit 2 "--total" cli topic add-partitions "$TOPIC"
+# topic alter: retention after creation (validate_only first: nothing changes), one setting at a
+# time; refusals: nothing to alter, an unknown topic, the internal topic.
+expect_exit 2 "nothing to alter" cli topic alter "$TOPIC"
+expect_exit 2 "--retention-ms='-5' is not an integer" cli topic alter "$TOPIC" --retention-ms=-5
+expect_exit 1 "topic 'nope' does not exist" cli topic alter nope --retention-ms=1000
+expect_exit 1 "internal" cli topic alter __consumer_offsets --retention-ms=1000
+cli topic alter "$TOPIC" --retention-ms=86400000 --validate-only | grep -q "nothing changed" ||
+  fail "topic alter --validate-only"
+cli topic describe "$TOPIC" | grep -q "retention unlimited, unlimited" ||
+  fail "validate-only changed the topic: $(cli topic describe "$TOPIC" | head -n 1)"
+cli topic alter "$TOPIC" --retention-ms=86400000 || fail "topic alter --retention-ms"
+cli topic alter "$TOPIC" --retention-bytes=1073741824 || fail "topic alter --retention-bytes"
+cli topic describe "$TOPIC" | grep -q "retention 1073741824 bytes, 86400000 ms" ||
+  fail "topic alter: $(cli topic describe "$TOPIC" | head -n 1)"
+cli topic alter "$TOPIC" --retention-bytes=0 --retention-ms=0 >/dev/null || fail "topic alter back"
+cli topic alter --help | grep -q -- "--validate-only" || fail "topic alter --help"
 cli topic describe "$TOPIC"
 cli topic describe "$TOPIC" | grep -q "strong" || fail "a 3-region cluster places strong topics"
 
@@ -317,9 +333,17 @@ MEMBER_PID=$!
 g1_stable() { cli group list | grep -q '^g1 *stable'; }
 wait_until 20 "the follower joined g1" g1_stable
 expect_exit 1 "stop its consumers first" cli group reset-offsets g1 --topic="$TOPIC" --to-latest
+expect_exit 1 "group 'g1' has live members" cli group delete g1
 kill -TERM "$MEMBER_PID"
 wait "$MEMBER_PID" || fail "consume --group --follow exited $? on SIGTERM"
-echo "  two runs of one group read every line once; describe, list and reset-offsets work"
+# group delete: only once the group is empty; its offsets go with it.
+cli group delete --help | grep -q "Exit codes: 0 deleted" || fail "group delete --help"
+wait_until 10 "group list shows g1 as empty" g1_empty
+cli group delete g1 | grep -q "deleted group 'g1'" || fail "group delete g1"
+expect_exit 1 "group 'g1' does not exist" cli group describe g1
+expect_exit 1 "group 'g1' does not exist" cli group delete g1
+expect_exit 2 "expected 1 argument" cli group delete g1 g2
+echo "  two runs of one group read every line once; describe, list, reset-offsets and delete work"
 echo "== quota set | describe (issue 13): recorded by the controller, enforced, removable"
 expect_exit 2 "give one of --client or --topic" cli quota set --bytes-per-s=10
 expect_exit 2 "give one of --client or --topic" cli quota set --client=a --topic=b

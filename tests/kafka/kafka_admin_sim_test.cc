@@ -19,6 +19,7 @@
 #include "core/kafka/messages.h"
 #include "core/wire/client_codec.h"
 #include "io/probe.h"
+#include "tests/kafka/kafka_sim_calls.h"
 #include "tests/kafka/kafka_sim_cluster.h"
 
 namespace meridian {
@@ -29,55 +30,6 @@ using core::kafka::DescribedGroup;
 using core::kafka::Reader;
 using core::kafka::Writer;
 namespace error = core::kafka::error;
-
-// The longest name a Kafka string carries (less a little): a 32 KiB name.
-const std::string kLongestName(INT16_MAX - 8, 'n');
-
-// Runs `call` until it answers something other than a retriable code (or 100 tries).
-template <typename Call>
-int16_t Retrying(io::Runtime& rt, Call call) {
-  int16_t code = -100;
-  for (int attempt = 0; attempt < 100; attempt++) {
-    code = call(attempt);
-    const bool retriable = code == -100 || code == error::kNotController ||
-                           code == error::kRequestTimedOut || code == error::kNotCoordinator ||
-                           code == error::kCoordinatorNotAvailable ||
-                           code == error::kCoordinatorLoadInProgress;
-    if (!retriable) return code;
-    (void)rt.Sleep(milliseconds(200));
-  }
-  return code;
-}
-
-// CreateTopics v4 of one topic (3 replicas) at `node`: its error code.
-int16_t CreateTopic(io::Runtime& rt, uint32_t node, const std::string& name, int32_t partitions) {
-  Writer body;
-  body.ArrayCount(1);
-  body.String(name);
-  body.Int32(partitions);
-  body.Int16(3);
-  body.ArrayCount(0);
-  body.ArrayCount(0);
-  body.Int32(10000);
-  body.Bool(false);
-  const std::vector<uint8_t> response = KafkaCall(rt, node, ApiKey::kCreateTopics, 4, body.Take());
-  Reader reader(response);
-  (void)reader.Int32();
-  if (reader.ArrayCount(1) != 1) return -100;
-  (void)reader.String();
-  return reader.Int16();
-}
-
-// CreateTopics at each node in turn until one answers NONE (INVALID_REPLICATION_FACTOR until
-// every node has registered) or 100 tries: the last code.
-int16_t CreateTopicOnceNodesAreUp(io::Runtime& rt, const std::string& name, int32_t partitions) {
-  int16_t created = -100;
-  for (int i = 0; i < 100 && created != 0; i++) {
-    created = CreateTopic(rt, 1 + static_cast<uint32_t>(i) % 3, name, partitions);
-    if (created != 0) (void)rt.Sleep(milliseconds(200));
-  }
-  return created;
-}
 
 struct GrowAsk {
   std::string name;
@@ -190,125 +142,6 @@ TEST(KafkaAdminSim, CreatePartitionsWithoutAdminOnTheTopicIsNotAuthorized) {
 }
 
 // ---- Groups ----
-
-// FindCoordinator v2 of `group` (creating "__consumer_offsets" the first time): its node.
-uint32_t Coordinator(io::Runtime& rt, const std::string& group) {
-  int32_t node = -1;
-  const int16_t code = Retrying(rt, [&](int i) -> int16_t {
-    Writer body;
-    body.String(group);
-    body.Int8(0);
-    const std::vector<uint8_t> response =
-        KafkaCall(rt, 1 + static_cast<uint32_t>(i) % 3, ApiKey::kFindCoordinator, 2, body.Take());
-    Reader reader(response);
-    (void)reader.Int32();
-    const int16_t error_code = reader.Int16();
-    (void)reader.NullableString();
-    node = reader.Int32();
-    return reader.ok() ? error_code : -100;
-  });
-  EXPECT_EQ(code, 0);
-  return node > 0 ? static_cast<uint32_t>(node) : 1;
-}
-
-const std::vector<uint8_t> kSubscription = core::broker::EncodeConsumerSubscription({"orders"});
-const std::vector<uint8_t> kAssignment = core::broker::EncodeConsumerAssignment({{"orders", 0}});
-
-// JoinGroup v1 (no MEMBER_ID_REQUIRED) of a new member with the "range" protocol: (error code,
-// generation, member id).
-std::tuple<int16_t, int32_t, std::string> Join(io::Runtime& rt, uint32_t node,
-                                               const std::string& group,
-                                               int32_t session_timeout_ms = 10000) {
-  Writer body;
-  body.String(group);
-  body.Int32(session_timeout_ms);
-  body.Int32(10000);  // rebalance_timeout_ms.
-  body.String("");
-  body.String("consumer");
-  body.ArrayCount(1);
-  body.String("range");
-  body.Bytes(kSubscription);
-  const std::vector<uint8_t> response = KafkaCall(rt, node, ApiKey::kJoinGroup, 1, body.Take());
-  Reader reader(response);
-  const int16_t code = reader.Int16();
-  const int32_t generation = reader.Int32();
-  (void)reader.String();  // protocol.
-  (void)reader.String();  // leader.
-  std::string member = reader.String();
-  return {reader.ok() ? code : int16_t{-100}, generation, std::move(member)};
-}
-
-// SyncGroup v0 of the group's leader, giving itself partition 0 of "orders".
-int16_t Sync(io::Runtime& rt, uint32_t node, const std::string& group, int32_t generation,
-             const std::string& member) {
-  Writer body;
-  body.String(group);
-  body.Int32(generation);
-  body.String(member);
-  body.ArrayCount(1);
-  body.String(member);
-  body.Bytes(kAssignment);
-  const std::vector<uint8_t> response = KafkaCall(rt, node, ApiKey::kSyncGroup, 0, body.Take());
-  Reader reader(response);
-  const int16_t code = reader.Int16();
-  return reader.ok() ? code : int16_t{-100};
-}
-
-// A one-member group, Stable: its member id.
-std::string JoinAndSync(io::Runtime& rt, uint32_t coordinator, const std::string& group,
-                        int32_t session_timeout_ms = 10000) {
-  std::tuple<int16_t, int32_t, std::string> joined;
-  EXPECT_EQ(Retrying(rt,
-                     [&](int) {
-                       joined = Join(rt, coordinator, group, session_timeout_ms);
-                       return std::get<0>(joined);
-                     }),
-            0);
-  EXPECT_EQ(Sync(rt, coordinator, group, std::get<1>(joined), std::get<2>(joined)), 0);
-  return std::get<2>(joined);
-}
-
-// DescribeGroups v`version` at `node`, decoded.
-std::vector<DescribedGroup> Describe(io::Runtime& rt, uint32_t node,
-                                     const std::vector<std::string>& groups, int16_t version = 4) {
-  Writer body;
-  body.ArrayCount(groups.size());
-  for (const std::string& group : groups) body.String(group);
-  if (version >= 3) body.Bool(true);
-  const std::vector<uint8_t> response =
-      KafkaCall(rt, node, ApiKey::kDescribeGroups, version, body.Take());
-  Reader reader(response);
-  if (version >= 1) (void)reader.Int32();
-  std::vector<DescribedGroup> out(reader.ArrayCount(100));
-  for (DescribedGroup& group : out) {
-    group.error_code = reader.Int16();
-    group.group_id = reader.String();
-    group.state = reader.String();
-    group.protocol_type = reader.String();
-    group.protocol = reader.String();
-    group.members.resize(reader.ArrayCount(100));
-    for (core::kafka::DescribedMember& member : group.members) {
-      member.member_id = reader.String();
-      if (version >= 4) (void)reader.NullableString();
-      member.client_id = reader.String();
-      member.client_host = reader.String();
-      const std::span<const uint8_t> metadata = reader.Bytes();
-      member.metadata.assign(metadata.begin(), metadata.end());
-      const std::span<const uint8_t> assignment = reader.Bytes();
-      member.assignment.assign(assignment.begin(), assignment.end());
-    }
-    if (version >= 3) {
-      EXPECT_EQ(reader.Int32(), INT32_MIN);
-    }
-  }
-  EXPECT_TRUE(reader.ok() && reader.remaining() == 0) << reader.status();
-  return out;
-}
-
-DescribedGroup DescribeOne(io::Runtime& rt, uint32_t node, const std::string& group) {
-  std::vector<DescribedGroup> out = Describe(rt, node, {group});
-  return out.size() == 1 ? std::move(out[0]) : DescribedGroup{.error_code = -100};
-}
 
 // ListGroups v2 at `node`: the group ids.
 std::vector<std::string> ListGroups(io::Runtime& rt, uint32_t node) {

@@ -18,6 +18,7 @@
 #include "io/probe.h"
 #include "sim/world.h"
 #include "tests/broker/sim_cluster.h"
+#include "tests/kafka/kafka_sim_calls.h"
 #include "tests/kafka/kafka_sim_cluster.h"
 
 namespace meridian {
@@ -276,39 +277,6 @@ std::vector<PipelinedAnswer> ProducePipelined(io::Runtime& rt, uint32_t node, in
   }
   (*stream)->Close();
   return answers;
-}
-
-// DescribeConfigs v1 of one resource at `node`: (error code, config name -> value).
-std::pair<int16_t, std::map<std::string, std::string>> DescribeConfigs(io::Runtime& rt,
-                                                                       uint32_t node, int8_t type,
-                                                                       const std::string& name) {
-  Writer body;
-  body.ArrayCount(1);
-  body.Int8(type);
-  body.String(name);
-  body.Int32(-1);
-  body.Bool(false);
-  const std::vector<uint8_t> response =
-      KafkaCall(rt, node, ApiKey::kDescribeConfigs, 1, body.Take());
-  Reader reader(response);
-  (void)reader.Int32();
-  if (reader.ArrayCount(1) != 1) return {-100, {}};
-  const int16_t error = reader.Int16();
-  (void)reader.NullableString();
-  (void)reader.Int8();
-  (void)reader.String();
-  std::map<std::string, std::string> configs;
-  const size_t count = reader.ArrayCount(100);
-  for (size_t i = 0; i < count && reader.ok(); i++) {
-    const std::string key = reader.String();
-    configs[key] = reader.NullableString().value_or("(null)");
-    (void)reader.Bool();
-    (void)reader.Int8();
-    (void)reader.Bool();
-    (void)reader.ArrayCount(0);
-  }
-  EXPECT_TRUE(reader.ok() && reader.remaining() == 0) << reader.status();
-  return {error, configs};
 }
 
 // Creates "orders" (3 partitions, 3 replicas) through the Kafka session and waits until each

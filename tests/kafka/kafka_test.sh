@@ -27,6 +27,12 @@
 #     every broker) lists each of those groups once; kafka-python's DescribeGroups shows a live
 #     member (Stable, range, its client id, host, subscription and partitions), then Empty once
 #     it left; an unknown group is Dead.
+#  6b. DeleteGroups: kafka-python's delete_consumer_groups refused for a group with a live
+#     member (NON_EMPTY_GROUP; `meridian group delete` exits 1), then deleting empty groups (their
+#     offsets gone, Dead) and an unknown one (GROUP_ID_NOT_FOUND); `meridian group delete`.
+#  6c. AlterConfigs through kafka-python and confluent-kafka (retention changed, the whole set
+#     replaced, refusals with Kafka's codes); IncrementalAlterConfigs v0 written with
+#     kafka-python's protocol classes (no client here has it); `meridian topic alter`.
 #  7. Reads near the client: kcat with client.rack set to a follower's region reads a topic
 #     whole, and that follower's meridian_fetch_follower_bytes_total shows it served them
 #     (KIP-392 preferred_read_replica); then `meridian consume --region` does the same.
@@ -411,6 +417,145 @@ assert manual.state == "Empty" and never.state == "Dead", (manual, never)
 print("  kafka-python DescribeGroups: kp-describe Empty after its member left; kp-manual Empty,"
       " never-joined Dead")
 EOF
+
+echo "== 6b. DeleteGroups: kafka-python and meridian group delete"
+"$PYTHON" - "$KAFKA" "$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=20 "${CLI_TLS_FLAGS[@]}" <<'EOF' ||
+import subprocess, sys, time
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.errors import GroupIdNotFoundError, NoError, NonEmptyGroupError
+servers, cli = sys.argv[1].split(","), sys.argv[2:]
+admin = KafkaAdminClient(bootstrap_servers=servers)
+member = KafkaConsumer("grouped", bootstrap_servers=servers, group_id="kp-delete",
+                       enable_auto_commit=False, session_timeout_ms=6000,
+                       heartbeat_interval_ms=500)
+for attempt in range(100):  # Until it has joined and been given its partitions.
+    member.poll(timeout_ms=200)
+    if member.assignment():
+        break
+refused = admin.delete_consumer_groups(["kp-delete"])
+assert refused == [("kp-delete", NonEmptyGroupError)], refused
+run = subprocess.run(cli + ["group", "delete", "kp-delete"], capture_output=True, text=True)
+assert run.returncode == 1 and "has live members" in run.stderr, (run.returncode, run.stderr)
+print("  kafka-python DeleteGroups kp-delete with a live member: NonEmptyGroupError;"
+      " meridian group delete: exit 1")
+member.close(autocommit=False)  # LeaveGroup: the group empties.
+for attempt in range(50):
+    if admin.describe_consumer_groups(["kp-delete"])[0].state == "Empty":
+        break
+    time.sleep(0.2)
+results = dict(admin.delete_consumer_groups(["kp-group", "kp-delete", "never-joined"]))
+want = {"kp-group": NoError, "kp-delete": NoError, "never-joined": GroupIdNotFoundError}
+assert results == want, results
+states = [g.state for g in admin.describe_consumer_groups(["kp-group", "kp-delete"])]
+assert states == ["Dead", "Dead"], states
+check = KafkaConsumer(bootstrap_servers=servers, group_id="kp-group", enable_auto_commit=False)
+committed = [check.committed(TopicPartition("grouped", p)) for p in range(3)]
+assert committed == [None, None, None], committed
+check.close(autocommit=False)
+print(f"  kafka-python DeleteGroups: {sorted((g, e.__name__) for g, e in results.items())};"
+      " both Dead, kp-group's offsets gone")
+EOF
+  fail "kafka-python DeleteGroups"
+cli group delete kcat-group | grep -q "deleted group 'kcat-group'" || fail "meridian group delete"
+rc=0
+cli group delete kcat-group 2>"$WORK/delete.err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "group 'kcat-group' does not exist" "$WORK/delete.err" ||
+  fail "a second meridian group delete exited $rc: $(cat "$WORK/delete.err")"
+echo "  meridian group delete kcat-group: deleted; again: exit 1, does not exist"
+
+echo "== 6c. AlterConfigs: kafka-python, confluent-kafka; IncrementalAlterConfigs (raw, kafka-python)"
+"$PYTHON" - "$KAFKA" <<'EOF' || fail "AlterConfigs / IncrementalAlterConfigs"
+import sys, time
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource as CfResource
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.protocol.api import Request, Response
+from kafka.protocol.types import Array, Boolean, Int8, Int16, Int32, Schema, String
+servers, topic = sys.argv[1].split(","), "created-by-kafka-python"
+admin = KafkaAdminClient(bootstrap_servers=servers)
+
+def configs():  # name -> (value, read_only), from whichever node answers.
+    result = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    resource = result[0].resources[0]
+    assert resource[0] == 0, resource
+    return {entry[0]: (entry[1], entry[2]) for entry in resource[4]}
+
+def wait_for(want):  # Every node's metadata follows the controller a moment later.
+    for attempt in range(50):
+        got = {name: configs()[name][0] for name in want}
+        if got == want:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"configs {got}, want {want}")
+
+before = configs()
+assert before["retention.ms"] == ("3600000", False), before
+assert before["cleanup.policy"] == ("delete", True), before
+# kafka-python's AlterConfigs (v1) sets the whole set: retention.bytes goes back to -1.
+response = admin.alter_configs(
+    [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": "7200000"})])
+assert [r[0] for r in response.resources] == [0], response
+wait_for({"retention.ms": "7200000", "retention.bytes": "-1"})
+refused = admin.alter_configs([
+    ConfigResource(ConfigResourceType.TOPIC, topic, configs={"segment.bytes": "1"}),
+    ConfigResource(ConfigResourceType.TOPIC, "no-such-topic", configs={"retention.ms": "1"}),
+    ConfigResource(ConfigResourceType.BROKER, "1", configs={"log.retention.ms": "1"})])
+assert [r[0] for r in refused.resources] == [40, 3, 42], refused
+print("  kafka-python AlterConfigs: retention.ms 7200000 (retention.bytes back to -1);"
+      " unknown config 40, unknown topic 3, a broker 42")
+
+cf = AdminClient({"bootstrap.servers": sys.argv[1]})
+for future in cf.alter_configs(
+        [CfResource("TOPIC", topic, set_config={"retention.bytes": "1048576"})]).values():
+    future.result(timeout=30)
+wait_for({"retention.bytes": "1048576", "retention.ms": "-1"})
+for resource in [CfResource("TOPIC", topic, set_config={"cleanup.policy": "compact"}),
+                 CfResource("BROKER", "1", set_config={"log.retention.ms": "1"})]:
+    for future in cf.alter_configs([resource]).values():
+        try:
+            future.result(timeout=30)
+            raise AssertionError(f"{resource} was altered")
+        except KafkaException as refusal:
+            assert refusal.args[0].code() == KafkaError.INVALID_REQUEST, refusal
+print("  confluent-kafka AlterConfigs: retention.bytes 1048576 (retention.ms back to -1);"
+      " cleanup.policy and a broker refused with INVALID_REQUEST")
+
+# No client here speaks IncrementalAlterConfigs (librdkafka has it from 2.2, kafka-python
+# 2.0.2 not at all): the request is written with kafka-python's protocol classes and sent on
+# its admin client's connection.
+class IncrementalAlterConfigsResponse_v0(Response):
+    API_KEY, API_VERSION = 44, 0
+    SCHEMA = Schema(("throttle_time_ms", Int32), ("responses", Array(
+        ("error_code", Int16), ("error_message", String("utf-8")), ("resource_type", Int8),
+        ("resource_name", String("utf-8")))))
+
+class IncrementalAlterConfigsRequest_v0(Request):
+    API_KEY, API_VERSION, RESPONSE_TYPE = 44, 0, IncrementalAlterConfigsResponse_v0
+    SCHEMA = Schema(("resources", Array(
+        ("resource_type", Int8), ("resource_name", String("utf-8")),
+        ("configs", Array(("name", String("utf-8")), ("config_operation", Int8),
+                          ("value", String("utf-8")))))), ("validate_only", Boolean))
+
+def incremental(entries):  # [(name, operation: 0 SET, 1 DELETE, 2 APPEND, value)] -> codes
+    request = IncrementalAlterConfigsRequest_v0(resources=[(2, topic, entries)],
+                                                validate_only=False)
+    future = admin._send_request_to_node(admin._client.least_loaded_node(), request)
+    admin._wait_for_futures([future])
+    return [r[0] for r in future.value.responses]
+
+assert incremental([("retention.ms", 0, "60000")]) == [0]
+wait_for({"retention.ms": "60000", "retention.bytes": "1048576"})
+assert incremental([("retention.bytes", 1, None)]) == [0]
+wait_for({"retention.ms": "60000", "retention.bytes": "-1"})
+assert incremental([("retention.ms", 2, "5")]) == [40]
+print("  IncrementalAlterConfigs: SET retention.ms kept retention.bytes; DELETE retention.bytes"
+      " back to -1; APPEND refused (40)")
+EOF
+cli topic alter created-by-kafka-python --retention-ms=0 >/dev/null || fail "meridian topic alter"
+cli topic describe created-by-kafka-python | grep -q "retention unlimited, unlimited" ||
+  fail "meridian topic alter: $(cli topic describe created-by-kafka-python | head -n 1)"
+echo "  meridian topic alter --retention-ms=0: what kafka-python set is back to unlimited"
 
 echo "== 7. reads near the client: client.rack (KIP-392) and meridian consume --region"
 follower_bytes() {
