@@ -1,10 +1,10 @@
 // Node liveness for quiescent partition groups (core/raft/design.md "Quiescence").
 //
 // A quiesced group sends nothing, so its followers cannot tell a leader that has nothing to say
-// from one that died. Instead, every node sends every other registered node one small liveness
-// message per heartbeat interval (a raft heartbeat under kLivenessGroup, which no raft group
-// has), and any verified peer message counts as being heard from. A node not heard from for an
-// election timeout is not live. Each change is handed to every hosted partition replica that
+// from one that died. Instead, every node sends every node it shares a partition group with one
+// small liveness message per heartbeat interval (a raft heartbeat under kLivenessGroup, which no
+// raft group has), and any verified peer message counts as being heard from. A node not heard from
+// for an election timeout is not live. Each change is handed to every hosted partition replica that
 // has the node as a member: a quiesced leader wakes (and its check-quorum decides whether it
 // still leads), a quiesced follower whose leader died wakes and campaigns. The cost is per node
 // pair, not per group: what an idle partition costs is nothing but its memory.
@@ -21,16 +21,22 @@ io::Duration LivenessWindow(const Broker::State& state) {
   return state.options.tick * state.options.raft.election_timeout_ticks;
 }
 
+// To every node that shares a hosted partition group with this one: the nodes whose liveness
+// some replica here needs (not every registered node: a registration names a node, it does not
+// make it reachable).
 void SendLivenessMessages(Broker::State& state) {
-  const uint32_t me = state.options.node_id;
-  for (const auto& [node, record] : state.controller_machine->metadata.nodes()) {
-    if (node == me) continue;
-    const raft::Message message{.type = raft::MessageType::kHeartbeat,
-                                .from = io::NodeId(me),
-                                .to = io::NodeId(node),
-                                .term = raft::Term(1)};
-    state.runtime.network().Send(io::NodeId(node),
-                                 wire::EncodePeerMessage(kLivenessGroup, message));
+  const io::NodeId me(state.options.node_id);
+  absl::btree_set<io::NodeId> peers;
+  for (const auto& [group, hosted] : state.partitions) {
+    const raft::Membership& members = hosted.replica->membership();
+    peers.insert(members.voters.begin(), members.voters.end());
+    peers.insert(members.learners.begin(), members.learners.end());
+  }
+  peers.erase(me);
+  for (io::NodeId node : peers) {
+    const raft::Message message{
+        .type = raft::MessageType::kHeartbeat, .from = me, .to = node, .term = raft::Term(1)};
+    state.runtime.network().Send(node, wire::EncodePeerMessage(kLivenessGroup, message));
   }
 }
 
