@@ -61,12 +61,12 @@ void Serve(io::Runtime& rt) {
 
 // Reads the broker's responses until the connection ends; each must be a valid client message.
 void ReadResponses(io::Runtime& rt, std::shared_ptr<io::Stream> stream) {
-  io::FrameReader reader(*stream, wire::kClientMessageBytesMax);
+  io::FrameReader reader(*stream, core::wire::kClientMessageBytesMax);
   while (true) {
     absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(io::Instant::Infinite());
     if (!frame.ok()) return;
-    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response =
-        wire::DecodeClientMessage(*frame);
+    absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> response =
+        core::wire::DecodeClientMessage(*frame);
     MERIDIAN_CHECK(response.ok(), "the broker sent a frame that does not decode: {}",
                    response.status().ToString());
   }

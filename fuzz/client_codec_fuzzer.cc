@@ -51,16 +51,16 @@ class BytesStream final : public io::Stream {
 
 // Reads every field of a verified batch, so ASan sees any read the verifier let through.
 void TouchBatch(std::span<const uint8_t> bytes) {
-  absl::StatusOr<const wire::RecordBatch*> batch = wire::VerifyRecordBatch(bytes);
+  absl::StatusOr<const core::wire::RecordBatch*> batch = core::wire::VerifyRecordBatch(bytes);
   if (!batch.ok()) return;
   MERIDIAN_CHECK((*batch)->records() != nullptr && (*batch)->records()->size() > 0);
   size_t total = 0;
-  for (const wire::Record* record : *(*batch)->records()) {
+  for (const core::wire::Record* record : *(*batch)->records()) {
     MERIDIAN_CHECK(record != nullptr);
     if (record->key() != nullptr) total += record->key()->size();
     if (record->value() != nullptr) total += record->value()->size();
     if (record->headers() == nullptr) continue;
-    for (const wire::Header* header : *record->headers()) {
+    for (const core::wire::Header* header : *record->headers()) {
       if (header->key() != nullptr) total += header->key()->size();
       if (header->value() != nullptr) total += header->value()->size();
     }
@@ -70,40 +70,41 @@ void TouchBatch(std::span<const uint8_t> bytes) {
   (void)total;
 }
 
-void CheckMessage(const wire::ClientMessageT& message, size_t input_bytes) {
-  if (const wire::ProduceRequestT* produce = message.body.AsProduceRequest()) {
+void CheckMessage(const core::wire::ClientMessageT& message, size_t input_bytes) {
+  if (const core::wire::ProduceRequestT* produce = message.body.AsProduceRequest()) {
     TouchBatch(produce->batch);
   }
-  if (const wire::FetchResponseT* fetch = message.body.AsFetchResponse()) {
+  if (const core::wire::FetchResponseT* fetch = message.body.AsFetchResponse()) {
     for (const auto& batch : fetch->batches) {
       if (batch != nullptr) TouchBatch(batch->batch);
     }
   }
-  const std::vector<uint8_t> encoded = wire::EncodeClientMessage(message);
+  const std::vector<uint8_t> encoded = core::wire::EncodeClientMessage(message);
   // What decoding copied out is bounded by what came in (no amplification through shared
   // offsets); re-encoding adds at most padding and the vtables Pack writes per table.
   MERIDIAN_CHECK(encoded.size() <= 2 * input_bytes + 1024,
                  "{} bytes decoded into a message that re-encodes to {} bytes", input_bytes,
                  encoded.size());
-  if (!wire::FitsInAFrame(encoded)) return;
-  absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> again = wire::DecodeClientMessage(encoded);
+  if (!core::wire::FitsInAFrame(encoded)) return;
+  absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> again =
+      core::wire::DecodeClientMessage(encoded);
   MERIDIAN_CHECK(again.ok(), "a re-encoded message does not decode: {}", again.status().ToString());
-  MERIDIAN_CHECK(wire::EncodeClientMessage(**again) == encoded, "re-encoding is not stable");
+  MERIDIAN_CHECK(core::wire::EncodeClientMessage(**again) == encoded, "re-encoding is not stable");
 }
 
 void DecodePayload(std::span<const uint8_t> payload) {
-  absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> message =
-      wire::DecodeClientMessage(payload);
+  absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> message =
+      core::wire::DecodeClientMessage(payload);
   if (!message.ok()) return;
   MERIDIAN_CHECK(*message != nullptr);
-  MERIDIAN_CHECK(message->get()->body.type != wire::Body::NONE);
+  MERIDIAN_CHECK(message->get()->body.type != core::wire::Body::NONE);
   CheckMessage(**message, payload.size());
 }
 
 void Run(std::span<const uint8_t> input) {
   DecodePayload(input);
   BytesStream stream(input);
-  io::FrameReader reader(stream, wire::kClientMessageBytesMax);
+  io::FrameReader reader(stream, core::wire::kClientMessageBytesMax);
   // Each frame needs at least its 8-byte header, so this ends; the bound says so explicitly.
   for (size_t frames = 0; frames <= input.size() / io::kFrameHeaderBytes; frames++) {
     absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(io::Instant::Infinite());

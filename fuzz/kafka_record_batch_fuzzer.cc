@@ -56,12 +56,12 @@ void Run(std::span<const uint8_t> input) {
   MERIDIAN_CHECK(again.has_value(), "a re-encoded batch does not decode: {}", error.reason);
   MERIDIAN_CHECK(*again == *batch, "a re-encoded batch decodes differently");
   std::string why;
-  std::optional<wire::RecordBatchT> meridian = core::kafka::ToMeridianBatch(*batch, &why);
+  std::optional<core::wire::RecordBatchT> meridian = core::kafka::ToMeridianBatch(*batch, &why);
   if (!meridian.has_value()) return;
-  const std::vector<uint8_t> stored = wire::EncodeRecordBatch(*meridian);
-  absl::StatusOr<const wire::RecordBatch*> verified = wire::VerifyRecordBatch(stored);
+  const std::vector<uint8_t> stored = core::wire::EncodeRecordBatch(*meridian);
+  absl::StatusOr<const core::wire::RecordBatch*> verified = core::wire::VerifyRecordBatch(stored);
   if (!verified.ok()) {
-    MERIDIAN_CHECK(stored.size() > wire::kBatchBytesMax, "{}", verified.status().ToString());
+    MERIDIAN_CHECK(stored.size() > core::wire::kBatchBytesMax, "{}", verified.status().ToString());
     return;
   }
   std::vector<uint8_t> fetched;

@@ -55,121 +55,122 @@ void Action(Bytes& script, uint8_t action, const Bytes& data) {
 
 // ------------------------------------------------------------------ client messages
 
-wire::ClientMessageT Hello() {
-  wire::HelloRequestT hello;
+core::wire::ClientMessageT Hello() {
+  core::wire::HelloRequestT hello;
   hello.version_min = 1;
   hello.version_max = 1;
   hello.client_id = "fuzz-seed";
-  return wire::Message(1, std::move(hello));
+  return core::wire::Message(1, std::move(hello));
 }
 
 Bytes Batch(int records, uint64_t producer_id = 0, int32_t base_sequence = 0) {
-  wire::RecordBatchT batch;
+  core::wire::RecordBatchT batch;
   batch.producer_id = producer_id;
   batch.producer_epoch = producer_id == 0 ? 0 : 1;
   batch.base_sequence = base_sequence;
   for (int i = 0; i < records; i++) {
-    auto record = std::make_unique<wire::RecordT>();
+    auto record = std::make_unique<core::wire::RecordT>();
     record->timestamp_ms = 1'700'000'000'000 + i;
     record->key = {'k', static_cast<uint8_t>('0' + i % 10)};
     record->value = {'v', 'a', 'l', static_cast<uint8_t>('0' + i % 10)};
     if (i % 2 == 1) {
-      auto header = std::make_unique<wire::HeaderT>();
+      auto header = std::make_unique<core::wire::HeaderT>();
       header->key = "h";
       header->value = {1, 2, 3};
       record->headers.push_back(std::move(header));
     }
     batch.records.push_back(std::move(record));
   }
-  return wire::EncodeRecordBatch(batch);
+  return core::wire::EncodeRecordBatch(batch);
 }
 
-std::vector<std::pair<std::string, wire::ClientMessageT>> Requests() {
-  std::vector<std::pair<std::string, wire::ClientMessageT>> out;
+std::vector<std::pair<std::string, core::wire::ClientMessageT>> Requests() {
+  std::vector<std::pair<std::string, core::wire::ClientMessageT>> out;
   out.emplace_back("hello", Hello());
-  wire::CreateTopicRequestT create;
+  core::wire::CreateTopicRequestT create;
   create.name = "t";
   create.partitions = 2;
   create.replication_factor = 1;
-  out.emplace_back("create-topic", wire::Message(2, create));
-  wire::MetadataRequestT metadata;
+  out.emplace_back("create-topic", core::wire::Message(2, create));
+  core::wire::MetadataRequestT metadata;
   metadata.topics = {"t", "missing"};
-  out.emplace_back("metadata", wire::Message(3, metadata));
-  wire::InitProducerIdRequestT init;
-  out.emplace_back("init-producer-id", wire::Message(4, init));
-  wire::ProduceRequestT produce;
+  out.emplace_back("metadata", core::wire::Message(3, metadata));
+  core::wire::InitProducerIdRequestT init;
+  out.emplace_back("init-producer-id", core::wire::Message(4, init));
+  core::wire::ProduceRequestT produce;
   produce.topic = "t";
   produce.partition = 0;
   produce.timeout_ms = 1000;
   produce.batch = Batch(3);
-  out.emplace_back("produce", wire::Message(5, produce));
+  out.emplace_back("produce", core::wire::Message(5, produce));
   produce.batch = Batch(2, /*producer_id=*/1, /*base_sequence=*/0);
-  produce.acks = wire::Acks::Leader;
-  out.emplace_back("produce-idempotent", wire::Message(6, produce));
-  wire::FetchRequestT fetch;
+  produce.acks = core::wire::Acks::Leader;
+  out.emplace_back("produce-idempotent", core::wire::Message(6, produce));
+  core::wire::FetchRequestT fetch;
   fetch.topic = "t";
   fetch.partition = 0;
   fetch.offset = 0;
   fetch.max_bytes = 1 << 16;
   fetch.max_wait_ms = 100;
-  out.emplace_back("fetch", wire::Message(7, fetch));
-  wire::ListOffsetsRequestT list;
+  out.emplace_back("fetch", core::wire::Message(7, fetch));
+  core::wire::ListOffsetsRequestT list;
   list.topic = "t";
-  list.spec = wire::OffsetSpec::Timestamp;
+  list.spec = core::wire::OffsetSpec::Timestamp;
   list.timestamp_ms = 1'700'000'000'001;
-  out.emplace_back("list-offsets", wire::Message(8, list));
-  out.emplace_back("replica-status", wire::Message(9, wire::ReplicaStatusRequestT{}));
-  wire::RegisterNodeRequestT reg;
-  reg.node = std::make_unique<wire::NodeInfoT>();
+  out.emplace_back("list-offsets", core::wire::Message(8, list));
+  out.emplace_back("replica-status", core::wire::Message(9, core::wire::ReplicaStatusRequestT{}));
+  core::wire::RegisterNodeRequestT reg;
+  reg.node = std::make_unique<core::wire::NodeInfoT>();
   reg.node->id = 2;
   reg.node->region = "r";
   reg.node->host = "node2";
   reg.node->port = 9092;
-  out.emplace_back("register-node", wire::Message(10, reg));
-  wire::DeleteTopicRequestT del;
+  out.emplace_back("register-node", core::wire::Message(10, reg));
+  core::wire::DeleteTopicRequestT del;
   del.name = "t";
-  out.emplace_back("delete-topic", wire::Message(11, del));
+  out.emplace_back("delete-topic", core::wire::Message(11, del));
   return out;
 }
 
-std::vector<std::pair<std::string, wire::ClientMessageT>> Responses() {
-  std::vector<std::pair<std::string, wire::ClientMessageT>> out;
-  out.emplace_back("error", wire::ErrorMessage(1, wire::ErrorCode::NotLeader, "ask n2", 2));
-  wire::FetchResponseT fetch;
+std::vector<std::pair<std::string, core::wire::ClientMessageT>> Responses() {
+  std::vector<std::pair<std::string, core::wire::ClientMessageT>> out;
+  out.emplace_back("error",
+                   core::wire::ErrorMessage(1, core::wire::ErrorCode::NotLeader, "ask n2", 2));
+  core::wire::FetchResponseT fetch;
   fetch.high_watermark = 5;
   for (int64_t base : {0, 3}) {
-    auto batch = std::make_unique<wire::FetchedBatchT>();
+    auto batch = std::make_unique<core::wire::FetchedBatchT>();
     batch->base_offset = base;
     batch->batch = Batch(3);
     fetch.batches.push_back(std::move(batch));
   }
-  out.emplace_back("fetch-response", wire::Message(2, std::move(fetch)));
-  wire::MetadataResponseT metadata;
-  auto node = std::make_unique<wire::NodeInfoT>();
+  out.emplace_back("fetch-response", core::wire::Message(2, std::move(fetch)));
+  core::wire::MetadataResponseT metadata;
+  auto node = std::make_unique<core::wire::NodeInfoT>();
   node->id = 1;
   node->host = "node1";
   metadata.nodes.push_back(std::move(node));
-  auto topic = std::make_unique<wire::TopicInfoT>();
+  auto topic = std::make_unique<core::wire::TopicInfoT>();
   topic->name = "t";
-  auto partition = std::make_unique<wire::PartitionInfoT>();
+  auto partition = std::make_unique<core::wire::PartitionInfoT>();
   partition->replicas = {1, 2, 3};
   partition->leader = 1;
   topic->partitions.push_back(std::move(partition));
   metadata.topics.push_back(std::move(topic));
   metadata.missing_topics = {"gone"};
-  out.emplace_back("metadata-response", wire::Message(3, std::move(metadata)));
+  out.emplace_back("metadata-response", core::wire::Message(3, std::move(metadata)));
   return out;
 }
 
 void ClientSeeds() {
   Bytes stream;
   for (auto& [name, message] : Requests()) {
-    const Bytes encoded = wire::EncodeClientMessage(message);
+    const Bytes encoded = core::wire::EncodeClientMessage(message);
     Write("client_codec", name, encoded);
     Append(stream, io::EncodeFrame(encoded));
   }
   for (auto& [name, message] : Responses()) {
-    Write("client_codec", name, wire::EncodeClientMessage(message));
+    Write("client_codec", name, core::wire::EncodeClientMessage(message));
   }
   Write("client_codec", "framed-stream", stream);
   // Regression: 64 offsets to one 4 KiB topic name. Before the unpack budget in
@@ -177,9 +178,9 @@ void ClientSeeds() {
   flatbuffers::FlatBufferBuilder builder;
   const auto name = builder.CreateString(std::string(4096, 'a'));
   const std::vector<flatbuffers::Offset<flatbuffers::String>> names(64, name);
-  const auto request = wire::CreateMetadataRequest(builder, builder.CreateVector(names));
-  builder.Finish(
-      wire::CreateClientMessage(builder, 1, wire::Body::MetadataRequest, request.Union()));
+  const auto request = core::wire::CreateMetadataRequest(builder, builder.CreateVector(names));
+  builder.Finish(core::wire::CreateClientMessage(builder, 1, core::wire::Body::MetadataRequest,
+                                                 request.Union()));
   Write("client_codec", "shared-strings",
         Bytes(builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()),
         "regression-");
@@ -188,10 +189,10 @@ void ClientSeeds() {
 // ------------------------------------------------------------------ broker sessions
 
 void BrokerSeeds() {
-  std::vector<std::pair<std::string, wire::ClientMessageT>> requests = Requests();
+  std::vector<std::pair<std::string, core::wire::ClientMessageT>> requests = Requests();
   const auto frame = [&](Bytes& script, const std::string& name) {
     for (auto& [n, message] : requests) {
-      if (n == name) return Action(script, 0, wire::EncodeClientMessage(message));
+      if (n == name) return Action(script, 0, core::wire::EncodeClientMessage(message));
     }
     MERIDIAN_UNREACHABLE("no request {}", name);
   };
@@ -251,7 +252,7 @@ Message Msg(MessageType type, uint32_t from, uint32_t to, uint64_t term) {
 }
 
 void RaftMessage(Bytes& script, const Message& message) {
-  Action(script, 0, wire::EncodePeerMessage(7, message));
+  Action(script, 0, core::wire::EncodePeerMessage(7, message));
 }
 
 // Messages a live group really sends, captured from a TestNet run: an election, proposals, a

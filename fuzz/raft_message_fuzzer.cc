@@ -39,15 +39,15 @@ constexpr uint32_t kNodes = 3;
 
 // Decodes, checks the codec's round trip, and steps the message into the group.
 void StepBytes(TestNet& net, std::span<const uint8_t> bytes, InputReader& input) {
-  absl::StatusOr<wire::PeerRaftMessage> decoded = wire::DecodePeerMessage(bytes);
+  absl::StatusOr<core::wire::PeerRaftMessage> decoded = core::wire::DecodePeerMessage(bytes);
   if (!decoded.ok()) return;
   const core::raft::Message& message = decoded->message;
-  MERIDIAN_CHECK(wire::ValidateRaftMessage(message).ok(), "decoded but does not validate");
-  const std::vector<uint8_t> encoded = wire::EncodePeerMessage(decoded->group, message);
-  absl::StatusOr<wire::PeerRaftMessage> again = wire::DecodePeerMessage(encoded);
+  MERIDIAN_CHECK(core::wire::ValidateRaftMessage(message).ok(), "decoded but does not validate");
+  const std::vector<uint8_t> encoded = core::wire::EncodePeerMessage(decoded->group, message);
+  absl::StatusOr<core::wire::PeerRaftMessage> again = core::wire::DecodePeerMessage(encoded);
   MERIDIAN_CHECK(again.ok(), "re-encoded message does not decode: {}", again.status().ToString());
   MERIDIAN_CHECK(again->group == decoded->group);
-  MERIDIAN_CHECK(wire::EncodePeerMessage(again->group, again->message) == encoded,
+  MERIDIAN_CHECK(core::wire::EncodePeerMessage(again->group, again->message) == encoded,
                  "re-encoding is not stable");
   const uint32_t to = message.to.value();
   const uint32_t target = to >= 1 && to <= kNodes ? to : 1 + input.Byte() % kNodes;

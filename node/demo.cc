@@ -70,7 +70,8 @@ class Demo {
 bool Demo::CreateTopic() {
   const io::Instant start = rt_.Now();
   while (rt_.Now() < start + seconds(30)) {
-    absl::StatusOr<wire::TopicInfoT> created = client_->CreateTopic(kTopic, kPartitions, kNodes);
+    absl::StatusOr<core::wire::TopicInfoT> created =
+        client_->CreateTopic(kTopic, kPartitions, kNodes);
     if (created.ok()) {
       fmt::print(
           "demo: topic '{}' created ({} partitions, replication factor {}) {:.0f} ms "
@@ -101,9 +102,9 @@ bool Demo::CheckBasics() {
   }
   io::FrameReader reader(**stream);
   absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(rt_.Now() + seconds(2));
-  auto refusal = frame.ok() ? wire::DecodeClientMessage(*frame) : frame.status();
+  auto refusal = frame.ok() ? core::wire::DecodeClientMessage(*frame) : frame.status();
   if (!refusal.ok() || (*refusal)->body.AsErrorResponse() == nullptr ||
-      (*refusal)->body.AsErrorResponse()->code != wire::ErrorCode::BadRequest) {
+      (*refusal)->body.AsErrorResponse()->code != core::wire::ErrorCode::BadRequest) {
     fmt::print("demo: garbage was not refused with BadRequest\n");
     return false;
   }
@@ -139,11 +140,12 @@ bool Demo::WaitCaughtUp(int victim) {
   const io::Instant restarted_at = rt_.Now();
   bool caught_up = false;
   while (!caught_up && rt_.Now() < restarted_at + seconds(30)) {
-    absl::StatusOr<wire::ReplicaStatusResponseT> mine = client_->ReplicaStatus(io::NodeId(victim));
+    absl::StatusOr<core::wire::ReplicaStatusResponseT> mine =
+        client_->ReplicaStatus(io::NodeId(victim));
     caught_up = mine.ok() && mine->replicas.size() == kPartitions;
     for (size_t i = 0; caught_up && i < mine->replicas.size(); i++) {
       const int leader = LeaderOf(*client_, nodes_, kTopic, mine->replicas[i]->partition);
-      absl::StatusOr<wire::ReplicaStatusResponseT> theirs =
+      absl::StatusOr<core::wire::ReplicaStatusResponseT> theirs =
           leader == 0 ? absl::UnavailableError("no leader")
                       : client_->ReplicaStatus(io::NodeId(leader));
       if (!theirs.ok()) {

@@ -231,7 +231,8 @@ int LeaderOf(client::Client& client, const std::vector<NodeProcess>& nodes,
              const std::string& topic, uint32_t partition) {
   for (const NodeProcess& node : nodes) {
     if (node.pid <= 0) continue;
-    absl::StatusOr<wire::ReplicaStatusResponseT> status = client.ReplicaStatus(io::NodeId(node.id));
+    absl::StatusOr<core::wire::ReplicaStatusResponseT> status =
+        client.ReplicaStatus(io::NodeId(node.id));
     if (!status.ok()) continue;
     for (const auto& replica : status->replicas) {
       if (replica->topic == topic && replica->partition == partition && replica->role == "leader") {

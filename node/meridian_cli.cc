@@ -53,7 +53,7 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
 // Longest input line `produce` accepts: a record must fit in one batch anyway.
-constexpr size_t kLineBytesMax = wire::kBatchBytesMax;
+constexpr size_t kLineBytesMax = core::wire::kBatchBytesMax;
 constexpr size_t kReadChunkBytes = 64 << 10;
 // Records produced but not yet seen resolved; beyond this the reader waits for deliveries.
 constexpr size_t kDeliveriesPendingMax = 1 << 20;
@@ -419,8 +419,9 @@ class Session {
 
   // Metadata for `topics` (all when empty). A failure that is no node's answer means no node
   // could be reached, which is what the person needs to hear.
-  absl::StatusOr<wire::MetadataResponseT> Connect(std::vector<std::string> topics = {}) {
-    absl::StatusOr<wire::MetadataResponseT> metadata = client_.RefreshMetadata(std::move(topics));
+  absl::StatusOr<core::wire::MetadataResponseT> Connect(std::vector<std::string> topics = {}) {
+    absl::StatusOr<core::wire::MetadataResponseT> metadata =
+        client_.RefreshMetadata(std::move(topics));
     if (!metadata.ok() && !client::WireErrorCode(metadata.status()).has_value()) {
       return absl::UnavailableError(fmt::format("cannot reach any node at {}: {}", bootstrap_,
                                                 std::string(metadata.status().message())));
@@ -429,8 +430,8 @@ class Session {
   }
 
   // The topic's description, or NotFound "topic 'x' does not exist".
-  absl::StatusOr<wire::TopicInfoT> Topic(const std::string& name) {
-    absl::StatusOr<wire::MetadataResponseT> metadata = Connect({name});
+  absl::StatusOr<core::wire::TopicInfoT> Topic(const std::string& name) {
+    absl::StatusOr<core::wire::MetadataResponseT> metadata = Connect({name});
     if (!metadata.ok()) return metadata.status();
     for (auto& topic : metadata->topics) {
       if (topic != nullptr && topic->name == name) return std::move(*topic);
@@ -448,11 +449,11 @@ class Session {
 
 // A wire error as a person reads it; the topic names the subject of "does not exist".
 std::string Explain(const absl::Status& status, const std::string& topic) {
-  const std::optional<wire::ErrorCode> code = client::WireErrorCode(status);
-  if (code == wire::ErrorCode::UnknownTopicOrPartition && !topic.empty()) {
+  const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(status);
+  if (code == core::wire::ErrorCode::UnknownTopicOrPartition && !topic.empty()) {
     return fmt::format("topic '{}' does not exist", topic);
   }
-  if (code == wire::ErrorCode::TopicAlreadyExists) {
+  if (code == core::wire::ErrorCode::TopicAlreadyExists) {
     return fmt::format("topic '{}' already exists", topic);
   }
   return std::string(status.message());
@@ -490,9 +491,10 @@ std::string NodeName(uint32_t node) { return node == 0 ? "-" : std::to_string(no
 // ------------------------------------------------------------------------------------------
 // topic create / list / describe / delete.
 
-std::string Mode(const wire::TopicInfoT& topic) {
-  if (topic.consistency == wire::Consistency::Spread) return "spread (no region-loss guarantee)";
-  if (topic.consistency != wire::Consistency::Regional) {
+std::string Mode(const core::wire::TopicInfoT& topic) {
+  if (topic.consistency == core::wire::Consistency::Spread)
+    return "spread (no region-loss guarantee)";
+  if (topic.consistency != core::wire::Consistency::Regional) {
     return topic.home_region.empty() ? "strong"
                                      : fmt::format("strong (leaders in {})", topic.home_region);
   }
@@ -501,25 +503,26 @@ std::string Mode(const wire::TopicInfoT& topic) {
 }
 
 // --consistency, --home-region, --observers-per-region into `request`.
-absl::Status PlacementFlags(const Args& args, wire::CreateTopicRequestT& request) {
+absl::Status PlacementFlags(const Args& args, core::wire::CreateTopicRequestT& request) {
   if (args.Has("consistency")) {
     const std::string mode = args.Value("consistency");
     if (mode == "strong") {
-      request.consistency = wire::Consistency::Strong;
+      request.consistency = core::wire::Consistency::Strong;
     } else if (mode == "regional") {
-      request.consistency = wire::Consistency::Regional;
+      request.consistency = core::wire::Consistency::Regional;
     } else if (mode == "spread") {
-      request.consistency = wire::Consistency::Spread;
+      request.consistency = core::wire::Consistency::Spread;
     } else {
       return absl::InvalidArgumentError(
           fmt::format("--consistency='{}': use strong, regional or spread", mode));
     }
   }
-  if (args.Has("observers-per-region") && request.consistency != wire::Consistency::Regional) {
+  if (args.Has("observers-per-region") &&
+      request.consistency != core::wire::Consistency::Regional) {
     return absl::InvalidArgumentError("--observers-per-region needs --consistency=regional");
   }
-  if (args.Has("home-region") && request.consistency != wire::Consistency::Regional &&
-      request.consistency != wire::Consistency::Strong) {
+  if (args.Has("home-region") && request.consistency != core::wire::Consistency::Regional &&
+      request.consistency != core::wire::Consistency::Strong) {
     return absl::InvalidArgumentError(
         "--home-region needs --consistency=regional (where the voters are) or strong (where the "
         "leaders are preferred)");
@@ -527,7 +530,7 @@ absl::Status PlacementFlags(const Args& args, wire::CreateTopicRequestT& request
   if (args.Has("home-region")) request.home_region = args.Value("home-region");
   absl::StatusOr<int64_t> observers = IntFlag(args, "observers-per-region", 0, 16, 1);
   if (!observers.ok()) return observers.status();
-  if (request.consistency == wire::Consistency::Regional) {
+  if (request.consistency == core::wire::Consistency::Regional) {
     request.observers_per_region = static_cast<uint32_t>(*observers);
   }
   return absl::OkStatus();
@@ -546,21 +549,21 @@ int RunTopicCreate(Session& session, const Args& args) {
                                      retention_bytes.status(), retention_ms.status()}) {
     if (!status.ok()) return session.UsageError(status);
   }
-  if (name.empty() || name.size() > wire::kNameBytesMax) {
+  if (name.empty() || name.size() > core::wire::kNameBytesMax) {
     return session.UsageError(absl::InvalidArgumentError(
-        fmt::format("a topic name has 1 to {} bytes", wire::kNameBytesMax)));
+        fmt::format("a topic name has 1 to {} bytes", core::wire::kNameBytesMax)));
   }
-  wire::CreateTopicRequestT request;
+  core::wire::CreateTopicRequestT request;
   request.name = name;
   request.partitions = static_cast<uint32_t>(*partitions);
   request.replication_factor = static_cast<uint32_t>(*replication);
   request.retention_bytes = *retention_bytes;
   request.retention_ms = *retention_ms;
   if (absl::Status s = PlacementFlags(args, request); !s.ok()) return session.UsageError(s);
-  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+  if (absl::StatusOr<core::wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
     return session.Fail(metadata.status());
   }
-  absl::StatusOr<wire::TopicInfoT> created = session.client().CreateTopic(std::move(request));
+  absl::StatusOr<core::wire::TopicInfoT> created = session.client().CreateTopic(std::move(request));
   if (!created.ok()) return session.Fail(Explain(created.status(), name));
   fmt::print("created topic '{}': {} partitions, replication factor {}, {}\n", name,
              created->partitions.size(), created->replication_factor, Mode(*created));
@@ -568,7 +571,7 @@ int RunTopicCreate(Session& session, const Args& args) {
 }
 
 int RunTopicList(Session& session, const Args& args) {
-  absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect();
+  absl::StatusOr<core::wire::MetadataResponseT> metadata = session.Connect();
   if (!metadata.ok()) return session.Fail(metadata.status());
   Table table;
   table.Row({"TOPIC", "PARTITIONS", "REPLICATION", "RETENTION_BYTES", "RETENTION_MS"});
@@ -583,7 +586,7 @@ int RunTopicList(Session& session, const Args& args) {
 }
 
 int RunTopicDescribe(Session& session, const Args& args) {
-  absl::StatusOr<wire::TopicInfoT> topic = session.Topic(args.words[0]);
+  absl::StatusOr<core::wire::TopicInfoT> topic = session.Topic(args.words[0]);
   if (!topic.ok()) return session.Fail(topic.status());
   fmt::print("topic {}: {} partitions, replication factor {}, retention {}, {}, {}\n", topic->name,
              topic->partitions.size(), topic->replication_factor,
@@ -618,7 +621,7 @@ int RunTopicDescribe(Session& session, const Args& args) {
 
 int RunTopicDelete(Session& session, const Args& args) {
   const std::string name = args.words[0];
-  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+  if (absl::StatusOr<core::wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
     return session.Fail(metadata.status());
   }
   absl::Status deleted = session.client().DeleteTopic(name);
@@ -631,10 +634,10 @@ int RunTopicAddPartitions(Session& session, const Args& args) {
   const std::string name = args.words[0];
   absl::StatusOr<int64_t> total = IntFlag(args, "total", 1, 1 << 16, std::nullopt);
   if (!total.ok()) return session.UsageError(total.status());
-  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+  if (absl::StatusOr<core::wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
     return session.Fail(metadata.status());
   }
-  absl::StatusOr<wire::TopicInfoT> grown =
+  absl::StatusOr<core::wire::TopicInfoT> grown =
       session.client().AddPartitions(name, static_cast<uint32_t>(*total));
   if (!grown.ok()) return session.Fail(Explain(grown.status(), name));
   fmt::print("topic '{}' now has {} partitions\n", name, grown->partitions.size());
@@ -642,7 +645,7 @@ int RunTopicAddPartitions(Session& session, const Args& args) {
 }
 
 int RunTopicAlter(Session& session, const Args& args) {
-  wire::AlterTopicConfigRequestT request;
+  core::wire::AlterTopicConfigRequestT request;
   request.topic = args.words[0];
   request.validate_only = args.Has("validate-only");
   absl::StatusOr<int64_t> retention_bytes =
@@ -658,12 +661,13 @@ int RunTopicAlter(Session& session, const Args& args) {
   }
   request.retention_bytes = *retention_bytes;
   request.retention_ms = *retention_ms;
-  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+  if (absl::StatusOr<core::wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
     return session.Fail(metadata.status());
   }
   const std::string name = request.topic;
   const bool validate_only = request.validate_only;
-  absl::StatusOr<wire::TopicInfoT> altered = session.client().AlterTopicConfig(std::move(request));
+  absl::StatusOr<core::wire::TopicInfoT> altered =
+      session.client().AlterTopicConfig(std::move(request));
   if (!altered.ok()) return session.Fail(Explain(altered.status(), name));
   fmt::print("topic '{}'{}: retention {}, {}\n", name,
              validate_only ? " (validated; nothing changed)" : "",
@@ -675,10 +679,10 @@ int RunTopicPromote(Session& session, const Args& args) {
   const std::string name = args.words[0];
   absl::StatusOr<int64_t> partition = IntFlag(args, "partition", 0, 1023, std::nullopt);
   if (!partition.ok()) return session.UsageError(partition.status());
-  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+  if (absl::StatusOr<core::wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
     return session.Fail(metadata.status());
   }
-  absl::StatusOr<wire::PromotePartitionResponseT> promoted =
+  absl::StatusOr<core::wire::PromotePartitionResponseT> promoted =
       session.client().PromotePartition(name, static_cast<uint32_t>(*partition));
   if (!promoted.ok()) return session.Fail(Explain(promoted.status(), name));
   fmt::print("{}/{} promoted to epoch {}: node {} continues from offset {}\n", name, *partition,
@@ -712,11 +716,12 @@ int RunTopicReassign(Session& session, const Args& args) {
     return session.UsageError(absl::InvalidArgumentError("--replicas is required"));
   absl::StatusOr<std::vector<uint32_t>> observers = NodeIdsFlag(args, "observers");
   if (!observers.ok()) return session.UsageError(observers.status());
-  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+  if (absl::StatusOr<core::wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
     return session.Fail(metadata.status());
   }
-  absl::StatusOr<wire::ReassignPartitionResponseT> reassigned = session.client().ReassignPartition(
-      name, static_cast<uint32_t>(*partition), *replicas, *observers);
+  absl::StatusOr<core::wire::ReassignPartitionResponseT> reassigned =
+      session.client().ReassignPartition(name, static_cast<uint32_t>(*partition), *replicas,
+                                         *observers);
   if (!reassigned.ok()) return session.Fail(Explain(reassigned.status(), name));
   if (reassigned->target_replicas.empty()) {
     fmt::print("{}/{} already has these replicas\n", name, *partition);
@@ -877,7 +882,7 @@ absl::StatusOr<ProduceOptions> ParseProduceOptions(const Session& session, const
   if (acks != "quorum" && acks != "leader") {
     return absl::InvalidArgumentError(fmt::format("--acks='{}' is not quorum or leader", acks));
   }
-  options.producer.acks = acks == "leader" ? wire::Acks::Leader : wire::Acks::Quorum;
+  options.producer.acks = acks == "leader" ? core::wire::Acks::Leader : core::wire::Acks::Quorum;
   options.producer.idempotent = !args.Has("no-idempotence");
   options.producer.delivery_timeout = session.timeout();
   options.producer.request_timeout =
@@ -925,7 +930,7 @@ absl::Status SendLines(Session& session, const ProduceOptions& options, LineRead
 int RunProduce(Session& session, const Args& args) {
   absl::StatusOr<ProduceOptions> options = ParseProduceOptions(session, args);
   if (!options.ok()) return session.UsageError(options.status());
-  if (absl::StatusOr<wire::TopicInfoT> topic = session.Topic(options->topic); !topic.ok()) {
+  if (absl::StatusOr<core::wire::TopicInfoT> topic = session.Topic(options->topic); !topic.ok()) {
     return session.Fail(topic.status());
   }
   absl::StatusOr<std::unique_ptr<LineReader>> reader =
@@ -1024,14 +1029,16 @@ absl::StatusOr<ConsumeOptions> ParseConsumeOptions(const Args& args) {
 // The high watermark of `partition` now, from its leader (ListOffsets Latest).
 absl::StatusOr<int64_t> HighWatermark(Session& session, const std::string& topic,
                                       uint32_t partition) {
-  wire::ListOffsetsRequestT request;
+  core::wire::ListOffsetsRequestT request;
   request.topic = topic;
   request.partition = partition;
-  request.spec = wire::OffsetSpec::Latest;
-  absl::StatusOr<wire::ListOffsetsResponseT> latest = client::TakeBody<wire::ListOffsetsResponseT>(
-      session.client().CallPartitionLeader(topic, partition, wire::Message(0, std::move(request)),
-                                           session.Deadline()),
-      [](wire::BodyUnion& body) { return body.AsListOffsetsResponse(); }, "ListOffsetsResponse");
+  request.spec = core::wire::OffsetSpec::Latest;
+  absl::StatusOr<core::wire::ListOffsetsResponseT> latest =
+      client::TakeBody<core::wire::ListOffsetsResponseT>(
+          session.client().CallPartitionLeader(
+              topic, partition, core::wire::Message(0, std::move(request)), session.Deadline()),
+          [](core::wire::BodyUnion& body) { return body.AsListOffsetsResponse(); },
+          "ListOffsetsResponse");
   if (!latest.ok()) {
     return absl::Status(latest.status().code(),
                         fmt::format("partition {}: high watermark: {}", partition,
@@ -1122,7 +1129,7 @@ int RunGroupConsume(Session& session, const ConsumeOptions& options);
 int RunConsume(Session& session, const Args& args) {
   absl::StatusOr<ConsumeOptions> options = ParseConsumeOptions(args);
   if (!options.ok()) return session.UsageError(options.status());
-  absl::StatusOr<wire::TopicInfoT> topic = session.Topic(options->topic);
+  absl::StatusOr<core::wire::TopicInfoT> topic = session.Topic(options->topic);
   if (!topic.ok()) return session.Fail(topic.status());
   if (options->group.has_value()) return RunGroupConsume(session, *options);
   const uint32_t count = static_cast<uint32_t>(topic->partitions.size());
@@ -1268,7 +1275,8 @@ int RunGroupConsume(Session& session, const ConsumeOptions& options) {
   return kExitOk;
 }
 
-std::string Partitions(const std::vector<std::unique_ptr<wire::TopicPartitionsT>>& assignment) {
+std::string Partitions(
+    const std::vector<std::unique_ptr<core::wire::TopicPartitionsT>>& assignment) {
   std::vector<std::string> parts;
   for (const auto& topic : assignment) {
     if (topic != nullptr)
@@ -1278,7 +1286,7 @@ std::string Partitions(const std::vector<std::unique_ptr<wire::TopicPartitionsT>
 }
 
 int RunGroupList(Session& session, const Args&) {
-  if (absl::StatusOr<wire::MetadataResponseT> m = session.Connect(); !m.ok()) {
+  if (absl::StatusOr<core::wire::MetadataResponseT> m = session.Connect(); !m.ok()) {
     return session.Fail(m.status());
   }
   auto groups = session.client().DescribeGroups("");
@@ -1287,7 +1295,8 @@ int RunGroupList(Session& session, const Args&) {
   table.Row({"GROUP", "STATE", "GENERATION", "ASSIGNOR", "MEMBERS"});
   for (const auto& group : *groups) {
     table.Row({group->group, group->state, std::to_string(group->generation),
-               wire::EnumNameAssignor(group->assignor), std::to_string(group->members.size())});
+               core::wire::EnumNameAssignor(group->assignor),
+               std::to_string(group->members.size())});
   }
   table.Print(stdout, "");
   return kExitOk;
@@ -1295,7 +1304,7 @@ int RunGroupList(Session& session, const Args&) {
 
 int RunGroupDescribe(Session& session, const Args& args) {
   const std::string& name = args.words[0];
-  if (absl::StatusOr<wire::MetadataResponseT> m = session.Connect(); !m.ok()) {
+  if (absl::StatusOr<core::wire::MetadataResponseT> m = session.Connect(); !m.ok()) {
     return session.Fail(m.status());
   }
   auto groups = session.client().DescribeGroups(name);
@@ -1306,9 +1315,9 @@ int RunGroupDescribe(Session& session, const Args& args) {
                     "for it)",
                     name));
   }
-  const wire::GroupInfoT& group = *groups->front();
+  const core::wire::GroupInfoT& group = *groups->front();
   fmt::print("group '{}': {}, generation {}, assignor {}, {} members\n", group.group, group.state,
-             group.generation, wire::EnumNameAssignor(group.assignor), group.members.size());
+             group.generation, core::wire::EnumNameAssignor(group.assignor), group.members.size());
   Table members;
   members.Row({"MEMBER", "CLIENT", "PARTITIONS"});
   for (const auto& m : group.members)
@@ -1333,15 +1342,15 @@ absl::StatusOr<int64_t> ResetTarget(Session& session, const Args& args, const st
     return IntFlag(args, "to-offset", 0, std::numeric_limits<int64_t>::max(), 0);
   }
   if (args.Has("to-latest")) return HighWatermark(session, topic, partition);
-  wire::ListOffsetsRequestT request;
+  core::wire::ListOffsetsRequestT request;
   request.topic = topic;
   request.partition = partition;
-  request.spec = wire::OffsetSpec::Earliest;
-  absl::StatusOr<wire::ListOffsetsResponseT> earliest =
-      client::TakeBody<wire::ListOffsetsResponseT>(
-          session.client().CallPartitionLeader(topic, partition, wire::Message(0, request),
+  request.spec = core::wire::OffsetSpec::Earliest;
+  absl::StatusOr<core::wire::ListOffsetsResponseT> earliest =
+      client::TakeBody<core::wire::ListOffsetsResponseT>(
+          session.client().CallPartitionLeader(topic, partition, core::wire::Message(0, request),
                                                session.Deadline()),
-          [](wire::BodyUnion& body) { return body.AsListOffsetsResponse(); },
+          [](core::wire::BodyUnion& body) { return body.AsListOffsetsResponse(); },
           "ListOffsetsResponse");
   if (!earliest.ok()) return earliest.status();
   return earliest->offset;
@@ -1355,7 +1364,7 @@ int RunGroupResetOffsets(Session& session, const Args& args) {
         "needs --topic and exactly one of --to-earliest, --to-latest, --to-offset"));
   }
   const std::string topic_name = args.Value("topic");
-  absl::StatusOr<wire::TopicInfoT> topic = session.Topic(topic_name);
+  absl::StatusOr<core::wire::TopicInfoT> topic = session.Topic(topic_name);
   if (!topic.ok()) return session.Fail(topic.status());
   std::optional<uint32_t> only;
   if (args.Has("partition")) {
@@ -1364,12 +1373,12 @@ int RunGroupResetOffsets(Session& session, const Args& args) {
     if (!p.ok()) return session.UsageError(p.status());
     only = static_cast<uint32_t>(*p);
   }
-  std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets;
+  std::vector<std::unique_ptr<core::wire::PartitionOffsetT>> offsets;
   for (uint32_t p = 0; p < topic->partitions.size(); p++) {
     if (only.has_value() && *only != p) continue;
     absl::StatusOr<int64_t> target = ResetTarget(session, args, topic_name, p);
     if (!target.ok()) return session.Fail(Explain(target.status(), topic_name));
-    auto offset = std::make_unique<wire::PartitionOffsetT>();
+    auto offset = std::make_unique<core::wire::PartitionOffsetT>();
     offset->topic = topic_name;
     offset->partition = p;
     offset->offset = *target;
@@ -1378,7 +1387,7 @@ int RunGroupResetOffsets(Session& session, const Args& args) {
   const size_t count = offsets.size();
   absl::Status committed =
       session.client().CommitOffsets(name, "", -1, std::move(offsets), session.Deadline());
-  if (client::WireErrorCode(committed) == wire::ErrorCode::GroupNotEmpty) {
+  if (client::WireErrorCode(committed) == core::wire::ErrorCode::GroupNotEmpty) {
     return session.Fail(fmt::format("group '{}' has members ({}); stop its consumers first", name,
                                     std::string(committed.message())));
   }
@@ -1389,19 +1398,19 @@ int RunGroupResetOffsets(Session& session, const Args& args) {
 
 int RunGroupDelete(Session& session, const Args& args) {
   const std::string& name = args.words[0];
-  if (name.empty() || name.size() > wire::kNameBytesMax) {
+  if (name.empty() || name.size() > core::wire::kNameBytesMax) {
     return session.UsageError(absl::InvalidArgumentError(
-        fmt::format("a group name has 1 to {} bytes", wire::kNameBytesMax)));
+        fmt::format("a group name has 1 to {} bytes", core::wire::kNameBytesMax)));
   }
-  if (absl::StatusOr<wire::MetadataResponseT> m = session.Connect(); !m.ok()) {
+  if (absl::StatusOr<core::wire::MetadataResponseT> m = session.Connect(); !m.ok()) {
     return session.Fail(m.status());
   }
   const absl::Status deleted = session.client().DeleteGroup(name);
-  const std::optional<wire::ErrorCode> code = client::WireErrorCode(deleted);
-  if (code == wire::ErrorCode::GroupIdNotFound) {
+  const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(deleted);
+  if (code == core::wire::ErrorCode::GroupIdNotFound) {
     return session.Fail(fmt::format("group '{}' does not exist", name));
   }
-  if (code == wire::ErrorCode::GroupNotEmpty) {
+  if (code == core::wire::ErrorCode::GroupNotEmpty) {
     return session.Fail(fmt::format("group '{}' has live members; stop its consumers first ({})",
                                     name, std::string(deleted.message())));
   }
@@ -1413,11 +1422,12 @@ int RunGroupDelete(Session& session, const Args& args) {
 // ------------------------------------------------------------------------------------------
 // cluster status.
 
-using ReplicaReports = absl::btree_map<uint32_t, absl::StatusOr<wire::ReplicaStatusResponseT>>;
+using ReplicaReports =
+    absl::btree_map<uint32_t, absl::StatusOr<core::wire::ReplicaStatusResponseT>>;
 
 // Asks every node in `metadata` for its replicas, all at once, each within
 // kReplicaStatusTimeout, so a dead node costs one timeout and not one per node.
-ReplicaReports AskEveryNode(Session& session, const wire::MetadataResponseT& metadata) {
+ReplicaReports AskEveryNode(Session& session, const core::wire::MetadataResponseT& metadata) {
   ReplicaReports reports;
   std::vector<io::FiberId> askers;
   const io::Instant deadline =
@@ -1427,10 +1437,11 @@ ReplicaReports AskEveryNode(Session& session, const wire::MetadataResponseT& met
     const uint32_t id = node->id;
     reports.emplace(id, absl::UnknownError("not asked"));
     askers.push_back(session.rt().Spawn("replica-status", [&session, &reports, id, deadline] {
-      reports.at(id) = client::TakeBody<wire::ReplicaStatusResponseT>(
-          session.client().CallNode(io::NodeId(id), wire::Message(0, wire::ReplicaStatusRequestT{}),
+      reports.at(id) = client::TakeBody<core::wire::ReplicaStatusResponseT>(
+          session.client().CallNode(io::NodeId(id),
+                                    core::wire::Message(0, core::wire::ReplicaStatusRequestT{}),
                                     deadline),
-          [](wire::BodyUnion& body) { return body.AsReplicaStatusResponse(); },
+          [](core::wire::BodyUnion& body) { return body.AsReplicaStatusResponse(); },
           "ReplicaStatusResponse");
     }));
   }
@@ -1438,7 +1449,7 @@ ReplicaReports AskEveryNode(Session& session, const wire::MetadataResponseT& met
   return reports;
 }
 
-void PrintNodes(const wire::MetadataResponseT& metadata, const ReplicaReports& reports) {
+void PrintNodes(const core::wire::MetadataResponseT& metadata, const ReplicaReports& reports) {
   fmt::print("controller leader: {}\n", metadata.controller_leader == 0
                                             ? std::string("unknown")
                                             : fmt::format("node {}", metadata.controller_leader));
@@ -1462,9 +1473,10 @@ void PrintNodes(const wire::MetadataResponseT& metadata, const ReplicaReports& r
 
 // One partition's row: the leader is the replica that says it leads in the highest term (the
 // metadata's view when none answers); lag is the leader's high watermark minus each replica's.
-std::vector<std::string> PartitionRow(const std::string& topic, const wire::PartitionInfoT& info,
+std::vector<std::string> PartitionRow(const std::string& topic,
+                                      const core::wire::PartitionInfoT& info,
                                       const ReplicaReports& reports) {
-  absl::btree_map<uint32_t, const wire::ReplicaStatusT*> views;
+  absl::btree_map<uint32_t, const core::wire::ReplicaStatusT*> views;
   for (uint32_t replica : info.replicas) {
     auto report = reports.find(replica);
     if (report == reports.end() || !report->second.ok()) continue;
@@ -1476,7 +1488,7 @@ std::vector<std::string> PartitionRow(const std::string& topic, const wire::Part
   }
   uint32_t leader = info.leader;
   uint64_t term = info.leader_term;
-  const wire::ReplicaStatusT* leading = nullptr;
+  const core::wire::ReplicaStatusT* leading = nullptr;
   for (const auto& [replica, view] : views) {
     if (view->role == "leader" && (leading == nullptr || view->term > leading->term)) {
       leading = view;
@@ -1508,7 +1520,7 @@ std::vector<std::string> PartitionRow(const std::string& topic, const wire::Part
 }
 
 int RunClusterStatus(Session& session, const Args& args) {
-  absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect();
+  absl::StatusOr<core::wire::MetadataResponseT> metadata = session.Connect();
   if (!metadata.ok()) return session.Fail(metadata.status());
   const ReplicaReports reports = AskEveryNode(session, *metadata);
   PrintNodes(*metadata, reports);
@@ -1543,8 +1555,9 @@ int RunQuotaSet(Session& session, const Args& args) {
   if (args.Has("client") == args.Has("topic")) {
     return session.UsageError(absl::InvalidArgumentError("give one of --client or --topic"));
   }
-  wire::QuotaEntryT quota;
-  quota.subject = args.Has("client") ? wire::QuotaSubject::Client : wire::QuotaSubject::Topic;
+  core::wire::QuotaEntryT quota;
+  quota.subject =
+      args.Has("client") ? core::wire::QuotaSubject::Client : core::wire::QuotaSubject::Topic;
   quota.name = args.Value(args.Has("client") ? "client" : "topic");
   const int64_t rate_max = static_cast<int64_t>(core::cluster::kQuotaPerSecondMax);
   absl::StatusOr<int64_t> bytes = IntFlag(args, "bytes-per-s", 0, rate_max, 0);
@@ -1558,7 +1571,7 @@ int RunQuotaSet(Session& session, const Args& args) {
       !s.ok()) {
     return session.UsageError(s);
   }
-  if (absl::StatusOr<wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
+  if (absl::StatusOr<core::wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
     return session.Fail(metadata.status());
   }
   const std::string name = quota.name;
@@ -1575,9 +1588,9 @@ std::string Rate(uint64_t value, std::string_view unit) {
 }
 
 int RunQuotaDescribe(Session& session, const Args&) {
-  absl::StatusOr<wire::DescribeQuotasResponseT> quotas = session.client().DescribeQuotas();
+  absl::StatusOr<core::wire::DescribeQuotasResponseT> quotas = session.client().DescribeQuotas();
   if (!quotas.ok()) return session.Fail(quotas.status());
-  const auto line = [](std::string_view who, const wire::QuotaEntryT* quota) {
+  const auto line = [](std::string_view who, const core::wire::QuotaEntryT* quota) {
     if (quota == nullptr) return;
     fmt::print("{:<32} {:>24} {:>24}\n", who, Rate(quota->bytes_per_s, "bytes"),
                Rate(quota->requests_per_s, "requests"));
@@ -1587,7 +1600,7 @@ int RunQuotaDescribe(Session& session, const Args&) {
   line("default topic", quotas->topic_default.get());
   for (const auto& quota : quotas->quotas) {
     if (quota == nullptr) continue;
-    const bool client = quota->subject == wire::QuotaSubject::Client;
+    const bool client = quota->subject == core::wire::QuotaSubject::Client;
     line(fmt::format("{} {}", client ? "client" : "topic", quota->name), quota.get());
   }
   return kExitOk;

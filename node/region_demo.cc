@@ -70,7 +70,7 @@ class RegionDemo {
 
  private:
   bool CreateTopics();
-  bool CreateTopic(wire::CreateTopicRequestT request);
+  bool CreateTopic(core::wire::CreateTopicRequestT request);
   bool StartProducers();
   bool SendBoth(int records, const char* phase);
   bool LoseRegion();
@@ -103,13 +103,13 @@ class RegionDemo {
   double reported_discarded_ = 0;
 };
 
-bool RegionDemo::CreateTopic(wire::CreateTopicRequestT request) {
+bool RegionDemo::CreateTopic(core::wire::CreateTopicRequestT request) {
   const io::Instant start = rt_.Now();
   while (rt_.Now() < start + seconds(30)) {
-    absl::StatusOr<wire::TopicInfoT> created = client_->CreateTopic(request);
+    absl::StatusOr<core::wire::TopicInfoT> created = client_->CreateTopic(request);
     if (created.ok()) {
       fmt::print("region-demo: topic '{}' ({}):", created->name,
-                 created->consistency == wire::Consistency::Regional
+                 created->consistency == core::wire::Consistency::Regional
                      ? fmt::format("regional, home {}", created->home_region)
                      : std::string("strong"));
       for (const auto& partition : created->partitions) {
@@ -126,14 +126,14 @@ bool RegionDemo::CreateTopic(wire::CreateTopicRequestT request) {
 }
 
 bool RegionDemo::CreateTopics() {
-  wire::CreateTopicRequestT strong;
+  core::wire::CreateTopicRequestT strong;
   strong.name = kStrong;
   strong.partitions = kPartitions;
   strong.replication_factor = 3;
-  strong.consistency = wire::Consistency::Strong;
-  wire::CreateTopicRequestT regional = strong;
+  strong.consistency = core::wire::Consistency::Strong;
+  core::wire::CreateTopicRequestT regional = strong;
   regional.name = kRegional;
-  regional.consistency = wire::Consistency::Regional;
+  regional.consistency = core::wire::Consistency::Regional;
   regional.home_region = kLostRegion;
   regional.observers_per_region = 1;
   return CreateTopic(strong) && CreateTopic(regional);
@@ -236,9 +236,9 @@ bool RegionDemo::AwaitPromotions() {
   const io::Instant start = rt_.Now();
   size_t promoted = 0;
   while (promoted < kPartitions && rt_.Now() < start + seconds(60)) {
-    absl::StatusOr<wire::TopicInfoT> topic = client_->DescribeTopic(kRegional);
+    absl::StatusOr<core::wire::TopicInfoT> topic = client_->DescribeTopic(kRegional);
     for (size_t i = 0; topic.ok() && i < topic->partitions.size() && i < kPartitions; i++) {
-      const wire::PartitionInfoT& partition = *topic->partitions[i];
+      const core::wire::PartitionInfoT& partition = *topic->partitions[i];
       if (promotions_[i].epoch != 0 || partition.epoch == 0) continue;
       promotions_[i] = {.epoch = partition.epoch,
                         .promoted_offset = partition.promoted_offset,
@@ -285,13 +285,14 @@ bool RegionDemo::AwaitPromotions() {
 }
 
 bool RegionDemo::StrongCaughtUp(const NodeProcess& node) {
-  absl::StatusOr<wire::ReplicaStatusResponseT> mine = client_->ReplicaStatus(io::NodeId(node.id));
+  absl::StatusOr<core::wire::ReplicaStatusResponseT> mine =
+      client_->ReplicaStatus(io::NodeId(node.id));
   if (!mine.ok()) return false;
   for (const auto& replica : mine->replicas) {
     if (replica->topic != kStrong) continue;
     const int leader = LeaderOf(*client_, nodes_, kStrong, replica->partition);
     if (leader == 0) return false;
-    absl::StatusOr<wire::ReplicaStatusResponseT> theirs =
+    absl::StatusOr<core::wire::ReplicaStatusResponseT> theirs =
         client_->ReplicaStatus(io::NodeId(leader));
     if (!theirs.ok()) return false;
     for (const auto& other : theirs->replicas) {
@@ -306,7 +307,8 @@ bool RegionDemo::StrongCaughtUp(const NodeProcess& node) {
 
 // The node no longer hosts a "clicks" replica of an epoch before the promotion.
 bool RegionDemo::OldEpochGone(const NodeProcess& node) {
-  absl::StatusOr<wire::ReplicaStatusResponseT> status = client_->ReplicaStatus(io::NodeId(node.id));
+  absl::StatusOr<core::wire::ReplicaStatusResponseT> status =
+      client_->ReplicaStatus(io::NodeId(node.id));
   if (!status.ok()) return false;
   for (const auto& replica : status->replicas) {
     if (replica->topic == kRegional && replica->partition < kPartitions &&

@@ -193,7 +193,8 @@ void RunServer(io::Runtime& rt, RaftObserver& observer, core::replica::ReplicaOp
     while (true) {
       absl::StatusOr<io::PeerMessage> message = rt.network().Receive(io::Instant::Infinite());
       if (!message.ok()) return;
-      absl::StatusOr<wire::PeerRaftMessage> decoded = wire::DecodePeerMessage(message->payload);
+      absl::StatusOr<core::wire::PeerRaftMessage> decoded =
+          core::wire::DecodePeerMessage(message->payload);
       if (!decoded.ok() || decoded->group != group || decoded->message.from != message->from ||
           decoded->message.to != rt.node()) {
         MERIDIAN_PROBE("raft sim: rejected a peer message");

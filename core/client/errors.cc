@@ -7,52 +7,52 @@
 namespace meridian::client {
 namespace {
 
-absl::StatusCode CodeFor(wire::ErrorCode code) {
+absl::StatusCode CodeFor(core::wire::ErrorCode code) {
   switch (code) {
-    case wire::ErrorCode::None:
+    case core::wire::ErrorCode::None:
       return absl::StatusCode::kInternal;
-    case wire::ErrorCode::BadRequest:
+    case core::wire::ErrorCode::BadRequest:
       return absl::StatusCode::kInvalidArgument;
-    case wire::ErrorCode::Unsupported:
+    case core::wire::ErrorCode::Unsupported:
       return absl::StatusCode::kUnimplemented;
-    case wire::ErrorCode::NotLeader:
+    case core::wire::ErrorCode::NotLeader:
       return absl::StatusCode::kUnavailable;
-    case wire::ErrorCode::Failed:
+    case core::wire::ErrorCode::Failed:
       return absl::StatusCode::kAborted;
-    case wire::ErrorCode::Unknown:
+    case core::wire::ErrorCode::Unknown:
       return absl::StatusCode::kUnknown;
-    case wire::ErrorCode::UnsupportedVersion:
+    case core::wire::ErrorCode::UnsupportedVersion:
       return absl::StatusCode::kFailedPrecondition;
-    case wire::ErrorCode::UnknownTopicOrPartition:
+    case core::wire::ErrorCode::UnknownTopicOrPartition:
       return absl::StatusCode::kNotFound;
-    case wire::ErrorCode::RecordTooLarge:
+    case core::wire::ErrorCode::RecordTooLarge:
       return absl::StatusCode::kInvalidArgument;
-    case wire::ErrorCode::OutOfOrderSequence:
+    case core::wire::ErrorCode::OutOfOrderSequence:
       return absl::StatusCode::kFailedPrecondition;
-    case wire::ErrorCode::FencedProducerEpoch:
+    case core::wire::ErrorCode::FencedProducerEpoch:
       return absl::StatusCode::kFailedPrecondition;
-    case wire::ErrorCode::NotEnoughReplicas:
+    case core::wire::ErrorCode::NotEnoughReplicas:
       return absl::StatusCode::kUnavailable;
-    case wire::ErrorCode::OffsetOutOfRange:
+    case core::wire::ErrorCode::OffsetOutOfRange:
       return absl::StatusCode::kOutOfRange;
-    case wire::ErrorCode::Throttled:
+    case core::wire::ErrorCode::Throttled:
       return absl::StatusCode::kResourceExhausted;
-    case wire::ErrorCode::TopicAlreadyExists:
+    case core::wire::ErrorCode::TopicAlreadyExists:
       return absl::StatusCode::kAlreadyExists;
-    case wire::ErrorCode::InvalidConfig:
+    case core::wire::ErrorCode::InvalidConfig:
       return absl::StatusCode::kInvalidArgument;
-    case wire::ErrorCode::NotHelloed:
+    case core::wire::ErrorCode::NotHelloed:
       return absl::StatusCode::kFailedPrecondition;
-    case wire::ErrorCode::UnknownMemberId:
-    case wire::ErrorCode::IllegalGeneration:
-    case wire::ErrorCode::GroupNotEmpty:
-    case wire::ErrorCode::InconsistentAssignor:
+    case core::wire::ErrorCode::UnknownMemberId:
+    case core::wire::ErrorCode::IllegalGeneration:
+    case core::wire::ErrorCode::GroupNotEmpty:
+    case core::wire::ErrorCode::InconsistentAssignor:
       return absl::StatusCode::kFailedPrecondition;
-    case wire::ErrorCode::RebalanceInProgress:
+    case core::wire::ErrorCode::RebalanceInProgress:
       return absl::StatusCode::kAborted;
-    case wire::ErrorCode::NotAuthorized:
+    case core::wire::ErrorCode::NotAuthorized:
       return absl::StatusCode::kPermissionDenied;
-    case wire::ErrorCode::GroupIdNotFound:
+    case core::wire::ErrorCode::GroupIdNotFound:
       return absl::StatusCode::kNotFound;
   }
   return absl::StatusCode::kUnknown;  // A code newer than this client.
@@ -60,17 +60,17 @@ absl::StatusCode CodeFor(wire::ErrorCode code) {
 
 }  // namespace
 
-absl::Status StatusFromError(const wire::ErrorResponseT& error) {
-  const char* name = wire::EnumNameErrorCode(error.code);
+absl::Status StatusFromError(const core::wire::ErrorResponseT& error) {
+  const char* name = core::wire::EnumNameErrorCode(error.code);
   std::string text = fmt::format("{}: {}",
                                  (name != nullptr && *name != '\0')
                                      ? std::string(name)
                                      : fmt::format("error {}", uint16_t(error.code)),
                                  error.message.empty() ? "(no message)" : error.message);
-  if (error.code == wire::ErrorCode::NotLeader && error.leader != 0) {
+  if (error.code == core::wire::ErrorCode::NotLeader && error.leader != 0) {
     text += fmt::format(" (leader: n{})", error.leader);
   }
-  if (error.code == wire::ErrorCode::OffsetOutOfRange) {
+  if (error.code == core::wire::ErrorCode::OffsetOutOfRange) {
     text += fmt::format(" (valid offsets {}..{})", error.earliest_offset, error.latest_offset);
   }
   absl::Status status(CodeFor(error.code), text);
@@ -79,17 +79,18 @@ absl::Status StatusFromError(const wire::ErrorResponseT& error) {
   return status;
 }
 
-std::optional<wire::ErrorCode> WireErrorCode(const absl::Status& status) {
+std::optional<core::wire::ErrorCode> WireErrorCode(const absl::Status& status) {
   auto payload = status.GetPayload(kErrorCodePayloadUrl);
   if (!payload.has_value()) return std::nullopt;
   uint32_t code = 0;
   if (!absl::SimpleAtoi(std::string(*payload), &code) || code > 0xffff) return std::nullopt;
-  return static_cast<wire::ErrorCode>(code);
+  return static_cast<core::wire::ErrorCode>(code);
 }
 
-absl::Status UnexpectedResponse(const wire::ClientMessageT& response, std::string_view expected) {
+absl::Status UnexpectedResponse(const core::wire::ClientMessageT& response,
+                                std::string_view expected) {
   return absl::InternalError(fmt::format("expected {}, the node answered {}", expected,
-                                         wire::EnumNameBody(response.body.type)));
+                                         core::wire::EnumNameBody(response.body.type)));
 }
 
 }  // namespace meridian::client

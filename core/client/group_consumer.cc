@@ -9,9 +9,10 @@ namespace meridian::client {
 namespace {
 
 bool MustRejoin(const absl::Status& status) {
-  const std::optional<wire::ErrorCode> code = WireErrorCode(status);
-  return code == wire::ErrorCode::RebalanceInProgress ||
-         code == wire::ErrorCode::IllegalGeneration || code == wire::ErrorCode::UnknownMemberId;
+  const std::optional<core::wire::ErrorCode> code = WireErrorCode(status);
+  return code == core::wire::ErrorCode::RebalanceInProgress ||
+         code == core::wire::ErrorCode::IllegalGeneration ||
+         code == core::wire::ErrorCode::UnknownMemberId;
 }
 
 }  // namespace
@@ -47,7 +48,7 @@ void GroupConsumer::StopHeartbeat() {
 void GroupConsumer::NoteGroupError(const absl::Status& status) {
   if (!MustRejoin(status)) return;
   rejoin_ = true;
-  if (WireErrorCode(status) == wire::ErrorCode::UnknownMemberId) member_id_.clear();
+  if (WireErrorCode(status) == core::wire::ErrorCode::UnknownMemberId) member_id_.clear();
 }
 
 void GroupConsumer::DropAssignment() {
@@ -57,7 +58,7 @@ void GroupConsumer::DropAssignment() {
 }
 
 absl::Status GroupConsumer::Join() {
-  wire::JoinGroupRequestT request;
+  core::wire::JoinGroupRequestT request;
   request.group = options_.group;
   request.member_id = member_id_;
   request.client_id = client_.options().client_id;
@@ -68,9 +69,9 @@ absl::Status GroupConsumer::Join() {
       static_cast<uint32_t>(options_.rebalance_timeout.count() / 1000000);
   const io::Instant deadline =
       runtime_.Now() + options_.rebalance_timeout + client_.options().request_timeout;
-  absl::StatusOr<wire::JoinGroupResponseT> joined = TakeBody<wire::JoinGroupResponseT>(
-      client_.CallCoordinator(options_.group, wire::Message(0, std::move(request)), deadline),
-      [](wire::BodyUnion& body) { return body.AsJoinGroupResponse(); }, "JoinGroupResponse");
+  absl::StatusOr<core::wire::JoinGroupResponseT> joined = TakeBody<core::wire::JoinGroupResponseT>(
+      client_.CallCoordinator(options_.group, core::wire::Message(0, std::move(request)), deadline),
+      [](core::wire::BodyUnion& body) { return body.AsJoinGroupResponse(); }, "JoinGroupResponse");
   if (!joined.ok()) {
     NoteGroupError(joined.status());
     return joined.status();
@@ -128,15 +129,16 @@ void GroupConsumer::HeartbeatLoop(uint64_t session) {
   while (true) {
     if (!runtime_.Sleep(options_.heartbeat_interval).ok()) return;
     if (!*alive || closed_ || session != session_ || !joined_ || rejoin_) return;
-    wire::HeartbeatRequestT request;
+    core::wire::HeartbeatRequestT request;
     request.group = options_.group;
     request.member_id = member_id_;
     request.generation = generation_;
     absl::Status status =
-        TakeBody<wire::HeartbeatResponseT>(
-            client_.CallCoordinator(options_.group, wire::Message(0, std::move(request)),
+        TakeBody<core::wire::HeartbeatResponseT>(
+            client_.CallCoordinator(options_.group, core::wire::Message(0, std::move(request)),
                                     runtime_.Now() + options_.heartbeat_interval),
-            [](wire::BodyUnion& body) { return body.AsHeartbeatResponse(); }, "HeartbeatResponse")
+            [](core::wire::BodyUnion& body) { return body.AsHeartbeatResponse(); },
+            "HeartbeatResponse")
             .status();
     if (!*alive || session != session_) return;
     if (status.ok()) {
@@ -208,9 +210,9 @@ absl::StatusOr<std::vector<std::pair<TopicPartition, int64_t>>> GroupConsumer::C
 
 absl::Status GroupConsumer::Commit(
     const std::vector<std::pair<TopicPartition, int64_t>>& positions) {
-  std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets;
+  std::vector<std::unique_ptr<core::wire::PartitionOffsetT>> offsets;
   for (const auto& [tp, offset] : positions) {
-    auto out = std::make_unique<wire::PartitionOffsetT>();
+    auto out = std::make_unique<core::wire::PartitionOffsetT>();
     out->topic = tp.topic;
     out->partition = tp.partition;
     out->offset = offset;
@@ -227,10 +229,10 @@ void GroupConsumer::Close() {
   if (closed_) return;
   if (joined_ && options_.auto_commit) (void)Commit();
   if (!member_id_.empty()) {
-    wire::LeaveGroupRequestT request;
+    core::wire::LeaveGroupRequestT request;
     request.group = options_.group;
     request.member_id = member_id_;
-    (void)client_.CallCoordinator(options_.group, wire::Message(0, std::move(request)),
+    (void)client_.CallCoordinator(options_.group, core::wire::Message(0, std::move(request)),
                                   runtime_.Now() + client_.options().request_timeout);
   }
   closed_ = true;

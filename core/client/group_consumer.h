@@ -38,7 +38,7 @@ enum class GroupConsumerPlantedBug : uint8_t { kNone, kCommitAheadOfConsumed };
 struct GroupConsumerOptions {
   std::string group;
   std::vector<std::string> topics;  // Subscription.
-  wire::Assignor assignor = wire::Assignor::Range;
+  core::wire::Assignor assignor = core::wire::Assignor::Range;
   io::Duration session_timeout = std::chrono::seconds(10);
   io::Duration rebalance_timeout = std::chrono::seconds(30);
   io::Duration heartbeat_interval = std::chrono::seconds(1);  // Well under session_timeout.

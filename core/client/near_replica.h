@@ -29,7 +29,7 @@ namespace meridian::client {
 // Node id -> the region it registered with ("" if unknown).
 using RegionOf = std::function<std::string(uint32_t node)>;
 
-std::optional<io::NodeId> ChooseNearReplica(const wire::PartitionInfoT& partition,
+std::optional<io::NodeId> ChooseNearReplica(const core::wire::PartitionInfoT& partition,
                                             std::string_view topic, std::string_view region,
                                             const RegionOf& region_of,
                                             const absl::btree_set<uint32_t>& avoid);

@@ -31,9 +31,9 @@
 #include "core/wire/client_codec.h"
 #include "core/wire/metadata_generated.h"
 
-namespace meridian::wire {
+namespace meridian::core::wire {
 struct MetadataSnapshotT;  // core/wire/snapshot.fbs
-}  // namespace meridian::wire
+}  // namespace meridian::core::wire
 
 namespace meridian::core::cluster {
 

@@ -4,7 +4,7 @@
 
 #include "io/assert.h"
 
-namespace meridian::wire {
+namespace meridian::core::wire {
 namespace {
 
 constexpr uint32_t kVerifierDepthMax = 16;
@@ -319,4 +319,4 @@ ClientMessageT ErrorMessage(uint64_t request_id, ErrorCode code, std::string tex
   return Message(request_id, std::move(error));
 }
 
-}  // namespace meridian::wire
+}  // namespace meridian::core::wire

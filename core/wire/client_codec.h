@@ -21,7 +21,7 @@
 #include "core/wire/client_generated.h"
 #include "core/wire/records_generated.h"
 
-namespace meridian::wire {
+namespace meridian::core::wire {
 
 // Protocol versions this build speaks (HelloRequest/HelloResponse).
 inline constexpr uint16_t kProtocolVersionMin = 1;
@@ -80,4 +80,4 @@ ClientMessageT Message(uint64_t request_id, BodyT body) {
 ClientMessageT ErrorMessage(uint64_t request_id, ErrorCode code, std::string text,
                             uint32_t leader = 0);
 
-}  // namespace meridian::wire
+}  // namespace meridian::core::wire

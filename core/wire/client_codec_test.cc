@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
-namespace meridian::wire {
+namespace meridian::core::wire {
 namespace {
 
 std::vector<uint8_t> Bytes(std::string_view text) { return {text.begin(), text.end()}; }
@@ -201,4 +201,4 @@ RC_GTEST_PROP(ClientCodec, MutatedBytesNeverCrash, (size_t position, uint8_t val
 }
 
 }  // namespace
-}  // namespace meridian::wire
+}  // namespace meridian::core::wire

@@ -11,7 +11,7 @@
 #include "core/raft/testing/test_net.h"
 #include "core/wire/raft_codec.h"
 
-namespace meridian::wire {
+namespace meridian::core::wire {
 namespace {
 
 using core::raft::Index;
@@ -58,4 +58,4 @@ TEST(RaftCatchUp, EveryMessageOfALargeCatchUpEncodesAndDecodes) {
 }
 
 }  // namespace
-}  // namespace meridian::wire
+}  // namespace meridian::core::wire

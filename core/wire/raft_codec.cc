@@ -11,7 +11,7 @@
 #include "core/raft/message_check.h"
 #include "io/assert.h"
 
-namespace meridian::wire {
+namespace meridian::core::wire {
 namespace {
 
 using core::Term;
@@ -340,4 +340,4 @@ absl::Status ValidateRaftMessage(const Message& message) {
   return absl::OkStatus();
 }
 
-}  // namespace meridian::wire
+}  // namespace meridian::core::wire

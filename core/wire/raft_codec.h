@@ -35,7 +35,7 @@
 #include "core/wire/raft_generated.h"
 #include "io/network.h"
 
-namespace meridian::wire {
+namespace meridian::core::wire {
 
 // A peer message is one io::Network message, so it obeys the network's size limit.
 inline constexpr size_t kPeerMessageBytesMax = io::kMessageBytesMax;
@@ -66,4 +66,4 @@ absl::Status ValidateRaftMessage(const core::raft::Message& message);
 // definition, in core/raft/membership.h).
 using core::raft::ValidateMembership;
 
-}  // namespace meridian::wire
+}  // namespace meridian::core::wire

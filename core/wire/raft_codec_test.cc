@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-namespace meridian::wire {
+namespace meridian::core::wire {
 namespace {
 
-// Inside meridian::wire, `raft::` is the generated wire namespace; the model is core::raft.
+// Inside meridian::core::wire, `raft::` is the generated wire namespace; the model is core::raft.
 using core::Term;
 using core::raft::Campaign;
 using core::raft::Entry;
@@ -607,4 +607,4 @@ TEST(RaftCodec, ValidateMembershipNeverCrashes) {
 }
 
 }  // namespace
-}  // namespace meridian::wire
+}  // namespace meridian::core::wire

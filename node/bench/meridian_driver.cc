@@ -89,7 +89,7 @@ absl::Status MeridianDriver::CreateTopic(const std::string& topic, uint32_t part
   const io::Instant start = runtime_.Now();
   absl::Status last;
   while (runtime_.Now() < start + seconds(60)) {
-    absl::StatusOr<wire::TopicInfoT> created = admin_->CreateTopic(topic, partitions, 3);
+    absl::StatusOr<core::wire::TopicInfoT> created = admin_->CreateTopic(topic, partitions, 3);
     if (created.ok()) return absl::OkStatus();
     last = created.status();
     (void)runtime_.Sleep(milliseconds(200));  // The controller is electing, nodes registering.
@@ -183,7 +183,7 @@ absl::Status MeridianDriver::StartWorkers(const Case& what, const std::string& t
       return absl::UnavailableError("topic never visible: " + known.status().ToString());
     }
     client::ProducerOptions producer_options{
-        .acks = what.acks == Acks::kQuorum ? wire::Acks::Quorum : wire::Acks::Leader,
+        .acks = what.acks == Acks::kQuorum ? core::wire::Acks::Quorum : core::wire::Acks::Leader,
         .batch_bytes_max = options_.batch_bytes_max,
         .linger = options_.linger,
         .max_in_flight_per_partition = options_.max_in_flight_per_partition};

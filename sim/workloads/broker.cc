@@ -165,10 +165,10 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
   plan.spike = IsSpikeScenario(options.scenario);
   plan.replication_factor = std::min<uint32_t>(3, static_cast<uint32_t>(servers));
   if (options.scenario == "region-loss-strong" || options.consistency == "strong") {
-    plan.consistency = wire::Consistency::Strong;
+    plan.consistency = core::wire::Consistency::Strong;
   } else if (options.consistency == "regional" || options.scenario == "region-loss-regional") {
     // Voters where the clients are; replication factor 3 unless that region has fewer servers.
-    plan.consistency = wire::Consistency::Regional;
+    plan.consistency = core::wire::Consistency::Regional;
     plan.home_region = topology->location(plan.admin_consumer).region;
     const size_t home_servers = std::count_if(
         plan.servers.begin(), plan.servers.end(),
@@ -258,15 +258,15 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
 
 // A producer error is definite (fail) only when the node says it certainly did not apply.
 bool CertainlyNotWritten(const absl::Status& status) {
-  const std::optional<wire::ErrorCode> code = client::WireErrorCode(status);
+  const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(status);
   if (!code.has_value()) return false;
   switch (*code) {
-    case wire::ErrorCode::RecordTooLarge:
-    case wire::ErrorCode::BadRequest:
-    case wire::ErrorCode::UnknownTopicOrPartition:
-    case wire::ErrorCode::OutOfOrderSequence:
-    case wire::ErrorCode::FencedProducerEpoch:
-    case wire::ErrorCode::InvalidConfig:
+    case core::wire::ErrorCode::RecordTooLarge:
+    case core::wire::ErrorCode::BadRequest:
+    case core::wire::ErrorCode::UnknownTopicOrPartition:
+    case core::wire::ErrorCode::OutOfOrderSequence:
+    case core::wire::ErrorCode::FencedProducerEpoch:
+    case core::wire::ErrorCode::InvalidConfig:
       return true;
     default:
       return false;
@@ -541,25 +541,25 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
   // placement can spread replicas over every region.
   const io::Instant registered_by = run.world.Now() + seconds(10);
   while (run.world.Now() < registered_by) {
-    absl::StatusOr<wire::MetadataResponseT> metadata = client.RefreshMetadata();
+    absl::StatusOr<core::wire::MetadataResponseT> metadata = client.RefreshMetadata();
     if (metadata.ok() && metadata->nodes.size() == run.plan.servers.size()) break;
     (void)rt.Sleep(milliseconds(200));
   }
   while (!run.topic_ready && run.world.Now() < run.stop_producing) {
-    wire::CreateTopicRequestT request;
+    core::wire::CreateTopicRequestT request;
     request.name = kTopic;
     request.partitions = run.plan.partitions;
     request.replication_factor = run.plan.replication_factor;
     request.retention_bytes = kRetentionBytes;
     request.consistency = run.plan.consistency;
-    if (run.plan.consistency == wire::Consistency::Regional) {
+    if (run.plan.consistency == core::wire::Consistency::Regional) {
       request.home_region = run.plan.home_region;
       request.observers_per_region = 1;
     }
-    absl::StatusOr<wire::TopicInfoT> created = client.CreateTopic(std::move(request));
-    const std::optional<wire::ErrorCode> code = client::WireErrorCode(created.status());
+    absl::StatusOr<core::wire::TopicInfoT> created = client.CreateTopic(std::move(request));
+    const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(created.status());
     if (created.ok()) run.consistency = created->consistency;
-    if (created.ok() || code == wire::ErrorCode::TopicAlreadyExists) {
+    if (created.ok() || code == core::wire::ErrorCode::TopicAlreadyExists) {
       run.topic_ready = true;
       break;
     }
@@ -579,15 +579,15 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
   std::vector<int64_t> targets;
   for (uint32_t p = 0; p < run.plan.partitions; p++) {
     while (true) {
-      wire::ListOffsetsRequestT request;
+      core::wire::ListOffsetsRequestT request;
       request.topic = kTopic;
       request.partition = p;
-      request.spec = wire::OffsetSpec::Latest;
-      absl::StatusOr<wire::ListOffsetsResponseT> latest =
-          client::TakeBody<wire::ListOffsetsResponseT>(
-              client.CallPartitionLeader(kTopic, p, wire::Message(0, std::move(request)),
+      request.spec = core::wire::OffsetSpec::Latest;
+      absl::StatusOr<core::wire::ListOffsetsResponseT> latest =
+          client::TakeBody<core::wire::ListOffsetsResponseT>(
+              client.CallPartitionLeader(kTopic, p, core::wire::Message(0, std::move(request)),
                                          rt.Now() + seconds(5)),
-              [](wire::BodyUnion& body) { return body.AsListOffsetsResponse(); },
+              [](core::wire::BodyUnion& body) { return body.AsListOffsetsResponse(); },
               "ListOffsetsResponse");
       if (latest.ok()) {
         targets.push_back(latest->offset);
@@ -741,13 +741,13 @@ double Percentile(std::vector<int64_t> values_ns, double q) {
 void MeasureGeo(const Run& run, const checks::History& history,
                 const absl::StatusOr<checks::CheckReport>& report, SimulationResult& result) {
   switch (run.consistency) {
-    case wire::Consistency::Strong:
+    case core::wire::Consistency::Strong:
       result.consistency = "strong";
       break;
-    case wire::Consistency::Regional:
+    case core::wire::Consistency::Regional:
       result.consistency = "regional";
       break;
-    case wire::Consistency::Spread:
+    case core::wire::Consistency::Spread:
       result.consistency = "spread";
       break;
     default:  // The create's answer was lost (the topic existed when retried).
@@ -912,8 +912,9 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   // the send is indeterminate), the other half wait 30 s as a patient application would.
   plan.delivery_timeout = seconds(swarm_random.Chance(1, 2) ? 30 : swarm_random.Between(4, 10));
   if (options.group_members > 0) {
-    const wire::Assignor assignors[] = {wire::Assignor::Range, wire::Assignor::RoundRobin,
-                                        wire::Assignor::Sticky};
+    const core::wire::Assignor assignors[] = {core::wire::Assignor::Range,
+                                              core::wire::Assignor::RoundRobin,
+                                              core::wire::Assignor::Sticky};
     plan.assignor = assignors[swarm_random.Between(0, 2)];
     plan.group_bug = options.group_consumer_bug;
   }

@@ -43,12 +43,13 @@ struct Plan {
   uint32_t replication_factor = 3;
   std::vector<io::Address> addresses;  // Servers' client addresses.
   std::vector<uint32_t> controller_voters;
-  wire::Consistency consistency = wire::Consistency::Unspecified;  // What the topic asks for.
-  std::string home_region;                                         // Regional.
-  io::Duration delivery_timeout = seconds(30);                     // The producers'.
+  core::wire::Consistency consistency =
+      core::wire::Consistency::Unspecified;     // What the topic asks for.
+  std::string home_region;                      // Regional.
+  io::Duration delivery_timeout = seconds(30);  // The producers'.
   // Consumer-group members (one client node each; sim/workloads/group_members.cc).
   std::vector<io::NodeId> group_members;
-  wire::Assignor assignor = wire::Assignor::Range;
+  core::wire::Assignor assignor = core::wire::Assignor::Range;
   client::GroupConsumerPlantedBug group_bug = client::GroupConsumerPlantedBug::kNone;
   client::ProducerPlantedBug producer_bug = client::ProducerPlantedBug::kNone;
   bool spike = false;  // spike-10x (sim/workloads/spike.h): bounds, a spike, no faults.
@@ -88,7 +89,8 @@ struct Run {
   // Windows of the fault phase in which no producer sends, long enough for the partition
   // groups to quiesce, so the nemesis also meets sleeping groups (QuietWindows).
   std::vector<std::pair<io::Instant, io::Instant>> quiet_windows;
-  wire::Consistency consistency = wire::Consistency::Unspecified;  // As the controller placed it.
+  core::wire::Consistency consistency =
+      core::wire::Consistency::Unspecified;  // As the controller placed it.
   // History processes of group members -> the member (one per GroupConsumer life).
   absl::btree_map<int64_t, int64_t> group_processes;
   int64_t group_members_started = 0;

@@ -45,10 +45,11 @@ struct Recorder {
 
 // A commit is certainly not applied when the coordinator refused it, or never saw it.
 bool CommitCertainlyFailed(const absl::Status& status) {
-  const std::optional<wire::ErrorCode> code = client::WireErrorCode(status);
-  return code == wire::ErrorCode::IllegalGeneration || code == wire::ErrorCode::UnknownMemberId ||
-         code == wire::ErrorCode::GroupNotEmpty || code == wire::ErrorCode::BadRequest ||
-         code == wire::ErrorCode::NotLeader;
+  const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(status);
+  return code == core::wire::ErrorCode::IllegalGeneration ||
+         code == core::wire::ErrorCode::UnknownMemberId ||
+         code == core::wire::ErrorCode::GroupNotEmpty ||
+         code == core::wire::ErrorCode::BadRequest || code == core::wire::ErrorCode::NotLeader;
 }
 
 void RecordCommit(Recorder& recorder, client::GroupConsumer& member) {

@@ -71,12 +71,12 @@ class HealthCluster {
       for (uint32_t id = 1; id <= 3; id++) {
         if (brokers_[id] == nullptr) continue;
         world_.runtime(io::NodeId(id))->Spawn("create", [this, id, name, created] {
-          wire::CreateTopicRequestT create;
+          core::wire::CreateTopicRequestT create;
           create.name = name;
           create.partitions = 1;
           create.replication_factor = 3;
-          const wire::ClientMessageT request = wire::Message(1, create);
-          const wire::ClientMessageT response =
+          const core::wire::ClientMessageT request = core::wire::Message(1, create);
+          const core::wire::ClientMessageT response =
               brokers_[id]->Run(brokers_[id]->Admit(request, "test", 0), request);
           if (response.body.AsCreateTopicResponse() != nullptr) *created = true;
         });

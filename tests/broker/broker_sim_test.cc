@@ -20,26 +20,28 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // One request/response exchange on a fresh connection (hello first).
-absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> Call(io::Runtime& rt, uint32_t node,
-                                                           wire::ClientMessageT request) {
+absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> Call(
+    io::Runtime& rt, uint32_t node, core::wire::ClientMessageT request) {
   const io::Instant deadline = rt.Now() + seconds(5);
   absl::StatusOr<std::unique_ptr<io::Stream>> stream =
       rt.network().Connect(AddressOf(node), deadline);
   if (!stream.ok()) return stream.status();
-  io::FrameReader reader(**stream, wire::kClientMessageBytesMax);
-  wire::HelloRequestT hello;
+  io::FrameReader reader(**stream, core::wire::kClientMessageBytesMax);
+  core::wire::HelloRequestT hello;
   hello.version_min = 1;
   hello.version_max = 1;
-  std::unique_ptr<wire::ClientMessageT> response;
-  for (wire::ClientMessageT message : {wire::Message(1, std::move(hello)), std::move(request)}) {
-    if (absl::Status s = io::WriteFrame(**stream, wire::EncodeClientMessage(message), deadline);
+  std::unique_ptr<core::wire::ClientMessageT> response;
+  for (core::wire::ClientMessageT message :
+       {core::wire::Message(1, std::move(hello)), std::move(request)}) {
+    if (absl::Status s =
+            io::WriteFrame(**stream, core::wire::EncodeClientMessage(message), deadline);
         !s.ok()) {
       return s;
     }
     absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
     if (!frame.ok()) return frame.status();
-    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> decoded =
-        wire::DecodeClientMessage(*frame);
+    absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> decoded =
+        core::wire::DecodeClientMessage(*frame);
     if (!decoded.ok()) return decoded.status();
     response = std::move(*decoded);
   }
@@ -49,12 +51,13 @@ absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> Call(io::Runtime& rt, uint
 
 // Retries `make()` on every node until one answers with a body of the wanted type.
 template <typename Body>
-std::unique_ptr<wire::ClientMessageT> CallUntil(io::Runtime& rt,
-                                                const std::function<wire::ClientMessageT()>& make) {
+std::unique_ptr<core::wire::ClientMessageT> CallUntil(
+    io::Runtime& rt, const std::function<core::wire::ClientMessageT()>& make) {
   for (int attempt = 0; attempt < 200; attempt++) {
     for (uint32_t node = 1; node <= 3; node++) {
       auto response = Call(rt, node, make());
-      if (response.ok() && (*response)->body.type == wire::BodyUnionTraits<Body>::enum_value) {
+      if (response.ok() &&
+          (*response)->body.type == core::wire::BodyUnionTraits<Body>::enum_value) {
         return std::move(*response);
       }
     }
@@ -63,46 +66,46 @@ std::unique_ptr<wire::ClientMessageT> CallUntil(io::Runtime& rt,
   return nullptr;
 }
 
-wire::ClientMessageT Produce(const std::string& topic, uint32_t partition, int value,
-                             size_t padding_bytes = 0) {
-  wire::RecordBatchT batch;
-  auto record = std::make_unique<wire::RecordT>();
+core::wire::ClientMessageT Produce(const std::string& topic, uint32_t partition, int value,
+                                   size_t padding_bytes = 0) {
+  core::wire::RecordBatchT batch;
+  auto record = std::make_unique<core::wire::RecordT>();
   const std::string text = std::to_string(value);
   record->value.assign(text.begin(), text.end());
   record->value.resize(record->value.size() + padding_bytes, 'x');
   batch.records.push_back(std::move(record));
-  wire::ProduceRequestT produce;
+  core::wire::ProduceRequestT produce;
   produce.topic = topic;
   produce.partition = partition;
-  produce.batch = wire::EncodeRecordBatch(batch);
-  return wire::Message(2, std::move(produce));
+  produce.batch = core::wire::EncodeRecordBatch(batch);
+  return core::wire::Message(2, std::move(produce));
 }
 
-wire::ClientMessageT Fetch(const std::string& topic, uint32_t partition, int64_t offset,
-                           uint32_t max_bytes = 1 << 20) {
-  wire::FetchRequestT fetch;
+core::wire::ClientMessageT Fetch(const std::string& topic, uint32_t partition, int64_t offset,
+                                 uint32_t max_bytes = 1 << 20) {
+  core::wire::FetchRequestT fetch;
   fetch.topic = topic;
   fetch.partition = partition;
   fetch.offset = offset;
   fetch.max_bytes = max_bytes;
-  return wire::Message(3, std::move(fetch));
+  return core::wire::Message(3, std::move(fetch));
 }
 
 TEST(BrokerSim, CreateProduceFetchAcrossALeaderCrash) {
   BrokerCluster cluster(7);
   cluster.OnClient([&](io::Runtime& rt) {
-    wire::CreateTopicRequestT create;
+    core::wire::CreateTopicRequestT create;
     create.name = "orders";
     create.partitions = 3;
     create.replication_factor = 3;
-    auto created =
-        CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); });
+    auto created = CallUntil<core::wire::CreateTopicResponseT>(
+        rt, [&] { return core::wire::Message(2, create); });
     ASSERT_NE(created, nullptr) << "no controller created the topic";
     ASSERT_EQ(created->body.AsCreateTopicResponse()->topic->partitions.size(), 3u);
     for (uint32_t p = 0; p < 3; p++) {
       for (int i = 0; i < 5; i++) {
         auto produced =
-            CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("orders", p, i); });
+            CallUntil<core::wire::ProduceResponseT>(rt, [&] { return Produce("orders", p, i); });
         ASSERT_NE(produced, nullptr);
         EXPECT_EQ(produced->body.AsProduceResponse()->base_offset, i);
       }
@@ -111,18 +114,19 @@ TEST(BrokerSim, CreateProduceFetchAcrossALeaderCrash) {
   // Crash whoever leads partition 0's group, then keep producing there.
   cluster.world().Crash(io::NodeId(1));
   cluster.OnClient([&](io::Runtime& rt) {
-    auto produced = CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("orders", 0, 5); });
+    auto produced =
+        CallUntil<core::wire::ProduceResponseT>(rt, [&] { return Produce("orders", 0, 5); });
     ASSERT_NE(produced, nullptr);
     EXPECT_EQ(produced->body.AsProduceResponse()->base_offset, 5);
-    auto fetched = CallUntil<wire::FetchResponseT>(rt, [&] { return Fetch("orders", 0, 0); });
+    auto fetched = CallUntil<core::wire::FetchResponseT>(rt, [&] { return Fetch("orders", 0, 0); });
     ASSERT_NE(fetched, nullptr);
-    const wire::FetchResponseT& response = *fetched->body.AsFetchResponse();
+    const core::wire::FetchResponseT& response = *fetched->body.AsFetchResponse();
     EXPECT_EQ(response.high_watermark, 6);
     std::vector<std::string> values;
     for (const auto& batch : response.batches) {
-      auto verified = wire::VerifyRecordBatch(batch->batch);
+      auto verified = core::wire::VerifyRecordBatch(batch->batch);
       ASSERT_TRUE(verified.ok());
-      for (const wire::Record* record : *(*verified)->records()) {
+      for (const core::wire::Record* record : *(*verified)->records()) {
         values.emplace_back(record->value()->begin(), record->value()->end());
       }
     }
@@ -135,9 +139,9 @@ TEST(BrokerSim, CreateProduceFetchAcrossALeaderCrash) {
 // The node whose replica of `topic`/0 says it leads (ReplicaStatus), or 0.
 uint32_t LeaderByStatus(io::Runtime& rt, const std::string& topic) {
   for (uint32_t node = 1; node <= 3; node++) {
-    auto response = Call(rt, node, wire::Message(4, wire::ReplicaStatusRequestT{}));
+    auto response = Call(rt, node, core::wire::Message(4, core::wire::ReplicaStatusRequestT{}));
     if (!response.ok()) continue;
-    const wire::ReplicaStatusResponseT* status = (*response)->body.AsReplicaStatusResponse();
+    const core::wire::ReplicaStatusResponseT* status = (*response)->body.AsReplicaStatusResponse();
     if (status == nullptr) continue;
     for (const auto& replica : status->replicas) {
       if (replica->topic == topic && replica->role == "leader") return node;
@@ -158,14 +162,15 @@ void FollowerFetchScenario(bool planted, int64_t* high_watermark, std::vector<in
   });
   uint32_t leader = 0;
   cluster.OnClient([&](io::Runtime& rt) {
-    wire::CreateTopicRequestT create;
+    core::wire::CreateTopicRequestT create;
     create.name = "near";
     create.partitions = 1;
     create.replication_factor = 3;
-    ASSERT_NE(CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }),
+    ASSERT_NE(CallUntil<core::wire::CreateTopicResponseT>(
+                  rt, [&] { return core::wire::Message(2, create); }),
               nullptr);
     for (int i = 0; i < 5; i++) {
-      ASSERT_NE(CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("near", 0, i); }),
+      ASSERT_NE(CallUntil<core::wire::ProduceResponseT>(rt, [&] { return Produce("near", 0, i); }),
                 nullptr);
     }
     (void)rt.Sleep(seconds(1));  // Every replica applies the committed records.
@@ -183,18 +188,18 @@ void FollowerFetchScenario(bool planted, int64_t* high_watermark, std::vector<in
     (void)rt.Sleep(milliseconds(300));  // The leader appends it and sends it to F.
     // What F knows is committed: its own high watermark (ReplicaStatus); then all it serves.
     *high_watermark = -1;
-    auto status = Call(rt, follower, wire::Message(4, wire::ReplicaStatusRequestT{}));
+    auto status = Call(rt, follower, core::wire::Message(4, core::wire::ReplicaStatusRequestT{}));
     ASSERT_TRUE(status.ok()) << status.status();
     for (const auto& replica : (*status)->body.AsReplicaStatusResponse()->replicas) {
       if (replica->topic == "near") *high_watermark = replica->high_watermark;
     }
-    wire::ClientMessageT fetch = Fetch("near", 0, 0);
+    core::wire::ClientMessageT fetch = Fetch("near", 0, 0);
     fetch.body.AsFetchRequest()->allow_follower = true;
     fetch.body.AsFetchRequest()->max_wait_ms = 100;
     auto response = Call(rt, follower, std::move(fetch));
     ASSERT_TRUE(response.ok()) << response.status();
-    const wire::FetchResponseT* fetched = (*response)->body.AsFetchResponse();
-    ASSERT_NE(fetched, nullptr) << wire::EnumNameBody((*response)->body.type);
+    const core::wire::FetchResponseT* fetched = (*response)->body.AsFetchResponse();
+    ASSERT_NE(fetched, nullptr) << core::wire::EnumNameBody((*response)->body.type);
     for (const auto& batch : fetched->batches) served->push_back(batch->base_offset);
     (void)rt.Sleep(seconds(6));  // The produce's fiber ends before the world does.
   });
@@ -221,13 +226,13 @@ TEST(BrokerSim, PlantedFollowerFetchAboveHighWatermarkIsCaught) {
 // The broker's own assertion on every fetch answer (CheckFetchServesCommitted): a batch at or
 // past the high watermark the answer reports crashes the node rather than reach a client.
 TEST(BrokerSimDeathTest, AFetchAnswerPastItsHighWatermarkIsAnAssertion) {
-  wire::FetchResponseT response;
+  core::wire::FetchResponseT response;
   response.high_watermark = 5;
-  auto batch = std::make_unique<wire::FetchedBatchT>();
+  auto batch = std::make_unique<core::wire::FetchedBatchT>();
   batch->base_offset = 4;
   response.batches.push_back(std::move(batch));
   core::broker::CheckFetchServesCommitted(response);  // Below: fine.
-  auto late = std::make_unique<wire::FetchedBatchT>();
+  auto late = std::make_unique<core::wire::FetchedBatchT>();
   late->base_offset = 5;
   response.batches.push_back(std::move(late));
   EXPECT_DEATH(core::broker::CheckFetchServesCommitted(response), "past the high watermark");
@@ -240,26 +245,29 @@ TEST(BrokerSimDeathTest, AFetchAnswerPastItsHighWatermarkIsAnAssertion) {
 TEST(BrokerSim, FetchesStayWithinTheirBudgetAndTheLargestBatchIsReadable) {
   BrokerCluster cluster(11);
   cluster.OnClient([&](io::Runtime& rt) {
-    wire::CreateTopicRequestT create;
+    core::wire::CreateTopicRequestT create;
     create.name = "big";
     create.partitions = 1;
     create.replication_factor = 3;
-    ASSERT_NE(CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }),
+    ASSERT_NE(CallUntil<core::wire::CreateTopicResponseT>(
+                  rt, [&] { return core::wire::Message(2, create); }),
               nullptr);
     constexpr int kSmallRecords = 1500;
     for (int i = 0; i < kSmallRecords; i++) {
-      ASSERT_NE(CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("big", 0, i, 1024); }),
-                nullptr);
+      ASSERT_NE(
+          CallUntil<core::wire::ProduceResponseT>(rt, [&] { return Produce("big", 0, i, 1024); }),
+          nullptr);
     }
     // The largest batch a client may send: one record filling kBatchBytesMax.
-    const size_t padding = wire::kBatchBytesMax - 256;
+    const size_t padding = core::wire::kBatchBytesMax - 256;
     auto largest =
-        CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("big", 0, -1, padding); });
+        CallUntil<core::wire::ProduceResponseT>(rt, [&] { return Produce("big", 0, -1, padding); });
     ASSERT_NE(largest, nullptr);
     EXPECT_EQ(largest->body.AsProduceResponse()->base_offset, kSmallRecords);
-    for (uint32_t budget : {10u << 10, 1u << 20, static_cast<uint32_t>(wire::kFetchBytesMax)}) {
+    for (uint32_t budget :
+         {10u << 10, 1u << 20, static_cast<uint32_t>(core::wire::kFetchBytesMax)}) {
       auto fetched =
-          CallUntil<wire::FetchResponseT>(rt, [&] { return Fetch("big", 0, 0, budget); });
+          CallUntil<core::wire::FetchResponseT>(rt, [&] { return Fetch("big", 0, 0, budget); });
       ASSERT_NE(fetched, nullptr);
       size_t bytes = 0;
       for (const auto& batch : fetched->body.AsFetchResponse()->batches)
@@ -267,61 +275,64 @@ TEST(BrokerSim, FetchesStayWithinTheirBudgetAndTheLargestBatchIsReadable) {
       EXPECT_LE(bytes, budget) << "a fetch of budget " << budget << " returned " << bytes;
       EXPECT_FALSE(fetched->body.AsFetchResponse()->batches.empty());
     }
-    auto tail =
-        CallUntil<wire::FetchResponseT>(rt, [&] { return Fetch("big", 0, kSmallRecords, 1); });
+    auto tail = CallUntil<core::wire::FetchResponseT>(
+        rt, [&] { return Fetch("big", 0, kSmallRecords, 1); });
     ASSERT_NE(tail, nullptr);
     ASSERT_EQ(tail->body.AsFetchResponse()->batches.size(), 1u);
-    auto verified = wire::VerifyRecordBatch(tail->body.AsFetchResponse()->batches[0]->batch);
+    auto verified = core::wire::VerifyRecordBatch(tail->body.AsFetchResponse()->batches[0]->batch);
     ASSERT_TRUE(verified.ok()) << verified.status();
     EXPECT_EQ((*verified)->records()->Get(0)->value()->size(), padding + 2);
   });
 }
 
-std::vector<std::pair<int64_t, int64_t>> Records(const wire::FetchResponseT& response);
+std::vector<std::pair<int64_t, int64_t>> Records(const core::wire::FetchResponseT& response);
 
 // Add partitions: the controller places them, every replica's reconciler starts them, and they
 // take produce and fetch like the first ones; a total that does not grow the topic is refused.
 TEST(BrokerSim, AddedPartitionsServeProduceAndFetch) {
   BrokerCluster cluster(29);
   cluster.OnClient([&](io::Runtime& rt) {
-    wire::CreateTopicRequestT create;
+    core::wire::CreateTopicRequestT create;
     create.name = "grow";
     create.partitions = 1;
     create.replication_factor = 3;
-    ASSERT_NE(CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }),
+    ASSERT_NE(CallUntil<core::wire::CreateTopicResponseT>(
+                  rt, [&] { return core::wire::Message(2, create); }),
               nullptr);
-    wire::CreatePartitionsRequestT add;
+    core::wire::CreatePartitionsRequestT add;
     add.topic = "grow";
     add.total = 3;
-    auto grown =
-        CallUntil<wire::CreatePartitionsResponseT>(rt, [&] { return wire::Message(2, add); });
+    auto grown = CallUntil<core::wire::CreatePartitionsResponseT>(
+        rt, [&] { return core::wire::Message(2, add); });
     ASSERT_NE(grown, nullptr);
     ASSERT_EQ(grown->body.AsCreatePartitionsResponse()->topic->partitions.size(), 3u);
     for (uint32_t p = 0; p < 3; p++) {
-      auto produced = CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("grow", p, 7); });
+      auto produced =
+          CallUntil<core::wire::ProduceResponseT>(rt, [&] { return Produce("grow", p, 7); });
       ASSERT_NE(produced, nullptr) << "partition " << p;
       EXPECT_EQ(produced->body.AsProduceResponse()->base_offset, 0);
-      auto fetched = CallUntil<wire::FetchResponseT>(rt, [&] { return Fetch("grow", p, 0); });
+      auto fetched = CallUntil<core::wire::FetchResponseT>(rt, [&] { return Fetch("grow", p, 0); });
       ASSERT_NE(fetched, nullptr);
       EXPECT_EQ(Records(*fetched->body.AsFetchResponse()),
                 (std::vector<std::pair<int64_t, int64_t>>{{0, 7}}));
     }
     add.total = 3;  // Not more than it has.
-    auto refused = CallUntil<wire::ErrorResponseT>(rt, [&] { return wire::Message(2, add); });
+    auto refused =
+        CallUntil<core::wire::ErrorResponseT>(rt, [&] { return core::wire::Message(2, add); });
     ASSERT_NE(refused, nullptr);
-    EXPECT_EQ(refused->body.AsErrorResponse()->code, wire::ErrorCode::InvalidConfig);
+    EXPECT_EQ(refused->body.AsErrorResponse()->code, core::wire::ErrorCode::InvalidConfig);
   });
 }
 
 // The records a fetch returned, as (offset, value) with the value's leading number.
-std::vector<std::pair<int64_t, int64_t>> Records(const wire::FetchResponseT& response) {
+std::vector<std::pair<int64_t, int64_t>> Records(const core::wire::FetchResponseT& response) {
   std::vector<std::pair<int64_t, int64_t>> out;
   for (const auto& batch : response.batches) {
-    auto verified = wire::VerifyRecordBatch(batch->batch);
+    auto verified = core::wire::VerifyRecordBatch(batch->batch);
     EXPECT_TRUE(verified.ok());
     if (!verified.ok()) continue;
     int64_t offset = batch->base_offset;
-    for (const wire::Record* record : *(*verified)->records()) {
+    for (const core::wire::Record* record : *(*verified)->records()) {
       const std::string value(record->value()->begin(), record->value()->end());
       out.emplace_back(offset++, std::stoll(value));
     }
@@ -347,53 +358,54 @@ void RetentionScenario(core::broker::PartitionPlantedBug bug, bool* offsets_agre
   constexpr int kRecords = 300;
   constexpr size_t kPadding = 1000;
   cluster.OnClient([&](io::Runtime& rt) {
-    wire::CreateTopicRequestT create;
+    core::wire::CreateTopicRequestT create;
     create.name = "logs";
     create.partitions = 1;
     create.replication_factor = 3;
     create.retention_bytes = 48 << 10;
-    ASSERT_NE(CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }),
+    ASSERT_NE(CallUntil<core::wire::CreateTopicResponseT>(
+                  rt, [&] { return core::wire::Message(2, create); }),
               nullptr);
     (void)rt.Sleep(seconds(1));
   });
   cluster.world().Crash(io::NodeId(3));
   cluster.OnClient([&](io::Runtime& rt) {
     for (int i = 0; i < kRecords; i++) {
-      ASSERT_NE(
-          CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("logs", 0, i, kPadding); }),
-          nullptr);
+      ASSERT_NE(CallUntil<core::wire::ProduceResponseT>(
+                    rt, [&] { return Produce("logs", 0, i, kPadding); }),
+                nullptr);
     }
     (void)rt.Sleep(seconds(2));  // Several retention checks.
   });
   cluster.world().Restart(io::NodeId(3));
   cluster.OnClient([&](io::Runtime& rt) {
     for (int i = kRecords; i < kRecords + 20; i++) {
-      ASSERT_NE(
-          CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("logs", 0, i, kPadding); }),
-          nullptr);
+      ASSERT_NE(CallUntil<core::wire::ProduceResponseT>(
+                    rt, [&] { return Produce("logs", 0, i, kPadding); }),
+                nullptr);
     }
     (void)rt.Sleep(seconds(3));  // Node 3 catches up.
     *offsets_agree = true;
     int64_t earliest_anywhere = kRecords;
     for (uint32_t node = 1; node <= 3; node++) {
-      wire::FetchRequestT fetch;
+      core::wire::FetchRequestT fetch;
       fetch.topic = "logs";
       fetch.max_bytes = 4 << 20;
       fetch.allow_follower = true;
       // Whatever this replica holds: ask from 0 and follow the out-of-range answer.
-      absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response =
-          Call(rt, node, wire::Message(3, fetch));
+      absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> response =
+          Call(rt, node, core::wire::Message(3, fetch));
       ASSERT_TRUE(response.ok()) << response.status();
       if (const auto* error = (*response)->body.AsErrorResponse()) {
-        ASSERT_EQ(error->code, wire::ErrorCode::OffsetOutOfRange) << error->message;
+        ASSERT_EQ(error->code, core::wire::ErrorCode::OffsetOutOfRange) << error->message;
         earliest_anywhere = std::min(earliest_anywhere, error->earliest_offset);
         fetch.offset = error->earliest_offset;
-        response = Call(rt, node, wire::Message(3, fetch));
+        response = Call(rt, node, core::wire::Message(3, fetch));
         ASSERT_TRUE(response.ok()) << response.status();
       } else {
         earliest_anywhere = 0;
       }
-      const wire::FetchResponseT* fetched = (*response)->body.AsFetchResponse();
+      const core::wire::FetchResponseT* fetched = (*response)->body.AsFetchResponse();
       ASSERT_NE(fetched, nullptr) << "node " << node;
       const auto records = Records(*fetched);
       ASSERT_FALSE(records.empty()) << "node " << node;
@@ -433,15 +445,15 @@ namespace {
 
 // The first answer of any node that is not a routing error (NotLeader, UnknownTopicOrPartition):
 // the partition leader's own answer, whatever it is.
-std::unique_ptr<wire::ClientMessageT> LeaderAnswer(
-    io::Runtime& rt, const std::function<wire::ClientMessageT()>& make) {
+std::unique_ptr<core::wire::ClientMessageT> LeaderAnswer(
+    io::Runtime& rt, const std::function<core::wire::ClientMessageT()>& make) {
   for (int attempt = 0; attempt < 100; attempt++) {
     for (uint32_t node = 1; node <= 3; node++) {
       auto response = Call(rt, node, make());
       if (!response.ok()) continue;
-      const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse();
-      if (error == nullptr || (error->code != wire::ErrorCode::NotLeader &&
-                               error->code != wire::ErrorCode::UnknownTopicOrPartition)) {
+      const core::wire::ErrorResponseT* error = (*response)->body.AsErrorResponse();
+      if (error == nullptr || (error->code != core::wire::ErrorCode::NotLeader &&
+                               error->code != core::wire::ErrorCode::UnknownTopicOrPartition)) {
         return std::move(*response);
       }
     }
@@ -452,23 +464,23 @@ std::unique_ptr<wire::ClientMessageT> LeaderAnswer(
 
 // A topic of one partition on all three nodes; false if no controller answered.
 bool CreateOnePartitionTopic(io::Runtime& rt, const std::string& name) {
-  wire::CreateTopicRequestT create;
+  core::wire::CreateTopicRequestT create;
   create.name = name;
   create.partitions = 1;
   create.replication_factor = 3;
-  return CallUntil<wire::CreateTopicResponseT>(rt, [&] { return wire::Message(2, create); }) !=
-         nullptr;
+  return CallUntil<core::wire::CreateTopicResponseT>(
+             rt, [&] { return core::wire::Message(2, create); }) != nullptr;
 }
 
-wire::ClientMessageT SetQuota(wire::QuotaSubject subject, std::string name, uint64_t requests_per_s,
-                              bool remove = false) {
-  wire::SetQuotaRequestT set;
-  set.quota = std::make_unique<wire::QuotaEntryT>();
+core::wire::ClientMessageT SetQuota(core::wire::QuotaSubject subject, std::string name,
+                                    uint64_t requests_per_s, bool remove = false) {
+  core::wire::SetQuotaRequestT set;
+  set.quota = std::make_unique<core::wire::QuotaEntryT>();
   set.quota->subject = subject;
   set.quota->name = std::move(name);
   set.quota->requests_per_s = requests_per_s;
   set.remove = remove;
-  return wire::Message(4, std::move(set));
+  return core::wire::Message(4, std::move(set));
 }
 
 // Produces `count` times back to back; how many were answered Throttled (each with a
@@ -478,8 +490,8 @@ int ThrottledOf(io::Runtime& rt, const std::string& topic, int count) {
   for (int i = 0; i < count; i++) {
     auto answer = LeaderAnswer(rt, [&] { return Produce(topic, 0, i); });
     if (answer == nullptr) continue;
-    if (const wire::ErrorResponseT* error = answer->body.AsErrorResponse()) {
-      EXPECT_EQ(error->code, wire::ErrorCode::Throttled) << error->message;
+    if (const core::wire::ErrorResponseT* error = answer->body.AsErrorResponse()) {
+      EXPECT_EQ(error->code, core::wire::ErrorCode::Throttled) << error->message;
       EXPECT_GE(error->retry_after_ms, 1u);
       EXPECT_LE(error->retry_after_ms, 1000u);
       throttled++;
@@ -496,21 +508,21 @@ TEST(BrokerSim, TopicQuotaSetAtRunTimeThrottlesThenIsLifted) {
   cluster.OnClient([&](io::Runtime& rt) {
     ASSERT_TRUE(CreateOnePartitionTopic(rt, "q"));
     EXPECT_EQ(ThrottledOf(rt, "q", 5), 0) << "no quota yet";
-    ASSERT_NE(CallUntil<wire::SetQuotaResponseT>(
-                  rt, [] { return SetQuota(wire::QuotaSubject::Topic, "q", 1); }),
+    ASSERT_NE(CallUntil<core::wire::SetQuotaResponseT>(
+                  rt, [] { return SetQuota(core::wire::QuotaSubject::Topic, "q", 1); }),
               nullptr);
     (void)rt.Sleep(seconds(1));  // Every node applies the metadata entry.
     EXPECT_GE(ThrottledOf(rt, "q", 5), 3) << "1 request/s: at most two of five back to back";
-    auto described = CallUntil<wire::DescribeQuotasResponseT>(
-        rt, [] { return wire::Message(5, wire::DescribeQuotasRequestT{}); });
+    auto described = CallUntil<core::wire::DescribeQuotasResponseT>(
+        rt, [] { return core::wire::Message(5, core::wire::DescribeQuotasRequestT{}); });
     ASSERT_NE(described, nullptr);
     ASSERT_EQ(described->body.AsDescribeQuotasResponse()->quotas.size(), 1u);
-    auto hostile = CallUntil<wire::ErrorResponseT>(
-        rt, [] { return SetQuota(static_cast<wire::QuotaSubject>(77), "q", 1); });
+    auto hostile = CallUntil<core::wire::ErrorResponseT>(
+        rt, [] { return SetQuota(static_cast<core::wire::QuotaSubject>(77), "q", 1); });
     ASSERT_NE(hostile, nullptr);
-    EXPECT_EQ(hostile->body.AsErrorResponse()->code, wire::ErrorCode::InvalidConfig);
-    ASSERT_NE(CallUntil<wire::SetQuotaResponseT>(
-                  rt, [] { return SetQuota(wire::QuotaSubject::Topic, "q", 0, true); }),
+    EXPECT_EQ(hostile->body.AsErrorResponse()->code, core::wire::ErrorCode::InvalidConfig);
+    ASSERT_NE(CallUntil<core::wire::SetQuotaResponseT>(
+                  rt, [] { return SetQuota(core::wire::QuotaSubject::Topic, "q", 0, true); }),
               nullptr);
     (void)rt.Sleep(seconds(1));
     EXPECT_EQ(ThrottledOf(rt, "q", 5), 0) << "the quota was removed";
@@ -526,8 +538,9 @@ TEST(BrokerSim, AFetchOverTheMemoryBoundReadsLess) {
   cluster.OnClient([&](io::Runtime& rt) {
     ASSERT_TRUE(CreateOnePartitionTopic(rt, "m"));
     for (int i = 0; i < 8; i++) {
-      ASSERT_NE(CallUntil<wire::ProduceResponseT>(rt, [&] { return Produce("m", 0, i, 40 << 10); }),
-                nullptr);
+      ASSERT_NE(
+          CallUntil<core::wire::ProduceResponseT>(rt, [&] { return Produce("m", 0, i, 40 << 10); }),
+          nullptr);
     }
     auto fetched = LeaderAnswer(rt, [] { return Fetch("m", 0, 0, 1 << 20); });
     ASSERT_NE(fetched, nullptr);
@@ -544,26 +557,27 @@ TEST(BrokerSim, ConnectionsPastTheBoundAreRefusedAtTheHello) {
   BrokerCluster cluster(
       41, [](core::broker::BrokerOptions& options) { options.limits.connections_max = 1; });
   cluster.OnClient([&](io::Runtime& rt) {
-    const auto hello = [&](io::Stream& stream) -> std::unique_ptr<wire::ClientMessageT> {
-      wire::HelloRequestT request;
+    const auto hello = [&](io::Stream& stream) -> std::unique_ptr<core::wire::ClientMessageT> {
+      core::wire::HelloRequestT request;
       request.version_min = 1;
       request.version_max = 1;
       request.client_id = "bound-test";
       const io::Instant deadline = rt.Now() + seconds(5);
-      if (!io::WriteFrame(stream, wire::EncodeClientMessage(wire::Message(1, request)), deadline)
+      if (!io::WriteFrame(stream, core::wire::EncodeClientMessage(core::wire::Message(1, request)),
+                          deadline)
                .ok()) {
         return nullptr;
       }
-      io::FrameReader reader(stream, wire::kClientMessageBytesMax);
+      io::FrameReader reader(stream, core::wire::kClientMessageBytesMax);
       absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
       if (!frame.ok()) return nullptr;
-      absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> decoded =
-          wire::DecodeClientMessage(*frame);
+      absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> decoded =
+          core::wire::DecodeClientMessage(*frame);
       return decoded.ok() ? std::move(*decoded) : nullptr;
     };
     // Node 1 serves (one connection, opened and closed).
-    ASSERT_NE(CallUntil<wire::MetadataResponseT>(
-                  rt, [] { return wire::Message(2, wire::MetadataRequestT{}); }),
+    ASSERT_NE(CallUntil<core::wire::MetadataResponseT>(
+                  rt, [] { return core::wire::Message(2, core::wire::MetadataRequestT{}); }),
               nullptr);
     (void)rt.Sleep(milliseconds(100));
     auto first = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
@@ -576,7 +590,7 @@ TEST(BrokerSim, ConnectionsPastTheBoundAreRefusedAtTheHello) {
     auto refused = hello(**second);
     ASSERT_NE(refused, nullptr);
     ASSERT_NE(refused->body.AsErrorResponse(), nullptr);
-    EXPECT_EQ(refused->body.AsErrorResponse()->code, wire::ErrorCode::Throttled);
+    EXPECT_EQ(refused->body.AsErrorResponse()->code, core::wire::ErrorCode::Throttled);
     EXPECT_GT(refused->body.AsErrorResponse()->retry_after_ms, 0u);
     (*second)->Close();
     (*first)->Close();

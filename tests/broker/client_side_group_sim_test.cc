@@ -35,46 +35,50 @@ void CreateTopic(io::Runtime& rt, client::Client& client) {
   FAIL() << "topic t not created";
 }
 
-absl::StatusOr<wire::JoinGroupResponseT> Join(client::Client& client, io::Runtime& rt,
-                                              const std::string& group, std::string member_id) {
-  wire::JoinGroupRequestT join;
+absl::StatusOr<core::wire::JoinGroupResponseT> Join(client::Client& client, io::Runtime& rt,
+                                                    const std::string& group,
+                                                    std::string member_id) {
+  core::wire::JoinGroupRequestT join;
   join.group = group;
   join.member_id = std::move(member_id);
   join.session_timeout_ms = 1000;
   join.rebalance_timeout_ms = 2000;
   join.protocol_type = "consumer";
-  auto protocol = std::make_unique<wire::GroupProtocolT>();
+  auto protocol = std::make_unique<core::wire::GroupProtocolT>();
   protocol->name = "range";
   protocol->metadata = EncodeConsumerSubscription({"t"});
   join.protocols.push_back(std::move(protocol));
-  return client::TakeBody<wire::JoinGroupResponseT>(
-      client.CallCoordinator(group, wire::Message(0, std::move(join)), rt.Now() + seconds(10)),
-      [](wire::BodyUnion& body) { return body.AsJoinGroupResponse(); }, "JoinGroupResponse");
+  return client::TakeBody<core::wire::JoinGroupResponseT>(
+      client.CallCoordinator(group, core::wire::Message(0, std::move(join)),
+                             rt.Now() + seconds(10)),
+      [](core::wire::BodyUnion& body) { return body.AsJoinGroupResponse(); }, "JoinGroupResponse");
 }
 
 // The leader's SyncGroup: member id -> its assignment bytes.
-absl::StatusOr<wire::SyncGroupResponseT> Sync(
+absl::StatusOr<core::wire::SyncGroupResponseT> Sync(
     client::Client& client, io::Runtime& rt, const std::string& group,
-    const wire::JoinGroupResponseT& joined,
+    const core::wire::JoinGroupResponseT& joined,
     std::vector<std::pair<std::string, std::vector<uint8_t>>> assignments) {
-  wire::SyncGroupRequestT sync;
+  core::wire::SyncGroupRequestT sync;
   sync.group = group;
   sync.member_id = joined.member_id;
   sync.generation = joined.generation;
   for (auto& [member, bytes] : assignments) {
-    auto out = std::make_unique<wire::GroupMemberBytesT>();
+    auto out = std::make_unique<core::wire::GroupMemberBytesT>();
     out->member_id = member;
     out->bytes = std::move(bytes);
     sync.assignments.push_back(std::move(out));
   }
-  return client::TakeBody<wire::SyncGroupResponseT>(
-      client.CallCoordinator(group, wire::Message(0, std::move(sync)), rt.Now() + seconds(10)),
-      [](wire::BodyUnion& body) { return body.AsSyncGroupResponse(); }, "SyncGroupResponse");
+  return client::TakeBody<core::wire::SyncGroupResponseT>(
+      client.CallCoordinator(group, core::wire::Message(0, std::move(sync)),
+                             rt.Now() + seconds(10)),
+      [](core::wire::BodyUnion& body) { return body.AsSyncGroupResponse(); }, "SyncGroupResponse");
 }
 
-std::vector<std::unique_ptr<wire::PartitionOffsetT>> OffsetOf(uint32_t partition, int64_t value) {
-  std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets;
-  offsets.push_back(std::make_unique<wire::PartitionOffsetT>());
+std::vector<std::unique_ptr<core::wire::PartitionOffsetT>> OffsetOf(uint32_t partition,
+                                                                    int64_t value) {
+  std::vector<std::unique_ptr<core::wire::PartitionOffsetT>> offsets;
+  offsets.push_back(std::make_unique<core::wire::PartitionOffsetT>());
   offsets.back()->topic = "t";
   offsets.back()->partition = partition;
   offsets.back()->offset = value;
@@ -92,7 +96,7 @@ TEST(ClientSideGroupSim, LeaderAssignsCommitsAreFencedAndAZombieIsRefused) {
   cluster.OnClient([&](io::Runtime& rt) {
     client::Client client(rt, Options());
     CreateTopic(rt, client);
-    absl::StatusOr<wire::JoinGroupResponseT> first = Join(client, rt, "g", "");
+    absl::StatusOr<core::wire::JoinGroupResponseT> first = Join(client, rt, "g", "");
     ASSERT_TRUE(first.ok()) << first.status();
     EXPECT_EQ(first->generation, 1);
     EXPECT_EQ(first->leader, first->member_id);
@@ -100,34 +104,34 @@ TEST(ClientSideGroupSim, LeaderAssignsCommitsAreFencedAndAZombieIsRefused) {
     ASSERT_EQ(first->member_metadata.size(), 1u);
     EXPECT_EQ(first->member_metadata[0]->bytes, EncodeConsumerSubscription({"t"}));
     const std::vector<uint8_t> all = EncodeConsumerAssignment(Partitions({0, 1, 2, 3}));
-    absl::StatusOr<wire::SyncGroupResponseT> synced =
+    absl::StatusOr<core::wire::SyncGroupResponseT> synced =
         Sync(client, rt, "g", *first, {{first->member_id, all}});
     ASSERT_TRUE(synced.ok()) << synced.status();
     EXPECT_EQ(synced->assignment, all);  // The leader's bytes, handed back unchanged.
     EXPECT_TRUE(
         client.CommitOffsets("g", first->member_id, 1, OffsetOf(2, 5), rt.Now() + seconds(5)).ok());
     // A native (server-side) member cannot join a Kafka group.
-    wire::JoinGroupRequestT native;
+    core::wire::JoinGroupRequestT native;
     native.group = "g";
     native.topics = {"t"};
     native.session_timeout_ms = 1000;
     native.rebalance_timeout_ms = 1000;
     absl::Status mixed =
-        client::TakeBody<wire::JoinGroupResponseT>(
-            client.CallCoordinator("g", wire::Message(0, native), rt.Now() + seconds(5)),
-            [](wire::BodyUnion& b) { return b.AsJoinGroupResponse(); }, "join")
+        client::TakeBody<core::wire::JoinGroupResponseT>(
+            client.CallCoordinator("g", core::wire::Message(0, native), rt.Now() + seconds(5)),
+            [](core::wire::BodyUnion& b) { return b.AsJoinGroupResponse(); }, "join")
             .status();
-    EXPECT_EQ(client::WireErrorCode(mixed), wire::ErrorCode::InconsistentAssignor) << mixed;
+    EXPECT_EQ(client::WireErrorCode(mixed), core::wire::ErrorCode::InconsistentAssignor) << mixed;
     // The first member goes silent; a second joins and, after the first is dropped, leads
     // generation 2. The first member's late commit (generation 1) must be refused.
-    absl::StatusOr<wire::JoinGroupResponseT> second = Join(client, rt, "g", "");
+    absl::StatusOr<core::wire::JoinGroupResponseT> second = Join(client, rt, "g", "");
     ASSERT_TRUE(second.ok()) << second.status();
     EXPECT_EQ(second->generation, 2);
     EXPECT_EQ(second->leader, second->member_id);
     ASSERT_TRUE(Sync(client, rt, "g", *second, {{second->member_id, all}}).ok());
     absl::Status zombie =
         client.CommitOffsets("g", first->member_id, 1, OffsetOf(2, 9), rt.Now() + seconds(5));
-    EXPECT_EQ(client::WireErrorCode(zombie), wire::ErrorCode::IllegalGeneration) << zombie;
+    EXPECT_EQ(client::WireErrorCode(zombie), core::wire::ErrorCode::IllegalGeneration) << zombie;
     auto committed = client.CommittedOffsets("g", {"t"});
     ASSERT_TRUE(committed.ok()) << committed.status();
     ASSERT_EQ(committed->size(), 1u);
@@ -142,37 +146,37 @@ TEST(ClientSideGroupSim, DoubleAssignmentAndMalformedBytesAreRefused) {
     CreateTopic(rt, client);
     // The first member joins alone; the second's join (another fiber) starts a join phase that
     // waits for the first to rejoin, as a client told REBALANCE_IN_PROGRESS does.
-    absl::StatusOr<wire::JoinGroupResponseT> alone = Join(client, rt, "g2", "");
+    absl::StatusOr<core::wire::JoinGroupResponseT> alone = Join(client, rt, "g2", "");
     ASSERT_TRUE(alone.ok()) << alone.status();
-    absl::StatusOr<wire::JoinGroupResponseT> other = absl::UnknownError("not yet");
+    absl::StatusOr<core::wire::JoinGroupResponseT> other = absl::UnknownError("not yet");
     bool other_done = false;
     rt.Spawn("member-2", [&] {
       other = Join(client, rt, "g2", "");
       other_done = true;
     });
     (void)rt.Sleep(milliseconds(300));
-    absl::StatusOr<wire::JoinGroupResponseT> one = Join(client, rt, "g2", alone->member_id);
+    absl::StatusOr<core::wire::JoinGroupResponseT> one = Join(client, rt, "g2", alone->member_id);
     while (!other_done) (void)rt.Sleep(milliseconds(50));
     ASSERT_TRUE(one.ok()) << one.status();
     ASSERT_TRUE(other.ok()) << other.status();
     ASSERT_EQ(one->generation, other->generation);
-    const wire::JoinGroupResponseT& leader = one->leader == one->member_id ? *one : *other;
-    const wire::JoinGroupResponseT& follower = one->leader == one->member_id ? *other : *one;
+    const core::wire::JoinGroupResponseT& leader = one->leader == one->member_id ? *one : *other;
+    const core::wire::JoinGroupResponseT& follower = one->leader == one->member_id ? *other : *one;
     ASSERT_EQ(leader.member_metadata.size(), 2u);
     // Partition 1 given to both: the fence needs one owner, so the coordinator refuses.
     absl::Status twice = Sync(client, rt, "g2", leader,
                               {{leader.member_id, EncodeConsumerAssignment(Partitions({0, 1}))},
                                {follower.member_id, EncodeConsumerAssignment(Partitions({1, 2}))}})
                              .status();
-    EXPECT_EQ(client::WireErrorCode(twice), wire::ErrorCode::BadRequest) << twice;
+    EXPECT_EQ(client::WireErrorCode(twice), core::wire::ErrorCode::BadRequest) << twice;
     EXPECT_NE(twice.message().find("assigned to both"), std::string::npos) << twice;
     // Malformed ConsumerProtocol bytes: an error answer (and no generation written).
-    absl::StatusOr<wire::JoinGroupResponseT> again = Join(client, rt, "g3", "");
+    absl::StatusOr<core::wire::JoinGroupResponseT> again = Join(client, rt, "g3", "");
     ASSERT_TRUE(again.ok()) << again.status();
     absl::Status garbage =
         Sync(client, rt, "g3", *again, {{again->member_id, {0, 0, 0x7f, 0xff, 0xff, 0xff}}})
             .status();
-    EXPECT_EQ(client::WireErrorCode(garbage), wire::ErrorCode::BadRequest) << garbage;
+    EXPECT_EQ(client::WireErrorCode(garbage), core::wire::ErrorCode::BadRequest) << garbage;
     auto described = client.DescribeGroups("g3");
     ASSERT_TRUE(described.ok()) << described.status();
     if (!described->empty()) {

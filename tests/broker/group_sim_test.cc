@@ -94,15 +94,16 @@ TEST(GroupSim, TwoMembersSplitThePartitionsAndCommitsSurviveACoordinatorCrash) {
     EXPECT_EQ(members[0]->assignment().size() + members[1]->assignment().size(), kPartitions);
 
     // Crash the coordinator: the committed offsets are in the log, not in its memory.
-    absl::StatusOr<std::vector<std::unique_ptr<wire::GroupInfoT>>> before =
+    absl::StatusOr<std::vector<std::unique_ptr<core::wire::GroupInfoT>>> before =
         client.DescribeGroups("g");
     ASSERT_TRUE(before.ok()) << before.status();
     ASSERT_EQ(before->size(), 1u);
     EXPECT_EQ((*before)[0]->members.size(), 2u);
-    ASSERT_TRUE(client.RefreshMetadata({std::string(wire::kOffsetsTopic)}).ok());
-    const uint32_t count = client.CachedTopic(std::string(wire::kOffsetsTopic))->partitions.size();
-    const uint32_t coordinator = client.CachedTopic(std::string(wire::kOffsetsTopic))
-                                     ->partitions[wire::GroupPartition("g", count)]
+    ASSERT_TRUE(client.RefreshMetadata({std::string(core::wire::kOffsetsTopic)}).ok());
+    const uint32_t count =
+        client.CachedTopic(std::string(core::wire::kOffsetsTopic))->partitions.size();
+    const uint32_t coordinator = client.CachedTopic(std::string(core::wire::kOffsetsTopic))
+                                     ->partitions[core::wire::GroupPartition("g", count)]
                                      ->leader;
     ASSERT_NE(coordinator, 0u);
     for (auto& member : members) member->Close();
@@ -121,22 +122,23 @@ TEST(GroupSim, TwoMembersSplitThePartitionsAndCommitsSurviveACoordinatorCrash) {
 }
 
 // Joins as a new member of "g" with raw requests; the response.
-absl::StatusOr<wire::JoinGroupResponseT> RawJoin(client::Client& client, io::Runtime& rt,
-                                                 std::string member_id) {
-  wire::JoinGroupRequestT join;
+absl::StatusOr<core::wire::JoinGroupResponseT> RawJoin(client::Client& client, io::Runtime& rt,
+                                                       std::string member_id) {
+  core::wire::JoinGroupRequestT join;
   join.group = "g";
   join.member_id = std::move(member_id);
   join.topics = {"t"};
   join.session_timeout_ms = 2000;
   join.rebalance_timeout_ms = 2000;
-  return client::TakeBody<wire::JoinGroupResponseT>(
-      client.CallCoordinator("g", wire::Message(0, std::move(join)), rt.Now() + seconds(10)),
-      [](wire::BodyUnion& body) { return body.AsJoinGroupResponse(); }, "JoinGroupResponse");
+  return client::TakeBody<core::wire::JoinGroupResponseT>(
+      client.CallCoordinator("g", core::wire::Message(0, std::move(join)), rt.Now() + seconds(10)),
+      [](core::wire::BodyUnion& body) { return body.AsJoinGroupResponse(); }, "JoinGroupResponse");
 }
 
-std::vector<std::unique_ptr<wire::PartitionOffsetT>> OffsetOf(uint32_t partition, int64_t value) {
-  std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets;
-  offsets.push_back(std::make_unique<wire::PartitionOffsetT>());
+std::vector<std::unique_ptr<core::wire::PartitionOffsetT>> OffsetOf(uint32_t partition,
+                                                                    int64_t value) {
+  std::vector<std::unique_ptr<core::wire::PartitionOffsetT>> offsets;
+  offsets.push_back(std::make_unique<core::wire::PartitionOffsetT>());
   offsets.back()->topic = "t";
   offsets.back()->partition = partition;
   offsets.back()->offset = value;
@@ -152,14 +154,14 @@ void ZombieScenario(bool planted, absl::Status* zombie_commit) {
   cluster.OnClient([&](io::Runtime& rt) {
     client::Client client(rt, Options("raw"));
     CreateAndFill(rt, client);
-    absl::StatusOr<wire::JoinGroupResponseT> zombie = RawJoin(client, rt, "");
+    absl::StatusOr<core::wire::JoinGroupResponseT> zombie = RawJoin(client, rt, "");
     ASSERT_TRUE(zombie.ok()) << zombie.status();
     ASSERT_EQ(zombie->generation, 1);
     ASSERT_TRUE(
         client.CommitOffsets("g", zombie->member_id, 1, OffsetOf(0, 3), rt.Now() + seconds(5))
             .ok());
     // The zombie never rejoins: the rebalance drops it after its 2 s rebalance timeout.
-    absl::StatusOr<wire::JoinGroupResponseT> successor = RawJoin(client, rt, "");
+    absl::StatusOr<core::wire::JoinGroupResponseT> successor = RawJoin(client, rt, "");
     ASSERT_TRUE(successor.ok()) << successor.status();
     EXPECT_EQ(successor->generation, 2);
     EXPECT_EQ(successor->members, 1u);
@@ -167,11 +169,12 @@ void ZombieScenario(bool planted, absl::Status* zombie_commit) {
         client.CommitOffsets("g", zombie->member_id, 1, OffsetOf(0, 9), rt.Now() + seconds(5));
     // Admin resets need an empty group: refused now, accepted once the successor leaves.
     absl::Status reset = client.CommitOffsets("g", "", -1, OffsetOf(0, 0), rt.Now() + seconds(5));
-    EXPECT_EQ(client::WireErrorCode(reset), wire::ErrorCode::GroupNotEmpty) << reset;
-    wire::LeaveGroupRequestT leave;
+    EXPECT_EQ(client::WireErrorCode(reset), core::wire::ErrorCode::GroupNotEmpty) << reset;
+    core::wire::LeaveGroupRequestT leave;
     leave.group = "g";
     leave.member_id = successor->member_id;
-    ASSERT_TRUE(client.CallCoordinator("g", wire::Message(0, leave), rt.Now() + seconds(5)).ok());
+    ASSERT_TRUE(
+        client.CallCoordinator("g", core::wire::Message(0, leave), rt.Now() + seconds(5)).ok());
     absl::Status emptied;
     for (int attempt = 0; attempt < 50; attempt++) {
       emptied = client.CommitOffsets("g", "", -1, OffsetOf(0, 0), rt.Now() + seconds(5));
@@ -186,9 +189,9 @@ TEST(GroupSim, AZombieCannotCommitOnceItsSuccessorGenerationIsWritten) {
   absl::Status zombie_commit;
   ZombieScenario(/*planted=*/false, &zombie_commit);
   EXPECT_FALSE(zombie_commit.ok());
-  const std::optional<wire::ErrorCode> code = client::WireErrorCode(zombie_commit);
-  EXPECT_TRUE(code == wire::ErrorCode::IllegalGeneration ||
-              code == wire::ErrorCode::UnknownMemberId)
+  const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(zombie_commit);
+  EXPECT_TRUE(code == core::wire::ErrorCode::IllegalGeneration ||
+              code == core::wire::ErrorCode::UnknownMemberId)
       << zombie_commit;
 }
 
@@ -204,17 +207,18 @@ TEST(GroupSim, ClientsCannotWriteOrDeleteTheOffsetsTopic) {
     client::Client client(rt, Options("hostile"));
     CreateAndFill(rt, client);
     ASSERT_TRUE(client.DescribeGroups("g").ok());  // Creates the offsets topic.
-    const std::string offsets(wire::kOffsetsTopic);
-    EXPECT_EQ(client::WireErrorCode(client.DeleteTopic(offsets)), wire::ErrorCode::InvalidConfig);
+    const std::string offsets(core::wire::kOffsetsTopic);
+    EXPECT_EQ(client::WireErrorCode(client.DeleteTopic(offsets)),
+              core::wire::ErrorCode::InvalidConfig);
     EXPECT_EQ(client::WireErrorCode(client.CreateTopic("__mine", 1, 1).status()),
-              wire::ErrorCode::InvalidConfig);
-    wire::ProduceRequestT produce;
+              core::wire::ErrorCode::InvalidConfig);
+    core::wire::ProduceRequestT produce;
     produce.topic = offsets;
-    auto response =
-        client.CallPartitionLeader(offsets, 0, wire::Message(0, produce), rt.Now() + seconds(5));
+    auto response = client.CallPartitionLeader(offsets, 0, core::wire::Message(0, produce),
+                                               rt.Now() + seconds(5));
     ASSERT_TRUE(response.ok());
     ASSERT_NE((*response)->body.AsErrorResponse(), nullptr);
-    EXPECT_EQ((*response)->body.AsErrorResponse()->code, wire::ErrorCode::InvalidConfig);
+    EXPECT_EQ((*response)->body.AsErrorResponse()->code, core::wire::ErrorCode::InvalidConfig);
   });
 }
 
@@ -226,9 +230,9 @@ TEST(GroupSim, GroupStatusesComeFromTheCoordinatorAndHonourTheOffsetCap) {
   cluster.OnClient([&](io::Runtime& rt) {
     client::Client client(rt, Options("admin"));
     CreateAndFill(rt, client);
-    std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets;
+    std::vector<std::unique_ptr<core::wire::PartitionOffsetT>> offsets;
     for (uint32_t p = 0; p < kPartitions; p++) {
-      auto offset = std::make_unique<wire::PartitionOffsetT>();
+      auto offset = std::make_unique<core::wire::PartitionOffsetT>();
       offset->topic = "t";
       offset->partition = p;
       offset->offset = 1 + p;

@@ -115,10 +115,11 @@ ClusterOptions MakeClusterOptions(const Run& run) {
 std::string ReplicaTable(client::Client& client, Cluster& cluster,
                          std::vector<std::string>* behind) {
   std::map<uint64_t, uint64_t> commit_max;  // group -> highest commit index reported
-  std::vector<std::pair<int, wire::ReplicaStatusT>> rows;
+  std::vector<std::pair<int, core::wire::ReplicaStatusT>> rows;
   std::string text;
   for (const Node& n : cluster.nodes()) {
-    absl::StatusOr<wire::ReplicaStatusResponseT> status = client.ReplicaStatus(io::NodeId(n.id));
+    absl::StatusOr<core::wire::ReplicaStatusResponseT> status =
+        client.ReplicaStatus(io::NodeId(n.id));
     if (!status.ok()) {
       text += fmt::format("n{}: no answer: {}\n", n.id, status.status().ToString());
       continue;

@@ -156,7 +156,8 @@ int Nemesis::LeaderOfSomePartition() {
   const uint32_t partition = static_cast<uint32_t>(random_() % options_.groups.size());
   for (const Node& n : cluster_.nodes()) {
     if (n.pid <= 0 || n.paused) continue;
-    absl::StatusOr<wire::ReplicaStatusResponseT> status = client_.ReplicaStatus(io::NodeId(n.id));
+    absl::StatusOr<core::wire::ReplicaStatusResponseT> status =
+        client_.ReplicaStatus(io::NodeId(n.id));
     if (!status.ok()) continue;
     for (const auto& replica : status->replicas) {
       if (replica->topic == options_.topic && replica->partition == partition &&

@@ -32,7 +32,7 @@ absl::Status Workload::CreateTopic(io::Duration timeout) {
   const io::Instant deadline = rt_.Now() + timeout;
   absl::Status last = absl::DeadlineExceededError("no attempt");
   while (rt_.Now() < deadline) {
-    absl::StatusOr<wire::TopicInfoT> created =
+    absl::StatusOr<core::wire::TopicInfoT> created =
         client_.CreateTopic(options_.topic, options_.partitions, options_.replication);
     if (!created.ok()) created = client_.DescribeTopic(options_.topic);  // an earlier try won
     if (created.ok() && created->partitions.size() == options_.partitions) {

@@ -108,7 +108,7 @@ TEST(KafkaAdminSim, CreatePartitionsGrowsThroughTheControllerAndRefusesWhatKafka
     }
     EXPECT_EQ(GrowOne(rt, 2, "nope", 4), error::kUnknownTopicOrPartition);
     // The internal topic is refused as natively, whatever the count.
-    EXPECT_EQ(GrowOne(rt, 2, std::string(wire::kOffsetsTopic), 64), error::kInvalidRequest);
+    EXPECT_EQ(GrowOne(rt, 2, std::string(core::wire::kOffsetsTopic), 64), error::kInvalidRequest);
     const std::vector<Grown> refused = CreatePartitions(
         rt, 1, {{"orders", 6, true}, {"twice", 2}, {"twice", 3}, {kLongestName, 2}}, false, 0);
     ASSERT_EQ(refused.size(), 4u);
@@ -250,15 +250,15 @@ TEST(KafkaAdminSim, DescribeGroupsShowsANativeGroupAsAConsumerGroup) {
     options.bootstrap = {AddressOf(1), AddressOf(2), AddressOf(3)};
     options.client_id = "native-client";
     client::Client client(rt, options);
-    wire::JoinGroupRequestT join;
+    core::wire::JoinGroupRequestT join;
     join.group = "native";
     join.client_id = "native-client";
     join.topics = {"orders"};
-    join.assignor = wire::Assignor::RoundRobin;
+    join.assignor = core::wire::Assignor::RoundRobin;
     join.session_timeout_ms = 10000;
     join.rebalance_timeout_ms = 3000;
     const client::Client::Response joined =
-        client.CallCoordinator("native", wire::Message(0, join), rt.Now() + seconds(10));
+        client.CallCoordinator("native", core::wire::Message(0, join), rt.Now() + seconds(10));
     ASSERT_TRUE(joined.ok()) << joined.status();
     ASSERT_NE((*joined)->body.AsJoinGroupResponse(), nullptr);
     const DescribedGroup group = DescribeOne(rt, coordinator, "native");
@@ -286,12 +286,13 @@ TEST(KafkaAdminSim, ListGroupsAndDescribeGroupsStopAtTheirBounds) {
     const uint32_t partitions =
         static_cast<uint32_t>(cluster.broker(coordinator)
                                   ->metadata()
-                                  .FindTopic(std::string(wire::kOffsetsTopic))
+                                  .FindTopic(std::string(core::wire::kOffsetsTopic))
                                   ->partitions.size());
     std::vector<std::string> names;
     for (int i = 0; names.size() < 3; i++) {
       const std::string name = fmt::format("a{}", i);
-      if (wire::GroupPartition(name, partitions) == wire::GroupPartition("a0", partitions)) {
+      if (core::wire::GroupPartition(name, partitions) ==
+          core::wire::GroupPartition("a0", partitions)) {
         names.push_back(name);
       }
     }

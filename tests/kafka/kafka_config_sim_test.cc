@@ -167,7 +167,7 @@ TEST(KafkaConfigSim, AlterConfigsRefusesWhatKafkaRefuses) {
          error::kInvalidRequest},
         {Topic("nope", {{"retention.ms", kSet, "5"}}), error::kUnknownTopicOrPartition},
         {Topic(kLongestName, {{"retention.ms", kSet, "5"}}), error::kUnknownTopicOrPartition},
-        {Topic(std::string(wire::kOffsetsTopic), {{"retention.ms", kSet, "5"}}),
+        {Topic(std::string(core::wire::kOffsetsTopic), {{"retention.ms", kSet, "5"}}),
          error::kInvalidRequest},
         {AlterConfigsResource{.type = kResourceBroker, .name = "1"}, error::kInvalidRequest},
         {AlterConfigsResource{.type = 99, .name = "x"}, error::kInvalidRequest},

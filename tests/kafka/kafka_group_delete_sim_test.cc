@@ -181,14 +181,14 @@ TEST(KafkaGroupDeleteSim, AJoinRacingADeleteGetsTheWholeGroupOrANewOne) {
       // After the delete has reached the coordinator, before the log has decided it (0 ms: the
       // join comes first; 2 ms: the delete is applied already).
       (void)rt.Sleep(milliseconds(1));
-      wire::JoinGroupRequestT join;
+      core::wire::JoinGroupRequestT join;
       join.group = "race";
       join.client_id = "racer";
       join.topics = {"orders"};
       join.session_timeout_ms = 10000;
       join.rebalance_timeout_ms = 3000;
       const client::Client::Response joined =
-          client.CallCoordinator("race", wire::Message(0, join), rt.Now() + seconds(20));
+          client.CallCoordinator("race", core::wire::Message(0, join), rt.Now() + seconds(20));
       if (joined.ok() && (*joined)->body.AsJoinGroupResponse() != nullptr) {
         generation = (*joined)->body.AsJoinGroupResponse()->generation;
       }
