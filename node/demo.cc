@@ -43,11 +43,11 @@ class Demo {
  public:
   Demo(io::posix::PosixRuntime& rt, LocalCluster& cluster)
       : rt_(rt), cluster_(cluster), nodes_(cluster.nodes()), orders_(rt, kTopic, kPartitions) {
-    client::ClientOptions options;
+    core::client::ClientOptions options;
     for (const NodeProcess& node : nodes_) options.bootstrap.push_back(node.client);
     options.client_id = "demo";
     options.request_timeout = seconds(3);
-    client_ = std::make_unique<client::Client>(rt_, options);
+    client_ = std::make_unique<core::client::Client>(rt_, options);
   }
 
   bool Run();
@@ -61,8 +61,8 @@ class Demo {
   io::posix::PosixRuntime& rt_;
   LocalCluster& cluster_;
   std::vector<NodeProcess>& nodes_;
-  std::unique_ptr<client::Client> client_;
-  std::unique_ptr<client::Producer> producer_;
+  std::unique_ptr<core::client::Client> client_;
+  std::unique_ptr<core::client::Producer> producer_;
   RecordedTopic orders_;
   io::Duration produce_busy_{0};
 };
@@ -172,7 +172,8 @@ bool Demo::WaitCaughtUp(int victim) {
 
 bool Demo::Run() {
   if (!CreateTopic() || !CheckBasics()) return false;
-  absl::StatusOr<std::unique_ptr<client::Producer>> producer = client::Producer::Create(*client_);
+  absl::StatusOr<std::unique_ptr<core::client::Producer>> producer =
+      core::client::Producer::Create(*client_);
   if (!producer.ok()) {
     fmt::print("demo: no producer: {}\n", producer.status().ToString());
     return false;

@@ -45,18 +45,19 @@ RecordedTopic::~RecordedTopic() {
                                     "deliveries");
 }
 
-absl::Status RecordedTopic::Send(client::Producer& producer, int records, io::Instant deadline) {
+absl::Status RecordedTopic::Send(core::client::Producer& producer, int records,
+                                 io::Instant deadline) {
   for (int i = 0; i < records; i++) {
     const int64_t value = next_value_++;
     const std::string key = fmt::format("customer-{}", value % 50);
     checks::Operation send{
         .process = next_process_++, .f = checks::Function::kSend, .invoke_ns = rt_.Now().nanos()};
-    send.partition = client::PartitionForKey(key, partitions_);
+    send.partition = core::client::PartitionForKey(key, partitions_);
     send.values = {value};
     send.key = key;  // The checker judges the producer's routing (misrouted-key).
     send.partition_count = partitions_;
     history_.operations.push_back(send);
-    absl::StatusOr<std::shared_ptr<client::DeliveryPromise>> sent =
+    absl::StatusOr<std::shared_ptr<core::client::DeliveryPromise>> sent =
         producer.Send(topic_, key, std::to_string(value), {}, 0, deadline);
     if (!sent.ok()) {
       // Refused before it was queued: it certainly did not happen.
@@ -116,17 +117,17 @@ RecordedTopic::Resolved RecordedTopic::Wait(io::Instant deadline) {
   return resolved;
 }
 
-absl::StatusOr<uint64_t> RecordedTopic::ConsumeAll(client::Client& client, io::Duration limit,
+absl::StatusOr<uint64_t> RecordedTopic::ConsumeAll(core::client::Client& client, io::Duration limit,
                                                    uint64_t extra) {
-  client::ConsumerOptions options;
-  options.auto_offset_reset = client::OffsetReset::kNone;
-  client::Consumer consumer(client, options);
+  core::client::ConsumerOptions options;
+  options.auto_offset_reset = core::client::OffsetReset::kNone;
+  core::client::Consumer consumer(client, options);
   const int64_t process = next_process_++;
   checks::Operation assign{.process = process,
                            .f = checks::Function::kAssign,
                            .outcome = checks::Outcome::kOk,
                            .invoke_ns = rt_.Now().nanos()};
-  std::vector<client::TopicPartition> all;
+  std::vector<core::client::TopicPartition> all;
   for (uint32_t p = 0; p < partitions_; p++) {
     all.push_back({topic_, p});
     assign.partitions.push_back(p);
@@ -149,13 +150,14 @@ absl::StatusOr<uint64_t> RecordedTopic::ConsumeAll(client::Client& client, io::D
                            .f = checks::Function::kPoll,
                            .outcome = checks::Outcome::kOk,
                            .invoke_ns = rt_.Now().nanos()};
-    absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(milliseconds(500));
+    absl::StatusOr<std::vector<core::client::ConsumedRecord>> records =
+        consumer.Poll(milliseconds(500));
     if (!records.ok() && absl::IsNotFound(records.status())) {
       (void)rt_.Sleep(milliseconds(200));  // As above: a lagging node's metadata.
       continue;
     }
     if (!records.ok()) return records.status();
-    for (const client::ConsumedRecord& record : *records) {
+    for (const core::client::ConsumedRecord& record : *records) {
       int64_t value = 0;
       if (!absl::SimpleAtoi(record.value, &value)) {
         return absl::DataLossError(fmt::format("a record of {} holds '{}'", topic_, record.value));
@@ -227,7 +229,7 @@ int64_t RecordedTopic::EndOffset(uint32_t partition) const {
   return end;
 }
 
-int LeaderOf(client::Client& client, const std::vector<NodeProcess>& nodes,
+int LeaderOf(core::client::Client& client, const std::vector<NodeProcess>& nodes,
              const std::string& topic, uint32_t partition) {
   for (const NodeProcess& node : nodes) {
     if (node.pid <= 0) continue;

@@ -44,7 +44,7 @@ class RecordedTopic {
 
   // Queues `records` keyed records ("customer-<value % 50>"); each is one send operation.
   // Errors: a record the producer refused at once (nothing more is queued).
-  absl::Status Send(client::Producer& producer, int records, io::Instant deadline);
+  absl::Status Send(core::client::Producer& producer, int records, io::Instant deadline);
   struct Resolved {
     uint64_t acknowledged = 0;
     uint64_t unknown = 0;     // Not confirmed: info in the history (may or may not be in the log).
@@ -58,7 +58,7 @@ class RecordedTopic {
   // Reads every partition from its beginning until it has read as many records as were
   // acknowledged (plus `extra`) and a poll came back empty (the end of every partition), or
   // `limit`; records the polls. Returns the number of records read.
-  absl::StatusOr<uint64_t> ConsumeAll(client::Client& client, io::Duration limit,
+  absl::StatusOr<uint64_t> ConsumeAll(core::client::Client& client, io::Duration limit,
                                       uint64_t extra = 0);
 
   // A regional promotion discarded the old epoch's records at or after `promoted_offset` of
@@ -89,7 +89,7 @@ class RecordedTopic {
     size_t op;  // Index into history_.operations.
     io::Instant sent;
     io::Instant deadline;
-    std::shared_ptr<client::DeliveryPromise> delivery;
+    std::shared_ptr<core::client::DeliveryPromise> delivery;
   };
   void Resolve(const Pending& pending);
   void DrainPartition(uint32_t partition);
@@ -111,7 +111,7 @@ class RecordedTopic {
 
 // The node currently leading `topic`/`partition`, asked of every running node's replica status
 // (0: none found).
-int LeaderOf(client::Client& client, const std::vector<NodeProcess>& nodes,
+int LeaderOf(core::client::Client& client, const std::vector<NodeProcess>& nodes,
              const std::string& topic, uint32_t partition);
 
 // GET `path` from a node's metrics listener; the whole HTTP response (empty on failure).

@@ -2,7 +2,7 @@
 //
 // It is a thin shell over core/client: argv is parsed by hand (each subcommand has its own
 // flags and --help text), then one fiber on an io/posix runtime runs the subcommand with a
-// client::Client bootstrapped from --bootstrap. The runtime needs a data directory; the tool
+// core::client::Client bootstrapped from --bootstrap. The runtime needs a data directory; the tool
 // makes a private one (mkdtemp) and removes it at exit. Nothing here decides anything about the
 // protocol: routing, retries and idempotence are the client library's.
 //
@@ -393,8 +393,8 @@ absl::StatusOr<std::vector<io::Address>> ParseBootstrap(const std::string& text)
 
 class Session {
  public:
-  Session(PosixRuntime& rt, client::Client& client, std::string command, std::string bootstrap,
-          io::Duration timeout)
+  Session(PosixRuntime& rt, core::client::Client& client, std::string command,
+          std::string bootstrap, io::Duration timeout)
       : rt_(rt),
         client_(client),
         command_(std::move(command)),
@@ -402,7 +402,7 @@ class Session {
         timeout_(timeout) {}
 
   PosixRuntime& rt() { return rt_; }
-  client::Client& client() { return client_; }
+  core::client::Client& client() { return client_; }
   io::Duration timeout() const { return timeout_; }
   io::Instant Deadline() const { return rt_.Now() + timeout_; }
 
@@ -422,7 +422,7 @@ class Session {
   absl::StatusOr<core::wire::MetadataResponseT> Connect(std::vector<std::string> topics = {}) {
     absl::StatusOr<core::wire::MetadataResponseT> metadata =
         client_.RefreshMetadata(std::move(topics));
-    if (!metadata.ok() && !client::WireErrorCode(metadata.status()).has_value()) {
+    if (!metadata.ok() && !core::client::WireErrorCode(metadata.status()).has_value()) {
       return absl::UnavailableError(fmt::format("cannot reach any node at {}: {}", bootstrap_,
                                                 std::string(metadata.status().message())));
     }
@@ -441,7 +441,7 @@ class Session {
 
  private:
   PosixRuntime& rt_;
-  client::Client& client_;
+  core::client::Client& client_;
   const std::string command_;
   const std::string bootstrap_;
   const io::Duration timeout_;
@@ -449,7 +449,7 @@ class Session {
 
 // A wire error as a person reads it; the topic names the subject of "does not exist".
 std::string Explain(const absl::Status& status, const std::string& topic) {
-  const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(status);
+  const std::optional<core::wire::ErrorCode> code = core::client::WireErrorCode(status);
   if (code == core::wire::ErrorCode::UnknownTopicOrPartition && !topic.empty()) {
     return fmt::format("topic '{}' does not exist", topic);
   }
@@ -836,7 +836,7 @@ class LineReader {
 
 // Delivery outcomes, counted in the order records were sent.
 struct DeliveryTally {
-  std::deque<std::shared_ptr<client::DeliveryPromise>> pending;
+  std::deque<std::shared_ptr<core::client::DeliveryPromise>> pending;
   uint64_t acknowledged = 0;
   uint64_t failed = 0;
   std::string first_error;
@@ -847,7 +847,8 @@ struct DeliveryTally {
   // Counts the resolved records at the front of `pending`.
   void Reap() {
     while (!pending.empty() && pending.front()->ready()) {
-      absl::StatusOr<const absl::StatusOr<client::Delivery>*> outcome = pending.front()->Wait();
+      absl::StatusOr<const absl::StatusOr<core::client::Delivery>*> outcome =
+          pending.front()->Wait();
       if (outcome.ok() && (*outcome)->ok()) {
         acknowledged++;
       } else {
@@ -862,7 +863,7 @@ struct ProduceOptions {
   std::string topic;
   std::string file;
   std::optional<std::string> key_separator;
-  client::ProducerOptions producer;
+  core::client::ProducerOptions producer;
 };
 
 absl::StatusOr<ProduceOptions> ParseProduceOptions(const Session& session, const Args& args) {
@@ -892,7 +893,7 @@ absl::StatusOr<ProduceOptions> ParseProduceOptions(const Session& session, const
 
 // Sends every input line; returns the reader's error, if any (records sent so far still count).
 absl::Status SendLines(Session& session, const ProduceOptions& options, LineReader& reader,
-                       client::Producer& producer, DeliveryTally& tally) {
+                       core::client::Producer& producer, DeliveryTally& tally) {
   const int64_t now_ms =  // Record timestamps are the wall clock's; core/ has none.
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now().time_since_epoch())
@@ -909,7 +910,7 @@ absl::Status SendLines(Session& session, const ProduceOptions& options, LineRead
         value.erase(0, at + options.key_separator->size());
       }
     }
-    absl::StatusOr<std::shared_ptr<client::DeliveryPromise>> sent = producer.Send(
+    absl::StatusOr<std::shared_ptr<core::client::DeliveryPromise>> sent = producer.Send(
         options.topic, std::move(key), std::move(value), {}, now_ms, session.Deadline());
     if (sent.ok()) {
       tally.pending.push_back(std::move(*sent));
@@ -918,7 +919,7 @@ absl::Status SendLines(Session& session, const ProduceOptions& options, LineRead
     }
     tally.Reap();
     if (tally.pending.size() >= kDeliveriesPendingMax) {
-      if (absl::StatusOr<const absl::StatusOr<client::Delivery>*> waited =
+      if (absl::StatusOr<const absl::StatusOr<core::client::Delivery>*> waited =
               tally.pending.front()->Wait(session.Deadline());
           !waited.ok()) {
         return waited.status();
@@ -936,8 +937,8 @@ int RunProduce(Session& session, const Args& args) {
   absl::StatusOr<std::unique_ptr<LineReader>> reader =
       LineReader::Open(session.rt(), options->file);
   if (!reader.ok()) return session.Fail(reader.status());
-  absl::StatusOr<std::unique_ptr<client::Producer>> producer =
-      client::Producer::Create(session.client(), options->producer);
+  absl::StatusOr<std::unique_ptr<core::client::Producer>> producer =
+      core::client::Producer::Create(session.client(), options->producer);
   if (!producer.ok()) {
     return session.Fail(
         fmt::format("cannot start the producer: {}", std::string(producer.status().message())));
@@ -1034,7 +1035,7 @@ absl::StatusOr<int64_t> HighWatermark(Session& session, const std::string& topic
   request.partition = partition;
   request.spec = core::wire::OffsetSpec::Latest;
   absl::StatusOr<core::wire::ListOffsetsResponseT> latest =
-      client::TakeBody<core::wire::ListOffsetsResponseT>(
+      core::client::TakeBody<core::wire::ListOffsetsResponseT>(
           session.client().CallPartitionLeader(
               topic, partition, core::wire::Message(0, std::move(request)), session.Deadline()),
           [](core::wire::BodyUnion& body) { return body.AsListOffsetsResponse(); },
@@ -1047,7 +1048,8 @@ absl::StatusOr<int64_t> HighWatermark(Session& session, const std::string& topic
   return latest->offset;
 }
 
-std::string FormatRecord(const ConsumeOptions& options, const client::ConsumedRecord& record) {
+std::string FormatRecord(const ConsumeOptions& options,
+                         const core::client::ConsumedRecord& record) {
   std::string line;
   if (options.print_offset) {
     line += fmt::format("{}:{}\t", record.partition, record.offset.value());
@@ -1061,15 +1063,15 @@ std::string FormatRecord(const ConsumeOptions& options, const client::ConsumedRe
 // Polls until every partition in `end_offsets` reached its end (never with --follow), the
 // message limit, an error, or cancellation (Ctrl-C). Returns the records printed.
 absl::StatusOr<uint64_t> ConsumeLoop(Session& session, const ConsumeOptions& options,
-                                     client::Consumer& consumer,
+                                     core::client::Consumer& consumer,
                                      absl::btree_map<uint32_t, int64_t> end_offsets) {
   uint64_t printed = 0;
   io::Instant progress_deadline = session.Deadline();
   while (options.follow || !end_offsets.empty()) {
-    absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(kPollWait);
+    absl::StatusOr<std::vector<core::client::ConsumedRecord>> records = consumer.Poll(kPollWait);
     if (!records.ok()) return records.status();
     std::string out;
-    for (const client::ConsumedRecord& record : *records) {
+    for (const core::client::ConsumedRecord& record : *records) {
       if (options.max_messages.has_value() && printed >= *options.max_messages) break;
       out += FormatRecord(options, record);
       printed++;
@@ -1102,11 +1104,11 @@ absl::StatusOr<uint64_t> ConsumeLoop(Session& session, const ConsumeOptions& opt
 
 // Assigns the partitions and seeks each to where the options say reading starts.
 absl::Status StartConsumer(const ConsumeOptions& options, const std::vector<uint32_t>& partitions,
-                           client::Consumer& consumer) {
-  std::vector<client::TopicPartition> assignment;
+                           core::client::Consumer& consumer) {
+  std::vector<core::client::TopicPartition> assignment;
   for (uint32_t partition : partitions) assignment.push_back({options.topic, partition});
   if (absl::Status assigned = consumer.Assign(assignment); !assigned.ok()) return assigned;
-  for (const client::TopicPartition& tp : assignment) {
+  for (const core::client::TopicPartition& tp : assignment) {
     absl::Status sought;
     switch (options.start) {
       case ConsumeOptions::Start::kBeginning:
@@ -1152,14 +1154,14 @@ int RunConsume(Session& session, const Args& args) {
         (options->start == ConsumeOptions::Start::kOffset && options->offset >= *end);
     if (!empty) end_offsets[p] = *end;
   }
-  client::ConsumerOptions consumer_options;
+  core::client::ConsumerOptions consumer_options;
   consumer_options.client_region = options->region;
   // An explicit --offset outside the log is an error to report, not a position to replace.
   consumer_options.auto_offset_reset =
-      options->start == ConsumeOptions::Start::kEnd      ? client::OffsetReset::kLatest
-      : options->start == ConsumeOptions::Start::kOffset ? client::OffsetReset::kNone
-                                                         : client::OffsetReset::kEarliest;
-  client::Consumer consumer(session.client(), consumer_options);
+      options->start == ConsumeOptions::Start::kEnd      ? core::client::OffsetReset::kLatest
+      : options->start == ConsumeOptions::Start::kOffset ? core::client::OffsetReset::kNone
+                                                         : core::client::OffsetReset::kEarliest;
+  core::client::Consumer consumer(session.client(), consumer_options);
   absl::StatusOr<uint64_t> printed = uint64_t{0};
   if (options->follow || !end_offsets.empty()) {
     absl::Status started = StartConsumer(*options, partitions, consumer);
@@ -1177,7 +1179,7 @@ int RunConsume(Session& session, const Args& args) {
 // Consumer groups: consume --group, group list|describe|reset-offsets.
 
 // Whether every partition in `ends` has reached its end offset.
-bool GroupAtEnd(Session& session, client::GroupConsumer& consumer, const std::string& topic,
+bool GroupAtEnd(Session& session, core::client::GroupConsumer& consumer, const std::string& topic,
                 const absl::btree_map<uint32_t, int64_t>& ends) {
   for (const auto& [partition, end] : ends) {
     absl::StatusOr<int64_t> position = consumer.Position({topic, partition}, session.Deadline());
@@ -1193,24 +1195,24 @@ struct PrintedPositions {
   absl::btree_map<uint32_t, int64_t> next;
   io::Instant next_commit;
 
-  std::vector<std::pair<client::TopicPartition, int64_t>> List() const {
-    std::vector<std::pair<client::TopicPartition, int64_t>> out;
+  std::vector<std::pair<core::client::TopicPartition, int64_t>> List() const {
+    std::vector<std::pair<core::client::TopicPartition, int64_t>> out;
     for (const auto& [partition, offset] : next) out.push_back({{topic, partition}, offset});
     return out;
   }
 };
 
 absl::StatusOr<uint64_t> GroupConsumeLoop(Session& session, const ConsumeOptions& options,
-                                          client::GroupConsumer& consumer,
+                                          core::client::GroupConsumer& consumer,
                                           PrintedPositions& printed_to) {
   absl::btree_map<uint32_t, int64_t> ends;  // Of the current assignment (without --follow).
   bool assigned = false;
   absl::Status assign_error;
-  consumer.on_assign = [&](const client::GroupAssignmentEvent& event) {
+  consumer.on_assign = [&](const core::client::GroupAssignmentEvent& event) {
     assigned = true;
     ends.clear();
     printed_to.next.clear();
-    for (const client::TopicPartition& tp : event.partitions) {
+    for (const core::client::TopicPartition& tp : event.partitions) {
       if (options.follow) break;
       absl::StatusOr<int64_t> end = HighWatermark(session, options.topic, tp.partition);
       if (!end.ok()) assign_error = end.status();
@@ -1224,14 +1226,14 @@ absl::StatusOr<uint64_t> GroupConsumeLoop(Session& session, const ConsumeOptions
       printed_to.next_commit = session.rt().Now() + std::chrono::seconds(5);
       (void)consumer.Commit(printed_to.List());  // A failure is retried by the next one.
     }
-    absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(kPollWait);
+    absl::StatusOr<std::vector<core::client::ConsumedRecord>> records = consumer.Poll(kPollWait);
     if (!assign_error.ok()) return assign_error;
     const bool retriable = !records.ok() && !absl::IsCancelled(records.status()) &&
                            session.rt().Now() < progress_deadline;
     if (!records.ok() && !retriable) return records.status();
     if (!records.ok()) continue;  // A rebalance or a coordinator move: Poll rejoins.
     std::string out;
-    for (const client::ConsumedRecord& record : *records) {
+    for (const core::client::ConsumedRecord& record : *records) {
       if (options.max_messages.has_value() && printed >= *options.max_messages) break;
       out += FormatRecord(options, record);
       printed_to.next[record.partition] = static_cast<int64_t>(record.offset.value()) + 1;
@@ -1250,15 +1252,15 @@ absl::StatusOr<uint64_t> GroupConsumeLoop(Session& session, const ConsumeOptions
 }
 
 int RunGroupConsume(Session& session, const ConsumeOptions& options) {
-  client::GroupConsumerOptions group;
+  core::client::GroupConsumerOptions group;
   group.group = *options.group;
   group.topics = {options.topic};
   group.auto_commit = false;  // The CLI commits what it printed (PrintedPositions).
   group.consumer.client_region = options.region;
   group.consumer.auto_offset_reset = options.start == ConsumeOptions::Start::kBeginning
-                                         ? client::OffsetReset::kEarliest
-                                         : client::OffsetReset::kLatest;
-  client::GroupConsumer consumer(session.client(), group);
+                                         ? core::client::OffsetReset::kEarliest
+                                         : core::client::OffsetReset::kLatest;
+  core::client::GroupConsumer consumer(session.client(), group);
   PrintedPositions printed_to{options.topic, {}, session.rt().Now() + std::chrono::seconds(5)};
   absl::StatusOr<uint64_t> printed = GroupConsumeLoop(session, options, consumer, printed_to);
   // What was printed is committed on the way out (Ctrl-C included).
@@ -1347,7 +1349,7 @@ absl::StatusOr<int64_t> ResetTarget(Session& session, const Args& args, const st
   request.partition = partition;
   request.spec = core::wire::OffsetSpec::Earliest;
   absl::StatusOr<core::wire::ListOffsetsResponseT> earliest =
-      client::TakeBody<core::wire::ListOffsetsResponseT>(
+      core::client::TakeBody<core::wire::ListOffsetsResponseT>(
           session.client().CallPartitionLeader(topic, partition, core::wire::Message(0, request),
                                                session.Deadline()),
           [](core::wire::BodyUnion& body) { return body.AsListOffsetsResponse(); },
@@ -1387,7 +1389,7 @@ int RunGroupResetOffsets(Session& session, const Args& args) {
   const size_t count = offsets.size();
   absl::Status committed =
       session.client().CommitOffsets(name, "", -1, std::move(offsets), session.Deadline());
-  if (client::WireErrorCode(committed) == core::wire::ErrorCode::GroupNotEmpty) {
+  if (core::client::WireErrorCode(committed) == core::wire::ErrorCode::GroupNotEmpty) {
     return session.Fail(fmt::format("group '{}' has members ({}); stop its consumers first", name,
                                     std::string(committed.message())));
   }
@@ -1406,7 +1408,7 @@ int RunGroupDelete(Session& session, const Args& args) {
     return session.Fail(m.status());
   }
   const absl::Status deleted = session.client().DeleteGroup(name);
-  const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(deleted);
+  const std::optional<core::wire::ErrorCode> code = core::client::WireErrorCode(deleted);
   if (code == core::wire::ErrorCode::GroupIdNotFound) {
     return session.Fail(fmt::format("group '{}' does not exist", name));
   }
@@ -1437,7 +1439,7 @@ ReplicaReports AskEveryNode(Session& session, const core::wire::MetadataResponse
     const uint32_t id = node->id;
     reports.emplace(id, absl::UnknownError("not asked"));
     askers.push_back(session.rt().Spawn("replica-status", [&session, &reports, id, deadline] {
-      reports.at(id) = client::TakeBody<core::wire::ReplicaStatusResponseT>(
+      reports.at(id) = core::client::TakeBody<core::wire::ReplicaStatusResponseT>(
           session.client().CallNode(io::NodeId(id),
                                     core::wire::Message(0, core::wire::ReplicaStatusRequestT{}),
                                     deadline),
@@ -1783,7 +1785,7 @@ int RunCommand(const Command& command, const Args& args, const std::vector<io::A
                std::string(runtime.status().message()));
   } else {
     PosixRuntime& rt = **runtime;
-    client::Client client(
+    core::client::Client client(
         rt, {.bootstrap = bootstrap, .client_id = "meridian-cli", .request_timeout = timeout});
     const io::FiberId fiber = rt.Spawn("command", [&] {
       Session session(rt, client, std::string(command.name), bootstrap_text, timeout);

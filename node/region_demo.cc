@@ -59,11 +59,11 @@ class RegionDemo {
         nodes_(cluster.nodes()),
         strong_(rt, kStrong, kPartitions),
         regional_(rt, kRegional, kPartitions) {
-    client::ClientOptions options;
+    core::client::ClientOptions options;
     for (const NodeProcess& node : nodes_) options.bootstrap.push_back(node.client);
     options.client_id = "region-demo";
     options.request_timeout = seconds(3);
-    client_ = std::make_unique<client::Client>(rt_, options);
+    client_ = std::make_unique<core::client::Client>(rt_, options);
   }
 
   bool Run();
@@ -86,8 +86,8 @@ class RegionDemo {
   io::posix::PosixRuntime& rt_;
   LocalCluster& cluster_;
   std::vector<NodeProcess>& nodes_;
-  std::unique_ptr<client::Client> client_;
-  std::unique_ptr<client::Producer> strong_producer_, regional_producer_;
+  std::unique_ptr<core::client::Client> client_;
+  std::unique_ptr<core::client::Producer> strong_producer_, regional_producer_;
   RecordedTopic strong_, regional_;
   io::Instant lost_at_ = io::Instant::Infinite();
   struct Promotion {
@@ -141,7 +141,8 @@ bool RegionDemo::CreateTopics() {
 
 bool RegionDemo::StartProducers() {
   for (auto* producer : {&strong_producer_, &regional_producer_}) {
-    absl::StatusOr<std::unique_ptr<client::Producer>> created = client::Producer::Create(*client_);
+    absl::StatusOr<std::unique_ptr<core::client::Producer>> created =
+        core::client::Producer::Create(*client_);
     if (!created.ok()) {
       fmt::print("region-demo: no producer: {}\n", created.status().ToString());
       return false;

@@ -144,8 +144,8 @@ TEST(BrokerPlantedBugs, FetchAboveTheHighWatermarkIsCaughtWithin100Seeds) {
 TEST(BrokerPlantedBugs, KeysRoutedByAnotherHashAreCaughtWithin100Seeds) {
   uint64_t caught = 0;
   for (uint64_t seed = 1; seed <= 100 && caught == 0; seed++) {
-    const SimulationResult result =
-        RunSimulation({.seed = seed, .producer_bug = client::ProducerPlantedBug::kKeyHashFnv});
+    const SimulationResult result = RunSimulation(
+        {.seed = seed, .producer_bug = core::client::ProducerPlantedBug::kKeyHashFnv});
     if (!result.ok() && result.violations.front().find("misrouted-key") != std::string::npos) {
       caught = seed;
     }
@@ -162,7 +162,7 @@ TEST(BrokerPlantedBugs, ProducerRestampingARefusedBatchAloneIsCaughtWithin100See
   uint64_t caught = 0;
   for (uint64_t seed = 1; seed <= 100 && caught == 0; seed++) {
     const SimulationResult result = RunSimulation(
-        {.seed = seed, .producer_bug = client::ProducerPlantedBug::kRestampRefusedAlone});
+        {.seed = seed, .producer_bug = core::client::ProducerPlantedBug::kRestampRefusedAlone});
     if (!result.ok() && result.violations.front().find("producer-order") != std::string::npos) {
       caught = seed;
     }
@@ -265,7 +265,7 @@ TEST(BrokerPlantedBugs, GroupBugsAreCaughtWithin100Seeds) {
   SimulationOptions twice;
   twice.broker_bugs.assign_one_partition_twice = true;
   SimulationOptions ahead;
-  ahead.group_consumer_bug = client::GroupConsumerPlantedBug::kCommitAheadOfConsumed;
+  ahead.group_consumer_bug = core::client::GroupConsumerPlantedBug::kCommitAheadOfConsumed;
   SimulationOptions forgetful;
   forgetful.broker_bugs.offsets_snapshot_without_groups = true;
   for (const auto& [name, options] :

@@ -39,8 +39,10 @@ struct SimulationOptions {
   core::broker::BrokerPlantedBugs broker_bugs;   // Broker workload only.
   // Broker workload: members of one consumer group, each on its own client node (0: none).
   uint32_t group_members = 0;
-  client::GroupConsumerPlantedBug group_consumer_bug = client::GroupConsumerPlantedBug::kNone;
-  client::ProducerPlantedBug producer_bug = client::ProducerPlantedBug::kNone;  // Broker workload.
+  core::client::GroupConsumerPlantedBug group_consumer_bug =
+      core::client::GroupConsumerPlantedBug::kNone;
+  core::client::ProducerPlantedBug producer_bug =
+      core::client::ProducerPlantedBug::kNone;  // Broker workload.
   // Broker workload: partitions of the topic (0: the seed picks 1-4).
   uint32_t partitions = 0;
   // Broker workload: the topic's consistency mode. "" lets the scenario decide (the controller's
@@ -166,8 +168,9 @@ bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug);
 // reassign-voter-early, reassign-remove-first, leaders-stay-put.
 bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBugs* bugs);
 // "group-commit-ahead": the simulated group members commit one past their position.
-bool ParseGroupConsumerPlantedBug(std::string_view name, client::GroupConsumerPlantedBug* bug);
-bool ParseProducerPlantedBug(std::string_view name, client::ProducerPlantedBug* bug);
+bool ParseGroupConsumerPlantedBug(std::string_view name,
+                                  core::client::GroupConsumerPlantedBug* bug);
+bool ParseProducerPlantedBug(std::string_view name, core::client::ProducerPlantedBug* bug);
 const char* PlantedBugName(toy::PlantedBug bug);
 
 }  // namespace meridian::sim

@@ -139,13 +139,13 @@ std::string ReproCommand(const SimulationOptions& options) {
   }
   if (options.group_members != 0)
     command += fmt::format(" --group_members={}", options.group_members);
-  if (options.group_consumer_bug == client::GroupConsumerPlantedBug::kCommitAheadOfConsumed) {
+  if (options.group_consumer_bug == core::client::GroupConsumerPlantedBug::kCommitAheadOfConsumed) {
     command += " --bug=group-commit-ahead";
   }
-  if (options.producer_bug == client::ProducerPlantedBug::kKeyHashFnv) {
+  if (options.producer_bug == core::client::ProducerPlantedBug::kKeyHashFnv) {
     command += " --bug=client-key-hash";
   }
-  if (options.producer_bug == client::ProducerPlantedBug::kRestampRefusedAlone) {
+  if (options.producer_bug == core::client::ProducerPlantedBug::kRestampRefusedAlone) {
     command += " --bug=client-restamp-alone";
   }
   if (options.buggify != SimulationOptions::Buggify::kSeedChooses) {
@@ -309,20 +309,21 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
   return false;
 }
 
-bool ParseProducerPlantedBug(std::string_view name, client::ProducerPlantedBug* bug) {
+bool ParseProducerPlantedBug(std::string_view name, core::client::ProducerPlantedBug* bug) {
   if (name == "client-key-hash") {
-    *bug = client::ProducerPlantedBug::kKeyHashFnv;
+    *bug = core::client::ProducerPlantedBug::kKeyHashFnv;
   } else if (name == "client-restamp-alone") {
-    *bug = client::ProducerPlantedBug::kRestampRefusedAlone;
+    *bug = core::client::ProducerPlantedBug::kRestampRefusedAlone;
   } else {
     return false;
   }
   return true;
 }
 
-bool ParseGroupConsumerPlantedBug(std::string_view name, client::GroupConsumerPlantedBug* bug) {
+bool ParseGroupConsumerPlantedBug(std::string_view name,
+                                  core::client::GroupConsumerPlantedBug* bug) {
   if (name != "group-commit-ahead") return false;
-  *bug = client::GroupConsumerPlantedBug::kCommitAheadOfConsumed;
+  *bug = core::client::GroupConsumerPlantedBug::kCommitAheadOfConsumed;
   return true;
 }
 

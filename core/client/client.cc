@@ -7,7 +7,7 @@
 #include "io/assert.h"
 #include "io/probe.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 struct Client::Route {
   enum class Kind { kPartition, kController };
@@ -131,7 +131,7 @@ std::vector<io::Address> Client::AnyNodeCandidates() const {
 
 // ---- Calls ----
 
-Client::Response Client::AttemptOn(io::NodeId node, const core::wire::ClientMessageT& request,
+Client::Response Client::AttemptOn(io::NodeId node, const wire::ClientMessageT& request,
                                    io::Instant deadline, bool* connected) {
   absl::StatusOr<std::shared_ptr<Connection>> connection = ConnectionTo(node, deadline);
   if (!connection.ok()) return connection.status();
@@ -139,7 +139,7 @@ Client::Response Client::AttemptOn(io::NodeId node, const core::wire::ClientMess
   return (*connection)->Call(request, AttemptDeadline(deadline));
 }
 
-Client::Response Client::CallNode(io::NodeId node, core::wire::ClientMessageT request,
+Client::Response Client::CallNode(io::NodeId node, wire::ClientMessageT request,
                                   io::Instant deadline) {
   absl::Status last = absl::UnavailableError("no attempt made");
   for (uint32_t attempt = 0; runtime_.Now() < deadline && !closed_; ++attempt) {
@@ -160,7 +160,7 @@ Client::Response Client::CallNode(io::NodeId node, core::wire::ClientMessageT re
                                                  node.ToString(), last.ToString()));
 }
 
-Client::Response Client::CallAnyNode(core::wire::ClientMessageT request, io::Instant deadline) {
+Client::Response Client::CallAnyNode(wire::ClientMessageT request, io::Instant deadline) {
   absl::Status last = absl::UnavailableError("no bootstrap or known node address");
   for (uint32_t round = 0; runtime_.Now() < deadline && !closed_; ++round) {
     for (const io::Address& address : AnyNodeCandidates()) {
@@ -184,14 +184,13 @@ Client::Response Client::CallAnyNode(core::wire::ClientMessageT request, io::Ins
 }
 
 Client::Response Client::CallPartitionLeader(const std::string& topic, uint32_t partition,
-                                             core::wire::ClientMessageT request,
-                                             io::Instant deadline, bool* maybe_delivered,
-                                             io::NodeId* answered_by) {
+                                             wire::ClientMessageT request, io::Instant deadline,
+                                             bool* maybe_delivered, io::NodeId* answered_by) {
   return CallWithRetry(Route{Route::Kind::kPartition, topic, partition}, request, deadline,
                        maybe_delivered, answered_by);
 }
 
-Client::Response Client::CallController(core::wire::ClientMessageT request, io::Instant deadline) {
+Client::Response Client::CallController(wire::ClientMessageT request, io::Instant deadline) {
   return CallWithRetry(Route{Route::Kind::kController, "", 0}, request, deadline);
 }
 
@@ -199,7 +198,7 @@ absl::StatusOr<io::NodeId> Client::PickNode(const Route& route, uint32_t attempt
                                             io::Instant deadline) {
   if (route.kind == Route::Kind::kController) {
     if (controller_leader_ == 0) {
-      absl::StatusOr<core::wire::MetadataResponseT> refreshed = RefreshMetadata({});
+      absl::StatusOr<wire::MetadataResponseT> refreshed = RefreshMetadata({});
       if (!refreshed.ok()) return refreshed.status();
     }
     if (controller_leader_ == 0) return absl::UnavailableError("controller leader unknown");
@@ -208,12 +207,12 @@ absl::StatusOr<io::NodeId> Client::PickNode(const Route& route, uint32_t attempt
   auto leader = leaders_.find({route.topic, route.partition});
   if (leader != leaders_.end()) return io::NodeId(leader->second);
   if (!topics_.contains(route.topic)) {
-    absl::StatusOr<core::wire::MetadataResponseT> refreshed = RefreshMetadata({route.topic});
+    absl::StatusOr<wire::MetadataResponseT> refreshed = RefreshMetadata({route.topic});
     if (!refreshed.ok()) return refreshed.status();
     leader = leaders_.find({route.topic, route.partition});
     if (leader != leaders_.end()) return io::NodeId(leader->second);
   }
-  const core::wire::TopicInfoT* topic = CachedTopic(route.topic);
+  const wire::TopicInfoT* topic = CachedTopic(route.topic);
   if (topic == nullptr) return absl::NotFoundError(fmt::format("unknown topic {}", route.topic));
   for (const auto& info : topic->partitions) {
     if (info == nullptr || info->partition != route.partition || info->replicas.empty()) continue;
@@ -240,8 +239,7 @@ void Client::LearnLeader(const Route& route, uint32_t leader) {
   }
 }
 
-Client::Response Client::CallWithRetry(const Route& route,
-                                       const core::wire::ClientMessageT& request,
+Client::Response Client::CallWithRetry(const Route& route, const wire::ClientMessageT& request,
                                        io::Instant deadline, bool* maybe_delivered,
                                        io::NodeId* answered_by) {
   absl::Status last = absl::UnavailableError("no attempt made");
@@ -251,9 +249,9 @@ Client::Response Client::CallWithRetry(const Route& route,
     absl::StatusOr<io::NodeId> node = PickNode(route, attempt, deadline);
     if (!node.ok() && absl::IsNotFound(node.status())) {
       // The cluster does not know the topic or partition: answer as a node would.
-      return std::make_unique<core::wire::ClientMessageT>(core::wire::ErrorMessage(
-          request.request_id, core::wire::ErrorCode::UnknownTopicOrPartition,
-          std::string(node.status().message())));
+      return std::make_unique<wire::ClientMessageT>(
+          wire::ErrorMessage(request.request_id, wire::ErrorCode::UnknownTopicOrPartition,
+                             std::string(node.status().message())));
     }
     bool connected = false;
     Response response =
@@ -274,11 +272,11 @@ Client::Response Client::CallWithRetry(const Route& route,
     }
     failures_in_a_row = 0;
     if (answered_by != nullptr) *answered_by = *node;
-    const core::wire::ErrorResponseT* error = (*response)->body.AsErrorResponse();
+    const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse();
     if (error == nullptr) return response;
     last = StatusFromError(*error);
     switch (error->code) {
-      case core::wire::ErrorCode::NotLeader:
+      case wire::ErrorCode::NotLeader:
         MERIDIAN_PROBE("client: NotLeader");
         if (error->leader != 0 && error->leader != node->value()) {
           LearnLeader(route, error->leader);
@@ -288,13 +286,13 @@ Client::Response Client::CallWithRetry(const Route& route,
           (void)RefreshMetadata(route.topics());
         }
         break;
-      case core::wire::ErrorCode::NotEnoughReplicas:
+      case wire::ErrorCode::NotEnoughReplicas:
         if (route.kind == Route::Kind::kController) return response;
         break;
-      case core::wire::ErrorCode::Throttled:
+      case wire::ErrorCode::Throttled:
         if (absl::Status slept = WaitOutThrottle(*error, deadline); !slept.ok()) return slept;
         continue;
-      case core::wire::ErrorCode::UnknownTopicOrPartition:
+      case wire::ErrorCode::UnknownTopicOrPartition:
         if (refreshed_unknown || route.kind == Route::Kind::kController) return response;
         refreshed_unknown = true;
         ForgetLeader(route);
@@ -311,8 +309,7 @@ Client::Response Client::CallWithRetry(const Route& route,
       fmt::format("{}: deadline exceeded; last error: {}", route.ToString(), last.ToString()));
 }
 
-absl::Status Client::WaitOutThrottle(const core::wire::ErrorResponseT& error,
-                                     io::Instant deadline) {
+absl::Status Client::WaitOutThrottle(const wire::ErrorResponseT& error, io::Instant deadline) {
   // Never a hot loop: a node's retry_after_ms (remote bytes, any value) is held within
   // [retry_backoff, throttle_wait_max].
   MERIDIAN_PROBE("client: Throttled, waiting retry_after_ms");
@@ -325,20 +322,18 @@ absl::Status Client::WaitOutThrottle(const core::wire::ErrorResponseT& error,
 
 // ---- Metadata ----
 
-absl::StatusOr<core::wire::MetadataResponseT> Client::RefreshMetadata(
-    std::vector<std::string> topics) {
+absl::StatusOr<wire::MetadataResponseT> Client::RefreshMetadata(std::vector<std::string> topics) {
   const bool all_topics = topics.empty();
-  core::wire::MetadataRequestT request;
+  wire::MetadataRequestT request;
   request.topics = std::move(topics);
-  absl::StatusOr<core::wire::MetadataResponseT> metadata = TakeBody<core::wire::MetadataResponseT>(
-      CallAnyNode(core::wire::Message(0, std::move(request)),
-                  runtime_.Now() + options_.request_timeout),
-      [](core::wire::BodyUnion& body) { return body.AsMetadataResponse(); }, "MetadataResponse");
+  absl::StatusOr<wire::MetadataResponseT> metadata = TakeBody<wire::MetadataResponseT>(
+      CallAnyNode(wire::Message(0, std::move(request)), runtime_.Now() + options_.request_timeout),
+      [](wire::BodyUnion& body) { return body.AsMetadataResponse(); }, "MetadataResponse");
   if (metadata.ok()) CacheMetadata(*metadata, all_topics);
   return metadata;
 }
 
-void Client::CacheMetadata(const core::wire::MetadataResponseT& metadata, bool all_topics) {
+void Client::CacheMetadata(const wire::MetadataResponseT& metadata, bool all_topics) {
   for (const auto& node : metadata.nodes) {
     if (node == nullptr || node->id == 0) continue;  // Not a node we could address.
     if (!nodes_.contains(node->id) && nodes_.size() >= kNodesMax) break;
@@ -358,7 +353,7 @@ void Client::CacheMetadata(const core::wire::MetadataResponseT& metadata, bool a
         leaders_[{topic->name, partition->partition}] = partition->leader;
       }
     }
-    topics_[topic->name] = std::make_unique<core::wire::TopicInfoT>(*topic);
+    topics_[topic->name] = std::make_unique<wire::TopicInfoT>(*topic);
   }
   std::vector<std::string> gone(metadata.missing_topics.begin(), metadata.missing_topics.end());
   if (all_topics) {
@@ -376,7 +371,7 @@ void Client::CacheMetadata(const core::wire::MetadataResponseT& metadata, bool a
   if (metadata.controller_leader != 0) controller_leader_ = metadata.controller_leader;
 }
 
-const core::wire::TopicInfoT* Client::CachedTopic(const std::string& topic) const {
+const wire::TopicInfoT* Client::CachedTopic(const std::string& topic) const {
   auto it = topics_.find(topic);
   return it == topics_.end() ? nullptr : it->second.get();
 }
@@ -388,13 +383,13 @@ std::string Client::NodeRegion(uint32_t node) const {
 
 absl::StatusOr<uint32_t> Client::PartitionCount(const std::string& topic, io::Instant deadline) {
   if (CachedTopic(topic) == nullptr) {
-    absl::StatusOr<core::wire::MetadataResponseT> refreshed = RefreshMetadata({topic});
+    absl::StatusOr<wire::MetadataResponseT> refreshed = RefreshMetadata({topic});
     if (!refreshed.ok()) return refreshed.status();
   }
-  const core::wire::TopicInfoT* info = CachedTopic(topic);
+  const wire::TopicInfoT* info = CachedTopic(topic);
   if (info == nullptr || info->partitions.empty()) {
-    core::wire::ErrorResponseT error;
-    error.code = core::wire::ErrorCode::UnknownTopicOrPartition;
+    wire::ErrorResponseT error;
+    error.code = wire::ErrorCode::UnknownTopicOrPartition;
     error.message = fmt::format("topic {} does not exist", topic);
     return StatusFromError(error);
   }
@@ -403,12 +398,11 @@ absl::StatusOr<uint32_t> Client::PartitionCount(const std::string& topic, io::In
 
 // ---- Admin ----
 
-absl::StatusOr<core::wire::TopicInfoT> Client::CreateTopic(const std::string& name,
-                                                           uint32_t partitions,
-                                                           uint32_t replication_factor,
-                                                           int64_t retention_bytes,
-                                                           int64_t retention_ms) {
-  core::wire::CreateTopicRequestT request;
+absl::StatusOr<wire::TopicInfoT> Client::CreateTopic(const std::string& name, uint32_t partitions,
+                                                     uint32_t replication_factor,
+                                                     int64_t retention_bytes,
+                                                     int64_t retention_ms) {
+  wire::CreateTopicRequestT request;
   request.name = name;
   request.partitions = partitions;
   request.replication_factor = replication_factor;
@@ -417,50 +411,44 @@ absl::StatusOr<core::wire::TopicInfoT> Client::CreateTopic(const std::string& na
   return CreateTopic(std::move(request));
 }
 
-absl::StatusOr<core::wire::TopicInfoT> Client::CreateTopic(
-    core::wire::CreateTopicRequestT request) {
-  absl::StatusOr<core::wire::CreateTopicResponseT> created =
-      TakeBody<core::wire::CreateTopicResponseT>(
-          CallController(core::wire::Message(0, std::move(request)),
-                         runtime_.Now() + options_.request_timeout),
-          [](core::wire::BodyUnion& body) { return body.AsCreateTopicResponse(); },
-          "CreateTopicResponse");
+absl::StatusOr<wire::TopicInfoT> Client::CreateTopic(wire::CreateTopicRequestT request) {
+  absl::StatusOr<wire::CreateTopicResponseT> created = TakeBody<wire::CreateTopicResponseT>(
+      CallController(wire::Message(0, std::move(request)),
+                     runtime_.Now() + options_.request_timeout),
+      [](wire::BodyUnion& body) { return body.AsCreateTopicResponse(); }, "CreateTopicResponse");
   if (!created.ok()) return created.status();
   if (created->topic == nullptr) return absl::InternalError("CreateTopicResponse without a topic");
-  core::wire::MetadataResponseT as_metadata;
-  as_metadata.topics.push_back(std::make_unique<core::wire::TopicInfoT>(*created->topic));
+  wire::MetadataResponseT as_metadata;
+  as_metadata.topics.push_back(std::make_unique<wire::TopicInfoT>(*created->topic));
   CacheMetadata(as_metadata, /*all_topics=*/false);
   return std::move(*created->topic);
 }
 
-absl::StatusOr<core::wire::TopicInfoT> Client::AddPartitions(const std::string& name,
-                                                             uint32_t total) {
-  core::wire::CreatePartitionsRequestT request;
+absl::StatusOr<wire::TopicInfoT> Client::AddPartitions(const std::string& name, uint32_t total) {
+  wire::CreatePartitionsRequestT request;
   request.topic = name;
   request.total = total;
-  absl::StatusOr<core::wire::CreatePartitionsResponseT> grown =
-      TakeBody<core::wire::CreatePartitionsResponseT>(
-          CallController(core::wire::Message(0, std::move(request)),
-                         runtime_.Now() + options_.request_timeout),
-          [](core::wire::BodyUnion& body) { return body.AsCreatePartitionsResponse(); },
-          "CreatePartitionsResponse");
+  absl::StatusOr<wire::CreatePartitionsResponseT> grown = TakeBody<wire::CreatePartitionsResponseT>(
+      CallController(wire::Message(0, std::move(request)),
+                     runtime_.Now() + options_.request_timeout),
+      [](wire::BodyUnion& body) { return body.AsCreatePartitionsResponse(); },
+      "CreatePartitionsResponse");
   if (!grown.ok()) return grown.status();
   if (grown->topic == nullptr) {
     return absl::InternalError("CreatePartitionsResponse without a topic");
   }
-  core::wire::MetadataResponseT as_metadata;
-  as_metadata.topics.push_back(std::make_unique<core::wire::TopicInfoT>(*grown->topic));
+  wire::MetadataResponseT as_metadata;
+  as_metadata.topics.push_back(std::make_unique<wire::TopicInfoT>(*grown->topic));
   CacheMetadata(as_metadata, /*all_topics=*/false);
   return std::move(*grown->topic);
 }
 
-absl::StatusOr<core::wire::TopicInfoT> Client::AlterTopicConfig(
-    core::wire::AlterTopicConfigRequestT request) {
-  absl::StatusOr<core::wire::AlterTopicConfigResponseT> altered =
-      TakeBody<core::wire::AlterTopicConfigResponseT>(
-          CallController(core::wire::Message(0, std::move(request)),
+absl::StatusOr<wire::TopicInfoT> Client::AlterTopicConfig(wire::AlterTopicConfigRequestT request) {
+  absl::StatusOr<wire::AlterTopicConfigResponseT> altered =
+      TakeBody<wire::AlterTopicConfigResponseT>(
+          CallController(wire::Message(0, std::move(request)),
                          runtime_.Now() + options_.request_timeout),
-          [](core::wire::BodyUnion& body) { return body.AsAlterTopicConfigResponse(); },
+          [](wire::BodyUnion& body) { return body.AsAlterTopicConfigResponse(); },
           "AlterTopicConfigResponse");
   if (!altered.ok()) return altered.status();
   if (altered->topic == nullptr) {
@@ -469,99 +457,96 @@ absl::StatusOr<core::wire::TopicInfoT> Client::AlterTopicConfig(
   return std::move(*altered->topic);
 }
 
-absl::StatusOr<core::wire::ReassignPartitionResponseT> Client::ReassignPartition(
+absl::StatusOr<wire::ReassignPartitionResponseT> Client::ReassignPartition(
     const std::string& topic, uint32_t partition, std::vector<uint32_t> replicas,
     std::vector<uint32_t> observers) {
-  core::wire::ReassignPartitionRequestT request;
+  wire::ReassignPartitionRequestT request;
   request.topic = topic;
   request.partition = partition;
   request.replicas = std::move(replicas);
   request.observers = std::move(observers);
-  return TakeBody<core::wire::ReassignPartitionResponseT>(
-      CallController(core::wire::Message(0, std::move(request)),
+  return TakeBody<wire::ReassignPartitionResponseT>(
+      CallController(wire::Message(0, std::move(request)),
                      runtime_.Now() + options_.request_timeout),
-      [](core::wire::BodyUnion& body) { return body.AsReassignPartitionResponse(); },
+      [](wire::BodyUnion& body) { return body.AsReassignPartitionResponse(); },
       "ReassignPartitionResponse");
 }
 
-absl::StatusOr<core::wire::PromotePartitionResponseT> Client::PromotePartition(
-    const std::string& topic, uint32_t partition) {
-  core::wire::PromotePartitionRequestT request;
+absl::StatusOr<wire::PromotePartitionResponseT> Client::PromotePartition(const std::string& topic,
+                                                                         uint32_t partition) {
+  wire::PromotePartitionRequestT request;
   request.topic = topic;
   request.partition = partition;
-  return TakeBody<core::wire::PromotePartitionResponseT>(
-      CallController(core::wire::Message(0, std::move(request)),
+  return TakeBody<wire::PromotePartitionResponseT>(
+      CallController(wire::Message(0, std::move(request)),
                      runtime_.Now() + options_.request_timeout),
-      [](core::wire::BodyUnion& body) { return body.AsPromotePartitionResponse(); },
+      [](wire::BodyUnion& body) { return body.AsPromotePartitionResponse(); },
       "PromotePartitionResponse");
 }
 
 absl::Status Client::DeleteTopic(const std::string& name) {
-  core::wire::DeleteTopicRequestT request;
+  wire::DeleteTopicRequestT request;
   request.name = name;
-  absl::StatusOr<core::wire::DeleteTopicResponseT> deleted =
-      TakeBody<core::wire::DeleteTopicResponseT>(
-          CallController(core::wire::Message(0, std::move(request)),
-                         runtime_.Now() + options_.request_timeout),
-          [](core::wire::BodyUnion& body) { return body.AsDeleteTopicResponse(); },
-          "DeleteTopicResponse");
+  absl::StatusOr<wire::DeleteTopicResponseT> deleted = TakeBody<wire::DeleteTopicResponseT>(
+      CallController(wire::Message(0, std::move(request)),
+                     runtime_.Now() + options_.request_timeout),
+      [](wire::BodyUnion& body) { return body.AsDeleteTopicResponse(); }, "DeleteTopicResponse");
   if (!deleted.ok()) return deleted.status();
-  core::wire::MetadataResponseT as_metadata;
+  wire::MetadataResponseT as_metadata;
   as_metadata.missing_topics.push_back(name);
   CacheMetadata(as_metadata, /*all_topics=*/false);
   return absl::OkStatus();
 }
 
-absl::StatusOr<core::wire::MetadataResponseT> Client::ListTopics() { return RefreshMetadata({}); }
+absl::StatusOr<wire::MetadataResponseT> Client::ListTopics() { return RefreshMetadata({}); }
 
-absl::StatusOr<core::wire::TopicInfoT> Client::DescribeTopic(const std::string& name) {
-  absl::StatusOr<core::wire::MetadataResponseT> metadata = RefreshMetadata({name});
+absl::StatusOr<wire::TopicInfoT> Client::DescribeTopic(const std::string& name) {
+  absl::StatusOr<wire::MetadataResponseT> metadata = RefreshMetadata({name});
   if (!metadata.ok()) return metadata.status();
   for (auto& topic : metadata->topics) {
     if (topic != nullptr && topic->name == name) return std::move(*topic);
   }
-  core::wire::ErrorResponseT error;
-  error.code = core::wire::ErrorCode::UnknownTopicOrPartition;
+  wire::ErrorResponseT error;
+  error.code = wire::ErrorCode::UnknownTopicOrPartition;
   error.message = fmt::format("topic {} does not exist", name);
   return StatusFromError(error);
 }
 
-absl::StatusOr<core::wire::InitProducerIdResponseT> Client::InitProducerId(uint64_t producer_id) {
-  core::wire::InitProducerIdRequestT request;
+absl::StatusOr<wire::InitProducerIdResponseT> Client::InitProducerId(uint64_t producer_id) {
+  wire::InitProducerIdRequestT request;
   request.producer_id = producer_id;
-  return TakeBody<core::wire::InitProducerIdResponseT>(
-      CallController(core::wire::Message(0, std::move(request)),
+  return TakeBody<wire::InitProducerIdResponseT>(
+      CallController(wire::Message(0, std::move(request)),
                      runtime_.Now() + options_.request_timeout),
-      [](core::wire::BodyUnion& body) { return body.AsInitProducerIdResponse(); },
+      [](wire::BodyUnion& body) { return body.AsInitProducerIdResponse(); },
       "InitProducerIdResponse");
 }
 
-absl::StatusOr<core::wire::ReplicaStatusResponseT> Client::ReplicaStatus(io::NodeId node) {
-  return TakeBody<core::wire::ReplicaStatusResponseT>(
-      CallNode(node, core::wire::Message(0, core::wire::ReplicaStatusRequestT{}),
+absl::StatusOr<wire::ReplicaStatusResponseT> Client::ReplicaStatus(io::NodeId node) {
+  return TakeBody<wire::ReplicaStatusResponseT>(
+      CallNode(node, wire::Message(0, wire::ReplicaStatusRequestT{}),
                runtime_.Now() + options_.request_timeout),
-      [](core::wire::BodyUnion& body) { return body.AsReplicaStatusResponse(); },
+      [](wire::BodyUnion& body) { return body.AsReplicaStatusResponse(); },
       "ReplicaStatusResponse");
 }
 
-absl::Status Client::SetQuota(core::wire::QuotaEntryT quota, bool remove) {
-  core::wire::SetQuotaRequestT request;
-  request.quota = std::make_unique<core::wire::QuotaEntryT>(std::move(quota));
+absl::Status Client::SetQuota(wire::QuotaEntryT quota, bool remove) {
+  wire::SetQuotaRequestT request;
+  request.quota = std::make_unique<wire::QuotaEntryT>(std::move(quota));
   request.remove = remove;
-  return TakeBody<core::wire::SetQuotaResponseT>(
-             CallController(core::wire::Message(0, std::move(request)),
+  return TakeBody<wire::SetQuotaResponseT>(
+             CallController(wire::Message(0, std::move(request)),
                             runtime_.Now() + options_.request_timeout),
-             [](core::wire::BodyUnion& body) { return body.AsSetQuotaResponse(); },
-             "SetQuotaResponse")
+             [](wire::BodyUnion& body) { return body.AsSetQuotaResponse(); }, "SetQuotaResponse")
       .status();
 }
 
-absl::StatusOr<core::wire::DescribeQuotasResponseT> Client::DescribeQuotas() {
-  return TakeBody<core::wire::DescribeQuotasResponseT>(
-      CallAnyNode(core::wire::Message(0, core::wire::DescribeQuotasRequestT{}),
+absl::StatusOr<wire::DescribeQuotasResponseT> Client::DescribeQuotas() {
+  return TakeBody<wire::DescribeQuotasResponseT>(
+      CallAnyNode(wire::Message(0, wire::DescribeQuotasRequestT{}),
                   runtime_.Now() + options_.request_timeout),
-      [](core::wire::BodyUnion& body) { return body.AsDescribeQuotasResponse(); },
+      [](wire::BodyUnion& body) { return body.AsDescribeQuotasResponse(); },
       "DescribeQuotasResponse");
 }
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

@@ -33,7 +33,7 @@
 #include "io/network.h"
 #include "io/runtime.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 struct ClientOptions {
   std::vector<io::Address> bootstrap;
@@ -59,86 +59,84 @@ class Client {
 
   // Asks any reachable node (known nodes first, then bootstrap addresses) for metadata of
   // `topics` (all when empty) and caches it.
-  absl::StatusOr<core::wire::MetadataResponseT> RefreshMetadata(
-      std::vector<std::string> topics = {});
+  absl::StatusOr<wire::MetadataResponseT> RefreshMetadata(std::vector<std::string> topics = {});
 
-  using Response = absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>>;
+  using Response = absl::StatusOr<std::unique_ptr<wire::ClientMessageT>>;
   // `maybe_delivered`, when given, is set to true if some attempt may have reached a node
   // without an answer coming back (the request was written, then the connection failed or the
   // attempt timed out): a later definite error then does not prove the request never applied.
   // `answered_by`, when given, is set to the node whose answer is returned.
   Response CallPartitionLeader(const std::string& topic, uint32_t partition,
-                               core::wire::ClientMessageT request, io::Instant deadline,
+                               wire::ClientMessageT request, io::Instant deadline,
                                bool* maybe_delivered = nullptr, io::NodeId* answered_by = nullptr);
-  Response CallController(core::wire::ClientMessageT request, io::Instant deadline);
+  Response CallController(wire::ClientMessageT request, io::Instant deadline);
   // One node; retries only connection failures until the deadline.
-  Response CallNode(io::NodeId node, core::wire::ClientMessageT request, io::Instant deadline);
+  Response CallNode(io::NodeId node, wire::ClientMessageT request, io::Instant deadline);
   // The first node that answers (connection failures move on to the next).
-  Response CallAnyNode(core::wire::ClientMessageT request, io::Instant deadline);
+  Response CallAnyNode(wire::ClientMessageT request, io::Instant deadline);
 
   // --- Admin. Each has request_timeout as its budget; errors carry the wire code. ---
-  absl::StatusOr<core::wire::TopicInfoT> CreateTopic(const std::string& name, uint32_t partitions,
-                                                     uint32_t replication_factor,
-                                                     int64_t retention_bytes = 0,
-                                                     int64_t retention_ms = 0);
+  absl::StatusOr<wire::TopicInfoT> CreateTopic(const std::string& name, uint32_t partitions,
+                                               uint32_t replication_factor,
+                                               int64_t retention_bytes = 0,
+                                               int64_t retention_ms = 0);
   // The full request: consistency mode, home region, observers (core/cluster/placement.h).
-  absl::StatusOr<core::wire::TopicInfoT> CreateTopic(core::wire::CreateTopicRequestT request);
+  absl::StatusOr<wire::TopicInfoT> CreateTopic(wire::CreateTopicRequestT request);
   // Grows `name` to `total` partitions (more than it has). Keyed records may map to other
   // partitions afterwards (Kafka's partitioner is modulo the partition count).
-  absl::StatusOr<core::wire::TopicInfoT> AddPartitions(const std::string& name, uint32_t total);
+  absl::StatusOr<wire::TopicInfoT> AddPartitions(const std::string& name, uint32_t total);
   // Changes a topic's settings after its creation (AlterTopicConfigRequest): -1 leaves one as
   // it is, 0 is unlimited. With `validate_only` the controller checks and changes nothing.
   // Returns the topic as the controller has it afterwards.
-  absl::StatusOr<core::wire::TopicInfoT> AlterTopicConfig(
-      core::wire::AlterTopicConfigRequestT request);
+  absl::StatusOr<wire::TopicInfoT> AlterTopicConfig(wire::AlterTopicConfigRequestT request);
   // Fails a regional partition over to its most caught-up observer (operator promotion,
   // core/cluster/promotion.h). Refused while a voter still holds a data lease.
-  absl::StatusOr<core::wire::PromotePartitionResponseT> PromotePartition(const std::string& topic,
-                                                                         uint32_t partition);
+  absl::StatusOr<wire::PromotePartitionResponseT> PromotePartition(const std::string& topic,
+                                                                   uint32_t partition);
   // Records a target replica set for partition `partition` of `topic` (voters, the preferred
   // leader first, and observers); the partition's leader then moves there one raft
   // configuration change at a time (core/cluster/reassignment.h). Returns the target recorded
   // (empty: the target was the current set). Refused with the placement rule it breaks.
-  absl::StatusOr<core::wire::ReassignPartitionResponseT> ReassignPartition(
+  absl::StatusOr<wire::ReassignPartitionResponseT> ReassignPartition(
       const std::string& topic, uint32_t partition, std::vector<uint32_t> replicas,
       std::vector<uint32_t> observers);
   absl::Status DeleteTopic(const std::string& name);
-  absl::StatusOr<core::wire::MetadataResponseT> ListTopics();
-  absl::StatusOr<core::wire::TopicInfoT> DescribeTopic(const std::string& name);
-  absl::StatusOr<core::wire::InitProducerIdResponseT> InitProducerId(uint64_t producer_id);
-  absl::StatusOr<core::wire::ReplicaStatusResponseT> ReplicaStatus(io::NodeId node);
+  absl::StatusOr<wire::MetadataResponseT> ListTopics();
+  absl::StatusOr<wire::TopicInfoT> DescribeTopic(const std::string& name);
+  absl::StatusOr<wire::InitProducerIdResponseT> InitProducerId(uint64_t producer_id);
+  absl::StatusOr<wire::ReplicaStatusResponseT> ReplicaStatus(io::NodeId node);
   // Quotas (core/broker/quotas.h): records an override for a client id or a topic at the
   // controller (or removes it), and lists the overrides with the answering node's defaults.
-  absl::Status SetQuota(core::wire::QuotaEntryT quota, bool remove = false);
-  absl::StatusOr<core::wire::DescribeQuotasResponseT> DescribeQuotas();
+  absl::Status SetQuota(wire::QuotaEntryT quota, bool remove = false);
+  absl::StatusOr<wire::DescribeQuotasResponseT> DescribeQuotas();
 
   // --- Consumer groups (core/broker/README.md "Consumer groups"). ---
   // A group request sent to the group's coordinator (the leader of its partition of
   // "__consumer_offsets"), with CallPartitionLeader's retries. The first call for a cluster
   // without that topic asks the controller to create it (FindCoordinator).
-  Response CallCoordinator(const std::string& group, core::wire::ClientMessageT request,
+  Response CallCoordinator(const std::string& group, wire::ClientMessageT request,
                            io::Instant deadline);
   // The group's committed offsets (of `topics`; all when empty).
-  absl::StatusOr<std::vector<std::unique_ptr<core::wire::PartitionOffsetT>>> CommittedOffsets(
+  absl::StatusOr<std::vector<std::unique_ptr<wire::PartitionOffsetT>>> CommittedOffsets(
       const std::string& group, std::vector<std::string> topics);
   // Commits `offsets` as member `member_id` of generation `generation`; member "" with
   // generation -1 is an admin commit (accepted only while the group has no members).
   absl::Status CommitOffsets(const std::string& group, const std::string& member_id,
                              int32_t generation,
-                             std::vector<std::unique_ptr<core::wire::PartitionOffsetT>> offsets,
+                             std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets,
                              io::Instant deadline);
   // Deletes a group without live members: its generation state and committed offsets.
   // GroupNotEmpty (the group has members or is rebalancing) and GroupIdNotFound come back as
   // the status's wire code (WireErrorCode).
   absl::Status DeleteGroup(const std::string& group);
   // One group, or every group of the cluster when `group` is empty.
-  absl::StatusOr<std::vector<std::unique_ptr<core::wire::GroupInfoT>>> DescribeGroups(
+  absl::StatusOr<std::vector<std::unique_ptr<wire::GroupInfoT>>> DescribeGroups(
       const std::string& group);
 
   // The topic's partition count from the cache, refreshing metadata when the topic is unknown.
   absl::StatusOr<uint32_t> PartitionCount(const std::string& topic, io::Instant deadline);
   // The cached description of a topic (nullptr if unknown). Valid until the next refresh.
-  const core::wire::TopicInfoT* CachedTopic(const std::string& topic) const;
+  const wire::TopicInfoT* CachedTopic(const std::string& topic) const;
   // The region node `node` registered with, as the metadata cache has it ("" if unknown).
   std::string NodeRegion(uint32_t node) const;
   io::NodeId controller_leader() const { return io::NodeId(controller_leader_); }
@@ -156,11 +154,11 @@ class Client {
     std::string region;  // NodeInfo.region: reads near the client (consumer.h client_region).
   };
 
-  Response CallWithRetry(const Route& route, const core::wire::ClientMessageT& request,
+  Response CallWithRetry(const Route& route, const wire::ClientMessageT& request,
                          io::Instant deadline, bool* maybe_delivered = nullptr,
                          io::NodeId* answered_by = nullptr);
-  Response AttemptOn(io::NodeId node, const core::wire::ClientMessageT& request,
-                     io::Instant deadline, bool* connected);
+  Response AttemptOn(io::NodeId node, const wire::ClientMessageT& request, io::Instant deadline,
+                     bool* connected);
   absl::StatusOr<io::NodeId> PickNode(const Route& route, uint32_t attempt, io::Instant deadline);
   void ForgetLeader(const Route& route);
   void LearnLeader(const Route& route, uint32_t leader);
@@ -171,15 +169,15 @@ class Client {
   // The partition count of "__consumer_offsets", creating the topic if it does not exist.
   absl::StatusOr<uint32_t> OffsetsPartitions(const std::string& group, io::Instant deadline);
   // Sleeps what a Throttled answer asks, held within [retry_backoff, throttle_wait_max].
-  absl::Status WaitOutThrottle(const core::wire::ErrorResponseT& error, io::Instant deadline);
-  void CacheMetadata(const core::wire::MetadataResponseT& metadata, bool all_topics);
+  absl::Status WaitOutThrottle(const wire::ErrorResponseT& error, io::Instant deadline);
+  void CacheMetadata(const wire::MetadataResponseT& metadata, bool all_topics);
   std::vector<io::Address> AnyNodeCandidates() const;
   io::Instant AttemptDeadline(io::Instant deadline) const;
 
   io::Runtime& runtime_;
   const ClientOptions options_;
   absl::btree_map<uint32_t, NodeAddress> nodes_;
-  absl::btree_map<std::string, std::unique_ptr<core::wire::TopicInfoT>> topics_;
+  absl::btree_map<std::string, std::unique_ptr<wire::TopicInfoT>> topics_;
   absl::btree_map<std::pair<std::string, uint32_t>, uint32_t> leaders_;
   uint32_t controller_leader_ = 0;
   absl::btree_map<uint32_t, std::shared_ptr<Connection>> connections_;
@@ -191,4 +189,4 @@ class Client {
   uint64_t throttled_total_ = 0;
 };
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

@@ -8,7 +8,7 @@
 #include "core/client/testing/test_runtime.h"
 #include "io/assert.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 namespace {
 
 using namespace std::chrono_literals;
@@ -46,9 +46,7 @@ class ClientTest : public ::testing::Test {
   FakeBroker broker_;
 };
 
-core::wire::ClientMessageT MetadataRequest() {
-  return core::wire::Message(0, core::wire::MetadataRequestT{});
-}
+wire::ClientMessageT MetadataRequest() { return wire::Message(0, wire::MetadataRequestT{}); }
 
 TEST_F(ClientTest, HelloReportsTheNodeId) {
   ASSERT_TRUE(runtime_.RunFiber([&] {
@@ -77,7 +75,7 @@ TEST_F(VersionMismatchTest, HelloWithNoCommonVersionIsAClearError) {
 }
 
 TEST_F(ClientTest, PipelinedCallsCompleteOutOfOrder) {
-  broker_.DelayRequests(core::wire::Body::MetadataRequest, 1, 100ms);
+  broker_.DelayRequests(wire::Body::MetadataRequest, 1, 100ms);
   std::vector<std::string> completed;
   ASSERT_TRUE(runtime_.RunFiber([&] {
     std::shared_ptr<Connection> connection = Open();
@@ -90,8 +88,7 @@ TEST_F(ClientTest, PipelinedCallsCompleteOutOfOrder) {
       slow_done.Set();
     });
     runtime_.scheduler().Yield();  // The slow call is on the wire first.
-    auto fast =
-        connection->Call(core::wire::Message(0, core::wire::ReplicaStatusRequestT{}), In(1s));
+    auto fast = connection->Call(wire::Message(0, wire::ReplicaStatusRequestT{}), In(1s));
     ASSERT_TRUE(fast.ok()) << fast.status();
     ASSERT_NE((*fast)->body.AsReplicaStatusResponse(), nullptr);
     EXPECT_EQ((*fast)->body.AsReplicaStatusResponse()->node_id, 1u);
@@ -104,7 +101,7 @@ TEST_F(ClientTest, PipelinedCallsCompleteOutOfOrder) {
 }
 
 TEST_F(ClientTest, DroppedConnectionFailsPendingCallsAndLaterCallsAtOnce) {
-  broker_.DelayRequests(core::wire::Body::MetadataRequest, 2, 1s);
+  broker_.DelayRequests(wire::Body::MetadataRequest, 2, 1s);
   int failed = 0;
   ASSERT_TRUE(runtime_.RunFiber([&] {
     std::shared_ptr<Connection> connection = Open();
@@ -131,7 +128,7 @@ TEST_F(ClientTest, DroppedConnectionFailsPendingCallsAndLaterCallsAtOnce) {
 }
 
 TEST_F(ClientTest, TimedOutCallReturnsDeadlineExceededAndItsLateResponseIsDropped) {
-  broker_.DelayRequests(core::wire::Body::MetadataRequest, 1, 2s);
+  broker_.DelayRequests(wire::Body::MetadataRequest, 1, 2s);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     std::shared_ptr<Connection> connection = Open();
     auto timed_out = connection->Call(MetadataRequest(), In(100ms));
@@ -151,10 +148,10 @@ TEST_F(ClientTest, ClientReconnectsAfterTheNodeDropsTheConnection) {
     Client client(runtime_, Options());
     ASSERT_TRUE(client.RefreshMetadata().ok());
     broker_.CloseAllConnections();
-    absl::StatusOr<core::wire::MetadataResponseT> again = client.RefreshMetadata({"orders"});
+    absl::StatusOr<wire::MetadataResponseT> again = client.RefreshMetadata({"orders"});
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_EQ(again->topics.size(), 1u);
-    EXPECT_GE(broker_.requests(core::wire::Body::HelloRequest), 2u);
+    EXPECT_GE(broker_.requests(wire::Body::HelloRequest), 2u);
     client.Close();
   }));
 }
@@ -163,12 +160,11 @@ TEST_F(ClientTest, PartitionLeaderCallFollowsTheNotLeaderHint) {
   broker_.AdvertiseStaleLeader("orders", 1);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
-    core::wire::ListOffsetsRequestT request;
+    wire::ListOffsetsRequestT request;
     request.topic = "orders";
     request.partition = 1;
-    request.spec = core::wire::OffsetSpec::Latest;
-    auto response =
-        client.CallPartitionLeader("orders", 1, core::wire::Message(0, request), In(5s));
+    request.spec = wire::OffsetSpec::Latest;
+    auto response = client.CallPartitionLeader("orders", 1, wire::Message(0, request), In(5s));
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_NE((*response)->body.AsListOffsetsResponse(), nullptr);
     EXPECT_EQ(broker_.not_leader_answers(), 1u);
@@ -177,17 +173,16 @@ TEST_F(ClientTest, PartitionLeaderCallFollowsTheNotLeaderHint) {
 }
 
 TEST_F(ClientTest, PartitionLeaderCallRetriesAcrossADroppedConnection) {
-  broker_.DropConnectionInsteadOfAnswering(core::wire::Body::ListOffsetsRequest, 1);
+  broker_.DropConnectionInsteadOfAnswering(wire::Body::ListOffsetsRequest, 1);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
-    core::wire::ListOffsetsRequestT request;
+    wire::ListOffsetsRequestT request;
     request.topic = "orders";
     request.partition = 2;
-    auto response =
-        client.CallPartitionLeader("orders", 2, core::wire::Message(0, request), In(5s));
+    auto response = client.CallPartitionLeader("orders", 2, wire::Message(0, request), In(5s));
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_NE((*response)->body.AsListOffsetsResponse(), nullptr);
-    EXPECT_EQ(broker_.requests(core::wire::Body::ListOffsetsRequest), 2u);
+    EXPECT_EQ(broker_.requests(wire::Body::ListOffsetsRequest), 2u);
     client.Close();
   }));
 }
@@ -195,13 +190,12 @@ TEST_F(ClientTest, PartitionLeaderCallRetriesAcrossADroppedConnection) {
 TEST_F(ClientTest, UnknownTopicIsReturnedAfterOneRefresh) {
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
-    core::wire::ListOffsetsRequestT request;
+    wire::ListOffsetsRequestT request;
     request.topic = "nope";
-    auto response = client.CallPartitionLeader("nope", 0, core::wire::Message(0, request), In(5s));
+    auto response = client.CallPartitionLeader("nope", 0, wire::Message(0, request), In(5s));
     ASSERT_TRUE(response.ok()) << response.status();
     ASSERT_NE((*response)->body.AsErrorResponse(), nullptr);
-    EXPECT_EQ((*response)->body.AsErrorResponse()->code,
-              core::wire::ErrorCode::UnknownTopicOrPartition);
+    EXPECT_EQ((*response)->body.AsErrorResponse()->code, wire::ErrorCode::UnknownTopicOrPartition);
     client.Close();
   }));
 }
@@ -220,34 +214,34 @@ TEST_F(ClientTest, UnreachableClusterEndsWithDeadlineExceeded) {
 TEST_F(ClientTest, AdminOperationsGoToTheControllerAndCarryWireCodes) {
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options({"broker2", 9092}));  // Not the controller.
-    absl::StatusOr<core::wire::TopicInfoT> created = client.CreateTopic("events", 3, 2);
+    absl::StatusOr<wire::TopicInfoT> created = client.CreateTopic("events", 3, 2);
     ASSERT_TRUE(created.ok()) << created.status();
     EXPECT_EQ(created->partitions.size(), 3u);
-    absl::StatusOr<core::wire::TopicInfoT> again = client.CreateTopic("events", 3, 2);
+    absl::StatusOr<wire::TopicInfoT> again = client.CreateTopic("events", 3, 2);
     EXPECT_TRUE(absl::IsAlreadyExists(again.status())) << again.status();
-    EXPECT_EQ(WireErrorCode(again.status()), core::wire::ErrorCode::TopicAlreadyExists);
+    EXPECT_EQ(WireErrorCode(again.status()), wire::ErrorCode::TopicAlreadyExists);
     EXPECT_NE(again.status().message().find("TopicAlreadyExists"), std::string::npos);
 
-    absl::StatusOr<core::wire::MetadataResponseT> all = client.ListTopics();
+    absl::StatusOr<wire::MetadataResponseT> all = client.ListTopics();
     ASSERT_TRUE(all.ok());
     EXPECT_EQ(all->topics.size(), 2u);
-    absl::StatusOr<core::wire::TopicInfoT> described = client.DescribeTopic("events");
+    absl::StatusOr<wire::TopicInfoT> described = client.DescribeTopic("events");
     ASSERT_TRUE(described.ok());
     EXPECT_EQ(described->partitions[1]->leader, 2u);
 
     ASSERT_TRUE(client.DeleteTopic("events").ok());
-    absl::StatusOr<core::wire::TopicInfoT> gone = client.DescribeTopic("events");
+    absl::StatusOr<wire::TopicInfoT> gone = client.DescribeTopic("events");
     EXPECT_TRUE(absl::IsNotFound(gone.status()));
-    EXPECT_EQ(WireErrorCode(gone.status()), core::wire::ErrorCode::UnknownTopicOrPartition);
+    EXPECT_EQ(WireErrorCode(gone.status()), wire::ErrorCode::UnknownTopicOrPartition);
 
-    absl::StatusOr<core::wire::InitProducerIdResponseT> producer = client.InitProducerId(0);
+    absl::StatusOr<wire::InitProducerIdResponseT> producer = client.InitProducerId(0);
     ASSERT_TRUE(producer.ok()) << producer.status();
-    absl::StatusOr<core::wire::InitProducerIdResponseT> bumped =
+    absl::StatusOr<wire::InitProducerIdResponseT> bumped =
         client.InitProducerId(producer->producer_id);
     ASSERT_TRUE(bumped.ok());
     EXPECT_EQ(bumped->producer_epoch, producer->producer_epoch + 1);
 
-    absl::StatusOr<core::wire::ReplicaStatusResponseT> status = client.ReplicaStatus(io::NodeId(2));
+    absl::StatusOr<wire::ReplicaStatusResponseT> status = client.ReplicaStatus(io::NodeId(2));
     ASSERT_TRUE(status.ok()) << status.status();
     EXPECT_EQ(status->node_id, 2u);
     EXPECT_EQ(client.controller_leader(), io::NodeId(1));
@@ -256,16 +250,16 @@ TEST_F(ClientTest, AdminOperationsGoToTheControllerAndCarryWireCodes) {
 }
 
 TEST(StatusFromError, KeepsTheWireCodeAndTheLeaderHint) {
-  core::wire::ErrorResponseT error;
-  error.code = core::wire::ErrorCode::NotLeader;
+  wire::ErrorResponseT error;
+  error.code = wire::ErrorCode::NotLeader;
   error.message = "moved";
   error.leader = 3;
   absl::Status status = StatusFromError(error);
   EXPECT_TRUE(absl::IsUnavailable(status));
   EXPECT_EQ(status.message(), "NotLeader: moved (leader: n3)");
-  EXPECT_EQ(WireErrorCode(status), core::wire::ErrorCode::NotLeader);
+  EXPECT_EQ(WireErrorCode(status), wire::ErrorCode::NotLeader);
   EXPECT_EQ(WireErrorCode(absl::UnavailableError("plain")), std::nullopt);
 }
 
 }  // namespace
-}  // namespace meridian::client
+}  // namespace meridian::core::client

@@ -5,14 +5,14 @@
 #include "io/assert.h"
 #include "io/probe.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 Connection::Connection(io::Runtime& runtime, io::Address address,
                        std::unique_ptr<io::Stream> stream)
     : runtime_(runtime),
       address_(std::move(address)),
       stream_(std::move(stream)),
-      reader_(*stream_, core::wire::kClientMessageBytesMax),
+      reader_(*stream_, wire::kClientMessageBytesMax),
       room_(runtime),
       writers_(runtime) {}
 
@@ -36,7 +36,7 @@ absl::StatusOr<std::shared_ptr<Connection>> Connection::Open(io::Runtime& runtim
     connection->Close(std::string(hello.message()));
     return hello;
   }
-  MERIDIAN_CHECK(connection->protocol_version_ >= core::wire::kProtocolVersionMin);
+  MERIDIAN_CHECK(connection->protocol_version_ >= wire::kProtocolVersionMin);
   std::shared_ptr<Connection> self = connection;
   runtime.Spawn(fmt::format("client-conn-{}", address.ToString()), [self] { self->ReadLoop(); });
   return connection;
@@ -44,12 +44,12 @@ absl::StatusOr<std::shared_ptr<Connection>> Connection::Open(io::Runtime& runtim
 
 // Before the reader fiber exists, so this fiber reads the hello response itself.
 absl::Status Connection::Hello(const std::string& client_id, io::Instant deadline) {
-  core::wire::HelloRequestT hello;
-  hello.version_min = core::wire::kProtocolVersionMin;
-  hello.version_max = core::wire::kProtocolVersionMax;
+  wire::HelloRequestT hello;
+  hello.version_min = wire::kProtocolVersionMin;
+  hello.version_max = wire::kProtocolVersionMax;
   hello.client_id = client_id;
   const uint64_t request_id = next_request_id_++;
-  absl::Status written = WriteMessage(core::wire::Message(request_id, std::move(hello)), deadline);
+  absl::Status written = WriteMessage(wire::Message(request_id, std::move(hello)), deadline);
   if (!written.ok()) return written;
   const std::string where = address_.ToString();
   absl::StatusOr<std::vector<uint8_t>> frame = reader_.Read(deadline);
@@ -60,28 +60,27 @@ absl::Status Connection::Hello(const std::string& client_id, io::Instant deadlin
     return absl::UnavailableError(
         fmt::format("hello to {}: no response ({})", where, frame.status().ToString()));
   }
-  absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> response =
-      core::wire::DecodeClientMessage(*frame);
+  absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response =
+      wire::DecodeClientMessage(*frame);
   if (!response.ok()) {
     return absl::UnavailableError(fmt::format("hello to {}: undecodable response: {}", where,
                                               std::string(response.status().message())));
   }
-  if (const core::wire::ErrorResponseT* error = (*response)->body.AsErrorResponse()) {
+  if (const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse()) {
     return absl::FailedPreconditionError(
         fmt::format("hello to {} refused: {} ({}); this client speaks protocol versions {}..{}",
-                    where, core::wire::EnumNameErrorCode(error->code), error->message,
-                    core::wire::kProtocolVersionMin, core::wire::kProtocolVersionMax));
+                    where, wire::EnumNameErrorCode(error->code), error->message,
+                    wire::kProtocolVersionMin, wire::kProtocolVersionMax));
   }
-  const core::wire::HelloResponseT* answer = (*response)->body.AsHelloResponse();
+  const wire::HelloResponseT* answer = (*response)->body.AsHelloResponse();
   if (answer == nullptr) {
-    return absl::FailedPreconditionError(fmt::format(
-        "hello to {}: answered with {}", where, core::wire::EnumNameBody((*response)->body.type)));
+    return absl::FailedPreconditionError(fmt::format("hello to {}: answered with {}", where,
+                                                     wire::EnumNameBody((*response)->body.type)));
   }
-  if (answer->version < core::wire::kProtocolVersionMin ||
-      answer->version > core::wire::kProtocolVersionMax) {
-    return absl::FailedPreconditionError(fmt::format(
-        "hello to {}: node chose protocol version {}, outside {}..{}", where, answer->version,
-        core::wire::kProtocolVersionMin, core::wire::kProtocolVersionMax));
+  if (answer->version < wire::kProtocolVersionMin || answer->version > wire::kProtocolVersionMax) {
+    return absl::FailedPreconditionError(
+        fmt::format("hello to {}: node chose protocol version {}, outside {}..{}", where,
+                    answer->version, wire::kProtocolVersionMin, wire::kProtocolVersionMax));
   }
   if (answer->node_id == 0) {
     return absl::FailedPreconditionError(fmt::format("hello to {}: node id 0", where));
@@ -91,18 +90,17 @@ absl::Status Connection::Hello(const std::string& client_id, io::Instant deadlin
   return absl::OkStatus();
 }
 
-absl::Status Connection::WriteMessage(const core::wire::ClientMessageT& message,
-                                      io::Instant deadline) {
+absl::Status Connection::WriteMessage(const wire::ClientMessageT& message, io::Instant deadline) {
   absl::Status turn =
       writers_.WaitUntil([this] { return closed_ || !writing_; }, deadline, "connection write");
   if (!turn.ok()) return turn;
   if (closed_) return close_status_;
-  const std::vector<uint8_t> payload = core::wire::EncodeClientMessage(message);
-  if (!core::wire::FitsInAFrame(payload)) {
+  const std::vector<uint8_t> payload = wire::EncodeClientMessage(message);
+  if (!wire::FitsInAFrame(payload)) {
     writers_.NotifyAll();
     return absl::InvalidArgumentError(
         fmt::format("request of {} bytes is over the {} byte frame limit", payload.size(),
-                    core::wire::kClientMessageBytesMax));
+                    wire::kClientMessageBytesMax));
   }
   writing_ = true;
   absl::Status written = io::WriteFrame(*stream_, payload, deadline);
@@ -117,8 +115,8 @@ absl::Status Connection::WriteMessage(const core::wire::ClientMessageT& message,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> Connection::Call(
-    core::wire::ClientMessageT request, io::Instant deadline) {
+absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> Connection::Call(wire::ClientMessageT request,
+                                                                       io::Instant deadline) {
   absl::Status room =
       room_.WaitUntil([this] { return closed_ || pending_.size() < kRequestsInFlightMax; },
                       deadline, "connection room");
@@ -165,8 +163,8 @@ void Connection::ReadLoop() {
                 : fmt::format("read failed: {}", frame.status().ToString()));
       return;
     }
-    absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> message =
-        core::wire::DecodeClientMessage(*frame);
+    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> message =
+        wire::DecodeClientMessage(*frame);
     if (!message.ok()) {
       MERIDIAN_PROBE("client: undecodable response");
       Close(fmt::format("undecodable response: {}", std::string(message.status().message())));
@@ -209,4 +207,4 @@ void Connection::Close(std::string_view reason) {
   writers_.NotifyAll();
 }
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

@@ -32,7 +32,7 @@
 #include "io/runtime.h"
 #include "io/sync.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -52,8 +52,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Sends `request` (its request_id is overwritten) and waits for the response. Errors:
   // Unavailable (the connection closed; the message says why), DeadlineExceeded, Cancelled.
   // An ErrorResponse from the node is a successful Call: the caller reads its code.
-  absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> Call(
-      core::wire::ClientMessageT request, io::Instant deadline);
+  absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> Call(wire::ClientMessageT request,
+                                                             io::Instant deadline);
 
   // Closes the stream; pending calls complete with Unavailable(reason). Idempotent.
   void Close(std::string_view reason = "closed by the client");
@@ -73,7 +73,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection& operator=(const Connection&) = delete;
 
  private:
-  using Response = absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>>;
+  using Response = absl::StatusOr<std::unique_ptr<wire::ClientMessageT>>;
   struct Pending {
     explicit Pending(io::Runtime& runtime) : waiters(runtime) {}
     io::WaitList waiters;
@@ -82,7 +82,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   absl::Status Hello(const std::string& client_id, io::Instant deadline);
-  absl::Status WriteMessage(const core::wire::ClientMessageT& message, io::Instant deadline);
+  absl::Status WriteMessage(const wire::ClientMessageT& message, io::Instant deadline);
   void ReadLoop();
   void Abandon(uint64_t request_id, Pending& pending);
 
@@ -102,4 +102,4 @@ class Connection : public std::enable_shared_from_this<Connection> {
   absl::Status close_status_;
 };
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

@@ -7,12 +7,12 @@
 #include "io/assert.h"
 #include "io/probe.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 Consumer::Consumer(Client& client, ConsumerOptions options)
     : client_(client), runtime_(client.runtime()), options_(options), data_(runtime_) {
   MERIDIAN_CHECK(options_.fetch_max_bytes > 0);
-  MERIDIAN_CHECK(options_.fetch_max_bytes <= core::wire::kFetchBytesMax);
+  MERIDIAN_CHECK(options_.fetch_max_bytes <= wire::kFetchBytesMax);
   MERIDIAN_CHECK(options_.buffer_bytes_max > 0);
   MERIDIAN_CHECK(options_.fetch_max_wait < client.options().request_timeout,
                  "a long poll must end before the request times out");
@@ -33,8 +33,7 @@ Consumer::Fetcher* Consumer::Find(const TopicPartition& partition) {
   return it == fetchers_.end() ? nullptr : it->second.get();
 }
 
-void Consumer::Restart(Fetcher& fetcher, std::optional<core::wire::OffsetSpec> reset,
-                       int64_t offset) {
+void Consumer::Restart(Fetcher& fetcher, std::optional<wire::OffsetSpec> reset, int64_t offset) {
   fetcher.generation++;
   fetcher.reset = reset;
   fetcher.fetch_offset = offset;
@@ -49,9 +48,8 @@ void Consumer::Restart(Fetcher& fetcher, std::optional<core::wire::OffsetSpec> r
 void Consumer::StartFetcher(const TopicPartition& partition) {
   auto fetcher = std::make_unique<Fetcher>(runtime_);
   fetcher->partition = partition;
-  fetcher->reset = options_.auto_offset_reset == OffsetReset::kLatest
-                       ? core::wire::OffsetSpec::Latest
-                       : core::wire::OffsetSpec::Earliest;
+  fetcher->reset = options_.auto_offset_reset == OffsetReset::kLatest ? wire::OffsetSpec::Latest
+                                                                      : wire::OffsetSpec::Earliest;
   Fetcher* raw = fetcher.get();
   fetchers_[partition] = std::move(fetcher);
   raw->fiber = runtime_.Spawn(fmt::format("fetch-{}", partition.ToString()),
@@ -105,7 +103,7 @@ absl::Status Consumer::SeekToBeginning(const TopicPartition& partition) {
   if (fetcher == nullptr) {
     return absl::FailedPreconditionError(partition.ToString() + " is not assigned");
   }
-  Restart(*fetcher, core::wire::OffsetSpec::Earliest, 0);
+  Restart(*fetcher, wire::OffsetSpec::Earliest, 0);
   return absl::OkStatus();
 }
 
@@ -114,7 +112,7 @@ absl::Status Consumer::SeekToEnd(const TopicPartition& partition) {
   if (fetcher == nullptr) {
     return absl::FailedPreconditionError(partition.ToString() + " is not assigned");
   }
-  Restart(*fetcher, core::wire::OffsetSpec::Latest, 0);
+  Restart(*fetcher, wire::OffsetSpec::Latest, 0);
   return absl::OkStatus();
 }
 
@@ -174,17 +172,15 @@ void Consumer::FetchLoop(Fetcher& fetcher) {
 
 absl::Status Consumer::ResolvePosition(Fetcher& fetcher) {
   const uint64_t generation = fetcher.generation;
-  core::wire::ListOffsetsRequestT request;
+  wire::ListOffsetsRequestT request;
   request.topic = fetcher.partition.topic;
   request.partition = fetcher.partition.partition;
   request.spec = *fetcher.reset;
   request.allow_follower = options_.allow_follower;
-  absl::StatusOr<core::wire::ListOffsetsResponseT> listed =
-      TakeBody<core::wire::ListOffsetsResponseT>(
-          client_.CallPartitionLeader(request.topic, request.partition,
-                                      core::wire::Message(0, request), CallDeadline()),
-          [](core::wire::BodyUnion& body) { return body.AsListOffsetsResponse(); },
-          "ListOffsetsResponse");
+  absl::StatusOr<wire::ListOffsetsResponseT> listed = TakeBody<wire::ListOffsetsResponseT>(
+      client_.CallPartitionLeader(request.topic, request.partition, wire::Message(0, request),
+                                  CallDeadline()),
+      [](wire::BodyUnion& body) { return body.AsListOffsetsResponse(); }, "ListOffsetsResponse");
   if (fetcher.generation != generation || fetcher.stop) return absl::OkStatus();  // Stale.
   if (!listed.ok()) {
     if (WireErrorCode(listed.status()).has_value()) {
@@ -209,7 +205,7 @@ absl::Status Consumer::ResolvePosition(Fetcher& fetcher) {
 absl::Status Consumer::FetchOnce(Fetcher& fetcher) {
   const uint64_t generation = fetcher.generation;
   const int64_t offset = fetcher.fetch_offset;
-  core::wire::FetchRequestT request;
+  wire::FetchRequestT request;
   request.topic = fetcher.partition.topic;
   request.partition = fetcher.partition.partition;
   request.offset = offset;
@@ -219,22 +215,22 @@ absl::Status Consumer::FetchOnce(Fetcher& fetcher) {
   request.allow_follower = options_.allow_follower;
   request.epoch = fetcher.epoch;
   io::NodeId served_by;
-  absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> response =
+  absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response =
       CallFetch(fetcher, request, &served_by);
   if (fetcher.generation != generation || fetcher.stop) {
     MERIDIAN_PROBE("consumer: stale fetch discarded");
     return absl::OkStatus();
   }
   if (!response.ok()) return response.status();
-  if (const core::wire::ErrorResponseT* error = (*response)->body.AsErrorResponse()) {
-    if (error->code == core::wire::ErrorCode::OffsetOutOfRange) {
+  if (const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse()) {
+    if (error->code == wire::ErrorCode::OffsetOutOfRange) {
       ApplyOffsetReset(fetcher, *error);
     } else {
       SetError(fetcher, StatusFromError(*error));
     }
     return absl::OkStatus();
   }
-  const core::wire::FetchResponseT* fetched = (*response)->body.AsFetchResponse();
+  const wire::FetchResponseT* fetched = (*response)->body.AsFetchResponse();
   if (fetched == nullptr) {
     SetError(fetcher, UnexpectedResponse(**response, "FetchResponse"));
     return absl::OkStatus();
@@ -249,17 +245,16 @@ absl::Status Consumer::FetchOnce(Fetcher& fetcher) {
   return absl::OkStatus();
 }
 
-Client::Response Consumer::CallFetch(Fetcher& fetcher, const core::wire::FetchRequestT& request,
+Client::Response Consumer::CallFetch(Fetcher& fetcher, const wire::FetchRequestT& request,
                                      io::NodeId* served_by) {
   if (std::optional<io::NodeId> near = NearReplica(fetcher)) {
-    core::wire::FetchRequestT near_request = request;
+    wire::FetchRequestT near_request = request;
     near_request.allow_follower = true;
     Client::Response answer =
-        client_.CallNode(*near, core::wire::Message(0, std::move(near_request)), CallDeadline());
+        client_.CallNode(*near, wire::Message(0, std::move(near_request)), CallDeadline());
     if (absl::IsCancelled(answer.status())) return answer;
-    const core::wire::ErrorResponseT* error =
-        answer.ok() ? (*answer)->body.AsErrorResponse() : nullptr;
-    if (error != nullptr && error->code == core::wire::ErrorCode::Throttled) {
+    const wire::ErrorResponseT* error = answer.ok() ? (*answer)->body.AsErrorResponse() : nullptr;
+    if (error != nullptr && error->code == wire::ErrorCode::Throttled) {
       // A quota, the same at the leader: back off (FetchLoop) and ask the near replica again.
       MERIDIAN_PROBE("consumer: near replica throttled a fetch");
       return absl::UnavailableError("throttled by the near replica");
@@ -270,16 +265,16 @@ Client::Response Consumer::CallFetch(Fetcher& fetcher, const core::wire::FetchRe
     }
     if (fetcher.stop) return absl::CancelledError("consumer stopping");
   }
-  return client_.CallPartitionLeader(request.topic, request.partition,
-                                     core::wire::Message(0, request), CallDeadline(),
+  return client_.CallPartitionLeader(request.topic, request.partition, wire::Message(0, request),
+                                     CallDeadline(),
                                      /*maybe_delivered=*/nullptr, served_by);
 }
 
 std::optional<io::NodeId> Consumer::NearReplica(Fetcher& fetcher) {
   if (options_.client_region.empty()) return std::nullopt;
-  const core::wire::TopicInfoT* topic = client_.CachedTopic(fetcher.partition.topic);
+  const wire::TopicInfoT* topic = client_.CachedTopic(fetcher.partition.topic);
   if (topic == nullptr) return std::nullopt;  // The leader path learns the metadata.
-  const core::wire::PartitionInfoT* partition = nullptr;
+  const wire::PartitionInfoT* partition = nullptr;
   for (const auto& info : topic->partitions) {
     if (info != nullptr && info->partition == fetcher.partition.partition) partition = info.get();
   }
@@ -300,8 +295,7 @@ std::optional<io::NodeId> Consumer::NearReplica(Fetcher& fetcher) {
 
 bool Consumer::NearAnswerUsable(Fetcher& fetcher, io::NodeId node, int64_t offset,
                                 const Client::Response& answer) {
-  const core::wire::FetchResponseT* fetched =
-      answer.ok() ? (*answer)->body.AsFetchResponse() : nullptr;
+  const wire::FetchResponseT* fetched = answer.ok() ? (*answer)->body.AsFetchResponse() : nullptr;
   if (fetched != nullptr && fetched->high_watermark >= offset) return true;
   fetcher.avoid_until[node.value()] = runtime_.Now() + kNearReplicaAvoid;
   if (fetched != nullptr) {
@@ -317,7 +311,7 @@ bool Consumer::NearAnswerUsable(Fetcher& fetcher, io::NodeId node, int64_t offse
   return false;
 }
 
-void Consumer::ApplyOffsetReset(Fetcher& fetcher, const core::wire::ErrorResponseT& error) {
+void Consumer::ApplyOffsetReset(Fetcher& fetcher, const wire::ErrorResponseT& error) {
   MERIDIAN_PROBE("consumer: offset out of range");
   const int64_t target = options_.auto_offset_reset == OffsetReset::kLatest ? error.latest_offset
                                                                             : error.earliest_offset;
@@ -335,7 +329,7 @@ void Consumer::ApplyOffsetReset(Fetcher& fetcher, const core::wire::ErrorRespons
   Restart(fetcher, std::nullopt, target);
 }
 
-absl::Status Consumer::Append(Fetcher& fetcher, const core::wire::FetchResponseT& response,
+absl::Status Consumer::Append(Fetcher& fetcher, const wire::FetchResponseT& response,
                               int64_t requested) {
   int64_t next = requested;
   for (const auto& fetched : response.batches) {
@@ -343,8 +337,7 @@ absl::Status Consumer::Append(Fetcher& fetcher, const core::wire::FetchResponseT
       return absl::DataLossError(fmt::format("{}: fetched batch without a valid base offset",
                                              fetcher.partition.ToString()));
     }
-    absl::StatusOr<const core::wire::RecordBatch*> batch =
-        core::wire::VerifyRecordBatch(fetched->batch);
+    absl::StatusOr<const wire::RecordBatch*> batch = wire::VerifyRecordBatch(fetched->batch);
     if (!batch.ok()) {
       MERIDIAN_PROBE("consumer: fetched batch failed verification");
       return absl::DataLossError(fmt::format("{}: batch at offset {} failed verification: {}",
@@ -355,7 +348,7 @@ absl::Status Consumer::Append(Fetcher& fetcher, const core::wire::FetchResponseT
     for (uint32_t i = 0; i < records.size(); ++i) {
       const int64_t offset = fetched->base_offset + i;
       if (offset < next) continue;  // Before the requested offset (or already buffered).
-      const core::wire::Record* record = records.Get(i);
+      const wire::Record* record = records.Get(i);
       ConsumedRecord consumed{.topic = fetcher.partition.topic,
                               .partition = fetcher.partition.partition,
                               .offset = core::Offset(static_cast<uint64_t>(offset)),
@@ -367,7 +360,7 @@ absl::Status Consumer::Append(Fetcher& fetcher, const core::wire::FetchResponseT
         consumed.value.assign(record->value()->begin(), record->value()->end());
       }
       if (record->headers() != nullptr) {
-        for (const core::wire::Header* header : *record->headers()) {
+        for (const wire::Header* header : *record->headers()) {
           RecordHeader& copy = consumed.headers.emplace_back();
           if (header->key() != nullptr) copy.key = header->key()->str();
           if (header->value() != nullptr) {
@@ -422,4 +415,4 @@ absl::StatusOr<std::vector<ConsumedRecord>> Consumer::Poll(io::Duration max_wait
   return records;
 }
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

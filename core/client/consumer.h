@@ -38,7 +38,7 @@
 #include "core/strong_id.h"
 #include "io/sync.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 struct TopicPartition {
   std::string topic;
@@ -51,7 +51,7 @@ enum class OffsetReset { kEarliest, kLatest, kNone };
 
 struct ConsumerOptions {
   OffsetReset auto_offset_reset = OffsetReset::kEarliest;
-  uint32_t fetch_max_bytes = 1 << 20;                            // <= core::wire::kFetchBytesMax.
+  uint32_t fetch_max_bytes = 1 << 20;                            // <= wire::kFetchBytesMax.
   io::Duration fetch_max_wait = std::chrono::milliseconds(500);  // < request_timeout.
   // Passed in Fetch/ListOffsets to whichever node is asked (the leader, without client_region).
   bool allow_follower = false;
@@ -110,9 +110,9 @@ class Consumer {
     explicit Fetcher(io::Runtime& runtime) : wake(runtime) {}
     TopicPartition partition;
     uint64_t generation = 0;
-    std::optional<core::wire::OffsetSpec> reset;  // Set: the position must be looked up.
-    int64_t fetch_offset = 0;                     // Next offset to fetch (when !reset).
-    int64_t position = 0;                         // Next offset Poll returns (when !reset).
+    std::optional<wire::OffsetSpec> reset;  // Set: the position must be looked up.
+    int64_t fetch_offset = 0;               // Next offset to fetch (when !reset).
+    int64_t position = 0;                   // Next offset Poll returns (when !reset).
     int64_t epoch = -1;  // The partition epoch of the last fetch response (-1: none yet).
     std::deque<ConsumedRecord> buffered;
     size_t buffered_bytes = 0;
@@ -125,7 +125,7 @@ class Consumer {
   };
 
   Fetcher* Find(const TopicPartition& partition);
-  void Restart(Fetcher& fetcher, std::optional<core::wire::OffsetSpec> reset, int64_t offset);
+  void Restart(Fetcher& fetcher, std::optional<wire::OffsetSpec> reset, int64_t offset);
   void StartFetcher(const TopicPartition& partition);
   void StopFetcher(Fetcher& fetcher);
   void FetchLoop(Fetcher& fetcher);
@@ -133,15 +133,14 @@ class Consumer {
   absl::Status FetchOnce(Fetcher& fetcher);
   // Sends a fetch to the near replica (client_region) or the partition leader; `served_by` is
   // the node whose answer is returned.
-  Client::Response CallFetch(Fetcher& fetcher, const core::wire::FetchRequestT& request,
+  Client::Response CallFetch(Fetcher& fetcher, const wire::FetchRequestT& request,
                              io::NodeId* served_by);
   std::optional<io::NodeId> NearReplica(Fetcher& fetcher);
   // Whether a near replica's answer may be used; when not (or when it lags), it is avoided.
   bool NearAnswerUsable(Fetcher& fetcher, io::NodeId node, int64_t offset,
                         const Client::Response& answer);
-  void ApplyOffsetReset(Fetcher& fetcher, const core::wire::ErrorResponseT& error);
-  absl::Status Append(Fetcher& fetcher, const core::wire::FetchResponseT& response,
-                      int64_t requested);
+  void ApplyOffsetReset(Fetcher& fetcher, const wire::ErrorResponseT& error);
+  absl::Status Append(Fetcher& fetcher, const wire::FetchResponseT& response, int64_t requested);
   void SetError(Fetcher& fetcher, absl::Status error);
   io::Instant CallDeadline() const;
 
@@ -155,4 +154,4 @@ class Consumer {
   bool closed_ = false;
 };
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

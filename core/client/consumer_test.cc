@@ -11,7 +11,7 @@
 #include "core/client/testing/test_runtime.h"
 #include "io/assert.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 namespace {
 
 using namespace std::chrono_literals;
@@ -55,7 +55,7 @@ TEST_F(ConsumerTest, ThrottledFetchesAreWaitedOut) {
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     Produce(client, 8);
-    broker_.ThrottleRequests(core::wire::Body::FetchRequest, 12, /*retry_after_ms=*/300);
+    broker_.ThrottleRequests(wire::Body::FetchRequest, 12, /*retry_after_ms=*/300);
     Consumer consumer(client, ConsumerOptions{});
     ASSERT_TRUE(consumer.Assign(AllPartitions()).ok());
     const io::Instant start = runtime_.Now();
@@ -164,14 +164,14 @@ TEST_F(ConsumerTest, OffsetOutOfRangeWithResetNoneIsAnErrorFromPoll) {
     ASSERT_TRUE(consumer.Seek({"orders", 0}, core::Offset(1000)).ok());
     auto polled = consumer.Poll(2s);
     EXPECT_TRUE(absl::IsOutOfRange(polled.status())) << polled.status();
-    EXPECT_EQ(WireErrorCode(polled.status()), core::wire::ErrorCode::OffsetOutOfRange);
+    EXPECT_EQ(WireErrorCode(polled.status()), wire::ErrorCode::OffsetOutOfRange);
     consumer.Close();
   }));
 }
 
 TEST_F(ConsumerTest, ABatchThatFailsVerificationIsAnErrorNotSkipped) {
   // Well-formed FlatBuffers (so the message verifies) but not a valid batch: no records.
-  broker_.AppendRaw("orders", 2, core::wire::EncodeRecordBatch(core::wire::RecordBatchT{}), 1);
+  broker_.AppendRaw("orders", 2, wire::EncodeRecordBatch(wire::RecordBatchT{}), 1);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     Consumer consumer(client);
@@ -204,4 +204,4 @@ TEST_F(ConsumerTest, CloseStopsEveryFetcher) {
 }
 
 }  // namespace
-}  // namespace meridian::client
+}  // namespace meridian::core::client

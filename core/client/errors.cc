@@ -4,55 +4,55 @@
 
 #include "absl/strings/numbers.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 namespace {
 
-absl::StatusCode CodeFor(core::wire::ErrorCode code) {
+absl::StatusCode CodeFor(wire::ErrorCode code) {
   switch (code) {
-    case core::wire::ErrorCode::None:
+    case wire::ErrorCode::None:
       return absl::StatusCode::kInternal;
-    case core::wire::ErrorCode::BadRequest:
+    case wire::ErrorCode::BadRequest:
       return absl::StatusCode::kInvalidArgument;
-    case core::wire::ErrorCode::Unsupported:
+    case wire::ErrorCode::Unsupported:
       return absl::StatusCode::kUnimplemented;
-    case core::wire::ErrorCode::NotLeader:
+    case wire::ErrorCode::NotLeader:
       return absl::StatusCode::kUnavailable;
-    case core::wire::ErrorCode::Failed:
+    case wire::ErrorCode::Failed:
       return absl::StatusCode::kAborted;
-    case core::wire::ErrorCode::Unknown:
+    case wire::ErrorCode::Unknown:
       return absl::StatusCode::kUnknown;
-    case core::wire::ErrorCode::UnsupportedVersion:
+    case wire::ErrorCode::UnsupportedVersion:
       return absl::StatusCode::kFailedPrecondition;
-    case core::wire::ErrorCode::UnknownTopicOrPartition:
+    case wire::ErrorCode::UnknownTopicOrPartition:
       return absl::StatusCode::kNotFound;
-    case core::wire::ErrorCode::RecordTooLarge:
+    case wire::ErrorCode::RecordTooLarge:
       return absl::StatusCode::kInvalidArgument;
-    case core::wire::ErrorCode::OutOfOrderSequence:
+    case wire::ErrorCode::OutOfOrderSequence:
       return absl::StatusCode::kFailedPrecondition;
-    case core::wire::ErrorCode::FencedProducerEpoch:
+    case wire::ErrorCode::FencedProducerEpoch:
       return absl::StatusCode::kFailedPrecondition;
-    case core::wire::ErrorCode::NotEnoughReplicas:
+    case wire::ErrorCode::NotEnoughReplicas:
       return absl::StatusCode::kUnavailable;
-    case core::wire::ErrorCode::OffsetOutOfRange:
+    case wire::ErrorCode::OffsetOutOfRange:
       return absl::StatusCode::kOutOfRange;
-    case core::wire::ErrorCode::Throttled:
+    case wire::ErrorCode::Throttled:
       return absl::StatusCode::kResourceExhausted;
-    case core::wire::ErrorCode::TopicAlreadyExists:
+    case wire::ErrorCode::TopicAlreadyExists:
       return absl::StatusCode::kAlreadyExists;
-    case core::wire::ErrorCode::InvalidConfig:
+    case wire::ErrorCode::InvalidConfig:
       return absl::StatusCode::kInvalidArgument;
-    case core::wire::ErrorCode::NotHelloed:
+    case wire::ErrorCode::NotHelloed:
       return absl::StatusCode::kFailedPrecondition;
-    case core::wire::ErrorCode::UnknownMemberId:
-    case core::wire::ErrorCode::IllegalGeneration:
-    case core::wire::ErrorCode::GroupNotEmpty:
-    case core::wire::ErrorCode::InconsistentAssignor:
+    case wire::ErrorCode::UnknownMemberId:
+    case wire::ErrorCode::IllegalGeneration:
+    case wire::ErrorCode::GroupNotEmpty:
+    case wire::ErrorCode::InconsistentAssignor:
       return absl::StatusCode::kFailedPrecondition;
-    case core::wire::ErrorCode::RebalanceInProgress:
+    case wire::ErrorCode::RebalanceInProgress:
       return absl::StatusCode::kAborted;
-    case core::wire::ErrorCode::NotAuthorized:
+    case wire::ErrorCode::NotAuthorized:
       return absl::StatusCode::kPermissionDenied;
-    case core::wire::ErrorCode::GroupIdNotFound:
+    case wire::ErrorCode::GroupIdNotFound:
       return absl::StatusCode::kNotFound;
   }
   return absl::StatusCode::kUnknown;  // A code newer than this client.
@@ -60,17 +60,17 @@ absl::StatusCode CodeFor(core::wire::ErrorCode code) {
 
 }  // namespace
 
-absl::Status StatusFromError(const core::wire::ErrorResponseT& error) {
-  const char* name = core::wire::EnumNameErrorCode(error.code);
+absl::Status StatusFromError(const wire::ErrorResponseT& error) {
+  const char* name = wire::EnumNameErrorCode(error.code);
   std::string text = fmt::format("{}: {}",
                                  (name != nullptr && *name != '\0')
                                      ? std::string(name)
                                      : fmt::format("error {}", uint16_t(error.code)),
                                  error.message.empty() ? "(no message)" : error.message);
-  if (error.code == core::wire::ErrorCode::NotLeader && error.leader != 0) {
+  if (error.code == wire::ErrorCode::NotLeader && error.leader != 0) {
     text += fmt::format(" (leader: n{})", error.leader);
   }
-  if (error.code == core::wire::ErrorCode::OffsetOutOfRange) {
+  if (error.code == wire::ErrorCode::OffsetOutOfRange) {
     text += fmt::format(" (valid offsets {}..{})", error.earliest_offset, error.latest_offset);
   }
   absl::Status status(CodeFor(error.code), text);
@@ -79,18 +79,17 @@ absl::Status StatusFromError(const core::wire::ErrorResponseT& error) {
   return status;
 }
 
-std::optional<core::wire::ErrorCode> WireErrorCode(const absl::Status& status) {
+std::optional<wire::ErrorCode> WireErrorCode(const absl::Status& status) {
   auto payload = status.GetPayload(kErrorCodePayloadUrl);
   if (!payload.has_value()) return std::nullopt;
   uint32_t code = 0;
   if (!absl::SimpleAtoi(std::string(*payload), &code) || code > 0xffff) return std::nullopt;
-  return static_cast<core::wire::ErrorCode>(code);
+  return static_cast<wire::ErrorCode>(code);
 }
 
-absl::Status UnexpectedResponse(const core::wire::ClientMessageT& response,
-                                std::string_view expected) {
+absl::Status UnexpectedResponse(const wire::ClientMessageT& response, std::string_view expected) {
   return absl::InternalError(fmt::format("expected {}, the node answered {}", expected,
-                                         core::wire::EnumNameBody(response.body.type)));
+                                         wire::EnumNameBody(response.body.type)));
 }
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

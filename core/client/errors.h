@@ -12,30 +12,29 @@
 #include "absl/status/status.h"
 #include "core/wire/client_codec.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 inline constexpr char kErrorCodePayloadUrl[] = "meridian.core.wire.ErrorCode";
 
-absl::Status StatusFromError(const core::wire::ErrorResponseT& error);
+absl::Status StatusFromError(const wire::ErrorResponseT& error);
 // The wire code a status came from, if it came from an ErrorResponse.
-std::optional<core::wire::ErrorCode> WireErrorCode(const absl::Status& status);
+std::optional<wire::ErrorCode> WireErrorCode(const absl::Status& status);
 
 // A response that is neither the expected body nor an ErrorResponse (a broken node).
-absl::Status UnexpectedResponse(const core::wire::ClientMessageT& response,
-                                std::string_view expected);
+absl::Status UnexpectedResponse(const wire::ClientMessageT& response, std::string_view expected);
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 // The typed body of a call's response: the call's own failure, the ErrorResponse's status, or
 // Internal when the node answered with another body. `get` picks the body, e.g.
-// `[](core::wire::BodyUnion& b) { return b.AsFetchResponse(); }`.
+// `[](wire::BodyUnion& b) { return b.AsFetchResponse(); }`.
 template <typename T, typename Get>
-absl::StatusOr<T> TakeBody(absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> response,
-                           Get get, std::string_view expected) {
+absl::StatusOr<T> TakeBody(absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> response, Get get,
+                           std::string_view expected) {
   if (!response.ok()) return response.status();
-  if (const core::wire::ErrorResponseT* error = (*response)->body.AsErrorResponse()) {
+  if (const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse()) {
     return StatusFromError(*error);
   }
   T* body = get((*response)->body);
@@ -43,4 +42,4 @@ absl::StatusOr<T> TakeBody(absl::StatusOr<std::unique_ptr<core::wire::ClientMess
   return std::move(*body);
 }
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

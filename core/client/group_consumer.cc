@@ -5,14 +5,13 @@
 #include "core/client/errors.h"
 #include "io/assert.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 namespace {
 
 bool MustRejoin(const absl::Status& status) {
-  const std::optional<core::wire::ErrorCode> code = WireErrorCode(status);
-  return code == core::wire::ErrorCode::RebalanceInProgress ||
-         code == core::wire::ErrorCode::IllegalGeneration ||
-         code == core::wire::ErrorCode::UnknownMemberId;
+  const std::optional<wire::ErrorCode> code = WireErrorCode(status);
+  return code == wire::ErrorCode::RebalanceInProgress ||
+         code == wire::ErrorCode::IllegalGeneration || code == wire::ErrorCode::UnknownMemberId;
 }
 
 }  // namespace
@@ -48,7 +47,7 @@ void GroupConsumer::StopHeartbeat() {
 void GroupConsumer::NoteGroupError(const absl::Status& status) {
   if (!MustRejoin(status)) return;
   rejoin_ = true;
-  if (WireErrorCode(status) == core::wire::ErrorCode::UnknownMemberId) member_id_.clear();
+  if (WireErrorCode(status) == wire::ErrorCode::UnknownMemberId) member_id_.clear();
 }
 
 void GroupConsumer::DropAssignment() {
@@ -58,7 +57,7 @@ void GroupConsumer::DropAssignment() {
 }
 
 absl::Status GroupConsumer::Join() {
-  core::wire::JoinGroupRequestT request;
+  wire::JoinGroupRequestT request;
   request.group = options_.group;
   request.member_id = member_id_;
   request.client_id = client_.options().client_id;
@@ -69,9 +68,9 @@ absl::Status GroupConsumer::Join() {
       static_cast<uint32_t>(options_.rebalance_timeout.count() / 1000000);
   const io::Instant deadline =
       runtime_.Now() + options_.rebalance_timeout + client_.options().request_timeout;
-  absl::StatusOr<core::wire::JoinGroupResponseT> joined = TakeBody<core::wire::JoinGroupResponseT>(
-      client_.CallCoordinator(options_.group, core::wire::Message(0, std::move(request)), deadline),
-      [](core::wire::BodyUnion& body) { return body.AsJoinGroupResponse(); }, "JoinGroupResponse");
+  absl::StatusOr<wire::JoinGroupResponseT> joined = TakeBody<wire::JoinGroupResponseT>(
+      client_.CallCoordinator(options_.group, wire::Message(0, std::move(request)), deadline),
+      [](wire::BodyUnion& body) { return body.AsJoinGroupResponse(); }, "JoinGroupResponse");
   if (!joined.ok()) {
     NoteGroupError(joined.status());
     return joined.status();
@@ -129,16 +128,15 @@ void GroupConsumer::HeartbeatLoop(uint64_t session) {
   while (true) {
     if (!runtime_.Sleep(options_.heartbeat_interval).ok()) return;
     if (!*alive || closed_ || session != session_ || !joined_ || rejoin_) return;
-    core::wire::HeartbeatRequestT request;
+    wire::HeartbeatRequestT request;
     request.group = options_.group;
     request.member_id = member_id_;
     request.generation = generation_;
     absl::Status status =
-        TakeBody<core::wire::HeartbeatResponseT>(
-            client_.CallCoordinator(options_.group, core::wire::Message(0, std::move(request)),
+        TakeBody<wire::HeartbeatResponseT>(
+            client_.CallCoordinator(options_.group, wire::Message(0, std::move(request)),
                                     runtime_.Now() + options_.heartbeat_interval),
-            [](core::wire::BodyUnion& body) { return body.AsHeartbeatResponse(); },
-            "HeartbeatResponse")
+            [](wire::BodyUnion& body) { return body.AsHeartbeatResponse(); }, "HeartbeatResponse")
             .status();
     if (!*alive || session != session_) return;
     if (status.ok()) {
@@ -210,9 +208,9 @@ absl::StatusOr<std::vector<std::pair<TopicPartition, int64_t>>> GroupConsumer::C
 
 absl::Status GroupConsumer::Commit(
     const std::vector<std::pair<TopicPartition, int64_t>>& positions) {
-  std::vector<std::unique_ptr<core::wire::PartitionOffsetT>> offsets;
+  std::vector<std::unique_ptr<wire::PartitionOffsetT>> offsets;
   for (const auto& [tp, offset] : positions) {
-    auto out = std::make_unique<core::wire::PartitionOffsetT>();
+    auto out = std::make_unique<wire::PartitionOffsetT>();
     out->topic = tp.topic;
     out->partition = tp.partition;
     out->offset = offset;
@@ -229,10 +227,10 @@ void GroupConsumer::Close() {
   if (closed_) return;
   if (joined_ && options_.auto_commit) (void)Commit();
   if (!member_id_.empty()) {
-    core::wire::LeaveGroupRequestT request;
+    wire::LeaveGroupRequestT request;
     request.group = options_.group;
     request.member_id = member_id_;
-    (void)client_.CallCoordinator(options_.group, core::wire::Message(0, std::move(request)),
+    (void)client_.CallCoordinator(options_.group, wire::Message(0, std::move(request)),
                                   runtime_.Now() + client_.options().request_timeout);
   }
   closed_ = true;
@@ -241,4 +239,4 @@ void GroupConsumer::Close() {
   consumer_.Close();
 }
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

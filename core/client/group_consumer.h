@@ -30,7 +30,7 @@
 #include "core/client/client.h"
 #include "core/client/consumer.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 // Test-only planted bug (the group simulation catches it): commits one offset past the position.
 enum class GroupConsumerPlantedBug : uint8_t { kNone, kCommitAheadOfConsumed };
@@ -38,7 +38,7 @@ enum class GroupConsumerPlantedBug : uint8_t { kNone, kCommitAheadOfConsumed };
 struct GroupConsumerOptions {
   std::string group;
   std::vector<std::string> topics;  // Subscription.
-  core::wire::Assignor assignor = core::wire::Assignor::Range;
+  wire::Assignor assignor = wire::Assignor::Range;
   io::Duration session_timeout = std::chrono::seconds(10);
   io::Duration rebalance_timeout = std::chrono::seconds(30);
   io::Duration heartbeat_interval = std::chrono::seconds(1);  // Well under session_timeout.
@@ -116,4 +116,4 @@ class GroupConsumer {
   std::optional<io::FiberId> heartbeat_fiber_;  // The running one, if any.
 };
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

@@ -11,7 +11,7 @@
 #include "io/assert.h"
 #include "io/probe.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 namespace {
 
 using namespace std::chrono_literals;
@@ -187,4 +187,4 @@ TEST_F(NearReadsTest, AFollowerBehindThePositionIsPassedOver) {
 }
 
 }  // namespace
-}  // namespace meridian::client
+}  // namespace meridian::core::client

@@ -4,7 +4,7 @@
 
 #include "io/assert.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 namespace {
 
 // FNV-1a over the topic name, then the partition: the same in every process (no std::hash).
@@ -23,7 +23,7 @@ uint64_t PartitionHash(std::string_view topic, uint32_t partition) {
 
 }  // namespace
 
-std::optional<io::NodeId> ChooseNearReplica(const core::wire::PartitionInfoT& partition,
+std::optional<io::NodeId> ChooseNearReplica(const wire::PartitionInfoT& partition,
                                             std::string_view topic, std::string_view region,
                                             const RegionOf& region_of,
                                             const absl::btree_set<uint32_t>& avoid) {
@@ -45,4 +45,4 @@ std::optional<io::NodeId> ChooseNearReplica(const core::wire::PartitionInfoT& pa
   return std::nullopt;
 }
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

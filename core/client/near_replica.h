@@ -24,14 +24,14 @@
 #include "core/wire/client_codec.h"
 #include "io/network.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 // Node id -> the region it registered with ("" if unknown).
 using RegionOf = std::function<std::string(uint32_t node)>;
 
-std::optional<io::NodeId> ChooseNearReplica(const core::wire::PartitionInfoT& partition,
+std::optional<io::NodeId> ChooseNearReplica(const wire::PartitionInfoT& partition,
                                             std::string_view topic, std::string_view region,
                                             const RegionOf& region_of,
                                             const absl::btree_set<uint32_t>& avoid);
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

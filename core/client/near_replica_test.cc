@@ -3,15 +3,15 @@
 
 #include <gtest/gtest.h>
 
-namespace meridian::client {
+namespace meridian::core::client {
 namespace {
 
 // Nodes 1-3 in "eu", 4-6 in "us", 7 in "ap".
 std::string Region(uint32_t node) { return node <= 3 ? "eu" : node <= 6 ? "us" : "ap"; }
 
-core::wire::PartitionInfoT Partition(uint32_t partition, std::vector<uint32_t> replicas,
-                                     std::vector<uint32_t> observers, uint32_t leader) {
-  core::wire::PartitionInfoT info;
+wire::PartitionInfoT Partition(uint32_t partition, std::vector<uint32_t> replicas,
+                               std::vector<uint32_t> observers, uint32_t leader) {
+  wire::PartitionInfoT info;
   info.partition = partition;
   info.replicas = std::move(replicas);
   info.observers = std::move(observers);
@@ -19,8 +19,8 @@ core::wire::PartitionInfoT Partition(uint32_t partition, std::vector<uint32_t> r
   return info;
 }
 
-std::optional<io::NodeId> Choose(const core::wire::PartitionInfoT& partition,
-                                 std::string_view region, absl::btree_set<uint32_t> avoid = {}) {
+std::optional<io::NodeId> Choose(const wire::PartitionInfoT& partition, std::string_view region,
+                                 absl::btree_set<uint32_t> avoid = {}) {
   return ChooseNearReplica(partition, "orders", region, Region, avoid);
 }
 
@@ -55,7 +55,7 @@ TEST(NearReplica, StablePerPartitionAndSpreadOverTheRegion) {
 
 // An avoided replica (lagging or failing) is passed over for the next; all avoided: the leader.
 TEST(NearReplica, AvoidedReplicasArePassedOver) {
-  const core::wire::PartitionInfoT partition = Partition(3, {1, 4, 5}, {}, 1);
+  const wire::PartitionInfoT partition = Partition(3, {1, 4, 5}, {}, 1);
   const auto first = Choose(partition, "us");
   ASSERT_TRUE(first.has_value());
   const auto second = Choose(partition, "us", {first->value()});
@@ -65,4 +65,4 @@ TEST(NearReplica, AvoidedReplicasArePassedOver) {
 }
 
 }  // namespace
-}  // namespace meridian::client
+}  // namespace meridian::core::client

@@ -2,7 +2,7 @@
 
 #include "io/assert.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 int32_t Murmur2(std::span<const uint8_t> key) {
   // Java arithmetic is 32-bit two's complement with logical shifts (>>>): unsigned here.
@@ -53,4 +53,4 @@ uint32_t PartitionForKey(std::string_view key, uint32_t partitions) {
   return partition;
 }
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

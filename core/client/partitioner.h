@@ -10,7 +10,7 @@
 #include <span>
 #include <string_view>
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 // Kafka's murmur2 of `key` (signed, as Java returns it).
 int32_t Murmur2(std::span<const uint8_t> key);
@@ -19,4 +19,4 @@ int32_t Murmur2(std::string_view key);
 // The partition of a keyed record. `partitions` must be > 0.
 uint32_t PartitionForKey(std::string_view key, uint32_t partitions);
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

@@ -4,7 +4,7 @@
 
 #include <string>
 
-namespace meridian::client {
+namespace meridian::core::client {
 namespace {
 
 // Kafka's own vectors (clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java).
@@ -33,4 +33,4 @@ TEST(Murmur2, EmptyKeyIsStable) {
 }
 
 }  // namespace
-}  // namespace meridian::client
+}  // namespace meridian::core::client

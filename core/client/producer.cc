@@ -10,11 +10,11 @@
 #include "io/assert.h"
 #include "io/probe.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 namespace {
 
-absl::Status WireError(core::wire::ErrorCode code, std::string message) {
-  core::wire::ErrorResponseT error;
+absl::Status WireError(wire::ErrorCode code, std::string message) {
+  wire::ErrorResponseT error;
   error.code = code;
   error.message = std::move(message);
   return StatusFromError(error);
@@ -26,14 +26,14 @@ std::vector<uint8_t> Bytes(const std::string& text) { return {text.begin(), text
 
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(Client& client,
                                                            ProducerOptions options) {
-  if (options.batch_bytes_max == 0 || options.batch_bytes_max > core::wire::kBatchBytesMax) {
+  if (options.batch_bytes_max == 0 || options.batch_bytes_max > wire::kBatchBytesMax) {
     return absl::InvalidArgumentError(
-        fmt::format("batch_bytes_max must be in 1..{}", core::wire::kBatchBytesMax));
+        fmt::format("batch_bytes_max must be in 1..{}", wire::kBatchBytesMax));
   }
-  if (options.buffer_bytes_max < core::wire::kBatchBytesMax ||
+  if (options.buffer_bytes_max < wire::kBatchBytesMax ||
       options.buffer_bytes_max > kBufferBytesMax) {
-    return absl::InvalidArgumentError(fmt::format("buffer_bytes_max must be in {}..{}",
-                                                  core::wire::kBatchBytesMax, kBufferBytesMax));
+    return absl::InvalidArgumentError(
+        fmt::format("buffer_bytes_max must be in {}..{}", wire::kBatchBytesMax, kBufferBytesMax));
   }
   if (options.delivery_timeout.count() <= 0 || options.linger.count() < 0) {
     return absl::InvalidArgumentError("delivery_timeout must be > 0 and linger >= 0");
@@ -47,7 +47,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(Client& client,
   }
   std::unique_ptr<Producer> producer(new Producer(client, options));
   if (options.idempotent) {
-    absl::StatusOr<core::wire::InitProducerIdResponseT> id = client.InitProducerId(0);
+    absl::StatusOr<wire::InitProducerIdResponseT> id = client.InitProducerId(0);
     if (!id.ok()) return id.status();
     if (id->producer_id == 0) return absl::InternalError("InitProducerId returned producer id 0");
     producer->producer_id_ = id->producer_id;
@@ -62,7 +62,7 @@ Producer::Producer(Client& client, ProducerOptions options)
       options_(std::move(options)),
       // Without sequence numbers a retry could land behind a later batch; with acks=Leader the
       // node answers before the sequence check, so a refusal would come after an "ack".
-      in_flight_max_(options_.idempotent && options_.acks == core::wire::Acks::Quorum
+      in_flight_max_(options_.idempotent && options_.acks == wire::Acks::Quorum
                          ? options_.max_in_flight_per_partition
                          : 1),
       bumped_(runtime_),
@@ -91,7 +91,7 @@ Producer::PartitionState& Producer::State(const std::string& topic, uint32_t par
 
 uint32_t Producer::KeyPartition(std::string_view key, uint32_t partitions) const {
   if (options_.planted == ProducerPlantedBug::kKeyHashFnv) {
-    return core::wire::GroupPartition(key, partitions);  // PLANTED: not Kafka's partitioner.
+    return wire::GroupPartition(key, partitions);  // PLANTED: not Kafka's partitioner.
   }
   return PartitionForKey(key, partitions);
 }
@@ -112,10 +112,10 @@ absl::StatusOr<std::shared_ptr<DeliveryPromise>> Producer::Send(
   for (const RecordHeader& header : headers) {
     bytes += header.key.size() + header.value.size() + kRecordOverheadBytes;
   }
-  if (bytes + kBatchOverheadBytes > core::wire::kBatchBytesMax) {
-    return WireError(core::wire::ErrorCode::RecordTooLarge,
+  if (bytes + kBatchOverheadBytes > wire::kBatchBytesMax) {
+    return WireError(wire::ErrorCode::RecordTooLarge,
                      fmt::format("a record of ~{} bytes cannot fit a batch of {} bytes", bytes,
-                                 core::wire::kBatchBytesMax));
+                                 wire::kBatchBytesMax));
   }
   absl::StatusOr<uint32_t> partitions = client_.PartitionCount(topic, deadline);
   if (!partitions.ok()) return partitions.status();
@@ -135,12 +135,12 @@ absl::StatusOr<std::shared_ptr<DeliveryPromise>> Producer::Send(
   if (!state.open.promises.empty() && state.open.bytes + bytes > options_.batch_bytes_max) {
     Seal(state);
   }
-  auto record = std::make_unique<core::wire::RecordT>();
+  auto record = std::make_unique<wire::RecordT>();
   record->timestamp_ms = timestamp_ms;
   if (key) record->key = Bytes(*key);
   record->value = Bytes(value);
   for (RecordHeader& header : headers) {
-    auto wire_header = std::make_unique<core::wire::HeaderT>();
+    auto wire_header = std::make_unique<wire::HeaderT>();
     wire_header->key = std::move(header.key);
     wire_header->value = Bytes(header.value);
     record->headers.push_back(std::move(wire_header));
@@ -196,9 +196,9 @@ absl::Status Producer::Stamp(PartitionState& state, Batch& batch) {
     batch.content.base_sequence = state.next_sequence;
     state.next_sequence += static_cast<int32_t>(batch.content.records.size());
   }
-  batch.encoded = core::wire::EncodeRecordBatch(batch.content);
-  if (batch.encoded.size() > core::wire::kBatchBytesMax) {
-    return WireError(core::wire::ErrorCode::RecordTooLarge,
+  batch.encoded = wire::EncodeRecordBatch(batch.content);
+  if (batch.encoded.size() > wire::kBatchBytesMax) {
+    return WireError(wire::ErrorCode::RecordTooLarge,
                      fmt::format("batch encodes to {} bytes", batch.encoded.size()));
   }
   return absl::OkStatus();
@@ -239,7 +239,7 @@ absl::Status Producer::BumpEpoch(uint32_t observed_epoch) {
   if (!turn.ok()) return turn;
   if (epoch_ != observed_epoch) return absl::OkStatus();  // Another partition bumped it.
   bumping_ = true;
-  absl::StatusOr<core::wire::InitProducerIdResponseT> bumped = client_.InitProducerId(producer_id_);
+  absl::StatusOr<wire::InitProducerIdResponseT> bumped = client_.InitProducerId(producer_id_);
   bumping_ = false;
   bumped_.NotifyAll();
   if (!bumped.ok()) return bumped.status();
@@ -275,4 +275,4 @@ absl::Status Producer::Close(io::Instant deadline) {
   return flushed;
 }
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

@@ -7,7 +7,7 @@
 //
 // Per partition there is one open batch (accumulating), a FIFO of sealed batches, and a WINDOW
 // of at most in_flight_per_partition_max() stamped batches in flight (ProducerOptions::
-// max_in_flight_per_partition, default 5 = core::wire::kProducerBatchesRemembered, the broker's
+// max_in_flight_per_partition, default 5 = wire::kProducerBatchesRemembered, the broker's
 // dedup window). The partition's sender fiber makes every decision; each attempt runs on a call
 // fiber of its own. Order within a partition is the order of Send under any retry pattern because
 // (a) batches are stamped with sequence numbers in sealing order and every retry sends the same
@@ -64,7 +64,7 @@
 #include "core/strong_id.h"
 #include "io/sync.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 struct RecordHeader {
   std::string key;
@@ -78,7 +78,7 @@ struct RecordHeader {
 // ~5-10 k (docs/benchmarks.md). A quarter of the wire's limit leaves the record-overhead estimate
 // (kRecordOverheadBytes) plenty of room before the encoded batch could reach kBatchBytesMax.
 inline constexpr size_t kBatchBytesDefault = 256 << 10;
-static_assert(kBatchBytesDefault * 4 <= core::wire::kBatchBytesMax);
+static_assert(kBatchBytesDefault * 4 <= wire::kBatchBytesMax);
 
 // A bug planted on purpose so the simulator can show its checkers catch it (never set outside
 // tests): kKeyHashFnv routes keyed records by FNV-1a (the hash the group coordinator's partition
@@ -91,15 +91,14 @@ static_assert(kBatchBytesDefault * 4 <= core::wire::kBatchBytesMax);
 enum class ProducerPlantedBug : uint8_t { kNone, kKeyHashFnv, kRestampRefusedAlone };
 
 struct ProducerOptions {
-  core::wire::Acks acks = core::wire::Acks::Quorum;
+  wire::Acks acks = wire::Acks::Quorum;
   bool idempotent = true;
-  size_t batch_bytes_max = kBatchBytesDefault;  // <= core::wire::kBatchBytesMax.
+  size_t batch_bytes_max = kBatchBytesDefault;  // <= wire::kBatchBytesMax.
   io::Duration linger = std::chrono::milliseconds(5);
   io::Duration delivery_timeout = std::chrono::seconds(30);
   // ProduceRequest.timeout_ms: how long the node may wait for replication.
   io::Duration request_timeout = std::chrono::seconds(10);
-  size_t buffer_bytes_max =
-      32 << 20;  // In [core::wire::kBatchBytesMax, Producer::kBufferBytesMax].
+  size_t buffer_bytes_max = 32 << 20;  // In [wire::kBatchBytesMax, Producer::kBufferBytesMax].
   // Batches of one partition in flight at once, in 1..Producer::kInFlightPerPartitionMax (Kafka's
   // max.in.flight.requests.per.connection with idempotence). A producer that is not idempotent,
   // or uses acks=Leader, keeps 1 whatever this says (see the header comment).
@@ -131,9 +130,9 @@ class Producer {
   // Bytes a record costs beyond key, value and headers (estimate of FlatBuffers framing).
   static constexpr size_t kRecordOverheadBytes = 64;
   static constexpr size_t kBatchOverheadBytes = 256;
-  static_assert(core::wire::kBatchBytesMax <= kBufferBytesMax);
+  static_assert(wire::kBatchBytesMax <= kBufferBytesMax);
   // More in flight and a retry of the oldest could fall out of the node's dedup window.
-  static constexpr uint32_t kInFlightPerPartitionMax = core::wire::kProducerBatchesRemembered;
+  static constexpr uint32_t kInFlightPerPartitionMax = wire::kProducerBatchesRemembered;
   static_assert(kInFlightPerPartitionMax >= 1);
 
   // InvalidArgument for options out of range; otherwise the InitProducerId outcome.
@@ -172,7 +171,7 @@ class Producer {
     kAcked,     // Resolved with offsets; stays in the window until every earlier batch is.
   };
   struct Batch {
-    core::wire::RecordBatchT content;  // Records, and the stamp once stamped.
+    wire::RecordBatchT content;  // Records, and the stamp once stamped.
     std::vector<std::shared_ptr<DeliveryPromise>> promises;
     std::vector<uint64_t> indices;  // Send order, for Flush.
     std::vector<size_t> record_bytes;
@@ -241,8 +240,8 @@ class Producer {
   bool HandleAnswers(PartitionState& state);
   bool HandleAnswer(PartitionState& state, Batch& batch);
   bool OnCallFailed(PartitionState& state, Batch& batch, const absl::Status& status);
-  Outcome OnResponse(PartitionState& state, Batch& batch,
-                     const core::wire::ClientMessageT& response, absl::Status* fail_with);
+  Outcome OnResponse(PartitionState& state, Batch& batch, const wire::ClientMessageT& response,
+                     absl::Status* fail_with);
   Outcome OnDefiniteError(PartitionState& state, Batch& batch, const absl::Status& error,
                           absl::Status* fail_with);
   Outcome RestampAloneForPlantedBug(PartitionState& state, Batch& batch);
@@ -278,4 +277,4 @@ class Producer {
   bool closed_ = false;
 };
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

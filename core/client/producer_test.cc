@@ -8,7 +8,7 @@
 #include "core/client/testing/test_runtime.h"
 #include "io/assert.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 namespace {
 
 using namespace std::chrono_literals;
@@ -55,8 +55,8 @@ class ProducerTest : public ::testing::Test {
   std::vector<std::string> StoredValues(uint32_t partition) {
     std::vector<std::string> values;
     for (const testing::StoredBatch& stored : broker_.Log("orders", partition)) {
-      const core::wire::RecordBatch* batch = *core::wire::VerifyRecordBatch(stored.bytes);
-      for (const core::wire::Record* record : *batch->records()) {
+      const wire::RecordBatch* batch = *wire::VerifyRecordBatch(stored.bytes);
+      for (const wire::Record* record : *batch->records()) {
         values.emplace_back(record->value()->begin(), record->value()->end());
       }
     }
@@ -99,7 +99,7 @@ class ProducerTest : public ::testing::Test {
       auto producer = Producer::Create(client, options);
       MERIDIAN_CHECK(producer.ok());
       const uint32_t epoch = (*producer)->producer_epoch();
-      broker_.RefuseBatch(epoch, /*base_sequence=*/0, 1, core::wire::ErrorCode::Failed);
+      broker_.RefuseBatch(epoch, /*base_sequence=*/0, 1, wire::ErrorCode::Failed);
       auto promises = SendMany(**producer, 12, "k");  // 4 batches, all sent at once.
       MERIDIAN_CHECK((*producer)->Flush(In(10s)).ok());
       for (const auto& promise : promises) {
@@ -146,7 +146,7 @@ TEST_F(ProducerTest, DeliversRecordsInOrderWithTheirOffsets) {
 // Throttled answers are waited out (retry_after_ms), not retried in a hot loop: the attempts
 // in a window are counted, in virtual time.
 TEST_F(ProducerTest, ThrottledProduceWaitsRetryAfterThenDelivers) {
-  broker_.ThrottleRequests(core::wire::Body::ProduceRequest, 5, /*retry_after_ms=*/200);
+  broker_.ThrottleRequests(wire::Body::ProduceRequest, 5, /*retry_after_ms=*/200);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     auto producer = Producer::Create(client);
@@ -156,8 +156,7 @@ TEST_F(ProducerTest, ThrottledProduceWaitsRetryAfterThenDelivers) {
     ASSERT_TRUE((*producer)->Flush(In(10s)).ok());
     ASSERT_TRUE((**promises[0]->Wait()).ok());
     EXPECT_GE(runtime_.Now() - start, 5 * 200ms) << "five throttles of 200 ms each";
-    EXPECT_EQ(broker_.requests(core::wire::Body::ProduceRequest), 6u)
-        << "five throttled, one applied";
+    EXPECT_EQ(broker_.requests(wire::Body::ProduceRequest), 6u) << "five throttled, one applied";
     EXPECT_EQ(client.throttled_total(), 5u);
     ASSERT_TRUE((*producer)->Close(In(1s)).ok());
     client.Close();
@@ -167,7 +166,7 @@ TEST_F(ProducerTest, ThrottledProduceWaitsRetryAfterThenDelivers) {
 // A node that says retry_after_ms 0 (a hostile or buggy node: remote bytes) still gets no hot
 // loop: the client waits at least retry_backoff (50 ms) between attempts.
 TEST_F(ProducerTest, ThrottledWithZeroRetryAfterStillBacksOff) {
-  broker_.ThrottleRequests(core::wire::Body::ProduceRequest, 1'000'000, /*retry_after_ms=*/0);
+  broker_.ThrottleRequests(wire::Body::ProduceRequest, 1'000'000, /*retry_after_ms=*/0);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     ProducerOptions options;
@@ -178,8 +177,8 @@ TEST_F(ProducerTest, ThrottledWithZeroRetryAfterStillBacksOff) {
     (void)(*producer)->Flush(In(3s));
     EXPECT_FALSE((**promises[0]->Wait()).ok()) << "throttled past its delivery timeout";
     // About 1 s / 50 ms attempts; a hot loop would make thousands.
-    EXPECT_LE(broker_.requests(core::wire::Body::ProduceRequest), 25u);
-    EXPECT_GE(broker_.requests(core::wire::Body::ProduceRequest), 5u);
+    EXPECT_LE(broker_.requests(wire::Body::ProduceRequest), 25u);
+    EXPECT_GE(broker_.requests(wire::Body::ProduceRequest), 5u);
     (void)(*producer)->Close(In(1s));
     client.Close();
   }));
@@ -215,7 +214,7 @@ TEST_F(ProducerTest, KeyedRecordsLandOnMurmur2Partitions) {
 
 TEST_F(ProducerTest, RetriesAfterDroppedConnectionsDoNotDuplicate) {
   // The node appends the batch, then drops the connection instead of answering; twice.
-  broker_.DropConnectionInsteadOfAnswering(core::wire::Body::ProduceRequest, 2);
+  broker_.DropConnectionInsteadOfAnswering(wire::Body::ProduceRequest, 2);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     ProducerOptions options;
@@ -241,7 +240,7 @@ TEST_F(ProducerTest, RetriesAfterDroppedConnectionsDoNotDuplicate) {
 }
 
 TEST_F(ProducerTest, TimedOutAttemptIsRetriedAndTheLateOriginalIsADuplicate) {
-  broker_.DelayRequests(core::wire::Body::ProduceRequest, 1, 3s);  // Past the 1 s attempt timeout.
+  broker_.DelayRequests(wire::Body::ProduceRequest, 1, 3s);  // Past the 1 s attempt timeout.
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     auto producer = Producer::Create(client);
@@ -259,7 +258,7 @@ TEST_F(ProducerTest, TimedOutAttemptIsRetriedAndTheLateOriginalIsADuplicate) {
 }
 
 TEST_F(ProducerTest, IndeterminateBatchBumpsTheEpochAndLaterBatchesStillLand) {
-  broker_.DelayRequests(core::wire::Body::ProduceRequest, 1000, 20s);
+  broker_.DelayRequests(wire::Body::ProduceRequest, 1000, 20s);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     ProducerOptions options;
@@ -274,7 +273,7 @@ TEST_F(ProducerTest, IndeterminateBatchBumpsTheEpochAndLaterBatchesStillLand) {
     EXPECT_NE(failed.status().message().find("may or may not"), std::string::npos);
     EXPECT_EQ((*producer)->producer_epoch(), epoch + 1);
 
-    broker_.DelayRequests(core::wire::Body::ProduceRequest, 0, 0s);
+    broker_.DelayRequests(wire::Body::ProduceRequest, 0, 0s);
     auto later = SendMany(**producer, 2, "k");
     ASSERT_TRUE((*producer)->Flush(In(10s)).ok());
     ASSERT_TRUE((**later[1]->Wait()).ok()) << (**later[1]->Wait()).status();
@@ -336,7 +335,7 @@ TEST_F(ProducerTest, AcksLeaderResolvesWithOffsetUnknown) {
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     ProducerOptions options;
-    options.acks = core::wire::Acks::Leader;
+    options.acks = wire::Acks::Leader;
     auto producer = Producer::Create(client, options);
     ASSERT_TRUE(producer.ok());
     auto promises = SendMany(**producer, 2, std::nullopt);
@@ -355,9 +354,9 @@ TEST_F(ProducerTest, DefiniteErrorsComeBackAtOnce) {
     Client client(runtime_, Options());
     auto producer = Producer::Create(client);
     ASSERT_TRUE(producer.ok());
-    auto huge = (*producer)->Send("orders", std::nullopt,
-                                  std::string(core::wire::kBatchBytesMax, 'x'), {}, 0, In(1s));
-    EXPECT_EQ(WireErrorCode(huge.status()), core::wire::ErrorCode::RecordTooLarge) << huge.status();
+    auto huge = (*producer)->Send("orders", std::nullopt, std::string(wire::kBatchBytesMax, 'x'),
+                                  {}, 0, In(1s));
+    EXPECT_EQ(WireErrorCode(huge.status()), wire::ErrorCode::RecordTooLarge) << huge.status();
     auto unknown = (*producer)->Send("no-such-topic", std::nullopt, "v", {}, 0, In(1s));
     EXPECT_TRUE(absl::IsNotFound(unknown.status())) << unknown.status();
     ASSERT_TRUE((*producer)->Close(In(1s)).ok());
@@ -367,11 +366,11 @@ TEST_F(ProducerTest, DefiniteErrorsComeBackAtOnce) {
 }
 
 TEST_F(ProducerTest, SendWaitsForBufferRoomAndFailsOnItsDeadline) {
-  broker_.DelayRequests(core::wire::Body::ProduceRequest, 1, 2s);
+  broker_.DelayRequests(wire::Body::ProduceRequest, 1, 2s);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     ProducerOptions options;
-    options.buffer_bytes_max = core::wire::kBatchBytesMax;
+    options.buffer_bytes_max = wire::kBatchBytesMax;
     auto producer = Producer::Create(client, options);
     ASSERT_TRUE(producer.ok());
     const std::string value(100 << 10, 'v');
@@ -398,7 +397,7 @@ TEST_F(ProducerTest, SendWaitsForBufferRoomAndFailsOnItsDeadline) {
 // With every produce held 200 ms by the node, a partition's batches go out together, up to the
 // window, instead of one round trip each; the log still holds them in the order of Send.
 TEST_F(ProducerTest, SeveralBatchesOfOnePartitionAreInFlightAtOnce) {
-  broker_.DelayRequests(core::wire::Body::ProduceRequest, 1000, 200ms);
+  broker_.DelayRequests(wire::Body::ProduceRequest, 1000, 200ms);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     auto producer = Producer::Create(client, SmallBatches());
@@ -418,7 +417,7 @@ TEST_F(ProducerTest, SeveralBatchesOfOnePartitionAreInFlightAtOnce) {
 // max_in_flight_per_partition = 1 is the old rule; a producer that is not idempotent, or asks
 // acks=Leader, keeps one batch of a partition in flight whatever the option says.
 TEST_F(ProducerTest, OneInFlightWhenAskedOrWhenOrderCannotBeKeptOtherwise) {
-  broker_.DelayRequests(core::wire::Body::ProduceRequest, 1000, 200ms);
+  broker_.DelayRequests(wire::Body::ProduceRequest, 1000, 200ms);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     ProducerOptions one = SmallBatches();
@@ -426,7 +425,7 @@ TEST_F(ProducerTest, OneInFlightWhenAskedOrWhenOrderCannotBeKeptOtherwise) {
     ProducerOptions plain = SmallBatches();
     plain.idempotent = false;
     ProducerOptions leader = SmallBatches();
-    leader.acks = core::wire::Acks::Leader;
+    leader.acks = wire::Acks::Leader;
     const std::vector<std::pair<std::string, ProducerOptions>> cases = {
         {"k-one", one}, {"k-plain", plain}, {"k-leader", leader}};
     for (const auto& [key, options] : cases) {
@@ -493,7 +492,7 @@ TEST_F(ProducerTest, PlantedRestampAloneReordersAndTheOrderChecksSeeIt) {
 // a duplicate — the oldest one too, though four batches landed after it (the dedup window is the
 // in-flight window) — and resolves with the offsets of the attempt that landed.
 TEST_F(ProducerTest, DuplicateAnswersResolveWithTheOffsetsOfTheLandedAttempts) {
-  broker_.DropConnectionInsteadOfAnswering(core::wire::Body::ProduceRequest, 1);
+  broker_.DropConnectionInsteadOfAnswering(wire::Body::ProduceRequest, 1);
   ASSERT_TRUE(runtime_.RunFiber([&] {
     Client client(runtime_, Options());
     auto producer = Producer::Create(client, SmallBatches());
@@ -538,7 +537,7 @@ TEST_F(ProducerTest, DeliveryTimeoutBumpsTheEpochAndRestampsTheRestOfTheWindowIn
     EXPECT_EQ(StoredValues(partition), Values(3, 11));
     std::vector<int32_t> sequences;
     for (const testing::StoredBatch& stored : broker_.Log("orders", partition)) {
-      const core::wire::RecordBatch* batch = *core::wire::VerifyRecordBatch(stored.bytes);
+      const wire::RecordBatch* batch = *wire::VerifyRecordBatch(stored.bytes);
       EXPECT_EQ(batch->producer_epoch(), epoch + 1);
       sequences.push_back(batch->base_sequence());
     }
@@ -548,4 +547,4 @@ TEST_F(ProducerTest, DeliveryTimeoutBumpsTheEpochAndRestampsTheRestOfTheWindowIn
 }
 
 }  // namespace
-}  // namespace meridian::client
+}  // namespace meridian::core::client

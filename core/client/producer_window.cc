@@ -39,7 +39,7 @@
 #include "io/assert.h"
 #include "io/probe.h"
 
-namespace meridian::client {
+namespace meridian::core::client {
 
 void Producer::SenderLoop(PartitionState& state) {
   io::Scheduler& scheduler = runtime_.scheduler();
@@ -153,7 +153,7 @@ void Producer::SendAttempt(PartitionState& state, Batch& batch) {
   batch.phase = Phase::kInCall;
   batch.sent_ticket = ++state.sends;
   batch.behind_unacked = behind_unacked;
-  core::wire::ProduceRequestT request;
+  wire::ProduceRequestT request;
   request.topic = state.topic;
   request.partition = state.partition;
   request.acks = options_.acks;
@@ -164,7 +164,7 @@ void Producer::SendAttempt(PartitionState& state, Batch& batch) {
   batch.call = runtime_.Spawn(fmt::format("producer-call-{}-{}", state.topic, state.partition),
                               [this, &state, &batch, request = std::move(request), deadline] {
                                 Client::Response response = client_.CallPartitionLeader(
-                                    state.topic, state.partition, core::wire::Message(0, request),
+                                    state.topic, state.partition, wire::Message(0, request),
                                     deadline, &batch.maybe_written);
                                 MERIDIAN_CHECK(batch.phase == Phase::kInCall);
                                 batch.answer = std::move(response);
@@ -239,14 +239,14 @@ bool Producer::OnCallFailed(PartitionState& state, Batch& batch, const absl::Sta
 }
 
 Producer::Outcome Producer::OnResponse(PartitionState& state, Batch& batch,
-                                       const core::wire::ClientMessageT& response,
+                                       const wire::ClientMessageT& response,
                                        absl::Status* fail_with) {
-  if (const core::wire::ProduceResponseT* produced = response.body.AsProduceResponse()) {
+  if (const wire::ProduceResponseT* produced = response.body.AsProduceResponse()) {
     if (produced->duplicate) MERIDIAN_PROBE("producer: duplicate batch acknowledged");
     Resolve(state, batch, produced->base_offset);
     return Outcome::kDone;
   }
-  const core::wire::ErrorResponseT* error = response.body.AsErrorResponse();
+  const wire::ErrorResponseT* error = response.body.AsErrorResponse();
   if (error == nullptr) {
     batch.maybe_written = true;  // A node that answers nonsense proves nothing.
     return OnDefiniteError(state, batch, UnexpectedResponse(response, "ProduceResponse"),
@@ -254,12 +254,12 @@ Producer::Outcome Producer::OnResponse(PartitionState& state, Batch& batch,
   }
   const bool planted = options_.planted == ProducerPlantedBug::kRestampRefusedAlone;
   switch (error->code) {
-    case core::wire::ErrorCode::FencedProducerEpoch:
+    case wire::ErrorCode::FencedProducerEpoch:
       if (batch.content.producer_epoch >= epoch_) break;  // Fenced by someone else: definite.
       if (planted) return RestampAloneForPlantedBug(state, batch);
       MERIDIAN_PROBE("producer: batch of an older epoch re-stamped");
       return Outcome::kNewEpoch;  // Not applied; an epoch of ours fenced it.
-    case core::wire::ErrorCode::OutOfOrderSequence:
+    case wire::ErrorCode::OutOfOrderSequence:
       if (!options_.idempotent) break;
       if (batch.behind_unacked) {
         // The earlier batch had not landed when this attempt arrived: not a gap.
@@ -273,16 +273,16 @@ Producer::Outcome Producer::OnResponse(PartitionState& state, Batch& batch,
       // refused, so not applied: it goes again as the first of a new epoch rather than failing.
       MERIDIAN_PROBE("producer: epoch bumped after a sequence gap");
       return Outcome::kNewEpoch;
-    case core::wire::ErrorCode::Unknown:
+    case wire::ErrorCode::Unknown:
       // Maybe applied: only a retry of the same idempotent bytes is safe.
       batch.maybe_written = true;
       if (options_.idempotent) return Outcome::kRetry;
       break;
-    case core::wire::ErrorCode::Failed:
-    case core::wire::ErrorCode::NotEnoughReplicas:
-    case core::wire::ErrorCode::NotLeader:
+    case wire::ErrorCode::Failed:
+    case wire::ErrorCode::NotEnoughReplicas:
+    case wire::ErrorCode::NotLeader:
       return Outcome::kRetry;  // Certainly not applied.
-    case core::wire::ErrorCode::UnknownTopicOrPartition:
+    case wire::ErrorCode::UnknownTopicOrPartition:
       // A node whose copy of the metadata lags (just restarted, or cut off when the topic was
       // created) does not know the topic yet: retriable until the delivery timeout, as in
       // Kafka. A topic that was really deleted fails by that timeout.
@@ -338,7 +338,7 @@ Producer::Outcome Producer::RestampAloneForPlantedBug(PartitionState& state, Bat
   batch.content.producer_epoch = state.sequence_epoch;
   batch.content.base_sequence = state.next_sequence;
   state.next_sequence += static_cast<int32_t>(batch.content.records.size());
-  batch.encoded = core::wire::EncodeRecordBatch(batch.content);
+  batch.encoded = wire::EncodeRecordBatch(batch.content);
   SendAttempt(state, batch);
   return Outcome::kDone;
 }
@@ -385,11 +385,11 @@ void Producer::RecordDuringRewind(PartitionState& state, Batch& batch) {
     MERIDIAN_PROBE("producer: batch indeterminate");
     return FailAndErase(state, batch, Indeterminate(state, response.status()));
   }
-  if (const core::wire::ProduceResponseT* produced = (*response)->body.AsProduceResponse()) {
+  if (const wire::ProduceResponseT* produced = (*response)->body.AsProduceResponse()) {
     return Resolve(state, batch, produced->base_offset);
   }
-  const core::wire::ErrorResponseT* error = (*response)->body.AsErrorResponse();
-  if (error == nullptr || error->code == core::wire::ErrorCode::Unknown) batch.maybe_written = true;
+  const wire::ErrorResponseT* error = (*response)->body.AsErrorResponse();
+  if (error == nullptr || error->code == wire::ErrorCode::Unknown) batch.maybe_written = true;
   // Any other error refused that attempt: the batch may still be re-stamped.
 }
 
@@ -505,4 +505,4 @@ void Producer::CheckWindow(const PartitionState& state) const {
   MERIDIAN_CHECK(last < state.next_sequence);
 }
 
-}  // namespace meridian::client
+}  // namespace meridian::core::client

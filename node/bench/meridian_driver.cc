@@ -48,7 +48,7 @@ std::optional<ValueId> ParseValue(std::string_view value) {
 std::string KeyFor(uint32_t partition, uint32_t partitions) {
   for (uint32_t i = 0;; i++) {
     std::string key = fmt::format("producer-{}", i);
-    if (client::PartitionForKey(key, partitions) == partition) return key;
+    if (core::client::PartitionForKey(key, partitions) == partition) return key;
     MERIDIAN_CHECK(i < 1000000, "no key maps to partition {}", partition);
   }
 }
@@ -58,8 +58,8 @@ std::string KeyFor(uint32_t partition, uint32_t partitions) {
 struct MeridianDriver::Worker {
   uint32_t index = 0;
   std::string key;
-  std::unique_ptr<client::Client> client;
-  std::unique_ptr<client::Producer> producer;
+  std::unique_ptr<core::client::Client> client;
+  std::unique_ptr<core::client::Producer> producer;
   std::vector<uint8_t> acked;  // Per sequence: 1 once acknowledged.
   std::vector<uint8_t> seen;   // Per sequence: times the read-back found it.
   uint64_t acknowledged = 0;
@@ -76,11 +76,11 @@ struct MeridianDriver::Phase {
 
 MeridianDriver::MeridianDriver(io::Runtime& runtime, MeridianOptions options)
     : runtime_(runtime), options_(std::move(options)) {
-  client::ClientOptions client_options;
+  core::client::ClientOptions client_options;
   client_options.bootstrap = options_.bootstrap;
   client_options.client_id = "meridian-bench-admin";
   client_options.request_timeout = seconds(5);
-  admin_ = std::make_unique<client::Client>(runtime_, client_options);
+  admin_ = std::make_unique<core::client::Client>(runtime_, client_options);
 }
 
 MeridianDriver::~MeridianDriver() { admin_->Close(); }
@@ -102,14 +102,14 @@ void MeridianDriver::ProduceLoop(Worker& worker, Phase& phase) {
   struct Pending {
     uint64_t sequence;
     io::Instant sent;
-    std::shared_ptr<client::DeliveryPromise> delivery;
+    std::shared_ptr<core::client::DeliveryPromise> delivery;
   };
   std::deque<Pending> pending;
   while (worker.error.ok()) {
     const io::Instant now = runtime_.Now();
     if (now < phase.until && pending.size() < phase.window) {
       const uint64_t sequence = worker.acked.size();
-      absl::StatusOr<std::shared_ptr<client::DeliveryPromise>> sent =
+      absl::StatusOr<std::shared_ptr<core::client::DeliveryPromise>> sent =
           worker.producer->Send(phase.topic, worker.key,
                                 MakeValue(worker.index, sequence, now.nanos(), phase.record_bytes),
                                 {}, 0, now + seconds(30));
@@ -123,7 +123,7 @@ void MeridianDriver::ProduceLoop(Worker& worker, Phase& phase) {
     }
     if (pending.empty()) break;
     Pending& front = pending.front();
-    absl::StatusOr<const absl::StatusOr<client::Delivery>*> waited =
+    absl::StatusOr<const absl::StatusOr<core::client::Delivery>*> waited =
         front.delivery->Wait(runtime_.Now() + seconds(60));
     if (!waited.ok() || !(*waited)->ok()) {
       // Not acknowledged: not counted, and the case fails (the bench wants every record).
@@ -169,9 +169,9 @@ absl::Status MeridianDriver::StartWorkers(const Case& what, const std::string& t
     Worker& worker = workers[i];
     worker.index = i;
     worker.key = KeyFor(i, partitions);
-    client::ClientOptions client_options{.bootstrap = options_.bootstrap,
-                                         .client_id = fmt::format("meridian-bench-{}", i)};
-    worker.client = std::make_unique<client::Client>(runtime_, client_options);
+    core::client::ClientOptions client_options{.bootstrap = options_.bootstrap,
+                                               .client_id = fmt::format("meridian-bench-{}", i)};
+    worker.client = std::make_unique<core::client::Client>(runtime_, client_options);
     // The node a client asks may not know the new topic yet (its metadata lags the controller).
     const io::Instant known_by = runtime_.Now() + seconds(30);
     absl::StatusOr<uint32_t> known = worker.client->PartitionCount(topic, known_by);
@@ -182,13 +182,13 @@ absl::Status MeridianDriver::StartWorkers(const Case& what, const std::string& t
     if (!known.ok()) {
       return absl::UnavailableError("topic never visible: " + known.status().ToString());
     }
-    client::ProducerOptions producer_options{
+    core::client::ProducerOptions producer_options{
         .acks = what.acks == Acks::kQuorum ? core::wire::Acks::Quorum : core::wire::Acks::Leader,
         .batch_bytes_max = options_.batch_bytes_max,
         .linger = options_.linger,
         .max_in_flight_per_partition = options_.max_in_flight_per_partition};
-    absl::StatusOr<std::unique_ptr<client::Producer>> producer =
-        client::Producer::Create(*worker.client, producer_options);
+    absl::StatusOr<std::unique_ptr<core::client::Producer>> producer =
+        core::client::Producer::Create(*worker.client, producer_options);
     if (!producer.ok()) {
       return absl::UnavailableError("no producer: " + producer.status().ToString());
     }
@@ -253,11 +253,12 @@ SideResult MeridianDriver::Run(const Case& what, int case_index) {
 // came for kReadBackStall), counting duplicates; the rate is the read-back's.
 void MeridianDriver::ReadBack(const std::string& topic, uint32_t partitions,
                               std::vector<Worker>& workers, SideResult& side) {
-  client::ClientOptions client_options{.bootstrap = options_.bootstrap,
-                                       .client_id = "meridian-bench-reader"};
-  client::Client reader_client(runtime_, client_options);
-  client::Consumer consumer(reader_client, {.auto_offset_reset = client::OffsetReset::kNone});
-  std::vector<client::TopicPartition> all;
+  core::client::ClientOptions client_options{.bootstrap = options_.bootstrap,
+                                             .client_id = "meridian-bench-reader"};
+  core::client::Client reader_client(runtime_, client_options);
+  core::client::Consumer consumer(reader_client,
+                                  {.auto_offset_reset = core::client::OffsetReset::kNone});
+  std::vector<core::client::TopicPartition> all;
   for (uint32_t p = 0; p < partitions; p++) all.push_back({topic, p});
   for (Worker& worker : workers) worker.seen.assign(worker.acked.size(), 0);
   const io::Instant start = runtime_.Now();
@@ -266,13 +267,14 @@ void MeridianDriver::ReadBack(const std::string& topic, uint32_t partitions,
   absl::Status status = consumer.Assign(all);
   while (status.ok() && side.read_back < side.acknowledged &&
          runtime_.Now() < progress + kReadBackStall) {
-    absl::StatusOr<std::vector<client::ConsumedRecord>> polled = consumer.Poll(milliseconds(200));
+    absl::StatusOr<std::vector<core::client::ConsumedRecord>> polled =
+        consumer.Poll(milliseconds(200));
     if (!polled.ok()) {
       status = polled.status();
       break;
     }
     if (!polled->empty()) progress = runtime_.Now();
-    for (const client::ConsumedRecord& record : *polled) {
+    for (const core::client::ConsumedRecord& record : *polled) {
       records++;
       bytes += record.value.size();
       std::optional<ValueId> id = ParseValue(record.value);
@@ -301,15 +303,16 @@ void MeridianDriver::ReadBack(const std::string& topic, uint32_t partitions,
 // latency is from Send to the record coming out of Poll, on this process's one clock.
 void MeridianDriver::TailLatency(const std::string& topic, uint32_t partitions,
                                  std::vector<Worker>& workers, const Case& what, SideResult& side) {
-  client::ClientOptions client_options{.bootstrap = options_.bootstrap,
-                                       .client_id = "meridian-bench-tail"};
-  client::Client tail_client(runtime_, client_options);
-  client::Consumer consumer(tail_client, {.auto_offset_reset = client::OffsetReset::kLatest,
-                                          .fetch_max_wait = milliseconds(200)});
-  std::vector<client::TopicPartition> all;
+  core::client::ClientOptions client_options{.bootstrap = options_.bootstrap,
+                                             .client_id = "meridian-bench-tail"};
+  core::client::Client tail_client(runtime_, client_options);
+  core::client::Consumer consumer(tail_client,
+                                  {.auto_offset_reset = core::client::OffsetReset::kLatest,
+                                   .fetch_max_wait = milliseconds(200)});
+  std::vector<core::client::TopicPartition> all;
   for (uint32_t p = 0; p < partitions; p++) all.push_back({topic, p});
   absl::Status status = consumer.Assign(all);
-  for (const client::TopicPartition& partition : all) {
+  for (const core::client::TopicPartition& partition : all) {
     if (status.ok()) status = consumer.Position(partition, runtime_.Now() + seconds(10)).status();
   }
   LatencySamples e2e;
@@ -317,10 +320,11 @@ void MeridianDriver::TailLatency(const std::string& topic, uint32_t partitions,
   bool producing = true;
   const io::FiberId tail = runtime_.Spawn("bench-tail", [&] {
     while (producing || e2e.nanos.size() < expected) {
-      absl::StatusOr<std::vector<client::ConsumedRecord>> polled = consumer.Poll(milliseconds(100));
+      absl::StatusOr<std::vector<core::client::ConsumedRecord>> polled =
+          consumer.Poll(milliseconds(100));
       if (!polled.ok()) break;
       const int64_t now = runtime_.Now().nanos();
-      for (const client::ConsumedRecord& record : *polled) {
+      for (const core::client::ConsumedRecord& record : *polled) {
         if (std::optional<ValueId> id = ParseValue(record.value)) {
           e2e.nanos.push_back(now - id->sent_ns);
         }

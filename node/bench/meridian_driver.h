@@ -32,8 +32,9 @@ struct MeridianOptions {
   io::Duration duration = std::chrono::seconds(3);
   io::Duration e2e_duration = std::chrono::seconds(1);  // 0: no produce-to-consume phase.
   io::Duration linger{0};
-  size_t batch_bytes_max = client::ProducerOptions{}.batch_bytes_max;
-  uint32_t max_in_flight_per_partition = client::ProducerOptions{}.max_in_flight_per_partition;
+  size_t batch_bytes_max = core::client::ProducerOptions{}.batch_bytes_max;
+  uint32_t max_in_flight_per_partition =
+      core::client::ProducerOptions{}.max_in_flight_per_partition;
   bool delete_topics = true;
 };
 
@@ -64,7 +65,7 @@ class MeridianDriver {
 
   io::Runtime& runtime_;
   const MeridianOptions options_;
-  std::unique_ptr<client::Client> admin_;
+  std::unique_ptr<core::client::Client> admin_;
 };
 
 }  // namespace meridian::node::bench

@@ -258,7 +258,7 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
 
 // A producer error is definite (fail) only when the node says it certainly did not apply.
 bool CertainlyNotWritten(const absl::Status& status) {
-  const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(status);
+  const std::optional<core::wire::ErrorCode> code = core::client::WireErrorCode(status);
   if (!code.has_value()) return false;
   switch (*code) {
     case core::wire::ErrorCode::RecordTooLarge:
@@ -318,14 +318,14 @@ io::Instant QuietUntil(const Run& run, io::Instant now) {
 // producer-order). Its options are the defaults (up to 5 batches of a partition in flight), so
 // sweeps exercise the window.
 struct RecordedProducer {
-  client::Producer& producer;
+  core::client::Producer& producer;
   int64_t id = 0;
   int64_t accepted = 0;
 };
 
 void ProducerProcess(io::Runtime& rt, Run& run, RecordedProducer& recorded, uint32_t partitions,
                      io::Instant until) {
-  client::Producer& producer = recorded.producer;
+  core::client::Producer& producer = recorded.producer;
   int64_t process = run.recorder.NewProcess();
   while (run.world.Now() < until) {
     if (const io::Instant quiet = QuietUntil(run, rt.Now()); quiet > rt.Now()) {
@@ -338,12 +338,12 @@ void ProducerProcess(io::Runtime& rt, Run& run, RecordedProducer& recorded, uint
     checks::Operation& send = run.recorder.operation(op);
     // Where the producer routes the key; the log checker judges it (misrouted-key). Send only
     // fails before routing on a metadata error: the record certainly went nowhere.
-    send.partition = client::PartitionForKey(key, partitions);
+    send.partition = core::client::PartitionForKey(key, partitions);
     send.values = {value};
     send.key = key;
     send.partition_count = partitions;
     const io::Instant deadline = rt.Now() + seconds(40);
-    absl::StatusOr<std::shared_ptr<client::DeliveryPromise>> sent =
+    absl::StatusOr<std::shared_ptr<core::client::DeliveryPromise>> sent =
         producer.Send(kTopic, key, std::to_string(value), {}, 0, deadline);
     if (sent.ok()) {
       // Nothing ran between the record joining its partition's queue and Send returning: this
@@ -352,13 +352,14 @@ void ProducerProcess(io::Runtime& rt, Run& run, RecordedProducer& recorded, uint
       run.recorder.operation(op).producer = recorded.id;
       run.recorder.operation(op).producer_seq = recorded.accepted++;
     }
-    absl::StatusOr<client::Delivery> delivery =
-        sent.ok() ? [&]() -> absl::StatusOr<client::Delivery> {
-      absl::StatusOr<const absl::StatusOr<client::Delivery>*> waited = (*sent)->Wait(deadline);
+    absl::StatusOr<core::client::Delivery> delivery =
+        sent.ok() ? [&]() -> absl::StatusOr<core::client::Delivery> {
+      absl::StatusOr<const absl::StatusOr<core::client::Delivery>*> waited =
+          (*sent)->Wait(deadline);
       if (!waited.ok()) return waited.status();
       return **waited;
     }()
-        : absl::StatusOr<client::Delivery>(sent.status());
+        : absl::StatusOr<core::client::Delivery>(sent.status());
     if (delivery.ok() && delivery->offset.has_value()) {
       MERIDIAN_CHECK(
           static_cast<int64_t>(delivery->partition) == run.recorder.operation(op).partition,
@@ -389,15 +390,15 @@ void ProducerProcess(io::Runtime& rt, Run& run, RecordedProducer& recorded, uint
 // client (connection, client id) and as many processes as the steady producer.
 void RunSpikeProducers(io::Runtime& rt, Run& run, uint32_t partitions, int spike) {
   if (!rt.SleepUntil(run.spike_start).ok()) return;
-  client::Client client(
+  core::client::Client client(
       rt, ClientOptionsFor(run.plan, fmt::format("spike-{}-{}", rt.node().value(), spike)));
-  client::ProducerOptions options;
+  core::client::ProducerOptions options;
   options.delivery_timeout = run.plan.delivery_timeout;
   options.request_timeout = seconds(3);
   options.planted = run.plan.producer_bug;
-  absl::StatusOr<std::unique_ptr<client::Producer>> producer = absl::UnavailableError("");
+  absl::StatusOr<std::unique_ptr<core::client::Producer>> producer = absl::UnavailableError("");
   while (!producer.ok() && run.world.Now() < run.spike_end) {
-    producer = client::Producer::Create(client, options);
+    producer = core::client::Producer::Create(client, options);
     if (!producer.ok() && !rt.Sleep(milliseconds(200)).ok()) return;
   }
   if (!producer.ok()) return;
@@ -418,8 +419,8 @@ void RunSpikeProducers(io::Runtime& rt, Run& run, uint32_t partitions, int spike
 }
 
 void RunProducerNode(io::Runtime& rt, Run& run) {
-  client::Client client(rt,
-                        ClientOptionsFor(run.plan, fmt::format("producer-{}", rt.node().value())));
+  core::client::Client client(
+      rt, ClientOptionsFor(run.plan, fmt::format("producer-{}", rt.node().value())));
   while (!run.topic_ready) {
     if (!rt.Sleep(milliseconds(100)).ok()) return;
   }
@@ -428,13 +429,13 @@ void RunProducerNode(io::Runtime& rt, Run& run) {
     partitions = client.PartitionCount(kTopic, rt.Now() + seconds(3));
     if (!partitions.ok() && !rt.Sleep(milliseconds(200)).ok()) return;
   }
-  absl::StatusOr<std::unique_ptr<client::Producer>> producer = absl::UnavailableError("");
+  absl::StatusOr<std::unique_ptr<core::client::Producer>> producer = absl::UnavailableError("");
   while (!producer.ok() && run.world.Now() < run.stop_producing) {
-    client::ProducerOptions options;
+    core::client::ProducerOptions options;
     options.delivery_timeout = run.plan.delivery_timeout;
     options.request_timeout = seconds(3);
     options.planted = run.plan.producer_bug;
-    producer = client::Producer::Create(client, options);
+    producer = core::client::Producer::Create(client, options);
     if (!producer.ok() && !rt.Sleep(milliseconds(200)).ok()) return;
   }
   if (!producer.ok()) return;
@@ -464,32 +465,33 @@ void RunProducerNode(io::Runtime& rt, Run& run) {
   (void)(*producer)->Close(rt.Now() + seconds(5));
 }
 
-std::vector<client::TopicPartition> AllPartitions(uint32_t partitions) {
-  std::vector<client::TopicPartition> all;
+std::vector<core::client::TopicPartition> AllPartitions(uint32_t partitions) {
+  std::vector<core::client::TopicPartition> all;
   for (uint32_t p = 0; p < partitions; p++) all.push_back({kTopic, p});
   return all;
 }
 
 // One consumer process: assign everything from the beginning, poll until `until` returns true.
-void ConsumerProcess(io::Runtime& rt, Run& run, client::Client& client, uint32_t partitions,
-                     const std::function<bool(client::Consumer&)>& until) {
-  client::ConsumerOptions options;
-  options.auto_offset_reset = client::OffsetReset::kNone;  // Every jump is recorded as an assign.
+void ConsumerProcess(io::Runtime& rt, Run& run, core::client::Client& client, uint32_t partitions,
+                     const std::function<bool(core::client::Consumer&)>& until) {
+  core::client::ConsumerOptions options;
+  options.auto_offset_reset =
+      core::client::OffsetReset::kNone;  // Every jump is recorded as an assign.
   if (run.plan.spike) options.fetch_max_bytes = kSpikeFetchBytesMax;
   const std::string region = run.world.topology().location(rt.node()).region;
   if (run.plan.near_reads) options.client_region = region;
-  client::Consumer consumer(client, options);
+  core::client::Consumer consumer(client, options);
   const int64_t process = run.recorder.NewProcess();
   const auto assign = [&] {
     const size_t op = run.recorder.Invoke(process, checks::Function::kAssign);
     for (uint32_t p = 0; p < partitions; p++) run.recorder.operation(op).partitions.push_back(p);
     MERIDIAN_CHECK(consumer.Assign(AllPartitions(partitions)).ok());
-    for (const client::TopicPartition& tp : AllPartitions(partitions)) {
+    for (const core::client::TopicPartition& tp : AllPartitions(partitions)) {
       MERIDIAN_CHECK(consumer.SeekToBeginning(tp).ok());
     }
     // The beginning is where retention has moved the log start: record it (when the lookup
     // answers in time), so the checker knows what below it was deleted rather than lost.
-    for (const client::TopicPartition& tp : AllPartitions(partitions)) {
+    for (const core::client::TopicPartition& tp : AllPartitions(partitions)) {
       absl::StatusOr<core::Offset> start = consumer.Position(tp, rt.Now() + seconds(2));
       if (!start.ok()) continue;
       run.recorder.operation(op).starts.push_back(
@@ -500,13 +502,14 @@ void ConsumerProcess(io::Runtime& rt, Run& run, client::Client& client, uint32_t
   assign();
   while (!until(consumer)) {
     const size_t op = run.recorder.Invoke(process, checks::Function::kPoll);
-    absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(milliseconds(500));
+    absl::StatusOr<std::vector<core::client::ConsumedRecord>> records =
+        consumer.Poll(milliseconds(500));
     if (!records.ok()) {
       run.recorder.Complete(op, checks::Outcome::kFail);
       if (absl::IsOutOfRange(records.status())) assign();  // A reset is a repositioning.
       continue;
     }
-    for (const client::ConsumedRecord& record : *records) {
+    for (const core::client::ConsumedRecord& record : *records) {
       int64_t value = 0;
       MERIDIAN_CHECK(absl::SimpleAtoi(record.value, &value), "record value '{}'", record.value);
       run.recorder.operation(op).reads.push_back(
@@ -527,16 +530,17 @@ void RunLateReaders(io::Runtime& rt, Run& run) {
   for (int reader = 1; run.world.Now() < run.stop_producing; reader++) {
     if (!rt.Sleep(milliseconds(rt.random().Between(1500, 4000))).ok()) return;
     if (run.world.Now() >= run.stop_producing) return;
-    client::Client client(rt, ClientOptionsFor(run.plan, fmt::format("late-reader-{}", reader)));
+    core::client::Client client(rt,
+                                ClientOptionsFor(run.plan, fmt::format("late-reader-{}", reader)));
     const io::Instant until = rt.Now() + milliseconds(rt.random().Between(1500, 4000));
-    ConsumerProcess(rt, run, client, run.plan.partitions, [&](client::Consumer&) {
+    ConsumerProcess(rt, run, client, run.plan.partitions, [&](core::client::Consumer&) {
       return rt.Now() >= until || run.world.Now() >= run.stop_producing;
     });
   }
 }
 
 void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
-  client::Client client(rt, ClientOptionsFor(run.plan, "admin-consumer"));
+  core::client::Client client(rt, ClientOptionsFor(run.plan, "admin-consumer"));
   // Like an operator, create the topic once every server has registered (or after a while), so
   // placement can spread replicas over every region.
   const io::Instant registered_by = run.world.Now() + seconds(10);
@@ -557,7 +561,7 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
       request.observers_per_region = 1;
     }
     absl::StatusOr<core::wire::TopicInfoT> created = client.CreateTopic(std::move(request));
-    const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(created.status());
+    const std::optional<core::wire::ErrorCode> code = core::client::WireErrorCode(created.status());
     if (created.ok()) run.consistency = created->consistency;
     if (created.ok() || code == core::wire::ErrorCode::TopicAlreadyExists) {
       run.topic_ready = true;
@@ -570,7 +574,7 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
     rt.Spawn("late-readers", [&rt, &run] { RunLateReaders(rt, run); });
   }
   ConsumerProcess(rt, run, client, run.plan.partitions,
-                  [&](client::Consumer&) { return run.world.Now() >= run.drain_started; });
+                  [&](core::client::Consumer&) { return run.world.Now() >= run.drain_started; });
   // The final drain: once every server has restarted from its disk and every send has its
   // answer, a fresh consumer reads every partition up to the high watermark its leader reports.
   while (run.producer_processes_running > 0) {
@@ -584,7 +588,7 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
       request.partition = p;
       request.spec = core::wire::OffsetSpec::Latest;
       absl::StatusOr<core::wire::ListOffsetsResponseT> latest =
-          client::TakeBody<core::wire::ListOffsetsResponseT>(
+          core::client::TakeBody<core::wire::ListOffsetsResponseT>(
               client.CallPartitionLeader(kTopic, p, core::wire::Message(0, std::move(request)),
                                          rt.Now() + seconds(5)),
               [](core::wire::BodyUnion& body) { return body.AsListOffsetsResponse(); },
@@ -596,7 +600,7 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
       if (!rt.Sleep(milliseconds(200)).ok()) return;
     }
   }
-  ConsumerProcess(rt, run, client, run.plan.partitions, [&](client::Consumer& consumer) {
+  ConsumerProcess(rt, run, client, run.plan.partitions, [&](core::client::Consumer& consumer) {
     for (uint32_t p = 0; p < run.plan.partitions; p++) {
       absl::StatusOr<core::Offset> position = consumer.Position({kTopic, p}, rt.Now() + seconds(1));
       if (!position.ok() || static_cast<int64_t>(position->value()) < targets[p]) return false;
@@ -840,7 +844,8 @@ void AwaitReplicationRestored(World& world, const BrokerRegistry& registry,
 
 }  // namespace
 
-void CountFetchedBytes(Run& run, const client::Consumer& consumer, const std::string& region) {
+void CountFetchedBytes(Run& run, const core::client::Consumer& consumer,
+                       const std::string& region) {
   for (const auto& [node, bytes] : consumer.fetched_bytes_by_node()) {
     run.fetch_bytes += bytes;
     MERIDIAN_CHECK(node != 0, "fetched bytes from no node");

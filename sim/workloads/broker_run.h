@@ -50,8 +50,8 @@ struct Plan {
   // Consumer-group members (one client node each; sim/workloads/group_members.cc).
   std::vector<io::NodeId> group_members;
   core::wire::Assignor assignor = core::wire::Assignor::Range;
-  client::GroupConsumerPlantedBug group_bug = client::GroupConsumerPlantedBug::kNone;
-  client::ProducerPlantedBug producer_bug = client::ProducerPlantedBug::kNone;
+  core::client::GroupConsumerPlantedBug group_bug = core::client::GroupConsumerPlantedBug::kNone;
+  core::client::ProducerPlantedBug producer_bug = core::client::ProducerPlantedBug::kNone;
   bool spike = false;  // spike-10x (sim/workloads/spike.h): bounds, a spike, no faults.
   io::Duration promotion_delay = seconds(3);
   size_t home_region_index = 0;  // In targets.regions (regional topics).
@@ -60,8 +60,8 @@ struct Plan {
   bool near_reads = false;                   // Consumers fetch from a replica in their own region.
 };
 
-inline client::ClientOptions ClientOptionsFor(const Plan& plan, std::string id) {
-  client::ClientOptions options;
+inline core::client::ClientOptions ClientOptionsFor(const Plan& plan, std::string id) {
+  core::client::ClientOptions options;
   options.bootstrap = plan.addresses;
   options.client_id = std::move(id);
   options.request_timeout = seconds(3);
@@ -106,7 +106,7 @@ inline void TraceOp(Run& run, io::Runtime& rt, const std::string& text) {
 
 // Adds what `consumer` fetched to the run's totals, and what crossed regions to get to it
 // (`region`: the consumer's).
-void CountFetchedBytes(Run& run, const client::Consumer& consumer, const std::string& region);
+void CountFetchedBytes(Run& run, const core::client::Consumer& consumer, const std::string& region);
 
 // A group member's node: joins the workload's group, polls, commits now and then, sometimes
 // leaves and joins again as a new member; every assign, poll and commit goes in the history.

@@ -16,8 +16,8 @@ namespace {
 
 constexpr char kGroup[] = "sim-group";
 
-client::GroupConsumerOptions MemberOptions(const Run& run, const std::string& region) {
-  client::GroupConsumerOptions options;
+core::client::GroupConsumerOptions MemberOptions(const Run& run, const std::string& region) {
+  core::client::GroupConsumerOptions options;
   if (run.plan.near_reads) options.consumer.client_region = region;
   options.group = kGroup;
   options.topics = {kTopic};
@@ -26,7 +26,7 @@ client::GroupConsumerOptions MemberOptions(const Run& run, const std::string& re
   options.rebalance_timeout = seconds(5);
   options.heartbeat_interval = milliseconds(500);
   options.auto_commit = false;  // Commits are made (and recorded) by MemberLife.
-  options.consumer.auto_offset_reset = client::OffsetReset::kNone;  // Jumps are recorded.
+  options.consumer.auto_offset_reset = core::client::OffsetReset::kNone;  // Jumps are recorded.
   options.consumer.fetch_max_wait = milliseconds(300);
   options.planted = run.plan.group_bug;
   return options;
@@ -45,18 +45,18 @@ struct Recorder {
 
 // A commit is certainly not applied when the coordinator refused it, or never saw it.
 bool CommitCertainlyFailed(const absl::Status& status) {
-  const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(status);
+  const std::optional<core::wire::ErrorCode> code = core::client::WireErrorCode(status);
   return code == core::wire::ErrorCode::IllegalGeneration ||
          code == core::wire::ErrorCode::UnknownMemberId ||
          code == core::wire::ErrorCode::GroupNotEmpty ||
          code == core::wire::ErrorCode::BadRequest || code == core::wire::ErrorCode::NotLeader;
 }
 
-void RecordCommit(Recorder& recorder, client::GroupConsumer& member) {
+void RecordCommit(Recorder& recorder, core::client::GroupConsumer& member) {
   HistoryRecorder& history = recorder.run.recorder;
   const size_t op = history.Invoke(recorder.process, checks::Function::kCommit);
   history.operation(op).generation = member.generation();
-  absl::StatusOr<std::vector<std::pair<client::TopicPartition, int64_t>>> committed =
+  absl::StatusOr<std::vector<std::pair<core::client::TopicPartition, int64_t>>> committed =
       member.Commit();
   if (committed.ok()) {
     for (const auto& [tp, offset] : *committed) {
@@ -76,25 +76,25 @@ void RecordCommit(Recorder& recorder, client::GroupConsumer& member) {
 // committed position), and for partitions assigned without a committed offset (the reset
 // policy, earliest, starts them there anyway; recorded, a commit of the log start before any
 // read is not mistaken for one ahead of what was given).
-void StartAtLogStart(io::Runtime& rt, Recorder& recorder, client::GroupConsumer& member,
-                     const std::vector<client::TopicPartition>& to_start) {
+void StartAtLogStart(io::Runtime& rt, Recorder& recorder, core::client::GroupConsumer& member,
+                     const std::vector<core::client::TopicPartition>& to_start) {
   HistoryRecorder& history = recorder.run.recorder;
   const size_t op = history.Invoke(recorder.process, checks::Function::kAssign);
   history.operation(op).generation = member.generation();
-  for (const client::TopicPartition& tp : member.assignment()) {
+  for (const core::client::TopicPartition& tp : member.assignment()) {
     history.operation(op).partitions.push_back(tp.partition);
   }
-  for (const client::TopicPartition& tp : to_start) {
+  for (const core::client::TopicPartition& tp : to_start) {
     absl::StatusOr<int64_t> start = member.SeekToBeginning(tp, rt.Now() + seconds(2));
     if (start.ok()) history.operation(op).starts.push_back({tp.partition, *start});
   }
   history.Complete(op, checks::Outcome::kOk);
 }
 
-void RecordPoll(io::Runtime& rt, Recorder& recorder, client::GroupConsumer& member) {
+void RecordPoll(io::Runtime& rt, Recorder& recorder, core::client::GroupConsumer& member) {
   HistoryRecorder& history = recorder.run.recorder;
   const size_t op = history.Invoke(recorder.process, checks::Function::kPoll);
-  absl::StatusOr<std::vector<client::ConsumedRecord>> records =
+  absl::StatusOr<std::vector<core::client::ConsumedRecord>> records =
       member.PollAssigned(milliseconds(300));
   if (!records.ok()) {
     history.Complete(op, checks::Outcome::kFail);
@@ -103,7 +103,7 @@ void RecordPoll(io::Runtime& rt, Recorder& recorder, client::GroupConsumer& memb
     }
     return;
   }
-  for (const client::ConsumedRecord& record : *records) {
+  for (const core::client::ConsumedRecord& record : *records) {
     int64_t value = 0;
     MERIDIAN_CHECK(absl::SimpleAtoi(record.value, &value), "record value '{}'", record.value);
     history.operation(op).reads.push_back(
@@ -113,13 +113,13 @@ void RecordPoll(io::Runtime& rt, Recorder& recorder, client::GroupConsumer& memb
 }
 
 // One member from join to leave (or to the drain).
-void MemberLife(io::Runtime& rt, Run& run, client::Client& client) {
+void MemberLife(io::Runtime& rt, Run& run, core::client::Client& client) {
   Recorder recorder{run, run.group_members_started++};
   recorder.Retire();
   const std::string region = run.world.topology().location(rt.node()).region;
-  client::GroupConsumer member(client, MemberOptions(run, region));
-  std::vector<client::TopicPartition> uncommitted;  // Of the latest assignment.
-  member.on_assign = [&](const client::GroupAssignmentEvent& event) {
+  core::client::GroupConsumer member(client, MemberOptions(run, region));
+  std::vector<core::client::TopicPartition> uncommitted;  // Of the latest assignment.
+  member.on_assign = [&](const core::client::GroupAssignmentEvent& event) {
     const size_t op = run.recorder.Invoke(recorder.process, checks::Function::kAssign);
     run.recorder.operation(op).generation = event.generation;
     uncommitted.clear();
@@ -152,8 +152,8 @@ void MemberLife(io::Runtime& rt, Run& run, client::Client& client) {
 }  // namespace
 
 void RunGroupMemberNode(io::Runtime& rt, Run& run) {
-  client::Client client(rt,
-                        ClientOptionsFor(run.plan, fmt::format("member-{}", rt.node().value())));
+  core::client::Client client(
+      rt, ClientOptionsFor(run.plan, fmt::format("member-{}", rt.node().value())));
   while (!run.topic_ready) {
     if (!rt.Sleep(milliseconds(100)).ok()) return;
   }

@@ -19,15 +19,15 @@ using core::broker::EncodeConsumerAssignment;
 using core::broker::EncodeConsumerSubscription;
 using core::broker::TopicPartitionKey;
 
-client::ClientOptions Options() {
-  client::ClientOptions options;
+core::client::ClientOptions Options() {
+  core::client::ClientOptions options;
   options.bootstrap = {AddressOf(1), AddressOf(2), AddressOf(3)};
   options.client_id = "kafka-like";
   options.request_timeout = seconds(3);
   return options;
 }
 
-void CreateTopic(io::Runtime& rt, client::Client& client) {
+void CreateTopic(io::Runtime& rt, core::client::Client& client) {
   for (int attempt = 0; attempt < 100; attempt++) {
     if (client.CreateTopic("t", 4, 3).ok()) return;
     (void)rt.Sleep(milliseconds(200));
@@ -35,7 +35,7 @@ void CreateTopic(io::Runtime& rt, client::Client& client) {
   FAIL() << "topic t not created";
 }
 
-absl::StatusOr<core::wire::JoinGroupResponseT> Join(client::Client& client, io::Runtime& rt,
+absl::StatusOr<core::wire::JoinGroupResponseT> Join(core::client::Client& client, io::Runtime& rt,
                                                     const std::string& group,
                                                     std::string member_id) {
   core::wire::JoinGroupRequestT join;
@@ -48,7 +48,7 @@ absl::StatusOr<core::wire::JoinGroupResponseT> Join(client::Client& client, io::
   protocol->name = "range";
   protocol->metadata = EncodeConsumerSubscription({"t"});
   join.protocols.push_back(std::move(protocol));
-  return client::TakeBody<core::wire::JoinGroupResponseT>(
+  return core::client::TakeBody<core::wire::JoinGroupResponseT>(
       client.CallCoordinator(group, core::wire::Message(0, std::move(join)),
                              rt.Now() + seconds(10)),
       [](core::wire::BodyUnion& body) { return body.AsJoinGroupResponse(); }, "JoinGroupResponse");
@@ -56,7 +56,7 @@ absl::StatusOr<core::wire::JoinGroupResponseT> Join(client::Client& client, io::
 
 // The leader's SyncGroup: member id -> its assignment bytes.
 absl::StatusOr<core::wire::SyncGroupResponseT> Sync(
-    client::Client& client, io::Runtime& rt, const std::string& group,
+    core::client::Client& client, io::Runtime& rt, const std::string& group,
     const core::wire::JoinGroupResponseT& joined,
     std::vector<std::pair<std::string, std::vector<uint8_t>>> assignments) {
   core::wire::SyncGroupRequestT sync;
@@ -69,7 +69,7 @@ absl::StatusOr<core::wire::SyncGroupResponseT> Sync(
     out->bytes = std::move(bytes);
     sync.assignments.push_back(std::move(out));
   }
-  return client::TakeBody<core::wire::SyncGroupResponseT>(
+  return core::client::TakeBody<core::wire::SyncGroupResponseT>(
       client.CallCoordinator(group, core::wire::Message(0, std::move(sync)),
                              rt.Now() + seconds(10)),
       [](core::wire::BodyUnion& body) { return body.AsSyncGroupResponse(); }, "SyncGroupResponse");
@@ -94,7 +94,7 @@ std::vector<TopicPartitionKey> Partitions(std::initializer_list<uint32_t> partit
 TEST(ClientSideGroupSim, LeaderAssignsCommitsAreFencedAndAZombieIsRefused) {
   BrokerCluster cluster(21);
   cluster.OnClient([&](io::Runtime& rt) {
-    client::Client client(rt, Options());
+    core::client::Client client(rt, Options());
     CreateTopic(rt, client);
     absl::StatusOr<core::wire::JoinGroupResponseT> first = Join(client, rt, "g", "");
     ASSERT_TRUE(first.ok()) << first.status();
@@ -117,11 +117,12 @@ TEST(ClientSideGroupSim, LeaderAssignsCommitsAreFencedAndAZombieIsRefused) {
     native.session_timeout_ms = 1000;
     native.rebalance_timeout_ms = 1000;
     absl::Status mixed =
-        client::TakeBody<core::wire::JoinGroupResponseT>(
+        core::client::TakeBody<core::wire::JoinGroupResponseT>(
             client.CallCoordinator("g", core::wire::Message(0, native), rt.Now() + seconds(5)),
             [](core::wire::BodyUnion& b) { return b.AsJoinGroupResponse(); }, "join")
             .status();
-    EXPECT_EQ(client::WireErrorCode(mixed), core::wire::ErrorCode::InconsistentAssignor) << mixed;
+    EXPECT_EQ(core::client::WireErrorCode(mixed), core::wire::ErrorCode::InconsistentAssignor)
+        << mixed;
     // The first member goes silent; a second joins and, after the first is dropped, leads
     // generation 2. The first member's late commit (generation 1) must be refused.
     absl::StatusOr<core::wire::JoinGroupResponseT> second = Join(client, rt, "g", "");
@@ -131,7 +132,8 @@ TEST(ClientSideGroupSim, LeaderAssignsCommitsAreFencedAndAZombieIsRefused) {
     ASSERT_TRUE(Sync(client, rt, "g", *second, {{second->member_id, all}}).ok());
     absl::Status zombie =
         client.CommitOffsets("g", first->member_id, 1, OffsetOf(2, 9), rt.Now() + seconds(5));
-    EXPECT_EQ(client::WireErrorCode(zombie), core::wire::ErrorCode::IllegalGeneration) << zombie;
+    EXPECT_EQ(core::client::WireErrorCode(zombie), core::wire::ErrorCode::IllegalGeneration)
+        << zombie;
     auto committed = client.CommittedOffsets("g", {"t"});
     ASSERT_TRUE(committed.ok()) << committed.status();
     ASSERT_EQ(committed->size(), 1u);
@@ -142,7 +144,7 @@ TEST(ClientSideGroupSim, LeaderAssignsCommitsAreFencedAndAZombieIsRefused) {
 TEST(ClientSideGroupSim, DoubleAssignmentAndMalformedBytesAreRefused) {
   BrokerCluster cluster(22);
   cluster.OnClient([&](io::Runtime& rt) {
-    client::Client client(rt, Options());
+    core::client::Client client(rt, Options());
     CreateTopic(rt, client);
     // The first member joins alone; the second's join (another fiber) starts a join phase that
     // waits for the first to rejoin, as a client told REBALANCE_IN_PROGRESS does.
@@ -168,7 +170,7 @@ TEST(ClientSideGroupSim, DoubleAssignmentAndMalformedBytesAreRefused) {
                               {{leader.member_id, EncodeConsumerAssignment(Partitions({0, 1}))},
                                {follower.member_id, EncodeConsumerAssignment(Partitions({1, 2}))}})
                              .status();
-    EXPECT_EQ(client::WireErrorCode(twice), core::wire::ErrorCode::BadRequest) << twice;
+    EXPECT_EQ(core::client::WireErrorCode(twice), core::wire::ErrorCode::BadRequest) << twice;
     EXPECT_NE(twice.message().find("assigned to both"), std::string::npos) << twice;
     // Malformed ConsumerProtocol bytes: an error answer (and no generation written).
     absl::StatusOr<core::wire::JoinGroupResponseT> again = Join(client, rt, "g3", "");
@@ -176,7 +178,7 @@ TEST(ClientSideGroupSim, DoubleAssignmentAndMalformedBytesAreRefused) {
     absl::Status garbage =
         Sync(client, rt, "g3", *again, {{again->member_id, {0, 0, 0x7f, 0xff, 0xff, 0xff}}})
             .status();
-    EXPECT_EQ(client::WireErrorCode(garbage), core::wire::ErrorCode::BadRequest) << garbage;
+    EXPECT_EQ(core::client::WireErrorCode(garbage), core::wire::ErrorCode::BadRequest) << garbage;
     auto described = client.DescribeGroups("g3");
     ASSERT_TRUE(described.ok()) << described.status();
     if (!described->empty()) {

@@ -20,8 +20,8 @@ namespace {
 constexpr uint32_t kPartitions = 4;
 constexpr int kRecords = 40;
 
-client::ClientOptions Options(std::string id) {
-  client::ClientOptions options;
+core::client::ClientOptions Options(std::string id) {
+  core::client::ClientOptions options;
   options.bootstrap = {AddressOf(1), AddressOf(2), AddressOf(3)};
   options.client_id = std::move(id);
   options.request_timeout = seconds(3);
@@ -29,12 +29,13 @@ client::ClientOptions Options(std::string id) {
 }
 
 // Creates topic "t" and writes kRecords records ("v0".."v39") over its partitions.
-void CreateAndFill(io::Runtime& rt, client::Client& client) {
+void CreateAndFill(io::Runtime& rt, core::client::Client& client) {
   for (int attempt = 0; attempt < 100; attempt++) {
     if (client.CreateTopic("t", kPartitions, 3).ok()) break;
     (void)rt.Sleep(milliseconds(200));
   }
-  absl::StatusOr<std::unique_ptr<client::Producer>> producer = client::Producer::Create(client);
+  absl::StatusOr<std::unique_ptr<core::client::Producer>> producer =
+      core::client::Producer::Create(client);
   ASSERT_TRUE(producer.ok()) << producer.status();
   for (int i = 0; i < kRecords; i++) {
     ASSERT_TRUE(
@@ -46,8 +47,8 @@ void CreateAndFill(io::Runtime& rt, client::Client& client) {
   ASSERT_TRUE((*producer)->Close(rt.Now() + seconds(5)).ok());
 }
 
-client::GroupConsumerOptions GroupOptions() {
-  client::GroupConsumerOptions options;
+core::client::GroupConsumerOptions GroupOptions() {
+  core::client::GroupConsumerOptions options;
   options.group = "g";
   options.topics = {"t"};
   options.session_timeout = seconds(3);
@@ -61,24 +62,24 @@ client::GroupConsumerOptions GroupOptions() {
 TEST(GroupSim, TwoMembersSplitThePartitionsAndCommitsSurviveACoordinatorCrash) {
   BrokerCluster cluster(7);
   cluster.OnClient([&](io::Runtime& rt) {
-    client::Client client(rt, Options("admin"));
+    core::client::Client client(rt, Options("admin"));
     CreateAndFill(rt, client);
     // Two members in two fibers; together they must read every record exactly once.
     std::set<std::string> seen;
     int duplicates = 0;
     int finished = 0;
-    std::vector<std::unique_ptr<client::GroupConsumer>> members;
+    std::vector<std::unique_ptr<core::client::GroupConsumer>> members;
     for (int m = 0; m < 2; m++) {
-      client::GroupConsumerOptions options = GroupOptions();
+      core::client::GroupConsumerOptions options = GroupOptions();
       options.auto_commit = true;  // Commits before rejoining: the next owner starts there.
-      members.push_back(std::make_unique<client::GroupConsumer>(client, options));
+      members.push_back(std::make_unique<core::client::GroupConsumer>(client, options));
     }
     for (int m = 0; m < 2; m++) {
       rt.Spawn("member", [&, m] {
-        client::GroupConsumer& member = *members[m];
+        core::client::GroupConsumer& member = *members[m];
         const io::Instant until = rt.Now() + seconds(40);
         while (rt.Now() < until && !(seen.size() == kRecords && member.assignment().size() == 2)) {
-          absl::StatusOr<std::vector<client::ConsumedRecord>> records =
+          absl::StatusOr<std::vector<core::client::ConsumedRecord>> records =
               member.Poll(milliseconds(100));
           if (!records.ok()) continue;
           for (const auto& record : *records) duplicates += !seen.insert(record.value).second;
@@ -122,15 +123,15 @@ TEST(GroupSim, TwoMembersSplitThePartitionsAndCommitsSurviveACoordinatorCrash) {
 }
 
 // Joins as a new member of "g" with raw requests; the response.
-absl::StatusOr<core::wire::JoinGroupResponseT> RawJoin(client::Client& client, io::Runtime& rt,
-                                                       std::string member_id) {
+absl::StatusOr<core::wire::JoinGroupResponseT> RawJoin(core::client::Client& client,
+                                                       io::Runtime& rt, std::string member_id) {
   core::wire::JoinGroupRequestT join;
   join.group = "g";
   join.member_id = std::move(member_id);
   join.topics = {"t"};
   join.session_timeout_ms = 2000;
   join.rebalance_timeout_ms = 2000;
-  return client::TakeBody<core::wire::JoinGroupResponseT>(
+  return core::client::TakeBody<core::wire::JoinGroupResponseT>(
       client.CallCoordinator("g", core::wire::Message(0, std::move(join)), rt.Now() + seconds(10)),
       [](core::wire::BodyUnion& body) { return body.AsJoinGroupResponse(); }, "JoinGroupResponse");
 }
@@ -152,7 +153,7 @@ void ZombieScenario(bool planted, absl::Status* zombie_commit) {
     options.planted.zombie_commit_accepted = planted;
   });
   cluster.OnClient([&](io::Runtime& rt) {
-    client::Client client(rt, Options("raw"));
+    core::client::Client client(rt, Options("raw"));
     CreateAndFill(rt, client);
     absl::StatusOr<core::wire::JoinGroupResponseT> zombie = RawJoin(client, rt, "");
     ASSERT_TRUE(zombie.ok()) << zombie.status();
@@ -169,7 +170,7 @@ void ZombieScenario(bool planted, absl::Status* zombie_commit) {
         client.CommitOffsets("g", zombie->member_id, 1, OffsetOf(0, 9), rt.Now() + seconds(5));
     // Admin resets need an empty group: refused now, accepted once the successor leaves.
     absl::Status reset = client.CommitOffsets("g", "", -1, OffsetOf(0, 0), rt.Now() + seconds(5));
-    EXPECT_EQ(client::WireErrorCode(reset), core::wire::ErrorCode::GroupNotEmpty) << reset;
+    EXPECT_EQ(core::client::WireErrorCode(reset), core::wire::ErrorCode::GroupNotEmpty) << reset;
     core::wire::LeaveGroupRequestT leave;
     leave.group = "g";
     leave.member_id = successor->member_id;
@@ -189,7 +190,7 @@ TEST(GroupSim, AZombieCannotCommitOnceItsSuccessorGenerationIsWritten) {
   absl::Status zombie_commit;
   ZombieScenario(/*planted=*/false, &zombie_commit);
   EXPECT_FALSE(zombie_commit.ok());
-  const std::optional<core::wire::ErrorCode> code = client::WireErrorCode(zombie_commit);
+  const std::optional<core::wire::ErrorCode> code = core::client::WireErrorCode(zombie_commit);
   EXPECT_TRUE(code == core::wire::ErrorCode::IllegalGeneration ||
               code == core::wire::ErrorCode::UnknownMemberId)
       << zombie_commit;
@@ -204,13 +205,13 @@ TEST(GroupSim, PlantedZombieCommitBugBreaksTheFence) {
 TEST(GroupSim, ClientsCannotWriteOrDeleteTheOffsetsTopic) {
   BrokerCluster cluster(3);
   cluster.OnClient([&](io::Runtime& rt) {
-    client::Client client(rt, Options("hostile"));
+    core::client::Client client(rt, Options("hostile"));
     CreateAndFill(rt, client);
     ASSERT_TRUE(client.DescribeGroups("g").ok());  // Creates the offsets topic.
     const std::string offsets(core::wire::kOffsetsTopic);
-    EXPECT_EQ(client::WireErrorCode(client.DeleteTopic(offsets)),
+    EXPECT_EQ(core::client::WireErrorCode(client.DeleteTopic(offsets)),
               core::wire::ErrorCode::InvalidConfig);
-    EXPECT_EQ(client::WireErrorCode(client.CreateTopic("__mine", 1, 1).status()),
+    EXPECT_EQ(core::client::WireErrorCode(client.CreateTopic("__mine", 1, 1).status()),
               core::wire::ErrorCode::InvalidConfig);
     core::wire::ProduceRequestT produce;
     produce.topic = offsets;
@@ -228,7 +229,7 @@ TEST(GroupSim, ClientsCannotWriteOrDeleteTheOffsetsTopic) {
 TEST(GroupSim, GroupStatusesComeFromTheCoordinatorAndHonourTheOffsetCap) {
   BrokerCluster cluster(5);
   cluster.OnClient([&](io::Runtime& rt) {
-    client::Client client(rt, Options("admin"));
+    core::client::Client client(rt, Options("admin"));
     CreateAndFill(rt, client);
     std::vector<std::unique_ptr<core::wire::PartitionOffsetT>> offsets;
     for (uint32_t p = 0; p < kPartitions; p++) {

@@ -112,7 +112,7 @@ ClusterOptions MakeClusterOptions(const Run& run) {
 
 // Every replica of the topic as its node reports it (role, term, commit index, high watermark),
 // and which replicas are behind their group's highest commit index.
-std::string ReplicaTable(client::Client& client, Cluster& cluster,
+std::string ReplicaTable(core::client::Client& client, Cluster& cluster,
                          std::vector<std::string>* behind) {
   std::map<uint64_t, uint64_t> commit_max;  // group -> highest commit index reported
   std::vector<std::pair<int, core::wire::ReplicaStatusT>> rows;
@@ -144,7 +144,7 @@ std::string ReplicaTable(client::Client& client, Cluster& cluster,
 
 // Waits (up to 10 s) for every replica to reach its group's commit index: a replica that lost
 // data (power cut, bit flip) must have repaired it from its peers by then.
-void AwaitConvergence(io::Runtime& rt, client::Client& client, Cluster& cluster, Run& run) {
+void AwaitConvergence(io::Runtime& rt, core::client::Client& client, Cluster& cluster, Run& run) {
   const io::Instant deadline = rt.Now() + seconds(10);
   std::string table;
   do {
@@ -160,11 +160,11 @@ void AwaitConvergence(io::Runtime& rt, client::Client& client, Cluster& cluster,
 
 // The run itself, on the harness's reactor: topic, workload under faults, heal, drain, judge.
 void Drive(io::posix::PosixRuntime& rt, Cluster& cluster, Run& run) {
-  client::ClientOptions client_options;
+  core::client::ClientOptions client_options;
   client_options.bootstrap = cluster.ClientAddresses();
   client_options.client_id = "jepsen";
   client_options.request_timeout = seconds(3);
-  client::Client client(rt, client_options);
+  core::client::Client client(rt, client_options);
   WorkloadOptions workload_options;
   workload_options.partitions = static_cast<uint32_t>(absl::GetFlag(FLAGS_partitions));
   workload_options.producers = absl::GetFlag(FLAGS_producers);

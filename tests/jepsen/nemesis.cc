@@ -21,7 +21,7 @@ constexpr io::Duration kPowerOffFor = milliseconds(500);
 
 }  // namespace
 
-Nemesis::Nemesis(io::Runtime& runtime, client::Client& client, Cluster& cluster,
+Nemesis::Nemesis(io::Runtime& runtime, core::client::Client& client, Cluster& cluster,
                  NemesisOptions options)
     : rt_(runtime),
       client_(client),

@@ -51,7 +51,8 @@ struct NemesisOptions {
 
 class Nemesis {
  public:
-  Nemesis(io::Runtime& runtime, client::Client& client, Cluster& cluster, NemesisOptions options);
+  Nemesis(io::Runtime& runtime, core::client::Client& client, Cluster& cluster,
+          NemesisOptions options);
 
   void Run(io::Instant until);
   // Heals everything and restarts every node that is down (or tries to: see events()).
@@ -75,7 +76,7 @@ class Nemesis {
   void RestartDownNodes();
 
   io::Runtime& rt_;
-  client::Client& client_;
+  core::client::Client& client_;
   Cluster& cluster_;
   const NemesisOptions options_;
   std::mt19937_64 random_;

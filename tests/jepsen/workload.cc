@@ -23,7 +23,7 @@ constexpr io::Duration kRetryPause = milliseconds(300);
 
 }  // namespace
 
-Workload::Workload(io::Runtime& runtime, client::Client& client, WorkloadOptions options)
+Workload::Workload(io::Runtime& runtime, core::client::Client& client, WorkloadOptions options)
     : rt_(runtime), client_(client), options_(std::move(options)) {}
 
 Workload::~Workload() { MERIDIAN_CHECK(fibers_running_ == 0, "Stop() the workload first"); }
@@ -88,14 +88,14 @@ void Workload::Stop() {
 
 void Workload::ProducerLoop(int producer_index) {
   const bool idempotent = producer_index % 2 == 0;
-  client::ProducerOptions options;
+  core::client::ProducerOptions options;
   options.idempotent = idempotent;
   options.delivery_timeout = seconds(8);
   options.request_timeout = seconds(3);
-  std::unique_ptr<client::Producer> producer;
+  std::unique_ptr<core::client::Producer> producer;
   while (!stopping_ && producer == nullptr) {
-    absl::StatusOr<std::unique_ptr<client::Producer>> created =
-        client::Producer::Create(client_, options);
+    absl::StatusOr<std::unique_ptr<core::client::Producer>> created =
+        core::client::Producer::Create(client_, options);
     if (created.ok()) {
       producer = std::move(*created);
     } else {
@@ -115,19 +115,19 @@ void Workload::ProducerLoop(int producer_index) {
   (void)producer->Close(rt_.Now() + seconds(10));
 }
 
-void Workload::SenderLoop(client::Producer& producer, bool idempotent) {
+void Workload::SenderLoop(core::client::Producer& producer, bool idempotent) {
   int64_t process = next_process_++;
   while (!stopping_) {
     const int64_t value = next_value_++;
     const std::string key = std::to_string(value);
     if (!idempotent) non_idempotent_values_.insert(value);
     checks::Operation send{.process = process, .f = checks::Function::kSend};
-    send.partition = client::PartitionForKey(key, options_.partitions);
+    send.partition = core::client::PartitionForKey(key, options_.partitions);
     send.values = {value};
     send.key = key;  // The checker judges the producer's routing (misrouted-key).
     send.partition_count = options_.partitions;
     const size_t op = Invoke(std::move(send));
-    absl::StatusOr<std::shared_ptr<client::DeliveryPromise>> sent =
+    absl::StatusOr<std::shared_ptr<core::client::DeliveryPromise>> sent =
         producer.Send(options_.topic, key, key, {}, 0, rt_.Now() + seconds(2));
     if (sent.ok()) history_.operations[op].partition = (*sent)->partition();
     if (!sent.ok()) {  // refused before it was queued: certainly not written
@@ -149,10 +149,10 @@ void Workload::SenderLoop(client::Producer& producer, bool idempotent) {
   }
 }
 
-void Workload::RecordPoll(size_t op, const std::vector<client::ConsumedRecord>& records,
+void Workload::RecordPoll(size_t op, const std::vector<core::client::ConsumedRecord>& records,
                           std::vector<int64_t>* next) {
   checks::Operation& poll = history_.operations.at(op);
-  for (const client::ConsumedRecord& record : records) {
+  for (const core::client::ConsumedRecord& record : records) {
     int64_t value = 0;
     MERIDIAN_CHECK(absl::SimpleAtoi(record.value, &value), "a value that is not ours: {}",
                    record.value);
@@ -163,10 +163,10 @@ void Workload::RecordPoll(size_t op, const std::vector<client::ConsumedRecord>& 
   Complete(op, checks::Outcome::kOk);
 }
 
-bool Workload::Assign(client::Consumer& consumer, int64_t process,
+bool Workload::Assign(core::client::Consumer& consumer, int64_t process,
                       const std::vector<int64_t>& next) {
   checks::Operation assign{.process = process, .f = checks::Function::kAssign};
-  std::vector<client::TopicPartition> all;
+  std::vector<core::client::TopicPartition> all;
   for (uint32_t p = 0; p < options_.partitions; p++) {
     all.push_back({options_.topic, p});
     assign.partitions.push_back(p);
@@ -180,12 +180,13 @@ bool Workload::Assign(client::Consumer& consumer, int64_t process,
   return ok;
 }
 
-bool Workload::PollOnce(client::Consumer& consumer, int64_t process, std::vector<int64_t>* next) {
+bool Workload::PollOnce(core::client::Consumer& consumer, int64_t process,
+                        std::vector<int64_t>* next) {
   // Invoked before the poll, recorded after it: an empty poll says nothing and is left out
   // (other fibers record operations meanwhile; Judge sorts by invocation time).
   checks::Operation poll{.process = process, .f = checks::Function::kPoll};
   poll.invoke_ns = rt_.Now().nanos();
-  absl::StatusOr<std::vector<client::ConsumedRecord>> records = consumer.Poll(kPollWait);
+  absl::StatusOr<std::vector<core::client::ConsumedRecord>> records = consumer.Poll(kPollWait);
   if (records.ok() && records->empty()) return true;
   history_.operations.push_back(std::move(poll));
   const size_t op = history_.operations.size() - 1;
@@ -204,9 +205,9 @@ void Workload::ConsumerLoop() {
   std::vector<int64_t> next(options_.partitions, 0);  // 0: from the log's start
   while (!stopping_) {
     const int64_t process = next_process_++;
-    client::ConsumerOptions options;
-    options.auto_offset_reset = client::OffsetReset::kNone;  // every jump is an assign
-    client::Consumer consumer(client_, options);
+    core::client::ConsumerOptions options;
+    options.auto_offset_reset = core::client::OffsetReset::kNone;  // every jump is an assign
+    core::client::Consumer consumer(client_, options);
     bool ok = Assign(consumer, process, next);
     while (ok && !stopping_) ok = PollOnce(consumer, process, &next);
     consumer.Close();
@@ -215,14 +216,14 @@ void Workload::ConsumerLoop() {
 }
 
 absl::StatusOr<std::vector<int64_t>> Workload::EndOffsets(io::Instant deadline) {
-  client::ConsumerOptions options;
-  options.auto_offset_reset = client::OffsetReset::kNone;
-  client::Consumer probe(client_, options);
-  std::vector<client::TopicPartition> all;
+  core::client::ConsumerOptions options;
+  options.auto_offset_reset = core::client::OffsetReset::kNone;
+  core::client::Consumer probe(client_, options);
+  std::vector<core::client::TopicPartition> all;
   for (uint32_t p = 0; p < options_.partitions; p++) all.push_back({options_.topic, p});
   if (absl::Status s = probe.Assign(all); !s.ok()) return s;
   std::vector<int64_t> ends;
-  for (const client::TopicPartition& tp : all) {
+  for (const core::client::TopicPartition& tp : all) {
     if (absl::Status s = probe.SeekToEnd(tp); !s.ok()) return s;
     absl::StatusOr<core::Offset> end = probe.Position(tp, deadline);
     if (!end.ok()) return end.status();
@@ -258,9 +259,9 @@ bool Workload::FinalDrain() {
   while (!done() && rt_.Now() < deadline) {
     const int64_t process = next_process_++;
     drain_processes_.insert(process);
-    client::ConsumerOptions options;
-    options.auto_offset_reset = client::OffsetReset::kNone;
-    client::Consumer consumer(client_, options);
+    core::client::ConsumerOptions options;
+    options.auto_offset_reset = core::client::OffsetReset::kNone;
+    core::client::Consumer consumer(client_, options);
     bool ok = Assign(consumer, process, next);
     while (ok && !done() && rt_.Now() < deadline) ok = PollOnce(consumer, process, &next);
     consumer.Close();

@@ -52,7 +52,7 @@ struct Verdict {
 
 class Workload {
  public:
-  Workload(io::Runtime& runtime, client::Client& client, WorkloadOptions options);
+  Workload(io::Runtime& runtime, core::client::Client& client, WorkloadOptions options);
   ~Workload();
 
   absl::Status CreateTopic(io::Duration timeout);
@@ -70,18 +70,18 @@ class Workload {
   size_t Invoke(checks::Operation op);
   void Complete(size_t index, checks::Outcome outcome);
   void ProducerLoop(int producer);
-  void SenderLoop(client::Producer& producer, bool idempotent);
+  void SenderLoop(core::client::Producer& producer, bool idempotent);
   void ConsumerLoop();
   // Records an assign of every partition, positioned at `next` (0: the log's start).
-  bool Assign(client::Consumer& consumer, int64_t process, const std::vector<int64_t>& next);
+  bool Assign(core::client::Consumer& consumer, int64_t process, const std::vector<int64_t>& next);
   // One poll, recorded unless empty; false when it failed (the process is then done).
-  bool PollOnce(client::Consumer& consumer, int64_t process, std::vector<int64_t>* next);
+  bool PollOnce(core::client::Consumer& consumer, int64_t process, std::vector<int64_t>* next);
   absl::StatusOr<std::vector<int64_t>> EndOffsets(io::Instant deadline);
-  void RecordPoll(size_t op, const std::vector<client::ConsumedRecord>& records,
+  void RecordPoll(size_t op, const std::vector<core::client::ConsumedRecord>& records,
                   std::vector<int64_t>* next);
 
   io::Runtime& rt_;
-  client::Client& client_;
+  core::client::Client& client_;
   const WorkloadOptions options_;
   checks::History history_;
   std::vector<uint64_t> groups_;

@@ -246,10 +246,10 @@ TEST(KafkaAdminSim, DescribeGroupsShowsANativeGroupAsAConsumerGroup) {
   cluster.OnClient([&](io::Runtime& rt) {
     ASSERT_EQ(CreateTopicOnceNodesAreUp(rt, "orders", 2), 0);
     const uint32_t coordinator = Coordinator(rt, "native");
-    client::ClientOptions options;
+    core::client::ClientOptions options;
     options.bootstrap = {AddressOf(1), AddressOf(2), AddressOf(3)};
     options.client_id = "native-client";
-    client::Client client(rt, options);
+    core::client::Client client(rt, options);
     core::wire::JoinGroupRequestT join;
     join.group = "native";
     join.client_id = "native-client";
@@ -257,7 +257,7 @@ TEST(KafkaAdminSim, DescribeGroupsShowsANativeGroupAsAConsumerGroup) {
     join.assignor = core::wire::Assignor::RoundRobin;
     join.session_timeout_ms = 10000;
     join.rebalance_timeout_ms = 3000;
-    const client::Client::Response joined =
+    const core::client::Client::Response joined =
         client.CallCoordinator("native", core::wire::Message(0, join), rt.Now() + seconds(10));
     ASSERT_TRUE(joined.ok()) << joined.status();
     ASSERT_NE((*joined)->body.AsJoinGroupResponse(), nullptr);

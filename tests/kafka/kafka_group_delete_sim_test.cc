@@ -166,9 +166,9 @@ TEST(KafkaGroupDeleteSim, AJoinRacingADeleteGetsTheWholeGroupOrANewOne) {
     ASSERT_EQ(CreateTopicOnceNodesAreUp(rt, "orders", 1), 0);
     const uint32_t coordinator = Coordinator(rt, "race");
     MakeEmptyGroupWithOffsets(rt, coordinator, "race");
-    client::ClientOptions options;
+    core::client::ClientOptions options;
     options.bootstrap = {AddressOf(1), AddressOf(2), AddressOf(3)};
-    client::Client client(rt, options);
+    core::client::Client client(rt, options);
     ASSERT_TRUE(client.DescribeGroups("race").ok());  // Routes cached: the join goes straight.
     int16_t deleted = -100;
     int32_t generation = -1;
@@ -187,7 +187,7 @@ TEST(KafkaGroupDeleteSim, AJoinRacingADeleteGetsTheWholeGroupOrANewOne) {
       join.topics = {"orders"};
       join.session_timeout_ms = 10000;
       join.rebalance_timeout_ms = 3000;
-      const client::Client::Response joined =
+      const core::client::Client::Response joined =
           client.CallCoordinator("race", core::wire::Message(0, join), rt.Now() + seconds(20));
       if (joined.ok() && (*joined)->body.AsJoinGroupResponse() != nullptr) {
         generation = (*joined)->body.AsJoinGroupResponse()->generation;

@@ -12,7 +12,7 @@
 #include "core/client/producer.h"
 #include "io/assert.h"
 
-namespace meridian::client::testing {
+namespace meridian::core::client::testing {
 
 // Produces `count` records to `topic` keyed "key-<i>" with value "v<i>", header h=x and
 // timestamp 5000 + i, and waits until every one is acknowledged.
@@ -43,4 +43,4 @@ inline std::vector<ConsumedRecord> PollAtLeast(io::Runtime& runtime, Consumer& c
   return all;
 }
 
-}  // namespace meridian::client::testing
+}  // namespace meridian::core::client::testing

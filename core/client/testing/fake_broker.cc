@@ -7,7 +7,7 @@
 #include "io/assert.h"
 #include "io/frame.h"
 
-namespace meridian::client::testing {
+namespace meridian::core::client::testing {
 
 struct FakeBroker::Session {
   Session(io::Runtime& runtime, std::unique_ptr<io::Stream> s, uint32_t n)
@@ -68,31 +68,30 @@ void FakeBroker::AddTopic(const std::string& name, uint32_t partitions) {
   topics_[name] = std::vector<Partition>(partitions);
 }
 
-void FakeBroker::DropConnectionInsteadOfAnswering(core::wire::Body type, int count) {
+void FakeBroker::DropConnectionInsteadOfAnswering(wire::Body type, int count) {
   faults_[type].drop_count = count;
 }
 
-void FakeBroker::ThrottleRequests(core::wire::Body type, int count, uint32_t retry_after_ms) {
+void FakeBroker::ThrottleRequests(wire::Body type, int count, uint32_t retry_after_ms) {
   faults_[type].throttle_count = count;
   faults_[type].retry_after_ms = retry_after_ms;
 }
 
-void FakeBroker::DelayRequests(core::wire::Body type, int count, io::Duration delay) {
+void FakeBroker::DelayRequests(wire::Body type, int count, io::Duration delay) {
   faults_[type].delay_count = count;
   faults_[type].delay = delay;
 }
 
 void FakeBroker::RefuseBatch(uint32_t epoch, int32_t base_sequence, int count,
-                             std::optional<core::wire::ErrorCode> code) {
+                             std::optional<wire::ErrorCode> code) {
   batch_faults_.push_back({epoch, base_sequence, count, code});
 }
 
 std::optional<FakeBroker::BatchFault> FakeBroker::TakeBatchFault(
-    const core::wire::ClientMessageT& request) {
-  const core::wire::ProduceRequestT* produce = request.body.AsProduceRequest();
+    const wire::ClientMessageT& request) {
+  const wire::ProduceRequestT* produce = request.body.AsProduceRequest();
   if (produce == nullptr) return std::nullopt;
-  absl::StatusOr<const core::wire::RecordBatch*> batch =
-      core::wire::VerifyRecordBatch(produce->batch);
+  absl::StatusOr<const wire::RecordBatch*> batch = wire::VerifyRecordBatch(produce->batch);
   if (!batch.ok()) return std::nullopt;
   for (BatchFault& fault : batch_faults_) {
     if (fault.count > 0 && fault.epoch == (*batch)->producer_epoch() &&
@@ -144,7 +143,7 @@ int64_t FakeBroker::HighWatermark(const std::string& topic, uint32_t partition) 
   return topics_.at(topic).at(partition).high_watermark;
 }
 
-uint64_t FakeBroker::requests(core::wire::Body type) const {
+uint64_t FakeBroker::requests(wire::Body type) const {
   auto it = requests_.find(type);
   return it == requests_.end() ? 0 : it->second;
 }
@@ -168,64 +167,63 @@ void FakeBroker::AcceptLoop(io::Listener& listener, uint32_t node) {
 }
 
 void FakeBroker::SessionLoop(std::shared_ptr<Session> session) {
-  io::FrameReader reader(*session->stream, core::wire::kClientMessageBytesMax);
+  io::FrameReader reader(*session->stream, wire::kClientMessageBytesMax);
   while (!session->closed) {
     absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(io::Instant::Infinite());
     if (!frame.ok()) break;
-    absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> request =
-        core::wire::DecodeClientMessage(*frame);
+    absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> request =
+        wire::DecodeClientMessage(*frame);
     if (!request.ok()) break;  // A real node logs and closes; so do we.
     if (!session->helloed) {
       if (!HandleHello(*session, **request)) break;
       continue;
     }
     // One fiber per request, so slow requests (long polls, delays) answer out of order.
-    std::shared_ptr<core::wire::ClientMessageT> shared = std::move(*request);
+    std::shared_ptr<wire::ClientMessageT> shared = std::move(*request);
     Spawn("broker-request", [this, session, shared] { Serve(session, *shared); });
   }
   session->Close();
   std::erase(sessions_, session);
 }
 
-bool FakeBroker::HandleHello(Session& session, const core::wire::ClientMessageT& request) {
-  const core::wire::HelloRequestT* hello = request.body.AsHelloRequest();
+bool FakeBroker::HandleHello(Session& session, const wire::ClientMessageT& request) {
+  const wire::HelloRequestT* hello = request.body.AsHelloRequest();
   requests_[request.body.type]++;
   if (hello == nullptr) {
-    Respond(session, core::wire::ErrorMessage(request.request_id, core::wire::ErrorCode::NotHelloed,
-                                              "say hello first"));
+    Respond(session,
+            wire::ErrorMessage(request.request_id, wire::ErrorCode::NotHelloed, "say hello first"));
     return true;
   }
   const uint16_t low = std::max(hello->version_min, options_.version_min);
   const uint16_t high = std::min(hello->version_max, options_.version_max);
   if (low > high) {
-    Respond(session,
-            core::wire::ErrorMessage(
-                request.request_id, core::wire::ErrorCode::UnsupportedVersion,
-                fmt::format("node speaks {}..{}", options_.version_min, options_.version_max)));
+    Respond(session, wire::ErrorMessage(request.request_id, wire::ErrorCode::UnsupportedVersion,
+                                        fmt::format("node speaks {}..{}", options_.version_min,
+                                                    options_.version_max)));
     return false;
   }
-  core::wire::HelloResponseT answer;
+  wire::HelloResponseT answer;
   answer.version = high;
   answer.node_id = session.node;
-  Respond(session, core::wire::Message(request.request_id, std::move(answer)));
+  Respond(session, wire::Message(request.request_id, std::move(answer)));
   session.helloed = true;
   return true;
 }
 
-void FakeBroker::Respond(Session& session, const core::wire::ClientMessageT& response) {
+void FakeBroker::Respond(Session& session, const wire::ClientMessageT& response) {
   absl::Status turn = session.writers.WaitUntil([&] { return session.closed || !session.writing; },
                                                 io::Instant::Infinite(), "write");
   if (!turn.ok() || session.closed) return;
   session.writing = true;
-  absl::Status written = io::WriteFrame(*session.stream, core::wire::EncodeClientMessage(response),
-                                        io::Instant::Infinite());
+  absl::Status written =
+      io::WriteFrame(*session.stream, wire::EncodeClientMessage(response), io::Instant::Infinite());
   session.writing = false;
   session.writers.NotifyAll();
   if (!written.ok()) session.Close();
 }
 
-void FakeBroker::Serve(std::shared_ptr<Session> session, core::wire::ClientMessageT& request) {
-  const core::wire::ProduceRequestT* produce = request.body.AsProduceRequest();
+void FakeBroker::Serve(std::shared_ptr<Session> session, wire::ClientMessageT& request) {
+  const wire::ProduceRequestT* produce = request.body.AsProduceRequest();
   if (produce == nullptr) return ServeRequest(std::move(session), request);
   const std::pair<std::string, uint32_t> partition{produce->topic, produce->partition};
   const size_t held = ++produces_held_[partition];
@@ -234,13 +232,12 @@ void FakeBroker::Serve(std::shared_ptr<Session> session, core::wire::ClientMessa
   produces_held_[partition]--;
 }
 
-void FakeBroker::ServeRequest(std::shared_ptr<Session> session,
-                              core::wire::ClientMessageT& request) {
-  const core::wire::Body type = request.body.type;
+void FakeBroker::ServeRequest(std::shared_ptr<Session> session, wire::ClientMessageT& request) {
+  const wire::Body type = request.body.type;
   requests_[type]++;
   if (std::optional<BatchFault> refused = TakeBatchFault(request)) {
     if (!refused->code.has_value()) return;  // Swallowed: never applied, never answered.
-    Respond(*session, core::wire::ErrorMessage(request.request_id, *refused->code, "fake refusal"));
+    Respond(*session, wire::ErrorMessage(request.request_id, *refused->code, "fake refusal"));
     return;
   }
   Fault& fault = faults_[type];
@@ -250,13 +247,13 @@ void FakeBroker::ServeRequest(std::shared_ptr<Session> session,
   }
   if (fault.throttle_count > 0) {
     fault.throttle_count--;
-    core::wire::ClientMessageT throttled = core::wire::ErrorMessage(
-        request.request_id, core::wire::ErrorCode::Throttled, "fake quota");
+    wire::ClientMessageT throttled =
+        wire::ErrorMessage(request.request_id, wire::ErrorCode::Throttled, "fake quota");
     throttled.body.AsErrorResponse()->retry_after_ms = fault.retry_after_ms;
     Respond(*session, throttled);
     return;
   }
-  core::wire::ClientMessageT response = Handle(session->node, request);
+  wire::ClientMessageT response = Handle(session->node, request);
   Fault& after = faults_[type];
   if (after.drop_count > 0) {
     after.drop_count--;
@@ -268,65 +265,63 @@ void FakeBroker::ServeRequest(std::shared_ptr<Session> session,
 
 // ---- Requests ----
 
-core::wire::ClientMessageT FakeBroker::Handle(uint32_t node, core::wire::ClientMessageT& request) {
+wire::ClientMessageT FakeBroker::Handle(uint32_t node, wire::ClientMessageT& request) {
   const uint64_t id = request.request_id;
-  core::wire::BodyUnion& body = request.body;
+  wire::BodyUnion& body = request.body;
   const bool controller = node == kControllerNode;
   auto not_controller = [&] {
     not_leader_answers_++;
-    return core::wire::ErrorMessage(id, core::wire::ErrorCode::NotLeader,
-                                    "not the controller leader", kControllerNode);
+    return wire::ErrorMessage(id, wire::ErrorCode::NotLeader, "not the controller leader",
+                              kControllerNode);
   };
   switch (body.type) {
-    case core::wire::Body::MetadataRequest:
+    case wire::Body::MetadataRequest:
       return Metadata(id, *body.AsMetadataRequest());
-    case core::wire::Body::CreateTopicRequest: {
+    case wire::Body::CreateTopicRequest: {
       if (!controller) return not_controller();
-      const core::wire::CreateTopicRequestT& create = *body.AsCreateTopicRequest();
+      const wire::CreateTopicRequestT& create = *body.AsCreateTopicRequest();
       if (topics_.contains(create.name)) {
-        return core::wire::ErrorMessage(id, core::wire::ErrorCode::TopicAlreadyExists, create.name);
+        return wire::ErrorMessage(id, wire::ErrorCode::TopicAlreadyExists, create.name);
       }
       if (create.partitions == 0 || create.partitions > 1000) {
-        return core::wire::ErrorMessage(id, core::wire::ErrorCode::InvalidConfig, "partitions");
+        return wire::ErrorMessage(id, wire::ErrorCode::InvalidConfig, "partitions");
       }
       AddTopic(create.name, create.partitions);
-      core::wire::CreateTopicResponseT created;
+      wire::CreateTopicResponseT created;
       created.topic = Describe(create.name);
-      return core::wire::Message(id, std::move(created));
+      return wire::Message(id, std::move(created));
     }
-    case core::wire::Body::DeleteTopicRequest: {
+    case wire::Body::DeleteTopicRequest: {
       if (!controller) return not_controller();
       if (topics_.erase(body.AsDeleteTopicRequest()->name) == 0) {
-        return core::wire::ErrorMessage(id, core::wire::ErrorCode::UnknownTopicOrPartition,
-                                        "no such topic");
+        return wire::ErrorMessage(id, wire::ErrorCode::UnknownTopicOrPartition, "no such topic");
       }
-      return core::wire::Message(id, core::wire::DeleteTopicResponseT{});
+      return wire::Message(id, wire::DeleteTopicResponseT{});
     }
-    case core::wire::Body::InitProducerIdRequest:
+    case wire::Body::InitProducerIdRequest:
       if (!controller) return not_controller();
       return InitProducerId(id, *body.AsInitProducerIdRequest());
-    case core::wire::Body::ProduceRequest:
+    case wire::Body::ProduceRequest:
       return Produce(node, id, *body.AsProduceRequest());
-    case core::wire::Body::FetchRequest:
+    case wire::Body::FetchRequest:
       return Fetch(node, id, *body.AsFetchRequest());
-    case core::wire::Body::ListOffsetsRequest:
+    case wire::Body::ListOffsetsRequest:
       return ListOffsets(node, id, *body.AsListOffsetsRequest());
-    case core::wire::Body::ReplicaStatusRequest:
+    case wire::Body::ReplicaStatusRequest:
       return ReplicaStatus(node, id);
     default:
-      return core::wire::ErrorMessage(
-          id, core::wire::ErrorCode::Unsupported,
-          fmt::format("{} not served", core::wire::EnumNameBody(body.type)));
+      return wire::ErrorMessage(id, wire::ErrorCode::Unsupported,
+                                fmt::format("{} not served", wire::EnumNameBody(body.type)));
   }
 }
 
-std::unique_ptr<core::wire::TopicInfoT> FakeBroker::Describe(const std::string& name) const {
+std::unique_ptr<wire::TopicInfoT> FakeBroker::Describe(const std::string& name) const {
   const std::vector<Partition>& partitions = topics_.at(name);
-  auto topic = std::make_unique<core::wire::TopicInfoT>();
+  auto topic = std::make_unique<wire::TopicInfoT>();
   topic->name = name;
   topic->replication_factor = 2;
   for (uint32_t p = 0; p < partitions.size(); ++p) {
-    auto info = std::make_unique<core::wire::PartitionInfoT>();
+    auto info = std::make_unique<wire::PartitionInfoT>();
     info->partition = p;
     info->group = p + 1;
     const uint32_t leader = LeaderOf(p).value();
@@ -339,12 +334,11 @@ std::unique_ptr<core::wire::TopicInfoT> FakeBroker::Describe(const std::string& 
   return topic;
 }
 
-core::wire::ClientMessageT FakeBroker::Metadata(uint64_t id,
-                                                const core::wire::MetadataRequestT& request) {
-  core::wire::MetadataResponseT metadata;
+wire::ClientMessageT FakeBroker::Metadata(uint64_t id, const wire::MetadataRequestT& request) {
+  wire::MetadataResponseT metadata;
   const io::Address* addresses[2] = {&options_.node1, &options_.node2};
   for (uint32_t i = 0; i < 2; ++i) {
-    auto node = std::make_unique<core::wire::NodeInfoT>();
+    auto node = std::make_unique<wire::NodeInfoT>();
     node->id = i + 1;
     node->region = i == 0 ? options_.node1_region : options_.node2_region;
     node->host = addresses[i]->host;
@@ -362,44 +356,42 @@ core::wire::ClientMessageT FakeBroker::Metadata(uint64_t id,
       metadata.missing_topics.push_back(name);
     }
   }
-  return core::wire::Message(id, std::move(metadata));
+  return wire::Message(id, std::move(metadata));
 }
 
-core::wire::ClientMessageT FakeBroker::InitProducerId(
-    uint64_t id, const core::wire::InitProducerIdRequestT& request) {
-  core::wire::InitProducerIdResponseT answer;
+wire::ClientMessageT FakeBroker::InitProducerId(uint64_t id,
+                                                const wire::InitProducerIdRequestT& request) {
+  wire::InitProducerIdResponseT answer;
   if (request.producer_id == 0) {
     answer.producer_id = next_producer_id_++;
     answer.producer_epoch = 0;
   } else {
     auto it = producer_epochs_.find(request.producer_id);
     if (it == producer_epochs_.end()) {
-      return core::wire::ErrorMessage(id, core::wire::ErrorCode::BadRequest, "unknown producer id");
+      return wire::ErrorMessage(id, wire::ErrorCode::BadRequest, "unknown producer id");
     }
     answer.producer_id = request.producer_id;
     answer.producer_epoch = it->second + 1;
   }
   producer_epochs_[answer.producer_id] = answer.producer_epoch;
-  return core::wire::Message(id, std::move(answer));
+  return wire::Message(id, std::move(answer));
 }
 
-core::wire::ClientMessageT FakeBroker::Produce(uint32_t node, uint64_t id,
-                                               const core::wire::ProduceRequestT& request) {
+wire::ClientMessageT FakeBroker::Produce(uint32_t node, uint64_t id,
+                                         const wire::ProduceRequestT& request) {
   Partition* partition = FindPartition(request.topic, request.partition);
   if (partition == nullptr) {
-    return core::wire::ErrorMessage(id, core::wire::ErrorCode::UnknownTopicOrPartition,
-                                    request.topic);
+    return wire::ErrorMessage(id, wire::ErrorCode::UnknownTopicOrPartition, request.topic);
   }
   if (LeaderOf(request.partition).value() != node) {
     not_leader_answers_++;
-    return core::wire::ErrorMessage(id, core::wire::ErrorCode::NotLeader, "not the leader",
-                                    LeaderOf(request.partition).value());
+    return wire::ErrorMessage(id, wire::ErrorCode::NotLeader, "not the leader",
+                              LeaderOf(request.partition).value());
   }
-  absl::StatusOr<const core::wire::RecordBatch*> batch =
-      core::wire::VerifyRecordBatch(request.batch);
+  absl::StatusOr<const wire::RecordBatch*> batch = wire::VerifyRecordBatch(request.batch);
   if (!batch.ok()) {
-    return core::wire::ErrorMessage(id, core::wire::ErrorCode::BadRequest,
-                                    std::string(batch.status().message()));
+    return wire::ErrorMessage(id, wire::ErrorCode::BadRequest,
+                              std::string(batch.status().message()));
   }
   const uint32_t count = (*batch)->records()->size();
   const uint64_t producer_id = (*batch)->producer_id();
@@ -408,13 +400,11 @@ core::wire::ClientMessageT FakeBroker::Produce(uint32_t node, uint64_t id,
   if (producer_id != 0) {
     auto epoch = producer_epochs_.find(producer_id);
     if (epoch != producer_epochs_.end() && (*batch)->producer_epoch() < epoch->second) {
-      return core::wire::ErrorMessage(id, core::wire::ErrorCode::FencedProducerEpoch,
-                                      "older epoch");
+      return wire::ErrorMessage(id, wire::ErrorCode::FencedProducerEpoch, "older epoch");
     }
     state = &partition->producers[producer_id];
     if ((*batch)->producer_epoch() < state->epoch) {
-      return core::wire::ErrorMessage(id, core::wire::ErrorCode::FencedProducerEpoch,
-                                      "older epoch");
+      return wire::ErrorMessage(id, wire::ErrorCode::FencedProducerEpoch, "older epoch");
     }
     if ((*batch)->producer_epoch() > state->epoch) {  // A new epoch restarts at sequence 0.
       *state = ProducerState{};
@@ -423,17 +413,16 @@ core::wire::ClientMessageT FakeBroker::Produce(uint32_t node, uint64_t id,
     for (const ProducerState::Recent& recent : state->recent) {
       if (recent.base_sequence == sequence && recent.records == count) {
         duplicates_++;
-        core::wire::ProduceResponseT answer;
-        answer.base_offset = request.acks == core::wire::Acks::Leader ? -1 : recent.base_offset;
+        wire::ProduceResponseT answer;
+        answer.base_offset = request.acks == wire::Acks::Leader ? -1 : recent.base_offset;
         answer.duplicate = true;
-        return core::wire::Message(id, std::move(answer));
+        return wire::Message(id, std::move(answer));
       }
     }
     if (sequence != state->next_sequence) {
       out_of_order_answers_++;
-      return core::wire::ErrorMessage(
-          id, core::wire::ErrorCode::OutOfOrderSequence,
-          fmt::format("expected {}, got {}", state->next_sequence, sequence));
+      return wire::ErrorMessage(id, wire::ErrorCode::OutOfOrderSequence,
+                                fmt::format("expected {}, got {}", state->next_sequence, sequence));
     }
   }
   const int64_t base_offset = partition->high_watermark;
@@ -445,9 +434,9 @@ core::wire::ClientMessageT FakeBroker::Produce(uint32_t node, uint64_t id,
     if (state->recent.size() > kRecentBatchesMax) state->recent.pop_front();
   }
   appended_.NotifyAll();
-  core::wire::ProduceResponseT answer;
-  answer.base_offset = request.acks == core::wire::Acks::Leader ? -1 : base_offset;
-  return core::wire::Message(id, std::move(answer));
+  wire::ProduceResponseT answer;
+  answer.base_offset = request.acks == wire::Acks::Leader ? -1 : base_offset;
+  return wire::Message(id, std::move(answer));
 }
 
 int64_t FakeBroker::ServableHighWatermark(uint32_t node, uint32_t partition_index,
@@ -464,24 +453,23 @@ int64_t FakeBroker::ServableHighWatermark(uint32_t node, uint32_t partition_inde
   return high_watermark;
 }
 
-core::wire::ClientMessageT FakeBroker::Fetch(uint32_t node, uint64_t id,
-                                             const core::wire::FetchRequestT& request) {
+wire::ClientMessageT FakeBroker::Fetch(uint32_t node, uint64_t id,
+                                       const wire::FetchRequestT& request) {
   Partition* partition = FindPartition(request.topic, request.partition);
   if (partition == nullptr) {
-    return core::wire::ErrorMessage(id, core::wire::ErrorCode::UnknownTopicOrPartition,
-                                    request.topic);
+    return wire::ErrorMessage(id, wire::ErrorCode::UnknownTopicOrPartition, request.topic);
   }
   const bool follower = LeaderOf(request.partition).value() != node;
   if (follower && (!request.allow_follower || follower_refusals_ > 0)) {
     if (request.allow_follower) follower_refusals_--;
     not_leader_answers_++;
-    return core::wire::ErrorMessage(id, core::wire::ErrorCode::NotLeader, "not the leader",
-                                    LeaderOf(request.partition).value());
+    return wire::ErrorMessage(id, wire::ErrorCode::NotLeader, "not the leader",
+                              LeaderOf(request.partition).value());
   }
   // A follower waits for what it has not received yet; the leader refuses past its end.
   if (request.offset < 0 || (!follower && request.offset > partition->high_watermark)) {
-    core::wire::ClientMessageT error = core::wire::ErrorMessage(
-        id, core::wire::ErrorCode::OffsetOutOfRange, "offset out of range");
+    wire::ClientMessageT error =
+        wire::ErrorMessage(id, wire::ErrorCode::OffsetOutOfRange, "offset out of range");
     error.body.AsErrorResponse()->earliest_offset = 0;
     error.body.AsErrorResponse()->latest_offset = partition->high_watermark;
     return error;
@@ -497,9 +485,9 @@ core::wire::ClientMessageT FakeBroker::Fetch(uint32_t node, uint64_t id,
       deadline, "long poll");
   partition = FindPartition(topic, index);  // The topic may have been deleted meanwhile.
   if (partition == nullptr) {
-    return core::wire::ErrorMessage(id, core::wire::ErrorCode::UnknownTopicOrPartition, topic);
+    return wire::ErrorMessage(id, wire::ErrorCode::UnknownTopicOrPartition, topic);
   }
-  core::wire::FetchResponseT answer;
+  wire::FetchResponseT answer;
   answer.high_watermark = ServableHighWatermark(node, index, *partition);
   answer.log_start_offset = 0;
   size_t bytes = 0;
@@ -507,14 +495,14 @@ core::wire::ClientMessageT FakeBroker::Fetch(uint32_t node, uint64_t id,
     if (stored.base_offset + stored.records <= request.offset) continue;
     if (stored.base_offset >= answer.high_watermark) break;
     if (!answer.batches.empty() && bytes + stored.bytes.size() > request.max_bytes) break;
-    auto fetched = std::make_unique<core::wire::FetchedBatchT>();
+    auto fetched = std::make_unique<wire::FetchedBatchT>();
     fetched->base_offset = stored.base_offset;
     fetched->batch = stored.bytes;
     bytes += stored.bytes.size();
     answer.batches.push_back(std::move(fetched));
   }
   fetches_served_[node]++;
-  return core::wire::Message(id, std::move(answer));
+  return wire::Message(id, std::move(answer));
 }
 
 void FakeBroker::LagFollower(const std::string& topic, uint32_t partition, int64_t high_watermark) {
@@ -524,48 +512,47 @@ void FakeBroker::LagFollower(const std::string& topic, uint32_t partition, int64
   appended_.NotifyAll();
 }
 
-core::wire::ClientMessageT FakeBroker::ListOffsets(uint32_t node, uint64_t id,
-                                                   const core::wire::ListOffsetsRequestT& request) {
+wire::ClientMessageT FakeBroker::ListOffsets(uint32_t node, uint64_t id,
+                                             const wire::ListOffsetsRequestT& request) {
   Partition* partition = FindPartition(request.topic, request.partition);
   if (partition == nullptr) {
-    return core::wire::ErrorMessage(id, core::wire::ErrorCode::UnknownTopicOrPartition,
-                                    request.topic);
+    return wire::ErrorMessage(id, wire::ErrorCode::UnknownTopicOrPartition, request.topic);
   }
   if (LeaderOf(request.partition).value() != node && !request.allow_follower) {
     not_leader_answers_++;
-    return core::wire::ErrorMessage(id, core::wire::ErrorCode::NotLeader, "not the leader",
-                                    LeaderOf(request.partition).value());
+    return wire::ErrorMessage(id, wire::ErrorCode::NotLeader, "not the leader",
+                              LeaderOf(request.partition).value());
   }
-  core::wire::ListOffsetsResponseT answer;
+  wire::ListOffsetsResponseT answer;
   switch (request.spec) {
-    case core::wire::OffsetSpec::Earliest:
+    case wire::OffsetSpec::Earliest:
       answer.offset = 0;
       break;
-    case core::wire::OffsetSpec::Latest:
+    case wire::OffsetSpec::Latest:
       answer.offset = partition->high_watermark;
       break;
-    case core::wire::OffsetSpec::Timestamp:
+    case wire::OffsetSpec::Timestamp:
       answer.offset = partition->high_watermark;
       for (const StoredBatch& stored : partition->batches) {
-        const core::wire::RecordBatch* batch = *core::wire::VerifyRecordBatch(stored.bytes);
+        const wire::RecordBatch* batch = *wire::VerifyRecordBatch(stored.bytes);
         for (uint32_t i = 0; i < batch->records()->size(); ++i) {
           if (batch->records()->Get(i)->timestamp_ms() >= request.timestamp_ms) {
             answer.offset = stored.base_offset + i;
-            return core::wire::Message(id, std::move(answer));
+            return wire::Message(id, std::move(answer));
           }
         }
       }
       break;
   }
-  return core::wire::Message(id, std::move(answer));
+  return wire::Message(id, std::move(answer));
 }
 
-core::wire::ClientMessageT FakeBroker::ReplicaStatus(uint32_t node, uint64_t id) {
-  core::wire::ReplicaStatusResponseT answer;
+wire::ClientMessageT FakeBroker::ReplicaStatus(uint32_t node, uint64_t id) {
+  wire::ReplicaStatusResponseT answer;
   answer.node_id = node;
   for (const auto& [name, partitions] : topics_) {
     for (uint32_t p = 0; p < partitions.size(); ++p) {
-      auto status = std::make_unique<core::wire::ReplicaStatusT>();
+      auto status = std::make_unique<wire::ReplicaStatusT>();
       status->topic = name;
       status->partition = p;
       status->group = p + 1;
@@ -576,7 +563,7 @@ core::wire::ClientMessageT FakeBroker::ReplicaStatus(uint32_t node, uint64_t id)
       answer.replicas.push_back(std::move(status));
     }
   }
-  return core::wire::Message(id, std::move(answer));
+  return wire::Message(id, std::move(answer));
 }
 
-}  // namespace meridian::client::testing
+}  // namespace meridian::core::client::testing

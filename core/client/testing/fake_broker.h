@@ -36,7 +36,7 @@
 #include "io/runtime.h"
 #include "io/sync.h"
 
-namespace meridian::client::testing {
+namespace meridian::core::client::testing {
 
 struct FakeBrokerOptions {
   io::Address node1{"broker1", 9092};
@@ -57,7 +57,7 @@ struct StoredBatch {
 class FakeBroker {
  public:
   static constexpr uint32_t kControllerNode = 1;
-  static constexpr size_t kRecentBatchesMax = core::wire::kProducerBatchesRemembered;
+  static constexpr size_t kRecentBatchesMax = wire::kProducerBatchesRemembered;
 
   FakeBroker(io::Runtime& runtime, FakeBrokerOptions options = {});
   ~FakeBroker();
@@ -71,18 +71,18 @@ class FakeBroker {
   // --- Faults ---
   // The next `count` requests of body `type` are applied, then their connection is closed
   // instead of answered.
-  void DropConnectionInsteadOfAnswering(core::wire::Body type, int count);
+  void DropConnectionInsteadOfAnswering(wire::Body type, int count);
   // The next `count` requests of body `type` wait `delay` before being handled.
-  void DelayRequests(core::wire::Body type, int count, io::Duration delay);
+  void DelayRequests(wire::Body type, int count, io::Duration delay);
   // The next `count` requests of body `type` are answered Throttled with `retry_after_ms`
   // (any value, 0 included: a client must not take 0 as "retry at once").
-  void ThrottleRequests(core::wire::Body type, int count, uint32_t retry_after_ms);
+  void ThrottleRequests(wire::Body type, int count, uint32_t retry_after_ms);
   void CloseAllConnections();
   // The next `count` produce requests carrying the batch of producer epoch `epoch` that starts
   // at sequence `base_sequence` are not applied: answered `code`, or with nullopt never answered
   // (the client's attempt times out; the request is forgotten).
   void RefuseBatch(uint32_t epoch, int32_t base_sequence, int count,
-                   std::optional<core::wire::ErrorCode> code);
+                   std::optional<wire::ErrorCode> code);
   // Metadata names the wrong node as this partition's leader (requests there get NotLeader).
   // Appends bytes to a partition's log as they are (e.g. a corrupt batch), as `records` records.
   void AppendRaw(const std::string& topic, uint32_t partition, std::vector<uint8_t> bytes,
@@ -104,7 +104,7 @@ class FakeBroker {
   // --- Inspection ---
   const std::vector<StoredBatch>& Log(const std::string& topic, uint32_t partition) const;
   int64_t HighWatermark(const std::string& topic, uint32_t partition) const;
-  uint64_t requests(core::wire::Body type) const;
+  uint64_t requests(wire::Body type) const;
   uint64_t duplicates() const { return duplicates_; }
   uint64_t not_leader_answers() const { return not_leader_answers_; }
   uint64_t out_of_order_answers() const { return out_of_order_answers_; }
@@ -146,7 +146,7 @@ class FakeBroker {
     uint32_t epoch = 0;
     int32_t base_sequence = 0;
     int count = 0;
-    std::optional<core::wire::ErrorCode> code;
+    std::optional<wire::ErrorCode> code;
   };
   struct Fault {
     int drop_count = 0;
@@ -158,27 +158,24 @@ class FakeBroker {
 
   void AcceptLoop(io::Listener& listener, uint32_t node);
   void SessionLoop(std::shared_ptr<Session> session);
-  void Serve(std::shared_ptr<Session> session, core::wire::ClientMessageT& request);
-  void ServeRequest(std::shared_ptr<Session> session, core::wire::ClientMessageT& request);
+  void Serve(std::shared_ptr<Session> session, wire::ClientMessageT& request);
+  void ServeRequest(std::shared_ptr<Session> session, wire::ClientMessageT& request);
   // The RefuseBatch fault this produce request matches (its count taken), if any.
-  std::optional<BatchFault> TakeBatchFault(const core::wire::ClientMessageT& request);
-  bool HandleHello(Session& session, const core::wire::ClientMessageT& request);
-  void Respond(Session& session, const core::wire::ClientMessageT& response);
-  core::wire::ClientMessageT Handle(uint32_t node, core::wire::ClientMessageT& request);
-  core::wire::ClientMessageT Metadata(uint64_t id, const core::wire::MetadataRequestT& request);
-  core::wire::ClientMessageT Produce(uint32_t node, uint64_t id,
-                                     const core::wire::ProduceRequestT& request);
-  core::wire::ClientMessageT Fetch(uint32_t node, uint64_t id,
-                                   const core::wire::FetchRequestT& request);
+  std::optional<BatchFault> TakeBatchFault(const wire::ClientMessageT& request);
+  bool HandleHello(Session& session, const wire::ClientMessageT& request);
+  void Respond(Session& session, const wire::ClientMessageT& response);
+  wire::ClientMessageT Handle(uint32_t node, wire::ClientMessageT& request);
+  wire::ClientMessageT Metadata(uint64_t id, const wire::MetadataRequestT& request);
+  wire::ClientMessageT Produce(uint32_t node, uint64_t id, const wire::ProduceRequestT& request);
+  wire::ClientMessageT Fetch(uint32_t node, uint64_t id, const wire::FetchRequestT& request);
   // What node `node` may serve of the partition: its high watermark (a follower may lag).
   int64_t ServableHighWatermark(uint32_t node, uint32_t partition_index,
                                 const Partition& partition) const;
-  core::wire::ClientMessageT ListOffsets(uint32_t node, uint64_t id,
-                                         const core::wire::ListOffsetsRequestT& request);
-  core::wire::ClientMessageT InitProducerId(uint64_t id,
-                                            const core::wire::InitProducerIdRequestT& request);
-  core::wire::ClientMessageT ReplicaStatus(uint32_t node, uint64_t id);
-  std::unique_ptr<core::wire::TopicInfoT> Describe(const std::string& name) const;
+  wire::ClientMessageT ListOffsets(uint32_t node, uint64_t id,
+                                   const wire::ListOffsetsRequestT& request);
+  wire::ClientMessageT InitProducerId(uint64_t id, const wire::InitProducerIdRequestT& request);
+  wire::ClientMessageT ReplicaStatus(uint32_t node, uint64_t id);
+  std::unique_ptr<wire::TopicInfoT> Describe(const std::string& name) const;
   Partition* FindPartition(const std::string& topic, uint32_t partition);
   void Spawn(std::string name, std::function<void()> body);
 
@@ -188,12 +185,12 @@ class FakeBroker {
   absl::btree_map<std::string, std::vector<Partition>> topics_;
   absl::btree_map<uint64_t, uint32_t> producer_epochs_;
   uint64_t next_producer_id_ = 1000;
-  absl::btree_map<core::wire::Body, Fault> faults_;
+  absl::btree_map<wire::Body, Fault> faults_;
   std::vector<BatchFault> batch_faults_;
   absl::btree_map<std::pair<std::string, uint32_t>, size_t> produces_held_;
   absl::btree_map<std::pair<std::string, uint32_t>, size_t> produces_held_max_;
   uint64_t out_of_order_answers_ = 0;
-  absl::btree_map<core::wire::Body, uint64_t> requests_;
+  absl::btree_map<wire::Body, uint64_t> requests_;
   std::vector<std::shared_ptr<Session>> sessions_;
   absl::btree_set<io::FiberId> fibers_;
   io::WaitList appended_;
@@ -204,4 +201,4 @@ class FakeBroker {
   bool stopped_ = false;
 };
 
-}  // namespace meridian::client::testing
+}  // namespace meridian::core::client::testing

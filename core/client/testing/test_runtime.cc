@@ -6,7 +6,7 @@
 #include "io/disk.h"
 #include "io/sync.h"
 
-namespace meridian::client::testing {
+namespace meridian::core::client::testing {
 namespace {
 
 // One direction of a stream: bytes written by one end, read by the other.
@@ -213,4 +213,4 @@ bool TestRuntime::RunFiber(std::function<void()> body, io::Duration limit) {
   return RunUntil([&] { return *finished; }, limit);
 }
 
-}  // namespace meridian::client::testing
+}  // namespace meridian::core::client::testing

@@ -21,7 +21,7 @@
 #include "io/network.h"
 #include "io/runtime.h"
 
-namespace meridian::client::testing {
+namespace meridian::core::client::testing {
 
 class TestRuntime final : public io::Runtime {
  public:
@@ -57,4 +57,4 @@ class TestRuntime final : public io::Runtime {
   std::unique_ptr<io::Disk> disk_;
 };
 
-}  // namespace meridian::client::testing
+}  // namespace meridian::core::client::testing
