@@ -34,6 +34,10 @@ absl::StatusOr<std::vector<raft::Entry>> ReadEntriesAfter(log::Log& log, raft::I
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
+  for (size_t i = 0; i < entries.size(); i++) {
+    MERIDIAN_CHECK(entries[i].index.value() == after.value() + 1 + i, "entry {} at position {}",
+                   entries[i].index.ToString(), i);
+  }
   return entries;
 }
 
@@ -59,7 +63,12 @@ absl::Status AlignLogWithSnapshot(log::Log& log, const raft::SnapshotMeta& meta)
     }
   }
   MERIDIAN_PROBE("replica: log reset to continue after the snapshot at restart");
-  return log.Reset(after);
+  absl::Status reset = log.Reset(after);
+  if (reset.ok()) {
+    MERIDIAN_CHECK(log.start_offset() == after && log.end_offset() == after, "empty after {}",
+                   meta.index.ToString());
+  }
+  return reset;
 }
 
 // The last entry of the recovered log (the snapshot's if the log holds none after it).
@@ -229,6 +238,7 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
     }
   }
   const raft::LogPosition synced = RecoveredPosition(recovered.snapshot, recovered.entries);
+  MERIDIAN_CHECK(snapshot_index <= synced.index, "the log continues after the snapshot");
   MERIDIAN_CHECK(recovered.hard_state.commit <= synced.index, "reconciled: commit {} past log {}",
                  recovered.hard_state.commit.ToString(), synced.index.ToString());
   std::shared_ptr<Replica> replica(
@@ -263,15 +273,22 @@ Replica::Replica(io::Runtime& runtime, ReplicaOptions options, ReplicaObserver* 
       applied_waiters_(runtime),
       next_tick_(runtime.Now() + options_.tick) {
   MERIDIAN_CHECK(options_.tick.count() > 0);
+  MERIDIAN_CHECK(log_ != nullptr);
+  MERIDIAN_CHECK(options_.raft.id == runtime.node(), "replica of node {} on node {}",
+                 options_.raft.id.value(), runtime.node().value());
 }
 
 void Replica::Deliver(raft::Message message) {
+  // The peer dispatcher checked the envelope: the message is for this replica's node.
+  MERIDIAN_CHECK(message.to == options_.raft.id, "message for node {} delivered to {}",
+                 message.to.value(), options_.raft.id.value());
   if (!failure_.ok()) return;
   if (!inputs_.TrySend(std::move(message)))
     MERIDIAN_PROBE("replica: input queue full, message dropped");
 }
 
 void Replica::NodeLivenessChanged(io::NodeId node, bool live) {
+  MERIDIAN_CHECK(node != options_.raft.id, "a node never reports its own liveness");
   if (!failure_.ok()) return;
   pending_liveness_[node] = live;
   // One wake-up in the queue is enough; if the queue is full the driver is busy anyway and
@@ -313,6 +330,7 @@ void Replica::TickUpTo(io::Instant now) {
     next_tick_ = next_tick_ + options_.tick;
   }
   if (ticks > 1) MERIDIAN_PROBE("replica: caught up missed ticks");
+  MERIDIAN_CHECK(next_tick_ > now, "every tick due by now was delivered or skipped");
 }
 
 void Replica::ApplyLivenessChanges() {
@@ -350,6 +368,10 @@ void Replica::Handle(Input input) {
     proposal.result->Fulfil(index.status());
     return;
   }
+  // Only a leader takes a proposal, and appends it at the end of its log.
+  MERIDIAN_CHECK(raft_->role() == raft::Role::kLeader);
+  MERIDIAN_CHECK(*index == raft_->log().last_index(), "proposal at {}, log ends at {}",
+                 index->ToString(), raft_->log().last_index().ToString());
   proposal.result->Fulfil(std::make_pair(*index, raft_->term()));
 }
 
@@ -379,9 +401,12 @@ absl::Status Replica::StoreDeferredLearnerCommit() {
 // entries all that time, and damage to them would be taken for a torn tail.
 absl::Status Replica::MarkBeforeSleep() {
   if (!raft_->quiesced() || durable_mark_->position().IsAtLeast(synced_)) return absl::OkStatus();
-  return RetryWhileDiskFull(runtime_, [&] {
+  absl::Status marked = RetryWhileDiskFull(runtime_, [&] {
     return durable_mark_->Advance(synced_, runtime_.Now(), DurableMark::When::kNow);
   });
+  // (term, index) order is total: a mark not at least the log is below it and moves now.
+  if (marked.ok()) MERIDIAN_CHECK(durable_mark_->position().IsAtLeast(synced_));
+  return marked;
 }
 
 // Stores `state` (retrying while the disk is full). The durable mark first covers the commit
@@ -402,10 +427,18 @@ absl::Status Replica::StoreHardStateCoveredByMark(const raft::HardState& state) 
   }
   stored_hard_state_ = state;
   commit_stored_at_ = runtime_.Now();
+  // What Open relies on: the mark covers the commit stored, unless the log is below the mark in
+  // raft's order (being repaired, or a later term's uncommitted entries were replaced), and then
+  // a restart cuts the commit to what the log holds (ReconcileWithDurableMark).
+  MERIDIAN_CHECK(state.commit <= durable_mark_->position().index ||
+                     !synced_.IsAtLeast(durable_mark_->position()),
+                 "stored commit {} past the durable mark {}", state.commit.ToString(),
+                 durable_mark_->position().index.ToString());
   return absl::OkStatus();
 }
 
 absl::Status Replica::HandleReady() {
+  MERIDIAN_CHECK(failure_.ok(), "a failed replica persists nothing more");
   raft::Ready ready = raft_->GetReady();
   if (ready.snapshot.has_value()) {
     if (absl::Status s = InstallSnapshot(*ready.snapshot); !s.ok()) return s;
@@ -496,6 +529,9 @@ absl::Status Replica::MarkCoversAcknowledgement(const raft::Message& message) {
 absl::Status Replica::InstallSnapshot(const raft::Snapshot& snapshot) {
   // Ready step (0): durable before anything of this Ready (the acknowledgement included) leaves.
   MERIDIAN_CHECK(snapshot.meta.index > applied_, "a snapshot installed is past what we applied");
+  // From our term's leader, whose log held the snapshot's last entry: no term from the future.
+  MERIDIAN_CHECK(snapshot.meta.term <= raft_->term(), "snapshot of term {} in term {}",
+                 snapshot.meta.term.ToString(), raft_->term().ToString());
   if (absl::Status s = StoreSnapshot(runtime_.disk(), options_.dir, snapshot); !s.ok()) return s;
   if (absl::Status s = log_->Reset(core::Offset(snapshot.meta.index.value())); !s.ok()) return s;
   if (options_.state_machine != nullptr) {
@@ -510,6 +546,7 @@ absl::Status Replica::InstallSnapshot(const raft::Snapshot& snapshot) {
   synced_ = {snapshot.meta.term, snapshot.meta.index};
   // The log continues right after the snapshot, as Open's AlignLogWithSnapshot expects.
   MERIDIAN_CHECK(log_->end_offset() == core::Offset(snapshot.meta.index.value()));
+  MERIDIAN_CHECK(log_->start_offset() == log_->end_offset(), "nothing before the snapshot kept");
   applied_waiters_.NotifyAll();
   return absl::OkStatus();
 }
@@ -518,6 +555,7 @@ absl::Status Replica::HandleCompaction(const Compaction& compaction) {
   absl::StatusOr<raft::SnapshotMeta> meta = raft_->Compact(compaction.index, compaction.data);
   if (!meta.ok()) return meta.status();  // Refused; nothing changed.
   MERIDIAN_CHECK(raft_->snapshot().meta == *meta);
+  MERIDIAN_CHECK(meta->index <= applied_, "compacting only what was applied here");
   // Stored before any entry it covers is deleted: a crash in between keeps both.
   absl::Status status = StoreSnapshot(runtime_.disk(), options_.dir, raft_->snapshot());
   if (status.ok()) status = log_->TruncatePrefix(core::Offset(meta->index.value())).status();
@@ -530,9 +568,11 @@ absl::Status Replica::HandleCompaction(const Compaction& compaction) {
 }
 
 raft::Index Replica::RetentionIndex(uint64_t bytes_max) const {
-  if (bytes_max == 0) return snapshot_index_;
-  const core::Offset point = log_->RetentionPoint(0, bytes_max, 0);
-  return std::max(snapshot_index_, raft::Index(point.value()));
+  const core::Offset point =
+      bytes_max == 0 ? core::Offset(0) : log_->RetentionPoint(0, bytes_max, 0);
+  const raft::Index index = std::max(snapshot_index_, raft::Index(point.value()));
+  MERIDIAN_CHECK(index.value() <= log_->end_offset().value(), "retention past the log's end");
+  return index;
 }
 
 absl::Status Replica::Compact(raft::Index index, std::string data, io::Instant deadline) {
@@ -581,6 +621,8 @@ void Replica::Apply(const std::vector<raft::Entry>& committed) {
                    applied_.ToString());
     MERIDIAN_CHECK(entry.index <= raft_->log().commit(), "apply only below commit: {} past {}",
                    entry.index.ToString(), raft_->log().commit().ToString());
+    MERIDIAN_CHECK(entry.index <= synced_.index, "apply only what is durable here: {} past {}",
+                   entry.index.ToString(), synced_.index.ToString());
     applied_ = entry.index;
     applied_term_ = entry.term;
     applied_terms_[entry.index] = entry.term;
@@ -607,10 +649,15 @@ void Replica::FailStop(absl::Status why) {
 void Replica::PublishState() {
   const bool new_leadership = raft_->role() == raft::Role::kLeader &&
                               (role_ != raft::Role::kLeader || term_ != raft_->term());
+  MERIDIAN_CHECK(raft_->term() >= term_, "terms never go back");
+  MERIDIAN_CHECK(raft_->log().commit() >= commit_, "nor does the commit index");
   role_ = raft_->role();
   term_ = raft_->term();
   leader_ = raft_->leader();
+  MERIDIAN_CHECK(role_ != raft::Role::kLeader || leader_ == options_.raft.id);
   commit_ = raft_->log().commit();
+  MERIDIAN_CHECK(applied_ <= commit_, "applied {} past commit {}", applied_.ToString(),
+                 commit_.ToString());
   membership_ = raft_->membership();
   membership_index_ = raft_->membership_index();
   match_.clear();
@@ -660,6 +707,7 @@ void Replica::NoteVotersCaughtUp(io::Instant now) {
   } else if (commit_history_.empty() || commit_history_.back().second < commit_) {
     commit_history_.emplace_back(now, commit_);
   }
+  MERIDIAN_CHECK(commit_history_.back().second == commit_, "the newest sample is the commit");
   const io::Duration window = options_.tick * options_.raft.election_timeout_ticks;
   while (commit_history_.size() > 1 && now - commit_history_[1].first >= window) {
     commit_history_.pop_front();  // The one after it already reaches back a whole window.
@@ -683,7 +731,9 @@ void Replica::HandleMembershipChange(MembershipChange& change) {
     if (!transfer.ok()) return change.result->Fulfil(transfer);
     return change.result->Fulfil(raft_->log().last_index());
   }
-  change.result->Fulfil(raft_->ProposeConfChange(*change.change));
+  absl::StatusOr<raft::Index> index = raft_->ProposeConfChange(*change.change);
+  if (index.ok()) MERIDIAN_CHECK(raft_->role() == raft::Role::kLeader, "only a leader changes");
+  change.result->Fulfil(index);
 }
 
 absl::StatusOr<raft::Index> Replica::SendMembershipChange(MembershipChange change,
@@ -711,6 +761,7 @@ absl::Status Replica::TransferLeadership(io::NodeId target, io::Instant deadline
 }
 
 void Replica::NoteHeard(const raft::Message& message) {
+  MERIDIAN_CHECK(message.from != options_.raft.id, "the dispatcher refuses messages from us");
   if (!raft_->membership().IsMember(message.from)) return;
   member_heard_[message.from] = runtime_.Now();
   if (!raft_->membership().IsVoter(message.from)) return;
@@ -791,6 +842,7 @@ absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instan
     // Aborted if a suffix truncation (a new leader) removed the entry meanwhile.
     if (absl::Status s = log_->WaitDurable(OffsetOf(index), deadline); !s.ok()) return s;
     if (!failure_.ok()) return failure_;
+    MERIDIAN_CHECK(log_->durable_end_offset() > OffsetOf(index), "acknowledged before durable");
     return index;
   }
   absl::Status waited =
@@ -809,6 +861,10 @@ absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instan
                     index.ToString()));
   }
   if (applied->second != term) {
+    // Leader completeness: an entry committed at this index in an earlier term would have been
+    // in our leader's log, which appended ours there instead; so a later term took it.
+    MERIDIAN_CHECK(applied->second > term, "entry {} of term {} replaced by earlier term {}",
+                   index.ToString(), term.ToString(), applied->second.ToString());
     return absl::AbortedError(fmt::format("entry {} was taken by term {}, not {}", index.ToString(),
                                           applied->second.ToString(), term.ToString()));
   }
@@ -842,6 +898,8 @@ absl::StatusOr<std::vector<raft::Entry>> Replica::ReadEntries(raft::Index from, 
     MERIDIAN_CHECK(entries.empty() || entries.back().index.next() == index);
     entries.push_back(std::move(*entry));
   }
+  MERIDIAN_CHECK(entries.empty() ||
+                 (entries.front().index >= from && entries.back().index <= last));
   return entries;
 }
 

@@ -29,6 +29,8 @@ absl::Status WriteSeedLog(io::Runtime& runtime, const std::string& dir, const Gr
     if (!offset.ok()) return offset.status();
     expected = expected.next();
   }
+  // The log ends right after the last seed entry (offset = index - 1).
+  MERIDIAN_CHECK((*log)->end_offset() == core::Offset(expected.value() - 1));
   return (*log)->Sync();
 }
 

@@ -40,6 +40,8 @@ class Reader {
  private:
   template <typename T>
   bool Little(T* value, size_t width) {
+    MERIDIAN_CHECK(width <= sizeof(T));
+    MERIDIAN_CHECK(position_ <= bytes_.size());
     if (bytes_.size() - position_ < width) return false;
     *value = 0;
     for (size_t i = 0; i < width; i++) *value |= static_cast<T>(bytes_[position_ + i]) << (8 * i);
@@ -51,6 +53,9 @@ class Reader {
 };
 
 void PutNodes(std::vector<uint8_t>& out, const absl::btree_set<io::NodeId>& nodes) {
+  // Paired with ReadNodes: what we write is what a read accepts.
+  MERIDIAN_CHECK(nodes.size() <= raft::kMembersMax, "{} members", nodes.size());
+  MERIDIAN_CHECK(!nodes.contains(io::NodeId()), "node 0 is no member");
   PutU32(out, static_cast<uint32_t>(nodes.size()));
   for (io::NodeId node : nodes) PutU32(out, node.value());
 }
@@ -62,6 +67,7 @@ bool ReadNodes(Reader& reader, absl::btree_set<io::NodeId>* nodes) {
     uint32_t id = 0;
     if (!reader.U32(&id) || id == 0 || !nodes->insert(io::NodeId(id)).second) return false;
   }
+  MERIDIAN_CHECK(nodes->size() == count, "duplicates were refused");
   return true;
 }
 
