@@ -621,12 +621,16 @@ std::vector<std::string> Judge(const Run& run, const absl::StatusOr<checks::Chec
     }
   }
   if (!run.topic_ready) problems.push_back("the topic was never created");
-  if (run.send_ok_after_heal == 0) {
+  // A partition with no member left cannot take a write, whatever the protocol does: it is not
+  // asked to (it shows in the run's partitions_lost_for_good instead).
+  const bool some_partition_has_members = run.partitions_lost_for_good.size() < run.plan.partitions;
+  if (run.send_ok_after_heal == 0 && some_partition_has_members) {
     problems.push_back(fmt::format("no send was acknowledged in the {} after the heal",
                                    io::FormatDuration(kLivenessWindow)));
   } else {
     for (uint32_t partition = 0; partition < run.plan.partitions; partition++) {
       if (run.sends_ok_after_heal.contains(partition)) continue;
+      if (run.partitions_lost_for_good.contains(partition)) continue;
       problems.push_back(fmt::format(
           "partition {} took no write after the heal (others did): its group never recovered",
           partition));
@@ -812,6 +816,32 @@ std::optional<core::cluster::TopicRecord> LatestTopic(const BrokerRegistry& regi
   return latest;
 }
 
+// The workload topic's partitions none of whose members (voters, observers, a reassignment's
+// targets, as the most up-to-date live broker's metadata has them) is up or will come back: all
+// were servers the nemesis lost for good. It happens when the topic was placed while only the
+// nodes of one region had registered (the controller was slow to form under the fault mix, and
+// the admin creates the topic after 10 s of waiting anyway), so no voter or observer went to
+// another region, and then that region was lost for good.
+absl::btree_set<uint32_t> PartitionsLostForGood(const BrokerRegistry& registry,
+                                                const Nemesis& nemesis) {
+  absl::btree_set<uint32_t> lost;
+  const std::optional<core::cluster::TopicRecord> topic = LatestTopic(registry);
+  if (!topic.has_value()) return lost;
+  for (const core::cluster::PartitionRecord& partition : topic->partitions) {
+    bool member_left = false;
+    for (const std::vector<uint32_t>* members :
+         {&partition.replicas, &partition.observers, &partition.target_replicas,
+          &partition.target_observers}) {
+      for (uint32_t node : *members) {
+        member_left = member_left || !nemesis.lost_for_good().contains(io::NodeId(node));
+      }
+    }
+    MERIDIAN_CHECK(!partition.replicas.empty(), "partition {} has no voter", partition.partition);
+    if (!member_left) lost.insert(partition.partition);
+  }
+  return lost;
+}
+
 // region-loss-regional ends with every promoted partition back at its replication factor: the
 // run goes on (bounded) until the metadata shows each partition with that many voters and no
 // reassignment in progress, and fails (replication-not-restored) for any that is not.
@@ -973,6 +1003,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   for (io::NodeId node : world.nodes()) world.Start(node);
   world.RunUntil(run.stop_producing);
   registry.Sample();  // Before the restarts replace every broker.
+  run.partitions_lost_for_good = PartitionsLostForGood(registry, nemesis);
   result.under_replicated = CountUnderReplicatedLeaders(registry);
   result.leaders_off_preferred = CountLeadersOffPreferred(registry);
   // The durability audit: every server (even one a region loss took for good: its disk is still
@@ -1000,6 +1031,8 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   }
   for (std::string& problem : restoration.violations) result.violations.push_back(problem);
   result.replication_restored = restoration.replication_restored;
+  result.partitions_lost_for_good.assign(run.partitions_lost_for_good.begin(),
+                                         run.partitions_lost_for_good.end());
   result.reassignment_steps = reassignments.events.size();
   if (!plan.group_members.empty()) {
     for (std::string& problem : JudgeGroup(run, history)) {
