@@ -883,20 +883,32 @@ void CountFetchedBytes(Run& run, const client::Consumer& consumer, const std::st
 namespace {
 
 // Kinds that joined BrokerFaultKinds() after seeds were measured and cited in the docs: each is
-// drawn (1/2 per seed) and its events generated from its own random stream, so a seed that does
-// not draw it runs exactly as before. --kinds naming one generates it the ordinary way.
+// drawn (1/2 per seed) and its events generated from a random stream of its own, so a seed that
+// does not draw it runs exactly as before, and adding a kind here changes no other kind's draws.
+// --kinds naming one generates it the ordinary way.
+constexpr FaultKind kLateKinds[] = {FaultKind::kDiskFull, FaultKind::kDiskError};
+
+// The first late kind keeps the stream it was measured with.
+std::string LateKindStream(FaultKind kind) {
+  if (kind == kLateKinds[0]) return "late-kinds";
+  return fmt::format("late-kinds/{}", FaultKindName(kind));
+}
+
 std::vector<FaultEvent> WithLateKinds(const io::Random& root, const SimulationOptions& options,
                                       const NemesisTargets& targets,
                                       std::vector<FaultEvent> schedule) {
   if (!options.only_kinds.empty()) return schedule;
-  io::Random late = root.Fork("late-kinds");
-  SwarmConfig swarm{.fault_phase = options.fault_phase, .heal_phase = options.heal_phase};
-  for (FaultKind kind : {FaultKind::kDiskFull}) {
+  for (FaultKind kind : kLateKinds) {
     MERIDIAN_CHECK(!ReplicatedLogFaultKinds().contains(kind));
-    if (late.Chance(1, 2)) swarm.enabled.insert(kind);
+    MERIDIAN_CHECK(BrokerFaultKinds().contains(kind), "{} is late, so on", FaultKindName(kind));
+    io::Random late = root.Fork(LateKindStream(kind));
+    if (!late.Chance(1, 2)) continue;
+    SwarmConfig swarm{.fault_phase = options.fault_phase, .heal_phase = options.heal_phase};
+    swarm.enabled.insert(kind);
+    for (const FaultEvent& event : GenerateSchedule(late, swarm, targets)) {
+      schedule.push_back(event);
+    }
   }
-  if (swarm.enabled.empty()) return schedule;
-  for (const FaultEvent& event : GenerateSchedule(late, swarm, targets)) schedule.push_back(event);
   SortByTime(schedule);
   return schedule;
 }
@@ -906,9 +918,12 @@ std::vector<FaultEvent> WithLateKinds(const io::Random& root, const SimulationOp
 const absl::btree_set<FaultKind>& BrokerFaultKinds() {
   // Full disks too: a replica waits out ENOSPC and resumes (core/log), so the product survives
   // them. `meridian-sim --seeds=1..100 --kinds=<the others>,disk_full`: 0 failed (2026-12-01).
+  // Disk errors too: a replica fail-stops on EIO and its node exits and comes back as a
+  // supervisor restarts it (Nemesis::SupervisorRestart). `--seeds=1..260 --kinds=<the others>,
+  // disk_full,disk_error`: 0 failed (2026-12-01; sim/README.md).
   static const auto* kinds = [] {
     auto* all = new absl::btree_set<FaultKind>(ReplicatedLogFaultKinds());
-    all->insert(FaultKind::kDiskFull);
+    all->insert(std::begin(kLateKinds), std::end(kLateKinds));
     return all;
   }();
   return *kinds;
