@@ -44,17 +44,36 @@ TEST(BrokerSweep, Geo3x3Seeds1To100) {
 }
 
 // Disk errors (EIO): a replica fail-stops, its node exits and comes back as a supervisor would
-// restart it (Nemesis::SupervisorRestart; meridian-node's exit code 3). Every other kind is on
-// at once. Seed 11 failed until the reconciler retried a replica that EIO kept from starting
-// (its partition took no write after the heal). Not yet in the default mix.
+// restart it (Nemesis::SupervisorRestart; meridian-node's exit code 3). Every kind of the
+// default mix is on at once (there each is on in half the seeds). Seed 11 failed until the
+// reconciler retried a replica that EIO kept from starting (its partition took no write after
+// the heal).
 TEST(BrokerSweep, DiskErrorsWithEveryOtherKindSeeds1To40) {
   SimulationOptions options{.scenario = "geo-3x3"};
   options.only_kinds = BrokerFaultKinds();
-  options.only_kinds.insert(FaultKind::kDiskError);
+  ASSERT_TRUE(options.only_kinds.contains(FaultKind::kDiskError));
   const SweepTally tally = Sweep(options, 1, 40);
   EXPECT_EQ(tally.failed, 0);
   EXPECT_GT(tally.faults.count("disk_error") ? tally.faults.at("disk_error") : 0, 0u);
   EXPECT_TRUE(tally.probes.contains("broker: a replica fail-stopped"));
+}
+
+// Seed 179 of that mix: the controller forms so slowly under it that the admin, after waiting
+// 10 s for every server to register, creates the topic when only us-east's three servers have
+// (a regional topic homed there, with no observer, since no other region has a registered
+// node), and then us-east is lost for good. Its one partition has no member left: no protocol
+// can take a write there, and the per-partition liveness check used to fail the run for it
+// ("partition 0 took no write after the heal"). The run now says so instead. Seed 179 is a
+// witness, not a property: if a change moves its run elsewhere, find another seed whose topic
+// ends with no member left (partitions_lost_for_good in its JSON).
+TEST(BrokerSweep, APartitionWithNoMemberLeftIsNotAskedToTakeWrites) {
+  SimulationOptions options{.seed = 179, .scenario = "geo-3x3"};
+  options.only_kinds = BrokerFaultKinds();
+  const SimulationResult result = RunSimulation(options);
+  EXPECT_TRUE(result.ok()) << result.violations.front()
+                           << "\n  reproduce: " << ReproCommand(options);
+  EXPECT_EQ(result.consistency, "regional") << ReproCommand(options);
+  EXPECT_EQ(result.partitions_lost_for_good, std::vector<uint32_t>{0}) << ReproCommand(options);
 }
 
 TEST(BrokerSweep, Geo3x3Seeds101To200) {

@@ -1,5 +1,6 @@
 // Repro commands, JSON lines, parsing of CLI names, and shrinking of failing schedules.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <string_view>
@@ -165,6 +166,10 @@ std::string GeoJson(const SimulationResult& result) {
       fmt::format("\"consistency\":\"{}\",\"produce_ms\":{{\"p50\":{:.1f},\"p99\":{:.1f}}},",
                   result.consistency, result.produce_p50_ms, result.produce_p99_ms);
   out += fmt::format("\"leaders_off_preferred\":{},", result.leaders_off_preferred);
+  if (!result.partitions_lost_for_good.empty()) {
+    out += fmt::format("\"partitions_lost_for_good\":[{}],",
+                       fmt::join(result.partitions_lost_for_good, ","));
+  }
   if (result.rpo_records.has_value())
     out += fmt::format("\"rpo_records\":{},", *result.rpo_records);
   if (result.rto_s.has_value()) out += fmt::format("\"rto_s\":{:.3f},", *result.rto_s);

@@ -625,12 +625,16 @@ std::vector<std::string> Judge(const Run& run, const absl::StatusOr<checks::Chec
     }
   }
   if (!run.topic_ready) problems.push_back("the topic was never created");
-  if (run.send_ok_after_heal == 0) {
+  // A partition with no member left cannot take a write, whatever the protocol does: it is not
+  // asked to (it shows in the run's partitions_lost_for_good instead).
+  const bool some_partition_has_members = run.partitions_lost_for_good.size() < run.plan.partitions;
+  if (run.send_ok_after_heal == 0 && some_partition_has_members) {
     problems.push_back(fmt::format("no send was acknowledged in the {} after the heal",
                                    io::FormatDuration(kLivenessWindow)));
   } else {
     for (uint32_t partition = 0; partition < run.plan.partitions; partition++) {
       if (run.sends_ok_after_heal.contains(partition)) continue;
+      if (run.partitions_lost_for_good.contains(partition)) continue;
       problems.push_back(fmt::format(
           "partition {} took no write after the heal (others did): its group never recovered",
           partition));
@@ -816,6 +820,32 @@ std::optional<core::cluster::TopicRecord> LatestTopic(const BrokerRegistry& regi
   return latest;
 }
 
+// The workload topic's partitions none of whose members (voters, observers, a reassignment's
+// targets, as the most up-to-date live broker's metadata has them) is up or will come back: all
+// were servers the nemesis lost for good. It happens when the topic was placed while only the
+// nodes of one region had registered (the controller was slow to form under the fault mix, and
+// the admin creates the topic after 10 s of waiting anyway), so no voter or observer went to
+// another region, and then that region was lost for good.
+absl::btree_set<uint32_t> PartitionsLostForGood(const BrokerRegistry& registry,
+                                                const Nemesis& nemesis) {
+  absl::btree_set<uint32_t> lost;
+  const std::optional<core::cluster::TopicRecord> topic = LatestTopic(registry);
+  if (!topic.has_value()) return lost;
+  for (const core::cluster::PartitionRecord& partition : topic->partitions) {
+    bool member_left = false;
+    for (const std::vector<uint32_t>* members :
+         {&partition.replicas, &partition.observers, &partition.target_replicas,
+          &partition.target_observers}) {
+      for (uint32_t node : *members) {
+        member_left = member_left || !nemesis.lost_for_good().contains(io::NodeId(node));
+      }
+    }
+    MERIDIAN_CHECK(!partition.replicas.empty(), "partition {} has no voter", partition.partition);
+    if (!member_left) lost.insert(partition.partition);
+  }
+  return lost;
+}
+
 // region-loss-regional ends with every promoted partition back at its replication factor: the
 // run goes on (bounded) until the metadata shows each partition with that many voters and no
 // reassignment in progress, and fails (replication-not-restored) for any that is not.
@@ -858,20 +888,32 @@ void CountFetchedBytes(Run& run, const core::client::Consumer& consumer,
 namespace {
 
 // Kinds that joined BrokerFaultKinds() after seeds were measured and cited in the docs: each is
-// drawn (1/2 per seed) and its events generated from its own random stream, so a seed that does
-// not draw it runs exactly as before. --kinds naming one generates it the ordinary way.
+// drawn (1/2 per seed) and its events generated from a random stream of its own, so a seed that
+// does not draw it runs exactly as before, and adding a kind here changes no other kind's draws.
+// --kinds naming one generates it the ordinary way.
+constexpr FaultKind kLateKinds[] = {FaultKind::kDiskFull, FaultKind::kDiskError};
+
+// The first late kind keeps the stream it was measured with.
+std::string LateKindStream(FaultKind kind) {
+  if (kind == kLateKinds[0]) return "late-kinds";
+  return fmt::format("late-kinds/{}", FaultKindName(kind));
+}
+
 std::vector<FaultEvent> WithLateKinds(const io::Random& root, const SimulationOptions& options,
                                       const NemesisTargets& targets,
                                       std::vector<FaultEvent> schedule) {
   if (!options.only_kinds.empty()) return schedule;
-  io::Random late = root.Fork("late-kinds");
-  SwarmConfig swarm{.fault_phase = options.fault_phase, .heal_phase = options.heal_phase};
-  for (FaultKind kind : {FaultKind::kDiskFull}) {
+  for (FaultKind kind : kLateKinds) {
     MERIDIAN_CHECK(!ReplicatedLogFaultKinds().contains(kind));
-    if (late.Chance(1, 2)) swarm.enabled.insert(kind);
+    MERIDIAN_CHECK(BrokerFaultKinds().contains(kind), "{} is late, so on", FaultKindName(kind));
+    io::Random late = root.Fork(LateKindStream(kind));
+    if (!late.Chance(1, 2)) continue;
+    SwarmConfig swarm{.fault_phase = options.fault_phase, .heal_phase = options.heal_phase};
+    swarm.enabled.insert(kind);
+    for (const FaultEvent& event : GenerateSchedule(late, swarm, targets)) {
+      schedule.push_back(event);
+    }
   }
-  if (swarm.enabled.empty()) return schedule;
-  for (const FaultEvent& event : GenerateSchedule(late, swarm, targets)) schedule.push_back(event);
   SortByTime(schedule);
   return schedule;
 }
@@ -881,9 +923,12 @@ std::vector<FaultEvent> WithLateKinds(const io::Random& root, const SimulationOp
 const absl::btree_set<FaultKind>& BrokerFaultKinds() {
   // Full disks too: a replica waits out ENOSPC and resumes (core/log), so the product survives
   // them. `meridian-sim --seeds=1..100 --kinds=<the others>,disk_full`: 0 failed (2026-12-01).
+  // Disk errors too: a replica fail-stops on EIO and its node exits and comes back as a
+  // supervisor restarts it (Nemesis::SupervisorRestart). `--seeds=1..260 --kinds=<the others>,
+  // disk_full,disk_error`: 0 failed (2026-12-01; sim/README.md).
   static const auto* kinds = [] {
     auto* all = new absl::btree_set<FaultKind>(ReplicatedLogFaultKinds());
-    all->insert(FaultKind::kDiskFull);
+    all->insert(std::begin(kLateKinds), std::end(kLateKinds));
     return all;
   }();
   return *kinds;
@@ -979,6 +1024,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   for (io::NodeId node : world.nodes()) world.Start(node);
   world.RunUntil(run.stop_producing);
   registry.Sample();  // Before the restarts replace every broker.
+  run.partitions_lost_for_good = PartitionsLostForGood(registry, nemesis);
   result.under_replicated = CountUnderReplicatedLeaders(registry);
   result.leaders_off_preferred = CountLeadersOffPreferred(registry);
   // The durability audit: every server (even one a region loss took for good: its disk is still
@@ -1006,6 +1052,8 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   }
   for (std::string& problem : restoration.violations) result.violations.push_back(problem);
   result.replication_restored = restoration.replication_restored;
+  result.partitions_lost_for_good.assign(run.partitions_lost_for_good.begin(),
+                                         run.partitions_lost_for_good.end());
   result.reassignment_steps = reassignments.events.size();
   if (!plan.group_members.empty()) {
     for (std::string& problem : JudgeGroup(run, history)) {

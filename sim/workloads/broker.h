@@ -22,9 +22,9 @@ namespace meridian::sim {
 
 // Fault kinds the broker workload turns on (each with probability 1/2 per seed, unless --kinds
 // says otherwise): every network and process fault, clock skew, slow fsyncs, torn writes,
-// region loss and full disks. Not yet disk errors (a replica fail-stops on EIO and its node
-// restarts, Nemesis::SupervisorRestart; one seed in 260 still fails) and at-rest damage (bit
-// flips, misdirected writes): sim/README.md "The fault model" names the seeds that still fail.
+// region loss, full disks and disk errors (a replica fail-stops on EIO and its node restarts,
+// Nemesis::SupervisorRestart). Not yet at-rest damage (bit flips, misdirected writes):
+// sim/README.md "What a run is" names the seeds that still fail.
 const absl::btree_set<FaultKind>& BrokerFaultKinds();
 
 SimulationResult RunBrokerWorkload(const SimulationOptions& options,
