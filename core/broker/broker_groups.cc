@@ -29,8 +29,10 @@ absl::StatusOr<wire::MetadataCommandT> OffsetsTopicCommand(const Broker::State& 
   const uint32_t replication =
       std::min<uint32_t>(state.options.offsets_topic_replication_factor,
                          static_cast<uint32_t>(std::max<size_t>(metadata.nodes().size(), 1)));
-  absl::StatusOr<cluster::Placement> placement = metadata.Place(
-      {.partitions = state.options.offsets_topic_partitions, .replication_factor = replication});
+  absl::StatusOr<cluster::Placement> placement =
+      metadata.Place({.partitions = state.options.offsets_topic_partitions,
+                      .replication_factor = replication,
+                      .not_live = NodesNotLive(state)});
   if (!placement.ok()) return placement.status();
   wire::TopicCreateT create;
   create.name = std::string(kOffsetsTopic);
@@ -49,6 +51,9 @@ wire::ClientMessageT HandleFindCoordinator(Broker::State& state, uint64_t id,
   if (request.group.empty() || request.group.size() > wire::kNameBytesMax) {
     return ErrorMessage(id, ErrorCode::BadRequest,
                         fmt::format("group name must be 1 to {} bytes", wire::kNameBytesMax));
+  }
+  if (state.controller_machine->metadata.FindTopic(kOffsetsTopic) == nullptr) {
+    AwaitNodeLivenessKnown(state);  // Placing the offsets topic leaves out nodes not heard from.
   }
   if (state.controller->role() != raft::Role::kLeader) {
     return ErrorMessage(id, ErrorCode::NotLeader, "not the controller leader",

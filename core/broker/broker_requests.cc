@@ -216,6 +216,7 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
       !s.ok()) {
     return ErrorMessage(id, ErrorCode::InvalidConfig, std::string(s.message()));
   }
+  AwaitNodeLivenessKnown(state);  // Placement below leaves out nodes not heard from.
   if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
   const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
   if (metadata.FindTopic(request.name) != nullptr) {
@@ -227,7 +228,8 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
                       .replication_factor = request.replication_factor,
                       .consistency = request.consistency,
                       .home_region = request.home_region,
-                      .observers_per_region = request.observers_per_region});
+                      .observers_per_region = request.observers_per_region,
+                      .not_live = NodesNotLive(state)});
   if (!placement.ok()) return PlacementError(id, placement.status());
   if (state.options.planted.strong_voters_share_a_region) PlantSharedRegion(metadata, *placement);
   wire::TopicCreateT create;
@@ -251,6 +253,7 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
 wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
                                             const wire::CreatePartitionsRequestT& request) {
   if (IsInternalTopic(request.topic)) return InternalTopicError(id, request.topic);
+  AwaitNodeLivenessKnown(state);  // Placement below leaves out nodes not heard from.
   if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
   const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
   const cluster::TopicRecord* existing = metadata.FindTopic(request.topic);
@@ -270,7 +273,8 @@ wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
                       .replication_factor = existing->replication_factor,
                       .consistency = existing->consistency,
                       .home_region = existing->home_region,
-                      .observers_per_region = existing->observers_per_region});
+                      .observers_per_region = existing->observers_per_region,
+                      .not_live = NodesNotLive(state)});
   if (!placement.ok()) return PlacementError(id, placement.status());
   wire::CreatePartitionsResponseT response;
   if (request.validate_only) {  // Every check passed; nothing is proposed.

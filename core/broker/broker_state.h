@@ -166,6 +166,15 @@ void RunNodeLiveness(std::shared_ptr<Broker::State> state);
 // Tells a replica just started which of its members' nodes are not live now (later changes
 // reach it from RunNodeLiveness).
 void TellDownMembers(const Broker::State& state, replica::Replica& replica);
+// Controller leader: the registered nodes (other than this one) not heard from within the
+// liveness window, which placement leaves out. A leader in its first window may not have heard
+// from every live node yet: callers wait for AwaitNodeLivenessKnown first.
+absl::btree_set<uint32_t> NodesNotLive(const Broker::State& state);
+// On the controller leader, waits out the rest of its first liveness window (at most one
+// election timeout after its election); returns at once elsewhere. Callers re-check leadership.
+void AwaitNodeLivenessKnown(Broker::State& state);
+// Controller leader: starts this term's bookkeeping (leading_since, lease grants) once.
+void NoteControllerLeadership(Broker::State& state);
 
 // Where a broker's operational line goes: BrokerOptions::log if set, else stderr prefixed with
 // the node id. Broker::State::Log, and the fail-stop hook (which must not hold the state).

@@ -197,16 +197,24 @@ absl::StatusOr<wire::PartitionPromoteT> Promote(Broker::State& state, const std:
   return plan;
 }
 
+}  // namespace
+
+void NoteControllerLeadership(Broker::State& state) {
+  MERIDIAN_CHECK(state.controller->role() == raft::Role::kLeader);
+  if (state.controller->term() == state.leading_term) return;
+  state.leading_term = state.controller->term();
+  state.leading_since = state.runtime.Now();
+  state.lease_grants.clear();
+  state.groups_seen.clear();
+}
+
+namespace {
+
 // The controller leader's failure detector, one pass: the partitions overdue for promotion.
 std::vector<std::pair<std::string, uint32_t>> Overdue(Broker::State& state) {
   std::vector<std::pair<std::string, uint32_t>> overdue;
   if (state.controller->role() != raft::Role::kLeader) return overdue;
-  if (state.controller->term() != state.leading_term) {
-    state.leading_term = state.controller->term();
-    state.leading_since = state.runtime.Now();
-    state.lease_grants.clear();
-    state.groups_seen.clear();
-  }
+  NoteControllerLeadership(state);
   if (state.options.promotion_delay == io::Duration(0)) return overdue;
   for (const auto& [name, topic] : state.controller_machine->metadata.topics()) {
     if (topic.consistency != wire::Consistency::Regional) continue;

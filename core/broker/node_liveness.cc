@@ -82,6 +82,33 @@ void TellDownMembers(const Broker::State& state, replica::Replica& replica) {
   }
 }
 
+absl::btree_set<uint32_t> NodesNotLive(const Broker::State& state) {
+  absl::btree_set<uint32_t> not_live;
+  const io::Instant now = state.runtime.Now();
+  // Meant for after the leader's first window (AwaitNodeLivenessKnown); called before it, it
+  // leaves out more nodes than it should, never fewer.
+  // The metadata group never quiesces: its leader hears every live member each heartbeat.
+  for (const auto& [id, record] : state.controller_machine->metadata.nodes()) {
+    if (id == state.options.node_id) continue;
+    auto heard = state.node_heard_at.find(id);
+    if (heard == state.node_heard_at.end() || now - heard->second >= LivenessWindow(state)) {
+      not_live.insert(id);
+    }
+  }
+  return not_live;
+}
+
+void AwaitNodeLivenessKnown(Broker::State& state) {
+  // A loop: leadership may be lost and won again in a later term while it sleeps.
+  while (state.controller->role() == raft::Role::kLeader) {
+    NoteControllerLeadership(state);
+    const io::Instant known = state.leading_since + LivenessWindow(state);
+    if (state.runtime.Now() >= known) return;
+    MERIDIAN_PROBE("broker: placement waits for the new controller leader to hear every node");
+    if (!state.runtime.Sleep(known - state.runtime.Now()).ok()) return;  // Shutting down.
+  }
+}
+
 void RunNodeLiveness(std::shared_ptr<Broker::State> state) {
   const io::Duration interval = state->options.tick * state->options.raft.heartbeat_interval_ticks;
   MERIDIAN_CHECK(interval < LivenessWindow(*state), "liveness messages within the window");

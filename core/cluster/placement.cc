@@ -181,8 +181,10 @@ uint32_t StrongVotersPerRegionMax(uint32_t replication_factor) {
   return replication_factor - (replication_factor / 2 + 1);
 }
 
-absl::StatusOr<Placement> Place(const absl::btree_map<uint32_t, NodeRecord>& nodes,
-                                const PlacementRequest& request, uint64_t rotation) {
+namespace {
+
+absl::StatusOr<Placement> PlaceOn(const absl::btree_map<uint32_t, NodeRecord>& nodes,
+                                  const PlacementRequest& request, uint64_t rotation) {
   if (nodes.size() < request.replication_factor) {
     return absl::FailedPreconditionError(
         fmt::format("replication factor {} needs {} nodes; {} are registered",
@@ -238,6 +240,29 @@ absl::StatusOr<Placement> Place(const absl::btree_map<uint32_t, NodeRecord>& nod
         RegionalPartition(rings, placement, request.replication_factor, rotation + p));
   }
   return placement;
+}
+
+}  // namespace
+
+absl::StatusOr<Placement> Place(const absl::btree_map<uint32_t, NodeRecord>& nodes,
+                                const PlacementRequest& request, uint64_t rotation) {
+  if (request.not_live.empty()) return PlaceOn(nodes, request, rotation);
+  absl::btree_map<uint32_t, NodeRecord> live;
+  std::vector<uint32_t> left_out;
+  for (const auto& [id, record] : nodes) {
+    if (request.not_live.contains(id)) {
+      left_out.push_back(id);
+    } else {
+      live.emplace(id, record);
+    }
+  }
+  absl::StatusOr<Placement> placed = PlaceOn(live, request, rotation);
+  if (placed.ok() || left_out.empty()) return placed;
+  return absl::Status(placed.status().code(),
+                      fmt::format("{} (counting live nodes only: {} of {} registered; not heard "
+                                  "from lately, so left out: nodes {})",
+                                  std::string(placed.status().message()), live.size(), nodes.size(),
+                                  fmt::join(left_out, ", ")));
 }
 
 }  // namespace meridian::core::cluster

@@ -20,7 +20,8 @@
 // Within a region, consecutive picks alternate zones; preferred leaders (the first voter) rotate
 // with `rotation` (partitions created so far), so leadership is balanced over nodes.
 //
-// Pure and deterministic.
+// Only live nodes are placed on (`PlacementRequest::not_live` are left out; an error then says
+// which were). Pure and deterministic.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/status/statusor.h"
 #include "core/wire/client_generated.h"
 
@@ -45,6 +47,10 @@ struct PlacementRequest {
   // preferred (empty: no preference, rotated over every region).
   std::string home_region;
   uint32_t observers_per_region = 0;  // Regional.
+  // Registered nodes the controller has not heard from within its liveness window: left out, so
+  // a new partition is not born on nodes that may be gone (a region lost for good left topics
+  // created after it with no quorum, ever). Unspecified picks its mode from the nodes left.
+  absl::btree_set<uint32_t> not_live;
 };
 
 struct PartitionPlacement {

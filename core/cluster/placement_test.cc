@@ -203,5 +203,49 @@ TEST(Placement, UnspecifiedPicksStrongElseRegionalInTheLargestRegionElseSpread) 
   EXPECT_EQ(two->partitions[0].observers.size(), 1u);
 }
 
+// Seeds 106 and 147 of the disk-error mix: a region lost for good, then a topic created on its
+// nodes (registered, but gone), whose partitions could never reach a quorum.
+TEST(Placement, NodesNotLiveAreLeftOutAndAnErrorNamesThem) {
+  const auto nodes = Cluster({3, 3, 3});  // r0: 1-3, r1: 4-6, r2: 7-9.
+  const absl::btree_set<uint32_t> r1_gone = {4, 5, 6};
+  for (wire::Consistency mode :
+       {wire::Consistency::Regional, wire::Consistency::Spread, wire::Consistency::Unspecified}) {
+    absl::StatusOr<Placement> placed = Place(
+        nodes, {.partitions = 6, .replication_factor = 3, .consistency = mode, .not_live = r1_gone},
+        0);
+    ASSERT_TRUE(placed.ok()) << placed.status();
+    EXPECT_NE(placed->home_region, "r1");
+    for (const PartitionPlacement& partition : placed->partitions) {
+      for (uint32_t node : partition.voters) EXPECT_FALSE(r1_gone.contains(node)) << node;
+      for (uint32_t node : partition.observers) EXPECT_FALSE(r1_gone.contains(node)) << node;
+    }
+  }
+  // Unspecified picks from what is live: two live regions cannot hold a strong topic.
+  absl::StatusOr<Placement> chosen =
+      Place(nodes, {.replication_factor = 3, .not_live = r1_gone}, 0);
+  ASSERT_TRUE(chosen.ok());
+  EXPECT_EQ(chosen->consistency, wire::Consistency::Regional);
+  // Asked for strong, or for a home region that is down: refused, naming the nodes left out.
+  absl::StatusOr<Placement> strong = Place(
+      nodes,
+      {.replication_factor = 3, .consistency = wire::Consistency::Strong, .not_live = r1_gone}, 0);
+  ASSERT_FALSE(strong.ok());
+  EXPECT_EQ(strong.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(strong.status().message().find("left out: nodes 4, 5, 6"), std::string::npos)
+      << strong.status();
+  absl::StatusOr<Placement> home_down = Place(nodes,
+                                              {.replication_factor = 3,
+                                               .consistency = wire::Consistency::Regional,
+                                               .home_region = "r1",
+                                               .not_live = r1_gone},
+                                              0);
+  EXPECT_FALSE(home_down.ok());
+  // Too few live nodes for the replication factor.
+  absl::StatusOr<Placement> few =
+      Place(Cluster({3}), {.replication_factor = 3, .not_live = {2}}, 0);
+  ASSERT_FALSE(few.ok());
+  EXPECT_NE(few.status().message().find("2 of 3 registered"), std::string::npos) << few.status();
+}
+
 }  // namespace
 }  // namespace meridian::core::cluster
