@@ -161,9 +161,11 @@ absl::StatusOr<StoredHardState> DecodeHardState(std::span<const uint8_t> bytes) 
 }
 
 // Replaces `<dir>/<name>` with `bytes` atomically and durably: write a temporary file, fsync
-// it, rename it over, fsync the directory.
+// it, rename it over, fsync the directory. The bytes go in writes of at most `write_bytes_max`
+// (0: one write): the hard state writes each copy on its own, so that one misdirected write
+// cannot misplace both.
 absl::Status ReplaceFileDurably(io::Disk& disk, const std::string& dir, const std::string& name,
-                                std::span<const uint8_t> bytes) {
+                                std::span<const uint8_t> bytes, size_t write_bytes_max = 0) {
   MERIDIAN_CHECK(!name.empty());
   MERIDIAN_CHECK(name.find('/') == std::string::npos, "a file name, not a path: '{}'", name);
   MERIDIAN_CHECK(!bytes.empty(), "an empty file would read back as damage");
@@ -171,7 +173,12 @@ absl::Status ReplaceFileDurably(io::Disk& disk, const std::string& dir, const st
   absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(temporary, io::OpenMode::kCreate);
   if (!file.ok()) return file.status();
   if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
-  if (absl::Status s = (*file)->WriteAt(0, bytes); !s.ok()) return s;
+  const size_t step = write_bytes_max == 0 ? bytes.size() : write_bytes_max;
+  for (size_t offset = 0; offset < bytes.size(); offset += step) {
+    const std::span<const uint8_t> part =
+        bytes.subspan(offset, std::min(step, bytes.size() - offset));
+    if (absl::Status s = (*file)->WriteAt(offset, part); !s.ok()) return s;
+  }
   if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
   if (absl::Status s = disk.Rename(temporary, fmt::format("{}/{}", dir, name)); !s.ok()) return s;
   return disk.SyncDir(dir);
@@ -321,7 +328,7 @@ absl::Status StoreHardState(io::Disk& disk, const std::string& dir, const Stored
   // The first store of this format (a new replica, one whose hard state was lost, or a version 1
   // file) replaces the file atomically: writing in place over what is there could tear it.
   if (stored.sequence == 1 || absl::IsNotFound(file.status())) {
-    return ReplaceFileDurably(disk, dir, "hard_state", image);
+    return ReplaceFileDurably(disk, dir, "hard_state", image, kHardStateCopyBytes);
   }
   if (!file.ok()) return file.status();
   // In place, one write per copy (a misdirected write then misplaces one copy, and the other
