@@ -45,8 +45,11 @@ TEST(BrokerSweep, Geo3x3Seeds1To100) {
 
 // Disk errors (EIO): a replica fail-stops, its node exits and comes back as a supervisor would
 // restart it (Nemesis::SupervisorRestart; meridian-node's exit code 3). Every other kind is on
-// at once. Seed 11 failed until the reconciler retried a replica that EIO kept from starting
-// (its partition took no write after the heal). Not yet in the default mix.
+// at once (bit flips and misdirected writes too, since they joined BrokerFaultKinds(); seed 18
+// failed until the first store of a hard state wrote its two copies in separate writes: one
+// misdirected write had misplaced both). Seed 11 failed until the reconciler retried a replica
+// that EIO kept from starting (its partition took no write after the heal). Not yet in the
+// default mix.
 TEST(BrokerSweep, DiskErrorsWithEveryOtherKindSeeds1To40) {
   SimulationOptions options{.scenario = "geo-3x3"};
   options.only_kinds = BrokerFaultKinds();

@@ -865,8 +865,23 @@ std::vector<FaultEvent> WithLateKinds(const io::Random& root, const SimulationOp
     MERIDIAN_CHECK(!ReplicatedLogFaultKinds().contains(kind));
     if (late.Chance(1, 2)) swarm.enabled.insert(kind);
   }
-  if (swarm.enabled.empty()) return schedule;
-  for (const FaultEvent& event : GenerateSchedule(late, swarm, targets)) schedule.push_back(event);
+  // Damage at rest (2026-12-01: core/replica repairs a damaged hard state, snapshot or durable
+  // mark from peers): a stream of its own, so the kinds above generate what they did.
+  io::Random damage_random = root.Fork("late-kinds-damage-at-rest");
+  SwarmConfig damage{.fault_phase = options.fault_phase, .heal_phase = options.heal_phase};
+  for (FaultKind kind : {FaultKind::kBitFlip, FaultKind::kMisdirectedWrite}) {
+    if (damage_random.Chance(1, 2)) damage.enabled.insert(kind);
+  }
+  if (swarm.enabled.empty() && damage.enabled.empty()) return schedule;
+  if (!swarm.enabled.empty()) {
+    for (const FaultEvent& event : GenerateSchedule(late, swarm, targets))
+      schedule.push_back(event);
+  }
+  if (!damage.enabled.empty()) {
+    for (const FaultEvent& event : GenerateSchedule(damage_random, damage, targets)) {
+      schedule.push_back(event);
+    }
+  }
   SortByTime(schedule);
   return schedule;
 }
@@ -879,6 +894,9 @@ const absl::btree_set<FaultKind>& BrokerFaultKinds() {
   static const auto* kinds = [] {
     auto* all = new absl::btree_set<FaultKind>(ReplicatedLogFaultKinds());
     all->insert(FaultKind::kDiskFull);
+    // Damage at rest: repaired from peers (core/replica/README.md). With every other kind on,
+    // `--kinds=<the others>,bit_flip` and `...,misdirected_write`, seeds 1..200: 0 failed each.
+    all->insert({FaultKind::kBitFlip, FaultKind::kMisdirectedWrite});
     return all;
   }();
   return *kinds;
