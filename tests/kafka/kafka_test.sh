@@ -294,7 +294,13 @@ leader=$(partition_leader idempotent 0)
 wait "${NODE_PID[$leader]}" 2>/dev/null || true
 start_node "$leader"
 wait_until 60 "node $leader back" cluster_ready
-cli topic create native-keys --partitions=3 --replication-factor=3 >/dev/null || fail "topic create"
+# Placement uses live nodes only: until the controller hears the restarted node again, an RF 3
+# topic is refused (NotEnoughReplicas naming it), so creation is retried until it is placed.
+create_native_keys() {
+  cli topic create native-keys --partitions=3 --replication-factor=3 >/dev/null 2>&1 ||
+    cli topic describe native-keys >/dev/null 2>&1
+}
+wait_until 30 "'native-keys' created on three live nodes" create_native_keys
 wait_until 30 "every partition of 'native-keys' led" topic_caught_up native-keys
 seq 0 499 | sed 's/^/key-/; s/$/,x/' | cli produce native-keys --key-separator=, 2>/dev/null ||
   fail "meridian produce"
