@@ -187,7 +187,7 @@ absl::StatusOr<Placement> PlaceOn(const absl::btree_map<uint32_t, NodeRecord>& n
                                   const PlacementRequest& request, uint64_t rotation) {
   if (nodes.size() < request.replication_factor) {
     return absl::FailedPreconditionError(
-        fmt::format("replication factor {} needs {} nodes; {} are registered",
+        fmt::format("replication factor {} needs {} nodes; {} are available",
                     request.replication_factor, request.replication_factor, nodes.size()));
   }
   if (request.consistency != wire::Consistency::Unspecified &&
