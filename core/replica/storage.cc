@@ -74,6 +74,7 @@ bool ReadNodes(Reader& reader, absl::btree_set<io::NodeId>* nodes) {
 }  // namespace
 
 std::vector<uint8_t> EncodeEntry(const raft::Entry& entry) {
+  MERIDIAN_CHECK(!entry.elided, "entry {} written without its data", entry.index.ToString());
   MERIDIAN_CHECK(entry.data.size() <= kEntryDataBytesMax);
   // Paired with DecodeEntry's validation: what we write is what a read accepts.
   if (entry.kind == raft::EntryKind::kConfig) {

@@ -43,7 +43,8 @@ class TestNet {
     RaftOptions options = nodes_.at(id)->options();
     storage_[id].Crash();
     nodes_[id] =
-        std::make_unique<Raft>(options, storage_[id].ForRestart(), io::Random(id.value() + 100));
+        std::make_unique<Raft>(options, storage_[id].ForRestart(options.entry_cache_bytes_max),
+                               io::Random(id.value() + 100));
   }
 
   // Restart with the commit index core/replica may have stored: only with the last term or
@@ -71,9 +72,9 @@ class TestNet {
     storage.synced = keep;
     // As core/replica does for a cut log.
     storage.hard_state.commit = std::min(storage.hard_state.commit, Index(keep));
-    RestartState restart = storage.ForRestart();
-    restart.durable_before = durable_before;
     RaftOptions options = nodes_.at(id)->options();
+    RestartState restart = storage.ForRestart(options.entry_cache_bytes_max);
+    restart.durable_before = durable_before;
     nodes_[id] = std::make_unique<Raft>(options, std::move(restart), io::Random(node_id + 200));
   }
   Raft& node(uint32_t id) { return *nodes_.at(NodeId(id)); }
