@@ -31,20 +31,26 @@ World::World(WorldOptions options)
 
 World::~World() {
   // Tear nodes down in id order before the network they reference.
-  for (auto& [id, node] : nodes_) node->runtime.reset();
+  for (auto& node : nodes_) {
+    if (node != nullptr) node->runtime.reset();
+  }
   events_.clear();
 }
 
+World::Node* World::FindNode(io::NodeId node) const {
+  return node.value() < nodes_.size() ? nodes_[node.value()].get() : nullptr;
+}
+
 World::Node& World::node_at(io::NodeId node) {
-  auto it = nodes_.find(node);
-  MERIDIAN_CHECK(it != nodes_.end(), "unknown node {}", node.ToString());
-  return *it->second;
+  Node* found = FindNode(node);
+  MERIDIAN_CHECK(found != nullptr, "unknown node {}", node.ToString());
+  return *found;
 }
 
 const World::Node& World::node_at(io::NodeId node) const {
-  auto it = nodes_.find(node);
-  MERIDIAN_CHECK(it != nodes_.end(), "unknown node {}", node.ToString());
-  return *it->second;
+  const Node* found = FindNode(node);
+  MERIDIAN_CHECK(found != nullptr, "unknown node {}", node.ToString());
+  return *found;
 }
 
 void World::AddNode(io::NodeId node, std::string host, NodeMain main) {
@@ -52,15 +58,19 @@ void World::AddNode(io::NodeId node, std::string host, NodeMain main) {
 }
 
 void World::AddNode(io::NodeId node, std::string host, Location location, NodeMain main) {
-  MERIDIAN_CHECK(!nodes_.contains(node), "node {} added twice", node.ToString());
+  MERIDIAN_CHECK(node.value() < kNodeIdsMax, "node id {} past {}", node.ToString(), kNodeIdsMax);
+  MERIDIAN_CHECK(FindNode(node) == nullptr, "node {} added twice", node.ToString());
   if (!options_.topology.has(node)) options_.topology.Place(node, std::move(location));
-  for (const auto& [id, other] : nodes_) MERIDIAN_CHECK(other->host != host, "host {} twice", host);
+  for (const auto& other : nodes_) {
+    if (other != nullptr) MERIDIAN_CHECK(other->host != host, "host {} twice", host);
+  }
   auto entry = std::make_unique<Node>();
   entry->id = node;
   entry->host = std::move(host);
   entry->main = std::move(main);
   entry->disk = std::make_unique<SimDisk>(*this, node);
-  nodes_.emplace(node, std::move(entry));
+  if (nodes_.size() <= node.value()) nodes_.resize(node.value() + 1);
+  nodes_[node.value()] = std::move(entry);
 }
 
 void World::Start(io::NodeId id) {
@@ -126,7 +136,9 @@ const std::string& World::host(io::NodeId node) const { return node_at(node).hos
 
 std::vector<io::NodeId> World::nodes() const {
   std::vector<io::NodeId> ids;
-  for (const auto& [id, node] : nodes_) ids.push_back(id);
+  for (const auto& node : nodes_) {
+    if (node != nullptr) ids.push_back(node->id);
+  }
   return ids;
 }
 
@@ -149,8 +161,9 @@ void World::RunRunnableFibers() {
   bool ran = true;
   while (ran) {
     ran = false;
-    for (auto& [id, node] : nodes_) {
-      if (node->runtime != nullptr && node->runtime->scheduler().runnable_fibers() > 0) {
+    for (auto& node : nodes_) {
+      if (node != nullptr && node->runtime != nullptr &&
+          node->runtime->scheduler().runnable_fibers() > 0) {
         node->runtime->scheduler().RunUntilIdle();
         ran = true;
       }
@@ -164,9 +177,9 @@ void World::FoldIntoTraceHash(const EventKey& key, const Event& event) {
   h = io::Mix64(h ^ event.node.value());
   h = io::Mix64(h ^ io::HashLabel(event.kind));
   h = io::Mix64(h ^ random_.draws());
-  auto node = nodes_.find(event.node);
-  if (node != nodes_.end() && node->second->runtime != nullptr) {
-    h = io::Mix64(h ^ node->second->runtime->random().draws());
+  const Node* node = FindNode(event.node);
+  if (node != nullptr && node->runtime != nullptr) {
+    h = io::Mix64(h ^ node->runtime->random().draws());
   }
   trace_hash_ = h;
 }
@@ -193,9 +206,8 @@ bool World::Step() {
   events_.erase(it);
   MERIDIAN_CHECK(key.first >= now_.nanos(), "time went backwards");
   now_ = io::Instant::FromNanos(key.first);
-  auto owner = nodes_.find(event.node);
-  if (owner != nodes_.end()) {
-    const Node& node = *owner->second;
+  if (const Node* owner = FindNode(event.node); owner != nullptr) {
+    const Node& node = *owner;
     if (event.incarnation != 0 &&
         (node.runtime == nullptr || node.incarnation != event.incarnation)) {
       return true;

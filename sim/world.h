@@ -62,6 +62,8 @@ class World {
   // fails.
   static constexpr uint64_t kEventsPerVirtualSecondMax = uint64_t{1} << 18;
   static_assert(kEventsPerVirtualSecondMax < kEventsMax);
+  // Node ids index an array (nodes_): a world has at most this many ids.
+  static constexpr uint64_t kNodeIdsMax = 4096;
 
   explicit World(WorldOptions options);
   ~World();
@@ -150,7 +152,10 @@ class World {
   io::Instant now_;
   uint64_t next_sequence_ = 1;
   absl::btree_map<EventKey, Event> events_;
-  absl::btree_map<io::NodeId, std::unique_ptr<Node>> nodes_;
+  // Indexed by node id (null where no node has that id), so a lookup per event is an array
+  // access and iteration is in id order (a btree map here cost ~9% of a geo-3x3 run).
+  std::vector<std::unique_ptr<Node>> nodes_;
+  Node* FindNode(io::NodeId node) const;
   std::unique_ptr<SimNetwork> network_;
   uint64_t trace_hash_ = 0x6d6572696469616eULL;  // "meridian"
   uint64_t events_executed_ = 0;
