@@ -1,5 +1,6 @@
 #include "io/scheduler.h"
 
+#include <algorithm>
 #include <boost/context/fiber.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
 #include <exception>
@@ -119,15 +120,20 @@ void Scheduler::Shutdown() {
   MERIDIAN_CHECK(!InFiber(), "a scheduler cannot shut down from one of its fibers");
   shutting_down_ = true;
   runnable_.clear();
-  // Unwind in id order (deterministic). Unwinding may not spawn or suspend, so the map only
-  // shrinks while we walk it.
-  while (!fibers_.empty()) {
-    Fiber& fiber = *fibers_.begin()->second;
-    const FiberId id = fiber.id;
-    fiber.unwind = true;
-    Resume(fiber);  // Finishes the fiber and frees `fiber`.
+  // Unwind in id order (deterministic). Unwinding may not spawn or suspend, so no fiber
+  // appears meanwhile, and each unwinding finishes only itself.
+  std::vector<FiberId> ids;
+  ids.reserve(fibers_.size());
+  for (const auto& [id, fiber] : fibers_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (FiberId id : ids) {
+    auto it = fibers_.find(id);
+    MERIDIAN_CHECK(it != fibers_.end(), "fiber {} finished while another unwound", id.value());
+    it->second->unwind = true;
+    Resume(*it->second);  // Finishes the fiber and frees it.
     MERIDIAN_CHECK(!IsAlive(id), "fiber did not finish while unwinding");
   }
+  MERIDIAN_CHECK(fibers_.empty(), "a fiber appeared while unwinding");
 }
 
 FiberId Scheduler::Spawn(std::string name, std::function<void()> body) {

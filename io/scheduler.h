@@ -21,8 +21,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
-#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
 
 namespace meridian::io {
 
@@ -33,6 +34,10 @@ class FiberId {
   constexpr uint64_t value() const { return value_; }
   constexpr bool valid() const { return value_ != 0; }
   constexpr auto operator<=>(const FiberId&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, FiberId id) {
+    return H::combine(std::move(h), id.value_);
+  }
 
  private:
   uint64_t value_ = 0;
@@ -92,7 +97,9 @@ class Scheduler {
   void SwitchToScheduler(Fiber& fiber);
   void Finish(FiberId id);
 
-  absl::btree_map<FiberId, std::unique_ptr<Fiber>> fibers_;
+  // Looked up on every wake and resume (a btree map here was the simulator's hottest lookup);
+  // never iterated, so its order cannot leak into a run (Shutdown sorts the ids first).
+  absl::flat_hash_map<FiberId, std::unique_ptr<Fiber>> fibers_;
   std::deque<FiberId> runnable_;
   Fiber* current_ = nullptr;
   uint64_t next_fiber_id_ = 1;
