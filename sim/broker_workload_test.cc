@@ -45,7 +45,9 @@ TEST(BrokerSweep, Geo3x3Seeds1To100) {
 
 // Disk errors (EIO): a replica fail-stops, its node exits and comes back as a supervisor would
 // restart it (Nemesis::SupervisorRestart; meridian-node's exit code 3). Every kind of the
-// default mix is on at once (there each is on in half the seeds). Seed 11 failed until the
+// default mix is on at once (there each is on in half the seeds), bit flips and misdirected
+// writes included: seed 18 failed until the first store of a hard state wrote its two copies in
+// separate writes (one misdirected write had misplaced both). Seed 11 failed until the
 // reconciler retried a replica that EIO kept from starting (its partition took no write after
 // the heal).
 TEST(BrokerSweep, DiskErrorsWithEveryOtherKindSeeds1To40) {
