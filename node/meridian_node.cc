@@ -61,6 +61,9 @@ ABSL_FLAG(bool, quiesce_idle_partitions, true,
           "\"Quiet partitions\"). Every node of a cluster should use the same setting.");
 ABSL_FLAG(uint64_t, segment_bytes, 64ull << 20,
           "Partition log segment size; retention deletes whole segments (4096..1 GiB).");
+ABSL_FLAG(uint64_t, raft_entry_cache_bytes, meridian::core::raft::kEntryCacheBytesMaxDefault,
+          "Per raft group: bytes of applied, durable entries kept in memory for followers a little "
+          "behind; older entries are read back from the log (0..1 GiB).");
 ABSL_FLAG(int64_t, retention_check_ms, 5000,
           "How often each partition's retention is evaluated (>= 10).");
 ABSL_FLAG(int64_t, promotion_delay_ms, 30000,
@@ -363,6 +366,10 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
   options.segment_bytes = absl::GetFlag(FLAGS_segment_bytes);
   if (options.segment_bytes < 4096 || options.segment_bytes > (uint64_t{1} << 30)) {
     return absl::InvalidArgumentError("--segment_bytes must be in 4096..1073741824");
+  }
+  options.raft.entry_cache_bytes_max = absl::GetFlag(FLAGS_raft_entry_cache_bytes);
+  if (options.raft.entry_cache_bytes_max > (uint64_t{1} << 30)) {
+    return absl::InvalidArgumentError("--raft_entry_cache_bytes must be in 0..1073741824");
   }
   if (absl::GetFlag(FLAGS_retention_check_ms) < 10) {
     return absl::InvalidArgumentError("--retention_check_ms must be at least 10");

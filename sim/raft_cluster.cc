@@ -369,6 +369,10 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
     replica_options.raft.id = io::NodeId(i);
     replica_options.raft.bootstrap = membership;
     replica_options.raft.planted_bug = options.bug;
+    // Even seeds keep no entry cache (raft_log.h): every entry a lagging follower needs, and
+    // every entry re-applied after a restart, is read back from the log; odd seeds the default.
+    replica_options.raft.entry_cache_bytes_max =
+        options.seed % 2 == 0 ? 0 : core::raft::kEntryCacheBytesMaxDefault;
     replica_options.tick = milliseconds(50);  // Election timeout 500 ms > the 300 ms geo RTT.
     world.AddNode(io::NodeId(i), addresses[i - 1].host,
                   [&observer, replica_options, address = addresses[i - 1]](io::Runtime& rt) {

@@ -36,6 +36,10 @@ absl::Status ValidateEntry(const Message& message, size_t position, Term previou
       }
       return absl::OkStatus();
     case EntryKind::kConfig:
+      // The entry cache keeps a configuration entry as its membership alone (raft_log.h).
+      if (!entry.data.empty()) {
+        return Invalid(fmt::format("config entry {} carries data", entry.index.ToString()));
+      }
       if (absl::Status status = ValidateMembership(entry.membership); !status.ok()) {
         return Invalid(fmt::format("config entry {}: {}", entry.index.ToString(),
                                    std::string(status.message())));

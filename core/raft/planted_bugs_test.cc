@@ -195,7 +195,9 @@ TEST(PlantedBugs, ReplayOneSeed) {
   ClusterOptions options{.voters = static_cast<uint32_t>(EnvNumber("RAFT_HARNESS_VOTERS", 3)),
                          .spares = static_cast<uint32_t>(EnvNumber("RAFT_HARNESS_SPARES", 0)),
                          .seed = seed,
-                         .compaction = EnvNumber("RAFT_HARNESS_COMPACTION", 1) != 0};
+                         .compaction = EnvNumber("RAFT_HARNESS_COMPACTION", 1) != 0,
+                         .entry_cache_bytes_max = EnvNumber("RAFT_HARNESS_ENTRY_CACHE_BYTES",
+                                                            kEntryCacheBytesMaxDefault)};
   for (int i = 0; i <= static_cast<int>(kPlantedBugLast); i++) {
     const auto bug = static_cast<PlantedBug>(i);
     if (bug_name != nullptr && std::string(PlantedBugName(bug)) == bug_name) {

@@ -34,7 +34,8 @@ Index ClampCommit(const RaftOptions& options, const RestartState& restart) {
 Raft::Raft(const RaftOptions& options, RestartState restart, io::Random random)
     : options_(options),
       random_(random),
-      log_(RestartSnapshot(restart), std::move(restart.entries), ClampCommit(options, restart)) {
+      log_(RestartSnapshot(restart), std::move(restart.entries), ClampCommit(options, restart),
+           options.entry_cache_bytes_max) {
   MERIDIAN_CHECK(options_.id != kNoNode, "node id 0 is reserved");
   MERIDIAN_CHECK(options_.heartbeat_interval_ticks >= 1);
   MERIDIAN_CHECK(options_.heartbeat_interval_ticks < options_.election_timeout_ticks,
@@ -754,7 +755,9 @@ Ready Raft::GetReady() {
   ready.messages = std::move(messages_);
   messages_.clear();
   ready_applied_to_ = ApplyLimit();
-  ready.committed_entries = log_.CommittedUnapplied(ready_applied_to_);
+  ready.committed_entries = log_.CommittedUnapplied(ready_applied_to_, kReadyApplyBytesMax);
+  // A long unapplied tail (after a restart) is handed out in steps; HasReady stays true.
+  if (!ready.committed_entries.empty()) ready_applied_to_ = ready.committed_entries.back().index;
   ready_outstanding_ = true;
   Invariants();
   return ready;

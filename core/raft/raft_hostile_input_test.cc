@@ -160,6 +160,11 @@ TEST(HostileInput, MalformedAppendsAreDroppedAndLeaveTheLogAlone) {
                     .index = next,
                     .kind = EntryKind::kConfig,
                     .membership = Membership{.voters = {NodeId(1)}, .learners = {NodeId(1)}}}}),
+      append({Entry{.term = t,  // A configuration carrying data (raft keeps it as membership).
+                    .index = next,
+                    .kind = EntryKind::kConfig,
+                    .data = "x",
+                    .membership = Membership{.voters = {NodeId(1)}}}}),
       append({Entry{.term = t, .index = next, .data = std::string(kEntryBytesMax + 1, 'x')}}),
       append(std::vector<Entry>(kBatchEntriesMax + 1)),  // Too many (and gaps).
   };

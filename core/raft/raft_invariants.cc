@@ -73,7 +73,7 @@ void Raft::Invariants() {
       uint32_t pending = 0;
       const uint64_t own_from = std::max(log_.commit().value(), leader_inherited_end_.value());
       for (uint64_t i = own_from + 1; i <= log_.last_index().value(); i++) {
-        pending += log_.At(Index(i)).kind == EntryKind::kConfig ? 1 : 0;
+        pending += log_.KindAt(Index(i)) == EntryKind::kConfig ? 1 : 0;
       }
       MERIDIAN_CHECK(pending <= 1, "{} uncommitted configuration changes", pending);
     }

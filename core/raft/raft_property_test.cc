@@ -44,14 +44,18 @@ rc::Gen<std::vector<Op>> GenSchedule(Mix mix) {
   });
 }
 
-void CheckSchedule(uint32_t voters, uint32_t spares, Mix mix = Mix::kSwarm) {
+void CheckSchedule(uint32_t voters, uint32_t spares, Mix mix = Mix::kSwarm,
+                   uint64_t entry_cache_bytes_max = kEntryCacheBytesMaxDefault) {
   const auto ops = *GenSchedule(mix);
   const auto seed = *rc::gen::inRange<uint64_t>(1, 1u << 30);
   std::string trace;
-  const std::optional<Violation> violation = RunSchedule(
-      ClusterOptions{
-          .voters = voters, .spares = spares, .seed = seed, .compaction = mix == Mix::kSwarm},
-      ops, &trace);
+  const std::optional<Violation> violation =
+      RunSchedule(ClusterOptions{.voters = voters,
+                                 .spares = spares,
+                                 .seed = seed,
+                                 .compaction = mix == Mix::kSwarm,
+                                 .entry_cache_bytes_max = entry_cache_bytes_max},
+                  ops, &trace);
   if (violation) {
     RC_FAIL(fmt::format("{}: {}\nlast events:\n{}", PropertyName(violation->property),
                         violation->detail, trace));
@@ -63,6 +67,12 @@ RC_GTEST_PROP(RaftProperty, ThreeNodesAreSafeAndLive, ()) { CheckSchedule(3, 0);
 RC_GTEST_PROP(RaftProperty, FiveNodesAreSafeAndLive, ()) { CheckSchedule(5, 0); }
 
 RC_GTEST_PROP(RaftProperty, MembershipChangesWithSparesAreSafeAndLive, ()) { CheckSchedule(3, 2); }
+
+// No entry cache at all: every entry applied and durable is elided, so every append to a lagging
+// follower and every apply after a restart goes through the driver's read of its stored log.
+RC_GTEST_PROP(RaftProperty, WithoutAnEntryCacheGroupsAreSafeAndLive, ()) {
+  CheckSchedule(3, 2, Mix::kSwarm, /*entry_cache_bytes_max=*/0);
+}
 
 // Slow links (acks long after the heartbeats they answer) against the lease invariants.
 RC_GTEST_PROP(RaftProperty, LeaseAttackSchedulesAreSafeAndLive, ()) {
@@ -79,7 +89,12 @@ TEST(RaftProperty, SweepReachesCommitsElectionsAndLeaseReads) {
   for (uint64_t seed = 1; seed <= 60; seed++) {
     io::Random random(seed);
     const std::vector<Op> ops = RandomSchedule(random, 400);
-    const ClusterOptions options{.voters = seed % 2 ? 3u : 5u, .spares = 1, .seed = seed};
+    // Every third seed without an entry cache (ClusterOptions::entry_cache_bytes_max).
+    const ClusterOptions options{
+        .voters = seed % 2 ? 3u : 5u,
+        .spares = 1,
+        .seed = seed,
+        .entry_cache_bytes_max = seed % 3 == 0 ? 0 : kEntryCacheBytesMaxDefault};
     const SeedGuard guard(
         fmt::format("seed {}; replay: {}", seed, ReplayCommand(options, 400, Mix::kSwarm)));
     Cluster cluster(options);
@@ -117,6 +132,7 @@ TEST(RaftProperty, SweepReachesCommitsElectionsAndLeaseReads) {
            "raft: follower log shorter than its match index",
            "raft: empty append after a heartbeat from a lagging follower",
            "raft: higher-term message from a non-leader ignored inside a lease",
+           "raft: an entry outside the cache handed out elided",
        }) {
     EXPECT_TRUE(probes.contains(probe)) << "probe never hit: " << probe;
   }

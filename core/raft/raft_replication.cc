@@ -400,12 +400,10 @@ void Raft::RefreshMembership() {
   // the log's first entry, the snapshot's (or, without one, the bootstrap configuration).
   membership_ = log_.snapshot_index().value() > 0 ? snapshot_.meta.membership : options_.bootstrap;
   membership_index_ = log_.snapshot_index();
-  for (uint64_t i = log_.last_index().value(); i > log_.snapshot_index().value(); i--) {
-    const Entry& entry = log_.At(Index(i));
-    if (entry.kind != EntryKind::kConfig) continue;
-    membership_ = entry.membership;
-    membership_index_ = entry.index;
-    break;
+  if (auto latest = log_.LatestConfigAtOrBelow(log_.last_index()); latest.has_value()) {
+    membership_index_ = latest->first;
+    membership_ = std::move(latest->second);
+    MERIDIAN_CHECK(log_.KindAt(membership_index_) == EntryKind::kConfig);
   }
   CheckMembership(membership_);
   if (role_ == Role::kLeader) SyncProgressToMembership();
@@ -413,10 +411,7 @@ void Raft::RefreshMembership() {
 
 Membership Raft::MembershipAt(Index index) const {
   MERIDIAN_CHECK(index >= log_.snapshot_index() && index <= log_.last_index());
-  for (uint64_t i = index.value(); i > log_.snapshot_index().value(); i--) {
-    const Entry& entry = log_.At(Index(i));
-    if (entry.kind == EntryKind::kConfig) return entry.membership;
-  }
+  if (auto latest = log_.LatestConfigAtOrBelow(index); latest.has_value()) return latest->second;
   return log_.snapshot_index().value() > 0 ? snapshot_.meta.membership : options_.bootstrap;
 }
 

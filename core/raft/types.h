@@ -52,6 +52,12 @@ static_assert(kEntryBytesMax <= kAppendBytesMax, "the largest entry fits in one 
 inline constexpr size_t kAppendOverheadBytesMax = 1024 + kBatchEntriesMax * 1024;
 static_assert(kAppendBytesMax + kAppendOverheadBytesMax <= io::kMessageBytesMax / 2,
               "an append fits well within one network message (frame)");
+// The entry cache of one group (RaftOptions::entry_cache_bytes_max), by default. One full
+// append's worth, so a follower a batch or two behind is served from memory.
+inline constexpr uint64_t kEntryCacheBytesMaxDefault = kAppendBytesMax;
+// Committed entries handed out for applying by one Ready (at least one): after a restart, a
+// log's whole unapplied tail is read back from disk in steps of this much, never all at once.
+inline constexpr size_t kReadyApplyBytesMax = kAppendBytesMax;
 // A term past this cannot come from elections (one per microsecond would take 146,000 years to
 // get here); a message carrying one is dropped, so no peer can push our term toward wrap-around.
 inline constexpr Term kTermMax(uint64_t{1} << 62);
@@ -81,6 +87,12 @@ struct Entry {
   EntryKind kind = EntryKind::kNormal;
   std::string data;
   Membership membership;  // Meaningful only when kind == kConfig.
+  // The data is not in memory (raft's entry cache let it go, RaftOptions::
+  // entry_cache_bytes_max): `data` is empty. Only a kNormal entry durable on this node is ever
+  // elided; the driver reads it back from its log (same index and term) before it sends or
+  // applies it, and never puts an elided entry on the wire or in a state machine.
+  bool elided = false;
+  uint32_t elided_bytes = 0;  // When elided: the size of the data left on disk.
 
   bool operator==(const Entry&) const = default;
 };
@@ -237,6 +249,10 @@ struct RaftOptions {
   // idle for this many ticks tells its followers to stop ticking, and stops heartbeating. The
   // driver must then report node liveness (Raft::NodeLivenessChanged). 0: never quiesce.
   uint32_t quiesce_after_ticks = 0;
+  // The entry cache (raft_log.h): entries applied and durable here stay in memory only while
+  // the cache holds at most this many bytes; older ones are handed out elided (Entry::elided)
+  // and the driver reads them from its log. Bounds a group's memory whatever its retention.
+  uint64_t entry_cache_bytes_max = kEntryCacheBytesMaxDefault;
   PlantedBug planted_bug = PlantedBug::kNone;
 };
 

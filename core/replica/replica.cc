@@ -26,17 +26,33 @@ core::Offset OffsetOf(raft::Index index) {
 }
 
 // Every durable entry after index `after`, in order, from the log. DataLoss if a batch does not
-// decode.
-absl::StatusOr<std::vector<raft::Entry>> ReadEntriesAfter(log::Log& log, raft::Index after) {
+// decode. Only the newest `cache_bytes_max` bytes of them come with their data: older kNormal
+// entries come elided (raft::Entry::elided), so a restart never holds a partition's whole
+// retained log in memory; raft hands them back elided and HandleReady reads them again.
+absl::StatusOr<std::vector<raft::Entry>> ReadEntriesAfter(log::Log& log, raft::Index after,
+                                                          uint64_t cache_bytes_max) {
   std::vector<raft::Entry> entries;
+  size_t first_cached = 0;
+  uint64_t cached_bytes = 0;
   absl::Status status = VisitLogEntries(log, after, [&](raft::Entry entry) {
+    cached_bytes += entry.data.size() + sizeof(raft::Entry);
     entries.push_back(std::move(entry));
+    while (cached_bytes > cache_bytes_max && first_cached + 1 < entries.size()) {
+      raft::Entry& oldest = entries[first_cached++];
+      cached_bytes -= oldest.data.size() + sizeof(raft::Entry);
+      if (oldest.kind != raft::EntryKind::kNormal) continue;  // Kept whole by raft anyway.
+      oldest.elided = true;
+      oldest.elided_bytes = static_cast<uint32_t>(oldest.data.size());
+      std::string().swap(oldest.data);
+    }
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
   for (size_t i = 0; i < entries.size(); i++) {
     MERIDIAN_CHECK(entries[i].index.value() == after.value() + 1 + i, "entry {} at position {}",
                    entries[i].index.ToString(), i);
+    MERIDIAN_CHECK(entries[i].elided ==
+                   (i < first_cached && entries[i].kind == raft::EntryKind::kNormal));
   }
   return entries;
 }
@@ -263,7 +279,8 @@ absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
     if (absl::Status s = ForgetLogAfterLostSnapshot(*recovered.log); !s.ok()) return s;
   }
   absl::StatusOr<std::vector<raft::Entry>> entries =
-      ReadEntriesAfter(*recovered.log, base.has_value() ? base->meta.index : raft::Index(0));
+      ReadEntriesAfter(*recovered.log, base.has_value() ? base->meta.index : raft::Index(0),
+                       options.raft.entry_cache_bytes_max);
   if (!entries.ok()) return entries.status();
   recovered.entries = std::move(*entries);
   const raft::LogPosition position = RecoveredPosition(recovered.snapshot, recovered.entries);
@@ -573,8 +590,9 @@ absl::Status Replica::HandleReady() {
     MERIDIAN_CHECK(stored_hard_state_.term == ready.hard_state->term);
     MERIDIAN_CHECK(stored_hard_state_.vote == ready.hard_state->vote);
   }
-  for (const raft::Message& message : ready.messages) {
+  for (raft::Message& message : ready.messages) {
     if (absl::Status s = MarkCoversAcknowledgement(message); !s.ok()) return s;
+    if (absl::Status s = ReadElided(message.entries); !s.ok()) return s;
     runtime_.network().Send(message.to, wire::EncodePeerMessage(options_.group, message));
   }
   if (!ready.entries.empty()) {
@@ -594,8 +612,50 @@ absl::Status Replica::HandleReady() {
       return s;
     }
   }
+  if (absl::Status s = ReadElided(ready.committed_entries); !s.ok()) return s;
   Apply(ready.committed_entries);
   raft_->Advance(ready);
+  return absl::OkStatus();
+}
+
+// Entries raft handed out elided (outside its entry cache) are durable in the log: read each
+// run of them back, checking that the log holds them with the same term and size. Anything else
+// is damage to entries this replica synced, and fail-stops it (HandleReady's caller).
+absl::Status Replica::ReadElided(std::vector<raft::Entry>& entries) {
+  size_t i = 0;
+  while (i < entries.size()) {
+    if (!entries[i].elided) {
+      i++;
+      continue;
+    }
+    MERIDIAN_PROBE("replica: entries outside raft's cache read back from the log");
+    MERIDIAN_CHECK(entries[i].index <= synced_.index, "elided entry {} is not durable here",
+                   entries[i].index.ToString());
+    size_t run_end = i;
+    uint64_t run_bytes = 0;
+    while (run_end < entries.size() && entries[run_end].elided) {
+      run_bytes += entries[run_end].elided_bytes;
+      run_end++;
+    }
+    absl::StatusOr<std::vector<raft::Entry>> read =
+        ReadEntries(entries[i].index, run_bytes, entries[run_end - 1].index);
+    if (!read.ok()) return read.status();
+    if (read->empty() || read->front().index != entries[i].index) {
+      return absl::DataLossError(
+          fmt::format("raft entry {} is missing from the log", entries[i].index.ToString()));
+    }
+    for (raft::Entry& from_log : *read) {
+      raft::Entry& wanted = entries[i++];
+      MERIDIAN_CHECK(wanted.elided && wanted.index == from_log.index);
+      if (from_log.term != wanted.term || from_log.data.size() != wanted.elided_bytes) {
+        return absl::DataLossError(
+            fmt::format("raft entry {} of term {} ({} bytes) reads back as term {} ({} bytes)",
+                        wanted.index.ToString(), wanted.term.ToString(), wanted.elided_bytes,
+                        from_log.term.ToString(), from_log.data.size()));
+      }
+      wanted = std::move(from_log);
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -88,6 +88,7 @@ bool IsDamagedAtRest(const absl::Status& status) {
 }
 
 std::vector<uint8_t> EncodeEntry(const raft::Entry& entry) {
+  MERIDIAN_CHECK(!entry.elided, "entry {} written without its data", entry.index.ToString());
   MERIDIAN_CHECK(entry.data.size() <= kEntryDataBytesMax);
   // Paired with DecodeEntry's validation: what we write is what a read accepts.
   if (entry.kind == raft::EntryKind::kConfig) {

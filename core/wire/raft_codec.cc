@@ -238,6 +238,8 @@ std::vector<uint8_t> EncodePeerMessage(uint64_t group, const Message& message) {
     std::vector<flatbuffers::Offset<raft::Entry>> offsets;
     offsets.reserve(message.entries.size());
     for (const Entry& entry : message.entries) {
+      // The driver reads an elided entry's data back before the message leaves (Entry::elided).
+      MERIDIAN_CHECK(!entry.elided, "entry {} sent without its data", entry.index.ToString());
       flatbuffers::Offset<flatbuffers::Vector<uint8_t>> data = 0;
       if (!entry.data.empty()) {
         data = builder.CreateVector(reinterpret_cast<const uint8_t*>(entry.data.data()),

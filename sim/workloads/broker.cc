@@ -25,6 +25,10 @@ namespace {
 
 // Small on purpose: every run deletes old segments behind snapshots (see RunServer).
 constexpr uint64_t kSegmentBytes = 4096;
+// Raft's entry cache per group: a few entries (each costs its data + sizeof(raft::Entry)), so
+// followers behind, and replicas re-applying after a restart, read their entries back from the
+// log (core/raft/raft_log.h) under every fault.
+constexpr uint64_t kEntryCacheBytes = 2048;
 constexpr int64_t kRetentionBytes = 12 << 10;
 constexpr int kProcessesPerProducerNode = 3;
 constexpr uint32_t kControllerVotersMax = 5;
@@ -200,10 +204,10 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
     }
   }
   options.tick = milliseconds(50);  // Election timeout 500 ms > the geo round trip.
+  options.raft.entry_cache_bytes_max = kEntryCacheBytes;
   options.planted = planted;
-  // Retention and compaction run all the time (the topic keeps kRetentionBytes): segments of a
-  // few entries, checked twice a second, and the metadata group compacted every 16 entries, so
-  // lagging and restarted replicas catch up by snapshot under every fault.
+  // Retention (kRetentionBytes) over segments of a few entries, checked twice a second, metadata
+  // compacted every 16 entries: lagging and restarted replicas catch up by snapshot.
   options.segment_bytes = kSegmentBytes;
   options.retention_check_interval = milliseconds(500);
   options.metadata_snapshot_entries = 16;

@@ -77,7 +77,8 @@ void Cluster::Restart(Node& node) {
   for (uint32_t i = 1; i <= options_.voters; i++) raft_options.bootstrap.voters.insert(NodeId(i));
   raft_options.election_timeout_ticks = options_.election_timeout_ticks;
   raft_options.planted_bug = options_.planted_bug;
-  RestartState restart = node.storage.ForRestart();
+  raft_options.entry_cache_bytes_max = options_.entry_cache_bytes_max;
+  RestartState restart = node.storage.ForRestart(options_.entry_cache_bytes_max);
   node.applied_hash = node.storage.snapshot ? std::stoull(node.storage.snapshot->data)
                                             : kEmptyHash;  // Restore, then replay.
   node.incarnation++;
@@ -486,9 +487,14 @@ void Cluster::CheckConfigurationFollowsLog() {
     Membership implied = log.snapshot_index().value() > 0 ? raft->snapshot().meta.membership
                                                           : raft->options().bootstrap;
     for (uint64_t i = log.last_index().value(); i > log.snapshot_index().value(); i--) {
-      const Entry& entry = log.At(Index(i));
-      if (entry.kind != EntryKind::kConfig) continue;
-      implied = entry.membership;
+      if (log.KindAt(Index(i)) != EntryKind::kConfig) continue;
+      const Membership* membership = log.ConfigAt(Index(i));
+      if (membership == nullptr) {
+        return Fail(Property::kConfigurationNotFromLog,
+                    fmt::format("{} holds a configuration entry at {} without its membership",
+                                node->id.ToString(), i));
+      }
+      implied = *membership;
       break;
     }
     if (!(raft->membership() == implied)) {
@@ -689,9 +695,10 @@ std::string ReplayCommand(const ClusterOptions& options, uint32_t steps, Mix mix
       "--test_env=RAFT_HARNESS_BUG={} --test_env=RAFT_HARNESS_VOTERS={} "
       "--test_env=RAFT_HARNESS_SPARES={} --test_env=RAFT_HARNESS_STEPS={} "
       "--test_env=RAFT_HARNESS_MIX={} --test_env=RAFT_HARNESS_COMPACTION={} "
-      "--test_filter='*ReplayOneSeed*' --test_output=all",
+      "--test_env=RAFT_HARNESS_ENTRY_CACHE_BYTES={} --test_filter='*ReplayOneSeed*' "
+      "--test_output=all",
       options.seed, PlantedBugName(options.planted_bug), options.voters, options.spares, steps,
-      MixName(mix), options.compaction ? 1 : 0);
+      MixName(mix), options.compaction ? 1 : 0, options.entry_cache_bytes_max);
 }
 
 std::optional<Violation> RunSchedule(const ClusterOptions& options, const std::vector<Op>& ops,

@@ -77,6 +77,10 @@ struct ClusterOptions {
   uint32_t disabled_checks = 0;
   // kCompact steps compact (false: they are no-ops, the schedule is otherwise the same).
   bool compaction = true;
+  // RaftOptions::entry_cache_bytes_max, and how much of its log a restarting node reads back
+  // with data (MemoryStorage::ForRestart). 0: every entry applied and durable is elided, so
+  // sends to lagging followers and applies after restarts read the stored log.
+  uint64_t entry_cache_bytes_max = kEntryCacheBytesMaxDefault;
 };
 
 class Cluster {

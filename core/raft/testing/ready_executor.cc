@@ -36,9 +36,18 @@ uint64_t MemoryStorage::Crash() {
   return lost;
 }
 
-RestartState MemoryStorage::ForRestart() const {
+RestartState MemoryStorage::ForRestart(uint64_t cache_bytes_max) const {
   MERIDIAN_CHECK(synced == entries.size(), "restart reads only what a crash kept");
-  return RestartState{hard_state, entries, snapshot};
+  RestartState restart{hard_state, entries, snapshot};
+  uint64_t newest_bytes = 0;
+  for (auto it = restart.entries.rbegin(); it != restart.entries.rend(); ++it) {
+    newest_bytes += it->data.size() + sizeof(Entry);
+    if (newest_bytes <= cache_bytes_max || it->kind != EntryKind::kNormal) continue;
+    it->elided = true;
+    it->elided_bytes = static_cast<uint32_t>(it->data.size());
+    it->data.clear();
+  }
+  return restart;
 }
 
 namespace {
@@ -61,6 +70,19 @@ void Write(MemoryStorage& storage, const std::vector<Entry>& written, const Read
   MERIDIAN_CHECK(storage.synced < storage.entries.size(), "written entries are not synced yet");
 }
 
+// Reads the data of elided entries back from the durable log, as a driver must before it sends
+// or applies them (Entry::elided).
+void FillElided(const MemoryStorage& storage, std::vector<Entry>& entries) {
+  for (Entry& entry : entries) {
+    if (!entry.elided) continue;
+    const Entry& durable = storage.DurableAt(entry.index);
+    MERIDIAN_CHECK(durable.term == entry.term, "elided {} holds another term on disk",
+                   entry.index.ToString());
+    MERIDIAN_CHECK(durable.data.size() == entry.elided_bytes);
+    entry = durable;
+  }
+}
+
 }  // namespace
 
 void ExecuteReady(Raft& raft, MemoryStorage& storage, const ReadyEffects& effects) {
@@ -75,9 +97,11 @@ void ExecuteReady(Raft& raft, MemoryStorage& storage, const ReadyEffects& effect
   if (ready.hard_state) storage.hard_state = *ready.hard_state;  // (1) synced
   for (Message& message : ready.messages) {                      // (2) then sent
     MERIDIAN_CHECK(message.from == raft.id(), "a node sends only its own messages");
+    FillElided(storage, message.entries);
     if (effects.send) effects.send(std::move(message));
   }
   if (!ready.entries.empty()) Write(storage, ready.entries, effects);  // (3)
+  FillElided(storage, ready.committed_entries);
   Index applied_last;
   for (const Entry& entry : ready.committed_entries) {  // (4)
     if (applied_last.value() > 0) MERIDIAN_CHECK(entry.index == applied_last.next());

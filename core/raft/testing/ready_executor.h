@@ -41,8 +41,10 @@ struct MemoryStorage {
   std::optional<LogPosition> Sync();
   // Power loss: the unsynced tail is gone. Returns how many entries were lost.
   uint64_t Crash();
-  // What a restarting node reads back (after a Crash, everything in it is durable).
-  RestartState ForRestart() const;
+  // What a restarting node reads back (after a Crash, everything in it is durable): entries with
+  // their data only as far back as `cache_bytes_max` allows, older kNormal ones elided, as a
+  // driver with a bounded entry cache does (core/replica).
+  RestartState ForRestart(uint64_t cache_bytes_max) const;
 };
 
 struct ReadyEffects {

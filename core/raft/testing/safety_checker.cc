@@ -11,7 +11,21 @@ namespace {
 
 inline constexpr size_t kDataShownBytesMax = 32;  // Of an entry's data in a violation's detail.
 
+// Whether two copies of an entry agree. An elided copy (outside its log's entry cache,
+// raft_log.h) is known by its term, kind and data size only, so against it only those are
+// compared; the data itself is judged where both logs still hold it, and at every apply.
+bool Agree(const Entry& a, const Entry& b) {
+  if (!a.elided && !b.elided) return a == b;
+  const auto size = [](const Entry& e) { return e.elided ? e.elided_bytes : e.data.size(); };
+  return a.index == b.index && a.term == b.term && a.kind == b.kind &&
+         a.membership == b.membership && size(a) == size(b);
+}
+
 std::string Show(const Entry& entry) {
+  if (entry.elided) {
+    return fmt::format("{}:{} (elided, {} bytes)", entry.index.ToString(), entry.term.ToString(),
+                       entry.elided_bytes);
+  }
   const std::string_view data = entry.data;
   return fmt::format("{}:{} ('{}{}')", entry.index.ToString(), entry.term.ToString(),
                      data.substr(0, kDataShownBytesMax),
@@ -78,10 +92,10 @@ void SafetyChecker::CheckLeaderCompleteness(NodeId node, Term term, const RaftLo
     if (committed.term_max >= term) continue;
     // Entries compacted into the snapshot were committed, so they are held (RaftLog::HasEntry).
     bool holds = log.HasEntry(index, committed.entry.term);
-    if (holds && index > log.snapshot_index()) holds = log.At(index) == committed.entry;
+    if (holds && index > log.snapshot_index()) holds = Agree(log.EntryAt(index), committed.entry);
     if (holds) continue;
     const std::string held = index > log.last_index()       ? "nothing"
-                             : index > log.snapshot_index() ? Show(log.At(index))
+                             : index > log.snapshot_index() ? Show(log.EntryAt(index))
                                                             : "its snapshot";
     report_(Property::kLeaderCompleteness,
             fmt::format("{} leads {} without committed {} (holds {} there)", node.ToString(),
@@ -96,13 +110,16 @@ void SafetyChecker::CheckLogMatchesSeenLogs(NodeId node, const RaftLog& log) {
   // seen agrees, at each (index, term), on the entry and on the term before it; by induction,
   // on the whole prefix down to either log's snapshot.
   for (uint64_t i = log.snapshot_index().value() + 1; i <= log.last_index().value(); i++) {
-    const Entry& entry = log.At(Index(i));
+    const Entry entry = log.EntryAt(Index(i));
     const Term previous_term = log.TermAt(Index(i - 1));
     const auto [it, inserted] = seen_.try_emplace(std::pair(entry.index, entry.term),
                                                   SeenEntry{entry, previous_term, node});
     if (inserted) continue;
-    const SeenEntry& seen = it->second;
-    if (seen.entry == entry && seen.previous_term == previous_term) continue;
+    SeenEntry& seen = it->second;
+    if (Agree(seen.entry, entry) && seen.previous_term == previous_term) {
+      if (seen.entry.elided && !entry.elided) seen.entry = entry;  // Keep the fullest copy.
+      continue;
+    }
     report_(Property::kLogMatching,
             fmt::format("{} holds {} after {}, but {} held {} after {}", node.ToString(),
                         Show(entry), previous_term.ToString(), seen.node.ToString(),
@@ -135,7 +152,7 @@ void SafetyChecker::CheckLogMatching(NodeId a, const RaftLog& a_log, NodeId b,
   uint64_t top = std::min(a_log.last_index().value(), b_log.last_index().value());
   while (top > floor && a_log.TermAt(Index(top)) != b_log.TermAt(Index(top))) top--;
   for (uint64_t i = floor + 1; i <= top; i++) {
-    if (a_log.At(Index(i)) == b_log.At(Index(i))) continue;
+    if (Agree(a_log.EntryAt(Index(i)), b_log.EntryAt(Index(i)))) continue;
     report_(Property::kLogMatching, fmt::format("{} and {} agree at {} but differ at {}",
                                                 a.ToString(), b.ToString(), top, i));
     return;

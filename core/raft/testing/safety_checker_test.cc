@@ -36,7 +36,7 @@ RaftLog LogOf(const std::vector<uint64_t>& terms, std::string tag = "") {
   for (size_t i = 0; i < terms.size(); i++) {
     entries.push_back(Normal(i + 1, terms[i], tag + "i" + std::to_string(i + 1)));
   }
-  return RaftLog(SnapshotMeta{}, std::move(entries), Index(0));
+  return RaftLog(SnapshotMeta{}, std::move(entries), Index(0), kEntryCacheBytesMaxDefault);
 }
 
 TEST(SafetyChecker, AnHonestHistoryRaisesNothing) {

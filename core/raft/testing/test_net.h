@@ -43,7 +43,8 @@ class TestNet {
     RaftOptions options = nodes_.at(id)->options();
     storage_[id].Crash();
     nodes_[id] =
-        std::make_unique<Raft>(options, storage_[id].ForRestart(), io::Random(id.value() + 100));
+        std::make_unique<Raft>(options, storage_[id].ForRestart(options.entry_cache_bytes_max),
+                               io::Random(id.value() + 100));
   }
 
   // Restart with the commit index core/replica may have stored: only with the last term or
@@ -71,9 +72,9 @@ class TestNet {
     storage.synced = keep;
     // As core/replica does for a cut log.
     storage.hard_state.commit = std::min(storage.hard_state.commit, Index(keep));
-    RestartState restart = storage.ForRestart();
-    restart.durable_before = durable_before;
     RaftOptions options = nodes_.at(id)->options();
+    RestartState restart = storage.ForRestart(options.entry_cache_bytes_max);
+    restart.durable_before = durable_before;
     nodes_[id] = std::make_unique<Raft>(options, std::move(restart), io::Random(node_id + 200));
   }
   // Every copy of the hard state damaged at rest: the node restarts as core/replica restarts
@@ -85,9 +86,9 @@ class TestNet {
     storage.Crash();
     const Term known = storage.entries.empty() ? Term(0) : storage.entries.back().term;
     storage.hard_state = HardState{known, kNoNode, Index(0)};
-    RestartState restart = storage.ForRestart();
-    restart.hard_state_lost = true;
     RaftOptions options = nodes_.at(id)->options();
+    RestartState restart = storage.ForRestart(options.entry_cache_bytes_max);
+    restart.hard_state_lost = true;
     nodes_[id] = std::make_unique<Raft>(options, std::move(restart), io::Random(node_id + 300));
   }
   Raft& node(uint32_t id) { return *nodes_.at(NodeId(id)); }
