@@ -112,6 +112,12 @@ void ElectionFaults::VoteRestart(io::NodeId leader, const std::vector<io::NodeId
   for (io::NodeId voter : voters) {
     // Back before a concurrent candidate's vote request, still in flight, arrives.
     CrashFor(voter, io::Duration(0), Between(random_, milliseconds(1), milliseconds(20)));
+    if (on_vote_restart_crash_) {
+      // After the crash (same instant, scheduled later), before the restart.
+      world_.Schedule(world_.Now(), voter, "election faults: damage while down", [this, voter] {
+        if (!world_.IsUp(voter)) on_vote_restart_crash_(voter);
+      });
+    }
   }
   world_.RecordFault("vote_restart");
   quiet_until_ = world_.Now() + cut_off + milliseconds(500);

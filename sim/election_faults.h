@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string_view>
 #include <vector>
 
@@ -59,6 +60,11 @@ class ElectionFaults {
   void OnApply(io::NodeId node, const core::raft::Entry& entry);
 
   uint32_t episodes() const { return episodes_; }
+  // Called for each voter a vote_restart episode crashes, while it is down (the raft runner's
+  // damage at rest loses some of their hard states: RaftSimOptions::damage_at_rest).
+  void set_on_vote_restart_crash(std::function<void(io::NodeId)> hook) {
+    on_vote_restart_crash_ = std::move(hook);
+  }
 
  private:
   enum class Figure8Stage : uint8_t { kIdle, kFirstCutOff, kSecondCutOff, kFirstBack, kStruck };
@@ -78,6 +84,7 @@ class ElectionFaults {
   // episode has moved on by then.
   void CrashFor(io::NodeId node, io::Duration after, io::Duration down, uint64_t generation = 0);
   void Restart(io::NodeId node);
+  std::function<void(io::NodeId)> on_vote_restart_crash_;
   void SlowFsyncs(io::NodeId node, bool slow);
 
   World& world_;

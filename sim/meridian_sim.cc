@@ -406,7 +406,7 @@ std::string RaftOptionsFromFlags(RaftSimOptions* options) {
   const std::string bug = absl::GetFlag(FLAGS_bug);
   bool known = bug == "none";
   // Every planted bug, those past kPlantedBugLast too (the broker's and damage at rest's).
-  const auto last = static_cast<int>(core::raft::PlantedBug::kMatchKeptAfterShorterLog);
+  const auto last = static_cast<int>(core::raft::PlantedBug::kVoteWithLostHardState);
   for (int i = 0; i <= last && !known; i++) {
     const auto candidate = static_cast<core::raft::PlantedBug>(i);
     if (bug == core::raft::PlantedBugName(candidate)) {

@@ -172,6 +172,13 @@ void Nemesis::Install(const std::vector<FaultEvent>& schedule, io::Duration heal
   const io::Instant start = world_.Now();
   for (const FaultEvent& event : schedule) {
     MERIDIAN_CHECK(event.at <= heal_at, "fault {} after the heal", event.ToString());
+    // A region lost for good costs each of its servers every copy it holds: charged before the
+    // run, so the atlas keeps damage anywhere else (earlier or later) off what the loss left.
+    if (event.kind == FaultKind::kRegionLoss && event.length.count() == 0) {
+      for (io::NodeId node : targets_.regions[event.target % targets_.regions.size()]) {
+        atlas_.ChargeLossForGood(node);
+      }
+    }
     world_.Schedule(start + event.at, io::NodeId(0), FaultKindName(event.kind),
                     [this, event] { Apply(event); });
   }

@@ -402,6 +402,21 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   ElectionFaults election_faults(world, nemesis, targets.servers, result.election_schedule,
                                  election_random.Fork("episodes"), healed_at);
   observer.set_election_faults(&election_faults);
+  io::Random lose_random = root.Fork("raft-lose-hard-state");
+  const bool region_lost_for_good =
+      std::any_of(result.schedule.begin(), result.schedule.end(), [](const FaultEvent& event) {
+        return event.kind == FaultKind::kRegionLoss && event.length.count() == 0;
+      });
+  if (options.faults && options.damage_at_rest && !region_lost_for_good) {
+    // Half of the voters a vote_restart episode crashes lose every copy of their hard state
+    // while down (the atlas lets one node per run lose it): they come back amnesiac. Not in runs
+    // that lose a region for good: an amnesiac waits for every voter's term, so a voter gone for
+    // good plus one that lost its hard state are two failures for three replicas, past what the
+    // group is built to survive (it stays safe, and unavailable; core/raft design.md).
+    election_faults.set_on_vote_restart_crash([&world, &atlas, &lose_random](io::NodeId node) {
+      if (lose_random.Chance(1, 2)) world.disk(node).CorruptEverySector(atlas, "raft/hard_state");
+    });
+  }
   for (io::NodeId node : world.nodes()) world.Start(node);
   // A livelock (events forever without reaching the deadline) ends at the event budget.
   const auto over_budget = [&] { return world.events_executed() >= options.events_max; };

@@ -40,11 +40,11 @@ struct RaftSimOptions {
   core::raft::PlantedBug bug = core::raft::PlantedBug::kNone;
   bool faults = true;  // false: a steady run with no faults at all (benchmarks).
   // Damage at rest (issue 15): half of the seeds stop 1-3 replicas in turn, flip a bit of the
-  // synced log segment on disk, and restart them, so more than one replica of the group is
-  // damaged in a run (the atlas keeps one intact copy of every sector). Off in the 500-seed
-  // sweeps for now: with it on, ~2% of honest seeds end with the group unavailable (core/log's
-  // cut discards the valid batches after a flip, so two cut replicas can leave the only full
-  // copy of committed entries out of reach of the lagging third; sim/README.md).
+  // synced log segment on disk, and restart them. The atlas lets one replica's store be
+  // damaged in a run (sim/fault_atlas.h): core/log's cut discards the valid batches after a
+  // flip, so two cut replicas could leave the only full copy of committed entries out of reach
+  // of the lagging third (the known gap in sim/README.md; ~2% of honest seeds ended unavailable
+  // when the atlas counted sectors). Off in the 500-seed sweeps for now.
   bool damage_at_rest = false;
   // Targeted election faults (sim/election_faults.h) on top of the swarm's; empty: the seed
   // picks vote_restart or figure8. Off with `faults`.

@@ -134,6 +134,20 @@ bool SimDisk::CorruptAtRest(FaultAtlas& atlas, io::Random& random, std::string_v
   return true;
 }
 
+bool SimDisk::CorruptEverySector(FaultAtlas& atlas, const std::string& path) {
+  auto name = durable_names_.find(path);
+  if (name == durable_names_.end()) return false;
+  Inode& node = inodes_.at(name->second);
+  if (node.durable.empty() || !atlas.TryCharge(path, 0, node.durable.size(), node_)) return false;
+  for (uint64_t offset = 0; offset < node.durable.size(); offset += FaultAtlas::kSectorBytes) {
+    node.durable[offset] ^= 1;
+    if (offset < node.data.size()) node.data[offset] ^= 1;
+  }
+  world_.RecordFault("bit_flip");
+  world_.Trace(node_, fmt::format("disk: every sector of {} damaged at rest", path));
+  return true;
+}
+
 absl::StatusOr<std::unique_ptr<io::File>> SimDisk::Open(const std::string& path,
                                                         io::OpenMode mode) {
   if (absl::Status s = io::ValidatePath(path); !s.ok()) return s;

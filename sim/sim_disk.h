@@ -60,6 +60,10 @@ class SimDisk final : public io::Disk {
   // `path_contains`, if not empty, limits the choice to files whose path contains it (the raft
   // scenario damages log segments only: a damaged hard state is refused, by design).
   bool CorruptAtRest(FaultAtlas& atlas, io::Random& random, std::string_view path_contains = {});
+  // Flips one bit at the start of every 512-byte sector of the synced file `path`, if the atlas
+  // allows every one of them (else nothing). Returns whether it did. The raft runner loses a
+  // replica's whole hard state this way (every copy: core/replica storage.h).
+  bool CorruptEverySector(FaultAtlas& atlas, const std::string& path);
   // The next write lands some sectors away from its offset, if the atlas allows.
   void MisdirectNextWrite(FaultAtlas* atlas, uint64_t fault_seed = 0) {
     misdirect_atlas_ = atlas;

@@ -120,8 +120,9 @@ struct SimulationResult {
   // hands leadership back once it has been in sync for BrokerOptions::leader_balance_delay).
   // A violation when the heal phase is at least 10 s.
   uint64_t leaders_off_preferred = 0;
-  // Broker workload: partitions with no member left at the end of the heal phase (every voter
-  // and observer a server lost for good): not asked to take writes after the heal.
+  // Broker workload: partitions that can never take a write again at the end of the heal
+  // phase (no member left, or a spread topic's quorum lost for good; lost_for_good.h): not
+  // asked to take writes after the heal.
   std::vector<uint32_t> partitions_lost_for_good;
   // region-loss-regional: per partition, whether the run ended (after the audit) with the
   // partition back at its replication factor and no reassignment in progress; and how many

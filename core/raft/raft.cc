@@ -62,6 +62,14 @@ Raft::Raft(const RaftOptions& options, RestartState restart, io::Random random)
   RefreshMembership();
   persisted_hard_state_ = HardState{term_, vote_, log_.commit()};
   BecomeFollower(term_, kNoNode);
+  if (restart.hard_state_lost) {
+    MERIDIAN_CHECK(vote_ == kNoNode, "a lost hard state restarts with no vote");
+    MERIDIAN_CHECK(restart.hard_state.commit == Index(0), "nor a commit index");
+    amnesiac_ = options_.planted_bug != PlantedBug::kVoteWithLostHardState;
+    // Tells this incarnation's term queries from any earlier one's (answers may be delayed).
+    amnesia_nonce_ = random_.Next();
+    if (amnesiac_) EndAmnesiaIfHeardFromEveryVoter();  // A single voter has no one to ask.
+  }
   previous_ = PreviousState{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
   Invariants();
 }
@@ -142,12 +150,68 @@ void Raft::BecomeLeader() {
   BroadcastHeartbeat();
 }
 
+// ---------------------------------------------------------------- amnesia (lost hard state)
+//
+// A node that lost its hard state may have voted, before the loss, in any term up to the highest
+// it ever reached, and that term is what it lost. Every such vote went to a candidate that had
+// stored the term before asking (a vote for itself died with its memory: that candidacy cannot
+// win any more). So once every other voter has answered a query sent after the restart, the
+// highest term in the answers is at least every term this node could have voted in for another
+// node, provided the others kept their hard states (a second node losing its own is beyond the
+// fault model, as two voters losing a log entry is). The node then moves to that term and counts
+// its vote there as cast; in every later term it has never voted. Until then it neither votes
+// nor acknowledges (an acknowledgement to a leader of a term it had left behind could count
+// toward a commit that conflicts with one it had helped make), nor campaigns. The liveness cost:
+// it waits for every voter, so a voter that is down keeps it out until that voter returns.
+
+void Raft::TickAmnesiac() {
+  MERIDIAN_CHECK(amnesiac_);
+  if (++heartbeat_elapsed_ticks_ < options_.heartbeat_interval_ticks) return;
+  heartbeat_elapsed_ticks_ = 0;
+  for (NodeId voter : membership_.voters) {
+    if (voter == options_.id || amnesia_terms_heard_.contains(voter)) continue;
+    Send(Message{.type = MessageType::kTermQuery,
+                 .to = voter,
+                 .term = std::max(term_, Term(1)),
+                 .context_ticks = amnesia_nonce_});
+  }
+}
+
+void Raft::LearnTermWhileAmnesiac(const Message& m) {
+  MERIDIAN_CHECK(amnesiac_);
+  if (m.type != MessageType::kTermQueryResponse || m.context_ticks != amnesia_nonce_) return;
+  if (!membership_.IsVoter(m.from)) return;
+  Term& heard = amnesia_terms_heard_[m.from];
+  heard = std::max(heard, m.term);
+  EndAmnesiaIfHeardFromEveryVoter();
+}
+
+void Raft::EndAmnesiaIfHeardFromEveryVoter() {
+  MERIDIAN_CHECK(amnesiac_);
+  MERIDIAN_CHECK(amnesia_terms_heard_.size() <= kVotersMax);
+  Term bound = term_;
+  for (NodeId voter : membership_.voters) {
+    if (voter == options_.id) continue;
+    auto it = amnesia_terms_heard_.find(voter);
+    if (it == amnesia_terms_heard_.end()) return;
+    bound = std::max(bound, it->second);
+  }
+  MERIDIAN_PROBE("raft: a node that lost its hard state learned every voter's term");
+  amnesiac_ = false;
+  amnesia_terms_heard_.clear();
+  if (bound > term_) BecomeFollower(bound, kNoNode);
+  // It may have voted in `bound` before the loss: that vote counts as cast (for itself), so it
+  // grants none in this term. Stored with the Ready's hard state before any message leaves.
+  vote_ = options_.id;
+  MERIDIAN_CHECK(term_ == bound);
+}
+
 bool Raft::Promotable() const {
   // A node that lost durable entries must not lead: a leader's log is the group's truth, and
   // its own vote would count a log it no longer holds (design.md "Damaged replicas").
   const bool damaged =
       LostDurableEntries() && options_.planted_bug != PlantedBug::kDamagedReplicaVotes;
-  return membership_.IsVoter(options_.id) && !damaged;
+  return membership_.IsVoter(options_.id) && !damaged && !amnesiac_;
 }
 
 bool Raft::LostDurableEntries() const {
@@ -184,7 +248,11 @@ void Raft::StartElection(MessageType type, Campaign campaign) {
 
 void Raft::Tick() {
   ticks_++;
-  if (!quiesced_) (this->*tick_)();
+  if (amnesiac_) {
+    TickAmnesiac();
+  } else if (!quiesced_) {
+    (this->*tick_)();
+  }
   Invariants();
 }
 
@@ -322,6 +390,20 @@ void Raft::NodeLivenessChanged(NodeId node, bool live) {
 
 void Raft::Step(const Message& message) {
   const bool admitted = Admit(message);
+  if (admitted && message.type == MessageType::kTermQuery) {
+    // Changes nothing here, whatever our role or lease, so it wakes no quiesced group. An
+    // amnesiac does not answer: its own term is only a lower bound.
+    if (!amnesiac_) {
+      Send(Message{.type = MessageType::kTermQueryResponse,
+                   .to = message.from,
+                   .context_ticks = message.context_ticks});
+    }
+    return Invariants();
+  }
+  if (admitted && amnesiac_) {
+    LearnTermWhileAmnesiac(message);
+    if (amnesiac_) return Invariants();  // Everything else waits until it has rejoined.
+  }
   if (admitted && quiesced_) {
     if (CarriesNoNews(message)) {
       MERIDIAN_PROBE("raft: quiesced leader ignored a late answer");
@@ -359,7 +441,7 @@ bool Raft::Admit(const Message& m) {
   // answer requests we sent to members only, and TimeoutNow comes from our leader, a member.
   const bool from_anyone = m.type == MessageType::kVote || m.type == MessageType::kPreVote ||
                            m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
-                           m.type == MessageType::kSnapshot;
+                           m.type == MessageType::kSnapshot || m.type == MessageType::kTermQuery;
   if (!from_anyone && !membership_.IsMember(m.from)) {
     drops_.non_member++;
     return false;

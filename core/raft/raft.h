@@ -100,6 +100,9 @@ class Raft {
   // durable_before) and its log has not caught up past them yet: it votes only for candidates
   // whose log covers what it lost, and does not campaign.
   bool LostDurableEntries() const;
+  // Whether this node restarted without its hard state (RestartState::hard_state_lost) and has
+  // not yet heard from every other voter: it votes, campaigns, acknowledges and answers nothing.
+  bool amnesiac() const { return amnesiac_; }
   uint32_t election_elapsed_ticks() const { return election_elapsed_ticks_; }
   // Quiesced (design.md "Quiescence"): ticks do nothing; a leader sends no heartbeats and a
   // follower runs no election timer until a message, a proposal or a liveness change wakes it.
@@ -124,6 +127,10 @@ class Raft {
   void StepCandidate(const Message& message);
   void StepLeader(const Message& message);
   bool Admit(const Message& message);
+  // A lost hard state (raft.cc, "amnesia"): learn every voter's term, then rejoin.
+  void LearnTermWhileAmnesiac(const Message& message);
+  void EndAmnesiaIfHeardFromEveryVoter();
+  void TickAmnesiac();
   bool StepTerm(const Message& message);
   void HandleVoteRequest(const Message& message);
   bool InLease() const;
@@ -182,6 +189,11 @@ class Raft {
   uint32_t quiet_ticks_ = 0;            // Leader: consecutive ticks CanQuiesce() held.
   uint64_t quiesced_at_ticks_ = 0;      // Leader: ticks_ when it last quiesced.
   absl::btree_set<NodeId> nodes_down_;  // Members the driver last reported not live.
+  // Lost hard state: until every other voter has been heard from since the restart, the highest
+  // term each one answered a query of this incarnation with.
+  bool amnesiac_ = false;
+  absl::btree_map<NodeId, Term> amnesia_terms_heard_;  // Voters only: at most kVotersMax.
+  uint64_t amnesia_nonce_ = 0;  // Carried by its queries (context_ticks), echoed by answers.
 
   // Candidate state.
   absl::btree_map<NodeId, bool> votes_;

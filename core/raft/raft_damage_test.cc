@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "core/raft/testing/test_net.h"
 
 namespace meridian::core::raft::testing {
@@ -157,6 +160,78 @@ TEST(WholeGroupRestart, ALeaderMayInheritSeveralUncommittedConfigurationChanges)
   net.DeliverAll();
   EXPECT_EQ(net.node(2).log().commit(), net.node(2).log().last_index());
   EXPECT_TRUE(net.node(2).ProposeConfChange({ConfChangeKind::kRemove, NodeId(1)}).ok());
+}
+
+// A lost hard state (design.md "Damaged replicas", the amnesia rule). Node 1 wins term 1 with
+// node 2's vote; node 2's copy of the no-op is not synced yet. Node 2 then loses every copy of
+// its hard state and restarts with an empty log, so it knows no term at all. Node 1 is cut off
+// (still leading term 1) and node 3, which missed the election, campaigns; node 1 is back 100
+// ticks later. Returns the terms in which two nodes led, and whether a leader was elected after
+// term 1.
+struct AmnesiaOutcome {
+  std::vector<Term> terms_with_two_leaders;
+  bool led_after_term_one = false;
+};
+
+AmnesiaOutcome VoterLosesItsHardStateAfterAnElection(PlantedBug bug) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.planted_bug = bug;
+  TestNet net(3, options);
+  net.Isolate(3);
+  net.HoldSync(2);
+  net.Campaign(1);
+  EXPECT_EQ(net.node(1).role(), Role::kLeader);
+  EXPECT_EQ(net.hard_state(2).vote, NodeId(1)) << "node 2 decided term 1";
+  net.RestartLosingHardState(2);
+  net.ReleaseSync(2);
+  EXPECT_EQ(net.node(2).amnesiac(), bug == PlantedBug::kNone);
+  net.Heal();
+  net.Isolate(1);
+  AmnesiaOutcome outcome;
+  absl::btree_map<Term, absl::btree_set<uint32_t>> leaders{{Term(1), {1}}};
+  for (uint32_t tick = 0; tick < 200; tick++) {
+    // Node 2 waits for every voter's term: only once node 1 is back can it vote again.
+    if (tick == 100) net.Heal();
+    net.TickAll(1);
+    for (uint32_t id : {1u, 2u, 3u}) {
+      if (net.node(id).role() != Role::kLeader) continue;
+      leaders[net.node(id).term()].insert(id);
+      outcome.led_after_term_one |= net.node(id).term() > Term(1);
+    }
+  }
+  for (const auto& [term, ids] : leaders) {
+    if (ids.size() > 1) outcome.terms_with_two_leaders.push_back(term);
+  }
+  return outcome;
+}
+
+TEST(LostHardState, TheVoterLearnsEveryVotersTermBeforeItVotesAgain) {
+  const AmnesiaOutcome outcome = VoterLosesItsHardStateAfterAnElection(PlantedBug::kNone);
+  EXPECT_TRUE(outcome.terms_with_two_leaders.empty());
+  EXPECT_TRUE(outcome.led_after_term_one) << "the group elects again once node 2 rejoins";
+}
+
+TEST(LostHardState, VotingAsIfItNeverVotedElectsTwoLeadersInOneTerm) {
+  const AmnesiaOutcome outcome =
+      VoterLosesItsHardStateAfterAnElection(PlantedBug::kVoteWithLostHardState);
+  ASSERT_EQ(outcome.terms_with_two_leaders.size(), 1u);
+  EXPECT_EQ(outcome.terms_with_two_leaders.front(), Term(1));
+}
+
+// An amnesiac answers no term query (its own term is only a lower bound) and waits for every
+// voter: with node 3 cut off, node 2 stays out however long it waits.
+TEST(LostHardState, WaitsForEveryVoter) {
+  TestNet net(3);
+  net.Campaign(1);
+  net.RestartLosingHardState(2);
+  net.Isolate(3);
+  net.TickAll(100);
+  EXPECT_TRUE(net.node(2).amnesiac());
+  EXPECT_EQ(net.hard_state(2).vote, kNoNode) << "nothing stored while amnesiac";
+  net.Heal();
+  net.TickAll(10);
+  EXPECT_FALSE(net.node(2).amnesiac());
+  EXPECT_EQ(net.node(2).term(), net.node(1).term());
 }
 
 }  // namespace

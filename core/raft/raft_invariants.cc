@@ -50,6 +50,10 @@ void Raft::Invariants() {
   if (leader_ == options_.id) MERIDIAN_CHECK(role_ == Role::kLeader);
   QuiescenceInvariants();
   if (role_ == Role::kCandidate) MERIDIAN_CHECK(vote_ == options_.id);
+  if (amnesiac_) {
+    MERIDIAN_CHECK(role_ == Role::kFollower, "an amnesiac never campaigns");
+    MERIDIAN_CHECK(vote_ == kNoNode, "nor votes");
+  }
   if (role_ != Role::kLeader) {
     MERIDIAN_CHECK(progress_.empty());
     MERIDIAN_CHECK(heartbeat_acked_ticks_.empty());
@@ -109,6 +113,10 @@ const char* MessageTypeName(MessageType type) {
       return "TimeoutNow";
     case MessageType::kSnapshot:
       return "Snapshot";
+    case MessageType::kTermQuery:
+      return "TermQuery";
+    case MessageType::kTermQueryResponse:
+      return "TermQueryResponse";
   }
   return "?";
 }
@@ -145,6 +153,8 @@ const char* PlantedBugName(PlantedBug bug) {
       return "match-kept-after-shorter-log";
     case PlantedBug::kQuiescedFollowerIgnoresLeaderLoss:
       return "quiesced-follower-ignores-leader-loss";
+    case PlantedBug::kVoteWithLostHardState:
+      return "vote-with-lost-hard-state";
   }
   return "?";
 }

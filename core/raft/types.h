@@ -109,6 +109,11 @@ enum class MessageType : uint8_t {
   kTimeoutNow,  // §3.10 (dissertation) leadership transfer: "start an election now"
   kSnapshot,    // §7 InstallSnapshot: the leader's log starts past the follower's end;
                 // answered with kAppendResponse acknowledging the snapshot's index.
+  // Not in the paper: a node whose hard state was lost asks every voter for its current term
+  // (design.md "Damaged replicas"). The response carries the responder's term; neither changes
+  // anybody's term or vote.
+  kTermQuery,
+  kTermQueryResponse,
 };
 
 const char* MessageTypeName(MessageType type);
@@ -220,6 +225,8 @@ enum class PlantedBug : uint8_t {
   kMatchKeptAfterShorterLog,  // The leader keeps a match index the follower no longer holds.
   // Past kPlantedBugLast: caught by //sim:broker_workload_test (region loss under quiescence).
   kQuiescedFollowerIgnoresLeaderLoss,  // A quiesced follower sleeps on when its leader's node dies.
+  // Past kPlantedBugLast: caught by //tests:raft_cluster_test with hard states lost at rest.
+  kVoteWithLostHardState,  // A replica that lost its hard state votes as if it never voted.
 };
 inline constexpr PlantedBug kPlantedBugLast = PlantedBug::kConfigKeptAfterTruncation;
 const char* PlantedBugName(PlantedBug bug);
@@ -261,11 +268,19 @@ struct RaftOptions {
 // before it (lexicographically by term, then index), damage at rest took entries this node may
 // have acknowledged: until its log is at least as up-to-date again, it votes as if it still held
 // them and does not campaign (design.md "Damaged replicas").
+//
+// `hard_state_lost`: the driver found no valid copy of the hard state (or only a stale one), so
+// the term and vote this node had are unknown; `hard_state` then holds the highest term its log,
+// snapshot and durable record show, no vote, commit 0. The node votes for nobody, campaigns,
+// acknowledges and answers nothing until it has heard, since the restart, from every other voter
+// of its configuration (kTermQuery): it then moves to the highest term heard and counts its vote
+// in that term as cast (design.md "Damaged replicas", the safety argument).
 struct RestartState {
   HardState hard_state;
   std::vector<Entry> entries;
   std::optional<Snapshot> snapshot;
   LogPosition durable_before;
+  bool hard_state_lost = false;
 };
 
 // Peer messages Raft::Step refused to act on, by reason (DESIGN.md "Trust boundaries": input is

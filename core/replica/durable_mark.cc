@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "core/replica/storage.h"
 #include "io/assert.h"
 #include "io/crc32c.h"
 #include "io/probe.h"
@@ -86,7 +87,7 @@ absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::Open(io::Disk& disk,
   MERIDIAN_CHECK(valid <= 2);
   if (valid == 0) MERIDIAN_CHECK(newest.sequence == 0, "no slot read: the mark of no write");
   if (valid == 0 && *read > kDurableMarkSlotBytes) {
-    return absl::DataLossError(fmt::format("{}: both copies are damaged", path));
+    return DamagedAtRestError(fmt::format("{}: both copies are damaged", path));
   }
   return std::unique_ptr<DurableMark>(new DurableMark(std::move(*file), newest, sync));
 }

@@ -146,15 +146,99 @@ absl::Status RetryWhileDiskFull(io::Runtime& runtime, const std::function<absl::
   }
 }
 
+// A lost snapshot (damaged at rest: LoadSnapshot's DamagedAtRest) takes the state of every entry up
+// to its index with it. A log that still starts at the beginning holds all of them, and is kept;
+// one that starts later (compaction removed what the snapshot covered) is reset to empty: the
+// entries after the snapshot cannot be applied without it. Raft then restarts from an empty log:
+// below the durable mark, it neither campaigns nor votes below what it had (design.md "Damaged
+// replicas"), counts nothing it does not hold, and the leader, whose log is compacted past it,
+// sends it the snapshot again (InstallSnapshot).
+absl::Status ForgetLogAfterLostSnapshot(log::Log& log) {
+  MERIDIAN_PROBE("replica: the snapshot is damaged; repairing from the leader");
+  if (log.start_offset() == core::Offset(0)) return absl::OkStatus();
+  return log.Reset(core::Offset(0));
+}
+
+// Opens the durable mark. Both of its slots damaged is survivable when core/log's recovery cut
+// nothing at this open: the log then holds everything it had synced, so its end is a true mark
+// (at least the lost one). With a cut as well, what was synced is unknown: refused.
+absl::StatusOr<std::unique_ptr<DurableMark>> OpenDurableMark(io::Disk& disk,
+                                                             const ReplicaOptions& options,
+                                                             const log::RecoveryReport& report,
+                                                             const raft::LogPosition& position) {
+  const DurableMark::Sync sync = options.unsafe_ack_before_fsync_for_tests
+                                     ? DurableMark::Sync::kUnsyncedForTests
+                                     : DurableMark::Sync::kSynced;
+  absl::StatusOr<std::unique_ptr<DurableMark>> mark = DurableMark::Open(disk, options.dir, sync);
+  if (!IsDamagedAtRest(mark.status()) || report.cut) return mark;
+  MERIDIAN_PROBE("replica: durable mark damaged, log intact; the mark starts again at its end");
+  if (absl::Status s = disk.Remove(options.dir + "/durable_mark"); !s.ok()) return s;
+  if (absl::Status s = disk.SyncDir(options.dir); !s.ok()) return s;
+  mark = DurableMark::Open(disk, options.dir, sync);
+  if (!mark.ok()) return mark.status();
+  if (absl::Status s =
+          (*mark)->Advance(position, io::Instant::FromNanos(0), DurableMark::When::kNow);
+      !s.ok()) {
+    return s;
+  }
+  return mark;
+}
+
 // What Open reads back from disk before the replica starts: all of it but the state machine.
 struct RecoveredStorage {
   raft::HardState hard_state;
+  uint64_t hard_state_sequence = 0;  // 0: nothing stored yet, or lost.
+  // Every copy of the hard state is damaged, or the newest valid one is stale (older than a term
+  // the log, the snapshot or the durable mark shows this replica reached): RestartState::
+  // hard_state_lost. `hard_state` then holds the highest term known here, no vote, commit 0.
+  bool hard_state_lost = false;
+  // A copy was damaged or stale, or the file is of version 1: Open stores it again at once.
+  bool hard_state_repair = false;
   std::optional<raft::Snapshot> snapshot;
   std::unique_ptr<log::Log> log;
   log::RecoveryReport report;
   std::vector<raft::Entry> entries;  // The log's entries after the snapshot.
   std::unique_ptr<DurableMark> mark;
 };
+
+// The newest valid copy of the hard state can still be stale: a misdirected write leaves the old
+// bytes where a newer store was aimed. A term the log or the durable mark shows this replica
+// reached, above the hard state's, proves it (an entry's term is stored before the entry), and
+// the hard state is then as good as lost. A lost hard state restarts at the highest term known
+// here (the snapshot's too), with no vote and commit 0: raft does not vote, campaign or answer
+// until it has learned a term bound from its peers (RestartState::hard_state_lost).
+void CheckHardStateNotStale(RecoveredStorage& recovered, const raft::LogPosition& position) {
+  const raft::Term reached = std::max(position.term, recovered.mark->position().term);
+  if (!recovered.hard_state_lost && reached > recovered.hard_state.term) {
+    MERIDIAN_PROBE("replica: the hard state is stale (a lost write); taken as lost");
+    recovered.hard_state_lost = true;
+  }
+  if (!recovered.hard_state_lost) return;
+  raft::Term known = reached;
+  if (recovered.snapshot.has_value()) known = std::max(known, recovered.snapshot->meta.term);
+  recovered.hard_state = raft::HardState{known, raft::kNoNode, raft::Index(0)};
+  recovered.hard_state_sequence = 0;
+  recovered.hard_state_repair = false;  // Nothing to store until raft has learned its term.
+}
+
+// Every copy damaged is a lost hard state (hard_state_lost), not an error: see
+// CheckHardStateNotStale. Other errors (EIO, DataLoss too) are returned.
+absl::Status LoadHardStateInto(io::Disk& disk, const std::string& dir,
+                               RecoveredStorage& recovered) {
+  absl::StatusOr<LoadedHardState> hard_state = LoadHardState(disk, dir);
+  if (IsDamagedAtRest(hard_state.status())) {
+    MERIDIAN_PROBE("replica: every copy of the hard state is damaged");
+    recovered.hard_state_lost = true;
+    return absl::OkStatus();
+  }
+  if (!hard_state.ok()) return hard_state.status();
+  recovered.hard_state = hard_state->stored.state;
+  recovered.hard_state_sequence = hard_state->stored.sequence;
+  const StoredHardState& stored = hard_state->stored;
+  const bool on_disk = stored.sequence > 0 || stored.state != raft::HardState{};
+  recovered.hard_state_repair = on_disk && hard_state->copies_current < kHardStateCopies;
+  return absl::OkStatus();
+}
 
 // Loads the hard state and the snapshot, recovers the log and reads the durable mark, and
 // reconciles them. What it writes: the group's directory, the mark's empty file and a new
@@ -174,12 +258,11 @@ absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
     if (absl::Status s = disk.SyncDir(io::ParentDir(options.dir)); !s.ok()) return s;
   }
   RecoveredStorage recovered;
-  absl::StatusOr<raft::HardState> hard_state = LoadHardState(disk, options.dir);
-  if (!hard_state.ok()) return hard_state.status();
-  recovered.hard_state = *hard_state;
+  if (absl::Status s = LoadHardStateInto(disk, options.dir, recovered); !s.ok()) return s;
   absl::StatusOr<std::optional<raft::Snapshot>> snapshot = LoadSnapshot(disk, options.dir);
-  if (!snapshot.ok()) return snapshot.status();
-  recovered.snapshot = std::move(*snapshot);
+  const bool snapshot_lost = IsDamagedAtRest(snapshot.status());
+  if (!snapshot.ok() && !snapshot_lost) return snapshot.status();
+  if (snapshot.ok()) recovered.snapshot = std::move(*snapshot);
   absl::StatusOr<std::unique_ptr<log::Log>> log = log::Log::Open(
       runtime, disk,
       log::LogOptions{
@@ -192,21 +275,27 @@ absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
   const std::optional<raft::Snapshot>& base = recovered.snapshot;
   if (base.has_value()) {
     if (absl::Status s = AlignLogWithSnapshot(*recovered.log, base->meta); !s.ok()) return s;
+  } else if (snapshot_lost) {
+    if (absl::Status s = ForgetLogAfterLostSnapshot(*recovered.log); !s.ok()) return s;
   }
   absl::StatusOr<std::vector<raft::Entry>> entries =
       ReadEntriesAfter(*recovered.log, base.has_value() ? base->meta.index : raft::Index(0),
                        options.raft.entry_cache_bytes_max);
   if (!entries.ok()) return entries.status();
   recovered.entries = std::move(*entries);
-  absl::StatusOr<std::unique_ptr<DurableMark>> mark = DurableMark::Open(
-      disk, options.dir,
-      options.unsafe_ack_before_fsync_for_tests ? DurableMark::Sync::kUnsyncedForTests
-                                                : DurableMark::Sync::kSynced);
+  const raft::LogPosition position = RecoveredPosition(recovered.snapshot, recovered.entries);
+  absl::StatusOr<std::unique_ptr<DurableMark>> mark =
+      OpenDurableMark(disk, options, recovered.report, position);
   if (!mark.ok()) return mark.status();
   recovered.mark = std::move(*mark);
-  if (absl::Status s = ReconcileWithDurableMark(
-          *recovered.mark, RecoveredPosition(recovered.snapshot, recovered.entries),
-          recovered.report, &recovered.hard_state);
+  if (snapshot_lost) {
+    // The entries the snapshot stood for are gone here: commit only what the log still holds
+    // (the leader tells the rest again, with its snapshot).
+    recovered.hard_state.commit = std::min(recovered.hard_state.commit, position.index);
+  }
+  CheckHardStateNotStale(recovered, position);
+  if (absl::Status s = ReconcileWithDurableMark(*recovered.mark, position, recovered.report,
+                                                &recovered.hard_state);
       !s.ok()) {
     return s;
   }
@@ -234,6 +323,17 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
     return s;
   }
   RecoveredStorage& recovered = *storage;
+  if (recovered.hard_state_repair) {
+    // One copy was damaged or stale: both hold the newest state again before anything runs.
+    MERIDIAN_PROBE("replica: a damaged copy of the hard state rewritten");
+    const StoredHardState repaired{recovered.hard_state, recovered.hard_state_sequence + 1};
+    if (absl::Status s = RetryWhileDiskFull(
+            runtime, [&] { return StoreHardState(runtime.disk(), options.dir, repaired); });
+        !s.ok()) {
+      return s;
+    }
+    recovered.hard_state_sequence = repaired.sequence;
+  }
   MERIDIAN_CHECK(recovered.log != nullptr);
   MERIDIAN_CHECK(recovered.mark != nullptr);
   const raft::Index snapshot_index =
@@ -261,6 +361,7 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
   std::shared_ptr<Replica> replica(
       new Replica(runtime, std::move(options), observer, std::move(recovered.log)));
   replica->stored_hard_state_ = recovered.hard_state;
+  replica->hard_state_sequence_ = recovered.hard_state_sequence;
   replica->synced_ = synced;
   const raft::LogPosition durable_before = recovered.mark->position();
   replica->durable_mark_ = std::move(recovered.mark);
@@ -273,7 +374,7 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
   replica->raft_ = std::make_unique<raft::Raft>(
       started.raft,
       raft::RestartState{recovered.hard_state, std::move(recovered.entries),
-                         std::move(recovered.snapshot), durable_before},
+                         std::move(recovered.snapshot), durable_before, recovered.hard_state_lost},
       runtime.random().Fork(fmt::format("raft-{}", started.group)));
   replica->PublishState();
   runtime.Spawn(fmt::format("raft-{}", started.group), [self = replica] { self->RunDriver(); });
@@ -414,7 +515,9 @@ bool Replica::LearnerCommitStoreDue(raft::Index commit) const {
 // entries the log lost, which recovery refuses.
 absl::Status Replica::StoreDeferredLearnerCommit() {
   const raft::Index commit = std::min(raft_->log().commit(), raft_->log().stable());
-  if (!LearnerCommitStoreDue(commit)) return absl::OkStatus();
+  // A replica that lost its hard state stores none until raft has learned its term: one stored
+  // now would hide the loss from the next restart.
+  if (raft_->amnesiac() || !LearnerCommitStoreDue(commit)) return absl::OkStatus();
   return StoreHardStateCoveredByMark({stored_hard_state_.term, stored_hard_state_.vote, commit});
 }
 
@@ -441,11 +544,13 @@ absl::Status Replica::StoreHardStateCoveredByMark(const raft::HardState& state) 
       return s;
     }
   }
+  const StoredHardState stored{state, hard_state_sequence_ + 1};
   if (absl::Status s = RetryWhileDiskFull(
-          runtime_, [&] { return StoreHardState(runtime_.disk(), options_.dir, state); });
+          runtime_, [&] { return StoreHardState(runtime_.disk(), options_.dir, stored); });
       !s.ok()) {
     return s;
   }
+  hard_state_sequence_ = stored.sequence;
   stored_hard_state_ = state;
   commit_stored_at_ = runtime_.Now();
   // What Open relies on: the mark covers the commit stored, unless the log is below the mark in

@@ -268,6 +268,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Index membership_index_;
   absl::btree_map<io::NodeId, raft::Index> match_;
   raft::HardState stored_hard_state_;                         // What <dir>/hard_state holds.
+  uint64_t hard_state_sequence_ = 0;                          // Its sequence (0: none stored).
   io::Instant commit_stored_at_ = io::Instant::FromNanos(0);  // When it was last stored.
   // The last entry of the log known synced, and the durable record of it (durable_mark.h).
   raft::LogPosition synced_;

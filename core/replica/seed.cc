@@ -91,7 +91,7 @@ absl::Status WriteSeededGroup(io::Runtime& runtime, const std::string& dir, cons
     hard_state.term = std::max(hard_state.term, seed.entries.back().term);
     hard_state.commit = seed.entries.back().index;
   }
-  if (absl::Status s = StoreHardState(disk, dir, hard_state); !s.ok()) return s;
+  if (absl::Status s = StoreHardState(disk, dir, {hard_state, 1}); !s.ok()) return s;
   // The marker goes last, durably: without it the directory is an interrupted seed.
   absl::StatusOr<std::unique_ptr<io::File>> marker =
       disk.Open(dir + "/" + kSeededMarker, io::OpenMode::kCreate);

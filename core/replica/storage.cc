@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <string>
 
+#include "absl/strings/cord.h"
 #include "core/log/log.h"
 #include "io/assert.h"
 #include "io/crc32c.h"
@@ -12,10 +14,12 @@ namespace meridian::core::replica {
 namespace {
 
 constexpr uint32_t kHardStateMagic = 0x4d524853;  // "MRHS"
+constexpr uint32_t kHardStateVersion = 2;         // 1: one 32-byte copy, no sequence.
 constexpr uint32_t kSnapshotMagic = 0x4d52534e;   // "MRSN"
 constexpr uint32_t kSnapshotVersion = 1;
 constexpr size_t kEntryDataBytesMax = 8 << 20;
 constexpr uint64_t kReadBytesMax = 4 << 20;
+constexpr char kDamagedAtRestPayloadUrl[] = "meridian.replica/damaged-at-rest";
 
 void PutU32(std::vector<uint8_t>& out, uint32_t value) {
   for (int i = 0; i < 4; i++) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
@@ -73,6 +77,16 @@ bool ReadNodes(Reader& reader, absl::btree_set<io::NodeId>* nodes) {
 
 }  // namespace
 
+absl::Status DamagedAtRestError(const std::string& message) {
+  absl::Status status = absl::DataLossError(message);
+  status.SetPayload(kDamagedAtRestPayloadUrl, absl::Cord("1"));
+  return status;
+}
+
+bool IsDamagedAtRest(const absl::Status& status) {
+  return absl::IsDataLoss(status) && status.GetPayload(kDamagedAtRestPayloadUrl).has_value();
+}
+
 std::vector<uint8_t> EncodeEntry(const raft::Entry& entry) {
   MERIDIAN_CHECK(!entry.elided, "entry {} written without its data", entry.index.ToString());
   MERIDIAN_CHECK(entry.data.size() <= kEntryDataBytesMax);
@@ -112,40 +126,53 @@ absl::StatusOr<raft::Entry> DecodeEntry(std::span<const uint8_t> payload, raft::
   return entry;
 }
 
-std::vector<uint8_t> EncodeHardState(const raft::HardState& state) {
+std::vector<uint8_t> EncodeHardState(const StoredHardState& stored) {
+  const raft::HardState& state = stored.state;
   // A vote is cast in a term: raft never hands a vote without one.
   if (state.vote != io::NodeId()) MERIDIAN_CHECK(state.term > raft::Term(0), "vote in term 0");
+  MERIDIAN_CHECK(stored.sequence >= 1, "sequence 0 is the hard state of a replica never stored");
   std::vector<uint8_t> out;
   PutU32(out, kHardStateMagic);
+  PutU32(out, kHardStateVersion);
+  PutU64(out, stored.sequence);
   PutU64(out, state.term.value());
   PutU32(out, state.vote.value());
   PutU64(out, state.commit.value());
+  PutU32(out, 0);  // Reserved.
   PutU32(out, 0);  // Reserved.
   PutU32(out, io::Crc32c(out));
   MERIDIAN_CHECK(out.size() == kHardStateBytes);
   return out;
 }
 
-absl::StatusOr<raft::HardState> DecodeHardState(std::span<const uint8_t> bytes) {
+absl::StatusOr<StoredHardState> DecodeHardState(std::span<const uint8_t> bytes) {
   if (bytes.size() != kHardStateBytes) {
     return absl::DataLossError(fmt::format("hard state of {} bytes", bytes.size()));
   }
   Reader reader(bytes);
-  uint32_t magic = 0, vote = 0, reserved = 0, crc = 0;
-  uint64_t term = 0, commit = 0;
-  MERIDIAN_CHECK(reader.U32(&magic) && reader.U64(&term) && reader.U32(&vote) &&
-                 reader.U64(&commit) && reader.U32(&reserved) && reader.U32(&crc));
+  uint32_t magic = 0, version = 0, vote = 0, reserved_a = 0, reserved_b = 0, crc = 0;
+  uint64_t sequence = 0, term = 0, commit = 0;
+  MERIDIAN_CHECK(reader.U32(&magic) && reader.U32(&version) && reader.U64(&sequence) &&
+                 reader.U64(&term) && reader.U32(&vote) && reader.U64(&commit) &&
+                 reader.U32(&reserved_a) && reader.U32(&reserved_b) && reader.U32(&crc));
   if (magic != kHardStateMagic) return absl::DataLossError("hard state: bad magic");
   if (crc != io::Crc32c(bytes.first(kHardStateBytes - 4))) {
     return absl::DataLossError("hard state: CRC32C mismatch");
   }
-  return raft::HardState{raft::Term(term), io::NodeId(vote), raft::Index(commit)};
+  if (version != kHardStateVersion || sequence == 0 || term > raft::kTermMax.value() ||
+      (vote != 0 && term == 0)) {
+    return absl::DataLossError("hard state: malformed");
+  }
+  return StoredHardState{raft::HardState{raft::Term(term), io::NodeId(vote), raft::Index(commit)},
+                         sequence};
 }
 
 // Replaces `<dir>/<name>` with `bytes` atomically and durably: write a temporary file, fsync
-// it, rename it over, fsync the directory.
+// it, rename it over, fsync the directory. The bytes go in writes of at most `write_bytes_max`
+// (0: one write): the hard state writes each copy on its own, so that one misdirected write
+// cannot misplace both.
 absl::Status ReplaceFileDurably(io::Disk& disk, const std::string& dir, const std::string& name,
-                                std::span<const uint8_t> bytes) {
+                                std::span<const uint8_t> bytes, size_t write_bytes_max = 0) {
   MERIDIAN_CHECK(!name.empty());
   MERIDIAN_CHECK(name.find('/') == std::string::npos, "a file name, not a path: '{}'", name);
   MERIDIAN_CHECK(!bytes.empty(), "an empty file would read back as damage");
@@ -153,7 +180,12 @@ absl::Status ReplaceFileDurably(io::Disk& disk, const std::string& dir, const st
   absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(temporary, io::OpenMode::kCreate);
   if (!file.ok()) return file.status();
   if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
-  if (absl::Status s = (*file)->WriteAt(0, bytes); !s.ok()) return s;
+  const size_t step = write_bytes_max == 0 ? bytes.size() : write_bytes_max;
+  for (size_t offset = 0; offset < bytes.size(); offset += step) {
+    const std::span<const uint8_t> part =
+        bytes.subspan(offset, std::min(step, bytes.size() - offset));
+    if (absl::Status s = (*file)->WriteAt(offset, part); !s.ok()) return s;
+  }
   if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
   if (absl::Status s = disk.Rename(temporary, fmt::format("{}/{}", dir, name)); !s.ok()) return s;
   return disk.SyncDir(dir);
@@ -226,6 +258,10 @@ absl::StatusOr<std::optional<raft::Snapshot>> LoadSnapshot(io::Disk& disk, const
   if (!read.ok()) return read.status();
   bytes.resize(*read);
   absl::StatusOr<raft::Snapshot> snapshot = DecodeSnapshot(bytes);
+  if (absl::IsDataLoss(snapshot.status())) {
+    return DamagedAtRestError(
+        fmt::format("{}: {}", path, std::string(snapshot.status().message())));
+  }
   if (!snapshot.ok()) return snapshot.status();
   return std::optional<raft::Snapshot>(*std::move(snapshot));
 }
@@ -234,20 +270,84 @@ absl::Status StoreSnapshot(io::Disk& disk, const std::string& dir, const raft::S
   return ReplaceFileDurably(disk, dir, "snapshot", EncodeSnapshot(snapshot));
 }
 
-absl::StatusOr<raft::HardState> LoadHardState(io::Disk& disk, const std::string& dir) {
+namespace {
+
+// Version 1 (before 2026-12-01): one 32-byte copy (magic, term, vote, commit, reserved, CRC32C).
+// Read so that an upgraded replica keeps its vote; the next store replaces it with two copies.
+constexpr size_t kLegacyHardStateBytes = 32;
+
+absl::StatusOr<LoadedHardState> DecodeLegacyHardState(std::span<const uint8_t> bytes) {
+  MERIDIAN_CHECK(bytes.size() == kLegacyHardStateBytes);
+  Reader reader(bytes);
+  uint32_t magic = 0, vote = 0, reserved = 0, crc = 0;
+  uint64_t term = 0, commit = 0;
+  MERIDIAN_CHECK(reader.U32(&magic) && reader.U64(&term) && reader.U32(&vote) &&
+                 reader.U64(&commit) && reader.U32(&reserved) && reader.U32(&crc));
+  if (magic != kHardStateMagic || crc != io::Crc32c(bytes.first(kLegacyHardStateBytes - 4)) ||
+      term > raft::kTermMax.value()) {
+    return DamagedAtRestError("hard state (version 1): damaged");
+  }
+  // Sequence 0 and no current copy: Open rewrites it in the two-copy format at once.
+  return LoadedHardState{
+      {raft::HardState{raft::Term(term), io::NodeId(vote), raft::Index(commit)}, 0}, 0};
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedHardState> LoadHardState(io::Disk& disk, const std::string& dir) {
   const std::string path = dir + "/hard_state";
   absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(path, io::OpenMode::kOpenExisting);
-  if (absl::IsNotFound(file.status())) return raft::HardState{};
+  if (absl::IsNotFound(file.status())) return LoadedHardState{};
   if (!file.ok()) return file.status();
-  std::vector<uint8_t> bytes(kHardStateBytes + 1);
+  std::vector<uint8_t> bytes(kHardStateCopies * kHardStateCopyBytes);
   absl::StatusOr<size_t> read = (*file)->ReadAt(0, bytes);
   if (!read.ok()) return read.status();
   bytes.resize(*read);
-  return DecodeHardState(bytes);
+  if (bytes.size() == kLegacyHardStateBytes) return DecodeLegacyHardState(bytes);
+  std::vector<StoredHardState> valid;
+  for (size_t copy = 0; copy < kHardStateCopies; copy++) {
+    const size_t offset = copy * kHardStateCopyBytes;
+    if (bytes.size() < offset + kHardStateBytes) continue;
+    absl::StatusOr<StoredHardState> decoded =
+        DecodeHardState(std::span<const uint8_t>(bytes).subspan(offset, kHardStateBytes));
+    if (decoded.ok()) valid.push_back(*decoded);
+  }
+  if (valid.empty()) {
+    return DamagedAtRestError(fmt::format("{}: every copy of the hard state is damaged", path));
+  }
+  LoadedHardState loaded;
+  for (const StoredHardState& copy : valid) {
+    if (copy.sequence > loaded.stored.sequence) loaded.stored = copy;
+  }
+  for (const StoredHardState& copy : valid) loaded.copies_current += copy == loaded.stored;
+  MERIDIAN_CHECK(loaded.copies_current >= 1 && loaded.copies_current <= kHardStateCopies);
+  return loaded;
 }
 
-absl::Status StoreHardState(io::Disk& disk, const std::string& dir, const raft::HardState& state) {
-  return ReplaceFileDurably(disk, dir, "hard_state", EncodeHardState(state));
+absl::Status StoreHardState(io::Disk& disk, const std::string& dir, const StoredHardState& stored) {
+  const std::vector<uint8_t> copy = EncodeHardState(stored);
+  std::vector<uint8_t> image(kHardStateCopies * kHardStateCopyBytes, 0);
+  for (size_t i = 0; i < kHardStateCopies; i++) {
+    std::copy(copy.begin(), copy.end(), image.begin() + i * kHardStateCopyBytes);
+  }
+  const std::string path = dir + "/hard_state";
+  absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(path, io::OpenMode::kOpenExisting);
+  // The first store of this format (a new replica, one whose hard state was lost, or a version 1
+  // file) replaces the file atomically: writing in place over what is there could tear it.
+  if (stored.sequence == 1 || absl::IsNotFound(file.status())) {
+    return ReplaceFileDurably(disk, dir, "hard_state", image, kHardStateCopyBytes);
+  }
+  if (!file.ok()) return file.status();
+  // In place, one write per copy (a misdirected write then misplaces one copy, and the other
+  // still holds the new state), and one fsync for both: a crash before it ends leaves each copy
+  // old or new, or, at worst, both torn, which is a lost hard state and safe (amnesia). One
+  // fsync, as the atomic replace this format replaced cost (plus its directory fsync).
+  for (size_t i = 0; i < kHardStateCopies; i++) {
+    const std::span<const uint8_t> block =
+        std::span<const uint8_t>(image).subspan(i * kHardStateCopyBytes, kHardStateCopyBytes);
+    if (absl::Status s = (*file)->WriteAt(i * kHardStateCopyBytes, block); !s.ok()) return s;
+  }
+  return (*file)->Sync();
 }
 
 absl::Status VisitLogEntries(log::Log& log, raft::Index after,

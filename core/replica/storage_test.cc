@@ -60,9 +60,10 @@ TEST(Storage, ConfigEntriesBreakingMembershipRulesAreDataLoss) {
 }
 
 TEST(Storage, HardStateRoundTripsAndDetectsEveryBitFlip) {
-  const raft::HardState state{raft::Term(42), io::NodeId(3), raft::Index(1000)};
-  const std::vector<uint8_t> bytes = EncodeHardState(state);
-  ASSERT_EQ(*DecodeHardState(bytes), state);
+  const StoredHardState stored{{raft::Term(42), io::NodeId(3), raft::Index(1000)}, 7};
+  const std::vector<uint8_t> bytes = EncodeHardState(stored);
+  ASSERT_EQ(bytes.size(), kHardStateBytes);
+  ASSERT_EQ(*DecodeHardState(bytes), stored);
   for (size_t bit = 0; bit < bytes.size() * 8; bit++) {
     std::vector<uint8_t> flipped = bytes;
     flipped[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));

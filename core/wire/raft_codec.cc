@@ -56,6 +56,10 @@ raft::MessageType ToWire(MessageType type) {
       return raft::MessageType::TimeoutNow;
     case MessageType::kSnapshot:
       return raft::MessageType::Snapshot;
+    case MessageType::kTermQuery:
+      return raft::MessageType::TermQuery;
+    case MessageType::kTermQueryResponse:
+      return raft::MessageType::TermQueryResponse;
   }
   MERIDIAN_UNREACHABLE("message type {}", static_cast<int>(type));
 }
@@ -103,6 +107,10 @@ std::optional<MessageType> FromWire(raft::MessageType type) {
       return MessageType::kTimeoutNow;
     case raft::MessageType::Snapshot:
       return MessageType::kSnapshot;
+    case raft::MessageType::TermQuery:
+      return MessageType::kTermQuery;
+    case raft::MessageType::TermQueryResponse:
+      return MessageType::kTermQueryResponse;
   }
   return std::nullopt;
 }

@@ -29,11 +29,17 @@ using core::raft::MessageType;
 using io::NodeId;
 
 constexpr MessageType kAllTypes[] = {
-    MessageType::kPreVote,    MessageType::kPreVoteResponse,
-    MessageType::kVote,       MessageType::kVoteResponse,
-    MessageType::kAppend,     MessageType::kAppendResponse,
-    MessageType::kHeartbeat,  MessageType::kHeartbeatResponse,
+    MessageType::kPreVote,
+    MessageType::kPreVoteResponse,
+    MessageType::kVote,
+    MessageType::kVoteResponse,
+    MessageType::kAppend,
+    MessageType::kAppendResponse,
+    MessageType::kHeartbeat,
+    MessageType::kHeartbeatResponse,
     MessageType::kTimeoutNow,
+    MessageType::kTermQuery,
+    MessageType::kTermQueryResponse,
 };  // kSnapshot carries required fields: RoundTripsASnapshotUpToItsLimit.
 
 // ---------------------------------------------------------------- helpers
@@ -436,7 +442,7 @@ TEST(RaftCodec, AbsentOptionalVectorsReadAsEmpty) {
 // ---------------------------------------------------------------- semantic rejections
 
 TEST(RaftCodec, RejectsUnknownEnumValues) {
-  ExpectRejected(Handmade(Raw{.type = 10}), "unknown type 10");
+  ExpectRejected(Handmade(Raw{.type = 12}), "unknown type 12");
   ExpectRejected(Handmade(Raw{.type = 255}), "unknown type 255");
   ExpectRejected(Handmade(Raw{.campaign = 2}), "unknown campaign 2");
   ExpectRejected(Handmade(Raw{.campaign = 255}), "unknown campaign 255");

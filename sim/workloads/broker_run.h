@@ -82,8 +82,8 @@ struct Run {
   // Partition -> sends to it acknowledged after the heal: every partition must take writes
   // again, not just some (a partition whose group never elects again shows only here).
   absl::btree_map<uint32_t, uint64_t> sends_ok_after_heal;
-  // Partitions that had no member left at the end of the heal phase: every voter and observer
-  // of theirs was a server the nemesis lost for good (PartitionsLostForGood in broker.cc).
+  // Partitions that can never take a write again at the end of the heal phase, because of
+  // servers the nemesis lost for good (PartitionsLostForGood, lost_for_good.h).
   absl::btree_set<uint32_t> partitions_lost_for_good;
   int producer_processes_running = 0;  // The drain starts once none is left.
   int64_t producers_created = 0;       // History ids of producers (producer-order).

@@ -77,6 +77,20 @@ class TestNet {
     restart.durable_before = durable_before;
     nodes_[id] = std::make_unique<Raft>(options, std::move(restart), io::Random(node_id + 200));
   }
+  // Every copy of the hard state damaged at rest: the node restarts as core/replica restarts
+  // it, at the highest term its synced log shows, with no vote and no commit index
+  // (RestartState::hard_state_lost).
+  void RestartLosingHardState(uint32_t node_id) {
+    const NodeId id(node_id);
+    MemoryStorage& storage = storage_[id];
+    storage.Crash();
+    const Term known = storage.entries.empty() ? Term(0) : storage.entries.back().term;
+    storage.hard_state = HardState{known, kNoNode, Index(0)};
+    RaftOptions options = nodes_.at(id)->options();
+    RestartState restart = storage.ForRestart(options.entry_cache_bytes_max);
+    restart.hard_state_lost = true;
+    nodes_[id] = std::make_unique<Raft>(options, std::move(restart), io::Random(node_id + 300));
+  }
   Raft& node(uint32_t id) { return *nodes_.at(NodeId(id)); }
 
   // Runs every node's Ready; returns the messages that were sent (also queued).

@@ -1,0 +1,45 @@
+// Which of the workload topic's partitions can never take a write again, whatever the product
+// does, because of servers the nemesis lost for good (Nemesis::lost_for_good). The broker
+// workload does not ask such a partition to take writes after the heal (Judge in broker.cc) and
+// names it in the run's partitions_lost_for_good. Pure: a topic record and a set of node ids in,
+// an answer out, so that the excuse is tested directly (lost_for_good_test.cc) and not only
+// through a seed that happens to reach it.
+//
+// Two cases, and no others:
+//  - no member left: every voter, observer and reassignment target was lost for good. No
+//    protocol can take a write with no server.
+//  - a spread topic's quorum lost: a majority of its voters (of the current and, during a
+//    reassignment, of the target replica set) was lost for good. Spread placement makes no
+//    region-loss promise (docs/design.md "The two consistency modes": the controller picks it
+//    only when the live nodes allow neither strong nor regional, so two voters can share a
+//    region), and a spread topic has no observer to promote. A strong topic is never excused
+//    this way: its placement keeps a majority out of every region, so a region loss that takes
+//    its quorum is a bug (the planted strong-voters-share-a-region); a regional topic's home
+//    region loss is what promotion is for.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/container/btree_set.h"
+#include "core/cluster/metadata.h"
+#include "io/node_id.h"
+
+namespace meridian::sim {
+
+enum class PartitionLoss : uint8_t {
+  kNone,              // Some quorum can still form, or a promotion can restore one.
+  kNoMemberLeft,      // Every member was lost for good.
+  kSpreadQuorumLost,  // A spread topic's voters lost a majority for good.
+};
+
+const char* PartitionLossName(PartitionLoss loss);
+
+PartitionLoss PartitionLostForGood(const core::cluster::TopicRecord& topic,
+                                   const core::cluster::PartitionRecord& partition,
+                                   const absl::btree_set<io::NodeId>& lost_for_good);
+
+// The partitions of `topic` whose PartitionLostForGood is not kNone.
+absl::btree_set<uint32_t> PartitionsLostForGood(const core::cluster::TopicRecord& topic,
+                                                const absl::btree_set<io::NodeId>& lost_for_good);
+
+}  // namespace meridian::sim

@@ -1,0 +1,165 @@
+// core/replica's durable files damaged at rest (core/replica/README.md; core/raft design.md
+// "Damaged replicas" (3) and (4)): the hard state kept in two copies, every copy of it lost, the
+// snapshot lost. Each time the replica must open again rather than keep its node down, and
+// must not serve or vote with what it lost. The three-voter rules (an amnesiac learns every
+// voter's term first) are core/raft's LostHardState tests and //tests:raft_cluster_test's
+// VoteWithLostHardState; here, what the driver does with the files.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "core/replica/replica.h"
+#include "core/replica/storage.h"
+#include "sim/sim_disk.h"
+#include "tests/log/log_test_support.h"
+
+namespace meridian::tests::log {
+namespace {
+
+using core::replica::StoredHardState;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr int kEntries = 20;
+const std::string kDir = "raft";
+
+core::replica::ReplicaOptions SingleVoter() {
+  core::replica::ReplicaOptions options;
+  options.raft.id = SimNode::kNode;
+  options.raft.bootstrap.voters.insert(SimNode::kNode);
+  options.dir = kDir;
+  options.log_segment_bytes = core::log::Log::kSegmentBytesMin;  // Compaction removes some.
+  return options;
+}
+
+bool AwaitLeadership(io::Runtime& rt, core::replica::Replica& replica) {
+  for (int i = 0; i < 100 && replica.role() != core::raft::Role::kLeader; i++) {
+    (void)rt.Sleep(milliseconds(50));
+  }
+  return replica.role() == core::raft::Role::kLeader;
+}
+
+// Flips one bit of `path` at `offset`, durably (as damage at rest is: it survives a restart).
+void FlipBit(io::Runtime& rt, const std::string& path, uint64_t offset) {
+  absl::StatusOr<std::unique_ptr<io::File>> file =
+      rt.disk().Open(path, io::OpenMode::kOpenExisting);
+  ASSERT_TRUE(file.ok()) << file.status();
+  std::vector<uint8_t> byte(1);
+  ASSERT_TRUE((*file)->ReadAt(offset, byte).ok());
+  byte[0] ^= 0x04;
+  ASSERT_TRUE((*file)->WriteAt(offset, byte).ok());
+  ASSERT_TRUE((*file)->Sync().ok());
+}
+
+const std::string kHardState = kDir + "/hard_state";
+const uint64_t kCopy1 = core::replica::kHardStateCopyBytes;
+
+TEST(HardStateCopies, OneDamagedCopyIsSurvivedAndEveryDamagedCopyIsDamageNotEio) {
+  SimNode node(20261211);
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    ASSERT_TRUE(rt.disk().CreateDir(kDir).ok());
+    const StoredHardState first{{core::raft::Term(3), io::NodeId(2), core::raft::Index(5)}, 1};
+    const StoredHardState second{{core::raft::Term(4), io::NodeId(1), core::raft::Index(9)}, 2};
+    ASSERT_TRUE(core::replica::StoreHardState(rt.disk(), kDir, first).ok());
+    ASSERT_TRUE(core::replica::StoreHardState(rt.disk(), kDir, second).ok());
+    absl::StatusOr<core::replica::LoadedHardState> loaded =
+        core::replica::LoadHardState(rt.disk(), kDir);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ(loaded->stored, second);
+    EXPECT_EQ(loaded->copies_current, 2u);
+    FlipBit(rt, kHardState, 20);  // Copy 0's term.
+    loaded = core::replica::LoadHardState(rt.disk(), kDir);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ(loaded->stored, second) << "copy 1 still holds the newest state";
+    EXPECT_EQ(loaded->copies_current, 1u);
+    FlipBit(rt, kHardState, kCopy1 + 20);
+    loaded = core::replica::LoadHardState(rt.disk(), kDir);
+    EXPECT_TRUE(core::replica::IsDamagedAtRest(loaded.status())) << loaded.status();
+    // An I/O error is DataLoss too, but not damage: Open must return it, not repair around it.
+    node.disk().set_rates({.io_error_ppm = 1'000'000});
+    loaded = core::replica::LoadHardState(rt.disk(), kDir);
+    EXPECT_TRUE(absl::IsDataLoss(loaded.status())) << loaded.status();
+    EXPECT_FALSE(core::replica::IsDamagedAtRest(loaded.status()));
+    node.disk().set_rates({});
+  }));
+}
+
+// First incarnation: a single voter commits kEntries proposals (and compacts them when asked).
+void WriteEntries(SimNode& node, bool compact) {
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, SingleVoter(), nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    ASSERT_TRUE(AwaitLeadership(rt, **opened));
+    for (int i = 0; i < kEntries; i++) {
+      const std::string entry = fmt::format("e{}", i) + std::string(300, 'x');
+      ASSERT_TRUE((*opened)->ProposeAndWait(entry, rt.Now() + seconds(5)).ok());
+    }
+    if (compact) {
+      ASSERT_TRUE((*opened)->Compact((*opened)->applied(), "state").ok());
+      ASSERT_EQ((*opened)->snapshot_index(), core::raft::Index(kEntries + 1));
+    }
+    (void)rt.Sleep(milliseconds(500));  // The durable mark catches up.
+    (*opened)->Shutdown();
+  }));
+}
+
+// Every copy of the hard state lost: the replica opens (a single voter has no other voter to
+// ask, so it rejoins at once, at the highest term its log shows, its vote counted as cast) and
+// leads a later term with every committed entry. Then Open has stored a hard state again.
+TEST(ReplicaDamageAtRest, EveryCopyOfTheHardStateLostStillOpensAndLeadsALaterTerm) {
+  SimNode node(20261212);
+  WriteEntries(node, /*compact=*/false);
+  core::raft::Term term_before;
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<core::replica::LoadedHardState> loaded =
+        core::replica::LoadHardState(rt.disk(), kDir);
+    ASSERT_TRUE(loaded.ok());
+    term_before = loaded->stored.state.term;
+    FlipBit(rt, kHardState, 0);
+    FlipBit(rt, kHardState, kCopy1);
+  }));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, SingleVoter(), nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    ASSERT_TRUE(AwaitLeadership(rt, **opened));
+    EXPECT_GT((*opened)->term(), term_before) << "a term it could have voted in, led again";
+    absl::StatusOr<core::raft::Index> next =
+        (*opened)->ProposeAndWait("after", rt.Now() + seconds(5));
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(next->value(), kEntries + 3u) << "the old no-op, the entries, a new no-op";
+    (*opened)->Shutdown();
+    absl::StatusOr<core::replica::LoadedHardState> loaded =
+        core::replica::LoadHardState(rt.disk(), kDir);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ(loaded->copies_current, 2u);
+  }));
+}
+
+// The snapshot lost, with the log compacted past its start: the replica opens with an empty log
+// and serves nothing it lost (applied and commit 0), and, below its durable mark, does not lead
+// (a single voter has no leader to send it the snapshot again; in a group, its leader does).
+TEST(ReplicaDamageAtRest, ALostSnapshotOpensEmptyAndServesNothingItLost) {
+  SimNode node(20261213);
+  WriteEntries(node, /*compact=*/true);
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) { FlipBit(rt, kDir + "/snapshot", 30); }));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, SingleVoter(), nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    (void)rt.Sleep(seconds(3));
+    core::replica::Replica& replica = **opened;
+    EXPECT_NE(replica.role(), core::raft::Role::kLeader);
+    EXPECT_EQ(replica.applied(), core::raft::Index(0));
+    EXPECT_EQ(replica.commit(), core::raft::Index(0));
+    absl::StatusOr<std::vector<core::raft::Entry>> read =
+        replica.ReadCommitted(core::raft::Index(1), 1 << 20);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_TRUE(read->empty());
+    EXPECT_TRUE(replica.failure().ok()) << replica.failure();
+    replica.Shutdown();
+  }));
+}
+
+}  // namespace
+}  // namespace meridian::tests::log
