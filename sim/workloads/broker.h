@@ -22,9 +22,9 @@ namespace meridian::sim {
 
 // Fault kinds the broker workload turns on (each with probability 1/2 per seed, unless --kinds
 // says otherwise): every network and process fault, clock skew, slow fsyncs, torn writes,
-// region loss, full disks and disk errors (a replica fail-stops on EIO and its node restarts,
-// Nemesis::SupervisorRestart). Not yet at-rest damage (bit flips, misdirected writes):
-// sim/README.md "What a run is" names the seeds that still fail.
+// region loss, full disks, disk errors (a replica fail-stops on EIO and its node restarts,
+// Nemesis::SupervisorRestart) and damage at rest (bit flips, misdirected writes: a damaged
+// replica is repaired from its peers), within the fault atlas's per-store damage budget.
 const absl::btree_set<FaultKind>& BrokerFaultKinds();
 
 SimulationResult RunBrokerWorkload(const SimulationOptions& options,
