@@ -122,6 +122,10 @@ absl::StatusOr<raft::Entry> DecodeEntry(std::span<const uint8_t> payload, raft::
     return absl::DataLossError(fmt::format("entry {}: bad membership", index.ToString()));
   }
   const std::span<const uint8_t> data = reader.Rest();
+  if (entry.kind == raft::EntryKind::kConfig && !data.empty()) {
+    // Raft keeps a configuration as its membership alone (core/raft/raft_log.h).
+    return absl::DataLossError(fmt::format("entry {}: configuration with data", index.ToString()));
+  }
   entry.data.assign(data.begin(), data.end());
   return entry;
 }

@@ -27,6 +27,13 @@ TEST(Storage, BadEntriesAreDataLossNotCrashes) {
   const std::vector<uint8_t> truncated_config = {1, 3, 0, 0, 0, 1, 0};
   EXPECT_TRUE(
       absl::IsDataLoss(DecodeEntry(truncated_config, raft::Term(1), raft::Index(1)).status()));
+  // A configuration followed by data: raft would keep only the membership, so it is damage.
+  raft::Entry config{raft::Term(1), raft::Index(1), raft::EntryKind::kConfig, ""};
+  config.membership.voters = {io::NodeId(1)};
+  std::vector<uint8_t> config_with_data = EncodeEntry(config);
+  config_with_data.push_back('x');
+  EXPECT_TRUE(
+      absl::IsDataLoss(DecodeEntry(config_with_data, raft::Term(1), raft::Index(1)).status()));
 }
 
 // The bytes of a config entry as EncodeEntry lays them out (kind, voters, learners; u32
