@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""How fdatasync throughput scales with the number of files synced concurrently.
+"""Per-partition logs or one node-wide log? How fdatasync behaves for N partitions each
+appending BYTES per replication round, laid out both ways (core/broker/README.md "One log per
+partition").
 
-One thread per file, each appending BYTES with pwrite and fdatasync in a loop for SECONDS;
-prints total syncs/s and MB/s for each file count. A node-wide log makes every partition's
-batch one write into one file (one sync per round for the whole node); one log per partition
-makes it one sync per active partition per round, concurrently. If the syncs/s summed over N
-files grows with N (the filesystem commits concurrent fdatasyncs together), per-partition logs
-pay little for it; if it stays flat, N partitions share one disk's sync rate.
-Usage: fsync_scaling.py DIR [SECONDS] [BYTES] [COUNTS...]"""
+- per-partition: N files, one thread each, pwrite BYTES + fdatasync in a loop (what a node
+  does today: each partition group syncs its own log, up to 16 syncs at once on the runtime's
+  helper threads);
+- node-wide: one file, one thread, pwrite N*BYTES + fdatasync in a loop (a shared write-ahead
+  log, as TiKV's raft-engine: one write and one sync per round for every partition).
+
+For each N it prints rounds per second each partition gets (its batches/s) and the MB/s the
+disk took, both ways, and the ratio. Usage: fsync_scaling.py DIR [SECONDS] [BYTES] [COUNTS...]"""
 import os, sys, threading, time
 
 def run(directory, files, seconds, size):
+    """Each of `files` threads appends `size` bytes per fdatasync to its own file."""
     paths = [os.path.join(directory, f"fsync-scaling-{i}") for i in range(files)]
     counts = [0] * files
     stop = time.monotonic() + seconds
@@ -30,15 +34,23 @@ def run(directory, files, seconds, size):
     for t in threads: t.join()
     elapsed = time.monotonic() - start
     for p in paths: os.unlink(p)
-    total = sum(counts)
-    return total / elapsed, total * size / elapsed / 1e6
+    return counts, elapsed
 
 if __name__ == "__main__":
     directory = sys.argv[1]
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 3
     size = int(sys.argv[3]) if len(sys.argv) > 3 else 4096
     counts = [int(c) for c in sys.argv[4:]] or [1, 4, 16, 64, 256]
-    print(f"{'files':>6} {'syncs/s':>10} {'MB/s':>8} {'per file/s':>11}")
+    print(f"{size} bytes per partition per round, {seconds:g} s per layout")
+    print(f"{'partitions':>10} | {'per-partition logs':>28} | {'one node-wide log':>28} | ratio")
+    print(f"{'':>10} | {'rounds/s each':>14} {'MB/s':>8} {'min':>4} | {'rounds/s each':>14} "
+          f"{'MB/s':>8} {'':>4} | node-wide/per-partition")
     for n in counts:
-        rate, mbs = run(directory, n, seconds, size)
-        print(f"{n:>6} {rate:>10.0f} {mbs:>8.1f} {rate / n:>11.1f}", flush=True)
+        spread, elapsed = run(directory, n, seconds, size)
+        each = sum(spread) / n / elapsed
+        slowest = min(spread) / elapsed
+        shared, shared_elapsed = run(directory, 1, seconds, size * n)
+        rounds = shared[0] / shared_elapsed
+        print(f"{n:>10} | {each:>14.1f} {sum(spread) * size / elapsed / 1e6:>8.1f} "
+              f"{slowest:>4.0f} | {rounds:>14.1f} {rounds * n * size / 1e6:>8.1f} {'':>4} | "
+              f"{rounds / each:.2f}", flush=True)
