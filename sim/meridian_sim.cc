@@ -5,8 +5,10 @@
 //   meridian-sim --seed=N --shrink       smallest failing subset of the seed's fault schedule
 //   meridian-sim --seed=N --faults=1,4   replay the seed with only those schedule entries
 //   meridian-sim --seed=N --kinds=crash,drop   only these fault kinds (no swarm choice)
-//   meridian-sim --seed=N --bug=ack-before-sync   plant a known bug in the toy workload
-//   meridian-sim --workload=raft --seeds=1..100 --bug=forget-to-persist-vote   the raft runner
+//   meridian-sim --seed=N --bug=ack-before-quorum   plant a known bug in the broker
+//   meridian-sim --workload=raft --seeds=1..100 --bug=forget-to-persist-vote   one raft group
+// Every workload runs behind the same runner (sim/simulation.h RunSimulation): the same seeds,
+// sweeps, shrinking, traces and JSON line.
 // Exit status: 0 when every run is valid, 1 when any fails (its repro line is printed), 2 for
 // bad usage.
 #include <fmt/format.h>
@@ -29,8 +31,9 @@
 
 ABSL_FLAG(std::string, seed, "", "Run one seed.");
 ABSL_FLAG(std::string, seeds, "", "Run a sweep of seeds A..B (inclusive).");
-ABSL_FLAG(std::string, scenario, "geo-3x3",
-          "single-region-3, geo-3x3, geo-5x1, region-loss-strong (geo-3x3, a strong topic, "
+ABSL_FLAG(std::string, scenario, "",
+          "Broker workload (empty: geo-3x3): single-region-3, geo-3x3, geo-5x1, region-loss-strong "
+          "(geo-3x3, a strong topic, "
           "and one scripted region loss: measures RTO and RPO), region-loss-regional "
           "(geo-3x3, a regional topic whose home region is lost or cut off: promotion, "
           "fencing, RPO and RTO), or spike-10x (single-region-3 with bounded nodes, no faults, "
@@ -38,15 +41,17 @@ ABSL_FLAG(std::string, scenario, "geo-3x3",
           "zone-loss, node-churn or region-flap (geo-3x3, scripted churn only: one zone lost, "
           "servers crashing one after another, a region dropping and returning).");
 ABSL_FLAG(std::string, workload, "broker",
-          "broker (brokers, core/client producers and a consumer, judged by the log checker), "
-          "toy (the journal the simulator was first proven with) or raft (one raft group of "
-          "core/replica servers under the nemesis, judged by the raft safety observer; the "
-          "runner of //tests:raft_cluster_test: 30 s of faults and 30 s of heal whatever "
-          "--duration and --heal say, and 2 clients unless --clients says).");
+          "broker (brokers, core/client producers and a consumer, judged by the log checker) "
+          "or raft (one raft group of core/replica servers under the nemesis, judged by the "
+          "raft safety observer; 2 clients unless --clients says; //tests:raft_cluster_test "
+          "runs it with --duration=30 --heal=30).");
 ABSL_FLAG(uint32_t, replicas, 3, "Raft workload: replicas of the group (1-5).");
 ABSL_FLAG(std::string, election_faults, "seed",
           "Raft workload: targeted election schedule on top of the swarm (sim/election_faults.h):"
           " seed (the seed picks vote_restart or figure8), none, vote_restart, figure8.");
+ABSL_FLAG(bool, damage_at_rest, false,
+          "Raft workload: stop replicas in turn, flip a bit of their synced log at rest, restart "
+          "them; voters crashed by vote_restart may lose their hard state.");
 ABSL_FLAG(uint32_t, partitions, 0,
           "Broker workload: partitions of the topic (0: the seed picks 1-4).");
 ABSL_FLAG(std::string, consistency, "",
@@ -79,8 +84,8 @@ ABSL_FLAG(
     "reassign-voter-early, reassign-remove-first (region-loss-regional), leaders-stay-put, "
     "client-key-hash, client-restamp-alone, quiesced-follower-ignores-leader-loss; with "
     "--group_members: zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
-    "offsets-snapshot-without-groups. Toy "
-    "workload: ack-before-sync, skip-crc. Raft workload: the names of core::raft::PlantedBug "
+    "offsets-snapshot-without-groups; ack-before-fsync, skip-crc (partition logs). Raft "
+    "workload: the names of core::raft::PlantedBug "
     "(forget-to-persist-vote, commit-older-term-by-counting, vote-without-log-check, ...).");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
@@ -161,31 +166,62 @@ std::string RegionalOptionsFromFlags(SimulationOptions* options) {
 // --bug (and --group_members, which the group bugs need) into options; an error message.
 std::string BugFromFlags(SimulationOptions* options) {
   const std::string bug = absl::GetFlag(FLAGS_bug);
-  if (options->workload == "broker") {
-    if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs) &&
-        !ParseGroupConsumerPlantedBug(bug, &options->group_consumer_bug) &&
-        !ParseProducerPlantedBug(bug, &options->producer_bug)) {
-      return "unknown --bug " + bug +
-             " for the broker workload (ack-before-quorum, fetch-above-hwm, "
-             "follower-fetch-above-hwm, "
-             "forget-producer-state, snapshot-without-state, strong-voters-share-a-region, "
-             "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
-             "offsets-snapshot-without-groups, "
-             "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
-             "observer-in-write-quorum, rpo-under-reported, reassign-voter-early, "
-             "reassign-remove-first, leaders-stay-put, client-key-hash, client-restamp-alone)";
+  if (options->workload == "raft") {
+    if (!ParseRaftPlantedBug(bug, &options->raft_bug)) {
+      return "unknown --bug " + bug + " for the raft workload (core::raft::PlantedBug names)";
     }
-    options->group_members = absl::GetFlag(FLAGS_group_members);
-    options->near_reads = absl::GetFlag(FLAGS_near_reads);
-  } else if (!ParsePlantedBug(bug, &options->bug)) {
-    return "unknown --bug " + bug + " for the toy workload (ack-before-sync, skip-crc)";
+    return "";
+  }
+  if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs) &&
+      !ParseGroupConsumerPlantedBug(bug, &options->group_consumer_bug) &&
+      !ParseProducerPlantedBug(bug, &options->producer_bug)) {
+    return "unknown --bug " + bug +
+           " for the broker workload (ack-before-quorum, ack-before-fsync, skip-crc, "
+           "fetch-above-hwm, follower-fetch-above-hwm, "
+           "forget-producer-state, snapshot-without-state, strong-voters-share-a-region, "
+           "zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
+           "offsets-snapshot-without-groups, "
+           "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
+           "observer-in-write-quorum, rpo-under-reported, reassign-voter-early, "
+           "reassign-remove-first, leaders-stay-put, client-key-hash, client-restamp-alone, "
+           "quiesced-follower-ignores-leader-loss)";
+  }
+  options->group_members = absl::GetFlag(FLAGS_group_members);
+  options->near_reads = absl::GetFlag(FLAGS_near_reads);
+  return "";
+}
+
+// The raft workload's flags, and the broker-only flags it refuses; an error message or "".
+std::string RaftOptionsFromFlags(SimulationOptions* options) {
+  if (!absl::GetFlag(FLAGS_scenario).empty()) {
+    return "--scenario is for the broker workload (the raft workload places --replicas "
+           "round-robin over us-east, eu-west and ap-south)";
+  }
+  if (options->partitions != 0 || !options->consistency.empty() ||
+      absl::GetFlag(FLAGS_group_members) != 0 || absl::GetFlag(FLAGS_near_reads) ||
+      options->buggify != SimulationOptions::Buggify::kSeedChooses ||
+      options->plant_nondeterminism || !absl::GetFlag(FLAGS_history).empty()) {
+    return "--partitions, --consistency, --group_members, --near_reads, --buggify, "
+           "--plant_nondeterminism and --history are for the broker workload";
+  }
+  options->raft_replicas = absl::GetFlag(FLAGS_replicas);
+  if (options->raft_replicas < 1 || options->raft_replicas > 5) return "--replicas must be 1 to 5";
+  options->raft_damage_at_rest = absl::GetFlag(FLAGS_damage_at_rest);
+  const std::string election = absl::GetFlag(FLAGS_election_faults);
+  ElectionSchedule schedule;
+  if (election == "seed") {
+    options->election_schedule.reset();
+  } else if (ParseElectionSchedule(election, &schedule)) {
+    options->election_schedule = schedule;
+  } else {
+    return "--election_faults must be seed, none, vote_restart or figure8";
   }
   return "";
 }
 
 // Reads every flag but --seed/--seeds into options; an error message for bad values.
 std::string OptionsFromFlags(SimulationOptions* options) {
-  options->scenario = absl::GetFlag(FLAGS_scenario);
+  if (!absl::GetFlag(FLAGS_scenario).empty()) options->scenario = absl::GetFlag(FLAGS_scenario);
   if (absl::GetFlag(FLAGS_duration) <= 0 || absl::GetFlag(FLAGS_heal) <= 0) {
     return "--duration and --heal must be positive";
   }
@@ -193,8 +229,8 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   options->heal_phase = std::chrono::seconds(absl::GetFlag(FLAGS_heal));
   options->clients = absl::GetFlag(FLAGS_clients);
   options->workload = absl::GetFlag(FLAGS_workload);
-  if (options->workload != "broker" && options->workload != "toy") {
-    return "--workload must be broker, toy or raft";
+  if (options->workload != "broker" && options->workload != "raft") {
+    return "--workload must be broker or raft";
   }
   options->partitions = absl::GetFlag(FLAGS_partitions);
   if (options->partitions > 64) return "--partitions must be at most 64";
@@ -218,6 +254,12 @@ std::string OptionsFromFlags(SimulationOptions* options) {
     return "--buggify must be seed, on or off";
   }
   options->plant_nondeterminism = absl::GetFlag(FLAGS_plant_nondeterminism);
+  if (options->workload == "raft") {
+    if (std::string error = RaftOptionsFromFlags(options); !error.empty()) return error;
+  } else if (absl::GetFlag(FLAGS_replicas) != 3 || absl::GetFlag(FLAGS_election_faults) != "seed" ||
+             absl::GetFlag(FLAGS_damage_at_rest)) {
+    return "--replicas, --election_faults and --damage_at_rest are for the raft workload";
+  }
   if (std::string error = BugFromFlags(options); !error.empty()) return error;
   for (const std::string& name : SplitCommas(absl::GetFlag(FLAGS_kinds))) {
     FaultKind kind;
@@ -367,8 +409,11 @@ struct GeoSummary {
 int Sweep(const SimulationOptions& base, uint64_t first, uint64_t last) {
   const auto start = std::chrono::steady_clock::now();  // determinism: wall-time report only
   uint64_t failed = 0;
+  uint64_t first_failed = 0;  // The seeds-to-catch of a planted bug.
   absl::btree_map<std::string, uint64_t> faults;
   absl::btree_map<std::string, uint64_t> probes;
+  // Raft workload: seeds and failures per targeted election schedule.
+  absl::btree_map<std::string, std::pair<uint64_t, uint64_t>> by_election;
   GeoSummary geo;
   for (uint64_t seed = first; seed <= last; seed++) {
     SimulationOptions options = base;
@@ -379,11 +424,24 @@ int Sweep(const SimulationOptions& base, uint64_t first, uint64_t last) {
     geo.Add(result);
     for (const auto& [name, count] : result.faults) faults[name] += count;
     for (const auto& [name, count] : result.probes) probes[name] += count;
+    if (result.raft.has_value()) {
+      auto& [runs, failures] = by_election[result.raft->election_faults];
+      runs++;
+      failures += !result.ok();
+    }
     if (!result.ok()) {
       failed++;
+      if (first_failed == 0) first_failed = seed;
       fmt::print("{}\n", ResultJson(result, 0, ReproCommand(options)));
     }
   }
+  std::string election_json;
+  for (const auto& [name, counts] : by_election) {
+    election_json +=
+        fmt::format("{}\"{}\":{{\"seeds\":{},\"failed\":{}}}", election_json.empty() ? "" : ",",
+                    name, counts.first, counts.second);
+  }
+  if (!by_election.empty()) election_json = "\"election_faults\":{" + election_json + "},";
   std::string fault_json = "{";
   for (const auto& [name, count] : faults)
     fault_json += fmt::format("{}\"{}\":{}", fault_json.size() > 1 ? "," : "", name, count);
@@ -391,144 +449,14 @@ int Sweep(const SimulationOptions& base, uint64_t first, uint64_t last) {
   for (const auto& [name, count] : probes)
     probe_json +=
         fmt::format("{}\"{}\":{}", probe_json.size() > 1 ? "," : "", JsonEscape(name), count);
+  const std::string scenario =
+      base.workload == "raft" ? fmt::format("raft-{}", base.raft_replicas) : base.scenario;
   fmt::print(
-      "{{\"seeds\":{},\"failed\":{},\"wall_s\":{:.3f},\"scenario\":\"{}\",{}\"faults\":{}}},"
-      "\"probes\":{}}}}}\n",
-      last - first + 1, failed, WallSecondsSince(start), base.scenario, geo.Json(), fault_json,
-      probe_json);
+      "{{\"seeds\":{},\"failed\":{},\"first_failed_seed\":{},\"wall_s\":{:.3f},"
+      "\"workload\":\"{}\",\"scenario\":\"{}\",{}{}\"faults\":{}}},\"probes\":{}}}}}\n",
+      last - first + 1, failed, first_failed, WallSecondsSince(start), base.workload, scenario,
+      geo.Json(), election_json, fault_json, probe_json);
   return failed == 0 ? 0 : 1;
-}
-
-// --- The raft workload (sim/raft_cluster.h): its own runner, options and JSON. ---
-
-// --bug, --replicas and --election_faults into raft options; an error message or "".
-std::string RaftOptionsFromFlags(RaftSimOptions* options) {
-  const std::string bug = absl::GetFlag(FLAGS_bug);
-  bool known = bug == "none";
-  // Every planted bug, those past kPlantedBugLast too (the broker's and damage at rest's).
-  const auto last = static_cast<int>(core::raft::PlantedBug::kVoteWithLostHardState);
-  for (int i = 0; i <= last && !known; i++) {
-    const auto candidate = static_cast<core::raft::PlantedBug>(i);
-    if (bug == core::raft::PlantedBugName(candidate)) {
-      options->bug = candidate;
-      known = true;
-    }
-  }
-  if (!known) return "unknown --bug " + bug + " for the raft workload (core::raft::PlantedBug)";
-  if (absl::GetFlag(FLAGS_clients) != 0) options->clients = absl::GetFlag(FLAGS_clients);
-  options->replicas = absl::GetFlag(FLAGS_replicas);
-  if (options->replicas < 1 || options->replicas > 5) return "--replicas must be 1 to 5";
-  const std::string election = absl::GetFlag(FLAGS_election_faults);
-  ElectionSchedule schedule;
-  if (election == "seed") {
-    options->election_schedule.reset();
-  } else if (ParseElectionSchedule(election, &schedule)) {
-    options->election_schedule = schedule;
-  } else {
-    return "--election_faults must be seed, none, vote_restart or figure8";
-  }
-  return "";
-}
-
-std::string RaftRepro(const RaftSimOptions& options) {
-  return fmt::format(
-      "meridian-sim --workload=raft --seed={} --replicas={} --bug={}{}", options.seed,
-      options.replicas, core::raft::PlantedBugName(options.bug),
-      options.election_schedule.has_value()
-          ? fmt::format(" --election_faults={}", ElectionScheduleName(*options.election_schedule))
-          : std::string());
-}
-
-std::string RaftResultJson(const RaftSimOptions& options, const RaftSimResult& result) {
-  std::string faults = "{";
-  for (const auto& [name, count] : result.faults)
-    faults += fmt::format("{}\"{}\":{}", faults.size() > 1 ? "," : "", name, count);
-  std::string violations;
-  for (const std::string& violation : result.violations)
-    violations += fmt::format("{}\"{}\"", violations.empty() ? "" : ",", JsonEscape(violation));
-  return fmt::format(
-      "{{\"seed\":{},\"workload\":\"raft\",\"replicas\":{},\"bug\":\"{}\","
-      "\"election_faults\":\"{}\",\"election_episodes\":{},\"events\":{},"
-      "\"leaders_elected\":{},\"ops\":{{\"ok\":{},\"fail\":{},\"info\":{}}},"
-      "\"trace_hash\":\"{:016x}\",\"faults\":{}}},\"verdict\":\"{}\","
-      "\"violations\":[{}],\"repro\":\"{}\"}}",
-      options.seed, options.replicas, core::raft::PlantedBugName(options.bug),
-      ElectionScheduleName(result.election_schedule), result.election_episodes, result.events,
-      result.leaders_elected, result.ops_ok, result.ops_fail, result.ops_info, result.trace_hash,
-      faults, result.ok() ? "ok" : "violation", violations, JsonEscape(RaftRepro(options)));
-}
-
-// One JSON line per failing seed, then a summary: failures per election schedule and the first
-// failing seed (the seeds-to-catch of a planted bug).
-int RaftSweep(const RaftSimOptions& base, uint64_t first, uint64_t last) {
-  const auto start = std::chrono::steady_clock::now();  // determinism: wall-time report only
-  absl::btree_map<std::string, std::pair<uint64_t, uint64_t>> by_schedule;  // runs, failed
-  uint64_t failed = 0;
-  uint64_t first_failed = 0;
-  for (uint64_t seed = first; seed <= last; seed++) {
-    RaftSimOptions options = base;
-    options.seed = seed;
-    const io::FatalContext context(DyingLine(seed, RaftRepro(options)));
-    MaybeCrashAsPlanted(seed);
-    const RaftSimResult result = RunRaftSimulation(options);
-    auto& [runs, failures] = by_schedule[ElectionScheduleName(result.election_schedule)];
-    runs++;
-    if (result.ok()) continue;
-    failures++;
-    failed++;
-    if (first_failed == 0) first_failed = seed;
-    fmt::print("{}\n", RaftResultJson(options, result));
-  }
-  std::string schedules = "{";
-  for (const auto& [name, counts] : by_schedule) {
-    schedules += fmt::format("{}\"{}\":{{\"seeds\":{},\"failed\":{}}}",
-                             schedules.size() > 1 ? "," : "", name, counts.first, counts.second);
-  }
-  fmt::print(
-      "{{\"seeds\":{},\"failed\":{},\"first_failed_seed\":{},\"workload\":\"raft\","
-      "\"replicas\":{},\"bug\":\"{}\",\"election_faults\":{}}},\"wall_s\":{:.3f}}}\n",
-      last - first + 1, failed, first_failed, base.replicas, core::raft::PlantedBugName(base.bug),
-      schedules, WallSecondsSince(start));
-  return failed == 0 ? 0 : 1;
-}
-
-int RaftMain() {
-  RaftSimOptions options;
-  if (const std::string error = RaftOptionsFromFlags(&options); !error.empty()) {
-    fmt::print(stderr, "meridian-sim: {}\n", error);
-    return 2;
-  }
-  uint64_t first = 0;
-  uint64_t last = 0;
-  const std::string seeds = absl::GetFlag(FLAGS_seeds);
-  if (!seeds.empty()) {
-    const size_t dots = seeds.find("..");
-    if (dots == std::string::npos || !ParseU64(seeds.substr(0, dots), &first) ||
-        !ParseU64(seeds.substr(dots + 2), &last) || first > last) {
-      fmt::print(stderr, "meridian-sim: --seeds must be A..B with A <= B\n");
-      return 2;
-    }
-    return RaftSweep(options, first, last);
-  }
-  if (!ParseU64(absl::GetFlag(FLAGS_seed), &options.seed)) {
-    fmt::print(stderr, "meridian-sim: give --seed=N or --seeds=A..B\n");
-    return 2;
-  }
-  std::ofstream trace_file;
-  if (!absl::GetFlag(FLAGS_trace).empty()) {
-    trace_file.open(absl::GetFlag(FLAGS_trace));
-    if (!trace_file) {
-      fmt::print(stderr, "meridian-sim: cannot write {}\n", absl::GetFlag(FLAGS_trace));
-      return 2;
-    }
-    options.trace = [&trace_file](std::string_view line) { trace_file << line << '\n'; };
-  }
-  const io::FatalContext context(DyingLine(options.seed, RaftRepro(options)));
-  MaybeCrashAsPlanted(options.seed);
-  const RaftSimResult result = RunRaftSimulation(options);
-  fmt::print("{}\n", RaftResultJson(options, result));
-  if (!result.ok()) fmt::print(stderr, "FAILED: reproduce with: {}\n", RaftRepro(options));
-  return result.ok() ? 0 : 1;
 }
 
 int Main() {
@@ -536,7 +464,6 @@ int Main() {
     fmt::print(stderr, "meridian-sim: --plant_crash must be N:assert or N:segv\n");
     return 2;
   }
-  if (absl::GetFlag(FLAGS_workload) == "raft") return RaftMain();
   SimulationOptions options;
   if (const std::string error = OptionsFromFlags(&options); !error.empty()) {
     fmt::print(stderr, "meridian-sim: {}\n", error);

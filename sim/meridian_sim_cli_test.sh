@@ -67,13 +67,23 @@ echo "ok: --history feeds meridian-check, which passes a valid run and fails ack
 sweep=$("$sim" --seeds=1..5 --duration=5 --heal=10) || fail "sweep failed: $sweep"
 grep -q '"seeds":5,"failed":0' <<< "$sweep" || fail "sweep summary: $sweep"
 echo "ok: sweep summary"
-# The raft workload: its planted bugs by name, a sweep summary with the first failing seed, and
-# a repro line that is itself a meridian-sim command.
+# The raft workload, behind the same runner: its planted bugs by name, a sweep summary with the
+# first failing seed and its election schedules, the common repro line, and shrinking.
 out=$("$sim" --workload=raft --seeds=1..3 --bug=forget-to-persist-vote 2>&1); status=$?
 [ "$status" -eq 1 ] || fail "raft sweep with forget-to-persist-vote must exit 1 (got $status): $out"
 grep -q '"first_failed_seed":1,' <<< "$out" || fail "raft sweep summary: $out"
-grep -q '"repro":"meridian-sim --workload=raft --seed=1 --replicas=3 --bug=forget-to-persist-vote"' \
+grep -q '"workload":"raft","scenario":"raft-3","election_faults":{' <<< "$out" \
+  || fail "raft sweep summary keys: $out"
+grep -q '"repro":"bazel run //sim:meridian-sim -- --seed=1 --workload=raft --duration=20 --heal=20 --replicas=3 --bug=forget-to-persist-vote"' \
   <<< "$out" || fail "raft repro line: $out"
+out=$("$sim" --workload=raft --seed=1 --bug=forget-to-persist-vote --shrink 2>/dev/null); status=$?
+[ "$status" -eq 1 ] && grep -q "^replay: .*--workload=raft .*--faults=" <<< "$out" \
+  || fail "raft shrink ($status): $out"
+"$sim" --workload=raft --seed=1 --scenario=geo-3x3 >/dev/null 2>&1; [ $? -eq 2 ] \
+  || fail "--scenario with the raft workload must exit 2"
+"$sim" --seed=1 --replicas=5 >/dev/null 2>&1; [ $? -eq 2 ] \
+  || fail "--replicas with the broker workload must exit 2"
+"$sim" --seed=1 --workload=toy >/dev/null 2>&1; [ $? -eq 2 ] || fail "the toy workload is gone"
 "$sim" --workload=raft --seed=1 --election_faults=none >/dev/null || fail "raft seed 1 failed"
 "$sim" --workload=raft --seed=1 --bug=nonsense >/dev/null 2>&1; [ $? -eq 2 ] \
   || fail "bad raft --bug must exit 2"
@@ -86,27 +96,27 @@ echo "ok: raft workload"
 # killed by a seed used to end with the assertion alone, no seed to replay.
 # ack-before-fsync trips a replica's assertion ("acknowledging index 1 beyond the synced log")
 # at once, on every seed.
-died="meridian-sim --workload=raft --seed=1 --replicas=3 --bug=ack-before-fsync"
+died="bazel run //sim:meridian-sim -- --seed=1 --workload=raft --duration=20 --heal=20 --replicas=3 --bug=ack-before-fsync"
 err=$("$sim" --workload=raft --seeds=1..40 --bug=ack-before-fsync 2>&1 >/dev/null); status=$?
 [ "$status" -eq 134 ] || fail "a seed dying of an assertion must kill the sweep by SIGABRT (got $status): $err"
 grep -q 'assertion failed: .*beyond the synced log' <<< "$err" || fail "no assertion: $err"
 grep -qF "*** the process died during: seed 1; reproduce with: $died" <<< "$err" \
   || fail "the dying sweep did not name its seed and replay command: $err"
 # The printed command is itself a meridian-sim command.
-err=$("$sim" ${died#meridian-sim } 2>&1 >/dev/null); status=$?
+err=$("$sim" ${died#bazel run //sim:meridian-sim -- } 2>&1 >/dev/null); status=$?
 [ "$status" -eq 134 ] && grep -qF "seed 1; reproduce with: $died" <<< "$err" \
   || fail "the printed replay command did not die the same way ($status): $err"
 # The seed named is the one that died, not the first of the sweep (--plant_crash kills seed N as
-# it starts); a fatal signal (SIGSEGV) names it too; the broker workload's replay is a bazel run.
+# it starts); a fatal signal (SIGSEGV) names it too, in sweeps and single runs.
 err=$("$sim" --workload=raft --seeds=1..4 --plant_crash=3:assert 2>&1 >/dev/null); status=$?
-[ "$status" -eq 134 ] && grep -qF "*** the process died during: seed 3; reproduce with: meridian-sim --workload=raft --seed=3 " <<< "$err" \
+[ "$status" -eq 134 ] && grep -qF "*** the process died during: seed 3; reproduce with: bazel run //sim:meridian-sim -- --seed=3 --workload=raft " <<< "$err" \
   || fail "raft seed 3's planted assertion ($status): $err"
 err=$("$sim" --seeds=1..4 --duration=2 --heal=5 --plant_crash=2:segv 2>&1 >/dev/null); status=$?
 [ "$status" -eq 139 ] && grep -qF "*** the process died during: seed 2; reproduce with: bazel run //sim:meridian-sim -- --seed=2 " <<< "$err" \
   || fail "broker seed 2's planted SIGSEGV ($status): $err"
-err=$("$sim" --seed=5 --workload=toy --duration=2 --heal=5 --plant_crash=5:segv 2>&1 >/dev/null); status=$?
-[ "$status" -eq 139 ] && grep -qF "seed 5; reproduce with: bazel run //sim:meridian-sim -- --seed=5 " <<< "$err" \
-  || fail "a single toy run's planted SIGSEGV ($status): $err"
+err=$("$sim" --seed=5 --workload=raft --plant_crash=5:segv 2>&1 >/dev/null); status=$?
+[ "$status" -eq 139 ] && grep -qF "seed 5; reproduce with: bazel run //sim:meridian-sim -- --seed=5 --workload=raft " <<< "$err" \
+  || fail "a single raft run's planted SIGSEGV ($status): $err"
 "$sim" --seed=1 --plant_crash=x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --plant_crash must exit 2"
 echo "ok: a seed that dies names its replay command"
 echo "1 passed, 0 failed"

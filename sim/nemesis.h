@@ -49,10 +49,10 @@ inline constexpr int kFaultKinds = 18;  // The swarm's kinds: every kind before 
 
 const char* FaultKindName(FaultKind kind);
 
-// The fault kinds a replicated log survives today: every network and process fault, clock
-// skew, slow fsyncs, torn writes and region loss. Not yet disk errors, full disks and at-rest
-// damage (bit flips, misdirected writes): a replica fail-stops on them, and repair from peers
-// is not built. The raft and broker workloads turn these on.
+// The base set both workloads turn on: every network and process fault, clock skew, slow
+// fsyncs, torn writes and region loss. Each adds more: the raft workload full disks
+// (RaftSimFaultKinds), the broker workload full disks, disk errors and damage at rest
+// (BrokerFaultKinds, drawn from streams of their own so older seeds keep their schedules).
 const absl::btree_set<FaultKind>& ReplicatedLogFaultKinds();
 
 struct FaultEvent {
@@ -75,7 +75,7 @@ struct NemesisTargets {
   std::vector<io::NodeId> servers;
   std::vector<std::vector<io::NodeId>> regions;  // Servers by region.
   // Client nodes a partition may put on either side (empty: partitions split servers only and
-  // clients reach every side, as the toy and raft workloads want). A client stuck with a
+  // clients reach every side, as the raft workload wants). A client stuck with a
   // minority side is what exposes a stale leader serving what it must not.
   std::vector<io::NodeId> clients;
 };

@@ -308,20 +308,63 @@ const absl::btree_set<FaultKind>& RaftSimFaultKinds() {
   return *kinds;
 }
 
+SimulationOptions RaftAsSimulationOptions(const RaftSimOptions& options) {
+  SimulationOptions simulation{.seed = options.seed,
+                               .workload = "raft",
+                               .fault_phase = options.fault_phase,
+                               .heal_phase = options.heal_phase,
+                               .clients = options.clients,
+                               .only_kinds = options.only_kinds,
+                               .keep_faults = options.keep_faults};
+  simulation.raft_replicas = options.replicas;
+  simulation.raft_bug = options.bug;
+  simulation.election_schedule = options.election_schedule;
+  simulation.raft_damage_at_rest = options.damage_at_rest;
+  return simulation;
+}
+
 std::string RaftReproCommand(const RaftSimOptions& options) {
-  const std::string bug =
-      options.bug == core::raft::PlantedBug::kNone
-          ? std::string()
-          : fmt::format("--test_env=RAFT_SIM_BUG={} ", core::raft::PlantedBugName(options.bug));
-  const std::string election = options.election_schedule.has_value()
-                                   ? fmt::format("--test_env=RAFT_SIM_ELECTION={} ",
-                                                 ElectionScheduleName(*options.election_schedule))
-                                   : std::string();
-  return fmt::format(
-      "bazel test //tests:raft_cluster_test --test_env=RAFT_SIM_SEED={} "
-      "--test_env=RAFT_SIM_REPLICAS={} {}{}{}--test_filter='*Replay*'",
-      options.seed, options.replicas, bug, election,
-      options.damage_at_rest ? "--test_env=RAFT_SIM_DAMAGE=1 " : "");
+  return ReproCommand(RaftAsSimulationOptions(options));
+}
+
+SimulationResult RunRaftWorkload(const SimulationOptions& options,
+                                 const std::function<void(std::string_view)>& trace_sink) {
+  MERIDIAN_CHECK(options.history_path.empty(), "the raft workload writes no history");
+  io::probe::Reset();
+  RaftSimOptions raft{.seed = options.seed,
+                      .replicas = options.raft_replicas,
+                      .clients = options.clients != 0 ? options.clients : 2,
+                      .fault_phase = options.fault_phase,
+                      .heal_phase = options.heal_phase,
+                      .bug = options.raft_bug,
+                      .damage_at_rest = options.raft_damage_at_rest,
+                      .election_schedule = options.election_schedule,
+                      .only_kinds = options.only_kinds,
+                      .keep_faults = options.keep_faults,
+                      .trace = trace_sink};
+  const RaftSimResult run = RunRaftSimulation(raft);
+  SimulationResult result;
+  result.seed = options.seed;
+  result.scenario = fmt::format("raft-{}", raft.replicas);
+  result.workload = "raft";
+  result.clients = raft.clients;
+  result.virtual_s = run.virtual_s;
+  result.events = run.events;
+  result.trace_hash = run.trace_hash;
+  result.faults = run.faults;
+  result.ops_ok = run.ops_ok;
+  result.ops_fail = run.ops_fail;
+  result.ops_info = run.ops_info;
+  result.violations = run.violations;
+  result.schedule = run.schedule;
+  result.schedule_generated = run.schedule_generated;
+  result.probes = io::probe::Snapshot();
+  result.raft = RaftReport{.replicas = raft.replicas,
+                           .bug = core::raft::PlantedBugName(raft.bug),
+                           .election_faults = ElectionScheduleName(run.election_schedule),
+                           .election_episodes = run.election_episodes,
+                           .leaders_elected = run.leaders_elected};
+  return result;
 }
 
 RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
@@ -333,6 +376,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   for (FaultKind kind : RaftSimFaultKinds()) {
     if (swarm_random.Chance(1, 2) && options.faults) swarm.enabled.insert(kind);
   }
+  if (options.faults && !options.only_kinds.empty()) swarm.enabled = options.only_kinds;
   WorldOptions world_options{.seed = options.seed};
   NemesisTargets targets;
   targets.regions.resize(kRegions.size());
@@ -349,18 +393,15 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   }
   std::erase_if(targets.regions, [](const auto& region) { return region.empty(); });
   RaftSimResult result;
-  result.schedule = GenerateSchedule(schedule_random, swarm, targets);
-  for (FaultEvent& event : result.schedule) {
+  std::vector<FaultEvent> generated = GenerateSchedule(schedule_random, swarm, targets);
+  for (FaultEvent& event : generated) {
     // Raft's durability bugs hide in the window between a write and its fsync: when slow
     // fsyncs are on, make them common enough that crashes land inside that window.
     if (event.kind == FaultKind::kSlowFsync) event.rate_ppm *= 10;
   }
-  for (const FaultEvent& event : result.schedule) {
-    if (event.kind == FaultKind::kClockSkew) {
-      world_options.clock_offset_max = seconds(10);
-      world_options.clock_drift_ppm_max = 200;  // Far inside raft's 10% drift bound.
-    }
-  }
+  result.schedule_generated = generated.size();
+  result.schedule = KeepScheduleEntries(generated, options.keep_faults);
+  ApplyRunWideFaults(result.schedule, &world_options);
   World world(world_options);
   if (options.trace) world.SetTraceSink(options.trace);
   RaftObserver observer(world);
@@ -443,6 +484,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   }
   result.trace_hash = world.trace_hash();
   result.events = world.events_executed();
+  result.virtual_s = static_cast<double>(world.Now().nanos()) / 1e9;
   result.leaders_elected = observer.leaders_elected();
   result.ops_ok = observer.count(ClientOp::Outcome::kOk);
   result.ops_fail = observer.count(ClientOp::Outcome::kFail);

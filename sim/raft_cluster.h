@@ -12,8 +12,9 @@
 //   - no acknowledged (committed) entry lost: after the heal, every server restarts and the
 //     group must apply every value a client was told was committed, at the index it was told;
 //   - liveness: after the heal a leader exists and client proposals commit within a bound.
-// The run is also written as a history for checks/' log checker (the group is partition 0; a
-// client's committed proposal is a send at offset index - 1; the audit is a final drain).
+// meridian-sim runs it as --workload=raft through the one runner every workload shares
+// (sim/simulation.h RunSimulation: sweeps, shrinking, traces, the JSON line); it writes no
+// checks/ history (its observer judges raft's own properties, with raft's indexes).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include "core/raft/types.h"
 #include "sim/election_faults.h"
 #include "sim/nemesis.h"
+#include "sim/simulation.h"
 
 namespace meridian::sim {
 
@@ -49,6 +51,11 @@ struct RaftSimOptions {
   // Targeted election faults (sim/election_faults.h) on top of the swarm's; empty: the seed
   // picks vote_restart or figure8. Off with `faults`.
   std::optional<ElectionSchedule> election_schedule;
+  // Empty: the seed turns each kind of RaftSimFaultKinds() on with probability 1/2. Otherwise
+  // exactly these kinds (meridian-sim --kinds).
+  absl::btree_set<FaultKind> only_kinds;
+  // When set, keep only these indices of the generated schedule (replaying a shrunk run).
+  std::optional<std::vector<size_t>> keep_faults;
   // Receives the world's trace plus, per peer message delivered, its raft fields, and every
   // leadership and apply (meridian-sim --workload=raft --trace=FILE). Unset: no trace.
   std::function<void(std::string_view)> trace;
@@ -69,7 +76,9 @@ struct RaftSimResult {
   uint64_t max_applied_index = 0;
   std::vector<int64_t> commit_latencies_ns;  // Of every acknowledged proposal, virtual time.
   absl::btree_map<std::string, uint64_t> faults;
-  std::vector<FaultEvent> schedule;
+  std::vector<FaultEvent> schedule;  // After keep_faults.
+  size_t schedule_generated = 0;     // Before keep_faults.
+  double virtual_s = 0;
   ElectionSchedule election_schedule = ElectionSchedule::kNone;  // What ran.
   uint32_t election_episodes = 0;  // Episodes of it started in the fault phase.
   bool ok() const { return violations.empty(); }
@@ -81,6 +90,12 @@ struct RaftSimResult {
 const absl::btree_set<FaultKind>& RaftSimFaultKinds();
 
 RaftSimResult RunRaftSimulation(const RaftSimOptions& options);
+// The same run as SimulationOptions (workload "raft"), and the meridian-sim command that
+// replays it. `faults` = false and `events_max` have no command-line form.
+SimulationOptions RaftAsSimulationOptions(const RaftSimOptions& options);
 std::string RaftReproCommand(const RaftSimOptions& options);
+// RunSimulation's raft workload: SimulationOptions' raft fields in, the common result out.
+SimulationResult RunRaftWorkload(const SimulationOptions& options,
+                                 const std::function<void(std::string_view)>& trace_sink);
 
 }  // namespace meridian::sim

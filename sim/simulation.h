@@ -15,28 +15,36 @@
 #include "checks/history.h"
 #include "core/broker/broker.h"
 #include "core/client/group_consumer.h"
+#include "core/raft/types.h"
+#include "sim/election_faults.h"
 #include "sim/nemesis.h"
-#include "sim/toy_journal.h"
 #include "sim/world.h"
 
 namespace meridian::sim {
 
 struct SimulationOptions {
   uint64_t seed = 1;
-  // "broker" (the product: sim/workloads/broker.h) or "toy" (the journal the simulator was
-  // first proven with; it goes once the broker workload covers the disk faults too).
+  // "broker" (the product: sim/workloads/broker.h) or "raft" (one raft group of core/replica
+  // servers judged by the raft safety observer: sim/raft_cluster.h).
   std::string workload = "broker";
-  std::string scenario = "geo-3x3";
+  std::string scenario = "geo-3x3";  // Broker workload; the raft workload has its own layout.
   io::Duration fault_phase = std::chrono::seconds(20);
   io::Duration heal_phase = std::chrono::seconds(20);
-  // 0: the seed picks 1-5 clients (part of the swarm's workload mix).
+  // 0: the seed picks 1-5 clients (part of the swarm's workload mix); the raft workload's
+  // default is 2.
   uint32_t clients = 0;
   // Empty: the seed picks the fault kinds (swarm). Otherwise exactly these.
   absl::btree_set<FaultKind> only_kinds;
   // When set, keep only these indices of the generated schedule (replaying a shrunk run).
   std::optional<std::vector<size_t>> keep_faults;
-  toy::PlantedBug bug = toy::PlantedBug::kNone;  // Toy workload only.
-  core::broker::BrokerPlantedBugs broker_bugs;   // Broker workload only.
+  core::broker::BrokerPlantedBugs broker_bugs;  // Broker workload only.
+  // Raft workload: replicas of the group (1-5, spread round-robin over three regions), its
+  // planted bug, the targeted election schedule on top of the swarm (unset: the seed picks),
+  // and damage at rest (RaftSimOptions::damage_at_rest).
+  uint32_t raft_replicas = 3;
+  core::raft::PlantedBug raft_bug = core::raft::PlantedBug::kNone;
+  std::optional<ElectionSchedule> election_schedule;
+  bool raft_damage_at_rest = false;
   // Broker workload: members of one consumer group, each on its own client node (0: none).
   uint32_t group_members = 0;
   core::client::GroupConsumerPlantedBug group_consumer_bug =
@@ -76,6 +84,15 @@ struct SpikeReport {
   double drain_s = 0;                // Spike end until every send invoked before it had its answer.
   uint64_t buffered_bytes_peak = 0;  // The most one node buffered, and its bound.
   uint64_t buffered_bytes_max = 0;
+};
+
+// The raft workload's own figures (sim/raft_cluster.h).
+struct RaftReport {
+  uint32_t replicas = 0;
+  std::string bug;              // core::raft::PlantedBugName.
+  std::string election_faults;  // The schedule that ran (ElectionScheduleName).
+  uint32_t election_episodes = 0;
+  uint64_t leaders_elected = 0;
 };
 
 struct SimulationResult {
@@ -135,6 +152,7 @@ struct SimulationResult {
   uint64_t fetch_bytes = 0;
   uint64_t fetch_bytes_cross_region = 0;
   bool near_reads = false;
+  std::optional<RaftReport> raft;  // Raft workload only.
   bool ok() const { return violations.empty(); }
 };
 
@@ -165,7 +183,8 @@ void MaybePlantNondeterminism(const SimulationOptions& options,
 void WriteHistoryFile(const std::string& path, const checks::History& history);
 
 bool ParseFaultKind(std::string_view name, FaultKind* kind);
-bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug);
+// Raft planted bugs by core::raft::PlantedBugName (none, forget-to-persist-vote, ...).
+bool ParseRaftPlantedBug(std::string_view name, core::raft::PlantedBug* bug);
 // Broker planted bugs by name: ack-before-quorum, fetch-above-hwm, follower-fetch-above-hwm,
 // forget-producer-state, snapshot-without-state, strong-voters-share-a-region,
 // promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported,
@@ -175,6 +194,5 @@ bool ParseBrokerPlantedBug(std::string_view name, core::broker::BrokerPlantedBug
 bool ParseGroupConsumerPlantedBug(std::string_view name,
                                   core::client::GroupConsumerPlantedBug* bug);
 bool ParseProducerPlantedBug(std::string_view name, core::client::ProducerPlantedBug* bug);
-const char* PlantedBugName(toy::PlantedBug bug);
 
 }  // namespace meridian::sim

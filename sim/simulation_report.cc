@@ -69,6 +69,8 @@ using BrokerBugs = core::broker::BrokerPlantedBugs;
 // The broker's on/off planted bugs by --bug name (parsed and printed in repro commands).
 constexpr std::pair<std::string_view, bool BrokerBugs::*> kBrokerSwitches[] = {
     {"ack-before-quorum", &BrokerBugs::ack_before_quorum},
+    {"ack-before-fsync", &BrokerBugs::ack_before_fsync},
+    {"skip-crc", &BrokerBugs::skip_crc_checks},
     {"fetch-above-hwm", &BrokerBugs::fetch_above_high_watermark},
     // Needs --near_reads: only followers serve it.
     {"follower-fetch-above-hwm", &BrokerBugs::follower_fetch_above_high_watermark},
@@ -103,15 +105,27 @@ std::string RegionalFailoverFlags(const SimulationOptions& options) {
   return flags;
 }
 
+// The raft workload's own flags.
+std::string RaftFlags(const SimulationOptions& options) {
+  std::string flags = fmt::format(" --replicas={}", options.raft_replicas);
+  if (options.raft_bug != core::raft::PlantedBug::kNone)
+    flags += fmt::format(" --bug={}", core::raft::PlantedBugName(options.raft_bug));
+  if (options.election_schedule.has_value())
+    flags += fmt::format(" --election_faults={}", ElectionScheduleName(*options.election_schedule));
+  if (options.raft_damage_at_rest) flags += " --damage_at_rest";
+  return flags;
+}
+
 }  // namespace
 
 std::string ReproCommand(const SimulationOptions& options) {
+  const bool raft = options.workload == "raft";
   std::string command =
-      fmt::format("bazel run //sim:meridian-sim -- --seed={} --scenario={} --duration={} --heal={}",
-                  options.seed, options.scenario,
+      fmt::format("bazel run //sim:meridian-sim -- --seed={}{} --duration={} --heal={}",
+                  options.seed, raft ? " --workload=raft" : " --scenario=" + options.scenario,
                   std::chrono::duration_cast<std::chrono::seconds>(options.fault_phase).count(),
                   std::chrono::duration_cast<std::chrono::seconds>(options.heal_phase).count());
-  if (options.workload != "broker") command += " --workload=" + options.workload;
+  if (raft) command += RaftFlags(options);
   if (options.clients != 0) command += fmt::format(" --clients={}", options.clients);
   if (options.partitions != 0) command += fmt::format(" --partitions={}", options.partitions);
   if (!options.consistency.empty()) command += " --consistency=" + options.consistency;
@@ -125,8 +139,6 @@ std::string ReproCommand(const SimulationOptions& options) {
     command += " --faults=" + (options.keep_faults->empty() ? std::string("none")
                                                             : JoinIndices(*options.keep_faults));
   }
-  if (options.bug != toy::PlantedBug::kNone)
-    command += fmt::format(" --bug={}", PlantedBugName(options.bug));
   for (const auto& [name, field] : kBrokerSwitches) {
     if (options.broker_bugs.*field) command += fmt::format(" --bug={}", name);
   }
@@ -197,6 +209,17 @@ std::string GeoJson(const SimulationResult& result) {
   return out;
 }
 
+// The raft workload's figures, as a JSON member with a trailing comma (empty for others).
+std::string RaftJson(const SimulationResult& result) {
+  if (!result.raft.has_value()) return "";
+  const RaftReport& raft = *result.raft;
+  return fmt::format(
+      "\"raft\":{{\"replicas\":{},\"bug\":\"{}\",\"election_faults\":\"{}\","
+      "\"election_episodes\":{},\"leaders_elected\":{}}},",
+      raft.replicas, JsonEscape(raft.bug), JsonEscape(raft.election_faults), raft.election_episodes,
+      raft.leaders_elected);
+}
+
 std::string ResultJson(const SimulationResult& result, double wall_s, const std::string& repro) {
   const std::string verdict = result.ok() ? "ok" : result.violations.front();
   std::string violations = "[";
@@ -214,7 +237,7 @@ std::string ResultJson(const SimulationResult& result, double wall_s, const std:
       result.partitions, result.clients, result.buggify, result.virtual_s, wall_s, result.events,
       result.trace_hash, JsonCounts(result.faults), result.ops_ok, result.ops_fail, result.ops_info,
       result.schedule.size(), JsonEscape(verdict), violations, JsonCounts(result.probes),
-      GeoJson(result), JsonEscape(repro));
+      GeoJson(result) + RaftJson(result), JsonEscape(repro));
 }
 
 std::vector<size_t> ShrinkSchedule(const SimulationOptions& failing, int* runs) {
@@ -266,22 +289,12 @@ bool ParseFaultKind(std::string_view name, FaultKind* kind) {
   return false;
 }
 
-const char* PlantedBugName(toy::PlantedBug bug) {
-  switch (bug) {
-    case toy::PlantedBug::kNone:
-      return "none";
-    case toy::PlantedBug::kAckBeforeSync:
-      return "ack-before-sync";
-    case toy::PlantedBug::kSkipCrcOnRecovery:
-      return "skip-crc";
-  }
-  MERIDIAN_UNREACHABLE();
-}
-
-bool ParsePlantedBug(std::string_view name, toy::PlantedBug* bug) {
-  for (toy::PlantedBug candidate : {toy::PlantedBug::kNone, toy::PlantedBug::kAckBeforeSync,
-                                    toy::PlantedBug::kSkipCrcOnRecovery}) {
-    if (name == PlantedBugName(candidate)) {
+bool ParseRaftPlantedBug(std::string_view name, core::raft::PlantedBug* bug) {
+  // Every planted bug, those past kPlantedBugLast too (the broker's and damage at rest's).
+  const auto last = static_cast<int>(core::raft::PlantedBug::kVoteWithLostHardState);
+  for (int i = 0; i <= last; i++) {
+    const auto candidate = static_cast<core::raft::PlantedBug>(i);
+    if (name == core::raft::PlantedBugName(candidate)) {
       *bug = candidate;
       return true;
     }

@@ -83,8 +83,8 @@ RaftSimResult AbortOnSeedThree(const RaftSimOptions& options) {
 TEST(RaftClusterSeedsDeathTest, AnAbortInsideASeedPrintsItsReplayCommand) {
   uint64_t leaders = 0, ok_ops = 0;
   EXPECT_DEATH(Sweep(3, 1, 5, &leaders, &ok_ops, &AbortOnSeedThree),
-               "on purpose.*seed 3 [(]3 replicas[)]; reproduce: bazel test "
-               "//tests:raft_cluster_test --test_env=RAFT_SIM_SEED=3 ");
+               "on purpose.*seed 3 [(]3 replicas[)]; reproduce: bazel run "
+               "//sim:meridian-sim -- --seed=3 --workload=raft ");
 }
 
 // A livelock used to hang until the test timeout; now the seed ends at its event budget.
@@ -98,37 +98,22 @@ TEST(RaftClusterSeeds, ALivelockEndsAtTheEventBudgetAsAViolation) {
   EXPECT_LT(result.events, 1100u) << "stopped at the budget, not at the deadline";
 }
 
-// Replays one seed: RAFT_SIM_SEED=N RAFT_SIM_REPLICAS=3 (set with --test_env).
-TEST(RaftCluster, ReplayOneSeed) {
-  const char* seed = std::getenv("RAFT_SIM_SEED");
-  if (seed == nullptr) GTEST_SKIP() << "set RAFT_SIM_SEED to replay a seed";
-  const char* replicas = std::getenv("RAFT_SIM_REPLICAS");
-  RaftSimOptions options{.seed = std::strtoull(seed, nullptr, 10),
-                         .replicas = replicas ? static_cast<uint32_t>(std::atoi(replicas)) : 3};
-  // RAFT_SIM_BUG=<planted bug name>, e.g. vote-without-log-check.
-  if (const char* bug = std::getenv("RAFT_SIM_BUG")) {
-    // Every planted bug, including those past kPlantedBugLast (damage at rest).
-    const auto last = static_cast<int>(core::raft::PlantedBug::kVoteWithLostHardState);
-    for (int i = 0; i <= last; i++) {
-      const auto candidate = static_cast<core::raft::PlantedBug>(i);
-      if (std::string(core::raft::PlantedBugName(candidate)) == bug) options.bug = candidate;
-    }
+// A failing seed's repro line is a meridian-sim command (RaftReproCommand): the one runner,
+// given the same options, runs exactly the run this test's sweeps ran.
+TEST(RaftCluster, TheReproCommandRunsTheSameRunThroughTheOneRunner) {
+  for (uint64_t seed : {1, 2}) {
+    RaftSimOptions options{.seed = seed, .replicas = 3};
+    options.damage_at_rest = seed == 2;
+    const RaftSimResult direct = RunRaftSimulation(options);
+    const SimulationResult through = RunSimulation(RaftAsSimulationOptions(options));
+    EXPECT_EQ(direct.trace_hash, through.trace_hash) << RaftReproCommand(options);
+    EXPECT_EQ(direct.ops_ok, through.ops_ok);
+    ASSERT_TRUE(through.raft.has_value());
+    EXPECT_EQ(through.raft->leaders_elected, direct.leaders_elected);
+    EXPECT_NE(RaftReproCommand(options).find("--workload=raft --duration=30 --heal=30"),
+              std::string::npos)
+        << RaftReproCommand(options);
   }
-  options.damage_at_rest = std::getenv("RAFT_SIM_DAMAGE") != nullptr;  // =1: damage at rest
-  // RAFT_SIM_ELECTION=none|vote_restart|figure8 (unset: the seed picks, as in the sweeps).
-  if (const char* election = std::getenv("RAFT_SIM_ELECTION")) {
-    ElectionSchedule schedule;
-    if (ParseElectionSchedule(election, &schedule)) options.election_schedule = schedule;
-  }
-  const RaftSimResult result = RunRaftSimulation(options);
-  for (const FaultEvent& event : result.schedule)
-    std::printf("fault %s\n", event.ToString().c_str());
-  for (const std::string& violation : result.violations)
-    std::printf("VIOLATION %s\n", violation.c_str());
-  std::printf("events %lu, leaders %lu, ok %lu fail %lu info %lu, max applied %lu, hash %016lx\n",
-              result.events, result.leaders_elected, result.ops_ok, result.ops_fail,
-              result.ops_info, result.max_applied_index, result.trace_hash);
-  EXPECT_TRUE(result.ok());
 }
 
 }  // namespace
@@ -236,8 +221,8 @@ TEST(RaftCluster, DamageAtRestSweep) {
   for (uint64_t seed = 1; seed <= 100; seed++) {
     // With the seed's election schedule, as in the other sweeps. They were off while seed 26
     // failed as "n1 could not reopen its replica: RESOURCE_EXHAUSTED: ENOSPC": Replica::Open
-    // did not wait a full disk out, unlike a running replica (RAFT_SIM_SEED=26
-    // RAFT_SIM_DAMAGE=1; tests/log:replica_disk_full_test).
+    // did not wait a full disk out, unlike a running replica (meridian-sim --workload=raft
+    // --seed=26 --duration=30 --heal=30 --damage_at_rest; tests/log:replica_disk_full_test).
     const RaftSimOptions options{.seed = seed, .replicas = 3, .damage_at_rest = true};
     const RaftSimResult result = RunRaftSimulation(options);
     const bool stuck = std::any_of(
@@ -245,12 +230,10 @@ TEST(RaftCluster, DamageAtRestSweep) {
         [](const std::string& v) { return v.starts_with("no proposal committed within"); });
     if (stuck && OnlyUnavailable(result.violations)) {
       unavailable++;
-      std::printf(
-          "NOT JUDGED (unavailable after the heal, known gap): seed %llu: %s; replay: bazel test "
-          "//tests:raft_cluster_test --test_env=RAFT_SIM_SEED=%llu --test_env=RAFT_SIM_DAMAGE=1 "
-          "--test_filter='*ReplayOneSeed*'\n",
-          static_cast<unsigned long long>(seed), absl::StrJoin(result.violations, "; ").c_str(),
-          static_cast<unsigned long long>(seed));
+      std::printf("NOT JUDGED (unavailable after the heal, known gap): seed %llu: %s; replay: %s\n",
+                  static_cast<unsigned long long>(seed),
+                  absl::StrJoin(result.violations, "; ").c_str(),
+                  RaftReproCommand(options).c_str());
       continue;
     }
     EXPECT_TRUE(result.ok()) << "seed " << seed
@@ -272,7 +255,7 @@ TEST(RaftCluster, DamageAtRestSweep) {
 // Issue 17 item 4: the targeted election schedules (sim/election_faults.h), which the seed mixes
 // into the swarm, make the whole stack catch forget-to-persist-vote: a voter crashed and
 // restarted right after the election it decided votes again in the same term. Without them
-// (RAFT_SIM_ELECTION=none) seeds 1-300 all pass with the bug, on 3 and on 5 replicas. Measured
+// (--election_faults=none) seeds 1-300 all pass with the bug, on 3 and on 5 replicas. Measured
 // with them: first caught at seed 1 on both, by election safety.
 TEST(RaftClusterPlantedBugs, ForgetToPersistVote) {
   ExpectCaught(core::raft::PlantedBug::kForgetToPersistVote, 3, 100);

@@ -112,6 +112,7 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   options.dir = GroupDir(partition.group);
   options.log_segment_bytes = state.options.segment_bytes;
   options.unsafe_ack_before_fsync_for_tests = state.options.planted.ack_before_fsync;
+  options.unsafe_skip_crc_checks_for_tests = state.options.planted.skip_crc_checks;
   options.state_machine = machine;
   options.on_fail_stop = OnReplicaFailStop(state.options, partition.group);
   // Idle for an election timeout: quiet for longer than any pause between a producer's batches.

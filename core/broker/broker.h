@@ -52,6 +52,7 @@ struct BrokerPlantedBugs {
   // "spread over zones" rule gives): losing that region loses the partition's quorum.
   bool strong_voters_share_a_region = false;
   bool ack_before_fsync = false;  // Partition logs report durable when the fsync starts.
+  bool skip_crc_checks = false;   // Partition logs check no CRC at recovery or on reads.
   // Consumer groups: commits are accepted whatever their generation (a zombie's too), and
   // the assignor hands one partition to two members.
   bool zombie_commit_accepted = false;

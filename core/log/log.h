@@ -55,6 +55,8 @@ struct LogTestingKnobs {
   bool report_durable_before_sync = false;
   // Serve batches read from disk without checking their CRC.
   bool skip_crc_check_on_read = false;
+  // Recovery keeps batches whose CRC does not match (their headers must still decode).
+  bool skip_crc_check_on_recovery = false;
 };
 
 struct LogOptions {

@@ -141,7 +141,8 @@ absl::StatusOr<std::vector<FoundSegment>> ScanDirectory(io::Disk& disk, const Lo
     const std::string path = options.dir + "/" + name;
     absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(path, io::OpenMode::kOpenExisting);
     if (!file.ok()) return file.status();
-    SegmentScan scan = ScanSegment(**file, base, options.index_interval_bytes);
+    SegmentScan scan = ScanSegment(**file, base, options.index_interval_bytes, nullptr,
+                                   options.testing.skip_crc_check_on_recovery);
     if (scan.stop == ScanStop::kNewerVersion) {
       return absl::FailedPreconditionError(fmt::format(
           "{} was written by a newer format version than {} (this build); refusing to open, "

@@ -58,8 +58,9 @@ using BatchVisitor = std::function<void(const BatchHeader&, uint64_t position)>;
 
 // Scans `file`. `expected_base` is the base offset the segment's name promises; a header that
 // disagrees is a bad header. Reads with ReadAt only: never suspends on either backend.
+// `skip_crc_for_tests` is a planted bug (LogTestingKnobs::skip_crc_check_on_recovery).
 SegmentScan ScanSegment(io::File& file, Offset expected_base, uint32_t index_interval_bytes,
-                        const BatchVisitor& visit = nullptr);
+                        const BatchVisitor& visit = nullptr, bool skip_crc_for_tests = false);
 
 // The fuzz entry point: treats `bytes` as the contents of one segment file (whatever base offset
 // its header claims) and recovers what a restart would keep. Never crashes for any input; the

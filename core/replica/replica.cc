@@ -268,7 +268,9 @@ absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
       log::LogOptions{
           .dir = options.dir + "/log",
           .segment_bytes_max = options.log_segment_bytes,
-          .testing = {.report_durable_before_sync = options.unsafe_ack_before_fsync_for_tests}},
+          .testing = {.report_durable_before_sync = options.unsafe_ack_before_fsync_for_tests,
+                      .skip_crc_check_on_read = options.unsafe_skip_crc_checks_for_tests,
+                      .skip_crc_check_on_recovery = options.unsafe_skip_crc_checks_for_tests}},
       &recovered.report);
   if (!log.ok()) return log.status();
   recovered.log = std::move(*log);

@@ -97,6 +97,9 @@ struct ReplicaOptions {
   // ends (log::LogTestingKnobs::report_durable_before_sync). tests/jepsen shows a power cut then
   // loses acknowledged records.
   bool unsafe_ack_before_fsync_for_tests = false;
+  // Test-only planted bug: the log neither checks CRCs at recovery nor on reads
+  // (log::LogTestingKnobs), so damage at rest is served as data.
+  bool unsafe_skip_crc_checks_for_tests = false;
   // Shared so it outlives every fiber of the replica (a driver resuming after Shutdown may still
   // apply what it had in hand).
   std::shared_ptr<ReplicaStateMachine> state_machine;
