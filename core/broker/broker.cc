@@ -48,7 +48,10 @@ void RunPeerDispatcher(std::shared_ptr<Broker::State> state) {
       continue;
     }
     NoteNodeHeard(*state, message->from.value());
-    if (decoded->group == kLivenessGroup) continue;  // Its only content is its arrival.
+    if (decoded->group == kLivenessGroup) {  // Its arrival, and the sender's incarnation.
+      NoteLivenessMessage(*state, message->from.value(), decoded->message.term.value());
+      continue;
+    }
     if (decoded->group == cluster::kControllerGroup) {
       state->controller->Deliver(std::move(decoded->message));
       continue;
@@ -640,6 +643,9 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
         options.raft.drift_bound_percent, io::FormatDuration(election_max)));
   }
   auto state = std::make_shared<State>(runtime, std::move(options));
+  // The start time tells this start from the last (the clock is monotonic across a process
+  // restart; in the simulator, virtual time) without drawing from the runtime's random stream.
+  state->incarnation = static_cast<uint64_t>(runtime.Now().nanos()) + 1;
   state->metrics.buffered_bytes_max = state->memory.bytes_max();
   state->controller_machine = std::make_shared<MetadataMachine>(runtime);
   replica::ReplicaOptions controller_options;

@@ -131,6 +131,10 @@ struct Broker::State {
   // the nodes heard from within an election timeout as of the last check.
   absl::btree_map<uint32_t, io::Instant> node_heard_at;
   absl::btree_set<uint32_t> nodes_live;
+  // This start of the node, as its liveness messages carry it, and each peer's as last heard:
+  // a peer whose incarnation changed restarted, however briefly it was down.
+  uint64_t incarnation = 0;
+  absl::btree_map<uint32_t, uint64_t> node_incarnation;
   // Partition groups whose replica failed to start here, and how many times in a row (the
   // reconciler retries them every kStartRetryInterval).
   absl::btree_map<uint64_t, uint32_t> start_failures;
@@ -162,6 +166,9 @@ inline constexpr io::Duration kStartRetryInterval = std::chrono::seconds(1);
 // node-to-node liveness message: no raft group has it.
 inline constexpr uint64_t kLivenessGroup = 0;
 void NoteNodeHeard(Broker::State& state, uint32_t node);
+// A liveness message from `node` carrying its incarnation: a changed one is a restart, handed to
+// every hosted replica the node is a member of (Replica::NodeRestarted).
+void NoteLivenessMessage(Broker::State& state, uint32_t node, uint64_t incarnation);
 void RunNodeLiveness(std::shared_ptr<Broker::State> state);
 // Tells a replica just started which of its members' nodes are not live now (later changes
 // reach it from RunNodeLiveness).

@@ -8,6 +8,12 @@
 // has the node as a member: a quiesced leader wakes (and its check-quorum decides whether it
 // still leads), a quiesced follower whose leader died wakes and campaigns. The cost is per node
 // pair, not per group: what an idle partition costs is nothing but its memory.
+//
+// A node that restarts within the window never looks down, yet it lost every leadership it
+// had: a group it led while quiesced would sleep on, its followers waiting for a leader that no
+// longer leads (and, if its log was cut at damage, cannot win the election back). So the
+// liveness message carries the sender's incarnation (in the term field: the message is no raft
+// group's), and a changed incarnation is handed to the replicas as a restart.
 #include <fmt/format.h>
 
 #include "core/broker/broker_state.h"
@@ -34,8 +40,10 @@ void SendLivenessMessages(Broker::State& state) {
   }
   peers.erase(me);
   for (io::NodeId node : peers) {
-    const raft::Message message{
-        .type = raft::MessageType::kHeartbeat, .from = me, .to = node, .term = raft::Term(1)};
+    const raft::Message message{.type = raft::MessageType::kHeartbeat,
+                                .from = me,
+                                .to = node,
+                                .term = raft::Term(state.incarnation)};
     state.runtime.network().Send(node, wire::EncodePeerMessage(kLivenessGroup, message));
   }
 }
@@ -70,6 +78,21 @@ void NoteNodeHeard(Broker::State& state, uint32_t node) {
   // Only registered nodes: what a peer link can name is bounded by the metadata.
   if (!state.controller_machine->metadata.nodes().contains(node)) return;
   state.node_heard_at[node] = state.runtime.Now();
+}
+
+void NoteLivenessMessage(Broker::State& state, uint32_t node, uint64_t incarnation) {
+  if (!state.controller_machine->metadata.nodes().contains(node)) return;
+  auto [known, first] = state.node_incarnation.try_emplace(node, incarnation);
+  if (first || known->second == incarnation) return;
+  known->second = incarnation;
+  // Not live: its replicas were told it went down, and will be told when it is back.
+  if (!state.nodes_live.contains(node)) return;
+  MERIDIAN_PROBE("broker: a live peer node restarted");
+  for (const auto& [group, hosted] : state.partitions) {
+    if (hosted.replica->membership().IsMember(io::NodeId(node))) {
+      hosted.replica->NodeRestarted(io::NodeId(node));
+    }
+  }
 }
 
 void TellDownMembers(const Broker::State& state, replica::Replica& replica) {

@@ -416,6 +416,13 @@ void Replica::NodeLivenessChanged(io::NodeId node, bool live) {
   if (!liveness_wake_queued_) liveness_wake_queued_ = inputs_.TrySend(LivenessWake{});
 }
 
+void Replica::NodeRestarted(io::NodeId node) {
+  MERIDIAN_CHECK(node != options_.raft.id, "a node never reports its own restart");
+  if (!failure_.ok()) return;
+  pending_restarts_.insert(node);
+  if (!liveness_wake_queued_) liveness_wake_queued_ = inputs_.TrySend(LivenessWake{});
+}
+
 void Replica::RunDriver() {
   while (failure_.ok()) {
     // A quiesced group does not tick: it sleeps until a message, a proposal or a liveness
@@ -459,6 +466,11 @@ void Replica::TickUpTo(io::Instant now) {
 
 void Replica::ApplyLivenessChanges() {
   liveness_wake_queued_ = false;
+  for (io::NodeId node : pending_restarts_) {
+    raft_->NodeLivenessChanged(node, false);
+    if (!nodes_down_.contains(node)) raft_->NodeLivenessChanged(node, true);
+  }
+  pending_restarts_.clear();
   for (const auto& [node, live] : pending_liveness_) {
     if (live) {
       nodes_down_.erase(node);

@@ -128,6 +128,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // driver hands it to raft, after the inputs queued before it. A group whose options quiesce
   // (raft.quiesce_after_ticks > 0) must be told of every change of every member.
   void NodeLivenessChanged(io::NodeId node, bool live);
+  // `node` restarted (its incarnation changed) while it stayed live by the liveness window: to
+  // raft it went down and came back, so a quiesced group it led wakes and elects. A restarted
+  // leader leads nothing, and one whose log was cut at damage cannot win the election back.
+  void NodeRestarted(io::NodeId node);
   // Asleep: raft quiesced the group, and the driver waits for input without ticking.
   bool quiesced() const { return quiesced_; }
   // Proposes `data` and waits until it is applied at its index (OK), known not to be (Aborted:
@@ -257,6 +261,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   io::Instant next_tick_;
   bool quiesced_ = false;  // Mirror of raft_->quiesced() as of the last PublishState.
   absl::btree_map<io::NodeId, bool> pending_liveness_;  // Not yet handed to raft.
+  absl::btree_set<io::NodeId> pending_restarts_;        // Not yet handed to raft.
   absl::btree_set<io::NodeId> nodes_down_;              // Not live, as last told.
   bool liveness_wake_queued_ = false;
   // Mirrors of the Raft state for readers on other fibers.
