@@ -152,6 +152,14 @@ TEST_F(PosixTlsTest, PlaintextPeerPortBelievesAForgedHello) {
   EXPECT_EQ(outcome.delivered_from, io::NodeId(1));
 }
 
+// Plaintext believes claims, but never one to be the victim itself: the victim's replicas would
+// take the messages for their own (a node never reports its own liveness: an assertion).
+TEST_F(PosixTlsTest, PlaintextPeerPortRefusesAHelloClaimingTheVictimsOwnId) {
+  const Outcome outcome = Forge(/*victim_tls=*/false, {.claimed = 2});
+  EXPECT_FALSE(outcome.delivered) << "delivered as " << outcome.delivered_from.ToString();
+  EXPECT_EQ(outcome.refused, 1u);
+}
+
 TEST_F(PosixTlsTest, RefusesAPlaintextDialer) { ExpectRefused({}); }
 
 TEST_F(PosixTlsTest, RefusesADialerWithoutACertificate) {

@@ -41,9 +41,10 @@ void RunPeerDispatcher(std::shared_ptr<Broker::State> state) {
     absl::StatusOr<io::PeerMessage> message = rt.network().Receive(io::Instant::Infinite());
     if (!message.ok()) return;
     absl::StatusOr<wire::PeerRaftMessage> decoded = wire::DecodePeerMessage(message->payload);
-    // The envelope must agree with the link it came on, and be for us.
+    // The envelope must agree with the link it came on, and be for us from someone else (a
+    // backend that let a peer speak as this node must not reach the replicas' assertions).
     if (!decoded.ok() || decoded->message.from != message->from ||
-        decoded->message.to != rt.node()) {
+        decoded->message.to != rt.node() || message->from == rt.node()) {
       state->metrics.peer_messages_dropped_total++;
       continue;
     }

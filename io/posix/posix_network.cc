@@ -335,6 +335,11 @@ absl::StatusOr<NodeId> PosixNetwork::AdmitPeer(Stream& stream, FrameReader& read
     return absl::PermissionDeniedError(fmt::format(
         "hello from n{} names cluster '{}', this is '{}'", from, cluster, security_.cluster_id));
   }
+  // Not even plaintext believes a claim to be this node: its own replicas would take the
+  // messages for their own (core/broker and core/replica assert a node never reports itself).
+  if (NodeId(from) == runtime_.node()) {
+    return absl::PermissionDeniedError(fmt::format("hello claims this node's own id n{}", from));
+  }
   if (tls == nullptr) return NodeId(from);  // Plaintext: the claim is believed.
   const std::optional<NodeCertificateIdentity> identity =
       ParseNodeCertificateName(tls->peer_common_name());
