@@ -18,6 +18,7 @@
 #include "sim/workloads/broker_run.h"
 #include "sim/workloads/history_recorder.h"
 #include "sim/workloads/lost_for_good.h"
+#include "sim/workloads/promotion_loss.h"
 #include "sim/workloads/spike.h"
 #include "sim/world.h"
 
@@ -655,70 +656,6 @@ std::vector<std::string> Judge(const Run& run, const absl::StatusOr<checks::Chec
   return problems;
 }
 
-// What a run's promotions of the workload's topic (kTopic) cost, per partition: acknowledged
-// records the checker is told were discarded, and what the old replicas reported discarding (the
-// max over the nodes of one partition's epoch, summed over its promotions).
-struct PromotionLoss {
-  uint64_t promotions = 0;
-  absl::btree_map<int64_t, uint64_t> acked_lost;  // partition -> records
-  absl::btree_map<int64_t, uint64_t> reported;    // partition -> records
-};
-
-// Tells the history what each promotion discarded: a send acknowledged before the promotion was
-// proposed, at or past the offset the new epoch starts at, was the old epoch's and is gone
-// (it becomes indeterminate); so are reads, before the promotion, of those offsets. Whatever
-// the old epoch acknowledged or served after the proposal is not excused: fencing must have
-// stopped it, and the checker judges it like any other operation.
-// Only kTopic's promotions count: the history holds kTopic's sends and polls alone, and a
-// partition number names a different partition in every topic. Another regional topic
-// (__consumer_offsets, with --group_members) may be homed in a region that is lost while
-// kTopic's home survives; its promotion of partition p says nothing about kTopic's partition p
-// (seed 40 of geo-3x3 --group_members=3 --near_reads: __consumer_offsets/0-7 promoted at offset
-// 0, events never promoted, and every send acknowledged before those proposals was excused as
-// "lost" and then found unreported).
-PromotionLoss ExcusePromotedLoss(const PromotionLog& log, checks::History& history) {
-  PromotionLoss loss;
-  absl::btree_map<std::pair<int64_t, uint32_t>, uint64_t> reported;  // (partition, epoch) -> max
-  std::vector<std::pair<int64_t, const core::broker::PromotionEvent*>> proposed;
-  for (const auto& [at_ns, event] : log.events) {
-    if (event.topic != kTopic) continue;
-    const int64_t partition = event.partition;
-    if (event.kind == core::broker::PromotionEvent::Kind::kProposed) {
-      proposed.emplace_back(at_ns, &event);
-    } else {
-      uint64_t& most = reported[{partition, event.epoch}];
-      most = std::max(most, event.records);
-    }
-  }
-  for (const auto& [key, records] : reported) loss.reported[key.first] += records;
-  const auto superseded = [&](int64_t partition, int64_t offset, int64_t at_ns) {
-    for (const auto& [proposed_ns, event] : proposed) {
-      if (event->partition == partition && offset >= event->promoted_offset &&
-          at_ns < proposed_ns) {
-        return true;
-      }
-    }
-    return false;
-  };
-  for (checks::Operation& op : history.operations) {
-    if (op.f == checks::Function::kSend && op.outcome == checks::Outcome::kOk &&
-        op.offsets.size() == 1 && superseded(op.partition, op.offsets[0], op.complete_ns)) {
-      op.outcome = checks::Outcome::kInfo;
-      op.offsets.clear();
-      loss.acked_lost[op.partition]++;
-    }
-    if (op.f == checks::Function::kPoll) {
-      std::erase_if(op.reads, [&](const checks::Read& read) {
-        return superseded(read.partition, read.offset, op.complete_ns);
-      });
-    }
-  }
-  absl::btree_set<std::pair<int64_t, uint32_t>> distinct;
-  for (const auto& [at_ns, event] : proposed) distinct.insert({event->partition, event->epoch});
-  loss.promotions = distinct.size();
-  return loss;
-}
-
 // Partition leaders, over every live broker, for which `counted` holds.
 uint64_t CountLeaders(const BrokerRegistry& registry,
                       const std::function<bool(const core::broker::PartitionStatus&)>& counted) {
@@ -1048,7 +985,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
     AwaitReplicationRestored(world, registry, restoration);
   }
   checks::History history = run.recorder.Build();
-  const PromotionLoss promotion_loss = ExcusePromotedLoss(promotions, history);
+  const PromotionLoss promotion_loss = ExcusePromotedLoss(kTopic, promotions.events, history);
   const absl::StatusOr<checks::CheckReport> report = checks::CheckLog(history, {});
   result.violations = Judge(run, report);
   if (!world.livelock().empty())
