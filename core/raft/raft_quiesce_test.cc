@@ -101,6 +101,22 @@ TEST_F(Quiescence, LeaderLossWakesTheFollowersWhoElectANewLeader) {
   EXPECT_GT(net_->node(next).term(), net_->node(leader_).term());
 }
 
+// A leader's node restarting inside the liveness window: the driver reports it down and up at
+// once (core/replica Replica::NodeRestarted). The "up" must not put the woken followers back to
+// sleep: they elect, since the restarted node leads nothing (geo-5x1 seed 398 slept for good).
+TEST_F(Quiescence, ALeaderRestartReportedAsDownThenUpAtOnceStillWakesTheFollowers) {
+  Start();
+  net_->Isolate(leader_);  // What the restarted node no longer does: lead.
+  for (uint32_t k = 0; k < 2; k++) {
+    net_->node(Follower(k)).NodeLivenessChanged(NodeId(leader_), false);
+    net_->node(Follower(k)).NodeLivenessChanged(NodeId(leader_), true);
+  }
+  net_->TickAll(3 * QuiescingOptions().election_timeout_ticks);
+  const uint32_t next = LeaderOtherThan(leader_);
+  ASSERT_NE(next, 0u) << "the followers elected a new leader";
+  EXPECT_GT(net_->node(next).term(), net_->node(leader_).term());
+}
+
 TEST_F(Quiescence, PlantedFollowersThatIgnoreLeaderLossSleepForever) {
   Start(PlantedBug::kQuiescedFollowerIgnoresLeaderLoss);
   net_->Isolate(leader_);
