@@ -405,8 +405,17 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   World world(world_options);
   if (options.trace) world.SetTraceSink(options.trace);
   RaftObserver observer(world);
+  // The replication window (RaftOptions::append_entries_max): a quarter of the seeds send one
+  // entry per append with one append in flight (what exposes commit rules that batching hides),
+  // a quarter four and four, the rest the defaults. Its own fork, like the election schedules.
+  io::Random window_random = root.Fork("raft-window");
+  const uint32_t window = window_random.Chance(1, 2) ? 0 : window_random.Chance(1, 2) ? 1 : 4;
   for (uint32_t i = 1; i <= options.replicas; i++) {
     core::replica::ReplicaOptions replica_options;
+    if (window > 0) {
+      replica_options.raft.append_entries_max = window;
+      replica_options.raft.inflight_messages_max = window;
+    }
     replica_options.raft.id = io::NodeId(i);
     replica_options.raft.bootstrap = membership;
     replica_options.raft.planted_bug = options.bug;

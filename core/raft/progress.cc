@@ -6,8 +6,9 @@
 
 namespace meridian::core::raft {
 
-Progress::Progress(Index next) : next_(next) {
+Progress::Progress(Index next, uint32_t inflight_max) : next_(next), inflight_max_(inflight_max) {
   MERIDIAN_CHECK(next.value() >= 1, "next index starts at 1");
+  MERIDIAN_CHECK(inflight_max >= 1 && inflight_max <= kInflightMessagesMax);
   CheckInvariants();
 }
 
@@ -15,7 +16,7 @@ bool Progress::CanSend() const {
   if (state_ == ProgressState::kSnapshot) return false;
   if (state_ == ProgressState::kProbe) return !probe_sent_;
   MERIDIAN_CHECK(!probe_sent_);
-  return inflight_count_ < kInflightMessagesMax;
+  return inflight_count_ < inflight_max_;
 }
 
 void Progress::OnSent(Index last_index) {
@@ -40,7 +41,7 @@ void Progress::FreeUpTo(Index index) {
     inflight_start_ = (inflight_start_ + 1) % kInflightMessagesMax;
     inflight_count_--;
   }
-  MERIDIAN_CHECK(inflight_count_ <= kInflightMessagesMax);
+  MERIDIAN_CHECK(inflight_count_ <= inflight_max_);
 }
 
 bool Progress::OnAccepted(Index index) {
@@ -125,7 +126,7 @@ void Progress::CheckInvariants() const {
     MERIDIAN_CHECK(pending_snapshot_ >= next_ || pending_snapshot_ <= match_,
                    "a pending snapshot is past next until acknowledged");
   }
-  MERIDIAN_CHECK(inflight_count_ <= kInflightMessagesMax);
+  MERIDIAN_CHECK(inflight_count_ <= inflight_max_);
   for (uint32_t i = 0; i < inflight_count_; i++) {
     MERIDIAN_CHECK(inflights_[(inflight_start_ + i) % kInflightMessagesMax] > match_);
   }

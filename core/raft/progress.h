@@ -21,7 +21,8 @@ enum class ProgressState : uint8_t { kProbe, kReplicate, kSnapshot };
 
 class Progress {
  public:
-  explicit Progress(Index next);
+  // `inflight_max`: the replicate state's window (RaftOptions::inflight_messages_max).
+  Progress(Index next, uint32_t inflight_max);
 
   Index match() const { return match_; }
   Index next() const { return next_; }
@@ -29,6 +30,7 @@ class Progress {
   bool recent_active() const { return recent_active_; }
   void set_recent_active(bool active) { recent_active_ = active; }
   uint32_t inflight_count() const { return inflight_count_; }
+  bool window_full() const { return inflight_count_ == inflight_max_; }
 
   // May another append be sent now? Probe: only if none is outstanding. Replicate: only below
   // the in-flight limit.
@@ -67,6 +69,7 @@ class Progress {
   uint32_t snapshot_heartbeats_ = 0;  // kSnapshot: heartbeat responses since it was sent.
   // Ring of the last index carried by each unacknowledged append (replicate state only).
   std::array<Index, kInflightMessagesMax> inflights_{};
+  uint32_t inflight_max_;  // At most kInflightMessagesMax, the ring's size.
   uint32_t inflight_start_ = 0;
   uint32_t inflight_count_ = 0;
 };

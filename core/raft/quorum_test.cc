@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "core/raft/membership.h"
 #include "core/raft/progress.h"
 
 namespace meridian::core::raft {
@@ -63,7 +64,7 @@ RC_GTEST_PROP(Quorum, TallyMatchesCounting, ()) {
 }
 
 TEST(Progress, ProbeSendsOneAtATimeAndReplicatePipelinesUpToTheLimit) {
-  Progress progress(Index(1));
+  Progress progress(Index(1), kInflightMessagesMax);
   EXPECT_TRUE(progress.CanSend());
   progress.OnSent(Index(0));
   EXPECT_FALSE(progress.CanSend()) << "probe: one message until an answer";
@@ -82,13 +83,29 @@ TEST(Progress, ProbeSendsOneAtATimeAndReplicatePipelinesUpToTheLimit) {
 }
 
 TEST(Progress, ARejectionInReplicateFallsBackToProbeAtTheHint) {
-  Progress progress(Index(1));
+  Progress progress(Index(1), kInflightMessagesMax);
   progress.BecomeReplicate();
   progress.OnSent(Index(10));
   EXPECT_TRUE(progress.OnRejected(Index(5), Index(3)));
   EXPECT_EQ(progress.state(), ProgressState::kProbe);
   EXPECT_EQ(progress.next(), Index(3));
   EXPECT_FALSE(progress.OnRejected(Index(9), Index(1))) << "a stale rejection is ignored";
+}
+
+// The limits are inclusive: kVotersMax voters and kMembersMax members in all are a valid
+// configuration, one more of either is refused.
+TEST(Membership, LimitsAreInclusive) {
+  Membership full;
+  for (uint32_t id = 1; id <= kVotersMax; id++) full.voters.insert(io::NodeId(id));
+  for (uint32_t id = kVotersMax + 1; id <= kMembersMax; id++) full.learners.insert(io::NodeId(id));
+  EXPECT_TRUE(ValidateMembership(full).ok()) << ValidateMembership(full);
+  Membership one_member_more = full;
+  one_member_more.learners.insert(io::NodeId(kMembersMax + 1));
+  EXPECT_FALSE(ValidateMembership(one_member_more).ok());
+  Membership one_voter_more = full;
+  one_voter_more.learners.erase(io::NodeId(kMembersMax));
+  one_voter_more.voters.insert(io::NodeId(kMembersMax));
+  EXPECT_FALSE(ValidateMembership(one_voter_more).ok());
 }
 
 }  // namespace

@@ -42,6 +42,13 @@ Raft::Raft(const RaftOptions& options, RestartState restart, io::Random random)
                  "heartbeats must be more frequent than elections");
   MERIDIAN_CHECK(options_.election_timeout_ticks <= kElectionTimeoutTicksMax);
   MERIDIAN_CHECK(options_.drift_bound_percent <= kDriftBoundPercentMax);
+  MERIDIAN_CHECK(
+      options_.append_entries_max >= 1 && options_.append_entries_max <= kBatchEntriesMax,
+      "append_entries_max {} outside 1..{}", options_.append_entries_max, kBatchEntriesMax);
+  MERIDIAN_CHECK(
+      options_.inflight_messages_max >= 1 && options_.inflight_messages_max <= kInflightMessagesMax,
+      "inflight_messages_max {} outside 1..{}", options_.inflight_messages_max,
+      kInflightMessagesMax);
   CheckMembership(options_.bootstrap);
   term_ = restart.hard_state.term;
   vote_ = restart.hard_state.vote;

@@ -234,5 +234,59 @@ TEST(LostHardState, WaitsForEveryVoter) {
   EXPECT_EQ(net.node(2).term(), net.node(1).term());
 }
 
+// The moment the damaged follower's rejection arrives, the leader counts for it only what it
+// holds (its hint: the last entry of its cut log), not everything below the rejected index: one
+// message at a time, the leader's match index for node 3 never passes node 3's log. (After the
+// catch-up, CatchesUpFromItsLeader cannot tell: the probe repairs a too-high match index.)
+TEST(DamagedReplica, TheLeaderCountsOnlyWhatTheDamagedFollowerHolds) {
+  std::unique_ptr<TestNet> net = CommitWithoutNode2ThenDamageNode3(PlantedBug::kNone);
+  bool lowered = false;
+  for (uint32_t tick = 0; tick < 20; tick++) {
+    net->node(1).Tick();
+    net->node(3).Tick();
+    net->Flush();
+    while (!net->queue().empty()) {
+      const Message m = net->queue().front();
+      net->queue().pop_front();
+      net->node(m.to.value()).Step(m);
+      net->Flush();
+      if (m.to != NodeId(1) || m.from != NodeId(3) || !m.reject) continue;
+      // Before its rejection the leader cannot know; after it, the hint is what node 3 holds.
+      const Index match = net->node(1).progress().at(NodeId(3)).match();
+      ASSERT_LE(match, net->node(3).log().last_index())
+          << "after a " << MessageTypeName(m.type) << " from node " << m.from.value();
+      lowered |= match < Index(1 + kEarly + kLate);
+    }
+  }
+  EXPECT_TRUE(lowered) << "the rejection never reached the leader";
+  EXPECT_EQ(net->node(3).log().commit(), net->node(1).log().commit());
+}
+
+// A snapshot installed in the term the hard state was stored in (its last entry from the leader
+// this node voted for) leaves the vote alone: only a snapshot of a later term, which the stored
+// hard state never saw, restarts with no vote (RestartState). Forgetting the vote would let a
+// second candidate of the same term collect it.
+TEST(Restart, ASnapshotOfTheStoredTermKeepsTheVote) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.id = NodeId(1);
+  options.bootstrap.voters = {NodeId(1), NodeId(2), NodeId(3)};
+  RestartState restart;
+  restart.hard_state = HardState{Term(5), NodeId(2), Index(10)};
+  restart.snapshot = Snapshot{.meta = {Index(10), Term(5), options.bootstrap}, .data = "state"};
+  Raft raft(options, std::move(restart), io::Random(7));
+  EXPECT_EQ(raft.term(), Term(5));
+  EXPECT_EQ(raft.vote(), NodeId(2));
+  raft.Step(Message{.type = MessageType::kVote,
+                    .from = NodeId(3),
+                    .to = NodeId(1),
+                    .term = Term(5),
+                    .log_index = Index(10),
+                    .log_term = Term(5)});
+  const Ready ready = raft.GetReady();
+  ASSERT_EQ(ready.messages.size(), 1u);
+  EXPECT_EQ(ready.messages.front().type, MessageType::kVoteResponse);
+  EXPECT_TRUE(ready.messages.front().reject) << "a second vote in term 5";
+}
+
 }  // namespace
 }  // namespace meridian::core::raft::testing

@@ -284,8 +284,7 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
   Progress& progress = it->second;
   progress.set_recent_active(true);
   progress.OnHeartbeatResponse();
-  if (progress.state() == ProgressState::kReplicate &&
-      progress.inflight_count() == kInflightMessagesMax) {
+  if (progress.state() == ProgressState::kReplicate && progress.window_full()) {
     // The follower is reachable but the window is full: appends were lost (the network drops).
     // Fall back to probing from its match index rather than waiting forever for their acks.
     progress.BecomeProbe();
@@ -324,10 +323,11 @@ bool Raft::SendAppend(NodeId to) {
     return true;
   }
   const Index prev(progress.next().value() - 1);
-  std::vector<Entry> entries = log_.Slice(progress.next(), kBatchEntriesMax, kAppendBytesMax);
+  std::vector<Entry> entries =
+      log_.Slice(progress.next(), options_.append_entries_max, kAppendBytesMax);
   if (progress.state() == ProgressState::kReplicate && entries.empty()) return false;
   const Index last(prev.value() + entries.size());
-  MERIDIAN_CHECK(entries.size() <= kBatchEntriesMax);
+  MERIDIAN_CHECK(entries.size() <= options_.append_entries_max);
   if (entries.size() > 1) {
     size_t data_bytes = 0;
     for (const Entry& entry : entries) data_bytes += entry.data.size();
@@ -428,7 +428,7 @@ void Raft::SyncProgressToMembership() {
   }
   auto add = [&](NodeId id) {
     if (id != options_.id && !progress_.contains(id)) {
-      progress_.emplace(id, Progress(log_.last_index().next()));
+      progress_.emplace(id, Progress(log_.last_index().next(), options_.inflight_messages_max));
     }
   };
   for (NodeId id : membership_.voters) add(id);

@@ -253,6 +253,13 @@ struct RaftOptions {
   // the cache holds at most this many bytes; older ones are handed out elided (Entry::elided)
   // and the driver reads them from its log. Bounds a group's memory whatever its retention.
   uint64_t entry_cache_bytes_max = kEntryCacheBytesMaxDefault;
+  // The replication window, per follower (etcd's MaxInflightMsgs, and a per-append entry cap):
+  // at most inflight_messages_max appends unacknowledged, each of at most append_entries_max
+  // entries. Smaller windows cost throughput. The simulator narrows them on some seeds: one
+  // entry per append, one in flight, is what lets a quorum's acknowledgements stop at an
+  // older-term entry below a new leader's no-op (sim/README.md, commit-older-term-by-counting).
+  uint32_t append_entries_max = kBatchEntriesMax;         // 1..kBatchEntriesMax.
+  uint32_t inflight_messages_max = kInflightMessagesMax;  // 1..kInflightMessagesMax.
   PlantedBug planted_bug = PlantedBug::kNone;
 };
 

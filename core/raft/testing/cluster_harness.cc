@@ -486,6 +486,7 @@ void Cluster::CheckConfigurationFollowsLog() {
     const RaftLog& log = raft->log();
     Membership implied = log.snapshot_index().value() > 0 ? raft->snapshot().meta.membership
                                                           : raft->options().bootstrap;
+    Index implied_index = log.snapshot_index();  // Its entry's index (HasPendingConfChange).
     for (uint64_t i = log.last_index().value(); i > log.snapshot_index().value(); i--) {
       if (log.KindAt(Index(i)) != EntryKind::kConfig) continue;
       const Membership* membership = log.ConfigAt(Index(i));
@@ -495,7 +496,20 @@ void Cluster::CheckConfigurationFollowsLog() {
                                 node->id.ToString(), i));
       }
       implied = *membership;
+      implied_index = Index(i);
       break;
+    }
+    // With no config entry past the snapshot, the configuration came with the snapshot or
+    // before it: any index up to the snapshot's is right (compaction does not re-date it).
+    const bool dated_right = implied_index > log.snapshot_index()
+                                 ? raft->membership_index() == implied_index
+                                 : raft->membership_index() <= log.snapshot_index();
+    if (!dated_right) {
+      return Fail(Property::kConfigurationNotFromLog,
+                  fmt::format("{} dates its configuration at {} but its log (last {}) dates it "
+                              "at {}",
+                              node->id.ToString(), raft->membership_index().ToString(),
+                              log.last_index().ToString(), implied_index.ToString()));
     }
     if (!(raft->membership() == implied)) {
       return Fail(Property::kConfigurationNotFromLog,
