@@ -94,9 +94,8 @@ def sites(path):
         if SKIP_LINE.search(line) or line.strip().startswith(("return absl::", "absl::Status ")):
             continue
         for name, pattern, _ in OPERATORS:
-            if name == "drop" and ("return" in line or line.rstrip().endswith(")") is False and
-                                   not line.rstrip().endswith(";")):
-                continue
+            if name == "drop" and "return" in line:
+                continue  # The pattern only matches whole statements ending in ';'.
             for occurrence, _ in enumerate(pattern.finditer(line)):
                 if name != "negate" or mutate_line(line, name, occurrence) is not None:
                     found.append((number, name, occurrence))
