@@ -363,7 +363,8 @@ SimulationResult RunRaftWorkload(const SimulationOptions& options,
                            .bug = core::raft::PlantedBugName(raft.bug),
                            .election_faults = ElectionScheduleName(run.election_schedule),
                            .election_episodes = run.election_episodes,
-                           .leaders_elected = run.leaders_elected};
+                           .leaders_elected = run.leaders_elected,
+                           .replication_window = run.replication_window};
   return result;
 }
 
@@ -410,6 +411,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   // a quarter four and four, the rest the defaults. Its own fork, like the election schedules.
   io::Random window_random = root.Fork("raft-window");
   const uint32_t window = window_random.Chance(1, 2) ? 0 : window_random.Chance(1, 2) ? 1 : 4;
+  result.replication_window = window;
   for (uint32_t i = 1; i <= options.replicas; i++) {
     core::replica::ReplicaOptions replica_options;
     if (window > 0) {

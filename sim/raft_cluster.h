@@ -70,6 +70,9 @@ struct RaftSimResult {
   uint64_t trace_hash = 0;
   uint64_t events = 0;
   uint64_t leaders_elected = 0;
+  // The replication window the seed drew (RaftOptions::append_entries_max and
+  // inflight_messages_max, equal): 0 for the defaults.
+  uint32_t replication_window = 0;
   uint64_t ops_ok = 0;
   uint64_t ops_fail = 0;
   uint64_t ops_info = 0;

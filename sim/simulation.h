@@ -93,6 +93,7 @@ struct RaftReport {
   std::string election_faults;  // The schedule that ran (ElectionScheduleName).
   uint32_t election_episodes = 0;
   uint64_t leaders_elected = 0;
+  uint32_t replication_window = 0;  // RaftSimResult::replication_window (0: the defaults).
 };
 
 struct SimulationResult {

@@ -215,9 +215,9 @@ std::string RaftJson(const SimulationResult& result) {
   const RaftReport& raft = *result.raft;
   return fmt::format(
       "\"raft\":{{\"replicas\":{},\"bug\":\"{}\",\"election_faults\":\"{}\","
-      "\"election_episodes\":{},\"leaders_elected\":{}}},",
+      "\"election_episodes\":{},\"leaders_elected\":{},\"replication_window\":{}}},",
       raft.replicas, JsonEscape(raft.bug), JsonEscape(raft.election_faults), raft.election_episodes,
-      raft.leaders_elected);
+      raft.leaders_elected, raft.replication_window);
 }
 
 std::string ResultJson(const SimulationResult& result, double wall_s, const std::string& repro) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <string>
 
+#include "absl/container/btree_map.h"
 #include "core/raft/testing/test_net.h"
 
 namespace meridian::core::raft::testing {
@@ -84,6 +85,35 @@ TEST(AppendBudget, EntriesOfTheMaximumSizeFillAnAppendAndALargerOneIsRefused) {
   ASSERT_GE(sizes.size(), 2u);
   EXPECT_EQ(sizes[0], kAppendBytesMax);
   for (size_t bytes : sizes) EXPECT_LE(bytes, kAppendBytesMax);
+}
+
+// RaftOptions' replication window: no append carries more than append_entries_max entries, and
+// no follower has more than inflight_messages_max appends unacknowledged; the log still commits.
+TEST(AppendBudget, TheReplicationWindowBoundsEachAppendAndTheAppendsInFlight) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.append_entries_max = 2;
+  options.inflight_messages_max = 3;
+  TestNet net(3, options);
+  net.Campaign(1);
+  net.DeliverAll();
+  absl::btree_map<NodeId, uint32_t> unacknowledged;
+  uint32_t most_unacknowledged = 0;
+  net.OnSend([&](const Message& m) {
+    if (m.type == MessageType::kAppend && !m.entries.empty()) {
+      EXPECT_LE(m.entries.size(), 2u);
+      most_unacknowledged = std::max(most_unacknowledged, ++unacknowledged[m.to]);
+    }
+    if (m.type == MessageType::kAppendResponse && unacknowledged[m.from] > 0) {
+      unacknowledged[m.from]--;
+    }
+  });
+  // Proposed while the followers' answers wait in the queue: the leader fills its window.
+  for (int i = 0; i < 20; i++) ASSERT_TRUE(net.node(1).Propose("x").ok());
+  net.Flush();
+  EXPECT_EQ(most_unacknowledged, 3u) << "the window of 3 filled, and no further";
+  net.DeliverAll();
+  EXPECT_EQ(net.node(1).log().commit(), net.node(1).log().last_index());
+  EXPECT_EQ(net.node(3).log().commit(), net.node(1).log().last_index());
 }
 
 }  // namespace

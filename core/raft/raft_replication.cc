@@ -287,6 +287,8 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
   if (progress.state() == ProgressState::kReplicate && progress.window_full()) {
     // The follower is reachable but the window is full: appends were lost (the network drops).
     // Fall back to probing from its match index rather than waiting forever for their acks.
+    // With a narrow window (RaftOptions::inflight_messages_max) the appends may only be in
+    // flight: the probe then costs a round trip, never safety.
     progress.BecomeProbe();
     MERIDIAN_CHECK(progress.CanSend());
   }
