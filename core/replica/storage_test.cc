@@ -54,6 +54,20 @@ std::vector<uint8_t> ConfigBytes(const std::vector<uint32_t>& voters,
 // A config entry read back from disk obeys the rules raft checks a peer's by
 // (raft::ValidateMembership): this decoder used to check only "some voter", so a damaged entry
 // naming a node voter and learner at once, or more voters than raft allows, reached raft.
+// Entries carry no CRC of their own (core/log's batch CRC covers them), so a payload cut short
+// must be refused by the decoder's bounds checks alone, at every length.
+TEST(Storage, EveryTruncationOfAnEntryIsDataLoss) {
+  raft::Entry config{raft::Term(4), raft::Index(8), raft::EntryKind::kConfig, ""};
+  config.membership.voters = {io::NodeId(1), io::NodeId(2), io::NodeId(3)};
+  config.membership.learners = {io::NodeId(4)};
+  const std::vector<uint8_t> bytes = EncodeEntry(config);
+  for (size_t size = 0; size < bytes.size(); size++) {
+    EXPECT_TRUE(absl::IsDataLoss(
+        DecodeEntry(std::span(bytes).first(size), config.term, config.index).status()))
+        << "truncated to " << size << " of " << bytes.size();
+  }
+}
+
 TEST(Storage, ConfigEntriesBreakingMembershipRulesAreDataLoss) {
   auto decode = [](const std::vector<uint8_t>& bytes) {
     return DecodeEntry(bytes, raft::Term(1), raft::Index(1)).status();

@@ -83,6 +83,42 @@ TEST(HardStateCopies, OneDamagedCopyIsSurvivedAndEveryDamagedCopyIsDamageNotEio)
   }));
 }
 
+// What makes the newest copy tell itself apart: a running replica stores each term or vote
+// change with a sequence above the last one it stored, not only above what it read at Open (a
+// torn store between two copies of one sequence could not say which is newer). Node 1 of the
+// voters {1, 2} runs alone and grants node 2's vote requests of terms 5 and then 7.
+TEST(HardStateCopies, EachStoreOfARunningReplicaCarriesAHigherSequence) {
+  SimNode node(20261203);
+  // Node 2 exists (the vote responses go somewhere) but runs nothing.
+  node.world().AddNode(io::NodeId(SimNode::kNode.value() + 1), "host2", [](io::Runtime&) {});
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    core::replica::ReplicaOptions options = SingleVoter();
+    options.raft.bootstrap.voters.insert(io::NodeId(SimNode::kNode.value() + 1));
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, options, nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    core::replica::Replica& replica = **opened;
+    // Past an election timeout: a follower that might still hear a leader refuses votes.
+    (void)rt.Sleep(seconds(2));
+    uint64_t sequence = 0;
+    for (uint64_t term : {5, 7}) {
+      replica.Deliver(core::raft::Message{.type = core::raft::MessageType::kVote,
+                                          .from = io::NodeId(SimNode::kNode.value() + 1),
+                                          .to = SimNode::kNode,
+                                          .term = core::raft::Term(term)});
+      (void)rt.Sleep(milliseconds(200));
+      absl::StatusOr<core::replica::LoadedHardState> loaded =
+          core::replica::LoadHardState(rt.disk(), kDir);
+      ASSERT_TRUE(loaded.ok()) << loaded.status();
+      EXPECT_EQ(loaded->stored.state.term, core::raft::Term(term));
+      EXPECT_GT(loaded->stored.sequence, sequence)
+          << "term " << term << " stored again at " << sequence;
+      sequence = loaded->stored.sequence;
+    }
+    replica.Shutdown();
+  }));
+}
+
 // First incarnation: a single voter commits kEntries proposals (and compacts them when asked).
 void WriteEntries(SimNode& node, bool compact) {
   ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
