@@ -92,6 +92,23 @@ TEST(Progress, ARejectionInReplicateFallsBackToProbeAtTheHint) {
   EXPECT_FALSE(progress.OnRejected(Index(9), Index(1))) << "a stale rejection is ignored";
 }
 
+// In replicate state a rejection of an index at or below match answers an append sent before
+// the follower acknowledged that index: stale, it changes nothing (Raft routes a follower that
+// really lost entries below its match to LowerMatch instead).
+TEST(Progress, ARejectionAtOrBelowMatchInReplicateIsStale) {
+  Progress progress(Index(1), kInflightMessagesMax);
+  progress.BecomeReplicate();
+  progress.OnSent(Index(10));
+  ASSERT_TRUE(progress.OnAccepted(Index(6)));
+  EXPECT_FALSE(progress.OnRejected(Index(6), Index(2)));
+  EXPECT_FALSE(progress.OnRejected(Index(4), Index(2)));
+  EXPECT_EQ(progress.state(), ProgressState::kReplicate);
+  EXPECT_EQ(progress.match(), Index(6));
+  EXPECT_EQ(progress.next(), Index(11));
+  EXPECT_TRUE(progress.OnRejected(Index(7), Index(2))) << "one above match is news";
+  EXPECT_EQ(progress.next(), Index(7)) << "probe from match + 1 at the lowest";
+}
+
 // The limits are inclusive: kVotersMax voters and kMembersMax members in all are a valid
 // configuration, one more of either is refused.
 TEST(Membership, LimitsAreInclusive) {

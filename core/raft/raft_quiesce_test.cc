@@ -89,6 +89,35 @@ TEST_F(Quiescence, AQuiescedLeaderHoldsNoLease) {
   EXPECT_FALSE(net_->node(leader_).LeaseRead().ok());
 }
 
+// Answers sent before the group quiesced arrive late on geo links: they tell the leader nothing
+// it did not know when it went to sleep, and must not wake it (CarriesNoNews); a rejection does.
+TEST_F(Quiescence, LateAnswersFromBeforeQuiescenceDoNotWakeTheLeader) {
+  Start();
+  Raft& leader = net_->node(leader_);
+  const NodeId follower(Follower(0));
+  const Term term = leader.term();
+  leader.Step(Message{.type = MessageType::kHeartbeatResponse,
+                      .from = follower,
+                      .to = NodeId(leader_),
+                      .term = term,
+                      .context_ticks = 0});
+  leader.Step(Message{.type = MessageType::kAppendResponse,
+                      .from = follower,
+                      .to = NodeId(leader_),
+                      .term = term,
+                      .log_index = leader.progress().at(follower).match()});
+  EXPECT_TRUE(leader.quiesced()) << "a late answer woke the leader";
+  leader.Step(Message{.type = MessageType::kAppendResponse,
+                      .from = follower,
+                      .to = NodeId(leader_),
+                      .term = term,
+                      .log_index = leader.log().last_index(),
+                      .reject = true,
+                      .hint_index = leader.log().last_index(),
+                      .hint_term = leader.log().last_term()});
+  EXPECT_FALSE(leader.quiesced()) << "a rejection is news";
+}
+
 // The leader dies while its group sleeps: only the liveness signal can tell its followers.
 TEST_F(Quiescence, LeaderLossWakesTheFollowersWhoElectANewLeader) {
   Start();
