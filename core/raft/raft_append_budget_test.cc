@@ -116,5 +116,30 @@ TEST(AppendBudget, TheReplicationWindowBoundsEachAppendAndTheAppendsInFlight) {
   EXPECT_EQ(net.node(3).log().commit(), net.node(1).log().last_index());
 }
 
+// §7: a follower the leader's log no longer reaches gets the snapshot; its acknowledgement of
+// exactly the snapshot's index ends the snapshot state, and the entries after the snapshot follow
+// at once (not after kSnapshotRetryHeartbeats heartbeats, when the leader would give up on it).
+TEST(Snapshot, AFollowerAcknowledgingTheSnapshotIsReplicatedToAtOnce) {
+  TestNet net(3);
+  net.Campaign(1);
+  net.Isolate(3);
+  for (int i = 0; i < 5; i++) ASSERT_TRUE(net.node(1).Propose("a").ok());
+  net.DeliverAll();
+  const Index snapshot_index = net.node(1).log().commit();
+  ASSERT_TRUE(net.node(1).Compact(snapshot_index, "state").ok());
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(net.node(1).Propose("b").ok());
+  net.DeliverAll();
+  const Index last = net.node(1).log().last_index();
+  ASSERT_GT(last, snapshot_index);
+  net.Heal();
+  const uint32_t heartbeat = net.node(1).options().heartbeat_interval_ticks;
+  for (uint32_t t = 0; t < 3 * heartbeat && net.node(3).log().last_index() < last; t++) {
+    net.TickAll(1);
+  }
+  EXPECT_EQ(net.node(3).log().snapshot_index(), snapshot_index) << "the snapshot was installed";
+  EXPECT_EQ(net.node(3).log().last_index(), last) << "the entries after it followed";
+  EXPECT_EQ(net.node(1).progress().at(NodeId(3)).state(), ProgressState::kReplicate);
+}
+
 }  // namespace
 }  // namespace meridian::core::raft::testing

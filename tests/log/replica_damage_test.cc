@@ -119,6 +119,41 @@ TEST(HardStateCopies, EachStoreOfARunningReplicaCarriesAHigherSequence) {
   }));
 }
 
+// A learner's commit index is stored at most kLearnerCommitStoreInterval after it grows, asleep
+// or awake (Replica::LearnerCommitStoreDue): a learner restarted with a commit far behind would
+// serve near reads and be judged for promotion on less than it knew. Node 1 is a learner of
+// voter 2, which runs nothing; the test hands node 1 voter 2's append by hand.
+TEST(HardStateCopies, ALearnerThatIsAwakeStoresWhatItKnowsCommitted) {
+  SimNode node(20261205);
+  const io::NodeId voter(SimNode::kNode.value() + 1);
+  node.world().AddNode(voter, "host2", [](io::Runtime&) {});
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    core::replica::ReplicaOptions options = SingleVoter();
+    options.raft.bootstrap.voters = {voter};
+    options.raft.bootstrap.learners = {SimNode::kNode};
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, options, nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    core::replica::Replica& replica = **opened;
+    core::raft::Message append{.type = core::raft::MessageType::kAppend,
+                               .from = voter,
+                               .to = SimNode::kNode,
+                               .term = core::raft::Term(1)};
+    append.entries.push_back(core::raft::Entry{core::raft::Term(1), core::raft::Index(1),
+                                               core::raft::EntryKind::kNormal, "committed"});
+    append.commit = core::raft::Index(1);
+    replica.Deliver(append);
+    (void)rt.Sleep(core::replica::Replica::kLearnerCommitStoreInterval * 2);
+    ASSERT_EQ(replica.commit(), core::raft::Index(1));
+    EXPECT_FALSE(replica.quiesced());
+    absl::StatusOr<core::replica::LoadedHardState> loaded =
+        core::replica::LoadHardState(rt.disk(), kDir);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ(loaded->stored.state.commit, core::raft::Index(1));
+    replica.Shutdown();
+  }));
+}
+
 // First incarnation: a single voter commits kEntries proposals (and compacts them when asked).
 void WriteEntries(SimNode& node, bool compact) {
   ASSERT_TRUE(node.Run([&](io::Runtime& rt) {

@@ -71,5 +71,30 @@ TEST(ReplicaFailStop, AProposerWaitingToApplyHearsADiskFailureAtOnce) {
   }));
 }
 
+// acks=leader's wait (WaitFor::kLeaderDurable): the index comes back once the entry is durable in
+// the leader's own log, before or after it commits; in order, one after the other.
+TEST(ReplicaLeaderDurable, AProposalReturnsItsIndexOnceDurableOnTheLeader) {
+  SimNode node(20261204);
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, SingleVoter(), nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    core::replica::Replica& replica = **opened;
+    for (int i = 0; i < 100 && replica.role() != core::raft::Role::kLeader; i++) {
+      (void)rt.Sleep(milliseconds(50));
+    }
+    ASSERT_EQ(replica.role(), core::raft::Role::kLeader);
+    core::raft::Index previous;
+    for (int i = 0; i < 3; i++) {
+      absl::StatusOr<core::raft::Index> index = replica.ProposeAndWait(
+          "leader-durable", rt.Now() + seconds(5), core::replica::WaitFor::kLeaderDurable);
+      ASSERT_TRUE(index.ok()) << index.status();
+      EXPECT_GT(*index, previous);
+      previous = *index;
+    }
+    replica.Shutdown();
+  }));
+}
+
 }  // namespace
 }  // namespace meridian::tests::log
