@@ -132,6 +132,7 @@ def run(cmd, timeout):
     start = time.monotonic()
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           errors="replace",  # Test logs may hold any bytes.
                            timeout=timeout)
         return p.returncode, p.stdout[-3000:], time.monotonic() - start
     except subprocess.TimeoutExpired as e:
