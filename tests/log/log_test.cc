@@ -573,5 +573,22 @@ TEST(Log, DiskReadsStopAtTheByteLimitAndAtTheSegmentEnd) {
   }));
 }
 
+// The batch limits are inclusive: kRecordsPerBatchMax records and kBatchPayloadBytesMax bytes
+// are appended, one more of either is InvalidArgument and appends nothing.
+TEST(Log, BatchLimitsAreInclusive) {
+  SimNode node(kSeed);
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    std::unique_ptr<Log> log = OpenOrFail(rt, rt.disk(), LogOptions{});
+    EXPECT_TRUE(log->Append(MetaFor(1, core::log::kRecordsPerBatchMax), PayloadFor(1, 100)).ok());
+    EXPECT_TRUE(log->Append(MetaFor(2, 1), PayloadFor(2, core::log::kBatchPayloadBytesMax)).ok());
+    const Offset end = log->end_offset();
+    EXPECT_TRUE(absl::IsInvalidArgument(
+        log->Append(MetaFor(3, core::log::kRecordsPerBatchMax + 1), PayloadFor(3, 100)).status()));
+    EXPECT_TRUE(absl::IsInvalidArgument(
+        log->Append(MetaFor(4, 1), PayloadFor(4, core::log::kBatchPayloadBytesMax + 1)).status()));
+    EXPECT_EQ(log->end_offset(), end);
+  }));
+}
+
 }  // namespace
 }  // namespace meridian::tests::log
