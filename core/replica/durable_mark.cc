@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "core/replica/mark_table.h"
 #include "core/replica/storage.h"
 #include "io/assert.h"
 #include "io/crc32c.h"
@@ -57,19 +58,12 @@ absl::StatusOr<DurableMarkSlot> DecodeDurableMarkSlot(std::span<const uint8_t> b
       .position = {raft::Term(GetLittle(bytes, 12, 8)), raft::Index(GetLittle(bytes, 20, 8))}};
 }
 
-absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::Open(io::Disk& disk,
-                                                               const std::string& dir, Sync sync) {
-  const std::string path = fmt::format("{}/{}", dir, kFileName);
-  absl::StatusOr<bool> existed = disk.Exists(path);
-  if (!existed.ok()) return existed.status();
-  absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(path, io::OpenMode::kCreate);
-  if (!file.ok()) return file.status();
-  if (!*existed) {
-    // The name must survive a crash before any mark written into the file can count.
-    if (absl::Status s = disk.SyncDir(dir); !s.ok()) return s;
-  }
+namespace {
+
+// The newest valid slot of the durable mark file at `path` (a zero slot if it marks nothing).
+absl::StatusOr<DurableMarkSlot> ReadNewestSlot(io::File& file, const std::string& path) {
   std::array<uint8_t, 2 * kDurableMarkSlotBytes> bytes{};
-  absl::StatusOr<size_t> read = (*file)->ReadAt(0, bytes);
+  absl::StatusOr<size_t> read = file.ReadAt(0, bytes);
   if (!read.ok()) return read.status();
   DurableMarkSlot newest;
   int valid = 0;
@@ -89,7 +83,49 @@ absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::Open(io::Disk& disk,
   if (valid == 0 && *read > kDurableMarkSlotBytes) {
     return DamagedAtRestError(fmt::format("{}: both copies are damaged", path));
   }
-  return std::unique_ptr<DurableMark>(new DurableMark(std::move(*file), newest, sync));
+  return newest;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::Open(io::Disk& disk,
+                                                               const std::string& dir, Sync sync) {
+  const std::string path = fmt::format("{}/{}", dir, kFileName);
+  absl::StatusOr<bool> existed = disk.Exists(path);
+  if (!existed.ok()) return existed.status();
+  absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(path, io::OpenMode::kCreate);
+  if (!file.ok()) return file.status();
+  if (!*existed) {
+    // The name must survive a crash before any mark written into the file can count.
+    if (absl::Status s = disk.SyncDir(dir); !s.ok()) return s;
+  }
+  absl::StatusOr<DurableMarkSlot> newest = ReadNewestSlot(**file, path);
+  if (!newest.ok()) return newest.status();
+  return std::unique_ptr<DurableMark>(new DurableMark(std::move(*file), *newest, sync));
+}
+
+absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::OpenInTable(DurableMarkTable& table,
+                                                                      std::string group,
+                                                                      io::Disk& disk,
+                                                                      const std::string& dir) {
+  absl::StatusOr<raft::LogPosition> position = table.Get(group);
+  if (!position.ok()) return position.status();
+  const std::string path = fmt::format("{}/{}", dir, kFileName);
+  absl::StatusOr<bool> legacy = disk.Exists(path);
+  if (!legacy.ok()) return legacy.status();
+  if (*legacy) {
+    // Marks written before the node moved to the table: none of them may be forgotten.
+    absl::StatusOr<std::unique_ptr<io::File>> file = disk.Open(path, io::OpenMode::kOpenExisting);
+    if (!file.ok()) return file.status();
+    absl::StatusOr<DurableMarkSlot> newest = ReadNewestSlot(**file, path);
+    if (!newest.ok()) return newest.status();
+    if (!position->IsAtLeast(newest->position)) {
+      MERIDIAN_PROBE("durable mark: the legacy per-group file is ahead of the table");
+      *position = newest->position;
+    }
+    MERIDIAN_CHECK(position->IsAtLeast(newest->position), "the higher of the two");
+  }
+  return std::unique_ptr<DurableMark>(new DurableMark(table, std::move(group), *position));
 }
 
 absl::Status DurableMark::Advance(const raft::LogPosition& synced, io::Instant now, When when) {
@@ -104,6 +140,18 @@ absl::Status DurableMark::Advance(const raft::LogPosition& synced, io::Instant n
     return absl::OkStatus();
   }
   MERIDIAN_CHECK(synced.IsAtLeast(position_), "the mark never goes back");
+  const absl::Status written =
+      table_ != nullptr ? table_->Advance(group_, synced) : WriteSlot(synced);
+  if (!written.ok()) return written;
+  position_ = synced;
+  written_at_ = now;
+  MERIDIAN_CHECK(position_.index == synced.index);
+  MERIDIAN_CHECK(position_.term == synced.term);
+  return absl::OkStatus();
+}
+
+absl::Status DurableMark::WriteSlot(const raft::LogPosition& synced) {
+  MERIDIAN_CHECK(file_ != nullptr, "a mark in a table has no file of its own");
   const DurableMarkSlot next{.sequence = sequence_ + 1, .position = synced};
   const uint64_t offset = ((next.sequence + 1) % 2) * kDurableMarkSlotBytes;  // 1st: slot 0.
   MERIDIAN_CHECK(offset + kDurableMarkSlotBytes <= 2 * kDurableMarkSlotBytes, "two slots");
@@ -112,10 +160,6 @@ absl::Status DurableMark::Advance(const raft::LogPosition& synced, io::Instant n
     if (absl::Status s = file_->Sync(); !s.ok()) return s;
   }
   sequence_ = next.sequence;
-  position_ = synced;
-  written_at_ = now;
-  MERIDIAN_CHECK(position_.index == synced.index);
-  MERIDIAN_CHECK(position_.term == synced.term);
   return absl::OkStatus();
 }
 

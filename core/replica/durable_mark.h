@@ -15,6 +15,10 @@
 // CRC32C), each write followed by an fsync, so a torn write damages at most the slot being
 // written and the other one still holds the previous mark. Bytes from disk are validated,
 // never asserted on.
+//
+// A DurableMark opened with OpenInTable keeps its mark in the node's DurableMarkTable
+// (mark_table.h) instead: the same rules, but its writes share the table's group commit with
+// every other group of the node (one fsync per round, not one per group).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +33,8 @@
 #include "io/time.h"
 
 namespace meridian::core::replica {
+
+class DurableMarkTable;
 
 inline constexpr size_t kDurableMarkSlotBytes = 32;
 inline constexpr io::Duration kDurableMarkInterval = std::chrono::milliseconds(100);
@@ -53,11 +59,20 @@ class DurableMark {
   enum class Sync : uint8_t { kSynced, kUnsyncedForTests };
   static absl::StatusOr<std::unique_ptr<DurableMark>> Open(io::Disk& disk, const std::string& dir,
                                                            Sync sync = Sync::kSynced);
+  // Opens `group`'s mark in `table` (which must outlive the mark). Its position is the table's
+  // mark for the group, or, if a legacy per-group `<dir>/durable_mark` exists (a node switched
+  // from per-group marks to the table), the higher (IsAtLeast) of the two, so the switch never
+  // forgets a claim. The legacy file is read, never created or written. DamagedAtRest if the
+  // table lost the group's mark (until DurableMarkTable::Reset) or both legacy slots are damaged
+  // (as Open). Always synced (the table has no kUnsyncedForTests).
+  static absl::StatusOr<std::unique_ptr<DurableMark>> OpenInTable(DurableMarkTable& table,
+                                                                  std::string group, io::Disk& disk,
+                                                                  const std::string& dir);
 
   const raft::LogPosition& position() const { return position_; }
   // Records that the log is durable through `synced` if that is past the mark (lexicographic,
   // as raft compares logs), and `now` is at least kDurableMarkInterval after the last write
-  // (or `force`). Returns only when the record is on disk.
+  // (or `force`). Returns only when the record is on disk (in the table: synced in an image).
   enum class When : uint8_t { kRateLimited, kNow };
   absl::Status Advance(const raft::LogPosition& synced, io::Instant now, When when);
 
@@ -67,10 +82,17 @@ class DurableMark {
         sync_(sync),
         sequence_(newest.sequence),
         position_(newest.position) {}
+  DurableMark(DurableMarkTable& table, std::string group, const raft::LogPosition& position)
+      : table_(&table), group_(std::move(group)), sync_(Sync::kSynced), position_(position) {}
 
-  std::unique_ptr<io::File> file_;
+  // Writes `synced` into the next slot of file_, synced unless kUnsyncedForTests.
+  absl::Status WriteSlot(const raft::LogPosition& synced);
+
+  std::unique_ptr<io::File> file_;  // Null for a mark in a table.
+  DurableMarkTable* table_ = nullptr;
+  std::string group_;  // The mark's group in table_.
   Sync sync_;
-  uint64_t sequence_;
+  uint64_t sequence_ = 0;  // Of file_'s newest slot.
   raft::LogPosition position_;
   std::optional<io::Instant> written_at_;  // nullopt: not written since Open.
 };
