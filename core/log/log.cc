@@ -20,7 +20,9 @@ Log::Log(io::Runtime& runtime, io::Disk& disk, LogOptions options)
       cache_(options_.cache_bytes_max) {}
 
 // A crash may destroy the log while fibers wait in it: they are unwound first (io/scheduler.h).
-Log::~Log() = default;
+Log::~Log() {
+  if (wal_registered_) options_.wal->Unregister(options_.dir, CollectCheckpointSync());
+}
 
 absl::Status Log::ValidateOptions(const LogOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("log dir is empty");
@@ -141,6 +143,9 @@ absl::StatusOr<Offset> Log::Append(const BatchMeta& meta, std::span<const uint8_
         "batch of {} records, {} bytes, timestamps [{}, {}] is outside the limits",
         meta.record_count, payload.size(), meta.first_timestamp_ms, meta.max_timestamp_ms));
   }
+  if (wal_truncation_pending_) {
+    return absl::UnavailableError("the log is being truncated (waiting for the node-wide log)");
+  }
   if (end_offset_.value() > kBaseOffsetMax) {
     // Only a disk can put the end here (a segment whose header claims such a base offset, found
     // by fuzz/log_recovery): the batch would not decode, so refuse it rather than write it.
@@ -148,20 +153,34 @@ absl::StatusOr<Offset> Log::Append(const BatchMeta& meta, std::span<const uint8_
         "the log's offsets are exhausted: its end {} is past the largest base offset {}",
         end_offset_.value(), kBaseOffsetMax));
   }
-  auto encoded =
-      std::make_shared<const std::vector<uint8_t>>(EncodeBatch(end_offset_, meta, payload));
+  return AppendEncoded(
+      std::make_shared<const std::vector<uint8_t>>(EncodeBatch(end_offset_, meta, payload)),
+      meta.max_timestamp_ms);
+}
+
+// Writes a batch encoded at end_offset_ into the active segment (and, with a WAL, its record:
+// after the segment write, so a failed WAL write can still take the batch back).
+absl::StatusOr<Offset> Log::AppendEncoded(std::shared_ptr<const std::vector<uint8_t>> encoded,
+                                          int64_t max_timestamp_ms) {
   const uint32_t length = static_cast<uint32_t>(encoded->size());
-  if (NeedsRoll(*segments_.back(), length, meta.max_timestamp_ms)) {
+  if (NeedsRoll(*segments_.back(), length, max_timestamp_ms)) {
     if (absl::Status s = Roll(); !s.ok()) return s;
   }
   Segment& active = *segments_.back();
   const uint64_t position = active.size_bytes;
-  if (absl::Status s = active.file->WriteAt(position, *encoded); !s.ok()) {
+  absl::Status written = active.file->WriteAt(position, *encoded);
+  absl::StatusOr<uint64_t> wal_sequence = uint64_t{0};
+  if (written.ok() && uses_wal() && !replaying_) {
+    wal_sequence = options_.wal->Append(options_.dir, WalOp::Kind::kAppend, end_offset_, *encoded);
+    written = wal_sequence.status();
+  }
+  if (!written.ok()) {
     // A failed write may have left part of the batch behind; cut it so the next batch follows
     // the last good one. If even that fails, the file's tail is unknown: fail the log.
     MERIDIAN_PROBE("log: a failed write's partial batch cut");
     if (absl::Status cut = active.file->Truncate(position); !cut.ok()) return Fail(cut);
-    return s;
+    if (uses_wal() && !options_.wal->failure().ok()) return Fail(written);
+    return written;
   }
   // Paired with the reads' check: the header we wrote must decode. (The CRC itself is checked
   // by every read from disk; checking it here too cost a second pass over every payload.)
@@ -175,7 +194,8 @@ absl::StatusOr<Offset> Log::Append(const BatchMeta& meta, std::span<const uint8_
   if (position == kSegmentHeaderBytes) active.first_timestamp_ms = header.first_timestamp_ms;
   active.dirty = true;
   end_offset_ = header.end_offset();
-  cache_.Append(BatchRef{.buffer = encoded, .position = 0, .header = header});
+  if (uses_wal() && !replaying_) wal_pending_.emplace_back(end_offset_, *wal_sequence);
+  cache_.Append(BatchRef{.buffer = std::move(encoded), .position = 0, .header = header});
   metrics_.appends++;
   metrics_.append_bytes += length;
   Invariants();
@@ -266,6 +286,7 @@ absl::Status Log::WaitDurable(Offset offset, io::Instant deadline) {
   if (durability_waiters_ >= kDurabilityWaitersMax) {
     return absl::ResourceExhaustedError("too many durability waiters");
   }
+  if (uses_wal()) return WaitDurableInWal(offset, deadline);
   durability_waiters_++;
   const uint64_t generation = truncation_generation_;
   absl::Status result;
@@ -315,6 +336,10 @@ absl::Status Log::WaitDurable(Offset offset, io::Instant deadline) {
 
 absl::Status Log::Sync() {
   if (!failed_.ok()) return failed_;
+  if (uses_wal()) {
+    if (end_offset_ == durable_end_) return absl::OkStatus();
+    return WaitDurable(Offset(end_offset_.value() - 1));
+  }
   if (end_offset_ == durable_end_ && !dir_dirty_) return absl::OkStatus();
   if (end_offset_ == durable_end_) {
     if (absl::Status s = AcquireIo(io::Instant::Infinite()); !s.ok()) return s;

@@ -40,6 +40,7 @@
 #include "core/log/format.h"
 #include "core/log/sparse_index.h"
 #include "core/log/tail_cache.h"
+#include "core/log/wal.h"
 #include "core/metrics/histogram.h"
 #include "core/strong_id.h"
 #include "io/disk.h"
@@ -67,6 +68,9 @@ struct LogOptions {
   uint64_t cache_bytes_max = 16ull << 20;    // Tail cache budget.
   uint64_t retention_bytes_max = 0;          // 0: no size-based retention.
   int64_t retention_ms_max = 0;              // 0: no age-based retention.
+  // The node-wide write-ahead log (wal.h), or none: the log then syncs its own segment files.
+  // With one, a batch is durable once its WAL record is, and `dir` names the group in the WAL.
+  std::shared_ptr<Wal> wal;
   LogTestingKnobs testing;
 };
 
@@ -89,6 +93,14 @@ struct RecoveryReport {
   uint32_t segments_removed = 0;
   std::string lost_reason;
   std::vector<std::string> ignored_files;  // Names in the directory that are not segments.
+  // With a WAL: the group's operations it held, and the batches they wrote back here.
+  uint64_t wal_ops = 0;
+  uint64_t wal_batches_restored = 0;
+  // The segment files lost batches (a cut: unsynced files need not survive in order), but the
+  // WAL held everything from before the first lost offset and wrote it back: nothing is lost,
+  // `cut` is false and the loss record is gone.
+  bool healed_by_wal = false;
+  bool cut_by_wal_gap = false;  // The WAL continues past where the segment files end.
 
   std::string ToString() const;
 };
@@ -115,6 +127,9 @@ struct LogMetrics {
   metrics::Histogram file_sync_latency_ns = metrics::LatencyHistogram();
 };
 
+// Creates `dir` and every missing parent, each creation made durable (SyncDir of its parent).
+absl::Status EnsureDir(io::Disk& disk, const std::string& dir);
+
 struct FoundSegment;  // Recovery internals (log_recovery.cc).
 struct RecoveryCut;
 
@@ -139,8 +154,8 @@ class Log {
 
   // Appends one batch and returns its base offset. Not durable until WaitDurable says so.
   // ResourceExhausted when the disk is full or the offsets are (end_offset() past
-  // kBaseOffsetMax; nothing was appended); InvalidArgument for a batch over the limits. Never
-  // suspends.
+  // kBaseOffsetMax; nothing was appended); InvalidArgument for a batch over the limits;
+  // Unavailable while a truncation waits for the WAL (LogOptions::wal). Never suspends.
   absl::StatusOr<Offset> Append(const BatchMeta& meta, std::span<const uint8_t> payload);
   // Waits until the batch holding `offset` is durable (group commit). Aborted if a suffix
   // truncation removed it meanwhile; OK at once below start_offset() (a prefix truncation
@@ -181,6 +196,7 @@ class Log {
   Offset start_offset() const { return start_offset_; }
   Offset end_offset() const { return end_offset_; }
   Offset durable_end_offset() const { return durable_end_; }
+  bool uses_wal() const { return options_.wal != nullptr; }
   uint64_t size_bytes() const;
   size_t segment_count() const { return segments_.size(); }
   const absl::Status& failure() const { return failed_; }
@@ -201,6 +217,22 @@ class Log {
   absl::Status Roll();
   bool NeedsRoll(const Segment& active, uint32_t batch_bytes, int64_t max_timestamp_ms) const;
   absl::Status GroupSync();
+  // With a WAL (wal.h): durability waits, the replay at Open and the checkpoint's sync.
+  absl::Status OpenOverWal(RecoveryReport& report);
+  absl::Status WaitDurableInWal(Offset offset, io::Instant deadline);
+  void AdvanceDurableFromWal();
+  absl::Status WriteWalRecordFirst(WalOp::Kind kind, Offset offset);
+  void RecordTruncation(Offset new_end);
+  // Returns whether the WAL's history covered the log from at or before the first cut offset
+  // (so nothing the segment files lost is missing after the redo).
+  absl::StatusOr<bool> ReplayWal(const std::vector<WalOp>& ops, RecoveryReport& report);
+  absl::Status ApplyReplayedTail(const std::vector<const WalOp*>& tail, Offset model_end,
+                                 RecoveryReport& report);
+  absl::StatusOr<bool> HoldsBatch(const WalOp& op);
+  absl::Status ReportWalGap(Offset model_end, RecoveryReport& report);
+  WalGroupSync CollectCheckpointSync();
+  absl::StatusOr<Offset> AppendEncoded(std::shared_ptr<const std::vector<uint8_t>> encoded,
+                                       int64_t max_timestamp_ms);
   absl::Status AcquireIo(io::Instant deadline);
   void ReleaseIo();
   absl::Status Fail(absl::Status status);
@@ -226,6 +258,13 @@ class Log {
   uint64_t truncation_generation_ = 0;
   std::deque<std::pair<uint64_t, Offset>> truncations_;  // (generation, new end), newest last.
   absl::Status failed_;
+  // With a WAL: (end offset after the append, WAL sequence) of appends not yet known durable.
+  std::deque<std::pair<Offset, uint64_t>> wal_pending_;
+  bool wal_registered_ = false;
+  bool replaying_ = false;
+  bool wal_truncation_pending_ =
+      false;  // A truncation waits for its WAL record's sync.  // Redoing the WAL's records at
+              // Open: they are not written again.
   TailCache cache_;
   LogMetrics metrics_;
 };

@@ -12,24 +12,6 @@
 #include "io/probe.h"
 
 namespace meridian::core::log {
-// Recovery's working state (forward-declared in log.h for Log::CutAtFirstBadByte).
-// A segment file as the recovery scan found it.
-struct FoundSegment {
-  Offset base;
-  std::string path;
-  std::unique_ptr<io::File> file;
-  SegmentScan scan;
-};
-
-// Where the valid log stops: segment `segment` is the first not kept whole; `whole` says whether
-// it goes entirely (bad header, gap) or is truncated to its valid prefix (bad batch).
-struct RecoveryCut {
-  size_t segment = 0;
-  bool whole = false;
-  std::string reason;
-};
-
-namespace {
 
 absl::Status EnsureDir(io::Disk& disk, const std::string& dir) {
   std::string prefix;
@@ -48,6 +30,25 @@ absl::Status EnsureDir(io::Disk& disk, const std::string& dir) {
   }
   return absl::OkStatus();
 }
+
+// Recovery's working state (forward-declared in log.h for Log::CutAtFirstBadByte).
+// A segment file as the recovery scan found it.
+struct FoundSegment {
+  Offset base;
+  std::string path;
+  std::unique_ptr<io::File> file;
+  SegmentScan scan;
+};
+
+// Where the valid log stops: segment `segment` is the first not kept whole; `whole` says whether
+// it goes entirely (bad header, gap) or is truncated to its valid prefix (bad batch).
+struct RecoveryCut {
+  size_t segment = 0;
+  bool whole = false;
+  std::string reason;
+};
+
+namespace {
 
 std::optional<RecoveryCut> FindCut(const std::vector<FoundSegment>& found) {
   for (size_t i = 0; i < found.size(); i++) {
@@ -167,6 +168,11 @@ std::string RecoveryReport::ToString() const {
                     segments_removed, lost_from.value(), lost_end_offset_hint.value(),
                     looks_torn ? " (torn last write)" : "", lost_reason);
   }
+  if (wal_ops > 0) {
+    text +=
+        fmt::format("; wal: {} operations redone, {} batches written back{}", wal_ops,
+                    wal_batches_restored, healed_by_wal ? ", healing what recovery had cut" : "");
+  }
   for (const std::string& name : ignored_files) text += "; ignored " + name;
   return text;
 }
@@ -177,6 +183,9 @@ absl::StatusOr<std::unique_ptr<Log>> Log::Open(io::Runtime& runtime, io::Disk& d
   std::unique_ptr<Log> log(new Log(runtime, disk, std::move(options)));
   RecoveryReport report;
   if (absl::Status s = log->Recover(report); !s.ok()) return s;
+  if (log->uses_wal()) {
+    if (absl::Status s = log->OpenOverWal(report); !s.ok()) return s;
+  }
   log->Invariants();
   MERIDIAN_CHECK(log->durable_end_ == log->end_offset_);
   if (report_out != nullptr) *report_out = std::move(report);

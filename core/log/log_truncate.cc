@@ -71,6 +71,15 @@ absl::Status Log::TruncateSuffix(Offset new_end) {
     ReleaseIo();
     return position.status();
   }
+  // Only once the cut is known possible (PositionOf reads through damage as DataLoss). From here
+  // on the batches count as removed (their waiters are aborted), though the files change only
+  // once the WAL holds the truncation.
+  if (absl::Status s = WriteWalRecordFirst(WalOp::Kind::kTruncate, new_end); !s.ok()) {
+    ReleaseIo();
+    return s;  // Failed the log already, unless the disk is full (then nothing changed).
+  }
+  MERIDIAN_CHECK(new_end >= start_offset_ && new_end < end_offset_, "appends wait (Append)");
+  MERIDIAN_CHECK(keep < segments_.size() && segments_[keep] == kept, "nothing moved meanwhile");
   MERIDIAN_CHECK(kept->base_offset <= new_end);
   MERIDIAN_CHECK(new_end <= kept->end_offset);
   MERIDIAN_CHECK(*position >= kSegmentHeaderBytes);
@@ -83,11 +92,9 @@ absl::Status Log::TruncateSuffix(Offset new_end) {
   kept->index.TruncateAtPosition(*position);
   kept->dirty = true;
   end_offset_ = new_end;
-  durable_end_ = std::min(durable_end_, new_end);
   cache_.TruncateSuffix(new_end);
-  truncation_generation_++;
-  truncations_.emplace_back(truncation_generation_, new_end);
-  if (truncations_.size() > kTruncationHistoryMax) truncations_.pop_front();
+  if (!uses_wal() || replaying_) RecordTruncation(new_end);  // Over a WAL: done already.
+  MERIDIAN_CHECK(durable_end_ <= new_end);
   metrics_.suffix_truncations++;
   Invariants();
 
@@ -101,6 +108,15 @@ absl::Status Log::TruncateSuffix(Offset new_end) {
   ReleaseIo();
   if (!status.ok()) return Fail(status);
   return absl::OkStatus();
+}
+
+// Waiters on offsets at or past `new_end` are aborted from now on (CheckNotTruncated).
+void Log::RecordTruncation(Offset new_end) {
+  durable_end_ = std::min(durable_end_, std::max(new_end, start_offset_));
+  std::erase_if(wal_pending_, [&](const auto& pending) { return pending.first > new_end; });
+  truncation_generation_++;
+  truncations_.emplace_back(truncation_generation_, new_end);
+  if (truncations_.size() > kTruncationHistoryMax) truncations_.pop_front();
 }
 
 absl::StatusOr<Offset> Log::TruncatePrefix(Offset up_to) {
@@ -132,6 +148,10 @@ absl::StatusOr<Offset> Log::TruncatePrefix(Offset up_to) {
 absl::Status Log::Reset(Offset new_start) {
   if (!failed_.ok()) return failed_;
   if (absl::Status s = AcquireIo(io::Instant::Infinite()); !s.ok()) return s;
+  if (absl::Status s = WriteWalRecordFirst(WalOp::Kind::kReset, new_start); !s.ok()) {
+    ReleaseIo();
+    return s;  // Failed the log already, unless the disk is full (then nothing changed).
+  }
   std::vector<SegmentPtr> old = std::move(segments_);
   segments_.clear();
   // The new segment exists before the old ones go, so readers always see a whole log. An old
@@ -146,9 +166,7 @@ absl::Status Log::Reset(Offset new_start) {
   end_offset_ = new_start;
   durable_end_ = new_start;
   cache_.Clear();
-  truncation_generation_++;
-  truncations_.emplace_back(truncation_generation_, Offset(0));  // Every old offset is gone.
-  if (truncations_.size() > kTruncationHistoryMax) truncations_.pop_front();
+  if (!uses_wal() || replaying_) RecordTruncation(Offset(0));  // Every old offset is gone.
   metrics_.suffix_truncations++;
   Invariants();
   absl::Status status = segments_.back()->file->Sync();

@@ -89,18 +89,19 @@ struct Model {
 
 class Runner {
  public:
-  Runner(uint64_t seed, core::log::LogTestingKnobs knobs) : seed_(seed), knobs_(knobs) {}
+  Runner(uint64_t seed, ModelConfig config) : seed_(seed), knobs_(config.knobs), config_(config) {}
 
   void Phase(io::Runtime& rt, std::span<const Command> commands, bool ends_in_crash);
   ModelRunResult& result() { return result_; }
 
  private:
-  core::log::LogOptions Options() const {
+  core::log::LogOptions Options(std::shared_ptr<core::log::Wal> wal) const {
     return core::log::LogOptions{.dir = "p0",
                                  .segment_bytes_max = 4096,
                                  .index_interval_bytes = 256,
                                  .cache_bytes_max = 2048,
                                  .retention_bytes_max = 3 * 4096,
+                                 .wal = std::move(wal),
                                  .testing = knobs_};
   }
   void Fail(std::string what) {
@@ -123,17 +124,33 @@ class Runner {
 
   const uint64_t seed_;
   const core::log::LogTestingKnobs knobs_;
+  const ModelConfig config_;
   Model model_;
   ModelRunResult result_;
   DiskFaults faults_;  // Reset at every boot: a restart comes back to a working disk.
+  std::vector<std::shared_ptr<FaultyDisk>> disks_;
 };
 
 void Runner::Phase(io::Runtime& rt, std::span<const Command> commands, bool ends_in_crash) {
   faults_ = DiskFaults{};
   // Shared with the waiters, which may outlive this frame while a crash unwinds the fibers.
   auto disk = std::make_shared<FaultyDisk>(rt.disk(), faults_);
+  // The WAL's checkpoint fiber may outlive this phase's log: the disk must too.
+  disks_.push_back(disk);
+  std::shared_ptr<core::log::Wal> wal;
+  if (config_.wal) {
+    absl::StatusOr<std::shared_ptr<core::log::Wal>> opened_wal =
+        core::log::Wal::Open(rt, *disk,
+                             core::log::WalOptions{.dir = "wal",
+                                                   .file_bytes_max = 8192,
+                                                   .live_files_max = 2,
+                                                   .testing_truncate_before_wal_sync =
+                                                       config_.wal_truncate_before_sync});
+    if (!opened_wal.ok()) return Fail("open wal: " + opened_wal.status().ToString());
+    wal = std::move(*opened_wal);
+  }
   core::log::RecoveryReport report;
-  absl::StatusOr<std::unique_ptr<Log>> opened = Log::Open(rt, *disk, Options(), &report);
+  absl::StatusOr<std::unique_ptr<Log>> opened = Log::Open(rt, *disk, Options(wal), &report);
   if (!opened.ok()) return Fail("open: " + opened.status().ToString());
   std::shared_ptr<Log> log(opened->release(), [disk](Log* l) { delete l; });
   CheckRecovery(*log, report);
@@ -178,16 +195,35 @@ void Runner::CheckRecovery(Log& log, const core::log::RecoveryReport& report) {
     model_.batches[model_.IndexOf(end)].corrupted = true;  // The flip landed after all.
   }
   model_.flip_in_progress.reset();
+  // A suffix truncation the power cut interrupted may or may not have happened (over a WAL,
+  // once its record is durable, recovery redoes it): a log recovered at its new end took it.
+  for (Cut& cut : model_.cuts) {
+    if (cut.ended != UINT64_MAX) continue;
+    cut.ended = model_.clock;  // Over, either way.
+    if (cut.new_end == end && end < model_.end() && end >= model_.start) model_.CutFrom(end);
+  }
   const std::optional<Offset> corrupt = model_.FirstCorrupt();
+  // With a WAL, the batches of a segment lost to header damage may be written back from it,
+  // so the log may end past the damaged segment's base.
   const bool header_cut = report.cut && (!corrupt || *corrupt >= end) &&
-                          std::find(model_.header_damage.begin(), model_.header_damage.end(),
-                                    end) != model_.header_damage.end();
+                          (std::find(model_.header_damage.begin(), model_.header_damage.end(),
+                                     end) != model_.header_damage.end() ||
+                           (config_.wal && !model_.header_damage.empty()));
   model_.header_damage.clear();
   if (header_cut) {
     result_.corruptions_caught++;
     model_.unacknowledged_loss = true;
+  } else if (corrupt && config_.wal && end > *corrupt) {
+    // The WAL still held the damaged batch and wrote it back: CheckContent below must read
+    // exactly what was written.
+    for (ModelBatch& b : model_.batches) b.corrupted = false;
+    result_.corruptions_caught++;
+    if (report.cut) model_.unacknowledged_loss = true;
   } else if (corrupt) {
-    if (end != *corrupt || !report.cut || report.lost_from > *corrupt) {
+    // Over a WAL, a cut the WAL's history covered is healed (the batches are written back, or
+    // the history had truncated them): no cut is reported then.
+    const bool reported = report.cut || (config_.wal && report.healed_by_wal);
+    if (end != *corrupt || !reported || (report.cut && report.lost_from > *corrupt)) {
       return Fail(fmt::format("corrupted batch at {} but recovery gave end {}: {}",
                               corrupt->value(), end.value(), report.ToString()));
     }
@@ -368,10 +404,19 @@ void Runner::TruncateSuffix(Log& log, uint32_t pick) {
   const absl::Status status = log.TruncateSuffix(new_end);
   model_.cuts[cut_index].ended = model_.clock++;
   if (!status.ok()) {
+    if (faults_.fail_syncs) {
+      // An fsync failed (injected EIO is DataLoss too, so this comes first): whether the cut
+      // reached the disk is known only at recovery, which judges it as a cut in flight.
+      model_.durable = std::min(model_.durable, new_end);
+      model_.cuts[cut_index].ended = UINT64_MAX;
+      return;
+    }
     if (absl::IsDataLoss(status) && model_.FirstCorrupt()) return;  // Met the damage: refused.
-    // Its fsync failed: the cut may or may not have reached the disk; the model keeps the
-    // batches (recovery may show either) and the log is failed, which ends the phase.
-    if (faults_.fail_syncs) return;
+    // With a WAL, a truncation writes a record first: a full disk refuses it, changing nothing.
+    if (absl::IsResourceExhausted(status) && config_.wal &&
+        faults_.write_bytes_left != UINT64_MAX) {
+      return;
+    }
     return Fail("truncate suffix: " + status.ToString());
   }
   model_.cuts[cut_index].happened = true;
@@ -503,8 +548,13 @@ std::vector<Command> RandomCommands(io::Random& random, size_t count) {
 
 ModelRunResult RunModel(uint64_t seed, const std::vector<Command>& commands,
                         core::log::LogTestingKnobs knobs) {
+  return RunModel(seed, commands, ModelConfig{.knobs = knobs});
+}
+
+ModelRunResult RunModel(uint64_t seed, const std::vector<Command>& commands,
+                        const ModelConfig& config) {
   SimNode node(seed);
-  Runner runner(seed, knobs);
+  Runner runner(seed, config);
   size_t begin = 0;
   while (runner.result().failure.empty()) {
     size_t end = begin;
@@ -535,9 +585,10 @@ ModelRunResult RunModel(uint64_t seed, const std::vector<Command>& commands,
 
 std::string Describe(const std::vector<Command>& commands) {
   static constexpr const char* kNames[] = {
-      "append",          "wait",       "sync",  "read",    "truncate-suffix",
-      "truncate-prefix", "retention",  "sleep", "corrupt", "disk-full",
-      "disk-freed",      "fail-syncs", "crash"};
+      "append",          "wait",       "sync",      "read",    "truncate-suffix",
+      "truncate-prefix", "retention",  "sleep",     "corrupt", "disk-full",
+      "disk-freed",      "fail-syncs", "torn-tail", "crash"};
+  static_assert(std::size(kNames) == static_cast<size_t>(CommandKind::kCrash) + 1);
   std::string text;
   for (const Command& c : commands) {
     text += fmt::format("{}({},{}) ", kNames[static_cast<int>(c.kind)], c.a, c.b);

@@ -59,9 +59,19 @@ struct ModelRunResult {
   uint64_t trace_hash = 0;          // The world's: equal for equal seeds and commands.
 };
 
+// How the log under test is set up. With `wal`, it writes through a node-wide WAL (core/log/
+// wal.h) with small files, so checkpoints and file removals happen within a run.
+struct ModelConfig {
+  core::log::LogTestingKnobs knobs;  // Planted bugs.
+  bool wal = false;
+  bool wal_truncate_before_sync = false;  // Planted bug: WalOptions::testing_...
+};
+
 // Runs `commands` on a fresh simulated world seeded with `seed`. `knobs` plants bugs.
 ModelRunResult RunModel(uint64_t seed, const std::vector<Command>& commands,
                         core::log::LogTestingKnobs knobs = {});
+ModelRunResult RunModel(uint64_t seed, const std::vector<Command>& commands,
+                        const ModelConfig& config);
 
 std::string Describe(const std::vector<Command>& commands);
 

@@ -86,6 +86,56 @@ TEST(LogModel, CatchesReadsThatSkipTheCrcCheck) {
   ExpectCaught({.skip_crc_check_on_read = true}, "reads without the CRC check");
 }
 
+// The same model over the node-wide WAL (core/log/wal.h): small WAL files, so checkpoints and
+// file removals run within a phase, and crashes land between them.
+ModelRunResult RunWalSeed(uint64_t seed, ModelConfig config, size_t commands_count) {
+  io::Random random(seed);
+  config.wal = true;
+  return RunModel(seed, RandomCommands(random, commands_count), config);
+}
+
+TEST(LogModelOverWal, RandomSeedsPass) {
+  uint64_t steps = 0;
+  for (uint64_t seed = 1; seed <= 60; seed++) {
+    const ModelRunResult result = RunWalSeed(seed, {}, 300);
+    ASSERT_TRUE(result.failure.empty()) << "seed " << seed << ": " << result.failure
+                                        << "\nreplay: RunWalSeed(" << seed << ", {}, 300)";
+    steps += result.steps;
+  }
+  EXPECT_GT(steps, 60u * 80) << "the runs must do real work (faults end phases early)";
+}
+
+RC_GTEST_PROP(LogModelOverWal, NothingDurableIsLostAndNothingUnwrittenIsRead, ()) {
+  const uint64_t seed = *rc::gen::inRange<uint64_t>(1, 1u << 30);
+  const std::vector<Command> commands = *rc::gen::resize(200, GenCommands());
+  const ModelRunResult result = RunModel(seed, commands, ModelConfig{.wal = true});
+  if (!result.failure.empty()) {
+    RC_FAIL(fmt::format("seed {}: {}\ncommands: {}", seed, result.failure, Describe(commands)));
+  }
+}
+
+void ExpectWalBugCaught(ModelConfig config, const char* what) {
+  for (uint64_t seed = 1; seed <= 300; seed++) {
+    const ModelRunResult result = RunWalSeed(seed, config, 300);
+    if (!result.failure.empty()) {
+      std::cout << what << " caught by seed " << seed << ": " << result.failure << "\n";
+      EXPECT_TRUE(RunWalSeed(seed, {}, 300).failure.empty()) << "seed " << seed;
+      return;
+    }
+  }
+  ADD_FAILURE() << "the model test over the WAL did not catch: " << what;
+}
+
+TEST(LogModelOverWal, CatchesDurabilityReportedBeforeTheWalSync) {
+  ExpectWalBugCaught({.knobs = {.report_durable_before_sync = true}},
+                     "durability reported before the WAL sync");
+}
+
+TEST(LogModelOverWal, CatchesATruncationCutBeforeItsWalRecordIsSynced) {
+  ExpectWalBugCaught({.wal_truncate_before_sync = true},
+                     "a truncation cut before its WAL record was synced");
+}
+
 // The long sweep: bazel test //tests/log:log_model_sweep_test (manual).
 TEST(LogModelSweep, ThousandsOfSeeds) {
   for (uint64_t seed = 1000; seed < 4000; seed++) {
@@ -94,5 +144,20 @@ TEST(LogModelSweep, ThousandsOfSeeds) {
   }
 }
 
+TEST(LogModelSweep, ThousandsOfSeedsOverTheWal) {
+  for (uint64_t seed = 1000; seed < 4000; seed++) {
+    const ModelRunResult result = RunWalSeed(seed, {}, 500);
+    ASSERT_TRUE(result.failure.empty()) << "seed " << seed << ": " << result.failure;
+  }
+}
+
 }  // namespace
+}  // namespace meridian::tests::log
+namespace meridian::tests::log {
+TEST(LogModelDebug, One) {
+  io::Random random(1629);
+  auto commands = RandomCommands(random, 500);
+  const ModelRunResult result = RunModel(1629, commands, ModelConfig{.wal = true});
+  std::cout << result.failure << "\n" << Describe(commands) << "\n";
+}
 }  // namespace meridian::tests::log

@@ -1,0 +1,268 @@
+// A Log over the node-wide WAL (wal.h): durability waits, truncations recorded in the WAL
+// first, the redo of the WAL's records at Open, and the checkpoint's sync of the segment files.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/log/log.h"
+#include "core/log/segment.h"
+#include "io/assert.h"
+#include "io/probe.h"
+
+namespace meridian::core::log {
+
+void Log::AdvanceDurableFromWal() {
+  MERIDIAN_CHECK(uses_wal());
+  const uint64_t durable = options_.wal->durable_sequence();
+  while (!wal_pending_.empty() && wal_pending_.front().second <= durable) {
+    durable_end_ = std::max(durable_end_, wal_pending_.front().first);
+    wal_pending_.pop_front();
+  }
+  MERIDIAN_CHECK(durable_end_ <= end_offset_);
+}
+
+absl::Status Log::WaitDurableInWal(Offset offset, io::Instant deadline) {
+  MERIDIAN_CHECK(offset >= start_offset_ && offset < end_offset_);
+  if (!failed_.ok()) return failed_;
+  AdvanceDurableFromWal();
+  if (durable_end_ > offset) return absl::OkStatus();
+  // The record that made `offset` part of the log: the first pending append ending past it.
+  auto it = std::find_if(wal_pending_.begin(), wal_pending_.end(),
+                         [&](const auto& pending) { return pending.first > offset; });
+  if (it == wal_pending_.end()) {
+    // Neither durable nor pending: a truncation removing it waits for its WAL record.
+    MERIDIAN_CHECK(wal_truncation_pending_ || options_.wal->testing_truncate_before_wal_sync(),
+                   "offset {} neither durable (below {}) nor pending", offset.value(),
+                   durable_end_.value());
+    return absl::AbortedError(
+        fmt::format("offset {} is being truncated (the WAL is syncing the cut)", offset.value()));
+  }
+  const uint64_t sequence = it->second;
+  const uint64_t generation = truncation_generation_;
+  if (options_.testing.report_durable_before_sync) {  // Planted bug (LogTestingKnobs).
+    runtime_.Spawn("log-planted-wal-sync",
+                   [wal = options_.wal, sequence] { (void)wal->WaitDurable(sequence); });
+    durable_end_ = std::max(durable_end_, it->first);
+    return absl::OkStatus();
+  }
+  durability_waiters_++;
+  absl::Status result = options_.wal->WaitDurable(sequence, deadline);
+  MERIDIAN_CHECK(durability_waiters_ > 0);
+  durability_waiters_--;
+  // The WAL failed (a failed fsync): so is every log over it, until the node reopens them.
+  if (!result.ok() && !options_.wal->failure().ok()) return Fail(result);
+  if (result.ok()) result = CheckNotTruncated(offset, generation);
+  if (!result.ok()) return result;
+  if (!failed_.ok()) return failed_;
+  if (offset < start_offset_) return absl::OkStatus();
+  AdvanceDurableFromWal();
+  MERIDIAN_CHECK(durable_end_ > offset, "the WAL synced {} but offset {} is not durable", sequence,
+                 offset.value());
+  return absl::OkStatus();
+}
+
+// A suffix truncation or a reset goes into the WAL, synced, before the segment files change:
+// a crash after the cut then replays it, and one before replays the batches it would remove
+// (which were never reported gone). Called with the io lock held.
+absl::Status Log::WriteWalRecordFirst(WalOp::Kind kind, Offset offset) {
+  MERIDIAN_CHECK(io_busy_);
+  if (!uses_wal() || replaying_) return absl::OkStatus();
+  absl::StatusOr<uint64_t> sequence = options_.wal->Append(options_.dir, kind, offset);
+  if (absl::IsResourceExhausted(sequence.status())) return sequence.status();  // Nothing done.
+  if (!sequence.ok()) return Fail(sequence.status());
+  RecordTruncation(kind == WalOp::Kind::kReset ? Offset(0) : offset);
+  if (options_.wal->testing_truncate_before_wal_sync()) return absl::OkStatus();  // Planted.
+  // Appends are refused meanwhile: their records would follow this one in the WAL while their
+  // bytes went into the file before the cut.
+  wal_truncation_pending_ = true;
+  absl::Status synced = options_.wal->WaitDurable(*sequence);
+  wal_truncation_pending_ = false;
+  // The truncation is in the WAL, perhaps durably, and the waiters past it were aborted: with
+  // the cut not made, only a reopen (which replays it, or not) can say what the log holds.
+  if (!synced.ok()) return Fail(synced);
+  return absl::OkStatus();
+}
+
+WalGroupSync Log::CollectCheckpointSync() {
+  MERIDIAN_CHECK(uses_wal());
+  std::vector<SegmentPtr> dirty;
+  for (const SegmentPtr& segment : segments_) {
+    if (segment->dirty) dirty.push_back(segment);
+    segment->dirty = false;  // Writes from now on are the next checkpoint's.
+  }
+  const bool sync_dir = dir_dirty_;
+  dir_dirty_ = false;
+  // Holds the segments, not the log: the log may close while the checkpoint syncs.
+  return [dirty = std::move(dirty), sync_dir, &disk = disk_, dir = options_.dir]() {
+    for (const SegmentPtr& segment : dirty) {
+      if (absl::Status s = segment->file->Sync(); !s.ok()) return s;
+    }
+    if (!sync_dir) return absl::OkStatus();
+    absl::Status status = disk.SyncDir(dir);
+    if (absl::IsNotFound(status)) {
+      MERIDIAN_PROBE("log: checkpoint of a group removed meanwhile");
+      return absl::OkStatus();
+    }
+    return status;
+  };
+}
+
+// --- Replay at Open ---
+
+// After the segment files are recovered: redo the WAL's records of this group, sync the result
+// (the WAL's copy is then no longer needed) and register for checkpoints.
+absl::Status Log::OpenOverWal(RecoveryReport& report) {
+  MERIDIAN_CHECK(uses_wal() && !wal_registered_);
+  absl::StatusOr<bool> covered = ReplayWal(options_.wal->Replay(options_.dir), report);
+  if (!covered.ok()) return covered.status();
+  io_busy_ = true;
+  dir_dirty_ = true;
+  absl::Status synced = GroupSync();
+  io_busy_ = false;
+  if (!synced.ok()) return synced;
+  MERIDIAN_CHECK(durable_end_ == end_offset_, "the redone history is synced");
+  if (report.cut && *covered) {
+    MERIDIAN_PROBE("log: the wal wrote back everything recovery cut");
+    if (absl::Status s = AcknowledgeLoss(); !s.ok()) return s;
+    report.cut = false;
+    report.healed_by_wal = true;
+  }
+  report.start_offset = start_offset_;
+  report.end_offset = end_offset_;
+  if (!report.cut) report.lost_from = report.lost_end_offset_hint = end_offset_;
+  if (absl::Status s =
+          options_.wal->Register(options_.dir, [this] { return CollectCheckpointSync(); });
+      !s.ok()) {
+    return s;
+  }
+  wal_registered_ = true;
+  // Whatever the WAL still holds of this group is now history the segment files hold durably;
+  // the base record says so, so a later replay starts from here (the redo above, or a cut by
+  // recovery, made this state without records of its own).
+  // It must be durable before anything new reaches the segment files: without it, a replay
+  // would lay the old history over what this log writes from here.
+  absl::StatusOr<uint64_t> base =
+      options_.wal->Append(options_.dir, WalOp::Kind::kBase, end_offset_);
+  if (!base.ok()) return base.status();
+  return options_.wal->WaitDurable(*base);
+}
+
+// Redoes the group's history the WAL held. What it made of the log: everything below `low`
+// untouched since the WAL's oldest record (and synced by the checkpoint that retired the files
+// before it), then the batches of `tail` up to `model_end`. The segment files may be behind or
+// ahead of any point of that history (they were unsynced), so the tail is compared and written
+// where it differs, and whatever lies past model_end goes.
+absl::StatusOr<bool> Log::ReplayWal(const std::vector<WalOp>& ops, RecoveryReport& report) {
+  if (ops.empty()) return false;
+  MERIDIAN_CHECK(!replaying_);
+  report.wal_ops = ops.size();
+  std::optional<Offset> reset_to;
+  Offset low = ops.front().offset;
+  Offset model_end = ops.front().offset;
+  std::vector<const WalOp*> tail;
+  for (const WalOp& op : ops) {
+    if (op.kind == WalOp::Kind::kBase) {
+      reset_to.reset();
+      tail.clear();
+      low = model_end = op.offset;
+      continue;
+    }
+    if (op.kind == WalOp::Kind::kReset) {
+      reset_to = op.offset;
+      tail.clear();
+      low = model_end = op.offset;
+      continue;
+    }
+    if (op.offset > model_end) {
+      return absl::InternalError(
+          fmt::format("wal: the history of {} is inconsistent: an operation at {} past its end {}",
+                      options_.dir, op.offset.value(), model_end.value()));
+    }
+    if (op.kind == WalOp::Kind::kTruncate) {
+      while (!tail.empty() && tail.back()->offset >= op.offset) tail.pop_back();
+      model_end = op.offset;
+      low = std::min(low, op.offset);
+      continue;
+    }
+    if (op.offset != model_end) {
+      return absl::InternalError(fmt::format("wal: {} appends at {} while its end is {}",
+                                             options_.dir, op.offset.value(), model_end.value()));
+    }
+    BatchHeader header;
+    MERIDIAN_CHECK(DecodeBatchHeader(op.batch, &header) == DecodeVerdict::kOk, "wal checked it");
+    model_end = header.end_offset();
+    tail.push_back(&op);
+  }
+  const bool covers_cut = !report.cut || reset_to.has_value() || low <= report.lost_from;
+  replaying_ = true;
+  absl::Status status;
+  if (reset_to.has_value() && start_offset_ != *reset_to) status = Reset(*reset_to);
+  const bool gap = end_offset_ < low;
+  if (status.ok() && gap) status = ReportWalGap(model_end, report);
+  if (status.ok() && !gap) status = ApplyReplayedTail(tail, model_end, report);
+  replaying_ = false;
+  if (!status.ok()) return status;
+  return covers_cut && !gap && !report.cut_by_wal_gap;
+}
+
+absl::Status Log::ApplyReplayedTail(const std::vector<const WalOp*>& tail, Offset model_end,
+                                    RecoveryReport& report) {
+  for (const WalOp* op : tail) {
+    if (op->offset < start_offset_) continue;  // Retention removed it since.
+    if (op->offset < end_offset_) {
+      absl::StatusOr<bool> held = HoldsBatch(*op);
+      if (!held.ok()) return held.status();
+      if (*held) continue;
+      MERIDIAN_PROBE("log: wal replay rewrites a batch the segment holds differently");
+      if (absl::Status s = TruncateSuffix(op->offset); !s.ok()) return s;
+    }
+    if (op->offset != end_offset_) return ReportWalGap(model_end, report);
+    BatchHeader header;
+    MERIDIAN_CHECK(DecodeBatchHeader(op->batch, &header) == DecodeVerdict::kOk);
+    absl::StatusOr<Offset> appended = AppendEncoded(
+        std::make_shared<const std::vector<uint8_t>>(op->batch), header.max_timestamp_ms);
+    if (!appended.ok()) return appended.status();
+    report.wal_batches_restored++;
+  }
+  if (end_offset_ > model_end && model_end >= start_offset_) {
+    MERIDIAN_PROBE("log: wal replay removes batches its history had truncated");
+    if (absl::Status s = TruncateSuffix(model_end); !s.ok()) return s;
+  }
+  MERIDIAN_CHECK(end_offset_ <= model_end || model_end < start_offset_, "end {} past {}",
+                 end_offset_.value(), model_end.value());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Log::HoldsBatch(const WalOp& op) {
+  MERIDIAN_CHECK(op.kind == WalOp::Kind::kAppend && op.offset < end_offset_);
+  absl::StatusOr<ReadResult> read = Read(op.offset, 1);
+  if (absl::IsDataLoss(read.status())) return false;  // Damaged here: the WAL's copy replaces it.
+  if (!read.ok()) return read.status();
+  if (read->batches.empty()) return false;
+  const BatchRef& batch = read->batches.front();
+  if (batch.header.base_offset != op.offset) return false;  // Inside another batch: rewrite.
+  const std::span<const uint8_t> held = batch.bytes();
+  return std::equal(held.begin(), held.end(), op.batch.begin(), op.batch.end());
+}
+
+// The segment files end before the WAL's history continues: batches synced by a checkpoint are
+// gone (damage at rest). Reported like a recovery cut, so the owner repairs from its peers.
+absl::Status Log::ReportWalGap(Offset model_end, RecoveryReport& report) {
+  MERIDIAN_PROBE("log: the wal continues past a gap in the segment files");
+  LossRecord loss{.lost_from = end_offset_, .lost_end_hint = std::max(model_end, end_offset_)};
+  if (report.cut) {
+    loss.lost_from = std::min(loss.lost_from, report.lost_from);
+    loss.lost_end_hint = std::max(loss.lost_end_hint, report.lost_end_offset_hint);
+  }
+  if (absl::Status s = WriteLossRecord(loss); !s.ok()) return s;
+  report.cut = true;
+  report.cut_by_wal_gap = true;
+  report.looks_torn = false;
+  report.lost_from = loss.lost_from;
+  report.lost_end_offset_hint = loss.lost_end_hint;
+  report.lost_reason = "the segment files end before what the node-wide log continues from";
+  MERIDIAN_CHECK(report.lost_from <= end_offset_);
+  return absl::OkStatus();
+}
+
+}  // namespace meridian::core::log
