@@ -60,6 +60,34 @@ TEST(BrokerSweep, DiskErrorsWithEveryOtherKindSeeds1To40) {
   EXPECT_TRUE(tally.probes.contains("broker: a replica fail-stopped"));
 }
 
+// The node-wide log (BrokerOptions::node_wide_log): every server's partitions write through one
+// WAL and one durable-mark table, under the same faults (bit flips and misdirected writes reach
+// wal/ and marks/ too, charged to every store of the node). Both recovery rules of core/log/
+// wal.h were found here (single-region-3 seed 63, region-loss-regional seed 146).
+TEST(BrokerSweep, NodeWideLogGeo3x3Seeds1To100) {
+  SimulationOptions options{.scenario = "geo-3x3"};
+  options.storage = SimulationOptions::Storage::kNodeWide;
+  const SweepTally tally = Sweep(options, 1, 100);
+  EXPECT_EQ(tally.failed, 0);
+  ExpectEveryKindFired(tally, "geo-3x3 seeds 1..100, node-wide log");
+  for (const char* probe :
+       {"log: the wal wrote back everything recovery cut",
+        "wal: recovery cut a file at its first bad record", "wal: failed until reopened"}) {
+    EXPECT_TRUE(tally.probes.contains(probe)) << "probe never hit: " << probe;
+  }
+}
+
+TEST(BrokerSweep, NodeWideLogSingleRegion3AndDiskErrorsSeeds1To40) {
+  SimulationOptions options{.scenario = "single-region-3"};
+  options.storage = SimulationOptions::Storage::kNodeWide;
+  EXPECT_EQ(Sweep(options, 1, 25).failed, 0);
+  options.scenario = "geo-3x3";
+  options.only_kinds = BrokerFaultKinds();
+  const SweepTally tally = Sweep(options, 1, 40);
+  EXPECT_EQ(tally.failed, 0);
+  EXPECT_TRUE(tally.probes.contains("broker: a replica fail-stopped"));
+}
+
 // A partition no protocol can make take a write (every member, or a spread topic's quorum,
 // lost for good) is not asked to after the heal: lost_for_good_test tests that excuse
 // directly, case by case. This is the whole run it exists for, and it checks the excuse is

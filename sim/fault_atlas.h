@@ -42,6 +42,10 @@ class FaultAtlas {
   // segments belong with its hard state), else the file's directory, else the path itself.
   // "groups/3/log/00000000000000000048.seg" and "groups/3/hard_state" are both "groups/3".
   static std::string StoreOf(const std::string& path);
+  // "wal" and "marks": the node-wide log and durable-mark table (BrokerOptions::node_wide_log),
+  // which every group of a node writes. Damage there is one damaged copy of every store, as a
+  // server lost for good is.
+  static bool IsNodeWideStore(const std::string& store);
 
   // Whether damaging bytes [offset, offset + bytes) of `path` on `node` stays within budget; if
   // so, the damage is recorded and true returned. Only the store of `path` matters (see above).
@@ -57,8 +61,11 @@ class FaultAtlas {
  private:
   uint32_t copies_damaged_max_;
   absl::btree_map<std::string, absl::btree_set<io::NodeId>> damaged_;  // store -> nodes
+  absl::btree_set<io::NodeId> EveryStoreDamaged() const;
+
   absl::btree_set<io::NodeId> damaged_nodes_;
   absl::btree_set<io::NodeId> lost_for_good_;
+  absl::btree_set<io::NodeId> node_wide_damaged_;
 };
 
 }  // namespace meridian::sim

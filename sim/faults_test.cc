@@ -149,6 +149,28 @@ TEST(FaultAtlas, AServerLostForGoodCountsAsADamagedCopyOfEveryStore) {
   EXPECT_TRUE(two.TryCharge("y", 0, 1, io::NodeId(3)));
 }
 
+// Every group of a node writes through its node-wide log and mark table (BrokerOptions::
+// node_wide_log): damage there is a damaged copy of every store on that node.
+TEST(FaultAtlas, TheNodeWideLogIsACopyOfEveryStore) {
+  EXPECT_EQ(FaultAtlas::StoreOf("wal/wal-0000000000000001.log"), "wal");
+  EXPECT_EQ(FaultAtlas::StoreOf("marks/marks.0"), "marks");
+  FaultAtlas atlas(/*copies_damaged_max=*/1);
+  EXPECT_TRUE(atlas.TryCharge("groups/3/log/00000000000000000000.seg", 0, 1, kB));
+  EXPECT_FALSE(atlas.TryCharge("wal/wal-0000000000000001.log", 0, 1, kA));  // Group 3 twice.
+  EXPECT_FALSE(atlas.TryCharge("marks/marks.1", 0, 1, kA));
+  EXPECT_TRUE(atlas.TryCharge("wal/wal-0000000000000001.log", 0, 1, kB));  // B's own copies.
+  EXPECT_TRUE(atlas.TryCharge("marks/marks.0", 0, 1, kB));
+  EXPECT_TRUE(atlas.TryCharge("groups/9/hard_state", 0, 1, kB));  // B counts as damaged already.
+  EXPECT_FALSE(atlas.TryCharge("groups/9/hard_state", 0, 1, kA));
+  EXPECT_FALSE(atlas.TryCharge("groups/10/hard_state", 0, 1, kA));  // A store never damaged.
+  FaultAtlas two(2);
+  EXPECT_TRUE(two.TryCharge("wal/x", 0, 1, kA));
+  EXPECT_TRUE(two.TryCharge("groups/1/hard_state", 0, 1, kB));
+  EXPECT_FALSE(two.TryCharge("groups/1/hard_state", 0, 1, io::NodeId(3)));  // A, B and 3.
+  EXPECT_FALSE(two.TryCharge("marks/m", 0, 1, io::NodeId(3)));  // Group 1 would be 3 copies.
+  EXPECT_TRUE(two.TryCharge("groups/2/hard_state", 0, 1, io::NodeId(3)));
+}
+
 std::vector<uint8_t> ReadAll(io::Runtime& rt, const std::string& path) {
   auto file = rt.disk().Open(path, io::OpenMode::kOpenExisting);
   EXPECT_TRUE(file.ok()) << file.status();

@@ -89,6 +89,10 @@ ABSL_FLAG(
     "(forget-to-persist-vote, commit-older-term-by-counting, vote-without-log-check, ...).");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
+ABSL_FLAG(std::string, storage, "per_partition",
+          "Broker workload: per_partition (a log and a durable mark per partition), node_wide "
+          "(every partition of a server writes through one WAL and one durable-mark table), or "
+          "seed (the seed picks).");
 ABSL_FLAG(std::string, plant_crash, "",
           "Test only: N:assert or N:segv makes seed N die that way as it starts (a failed "
           "MERIDIAN_CHECK or SIGSEGV), to show that a dying seed still names its replay command.");
@@ -220,6 +224,24 @@ std::string RaftOptionsFromFlags(SimulationOptions* options) {
 }
 
 // Reads every flag but --seed/--seeds into options; an error message for bad values.
+// --storage: how the broker workload's servers keep partitions durable.
+std::string StorageFromFlags(SimulationOptions* options) {
+  const std::string storage = absl::GetFlag(FLAGS_storage);
+  if (storage == "per_partition") {
+    options->storage = SimulationOptions::Storage::kPerPartition;
+  } else if (storage == "node_wide") {
+    options->storage = SimulationOptions::Storage::kNodeWide;
+  } else if (storage == "seed") {
+    options->storage = SimulationOptions::Storage::kSeedChooses;
+  } else {
+    return "--storage must be per_partition, node_wide or seed";
+  }
+  if (options->workload == "raft" && storage != "per_partition") {
+    return "--storage is for the broker workload";
+  }
+  return "";
+}
+
 std::string OptionsFromFlags(SimulationOptions* options) {
   if (!absl::GetFlag(FLAGS_scenario).empty()) options->scenario = absl::GetFlag(FLAGS_scenario);
   if (absl::GetFlag(FLAGS_duration) <= 0 || absl::GetFlag(FLAGS_heal) <= 0) {
@@ -254,6 +276,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
     return "--buggify must be seed, on or off";
   }
   options->plant_nondeterminism = absl::GetFlag(FLAGS_plant_nondeterminism);
+  if (std::string error = StorageFromFlags(options); !error.empty()) return error;
   if (options->workload == "raft") {
     if (std::string error = RaftOptionsFromFlags(options); !error.empty()) return error;
   } else if (absl::GetFlag(FLAGS_replicas) != 3 || absl::GetFlag(FLAGS_election_faults) != "seed" ||

@@ -64,6 +64,11 @@ struct SimulationOptions {
   // Whether code fault points (BUGGIFY, io::Runtime::ShouldInjectFault) may fire.
   enum class Buggify { kSeedChooses, kOn, kOff };
   Buggify buggify = Buggify::kSeedChooses;
+  // Broker workload: how each server keeps its partitions durable (BrokerOptions::
+  // node_wide_log): one log and one durable mark per partition, or the node-wide WAL and mark
+  // table, or the seed picks (its own random stream, so other choices do not move).
+  enum class Storage { kPerPartition, kNodeWide, kSeedChooses };
+  Storage storage = Storage::kPerPartition;
   // PLANTED NONDETERMINISM, for the test that proves cross-process replay checks catch it: the
   // run's seed is perturbed by the iteration order of a per-process-seeded hash set.
   bool plant_nondeterminism = false;
@@ -104,6 +109,7 @@ struct SimulationResult {
   uint32_t topics = 0;
   uint32_t partitions = 0;  // Over all topics.
   bool buggify = false;     // As chosen.
+  std::string storage;      // Broker workload, as chosen: "per_partition" or "node_wide".
   double virtual_s = 0;
   uint64_t events = 0;
   uint64_t trace_hash = 0;

@@ -165,6 +165,10 @@ std::string ReproCommand(const SimulationOptions& options) {
     command +=
         options.buggify == SimulationOptions::Buggify::kOn ? " --buggify=on" : " --buggify=off";
   }
+  if (options.storage != SimulationOptions::Storage::kPerPartition) {
+    command += options.storage == SimulationOptions::Storage::kNodeWide ? " --storage=node_wide"
+                                                                        : " --storage=seed";
+  }
   if (options.plant_nondeterminism) command += " --plant_nondeterminism";
   if (options.near_reads) command += " --near_reads";
   return command;
@@ -231,13 +235,15 @@ std::string ResultJson(const SimulationResult& result, double wall_s, const std:
       "{{\"seed\":{},\"scenario\":\"{}\",\"workload\":\"{}\",\"topics\":{},\"partitions\":{},"
       "\"clients\":{},\"buggify\":{},\"virtual_s\":{:.3f},\"wall_s\":{:.3f},\"events\":{},"
       "\"trace_hash\":\"{:016x}\",\"faults\":{},\"ops\":{{\"ok\":{},\"fail\":{},\"info\":{}}},"
-      "\"schedule_events\":{},\"verdict\":\"{}\",\"violations\":{},\"probes\":{},{}"
+      "\"schedule_events\":{},\"verdict\":\"{}\",\"violations\":{},\"probes\":{},{}{}"
       "\"repro\":\"{}\"}}",
       result.seed, JsonEscape(result.scenario), JsonEscape(result.workload), result.topics,
       result.partitions, result.clients, result.buggify, result.virtual_s, wall_s, result.events,
       result.trace_hash, JsonCounts(result.faults), result.ops_ok, result.ops_fail, result.ops_info,
       result.schedule.size(), JsonEscape(verdict), violations, JsonCounts(result.probes),
-      GeoJson(result) + RaftJson(result), JsonEscape(repro));
+      GeoJson(result) + RaftJson(result),
+      result.storage.empty() ? "" : fmt::format("\"storage\":\"{}\",", result.storage),
+      JsonEscape(repro));
 }
 
 std::vector<size_t> ShrinkSchedule(const SimulationOptions& failing, int* runs) {

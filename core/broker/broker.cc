@@ -87,6 +87,65 @@ void StartCoordinator(Broker::State& state, const HostedPartition& hosted) {
       });
 }
 
+// With the node-wide log, the group's records there and its durable mark go with its files.
+// A mark the table still holds for a removed group is harmless (group ids are never reused),
+// so a Forget refused (the stopped replica's driver still advancing it) does not stop the rest.
+absl::Status RemoveGroupData(Broker::State& state, uint64_t group) {
+  if (state.wal != nullptr) state.wal->Forget(GroupDir(group) + "/log");
+  absl::Status removed = replica::RemoveTree(state.runtime.disk(), GroupDir(group));
+  if (state.mark_table != nullptr && removed.ok()) {
+    if (absl::Status s = state.mark_table->Forget(GroupDir(group)); !s.ok()) {
+      state.Log(fmt::format("the durable mark of removed group {} stays: {}", group, s.ToString()));
+    }
+  }
+  return removed;
+}
+
+// The node-wide log failed (an fsync or write error): no group of this node can write until the
+// node reopens it, so this is the node's failure, handled as a replica's is (the owner restarts
+// the node).
+bool NodeWideLogFailed(const Broker::State& state, uint64_t group) {
+  if (state.wal == nullptr || state.wal->failure().ok()) return false;
+  MERIDIAN_PROBE("broker: the node-wide log failed; the node must restart");
+  OnReplicaFailStop(state.options, group)(state.wal->failure());
+  return true;
+}
+
+// BrokerOptions::node_wide_log: opens the node's WAL and durable-mark table before any group.
+absl::Status OpenNodeWideLog(Broker::State& state) {
+  if (!state.options.node_wide_log) {
+    // Its records may be all that holds acknowledged entries (partition files are synced only
+    // at its checkpoints): a node that once ran with it must keep it.
+    absl::StatusOr<bool> exists = state.runtime.disk().Exists("wal");
+    if (!exists.ok()) return exists.status();
+    if (*exists) {
+      return absl::FailedPreconditionError(
+          "the data directory holds a node-wide log (wal/): start with node_wide_log on (its "
+          "records may be the only copy of acknowledged entries)");
+    }
+    return absl::OkStatus();
+  }
+  log::WalRecoveryReport report;
+  absl::StatusOr<std::shared_ptr<log::Wal>> wal =
+      log::Wal::Open(state.runtime, state.runtime.disk(), log::WalOptions{.dir = "wal"}, &report);
+  if (!wal.ok()) return wal.status();
+  state.wal = std::move(*wal);
+  state.Log(report.ToString());
+  absl::StatusOr<std::unique_ptr<replica::DurableMarkTable>> table =
+      replica::DurableMarkTable::Open(state.runtime, state.runtime.disk(), "marks");
+  if (!table.ok()) return table.status();
+  state.mark_table = std::move(*table);
+  if (state.mark_table->damaged()) {
+    state.Log("the durable-mark table is damaged: each group re-marks itself or repairs");
+  }
+  return absl::OkStatus();
+}
+
+void UseNodeWideLog(const Broker::State& state, replica::ReplicaOptions& options) {
+  options.wal = state.wal;
+  options.mark_table = state.mark_table;
+}
+
 absl::Status StartPartition(Broker::State& state, const std::string& topic,
                             const cluster::PartitionRecord& partition) {
   // A promoted partition's source seeds the new group from the old one before it starts:
@@ -117,6 +176,7 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   options.log_segment_bytes = state.options.segment_bytes;
   options.unsafe_ack_before_fsync_for_tests = state.options.planted.ack_before_fsync;
   options.unsafe_skip_crc_checks_for_tests = state.options.planted.skip_crc_checks;
+  UseNodeWideLog(state, options);
   options.state_machine = machine;
   options.on_fail_stop = OnReplicaFailStop(state.options, partition.group);
   // Idle for an election timeout: quiet for longer than any pause between a producer's batches.
@@ -196,7 +256,7 @@ void RemoveDeadGroupDirs(Broker::State& state) {
         fmt::format("removing the directory of group {}, dead since before this node "
                     "restarted",
                     group));
-    if (absl::Status s = replica::RemoveTree(state.runtime.disk(), GroupDir(group)); !s.ok()) {
+    if (absl::Status s = RemoveGroupData(state, group); !s.ok()) {
       state.Log(fmt::format("cannot remove the data of group {}: {}", group, s.ToString()));
     }
   }
@@ -233,6 +293,7 @@ bool Reconcile(Broker::State& state) {
     }
     if (absl::Status s = StartPartition(state, start.topic, start.partition); !s.ok()) {
       all_started = false;
+      if (NodeWideLogFailed(state, start.partition.group)) return true;
       // A disk error (EIO) may be transient; damage at rest is not. Retried either way, logged
       // on the 1st, 2nd, 4th, 8th... failure so a permanent one does not flood the log.
       const uint32_t failures = ++state.start_failures[start.partition.group];
@@ -259,7 +320,7 @@ bool Reconcile(Broker::State& state) {
     state.partitions[group].replica->Shutdown();
     state.partitions.erase(group);
     state.coordinators.erase(group);
-    if (absl::Status s = replica::RemoveTree(state.runtime.disk(), GroupDir(group)); !s.ok()) {
+    if (absl::Status s = RemoveGroupData(state, group); !s.ok()) {
       state.Log(fmt::format("cannot remove the data of group {}: {}", group, s.ToString()));
     }
   }
@@ -658,6 +719,8 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   controller_options.raft.quiesce_after_ticks = 0;
   controller_options.tick = state->options.tick;
   controller_options.dir = GroupDir(cluster::kControllerGroup);
+  if (absl::Status s = OpenNodeWideLog(*state); !s.ok()) return s;
+  UseNodeWideLog(*state, controller_options);
   controller_options.state_machine = state->controller_machine;
   controller_options.on_fail_stop = OnReplicaFailStop(state->options, cluster::kControllerGroup);
   absl::StatusOr<bool> groups_exist = runtime.disk().Exists("groups");

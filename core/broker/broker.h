@@ -147,6 +147,10 @@ struct BrokerOptions {
   // group is compacted behind a snapshot of the metadata.
   io::Duration retention_check_interval = std::chrono::seconds(5);
   uint64_t segment_bytes = 64ull << 20;
+  // Storage layout (docs/design-notes.md "The node-wide log"): every group of the node writes
+  // through one write-ahead log ("wal/") and keeps its durable mark in one table ("marks/"),
+  // so a round of appends costs two fsyncs per node instead of two per partition.
+  bool node_wide_log = false;
   uint64_t metadata_snapshot_entries = 4096;
   // Consumer groups: "__consumer_offsets" is created on the first FindCoordinator with this
   // many partitions (a group's coordinator is the leader of one) and replication factor

@@ -108,6 +108,9 @@ struct Broker::State {
   const BrokerOptions options;
   std::shared_ptr<MetadataMachine> controller_machine;
   std::shared_ptr<replica::Replica> controller;
+  // BrokerOptions::node_wide_log: shared by every replica of the node (else null).
+  std::shared_ptr<log::Wal> wal;
+  std::shared_ptr<replica::DurableMarkTable> mark_table;
   absl::btree_map<uint64_t, HostedPartition> partitions;  // by raft group id
   // One per hosted partition of "__consumer_offsets", by raft group id.
   absl::btree_map<uint64_t, std::shared_ptr<GroupCoordinator>> coordinators;

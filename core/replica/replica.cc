@@ -169,12 +169,24 @@ absl::StatusOr<std::unique_ptr<DurableMark>> OpenDurableMark(io::Disk& disk,
   const DurableMark::Sync sync = options.unsafe_ack_before_fsync_for_tests
                                      ? DurableMark::Sync::kUnsyncedForTests
                                      : DurableMark::Sync::kSynced;
-  absl::StatusOr<std::unique_ptr<DurableMark>> mark = DurableMark::Open(disk, options.dir, sync);
+  DurableMarkTable* table = options.mark_table.get();
+  const auto open = [&] {
+    return table != nullptr ? DurableMark::OpenInTable(*table, options.dir, disk, options.dir)
+                            : DurableMark::Open(disk, options.dir, sync);
+  };
+  absl::StatusOr<std::unique_ptr<DurableMark>> mark = open();
   if (!IsDamagedAtRest(mark.status()) || report.cut) return mark;
   MERIDIAN_PROBE("replica: durable mark damaged, log intact; the mark starts again at its end");
-  if (absl::Status s = disk.Remove(options.dir + "/durable_mark"); !s.ok()) return s;
-  if (absl::Status s = disk.SyncDir(options.dir); !s.ok()) return s;
-  mark = DurableMark::Open(disk, options.dir, sync);
+  absl::StatusOr<bool> legacy = disk.Exists(options.dir + "/durable_mark");
+  if (!legacy.ok()) return legacy.status();
+  if (*legacy) {
+    if (absl::Status s = disk.Remove(options.dir + "/durable_mark"); !s.ok()) return s;
+    if (absl::Status s = disk.SyncDir(options.dir); !s.ok()) return s;
+  }
+  if (table != nullptr) {
+    if (absl::Status s = table->Reset(options.dir, position); !s.ok()) return s;
+  }
+  mark = open();
   if (!mark.ok()) return mark.status();
   if (absl::Status s =
           (*mark)->Advance(position, io::Instant::FromNanos(0), DurableMark::When::kNow);
@@ -268,6 +280,7 @@ absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
       log::LogOptions{
           .dir = options.dir + "/log",
           .segment_bytes_max = options.log_segment_bytes,
+          .wal = options.wal,
           .testing = {.report_durable_before_sync = options.unsafe_ack_before_fsync_for_tests,
                       .skip_crc_check_on_read = options.unsafe_skip_crc_checks_for_tests,
                       .skip_crc_check_on_recovery = options.unsafe_skip_crc_checks_for_tests}},

@@ -33,6 +33,7 @@
 #include "core/log/log.h"
 #include "core/raft/raft.h"
 #include "core/replica/durable_mark.h"
+#include "core/replica/mark_table.h"
 #include "io/runtime.h"
 #include "io/sync.h"
 
@@ -100,6 +101,11 @@ struct ReplicaOptions {
   // Test-only planted bug: the log neither checks CRCs at recovery nor on reads
   // (log::LogTestingKnobs), so damage at rest is served as data.
   bool unsafe_skip_crc_checks_for_tests = false;
+  // The node-wide write-ahead log and durable-mark table (core/log/wal.h, mark_table.h), or
+  // neither: the group then syncs its own log and its own durable mark, two fsyncs per round
+  // per group. With them, every group of the node shares one WAL sync and one table sync.
+  std::shared_ptr<log::Wal> wal;
+  std::shared_ptr<DurableMarkTable> mark_table;
   // Shared so it outlives every fiber of the replica (a driver resuming after Shutdown may still
   // apply what it had in hand).
   std::shared_ptr<ReplicaStateMachine> state_machine;

@@ -198,6 +198,7 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
   options.region = location.region;
   options.zone = location.zone;
   options.advertised = plan.addresses[rt.node().value() - 1];
+  options.node_wide_log = plan.node_wide_log;
   options.controller_voters = plan.controller_voters;
   for (io::NodeId server : plan.servers) {
     if (std::find(plan.controller_voters.begin(), plan.controller_voters.end(), server.value()) ==
@@ -240,8 +241,7 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
       nemesis->SupervisorRestart(node);
     };
   }
-  absl::StatusOr<std::unique_ptr<core::broker::Broker>> started =
-      core::broker::Broker::Start(rt, options);
+  auto started = core::broker::Broker::Start(rt, options);
   if (!started.ok()) {
     // A disk the nemesis damaged or failed can refuse to open: meridian-node exits (code 1)
     // and its supervisor tries again, as after a fail-stop (a damaged disk keeps it down).
@@ -912,6 +912,9 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
     plan.group_bug = options.group_consumer_bug;
   }
   plan.producer_bug = options.producer_bug;
+  plan.node_wide_log = options.storage == SimulationOptions::Storage::kSeedChooses
+                           ? root.Fork("storage").Chance(1, 2)
+                           : options.storage == SimulationOptions::Storage::kNodeWide;
   MaybePlantNondeterminism(options, plan.servers, &world_options);
   std::vector<FaultEvent> generated =
       plan.spike                               ? std::vector<FaultEvent>{}  // The spike alone.
@@ -1029,6 +1032,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   result.topics = 1;
   result.partitions = partitions;
   result.buggify = buggify;
+  result.storage = plan.node_wide_log ? "node_wide" : "per_partition";
   result.virtual_s = static_cast<double>(world.Now().nanos()) / 1e9;
   result.events = world.events_executed();
   result.trace_hash = world.trace_hash();

@@ -59,6 +59,7 @@ struct Plan {
   PromotionLog* promotions = nullptr;
   ReassignmentLog* reassignments = nullptr;  // Every reassignment step the leaders took.
   bool near_reads = false;                   // Consumers fetch from a replica in their own region.
+  bool node_wide_log = false;                // BrokerOptions::node_wide_log on every server.
 };
 
 inline core::client::ClientOptions ClientOptionsFor(const Plan& plan, std::string id) {
