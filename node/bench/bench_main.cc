@@ -43,6 +43,9 @@ ABSL_FLAG(int32_t, max_in_flight, 0,
           "producer batches in flight per partition, 1..5 (0: the producer's default, 5)");
 ABSL_FLAG(int32_t, disk_probe_ms, 1000, "pwrite+fdatasync probe per write size (0: none)");
 ABSL_FLAG(std::string, json_out, "", "also write the JSON lines to this file");
+ABSL_FLAG(std::string, node_args, "",
+          "extra flags for every meridian-node the bench starts, space-separated (e.g. "
+          "--node_args=--node_wide_log)");
 
 namespace meridian::node::bench {
 namespace {
@@ -83,9 +86,13 @@ bool RunMeridian(const std::string& root, const std::vector<Case>& cases,
     options.bootstrap = ParseBootstrap(absl::GetFlag(FLAGS_bootstrap));
   } else {
     // Plaintext, explicitly: the bench's numbers are compared with runs from before TLS.
-    cluster =
-        std::make_unique<LocalCluster>(absl::GetFlag(FLAGS_node_binary), root + "/meridian", kNodes,
-                                       std::vector<std::string>{}, Transport::kPlaintext);
+    std::vector<std::string> node_args =
+        absl::StrSplit(absl::GetFlag(FLAGS_node_args), ' ', absl::SkipEmpty());
+    cluster = std::make_unique<LocalCluster>(absl::GetFlag(FLAGS_node_binary), root + "/meridian",
+                                             kNodes, std::move(node_args), Transport::kPlaintext);
+    if (!absl::GetFlag(FLAGS_node_args).empty()) {
+      fmt::print("bench: nodes run with {}\n", absl::GetFlag(FLAGS_node_args));
+    }
     cluster->StartAll();
     options.bootstrap = cluster->ClientAddresses();
     for (const NodeProcess& node : cluster->nodes()) options.server_pids.push_back(node.pid);
