@@ -235,6 +235,28 @@ void RenderReplication(PrometheusText& out, const std::vector<PartitionStatus>& 
   out.Histogram({}, fsync, kNanosPerSecond);
 }
 
+// --node_wide_log: the node's WAL and durable-mark table (absent without it).
+void RenderNodeWideLog(PrometheusText& out, const core::broker::Broker& broker) {
+  const std::optional<core::broker::Broker::NodeWideLogMetrics> metrics =
+      broker.node_wide_log_metrics();
+  if (!metrics.has_value()) return;
+  const core::log::WalMetrics& wal = metrics->wal;
+  out.One("meridian_wal_records_total", "counter",
+          "Records written to the node-wide log (appends, truncations, bases).", {},
+          static_cast<double>(wal.records));
+  out.One("meridian_wal_syncs_total", "counter",
+          "Group syncs of the node-wide log: one per round, whatever the partitions.", {},
+          static_cast<double>(wal.group_syncs));
+  out.One("meridian_wal_checkpoints_total", "counter",
+          "Checkpoints: partition logs synced so that old WAL files could be removed.", {},
+          static_cast<double>(wal.checkpoints));
+  out.One("meridian_wal_live_files", "gauge", "Files of the node-wide log on disk.", {},
+          static_cast<double>(wal.live_files));
+  out.One("meridian_mark_table_writes_total", "counter",
+          "Durable-mark table images written and synced (one per round for every group).", {},
+          static_cast<double>(metrics->mark_table_writes));
+}
+
 // Consumer groups coordinated here (this node leads their partition of "__consumer_offsets").
 // Lag is not computed here: a coordinator does not host every partition a group reads, so
 // node/ops/alerts.yml records meridian:group_lag_records by joining these committed offsets
@@ -327,6 +349,7 @@ std::string RenderMetrics(io::posix::PosixRuntime& rt, const NodeMetrics& metric
     RenderReplication(out, statuses);
     RenderPeers(out, rt, *metrics.broker, statuses.front());
     RenderGroups(out, *metrics.broker);
+    RenderNodeWideLog(out, *metrics.broker);
   }
   return out.text();
 }

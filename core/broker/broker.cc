@@ -813,6 +813,13 @@ const cluster::ClusterMetadata& Broker::metadata() const {
 }
 const BrokerMetrics& Broker::metrics() const { return state_->metrics; }
 
+std::optional<Broker::NodeWideLogMetrics> Broker::node_wide_log_metrics() const {
+  if (state_->wal == nullptr) return std::nullopt;
+  MERIDIAN_CHECK(state_->mark_table != nullptr, "opened together");
+  return NodeWideLogMetrics{.wal = state_->wal->metrics(),
+                            .mark_table_writes = state_->mark_table->image_writes()};
+}
+
 uint64_t Broker::raft_messages_dropped() const {
   uint64_t dropped = state_->controller->raft_messages_dropped();
   for (const auto& [group, hosted] : state_->partitions) {

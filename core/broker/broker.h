@@ -322,6 +322,13 @@ class Broker {
 
   const cluster::ClusterMetadata& metadata() const;
   const BrokerMetrics& metrics() const;
+  // BrokerOptions::node_wide_log: the WAL's counters and the durable-mark table's image writes
+  // (nullopt without it).
+  struct NodeWideLogMetrics {
+    log::WalMetrics wal;
+    uint64_t mark_table_writes = 0;
+  };
+  std::optional<NodeWideLogMetrics> node_wide_log_metrics() const;
   // Raft peer messages every replica on this node refused (forged or nonsensical), summed.
   uint64_t raft_messages_dropped() const;
   uint32_t node_id() const;

@@ -9,6 +9,8 @@
 # deadline and says what it waited for; every process is killed at exit.
 #
 # Usage: cli_test.sh MERIDIAN_NODE MERIDIAN  (Bazel passes both; see tests/broker/BUILD.bazel)
+# CLI_TEST_NODE_ARGS: extra flags for every node (cli_node_wide_log_test: --node_wide_log; it
+# then also checks the node-wide log's metrics moved).
 set -euo pipefail
 
 NODE_BIN=$(realpath "$1")
@@ -39,7 +41,8 @@ start_node() {
   "$NODE_BIN" --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
     --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --region="r$i" --peers="$peers" \
     --metrics_listen="127.0.0.1:${METRICS_PORT[$i]}" \
-    --leader_balance_delay_ms=2000 $(node_tls_flags "$i") >>"$WORK/n$i.log" 2>&1 &
+    --leader_balance_delay_ms=2000 $(node_tls_flags "$i") ${CLI_TEST_NODE_ARGS:-} \
+    >>"$WORK/n$i.log" 2>&1 &
   NODE_PID[$i]=$!
 }
 
@@ -369,6 +372,15 @@ cli quota set --topic=quota-test --remove || fail "quota remove failed"
 cli quota describe | grep -q "topic quota-test" && fail "a removed quota is still listed"
 expect_exit 1 "no quota is set for 'quota-test'" cli quota set --topic=quota-test --remove
 echo "  600 records through a 4 requests/s topic quota, each exactly once; quota removed"
+
+if [[ "${CLI_TEST_NODE_ARGS:-}" == *--node_wide_log* ]]; then
+  syncs=$(metric 1 meridian_wal_syncs_total) || fail "no /metrics on node 1"
+  writes=$(metric 1 meridian_mark_table_writes_total) || fail "no /metrics on node 1"
+  [ -n "$syncs" ] && [ "${syncs%.*}" -gt 0 ] || fail "node-wide log on, but no WAL sync counted"
+  [ -n "$writes" ] && [ "${writes%.*}" -gt 0 ] || fail "node-wide log on, but no mark table write"
+  [ -d "$WORK/n1/wal" ] && [ -d "$WORK/n1/marks" ] || fail "no wal/ or marks/ in the data dir"
+  echo "  node-wide log: $syncs WAL syncs, $writes mark-table writes on node 1"
+fi
 
 echo "PASS: $RECORDS lines through a kill -9 of partition 0's leader (node $leader), none lost," \
   "none duplicated, offsets contiguous in all 3 partitions; consumer groups via the CLI"
