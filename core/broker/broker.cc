@@ -144,6 +144,7 @@ absl::Status OpenNodeWideLog(Broker::State& state) {
 void UseNodeWideLog(const Broker::State& state, replica::ReplicaOptions& options) {
   options.wal = state.wal;
   options.mark_table = state.mark_table;
+  options.wal_direct_round_bytes = state.options.wal_direct_round_bytes;
 }
 
 absl::Status StartPartition(Broker::State& state, const std::string& topic,

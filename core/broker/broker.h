@@ -151,6 +151,9 @@ struct BrokerOptions {
   // through one write-ahead log ("wal/") and keeps its durable mark in one table ("marks/"),
   // so a round of appends costs two fsyncs per node instead of two per partition.
   bool node_wide_log = false;
+  // With it: rounds of a partition past this many bytes skip the WAL (their segment files are
+  // synced instead), so large rounds are not written twice (log::LogOptions).
+  uint64_t wal_direct_round_bytes = 64 << 10;
   uint64_t metadata_snapshot_entries = 4096;
   // Consumer groups: "__consumer_offsets" is created on the first FindCoordinator with this
   // many partitions (a group's coordinator is the leader of one) and replication factor

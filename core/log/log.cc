@@ -169,8 +169,14 @@ absl::StatusOr<Offset> Log::AppendEncoded(std::shared_ptr<const std::vector<uint
   Segment& active = *segments_.back();
   const uint64_t position = active.size_bytes;
   absl::Status written = active.file->WriteAt(position, *encoded);
-  absl::StatusOr<uint64_t> wal_sequence = uint64_t{0};
-  if (written.ok() && uses_wal() && !replaying_) {
+  absl::StatusOr<uint64_t> wal_sequence = kDirectAppend;
+  const bool over_wal = uses_wal() && !replaying_;
+  if (over_wal && !direct_unbased_ && options_.wal_direct_round_bytes > 0 &&
+      round_bytes_ + length > options_.wal_direct_round_bytes) {
+    MERIDIAN_PROBE("log: a large round's batches skip the wal");
+    direct_unbased_ = true;
+  }
+  if (written.ok() && over_wal && !direct_unbased_) {
     wal_sequence = options_.wal->Append(options_.dir, WalOp::Kind::kAppend, end_offset_, *encoded);
     written = wal_sequence.status();
   }
@@ -194,7 +200,10 @@ absl::StatusOr<Offset> Log::AppendEncoded(std::shared_ptr<const std::vector<uint
   if (position == kSegmentHeaderBytes) active.first_timestamp_ms = header.first_timestamp_ms;
   active.dirty = true;
   end_offset_ = header.end_offset();
-  if (uses_wal() && !replaying_) wal_pending_.emplace_back(end_offset_, *wal_sequence);
+  if (over_wal) {
+    wal_pending_.emplace_back(end_offset_, *wal_sequence);
+    round_bytes_ += length;
+  }
   cache_.Append(BatchRef{.buffer = std::move(encoded), .position = 0, .header = header});
   metrics_.appends++;
   metrics_.append_bytes += length;

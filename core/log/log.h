@@ -71,6 +71,11 @@ struct LogOptions {
   // The node-wide write-ahead log (wal.h), or none: the log then syncs its own segment files.
   // With one, a batch is durable once its WAL record is, and `dir` names the group in the WAL.
   std::shared_ptr<Wal> wal;
+  // With a WAL: once a round (what was appended since the last durable point) passes this many
+  // bytes, its further batches skip the WAL and the round is made durable by syncing the
+  // segment files and writing a base record, so large rounds are not written twice. 0: every
+  // batch goes through the WAL.
+  uint64_t wal_direct_round_bytes = 64 << 10;
   LogTestingKnobs testing;
 };
 
@@ -140,6 +145,8 @@ class Log {
   static constexpr size_t kTruncationHistoryMax = 64;
   static constexpr uint64_t kSegmentBytesMin = 4096;
   static constexpr uint64_t kSegmentBytesMax = kSegmentBytesLimit - kBatchBytesMax;
+  // The WAL sequence of a batch appended without a WAL record (wal_direct_round_bytes).
+  static constexpr uint64_t kDirectAppend = 0;
   static_assert(kSegmentBytesMin > kSegmentHeaderBytes + kBatchHeaderBytes);
 
   // Opens (recovering) or creates the log in options.dir. Errors: FailedPrecondition for a
@@ -159,7 +166,8 @@ class Log {
   absl::StatusOr<Offset> Append(const BatchMeta& meta, std::span<const uint8_t> payload);
   // Waits until the batch holding `offset` is durable (group commit). Aborted if a suffix
   // truncation removed it meanwhile; OK at once below start_offset() (a prefix truncation
-  // removes only durable batches).
+  // removes only durable batches). Over a WAL, ResourceExhausted if a large round's base record
+  // found the disk full (nothing changed; wait again once there is space).
   absl::Status WaitDurable(Offset offset, io::Instant deadline = io::Instant::Infinite());
   // Makes everything appended so far durable.
   absl::Status Sync();
@@ -223,6 +231,8 @@ class Log {
   void AdvanceDurableFromWal();
   absl::Status WriteWalRecordFirst(WalOp::Kind kind, Offset offset);
   void RecordTruncation(Offset new_end);
+  absl::Status WaitDurableDirect(Offset offset, io::Instant deadline);
+  absl::Status SyncDirectRoundLocked();
   // Returns whether the WAL's history covered the log from at or before the first cut offset
   // (so nothing the segment files lost is missing after the redo).
   absl::StatusOr<bool> ReplayWal(const std::vector<WalOp>& ops, RecoveryReport& report);
@@ -261,10 +271,16 @@ class Log {
   // With a WAL: (end offset after the append, WAL sequence) of appends not yet known durable.
   std::deque<std::pair<Offset, uint64_t>> wal_pending_;
   bool wal_registered_ = false;
-  bool replaying_ = false;
-  bool wal_truncation_pending_ =
-      false;  // A truncation waits for its WAL record's sync.  // Redoing the WAL's records at
-              // Open: they are not written again.
+  bool replaying_ = false;               // Redoing the WAL's records at Open: not written again.
+  bool wal_truncation_pending_ = false;  // A truncation waits for its WAL record's sync.
+  // Batches were appended without WAL records (LogOptions::wal_direct_round_bytes) and no base
+  // record covers them yet: every append goes direct until one does.
+  bool direct_unbased_ = false;
+  uint64_t round_bytes_ = 0;  // Appended since the log was last durable to its end.
+  // With a WAL: the segment files are known synced below this (at Open, and by direct rounds).
+  // A direct round syncs every segment from here on: its base record settles the WAL records
+  // that were all that held the batches before it.
+  Offset segments_synced_end_;
   TailCache cache_;
   LogMetrics metrics_;
 };

@@ -92,6 +92,7 @@ absl::Status Log::TruncateSuffix(Offset new_end) {
   kept->index.TruncateAtPosition(*position);
   kept->dirty = true;
   end_offset_ = new_end;
+  segments_synced_end_ = std::min(segments_synced_end_, new_end);
   cache_.TruncateSuffix(new_end);
   if (!uses_wal() || replaying_) RecordTruncation(new_end);  // Over a WAL: done already.
   MERIDIAN_CHECK(durable_end_ <= new_end);
@@ -165,6 +166,9 @@ absl::Status Log::Reset(Offset new_start) {
   start_offset_ = new_start;
   end_offset_ = new_start;
   durable_end_ = new_start;
+  direct_unbased_ = false;  // The reset record begins the WAL's history of the log again.
+  round_bytes_ = 0;
+  segments_synced_end_ = new_start;  // Synced below (the new segment is, just after).
   cache_.Clear();
   if (!uses_wal() || replaying_) RecordTruncation(Offset(0));  // Every old offset is gone.
   metrics_.suffix_truncations++;

@@ -14,10 +14,13 @@ namespace meridian::core::log {
 void Log::AdvanceDurableFromWal() {
   MERIDIAN_CHECK(uses_wal());
   const uint64_t durable = options_.wal->durable_sequence();
-  while (!wal_pending_.empty() && wal_pending_.front().second <= durable) {
+  // A batch appended direct (no WAL record) is durable only through a direct round's sync.
+  while (!wal_pending_.empty() && wal_pending_.front().second != kDirectAppend &&
+         wal_pending_.front().second <= durable) {
     durable_end_ = std::max(durable_end_, wal_pending_.front().first);
     wal_pending_.pop_front();
   }
+  if (durable_end_ == end_offset_) round_bytes_ = 0;
   MERIDIAN_CHECK(durable_end_ <= end_offset_);
 }
 
@@ -36,6 +39,10 @@ absl::Status Log::WaitDurableInWal(Offset offset, io::Instant deadline) {
                    durable_end_.value());
     return absl::AbortedError(
         fmt::format("offset {} is being truncated (the WAL is syncing the cut)", offset.value()));
+  }
+  if (std::any_of(wal_pending_.begin(), std::next(it),
+                  [](const auto& pending) { return pending.second == kDirectAppend; })) {
+    return WaitDurableDirect(offset, deadline);
   }
   const uint64_t sequence = it->second;
   const uint64_t generation = truncation_generation_;
@@ -61,12 +68,70 @@ absl::Status Log::WaitDurableInWal(Offset offset, io::Instant deadline) {
   return absl::OkStatus();
 }
 
+// A large round (LogOptions::wal_direct_round_bytes) is made durable without the WAL: the
+// segment files holding it are synced, then a base record at the end they were synced to goes
+// into the WAL, and the round counts as durable once that record is (a replay then starts from
+// the base; without it, the replay removes what the WAL's history does not hold, which was
+// never reported durable).
+absl::Status Log::WaitDurableDirect(Offset offset, io::Instant deadline) {
+  const uint64_t generation = truncation_generation_;
+  if (absl::Status s = AcquireIo(deadline); !s.ok()) return s;
+  // While this waited for the lock, a truncation may have removed the offset, or a direct
+  // round covered it (and the batches appended since went through the WAL again).
+  absl::Status status = CheckNotTruncated(offset, generation);
+  if (status.ok() && durable_end_ <= offset && direct_unbased_) status = SyncDirectRoundLocked();
+  ReleaseIo();
+  if (!status.ok()) return status;
+  if (durable_end_ <= offset) return WaitDurableInWal(offset, deadline);
+  MERIDIAN_CHECK(durable_end_ > offset, "offset {} not durable after a direct round",
+                 offset.value());
+  return absl::OkStatus();
+}
+
+// Called with the io lock held. Syncs every segment from segments_synced_end_ on, and the
+// directory, whatever their dirty flags say (a checkpoint may have taken the flags and be
+// syncing them still).
+absl::Status Log::SyncDirectRoundLocked() {
+  MERIDIAN_CHECK(io_busy_ && uses_wal() && !replaying_);
+  MERIDIAN_CHECK(direct_unbased_, "a base only ends a round appended without WAL records");
+  const Offset target = end_offset_;
+  std::vector<SegmentPtr> round;
+  for (const SegmentPtr& segment : segments_) {
+    if (segment->end_offset > segments_synced_end_ || segment == segments_.back()) {
+      round.push_back(segment);
+    }
+  }
+  for (const SegmentPtr& segment : round) {
+    if (absl::Status s = segment->file->Sync(); !s.ok()) return Fail(s);
+    metrics_.file_syncs++;
+  }
+  if (absl::Status s = disk_.SyncDir(options_.dir); !s.ok()) return Fail(s);
+  absl::StatusOr<uint64_t> base = options_.wal->Append(options_.dir, WalOp::Kind::kBase, target);
+  if (!base.ok())
+    return absl::IsResourceExhausted(base.status()) ? base.status() : Fail(base.status());
+  if (absl::Status s = options_.wal->WaitDurable(*base); !s.ok()) return Fail(s);
+  MERIDIAN_CHECK(target <= end_offset_, "truncations wait for the io lock");
+  segments_synced_end_ = target;
+  durable_end_ = std::max(durable_end_, target);
+  std::erase_if(wal_pending_, [&](const auto& pending) { return pending.first <= target; });
+  if (end_offset_ == target) {
+    direct_unbased_ = false;
+    round_bytes_ = 0;
+  }
+  metrics_.group_syncs++;
+  return absl::OkStatus();
+}
+
 // A suffix truncation or a reset goes into the WAL, synced, before the segment files change:
 // a crash after the cut then replays it, and one before replays the batches it would remove
 // (which were never reported gone). Called with the io lock held.
 absl::Status Log::WriteWalRecordFirst(WalOp::Kind kind, Offset offset) {
   MERIDIAN_CHECK(io_busy_);
   if (!uses_wal() || replaying_) return absl::OkStatus();
+  // The WAL's history must reach the cut: batches appended direct get their base first.
+  if (direct_unbased_ && kind == WalOp::Kind::kTruncate) {
+    if (absl::Status s = SyncDirectRoundLocked(); !s.ok()) return s;
+  }
   absl::StatusOr<uint64_t> sequence = options_.wal->Append(options_.dir, kind, offset);
   if (absl::IsResourceExhausted(sequence.status())) return sequence.status();  // Nothing done.
   if (!sequence.ok()) return Fail(sequence.status());
@@ -121,6 +186,7 @@ absl::Status Log::OpenOverWal(RecoveryReport& report) {
   io_busy_ = false;
   if (!synced.ok()) return synced;
   MERIDIAN_CHECK(durable_end_ == end_offset_, "the redone history is synced");
+  segments_synced_end_ = end_offset_;
   if (report.cut && *covered) {
     MERIDIAN_PROBE("log: the wal wrote back everything recovery cut");
     if (absl::Status s = AcknowledgeLoss(); !s.ok()) return s;

@@ -281,6 +281,7 @@ absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
           .dir = options.dir + "/log",
           .segment_bytes_max = options.log_segment_bytes,
           .wal = options.wal,
+          .wal_direct_round_bytes = options.wal_direct_round_bytes,
           .testing = {.report_durable_before_sync = options.unsafe_ack_before_fsync_for_tests,
                       .skip_crc_check_on_read = options.unsafe_skip_crc_checks_for_tests,
                       .skip_crc_check_on_recovery = options.unsafe_skip_crc_checks_for_tests}},
@@ -800,6 +801,9 @@ absl::Status Replica::PersistEntries(const std::vector<raft::Entry>& entries) {
     MERIDIAN_CHECK(*offset == OffsetOf(entry.index));
   }
   if (absl::Status s = log_->WaitDurable(OffsetOf(last.index)); !s.ok()) {
+    // Over the node-wide log a large round's base record may find the disk full: nothing was
+    // made durable, and the retry (RetryWhileDiskFull) appends these entries again.
+    if (absl::IsResourceExhausted(s) && log_->failure().ok()) return s;
     // Not a full disk to wait out: a failed sync fails the log until it is reopened.
     return absl::InternalError(fmt::format("syncing the raft log: {}", s.ToString()));
   }

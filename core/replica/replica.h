@@ -106,6 +106,7 @@ struct ReplicaOptions {
   // per group. With them, every group of the node shares one WAL sync and one table sync.
   std::shared_ptr<log::Wal> wal;
   std::shared_ptr<DurableMarkTable> mark_table;
+  uint64_t wal_direct_round_bytes = 64 << 10;  // log::LogOptions::wal_direct_round_bytes.
   // Shared so it outlives every fiber of the replica (a driver resuming after Shutdown may still
   // apply what it had in hand).
   std::shared_ptr<ReplicaStateMachine> state_machine;

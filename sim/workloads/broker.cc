@@ -191,6 +191,12 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
   return plan;
 }
 
+// --storage: the layout the seed or the flag chose for every server.
+void SetStorage(const Plan& plan, core::broker::BrokerOptions& options) {
+  options.node_wide_log = plan.node_wide_log;
+  options.wal_direct_round_bytes = plan.wal_direct_round_bytes;
+}
+
 void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
                const core::broker::BrokerPlantedBugs& planted, BrokerRegistry& registry) {
   core::broker::BrokerOptions options;
@@ -198,7 +204,7 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
   options.region = location.region;
   options.zone = location.zone;
   options.advertised = plan.addresses[rt.node().value() - 1];
-  options.node_wide_log = plan.node_wide_log;
+  SetStorage(plan, options);
   options.controller_voters = plan.controller_voters;
   for (io::NodeId server : plan.servers) {
     if (std::find(plan.controller_voters.begin(), plan.controller_voters.end(), server.value()) ==
@@ -912,9 +918,12 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
     plan.group_bug = options.group_consumer_bug;
   }
   plan.producer_bug = options.producer_bug;
+  io::Random storage_random = root.Fork("storage");
   plan.node_wide_log = options.storage == SimulationOptions::Storage::kSeedChooses
-                           ? root.Fork("storage").Chance(1, 2)
+                           ? storage_random.Chance(1, 2)
                            : options.storage == SimulationOptions::Storage::kNodeWide;
+  // Half the node-wide runs send every round past 1 KiB straight to the segment files.
+  if (storage_random.Chance(1, 2)) plan.wal_direct_round_bytes = 1024;
   MaybePlantNondeterminism(options, plan.servers, &world_options);
   std::vector<FaultEvent> generated =
       plan.spike                               ? std::vector<FaultEvent>{}  // The spike alone.

@@ -60,6 +60,7 @@ struct Plan {
   ReassignmentLog* reassignments = nullptr;  // Every reassignment step the leaders took.
   bool near_reads = false;                   // Consumers fetch from a replica in their own region.
   bool node_wide_log = false;                // BrokerOptions::node_wide_log on every server.
+  uint64_t wal_direct_round_bytes = 64 << 10;  // BrokerOptions::wal_direct_round_bytes.
 };
 
 inline core::client::ClientOptions ClientOptionsFor(const Plan& plan, std::string id) {

@@ -65,6 +65,8 @@ struct ModelConfig {
   core::log::LogTestingKnobs knobs;  // Planted bugs.
   bool wal = false;
   bool wal_truncate_before_sync = false;  // Planted bug: WalOptions::testing_...
+  // LogOptions::wal_direct_round_bytes: small, so rounds go both ways within a run.
+  uint64_t wal_direct_round_bytes = 2048;
 };
 
 // Runs `commands` on a fresh simulated world seeded with `seed`. `knobs` plants bugs.

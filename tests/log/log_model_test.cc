@@ -153,11 +153,3 @@ TEST(LogModelSweep, ThousandsOfSeedsOverTheWal) {
 
 }  // namespace
 }  // namespace meridian::tests::log
-namespace meridian::tests::log {
-TEST(LogModelDebug, One) {
-  io::Random random(1629);
-  auto commands = RandomCommands(random, 500);
-  const ModelRunResult result = RunModel(1629, commands, ModelConfig{.wal = true});
-  std::cout << result.failure << "\n" << Describe(commands) << "\n";
-}
-}  // namespace meridian::tests::log

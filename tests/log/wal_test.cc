@@ -187,6 +187,40 @@ TEST(Wal, CheckpointsRemoveFilesAndKeepEveryBatch) {
   }));
 }
 
+// A round past LogOptions::wal_direct_round_bytes skips the WAL: its segment files are synced
+// and a base record settles the history. Nothing is written twice, and a power cut keeps it all,
+// including the earlier rounds that had only the WAL (the base would otherwise hide them).
+TEST(Wal, ALargeRoundSkipsTheWalAndSurvivesAPowerCut) {
+  SimNode node(6);
+  node.RunThenCrash(
+      [](io::Runtime& rt) {
+        std::shared_ptr<Wal> wal = OpenWal(rt, rt.disk());
+        absl::StatusOr<std::unique_ptr<Log>> opened = Log::Open(
+            rt, rt.disk(),
+            LogOptions{
+                .dir = "a", .segment_bytes_max = 8192, .wal = wal, .wal_direct_round_bytes = 4096});
+        ASSERT_TRUE(opened.ok()) << opened.status();
+        Log& a = **opened;
+        // Small rounds through the WAL fill the first segment (the segment files unsynced).
+        for (uint64_t round = 0; round < 4; round++) {
+          ASSERT_TRUE(a.WaitDurable(AppendTagged(a, 1 + round * 8, 8)).ok());
+        }
+        ASSERT_GT(a.segment_count(), 1u);
+        const uint64_t wal_bytes = wal->metrics().record_bytes;
+        ASSERT_TRUE(a.WaitDurable(AppendTagged(a, 33, 33)).ok());  // ~12 KiB in one round.
+        EXPECT_LT(wal->metrics().record_bytes - wal_bytes, 8192u) << "the large round went direct";
+        ASSERT_TRUE(a.WaitDurable(AppendTagged(a, 66, 3)).ok());  // Small again: the WAL.
+      },
+      std::chrono::seconds(5));
+  ASSERT_TRUE(node.Run([](io::Runtime& rt) {
+    std::shared_ptr<Wal> wal = OpenWal(rt, rt.disk());
+    core::log::RecoveryReport report;
+    std::unique_ptr<Log> a = OpenLog(rt, rt.disk(), wal, "a", &report);
+    EXPECT_FALSE(report.cut) << report.ToString();
+    ExpectTags(*a, 68);
+  }));
+}
+
 // Damage inside the WAL cuts it at the bad record and removes the files after it: the WAL is
 // never replayed with a hole. What the groups lose there is theirs to detect (their durable
 // marks, outside the WAL) and repair from their peers.
