@@ -97,6 +97,8 @@ std::optional<DecodedWalRecord> DecodeWalRecord(std::span<const uint8_t> bytes) 
   }
   DecodedWalRecord record;
   record.group.assign(body.begin() + 3, body.begin() + 3 + static_cast<ptrdiff_t>(group_bytes));
+  // The group names a directory recovery looks up: bytes from disk must make a valid path.
+  if (record.group.empty() || !io::ValidatePath(record.group).ok()) return std::nullopt;
   record.op.kind = static_cast<WalOp::Kind>(kind);
   record.op.offset = Offset(Get(body, 3 + group_bytes, 8));
   const std::span<const uint8_t> batch = body.subspan(kBodyFixedBytes + group_bytes);

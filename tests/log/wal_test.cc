@@ -72,6 +72,14 @@ TEST(WalRecord, RoundTripsAndRejectsEveryFlippedBitAndEveryTruncation) {
   for (size_t size = 0; size < record.size(); size++) {
     EXPECT_FALSE(core::log::DecodeWalRecord(std::span(record).first(size)).has_value()) << size;
   }
+  // A well-sealed record whose group is not a path recovery may look up (it would be asked of
+  // the disk): refused like damage.
+  for (const char* group : {"../escape", "/absolute", "a//b", ""}) {
+    EXPECT_FALSE(core::log::DecodeWalRecord(
+                     core::log::EncodeWalRecord(group, WalOp::Kind::kTruncate, Offset(1), {}))
+                     .has_value())
+        << group;
+  }
 }
 
 // Batches reported durable survive a power cut though the segment files were never synced.
