@@ -384,6 +384,51 @@ void LogSeeds() {
   Write("log_recovery", "bit-rot", rotten);
 }
 
+// The WAL file a Log over the node-wide WAL leaves behind: `batches` appends to "g/log", a
+// truncation, a reset and a base when asked (wal_recovery_fuzzer.cc reads it as its one file).
+Bytes WrittenWal(int batches, bool truncate_and_reset) {
+  sim::World world(sim::WorldOptions{.seed = 1});
+  Bytes out;
+  bool done = false;
+  world.AddNode(NodeId(1), "disk", [&](io::Runtime& rt) {
+    auto wal = core::log::Wal::Open(rt, rt.disk(), core::log::WalOptions{});
+    MERIDIAN_CHECK(wal.ok());
+    auto log =
+        core::log::Log::Open(rt, rt.disk(), core::log::LogOptions{.dir = "g/log", .wal = *wal});
+    MERIDIAN_CHECK(log.ok());
+    for (int i = 0; i < batches; i++) {
+      const Bytes payload(40, static_cast<uint8_t>(i));
+      MERIDIAN_CHECK((*log)->Append(core::log::BatchMeta{.term = Term(1)}, payload).ok());
+    }
+    if (truncate_and_reset && batches > 2) {
+      MERIDIAN_CHECK((*log)->TruncateSuffix(core::Offset(2)).ok());
+      MERIDIAN_CHECK((*log)->Append(core::log::BatchMeta{.term = Term(2)}, Bytes(9, 7)).ok());
+      MERIDIAN_CHECK((*log)->Reset(core::Offset(10)).ok());
+      MERIDIAN_CHECK((*log)->Append(core::log::BatchMeta{.term = Term(3)}, Bytes(5, 9)).ok());
+    }
+    MERIDIAN_CHECK((*log)->Sync().ok());
+    auto names = rt.disk().ListDir("wal");
+    MERIDIAN_CHECK(names.ok() && !names->empty());
+    auto file = rt.disk().Open("wal/" + names->back(), io::OpenMode::kOpenExisting);
+    MERIDIAN_CHECK(file.ok());
+    Bytes contents(*(*file)->Size());
+    MERIDIAN_CHECK((*file)->ReadAt(0, contents).ok());
+    Append(out, contents);
+    done = true;
+  });
+  world.Start(NodeId(1));
+  MERIDIAN_CHECK(world.RunUntil([&] { return done; }, world.Now() + std::chrono::seconds(60)));
+  return out;
+}
+
+void WalSeeds() {
+  Write("wal_recovery", "appends", WrittenWal(6, false));
+  Write("wal_recovery", "truncate-and-reset", WrittenWal(6, true));
+  Bytes torn = WrittenWal(6, false);
+  torn.resize(torn.size() - 11);
+  Write("wal_recovery", "torn-tail", torn);
+}
+
 // ------------------------------------------------------------------ histories
 
 // One JSON line per element; written with a newline after each.
@@ -443,6 +488,7 @@ int main(int argc, char** argv) {
   meridian::fuzz::BrokerSeeds();
   meridian::fuzz::RaftSeeds();
   meridian::fuzz::LogSeeds();
+  meridian::fuzz::WalSeeds();
   meridian::fuzz::HistorySeeds();
   fmt::print("seed corpora written under {}\n", argv[1]);
   return 0;
