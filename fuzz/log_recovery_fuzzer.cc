@@ -25,6 +25,7 @@
 #include "absl/container/btree_map.h"
 #include "core/log/log.h"
 #include "core/log/segment_scan.h"
+#include "fuzz/one_sim_node.h"
 #include "io/assert.h"
 #include "sim/sim_disk.h"
 #include "sim/world.h"
@@ -37,7 +38,6 @@ using core::log::Log;
 
 constexpr size_t kSegmentsMax = 8;
 constexpr char kDir[] = "log";
-constexpr io::NodeId kNode{1};
 
 struct LogDirectory {
   absl::btree_map<std::string, std::vector<uint8_t>> files;  // name -> contents
@@ -149,15 +149,7 @@ void RecoverAndUse(io::Runtime& rt, const LogDirectory& dir) {
 void Run(std::span<const uint8_t> input) {
   const LogDirectory dir = Split(input);
   if (!dir.files.empty()) (void)core::log::RecoverFromBytes(dir.files.begin()->second);
-  sim::World world(sim::WorldOptions{.seed = 1});
-  bool done = false;
-  world.AddNode(kNode, "disk", [&](io::Runtime& rt) {
-    RecoverAndUse(rt, dir);
-    done = true;
-  });
-  world.Start(kNode);
-  MERIDIAN_CHECK(world.RunUntil([&] { return done; }, world.Now() + std::chrono::seconds(600)),
-                 "recovery did not finish in 600 virtual seconds");
+  RunOnOneSimNode([&](io::Runtime& rt) { RecoverAndUse(rt, dir); });
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "core/log/log.h"
 #include "core/log/wal.h"
 #include "core/replica/mark_table.h"
+#include "fuzz/one_sim_node.h"
 #include "io/assert.h"
 #include "sim/sim_disk.h"
 #include "sim/world.h"
@@ -29,7 +30,6 @@ namespace {
 using core::Offset;
 using core::log::Log;
 
-constexpr io::NodeId kNode{1};
 constexpr char kGroup[] = "g/log";
 
 void Write(io::Disk& disk, const std::string& path, std::span<const uint8_t> bytes) {
@@ -62,15 +62,7 @@ void RecoverAndUse(io::Runtime& rt, std::span<const uint8_t> input) {
 void Run(std::span<const uint8_t> input) {
   (void)core::log::DecodeWalRecord(input);
   (void)core::replica::DecodeMarkTableImage(input);
-  sim::World world(sim::WorldOptions{.seed = 1});
-  bool done = false;
-  world.AddNode(kNode, "disk", [&](io::Runtime& rt) {
-    RecoverAndUse(rt, input);
-    done = true;
-  });
-  world.Start(kNode);
-  MERIDIAN_CHECK(world.RunUntil([&] { return done; }, world.Now() + std::chrono::seconds(600)),
-                 "recovery did not finish in 600 virtual seconds");
+  RunOnOneSimNode([&](io::Runtime& rt) { RecoverAndUse(rt, input); });
 }
 
 }  // namespace
