@@ -21,6 +21,7 @@
 #include "core/raft/testing/test_net.h"
 #include "core/wire/client_codec.h"
 #include "core/wire/raft_codec.h"
+#include "fuzz/one_sim_node.h"
 #include "io/assert.h"
 #include "io/frame.h"
 #include "sim/world.h"
@@ -330,10 +331,8 @@ void RaftSeeds() {
 // input (segments concatenated; each starts with the segment magic, which is how the target
 // splits them again).
 Bytes WrittenLog(int batches, uint32_t payload_bytes, bool with_loss_record) {
-  sim::World world(sim::WorldOptions{.seed = 1});
   Bytes out;
-  bool done = false;
-  world.AddNode(NodeId(1), "disk", [&](io::Runtime& rt) {
+  RunOnOneSimNode([&](io::Runtime& rt) {
     core::log::LogOptions options;
     options.dir = "log";
     options.segment_bytes_max = core::log::Log::kSegmentBytesMin;
@@ -358,10 +357,7 @@ Bytes WrittenLog(int batches, uint32_t payload_bytes, bool with_loss_record) {
       MERIDIAN_CHECK((*file)->ReadAt(0, contents).ok());
       Append(out, contents);
     }
-    done = true;
   });
-  world.Start(NodeId(1));
-  MERIDIAN_CHECK(world.RunUntil([&] { return done; }, world.Now() + std::chrono::seconds(60)));
   if (with_loss_record) {
     const std::string tag = "LOST";
     out.insert(out.end(), tag.begin(), tag.end());
@@ -387,10 +383,8 @@ void LogSeeds() {
 // The WAL file a Log over the node-wide WAL leaves behind: `batches` appends to "g/log", a
 // truncation, a reset and a base when asked (wal_recovery_fuzzer.cc reads it as its one file).
 Bytes WrittenWal(int batches, bool truncate_and_reset) {
-  sim::World world(sim::WorldOptions{.seed = 1});
   Bytes out;
-  bool done = false;
-  world.AddNode(NodeId(1), "disk", [&](io::Runtime& rt) {
+  RunOnOneSimNode([&](io::Runtime& rt) {
     auto wal = core::log::Wal::Open(rt, rt.disk(), core::log::WalOptions{});
     MERIDIAN_CHECK(wal.ok());
     auto log =
@@ -414,10 +408,7 @@ Bytes WrittenWal(int batches, bool truncate_and_reset) {
     Bytes contents(*(*file)->Size());
     MERIDIAN_CHECK((*file)->ReadAt(0, contents).ok());
     Append(out, contents);
-    done = true;
   });
-  world.Start(NodeId(1));
-  MERIDIAN_CHECK(world.RunUntil([&] { return done; }, world.Now() + std::chrono::seconds(60)));
   return out;
 }
 
