@@ -171,12 +171,14 @@ absl::StatusOr<Offset> Log::AppendEncoded(std::shared_ptr<const std::vector<uint
   absl::Status written = active.file->WriteAt(position, *encoded);
   absl::StatusOr<uint64_t> wal_sequence = kDirectAppend;
   const bool over_wal = uses_wal() && !replaying_;
-  if (over_wal && !direct_unbased_ && options_.wal_direct_round_bytes > 0 &&
+  if (over_wal && !direct_ && options_.wal_direct_round_bytes > 0 &&
       round_bytes_ + length > options_.wal_direct_round_bytes) {
+    // A direct run begins; its first round's sync writes the kDirect record (LogOptions).
     MERIDIAN_PROBE("log: a large round's batches skip the wal");
-    direct_unbased_ = true;
+    direct_ = true;
+    direct_marker_written_ = false;
   }
-  if (written.ok() && over_wal && !direct_unbased_) {
+  if (written.ok() && over_wal && !direct_) {
     wal_sequence = options_.wal->Append(options_.dir, WalOp::Kind::kAppend, end_offset_, *encoded);
     written = wal_sequence.status();
   }

@@ -58,6 +58,12 @@ struct LogTestingKnobs {
   bool skip_crc_check_on_read = false;
   // Recovery keeps batches whose CRC does not match (their headers must still decode).
   bool skip_crc_check_on_recovery = false;
+  // Over a WAL: a direct run's first round is reported durable without waiting for its
+  // kDirect record.
+  bool direct_round_before_its_record = false;
+  // Over a WAL: a replay takes a kDirect record for a plain base, removing the direct run's
+  // batches from the segment files.
+  bool replay_drops_direct_runs = false;
 };
 
 struct LogOptions {
@@ -72,9 +78,10 @@ struct LogOptions {
   // With one, a batch is durable once its WAL record is, and `dir` names the group in the WAL.
   std::shared_ptr<Wal> wal;
   // With a WAL: once a round (what was appended since the last durable point) passes this many
-  // bytes, its further batches skip the WAL and the round is made durable by syncing the
-  // segment files and writing a base record, so large rounds are not written twice. 0: every
-  // batch goes through the WAL.
+  // bytes, the log goes direct: batches without WAL records, each round made durable by syncing
+  // the segment files (the run's first one also writes a kDirect record and waits for it), so
+  // large rounds are neither written twice nor pay a WAL sync each. A direct round under a
+  // quarter of this goes back through the WAL (a base record). 0: every batch goes through it.
   uint64_t wal_direct_round_bytes = 64 << 10;
   LogTestingKnobs testing;
 };
@@ -232,12 +239,13 @@ class Log {
   absl::Status WriteWalRecordFirst(WalOp::Kind kind, Offset offset);
   void RecordTruncation(Offset new_end);
   absl::Status WaitDurableDirect(Offset offset, io::Instant deadline);
-  absl::Status SyncDirectRoundLocked();
+  absl::Status SyncDirectRoundLocked(bool leave);
+  absl::Status WriteDirectRecordLocked(WalOp::Kind kind, Offset synced_end);
   // Returns whether the WAL's history covered the log from at or before the first cut offset
   // (so nothing the segment files lost is missing after the redo).
   absl::StatusOr<bool> ReplayWal(const std::vector<WalOp>& ops, RecoveryReport& report);
   absl::Status ApplyReplayedTail(const std::vector<const WalOp*>& tail, Offset model_end,
-                                 RecoveryReport& report);
+                                 bool direct, RecoveryReport& report);
   absl::StatusOr<bool> HoldsBatch(const WalOp& op);
   absl::Status ReportWalGap(Offset model_end, RecoveryReport& report);
   WalGroupSync CollectCheckpointSync();
@@ -273,13 +281,15 @@ class Log {
   bool wal_registered_ = false;
   bool replaying_ = false;               // Redoing the WAL's records at Open: not written again.
   bool wal_truncation_pending_ = false;  // A truncation waits for its WAL record's sync.
-  // Batches were appended without WAL records (LogOptions::wal_direct_round_bytes) and no base
-  // record covers them yet: every append goes direct until one does.
-  bool direct_unbased_ = false;
+  // A direct run (LogOptions::wal_direct_round_bytes): appends go without WAL records, until a
+  // base record (SyncDirectRoundLocked) or a reset ends it. Its first round's sync writes a
+  // kDirect record, durable before that round is reported durable.
+  bool direct_ = false;
+  bool direct_marker_written_ = false;
   uint64_t round_bytes_ = 0;  // Appended since the log was last durable to its end.
   // With a WAL: the segment files are known synced below this (at Open, and by direct rounds).
-  // A direct round syncs every segment from here on: its base record settles the WAL records
-  // that were all that held the batches before it.
+  // A direct round syncs every segment from here on: the batches before the kDirect record,
+  // held only by WAL records until then, are in the segment files durably too.
   Offset segments_synced_end_;
   TailCache cache_;
   LogMetrics metrics_;

@@ -166,7 +166,7 @@ absl::Status Log::Reset(Offset new_start) {
   start_offset_ = new_start;
   end_offset_ = new_start;
   durable_end_ = new_start;
-  direct_unbased_ = false;  // The reset record begins the WAL's history of the log again.
+  direct_ = false;  // The reset record begins the WAL's history of the log again.
   round_bytes_ = 0;
   segments_synced_end_ = new_start;  // Synced below (the new segment is, just after).
   cache_.Clear();

@@ -68,18 +68,18 @@ absl::Status Log::WaitDurableInWal(Offset offset, io::Instant deadline) {
   return absl::OkStatus();
 }
 
-// A large round (LogOptions::wal_direct_round_bytes) is made durable without the WAL: the
-// segment files holding it are synced, then a base record at the end they were synced to goes
-// into the WAL, and the round counts as durable once that record is (a replay then starts from
-// the base; without it, the replay removes what the WAL's history does not hold, which was
-// never reported durable).
+// A direct run (LogOptions::wal_direct_round_bytes) makes a round durable without WAL records
+// for its batches: the segment files holding it are synced, and the run's first round writes a
+// kDirect record at the end they were synced to and waits for it (a replay starts from there
+// and keeps what the segment files hold past it; without it, the replay removes what the WAL's
+// history does not hold, which was never reported durable). Later rounds need no record.
 absl::Status Log::WaitDurableDirect(Offset offset, io::Instant deadline) {
   const uint64_t generation = truncation_generation_;
   if (absl::Status s = AcquireIo(deadline); !s.ok()) return s;
   // While this waited for the lock, a truncation may have removed the offset, or a direct
-  // round covered it (and the batches appended since went through the WAL again).
+  // round covered it (and the log may have gone back through the WAL since).
   absl::Status status = CheckNotTruncated(offset, generation);
-  if (status.ok() && durable_end_ <= offset && direct_unbased_) status = SyncDirectRoundLocked();
+  if (status.ok() && durable_end_ <= offset && direct_) status = SyncDirectRoundLocked(false);
   ReleaseIo();
   if (!status.ok()) return status;
   if (durable_end_ <= offset) return WaitDurableInWal(offset, deadline);
@@ -88,13 +88,16 @@ absl::Status Log::WaitDurableDirect(Offset offset, io::Instant deadline) {
   return absl::OkStatus();
 }
 
-// Called with the io lock held. Syncs every segment from segments_synced_end_ on, and the
-// directory, whatever their dirty flags say (a checkpoint may have taken the flags and be
-// syncing them still).
-absl::Status Log::SyncDirectRoundLocked() {
+// Called with the io lock held. Syncs every segment from segments_synced_end_ on, whatever
+// their dirty flags say (a checkpoint may have taken the flags and be syncing them still), and
+// the directory if a segment was created since the log last synced it (checkpoints leave that
+// flag set: theirs may not be done). The run ends (a base record) when `leave` asks (a truncation
+// follows) or when the round was small enough for the WAL again.
+absl::Status Log::SyncDirectRoundLocked(bool leave) {
   MERIDIAN_CHECK(io_busy_ && uses_wal() && !replaying_);
-  MERIDIAN_CHECK(direct_unbased_, "a base only ends a round appended without WAL records");
+  MERIDIAN_CHECK(direct_, "only a direct run syncs its rounds itself");
   const Offset target = end_offset_;
+  const uint64_t round_bytes = round_bytes_;
   std::vector<SegmentPtr> round;
   for (const SegmentPtr& segment : segments_) {
     if (segment->end_offset > segments_synced_end_ || segment == segments_.back()) {
@@ -105,20 +108,43 @@ absl::Status Log::SyncDirectRoundLocked() {
     if (absl::Status s = segment->file->Sync(); !s.ok()) return Fail(s);
     metrics_.file_syncs++;
   }
-  if (absl::Status s = disk_.SyncDir(options_.dir); !s.ok()) return Fail(s);
-  absl::StatusOr<uint64_t> base = options_.wal->Append(options_.dir, WalOp::Kind::kBase, target);
-  if (!base.ok())
-    return absl::IsResourceExhausted(base.status()) ? base.status() : Fail(base.status());
-  if (absl::Status s = options_.wal->WaitDurable(*base); !s.ok()) return Fail(s);
+  if (dir_dirty_) {
+    dir_dirty_ = false;
+    if (absl::Status s = disk_.SyncDir(options_.dir); !s.ok()) return Fail(s);
+    metrics_.dir_syncs++;
+  }
+  metrics_.group_syncs++;
   MERIDIAN_CHECK(target <= end_offset_, "truncations wait for the io lock");
+  const bool small_round = round_bytes < options_.wal_direct_round_bytes / 4;
+  if (leave || (small_round && end_offset_ == target)) {
+    if (absl::Status s = WriteDirectRecordLocked(WalOp::Kind::kBase, target); !s.ok()) return s;
+    MERIDIAN_PROBE("log: a direct run ends; rounds go through the wal again");
+    direct_ = false;
+  } else if (!direct_marker_written_) {
+    if (absl::Status s = WriteDirectRecordLocked(WalOp::Kind::kDirect, target); !s.ok()) return s;
+    direct_marker_written_ = true;
+  }
   segments_synced_end_ = target;
   durable_end_ = std::max(durable_end_, target);
   std::erase_if(wal_pending_, [&](const auto& pending) { return pending.first <= target; });
-  if (end_offset_ == target) {
-    direct_unbased_ = false;
-    round_bytes_ = 0;
-  }
-  metrics_.group_syncs++;
+  if (end_offset_ == target) round_bytes_ = 0;
+  return absl::OkStatus();
+}
+
+// A base or kDirect record saying the segment files are synced through `synced_end`, waited
+// for unless the run's kDirect record is durable already (then whatever the WAL holds after
+// this record is durable only if it is, and the round it ends is durable without it).
+absl::Status Log::WriteDirectRecordLocked(WalOp::Kind kind, Offset synced_end) {
+  MERIDIAN_CHECK(io_busy_ && direct_);
+  MERIDIAN_CHECK(kind == WalOp::Kind::kBase || kind == WalOp::Kind::kDirect);
+  absl::StatusOr<uint64_t> sequence = options_.wal->Append(options_.dir, kind, synced_end);
+  // A full disk: the run goes on, and the round waits (the replica retries it).
+  if (absl::IsResourceExhausted(sequence.status())) return sequence.status();
+  if (!sequence.ok()) return Fail(sequence.status());
+  if (direct_marker_written_) return absl::OkStatus();
+  if (options_.testing.direct_round_before_its_record) return absl::OkStatus();  // Planted.
+  if (absl::Status s = options_.wal->WaitDurable(*sequence); !s.ok()) return Fail(s);
+  MERIDIAN_CHECK(direct_, "only a reset ends a direct run, and it waits for the io lock");
   return absl::OkStatus();
 }
 
@@ -128,9 +154,12 @@ absl::Status Log::SyncDirectRoundLocked() {
 absl::Status Log::WriteWalRecordFirst(WalOp::Kind kind, Offset offset) {
   MERIDIAN_CHECK(io_busy_);
   if (!uses_wal() || replaying_) return absl::OkStatus();
-  // The WAL's history must reach the cut: batches appended direct get their base first.
-  if (direct_unbased_ && kind == WalOp::Kind::kTruncate) {
-    if (absl::Status s = SyncDirectRoundLocked(); !s.ok()) return s;
+  // The WAL's history must reach the cut: a direct log syncs its files and writes a base
+  // first (only a base or a reset may follow a kDirect record). Batches appended since the
+  // sync lie past the cut (it is below the end the sync saw) and go with it.
+  if (direct_ && kind == WalOp::Kind::kTruncate) {
+    if (absl::Status s = SyncDirectRoundLocked(/*leave=*/true); !s.ok()) return s;
+    MERIDIAN_CHECK(!direct_ && offset < segments_synced_end_);
   }
   absl::StatusOr<uint64_t> sequence = options_.wal->Append(options_.dir, kind, offset);
   if (absl::IsResourceExhausted(sequence.status())) return sequence.status();  // Nothing done.
@@ -155,8 +184,8 @@ WalGroupSync Log::CollectCheckpointSync() {
     if (segment->dirty) dirty.push_back(segment);
     segment->dirty = false;  // Writes from now on are the next checkpoint's.
   }
+  // The flag stays set: a direct round must not take this sync, maybe unfinished, for done.
   const bool sync_dir = dir_dirty_;
-  dir_dirty_ = false;
   // Holds the segments, not the log: the log may close while the checkpoint syncs.
   return [dirty = std::move(dirty), sync_dir, &disk = disk_, dir = options_.dir]() {
     for (const SegmentPtr& segment : dirty) {
@@ -226,17 +255,32 @@ absl::StatusOr<bool> Log::ReplayWal(const std::vector<WalOp>& ops, RecoveryRepor
   Offset low = ops.front().offset;
   Offset model_end = ops.front().offset;
   std::vector<const WalOp*> tail;
+  bool direct = false;  // After a kDirect record, the segment files hold the history.
   for (const WalOp& op : ops) {
     if (op.kind == WalOp::Kind::kBase) {
       reset_to.reset();
       tail.clear();
       low = model_end = op.offset;
+      direct = false;
       continue;
     }
     if (op.kind == WalOp::Kind::kReset) {
       reset_to = op.offset;
       tail.clear();
       low = model_end = op.offset;
+      direct = false;
+      continue;
+    }
+    if (direct) {
+      return absl::InternalError(fmt::format(
+          "wal: the history of {} is inconsistent: a direct run from {} meets an operation at {}",
+          options_.dir, model_end.value(), op.offset.value()));
+    }
+    if (op.kind == WalOp::Kind::kDirect) {  // A base the segment files go on from.
+      reset_to.reset();
+      tail.clear();
+      low = model_end = op.offset;
+      direct = !options_.testing.replay_drops_direct_runs;  // The planted bug, for tests.
       continue;
     }
     if (op.offset > model_end) {
@@ -259,20 +303,23 @@ absl::StatusOr<bool> Log::ReplayWal(const std::vector<WalOp>& ops, RecoveryRepor
     model_end = header.end_offset();
     tail.push_back(&op);
   }
-  const bool covers_cut = !report.cut || reset_to.has_value() || low <= report.lost_from;
+  // A direct run's batches are in the segment files only: what recovery cut of them, the WAL
+  // cannot give back (the owner repairs it from its durable mark, as without a WAL).
+  const bool covers_cut =
+      !report.cut || (!direct && (reset_to.has_value() || low <= report.lost_from));
   replaying_ = true;
   absl::Status status;
   if (reset_to.has_value() && start_offset_ != *reset_to) status = Reset(*reset_to);
   const bool gap = end_offset_ < low;
   if (status.ok() && gap) status = ReportWalGap(model_end, report);
-  if (status.ok() && !gap) status = ApplyReplayedTail(tail, model_end, report);
+  if (status.ok() && !gap) status = ApplyReplayedTail(tail, model_end, direct, report);
   replaying_ = false;
   if (!status.ok()) return status;
   return covers_cut && !gap && !report.cut_by_wal_gap;
 }
 
 absl::Status Log::ApplyReplayedTail(const std::vector<const WalOp*>& tail, Offset model_end,
-                                    RecoveryReport& report) {
+                                    bool direct, RecoveryReport& report) {
   for (const WalOp* op : tail) {
     if (op->offset < start_offset_) continue;  // Retention removed it since.
     if (op->offset < end_offset_) {
@@ -289,6 +336,13 @@ absl::Status Log::ApplyReplayedTail(const std::vector<const WalOp*>& tail, Offse
         std::make_shared<const std::vector<uint8_t>>(op->batch), header.max_timestamp_ms);
     if (!appended.ok()) return appended.status();
     report.wal_batches_restored++;
+  }
+  if (direct) {
+    // What the segment files recovered past the kDirect record is the direct run's (a torn
+    // tail of it was cut by their own recovery, and reported).
+    MERIDIAN_CHECK(tail.empty(), "a kDirect record begins the history again");
+    if (end_offset_ > model_end) MERIDIAN_PROBE("log: wal replay keeps a direct run's batches");
+    return absl::OkStatus();
   }
   if (end_offset_ > model_end && model_end >= start_offset_) {
     MERIDIAN_PROBE("log: wal replay removes batches its history had truncated");

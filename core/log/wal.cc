@@ -91,7 +91,7 @@ std::optional<DecodedWalRecord> DecodeWalRecord(std::span<const uint8_t> bytes) 
   if (Get(bytes, 8, 4) != io::Crc32c(body)) return std::nullopt;
   const uint64_t kind = Get(body, 0, 1);
   const uint64_t group_bytes = Get(body, 1, 2);
-  if (kind < 1 || kind > 4 || group_bytes > kWalGroupBytesMax ||
+  if (kind < 1 || kind > WalOp::kKindMax || group_bytes > kWalGroupBytesMax ||
       kBodyFixedBytes + group_bytes > body.size()) {
     return std::nullopt;
   }

@@ -60,9 +60,13 @@ struct WalOptions {
 
 // One operation of a group's history, as the WAL holds it.
 struct WalOp {
-  // kBase: the group's Log opened with its segment files synced through `offset` (its end):
-  // nothing the WAL held of it before matters any more.
-  enum class Kind : uint8_t { kAppend = 1, kTruncate = 2, kReset = 3, kBase = 4 };
+  // kBase: the group's segment files are synced through `offset` (its end then): nothing the
+  // WAL held of it before matters any more. kDirect: a base after which the group appends
+  // without WAL records and syncs its own segment files (a run of large rounds, LogOptions::
+  // wal_direct_round_bytes): a replay keeps what its segment files recovered past `offset`.
+  // Only a kBase or kReset may follow it (a truncation writes a base first).
+  enum class Kind : uint8_t { kAppend = 1, kTruncate = 2, kReset = 3, kBase = 4, kDirect = 5 };
+  static constexpr uint8_t kKindMax = 5;
   Kind kind = Kind::kAppend;
   Offset offset;               // kAppend: the batch's base offset; else the end / new start.
   std::vector<uint8_t> batch;  // kAppend: the encoded batch, exactly as the segment holds it.

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "io/probe.h"
+
 namespace meridian::tests::log {
 namespace {
 
@@ -95,6 +97,7 @@ ModelRunResult RunWalSeed(uint64_t seed, ModelConfig config, size_t commands_cou
 }
 
 TEST(LogModelOverWal, RandomSeedsPass) {
+  io::probe::Reset();
   uint64_t steps = 0;
   for (uint64_t seed = 1; seed <= 60; seed++) {
     const ModelRunResult result = RunWalSeed(seed, {}, 300);
@@ -103,6 +106,14 @@ TEST(LogModelOverWal, RandomSeedsPass) {
     steps += result.steps;
   }
   EXPECT_GT(steps, 60u * 80) << "the runs must do real work (faults end phases early)";
+  // The direct runs' paths (LogOptions::wal_direct_round_bytes) are reached, a replay over one
+  // included.
+  const absl::btree_map<std::string, uint64_t> probes = io::probe::Snapshot();
+  for (const char* probe : {"log: a large round's batches skip the wal",
+                            "log: a direct run ends; rounds go through the wal again",
+                            "log: wal replay keeps a direct run's batches"}) {
+    EXPECT_GT(probes.contains(probe) ? probes.at(probe) : 0, 0u) << probe;
+  }
 }
 
 RC_GTEST_PROP(LogModelOverWal, NothingDurableIsLostAndNothingUnwrittenIsRead, ()) {
@@ -134,6 +145,16 @@ TEST(LogModelOverWal, CatchesDurabilityReportedBeforeTheWalSync) {
 TEST(LogModelOverWal, CatchesATruncationCutBeforeItsWalRecordIsSynced) {
   ExpectWalBugCaught({.wal_truncate_before_sync = true},
                      "a truncation cut before its WAL record was synced");
+}
+
+TEST(LogModelOverWal, CatchesADirectRoundReportedBeforeItsRecord) {
+  ExpectWalBugCaught({.knobs = {.direct_round_before_its_record = true}, .wal = true},
+                     "a direct run's first round reported durable before its kDirect record");
+}
+
+TEST(LogModelOverWal, CatchesAReplayDroppingADirectRun) {
+  ExpectWalBugCaught({.knobs = {.replay_drops_direct_runs = true}, .wal = true},
+                     "a replay removing a direct run's batches");
 }
 
 // The long sweep: bazel test //tests/log:log_model_sweep_test (manual).
