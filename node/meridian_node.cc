@@ -61,11 +61,12 @@ ABSL_FLAG(bool, quiesce_idle_partitions, true,
           "\"Quiet partitions\"). Every node of a cluster should use the same setting.");
 ABSL_FLAG(uint64_t, segment_bytes, 64ull << 20,
           "Partition log segment size; retention deletes whole segments (4096..1 GiB).");
-ABSL_FLAG(bool, node_wide_log, false,
+ABSL_FLAG(bool, node_wide_log, true,
           "Every partition of this node writes through one write-ahead log (<data_dir>/wal) and "
           "keeps its durable mark in one table (<data_dir>/marks): two fsyncs per round for the "
-          "node instead of two per partition (docs/design-notes.md \"The node-wide log\"). A "
-          "node may turn it on at any restart; once on, it refuses to start with it off.");
+          "node instead of two per partition (docs/design-notes.md \"The node-wide log\"). "
+          "=false: a log and a durable mark per partition, each synced on its own. A node may "
+          "turn it on at any restart; once on, it refuses to start with it off.");
 ABSL_FLAG(uint64_t, raft_entry_cache_bytes, meridian::core::raft::kEntryCacheBytesMaxDefault,
           "Per raft group: bytes of applied, durable entries kept in memory for followers a little "
           "behind; older entries are read back from the log (0..1 GiB).");

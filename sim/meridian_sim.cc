@@ -89,10 +89,10 @@ ABSL_FLAG(
     "(forget-to-persist-vote, commit-older-term-by-counting, vote-without-log-check, ...).");
 ABSL_FLAG(std::string, buggify, "seed",
           "Code fault points (BUGGIFY): seed (the seed picks), on, off.");
-ABSL_FLAG(std::string, storage, "per_partition",
-          "Broker workload: per_partition (a log and a durable mark per partition), node_wide "
-          "(every partition of a server writes through one WAL and one durable-mark table), or "
-          "seed (the seed picks).");
+ABSL_FLAG(std::string, storage, "seed",
+          "Broker workload: node_wide (every partition of a server writes through one WAL and one "
+          "durable-mark table: meridian-node's default), per_partition (a log and a durable mark "
+          "per partition: --node_wide_log=false), or seed (the seed picks one of them).");
 ABSL_FLAG(std::string, plant_crash, "",
           "Test only: N:assert or N:segv makes seed N die that way as it starts (a failed "
           "MERIDIAN_CHECK or SIGSEGV), to show that a dying seed still names its replay command.");
@@ -236,7 +236,7 @@ std::string StorageFromFlags(SimulationOptions* options) {
   } else {
     return "--storage must be per_partition, node_wide or seed";
   }
-  if (options->workload == "raft" && storage != "per_partition") {
+  if (options->workload == "raft" && storage == "node_wide") {
     return "--storage is for the broker workload";
   }
   return "";

@@ -68,7 +68,7 @@ struct SimulationOptions {
   // node_wide_log): one log and one durable mark per partition, or the node-wide WAL and mark
   // table, or the seed picks (its own random stream, so other choices do not move).
   enum class Storage { kPerPartition, kNodeWide, kSeedChooses };
-  Storage storage = Storage::kPerPartition;
+  Storage storage = Storage::kSeedChooses;
   // PLANTED NONDETERMINISM, for the test that proves cross-process replay checks catch it: the
   // run's seed is perturbed by the iteration order of a per-process-seeded hash set.
   bool plant_nondeterminism = false;

@@ -165,9 +165,10 @@ std::string ReproCommand(const SimulationOptions& options) {
     command +=
         options.buggify == SimulationOptions::Buggify::kOn ? " --buggify=on" : " --buggify=off";
   }
-  if (options.storage != SimulationOptions::Storage::kPerPartition) {
-    command += options.storage == SimulationOptions::Storage::kNodeWide ? " --storage=node_wide"
-                                                                        : " --storage=seed";
+  if (options.storage != SimulationOptions::Storage::kSeedChooses && options.workload != "raft") {
+    command += options.storage == SimulationOptions::Storage::kNodeWide
+                   ? " --storage=node_wide"
+                   : " --storage=per_partition";
   }
   if (options.plant_nondeterminism) command += " --plant_nondeterminism";
   if (options.near_reads) command += " --near_reads";

@@ -120,8 +120,8 @@ absl::Status OpenNodeWideLog(Broker::State& state) {
     if (!exists.ok()) return exists.status();
     if (*exists) {
       return absl::FailedPreconditionError(
-          "the data directory holds a node-wide log (wal/): start with node_wide_log on (its "
-          "records may be the only copy of acknowledged entries)");
+          "the data directory holds a node-wide log (wal/): start with node_wide_log on, the "
+          "default (its records may be the only copy of acknowledged entries)");
     }
     return absl::OkStatus();
   }

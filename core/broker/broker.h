@@ -149,8 +149,9 @@ struct BrokerOptions {
   uint64_t segment_bytes = 64ull << 20;
   // Storage layout (docs/design-notes.md "The node-wide log"): every group of the node writes
   // through one write-ahead log ("wal/") and keeps its durable mark in one table ("marks/"),
-  // so a round of appends costs two fsyncs per node instead of two per partition.
-  bool node_wide_log = false;
+  // so a round of appends costs two fsyncs per node instead of two per partition. Off: a log
+  // and a durable mark per partition, each synced on its own (refused once "wal/" exists).
+  bool node_wide_log = true;
   // With it: rounds of a partition past this many bytes skip the WAL (their segment files are
   // synced instead), so large rounds are not written twice (log::LogOptions).
   uint64_t wal_direct_round_bytes = 64 << 10;

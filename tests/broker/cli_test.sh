@@ -9,8 +9,9 @@
 # deadline and says what it waited for; every process is killed at exit.
 #
 # Usage: cli_test.sh MERIDIAN_NODE MERIDIAN  (Bazel passes both; see tests/broker/BUILD.bazel)
-# CLI_TEST_NODE_ARGS: extra flags for every node (cli_node_wide_log_test: --node_wide_log; it
-# then also checks the node-wide log's metrics moved).
+# CLI_TEST_NODE_ARGS: extra flags for every node (cli_per_partition_log_test:
+# --node_wide_log=false). With the node-wide log (the default) it also checks that its metrics
+# moved; without it, that the data directory holds none.
 set -euo pipefail
 
 NODE_BIN=$(realpath "$1")
@@ -373,7 +374,12 @@ cli quota describe | grep -q "topic quota-test" && fail "a removed quota is stil
 expect_exit 1 "no quota is set for 'quota-test'" cli quota set --topic=quota-test --remove
 echo "  600 records through a 4 requests/s topic quota, each exactly once; quota removed"
 
-if [[ "${CLI_TEST_NODE_ARGS:-}" == *--node_wide_log* ]]; then
+if [[ "${CLI_TEST_NODE_ARGS:-}" == *--node_wide_log=false* ]]; then
+  if [ -e "$WORK/n1/wal" ] || [ -e "$WORK/n1/marks" ]; then
+    fail "--node_wide_log=false, yet wal/ or marks/ in the data dir"
+  fi
+  echo "  per-partition logs: no wal/ or marks/ in the data dir"
+else
   syncs=$(metric 1 meridian_wal_syncs_total) || fail "no /metrics on node 1"
   writes=$(metric 1 meridian_mark_table_writes_total) || fail "no /metrics on node 1"
   [ -n "$syncs" ] && [ "${syncs%.*}" -gt 0 ] || fail "node-wide log on, but no WAL sync counted"
