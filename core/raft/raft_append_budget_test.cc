@@ -141,5 +141,78 @@ TEST(Snapshot, AFollowerAcknowledgingTheSnapshotIsReplicatedToAtOnce) {
   EXPECT_EQ(net.node(1).progress().at(NodeId(3)).state(), ProgressState::kReplicate);
 }
 
+// The appends to a follower in the replicate state were lost, and the leader then compacted
+// its whole log: its next index is just past the snapshot. Its heartbeat answer still shows
+// it behind, so the leader probes it at once (an empty append at the snapshot's index, which
+// it rejects), and it gets the snapshot without waiting for another proposal.
+TEST(Snapshot, AFollowerWhoseAppendsWereLostBeforeTheLeaderCompactedEverythingCatchesUp) {
+  TestNet net(3);
+  net.Campaign(1);
+  ASSERT_TRUE(net.node(1).Propose("a").ok());
+  net.DeliverAll();
+  ASSERT_EQ(net.node(1).progress().at(NodeId(3)).state(), ProgressState::kReplicate);
+  net.Isolate(3);
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(net.node(1).Propose("b").ok());
+  net.DeliverAll();
+  const Index last = net.node(1).log().last_index();
+  ASSERT_EQ(net.node(1).log().commit(), last);
+  ASSERT_EQ(net.node(1).progress().at(NodeId(3)).next().value(), last.value() + 1)
+      << "the appends were sent (and lost)";
+  ASSERT_TRUE(net.node(1).Compact(last, "state").ok());
+  ASSERT_EQ(net.node(1).log().snapshot_index(), last);
+  net.Heal();
+  const uint32_t heartbeat = net.node(1).options().heartbeat_interval_ticks;
+  for (uint32_t t = 0; t < 3 * heartbeat && net.node(3).log().commit() < last; t++) {
+    net.TickAll(1);
+  }
+  EXPECT_EQ(net.node(3).log().snapshot_index(), last) << "the snapshot was installed";
+  EXPECT_EQ(net.node(3).log().commit(), last);
+}
+
+// §7: a follower whose log already holds the snapshot's last entry keeps its log, and what the
+// snapshot covers is verified as the leader's: it acknowledges and commits through the
+// snapshot's index at once, even as the first message of a new leader's term (when nothing of
+// the log was yet known to match that leader's).
+TEST(Snapshot, AFollowerWhoseLogMatchesTheSnapshotAcknowledgesAndCommitsThroughIt) {
+  TestNet net(3);
+  net.Campaign(1);
+  // Node 2 gets six entries but never hears they were committed.
+  for (int i = 0; i < 6; i++) ASSERT_TRUE(net.node(1).Propose("a").ok());
+  const std::vector<Message> appends = net.Flush();
+  net.DropQueued();
+  Raft& follower = net.node(2);
+  for (const Message& m : appends) {
+    if (m.to == NodeId(2)) follower.Step(m);
+  }
+  net.Flush();
+  net.DropQueued();
+  const Index last = follower.log().last_index();
+  ASSERT_EQ(last, net.node(1).log().last_index());
+  ASSERT_LT(follower.log().commit().value() + 1, last.value());
+  // Node 3 leads the next term and sends node 2 a snapshot of everything but the last entry,
+  // with its commit there; node 2 has heard nothing else of that term.
+  const Index covered(last.value() - 1);
+  const Term new_term(follower.term().value() + 1);
+  std::vector<Message> sent;
+  net.OnSend([&](const Message& m) { sent.push_back(m); });
+  follower.Step(Message{.type = MessageType::kSnapshot,
+                        .from = NodeId(3),
+                        .to = NodeId(2),
+                        .term = new_term,
+                        .commit = covered,
+                        .snapshot = {.meta = {.index = covered,
+                                              .term = follower.log().TermAt(covered),
+                                              .membership = follower.membership()},
+                                     .data = "state"}});
+  net.Flush();
+  EXPECT_EQ(follower.log().last_index(), last) << "the entry after the snapshot is kept";
+  EXPECT_EQ(follower.log().commit(), covered);
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent.back().type, MessageType::kAppendResponse);
+  EXPECT_EQ(sent.back().to, NodeId(3));
+  EXPECT_FALSE(sent.back().reject);
+  EXPECT_GE(sent.back().log_index, covered) << "it holds everything the snapshot covers";
+}
+
 }  // namespace
 }  // namespace meridian::core::raft::testing

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "core/raft/testing/test_net.h"
 
@@ -181,6 +182,23 @@ TEST_F(Quiescence, AMemberLivenessChangeWakesTheLeaderOnly) {
   net_->node(leader_).NodeLivenessChanged(NodeId(lost), true);
   net_->TickAll(kQuietTicks + 8);
   EXPECT_TRUE(AllQuiesced(*net_));
+}
+
+// A leader woken by anything but a proposal heartbeats at once: its followers (and its
+// check-quorum count) hear from it now, not a heartbeat interval later.
+TEST_F(Quiescence, AWokenLeaderHeartbeatsAtOnce) {
+  Start();
+  const NodeId lost(Follower(1));
+  std::vector<Message> sent;
+  net_->OnSend([&](const Message& m) { sent.push_back(m); });
+  net_->node(leader_).NodeLivenessChanged(lost, false);
+  ASSERT_FALSE(net_->node(leader_).quiesced());
+  net_->Flush();  // No tick: only what waking sent.
+  uint32_t heartbeats = 0;
+  for (const Message& m : sent) {
+    if (m.from == NodeId(leader_) && m.type == MessageType::kHeartbeat) heartbeats++;
+  }
+  EXPECT_EQ(heartbeats, 2u) << "one heartbeat to each follower, before any tick";
 }
 
 // A follower that missed the quiesce message keeps its timer; its pre-vote wakes the others,

@@ -187,11 +187,34 @@ uint32_t LeaderAfterPreferredReturns(uint64_t seed, io::Duration balance_delay) 
   } else {
     preferred = some_leader();
   }
+  const auto all_know = [&](uint32_t leader) {
+    for (uint32_t id = 1; id <= 3; id++) {
+      if (cluster.Partition(id, "t")->leader != leader) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(cluster.world().RunUntil([&] { return all_know(preferred); },
+                                       cluster.world().Now() + seconds(10)));
+  std::array<uint64_t, 4> changes_before{};
+  for (uint32_t id = 1; id <= 3; id++) {
+    if (id != preferred)
+      changes_before[id] = cluster.Partition(id, "t")->health.leader_changes_total;
+  }
   cluster.Stop(preferred);
   EXPECT_TRUE(cluster.world().RunUntil([&] { return some_leader() != 0; },
                                        cluster.world().Now() + seconds(30)));
   const uint32_t interim = some_leader();
   EXPECT_NE(interim, preferred);
+  // With balancing off (no handovers), the replica that neither led nor leads saw one change
+  // of leader: the old one's loss, a time with no leader known, is not a change of its own.
+  const uint32_t bystander = 6 - preferred - interim;
+  if (balance_delay == io::Duration::zero()) {
+    EXPECT_TRUE(cluster.world().RunUntil(
+        [&] { return cluster.Partition(bystander, "t")->leader == interim; },
+        cluster.world().Now() + seconds(10)));
+    EXPECT_EQ(cluster.Partition(bystander, "t")->health.leader_changes_total,
+              changes_before[bystander] + 1);
+  }
   cluster.world().Restart(io::NodeId(preferred));
   cluster.world().RunFor(seconds(15));  // Catch up, then the 2 s delay, then the handover.
   const uint32_t leader = some_leader();

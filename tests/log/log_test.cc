@@ -504,6 +504,29 @@ TEST(Log, ASlowPartitionRollsByTimeSoAgeRetentionCanRemoveIt) {
   }));
 }
 
+// Time-based rolling goes on from the active segment's first timestamp as recovery read it:
+// a reopened log neither rolls a segment younger than segment_ms_max nor keeps an older one.
+TEST(Log, TimeRollingAfterARestartCountsFromTheRecoveredSegmentsFirstBatch) {
+  SimNode node(kSeed + 29);
+  SCOPED_TRACE(fmt::format("seed {}", node.seed()));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    const LogOptions options{.dir = "timed", .segment_ms_max = 1000};
+    const auto append_at = [](Log& log, int64_t ms) {
+      const core::log::BatchMeta meta{.first_timestamp_ms = ms, .max_timestamp_ms = ms};
+      ASSERT_TRUE(log.Append(meta, PayloadFor(static_cast<uint64_t>(ms), 10)).ok());
+    };
+    std::unique_ptr<Log> log = OpenOrFail(rt, rt.disk(), options);
+    append_at(*log, 10'000);
+    append_at(*log, 10'400);
+    ASSERT_TRUE(log->Sync().ok());
+    log = OpenOrFail(rt, rt.disk(), options);
+    append_at(*log, 10'800);
+    EXPECT_EQ(log->segment_count(), 1u) << "800 ms after the segment's first batch";
+    append_at(*log, 11'100);
+    EXPECT_EQ(log->segment_count(), 2u) << "1,100 ms after the segment's first batch";
+  }));
+}
+
 TEST(Log, AWaitThatTimesOutLeavesTheLogHealthy) {
   SimNode node(kSeed + 12);
   SCOPED_TRACE(fmt::format("seed {}", node.seed()));
