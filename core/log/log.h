@@ -240,6 +240,7 @@ class Log {
   void RecordTruncation(Offset new_end);
   absl::Status WaitDurableDirect(Offset offset, io::Instant deadline);
   absl::Status SyncDirectRoundLocked(bool leave);
+  absl::Status PlantedDirectDurability();
   absl::Status WriteDirectRecordLocked(WalOp::Kind kind, Offset synced_end);
   // Returns whether the WAL's history covered the log from at or before the first cut offset
   // (so nothing the segment files lost is missing after the redo).

@@ -74,6 +74,7 @@ absl::Status Log::WaitDurableInWal(Offset offset, io::Instant deadline) {
 // and keeps what the segment files hold past it; without it, the replay removes what the WAL's
 // history does not hold, which was never reported durable). Later rounds need no record.
 absl::Status Log::WaitDurableDirect(Offset offset, io::Instant deadline) {
+  if (options_.testing.report_durable_before_sync) return PlantedDirectDurability();
   const uint64_t generation = truncation_generation_;
   if (absl::Status s = AcquireIo(deadline); !s.ok()) return s;
   // While this waited for the lock, a truncation may have removed the offset, or a direct
@@ -85,6 +86,20 @@ absl::Status Log::WaitDurableDirect(Offset offset, io::Instant deadline) {
   if (durable_end_ <= offset) return WaitDurableInWal(offset, deadline);
   MERIDIAN_CHECK(durable_end_ > offset, "offset {} not durable after a direct round",
                  offset.value());
+  return absl::OkStatus();
+}
+
+// Planted bug (LogTestingKnobs::report_durable_before_sync), as GroupSync plants it: the
+// direct round is reported durable now, and synced by a fiber of its own.
+absl::Status Log::PlantedDirectDurability() {
+  durable_end_ = std::max(durable_end_, end_offset_);
+  std::erase_if(wal_pending_, [&](const auto& pending) { return pending.first <= durable_end_; });
+  if (io_busy_ || !direct_) return absl::OkStatus();  // A sync runs already, or none is due.
+  io_busy_ = true;
+  runtime_.Spawn("log-planted-direct-sync", [this] {
+    if (direct_) (void)SyncDirectRoundLocked(false);
+    ReleaseIo();
+  });
   return absl::OkStatus();
 }
 

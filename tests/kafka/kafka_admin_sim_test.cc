@@ -174,16 +174,7 @@ void ExpectStableWithOneMember(const DescribedGroup& group, const std::string& m
 TEST(KafkaAdminSim, DescribeGroupsFollowsAGroupThroughKafkasStates) {
   KafkaCluster cluster(31);
   cluster.OnClient([&](io::Runtime& rt) {
-    // Node 1 listens once it has opened its storage.
-    for (int attempt = 0; attempt < 100; attempt++) {
-      absl::StatusOr<std::unique_ptr<io::Stream>> probe =
-          rt.network().Connect(KafkaAddress(1), rt.Now() + seconds(1));
-      if (probe.ok()) {
-        (*probe)->Close();
-        break;
-      }
-      (void)rt.Sleep(milliseconds(200));
-    }
+    WaitUntilListening(rt, 1);
     EXPECT_EQ(DescribeOne(rt, 1, "g").error_code, error::kCoordinatorNotAvailable)
         << "no __consumer_offsets yet";
     const uint32_t coordinator = Coordinator(rt, "g");

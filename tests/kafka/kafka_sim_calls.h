@@ -42,6 +42,20 @@ inline int16_t Retrying(io::Runtime& rt, Call call) {
   return code;
 }
 
+// Until `node`'s Kafka port accepts a connection (a node listens once its storage is open), or
+// 20 s.
+inline void WaitUntilListening(io::Runtime& rt, uint32_t node) {
+  for (int attempt = 0; attempt < 100; attempt++) {
+    absl::StatusOr<std::unique_ptr<io::Stream>> probe =
+        rt.network().Connect(KafkaAddress(node), rt.Now() + std::chrono::seconds(1));
+    if (probe.ok()) {
+      (*probe)->Close();
+      return;
+    }
+    (void)rt.Sleep(milliseconds(200));
+  }
+}
+
 // CreateTopics v4 of one topic (3 replicas) at `node`: its error code.
 inline int16_t CreateTopic(io::Runtime& rt, uint32_t node, const std::string& name,
                            int32_t partitions) {
