@@ -132,7 +132,8 @@ absl::Status OpenNodeWideLog(Broker::State& state) {
   state.wal = std::move(*wal);
   state.Log(report.ToString());
   absl::StatusOr<std::unique_ptr<replica::DurableMarkTable>> table =
-      replica::DurableMarkTable::Open(state.runtime, state.runtime.disk(), "marks");
+      replica::DurableMarkTable::Open(state.runtime, state.runtime.disk(), "marks",
+                                      state.options.planted.ack_before_fsync);
   if (!table.ok()) return table.status();
   state.mark_table = std::move(*table);
   if (state.mark_table->damaged()) {

@@ -113,8 +113,13 @@ class DurableMarkTable {
   // SyncDir of its parent; the two files are created, then SyncDir(dir), before any image counts).
   // Syncs the files it reads, so that what it read (maybe still in the page cache after a restart
   // without a power cut) is durable before Advance relies on it. A damaged table opens (damaged()).
+  // `unsynced_for_tests` goes with a node whose replicas acknowledge before their fsync
+  // (replica::ReplicaOptions::unsafe_ack_before_fsync_for_tests), as DurableMark's
+  // kUnsyncedForTests: images are written but never synced, so a 50 ms sync per round under
+  // tests/jepsen's power cuts neither holds that planted bug back nor survives the cut.
   static absl::StatusOr<std::unique_ptr<DurableMarkTable>> Open(io::Runtime& runtime,
-                                                                io::Disk& disk, std::string dir);
+                                                                io::Disk& disk, std::string dir,
+                                                                bool unsynced_for_tests = false);
   ~DurableMarkTable();
   DurableMarkTable(const DurableMarkTable&) = delete;
   DurableMarkTable& operator=(const DurableMarkTable&) = delete;
@@ -165,12 +170,13 @@ class DurableMarkTable {
   std::array<std::unique_ptr<io::File>, 2> files_;
   // marks.1 holds bytes: no round still has to write the first image's second copy.
   bool marks1_written_;
-  uint64_t written_sequence_;       // The newest valid image's sequence in the files (0: none).
-  MarkTableImage durable_;          // The newest synced image (or the one Open read and synced).
-  MarkTableImage next_;             // What the next image holds: durable_ plus the changes since.
-  uint64_t generation_ = 0;         // Changes made to next_ so far.
-  uint64_t synced_generation_ = 0;  // Changes held by durable_.
-  bool writing_ = false;            // A round is in flight (one fiber leads it).
+  uint64_t written_sequence_;        // The newest valid image's sequence in the files (0: none).
+  MarkTableImage durable_;           // The newest synced image (or the one Open read and synced).
+  MarkTableImage next_;              // What the next image holds: durable_ plus the changes since.
+  uint64_t generation_ = 0;          // Changes made to next_ so far.
+  uint64_t synced_generation_ = 0;   // Changes held by durable_.
+  bool writing_ = false;             // A round is in flight (one fiber leads it).
+  bool unsynced_for_tests_ = false;  // Open's planted-bug mode: images are never synced.
   absl::Status failed_;
   uint64_t image_writes_ = 0;
   size_t waiters_ = 0;
