@@ -69,14 +69,14 @@ grep -q '"seeds":5,"failed":0' <<< "$sweep" || fail "sweep summary: $sweep"
 echo "ok: sweep summary"
 # The raft workload, behind the same runner: its planted bugs by name, a sweep summary with the
 # first failing seed and its election schedules, the common repro line, and shrinking.
-out=$("$sim" --workload=raft --seeds=1..3 --bug=forget-to-persist-vote 2>&1); status=$?
+out=$("$sim" --workload=raft --seeds=1..5 --bug=forget-to-persist-vote 2>&1); status=$?
 [ "$status" -eq 1 ] || fail "raft sweep with forget-to-persist-vote must exit 1 (got $status): $out"
-grep -q '"first_failed_seed":1,' <<< "$out" || fail "raft sweep summary: $out"
+grep -q '"first_failed_seed":5,' <<< "$out" || fail "raft sweep summary: $out"
 grep -q '"workload":"raft","scenario":"raft-3","election_faults":{' <<< "$out" \
   || fail "raft sweep summary keys: $out"
-grep -q '"repro":"bazel run //sim:meridian-sim -- --seed=1 --workload=raft --duration=20 --heal=20 --replicas=3 --bug=forget-to-persist-vote"' \
+grep -q '"repro":"bazel run //sim:meridian-sim -- --seed=5 --workload=raft --duration=20 --heal=20 --replicas=3 --bug=forget-to-persist-vote"' \
   <<< "$out" || fail "raft repro line: $out"
-out=$("$sim" --workload=raft --seed=1 --bug=forget-to-persist-vote --shrink 2>/dev/null); status=$?
+out=$("$sim" --workload=raft --seed=5 --bug=forget-to-persist-vote --shrink 2>/dev/null); status=$?
 [ "$status" -eq 1 ] && grep -q "^replay: .*--workload=raft .*--faults=" <<< "$out" \
   || fail "raft shrink ($status): $out"
 "$sim" --workload=raft --seed=1 --scenario=geo-3x3 >/dev/null 2>&1; [ $? -eq 2 ] \

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <tuple>
 
 #include "core/raft/testing/safety_checker.h"
 #include "core/replica/replica.h"
@@ -28,7 +29,7 @@ constexpr io::Duration kAuditLimit = seconds(60);
 const std::vector<std::string> kRegions = {"us-east", "eu-west", "ap-south"};
 
 struct ClientOp {
-  std::string value;
+  std::string value;  // Empty for a lease read.
   enum class Outcome { kPending, kOk, kFail, kInfo } outcome = Outcome::kPending;
   io::Instant invoked;
   io::Instant completed;
@@ -92,6 +93,31 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     return best;
   }
 
+  // `node`, leader of `term`, serves a lease read at `index` (Replica::LeaseRead) now. Checked
+  // at that instant against what the observer knows of the whole group, as the pure harness's
+  // standing lease invariant (core/raft/design.md): a valid lease means no later term has had a
+  // leader, and the read index covers every entry applied anywhere (applied means committed).
+  void OnLeaseRead(io::NodeId node, Term term, Index index) {
+    lease_reads_++;
+    world_.Trace(node,
+                 fmt::format("raft lease read at {} in {}", index.ToString(), term.ToString()));
+    const Term newest = checker_.newest_led_term();
+    // Each check reports a leader's term once (the reads after the first say nothing new).
+    if (newest > term && lease_reports_.insert({1, node, term}).second) {
+      Violation(fmt::format("lease-outlives-promise: {} served a lease read in {} but {} led {}",
+                            node.ToString(), term.ToString(),
+                            checker_.leaders().at(newest).ToString(), newest.ToString()));
+    }
+    const uint64_t applied = max_applied_index();
+    if (index.value() < applied && lease_reports_.insert({2, node, term}).second) {
+      Violation(
+          fmt::format("stale-lease-read: {} served a lease read at {} in {} but {} is "
+                      "applied (so committed)",
+                      node.ToString(), index.ToString(), term.ToString(), applied));
+    }
+  }
+  uint64_t lease_reads() const { return lease_reads_; }
+
   size_t Invoke(std::string value) {
     ops_.push_back({std::move(value), ClientOp::Outcome::kPending, world_.Now()});
     return ops_.size() - 1;
@@ -105,9 +131,10 @@ class RaftObserver final : public core::replica::ReplicaObserver {
 
   std::vector<std::string> Verdict(io::Instant healed_at) const {
     std::vector<std::string> problems = violations_;
+    CheckReadsAreLinearizable(problems);
     bool progressed = false;
     for (const ClientOp& op : ops_) {
-      if (op.outcome != ClientOp::Outcome::kOk) continue;
+      if (op.outcome != ClientOp::Outcome::kOk || op.value.empty()) continue;
       progressed |= op.completed >= healed_at && op.completed <= healed_at + kLivenessWindow;
       const auto& applied = checker_.committed();
       auto it = applied.find(Index(op.index));
@@ -125,6 +152,35 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     return problems;
   }
 
+  // A read's index must cover every write acknowledged before the read was invoked (real time).
+  void CheckReadsAreLinearizable(std::vector<std::string>& problems) const {
+    std::vector<const ClientOp*> writes;  // Acknowledged, by completion time.
+    for (const ClientOp& op : ops_) {
+      if (op.outcome == ClientOp::Outcome::kOk && !op.value.empty()) writes.push_back(&op);
+    }
+    std::sort(writes.begin(), writes.end(),
+              [](const ClientOp* a, const ClientOp* b) { return a->completed < b->completed; });
+    std::vector<const ClientOp*> highest(writes.size());  // The highest index among writes[0..i].
+    for (size_t i = 0; i < writes.size(); i++) {
+      highest[i] = i > 0 && highest[i - 1]->index > writes[i]->index ? highest[i - 1] : writes[i];
+    }
+    for (const ClientOp& read : ops_) {
+      if (read.outcome != ClientOp::Outcome::kOk || !read.value.empty()) continue;
+      const auto before = std::lower_bound(
+          writes.begin(), writes.end(), read.invoked,
+          [](const ClientOp* write, io::Instant at) { return write->completed < at; });
+      if (before == writes.begin()) continue;
+      const ClientOp* write = highest[static_cast<size_t>(before - writes.begin()) - 1];
+      if (write->index <= read.index) continue;
+      problems.push_back(fmt::format(
+          "stale-lease-read: a read invoked at {} returned index {}, below {} (value {}) "
+          "acknowledged at {}",
+          read.invoked.ToString(), read.index, write->index, write->value,
+          write->completed.ToString()));
+      return;
+    }
+  }
+
   uint64_t leaders_elected() const { return leaders_elected_; }
   uint64_t count(ClientOp::Outcome outcome) const {
     return static_cast<uint64_t>(std::count_if(
@@ -133,7 +189,8 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   uint64_t max_acknowledged_index() const {
     uint64_t best = 0;
     for (const ClientOp& op : ops_) {
-      if (op.outcome == ClientOp::Outcome::kOk) best = std::max(best, op.index);
+      if (op.outcome == ClientOp::Outcome::kOk && !op.value.empty())
+        best = std::max(best, op.index);
     }
     return best;
   }
@@ -144,7 +201,7 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   std::vector<int64_t> commit_latencies_ns() const {
     std::vector<int64_t> latencies;
     for (const ClientOp& op : ops_) {
-      if (op.outcome == ClientOp::Outcome::kOk)
+      if (op.outcome == ClientOp::Outcome::kOk && !op.value.empty())
         latencies.push_back((op.completed - op.invoked).count());
     }
     return latencies;
@@ -160,14 +217,24 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   std::vector<ClientOp> ops_;
   std::vector<std::string> violations_;
   uint64_t leaders_elected_ = 0;
+  uint64_t lease_reads_ = 0;
+  absl::btree_set<std::tuple<int, io::NodeId, Term>> lease_reports_;  // (check, leader, term).
 };
 
 std::vector<uint8_t> Bytes(std::string_view text) { return {text.begin(), text.end()}; }
 
-std::string Serve(core::replica::Replica& replica, io::Runtime& rt, const std::string& request) {
-  if (request.rfind("P ", 0) != 0) return "FAIL bad request";
+std::string Serve(core::replica::Replica& replica, io::Runtime& rt, RaftObserver& observer,
+                  const std::string& request) {
+  if (request != "R" && request.rfind("P ", 0) != 0) return "FAIL bad request";
   if (replica.role() != core::raft::Role::kLeader) {
     return fmt::format("NOTLEADER {}", replica.leader().value());
+  }
+  if (request == "R") {
+    Term term;
+    absl::StatusOr<Index> read = replica.LeaseRead(&term);
+    if (!read.ok()) return "FAIL " + read.status().ToString();
+    observer.OnLeaseRead(rt.node(), term, *read);
+    return fmt::format("READ {}", read->value());
   }
   absl::StatusOr<Index> index = replica.ProposeAndWait(request.substr(2), rt.Now() + seconds(3));
   if (index.ok()) return fmt::format("OK {}", index->value());
@@ -211,65 +278,110 @@ void RunServer(io::Runtime& rt, RaftObserver& observer, core::replica::ReplicaOp
         (*listener)->Accept(io::Instant::Infinite());
     if (!stream.ok()) return;
     std::shared_ptr<io::Stream> connection(std::move(*stream));
-    rt.Spawn("client-conn", [&rt, connection, replica] {
+    rt.Spawn("client-conn", [&rt, &observer, connection, replica] {
       io::FrameReader reader(*connection);
       while (true) {
         absl::StatusOr<std::vector<uint8_t>> request = reader.Read(io::Instant::Infinite());
         if (!request.ok()) return;
         const std::string reply =
-            Serve(*replica, rt, std::string(request->begin(), request->end()));
+            Serve(*replica, rt, observer, std::string(request->begin(), request->end()));
         if (!io::WriteFrame(*connection, Bytes(reply), rt.Now() + seconds(2)).ok()) return;
       }
     });
   }
 }
 
-void RunClient(io::Runtime& rt, RaftObserver& observer, uint32_t client,
-               const std::vector<io::Address>& servers) {
-  uint64_t sequence = 0;
-  size_t target = rt.random().Below(servers.size());
+// After a refusal: the server named in a NOTLEADER hint, else any server.
+size_t NextTarget(io::Random& random, const std::string& reply, size_t servers) {
+  uint64_t hint = 0;
+  if (std::sscanf(reply.c_str(), "NOTLEADER %lu", &hint) == 1 && hint >= 1 && hint <= servers) {
+    return hint - 1;
+  }
+  return random.Below(servers);
+}
+
+// A client's connection loop: connects to its target and runs `operation` on the connection
+// until it returns the next target (a new connection), pausing 5-50 ms between connections.
+// `operation` gets the current target and returns nullopt to go on with the same connection.
+using ClientOperation =
+    std::function<std::optional<size_t>(io::Stream&, io::FrameReader&, size_t target)>;
+void ClientLoop(io::Runtime& rt, io::Random& random, const std::vector<io::Address>& servers,
+                const ClientOperation& operation) {
+  size_t target = random.Below(servers.size());
   while (true) {
     absl::StatusOr<std::unique_ptr<io::Stream>> stream =
         rt.network().Connect(servers[target], rt.Now() + seconds(1));
     if (stream.ok()) {
       io::FrameReader reader(**stream);
-      while (true) {
+      std::optional<size_t> next;
+      while (!next.has_value()) next = operation(**stream, reader, target);
+      target = *next;
+      (*stream)->Close();
+    } else {
+      target = random.Below(servers.size());
+    }
+    if (!rt.Sleep(milliseconds(random.Between(5, 50))).ok()) return;
+  }
+}
+
+// Proposes unique values, one at a time.
+void RunClient(io::Runtime& rt, RaftObserver& observer, uint32_t client,
+               const std::vector<io::Address>& servers) {
+  uint64_t sequence = 0;
+  ClientLoop(
+      rt, rt.random(), servers, [&](io::Stream& stream, io::FrameReader& reader, size_t target) {
+        std::optional<size_t> next;
         const std::string value = std::to_string(uint64_t{client} * 1'000'000'000 + sequence++);
         const size_t op = observer.Invoke(value);
-        if (!io::WriteFrame(**stream, Bytes("P " + value), rt.Now() + seconds(2)).ok()) {
+        if (!io::WriteFrame(stream, Bytes("P " + value), rt.Now() + seconds(2)).ok()) {
           observer.Complete(op, ClientOp::Outcome::kFail);
-          break;
+          return next = target;
         }
         absl::StatusOr<std::vector<uint8_t>> reply = reader.Read(rt.Now() + seconds(5));
         if (!reply.ok()) {
           observer.Complete(op, ClientOp::Outcome::kInfo);
-          break;
+          return next = target;
         }
         const std::string text(reply->begin(), reply->end());
-        uint64_t number = 0;
-        if (std::sscanf(text.c_str(), "OK %lu", &number) == 1) {
-          observer.Complete(op, ClientOp::Outcome::kOk, number);
-          continue;
+        uint64_t index = 0;
+        if (std::sscanf(text.c_str(), "OK %lu", &index) == 1) {
+          observer.Complete(op, ClientOp::Outcome::kOk, index);
+          return next;
         }
         if (text.rfind("INFO", 0) == 0) {
           observer.Complete(op, ClientOp::Outcome::kInfo);
-          break;
+          return next = target;
         }
         observer.Complete(op, ClientOp::Outcome::kFail);
-        if (std::sscanf(text.c_str(), "NOTLEADER %lu", &number) == 1 && number >= 1 &&
-            number <= servers.size()) {
-          target = number - 1;  // Follow the hint.
-        } else {
-          target = rt.random().Below(servers.size());
-        }
-        break;
-      }
-      (*stream)->Close();
-    } else {
-      target = rt.random().Below(servers.size());
+        return next = NextTarget(rt.random(), text, servers.size());
+      });
+}
+
+// Lease reads (Replica::LeaseRead) every 5-20 ms, each judged by the observer as it is served
+// and against the writes acknowledged before it (RaftObserver::CheckReadsAreLinearizable).
+void RunReader(io::Runtime& rt, RaftObserver& observer, const std::vector<io::Address>& servers) {
+  io::Random random = rt.random().Fork("reader");  // The writer's draws stay what they were.
+  ClientLoop(rt, random, servers, [&](io::Stream& stream, io::FrameReader& reader, size_t target) {
+    std::optional<size_t> next;
+    const size_t op = observer.Invoke("");
+    if (!io::WriteFrame(stream, Bytes("R"), rt.Now() + seconds(2)).ok()) {
+      observer.Complete(op, ClientOp::Outcome::kFail);
+      return next = target;
     }
-    if (!rt.Sleep(milliseconds(rt.random().Between(5, 50))).ok()) return;
-  }
+    absl::StatusOr<std::vector<uint8_t>> reply = reader.Read(rt.Now() + seconds(5));
+    if (!reply.ok()) {
+      observer.Complete(op, ClientOp::Outcome::kFail);  // A read has no effect to be unsure of.
+      return next = target;
+    }
+    const std::string text(reply->begin(), reply->end());
+    uint64_t index = 0;
+    const bool served = std::sscanf(text.c_str(), "READ %lu", &index) == 1;
+    observer.Complete(op, served ? ClientOp::Outcome::kOk : ClientOp::Outcome::kFail, index);
+    if (text.rfind("NOTLEADER", 0) == 0) return next = NextTarget(random, text, servers.size());
+    // Served, or refused by a leader without a lease now (new, expired, transferring).
+    if (!rt.Sleep(milliseconds(random.Between(5, 20))).ok()) next = target;
+    return next;
+  });
 }
 
 // See RaftSimOptions::damage_at_rest. Each event runs only if its replica is up; the replica
@@ -433,9 +545,12 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   }
   for (uint32_t c = 0; c < options.clients; c++) {
     const io::NodeId node(options.replicas + 1 + c);
-    world.AddNode(
-        node, fmt::format("client{}", c), {kRegions[0], kRegions[0] + "-client"},
-        [&observer, &addresses, c](io::Runtime& rt) { RunClient(rt, observer, c, addresses); });
+    world.AddNode(node, fmt::format("client{}", c), {kRegions[0], kRegions[0] + "-client"},
+                  [&observer, &addresses, c](io::Runtime& rt) {
+                    rt.Spawn("reader",
+                             [&rt, &observer, &addresses] { RunReader(rt, observer, addresses); });
+                    RunClient(rt, observer, c, addresses);
+                  });
   }
   FaultAtlas atlas;
   Nemesis nemesis(world, targets, atlas);
@@ -497,6 +612,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   result.events = world.events_executed();
   result.virtual_s = static_cast<double>(world.Now().nanos()) / 1e9;
   result.leaders_elected = observer.leaders_elected();
+  result.lease_reads = observer.lease_reads();
   result.ops_ok = observer.count(ClientOp::Outcome::kOk);
   result.ops_fail = observer.count(ClientOp::Outcome::kFail);
   result.ops_info =

@@ -76,6 +76,7 @@ struct RaftSimResult {
   uint64_t ops_ok = 0;
   uint64_t ops_fail = 0;
   uint64_t ops_info = 0;
+  uint64_t lease_reads = 0;  // Served (Replica::LeaseRead succeeded); each checked at once.
   uint64_t max_applied_index = 0;
   std::vector<int64_t> commit_latencies_ns;  // Of every acknowledged proposal, virtual time.
   absl::btree_map<std::string, uint64_t> faults;

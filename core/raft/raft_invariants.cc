@@ -155,6 +155,8 @@ const char* PlantedBugName(PlantedBug bug) {
       return "quiesced-follower-ignores-leader-loss";
     case PlantedBug::kVoteWithLostHardState:
       return "vote-with-lost-hard-state";
+    case PlantedBug::kLeaseReadIgnoresOwedTicks:
+      return "lease-read-ignores-owed-ticks";
   }
   return "?";
 }

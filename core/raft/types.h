@@ -227,6 +227,8 @@ enum class PlantedBug : uint8_t {
   kQuiescedFollowerIgnoresLeaderLoss,  // A quiesced follower sleeps on when its leader's node dies.
   // Past kPlantedBugLast: caught by //tests:raft_cluster_test with hard states lost at rest.
   kVoteWithLostHardState,  // A replica that lost its hard state votes as if it never voted.
+  // Past kPlantedBugLast: core/replica's, caught by //tests:raft_cluster_test's lease reads.
+  kLeaseReadIgnoresOwedTicks,  // Replica::LeaseRead trusts raft's ticks while its driver owes some.
 };
 inline constexpr PlantedBug kPlantedBugLast = PlantedBug::kConfigKeptAfterTruncation;
 const char* PlantedBugName(PlantedBug bug);

@@ -1025,6 +1025,25 @@ ReplicaHealth Replica::health() const {
   return health;
 }
 
+absl::StatusOr<raft::Index> Replica::LeaseRead(raft::Term* term) const {
+  if (!failure_.ok()) return absl::FailedPreconditionError(failure_.ToString());
+  absl::StatusOr<raft::Index> read = raft_->LeaseRead();
+  if (!read.ok()) return read.status();
+  const io::Instant now = runtime_.Now();
+  const bool planted = options_.raft.planted_bug == raft::PlantedBug::kLeaseReadIgnoresOwedTicks;
+  if (!planted && !raft_->quiesced() && now >= next_tick_) {
+    // Ticks owed: the one due at next_tick_ and every whole tick since (as TickUpTo counts).
+    const uint64_t owed = 1 + static_cast<uint64_t>((now - next_tick_) / options_.tick);
+    if (raft_->ticks() + owed >= raft_->lease_end_ticks()) {
+      MERIDIAN_PROBE("replica: lease read refused, the lease ends within the ticks owed");
+      return absl::UnavailableError("lease expired (ticks owed after a pause)");
+    }
+  }
+  MERIDIAN_CHECK(*read <= raft_->log().commit(), "a read index is committed");
+  if (term != nullptr) *term = raft_->term();
+  return read;
+}
+
 absl::StatusOr<raft::Index> Replica::ProposeAndWait(std::string data, io::Instant deadline,
                                                     WaitFor wait_for) {
   if (!failure_.ok()) return failure_;

@@ -173,6 +173,14 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // the index of its entry once appended; it is in force at once and committed once
   // membership_committed(). Errors are raft's (FailedPrecondition, InvalidArgument...).
   absl::StatusOr<raft::Index> ProposeConfChange(raft::ConfChange change, io::Instant deadline);
+  // Leader only: a linearizable read index under raft's check-quorum lease (Raft::LeaseRead), now,
+  // without a round trip: every entry committed anywhere is at or below it. The lease is counted
+  // in ticks, and the driver delivers the ticks a pause or a busy fiber made it miss only when it
+  // next runs; a lease that those owed ticks would end is refused here (Unavailable), so a leader
+  // resumed after a pause longer than its lease cannot serve from it before its driver has run.
+  // FailedPrecondition off the leader or after a fail-stop. Never suspends. `term`, if given,
+  // receives the term the lease is of (raft's own, which may be ahead of term()).
+  absl::StatusOr<raft::Index> LeaseRead(raft::Term* term = nullptr) const;
   // Leader only: hands leadership to the voter `target` (raft's TransferLeadership).
   absl::Status TransferLeadership(io::NodeId target, io::Instant deadline);
   // A leader's view of voter `voter` now: heard from, and caught up to the commit index, within
