@@ -1,0 +1,109 @@
+// core/replica's lease reads on the simulator (Replica::LeaseRead): the lease is counted in raft
+// ticks, and a driver stuck in a slow fsync delivers none, so the replica must count the ticks it
+// owes. Otherwise a lease would last as long as the stall, not its 90% of an election timeout.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "core/replica/replica.h"
+#include "sim/sim_disk.h"
+#include "tests/log/log_test_support.h"
+
+namespace meridian::tests::log {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+core::replica::ReplicaOptions SingleVoter(core::raft::PlantedBug bug) {
+  core::replica::ReplicaOptions options;
+  options.raft.id = SimNode::kNode;
+  options.raft.bootstrap.voters.insert(SimNode::kNode);
+  options.raft.planted_bug = bug;
+  return options;
+}
+
+struct Stall {
+  io::Duration proposal_took{};               // How long the stalled proposal waited.
+  std::optional<io::Duration> first_refusal;  // After the stall began; nullopt: never refused.
+  bool served_after = false;                  // A lease read served once the stall ended.
+};
+
+// A single voter's lease is renewed at each of its own ticks (its quorum is itself). Proposes
+// with every fsync slow (up to 3 s), samples LeaseRead every 5 ms until the proposal returns.
+Stall StallTheDriver(io::Runtime& rt, SimNode& node, core::replica::Replica& replica) {
+  node.disk().set_rates(
+      sim::DiskFaultRates{.slow_fsync_ppm = 1'000'000, .slow_fsync_max = seconds(3)});
+  auto done = std::make_shared<bool>(false);
+  rt.Spawn("proposer", [&replica, &rt, done] {
+    (void)replica.ProposeAndWait("stalled", rt.Now() + seconds(60));
+    *done = true;
+  });
+  Stall stall;
+  const io::Instant began = rt.Now();
+  while (!*done && rt.Now() - began < seconds(30)) {
+    if (!replica.LeaseRead().ok() && !stall.first_refusal.has_value()) {
+      stall.first_refusal = rt.Now() - began;
+    }
+    (void)rt.Sleep(milliseconds(5));
+  }
+  stall.proposal_took = rt.Now() - began;
+  node.disk().set_rates({});
+  for (int i = 0; i < 100 && !stall.served_after; i++) {
+    stall.served_after = replica.LeaseRead().ok();
+    (void)rt.Sleep(milliseconds(5));
+  }
+  return stall;
+}
+
+// Runs StallTheDriver until a stall lasts over a second (a slow fsync may be short); the first.
+std::optional<Stall> LongStall(core::raft::PlantedBug bug) {
+  SimNode node(20261206);
+  std::optional<Stall> found;
+  EXPECT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, SingleVoter(bug), nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    core::replica::Replica& replica = **opened;
+    for (int i = 0; i < 100 && replica.role() != core::raft::Role::kLeader; i++) {
+      (void)rt.Sleep(milliseconds(50));
+    }
+    ASSERT_TRUE(replica.ProposeAndWait("before", rt.Now() + seconds(5)).ok());
+    for (int i = 0; i < 100 && !replica.LeaseRead().ok(); i++) (void)rt.Sleep(milliseconds(5));
+    ASSERT_TRUE(replica.LeaseRead().ok()) << "a single voter that committed holds its lease";
+    for (int attempt = 0; attempt < 20 && !found.has_value(); attempt++) {
+      Stall stall = StallTheDriver(rt, node, replica);
+      if (stall.proposal_took > seconds(1)) found = stall;
+    }
+    replica.Shutdown();
+  }));
+  return found;
+}
+
+TEST(ReplicaLeaseRead, ALeaseEndsOnTimeWhileTheDriverIsStalled) {
+  const std::optional<Stall> stall = LongStall(core::raft::PlantedBug::kNone);
+  ASSERT_TRUE(stall.has_value()) << "no fsync stalled the driver for a second: nothing tested";
+  // The lease is 9 ticks of 10 ms; the stall begins once the proposer's sync starts (a few ms).
+  ASSERT_TRUE(stall->first_refusal.has_value())
+      << "lease reads were served through a stall of " << stall->proposal_took.count() << " ns";
+  EXPECT_LT(*stall->first_refusal, milliseconds(150));
+  EXPECT_GE(*stall->first_refusal, milliseconds(50)) << "the lease was cut short (90 ms measured)";
+  std::printf("stall of %ld ms: the first lease read refused after %ld ms\n",
+              static_cast<long>(stall->proposal_took / milliseconds(1)),
+              static_cast<long>(*stall->first_refusal / milliseconds(1)));
+  EXPECT_TRUE(stall->served_after) << "the lease came back once the driver ran again";
+}
+
+// The planted bug (core::raft::PlantedBug::kLeaseReadIgnoresOwedTicks) is what the test above
+// exists for: with it, the frozen ticks keep the lease valid for the whole stall.
+TEST(ReplicaLeaseRead, PlantedOwedTicksBugServesThroughTheStall) {
+  const std::optional<Stall> stall = LongStall(core::raft::PlantedBug::kLeaseReadIgnoresOwedTicks);
+  ASSERT_TRUE(stall.has_value());
+  EXPECT_FALSE(stall->first_refusal.has_value());
+}
+
+}  // namespace
+}  // namespace meridian::tests::log
