@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <memory>
 #include <tuple>
 
 #include "core/raft/testing/safety_checker.h"
@@ -55,6 +56,7 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     world_.Trace(node, fmt::format("raft leader of {}, log to {} (term {})", term.ToString(),
                                    log.last_index().ToString(), log.last_term().ToString()));
     checker_.OnLeader(node, term, log);
+    CheckStandingLeases(node);
   }
   void OnApply(io::NodeId node, const core::raft::Entry& entry) override {
     world_.Trace(node, fmt::format("raft applied {} of term {}", entry.index.ToString(),
@@ -117,6 +119,30 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     }
   }
   uint64_t lease_reads() const { return lease_reads_; }
+
+  // The replica `node` serves from now on (a restart opens a new one).
+  void Serving(io::NodeId node, const std::shared_ptr<core::replica::Replica>& replica) {
+    replicas_[node] = replica;
+  }
+  // The standing lease invariant, whenever a leader is published: no other replica that is up
+  // may hold a lease it could serve from now (Replica::LeaseRead, which counts the ticks a
+  // paused or stalled driver owes). Its lease, if valid, rests on voters that promised not to
+  // vote, so no later term could have elected `elected`.
+  void CheckStandingLeases(io::NodeId elected) {
+    for (const auto& [node, weak] : replicas_) {
+      std::shared_ptr<core::replica::Replica> replica = weak.lock();
+      if (node == elected || replica == nullptr || !world_.IsUp(node)) continue;
+      Term term;
+      if (!replica->LeaseRead(&term).ok()) continue;
+      if (term < checker_.newest_led_term() && lease_reports_.insert({0, node, term}).second) {
+        Violation(
+            fmt::format("lease-outlives-promise: {} holds a lease in {} as {} is elected "
+                        "for {}",
+                        node.ToString(), term.ToString(), elected.ToString(),
+                        checker_.newest_led_term().ToString()));
+      }
+    }
+  }
 
   size_t Invoke(std::string value) {
     ops_.push_back({std::move(value), ClientOp::Outcome::kPending, world_.Now()});
@@ -219,6 +245,7 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   uint64_t leaders_elected_ = 0;
   uint64_t lease_reads_ = 0;
   absl::btree_set<std::tuple<int, io::NodeId, Term>> lease_reports_;  // (check, leader, term).
+  absl::btree_map<io::NodeId, std::weak_ptr<core::replica::Replica>> replicas_;
 };
 
 std::vector<uint8_t> Bytes(std::string_view text) { return {text.begin(), text.end()}; }
@@ -256,6 +283,7 @@ void RunServer(io::Runtime& rt, RaftObserver& observer, core::replica::ReplicaOp
     return;
   }
   std::shared_ptr<core::replica::Replica> replica = *opened;
+  observer.Serving(rt.node(), replica);
   rt.Spawn("dispatch", [&rt, &observer, replica, group = options.group] {
     while (true) {
       absl::StatusOr<io::PeerMessage> message = rt.network().Receive(io::Instant::Infinite());

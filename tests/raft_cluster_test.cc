@@ -282,12 +282,13 @@ TEST(RaftClusterPlantedBugs, ElectionSafetyCheckFiresOnForgetToPersistVote) {
 // Lease reads through the whole stack (issue 17 item 2): each client also reads through
 // Replica::LeaseRead every 5-20 ms, and the observer judges each read as it is served (no later
 // term has had a leader; the index covers everything applied anywhere) and, at the end, against
-// the writes acknowledged before it. Measured at the commit that added them (seeds 1-1000, 30 s
-// phases): read-after-expiry first at seed 10 (11 of 1000; 5 replicas: 32, 15 of 1000); the
-// replica's own owed-ticks bug at 6 (82 of 1000; 5 replicas: 38, 124); lease-from-ack-receipt
-// only on 5 replicas (first at 32, 1 of 300). Not caught in 300 seeds on 3 or 5 replicas:
-// lease-read-during-transfer (this runner never transfers) and lease-ends-on-any-higher-term;
-// the pure harness catches those (core/raft/README.md).
+// the writes acknowledged before it; and whenever a leader is published, no other replica that
+// is up may hold a lease it could serve from (the standing lease invariant). Measured at the
+// commit that added them (seeds 1-1000, 30 s phases, opt): read-after-expiry first at seed 10
+// (18 of 1000; 5 replicas: 32, 31 of 1000); the replica's own owed-ticks bug at 6 (122; 5
+// replicas: 27, 160); lease-from-ack-receipt at 437 (3; 5 replicas: 32, 3). Not caught in 300
+// seeds on 3 or 5 replicas: lease-read-during-transfer (this runner never transfers) and
+// lease-ends-on-any-higher-term; the pure harness catches those (core/raft/README.md).
 TEST(RaftClusterPlantedBugs, LeaseReadAfterExpiry) {
   ExpectCaught(core::raft::PlantedBug::kLeaseReadAfterExpiry, 3, 100);
 }
@@ -312,7 +313,8 @@ TEST(RaftClusterLeaseReads, EachCheckFires) {
     return std::any_of(result.violations.begin(), result.violations.end(),
                        [&](const std::string& v) { return v.find(what) != std::string::npos; });
   };
-  EXPECT_TRUE(fired("lease-outlives-promise: n")) << "the served-at-once term check";
+  EXPECT_TRUE(fired("as n1 is elected for")) << "the standing check at each election";
+  EXPECT_TRUE(fired("served a lease read in")) << "the served-at-once term check";
   EXPECT_TRUE(fired("is applied (so committed)")) << "the served-at-once index check";
   EXPECT_TRUE(fired("stale-lease-read: a read invoked at")) << "the history check";
   uint64_t reads = 0;
