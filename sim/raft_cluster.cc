@@ -208,9 +208,11 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   }
 
   uint64_t leaders_elected() const { return leaders_elected_; }
+  // Proposals only (the run's ops counts); lease reads are counted by lease_reads().
   uint64_t count(ClientOp::Outcome outcome) const {
-    return static_cast<uint64_t>(std::count_if(
-        ops_.begin(), ops_.end(), [&](const ClientOp& op) { return op.outcome == outcome; }));
+    return static_cast<uint64_t>(std::count_if(ops_.begin(), ops_.end(), [&](const ClientOp& op) {
+      return op.outcome == outcome && !op.value.empty();
+    }));
   }
   uint64_t max_acknowledged_index() const {
     uint64_t best = 0;
