@@ -105,13 +105,14 @@ class RaftObserver final : public core::replica::ReplicaObserver {
                  fmt::format("raft lease read at {} in {}", index.ToString(), term.ToString()));
     const Term newest = checker_.newest_led_term();
     // Each check reports a leader's term once (the reads after the first say nothing new).
-    if (newest > term && lease_reports_.insert({1, node, term}).second) {
+    if (newest > term && lease_reports_.insert({LeaseCheck::kServedTerm, node, term}).second) {
       Violation(fmt::format("lease-outlives-promise: {} served a lease read in {} but {} led {}",
                             node.ToString(), term.ToString(),
                             checker_.leaders().at(newest).ToString(), newest.ToString()));
     }
     const uint64_t applied = max_applied_index();
-    if (index.value() < applied && lease_reports_.insert({2, node, term}).second) {
+    if (index.value() < applied &&
+        lease_reports_.insert({LeaseCheck::kServedIndex, node, term}).second) {
       Violation(
           fmt::format("stale-lease-read: {} served a lease read at {} in {} but {} is "
                       "applied (so committed)",
@@ -134,7 +135,8 @@ class RaftObserver final : public core::replica::ReplicaObserver {
       if (node == elected || replica == nullptr || !world_.IsUp(node)) continue;
       Term term;
       if (!replica->LeaseRead(&term).ok()) continue;
-      if (term < checker_.newest_led_term() && lease_reports_.insert({0, node, term}).second) {
+      if (term < checker_.newest_led_term() &&
+          lease_reports_.insert({LeaseCheck::kStanding, node, term}).second) {
         Violation(
             fmt::format("lease-outlives-promise: {} holds a lease in {} as {} is elected "
                         "for {}",
@@ -246,7 +248,9 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   std::vector<std::string> violations_;
   uint64_t leaders_elected_ = 0;
   uint64_t lease_reads_ = 0;
-  absl::btree_set<std::tuple<int, io::NodeId, Term>> lease_reports_;  // (check, leader, term).
+  // Each lease check reports a leader's term once: (check, leader, term) already reported.
+  enum class LeaseCheck : uint8_t { kStanding, kServedTerm, kServedIndex };
+  absl::btree_set<std::tuple<LeaseCheck, io::NodeId, Term>> lease_reports_;
   absl::btree_map<io::NodeId, std::weak_ptr<core::replica::Replica>> replicas_;
 };
 
