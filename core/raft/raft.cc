@@ -475,7 +475,12 @@ bool Raft::StepTerm(const Message& m) {
     if (m.type == MessageType::kPreVoteResponse && !m.reject) return true;
     const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
                              m.type == MessageType::kSnapshot || m.type == MessageType::kTimeoutNow;
-    if (!from_leader && role_ == Role::kFollower &&
+    // A transfer's vote request speaks for our leader, who asked for it with TimeoutNow and
+    // revoked its lease when it did (SendTimeoutNow): following it breaks no promise. Ignoring it
+    // left a handover without the old leader's vote (5 voters, or the old leader unreachable)
+    // to fail; raft_paper_test Dissertation3_10.
+    const bool transfer_vote = vote_request && m.campaign == Campaign::kTransfer;
+    if (!from_leader && !transfer_vote && role_ == Role::kFollower &&
         options_.planted_bug != PlantedBug::kLeaseEndsOnAnyHigherTerm && InLease()) {
       // A follower inside a lease promised its leader not to vote for an election timeout.
       // Moving to a higher term with no leader would end that promise early (InLease needs a

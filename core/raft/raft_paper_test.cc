@@ -446,6 +446,60 @@ TEST(Dissertation3_10, LeadershipTransferSendsTimeoutNowAndTheTargetWins) {
   EXPECT_EQ(net.node(1).role(), Role::kFollower);
 }
 
+// With check-quorum the followers sit inside their leader's lease; a transfer's vote requests
+// must still move them to the new term (the old leader revoked its lease when it sent
+// TimeoutNow). Five voters need two followers' votes besides the old leader's.
+TEST(Dissertation3_10, ATransferWinsOverFollowersInsideALease) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.check_quorum = CheckQuorum::kOn;
+  options.pre_vote = PreVote::kOn;
+  TestNet net(5, options);
+  const uint32_t leader = net.ElectAny();
+  ASSERT_NE(leader, 0u);
+  net.TickAll(options.heartbeat_interval_ticks);  // Every follower has heard its leader.
+  net.DeliverAll();
+  const uint32_t target = leader % 5 + 1;
+  ASSERT_TRUE(net.node(leader).TransferLeadership(NodeId(target)).ok());
+  net.DeliverAll();
+  EXPECT_EQ(net.node(target).role(), Role::kLeader);
+  EXPECT_EQ(net.node(leader).role(), Role::kFollower);
+}
+
+// The same with the old leader unreachable once it sent TimeoutNow (meridian-sim --workload=raft
+// --transfers=on: every handover whose old leader stopped hearing its peers failed): the target
+// must win with the other follower's vote alone.
+TEST(Dissertation3_10, ATransferWinsWithoutTheOldLeadersVote) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.check_quorum = CheckQuorum::kOn;
+  options.pre_vote = PreVote::kOn;
+  TestNet net(3, options);
+  const uint32_t leader = net.ElectAny();
+  ASSERT_NE(leader, 0u);
+  net.TickAll(options.heartbeat_interval_ticks);
+  net.DeliverAll();
+  ASSERT_TRUE(net.node(leader).LeaseRead().ok());
+  const uint32_t target = leader % 3 + 1;
+  const uint32_t other = target % 3 + 1;
+  ASSERT_TRUE(net.node(leader).TransferLeadership(NodeId(target)).ok());
+  const std::vector<Message> timeout_now = OfType(net.Flush(), MessageType::kTimeoutNow);
+  ASSERT_EQ(timeout_now.size(), 1u);
+  net.DropQueued();
+  net.node(target).Step(timeout_now[0]);
+  std::vector<Message> votes = OfType(net.Flush(), MessageType::kVote);
+  net.DropQueued();
+  std::erase_if(votes, [&](const Message& m) { return m.to != NodeId(other); });
+  ASSERT_EQ(votes.size(), 1u);
+  net.node(other).Step(votes[0]);
+  const std::vector<Message> granted = OfType(net.Flush(), MessageType::kVoteResponse);
+  net.DropQueued();
+  ASSERT_EQ(granted.size(), 1u) << "a follower in a lease answers a transfer's vote request";
+  EXPECT_FALSE(granted[0].reject);
+  net.node(target).Step(granted[0]);
+  EXPECT_EQ(net.node(target).role(), Role::kLeader);
+  EXPECT_EQ(net.node(leader).role(), Role::kLeader) << "the old leader has heard nothing yet";
+  EXPECT_FALSE(net.node(leader).LeaseRead().ok()) << "but it revoked its lease with TimeoutNow";
+}
+
 TEST(Dissertation6_2, CheckQuorumMakesAnIsolatedLeaderStepDown) {
   RaftOptions options = TestNet::DefaultOptions();
   options.check_quorum = CheckQuorum::kOn;
