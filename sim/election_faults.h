@@ -83,6 +83,8 @@ class ElectionFaults {
   // (0: kept down until Restart or the heal). A non-zero `generation` cancels it if the figure8
   // episode has moved on by then.
   void CrashFor(io::NodeId node, io::Duration after, io::Duration down, uint64_t generation = 0);
+  // Starts `node` again (in a world event, now) unless it is up, the nemesis has healed, or it
+  // is lost for good.
   void Restart(io::NodeId node);
   std::function<void(io::NodeId)> on_vote_restart_crash_;
   void SlowFsyncs(io::NodeId node, bool slow);
