@@ -49,6 +49,12 @@ ABSL_FLAG(uint32_t, replicas, 3, "Raft workload: replicas of the group (1-5).");
 ABSL_FLAG(std::string, election_faults, "seed",
           "Raft workload: targeted election schedule on top of the swarm (sim/election_faults.h):"
           " seed (the seed picks vote_restart or figure8), none, vote_restart, figure8.");
+ABSL_FLAG(std::string, transfers, "seed",
+          "Raft workload: leadership transfers requested by an operator during the fault phase "
+          "(seed: half of the seeds, on, off)");
+ABSL_FLAG(std::string, slow_acks, "seed",
+          "Raft workload: the leader's acknowledgements slowed, then the leader muted "
+          "(sim/leader_faults.h; seed: half of the seeds, on, off)");
 ABSL_FLAG(bool, damage_at_rest, false,
           "Raft workload: stop replicas in turn, flip a bit of their synced log at rest, restart "
           "them; voters crashed by vote_restart may lose their hard state.");
@@ -195,6 +201,18 @@ std::string BugFromFlags(SimulationOptions* options) {
   return "";
 }
 
+// "seed" (unset: the seed decides), "on" or "off"; false for anything else.
+bool ParseSeedOnOff(const std::string& text, std::optional<bool>* value) {
+  if (text == "seed") {
+    value->reset();
+  } else if (text == "on" || text == "off") {
+    *value = text == "on";
+  } else {
+    return false;
+  }
+  return true;
+}
+
 // The raft workload's flags, and the broker-only flags it refuses; an error message or "".
 std::string RaftOptionsFromFlags(SimulationOptions* options) {
   if (!absl::GetFlag(FLAGS_scenario).empty()) {
@@ -211,6 +229,12 @@ std::string RaftOptionsFromFlags(SimulationOptions* options) {
   options->raft_replicas = absl::GetFlag(FLAGS_replicas);
   if (options->raft_replicas < 1 || options->raft_replicas > 5) return "--replicas must be 1 to 5";
   options->raft_damage_at_rest = absl::GetFlag(FLAGS_damage_at_rest);
+  if (!ParseSeedOnOff(absl::GetFlag(FLAGS_transfers), &options->raft_transfers)) {
+    return "--transfers must be seed, on or off";
+  }
+  if (!ParseSeedOnOff(absl::GetFlag(FLAGS_slow_acks), &options->raft_slow_acks)) {
+    return "--slow_acks must be seed, on or off";
+  }
   const std::string election = absl::GetFlag(FLAGS_election_faults);
   ElectionSchedule schedule;
   if (election == "seed") {
@@ -280,8 +304,10 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   if (options->workload == "raft") {
     if (std::string error = RaftOptionsFromFlags(options); !error.empty()) return error;
   } else if (absl::GetFlag(FLAGS_replicas) != 3 || absl::GetFlag(FLAGS_election_faults) != "seed" ||
-             absl::GetFlag(FLAGS_damage_at_rest)) {
-    return "--replicas, --election_faults and --damage_at_rest are for the raft workload";
+             absl::GetFlag(FLAGS_damage_at_rest) || absl::GetFlag(FLAGS_transfers) != "seed" ||
+             absl::GetFlag(FLAGS_slow_acks) != "seed") {
+    return "--replicas, --election_faults, --damage_at_rest, --transfers and --slow_acks are for "
+           "the raft workload";
   }
   if (std::string error = BugFromFlags(options); !error.empty()) return error;
   for (const std::string& name : SplitCommas(absl::GetFlag(FLAGS_kinds))) {

@@ -13,6 +13,7 @@
 #include "io/frame.h"
 #include "io/probe.h"
 #include "sim/fault_atlas.h"
+#include "sim/leader_faults.h"
 #include "sim/sim_disk.h"
 #include "sim/world.h"
 
@@ -27,6 +28,8 @@ using std::chrono::seconds;
 constexpr uint16_t kClientPort = 7000;
 constexpr io::Duration kLivenessWindow = seconds(20);
 constexpr io::Duration kAuditLimit = seconds(60);
+// A transfer counts as won when its target is the next leader elected, within this long.
+constexpr io::Duration kHandoverWindow = seconds(2);
 const std::vector<std::string> kRegions = {"us-east", "eu-west", "ap-south"};
 
 struct ClientOp {
@@ -53,6 +56,12 @@ class RaftObserver final : public core::replica::ReplicaObserver {
 
   void OnLeader(io::NodeId node, Term term, const core::raft::RaftLog& log) override {
     leaders_elected_++;
+    if (transfer_target_ == node && world_.Now() - transfer_requested_ <= kHandoverWindow) {
+      transfers_won_++;
+      transfers_won_deaf_ += transfer_deaf_ ? 1 : 0;
+    }
+    transfer_target_ = io::NodeId();
+    transfer_deaf_ = false;
     world_.Trace(node, fmt::format("raft leader of {}, log to {} (term {})", term.ToString(),
                                    log.last_index().ToString(), log.last_term().ToString()));
     checker_.OnLeader(node, term, log);
@@ -79,8 +88,12 @@ class RaftObserver final : public core::replica::ReplicaObserver {
                                message.commit.ToString(), message.reject ? " reject" : ""));
     }
     if (election_faults_ != nullptr) election_faults_->OnDeliver(node, message);
+    if (transfer_faults_ != nullptr && transfer_faults_->OnDeliver(node, message)) {
+      transfer_deaf_ = true;
+    }
   }
   void set_election_faults(ElectionFaults* faults) { election_faults_ = faults; }
+  void set_transfer_faults(TransferFaults* faults) { transfer_faults_ = faults; }
   void OnFailStop(io::NodeId node, const absl::Status& why) override {
     Violation(fmt::format("{} fail-stopped: {}", node.ToString(), why.ToString()));
   }
@@ -120,10 +133,36 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     }
   }
   uint64_t lease_reads() const { return lease_reads_; }
+  // `leader` accepted a request to hand leadership to `transferee` (Replica::TransferLeadership).
+  void OnTransfer(io::NodeId leader, io::NodeId transferee) {
+    transfers_++;
+    transfer_target_ = transferee;
+    transfer_requested_ = world_.Now();
+    transfer_deaf_ = false;
+    world_.Trace(leader, fmt::format("raft transfer to {} requested", transferee.ToString()));
+  }
+  uint64_t transfers() const { return transfers_; }
+  // Transfers whose target was the next leader elected, within kHandoverWindow of the request.
+  uint64_t transfers_won() const { return transfers_won_; }
+  uint64_t transfers_won_deaf() const { return transfers_won_deaf_; }  // Old leader deaf.
 
   // The replica `node` serves from now on (a restart opens a new one).
   void Serving(io::NodeId node, const std::shared_ptr<core::replica::Replica>& replica) {
     replicas_[node] = replica;
+  }
+  // The replica that leads now: up, and leader of the newest term any up replica leads in.
+  io::NodeId LeaderNow() const {
+    io::NodeId leader;
+    Term newest;
+    for (const auto& [node, weak] : replicas_) {
+      std::shared_ptr<core::replica::Replica> replica = weak.lock();
+      if (replica == nullptr || !world_.IsUp(node)) continue;
+      if (replica->role() == core::raft::Role::kLeader && replica->term() > newest) {
+        leader = node;
+        newest = replica->term();
+      }
+    }
+    return leader;
   }
   // The standing lease invariant, whenever a leader is published: no other replica that is up
   // may hold a lease it could serve from now (Replica::LeaseRead, which counts the ticks a
@@ -240,6 +279,7 @@ class RaftObserver final : public core::replica::ReplicaObserver {
  private:
   World& world_;
   ElectionFaults* election_faults_ = nullptr;
+  TransferFaults* transfer_faults_ = nullptr;
   // Also what the group applied at each index (the audit compares acknowledged values to it).
   core::raft::testing::SafetyChecker checker_;
   absl::btree_map<io::NodeId, uint64_t> applied_since_audit_;
@@ -248,6 +288,12 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   std::vector<std::string> violations_;
   uint64_t leaders_elected_ = 0;
   uint64_t lease_reads_ = 0;
+  uint64_t transfers_ = 0;
+  uint64_t transfers_won_ = 0;
+  uint64_t transfers_won_deaf_ = 0;
+  bool transfer_deaf_ = false;  // TransferFaults made the newest transfer's old leader deaf.
+  io::NodeId transfer_target_;  // Of the newest transfer, until the next election.
+  io::Instant transfer_requested_;
   // Each lease check reports a leader's term once: (check, leader, term) already reported.
   enum class LeaseCheck : uint8_t { kStanding, kServedTerm, kServedIndex };
   absl::btree_set<std::tuple<LeaseCheck, io::NodeId, Term>> lease_reports_;
@@ -258,9 +304,21 @@ std::vector<uint8_t> Bytes(std::string_view text) { return {text.begin(), text.e
 
 std::string Serve(core::replica::Replica& replica, io::Runtime& rt, RaftObserver& observer,
                   const std::string& request) {
-  if (request != "R" && request.rfind("P ", 0) != 0) return "FAIL bad request";
+  uint64_t transferee = 0;
+  const bool transfer = std::sscanf(request.c_str(), "T %lu", &transferee) == 1;
+  if (transfer && (transferee == 0 || transferee > core::raft::kVotersMax)) {
+    return "FAIL bad transfer target";
+  }
+  if (request != "R" && request.rfind("P ", 0) != 0 && !transfer) return "FAIL bad request";
   if (replica.role() != core::raft::Role::kLeader) {
     return fmt::format("NOTLEADER {}", replica.leader().value());
+  }
+  if (transfer) {
+    const absl::Status status = replica.TransferLeadership(
+        io::NodeId(static_cast<uint32_t>(transferee)), rt.Now() + seconds(1));
+    if (!status.ok()) return "FAIL " + status.ToString();
+    observer.OnTransfer(rt.node(), io::NodeId(static_cast<uint32_t>(transferee)));
+    return "OK 0";
   }
   if (request == "R") {
     Term term;
@@ -418,6 +476,30 @@ void RunReader(io::Runtime& rt, RaftObserver& observer, const std::vector<io::Ad
   });
 }
 
+// See RaftSimOptions::transfers. An operator on a client node asks the leader it knows to hand
+// leadership to another server of its choice ("T n"), every 0.2-2 s until `until`.
+void RunTransfers(io::Runtime& rt, const std::vector<io::Address>& servers, io::Instant until) {
+  io::Random random = rt.random().Fork("transfers");  // The node's other draws stay the same.
+  ClientLoop(rt, random, servers, [&](io::Stream& stream, io::FrameReader& reader, size_t target) {
+    std::optional<size_t> next;
+    if (rt.Now() >= until) {  // The fault phase is over: transfers end with it.
+      if (!rt.Sleep(io::Duration(std::chrono::hours(24))).ok()) next = target;
+      return next;
+    }
+    size_t transferee = random.Below(servers.size() - 1);
+    if (transferee >= target) transferee++;  // Any server but the one asked.
+    const std::string request = fmt::format("T {}", transferee + 1);
+    if (!io::WriteFrame(stream, Bytes(request), rt.Now() + seconds(2)).ok()) return next = target;
+    absl::StatusOr<std::vector<uint8_t>> reply = reader.Read(rt.Now() + seconds(5));
+    if (!reply.ok()) return next = target;
+    const std::string text(reply->begin(), reply->end());
+    if (text.rfind("NOTLEADER", 0) == 0) return next = NextTarget(random, text, servers.size());
+    // Done or refused (a transfer in progress, a target that is not a voter): wait either way.
+    if (!rt.Sleep(milliseconds(random.Between(200, 2000))).ok()) next = target;
+    return next;
+  });
+}
+
 // See RaftSimOptions::damage_at_rest. Each event runs only if its replica is up; the replica
 // restarts 0.2-2 s later from the damaged disk (core/log's recovery cuts the log at the flip).
 void ScheduleDamageAtRest(World& world, const std::vector<io::NodeId>& servers, io::Random random,
@@ -466,6 +548,8 @@ SimulationOptions RaftAsSimulationOptions(const RaftSimOptions& options) {
   simulation.raft_bug = options.bug;
   simulation.election_schedule = options.election_schedule;
   simulation.raft_damage_at_rest = options.damage_at_rest;
+  simulation.raft_transfers = options.transfers;
+  simulation.raft_slow_acks = options.slow_acks;
   return simulation;
 }
 
@@ -485,6 +569,8 @@ SimulationResult RunRaftWorkload(const SimulationOptions& options,
                       .bug = options.raft_bug,
                       .damage_at_rest = options.raft_damage_at_rest,
                       .election_schedule = options.election_schedule,
+                      .transfers = options.raft_transfers,
+                      .slow_acks = options.raft_slow_acks,
                       .only_kinds = options.only_kinds,
                       .keep_faults = options.keep_faults,
                       .trace = trace_sink};
@@ -505,12 +591,14 @@ SimulationResult RunRaftWorkload(const SimulationOptions& options,
   result.schedule = run.schedule;
   result.schedule_generated = run.schedule_generated;
   result.probes = io::probe::Snapshot();
-  result.raft = RaftReport{.replicas = raft.replicas,
-                           .bug = core::raft::PlantedBugName(raft.bug),
-                           .election_faults = ElectionScheduleName(run.election_schedule),
-                           .election_episodes = run.election_episodes,
-                           .leaders_elected = run.leaders_elected,
-                           .replication_window = run.replication_window};
+  result.raft =
+      RaftReport{.replicas = raft.replicas,
+                 .bug = core::raft::PlantedBugName(raft.bug),
+                 .election_faults = ElectionScheduleName(run.election_schedule),
+                 .election_episodes = run.election_episodes,
+                 .leaders_elected = run.leaders_elected,
+                 .replication_window = run.replication_window,
+                 .transfers = run.transfers_on ? std::optional(run.transfers) : std::nullopt};
   return result;
 }
 
@@ -577,14 +665,25 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
                     RunServer(rt, observer, replica_options, address);
                   });
   }
+  // Its own fork: the seeds without transfers run as they did before transfers existed.
+  io::Random transfer_random = root.Fork("raft-transfer");
+  result.transfers_on =
+      options.faults && options.replicas > 1 &&
+      (options.transfers.has_value() ? *options.transfers : transfer_random.Chance(1, 2));
+  const io::Instant healed_at = world.Now() + options.fault_phase;
   for (uint32_t c = 0; c < options.clients; c++) {
     const io::NodeId node(options.replicas + 1 + c);
-    world.AddNode(node, fmt::format("client{}", c), {kRegions[0], kRegions[0] + "-client"},
-                  [&observer, &addresses, c](io::Runtime& rt) {
-                    rt.Spawn("reader",
-                             [&rt, &observer, &addresses] { RunReader(rt, observer, addresses); });
-                    RunClient(rt, observer, c, addresses);
-                  });
+    const bool operator_here = c == 0 && result.transfers_on;
+    world.AddNode(
+        node, fmt::format("client{}", c), {kRegions[0], kRegions[0] + "-client"},
+        [&observer, &addresses, c, operator_here, healed_at](io::Runtime& rt) {
+          rt.Spawn("reader", [&rt, &observer, &addresses] { RunReader(rt, observer, addresses); });
+          if (operator_here) {
+            rt.Spawn("transfers",
+                     [&rt, &addresses, healed_at] { RunTransfers(rt, addresses, healed_at); });
+          }
+          RunClient(rt, observer, c, addresses);
+        });
   }
   FaultAtlas atlas;
   Nemesis nemesis(world, targets, atlas);
@@ -593,7 +692,6 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
     ScheduleDamageAtRest(world, targets.servers, root.Fork("raft-damage"), atlas,
                          options.fault_phase);
   }
-  const io::Instant healed_at = world.Now() + options.fault_phase;
   // Its own fork: the swarm's choices and schedule stay what they were without it.
   io::Random election_random = root.Fork("raft-election");
   result.election_schedule = !options.faults ? ElectionSchedule::kNone
@@ -603,6 +701,20 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   ElectionFaults election_faults(world, nemesis, targets.servers, result.election_schedule,
                                  election_random.Fork("episodes"), healed_at);
   observer.set_election_faults(&election_faults);
+  std::optional<TransferFaults> transfer_faults;
+  if (result.transfers_on) {
+    transfer_faults.emplace(world, targets.servers, transfer_random.Fork("faults"), healed_at);
+    observer.set_transfer_faults(&*transfer_faults);
+  }
+  std::optional<SlowAcks> slow_acks;
+  io::Random slow_acks_random = root.Fork("raft-slow-acks");
+  result.slow_acks_on =
+      options.faults && options.replicas > 1 &&
+      (options.slow_acks.has_value() ? *options.slow_acks : slow_acks_random.Chance(1, 2));
+  if (result.slow_acks_on) {
+    slow_acks.emplace(world, targets.servers, slow_acks_random.Fork("episodes"), healed_at,
+                      [&observer] { return observer.LeaderNow(); });
+  }
   io::Random lose_random = root.Fork("raft-lose-hard-state");
   const bool region_lost_for_good =
       std::any_of(result.schedule.begin(), result.schedule.end(), [](const FaultEvent& event) {
@@ -647,6 +759,9 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   result.virtual_s = static_cast<double>(world.Now().nanos()) / 1e9;
   result.leaders_elected = observer.leaders_elected();
   result.lease_reads = observer.lease_reads();
+  result.transfers = observer.transfers();
+  result.transfers_won = observer.transfers_won();
+  result.transfers_won_deaf = observer.transfers_won_deaf();
   result.ops_ok = observer.count(ClientOp::Outcome::kOk);
   result.ops_fail = observer.count(ClientOp::Outcome::kFail);
   result.ops_info =
@@ -656,6 +771,8 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   result.faults = world.faults_injected();
   result.election_episodes = election_faults.episodes();
   observer.set_election_faults(nullptr);
+  observer.set_transfer_faults(nullptr);
+  result.transfer_episodes = transfer_faults.has_value() ? transfer_faults->episodes() : 0;
   return result;
 }
 

@@ -51,6 +51,17 @@ struct RaftSimOptions {
   // Targeted election faults (sim/election_faults.h) on top of the swarm's; empty: the seed
   // picks vote_restart or figure8. Off with `faults`.
   std::optional<ElectionSchedule> election_schedule;
+  // Leadership transfers under the nemesis (issue 17): an operator on the first client node
+  // asks the leader, every 0.2-2 s of the fault phase, to hand leadership to another server.
+  // Transfer elections skip the voters' leases (the old leader revoked its own when it sent
+  // TimeoutNow), so these runs test that a leader stops serving lease reads once it starts a
+  // handover. Unset: half of the seeds, from their own fork. Off with `faults`, and for one
+  // replica.
+  std::optional<bool> transfers;
+  // Slow acknowledgements, then a mute leader (sim/leader_faults.h SlowAcks): the attack on a
+  // lease dated from when acknowledgements arrive. Unset: half of the seeds, from their own
+  // fork. Off with `faults`, and for one replica.
+  std::optional<bool> slow_acks;
   // Empty: the seed turns each kind of RaftSimFaultKinds() on with probability 1/2. Otherwise
   // exactly these kinds (meridian-sim --kinds).
   absl::btree_set<FaultKind> only_kinds;
@@ -76,7 +87,13 @@ struct RaftSimResult {
   uint64_t ops_ok = 0;
   uint64_t ops_fail = 0;
   uint64_t ops_info = 0;
-  uint64_t lease_reads = 0;  // Served (Replica::LeaseRead succeeded); each checked at once.
+  uint64_t lease_reads = 0;         // Served (Replica::LeaseRead succeeded); each checked at once.
+  bool transfers_on = false;        // What RaftSimOptions::transfers resolved to.
+  bool slow_acks_on = false;        // What RaftSimOptions::slow_acks resolved to.
+  uint64_t transfers = 0;           // Transfers a leader accepted (Replica::TransferLeadership ok).
+  uint64_t transfers_won = 0;       // Of those, the target was the next leader, within 2 s.
+  uint64_t transfer_episodes = 0;   // Old leaders made deaf at a handover (TransferFaults).
+  uint64_t transfers_won_deaf = 0;  // Transfers won with the old leader deaf.
   uint64_t max_applied_index = 0;
   std::vector<int64_t> commit_latencies_ns;  // Of every acknowledged proposal, virtual time.
   absl::btree_map<std::string, uint64_t> faults;

@@ -218,9 +218,24 @@ io::Instant SimNetwork::ClogEnd(io::NodeId from, io::NodeId to) const {
   return it == clogged_until_.end() ? io::Instant() : it->second;
 }
 
+void SimNetwork::Slow(io::NodeId from, io::NodeId to, io::Duration extra) {
+  MERIDIAN_CHECK(extra.count() >= 0);
+  if (extra.count() == 0) {
+    slowed_.erase({from, to});
+  } else {
+    slowed_[{from, to}] = extra;
+  }
+}
+
+io::Duration SimNetwork::SlowExtra(io::NodeId from, io::NodeId to) const {
+  auto it = slowed_.find({from, to});
+  return it == slowed_.end() ? io::Duration(0) : it->second;
+}
+
 void SimNetwork::HealAll() {
   blocked_.clear();
   clogged_until_.clear();
+  slowed_.clear();
 }
 
 void SimNetwork::Deliver(io::NodeId from, io::NodeId to, std::vector<uint8_t> payload) {
@@ -245,8 +260,8 @@ void SimNetwork::Deliver(io::NodeId from, io::NodeId to, std::vector<uint8_t> pa
 
 void SimNetwork::ScheduleDelivery(io::NodeId from, io::NodeId to, std::vector<uint8_t> payload,
                                   const char* kind) {
-  const io::Instant at =
-      std::max(world_.Now() + Latency(from, to, payload.size()), ClogEnd(from, to));
+  const io::Instant at = std::max(
+      world_.Now() + Latency(from, to, payload.size()) + SlowExtra(from, to), ClogEnd(from, to));
   world_.Schedule(at, to, kind, [this, from, to, payload = std::move(payload)]() mutable {
     SimRuntime* runtime = world_.runtime(to);
     if (runtime == nullptr || !runtime->endpoint().Enqueue({from, std::move(payload)})) {

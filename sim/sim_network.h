@@ -55,6 +55,10 @@ class SimNetwork {
   void Clog(io::NodeId from, io::NodeId to, io::Instant until);
   // When a message sent now on from->to may arrive at the earliest (clogs).
   io::Instant ClogEnd(io::NodeId from, io::NodeId to) const;
+  // A slow link in one direction: every message sent on from->to from now on takes `extra`
+  // longer than its latency (0: back to normal). Unlike a clog, each message keeps its own delay.
+  void Slow(io::NodeId from, io::NodeId to, io::Duration extra);
+  io::Duration SlowExtra(io::NodeId from, io::NodeId to) const;
   void HealAll();
   size_t blocked_links() const { return blocked_.size(); }
   // Resets one live stream chosen by the world's Random. False if there is none.
@@ -81,6 +85,7 @@ class SimNetwork {
   NetworkFaultRates rates_;
   absl::btree_set<std::pair<io::NodeId, io::NodeId>> blocked_;
   absl::btree_map<std::pair<io::NodeId, io::NodeId>, io::Instant> clogged_until_;
+  absl::btree_map<std::pair<io::NodeId, io::NodeId>, io::Duration> slowed_;
   absl::btree_map<io::Address, SimListener*> listeners_;
   absl::btree_map<uint64_t, SimStream*> streams_;
   uint64_t next_stream_id_ = 1;

@@ -113,6 +113,10 @@ std::string RaftFlags(const SimulationOptions& options) {
   if (options.election_schedule.has_value())
     flags += fmt::format(" --election_faults={}", ElectionScheduleName(*options.election_schedule));
   if (options.raft_damage_at_rest) flags += " --damage_at_rest";
+  if (options.raft_transfers.has_value())
+    flags += fmt::format(" --transfers={}", *options.raft_transfers ? "on" : "off");
+  if (options.raft_slow_acks.has_value())
+    flags += fmt::format(" --slow_acks={}", *options.raft_slow_acks ? "on" : "off");
   return flags;
 }
 
@@ -220,9 +224,11 @@ std::string RaftJson(const SimulationResult& result) {
   const RaftReport& raft = *result.raft;
   return fmt::format(
       "\"raft\":{{\"replicas\":{},\"bug\":\"{}\",\"election_faults\":\"{}\","
-      "\"election_episodes\":{},\"leaders_elected\":{},\"replication_window\":{}}},",
+      "\"election_episodes\":{},\"leaders_elected\":{},\"replication_window\":{},"
+      "\"transfers\":{}}},",
       raft.replicas, JsonEscape(raft.bug), JsonEscape(raft.election_faults), raft.election_episodes,
-      raft.leaders_elected, raft.replication_window);
+      raft.leaders_elected, raft.replication_window,
+      raft.transfers.has_value() ? std::to_string(*raft.transfers) : "null");
 }
 
 std::string ResultJson(const SimulationResult& result, double wall_s, const std::string& repro) {

@@ -123,7 +123,7 @@ TEST(Report, JsonLineHasEveryPromisedFieldForEveryWorkload) {
              {"\"seed\":5", "\"scenario\":\"raft-3\"", "\"workload\":\"raft\"",
               "\"events\":", "\"trace_hash\":", "\"faults\":", "\"ops\":{\"ok\":",
               "\"raft\":{\"replicas\":3,\"bug\":\"forget-to-persist-vote\",\"election_faults\":",
-              "\"replication_window\":",
+              "\"replication_window\":", "\"transfers\":",
               "\"repro\":\"bazel run //sim:meridian-sim -- --seed=5 --workload=raft --duration=20 "
               "--heal=20 --replicas=3 --bug=forget-to-persist-vote\""});
   EXPECT_EQ(JsonEscape("a\"b\\c\n"), "a\\\"b\\\\c\\n");
