@@ -259,7 +259,7 @@ TEST(RaftCluster, DamageAtRestSweep) {
 // restarted right after the election it decided votes again in the same term. Without them
 // (--election_faults=none) seeds 1-300 all pass with the bug, on 3 and on 5 replicas. Measured
 // with them: first caught at seed 1 (3 replicas) and 7 (5, since the lease readers), by election
-// safety.
+// safety; since the transfers and slow acks, at seed 2 (3 replicas) and 1 (5).
 TEST(RaftClusterPlantedBugs, ForgetToPersistVote) {
   ExpectCaught(core::raft::PlantedBug::kForgetToPersistVote, 3, 100);
 }
