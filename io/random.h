@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "io/time.h"
+
 namespace meridian::io {
 
 class Random {
@@ -21,6 +23,10 @@ class Random {
   uint64_t Below(uint64_t bound);
   // Uniform in [low, high]. low <= high.
   int64_t Between(int64_t low, int64_t high);
+  // A duration uniform in [low, high], in nanoseconds (one draw, as Between above).
+  Duration Between(Duration low, Duration high) {
+    return Duration(Between(low.count(), high.count()));
+  }
   // True with probability numerator/denominator.
   bool Chance(uint32_t numerator, uint32_t denominator);
   // Uniform double in [0, 1).

@@ -14,13 +14,7 @@ using core::raft::MessageType;
 using core::raft::Term;
 using std::chrono::milliseconds;
 
-namespace {
-
-io::Duration Between(io::Random& random, io::Duration low, io::Duration high) {
-  return io::Duration(random.Between(low.count(), high.count()));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 const char* ElectionScheduleName(ElectionSchedule schedule) {
   switch (schedule) {
@@ -107,11 +101,11 @@ void ElectionFaults::OnElectionWon(io::NodeId leader, Term term,
 void ElectionFaults::VoteRestart(io::NodeId leader, const std::vector<io::NodeId>& voters) {
   // Long enough for a server still in an earlier term to time out (election timeout 0.5-1 s)
   // and campaign for this very term, asking the restarted voters.
-  const io::Duration cut_off = Between(random_, milliseconds(300), milliseconds(1500));
+  const io::Duration cut_off = random_.Between(milliseconds(300), milliseconds(1500));
   CutOff(leader, cut_off);
   for (io::NodeId voter : voters) {
     // Back before a concurrent candidate's vote request, still in flight, arrives.
-    CrashFor(voter, io::Duration(0), Between(random_, milliseconds(1), milliseconds(20)));
+    CrashFor(voter, io::Duration(0), random_.Between(milliseconds(1), milliseconds(20)));
     if (on_vote_restart_crash_) {
       // After the crash (same instant, scheduled later), before the restart.
       world_.Schedule(world_.Now(), voter, "election faults: damage while down", [this, voter] {
@@ -128,7 +122,7 @@ void ElectionFaults::Figure8Won(io::NodeId leader, Term term,
   // Long enough for the cut-off leader's no-op to be synced on its own disk.
   if (stage_ == Figure8Stage::kStruck) return;  // Its payoff: L2 winning. Left alone.
   if (stage_ == Figure8Stage::kIdle && episodes_ >= kEpisodesMax) return;
-  const io::Duration hold = Between(random_, milliseconds(300), milliseconds(900));
+  const io::Duration hold = random_.Between(milliseconds(300), milliseconds(900));
   const uint64_t generation = ++generation_;  // Steps of an earlier stage are now stale.
   switch (stage_) {
     case Figure8Stage::kIdle:
@@ -182,9 +176,9 @@ void ElectionFaults::Figure8Strike() {
                                           first_.ToString(), first_term_.ToString()));
   stage_ = Figure8Stage::kStruck;  // Elections while it plays out are left alone.
   SlowFsyncs(first_, false);
-  CrashFor(first_, io::Duration(0), Between(random_, milliseconds(50), milliseconds(300)));
+  CrashFor(first_, io::Duration(0), random_.Between(milliseconds(50), milliseconds(300)));
   for (io::NodeId follower : reached_) {
-    CrashFor(follower, io::Duration(0), Between(random_, milliseconds(2000), milliseconds(4000)));
+    CrashFor(follower, io::Duration(0), random_.Between(milliseconds(2000), milliseconds(4000)));
   }
   Restart(second_);
   world_.Schedule(world_.Now() + milliseconds(4000), io::NodeId(0), "figure8: done",

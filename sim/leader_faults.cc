@@ -6,15 +6,7 @@
 #include "sim/sim_network.h"
 
 namespace meridian::sim {
-namespace {
-
 using std::chrono::milliseconds;
-
-io::Duration Between(io::Random& random, io::Duration low, io::Duration high) {
-  return io::Duration(random.Between(low.count(), high.count()));
-}
-
-}  // namespace
 
 TransferFaults::TransferFaults(World& world, std::vector<io::NodeId> servers, io::Random random,
                                io::Instant fault_end)
@@ -26,7 +18,7 @@ bool TransferFaults::OnDeliver(io::NodeId to, const core::raft::Message& message
   }
   if (!random_.Chance(1, 2)) return false;
   const io::NodeId old_leader = message.from;
-  const io::Duration length = Between(random_, milliseconds(200), milliseconds(1000));
+  const io::Duration length = random_.Between(milliseconds(200), milliseconds(1000));
   world_.Trace(old_leader, fmt::format("transfer faults: deaf for {} as {} takes over",
                                        io::FormatDuration(length), to.ToString()));
   world_.RecordFault("transfer_deaf");
@@ -49,8 +41,8 @@ SlowAcks::SlowAcks(World& world, std::vector<io::NodeId> servers, io::Random ran
       fault_end_(fault_end),
       leader_now_(std::move(leader_now)) {
   MERIDIAN_CHECK(fault_end_ > world_.Now());
-  for (io::Instant at = world_.Now() + Between(random_, milliseconds(2000), milliseconds(6000));
-       at < fault_end_; at = at + Between(random_, milliseconds(2000), milliseconds(6000))) {
+  for (io::Instant at = world_.Now() + random_.Between(milliseconds(2000), milliseconds(6000));
+       at < fault_end_; at = at + random_.Between(milliseconds(2000), milliseconds(6000))) {
     world_.Schedule(at, io::NodeId(0), "slow acks", [this] { Strike(); });
   }
 }
@@ -63,14 +55,13 @@ void SlowAcks::Strike() {
                     [this] { Strike(); });
     return;
   }
-  const io::Duration extra = Between(random_, milliseconds(400), milliseconds(1500));
-  const io::Duration mute_after = Between(random_, milliseconds(0), milliseconds(300));
-  const io::Duration mute = Between(random_, milliseconds(1000), milliseconds(2500));
+  const io::Duration extra = random_.Between(milliseconds(400), milliseconds(1500));
+  const io::Duration mute_after = random_.Between(milliseconds(0), milliseconds(300));
+  const io::Duration mute = random_.Between(milliseconds(1000), milliseconds(2500));
   world_.Trace(leader, fmt::format("slow acks: answers to {} slowed by {}, mute after {} for {}",
                                    leader.ToString(), io::FormatDuration(extra),
                                    io::FormatDuration(mute_after), io::FormatDuration(mute)));
-  world_.RecordFault("slow_acks");
-  episodes_++;
+  world_.RecordFault("slow_acks");  // The run's count of episodes (the JSON line's faults).
   SimNetwork& network = world_.network();
   for (io::NodeId follower : servers_) {
     if (follower == leader) continue;

@@ -53,7 +53,6 @@ class SlowAcks {
   // Schedules its episodes over [now, fault_end).
   SlowAcks(World& world, std::vector<io::NodeId> servers, io::Random random, io::Instant fault_end,
            LeaderNow leader_now);
-  uint64_t episodes() const { return episodes_; }
 
  private:
   void Strike();
@@ -63,7 +62,6 @@ class SlowAcks {
   io::Random random_;
   const io::Instant fault_end_;
   const LeaderNow leader_now_;
-  uint64_t episodes_ = 0;
 };
 
 }  // namespace meridian::sim

@@ -45,10 +45,6 @@ bool IsBackground(FaultKind kind) {
          kind == FaultKind::kSlowFsync;
 }
 
-io::Duration Between(io::Random& random, io::Duration low, io::Duration high) {
-  return io::Duration(random.Between(low.count(), high.count()));
-}
-
 }  // namespace
 
 const char* FaultKindName(FaultKind kind) {
@@ -147,9 +143,9 @@ std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& 
     // Discrete kinds: a few occurrences at random times in the fault phase.
     const int64_t occurrences = kind == FaultKind::kRegionLoss ? 1 : random.Between(1, 4);
     for (int64_t i = 0; i < occurrences; i++) {
-      FaultEvent event{Between(random, io::Duration(0), end * 9 / 10), kind};
+      FaultEvent event{random.Between(io::Duration(0), end * 9 / 10), kind};
       event.target = random.Next();
-      event.length = Between(random, milliseconds(200), milliseconds(4000));
+      event.length = random.Between(milliseconds(200), milliseconds(4000));
       // Lost for good (length 0) only where other regions remain: losing the only region
       // forever leaves nothing whose liveness could be checked.
       if (kind == FaultKind::kRegionLoss && targets.regions.size() > 1 && random.Chance(1, 2)) {

@@ -366,19 +366,25 @@ TEST(RaftClusterElectionFaults, Figure8PassesOnCorrectCode) {
   ExpectScheduleSweepPasses(ElectionSchedule::kFigure8, 3, 150);
 }
 
+// One seed of correct raft: every violation fails the test with its replay command (also
+// printed if the seed kills the process).
+RaftSimResult RunHonestSeed(const RaftSimOptions& options) {
+  const core::raft::testing::SeedGuard guard(
+      fmt::format("seed {}; reproduce: {}", options.seed, RaftReproCommand(options)));
+  RaftSimResult result = RunRaftSimulation(options);
+  EXPECT_TRUE(result.ok()) << "seed " << options.seed << ": " << result.violations.front()
+                           << "\n  reproduce: " << RaftReproCommand(options);
+  return result;
+}
+
 // Transfers on every seed (the sweeps above have them on half): correct raft stays safe, and
 // the handovers do happen, also with the old leader deaf (before raft let a transfer's vote
 // request through a follower's lease, a deaf old leader's handover never completed).
 TEST(RaftClusterTransfers, PassOnCorrectCodeAndHandOver) {
   uint64_t transfers = 0, won = 0, deaf = 0, won_deaf = 0;
   for (uint64_t seed = 1; seed <= 150; seed++) {
-    const RaftSimOptions options{
-        .seed = seed, .replicas = seed % 2 == 0 ? 3u : 5u, .transfers = true};
-    const core::raft::testing::SeedGuard guard(
-        fmt::format("seed {}; reproduce: {}", seed, RaftReproCommand(options)));
-    const RaftSimResult result = RunRaftSimulation(options);
-    EXPECT_TRUE(result.ok()) << "seed " << seed << ": " << result.violations.front()
-                             << "\n  reproduce: " << RaftReproCommand(options);
+    const RaftSimResult result =
+        RunHonestSeed({.seed = seed, .replicas = seed % 2 == 0 ? 3u : 5u, .transfers = true});
     transfers += result.transfers;
     won += result.transfers_won;
     deaf += result.transfer_episodes;
@@ -400,13 +406,8 @@ TEST(RaftClusterTransfers, PassOnCorrectCodeAndHandOver) {
 TEST(RaftClusterSlowAcks, PassOnCorrectCode) {
   uint64_t episodes = 0;
   for (uint64_t seed = 1; seed <= 150; seed++) {
-    const RaftSimOptions options{
-        .seed = seed, .replicas = seed % 2 == 0 ? 3u : 5u, .slow_acks = true};
-    const core::raft::testing::SeedGuard guard(
-        fmt::format("seed {}; reproduce: {}", seed, RaftReproCommand(options)));
-    const RaftSimResult result = RunRaftSimulation(options);
-    EXPECT_TRUE(result.ok()) << "seed " << seed << ": " << result.violations.front()
-                             << "\n  reproduce: " << RaftReproCommand(options);
+    const RaftSimResult result =
+        RunHonestSeed({.seed = seed, .replicas = seed % 2 == 0 ? 3u : 5u, .slow_acks = true});
     auto it = result.faults.find("slow_acks");
     episodes += it == result.faults.end() ? 0 : it->second;
   }

@@ -446,18 +446,29 @@ TEST(Dissertation3_10, LeadershipTransferSendsTimeoutNowAndTheTargetWins) {
   EXPECT_EQ(net.node(1).role(), Role::kFollower);
 }
 
+RaftOptions LeaseOptions() {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.check_quorum = CheckQuorum::kOn;
+  options.pre_vote = PreVote::kOn;
+  return options;
+}
+
+// Elects a leader and lets every follower hear it, so each sits inside its lease; 0 if none won.
+uint32_t ElectWithFollowersInLease(TestNet& net) {
+  const uint32_t leader = net.ElectAny();
+  if (leader == 0) return 0;
+  net.TickAll(net.node(leader).options().heartbeat_interval_ticks);
+  net.DeliverAll();
+  return leader;
+}
+
 // With check-quorum the followers sit inside their leader's lease; a transfer's vote requests
 // must still move them to the new term (the old leader revoked its lease when it sent
 // TimeoutNow). Five voters need two followers' votes besides the old leader's.
 TEST(Dissertation3_10, ATransferWinsOverFollowersInsideALease) {
-  RaftOptions options = TestNet::DefaultOptions();
-  options.check_quorum = CheckQuorum::kOn;
-  options.pre_vote = PreVote::kOn;
-  TestNet net(5, options);
-  const uint32_t leader = net.ElectAny();
+  TestNet net(5, LeaseOptions());
+  const uint32_t leader = ElectWithFollowersInLease(net);
   ASSERT_NE(leader, 0u);
-  net.TickAll(options.heartbeat_interval_ticks);  // Every follower has heard its leader.
-  net.DeliverAll();
   const uint32_t target = leader % 5 + 1;
   ASSERT_TRUE(net.node(leader).TransferLeadership(NodeId(target)).ok());
   net.DeliverAll();
@@ -469,14 +480,9 @@ TEST(Dissertation3_10, ATransferWinsOverFollowersInsideALease) {
 // --transfers=on: every handover whose old leader stopped hearing its peers failed): the target
 // must win with the other follower's vote alone.
 TEST(Dissertation3_10, ATransferWinsWithoutTheOldLeadersVote) {
-  RaftOptions options = TestNet::DefaultOptions();
-  options.check_quorum = CheckQuorum::kOn;
-  options.pre_vote = PreVote::kOn;
-  TestNet net(3, options);
-  const uint32_t leader = net.ElectAny();
+  TestNet net(3, LeaseOptions());
+  const uint32_t leader = ElectWithFollowersInLease(net);
   ASSERT_NE(leader, 0u);
-  net.TickAll(options.heartbeat_interval_ticks);
-  net.DeliverAll();
   ASSERT_TRUE(net.node(leader).LeaseRead().ok());
   const uint32_t target = leader % 3 + 1;
   const uint32_t other = target % 3 + 1;
