@@ -78,6 +78,7 @@ Raft::Raft(const RaftOptions& options, RestartState restart, io::Random random)
     if (amnesiac_) EndAmnesiaIfHeardFromEveryVoter();  // A single voter has no one to ask.
   }
   previous_ = PreviousState{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
+  ForgetRepairedLoss();
   Invariants();
 }
 
@@ -224,6 +225,18 @@ bool Raft::Promotable() const {
 bool Raft::LostDurableEntries() const {
   const LogPosition last{log_.last_term(), log_.last_index()};
   return !last.IsAtLeast(durable_before_);
+}
+
+// Once the log is at least as up-to-date as durable_before_ (at a restart that lost nothing, or
+// after a damaged node re-fetched what it lost from a leader), the node holds again whatever it
+// may have acknowledged, and the ordinary up-to-date rule is at least as strict: it forgets the
+// position. Kept, it would take a later, legitimate truncation (a new leader overwriting an
+// uncommitted suffix with entries of an older term) for damage at rest, and the node would
+// neither campaign nor vote for peers as short as itself (design.md "Damaged replicas").
+void Raft::ForgetRepairedLoss() {
+  if (durable_before_.term == Term(0) && durable_before_.index == Index(0)) return;
+  if (LostDurableEntries()) return;
+  durable_before_ = LogPosition{};
 }
 
 void Raft::StartElection(MessageType type, Campaign campaign) {
@@ -425,6 +438,7 @@ void Raft::Step(const Message& message) {
       (this->*step_)(message);
     }
   }
+  ForgetRepairedLoss();  // Only a leader's append or snapshot grows a follower's log.
   Invariants();
 }
 

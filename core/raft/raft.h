@@ -96,6 +96,11 @@ class Raft {
   // (heard from it within an election timeout), restarted less than one ago, or leads. The
   // harness checks that every valid lease rests on enough of these promises.
   bool RefusesVotes() const { return InLease(); }
+  // §4.1 as a check, for harnesses (not run by Raft itself): the configuration in force is the
+  // latest one in the log, committed or not, dated at its entry; with no configuration entry
+  // past the snapshot, the snapshot's (or the bootstrap one). FailedPrecondition with the
+  // difference when it is not (a truncated configuration kept in force, say).
+  absl::Status ConfigurationFollowsLog() const;
   // Whether damage at rest took entries this node had made durable (RestartState::
   // durable_before) and its log has not caught up past them yet: it votes only for candidates
   // whose log covers what it lost, and does not campaign.
@@ -140,6 +145,7 @@ class Raft {
   void Unquiesce();
   bool CarriesNoNews(const Message& message) const;
   void QuiescenceInvariants() const;
+  void ForgetRepairedLoss();
   void ResetElectionTimer();
   void Send(Message message);
 

@@ -262,6 +262,64 @@ TEST(DamagedReplica, TheLeaderCountsOnlyWhatTheDamagedFollowerHolds) {
   EXPECT_EQ(net->node(3).log().commit(), net->node(1).log().commit());
 }
 
+// core/replica hands raft its durable mark at every restart, damaged or not. A restart that lost
+// nothing, then a legitimate truncation: a leader of a later term overwrites this node's
+// uncommitted no-op with an entry of an older term (one entry per append), and is lost before
+// sending the rest. Taking the truncation for damage at rest, the node would neither campaign
+// nor vote for the other survivor, whose log is as short: no leader ever again (whole-stack
+// seed `meridian-sim --workload=raft --seed=740 --membership=on --duration=30 --heal=30`).
+TEST(DamagedReplica, ALegitimateTruncationAfterARestartIsNotDamage) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.append_entries_max = 1;
+  options.inflight_messages_max = 1;
+  TestNet net(3, options);
+  // Node `id` (restarted first if it led before, so that it campaigns as a follower would)
+  // leads the next term with node 2's vote, node `other` cut off; node 2 crashes before syncing
+  // anything of that term, so the new no-op is durable on node `id` only.
+  const auto lead_alone = [&net](uint32_t id, uint32_t other) {
+    if (net.node(id).role() == Role::kLeader) net.Restart(NodeId(id));
+    net.Heal();
+    net.Isolate(other);
+    net.HoldSync(2);
+    for (int i = 0; i < 100 && net.node(id).role() != Role::kLeader; i++) {
+      net.node(id).Tick();  // Campaigns until it wins (past a vote node 2 already cast).
+      net.DeliverAll();
+    }
+    net.Restart(NodeId(2));
+    net.ReleaseSync(2);
+    return net.node(id).role() == Role::kLeader;
+  };
+  net.Campaign(1);                // Term 1, no-op at index 1 everywhere.
+  ASSERT_TRUE(lead_alone(3, 1));  // (t2, i2) on node 3 only.
+  ASSERT_TRUE(lead_alone(1, 3));  // (t3, i2) on node 1 only.
+  // Node 1 restarts with nothing lost: its durable mark is its last synced entry, (t3, i2).
+  net.RestartDamaged(1, 2);
+  EXPECT_FALSE(net.node(1).LostDurableEntries());
+  ASSERT_TRUE(lead_alone(3, 1));  // Term 4, no-op (t4, i3) on node 3 only ...
+  // ... and overwrites node 1's (t3, i2) with its (t2, i2), one entry per append, but is lost
+  // for good before it sends index 3 to anyone (node 2 hears nothing of it meanwhile).
+  net.OnSend([&net](const Message& m) {
+    if (m.from == NodeId(3) && m.to == NodeId(1) && m.type == MessageType::kAppend &&
+        !m.entries.empty() && m.entries.back().index >= Index(3) &&
+        net.node(1).log().last_term() == Term(2)) {
+      net.Isolate(3);
+    }
+  });
+  net.Heal();
+  net.Isolate(2);
+  for (int i = 0; i < 20 && net.node(1).log().last_term() != Term(2); i++) net.TickAll(1);
+  ASSERT_EQ(net.node(1).log().last_term(), Term(2)) << "node 1's no-op was never overwritten";
+  ASSERT_EQ(net.node(1).log().last_index(), Index(2));
+  net.Heal();
+  net.Isolate(3);
+  EXPECT_FALSE(net.node(1).LostDurableEntries()) << "a leader's overwrite is not damage";
+  const auto survivor_leads = [&net] {
+    return net.node(1).role() == Role::kLeader || net.node(2).role() == Role::kLeader;
+  };
+  for (int i = 0; i < 200 && !survivor_leads(); i++) net.TickAll(1);
+  EXPECT_TRUE(survivor_leads()) << "nodes 1 and 2 never elected a leader";
+}
+
 // A snapshot installed in the term the hard state was stored in (its last entry from the leader
 // this node voted for) leaves the vote alone: only a snapshot of a later term, which the stored
 // hard state never saw, restarts with no vote (RestartState). Forgetting the vote would let a

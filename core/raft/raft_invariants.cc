@@ -1,6 +1,8 @@
 // Raft::Invariants(): a basic check of the current state plus a delta check against the
 // snapshot taken at the previous call (LogCabin's RaftConsensusInvariants). Runs after every
 // input. Every failure is a programmer error and crashes.
+#include <fmt/format.h>
+
 #include "core/raft/raft.h"
 #include "io/assert.h"
 
@@ -18,6 +20,43 @@ void Raft::QuiescenceInvariants() const {
   for (const auto& [id, progress] : progress_) {
     MERIDIAN_CHECK(!nodes_down_.contains(id), "asleep with member {} down", id.ToString());
   }
+}
+
+absl::Status Raft::ConfigurationFollowsLog() const {
+  // Recomputed from the log this node holds, scanning down from its last entry (the index of
+  // configuration entries, RaftLog::ConfigAt, is only trusted for the membership itself).
+  Membership implied =
+      log_.snapshot_index().value() > 0 ? snapshot_.meta.membership : options_.bootstrap;
+  Index implied_index = log_.snapshot_index();
+  for (uint64_t i = log_.last_index().value(); i > log_.snapshot_index().value(); i--) {
+    if (log_.KindAt(Index(i)) != EntryKind::kConfig) continue;
+    const Membership* membership = log_.ConfigAt(Index(i));
+    if (membership == nullptr) {
+      return absl::FailedPreconditionError(
+          fmt::format("{} holds a configuration entry at {} without its membership",
+                      options_.id.ToString(), i));
+    }
+    implied = *membership;
+    implied_index = Index(i);
+    break;
+  }
+  // With no config entry past the snapshot, the configuration came with the snapshot or before
+  // it: any index up to the snapshot's is right (compaction does not re-date it).
+  const bool dated_right = implied_index > log_.snapshot_index()
+                               ? membership_index_ == implied_index
+                               : membership_index_ <= log_.snapshot_index();
+  if (!dated_right) {
+    return absl::FailedPreconditionError(
+        fmt::format("{} dates its configuration at {} but its log (last {}) dates it at {}",
+                    options_.id.ToString(), membership_index_.ToString(),
+                    log_.last_index().ToString(), implied_index.ToString()));
+  }
+  if (!(membership_ == implied)) {
+    return absl::FailedPreconditionError(
+        fmt::format("{} uses {} but its log (last {}) implies {}", options_.id.ToString(),
+                    membership_.ToString(), log_.last_index().ToString(), implied.ToString()));
+  }
+  return absl::OkStatus();
 }
 
 void Raft::Invariants() {

@@ -478,44 +478,12 @@ void Cluster::CheckLeases() {
 
 void Cluster::CheckConfigurationFollowsLog() {
   // §4.1: a server uses the latest configuration in its log, committed or not, and reverts to
-  // the previous one when that entry is truncated. Recomputed here from the log the node holds
-  // (before its first entry: its snapshot's configuration, or the bootstrap one).
+  // the previous one when that entry is truncated (Raft::ConfigurationFollowsLog).
   for (const auto& node : nodes_) {
-    const Raft* raft = node->raft.get();
-    if (raft == nullptr) continue;
-    const RaftLog& log = raft->log();
-    Membership implied = log.snapshot_index().value() > 0 ? raft->snapshot().meta.membership
-                                                          : raft->options().bootstrap;
-    Index implied_index = log.snapshot_index();  // Its entry's index (HasPendingConfChange).
-    for (uint64_t i = log.last_index().value(); i > log.snapshot_index().value(); i--) {
-      if (log.KindAt(Index(i)) != EntryKind::kConfig) continue;
-      const Membership* membership = log.ConfigAt(Index(i));
-      if (membership == nullptr) {
-        return Fail(Property::kConfigurationNotFromLog,
-                    fmt::format("{} holds a configuration entry at {} without its membership",
-                                node->id.ToString(), i));
-      }
-      implied = *membership;
-      implied_index = Index(i);
-      break;
-    }
-    // With no config entry past the snapshot, the configuration came with the snapshot or
-    // before it: any index up to the snapshot's is right (compaction does not re-date it).
-    const bool dated_right = implied_index > log.snapshot_index()
-                                 ? raft->membership_index() == implied_index
-                                 : raft->membership_index() <= log.snapshot_index();
-    if (!dated_right) {
-      return Fail(Property::kConfigurationNotFromLog,
-                  fmt::format("{} dates its configuration at {} but its log (last {}) dates it "
-                              "at {}",
-                              node->id.ToString(), raft->membership_index().ToString(),
-                              log.last_index().ToString(), implied_index.ToString()));
-    }
-    if (!(raft->membership() == implied)) {
-      return Fail(Property::kConfigurationNotFromLog,
-                  fmt::format("{} uses {} but its log (last {}) implies {}", node->id.ToString(),
-                              raft->membership().ToString(), log.last_index().ToString(),
-                              implied.ToString()));
+    if (node->raft == nullptr) continue;
+    const absl::Status follows = node->raft->ConfigurationFollowsLog();
+    if (!follows.ok()) {
+      return Fail(Property::kConfigurationNotFromLog, std::string(follows.message()));
     }
   }
 }
