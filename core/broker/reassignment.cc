@@ -37,8 +37,11 @@ bool Listed(const std::vector<uint32_t>& ids, uint32_t id) {
 }
 
 // Proposes one change (or hands leadership over) and reports it.
+// `config_index`: the index of view.config's entry, so that a step chosen from a configuration
+// the replica had not yet published as replaced is refused (Replica::ProposeConfChange).
 absl::Status TakeStep(Broker::State& state, const HostedPartition& hosted,
-                      const ReassignmentView& view, const ReassignmentStep& step) {
+                      const ReassignmentView& view, raft::Index config_index,
+                      const ReassignmentStep& step) {
   const io::Instant deadline = state.runtime.Now() + kChangeTimeout;
   raft::Membership next = *view.config;
   if (step.kind == Kind::kTransfer) {
@@ -49,7 +52,7 @@ absl::Status TakeStep(Broker::State& state, const HostedPartition& hosted,
       return s;
     }
     absl::StatusOr<raft::Index> index =
-        hosted.replica->ProposeConfChange({kind, step.node}, deadline);
+        hosted.replica->ProposeConfChange({kind, step.node}, config_index, deadline);
     if (!index.ok()) return index.status();
   }
   MERIDIAN_PROBE("broker: a partition leader takes a reassignment step");
@@ -110,6 +113,7 @@ void Reassign(Broker::State& state, NodeConnection& connection, const HostedPart
   if (current == nullptr || !current->reassigning()) return;
   const cluster::PartitionRecord record = *current;  // Taking a step suspends.
   const raft::Membership config = replica.membership();
+  const raft::Index config_index = replica.membership_index();
   const absl::btree_map<io::NodeId, raft::Index> match = replica.match();
   const ReassignmentView view{io::NodeId(state.options.node_id),
                               &config,
@@ -121,7 +125,7 @@ void Reassign(Broker::State& state, NodeConnection& connection, const HostedPart
   const ReassignmentStep step = NextReassignmentStep(view, state.options.planted.reassignment);
   if (step.kind == Kind::kWait) return;
   if (step.kind != Kind::kComplete) {
-    if (absl::Status s = TakeStep(state, hosted, view, step); !s.ok()) {
+    if (absl::Status s = TakeStep(state, hosted, view, config_index, step); !s.ok()) {
       state.Log(fmt::format("{}: {} {} did not happen: {}", Name(hosted.topic, hosted.partition),
                             StepName(step.kind), step.node.value(), s.ToString()));
     }

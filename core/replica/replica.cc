@@ -931,6 +931,13 @@ void Replica::HandleMembershipChange(MembershipChange& change) {
     if (!transfer.ok()) return change.result->Fulfil(transfer);
     return change.result->Fulfil(raft_->log().last_index());
   }
+  if (raft_->membership_index() != change.based_on) {
+    MERIDIAN_PROBE("replica: a configuration change chosen from a stale configuration refused");
+    return change.result->Fulfil(absl::AbortedError(fmt::format(
+        "the configuration in force is the one at {}, not the one at {} the change was chosen "
+        "from",
+        raft_->membership_index().ToString(), change.based_on.ToString())));
+  }
   absl::StatusOr<raft::Index> index = raft_->ProposeConfChange(*change.change);
   if (index.ok()) MERIDIAN_CHECK(raft_->role() == raft::Role::kLeader, "only a leader changes");
   change.result->Fulfil(index);
@@ -950,14 +957,16 @@ absl::StatusOr<raft::Index> Replica::SendMembershipChange(MembershipChange chang
 }
 
 absl::StatusOr<raft::Index> Replica::ProposeConfChange(raft::ConfChange change,
-                                                       io::Instant deadline) {
+                                                       raft::Index based_on, io::Instant deadline) {
   MERIDIAN_CHECK(change.node != raft::kNoNode);
-  return SendMembershipChange(MembershipChange{change, raft::kNoNode, nullptr}, deadline);
+  return SendMembershipChange(MembershipChange{change, based_on, raft::kNoNode, nullptr}, deadline);
 }
 
 absl::Status Replica::TransferLeadership(io::NodeId target, io::Instant deadline) {
   MERIDIAN_CHECK(target != raft::kNoNode);
-  return SendMembershipChange(MembershipChange{std::nullopt, target, nullptr}, deadline).status();
+  return SendMembershipChange(MembershipChange{std::nullopt, raft::Index(), target, nullptr},
+                              deadline)
+      .status();
 }
 
 void Replica::NoteHeard(const raft::Message& message) {
@@ -981,6 +990,10 @@ std::optional<io::Instant> Replica::LastHeardFrom(io::NodeId member) const {
 absl::StatusOr<std::vector<raft::Entry>> Replica::ReadLocalTail(raft::Index from,
                                                                 uint64_t bytes_max) {
   return ReadEntries(from, bytes_max, raft::Index(log_->end_offset().value()));
+}
+
+absl::Status Replica::ConfigurationFollowsLog() const {
+  return raft_ != nullptr ? raft_->ConfigurationFollowsLog() : absl::OkStatus();
 }
 
 bool Replica::VoterInSync(io::NodeId voter) const {

@@ -171,8 +171,13 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // Leader only: proposes one single-server configuration change (raft's rules: one pending at
   // a time, after an entry of this term committed; the leader cannot remove itself). Returns
   // the index of its entry once appended; it is in force at once and committed once
-  // membership_committed(). Errors are raft's (FailedPrecondition, InvalidArgument...).
-  absl::StatusOr<raft::Index> ProposeConfChange(raft::ConfChange change, io::Instant deadline);
+  // membership_committed(). `based_on` is the membership_index() of the configuration the
+  // caller chose the change from: what this object publishes can lag raft by a driver round,
+  // so a change chosen from a configuration no longer in force is refused (Aborted) rather
+  // than applied to the newer one (two removals where one was meant). Other errors are raft's
+  // (FailedPrecondition, InvalidArgument...).
+  absl::StatusOr<raft::Index> ProposeConfChange(raft::ConfChange change, raft::Index based_on,
+                                                io::Instant deadline);
   // Leader only: a linearizable read index under raft's check-quorum lease (Raft::LeaseRead), now,
   // without a round trip: every entry committed anywhere is at or below it. The lease is counted
   // in ticks, and the driver delivers the ticks a pause or a busy fiber made it miss only when it
@@ -186,6 +191,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // A leader's view of voter `voter` now: heard from, and caught up to the commit index, within
   // the last election timeout (what health() counts as in sync). False on a non-leader.
   bool VoterInSync(io::NodeId voter) const;
+  // For harnesses: raft's own check that the configuration in force is the one its log implies
+  // (Raft::ConfigurationFollowsLog). OK once stopped.
+  absl::Status ConfigurationFollowsLog() const;
   // Stops the replica: its driver exits, waiters see Cancelled. Idempotent.
   void Shutdown();
 
@@ -198,6 +206,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // committed (known here: a follower may learn of the commit later than its leader).
   const raft::Membership& membership() const { return membership_; }
   bool membership_committed() const { return membership_index_ <= commit_; }
+  // The index of the configuration entry in force (0: the bootstrap configuration), published
+  // with membership(): what ProposeConfChange's `based_on` names.
+  raft::Index membership_index() const { return membership_index_; }
   // Leader only (empty elsewhere): every other member's match index, as of the last Ready.
   const absl::btree_map<io::NodeId, raft::Index>& match() const { return match_; }
   // A leader that has applied an entry of its own term: everything any earlier leader committed
@@ -230,6 +241,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   };
   struct MembershipChange {
     std::optional<raft::ConfChange> change;  // nullopt: a leadership transfer to `target`.
+    raft::Index based_on;                    // ProposeConfChange's.
     io::NodeId target;
     std::shared_ptr<io::Promise<absl::StatusOr<raft::Index>>> result;
   };
