@@ -6,7 +6,20 @@
 #include "sim/sim_network.h"
 
 namespace meridian::sim {
+namespace {
 using std::chrono::milliseconds;
+
+// Blocks the link from `from` to `to` for `length`, unless something else blocked it already:
+// someone else's block is theirs to lift. `unblock` names the event (a literal).
+void BlockFor(World& world, io::NodeId from, io::NodeId to, io::Duration length,
+              const char* unblock) {
+  if (world.network().IsBlocked(from, to)) return;
+  world.network().Block(from, to);
+  world.Schedule(world.Now() + length, io::NodeId(0), unblock,
+                 [&world, from, to] { world.network().Unblock(from, to); });
+}
+
+}  // namespace
 
 TransferFaults::TransferFaults(World& world, std::vector<io::NodeId> servers, io::Random random,
                                io::Instant fault_end)
@@ -23,14 +36,28 @@ bool TransferFaults::OnDeliver(io::NodeId to, const core::raft::Message& message
                                        io::FormatDuration(length), to.ToString()));
   world_.RecordFault("transfer_deaf");
   episodes_++;
-  SimNetwork& network = world_.network();
   for (io::NodeId other : servers_) {
-    if (other == old_leader || network.IsBlocked(other, old_leader)) continue;
-    network.Block(other, old_leader);  // Someone else's block is theirs to lift.
-    world_.Schedule(world_.Now() + length, io::NodeId(0), "transfer faults: unblock",
-                    [this, other, old_leader] { world_.network().Unblock(other, old_leader); });
+    if (other != old_leader)
+      BlockFor(world_, other, old_leader, length, "transfer faults: unblock");
   }
   return true;
+}
+
+ConfChangeFaults::ConfChangeFaults(World& world, std::vector<io::NodeId> servers, io::Random random,
+                                   io::Instant fault_end)
+    : world_(world), servers_(std::move(servers)), random_(random), fault_end_(fault_end) {}
+
+void ConfChangeFaults::BeforeConfChange(io::NodeId leader) {
+  if (world_.Now() >= fault_end_ || !random_.Chance(1, 3)) return;
+  const io::Duration length = random_.Between(milliseconds(300), milliseconds(1500));
+  world_.Trace(leader, fmt::format("conf change faults: mute for {} as it changes the "
+                                   "configuration",
+                                   io::FormatDuration(length)));
+  world_.RecordFault("conf_change_mute");
+  episodes_++;
+  for (io::NodeId other : servers_) {
+    if (other != leader) BlockFor(world_, leader, other, length, "conf change faults: unmute");
+  }
 }
 
 SlowAcks::SlowAcks(World& world, std::vector<io::NodeId> servers, io::Random random,

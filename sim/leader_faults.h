@@ -15,6 +15,11 @@
 //     it, time out and elect someone else, whose vote requests reach the old leader late too.
 //     A lease dated from when an acknowledgement arrived, not from when its heartbeat left
 //     (planted bug lease-from-ack-receipt), outlasts the followers' promises by the delay.
+//   - ConfChangeFaults (RaftSimOptions::membership): the moment a leader is asked to append a
+//     configuration change, a third of the time it goes mute (its messages to every other
+//     server blocked for 0.3-1.5 s) before it appends: the entry, in force on the leader at
+//     once, most likely reaches nobody, the others elect a new leader, and the old one's
+//     configuration entry is overwritten when it hears from it (the configuration must revert).
 //
 // Single-threaded like the rest of the world: the hooks run on node fibers, so they only block
 // or slow links and schedule world events. Every choice comes from the seed.
@@ -36,6 +41,22 @@ class TransferFaults {
                  io::Instant fault_end);
   // A peer message as `to` receives it; true when it made an old leader deaf.
   bool OnDeliver(io::NodeId to, const core::raft::Message& message);
+  uint64_t episodes() const { return episodes_; }
+
+ private:
+  World& world_;
+  const std::vector<io::NodeId> servers_;
+  io::Random random_;
+  const io::Instant fault_end_;
+  uint64_t episodes_ = 0;
+};
+
+class ConfChangeFaults {
+ public:
+  ConfChangeFaults(World& world, std::vector<io::NodeId> servers, io::Random random,
+                   io::Instant fault_end);
+  // `leader` is about to propose a configuration change.
+  void BeforeConfChange(io::NodeId leader);
   uint64_t episodes() const { return episodes_; }
 
  private:

@@ -55,6 +55,9 @@ ABSL_FLAG(std::string, transfers, "seed",
 ABSL_FLAG(std::string, slow_acks, "seed",
           "Raft workload: the leader's acknowledgements slowed, then the leader muted "
           "(sim/leader_faults.h; seed: half of the seeds, on, off)");
+ABSL_FLAG(std::string, membership, "seed",
+          "Raft workload: a spare server and an operator changing the configuration one server "
+          "at a time during the fault phase (seed: half of the seeds, on, off)");
 ABSL_FLAG(bool, damage_at_rest, false,
           "Raft workload: stop replicas in turn, flip a bit of their synced log at rest, restart "
           "them; voters crashed by vote_restart may lose their hard state.");
@@ -235,6 +238,9 @@ std::string RaftOptionsFromFlags(SimulationOptions* options) {
   if (!ParseSeedOnOff(absl::GetFlag(FLAGS_slow_acks), &options->raft_slow_acks)) {
     return "--slow_acks must be seed, on or off";
   }
+  if (!ParseSeedOnOff(absl::GetFlag(FLAGS_membership), &options->raft_membership)) {
+    return "--membership must be seed, on or off";
+  }
   const std::string election = absl::GetFlag(FLAGS_election_faults);
   ElectionSchedule schedule;
   if (election == "seed") {
@@ -305,9 +311,10 @@ std::string OptionsFromFlags(SimulationOptions* options) {
     if (std::string error = RaftOptionsFromFlags(options); !error.empty()) return error;
   } else if (absl::GetFlag(FLAGS_replicas) != 3 || absl::GetFlag(FLAGS_election_faults) != "seed" ||
              absl::GetFlag(FLAGS_damage_at_rest) || absl::GetFlag(FLAGS_transfers) != "seed" ||
-             absl::GetFlag(FLAGS_slow_acks) != "seed") {
-    return "--replicas, --election_faults, --damage_at_rest, --transfers and --slow_acks are for "
-           "the raft workload";
+             absl::GetFlag(FLAGS_slow_acks) != "seed" ||
+             absl::GetFlag(FLAGS_membership) != "seed") {
+    return "--replicas, --election_faults, --damage_at_rest, --transfers, --slow_acks and "
+           "--membership are for the raft workload";
   }
   if (std::string error = BugFromFlags(options); !error.empty()) return error;
   for (const std::string& name : SplitCommas(absl::GetFlag(FLAGS_kinds))) {

@@ -69,17 +69,17 @@ grep -q '"seeds":5,"failed":0' <<< "$sweep" || fail "sweep summary: $sweep"
 echo "ok: sweep summary"
 # The raft workload, behind the same runner: its planted bugs by name, a sweep summary with the
 # first failing seed and its election schedules, the common repro line, and shrinking.
-out=$("$sim" --workload=raft --seeds=1..5 --bug=forget-to-persist-vote 2>&1); status=$?
-[ "$status" -eq 1 ] || fail "raft sweep with forget-to-persist-vote must exit 1 (got $status): $out"
+out=$("$sim" --workload=raft --seeds=1..5 --bug=vote-without-log-check 2>&1); status=$?
+[ "$status" -eq 1 ] || fail "raft sweep with vote-without-log-check must exit 1 (got $status): $out"
 # Which seed fails first moves whenever the runner's schedules change; the summary and the
 # failing seed's repro line must agree on it.
 first=$(grep -o '"first_failed_seed":[0-9]*' <<< "$out" | cut -d: -f2)
 [ -n "$first" ] && [ "$first" -ge 1 ] || fail "raft sweep summary: $out"
 grep -q '"workload":"raft","scenario":"raft-3","election_faults":{' <<< "$out" \
   || fail "raft sweep summary keys: $out"
-grep -q "\"repro\":\"bazel run //sim:meridian-sim -- --seed=$first --workload=raft --duration=20 --heal=20 --replicas=3 --bug=forget-to-persist-vote\"" \
+grep -q "\"repro\":\"bazel run //sim:meridian-sim -- --seed=$first --workload=raft --duration=20 --heal=20 --replicas=3 --bug=vote-without-log-check\"" \
   <<< "$out" || fail "raft repro line: $out"
-out=$("$sim" --workload=raft --seed="$first" --bug=forget-to-persist-vote --shrink 2>/dev/null); status=$?
+out=$("$sim" --workload=raft --seed="$first" --bug=vote-without-log-check --shrink 2>/dev/null); status=$?
 [ "$status" -eq 1 ] && grep -q "^replay: .*--workload=raft .*--faults=" <<< "$out" \
   || fail "raft shrink ($status): $out"
 "$sim" --workload=raft --seed=1 --scenario=geo-3x3 >/dev/null 2>&1; [ $? -eq 2 ] \
@@ -100,6 +100,10 @@ out=$("$sim" --workload=raft --seed="$first" --bug=forget-to-persist-vote --shri
   || fail "bad --slow_acks must exit 2"
 out=$("$sim" --workload=raft --seed=1 --slow_acks=on 2>/dev/null)
 grep -q '"slow_acks":[1-9].*--slow_acks=on"' <<< "$out" || fail "raft --slow_acks=on: $out"
+"$sim" --workload=raft --seed=1 --membership=sometimes >/dev/null 2>&1; [ $? -eq 2 ] \
+  || fail "bad --membership must exit 2"
+out=$("$sim" --workload=raft --seed=1 --membership=on 2>/dev/null)
+grep -q '"membership_changes":[1-9].*--membership=on"' <<< "$out" || fail "raft --membership=on: $out"
 out=$("$sim" --workload=raft --seed=1 --transfers=on --bug=lease-read-during-transfer 2>/dev/null)
 grep -q '"transfers":[1-9].*--transfers=on"' <<< "$out" || fail "raft --transfers=on: $out"
 echo "ok: raft workload"

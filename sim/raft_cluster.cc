@@ -31,6 +31,16 @@ constexpr io::Duration kAuditLimit = seconds(60);
 // A transfer counts as won when its target is the next leader elected, within this long.
 constexpr io::Duration kHandoverWindow = seconds(2);
 const std::vector<std::string> kRegions = {"us-east", "eu-west", "ap-south"};
+// The membership runs' spare server has a region of its own, so that losing any one region
+// takes at most one voter more than it would without the spare (RaftSimOptions::membership).
+const std::string kSpareRegion = "sa-east";
+constexpr io::Duration kConfigurationCheckInterval = milliseconds(10);
+
+// The servers of a run: `replicas` voters at the start, then the membership runs' spare.
+struct GroupShape {
+  uint32_t replicas = 0;
+  uint32_t servers = 0;
+};
 
 struct ClientOp {
   std::string value;  // Empty for a lease read.
@@ -39,6 +49,18 @@ struct ClientOp {
   io::Instant completed;
   uint64_t index = 0;
 };
+
+const char* ConfChangeKindName(core::raft::ConfChangeKind kind) {
+  switch (kind) {
+    case core::raft::ConfChangeKind::kAddVoter:
+      return "add-voter";
+    case core::raft::ConfChangeKind::kAddLearner:
+      return "add-learner";
+    case core::raft::ConfChangeKind::kRemove:
+      return "remove";
+  }
+  return "?";
+}
 
 // Sees every node; checks Raft's safety properties as events happen, outside the protocol,
 // with the checker the pure-raft property harness uses (core/raft/testing/safety_checker.h):
@@ -94,6 +116,30 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   }
   void set_election_faults(ElectionFaults* faults) { election_faults_ = faults; }
   void set_transfer_faults(TransferFaults* faults) { transfer_faults_ = faults; }
+  void set_conf_change_faults(ConfChangeFaults* faults) { conf_change_faults_ = faults; }
+  // `leader` is about to propose a configuration change (ConfChangeFaults may mute it first).
+  void BeforeConfChange(io::NodeId leader) {
+    if (conf_change_faults_ != nullptr) conf_change_faults_->BeforeConfChange(leader);
+  }
+  void OnConfChange(io::NodeId leader, const core::raft::ConfChange& change, Index index) {
+    membership_changes_++;
+    world_.Trace(leader, fmt::format("raft configuration change {} {} appended at {}",
+                                     ConfChangeKindName(change.kind), change.node.ToString(),
+                                     index.ToString()));
+  }
+  uint64_t membership_changes() const { return membership_changes_; }
+  // §4.1: every replica that is up uses the configuration its log implies, the latest one in
+  // it, committed or not (Raft::ConfigurationFollowsLog). Each node is reported once.
+  void CheckConfigurations() {
+    for (const auto& [node, weak] : replicas_) {
+      std::shared_ptr<core::replica::Replica> replica = weak.lock();
+      if (replica == nullptr || !world_.IsUp(node)) continue;
+      const absl::Status follows = replica->ConfigurationFollowsLog();
+      if (!follows.ok() && configuration_reports_.insert(node).second) {
+        Violation(fmt::format("configuration-follows-log: {}", std::string(follows.message())));
+      }
+    }
+  }
   void OnFailStop(io::NodeId node, const absl::Status& why) override {
     Violation(fmt::format("{} fail-stopped: {}", node.ToString(), why.ToString()));
   }
@@ -280,6 +326,9 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   World& world_;
   ElectionFaults* election_faults_ = nullptr;
   TransferFaults* transfer_faults_ = nullptr;
+  ConfChangeFaults* conf_change_faults_ = nullptr;
+  uint64_t membership_changes_ = 0;
+  absl::btree_set<io::NodeId> configuration_reports_;
   // Also what the group applied at each index (the audit compares acknowledged values to it).
   core::raft::testing::SafetyChecker checker_;
   absl::btree_map<io::NodeId, uint64_t> applied_since_audit_;
@@ -302,17 +351,66 @@ class RaftObserver final : public core::replica::ReplicaObserver {
 
 std::vector<uint8_t> Bytes(std::string_view text) { return {text.begin(), text.end()}; }
 
+// The membership operator's next single-server change, drawn by `choice`: promote a learner
+// (one time in four, remove it instead); with more voters than the run started with, remove
+// one other than the leader; else add a server from outside the configuration as a learner.
+std::optional<core::raft::ConfChange> NextConfChange(const core::raft::Membership& membership,
+                                                     io::NodeId leader, const GroupShape& shape,
+                                                     uint64_t choice) {
+  using core::raft::ConfChangeKind;
+  const auto pick = [choice](const std::vector<io::NodeId>& from) {
+    return from[choice % from.size()];
+  };
+  if (!membership.learners.empty()) {
+    const bool remove = (choice / 16) % 4 == 0;
+    return core::raft::ConfChange{
+        .kind = remove ? ConfChangeKind::kRemove : ConfChangeKind::kAddVoter,
+        .node = pick({membership.learners.begin(), membership.learners.end()})};
+  }
+  if (membership.voters.size() > shape.replicas) {
+    std::vector<io::NodeId> others;
+    for (io::NodeId voter : membership.voters) {
+      if (voter != leader) others.push_back(voter);
+    }
+    return core::raft::ConfChange{.kind = ConfChangeKind::kRemove, .node = pick(others)};
+  }
+  std::vector<io::NodeId> outside;
+  for (uint32_t i = 1; i <= shape.servers; i++) {
+    if (!membership.IsMember(io::NodeId(i))) outside.push_back(io::NodeId(i));
+  }
+  if (outside.empty()) return std::nullopt;
+  return core::raft::ConfChange{.kind = ConfChangeKind::kAddLearner, .node = pick(outside)};
+}
+
+std::string ServeConfChange(core::replica::Replica& replica, io::Runtime& rt,
+                            RaftObserver& observer, const GroupShape& shape, uint64_t choice) {
+  const Index based_on = replica.membership_index();
+  const std::optional<core::raft::ConfChange> change =
+      NextConfChange(replica.membership(), rt.node(), shape, choice);
+  if (!change.has_value()) return "FAIL no change to make";
+  observer.BeforeConfChange(rt.node());
+  absl::StatusOr<Index> index = replica.ProposeConfChange(*change, based_on, rt.Now() + seconds(1));
+  if (!index.ok()) return "FAIL " + index.status().ToString();
+  observer.OnConfChange(rt.node(), *change, *index);
+  return fmt::format("OK {}", index->value());
+}
+
 std::string Serve(core::replica::Replica& replica, io::Runtime& rt, RaftObserver& observer,
-                  const std::string& request) {
+                  const GroupShape& shape, const std::string& request) {
   uint64_t transferee = 0;
   const bool transfer = std::sscanf(request.c_str(), "T %lu", &transferee) == 1;
   if (transfer && (transferee == 0 || transferee > core::raft::kVotersMax)) {
     return "FAIL bad transfer target";
   }
-  if (request != "R" && request.rfind("P ", 0) != 0 && !transfer) return "FAIL bad request";
+  uint64_t choice = 0;
+  const bool conf_change = std::sscanf(request.c_str(), "C %lu", &choice) == 1;
+  if (request != "R" && request.rfind("P ", 0) != 0 && !transfer && !conf_change) {
+    return "FAIL bad request";
+  }
   if (replica.role() != core::raft::Role::kLeader) {
     return fmt::format("NOTLEADER {}", replica.leader().value());
   }
+  if (conf_change) return ServeConfChange(replica, rt, observer, shape, choice);
   if (transfer) {
     const absl::Status status = replica.TransferLeadership(
         io::NodeId(static_cast<uint32_t>(transferee)), rt.Now() + seconds(1));
@@ -338,7 +436,7 @@ std::string Serve(core::replica::Replica& replica, io::Runtime& rt, RaftObserver
 }
 
 void RunServer(io::Runtime& rt, RaftObserver& observer, core::replica::ReplicaOptions options,
-               io::Address listen) {
+               io::Address listen, GroupShape shape) {
   absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
       core::replica::Replica::Open(rt, options, &observer);
   if (!opened.ok()) {
@@ -370,13 +468,13 @@ void RunServer(io::Runtime& rt, RaftObserver& observer, core::replica::ReplicaOp
         (*listener)->Accept(io::Instant::Infinite());
     if (!stream.ok()) return;
     std::shared_ptr<io::Stream> connection(std::move(*stream));
-    rt.Spawn("client-conn", [&rt, &observer, connection, replica] {
+    rt.Spawn("client-conn", [&rt, &observer, connection, replica, shape] {
       io::FrameReader reader(*connection);
       while (true) {
         absl::StatusOr<std::vector<uint8_t>> request = reader.Read(io::Instant::Infinite());
         if (!request.ok()) return;
         const std::string reply =
-            Serve(*replica, rt, observer, std::string(request->begin(), request->end()));
+            Serve(*replica, rt, observer, shape, std::string(request->begin(), request->end()));
         if (!io::WriteFrame(*connection, Bytes(reply), rt.Now() + seconds(2)).ok()) return;
       }
     });
@@ -500,6 +598,33 @@ void RunTransfers(io::Runtime& rt, const std::vector<io::Address>& servers, io::
   });
 }
 
+// See RaftSimOptions::membership. An operator on a client node asks the leader it knows for the
+// next configuration change ("C choice"; the leader picks it, NextConfChange) until `until`.
+void RunMembershipOperator(io::Runtime& rt, const std::vector<io::Address>& servers,
+                           io::Instant until) {
+  io::Random random = rt.random().Fork("membership");  // The node's other draws stay the same.
+  ClientLoop(rt, random, servers, [&](io::Stream& stream, io::FrameReader& reader, size_t target) {
+    std::optional<size_t> next;
+    if (rt.Now() >= until) {  // The fault phase is over: changes end with it.
+      if (!rt.Sleep(io::Duration(std::chrono::hours(24))).ok()) next = target;
+      return next;
+    }
+    const std::string request = fmt::format("C {}", random.Next());
+    if (!io::WriteFrame(stream, Bytes(request), rt.Now() + seconds(2)).ok()) return next = target;
+    absl::StatusOr<std::vector<uint8_t>> reply = reader.Read(rt.Now() + seconds(5));
+    if (!reply.ok()) return next = target;
+    const std::string text(reply->begin(), reply->end());
+    if (text.rfind("NOTLEADER", 0) == 0) return next = NextTarget(random, text, servers.size());
+    // A third of the time the next change follows at once: a leader that lets changes overlap
+    // (planted bug concurrent-config-changes) appends it before the first one commits.
+    const io::Duration pause = random.Chance(1, 3)
+                                   ? random.Between(milliseconds(0), milliseconds(20))
+                                   : random.Between(milliseconds(100), milliseconds(1000));
+    if (!rt.Sleep(pause).ok()) next = target;
+    return next;
+  });
+}
+
 // See RaftSimOptions::damage_at_rest. Each event runs only if its replica is up; the replica
 // restarts 0.2-2 s later from the damaged disk (core/log's recovery cuts the log at the flip).
 void ScheduleDamageAtRest(World& world, const std::vector<io::NodeId>& servers, io::Random random,
@@ -550,6 +675,7 @@ SimulationOptions RaftAsSimulationOptions(const RaftSimOptions& options) {
   simulation.raft_damage_at_rest = options.damage_at_rest;
   simulation.raft_transfers = options.transfers;
   simulation.raft_slow_acks = options.slow_acks;
+  simulation.raft_membership = options.membership;
   return simulation;
 }
 
@@ -571,6 +697,7 @@ SimulationResult RunRaftWorkload(const SimulationOptions& options,
                       .election_schedule = options.election_schedule,
                       .transfers = options.raft_transfers,
                       .slow_acks = options.raft_slow_acks,
+                      .membership = options.raft_membership,
                       .only_kinds = options.only_kinds,
                       .keep_faults = options.keep_faults,
                       .trace = trace_sink};
@@ -598,7 +725,9 @@ SimulationResult RunRaftWorkload(const SimulationOptions& options,
                  .election_episodes = run.election_episodes,
                  .leaders_elected = run.leaders_elected,
                  .replication_window = run.replication_window,
-                 .transfers = run.transfers_on ? std::optional(run.transfers) : std::nullopt};
+                 .transfers = run.transfers_on ? std::optional(run.transfers) : std::nullopt,
+                 .membership_changes =
+                     run.membership_on ? std::optional(run.membership_changes) : std::nullopt};
   return result;
 }
 
@@ -612,22 +741,31 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
     if (swarm_random.Chance(1, 2) && options.faults) swarm.enabled.insert(kind);
   }
   if (options.faults && !options.only_kinds.empty()) swarm.enabled = options.only_kinds;
+  RaftSimResult result;
+  // Its own fork: the seeds without the operator run as they did before it existed.
+  io::Random membership_random = root.Fork("raft-membership");
+  result.membership_on =
+      options.faults && options.replicas > 1 &&
+      (options.membership.has_value() ? *options.membership : membership_random.Chance(1, 2));
+  const GroupShape shape{.replicas = options.replicas,
+                         .servers = options.replicas + (result.membership_on ? 1 : 0)};
   WorldOptions world_options{.seed = options.seed};
   NemesisTargets targets;
-  targets.regions.resize(kRegions.size());
+  targets.regions.resize(kRegions.size() + 1);
   std::vector<io::Address> addresses;
   core::raft::Membership membership;
-  for (uint32_t i = 1; i <= options.replicas; i++) {
+  for (uint32_t i = 1; i <= shape.servers; i++) {
     const io::NodeId node(i);
-    const std::string& region = kRegions[(i - 1) % kRegions.size()];
+    const bool spare = i > options.replicas;
+    const size_t region_index = spare ? kRegions.size() : (i - 1) % kRegions.size();
+    const std::string& region = spare ? kSpareRegion : kRegions[region_index];
     world_options.topology.Place(node, {region, region + "-" + std::to_string(i)});
     targets.servers.push_back(node);
-    targets.regions[(i - 1) % kRegions.size()].push_back(node);
+    targets.regions[region_index].push_back(node);
     addresses.push_back({fmt::format("replica{}", i), kClientPort});
-    membership.voters.insert(node);
+    if (!spare) membership.voters.insert(node);
   }
   std::erase_if(targets.regions, [](const auto& region) { return region.empty(); });
-  RaftSimResult result;
   std::vector<FaultEvent> generated = GenerateSchedule(schedule_random, swarm, targets);
   for (FaultEvent& event : generated) {
     // Raft's durability bugs hide in the window between a write and its fsync: when slow
@@ -646,7 +784,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   io::Random window_random = root.Fork("raft-window");
   const uint32_t window = window_random.Chance(1, 2) ? 0 : window_random.Chance(1, 2) ? 1 : 4;
   result.replication_window = window;
-  for (uint32_t i = 1; i <= options.replicas; i++) {
+  for (uint32_t i = 1; i <= shape.servers; i++) {
     core::replica::ReplicaOptions replica_options;
     if (window > 0) {
       replica_options.raft.append_entries_max = window;
@@ -661,8 +799,8 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
         options.seed % 2 == 0 ? 0 : core::raft::kEntryCacheBytesMaxDefault;
     replica_options.tick = milliseconds(50);  // Election timeout 500 ms > the 300 ms geo RTT.
     world.AddNode(io::NodeId(i), addresses[i - 1].host,
-                  [&observer, replica_options, address = addresses[i - 1]](io::Runtime& rt) {
-                    RunServer(rt, observer, replica_options, address);
+                  [&observer, replica_options, address = addresses[i - 1], shape](io::Runtime& rt) {
+                    RunServer(rt, observer, replica_options, address, shape);
                   });
   }
   // Its own fork: the seeds without transfers run as they did before transfers existed.
@@ -672,15 +810,21 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
       (options.transfers.has_value() ? *options.transfers : transfer_random.Chance(1, 2));
   const io::Instant healed_at = world.Now() + options.fault_phase;
   for (uint32_t c = 0; c < options.clients; c++) {
-    const io::NodeId node(options.replicas + 1 + c);
+    const io::NodeId node(shape.servers + 1 + c);
     const bool operator_here = c == 0 && result.transfers_on;
+    const bool membership_here = c == std::min(1u, options.clients - 1) && result.membership_on;
     world.AddNode(
         node, fmt::format("client{}", c), {kRegions[0], kRegions[0] + "-client"},
-        [&observer, &addresses, c, operator_here, healed_at](io::Runtime& rt) {
+        [&observer, &addresses, c, operator_here, membership_here, healed_at](io::Runtime& rt) {
           rt.Spawn("reader", [&rt, &observer, &addresses] { RunReader(rt, observer, addresses); });
           if (operator_here) {
             rt.Spawn("transfers",
                      [&rt, &addresses, healed_at] { RunTransfers(rt, addresses, healed_at); });
+          }
+          if (membership_here) {
+            rt.Spawn("membership", [&rt, &addresses, healed_at] {
+              RunMembershipOperator(rt, addresses, healed_at);
+            });
           }
           RunClient(rt, observer, c, addresses);
         });
@@ -714,6 +858,19 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   if (result.slow_acks_on) {
     slow_acks.emplace(world, targets.servers, slow_acks_random.Fork("episodes"), healed_at,
                       [&observer] { return observer.LeaderNow(); });
+  }
+  std::optional<ConfChangeFaults> conf_change_faults;
+  std::function<void()> check_configurations;
+  if (result.membership_on) {
+    conf_change_faults.emplace(world, targets.servers, membership_random.Fork("faults"), healed_at);
+    observer.set_conf_change_faults(&*conf_change_faults);
+    check_configurations = [&world, &observer, &check_configurations] {
+      observer.CheckConfigurations();
+      world.Schedule(world.Now() + kConfigurationCheckInterval, io::NodeId(0),
+                     "configuration check", check_configurations);
+    };
+    world.Schedule(world.Now() + kConfigurationCheckInterval, io::NodeId(0), "configuration check",
+                   check_configurations);
   }
   io::Random lose_random = root.Fork("raft-lose-hard-state");
   const bool region_lost_for_good =
@@ -762,6 +919,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   result.transfers = observer.transfers();
   result.transfers_won = observer.transfers_won();
   result.transfers_won_deaf = observer.transfers_won_deaf();
+  result.membership_changes = observer.membership_changes();
   result.ops_ok = observer.count(ClientOp::Outcome::kOk);
   result.ops_fail = observer.count(ClientOp::Outcome::kFail);
   result.ops_info =
@@ -772,6 +930,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   result.election_episodes = election_faults.episodes();
   observer.set_election_faults(nullptr);
   observer.set_transfer_faults(nullptr);
+  observer.set_conf_change_faults(nullptr);
   result.transfer_episodes = transfer_faults.has_value() ? transfer_faults->episodes() : 0;
   return result;
 }

@@ -62,6 +62,17 @@ struct RaftSimOptions {
   // lease dated from when acknowledgements arrive. Unset: half of the seeds, from their own
   // fork. Off with `faults`, and for one replica.
   std::optional<bool> slow_acks;
+  // Membership changes under the nemesis (issue 17 item 3): one more server, a spare in a
+  // region of its own (sa-east), starts outside the configuration, and an operator on the
+  // second client node asks the leader every 0.1-1 s of the fault phase for the next
+  // single-server change: add a non-member as a learner, promote a learner (or, one time in
+  // four, remove it), remove a voter once the voters outnumber `replicas`. The voters stay
+  // between `replicas` and one more, so losing a region never takes a quorum. A third of the
+  // requests a leader serves mute it before it appends (sim/leader_faults.h ConfChangeFaults), so
+  // configuration entries get overwritten; the observer checks every 10 ms that each replica's
+  // configuration is the one its log implies. Unset: half of the seeds, from their own fork.
+  // Off with `faults`, and for one replica.
+  std::optional<bool> membership;
   // Empty: the seed turns each kind of RaftSimFaultKinds() on with probability 1/2. Otherwise
   // exactly these kinds (meridian-sim --kinds).
   absl::btree_set<FaultKind> only_kinds;
@@ -94,6 +105,8 @@ struct RaftSimResult {
   uint64_t transfers_won = 0;       // Of those, the target was the next leader, within 2 s.
   uint64_t transfer_episodes = 0;   // Old leaders made deaf at a handover (TransferFaults).
   uint64_t transfers_won_deaf = 0;  // Transfers won with the old leader deaf.
+  bool membership_on = false;       // What RaftSimOptions::membership resolved to.
+  uint64_t membership_changes = 0;  // Configuration changes a leader appended.
   uint64_t max_applied_index = 0;
   std::vector<int64_t> commit_latencies_ns;  // Of every acknowledged proposal, virtual time.
   absl::btree_map<std::string, uint64_t> faults;

@@ -45,8 +45,9 @@ struct SimulationOptions {
   core::raft::PlantedBug raft_bug = core::raft::PlantedBug::kNone;
   std::optional<ElectionSchedule> election_schedule;
   bool raft_damage_at_rest = false;
-  std::optional<bool> raft_transfers;  // RaftSimOptions::transfers (unset: the seed decides).
-  std::optional<bool> raft_slow_acks;  // RaftSimOptions::slow_acks (unset: the seed decides).
+  std::optional<bool> raft_transfers;   // RaftSimOptions::transfers (unset: the seed decides).
+  std::optional<bool> raft_slow_acks;   // RaftSimOptions::slow_acks (unset: the seed decides).
+  std::optional<bool> raft_membership;  // RaftSimOptions::membership (unset: the seed decides).
   // Broker workload: members of one consumer group, each on its own client node (0: none).
   uint32_t group_members = 0;
   core::client::GroupConsumerPlantedBug group_consumer_bug =
@@ -103,6 +104,8 @@ struct RaftReport {
   uint32_t replication_window = 0;  // RaftSimResult::replication_window (0: the defaults).
   // Transfers leaders accepted; unset when the run had no transfer operator.
   std::optional<uint64_t> transfers;
+  // Configuration changes a leader appended; nullopt when the seed ran no membership operator.
+  std::optional<uint64_t> membership_changes;
 };
 
 struct SimulationResult {

@@ -117,6 +117,8 @@ std::string RaftFlags(const SimulationOptions& options) {
     flags += fmt::format(" --transfers={}", *options.raft_transfers ? "on" : "off");
   if (options.raft_slow_acks.has_value())
     flags += fmt::format(" --slow_acks={}", *options.raft_slow_acks ? "on" : "off");
+  if (options.raft_membership.has_value())
+    flags += fmt::format(" --membership={}", *options.raft_membership ? "on" : "off");
   return flags;
 }
 
@@ -225,10 +227,11 @@ std::string RaftJson(const SimulationResult& result) {
   return fmt::format(
       "\"raft\":{{\"replicas\":{},\"bug\":\"{}\",\"election_faults\":\"{}\","
       "\"election_episodes\":{},\"leaders_elected\":{},\"replication_window\":{},"
-      "\"transfers\":{}}},",
+      "\"transfers\":{},\"membership_changes\":{}}},",
       raft.replicas, JsonEscape(raft.bug), JsonEscape(raft.election_faults), raft.election_episodes,
       raft.leaders_elected, raft.replication_window,
-      raft.transfers.has_value() ? std::to_string(*raft.transfers) : "null");
+      raft.transfers.has_value() ? std::to_string(*raft.transfers) : "null",
+      raft.membership_changes.has_value() ? std::to_string(*raft.membership_changes) : "null");
 }
 
 std::string ResultJson(const SimulationResult& result, double wall_s, const std::string& repro) {
