@@ -127,6 +127,16 @@ void StoppedFollowerIsReportedUntilBack(uint64_t seed) {
   };
   ASSERT_TRUE(cluster.world().RunUntil(settled, cluster.world().Now() + seconds(30)));
   EXPECT_GE(cluster.Partition(leader, "t")->health.leadership_won_total, 1u);
+  // Every follower hears the leader's commit index (readiness measures a replica's lag from it,
+  // node/readiness.cc); the leader reports its own.
+  const auto heard_commit = [&] {
+    const uint64_t commit = cluster.Partition(leader, "t")->health.leader_commit_heard.value();
+    for (uint32_t id = 1; id <= 3; id++) {
+      if (cluster.Partition(id, "t")->health.leader_commit_heard.value() != commit) return false;
+    }
+    return commit > 0;
+  };
+  EXPECT_TRUE(cluster.world().RunUntil(heard_commit, cluster.world().Now() + seconds(5)));
   EXPECT_TRUE(cluster.Partition(leader, "t")->health.voters_unheard.empty());
 
   const uint32_t follower = leader % 3 + 1;

@@ -22,6 +22,19 @@ core::replica::ReplicaOptions SingleVoter() {
   return options;
 }
 
+// A single-voter replica, once it leads (nullptr, after a test failure, if it does not).
+std::shared_ptr<core::replica::Replica> OpenLeader(io::Runtime& rt) {
+  absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+      core::replica::Replica::Open(rt, SingleVoter(), nullptr);
+  EXPECT_TRUE(opened.ok()) << opened.status();
+  if (!opened.ok()) return nullptr;
+  for (int i = 0; i < 100 && (*opened)->role() != core::raft::Role::kLeader; i++) {
+    (void)rt.Sleep(milliseconds(50));
+  }
+  EXPECT_EQ((*opened)->role(), core::raft::Role::kLeader);
+  return (*opened)->role() == core::raft::Role::kLeader ? *opened : nullptr;
+}
+
 // Proposes on its own fiber while fsyncs are slow, so the entry is in the log and its proposer
 // waits for it to apply; then every disk operation fails. Returns how long the proposer took to
 // hear about it, or nullopt if the entry applied before the fault (try again).
@@ -49,14 +62,9 @@ TEST(ReplicaFailStop, AProposerWaitingToApplyHearsADiskFailureAtOnce) {
   SimNode node(20261202);
   SCOPED_TRACE(fmt::format("seed {}", node.seed()));
   ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
-    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
-        core::replica::Replica::Open(rt, SingleVoter(), nullptr);
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    core::replica::Replica& replica = **opened;
-    for (int i = 0; i < 100 && replica.role() != core::raft::Role::kLeader; i++) {
-      (void)rt.Sleep(milliseconds(50));
-    }
-    ASSERT_EQ(replica.role(), core::raft::Role::kLeader);
+    std::shared_ptr<core::replica::Replica> opened = OpenLeader(rt);
+    ASSERT_NE(opened, nullptr);
+    core::replica::Replica& replica = *opened;
     ASSERT_TRUE(replica.ProposeAndWait("before", rt.Now() + seconds(5)).ok());
     std::optional<io::Duration> heard;
     for (int attempt = 0; attempt < 20 && !heard.has_value(); attempt++) {
@@ -71,19 +79,48 @@ TEST(ReplicaFailStop, AProposerWaitingToApplyHearsADiskFailureAtOnce) {
   }));
 }
 
+// Shutdown wakes a proposer waiting for its entry at once, as a fail-stop does (the broker stops
+// the replicas it no longer hosts while request fibers may wait on them); it does not wait for
+// the driver's slow fsync and the apply after it.
+TEST(ReplicaFailStop, AProposerWaitingToApplyHearsAShutdownAtOnce) {
+  SimNode node(20261205);
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    std::shared_ptr<core::replica::Replica> opened = OpenLeader(rt);
+    ASSERT_NE(opened, nullptr);
+    core::replica::Replica& replica = *opened;
+    node.disk().set_rates(
+        sim::DiskFaultRates{.slow_fsync_ppm = 1'000'000, .slow_fsync_max = seconds(2)});
+    auto outcome = std::make_shared<std::optional<absl::StatusOr<core::raft::Index>>>();
+    for (int attempt = 0; attempt < 20; attempt++) {
+      outcome->reset();
+      rt.Spawn("proposer", [&replica, &rt, outcome] {
+        *outcome = replica.ProposeAndWait("during", rt.Now() + seconds(60));
+      });
+      (void)rt.Sleep(milliseconds(20));
+      if (!outcome->has_value()) break;  // Waiting behind a slow fsync: shut down now.
+    }
+    ASSERT_FALSE(outcome->has_value()) << "every entry applied within 20 ms: nothing was tested";
+    replica.Shutdown();
+    const io::Instant stopped_at = rt.Now();
+    while (!outcome->has_value() && rt.Now() - stopped_at < seconds(60)) {
+      (void)rt.Sleep(milliseconds(1));
+    }
+    ASSERT_TRUE(outcome->has_value());
+    EXPECT_TRUE(absl::IsCancelled((*outcome)->status())) << (*outcome)->status();
+    EXPECT_LT(rt.Now() - stopped_at, milliseconds(10))
+        << "the proposer waited for a replica that had shut down";
+    node.disk().set_rates({});
+  }));
+}
+
 // acks=leader's wait (WaitFor::kLeaderDurable): the index comes back once the entry is durable in
 // the leader's own log, before or after it commits; in order, one after the other.
 TEST(ReplicaLeaderDurable, AProposalReturnsItsIndexOnceDurableOnTheLeader) {
   SimNode node(20261204);
   ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
-    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
-        core::replica::Replica::Open(rt, SingleVoter(), nullptr);
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    core::replica::Replica& replica = **opened;
-    for (int i = 0; i < 100 && replica.role() != core::raft::Role::kLeader; i++) {
-      (void)rt.Sleep(milliseconds(50));
-    }
-    ASSERT_EQ(replica.role(), core::raft::Role::kLeader);
+    std::shared_ptr<core::replica::Replica> opened = OpenLeader(rt);
+    ASSERT_NE(opened, nullptr);
+    core::replica::Replica& replica = *opened;
     core::raft::Index previous;
     for (int i = 0; i < 3; i++) {
       absl::StatusOr<core::raft::Index> index = replica.ProposeAndWait(
