@@ -113,6 +113,37 @@ TEST(ReplicaFailStop, AProposerWaitingToApplyHearsAShutdownAtOnce) {
   }));
 }
 
+// A configuration change is compare-and-set on the configuration it was chosen from: once
+// another configuration is in force, a change chosen from the old one is refused, not applied
+// to the new one (two removals where one was meant; core/replica/README.md).
+TEST(ReplicaConfChange, AChangeChosenFromAConfigurationNoLongerInForceIsRefused) {
+  SimNode node(20261206);
+  // Node 2 exists (the learner's appends have somewhere to go) but never starts.
+  node.world().AddNode(io::NodeId(2), "host2", [](io::Runtime&) {});
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    std::shared_ptr<core::replica::Replica> opened = OpenLeader(rt);
+    ASSERT_NE(opened, nullptr);
+    core::replica::Replica& replica = *opened;
+    const core::raft::Index bootstrap = replica.membership_index();
+    const core::raft::ConfChange add{core::raft::ConfChangeKind::kAddLearner, io::NodeId(2)};
+    ASSERT_TRUE(replica.ProposeConfChange(add, bootstrap, rt.Now() + seconds(1)).ok());
+    for (int i = 0;
+         i < 100 && !(replica.membership_index() > bootstrap && replica.membership_committed());
+         i++) {
+      (void)rt.Sleep(milliseconds(10));
+    }
+    ASSERT_TRUE(replica.membership_committed());
+    // Chosen from the bootstrap configuration: valid against the one in force too (node 2 is a
+    // learner there), so only the compare-and-set refuses it.
+    const core::raft::ConfChange promote{core::raft::ConfChangeKind::kAddVoter, io::NodeId(2)};
+    absl::StatusOr<core::raft::Index> stale =
+        replica.ProposeConfChange(promote, bootstrap, rt.Now() + seconds(1));
+    EXPECT_TRUE(absl::IsAborted(stale.status())) << stale.status();
+    EXPECT_FALSE(replica.membership().IsVoter(io::NodeId(2)));
+    replica.Shutdown();
+  }));
+}
+
 // acks=leader's wait (WaitFor::kLeaderDurable): the index comes back once the entry is durable in
 // the leader's own log, before or after it commits; in order, one after the other.
 TEST(ReplicaLeaderDurable, AProposalReturnsItsIndexOnceDurableOnTheLeader) {
