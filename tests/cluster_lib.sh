@@ -42,20 +42,28 @@ wait_until() {
   done
 }
 
-# pick_ports N: N free loopback ports, the way io/posix/ports.h's PickFreeLoopbackPort finds one
-# (bind port 0, read the port, close), all held at once so they differ.
+# pick_ports N: N free loopback ports, the way io/posix/ports.h's PickFreeLoopbackPort finds
+# them: below the ephemeral range (no outgoing connection can hold one), all held at once so
+# they differ.
 pick_ports() {
   if command -v python3 >/dev/null; then
     python3 -c '
-import socket, sys
-held = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in held: s.bind(("127.0.0.1", 0))
+import random, socket, sys
+end = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+held = []
+while len(held) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(10000, end)))
+        held.append(s)
+    except OSError:
+        s.close()
 print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
   else  # Random ports that nothing listens on now.
     local used ports=() port
     used=$(ss -Htln 2>/dev/null | awk '{print $4}' | sed 's/.*://')
     while [ ${#ports[@]} -lt "$1" ]; do
-      port=$((20000 + RANDOM % 40000))
+      port=$((10000 + RANDOM % 22000))
       grep -qx "$port" <<<"$used" || [[ " ${ports[*]} " == *" $port "* ]] || ports+=("$port")
     done
     echo "${ports[*]}"
