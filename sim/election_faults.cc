@@ -64,7 +64,8 @@ void ElectionFaults::OnDeliver(io::NodeId to, const core::raft::Message& message
   if (!Active()) return;
   if (message.type == MessageType::kAppend && stage_ == Figure8Stage::kFirstBack &&
       message.from == first_ && message.term == back_term_ && !message.entries.empty()) {
-    reached_.insert(to);
+    core::raft::Index& furthest = reached_[to];
+    furthest = std::max(furthest, message.entries.back().index);
   }
   if (message.type != MessageType::kVoteResponse || message.reject) return;
   MERIDIAN_CHECK(message.to == to);
@@ -149,10 +150,6 @@ void ElectionFaults::Figure8Won(io::NodeId leader, Term term,
       stage_ = Figure8Stage::kFirstBack;
       back_term_ = term;
       reached_.clear();
-      // L1's own no-op must stay unsynced while a follower acknowledges it: the leader counts
-      // itself only once durable, so a majority then holds L1's term-a entries but not the
-      // no-op, and only a raft that commits by counting applies them.
-      SlowFsyncs(first_, true);
       // Keep the servers that did not vote for L1 out of reach (in 5 replicas, one besides L2)
       // so they lack the no-op and can elect L2 with L1 later.
       for (io::NodeId server : servers_) {
@@ -175,10 +172,23 @@ void ElectionFaults::Figure8Strike() {
   world_.Trace(io::NodeId(0), fmt::format("election faults: figure8 strike, {} applied term {}",
                                           first_.ToString(), first_term_.ToString()));
   stage_ = Figure8Stage::kStruck;  // Elections while it plays out are left alone.
-  SlowFsyncs(first_, false);
-  CrashFor(first_, io::Duration(0), random_.Between(milliseconds(50), milliseconds(300)));
-  for (io::NodeId follower : reached_) {
-    CrashFor(follower, io::Duration(0), random_.Between(milliseconds(2000), milliseconds(4000)));
+  world_.RecordFault("figure8_strike");
+  // L1 goes down before its next append, which may carry its term-c no-op, reaches anyone. Of
+  // the followers it reached, the one it sent the least stays up for L2 to ask (it is the
+  // likeliest to hold term-a entries without the no-op); the others go down with L1, or with 5
+  // replicas one of them could win first, and it holds what L1 applied.
+  const io::Duration down = random_.Between(milliseconds(2000), milliseconds(4000));
+  CrashFor(first_, io::Duration(0), down);
+  io::NodeId keep;
+  core::raft::Index least;
+  for (const auto& [follower, furthest] : reached_) {
+    if (keep == io::NodeId() || furthest < least) {
+      keep = follower;
+      least = furthest;
+    }
+  }
+  for (const auto& [follower, furthest] : reached_) {
+    if (follower != keep) CrashFor(follower, io::Duration(0), down);
   }
   Restart(second_);
   world_.Schedule(world_.Now() + milliseconds(4000), io::NodeId(0), "figure8: done",
@@ -189,7 +199,6 @@ void ElectionFaults::Figure8Strike() {
 
 void ElectionFaults::Figure8Reset() {
   generation_++;
-  if (stage_ == Figure8Stage::kFirstBack) SlowFsyncs(first_, false);
   stage_ = Figure8Stage::kIdle;
   Restart(first_);
   Restart(second_);
@@ -233,19 +242,6 @@ void ElectionFaults::Restart(io::NodeId node) {
     if (nemesis_.healed() || nemesis_.lost_for_good().contains(node)) return;
     if (!world_.IsUp(node)) world_.Start(node);
   });
-}
-
-void ElectionFaults::SlowFsyncs(io::NodeId node, bool slow) {
-  if (nemesis_.healed()) return;  // The heal reset every disk's rates.
-  SimDisk& disk = world_.disk(node);
-  if (slow) {
-    saved_rates_ = disk.rates();
-    DiskFaultRates rates = saved_rates_;
-    rates.slow_fsync_ppm = 1'000'000;
-    disk.set_rates(rates);
-  } else {
-    disk.set_rates(saved_rates_);
-  }
 }
 
 }  // namespace meridian::sim

@@ -10,13 +10,13 @@
 //     nobody. A voter that forgot its vote (it was never persisted) can then grant a second
 //     candidate of the same term its vote: two leaders in one term (election safety).
 //   - figure8: the raft paper's Figure 8. Leader L1 (term a) appends its no-op while cut off and
-//     crashes; L2 (term b > a) does the same; L1 comes back, wins term c with its fsyncs slowed,
-//     and replicates its term-a entries with its term-c no-op. As soon as L1 applies a term-a
-//     entry it crashes (losing the unsynced no-op), the followers it reached are kept down and
-//     L2 restarts: L2 can now win with L1's vote. Correct raft applied nothing of term a before
-//     its term-c no-op was durable on a majority, so L2 cannot win; a raft that committed the
-//     term-a entries by counting replicas sees them overwritten (leader completeness, then
-//     state machine safety).
+//     crashes; L2 (term b > a) does the same; L1 comes back and wins term c, with the servers
+//     that did not vote for it out of reach, and replicates its term-a entries with its term-c
+//     no-op. As soon as L1 applies a term-a entry it goes down (before its next append), and so
+//     do the followers it reached except the one it sent least; L2 restarts. Correct raft
+//     applied nothing of term a before its term-c no-op was on a majority, so that follower
+//     refuses L2; a raft that committed the term-a entries by counting replicas sees them
+//     overwritten when it elects L2 (leader completeness, then state machine safety).
 // One episode at a time, only in the fault phase; the nemesis heal (which restarts every server
 // and lifts every block) ends whatever is in progress. Every choice comes from the seed.
 //
@@ -87,7 +87,6 @@ class ElectionFaults {
   // is lost for good.
   void Restart(io::NodeId node);
   std::function<void(io::NodeId)> on_vote_restart_crash_;
-  void SlowFsyncs(io::NodeId node, bool slow);
 
   World& world_;
   const Nemesis& nemesis_;
@@ -106,9 +105,9 @@ class ElectionFaults {
   io::NodeId first_;
   io::NodeId second_;
   core::raft::Term first_term_;
-  core::raft::Term back_term_;
-  absl::btree_set<io::NodeId> reached_;  // Followers that got the back leader's entries.
-  DiskFaultRates saved_rates_;
+  core::raft::Term back_term_;  // L1's term when it won again.
+  // Followers that got L1's entries in back_term_, with the furthest index sent to each.
+  absl::btree_map<io::NodeId, core::raft::Index> reached_;
 };
 
 }  // namespace meridian::sim

@@ -307,7 +307,7 @@ bool ParseFaultKind(std::string_view name, FaultKind* kind) {
 
 bool ParseRaftPlantedBug(std::string_view name, core::raft::PlantedBug* bug) {
   // Every planted bug, those past kPlantedBugLast too (the broker's and damage at rest's).
-  const auto last = static_cast<int>(core::raft::PlantedBug::kLeaseReadIgnoresOwedTicks);
+  const auto last = static_cast<int>(core::raft::PlantedBug::kTransferRestartsCheckQuorum);
   for (int i = 0; i <= last; i++) {
     const auto candidate = static_cast<core::raft::PlantedBug>(i);
     if (name == core::raft::PlantedBugName(candidate)) {

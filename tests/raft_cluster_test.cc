@@ -215,8 +215,11 @@ TEST(RaftClusterPlantedBugs, VoteWithLostHardState) {
 // audit, which re-applies through a leader, cannot judge either, so its findings are printed with
 // the replay command instead of failing; every other seed must pass every check (safety, audit and
 // liveness).
-// 200 seeds: "heartbeat credits us with entries we no longer hold" is rare (seeds 1-100 stopped
-// reaching it when the transfers and slow acks came in; 1-200 reach it 9 times).
+// 200 seeds of 20 s phases: "heartbeat credits us with entries we no longer hold" is rare. Seeds
+// 1-100 stopped reaching it when the transfers and slow acks came in; since a transfer no longer
+// restarts the check-quorum window, 200 seeds of 30 s phases reach it never and 1-400 six times,
+// 20 s phases reach it 8 times in 1-200 (meridian-sim --workload=raft --seeds=1..200
+// --duration=20 --heal=20 --damage_at_rest; the probe counts are in the summary's "probes").
 TEST(RaftCluster, DamageAtRestSweep) {
   int unavailable = 0;
   io::probe::Reset();
@@ -225,7 +228,11 @@ TEST(RaftCluster, DamageAtRestSweep) {
     // failed as "n1 could not reopen its replica: RESOURCE_EXHAUSTED: ENOSPC": Replica::Open
     // did not wait a full disk out, unlike a running replica (meridian-sim --workload=raft
     // --seed=26 --duration=30 --heal=30 --damage_at_rest; tests/log:replica_disk_full_test).
-    const RaftSimOptions options{.seed = seed, .replicas = 3, .damage_at_rest = true};
+    const RaftSimOptions options{.seed = seed,
+                                 .replicas = 3,
+                                 .fault_phase = std::chrono::seconds(20),
+                                 .heal_phase = std::chrono::seconds(20),
+                                 .damage_at_rest = true};
     const RaftSimResult result = RunRaftSimulation(options);
     const bool stuck = std::any_of(
         result.violations.begin(), result.violations.end(),
@@ -458,10 +465,19 @@ TEST(RaftClusterPlantedBugs, ConcurrentConfigChanges) {
 }
 // A quarter of the seeds send one entry per append with one append in flight (the replication
 // window), so a quorum's acknowledgements can stop at an older-term entry below a new leader's
-// no-op. Measured (seeds 1-300): first at seed 85 on 3 replicas (5 of 300), none on 5; the
-// pure-raft harness catches it more often (core/raft/planted_bugs_test). sim/README.md.
+// no-op. The figure8 election schedule (sim/election_faults.h) sets that up on purpose.
+// Measured (seeds 1-300, 30 s phases): first at seed 71 on 3 replicas (8 of 300), 96 on 5 (1 of
+// 300); the pure-raft harness catches it more often (core/raft/planted_bugs_test). sim/README.md.
 TEST(RaftClusterPlantedBugs, CommitOlderTermByCounting) {
   ExpectCaught(core::raft::PlantedBug::kCommitOlderTermByCounting, 3, 100);
+}
+// Found in the code (2026-12-03): a transfer request restarted the leader's check-quorum window,
+// so a cut-off leader asked to hand over again and again never stepped down. Kept as a planted
+// bug for the step-down bound (Raft::StepDownBoundHolds), which aborts the leader's node:
+// measured with 30 s phases, first at seed 3 (3 replicas) and 2 (5), `meridian-sim
+// --workload=raft --seeds=1..300 --duration=30 --heal=30 --bug=transfer-restarts-check-quorum`.
+TEST(RaftClusterPlantedBugs, TransferRestartsCheckQuorum) {
+  ExpectCaught(core::raft::PlantedBug::kTransferRestartsCheckQuorum, 3, 100);
 }
 }  // namespace
 }  // namespace meridian::sim

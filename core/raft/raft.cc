@@ -145,6 +145,8 @@ void Raft::BecomeLeader() {
   tick_ = &Raft::TickHeartbeat;
   leader_ = options_.id;
   ResetElectionTimer();  // The check-quorum window starts now, not when the campaign began.
+  heard_ticks_.clear();
+  step_down_clock_start_ticks_ = ticks_;
   lease_revoked_ = false;
   transferee_ = kNoNode;
   progress_.clear();
@@ -291,6 +293,9 @@ void Raft::TickHeartbeat() {
   MERIDIAN_CHECK(role_ == Role::kLeader);
   election_elapsed_ticks_++;
   heartbeat_elapsed_ticks_++;
+  if (transferee_ != kNoNode && ++transfer_elapsed_ticks_ >= options_.election_timeout_ticks) {
+    transferee_ = kNoNode;  // A transfer that did not finish within a timeout is abandoned.
+  }
   if (election_elapsed_ticks_ >= options_.election_timeout_ticks) {
     election_elapsed_ticks_ = 0;
     if (options_.check_quorum == CheckQuorum::kOn) {
@@ -307,7 +312,6 @@ void Raft::TickHeartbeat() {
       }
       for (auto& [id, progress] : progress_) progress.set_recent_active(false);
     }
-    transferee_ = kNoNode;  // A transfer that did not finish within a timeout is abandoned.
   }
   quiet_ticks_ = CanQuiesce() ? quiet_ticks_ + 1 : 0;
   if (heartbeat_elapsed_ticks_ >= options_.heartbeat_interval_ticks) {
@@ -380,6 +384,7 @@ void Raft::Unquiesce() {
   MERIDIAN_PROBE("raft: quiesced leader woke");
   // Check-quorum counts afresh: answers from before the quiescence say nothing about now.
   election_elapsed_ticks_ = 0;
+  step_down_clock_start_ticks_ = ticks_;
   heartbeat_elapsed_ticks_ = 0;
   for (auto& [id, progress] : progress_) progress.set_recent_active(false);
   BroadcastHeartbeat();
@@ -432,6 +437,9 @@ void Raft::Step(const Message& message) {
     Unquiesce();  // Any other message of the group wakes it.
   }
   if (admitted && StepTerm(message)) {
+    if (role_ == Role::kLeader && message.term == term_ && membership_.IsMember(message.from)) {
+      heard_ticks_[message.from] = ticks_;  // For the step-down bound (Invariants) only.
+    }
     if (message.type == MessageType::kVote || message.type == MessageType::kPreVote) {
       HandleVoteRequest(message);
     } else {
@@ -699,7 +707,10 @@ absl::Status Raft::TransferLeadership(NodeId target) {
   if (!membership_.IsVoter(target)) return absl::InvalidArgumentError("target is not a voter");
   if (quiesced_) Unquiesce();
   transferee_ = target;
-  election_elapsed_ticks_ = 0;  // The transfer must finish within one election timeout.
+  transfer_elapsed_ticks_ = 0;  // The transfer must finish within one election timeout.
+  if (options_.planted_bug == PlantedBug::kTransferRestartsCheckQuorum) {
+    election_elapsed_ticks_ = 0;
+  }
   const Progress& progress = progress_.at(target);
   if (progress.match() == log_.last_index()) {
     SendTimeoutNow(target);
@@ -718,7 +729,7 @@ void Raft::SendTimeoutNow(NodeId target) {
   MERIDIAN_CHECK(role_ == Role::kLeader && target == transferee_);
   MERIDIAN_CHECK(progress_.at(target).match() == log_.last_index());
   lease_revoked_ = true;  // The target will win without consulting leases: stop serving.
-  election_elapsed_ticks_ = 0;
+  transfer_elapsed_ticks_ = 0;
   Send(Message{.type = MessageType::kTimeoutNow, .to = target});
 }
 

@@ -115,6 +115,9 @@ class Raft {
   uint32_t randomized_election_timeout_ticks() const { return randomized_timeout_ticks_; }
   // Checks every invariant, including deltas since the previous call. Public so tests can run it.
   void Invariants();
+  // A leader heard from a quorum within two election timeouts (§6.2; checked by Invariants).
+  bool StepDownBoundHolds() const;
+  void LeaderInvariants();  // Invariants of a leader (Invariants calls it).
 
  private:
   using StepFn = void (Raft::*)(const Message&);
@@ -188,8 +191,19 @@ class Raft {
   TickFn tick_ = &Raft::TickElection;
 
   uint64_t ticks_ = 0;  // Local monotonic tick count since this object was created.
+  // Follower: ticks since the leader was last heard (the election timer); leader: ticks into the
+  // current check-quorum window.
   uint32_t election_elapsed_ticks_ = 0;
+  // Leader: ticks since the transfer under way started or sent TimeoutNow (its own timer: a
+  // transfer must not restart the check-quorum window, or requests to hand over would keep a
+  // cut-off leader in place).
+  uint32_t transfer_elapsed_ticks_ = 0;
   uint32_t heartbeat_elapsed_ticks_ = 0;
+  // Leader, for the step-down bound (StepDownBoundHolds), kept apart from check-quorum's own
+  // bookkeeping so that it checks it: the tick each member was last heard from in this term, and
+  // the tick the bound counts from (leadership won, woken from quiescence, voters changed).
+  absl::btree_map<NodeId, uint64_t> heard_ticks_;
+  uint64_t step_down_clock_start_ticks_ = 0;
   uint32_t randomized_timeout_ticks_ = 0;
   bool quiesced_ = false;
   uint32_t quiet_ticks_ = 0;            // Leader: consecutive ticks CanQuiesce() held.

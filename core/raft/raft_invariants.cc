@@ -3,6 +3,9 @@
 // input. Every failure is a programmer error and crashes.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <functional>
+
 #include "core/raft/raft.h"
 #include "io/assert.h"
 
@@ -59,6 +62,60 @@ absl::Status Raft::ConfigurationFollowsLog() const {
   return absl::OkStatus();
 }
 
+// Dissertation §6.2: with check-quorum, a leader that hears from no quorum steps down. Its bound:
+// a window of an election timeout that heard a quorum, then a whole window that heard none, so
+// at most two election timeouts after the quorum's last message (or after it took office or
+// woke from quiescence, when the windows start afresh, or since its voters changed: the window
+// under way may have passed on the old quorum's answers). A quiesced leader sends nothing and
+// expects nothing; it is exempt until woken.
+bool Raft::StepDownBoundHolds() const {
+  MERIDIAN_CHECK(role_ == Role::kLeader);
+  if (options_.check_quorum != CheckQuorum::kOn || quiesced_) return true;
+  std::vector<uint64_t> heard;
+  for (NodeId voter : membership_.voters) {
+    auto it = heard_ticks_.find(voter);
+    heard.push_back(voter == options_.id ? ticks_ : it == heard_ticks_.end() ? 0 : it->second);
+  }
+  std::sort(heard.begin(), heard.end(), std::greater<>());
+  const size_t quorum = membership_.voters.size() / 2 + 1;
+  MERIDIAN_CHECK(quorum <= heard.size());
+  const uint64_t since = std::max(step_down_clock_start_ticks_, heard[quorum - 1]);
+  return ticks_ - since <= 2 * static_cast<uint64_t>(options_.election_timeout_ticks);
+}
+
+void Raft::LeaderInvariants() {
+  MERIDIAN_CHECK(role_ == Role::kLeader);
+  MERIDIAN_CHECK(vote_ == options_.id, "a leader voted for itself");
+  MERIDIAN_CHECK(log_.last_term() == term_, "the leader's no-op is in its log");
+  MERIDIAN_CHECK(membership_.IsVoter(options_.id));
+  for (const auto& [id, progress] : progress_) {
+    progress.CheckInvariants();
+    MERIDIAN_CHECK(progress.match() <= log_.last_index());
+    MERIDIAN_CHECK(membership_.IsMember(id));
+  }
+  MERIDIAN_CHECK(StepDownBoundHolds(), "{} leads {} but heard from no quorum in {} ticks",
+                 options_.id.ToString(), term_.ToString(), 2 * options_.election_timeout_ticks);
+  if (options_.planted_bug != PlantedBug::kConcurrentConfigChanges) {
+    // Counted over what this leader appended itself: entries it inherited past its (volatile)
+    // commit index were each committed before the next change was proposed, by earlier
+    // leaders, and a group restarted as a whole may hold several.
+    uint32_t pending = 0;
+    const uint64_t own_from = std::max(log_.commit().value(), leader_inherited_end_.value());
+    for (uint64_t i = own_from + 1; i <= log_.last_index().value(); i++) {
+      pending += log_.KindAt(Index(i)) == EntryKind::kConfig ? 1 : 0;
+    }
+    MERIDIAN_CHECK(pending <= 1, "{} uncommitted configuration changes", pending);
+  }
+  // The window bounds what this leader appended itself (Propose refuses past it). What it
+  // inherited from earlier terms may be uncommitted here without bound: the commit index is
+  // volatile, so a group restarted as a whole elects a leader whose commit lags its log by
+  // everything since the last stored hard state (found by tests/jepsen bitflip, which restarts
+  // every replica of a group at once).
+  const uint64_t own_from = std::max(log_.commit().value(), leader_inherited_end_.value());
+  MERIDIAN_CHECK(log_.last_index().value() - own_from <= kUncommittedEntriesMax + 1,
+                 "uncommitted window exceeded");
+}
+
 void Raft::Invariants() {
   log_.CheckInvariants();
   CheckMembership(membership_);
@@ -97,35 +154,7 @@ void Raft::Invariants() {
     MERIDIAN_CHECK(progress_.empty());
     MERIDIAN_CHECK(heartbeat_acked_ticks_.empty());
   } else {
-    MERIDIAN_CHECK(vote_ == options_.id, "a leader voted for itself");
-    MERIDIAN_CHECK(log_.last_term() == term_, "the leader's no-op is in its log");
-    MERIDIAN_CHECK(membership_.IsVoter(options_.id));
-    for (const auto& [id, progress] : progress_) {
-      progress.CheckInvariants();
-      MERIDIAN_CHECK(progress.match() <= log_.last_index());
-      MERIDIAN_CHECK(membership_.IsMember(id));
-    }
-    if (options_.planted_bug != PlantedBug::kConcurrentConfigChanges) {
-      // Counted over what this leader appended itself: entries it inherited past its (volatile)
-      // commit index were each committed before the next change was proposed, by earlier
-      // leaders, and a group restarted as a whole may hold several.
-      uint32_t pending = 0;
-      const uint64_t own_from = std::max(log_.commit().value(), leader_inherited_end_.value());
-      for (uint64_t i = own_from + 1; i <= log_.last_index().value(); i++) {
-        pending += log_.KindAt(Index(i)) == EntryKind::kConfig ? 1 : 0;
-      }
-      MERIDIAN_CHECK(pending <= 1, "{} uncommitted configuration changes", pending);
-    }
-  }
-  // The window bounds what this leader appended itself (Propose refuses past it). What it
-  // inherited from earlier terms may be uncommitted here without bound: the commit index is
-  // volatile, so a group restarted as a whole elects a leader whose commit lags its log by
-  // everything since the last stored hard state (found by tests/jepsen bitflip, which restarts
-  // every replica of a group at once).
-  if (role_ == Role::kLeader) {
-    const uint64_t own_from = std::max(log_.commit().value(), leader_inherited_end_.value());
-    MERIDIAN_CHECK(log_.last_index().value() - own_from <= kUncommittedEntriesMax + 1,
-                   "uncommitted window exceeded");
+    LeaderInvariants();
   }
   previous_ = PreviousState{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
 }
@@ -196,6 +225,8 @@ const char* PlantedBugName(PlantedBug bug) {
       return "vote-with-lost-hard-state";
     case PlantedBug::kLeaseReadIgnoresOwedTicks:
       return "lease-read-ignores-owed-ticks";
+    case PlantedBug::kTransferRestartsCheckQuorum:
+      return "transfer-restarts-check-quorum";
   }
   return "?";
 }

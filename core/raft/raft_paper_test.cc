@@ -517,6 +517,43 @@ TEST(Dissertation6_2, CheckQuorumMakesAnIsolatedLeaderStepDown) {
   EXPECT_EQ(net.node(leader).role(), Role::kFollower);
 }
 
+// A transfer restarts the transfer's own timeout, not the check-quorum window: a cut-off leader
+// asked again and again to hand over (an operator, the broker's leader balancing) must still
+// step down within two election timeouts of its last quorum.
+void AskACutOffLeaderToHandOverAgainAndAgain(PlantedBug bug) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.check_quorum = CheckQuorum::kOn;
+  options.planted_bug = bug;
+  TestNet net(3, options);
+  const uint32_t leader = net.ElectAny();
+  ASSERT_NE(leader, 0u);
+  net.TickAll(options.heartbeat_interval_ticks);  // A quorum heard from in this window.
+  net.Isolate(leader);
+  const uint32_t other = leader % 3 + 1;
+  uint32_t led_for = 0;  // Ticks it stayed leader, cut off.
+  for (uint32_t i = 0; i < 3 * options.election_timeout_ticks; i++) {
+    if (net.node(leader).role() != Role::kLeader) break;
+    if (i % 3 == 0) {
+      EXPECT_TRUE(net.node(leader).TransferLeadership(NodeId(other)).ok());
+    }
+    net.node(leader).Tick();
+    led_for++;
+  }
+  EXPECT_LE(led_for, 2 * options.election_timeout_ticks);
+  EXPECT_NE(net.node(leader).role(), Role::kLeader);
+}
+
+TEST(Dissertation6_2, TransferRequestsDoNotKeepACutOffLeaderInPlace) {
+  AskACutOffLeaderToHandOverAgainAndAgain(PlantedBug::kNone);
+}
+
+// The step-down bound (Raft::StepDownBoundHolds, checked after every input) catches the bug the
+// test above was written for, as soon as the leader outlives it.
+TEST(Dissertation6_2, TheStepDownBoundCatchesATransferThatRestartsCheckQuorum) {
+  EXPECT_DEATH(AskACutOffLeaderToHandOverAgainAndAgain(PlantedBug::kTransferRestartsCheckQuorum),
+               "heard from no quorum");
+}
+
 TEST(Dissertation6_4, LeaseReadsAreServedOnlyWhileTheLeaseHolds) {
   // §6.4.1: the leader "would use the normal heartbeat mechanism to maintain a lease"; a read is
   // served without a round trip until lease_end = quorum-acked heartbeat send tick +

@@ -400,6 +400,7 @@ void Raft::AppendOwn(EntryKind kind, std::string data, Membership membership) {
 void Raft::RefreshMembership() {
   // The configuration in force is the latest one in the log, committed or not (§4.1); before
   // the log's first entry, the snapshot's (or, without one, the bootstrap configuration).
+  const auto voters_before = membership_.voters;
   membership_ = log_.snapshot_index().value() > 0 ? snapshot_.meta.membership : options_.bootstrap;
   membership_index_ = log_.snapshot_index();
   if (auto latest = log_.LatestConfigAtOrBelow(log_.last_index()); latest.has_value()) {
@@ -408,7 +409,11 @@ void Raft::RefreshMembership() {
     MERIDIAN_CHECK(log_.KindAt(membership_index_) == EntryKind::kConfig);
   }
   CheckMembership(membership_);
-  if (role_ == Role::kLeader) SyncProgressToMembership();
+  if (role_ == Role::kLeader) {
+    SyncProgressToMembership();
+    // Another quorum: the step-down bound counts from its first window (StepDownBoundHolds).
+    if (membership_.voters != voters_before) step_down_clock_start_ticks_ = ticks_;
+  }
 }
 
 Membership Raft::MembershipAt(Index index) const {

@@ -229,6 +229,9 @@ enum class PlantedBug : uint8_t {
   kVoteWithLostHardState,  // A replica that lost its hard state votes as if it never voted.
   // Past kPlantedBugLast: core/replica's, caught by //tests:raft_cluster_test's lease reads.
   kLeaseReadIgnoresOwedTicks,  // Replica::LeaseRead trusts raft's ticks while its driver owes some.
+  // Past kPlantedBugLast: found in the code (2026-12-03); the step-down bound (Raft::Invariants)
+  // catches it in raft_paper_test's script and through the whole stack (raft_cluster_test).
+  kTransferRestartsCheckQuorum,  // A transfer request restarts the leader's check-quorum window.
 };
 inline constexpr PlantedBug kPlantedBugLast = PlantedBug::kConfigKeptAfterTruncation;
 const char* PlantedBugName(PlantedBug bug);
