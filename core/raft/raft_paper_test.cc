@@ -174,6 +174,34 @@ TEST(Paper9_6, PreVoteKeepsAPartitionedServerFromInflatingTerms) {
   EXPECT_EQ(net.node(1).term(), Term(1));
 }
 
+// Each pre-vote round counts only its own answers: a grant from an earlier round that timed out
+// may come from a server that has since heard from a leader, and counting it would start the
+// disruptive election pre-vote exists to prevent (mutation survivor of 2026-12-03: a dropped
+// votes_.clear() in BecomePreCandidate).
+TEST(Paper9_6, APreVoteRoundCountsNoGrantsFromAnEarlierRound) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.pre_vote = PreVote::kOn;
+  TestNet net(5, options);
+  net.Isolate(1);
+  Raft& node = net.node(1);
+  while (node.role() != Role::kPreCandidate) node.Tick();
+  net.Flush();                                             // Round 1's requests reach nobody.
+  node.Step(Msg(MessageType::kPreVoteResponse, 2, 1, 1));  // Its answers: itself and n2, 2 of 5.
+  ASSERT_EQ(node.role(), Role::kPreCandidate);
+  uint32_t pre_votes_sent = 0;
+  net.OnSend([&](const Message& m) {
+    if (m.from == NodeId(1) && m.type == MessageType::kPreVote) pre_votes_sent++;
+  });
+  while (pre_votes_sent == 0) {  // Until round 1 times out and round 2 asks again.
+    node.Tick();
+    net.Flush();
+  }
+  node.Step(Msg(MessageType::kPreVoteResponse, 3, 1, 1));  // Round 2: itself and n3.
+  net.Flush();
+  EXPECT_EQ(node.role(), Role::kPreCandidate);
+  EXPECT_EQ(node.term(), Term(0)) << "n2's grant from the earlier round was counted";
+}
+
 // ---------------------------------------------------------------- §5.3 Log replication
 
 TEST(Paper5_3, TheLeaderAppendsAndReplicatesInParallelThenCommitsOnAMajority) {
