@@ -9,6 +9,7 @@
 
 #include "core/replica/replica.h"
 #include "core/replica/storage.h"
+#include "io/probe.h"
 #include "sim/sim_disk.h"
 #include "tests/log/log_test_support.h"
 
@@ -230,6 +231,49 @@ TEST(ReplicaDamageAtRest, ALostSnapshotOpensEmptyAndServesNothingItLost) {
     EXPECT_TRUE(replica.failure().ok()) << replica.failure();
     replica.Shutdown();
   }));
+}
+
+// A follower installed a snapshot whose last entry its own log holds with another term (its old
+// entries diverged) and crashed before resetting its log. At restart the log must be reset to
+// continue after the snapshot: the entries after it belong to the diverged history. (Mutation
+// survivor of 2026-12-03: "same index and same term" weakened to "same index or same term".)
+TEST(ReplicaRestart, ALogThatDivergesAtTheSnapshotsLastEntryIsReset) {
+  SimNode node(20261214);
+  WriteEntries(node, /*compact=*/false);  // Indexes 1 (no-op) to kEntries + 1, one term.
+  const core::raft::Index snapshot_index(5);
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<core::replica::LoadedHardState> loaded =
+        core::replica::LoadHardState(rt.disk(), kDir);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    const core::raft::Term later = loaded->stored.state.term.next();
+    core::raft::Snapshot snapshot;
+    snapshot.meta.index = snapshot_index;
+    snapshot.meta.term = later;  // The log holds index 5 with an earlier term.
+    snapshot.meta.membership.voters.insert(SimNode::kNode);
+    snapshot.data = "state";
+    ASSERT_TRUE(core::replica::StoreSnapshot(rt.disk(), kDir, snapshot).ok());
+    StoredHardState stored = loaded->stored;
+    stored.state.term = later;
+    stored.state.vote = core::raft::kNoNode;
+    stored.state.commit = snapshot_index;
+    stored.sequence++;
+    ASSERT_TRUE(core::replica::StoreHardState(rt.disk(), kDir, stored).ok());
+  }));
+  io::probe::Reset();
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, SingleVoter(), nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    ASSERT_TRUE(AwaitLeadership(rt, **opened));
+    absl::StatusOr<core::raft::Index> next =
+        (*opened)->ProposeAndWait("after", rt.Now() + seconds(5));
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(*next, core::raft::Index(snapshot_index.value() + 2))
+        << "the snapshot, a new no-op, the proposal: nothing of the diverged entries after it";
+    (*opened)->Shutdown();
+  }));
+  EXPECT_TRUE(io::probe::Snapshot().contains(
+      "replica: log reset to continue after the snapshot at restart"));
 }
 
 }  // namespace
