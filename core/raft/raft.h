@@ -115,11 +115,11 @@ class Raft {
   uint32_t randomized_election_timeout_ticks() const { return randomized_timeout_ticks_; }
   // Checks every invariant, including deltas since the previous call. Public so tests can run it.
   void Invariants();
+
+ private:
   // A leader heard from a quorum within two election timeouts (§6.2; checked by Invariants).
   bool StepDownBoundHolds() const;
   void LeaderInvariants();  // Invariants of a leader (Invariants calls it).
-
- private:
   using StepFn = void (Raft::*)(const Message&);
   using TickFn = void (Raft::*)();
 

@@ -18,12 +18,14 @@ namespace {
 
 // The ports an outgoing connection never uses: [kLowest, first ephemeral port).
 constexpr int kLowest = 10000;
+constexpr int kRangeMin = 1000;  // Fewer ports than this below the ephemeral range: refuse.
 constexpr int kEphemeralDefault = 32768;  // Linux's default ip_local_port_range start
 
+// The start of net.ipv4.ip_local_port_range (Linux's default where /proc does not say).
 int FirstEphemeralPort() {
   std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
   int first = 0;
-  if (!(range >> first) || first <= kLowest + 1000 || first > 65535) return kEphemeralDefault;
+  if (!(range >> first) || first <= 0 || first > 65535) return kEphemeralDefault;
   return first;
 }
 
@@ -49,6 +51,13 @@ absl::StatusOr<uint16_t> PickFreeLoopbackPort() {
   static std::mt19937 random{std::random_device{}()};
   const std::lock_guard<std::mutex> lock(mutex);
   const int end = FirstEphemeralPort();
+  if (end < kLowest + kRangeMin) {
+    // No range outside the ephemeral one: a picked port could be any connection's by the time
+    // a server binds it. Say so rather than pick from a range that races.
+    return absl::FailedPreconditionError(fmt::format(
+        "net.ipv4.ip_local_port_range starts at {}: fewer than {} ports in [{}, {}) for servers",
+        end, kRangeMin, kLowest, end));
+  }
   std::uniform_int_distribution<int> pick(kLowest, end - 1);
   int last_error = 0;
   for (int attempt = 0; attempt < 1000; attempt++) {
