@@ -292,6 +292,20 @@ wire::ClientMessageT GroupCoordinator::Leave(uint64_t id, const wire::LeaveGroup
   if (group == nullptr) return error;
   group->members.erase(request.member_id);
   StartRebalance(*group);
+  // The last member's leave is answered only once the empty generation is in the log. Written
+  // on a later tick instead, a coordinator that handed over in between would forget the leave
+  // it acknowledged: its successor rebuilds the group from the ledger and presumes the member
+  // alive for a session timeout, so the group stayed "rebalancing" (refusing resets and
+  // deletes) for that long. A leave the coordinator could not write is refused as NotLeader,
+  // and the member asks the new coordinator.
+  if (group->members.empty() && !group->proposing) {
+    const uint64_t epoch = epoch_;
+    FinishRebalance(request.group, group);
+    if (epoch_ != epoch || !CurrentTerm()) {
+      return ErrorMessage(id, ErrorCode::NotLeader,
+                          "the coordinator changed before the leave was written; ask the new one");
+    }
+  }
   return Message(id, wire::LeaveGroupResponseT{});
 }
 
