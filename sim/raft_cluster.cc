@@ -14,6 +14,7 @@
 #include "io/probe.h"
 #include "sim/fault_atlas.h"
 #include "sim/leader_faults.h"
+#include "sim/raft_history.h"
 #include "sim/sim_disk.h"
 #include "sim/world.h"
 
@@ -42,13 +43,7 @@ struct GroupShape {
   uint32_t servers = 0;
 };
 
-struct ClientOp {
-  std::string value;  // Empty for a lease read.
-  enum class Outcome { kPending, kOk, kFail, kInfo } outcome = Outcome::kPending;
-  io::Instant invoked;
-  io::Instant completed;
-  uint64_t index = 0;
-};
+using ClientOp = RaftClientOp;
 
 const char* ConfChangeKindName(core::raft::ConfChangeKind kind) {
   switch (kind) {
@@ -267,31 +262,7 @@ class RaftObserver final : public core::replica::ReplicaObserver {
 
   // A read's index must cover every write acknowledged before the read was invoked (real time).
   void CheckReadsAreLinearizable(std::vector<std::string>& problems) const {
-    std::vector<const ClientOp*> writes;  // Acknowledged, by completion time.
-    for (const ClientOp& op : ops_) {
-      if (op.outcome == ClientOp::Outcome::kOk && !op.value.empty()) writes.push_back(&op);
-    }
-    std::sort(writes.begin(), writes.end(),
-              [](const ClientOp* a, const ClientOp* b) { return a->completed < b->completed; });
-    std::vector<const ClientOp*> highest(writes.size());  // The highest index among writes[0..i].
-    for (size_t i = 0; i < writes.size(); i++) {
-      highest[i] = i > 0 && highest[i - 1]->index > writes[i]->index ? highest[i - 1] : writes[i];
-    }
-    for (const ClientOp& read : ops_) {
-      if (read.outcome != ClientOp::Outcome::kOk || !read.value.empty()) continue;
-      const auto before = std::lower_bound(
-          writes.begin(), writes.end(), read.invoked,
-          [](const ClientOp* write, io::Instant at) { return write->completed < at; });
-      if (before == writes.begin()) continue;
-      const ClientOp* write = highest[static_cast<size_t>(before - writes.begin()) - 1];
-      if (write->index <= read.index) continue;
-      problems.push_back(fmt::format(
-          "stale-lease-read: a read invoked at {} returned index {}, below {} (value {}) "
-          "acknowledged at {}",
-          read.invoked.ToString(), read.index, write->index, write->value,
-          write->completed.ToString()));
-      return;
-    }
+    if (std::optional<std::string> stale = FindStaleLeaseRead(ops_)) problems.push_back(*stale);
   }
 
   uint64_t leaders_elected() const { return leaders_elected_; }
