@@ -73,9 +73,11 @@ void ElectionFaults::OnDeliver(io::NodeId to, const core::raft::Message& message
   std::vector<io::NodeId>& voters = votes_[election];
   if (std::find(voters.begin(), voters.end(), message.from) != voters.end()) return;  // Dup.
   voters.push_back(message.from);
-  // The raft runner's groups never change membership: every server is a voter. The candidate
-  // wins when this vote is processed (its own vote plus these make a majority).
-  if (voters.size() + 1 < servers_.size() / 2 + 1 || won_.contains(election)) return;
+  // The candidate wins when this vote is processed (its own vote plus these make a majority of
+  // the voters its replica last published; every server without membership changes).
+  const size_t known = voters_of_ ? voters_of_(to) : 0;
+  const size_t voter_count = known > 0 ? known : servers_.size();
+  if (voters.size() + 1 < voter_count / 2 + 1 || won_.contains(election)) return;
   won_.insert(election);
   OnElectionWon(to, message.term, voters);
 }

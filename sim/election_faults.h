@@ -65,6 +65,12 @@ class ElectionFaults {
   void set_on_vote_restart_crash(std::function<void(io::NodeId)> hook) {
     on_vote_restart_crash_ = std::move(hook);
   }
+  // How many voters a candidate's configuration has (0: unknown). Without it every server counts
+  // as a voter, which with membership changes (a spare server, voters between N and N + 1)
+  // makes a win look like it needs more votes than it does, and the schedules strike late.
+  void set_voters_of(std::function<size_t(io::NodeId)> voters_of) {
+    voters_of_ = std::move(voters_of);
+  }
 
  private:
   enum class Figure8Stage : uint8_t { kIdle, kFirstCutOff, kSecondCutOff, kFirstBack, kStruck };
@@ -87,6 +93,7 @@ class ElectionFaults {
   // is lost for good.
   void Restart(io::NodeId node);
   std::function<void(io::NodeId)> on_vote_restart_crash_;
+  std::function<size_t(io::NodeId)> voters_of_;
 
   World& world_;
   const Nemesis& nemesis_;

@@ -123,6 +123,13 @@ class RaftObserver final : public core::replica::ReplicaObserver {
                                      index.ToString()));
   }
   uint64_t membership_changes() const { return membership_changes_; }
+  // The voters of `node`'s configuration as its replica last published it (0 if it is down).
+  size_t VotersOf(io::NodeId node) const {
+    auto it = replicas_.find(node);
+    if (it == replicas_.end() || !world_.IsUp(node)) return 0;
+    std::shared_ptr<core::replica::Replica> replica = it->second.lock();
+    return replica == nullptr ? 0 : replica->membership().voters.size();
+  }
   // §4.1: every replica that is up uses the configuration its log implies, the latest one in
   // it, committed or not (Raft::ConfigurationFollowsLog). Each node is reported once.
   void CheckConfigurations() {
@@ -816,6 +823,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   ElectionFaults election_faults(world, nemesis, targets.servers, result.election_schedule,
                                  election_random.Fork("episodes"), healed_at);
   observer.set_election_faults(&election_faults);
+  election_faults.set_voters_of([&observer](io::NodeId node) { return observer.VotersOf(node); });
   std::optional<TransferFaults> transfer_faults;
   if (result.transfers_on) {
     transfer_faults.emplace(world, targets.servers, transfer_random.Fork("faults"), healed_at);

