@@ -96,6 +96,14 @@ absl::Status FrameReader::Fill(size_t bytes_needed, Instant deadline) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<uint8_t>> FrameReader::ReadWithin(const Runtime& runtime,
+                                                             Instant idle_deadline,
+                                                             Duration frame_timeout) {
+  ReleaseIfIdle();
+  if (absl::Status s = Fill(1, idle_deadline); !s.ok()) return s;
+  return Read(runtime.Now() + frame_timeout);
+}
+
 absl::StatusOr<std::vector<uint8_t>> FrameReader::Read(Instant deadline) {
   ReleaseIfIdle();
   if (absl::Status s = Fill(kFrameHeaderBytes, deadline); !s.ok()) return s;

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "io/network.h"
+#include "io/runtime.h"
 
 namespace meridian::io {
 
@@ -34,8 +35,16 @@ class FrameReader {
   // The next frame's payload. OutOfRange at a clean end of stream (between frames);
   // DataLoss for a torn, oversized or corrupted frame.
   absl::StatusOr<std::vector<uint8_t>> Read(Instant deadline);
+  // Read with two bounds, for connections from untrusted clients: waits until `idle_deadline`
+  // for a frame to begin, and once its first byte is here (or was buffered already) the whole
+  // frame must arrive within `frame_timeout` of then. A client that trickles a frame (slowloris)
+  // is cut off with DeadlineExceeded instead of holding its connection forever.
+  absl::StatusOr<std::vector<uint8_t>> ReadWithin(const Runtime& runtime, Instant idle_deadline,
+                                                  Duration frame_timeout);
   // Bytes currently allocated for buffering (tests: the budget is respected).
   size_t buffered_capacity_bytes() const { return buffer_.capacity(); }
+  // Bytes received and not yet returned in a frame (0: no frame has begun).
+  size_t buffered_bytes() const { return end_ - begin_; }
 
  private:
   absl::Status Fill(size_t bytes_needed, Instant deadline);

@@ -11,6 +11,12 @@ ABSL_FLAG(uint64_t, buffered_bytes_max, 256ull << 20,
           "Bytes the node buffers for clients (requests in flight, batches awaiting commit, "
           "responses); past it requests are shed with Throttled.");
 ABSL_FLAG(uint32_t, connections_max, 4096, "Client connections open at once.");
+ABSL_FLAG(int64_t, connection_idle_timeout_ms, 600'000,
+          "A client connection (native or Kafka) with no request begun and none in flight for "
+          "this long is closed.");
+ABSL_FLAG(int64_t, request_read_timeout_ms, 30'000,
+          "A client request that has begun must arrive whole within this long, or its "
+          "connection is closed (a client trickling bytes holds no slot for ever).");
 ABSL_FLAG(uint64_t, partition_pending_bytes_max, 32ull << 20,
           "Produce bytes awaiting commit per partition; past it produce is shed.");
 ABSL_FLAG(uint32_t, fetches_in_flight_max, 4096, "Fetches (long polls included) node-wide.");
@@ -45,6 +51,16 @@ absl::Status LimitsFromFlags(core::broker::BrokerLimits* limits) {
     return absl::InvalidArgumentError("--shed_retry_after_ms must be in 1..30000");
   }
   limits->shed_retry_after = std::chrono::milliseconds(retry_ms);
+  const int64_t idle_ms = absl::GetFlag(FLAGS_connection_idle_timeout_ms);
+  const int64_t read_ms = absl::GetFlag(FLAGS_request_read_timeout_ms);
+  if (idle_ms < 1'000 || idle_ms > 86'400'000) {
+    return absl::InvalidArgumentError("--connection_idle_timeout_ms must be in 1000..86400000");
+  }
+  if (read_ms < 100 || read_ms > 600'000) {
+    return absl::InvalidArgumentError("--request_read_timeout_ms must be in 100..600000");
+  }
+  limits->connection_idle_timeout = std::chrono::milliseconds(idle_ms);
+  limits->request_read_timeout = std::chrono::milliseconds(read_ms);
   limits->client_quota_default = {absl::GetFlag(FLAGS_client_quota_bytes_per_s),
                                   absl::GetFlag(FLAGS_client_quota_requests_per_s)};
   limits->topic_quota_default = {absl::GetFlag(FLAGS_topic_quota_bytes_per_s),

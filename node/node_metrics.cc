@@ -127,6 +127,10 @@ void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
           b.shed_total);
   counter("meridian_connections_refused_total", "Client connections refused at --connections_max.",
           b.connections_refused_total);
+  counter("meridian_connections_timed_out_total",
+          "Client connections closed idle (--connection_idle_timeout_ms) or with a request not "
+          "whole in time (--request_read_timeout_ms).",
+          b.connections_timed_out_total);
   const auto gauge = [&](std::string_view name, std::string_view help, uint64_t value) {
     out.One(name, "gauge", help, {}, static_cast<double>(value));
   };

@@ -815,6 +815,8 @@ const cluster::ClusterMetadata& Broker::metadata() const {
 }
 const BrokerMetrics& Broker::metrics() const { return state_->metrics; }
 
+const BrokerLimits& Broker::limits() const { return state_->options.limits; }
+
 std::optional<Broker::NodeWideLogMetrics> Broker::node_wide_log_metrics() const {
   if (state_->wal == nullptr) return std::nullopt;
   MERIDIAN_CHECK(state_->mark_table != nullptr, "opened together");

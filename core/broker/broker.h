@@ -82,7 +82,13 @@ struct BrokerLimits {
   // Bytes the node buffers for clients: requests in flight, batches awaiting commit, fetch and
   // other responses being built and written (core/broker/quotas.h MemoryBudget).
   uint64_t buffered_bytes_max = 256ull << 20;
-  uint32_t connections_max = 4096;                     // Client connections open at once.
+  uint32_t connections_max = 4096;  // Client connections open at once.
+  // A client connection on which no request has begun for this long, with none in flight, is
+  // closed (Kafka's connections.max.idle.ms is 10 minutes too); a request that has begun must
+  // arrive whole within `request_read_timeout`, or a client trickling bytes (slowloris) would
+  // hold a connection slot for ever. Both listeners, native and Kafka.
+  io::Duration connection_idle_timeout = std::chrono::minutes(10);
+  io::Duration request_read_timeout = std::chrono::seconds(30);
   uint64_t partition_pending_bytes_max = 32ull << 20;  // Produce bytes awaiting commit, each.
   uint32_t fetches_in_flight_max = 4096;               // Fetches (long polls included) node-wide.
   io::Duration shed_retry_after = std::chrono::milliseconds(100);  // What a shed reply says.
@@ -241,6 +247,7 @@ struct BrokerMetrics {
   uint64_t throttled_total = 0;
   uint64_t shed_total = 0;
   uint64_t connections_refused_total = 0;
+  uint64_t connections_timed_out_total = 0;  // Closed idle, or a request not whole in time.
   uint64_t connections_open = 0;
   uint64_t buffered_bytes = 0;
   uint64_t buffered_bytes_peak = 0;
@@ -326,6 +333,11 @@ class Broker {
 
   const cluster::ClusterMetadata& metadata() const;
   const BrokerMetrics& metrics() const;
+  const BrokerLimits& limits() const;
+  // A client connection closed for BrokerLimits::connection_idle_timeout or
+  // request_read_timeout (`why`): counted in connections_timed_out_total and logged as
+  // LogClosedConnection does. Both listeners call it.
+  void NoteConnectionTimedOut(std::string_view why);
   // BrokerOptions::node_wide_log: the WAL's counters and the durable-mark table's image writes
   // (nullopt without it).
   struct NodeWideLogMetrics {

@@ -158,6 +158,11 @@ void Broker::LogClosedConnection(std::string_view why) {
                           std::exchange(state_->closed_connections_unlogged, 0)));
 }
 
+void Broker::NoteConnectionTimedOut(std::string_view why) {
+  state_->metrics.connections_timed_out_total++;
+  LogClosedConnection(why);
+}
+
 std::optional<ConnectionSlot> Broker::TakeConnectionSlot() {
   state_->metrics.connections_total++;
   if (state_->connections_open >= state_->options.limits.connections_max) {
@@ -185,7 +190,23 @@ void Broker::ServeConnection(std::shared_ptr<io::Stream> stream, Principal princ
              .ok()) {
       break;
     }
-    absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(io::Instant::Infinite());
+    const BrokerLimits& limits = state->options.limits;
+    absl::StatusOr<std::vector<uint8_t>> frame = reader.ReadWithin(
+        rt, rt.Now() + limits.connection_idle_timeout, limits.request_read_timeout);
+    // Idle while requests are in flight (a long poll) is not idle: wait again.
+    if (absl::IsDeadlineExceeded(frame.status()) && reader.buffered_bytes() == 0 &&
+        session->in_flight > 0) {
+      continue;
+    }
+    if (absl::IsDeadlineExceeded(frame.status())) {
+      NoteConnectionTimedOut(fmt::format(
+          "closed the connection of client '{}': {}", session->client_id,
+          reader.buffered_bytes() == 0
+              ? fmt::format("no request for {}", io::FormatDuration(limits.connection_idle_timeout))
+              : fmt::format("a request begun but not whole within {} ({} bytes of it)",
+                            io::FormatDuration(limits.request_read_timeout),
+                            reader.buffered_bytes())));
+    }
     if (!frame.ok()) break;
     absl::StatusOr<std::unique_ptr<wire::ClientMessageT>> request =
         wire::DecodeClientMessage(*frame);

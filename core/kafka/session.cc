@@ -13,10 +13,10 @@ namespace {
 
 io::Instant WriteDeadline(io::Runtime& runtime) { return runtime.Now() + std::chrono::seconds(30); }
 
-absl::Status ReadFull(io::Stream& stream, std::span<uint8_t> buffer) {
+absl::Status ReadFull(io::Stream& stream, std::span<uint8_t> buffer, io::Instant deadline) {
   size_t done = 0;
   while (done < buffer.size()) {
-    absl::StatusOr<size_t> n = stream.Read(buffer.subspan(done), io::Instant::Infinite());
+    absl::StatusOr<size_t> n = stream.Read(buffer.subspan(done), deadline);
     if (!n.ok()) return n.status();
     if (*n == 0) return absl::OutOfRangeError("end of stream");
     done += *n;
@@ -24,17 +24,62 @@ absl::Status ReadFull(io::Stream& stream, std::span<uint8_t> buffer) {
   return absl::OkStatus();
 }
 
+// Requests are read into memory that follows the bytes that arrive, this much at a time, never
+// the declared size up front: a header declaring 8 MiB followed by silence costs this much.
+constexpr size_t kRequestReadChunkBytes = 64 << 10;
+
 // The next request frame's payload (after its int32 size), or why the connection must end.
-absl::StatusOr<std::vector<uint8_t>> ReadRequest(io::Stream& stream) {
+// Waits until `idle_deadline` for a request to begin; once its first byte is here the whole
+// frame must arrive within the broker's request_read_timeout (DeadlineExceeded otherwise, and
+// `*begun` says which bound it was).
+absl::StatusOr<std::vector<uint8_t>> ReadRequest(io::Runtime& runtime, io::Stream& stream,
+                                                 io::Instant idle_deadline,
+                                                 io::Duration frame_timeout, bool* begun) {
   std::array<uint8_t, 4> size_bytes{};
-  if (absl::Status s = ReadFull(stream, size_bytes); !s.ok()) return s;
+  *begun = false;
+  absl::StatusOr<size_t> first = stream.Read(std::span<uint8_t>(size_bytes), idle_deadline);
+  if (!first.ok()) return first.status();
+  if (*first == 0) return absl::OutOfRangeError("end of stream");
+  *begun = true;
+  const io::Instant deadline = runtime.Now() + frame_timeout;
+  if (absl::Status s = ReadFull(stream, std::span<uint8_t>(size_bytes).subspan(*first), deadline);
+      !s.ok()) {
+    return s;
+  }
   const int32_t size = Reader(size_bytes).Int32();
   if (size < 8 || static_cast<size_t>(size) > kRequestBytesMax) {
     return absl::InvalidArgumentError(
         fmt::format("request frame of {} bytes (8..{})", size, kRequestBytesMax));
   }
-  std::vector<uint8_t> payload(static_cast<size_t>(size));
-  if (absl::Status s = ReadFull(stream, payload); !s.ok()) return s;
+  std::vector<uint8_t> payload;
+  while (payload.size() < static_cast<size_t>(size)) {
+    const size_t done = payload.size();
+    payload.resize(std::min(static_cast<size_t>(size), done + kRequestReadChunkBytes));
+    if (absl::Status s = ReadFull(stream, std::span<uint8_t>(payload).subspan(done), deadline);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return payload;
+}
+
+// The connection's next request within the node's idle and request-read timeouts (a timeout
+// is counted and logged, and ends the connection), or nullopt when the connection was idle
+// while requests are in flight (a long poll): that is not idle, and the caller reads again.
+std::optional<absl::StatusOr<std::vector<uint8_t>>> ReadNextRequest(Session& session) {
+  const broker::BrokerLimits& bounds = session.broker.limits();
+  bool begun = false;
+  absl::StatusOr<std::vector<uint8_t>> payload = ReadRequest(
+      session.runtime, *session.stream, session.runtime.Now() + bounds.connection_idle_timeout,
+      bounds.request_read_timeout, &begun);
+  if (!absl::IsDeadlineExceeded(payload.status())) return payload;
+  if (!begun && session.in_flight > 0) return std::nullopt;
+  session.broker.NoteConnectionTimedOut(fmt::format(
+      "kafka: closed the connection of client '{}': {}", session.client_id,
+      begun
+          ? fmt::format("a request begun but not whole within {}",
+                        io::FormatDuration(bounds.request_read_timeout))
+          : fmt::format("no request for {}", io::FormatDuration(bounds.connection_idle_timeout))));
   return payload;
 }
 
@@ -219,7 +264,9 @@ void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
         session->failed) {
       break;
     }
-    absl::StatusOr<std::vector<uint8_t>> payload = ReadRequest(*session->stream);
+    std::optional<absl::StatusOr<std::vector<uint8_t>>> next = ReadNextRequest(*session);
+    if (!next.has_value()) continue;  // Idle with requests in flight: not idle.
+    absl::StatusOr<std::vector<uint8_t>> payload = *std::move(next);
     if (!payload.ok()) {
       if (absl::IsInvalidArgument(payload.status())) {
         if (stats != nullptr) stats->closed_for_bad_input++;

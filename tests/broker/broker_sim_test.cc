@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 
 #include "core/broker/broker.h"
 #include "core/broker/broker_state.h"
+#include "core/client/client.h"
 #include "io/frame.h"
 #include "io/probe.h"
 #include "sim/sim_network.h"
@@ -604,28 +606,31 @@ TEST(BrokerSim, AFetchOverTheMemoryBoundReadsLess) {
 
 // Past connections_max, a new connection's hello is answered Throttled (with retry_after_ms)
 // and the connection closed; once one closes, a new one is served again.
+// Sends a HelloRequest on `stream` and reads the answer (null if none came within 5 s).
+std::unique_ptr<core::wire::ClientMessageT> Hello(io::Runtime& rt, io::Stream& stream) {
+  core::wire::HelloRequestT request;
+  request.version_min = 1;
+  request.version_max = 1;
+  request.client_id = "bound-test";
+  const io::Instant deadline = rt.Now() + seconds(5);
+  if (!io::WriteFrame(stream, core::wire::EncodeClientMessage(core::wire::Message(1, request)),
+                      deadline)
+           .ok()) {
+    return nullptr;
+  }
+  io::FrameReader reader(stream, core::wire::kClientMessageBytesMax);
+  absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
+  if (!frame.ok()) return nullptr;
+  absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> decoded =
+      core::wire::DecodeClientMessage(*frame);
+  return decoded.ok() ? std::move(*decoded) : nullptr;
+}
+
 TEST(BrokerSim, ConnectionsPastTheBoundAreRefusedAtTheHello) {
   BrokerCluster cluster(
       41, [](core::broker::BrokerOptions& options) { options.limits.connections_max = 1; });
   cluster.OnClient([&](io::Runtime& rt) {
-    const auto hello = [&](io::Stream& stream) -> std::unique_ptr<core::wire::ClientMessageT> {
-      core::wire::HelloRequestT request;
-      request.version_min = 1;
-      request.version_max = 1;
-      request.client_id = "bound-test";
-      const io::Instant deadline = rt.Now() + seconds(5);
-      if (!io::WriteFrame(stream, core::wire::EncodeClientMessage(core::wire::Message(1, request)),
-                          deadline)
-               .ok()) {
-        return nullptr;
-      }
-      io::FrameReader reader(stream, core::wire::kClientMessageBytesMax);
-      absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
-      if (!frame.ok()) return nullptr;
-      absl::StatusOr<std::unique_ptr<core::wire::ClientMessageT>> decoded =
-          core::wire::DecodeClientMessage(*frame);
-      return decoded.ok() ? std::move(*decoded) : nullptr;
-    };
+    const auto hello = [&](io::Stream& stream) { return Hello(rt, stream); };
     // Node 1 serves (one connection, opened and closed).
     ASSERT_NE(CallUntil<core::wire::MetadataResponseT>(
                   rt, [] { return core::wire::Message(2, core::wire::MetadataRequestT{}); }),
@@ -652,6 +657,97 @@ TEST(BrokerSim, ConnectionsPastTheBoundAreRefusedAtTheHello) {
     ASSERT_NE(served, nullptr);
     EXPECT_NE(served->body.AsHelloResponse(), nullptr);
     (*third)->Close();
+  });
+}
+
+// A connection waiting on its own long poll is not idle: a fetch that waits 4 s for records
+// on a connection with a 2 s idle timeout is answered (empty), not cut off at 2 s.
+TEST(BrokerSim, ALongPollLongerThanTheIdleTimeoutIsAnswered) {
+  BrokerCluster cluster(47, [](core::broker::BrokerOptions& options) {
+    options.limits.connection_idle_timeout = seconds(2);
+  });
+  cluster.OnClient([&](io::Runtime& rt) {
+    core::wire::CreateTopicRequestT create;
+    create.name = "quiet";
+    create.partitions = 1;
+    create.replication_factor = 3;
+    ASSERT_NE(CallUntil<core::wire::CreateTopicResponseT>(
+                  rt, [&] { return core::wire::Message(2, create); }),
+              nullptr);
+    std::unique_ptr<core::wire::ClientMessageT> fetched;
+    io::Duration waited{};
+    for (int attempt = 0; attempt < 100 && fetched == nullptr; attempt++) {
+      for (uint32_t node = 1; node <= 3 && fetched == nullptr; node++) {
+        core::wire::ClientMessageT fetch = Fetch("quiet", 0, 0);
+        fetch.body.AsFetchRequest()->max_wait_ms = 4000;
+        const io::Instant sent = rt.Now();
+        auto response = Call(rt, node, std::move(fetch));
+        if (response.ok() && (*response)->body.AsFetchResponse() != nullptr) {
+          fetched = std::move(*response);
+          waited = rt.Now() - sent;
+        }
+      }
+      (void)rt.Sleep(milliseconds(100));
+    }
+    ASSERT_NE(fetched, nullptr) << "no leader answered the long poll";
+    EXPECT_TRUE(fetched->body.AsFetchResponse()->batches.empty());
+    EXPECT_GE(waited, seconds(4)) << "the fetch did not wait: the test proves nothing";
+  });
+}
+
+// A client that trickles a request (slowloris) or sends nothing is closed, so it cannot hold a
+// connection slot for ever: with one slot, a stalled half-header first blocks a second client's
+// hello, then is cut off after request_read_timeout and the slot serves again; an idle one is
+// closed after connection_idle_timeout; both counted. A real client that idles past the timeout
+// reconnects and is served.
+TEST(BrokerSim, ConnectionsThatIdleOrTrickleARequestAreClosedAndFreeTheirSlot) {
+  BrokerCluster cluster(43, [](core::broker::BrokerOptions& options) {
+    options.limits.connections_max = 1;
+    options.limits.connection_idle_timeout = seconds(6);
+    options.limits.request_read_timeout = seconds(2);
+  });
+  cluster.OnClient([&](io::Runtime& rt) {
+    ASSERT_NE(CallUntil<core::wire::MetadataResponseT>(
+                  rt, [] { return core::wire::Message(2, core::wire::MetadataRequestT{}); }),
+              nullptr);
+    (void)rt.Sleep(milliseconds(100));
+    auto trickler = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(trickler.ok());
+    auto accepted = Hello(rt, **trickler);
+    ASSERT_NE(accepted, nullptr);
+    ASSERT_NE(accepted->body.AsHelloResponse(), nullptr);
+    const std::array<uint8_t, 4> half_header = {0x10, 0, 0, 0};
+    ASSERT_TRUE((*trickler)->Write(half_header, rt.Now() + seconds(1)).ok());
+    const io::Instant stalled_at = rt.Now();
+    auto blocked = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(blocked.ok());
+    auto refused = Hello(rt, **blocked);
+    ASSERT_NE(refused, nullptr);
+    ASSERT_NE(refused->body.AsErrorResponse(), nullptr) << "the trickler holds the one slot";
+    (*blocked)->Close();
+    ExpectClosedByNodeAfter(rt, **trickler, stalled_at, seconds(2),
+                            "a request not whole within request_read_timeout");
+    (*trickler)->Close();
+    (void)rt.Sleep(milliseconds(100));
+    auto idler = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(idler.ok());
+    auto served = Hello(rt, **idler);
+    ASSERT_NE(served, nullptr);
+    ASSERT_NE(served->body.AsHelloResponse(), nullptr) << "the trickler's slot is free again";
+    ExpectClosedByNodeAfter(rt, **idler, rt.Now(), seconds(6), "an idle connection");
+    (*idler)->Close();
+    EXPECT_EQ(cluster.broker(1)->metrics().connections_timed_out_total, 2u);
+
+    // A real client idle past the timeout: its connection is closed under it, and its next
+    // call reconnects and is answered.
+    core::client::ClientOptions options;
+    options.bootstrap = {AddressOf(1)};
+    options.client_id = "idler";
+    core::client::Client client(rt, options);
+    ASSERT_TRUE(client.RefreshMetadata({}).ok());
+    (void)rt.Sleep(seconds(10));
+    absl::StatusOr<core::wire::MetadataResponseT> again = client.RefreshMetadata({});
+    EXPECT_TRUE(again.ok()) << again.status();
   });
 }
 

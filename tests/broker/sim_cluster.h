@@ -5,9 +5,11 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
+#include <string_view>
 
 #include "core/broker/broker.h"
 #include "sim/world.h"
@@ -20,6 +22,26 @@ using std::chrono::seconds;
 inline constexpr uint16_t kPort = 9092;
 
 inline io::Address AddressOf(uint32_t node) { return {fmt::format("node{}", node), kPort}; }
+
+// Whether the node closed `stream` by `deadline` (a read sees the end, or the connection fails).
+inline bool ClosedByNode(io::Stream& stream, io::Instant deadline) {
+  std::array<uint8_t, 256> buffer{};
+  while (true) {
+    absl::StatusOr<size_t> n = stream.Read(std::span<uint8_t>(buffer), deadline);
+    if (!n.ok()) return !absl::IsDeadlineExceeded(n.status());
+    if (*n == 0) return true;
+  }
+}
+
+// Expects the node to close `stream` (the last answer on it was read at `since`) `timeout`
+// later: no later than 3 s past it, and not more than 1 s before it (the node's clock started
+// when it sent that answer, a network delay earlier).
+inline void ExpectClosedByNodeAfter(io::Runtime& rt, io::Stream& stream, io::Instant since,
+                                    io::Duration timeout, std::string_view what) {
+  EXPECT_TRUE(ClosedByNode(stream, since + timeout + std::chrono::seconds(3)))
+      << what << " must close its connection";
+  EXPECT_GE(rt.Now() - since, timeout - std::chrono::seconds(1)) << what << ": closed too early";
+}
 
 class BrokerCluster {
  public:

@@ -458,6 +458,51 @@ TEST(KafkaSim, KafkaConnectionsCountAgainstTheNodesConnectionLimit) {
       io::probe::Snapshot().contains("kafka: connection refused at the node's connection limit"));
 }
 
+// A Kafka client that trickles a request (slowloris) or sends nothing is closed, as on the
+// native port (BrokerSim.ConnectionsThatIdleOrTrickleARequestAreClosedAndFreeTheirSlot): a size
+// header declaring 1 MiB and 100 bytes of it, then silence, after request_read_timeout; a
+// connection idle after its answer, after connection_idle_timeout. Both counted and logged.
+TEST(KafkaSim, ConnectionsThatIdleOrTrickleARequestAreClosed) {
+  std::vector<std::string> logged;
+  KafkaCluster cluster(17,
+                       core::broker::BrokerLimits{.connection_idle_timeout = seconds(6),
+                                                  .request_read_timeout = seconds(2)},
+                       [&logged](std::string_view line) {
+                         if (line.find("kafka: closed") != std::string_view::npos) {
+                           logged.emplace_back(line);
+                         }
+                       });
+  cluster.OnClient([&](io::Runtime& rt) {
+    for (int attempt = 0; attempt < 100; attempt++) {  // Until node 1 listens.
+      if (!KafkaCall(rt, 1, ApiKey::kApiVersions, 0, {}).empty()) break;
+      (void)rt.Sleep(milliseconds(100));
+    }
+    auto trickler = rt.network().Connect(KafkaAddress(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(trickler.ok());
+    ASSERT_TRUE(AnswersMetadata(rt, **trickler));
+    std::vector<uint8_t> begun = {0x00, 0x10, 0x00, 0x00};  // 1 MiB declared...
+    begun.resize(104, 0);                                   // ... and 100 bytes of it.
+    ASSERT_TRUE((*trickler)->Write(begun, rt.Now() + seconds(1)).ok());
+    const io::Instant stalled_at = rt.Now();
+    ExpectClosedByNodeAfter(rt, **trickler, stalled_at, seconds(2),
+                            "a request not whole within request_read_timeout");
+    (*trickler)->Close();
+    auto idler = rt.network().Connect(KafkaAddress(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(idler.ok());
+    ASSERT_TRUE(AnswersMetadata(rt, **idler));
+    ExpectClosedByNodeAfter(rt, **idler, rt.Now(), seconds(6), "an idle connection");
+    (*idler)->Close();
+    EXPECT_EQ(cluster.broker(1)->metrics().connections_timed_out_total, 2u);
+  });
+  const auto said = [&](std::string_view what) {
+    return std::any_of(logged.begin(), logged.end(), [&](const std::string& line) {
+      return line.find(what) != std::string::npos;
+    });
+  };
+  EXPECT_TRUE(said("a request begun but not whole within 2s"));
+  EXPECT_TRUE(said("no request for 6s"));
+}
+
 // An API the listener does not serve closes the connection (Kafka has no reply layout for it),
 // never silently: the node logs why, at most once a second however often it happens.
 TEST(KafkaSim, AnUnservedApiClosesTheConnectionAndTheNodeLogsWhy) {
