@@ -127,6 +127,10 @@ void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
           b.shed_total);
   counter("meridian_connections_refused_total", "Client connections refused at --connections_max.",
           b.connections_refused_total);
+  counter("meridian_replicas_restarted_damaged_total",
+          "Replicas that found damage at rest when they opened (a cut log, a damaged snapshot, "
+          "hard state or durable mark) and recovered; the node logs each finding.",
+          b.replicas_restarted_damaged_total);
   counter("meridian_connections_timed_out_total",
           "Client connections closed idle (--connection_idle_timeout_ms) or with a request not "
           "whole in time (--request_read_timeout_ms).",

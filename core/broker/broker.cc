@@ -148,6 +148,22 @@ void UseNodeWideLog(const Broker::State& state, replica::ReplicaOptions& options
   options.wal_direct_round_bytes = state.options.wal_direct_round_bytes;
 }
 
+// Opens a replica (`who`, for the log). Damage it found at rest and recovered from
+// (Replica::restart_findings) is logged and counted: it survived it, but the operator should
+// learn that a disk damaged data.
+absl::StatusOr<std::shared_ptr<replica::Replica>> OpenReplica(Broker::State& state,
+                                                              replica::ReplicaOptions options,
+                                                              std::string_view who) {
+  absl::StatusOr<std::shared_ptr<replica::Replica>> replica =
+      replica::Replica::Open(state.runtime, std::move(options), nullptr);
+  if (!replica.ok() || (*replica)->restart_findings().empty()) return replica;
+  state.metrics.replicas_restarted_damaged_total++;
+  for (const std::string& finding : (*replica)->restart_findings()) {
+    state.Log(fmt::format("{}: restarted with damage at rest: {}", who, finding));
+  }
+  return replica;
+}
+
 absl::Status StartPartition(Broker::State& state, const std::string& topic,
                             const cluster::PartitionRecord& partition) {
   // A promoted partition's source seeds the new group from the old one before it starts:
@@ -191,7 +207,7 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
                                                      : GroupLedgerPlantedBug::kNone);
   }
   absl::StatusOr<std::shared_ptr<replica::Replica>> replica =
-      replica::Replica::Open(state.runtime, options, nullptr);
+      OpenReplica(state, options, fmt::format("{}/{}", topic, partition.partition));
   if (!replica.ok()) return replica.status();
   TellDownMembers(state, **replica);
   const HostedPartition hosted{topic, partition.partition, partition.group, machine, *replica};
@@ -732,7 +748,7 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
     if (absl::Status s = runtime.disk().SyncDir(""); !s.ok()) return s;
   }
   absl::StatusOr<std::shared_ptr<replica::Replica>> controller =
-      replica::Replica::Open(runtime, controller_options, nullptr);
+      OpenReplica(*state, controller_options, "the controller's metadata log");
   if (!controller.ok()) return controller.status();
   state->controller = *controller;
   runtime.Spawn("peer-dispatch", [state] { RunPeerDispatcher(state); });

@@ -247,6 +247,9 @@ struct BrokerMetrics {
   uint64_t throttled_total = 0;
   uint64_t shed_total = 0;
   uint64_t connections_refused_total = 0;
+  // Replicas (and the controller's) that found damage at rest when they opened and recovered
+  // from it (each finding is logged: Replica::restart_findings).
+  uint64_t replicas_restarted_damaged_total = 0;
   uint64_t connections_timed_out_total = 0;  // Closed idle, or a request not whole in time.
   uint64_t connections_open = 0;
   uint64_t buffered_bytes = 0;

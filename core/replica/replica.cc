@@ -165,7 +165,8 @@ absl::Status ForgetLogAfterLostSnapshot(log::Log& log) {
 absl::StatusOr<std::unique_ptr<DurableMark>> OpenDurableMark(io::Disk& disk,
                                                              const ReplicaOptions& options,
                                                              const log::RecoveryReport& report,
-                                                             const raft::LogPosition& position) {
+                                                             const raft::LogPosition& position,
+                                                             std::vector<std::string>& findings) {
   const DurableMark::Sync sync = options.unsafe_ack_before_fsync_for_tests
                                      ? DurableMark::Sync::kUnsyncedForTests
                                      : DurableMark::Sync::kSynced;
@@ -177,6 +178,8 @@ absl::StatusOr<std::unique_ptr<DurableMark>> OpenDurableMark(io::Disk& disk,
   absl::StatusOr<std::unique_ptr<DurableMark>> mark = open();
   if (!IsDamagedAtRest(mark.status()) || report.cut) return mark;
   MERIDIAN_PROBE("replica: durable mark damaged, log intact; the mark starts again at its end");
+  findings.push_back(
+      "the durable mark is damaged (the log is intact): it restarts at the log's end");
   absl::StatusOr<bool> legacy = disk.Exists(options.dir + "/durable_mark");
   if (!legacy.ok()) return legacy.status();
   if (*legacy) {
@@ -206,6 +209,7 @@ struct RecoveredStorage {
   bool hard_state_lost = false;
   // A copy was damaged or stale, or the file is of version 1: Open stores it again at once.
   bool hard_state_repair = false;
+  std::vector<std::string> findings;  // Replica::restart_findings.
   std::optional<raft::Snapshot> snapshot;
   std::unique_ptr<log::Log> log;
   log::RecoveryReport report;
@@ -224,6 +228,10 @@ void CheckHardStateNotStale(RecoveredStorage& recovered, const raft::LogPosition
   if (!recovered.hard_state_lost && reached > recovered.hard_state.term) {
     MERIDIAN_PROBE("replica: the hard state is stale (a lost write); taken as lost");
     recovered.hard_state_lost = true;
+    recovered.findings.push_back(fmt::format(
+        "the hard state (term {}) is older than the term {} this replica reached (a lost write): "
+        "taken as lost, no vote until the peers tell the term",
+        recovered.hard_state.term.ToString(), reached.ToString()));
   }
   if (!recovered.hard_state_lost) return;
   raft::Term known = reached;
@@ -241,6 +249,8 @@ absl::Status LoadHardStateInto(io::Disk& disk, const std::string& dir,
   if (IsDamagedAtRest(hard_state.status())) {
     MERIDIAN_PROBE("replica: every copy of the hard state is damaged");
     recovered.hard_state_lost = true;
+    recovered.findings.push_back(
+        "every copy of the hard state is damaged: no vote until the peers tell the term");
     return absl::OkStatus();
   }
   if (!hard_state.ok()) return hard_state.status();
@@ -260,6 +270,26 @@ absl::Status LoadHardStateInto(io::Disk& disk, const std::string& dir,
 // every Open until AcknowledgeLoss. So a call that failed part-way (a full disk: the loss
 // record or a segment header needed space) can simply be made again: the next one reports the
 // same loss.
+// Replica::restart_findings for what core/log's recovery did to the log at this open.
+void NoteLogRecovery(const log::RecoveryReport& report, std::vector<std::string>& findings) {
+  MERIDIAN_CHECK(!(report.cut && report.healed_by_wal), "a healed cut is no cut: {}",
+                 report.ToString());
+  if (report.cut) {
+    findings.push_back(fmt::format(
+        "recovery cut the log at {} ({}; what was cut is fetched again from the leader): {}",
+        report.lost_from.ToString(),
+        report.looks_torn ? "a tail that looks torn, as a crash mid-write leaves"
+                          : "damage before the tail",
+        report.ToString()));
+  }
+  if (report.healed_by_wal) {
+    findings.push_back(fmt::format(
+        "the log's segment files lost batches from {}, written back from the node-wide log "
+        "(nothing lost): {}",
+        report.lost_from.ToString(), report.ToString()));
+  }
+}
+
 absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
                                                 const ReplicaOptions& options) {
   io::Disk& disk = runtime.disk();
@@ -288,11 +318,14 @@ absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
       &recovered.report);
   if (!log.ok()) return log.status();
   recovered.log = std::move(*log);
+  NoteLogRecovery(recovered.report, recovered.findings);
   const std::optional<raft::Snapshot>& base = recovered.snapshot;
   if (base.has_value()) {
     if (absl::Status s = AlignLogWithSnapshot(*recovered.log, base->meta); !s.ok()) return s;
   } else if (snapshot_lost) {
     if (absl::Status s = ForgetLogAfterLostSnapshot(*recovered.log); !s.ok()) return s;
+    recovered.findings.push_back(
+        "the snapshot is damaged: the log restarts empty and the leader sends the snapshot again");
   }
   absl::StatusOr<std::vector<raft::Entry>> entries =
       ReadEntriesAfter(*recovered.log, base.has_value() ? base->meta.index : raft::Index(0),
@@ -301,7 +334,7 @@ absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
   recovered.entries = std::move(*entries);
   const raft::LogPosition position = RecoveredPosition(recovered.snapshot, recovered.entries);
   absl::StatusOr<std::unique_ptr<DurableMark>> mark =
-      OpenDurableMark(disk, options, recovered.report, position);
+      OpenDurableMark(disk, options, recovered.report, position, recovered.findings);
   if (!mark.ok()) return mark.status();
   recovered.mark = std::move(*mark);
   if (snapshot_lost) {
@@ -310,12 +343,38 @@ absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
     recovered.hard_state.commit = std::min(recovered.hard_state.commit, position.index);
   }
   CheckHardStateNotStale(recovered, position);
+  if (!position.IsAtLeast(recovered.mark->position())) {
+    recovered.findings.push_back(fmt::format(
+        "the log ends at {}, below the {} it had made durable (entries lost at rest): it "
+        "fetches them again and votes with none of them meanwhile",
+        position.index.ToString(), recovered.mark->position().index.ToString()));
+  }
   if (absl::Status s = ReconcileWithDurableMark(*recovered.mark, position, recovered.report,
                                                 &recovered.hard_state);
       !s.ok()) {
     return s;
   }
   return recovered;
+}
+
+// One copy of the hard state was damaged or stale: both hold the newest state again before
+// anything runs.
+absl::Status RepairHardStateCopies(io::Runtime& runtime, const std::string& dir,
+                                   RecoveredStorage& recovered) {
+  if (!recovered.hard_state_repair) return absl::OkStatus();
+  MERIDIAN_PROBE("replica: a damaged copy of the hard state rewritten");
+  MERIDIAN_CHECK(!recovered.hard_state_lost,
+                 "a lost hard state is stored once raft knows its term");
+  recovered.findings.push_back(
+      "a copy of the hard state was damaged, stale or in the old format: rewritten");
+  const StoredHardState repaired{recovered.hard_state, recovered.hard_state_sequence + 1};
+  if (absl::Status s = RetryWhileDiskFull(
+          runtime, [&] { return StoreHardState(runtime.disk(), dir, repaired); });
+      !s.ok()) {
+    return s;
+  }
+  recovered.hard_state_sequence = repaired.sequence;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -339,17 +398,7 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
     return s;
   }
   RecoveredStorage& recovered = *storage;
-  if (recovered.hard_state_repair) {
-    // One copy was damaged or stale: both hold the newest state again before anything runs.
-    MERIDIAN_PROBE("replica: a damaged copy of the hard state rewritten");
-    const StoredHardState repaired{recovered.hard_state, recovered.hard_state_sequence + 1};
-    if (absl::Status s = RetryWhileDiskFull(
-            runtime, [&] { return StoreHardState(runtime.disk(), options.dir, repaired); });
-        !s.ok()) {
-      return s;
-    }
-    recovered.hard_state_sequence = repaired.sequence;
-  }
+  if (absl::Status s = RepairHardStateCopies(runtime, options.dir, recovered); !s.ok()) return s;
   MERIDIAN_CHECK(recovered.log != nullptr);
   MERIDIAN_CHECK(recovered.mark != nullptr);
   const raft::Index snapshot_index =
@@ -377,6 +426,7 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(io::Runtime& runtime, Rep
   std::shared_ptr<Replica> replica(
       new Replica(runtime, std::move(options), observer, std::move(recovered.log)));
   replica->stored_hard_state_ = recovered.hard_state;
+  replica->restart_findings_ = std::move(recovered.findings);
   replica->hard_state_sequence_ = recovered.hard_state_sequence;
   replica->synced_ = synced;
   const raft::LogPosition durable_before = recovered.mark->position();

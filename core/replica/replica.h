@@ -216,6 +216,11 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // was ever shown. Before that, a new leader may look behind.
   bool leader_ready() const { return role_ == raft::Role::kLeader && applied_term_ == term_; }
   const absl::Status& failure() const { return failure_; }
+  // What Open found damaged or lost at rest and how it recovered, one line each (empty after a
+  // clean restart): a log cut by recovery (a torn tail or damage before it), a damaged snapshot,
+  // durable mark or copy of the hard state, a lost or stale hard state. The broker logs them, so
+  // an operator learns of damage a replica survived, not only of the one it could not.
+  const std::vector<std::string>& restart_findings() const { return restart_findings_; }
   const ReplicaOptions& options() const { return options_; }
   // Peer messages raft refused as nonsensical or forged (core/raft design.md "Hostile input").
   uint64_t raft_messages_dropped() const { return raft_ != nullptr ? raft_->drops().total() : 0; }
@@ -302,7 +307,8 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Membership membership_;
   raft::Index membership_index_;
   absl::btree_map<io::NodeId, raft::Index> match_;
-  raft::HardState stored_hard_state_;                         // What <dir>/hard_state holds.
+  raft::HardState stored_hard_state_;  // What <dir>/hard_state holds.
+  std::vector<std::string> restart_findings_;
   uint64_t hard_state_sequence_ = 0;                          // Its sequence (0: none stored).
   io::Instant commit_stored_at_ = io::Instant::FromNanos(0);  // When it was last stored.
   // The last entry of the log known synced, and the durable record of it (durable_mark.h).

@@ -7,6 +7,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
+
 #include "core/replica/replica.h"
 #include "core/replica/storage.h"
 #include "io/probe.h"
@@ -230,6 +233,73 @@ TEST(ReplicaDamageAtRest, ALostSnapshotOpensEmptyAndServesNothingItLost) {
     EXPECT_TRUE(read->empty());
     EXPECT_TRUE(replica.failure().ok()) << replica.failure();
     replica.Shutdown();
+  }));
+}
+
+// What Open found damaged and recovered from is reported (Replica::restart_findings; the broker
+// logs each line and counts the replica): nothing after a clean restart; one damaged copy of
+// the hard state; every copy; a flipped bit in the first log segment (damage before the tail:
+// cut, and the log short of what it had made durable, until it is fetched again); and a
+// damaged snapshot.
+TEST(ReplicaRestartFindings, EachDamageAtRestIsReportedAndACleanRestartReportsNone) {
+  SimNode node(20261214);
+  WriteEntries(node, /*compact=*/false);
+  const auto findings_after_open = [&](const std::function<void(io::Runtime&)>& damage) {
+    std::vector<std::string> findings;
+    EXPECT_TRUE(node.Run([&](io::Runtime& rt) {
+      damage(rt);
+      absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+          core::replica::Replica::Open(rt, SingleVoter(), nullptr);
+      ASSERT_TRUE(opened.ok()) << opened.status();
+      findings = (*opened)->restart_findings();
+      (void)AwaitLeadership(rt, **opened);
+      (void)rt.Sleep(milliseconds(500));  // The durable mark catches up.
+      (*opened)->Shutdown();
+    }));
+    return findings;
+  };
+  const auto said = [](const std::vector<std::string>& findings, std::string_view what) {
+    return std::any_of(findings.begin(), findings.end(),
+                       [&](const std::string& f) { return f.find(what) != std::string::npos; });
+  };
+  std::vector<std::string> found = findings_after_open([](io::Runtime&) {});
+  EXPECT_TRUE(found.empty()) << found.front();
+  found = findings_after_open([](io::Runtime& rt) { FlipBit(rt, kHardState, 20); });
+  EXPECT_TRUE(said(found, "a copy of the hard state was damaged")) << found.size();
+  found = findings_after_open([](io::Runtime& rt) {
+    FlipBit(rt, kHardState, 20);
+    FlipBit(rt, kHardState, kCopy1 + 20);
+  });
+  EXPECT_TRUE(said(found, "every copy of the hard state is damaged")) << found.size();
+  found = findings_after_open([](io::Runtime& rt) {
+    absl::StatusOr<std::vector<std::string>> names = rt.disk().ListDir(kDir + "/log");
+    ASSERT_TRUE(names.ok()) << names.status();
+    std::vector<std::string> segments;
+    for (const std::string& name : *names) {
+      if (name.ends_with(".seg")) segments.push_back(name);
+    }
+    ASSERT_GE(segments.size(), 2u);
+    std::sort(segments.begin(), segments.end());
+    FlipBit(rt, kDir + "/log/" + segments.front(), 200);  // Inside an early batch.
+  });
+  EXPECT_TRUE(said(found, "recovery cut the log")) << found.size();
+  EXPECT_TRUE(said(found, "damage before the tail")) << found.size();
+  EXPECT_TRUE(said(found, "below the i24 it had made durable")) << found.size();
+  // A single voter has no peer to fetch the lost entries from: the next restart finds no new
+  // cut (the loss was acknowledged), but its log still short of what it had made durable.
+  found = findings_after_open([](io::Runtime&) {});
+  EXPECT_FALSE(said(found, "recovery cut the log")) << found.size();
+  EXPECT_TRUE(said(found, "below the i24 it had made durable")) << found.size();
+
+  SimNode compacted(20261215);
+  WriteEntries(compacted, /*compact=*/true);
+  ASSERT_TRUE(compacted.Run([&](io::Runtime& rt) {
+    FlipBit(rt, kDir + "/snapshot", 30);
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, SingleVoter(), nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    EXPECT_TRUE(said((*opened)->restart_findings(), "the snapshot is damaged"));
+    (*opened)->Shutdown();
   }));
 }
 
