@@ -20,7 +20,9 @@ seconds="${1:-3600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(client_codec broker_session raft_message log_recovery history)
+  # Every libFuzzer target in fuzz/BUILD.bazel.
+  targets=(client_codec broker_session raft_message log_recovery wal_recovery history
+    kafka_request kafka_record_batch)
 fi
 work_root="${FUZZ_WORK:-/tmp/meridian-fuzz}"
 bazel_cmd=(bazel ${BAZEL_STARTUP:-})
