@@ -37,13 +37,13 @@ void RenderProcess(PrometheusText& out, io::posix::PosixRuntime& rt, const NodeM
           {},
           static_cast<double>(
               static_cast<io::posix::PosixNetwork&>(rt.network()).peer_connections_refused()));
-  out.One("meridian_accept_backoffs_total", "counter",
-          "Times a listener could not accept for want of file descriptors (EMFILE/ENFILE) and "
-          "backed off before retrying; it keeps accepting. Rising: raise the descriptor limit "
-          "or lower --connections_max.",
-          {},
-          static_cast<double>(
-              static_cast<io::posix::PosixNetwork&>(rt.network()).accept_backoffs()));
+  out.One(
+      "meridian_accept_backoffs_total", "counter",
+      "Times a listener could not accept for want of file descriptors (EMFILE/ENFILE) and "
+      "backed off before retrying; it keeps accepting. Rising: raise the descriptor limit "
+      "or lower --connections_max.",
+      {},
+      static_cast<double>(static_cast<io::posix::PosixNetwork&>(rt.network()).accept_backoffs()));
   out.One("meridian_fibers_live", "gauge", "Fibers alive on the reactor.", {},
           static_cast<double>(rt.scheduler().live_fibers()));
   out.One("meridian_fiber_resumes_total", "counter", "Fiber context switches.", {},
