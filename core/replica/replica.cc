@@ -107,7 +107,8 @@ raft::LogPosition RecoveredPosition(const std::optional<raft::Snapshot>& snapsho
 // (a mark lost with the rest) is still refused: nothing would tell raft what it lost.
 absl::Status ReconcileWithDurableMark(const DurableMark& mark, const raft::LogPosition& recovered,
                                       const log::RecoveryReport& report,
-                                      raft::HardState* hard_state) {
+                                      raft::HardState* hard_state,
+                                      std::vector<std::string>& findings) {
   if (mark.position().term > hard_state->term) {
     return absl::DataLossError(fmt::format("durable mark term {} beyond the hard state's {}",
                                            mark.position().term.ToString(),
@@ -115,6 +116,10 @@ absl::Status ReconcileWithDurableMark(const DurableMark& mark, const raft::LogPo
   }
   if (!recovered.IsAtLeast(mark.position())) {
     MERIDIAN_PROBE("replica: log lost entries it had made durable; repairing from peers");
+    findings.push_back(fmt::format(
+        "the log ends at {}, below the {} it had made durable (entries lost at rest): it "
+        "fetches them again and votes with none of them meanwhile",
+        recovered.index.ToString(), mark.position().index.ToString()));
     hard_state->commit = std::min(hard_state->commit, recovered.index);
     MERIDIAN_CHECK(hard_state->commit <= recovered.index);
     return absl::OkStatus();
@@ -262,14 +267,6 @@ absl::Status LoadHardStateInto(io::Disk& disk, const std::string& dir,
   return absl::OkStatus();
 }
 
-// Loads the hard state and the snapshot, recovers the log and reads the durable mark, and
-// reconciles them. What it writes: the group's directory, the mark's empty file and a new
-// log's first segment (each found as left by a later call); a log reset to continue after the
-// snapshot (a reset cut short is recovered as the old log, and reset again); and core/log's
-// recovery cut, which core/log records in its loss record before making it and reports on
-// every Open until AcknowledgeLoss. So a call that failed part-way (a full disk: the loss
-// record or a segment header needed space) can simply be made again: the next one reports the
-// same loss.
 // Replica::restart_findings for what core/log's recovery did to the log at this open.
 void NoteLogRecovery(const log::RecoveryReport& report, std::vector<std::string>& findings) {
   MERIDIAN_CHECK(!(report.cut && report.healed_by_wal), "a healed cut is no cut: {}",
@@ -290,6 +287,14 @@ void NoteLogRecovery(const log::RecoveryReport& report, std::vector<std::string>
   }
 }
 
+// Loads the hard state and the snapshot, recovers the log and reads the durable mark, and
+// reconciles them. What it writes: the group's directory, the mark's empty file and a new
+// log's first segment (each found as left by a later call); a log reset to continue after the
+// snapshot (a reset cut short is recovered as the old log, and reset again); and core/log's
+// recovery cut, which core/log records in its loss record before making it and reports on
+// every Open until AcknowledgeLoss. So a call that failed part-way (a full disk: the loss
+// record or a segment header needed space) can simply be made again: the next one reports the
+// same loss.
 absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
                                                 const ReplicaOptions& options) {
   io::Disk& disk = runtime.disk();
@@ -343,14 +348,8 @@ absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
     recovered.hard_state.commit = std::min(recovered.hard_state.commit, position.index);
   }
   CheckHardStateNotStale(recovered, position);
-  if (!position.IsAtLeast(recovered.mark->position())) {
-    recovered.findings.push_back(fmt::format(
-        "the log ends at {}, below the {} it had made durable (entries lost at rest): it "
-        "fetches them again and votes with none of them meanwhile",
-        position.index.ToString(), recovered.mark->position().index.ToString()));
-  }
   if (absl::Status s = ReconcileWithDurableMark(*recovered.mark, position, recovered.report,
-                                                &recovered.hard_state);
+                                                &recovered.hard_state, recovered.findings);
       !s.ok()) {
     return s;
   }
