@@ -21,14 +21,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "core/broker/broker.h"
 #include "core/kafka/session.h"
 #include "io/assert.h"
+#include "io/command_line.h"
 #include "io/posix/posix_runtime.h"
 #include "io/posix/tls.h"
 #include "node/limit_flags.h"
@@ -657,13 +656,6 @@ int Main() {
 }  // namespace meridian::node
 
 int main(int argc, char** argv) {
-  absl::FlagsUsageConfig usage;
-  // --help lists this binary's flags (absl's default looks for a file named like the binary).
-  usage.contains_help_flags = [](absl::string_view file) {
-    return file.find("node/meridian_node.cc") != absl::string_view::npos;
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "the Meridian server.\n\n  meridian-node --node_id=N --data_dir=DIR [--listen=ip:port] "
       "[--peer_listen=ip:port --peers=id=ip:port,...] [--region=R --zone=Z]\n"
@@ -671,6 +663,6 @@ int main(int argc, char** argv) {
       "[--kafka_tls=off|tls|mutual] | --insecure_plaintext)\n\n"
       "Exit codes: 0 clean stop, 1 environment error (data dir, port, disk), 2 bad flag, 3 a "
       "replica's disk failed while running (restart the node).");
-  absl::ParseCommandLine(argc, argv);
+  meridian::io::ParseCommandLineOrExit(argc, argv);
   return meridian::node::Main();
 }

@@ -21,10 +21,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "io/assert.h"
+#include "io/command_line.h"
 #include "io/fatal_context.h"
 #include "sim/raft_cluster.h"
 #include "sim/simulation.h"
@@ -549,6 +549,6 @@ int Main() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("meridian-sim --seed=N | --seeds=A..B [--scenario=geo-3x3] ...");
-  absl::ParseCommandLine(argc, argv);
+  meridian::io::ParseCommandLineOrExit(argc, argv);
   return meridian::sim::Main();
 }

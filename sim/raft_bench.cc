@@ -9,14 +9,14 @@
 #include <algorithm>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
+#include "io/command_line.h"
 #include "sim/raft_cluster.h"
 
 ABSL_FLAG(int, seeds, 5, "Runs (seeds) to aggregate.");
 ABSL_FLAG(int, clients, 4, "Concurrent clients, each with one proposal in flight.");
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  meridian::io::ParseCommandLineOrExit(argc, argv);
   using namespace meridian::sim;
   std::vector<int64_t> latencies;
   double virtual_s = 0;

@@ -11,7 +11,7 @@
 #include <chrono>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
+#include "io/command_line.h"
 #include "sim/simulation.h"
 #include "sim/world.h"
 
@@ -95,6 +95,6 @@ int Main() {
 }  // namespace meridian::sim
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  meridian::io::ParseCommandLineOrExit(argc, argv);
   return meridian::sim::Main();
 }

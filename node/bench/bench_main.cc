@@ -16,10 +16,10 @@
 #include <fstream>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "io/command_line.h"
 #include "io/posix/posix_runtime.h"
 #include "node/bench/bench_case.h"
 #include "node/bench/disk_probe.h"
@@ -208,7 +208,7 @@ void PrintNotes(const std::vector<CaseResult>& results, bool peer_ran) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("meridian-bench [--peer=jetstream] [--cases=...] (see --help)");
-  absl::ParseCommandLine(argc, argv);
+  meridian::io::ParseCommandLineOrExit(argc, argv);
   const std::string peer = absl::GetFlag(FLAGS_peer);
   std::vector<Case> cases = absl::GetFlag(FLAGS_quick) ? QuickCases() : DefaultCases();
   if (!absl::GetFlag(FLAGS_cases).empty()) cases = ParseCases(absl::GetFlag(FLAGS_cases));

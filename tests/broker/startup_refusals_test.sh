@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Operator errors at start-up (issue 10 item 4): meridian-node refuses each with exit 2 and a
-# message naming the flag, before it says it is up — never "up" and exit 0, never a silent
+# Operator errors at start-up (issue 10 item 4): meridian-node refuses each (unknown flags and
+# values that do not parse too) with exit 2 and a message naming the flag, before it says it is up — never "up" and exit 0, never a silent
 # acceptance. A client port already taken fails the start (exit 1, start_failed), not later.
 # Bounds and quotas out of range: burst_test.sh; TLS flags: tls_test.sh.
 #
@@ -45,6 +45,18 @@ refused "--connection_idle_timeout_ms must be in 1000..86400000" --node_id=1 \
   --data_dir="$WORK/d" "${BASE[@]}" --connection_idle_timeout_ms=10
 refused "--request_read_timeout_ms must be in 100..600000" --node_id=1 --data_dir="$WORK/d" \
   "${BASE[@]}" --request_read_timeout_ms=0
+refused "unknown flag --bogus" --bogus=1 --node_id=1 --data_dir="$WORK/d" "${BASE[@]}"
+refused "--node_id=x: Illegal value" --node_id=x --data_dir="$WORK/d" "${BASE[@]}"
+refused "--data_dir needs a value" --node_id=1 "${BASE[@]}" --data_dir
+
+# --help: exit 0, on stdout, every flag the node accepts (those of node/limit_flags.cc too).
+rc=0
+"$NODE_BIN" --help >"$WORK/help.txt" 2>"$WORK/err.txt" </dev/null || rc=$?
+[ "$rc" -eq 0 ] || fail "meridian-node --help exited $rc, want 0: $(cat "$WORK/err.txt")"
+for flag in --node_id --data_dir --peers --connection_idle_timeout_ms --connections_max; do
+  grep -q -- "^    $flag " "$WORK/help.txt" || fail "meridian-node --help does not list $flag"
+done
+echo "  ok: --help exits 0 and lists $(grep -c '^    --' "$WORK/help.txt") flags"
 
 # A client port another process holds: the start fails (exit 1) and the log says why.
 python3 - "$NODE_BIN" "$WORK" <<'PY' || fail "a taken client port"

@@ -12,10 +12,10 @@
 #include <fstream>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
 #include "checks/report.h"
+#include "io/command_line.h"
 #include "io/posix/posix_runtime.h"
 #include "tests/jepsen/cluster.h"
 #include "tests/jepsen/nemesis.h"
@@ -332,7 +332,7 @@ int main(int argc, char** argv) {
       "one Jepsen-style run against real meridian-node processes; see tests/jepsen/README.md.\n"
       "  meridian-jepsen --node_binary=PATH [--net=namespaces --netns_prefix=P | --net=loopback]"
       " [--nemesis=kill,pause,...|all] [--time_limit=S] [--seed=N]");
-  absl::ParseCommandLine(argc, argv);
+  meridian::io::ParseCommandLineOrExit(argc, argv);
   signal(SIGPIPE, SIG_IGN);
   return meridian::tests::jepsen::Main();
 }
