@@ -11,6 +11,11 @@ ABSL_FLAG(uint64_t, buffered_bytes_max, 256ull << 20,
           "Bytes the node buffers for clients (requests in flight, batches awaiting commit, "
           "responses); past it requests are shed with Throttled.");
 ABSL_FLAG(uint32_t, connections_max, 4096, "Client connections open at once.");
+ABSL_FLAG(uint32_t, connections_per_address_max, 1024,
+          "Client connections open at once from one IP address (native and Kafka together).");
+ABSL_FLAG(uint32_t, requests_in_flight_per_connection_max, 256,
+          "Requests a native client connection may pipeline before the node stops reading it "
+          "until one is answered (1..4096).");
 ABSL_FLAG(int64_t, connection_idle_timeout_ms, 600'000,
           "A client connection (native or Kafka) with no request begun and none in flight for "
           "this long is closed.");
@@ -35,6 +40,9 @@ namespace meridian::node {
 absl::Status LimitsFromFlags(core::broker::BrokerLimits* limits) {
   limits->buffered_bytes_max = absl::GetFlag(FLAGS_buffered_bytes_max);
   limits->connections_max = absl::GetFlag(FLAGS_connections_max);
+  limits->connections_per_address_max = absl::GetFlag(FLAGS_connections_per_address_max);
+  limits->requests_in_flight_per_connection_max =
+      absl::GetFlag(FLAGS_requests_in_flight_per_connection_max);
   limits->partition_pending_bytes_max = absl::GetFlag(FLAGS_partition_pending_bytes_max);
   limits->fetches_in_flight_max = absl::GetFlag(FLAGS_fetches_in_flight_max);
   const int64_t retry_ms = absl::GetFlag(FLAGS_shed_retry_after_ms);
@@ -43,6 +51,13 @@ absl::Status LimitsFromFlags(core::broker::BrokerLimits* limits) {
   }
   if (limits->connections_max == 0 || limits->fetches_in_flight_max == 0) {
     return absl::InvalidArgumentError("--connections_max and --fetches_in_flight_max must be >= 1");
+  }
+  if (limits->connections_per_address_max == 0) {
+    return absl::InvalidArgumentError("--connections_per_address_max must be >= 1");
+  }
+  if (limits->requests_in_flight_per_connection_max == 0 ||
+      limits->requests_in_flight_per_connection_max > 4096) {
+    return absl::InvalidArgumentError("--requests_in_flight_per_connection_max must be in 1..4096");
   }
   if (limits->partition_pending_bytes_max < (1u << 20)) {
     return absl::InvalidArgumentError("--partition_pending_bytes_max must be at least 1 MiB");

@@ -91,6 +91,45 @@ void RenderReplicaMoves(PrometheusText& out, const core::broker::BrokerMetrics& 
           b.lease_refusals_total);
 }
 
+// Quotas, overload bounds and client connections (core/broker/README.md "Limits").
+void RenderOverload(PrometheusText& out, const core::broker::BrokerMetrics& b) {
+  const auto counter = [&](std::string_view name, std::string_view help, uint64_t value) {
+    out.One(name, "counter", help, {}, static_cast<double>(value));
+  };
+  counter("meridian_throttled_requests_total",
+          "Produce and fetch requests refused with Throttled: a client or topic quota ran dry.",
+          b.throttled_total);
+  counter("meridian_shed_requests_total",
+          "Requests refused with Throttled because a node bound was reached (buffered bytes, "
+          "bytes awaiting commit per partition, fetches in flight).",
+          b.shed_total);
+  counter("meridian_connections_refused_total", "Client connections refused at --connections_max.",
+          b.connections_refused_total);
+  counter("meridian_connections_refused_per_address_total",
+          "Client connections refused at --connections_per_address_max (one address holding "
+          "that many).",
+          b.connections_refused_per_address_total);
+  counter("meridian_replicas_restarted_damaged_total",
+          "Replicas that found damage at rest when they opened (a cut log, a damaged snapshot, "
+          "hard state or durable mark) and recovered; the node logs each finding.",
+          b.replicas_restarted_damaged_total);
+  counter("meridian_connections_timed_out_total",
+          "Client connections closed idle (--connection_idle_timeout_ms) or with a request not "
+          "whole in time (--request_read_timeout_ms).",
+          b.connections_timed_out_total);
+  const auto gauge = [&](std::string_view name, std::string_view help, uint64_t value) {
+    out.One(name, "gauge", help, {}, static_cast<double>(value));
+  };
+  gauge("meridian_client_connections_open", "Client connections open now.", b.connections_open);
+  gauge("meridian_buffered_bytes",
+        "Bytes buffered for clients now (requests in flight, batches awaiting commit, responses).",
+        b.buffered_bytes);
+  gauge("meridian_buffered_bytes_peak", "The most meridian_buffered_bytes has been.",
+        b.buffered_bytes_peak);
+  gauge("meridian_buffered_bytes_max",
+        "The bound on meridian_buffered_bytes (--buffered_bytes_max).", b.buffered_bytes_max);
+}
+
 void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
   const core::broker::BrokerMetrics& b = broker.metrics();
   const auto counter = [&](std::string_view name, std::string_view help, uint64_t value) {
@@ -125,34 +164,7 @@ void RenderRequests(PrometheusText& out, const core::broker::Broker& broker) {
           b.snapshots_taken_total);
   counter("meridian_compactions_refused_total", "Compactions raft refused.",
           b.compactions_refused_total);
-  counter("meridian_throttled_requests_total",
-          "Produce and fetch requests refused with Throttled: a client or topic quota ran dry.",
-          b.throttled_total);
-  counter("meridian_shed_requests_total",
-          "Requests refused with Throttled because a node bound was reached (buffered bytes, "
-          "bytes awaiting commit per partition, fetches in flight).",
-          b.shed_total);
-  counter("meridian_connections_refused_total", "Client connections refused at --connections_max.",
-          b.connections_refused_total);
-  counter("meridian_replicas_restarted_damaged_total",
-          "Replicas that found damage at rest when they opened (a cut log, a damaged snapshot, "
-          "hard state or durable mark) and recovered; the node logs each finding.",
-          b.replicas_restarted_damaged_total);
-  counter("meridian_connections_timed_out_total",
-          "Client connections closed idle (--connection_idle_timeout_ms) or with a request not "
-          "whole in time (--request_read_timeout_ms).",
-          b.connections_timed_out_total);
-  const auto gauge = [&](std::string_view name, std::string_view help, uint64_t value) {
-    out.One(name, "gauge", help, {}, static_cast<double>(value));
-  };
-  gauge("meridian_client_connections_open", "Client connections open now.", b.connections_open);
-  gauge("meridian_buffered_bytes",
-        "Bytes buffered for clients now (requests in flight, batches awaiting commit, responses).",
-        b.buffered_bytes);
-  gauge("meridian_buffered_bytes_peak", "The most meridian_buffered_bytes has been.",
-        b.buffered_bytes_peak);
-  gauge("meridian_buffered_bytes_max",
-        "The bound on meridian_buffered_bytes (--buffered_bytes_max).", b.buffered_bytes_max);
+  RenderOverload(out, b);
   out.Family("meridian_produce_latency_seconds", "histogram",
              "Produce request handling time, replication to a quorum included.");
   out.Histogram({}, b.produce_latency_ns, kNanosPerSecond);

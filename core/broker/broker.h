@@ -83,6 +83,12 @@ struct BrokerLimits {
   // other responses being built and written (core/broker/quotas.h MemoryBudget).
   uint64_t buffered_bytes_max = 256ull << 20;
   uint32_t connections_max = 4096;  // Client connections open at once.
+  // Client connections open at once from one address (the host part of io::Stream::peer()),
+  // so one host cannot take every slot (Kafka's max.connections.per.ip).
+  uint32_t connections_per_address_max = 1024;
+  // Requests a native connection may have in flight (pipelined) before the node stops reading
+  // it until one is answered. (A Kafka connection: kafka::kRequestsInFlightMax.)
+  uint32_t requests_in_flight_per_connection_max = 256;
   // A client connection on which no request has begun for this long, with none in flight, is
   // closed (Kafka's connections.max.idle.ms is 10 minutes too); a request that has begun must
   // arrive whole within `request_read_timeout`, or a client trickling bytes (slowloris) would
@@ -246,7 +252,8 @@ struct BrokerMetrics {
   // node's buffered bytes now, at their peak, and their bound.
   uint64_t throttled_total = 0;
   uint64_t shed_total = 0;
-  uint64_t connections_refused_total = 0;
+  uint64_t connections_refused_total = 0;              // At connections_max.
+  uint64_t connections_refused_per_address_total = 0;  // At connections_per_address_max.
   // Replicas (and the controller's) that found damage at rest when they opened and recovered
   // from it (each finding is logged: Replica::restart_findings).
   uint64_t replicas_restarted_damaged_total = 0;
@@ -298,7 +305,6 @@ class ConnectionSlot;
 
 class Broker {
  public:
-  static constexpr size_t kRequestsInFlightPerConnectionMax = 256;
   static constexpr size_t kPartitionsHostedMax = 1 << 14;
 
   // Opens the metadata replica (recovering it from disk) and starts the broker's fibers.
@@ -322,9 +328,11 @@ class Broker {
   AdmittedRequest Admit(const wire::ClientMessageT& request, std::string_view client_id,
                         uint64_t frame_bytes);
   // A connection this broker does not read itself (core/kafka) counts against
-  // BrokerLimits::connections_max like a native one, for as long as the slot lives: nullopt
-  // when that many are open (the caller closes it; counted in connections_refused_total).
-  std::optional<ConnectionSlot> TakeConnectionSlot();
+  // BrokerLimits::connections_max and connections_per_address_max like a native one, for as
+  // long as the slot lives: nullopt when that many are open, node-wide or from `peer`'s address
+  // (io::Stream::peer(); the caller closes it; counted in connections_refused_total or
+  // connections_refused_per_address_total).
+  std::optional<ConnectionSlot> TakeConnectionSlot(std::string_view peer);
   // Logs why a connection this broker does not read itself was closed for what its client sent
   // (a Kafka API the listener does not serve, bytes that do not decode): at most one line a
   // second, saying how many went unlogged, so a hostile client cannot flood the log.
@@ -371,19 +379,28 @@ class Broker {
   std::shared_ptr<State> state_;
 };
 
-// One client connection counted in connections_open while it lives. Move-only.
+// One client connection counted in connections_open, and against its address, while it lives.
+// Move-only.
 class ConnectionSlot {
  public:
   ConnectionSlot(ConnectionSlot&& other) noexcept = default;
   ConnectionSlot& operator=(ConnectionSlot&&) = delete;
   ~ConnectionSlot();
+  // Connections open now from this slot's address, this one included.
+  uint32_t open_from_address() const;
+  const std::string& address() const { return address_; }
 
  private:
   friend class Broker;
-  explicit ConnectionSlot(std::shared_ptr<Broker::State> state);
+  ConnectionSlot(std::shared_ptr<Broker::State> state, std::string address);
 
   std::shared_ptr<Broker::State> state_;  // Null once moved from.
+  std::string address_;
 };
+
+// The address part of io::Stream::peer() ("10.0.0.7:51234" -> "10.0.0.7", "[::1]:80" ->
+// "[::1]"; a peer without a port is its own address).
+std::string_view PeerAddress(std::string_view peer);
 
 // What Broker::Admit decided for one request. Move-only.
 class AdmittedRequest {

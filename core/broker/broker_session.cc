@@ -1,6 +1,7 @@
 // One client connection: the hello (version exchange), then pipelined requests, each handled on
-// its own fiber (at most kRequestsInFlightPerConnectionMax at once), responses written whole and
-// in completion order. Bytes that do not decode end the connection with a BadRequest error.
+// its own fiber (at most BrokerLimits::requests_in_flight_per_connection_max at once), responses
+// written whole and in completion order. Bytes that do not decode end the connection with a
+// BadRequest error.
 #include <fmt/format.h>
 
 #include "core/broker/broker_state.h"
@@ -86,7 +87,8 @@ void ReplyWithin(Broker::State& state, Session& session, Admission& admission,
   ReleaseReply(state, admission);
 }
 // The hello: agrees on a version or explains why not.
-bool Hello(Broker::State& state, Session& session, io::FrameReader& reader) {
+bool Hello(Broker::State& state, Session& session, io::FrameReader& reader,
+           const ConnectionSlot& slot) {
   io::Runtime& rt = state.runtime;
   absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(rt.Now() + std::chrono::seconds(30));
   if (!frame.ok()) return false;
@@ -109,12 +111,21 @@ bool Hello(Broker::State& state, Session& session, io::FrameReader& reader) {
                        fmt::format("a client id of at most {} bytes", wire::kNameBytesMax)));
     return false;
   }
-  if (state.connections_open > state.options.limits.connections_max) {
+  const BrokerLimits& limits = state.options.limits;
+  if (state.connections_open > limits.connections_max) {
     state.metrics.connections_refused_total++;
     Reply(rt, session,
-          ThrottledMessage((*request)->request_id, state.options.limits.shed_retry_after,
-                           fmt::format("{} client connections are open, the limit",
-                                       state.options.limits.connections_max)));
+          ThrottledMessage(
+              (*request)->request_id, limits.shed_retry_after,
+              fmt::format("{} client connections are open, the limit", limits.connections_max)));
+    return false;
+  }
+  if (slot.open_from_address() > limits.connections_per_address_max) {
+    state.metrics.connections_refused_per_address_total++;
+    Reply(rt, session,
+          ThrottledMessage((*request)->request_id, limits.shed_retry_after,
+                           fmt::format("{} client connections from {} are open, the limit",
+                                       limits.connections_per_address_max, slot.address())));
     return false;
   }
   session.client_id = hello->client_id;
@@ -136,14 +147,34 @@ bool Hello(Broker::State& state, Session& session, io::FrameReader& reader) {
 
 }  // namespace
 
-ConnectionSlot::ConnectionSlot(std::shared_ptr<Broker::State> state) : state_(std::move(state)) {
+std::string_view PeerAddress(std::string_view peer) {
+  const size_t colon = peer.rfind(':');
+  // "[v6]:port" and "v4:port" end in a port; a bare v6 address has colons but no "]:".
+  if (colon == std::string_view::npos || (peer[0] != '[' && peer.find(':') != colon)) {
+    return peer;
+  }
+  return peer.substr(0, colon);
+}
+
+ConnectionSlot::ConnectionSlot(std::shared_ptr<Broker::State> state, std::string address)
+    : state_(std::move(state)), address_(std::move(address)) {
   state_->metrics.connections_open = ++state_->connections_open;
+  state_->connections_by_address[address_]++;
 }
 
 ConnectionSlot::~ConnectionSlot() {
   if (state_ == nullptr) return;
   MERIDIAN_CHECK(state_->connections_open > 0);
   state_->metrics.connections_open = --state_->connections_open;
+  const auto open = state_->connections_by_address.find(address_);
+  MERIDIAN_CHECK(open != state_->connections_by_address.end() && open->second > 0);
+  if (--open->second == 0) state_->connections_by_address.erase(open);
+}
+
+uint32_t ConnectionSlot::open_from_address() const {
+  MERIDIAN_CHECK(state_ != nullptr);
+  const auto open = state_->connections_by_address.find(address_);
+  return open == state_->connections_by_address.end() ? 0 : open->second;
 }
 
 void Broker::LogClosedConnection(std::string_view why) {
@@ -163,30 +194,43 @@ void Broker::NoteConnectionTimedOut(std::string_view why) {
   LogClosedConnection(why);
 }
 
-std::optional<ConnectionSlot> Broker::TakeConnectionSlot() {
+std::optional<ConnectionSlot> Broker::TakeConnectionSlot(std::string_view peer) {
   state_->metrics.connections_total++;
-  if (state_->connections_open >= state_->options.limits.connections_max) {
+  const BrokerLimits& limits = state_->options.limits;
+  if (state_->connections_open >= limits.connections_max) {
     state_->metrics.connections_refused_total++;
     return std::nullopt;
   }
-  return ConnectionSlot(state_);
+  const std::string address(PeerAddress(peer));
+  const auto open = state_->connections_by_address.find(address);
+  if (open != state_->connections_by_address.end() &&
+      open->second >= limits.connections_per_address_max) {
+    state_->metrics.connections_refused_per_address_total++;
+    return std::nullopt;
+  }
+  return ConnectionSlot(state_, address);
 }
 
 void Broker::ServeConnection(std::shared_ptr<io::Stream> stream, Principal principal) {
   std::shared_ptr<State> state = state_;
   io::Runtime& rt = state->runtime;
   state->metrics.connections_total++;
-  const ConnectionSlot open(state);  // Over the limit, the hello explains the refusal.
+  // Over a limit, the hello explains the refusal.
+  const ConnectionSlot open(state, std::string(PeerAddress(stream->peer())));
   auto session = std::make_shared<Session>(rt, std::move(stream));
   io::FrameReader reader(*session->stream, wire::kClientMessageBytesMax);
-  if (!Hello(*state, *session, reader)) {
+  if (!Hello(*state, *session, reader, open)) {
     session->stream->Close();
     return;
   }
   while (!state->stopped && !session->failed) {
     if (!session->room
-             .WaitUntil([&] { return session->in_flight < kRequestsInFlightPerConnectionMax; },
-                        io::Instant::Infinite(), "request slot")
+             .WaitUntil(
+                 [&] {
+                   return session->in_flight <
+                          state->options.limits.requests_in_flight_per_connection_max;
+                 },
+                 io::Instant::Infinite(), "request slot")
              .ok()) {
       break;
     }

@@ -120,6 +120,8 @@ struct Broker::State {
   MemoryBudget memory{options.limits.buffered_bytes_max, !options.planted.memory_bound_ignored};
   Quotas quotas;
   uint32_t connections_open = 0;
+  // Open client connections by address (ConnectionSlot); an address with none is erased.
+  absl::btree_map<std::string, uint32_t> connections_by_address;
   uint32_t fetches_in_flight = 0;
   // Fetch reads reserved after their long poll, by request fiber, until FinishRequest.
   absl::btree_map<io::FiberId, uint64_t> fetch_reads;

@@ -246,9 +246,9 @@ void ServeKafkaConnection(broker::Broker& broker, io::Runtime& runtime,
                           std::shared_ptr<io::Stream> stream, KafkaSessionStats* stats,
                           broker::Principal principal, KafkaSessionLimits limits) {
   // Kafka has no answer for "too many connections" before a request: a broker closes.
-  const std::optional<broker::ConnectionSlot> slot = broker.TakeConnectionSlot();
+  const std::optional<broker::ConnectionSlot> slot = broker.TakeConnectionSlot(stream->peer());
   if (!slot.has_value()) {
-    MERIDIAN_PROBE("kafka: connection refused at the node's connection limit");
+    MERIDIAN_PROBE("kafka: connection refused at the node's connection limits");
     stream->Close();
     return;
   }

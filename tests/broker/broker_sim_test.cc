@@ -660,6 +660,109 @@ TEST(BrokerSim, ConnectionsPastTheBoundAreRefusedAtTheHello) {
   });
 }
 
+// One address may hold at most connections_per_address_max client connections, however many
+// the node has free: the next hello is answered Throttled, naming the address; once one
+// closes, a new one is served. Counted apart from the node-wide refusals.
+TEST(BrokerSim, ConnectionsFromOneAddressPastTheirBoundAreRefusedAtTheHello) {
+  BrokerCluster cluster(53, [](core::broker::BrokerOptions& options) {
+    options.limits.connections_per_address_max = 2;
+  });
+  cluster.OnClient([&](io::Runtime& rt) {
+    ASSERT_NE(CallUntil<core::wire::MetadataResponseT>(
+                  rt, [] { return core::wire::Message(2, core::wire::MetadataRequestT{}); }),
+              nullptr);
+    (void)rt.Sleep(milliseconds(100));
+    std::vector<std::unique_ptr<io::Stream>> held;
+    for (int i = 0; i < 2; i++) {
+      auto stream = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+      ASSERT_TRUE(stream.ok());
+      auto accepted = Hello(rt, **stream);
+      ASSERT_NE(accepted, nullptr);
+      ASSERT_NE(accepted->body.AsHelloResponse(), nullptr) << "connection " << i;
+      held.push_back(*std::move(stream));
+    }
+    auto third = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(third.ok());
+    auto refused = Hello(rt, **third);
+    ASSERT_NE(refused, nullptr);
+    ASSERT_NE(refused->body.AsErrorResponse(), nullptr);
+    EXPECT_EQ(refused->body.AsErrorResponse()->code, core::wire::ErrorCode::Throttled);
+    EXPECT_EQ(refused->body.AsErrorResponse()->message,
+              "2 client connections from client are open, the limit; retry after 100 ms");
+    (*third)->Close();
+    held.back()->Close();
+    held.pop_back();
+    (void)rt.Sleep(milliseconds(100));  // The node sees both close.
+    auto next = rt.network().Connect(AddressOf(1), rt.Now() + seconds(5));
+    ASSERT_TRUE(next.ok());
+    auto served = Hello(rt, **next);
+    ASSERT_NE(served, nullptr);
+    EXPECT_NE(served->body.AsHelloResponse(), nullptr);
+    (*next)->Close();
+    held.front()->Close();
+  });
+  const core::broker::BrokerMetrics& metrics = cluster.broker(1)->metrics();
+  EXPECT_EQ(metrics.connections_refused_per_address_total, 1u);
+  EXPECT_EQ(metrics.connections_refused_total, 0u);
+}
+
+// On one connection, a long-polling fetch then a metadata request: the node reads the
+// metadata request while the fetch waits, unless requests_in_flight_per_connection_max is 1,
+// when it reads nothing more until the fetch is answered. Returns the request ids in the
+// order their answers came.
+std::vector<uint64_t> PipelinedAnswerOrder(uint64_t seed, uint32_t in_flight_max) {
+  BrokerCluster cluster(seed, [in_flight_max](core::broker::BrokerOptions& options) {
+    options.limits.requests_in_flight_per_connection_max = in_flight_max;
+  });
+  std::vector<uint64_t> order;
+  cluster.OnClient([&](io::Runtime& rt) {
+    core::wire::CreateTopicRequestT create;
+    create.name = "quiet";
+    create.partitions = 1;
+    create.replication_factor = 3;
+    ASSERT_NE(CallUntil<core::wire::CreateTopicResponseT>(
+                  rt, [&] { return core::wire::Message(2, create); }),
+              nullptr);
+    std::unique_ptr<core::wire::ClientMessageT> leader_found;
+    uint32_t leader = 0;
+    for (int attempt = 0; attempt < 100 && leader == 0; attempt++) {
+      for (uint32_t node = 1; node <= 3 && leader == 0; node++) {
+        auto response = Call(rt, node, Fetch("quiet", 0, 0));
+        if (response.ok() && (*response)->body.AsFetchResponse() != nullptr) leader = node;
+      }
+      (void)rt.Sleep(milliseconds(100));
+    }
+    ASSERT_NE(leader, 0u) << "no leader for quiet/0";
+    auto stream = rt.network().Connect(AddressOf(leader), rt.Now() + seconds(5));
+    ASSERT_TRUE(stream.ok());
+    ASSERT_NE(Hello(rt, **stream), nullptr);
+    core::wire::ClientMessageT fetch = Fetch("quiet", 0, 0);  // request_id 3
+    fetch.body.AsFetchRequest()->max_wait_ms = 2000;
+    const io::Instant deadline = rt.Now() + seconds(10);
+    for (const core::wire::ClientMessageT& request :
+         {fetch, core::wire::Message(4, core::wire::MetadataRequestT{})}) {
+      ASSERT_TRUE(
+          io::WriteFrame(**stream, core::wire::EncodeClientMessage(request), deadline).ok());
+    }
+    io::FrameReader reader(**stream, core::wire::kClientMessageBytesMax);
+    for (int i = 0; i < 2; i++) {
+      absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
+      ASSERT_TRUE(frame.ok()) << frame.status();
+      auto decoded = core::wire::DecodeClientMessage(*frame);
+      ASSERT_TRUE(decoded.ok());
+      order.push_back((*decoded)->request_id);
+    }
+    (*stream)->Close();
+  });
+  return order;
+}
+
+TEST(BrokerSim, RequestsPastTheInFlightBoundWaitForOneToBeAnswered) {
+  EXPECT_EQ(PipelinedAnswerOrder(59, 256), (std::vector<uint64_t>{4, 3}))
+      << "the metadata request was not answered while the fetch waited: the test proves nothing";
+  EXPECT_EQ(PipelinedAnswerOrder(59, 1), (std::vector<uint64_t>{3, 4}));
+}
+
 // A connection waiting on its own long poll is not idle: a fetch that waits 4 s for records
 // on a connection with a 2 s idle timeout is answered (empty), not cut off at 2 s.
 TEST(BrokerSim, ALongPollLongerThanTheIdleTimeoutIsAnswered) {

@@ -45,6 +45,10 @@ refused "--connection_idle_timeout_ms must be in 1000..86400000" --node_id=1 \
   --data_dir="$WORK/d" "${BASE[@]}" --connection_idle_timeout_ms=10
 refused "--request_read_timeout_ms must be in 100..600000" --node_id=1 --data_dir="$WORK/d" \
   "${BASE[@]}" --request_read_timeout_ms=0
+refused "--connections_per_address_max must be >= 1" --node_id=1 --data_dir="$WORK/d" \
+  "${BASE[@]}" --connections_per_address_max=0
+refused "--requests_in_flight_per_connection_max must be in 1..4096" --node_id=1 \
+  --data_dir="$WORK/d" "${BASE[@]}" --requests_in_flight_per_connection_max=5000
 refused "unknown flag --bogus" --bogus=1 --node_id=1 --data_dir="$WORK/d" "${BASE[@]}"
 refused "--node_id=x: Illegal value" --node_id=x --data_dir="$WORK/d" "${BASE[@]}"
 refused "--data_dir needs a value" --node_id=1 "${BASE[@]}" --data_dir

@@ -413,13 +413,9 @@ bool AnswersMetadata(io::Runtime& rt, io::Stream& stream) {
   return n.ok() && *n > 0;
 }
 
-// Kafka connections hold the node's client connection slots (--connections_max, shared with
-// native connections, the other brokers' among them): past the limit a new one is closed
-// before any answer, and a slot freed by a closed connection serves the next.
-TEST(KafkaSim, KafkaConnectionsCountAgainstTheNodesConnectionLimit) {
-  constexpr uint32_t kConnectionsMax = 8;
-  KafkaCluster cluster(9, core::broker::BrokerLimits{.connections_max = kConnectionsMax});
-  io::probe::Reset();
+// Holds Kafka connections to node 1 until one is refused (closed before any answer), expects
+// `cap` held, then closes one and expects the freed slot to serve the next connection.
+void ExpectKafkaConnectionsCapped(KafkaCluster& cluster, uint32_t cap) {
   cluster.OnClient([&](io::Runtime& rt) {
     const auto connect = [&] {
       absl::StatusOr<std::unique_ptr<io::Stream>> stream =
@@ -433,7 +429,7 @@ TEST(KafkaSim, KafkaConnectionsCountAgainstTheNodesConnectionLimit) {
     }
     std::vector<std::unique_ptr<io::Stream>> held;
     bool refused = false;
-    while (!refused && held.size() <= kConnectionsMax) {
+    while (!refused && held.size() <= cap) {
       std::unique_ptr<io::Stream> stream = connect();
       ASSERT_NE(stream, nullptr);
       if (AnswersMetadata(rt, *stream)) {
@@ -442,8 +438,10 @@ TEST(KafkaSim, KafkaConnectionsCountAgainstTheNodesConnectionLimit) {
         refused = true;
       }
     }
-    EXPECT_TRUE(refused) << held.size() << " Kafka connections served, the limit is "
-                         << kConnectionsMax;
+    EXPECT_TRUE(refused) << held.size() << " Kafka connections served, the limit is " << cap;
+    // The node's other connections (its peers' native clients) may hold slots of the node-wide
+    // limit, never of the client's address.
+    EXPECT_LE(held.size(), cap);
     ASSERT_FALSE(held.empty());
     held.back()->Close();
     held.pop_back();
@@ -455,7 +453,31 @@ TEST(KafkaSim, KafkaConnectionsCountAgainstTheNodesConnectionLimit) {
     for (auto& stream : held) stream->Close();
   });
   EXPECT_TRUE(
-      io::probe::Snapshot().contains("kafka: connection refused at the node's connection limit"));
+      io::probe::Snapshot().contains("kafka: connection refused at the node's connection limits"));
+}
+
+// Kafka connections hold the node's client connection slots (--connections_max, shared with
+// native connections, the other brokers' among them): past the limit a new one is closed
+// before any answer, and a slot freed by a closed connection serves the next.
+TEST(KafkaSim, KafkaConnectionsCountAgainstTheNodesConnectionLimit) {
+  constexpr uint32_t kConnectionsMax = 8;
+  KafkaCluster cluster(9, core::broker::BrokerLimits{.connections_max = kConnectionsMax});
+  io::probe::Reset();
+  ExpectKafkaConnectionsCapped(cluster, kConnectionsMax);
+  EXPECT_GT(cluster.broker(1)->metrics().connections_refused_total, 0u);
+}
+
+// One address may hold at most connections_per_address_max of them (--connections_per_address_max),
+// however many the node has free.
+TEST(KafkaSim, KafkaConnectionsFromOneAddressArePerAddressCapped) {
+  constexpr uint32_t kPerAddressMax = 3;
+  KafkaCluster cluster(9,
+                       core::broker::BrokerLimits{.connections_per_address_max = kPerAddressMax});
+  io::probe::Reset();
+  ExpectKafkaConnectionsCapped(cluster, kPerAddressMax);
+  const core::broker::BrokerMetrics& metrics = cluster.broker(1)->metrics();
+  EXPECT_GT(metrics.connections_refused_per_address_total, 0u);
+  EXPECT_EQ(metrics.connections_refused_total, 0u);
 }
 
 // A Kafka client that trickles a request (slowloris) or sends nothing is closed, as on the
