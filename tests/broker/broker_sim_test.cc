@@ -70,6 +70,16 @@ std::unique_ptr<core::wire::ClientMessageT> CallUntil(
   return nullptr;
 }
 
+// Creates `name` (replication factor 3) through whichever node answers first.
+bool CreateTopic(io::Runtime& rt, const std::string& name, uint32_t partitions) {
+  core::wire::CreateTopicRequestT create;
+  create.name = name;
+  create.partitions = partitions;
+  create.replication_factor = 3;
+  return CallUntil<core::wire::CreateTopicResponseT>(
+             rt, [&] { return core::wire::Message(2, create); }) != nullptr;
+}
+
 core::wire::ClientMessageT Produce(const std::string& topic, uint32_t partition, int value,
                                    size_t padding_bytes = 0) {
   core::wire::RecordBatchT batch;
@@ -716,14 +726,7 @@ std::vector<uint64_t> PipelinedAnswerOrder(uint64_t seed, uint32_t in_flight_max
   });
   std::vector<uint64_t> order;
   cluster.OnClient([&](io::Runtime& rt) {
-    core::wire::CreateTopicRequestT create;
-    create.name = "quiet";
-    create.partitions = 1;
-    create.replication_factor = 3;
-    ASSERT_NE(CallUntil<core::wire::CreateTopicResponseT>(
-                  rt, [&] { return core::wire::Message(2, create); }),
-              nullptr);
-    std::unique_ptr<core::wire::ClientMessageT> leader_found;
+    ASSERT_TRUE(CreateTopic(rt, "quiet", 1));
     uint32_t leader = 0;
     for (int attempt = 0; attempt < 100 && leader == 0; attempt++) {
       for (uint32_t node = 1; node <= 3 && leader == 0; node++) {
@@ -770,13 +773,7 @@ TEST(BrokerSim, ALongPollLongerThanTheIdleTimeoutIsAnswered) {
     options.limits.connection_idle_timeout = seconds(2);
   });
   cluster.OnClient([&](io::Runtime& rt) {
-    core::wire::CreateTopicRequestT create;
-    create.name = "quiet";
-    create.partitions = 1;
-    create.replication_factor = 3;
-    ASSERT_NE(CallUntil<core::wire::CreateTopicResponseT>(
-                  rt, [&] { return core::wire::Message(2, create); }),
-              nullptr);
+    ASSERT_TRUE(CreateTopic(rt, "quiet", 1));
     std::unique_ptr<core::wire::ClientMessageT> fetched;
     io::Duration waited{};
     for (int attempt = 0; attempt < 100 && fetched == nullptr; attempt++) {
