@@ -26,4 +26,13 @@ absl::StatusOr<Address> ParseAddress(std::string_view text) {
   return Address{std::string(host), static_cast<uint16_t>(port)};
 }
 
+std::string_view PeerAddress(std::string_view peer) {
+  const size_t colon = peer.rfind(':');
+  // "[v6]:port" and "v4:port" end in a port; a bare v6 address has colons but no "]:".
+  if (colon == std::string_view::npos || (peer[0] != '[' && peer.find(':') != colon)) {
+    return peer;
+  }
+  return peer.substr(0, colon);
+}
+
 }  // namespace meridian::io

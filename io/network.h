@@ -41,6 +41,10 @@ struct Address {
 // Parses "host:port"; InvalidArgument with the reason otherwise.
 absl::StatusOr<Address> ParseAddress(std::string_view text);
 
+// The address part of a Stream::peer() ("10.0.0.7:51234" -> "10.0.0.7", "[::1]:80" -> "[::1]";
+// a peer without a port is its own address), what per-address connection limits count by.
+std::string_view PeerAddress(std::string_view peer);
+
 class Stream {
  public:
   virtual ~Stream() = default;

@@ -33,10 +33,22 @@ void RenderProcess(PrometheusText& out, io::posix::PosixRuntime& rt, const NodeM
           static_cast<double>(metrics.client_tls_handshake_failures_total));
   out.One("meridian_peer_connections_refused_total", "counter",
           "Peer links refused: failed TLS handshake, a certificate that does not name the "
-          "claimed member of this cluster, a bad hello.",
+          "claimed member of this cluster, a bad hello, too many awaiting their hello.",
           {},
           static_cast<double>(
               static_cast<io::posix::PosixNetwork&>(rt.network()).peer_connections_refused()));
+  out.One("meridian_peer_links_replaced_total", "counter",
+          "Incoming peer links closed because the same member opened a newer one (a restarted "
+          "or reconnected peer).",
+          {},
+          static_cast<double>(
+              static_cast<io::posix::PosixNetwork&>(rt.network()).peer_links_replaced()));
+  out.One("meridian_peer_links_timed_out_total", "counter",
+          "Incoming peer links closed because a frame did not arrive whole within 30 s of its "
+          "first byte.",
+          {},
+          static_cast<double>(
+              static_cast<io::posix::PosixNetwork&>(rt.network()).peer_links_timed_out()));
   out.One(
       "meridian_accept_backoffs_total", "counter",
       "Times a listener could not accept for want of file descriptors (EMFILE/ENFILE) and "

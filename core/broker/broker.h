@@ -398,10 +398,6 @@ class ConnectionSlot {
   std::string address_;
 };
 
-// The address part of io::Stream::peer() ("10.0.0.7:51234" -> "10.0.0.7", "[::1]:80" ->
-// "[::1]"; a peer without a port is its own address).
-std::string_view PeerAddress(std::string_view peer);
-
 // What Broker::Admit decided for one request. Move-only.
 class AdmittedRequest {
  public:

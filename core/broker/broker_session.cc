@@ -147,15 +147,6 @@ bool Hello(Broker::State& state, Session& session, io::FrameReader& reader,
 
 }  // namespace
 
-std::string_view PeerAddress(std::string_view peer) {
-  const size_t colon = peer.rfind(':');
-  // "[v6]:port" and "v4:port" end in a port; a bare v6 address has colons but no "]:".
-  if (colon == std::string_view::npos || (peer[0] != '[' && peer.find(':') != colon)) {
-    return peer;
-  }
-  return peer.substr(0, colon);
-}
-
 ConnectionSlot::ConnectionSlot(std::shared_ptr<Broker::State> state, std::string address)
     : state_(std::move(state)), address_(std::move(address)) {
   state_->metrics.connections_open = ++state_->connections_open;
@@ -201,7 +192,7 @@ std::optional<ConnectionSlot> Broker::TakeConnectionSlot(std::string_view peer) 
     state_->metrics.connections_refused_total++;
     return std::nullopt;
   }
-  const std::string address(PeerAddress(peer));
+  const std::string address(io::PeerAddress(peer));
   const auto open = state_->connections_by_address.find(address);
   if (open != state_->connections_by_address.end() &&
       open->second >= limits.connections_per_address_max) {
@@ -216,7 +207,7 @@ void Broker::ServeConnection(std::shared_ptr<io::Stream> stream, Principal princ
   io::Runtime& rt = state->runtime;
   state->metrics.connections_total++;
   // Over a limit, the hello explains the refusal.
-  const ConnectionSlot open(state, std::string(PeerAddress(stream->peer())));
+  const ConnectionSlot open(state, std::string(io::PeerAddress(stream->peer())));
   auto session = std::make_shared<Session>(rt, std::move(stream));
   io::FrameReader reader(*session->stream, wire::kClientMessageBytesMax);
   if (!Hello(*state, *session, reader, open)) {

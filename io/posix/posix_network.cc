@@ -212,11 +212,13 @@ struct PosixNetwork::Link {
 };
 
 PosixNetwork::PosixNetwork(PosixRuntime& runtime, absl::btree_map<NodeId, Address> peers,
-                           NetworkSecurity security)
+                           NetworkSecurity security, PeerLinkLimits limits)
     : runtime_(runtime),
       peers_(std::move(peers)),
       inbox_(runtime, kInboxMessagesMax),
-      security_(std::move(security)) {
+      security_(std::move(security)),
+      limits_(limits) {
+  MERIDIAN_CHECK(limits_.hellos_pending_max >= 1 && limits_.hellos_pending_per_address_max >= 1);
   MERIDIAN_CHECK(security_.peer_tls == nullptr || !security_.cluster_id.empty(),
                  "peer TLS needs a cluster id");
   MERIDIAN_CHECK(security_.cluster_id.size() + 4 <= kHelloBytesMax);
@@ -272,23 +274,62 @@ absl::Status PosixNetwork::StartPeerListener(const Address& address) {
     while (true) {
       absl::StatusOr<std::unique_ptr<Stream>> stream = peer_listener_->Accept(Instant::Infinite());
       if (!stream.ok()) return;
-      std::unique_ptr<Stream> accepted = std::move(*stream);
-      if (security_.peer_tls != nullptr) {
-        // Only sets up the TLS state; the handshake runs on the connection's own fiber.
-        accepted = security_.peer_tls->Wrap(runtime_, std::move(accepted), TlsRole::kServer,
-                                            ClientCertificate::kRequired);
-      }
-      std::shared_ptr<Stream> connection(std::move(accepted));
-      runtime_.Spawn("peer-in", [this, connection] { ServePeerConnection(*connection); });
+      AcceptPeerConnection(std::move(*stream));
     }
   });
   return absl::OkStatus();
 }
 
+// Counts the connection against the hellos pending (refusing it past PeerLinkLimits) and
+// serves it on a fiber of its own.
+void PosixNetwork::AcceptPeerConnection(std::unique_ptr<Stream> accepted) {
+  std::string address(PeerAddress(accepted->peer()));
+  size_t& from_address = hellos_pending_by_address_[address];
+  if (hellos_pending_ >= limits_.hellos_pending_max ||
+      from_address >= limits_.hellos_pending_per_address_max) {
+    const bool per_address = from_address >= limits_.hellos_pending_per_address_max;
+    if (from_address == 0) hellos_pending_by_address_.erase(address);
+    RefusePeer("from", accepted->peer(),
+               absl::ResourceExhaustedError(
+                   per_address ? fmt::format("{} connections from {} await their hello, the limit",
+                                             limits_.hellos_pending_per_address_max, address)
+                               : fmt::format("{} connections await their hello, the limit",
+                                             limits_.hellos_pending_max)));
+    accepted->Close();
+    return;
+  }
+  from_address++;
+  hellos_pending_++;
+  if (security_.peer_tls != nullptr) {
+    // Only sets up the TLS state; the handshake runs on the connection's own fiber.
+    accepted = security_.peer_tls->Wrap(runtime_, std::move(accepted), TlsRole::kServer,
+                                        ClientCertificate::kRequired);
+  }
+  std::shared_ptr<Stream> connection(std::move(accepted));
+  runtime_.Spawn("peer-in", [this, connection, address = std::move(address)] {
+    ServePeerConnection(connection, address);
+  });
+}
+
 void PosixNetwork::RefusePeer(std::string_view direction, std::string_view peer,
                               const absl::Status& why) {
   peer_connections_refused_++;
-  fmt::print(stderr, "peer link {} {} refused: {}\n", direction, peer, why.ToString());
+  const Instant now = runtime_.Now();
+  if (!refusal_window_start_.has_value() || now - *refusal_window_start_ >= kRefusalWindow) {
+    refusal_window_start_ = now;
+    refusals_logged_in_window_ = 0;
+  }
+  if (refusals_logged_in_window_ == kRefusalLinesPerWindow) {
+    refusals_unlogged_++;
+    return;
+  }
+  refusals_logged_in_window_++;
+  fmt::print(stderr, "peer link {} {} refused: {}", direction, peer, why.ToString());
+  if (refusals_unlogged_ > 0) {
+    fmt::print(stderr, " ({} more refused unlogged before this line)",
+               std::exchange(refusals_unlogged_, 0));
+  }
+  fmt::print(stderr, "\n");
 }
 
 // Dials `link.peer`; with peer TLS, also checks that the listener is the node we meant to reach
@@ -340,7 +381,13 @@ absl::StatusOr<NodeId> PosixNetwork::AdmitPeer(Stream& stream, FrameReader& read
   if (NodeId(from) == runtime_.node()) {
     return absl::PermissionDeniedError(fmt::format("hello claims this node's own id n{}", from));
   }
-  if (tls == nullptr) return NodeId(from);  // Plaintext: the claim is believed.
+  if (tls == nullptr) {  // Plaintext: a member's claim is believed.
+    if (!peers_.contains(NodeId(from))) {
+      return absl::PermissionDeniedError(
+          fmt::format("hello claims n{}, not a member of this cluster (--peers)", from));
+    }
+    return NodeId(from);
+  }
   const std::optional<NodeCertificateIdentity> identity =
       ParseNodeCertificateName(tls->peer_common_name());
   if (!identity.has_value() || identity->cluster_id != security_.cluster_id) {
@@ -359,26 +406,50 @@ absl::StatusOr<NodeId> PosixNetwork::AdmitPeer(Stream& stream, FrameReader& read
   return identity->node;
 }
 
-void PosixNetwork::ServePeerConnection(Stream& stream) {
-  FrameReader reader(stream);
-  absl::StatusOr<NodeId> from = AdmitPeer(stream, reader);
+void PosixNetwork::ServePeerConnection(const std::shared_ptr<Stream>& stream,
+                                       const std::string& address) {
+  FrameReader reader(*stream);
+  absl::StatusOr<NodeId> from = AdmitPeer(*stream, reader);
+  hellos_pending_--;
+  const auto pending = hellos_pending_by_address_.find(address);
+  MERIDIAN_CHECK(pending != hellos_pending_by_address_.end() && pending->second > 0);
+  if (--pending->second == 0) hellos_pending_by_address_.erase(pending);
   if (!from.ok()) {
-    if (!absl::IsCancelled(from.status())) RefusePeer("from", stream.peer(), from.status());
-    stream.Close();
+    if (!absl::IsCancelled(from.status())) RefusePeer("from", stream->peer(), from.status());
+    stream->Close();
     return;
   }
+  MERIDIAN_CHECK(peers_.contains(*from));  // AdmitPeer admits members only.
+  std::shared_ptr<Stream>& incoming = incoming_[*from];
+  if (incoming != nullptr) {
+    incoming->Close();  // Its reader sees the close and leaves the map to us.
+    peer_links_replaced_++;
+  }
+  incoming = stream;
+  ReadPeerLink(stream, reader, *from);
+  const auto current = incoming_.find(*from);
+  if (current != incoming_.end() && current->second == stream) incoming_.erase(current);
+  stream->Close();
+}
+
+// Delivers the frames of an admitted link until it closes, is replaced, or stalls mid-frame.
+void PosixNetwork::ReadPeerLink(const std::shared_ptr<Stream>& stream, FrameReader& reader,
+                                NodeId from) {
   while (true) {
-    absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(Instant::Infinite());
+    absl::StatusOr<std::vector<uint8_t>> frame =
+        reader.ReadWithin(runtime_, Instant::Infinite(), limits_.frame_timeout);
     if (!frame.ok()) {
+      const auto current = incoming_.find(from);
+      if (current == incoming_.end() || current->second != stream) return;  // Replaced.
+      if (absl::IsDeadlineExceeded(frame.status())) peer_links_timed_out_++;
       if (!absl::IsOutOfRange(frame.status()) && !absl::IsCancelled(frame.status())) {
-        fmt::print(stderr, "peer link from {} closed: {}\n", from->ToString(),
+        fmt::print(stderr, "peer link from {} closed: {}\n", from.ToString(),
                    frame.status().ToString());
       }
       return;
     }
-    // A plaintext hello may claim any id: count only configured peers, so the map stays bounded.
-    if (peers_.contains(*from)) peer_traffic_[*from].bytes_received += frame->size();
-    if (!inbox_.TrySend(PeerMessage{*from, std::move(*frame)})) messages_dropped_++;
+    peer_traffic_[from].bytes_received += frame->size();
+    if (!inbox_.TrySend(PeerMessage{from, std::move(*frame)})) messages_dropped_++;
   }
 }
 

@@ -18,6 +18,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -43,7 +45,7 @@ class PosixNetwork final : public Network {
   static constexpr Duration kHelloTimeout = std::chrono::seconds(10);
 
   PosixNetwork(PosixRuntime& runtime, absl::btree_map<NodeId, Address> peers,
-               NetworkSecurity security = {});
+               NetworkSecurity security = {}, PeerLinkLimits limits = {});
   ~PosixNetwork() override;
 
   void Send(NodeId to, std::vector<uint8_t> payload) override;
@@ -57,8 +59,15 @@ class PosixNetwork final : public Network {
 
   absl::Status StartPeerListener(const Address& address);
   // Peer connections refused (either direction): a TLS handshake that failed, a certificate
-  // that does not name the claimed node of this cluster, a bad hello, a non-member.
+  // that does not name the claimed node of this cluster, a bad hello, a non-member, one past
+  // PeerLinkLimits' hellos pending.
   uint64_t peer_connections_refused() const { return peer_connections_refused_; }
+  // Incoming links closed because the same peer opened a newer one (one incoming link per peer:
+  // the newest; the older is a peer's abandoned connection, or an impostor's in plaintext).
+  uint64_t peer_links_replaced() const { return peer_links_replaced_; }
+  // Incoming links closed because a frame did not arrive whole within
+  // PeerLinkLimits::frame_timeout of its first byte.
+  uint64_t peer_links_timed_out() const { return peer_links_timed_out_; }
   uint64_t messages_dropped() const { return messages_dropped_; }
   // Times a listener of this network found no descriptor (or kernel memory) for a pending
   // connection and paused kAcceptBackoff before retrying, instead of failing.
@@ -75,7 +84,9 @@ class PosixNetwork final : public Network {
   struct Link;
   void RunLink(Link& link);
   absl::StatusOr<std::unique_ptr<Stream>> ConnectPeer(const Link& link);
-  void ServePeerConnection(Stream& stream);
+  void AcceptPeerConnection(std::unique_ptr<Stream> accepted);
+  void ServePeerConnection(const std::shared_ptr<Stream>& stream, const std::string& address);
+  void ReadPeerLink(const std::shared_ptr<Stream>& stream, FrameReader& reader, NodeId from);
   absl::StatusOr<NodeId> AdmitPeer(Stream& stream, FrameReader& reader);
   void RefusePeer(std::string_view direction, std::string_view peer, const absl::Status& why);
 
@@ -88,6 +99,19 @@ class PosixNetwork final : public Network {
   uint64_t messages_dropped_ = 0;
   uint64_t peer_connections_refused_ = 0;
   uint64_t accept_backoffs_ = 0;
+  const PeerLinkLimits limits_;
+  size_t hellos_pending_ = 0;
+  absl::btree_map<std::string, size_t> hellos_pending_by_address_;  // Erased at 0.
+  absl::btree_map<NodeId, std::shared_ptr<Stream>> incoming_;       // Members only.
+  uint64_t peer_links_replaced_ = 0;
+  uint64_t peer_links_timed_out_ = 0;
+  // RefusePeer writes at most kRefusalLinesPerWindow lines a kRefusalWindow (a flood of hostile
+  // connections must not flood the log); the next line logged says how many went unlogged.
+  static constexpr Duration kRefusalWindow = std::chrono::seconds(1);
+  static constexpr size_t kRefusalLinesPerWindow = 10;
+  std::optional<Instant> refusal_window_start_;
+  size_t refusals_logged_in_window_ = 0;
+  uint64_t refusals_unlogged_ = 0;
   absl::btree_map<NodeId, PeerTraffic> peer_traffic_;  // Configured peers only (bounded).
 };
 

@@ -73,7 +73,8 @@ absl::Status PosixRuntime::Init() {
   if (!disk.ok()) return disk.status();
   disk_ = std::move(*disk);
   if (absl::Status s = LockDataDir(); !s.ok()) return s;
-  network_ = std::make_unique<PosixNetwork>(*this, options_.peers, options_.security);
+  network_ = std::make_unique<PosixNetwork>(*this, options_.peers, options_.security,
+                                            options_.peer_link_limits);
   if (options_.peer_listen.port != 0) {
     if (absl::Status s = network_->StartPeerListener(options_.peer_listen); !s.ok()) return s;
   }
@@ -216,6 +217,9 @@ std::unique_ptr<FdWatch> PosixRuntime::Watch(int fd) {
 void PosixRuntime::Unwatch(FdWatch& watch) {
   MERIDIAN_CHECK(epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watch.fd, nullptr) == 0,
                  "epoll_ctl del {}: {}", watch.fd, std::strerror(errno));
+  // A fiber waiting on this descriptor (another fiber closed it) must not wait again on a
+  // watch epoll no longer reports: it returns, and its retry finds the descriptor closed.
+  watch.hangup = true;
   for (FiberId fiber : watch.waiters) scheduler_->Wake(fiber);  // Ignored once shut down.
   watch.waiters.clear();
 }

@@ -54,6 +54,18 @@ struct NetworkSecurity {
   std::shared_ptr<TlsContext> client_tls;
 };
 
+// Bounds on the peer port (PosixNetwork), where anyone who can reach it may connect.
+struct PeerLinkLimits {
+  // Accepted connections still in their TLS handshake and hello (each given
+  // PosixNetwork::kHelloTimeout), node-wide and from one address; past either, a new one is
+  // refused at once.
+  size_t hellos_pending_max = 256;
+  size_t hellos_pending_per_address_max = 16;
+  // Once a peer frame has begun, the rest must arrive within this, or the link is closed (a
+  // peer, or a middlebox, that stalls mid-frame holds no buffer for ever).
+  Duration frame_timeout = std::chrono::seconds(30);
+};
+
 struct PosixOptions {
   NodeId node{1};
   // Root directory of this node's Disk. Created if missing. Locked (flock on <data_dir>/LOCK)
@@ -64,6 +76,7 @@ struct PosixOptions {
   Address peer_listen;
   absl::btree_map<NodeId, Address> peers;
   NetworkSecurity security;
+  PeerLinkLimits peer_link_limits;
   // 0 = seed from the kernel (getrandom).
   uint64_t seed = 0;
 };
