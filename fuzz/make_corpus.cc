@@ -17,8 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "core/broker/partition_state.h"
+#include "core/cluster/metadata.h"
 #include "core/log/log.h"
 #include "core/raft/testing/test_net.h"
+#include "core/replica/storage.h"
 #include "core/wire/client_codec.h"
 #include "core/wire/raft_codec.h"
 #include "fuzz/one_sim_node.h"
@@ -466,6 +469,55 @@ void HistorySeeds() {
       }));
 }
 
+// ------------------------------------------------------------------ snapshots
+
+Bytes AsBytes(const std::string& text) { return Bytes(text.begin(), text.end()); }
+
+// A controller with three registered nodes and one topic of two partitions.
+core::cluster::ClusterMetadata SmallCluster() {
+  core::cluster::ClusterMetadata metadata;
+  for (uint32_t id = 1; id <= 3; id++) {
+    core::wire::MetadataCommandT command;
+    core::wire::NodeRegisterT registration;
+    registration.node = std::make_unique<core::wire::NodeInfoT>();
+    registration.node->id = id;
+    registration.node->region = fmt::format("r{}", id);
+    registration.node->zone = "z";
+    registration.node->host = "127.0.0.1";
+    registration.node->port = static_cast<uint16_t>(9000 + id);
+    command.body.Set(std::move(registration));
+    MERIDIAN_CHECK(metadata.Apply(core::cluster::EncodeCommand(command)).status.ok());
+  }
+  core::wire::MetadataCommandT command;
+  core::wire::TopicCreateT create;
+  create.name = "clicks";
+  create.replication_factor = 3;
+  for (int p = 0; p < 2; p++) {
+    auto assignment = std::make_unique<core::wire::PartitionAssignmentT>();
+    assignment->replicas = {1, 2, 3};
+    create.partitions.push_back(std::move(assignment));
+  }
+  command.body.Set(std::move(create));
+  MERIDIAN_CHECK(metadata.Apply(core::cluster::EncodeCommand(command)).status.ok());
+  return metadata;
+}
+
+void SnapshotSeeds() {
+  const std::string cluster = SmallCluster().EncodeSnapshot();
+  const std::string partition = core::broker::PartitionState().EncodeSnapshot();
+  Write("snapshot", "metadata-data", AsBytes(cluster));
+  Write("snapshot", "partition-data", AsBytes(partition));
+  core::raft::Snapshot snapshot;
+  snapshot.meta.index = core::raft::Index(42);
+  snapshot.meta.term = core::Term(3);
+  snapshot.meta.membership.voters = {io::NodeId(1), io::NodeId(2), io::NodeId(3)};
+  snapshot.meta.membership.learners = {io::NodeId(4)};
+  snapshot.data = cluster;
+  Write("snapshot", "file-metadata", core::replica::EncodeSnapshot(snapshot));
+  snapshot.data = partition;
+  Write("snapshot", "file-partition", core::replica::EncodeSnapshot(snapshot));
+}
+
 }  // namespace
 }  // namespace meridian::fuzz
 
@@ -481,6 +533,7 @@ int main(int argc, char** argv) {
   meridian::fuzz::LogSeeds();
   meridian::fuzz::WalSeeds();
   meridian::fuzz::HistorySeeds();
+  meridian::fuzz::SnapshotSeeds();
   fmt::print("seed corpora written under {}\n", argv[1]);
   return 0;
 }

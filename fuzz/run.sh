@@ -21,7 +21,7 @@ shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   # Every libFuzzer target in fuzz/BUILD.bazel.
-  targets=(client_codec broker_session raft_message log_recovery wal_recovery history
+  targets=(client_codec broker_session raft_message log_recovery wal_recovery snapshot history
     kafka_request kafka_record_batch)
 fi
 work_root="${FUZZ_WORK:-/tmp/meridian-fuzz}"
