@@ -146,9 +146,10 @@ std::optional<wire::ClientMessageT> GroupCoordinator::RefuseClientSideJoin(
           fmt::format("group {} has native members (server-side assignment)", request.group));
     }
     // Kafka's rule: a joiner must share a protocol with every member.
-    const bool shared = std::any_of(protocols.begin(), protocols.end(), [&](const auto& p) {
-      return Offers(member.protocols, p.first);
-    });
+    // `&member = member`: clang before 16 cannot capture a structured binding.
+    const bool shared = std::any_of(
+        protocols.begin(), protocols.end(),
+        [&member = member](const auto& p) { return Offers(member.protocols, p.first); });
     if (!shared && !member.protocols.empty()) {
       return ErrorMessage(id, ErrorCode::InconsistentAssignor,
                           fmt::format("no protocol in common with member {}", other));
@@ -240,7 +241,7 @@ void GroupCoordinator::AnnounceJoin(Group& group) {
     for (const auto& [name, metadata] : member.protocols) {
       const bool everyone =
           std::all_of(group.members.begin(), group.members.end(),
-                      [&](const auto& m) { return Offers(m.second.protocols, name); });
+                      [&name = name](const auto& m) { return Offers(m.second.protocols, name); });
       if (everyone) {
         votes[name]++;
         break;
