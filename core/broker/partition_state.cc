@@ -212,7 +212,12 @@ absl::Status PartitionState::RestoreSnapshot(raft::Index index, std::string_view
     }
     for (const wire::ProducerSequences* producer : *list) {
       const auto* recent = producer->recent();
-      if (producer->producer_id() == 0 || producer->last_sequence() < 0 ||
+      // FlatBuffers 2.0's verifier checks a vector of structs for 4-byte alignment only; these
+      // structs hold 8-byte fields, and hostile bytes may place them at 4 mod 8.
+      const bool misaligned =
+          recent != nullptr &&
+          reinterpret_cast<uintptr_t>(recent->Data()) % alignof(wire::SequenceRangeRecord) != 0;
+      if (producer->producer_id() == 0 || producer->last_sequence() < 0 || misaligned ||
           (recent != nullptr && recent->size() > kRecentBatchesMax)) {
         return absl::InvalidArgumentError("malformed producer in a partition snapshot");
       }

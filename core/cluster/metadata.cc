@@ -366,13 +366,30 @@ absl::Status RestorePartition(TopicRecord& topic,
 
 }  // namespace
 
+namespace {
+
+// FlatBuffers 2.0's verifier checks a vector of structs for 4-byte alignment only; these structs
+// hold 8-byte fields, and hostile bytes may place them at 4 mod 8.
+bool ProducerListAligned(const wire::MetadataSnapshot& snapshot) {
+  return snapshot.producers() == nullptr ||
+         reinterpret_cast<uintptr_t>(snapshot.producers()->Data()) %
+                 alignof(wire::ProducerEpochRecord) ==
+             0;
+}
+
+}  // namespace
+
 absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
   flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(data.data()), data.size());
   if (!verifier.VerifyBuffer<wire::MetadataSnapshot>(nullptr)) {
     return absl::InvalidArgumentError("metadata snapshot fails FlatBuffers verification");
   }
+  const auto* root = flatbuffers::GetRoot<wire::MetadataSnapshot>(data.data());
+  if (!ProducerListAligned(*root)) {
+    return absl::InvalidArgumentError("metadata snapshot with a misaligned producer list");
+  }
   wire::MetadataSnapshotT snapshot;
-  flatbuffers::GetRoot<wire::MetadataSnapshot>(data.data())->UnPackTo(&snapshot);
+  root->UnPackTo(&snapshot);
   ClusterMetadata restored;
   if (snapshot.nodes.size() > kNodesMax || snapshot.topics.size() > kTopicsMax) {
     return absl::InvalidArgumentError("metadata snapshot over the node or topic limits");
