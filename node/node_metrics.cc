@@ -31,31 +31,27 @@ void RenderProcess(PrometheusText& out, io::posix::PosixRuntime& rt, const NodeM
   out.One("meridian_client_tls_handshake_failures_total", "counter",
           "Client connections closed because their TLS handshake failed.", {},
           static_cast<double>(metrics.client_tls_handshake_failures_total));
-  out.One("meridian_peer_connections_refused_total", "counter",
+  const auto& network = static_cast<io::posix::PosixNetwork&>(rt.network());
+  const auto counter = [&](std::string_view name, std::string_view help, uint64_t value) {
+    out.One(name, "counter", help, {}, static_cast<double>(value));
+  };
+  counter("meridian_peer_connections_refused_total",
           "Peer links refused: failed TLS handshake, a certificate that does not name the "
           "claimed member of this cluster, a bad hello, too many awaiting their hello.",
-          {},
-          static_cast<double>(
-              static_cast<io::posix::PosixNetwork&>(rt.network()).peer_connections_refused()));
-  out.One("meridian_peer_links_replaced_total", "counter",
+          network.peer_connections_refused());
+  counter("meridian_peer_links_replaced_total",
           "Incoming peer links closed because the same member opened a newer one (a restarted "
           "or reconnected peer).",
-          {},
-          static_cast<double>(
-              static_cast<io::posix::PosixNetwork&>(rt.network()).peer_links_replaced()));
-  out.One("meridian_peer_links_timed_out_total", "counter",
+          network.peer_links_replaced());
+  counter("meridian_peer_links_timed_out_total",
           "Incoming peer links closed because a frame did not arrive whole within 30 s of its "
           "first byte.",
-          {},
-          static_cast<double>(
-              static_cast<io::posix::PosixNetwork&>(rt.network()).peer_links_timed_out()));
-  out.One(
-      "meridian_accept_backoffs_total", "counter",
-      "Times a listener could not accept for want of file descriptors (EMFILE/ENFILE) and "
-      "backed off before retrying; it keeps accepting. Rising: raise the descriptor limit "
-      "or lower --connections_max.",
-      {},
-      static_cast<double>(static_cast<io::posix::PosixNetwork&>(rt.network()).accept_backoffs()));
+          network.peer_links_timed_out());
+  counter("meridian_accept_backoffs_total",
+          "Times a listener could not accept for want of file descriptors (EMFILE/ENFILE) and "
+          "backed off before retrying; it keeps accepting. Rising: raise the descriptor limit "
+          "or lower --connections_max.",
+          network.accept_backoffs());
   out.One("meridian_fibers_live", "gauge", "Fibers alive on the reactor.", {},
           static_cast<double>(rt.scheduler().live_fibers()));
   out.One("meridian_fiber_resumes_total", "counter", "Fiber context switches.", {},
