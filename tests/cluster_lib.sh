@@ -85,6 +85,15 @@ node_tls_flags() {
     "--tls_key=$WORK/certs/node-$1.key --cluster_id=test --client_tls=mutual"
 }
 
+# metric NODE NAME: the value of an unlabelled metric on node NODE's /metrics (the caller's
+# METRICS_PORT array), or failure if the node does not answer.
+metric() {
+  local out
+  out=$( (exec 3<>"/dev/tcp/127.0.0.1/${METRICS_PORT[$1]}" &&
+    printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3) 2>/dev/null) || return 1
+  awk -v m="$2" '$1 == m { print $2 }' <<<"$out"
+}
+
 # cluster_ready [NODES]: true when `cli --timeout=2 cluster status` (the caller's cli function)
 # shows a controller leader and NODES (default 3) registered nodes up; saves the output in
 # $WORK/status.txt for fail().

@@ -65,13 +65,6 @@ topic_caught_up() {
     END { exit !(rows == 3 && bad == 0) }' <<<"$out"
 }
 
-# metric NODE NAME: the value of an unlabelled metric on node NODE's /metrics.
-metric() {
-  local out
-  out=$( (exec 3<>"/dev/tcp/127.0.0.1/${METRICS_PORT[$1]}" &&
-    printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3) 2>/dev/null) || return 1
-  awk -v m="$2" '$1 == m { print $2 }' <<<"$out"
-}
 
 # Every partition replica on node NODE sleeps (core/raft/design.md "Quiescence").
 all_quiesced() {

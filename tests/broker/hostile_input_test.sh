@@ -55,12 +55,6 @@ cli() {  # cli [--timeout=S] ARGS...: the CLI against this cluster (default budg
   "$CLI_BIN" --bootstrap="$BOOTSTRAP" "$timeout" "$@"
 }
 
-metric() {  # metric NODE NAME: an unlabelled metric of node NODE
-  local out
-  out=$( (exec 3<>"/dev/tcp/127.0.0.1/${METRICS_PORT[$1]}" &&
-    printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3) 2>/dev/null) || return 1
-  awk -v m="$2" '$1 == m { print $2 }' <<<"$out"
-}
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
