@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -415,6 +416,15 @@ class Session {
     fmt::print(stderr, "meridian {}: {} (see 'meridian {} --help')\n", command_,
                std::string(status.message()), command_);
     return kExitUsage;
+  }
+
+  // Runs `body` to completion in a fiber of its own and waits for it. Ctrl-C cancels the
+  // subcommand's fiber, and every wait of a cancelled fiber ends Cancelled: work that must still
+  // be done on the way out (commit what was printed, leave the group) runs here, bounded by its
+  // own deadlines. A second Ctrl-C still stops the runtime outright.
+  void Uncancelled(std::string name, std::function<void()> body) {
+    const io::FiberId fiber = rt_.Spawn(std::move(name), std::move(body));
+    rt_.scheduler().Join(fiber);
   }
 
   // Metadata for `topics` (all when empty). A failure that is no node's answer means no node
@@ -1263,10 +1273,12 @@ int RunGroupConsume(Session& session, const ConsumeOptions& options) {
   core::client::GroupConsumer consumer(session.client(), group);
   PrintedPositions printed_to{options.topic, {}, session.rt().Now() + std::chrono::seconds(5)};
   absl::StatusOr<uint64_t> printed = GroupConsumeLoop(session, options, consumer, printed_to);
-  // What was printed is committed on the way out (Ctrl-C included).
-  absl::Status committed =
-      printed_to.next.empty() ? absl::OkStatus() : consumer.Commit(printed_to.List());
-  consumer.Close();
+  // What was printed is committed on the way out, and the group left (Ctrl-C included).
+  absl::Status committed;
+  session.Uncancelled("group-consume-exit", [&] {
+    if (!printed_to.next.empty()) committed = consumer.Commit(printed_to.List());
+    consumer.Close();
+  });
   if (!printed.ok() && !absl::IsCancelled(printed.status())) {
     return session.Fail(Explain(printed.status(), options.topic));
   }
