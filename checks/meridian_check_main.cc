@@ -1,5 +1,6 @@
 // meridian-check: checks a history file (docs/history-format.md) and exits
-//   0 valid, 1 anomalies found (listed), 2 unknown (a checker ran out of time), 3 bad input.
+//   0 valid, 1 anomalies found (listed), 2 unknown (a checker ran out of time), 3 bad input or
+//   bad usage (an unknown flag, a value that does not parse); --help exits 0.
 //
 //   bazel run //checks:meridian-check -- [--checker=auto|all|log|linearizability]
 //       [--model=register|kv|log] [--time_limit_s=60] [--info_window_ns=-1]
@@ -11,9 +12,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "checks/cli.h"
+#include "io/command_line.h"
 
 ABSL_FLAG(std::string, checker, "auto", "auto, all, log or linearizability");
 ABSL_FLAG(std::string, model, "", "linearizability model: register, kv or log");
@@ -38,7 +39,9 @@ std::string Resolve(const std::string& path) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("meridian-check [flags] HISTORY  (see docs/checks.md)");
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  // A bad flag is bad usage (3), not absl's exit 1, which here would read "anomalies found".
+  std::vector<char*> args =
+      meridian::io::ParseCommandLineOrExit(argc, argv, meridian::checks::kExitBadInput);
   if (args.size() != 2) {
     std::fprintf(stderr, "usage: meridian-check [flags] HISTORY (--help for flags)\n");
     return meridian::checks::kExitBadInput;

@@ -32,6 +32,10 @@ expect 1 "checker linearizability/register: invalid" --info_window_ns=0 \
 expect 3 "usage: meridian-check" "$data/log_valid.jsonl" "$data/log_valid.jsonl"
 expect 3 "cannot open history file" "$data/no_such_file.jsonl"
 expect 3 "unknown model" --checker=linearizability --model=queue "$data/log_valid.jsonl"
+# A mistyped flag is bad usage (3), never "anomalies found" (1), which a CI script acts on.
+expect 3 "unknown flag --chcker" --chcker=log "$data/log_valid.jsonl"
+expect 3 "time_limit_s" --time_limit_s=soon "$data/log_valid.jsonl"
+expect 0 "--unseen_is_anomaly" --help
 
 html="${TEST_TMPDIR:-/tmp}/report.html"
 expect 1 "HTML report: $html" --html="$html" "$data/log_lost_write.jsonl"
