@@ -24,6 +24,7 @@
 
 #include "core/broker/broker.h"
 #include "fuzz/input_reader.h"
+#include "fuzz/serve_broker.h"
 #include "io/assert.h"
 #include "io/frame.h"
 #include "sim/world.h"
@@ -44,19 +45,7 @@ void Serve(io::Runtime& rt) {
   options.node_id = kBroker.value();
   options.advertised = kAddress;
   options.controller_voters = {kBroker.value()};
-  absl::StatusOr<std::unique_ptr<core::broker::Broker>> started =
-      core::broker::Broker::Start(rt, options);
-  MERIDIAN_CHECK(started.ok(), "broker start: {}", started.status().ToString());
-  std::shared_ptr<core::broker::Broker> broker(std::move(*started));
-  absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(kAddress);
-  MERIDIAN_CHECK(listener.ok());
-  while (true) {
-    absl::StatusOr<std::unique_ptr<io::Stream>> stream =
-        (*listener)->Accept(io::Instant::Infinite());
-    if (!stream.ok()) return;
-    std::shared_ptr<io::Stream> connection(std::move(*stream));
-    rt.Spawn("connection", [broker, connection] { broker->ServeConnection(connection); });
-  }
+  ServeBroker(rt, options);
 }
 
 // Reads the broker's responses until the connection ends; each must be a valid client message.

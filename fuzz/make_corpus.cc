@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/broker/acl.h"
 #include "core/broker/partition_state.h"
 #include "core/cluster/metadata.h"
 #include "core/log/log.h"
@@ -518,6 +519,101 @@ void SnapshotSeeds() {
   Write("snapshot", "file-partition", core::replica::EncodeSnapshot(snapshot));
 }
 
+// ------------------------------------------------------------------ peer port of a broker
+
+// A forged-message action of broker_peer_fuzzer.cc (see Forge there): target node (0: node 1,
+// 1: node 3), group pick (0 liveness, 1 metadata, 2-4 the topic's partitions), then the fields.
+Bytes ForgedPeerAction(uint8_t target, uint8_t group, MessageType type, uint8_t term,
+                       uint8_t log_index, uint8_t commit, const Bytes& tail = {}) {
+  Bytes action = {1,
+                  target,
+                  group,
+                  static_cast<uint8_t>(type),
+                  /*to=*/0,
+                  term,
+                  log_index,
+                  /*log_term=*/term,
+                  commit,
+                  /*flags=*/0,
+                  /*hint_index=*/0,
+                  /*hint_term=*/0,
+                  /*context_ticks=*/1};
+  Append(action, tail);
+  return action;
+}
+
+void BrokerPeerSeeds() {
+  const Bytes produce_each = {3, 0, 3, 1, 3, 2};
+  Bytes heartbeats = produce_each;
+  for (uint8_t group = 0; group <= 4; group++) {
+    for (uint8_t term = 1; term <= 3; term++) {
+      Append(heartbeats, ForgedPeerAction(0, group, MessageType::kHeartbeat, term, 0, 2));
+    }
+  }
+  Write("broker_peer", "heartbeats", heartbeats);
+  // Appends in the current terms carrying one data entry and one configuration entry
+  // (entries: count, then per entry term, kind byte, data length and data / voters bits).
+  Bytes appends;
+  for (uint8_t group = 1; group <= 4; group++) {
+    Append(appends, ForgedPeerAction(group % 2, group, MessageType::kAppend, 2, 1, 3,
+                                     Bytes{2, 2, 1, 3, 'a', 'b', 'c', 2, 0, 0x07}));
+  }
+  Append(appends, produce_each);
+  Write("broker_peer", "appends", appends);
+  Bytes elections;
+  for (uint8_t group = 1; group <= 4; group++) {
+    Append(elections, ForgedPeerAction(0, group, MessageType::kPreVote, 4, 9, 0));
+    Append(elections, ForgedPeerAction(0, group, MessageType::kVote, 4, 9, 0));
+    Append(elections, ForgedPeerAction(1, group, MessageType::kTimeoutNow, 2, 0, 0));
+    Append(elections, ForgedPeerAction(0, group, MessageType::kVoteResponse, 4, 0, 0));
+    Append(elections, ForgedPeerAction(0, group, MessageType::kTermQuery, 2, 0, 0));
+  }
+  Append(elections, Bytes{2, 100});
+  Append(elections, produce_each);
+  Write("broker_peer", "elections", elections);
+  Bytes acks;
+  for (uint8_t group = 1; group <= 4; group++) {
+    Append(acks, ForgedPeerAction(0, group, MessageType::kAppendResponse, 2, 200, 0));
+    Append(acks, ForgedPeerAction(0, group, MessageType::kHeartbeatResponse, 2, 0, 0));
+    Append(acks, ForgedPeerAction(0, group, MessageType::kSnapshot, 2, 0, 0,
+                                  Bytes{50, 2, 4, 0, 'j', 'u', 'n', 'k'}));
+  }
+  Append(acks, produce_each);
+  Write("broker_peer", "acks-and-snapshots", acks);
+  Message beat = Msg(MessageType::kHeartbeat, 2, 1, 2);
+  beat.commit = Index(1);
+  Bytes raw;
+  for (uint64_t group = 0; group <= 4; group++) {
+    Bytes action = {0, 0};
+    const Bytes encoded = core::wire::EncodePeerMessage(group, beat);
+    action.push_back(static_cast<uint8_t>(encoded.size()));
+    action.push_back(static_cast<uint8_t>(encoded.size() >> 8));
+    Append(action, encoded);
+    Append(raw, action);
+  }
+  Write("broker_peer", "raw-heartbeats", raw);
+}
+
+// ------------------------------------------------------------------ ACL rules files
+
+void AclSeeds() {
+  const auto text = [](const std::string& name, std::string_view body) {
+    Write("acl", name, Bytes(body.begin(), body.end()));
+  };
+  text("example",
+       "# PRINCIPAL TOPIC OPERATIONS\n"
+       "alice      orders     produce,consume\n"
+       "analytics  logs-*     consume\n"
+       "ops        *          admin\n"
+       "*          public     consume\n");
+  text("crlf-tabs-comments",
+       "alice\torders\tall # trailing\r\n\r\n  # only a comment\r\nbob x* produce,,admin\r\n");
+  text("empty", "");
+  text("bad-operation", "alice orders read\n");
+  text("two-words", "alice orders\n");
+  text("long-name", std::string(core::broker::AccessControl::kNameBytesMax + 1, 'n') + " t all\n");
+}
+
 }  // namespace
 }  // namespace meridian::fuzz
 
@@ -534,6 +630,8 @@ int main(int argc, char** argv) {
   meridian::fuzz::WalSeeds();
   meridian::fuzz::HistorySeeds();
   meridian::fuzz::SnapshotSeeds();
+  meridian::fuzz::AclSeeds();
+  meridian::fuzz::BrokerPeerSeeds();
   fmt::print("seed corpora written under {}\n", argv[1]);
   return 0;
 }

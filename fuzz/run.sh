@@ -21,8 +21,8 @@ shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   # Every libFuzzer target in fuzz/BUILD.bazel.
-  targets=(client_codec broker_session raft_message log_recovery wal_recovery snapshot history
-    kafka_request kafka_record_batch)
+  targets=(client_codec broker_session broker_peer raft_message log_recovery wal_recovery snapshot
+    acl history kafka_request kafka_record_batch)
 fi
 work_root="${FUZZ_WORK:-/tmp/meridian-fuzz}"
 bazel_cmd=(bazel ${BAZEL_STARTUP:-})

@@ -49,6 +49,13 @@ class PartitionMachine final : public replica::ReplicaStateMachine {
     applied.NotifyAll();
     return absl::OkStatus();
   }
+  absl::Status CheckSnapshot(const raft::SnapshotMeta& meta, std::string_view data) const override {
+    PartitionState scratch;
+    if (ledger == nullptr) return scratch.RestoreSnapshot(meta.index, data);
+    absl::StatusOr<GroupLedgerSnapshotData> decoded = GroupLedger::DecodeSnapshot(data);
+    if (!decoded.ok()) return decoded.status();
+    return scratch.RestoreSnapshot(meta.index, decoded->partition_state);
+  }
   PartitionState state;
   // Partitions of "__consumer_offsets" only: the consumer groups their records decide.
   std::unique_ptr<GroupLedger> ledger;
@@ -76,6 +83,9 @@ class MetadataMachine final : public replica::ReplicaStateMachine {
     applied = meta.index;
     changed.NotifyAll();
     return absl::OkStatus();
+  }
+  absl::Status CheckSnapshot(const raft::SnapshotMeta&, std::string_view data) const override {
+    return cluster::ClusterMetadata().RestoreSnapshot(data);
   }
   static constexpr size_t kOutcomesKept = 4096;
   cluster::ClusterMetadata metadata;

@@ -548,6 +548,13 @@ void Replica::ApplyLivenessChanges() {
 void Replica::Handle(Input input) {
   if (std::holds_alternative<LivenessWake>(input)) return;  // ApplyLivenessChanges reads it.
   if (auto* message = std::get_if<raft::Message>(&input)) {
+    if (message->type == raft::MessageType::kSnapshot && options_.state_machine != nullptr &&
+        !options_.state_machine->CheckSnapshot(message->snapshot.meta, message->snapshot.data)
+             .ok()) {
+      MERIDIAN_PROBE("replica: a leader's snapshot that would not restore, refused");
+      snapshots_refused_++;
+      return;
+    }
     const uint64_t dropped_before = raft_->drops().total();
     raft_->Step(*message);
     if (raft_->drops().total() == dropped_before) NoteHeard(*message);  // Not a refused one.

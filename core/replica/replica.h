@@ -63,6 +63,14 @@ class ReplicaStateMachine {
   // the leader that sent it). The next Apply is of meta.index + 1. An error (data that does not
   // decode: damage, or a peer's bug) fail-stops the replica.
   virtual absl::Status Restore(const raft::SnapshotMeta& meta, std::string_view data) = 0;
+  // Whether `data` would restore, without changing anything. A leader's snapshot that would not
+  // is refused before raft sees it: restoring it would fail-stop this replica, and after the
+  // snapshot is stored, every restart too — one forged or buggy message must not do that.
+  virtual absl::Status CheckSnapshot(const raft::SnapshotMeta& meta, std::string_view data) const {
+    (void)meta;
+    (void)data;
+    return absl::OkStatus();
+  }
 };
 
 // What metrics and readiness checks read about a replica (node/ /metrics and /readyz); never
@@ -222,8 +230,11 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // an operator learns of damage a replica survived, not only of the one it could not.
   const std::vector<std::string>& restart_findings() const { return restart_findings_; }
   const ReplicaOptions& options() const { return options_; }
-  // Peer messages raft refused as nonsensical or forged (core/raft design.md "Hostile input").
-  uint64_t raft_messages_dropped() const { return raft_ != nullptr ? raft_->drops().total() : 0; }
+  // Peer messages refused as nonsensical or forged (core/raft design.md "Hostile input"): by
+  // raft (Step's drops), and leader snapshots that would not restore (CheckSnapshot).
+  uint64_t raft_messages_dropped() const {
+    return (raft_ != nullptr ? raft_->drops().total() : 0) + snapshots_refused_;
+  }
   ReplicaHealth health() const;
   // When a message of the current leader (in its term) last arrived here, and the highest commit
   // index such messages carried: a node whose applied index has reached that commit knew, at
@@ -328,6 +339,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   absl::btree_map<io::NodeId, io::Instant> member_heard_;  // Every member ever heard from.
   io::NodeId last_known_leader_;
   uint64_t leadership_won_total_ = 0;
+  uint64_t snapshots_refused_ = 0;  // Leader snapshots CheckSnapshot refused.
   uint64_t leader_changes_total_ = 0;
 };
 
