@@ -1,6 +1,7 @@
 # Shared helpers of the real-process shell tests (tests/broker/cli_test.sh, tls_test.sh,
-# tests/kafka/kafka_test.sh, node/ops/ops_test.sh). Source it after setting WORK (the test's
-# scratch directory) and declaring NODE_PID (pids of the nodes it started, by node number):
+# hostile_input_test.sh, tests/kafka/kafka_test.sh, node/ops/ops_test.sh). Source it after
+# setting WORK (the test's scratch directory) and declaring NODE_PID (pids of the nodes it
+# started, by node number):
 #   source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"
 # It installs an EXIT trap that kills every node in NODE_PID and removes WORK.
 
@@ -68,6 +69,38 @@ print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
     done
     echo "${ports[*]}"
   fi
+}
+
+# pick_cluster_ports: free loopback ports for three nodes, by node number: CLIENT_PORT,
+# PEER_PORT, KAFKA_PORT and METRICS_PORT; SPARE_PORT, which nothing listens on; BOOTSTRAP and
+# KAFKA_BOOTSTRAP, the three client and Kafka addresses comma-separated.
+pick_cluster_ports() {
+  local ports i
+  read -r -a ports <<<"$(pick_ports 13)"
+  for i in 1 2 3; do
+    CLIENT_PORT[$i]=${ports[$((i - 1))]}
+    PEER_PORT[$i]=${ports[$((i + 2))]}
+    KAFKA_PORT[$i]=${ports[$((i + 5))]}
+    METRICS_PORT[$i]=${ports[$((i + 8))]}
+  done
+  SPARE_PORT=${ports[12]}
+  BOOTSTRAP="127.0.0.1:${CLIENT_PORT[1]},127.0.0.1:${CLIENT_PORT[2]},127.0.0.1:${CLIENT_PORT[3]}"
+  KAFKA_BOOTSTRAP="127.0.0.1:${KAFKA_PORT[1]},127.0.0.1:${KAFKA_PORT[2]},127.0.0.1:${KAFKA_PORT[3]}"
+}
+
+# start_cluster_node NODE_BIN I [FLAGS...]: node I of three (region rI, data in $WORK/nI) on the
+# ports of pick_cluster_ports, the other two as its peers, plus FLAGS; its output goes to
+# $WORK/nI.log, its pid to NODE_PID[I].
+start_cluster_node() {
+  local bin=$1 i=$2 peers="" j
+  shift 2
+  for j in 1 2 3; do
+    [ "$j" = "$i" ] || peers="$peers${peers:+,}$j=127.0.0.1:${PEER_PORT[$j]}"
+  done
+  "$bin" --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
+    --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --metrics_listen="127.0.0.1:${METRICS_PORT[$i]}" \
+    --region="r$i" --peers="$peers" "$@" >>"$WORK/n$i.log" 2>&1 &
+  NODE_PID[$i]=$!
 }
 
 # make_certs MERIDIAN_CLI NODE_COUNT: a CA and certificates in $WORK/certs with `meridian certs`

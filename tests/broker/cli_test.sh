@@ -20,31 +20,17 @@ WORK=$(mktemp -d "${TEST_TMPDIR:-/tmp}/cli_test.XXXXXX")
 TOPIC=cli-test
 RECORDS=10000
 HALF=$((RECORDS / 2))
-declare -a NODE_PID CLIENT_PORT PEER_PORT
+declare -a NODE_PID CLIENT_PORT PEER_PORT KAFKA_PORT METRICS_PORT
 
 source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"  # cleanup, fail, wait_until, pick_ports
 
 make_certs "$CLI_BIN" 3  # Peer links and the client port run mutual TLS (cluster_lib.sh).
-read -r -a PORTS <<<"$(pick_ports 10)"
-for i in 1 2 3; do
-  CLIENT_PORT[$i]=${PORTS[$((i - 1))]}
-  PEER_PORT[$i]=${PORTS[$((i + 2))]}
-  METRICS_PORT[$i]=${PORTS[$((i + 6))]}
-done
-UNUSED_PORT=${PORTS[6]}
-BOOTSTRAP="127.0.0.1:${CLIENT_PORT[1]},127.0.0.1:${CLIENT_PORT[2]},127.0.0.1:${CLIENT_PORT[3]}"
+pick_cluster_ports  # CLIENT_PORT, PEER_PORT, METRICS_PORT, SPARE_PORT, BOOTSTRAP (cluster_lib.sh)
 
 start_node() {
-  local i=$1 peers="" j
-  for j in 1 2 3; do
-    [ "$j" = "$i" ] || peers="$peers${peers:+,}$j=127.0.0.1:${PEER_PORT[$j]}"
-  done
-  "$NODE_BIN" --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
-    --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --region="r$i" --peers="$peers" \
-    --metrics_listen="127.0.0.1:${METRICS_PORT[$i]}" \
-    --leader_balance_delay_ms=2000 $(node_tls_flags "$i") ${CLI_TEST_NODE_ARGS:-} \
-    >>"$WORK/n$i.log" 2>&1 &
-  NODE_PID[$i]=$!
+  # shellcheck disable=SC2046,SC2086  # The TLS flags and CLI_TEST_NODE_ARGS are word lists.
+  start_cluster_node "$NODE_BIN" "$1" --leader_balance_delay_ms=2000 $(node_tls_flags "$1") \
+    ${CLI_TEST_NODE_ARGS:-}
 }
 
 # cli [--timeout=S] ARGS...: the CLI against this cluster (default budget 20 s per operation).
@@ -108,8 +94,8 @@ rc=0
 [ "$rc" -eq 2 ] && grep -q -- "--segment_bytes must be in" "$WORK/err.txt" \
   || fail "meridian-node --segment_bytes=10 exited $rc: $(cat "$WORK/err.txt")"
 echo "  ok: exit 2: $(head -n 1 "$WORK/err.txt")"
-expect_exit 1 "cannot reach any node at 127.0.0.1:$UNUSED_PORT" \
-  "$CLI_BIN" --bootstrap="127.0.0.1:$UNUSED_PORT" --timeout=1 topic list
+expect_exit 1 "cannot reach any node at 127.0.0.1:$SPARE_PORT" \
+  "$CLI_BIN" --bootstrap="127.0.0.1:$SPARE_PORT" --timeout=1 topic list
 
 echo "== topic create $TOPIC: 3 partitions, replication factor 3"
 cli topic create "$TOPIC" --partitions=3 --replication-factor=3 || fail "topic create failed"

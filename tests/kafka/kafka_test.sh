@@ -56,26 +56,13 @@ declare -a NODE_PID CLIENT_PORT PEER_PORT KAFKA_PORT METRICS_PORT
 source "${TEST_SRCDIR:-$0.runfiles}/meridian/tests/cluster_lib.sh"  # cleanup, fail, wait_until, pick_ports
 
 make_certs "$CLI_BIN" 3  # Peer links and the client port run mutual TLS (cluster_lib.sh).
-read -r -a PORTS <<<"$(pick_ports 12)"
-for i in 1 2 3; do
-  CLIENT_PORT[$i]=${PORTS[$((i - 1))]}
-  PEER_PORT[$i]=${PORTS[$((i + 2))]}
-  KAFKA_PORT[$i]=${PORTS[$((i + 5))]}
-  METRICS_PORT[$i]=${PORTS[$((i + 8))]}
-done
-BOOTSTRAP="127.0.0.1:${CLIENT_PORT[1]},127.0.0.1:${CLIENT_PORT[2]},127.0.0.1:${CLIENT_PORT[3]}"
-KAFKA="127.0.0.1:${KAFKA_PORT[1]},127.0.0.1:${KAFKA_PORT[2]},127.0.0.1:${KAFKA_PORT[3]}"
+pick_cluster_ports  # CLIENT_PORT, PEER_PORT, KAFKA_PORT, METRICS_PORT, BOOTSTRAP (cluster_lib.sh)
+KAFKA=$KAFKA_BOOTSTRAP
 
 start_node() {
-  local i=$1 peers="" j
-  for j in 1 2 3; do
-    [ "$j" = "$i" ] || peers="$peers${peers:+,}$j=127.0.0.1:${PEER_PORT[$j]}"
-  done
-  "$NODE_BIN" --node_id="$i" --data_dir="$WORK/n$i" --listen="127.0.0.1:${CLIENT_PORT[$i]}" \
-    --peer_listen="127.0.0.1:${PEER_PORT[$i]}" --kafka_listen="127.0.0.1:${KAFKA_PORT[$i]}" \
-    --metrics_listen="127.0.0.1:${METRICS_PORT[$i]}" \
-    --region="r$i" --peers="$peers" $(node_tls_flags "$i") >>"$WORK/n$i.log" 2>&1 &
-  NODE_PID[$i]=$!
+  # shellcheck disable=SC2046  # The TLS flags are a word list.
+  start_cluster_node "$NODE_BIN" "$1" --kafka_listen="127.0.0.1:${KAFKA_PORT[$1]}" \
+    $(node_tls_flags "$1")
 }
 
 cli() { "$CLI_BIN" --bootstrap="$BOOTSTRAP" --timeout=20 "${CLI_TLS_FLAGS[@]}" "$@"; }
