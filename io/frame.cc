@@ -29,13 +29,21 @@ static_assert(kReadChunkBytes < kIdleBufferBytesMax);
 
 }  // namespace
 
-std::vector<uint8_t> EncodeFrame(std::span<const uint8_t> payload) {
+void AppendFrame(std::vector<uint8_t>& out, std::span<const uint8_t> payload) {
   MERIDIAN_CHECK(payload.size() <= kMessageBytesMax, "frame of {} bytes", payload.size());
-  std::vector<uint8_t> frame(kFrameHeaderBytes + payload.size());
-  PutU32(frame.data(), static_cast<uint32_t>(payload.size()));
-  PutU32(frame.data() + 4, Crc32c(payload));
-  if (!payload.empty())
-    std::memcpy(frame.data() + kFrameHeaderBytes, payload.data(), payload.size());
+  const size_t start = out.size();
+  out.resize(start + kFrameHeaderBytes + payload.size());
+  PutU32(out.data() + start, static_cast<uint32_t>(payload.size()));
+  PutU32(out.data() + start + 4, Crc32c(payload));
+  if (!payload.empty()) {
+    std::memcpy(out.data() + start + kFrameHeaderBytes, payload.data(), payload.size());
+  }
+}
+
+std::vector<uint8_t> EncodeFrame(std::span<const uint8_t> payload) {
+  std::vector<uint8_t> frame;
+  frame.reserve(kFrameHeaderBytes + payload.size());
+  AppendFrame(frame, payload);
   return frame;
 }
 

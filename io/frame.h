@@ -21,6 +21,8 @@ inline constexpr size_t kFrameHeaderBytes = 8;
 
 // Encodes header + payload into one buffer (one write, one syscall).
 std::vector<uint8_t> EncodeFrame(std::span<const uint8_t> payload);
+// Appends header + payload to `out`, so several frames go out in one write.
+void AppendFrame(std::vector<uint8_t>& out, std::span<const uint8_t> payload);
 absl::Status WriteFrame(Stream& stream, std::span<const uint8_t> payload, Instant deadline);
 
 // Reads frames from a stream, buffering so that small frames do not cost a read each.

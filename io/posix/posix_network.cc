@@ -10,6 +10,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "io/assert.h"
 #include "io/frame.h"
@@ -251,11 +253,25 @@ void PosixNetwork::RunLink(Link& link) {
       backoff = kBackoffMin;
       failure = WriteFrame(**stream, EncodeHello(runtime_.node(), security_.cluster_id),
                            Instant::Infinite());
+      std::vector<uint8_t> batch;
       while (failure.ok()) {
         absl::StatusOr<std::vector<uint8_t>> message = link.queue.Receive();
         if (!message.ok()) return;  // Cancelled or closed: the node is shutting down.
-        failure = WriteFrame(**stream, *message, Instant::Infinite());
-        if (failure.ok()) peer_traffic_[link.peer].bytes_sent += message->size();
+        // What queued up meanwhile (while the last write waited, say) goes in the same write.
+        // A message is never split: a failed write loses whole messages, which raft resends.
+        batch.clear();
+        uint64_t payload_bytes = message->size();
+        AppendFrame(batch, *message);
+        while (batch.size() < kLinkWriteBatchBytes) {
+          std::optional<std::vector<uint8_t>> more = link.queue.TryReceive();
+          if (!more.has_value()) break;
+          payload_bytes += more->size();
+          AppendFrame(batch, *more);
+        }
+        failure = (*stream)->Write(batch, Instant::Infinite());
+        if (failure.ok()) peer_traffic_[link.peer].bytes_sent += payload_bytes;
+        // One large message must not pin its buffer for the life of the link.
+        if (batch.capacity() > 4 * kLinkWriteBatchBytes) batch = {};
       }
     }
     if (absl::IsCancelled(failure)) return;

@@ -34,6 +34,9 @@ class PosixNetwork final : public Network {
  public:
   static constexpr size_t kInboxMessagesMax = 4096;
   static constexpr size_t kLinkQueueMessagesMax = 1024;
+  // A link writes every message queued behind the one it waited for in one write, up to about
+  // this many bytes (fewer syscalls and TLS records under load; one message when idle).
+  static constexpr size_t kLinkWriteBatchBytes = 256 << 10;
   static constexpr Duration kBackoffMin = std::chrono::milliseconds(10);
   static constexpr Duration kBackoffMax = std::chrono::seconds(1);
   // Pause before retrying accept when the process is out of descriptors (EMFILE/ENFILE).
