@@ -27,7 +27,6 @@
 #include "fuzz/serve_broker.h"
 #include "io/assert.h"
 #include "io/frame.h"
-#include "sim/world.h"
 
 namespace meridian::fuzz {
 namespace {
@@ -36,8 +35,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr size_t kActionsMax = 64;
-constexpr io::NodeId kBroker{1};
-constexpr io::NodeId kClient{10};
+constexpr io::NodeId kBroker{1};  // RunScriptAgainstOneNode's node.
 const io::Address kAddress{"node1", 9092};
 
 void Serve(io::Runtime& rt) {
@@ -100,21 +98,7 @@ void RunScript(io::Runtime& rt, std::span<const uint8_t> bytes) {
 }
 
 void Run(std::span<const uint8_t> bytes) {
-  sim::World world(sim::WorldOptions{.seed = 1});
-  io::Runtime* client = nullptr;
-  world.AddNode(kBroker, kAddress.host, [](io::Runtime& rt) { Serve(rt); });
-  world.AddNode(kClient, "client", [&](io::Runtime& rt) { client = &rt; });
-  world.Start(kBroker);
-  world.Start(kClient);
-  world.RunFor(seconds(3));
-  MERIDIAN_CHECK(client != nullptr);
-  bool done = false;
-  client->Spawn("script", [&] {
-    RunScript(*client, bytes);
-    done = true;
-  });
-  MERIDIAN_CHECK(world.RunUntil([&] { return done; }, world.Now() + seconds(3600)),
-                 "the client script did not finish in an hour of virtual time");
+  RunScriptAgainstOneNode(Serve, [bytes](io::Runtime& rt) { RunScript(rt, bytes); });
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/kafka/bytes.h"
@@ -25,7 +26,11 @@ using core::kafka::Writer;
 
 std::filesystem::path g_root;
 
+// The kafka_request seeds, in the order written: kafka_session's scripts send them.
+std::vector<std::pair<std::string, Bytes>> g_requests;
+
 void Write(const std::string& target, const std::string& name, const Bytes& bytes) {
+  if (target == "kafka_request") g_requests.emplace_back(name, bytes);
   const std::filesystem::path dir = g_root / target;
   std::filesystem::create_directories(dir);
   std::ofstream out(dir / ("seed-" + name), std::ios::binary | std::ios::trunc);
@@ -267,6 +272,43 @@ void BatchSeeds() {
   Write("kafka_record_batch", "idempotent-headers", Batch(5, true));
 }
 
+// kafka_session scripts (kafka_session_fuzzer.cc): action 0 (a frame), u16 length, payload.
+void AppendFrameAction(Bytes& script, const Bytes& payload) {
+  MERIDIAN_CHECK(payload.size() <= 0xffff);
+  script.push_back(0);
+  script.push_back(static_cast<uint8_t>(payload.size()));
+  script.push_back(static_cast<uint8_t>(payload.size() >> 8));
+  script.insert(script.end(), payload.begin(), payload.end());
+}
+
+// Every request seed alone, then all of them in one session with a pause before the fetch-like
+// requests (a produce commits first), in the order a client would: versions, metadata, topics,
+// producer id, produce, fetch, offsets, groups, configs.
+void SessionSeeds() {
+  Bytes all;
+  for (const auto& [name, payload] : g_requests) {
+    Bytes alone;
+    AppendFrameAction(alone, payload);
+    Write("kafka_session", name, alone);
+  }
+  const std::vector<std::string> order = {
+      "api-versions-v3",     "metadata-v8",         "create-topics-v4",
+      "init-producer-id-v1", "produce-v8",          "fetch-v11",
+      "list-offsets-v5",     "find-coordinator-v2", "join-group-v5",
+      "sync-group-v3",       "heartbeat-v3",        "offset-commit-v7",
+      "offset-fetch-v5",     "leave-group-v3",      "describe-groups-v4",
+      "delete-groups-v1",    "describe-configs-v1", "create-partitions-v1",
+      "alter-configs-v1"};
+  for (const std::string& name : order) {
+    for (const auto& [seed, payload] : g_requests) {
+      if (seed != name) continue;
+      if (name == "fetch-v11") all.insert(all.end(), {2, 10});  // 200 ms.
+      AppendFrameAction(all, payload);
+    }
+  }
+  Write("kafka_session", "all-in-one-session", all);
+}
+
 }  // namespace
 }  // namespace meridian::fuzz
 
@@ -280,6 +322,7 @@ int main(int argc, char** argv) {
   meridian::fuzz::GroupSeeds();
   meridian::fuzz::AdminSeeds();
   meridian::fuzz::BatchSeeds();
+  meridian::fuzz::SessionSeeds();
   fmt::print("Kafka seed corpora written under {}\n", argv[1]);
   return 0;
 }

@@ -22,7 +22,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   # Every libFuzzer target in fuzz/BUILD.bazel.
   targets=(client_codec broker_session broker_peer raft_message log_recovery wal_recovery snapshot
-    acl history kafka_request kafka_record_batch)
+    acl history kafka_request kafka_session kafka_record_batch)
 fi
 work_root="${FUZZ_WORK:-/tmp/meridian-fuzz}"
 bazel_cmd=(bazel ${BAZEL_STARTUP:-})
