@@ -1,7 +1,8 @@
 """Who may depend on whom: the dependency table of README.md and docs/architecture.md, as Bazel
 visibility lists. Each package's BUILD.bazel loads its layer's list as its default_visibility,
 so a dependency that breaks the layering (core/ on sim/, node/ or tests/; checks/ on io/ or
-core/; anything on a test) fails to build instead of waiting for a reviewer.
+core/; anything on a test) fails to build instead of waiting for a reviewer. One exception is
+granted on its target: //io:command_line (Abseil only) is visible to checks/ too.
 """
 
 # core/: all protocol logic. Used by the production binaries, the simulator, the tests and the
