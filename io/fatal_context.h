@@ -17,7 +17,8 @@ namespace meridian::io {
 
 class FatalContext {
  public:
-  static constexpr size_t kLineBytesMax = 1024;
+  // Room for a meridian-sim command with an explicit schedule of kExplicitScheduleMaxEvents.
+  static constexpr size_t kLineBytesMax = 16 * 1024;
 
   explicit FatalContext(std::string_view line);
   ~FatalContext();

@@ -8,7 +8,9 @@
 
 #include "io/disk.h"
 #include "io/network.h"
+#include "io/random.h"
 #include "sim/fault_atlas.h"
+#include "sim/nemesis.h"
 #include "sim/sim_disk.h"
 #include "sim/sim_network.h"
 #include "sim/world.h"
@@ -366,6 +368,65 @@ TEST_F(FaultTest, StreamResetFailsBothEnds) {
   });
   world_->RunFor(seconds(1));
   EXPECT_TRUE(absl::IsUnavailable(server_read)) << server_read;
+}
+
+// An explicit schedule (meridian-sim --schedule, the simulation fuzz target) reads back what
+// the trace prints, and is held to the envelope the generator draws from.
+TEST(ExplicitSchedule, ReadsBackWhatTheTracePrints) {
+  io::Random random(7);
+  SwarmConfig swarm{.fault_phase = seconds(20)};
+  for (int i = 0; i < kFaultKinds; i++) swarm.enabled.insert(static_cast<FaultKind>(i));
+  const NemesisTargets targets{.servers = {kA, kB, io::NodeId(3)},
+                               .regions = {{kA}, {kB}, {io::NodeId(3)}}};
+  const std::vector<FaultEvent> generated = GenerateSchedule(random, swarm, targets);
+  ASSERT_GT(generated.size(), 20u);
+  std::vector<FaultEvent> parsed;
+  ASSERT_TRUE(ParseSchedule(FormatSchedule(generated), &parsed));
+  ASSERT_EQ(parsed.size(), generated.size());
+  for (size_t i = 0; i < parsed.size(); i++) {
+    EXPECT_EQ(parsed[i].ToString(), generated[i].ToString());
+  }
+  // What the generator draws is inside the envelope, by construction.
+  EXPECT_EQ(ExplicitScheduleError(generated, {.fault_phase = seconds(20), .regions = 3}), "");
+  for (const char* bad :
+       {"", "crash", "crash@1s", "crash@1s(target=1,length=2s)",
+        "meteor@1s(target=1,length=2s,rate_ppm=0)", "crash@1h(target=1,length=2s,rate_ppm=0)",
+        "crash@1s(target=-1,length=2s,rate_ppm=0)", "crash@1s(target=1,length=2s,rate_ppm=0)x",
+        // Scripted-only kinds are no swarm kinds.
+        "region_isolation@1s(target=0,length=1s,rate_ppm=0)"}) {
+    FaultEvent event;
+    EXPECT_FALSE(ParseFaultEvent(bad, &event)) << bad;
+  }
+}
+
+TEST(ExplicitSchedule, RefusesWhatTheGeneratorNeverDraws) {
+  const ScheduleEnvelope envelope{.fault_phase = seconds(10), .regions = 3};
+  const auto error = [&](const std::string& text, const ScheduleEnvelope& within) {
+    std::vector<FaultEvent> schedule;
+    EXPECT_TRUE(ParseSchedule(text, &schedule)) << text;
+    return ExplicitScheduleError(schedule, within);
+  };
+  EXPECT_EQ(error("crash@9s(target=1,length=4s,rate_ppm=0)", envelope), "");
+  EXPECT_NE(error("crash@9001ms(target=1,length=4s,rate_ppm=0)", envelope), "");  // Last tenth.
+  EXPECT_NE(error("crash@1s(target=1,length=4001ms,rate_ppm=0)", envelope), "");
+  EXPECT_NE(error("crash@1s(target=1,length=0s,rate_ppm=0)", envelope), "");  // Down for good.
+  EXPECT_NE(error("drop@0s(target=1,length=10s,rate_ppm=50001)", envelope), "");
+  EXPECT_NE(error("drop@0s(target=1,length=10s,rate_ppm=0)", envelope), "");
+  EXPECT_NE(error("clock_skew@1s(target=0,length=0s,rate_ppm=0)", envelope), "");
+  EXPECT_NE(error("crash@2s(target=1,length=1s,rate_ppm=0);pause@1s(target=1,length=1s,"
+                  "rate_ppm=0)",
+                  envelope),
+            "");  // Out of time order.
+  const std::string loss = "region_loss@1s(target=0,length=0s,rate_ppm=0)";
+  EXPECT_EQ(error(loss, envelope), "");
+  EXPECT_NE(error(loss, {.fault_phase = seconds(10), .regions = 1}), "");
+  EXPECT_NE(error(loss + ";region_loss@2s(target=1,length=1s,rate_ppm=0)", envelope), "");
+  const std::string slow = "slow_fsync@0s(target=0,length=10s,rate_ppm=200000)";
+  EXPECT_NE(error(slow, envelope), "");
+  EXPECT_EQ(error(slow, {.fault_phase = seconds(10),
+                         .regions = 3,
+                         .slow_fsync_ppm_max = kDiskRatePpmMax * kRaftSlowFsyncScale}),
+            "");
 }
 
 }  // namespace

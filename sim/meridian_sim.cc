@@ -13,6 +13,7 @@
 // bad usage.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
@@ -28,6 +30,7 @@
 #include "io/fatal_context.h"
 #include "sim/raft_cluster.h"
 #include "sim/simulation.h"
+#include "sim/topology.h"
 
 ABSL_FLAG(std::string, seed, "", "Run one seed.");
 ABSL_FLAG(std::string, seeds, "", "Run a sweep of seeds A..B (inclusive).");
@@ -84,6 +87,11 @@ ABSL_FLAG(std::string, history, "",
 ABSL_FLAG(bool, shrink, false, "Shrink the failing --seed's fault schedule.");
 ABSL_FLAG(std::string, faults, "", "Keep only these schedule indices (comma-separated, or none).");
 ABSL_FLAG(std::string, kinds, "", "Only these fault kinds (comma-separated names).");
+ABSL_FLAG(std::string, schedule, "",
+          "This exact fault schedule instead of the seed's: events in the trace's form, joined "
+          "by ';', e.g. 'crash@2s(target=4,length=1500ms,rate_ppm=0);drop@0s(target=1,"
+          "length=20s,rate_ppm=20000)'. Swarm scenarios and the raft workload only; it must "
+          "stay inside the generator's envelope (sim/README.md).");
 ABSL_FLAG(
     std::string, bug, "none",
     "Planted bug. Broker workload: ack-before-quorum, fetch-above-hwm, "
@@ -253,6 +261,41 @@ std::string RaftOptionsFromFlags(SimulationOptions* options) {
   return "";
 }
 
+// --schedule into options (after --scenario, --workload, --replicas and --duration); an error
+// message or "".
+std::string ScheduleFromFlags(SimulationOptions* options) {
+  const std::string text = absl::GetFlag(FLAGS_schedule);
+  if (text.empty()) return "";
+  std::vector<FaultEvent> schedule;
+  if (!ParseSchedule(text, &schedule)) {
+    return "--schedule: events are kind@AT(target=N,length=L,rate_ppm=R) joined by ';'";
+  }
+  size_t regions = std::min<size_t>(options->raft_replicas, 3);  // The raft workload's voters.
+  if (options->workload == "broker") {
+    Topology probe;
+    int servers = 0;
+    if (!MakeScenarioTopology(options->scenario, 0, &probe, &servers) ||
+        (options->scenario != "single-region-3" && options->scenario != "geo-3x3" &&
+         options->scenario != "geo-5x1")) {
+      return "--schedule is for the swarm scenarios (single-region-3, geo-3x3, geo-5x1) and "
+             "the raft workload";
+    }
+    absl::btree_set<std::string> names;
+    for (int i = 1; i <= servers; i++) names.insert(probe.location(io::NodeId(i)).region);
+    regions = names.size();
+  }
+  const ScheduleEnvelope envelope{
+      .fault_phase = options->fault_phase,
+      .regions = regions,
+      .slow_fsync_ppm_max =
+          kDiskRatePpmMax * (options->workload == "raft" ? kRaftSlowFsyncScale : 1)};
+  if (std::string error = ExplicitScheduleError(schedule, envelope); !error.empty()) {
+    return "--schedule: " + error;
+  }
+  options->schedule = std::move(schedule);
+  return "";
+}
+
 // Reads every flag but --seed/--seeds into options; an error message for bad values.
 // --storage: how the broker workload's servers keep partitions durable.
 std::string StorageFromFlags(SimulationOptions* options) {
@@ -322,6 +365,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
     if (!ParseFaultKind(name, &kind)) return "unknown fault kind in --kinds: " + name;
     options->only_kinds.insert(kind);
   }
+  if (std::string error = ScheduleFromFlags(options); !error.empty()) return error;
   const std::string faults = absl::GetFlag(FLAGS_faults);
   if (!faults.empty()) {
     options->keep_faults.emplace();

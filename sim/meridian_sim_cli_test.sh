@@ -58,6 +58,22 @@ grep -q 'nemesis: heal' "$trace" || fail "trace lacks the heal"
 [ "$(wc -l < "$trace")" -gt 100 ] || fail "trace suspiciously short"
 echo "ok: --trace wrote $(wc -l < "$trace") lines"
 
+# --schedule: the schedule a trace lists, given back explicitly, replays the run exactly; one
+# outside the generator's envelope, or for a scenario that scripts its own faults, exits 2.
+schedule=$(sed -n 's/^schedule\[[0-9]*\] //p' "$trace" | paste -sd';')
+[ -n "$schedule" ] || fail "the trace lists no schedule"
+a=$("$sim" --seed=3 --duration=2 --heal=5) || fail "seed 3 failed: $a"
+b=$("$sim" --seed=3 --duration=2 --heal=5 --schedule="$schedule") || fail "--schedule run failed: $b"
+[ "$(hash_of "$a")" = "$(hash_of "$b")" ] || fail "--schedule of the generated schedule ran differently"
+grep -q -- "--schedule='" <<< "$b" || fail "the repro line lacks --schedule: $b"
+out=$("$sim" --seed=1 --schedule='crash@1s(target=1,length=9s,rate_ppm=0)' 2>&1); status=$?
+[ "$status" -eq 2 ] && grep -q "its length must be 200ms to 4s" <<< "$out" \
+  || fail "a crash of 9s must be refused with exit 2 (got $status): $out"
+"$sim" --seed=1 --schedule='crash@1s' >/dev/null 2>&1; [ $? -eq 2 ] || fail "a malformed --schedule must exit 2"
+"$sim" --seed=1 --scenario=spike-10x --schedule='crash@1s(target=1,length=1s,rate_ppm=0)' \
+  >/dev/null 2>&1; [ $? -eq 2 ] || fail "--schedule for a scripted scenario must exit 2"
+echo "ok: --schedule replays a traced schedule exactly and refuses what the generator never draws"
+
 history="${TEST_TMPDIR:-/tmp}/history.jsonl"
 "$sim" --seed=4 --duration=5 --heal=10 --history="$history" >/dev/null || fail "run with --history failed"
 verdict=$("$check" "$history") || fail "meridian-check rejected seed 4's history: $verdict"

@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
+#include <limits>
+#include <utility>
 
+#include "absl/strings/numbers.h"
 #include "io/assert.h"
 #include "sim/sim_disk.h"
 #include "sim/sim_network.h"
@@ -134,8 +138,8 @@ std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& 
     }
     if (IsBackground(kind)) {
       const bool disk = kind == FaultKind::kDiskError || kind == FaultKind::kSlowFsync;
-      const uint32_t rate = static_cast<uint32_t>(disk ? random.Between(2'000, 20'000)
-                                                       : random.Between(5'000, 50'000));
+      const uint32_t rate = static_cast<uint32_t>(disk ? random.Between(2'000, kDiskRatePpmMax)
+                                                       : random.Between(5'000, kNetworkRatePpmMax));
       const uint64_t target = targets.servers[random.Below(targets.servers.size())].value();
       schedule.push_back({io::Duration(0), kind, target, end, rate});
       continue;
@@ -145,7 +149,7 @@ std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& 
     for (int64_t i = 0; i < occurrences; i++) {
       FaultEvent event{random.Between(io::Duration(0), end * 9 / 10), kind};
       event.target = random.Next();
-      event.length = random.Between(milliseconds(200), milliseconds(4000));
+      event.length = random.Between(kDiscreteLengthMin, kDiscreteLengthMax);
       // Lost for good (length 0) only where other regions remain: losing the only region
       // forever leaves nothing whose liveness could be checked.
       if (kind == FaultKind::kRegionLoss && targets.regions.size() > 1 && random.Chance(1, 2)) {
@@ -156,6 +160,135 @@ std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& 
   }
   SortByTime(schedule);
   return schedule;
+}
+
+namespace {
+
+// io::FormatDuration's form ("20s", "1500ms", "7us", "3ns"), read back.
+bool ParseDuration(std::string_view text, io::Duration* duration) {
+  constexpr std::pair<std::string_view, int64_t> kUnits[] = {
+      {"ms", 1'000'000}, {"us", 1'000}, {"ns", 1}, {"s", 1'000'000'000}};
+  for (const auto& [suffix, scale] : kUnits) {
+    if (!text.ends_with(suffix)) continue;
+    int64_t count = 0;
+    if (!absl::SimpleAtoi(absl::string_view(text.data(), text.size() - suffix.size()), &count) ||
+        count < 0 || count > std::numeric_limits<int64_t>::max() / scale) {
+      return false;
+    }
+    *duration = io::Duration(count * scale);
+    return true;
+  }
+  return false;
+}
+
+// "name=value" at the front of `text` (up to `end`), value kept as text.
+bool TakeField(std::string_view* text, std::string_view name, char end, std::string_view* value) {
+  if (!text->starts_with(name) || text->size() <= name.size() || (*text)[name.size()] != '=') {
+    return false;
+  }
+  text->remove_prefix(name.size() + 1);
+  const size_t stop = text->find(end);
+  if (stop == std::string_view::npos) return false;
+  *value = text->substr(0, stop);
+  text->remove_prefix(stop + 1);
+  return true;
+}
+
+}  // namespace
+
+bool ParseFaultEvent(std::string_view text, FaultEvent* event) {
+  const size_t at_sign = text.find('@');
+  const size_t open = text.find('(');
+  if (at_sign == std::string_view::npos || open == std::string_view::npos || open < at_sign) {
+    return false;
+  }
+  FaultEvent parsed;
+  const std::string_view name = text.substr(0, at_sign);
+  const auto* kind = std::find_if(std::begin(kAllKinds), std::end(kAllKinds),
+                                  [&](FaultKind k) { return name == FaultKindName(k); });
+  if (kind == std::end(kAllKinds)) return false;
+  parsed.kind = *kind;
+  if (!ParseDuration(text.substr(at_sign + 1, open - at_sign - 1), &parsed.at)) return false;
+  std::string_view rest = text.substr(open + 1);
+  std::string_view target, length, rate;
+  if (!TakeField(&rest, "target", ',', &target) || !TakeField(&rest, "length", ',', &length) ||
+      !TakeField(&rest, "rate_ppm", ')', &rate) || !rest.empty()) {
+    return false;
+  }
+  if (!absl::SimpleAtoi(absl::string_view(target.data(), target.size()), &parsed.target) ||
+      !ParseDuration(length, &parsed.length) ||
+      !absl::SimpleAtoi(absl::string_view(rate.data(), rate.size()), &parsed.rate_ppm)) {
+    return false;
+  }
+  *event = parsed;
+  return true;
+}
+
+std::string FormatSchedule(const std::vector<FaultEvent>& schedule) {
+  std::string text;
+  for (const FaultEvent& event : schedule) text += (text.empty() ? "" : ";") + event.ToString();
+  return text;
+}
+
+bool ParseSchedule(std::string_view text, std::vector<FaultEvent>* schedule) {
+  std::vector<FaultEvent> parsed;
+  while (!text.empty()) {
+    const size_t semicolon = std::min(text.find(';'), text.size());
+    FaultEvent event;
+    if (!ParseFaultEvent(text.substr(0, semicolon), &event)) return false;
+    parsed.push_back(event);
+    text.remove_prefix(std::min(semicolon + 1, text.size()));
+  }
+  *schedule = std::move(parsed);
+  return true;
+}
+
+namespace {
+
+// ExplicitScheduleError for one event: "" or why it is outside the generator's envelope.
+std::string EventOutsideEnvelope(const FaultEvent& event, const ScheduleEnvelope& envelope) {
+  const io::Duration fault_phase = envelope.fault_phase;
+  if (IsRunWide(event.kind)) return event.at.count() == 0 ? "" : "a run-wide fault starts at 0s";
+  if (IsBackground(event.kind)) {
+    const bool disk = event.kind == FaultKind::kDiskError || event.kind == FaultKind::kSlowFsync;
+    const uint32_t max = event.kind == FaultKind::kSlowFsync ? envelope.slow_fsync_ppm_max
+                         : disk                              ? kDiskRatePpmMax
+                                                             : kNetworkRatePpmMax;
+    if (event.rate_ppm == 0 || event.rate_ppm > max) {
+      return fmt::format("its rate_ppm must be 1 to {}", max);
+    }
+    return event.at <= fault_phase ? "" : "it starts after the fault phase";
+  }
+  if (event.at > fault_phase * 9 / 10) return "it starts in the fault phase's last tenth";
+  if (event.kind == FaultKind::kRegionLoss && event.length.count() == 0) return "";
+  if (event.length < kDiscreteLengthMin || event.length > kDiscreteLengthMax) {
+    return fmt::format("its length must be {} to {}", io::FormatDuration(kDiscreteLengthMin),
+                       io::FormatDuration(kDiscreteLengthMax));
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string ExplicitScheduleError(const std::vector<FaultEvent>& schedule,
+                                  const ScheduleEnvelope& envelope) {
+  if (schedule.size() > kExplicitScheduleMaxEvents) {
+    return fmt::format("{} events, more than {}", schedule.size(), kExplicitScheduleMaxEvents);
+  }
+  int region_losses = 0;
+  for (size_t i = 0; i < schedule.size(); i++) {
+    const FaultEvent& event = schedule[i];
+    std::string why = EventOutsideEnvelope(event, envelope);
+    if (why.empty() && i > 0 && event.at < schedule[i - 1].at) why = "it is out of time order";
+    if (why.empty() && event.kind == FaultKind::kRegionLoss) {
+      if (++region_losses > 1) why = "a run has at most one region loss";
+      if (event.length.count() == 0 && envelope.regions < 2) {
+        why = "losing the only region for good leaves nothing whose liveness could be checked";
+      }
+    }
+    if (!why.empty()) return fmt::format("event {} ({}): {}", i, event.ToString(), why);
+  }
+  return "";
 }
 
 Nemesis::Nemesis(World& world, NemesisTargets targets, FaultAtlas& atlas)

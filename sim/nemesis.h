@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/btree_set.h"
@@ -80,12 +81,40 @@ struct NemesisTargets {
   std::vector<io::NodeId> clients;
 };
 
+// The envelope GenerateSchedule draws from, which an explicit schedule must stay inside too.
+inline constexpr uint32_t kNetworkRatePpmMax = 50'000;  // drop, duplicate, delay_spike.
+inline constexpr uint32_t kDiskRatePpmMax = 20'000;     // disk_error, slow_fsync.
+inline constexpr io::Duration kDiscreteLengthMin = std::chrono::milliseconds(200);
+inline constexpr io::Duration kDiscreteLengthMax = std::chrono::milliseconds(4000);
+inline constexpr size_t kExplicitScheduleMaxEvents = 64;
+inline constexpr uint32_t kRaftSlowFsyncScale = 10;  // The raft workload's slow fsyncs.
+
 // Picks fault kinds (each on with probability 1/2 unless `only` is non-empty) and phases.
 SwarmConfig ChooseSwarm(io::Random& random, const absl::btree_set<FaultKind>& only);
 // Orders a schedule by time, keeping the order of events at the same instant.
 void SortByTime(std::vector<FaultEvent>& schedule);
 std::vector<FaultEvent> GenerateSchedule(io::Random& random, const SwarmConfig& swarm,
                                          const NemesisTargets& targets);
+
+// FaultEvent::ToString's form, read back: "crash@1500ms(target=4,length=2s,rate_ppm=0)".
+bool ParseFaultEvent(std::string_view text, FaultEvent* event);
+// Events joined by ';' (meridian-sim --schedule), and read back; false on any bad event.
+std::string FormatSchedule(const std::vector<FaultEvent>& schedule);
+bool ParseSchedule(std::string_view text, std::vector<FaultEvent>* schedule);
+// Whether an explicit schedule (written by hand, or chosen by the simulation fuzz target)
+// stays inside the envelope GenerateSchedule draws from: swarm kinds only, in time order, discrete
+// faults in the first 9/10 of the fault phase lasting kDiscreteLength{Min,Max}, rates up to
+// k{Network,Disk}RatePpmMax, at most one region loss (for good only where another region remains).
+// A run that fails inside it is the system's fault, not the schedule's. "" when it does, else the
+// first reason it does not.
+struct ScheduleEnvelope {
+  io::Duration fault_phase;
+  size_t regions = 0;
+  // The raft workload makes slow fsyncs ten times as common (raft_cluster.cc).
+  uint32_t slow_fsync_ppm_max = kDiskRatePpmMax;
+};
+std::string ExplicitScheduleError(const std::vector<FaultEvent>& schedule,
+                                  const ScheduleEnvelope& envelope);
 
 // Applies a schedule to a world: schedules every event, and at the end of the fault phase heals
 // everything (network, disks, paused and crashed nodes, except regions lost for good).

@@ -646,6 +646,7 @@ SimulationOptions RaftAsSimulationOptions(const RaftSimOptions& options) {
                                .heal_phase = options.heal_phase,
                                .clients = options.clients,
                                .only_kinds = options.only_kinds,
+                               .schedule = options.schedule,
                                .keep_faults = options.keep_faults};
   simulation.raft_replicas = options.replicas;
   simulation.raft_bug = options.bug;
@@ -677,6 +678,7 @@ SimulationResult RunRaftWorkload(const SimulationOptions& options,
                       .slow_acks = options.raft_slow_acks,
                       .membership = options.raft_membership,
                       .only_kinds = options.only_kinds,
+                      .schedule = options.schedule,
                       .keep_faults = options.keep_faults,
                       .trace = trace_sink};
   const RaftSimResult run = RunRaftSimulation(raft);
@@ -744,11 +746,22 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
     if (!spare) membership.voters.insert(node);
   }
   std::erase_if(targets.regions, [](const auto& region) { return region.empty(); });
-  std::vector<FaultEvent> generated = GenerateSchedule(schedule_random, swarm, targets);
-  for (FaultEvent& event : generated) {
-    // Raft's durability bugs hide in the window between a write and its fsync: when slow
-    // fsyncs are on, make them common enough that crashes land inside that window.
-    if (event.kind == FaultKind::kSlowFsync) event.rate_ppm *= 10;
+  std::vector<FaultEvent> generated;
+  if (options.schedule.has_value()) {
+    const std::string error = ExplicitScheduleError(
+        *options.schedule,
+        ScheduleEnvelope{.fault_phase = options.fault_phase,
+                         .regions = targets.regions.size(),
+                         .slow_fsync_ppm_max = kDiskRatePpmMax * kRaftSlowFsyncScale});
+    MERIDIAN_CHECK(error.empty(), "explicit fault schedule: {}", error);
+    generated = *options.schedule;
+  } else {
+    generated = GenerateSchedule(schedule_random, swarm, targets);
+    for (FaultEvent& event : generated) {
+      // Raft's durability bugs hide in the window between a write and its fsync: when slow
+      // fsyncs are on, make them common enough that crashes land inside that window.
+      if (event.kind == FaultKind::kSlowFsync) event.rate_ppm *= kRaftSlowFsyncScale;
+    }
   }
   result.schedule_generated = generated.size();
   result.schedule = KeepScheduleEntries(generated, options.keep_faults);

@@ -76,7 +76,9 @@ struct RaftSimOptions {
   // Empty: the seed turns each kind of RaftSimFaultKinds() on with probability 1/2. Otherwise
   // exactly these kinds (meridian-sim --kinds).
   absl::btree_set<FaultKind> only_kinds;
-  // When set, keep only these indices of the generated schedule (replaying a shrunk run).
+  // When set, this exact schedule instead of a generated one (SimulationOptions::schedule).
+  std::optional<std::vector<FaultEvent>> schedule;
+  // When set, keep only these indices of the schedule (replaying a shrunk run).
   std::optional<std::vector<size_t>> keep_faults;
   // Receives the world's trace plus, per peer message delivered, its raft fields, and every
   // leadership and apply (meridian-sim --workload=raft --trace=FILE). Unset: no trace.

@@ -35,7 +35,12 @@ struct SimulationOptions {
   uint32_t clients = 0;
   // Empty: the seed picks the fault kinds (swarm). Otherwise exactly these.
   absl::btree_set<FaultKind> only_kinds;
-  // When set, keep only these indices of the generated schedule (replaying a shrunk run).
+  // When set, this exact fault schedule instead of one the seed generates (written by hand with
+  // meridian-sim --schedule, or chosen by the simulation fuzz target). It must pass
+  // ExplicitScheduleError (nemesis.h) and the scenario must be a swarm one (single-region-3,
+  // geo-3x3, geo-5x1) or the raft workload; only_kinds is then ignored.
+  std::optional<std::vector<FaultEvent>> schedule;
+  // When set, keep only these indices of the schedule (replaying a shrunk run).
   std::optional<std::vector<size_t>> keep_faults;
   core::broker::BrokerPlantedBugs broker_bugs;  // Broker workload only.
   // Raft workload: replicas of the group (1-5, spread round-robin over three regions), its

@@ -141,6 +141,8 @@ std::string ReproCommand(const SimulationOptions& options) {
       kinds += (kinds.empty() ? "" : ",") + std::string(FaultKindName(kind));
     command += " --kinds=" + kinds;
   }
+  if (options.schedule.has_value())
+    command += " --schedule='" + FormatSchedule(*options.schedule) + "'";
   if (options.keep_faults.has_value()) {
     command += " --faults=" + (options.keep_faults->empty() ? std::string("none")
                                                             : JoinIndices(*options.keep_faults));

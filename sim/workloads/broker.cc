@@ -551,10 +551,9 @@ void RunLateReaders(io::Runtime& rt, Run& run) {
   }
 }
 
-void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
-  core::client::Client client(rt, ClientOptionsFor(run.plan, "admin-consumer"));
-  // Like an operator, create the topic once every server has registered (or after a while), so
-  // placement can spread replicas over every region.
+// Like an operator, creates the topic once every server has registered (or after a while), so
+// placement can spread replicas over every region; tries until the heal phase ends.
+void CreateTopicAsAdmin(io::Runtime& rt, Run& run, core::client::Client& client) {
   const io::Instant registered_by = run.world.Now() + seconds(10);
   while (run.world.Now() < registered_by) {
     absl::StatusOr<core::wire::MetadataResponseT> metadata = client.RefreshMetadata();
@@ -575,12 +574,18 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
     absl::StatusOr<core::wire::TopicInfoT> created = client.CreateTopic(std::move(request));
     const std::optional<core::wire::ErrorCode> code = core::client::WireErrorCode(created.status());
     if (created.ok()) run.consistency = created->consistency;
+    if (!created.ok()) run.create_topic_error = created.status().ToString();
     if (created.ok() || code == core::wire::ErrorCode::TopicAlreadyExists) {
       run.topic_ready = true;
-      break;
+      return;
     }
     (void)rt.Sleep(milliseconds(200));
   }
+}
+
+void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
+  core::client::Client client(rt, ClientOptionsFor(run.plan, "admin-consumer"));
+  CreateTopicAsAdmin(rt, run, client);
   if (!run.topic_ready) return;
   if (IsRegionLossScenario(run.plan.scenario)) {
     rt.Spawn("late-readers", [&rt, &run] { RunLateReaders(rt, run); });
@@ -636,7 +641,9 @@ std::vector<std::string> Judge(const Run& run, const absl::StatusOr<checks::Chec
       problems.push_back(fmt::format("log checker: {}: {}", finding.kind, finding.detail));
     }
   }
-  if (!run.topic_ready) problems.push_back("the topic was never created");
+  if (!run.topic_ready) {
+    problems.push_back("the topic was never created (last answer: " + run.create_topic_error + ")");
+  }
   // A partition with no member left, or a spread topic's partition whose quorum was lost for
   // good, cannot take a write, whatever the protocol does: it is not asked to (it shows in the
   // run's partitions_lost_for_good instead; lost_for_good.h).
@@ -925,13 +932,22 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   // Half the node-wide runs send every round past 1 KiB straight to the segment files.
   if (storage_random.Chance(1, 2)) plan.wal_direct_round_bytes = 1024;
   MaybePlantNondeterminism(options, plan.servers, &world_options);
+  const bool scripted_scenario =
+      plan.spike || IsRegionLossScenario(options.scenario) || IsChurnScenario(options.scenario);
   std::vector<FaultEvent> generated =
       plan.spike                               ? std::vector<FaultEvent>{}  // The spike alone.
       : IsRegionLossScenario(options.scenario) ? RegionLossSchedule(schedule_random, options, plan)
       : IsChurnScenario(options.scenario)      ? ChurnSchedule(schedule_random, options, plan)
-                                          : GenerateSchedule(schedule_random, swarm, plan.targets);
-  if (!plan.spike && !IsRegionLossScenario(options.scenario) &&
-      !IsChurnScenario(options.scenario)) {
+      : options.schedule.has_value()           ? *options.schedule
+                                     : GenerateSchedule(schedule_random, swarm, plan.targets);
+  if (options.schedule.has_value()) {
+    MERIDIAN_CHECK(!scripted_scenario, "scenario {} scripts its own faults: no explicit schedule",
+                   options.scenario);
+    const std::string error = ExplicitScheduleError(
+        *options.schedule, ScheduleEnvelope{.fault_phase = options.fault_phase,
+                                            .regions = plan.targets.regions.size()});
+    MERIDIAN_CHECK(error.empty(), "explicit fault schedule: {}", error);
+  } else if (!scripted_scenario) {
     generated = WithLateKinds(root, options, plan.targets, std::move(generated));
   }
   SimulationResult result;

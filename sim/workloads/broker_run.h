@@ -78,6 +78,7 @@ struct Run {
   const Plan& plan;
   io::Instant stop_producing;
   bool topic_ready = false;
+  std::string create_topic_error;  // The admin's last failed CreateTopic, for the verdict.
   io::Instant drain_started = io::Instant::Infinite();
   bool drain_done = false;
   uint64_t send_ok_after_heal = 0;
