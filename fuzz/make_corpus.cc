@@ -26,6 +26,7 @@
 #include "core/wire/client_codec.h"
 #include "core/wire/raft_codec.h"
 #include "fuzz/one_sim_node.h"
+#include "fuzz/simulation_input.h"
 #include "io/assert.h"
 #include "io/frame.h"
 #include "sim/world.h"
@@ -614,6 +615,103 @@ void AclSeeds() {
   text("long-name", std::string(core::broker::AccessControl::kNameBytesMax + 1, 'n') + " t all\n");
 }
 
+// ------------------------------------------------------------------ simulated runs
+
+// One event of a simulation input (fuzz/simulation_input.h): fractions are of 65535.
+struct SimEvent {
+  sim::FaultKind kind;
+  uint16_t at = 0;
+  uint32_t target = 0;
+  uint16_t length = 0;
+  uint16_t rate = 0;
+};
+
+void PutU16(Bytes& out, uint16_t value) {
+  out.push_back(static_cast<uint8_t>(value));
+  out.push_back(static_cast<uint8_t>(value >> 8));
+}
+
+// A simulation input: the five workload bytes, the seed, the fault phase, the events.
+Bytes SimulationInput(const Bytes& workload, uint64_t seed, uint8_t fault_phase_s,
+                      const std::vector<SimEvent>& events) {
+  MERIDIAN_CHECK(workload.size() == 5 && fault_phase_s >= 4);
+  Bytes input = workload;
+  for (int i = 0; i < 4; i++) PutU16(input, static_cast<uint16_t>(seed >> (16 * i)));
+  input.push_back(fault_phase_s - 4);
+  for (const SimEvent& event : events) {
+    input.push_back(static_cast<uint8_t>(event.kind));
+    PutU16(input, event.at);
+    PutU16(input, static_cast<uint16_t>(event.target));
+    PutU16(input, static_cast<uint16_t>(event.target >> 16));
+    PutU16(input, event.length);
+    PutU16(input, event.rate);
+  }
+  MERIDIAN_CHECK(input.size() == kSimulationHeaderBytes + events.size() * kSimulationEventBytes);
+  return input;
+}
+
+void SimulationSeeds() {
+  using K = sim::FaultKind;
+  // Broker, geo-3x3, 2 partitions, 2 producers, the scenario's consistency, per-partition logs.
+  Write("simulation", "geo-crash-partition-drop",
+        SimulationInput({0, 1, 1, 1, 0}, 1, 10,
+                        {{K::kDrop, 0, 0, 0, 20'000},
+                         {K::kCrash, 20'000, 4, 10'000},
+                         {K::kPartition, 33'000, 77, 30'000},
+                         {K::kCrash, 50'000, 7, 60'000}}));
+  // Strong topic, node-wide log, buggify, three group members, near reads; a region comes back.
+  Write("simulation", "strong-group-near-reads",
+        SimulationInput({0, 1, 2, 2, 1 | 4 | 8 | 16 | (3 << 5)}, 2, 20,
+                        {{K::kClockSkew},
+                         {K::kTornWrite},
+                         {K::kSlowFsync, 0, 0, 0, 9'000},
+                         {K::kDiskError, 0, 0, 0, 5'000},
+                         {K::kRegionLoss, 10'000, 1, 30'001},
+                         {K::kPause, 25'000, 5, 40'000},
+                         {K::kClog, 40'000, 3, 20'000},
+                         {K::kBitFlip, 55'000, 2, 1'000}}));
+  // A region lost for good, then crashes and a misdirected write among the survivors.
+  Write("simulation", "region-lost-for-good",
+        SimulationInput({0, 1, 3, 0, 4}, 3, 16,
+                        {{K::kRegionLoss, 15'000, 2, 0},
+                         {K::kCrash, 30'000, 1, 20'000},
+                         {K::kMisdirectedWrite, 35'000, 8, 5'000},
+                         {K::kStreamReset, 45'000, 9, 1'000}}));
+  // One region, a regional topic of 4 partitions: crashes, a full disk, a one-way partition.
+  Write("simulation", "single-region-regional",
+        SimulationInput({0, 0, 3, 3, 2}, 4, 12,
+                        {{K::kCrash, 5'000, 0, 10'000},
+                         {K::kCrash, 8'000, 1, 10'000},
+                         {K::kDiskFull, 20'000, 2, 50'000},
+                         {K::kOneWayPartition, 30'000, 1234, 20'000},
+                         {K::kCrash, 60'000, 2, 65'535}}));
+  // Five regions of one server each: cuts, duplicates, delay spikes, a partition.
+  Write("simulation", "geo-5x1-cuts",
+        SimulationInput({0, 2, 0, 1, 0}, 5, 8,
+                        {{K::kDuplicate, 0, 0, 0, 30'000},
+                         {K::kDelaySpike, 0, 0, 0, 40'000},
+                         {K::kRegionCut, 10'000, 3, 40'000},
+                         {K::kPartition, 30'000, 99, 10'000},
+                         {K::kRegionCut, 50'000, 1, 20'000}}));
+  // Raft, three replicas with transfers and membership changes: crashes, pauses, a partition,
+  // a region lost for good.
+  Write("simulation", "raft-membership",
+        SimulationInput({1, 2, 1 | 4, 0, 0}, 6, 15,
+                        {{K::kCrash, 10'000, 1, 20'000},
+                         {K::kPause, 20'000, 2, 30'000},
+                         {K::kPartition, 30'000, 5, 40'000},
+                         {K::kRegionLoss, 45'000, 0, 0}}));
+  // Raft, five replicas, slow acks and damage at rest: slow fsyncs, torn writes, crashes.
+  Write("simulation", "raft-damage",
+        SimulationInput({1, 4, 2 | 8, 0, 0}, 7, 12,
+                        {{K::kTornWrite},
+                         {K::kSlowFsync, 0, 0, 0, 15'000},
+                         {K::kCrash, 12'000, 0, 30'000},
+                         {K::kBitFlip, 25'000, 3, 1'000},
+                         {K::kCrash, 40'000, 3, 30'000}}));
+  Write("simulation", "empty", Bytes{});
+}
+
 }  // namespace
 }  // namespace meridian::fuzz
 
@@ -632,6 +730,7 @@ int main(int argc, char** argv) {
   meridian::fuzz::SnapshotSeeds();
   meridian::fuzz::AclSeeds();
   meridian::fuzz::BrokerPeerSeeds();
+  meridian::fuzz::SimulationSeeds();
   fmt::print("seed corpora written under {}\n", argv[1]);
   return 0;
 }
