@@ -223,8 +223,7 @@ absl::Status GroupConsumer::Commit(
   return status;
 }
 
-void GroupConsumer::Close() {
-  if (closed_) return;
+void GroupConsumer::CommitAndLeave() {
   if (joined_ && options_.auto_commit) (void)Commit();
   if (!member_id_.empty()) {
     wire::LeaveGroupRequestT request;
@@ -232,6 +231,21 @@ void GroupConsumer::Close() {
     request.member_id = member_id_;
     (void)client_.CallCoordinator(options_.group, wire::Message(0, std::move(request)),
                                   runtime_.Now() + client_.options().request_timeout);
+  }
+}
+
+void GroupConsumer::Close() {
+  if (closed_) return;
+  io::Scheduler& scheduler = runtime_.scheduler();
+  if (scheduler.InFiber() && scheduler.IsCancelled(scheduler.Current()) &&
+      !scheduler.shutting_down()) {
+    // Closing is what a fiber cancelled to stop it does last, and every wait of a cancelled
+    // fiber ends at once: the commit would fail and the leave go unanswered (a coordinator
+    // that moved would never hear it, and the group would keep the member until its session
+    // timeout). The way out runs in a fiber of its own, within the request timeouts.
+    scheduler.Join(runtime_.Spawn("group-consumer-close", [this] { CommitAndLeave(); }));
+  } else {
+    CommitAndLeave();
   }
   closed_ = true;
   StopHeartbeat();

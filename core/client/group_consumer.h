@@ -80,7 +80,8 @@ class GroupConsumer {
   absl::Status Commit(const std::vector<std::pair<TopicPartition, int64_t>>& positions);
   // The next offset Poll returns for an assigned partition (waits for its lookup).
   absl::StatusOr<int64_t> Position(const TopicPartition& partition, io::Instant deadline);
-  // Commits (auto-commit), leaves the group, stops. Idempotent.
+  // Commits (auto-commit), leaves the group, stops. Idempotent. From a cancelled fiber too:
+  // the commit and the leave then run in a fiber of their own (README "Closing on shutdown").
   void Close();
 
   const std::string& member_id() const { return member_id_; }
@@ -95,7 +96,8 @@ class GroupConsumer {
   absl::Status Join();
   absl::Status Position(const std::vector<TopicPartition>& partitions, GroupAssignmentEvent& event);
   void HeartbeatLoop(uint64_t session);
-  void StopHeartbeat();  // Cancels the heartbeat fiber and waits for it to finish.
+  void StopHeartbeat();   // Cancels the heartbeat fiber and waits for it to finish.
+  void CommitAndLeave();  // Close()'s requests: the auto-commit, then the leave.
   void DropAssignment();
   void NoteGroupError(const absl::Status& status);
 

@@ -122,6 +122,69 @@ TEST(GroupSim, TwoMembersSplitThePartitionsAndCommitsSurviveACoordinatorCrash) {
   });
 }
 
+// Close() from a fiber that was cancelled to stop it (an application's consume loop on Ctrl-C)
+// still commits and leaves, even when the coordinator has just crashed: every wait of a
+// cancelled fiber ends at once, so Close runs its way out in a fiber of its own. Before, the
+// commit failed "cancelled" and the leave was never retried at the new coordinator: the group
+// kept the member until its session timeout and the records read were not committed.
+TEST(GroupSim, CloseFromACancelledFiberCommitsAndLeavesDespiteACoordinatorCrash) {
+  BrokerCluster cluster(9);
+  cluster.OnClient([&](io::Runtime& rt) {
+    core::client::Client client(rt, Options("admin"));
+    CreateAndFill(rt, client);
+    core::client::GroupConsumerOptions options = GroupOptions();
+    options.auto_commit = true;
+    options.auto_commit_interval = seconds(600);  // Only Close commits.
+    options.session_timeout = seconds(120);       // Only a leave empties the group in time.
+    core::client::GroupConsumer member(client, options);
+    size_t consumed = 0;
+    bool closed = false;
+    const io::FiberId loop = rt.Spawn("consume-loop", [&] {
+      // Consume until cancelled, as an application does; then close on the way out.
+      while (true) {
+        absl::StatusOr<std::vector<core::client::ConsumedRecord>> records =
+            member.Poll(milliseconds(100));
+        if (records.ok()) consumed += records->size();
+        if (!records.ok() && absl::IsCancelled(records.status())) break;
+        if (records.ok() && records->empty() && !rt.Sleep(milliseconds(100)).ok()) break;
+      }
+      member.Close();
+      closed = true;
+    });
+    const io::Instant until = rt.Now() + seconds(40);
+    while (consumed < kRecords && rt.Now() < until) (void)rt.Sleep(milliseconds(100));
+    ASSERT_EQ(consumed, static_cast<size_t>(kRecords));
+    ASSERT_TRUE(client.RefreshMetadata({std::string(core::wire::kOffsetsTopic)}).ok());
+    const core::wire::TopicInfoT* offsets_topic =
+        client.CachedTopic(std::string(core::wire::kOffsetsTopic));
+    ASSERT_NE(offsets_topic, nullptr);
+    const uint32_t coordinator =
+        offsets_topic->partitions[core::wire::GroupPartition("g", offsets_topic->partitions.size())]
+            ->leader;
+    ASSERT_NE(coordinator, 0u);
+    cluster.world().Crash(io::NodeId(coordinator));
+    rt.scheduler().Cancel(loop);
+    rt.scheduler().Join(loop);
+    ASSERT_TRUE(closed);
+    // Well inside the session timeout: the group is empty and every record read is committed.
+    absl::StatusOr<std::vector<std::unique_ptr<core::wire::GroupInfoT>>> groups;
+    for (int attempt = 0; attempt < 50; attempt++) {
+      groups = client.DescribeGroups("g");
+      if (groups.ok()) break;
+      (void)rt.Sleep(milliseconds(100));
+    }
+    ASSERT_TRUE(groups.ok()) << groups.status();
+    ASSERT_EQ(groups->size(), 1u);
+    EXPECT_TRUE((*groups)[0]->members.empty()) << "the leave did not reach the new coordinator";
+    absl::StatusOr<std::vector<std::unique_ptr<core::wire::PartitionOffsetT>>> committed =
+        client.CommittedOffsets("g", {"t"});
+    ASSERT_TRUE(committed.ok()) << committed.status();
+    int64_t total = 0;
+    for (const auto& offset : *committed) total += offset->offset;
+    EXPECT_EQ(total, kRecords) << "the offsets Close committed, summed";
+  });
+}
+
 // Joins as a new member of "g" with raw requests; the response.
 absl::StatusOr<core::wire::JoinGroupResponseT> RawJoin(core::client::Client& client,
                                                        io::Runtime& rt, std::string member_id) {
