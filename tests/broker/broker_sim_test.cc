@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 
 #include "core/broker/broker.h"
 #include "core/broker/broker_state.h"
@@ -764,6 +765,57 @@ TEST(BrokerSim, RequestsPastTheInFlightBoundWaitForOneToBeAnswered) {
   EXPECT_EQ(PipelinedAnswerOrder(59, 256), (std::vector<uint64_t>{4, 3}))
       << "the metadata request was not answered while the fetch waited: the test proves nothing";
   EXPECT_EQ(PipelinedAnswerOrder(59, 1), (std::vector<uint64_t>{3, 4}));
+}
+
+// 64 produce requests pipelined on one connection are each answered once, all acknowledged,
+// and the answers that complete together (one commit acknowledges many) share stream writes:
+// the node coalesces queued responses rather than writing each alone.
+TEST(BrokerSim, PipelinedResponsesAreEachAnsweredOnceAndShareWrites) {
+  constexpr int kRequests = 64;
+  BrokerCluster cluster(61);
+  cluster.OnClient([&](io::Runtime& rt) {
+    ASSERT_TRUE(CreateOnePartitionTopic(rt, "burst"));
+    uint32_t leader = 0;
+    for (int attempt = 0; attempt < 100 && leader == 0; attempt++) {
+      for (uint32_t node = 1; node <= 3 && leader == 0; node++) {
+        auto response = Call(rt, node, Produce("burst", 0, -1));
+        if (response.ok() && (*response)->body.AsProduceResponse() != nullptr) leader = node;
+      }
+      (void)rt.Sleep(milliseconds(100));
+    }
+    ASSERT_NE(leader, 0u) << "no leader for burst/0";
+    const uint64_t coalesced_before =
+        io::probe::Snapshot()["broker: responses coalesced into one write"];
+    auto stream = rt.network().Connect(AddressOf(leader), rt.Now() + seconds(5));
+    ASSERT_TRUE(stream.ok());
+    ASSERT_NE(Hello(rt, **stream), nullptr);
+    const io::Instant deadline = rt.Now() + seconds(20);
+    std::vector<uint8_t> requests;
+    for (int i = 0; i < kRequests; i++) {
+      core::wire::ClientMessageT produce = Produce("burst", 0, i);
+      produce.request_id = 100 + i;
+      io::AppendFrame(requests, core::wire::EncodeClientMessage(produce));
+    }
+    ASSERT_TRUE((*stream)->Write(requests, deadline).ok());
+    io::FrameReader reader(**stream, core::wire::kClientMessageBytesMax);
+    std::set<uint64_t> answered;
+    for (int i = 0; i < kRequests; i++) {
+      absl::StatusOr<std::vector<uint8_t>> frame = reader.Read(deadline);
+      ASSERT_TRUE(frame.ok()) << frame.status() << " after " << i << " answers";
+      auto decoded = core::wire::DecodeClientMessage(*frame);
+      ASSERT_TRUE(decoded.ok()) << decoded.status();
+      EXPECT_NE((*decoded)->body.AsProduceResponse(), nullptr)
+          << "request " << (*decoded)->request_id << " was not acknowledged";
+      EXPECT_TRUE(answered.insert((*decoded)->request_id).second)
+          << "request " << (*decoded)->request_id << " answered twice";
+    }
+    EXPECT_EQ(answered.size(), static_cast<size_t>(kRequests));
+    EXPECT_EQ(*answered.begin(), 100u);
+    EXPECT_EQ(*answered.rbegin(), 100u + kRequests - 1);
+    EXPECT_GT(io::probe::Snapshot()["broker: responses coalesced into one write"], coalesced_before)
+        << "every answer went out in a write of its own";
+    (*stream)->Close();
+  });
 }
 
 // A connection waiting on its own long poll is not idle: a fetch that waits 4 s for records
