@@ -16,10 +16,11 @@ if ! "$corpus_test" "$corpus_dir" >"$out" 2>&1; then
 fi
 
 # client-key-hash (the producer routes keys by FNV-1a, not murmur2) is caught by any keyed run
-# of two or more partitions, whatever its schedule; fetch-above-hwm depends on the schedule, and
-# which seeds catch it can move when scheduling changes (ack-before-quorum stopped being caught
-# by these seeds when the broker began coalescing responses): then add a seed that does.
-for bug in client-key-hash fetch-above-hwm; do
+# of two or more partitions, whatever its schedule; fetch-above-hwm and ack-before-quorum depend
+# on the schedule, and which seeds catch them can move when scheduling changes (the seeds of
+# dee3ec3 stopped catching ack-before-quorum when the broker began coalescing responses, and
+# seed-acks-before-quorum-lost was added): then add a seed that does.
+for bug in client-key-hash fetch-above-hwm ack-before-quorum; do
   if MERIDIAN_FUZZ_PLANTED_BUG=$bug "$corpus_test" "$corpus_dir" >"$out" 2>&1; then
     echo "FAIL: with --bug=$bug planted, every simulation seed passed: the oracle is blind"
     exit 1
