@@ -719,13 +719,14 @@ void SimulationSeeds() {
                          {K::kPause, 20'000, 2, 30'000},
                          {K::kPartition, 30'000, 5, 40'000},
                          {K::kRegionLoss, 45'000, 0, 0}}));
-  // Raft, five replicas, slow acks and damage at rest: slow fsyncs, torn writes, crashes.
+  // Raft, five replicas, slow acks and damage at rest: slow fsyncs, torn writes, crashes, a
+  // full disk.
   Write("simulation", "raft-damage",
         SimulationInput({1, 4, 2 | 8, 0, 0}, 7, 12,
                         {{K::kTornWrite},
                          {K::kSlowFsync, 0, 0, 0, 15'000},
                          {K::kCrash, 12'000, 0, 30'000},
-                         {K::kBitFlip, 25'000, 3, 1'000},
+                         {K::kDiskFull, 25'000, 3, 1'000},
                          {K::kCrash, 40'000, 3, 30'000}}));
   SimulationSeedsThatCatchBugs();
 }

@@ -19,7 +19,9 @@
 //   bytes 5-12    seed (what the schedule leaves to chance: latencies, the workload's choices)
 //   byte 13       fault phase, 4 + b % 17 virtual seconds (the heal phase is always 20 s)
 //   then up to kExplicitScheduleMaxEvents events of 11 bytes each:
-//     kind byte (one of the 18 swarm kinds, b % 18), at U16, target U32, length U16, rate U16.
+//     kind byte (one of the 18 swarm kinds, b % 18; skipped unless the workload's swarm draws it:
+//     the raft workload has no disk errors, bit flips or misdirected writes, and judges a
+//     fail-stop a violation), at U16, target U32, length U16, rate U16.
 //     Run-wide kinds start at 0. Background kinds start at at/65535 of the fault phase with rate
 //     1 + rate % (the kind's maximum). Discrete kinds start at at/65535 of the first 9/10 of the
 //     fault phase and last 200 ms + length/65535 of 3.8 s; a region loss whose length is a
@@ -37,7 +39,9 @@
 
 #include "fuzz/input_reader.h"
 #include "sim/nemesis.h"
+#include "sim/raft_cluster.h"
 #include "sim/simulation.h"
+#include "sim/workloads/broker.h"
 
 namespace meridian::fuzz {
 
@@ -88,7 +92,8 @@ inline io::Duration Scaled(io::Duration span, uint16_t fraction) {
   return io::Duration(span.count() / 65535 * fraction);
 }
 
-// One event from its 11 bytes; false when it is a region loss after the first (skipped).
+// One event from its 11 bytes; false when it is skipped: a kind the workload's swarm never
+// draws, or a region loss after the first.
 inline bool DecodeEvent(InputReader& in, const sim::SimulationOptions& options, bool* region_lost,
                         sim::FaultEvent* event) {
   using sim::FaultKind;
@@ -98,6 +103,8 @@ inline bool DecodeEvent(InputReader& in, const sim::SimulationOptions& options, 
   const uint16_t length = in.U16();
   const uint16_t rate = in.U16();
   const FaultKind kind = event->kind;
+  const bool raft = options.workload == "raft";
+  if (!(raft ? sim::RaftSimFaultKinds() : sim::BrokerFaultKinds()).contains(kind)) return false;
   if (kind == FaultKind::kClockSkew || kind == FaultKind::kTornWrite) {
     *event = {io::Duration(0), kind};
     return true;
@@ -105,7 +112,7 @@ inline bool DecodeEvent(InputReader& in, const sim::SimulationOptions& options, 
   if (kind == FaultKind::kDrop || kind == FaultKind::kDuplicate || kind == FaultKind::kDelaySpike ||
       kind == FaultKind::kDiskError || kind == FaultKind::kSlowFsync) {
     const bool disk = kind == FaultKind::kDiskError || kind == FaultKind::kSlowFsync;
-    const uint32_t max = kind == FaultKind::kSlowFsync && options.workload == "raft"
+    const uint32_t max = kind == FaultKind::kSlowFsync && raft
                              ? sim::kDiskRatePpmMax * sim::kRaftSlowFsyncScale
                          : disk ? sim::kDiskRatePpmMax
                                 : sim::kNetworkRatePpmMax;

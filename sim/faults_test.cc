@@ -387,7 +387,9 @@ TEST(ExplicitSchedule, ReadsBackWhatTheTracePrints) {
     EXPECT_EQ(parsed[i].ToString(), generated[i].ToString());
   }
   // What the generator draws is inside the envelope, by construction.
-  EXPECT_EQ(ExplicitScheduleError(generated, {.fault_phase = seconds(20), .regions = 3}), "");
+  EXPECT_EQ(ExplicitScheduleError(
+                generated, {.kinds = &swarm.enabled, .fault_phase = seconds(20), .regions = 3}),
+            "");
   for (const char* bad :
        {"", "crash", "crash@1s", "crash@1s(target=1,length=2s)",
         "meteor@1s(target=1,length=2s,rate_ppm=0)", "crash@1h(target=1,length=2s,rate_ppm=0)",
@@ -400,7 +402,9 @@ TEST(ExplicitSchedule, ReadsBackWhatTheTracePrints) {
 }
 
 TEST(ExplicitSchedule, RefusesWhatTheGeneratorNeverDraws) {
-  const ScheduleEnvelope envelope{.fault_phase = seconds(10), .regions = 3};
+  absl::btree_set<FaultKind> every_kind;
+  for (int i = 0; i < kFaultKinds; i++) every_kind.insert(static_cast<FaultKind>(i));
+  const ScheduleEnvelope envelope{.kinds = &every_kind, .fault_phase = seconds(10), .regions = 3};
   const auto error = [&](const std::string& text, const ScheduleEnvelope& within) {
     std::vector<FaultEvent> schedule;
     EXPECT_TRUE(ParseSchedule(text, &schedule)) << text;
@@ -419,13 +423,22 @@ TEST(ExplicitSchedule, RefusesWhatTheGeneratorNeverDraws) {
             "");  // Out of time order.
   const std::string loss = "region_loss@1s(target=0,length=0s,rate_ppm=0)";
   EXPECT_EQ(error(loss, envelope), "");
-  EXPECT_NE(error(loss, {.fault_phase = seconds(10), .regions = 1}), "");
+  EXPECT_NE(error(loss, {.kinds = &every_kind, .fault_phase = seconds(10), .regions = 1}), "");
   EXPECT_NE(error(loss + ";region_loss@2s(target=1,length=1s,rate_ppm=0)", envelope), "");
   const std::string slow = "slow_fsync@0s(target=0,length=10s,rate_ppm=200000)";
   EXPECT_NE(error(slow, envelope), "");
-  EXPECT_EQ(error(slow, {.fault_phase = seconds(10),
+  EXPECT_EQ(error(slow, {.kinds = &every_kind,
+                         .fault_phase = seconds(10),
                          .regions = 3,
                          .slow_fsync_ppm_max = kDiskRatePpmMax * kRaftSlowFsyncScale}),
+            "");
+  // A kind the workload's swarm never draws (disk errors for the raft workload, which judges a
+  // fail-stop a violation).
+  absl::btree_set<FaultKind> without_disk_errors = every_kind;
+  without_disk_errors.erase(FaultKind::kDiskError);
+  const std::string eio = "disk_error@0s(target=0,length=10s,rate_ppm=100)";
+  EXPECT_EQ(error(eio, envelope), "");
+  EXPECT_NE(error(eio, {.kinds = &without_disk_errors, .fault_phase = seconds(10), .regions = 3}),
             "");
 }
 

@@ -31,6 +31,7 @@
 #include "sim/raft_cluster.h"
 #include "sim/simulation.h"
 #include "sim/topology.h"
+#include "sim/workloads/broker.h"
 
 ABSL_FLAG(std::string, seed, "", "Run one seed.");
 ABSL_FLAG(std::string, seeds, "", "Run a sweep of seeds A..B (inclusive).");
@@ -285,6 +286,7 @@ std::string ScheduleFromFlags(SimulationOptions* options) {
     regions = names.size();
   }
   const ScheduleEnvelope envelope{
+      .kinds = options->workload == "raft" ? &RaftSimFaultKinds() : &BrokerFaultKinds(),
       .fault_phase = options->fault_phase,
       .regions = regions,
       .slow_fsync_ppm_max =

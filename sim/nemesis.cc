@@ -248,6 +248,7 @@ namespace {
 // ExplicitScheduleError for one event: "" or why it is outside the generator's envelope.
 std::string EventOutsideEnvelope(const FaultEvent& event, const ScheduleEnvelope& envelope) {
   const io::Duration fault_phase = envelope.fault_phase;
+  if (!envelope.kinds->contains(event.kind)) return "the workload's swarm never draws this kind";
   if (IsRunWide(event.kind)) return event.at.count() == 0 ? "" : "a run-wide fault starts at 0s";
   if (IsBackground(event.kind)) {
     const bool disk = event.kind == FaultKind::kDiskError || event.kind == FaultKind::kSlowFsync;
@@ -272,6 +273,7 @@ std::string EventOutsideEnvelope(const FaultEvent& event, const ScheduleEnvelope
 
 std::string ExplicitScheduleError(const std::vector<FaultEvent>& schedule,
                                   const ScheduleEnvelope& envelope) {
+  MERIDIAN_CHECK(envelope.kinds != nullptr, "a schedule envelope names its workload's kinds");
   if (schedule.size() > kExplicitScheduleMaxEvents) {
     return fmt::format("{} events, more than {}", schedule.size(), kExplicitScheduleMaxEvents);
   }

@@ -102,12 +102,15 @@ bool ParseFaultEvent(std::string_view text, FaultEvent* event);
 std::string FormatSchedule(const std::vector<FaultEvent>& schedule);
 bool ParseSchedule(std::string_view text, std::vector<FaultEvent>* schedule);
 // Whether an explicit schedule (written by hand, or chosen by the simulation fuzz target)
-// stays inside the envelope GenerateSchedule draws from: swarm kinds only, in time order, discrete
-// faults in the first 9/10 of the fault phase lasting kDiscreteLength{Min,Max}, rates up to
-// k{Network,Disk}RatePpmMax, at most one region loss (for good only where another region remains).
-// A run that fails inside it is the system's fault, not the schedule's. "" when it does, else the
-// first reason it does not.
+// stays inside the envelope GenerateSchedule draws from: the workload's swarm kinds only, in time
+// order, discrete faults in the first 9/10 of the fault phase lasting kDiscreteLength{Min,Max},
+// rates up to k{Network,Disk}RatePpmMax, at most one region loss (for good only where another
+// region remains). A run that fails inside it is the system's fault, not the schedule's. "" when it
+// does, else the first reason it does not.
 struct ScheduleEnvelope {
+  // The kinds the workload's swarm draws (BrokerFaultKinds, RaftSimFaultKinds): the raft
+  // workload judges a replica's fail-stop a violation, so disk errors are not among its kinds.
+  const absl::btree_set<FaultKind>* kinds = nullptr;
   io::Duration fault_phase;
   size_t regions = 0;
   // The raft workload makes slow fsyncs ten times as common (raft_cluster.cc).

@@ -750,7 +750,8 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   if (options.schedule.has_value()) {
     const std::string error = ExplicitScheduleError(
         *options.schedule,
-        ScheduleEnvelope{.fault_phase = options.fault_phase,
+        ScheduleEnvelope{.kinds = &RaftSimFaultKinds(),
+                         .fault_phase = options.fault_phase,
                          .regions = targets.regions.size(),
                          .slow_fsync_ppm_max = kDiskRatePpmMax * kRaftSlowFsyncScale});
     MERIDIAN_CHECK(error.empty(), "explicit fault schedule: {}", error);

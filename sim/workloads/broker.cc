@@ -944,7 +944,8 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
     MERIDIAN_CHECK(!scripted_scenario, "scenario {} scripts its own faults: no explicit schedule",
                    options.scenario);
     const std::string error = ExplicitScheduleError(
-        *options.schedule, ScheduleEnvelope{.fault_phase = options.fault_phase,
+        *options.schedule, ScheduleEnvelope{.kinds = &BrokerFaultKinds(),
+                                            .fault_phase = options.fault_phase,
                                             .regions = plan.targets.regions.size()});
     MERIDIAN_CHECK(error.empty(), "explicit fault schedule: {}", error);
   } else if (!scripted_scenario) {
