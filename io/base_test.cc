@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <string>
@@ -112,6 +113,24 @@ TEST(FatalContextDeathTest, AFatalSignalPrintsTheLine) {
       },
       testing::KilledBySignal(SIGSEGV),
       "died during: seed 8; reproduce with: meridian-sim --seed=8");
+}
+
+// The handler a signal had before the first context (libFuzzer's, which saves the crashing
+// input; a sanitizer's) still runs, after the line.
+void MarkPreviousHandler(int) {
+  constexpr char kMark[] = "previous handler ran\n";
+  (void)!::write(STDERR_FILENO, kMark, sizeof(kMark) - 1);
+  ::_exit(42);
+}
+
+TEST(FatalContextDeathTest, TheHandlerInstalledBeforeStillRuns) {
+  EXPECT_EXIT(
+      {
+        std::signal(SIGSEGV, &MarkPreviousHandler);
+        const FatalContext context("seed 10");
+        std::raise(SIGSEGV);
+      },
+      testing::ExitedWithCode(42), "died during: seed 10\nprevious handler ran\n");
 }
 
 TEST(FatalContextDeathTest, NothingIsPrintedOnceTheContextEnded) {

@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <iterator>
 
 #include "io/assert.h"
 
@@ -19,6 +20,9 @@ char line[FatalContext::kLineBytesMax];
 size_t line_bytes = 0;
 volatile std::sig_atomic_t armed = 0;    // A context lives.
 volatile std::sig_atomic_t written = 0;  // Its line was written already.
+// What each fatal signal did before the first context: libFuzzer's handler (which saves the
+// crashing input) or a sanitizer's (which reports the fault) must still run after the line.
+struct sigaction previous_actions[std::size(kFatalSignals)];
 
 void WriteAll(const char* bytes, size_t count) {
   while (count > 0) {
@@ -29,15 +33,24 @@ void WriteAll(const char* bytes, size_t count) {
   }
 }
 
+// Writes the line, puts back the action the signal had before, and raises it again: delivered
+// once this handler returns, it runs that action (the default one kills the process).
 void OnFatalSignal(int signal) {
   internal::WriteFatalContext();
-  std::signal(signal, SIG_DFL);
+  for (size_t i = 0; i < std::size(kFatalSignals); i++) {
+    if (kFatalSignals[i] == signal) ::sigaction(signal, &previous_actions[i], nullptr);
+  }
   std::raise(signal);
 }
 
 void InstallOnce() {
   static const bool installed = [] {
-    for (int signal : kFatalSignals) std::signal(signal, &OnFatalSignal);
+    for (size_t i = 0; i < std::size(kFatalSignals); i++) {
+      struct sigaction action {};
+      action.sa_handler = &OnFatalSignal;
+      sigemptyset(&action.sa_mask);
+      ::sigaction(kFatalSignals[i], &action, &previous_actions[i]);
+    }
     return true;
   }();
   MERIDIAN_CHECK(installed);
