@@ -8,7 +8,9 @@
 // Oracle: a run whose verdict is not "ok" aborts after printing its violations and the
 // meridian-sim command that replays it (--schedule included); an assertion inside the run prints
 // the same command first (io::FatalContext). Every input decodes to a run inside the envelope
-// GenerateSchedule draws from, so a failure is the system's fault, not the input's.
+// GenerateSchedule draws from, so a failure is the system's fault, not the input's. One
+// exception, as tests/raft_cluster_test.cc makes it: a raft group with damage at rest that ends
+// unavailable with no safety check firing (the documented liveness gap of damaged replicas).
 //
 // MERIDIAN_FUZZ_PLANTED_BUG=<meridian-sim --bug name> plants a broker bug in every run: how
 // fuzz/simulation_oracle_test.sh shows that the oracle fails when the code under test is wrong.
@@ -38,6 +40,22 @@ void PlantBugFromEnvironment(sim::SimulationOptions* options) {
   }
 }
 
+// With damage at rest, a raft group that ends unavailable (nothing committed after the heal, or
+// not every acknowledged entry re-applied after the audit restart) with no safety check firing
+// is the known liveness gap of damaged replicas (sim/README.md; tests/raft_cluster_test.cc
+// OnlyUnavailable tolerates it the same way), not a new finding.
+bool KnownDamageLivenessGap(const sim::SimulationOptions& options,
+                            const sim::SimulationResult& result) {
+  if (options.workload != "raft" || !options.raft_damage_at_rest) return false;
+  for (const std::string& violation : result.violations) {
+    if (!violation.starts_with("no proposal committed within") &&
+        !violation.starts_with("after the audit restart the group re-applied only")) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 }  // namespace meridian::fuzz
 
@@ -48,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string repro = sim::ReproCommand(options);
   const io::FatalContext context("reproduce with: " + repro);
   const sim::SimulationResult result = sim::RunSimulation(options);
-  if (!result.ok()) {
+  if (!result.ok() && !fuzz::KnownDamageLivenessGap(options, result)) {
     for (const std::string& violation : result.violations) {
       std::fprintf(stderr, "violation: %s\n", violation.c_str());
     }

@@ -241,6 +241,10 @@ std::string RaftOptionsFromFlags(SimulationOptions* options) {
   options->raft_replicas = absl::GetFlag(FLAGS_replicas);
   if (options->raft_replicas < 1 || options->raft_replicas > 5) return "--replicas must be 1 to 5";
   options->raft_damage_at_rest = absl::GetFlag(FLAGS_damage_at_rest);
+  if (options->raft_damage_at_rest && options->raft_replicas < 3) {
+    return "--damage_at_rest needs --replicas of 3 or more: a damaged replica repairs from its "
+           "peers";
+  }
   if (!ParseSeedOnOff(absl::GetFlag(FLAGS_transfers), &options->raft_transfers)) {
     return "--transfers must be seed, on or off";
   }

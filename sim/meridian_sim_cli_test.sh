@@ -70,6 +70,8 @@ out=$("$sim" --seed=1 --schedule='crash@1s(target=1,length=9s,rate_ppm=0)' 2>&1)
 [ "$status" -eq 2 ] && grep -q "its length must be 200ms to 4s" <<< "$out" \
   || fail "a crash of 9s must be refused with exit 2 (got $status): $out"
 "$sim" --seed=1 --schedule='crash@1s' >/dev/null 2>&1; [ $? -eq 2 ] || fail "a malformed --schedule must exit 2"
+"$sim" --seed=2 --workload=raft --replicas=1 --damage_at_rest >/dev/null 2>&1; [ $? -eq 2 ] \
+  || fail "--damage_at_rest with one replica must exit 2 (it asserted in the runner)"
 "$sim" --seed=1 --scenario=spike-10x --schedule='crash@1s(target=1,length=1s,rate_ppm=0)' \
   >/dev/null 2>&1; [ $? -eq 2 ] || fail "--schedule for a scripted scenario must exit 2"
 echo "ok: --schedule replays a traced schedule exactly and refuses what the generator never draws"
