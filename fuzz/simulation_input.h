@@ -84,7 +84,8 @@ inline void DecodeRaft(InputReader& in, sim::SimulationOptions* options) {
   options->raft_membership = (bits & 4) != 0;
   // Damage at rest needs peers to repair from: a single replica's flipped bit is data lost by
   // design (sim/README.md "Damage at rest in the raft runner" sweeps 3 and 5 replicas).
-  options->raft_damage_at_rest = (bits & 8) != 0 && options->raft_replicas >= 3;
+  options->raft_damage_at_rest =
+      (bits & 8) != 0 && options->raft_replicas >= sim::kDamageAtRestReplicasMin;
   in.Byte();
   in.Byte();
 }

@@ -711,8 +711,18 @@ SimulationResult RunRaftWorkload(const SimulationOptions& options,
   return result;
 }
 
+bool OnlyUnavailable(const std::vector<std::string>& violations) {
+  return std::all_of(violations.begin(), violations.end(), [](const std::string& v) {
+    return v.starts_with("no proposal committed within") ||
+           v.starts_with("after the audit restart the group re-applied only");
+  });
+}
+
 RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   MERIDIAN_CHECK(options.replicas >= 1 && options.replicas <= core::raft::kVotersMax);
+  MERIDIAN_CHECK(!options.damage_at_rest || options.replicas >= kDamageAtRestReplicasMin,
+                 "damage at rest needs {} replicas or more (asked for {})",
+                 kDamageAtRestReplicasMin, options.replicas);
   const io::Random root(options.seed);
   io::Random swarm_random = root.Fork("raft-swarm");
   io::Random schedule_random = root.Fork("raft-schedule");

@@ -122,15 +122,6 @@ TEST(RaftCluster, TheReproCommandRunsTheSameRunThroughTheOneRunner) {
 namespace meridian::sim {
 namespace {
 
-// The findings that say only that the group was unavailable after the heal. With damage at rest
-// a few honest seeds end so (DamageAtRestSweep), so they do not show a planted safety bug.
-bool OnlyUnavailable(const std::vector<std::string>& violations) {
-  return std::all_of(violations.begin(), violations.end(), [](const std::string& v) {
-    return v.starts_with("no proposal committed within") ||
-           v.starts_with("after the audit restart the group re-applied only");
-  });
-}
-
 // The first failing seed (from 1) with `bug` planted in every replica, or 0 if none fails. With
 // damage at rest, a seed counts only if a safety check fired (or a node aborted).
 uint64_t SeedsToCatch(core::raft::PlantedBug bug, uint32_t replicas, uint64_t seeds_max,

@@ -68,11 +68,8 @@ void WriteQueued(io::Runtime& runtime, Session& session) {
   MERIDIAN_CHECK(!session.writing && !session.queue.empty());
   session.writing = true;
   runtime.scheduler().Yield();
-  if (session.failed) {
-    session.writing = false;
-    session.writable.NotifyAll();
-    return;
-  }
+  // Only the fiber holding `writing` sets `failed`, so the connection is still good here.
+  MERIDIAN_CHECK(!session.failed);
   session.batch.clear();
   uint64_t through = session.written;
   size_t frames = 0;
@@ -90,6 +87,9 @@ void WriteQueued(io::Runtime& runtime, Session& session) {
   } else {
     session.failed = true;
     session.stream->Close();
+    // The waiting fibers return on `failed`, taking their bytes with them: no entry may
+    // outlive them.
+    session.queue.clear();
   }
   // One large response must not pin its buffer for the life of the connection.
   if (session.batch.capacity() > 4 * kResponseWriteBatchBytes) session.batch = {};
