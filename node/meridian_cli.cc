@@ -145,15 +145,27 @@ constexpr char kTopicAddPartitionsUsage[] =
 
 constexpr char kTopicAlterUsage[] =
     "Usage: meridian topic alter NAME [--retention-bytes=B] [--retention-ms=MS]\n"
-    "                            [--validate-only]\n\n"
-    "Changes topic NAME's retention after its creation; a setting not given stays as it is.\n"
-    "Every replica applies it at its next retention check (every 5 s): records past the new\n"
-    "limits go, whole segments at a time. Placement settings (replication factor, consistency,\n"
-    "home region, observers) are decided at creation and cannot be altered.\n"
+    "                            [--consistency=strong|regional|spread [--home-region=R]\n"
+    "                             [--observers-per-region=K]] [--validate-only]\n\n"
+    "Changes topic NAME's settings after its creation; a setting not given stays as it is.\n"
+    "Retention applies at each replica's next retention check (every 5 s): records past the\n"
+    "new limits go, whole segments at a time.\n"
+    "A consistency mode (as at 'topic create') moves the topic's partitions into that mode's\n"
+    "placement: the controller checks that the cluster can place every partition so, then\n"
+    "reassigns a few partitions at a time (new copies catch up as learners before they vote;\n"
+    "no acknowledged record is lost), and the topic takes the new mode once all are placed.\n"
+    "Until then 'topic describe' shows 'changing to ...' and the topic keeps its old mode's\n"
+    "behaviour. A new --consistency while a change runs replaces its target (the topic's own\n"
+    "mode undoes it). A regional topic asked for its own mode and home region brings back\n"
+    "home the partitions a failover promoted to another region (fail-back). The replication\n"
+    "factor cannot change.\n"
     "  --retention-bytes=B   keep at most about B bytes per partition (0: unlimited)\n"
     "  --retention-ms=MS     keep records for about MS milliseconds (0: unlimited)\n"
-    "  --validate-only       check everything (the topic, the values, the ACLs) and change\n"
-    "                        nothing\n";
+    "  --consistency=MODE    strong, regional or spread (see 'topic create --help')\n"
+    "  --home-region=R       regional: where the voters go; strong: where leaders are preferred\n"
+    "  --observers-per-region=K  regional: observers in each other region (default 1)\n"
+    "  --validate-only       check everything (the topic, the values, the ACLs, whether the\n"
+    "                        cluster can place the new mode) and change nothing\n";
 
 constexpr char kTopicPromoteUsage[] =
     "Usage: meridian topic promote NAME --partition=P\n\n"
@@ -501,19 +513,31 @@ std::string NodeName(uint32_t node) { return node == 0 ? "-" : std::to_string(no
 // ------------------------------------------------------------------------------------------
 // topic create / list / describe / delete.
 
-std::string Mode(const core::wire::TopicInfoT& topic) {
-  if (topic.consistency == core::wire::Consistency::Spread)
-    return "spread (no region-loss guarantee)";
-  if (topic.consistency != core::wire::Consistency::Regional) {
-    return topic.home_region.empty() ? "strong"
-                                     : fmt::format("strong (leaders in {})", topic.home_region);
+std::string ModeText(core::wire::Consistency consistency, const std::string& home_region,
+                     uint32_t observers_per_region) {
+  if (consistency == core::wire::Consistency::Spread) return "spread (no region-loss guarantee)";
+  if (consistency != core::wire::Consistency::Regional) {
+    return home_region.empty() ? "strong" : fmt::format("strong (leaders in {})", home_region);
   }
-  return fmt::format("regional (home {}, {} observer{} per other region)", topic.home_region,
-                     topic.observers_per_region, topic.observers_per_region == 1 ? "" : "s");
+  return fmt::format("regional (home {}, {} observer{} per other region)", home_region,
+                     observers_per_region, observers_per_region == 1 ? "" : "s");
 }
 
-// --consistency, --home-region, --observers-per-region into `request`.
-absl::Status PlacementFlags(const Args& args, core::wire::CreateTopicRequestT& request) {
+// The topic's mode, and the one it is moving to while a `topic alter --consistency` runs.
+std::string Mode(const core::wire::TopicInfoT& topic) {
+  std::string text = ModeText(topic.consistency, topic.home_region, topic.observers_per_region);
+  if (topic.changing_to == core::wire::Consistency::Unspecified) return text;
+  const size_t moving = std::count_if(topic.partitions.begin(), topic.partitions.end(),
+                                      [](const auto& p) { return !p->target_replicas.empty(); });
+  return fmt::format(
+      "{}, changing to {} ({} partition{} moving now)", text,
+      ModeText(topic.changing_to, topic.changing_home_region, topic.changing_observers_per_region),
+      moving, moving == 1 ? "" : "s");
+}
+
+// --consistency, --home-region, --observers-per-region into `request` (a create, or an alter).
+template <typename Request>
+absl::Status PlacementFlags(const Args& args, Request& request) {
   if (args.Has("consistency")) {
     const std::string mode = args.Value("consistency");
     if (mode == "strong") {
@@ -665,10 +689,11 @@ int RunTopicAlter(Session& session, const Args& args) {
   for (const absl::Status& status : {retention_bytes.status(), retention_ms.status()}) {
     if (!status.ok()) return session.UsageError(status);
   }
-  if (!args.Has("retention-bytes") && !args.Has("retention-ms")) {
-    return session.UsageError(
-        absl::InvalidArgumentError("nothing to alter: give --retention-bytes or --retention-ms"));
+  if (!args.Has("retention-bytes") && !args.Has("retention-ms") && !args.Has("consistency")) {
+    return session.UsageError(absl::InvalidArgumentError(
+        "nothing to alter: give --retention-bytes, --retention-ms or --consistency"));
   }
+  if (absl::Status s = PlacementFlags(args, request); !s.ok()) return session.UsageError(s);
   request.retention_bytes = *retention_bytes;
   request.retention_ms = *retention_ms;
   if (absl::StatusOr<core::wire::MetadataResponseT> metadata = session.Connect(); !metadata.ok()) {
@@ -679,9 +704,10 @@ int RunTopicAlter(Session& session, const Args& args) {
   absl::StatusOr<core::wire::TopicInfoT> altered =
       session.client().AlterTopicConfig(std::move(request));
   if (!altered.ok()) return session.Fail(Explain(altered.status(), name));
-  fmt::print("topic '{}'{}: retention {}, {}\n", name,
+  fmt::print("topic '{}'{}: retention {}, {}; consistency {}\n", name,
              validate_only ? " (validated; nothing changed)" : "",
-             Limit(altered->retention_bytes, "bytes"), Limit(altered->retention_ms, "ms"));
+             Limit(altered->retention_bytes, "bytes"), Limit(altered->retention_ms, "ms"),
+             Mode(*altered));
   return kExitOk;
 }
 
@@ -1653,7 +1679,12 @@ std::vector<Command> TopicCommands() {
        RunTopicAddPartitions},
       {"topic alter",
        kTopicAlterUsage,
-       {{"retention-bytes", true}, {"retention-ms", true}, {"validate-only", false}},
+       {{"retention-bytes", true},
+        {"retention-ms", true},
+        {"validate-only", false},
+        {"consistency", true},
+        {"home-region", true},
+        {"observers-per-region", true}},
        1,
        RunTopicAlter},
       {"topic promote", kTopicPromoteUsage, {{"partition", true}}, 1, RunTopicPromote},

@@ -348,6 +348,54 @@ TEST(BrokerPlantedBugs, GroupBugsAreCaughtWithin100Seeds) {
   }
 }
 
+// Mode changes (issue 12; core/cluster/mode_change.h): an operator moves the topic to another
+// consistency mode during the fault phase. Every run must stay valid (nothing acknowledged lost
+// while partitions move) and end with the change complete and every partition placed by the new
+// mode's rules (sim/workloads/mode_change.h).
+TEST(BrokerModeChange, StrongToRegionalUnderFaultsSeeds1To30) {
+  EXPECT_EQ(Sweep({.scenario = "geo-3x3", .change_consistency = "regional"}, 1, 30).failed, 0);
+}
+
+TEST(BrokerModeChange, RegionalToStrongUnderFaultsSeeds1To30) {
+  EXPECT_EQ(
+      Sweep({.scenario = "geo-3x3", .consistency = "regional", .change_consistency = "strong"}, 1,
+            30)
+          .failed,
+      0);
+}
+
+// Seed 91 of regional -> strong: us-east, the home region, is lost for good while partitions
+// move out of it; promoting one whose old group's log holds the move's configuration changes
+// stopped the new epoch's seed on an assertion ("a config entry in a seed").
+TEST(BrokerModeChange, APromotionSeedsPastTheOldGroupsConfigurationChanges) {
+  const SimulationOptions options{
+      .seed = 91, .scenario = "geo-3x3", .consistency = "regional", .change_consistency = "strong"};
+  const SimulationResult result = RunSimulation(options);
+  EXPECT_TRUE(result.ok()) << result.violations.front() << "\n" << ReproCommand(options);
+  EXPECT_GT(result.probes.count(
+                "broker: a promotion seed turns an old configuration change into a no-op"),
+            0u)
+      << "the seed no longer reaches the path it guards: find another";
+}
+
+TEST(BrokerPlantedBugs, AModeChangePlannedByTheOldModeIsCaughtWithin100Seeds) {
+  uint64_t caught = 0;
+  for (uint64_t seed = 1; seed <= 100 && caught == 0; seed++) {
+    const SimulationOptions options{.seed = seed,
+                                    .scenario = "geo-3x3",
+                                    .broker_bugs = {.mode_change_plans_old_mode = true},
+                                    .change_consistency = "regional"};
+    const SimulationResult result = RunSimulation(options);
+    if (!result.ok()) {
+      caught = seed;
+      EXPECT_NE(result.violations.front().find("mode-change-not-completed"), std::string::npos)
+          << result.violations.front();
+    }
+  }
+  EXPECT_NE(caught, 0u) << "a controller that never moves a partition survived 100 seeds";
+  RecordProperty("seeds_to_catch", static_cast<int>(caught));
+}
+
 TEST(BrokerDeterminism, SameSeedSameRun) {
   for (uint64_t seed : {3, 4}) {
     const SimulationResult a = RunSimulation({.seed = seed});

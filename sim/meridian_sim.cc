@@ -79,6 +79,10 @@ ABSL_FLAG(uint32_t, clients, 0, "Client nodes (0: the seed picks 1-5).");
 ABSL_FLAG(uint32_t, group_members, 0,
           "Broker workload: consumer-group members, one client node each, judged by the group "
           "checker too (0: none).");
+ABSL_FLAG(std::string, change_consistency, "",
+          "Broker workload: an operator moves the topic to this mode (strong, regional or "
+          "spread) during the fault phase; the run fails unless the change completes with "
+          "every partition placed by the new mode's rules (core/cluster/mode_change.h).");
 ABSL_FLAG(bool, near_reads, false,
           "Broker workload: consumers read near the client (each fetches from a replica in its "
           "own region); the summary's fetch_bytes.cross_region shows what crossed regions.");
@@ -100,6 +104,7 @@ ABSL_FLAG(
     "snapshot-without-state, strong-voters-share-a-region, memory-bound-ignored (spike-10x), "
     "promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported, "
     "reassign-voter-early, reassign-remove-first (region-loss-regional), leaders-stay-put, "
+    "mode-change-plans-old-mode (with --change_consistency), "
     "client-key-hash, client-restamp-alone, quiesced-follower-ignores-leader-loss; with "
     "--group_members: zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
     "offsets-snapshot-without-groups; ack-before-fsync, skip-crc (partition logs). Raft "
@@ -172,6 +177,33 @@ std::vector<std::string> SplitCommas(const std::string& text) {
   return parts;
 }
 
+// --consistency and --change_consistency (broker workload); an error message or "".
+std::string ConsistencyFromFlags(SimulationOptions* options) {
+  options->consistency = absl::GetFlag(FLAGS_consistency);
+  if (options->consistency != "" && options->consistency != "strong" &&
+      options->consistency != "regional") {
+    return "--consistency must be strong or regional";
+  }
+  if (options->consistency == "regional" && options->scenario == "region-loss-strong") {
+    return "--scenario=region-loss-strong is for strong topics";
+  }
+  options->change_consistency = absl::GetFlag(FLAGS_change_consistency);
+  if (!options->change_consistency.empty()) {
+    if (options->change_consistency != "strong" && options->change_consistency != "regional" &&
+        options->change_consistency != "spread") {
+      return "--change_consistency must be strong, regional or spread";
+    }
+    if (options->change_consistency == options->consistency) {
+      return "--change_consistency must differ from --consistency";
+    }
+    if (options->scenario.starts_with("region-loss") || options->scenario == "spike-10x") {
+      return "--change_consistency is for the swarm scenarios (the region-loss and spike "
+             "scenarios judge one mode)";
+    }
+  }
+  return "";
+}
+
 // The regional failover's flags (after --scenario and --consistency); an error message or "".
 std::string RegionalOptionsFromFlags(SimulationOptions* options) {
   if (options->consistency == "strong" && options->scenario == "region-loss-regional") {
@@ -205,7 +237,8 @@ std::string BugFromFlags(SimulationOptions* options) {
            "offsets-snapshot-without-groups, "
            "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
            "observer-in-write-quorum, rpo-under-reported, reassign-voter-early, "
-           "reassign-remove-first, leaders-stay-put, client-key-hash, client-restamp-alone, "
+           "reassign-remove-first, leaders-stay-put, mode-change-plans-old-mode, client-key-hash, "
+           "client-restamp-alone, "
            "quiesced-follower-ignores-leader-loss)";
   }
   options->group_members = absl::GetFlag(FLAGS_group_members);
@@ -233,17 +266,21 @@ std::string RaftOptionsFromFlags(SimulationOptions* options) {
   }
   if (options->partitions != 0 || !options->consistency.empty() ||
       absl::GetFlag(FLAGS_group_members) != 0 || absl::GetFlag(FLAGS_near_reads) ||
+      !absl::GetFlag(FLAGS_change_consistency).empty() ||
       options->buggify != SimulationOptions::Buggify::kSeedChooses ||
       options->plant_nondeterminism || !absl::GetFlag(FLAGS_history).empty()) {
-    return "--partitions, --consistency, --group_members, --near_reads, --buggify, "
+    return "--partitions, --consistency, --change_consistency, --group_members, --near_reads, "
+           "--buggify, "
            "--plant_nondeterminism and --history are for the broker workload";
   }
   options->raft_replicas = absl::GetFlag(FLAGS_replicas);
   if (options->raft_replicas < 1 || options->raft_replicas > 5) return "--replicas must be 1 to 5";
   options->raft_damage_at_rest = absl::GetFlag(FLAGS_damage_at_rest);
-  if (options->raft_damage_at_rest && options->raft_replicas < 3) {
-    return "--damage_at_rest needs --replicas of 3 or more: a damaged replica repairs from its "
-           "peers";
+  if (options->raft_damage_at_rest && options->raft_replicas < kDamageAtRestReplicasMin) {
+    return fmt::format(
+        "--damage_at_rest needs --replicas of {} or more: a damaged replica "
+        "repairs from its peers",
+        kDamageAtRestReplicasMin);
   }
   if (!ParseSeedOnOff(absl::GetFlag(FLAGS_transfers), &options->raft_transfers)) {
     return "--transfers must be seed, on or off";
@@ -335,14 +372,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   }
   options->partitions = absl::GetFlag(FLAGS_partitions);
   if (options->partitions > 64) return "--partitions must be at most 64";
-  options->consistency = absl::GetFlag(FLAGS_consistency);
-  if (options->consistency != "" && options->consistency != "strong" &&
-      options->consistency != "regional") {
-    return "--consistency must be strong or regional";
-  }
-  if (options->consistency == "regional" && options->scenario == "region-loss-strong") {
-    return "--scenario=region-loss-strong is for strong topics";
-  }
+  if (std::string error = ConsistencyFromFlags(options); !error.empty()) return error;
   if (std::string error = RegionalOptionsFromFlags(options); !error.empty()) return error;
   if (options->clients > 16) return "--clients must be at most 16";
   const std::string buggify = absl::GetFlag(FLAGS_buggify);

@@ -58,6 +58,19 @@ TEST(ReassignmentChecker, AVoterBeforeItCaughtUpIsCaught) {
   EXPECT_NE(violations[0].find("voter-not-caught-up"), std::string::npos) << violations[0];
 }
 
+// A young group (commit 5, inside the slack): a learner that never answered (match 0) is as
+// unfit a voter as a far-behind one, though the slack alone would pass it.
+TEST(ReassignmentChecker, AVoterThatNeverAnsweredIsCaughtInAShortLog) {
+  ReassignmentLog log;
+  log.events.emplace_back(
+      0, core::broker::ReassignmentEvent{Kind::kAddVoter, "t", 0, 7, 4, 0, 5, 3, 4, 3});
+  const std::vector<std::string> violations = JudgeReassignments(log);
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_NE(violations[0].find("voter-not-caught-up"), std::string::npos) << violations[0];
+  log.events[0].second.match = 1;
+  EXPECT_TRUE(JudgeReassignments(log).empty());
+}
+
 TEST(ReassignmentChecker, ARemovalBeforeTheReplacementVotesIsCaught) {
   const std::vector<std::string> violations =
       JudgeReassignments(WalkSwap(ReassignmentPlantedBug::kRemoveBeforeAdd));

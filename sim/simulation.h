@@ -65,6 +65,11 @@ struct SimulationOptions {
   // default, or strong for region-loss-strong); "regional" homes the voters in the clients'
   // region with one observer in each other region.
   std::string consistency;
+  // Broker workload: "" or a mode ("strong", "regional", "spread") an operator moves the topic
+  // to during the fault phase (`meridian topic alter --consistency`; core/cluster/
+  // mode_change.h). Regional's home region is the clients'. The run fails unless the change
+  // completes by the end of the audit with every partition placed by the new mode's rules.
+  std::string change_consistency;
   // Broker workload, regional topics: how long the controller waits without a voter before it
   // promotes an observer (each node's data lease is a third of it). Shorter: less downtime
   // (RTO), and less time for a returning home region to make it unnecessary.
@@ -141,6 +146,10 @@ struct SimulationResult {
   // every partition (the max over partitions), and acknowledged records lost (RPO).
   std::optional<double> rto_s;
   std::optional<uint64_t> rpo_records;
+  // --change_consistency: "old->new", and virtual seconds from the controller taking the
+  // change to a client first seeing the topic in its new mode (absent: not seen by then).
+  std::string mode_change;
+  std::optional<double> mode_change_s;
   std::optional<SpikeReport> spike;  // spike-10x only.
   // region-loss-regional: promotions proposed, and the acknowledged records the log checker
   // was told the promotions discarded (the run fails if rpo_records, what the old replicas

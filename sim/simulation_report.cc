@@ -79,6 +79,8 @@ constexpr std::pair<std::string_view, bool BrokerBugs::*> kBrokerSwitches[] = {
     {"stale-tail-served", &BrokerBugs::stale_tail_served},
     {"observer-in-write-quorum", &BrokerBugs::observer_in_write_quorum},
     {"leaders-stay-put", &BrokerBugs::leaders_stay_put},
+    // Needs --change_consistency.
+    {"mode-change-plans-old-mode", &BrokerBugs::mode_change_plans_old_mode},
     {"rpo-under-reported", &BrokerBugs::rpo_under_reported},
     {"zombie-commit-accepted", &BrokerBugs::zombie_commit_accepted},
     {"assign-one-partition-twice", &BrokerBugs::assign_one_partition_twice},
@@ -135,6 +137,9 @@ std::string ReproCommand(const SimulationOptions& options) {
   if (options.clients != 0) command += fmt::format(" --clients={}", options.clients);
   if (options.partitions != 0) command += fmt::format(" --partitions={}", options.partitions);
   if (!options.consistency.empty()) command += " --consistency=" + options.consistency;
+  if (!options.change_consistency.empty()) {
+    command += " --change_consistency=" + options.change_consistency;
+  }
   if (!options.only_kinds.empty()) {
     std::string kinds;
     for (FaultKind kind : options.only_kinds)
@@ -198,6 +203,12 @@ std::string GeoJson(const SimulationResult& result) {
   if (result.rpo_records.has_value())
     out += fmt::format("\"rpo_records\":{},", *result.rpo_records);
   if (result.rto_s.has_value()) out += fmt::format("\"rto_s\":{:.3f},", *result.rto_s);
+  if (!result.mode_change.empty()) {
+    out += fmt::format("\"mode_change\":\"{}\",", result.mode_change);
+    if (result.mode_change_s.has_value()) {
+      out += fmt::format("\"mode_change_s\":{:.3f},", *result.mode_change_s);
+    }
+  }
   if (const std::optional<SpikeReport>& spike = result.spike; spike.has_value()) {
     out += fmt::format(
         "\"spike\":{{\"produce_requests\":{},\"shed\":{},\"shed_fraction\":{:.4f},"

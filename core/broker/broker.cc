@@ -864,6 +864,9 @@ std::vector<PartitionStatus> Broker::PartitionStatuses() const {
     status.applied_index = replica.applied().value();
     status.quiesced = replica.quiesced();
     status.health = replica.health();
+    for (io::NodeId voter : replica.membership().voters)
+      status.config_voters.push_back(voter.value());
+    status.config_index = replica.membership_index().value();
     return status;
   };
   std::vector<PartitionStatus> statuses;

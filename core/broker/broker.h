@@ -72,6 +72,9 @@ struct BrokerPlantedBugs {
   // Quiescence: a quiesced partition follower ignores its leader's node going down, so a group
   // that slept when its leader was lost never elects again.
   bool quiesced_follower_ignores_leader_loss = false;
+  // Mode changes (core/cluster/mode_change.h): the controller plans each partition by the
+  // topic's current mode instead of the target's, so nothing moves and the change never ends.
+  bool mode_change_plans_old_mode = false;
   // Replica reassignment (reassignment_step.h): the step order's two rules broken.
   ReassignmentPlantedBug reassignment = ReassignmentPlantedBug::kNone;
 };
@@ -287,6 +290,11 @@ struct PartitionStatus {
   uint32_t target_voters = 0;
   bool quiesced = false;  // The group sleeps (core/raft/design.md "Quiescence").
   replica::ReplicaHealth health;
+  // The raft configuration latest in this replica's log (in force for it): its voters and the
+  // index of its entry. During a reassignment it may differ from both the metadata's voters and
+  // the target.
+  std::vector<uint32_t> config_voters;
+  uint64_t config_index = 0;
 };
 
 // A consumer group whose coordinator runs here (this node leads the group's partition of

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "core/broker/broker_state.h"
+#include "core/cluster/mode_change.h"
 #include "io/assert.h"
 #include "io/probe.h"
 
@@ -22,6 +23,11 @@ std::unique_ptr<wire::TopicInfoT> TopicInfo(const Broker::State& state,
   info->consistency = topic.consistency;
   info->home_region = topic.home_region;
   info->observers_per_region = topic.observers_per_region;
+  if (topic.changing_to.has_value()) {
+    info->changing_to = topic.changing_to->consistency;
+    info->changing_home_region = topic.changing_to->home_region;
+    info->changing_observers_per_region = topic.changing_to->observers_per_region;
+  }
   for (const cluster::PartitionRecord& partition : topic.partitions) {
     auto p = std::make_unique<wire::PartitionInfoT>();
     p->partition = partition.partition;
@@ -268,12 +274,14 @@ wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
         fmt::format("topic '{}' has {} partitions; the new total must be in {}..{}", request.topic,
                     current, current + 1, cluster::kPartitionsPerTopicMax));
   }
+  // During a mode change new partitions are born in the mode the topic is moving to.
+  const cluster::ModeTarget mode = existing->changing_to.value_or(existing->mode());
   absl::StatusOr<cluster::Placement> placement =
       metadata.Place({.partitions = request.total - current,
                       .replication_factor = existing->replication_factor,
-                      .consistency = existing->consistency,
-                      .home_region = existing->home_region,
-                      .observers_per_region = existing->observers_per_region,
+                      .consistency = mode.consistency,
+                      .home_region = mode.home_region,
+                      .observers_per_region = mode.observers_per_region,
                       .not_live = NodesNotLive(state)});
   if (!placement.ok()) return PlacementError(id, placement.status());
   wire::CreatePartitionsResponseT response;
@@ -293,7 +301,8 @@ wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
 }
 
 // A topic's settings changed after its creation (`meridian topic alter`; Kafka's AlterConfigs and
-// IncrementalAlterConfigs): one TopicConfigSet command, checked here and again when applied (a
+// IncrementalAlterConfigs): a TopicConfigSet command for retention and a TopicModeChange for a
+// consistency mode (core/cluster/mode_change.h), each checked here and again when applied (a
 // delete of the topic may be decided first). validate_only runs every check and proposes nothing.
 wire::ClientMessageT HandleAlterTopicConfig(Broker::State& state, uint64_t id,
                                             const wire::AlterTopicConfigRequestT& request) {
@@ -302,27 +311,60 @@ wire::ClientMessageT HandleAlterTopicConfig(Broker::State& state, uint64_t id,
     return ErrorMessage(id, ErrorCode::InvalidConfig,
                         "retention must be >= 0 (0: unlimited), or -1 to leave it as it is");
   }
+  const bool mode_change = request.consistency != wire::Consistency::Unspecified;
+  if (!mode_change && (!request.home_region.empty() || request.observers_per_region != -1)) {
+    return ErrorMessage(id, ErrorCode::InvalidConfig,
+                        "a home region or an observer count goes with a consistency mode: name "
+                        "the mode (the topic's own, to move only its home or its observers)");
+  }
+  if (mode_change) AwaitNodeLivenessKnown(state);  // The check below leaves out silent nodes.
   if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
-  const cluster::TopicRecord* existing =
-      state.controller_machine->metadata.FindTopic(request.topic);
+  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  const cluster::TopicRecord* existing = metadata.FindTopic(request.topic);
   if (existing == nullptr) {
     return ErrorMessage(id, ErrorCode::UnknownTopicOrPartition,
                         fmt::format("topic '{}' does not exist", request.topic));
+  }
+  std::optional<cluster::ModeTarget> target;
+  if (mode_change) {
+    absl::StatusOr<cluster::ModeTarget> resolved =
+        cluster::ResolveModeChange(metadata, *existing, request.consistency, request.home_region,
+                                   request.observers_per_region, NodesNotLive(state));
+    if (!resolved.ok()) return PlacementError(id, resolved.status());
+    target = *std::move(resolved);
   }
   wire::AlterTopicConfigResponseT response;
   if (request.validate_only) {  // Every check passed; nothing is proposed.
     response.topic = TopicInfo(state, *existing);
     return Message(id, std::move(response));
   }
-  wire::TopicConfigSetT set;
-  set.name = request.topic;
-  set.retention_bytes = request.retention_bytes;
-  set.retention_ms = request.retention_ms;
-  wire::MetadataCommandT command;
-  command.body.Set(std::move(set));
   wire::ClientMessageT error;
-  response.topic = ProposeTopicChange(state, id, command, request.topic, &error);
-  if (response.topic == nullptr) return error;
+  if (!mode_change || request.retention_bytes != -1 || request.retention_ms != -1) {
+    wire::TopicConfigSetT set;
+    set.name = request.topic;
+    set.retention_bytes = request.retention_bytes;
+    set.retention_ms = request.retention_ms;
+    wire::MetadataCommandT command;
+    command.body.Set(std::move(set));
+    response.topic = ProposeTopicChange(state, id, command, request.topic, &error);
+    if (response.topic == nullptr) return error;
+  }
+  if (target.has_value()) {
+    wire::TopicModeChangeT change;
+    change.name = request.topic;
+    change.consistency = target->consistency;
+    change.home_region = target->home_region;
+    change.observers_per_region = target->observers_per_region;
+    wire::MetadataCommandT command;
+    command.body.Set(std::move(change));
+    response.topic = ProposeTopicChange(state, id, command, request.topic, &error);
+    if (response.topic == nullptr) return error;
+    state.Log(
+        fmt::format("topic '{}': moving to {} placement (home region '{}', {} observer(s) "
+                    "per other region)",
+                    request.topic, wire::EnumNameConsistency(target->consistency),
+                    target->home_region, target->observers_per_region));
+  }
   return Message(id, std::move(response));
 }
 

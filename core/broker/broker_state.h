@@ -141,6 +141,10 @@ struct Broker::State {
   // this node has led (a new leader knows nothing of its predecessor's grants).
   absl::btree_map<uint32_t, io::Instant> lease_grants;
   absl::btree_map<uint64_t, io::Instant> groups_seen;  // When each partition group was first seen.
+  // When this leader first saw each topic that came under regional rules by a mode change
+  // (TopicRecord::regional_by_change): a voter's lease granted after it proves the voter knows
+  // the topic needs one.
+  absl::btree_map<std::string, io::Instant> regional_seen;
   absl::btree_set<uint32_t> fenced_voters;  // Voters of partitions being promoted: no lease.
   // Node liveness (node_liveness.cc): when each node's last verified peer message arrived, and
   // the nodes heard from within an election timeout as of the last check.

@@ -28,10 +28,11 @@ constexpr io::Duration kProgressTimeout = std::chrono::seconds(1);
 constexpr io::Duration kPromotionRetry = std::chrono::seconds(1);
 constexpr uint64_t kSeedReadBytesMax = 1 << 20;
 
+// True when this node hosts a replica that needs (or is about to need) a data lease.
 bool HostsRegionalReplica(const Broker::State& state) {
   for (const auto& [group, hosted] : state.partitions) {
     const cluster::TopicRecord* topic = state.controller_machine->metadata.FindTopic(hosted.topic);
-    if (topic != nullptr && topic->consistency == wire::Consistency::Regional) return true;
+    if (topic != nullptr && topic->UnderRegionalRules()) return true;
   }
   return false;
 }
@@ -152,6 +153,26 @@ io::Instant VotersSilentSince(const Broker::State& state,
   return since;
 }
 
+// A topic that came under regional rules by a mode change may have voters from before it, which
+// serve it without a data lease until their metadata shows the change. A voter whose lease this
+// leader granted after it saw the topic so (its answer carried a commit index past the change,
+// and a node takes a lease only once it has applied that far) knows; one that never renewed
+// since may not, and promoting past it could leave two epochs taking writes. So such a
+// partition is promoted automatically only once every voter has renewed since; an operator who
+// knows the old voters are gone can still promote it (`meridian topic promote`).
+bool VotersKnowTheRegime(const Broker::State& state, const cluster::PartitionRecord& partition,
+                         io::Instant regime_seen) {
+  for (uint32_t voter : partition.replicas) {
+    if (voter == state.options.node_id) continue;  // This node applied the change.
+    auto grant = state.lease_grants.find(voter);
+    if (grant == state.lease_grants.end() || grant->second <= regime_seen) {
+      MERIDIAN_PROBE("broker: a promotion waits for a voter to renew after a mode change");
+      return false;
+    }
+  }
+  return true;
+}
+
 // Plans and proposes the promotion of `topic`/`partition` at its current epoch.
 absl::StatusOr<wire::PartitionPromoteT> Promote(Broker::State& state, const std::string& topic,
                                                 uint32_t partition, io::Duration silence_required,
@@ -206,6 +227,7 @@ void NoteControllerLeadership(Broker::State& state) {
   state.leading_since = state.runtime.Now();
   state.lease_grants.clear();
   state.groups_seen.clear();
+  state.regional_seen.clear();
 }
 
 namespace {
@@ -217,11 +239,14 @@ std::vector<std::pair<std::string, uint32_t>> Overdue(Broker::State& state) {
   NoteControllerLeadership(state);
   if (state.options.promotion_delay == io::Duration(0)) return overdue;
   for (const auto& [name, topic] : state.controller_machine->metadata.topics()) {
-    if (topic.consistency != wire::Consistency::Regional) continue;
+    if (!topic.UnderRegionalRules()) continue;
+    const io::Instant regime_seen =
+        state.regional_seen.try_emplace(name, state.runtime.Now()).first->second;
     for (const cluster::PartitionRecord& partition : topic.partitions) {
       state.groups_seen.try_emplace(partition.group, state.runtime.Now());
       const io::Instant silent = VotersSilentSince(state, partition);
-      if (!silent.is_infinite() && state.runtime.Now() - silent >= state.options.promotion_delay) {
+      if (!silent.is_infinite() && state.runtime.Now() - silent >= state.options.promotion_delay &&
+          (!topic.regional_by_change || VotersKnowTheRegime(state, partition, regime_seen))) {
         overdue.emplace_back(name, partition.partition);
       }
     }
@@ -232,7 +257,7 @@ std::vector<std::pair<std::string, uint32_t>> Overdue(Broker::State& state) {
 }  // namespace
 
 bool DataLeaseHeld(Broker::State& state, const cluster::TopicRecord& topic) {
-  if (topic.consistency != wire::Consistency::Regional) return true;
+  if (!topic.UnderRegionalRules()) return true;
   if (state.options.planted.promote_without_fencing) return true;  // PLANTED BUG.
   if (state.runtime.Now() < state.lease_until) return true;
   MERIDIAN_PROBE("broker: a regional replica refused a request without a data lease");
@@ -370,6 +395,15 @@ absl::Status SeedPromotedGroup(Broker::State& state, const cluster::PartitionRec
     for (raft::Entry& entry : *entries) {
       if (entry.index > through) break;
       next = entry.index.next();
+      // The old group's configuration changes (reassignments) are not the new group's, whose
+      // membership is the promotion's: each stays as an empty entry, like a leader's no-op,
+      // which the partition applies as it did the change (nothing), so no index moves.
+      if (entry.kind == raft::EntryKind::kConfig) {
+        MERIDIAN_PROBE("broker: a promotion seed turns an old configuration change into a no-op");
+        entry.kind = raft::EntryKind::kNormal;
+        entry.membership = {};
+        entry.data.clear();
+      }
       seed.entries.push_back(std::move(entry));
     }
   }

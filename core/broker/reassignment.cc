@@ -14,6 +14,7 @@
 #include <fmt/ranges.h>
 
 #include "core/broker/broker_state.h"
+#include "core/cluster/mode_change.h"
 #include "io/assert.h"
 #include "io/probe.h"
 
@@ -121,7 +122,8 @@ void Reassign(Broker::State& state, NodeConnection& connection, const HostedPart
                               replica.commit(),
                               &match,
                               record.target_replicas,
-                              record.target_observers};
+                              record.target_observers,
+                              config_index};
   const ReassignmentStep step = NextReassignmentStep(view, state.options.planted.reassignment);
   if (step.kind == Kind::kWait) return;
   if (step.kind != Kind::kComplete) {
@@ -182,6 +184,106 @@ void ProposeRegrowths(Broker::State& state,
   }
 }
 
+// What the controller leader remembers between passes over topics changing mode: when each
+// partition may be proposed again, and when each topic's stall was last logged.
+struct ModeChangePasses {
+  absl::btree_map<std::pair<std::string, uint32_t>, io::Instant> retry_at;
+  absl::btree_map<std::string, io::Instant> logged_at;
+};
+
+// One topic changing mode: the partition moves to propose now (at most
+// kModeChangeMovesInFlight moving at once), and whether every partition is placed already.
+bool PlanTopicModeChange(Broker::State& state, const cluster::TopicRecord& topic,
+                         const absl::btree_set<uint32_t>& not_live,
+                         const absl::btree_map<uint32_t, uint32_t>& load, ModeChangePasses& passes,
+                         std::vector<wire::PartitionReassignT>& plans) {
+  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  uint32_t moving = 0;
+  for (const cluster::PartitionRecord& partition : topic.partitions) {
+    if (partition.reassigning()) moving++;
+  }
+  bool placed = moving == 0;
+  for (const cluster::PartitionRecord& partition : topic.partitions) {
+    if (partition.reassigning()) continue;
+    const cluster::ModeTarget& target = state.options.planted.mode_change_plans_old_mode
+                                            ? topic.mode()  // PLANTED BUG.
+                                            : *topic.changing_to;
+    absl::StatusOr<std::optional<wire::PartitionReassignT>> plan =
+        cluster::PlanModeChange(metadata, topic, partition, target, not_live, load);
+    if (plan.ok() && !plan->has_value()) continue;
+    placed = false;
+    if (!plan.ok()) {
+      auto logged = passes.logged_at.find(topic.name);
+      if (logged == passes.logged_at.end() || state.runtime.Now() >= logged->second) {
+        passes.logged_at[topic.name] = state.runtime.Now() + std::chrono::seconds(10);
+        state.Log(fmt::format("topic '{}': the mode change waits: {}", topic.name,
+                              std::string(plan.status().message())));
+      }
+      continue;
+    }
+    auto retry = passes.retry_at.find({topic.name, partition.partition});
+    if (moving >= cluster::kModeChangeMovesInFlight ||
+        (retry != passes.retry_at.end() && state.runtime.Now() < retry->second)) {
+      continue;
+    }
+    plans.push_back(**std::move(plan));
+    moving++;
+  }
+  return placed;
+}
+
+// The controller leader: moves the partitions of topics changing mode into the target's
+// placement (core/cluster/mode_change.h), and completes each change once all are placed.
+void ProposeModeChanges(Broker::State& state, ModeChangePasses& passes) {
+  if (state.controller->role() != raft::Role::kLeader) return;
+  // Retry times that passed are forgotten, so partitions of deleted topics do not pile up.
+  for (auto it = passes.retry_at.begin(); it != passes.retry_at.end();) {
+    it = it->second <= state.runtime.Now() ? passes.retry_at.erase(it) : std::next(it);
+  }
+  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  std::vector<wire::PartitionReassignT> plans;
+  std::vector<wire::TopicModeChangeT> completions;
+  std::optional<absl::btree_set<uint32_t>> not_live;
+  std::optional<absl::btree_map<uint32_t, uint32_t>> load;
+  for (const auto& [name, topic] : metadata.topics()) {
+    if (!topic.changing_to.has_value()) continue;
+    if (!not_live.has_value()) not_live = NodesNotLive(state);
+    if (!load.has_value()) load = cluster::ReplicaLoad(metadata);
+    if (PlanTopicModeChange(state, topic, *not_live, *load, passes, plans)) {
+      wire::TopicModeChangeT complete;
+      complete.name = name;
+      complete.consistency = topic.changing_to->consistency;
+      complete.home_region = topic.changing_to->home_region;
+      complete.observers_per_region = topic.changing_to->observers_per_region;
+      complete.complete = true;
+      completions.push_back(std::move(complete));
+    }
+  }
+  // Proposals suspend this fiber: only the copies above are used from here on.
+  for (wire::PartitionReassignT& plan : plans) {
+    passes.retry_at[{plan.topic, plan.partition}] = state.runtime.Now() + kRegrowthRetry;
+    const std::string name = Name(plan.topic, plan.partition);
+    const std::string target = fmt::format("voters {} observers {}", fmt::join(plan.replicas, ","),
+                                           fmt::join(plan.observers, ","));
+    absl::StatusOr<cluster::MetadataOutcome> outcome = ProposeReassign(state, std::move(plan));
+    if (!outcome.ok() || !outcome->status.ok()) continue;  // Planned again after kRegrowthRetry.
+    MERIDIAN_PROBE("broker: the controller moves a partition for a mode change");
+    state.metrics.reassignments_started_total++;
+    state.Log(fmt::format("{}: moving to {} for its topic's mode change", name, target));
+  }
+  for (wire::TopicModeChangeT& complete : completions) {
+    const std::string name = complete.name;
+    const std::string mode = wire::EnumNameConsistency(complete.consistency);
+    wire::MetadataCommandT command;
+    command.body.Set(std::move(complete));
+    absl::StatusOr<cluster::MetadataOutcome> outcome =
+        state.ProposeMetadata(command, state.runtime.Now() + kChangeTimeout);
+    if (!outcome.ok() || !outcome->status.ok()) continue;  // Checked again on the next pass.
+    MERIDIAN_PROBE("broker: the controller completes a topic's mode change");
+    state.Log(fmt::format("topic '{}' is now {}: every partition is placed", name, mode));
+  }
+}
+
 }  // namespace
 
 bool HostedHere(const Broker::State& state, const cluster::PartitionRecord& partition) {
@@ -194,9 +296,11 @@ void RunReassigner(std::shared_ptr<Broker::State> state) {
   io::Runtime& rt = state->runtime;
   NodeConnection connection;
   absl::btree_map<std::pair<std::string, uint32_t>, io::Instant> retry_at;
+  ModeChangePasses mode_changes;
   while (!state->stopped) {
     if (!rt.Sleep(kReassignPeriod).ok()) break;
     ProposeRegrowths(*state, retry_at);
+    ProposeModeChanges(*state, mode_changes);
     std::vector<uint64_t> led;
     for (const auto& [group, hosted] : state->partitions) {
       if (hosted.replica->role() == raft::Role::kLeader) led.push_back(group);

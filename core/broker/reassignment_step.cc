@@ -69,6 +69,7 @@ bool CaughtUp(const ReassignmentView& view, io::NodeId node) {
   if (node == view.self) return true;
   auto match = view.match->find(node);
   return match != view.match->end() &&
+         match->second.value() >= std::max<uint64_t>(view.config_index.value(), 1) &&
          match->second.value() + kCatchUpEntriesSlack >= view.commit.value();
 }
 

@@ -45,6 +45,7 @@ struct ReassignmentView {
   const absl::btree_map<io::NodeId, raft::Index>* match;  // Other members' match indexes.
   std::span<const uint32_t> target_voters;
   std::span<const uint32_t> target_observers;
+  raft::Index config_index{0};  // The index of `config`'s entry (0: the initial one).
 };
 
 struct ReassignmentStep {
@@ -59,7 +60,10 @@ std::string_view StepName(ReassignmentStep::Kind kind);
 // The raft change a step takes (kAddLearner, kAddVoter or kRemove only).
 raft::ConfChangeKind ConfChangeKindOf(ReassignmentStep::Kind kind);
 
-// Whether `node` is within kCatchUpEntriesSlack of the leader's commit index.
+// Whether `node` is within kCatchUpEntriesSlack of the leader's commit index and has
+// acknowledged the configuration in force (its entry, and at least one entry at all). The second
+// half matters for young logs, whose commit index is within the slack of 0: a learner on a dead
+// node (match 0) must not become a voter, which would cost the group its quorum.
 bool CaughtUp(const ReassignmentView& view, io::NodeId node);
 
 ReassignmentStep NextReassignmentStep(const ReassignmentView& view,

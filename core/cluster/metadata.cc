@@ -38,8 +38,10 @@ absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& p
                       partition.partition, topic.name));
     }
   }
+  // While a mode change is in progress observers may be joining or leaving any topic.
   if (partition.observers.size() > kObserversMax ||
-      (!partition.observers.empty() && topic.consistency != wire::Consistency::Regional)) {
+      (!partition.observers.empty() && topic.consistency != wire::Consistency::Regional &&
+       !topic.changing_to.has_value())) {
     return absl::InvalidArgumentError(
         fmt::format("partition {} of '{}': {} observers (regional topics only, at most {})",
                     partition.partition, topic.name, partition.observers.size(), kObserversMax));
@@ -47,10 +49,6 @@ absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& p
   return absl::OkStatus();
 }
 
-namespace {
-
-// A topic's mode as a command or snapshot states it. Unspecified is what commands written
-// before modes existed carry: read as Strong (their placement spread voters over regions).
 absl::Status SetPlacementMode(TopicRecord& topic, wire::Consistency consistency,
                               std::string_view home, uint32_t observers_per_region) {
   if (consistency == wire::Consistency::Unspecified) consistency = wire::Consistency::Strong;
@@ -81,8 +79,6 @@ absl::Status SetPlacementMode(TopicRecord& topic, wire::Consistency consistency,
   topic.observers_per_region = observers_per_region;
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::Status ValidateTopicName(std::string_view name) {
   if (name.empty() || name.size() > wire::kNameBytesMax) {
@@ -151,6 +147,8 @@ MetadataOutcome ClusterMetadata::Apply(std::span<const uint8_t> data) {
       return ApplyPartitionReassign(*command->body_as_PartitionReassign());
     case wire::MetadataCommandBody::TopicConfigSet:
       return ApplyTopicConfigSet(*command->body_as_TopicConfigSet());
+    case wire::MetadataCommandBody::TopicModeChange:
+      return ApplyTopicModeChange(*command->body_as_TopicModeChange());
     case wire::MetadataCommandBody::NONE:
       break;
   }
@@ -307,6 +305,12 @@ std::string ClusterMetadata::EncodeSnapshot() const {
     out->consistency = topic.consistency;
     out->home_region = topic.home_region;
     out->observers_per_region = topic.observers_per_region;
+    out->regional_by_change = topic.regional_by_change;
+    if (topic.changing_to.has_value()) {
+      out->changing_to = topic.changing_to->consistency;
+      out->changing_home_region = topic.changing_to->home_region;
+      out->changing_observers_per_region = topic.changing_to->observers_per_region;
+    }
     for (const PartitionRecord& partition : topic.partitions) {
       auto record = std::make_unique<wire::PartitionSnapshotRecordT>();
       record->partition = partition.partition;
@@ -320,6 +324,7 @@ std::string ClusterMetadata::EncodeSnapshot() const {
       record->promoted_offset = partition.promoted_offset;
       record->target_replicas = partition.target_replicas;
       record->target_observers = partition.target_observers;
+      record->rehomed_epoch = partition.rehomed_epoch;
       out->partitions.push_back(std::move(record));
     }
     snapshot.topics.push_back(std::move(out));
@@ -345,14 +350,16 @@ absl::Status RestorePartition(TopicRecord& topic,
       partition->group < kFirstPartitionGroup || partition->group >= next_group ||
       !groups.insert(partition->group).second ||
       (partition->epoch != 0) != (partition->previous_group != 0) ||
-      partition->previous_group >= partition->group || partition->promoted_offset < 0) {
+      partition->previous_group >= partition->group || partition->promoted_offset < 0 ||
+      partition->rehomed_epoch > partition->epoch) {
     return absl::InvalidArgumentError(
         fmt::format("metadata snapshot: partition {} of '{}' is malformed", p, topic.name));
   }
-  topic.partitions.push_back(
-      {partition->partition, partition->group, partition->replicas, partition->observers,
-       partition->epoch, partition->previous_group, partition->source, partition->promoted_index,
-       partition->promoted_offset, partition->target_replicas, partition->target_observers});
+  topic.partitions.push_back({partition->partition, partition->group, partition->replicas,
+                              partition->observers, partition->epoch, partition->previous_group,
+                              partition->source, partition->promoted_index,
+                              partition->promoted_offset, partition->target_replicas,
+                              partition->target_observers, partition->rehomed_epoch});
   if (absl::Status s = ValidateReplicas(topic, topic.partitions.back()); !s.ok()) return s;
   // A target is checked like the replicas it will become (placement was checked when recorded).
   if (!partition->target_replicas.empty() || !partition->target_observers.empty()) {
@@ -367,6 +374,20 @@ absl::Status RestorePartition(TopicRecord& topic,
 }  // namespace
 
 namespace {
+
+// A snapshot's mode change in progress, checked as the mode command checked it.
+absl::Status RestoreModeChange(const wire::TopicSnapshotT& topic, TopicRecord& record) {
+  record.regional_by_change = topic.regional_by_change;
+  if (topic.changing_to == wire::Consistency::Unspecified) return absl::OkStatus();
+  TopicRecord target = record;
+  if (absl::Status s = SetPlacementMode(target, topic.changing_to, topic.changing_home_region,
+                                        topic.changing_observers_per_region);
+      !s.ok()) {
+    return s;
+  }
+  record.changing_to = target.mode();
+  return absl::OkStatus();
+}
 
 // FlatBuffers 2.0's verifier checks a vector of structs for 4-byte alignment only; these structs
 // hold 8-byte fields, and hostile bytes may place them at 4 mod 8.
@@ -420,6 +441,7 @@ absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
         !s.ok()) {
       return s;
     }
+    if (absl::Status s = RestoreModeChange(*topic, record); !s.ok()) return s;
     for (size_t p = 0; p < topic->partitions.size(); p++) {
       if (absl::Status s =
               RestorePartition(record, topic->partitions[p], p, snapshot.next_group, groups);

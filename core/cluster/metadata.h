@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -71,7 +72,18 @@ struct PartitionRecord {
   // leader is moving the group's raft configuration to; both empty when none is.
   std::vector<uint32_t> target_replicas;
   std::vector<uint32_t> target_observers;
+  // The epoch at which the topic last became regional (mode_change.h): a later epoch's voters
+  // live in its promoted source's region, this one's in the topic's home region.
+  uint32_t rehomed_epoch = 0;
   bool reassigning() const { return !target_replicas.empty(); }
+};
+
+// A consistency mode with its settings: what a topic is moving to (core/cluster/mode_change.h).
+struct ModeTarget {
+  wire::Consistency consistency = wire::Consistency::Strong;
+  std::string home_region;
+  uint32_t observers_per_region = 0;
+  bool operator==(const ModeTarget&) const = default;
 };
 
 struct TopicRecord {
@@ -85,6 +97,21 @@ struct TopicRecord {
   wire::Consistency consistency = wire::Consistency::Strong;
   std::string home_region;            // Regional.
   uint32_t observers_per_region = 0;  // Regional; new partitions get as many.
+  // A mode change in progress (core/cluster/mode_change.h): the partitions are being moved into
+  // this mode's placement; the fields above stay the old mode's until every one is placed.
+  std::optional<ModeTarget> changing_to;
+  // Regional failover governs the topic because of a mode change (to regional, or regional
+  // now after one), not since its creation: voters from before the change may not know it
+  // needs a data lease, so promotions wait until they show they do (core/broker failover.cc).
+  bool regional_by_change = false;
+  ModeTarget mode() const { return {consistency, home_region, observers_per_region}; }
+  // Whether regional failover governs the topic: its data lease and promotions. A regional
+  // topic, and one changing to or from regional (mode_change.h): while partitions move, one
+  // whose voters all sit in the lost region can still be promoted.
+  bool UnderRegionalRules() const {
+    return consistency == wire::Consistency::Regional ||
+           (changing_to.has_value() && changing_to->consistency == wire::Consistency::Regional);
+  }
 };
 
 // A quota override the controller recorded (`meridian quota set`): 0 is unlimited.
@@ -108,6 +135,11 @@ absl::Status ValidateTopicName(std::string_view name);
 // A partition's voters and observers against its topic (distinct non-zero ids, observers on
 // regional topics only; replication_factor voters, or 1..replication_factor after a promotion).
 absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& partition);
+// Sets `topic`'s mode fields after checking them (a home region of at most kNameBytesMax bytes,
+// required for regional; observers for regional only, at most kObserversMax per region).
+// Unspecified is read as Strong (commands written before modes existed carry it).
+absl::Status SetPlacementMode(TopicRecord& topic, wire::Consistency consistency,
+                              std::string_view home, uint32_t observers_per_region);
 // Checks a create request's numbers (partitions, replication factor, retention).
 absl::Status ValidateTopicSettings(uint32_t partitions, uint32_t replication_factor,
                                    int64_t retention_bytes, int64_t retention_ms);
@@ -159,6 +191,7 @@ class ClusterMetadata {
   absl::Status RestoreQuotas(const wire::MetadataSnapshotT& snapshot);
   MetadataOutcome ApplyPartitionPromote(const wire::PartitionPromote& promote);     // promotion.cc
   MetadataOutcome ApplyPartitionReassign(const wire::PartitionReassign& reassign);  // reassignment
+  MetadataOutcome ApplyTopicModeChange(const wire::TopicModeChange& change);  // mode_change.cc
   // Appends partitions with these replica lists to `topic` (validated first; nothing changes on
   // an error): the create and add-partitions commands share it.
   absl::Status AddPartitions(

@@ -30,7 +30,7 @@ absl::StatusOr<wire::PartitionPromoteT> PlanPromotion(const ClusterMetadata& met
   if (record == nullptr || current == nullptr) {
     return absl::NotFoundError(fmt::format("no partition {}/{}", topic, partition));
   }
-  if (record->consistency != wire::Consistency::Regional) {
+  if (!record->UnderRegionalRules()) {
     return absl::FailedPreconditionError(fmt::format(
         "topic '{}' is not regional: its voters span regions, nothing to promote", topic));
   }
@@ -81,7 +81,7 @@ MetadataOutcome ClusterMetadata::ApplyPartitionPromote(const wire::PartitionProm
   }
   TopicRecord& record = topic->second;
   const PartitionRecord& current = record.partitions[promote.partition()];
-  if (record.consistency != wire::Consistency::Regional) {
+  if (!record.UnderRegionalRules()) {
     return {absl::FailedPreconditionError(fmt::format("topic '{}' is not regional", name))};
   }
   // Two controllers' plans for the same epoch: the first applied wins, the other is refused.
@@ -99,6 +99,7 @@ MetadataOutcome ClusterMetadata::ApplyPartitionPromote(const wire::PartitionProm
                        promote.source(),
                        promote.promoted_index(),
                        promote.promoted_offset()};
+  next.rehomed_epoch = current.rehomed_epoch;  // Later epochs live where their source is.
   if (promote.replicas() != nullptr) {
     next.replicas.assign(promote.replicas()->begin(), promote.replicas()->end());
   }

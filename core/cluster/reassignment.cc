@@ -21,10 +21,13 @@ std::string Name(std::string_view topic, uint32_t partition) {
   return fmt::format("{}/{}", topic, partition);
 }
 
-// The placement rules of the topic's mode, for voters already known to be registered.
+// The placement rules of the topic's mode (while a mode change is in progress, of the mode it
+// is moving to), for voters already known to be registered.
 absl::Status CheckMode(const ClusterMetadata& metadata, const TopicRecord& topic,
                        const PartitionRecord& partition, std::span<const uint32_t> voters) {
-  if (topic.consistency == wire::Consistency::Strong) {
+  const wire::Consistency mode =
+      topic.changing_to.has_value() ? topic.changing_to->consistency : topic.consistency;
+  if (mode == wire::Consistency::Strong) {
     const uint32_t cap = StrongVotersPerRegionMax(topic.replication_factor);
     absl::btree_map<std::string, uint32_t> per_region;
     for (uint32_t voter : voters) {
@@ -38,8 +41,10 @@ absl::Status CheckMode(const ClusterMetadata& metadata, const TopicRecord& topic
       }
     }
   }
-  if (topic.consistency == wire::Consistency::Regional) {
-    const std::string region = VoterRegion(metadata, topic, partition);
+  if (mode == wire::Consistency::Regional) {
+    const std::string region = topic.changing_to.has_value()
+                                   ? topic.changing_to->home_region
+                                   : VoterRegion(metadata, topic, partition);
     for (uint32_t voter : voters) {
       if (metadata.nodes().at(voter).region != region) {
         return absl::FailedPreconditionError(fmt::format(
@@ -57,7 +62,7 @@ absl::Status CheckMode(const ClusterMetadata& metadata, const TopicRecord& topic
 std::string VoterRegion(const ClusterMetadata& metadata, const TopicRecord& topic,
                         const PartitionRecord& partition) {
   if (topic.consistency != wire::Consistency::Regional) return "";
-  if (partition.epoch == 0) return topic.home_region;
+  if (partition.epoch == partition.rehomed_epoch) return topic.home_region;
   auto source = metadata.nodes().find(partition.source);
   // Apply checked that the source was an observer, and nodes are never unregistered.
   MERIDIAN_CHECK(source != metadata.nodes().end(), "promoted source {} unknown", partition.source);
@@ -88,8 +93,10 @@ std::optional<wire::PartitionReassignT> PlanRegrowth(const ClusterMetadata& meta
   const TopicRecord* record = metadata.FindTopic(topic);
   if (record == nullptr || partition >= record->partitions.size()) return std::nullopt;
   const PartitionRecord& current = record->partitions[partition];
+  // A mode change in progress regrows partitions itself, into the target's placement.
   if (record->consistency != wire::Consistency::Regional || current.epoch == 0 ||
-      current.reassigning() || current.replicas.size() >= record->replication_factor) {
+      record->changing_to.has_value() || current.reassigning() ||
+      current.replicas.size() >= record->replication_factor) {
     return std::nullopt;
   }
   const std::string region = VoterRegion(metadata, *record, current);

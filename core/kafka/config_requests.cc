@@ -2,8 +2,9 @@
 // (a MetadataRequest through the broker, as for Kafka's Metadata). AlterConfigs and
 // IncrementalAlterConfigs: a topic's retention.ms and retention.bytes, changed by the
 // controller leader's AlterTopicConfigRequest (the path `meridian topic alter` takes: ACLs, the
-// internal-topic rule, one metadata command). Every other config is read-only (the topic's
-// placement is decided at creation) or unknown; a broker's configs are its node's flags.
+// internal-topic rule, one metadata command). Every other config is read-only here (the topic's
+// mode changes with `meridian topic alter --consistency`) or unknown; a broker's configs are its
+// node's flags.
 #include <fmt/format.h>
 
 #include <algorithm>

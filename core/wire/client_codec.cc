@@ -70,6 +70,7 @@ void WalkNode(UnpackBudget& budget, const NodeInfo& node) {
 void WalkTopic(UnpackBudget& budget, const TopicInfo& topic) {
   budget.String(topic.name());
   budget.String(topic.home_region());
+  budget.String(topic.changing_home_region());
   budget.Tables(topic.partitions(), [](UnpackBudget& b, const PartitionInfo& partition) {
     b.Scalars(partition.replicas());
     b.Scalars(partition.observers());
@@ -220,7 +221,10 @@ void WalkBody(UnpackBudget& budget, const ClientMessage& message) {
   if (const auto* body = message.body_as_CreatePartitionsResponse()) {
     if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
   }
-  if (const auto* body = message.body_as_AlterTopicConfigRequest()) budget.String(body->topic());
+  if (const auto* body = message.body_as_AlterTopicConfigRequest()) {
+    budget.String(body->topic());
+    budget.String(body->home_region());
+  }
   if (const auto* body = message.body_as_AlterTopicConfigResponse()) {
     if (body->topic() != nullptr) WalkTopic(budget, *body->topic());
   }

@@ -18,6 +18,7 @@
 #include "sim/workloads/broker_run.h"
 #include "sim/workloads/history_recorder.h"
 #include "sim/workloads/lost_for_good.h"
+#include "sim/workloads/mode_change.h"
 #include "sim/workloads/promotion_loss.h"
 #include "sim/workloads/spike.h"
 #include "sim/world.h"
@@ -124,6 +125,18 @@ std::vector<FaultEvent> ChurnSchedule(io::Random& random, const SimulationOption
   return schedule;
 }
 
+// --change_consistency: the mode the operator moves the topic to (regional: home where the
+// clients are).
+void PlanModeChangeOf(const SimulationOptions& options, const Topology& topology, Plan& plan) {
+  if (options.change_consistency.empty()) return;
+  plan.change_to = options.change_consistency == "strong"     ? core::wire::Consistency::Strong
+                   : options.change_consistency == "regional" ? core::wire::Consistency::Regional
+                                                              : core::wire::Consistency::Spread;
+  if (plan.change_to == core::wire::Consistency::Regional) {
+    plan.change_home_region = topology.location(plan.admin_consumer).region;
+  }
+}
+
 Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t partitions,
               Topology* topology) {
   Plan plan;
@@ -188,6 +201,7 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
   }
   plan.promotion_delay = options.promotion_delay;
   plan.scenario = options.scenario;
+  PlanModeChangeOf(options, *topology, plan);
   return plan;
 }
 
@@ -587,6 +601,7 @@ void RunAdminConsumerNode(io::Runtime& rt, Run& run) {
   core::client::Client client(rt, ClientOptionsFor(run.plan, "admin-consumer"));
   CreateTopicAsAdmin(rt, run, client);
   if (!run.topic_ready) return;
+  rt.Spawn("mode-change-operator", [&rt, &run] { RunModeChangeOperator(rt, run); });
   if (IsRegionLossScenario(run.plan.scenario)) {
     rt.Spawn("late-readers", [&rt, &run] { RunLateReaders(rt, run); });
   }
@@ -694,9 +709,24 @@ constexpr io::Duration kLeaderPlacementHealMin = seconds(10);
 
 // Partitions whose live leader is not the preferred leader its metadata names, although that
 // one is in sync (a preferred leader still down or behind is not expected to lead).
-uint64_t CountLeadersOffPreferred(const BrokerRegistry& registry) {
-  return CountLeaders(registry, [](const core::broker::PartitionStatus& status) {
-    return status.leader != status.preferred_leader && status.preferred_leader_in_sync;
+// Not counted, as the balancer leaves them alone or has not had time: a partition being
+// reassigned (its leader moves it; core/broker/leader_balance.cc), and one whose reassignment
+// completed in the last kPreferredLeaderSettle (a new preferred leader; the balancer waits
+// leader_balance_delay, 3 s here, of it in sync, then the transfer's election).
+constexpr io::Duration kPreferredLeaderSettle = seconds(6);
+
+uint64_t CountLeadersOffPreferred(const BrokerRegistry& registry, const ReassignmentLog& moves,
+                                  io::Instant now) {
+  absl::btree_set<uint32_t> settling;
+  for (const auto& [at_ns, event] : moves.events) {
+    if (event.kind == core::broker::ReassignmentStep::Kind::kComplete &&
+        now.nanos() - at_ns < std::chrono::nanoseconds(kPreferredLeaderSettle).count()) {
+      settling.insert(event.partition);
+    }
+  }
+  return CountLeaders(registry, [&](const core::broker::PartitionStatus& status) {
+    return status.leader != status.preferred_leader && status.preferred_leader_in_sync &&
+           status.target_voters == 0 && !settling.contains(status.partition);
   });
 }
 
@@ -795,7 +825,23 @@ absl::btree_set<uint32_t> PartitionsLostForGood(const BrokerRegistry& registry,
                                                 const Nemesis& nemesis) {
   const std::optional<core::cluster::TopicRecord> topic = LatestTopic(registry);
   if (!topic.has_value()) return {};
-  return sim::PartitionsLostForGood(*topic, nemesis.lost_for_good());
+  // Per partition, the newest raft configuration a live replica holds.
+  absl::btree_map<uint32_t, std::pair<uint64_t, std::vector<uint32_t>>> newest;
+  for (const std::weak_ptr<core::broker::Broker>& weak : registry.brokers()) {
+    const std::shared_ptr<core::broker::Broker> broker = weak.lock();
+    if (broker == nullptr) continue;
+    for (core::broker::PartitionStatus& status : broker->PartitionStatuses()) {
+      if (status.topic != kTopic) continue;
+      auto [it, added] = newest.try_emplace(status.partition, status.config_index,
+                                            std::move(status.config_voters));
+      if (!added && status.config_index > it->second.first) {
+        it->second = {status.config_index, std::move(status.config_voters)};
+      }
+    }
+  }
+  absl::btree_map<uint32_t, std::vector<uint32_t>> voters_in_force;
+  for (auto& [partition, config] : newest) voters_in_force[partition] = std::move(config.second);
+  return sim::PartitionsLostForGood(*topic, nemesis.lost_for_good(), voters_in_force);
 }
 
 // region-loss-regional ends with every promoted partition back at its replication factor: the
@@ -971,6 +1017,14 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
     run.quiet_windows =
         QuietWindows(root.Fork("quiet-windows"), world.Now(), run.healed_at, result.schedule);
   }
+  if (plan.change_to != core::wire::Consistency::Unspecified) {
+    // Within the fault phase's first two thirds (after the topic exists, ~10 s in), so the
+    // partitions move under faults.
+    const int64_t phase_ms = std::chrono::duration_cast<milliseconds>(options.fault_phase).count();
+    io::Random when = root.Fork("mode-change");
+    run.mode_change_at =
+        world.Now() + milliseconds(when.Below(static_cast<uint64_t>(phase_ms * 2 / 3) + 1));
+  }
   BrokerRegistry registry;
   for (io::NodeId server : plan.servers) {
     const Location location = world.topology().location(server);
@@ -998,7 +1052,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   registry.Sample();  // Before the restarts replace every broker.
   run.partitions_lost_for_good = PartitionsLostForGood(registry, nemesis);
   result.under_replicated = CountUnderReplicatedLeaders(registry);
-  result.leaders_off_preferred = CountLeadersOffPreferred(registry);
+  result.leaders_off_preferred = CountLeadersOffPreferred(registry, reassignments, world.Now());
   // The durability audit: every server (even one a region loss took for good: its disk is still
   // readable) restarts from its disk; then the drain reads back everything.
   for (io::NodeId server : plan.servers) world.Restart(server);
@@ -1023,6 +1077,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
     result.violations.push_back(std::move(problem));
   }
   for (std::string& problem : restoration.violations) result.violations.push_back(problem);
+  JudgeModeChange(world, registry, run, result);
   result.replication_restored = restoration.replication_restored;
   result.partitions_lost_for_good.assign(run.partitions_lost_for_good.begin(),
                                          run.partitions_lost_for_good.end());

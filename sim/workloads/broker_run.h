@@ -59,7 +59,12 @@ struct Plan {
   PromotionLog* promotions = nullptr;
   ReassignmentLog* reassignments = nullptr;  // Every reassignment step the leaders took.
   bool near_reads = false;                   // Consumers fetch from a replica in their own region.
-  bool node_wide_log = false;                // BrokerOptions::node_wide_log on every server.
+  // --change_consistency: the mode an operator moves the topic to (Unspecified: none), its home
+  // region (regional: the clients'), and when it asks (from the start of the run).
+  core::wire::Consistency change_to = core::wire::Consistency::Unspecified;
+  std::string change_home_region;
+  io::Duration change_after = seconds(0);
+  bool node_wide_log = false;                  // BrokerOptions::node_wide_log on every server.
   uint64_t wal_direct_round_bytes = 64 << 10;  // BrokerOptions::wal_direct_round_bytes.
 };
 
@@ -98,6 +103,12 @@ struct Run {
   std::vector<std::pair<io::Instant, io::Instant>> quiet_windows;
   core::wire::Consistency consistency =
       core::wire::Consistency::Unspecified;  // As the controller placed it.
+  // --change_consistency: when the controller took the change, when a client first saw the
+  // topic in its new mode, and the operator's last refusal (for the verdict).
+  io::Instant mode_change_at = io::Instant::Infinite();
+  io::Instant mode_change_accepted = io::Instant::Infinite();
+  io::Instant mode_change_seen = io::Instant::Infinite();
+  std::string mode_change_error;
   // History processes of group members -> the member (one per GroupConsumer life).
   absl::btree_map<int64_t, int64_t> group_processes;
   int64_t group_members_started = 0;

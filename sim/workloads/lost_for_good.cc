@@ -32,6 +32,8 @@ const char* PartitionLossName(PartitionLoss loss) {
       return "no_member_left";
     case PartitionLoss::kSpreadQuorumLost:
       return "spread_quorum_lost";
+    case PartitionLoss::kModeChangeQuorumLost:
+      return "mode_change_quorum_lost";
   }
   MERIDIAN_CHECK(false, "bad PartitionLoss {}", static_cast<int>(loss));
   return "";
@@ -39,7 +41,8 @@ const char* PartitionLossName(PartitionLoss loss) {
 
 PartitionLoss PartitionLostForGood(const core::cluster::TopicRecord& topic,
                                    const core::cluster::PartitionRecord& partition,
-                                   const absl::btree_set<io::NodeId>& lost_for_good) {
+                                   const absl::btree_set<io::NodeId>& lost_for_good,
+                                   const std::vector<uint32_t>* voters_in_force) {
   MERIDIAN_CHECK(!partition.replicas.empty(), "partition {} has no voter", partition.partition);
   size_t members = 0;
   size_t lost = 0;
@@ -51,6 +54,16 @@ PartitionLoss PartitionLostForGood(const core::cluster::TopicRecord& topic,
   }
   MERIDIAN_CHECK(lost <= members);
   if (lost == members) return PartitionLoss::kNoMemberLeft;
+  if ((topic.changing_to.has_value() || topic.regional_by_change) && voters_in_force != nullptr &&
+      !voters_in_force->empty() && QuorumLost(*voters_in_force, lost_for_good)) {
+    // A topic regional by a mode change is promoted only once every voter renewed its lease
+    // since (core/broker failover.cc VotersKnowTheRegime), which a run may not reach.
+    const bool promotable =
+        topic.UnderRegionalRules() && !topic.regional_by_change &&
+        CountLost(partition.replicas, lost_for_good) == partition.replicas.size() &&
+        CountLost(partition.observers, lost_for_good) < partition.observers.size();
+    if (!promotable) return PartitionLoss::kModeChangeQuorumLost;
+  }
   if (topic.consistency != core::wire::Consistency::Spread) return PartitionLoss::kNone;
   // A reassignment moves the configuration one server at a time: either set may be the one in
   // force, so both must have lost their quorum.
@@ -61,11 +74,17 @@ PartitionLoss PartitionLostForGood(const core::cluster::TopicRecord& topic,
   return PartitionLoss::kSpreadQuorumLost;
 }
 
-absl::btree_set<uint32_t> PartitionsLostForGood(const core::cluster::TopicRecord& topic,
-                                                const absl::btree_set<io::NodeId>& lost_for_good) {
+absl::btree_set<uint32_t> PartitionsLostForGood(
+    const core::cluster::TopicRecord& topic, const absl::btree_set<io::NodeId>& lost_for_good,
+    const absl::btree_map<uint32_t, std::vector<uint32_t>>& voters_in_force) {
   absl::btree_set<uint32_t> lost;
   for (const core::cluster::PartitionRecord& partition : topic.partitions) {
-    if (PartitionLostForGood(topic, partition, lost_for_good) == PartitionLoss::kNone) continue;
+    auto in_force = voters_in_force.find(partition.partition);
+    if (PartitionLostForGood(topic, partition, lost_for_good,
+                             in_force == voters_in_force.end() ? nullptr : &in_force->second) ==
+        PartitionLoss::kNone) {
+      continue;
+    }
     lost.insert(partition.partition);
   }
   MERIDIAN_CHECK(lost.size() <= topic.partitions.size());

@@ -94,10 +94,51 @@ TEST(PartitionLostForGood, AStrongPartitionIsNeverExcusedForALostQuorum) {
             PartitionLoss::kNoMemberLeft);
 }
 
+// meridian-sim --seed=91 --change_consistency=regional: a strong partition {7, 4, 1} moving to
+// us-east had taken voters 2 and 3 (the configuration in force: 7, 4, 1, 2, 3) when us-east was
+// lost for good. The metadata's voters (7, 4, 1) still hold a majority; the raft configuration
+// does not, and no promotion can help (voters 7 and 4 live). Excused on the configuration in
+// force only, never on the metadata, and not when a promotion can restore a quorum.
+TEST(PartitionLostForGood, APartitionMovingForAModeChangeJudgedOnItsConfigurationInForce) {
+  TopicRecord topic = Topic(Consistency::Strong, {Partition(0, {7, 4, 1})});
+  topic.changing_to = core::cluster::ModeTarget{Consistency::Regional, "us-east", 1};
+  topic.partitions[0].target_replicas = {1, 2, 3};
+  topic.partitions[0].target_observers = {7, 4};
+  const std::vector<uint32_t> in_force = {7, 4, 1, 2, 3};
+  EXPECT_EQ(PartitionLostForGood(topic, topic.partitions[0], kUsEastLost, &in_force),
+            PartitionLoss::kModeChangeQuorumLost);
+  EXPECT_EQ(PartitionLostForGood(topic, topic.partitions[0], kUsEastLost), PartitionLoss::kNone)
+      << "without the configuration in force, no excuse";
+  const std::vector<uint32_t> early = {7, 4, 1};
+  EXPECT_EQ(PartitionLostForGood(topic, topic.partitions[0], kUsEastLost, &early),
+            PartitionLoss::kNone)
+      << "before any home voter joined, the partition keeps its quorum";
+  // A regional topic (since creation) moving to strong, every voter lost with us-east and an
+  // observer left: a promotion must restore a quorum, no excuse.
+  TopicRecord leaving = Topic(Consistency::Regional, {Partition(0, {1, 2, 3}, {7, 4})});
+  leaving.home_region = "us-east";
+  leaving.changing_to = core::cluster::ModeTarget{Consistency::Strong, "", 0};
+  const std::vector<uint32_t> home = {1, 2, 3};
+  EXPECT_EQ(PartitionLostForGood(leaving, leaving.partitions[0], kUsEastLost, &home),
+            PartitionLoss::kNone);
+  // Moved into us-east by a change to regional: its voters may predate the change, so the
+  // promotion waits for them to renew, and the loss is excused.
+  TopicRecord moved = Topic(Consistency::Strong, {Partition(0, {1, 2, 3}, {7, 4})});
+  moved.changing_to = topic.changing_to;
+  moved.regional_by_change = true;
+  EXPECT_EQ(PartitionLostForGood(moved, moved.partitions[0], kUsEastLost, &home),
+            PartitionLoss::kModeChangeQuorumLost);
+  // No change in progress: the configuration in force excuses nothing.
+  TopicRecord settled = Topic(Consistency::Strong, {Partition(0, {7, 4, 1})});
+  EXPECT_EQ(PartitionLostForGood(settled, settled.partitions[0], kUsEastLost, &in_force),
+            PartitionLoss::kNone);
+}
+
 TEST(PartitionLostForGood, NamesEveryLoss) {
   EXPECT_STREQ(PartitionLossName(PartitionLoss::kNone), "none");
   EXPECT_STREQ(PartitionLossName(PartitionLoss::kNoMemberLeft), "no_member_left");
   EXPECT_STREQ(PartitionLossName(PartitionLoss::kSpreadQuorumLost), "spread_quorum_lost");
+  EXPECT_STREQ(PartitionLossName(PartitionLoss::kModeChangeQuorumLost), "mode_change_quorum_lost");
 }
 
 }  // namespace

@@ -25,8 +25,9 @@ std::vector<std::string> JudgeReassignments(const ReassignmentLog& log) {
     if (++broken <= kReassignmentViolationsMax) violations.push_back(std::move(text));
   };
   for (const auto& [at_ns, event] : log.events) {
+    // match 0: it never acknowledged an entry (a dead node), however short the log.
     if (event.kind == Kind::kAddVoter &&
-        event.match + core::broker::kCatchUpEntriesSlack < event.commit) {
+        (event.match == 0 || event.match + core::broker::kCatchUpEntriesSlack < event.commit)) {
       report(fmt::format(
           "reassignment voter-not-caught-up: {}: node {} became a voter at match {} while its "
           "leader had committed {}",

@@ -2,7 +2,9 @@
 // report taking (core::broker::ReassignmentEvent, BrokerOptions::on_reassignment), outside the
 // protocol, against the two rules of the step order (core/broker/reassignment_step.h):
 //   - voter-not-caught-up: a learner became a voter while its match index was more than
-//     kCatchUpEntriesSlack behind its leader's commit index (the new quorum would wait for it);
+//     kCatchUpEntriesSlack behind its leader's commit index, or 0 (it never acknowledged an
+//     entry: a dead node, which a log younger than the slack would let through); the new
+//     quorum would wait for it;
 //   - voters-below-target: a voter was removed while the group had no more voters than the
 //     smaller of the voters it had and its target, so a replica left before its replacement
 //     voted (one fault fewer tolerated meanwhile).

@@ -195,6 +195,38 @@ echo "  moved from node $from to node $to in $(($(now_ms) - moved_started_ms)) m
   || fail "moved/0 lost records in the reassignment"
 cli topic delete moved || fail "topic delete moved failed"
 
+echo "== topic alter --consistency: a spread topic becomes regional in r2, its records with it"
+cli topic create modal --partitions=2 --replication-factor=1 --consistency=spread \
+  || fail "topic create modal failed"
+seq 1 200 | cli produce modal >/dev/null || fail "produce to modal failed"
+expect_exit 1 "topic 'modal' is already spread" cli topic alter modal --consistency=spread
+expect_exit 1 "topic 'modal' cannot become strong: .*replication factor >= 3" \
+  cli topic alter modal --consistency=strong
+expect_exit 1 "cannot become regional: .*'mars'" \
+  cli topic alter modal --consistency=regional --home-region=mars
+expect_exit 2 "nothing to alter" cli topic alter modal --home-region=r2
+cli topic alter modal --consistency=regional --home-region=r2 --validate-only |
+  grep -q "nothing changed" || fail "topic alter --consistency --validate-only"
+cli topic describe modal | grep -q "changing" && fail "validate-only started a mode change"
+cli topic alter modal --consistency=regional --home-region=r2 | tee "$WORK/modal.txt"
+grep -q "changing to regional (home r2, 1 observer per other region)" "$WORK/modal.txt" \
+  || fail "topic alter --consistency does not say the change is under way"
+modal_done() {
+  cli --timeout=2 topic describe modal >"$WORK/modal.txt" 2>&1 || return 1
+  grep -q "regional (home r2, 1 observer per other region)" "$WORK/modal.txt" &&
+    ! grep -q "changing" "$WORK/modal.txt"
+}
+modal_started_ms=$(now_ms)
+wait_until 60 "topic modal moved to regional in r2" modal_done
+echo "  spread -> regional in $(($(now_ms) - modal_started_ms)) ms"
+cat "$WORK/modal.txt"
+# Each partition: voter node 2 (r2), observers nodes 1 and 3 (the other regions), epoch 0.
+[ "$(grep -cE '^  [01] .* 2 +1,3 +0$' "$WORK/modal.txt")" = 2 ] \
+  || fail "after the mode change the placement is not voter 2, observers 1,3"
+[ "$(cli consume modal --from-beginning --max-messages=200 | sort -n | uniq | wc -l)" = 200 ] \
+  || fail "topic modal lost records in the mode change"
+cli topic delete modal || fail "topic delete modal failed"
+
 seq 1 "$RECORDS" | awk '{ printf "key-%d,line %d of the cli test\n", $1 % 1000, $1 }' \
   >"$WORK/input.txt"
 

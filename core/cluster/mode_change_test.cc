@@ -1,0 +1,301 @@
+// Mode changes: a change is checked against the live nodes, recorded without moving anything,
+// planned per partition with the least movement (the copies that fit stay; copies that hold the
+// data are added first), completed only when every partition is placed by the target's rules
+// and none is moving, replaceable while in progress, and kept by snapshots; a partition's
+// regional epoch restarts at its new home.
+#include "core/cluster/mode_change.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "core/cluster/promotion.h"
+#include "core/cluster/reassignment.h"
+
+namespace meridian::core::cluster {
+namespace {
+
+absl::Status ApplyBody(ClusterMetadata& metadata, wire::MetadataCommandBodyUnion body) {
+  wire::MetadataCommandT command;
+  command.body = std::move(body);
+  return metadata.Apply(EncodeCommand(command)).status;
+}
+
+// Nodes 1-3 in r1, 4-6 in r2, 7-9 in r3 (zones a, b, c in each); topic "t" of 4 partitions.
+ClusterMetadata Cluster(wire::Consistency consistency) {
+  ClusterMetadata metadata;
+  for (uint32_t id = 1; id <= 9; id++) {
+    wire::NodeRegisterT node;
+    node.node = std::make_unique<wire::NodeInfoT>();
+    node.node->id = id;
+    node.node->region = fmt::format("r{}", (id - 1) / 3 + 1);
+    node.node->zone = std::string(1, static_cast<char>('a' + (id - 1) % 3));
+    wire::MetadataCommandBodyUnion body;
+    body.Set(std::move(node));
+    EXPECT_TRUE(ApplyBody(metadata, std::move(body)).ok());
+  }
+  absl::StatusOr<Placement> placed = metadata.Place(
+      {.partitions = 4,
+       .replication_factor = 3,
+       .consistency = consistency,
+       .home_region = consistency == wire::Consistency::Regional ? "r1" : "",
+       .observers_per_region = consistency == wire::Consistency::Regional ? 1u : 0u});
+  EXPECT_TRUE(placed.ok()) << placed.status();
+  wire::TopicCreateT create;
+  create.name = "t";
+  create.replication_factor = 3;
+  create.consistency = placed->consistency;
+  create.home_region = placed->home_region;
+  create.observers_per_region = placed->observers_per_region;
+  for (const PartitionPlacement& partition : placed->partitions) {
+    auto assignment = std::make_unique<wire::PartitionAssignmentT>();
+    assignment->replicas = partition.voters;
+    assignment->observers = partition.observers;
+    create.partitions.push_back(std::move(assignment));
+  }
+  wire::MetadataCommandBodyUnion body;
+  body.Set(std::move(create));
+  EXPECT_TRUE(ApplyBody(metadata, std::move(body)).ok());
+  return metadata;
+}
+
+absl::Status Change(ClusterMetadata& metadata, const ModeTarget& target, bool complete) {
+  wire::TopicModeChangeT change;
+  change.name = "t";
+  change.consistency = target.consistency;
+  change.home_region = target.home_region;
+  change.observers_per_region = target.observers_per_region;
+  change.complete = complete;
+  wire::MetadataCommandBodyUnion body;
+  body.Set(std::move(change));
+  return ApplyBody(metadata, std::move(body));
+}
+
+absl::Status Record(ClusterMetadata& metadata, wire::PartitionReassignT reassign) {
+  wire::MetadataCommandBodyUnion body;
+  body.Set(std::move(reassign));
+  return ApplyBody(metadata, std::move(body));
+}
+
+const TopicRecord& Topic(const ClusterMetadata& metadata) { return *metadata.FindTopic("t"); }
+
+std::string RegionOf(const ClusterMetadata& metadata, uint32_t id) {
+  return metadata.nodes().at(id).region;
+}
+
+// What the controller leader and the partitions' leaders do together: plan each partition,
+// record its target, report it complete (the executor's job, here at once), until nothing is
+// left to move. Returns the partitions moved.
+int MoveEveryPartition(ClusterMetadata& metadata) {
+  int moved = 0;
+  for (uint32_t p = 0; p < Topic(metadata).partitions.size(); p++) {
+    const TopicRecord& topic = Topic(metadata);
+    absl::StatusOr<std::optional<wire::PartitionReassignT>> plan = PlanModeChange(
+        metadata, topic, topic.partitions[p], *topic.changing_to, {}, ReplicaLoad(metadata));
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    if (!plan.ok() || !plan->has_value()) continue;
+    wire::PartitionReassignT target = **plan;
+    EXPECT_TRUE(Record(metadata, target).ok());
+    target.complete = true;
+    EXPECT_TRUE(Record(metadata, target).ok());
+    moved++;
+  }
+  return moved;
+}
+
+TEST(ModeChange, StrongToRegionalKeepsTheHomeVoterAndTheCopiesElsewhereAsObservers) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Strong);
+  const TopicRecord before = Topic(metadata);
+  absl::StatusOr<ModeTarget> target =
+      ResolveModeChange(metadata, Topic(metadata), wire::Consistency::Regional, "r1", -1, {});
+  ASSERT_TRUE(target.ok()) << target.status();
+  EXPECT_EQ(target->observers_per_region, 1u) << "regional's default: one observer per region";
+  ASSERT_TRUE(Change(metadata, *target, false).ok());
+  EXPECT_EQ(Topic(metadata).consistency, wire::Consistency::Strong) << "not before the moves";
+  EXPECT_EQ(Change(metadata, *target, true).code(), absl::StatusCode::kFailedPrecondition)
+      << "completion refused while partitions are placed by the old rules";
+  EXPECT_EQ(MoveEveryPartition(metadata), 4);
+  EXPECT_EQ(MoveEveryPartition(metadata), 0) << "a placed partition plans nothing";
+  for (size_t p = 0; p < before.partitions.size(); p++) {
+    const PartitionRecord& now = Topic(metadata).partitions[p];
+    for (uint32_t voter : now.replicas) EXPECT_EQ(RegionOf(metadata, voter), "r1");
+    ASSERT_EQ(now.observers.size(), 2u);
+    EXPECT_NE(RegionOf(metadata, now.observers[0]), RegionOf(metadata, now.observers[1]));
+    // Every old copy stays: the r1 voter as a voter, the others as their region's observer.
+    for (uint32_t old : before.partitions[p].replicas) {
+      const bool kept = std::count(now.replicas.begin(), now.replicas.end(), old) +
+                        std::count(now.observers.begin(), now.observers.end(), old);
+      EXPECT_TRUE(kept) << "partition " << p << " dropped node " << old;
+    }
+  }
+  ASSERT_TRUE(Change(metadata, *target, true).ok());
+  EXPECT_EQ(Topic(metadata).consistency, wire::Consistency::Regional);
+  EXPECT_EQ(Topic(metadata).home_region, "r1");
+  EXPECT_FALSE(Topic(metadata).changing_to.has_value());
+}
+
+TEST(ModeChange, RegionalToStrongPromotesObserversBeforeNewNodes) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Regional);
+  const TopicRecord before = Topic(metadata);
+  absl::StatusOr<ModeTarget> target =
+      ResolveModeChange(metadata, Topic(metadata), wire::Consistency::Strong, "", -1, {});
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(Change(metadata, *target, false).ok());
+  EXPECT_EQ(MoveEveryPartition(metadata), 4);
+  for (size_t p = 0; p < before.partitions.size(); p++) {
+    const PartitionRecord& now = Topic(metadata).partitions[p];
+    EXPECT_TRUE(now.observers.empty());
+    EXPECT_EQ(now.replicas.front(), before.partitions[p].replicas.front())
+        << "the preferred leader stays";
+    for (uint32_t observer : before.partitions[p].observers) {
+      EXPECT_NE(std::find(now.replicas.begin(), now.replicas.end(), observer), now.replicas.end())
+          << "observer " << observer << " holds the data: it should have become the voter";
+    }
+  }
+  ASSERT_TRUE(Change(metadata, *target, true).ok());
+  EXPECT_EQ(Topic(metadata).consistency, wire::Consistency::Strong);
+}
+
+TEST(ModeChange, RefusesWhatTheClusterCannotPlaceOrAlreadyHas) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Strong);
+  absl::StatusOr<ModeTarget> same =
+      ResolveModeChange(metadata, Topic(metadata), wire::Consistency::Strong, "", -1, {});
+  EXPECT_EQ(same.status().code(), absl::StatusCode::kInvalidArgument);
+  // r1 has three nodes; with two of them silent a regional topic of RF 3 cannot live there.
+  absl::StatusOr<ModeTarget> crowded =
+      ResolveModeChange(metadata, Topic(metadata), wire::Consistency::Regional, "r1", -1, {2, 3});
+  EXPECT_EQ(crowded.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(crowded.status().message().find("cannot become regional"), std::string::npos)
+      << crowded.status();
+  absl::StatusOr<ModeTarget> nowhere =
+      ResolveModeChange(metadata, Topic(metadata), wire::Consistency::Regional, "mars", -1, {});
+  EXPECT_FALSE(nowhere.ok());
+  EXPECT_EQ(ResolveModeChange(metadata, Topic(metadata), wire::Consistency::Strong, "", 2, {})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument)
+      << "observers on a strong topic";
+  EXPECT_EQ(Change(metadata, Topic(metadata).mode(), false).code(),
+            absl::StatusCode::kInvalidArgument)
+      << "apply refuses the current mode with no change in progress";
+}
+
+TEST(ModeChange, ANewTargetReplacesTheChangeAndTheOldModeUndoesIt) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Strong);
+  const ModeTarget strong = Topic(metadata).mode();
+  const ModeTarget regional{wire::Consistency::Regional, "r2", 1};
+  ASSERT_TRUE(Change(metadata, regional, false).ok());
+  EXPECT_EQ(MoveEveryPartition(metadata), 4);
+  // Placed for r2 but not completed: the operator changes their mind.
+  ASSERT_TRUE(Change(metadata, strong, false).ok());
+  EXPECT_EQ(Change(metadata, regional, true).code(), absl::StatusCode::kFailedPrecondition)
+      << "a completion of the replaced target";
+  EXPECT_EQ(MoveEveryPartition(metadata), 4) << "every partition moves back";
+  ASSERT_TRUE(Change(metadata, strong, true).ok());
+  EXPECT_EQ(Topic(metadata).consistency, wire::Consistency::Strong);
+  for (const PartitionRecord& partition : Topic(metadata).partitions) {
+    EXPECT_TRUE(partition.observers.empty());
+    EXPECT_TRUE(ValidateReassignment(metadata, Topic(metadata), partition, partition.replicas,
+                                     partition.observers)
+                    .ok());
+  }
+}
+
+TEST(ModeChange, ReassignmentsDuringAChangeAreCheckedAgainstTheTarget) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Strong);
+  ASSERT_TRUE(Change(metadata, {wire::Consistency::Regional, "r1", 1}, false).ok());
+  const PartitionRecord& partition = Topic(metadata).partitions[0];
+  const std::vector<uint32_t> home{1, 2, 3}, observers{4, 7}, spread{1, 4, 7}, none;
+  EXPECT_TRUE(ValidateReassignment(metadata, Topic(metadata), partition, home, observers).ok());
+  EXPECT_EQ(ValidateReassignment(metadata, Topic(metadata), partition, spread, none).code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "voters outside the target's home region";
+}
+
+TEST(ModeChange, SnapshotsKeepTheChangeAndTheRehomedEpoch) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Strong);
+  const ModeTarget regional{wire::Consistency::Regional, "r1", 1};
+  ASSERT_TRUE(Change(metadata, regional, false).ok());
+  EXPECT_EQ(MoveEveryPartition(metadata), 4);
+  ClusterMetadata restored;
+  ASSERT_TRUE(restored.RestoreSnapshot(metadata.EncodeSnapshot()).ok());
+  ASSERT_TRUE(Topic(restored).changing_to.has_value());
+  EXPECT_EQ(*Topic(restored).changing_to, regional);
+  ASSERT_TRUE(Change(restored, regional, true).ok());
+  ClusterMetadata again;
+  ASSERT_TRUE(again.RestoreSnapshot(restored.EncodeSnapshot()).ok());
+  EXPECT_EQ(Topic(again).consistency, wire::Consistency::Regional);
+  EXPECT_FALSE(Topic(again).changing_to.has_value());
+}
+
+// Promotes partition 0 of a regional topic homed in r1 to its observer in r2 (epoch 1).
+void PromoteToR2(ClusterMetadata& metadata) {
+  const PartitionRecord& first = Topic(metadata).partitions[0];
+  uint32_t source = 0;
+  for (uint32_t observer : first.observers) {
+    if (RegionOf(metadata, observer) == "r2") source = observer;
+  }
+  ASSERT_NE(source, 0u);
+  wire::PartitionPromoteT promote;
+  promote.topic = "t";
+  promote.partition = 0;
+  promote.epoch = 1;
+  promote.replicas = {source};
+  for (uint32_t id : first.replicas) promote.observers.push_back(id);
+  for (uint32_t id : first.observers) {
+    if (id != source) promote.observers.push_back(id);
+  }
+  promote.source = source;
+  wire::MetadataCommandBodyUnion body;
+  body.Set(std::move(promote));
+  ASSERT_TRUE(ApplyBody(metadata, std::move(body)).ok());
+  EXPECT_EQ(VoterRegion(metadata, Topic(metadata), Topic(metadata).partitions[0]), "r2");
+}
+
+// A regional partition promoted to r2 (epoch 1), then the topic made strong and regional in r1
+// again: its voters are in r1 now, so its voter region must be r1, not its old source's.
+TEST(ModeChange, APromotedPartitionMadeRegionalAgainLivesAtTheNewHome) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Regional);
+  PromoteToR2(metadata);
+  const ModeTarget regional{wire::Consistency::Regional, "r1", 1};
+  ASSERT_TRUE(Change(metadata, {wire::Consistency::Strong, "", 0}, false).ok());
+  MoveEveryPartition(metadata);
+  ASSERT_TRUE(Change(metadata, {wire::Consistency::Strong, "", 0}, true).ok());
+  ASSERT_TRUE(Change(metadata, regional, false).ok());
+  MoveEveryPartition(metadata);
+  ASSERT_TRUE(Change(metadata, regional, true).ok());
+  const PartitionRecord& now = Topic(metadata).partitions[0];
+  EXPECT_EQ(now.epoch, 1u);
+  EXPECT_EQ(now.rehomed_epoch, 1u);
+  EXPECT_EQ(VoterRegion(metadata, Topic(metadata), now), "r1");
+  for (uint32_t voter : now.replicas) EXPECT_EQ(RegionOf(metadata, voter), "r1");
+}
+
+// Fail-back: asking a regional topic for its own mode is refused while every partition lives
+// at home, and accepted once one was promoted away; the moves bring it home and restart its
+// epoch there.
+TEST(ModeChange, AskingForTheOwnModeFailsAPromotedPartitionBackHome) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Regional);
+  EXPECT_EQ(ResolveModeChange(metadata, Topic(metadata), wire::Consistency::Regional, "r1", 1, {})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  PromoteToR2(metadata);
+  EXPECT_TRUE(PromotedAway(Topic(metadata)));
+  absl::StatusOr<ModeTarget> home =
+      ResolveModeChange(metadata, Topic(metadata), wire::Consistency::Regional, "r1", 1, {});
+  ASSERT_TRUE(home.ok()) << home.status();
+  ASSERT_TRUE(Change(metadata, *home, false).ok());
+  EXPECT_EQ(MoveEveryPartition(metadata), 1) << "only the promoted partition moves";
+  ASSERT_TRUE(Change(metadata, *home, true).ok());
+  const PartitionRecord& back = Topic(metadata).partitions[0];
+  EXPECT_EQ(back.replicas.size(), 3u);
+  for (uint32_t voter : back.replicas) EXPECT_EQ(RegionOf(metadata, voter), "r1");
+  EXPECT_EQ(VoterRegion(metadata, Topic(metadata), back), "r1");
+  EXPECT_FALSE(PromotedAway(Topic(metadata)));
+}
+
+}  // namespace
+}  // namespace meridian::core::cluster
