@@ -362,8 +362,8 @@ wire::ClientMessageT HandleAlterTopicConfig(Broker::State& state, uint64_t id,
     state.Log(
         fmt::format("topic '{}': moving to {} placement (home region '{}', {} observer(s) "
                     "per other region)",
-                    request.topic, wire::EnumNameConsistency(target->consistency),
-                    target->home_region, target->observers_per_region));
+                    request.topic, cluster::ModeName(target->consistency), target->home_region,
+                    target->observers_per_region));
   }
   return Message(id, std::move(response));
 }

@@ -273,7 +273,7 @@ void ProposeModeChanges(Broker::State& state, ModeChangePasses& passes) {
   }
   for (wire::TopicModeChangeT& complete : completions) {
     const std::string name = complete.name;
-    const std::string mode = wire::EnumNameConsistency(complete.consistency);
+    const std::string mode(cluster::ModeName(complete.consistency));
     wire::MetadataCommandT command;
     command.body.Set(std::move(complete));
     absl::StatusOr<cluster::MetadataOutcome> outcome =

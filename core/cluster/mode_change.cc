@@ -18,6 +18,8 @@ bool Contains(std::span<const uint32_t> ids, uint32_t id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
+}  // namespace
+
 std::string_view ModeName(wire::Consistency consistency) {
   switch (consistency) {
     case wire::Consistency::Strong:
@@ -31,6 +33,8 @@ std::string_view ModeName(wire::Consistency consistency) {
   }
   return "unspecified";
 }
+
+namespace {
 
 std::string DescribeTarget(const ModeTarget& target) {
   std::string text(ModeName(target.consistency));

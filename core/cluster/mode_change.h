@@ -46,6 +46,9 @@ namespace meridian::core::cluster {
 // the fail-back, which moves those partitions home and restarts their epoch there.
 bool PromotedAway(const TopicRecord& topic);
 
+// "strong", "regional", "spread" (or "unspecified"): a mode as operators write it.
+std::string_view ModeName(wire::Consistency consistency);
+
 // Partitions of one topic being reassigned at once by a mode change: a bound on the catch-up
 // traffic the change adds to the cluster.
 inline constexpr uint32_t kModeChangeMovesInFlight = 4;

@@ -3,12 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <optional>
 #include <string>
 
 #include "core/client/errors.h"
+#include "core/cluster/mode_change.h"
 #include "core/cluster/reassignment.h"
 #include "io/assert.h"
 
@@ -19,9 +19,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 std::string ModeName(core::wire::Consistency consistency) {
-  std::string name = core::wire::EnumNameConsistency(consistency);
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
+  return std::string(core::cluster::ModeName(consistency));
 }
 
 // The metadata of the most up-to-date live broker (nullopt: no broker is live).
