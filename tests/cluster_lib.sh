@@ -17,6 +17,10 @@ trap cleanup EXIT
 # and the tail of each node's log ($WORK/n<i>.log), then exits 1.
 fail() {
   echo "FAIL: $*" >&2
+  if [ -s "$WORK/last-poll.txt" ]; then
+    echo "--- what the last poll printed:" >&2
+    cat "$WORK/last-poll.txt" >&2
+  fi
   if [ -s "$WORK/status.txt" ]; then
     echo "--- the last 'cluster status' polled:" >&2
     cat "$WORK/status.txt" >&2
@@ -32,7 +36,8 @@ fail() {
 
 now_ms() { date +%s%3N; }
 
-# wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s until it succeeds.
+# wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s until it succeeds. A COMMAND may
+# save its output in $WORK/last-poll.txt: fail shows the last one.
 wait_until() {
   local seconds=$1 what=$2
   shift 2
@@ -41,6 +46,7 @@ wait_until() {
     [ "$(now_ms)" -lt "$deadline" ] || fail "timed out after ${seconds}s waiting for $what"
     sleep 0.2
   done
+  rm -f "$WORK/last-poll.txt"  # What a poll saves for fail to show, once it has passed.
 }
 
 # pick_ports N: N free loopback ports, the way io/posix/ports.h's PickFreeLoopbackPort finds

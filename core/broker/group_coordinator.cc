@@ -6,6 +6,7 @@
 
 #include "core/cluster/metadata.h"
 #include "io/assert.h"
+#include "io/probe.h"
 
 namespace meridian::core::broker {
 namespace {
@@ -290,6 +291,7 @@ wire::ClientMessageT GroupCoordinator::Leave(uint64_t id, const wire::LeaveGroup
   wire::ClientMessageT error;
   std::shared_ptr<Group> group = FindMember(id, request.group, request.member_id, &error);
   if (group == nullptr) return error;
+  Member leaving = std::move(group->members.at(request.member_id));
   group->members.erase(request.member_id);
   StartRebalance(*group);
   // The last member's leave is answered only once the empty generation is in the log. Written
@@ -297,13 +299,28 @@ wire::ClientMessageT GroupCoordinator::Leave(uint64_t id, const wire::LeaveGroup
   // it acknowledged: its successor rebuilds the group from the ledger and presumes the member
   // alive for a session timeout, so the group stayed "rebalancing" (refusing resets and
   // deletes) for that long. A leave the coordinator could not write is refused as NotLeader,
-  // and the member asks the new coordinator.
+  // and the member asks again (the new coordinator, or this one).
   if (group->members.empty() && !group->proposing) {
     const uint64_t epoch = epoch_;
+    const uint64_t writes = group->writes;
     FinishRebalance(request.group, group);
     if (epoch_ != epoch || !CurrentTerm()) {
       return ErrorMessage(id, ErrorCode::NotLeader,
                           "the coordinator changed before the leave was written; ask the new one");
+    }
+    const bool written = group->writes != writes || (!group->rebalancing && !group->proposing);
+    if (!written) {
+      // Still the leader, but the log refused the write: a leadership transfer is under way
+      // (raft takes no proposals meanwhile, and this term's live state stays until it ends),
+      // or the proposal timed out. Answered OK, the leave would die with a transfer that then
+      // completes. The member stays (not rejoined: the rebalance drops it at its deadline if
+      // it never asks again), so its retry, here or at the successor, finds it.
+      MERIDIAN_PROBE("group: the last member's leave was not written; the member asks again");
+      if (!group->members.contains(request.member_id)) {
+        group->members.emplace(request.member_id, std::move(leaving));
+      }
+      return ErrorMessage(id, ErrorCode::NotLeader,
+                          "the leave could not be written yet (a leadership transfer?); ask again");
     }
   }
   return Message(id, wire::LeaveGroupResponseT{});

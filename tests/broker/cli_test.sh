@@ -332,7 +332,8 @@ if ! cmp -s "$WORK/group-all.txt" "$WORK/want.txt"; then
 fi
 # The last member's leave is answered once the empty generation is written (even when the
 # coordinator moves meanwhile: the member then asks the new one), so this wait is short.
-g1_empty() { cli group list >"$WORK/groups.txt" && grep -q "^g1 *empty" "$WORK/groups.txt"; }
+# (fail prints the last poll's output.)
+g1_empty() { cli group list >"$WORK/last-poll.txt" 2>&1 && grep -q "^g1 *empty" "$WORK/last-poll.txt"; }
 wait_until 10 "group list shows g1 as empty" g1_empty
 expect_exit 2 "exactly one of --to-earliest" cli group reset-offsets g1 --topic="$TOPIC"
 expect_exit 1 "topic 'nope' does not exist" cli group reset-offsets g1 --topic=nope --to-earliest

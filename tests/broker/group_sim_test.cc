@@ -6,12 +6,16 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <set>
+#include <string>
 
 #include "core/client/client.h"
 #include "core/client/errors.h"
 #include "core/client/group_consumer.h"
 #include "core/client/producer.h"
+#include "io/probe.h"
+#include "sim/sim_network.h"
 #include "tests/broker/sim_cluster.h"
 
 namespace meridian {
@@ -304,6 +308,90 @@ TEST(GroupSim, TheLastMembersLeaveSurvivesACoordinatorCrashRightAfterItsAnswer) 
       }
       EXPECT_TRUE(reset.ok()) << reset;
     });
+  }
+}
+
+// Whether the group "g", as its coordinator describes it, lists `member_id` (nullopt: no
+// coordinator answered within the request timeout).
+std::optional<bool> ListsMember(core::client::Client& client, const std::string& member_id) {
+  absl::StatusOr<std::vector<std::unique_ptr<core::wire::GroupInfoT>>> groups =
+      client.DescribeGroups("g");
+  if (!groups.ok()) return std::nullopt;
+  for (const auto& group : *groups) {
+    for (const auto& member : group->members) {
+      if (member->member_id == member_id) return true;
+    }
+  }
+  return false;
+}
+
+// An answered leave of the last member is in the log even when it reached a coordinator handing
+// leadership over: raft takes no proposals during a transfer, yet the coordinator is still the
+// leader of its term. Answered OK with the empty generation unwritten, the leave died with the
+// transfer, and the successor presumed the member alive for its session timeout (a CI run of
+// cli_test waited 10 s for "g1 empty" while the leader balancer moved the coordinator, and
+// failed). Here the coordinator's preferred leader is crashed and restarted in turns, so the
+// balancer hands leadership back to it each time, and its links are slowed so that each transfer
+// stays open for a while; a client joins and leaves meanwhile, and after every answered leave
+// the group must no longer list the member.
+TEST(GroupSim, AnAnsweredLeaveIsWrittenEvenWhileTheCoordinatorHandsOver) {
+  for (uint64_t seed : {21, 22, 23}) {
+    SCOPED_TRACE(fmt::format("seed {}", seed));
+    io::probe::Reset();
+    BrokerCluster cluster(seed, [](core::broker::BrokerOptions& options) {
+      options.leader_balance_delay = seconds(1);
+    });
+    int answered = 0;
+    int joined = 0;
+    cluster.OnClient([&](io::Runtime& rt) {
+      core::client::Client client(rt, Options("raw"));
+      CreateAndFill(rt, client);
+      ASSERT_TRUE(client.DescribeGroups("g").ok());  // Creates the offsets topic.
+      const std::string offsets(core::wire::kOffsetsTopic);
+      ASSERT_TRUE(client.RefreshMetadata({offsets}).ok());
+      const core::wire::TopicInfoT* topic = client.CachedTopic(offsets);
+      ASSERT_NE(topic, nullptr);
+      const uint32_t partition = core::wire::GroupPartition("g", topic->partitions.size());
+      const io::NodeId preferred(topic->partitions[partition]->replicas.front());
+      for (uint32_t other = 1; other <= 3; other++) {
+        if (other != preferred.value()) {
+          cluster.world().network().Slow(preferred, io::NodeId(other), milliseconds(200));
+        }
+      }
+      bool churned = false;
+      rt.Spawn("churn", [&] {
+        for (int cycle = 0; cycle < 6; cycle++) {
+          (void)rt.Sleep(seconds(3));
+          cluster.world().Crash(preferred);
+          (void)rt.Sleep(seconds(2));
+          cluster.world().Restart(preferred);
+        }
+        (void)rt.Sleep(seconds(4));
+        churned = true;
+      });
+      while (!churned) {
+        absl::StatusOr<core::wire::JoinGroupResponseT> member = RawJoin(client, rt, "");
+        if (!member.ok()) continue;
+        // Leaves at spread times after their joins (a join cannot complete during a transfer;
+        // a leave must arrive in one).
+        (void)rt.Sleep(milliseconds(37 * (++joined % 9)));
+        core::wire::LeaveGroupRequestT leave;
+        leave.group = "g";
+        leave.member_id = member->member_id;
+        core::client::Client::Response left = client.CallCoordinator(
+            "g", core::wire::Message(0, std::move(leave)), rt.Now() + seconds(10));
+        if (!left.ok() || (*left)->body.AsLeaveGroupResponse() == nullptr) continue;
+        answered++;
+        const std::optional<bool> listed = ListsMember(client, member->member_id);
+        ASSERT_NE(listed, std::nullopt) << "no coordinator described the group";
+        ASSERT_FALSE(*listed) << "the leave of " << member->member_id << " was answered at "
+                              << rt.Now().ToString() << ", yet the group still lists the member";
+      }
+    });
+    EXPECT_GE(answered, 10);
+    // The race was run: some leave reached a coordinator that could not write it.
+    EXPECT_TRUE(io::probe::Snapshot().contains(
+        "group: the last member's leave was not written; the member asks again"));
   }
 }
 
