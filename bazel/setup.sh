@@ -19,6 +19,7 @@ packages=(
   libgmock-dev             # GoogleMock (gmock_main)
   librapidcheck-dev        # rapidcheck, with its GoogleTest integration
   libssl-dev               # OpenSSL 3.0: TLS on peer links and client connections (io/posix)
+  zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev  # Kafka's batch codecs (core/kafka)
   openssl                  # the openssl CLI, for inspecting `meridian certs` output
   chromium                 # headless: checks/ renders its HTML reports in a test
   nats-server              # meridian-bench --peer=jetstream, and its tiny peer case in the tests

@@ -270,6 +270,14 @@ void GroupSeeds() {
 void BatchSeeds() {
   Write("kafka_record_batch", "plain", Batch(-1, false));
   Write("kafka_record_batch", "idempotent-headers", Batch(5, true));
+  const Bytes headers = Batch(5, true);
+  using core::kafka::Codec;
+  using core::kafka::CompressRecordBatch;
+  Write("kafka_record_batch", "gzip", CompressRecordBatch(headers, Codec::kGzip));
+  Write("kafka_record_batch", "snappy-xerial", CompressRecordBatch(headers, Codec::kSnappy));
+  Write("kafka_record_batch", "snappy-raw", CompressRecordBatch(headers, Codec::kSnappy, true));
+  Write("kafka_record_batch", "lz4", CompressRecordBatch(headers, Codec::kLz4));
+  Write("kafka_record_batch", "zstd", CompressRecordBatch(headers, Codec::kZstd));
 }
 
 // kafka_session scripts (kafka_session_fuzzer.cc): action 0 (a frame), u16 length, payload.

@@ -1,10 +1,13 @@
 // The Kafka codec: primitive types, record batches v2 (CRC32C, varints, every bounds check),
 // request decoders (round trips and every truncation refused), response layouts, translation.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include <string>
 
 #include "core/kafka/bytes.h"
+#include "core/kafka/compression.h"
 #include "core/kafka/messages.h"
 #include "core/kafka/record_batch.h"
 #include "core/kafka/translate.h"
@@ -153,14 +156,117 @@ TEST(RecordBatch, RefusesLengthsThatLieEvenWithAValidCrc) {
   bytes[16] = 1;  // magic 1.
   EXPECT_TRUE(refused(bytes, BatchError::kCorrupt));
   bytes = good;
-  bytes[22] = 0x04;  // attributes: zstd.
-  EXPECT_TRUE(refused(bytes, BatchError::kUnsupportedCompression));
+  for (uint8_t codec : {5, 6, 7}) {  // attributes: no codec Kafka defines.
+    bytes[22] = codec;
+    EXPECT_TRUE(refused(bytes, BatchError::kUnsupportedCompression)) << int{codec};
+  }
   bytes = good;
   bytes[22] = 0x10;  // attributes: transactional.
   EXPECT_TRUE(refused(bytes, BatchError::kUnsupported));
   bytes = good;
   bytes[26] = 2;  // lastOffsetDelta 3 -> 2.
   EXPECT_TRUE(refused(bytes, BatchError::kCorrupt));
+}
+
+struct CodecCase {
+  Codec codec;
+  bool raw_snappy;
+};
+constexpr CodecCase kCodecCases[] = {{Codec::kGzip, false},
+                                     {Codec::kSnappy, false},
+                                     {Codec::kSnappy, true},
+                                     {Codec::kLz4, false},
+                                     {Codec::kZstd, false}};
+
+TEST(RecordBatch, DecodesEveryKafkaCodecToTheSameRecords) {
+  const KafkaBatch batch = SampleBatch();
+  for (const CodecCase& c : kCodecCases) {
+    SCOPED_TRACE(fmt::format("{}{}", CodecName(c.codec), c.raw_snappy ? " (raw)" : ""));
+    const std::vector<uint8_t> bytes = CompressRecordBatch(Encode(batch), c.codec, c.raw_snappy);
+    BatchDecodeError error;
+    std::optional<KafkaBatch> decoded = DecodeRecordBatch(bytes, &error);
+    ASSERT_TRUE(decoded.has_value()) << error.reason;
+    EXPECT_EQ(decoded->records, batch.records);
+    EXPECT_EQ(decoded->producer_id, batch.producer_id);
+    EXPECT_EQ(decoded->base_sequence, batch.base_sequence);
+    EXPECT_EQ(decoded->attributes, 0) << "decoded plain: no codec";
+  }
+}
+
+TEST(RecordBatch, RefusesEveryTruncationOfCompressedRecords) {
+  const std::vector<uint8_t> uncompressed = Encode(SampleBatch());
+  for (const CodecCase& c : kCodecCases) {
+    SCOPED_TRACE(fmt::format("{}{}", CodecName(c.codec), c.raw_snappy ? " (raw)" : ""));
+    const std::vector<uint8_t> whole = CompressRecordBatch(uncompressed, c.codec, c.raw_snappy);
+    for (size_t size = kBatchHeaderBytes; size < whole.size(); size++) {
+      // A batch whose compressed records end early, its lengths and CRC made consistent.
+      std::vector<uint8_t> bytes(whole.begin(), whole.begin() + static_cast<ptrdiff_t>(size));
+      Writer patch;
+      patch.bytes() = bytes;
+      patch.PatchInt32(8, static_cast<int32_t>(bytes.size() - 12));
+      bytes = patch.Take();
+      FixCrc(bytes);
+      BatchDecodeError error;
+      EXPECT_FALSE(DecodeRecordBatch(bytes, &error).has_value()) << size;
+      EXPECT_EQ(error.error, BatchError::kCorrupt) << size << ": " << error.reason;
+    }
+  }
+}
+
+// A decompression bomb stops at the cap: 64 MiB of zeros compress to little, and decoding stops
+// past kDecompressedRecordsBytesMax with kTooLarge (MESSAGE_TOO_LARGE), not out of memory.
+TEST(RecordBatch, ADecompressionBombStopsAtTheCap) {
+  const std::vector<uint8_t> zeros(64 << 20, 0);
+  std::vector<uint8_t> header = Encode(SampleBatch());
+  header.resize(kBatchHeaderBytes);
+  for (const CodecCase& c : kCodecCases) {
+    SCOPED_TRACE(fmt::format("{}{}", CodecName(c.codec), c.raw_snappy ? " (raw)" : ""));
+    std::vector<uint8_t> bomb = header;
+    bomb.resize(kBatchHeaderBytes + zeros.size());  // Zero "records" after the header.
+    bomb = CompressRecordBatch(bomb, c.codec, c.raw_snappy);
+    EXPECT_LT(bomb.size(), 8u << 20) << "fits a Kafka request";
+    BatchDecodeError error;
+    EXPECT_FALSE(DecodeRecordBatch(bomb, &error).has_value());
+    EXPECT_EQ(error.error, BatchError::kTooLarge) << error.reason;
+  }
+}
+
+TEST(Compression, TheCapIsExactAndGarbageIsRefused) {
+  const std::vector<uint8_t> data(100'000, 'x');
+  for (const CodecCase& c : kCodecCases) {
+    SCOPED_TRACE(fmt::format("{}{}", CodecName(c.codec), c.raw_snappy ? " (raw)" : ""));
+    const std::vector<uint8_t> compressed = Compress(c.codec, data, c.raw_snappy);
+    absl::StatusOr<std::vector<uint8_t>> exact = Decompress(c.codec, compressed, data.size());
+    ASSERT_TRUE(exact.ok()) << exact.status();
+    EXPECT_EQ(*exact, data);
+    EXPECT_TRUE(
+        absl::IsResourceExhausted(Decompress(c.codec, compressed, data.size() - 1).status()));
+    const std::vector<uint8_t> garbage = Bytes("this is not compressed data at all, not at all");
+    EXPECT_TRUE(absl::IsInvalidArgument(Decompress(c.codec, garbage, 1 << 20).status()));
+    EXPECT_TRUE(absl::IsInvalidArgument(Decompress(c.codec, {}, 1 << 20).status()));
+  }
+}
+
+// A zstd frame that asks for a window past kZstdWindowLogMax is refused, not allocated.
+TEST(Compression, ZstdRefusesAWindowLargerThanTheCap) {
+  const std::vector<uint8_t> data(1 << 20, 'z');
+  ZSTD_CCtx* context = ZSTD_createCCtx();
+  ASSERT_NE(context, nullptr);
+  ASSERT_FALSE(
+      ZSTD_isError(ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, kZstdWindowLogMax + 2)));
+  std::vector<uint8_t> frame(ZSTD_compressBound(data.size()));
+  ZSTD_outBuffer out{frame.data(), frame.size(), 0};
+  // Streamed in two parts without a pledged size, so the header declares the whole window (given
+  // everything in one call, zstd would size the window to the data).
+  ZSTD_inBuffer first{data.data(), data.size() / 2, 0};
+  ASSERT_FALSE(ZSTD_isError(ZSTD_compressStream2(context, &out, &first, ZSTD_e_continue)));
+  ASSERT_EQ(first.pos, first.size);
+  ZSTD_inBuffer in{data.data() + first.size, data.size() - first.size, 0};
+  ASSERT_EQ(ZSTD_compressStream2(context, &out, &in, ZSTD_e_end), 0u);
+  ZSTD_freeCCtx(context);
+  frame.resize(out.pos);
+  const absl::StatusOr<std::vector<uint8_t>> decoded = Decompress(Codec::kZstd, frame, 4 << 20);
+  EXPECT_TRUE(absl::IsInvalidArgument(decoded.status())) << decoded.status();
 }
 
 TEST(Translate, KafkaToMeridianAndBackKeepsEveryField) {

@@ -21,6 +21,9 @@ struct ProduceJob {
   std::optional<wire::ProduceRequestT> request;
 };
 
+static_assert(kDecompressedRecordsBytesMax >= wire::kBatchBytesMax,
+              "a compressed batch whose records would fit a native batch decompresses in full");
+
 // Translates one partition's records into a Meridian ProduceRequest, or sets the error.
 void PrepareProduce(const ProduceRequest& request, const ProduceTopicData& topic,
                     const ProducePartitionData& data, ProduceJob& job) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/kafka/bytes.h"
+#include "core/kafka/compression.h"
 #include "io/assert.h"
 #include "io/crc32c.h"
 
@@ -63,6 +64,41 @@ std::optional<KafkaBatch> Refuse(BatchDecodeError* error, BatchError kind, std::
   return std::nullopt;
 }
 
+// The `count` records of `batch` from `records` (its bytes after the header), decompressed
+// first if `codec` says so.
+std::optional<KafkaBatch> DecodeRecords(KafkaBatch batch, Codec codec,
+                                        std::span<const uint8_t> records, int64_t base_timestamp,
+                                        int32_t count, BatchDecodeError* error) {
+  std::vector<uint8_t> decompressed;
+  if (codec != Codec::kNone) {
+    absl::StatusOr<std::vector<uint8_t>> out =
+        Decompress(codec, records, kDecompressedRecordsBytesMax);
+    if (!out.ok()) {
+      return Refuse(
+          error,
+          absl::IsResourceExhausted(out.status()) ? BatchError::kTooLarge : BatchError::kCorrupt,
+          std::string(out.status().message()));
+    }
+    decompressed = std::move(*out);
+    records = decompressed;
+    // The batch decoded is a plain one: the same records, whatever the client's codec was.
+    batch.attributes = static_cast<int16_t>(batch.attributes & ~kCompressionMask);
+  }
+  if (static_cast<size_t>(count) > records.size()) {
+    return Refuse(error, BatchError::kCorrupt, fmt::format("{} records in fewer bytes", count));
+  }
+  Reader reader(records);
+  batch.records.resize(static_cast<size_t>(count));
+  for (int32_t i = 0; i < count; i++) {
+    if (!DecodeRecord(reader, base_timestamp, i, batch.records[static_cast<size_t>(i)])) break;
+  }
+  if (reader.ok() && reader.remaining() != 0) reader.Fail("bytes after the last record");
+  if (!reader.ok()) {
+    return Refuse(error, BatchError::kCorrupt, std::string(reader.status().message()));
+  }
+  return batch;
+}
+
 }  // namespace
 
 std::optional<KafkaBatch> DecodeRecordBatch(std::span<const uint8_t> bytes,
@@ -89,9 +125,10 @@ std::optional<KafkaBatch> DecodeRecordBatch(std::span<const uint8_t> bytes,
                   fmt::format("CRC32C {:08x}, the batch says {:08x}", actual, crc));
   }
   batch.attributes = reader.Int16();
-  if ((batch.attributes & kCompressionMask) != 0) {
+  const std::optional<Codec> codec = CodecFromAttributes(batch.attributes);
+  if (!codec.has_value()) {
     return Refuse(error, BatchError::kUnsupportedCompression,
-                  fmt::format("compression codec {}: Meridian accepts uncompressed batches only",
+                  fmt::format("compression codec {}: Kafka defines 0 (none) to 4 (zstd)",
                               batch.attributes & kCompressionMask));
   }
   if ((batch.attributes & (kTransactionalBit | kControlBit)) != 0) {
@@ -112,23 +149,19 @@ std::optional<KafkaBatch> DecodeRecordBatch(std::span<const uint8_t> bytes,
     return Refuse(error, BatchError::kCorrupt,
                   fmt::format("last offset delta {} for {} records", last_offset_delta, count));
   }
-  if (static_cast<size_t>(count) > reader.remaining()) {
-    return Refuse(error, BatchError::kCorrupt, fmt::format("{} records in fewer bytes", count));
-  }
-  batch.records.resize(static_cast<size_t>(count));
-  for (int32_t i = 0; i < count; i++) {
-    if (!DecodeRecord(reader, base_timestamp, i, batch.records[static_cast<size_t>(i)])) break;
-  }
-  if (reader.ok() && reader.remaining() != 0) reader.Fail("bytes after the last record");
   if (!reader.ok()) {
     return Refuse(error, BatchError::kCorrupt, std::string(reader.status().message()));
   }
-  return batch;
+  // The records: the rest of the batch, or what it decompresses to (a compressed batch's CRC
+  // covers the compressed bytes, checked above).
+  return DecodeRecords(std::move(batch), *codec, bytes.subspan(kBatchHeaderBytes), base_timestamp,
+                       count, error);
 }
 
 void EncodeRecordBatch(const KafkaBatch& batch, std::vector<uint8_t>& out) {
   MERIDIAN_CHECK(!batch.records.empty());
   MERIDIAN_CHECK(batch.records.size() <= kRecordsPerBatchMax);
+  MERIDIAN_CHECK((batch.attributes & kCompressionMask) == 0, "the encoder never compresses");
   const int64_t base_timestamp = batch.records.front().timestamp_ms;
   int64_t max_timestamp = base_timestamp;
   for (const KafkaRecord& record : batch.records) {
@@ -172,6 +205,21 @@ void EncodeRecordBatch(const KafkaBatch& batch, std::vector<uint8_t>& out) {
   writer.PatchInt32(17, static_cast<int32_t>(io::Crc32c(
                             std::span<const uint8_t>(bytes).subspan(kBatchCrcCoveredFrom))));
   out.insert(out.end(), bytes.begin(), bytes.end());
+}
+
+std::vector<uint8_t> CompressRecordBatch(std::span<const uint8_t> plain, Codec codec,
+                                         bool raw_snappy) {
+  MERIDIAN_CHECK(plain.size() >= kBatchHeaderBytes);
+  MERIDIAN_CHECK((plain[22] & kCompressionMask) == 0, "the batch is compressed already");
+  Writer writer;
+  writer.Raw(plain.first(kBatchHeaderBytes));
+  writer.Raw(Compress(codec, plain.subspan(kBatchHeaderBytes), raw_snappy));
+  std::vector<uint8_t>& bytes = writer.bytes();
+  bytes[22] = static_cast<uint8_t>(bytes[22] | static_cast<uint8_t>(codec));  // attributes.
+  writer.PatchInt32(8, static_cast<int32_t>(bytes.size() - 12));
+  writer.PatchInt32(17, static_cast<int32_t>(io::Crc32c(
+                            std::span<const uint8_t>(bytes).subspan(kBatchCrcCoveredFrom))));
+  return writer.Take();
 }
 
 }  // namespace meridian::core::kafka

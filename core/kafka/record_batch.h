@@ -12,8 +12,12 @@
 // DecodeRecordBatch checks everything a broker must before it believes a batch: the lengths
 // (never trusted: each against the bytes left and the batch length), magic 2, the CRC32C
 // (io/crc32c.h: the same Castagnoli polynomial), offset deltas 0..n-1 in order, counts and
-// sizes within Meridian's limits. Compressed batches (attributes bits 0-2) are refused with
-// kUnsupportedCompression, transactional and control batches with kUnsupported.
+// sizes within Meridian's limits. A compressed batch (attributes bits 0-2: gzip, snappy, lz4,
+// zstd; compression.h) is decompressed, to at most kDecompressedRecordsBytesMax (kTooLarge
+// beyond), and its records decoded from that; codecs 5-7 are refused with
+// kUnsupportedCompression, transactional and control batches with kUnsupported. The records
+// decoded are the same either way, and the decoded batch's attributes name no codec: a
+// compressed produce is stored, and served, uncompressed.
 //
 // Pure and deterministic: no I/O.
 #pragma once
@@ -25,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/kafka/compression.h"
 
 namespace meridian::core::kafka {
 
@@ -32,6 +37,9 @@ inline constexpr size_t kBatchHeaderBytes = 61;         // baseOffset .. records
 inline constexpr size_t kBatchCrcCoveredFrom = 21;      // attributes: the CRC covers from here.
 inline constexpr size_t kRecordsPerBatchMax = 1 << 16;  // = wire::kBatchRecordsMax.
 inline constexpr size_t kHeadersPerRecordMax = 1024;
+// What a compressed batch's records may decompress to: twice a native batch (wire::
+// kBatchBytesMax; a batch whose records need more could not be produced anyway).
+inline constexpr size_t kDecompressedRecordsBytesMax = 2 << 20;
 
 struct KafkaHeader {
   std::string key;
@@ -61,9 +69,9 @@ struct KafkaBatch {
 // Why a batch was refused (the Kafka error a Produce answers with follows from it).
 enum class BatchError : uint8_t {
   kCorrupt,                 // Bad lengths, magic, CRC, deltas: CORRUPT_MESSAGE.
-  kUnsupportedCompression,  // UNSUPPORTED_COMPRESSION_TYPE.
+  kUnsupportedCompression,  // Codecs 5-7: UNSUPPORTED_COMPRESSION_TYPE.
   kUnsupported,             // Transactional or control batches: INVALID_REQUEST.
-  kTooLarge,                // Over Meridian's record limits: MESSAGE_TOO_LARGE.
+  kTooLarge,                // Over Meridian's record or decompression limits: MESSAGE_TOO_LARGE.
 };
 
 struct BatchDecodeError {
@@ -75,7 +83,13 @@ struct BatchDecodeError {
 // librdkafka and the Java client send it).
 std::optional<KafkaBatch> DecodeRecordBatch(std::span<const uint8_t> bytes,
                                             BatchDecodeError* error);
-// Appends the encoding of `batch` (at least one record) to `out`, CRC and lengths included.
+// An encoded plain batch with its records compressed by `codec` as a Kafka client sends it
+// (attributes, batch length and CRC rewritten). The broker never compresses: the tests and the
+// fuzz corpus build compressed batches with it.
+std::vector<uint8_t> CompressRecordBatch(std::span<const uint8_t> plain, Codec codec,
+                                         bool raw_snappy = false);
+// Appends the encoding of `batch` (at least one record, no codec in its attributes: the records
+// are written plain) to `out`, CRC and lengths included.
 void EncodeRecordBatch(const KafkaBatch& batch, std::vector<uint8_t>& out);
 
 }  // namespace meridian::core::kafka

@@ -10,7 +10,8 @@ Usage: raw_probe.py HOST PORT TOPIC
    id (24); at the coordinator FindCoordinator names: a protocol type other than "consumer"
    (23), ConsumerProtocol metadata that does not parse (42), an unknown member's heartbeat (25),
    and an OffsetFetch of a group nobody committed to (offset -1).
-3. A compressed (gzip) batch in a Produce: UNSUPPORTED_COMPRESSION_TYPE (76).
+3. A batch of codec 5 (no codec Kafka defines) in a Produce: UNSUPPORTED_COMPRESSION_TYPE (76);
+   a gzip batch whose records are not gzip: CORRUPT_MESSAGE (2).
 4. A frame that claims 2 GiB: the connection is closed; a new connection is served.
 Exit 0 if all hold; 1 with the reason otherwise.
 """
@@ -132,22 +133,30 @@ def check_group_apis(sock):
             fail("OffsetFetch: a partition without a commit must answer offset -1")
 
 
-def check_compressed_batch(sock, topic):
-    # A batch whose attributes say gzip, with a valid CRC32C (checked before the attributes).
-    batch = bytearray(61 + 8)
-    struct.pack_into(">qii", batch, 0, 0, len(batch) - 12, -1)
-    batch[16] = 2
-    struct.pack_into(">h", batch, 21, 1)  # attributes: gzip.
-    struct.pack_into(">I", batch, 17, crc32c(bytes(batch[21:])))
+def produce_error(sock, topic, batch, correlation_id):
     body = (struct.pack(">h", -1) + struct.pack(">hi", -1, 10000) + struct.pack(">i", 1) +
             string(topic) + struct.pack(">ii", 1, 0) + struct.pack(">i", len(batch)) + batch)
-    response = request(sock, 0, 7, 30, bytes(body))
+    response = request(sock, 0, 7, correlation_id, bytes(body))
     # responses[1]: topic, partitions[1]: index, error.
     offset = 4 + 2 + len(topic) + 4 + 4
-    error = struct.unpack(">h", response[offset:offset + 2])[0]
-    if error != 76:
-        fail(f"gzip batch: error {error}, want 76 (UNSUPPORTED_COMPRESSION_TYPE)")
-    print("  Produce of a gzip batch -> error 76 (UNSUPPORTED_COMPRESSION_TYPE)")
+    return struct.unpack(">h", response[offset:offset + 2])[0]
+
+
+def check_compressed_batch(sock, topic):
+    # Batches with a valid CRC32C (checked before the attributes) whose attributes name codec 5
+    # (no codec Kafka defines) and gzip over bytes that are not gzip.
+    for codec, want, name in ((5, 76, "UNSUPPORTED_COMPRESSION_TYPE"),
+                              (1, 2, "CORRUPT_MESSAGE")):
+        batch = bytearray(61 + 8)
+        struct.pack_into(">qii", batch, 0, 0, len(batch) - 12, -1)
+        batch[16] = 2
+        struct.pack_into(">h", batch, 21, codec)
+        struct.pack_into(">i", batch, 57, 1)  # One record.
+        struct.pack_into(">I", batch, 17, crc32c(bytes(batch[21:])))
+        error = produce_error(sock, topic, batch, 30 + codec)
+        if error != want:
+            fail(f"codec {codec} batch: error {error}, want {want} ({name})")
+        print(f"  Produce of a codec {codec} batch of zeros -> error {want} ({name})")
 
 
 def main():
