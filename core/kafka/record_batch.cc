@@ -22,6 +22,16 @@ std::optional<std::vector<uint8_t>> Copy(const std::optional<std::span<const uin
   return std::vector<uint8_t>(bytes->begin(), bytes->end());
 }
 
+// Timestamps and their deltas come from clients, any int64: their sums and differences wrap, as
+// Kafka's Java code computes them (two's complement; signed overflow would be undefined
+// behaviour here), so a batch re-encodes to the timestamps it was decoded with.
+int64_t WrappingAdd(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+int64_t WrappingSubtract(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+}
+
 // One record of the batch; `expected_delta` is its index. False (and `reader` failed) if not.
 bool DecodeRecord(Reader& reader, int64_t base_timestamp, int32_t expected_delta,
                   KafkaRecord& record) {
@@ -33,7 +43,7 @@ bool DecodeRecord(Reader& reader, int64_t base_timestamp, int32_t expected_delta
   }
   Reader body(reader.Raw(static_cast<size_t>(length)));
   (void)body.Int8();  // Record attributes: unused by format v2.
-  record.timestamp_ms = base_timestamp + body.VarLong();
+  record.timestamp_ms = WrappingAdd(base_timestamp, body.VarLong());
   if (body.VarInt() != expected_delta && body.ok()) body.Fail("offset delta out of sequence");
   record.key = Copy(body.VarBytes());
   record.value = Copy(body.VarBytes());
@@ -187,7 +197,7 @@ void EncodeRecordBatch(const KafkaBatch& batch, std::vector<uint8_t>& out) {
     const KafkaRecord& record = batch.records[i];
     record_writer.bytes().clear();
     record_writer.Int8(0);
-    record_writer.VarLong(record.timestamp_ms - base_timestamp);
+    record_writer.VarLong(WrappingSubtract(record.timestamp_ms, base_timestamp));
     record_writer.VarInt(static_cast<int32_t>(i));
     record_writer.VarBytes(record.key);
     record_writer.VarBytes(record.value);

@@ -8,7 +8,10 @@
 # benchmark of the two client paths, run by hand:
 #
 #   bazel build -c opt //node:meridian-node //node:meridian
-#   tests/kafka/client_throughput.sh bazel-bin/node/meridian-node bazel-bin/node/meridian [N] [SIZE]
+#   tests/kafka/client_throughput.sh bazel-bin/node/meridian-node bazel-bin/node/meridian [N] [SIZE] [CODEC]
+#
+# CODEC (none, gzip, snappy, lz4, zstd; default none) is kcat's compression.type: the listener
+# decompresses each batch on produce (docs/kafka.md "Compression"), so the run shows that cost.
 #
 # Both tools read the same file of keyed lines; each line is one record. The tools differ in
 # batching: librdkafka's defaults (linger 5 ms, 1 MB batches, 5 requests in flight per
@@ -19,6 +22,7 @@ NODE_BIN=$(realpath "$1")
 CLI_BIN=$(realpath "$2")
 RECORDS=${3:-100000}
 SIZE=${4:-1024}
+CODEC=${5:-none}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/client_throughput.XXXXXX")
 declare -a NODE_PID CLIENT_PORT PEER_PORT KAFKA_PORT
 
@@ -74,10 +78,10 @@ print(f'  {name}: {n} records of ~{b // n} B in {ms} ms: {n * 1000 / ms:,.0f} re
 
 echo "== $RECORDS records of $SIZE bytes, 3 partitions x 3 replicas, acks after a quorum fsync"
 t0=$(now_ms)
-kcat -b "$KAFKA" -P -t via-kafka -K: -X acks=all -X enable.idempotence=true \
+kcat -b "$KAFKA" -P -t via-kafka -K: -X acks=all -X enable.idempotence=true -z "$CODEC" \
   -l "$WORK/input.txt" 2>"$WORK/kcat.err" || fail "kcat -P: $(tail -n 3 "$WORK/kcat.err")"
 kafka_ms=$(($(now_ms) - t0))
-rate "kcat (librdkafka 2.0.2, acks=all, idempotent)" "$kafka_ms"
+rate "kcat (librdkafka 2.0.2, acks=all, idempotent, compression $CODEC)" "$kafka_ms"
 t0=$(now_ms)
 cli produce via-meridian --file="$WORK/input.txt" --key-separator=: 2>"$WORK/meridian.err" ||
   fail "meridian produce: $(tail -n 3 "$WORK/meridian.err")"
