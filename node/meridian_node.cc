@@ -78,6 +78,11 @@ ABSL_FLAG(int64_t, leader_balance_delay_ms, 10000,
           "A partition's leader hands leadership back to its preferred leader (the first replica "
           "'meridian topic describe' lists) once that replica has been in sync this long (0: "
           "never).");
+ABSL_FLAG(int64_t, replica_replacement_delay_ms, 900000,
+          "The controller leader moves the replicas of a node it has not heard from for this long "
+          "onto live nodes its topics' modes allow, at most 4 partitions moving at once (0: "
+          "never; otherwise at least 5000: a node silent for less is more likely "
+          "paused than lost).");
 ABSL_FLAG(int64_t, regional_lease_ms, 10000,
           "Regional topics: how long a confirmation from the controller lets a node serve its "
           "replicas; must leave the promotion delay room for clock drift and an election.");
@@ -341,6 +346,29 @@ absl::Status KafkaAddressFromFlags(core::broker::BrokerOptions& options) {
   return absl::OkStatus();
 }
 
+// Promotion, leases, leader placement and replica replacement: the delays of failover.
+absl::Status FailoverTimingFromFlags(core::broker::BrokerOptions& options) {
+  if (absl::GetFlag(FLAGS_promotion_delay_ms) < 0 || absl::GetFlag(FLAGS_regional_lease_ms) < 1) {
+    return absl::InvalidArgumentError("--promotion_delay_ms >= 0 and --regional_lease_ms >= 1");
+  }
+  // Broker::Start checks how the two relate (and says how in its error).
+  options.promotion_delay = std::chrono::milliseconds(absl::GetFlag(FLAGS_promotion_delay_ms));
+  options.regional_lease = std::chrono::milliseconds(absl::GetFlag(FLAGS_regional_lease_ms));
+  if (absl::GetFlag(FLAGS_leader_balance_delay_ms) < 0) {
+    return absl::InvalidArgumentError("--leader_balance_delay_ms must be >= 0");
+  }
+  options.leader_balance_delay =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_leader_balance_delay_ms));
+  if (const int64_t delay = absl::GetFlag(FLAGS_replica_replacement_delay_ms);
+      delay != 0 && delay < 5000) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--replica_replacement_delay_ms must be 0 (never) or at least 5000; got {}", delay));
+  }
+  options.replica_replacement_delay =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_replica_replacement_delay_ms));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
     const io::posix::PosixOptions& posix, const io::Address& client) {
   core::broker::BrokerOptions options;
@@ -384,17 +412,7 @@ absl::StatusOr<core::broker::BrokerOptions> BrokerOptionsFromFlags(
       std::chrono::milliseconds(absl::GetFlag(FLAGS_retention_check_ms));
   options.metadata_snapshot_entries = absl::GetFlag(FLAGS_metadata_snapshot_entries);
   options.offsets_snapshot_entries = absl::GetFlag(FLAGS_offsets_snapshot_entries);
-  if (absl::GetFlag(FLAGS_promotion_delay_ms) < 0 || absl::GetFlag(FLAGS_regional_lease_ms) < 1) {
-    return absl::InvalidArgumentError("--promotion_delay_ms >= 0 and --regional_lease_ms >= 1");
-  }
-  // Broker::Start checks how the two relate (and says how in its error).
-  options.promotion_delay = std::chrono::milliseconds(absl::GetFlag(FLAGS_promotion_delay_ms));
-  options.regional_lease = std::chrono::milliseconds(absl::GetFlag(FLAGS_regional_lease_ms));
-  if (absl::GetFlag(FLAGS_leader_balance_delay_ms) < 0) {
-    return absl::InvalidArgumentError("--leader_balance_delay_ms must be >= 0");
-  }
-  options.leader_balance_delay =
-      std::chrono::milliseconds(absl::GetFlag(FLAGS_leader_balance_delay_ms));
+  if (absl::Status s = FailoverTimingFromFlags(options); !s.ok()) return s;
   options.planted.ack_before_fsync = absl::GetFlag(FLAGS_unsafe_ack_before_fsync_for_tests);
   if (absl::Status s = LimitsFromFlags(&options.limits); !s.ok()) return s;
   if (options.planted.ack_before_fsync) {

@@ -82,8 +82,12 @@ void RenderReplicaMoves(PrometheusText& out, const core::broker::BrokerMetrics& 
           b.promotion_records_discarded_total);
   counter("meridian_reassignments_started_total",
           "Replica reassignment targets this node recorded as controller leader (operator "
-          "requests and regrowth of promoted partitions).",
+          "requests, regrowth of promoted partitions, mode changes, replacements).",
           b.reassignments_started_total);
+  counter("meridian_replica_replacements_total",
+          "Reassignment targets this node recorded as controller leader to move copies off "
+          "nodes silent for --replica_replacement_delay_ms.",
+          b.replica_replacements_total);
   counter("meridian_reassignment_steps_total",
           "Raft configuration changes (and leadership hand-overs) this node took as a partition "
           "leader to move a group to its reassignment target.",

@@ -695,6 +695,27 @@ void Broker::State::Log(std::string_view text) const {
   WriteBrokerLine(options.log, options.node_id, text);
 }
 
+namespace {
+
+// The broker's own fibers, each for as long as the broker runs.
+void SpawnFibers(io::Runtime& runtime, const std::shared_ptr<Broker::State>& state) {
+  runtime.Spawn("peer-dispatch", [state] { RunPeerDispatcher(state); });
+  runtime.Spawn("reconciler", [state] { RunReconciler(state); });
+  runtime.Spawn("registration", [state] { RunRegistration(state); });
+  runtime.Spawn("compactor", [state] { RunCompactor(state); });
+  runtime.Spawn("groups", [state] { RunGroupCoordinators(state); });
+  runtime.Spawn("lease-renewal", [state] { RunLeaseRenewal(state); });
+  runtime.Spawn("promoter", [state] { RunPromoter(state); });
+  runtime.Spawn("leader-balancer", [state] { RunLeaderBalancer(state); });
+  runtime.Spawn("reassigner", [state] { RunReassigner(state); });
+  runtime.Spawn("replica-replacer", [state] { RunReplicaReplacer(state); });
+  if (state->options.quiesce_idle_partitions) {
+    runtime.Spawn("node-liveness", [state] { RunNodeLiveness(state); });
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, BrokerOptions options) {
   if (options.node_id == 0) return absl::InvalidArgumentError("node id 0 is reserved");
   if (options.controller_voters.empty()) {
@@ -751,18 +772,7 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
       OpenReplica(*state, controller_options, "the controller's metadata log");
   if (!controller.ok()) return controller.status();
   state->controller = *controller;
-  runtime.Spawn("peer-dispatch", [state] { RunPeerDispatcher(state); });
-  runtime.Spawn("reconciler", [state] { RunReconciler(state); });
-  runtime.Spawn("registration", [state] { RunRegistration(state); });
-  runtime.Spawn("compactor", [state] { RunCompactor(state); });
-  runtime.Spawn("groups", [state] { RunGroupCoordinators(state); });
-  runtime.Spawn("lease-renewal", [state] { RunLeaseRenewal(state); });
-  runtime.Spawn("promoter", [state] { RunPromoter(state); });
-  runtime.Spawn("leader-balancer", [state] { RunLeaderBalancer(state); });
-  runtime.Spawn("reassigner", [state] { RunReassigner(state); });
-  if (state->options.quiesce_idle_partitions) {
-    runtime.Spawn("node-liveness", [state] { RunNodeLiveness(state); });
-  }
+  SpawnFibers(runtime, state);
   return std::unique_ptr<Broker>(new Broker(state));
 }
 

@@ -196,6 +196,10 @@ struct BrokerOptions {
   // Replica reassignment (core/broker/README.md "Reassignment"): whether the controller leader
   // records a regrowth target for a promoted partition short of its replication factor.
   bool regrow_promoted_partitions = true;
+  // Replacing a lost node's replicas (replacement.cc): the controller leader moves the copies
+  // of a registered node it has not heard from for this long onto live nodes its topics' modes
+  // allow; zero: never (an operator moves them with `meridian topic reassign`).
+  io::Duration replica_replacement_delay = std::chrono::minutes(15);
   std::function<void(const ReassignmentEvent&)> on_reassignment;  // Tests and the simulator.
   BrokerPlantedBugs planted;
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
@@ -241,6 +245,8 @@ struct BrokerMetrics {
   // Replica reassignment: targets this node recorded as controller leader, configuration
   // changes it took as a partition leader, and reassignments it reported complete.
   uint64_t reassignments_started_total = 0;
+  // Of those, the controller's moves off lost nodes (replacement.cc).
+  uint64_t replica_replacements_total = 0;
   uint64_t reassignment_steps_total = 0;
   uint64_t reassignments_completed_total = 0;
   // Consumer groups: generations this node wrote to the log as a group coordinator (each one

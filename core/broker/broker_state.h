@@ -310,6 +310,11 @@ void RunReassigner(std::shared_ptr<Broker::State> state);
 // Whether this node hosts `partition`: the replicas or the reassignment target name it.
 bool HostedHere(const Broker::State& state, const cluster::PartitionRecord& partition);
 void RunPromoter(std::shared_ptr<Broker::State> state);
+// Partitions moving at once to replace copies on lost nodes, cluster-wide (replacement.cc).
+inline constexpr uint32_t kReplacementMovesInFlight = 4;
+// On the controller leader: moves the copies of nodes silent past
+// BrokerOptions::replica_replacement_delay onto live nodes (replacement.cc).
+void RunReplicaReplacer(std::shared_ptr<Broker::State> state);
 // Hands each partition this node leads back to its preferred leader (leader_balance.cc).
 void RunLeaderBalancer(std::shared_ptr<Broker::State> state);
 // HandleRequest for `principal` if the ACLs allow it, else NotAuthorized (broker_acl.cc).

@@ -354,4 +354,34 @@ MetadataOutcome ClusterMetadata::ApplyTopicModeChange(const wire::TopicModeChang
   return {absl::OkStatus()};
 }
 
+absl::StatusOr<std::optional<wire::PartitionReassignT>> PlanReplacement(
+    const ClusterMetadata& metadata, const TopicRecord& topic, const PartitionRecord& partition,
+    const absl::btree_set<uint32_t>& lost, const absl::btree_set<uint32_t>& not_live,
+    const absl::btree_map<uint32_t, uint32_t>& load) {
+  const auto is_lost = [&](uint32_t id) { return lost.contains(id); };
+  if (std::none_of(partition.replicas.begin(), partition.replicas.end(), is_lost) &&
+      std::none_of(partition.observers.begin(), partition.observers.end(), is_lost)) {
+    return std::optional<wire::PartitionReassignT>();
+  }
+  // Planned as if the lost copies were gone already: the planner keeps the copies it is given
+  // (it prefers holders, live or not) and fills the places left from live nodes only.
+  PartitionRecord without = partition;
+  std::erase_if(without.replicas, is_lost);
+  std::erase_if(without.observers, is_lost);
+  absl::btree_set<uint32_t> excluded = not_live;
+  excluded.insert(lost.begin(), lost.end());
+  absl::StatusOr<std::optional<wire::PartitionReassignT>> plan =
+      PlanModeChange(metadata, topic, without, topic.mode(), excluded, load);
+  if (!plan.ok() || !plan->has_value()) return plan;
+  MERIDIAN_CHECK((*plan)->replicas.size() == topic.replication_factor);
+  const auto is_new = [&](uint32_t id) {
+    return !Contains(partition.replicas, id) && !Contains(partition.observers, id);
+  };
+  if (std::none_of((*plan)->replicas.begin(), (*plan)->replicas.end(), is_new) &&
+      std::none_of((*plan)->observers.begin(), (*plan)->observers.end(), is_new)) {
+    return std::optional<wire::PartitionReassignT>();  // Only an observer would be dropped.
+  }
+  return plan;
+}
+
 }  // namespace meridian::core::cluster

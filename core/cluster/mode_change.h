@@ -82,4 +82,18 @@ absl::StatusOr<std::optional<wire::PartitionReassignT>> PlanModeChange(
     const ModeTarget& target, const absl::btree_set<uint32_t>& not_live,
     const absl::btree_map<uint32_t, uint32_t>& load);
 
+// Replacing the copies on nodes lost for good (down past BrokerOptions::replica_replacement_delay;
+// core/broker/README.md "Replacing a lost node's replicas"): the reassignment that moves
+// `partition`'s voters and observers off the `lost` nodes onto live ones by its topic's own
+// mode rules (PlanModeChange with the lost copies left out; every other copy stays). nullopt
+// when no copy is on a lost node, or when nothing could take a lost copy's place but the copy
+// is an observer (dropping it alone adds no safety). FailedPrecondition when the live nodes
+// cannot take a lost voter's place (the partition keeps it: its replication factor is never
+// cut). The caller skips partitions moving, topics changing mode, and regional partitions
+// promoted away from home (their own mode's rules would move them home: that is a fail-back).
+absl::StatusOr<std::optional<wire::PartitionReassignT>> PlanReplacement(
+    const ClusterMetadata& metadata, const TopicRecord& topic, const PartitionRecord& partition,
+    const absl::btree_set<uint32_t>& lost, const absl::btree_set<uint32_t>& not_live,
+    const absl::btree_map<uint32_t, uint32_t>& load);
+
 }  // namespace meridian::core::cluster

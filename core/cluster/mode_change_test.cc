@@ -297,5 +297,83 @@ TEST(ModeChange, AskingForTheOwnModeFailsAPromotedPartitionBackHome) {
   EXPECT_FALSE(PromotedAway(Topic(metadata)));
 }
 
+// Replacing copies on nodes lost for good (PlanReplacement): the lost copy's place is taken by a
+// live node the topic's mode allows; every other copy stays; a voter is never dropped.
+absl::StatusOr<std::optional<wire::PartitionReassignT>> Replace(
+    const ClusterMetadata& metadata, uint32_t partition, const absl::btree_set<uint32_t>& lost) {
+  const TopicRecord& topic = Topic(metadata);
+  return PlanReplacement(metadata, topic, topic.partitions[partition], lost, lost,
+                         ReplicaLoad(metadata));
+}
+
+TEST(Replacement, ALostStrongVoterIsReplacedInItsRegionAndTheOthersStay) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Strong);
+  const PartitionRecord before = Topic(metadata).partitions[0];
+  const uint32_t lost = before.replicas[0];
+  absl::StatusOr<std::optional<wire::PartitionReassignT>> plan = Replace(metadata, 0, {lost});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_TRUE(plan->has_value());
+  const std::vector<uint32_t>& voters = (*plan)->replicas;
+  ASSERT_EQ(voters.size(), 3u);
+  EXPECT_EQ(std::count(voters.begin(), voters.end(), lost), 0);
+  for (uint32_t kept : {before.replicas[1], before.replicas[2]}) {
+    EXPECT_EQ(std::count(voters.begin(), voters.end(), kept), 1) << "node " << kept << " moved";
+  }
+  const uint32_t added = *std::find_if(voters.begin(), voters.end(), [&](uint32_t id) {
+    return std::count(before.replicas.begin(), before.replicas.end(), id) == 0;
+  });
+  EXPECT_EQ(RegionOf(metadata, added), RegionOf(metadata, lost)) << "one voter per region";
+  // The metadata takes it as any reassignment (checked against the topic's mode) and completes.
+  wire::PartitionReassignT target = **plan;
+  ASSERT_TRUE(Record(metadata, target).ok());
+  target.complete = true;
+  ASSERT_TRUE(Record(metadata, target).ok());
+  EXPECT_EQ(Topic(metadata).partitions[0].replicas, voters);
+  EXPECT_FALSE(Replace(metadata, 0, {lost})->has_value()) << "nothing left on the lost node";
+}
+
+TEST(Replacement, NoLostCopyPlansNothingAndNoPlaceForAVoterKeepsIt) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Strong);
+  const PartitionRecord& partition = Topic(metadata).partitions[0];
+  uint32_t outsider = 1;
+  while (std::count(partition.replicas.begin(), partition.replicas.end(), outsider)) outsider++;
+  absl::StatusOr<std::optional<wire::PartitionReassignT>> none = Replace(metadata, 0, {outsider});
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  // Region r1 lost whole: a strong topic's r1 voter has nowhere to go (one voter per region).
+  absl::StatusOr<std::optional<wire::PartitionReassignT>> stuck = Replace(metadata, 0, {1, 2, 3});
+  EXPECT_EQ(stuck.status().code(), absl::StatusCode::kFailedPrecondition) << stuck.status();
+}
+
+TEST(Replacement, RegionalVotersStayHomeAndObserversInTheirRegion) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Regional);
+  const PartitionRecord before = Topic(metadata).partitions[1];
+  ASSERT_EQ(before.observers.size(), 2u);
+  // A home voter lost: r1 has three nodes, all voters already, so nothing can take its place.
+  EXPECT_EQ(Replace(metadata, 1, {before.replicas[0]}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // An observer lost: another node of its region takes its place; the voters stay.
+  const uint32_t observer = before.observers[0];
+  absl::StatusOr<std::optional<wire::PartitionReassignT>> plan = Replace(metadata, 1, {observer});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_TRUE(plan->has_value());
+  EXPECT_EQ((*plan)->replicas, before.replicas);
+  ASSERT_EQ((*plan)->observers.size(), 2u);
+  for (uint32_t id : (*plan)->observers) EXPECT_NE(id, observer);
+  EXPECT_EQ(std::count_if((*plan)->observers.begin(), (*plan)->observers.end(),
+                          [&](uint32_t id) {
+                            return RegionOf(metadata, id) == RegionOf(metadata, observer);
+                          }),
+            1);
+  // Its whole region lost: no observer can replace it there, and dropping it alone adds nothing.
+  absl::btree_set<uint32_t> region;
+  for (uint32_t id = 1; id <= 9; id++) {
+    if (RegionOf(metadata, id) == RegionOf(metadata, observer)) region.insert(id);
+  }
+  absl::StatusOr<std::optional<wire::PartitionReassignT>> none = Replace(metadata, 1, region);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+}
+
 }  // namespace
 }  // namespace meridian::core::cluster

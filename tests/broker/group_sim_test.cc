@@ -34,21 +34,7 @@ core::client::ClientOptions Options(std::string id) {
 
 // Creates topic "t" and writes kRecords records ("v0".."v39") over its partitions.
 void CreateAndFill(io::Runtime& rt, core::client::Client& client) {
-  for (int attempt = 0; attempt < 100; attempt++) {
-    if (client.CreateTopic("t", kPartitions, 3).ok()) break;
-    (void)rt.Sleep(milliseconds(200));
-  }
-  absl::StatusOr<std::unique_ptr<core::client::Producer>> producer =
-      core::client::Producer::Create(client);
-  ASSERT_TRUE(producer.ok()) << producer.status();
-  for (int i = 0; i < kRecords; i++) {
-    ASSERT_TRUE(
-        (*producer)
-            ->Send("t", fmt::format("k{}", i), fmt::format("v{}", i), {}, 0, rt.Now() + seconds(10))
-            .ok());
-  }
-  ASSERT_TRUE((*producer)->Flush(rt.Now() + seconds(30)).ok());
-  ASSERT_TRUE((*producer)->Close(rt.Now() + seconds(5)).ok());
+  CreateTopicAndFill(rt, client, "t", kPartitions, kRecords);
 }
 
 core::client::GroupConsumerOptions GroupOptions() {

@@ -1,5 +1,6 @@
-// tests/broker: a 3-node broker cluster on the deterministic simulator (regions r1..r3, one node
-// each, all controller voters) plus one client node, for tests that drive the real broker.
+// tests/broker: a broker cluster on the deterministic simulator — 3 nodes by default (regions
+// r1..r3, one node each, all controller voters; a 4th node and more go to r1, r2, r3 in turn as
+// controller learners) — plus one client node, for tests that drive the real broker.
 #pragma once
 
 #include <fmt/format.h>
@@ -9,9 +10,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "core/broker/broker.h"
+#include "core/client/client.h"
+#include "core/client/producer.h"
+#include "io/assert.h"
 #include "sim/world.h"
 
 namespace meridian {
@@ -43,6 +48,28 @@ inline void ExpectClosedByNodeAfter(io::Runtime& rt, io::Stream& stream, io::Ins
   EXPECT_GE(rt.Now() - since, timeout - std::chrono::seconds(1)) << what << ": closed too early";
 }
 
+// Creates `topic` (`partitions` partitions, replication factor 3; retried while the cluster
+// elects its controller) and writes `records` records ("k0"/"v0" ...) through an idempotent
+// producer, every one acknowledged.
+inline void CreateTopicAndFill(io::Runtime& rt, core::client::Client& client,
+                               const std::string& topic, uint32_t partitions, int records) {
+  for (int attempt = 0; attempt < 100; attempt++) {
+    if (client.CreateTopic(topic, partitions, 3).ok()) break;
+    (void)rt.Sleep(std::chrono::milliseconds(200));
+  }
+  absl::StatusOr<std::unique_ptr<core::client::Producer>> producer =
+      core::client::Producer::Create(client);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  for (int i = 0; i < records; i++) {
+    ASSERT_TRUE((*producer)
+                    ->Send(topic, fmt::format("k{}", i), fmt::format("v{}", i), {}, 0,
+                           rt.Now() + std::chrono::seconds(10))
+                    .ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(rt.Now() + std::chrono::seconds(30)).ok());
+  ASSERT_TRUE((*producer)->Close(rt.Now() + std::chrono::seconds(5)).ok());
+}
+
 class BrokerCluster {
  public:
   // `tune` adjusts each node's options before its broker starts; `started` runs on the node's
@@ -51,11 +78,13 @@ class BrokerCluster {
       std::function<void(io::Runtime&, uint32_t node, std::shared_ptr<core::broker::Broker>)>;
   explicit BrokerCluster(uint64_t seed,
                          std::function<void(core::broker::BrokerOptions&)> tune = nullptr,
-                         Started started = nullptr)
+                         Started started = nullptr, uint32_t servers = 3)
       : world_(sim::WorldOptions{.seed = seed}),
         tune_(std::move(tune)),
-        started_(std::move(started)) {
-    for (uint32_t id = 1; id <= 3; id++) {
+        started_(std::move(started)),
+        servers_(servers) {
+    MERIDIAN_CHECK(servers >= 3 && servers < 10);
+    for (uint32_t id = 1; id <= servers; id++) {
       world_.AddNode(io::NodeId(id), AddressOf(id).host,
                      [this, id](io::Runtime& rt) { Serve(rt, id); });
     }
@@ -74,6 +103,7 @@ class BrokerCluster {
   }
 
   sim::World& world() { return world_; }
+  uint32_t servers() const { return servers_; }
   // Node `id`'s running broker (null before it started, or after its node crashed). For
   // read-only looks from a test fiber: a broker belongs to its node's runtime, which owns it.
   std::shared_ptr<core::broker::Broker> broker(uint32_t id) {
@@ -85,9 +115,12 @@ class BrokerCluster {
   void Serve(io::Runtime& rt, uint32_t id) {
     core::broker::BrokerOptions options;
     options.node_id = id;
-    options.region = fmt::format("r{}", id);
+    options.region = fmt::format("r{}", (id - 1) % 3 + 1);
     options.advertised = AddressOf(id);
     options.controller_voters = {1, 2, 3};
+    for (uint32_t learner = 4; learner <= servers_; learner++) {
+      options.controller_learners.push_back(learner);
+    }
     if (tune_) tune_(options);
     absl::StatusOr<std::unique_ptr<core::broker::Broker>> broker =
         core::broker::Broker::Start(rt, options);
@@ -109,6 +142,7 @@ class BrokerCluster {
   sim::World world_;
   std::function<void(core::broker::BrokerOptions&)> tune_;
   Started started_;
+  uint32_t servers_;
   std::map<uint32_t, std::weak_ptr<core::broker::Broker>> brokers_;  // Owned by the nodes.
   io::Runtime* client_ = nullptr;
 };

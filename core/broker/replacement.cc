@@ -1,0 +1,143 @@
+// Replacing the replicas of a node lost for good (core/broker/README.md "Replacing a lost
+// node's replicas"): the controller leader treats a registered node it has not heard from for
+// BrokerOptions::replica_replacement_delay as lost, and moves each partition's copies off it
+// onto live nodes its topic's mode allows (core/cluster PlanReplacement), by the ordinary
+// reassignment executor: the new copy catches up as a learner before it votes, the lost voter
+// leaves last, one configuration change at a time. So a partition that lost a replica regains
+// its replication factor without an operator, and a second failure finds it whole.
+//
+// A controller leader counts silence only from when it became leader (as a follower it does not
+// hear every node), so a controller election restarts the clock rather than shortening it. At
+// most kReplacementMovesInFlight partitions move at once, cluster-wide (the catch-up traffic a
+// returning region or a mass loss adds). A partition that cannot be placed without the lost
+// node (too few live nodes in the regions its mode needs) keeps its copy there, and the
+// controller says so in the log once a minute.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/broker/broker_state.h"
+#include "core/cluster/mode_change.h"
+#include "io/assert.h"
+#include "io/probe.h"
+
+namespace meridian::core::broker {
+namespace {
+
+constexpr io::Duration kReplacementPeriod = std::chrono::seconds(1);
+constexpr io::Duration kReplacementRetry = std::chrono::seconds(5);
+constexpr io::Duration kStuckLogPeriod = std::chrono::minutes(1);
+constexpr io::Duration kProposeTimeout = std::chrono::seconds(2);
+
+// What the controller leader remembers between passes.
+struct ReplacementPasses {
+  uint64_t leader_term = 0;  // The controller term this node leads (0: not leading).
+  io::Instant leader_since;
+  absl::btree_map<std::pair<std::string, uint32_t>, io::Instant> retry_at;
+  absl::btree_map<std::pair<std::string, uint32_t>, io::Instant> logged_at;
+};
+
+// Registered nodes silent for the delay, counted from when this node became controller leader.
+absl::btree_set<uint32_t> LostNodes(const Broker::State& state, const ReplacementPasses& passes) {
+  absl::btree_set<uint32_t> lost;
+  const io::Instant now = state.runtime.Now();
+  for (const auto& [id, record] : state.controller_machine->metadata.nodes()) {
+    if (id == state.options.node_id) continue;
+    auto heard = state.node_heard_at.find(id);
+    const io::Instant since = heard == state.node_heard_at.end()
+                                  ? passes.leader_since
+                                  : std::max(heard->second, passes.leader_since);
+    if (now - since >= state.options.replica_replacement_delay) lost.insert(id);
+  }
+  return lost;
+}
+
+bool PromotedAwayFromHome(const cluster::TopicRecord& topic,
+                          const cluster::PartitionRecord& partition) {
+  return topic.consistency == wire::Consistency::Regional &&
+         partition.epoch != partition.rehomed_epoch;
+}
+
+// The replacement moves to propose now, within the in-flight bound.
+std::vector<wire::PartitionReassignT> PlanReplacements(Broker::State& state,
+                                                       ReplacementPasses& passes,
+                                                       const absl::btree_set<uint32_t>& lost) {
+  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  uint32_t moving = 0;
+  for (const auto& [name, topic] : metadata.topics()) {
+    for (const cluster::PartitionRecord& partition : topic.partitions) {
+      if (partition.reassigning()) moving++;
+    }
+  }
+  const absl::btree_set<uint32_t> not_live = NodesNotLive(state);
+  const absl::btree_map<uint32_t, uint32_t> load = cluster::ReplicaLoad(metadata);
+  const io::Instant now = state.runtime.Now();
+  std::vector<wire::PartitionReassignT> plans;
+  for (const auto& [name, topic] : metadata.topics()) {
+    if (topic.changing_to.has_value()) continue;  // The mode change places its partitions.
+    for (const cluster::PartitionRecord& partition : topic.partitions) {
+      if (moving >= kReplacementMovesInFlight) return plans;
+      if (partition.reassigning() || PromotedAwayFromHome(topic, partition)) continue;
+      const std::pair<std::string, uint32_t> key(name, partition.partition);
+      if (auto retry = passes.retry_at.find(key); retry != passes.retry_at.end()) {
+        if (now < retry->second) continue;
+        passes.retry_at.erase(retry);
+      }
+      absl::StatusOr<std::optional<wire::PartitionReassignT>> plan =
+          cluster::PlanReplacement(metadata, topic, partition, lost, not_live, load);
+      if (plan.ok() && !plan->has_value()) continue;
+      if (!plan.ok()) {
+        auto logged = passes.logged_at.find(key);
+        if (logged == passes.logged_at.end() || now >= logged->second) {
+          passes.logged_at[key] = now + kStuckLogPeriod;
+          state.Log(fmt::format("{}/{}: a replica on a lost node cannot be replaced: {}", name,
+                                partition.partition, std::string(plan.status().message())));
+        }
+        continue;
+      }
+      passes.retry_at[key] = now + kReplacementRetry;
+      plans.push_back(**std::move(plan));
+      moving++;
+    }
+  }
+  return plans;
+}
+
+void ProposeReplacements(Broker::State& state, ReplacementPasses& passes) {
+  const bool leading = state.controller->role() == raft::Role::kLeader;
+  const uint64_t term = leading ? state.controller->term().value() : 0;
+  if (term != passes.leader_term) {
+    passes = ReplacementPasses{.leader_term = term, .leader_since = state.runtime.Now()};
+  }
+  if (!leading) return;
+  const absl::btree_set<uint32_t> lost = LostNodes(state, passes);
+  if (lost.empty()) return;
+  // Proposals suspend this fiber: only the plans' own copies are used from here on.
+  for (wire::PartitionReassignT& plan : PlanReplacements(state, passes, lost)) {
+    const std::string name = fmt::format("{}/{}", plan.topic, plan.partition);
+    const std::string target = fmt::format("voters {} observers {}", fmt::join(plan.replicas, ","),
+                                           fmt::join(plan.observers, ","));
+    wire::MetadataCommandT command;
+    command.body.Set(std::move(plan));
+    absl::StatusOr<cluster::MetadataOutcome> outcome =
+        state.ProposeMetadata(command, state.runtime.Now() + kProposeTimeout);
+    if (!outcome.ok() || !outcome->status.ok()) continue;  // Planned again after the retry.
+    MERIDIAN_PROBE("broker: the controller replaces the replicas of a lost node");
+    state.metrics.reassignments_started_total++;
+    state.metrics.replica_replacements_total++;
+    state.Log(fmt::format("{}: replacing its copies on lost node(s) {}: moving to {}", name,
+                          fmt::join(lost, ","), target));
+  }
+}
+
+}  // namespace
+
+void RunReplicaReplacer(std::shared_ptr<Broker::State> state) {
+  if (state->options.replica_replacement_delay == io::Duration::zero()) return;
+  ReplacementPasses passes;
+  while (!state->stopped) {
+    if (!state->runtime.Sleep(kReplacementPeriod).ok()) return;
+    ProposeReplacements(*state, passes);
+  }
+}
+
+}  // namespace meridian::core::broker
