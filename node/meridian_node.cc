@@ -18,6 +18,7 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -83,6 +84,10 @@ ABSL_FLAG(int64_t, replica_replacement_delay_ms, 900000,
           "onto live nodes its topics' modes allow, at most 4 partitions moving at once (0: "
           "never; otherwise at least 5000: a node silent for less is more likely "
           "paused than lost).");
+ABSL_FLAG(int64_t, replica_balance_delay_ms, 300000,
+          "A node live this long that holds two replicas or more fewer than the most loaded live "
+          "node takes one from it (one partition moving at a time, cluster-wide), so new and "
+          "returning nodes fill up (0: never; otherwise at least 5000).");
 ABSL_FLAG(int64_t, regional_lease_ms, 10000,
           "Regional topics: how long a confirmation from the controller lets a node serve its "
           "replicas; must leave the promotion delay room for clock drift and an election.");
@@ -359,13 +364,19 @@ absl::Status FailoverTimingFromFlags(core::broker::BrokerOptions& options) {
   }
   options.leader_balance_delay =
       std::chrono::milliseconds(absl::GetFlag(FLAGS_leader_balance_delay_ms));
-  if (const int64_t delay = absl::GetFlag(FLAGS_replica_replacement_delay_ms);
-      delay != 0 && delay < 5000) {
-    return absl::InvalidArgumentError(fmt::format(
-        "--replica_replacement_delay_ms must be 0 (never) or at least 5000; got {}", delay));
+  for (auto [flag, value, into] :
+       {std::tuple("replica_replacement_delay_ms",
+                   absl::GetFlag(FLAGS_replica_replacement_delay_ms),
+                   &options.replica_replacement_delay),
+        std::tuple("replica_balance_delay_ms", absl::GetFlag(FLAGS_replica_balance_delay_ms),
+                   &options.replica_balance_delay)}) {
+    // A node silent for less than a few seconds is more likely paused than lost.
+    if (value != 0 && value < 5000) {
+      return absl::InvalidArgumentError(
+          fmt::format("--{} must be 0 (never) or at least 5000; got {}", flag, value));
+    }
+    *into = std::chrono::milliseconds(value);
   }
-  options.replica_replacement_delay =
-      std::chrono::milliseconds(absl::GetFlag(FLAGS_replica_replacement_delay_ms));
   return absl::OkStatus();
 }
 

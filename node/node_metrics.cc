@@ -88,6 +88,10 @@ void RenderReplicaMoves(PrometheusText& out, const core::broker::BrokerMetrics& 
           "Reassignment targets this node recorded as controller leader to move copies off "
           "nodes silent for --replica_replacement_delay_ms.",
           b.replica_replacements_total);
+  counter("meridian_replica_balance_moves_total",
+          "Reassignment targets this node recorded as controller leader to move a copy from the "
+          "most loaded live node to one with two or more fewer (--replica_balance_delay_ms).",
+          b.replica_balance_moves_total);
   counter("meridian_reassignment_steps_total",
           "Raft configuration changes (and leadership hand-overs) this node took as a partition "
           "leader to move a group to its reassignment target.",

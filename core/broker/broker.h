@@ -200,6 +200,10 @@ struct BrokerOptions {
   // of a registered node it has not heard from for this long onto live nodes its topics' modes
   // allow; zero: never (an operator moves them with `meridian topic reassign`).
   io::Duration replica_replacement_delay = std::chrono::minutes(15);
+  // Balancing (replacement.cc): a node live this long, two copies or more lighter than the most
+  // loaded live node, takes one copy from it, one partition moving at a time cluster-wide;
+  // zero: never.
+  io::Duration replica_balance_delay = std::chrono::minutes(5);
   std::function<void(const ReassignmentEvent&)> on_reassignment;  // Tests and the simulator.
   BrokerPlantedBugs planted;
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
@@ -247,6 +251,8 @@ struct BrokerMetrics {
   uint64_t reassignments_started_total = 0;
   // Of those, the controller's moves off lost nodes (replacement.cc).
   uint64_t replica_replacements_total = 0;
+  // Of those, the controller's moves to balance replicas over nodes (replacement.cc).
+  uint64_t replica_balance_moves_total = 0;
   uint64_t reassignment_steps_total = 0;
   uint64_t reassignments_completed_total = 0;
   // Consumer groups: generations this node wrote to the log as a group coordinator (each one

@@ -12,6 +12,13 @@
 // returning region or a mass loss adds). A partition that cannot be placed without the lost
 // node (too few live nodes in the regions its mode needs) keeps its copy there, and the
 // controller says so in the log once a minute.
+//
+// Balancing (the same fiber, when nothing is being replaced or moved anywhere): a node that has
+// been live for BrokerOptions::replica_balance_delay and holds at least two copies fewer than
+// the most loaded live node takes one copy from it, planned as a replacement of that copy (so
+// by the topic's mode rules), one partition at a time cluster-wide. A node that returns empty
+// after its copies were replaced, or a new node, so fills up; the delay keeps a flapping node
+// from pulling data back and forth.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -27,6 +34,7 @@ constexpr io::Duration kReplacementPeriod = std::chrono::seconds(1);
 constexpr io::Duration kReplacementRetry = std::chrono::seconds(5);
 constexpr io::Duration kStuckLogPeriod = std::chrono::minutes(1);
 constexpr io::Duration kProposeTimeout = std::chrono::seconds(2);
+constexpr io::Duration kBalancePeriod = std::chrono::seconds(5);
 
 // What the controller leader remembers between passes.
 struct ReplacementPasses {
@@ -34,6 +42,9 @@ struct ReplacementPasses {
   io::Instant leader_since;
   absl::btree_map<std::pair<std::string, uint32_t>, io::Instant> retry_at;
   absl::btree_map<std::pair<std::string, uint32_t>, io::Instant> logged_at;
+  // Live nodes (this one included) and since when this leader has seen each live without a gap.
+  absl::btree_map<uint32_t, io::Instant> live_since;
+  io::Instant balanced_at;  // The last balancing pass.
 };
 
 // Registered nodes silent for the delay, counted from when this node became controller leader.
@@ -102,6 +113,118 @@ std::vector<wire::PartitionReassignT> PlanReplacements(Broker::State& state,
   return plans;
 }
 
+// Proposes one reassignment target; false if the metadata did not take it.
+bool ProposeTarget(Broker::State& state, wire::PartitionReassignT plan) {
+  wire::MetadataCommandT command;
+  command.body.Set(std::move(plan));
+  absl::StatusOr<cluster::MetadataOutcome> outcome =
+      state.ProposeMetadata(command, state.runtime.Now() + kProposeTimeout);
+  return outcome.ok() && outcome->status.ok();
+}
+
+std::string TargetText(const wire::PartitionReassignT& plan) {
+  return fmt::format("voters {} observers {}", fmt::join(plan.replicas, ","),
+                     fmt::join(plan.observers, ","));
+}
+
+bool AnyMoving(const cluster::ClusterMetadata& metadata) {
+  for (const auto& [name, topic] : metadata.topics()) {
+    if (topic.changing_to.has_value()) return true;
+    for (const cluster::PartitionRecord& partition : topic.partitions) {
+      if (partition.reassigning()) return true;
+    }
+  }
+  return false;
+}
+
+bool Holds(const cluster::PartitionRecord& partition, uint32_t id) {
+  return std::count(partition.replicas.begin(), partition.replicas.end(), id) +
+             std::count(partition.observers.begin(), partition.observers.end(), id) >
+         0;
+}
+
+// Nodes that may not receive a copy now: not live, or not live for the whole balance delay.
+absl::btree_set<uint32_t> Unsettled(const Broker::State& state, const ReplacementPasses& passes) {
+  absl::btree_set<uint32_t> unsettled;
+  const io::Instant now = state.runtime.Now();
+  for (const auto& [id, record] : state.controller_machine->metadata.nodes()) {
+    auto live = passes.live_since.find(id);
+    if (live == passes.live_since.end() ||
+        now - live->second < state.options.replica_balance_delay) {
+      unsettled.insert(id);
+    }
+  }
+  return unsettled;
+}
+
+// One copy from a live node that holds at least two more than a settled node, planned as a
+// replacement of that copy (the topic's mode rules choose where it goes: the least loaded node
+// that fits), taken only if the receiving node ends lighter than the source; nullopt if none.
+// Sources are tried from the most loaded down, their partitions in metadata order.
+std::optional<wire::PartitionReassignT> PlanBalanceMove(const Broker::State& state,
+                                                        const ReplacementPasses& passes) {
+  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  absl::btree_map<uint32_t, uint32_t> load = cluster::ReplicaLoad(metadata);
+  const absl::btree_set<uint32_t> unsettled = Unsettled(state, passes);
+  uint32_t lightest = UINT32_MAX;
+  for (const auto& [id, record] : metadata.nodes()) {
+    if (!unsettled.contains(id)) lightest = std::min(lightest, load[id]);
+  }
+  std::vector<std::pair<uint32_t, uint32_t>> sources;  // (load, id), heaviest first.
+  for (const auto& [id, since] : passes.live_since) sources.emplace_back(load[id], id);
+  std::sort(sources.begin(), sources.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  for (const auto& [source_load, source] : sources) {
+    if (lightest == UINT32_MAX || source_load < lightest + 2) break;
+    for (const auto& [name, topic] : metadata.topics()) {
+      for (const cluster::PartitionRecord& partition : topic.partitions) {
+        if (!Holds(partition, source) || PromotedAwayFromHome(topic, partition)) continue;
+        absl::StatusOr<std::optional<wire::PartitionReassignT>> plan =
+            cluster::PlanReplacement(metadata, topic, partition, {source}, unsettled, load);
+        if (!plan.ok() || !plan->has_value()) continue;
+        for (const std::vector<uint32_t>* ids : {&(*plan)->replicas, &(*plan)->observers}) {
+          for (uint32_t id : *ids) {
+            if (!Holds(partition, id) && load[id] + 2 <= source_load) return **std::move(plan);
+          }
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+void ProposeBalanceMove(Broker::State& state, ReplacementPasses& passes) {
+  if (state.options.replica_balance_delay == io::Duration::zero()) return;
+  const io::Instant now = state.runtime.Now();
+  if (now - passes.balanced_at < kBalancePeriod) return;
+  passes.balanced_at = now;
+  if (AnyMoving(state.controller_machine->metadata)) return;  // One move at a time.
+  std::optional<wire::PartitionReassignT> plan = PlanBalanceMove(state, passes);
+  if (!plan.has_value()) return;
+  const std::string name = fmt::format("{}/{}", plan->topic, plan->partition);
+  const std::string target = TargetText(*plan);
+  if (!ProposeTarget(state, *std::move(plan))) return;
+  MERIDIAN_PROBE("broker: the controller moves a copy to balance replicas over nodes");
+  state.metrics.reassignments_started_total++;
+  state.metrics.replica_balance_moves_total++;
+  state.Log(fmt::format("{}: moving to {} to balance replicas over nodes", name, target));
+}
+
+// Keeps `live_since`: the nodes live now (the controller leader itself, and the nodes heard from
+// within the liveness window), each since when this leader has seen it live without a gap.
+void NoteLiveNodes(const Broker::State& state, ReplacementPasses& passes) {
+  const absl::btree_set<uint32_t> not_live = NodesNotLive(state);
+  const io::Instant now = state.runtime.Now();
+  for (const auto& [id, record] : state.controller_machine->metadata.nodes()) {
+    if (not_live.contains(id)) {
+      passes.live_since.erase(id);
+    } else {
+      passes.live_since.try_emplace(id, now);
+    }
+  }
+}
+
 void ProposeReplacements(Broker::State& state, ReplacementPasses& passes) {
   const bool leading = state.controller->role() == raft::Role::kLeader;
   const uint64_t term = leading ? state.controller->term().value() : 0;
@@ -109,18 +232,16 @@ void ProposeReplacements(Broker::State& state, ReplacementPasses& passes) {
     passes = ReplacementPasses{.leader_term = term, .leader_since = state.runtime.Now()};
   }
   if (!leading) return;
-  const absl::btree_set<uint32_t> lost = LostNodes(state, passes);
-  if (lost.empty()) return;
+  NoteLiveNodes(state, passes);
+  const absl::btree_set<uint32_t> lost = state.options.replica_replacement_delay.count() == 0
+                                             ? absl::btree_set<uint32_t>()
+                                             : LostNodes(state, passes);
+  if (lost.empty()) return ProposeBalanceMove(state, passes);
   // Proposals suspend this fiber: only the plans' own copies are used from here on.
   for (wire::PartitionReassignT& plan : PlanReplacements(state, passes, lost)) {
     const std::string name = fmt::format("{}/{}", plan.topic, plan.partition);
-    const std::string target = fmt::format("voters {} observers {}", fmt::join(plan.replicas, ","),
-                                           fmt::join(plan.observers, ","));
-    wire::MetadataCommandT command;
-    command.body.Set(std::move(plan));
-    absl::StatusOr<cluster::MetadataOutcome> outcome =
-        state.ProposeMetadata(command, state.runtime.Now() + kProposeTimeout);
-    if (!outcome.ok() || !outcome->status.ok()) continue;  // Planned again after the retry.
+    const std::string target = TargetText(plan);
+    if (!ProposeTarget(state, std::move(plan))) continue;  // Planned again after the retry.
     MERIDIAN_PROBE("broker: the controller replaces the replicas of a lost node");
     state.metrics.reassignments_started_total++;
     state.metrics.replica_replacements_total++;
@@ -132,7 +253,10 @@ void ProposeReplacements(Broker::State& state, ReplacementPasses& passes) {
 }  // namespace
 
 void RunReplicaReplacer(std::shared_ptr<Broker::State> state) {
-  if (state->options.replica_replacement_delay == io::Duration::zero()) return;
+  if (state->options.replica_replacement_delay == io::Duration::zero() &&
+      state->options.replica_balance_delay == io::Duration::zero()) {
+    return;
+  }
   ReplacementPasses passes;
   while (!state->stopped) {
     if (!state->runtime.Sleep(kReplacementPeriod).ok()) return;

@@ -3,7 +3,8 @@
 // region), node 4 crashed for good. After --replica_replacement_delay the controller moves each
 // partition's copy off node 4 onto node 1 (the only other r1 node), by the reassignment
 // executor; every acknowledged record is still there. Before the delay nothing moves, and with
-// the delay zero nothing ever does.
+// the delay zero nothing ever does. And balancing: a node that comes back empty takes copies
+// until balanced, once it has been live for the balance delay.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -117,6 +118,39 @@ TEST(ReplacementSim, WithTheDelayZeroALostNodeKeepsItsCopies) {
     (void)rt.Sleep(seconds(30));
     EXPECT_EQ(PartitionsOn(client, kLost), on_lost);
   });
+}
+
+// Balancing: node 4 is down while the topic is created (every partition's r1 voter goes to node
+// 1) and comes back empty; once it has been live for the balance delay, copies move from node 1
+// to it one partition at a time until neither holds two more than the other; every record stays.
+TEST(ReplacementSim, AnEmptyNodeTakesCopiesUntilBalanced) {
+  BrokerCluster cluster(
+      11, [](core::broker::BrokerOptions& options) { options.replica_balance_delay = seconds(10); },
+      nullptr, /*servers=*/4);
+  cluster.OnClient([&](io::Runtime& rt) {
+    core::client::Client client(rt, Options());
+    cluster.world().Crash(io::NodeId(kLost));
+    (void)rt.Sleep(seconds(2));  // Gone from the controller's view.
+    CreateAndFill(rt, client);
+    ASSERT_TRUE(PartitionsOn(client, kLost).empty()) << "placed on a node that was down";
+    ASSERT_EQ(PartitionsOn(client, 1).size(), kPartitions);
+    cluster.world().Restart(io::NodeId(kLost));
+    const io::Instant back = rt.Now();
+    (void)rt.Sleep(seconds(8));
+    EXPECT_TRUE(PartitionsOn(client, kLost).empty()) << "moved before the delay";
+    while (PartitionsOn(client, kLost).size() < kPartitions / 2 && rt.Now() < back + seconds(80)) {
+      (void)rt.Sleep(seconds(1));
+    }
+    (void)rt.Sleep(seconds(15));  // No further move once balanced.
+    EXPECT_EQ(PartitionsOn(client, kLost).size(), kPartitions / 2);
+    EXPECT_EQ(PartitionsOn(client, 1).size(), kPartitions / 2);
+    EXPECT_EQ(ReadAll(rt, client).size(), static_cast<size_t>(kRecords)) << "records lost";
+  });
+  uint64_t moves = 0;
+  for (uint32_t id = 1; id <= 3; id++) {
+    if (auto broker = cluster.broker(id)) moves += broker->metrics().replica_balance_moves_total;
+  }
+  EXPECT_EQ(moves, kPartitions / 2);
 }
 
 }  // namespace

@@ -51,6 +51,8 @@ refused "--requests_in_flight_per_connection_max must be in 1..4096" --node_id=1
   --data_dir="$WORK/d" "${BASE[@]}" --requests_in_flight_per_connection_max=5000
 refused "--replica_replacement_delay_ms must be 0 (never) or at least 5000; got 100" --node_id=1 \
   --data_dir="$WORK/d" "${BASE[@]}" --replica_replacement_delay_ms=100
+refused "--replica_balance_delay_ms must be 0 (never) or at least 5000; got 1" --node_id=1 \
+  --data_dir="$WORK/d" "${BASE[@]}" --replica_balance_delay_ms=1
 refused "unknown flag --bogus" --bogus=1 --node_id=1 --data_dir="$WORK/d" "${BASE[@]}"
 refused "--node_id=x: Illegal value" --node_id=x --data_dir="$WORK/d" "${BASE[@]}"
 refused "--data_dir needs a value" --node_id=1 "${BASE[@]}" --data_dir
