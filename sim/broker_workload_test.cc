@@ -181,6 +181,27 @@ TEST(BrokerChurn, NodeChurnSeeds1To100) {
 TEST(BrokerChurn, RegionFlapSeeds1To100) {
   EXPECT_EQ(Sweep({.scenario = "region-flap"}, 1, 100).failed, 0);
 }
+// node-loss: a server lost for good; the controller replaces its copies (core/broker
+// replacement.cc) and the run fails unless every partition is back at its replication factor
+// without it. The planted bug plans with the lost copies left in (nothing is ever replaced).
+TEST(BrokerChurn, NodeLossSeeds1To50) {
+  EXPECT_EQ(Sweep({.scenario = "node-loss"}, 1, 50).failed, 0);
+}
+TEST(BrokerPlantedBugs, LostCopiesKeptIsCaughtWithin100Seeds) {
+  uint64_t caught = 0;
+  for (uint64_t seed = 1; seed <= 100 && caught == 0; seed++) {
+    const SimulationResult result =
+        RunSimulation({.seed = seed,
+                       .scenario = "node-loss",
+                       .broker_bugs = {.replacement_keeps_lost_copies = true}});
+    if (!result.ok()) {
+      caught = seed;
+      EXPECT_NE(result.violations.front().find("replacement-not-done"), std::string::npos)
+          << result.violations.front();
+    }
+  }
+  EXPECT_NE(caught, 0u) << "a controller that never replaces a lost copy survived 100 seeds";
+}
 
 TEST(BrokerPlantedBugs, AckBeforeQuorumIsCaughtWithin100Seeds) {
   const uint64_t seed = SeedsToCatch({.ack_before_quorum = true}, 100);

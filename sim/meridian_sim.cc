@@ -42,8 +42,9 @@ ABSL_FLAG(std::string, scenario, "",
           "(geo-3x3, a regional topic whose home region is lost or cut off: promotion, "
           "fencing, RPO and RTO), or spike-10x (single-region-3 with bounded nodes, no faults, "
           "producers at 10x for a minute; fixed phases, --duration and --heal are ignored), "
-          "zone-loss, node-churn or region-flap (geo-3x3, scripted churn only: one zone lost, "
-          "servers crashing one after another, a region dropping and returning).");
+          "zone-loss, node-churn, region-flap or node-loss (geo-3x3, scripted churn only: one "
+          "zone lost, servers crashing one after another, a region dropping and returning, one "
+          "server lost for good and its copies replaced by the controller).");
 ABSL_FLAG(std::string, workload, "broker",
           "broker (brokers, core/client producers and a consumer, judged by the log checker) "
           "or raft (one raft group of core/replica servers under the nemesis, judged by the "
@@ -104,7 +105,8 @@ ABSL_FLAG(
     "snapshot-without-state, strong-voters-share-a-region, memory-bound-ignored (spike-10x), "
     "promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported, "
     "reassign-voter-early, reassign-remove-first (region-loss-regional), leaders-stay-put, "
-    "mode-change-plans-old-mode (with --change_consistency), "
+    "mode-change-plans-old-mode (with --change_consistency), replacement-keeps-lost-copies "
+    "(with --scenario=node-loss), "
     "client-key-hash, client-restamp-alone, quiesced-follower-ignores-leader-loss; with "
     "--group_members: zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
     "offsets-snapshot-without-groups; ack-before-fsync, skip-crc (partition logs). Raft "
@@ -237,7 +239,8 @@ std::string BugFromFlags(SimulationOptions* options) {
            "offsets-snapshot-without-groups, "
            "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
            "observer-in-write-quorum, rpo-under-reported, reassign-voter-early, "
-           "reassign-remove-first, leaders-stay-put, mode-change-plans-old-mode, client-key-hash, "
+           "reassign-remove-first, leaders-stay-put, mode-change-plans-old-mode, "
+           "replacement-keeps-lost-copies, client-key-hash, "
            "client-restamp-alone, "
            "quiesced-follower-ignores-leader-loss)";
   }
@@ -417,7 +420,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   if (!MakeScenarioTopology(options->scenario, 0, &probe, &servers)) {
     return "unknown --scenario " + options->scenario +
            " (single-region-3, geo-3x3, geo-5x1, region-loss-strong, region-loss-regional, "
-           "spike-10x, zone-loss, node-churn, region-flap)";
+           "spike-10x, zone-loss, node-churn, region-flap, node-loss)";
   }
   return "";
 }

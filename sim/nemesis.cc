@@ -466,7 +466,9 @@ void Nemesis::Apply(const FaultEvent& event) {
         }
       }
       if (world_.IsUp(victim)) world_.RecordFault(name);
-      CrashFor(victim, std::max<io::Duration>(event.length, milliseconds(1)));
+      // Length 0: lost for good (only the node-loss scenario scripts it; an explicit schedule's
+      // crash is 1 s or more).
+      CrashFor(victim, event.length);
       return;
     }
     case FaultKind::kPause:

@@ -81,6 +81,8 @@ constexpr std::pair<std::string_view, bool BrokerBugs::*> kBrokerSwitches[] = {
     {"leaders-stay-put", &BrokerBugs::leaders_stay_put},
     // Needs --change_consistency.
     {"mode-change-plans-old-mode", &BrokerBugs::mode_change_plans_old_mode},
+    // Needs --scenario=node-loss.
+    {"replacement-keeps-lost-copies", &BrokerBugs::replacement_keeps_lost_copies},
     {"rpo-under-reported", &BrokerBugs::rpo_under_reported},
     {"zombie-commit-accepted", &BrokerBugs::zombie_commit_accepted},
     {"assign-one-partition-twice", &BrokerBugs::assign_one_partition_twice},

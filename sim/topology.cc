@@ -81,7 +81,7 @@ bool MakeScenarioTopology(const std::string& name, int clients, Topology* topolo
     zones_per_region = 3;
   } else if (name == "geo-3x3" || name == "region-loss-strong" || name == "region-loss-regional" ||
              name == "spike-10x" || name == "zone-loss" || name == "node-churn" ||
-             name == "region-flap") {
+             name == "region-flap" || name == "node-loss") {
     regions = {"us-east", "eu-west", "ap-south"};
     zones_per_region = 3;
   } else if (name == "geo-5x1") {

@@ -75,6 +75,9 @@ struct BrokerPlantedBugs {
   // Mode changes (core/cluster/mode_change.h): the controller plans each partition by the
   // topic's current mode instead of the target's, so nothing moves and the change never ends.
   bool mode_change_plans_old_mode = false;
+  // Replacing a lost node's replicas (replacement.cc): the controller plans each partition with
+  // the lost copies still in it, so the planner keeps them and nothing is ever replaced.
+  bool replacement_keeps_lost_copies = false;
   // Replica reassignment (reassignment_step.h): the step order's two rules broken.
   ReassignmentPlantedBug reassignment = ReassignmentPlantedBug::kNone;
 };

@@ -94,7 +94,10 @@ std::vector<wire::PartitionReassignT> PlanReplacements(Broker::State& state,
         passes.retry_at.erase(retry);
       }
       absl::StatusOr<std::optional<wire::PartitionReassignT>> plan =
-          cluster::PlanReplacement(metadata, topic, partition, lost, not_live, load);
+          state.options.planted.replacement_keeps_lost_copies
+              ? cluster::PlanModeChange(metadata, topic, partition, topic.mode(), not_live,
+                                        load)  // PLANTED BUG.
+              : cluster::PlanReplacement(metadata, topic, partition, lost, not_live, load);
       if (plan.ok() && !plan->has_value()) continue;
       if (!plan.ok()) {
         auto logged = passes.logged_at.find(key);

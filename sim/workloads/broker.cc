@@ -1,6 +1,7 @@
 #include "sim/workloads/broker.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdio>
 #include <functional>
@@ -12,6 +13,7 @@
 #include "core/client/errors.h"
 #include "core/client/partitioner.h"
 #include "core/client/producer.h"
+#include "core/cluster/mode_change.h"
 #include "io/assert.h"
 #include "io/probe.h"
 #include "sim/fault_atlas.h"
@@ -84,10 +86,16 @@ std::vector<FaultEvent> RegionLossSchedule(io::Random& random, const SimulationO
 //     the heal or for 3-10 s;
 //   node-churn: every 1-3 s a seed-chosen server crashes for 1-4 s (two may be down at once);
 //   region-flap: one seed-chosen region drops and returns again and again: down for 1-3 s
-//     (crashed, or cut off from the other regions' servers), up for 2-4 s.
+//     (crashed, or cut off from the other regions' servers), up for 2-4 s;
+//   node-loss: one seed-chosen server crashes for good at 20-40% of the fault phase; the
+//     controller replaces its copies after kNodeLossReplacementDelay, and the run fails unless
+//     every partition is back at its replication factor without it (AwaitReplaced).
 bool IsChurnScenario(const std::string& scenario) {
-  return scenario == "zone-loss" || scenario == "node-churn" || scenario == "region-flap";
+  return scenario == "zone-loss" || scenario == "node-churn" || scenario == "region-flap" ||
+         scenario == "node-loss";
 }
+
+constexpr io::Duration kNodeLossReplacementDelay = seconds(5);
 
 io::Duration SecondsBetween(io::Random& random, int64_t low_ms, int64_t high_ms) {
   return milliseconds(random.Between(low_ms, high_ms));
@@ -103,6 +111,14 @@ std::vector<FaultEvent> ChurnSchedule(io::Random& random, const SimulationOption
                     FaultKind::kCrash};
     loss.target = random.Next();  // Half of the crashes pick a server with unsynced data.
     loss.length = random.Chance(1, 2) ? phase - loss.at : SecondsBetween(random, 3000, 10000);
+    return {loss};
+  }
+  if (options.scenario == "node-loss") {
+    FaultEvent loss{SecondsBetween(random, (phase * 2 / 10).count() / 1'000'000,
+                                   (phase * 4 / 10).count() / 1'000'000),
+                    FaultKind::kCrash};
+    loss.target = random.Next();
+    loss.length = io::Duration(0);  // For good.
     return {loss};
   }
   const bool flap = options.scenario == "region-flap";
@@ -201,6 +217,7 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
   }
   plan.promotion_delay = options.promotion_delay;
   plan.scenario = options.scenario;
+  if (options.scenario == "node-loss") plan.replica_replacement_delay = kNodeLossReplacementDelay;
   PlanModeChangeOf(options, *topology, plan);
   return plan;
 }
@@ -209,6 +226,17 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
 void SetStorage(const Plan& plan, core::broker::BrokerOptions& options) {
   options.node_wide_log = plan.node_wide_log;
   options.wal_direct_round_bytes = plan.wal_direct_round_bytes;
+}
+
+// Promotion, leader placement, replacement and balancing delays of every server.
+void SetPlacementTiming(const Plan& plan, core::broker::BrokerOptions& options) {
+  options.promotion_delay = plan.promotion_delay;
+  options.regional_lease = plan.promotion_delay / 3;
+  // Shorter than a node's default, so leaderships move back during the fault phase too (and the
+  // heal phase, 20 s by default, ends with them settled).
+  options.leader_balance_delay = seconds(3);
+  options.replica_replacement_delay = plan.replica_replacement_delay;
+  options.replica_balance_delay = io::Duration::zero();
 }
 
 void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
@@ -236,11 +264,7 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
   options.metadata_snapshot_entries = 16;
   options.offsets_snapshot_entries = 16;  // Consumer groups' partitions compact as often.
   if (plan.spike) options.limits = SpikeLimits();
-  options.promotion_delay = plan.promotion_delay;
-  options.regional_lease = plan.promotion_delay / 3;
-  // Shorter than a node's default, so leaderships move back during the fault phase too (and the
-  // heal phase, 20 s by default, ends with them settled).
-  options.leader_balance_delay = seconds(3);
+  SetPlacementTiming(plan, options);
   if (plan.promotions != nullptr) {
     PromotionLog* log = plan.promotions;
     options.on_promotion = [log](const core::broker::PromotionEvent& event) {
@@ -844,6 +868,65 @@ absl::btree_set<uint32_t> PartitionsLostForGood(const BrokerRegistry& registry,
   return sim::PartitionsLostForGood(*topic, nemesis.lost_for_good(), voters_in_force);
 }
 
+// node-loss: by the end of the heal phase the controller has replaced every copy the lost server
+// held: the run goes on (bounded) until the newest metadata shows each partition at its
+// replication factor, not moving and without a copy on a server lost for good, and fails
+// (replacement-not-done) for any that is not. Excused: a partition the topic's mode cannot
+// place without the lost server (PlanReplacement: FailedPrecondition, e.g. a regional topic's
+// home region holds exactly its voters), which keeps its copy there by design.
+std::vector<std::string> AwaitReplaced(World& world, const BrokerRegistry& registry,
+                                       const Nemesis& nemesis) {
+  constexpr io::Duration kReplaceLimit = seconds(60);
+  absl::btree_set<uint32_t> lost;
+  for (io::NodeId node : nemesis.lost_for_good()) lost.insert(node.value());
+  std::vector<std::string> problems;
+  const auto all_replaced = [&] {
+    problems.clear();
+    std::shared_ptr<core::broker::Broker> newest;
+    for (const std::weak_ptr<core::broker::Broker>& weak : registry.brokers()) {
+      std::shared_ptr<core::broker::Broker> broker = weak.lock();
+      if (broker != nullptr && broker->metadata().FindTopic(kTopic) != nullptr &&
+          (newest == nullptr || broker->metadata().version() > newest->metadata().version())) {
+        newest = std::move(broker);
+      }
+    }
+    if (newest == nullptr) {
+      problems.push_back("replacement-not-done: no broker knows the topic");
+      return false;
+    }
+    const core::cluster::ClusterMetadata& metadata = newest->metadata();
+    const core::cluster::TopicRecord& topic = *metadata.FindTopic(kTopic);
+    const std::vector<bool> restored = ReplicationRestored(topic);
+    for (const core::cluster::PartitionRecord& partition : topic.partitions) {
+      std::vector<uint32_t> on_lost;
+      for (const auto* ids : {&partition.replicas, &partition.observers}) {
+        for (uint32_t id : *ids) {
+          if (lost.contains(id)) on_lost.push_back(id);
+        }
+      }
+      if (on_lost.empty() && restored[partition.partition]) continue;
+      if (!on_lost.empty() && !partition.reassigning() &&
+          absl::IsFailedPrecondition(
+              core::cluster::PlanReplacement(metadata, topic, partition, lost, lost,
+                                             core::cluster::ReplicaLoad(metadata))
+                  .status())) {
+        continue;  // No legal place: the copy stays (docs/operations.md).
+      }
+      problems.push_back(fmt::format(
+          "replacement-not-done: partition {} has voters {} (replication factor {}){}{} {} s "
+          "after the heal phase",
+          partition.partition, fmt::join(partition.replicas, ","), topic.replication_factor,
+          on_lost.empty() ? "" : fmt::format(", a copy on lost node {}", fmt::join(on_lost, ",")),
+          partition.reassigning() ? ", still reassigning" : "",
+          std::chrono::duration_cast<seconds>(kReplaceLimit).count()));
+    }
+    return problems.empty();
+  };
+  world.RunUntil(all_replaced, world.Now() + kReplaceLimit);
+  (void)all_replaced();
+  return problems;
+}
+
 // region-loss-regional ends with every promoted partition back at its replication factor: the
 // run goes on (bounded) until the metadata shows each partition with that many voters and no
 // reassignment in progress, and fails (replication-not-restored) for any that is not.
@@ -1049,6 +1132,9 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   nemesis.Install(result.schedule, options.fault_phase);
   for (io::NodeId node : world.nodes()) world.Start(node);
   world.RunUntil(run.stop_producing);
+  const std::vector<std::string> replacement = options.scenario == "node-loss"
+                                                   ? AwaitReplaced(world, registry, nemesis)
+                                                   : std::vector<std::string>();
   registry.Sample();  // Before the restarts replace every broker.
   run.partitions_lost_for_good = PartitionsLostForGood(registry, nemesis);
   result.under_replicated = CountUnderReplicatedLeaders(registry);
@@ -1077,6 +1163,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
     result.violations.push_back(std::move(problem));
   }
   for (std::string& problem : restoration.violations) result.violations.push_back(problem);
+  for (const std::string& problem : replacement) result.violations.push_back(problem);
   JudgeModeChange(world, registry, run, result);
   result.replication_restored = restoration.replication_restored;
   result.partitions_lost_for_good.assign(run.partitions_lost_for_good.begin(),

@@ -55,6 +55,9 @@ struct Plan {
   core::client::ProducerPlantedBug producer_bug = core::client::ProducerPlantedBug::kNone;
   bool spike = false;  // spike-10x (sim/workloads/spike.h): bounds, a spike, no faults.
   io::Duration promotion_delay = seconds(3);
+  // BrokerOptions::replica_replacement_delay: node-loss's 5 s; zero (off) in every other run,
+  // as is balancing (a node's defaults, minutes, are longer than any run).
+  io::Duration replica_replacement_delay = seconds(0);
   size_t home_region_index = 0;  // In targets.regions (regional topics).
   PromotionLog* promotions = nullptr;
   ReassignmentLog* reassignments = nullptr;  // Every reassignment step the leaders took.
