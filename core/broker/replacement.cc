@@ -73,6 +73,10 @@ std::vector<wire::PartitionReassignT> PlanReplacements(Broker::State& state,
                                                        ReplacementPasses& passes,
                                                        const absl::btree_set<uint32_t>& lost) {
   const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  const io::Instant now = state.runtime.Now();
+  // Times that passed are forgotten, so entries of deleted topics do not pile up.
+  absl::erase_if(passes.retry_at, [&](const auto& entry) { return entry.second <= now; });
+  absl::erase_if(passes.logged_at, [&](const auto& entry) { return entry.second <= now; });
   uint32_t moving = 0;
   for (const auto& [name, topic] : metadata.topics()) {
     for (const cluster::PartitionRecord& partition : topic.partitions) {
@@ -81,7 +85,6 @@ std::vector<wire::PartitionReassignT> PlanReplacements(Broker::State& state,
   }
   const absl::btree_set<uint32_t> not_live = NodesNotLive(state);
   const absl::btree_map<uint32_t, uint32_t> load = cluster::ReplicaLoad(metadata);
-  const io::Instant now = state.runtime.Now();
   std::vector<wire::PartitionReassignT> plans;
   for (const auto& [name, topic] : metadata.topics()) {
     if (topic.changing_to.has_value()) continue;  // The mode change places its partitions.
@@ -89,10 +92,7 @@ std::vector<wire::PartitionReassignT> PlanReplacements(Broker::State& state,
       if (moving >= kReplacementMovesInFlight) return plans;
       if (partition.reassigning() || PromotedAwayFromHome(topic, partition)) continue;
       const std::pair<std::string, uint32_t> key(name, partition.partition);
-      if (auto retry = passes.retry_at.find(key); retry != passes.retry_at.end()) {
-        if (now < retry->second) continue;
-        passes.retry_at.erase(retry);
-      }
+      if (passes.retry_at.contains(key)) continue;  // Proposed less than kReplacementRetry ago.
       absl::StatusOr<std::optional<wire::PartitionReassignT>> plan =
           state.options.planted.replacement_keeps_lost_copies
               ? cluster::PlanModeChange(metadata, topic, partition, topic.mode(), not_live,
@@ -100,8 +100,7 @@ std::vector<wire::PartitionReassignT> PlanReplacements(Broker::State& state,
               : cluster::PlanReplacement(metadata, topic, partition, lost, not_live, load);
       if (plan.ok() && !plan->has_value()) continue;
       if (!plan.ok()) {
-        auto logged = passes.logged_at.find(key);
-        if (logged == passes.logged_at.end() || now >= logged->second) {
+        if (!passes.logged_at.contains(key)) {
           passes.logged_at[key] = now + kStuckLogPeriod;
           state.Log(fmt::format("{}/{}: a replica on a lost node cannot be replaced: {}", name,
                                 partition.partition, std::string(plan.status().message())));
