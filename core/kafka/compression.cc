@@ -86,7 +86,10 @@ absl::StatusOr<std::vector<uint8_t>> Inflate(std::span<const uint8_t> in, size_t
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
       return Corrupt(Codec::kGzip, z.msg != nullptr ? z.msg : "does not inflate");
     }
-    if (z.avail_out != 0 && z.avail_in == 0) return Corrupt(Codec::kGzip, "the stream ends early");
+    // Room left for output and no progress or no input left: the stream needs bytes it lacks.
+    if (z.avail_out != 0 && (z.avail_in == 0 || rc == Z_BUF_ERROR)) {
+      return Corrupt(Codec::kGzip, "the stream ends early");
+    }
   }
   if (out.exceeded()) return TooLarge(Codec::kGzip, max_bytes);
   return std::move(out).Take();
@@ -107,6 +110,7 @@ absl::StatusOr<std::vector<uint8_t>> Unzstd(std::span<const uint8_t> in, size_t 
   while (true) {
     if (!out.MakeRoom()) return TooLarge(Codec::kZstd, max_bytes);
     ZSTD_outBuffer output{out.next(), out.room(), 0};
+    const size_t consumed_before = input.pos;
     const size_t hint = ZSTD_decompressStream(context, &output, &input);
     out.Produced(output.pos);
     if (ZSTD_isError(hint)) return Corrupt(Codec::kZstd, ZSTD_getErrorName(hint));
@@ -114,6 +118,9 @@ absl::StatusOr<std::vector<uint8_t>> Unzstd(std::span<const uint8_t> in, size_t 
     if (hint == 0 && input.pos == input.size) break;
     if (input.pos == input.size && output.pos < output.size) {
       return Corrupt(Codec::kZstd, "the frame ends early");
+    }
+    if (input.pos == consumed_before && output.pos == 0 && output.size != 0) {
+      return Corrupt(Codec::kZstd, "no progress");
     }
   }
   if (out.exceeded()) return TooLarge(Codec::kZstd, max_bytes);
@@ -144,6 +151,7 @@ absl::StatusOr<std::vector<uint8_t>> Unlz4(std::span<const uint8_t> in, size_t m
     // 0: a frame is complete (the context is ready for another).
     if (hint == 0 && consumed == in.size()) break;
     if (consumed == in.size() && had_room) return Corrupt(Codec::kLz4, "the frame ends early");
+    if (taken == 0 && produced == 0 && had_room) return Corrupt(Codec::kLz4, "no progress");
   }
   if (out.exceeded()) return TooLarge(Codec::kLz4, max_bytes);
   return std::move(out).Take();
