@@ -113,6 +113,7 @@ struct BrokerLimits {
 struct PromotionEvent {
   enum class Kind : uint8_t {
     kProposed,   // This node, the controller leader, is about to propose the promotion.
+    kAbandoned,  // ... and its proposal certainly did not take effect (not leader, refused).
     kDiscarded,  // This node discarded its old-epoch replica and the records after the offset.
   };
   Kind kind = Kind::kProposed;

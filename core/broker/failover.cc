@@ -208,8 +208,18 @@ absl::StatusOr<wire::PartitionPromoteT> Promote(Broker::State& state, const std:
   wire::MetadataCommandT command;
   command.body.Set(*plan);
   absl::StatusOr<cluster::MetadataOutcome> outcome = state.ProposeMetadata(command, deadline);
-  if (!outcome.ok()) return outcome.status();
-  if (!outcome->status.ok()) return outcome->status;
+  // Refused before it entered the log, or applied as a refusal: the promotion certainly did not
+  // happen (a deadline or a lost outcome might still have let it commit: those say nothing).
+  const absl::Status& refused = outcome.ok() ? outcome->status : outcome.status();
+  const bool certainly_not =
+      !refused.ok() &&
+      (outcome.ok() || absl::IsFailedPrecondition(refused) || absl::IsUnavailable(refused) ||
+       absl::IsAborted(refused) || absl::IsResourceExhausted(refused));
+  if (certainly_not && state.options.on_promotion) {
+    state.options.on_promotion({PromotionEvent::Kind::kAbandoned, topic, partition, plan->epoch,
+                                plan->promoted_offset, 0});
+  }
+  if (!refused.ok()) return refused;
   state.metrics.promotions_total++;
   state.Log(fmt::format(
       "promoted {} to epoch {}: node {} continues from offset {} (old group "

@@ -18,6 +18,13 @@ PromotionLoss ExcusePromotedLoss(
     const int64_t partition = event.partition;
     if (event.kind == core::broker::PromotionEvent::Kind::kProposed) {
       proposed.emplace_back(at_ns, &event);
+    } else if (event.kind == core::broker::PromotionEvent::Kind::kAbandoned) {
+      // The proposal certainly did not take effect: the old epoch lives on and lost nothing
+      // to it (a failover that did happen is proposed again, and that one counts).
+      std::erase_if(proposed, [&](const auto& entry) {
+        return entry.second->partition == event.partition && entry.second->epoch == event.epoch &&
+               entry.second->promoted_offset == event.promoted_offset;
+      });
     } else {
       uint64_t& most = reported[{partition, event.epoch}];
       most = std::max(most, event.records);

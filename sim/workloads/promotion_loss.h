@@ -7,10 +7,14 @@
 // starts at, was the old epoch's and is gone: it becomes indeterminate. So are reads, before the
 // proposal, of those offsets. Whatever the old epoch acknowledged or served after the proposal
 // is not excused: fencing must have stopped it, and the checker judges it like any other
-// operation. Only `topic`'s promotions count: a partition number names a different partition in
-// every topic (geo-3x3 --group_members=3 --near_reads seed 40: __consumer_offsets/0-7 promoted at
-// offset 0, events never promoted, and every send acknowledged before those proposals was
-// excused as "lost" and then found unreported).
+// operation. A proposal the controller reports abandoned (kAbandoned: it certainly did not take
+// effect) excuses nothing: the old epoch lived on (geo-3x3 --change_consistency=regional
+// --kinds=region_loss,partition seed 114: a proposal refused as "not leader" excused four sends
+// as lost, then "RPO under-reported" failed the run for records nobody discarded). Only
+// `topic`'s promotions count: a partition number names a different partition in every topic
+// (geo-3x3 --group_members=3 --near_reads seed 40: __consumer_offsets/0-7 promoted at offset 0,
+// events never promoted, and every send acknowledged before those proposals was excused as "lost"
+// and then found unreported).
 #pragma once
 
 #include <cstdint>

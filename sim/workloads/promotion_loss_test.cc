@@ -58,6 +58,22 @@ TEST(PromotionLoss, ASendAcknowledgedBeforeTheProposalPastThePromotedOffsetIsExc
   EXPECT_EQ(loss.promotions, 1u);
 }
 
+// A proposal the controller abandoned (it certainly did not take effect) excuses nothing; a
+// later proposal of the same epoch at another offset still does.
+TEST(PromotionLoss, AnAbandonedProposalExcusesNothing) {
+  PromotionEvent abandoned = Proposed("events", 0, 2, 10);
+  abandoned.kind = PromotionEvent::Kind::kAbandoned;
+  checks::History history;
+  history.operations = {AckedSend(0, 12, kProposedNs - 1), AckedSend(0, 20, kProposedNs + 5)};
+  const Events events = {{kProposedNs, Proposed("events", 0, 2, 10)},
+                         {kProposedNs + 1, abandoned},
+                         {kProposedNs + 10, Proposed("events", 0, 2, 18)}};
+  const PromotionLoss loss = ExcusePromotedLoss("events", events, history);
+  EXPECT_EQ(history.operations[0].outcome, checks::Outcome::kOk) << "offset 12 < 18";
+  EXPECT_EQ(history.operations[1].outcome, checks::Outcome::kInfo) << "20 >= 18, acked before";
+  EXPECT_EQ(loss.acked_lost.at(0), 1u);
+}
+
 TEST(PromotionLoss, NothingBelowThePromotedOffsetIsExcused) {
   checks::History history;
   history.operations = {AckedSend(0, 9, kProposedNs - 1)};
