@@ -51,6 +51,8 @@ const char* ConfChangeKindName(core::raft::ConfChangeKind kind) {
       return "add-voter";
     case core::raft::ConfChangeKind::kAddLearner:
       return "add-learner";
+    case core::raft::ConfChangeKind::kDemote:
+      return "demote";
     case core::raft::ConfChangeKind::kRemove:
       return "remove";
   }
@@ -331,7 +333,9 @@ std::vector<uint8_t> Bytes(std::string_view text) { return {text.begin(), text.e
 
 // The membership operator's next single-server change, drawn by `choice`: promote a learner
 // (one time in four, remove it instead); with more voters than the run started with, remove
-// one other than the leader; else add a server from outside the configuration as a learner.
+// one other than the leader (one time in two, demote it to a learner instead, which the next
+// change promotes back or removes); else add a server from outside the configuration as a
+// learner.
 std::optional<core::raft::ConfChange> NextConfChange(const core::raft::Membership& membership,
                                                      io::NodeId leader, const GroupShape& shape,
                                                      uint64_t choice) {
@@ -350,7 +354,9 @@ std::optional<core::raft::ConfChange> NextConfChange(const core::raft::Membershi
     for (io::NodeId voter : membership.voters) {
       if (voter != leader) others.push_back(voter);
     }
-    return core::raft::ConfChange{.kind = ConfChangeKind::kRemove, .node = pick(others)};
+    const bool demote = (choice / 64) % 2 == 0;
+    return core::raft::ConfChange{
+        .kind = demote ? ConfChangeKind::kDemote : ConfChangeKind::kRemove, .node = pick(others)};
   }
   std::vector<io::NodeId> outside;
   for (uint32_t i = 1; i <= shape.servers; i++) {

@@ -174,15 +174,22 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   options.group = partition.group;
   // A replica joining by reassignment starts as a learner of the configuration it is told
   // about: it never campaigns on its empty log, and the leader's entries (or snapshot) bring it
-  // the configuration in force, which replaces this one.
+  // the configuration in force, which replaces this one. Those entries may first bring older
+  // configurations, from before this node was removed and its copy deleted, in which it voted:
+  // so every new copy that is not a voter the metadata keeps (a voter a reassignment moves out
+  // leaves before the metadata says so) starts joining: it votes and campaigns only once it
+  // holds a configuration as recent as its leader's (raft::RaftOptions::joining; raft applies
+  // it to a copy with nothing stored only). An observer never votes anyway.
   std::vector<uint32_t> learners = partition.observers;
   const uint32_t me = state.options.node_id;
-  if (std::find(partition.replicas.begin(), partition.replicas.end(), me) ==
-          partition.replicas.end() &&
-      std::find(learners.begin(), learners.end(), me) == learners.end()) {
-    learners.push_back(me);
-  }
+  const auto holds_me = [me](const std::vector<uint32_t>& nodes) {
+    return std::find(nodes.begin(), nodes.end(), me) != nodes.end();
+  };
+  const bool voter = holds_me(partition.replicas);
+  if (!voter && !holds_me(learners)) learners.push_back(me);
   options.raft = state.GroupRaftOptions(partition.replicas, learners);
+  options.raft.joining =
+      !voter || (partition.reassigning() && !holds_me(partition.target_replicas));
   if (state.options.planted.observer_in_write_quorum && !partition.observers.empty()) {
     options.raft.planted_bug = raft::PlantedBug::kLearnersCountTowardCommit;
   }
@@ -877,6 +884,7 @@ std::vector<PartitionStatus> Broker::PartitionStatuses() const {
     for (io::NodeId voter : replica.membership().voters)
       status.config_voters.push_back(voter.value());
     status.config_index = replica.membership_index().value();
+    status.joining = replica.joining();
     return status;
   };
   std::vector<PartitionStatus> statuses;

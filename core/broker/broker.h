@@ -311,6 +311,9 @@ struct PartitionStatus {
   // the target.
   std::vector<uint32_t> config_voters;
   uint64_t config_index = 0;
+  // This copy joins its group and has not yet caught up to its leader's configuration
+  // (raft::RaftOptions::joining): config_voters may be a configuration the group replaced.
+  bool joining = false;
 };
 
 // A consumer group whose coordinator runs here (this node leads the group's partition of

@@ -19,9 +19,13 @@ ReassignmentStep Step(Kind kind, io::NodeId node) { return {kind, node, ""}; }
 
 ReassignmentStep Wait(std::string why) { return {Kind::kWait, raft::kNoNode, std::move(why)}; }
 
-// Step 3: a departing voter leaves; the leader hands over first.
+// Step 3: a departing voter leaves, or becomes a learner if the target keeps it as an observer;
+// the leader hands over first.
 ReassignmentStep RemoveVoter(const ReassignmentView& view, io::NodeId departing) {
-  if (departing != view.self) return Step(Kind::kRemove, departing);
+  if (departing != view.self) {
+    return Step(Listed(view.target_observers, departing) ? Kind::kDemote : Kind::kRemove,
+                departing);
+  }
   for (uint32_t id : view.target_voters) {
     const io::NodeId successor(id);
     if (view.config->IsVoter(successor) && CaughtUp(view, successor)) {
@@ -55,14 +59,27 @@ std::string_view StepName(Kind kind) {
       return "transfer-leadership";
     case Kind::kComplete:
       return "complete";
+    case Kind::kDemote:
+      return "demote";
   }
   return "unknown";
 }
 
 raft::ConfChangeKind ConfChangeKindOf(Kind kind) {
-  MERIDIAN_CHECK(kind == Kind::kAddLearner || kind == Kind::kAddVoter || kind == Kind::kRemove);
-  if (kind == Kind::kAddLearner) return raft::ConfChangeKind::kAddLearner;
-  return kind == Kind::kAddVoter ? raft::ConfChangeKind::kAddVoter : raft::ConfChangeKind::kRemove;
+  switch (kind) {
+    case Kind::kAddLearner:
+      return raft::ConfChangeKind::kAddLearner;
+    case Kind::kAddVoter:
+      return raft::ConfChangeKind::kAddVoter;
+    case Kind::kRemove:
+      return raft::ConfChangeKind::kRemove;
+    case Kind::kDemote:
+      return raft::ConfChangeKind::kDemote;
+    default:
+      break;
+  }
+  MERIDIAN_CHECK(false, "step {} takes no configuration change", StepName(kind));
+  return raft::ConfChangeKind::kRemove;
 }
 
 bool CaughtUp(const ReassignmentView& view, io::NodeId node) {

@@ -9,8 +9,10 @@
 //      kCatchUpEntriesSlack of the leader's commit index: the leader sends it a snapshot when
 //      the log no longer reaches it), so the new quorum never waits for an empty replica;
 //   3. departing voters leave only then, so the group never has fewer voters than the smaller
-//      of its old and new sets; the leader, if it is departing, transfers leadership first (to
-//      a caught-up target voter) and its successor removes it;
+//      of its old and new sets; one that stays as an observer is demoted in place (it keeps its
+//      copy and log: removing it and adding it back would copy the whole log again, through
+//      configurations it no longer belongs to); the leader, if it is departing, transfers
+//      leadership first (to a caught-up target voter) and its successor removes or demotes it;
 //   4. departing learners leave; then the configuration is the target: kComplete, once that
 //      configuration is committed.
 // Never two steps while a configuration entry is uncommitted (kWait).
@@ -49,7 +51,15 @@ struct ReassignmentView {
 };
 
 struct ReassignmentStep {
-  enum class Kind : uint8_t { kWait, kAddLearner, kAddVoter, kRemove, kTransfer, kComplete };
+  enum class Kind : uint8_t {
+    kWait,
+    kAddLearner,
+    kAddVoter,
+    kRemove,
+    kTransfer,
+    kComplete,
+    kDemote,  // A voter the target keeps as an observer becomes a learner in place.
+  };
   Kind kind = Kind::kWait;
   io::NodeId node;  // The member the change is about (the transferee for kTransfer).
   std::string why;  // kWait: what it waits for.
@@ -57,7 +67,7 @@ struct ReassignmentStep {
 
 std::string_view StepName(ReassignmentStep::Kind kind);
 
-// The raft change a step takes (kAddLearner, kAddVoter or kRemove only).
+// The raft change a step takes (kAddLearner, kAddVoter, kRemove or kDemote only).
 raft::ConfChangeKind ConfChangeKindOf(ReassignmentStep::Kind kind);
 
 // Whether `node` is within kCatchUpEntriesSlack of the leader's commit index and has

@@ -112,6 +112,20 @@ TEST(ReassignmentStep, ADepartingLeaderHandsOverBeforeItIsRemoved) {
                                       "transfer-leadership 1", "remove 3", "complete 0"}));
 }
 
+// strong -> regional in geo-3x3: voters 8, 5, 2 (one per region) become voters 2, 1, 3 in
+// us-east with 8 and 5 kept as observers. They are demoted in place, never removed and added
+// back (an empty copy would catch up through the old configurations in which it voted; raft
+// design.md "Joining replicas"); the leader, 8, hands over before its own demotion.
+TEST(ReassignmentStep, AVoterKeptAsAnObserverIsDemotedInPlace) {
+  Group group{io::NodeId(8), Voters({8, 5, 2})};
+  for (uint32_t id : {5, 2}) group.match[io::NodeId(id)] = raft::Index(100);
+  EXPECT_EQ(Walk(group, {2, 1, 3}, {8, 5}),
+            (std::vector<std::string>{"add-learner 1", "add-learner 3", "wait", "add-voter 1",
+                                      "add-voter 3", "demote 5", "transfer-leadership 2",
+                                      "demote 8", "complete 0"}));
+  EXPECT_EQ(group.config.learners, (absl::btree_set<io::NodeId>{io::NodeId(5), io::NodeId(8)}));
+}
+
 TEST(ReassignmentStep, NothingMovesWhileAChangeIsUncommitted) {
   Group group{io::NodeId(1), Voters({1, 2, 3})};
   group.committed = false;

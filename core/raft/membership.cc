@@ -73,6 +73,14 @@ absl::Status ApplyConfChange(const Membership& current, const ConfChange& change
       next->voters.erase(change.node);
       next->learners.erase(change.node);
       break;
+    case ConfChangeKind::kDemote:
+      if (!current.IsVoter(change.node)) return absl::InvalidArgumentError("not a voter");
+      if (current.voters.size() == 1) {
+        return absl::InvalidArgumentError("cannot demote the last voter");
+      }
+      next->voters.erase(change.node);
+      next->learners.insert(change.node);
+      break;
   }
   if (next->voters.size() + next->learners.size() > kMembersMax) {
     return absl::InvalidArgumentError("too many members");

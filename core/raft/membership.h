@@ -37,7 +37,11 @@ struct Membership {
   bool operator==(const Membership&) const = default;
 };
 
-enum class ConfChangeKind : uint8_t { kAddVoter, kAddLearner, kRemove };
+// kDemote: a voter becomes a learner and keeps its log (etcd's AddLearnerNode on a voter). For
+// the quorum it is the removal of one voter; the copy stays, so it needs no new copy of the log
+// and never catches up through configurations it no longer belongs to (design.md "Joining
+// replicas").
+enum class ConfChangeKind : uint8_t { kAddVoter, kAddLearner, kRemove, kDemote };
 
 struct ConfChange {
   ConfChangeKind kind = ConfChangeKind::kAddVoter;

@@ -96,6 +96,12 @@ absl::Status ValidateMessage(const Message& message) {
   if (message.quiesce && message.type != MessageType::kHeartbeat) {
     return Invalid(fmt::format("{} asks to quiesce", type));
   }
+  const bool from_leader = message.type == MessageType::kAppend ||
+                           message.type == MessageType::kHeartbeat ||
+                           message.type == MessageType::kSnapshot;
+  if (message.config_index.value() != 0 && !from_leader) {
+    return Invalid(fmt::format("{} carries a configuration index", type));
+  }
   if (message.type == MessageType::kSnapshot) {
     if (absl::Status status = ValidateSnapshot(message); !status.ok()) return status;
   } else if (message.snapshot != Snapshot{}) {

@@ -85,6 +85,9 @@ Raft::Raft(const RaftOptions& options, RestartState restart, io::Random random)
     amnesia_nonce_ = random_.Next();
     if (amnesiac_) EndAmnesiaIfHeardFromEveryVoter();  // A single voter has no one to ask.
   }
+  // Only a copy that starts with nothing stored joins (RaftOptions::joining).
+  joining_ = options_.joining && log_.last_index() == Index(0) &&
+             log_.snapshot_index() == Index(0) && term_ == Term(0);
   previous_ = PreviousState{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
   ForgetRepairedLoss();
   Invariants();
@@ -229,7 +232,7 @@ bool Raft::Promotable() const {
   // its own vote would count a log it no longer holds (design.md "Damaged replicas").
   const bool damaged =
       LostDurableEntries() && options_.planted_bug != PlantedBug::kDamagedReplicaVotes;
-  return membership_.IsVoter(options_.id) && !damaged && !amnesiac_;
+  return membership_.IsVoter(options_.id) && !damaged && !amnesiac_ && !joining_;
 }
 
 bool Raft::LostDurableEntries() const {
@@ -556,7 +559,10 @@ void Raft::HandleVoteRequest(const Message& m) {
   const bool covers_lost = options_.planted_bug == PlantedBug::kDamagedReplicaVotes ||
                            LogPosition{m.log_term, m.log_index}.IsAtLeast(durable_before_);
   if (!covers_lost) MERIDIAN_PROBE("raft: damaged replica refused a vote below what it lost");
-  if (!can_vote || !up_to_date || !covers_lost) {
+  // A joining replica's configuration may be one the group replaced long ago (RaftOptions::
+  // joining): a vote counted under it could elect a leader lacking committed entries.
+  if (joining_) MERIDIAN_PROBE("raft: a joining replica refused a vote");
+  if (!can_vote || !up_to_date || !covers_lost || joining_) {
     Send(Message{.type = response, .to = m.from, .reject = true});
     return;
   }
@@ -581,15 +587,18 @@ void Raft::StepFollower(const Message& m) {
     case MessageType::kAppend:
       leader_ = m.from;
       election_elapsed_ticks_ = 0;
-      return HandleAppend(m);
+      HandleAppend(m);
+      return NoteLeaderConfiguration(m.config_index);
     case MessageType::kHeartbeat:
       leader_ = m.from;
       election_elapsed_ticks_ = 0;
-      return HandleHeartbeat(m);
+      HandleHeartbeat(m);
+      return NoteLeaderConfiguration(m.config_index);
     case MessageType::kSnapshot:
       leader_ = m.from;
       election_elapsed_ticks_ = 0;
-      return HandleSnapshot(m);
+      HandleSnapshot(m);
+      return NoteLeaderConfiguration(m.config_index);
     case MessageType::kTimeoutNow:
       // §3.10: the leader asks us to start an election at once, bypassing pre-vote and leases.
       if (Promotable()) StartElection(MessageType::kVote, Campaign::kTransfer);
@@ -597,6 +606,17 @@ void Raft::StepFollower(const Message& m) {
     default:
       return;  // Stale responses from an earlier role.
   }
+}
+
+void Raft::NoteLeaderConfiguration(Index leader_config_index) {
+  if (!joining_ || role_ != Role::kFollower || leader_ == kNoNode) return;
+  join_floor_ = std::max(join_floor_.value_or(Index(0)), leader_config_index);
+  // Our log matches this term's leader through verified_: a configuration in force at or past
+  // the leader's, within it, is the group's current one, not one it replaced before we joined.
+  if (membership_index_ < *join_floor_ || verified_ < *join_floor_) return;
+  MERIDIAN_PROBE("raft: a joining replica caught up to its leader's configuration");
+  joining_ = false;
+  join_floor_.reset();
 }
 
 void Raft::StepCandidate(const Message& m) {
@@ -651,6 +671,11 @@ void Raft::Send(Message message) {
   MERIDIAN_CHECK(message.to != kNoNode);
   message.from = options_.id;
   if (message.term.value() == 0) message.term = term_;
+  if (message.type == MessageType::kAppend || message.type == MessageType::kHeartbeat ||
+      message.type == MessageType::kSnapshot) {
+    MERIDIAN_CHECK(role_ == Role::kLeader, "only a leader appends, heartbeats or snapshots");
+    message.config_index = membership_index_;  // What a joining replica waits for.
+  }
   messages_.push_back(std::move(message));
 }
 
@@ -697,8 +722,9 @@ absl::StatusOr<Index> Raft::ProposeConfChange(const ConfChange& change) {
       return absl::FailedPreconditionError("a configuration change is still uncommitted");
     }
   }
-  if (change.kind == ConfChangeKind::kRemove && change.node == options_.id) {
-    return absl::InvalidArgumentError("the leader cannot remove itself; transfer first");
+  if ((change.kind == ConfChangeKind::kRemove || change.kind == ConfChangeKind::kDemote) &&
+      change.node == options_.id) {
+    return absl::InvalidArgumentError("the leader cannot remove or demote itself; transfer first");
   }
   Membership next;
   const absl::Status status = ApplyConfChange(membership_, change, &next);

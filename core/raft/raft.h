@@ -108,6 +108,9 @@ class Raft {
   // Whether this node restarted without its hard state (RestartState::hard_state_lost) and has
   // not yet heard from every other voter: it votes, campaigns, acknowledges and answers nothing.
   bool amnesiac() const { return amnesiac_; }
+  // Whether this replica joins its group (RaftOptions::joining) and has not yet caught up to a
+  // configuration as recent as a leader's: it neither votes nor campaigns.
+  bool joining() const { return joining_; }
   uint32_t election_elapsed_ticks() const { return election_elapsed_ticks_; }
   // Quiesced (design.md "Quiescence"): ticks do nothing; a leader sends no heartbeats and a
   // follower runs no election timer until a message, a proposal or a liveness change wakes it.
@@ -170,6 +173,9 @@ class Raft {
   Index OwnMatch() const;
   void AppendOwn(EntryKind kind, std::string data, Membership membership);
   void RefreshMembership();
+  // A joining replica heard a leader's configuration index; it stops joining once its own
+  // configuration in force is at least that recent.
+  void NoteLeaderConfiguration(Index leader_config_index);
   // The configuration in force at `index` (snapshot_index() <= index <= last_index()).
   Membership MembershipAt(Index index) const;
   void SyncProgressToMembership();
@@ -214,6 +220,10 @@ class Raft {
   bool amnesiac_ = false;
   absl::btree_map<NodeId, Term> amnesia_terms_heard_;  // Voters only: at most kVotersMax.
   uint64_t amnesia_nonce_ = 0;  // Carried by its queries (context_ticks), echoed by answers.
+  // RaftOptions::joining, until membership_index_ reaches the highest configuration index a
+  // leader of the current term sent (join_floor_; none heard yet: unknown).
+  bool joining_ = false;
+  std::optional<Index> join_floor_;
 
   // Candidate state.
   absl::btree_map<NodeId, bool> votes_;

@@ -150,6 +150,10 @@ void Raft::Invariants() {
     MERIDIAN_CHECK(role_ == Role::kFollower, "an amnesiac never campaigns");
     MERIDIAN_CHECK(vote_ == kNoNode, "nor votes");
   }
+  if (joining_) {
+    MERIDIAN_CHECK(role_ == Role::kFollower, "a joining replica never campaigns");
+    MERIDIAN_CHECK(vote_ == kNoNode || vote_ == previous_.vote, "nor grants a vote");
+  }
   if (role_ != Role::kLeader) {
     MERIDIAN_CHECK(progress_.empty());
     MERIDIAN_CHECK(heartbeat_acked_ticks_.empty());

@@ -163,6 +163,10 @@ struct Message {
   // kHeartbeat only: the leader quiesces the group (design.md "Quiescence"); a follower holding
   // everything through `commit` stops its election timer and does not answer.
   bool quiesce = false;
+  // kAppend/kHeartbeat/kSnapshot: the index of the leader's configuration entry in force (0: the
+  // bootstrap one). A joining replica waits until its own configuration is this recent
+  // (RaftOptions::joining).
+  Index config_index;
 };
 
 // What must be durable before any message of the same Ready leaves the node (§5, Figure 2
@@ -266,6 +270,18 @@ struct RaftOptions {
   uint32_t append_entries_max = kBatchEntriesMax;         // 1..kBatchEntriesMax.
   uint32_t inflight_messages_max = kInflightMessagesMax;  // 1..kInflightMessagesMax.
   PlantedBug planted_bug = PlantedBug::kNone;
+  // This replica joins a group whose log may hold configurations from before it joined, in
+  // which this node was a voter (a reassignment removed the node, deleted its copy, and added
+  // it back later): catching up from that log, it passes through them and would take itself for
+  // a voter of a configuration long replaced, and two such copies make a quorum of it whose
+  // log lacks what the group committed since (design.md "Joining replicas"). So until its own
+  // configuration in force is at least as recent as one a leader sent it (Message::
+  // config_index), it neither campaigns nor grants votes. Only for a copy that starts with
+  // nothing stored (no log, snapshot or term): a copy restarting with stored state does not join
+  // again, even if it crashed before it caught up (design.md "Joining replicas": a restart mid
+  // catch-up is the gap left; joining again at every restart cost a group its quorum when a
+  // voter just promoted restarted before the metadata named it a voter).
+  bool joining = false;
 };
 
 // What a (re)starting node recovers from its disk: the last synced hard state, the last stored

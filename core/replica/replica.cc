@@ -916,6 +916,7 @@ void Replica::PublishState() {
                  commit_.ToString());
   membership_ = raft_->membership();
   membership_index_ = raft_->membership_index();
+  joining_ = raft_->joining();
   match_.clear();
   if (role_ == raft::Role::kLeader) {
     for (const auto& [id, progress] : raft_->progress()) {

@@ -217,6 +217,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // The index of the configuration entry in force (0: the bootstrap configuration), published
   // with membership(): what ProposeConfChange's `based_on` names.
   raft::Index membership_index() const { return membership_index_; }
+  // Joining its group (raft::RaftOptions::joining): its configuration may be one the group
+  // replaced before this copy joined, so it neither votes nor campaigns yet.
+  bool joining() const { return joining_; }
   // Leader only (empty elsewhere): every other member's match index, as of the last Ready.
   const absl::btree_map<io::NodeId, raft::Index>& match() const { return match_; }
   // A leader that has applied an entry of its own term: everything any earlier leader committed
@@ -317,6 +320,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   raft::Index snapshot_index_;
   raft::Membership membership_;
   raft::Index membership_index_;
+  bool joining_ = false;
   absl::btree_map<io::NodeId, raft::Index> match_;
   raft::HardState stored_hard_state_;  // What <dir>/hard_state holds.
   std::vector<std::string> restart_findings_;

@@ -265,7 +265,8 @@ std::vector<uint8_t> EncodePeerMessage(uint64_t group, const Message& message) {
       message.log_index.value(), message.log_term.value(), entries, message.commit.value(),
       message.reject, message.hint_index.value(), message.hint_term.value(), message.context_ticks,
       ToWire(message.campaign), snapshot.meta.index.value(), snapshot.meta.term.value(),
-      snapshot_voters, snapshot_learners, snapshot_data, message.quiesce);
+      snapshot_voters, snapshot_learners, snapshot_data, message.quiesce,
+      message.config_index.value());
   builder.Finish(raft::CreatePeerEnvelope(builder, group, wire));
   MERIDIAN_CHECK(builder.GetSize() <= kPeerMessageBytesMax, "raft peer message of {} bytes",
                  builder.GetSize());
@@ -326,6 +327,7 @@ absl::StatusOr<PeerRaftMessage> DecodePeerMessage(std::span<const uint8_t> bytes
   message.hint_term = Term(wire->hint_term());
   message.context_ticks = wire->context_ticks();
   message.quiesce = wire->quiesce();
+  message.config_index = Index(wire->config_index());
   const std::optional<Campaign> campaign = FromWire(wire->campaign());
   if (!campaign) {
     return Invalid(fmt::format("unknown campaign {}", static_cast<int>(wire->campaign())));

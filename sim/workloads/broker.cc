@@ -855,7 +855,8 @@ absl::btree_set<uint32_t> PartitionsLostForGood(const BrokerRegistry& registry,
     const std::shared_ptr<core::broker::Broker> broker = weak.lock();
     if (broker == nullptr) continue;
     for (core::broker::PartitionStatus& status : broker->PartitionStatuses()) {
-      if (status.topic != kTopic) continue;
+      // A joining copy's configuration may be one the group replaced before it joined.
+      if (status.topic != kTopic || status.joining) continue;
       auto [it, added] = newest.try_emplace(status.partition, status.config_index,
                                             std::move(status.config_voters));
       if (!added && status.config_index > it->second.first) {

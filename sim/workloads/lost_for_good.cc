@@ -54,8 +54,14 @@ PartitionLoss PartitionLostForGood(const core::cluster::TopicRecord& topic,
   }
   MERIDIAN_CHECK(lost <= members);
   if (lost == members) return PartitionLoss::kNoMemberLeft;
-  if ((topic.changing_to.has_value() || topic.regional_by_change) && voters_in_force != nullptr &&
-      !voters_in_force->empty() && QuorumLost(*voters_in_force, lost_for_good)) {
+  // Unknown when no copy that could vote survived (the survivors are all joining copies, whose
+  // configuration may be one the group replaced: raft::RaftOptions::joining): then the
+  // metadata's voters are the best account of the configuration in force.
+  const std::vector<uint32_t>& in_force = voters_in_force != nullptr && !voters_in_force->empty()
+                                              ? *voters_in_force
+                                              : partition.replicas;
+  if ((topic.changing_to.has_value() || topic.regional_by_change) &&
+      QuorumLost(in_force, lost_for_good)) {
     // A topic regional by a mode change is promoted only once every voter renewed its lease
     // since (core/broker failover.cc VotersKnowTheRegime), which a run may not reach.
     const bool promotable =

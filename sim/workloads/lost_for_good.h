@@ -47,7 +47,8 @@ enum class PartitionLoss : uint8_t {
 const char* PartitionLossName(PartitionLoss loss);
 
 // `voters_in_force`: the voters of the raft configuration the partition's surviving replicas
-// hold (nullptr or empty: unknown, as when no replica survived).
+// hold, joining copies left out (nullptr or empty: unknown, as when no replica survived or only
+// joining ones did; the metadata's voters stand in for it then).
 PartitionLoss PartitionLostForGood(const core::cluster::TopicRecord& topic,
                                    const core::cluster::PartitionRecord& partition,
                                    const absl::btree_set<io::NodeId>& lost_for_good,

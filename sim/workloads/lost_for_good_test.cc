@@ -128,6 +128,13 @@ TEST(PartitionLostForGood, APartitionMovingForAModeChangeJudgedOnItsConfiguratio
   moved.regional_by_change = true;
   EXPECT_EQ(PartitionLostForGood(moved, moved.partitions[0], kUsEastLost, &home),
             PartitionLoss::kModeChangeQuorumLost);
+  // Seed 78 of geo-3x3 --change_consistency=regional --kinds=partition,region_loss: the change
+  // done, us-east (every voter) lost for good, and the only survivors the two observers still
+  // joining (their configurations, from before they were removed and added back, are not in
+  // force): judged on the metadata's voters.
+  moved.changing_to.reset();
+  EXPECT_EQ(PartitionLostForGood(moved, moved.partitions[0], kUsEastLost),
+            PartitionLoss::kModeChangeQuorumLost);
   // No change in progress: the configuration in force excuses nothing.
   TopicRecord settled = Topic(Consistency::Strong, {Partition(0, {7, 4, 1})});
   EXPECT_EQ(PartitionLostForGood(settled, settled.partitions[0], kUsEastLost, &in_force),

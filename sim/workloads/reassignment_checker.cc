@@ -33,7 +33,8 @@ std::vector<std::string> JudgeReassignments(const ReassignmentLog& log) {
           "leader had committed {}",
           Where(event, at_ns), event.node, event.match, event.commit));
     }
-    if (event.kind == Kind::kRemove && event.voters_after < event.voters_before &&
+    if ((event.kind == Kind::kRemove || event.kind == Kind::kDemote) &&
+        event.voters_after < event.voters_before &&
         event.voters_before <= std::min(event.voters_before, event.target_voters)) {
       report(fmt::format(
           "reassignment voters-below-target: {}: voter {} removed with {} voters for a target "

@@ -294,11 +294,11 @@ Index Cluster::KnownCommitted() const {
 void Cluster::ConfChange(uint32_t a, uint32_t b) {
   Raft* leader = Leader();
   if (leader == nullptr) return;
-  raft::ConfChange change{.kind = static_cast<ConfChangeKind>(b % 3),
+  raft::ConfChange change{.kind = static_cast<ConfChangeKind>(b % 4),
                           .node = NodeId(a % nodes_.size() + 1)};
   const absl::StatusOr<Index> index = leader->ProposeConfChange(change);
   if (index.ok()) {
-    Note(fmt::format("conf change kind {} {} at {} -> {}", b % 3, change.node.ToString(),
+    Note(fmt::format("conf change kind {} {} at {} -> {}", b % 4, change.node.ToString(),
                      leader->id().ToString(), index->value()));
   }
 }

@@ -38,6 +38,14 @@ class TestNet {
     if (!bootstrap.voters.empty()) options.bootstrap = bootstrap;
     nodes_[id] = std::make_unique<Raft>(options, RestartState{}, io::Random(id.value()));
   }
+  // A new copy of `id` with nothing stored, started with `options` (its id set here): a
+  // reassignment deleted the node's copy and later added the node back.
+  void Wipe(NodeId id, RaftOptions options) {
+    options.id = id;
+    storage_.erase(id);
+    applied_.erase(id);
+    nodes_[id] = std::make_unique<Raft>(options, RestartState{}, io::Random(id.value() + 400));
+  }
   // Restart from what is durable: the hard state and the synced log.
   void Restart(NodeId id) {
     RaftOptions options = nodes_.at(id)->options();
