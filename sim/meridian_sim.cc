@@ -230,7 +230,8 @@ std::string BugFromFlags(SimulationOptions* options) {
   }
   if (bug != "none" && !ParseBrokerPlantedBug(bug, &options->broker_bugs) &&
       !ParseGroupConsumerPlantedBug(bug, &options->group_consumer_bug) &&
-      !ParseProducerPlantedBug(bug, &options->producer_bug)) {
+      !ParseProducerPlantedBug(bug, &options->producer_bug) &&
+      !ParseRaftPlantedBug(bug, &options->raft_bug)) {
     return "unknown --bug " + bug +
            " for the broker workload (ack-before-quorum, ack-before-fsync, skip-crc, "
            "fetch-above-hwm, follower-fetch-above-hwm, "
@@ -242,7 +243,7 @@ std::string BugFromFlags(SimulationOptions* options) {
            "reassign-remove-first, leaders-stay-put, mode-change-plans-old-mode, "
            "replacement-keeps-lost-copies, client-key-hash, "
            "client-restamp-alone, "
-           "quiesced-follower-ignores-leader-loss)";
+           "quiesced-follower-ignores-leader-loss, or a core::raft::PlantedBug name)";
   }
   options->group_members = absl::GetFlag(FLAGS_group_members);
   options->near_reads = absl::GetFlag(FLAGS_near_reads);

@@ -174,6 +174,10 @@ struct SimulationResult {
   // reassignment steps partition leaders took in the whole run.
   std::vector<bool> replication_restored;
   uint64_t reassignment_steps = 0;
+  // Broker workload: what the raft safety observer (workloads/raft_safety.h) saw: leaderships
+  // and applied entries, over every group.
+  uint64_t raft_leaderships_seen = 0;
+  uint64_t raft_applies_seen = 0;
   // Broker workload: record batch bytes the consumers fetched (the admin consumer, the late
   // readers and the final drain; not the group members), and of those the bytes served by a
   // node in another region than the consumer's; whether they read near the client.

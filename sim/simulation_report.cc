@@ -136,6 +136,9 @@ std::string ReproCommand(const SimulationOptions& options) {
                   std::chrono::duration_cast<std::chrono::seconds>(options.fault_phase).count(),
                   std::chrono::duration_cast<std::chrono::seconds>(options.heal_phase).count());
   if (raft) command += RaftFlags(options);
+  if (!raft && options.raft_bug != core::raft::PlantedBug::kNone) {
+    command += fmt::format(" --bug={}", core::raft::PlantedBugName(options.raft_bug));
+  }
   if (options.clients != 0) command += fmt::format(" --clients={}", options.clients);
   if (options.partitions != 0) command += fmt::format(" --partitions={}", options.partitions);
   if (!options.consistency.empty()) command += " --consistency=" + options.consistency;
@@ -232,6 +235,8 @@ std::string GeoJson(const SimulationResult& result) {
   }
   out += fmt::format("\"fetch_bytes\":{{\"total\":{},\"cross_region\":{},\"near_reads\":{}}},",
                      result.fetch_bytes, result.fetch_bytes_cross_region, result.near_reads);
+  out += fmt::format("\"raft_safety_seen\":{{\"leaderships\":{},\"applies\":{}}},",
+                     result.raft_leaderships_seen, result.raft_applies_seen);
   return out;
 }
 

@@ -154,8 +154,10 @@ void UseNodeWideLog(const Broker::State& state, replica::ReplicaOptions& options
 absl::StatusOr<std::shared_ptr<replica::Replica>> OpenReplica(Broker::State& state,
                                                               replica::ReplicaOptions options,
                                                               std::string_view who) {
+  replica::ReplicaObserver* const observer =
+      state.options.replica_observer ? state.options.replica_observer(options.group) : nullptr;
   absl::StatusOr<std::shared_ptr<replica::Replica>> replica =
-      replica::Replica::Open(state.runtime, std::move(options), nullptr);
+      replica::Replica::Open(state.runtime, std::move(options), observer);
   if (!replica.ok() || (*replica)->restart_findings().empty()) return replica;
   state.metrics.replicas_restarted_damaged_total++;
   for (const std::string& finding : (*replica)->restart_findings()) {

@@ -209,6 +209,9 @@ struct BrokerOptions {
   // zero: never.
   io::Duration replica_balance_delay = std::chrono::minutes(5);
   std::function<void(const ReassignmentEvent&)> on_reassignment;  // Tests and the simulator.
+  // The simulator's raft safety observer of a group's replicas (the controller's and every
+  // partition's), or nullptr; unset: none. Each replica this broker opens reports to it.
+  std::function<replica::ReplicaObserver*(uint64_t group)> replica_observer;
   BrokerPlantedBugs planted;
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
   // stderr, prefixed with the node id.

@@ -197,6 +197,7 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
   }
   plan.partitions = partitions;
   plan.near_reads = options.near_reads;
+  plan.raft_bug = options.raft_bug;
   plan.spike = IsSpikeScenario(options.scenario);
   plan.replication_factor = std::min<uint32_t>(3, static_cast<uint32_t>(servers));
   if (options.scenario == "region-loss-strong" || options.consistency == "strong") {
@@ -239,6 +240,29 @@ void SetPlacementTiming(const Plan& plan, core::broker::BrokerOptions& options) 
   options.replica_balance_delay = io::Duration::zero();
 }
 
+// What the simulator's checkers learn from each broker: promotions, reassignment steps, and
+// every replica's leaderships and applied entries (the raft safety observer).
+void SetObservers(const Plan& plan, core::broker::BrokerOptions& options) {
+  if (plan.promotions != nullptr) {
+    PromotionLog* log = plan.promotions;
+    options.on_promotion = [log](const core::broker::PromotionEvent& event) {
+      log->events.emplace_back(log->world->Now().nanos(), event);
+    };
+  }
+  if (plan.reassignments != nullptr) {
+    ReassignmentLog* log = plan.reassignments;
+    World* world = plan.promotions != nullptr ? plan.promotions->world : nullptr;
+    options.on_reassignment = [log, world](const core::broker::ReassignmentEvent& event) {
+      log->events.emplace_back(world != nullptr ? world->Now().nanos() : 0, event);
+    };
+  }
+  if (plan.raft_safety != nullptr) {
+    options.replica_observer = [observers = plan.raft_safety](uint64_t group) {
+      return observers->ForGroup(group);
+    };
+  }
+}
+
 void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
                const core::broker::BrokerPlantedBugs& planted, BrokerRegistry& registry) {
   core::broker::BrokerOptions options;
@@ -256,6 +280,9 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
   }
   options.tick = milliseconds(50);  // Election timeout 500 ms > the geo round trip.
   options.raft.entry_cache_bytes_max = kEntryCacheBytes;
+  // A raft planted bug (--bug with a core::raft::PlantedBug name): in every group's raft, for
+  // the raft safety observer and the log checker to catch through the whole stack.
+  options.raft.planted_bug = plan.raft_bug;
   options.planted = planted;
   // Retention (kRetentionBytes) over segments of a few entries, checked twice a second, metadata
   // compacted every 16 entries: lagging and restarted replicas catch up by snapshot.
@@ -265,19 +292,7 @@ void RunServer(io::Runtime& rt, const Plan& plan, const Location& location,
   options.offsets_snapshot_entries = 16;  // Consumer groups' partitions compact as often.
   if (plan.spike) options.limits = SpikeLimits();
   SetPlacementTiming(plan, options);
-  if (plan.promotions != nullptr) {
-    PromotionLog* log = plan.promotions;
-    options.on_promotion = [log](const core::broker::PromotionEvent& event) {
-      log->events.emplace_back(log->world->Now().nanos(), event);
-    };
-  }
-  if (plan.reassignments != nullptr) {
-    ReassignmentLog* log = plan.reassignments;
-    World* world = plan.promotions != nullptr ? plan.promotions->world : nullptr;
-    options.on_reassignment = [log, world](const core::broker::ReassignmentEvent& event) {
-      log->events.emplace_back(world != nullptr ? world->Now().nanos() : 0, event);
-    };
-  }
+  SetObservers(plan, options);
   if (plan.nemesis != nullptr) {
     // As meridian-node exits (code 3) and its supervisor restarts it (node/README.md).
     options.on_replica_failed = [nemesis = plan.nemesis, node = rt.node()](uint64_t,
@@ -589,6 +604,25 @@ void RunLateReaders(io::Runtime& rt, Run& run) {
   }
 }
 
+// The home region a regional topic is created with: the plan's, unless the nemesis lost every
+// server of it for good before the topic existed (seed 40 of geo-3x3 --consistency=regional):
+// the controller rightly refuses a home region with no node, and an operator would choose
+// another; so does the admin, the first region with a server left.
+std::string HomeRegionToCreateIn(const Run& run) {
+  const Plan& plan = run.plan;
+  const auto lost = [&](io::NodeId server) {
+    return plan.nemesis != nullptr && plan.nemesis->lost_for_good().contains(server);
+  };
+  const std::vector<io::NodeId>& home = plan.targets.regions[plan.home_region_index];
+  if (!std::all_of(home.begin(), home.end(), lost)) return plan.home_region;
+  for (const std::vector<io::NodeId>& region : plan.targets.regions) {
+    if (std::all_of(region.begin(), region.end(), lost)) continue;
+    MERIDIAN_PROBE("broker workload: the home region was lost for good before the topic existed");
+    return run.world.topology().location(region.front()).region;
+  }
+  return plan.home_region;
+}
+
 // Like an operator, creates the topic once every server has registered (or after a while), so
 // placement can spread replicas over every region; tries until the heal phase ends.
 void CreateTopicAsAdmin(io::Runtime& rt, Run& run, core::client::Client& client) {
@@ -606,7 +640,7 @@ void CreateTopicAsAdmin(io::Runtime& rt, Run& run, core::client::Client& client)
     request.retention_bytes = kRetentionBytes;
     request.consistency = run.plan.consistency;
     if (run.plan.consistency == core::wire::Consistency::Regional) {
-      request.home_region = run.plan.home_region;
+      request.home_region = HomeRegionToCreateIn(run);
       request.observers_per_region = 1;
     }
     absl::StatusOr<core::wire::TopicInfoT> created = client.CreateTopic(std::move(request));
@@ -1085,6 +1119,9 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   result.schedule = KeepScheduleEntries(generated, options.keep_faults);
   result.schedule_generated = generated.size();
   ApplyRunWideFaults(result.schedule, &world_options);
+  // Before the world, so that it outlives every replica reporting to it.
+  RaftSafetyObservers raft_safety;
+  plan.raft_safety = &raft_safety;
   World world(world_options);
   if (trace_sink) world.SetTraceSink(trace_sink);
   PromotionLog promotions{&world, {}};
@@ -1163,6 +1200,11 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   for (std::string& problem : JudgeReassignments(reassignments)) {
     result.violations.push_back(std::move(problem));
   }
+  for (std::string& problem : raft_safety.Violations()) {
+    result.violations.push_back(std::move(problem));
+  }
+  result.raft_leaderships_seen = raft_safety.leaderships();
+  result.raft_applies_seen = raft_safety.applies();
   for (std::string& problem : restoration.violations) result.violations.push_back(problem);
   for (const std::string& problem : replacement) result.violations.push_back(problem);
   JudgeModeChange(world, registry, run, result);

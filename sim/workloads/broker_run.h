@@ -14,6 +14,7 @@
 #include "core/client/group_consumer.h"
 #include "sim/nemesis.h"
 #include "sim/workloads/history_recorder.h"
+#include "sim/workloads/raft_safety.h"
 #include "sim/workloads/reassignment_checker.h"
 #include "sim/world.h"
 
@@ -53,6 +54,7 @@ struct Plan {
   core::wire::Assignor assignor = core::wire::Assignor::Range;
   core::client::GroupConsumerPlantedBug group_bug = core::client::GroupConsumerPlantedBug::kNone;
   core::client::ProducerPlantedBug producer_bug = core::client::ProducerPlantedBug::kNone;
+  core::raft::PlantedBug raft_bug = core::raft::PlantedBug::kNone;  // Every group's raft.
   bool spike = false;  // spike-10x (sim/workloads/spike.h): bounds, a spike, no faults.
   io::Duration promotion_delay = seconds(3);
   // BrokerOptions::replica_replacement_delay: node-loss's 5 s; zero (off) in every other run,
@@ -60,8 +62,9 @@ struct Plan {
   io::Duration replica_replacement_delay = seconds(0);
   size_t home_region_index = 0;  // In targets.regions (regional topics).
   PromotionLog* promotions = nullptr;
-  ReassignmentLog* reassignments = nullptr;  // Every reassignment step the leaders took.
-  bool near_reads = false;                   // Consumers fetch from a replica in their own region.
+  ReassignmentLog* reassignments = nullptr;    // Every reassignment step the leaders took.
+  RaftSafetyObservers* raft_safety = nullptr;  // Every raft group's safety (raft_safety.h).
+  bool near_reads = false;  // Consumers fetch from a replica in their own region.
   // --change_consistency: the mode an operator moves the topic to (Unspecified: none), its home
   // region (regional: the clients'), and when it asks (from the start of the run).
   core::wire::Consistency change_to = core::wire::Consistency::Unspecified;
