@@ -96,6 +96,8 @@ struct Run {
   // Partition -> sends to it acknowledged after the heal: every partition must take writes
   // again, not just some (a partition whose group never elects again shows only here).
   absl::btree_map<uint32_t, uint64_t> sends_ok_after_heal;
+  // Partition -> sends to it begun in the heal phase (after the heal, before producing stops).
+  absl::btree_map<uint32_t, uint64_t> sends_begun_after_heal;
   // Partitions that can never take a write again at the end of the heal phase, because of
   // servers the nemesis lost for good (PartitionsLostForGood, lost_for_good.h).
   absl::btree_set<uint32_t> partitions_lost_for_good;
