@@ -52,6 +52,19 @@ void ExpectValidSeeds(uint64_t first, uint64_t last) {
 TEST(RegionLossRegional, ValidWithReportedRpoSeeds1To50) { ExpectValidSeeds(1, 50); }
 TEST(RegionLossRegional, ValidWithReportedRpoSeeds51To100) { ExpectValidSeeds(51, 100); }
 
+// Seed 199: a new leader's outbox held an append whose entries a compaction then deleted from
+// the log; reading them back fail-stopped the preferred leader's replica ("offset 6520 is not in
+// the log [6601, 6665]"), and the run failed on leader placement. core/replica now drops such an
+// append (Replica::CompactedSinceMade).
+TEST(RegionLossRegional, AnAppendMadeBeforeACompactionIsDroppedNotRead) {
+  const SimulationOptions options{.seed = 199, .scenario = "region-loss-regional"};
+  const SimulationResult result = RunSimulation(options);
+  EXPECT_TRUE(result.ok()) << result.violations.front()
+                           << "\n  reproduce: " << ReproCommand(options);
+  EXPECT_GT(result.probes.count("replica: an append made before a compaction dropped"), 0u)
+      << "the seed no longer reaches the path it guards: find another";
+}
+
 // Seeds-to-catch of a planted failover bug: the first failing seed of region-loss-regional,
 // or 0.
 uint64_t SeedsToCatch(core::broker::BrokerPlantedBugs bugs, uint64_t seeds_max) {

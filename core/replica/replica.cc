@@ -676,6 +676,7 @@ absl::Status Replica::HandleReady() {
   }
   for (raft::Message& message : ready.messages) {
     if (absl::Status s = MarkCoversAcknowledgement(message); !s.ok()) return s;
+    if (CompactedSinceMade(message)) continue;
     if (absl::Status s = ReadElided(message.entries); !s.ok()) return s;
     runtime_.network().Send(message.to, wire::EncodePeerMessage(options_.group, message));
   }
@@ -700,6 +701,22 @@ absl::Status Replica::HandleReady() {
   Apply(ready.committed_entries);
   raft_->Advance(ready);
   return absl::OkStatus();
+}
+
+// An append raft made before a compaction (Replica::Compact runs between Readys, and raft's
+// outbox keeps what it made until the next Ready) may carry entries, elided, that the
+// compaction has since deleted from the log. Such a message is dropped, as the network may drop
+// any: the follower rejects the next append, and the leader, probing back below its snapshot,
+// sends the snapshot instead. Reading them fail-stopped the leader (meridian-sim --seed=199
+// --scenario=region-loss-regional: "offset 6520 is not in the log [6601, 6665]").
+bool Replica::CompactedSinceMade(const raft::Message& message) const {
+  for (const raft::Entry& entry : message.entries) {
+    if (entry.elided && entry.index <= snapshot_index_) {
+      MERIDIAN_PROBE("replica: an append made before a compaction dropped");
+      return true;
+    }
+  }
+  return false;
 }
 
 // Entries raft handed out elided (outside its entry cache) are durable in the log: read each

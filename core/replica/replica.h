@@ -284,6 +284,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   absl::Status InstallSnapshot(const raft::Snapshot& snapshot);
   absl::Status HandleCompaction(const Compaction& compaction);
   absl::Status ReadElided(std::vector<raft::Entry>& entries);
+  bool CompactedSinceMade(const raft::Message& message) const;
   absl::StatusOr<std::vector<raft::Entry>> ReadEntries(raft::Index from, uint64_t bytes_max,
                                                        raft::Index last);
   void Apply(const std::vector<raft::Entry>& committed);
