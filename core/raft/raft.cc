@@ -610,6 +610,10 @@ void Raft::StepFollower(const Message& m) {
 
 void Raft::NoteLeaderConfiguration(Index leader_config_index) {
   if (!joining_ || role_ != Role::kFollower || leader_ == kNoNode) return;
+  // The floor is this term's leader's: a value from an earlier term (a peer's bug, or a forged
+  // message past the link's checks) cannot hold the copy back after the next election.
+  if (join_floor_term_ != term_) join_floor_.reset();
+  join_floor_term_ = term_;
   join_floor_ = std::max(join_floor_.value_or(Index(0)), leader_config_index);
   // Our log matches this term's leader through verified_: a configuration in force at or past
   // the leader's, within it, is the group's current one, not one it replaced before we joined.

@@ -220,10 +220,11 @@ class Raft {
   bool amnesiac_ = false;
   absl::btree_map<NodeId, Term> amnesia_terms_heard_;  // Voters only: at most kVotersMax.
   uint64_t amnesia_nonce_ = 0;  // Carried by its queries (context_ticks), echoed by answers.
-  // RaftOptions::joining, until membership_index_ reaches the highest configuration index a
+  // RaftOptions::joining, until membership_index_ reaches the highest configuration index the
   // leader of the current term sent (join_floor_; none heard yet: unknown).
   bool joining_ = false;
   std::optional<Index> join_floor_;
+  Term join_floor_term_;  // The term whose leader sent join_floor_.
 
   // Candidate state.
   absl::btree_map<NodeId, bool> votes_;
