@@ -551,6 +551,26 @@ TEST(RaftCodec, OnlyAHeartbeatAsksToQuiesce) {
   }
 }
 
+// The leader's configuration index (what a joining copy waits for) survives the wire on the
+// messages a leader sends, and only on those.
+TEST(RaftCodec, OnlyALeadersMessagesCarryAConfigurationIndex) {
+  Message heartbeat{
+      .type = MessageType::kHeartbeat, .from = NodeId(1), .to = NodeId(2), .term = Term(5)};
+  heartbeat.config_index = Index(42);
+  const auto decoded = DecodePeerMessage(EncodePeerMessage(7, heartbeat));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->message.config_index, Index(42));
+  for (MessageType type : kAllTypes) {
+    if (type == MessageType::kHeartbeat || type == MessageType::kSnapshot ||
+        type == MessageType::kAppend) {
+      continue;
+    }
+    Message m = heartbeat;
+    m.type = type;
+    ExpectRejected(m, "carries a configuration index");
+  }
+}
+
 TEST(RaftCodec, RejectsMoreThanABatchOfEntries) {
   Message m = ValidAppend(kBatchEntriesMax + 1);
   ExpectRejected(m, fmt::format("{} entries (limit {})", kBatchEntriesMax + 1, kBatchEntriesMax));
