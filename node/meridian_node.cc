@@ -88,6 +88,11 @@ ABSL_FLAG(int64_t, replica_balance_delay_ms, 300000,
           "A node live this long that holds two replicas or more fewer than the most loaded live "
           "node takes one from it (one partition moving at a time, cluster-wide), so new and "
           "returning nodes fill up (0: never; otherwise at least 5000).");
+ABSL_FLAG(int64_t, region_failback_delay_ms, 600000,
+          "Regional topics: once every node a topic's home region needs has been live this long, "
+          "the controller leader moves the partitions a failover promoted to another region back "
+          "home, by reassignments that lose nothing (0: never, an operator does it with "
+          "'meridian topic alter --consistency=regional'; otherwise at least 5000).");
 ABSL_FLAG(int64_t, regional_lease_ms, 10000,
           "Regional topics: how long a confirmation from the controller lets a node serve its "
           "replicas; must leave the promotion delay room for clock drift and an election.");
@@ -369,7 +374,9 @@ absl::Status FailoverTimingFromFlags(core::broker::BrokerOptions& options) {
                    absl::GetFlag(FLAGS_replica_replacement_delay_ms),
                    &options.replica_replacement_delay),
         std::tuple("replica_balance_delay_ms", absl::GetFlag(FLAGS_replica_balance_delay_ms),
-                   &options.replica_balance_delay)}) {
+                   &options.replica_balance_delay),
+        std::tuple("region_failback_delay_ms", absl::GetFlag(FLAGS_region_failback_delay_ms),
+                   &options.region_failback_delay)}) {
     // A node silent for less than a few seconds is more likely paused than lost.
     if (value != 0 && value < 5000) {
       return absl::InvalidArgumentError(

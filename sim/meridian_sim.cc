@@ -74,6 +74,9 @@ ABSL_FLAG(std::string, consistency, "",
 ABSL_FLAG(int64_t, promotion_delay_ms, 3000,
           "Broker workload, regional topics: the controller promotes an observer after this long "
           "without a voter (at least 2000; each node's data lease is a third of it).");
+ABSL_FLAG(int64_t, failback_delay_ms, 10000,
+          "Broker workload, regional topics: the controller moves promoted partitions home once "
+          "their home region has been back this long (0: never; otherwise at least 5000).");
 ABSL_FLAG(int64_t, duration, 20, "Fault phase, in virtual seconds.");
 ABSL_FLAG(int64_t, heal, 20, "Heal phase after the faults, in virtual seconds.");
 ABSL_FLAG(uint32_t, clients, 0, "Client nodes (0: the seed picks 1-5).");
@@ -106,7 +109,7 @@ ABSL_FLAG(
     "promote-without-fencing, stale-tail-served, observer-in-write-quorum, rpo-under-reported, "
     "reassign-voter-early, reassign-remove-first (region-loss-regional), leaders-stay-put, "
     "mode-change-plans-old-mode (with --change_consistency), replacement-keeps-lost-copies "
-    "(with --scenario=node-loss), "
+    "(with --scenario=node-loss), failback-forgotten (region-loss-regional), "
     "client-key-hash, client-restamp-alone, quiesced-follower-ignores-leader-loss; with "
     "--group_members: zombie-commit-accepted, assign-one-partition-twice, group-commit-ahead, "
     "offsets-snapshot-without-groups; ack-before-fsync, skip-crc (partition logs). Raft "
@@ -216,6 +219,11 @@ std::string RegionalOptionsFromFlags(SimulationOptions* options) {
     return "--promotion_delay_ms must be 2000 to 600000";
   }
   options->promotion_delay = std::chrono::milliseconds(absl::GetFlag(FLAGS_promotion_delay_ms));
+  const int64_t failback_ms = absl::GetFlag(FLAGS_failback_delay_ms);
+  if (failback_ms != 0 && (failback_ms < 5000 || failback_ms > 600'000)) {
+    return "--failback_delay_ms must be 0 (never) or 5000 to 600000";
+  }
+  options->failback_delay = std::chrono::milliseconds(failback_ms);
   return "";
 }
 
@@ -241,7 +249,7 @@ std::string BugFromFlags(SimulationOptions* options) {
            "memory-bound-ignored, promote-without-fencing, stale-tail-served, "
            "observer-in-write-quorum, rpo-under-reported, reassign-voter-early, "
            "reassign-remove-first, leaders-stay-put, mode-change-plans-old-mode, "
-           "replacement-keeps-lost-copies, client-key-hash, "
+           "replacement-keeps-lost-copies, failback-forgotten, client-key-hash, "
            "client-restamp-alone, "
            "quiesced-follower-ignores-leader-loss, or a core::raft::PlantedBug name)";
   }

@@ -348,7 +348,7 @@ void Nemesis::SupervisorRestart(io::NodeId node) {
         world_.Schedule(world_.Now() + kSupervisorRestartDelay, node, "supervisor restart",
                         [this, node] {
                           supervised_down_.erase(node);
-                          if (!world_.IsUp(node) && !lost_for_good_.contains(node)) {
+                          if (!world_.IsUp(node) && (auditing_ || !lost_for_good_.contains(node))) {
                             world_.Start(node);
                           }
                         });

@@ -134,6 +134,9 @@ class Nemesis {
   // from the node's own fibers: the crash runs as a world event.
   void SupervisorRestart(io::NodeId node);
   static constexpr io::Duration kSupervisorRestartDelay = std::chrono::seconds(1);
+  // The final audit restarts every server, those lost for good included (their disks are
+  // still readable): from then on a supervisor restarts any node that exits, as for any other.
+  void BeginAudit() { auditing_ = true; }
 
  private:
   void Apply(const FaultEvent& event);
@@ -147,6 +150,7 @@ class Nemesis {
   absl::btree_set<io::NodeId> lost_for_good_;
   absl::btree_set<io::NodeId> supervised_down_;  // Crashed by SupervisorRestart, not yet back.
   bool healed_ = false;
+  bool auditing_ = false;
 };
 
 }  // namespace meridian::sim

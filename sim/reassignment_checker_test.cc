@@ -89,5 +89,28 @@ TEST(ReassignmentChecker, RestoredMeansReplicationFactorVotersAndNoTarget) {
   EXPECT_EQ(ReplicationRestored(topic), (std::vector<bool>{true, false, false}));
 }
 
+// Home: the epoch restarted at home since the last promotion, every voter in the home region,
+// nothing moving. Nodes 1-3 are in "home", 4-6 in "away".
+TEST(ReassignmentChecker, HomeMeansRehomedWithEveryVoterInTheHomeRegionAndNoTarget) {
+  core::cluster::TopicRecord topic;
+  topic.consistency = core::wire::Consistency::Regional;
+  topic.home_region = "home";
+  topic.replication_factor = 3;
+  topic.partitions.resize(5);
+  topic.partitions[0].replicas = {1, 2, 3};  // Never promoted.
+  topic.partitions[1].replicas = {4, 5, 6};  // Promoted away.
+  topic.partitions[1].epoch = 1;
+  topic.partitions[2].replicas = {1, 2, 3};  // Failed back: its epoch restarted at home.
+  topic.partitions[2].epoch = 2;
+  topic.partitions[2].rehomed_epoch = 2;
+  topic.partitions[3].replicas = {1, 2, 4};  // A voter away.
+  topic.partitions[4].replicas = {1, 2, 3};  // Moving.
+  topic.partitions[4].target_replicas = {1, 2, 5};
+  const auto region_of = [](uint32_t id) { return std::string(id <= 3 ? "home" : "away"); };
+  EXPECT_EQ(PartitionsHome(topic, region_of), (std::vector<bool>{true, false, true, false, false}));
+  topic.consistency = core::wire::Consistency::Strong;  // No home to be in.
+  EXPECT_EQ(PartitionsHome(topic, region_of), std::vector<bool>(5, true));
+}
+
 }  // namespace
 }  // namespace meridian::sim

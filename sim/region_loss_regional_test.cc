@@ -3,7 +3,8 @@
 // after the promotion delay. Every run must be valid once the records the promotions reported
 // discarding are allowed for, and the report must cover every acknowledged record the checker
 // finds gone; every promoted partition is regrown to its replication factor by the end (one
-// raft configuration change at a time, checked by the reassignment checker); each planted
+// raft configuration change at a time, checked by the reassignment checker) and back in its
+// home region (automatic fail-back once the region is back); each planted
 // failover and reassignment bug is caught within 200 seeds. Every failure prints the command
 // that replays it.
 #include <gtest/gtest.h>
@@ -38,6 +39,9 @@ void ExpectValidSeeds(uint64_t first, uint64_t last) {
     }
     EXPECT_LE(result.under_replicated, result.partitions) << ReproCommand(options);
     EXPECT_EQ(result.replication_restored, std::vector<bool>(result.partitions, true))
+        << ReproCommand(options);
+    // And every promoted partition back home (automatic fail-back; failback-not-done).
+    EXPECT_EQ(result.partitions_home, std::vector<bool>(result.partitions, true))
         << ReproCommand(options);
     regrown_runs += result.promotions > 0 && result.reassignment_steps > 0;
     rto.push_back(*result.rto_s);
@@ -120,6 +124,24 @@ TEST(ReassignmentPlantedBugs, VoterBeforeCaughtUpIsCaughtWithin20Seeds) {
       {.reassignment = core::broker::ReassignmentPlantedBug::kVoterBeforeCaughtUp}, 20);
   EXPECT_NE(seed, 0u) << "a voter promoted before catching up survived 20 seeds";
   RecordProperty("seeds_to_catch", static_cast<int>(seed));
+}
+
+// Fail-back (core/broker/failback.cc): the audit restarts every node, so every promoted
+// partition's home region is back; a controller that never asks a promoted topic home leaves
+// the run's first promotion standing (failback-not-done).
+TEST(FailbackPlantedBugs, AForgottenFailbackIsCaughtWithin20Seeds) {
+  uint64_t caught = 0;
+  for (uint64_t seed = 1; seed <= 20 && caught == 0; seed++) {
+    const SimulationResult result = RunSimulation({.seed = seed,
+                                                   .scenario = "region-loss-regional",
+                                                   .broker_bugs = {.failback_forgotten = true}});
+    if (result.ok()) continue;
+    caught = seed;
+    EXPECT_NE(result.violations.front().find("failback-not-done"), std::string::npos)
+        << result.violations.front();
+  }
+  EXPECT_NE(caught, 0u) << "a controller that never fails back survived 20 seeds";
+  RecordProperty("seeds_to_catch", static_cast<int>(caught));
 }
 
 }  // namespace

@@ -74,6 +74,10 @@ struct SimulationOptions {
   // promotes an observer (each node's data lease is a third of it). Shorter: less downtime
   // (RTO), and less time for a returning home region to make it unnecessary.
   io::Duration promotion_delay = std::chrono::seconds(3);
+  // Broker workload, regional topics: how long the home region must be back before the
+  // controller moves promoted partitions home (BrokerOptions::region_failback_delay; 0: never).
+  // region-loss-regional fails a run whose promoted partitions are not home by its end.
+  io::Duration failback_delay = std::chrono::seconds(10);
   // Whether code fault points (BUGGIFY, io::Runtime::ShouldInjectFault) may fire.
   enum class Buggify { kSeedChooses, kOn, kOff };
   Buggify buggify = Buggify::kSeedChooses;
@@ -173,6 +177,9 @@ struct SimulationResult {
   // partition back at its replication factor and no reassignment in progress; and how many
   // reassignment steps partition leaders took in the whole run.
   std::vector<bool> replication_restored;
+  // region-loss-regional: per partition, whether it ended in its topic's home region (never
+  // promoted, or failed back; awaited only with automatic fail-back on).
+  std::vector<bool> partitions_home;
   uint64_t reassignment_steps = 0;
   // Broker workload: what the raft safety observer (workloads/raft_safety.h) saw: leaderships
   // and applied entries, over every group.

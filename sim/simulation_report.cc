@@ -83,6 +83,7 @@ constexpr std::pair<std::string_view, bool BrokerBugs::*> kBrokerSwitches[] = {
     {"mode-change-plans-old-mode", &BrokerBugs::mode_change_plans_old_mode},
     // Needs --scenario=node-loss.
     {"replacement-keeps-lost-copies", &BrokerBugs::replacement_keeps_lost_copies},
+    {"failback-forgotten", &BrokerBugs::failback_forgotten},
     {"rpo-under-reported", &BrokerBugs::rpo_under_reported},
     {"zombie-commit-accepted", &BrokerBugs::zombie_commit_accepted},
     {"assign-one-partition-twice", &BrokerBugs::assign_one_partition_twice},
@@ -98,6 +99,11 @@ std::string RegionalFailoverFlags(const SimulationOptions& options) {
     flags += fmt::format(
         " --promotion_delay_ms={}",
         std::chrono::duration_cast<std::chrono::milliseconds>(options.promotion_delay).count());
+  }
+  if (options.failback_delay != SimulationOptions{}.failback_delay) {
+    flags += fmt::format(
+        " --failback_delay_ms={}",
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.failback_delay).count());
   }
   const core::broker::BrokerPlantedBugs& bugs = options.broker_bugs;
   if (bugs.reassignment == core::broker::ReassignmentPlantedBug::kVoterBeforeCaughtUp) {
@@ -230,8 +236,13 @@ std::string GeoJson(const SimulationResult& result) {
     for (bool partition : result.replication_restored) {
       restored += fmt::format("{}{}", restored.empty() ? "" : ",", partition);
     }
-    out += fmt::format("\"replication_restored\":[{}],\"reassignment_steps\":{},", restored,
-                       result.reassignment_steps);
+    std::string home;
+    for (bool partition : result.partitions_home) {
+      home += fmt::format("{}{}", home.empty() ? "" : ",", partition);
+    }
+    out += fmt::format(
+        "\"replication_restored\":[{}],\"partitions_home\":[{}],\"reassignment_steps\":{},",
+        restored, home, result.reassignment_steps);
   }
   out += fmt::format("\"fetch_bytes\":{{\"total\":{},\"cross_region\":{},\"near_reads\":{}}},",
                      result.fetch_bytes, result.fetch_bytes_cross_region, result.near_reads);

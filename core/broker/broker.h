@@ -78,6 +78,8 @@ struct BrokerPlantedBugs {
   // Replacing a lost node's replicas (replacement.cc): the controller plans each partition with
   // the lost copies still in it, so the planner keeps them and nothing is ever replaced.
   bool replacement_keeps_lost_copies = false;
+  // Fail-back (failback.cc): the controller never asks a promoted topic back home.
+  bool failback_forgotten = false;
   // Replica reassignment (reassignment_step.h): the step order's two rules broken.
   ReassignmentPlantedBug reassignment = ReassignmentPlantedBug::kNone;
 };
@@ -208,6 +210,11 @@ struct BrokerOptions {
   // loaded live node, takes one copy from it, one partition moving at a time cluster-wide;
   // zero: never.
   io::Duration replica_balance_delay = std::chrono::minutes(5);
+  // Automatic fail-back (failback.cc): a regional topic with partitions a failover promoted away
+  // from its home region is moved home once every node the move needs there has been live this
+  // long (a flapping region does not pull partitions back and forth); zero: never (an operator
+  // moves them with `meridian topic alter --consistency=regional`).
+  io::Duration region_failback_delay = std::chrono::minutes(10);
   std::function<void(const ReassignmentEvent&)> on_reassignment;  // Tests and the simulator.
   // The simulator's raft safety observer of a group's replicas (the controller's and every
   // partition's), or nullptr; unset: none. Each replica this broker opens reports to it.
@@ -260,6 +267,9 @@ struct BrokerMetrics {
   uint64_t replica_replacements_total = 0;
   // Of those, the controller's moves to balance replicas over nodes (replacement.cc).
   uint64_t replica_balance_moves_total = 0;
+  // Fail-backs this node started as controller leader: topics asked back to their home region
+  // (failback.cc). Each then moves its promoted partitions by reassignments counted above.
+  uint64_t region_failbacks_total = 0;
   uint64_t reassignment_steps_total = 0;
   uint64_t reassignments_completed_total = 0;
   // Consumer groups: generations this node wrote to the log as a group coordinator (each one

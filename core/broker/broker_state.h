@@ -315,6 +315,11 @@ inline constexpr uint32_t kReplacementMovesInFlight = 4;
 // On the controller leader: moves the copies of nodes silent past
 // BrokerOptions::replica_replacement_delay onto live nodes (replacement.cc).
 void RunReplicaReplacer(std::shared_ptr<Broker::State> state);
+// On the controller leader: asks each regional topic promoted away from its home region back
+// home once every node the move needs has been live for BrokerOptions::region_failback_delay
+// (`unsettled`: the nodes that have not); `retry_at` paces each topic's proposals (failback.cc).
+void ProposeFailbacks(Broker::State& state, const absl::btree_set<uint32_t>& unsettled,
+                      absl::btree_map<std::string, io::Instant>& retry_at);
 // Hands each partition this node leads back to its preferred leader (leader_balance.cc).
 void RunLeaderBalancer(std::shared_ptr<Broker::State> state);
 // HandleRequest for `principal` if the ACLs allow it, else NotAuthorized (broker_acl.cc).

@@ -19,6 +19,9 @@
 // by the topic's mode rules), one partition at a time cluster-wide. A node that returns empty
 // after its copies were replaced, or a new node, so fills up; the delay keeps a flapping node
 // from pulling data back and forth.
+//
+// Fail-back (the same fiber, failback.cc): regional topics promoted away from home go back once
+// the home region has been live for BrokerOptions::region_failback_delay.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -44,7 +47,8 @@ struct ReplacementPasses {
   absl::btree_map<std::pair<std::string, uint32_t>, io::Instant> logged_at;
   // Live nodes (this one included) and since when this leader has seen each live without a gap.
   absl::btree_map<uint32_t, io::Instant> live_since;
-  io::Instant balanced_at;  // The last balancing pass.
+  io::Instant balanced_at;                                      // The last balancing pass.
+  absl::btree_map<std::string, io::Instant> failback_retry_at;  // Per topic.
 };
 
 // Registered nodes silent for the delay, counted from when this node became controller leader.
@@ -145,14 +149,14 @@ bool Holds(const cluster::PartitionRecord& partition, uint32_t id) {
          0;
 }
 
-// Nodes that may not receive a copy now: not live, or not live for the whole balance delay.
-absl::btree_set<uint32_t> Unsettled(const Broker::State& state, const ReplacementPasses& passes) {
+// Nodes that may not receive a copy now: not live, or not live for the whole `delay`.
+absl::btree_set<uint32_t> Unsettled(const Broker::State& state, const ReplacementPasses& passes,
+                                    io::Duration delay) {
   absl::btree_set<uint32_t> unsettled;
   const io::Instant now = state.runtime.Now();
   for (const auto& [id, record] : state.controller_machine->metadata.nodes()) {
     auto live = passes.live_since.find(id);
-    if (live == passes.live_since.end() ||
-        now - live->second < state.options.replica_balance_delay) {
+    if (live == passes.live_since.end() || now - live->second < delay) {
       unsettled.insert(id);
     }
   }
@@ -167,7 +171,8 @@ std::optional<wire::PartitionReassignT> PlanBalanceMove(const Broker::State& sta
                                                         const ReplacementPasses& passes) {
   const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
   absl::btree_map<uint32_t, uint32_t> load = cluster::ReplicaLoad(metadata);
-  const absl::btree_set<uint32_t> unsettled = Unsettled(state, passes);
+  const absl::btree_set<uint32_t> unsettled =
+      Unsettled(state, passes, state.options.replica_balance_delay);
   uint32_t lightest = UINT32_MAX;
   for (const auto& [id, record] : metadata.nodes()) {
     if (!unsettled.contains(id)) lightest = std::min(lightest, load[id]);
@@ -235,6 +240,9 @@ void ProposeReplacements(Broker::State& state, ReplacementPasses& passes) {
   }
   if (!leading) return;
   NoteLiveNodes(state, passes);
+  ProposeFailbacks(state, Unsettled(state, passes, state.options.region_failback_delay),
+                   passes.failback_retry_at);
+  if (state.controller->role() != raft::Role::kLeader) return;  // Lost while proposing.
   const absl::btree_set<uint32_t> lost = state.options.replica_replacement_delay.count() == 0
                                              ? absl::btree_set<uint32_t>()
                                              : LostNodes(state, passes);
@@ -256,7 +264,8 @@ void ProposeReplacements(Broker::State& state, ReplacementPasses& passes) {
 
 void RunReplicaReplacer(std::shared_ptr<Broker::State> state) {
   if (state->options.replica_replacement_delay == io::Duration::zero() &&
-      state->options.replica_balance_delay == io::Duration::zero()) {
+      state->options.replica_balance_delay == io::Duration::zero() &&
+      state->options.region_failback_delay == io::Duration::zero()) {
     return;
   }
   ReplacementPasses passes;

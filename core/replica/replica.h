@@ -202,7 +202,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // For harnesses: raft's own check that the configuration in force is the one its log implies
   // (Raft::ConfigurationFollowsLog). OK once stopped.
   absl::Status ConfigurationFollowsLog() const;
-  // Stops the replica: its driver exits, waiters see Cancelled. Idempotent.
+  // Stops the replica: its driver exits, waiters see Cancelled. Idempotent. Work the driver
+  // began before (a snapshot being written) may still fail, its files being deleted with the
+  // group: that is no failure of the data, and is not reported (on_fail_stop, the observer).
   void Shutdown();
 
   raft::Role role() const { return role_; }
@@ -332,6 +334,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   std::unique_ptr<DurableMark> durable_mark_;
   absl::btree_map<raft::Index, raft::Term> applied_terms_;  // Recent applied entries' terms.
   absl::Status failure_;
+  bool shut_down_ = false;  // By Shutdown (failure_ then says so); a later FailStop is not one.
   // Health bookkeeping (health()). Keyed by voters of the membership only, so bounded by it.
   absl::btree_map<io::NodeId, io::Instant> voter_heard_;  // Last message from each voter.
   // Leader: the last moment each voter held everything committed (NoteVotersCaughtUp).

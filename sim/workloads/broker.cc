@@ -217,6 +217,7 @@ Plan MakePlan(const SimulationOptions& options, uint32_t producers, uint32_t par
     }
   }
   plan.promotion_delay = options.promotion_delay;
+  plan.failback_delay = options.failback_delay;
   plan.scenario = options.scenario;
   if (options.scenario == "node-loss") plan.replica_replacement_delay = kNodeLossReplacementDelay;
   PlanModeChangeOf(options, *topology, plan);
@@ -229,7 +230,7 @@ void SetStorage(const Plan& plan, core::broker::BrokerOptions& options) {
   options.wal_direct_round_bytes = plan.wal_direct_round_bytes;
 }
 
-// Promotion, leader placement, replacement and balancing delays of every server.
+// Promotion, leader placement, replacement, balancing and fail-back delays of every server.
 void SetPlacementTiming(const Plan& plan, core::broker::BrokerOptions& options) {
   options.promotion_delay = plan.promotion_delay;
   options.regional_lease = plan.promotion_delay / 3;
@@ -238,6 +239,7 @@ void SetPlacementTiming(const Plan& plan, core::broker::BrokerOptions& options) 
   options.leader_balance_delay = seconds(3);
   options.replica_replacement_delay = plan.replica_replacement_delay;
   options.replica_balance_delay = io::Duration::zero();
+  options.region_failback_delay = plan.failback_delay;
 }
 
 // What the simulator's checkers learn from each broker: promotions, reassignment steps, and
@@ -976,28 +978,46 @@ std::vector<std::string> AwaitReplaced(World& world, const BrokerRegistry& regis
   return problems;
 }
 
-// region-loss-regional ends with every promoted partition back at its replication factor: the
-// run goes on (bounded) until the metadata shows each partition with that many voters and no
-// reassignment in progress, and fails (replication-not-restored) for any that is not.
+// region-loss-regional ends with every promoted partition back at its replication factor and,
+// with automatic fail-back on, back home (the audit restarted every server: the home region is
+// back): the run goes on (bounded) until the metadata shows each partition with that many
+// voters, home, and no reassignment in progress, and fails (replication-not-restored,
+// failback-not-done) for any that is not.
 void AwaitReplicationRestored(World& world, const BrokerRegistry& registry,
-                              SimulationResult& result) {
-  constexpr io::Duration kRestoreLimit = seconds(60);
+                              io::Duration failback_delay, SimulationResult& result) {
+  const io::Duration limit = seconds(60) + failback_delay;
+  const bool await_home = failback_delay != io::Duration::zero();
   std::vector<bool> restored;
+  std::vector<bool> home;
+  const auto region_of = [&](uint32_t id) {
+    return world.topology().location(io::NodeId(id)).region;
+  };
+  const auto all = [](const std::vector<bool>& v) {
+    return std::all_of(v.begin(), v.end(), [](bool b) { return b; });
+  };
   const auto all_restored = [&] {
     std::optional<core::cluster::TopicRecord> topic = LatestTopic(registry);
     if (!topic.has_value()) return false;
     restored = ReplicationRestored(*topic);
-    return std::all_of(restored.begin(), restored.end(), [](bool r) { return r; });
+    home = PartitionsHome(*topic, region_of);
+    return all(restored) && (!await_home || all(home));
   };
-  world.RunUntil(all_restored, world.Now() + kRestoreLimit);
+  world.RunUntil(all_restored, world.Now() + limit);
   (void)all_restored();
   result.replication_restored = restored;
+  result.partitions_home = home;
+  const int64_t limit_s = std::chrono::duration_cast<seconds>(limit).count();
   for (size_t p = 0; p < restored.size(); p++) {
     if (!restored[p]) {
       result.violations.push_back(fmt::format(
           "replication-not-restored: partition {} is short of its replication factor (or "
           "still reassigning) {} s after the audit",
-          p, std::chrono::duration_cast<seconds>(kRestoreLimit).count()));
+          p, limit_s));
+    } else if (await_home && !home[p]) {
+      result.violations.push_back(fmt::format(
+          "failback-not-done: partition {} is not back in its topic's home region {} s after "
+          "the audit restarted every node",
+          p, limit_s));
     }
   }
 }
@@ -1193,6 +1213,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   result.leaders_off_preferred = CountLeadersOffPreferred(registry, reassignments, world.Now());
   // The durability audit: every server (even one a region loss took for good: its disk is still
   // readable) restarts from its disk; then the drain reads back everything.
+  nemesis.BeginAudit();
   for (io::NodeId server : plan.servers) world.Restart(server);
   run.drain_started = world.Now();
   world.RunUntil([&] { return run.drain_done; }, world.Now() + kAuditLimit);
@@ -1203,7 +1224,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   if (!promotions.events.empty()) world.RunUntil(world.Now() + seconds(5));
   SimulationResult restoration;
   if (options.scenario == "region-loss-regional") {
-    AwaitReplicationRestored(world, registry, restoration);
+    AwaitReplicationRestored(world, registry, plan.failback_delay, restoration);
   }
   checks::History history = run.recorder.Build();
   const PromotionLoss promotion_loss = ExcusePromotedLoss(kTopic, promotions.events, history);
@@ -1223,6 +1244,7 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   for (const std::string& problem : replacement) result.violations.push_back(problem);
   JudgeModeChange(world, registry, run, result);
   result.replication_restored = restoration.replication_restored;
+  result.partitions_home = restoration.partitions_home;
   result.partitions_lost_for_good.assign(run.partitions_lost_for_good.begin(),
                                          run.partitions_lost_for_good.end());
   result.reassignment_steps = reassignments.events.size();

@@ -57,6 +57,7 @@ struct Plan {
   core::raft::PlantedBug raft_bug = core::raft::PlantedBug::kNone;  // Every group's raft.
   bool spike = false;  // spike-10x (sim/workloads/spike.h): bounds, a spike, no faults.
   io::Duration promotion_delay = seconds(3);
+  io::Duration failback_delay = seconds(10);  // BrokerOptions::region_failback_delay.
   // BrokerOptions::replica_replacement_delay: node-loss's 5 s; zero (off) in every other run,
   // as is balancing (a node's defaults, minutes, are longer than any run).
   io::Duration replica_replacement_delay = seconds(0);

@@ -58,4 +58,17 @@ std::vector<bool> ReplicationRestored(const core::cluster::TopicRecord& topic) {
   return restored;
 }
 
+std::vector<bool> PartitionsHome(const core::cluster::TopicRecord& topic,
+                                 const std::function<std::string(uint32_t node)>& region_of) {
+  std::vector<bool> home;
+  const bool regional = topic.consistency == core::wire::Consistency::Regional;
+  for (const core::cluster::PartitionRecord& partition : topic.partitions) {
+    home.push_back(!regional ||
+                   (partition.epoch == partition.rehomed_epoch && !partition.reassigning() &&
+                    std::all_of(partition.replicas.begin(), partition.replicas.end(),
+                                [&](uint32_t id) { return region_of(id) == topic.home_region; })));
+  }
+  return home;
+}
+
 }  // namespace meridian::sim

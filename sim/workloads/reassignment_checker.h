@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,5 +35,11 @@ std::vector<std::string> JudgeReassignments(const ReassignmentLog& log);
 // Per partition of `topic`: whether it ended with replication_factor voters and no
 // reassignment in progress.
 std::vector<bool> ReplicationRestored(const core::cluster::TopicRecord& topic);
+
+// Per partition of a regional `topic`: whether it is home — its epoch restarted in the home
+// region since its last promotion (never promoted, or failed back), every voter there by
+// `region_of`, no reassignment in progress. Not regional: every partition is home.
+std::vector<bool> PartitionsHome(const core::cluster::TopicRecord& topic,
+                                 const std::function<std::string(uint32_t node)>& region_of);
 
 }  // namespace meridian::sim

@@ -57,20 +57,7 @@ void CreateAndFill(io::Runtime& rt, core::client::Client& client) {
 
 // Every value "v0".."v59" read back from the beginning of every partition.
 std::set<std::string> ReadAll(io::Runtime& rt, core::client::Client& client) {
-  core::client::Consumer consumer(client);
-  std::vector<core::client::TopicPartition> partitions;
-  for (uint32_t p = 0; p < kPartitions; p++) partitions.push_back({"t", p});
-  EXPECT_TRUE(consumer.Assign(partitions).ok());
-  std::set<std::string> values;
-  const io::Instant until = rt.Now() + seconds(30);
-  while (values.size() < static_cast<size_t>(kRecords) && rt.Now() < until) {
-    absl::StatusOr<std::vector<core::client::ConsumedRecord>> records =
-        consumer.Poll(milliseconds(200));
-    if (!records.ok()) continue;
-    for (const auto& record : *records) values.insert(record.value);
-  }
-  consumer.Close();
-  return values;
+  return ReadValues(rt, client, "t", kPartitions, kRecords, seconds(30));
 }
 
 TEST(ReplacementSim, ALostNodesCopiesMoveAfterTheDelayAndNoRecordIsLost) {

@@ -10,11 +10,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/broker/broker.h"
 #include "core/client/client.h"
+#include "core/client/consumer.h"
 #include "core/client/producer.h"
 #include "io/assert.h"
 #include "sim/world.h"
@@ -68,6 +71,27 @@ inline void CreateTopicAndFill(io::Runtime& rt, core::client::Client& client,
   }
   ASSERT_TRUE((*producer)->Flush(rt.Now() + std::chrono::seconds(30)).ok());
   ASSERT_TRUE((*producer)->Close(rt.Now() + std::chrono::seconds(5)).ok());
+}
+
+// The distinct values read from the beginning of partitions 0..partitions-1 of `topic`, polling
+// until `expected` of them were seen or `timeout` passed.
+inline std::set<std::string> ReadValues(io::Runtime& rt, core::client::Client& client,
+                                        const std::string& topic, uint32_t partitions,
+                                        size_t expected, io::Duration timeout) {
+  core::client::Consumer consumer(client);
+  std::vector<core::client::TopicPartition> assigned;
+  for (uint32_t p = 0; p < partitions; p++) assigned.push_back({topic, p});
+  EXPECT_TRUE(consumer.Assign(assigned).ok());
+  std::set<std::string> values;
+  const io::Instant until = rt.Now() + timeout;
+  while (values.size() < expected && rt.Now() < until) {
+    absl::StatusOr<std::vector<core::client::ConsumedRecord>> records =
+        consumer.Poll(std::chrono::milliseconds(200));
+    if (!records.ok()) continue;
+    for (const auto& record : *records) values.insert(record.value);
+  }
+  consumer.Close();
+  return values;
 }
 
 class BrokerCluster {

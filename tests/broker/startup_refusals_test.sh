@@ -53,6 +53,8 @@ refused "--replica_replacement_delay_ms must be 0 (never) or at least 5000; got 
   --data_dir="$WORK/d" "${BASE[@]}" --replica_replacement_delay_ms=100
 refused "--replica_balance_delay_ms must be 0 (never) or at least 5000; got 1" --node_id=1 \
   --data_dir="$WORK/d" "${BASE[@]}" --replica_balance_delay_ms=1
+refused "--region_failback_delay_ms must be 0 (never) or at least 5000; got 4999" --node_id=1 \
+  --data_dir="$WORK/d" "${BASE[@]}" --region_failback_delay_ms=4999
 refused "unknown flag --bogus" --bogus=1 --node_id=1 --data_dir="$WORK/d" "${BASE[@]}"
 refused "--node_id=x: Illegal value" --node_id=x --data_dir="$WORK/d" "${BASE[@]}"
 refused "--data_dir needs a value" --node_id=1 "${BASE[@]}" --data_dir

@@ -346,5 +346,41 @@ TEST(ReplicaRestart, ALogThatDivergesAtTheSnapshotsLastEntryIsReset) {
       "replica: log reset to continue after the snapshot at restart"));
 }
 
+// The broker stops a group it no longer hosts and deletes its directory while a compaction of
+// it may be writing its snapshot (seed 159 of region-loss-regional: an old epoch's group
+// removed after a promotion). The compaction then fails; the replica, already shut down, must
+// not report a fail-stop, which takes its whole node down.
+TEST(ReplicaShutdown, ACompactionFailingAfterShutdownIsNoFailStop) {
+  SimNode node(20261215);
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    core::replica::ReplicaOptions options = SingleVoter();
+    int fail_stops = 0;
+    options.on_fail_stop = [&](const absl::Status&) { fail_stops++; };
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, options, nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    std::shared_ptr<core::replica::Replica> replica = *opened;
+    ASSERT_TRUE(AwaitLeadership(rt, *replica));
+    for (int i = 0; i < kEntries; i++) {
+      ASSERT_TRUE(replica->ProposeAndWait(fmt::format("e{}", i), rt.Now() + seconds(5)).ok());
+    }
+    std::optional<absl::Status> compacted;
+    rt.Spawn("compaction", [&] {
+      compacted = replica->Compact(replica->applied(), "state", rt.Now() + seconds(5));
+    });
+    const std::string tmp = kDir + "/snapshot.tmp";
+    for (int i = 0; i < 10'000 && !rt.disk().Exists(tmp).value_or(false); i++) {
+      (void)rt.Sleep(std::chrono::microseconds(1));
+    }
+    ASSERT_TRUE(rt.disk().Exists(tmp).value_or(false)) << "the snapshot write never began";
+    replica->Shutdown();
+    ASSERT_TRUE(rt.disk().Remove(tmp).ok());  // As the group's directory removal does.
+    for (int i = 0; i < 1000 && !compacted.has_value(); i++) (void)rt.Sleep(milliseconds(1));
+    ASSERT_TRUE(compacted.has_value());
+    EXPECT_FALSE(compacted->ok()) << "the race was not hit: the snapshot was stored";
+    EXPECT_EQ(fail_stops, 0) << "a shut-down replica reported a fail-stop";
+  }));
+}
+
 }  // namespace
 }  // namespace meridian::tests::log
