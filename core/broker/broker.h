@@ -67,6 +67,9 @@ struct BrokerPlantedBugs {
   bool stale_tail_served = false;  // Reads (fetch, list-offsets) skip the data lease: old tails.
   bool observer_in_write_quorum = false;  // Regional groups count observers' acks toward commit.
   bool rpo_under_reported = false;        // A discarded suffix is reported one record short.
+  // A topic that became regional by a mode change is promoted automatically without waiting
+  // for its voters to renew a lease since (VotersKnowTheRegime skipped).
+  bool promote_before_voters_know_regime = false;
   // Leader placement: leaders never hand leadership back to the preferred leader.
   bool leaders_stay_put = false;
   // Quiescence: a quiesced partition follower ignores its leader's node going down, so a group
