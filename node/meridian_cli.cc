@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -105,7 +106,8 @@ constexpr char kTopicCreateUsage[] =
     "Usage: meridian topic create NAME --partitions=N --replication-factor=R\n"
     "                             [--retention-bytes=B] [--retention-ms=MS]\n"
     "                             [--consistency=strong|regional|spread] [--home-region=R]\n"
-    "                             [--observers-per-region=K]\n\n"
+    "                             [--observers-per-region=K | --observers-in=R=K,...]\n"
+    "                             [--voters-in=R=N,...]\n\n"
     "Creates topic NAME with N partitions of R voting replicas each (R <= registered nodes).\n"
     "  --retention-bytes=B   keep at most about B bytes per partition (default 0: unlimited)\n"
     "  --retention-ms=MS     keep records for about MS milliseconds (default 0: unlimited)\n"
@@ -123,7 +125,13 @@ constexpr char kTopicCreateUsage[] =
     "                        strong: the region every partition keeps a voter in and prefers\n"
     "                        as leader (put it where the producers are; default: leaders\n"
     "                        rotate over every region)\n"
-    "  --observers-per-region=K  regional: observers in each other region (default 1)\n";
+    "  --observers-per-region=K  regional: observers in each other region (default 1)\n"
+    "  --observers-in=us-west=2,eu-west=1  regional: exactly these observers per region, none\n"
+    "                        elsewhere (instead of --observers-per-region)\n"
+    "  --voters-in=us-east=2,eu-west=2,ap-south=1  strong or spread: exactly these voters per\n"
+    "                        region, adding up to R (strong: at most what a region loss can\n"
+    "                        spare in any, and the --home-region among them)\n"
+    "A placement the live nodes cannot meet is refused, saying which region lacks what.\n";
 
 constexpr char kTopicListUsage[] =
     "Usage: meridian topic list\n\n"
@@ -146,7 +154,8 @@ constexpr char kTopicAddPartitionsUsage[] =
 constexpr char kTopicAlterUsage[] =
     "Usage: meridian topic alter NAME [--retention-bytes=B] [--retention-ms=MS]\n"
     "                            [--consistency=strong|regional|spread [--home-region=R]\n"
-    "                             [--observers-per-region=K]] [--validate-only]\n\n"
+    "                             [--observers-per-region=K | --observers-in=R=K,...]\n"
+    "                             [--voters-in=R=N,...]] [--validate-only]\n\n"
     "Changes topic NAME's settings after its creation; a setting not given stays as it is.\n"
     "Retention applies at each replica's next retention check (every 5 s): records past the\n"
     "new limits go, whole segments at a time.\n"
@@ -165,6 +174,8 @@ constexpr char kTopicAlterUsage[] =
     "  --consistency=MODE    strong, regional or spread (see 'topic create --help')\n"
     "  --home-region=R       regional: where the voters go; strong: where leaders are preferred\n"
     "  --observers-per-region=K  regional: observers in each other region (default 1)\n"
+    "  --observers-in=R=K,... regional: observers per named region (see 'topic create')\n"
+    "  --voters-in=R=N,...   strong or spread: voters per named region (see 'topic create')\n"
     "  --validate-only       check everything (the topic, the values, the ACLs, whether the\n"
     "                        cluster can place the new mode) and change nothing\n";
 
@@ -524,16 +535,67 @@ std::string ModeText(core::wire::Consistency consistency, const std::string& hom
                      observers_per_region, observers_per_region == 1 ? "" : "s");
 }
 
+// "us-east=2,eu-west=1", as --voters-in and --observers-in take it.
+std::string RegionCountsText(const std::vector<std::unique_ptr<core::wire::RegionCountT>>& counts) {
+  std::string text;
+  for (const auto& entry : counts) {
+    text += fmt::format("{}{}={}", text.empty() ? "" : ",", entry->region, entry->count);
+  }
+  return text;
+}
+
+// A mode with its placement constraints, if any.
+std::string ModeText(core::wire::Consistency consistency, const std::string& home_region,
+                     uint32_t observers_per_region,
+                     const std::vector<std::unique_ptr<core::wire::RegionCountT>>& voters_in,
+                     const std::vector<std::unique_ptr<core::wire::RegionCountT>>& observers_in) {
+  if (!observers_in.empty()) {
+    return fmt::format("regional (home {}, observers {})", home_region,
+                       RegionCountsText(observers_in));
+  }
+  const std::string text = ModeText(consistency, home_region, observers_per_region);
+  return voters_in.empty() ? text : fmt::format("{}, voters {}", text, RegionCountsText(voters_in));
+}
+
 // The topic's mode, and the one it is moving to while a `topic alter --consistency` runs.
 std::string Mode(const core::wire::TopicInfoT& topic) {
-  std::string text = ModeText(topic.consistency, topic.home_region, topic.observers_per_region);
+  std::string text = ModeText(topic.consistency, topic.home_region, topic.observers_per_region,
+                              topic.voters_in, topic.observers_in);
   if (topic.changing_to == core::wire::Consistency::Unspecified) return text;
   const size_t moving = std::count_if(topic.partitions.begin(), topic.partitions.end(),
                                       [](const auto& p) { return !p->target_replicas.empty(); });
   return fmt::format(
       "{}, changing to {} ({} partition{} moving now)", text,
-      ModeText(topic.changing_to, topic.changing_home_region, topic.changing_observers_per_region),
+      ModeText(topic.changing_to, topic.changing_home_region, topic.changing_observers_per_region,
+               topic.changing_voters_in, topic.changing_observers_in),
       moving, moving == 1 ? "" : "s");
+}
+
+// --voters-in / --observers-in: "REGION=N,REGION=N" (each region once, N of 1 to 1024).
+absl::StatusOr<std::vector<std::unique_ptr<core::wire::RegionCountT>>> RegionCountsFlag(
+    const Args& args, const std::string& flag) {
+  std::vector<std::unique_ptr<core::wire::RegionCountT>> counts;
+  if (!args.Has(flag)) return counts;
+  std::set<std::string> seen;
+  const std::vector<std::string> parts = absl::StrSplit(args.Value(flag), ',');
+  for (const std::string& part : parts) {
+    const std::vector<std::string> pair = absl::StrSplit(part, absl::MaxSplits('=', 1));
+    uint32_t count = 0;
+    if (pair.size() != 2 || pair[0].empty() || !absl::SimpleAtoi(pair[1], &count) || count < 1 ||
+        count > 1024) {
+      return absl::InvalidArgumentError(
+          fmt::format("--{}='{}': use REGION=N,... with N of 1 to 1024", flag, part));
+    }
+    if (!seen.insert(pair[0]).second) {
+      return absl::InvalidArgumentError(
+          fmt::format("--{}: region '{}' is named twice", flag, pair[0]));
+    }
+    auto entry = std::make_unique<core::wire::RegionCountT>();
+    entry->region = pair[0];
+    entry->count = count;
+    counts.push_back(std::move(entry));
+  }
+  return counts;
 }
 
 // --consistency, --home-region, --observers-per-region into `request` (a create, or an alter).
@@ -568,6 +630,27 @@ absl::Status PlacementFlags(const Args& args, Request& request) {
   if (request.consistency == core::wire::Consistency::Regional) {
     request.observers_per_region = static_cast<uint32_t>(*observers);
   }
+  absl::StatusOr<std::vector<std::unique_ptr<core::wire::RegionCountT>>> voters_in =
+      RegionCountsFlag(args, "voters-in");
+  if (!voters_in.ok()) return voters_in.status();
+  absl::StatusOr<std::vector<std::unique_ptr<core::wire::RegionCountT>>> observers_in =
+      RegionCountsFlag(args, "observers-in");
+  if (!observers_in.ok()) return observers_in.status();
+  if (!voters_in->empty() && request.consistency != core::wire::Consistency::Strong &&
+      request.consistency != core::wire::Consistency::Spread) {
+    return absl::InvalidArgumentError("--voters-in needs --consistency=strong or spread");
+  }
+  if (!observers_in->empty()) {
+    if (request.consistency != core::wire::Consistency::Regional) {
+      return absl::InvalidArgumentError("--observers-in needs --consistency=regional");
+    }
+    if (args.Has("observers-per-region")) {
+      return absl::InvalidArgumentError("--observers-in or --observers-per-region, not both");
+    }
+    request.observers_per_region = 0;
+  }
+  request.voters_in = *std::move(voters_in);
+  request.observers_in = *std::move(observers_in);
   return absl::OkStatus();
 }
 
@@ -1667,7 +1750,9 @@ std::vector<Command> TopicCommands() {
         {"retention-ms", true},
         {"consistency", true},
         {"home-region", true},
-        {"observers-per-region", true}},
+        {"observers-per-region", true},
+        {"voters-in", true},
+        {"observers-in", true}},
        1,
        RunTopicCreate},
       {"topic list", kTopicListUsage, {}, 0, RunTopicList},
@@ -1685,7 +1770,9 @@ std::vector<Command> TopicCommands() {
         {"validate-only", false},
         {"consistency", true},
         {"home-region", true},
-        {"observers-per-region", true}},
+        {"observers-per-region", true},
+        {"voters-in", true},
+        {"observers-in", true}},
        1,
        RunTopicAlter},
       {"topic promote", kTopicPromoteUsage, {{"partition", true}}, 1, RunTopicPromote},

@@ -27,7 +27,11 @@ std::unique_ptr<wire::TopicInfoT> TopicInfo(const Broker::State& state,
     info->changing_to = topic.changing_to->consistency;
     info->changing_home_region = topic.changing_to->home_region;
     info->changing_observers_per_region = topic.changing_to->observers_per_region;
+    info->changing_voters_in = cluster::RegionCountsToWire(topic.changing_to->voters_in);
+    info->changing_observers_in = cluster::RegionCountsToWire(topic.changing_to->observers_in);
   }
+  info->voters_in = cluster::RegionCountsToWire(topic.voters_in);
+  info->observers_in = cluster::RegionCountsToWire(topic.observers_in);
   for (const cluster::PartitionRecord& partition : topic.partitions) {
     auto p = std::make_unique<wire::PartitionInfoT>();
     p->partition = partition.partition;
@@ -143,6 +147,20 @@ wire::ClientMessageT PlacementError(uint64_t id, const absl::Status& status) {
       std::string(status.message()));
 }
 
+// A create's or an alter's placement constraints (voters and observers per region).
+template <typename Request>
+absl::Status ConstraintsOf(const Request& request, cluster::RegionCounts& voters_in,
+                           cluster::RegionCounts& observers_in) {
+  absl::StatusOr<cluster::RegionCounts> voters = cluster::RegionCountsFromWire(request.voters_in);
+  if (!voters.ok()) return voters.status();
+  absl::StatusOr<cluster::RegionCounts> observers =
+      cluster::RegionCountsFromWire(request.observers_in);
+  if (!observers.ok()) return observers.status();
+  voters_in = *std::move(voters);
+  observers_in = *std::move(observers);
+  return absl::OkStatus();
+}
+
 // PLANTED BUG (BrokerPlantedBugs::strong_voters_share_a_region): a strong partition's second
 // voter moves to another node of its first voter's region, when there is one.
 void PlantSharedRegion(const cluster::ClusterMetadata& metadata, cluster::Placement& placement) {
@@ -229,12 +247,19 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
     return ErrorMessage(id, ErrorCode::TopicAlreadyExists,
                         fmt::format("topic '{}' already exists", request.name));
   }
+  cluster::RegionCounts voters_in;
+  cluster::RegionCounts observers_in;
+  if (absl::Status s = ConstraintsOf(request, voters_in, observers_in); !s.ok()) {
+    return PlacementError(id, s);
+  }
   absl::StatusOr<cluster::Placement> placement =
       metadata.Place({.partitions = request.partitions,
                       .replication_factor = request.replication_factor,
                       .consistency = request.consistency,
                       .home_region = request.home_region,
                       .observers_per_region = request.observers_per_region,
+                      .voters_in = std::move(voters_in),
+                      .observers_in = std::move(observers_in),
                       .not_live = NodesNotLive(state)});
   if (!placement.ok()) return PlacementError(id, placement.status());
   if (state.options.planted.strong_voters_share_a_region) PlantSharedRegion(metadata, *placement);
@@ -246,6 +271,8 @@ wire::ClientMessageT HandleCreateTopic(Broker::State& state, uint64_t id,
   create.consistency = placement->consistency;
   create.home_region = placement->home_region;
   create.observers_per_region = placement->observers_per_region;
+  create.voters_in = cluster::RegionCountsToWire(placement->voters_in);
+  create.observers_in = cluster::RegionCountsToWire(placement->observers_in);
   create.partitions = Assignments(*std::move(placement));
   wire::MetadataCommandT command;
   command.body.Set(std::move(create));
@@ -282,6 +309,8 @@ wire::ClientMessageT HandleCreatePartitions(Broker::State& state, uint64_t id,
                       .consistency = mode.consistency,
                       .home_region = mode.home_region,
                       .observers_per_region = mode.observers_per_region,
+                      .voters_in = mode.voters_in,
+                      .observers_in = mode.observers_in,
                       .not_live = NodesNotLive(state)});
   if (!placement.ok()) return PlacementError(id, placement.status());
   wire::CreatePartitionsResponseT response;
@@ -312,10 +341,12 @@ wire::ClientMessageT HandleAlterTopicConfig(Broker::State& state, uint64_t id,
                         "retention must be >= 0 (0: unlimited), or -1 to leave it as it is");
   }
   const bool mode_change = request.consistency != wire::Consistency::Unspecified;
-  if (!mode_change && (!request.home_region.empty() || request.observers_per_region != -1)) {
-    return ErrorMessage(id, ErrorCode::InvalidConfig,
-                        "a home region or an observer count goes with a consistency mode: name "
-                        "the mode (the topic's own, to move only its home or its observers)");
+  if (!mode_change && (!request.home_region.empty() || request.observers_per_region != -1 ||
+                       !request.voters_in.empty() || !request.observers_in.empty())) {
+    return ErrorMessage(
+        id, ErrorCode::InvalidConfig,
+        "a home region, an observer count or per-region counts go with a consistency mode: name "
+        "the mode (the topic's own, to move only its home or its observers)");
   }
   if (mode_change) AwaitNodeLivenessKnown(state);  // The check below leaves out silent nodes.
   if (state.controller->role() != raft::Role::kLeader) return NotController(state, id);
@@ -327,9 +358,14 @@ wire::ClientMessageT HandleAlterTopicConfig(Broker::State& state, uint64_t id,
   }
   std::optional<cluster::ModeTarget> target;
   if (mode_change) {
-    absl::StatusOr<cluster::ModeTarget> resolved =
-        cluster::ResolveModeChange(metadata, *existing, request.consistency, request.home_region,
-                                   request.observers_per_region, NodesNotLive(state));
+    cluster::RegionCounts voters_in;
+    cluster::RegionCounts observers_in;
+    if (absl::Status s = ConstraintsOf(request, voters_in, observers_in); !s.ok()) {
+      return PlacementError(id, s);
+    }
+    absl::StatusOr<cluster::ModeTarget> resolved = cluster::ResolveModeChange(
+        metadata, *existing, request.consistency, request.home_region, request.observers_per_region,
+        NodesNotLive(state), voters_in, observers_in);
     if (!resolved.ok()) return PlacementError(id, resolved.status());
     target = *std::move(resolved);
   }
@@ -350,13 +386,8 @@ wire::ClientMessageT HandleAlterTopicConfig(Broker::State& state, uint64_t id,
     if (response.topic == nullptr) return error;
   }
   if (target.has_value()) {
-    wire::TopicModeChangeT change;
-    change.name = request.topic;
-    change.consistency = target->consistency;
-    change.home_region = target->home_region;
-    change.observers_per_region = target->observers_per_region;
     wire::MetadataCommandT command;
-    command.body.Set(std::move(change));
+    command.body.Set(cluster::ModeChangeCommand(request.topic, *target, false));
     response.topic = ProposeTopicChange(state, id, command, request.topic, &error);
     if (response.topic == nullptr) return error;
     state.Log(

@@ -42,15 +42,11 @@ void ProposeFailbacks(Broker::State& state, const absl::btree_set<uint32_t>& uns
     }
     absl::StatusOr<cluster::ModeTarget> target =
         cluster::ResolveModeChange(metadata, topic, wire::Consistency::Regional, topic.home_region,
-                                   static_cast<int32_t>(topic.observers_per_region), unsettled);
+                                   static_cast<int32_t>(topic.observers_per_region), unsettled,
+                                   topic.voters_in, topic.observers_in);
     if (!target.ok()) continue;  // The home region is not back, or not for long enough.
     MERIDIAN_CHECK(*target == topic.mode(), "a fail-back of '{}' must keep its mode", name);
-    wire::TopicModeChangeT change;
-    change.name = name;
-    change.consistency = target->consistency;
-    change.home_region = target->home_region;
-    change.observers_per_region = target->observers_per_region;
-    changes.push_back(std::move(change));
+    changes.push_back(cluster::ModeChangeCommand(name, *target, false));
   }
   // Proposals suspend this fiber: only the changes' own copies are used from here on.
   for (wire::TopicModeChangeT& change : changes) {

@@ -250,13 +250,7 @@ void ProposeModeChanges(Broker::State& state, ModeChangePasses& passes) {
     if (!not_live.has_value()) not_live = NodesNotLive(state);
     if (!load.has_value()) load = cluster::ReplicaLoad(metadata);
     if (PlanTopicModeChange(state, topic, *not_live, *load, passes, plans)) {
-      wire::TopicModeChangeT complete;
-      complete.name = name;
-      complete.consistency = topic.changing_to->consistency;
-      complete.home_region = topic.changing_to->home_region;
-      complete.observers_per_region = topic.changing_to->observers_per_region;
-      complete.complete = true;
-      completions.push_back(std::move(complete));
+      completions.push_back(cluster::ModeChangeCommand(name, *topic.changing_to, true));
     }
   }
   // Proposals suspend this fiber: only the copies above are used from here on.

@@ -49,8 +49,100 @@ absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& p
   return absl::OkStatus();
 }
 
+namespace {
+
+// The placement constraints a mode takes (placement.h), against the topic's replication factor.
+absl::Status CheckConstraints(const TopicRecord& topic, wire::Consistency consistency,
+                              std::string_view home, uint32_t observers_per_region,
+                              const RegionCounts& voters_in, const RegionCounts& observers_in) {
+  for (auto [counts, what] :
+       {std::pair(&voters_in, "voters"), std::pair(&observers_in, "observers")}) {
+    if (absl::Status s = ValidateRegionCounts(*counts, what); !s.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("topic '{}': {}", topic.name, std::string(s.message())));
+    }
+  }
+  const bool regional = consistency == wire::Consistency::Regional;
+  if ((regional && !voters_in.empty()) || (!regional && !observers_in.empty()) ||
+      (!observers_in.empty() &&
+       (observers_per_region != 0 || observers_in.contains(std::string(home))))) {
+    return absl::InvalidArgumentError(fmt::format(
+        "topic '{}': voters per region go with strong and spread topics, observers per region "
+        "with regional ones (not the home region, not with a uniform observer count)",
+        topic.name));
+  }
+  uint64_t voters = 0;
+  for (const auto& [region, count] : voters_in) voters += count;
+  uint64_t observers = 0;
+  for (const auto& [region, count] : observers_in) observers += count;
+  const uint32_t cap = consistency == wire::Consistency::Strong
+                           ? StrongVotersPerRegionMax(topic.replication_factor)
+                           : topic.replication_factor;
+  const bool over_cap = std::any_of(voters_in.begin(), voters_in.end(),
+                                    [&](const auto& entry) { return entry.second > cap; });
+  if ((!voters_in.empty() && (voters != topic.replication_factor || over_cap ||
+                              (!home.empty() && !voters_in.contains(std::string(home))))) ||
+      observers > kObserversMax) {
+    return absl::InvalidArgumentError(fmt::format(
+        "topic '{}': voters per region must add up to the replication factor {} (strong: at "
+        "most {} in a region, the home region among them); at most {} observers",
+        topic.name, topic.replication_factor, cap, kObserversMax));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<RegionCounts> RegionCountsFromWire(
+    const flatbuffers::Vector<flatbuffers::Offset<wire::RegionCount>>* counts) {
+  RegionCounts out;
+  if (counts == nullptr) return out;
+  if (counts->size() > kRegionCountsMax) {
+    return absl::InvalidArgumentError(
+        fmt::format("{} region counts (at most {})", counts->size(), kRegionCountsMax));
+  }
+  for (const wire::RegionCount* entry : *counts) {
+    if (entry == nullptr || entry->region() == nullptr) {
+      return absl::InvalidArgumentError("a region count without its region");
+    }
+    if (!out.emplace(entry->region()->str(), entry->count()).second) {
+      return absl::InvalidArgumentError(
+          fmt::format("region '{}' is counted twice", entry->region()->string_view()));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<RegionCounts> RegionCountsFromWire(
+    const std::vector<std::unique_ptr<wire::RegionCountT>>& counts) {
+  RegionCounts out;
+  if (counts.size() > kRegionCountsMax) {
+    return absl::InvalidArgumentError(
+        fmt::format("{} region counts (at most {})", counts.size(), kRegionCountsMax));
+  }
+  for (const auto& entry : counts) {
+    if (entry == nullptr) return absl::InvalidArgumentError("a region count without its region");
+    if (!out.emplace(entry->region, entry->count).second) {
+      return absl::InvalidArgumentError(fmt::format("region '{}' is counted twice", entry->region));
+    }
+  }
+  return out;
+}
+
+std::vector<std::unique_ptr<wire::RegionCountT>> RegionCountsToWire(const RegionCounts& counts) {
+  std::vector<std::unique_ptr<wire::RegionCountT>> out;
+  for (const auto& [region, count] : counts) {
+    auto entry = std::make_unique<wire::RegionCountT>();
+    entry->region = region;
+    entry->count = count;
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 absl::Status SetPlacementMode(TopicRecord& topic, wire::Consistency consistency,
-                              std::string_view home, uint32_t observers_per_region) {
+                              std::string_view home, uint32_t observers_per_region,
+                              const RegionCounts& voters_in, const RegionCounts& observers_in) {
   if (consistency == wire::Consistency::Unspecified) consistency = wire::Consistency::Strong;
   // A strong topic's home region is where its leaders are preferred (core/cluster/placement.h).
   if ((consistency == wire::Consistency::Strong && observers_per_region != 0) ||
@@ -74,9 +166,16 @@ absl::Status SetPlacementMode(TopicRecord& topic, wire::Consistency consistency,
     return absl::InvalidArgumentError(fmt::format("topic '{}': unknown consistency {}", topic.name,
                                                   static_cast<int>(consistency)));
   }
+  if (absl::Status s =
+          CheckConstraints(topic, consistency, home, observers_per_region, voters_in, observers_in);
+      !s.ok()) {
+    return s;
+  }
   topic.consistency = consistency;
   topic.home_region = std::string(home);
   topic.observers_per_region = observers_per_region;
+  topic.voters_in = voters_in;
+  topic.observers_in = observers_in;
   return absl::OkStatus();
 }
 
@@ -170,10 +269,14 @@ MetadataOutcome ClusterMetadata::ApplyTopicCreate(const wire::TopicCreate& creat
   }
   TopicRecord topic{
       name, create.replication_factor(), create.retention_bytes(), create.retention_ms(), {}};
+  absl::StatusOr<RegionCounts> voters_in = RegionCountsFromWire(create.voters_in());
+  if (!voters_in.ok()) return {voters_in.status()};
+  absl::StatusOr<RegionCounts> observers_in = RegionCountsFromWire(create.observers_in());
+  if (!observers_in.ok()) return {observers_in.status()};
   if (absl::Status s = SetPlacementMode(
           topic, create.consistency(),
           create.home_region() != nullptr ? create.home_region()->string_view() : "",
-          create.observers_per_region());
+          create.observers_per_region(), *voters_in, *observers_in);
       !s.ok()) {
     return {s};
   }
@@ -305,11 +408,15 @@ std::string ClusterMetadata::EncodeSnapshot() const {
     out->consistency = topic.consistency;
     out->home_region = topic.home_region;
     out->observers_per_region = topic.observers_per_region;
+    out->voters_in = RegionCountsToWire(topic.voters_in);
+    out->observers_in = RegionCountsToWire(topic.observers_in);
     out->regional_by_change = topic.regional_by_change;
     if (topic.changing_to.has_value()) {
       out->changing_to = topic.changing_to->consistency;
       out->changing_home_region = topic.changing_to->home_region;
       out->changing_observers_per_region = topic.changing_to->observers_per_region;
+      out->changing_voters_in = RegionCountsToWire(topic.changing_to->voters_in);
+      out->changing_observers_in = RegionCountsToWire(topic.changing_to->observers_in);
     }
     for (const PartitionRecord& partition : topic.partitions) {
       auto record = std::make_unique<wire::PartitionSnapshotRecordT>();
@@ -376,12 +483,34 @@ absl::Status RestorePartition(TopicRecord& topic,
 namespace {
 
 // A snapshot's mode change in progress, checked as the mode command checked it.
+absl::Status RestoreModeChange(const wire::TopicSnapshotT& topic, TopicRecord& record);
+
+// A snapshot's topic mode (with its placement constraints) and mode change, checked as the
+// commands that set them were.
+absl::Status RestoreMode(const wire::TopicSnapshotT& topic, TopicRecord& record) {
+  absl::StatusOr<RegionCounts> voters_in = RegionCountsFromWire(topic.voters_in);
+  if (!voters_in.ok()) return voters_in.status();
+  absl::StatusOr<RegionCounts> observers_in = RegionCountsFromWire(topic.observers_in);
+  if (!observers_in.ok()) return observers_in.status();
+  if (absl::Status s = SetPlacementMode(record, topic.consistency, topic.home_region,
+                                        topic.observers_per_region, *voters_in, *observers_in);
+      !s.ok()) {
+    return s;
+  }
+  return RestoreModeChange(topic, record);
+}
+
 absl::Status RestoreModeChange(const wire::TopicSnapshotT& topic, TopicRecord& record) {
   record.regional_by_change = topic.regional_by_change;
   if (topic.changing_to == wire::Consistency::Unspecified) return absl::OkStatus();
   TopicRecord target = record;
-  if (absl::Status s = SetPlacementMode(target, topic.changing_to, topic.changing_home_region,
-                                        topic.changing_observers_per_region);
+  absl::StatusOr<RegionCounts> voters_in = RegionCountsFromWire(topic.changing_voters_in);
+  if (!voters_in.ok()) return voters_in.status();
+  absl::StatusOr<RegionCounts> observers_in = RegionCountsFromWire(topic.changing_observers_in);
+  if (!observers_in.ok()) return observers_in.status();
+  if (absl::Status s =
+          SetPlacementMode(target, topic.changing_to, topic.changing_home_region,
+                           topic.changing_observers_per_region, *voters_in, *observers_in);
       !s.ok()) {
     return s;
   }
@@ -436,12 +565,7 @@ absl::Status ClusterMetadata::RestoreSnapshot(std::string_view data) {
     }
     TopicRecord record{
         topic->name, topic->replication_factor, topic->retention_bytes, topic->retention_ms, {}};
-    if (absl::Status s = SetPlacementMode(record, topic->consistency, topic->home_region,
-                                          topic->observers_per_region);
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = RestoreModeChange(*topic, record); !s.ok()) return s;
+    if (absl::Status s = RestoreMode(*topic, record); !s.ok()) return s;
     for (size_t p = 0; p < topic->partitions.size(); p++) {
       if (absl::Status s =
               RestorePartition(record, topic->partitions[p], p, snapshot.next_group, groups);

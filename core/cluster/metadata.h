@@ -83,6 +83,8 @@ struct ModeTarget {
   wire::Consistency consistency = wire::Consistency::Strong;
   std::string home_region;
   uint32_t observers_per_region = 0;
+  RegionCounts voters_in;  // Placement constraints (placement.h); empty: none.
+  RegionCounts observers_in;
   bool operator==(const ModeTarget&) const = default;
 };
 
@@ -97,6 +99,8 @@ struct TopicRecord {
   wire::Consistency consistency = wire::Consistency::Strong;
   std::string home_region;            // Regional.
   uint32_t observers_per_region = 0;  // Regional; new partitions get as many.
+  RegionCounts voters_in;             // Placement constraints (placement.h); empty: none.
+  RegionCounts observers_in;
   // A mode change in progress (core/cluster/mode_change.h): the partitions are being moved into
   // this mode's placement; the fields above stay the old mode's until every one is placed.
   std::optional<ModeTarget> changing_to;
@@ -104,7 +108,9 @@ struct TopicRecord {
   // now after one), not since its creation: voters from before the change may not know it
   // needs a data lease, so promotions wait until they show they do (core/broker failover.cc).
   bool regional_by_change = false;
-  ModeTarget mode() const { return {consistency, home_region, observers_per_region}; }
+  ModeTarget mode() const {
+    return {consistency, home_region, observers_per_region, voters_in, observers_in};
+  }
   // Whether regional failover governs the topic: its data lease and promotions. A regional
   // topic, and one changing to or from regional (mode_change.h): while partitions move, one
   // whose voters all sit in the lost region can still be promoted.
@@ -138,8 +144,21 @@ absl::Status ValidateReplicas(const TopicRecord& topic, const PartitionRecord& p
 // Sets `topic`'s mode fields after checking them (a home region of at most kNameBytesMax bytes,
 // required for regional; observers for regional only, at most kObserversMax per region).
 // Unspecified is read as Strong (commands written before modes existed carry it).
+// With placement constraints: voters per region for strong and spread topics (adding up to the
+// replication factor; strong: at most StrongVotersPerRegionMax in any; the home region, if
+// any, among them), observers per region for regional ones (not the home region, not with
+// observers_per_region), each shaped as ValidateRegionCounts requires.
 absl::Status SetPlacementMode(TopicRecord& topic, wire::Consistency consistency,
-                              std::string_view home, uint32_t observers_per_region);
+                              std::string_view home, uint32_t observers_per_region,
+                              const RegionCounts& voters_in = {},
+                              const RegionCounts& observers_in = {});
+// A wire list of region counts (client.fbs RegionCount) as a map: InvalidArgument for an
+// absent entry or a region named twice (shape checks are ValidateRegionCounts').
+absl::StatusOr<RegionCounts> RegionCountsFromWire(
+    const flatbuffers::Vector<flatbuffers::Offset<wire::RegionCount>>* counts);
+absl::StatusOr<RegionCounts> RegionCountsFromWire(
+    const std::vector<std::unique_ptr<wire::RegionCountT>>& counts);
+std::vector<std::unique_ptr<wire::RegionCountT>> RegionCountsToWire(const RegionCounts& counts);
 // Checks a create request's numbers (partitions, replication factor, retention).
 absl::Status ValidateTopicSettings(uint32_t partitions, uint32_t replication_factor,
                                    int64_t retention_bytes, int64_t retention_ms);

@@ -39,6 +39,12 @@ namespace {
 std::string DescribeTarget(const ModeTarget& target) {
   std::string text(ModeName(target.consistency));
   if (!target.home_region.empty()) text += fmt::format(" (home region {})", target.home_region);
+  if (!target.voters_in.empty()) {
+    text += fmt::format(" with voters {}", DescribeRegionCounts(target.voters_in));
+  }
+  if (!target.observers_in.empty()) {
+    text += fmt::format(" with observers {}", DescribeRegionCounts(target.observers_in));
+  }
   return text;
 }
 
@@ -108,6 +114,37 @@ absl::Status CannotPlace(const TopicRecord& topic, const PartitionRecord& partit
                   topic.name, partition.partition, DescribeTarget(target), what));
 }
 
+// Voters by the target's counts per region (its constraint was checked against the mode when
+// it was recorded): the partition's voters that fit stay, in their order; then the best node of
+// each region short of its count.
+absl::Status PlanCountedVoters(Picker& picker, const TopicRecord& topic,
+                               const PartitionRecord& partition, const ModeTarget& target,
+                               std::vector<uint32_t>& voters) {
+  const auto wanted = [&](const std::string& region) {
+    auto it = target.voters_in.find(region);
+    return it == target.voters_in.end() ? 0u : it->second;
+  };
+  for (uint32_t voter : partition.replicas) {
+    const std::string& region = picker.Node(voter).region;
+    if (!picker.Taken(voter) && picker.InRegion(region) < wanted(region)) {
+      picker.Add(voters, voter);
+    }
+  }
+  for (const auto& [region, count] : target.voters_in) {
+    while (picker.InRegion(region) < count) {
+      std::optional<uint32_t> next =
+          picker.Best([&](const NodeRecord& n) { return n.region == region; });
+      if (!next.has_value()) {
+        return CannotPlace(topic, partition, target,
+                           fmt::format("{} voter(s) in region '{}'; only {} fit", count, region,
+                                       picker.InRegion(region)));
+      }
+      picker.Add(voters, *next);
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Strong and spread: voters over regions (strong: at most the cap per region; with a home region
 // a voter there, first), no observers.
 absl::Status PlanSpreadVoters(Picker& picker, const TopicRecord& topic,
@@ -130,6 +167,7 @@ absl::Status PlanSpreadVoters(Picker& picker, const TopicRecord& topic,
     }
     picker.Add(voters, *home);
   }
+  if (!target.voters_in.empty()) return PlanCountedVoters(picker, topic, partition, target, voters);
   for (uint32_t voter : partition.replicas) {
     if (voters.size() < rf && !picker.Taken(voter) &&
         picker.InRegion(picker.Node(voter).region) < cap) {
@@ -176,9 +214,13 @@ absl::Status PlanRegional(const ClusterMetadata& metadata, Picker& voter_picker,
   for (const auto& [id, node] : metadata.nodes()) regions.insert(node.region);
   regions.erase(home);
   for (const std::string& region : regions) {
+    uint32_t wanted = target.observers_per_region;
+    if (!target.observers_in.empty()) {
+      auto it = target.observers_in.find(region);
+      wanted = it == target.observers_in.end() ? 0 : it->second;
+    }
     const auto room = [&] {
-      return observer_picker.InRegion(region) < target.observers_per_region &&
-             observers.size() < kObserversMax;
+      return observer_picker.InRegion(region) < wanted && observers.size() < kObserversMax;
     };
     for (std::span<const uint32_t> holders : {std::span<const uint32_t>(partition.observers),
                                               std::span<const uint32_t>(partition.replicas)}) {
@@ -204,6 +246,19 @@ std::vector<uint32_t> Sorted(std::vector<uint32_t> ids) {
 }
 
 }  // namespace
+
+wire::TopicModeChangeT ModeChangeCommand(const std::string& topic, const ModeTarget& target,
+                                         bool complete) {
+  wire::TopicModeChangeT change;
+  change.name = topic;
+  change.consistency = target.consistency;
+  change.home_region = target.home_region;
+  change.observers_per_region = target.observers_per_region;
+  change.voters_in = RegionCountsToWire(target.voters_in);
+  change.observers_in = RegionCountsToWire(target.observers_in);
+  change.complete = complete;
+  return change;
+}
 
 bool PromotedAway(const TopicRecord& topic) {
   return topic.consistency == wire::Consistency::Regional &&
@@ -252,12 +307,11 @@ absl::StatusOr<std::optional<wire::PartitionReassignT>> PlanModeChange(
   return std::optional(std::move(plan));
 }
 
-absl::StatusOr<ModeTarget> ResolveModeChange(const ClusterMetadata& metadata,
-                                             const TopicRecord& topic,
-                                             wire::Consistency consistency,
-                                             std::string_view home_region,
-                                             int32_t observers_per_region,
-                                             const absl::btree_set<uint32_t>& not_live) {
+absl::StatusOr<ModeTarget> ResolveModeChange(
+    const ClusterMetadata& metadata, const TopicRecord& topic, wire::Consistency consistency,
+    std::string_view home_region, int32_t observers_per_region,
+    const absl::btree_set<uint32_t>& not_live, const RegionCounts& voters_in,
+    const RegionCounts& observers_in) {
   if (consistency != wire::Consistency::Strong && consistency != wire::Consistency::Regional &&
       consistency != wire::Consistency::Spread) {
     return absl::InvalidArgumentError("the consistency must be strong, regional or spread");
@@ -267,20 +321,24 @@ absl::StatusOr<ModeTarget> ResolveModeChange(const ClusterMetadata& metadata,
         fmt::format("observers per region must be 0 to {} (-1: the default)", kObserversMax));
   }
   const bool regional = consistency == wire::Consistency::Regional;
-  const uint32_t observers =
-      observers_per_region == -1 ? (regional ? 1 : 0) : static_cast<uint32_t>(observers_per_region);
+  const uint32_t observers = observers_per_region == -1
+                                 ? (regional && observers_in.empty() ? 1 : 0)
+                                 : static_cast<uint32_t>(observers_per_region);
   absl::StatusOr<Placement> placed = metadata.Place({.partitions = 1,
                                                      .replication_factor = topic.replication_factor,
                                                      .consistency = consistency,
                                                      .home_region = std::string(home_region),
                                                      .observers_per_region = observers,
+                                                     .voters_in = voters_in,
+                                                     .observers_in = observers_in,
                                                      .not_live = not_live});
   if (!placed.ok()) {
     return absl::Status(placed.status().code(),
                         fmt::format("topic '{}' cannot become {}: {}", topic.name,
                                     ModeName(consistency), std::string(placed.status().message())));
   }
-  const ModeTarget target{placed->consistency, placed->home_region, placed->observers_per_region};
+  const ModeTarget target{placed->consistency, placed->home_region, placed->observers_per_region,
+                          placed->voters_in, placed->observers_in};
   if (!topic.changing_to.has_value() && target == topic.mode() && !PromotedAway(topic)) {
     return absl::InvalidArgumentError(
         fmt::format("topic '{}' is already {}", topic.name, DescribeTarget(target)));
@@ -308,10 +366,14 @@ MetadataOutcome ClusterMetadata::ApplyTopicModeChange(const wire::TopicModeChang
   if (change.consistency() == wire::Consistency::Unspecified) {
     return {absl::InvalidArgumentError("a mode change must name its consistency")};
   }
+  absl::StatusOr<RegionCounts> voters_in = RegionCountsFromWire(change.voters_in());
+  if (!voters_in.ok()) return {voters_in.status()};
+  absl::StatusOr<RegionCounts> observers_in = RegionCountsFromWire(change.observers_in());
+  if (!observers_in.ok()) return {observers_in.status()};
   if (absl::Status s = SetPlacementMode(
           after, change.consistency(),
           change.home_region() != nullptr ? change.home_region()->string_view() : "",
-          change.observers_per_region());
+          change.observers_per_region(), *voters_in, *observers_in);
       !s.ok()) {
     return {s};
   }

@@ -46,6 +46,10 @@ namespace meridian::core::cluster {
 // the fail-back, which moves those partitions home and restarts their epoch there.
 bool PromotedAway(const TopicRecord& topic);
 
+// The metadata command that records a change of `topic` to `target` (or, `complete`, its end).
+wire::TopicModeChangeT ModeChangeCommand(const std::string& topic, const ModeTarget& target,
+                                         bool complete);
+
 // "strong", "regional", "spread" (or "unspecified"): a mode as operators write it.
 std::string_view ModeName(wire::Consistency consistency);
 
@@ -53,19 +57,19 @@ std::string_view ModeName(wire::Consistency consistency);
 // traffic the change adds to the cluster.
 inline constexpr uint32_t kModeChangeMovesInFlight = 4;
 
-// The mode `topic` would have after a change to `consistency` with these settings, defaults
-// filled in as at creation (regional: the most populated region as home, one observer per
-// other region; observers_per_region -1: that default), checked against the live nodes: every
-// partition of the topic must be placeable so (FailedPrecondition saying what the cluster lacks,
-// InvalidArgument for settings no mode takes). Asking for the mode the topic already has, with
-// no change in progress, is InvalidArgument, unless partitions were promoted away from its home
-// region (PromotedAway): then it brings them back (fail-back).
-absl::StatusOr<ModeTarget> ResolveModeChange(const ClusterMetadata& metadata,
-                                             const TopicRecord& topic,
-                                             wire::Consistency consistency,
-                                             std::string_view home_region,
-                                             int32_t observers_per_region,
-                                             const absl::btree_set<uint32_t>& not_live);
+// The mode `topic` would have after a change to `consistency` with these settings and placement
+// constraints (placement.h; empty: none, as at creation), defaults filled in as at creation
+// (regional: the most populated region as home, one observer per other region; observers_per_region
+// -1: that default), checked against the live nodes: every partition of the topic must be placeable
+// so (FailedPrecondition saying what the cluster lacks, InvalidArgument for settings no mode
+// takes). Asking for the mode the topic already has, with no change in progress, is
+// InvalidArgument, unless partitions were promoted away from its home region (PromotedAway): then
+// it brings them back (fail-back).
+absl::StatusOr<ModeTarget> ResolveModeChange(
+    const ClusterMetadata& metadata, const TopicRecord& topic, wire::Consistency consistency,
+    std::string_view home_region, int32_t observers_per_region,
+    const absl::btree_set<uint32_t>& not_live, const RegionCounts& voters_in = {},
+    const RegionCounts& observers_in = {});
 
 // Replicas (voters and observers) hosted per node over every topic, targets included: the
 // planner's tie-break, so new copies go to the least loaded nodes.

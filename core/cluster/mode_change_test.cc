@@ -62,14 +62,8 @@ ClusterMetadata Cluster(wire::Consistency consistency) {
 }
 
 absl::Status Change(ClusterMetadata& metadata, const ModeTarget& target, bool complete) {
-  wire::TopicModeChangeT change;
-  change.name = "t";
-  change.consistency = target.consistency;
-  change.home_region = target.home_region;
-  change.observers_per_region = target.observers_per_region;
-  change.complete = complete;
   wire::MetadataCommandBodyUnion body;
-  body.Set(std::move(change));
+  body.Set(ModeChangeCommand("t", target, complete));
   return ApplyBody(metadata, std::move(body));
 }
 
@@ -373,6 +367,71 @@ TEST(Replacement, RegionalVotersStayHomeAndObserversInTheirRegion) {
   absl::StatusOr<std::optional<wire::PartitionReassignT>> none = Replace(metadata, 1, region);
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_FALSE(none->has_value());
+}
+
+// Placement constraints through a mode change: voters per region (spread) and observers per
+// region (regional) are planned exactly, moving only what the counts require; a reassignment
+// that breaks them is refused; snapshots keep them, and the change's.
+TEST(ModeChange, VotersPerRegionMoveOnlyWhatTheCountsRequire) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Strong);
+  const TopicRecord before = Topic(metadata);
+  const RegionCounts counts = {{"r1", 2}, {"r2", 1}};
+  absl::StatusOr<ModeTarget> target = ResolveModeChange(
+      metadata, Topic(metadata), wire::Consistency::Spread, "", -1, {}, counts, {});
+  ASSERT_TRUE(target.ok()) << target.status();
+  EXPECT_EQ(target->voters_in, counts);
+  ASSERT_TRUE(Change(metadata, *target, false).ok());
+  const ClusterMetadata mid = metadata;
+  EXPECT_EQ(MoveEveryPartition(metadata), 4);
+  for (size_t p = 0; p < before.partitions.size(); p++) {
+    const PartitionRecord& now = Topic(metadata).partitions[p];
+    RegionCounts held;
+    for (uint32_t voter : now.replicas) held[RegionOf(metadata, voter)]++;
+    EXPECT_EQ(held, counts) << "partition " << p;
+    for (uint32_t old : before.partitions[p].replicas) {
+      const bool kept = std::count(now.replicas.begin(), now.replicas.end(), old) > 0;
+      EXPECT_EQ(kept, RegionOf(metadata, old) != "r3") << "partition " << p << " node " << old;
+    }
+  }
+  ASSERT_TRUE(Change(metadata, *target, true).ok());
+  EXPECT_EQ(Topic(metadata).voters_in, counts);
+  // A reassignment that breaks the counts is refused; one that keeps them is not.
+  const PartitionRecord& first = Topic(metadata).partitions[0];
+  const std::vector<uint32_t> one_per_region = {1, 4, 7};
+  EXPECT_EQ(ValidateReassignment(metadata, Topic(metadata), first, one_per_region, {}).code(),
+            absl::StatusCode::kFailedPrecondition);
+  std::vector<uint32_t> same_regions = first.replicas;
+  EXPECT_TRUE(ValidateReassignment(metadata, Topic(metadata), first, same_regions, {}).ok());
+  // Snapshots keep the constraint, and a change's in progress.
+  for (const ClusterMetadata* state : std::vector<const ClusterMetadata*>{&metadata, &mid}) {
+    ClusterMetadata restored;
+    ASSERT_TRUE(restored.RestoreSnapshot(state->EncodeSnapshot()).ok());
+    EXPECT_EQ(Topic(restored).mode(), Topic(*state).mode());
+    EXPECT_EQ(Topic(restored).changing_to, Topic(*state).changing_to);
+  }
+}
+
+TEST(ModeChange, ObserversPerRegionGoOnlyWhereNamedAndAreCheckedWhenRecorded) {
+  ClusterMetadata metadata = Cluster(wire::Consistency::Strong);
+  const RegionCounts counts = {{"r2", 2}};
+  absl::StatusOr<ModeTarget> target = ResolveModeChange(
+      metadata, Topic(metadata), wire::Consistency::Regional, "r1", -1, {}, {}, counts);
+  ASSERT_TRUE(target.ok()) << target.status();
+  EXPECT_EQ(target->observers_per_region, 0u);
+  ASSERT_TRUE(Change(metadata, *target, false).ok());
+  EXPECT_EQ(MoveEveryPartition(metadata), 4);
+  for (const PartitionRecord& now : Topic(metadata).partitions) {
+    ASSERT_EQ(now.observers.size(), 2u);
+    for (uint32_t observer : now.observers) EXPECT_EQ(RegionOf(metadata, observer), "r2");
+  }
+  ASSERT_TRUE(Change(metadata, *target, true).ok());
+  EXPECT_EQ(Topic(metadata).observers_in, counts);
+  // Recorded constraints are checked when applied too (the command may come from anywhere).
+  ModeTarget home_observers = *target;
+  home_observers.observers_in = {{"r1", 1}};
+  EXPECT_EQ(Change(metadata, home_observers, false).code(), absl::StatusCode::kInvalidArgument);
+  ModeTarget strong_over_cap{wire::Consistency::Strong, "", 0, {{"r1", 2}, {"r2", 1}}, {}};
+  EXPECT_EQ(Change(metadata, strong_over_cap, false).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -96,6 +96,65 @@ std::vector<uint32_t> SpreadVoters(const RegionRings& rings, uint32_t replicatio
   return voters;
 }
 
+// Voter counts per region (strong, spread) against the live nodes and the mode's promise.
+absl::Status VotersInFeasible(const RegionRings& rings, const PlacementRequest& request,
+                              bool strong) {
+  uint64_t total = 0;
+  for (const auto& [region, count] : request.voters_in) total += count;
+  if (total != request.replication_factor) {
+    return absl::InvalidArgumentError(
+        fmt::format("voters per region ({}) add up to {}; the replication factor is {}",
+                    DescribeRegionCounts(request.voters_in), total, request.replication_factor));
+  }
+  if (strong && !request.home_region.empty() && !request.voters_in.contains(request.home_region)) {
+    return absl::InvalidArgumentError(
+        fmt::format("home region '{}' (where a strong topic's leaders are preferred) is given no "
+                    "voter by the voters per region ({})",
+                    request.home_region, DescribeRegionCounts(request.voters_in)));
+  }
+  const uint32_t cap = StrongVotersPerRegionMax(request.replication_factor);
+  for (const auto& [region, count] : request.voters_in) {
+    if (strong && count > cap) {
+      return absl::InvalidArgumentError(fmt::format(
+          "a strong topic of replication factor {} keeps at most {} voter(s) in a region, so "
+          "that losing one keeps a quorum; region '{}' was asked for {}",
+          request.replication_factor, cap, region, count));
+    }
+    auto ring = rings.find(region);
+    const size_t nodes = ring == rings.end() ? 0 : ring->second.size();
+    if (nodes < count) {
+      return absl::FailedPreconditionError(
+          fmt::format("region '{}' was asked for {} voter(s) but has {} node(s); the cluster's "
+                      "regions: {}",
+                      region, count, nodes, DescribeRegions(rings)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// One partition's voters by `voters_in`: each named region's count, from its zone-interleaved
+// ring entered at a rotating point. The regions' order rotates per partition (the leader
+// region first when there is one), so preferred leaders spread over every region with voters.
+std::vector<uint32_t> CountedVoters(const RegionRings& rings, const RegionCounts& voters_in,
+                                    uint64_t slot, const std::string& leader_region) {
+  std::vector<std::pair<std::string, uint32_t>> regions(voters_in.begin(), voters_in.end());
+  std::rotate(regions.begin(), regions.begin() + static_cast<ptrdiff_t>(slot % regions.size()),
+              regions.end());
+  if (!leader_region.empty()) {
+    auto leader = std::find_if(regions.begin(), regions.end(),
+                               [&](const auto& entry) { return entry.first == leader_region; });
+    MERIDIAN_CHECK(leader != regions.end(), "the leader region has voters");
+    std::rotate(regions.begin(), leader, leader + 1);
+  }
+  std::vector<uint32_t> voters;
+  for (const auto& [region, count] : regions) {
+    for (uint32_t node : Take(rings.at(region), slot + slot / regions.size(), count)) {
+      voters.push_back(node);
+    }
+  }
+  return voters;
+}
+
 std::string MostPopulatedRegion(const RegionRings& rings) {
   std::string best;
   size_t best_size = 0;
@@ -123,8 +182,23 @@ absl::Status RegionalFeasible(const RegionRings& rings, const Placement& placeme
         home->second.size() == 1 ? "" : "s"));
   }
   uint64_t observers = 0;
+  for (const auto& [region, count] : placement.observers_in) {
+    auto ring = rings.find(region);
+    const size_t nodes = ring == rings.end() ? 0 : ring->second.size();
+    if (region == placement.home_region) {
+      return absl::InvalidArgumentError(fmt::format(
+          "observers per region name the home region '{}', which holds the voters", region));
+    }
+    if (nodes < count) {
+      return absl::FailedPreconditionError(
+          fmt::format("region '{}' was asked for {} observer(s) but has {} node(s); the "
+                      "cluster's regions: {}",
+                      region, count, nodes, DescribeRegions(rings)));
+    }
+    observers += count;
+  }
   for (const auto& [region, ids] : rings) {
-    if (region == placement.home_region) continue;
+    if (region == placement.home_region || !placement.observers_in.empty()) continue;
     observers += placement.observers_per_region;
     if (ids.size() < placement.observers_per_region) {
       return absl::FailedPreconditionError(fmt::format(
@@ -143,8 +217,11 @@ PartitionPlacement RegionalPartition(const RegionRings& rings, const Placement& 
                                      uint32_t replication_factor, uint64_t slot) {
   PartitionPlacement out;
   out.voters = Take(rings.at(placement.home_region), slot, replication_factor);
+  for (const auto& [region, count] : placement.observers_in) {
+    for (uint32_t node : Take(rings.at(region), slot, count)) out.observers.push_back(node);
+  }
   for (const auto& [region, ids] : rings) {
-    if (region == placement.home_region) continue;
+    if (region == placement.home_region || !placement.observers_in.empty()) continue;
     for (uint32_t node : Take(ids, slot, placement.observers_per_region)) {
       out.observers.push_back(node);
     }
@@ -160,6 +237,7 @@ Placement RegionalShape(const RegionRings& rings, const PlacementRequest& reques
   regional.home_region =
       request.home_region.empty() ? MostPopulatedRegion(rings) : request.home_region;
   regional.observers_per_region = request.observers_per_region;
+  regional.observers_in = request.observers_in;
   if (request.consistency == wire::Consistency::Unspecified && request.observers_per_region == 0) {
     regional.observers_per_region = 1;
   }
@@ -183,6 +261,31 @@ uint32_t StrongVotersPerRegionMax(uint32_t replication_factor) {
 
 namespace {
 
+// Which constraint goes with which mode, whatever the cluster.
+absl::Status ConstraintsFitTheMode(const PlacementRequest& request) {
+  if (absl::Status s = ValidateRegionCounts(request.voters_in, "voters"); !s.ok()) return s;
+  if (absl::Status s = ValidateRegionCounts(request.observers_in, "observers"); !s.ok()) return s;
+  const bool constrained = !request.voters_in.empty() || !request.observers_in.empty();
+  if (constrained && request.consistency == wire::Consistency::Unspecified) {
+    return absl::InvalidArgumentError(
+        "placement constraints (voters or observers per region) need a consistency mode");
+  }
+  if (!request.voters_in.empty() && request.consistency == wire::Consistency::Regional) {
+    return absl::InvalidArgumentError(
+        "a regional topic keeps every voter in its home region: voters per region apply to "
+        "strong and spread topics (name the home region instead)");
+  }
+  if (!request.observers_in.empty() && request.consistency != wire::Consistency::Regional) {
+    return absl::InvalidArgumentError("observers per region apply to regional topics only");
+  }
+  if (!request.observers_in.empty() && request.observers_per_region != 0) {
+    return absl::InvalidArgumentError(
+        "observers per region: give one count for every other region, or a count per named "
+        "region, not both");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Placement> PlaceOn(const absl::btree_map<uint32_t, NodeRecord>& nodes,
                                   const PlacementRequest& request, uint64_t rotation) {
   if (nodes.size() < request.replication_factor) {
@@ -198,6 +301,7 @@ absl::StatusOr<Placement> PlaceOn(const absl::btree_map<uint32_t, NodeRecord>& n
     return absl::InvalidArgumentError(
         fmt::format("unknown consistency mode {}", static_cast<int>(request.consistency)));
   }
+  if (absl::Status s = ConstraintsFitTheMode(request); !s.ok()) return s;
   const RegionRings rings = ZoneInterleavedRings(nodes);
   Placement placement;
   placement.consistency = request.consistency;
@@ -221,6 +325,15 @@ absl::StatusOr<Placement> PlaceOn(const absl::btree_map<uint32_t, NodeRecord>& n
       }
       placement.home_region = request.home_region;
     }
+    if (!request.voters_in.empty()) {
+      if (absl::Status s = VotersInFeasible(rings, request, strong); !s.ok()) return s;
+      placement.voters_in = request.voters_in;
+      for (uint32_t p = 0; p < request.partitions; p++) {
+        placement.partitions.push_back(
+            {CountedVoters(rings, request.voters_in, rotation + p, placement.home_region), {}});
+      }
+      return placement;
+    }
     const uint32_t cap =
         strong ? StrongVotersPerRegionMax(request.replication_factor) : request.replication_factor;
     for (uint32_t p = 0; p < request.partitions; p++) {
@@ -243,6 +356,32 @@ absl::StatusOr<Placement> PlaceOn(const absl::btree_map<uint32_t, NodeRecord>& n
 }
 
 }  // namespace
+
+absl::Status ValidateRegionCounts(const RegionCounts& counts, std::string_view what) {
+  if (counts.size() > kRegionCountsMax) {
+    return absl::InvalidArgumentError(fmt::format("{} per region name {} regions (at most {})",
+                                                  what, counts.size(), kRegionCountsMax));
+  }
+  for (const auto& [region, count] : counts) {
+    if (region.empty() || region.size() > wire::kNameBytesMax) {
+      return absl::InvalidArgumentError(
+          fmt::format("{} per region: a region name of 1 to {} bytes", what, wire::kNameBytesMax));
+    }
+    if (count == 0) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{} per region: region '{}' is given 0 (leave it out to give it none)", what, region));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string DescribeRegionCounts(const RegionCounts& counts) {
+  std::string out;
+  for (const auto& [region, count] : counts) {
+    out += fmt::format("{}{}={}", out.empty() ? "" : ",", region, count);
+  }
+  return out;
+}
 
 absl::StatusOr<Placement> Place(const absl::btree_map<uint32_t, NodeRecord>& nodes,
                                 const PlacementRequest& request, uint64_t rotation) {

@@ -14,6 +14,12 @@
 //     and serve follower reads.
 //   - Spread: voters round-robin over regions, then zones, with no cap per region: as wide as
 //     the cluster allows, and no promise about losing a region.
+//   - Placement constraints (Confluent's replica placement, by region): `voters_in` fixes how
+//     many voters each named region holds (strong and spread; adding up to the replication
+//     factor; strong: at most what a region loss can spare in any), and `observers_in` how many
+//     observers each named region holds (regional, instead of `observers_per_region`; not the
+//     home region). Regions not named get none. A constraint the live nodes cannot meet, or that
+//     breaks the mode's promise, is refused saying which region and why.
 //   - Unspecified: Strong when the cluster can place it, else Regional with the region holding
 //     the most nodes as home (ties: the first name) and one observer per other region unless
 //     asked otherwise, else Spread. The result says which mode was chosen.
@@ -26,6 +32,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -39,6 +46,15 @@ struct NodeRecord;
 
 inline constexpr uint32_t kObserversMax = 16;  // Per partition.
 
+// A placement constraint: region -> how many voters (or observers) of each partition go there.
+using RegionCounts = absl::btree_map<std::string, uint32_t>;
+inline constexpr size_t kRegionCountsMax = 64;  // Regions one constraint may name.
+// Checks a constraint's shape, whatever the cluster: at most kRegionCountsMax regions, names of
+// 1 to wire::kNameBytesMax bytes, every count at least 1. `what`: "voters" or "observers".
+absl::Status ValidateRegionCounts(const RegionCounts& counts, std::string_view what);
+// "us-east=2,eu-west=1" (as the CLI takes it; empty for none).
+std::string DescribeRegionCounts(const RegionCounts& counts);
+
 struct PlacementRequest {
   uint32_t partitions = 1;
   uint32_t replication_factor = 3;
@@ -47,6 +63,8 @@ struct PlacementRequest {
   // preferred (empty: no preference, rotated over every region).
   std::string home_region;
   uint32_t observers_per_region = 0;  // Regional.
+  RegionCounts voters_in;             // Strong, spread: voters per region (empty: the rule).
+  RegionCounts observers_in;          // Regional: observers per region (empty: the uniform).
   // Registered nodes the controller has not heard from within its liveness window: left out, so
   // a new partition is not born on nodes that may be gone (a region lost for good left topics
   // created after it with no quorum, ever). Unspecified picks its mode from the nodes left.
@@ -62,6 +80,8 @@ struct Placement {
   wire::Consistency consistency = wire::Consistency::Strong;  // Never Unspecified.
   std::string home_region;  // Regional: the voters' region; Strong: the leaders' (or empty).
   uint32_t observers_per_region = 0;  // Regional only.
+  RegionCounts voters_in;             // As asked (strong, spread).
+  RegionCounts observers_in;          // As asked (regional).
   std::vector<PartitionPlacement> partitions;
 };
 

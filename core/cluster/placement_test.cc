@@ -247,5 +247,125 @@ TEST(Placement, NodesNotLiveAreLeftOutAndAnErrorNamesThem) {
   EXPECT_NE(few.status().message().find("2 of 3 registered"), std::string::npos) << few.status();
 }
 
+// Placement constraints: voters per region (strong, spread) and observers per region
+// (regional), exactly as asked, leaders rotating over the regions with voters.
+TEST(PlacementConstraints, VotersPerRegionAreExactAndLeadersRotateOverThoseRegions) {
+  const auto nodes = Cluster({3, 3, 3, 3});
+  for (wire::Consistency mode : {wire::Consistency::Strong, wire::Consistency::Spread}) {
+    const RegionCounts asked = {{"r0", 2}, {"r1", 2}, {"r3", 1}};
+    absl::StatusOr<Placement> placed = Place(
+        nodes, {.partitions = 6, .replication_factor = 5, .consistency = mode, .voters_in = asked},
+        0);
+    ASSERT_TRUE(placed.ok()) << placed.status();
+    EXPECT_EQ(placed->voters_in, asked);
+    absl::btree_set<std::string> leader_regions;
+    for (const PartitionPlacement& partition : placed->partitions) {
+      EXPECT_EQ(VotersPerRegion(nodes, partition), asked);
+      EXPECT_EQ(absl::btree_set<uint32_t>(partition.voters.begin(), partition.voters.end()).size(),
+                5u);
+      EXPECT_TRUE(partition.observers.empty());
+      leader_regions.insert(nodes.at(partition.voters.front()).region);
+    }
+    EXPECT_EQ(leader_regions, (absl::btree_set<std::string>{"r0", "r1", "r3"}));
+  }
+  // Strong with a home region: every partition's first voter is there.
+  absl::StatusOr<Placement> homed = Place(nodes,
+                                          {.partitions = 4,
+                                           .replication_factor = 3,
+                                           .consistency = wire::Consistency::Strong,
+                                           .home_region = "r2",
+                                           .voters_in = {{"r1", 1}, {"r2", 1}, {"r3", 1}}},
+                                          0);
+  ASSERT_TRUE(homed.ok()) << homed.status();
+  for (const PartitionPlacement& partition : homed->partitions) {
+    EXPECT_EQ(nodes.at(partition.voters.front()).region, "r2");
+  }
+}
+
+TEST(PlacementConstraints, VotersPerRegionThatBreakTheModeOrTheClusterAreRefusedSayingWhy) {
+  const auto nodes = Cluster({3, 3, 1});
+  const auto refused = [&](PlacementRequest request, const std::string& says,
+                           absl::StatusCode code) {
+    request.partitions = 1;
+    absl::StatusOr<Placement> placed = Place(nodes, request, 0);
+    ASSERT_FALSE(placed.ok());
+    EXPECT_EQ(placed.status().code(), code) << placed.status();
+    EXPECT_NE(placed.status().message().find(says), std::string::npos) << placed.status();
+  };
+  const auto invalid = absl::StatusCode::kInvalidArgument;
+  refused({.replication_factor = 3,
+           .consistency = wire::Consistency::Strong,
+           .voters_in = {{"r0", 1}, {"r1", 1}}},
+          "add up to 2; the replication factor is 3", invalid);
+  refused({.replication_factor = 3,
+           .consistency = wire::Consistency::Strong,
+           .voters_in = {{"r0", 2}, {"r1", 1}}},
+          "keeps at most 1 voter(s) in a region", invalid);
+  refused({.replication_factor = 3,
+           .consistency = wire::Consistency::Spread,
+           .voters_in = {{"r2", 2}, {"r1", 1}}},
+          "region 'r2' was asked for 2 voter(s) but has 1 node(s)",
+          absl::StatusCode::kFailedPrecondition);
+  refused({.replication_factor = 3,
+           .consistency = wire::Consistency::Spread,
+           .voters_in = {{"nowhere", 3}}},
+          "region 'nowhere' was asked for 3 voter(s) but has 0 node(s)",
+          absl::StatusCode::kFailedPrecondition);
+  refused({.replication_factor = 3,
+           .consistency = wire::Consistency::Strong,
+           .home_region = "r2",
+           .voters_in = {{"r0", 1}, {"r1", 1}, {"r3", 1}}},
+          "home region 'r2'", invalid);
+  refused({.replication_factor = 3,
+           .consistency = wire::Consistency::Regional,
+           .home_region = "r0",
+           .voters_in = {{"r0", 3}}},
+          "voters per region apply to strong and spread topics", invalid);
+  refused({.replication_factor = 3, .voters_in = {{"r0", 1}, {"r1", 1}, {"r2", 1}}},
+          "need a consistency mode", invalid);
+  refused({.replication_factor = 3,
+           .consistency = wire::Consistency::Spread,
+           .voters_in = {{"r0", 0}, {"r1", 3}}},
+          "region 'r0' is given 0", invalid);
+}
+
+TEST(PlacementConstraints, ObserversPerRegionGoOnlyWhereNamed) {
+  const auto nodes = Cluster({3, 3, 3, 3});
+  const RegionCounts asked = {{"r1", 2}, {"r3", 1}};
+  absl::StatusOr<Placement> placed = Place(nodes,
+                                           {.partitions = 4,
+                                            .replication_factor = 3,
+                                            .consistency = wire::Consistency::Regional,
+                                            .home_region = "r0",
+                                            .observers_in = asked},
+                                           0);
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  EXPECT_EQ(placed->observers_in, asked);
+  for (const PartitionPlacement& partition : placed->partitions) {
+    EXPECT_EQ(VotersPerRegion(nodes, partition), (RegionCounts{{"r0", 3}}));
+    RegionCounts observers;
+    for (uint32_t id : partition.observers) observers[nodes.at(id).region]++;
+    EXPECT_EQ(observers, asked);
+  }
+  const auto refused = [&](PlacementRequest request, const std::string& says) {
+    request.partitions = 1;
+    request.replication_factor = 3;
+    request.home_region = "r0";
+    absl::StatusOr<Placement> result = Place(nodes, request, 0);
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(result.status().message().find(says), std::string::npos) << result.status();
+  };
+  refused({.consistency = wire::Consistency::Regional, .observers_in = {{"r0", 1}}},
+          "name the home region 'r0'");
+  refused({.consistency = wire::Consistency::Regional, .observers_in = {{"r1", 4}}},
+          "region 'r1' was asked for 4 observer(s) but has 3 node(s)");
+  refused({.consistency = wire::Consistency::Regional,
+           .observers_per_region = 1,
+           .observers_in = {{"r1", 1}}},
+          "not both");
+  refused({.consistency = wire::Consistency::Strong, .observers_in = {{"r1", 1}}},
+          "observers per region apply to regional topics only");
+}
+
 }  // namespace
 }  // namespace meridian::core::cluster

@@ -57,6 +57,39 @@ absl::Status CheckMode(const ClusterMetadata& metadata, const TopicRecord& topic
   return absl::OkStatus();
 }
 
+// The placement constraints of the topic's mode (or of the one it is moving to): voters per
+// region exactly as counted; observers of a partition at home no more than counted per region
+// (a promoted partition's observers are its old epoch's replicas, wherever they are).
+absl::Status CheckConstraints(const ClusterMetadata& metadata, const TopicRecord& topic,
+                              const PartitionRecord& partition, std::span<const uint32_t> voters,
+                              std::span<const uint32_t> observers) {
+  const ModeTarget mode = topic.changing_to.has_value() ? *topic.changing_to : topic.mode();
+  const auto count = [&](std::span<const uint32_t> ids) {
+    RegionCounts per_region;
+    for (uint32_t id : ids) per_region[metadata.nodes().at(id).region]++;
+    return per_region;
+  };
+  if (!mode.voters_in.empty() && count(voters) != mode.voters_in) {
+    return absl::FailedPreconditionError(
+        fmt::format("{}: the topic keeps voters {} per region; these would be {}",
+                    Name(topic.name, partition.partition), DescribeRegionCounts(mode.voters_in),
+                    DescribeRegionCounts(count(voters))));
+  }
+  if (mode.observers_in.empty() || partition.epoch != partition.rehomed_epoch) {
+    return absl::OkStatus();
+  }
+  for (const auto& [region, held] : count(observers)) {
+    auto allowed = mode.observers_in.find(region);
+    if (allowed == mode.observers_in.end() || held > allowed->second) {
+      return absl::FailedPreconditionError(
+          fmt::format("{}: the topic keeps observers {} per region; region '{}' would hold {}",
+                      Name(topic.name, partition.partition),
+                      DescribeRegionCounts(mode.observers_in), region, held));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string VoterRegion(const ClusterMetadata& metadata, const TopicRecord& topic,
@@ -85,7 +118,8 @@ absl::Status ValidateReassignment(const ClusterMetadata& metadata, const TopicRe
       }
     }
   }
-  return CheckMode(metadata, topic, partition, voters);
+  if (absl::Status s = CheckMode(metadata, topic, partition, voters); !s.ok()) return s;
+  return CheckConstraints(metadata, topic, partition, voters, observers);
 }
 
 std::optional<wire::PartitionReassignT> PlanRegrowth(const ClusterMetadata& metadata,

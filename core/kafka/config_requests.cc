@@ -32,8 +32,18 @@ ConfigEntry Config(std::string name, std::string value, int8_t source) {
 constexpr std::string_view kRetentionMs = "retention.ms";
 constexpr std::string_view kRetentionBytes = "retention.bytes";
 constexpr std::string_view kReadOnlyTopicConfigs[] = {
-    "cleanup.policy", "meridian.consistency", "meridian.replication.factor", "meridian.home.region",
-    "meridian.observers.per.region"};
+    "cleanup.policy",       "meridian.consistency",          "meridian.replication.factor",
+    "meridian.home.region", "meridian.observers.per.region", "meridian.voters.in",
+    "meridian.observers.in"};
+
+// "us-east=2,eu-west=1": placement constraints as `meridian topic create --voters-in` takes them.
+std::string RegionCountsText(const std::vector<std::unique_ptr<wire::RegionCountT>>& counts) {
+  std::string text;
+  for (const auto& entry : counts) {
+    text += fmt::format("{}{}={}", text.empty() ? "" : ",", entry->region, entry->count);
+  }
+  return text;
+}
 
 std::vector<ConfigEntry> TopicConfigs(const wire::TopicInfoT& topic) {
   const auto set = [](int64_t v) { return v == 0 ? kConfigSourceDefault : kConfigSourceTopic; };
@@ -52,6 +62,14 @@ std::vector<ConfigEntry> TopicConfigs(const wire::TopicInfoT& topic) {
     configs.push_back(Config("meridian.home.region", topic.home_region, kConfigSourceTopic));
     configs.push_back(Config("meridian.observers.per.region",
                              std::to_string(topic.observers_per_region), kConfigSourceTopic));
+  }
+  if (!topic.voters_in.empty()) {
+    configs.push_back(
+        Config("meridian.voters.in", RegionCountsText(topic.voters_in), kConfigSourceTopic));
+  }
+  if (!topic.observers_in.empty()) {
+    configs.push_back(
+        Config("meridian.observers.in", RegionCountsText(topic.observers_in), kConfigSourceTopic));
   }
   configs[0].read_only = false;  // retention.ms and retention.bytes: AlterConfigs changes them.
   configs[1].read_only = false;

@@ -172,6 +172,35 @@ cli topic create pair --partitions=1 --replication-factor=2 || fail "topic creat
 cli topic describe pair | grep -q "spread (no region-loss guarantee)" \
   || fail "an RF-2 topic over single-node regions is not reported as spread"
 cli topic delete pair || fail "topic delete pair failed"
+# Placement constraints: voters per region (strong, spread), observers per region (regional).
+expect_exit 2 "--voters-in='r1': use REGION=N" \
+  cli topic create cons --partitions=1 --replication-factor=1 --consistency=spread --voters-in=r1
+expect_exit 2 "--voters-in: region 'r1' is named twice" \
+  cli topic create cons --partitions=1 --replication-factor=2 --consistency=spread \
+  --voters-in=r1=1,r1=1
+expect_exit 2 "--observers-in needs --consistency=regional" \
+  cli topic create cons --partitions=1 --replication-factor=3 --consistency=strong \
+  --observers-in=r1=1
+expect_exit 1 "keeps at most 1 voter.s. in a region" \
+  cli topic create cons --partitions=1 --replication-factor=3 --consistency=strong \
+  --voters-in=r1=2,r2=1
+expect_exit 1 "region 'r1' was asked for 2 voter.s. but has 1 node" \
+  cli topic create cons --partitions=1 --replication-factor=2 --consistency=spread \
+  --voters-in=r1=2
+cli topic create cons --partitions=2 --replication-factor=2 --consistency=spread \
+  --voters-in=r1=1,r3=1 || fail "topic create with voters per region failed"
+cli topic describe cons | grep -q "spread (no region-loss guarantee), voters r1=1,r3=1" \
+  || fail "describe does not show the voters per region"
+[ "$(cli topic describe cons | grep -cE '^  [01] .* [13],[13] +- +0$')" = 2 ] \
+  || fail "voters per region r1=1,r3=1 did not place nodes 1 and 3"
+cli topic delete cons || fail "topic delete cons failed"
+cli topic create obs --partitions=2 --replication-factor=1 --consistency=regional \
+  --home-region=r2 --observers-in=r3=1 || fail "topic create with observers per region failed"
+cli topic describe obs | grep -q "regional (home r2, observers r3=1)" \
+  || fail "describe does not show the observers per region"
+[ "$(cli topic describe obs | grep -cE '^  [01] .* 2 +3 +0$')" = 2 ] \
+  || fail "observers per region r3=1 did not place voter 2, observer 3 only"
+cli topic delete obs || fail "topic delete obs failed"
 
 echo "== topic reassign: a one-replica partition moves to another node, its records with it"
 cli topic create moved --partitions=1 --replication-factor=1 --consistency=spread \
