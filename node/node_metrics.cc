@@ -92,6 +92,11 @@ void RenderReplicaMoves(PrometheusText& out, const core::broker::BrokerMetrics& 
           "Reassignment targets this node recorded as controller leader to move a copy from the "
           "most loaded live node to one with two or more fewer (--replica_balance_delay_ms).",
           b.replica_balance_moves_total);
+  counter(
+      "meridian_preferred_leader_moves_total",
+      "Reassignment targets this node recorded as controller leader that only reorder a "
+      "partition's voters, to balance preferred leaders over nodes (--replica_balance_delay_ms).",
+      b.preferred_leader_moves_total);
   counter("meridian_region_failbacks_total",
           "Regional topics this node, as controller leader, asked back to their home region "
           "once it had been live for --region_failback_delay_ms.",

@@ -270,6 +270,8 @@ struct BrokerMetrics {
   uint64_t replica_replacements_total = 0;
   // Of those, the controller's moves to balance replicas over nodes (replacement.cc).
   uint64_t replica_balance_moves_total = 0;
+  // Of those, reorders of a partition's voters to balance preferred leaders (replacement.cc).
+  uint64_t preferred_leader_moves_total = 0;
   // Fail-backs this node started as controller leader: topics asked back to their home region
   // (failback.cc). Each then moves its promoted partitions by reassignments counted above.
   uint64_t region_failbacks_total = 0;

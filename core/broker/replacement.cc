@@ -20,6 +20,12 @@
 // after its copies were replaced, or a new node, so fills up; the delay keeps a flapping node
 // from pulling data back and forth.
 //
+// Then preferred leaders (first voters): a settled node that is the preferred leader of at least
+// two partitions fewer than another takes one of them over, by a reassignment that only reorders
+// that partition's voters (no copy moves); each partition's leader balancer then hands it
+// leadership (leader_balance.cc). So leaders stay balanced after replacements and balancing
+// moves, which choose copies, not leaders.
+//
 // Fail-back (the same fiber, failback.cc): regional topics promoted away from home go back once
 // the home region has been live for BrokerOptions::region_failback_delay.
 #include <fmt/format.h>
@@ -201,6 +207,77 @@ std::optional<wire::PartitionReassignT> PlanBalanceMove(const Broker::State& sta
   return std::nullopt;
 }
 
+// Preferred leaders (first voters) per node over every partition, and the partitions each
+// node is the preferred leader of.
+struct PreferredLeaders {
+  absl::btree_map<uint32_t, uint32_t> count;
+  absl::btree_map<uint32_t, std::vector<std::pair<std::string, uint32_t>>> partitions;
+};
+
+// One partition whose preferred leader is the settled node with the most preferred leaderships
+// handed to one of its voters with at least two fewer (a settled node, in the topic's leader
+// region when it has one: a strong topic's home, a regional one's), by a reassignment that only
+// reorders its voters; nullopt if none. Leadership then follows (leader_balance.cc).
+std::optional<wire::PartitionReassignT> PlanPreferredLeaderMove(const Broker::State& state,
+                                                                const ReplacementPasses& passes) {
+  const cluster::ClusterMetadata& metadata = state.controller_machine->metadata;
+  const absl::btree_set<uint32_t> unsettled =
+      Unsettled(state, passes, state.options.replica_balance_delay);
+  PreferredLeaders leaders;
+  for (const auto& [id, record] : metadata.nodes()) {
+    if (!unsettled.contains(id)) leaders.count[id] = 0;
+  }
+  for (const auto& [name, topic] : metadata.topics()) {
+    for (const cluster::PartitionRecord& partition : topic.partitions) {
+      if (partition.replicas.empty()) continue;
+      leaders.count[partition.replicas.front()]++;
+      leaders.partitions[partition.replicas.front()].emplace_back(name, partition.partition);
+    }
+  }
+  std::vector<std::pair<uint32_t, uint32_t>> sources;  // (count, id), most first.
+  for (const auto& [id, count] : leaders.count) {
+    if (!unsettled.contains(id)) sources.emplace_back(count, id);
+  }
+  std::sort(sources.begin(), sources.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  for (const auto& [source_count, source] : sources) {
+    for (const auto& [name, index] : leaders.partitions[source]) {
+      const cluster::TopicRecord& topic = *metadata.FindTopic(name);
+      const cluster::PartitionRecord& partition = topic.partitions[index];
+      if (partition.reassigning() || topic.changing_to.has_value() ||
+          PromotedAwayFromHome(topic, partition)) {
+        continue;
+      }
+      const std::string leader_region =
+          topic.consistency == wire::Consistency::Spread ? "" : topic.home_region;
+      std::optional<std::pair<uint32_t, uint32_t>> lightest;  // (count, id)
+      for (uint32_t voter : partition.replicas) {
+        auto count = leaders.count.find(voter);
+        if (voter == source || unsettled.contains(voter) || count == leaders.count.end() ||
+            count->second + 2 > source_count ||
+            (!leader_region.empty() && metadata.nodes().at(voter).region != leader_region)) {
+          continue;
+        }
+        lightest = std::min(lightest.value_or(std::pair(count->second, voter)),
+                            std::pair(count->second, voter));
+      }
+      if (!lightest.has_value()) continue;
+      const uint32_t next_leader = lightest->second;
+      wire::PartitionReassignT plan;
+      plan.topic = name;
+      plan.partition = partition.partition;
+      plan.group = partition.group;
+      plan.replicas = partition.replicas;
+      auto at = std::find(plan.replicas.begin(), plan.replicas.end(), next_leader);
+      std::rotate(plan.replicas.begin(), at, at + 1);
+      plan.observers = partition.observers;
+      return plan;
+    }
+  }
+  return std::nullopt;
+}
+
 void ProposeBalanceMove(Broker::State& state, ReplacementPasses& passes) {
   if (state.options.replica_balance_delay == io::Duration::zero()) return;
   const io::Instant now = state.runtime.Now();
@@ -208,14 +285,23 @@ void ProposeBalanceMove(Broker::State& state, ReplacementPasses& passes) {
   passes.balanced_at = now;
   if (AnyMoving(state.controller_machine->metadata)) return;  // One move at a time.
   std::optional<wire::PartitionReassignT> plan = PlanBalanceMove(state, passes);
+  const bool copies = plan.has_value();
+  if (!copies) plan = PlanPreferredLeaderMove(state, passes);
   if (!plan.has_value()) return;
   const std::string name = fmt::format("{}/{}", plan->topic, plan->partition);
   const std::string target = TargetText(*plan);
   if (!ProposeTarget(state, *std::move(plan))) return;
-  MERIDIAN_PROBE("broker: the controller moves a copy to balance replicas over nodes");
   state.metrics.reassignments_started_total++;
-  state.metrics.replica_balance_moves_total++;
-  state.Log(fmt::format("{}: moving to {} to balance replicas over nodes", name, target));
+  if (copies) {
+    MERIDIAN_PROBE("broker: the controller moves a copy to balance replicas over nodes");
+    state.metrics.replica_balance_moves_total++;
+    state.Log(fmt::format("{}: moving to {} to balance replicas over nodes", name, target));
+  } else {
+    MERIDIAN_PROBE("broker: the controller moves a preferred leader to balance leaders");
+    state.metrics.preferred_leader_moves_total++;
+    state.Log(
+        fmt::format("{}: reordering to {} to balance preferred leaders over nodes", name, target));
+  }
 }
 
 // Keeps `live_since`: the nodes live now (the controller leader itself, and the nodes heard from

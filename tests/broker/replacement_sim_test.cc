@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -138,6 +139,57 @@ TEST(ReplacementSim, AnEmptyNodeTakesCopiesUntilBalanced) {
     if (auto broker = cluster.broker(id)) moves += broker->metrics().replica_balance_moves_total;
   }
   EXPECT_EQ(moves, kPartitions / 2);
+}
+
+// Preferred leaders: an operator made node 1 the preferred leader of every partition (voters
+// reordered 1,2,3). Once nodes are settled, the controller reorders partitions' voters, one
+// partition at a time and no copy moving, until no node is the preferred leader of two more
+// partitions than another; every record stays.
+TEST(ReplacementSim, PreferredLeadersAreBalancedByReorderingVoters) {
+  BrokerCluster cluster(
+      13, [](core::broker::BrokerOptions& options) { options.replica_balance_delay = seconds(5); });
+  constexpr uint32_t kLedPartitions = 6;
+  const auto preferred = [&](core::client::Client& client) {
+    std::map<uint32_t, uint32_t> count;
+    if (!client.RefreshMetadata({"t"}).ok() || client.CachedTopic("t") == nullptr) return count;
+    for (const auto& partition : client.CachedTopic("t")->partitions) {
+      EXPECT_EQ(partition->replicas.size(), 3u) << "a copy moved";
+      if (!partition->replicas.empty()) count[partition->replicas.front()]++;
+    }
+    return count;
+  };
+  cluster.OnClient([&](io::Runtime& rt) {
+    core::client::Client client(rt, Options());
+    CreateTopicAndFill(rt, client, "t", kLedPartitions, kRecords);
+    for (uint32_t p = 0; p < kLedPartitions; p++) {
+      ASSERT_TRUE(client.ReassignPartition("t", p, {1, 2, 3}, {}).ok());
+    }
+    const io::Instant asked = rt.Now();
+    while (preferred(client) != std::map<uint32_t, uint32_t>{{1, kLedPartitions}} &&
+           rt.Now() < asked + seconds(10)) {
+      (void)rt.Sleep(milliseconds(200));
+    }
+    ASSERT_EQ(preferred(client), (std::map<uint32_t, uint32_t>{{1, kLedPartitions}}));
+    const std::map<uint32_t, uint32_t> balanced = {{1, 2}, {2, 2}, {3, 2}};
+    while (preferred(client) != balanced && rt.Now() < asked + seconds(80)) {
+      (void)rt.Sleep(seconds(1));
+    }
+    EXPECT_EQ(preferred(client), balanced);
+    (void)rt.Sleep(seconds(12));  // No further move once balanced.
+    EXPECT_EQ(preferred(client), balanced);
+    EXPECT_EQ(ReadValues(rt, client, "t", kLedPartitions, kRecords, seconds(20)).size(),
+              static_cast<size_t>(kRecords));
+  });
+  uint64_t leader_moves = 0;
+  uint64_t copy_moves = 0;
+  for (uint32_t id = 1; id <= 3; id++) {
+    if (auto broker = cluster.broker(id)) {
+      leader_moves += broker->metrics().preferred_leader_moves_total;
+      copy_moves += broker->metrics().replica_balance_moves_total;
+    }
+  }
+  EXPECT_EQ(leader_moves, 4u) << "6/0/0 to 2/2/2 takes four reorders";
+  EXPECT_EQ(copy_moves, 0u);
 }
 
 }  // namespace
