@@ -154,27 +154,82 @@ Outcome Dispatch(Session& session, const RequestFrame& frame) {
   return Close();
 }
 
-// Writes request `sequence`'s response when every earlier one is written.
-void WriteInTurn(Session& session, uint64_t sequence, int32_t correlation_id,
-                 const Outcome& outcome) {
-  (void)session.turn.WaitUntil([&] { return session.next_to_write == sequence || session.failed; },
-                               io::Instant::Infinite(), "kafka response turn");
-  if (outcome.close && !session.failed) {
+// The most bytes of finished responses one stream write carries (a larger one goes alone).
+constexpr size_t kResponseWriteBatchBytes = 256 * 1024;
+
+// Writes the finished responses from next_to_write on, while they are consecutive, up to
+// kResponseWriteBatchBytes (at least one), in one stream write; closes the connection at a
+// response that says to, after the ones before it. First it lets every other runnable fiber run
+// once, so the request fibers one commit woke finish theirs into the same write.
+void WriteFinished(Session& session) {
+  MERIDIAN_CHECK(!session.writing && !session.failed);
+  session.writing = true;
+  session.runtime.scheduler().Yield();
+  session.batch.clear();
+  uint64_t next = session.next_to_write;
+  size_t frames = 0;
+  bool close = false;
+  for (auto it = session.finished.find(next); it != session.finished.end() && it->first == next;
+       it = session.finished.find(next)) {
+    const size_t bytes = it->second.frame.has_value() ? it->second.frame->size() : 0;
+    if (frames > 0 && session.batch.size() + bytes > kResponseWriteBatchBytes) break;
+    close = it->second.close;
+    if (!close && it->second.frame.has_value()) {
+      session.batch.insert(session.batch.end(), it->second.frame->begin(), it->second.frame->end());
+      frames++;
+    }
+    session.finished.erase(it);
+    next++;
+    if (close) break;
+  }
+  if (frames > 1) MERIDIAN_PROBE("kafka: responses coalesced into one write");
+  if (!session.batch.empty() &&
+      !session.stream->Write(session.batch, WriteDeadline(session.runtime)).ok()) {
+    close = true;
+  }
+  if (close) {
     session.failed = true;
     session.stream->Close();
+    session.finished.clear();
   }
-  if (!session.failed && outcome.body.has_value()) {
+  session.next_to_write = next;
+  // One large response must not pin its buffer for the life of the connection.
+  if (session.batch.capacity() > 4 * kResponseWriteBatchBytes) session.batch = {};
+  session.writing = false;
+  session.turn.NotifyAll();
+}
+
+// Hands request `sequence`'s response to the connection's writer, and returns once it is
+// written (or the connection failed). Responses go out in request order, as Kafka requires.
+void WriteInTurn(Session& session, uint64_t sequence, int32_t correlation_id,
+                 const Outcome& outcome) {
+  if (session.failed) return;
+  Session::Finished finished{std::nullopt, outcome.close};
+  if (outcome.body.has_value()) {
     Writer writer;
     writer.Int32(static_cast<int32_t>(outcome.body->size() + 4));
     writer.Int32(correlation_id);
     writer.Raw(*outcome.body);
-    if (!session.stream->Write(writer.bytes(), WriteDeadline(session.runtime)).ok()) {
-      session.failed = true;
-      session.stream->Close();
+    finished.frame = writer.bytes();
+  }
+  MERIDIAN_CHECK(session.finished.emplace(sequence, std::move(finished)).second,
+                 "response {} finished twice", sequence);
+  const auto may_write = [&] {
+    return !session.writing && session.finished.contains(session.next_to_write);
+  };
+  while (!session.failed && session.next_to_write <= sequence) {
+    if (may_write()) {
+      WriteFinished(session);
+      continue;
+    }
+    if (!session.turn
+             .WaitUntil(
+                 [&] { return session.failed || session.next_to_write > sequence || may_write(); },
+                 io::Instant::Infinite(), "kafka response turn")
+             .ok()) {
+      return;  // Cancelled (the node stops): the map keeps the response's bytes.
     }
   }
-  session.next_to_write = sequence + 1;
-  session.turn.NotifyAll();
 }
 
 // What a translated request holds beyond a produce's batch (its other fields, the response):

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "core/broker/broker.h"
 #include "core/kafka/messages.h"
 #include "core/kafka/session.h"
@@ -38,8 +39,18 @@ struct Session : std::enable_shared_from_this<Session> {
   size_t long_polls = 0;
   uint64_t meridian_request_id = 0;
   bool failed = false;
-  io::WaitList turn;  // Responders wait for next_to_write to reach them.
-  io::WaitList room;  // The reader waits for in_flight to drop below the bound.
+  // Responses finished but not yet written, by request sequence: the fiber that finds the
+  // stream free writes every consecutive one from next_to_write in one stream write
+  // (WriteInTurn), so a burst that one commit completes costs one system call.
+  struct Finished {
+    std::optional<std::vector<uint8_t>> frame;  // Length, correlation id, body; none: acks=0.
+    bool close = false;                         // Close the connection in this one's turn.
+  };
+  absl::btree_map<uint64_t, Finished> finished;
+  bool writing = false;
+  std::vector<uint8_t> batch;  // The writer's buffer.
+  io::WaitList turn;           // Responders wait for next_to_write to pass them, or to write.
+  io::WaitList room;           // The reader waits for in_flight to drop below the bound.
   // The client id quotas charge: the one the latest request's header named (at most
   // kClientIdBytesMax bytes of it; empty when it named none).
   std::string client_id;

@@ -395,6 +395,31 @@ TEST(KafkaSim, AQuotaHoldsKafkaProducesInOrderAndReportsTheThrottleTime) {
   EXPECT_TRUE(io::probe::Snapshot().contains("kafka: a request waits out a throttle"));
 }
 
+// Pipelined produces are answered once each, in request order (ProducePipelined checks the
+// correlation ids), and responses that finish together share one stream write.
+TEST(KafkaSim, PipelinedResponsesAreAnsweredInOrderAndShareWrites) {
+  constexpr int kRequests = 64;
+  KafkaCluster cluster(17);
+  io::probe::Reset();
+  cluster.OnClient([&](io::Runtime& rt) {
+    PartitionMetadata metadata;
+    const std::vector<int32_t> leaders = CreateOrders(rt, &metadata);
+    ASSERT_EQ(leaders.size(), 3u);
+    const uint32_t leader = static_cast<uint32_t>(leaders[1]);
+    const std::vector<PipelinedAnswer> answers = ProducePipelined(rt, leader, 1, kRequests);
+    ASSERT_EQ(answers.size(), static_cast<size_t>(kRequests));
+    for (size_t i = 0; i < answers.size(); i++) {
+      EXPECT_EQ(answers[i].error, 0) << "request " << i;
+      if (i > 0) {
+        EXPECT_GT(answers[i].base_offset, answers[i - 1].base_offset) << "order, " << i;
+      }
+    }
+    const Fetched fetched = FetchAll(rt, leader, 1, 10);
+    ASSERT_EQ(fetched.values.size(), static_cast<size_t>(kRequests));
+  });
+  EXPECT_TRUE(io::probe::Snapshot().contains("kafka: responses coalesced into one write"));
+}
+
 // Whether a Metadata v8 request on `stream` is answered (false: the node closed it).
 bool AnswersMetadata(io::Runtime& rt, io::Stream& stream) {
   Writer request;
