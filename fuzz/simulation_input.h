@@ -14,7 +14,7 @@
 //                   bit 4 near reads, bits 5-6 consumer group members (0-3)
 //   raft:   byte 1  replicas 1 + b % 5
 //           byte 2  bit 0 leadership transfers, bit 1 slow acks, bit 2 membership changes,
-//                   bit 3 damage at rest (with 3 replicas or more)
+//                   bit 3 damage at rest (with 3 replicas or more), bit 4 lease rivals
 //           bytes 3-4 unused
 //   bytes 5-12    seed (what the schedule leaves to chance: latencies, the workload's choices)
 //   byte 13       fault phase, 4 + b % 17 virtual seconds (the heal phase is always 20 s)
@@ -82,6 +82,7 @@ inline void DecodeRaft(InputReader& in, sim::SimulationOptions* options) {
   options->raft_transfers = (bits & 1) != 0;
   options->raft_slow_acks = (bits & 2) != 0;
   options->raft_membership = (bits & 4) != 0;
+  options->raft_lease_rivals = (bits & 16) != 0;
   // Damage at rest needs peers to repair from: a single replica's flipped bit is data lost by
   // design (sim/README.md "Damage at rest in the raft runner" sweeps 3 and 5 replicas).
   options->raft_damage_at_rest =

@@ -2,12 +2,17 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "io/assert.h"
 #include "sim/sim_network.h"
 
 namespace meridian::sim {
 namespace {
 using std::chrono::milliseconds;
+
+constexpr io::Duration kReassertEvery = milliseconds(20);
+constexpr io::Duration kLeaderSettled = milliseconds(600);
 
 // Blocks the link from `from` to `to` for `length`, unless something else blocked it already:
 // someone else's block is theirs to lift. `unblock` names the event (a literal).
@@ -107,6 +112,228 @@ void SlowAcks::Strike() {
                           [this, follower, leader] { world_.network().Unblock(leader, follower); });
                     });
   }
+}
+
+LeaseRivals::LeaseRivals(World& world, const Nemesis& nemesis, std::vector<io::NodeId> servers,
+                         io::Random random, io::Instant fault_end, LeaderNow leader_now,
+                         VotersOf voters_of, Resend resend)
+    : world_(world),
+      nemesis_(nemesis),
+      servers_(std::move(servers)),
+      random_(random),
+      fault_end_(fault_end),
+      leader_now_(std::move(leader_now)),
+      voters_of_(std::move(voters_of)),
+      resend_(std::move(resend)) {
+  MERIDIAN_CHECK(fault_end_ > world_.Now());
+  ScheduleStrike(random_.Between(milliseconds(500), milliseconds(2000)));
+}
+
+bool LeaseRivals::Active() const { return !nemesis_.healed() && world_.Now() < fault_end_; }
+
+void LeaseRivals::ScheduleStrike(io::Duration after) {
+  world_.Schedule(world_.Now() + after, io::NodeId(0), "lease rivals", [this] { Strike(); });
+}
+
+void LeaseRivals::Strike() {
+  if (!Active() || stage_ != Stage::kIdle) return;
+  const Leader leader = leader_now_();
+  std::vector<io::NodeId> voters =
+      leader.node.value() == 0 ? std::vector<io::NodeId>() : voters_of_(leader.node);
+  if (voters.empty()) voters = servers_;
+  // Between leaders, or a leader that is not a voter (handing over): strike the next one.
+  if (leader.node.value() == 0 || voters.size() < 3 ||
+      std::find(voters.begin(), voters.end(), leader.node) == voters.end()) {
+    ScheduleStrike(milliseconds(200));
+    return;
+  }
+  // A leader elected moments ago is what the election schedules strike; a leader that has
+  // lasted a while is likelier to last through the prelude.
+  if (leader.node != seen_.node || leader.term != seen_.term) {
+    seen_ = leader;
+    seen_since_ = world_.Now();
+  }
+  if (world_.Now() - seen_since_ < kLeaderSettled) {
+    ScheduleStrike(milliseconds(200));
+    return;
+  }
+  std::vector<io::NodeId> others;
+  for (io::NodeId voter : voters) {
+    if (voter != leader.node) others.push_back(voter);
+  }
+  for (size_t i = others.size(); i > 1; i--) std::swap(others[i - 1], others[random_.Below(i)]);
+  // The swing, then the loyal followers that keep A's side one short of a majority without
+  // the swing, then the rivals (every other server).
+  const size_t loyal = voters.size() / 2 + 1 - 2;
+  leader_ = leader.node;
+  term_ = leader.term;
+  swing_ = others[0];
+  rivals_.assign(others.begin() + 1 + std::min(loyal, others.size() - 1), others.end());
+  if (rivals_.empty()) {
+    ScheduleStrike(milliseconds(1000));
+    return;
+  }
+  // The swing's acknowledgements, held from now, reach A one at a time during the cut that
+  // follows: A's check-quorum holds while neither rivals nor swing hear from it.
+  const io::Duration prelude = random_.Between(milliseconds(300), milliseconds(600));
+  stage_ = Stage::kPrelude;
+  cut_.clear();
+  episodes_++;
+  world_.Trace(leader_, fmt::format("lease rivals: {} leads {}; swing {}, {} rivals, cut in {}",
+                                    leader_.ToString(), term_.ToString(), swing_.ToString(),
+                                    rivals_.size(), io::FormatDuration(prelude)));
+  world_.RecordFault("lease_rivals");
+  world_.Schedule(world_.Now() + prelude, io::NodeId(0), "lease rivals: cut",
+                  [this, episode = episode_] { Cut(episode); });
+  Reassert(episode_);
+}
+
+void LeaseRivals::Reassert(uint64_t episode) {
+  if (episode != episode_ || stage_ == Stage::kIdle) return;
+  SimNetwork& network = world_.network();
+  for (const auto& [from, to] : cut_) {
+    if (!network.IsBlocked(from, to)) BlockOurs(from, to);
+  }
+  world_.Schedule(world_.Now() + kReassertEvery, io::NodeId(0), "lease rivals: reassert",
+                  [this, episode] { Reassert(episode); });
+}
+
+void LeaseRivals::BlockOurs(io::NodeId from, io::NodeId to) {
+  SimNetwork& network = world_.network();
+  if (std::find(cut_.begin(), cut_.end(), std::make_pair(from, to)) == cut_.end()) {
+    cut_.push_back({from, to});
+  }
+  if (network.IsBlocked(from, to)) return;  // Someone else's block is theirs to lift.
+  network.Block(from, to);
+  if (std::find(blocked_.begin(), blocked_.end(), std::make_pair(from, to)) == blocked_.end()) {
+    blocked_.push_back({from, to});
+  }
+}
+
+void LeaseRivals::Cut(uint64_t episode) {
+  if (episode != episode_ || stage_ != Stage::kPrelude) return;
+  const Leader leader = leader_now_();
+  if (!Active() || leader.node != leader_ || leader.term != term_) return End(episode);
+  for (io::NodeId rival : rivals_) {
+    BlockOurs(leader_, rival);
+    BlockOurs(rival, leader_);
+  }
+  BlockOurs(leader_, swing_);
+  stage_ = Stage::kCut;
+  world_.Trace(leader_, fmt::format("lease rivals: cut, {} acknowledgements of {} held",
+                                    held_acks_.size(), swing_.ToString()));
+  Drip(episode);
+  world_.Schedule(world_.Now() + milliseconds(4000), io::NodeId(0), "lease rivals: end",
+                  [this, episode] { End(episode); });
+}
+
+void LeaseRivals::Drip(uint64_t episode) {
+  if (episode != episode_ || stage_ != Stage::kCut || held_acks_.empty()) return;
+  resend_(held_acks_.front());
+  held_acks_.pop_front();
+  world_.Schedule(world_.Now() + random_.Between(milliseconds(150), milliseconds(250)),
+                  io::NodeId(0), "lease rivals: drip", [this, episode] { Drip(episode); });
+}
+
+void LeaseRivals::Hold(const core::raft::Message& message) {
+  std::optional<core::raft::Message>& slot =
+      message.type == core::raft::MessageType::kVote ? held_vote_ : held_rejection_;
+  if (!slot.has_value() || message.term >= slot->term) slot = message;
+  if (!held_vote_.has_value() || !held_rejection_.has_value() ||
+      held_vote_->term != held_rejection_->term) {
+    return;
+  }
+  // Both of one rival term are held: A's messages may reach the swing again, and its
+  // acknowledgements go back to normal speed.
+  SimNetwork& network = world_.network();
+  const auto link = std::make_pair(leader_, swing_);
+  if (const auto ours = std::find(blocked_.begin(), blocked_.end(), link); ours != blocked_.end()) {
+    network.Unblock(leader_, swing_);
+    blocked_.erase(ours);
+  }
+  std::erase(cut_, link);
+  stage_ = Stage::kHealed;
+  world_.Trace(swing_, fmt::format("lease rivals: holding {}'s vote request and rejection of {}",
+                                   held_vote_->from.ToString(), held_vote_->term.ToString()));
+}
+
+bool LeaseRivals::OnDeliver(io::NodeId to, const core::raft::Message& message,
+                            std::vector<core::raft::Message>* after) {
+  using core::raft::MessageType;
+  if (!Active()) return true;
+  if (stage_ == Stage::kPrelude && to == leader_ && message.from == swing_ &&
+      message.term == term_ &&
+      (message.type == MessageType::kHeartbeatResponse ||
+       message.type == MessageType::kAppendResponse)) {
+    held_acks_.push_back(message);
+    return false;
+  }
+  if (stage_ == Stage::kReleased && message.from == swing_) {
+    // The swing's vote for the rival waits until A has the acknowledgement that renewed its
+    // lease: the rival is elected while A holds it.
+    if (to == leader_ && message.term == term_ &&
+        (message.type == MessageType::kHeartbeatResponse ||
+         message.type == MessageType::kAppendResponse)) {
+      lease_renewed_ = true;
+      if (held_grant_.has_value()) {
+        resend_(*held_grant_);
+        held_grant_.reset();
+      }
+    } else if (message.type == MessageType::kVoteResponse && !message.reject && !lease_renewed_ &&
+               !held_grant_.has_value() &&
+               std::find(rivals_.begin(), rivals_.end(), to) != rivals_.end()) {
+      held_grant_ = message;
+      return false;
+    }
+  }
+  if (to != swing_) return true;
+  const bool from_rival = std::find(rivals_.begin(), rivals_.end(), message.from) != rivals_.end();
+  if (stage_ == Stage::kHealed && from_rival && message.term > term_) {
+    return false;  // The held pair stays the rival's latest word until it is delivered.
+  }
+  if (stage_ == Stage::kCut && message.term > term_ && message.type != MessageType::kPreVote &&
+      from_rival) {
+    // A rival's pre-vote goes through (the swing, no longer hearing A, grants it). Its vote
+    // request and its rejection of the swing's pre-vote are held, the newest of each; its
+    // grants to the swing are lost, so the swing does not win an election of its own.
+    if (message.type == MessageType::kVote ||
+        (message.type == MessageType::kPreVoteResponse && message.reject)) {
+      Hold(message);
+    }
+    return false;
+  }
+  if (stage_ == Stage::kHealed && message.from == leader_ && message.term == term_ &&
+      (message.type == MessageType::kHeartbeat || message.type == MessageType::kAppend)) {
+    // The swing follows A again and acknowledges this message; at once after it, the rival's
+    // newer term arrives on a message that is not from a leader, then its vote request.
+    after->push_back(*held_rejection_);
+    after->push_back(*held_vote_);
+    held_rejection_.reset();
+    held_vote_.reset();
+    lease_renewed_ = false;
+    stage_ = Stage::kReleased;
+    strikes_++;
+    world_.RecordFault("lease_rivals_strike");
+    world_.Trace(swing_, "lease rivals: the rival's rejection and vote request follow");
+    world_.Schedule(world_.Now() + milliseconds(1500), io::NodeId(0), "lease rivals: end",
+                    [this, episode = episode_] { End(episode); });
+  }
+  return true;
+}
+
+void LeaseRivals::End(uint64_t episode) {
+  if (episode != episode_ || stage_ == Stage::kIdle) return;
+  SimNetwork& network = world_.network();
+  for (const auto& [from, to] : blocked_) network.Unblock(from, to);
+  blocked_.clear();
+  cut_.clear();
+  held_acks_.clear();
+  held_grant_.reset();
+  held_vote_.reset();
+  held_rejection_.reset();
+  stage_ = Stage::kIdle;
+  episode_++;
+  if (Active()) ScheduleStrike(random_.Between(milliseconds(500), milliseconds(2000)));
 }
 
 }  // namespace meridian::sim

@@ -20,17 +20,34 @@
 //     server blocked for 0.3-1.5 s) before it appends: the entry, in force on the leader at
 //     once, most likely reaches nobody, the others elect a new leader, and the old one's
 //     configuration entry is overwritten when it hears from it (the configuration must revert).
+//   - LeaseRivals (RaftSimOptions::lease_rivals): issue 17's stale lease read, as a schedule. A
+//     leader A keeps one follower C (the swing) and, with 5 voters, enough others for a majority
+//     with C; the rest (the rivals) are cut off from A, and A's messages to C are blocked too,
+//     while C's acknowledgements to A, held for a moment beforehand, reach A one at a time and
+//     carry it past its check-quorum (late messages, as a slow link delivers them). A rival times
+//     out, wins C's pre-vote and campaigns; C times out and its pre-vote crosses the rival's
+//     campaign. The schedule holds the rival's vote request to C and its rejection of C's pre-vote
+//     (both of the rival's newer term), then lets A's messages reach C again. Right after the first
+//     of them, which gives A a lease resting on C's promise, C receives the rejection and then the
+//     vote request. Correct raft ignores both inside the lease; a raft in which any higher term
+//     ends a follower's lease (planted bug lease-ends-on-any-higher-term) adopts the newer term,
+//     grants the vote, and the rival is elected while A still holds its lease
+//     (lease-outlives-promise).
 //
 // Single-threaded like the rest of the world: the hooks run on node fibers, so they only block
 // or slow links and schedule world events. Every choice comes from the seed.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/raft/types.h"
 #include "io/random.h"
+#include "sim/nemesis.h"
 #include "sim/world.h"
 
 namespace meridian::sim {
@@ -83,6 +100,76 @@ class SlowAcks {
   io::Random random_;
   const io::Instant fault_end_;
   const LeaderNow leader_now_;
+};
+
+class LeaseRivals {
+ public:
+  struct Leader {
+    io::NodeId node;  // NodeId(0): none.
+    core::raft::Term term;
+  };
+  using LeaderNow = std::function<Leader()>;
+  // The voters of `node`'s configuration (empty: unknown; every server is then a voter).
+  using VotersOf = std::function<std::vector<io::NodeId>(io::NodeId)>;
+  // Sends a peer message again, from its sender to its addressee, through the network.
+  using Resend = std::function<void(const core::raft::Message&)>;
+  // Schedules its first episode in [now + 0.5 s, now + 2 s]; one episode at a time after that,
+  // only in the fault phase.
+  LeaseRivals(World& world, const Nemesis& nemesis, std::vector<io::NodeId> servers,
+              io::Random random, io::Instant fault_end, LeaderNow leader_now, VotersOf voters_of,
+              Resend resend);
+  // A peer message as `to` receives it. False: the schedule holds it (delivered later through
+  // `after`, or lost when the episode ends). Messages `to` must receive right after this one
+  // are appended to `after`.
+  bool OnDeliver(io::NodeId to, const core::raft::Message& message,
+                 std::vector<core::raft::Message>* after);
+  uint64_t episodes() const { return episodes_; }
+  bool InEpisode() const { return stage_ != Stage::kIdle; }
+  // Episodes that delivered the held messages to the swing inside the lease A had just renewed.
+  uint64_t strikes() const { return strikes_; }
+
+ private:
+  enum class Stage : uint8_t { kIdle, kPrelude, kCut, kHealed, kReleased };
+
+  bool Active() const;
+  void ScheduleStrike(io::Duration after);
+  void Strike();
+  void Cut(uint64_t episode);
+  void Drip(uint64_t episode);  // One held acknowledgement on to A, and the next one later.
+  void Hold(const core::raft::Message& message);
+  void End(uint64_t episode);
+  void BlockOurs(io::NodeId from, io::NodeId to);
+  // The swarm's partitions end by healing every link, ours too: every kReassertEvery of an
+  // episode, its blocks and its slow link are put back.
+  void Reassert(uint64_t episode);
+
+  World& world_;
+  const Nemesis& nemesis_;
+  const std::vector<io::NodeId> servers_;
+  io::Random random_;
+  const io::Instant fault_end_;
+  const LeaderNow leader_now_;
+  const VotersOf voters_of_;
+  const Resend resend_;
+  uint64_t episodes_ = 0;
+  uint64_t strikes_ = 0;
+  Leader seen_;  // The leader Strike last saw, and since when.
+  io::Instant seen_since_;
+
+  // The episode in progress (stage_ kIdle: none); scheduled events of an ended one do nothing.
+  Stage stage_ = Stage::kIdle;
+  uint64_t episode_ = 0;
+  io::NodeId leader_;
+  core::raft::Term term_;
+  io::NodeId swing_;
+  std::vector<io::NodeId> rivals_;
+  std::deque<core::raft::Message> held_acks_;               // The swing's, to A, from the prelude.
+  std::vector<std::pair<io::NodeId, io::NodeId>> cut_;      // The links the episode blocks.
+  std::vector<std::pair<io::NodeId, io::NodeId>> blocked_;  // Of those, blocked by it.
+  std::optional<core::raft::Message> held_vote_;
+  std::optional<core::raft::Message> held_rejection_;
+  std::optional<core::raft::Message> held_grant_;  // The swing's vote, until A's lease renews.
+  bool lease_renewed_ = false;
 };
 
 }  // namespace meridian::sim

@@ -60,6 +60,9 @@ ABSL_FLAG(std::string, transfers, "seed",
 ABSL_FLAG(std::string, slow_acks, "seed",
           "Raft workload: the leader's acknowledgements slowed, then the leader muted "
           "(sim/leader_faults.h; seed: half of the seeds, on, off)");
+ABSL_FLAG(std::string, lease_rivals, "seed",
+          "Raft workload: a rival's campaign replies reach a follower inside the lease it just "
+          "renewed (sim/leader_faults.h; seed: half of the seeds, on, off)");
 ABSL_FLAG(std::string, membership, "seed",
           "Raft workload: a spare server and an operator changing the configuration one server "
           "at a time during the fault phase (seed: half of the seeds, on, off)");
@@ -300,6 +303,9 @@ std::string RaftOptionsFromFlags(SimulationOptions* options) {
   if (!ParseSeedOnOff(absl::GetFlag(FLAGS_slow_acks), &options->raft_slow_acks)) {
     return "--slow_acks must be seed, on or off";
   }
+  if (!ParseSeedOnOff(absl::GetFlag(FLAGS_lease_rivals), &options->raft_lease_rivals)) {
+    return "--lease_rivals must be seed, on or off";
+  }
   if (!ParseSeedOnOff(absl::GetFlag(FLAGS_membership), &options->raft_membership)) {
     return "--membership must be seed, on or off";
   }
@@ -403,9 +409,10 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   } else if (absl::GetFlag(FLAGS_replicas) != 3 || absl::GetFlag(FLAGS_election_faults) != "seed" ||
              absl::GetFlag(FLAGS_damage_at_rest) || absl::GetFlag(FLAGS_transfers) != "seed" ||
              absl::GetFlag(FLAGS_slow_acks) != "seed" ||
+             absl::GetFlag(FLAGS_lease_rivals) != "seed" ||
              absl::GetFlag(FLAGS_membership) != "seed") {
-    return "--replicas, --election_faults, --damage_at_rest, --transfers, --slow_acks and "
-           "--membership are for the raft workload";
+    return "--replicas, --election_faults, --damage_at_rest, --transfers, --slow_acks, "
+           "--lease_rivals and --membership are for the raft workload";
   }
   if (std::string error = BugFromFlags(options); !error.empty()) return error;
   for (const std::string& name : SplitCommas(absl::GetFlag(FLAGS_kinds))) {

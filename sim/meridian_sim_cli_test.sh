@@ -122,6 +122,10 @@ out=$("$sim" --workload=raft --seed="$first" --bug=vote-without-log-check --shri
   || fail "bad --slow_acks must exit 2"
 out=$("$sim" --workload=raft --seed=1 --slow_acks=on 2>/dev/null)
 grep -q '"slow_acks":[1-9].*--slow_acks=on"' <<< "$out" || fail "raft --slow_acks=on: $out"
+"$sim" --workload=raft --seed=1 --lease_rivals=often >/dev/null 2>&1; [ $? -eq 2 ] \
+  || fail "bad --lease_rivals must exit 2"
+out=$("$sim" --workload=raft --seed=1 --lease_rivals=on 2>/dev/null)
+grep -q '"lease_rivals":[1-9].*--lease_rivals=on"' <<< "$out" || fail "raft --lease_rivals=on: $out"
 "$sim" --workload=raft --seed=1 --membership=sometimes >/dev/null 2>&1; [ $? -eq 2 ] \
   || fail "bad --membership must exit 2"
 out=$("$sim" --workload=raft --seed=1 --membership=on 2>/dev/null)

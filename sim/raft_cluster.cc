@@ -16,6 +16,7 @@
 #include "sim/leader_faults.h"
 #include "sim/raft_history.h"
 #include "sim/sim_disk.h"
+#include "sim/sim_network.h"
 #include "sim/world.h"
 
 namespace meridian::sim {
@@ -32,6 +33,8 @@ constexpr io::Duration kAuditLimit = seconds(60);
 // A transfer counts as won when its target is the next leader elected, within this long.
 constexpr io::Duration kHandoverWindow = seconds(2);
 const std::vector<std::string> kRegions = {"us-east", "eu-west", "ap-south"};
+// The runner's one raft group (every replica keeps ReplicaOptions::group's default).
+const uint64_t kRaftGroup = core::replica::ReplicaOptions().group;
 // The membership runs' spare server has a region of its own, so that losing any one region
 // takes at most one voter more than it would without the spare (RaftSimOptions::membership).
 const std::string kSpareRegion = "sa-east";
@@ -97,7 +100,10 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     }
   }
   // A peer message `node` received, before its replica sees it (election faults watch votes).
-  void OnDeliver(io::NodeId node, const core::raft::Message& message) {
+  // False: a targeted fault holds it (LeaseRivals); `after` gets what `node` must receive right
+  // after it.
+  bool OnDeliver(io::NodeId node, const core::raft::Message& message,
+                 std::vector<core::raft::Message>* after) {
     if (world_.tracing()) {
       world_.Trace(node,
                    fmt::format("raft {} from {} term {} log {}/{} entries {} commit {}{}",
@@ -110,9 +116,14 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     if (transfer_faults_ != nullptr && transfer_faults_->OnDeliver(node, message)) {
       transfer_deaf_ = true;
     }
+    return lease_rivals_ == nullptr || lease_rivals_->OnDeliver(node, message, after);
   }
   void set_election_faults(ElectionFaults* faults) { election_faults_ = faults; }
   void set_transfer_faults(TransferFaults* faults) { transfer_faults_ = faults; }
+  void set_lease_rivals(LeaseRivals* faults) { lease_rivals_ = faults; }
+  // An episode of LeaseRivals needs its leader to keep leading: transfers and configuration
+  // changes wait for it to end (seeds without it run as before).
+  bool OperatorsPaused() const { return lease_rivals_ != nullptr && lease_rivals_->InEpisode(); }
   void set_conf_change_faults(ConfChangeFaults* faults) { conf_change_faults_ = faults; }
   // `leader` is about to propose a configuration change (ConfChangeFaults may mute it first).
   void BeforeConfChange(io::NodeId leader) {
@@ -131,6 +142,15 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     if (it == replicas_.end() || !world_.IsUp(node)) return 0;
     std::shared_ptr<core::replica::Replica> replica = it->second.lock();
     return replica == nullptr ? 0 : replica->membership().voters.size();
+  }
+  // The voters of `node`'s configuration as its replica last published it (empty if it is down).
+  std::vector<io::NodeId> VoterIdsOf(io::NodeId node) const {
+    auto it = replicas_.find(node);
+    if (it == replicas_.end() || !world_.IsUp(node)) return {};
+    std::shared_ptr<core::replica::Replica> replica = it->second.lock();
+    if (replica == nullptr) return {};
+    const auto& voters = replica->membership().voters;
+    return std::vector<io::NodeId>(voters.begin(), voters.end());
   }
   // §4.1: every replica that is up uses the configuration its log implies, the latest one in
   // it, committed or not (Raft::ConfigurationFollowsLog). Each node is reported once.
@@ -201,15 +221,14 @@ class RaftObserver final : public core::replica::ReplicaObserver {
     replicas_[node] = replica;
   }
   // The replica that leads now: up, and leader of the newest term any up replica leads in.
-  io::NodeId LeaderNow() const {
-    io::NodeId leader;
-    Term newest;
+  io::NodeId LeaderNow() const { return LeaderAndTermNow().node; }
+  LeaseRivals::Leader LeaderAndTermNow() const {
+    LeaseRivals::Leader leader;
     for (const auto& [node, weak] : replicas_) {
       std::shared_ptr<core::replica::Replica> replica = weak.lock();
       if (replica == nullptr || !world_.IsUp(node)) continue;
-      if (replica->role() == core::raft::Role::kLeader && replica->term() > newest) {
-        leader = node;
-        newest = replica->term();
+      if (replica->role() == core::raft::Role::kLeader && replica->term() > leader.term) {
+        leader = {node, replica->term()};
       }
     }
     return leader;
@@ -306,6 +325,7 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   World& world_;
   ElectionFaults* election_faults_ = nullptr;
   TransferFaults* transfer_faults_ = nullptr;
+  LeaseRivals* lease_rivals_ = nullptr;
   ConfChangeFaults* conf_change_faults_ = nullptr;
   uint64_t membership_changes_ = 0;
   absl::btree_set<io::NodeId> configuration_reports_;
@@ -391,6 +411,9 @@ std::string Serve(core::replica::Replica& replica, io::Runtime& rt, RaftObserver
   if (request != "R" && request.rfind("P ", 0) != 0 && !transfer && !conf_change) {
     return "FAIL bad request";
   }
+  if ((transfer || conf_change) && observer.OperatorsPaused()) {
+    return "FAIL the operator waits for a lease-rivals episode to end";
+  }
   if (replica.role() != core::raft::Role::kLeader) {
     return fmt::format("NOTLEADER {}", replica.leader().value());
   }
@@ -441,8 +464,10 @@ void RunServer(io::Runtime& rt, RaftObserver& observer, core::replica::ReplicaOp
         MERIDIAN_PROBE("raft sim: rejected a peer message");
         continue;
       }
-      observer.OnDeliver(rt.node(), decoded->message);
+      std::vector<core::raft::Message> after;
+      if (!observer.OnDeliver(rt.node(), decoded->message, &after)) continue;  // Held.
       replica->Deliver(std::move(decoded->message));
+      for (core::raft::Message& next : after) replica->Deliver(std::move(next));
     }
   });
   absl::StatusOr<std::unique_ptr<io::Listener>> listener = rt.network().Listen(listen);
@@ -660,6 +685,7 @@ SimulationOptions RaftAsSimulationOptions(const RaftSimOptions& options) {
   simulation.raft_damage_at_rest = options.damage_at_rest;
   simulation.raft_transfers = options.transfers;
   simulation.raft_slow_acks = options.slow_acks;
+  simulation.raft_lease_rivals = options.lease_rivals;
   simulation.raft_membership = options.membership;
   return simulation;
 }
@@ -682,6 +708,7 @@ SimulationResult RunRaftWorkload(const SimulationOptions& options,
                       .election_schedule = options.election_schedule,
                       .transfers = options.raft_transfers,
                       .slow_acks = options.raft_slow_acks,
+                      .lease_rivals = options.raft_lease_rivals,
                       .membership = options.raft_membership,
                       .only_kinds = options.only_kinds,
                       .schedule = options.schedule,
@@ -724,6 +751,18 @@ bool OnlyUnavailable(const std::vector<std::string>& violations) {
   });
 }
 
+namespace {
+
+// Whether a run has one of the targeted faults: the option if set, else one seed in two (from
+// the fault's own fork, drawn only when the run has faults and at least `replicas_min`).
+bool TargetedFaultOn(const RaftSimOptions& options, uint32_t replicas_min,
+                     const std::optional<bool>& choice, io::Random& random) {
+  return options.faults && options.replicas >= replicas_min &&
+         (choice.has_value() ? *choice : random.Chance(1, 2));
+}
+
+}  // namespace
+
 RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   MERIDIAN_CHECK(options.replicas >= 1 && options.replicas <= core::raft::kVotersMax);
   MERIDIAN_CHECK(!options.damage_at_rest || options.replicas >= kDamageAtRestReplicasMin,
@@ -740,9 +779,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   RaftSimResult result;
   // Its own fork: the seeds without the operator run as they did before it existed.
   io::Random membership_random = root.Fork("raft-membership");
-  result.membership_on =
-      options.faults && options.replicas > 1 &&
-      (options.membership.has_value() ? *options.membership : membership_random.Chance(1, 2));
+  result.membership_on = TargetedFaultOn(options, 2, options.membership, membership_random);
   const GroupShape shape{.replicas = options.replicas,
                          .servers = options.replicas + (result.membership_on ? 1 : 0)};
   WorldOptions world_options{.seed = options.seed};
@@ -813,9 +850,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   }
   // Its own fork: the seeds without transfers run as they did before transfers existed.
   io::Random transfer_random = root.Fork("raft-transfer");
-  result.transfers_on =
-      options.faults && options.replicas > 1 &&
-      (options.transfers.has_value() ? *options.transfers : transfer_random.Chance(1, 2));
+  result.transfers_on = TargetedFaultOn(options, 2, options.transfers, transfer_random);
   const io::Instant healed_at = world.Now() + options.fault_phase;
   for (uint32_t c = 0; c < options.clients; c++) {
     const io::NodeId node(shape.servers + 1 + c);
@@ -861,12 +896,24 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   }
   std::optional<SlowAcks> slow_acks;
   io::Random slow_acks_random = root.Fork("raft-slow-acks");
-  result.slow_acks_on =
-      options.faults && options.replicas > 1 &&
-      (options.slow_acks.has_value() ? *options.slow_acks : slow_acks_random.Chance(1, 2));
+  result.slow_acks_on = TargetedFaultOn(options, 2, options.slow_acks, slow_acks_random);
   if (result.slow_acks_on) {
     slow_acks.emplace(world, targets.servers, slow_acks_random.Fork("episodes"), healed_at,
                       [&observer] { return observer.LeaderNow(); });
+  }
+  std::optional<LeaseRivals> lease_rivals;
+  io::Random lease_rivals_random = root.Fork("raft-lease-rivals");
+  result.lease_rivals_on = TargetedFaultOn(options, 3, options.lease_rivals, lease_rivals_random);
+  if (result.lease_rivals_on) {
+    lease_rivals.emplace(
+        world, nemesis, targets.servers, lease_rivals_random.Fork("episodes"), healed_at,
+        [&observer] { return observer.LeaderAndTermNow(); },
+        [&observer](io::NodeId node) { return observer.VoterIdsOf(node); },
+        [&world](const core::raft::Message& message) {
+          world.network().Deliver(message.from, message.to,
+                                  core::wire::EncodePeerMessage(kRaftGroup, message));
+        });
+    observer.set_lease_rivals(&*lease_rivals);
   }
   std::optional<ConfChangeFaults> conf_change_faults;
   std::function<void()> check_configurations;
@@ -939,6 +986,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   result.election_episodes = election_faults.episodes();
   observer.set_election_faults(nullptr);
   observer.set_transfer_faults(nullptr);
+  observer.set_lease_rivals(nullptr);
   observer.set_conf_change_faults(nullptr);
   result.transfer_episodes = transfer_faults.has_value() ? transfer_faults->episodes() : 0;
   return result;

@@ -62,6 +62,10 @@ struct RaftSimOptions {
   // lease dated from when acknowledgements arrive. Unset: half of the seeds, from their own
   // fork. Off with `faults`, and for one replica.
   std::optional<bool> slow_acks;
+  // Rival campaigns whose replies reach a follower inside the lease it just renewed
+  // (sim/leader_faults.h LeaseRivals). Unset: half of the seeds, from their own fork. Off with
+  // `faults`, and for fewer than three replicas.
+  std::optional<bool> lease_rivals;
   // Membership changes under the nemesis (issue 17 item 3): one more server, a spare in a
   // region of its own (sa-east), starts outside the configuration, and an operator on the
   // second client node asks the leader every 0.1-1 s of the fault phase for the next
@@ -103,6 +107,7 @@ struct RaftSimResult {
   uint64_t lease_reads = 0;         // Served (Replica::LeaseRead succeeded); each checked at once.
   bool transfers_on = false;        // What RaftSimOptions::transfers resolved to.
   bool slow_acks_on = false;        // What RaftSimOptions::slow_acks resolved to.
+  bool lease_rivals_on = false;     // What RaftSimOptions::lease_rivals resolved to.
   uint64_t transfers = 0;           // Transfers a leader accepted (Replica::TransferLeadership ok).
   uint64_t transfers_won = 0;       // Of those, the target was the next leader, within 2 s.
   uint64_t transfer_episodes = 0;   // Old leaders made deaf at a handover (TransferFaults).

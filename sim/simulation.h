@@ -50,9 +50,10 @@ struct SimulationOptions {
   core::raft::PlantedBug raft_bug = core::raft::PlantedBug::kNone;
   std::optional<ElectionSchedule> election_schedule;
   bool raft_damage_at_rest = false;
-  std::optional<bool> raft_transfers;   // RaftSimOptions::transfers (unset: the seed decides).
-  std::optional<bool> raft_slow_acks;   // RaftSimOptions::slow_acks (unset: the seed decides).
-  std::optional<bool> raft_membership;  // RaftSimOptions::membership (unset: the seed decides).
+  std::optional<bool> raft_transfers;     // RaftSimOptions::transfers (unset: the seed decides).
+  std::optional<bool> raft_slow_acks;     // RaftSimOptions::slow_acks (unset: the seed decides).
+  std::optional<bool> raft_lease_rivals;  // RaftSimOptions::lease_rivals (unset: the seed).
+  std::optional<bool> raft_membership;    // RaftSimOptions::membership (unset: the seed decides).
   // Broker workload: members of one consumer group, each on its own client node (0: none).
   uint32_t group_members = 0;
   core::client::GroupConsumerPlantedBug group_consumer_bug =

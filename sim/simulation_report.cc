@@ -127,6 +127,8 @@ std::string RaftFlags(const SimulationOptions& options) {
     flags += fmt::format(" --transfers={}", *options.raft_transfers ? "on" : "off");
   if (options.raft_slow_acks.has_value())
     flags += fmt::format(" --slow_acks={}", *options.raft_slow_acks ? "on" : "off");
+  if (options.raft_lease_rivals.has_value())
+    flags += fmt::format(" --lease_rivals={}", *options.raft_lease_rivals ? "on" : "off");
   if (options.raft_membership.has_value())
     flags += fmt::format(" --membership={}", *options.raft_membership ? "on" : "off");
   return flags;
