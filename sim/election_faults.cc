@@ -92,11 +92,12 @@ void ElectionFaults::OnElectionWon(io::NodeId leader, Term term,
                                    const std::vector<io::NodeId>& voters) {
   world_.Trace(io::NodeId(0), fmt::format("election faults: {} won term {} ({} votes)",
                                           leader.ToString(), term.ToString(), voters.size()));
+  const bool paused = paused_ && paused_();
   if (schedule_ == ElectionSchedule::kVoteRestart) {
-    if (world_.Now() < quiet_until_ || episodes_ >= kEpisodesMax) return;
+    if (world_.Now() < quiet_until_ || episodes_ >= kEpisodesMax || paused) return;
     episodes_++;
     VoteRestart(leader, voters);
-  } else {
+  } else if (!paused || stage_ != Figure8Stage::kIdle) {
     Figure8Won(leader, term, voters);
   }
 }

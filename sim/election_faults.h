@@ -71,6 +71,9 @@ class ElectionFaults {
   void set_voters_of(std::function<size_t(io::NodeId)> voters_of) {
     voters_of_ = std::move(voters_of);
   }
+  // While it says true, no new episode starts (another targeted fault needs the group as it is:
+  // LeaseRivals); an episode under way plays out.
+  void set_paused(std::function<bool()> paused) { paused_ = std::move(paused); }
 
  private:
   enum class Figure8Stage : uint8_t { kIdle, kFirstCutOff, kSecondCutOff, kFirstBack, kStruck };
@@ -94,6 +97,7 @@ class ElectionFaults {
   void Restart(io::NodeId node);
   std::function<void(io::NodeId)> on_vote_restart_crash_;
   std::function<size_t(io::NodeId)> voters_of_;
+  std::function<bool()> paused_;
 
   World& world_;
   const Nemesis& nemesis_;

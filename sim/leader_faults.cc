@@ -82,7 +82,7 @@ SlowAcks::SlowAcks(World& world, std::vector<io::NodeId> servers, io::Random ran
 void SlowAcks::Strike() {
   if (world_.Now() >= fault_end_) return;
   const io::NodeId leader = leader_now_();
-  if (leader.value() == 0) {  // Between leaders: strike the next one.
+  if (leader.value() == 0 || (paused_ && paused_())) {  // Strike the next leader, or later.
     world_.Schedule(world_.Now() + milliseconds(200), io::NodeId(0), "slow acks",
                     [this] { Strike(); });
     return;

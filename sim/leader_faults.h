@@ -91,6 +91,8 @@ class SlowAcks {
   // Schedules its episodes over [now, fault_end).
   SlowAcks(World& world, std::vector<io::NodeId> servers, io::Random random, io::Instant fault_end,
            LeaderNow leader_now);
+  // While it says true, an episode due waits (LeaseRivals needs the group as it is).
+  void set_paused(std::function<bool()> paused) { paused_ = std::move(paused); }
 
  private:
   void Strike();
@@ -100,6 +102,7 @@ class SlowAcks {
   io::Random random_;
   const io::Instant fault_end_;
   const LeaderNow leader_now_;
+  std::function<bool()> paused_;
 };
 
 class LeaseRivals {

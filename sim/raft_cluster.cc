@@ -121,9 +121,12 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   void set_election_faults(ElectionFaults* faults) { election_faults_ = faults; }
   void set_transfer_faults(TransferFaults* faults) { transfer_faults_ = faults; }
   void set_lease_rivals(LeaseRivals* faults) { lease_rivals_ = faults; }
-  // An episode of LeaseRivals needs its leader to keep leading: transfers and configuration
-  // changes wait for it to end (seeds without it run as before).
-  bool OperatorsPaused() const { return lease_rivals_ != nullptr && lease_rivals_->InEpisode(); }
+  // An episode of LeaseRivals needs its leader to keep leading: transfers, configuration changes
+  // and new episodes of the other targeted faults wait for it to end (seeds without it run as
+  // before).
+  bool TargetedFaultsPaused() const {
+    return lease_rivals_ != nullptr && lease_rivals_->InEpisode();
+  }
   void set_conf_change_faults(ConfChangeFaults* faults) { conf_change_faults_ = faults; }
   // `leader` is about to propose a configuration change (ConfChangeFaults may mute it first).
   void BeforeConfChange(io::NodeId leader) {
@@ -411,7 +414,7 @@ std::string Serve(core::replica::Replica& replica, io::Runtime& rt, RaftObserver
   if (request != "R" && request.rfind("P ", 0) != 0 && !transfer && !conf_change) {
     return "FAIL bad request";
   }
-  if ((transfer || conf_change) && observer.OperatorsPaused()) {
+  if ((transfer || conf_change) && observer.TargetedFaultsPaused()) {
     return "FAIL the operator waits for a lease-rivals episode to end";
   }
   if (replica.role() != core::raft::Role::kLeader) {
@@ -914,6 +917,10 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
                                   core::wire::EncodePeerMessage(kRaftGroup, message));
         });
     observer.set_lease_rivals(&*lease_rivals);
+    election_faults.set_paused([&observer] { return observer.TargetedFaultsPaused(); });
+    if (slow_acks.has_value()) {
+      slow_acks->set_paused([&observer] { return observer.TargetedFaultsPaused(); });
+    }
   }
   std::optional<ConfChangeFaults> conf_change_faults;
   std::function<void()> check_configurations;
