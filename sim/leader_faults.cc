@@ -141,8 +141,9 @@ void LeaseRivals::Strike() {
   std::vector<io::NodeId> voters =
       leader.node.value() == 0 ? std::vector<io::NodeId>() : voters_of_(leader.node);
   if (voters.empty()) voters = servers_;
-  // Between leaders, or a leader that is not a voter (handing over): strike the next one.
-  if (leader.node.value() == 0 || voters.size() < 3 ||
+  // Between leaders, or a leader that is not a voter (handing over): strike the next one. With
+  // an even number of voters no swing can complete a majority on both sides.
+  if (leader.node.value() == 0 || voters.size() < 3 || voters.size() % 2 == 0 ||
       std::find(voters.begin(), voters.end(), leader.node) == voters.end()) {
     ScheduleStrike(milliseconds(200));
     return;
@@ -280,10 +281,9 @@ bool LeaseRivals::OnDeliver(io::NodeId to, const core::raft::Message& message,
         held_grant_.reset();
       }
     } else if (message.type == MessageType::kVoteResponse && !message.reject && !lease_renewed_ &&
-               !held_grant_.has_value() &&
                std::find(rivals_.begin(), rivals_.end(), to) != rivals_.end()) {
-      held_grant_ = message;
-      return false;
+      if (!held_grant_.has_value()) held_grant_ = message;
+      return false;  // A duplicate of the held grant (the swarm duplicates messages) waits too.
     }
   }
   if (to != swing_) return true;
