@@ -224,7 +224,7 @@ void LeaseRivals::Cut(uint64_t episode) {
   world_.Trace(leader_, fmt::format("lease rivals: cut, {} acknowledgements of {} held",
                                     held_acks_.size(), swing_.ToString()));
   Drip(episode);
-  world_.Schedule(world_.Now() + milliseconds(4000), io::NodeId(0), "lease rivals: end",
+  world_.Schedule(world_.Now() + milliseconds(2500), io::NodeId(0), "lease rivals: end",
                   [this, episode] { End(episode); });
 }
 
@@ -315,7 +315,7 @@ bool LeaseRivals::OnDeliver(io::NodeId to, const core::raft::Message& message,
     strikes_++;
     world_.RecordFault("lease_rivals_strike");
     world_.Trace(swing_, "lease rivals: the rival's rejection and vote request follow");
-    world_.Schedule(world_.Now() + milliseconds(1500), io::NodeId(0), "lease rivals: end",
+    world_.Schedule(world_.Now() + milliseconds(1000), io::NodeId(0), "lease rivals: end",
                     [this, episode = episode_] { End(episode); });
   }
   return true;
