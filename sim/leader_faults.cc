@@ -179,7 +179,6 @@ void LeaseRivals::Strike() {
   const io::Duration prelude = random_.Between(milliseconds(300), milliseconds(600));
   stage_ = Stage::kPrelude;
   cut_.clear();
-  episodes_++;
   world_.Trace(leader_, fmt::format("lease rivals: {} leads {}; swing {}, {} rivals, cut in {}",
                                     leader_.ToString(), term_.ToString(), swing_.ToString(),
                                     rivals_.size(), io::FormatDuration(prelude)));
@@ -244,8 +243,7 @@ void LeaseRivals::Hold(const core::raft::Message& message) {
       held_vote_->term != held_rejection_->term) {
     return;
   }
-  // Both of one rival term are held: A's messages may reach the swing again, and its
-  // acknowledgements go back to normal speed.
+  // Both of one rival term are held: A's messages may reach the swing again.
   SimNetwork& network = world_.network();
   const auto link = std::make_pair(leader_, swing_);
   if (const auto ours = std::find(blocked_.begin(), blocked_.end(), link); ours != blocked_.end()) {
@@ -258,36 +256,41 @@ void LeaseRivals::Hold(const core::raft::Message& message) {
                                    held_vote_->from.ToString(), held_vote_->term.ToString()));
 }
 
+bool LeaseRivals::IsRival(io::NodeId node) const {
+  return std::find(rivals_.begin(), rivals_.end(), node) != rivals_.end();
+}
+
+bool LeaseRivals::IsSwingAckToLeader(io::NodeId to, const core::raft::Message& message) const {
+  return to == leader_ && message.from == swing_ && message.term == term_ &&
+         (message.type == core::raft::MessageType::kHeartbeatResponse ||
+          message.type == core::raft::MessageType::kAppendResponse);
+}
+
 bool LeaseRivals::OnDeliver(io::NodeId to, const core::raft::Message& message,
                             std::vector<core::raft::Message>* after) {
   using core::raft::MessageType;
   if (!Active()) return true;
-  if (stage_ == Stage::kPrelude && to == leader_ && message.from == swing_ &&
-      message.term == term_ &&
-      (message.type == MessageType::kHeartbeatResponse ||
-       message.type == MessageType::kAppendResponse)) {
+  if (stage_ == Stage::kPrelude && IsSwingAckToLeader(to, message)) {
     held_acks_.push_back(message);
     return false;
   }
   if (stage_ == Stage::kReleased && message.from == swing_) {
     // The swing's vote for the rival waits until A has the acknowledgement that renewed its
     // lease: the rival is elected while A holds it.
-    if (to == leader_ && message.term == term_ &&
-        (message.type == MessageType::kHeartbeatResponse ||
-         message.type == MessageType::kAppendResponse)) {
+    if (IsSwingAckToLeader(to, message)) {
       lease_renewed_ = true;
       if (held_grant_.has_value()) {
         resend_(*held_grant_);
         held_grant_.reset();
       }
     } else if (message.type == MessageType::kVoteResponse && !message.reject && !lease_renewed_ &&
-               std::find(rivals_.begin(), rivals_.end(), to) != rivals_.end()) {
+               IsRival(to)) {
       if (!held_grant_.has_value()) held_grant_ = message;
       return false;  // A duplicate of the held grant (the swarm duplicates messages) waits too.
     }
   }
   if (to != swing_) return true;
-  const bool from_rival = std::find(rivals_.begin(), rivals_.end(), message.from) != rivals_.end();
+  const bool from_rival = IsRival(message.from);
   if (stage_ == Stage::kHealed && from_rival && message.term > term_) {
     return false;  // The held pair stays the rival's latest word until it is delivered.
   }
@@ -312,7 +315,6 @@ bool LeaseRivals::OnDeliver(io::NodeId to, const core::raft::Message& message,
     held_vote_.reset();
     lease_renewed_ = false;
     stage_ = Stage::kReleased;
-    strikes_++;
     world_.RecordFault("lease_rivals_strike");
     world_.Trace(swing_, "lease rivals: the rival's rejection and vote request follow");
     world_.Schedule(world_.Now() + milliseconds(1000), io::NodeId(0), "lease rivals: end",

@@ -35,7 +35,8 @@
 //     (lease-outlives-promise).
 //
 // Single-threaded like the rest of the world: the hooks run on node fibers, so they only block
-// or slow links and schedule world events. Every choice comes from the seed.
+// or slow links, hold or resend messages, and schedule world events. Every choice comes from the
+// seed.
 #pragma once
 
 #include <cstdint>
@@ -126,10 +127,9 @@ class LeaseRivals {
   // are appended to `after`.
   bool OnDeliver(io::NodeId to, const core::raft::Message& message,
                  std::vector<core::raft::Message>* after);
-  uint64_t episodes() const { return episodes_; }
+  // The run's counts are the world's faults: lease_rivals (episodes) and lease_rivals_strike
+  // (episodes that delivered the held messages to the swing inside A's renewed lease).
   bool InEpisode() const { return stage_ != Stage::kIdle; }
-  // Episodes that delivered the held messages to the swing inside the lease A had just renewed.
-  uint64_t strikes() const { return strikes_; }
 
  private:
   enum class Stage : uint8_t { kIdle, kPrelude, kCut, kHealed, kReleased };
@@ -140,10 +140,13 @@ class LeaseRivals {
   void Cut(uint64_t episode);
   void Drip(uint64_t episode);  // One held acknowledgement on to A, and the next one later.
   void Hold(const core::raft::Message& message);
+  bool IsRival(io::NodeId node) const;
+  // An acknowledgement from the swing to A in A's term.
+  bool IsSwingAckToLeader(io::NodeId to, const core::raft::Message& message) const;
   void End(uint64_t episode);
   void BlockOurs(io::NodeId from, io::NodeId to);
   // The swarm's partitions end by healing every link, ours too: every kReassertEvery of an
-  // episode, its blocks and its slow link are put back.
+  // episode, its blocks are put back.
   void Reassert(uint64_t episode);
 
   World& world_;
@@ -154,8 +157,6 @@ class LeaseRivals {
   const LeaderNow leader_now_;
   const VotersOf voters_of_;
   const Resend resend_;
-  uint64_t episodes_ = 0;
-  uint64_t strikes_ = 0;
   Leader seen_;  // The leader Strike last saw, and since when.
   io::Instant seen_since_;
 

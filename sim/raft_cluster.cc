@@ -140,12 +140,7 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   }
   uint64_t membership_changes() const { return membership_changes_; }
   // The voters of `node`'s configuration as its replica last published it (0 if it is down).
-  size_t VotersOf(io::NodeId node) const {
-    auto it = replicas_.find(node);
-    if (it == replicas_.end() || !world_.IsUp(node)) return 0;
-    std::shared_ptr<core::replica::Replica> replica = it->second.lock();
-    return replica == nullptr ? 0 : replica->membership().voters.size();
-  }
+  size_t VotersOf(io::NodeId node) const { return VoterIdsOf(node).size(); }
   // The voters of `node`'s configuration as its replica last published it (empty if it is down).
   std::vector<io::NodeId> VoterIdsOf(io::NodeId node) const {
     auto it = replicas_.find(node);
