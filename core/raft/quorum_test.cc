@@ -109,6 +109,28 @@ TEST(Progress, ARejectionAtOrBelowMatchInReplicateIsStale) {
   EXPECT_EQ(progress.next(), Index(7)) << "probe from match + 1 at the lowest";
 }
 
+// A follower that lost entries it acknowledged (damage at rest cut its log) answers the probe
+// out with a rejection below its match: LowerMatch restarts probing below it, and the next
+// probe may go at once (Raft sends it right away) rather than after the next heartbeat answer.
+TEST(Progress, LoweringTheMatchWhileAProbeIsOutAllowsTheNextProbeAtOnce) {
+  Progress progress(Index(1), kInflightMessagesMax);
+  progress.OnSent(Index(0));
+  ASSERT_TRUE(progress.OnAccepted(Index(8)));
+  progress.OnSent(Index(8));
+  ASSERT_EQ(progress.state(), ProgressState::kProbe);
+  ASSERT_FALSE(progress.CanSend()) << "one probe out";
+  progress.LowerMatch(Index(3), Index(4));
+  EXPECT_EQ(progress.match(), Index(3));
+  EXPECT_EQ(progress.next(), Index(4));
+  EXPECT_TRUE(progress.CanSend()) << "the probe out asked about entries the follower lost";
+  // The same from replicate state, with appends in flight.
+  progress.BecomeReplicate();
+  progress.OnSent(Index(12));
+  progress.LowerMatch(Index(2), Index(3));
+  EXPECT_EQ(progress.state(), ProgressState::kProbe);
+  EXPECT_TRUE(progress.CanSend());
+}
+
 // The limits are inclusive: kVotersMax voters and kMembersMax members in all are a valid
 // configuration, one more of either is refused.
 TEST(Membership, LimitsAreInclusive) {

@@ -54,6 +54,12 @@ void FlipBit(io::Runtime& rt, const std::string& path, uint64_t offset) {
   ASSERT_TRUE((*file)->Sync().ok());
 }
 
+// Whether one of Replica::restart_findings says `what`.
+bool Said(const std::vector<std::string>& findings, std::string_view what) {
+  return std::any_of(findings.begin(), findings.end(),
+                     [&](const std::string& f) { return f.find(what) != std::string::npos; });
+}
+
 const std::string kHardState = kDir + "/hard_state";
 const uint64_t kCopy1 = core::replica::kHardStateCopyBytes;
 
@@ -158,6 +164,78 @@ TEST(HardStateCopies, ALearnerThatIsAwakeStoresWhatItKnowsCommitted) {
   }));
 }
 
+// Node 1 of the voters {1, 2, 3}; nodes 2 and 3 exist but run nothing, so node 1 hears no
+// leader and, with pre-vote, never moves to a new term: nothing it must store changes.
+core::replica::ReplicaOptions VoterOfThreeAlone(SimNode& node) {
+  core::replica::ReplicaOptions options = SingleVoter();
+  for (uint32_t peer : {2u, 3u}) {
+    node.world().AddNode(io::NodeId(peer), fmt::format("host{}", peer), [](io::Runtime&) {});
+    options.raft.bootstrap.voters.insert(io::NodeId(peer));
+  }
+  return options;
+}
+
+// A hard state that never left its first value (a new voter's, as a seeded group stores it:
+// sequence 1, term 0) with one copy damaged is rewritten whole at Open, like any other: the
+// other copy is all that stands between the replica and amnesia. After that the replica stores
+// nothing while nothing changes: the hard state is written for a new term, vote or (learner)
+// commit, not on every turn of the driver.
+TEST(HardStateCopies, AnUnchangedHardStateIsRepairedAtOpenAndThenNotRewritten) {
+  SimNode node(20261216);
+  const core::replica::ReplicaOptions options = VoterOfThreeAlone(node);
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    ASSERT_TRUE(rt.disk().CreateDir(kDir).ok());
+    ASSERT_TRUE(core::replica::StoreHardState(rt.disk(), kDir, {{}, 1}).ok());
+    FlipBit(rt, kHardState, kCopy1 + 20);
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, options, nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    absl::StatusOr<core::replica::LoadedHardState> loaded =
+        core::replica::LoadHardState(rt.disk(), kDir);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ(loaded->copies_current, 2u) << "the damaged copy was not rewritten";
+    const uint64_t sequence = loaded->stored.sequence;
+    (void)rt.Sleep(seconds(5));  // Several election timeouts of failed pre-votes.
+    EXPECT_NE((*opened)->role(), core::raft::Role::kLeader);
+    loaded = core::replica::LoadHardState(rt.disk(), kDir);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ(loaded->stored.state, core::raft::HardState{});
+    EXPECT_EQ(loaded->stored.sequence, sequence) << "stored again with nothing changed";
+    (*opened)->Shutdown();
+  }));
+}
+
+// Every copy of the hard state lost, in a group of three whose other voters are silent: the
+// replica must not store a hard state before raft has learned the voters' term (one stored
+// would read, at the next restart, as a replica that lost nothing, and it could then vote in a
+// term it already voted in). So after a while alone the loss is still on disk, and reported
+// again by the next Open.
+TEST(ReplicaDamageAtRest, AnAmnesiacStoresNoHardStateUntilItHasLearnedTheTerm) {
+  SimNode node(20261217);
+  const core::replica::ReplicaOptions options = VoterOfThreeAlone(node);
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    ASSERT_TRUE(rt.disk().CreateDir(kDir).ok());
+    const StoredHardState voted{{core::raft::Term(4), io::NodeId(2), core::raft::Index(0)}, 3};
+    ASSERT_TRUE(core::replica::StoreHardState(rt.disk(), kDir, voted).ok());
+    FlipBit(rt, kHardState, 20);
+    FlipBit(rt, kHardState, kCopy1 + 20);
+  }));
+  for (int incarnation = 0; incarnation < 2; incarnation++) {
+    ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+      absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+          core::replica::Replica::Open(rt, options, nullptr);
+      ASSERT_TRUE(opened.ok()) << opened.status();
+      EXPECT_TRUE(Said((*opened)->restart_findings(), "every copy of the hard state is damaged"))
+          << "incarnation " << incarnation;
+      (void)rt.Sleep(seconds(5));
+      (*opened)->Shutdown();
+      EXPECT_TRUE(
+          core::replica::IsDamagedAtRest(core::replica::LoadHardState(rt.disk(), kDir).status()))
+          << "a hard state was stored before the term was learned";
+    }));
+  }
+}
+
 // First incarnation: a single voter commits kEntries proposals (and compacts them when asked).
 void WriteEntries(SimNode& node, bool compact) {
   ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
@@ -258,19 +336,15 @@ TEST(ReplicaRestartFindings, EachDamageAtRestIsReportedAndACleanRestartReportsNo
     }));
     return findings;
   };
-  const auto said = [](const std::vector<std::string>& findings, std::string_view what) {
-    return std::any_of(findings.begin(), findings.end(),
-                       [&](const std::string& f) { return f.find(what) != std::string::npos; });
-  };
   std::vector<std::string> found = findings_after_open([](io::Runtime&) {});
   EXPECT_TRUE(found.empty()) << found.front();
   found = findings_after_open([](io::Runtime& rt) { FlipBit(rt, kHardState, 20); });
-  EXPECT_TRUE(said(found, "a copy of the hard state was damaged")) << found.size();
+  EXPECT_TRUE(Said(found, "a copy of the hard state was damaged")) << found.size();
   found = findings_after_open([](io::Runtime& rt) {
     FlipBit(rt, kHardState, 20);
     FlipBit(rt, kHardState, kCopy1 + 20);
   });
-  EXPECT_TRUE(said(found, "every copy of the hard state is damaged")) << found.size();
+  EXPECT_TRUE(Said(found, "every copy of the hard state is damaged")) << found.size();
   found = findings_after_open([](io::Runtime& rt) {
     absl::StatusOr<std::vector<std::string>> names = rt.disk().ListDir(kDir + "/log");
     ASSERT_TRUE(names.ok()) << names.status();
@@ -282,14 +356,14 @@ TEST(ReplicaRestartFindings, EachDamageAtRestIsReportedAndACleanRestartReportsNo
     std::sort(segments.begin(), segments.end());
     FlipBit(rt, kDir + "/log/" + segments.front(), 200);  // Inside an early batch.
   });
-  EXPECT_TRUE(said(found, "recovery cut the log")) << found.size();
-  EXPECT_TRUE(said(found, "damage before the tail")) << found.size();
-  EXPECT_TRUE(said(found, "below the i24 it had made durable")) << found.size();
+  EXPECT_TRUE(Said(found, "recovery cut the log")) << found.size();
+  EXPECT_TRUE(Said(found, "damage before the tail")) << found.size();
+  EXPECT_TRUE(Said(found, "below the i24 it had made durable")) << found.size();
   // A single voter has no peer to fetch the lost entries from: the next restart finds no new
   // cut (the loss was acknowledged), but its log still short of what it had made durable.
   found = findings_after_open([](io::Runtime&) {});
-  EXPECT_FALSE(said(found, "recovery cut the log")) << found.size();
-  EXPECT_TRUE(said(found, "below the i24 it had made durable")) << found.size();
+  EXPECT_FALSE(Said(found, "recovery cut the log")) << found.size();
+  EXPECT_TRUE(Said(found, "below the i24 it had made durable")) << found.size();
 
   SimNode compacted(20261215);
   WriteEntries(compacted, /*compact=*/true);
@@ -298,7 +372,7 @@ TEST(ReplicaRestartFindings, EachDamageAtRestIsReportedAndACleanRestartReportsNo
     absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
         core::replica::Replica::Open(rt, SingleVoter(), nullptr);
     ASSERT_TRUE(opened.ok()) << opened.status();
-    EXPECT_TRUE(said((*opened)->restart_findings(), "the snapshot is damaged"));
+    EXPECT_TRUE(Said((*opened)->restart_findings(), "the snapshot is damaged"));
     (*opened)->Shutdown();
   }));
 }

@@ -106,5 +106,51 @@ TEST(ReplicaLeaseRead, PlantedOwedTicksBugServesThroughTheStall) {
   EXPECT_FALSE(stall->first_refusal.has_value());
 }
 
+// Which voters are in sync (heard from and caught up within an election timeout: the broker's
+// preferred_leader_in_sync, what leader balancing hands leadership on) is a leader's view, like
+// its lease: a follower knows neither its peers' progress nor, for the leader, its own standing.
+// Node 1, a follower of voter 2 (whose append this test delivers by hand), answers false for
+// both; a single voter that leads answers true for itself.
+TEST(ReplicaLeaderViews, AFollowerCountsNoVoterInSyncAndServesNoLeaseRead) {
+  SimNode node(20261218);
+  const io::NodeId leader(SimNode::kNode.value() + 1);
+  node.world().AddNode(leader, "host2", [](io::Runtime&) {});
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    core::replica::ReplicaOptions options = SingleVoter(core::raft::PlantedBug::kNone);
+    options.raft.bootstrap.voters.insert(leader);
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, options, nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    core::replica::Replica& replica = **opened;
+    core::raft::Message append{.type = core::raft::MessageType::kAppend,
+                               .from = leader,
+                               .to = SimNode::kNode,
+                               .term = core::raft::Term(1)};
+    append.entries.push_back(core::raft::Entry{core::raft::Term(1), core::raft::Index(1),
+                                               core::raft::EntryKind::kNormal, "e"});
+    append.commit = core::raft::Index(1);
+    replica.Deliver(append);
+    (void)rt.Sleep(milliseconds(100));
+    ASSERT_EQ(replica.role(), core::raft::Role::kFollower);
+    ASSERT_EQ(replica.commit(), core::raft::Index(1)) << "the append was not taken";
+    EXPECT_FALSE(replica.VoterInSync(SimNode::kNode));
+    EXPECT_FALSE(replica.VoterInSync(leader));
+    EXPECT_FALSE(replica.LeaseRead().ok());
+    replica.Shutdown();
+  }));
+  SimNode alone(20261219);
+  ASSERT_TRUE(alone.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, SingleVoter(core::raft::PlantedBug::kNone), nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    for (int i = 0; i < 100 && (*opened)->role() != core::raft::Role::kLeader; i++) {
+      (void)rt.Sleep(milliseconds(50));
+    }
+    ASSERT_EQ((*opened)->role(), core::raft::Role::kLeader);
+    EXPECT_TRUE((*opened)->VoterInSync(SimNode::kNode));
+    (*opened)->Shutdown();
+  }));
+}
+
 }  // namespace
 }  // namespace meridian::tests::log

@@ -30,7 +30,8 @@ MODULES = {
     "core/replica": {
         "tests": ["//core/replica/...", "//tests/log:replica_damage_test",
                   "//tests/log:replica_disk_full_test", "//tests/log:replica_failstop_test",
-                  "//tests/log:group_at_rest_test", "//tests/jepsen:powercut_test",
+                  "//tests/log:replica_lease_test", "//tests/log:group_at_rest_test",
+                  "//tests/jepsen:powercut_test",
                   "//tests/broker:broker_sim_test"],
         "sweeps": [["--workload=raft", "--seeds=1..300", "--damage_at_rest"],
                    ["--scenario=single-region-3", "--seeds=1..40"]],
@@ -56,7 +57,10 @@ BUILD_FLAGS = ["-c", "opt", "--jobs=2"]
 SKIP_LINE = re.compile(
     r"MERIDIAN_(CHECK|UNREACHABLE|PROBE)|fmt::format|^\s*//|^\s*#|static_assert|planted|"
     r"ForTests|for_tests|ForPlantedBug|bugs_\.|testing\.|\bbug\b|ToString|operator<<|"
-    r"Invariants\(\);")
+    r"Invariants\(\);|\.reserve\(")
+# Bodies of debug-text functions (`X::ToString() const {` to the closing `}` at column 0):
+# what they print decides nothing.
+DEBUG_TEXT_FUNCTION = re.compile(r"::ToString\(\) const \{$")
 
 # (name, pattern, replacement function). Patterns match clang-formatted code: binary operators
 # have a space on each side, templates do not.
@@ -90,8 +94,14 @@ def sites(path):
     found = []
     with open(path) as f:
         lines = f.read().split("\n")
+    in_debug_text = False
     for number, line in enumerate(lines, 1):
-        if SKIP_LINE.search(line) or line.strip().startswith(("return absl::", "absl::Status ")):
+        if DEBUG_TEXT_FUNCTION.search(line):
+            in_debug_text = True
+        elif in_debug_text and line == "}":
+            in_debug_text = False
+        if in_debug_text or SKIP_LINE.search(line) or line.strip().startswith(
+                ("return absl::", "absl::Status ")):
             continue
         for name, pattern, _ in OPERATORS:
             if name == "drop" and "return" in line:
