@@ -109,6 +109,21 @@ TEST(Progress, ARejectionAtOrBelowMatchInReplicateIsStale) {
   EXPECT_EQ(progress.next(), Index(7)) << "probe from match + 1 at the lowest";
 }
 
+// While a snapshot is in flight every rejection answers an append sent before it: stale, it
+// changes nothing and asks for no resend (the snapshot's answer moves the follower on).
+TEST(Progress, ARejectionWhileASnapshotIsInFlightIsStale) {
+  Progress progress(Index(1), kInflightMessagesMax);
+  progress.OnSent(Index(0));
+  ASSERT_TRUE(progress.OnAccepted(Index(4)));
+  progress.BecomeSnapshot(Index(20));
+  EXPECT_FALSE(progress.OnRejected(Index(5), Index(5)));
+  EXPECT_FALSE(progress.OnRejected(Index(12), Index(2)));
+  EXPECT_EQ(progress.state(), ProgressState::kSnapshot);
+  EXPECT_EQ(progress.match(), Index(4));
+  EXPECT_EQ(progress.next(), Index(5));
+  EXPECT_FALSE(progress.CanSend());
+}
+
 // A follower that lost entries it acknowledged (damage at rest cut its log) answers the probe
 // out with a rejection below its match: LowerMatch restarts probing below it, and the next
 // probe may go at once (Raft sends it right away) rather than after the next heartbeat answer.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Mutation testing of core/raft, core/replica and core/log (issue 17 item 7): how many small,
-realistic source changes do the tests notice?
+"""Mutation testing of core/raft, core/replica, core/log and core/broker (issue 17 item 7): how
+many small, realistic source changes do the tests notice?
 
 For each mutant (one operator applied at one site of one file) it rebuilds, runs the module's
 kill suite (its unit tests, the cross-module tests that drive it, and a short simulation sweep)
@@ -32,7 +32,7 @@ MODULES = {
                   "//tests/log:replica_disk_full_test", "//tests/log:replica_failstop_test",
                   "//tests/log:replica_lease_test", "//tests/log:group_at_rest_test",
                   "//tests/jepsen:powercut_test",
-                  "//tests/broker:broker_sim_test"],
+                  "//tests/broker:broker_sim_test", "//tests/broker:broker_health_sim_test"],
         "sweeps": [["--workload=raft", "--seeds=1..300", "--damage_at_rest"],
                    ["--scenario=single-region-3", "--seeds=1..40"]],
     },
@@ -42,6 +42,16 @@ MODULES = {
                   "//tests/log:replica_damage_test", "//tests/jepsen:powercut_test"],
         "sweeps": [["--workload=raft", "--seeds=1..300", "--damage_at_rest"],
                    ["--scenario=single-region-3", "--seeds=1..40"]],
+    },
+    "core/broker": {
+        "tests": ["//core/broker/...", "//tests/broker:broker_sim_test",
+                  "//tests/broker:broker_health_sim_test", "//tests/broker:group_sim_test",
+                  "//tests/broker:client_side_group_sim_test",
+                  "//tests/broker:replacement_sim_test", "//tests/broker:failback_sim_test",
+                  "//tests/broker:regime_gate_sim_test"],
+        "sweeps": [["--scenario=single-region-3", "--seeds=1..40"],
+                   ["--scenario=geo-3x3", "--seeds=1..40"],
+                   ["--scenario=region-loss-regional", "--seeds=1..10"]],
     },
 }
 # A survivor of the fast suite above is run again against these (--confirm), before it is
@@ -58,6 +68,8 @@ SKIP_LINE = re.compile(
     r"MERIDIAN_(CHECK|UNREACHABLE|PROBE)|fmt::format|^\s*//|^\s*#|static_assert|planted|"
     r"ForTests|for_tests|ForPlantedBug|bugs_\.|testing\.|\bbug\b|ToString|operator<<|"
     r"Invariants\(\);|\.reserve\(")
+# `if (...planted_bug == ...) {` on one line: its body runs only under that planted bug.
+PLANTED_ONLY_BLOCK = re.compile(r"^\s*if \(.*planted_bug == [^|&]*\) \{$")
 # Bodies of debug-text functions (`X::ToString() const {` to the closing `}` at column 0):
 # what they print decides nothing.
 DEBUG_TEXT_FUNCTION = re.compile(r"::ToString\(\) const \{$")
@@ -95,13 +107,20 @@ def sites(path):
     with open(path) as f:
         lines = f.read().split("\n")
     in_debug_text = False
+    planted_block_end = None  # The closing line of an `if (...planted...) {` block, when in one.
     for number, line in enumerate(lines, 1):
         if DEBUG_TEXT_FUNCTION.search(line):
             in_debug_text = True
         elif in_debug_text and line == "}":
             in_debug_text = False
-        if in_debug_text or SKIP_LINE.search(line) or line.strip().startswith(
-                ("return absl::", "absl::Status ")):
+        if planted_block_end is None and PLANTED_ONLY_BLOCK.match(line):
+            # What runs only under a planted bug is the bug, not code under test.
+            planted_block_end = line[:len(line) - len(line.lstrip())] + "}"
+        elif planted_block_end is not None and line == planted_block_end:
+            planted_block_end = None
+            continue
+        skipped = in_debug_text or planted_block_end is not None or SKIP_LINE.search(line)
+        if skipped or line.strip().startswith(("return absl::", "absl::Status ")):
             continue
         for name, pattern, _ in OPERATORS:
             if name == "drop" and "return" in line:
