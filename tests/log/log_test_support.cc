@@ -133,4 +133,15 @@ absl::Status FlipByte(io::Disk& disk, const std::string& path, uint64_t position
   return (*file)->Sync();
 }
 
+core::raft::Message FirstCommittedAppend(io::NodeId leader, const std::string& data) {
+  core::raft::Message append{.type = core::raft::MessageType::kAppend,
+                             .from = leader,
+                             .to = SimNode::kNode,
+                             .term = core::raft::Term(1)};
+  append.entries.push_back(core::raft::Entry{core::raft::Term(1), core::raft::Index(1),
+                                             core::raft::EntryKind::kNormal, data});
+  append.commit = core::raft::Index(1);
+  return append;
+}
+
 }  // namespace meridian::tests::log

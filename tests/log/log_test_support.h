@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/log/log.h"
+#include "core/raft/types.h"
 #include "io/disk.h"
 #include "io/runtime.h"
 #include "sim/sim_disk.h"
@@ -48,6 +49,10 @@ class SimNode {
   NodeBody body_;
   bool done_ = false;
 };
+
+// A leader's first append to SimNode::kNode, written by hand for a replica test: term 1, one
+// entry at index 1, and a commit index covering it.
+core::raft::Message FirstCommittedAppend(io::NodeId leader, const std::string& data);
 
 // Faults a FaultyDisk injects. Shared by the test and the disk, so a test can change them live.
 struct DiskFaults {

@@ -145,14 +145,7 @@ TEST(HardStateCopies, ALearnerThatIsAwakeStoresWhatItKnowsCommitted) {
         core::replica::Replica::Open(rt, options, nullptr);
     ASSERT_TRUE(opened.ok()) << opened.status();
     core::replica::Replica& replica = **opened;
-    core::raft::Message append{.type = core::raft::MessageType::kAppend,
-                               .from = voter,
-                               .to = SimNode::kNode,
-                               .term = core::raft::Term(1)};
-    append.entries.push_back(core::raft::Entry{core::raft::Term(1), core::raft::Index(1),
-                                               core::raft::EntryKind::kNormal, "committed"});
-    append.commit = core::raft::Index(1);
-    replica.Deliver(append);
+    replica.Deliver(FirstCommittedAppend(voter, "committed"));
     (void)rt.Sleep(core::replica::Replica::kLearnerCommitStoreInterval * 2);
     ASSERT_EQ(replica.commit(), core::raft::Index(1));
     EXPECT_FALSE(replica.quiesced());

@@ -122,14 +122,7 @@ TEST(ReplicaLeaderViews, AFollowerCountsNoVoterInSyncAndServesNoLeaseRead) {
         core::replica::Replica::Open(rt, options, nullptr);
     ASSERT_TRUE(opened.ok()) << opened.status();
     core::replica::Replica& replica = **opened;
-    core::raft::Message append{.type = core::raft::MessageType::kAppend,
-                               .from = leader,
-                               .to = SimNode::kNode,
-                               .term = core::raft::Term(1)};
-    append.entries.push_back(core::raft::Entry{core::raft::Term(1), core::raft::Index(1),
-                                               core::raft::EntryKind::kNormal, "e"});
-    append.commit = core::raft::Index(1);
-    replica.Deliver(append);
+    replica.Deliver(FirstCommittedAppend(leader, "e"));
     (void)rt.Sleep(milliseconds(100));
     ASSERT_EQ(replica.role(), core::raft::Role::kFollower);
     ASSERT_EQ(replica.commit(), core::raft::Index(1)) << "the append was not taken";
