@@ -117,6 +117,23 @@ TEST(GroupLedger, AdminCommitsOnlyIntoAnEmptyGroup) {
   EXPECT_EQ(log.ledger.Find("g")->offsets.at({"t", 0}).offset, 0);
 }
 
+// A partition of the offsets topic holds at most kGroupsMax groups: at the limit a new group's
+// first generation, and an admin commit into a group never seen, are refused; the groups it
+// holds go on (a next generation, an admin commit into an empty one).
+TEST(GroupLedger, TheGroupLimitRefusesOnlyNewGroups) {
+  Applier log;
+  for (size_t i = 0; i < GroupLedger::kGroupsMax; i++) {
+    ASSERT_EQ(log.Apply(Generation(1, /*with_members=*/false, "g" + std::to_string(i))),
+              GroupResult::kAccepted)
+        << i;
+  }
+  EXPECT_EQ(log.Apply(Generation(1, /*with_members=*/false, "one-more")), GroupResult::kInvalid);
+  EXPECT_EQ(log.Apply(Commit("", -1, 0, 3, "one-more")), GroupResult::kInvalid);
+  EXPECT_EQ(log.Apply(Generation(2, /*with_members=*/false, "g7")), GroupResult::kAccepted);
+  EXPECT_EQ(log.Apply(Commit("", -1, 0, 3, "g8")), GroupResult::kAccepted);
+  EXPECT_EQ(log.ledger.Find("one-more"), nullptr);
+}
+
 TEST(GroupLedger, DeleteTakesOnlyTheEmptyGenerationItSaw) {
   Applier log;
   EXPECT_EQ(log.Apply(Delete(0)), GroupResult::kGroupNotFound);

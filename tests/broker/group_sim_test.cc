@@ -49,6 +49,16 @@ core::client::GroupConsumerOptions GroupOptions() {
   return options;
 }
 
+// The node that coordinates group "g" now (the leader of its partition of the offsets topic,
+// as fresh metadata says); 0 when the metadata names none.
+uint32_t CoordinatorOfG(core::client::Client& client) {
+  const std::string offsets(core::wire::kOffsetsTopic);
+  if (!client.RefreshMetadata({offsets}).ok()) return 0;
+  const core::wire::TopicInfoT* topic = client.CachedTopic(offsets);
+  if (topic == nullptr || topic->partitions.empty()) return 0;
+  return topic->partitions[core::wire::GroupPartition("g", topic->partitions.size())]->leader;
+}
+
 TEST(GroupSim, TwoMembersSplitThePartitionsAndCommitsSurviveACoordinatorCrash) {
   BrokerCluster cluster(7);
   cluster.OnClient([&](io::Runtime& rt) {
@@ -90,12 +100,7 @@ TEST(GroupSim, TwoMembersSplitThePartitionsAndCommitsSurviveACoordinatorCrash) {
     ASSERT_TRUE(before.ok()) << before.status();
     ASSERT_EQ(before->size(), 1u);
     EXPECT_EQ((*before)[0]->members.size(), 2u);
-    ASSERT_TRUE(client.RefreshMetadata({std::string(core::wire::kOffsetsTopic)}).ok());
-    const uint32_t count =
-        client.CachedTopic(std::string(core::wire::kOffsetsTopic))->partitions.size();
-    const uint32_t coordinator = client.CachedTopic(std::string(core::wire::kOffsetsTopic))
-                                     ->partitions[core::wire::GroupPartition("g", count)]
-                                     ->leader;
+    const uint32_t coordinator = CoordinatorOfG(client);
     ASSERT_NE(coordinator, 0u);
     for (auto& member : members) member->Close();
     cluster.world().Crash(io::NodeId(coordinator));
@@ -109,6 +114,60 @@ TEST(GroupSim, TwoMembersSplitThePartitionsAndCommitsSurviveACoordinatorCrash) {
       (void)rt.Sleep(milliseconds(200));
     }
     EXPECT_EQ(total, kRecords) << "the offsets committed before the crash, summed";
+  });
+}
+
+// A new coordinator takes the group's members from the log, rebalance timeouts included: a
+// rebalance it starts waits for the longest rebalance timeout of the members the log holds, not
+// only of the member that asked. Two members (5 s) share the partitions; the coordinator crashes;
+// then a third member joins with a rebalance timeout (100 ms) shorter than the others'
+// heartbeat interval (300 ms). Its first generation must still include the two (it gets a
+// share, not every partition). A generation record without the members' rebalance timeouts
+// left the new coordinator waiting 1 ms, and the first two were dropped from the generation.
+TEST(GroupSim, ARebalanceAfterACoordinatorCrashWaitsForTheMembersTheLogHolds) {
+  BrokerCluster cluster(11);
+  cluster.OnClient([&](io::Runtime& rt) {
+    core::client::Client client(rt, Options("admin"));
+    CreateAndFill(rt, client);
+    std::vector<std::unique_ptr<core::client::GroupConsumer>> members;
+    bool stop = false;
+    int stopped = 0;
+    for (int m = 0; m < 2; m++) {
+      members.push_back(std::make_unique<core::client::GroupConsumer>(client, GroupOptions()));
+      rt.Spawn("member", [&, m] {
+        while (!stop) (void)members[m]->Poll(milliseconds(100));
+        stopped++;
+      });
+    }
+    const auto settled = [&] {
+      return members[0]->assignment().size() == 2 && members[1]->assignment().size() == 2 &&
+             members[0]->generation() == members[1]->generation();
+    };
+    for (int i = 0; i < 200 && !settled(); i++) (void)rt.Sleep(milliseconds(100));
+    ASSERT_TRUE(settled()) << "the two members never shared the partitions";
+    const int32_t generation = members[0]->generation();
+    const uint32_t coordinator = CoordinatorOfG(client);
+    ASSERT_NE(coordinator, 0u);
+    cluster.world().Crash(io::NodeId(coordinator));
+    uint32_t successor = 0;
+    for (int i = 0; i < 100 && (successor == 0 || successor == coordinator); i++) {
+      (void)rt.Sleep(milliseconds(100));
+      successor = CoordinatorOfG(client);
+    }
+    ASSERT_TRUE(successor != 0 && successor != coordinator) << "no new coordinator";
+    (void)rt.Sleep(seconds(2));  // The members' heartbeats find it.
+    ASSERT_EQ(members[0]->generation(), generation) << "the premise: no rebalance at failover";
+    core::client::GroupConsumerOptions hasty = GroupOptions();
+    hasty.rebalance_timeout = milliseconds(100);
+    core::client::GroupConsumer third(client, hasty);
+    ASSERT_TRUE(third.EnsureJoined().ok());
+    EXPECT_GT(third.generation(), generation);
+    EXPECT_LT(third.assignment().size(), kPartitions)
+        << "the third member's first generation left the other two out";
+    stop = true;
+    while (stopped < 2) (void)rt.Sleep(milliseconds(100));
+    third.Close();
+    for (auto& member : members) member->Close();
   });
 }
 
@@ -144,13 +203,7 @@ TEST(GroupSim, CloseFromACancelledFiberCommitsAndLeavesDespiteACoordinatorCrash)
     const io::Instant until = rt.Now() + seconds(40);
     while (consumed < kRecords && rt.Now() < until) (void)rt.Sleep(milliseconds(100));
     ASSERT_EQ(consumed, static_cast<size_t>(kRecords));
-    ASSERT_TRUE(client.RefreshMetadata({std::string(core::wire::kOffsetsTopic)}).ok());
-    const core::wire::TopicInfoT* offsets_topic =
-        client.CachedTopic(std::string(core::wire::kOffsetsTopic));
-    ASSERT_NE(offsets_topic, nullptr);
-    const uint32_t coordinator =
-        offsets_topic->partitions[core::wire::GroupPartition("g", offsets_topic->partitions.size())]
-            ->leader;
+    const uint32_t coordinator = CoordinatorOfG(client);
     ASSERT_NE(coordinator, 0u);
     cluster.world().Crash(io::NodeId(coordinator));
     rt.scheduler().Cancel(loop);
