@@ -60,5 +60,17 @@ TEST(ConsumerProtocol, MalformedBytesAreErrors) {
                    .ok());
 }
 
+// A member's assignment comes from another member (the group leader runs the assignor): the
+// partitions are returned in one order whatever order they came in, and a partition named
+// twice is refused even when the two are far apart (a topic listed twice, as here).
+TEST(ConsumerProtocol, AssignmentsAreSortedAndADuplicateAnywhereIsRefused) {
+  absl::StatusOr<ConsumerAssignment> parsed =
+      ParseConsumerAssignment(EncodeConsumerAssignment({{"b", 1}, {"a", 2}, {"a", 0}}));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->partitions, (std::vector<TopicPartitionKey>{{"a", 0}, {"a", 2}, {"b", 1}}));
+  const Bytes apart = EncodeConsumerAssignment({{"t", 0}, {"t", 1}, {"u", 0}, {"t", 0}});
+  EXPECT_FALSE(ParseConsumerAssignment(apart).ok()) << "t/0 twice, with others between";
+}
+
 }  // namespace
 }  // namespace meridian::core::broker
