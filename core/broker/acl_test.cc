@@ -75,6 +75,31 @@ TEST(AccessControl, RefusesMalformedLinesNamingThem) {
   }
 }
 
+// The file's limits are inclusive: names of kNameBytesMax bytes and kRulesMax rules are
+// taken, one byte or one rule more is refused with the line.
+TEST(AccessControl, LimitsAreInclusive) {
+  const std::string longest(AccessControl::kNameBytesMax, 'n');
+  const std::string too_long(AccessControl::kNameBytesMax + 1, 'n');
+  absl::StatusOr<AccessControl> acl = AccessControl::Parse(longest + " " + longest + " consume");
+  ASSERT_TRUE(acl.ok()) << acl.status();
+  EXPECT_TRUE(acl->Allows(Principal{longest}, Topic(Operation::kConsume, longest)));
+  for (const std::string& line : {too_long + " t consume", "p " + too_long + " consume",
+                                  too_long + " " + too_long + " consume"}) {
+    acl = AccessControl::Parse("p t consume\n" + line);
+    ASSERT_FALSE(acl.ok()) << line.size();
+    EXPECT_NE(acl.status().message().find("line 2: name too long"), std::string::npos)
+        << acl.status();
+  }
+  std::string rules;
+  for (size_t i = 0; i < AccessControl::kRulesMax; i++)
+    rules += "p t" + std::to_string(i) + " consume\n";
+  acl = AccessControl::Parse(rules);
+  ASSERT_TRUE(acl.ok()) << acl.status();
+  acl = AccessControl::Parse(rules + "p more consume\n");
+  ASSERT_FALSE(acl.ok());
+  EXPECT_NE(acl.status().message().find("too many rules"), std::string::npos) << acl.status();
+}
+
 TEST(AccessFor, MapsRequestsToOperations) {
   wire::ProduceRequestT produce;
   produce.topic = "orders";
