@@ -115,16 +115,18 @@ inline const std::vector<uint8_t> kSubscription =
 inline const std::vector<uint8_t> kAssignment =
     core::broker::EncodeConsumerAssignment({{"orders", 0}});
 
-// JoinGroup v1 (no MEMBER_ID_REQUIRED) of a new member with the "range" protocol: (error code,
-// generation, member id).
+// JoinGroup v1 (no MEMBER_ID_REQUIRED) with the "range" protocol, of a new member or (a
+// `member_id`) a rejoining one: (error code, generation, member id).
 inline std::tuple<int16_t, int32_t, std::string> Join(io::Runtime& rt, uint32_t node,
                                                       const std::string& group,
-                                                      int32_t session_timeout_ms = 10000) {
+                                                      int32_t session_timeout_ms = 10000,
+                                                      int32_t rebalance_timeout_ms = 10000,
+                                                      const std::string& member_id = "") {
   core::kafka::Writer body;
   body.String(group);
   body.Int32(session_timeout_ms);
-  body.Int32(10000);  // rebalance_timeout_ms.
-  body.String("");
+  body.Int32(rebalance_timeout_ms);
+  body.String(member_id);
   body.String("consumer");
   body.ArrayCount(1);
   body.String("range");

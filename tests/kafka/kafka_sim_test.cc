@@ -572,5 +572,41 @@ TEST(KafkaSim, AnUnservedApiClosesTheConnectionAndTheNodeLogsWhy) {
   EXPECT_LT(logged.size(), 10u) << "22 closes within a second or two must not give a line each";
 }
 
+// A new coordinator takes a Kafka group's members from the log with their rebalance timeouts:
+// the rebalance a join starts after a failover waits for the longest of them, not only the
+// joiner's. Member A (rebalance timeout 10 s) is alone and Stable; the coordinator crashes;
+// member B joins the successor with a rebalance timeout of 100 ms, and A rejoins 1 s later. B's
+// join must wait for A: both land in one generation. (With the timeouts dropped from the
+// generation record, the successor waited 1 ms for A, gave B a generation of its own, and A's
+// rejoin started another.)
+TEST(KafkaSim, ARebalanceAfterACoordinatorCrashWaitsForTheMembersTheLogHolds) {
+  KafkaCluster cluster(47);
+  cluster.OnClient([&](io::Runtime& rt) {
+    ASSERT_EQ(CreateTopicOnceNodesAreUp(rt, "orders", 1), 0);
+    const uint32_t coordinator = Coordinator(rt, "g");
+    const std::string a = JoinAndSync(rt, coordinator, "g", /*session_timeout_ms=*/30000);
+    cluster.world().Crash(io::NodeId(coordinator));
+    uint32_t successor = coordinator;
+    for (int i = 0; i < 50 && successor == coordinator; i++) {
+      (void)rt.Sleep(milliseconds(200));
+      successor = Coordinator(rt, "g");
+    }
+    ASSERT_NE(successor, coordinator) << "no new coordinator";
+    int32_t a_generation = -1;
+    rt.Spawn("rejoin", [&] {
+      (void)rt.Sleep(seconds(1));
+      const auto [code, generation, member] = Join(rt, successor, "g", 30000, 10000, a);
+      EXPECT_EQ(code, 0);
+      EXPECT_EQ(member, a);
+      a_generation = generation;
+    });
+    const auto [code, b_generation, b] =
+        Join(rt, successor, "g", 30000, /*rebalance_timeout_ms=*/100);
+    EXPECT_EQ(code, 0);
+    for (int i = 0; i < 100 && a_generation < 0; i++) (void)rt.Sleep(milliseconds(100));
+    EXPECT_EQ(a_generation, b_generation) << "B's generation left A out";
+  });
+}
+
 }  // namespace
 }  // namespace meridian
