@@ -72,5 +72,33 @@ TEST(ConsumerProtocol, AssignmentsAreSortedAndADuplicateAnywhereIsRefused) {
   EXPECT_FALSE(ParseConsumerAssignment(apart).ok()) << "t/0 twice, with others between";
 }
 
+// The limits are inclusive: kConsumerTopicsMax topics in a subscription and
+// kConsumerPartitionsMax partitions in an assignment (in one topic or over several) parse; one
+// more is refused.
+TEST(ConsumerProtocol, LimitsAreInclusive) {
+  std::vector<std::string> topics;
+  for (size_t i = 0; i < kConsumerTopicsMax; i++) topics.push_back("t" + std::to_string(i));
+  absl::StatusOr<ConsumerSubscription> subscription =
+      ParseConsumerSubscription(EncodeConsumerSubscription(topics));
+  ASSERT_TRUE(subscription.ok()) << subscription.status();
+  EXPECT_EQ(subscription->topics.size(), kConsumerTopicsMax);
+  topics.push_back("one-more");
+  EXPECT_FALSE(ParseConsumerSubscription(EncodeConsumerSubscription(topics)).ok());
+
+  std::vector<TopicPartitionKey> partitions;
+  for (uint32_t p = 0; p < kConsumerPartitionsMax; p++) partitions.emplace_back("t", p);
+  absl::StatusOr<ConsumerAssignment> parsed =
+      ParseConsumerAssignment(EncodeConsumerAssignment(partitions));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->partitions.size(), kConsumerPartitionsMax);
+  std::vector<TopicPartitionKey> split(partitions.begin() + 1, partitions.end());
+  split.emplace_back("u", 0);
+  EXPECT_TRUE(ParseConsumerAssignment(EncodeConsumerAssignment(split)).ok()) << "over two topics";
+  split.emplace_back("u", 1);
+  EXPECT_FALSE(ParseConsumerAssignment(EncodeConsumerAssignment(split)).ok());
+  partitions.emplace_back("t", kConsumerPartitionsMax);
+  EXPECT_FALSE(ParseConsumerAssignment(EncodeConsumerAssignment(partitions)).ok());
+}
+
 }  // namespace
 }  // namespace meridian::core::broker

@@ -134,6 +134,45 @@ TEST(GroupLedger, TheGroupLimitRefusesOnlyNewGroups) {
   EXPECT_EQ(log.ledger.Find("one-more"), nullptr);
 }
 
+// The record limits are inclusive: a generation of kMembersMax members and a commit of
+// kOffsetsPerCommitMax offsets are taken, one more of either is refused.
+TEST(GroupLedger, MemberAndOffsetLimitsAreInclusive) {
+  const auto generation_of = [](int32_t generation, size_t members) {
+    wire::GroupGenerationRecordT record;
+    record.group = "g";
+    record.generation = generation;
+    record.assignor = wire::Assignor::Range;
+    for (size_t i = 0; i < members; i++) {
+      auto member = std::make_unique<wire::GroupMemberRecordT>();
+      member->member_id = "m" + std::to_string(i);
+      member->topics = {"t"};
+      record.members.push_back(std::move(member));
+    }
+    return GroupLedger::EncodeGeneration(record, 1000);
+  };
+  const auto admin_commit_of = [](size_t offsets) {
+    wire::GroupOffsetCommitRecordT record;
+    record.group = "h";
+    record.generation = -1;
+    for (size_t i = 0; i < offsets; i++) {
+      auto po = std::make_unique<wire::PartitionOffsetT>();
+      po->topic = "t";
+      po->partition = static_cast<uint32_t>(i);
+      po->offset = 1;
+      record.offsets.push_back(std::move(po));
+    }
+    return GroupLedger::EncodeCommit(record, 1000);
+  };
+  Applier log;
+  EXPECT_EQ(log.Apply(generation_of(1, GroupLedger::kMembersMax + 1)), GroupResult::kInvalid);
+  EXPECT_EQ(log.Apply(generation_of(1, GroupLedger::kMembersMax)), GroupResult::kAccepted);
+  EXPECT_EQ(log.ledger.Find("g")->members.size(), GroupLedger::kMembersMax);
+  EXPECT_EQ(log.Apply(admin_commit_of(GroupLedger::kOffsetsPerCommitMax + 1)),
+            GroupResult::kInvalid);
+  EXPECT_EQ(log.Apply(admin_commit_of(GroupLedger::kOffsetsPerCommitMax)), GroupResult::kAccepted);
+  EXPECT_EQ(log.ledger.Find("h")->offsets.size(), GroupLedger::kOffsetsPerCommitMax);
+}
+
 TEST(GroupLedger, DeleteTakesOnlyTheEmptyGenerationItSaw) {
   Applier log;
   EXPECT_EQ(log.Apply(Delete(0)), GroupResult::kGroupNotFound);
