@@ -11,6 +11,7 @@
 #include <map>
 
 #include "core/broker/broker.h"
+#include "core/broker/group_coordinator.h"
 #include "core/kafka/bytes.h"
 #include "core/kafka/messages.h"
 #include "core/kafka/record_batch.h"
@@ -605,6 +606,86 @@ TEST(KafkaSim, ARebalanceAfterACoordinatorCrashWaitsForTheMembersTheLogHolds) {
     EXPECT_EQ(code, 0);
     for (int i = 0; i < 100 && a_generation < 0; i++) (void)rt.Sleep(milliseconds(100));
     EXPECT_EQ(a_generation, b_generation) << "B's generation left A out";
+  });
+}
+
+// JoinGroup v1 of a new member of `group` offering `protocols` (name, ConsumerProtocol
+// subscription bytes): the error code.
+int16_t JoinOffering(io::Runtime& rt, uint32_t node, const std::string& group,
+                     const std::vector<std::pair<std::string, std::vector<uint8_t>>>& protocols) {
+  core::kafka::Writer body;
+  body.String(group);
+  body.Int32(10000);  // session_timeout_ms.
+  body.Int32(10000);  // rebalance_timeout_ms.
+  body.String("");
+  body.String("consumer");
+  body.ArrayCount(protocols.size());
+  for (const auto& [name, metadata] : protocols) {
+    body.String(name);
+    body.Bytes(metadata);
+  }
+  const std::vector<uint8_t> response =
+      KafkaCall(rt, node, core::kafka::ApiKey::kJoinGroup, 1, body.Take());
+  core::kafka::Reader reader(response);
+  const int16_t code = reader.Int16();
+  return reader.ok() ? code : int16_t{-100};
+}
+
+// A ConsumerProtocol subscription to `topics`, padded with user data to `bytes` in all.
+std::vector<uint8_t> SubscriptionOf(const std::vector<std::string>& topics, size_t bytes = 0) {
+  std::vector<uint8_t> out = core::broker::EncodeConsumerSubscription(topics);
+  if (bytes == 0) return out;
+  out.resize(out.size() - 4);  // The null user data's length.
+  EXPECT_GE(bytes, out.size() + 4);
+  const size_t user_data = bytes - out.size() - 4;
+  core::kafka::Writer length;
+  length.Int32(static_cast<int32_t>(user_data));
+  const std::vector<uint8_t> prefix = length.Take();
+  out.insert(out.end(), prefix.begin(), prefix.end());
+  out.resize(bytes, 'u');
+  return out;
+}
+
+// A Kafka join's limits are inclusive: kProtocolsMax protocols, metadata of
+// kProtocolMetadataBytesMax bytes and kSubscribedTopicsMax topics over all protocols are taken
+// (each join a group of its own); one more topic is refused (INVALID_REQUEST), and
+// one more protocol or metadata byte is refused before the coordinator sees it (core/kafka's
+// decoder holds the same limits: a request past them does not decode, and its connection is
+// closed).
+TEST(KafkaSim, JoinGroupLimitsAreInclusive) {
+  using core::broker::GroupCoordinator;
+  static_assert(GroupCoordinator::kProtocolsMax == core::kafka::kGroupProtocolsMax);
+  static_assert(GroupCoordinator::kProtocolMetadataBytesMax == core::kafka::kGroupBytesMax);
+  KafkaCluster cluster(53);
+  cluster.OnClient([&](io::Runtime& rt) {
+    ASSERT_EQ(CreateTopicOnceNodesAreUp(rt, "orders", 1), 0);
+    int groups = 0;
+    // The join's code once the group's coordinator answers (the first join of each group
+    // creates nothing the others share).
+    const auto join = [&](const std::vector<std::pair<std::string, std::vector<uint8_t>>>& offer) {
+      const std::string group = "limits-" + std::to_string(groups++);
+      const uint32_t coordinator = Coordinator(rt, group);
+      return JoinOffering(rt, coordinator, group, offer);
+    };
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> offer;
+    for (size_t i = 0; i < GroupCoordinator::kProtocolsMax; i++) {
+      offer.emplace_back("p" + std::to_string(i), kSubscription);
+    }
+    EXPECT_EQ(join(offer), 0) << "kProtocolsMax protocols";
+    offer.emplace_back("one-more", kSubscription);
+    EXPECT_EQ(join(offer), -100) << "does not decode";
+    const size_t largest = GroupCoordinator::kProtocolMetadataBytesMax;
+    EXPECT_EQ(join({{"range", SubscriptionOf({"orders"}, largest)}}), 0) << "the largest metadata";
+    EXPECT_EQ(join({{"range", SubscriptionOf({"orders"}, largest + 1)}}), -100);
+    std::vector<std::string> first, second;
+    for (size_t i = 0; i < GroupCoordinator::kSubscribedTopicsMax; i++) {
+      (i % 2 == 0 ? first : second).push_back("t" + std::to_string(i));
+    }
+    EXPECT_EQ(join({{"range", SubscriptionOf(first)}, {"roundrobin", SubscriptionOf(second)}}), 0)
+        << "kSubscribedTopicsMax topics over two protocols";
+    second.push_back("one-more");
+    EXPECT_EQ(join({{"range", SubscriptionOf(first)}, {"roundrobin", SubscriptionOf(second)}}),
+              core::kafka::error::kInvalidRequest);
   });
 }
 
