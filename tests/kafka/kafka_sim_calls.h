@@ -115,6 +115,26 @@ inline const std::vector<uint8_t> kSubscription =
 inline const std::vector<uint8_t> kAssignment =
     core::broker::EncodeConsumerAssignment({{"orders", 0}});
 
+using JoinProtocols = std::vector<std::pair<std::string, std::vector<uint8_t>>>;
+
+// The body of a JoinGroup v1 offering `protocols` (name, ConsumerProtocol subscription bytes).
+inline std::vector<uint8_t> JoinBody(const std::string& group, int32_t session_timeout_ms,
+                                     int32_t rebalance_timeout_ms, const std::string& member_id,
+                                     const JoinProtocols& protocols) {
+  core::kafka::Writer body;
+  body.String(group);
+  body.Int32(session_timeout_ms);
+  body.Int32(rebalance_timeout_ms);
+  body.String(member_id);
+  body.String("consumer");
+  body.ArrayCount(protocols.size());
+  for (const auto& [name, metadata] : protocols) {
+    body.String(name);
+    body.Bytes(metadata);
+  }
+  return body.Take();
+}
+
 // JoinGroup v1 (no MEMBER_ID_REQUIRED) with the "range" protocol, of a new member or (a
 // `member_id`) a rejoining one: (error code, generation, member id).
 inline std::tuple<int16_t, int32_t, std::string> Join(io::Runtime& rt, uint32_t node,
@@ -122,17 +142,10 @@ inline std::tuple<int16_t, int32_t, std::string> Join(io::Runtime& rt, uint32_t 
                                                       int32_t session_timeout_ms = 10000,
                                                       int32_t rebalance_timeout_ms = 10000,
                                                       const std::string& member_id = "") {
-  core::kafka::Writer body;
-  body.String(group);
-  body.Int32(session_timeout_ms);
-  body.Int32(rebalance_timeout_ms);
-  body.String(member_id);
-  body.String("consumer");
-  body.ArrayCount(1);
-  body.String("range");
-  body.Bytes(kSubscription);
   const std::vector<uint8_t> response =
-      KafkaCall(rt, node, core::kafka::ApiKey::kJoinGroup, 1, body.Take());
+      KafkaCall(rt, node, core::kafka::ApiKey::kJoinGroup, 1,
+                JoinBody(group, session_timeout_ms, rebalance_timeout_ms, member_id,
+                         {{"range", kSubscription}}));
   core::kafka::Reader reader(response);
   const int16_t code = reader.Int16();
   const int32_t generation = reader.Int32();

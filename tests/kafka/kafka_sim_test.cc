@@ -609,23 +609,11 @@ TEST(KafkaSim, ARebalanceAfterACoordinatorCrashWaitsForTheMembersTheLogHolds) {
   });
 }
 
-// JoinGroup v1 of a new member of `group` offering `protocols` (name, ConsumerProtocol
-// subscription bytes): the error code.
+// JoinGroup v1 of a new member of `group` offering `protocols`: the error code.
 int16_t JoinOffering(io::Runtime& rt, uint32_t node, const std::string& group,
-                     const std::vector<std::pair<std::string, std::vector<uint8_t>>>& protocols) {
-  core::kafka::Writer body;
-  body.String(group);
-  body.Int32(10000);  // session_timeout_ms.
-  body.Int32(10000);  // rebalance_timeout_ms.
-  body.String("");
-  body.String("consumer");
-  body.ArrayCount(protocols.size());
-  for (const auto& [name, metadata] : protocols) {
-    body.String(name);
-    body.Bytes(metadata);
-  }
-  const std::vector<uint8_t> response =
-      KafkaCall(rt, node, core::kafka::ApiKey::kJoinGroup, 1, body.Take());
+                     const JoinProtocols& protocols) {
+  const std::vector<uint8_t> response = KafkaCall(rt, node, core::kafka::ApiKey::kJoinGroup, 1,
+                                                  JoinBody(group, 10000, 10000, "", protocols));
   core::kafka::Reader reader(response);
   const int16_t code = reader.Int16();
   return reader.ok() ? code : int16_t{-100};
@@ -662,12 +650,12 @@ TEST(KafkaSim, JoinGroupLimitsAreInclusive) {
     int groups = 0;
     // The join's code once the group's coordinator answers (the first join of each group
     // creates nothing the others share).
-    const auto join = [&](const std::vector<std::pair<std::string, std::vector<uint8_t>>>& offer) {
+    const auto join = [&](const JoinProtocols& offer) {
       const std::string group = "limits-" + std::to_string(groups++);
       const uint32_t coordinator = Coordinator(rt, group);
       return JoinOffering(rt, coordinator, group, offer);
     };
-    std::vector<std::pair<std::string, std::vector<uint8_t>>> offer;
+    JoinProtocols offer;
     for (size_t i = 0; i < GroupCoordinator::kProtocolsMax; i++) {
       offer.emplace_back("p" + std::to_string(i), kSubscription);
     }
