@@ -269,6 +269,60 @@ TEST(BrokerSim, ATopicIsPlacedOnLiveNodesOnly) {
   });
 }
 
+// Admin requests that race each other at the controller: both pass its early checks and the
+// metadata log decides. Of four creates of one topic sent at once, one creates it and the
+// others are told it exists (TopicAlreadyExists, the code a client acts on, not a generic
+// failure); of two deletes sent at once, one deletes it and the other is told it is unknown.
+TEST(BrokerSim, RacingCreatesAndDeletesAreAnsweredWithWhatTheLogDecided) {
+  BrokerCluster cluster(37);
+  cluster.OnClient([&](io::Runtime& rt) {
+    ASSERT_TRUE(CreateTopic(rt, "first", 1));  // Every node has registered.
+    uint32_t controller = 0;
+    for (int attempt = 0; attempt < 50 && controller == 0; attempt++) {
+      for (uint32_t node = 1; node <= 3 && controller == 0; node++) {
+        auto response = Call(rt, node, core::wire::Message(2, core::wire::MetadataRequestT{}));
+        if (response.ok() && (*response)->body.AsMetadataResponse() != nullptr) {
+          controller = (*response)->body.AsMetadataResponse()->controller_leader;
+        }
+      }
+      if (controller == 0) (void)rt.Sleep(milliseconds(100));
+    }
+    ASSERT_NE(controller, 0u);
+    // Sends `make()` from `count` fibers at once to the controller: the answers' codes (0 for a
+    // body of the wanted type).
+    const auto race = [&](int count, const std::function<core::wire::ClientMessageT()>& make) {
+      std::vector<std::optional<core::wire::ErrorCode>> codes;
+      int answered = 0;
+      for (int i = 0; i < count; i++) {
+        rt.Spawn("racer", [&] {
+          auto response = Call(rt, controller, make());
+          const core::wire::ErrorResponseT* error =
+              response.ok() ? (*response)->body.AsErrorResponse() : nullptr;
+          codes.push_back(error == nullptr ? std::nullopt : std::optional(error->code));
+          answered++;
+        });
+      }
+      while (answered < count) (void)rt.Sleep(milliseconds(10));
+      return codes;
+    };
+    core::wire::CreateTopicRequestT create;
+    create.name = "raced";
+    create.partitions = 1;
+    create.replication_factor = 3;
+    const auto created = race(4, [&] { return core::wire::Message(2, create); });
+    EXPECT_EQ(std::count(created.begin(), created.end(), std::nullopt), 1);
+    EXPECT_EQ(std::count(created.begin(), created.end(), core::wire::ErrorCode::TopicAlreadyExists),
+              3);
+    core::wire::DeleteTopicRequestT remove;
+    remove.name = "raced";
+    const auto deleted = race(2, [&] { return core::wire::Message(2, remove); });
+    EXPECT_EQ(std::count(deleted.begin(), deleted.end(), std::nullopt), 1);
+    EXPECT_EQ(
+        std::count(deleted.begin(), deleted.end(), core::wire::ErrorCode::UnknownTopicOrPartition),
+        1);
+  });
+}
+
 TEST(BrokerSim, AFollowerNeverServesPastItsCommitIndex) {
   int64_t high_watermark = -1;
   std::vector<int64_t> served;

@@ -48,7 +48,7 @@ MODULES = {
                   "//tests/broker:broker_health_sim_test", "//tests/broker:group_sim_test",
                   "//tests/broker:client_side_group_sim_test",
                   "//tests/broker:replacement_sim_test", "//tests/broker:failback_sim_test",
-                  "//tests/broker:regime_gate_sim_test"],
+                  "//tests/broker:regime_gate_sim_test", "//tests/kafka:kafka_sim_test"],
         "sweeps": [["--scenario=single-region-3", "--seeds=1..40"],
                    ["--scenario=geo-3x3", "--seeds=1..40"],
                    ["--scenario=region-loss-regional", "--seeds=1..10"]],
