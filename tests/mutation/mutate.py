@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Mutation testing of core/raft, core/replica, core/log and core/broker (issue 17 item 7): how
-many small, realistic source changes do the tests notice?
+"""Mutation testing of core/raft, core/replica, core/log, core/broker, core/cluster, core/client
+and core/kafka (issue 17 item 7): how many small, realistic source changes do the tests notice?
 
 For each mutant (one operator applied at one site of one file) it rebuilds, runs the module's
 kill suite (its unit tests, the cross-module tests that drive it, and a short simulation sweep)
@@ -52,6 +52,23 @@ MODULES = {
         "sweeps": [["--scenario=single-region-3", "--seeds=1..40"],
                    ["--scenario=geo-3x3", "--seeds=1..40"],
                    ["--scenario=region-loss-regional", "--seeds=1..10"]],
+    },
+    "core/cluster": {
+        "tests": ["//core/cluster/...", "//tests/broker:broker_sim_test",
+                  "//tests/broker:replacement_sim_test", "//tests/broker:failback_sim_test"],
+        "sweeps": [["--scenario=single-region-3", "--seeds=1..40"],
+                   ["--scenario=geo-3x3", "--seeds=1..40"],
+                   ["--scenario=region-loss-regional", "--seeds=1..10"]],
+    },
+    "core/client": {
+        "tests": ["//core/client/...", "//tests/broker:group_sim_test",
+                  "//tests/broker:client_side_group_sim_test", "//tests/broker:broker_sim_test"],
+        "sweeps": [["--scenario=single-region-3", "--seeds=1..40"],
+                   ["--scenario=geo-3x3", "--seeds=1..40"]],
+    },
+    "core/kafka": {
+        "tests": ["//core/kafka/...", "//tests/kafka:kafka_sim_test"],
+        "sweeps": [],
     },
 }
 # A survivor of the fast suite above is run again against these (--confirm), before it is
