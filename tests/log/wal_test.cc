@@ -136,6 +136,10 @@ TEST(Wal, WhatARestartReadsIsMadeDurableBeforeNewRecords) {
     core::log::WalRecoveryReport wal_report;
     std::shared_ptr<Wal> wal = OpenWal(rt, rt.disk(), {}, &wal_report);
     EXPECT_FALSE(wal_report.cut) << wal_report.ToString();
+    // What the node logs at start ("wal: N files, M records of G groups") is what was read.
+    EXPECT_GE(wal_report.files_found, 1u) << wal_report.ToString();
+    EXPECT_GE(wal_report.records, 1u) << wal_report.ToString();
+    EXPECT_EQ(wal_report.groups, 1u) << wal_report.ToString();
     std::unique_ptr<Log> a = OpenLog(rt, rt.disk(), wal, "a");
     ExpectTags(*a, 15);
   }));
