@@ -42,7 +42,10 @@ class FaultyFile final : public io::File {
     }
     return inner_->Sync();
   }
-  absl::Status Truncate(uint64_t size) override { return inner_->Truncate(size); }
+  absl::Status Truncate(uint64_t size) override {
+    if (faults_.fail_truncates) return absl::DataLossError("injected: EIO on ftruncate");
+    return inner_->Truncate(size);
+  }
   absl::StatusOr<uint64_t> Size() override { return inner_->Size(); }
   const std::string& path() const override { return inner_->path(); }
 

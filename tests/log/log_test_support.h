@@ -58,6 +58,7 @@ core::raft::Message FirstCommittedAppend(io::NodeId leader, const std::string& d
 struct DiskFaults {
   uint64_t write_bytes_left = UINT64_MAX;  // Then ENOSPC; the failing write lands partially.
   bool fail_syncs = false;                 // File::Sync returns DataLoss (EIO).
+  bool fail_truncates = false;             // File::Truncate returns DataLoss (EIO).
   uint64_t writes_failed = 0;
   uint64_t syncs_failed = 0;
 };

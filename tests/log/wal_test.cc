@@ -251,6 +251,20 @@ TEST(Wal, DamageCutsTheWalAtTheBadRecordAndDropsWhatFollows) {
   ASSERT_TRUE(node.Run([](io::Runtime& rt) {
     ASSERT_TRUE(FlipByte(rt.disk(), "wal/wal-0000000000000001.log", 2000).ok());
   }));
+  // A cut that cannot be made fails the Open at once, before anything else changes: appends
+  // after the bad record would otherwise leave the records the cut meant to discard behind
+  // them, to be replayed by the next recovery.
+  ASSERT_TRUE(node.Run([](io::Runtime& rt) {
+    absl::StatusOr<std::vector<std::string>> before = rt.disk().ListDir("wal");
+    ASSERT_TRUE(before.ok()) << before.status();
+    DiskFaults faults{.fail_truncates = true};
+    FaultyDisk faulty(rt.disk(), faults);
+    absl::StatusOr<std::shared_ptr<Wal>> wal =
+        Wal::Open(rt, faulty, WalOptions{.file_bytes_max = 4096}, nullptr);
+    EXPECT_TRUE(absl::IsDataLoss(wal.status())) << wal.status();
+    EXPECT_EQ(rt.disk().ListDir("wal").value_or(std::vector<std::string>{}), *before)
+        << "the failed cut removed files";
+  }));
   ASSERT_TRUE(node.Run([](io::Runtime& rt) {
     core::log::WalRecoveryReport wal_report;
     std::shared_ptr<Wal> wal =
