@@ -55,5 +55,24 @@ TEST(MetadataQuotas, ValuesFromRemoteBytesAreValidated) {
   EXPECT_TRUE(metadata.quotas().empty());
 }
 
+// The controller holds at most kQuotasMax overrides: at the limit a new one is refused
+// (ResourceExhausted, the log going on), an existing one may still change, and one removed
+// makes room.
+TEST(MetadataQuotas, TheLimitRefusesOnlyNewOverrides) {
+  ClusterMetadata metadata;
+  for (size_t i = 0; i < kQuotasMax; i++) {
+    ASSERT_TRUE(metadata.Apply(SetQuota(wire::QuotaSubject::Client, "c" + std::to_string(i), 1, 1))
+                    .status.ok())
+        << i;
+  }
+  EXPECT_TRUE(absl::IsResourceExhausted(
+      metadata.Apply(SetQuota(wire::QuotaSubject::Client, "one-more", 1, 1)).status));
+  EXPECT_TRUE(metadata.Apply(SetQuota(wire::QuotaSubject::Client, "c7", 5, 5)).status.ok());
+  EXPECT_EQ(*metadata.FindQuota(wire::QuotaSubject::Client, "c7"), (QuotaRecord{5, 5}));
+  EXPECT_TRUE(metadata.Apply(SetQuota(wire::QuotaSubject::Client, "c8", 0, 0, true)).status.ok());
+  EXPECT_TRUE(metadata.Apply(SetQuota(wire::QuotaSubject::Client, "one-more", 1, 1)).status.ok());
+  EXPECT_EQ(metadata.quotas().size(), kQuotasMax);
+}
+
 }  // namespace
 }  // namespace meridian::core::cluster
