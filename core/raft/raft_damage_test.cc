@@ -234,6 +234,21 @@ TEST(LostHardState, WaitsForEveryVoter) {
   EXPECT_EQ(net.node(2).term(), net.node(1).term());
 }
 
+// Once an amnesiac has learned every voter's term it may have voted in that term before the
+// loss: the vote counts as cast (for itself), durably, so no candidate of the term gets a
+// second one from it. No election runs meanwhile here: node 1 leads the term throughout.
+TEST(LostHardState, TheVoteInTheLearnedTermCountsAsCast) {
+  TestNet net(3);
+  net.Campaign(1);
+  const Term term = net.node(1).term();
+  net.RestartLosingHardState(2);
+  net.TickAll(10);
+  ASSERT_FALSE(net.node(2).amnesiac());
+  ASSERT_EQ(net.node(2).term(), term) << "an election ran meanwhile";
+  EXPECT_EQ(net.hard_state(2).vote, NodeId(2));
+  EXPECT_EQ(net.hard_state(2).term, term);
+}
+
 // The moment the damaged follower's rejection arrives, the leader counts for it only what it
 // holds (its hint: the last entry of its cut log), not everything below the rejected index: one
 // message at a time, the leader's match index for node 3 never passes node 3's log. (After the

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "core/replica/mark_table.h"
 #include "core/replica/replica.h"
 #include "core/replica/storage.h"
 #include "io/probe.h"
@@ -279,6 +280,50 @@ TEST(ReplicaDamageAtRest, EveryCopyOfTheHardStateLostStillOpensAndLeadsALaterTer
         core::replica::LoadHardState(rt.disk(), kDir);
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     EXPECT_EQ(loaded->copies_current, 2u);
+  }));
+}
+
+// A replica whose durable mark lives in the node-wide table (as the broker's do), with both of
+// the table's images damaged and its log intact: the replica opens (the log's end is a true
+// mark, the table's entry for it is reset there), reports it, and leads with every entry.
+TEST(ReplicaDamageAtRest, ADamagedMarkTableWithAnIntactLogOpensAtTheLogsEnd) {
+  SimNode node(20261220);
+  const auto options_with = [](std::shared_ptr<core::replica::DurableMarkTable> table) {
+    core::replica::ReplicaOptions options = SingleVoter();
+    options.mark_table = std::move(table);
+    return options;
+  };
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::unique_ptr<core::replica::DurableMarkTable>> table =
+        core::replica::DurableMarkTable::Open(rt, rt.disk(), "marks");
+    ASSERT_TRUE(table.ok()) << table.status();
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, options_with(std::move(*table)), nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    ASSERT_TRUE(AwaitLeadership(rt, **opened));
+    for (int i = 0; i < kEntries; i++) {
+      ASSERT_TRUE((*opened)->ProposeAndWait(fmt::format("e{}", i), rt.Now() + seconds(5)).ok());
+    }
+    (void)rt.Sleep(milliseconds(500));  // The mark catches up.
+    (*opened)->Shutdown();
+    FlipBit(rt, "marks/marks.0", 30);
+    FlipBit(rt, "marks/marks.1", 30);
+  }));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::unique_ptr<core::replica::DurableMarkTable>> table =
+        core::replica::DurableMarkTable::Open(rt, rt.disk(), "marks");
+    ASSERT_TRUE(table.ok()) << table.status();
+    ASSERT_TRUE((*table)->damaged());
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, options_with(std::move(*table)), nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    EXPECT_TRUE(Said((*opened)->restart_findings(), "the durable mark is damaged"));
+    ASSERT_TRUE(AwaitLeadership(rt, **opened));
+    absl::StatusOr<core::raft::Index> next =
+        (*opened)->ProposeAndWait("after", rt.Now() + seconds(5));
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(next->value(), kEntries + 3u) << "the old no-op, the entries, a new no-op";
+    (*opened)->Shutdown();
   }));
 }
 
