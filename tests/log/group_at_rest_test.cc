@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "core/replica/seed.h"
+#include "core/replica/storage.h"
 #include "tests/log/log_test_support.h"
 
 namespace meridian::tests::log {
@@ -56,6 +57,34 @@ TEST(GroupAtRest, VisitsTheEntriesAfterBothThePointAndTheSnapshot) {
     // A point before the snapshot: the log holds nothing before it, so entries start after it.
     EXPECT_EQ(VisitedAfter(rt, 1, &snapshot), (std::vector<uint64_t>{4, 5, 6, 7, 8, 9, 10}));
     EXPECT_TRUE(VisitedAfter(rt, 10, &snapshot).empty());
+  }));
+}
+
+// WriteSeededGroup's hard state is at the last entry's term with everything committed (the
+// entries after the base may be of a later term than the base's), and at the base's term and
+// index when there are no entries.
+TEST(GroupSeed, TheHardStateIsAtTheLastEntrysTermWithEverythingCommitted) {
+  SimNode node(kSeed);
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    ASSERT_TRUE(rt.disk().CreateDir("groups").ok());
+    core::replica::GroupSeed seed;
+    seed.base = core::raft::Snapshot{.meta = {.index = Index(3), .term = Term(2)}, .data = "s"};
+    seed.membership.voters.insert(io::NodeId(1));
+    ASSERT_TRUE(core::replica::WriteSeededGroup(rt, "groups/base-only", seed, 4096).ok());
+    for (uint64_t i = 4; i <= 6; i++) {
+      seed.entries.push_back(Entry{.term = Term(i < 5 ? 2 : 5), .index = Index(i), .data = "e"});
+    }
+    ASSERT_TRUE(core::replica::WriteSeededGroup(rt, "groups/with-entries", seed, 4096).ok());
+    absl::StatusOr<core::replica::LoadedHardState> base_only =
+        core::replica::LoadHardState(rt.disk(), "groups/base-only");
+    ASSERT_TRUE(base_only.ok()) << base_only.status();
+    EXPECT_EQ(base_only->stored.state,
+              (core::raft::HardState{Term(2), core::raft::kNoNode, Index(3)}));
+    absl::StatusOr<core::replica::LoadedHardState> with_entries =
+        core::replica::LoadHardState(rt.disk(), "groups/with-entries");
+    ASSERT_TRUE(with_entries.ok()) << with_entries.status();
+    EXPECT_EQ(with_entries->stored.state,
+              (core::raft::HardState{Term(5), core::raft::kNoNode, Index(6)}));
   }));
 }
 
