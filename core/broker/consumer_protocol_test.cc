@@ -72,6 +72,32 @@ TEST(ConsumerProtocol, AssignmentsAreSortedAndADuplicateAnywhereIsRefused) {
   EXPECT_FALSE(ParseConsumerAssignment(apart).ok()) << "t/0 twice, with others between";
 }
 
+// user_data may be null (length -1), empty (length 0) or hold bytes: each parses, in a
+// subscription and in an assignment; any other negative length is an error.
+TEST(ConsumerProtocol, UserDataNullEmptyOrPresentParses) {
+  const auto with_user_data = [](std::vector<uint8_t> bytes, std::vector<uint8_t> user_data) {
+    bytes.resize(bytes.size() - 4);  // The null user data's length, -1.
+    bytes.insert(bytes.end(), user_data.begin(), user_data.end());
+    return bytes;
+  };
+  const Bytes subscription = EncodeConsumerSubscription({"t"});
+  const Bytes assignment = EncodeConsumerAssignment({{"t", 0}});
+  for (const Bytes& user_data :
+       {Bytes{0xff, 0xff, 0xff, 0xff}, Bytes{0, 0, 0, 0}, Bytes{0, 0, 0, 2, 'u', 'd'}}) {
+    absl::StatusOr<ConsumerSubscription> parsed =
+        ParseConsumerSubscription(with_user_data(subscription, user_data));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(parsed->topics, (std::vector<std::string>{"t"}));
+    absl::StatusOr<ConsumerAssignment> assigned =
+        ParseConsumerAssignment(with_user_data(assignment, user_data));
+    ASSERT_TRUE(assigned.ok()) << assigned.status();
+    EXPECT_EQ(assigned->partitions, (std::vector<TopicPartitionKey>{{"t", 0}}));
+  }
+  EXPECT_FALSE(
+      ParseConsumerSubscription(with_user_data(subscription, {0xff, 0xff, 0xff, 0xfe})).ok());
+  EXPECT_FALSE(ParseConsumerAssignment(with_user_data(assignment, {0xff, 0xff, 0xff, 0xfe})).ok());
+}
+
 // The limits are inclusive: kConsumerTopicsMax topics in a subscription and
 // kConsumerPartitionsMax partitions in an assignment (in one topic or over several) parse; one
 // more is refused.
