@@ -269,10 +269,11 @@ TEST(BrokerSim, ATopicIsPlacedOnLiveNodesOnly) {
   });
 }
 
-// Admin requests that race each other at the controller: both pass its early checks and the
-// metadata log decides. Of four creates of one topic sent at once, one creates it and the
-// others are told it exists (TopicAlreadyExists, the code a client acts on, not a generic
-// failure); of two deletes sent at once, one deletes it and the other is told it is unknown.
+// Admin requests that race each other at the controller: those that pass its early checks
+// before the first is applied are refused by the metadata log itself, and that refusal must
+// reach the client as the code it acts on. Of four creates of one topic sent at once, one
+// creates it and the others are told it exists (TopicAlreadyExists, not a generic failure); of
+// two deletes sent at once, one deletes it and the other is told it is unknown.
 TEST(BrokerSim, RacingCreatesAndDeletesAreAnsweredWithWhatTheLogDecided) {
   BrokerCluster cluster(37);
   cluster.OnClient([&](io::Runtime& rt) {

@@ -648,8 +648,7 @@ TEST(KafkaSim, JoinGroupLimitsAreInclusive) {
   cluster.OnClient([&](io::Runtime& rt) {
     ASSERT_EQ(CreateTopicOnceNodesAreUp(rt, "orders", 1), 0);
     int groups = 0;
-    // The join's code once the group's coordinator answers (the first join of each group
-    // creates nothing the others share).
+    // The code of a join of a group of its own (so no join bears on the next).
     const auto join = [&](const JoinProtocols& offer) {
       const std::string group = "limits-" + std::to_string(groups++);
       const uint32_t coordinator = Coordinator(rt, group);

@@ -231,10 +231,12 @@ TEST(ReplicaDamageAtRest, AnAmnesiacStoresNoHardStateUntilItHasLearnedTheTerm) {
 }
 
 // First incarnation: a single voter commits kEntries proposals (and compacts them when asked).
-void WriteEntries(SimNode& node, bool compact) {
+// `options_in` makes the replica's options in the incarnation (the default: SingleVoter()).
+using OptionsIn = std::function<core::replica::ReplicaOptions(io::Runtime&)>;
+void WriteEntries(SimNode& node, bool compact, const OptionsIn& options_in = nullptr) {
   ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
-    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
-        core::replica::Replica::Open(rt, SingleVoter(), nullptr);
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened = core::replica::Replica::Open(
+        rt, options_in != nullptr ? options_in(rt) : SingleVoter(), nullptr);
     ASSERT_TRUE(opened.ok()) << opened.status();
     ASSERT_TRUE(AwaitLeadership(rt, **opened));
     for (int i = 0; i < kEntries; i++) {
@@ -293,19 +295,15 @@ TEST(ReplicaDamageAtRest, ADamagedMarkTableWithAnIntactLogOpensAtTheLogsEnd) {
     options.mark_table = std::move(table);
     return options;
   };
-  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+  bool table_opened = false;  // The table lives as long as the first incarnation's replica.
+  WriteEntries(node, /*compact=*/false, [&](io::Runtime& rt) {
     absl::StatusOr<std::unique_ptr<core::replica::DurableMarkTable>> table =
         core::replica::DurableMarkTable::Open(rt, rt.disk(), "marks");
-    ASSERT_TRUE(table.ok()) << table.status();
-    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
-        core::replica::Replica::Open(rt, options_with(std::move(*table)), nullptr);
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    ASSERT_TRUE(AwaitLeadership(rt, **opened));
-    for (int i = 0; i < kEntries; i++) {
-      ASSERT_TRUE((*opened)->ProposeAndWait(fmt::format("e{}", i), rt.Now() + seconds(5)).ok());
-    }
-    (void)rt.Sleep(milliseconds(500));  // The mark catches up.
-    (*opened)->Shutdown();
+    table_opened = table.ok();
+    return options_with(table.ok() ? std::move(*table) : nullptr);
+  });
+  ASSERT_TRUE(table_opened);
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
     FlipBit(rt, "marks/marks.0", 30);
     FlipBit(rt, "marks/marks.1", 30);
   }));
