@@ -335,6 +335,55 @@ TEST(DamagedReplica, ALegitimateTruncationAfterARestartIsNotDamage) {
   EXPECT_TRUE(survivor_leads()) << "nodes 1 and 2 never elected a leader";
 }
 
+// What recovery brings back need not be a prefix of the log a node acknowledged: a node-wide
+// log replays history, so damage past a truncation's record cuts it back to the log as it was
+// before the truncation, with the entries a later leader replaced. Node 3 led term 1 cut off and
+// appended `stale` entries nobody else has; node 1 led term 2 and committed its no-op and "x";
+// node 3 took them (its stale entries overwritten) and acknowledged them; then its log came back
+// as it was in term 1. The leader's heartbeats cap their commit at node 3's match index, which
+// describes the log node 3 lost: taken as verified, node 3 applied its stale entries where the
+// group had committed others (`meridian-sim --scenario=geo-3x3 --seed=30
+// --election_faults=figure8`, 2026-12-04: "state-machine-safety: n7 applied i13:t5 but i13:t6
+// was applied at that index before"). With `stale` past the committed log's end no heartbeat
+// credits node 3 with more than it holds, and only its rejection makes an idle leader probe.
+void ARecoveredPastLogIsRepairedNotApplied(uint64_t stale) {
+  TestNet net(3);
+  net.Campaign(3);  // Term 1: the no-op (t1, i1) everywhere.
+  ASSERT_EQ(net.node(3).role(), Role::kLeader);
+  net.Isolate(3);
+  for (uint64_t i = 0; i < stale; i++) ASSERT_TRUE(net.node(3).Propose("stale").ok());
+  net.DeliverAll();
+  std::vector<Entry> past;
+  for (Index i(1); i <= net.node(3).log().last_index(); i = i.next()) {
+    past.push_back(net.node(3).log().At(i));
+  }
+  net.Campaign(1);  // Term 2, with node 2's vote.
+  ASSERT_EQ(net.node(1).role(), Role::kLeader);
+  ASSERT_TRUE(net.node(1).Propose("x").ok());
+  net.Heal();
+  net.TickAll(10);
+  const Index committed = net.node(1).log().commit();
+  ASSERT_EQ(committed, Index(3));
+  ASSERT_EQ(net.node(3).log().commit(), committed) << "node 3 never took term 2's entries";
+  net.RestartWithRecoveredLog(3, past);
+  ASSERT_TRUE(net.node(3).LostDurableEntries());
+  net.TickAll(20);  // Idle: heartbeats, and whatever they cause.
+  for (const Entry& applied : net.applied(3)) {
+    EXPECT_EQ(applied.term, net.node(1).log().TermAt(applied.index))
+        << "node 3 applied " << applied.data << " at i" << applied.index.value();
+  }
+  EXPECT_EQ(net.node(3).log().commit(), committed);
+  EXPECT_FALSE(net.node(3).LostDurableEntries()) << "never repaired from the leader";
+}
+
+TEST(DamagedReplica, ARecoveredPastLogShorterThanTheCommittedOneIsRepairedNotApplied) {
+  ARecoveredPastLogIsRepairedNotApplied(1);
+}
+
+TEST(DamagedReplica, ARecoveredPastLogLongerThanTheCommittedOneIsRepairedNotApplied) {
+  ARecoveredPastLogIsRepairedNotApplied(3);
+}
+
 // A snapshot installed in the term the hard state was stored in (its last entry from the leader
 // this node voted for) leaves the vote alone: only a snapshot of a later term, which the stored
 // hard state never saw, restarts with no vote (RestartState). Forgetting the vote would let a

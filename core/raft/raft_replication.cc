@@ -76,8 +76,13 @@ void Raft::HandleHeartbeat(const Message& m) {
   MERIDIAN_CHECK(role_ == Role::kFollower);
   MERIDIAN_CHECK(m.term == term_);
   // The leader caps a heartbeat's commit at our match index, which we acknowledged durable in
-  // this term, so our log agrees with the leader's up to it.
-  verified_ = std::max(verified_, std::min(m.commit, log_.last_index()));
+  // this term, so our log agrees with the leader's up to it — unless damage at rest took what we
+  // acknowledged (LostDurableEntries). Then the log recovery left us need not be a prefix of the
+  // one we acknowledged: a node-wide log replays history, and a cut there can bring back
+  // entries a truncation had replaced (design.md "Damaged replicas"). Only appends, which check
+  // log matching, verify entries until the loss is repaired.
+  const bool lost = LostDurableEntries();
+  if (!lost) verified_ = std::max(verified_, std::min(m.commit, log_.last_index()));
   leader_commit_ = std::max(leader_commit_, m.commit);
   FollowerCommit();
   if (m.quiesce && log_.commit() == m.commit) {
@@ -91,10 +96,11 @@ void Raft::HandleHeartbeat(const Message& m) {
   }
   Send(Message{
       .type = MessageType::kHeartbeatResponse, .to = m.from, .context_ticks = m.context_ticks});
-  if (m.commit > log_.last_index()) {
-    // The cap says the leader's match index for us is past our log: we lost entries we had
-    // acknowledged (damage at rest cut the log). An idle leader would never probe and find out,
-    // so tell it as a rejection there, with our end as the hint (design.md "Damaged replicas").
+  if (m.commit > log_.last_index() || (lost && m.commit > Index(0))) {
+    // The cap says the leader's match index for us is past our log, or rests on entries we may
+    // no longer hold: we lost entries we had acknowledged (damage at rest cut the log). An idle
+    // leader would never probe and find out, so tell it as a rejection there, with our end as
+    // the hint (design.md "Damaged replicas"); its probe then checks log matching.
     MERIDIAN_PROBE("raft: heartbeat credits us with entries we no longer hold");
     Send(Message{.type = MessageType::kAppendResponse,
                  .to = m.from,

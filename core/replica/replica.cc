@@ -101,12 +101,19 @@ raft::LogPosition RecoveredPosition(const std::optional<raft::Snapshot>& snapsho
 // Entries the log lost at a crash past the durable mark (a torn tail) were never reported
 // durable before the mark was written, so raft may never have counted them. A log that ends
 // before the mark lost entries this replica had synced and may have acknowledged: damage at
-// rest. It restarts anyway, with its commit index cut to what it holds, and raft keeps it from
-// voting with or leading from the shorter log (RestartState::durable_before) until it has
-// re-fetched them from its peers. A log that lost committed entries with no mark covering them
-// (a mark lost with the rest) is still refused: nothing would tell raft what it lost.
+// rest. It restarts anyway, with its commit index cut to its snapshot's index, and raft keeps
+// it from voting with or leading from the shorter log (RestartState::durable_before) until it
+// has re-fetched them from its peers. Not cut to the recovered log's end: what recovery kept
+// need not be a prefix of the log the stored commit counted. A node-wide log replays history,
+// so a cut after a truncation brings back the entries the truncation removed (an old leader's
+// uncommitted i13:t5 that a later leader's committed i13:t6 had replaced): applying them would
+// break state machine safety (`meridian-sim --scenario=geo-3x3 --seed=30
+// --election_faults=figure8`, 2026-12-04). Only the snapshot is known committed; the leader
+// tells the rest again, once its appends have matched this log. A log that lost committed
+// entries with no mark covering them (a mark lost with the rest) is still refused: nothing would
+// tell raft what it lost.
 absl::Status ReconcileWithDurableMark(const DurableMark& mark, const raft::LogPosition& recovered,
-                                      const log::RecoveryReport& report,
+                                      raft::Index snapshot_index, const log::RecoveryReport& report,
                                       raft::HardState* hard_state,
                                       std::vector<std::string>& findings) {
   if (mark.position().term > hard_state->term) {
@@ -120,8 +127,8 @@ absl::Status ReconcileWithDurableMark(const DurableMark& mark, const raft::LogPo
         "the log ends at {}, below the {} it had made durable (entries lost at rest): it "
         "fetches them again and votes with none of them meanwhile",
         recovered.index.ToString(), mark.position().index.ToString()));
-    hard_state->commit = std::min(hard_state->commit, recovered.index);
-    MERIDIAN_CHECK(hard_state->commit <= recovered.index);
+    MERIDIAN_CHECK(snapshot_index <= recovered.index);
+    hard_state->commit = std::min(hard_state->commit, snapshot_index);
     return absl::OkStatus();
   }
   if (hard_state->commit > recovered.index) {
@@ -348,8 +355,10 @@ absl::StatusOr<RecoveredStorage> RecoverStorage(io::Runtime& runtime,
     recovered.hard_state.commit = std::min(recovered.hard_state.commit, position.index);
   }
   CheckHardStateNotStale(recovered, position);
-  if (absl::Status s = ReconcileWithDurableMark(*recovered.mark, position, recovered.report,
-                                                &recovered.hard_state, recovered.findings);
+  const raft::Index snapshot_index = base.has_value() ? base->meta.index : raft::Index(0);
+  if (absl::Status s =
+          ReconcileWithDurableMark(*recovered.mark, position, snapshot_index, recovered.report,
+                                   &recovered.hard_state, recovered.findings);
       !s.ok()) {
     return s;
   }
@@ -639,7 +648,7 @@ absl::Status Replica::StoreHardStateCoveredByMark(const raft::HardState& state) 
   commit_stored_at_ = runtime_.Now();
   // What Open relies on: the mark covers the commit stored, unless the log is below the mark in
   // raft's order (being repaired, or a later term's uncommitted entries were replaced), and then
-  // a restart cuts the commit to what the log holds (ReconcileWithDurableMark).
+  // a restart cuts the commit to the snapshot's index (ReconcileWithDurableMark).
   MERIDIAN_CHECK(state.commit <= durable_mark_->position().index ||
                      !synced_.IsAtLeast(durable_mark_->position()),
                  "stored commit {} past the durable mark {}", state.commit.ToString(),

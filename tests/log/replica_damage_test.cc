@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 
 #include "core/replica/mark_table.h"
 #include "core/replica/replica.h"
@@ -322,6 +323,123 @@ TEST(ReplicaDamageAtRest, ADamagedMarkTableWithAnIntactLogOpensAtTheLogsEnd) {
     ASSERT_TRUE(next.ok()) << next.status();
     EXPECT_EQ(next->value(), kEntries + 3u) << "the old no-op, the entries, a new no-op";
     (*opened)->Shutdown();
+  }));
+}
+
+// Every entry a replica applies, by node.
+class AppliedEntries final : public core::replica::ReplicaObserver {
+ public:
+  void OnApply(io::NodeId, const core::raft::Entry& entry) override { entries.push_back(entry); }
+  void OnLeader(io::NodeId, core::raft::Term, const core::raft::RaftLog&) override {}
+  void OnFailStop(io::NodeId, const absl::Status&) override {}
+  std::vector<core::raft::Entry> entries;
+};
+
+// An append from `leader` in `term`: `entries` (data at consecutive indexes from prev + 1, all
+// of `entry_term`, 0: `term`) after (prev_term, prev_index), committing through `commit`.
+core::raft::Message AppendOf(io::NodeId leader, uint64_t term, uint64_t prev_term,
+                             uint64_t prev_index, const std::vector<std::string>& entries,
+                             uint64_t commit, uint64_t entry_term = 0) {
+  core::raft::Message append{.type = core::raft::MessageType::kAppend,
+                             .from = leader,
+                             .to = SimNode::kNode,
+                             .term = core::raft::Term(term)};
+  append.log_term = core::raft::Term(prev_term);
+  append.log_index = core::raft::Index(prev_index);
+  for (size_t i = 0; i < entries.size(); i++) {
+    append.entries.push_back(core::raft::Entry{core::raft::Term(entry_term ? entry_term : term),
+                                               core::raft::Index(prev_index + 1 + i),
+                                               core::raft::EntryKind::kNormal, entries[i]});
+  }
+  append.commit = core::raft::Index(commit);
+  return append;
+}
+
+// Every file of `dir` and its bytes.
+std::map<std::string, std::vector<uint8_t>> CopyDir(io::Runtime& rt, const std::string& dir) {
+  std::map<std::string, std::vector<uint8_t>> files;
+  absl::StatusOr<std::vector<std::string>> names = rt.disk().ListDir(dir);
+  EXPECT_TRUE(names.ok()) << names.status();
+  for (const std::string& name : names.ok() ? *names : std::vector<std::string>()) {
+    absl::StatusOr<std::unique_ptr<io::File>> file =
+        rt.disk().Open(dir + "/" + name, io::OpenMode::kOpenExisting);
+    EXPECT_TRUE(file.ok()) << file.status();
+    if (!file.ok()) continue;
+    absl::StatusOr<uint64_t> size = (*file)->Size();
+    EXPECT_TRUE(size.ok()) << size.status();
+    std::vector<uint8_t>& bytes = files[name];
+    bytes.resize(size.ok() ? *size : 0);
+    EXPECT_TRUE((*file)->ReadAt(0, bytes).ok());
+  }
+  return files;
+}
+
+// A replica's log brought back as it was before a truncation (what a node-wide log's cut past
+// the truncation's record recovers: core/raft's DamagedReplica.ARecoveredPastLog* tests), with
+// the hard state and durable mark of the log that replaced it. The stored commit counted the
+// replacing entries; cut to the recovered log's end, it made the replica apply, at Open, an entry
+// the group had replaced (`meridian-sim --scenario=geo-3x3 --seed=30 --election_faults=figure8`,
+// 2026-12-04). Below its durable mark only the snapshot is known committed: the replica applies
+// nothing at Open, and what its leader's appends match afterwards.
+TEST(ReplicaDamageAtRest, ALogRecoveredFromBeforeATruncationAppliesNothingItHolds) {
+  SimNode node(20261221);
+  const core::replica::ReplicaOptions options = VoterOfThreeAlone(node);
+  std::map<std::string, std::vector<uint8_t>> before_truncation;
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, options, nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    core::replica::Replica& replica = **opened;
+    replica.Deliver(AppendOf(io::NodeId(2), 1, 0, 0, {"a", "stale"}, 1));
+    (void)rt.Sleep(milliseconds(200));
+    ASSERT_EQ(replica.commit(), core::raft::Index(1));
+    before_truncation = CopyDir(rt, kDir + "/log");
+    replica.Deliver(AppendOf(io::NodeId(3), 2, 1, 1, {"b", "c"}, 3));
+    (void)rt.Sleep(milliseconds(200));
+    ASSERT_EQ(replica.commit(), core::raft::Index(3));
+    // The hard state is stored with a new term (not with every commit): term 3's leader's
+    // heartbeat stores commit 3.
+    replica.Deliver(AppendOf(io::NodeId(2), 3, 2, 3, {}, 3));
+    (void)rt.Sleep(milliseconds(200));
+    replica.Shutdown();
+    absl::StatusOr<core::replica::LoadedHardState> loaded =
+        core::replica::LoadHardState(rt.disk(), kDir);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    ASSERT_GE(loaded->stored.state.commit, core::raft::Index(2)) << "nothing to cut";
+  }));
+  ASSERT_FALSE(before_truncation.empty());
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    absl::StatusOr<std::vector<std::string>> names = rt.disk().ListDir(kDir + "/log");
+    ASSERT_TRUE(names.ok()) << names.status();
+    for (const std::string& name : *names)
+      ASSERT_TRUE(rt.disk().Remove(kDir + "/log/" + name).ok());
+    for (const auto& [name, bytes] : before_truncation) {
+      absl::StatusOr<std::unique_ptr<io::File>> file =
+          rt.disk().Open(kDir + "/log/" + name, io::OpenMode::kCreateNew);
+      ASSERT_TRUE(file.ok()) << file.status();
+      ASSERT_TRUE((*file)->WriteAt(0, bytes).ok());
+      ASSERT_TRUE((*file)->Sync().ok());
+    }
+    ASSERT_TRUE(rt.disk().SyncDir(kDir + "/log").ok());
+  }));
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    AppliedEntries applied;
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, options, &applied);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    core::replica::Replica& replica = **opened;
+    EXPECT_TRUE(Said(replica.restart_findings(), "below the i3 it had made durable"));
+    (void)rt.Sleep(milliseconds(200));
+    EXPECT_EQ(replica.commit(), core::raft::Index(0));
+    for (const core::raft::Entry& entry : applied.entries) EXPECT_NE(entry.data, "stale");
+    // Term 3's leader probes, matches at i1 and replaces the rest: all of it applies.
+    replica.Deliver(AppendOf(io::NodeId(2), 3, 1, 1, {"b", "c"}, 3, /*entry_term=*/2));
+    (void)rt.Sleep(milliseconds(200));
+    EXPECT_EQ(replica.commit(), core::raft::Index(3));
+    std::vector<std::string> data;
+    for (const core::raft::Entry& entry : applied.entries) data.push_back(entry.data);
+    EXPECT_EQ(data, (std::vector<std::string>{"a", "b", "c"}));
+    replica.Shutdown();
   }));
 }
 

@@ -66,20 +66,30 @@ class TestNet {
   // the rest at a bad batch). Like core/replica's durable mark, the driver tells raft the last
   // entry it had synced before the damage (RestartState::durable_before).
   void RestartDamaged(uint32_t node_id, uint64_t keep) {
+    MemoryStorage& storage = storage_[NodeId(node_id)];
+    MERIDIAN_CHECK(keep <= storage.synced);
+    RestartWithRecoveredLog(
+        node_id, std::vector<Entry>(storage.entries.begin(),
+                                    storage.entries.begin() + static_cast<ptrdiff_t>(keep)));
+  }
+  // Damage at rest that recovery answered with `recovered`, which need not be a prefix of the
+  // synced log: a node-wide log replays history, so a cut after a truncation brings back a past
+  // version of the log, entries the truncation replaced included.
+  void RestartWithRecoveredLog(uint32_t node_id, std::vector<Entry> recovered) {
     const NodeId id(node_id);
     MemoryStorage& storage = storage_[id];
     MERIDIAN_CHECK(storage.snapshot_index() == Index(0), "scripted tests do not compact");
-    MERIDIAN_CHECK(keep <= storage.synced);
     LogPosition durable_before;
     if (storage.synced > 0) {
       const Entry& last_synced = storage.DurableAt(storage.durable_last());
       durable_before = {last_synced.term, last_synced.index};
     }
     storage.Crash();
-    storage.entries.resize(keep);
-    storage.synced = keep;
-    // As core/replica does for a cut log.
-    storage.hard_state.commit = std::min(storage.hard_state.commit, Index(keep));
+    storage.entries = std::move(recovered);
+    storage.synced = storage.entries.size();
+    // As core/replica does below its durable mark: only the snapshot is known committed
+    // (ReconcileWithDurableMark), none here.
+    storage.hard_state.commit = Index(0);
     RaftOptions options = nodes_.at(id)->options();
     RestartState restart = storage.ForRestart(options.entry_cache_bytes_max);
     restart.durable_before = durable_before;
