@@ -88,6 +88,8 @@ Raft::Raft(const RaftOptions& options, RestartState restart, io::Random random)
   // Only a copy that starts with nothing stored joins (RaftOptions::joining).
   joining_ = options_.joining && log_.last_index() == Index(0) &&
              log_.snapshot_index() == Index(0) && term_ == Term(0);
+  // Drawn only for a joining copy: every other node's random stream stays what it was.
+  if (joining_) join_probe_nonce_ = random_.Next();
   previous_ = PreviousState{term_, vote_, log_.commit(), log_.TermAt(log_.commit())};
   ForgetRepairedLoss();
   Invariants();
@@ -286,6 +288,7 @@ void Raft::Tick() {
   } else if (!quiesced_) {
     (this->*tick_)();
   }
+  if (ProbingForAnUnstartedGroup()) TickJoinProbe();
   Invariants();
 }
 
@@ -428,12 +431,21 @@ void Raft::Step(const Message& message) {
   const bool admitted = Admit(message);
   if (admitted && message.type == MessageType::kTermQuery) {
     // Changes nothing here, whatever our role or lease, so it wakes no quiesced group. An
-    // amnesiac does not answer: its own term is only a lower bound.
+    // amnesiac does not answer: its own term is only a lower bound. The answer carries our
+    // last index (a joining voter's probe) and our term, as 1 while we are at 0: a message's
+    // term is never 0, and a higher bound is still a bound to an amnesiac.
     if (!amnesiac_) {
       Send(Message{.type = MessageType::kTermQueryResponse,
                    .to = message.from,
+                   .term = std::max(term_, Term(1)),
+                   .log_index = log_.last_index(),
                    .context_ticks = message.context_ticks});
     }
+    return Invariants();
+  }
+  if (admitted && message.type == MessageType::kTermQueryResponse && !amnesiac_ && joining_) {
+    // Its term may be the 1 sent for 0: a probe's answer never moves ours.
+    NoteJoinProbeAnswer(message);
     return Invariants();
   }
   if (admitted && amnesiac_) {
@@ -606,6 +618,51 @@ void Raft::StepFollower(const Message& m) {
     default:
       return;  // Stale responses from an earlier role.
   }
+}
+
+// A joining copy of a voter waits for a leader's configuration index; but a group none of whose
+// voters has ever appended anything has no leader to send one, and when every voter's copy
+// starts joining (a reassignment chosen before the group's first election: the metadata names
+// the leaving voters, and their copies start with nothing stored) none ever votes. So a joining
+// voter that knows no leader asks the other voters of its configuration for their last index.
+// Every one answering 0 proves the group never started: any leader appends its no-op to its own
+// log first, a log that ever held an entry never becomes empty again (entries are replaced
+// only by a leader's, which it holds), and every configuration change is an entry; so the
+// configuration is still the bootstrap one, in which this copy is a voter like the others, and
+// it stops joining. One answer with entries ends the probe: the group started, and its leader
+// brings this copy the configuration in force (NoteLeaderConfiguration).
+bool Raft::ProbingForAnUnstartedGroup() const {
+  return joining_ && !amnesiac_ && !join_probe_found_entries_ && leader_ == kNoNode &&
+         membership_.IsVoter(options_.id) && log_.last_index() == Index(0);
+}
+
+void Raft::TickJoinProbe() {
+  MERIDIAN_CHECK(ProbingForAnUnstartedGroup());
+  // Every election timeout: the probe is for a stall, not a race.
+  if (ticks_ % options_.election_timeout_ticks != 0) return;
+  for (NodeId voter : membership_.voters) {
+    if (voter == options_.id || join_probe_empty_.contains(voter)) continue;
+    Send(Message{.type = MessageType::kTermQuery,
+                 .to = voter,
+                 .term = std::max(term_, Term(1)),
+                 .context_ticks = join_probe_nonce_});
+  }
+}
+
+void Raft::NoteJoinProbeAnswer(const Message& answer) {
+  if (!ProbingForAnUnstartedGroup() || answer.context_ticks != join_probe_nonce_) return;
+  if (!membership_.IsVoter(answer.from)) return;
+  if (answer.log_index != Index(0)) {
+    join_probe_found_entries_ = true;
+    return;
+  }
+  join_probe_empty_.insert(answer.from);
+  for (NodeId voter : membership_.voters) {
+    if (voter != options_.id && !join_probe_empty_.contains(voter)) return;
+  }
+  MERIDIAN_PROBE("raft: a joining voter found its group never started");
+  joining_ = false;
+  join_probe_empty_.clear();
 }
 
 void Raft::NoteLeaderConfiguration(Index leader_config_index) {

@@ -176,6 +176,11 @@ class Raft {
   // A joining replica heard a leader's configuration index; it stops joining once its own
   // configuration in force is at least that recent.
   void NoteLeaderConfiguration(Index leader_config_index);
+  // A joining voter with no leader asks the other voters whether their logs are empty
+  // (kTermQuery); every one empty means the group never started (design.md "Joining replicas").
+  bool ProbingForAnUnstartedGroup() const;
+  void TickJoinProbe();
+  void NoteJoinProbeAnswer(const Message& answer);
   // The configuration in force at `index` (snapshot_index() <= index <= last_index()).
   Membership MembershipAt(Index index) const;
   void SyncProgressToMembership();
@@ -225,6 +230,11 @@ class Raft {
   bool joining_ = false;
   std::optional<Index> join_floor_;
   Term join_floor_term_;  // The term whose leader sent join_floor_.
+  // The unstarted-group probe: its nonce (echoed by answers), the voters that answered with an
+  // empty log, and whether one answered with entries (then the group started: probing ends).
+  uint64_t join_probe_nonce_ = 0;
+  absl::btree_set<NodeId> join_probe_empty_;
+  bool join_probe_found_entries_ = false;
 
   // Candidate state.
   absl::btree_map<NodeId, bool> votes_;

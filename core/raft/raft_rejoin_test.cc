@@ -168,6 +168,68 @@ TEST(RejoiningReplicas, UnderTheBootstrapConfigurationJoiningEndsAtOnce) {
   EXPECT_FALSE(net.node(2).joining());
 }
 
+// A reassignment chosen before its group's first election: the metadata names voters 2 and 3 as
+// leaving, so their copies (nothing stored yet) start joining, and voter 1 can win no vote.
+// Without the unstarted-group probe nobody ever led (`meridian-sim --scenario=geo-3x3 --seed=14
+// --consistency=regional --change_consistency=strong`, 2026-12-04: the partition took no write
+// for the whole run). Every other voter answering with an empty log ends the joining; one
+// answering with entries keeps it (RejoiningReplicas.AJoiningCopyNeitherCampaigns...).
+void AGroupWhoseOtherVotersStartJoiningElects(PreVote pre_vote) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.pre_vote = pre_vote;
+  TestNet net(3, options);
+  RaftOptions joiner = options;
+  joiner.bootstrap.voters = {NodeId(1), NodeId(2), NodeId(3)};
+  joiner.joining = true;
+  net.Wipe(NodeId(2), joiner);
+  net.Wipe(NodeId(3), joiner);
+  ASSERT_TRUE(net.node(2).joining());
+  ASSERT_TRUE(net.node(3).joining());
+  const uint32_t leader = net.ElectAny(300);
+  ASSERT_NE(leader, 0u) << "no leader in 300 ticks";
+  EXPECT_FALSE(net.node(2).joining());
+  EXPECT_FALSE(net.node(3).joining());
+  absl::StatusOr<Index> index = net.node(leader).Propose("x");
+  ASSERT_TRUE(index.ok()) << index.status();
+  net.TickAll(3);
+  for (uint32_t id : {1u, 2u, 3u}) {
+    EXPECT_GE(net.node(id).log().commit(), *index) << "node " << id;
+  }
+}
+
+TEST(RejoiningReplicas, AGroupWhoseOtherVotersStartJoiningElects) {
+  AGroupWhoseOtherVotersStartJoiningElects(PreVote::kOff);
+}
+
+TEST(RejoiningReplicas, AGroupWhoseOtherVotersStartJoiningElectsWithPreVote) {
+  AGroupWhoseOtherVotersStartJoiningElects(PreVote::kOn);
+}
+
+// The probe's other half: a joining voter whose group has started (here: every other voter holds
+// entries, and none leads yet: both restarted) keeps joining after the answers, and waits for a
+// leader's configuration as before.
+TEST(RejoiningReplicas, AJoiningVoterWhoseGroupStartedKeepsJoiningAfterItsProbe) {
+  RaftOptions options = TestNet::DefaultOptions();
+  TestNet net(3, options);
+  net.Campaign(1);
+  ASSERT_TRUE(net.node(1).Propose("x").ok());
+  net.DeliverAll();
+  RaftOptions joiner = options;
+  joiner.bootstrap.voters = {NodeId(1), NodeId(2), NodeId(3)};
+  joiner.joining = true;
+  net.Wipe(NodeId(2), joiner);
+  net.Restart(NodeId(1));
+  net.Restart(NodeId(3));
+  // Only node 2 ticks: it probes once an election timeout has passed; nodes 1 and 3 answer.
+  for (uint32_t t = 0; t < 2 * options.election_timeout_ticks; t++) {
+    net.node(2).Tick();
+    net.DeliverAll();
+  }
+  EXPECT_TRUE(net.node(2).joining()) << "a probe answered with entries ended the joining";
+  EXPECT_EQ(net.node(1).role(), Role::kFollower);
+  EXPECT_EQ(net.node(3).role(), Role::kFollower);
+}
+
 // Joining applies to a copy that starts with nothing stored; one restarting with stored state
 // (here, stuck at the old configuration) does not join again: the gap design.md "Joining
 // replicas" names. Joining at every restart cost groups their quorum in the simulator.
