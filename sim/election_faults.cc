@@ -62,8 +62,11 @@ bool ElectionFaults::Active() const {
 
 void ElectionFaults::OnDeliver(io::NodeId to, const core::raft::Message& message) {
   if (!Active()) return;
+  // Voters only: a learner that got L1's entries cannot elect L2 (the broker's controller
+  // group has learners; the schedule keeps up the voter it reached least).
   if (message.type == MessageType::kAppend && stage_ == Figure8Stage::kFirstBack &&
-      message.from == first_ && message.term == back_term_ && !message.entries.empty()) {
+      message.from == first_ && message.term == back_term_ && !message.entries.empty() &&
+      std::find(servers_.begin(), servers_.end(), to) != servers_.end()) {
     core::raft::Index& furthest = reached_[to];
     furthest = std::max(furthest, message.entries.back().index);
   }

@@ -51,9 +51,12 @@ ABSL_FLAG(std::string, workload, "broker",
           "raft safety observer; 2 clients unless --clients says; //tests:raft_cluster_test "
           "runs it with --duration=30 --heal=30).");
 ABSL_FLAG(uint32_t, replicas, 3, "Raft workload: replicas of the group (1-5).");
-ABSL_FLAG(std::string, election_faults, "seed",
-          "Raft workload: targeted election schedule on top of the swarm (sim/election_faults.h):"
-          " seed (the seed picks vote_restart or figure8), none, vote_restart, figure8.");
+ABSL_FLAG(
+    std::string, election_faults, "seed",
+    "Targeted election schedule on top of the swarm (sim/election_faults.h): seed (the "
+    "seed picks vote_restart or figure8), none, vote_restart, figure8. Raft workload: "
+    "aimed at its group; broker workload: at the controller's group or partition 0's (the seed "
+    "picks; swarm scenarios only: the scripted ones run none).");
 ABSL_FLAG(std::string, transfers, "seed",
           "Raft workload: leadership transfers requested by an operator during the fault phase "
           "(seed: half of the seeds, on, off)");
@@ -309,6 +312,11 @@ std::string RaftOptionsFromFlags(SimulationOptions* options) {
   if (!ParseSeedOnOff(absl::GetFlag(FLAGS_membership), &options->raft_membership)) {
     return "--membership must be seed, on or off";
   }
+  return "";
+}
+
+// --election_faults (both workloads) into options; an error message or "".
+std::string ElectionFaultsFromFlags(SimulationOptions* options) {
   const std::string election = absl::GetFlag(FLAGS_election_faults);
   ElectionSchedule schedule;
   if (election == "seed") {
@@ -406,14 +414,14 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   if (std::string error = StorageFromFlags(options); !error.empty()) return error;
   if (options->workload == "raft") {
     if (std::string error = RaftOptionsFromFlags(options); !error.empty()) return error;
-  } else if (absl::GetFlag(FLAGS_replicas) != 3 || absl::GetFlag(FLAGS_election_faults) != "seed" ||
-             absl::GetFlag(FLAGS_damage_at_rest) || absl::GetFlag(FLAGS_transfers) != "seed" ||
-             absl::GetFlag(FLAGS_slow_acks) != "seed" ||
+  } else if (absl::GetFlag(FLAGS_replicas) != 3 || absl::GetFlag(FLAGS_damage_at_rest) ||
+             absl::GetFlag(FLAGS_transfers) != "seed" || absl::GetFlag(FLAGS_slow_acks) != "seed" ||
              absl::GetFlag(FLAGS_lease_rivals) != "seed" ||
              absl::GetFlag(FLAGS_membership) != "seed") {
-    return "--replicas, --election_faults, --damage_at_rest, --transfers, --slow_acks, "
-           "--lease_rivals and --membership are for the raft workload";
+    return "--replicas, --damage_at_rest, --transfers, --slow_acks, --lease_rivals and "
+           "--membership are for the raft workload";
   }
+  if (std::string error = ElectionFaultsFromFlags(options); !error.empty()) return error;
   if (std::string error = BugFromFlags(options); !error.empty()) return error;
   for (const std::string& name : SplitCommas(absl::GetFlag(FLAGS_kinds))) {
     FaultKind kind;
@@ -579,8 +587,10 @@ int Sweep(const SimulationOptions& base, uint64_t first, uint64_t last) {
     geo.Add(result);
     for (const auto& [name, count] : result.faults) faults[name] += count;
     for (const auto& [name, count] : result.probes) probes[name] += count;
-    if (result.raft.has_value()) {
-      auto& [runs, failures] = by_election[result.raft->election_faults];
+    const std::string& election =
+        result.raft.has_value() ? result.raft->election_faults : result.election_faults;
+    if (!election.empty()) {
+      auto& [runs, failures] = by_election[election];
       runs++;
       failures += !result.ok();
     }

@@ -132,6 +132,14 @@ out=$("$sim" --workload=raft --seed=1 --membership=on 2>/dev/null)
 grep -q '"membership_changes":[1-9].*--membership=on"' <<< "$out" || fail "raft --membership=on: $out"
 out=$("$sim" --workload=raft --seed=1 --transfers=on --bug=lease-read-during-transfer 2>/dev/null)
 grep -q '"transfers":[1-9].*--transfers=on"' <<< "$out" || fail "raft --transfers=on: $out"
+# The broker workload aims the same election schedules at its controller's group or partition 0's.
+out=$("$sim" --seed=1 --election_faults=vote_restart 2>/dev/null)
+grep -q '"election_faults":{"schedule":"vote_restart","target":"[a-z0-9-]*","episodes":[1-9].*--election_faults=vote_restart"' \
+  <<< "$out" || fail "broker --election_faults=vote_restart: $out"
+out=$("$sim" --seeds=1..2 2>/dev/null)
+grep -q '"workload":"broker",.*"election_faults":{' <<< "$out" || fail "broker sweep summary: $out"
+"$sim" --seed=1 --election_faults=x >/dev/null 2>&1; [ $? -eq 2 ] \
+  || fail "bad broker --election_faults must exit 2"
 echo "ok: raft workload"
 
 # A seed that dies (an assertion inside a node, a fatal signal) still names the command that

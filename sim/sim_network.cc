@@ -264,11 +264,16 @@ void SimNetwork::ScheduleDelivery(io::NodeId from, io::NodeId to, std::vector<ui
       world_.Now() + Latency(from, to, payload.size()) + SlowExtra(from, to), ClogEnd(from, to));
   world_.Schedule(at, to, kind, [this, from, to, payload = std::move(payload)]() mutable {
     SimRuntime* runtime = world_.runtime(to);
+    // The tap sees only what the node will read, so it keeps a copy past the inbox's move.
+    std::vector<uint8_t> tapped;
+    if (delivery_tap_ && runtime != nullptr) tapped = payload;
     if (runtime == nullptr || !runtime->endpoint().Enqueue({from, std::move(payload)})) {
       messages_dropped_++;
       world_.Trace(to,
                    fmt::format("drop message from {} (node down or inbox full)", from.ToString()));
+      return;
     }
+    if (delivery_tap_) delivery_tap_(from, to, tapped);
   });
 }
 

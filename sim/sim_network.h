@@ -12,7 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -72,6 +74,14 @@ class SimNetwork {
   uint64_t AddStream(SimStream* stream);
   void RemoveStream(uint64_t id) { streams_.erase(id); }
 
+  // A tap on peer messages as they reach a live node's inbox (after the faults above, before any
+  // fiber of `to` reads them): targeted fault schedules watch a protocol through it (the broker
+  // workload's election schedules, sim/election_faults.h). Runs inside the delivery event, so it
+  // may block links and schedule events but must not crash or start nodes itself.
+  using DeliveryTap =
+      std::function<void(io::NodeId from, io::NodeId to, std::span<const uint8_t> payload)>;
+  void set_delivery_tap(DeliveryTap tap) { delivery_tap_ = std::move(tap); }
+
   uint64_t messages_sent() const { return messages_sent_; }
   uint64_t messages_dropped() const { return messages_dropped_; }
   Topology& topology() { return topology_; }
@@ -83,6 +93,7 @@ class SimNetwork {
   World& world_;
   Topology& topology_;
   NetworkFaultRates rates_;
+  DeliveryTap delivery_tap_;
   absl::btree_set<std::pair<io::NodeId, io::NodeId>> blocked_;
   absl::btree_map<std::pair<io::NodeId, io::NodeId>, io::Instant> clogged_until_;
   absl::btree_map<std::pair<io::NodeId, io::NodeId>, io::Duration> slowed_;

@@ -44,8 +44,9 @@ struct SimulationOptions {
   std::optional<std::vector<size_t>> keep_faults;
   core::broker::BrokerPlantedBugs broker_bugs;  // Broker workload only.
   // Raft workload: replicas of the group (1-5, spread round-robin over three regions), its
-  // planted bug, the targeted election schedule on top of the swarm (unset: the seed picks),
-  // and damage at rest (RaftSimOptions::damage_at_rest).
+  // planted bug (the broker workload runs it in every group), the targeted election schedule
+  // on top of the swarm (unset: the seed picks; the broker workload aims it at the controller's
+  // group, in swarm scenarios), and damage at rest (RaftSimOptions::damage_at_rest).
   uint32_t raft_replicas = 3;
   core::raft::PlantedBug raft_bug = core::raft::PlantedBug::kNone;
   std::optional<ElectionSchedule> election_schedule;
@@ -186,6 +187,12 @@ struct SimulationResult {
   // and applied entries, over every group.
   uint64_t raft_leaderships_seen = 0;
   uint64_t raft_applies_seen = 0;
+  // Broker workload: the targeted election schedule (ElectionScheduleName; "none" in scripted
+  // scenarios), the group it was aimed at ("controller" or "partition-0"; empty for none) and
+  // the episodes it started.
+  std::string election_faults;
+  std::string election_target;
+  uint32_t election_episodes = 0;
   // Broker workload: record batch bytes the consumers fetched (the admin consumer, the late
   // readers and the final drain; not the group members), and of those the bytes served by a
   // node in another region than the consumer's; whether they read near the client.

@@ -147,6 +147,10 @@ std::string ReproCommand(const SimulationOptions& options) {
   if (!raft && options.raft_bug != core::raft::PlantedBug::kNone) {
     command += fmt::format(" --bug={}", core::raft::PlantedBugName(options.raft_bug));
   }
+  if (!raft && options.election_schedule.has_value()) {
+    command +=
+        fmt::format(" --election_faults={}", ElectionScheduleName(*options.election_schedule));
+  }
   if (options.clients != 0) command += fmt::format(" --clients={}", options.clients);
   if (options.partitions != 0) command += fmt::format(" --partitions={}", options.partitions);
   if (!options.consistency.empty()) command += " --consistency=" + options.consistency;
@@ -250,6 +254,10 @@ std::string GeoJson(const SimulationResult& result) {
                      result.fetch_bytes, result.fetch_bytes_cross_region, result.near_reads);
   out += fmt::format("\"raft_safety_seen\":{{\"leaderships\":{},\"applies\":{}}},",
                      result.raft_leaderships_seen, result.raft_applies_seen);
+  out +=
+      fmt::format("\"election_faults\":{{\"schedule\":\"{}\",\"target\":\"{}\",\"episodes\":{}}},",
+                  JsonEscape(result.election_faults), JsonEscape(result.election_target),
+                  result.election_episodes);
   return out;
 }
 

@@ -14,9 +14,12 @@
 #include "core/client/partitioner.h"
 #include "core/client/producer.h"
 #include "core/cluster/mode_change.h"
+#include "core/wire/raft_codec.h"
 #include "io/assert.h"
 #include "io/probe.h"
+#include "sim/election_faults.h"
 #include "sim/fault_atlas.h"
+#include "sim/sim_network.h"
 #include "sim/workloads/broker_run.h"
 #include "sim/workloads/history_recorder.h"
 #include "sim/workloads/lost_for_good.h"
@@ -1072,6 +1075,86 @@ std::vector<FaultEvent> WithLateKinds(const io::Random& root, const SimulationOp
   return schedule;
 }
 
+// The targeted election schedules (sim/election_faults.h) aimed at one raft group of the broker
+// workload: the controller's (its voters are known before the run; its elections are the
+// broker's most consequential) or partition 0's (three voters, and the records clients wrote:
+// its voters are the controller's to choose, so the schedule starts once a broker's metadata
+// names them). The network tap hands over the group's peer messages as they arrive and the raft
+// safety observers its applies; crashes and restarts are whole servers (every group on them),
+// as the swarm's are. Each seed picks the group on a stream of its own.
+class BrokerElectionFaults {
+ public:
+  enum class Target : uint8_t { kController, kPartition0 };
+
+  BrokerElectionFaults(World& world, const Nemesis& nemesis, const Plan& plan,
+                       const BrokerRegistry& registry, ElectionSchedule schedule, Target target,
+                       io::Random random, io::Instant fault_end)
+      : world_(world),
+        nemesis_(nemesis),
+        registry_(registry),
+        schedule_(schedule),
+        target_(target),
+        random_(random),
+        fault_end_(fault_end) {
+    MERIDIAN_CHECK(schedule != ElectionSchedule::kNone);
+    if (target_ != Target::kController) return;
+    std::vector<io::NodeId> voters;
+    for (uint32_t voter : plan.controller_voters) voters.push_back(io::NodeId(voter));
+    Aim(core::cluster::kControllerGroup, std::move(voters));
+  }
+
+  void OnDeliver(io::NodeId from, io::NodeId to, std::span<const uint8_t> payload) {
+    if (faults_ == nullptr && !AimAtPartition0()) return;
+    absl::StatusOr<core::wire::PeerRaftMessage> decoded = core::wire::DecodePeerMessage(payload);
+    // What the broker would drop (RunPeerDispatcher) its replica never sees either.
+    if (!decoded.ok() || decoded->group != group_ || decoded->message.from != from ||
+        decoded->message.to != to) {
+      return;
+    }
+    faults_->OnDeliver(to, decoded->message);
+  }
+  void OnApply(uint64_t group, io::NodeId node, const core::raft::Entry& entry) {
+    if (faults_ != nullptr && group == group_) faults_->OnApply(node, entry);
+  }
+  uint32_t episodes() const { return faults_ == nullptr ? 0 : faults_->episodes(); }
+  const char* target_name() const {
+    return target_ == Target::kController ? "controller" : "partition-0";
+  }
+
+ private:
+  void Aim(uint64_t group, std::vector<io::NodeId> voters) {
+    group_ = group;
+    faults_ = std::make_unique<ElectionFaults>(world_, nemesis_, std::move(voters), schedule_,
+                                               random_, fault_end_);
+  }
+  // Partition 0's group and voters, from the first broker whose metadata has the topic.
+  bool AimAtPartition0() {
+    if (world_.Now() >= fault_end_) return false;  // Too late for any episode.
+    for (const auto& weak : registry_.brokers()) {
+      std::shared_ptr<core::broker::Broker> broker = weak.lock();
+      if (broker == nullptr) continue;
+      const core::cluster::TopicRecord* topic = broker->metadata().FindTopic(kTopic);
+      if (topic == nullptr || topic->partitions.empty()) continue;
+      const core::cluster::PartitionRecord& partition = topic->partitions.front();
+      std::vector<io::NodeId> voters;
+      for (uint32_t voter : partition.replicas) voters.push_back(io::NodeId(voter));
+      Aim(partition.group, std::move(voters));
+      return true;
+    }
+    return false;
+  }
+
+  World& world_;
+  const Nemesis& nemesis_;
+  const BrokerRegistry& registry_;
+  const ElectionSchedule schedule_;
+  const Target target_;
+  const io::Random random_;
+  const io::Instant fault_end_;
+  uint64_t group_ = 0;
+  std::unique_ptr<ElectionFaults> faults_;  // Null until aimed.
+};
+
 }  // namespace
 
 const absl::btree_set<FaultKind>& BrokerFaultKinds() {
@@ -1202,6 +1285,29 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   Nemesis nemesis(world, plan.targets, atlas);
   plan.nemesis = &nemesis;
   nemesis.Install(result.schedule, options.fault_phase);
+  io::Random election_random = root.Fork("election-faults");
+  const ElectionSchedule election_schedule = scripted_scenario ? ElectionSchedule::kNone
+                                             : options.election_schedule.has_value()
+                                                 ? *options.election_schedule
+                                                 : ChooseElectionSchedule(election_random);
+  // Scripted scenarios run none: their faults are the point.
+  std::unique_ptr<BrokerElectionFaults> election_faults;
+  if (election_schedule != ElectionSchedule::kNone) {
+    io::Random target_random = root.Fork("election-target");
+    const auto target = target_random.Chance(1, 2) ? BrokerElectionFaults::Target::kController
+                                                   : BrokerElectionFaults::Target::kPartition0;
+    election_faults = std::make_unique<BrokerElectionFaults>(
+        world, nemesis, plan, registry, election_schedule, target, election_random, run.healed_at);
+    BrokerElectionFaults* faults = election_faults.get();
+    world.network().set_delivery_tap(
+        [faults](io::NodeId from, io::NodeId to, std::span<const uint8_t> payload) {
+          faults->OnDeliver(from, to, payload);
+        });
+    raft_safety.set_on_apply(
+        [faults](uint64_t group, io::NodeId node, const core::raft::Entry& entry) {
+          faults->OnApply(group, node, entry);
+        });
+  }
   for (io::NodeId node : world.nodes()) world.Start(node);
   world.RunUntil(run.stop_producing);
   const std::vector<std::string> replacement = options.scenario == "node-loss"
@@ -1237,6 +1343,13 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
   }
   for (std::string& problem : raft_safety.Violations()) {
     result.violations.push_back(std::move(problem));
+  }
+  result.election_faults = ElectionScheduleName(election_schedule);
+  if (election_faults != nullptr) {
+    result.election_target = election_faults->target_name();
+    result.election_episodes = election_faults->episodes();
+    world.network().set_delivery_tap(nullptr);
+    raft_safety.set_on_apply(nullptr);
   }
   result.raft_leaderships_seen = raft_safety.leaderships();
   result.raft_applies_seen = raft_safety.applies();

@@ -10,6 +10,7 @@ class RaftSafetyObservers::Group final : public core::replica::ReplicaObserver {
  public:
   Group(RaftSafetyObservers& owner, uint64_t group)
       : owner_(owner),
+        group_(group),
         checker_([this, group](core::raft::testing::Property property, std::string detail) {
           Report(group, property, std::move(detail));
         }) {}
@@ -17,6 +18,7 @@ class RaftSafetyObservers::Group final : public core::replica::ReplicaObserver {
   void OnApply(io::NodeId node, const core::raft::Entry& entry) override {
     owner_.applies_++;
     checker_.OnApply(node, entry);
+    if (owner_.on_apply_) owner_.on_apply_(group_, node, entry);
   }
   void OnLeader(io::NodeId node, core::raft::Term term, const core::raft::RaftLog& log) override {
     owner_.leaderships_++;
@@ -36,6 +38,7 @@ class RaftSafetyObservers::Group final : public core::replica::ReplicaObserver {
   }
 
   RaftSafetyObservers& owner_;
+  const uint64_t group_;
   core::raft::testing::SafetyChecker checker_;
 };
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,12 +33,17 @@ class RaftSafetyObservers {
   core::replica::ReplicaObserver* ForGroup(uint64_t group);
   // Each violation as "raft safety: group G: property: detail", then a count of those left out.
   std::vector<std::string> Violations() const;
+  // Also told of every entry any replica applies, after the checker (a targeted fault schedule
+  // that strikes on an apply: sim/election_faults.h).
+  using ApplyHook = std::function<void(uint64_t group, io::NodeId node, const core::raft::Entry&)>;
+  void set_on_apply(ApplyHook hook) { on_apply_ = std::move(hook); }
   uint64_t leaderships() const { return leaderships_; }
   uint64_t applies() const { return applies_; }
 
  private:
   class Group;
   absl::btree_map<uint64_t, std::unique_ptr<Group>> groups_;
+  ApplyHook on_apply_;
   std::vector<std::string> violations_;
   uint64_t violations_left_out_ = 0;
   uint64_t leaderships_ = 0;
