@@ -187,17 +187,23 @@ void Raft::BecomeLeader() {
 // toward a commit that conflicts with one it had helped make), nor campaigns. The liveness cost:
 // it waits for every voter, so a voter that is down keeps it out until that voter returns.
 
+template <typename Answered>
+void Raft::QueryOtherVoters(uint64_t nonce, const Answered& answered) {
+  for (NodeId voter : membership_.voters) {
+    if (voter == options_.id || answered(voter)) continue;
+    Send(Message{.type = MessageType::kTermQuery,
+                 .to = voter,
+                 .term = std::max(term_, Term(1)),
+                 .context_ticks = nonce});
+  }
+}
+
 void Raft::TickAmnesiac() {
   MERIDIAN_CHECK(amnesiac_);
   if (++heartbeat_elapsed_ticks_ < options_.heartbeat_interval_ticks) return;
   heartbeat_elapsed_ticks_ = 0;
-  for (NodeId voter : membership_.voters) {
-    if (voter == options_.id || amnesia_terms_heard_.contains(voter)) continue;
-    Send(Message{.type = MessageType::kTermQuery,
-                 .to = voter,
-                 .term = std::max(term_, Term(1)),
-                 .context_ticks = amnesia_nonce_});
-  }
+  QueryOtherVoters(amnesia_nonce_,
+                   [this](NodeId voter) { return amnesia_terms_heard_.contains(voter); });
 }
 
 void Raft::LearnTermWhileAmnesiac(const Message& m) {
@@ -640,13 +646,8 @@ void Raft::TickJoinProbe() {
   MERIDIAN_CHECK(ProbingForAnUnstartedGroup());
   // Every election timeout: the probe is for a stall, not a race.
   if (ticks_ % options_.election_timeout_ticks != 0) return;
-  for (NodeId voter : membership_.voters) {
-    if (voter == options_.id || join_probe_empty_.contains(voter)) continue;
-    Send(Message{.type = MessageType::kTermQuery,
-                 .to = voter,
-                 .term = std::max(term_, Term(1)),
-                 .context_ticks = join_probe_nonce_});
-  }
+  QueryOtherVoters(join_probe_nonce_,
+                   [this](NodeId voter) { return join_probe_empty_.contains(voter); });
 }
 
 void Raft::NoteJoinProbeAnswer(const Message& answer) {

@@ -142,6 +142,10 @@ class Raft {
   void LearnTermWhileAmnesiac(const Message& message);
   void EndAmnesiaIfHeardFromEveryVoter();
   void TickAmnesiac();
+  // Sends kTermQuery (with `nonce`) to every other voter of the configuration that
+  // `answered(voter)` says has not answered yet. Defined and used in raft.cc only.
+  template <typename Answered>
+  void QueryOtherVoters(uint64_t nonce, const Answered& answered);
   bool StepTerm(const Message& message);
   void HandleVoteRequest(const Message& message);
   bool InLease() const;

@@ -129,6 +129,7 @@ absl::Status ReconcileWithDurableMark(const DurableMark& mark, const raft::LogPo
         recovered.index.ToString(), mark.position().index.ToString()));
     MERIDIAN_CHECK(snapshot_index <= recovered.index);
     hard_state->commit = std::min(hard_state->commit, snapshot_index);
+    MERIDIAN_CHECK(hard_state->commit <= recovered.index);
     return absl::OkStatus();
   }
   if (hard_state->commit > recovered.index) {

@@ -1307,6 +1307,10 @@ SimulationResult RunBrokerWorkload(const SimulationOptions& options,
         [faults](uint64_t group, io::NodeId node, const core::raft::Entry& entry) {
           faults->OnApply(group, node, entry);
         });
+    // No episode starts after the fault phase: from then on the tap would only copy and decode
+    // every message for nothing.
+    world.Schedule(run.healed_at, io::NodeId(0), "election faults: tap off",
+                   [&world] { world.network().set_delivery_tap(nullptr); });
   }
   for (io::NodeId node : world.nodes()) world.Start(node);
   world.RunUntil(run.stop_producing);
