@@ -497,7 +497,15 @@ absl::Status DurableMarkTable::WriteImage(MarkTableImage& image) {
   const std::vector<uint8_t> bytes = EncodeMarkTableImage(image);
   if (which == 1) marks1_written_ = true;
   if (absl::Status s = file.WriteAt(0, bytes); !s.ok()) return s;
-  if (absl::Status s = file.Truncate(bytes.size()); !s.ok()) return s;
+  // The truncation only matters when the file held a longer image: one to the length the file
+  // already has changes nothing on disk, yet costs a metadata update in every fsync after it
+  // (about a third more per image on ext4, measured; the image's length only moves when groups
+  // come or go, so most rounds skip it).
+  const std::optional<uint64_t> known = file_bytes_[which];
+  if (!known.has_value() || *known > bytes.size()) {
+    if (absl::Status s = file.Truncate(bytes.size()); !s.ok()) return s;
+  }
+  file_bytes_[which] = bytes.size();  // A write at 0 of a longer image extends the file to it.
   if (!unsynced_for_tests_) {
     if (absl::Status s = file.Sync(); !s.ok()) return s;
   }

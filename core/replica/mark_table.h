@@ -28,11 +28,11 @@
 // damaged and a group without an entry has an unknown mark (until Reset or ClearDamage).
 // Image s goes to marks.((s + 1) % 2): writes alternate, and a write always goes to the file NOT
 // holding the newest image, so a crash tears at most the image being written and the other file
-// still holds the previous one. A write is WriteAt(0, image), Truncate(image bytes), Sync, in
-// place: unlike Truncate(0) first, a file once written is never empty again, whatever a crash
-// tears (the image bytes field finds the image if the truncation was lost). Open takes the valid
-// image with the highest sequence; one in the wrong file (wrong parity) is not valid. Bytes read
-// from disk are validated, never asserted on.
+// still holds the previous one. A write is WriteAt(0, image), Truncate(image bytes) if the file
+// was longer (or its length is not known yet), Sync, in place: unlike Truncate(0) first, a file
+// once written is never empty again, whatever a crash tears (the image bytes field finds the image
+// if the truncation was lost). Open takes the valid image with the highest sequence; one in the
+// wrong file (wrong parity) is not valid. Bytes read from disk are validated, never asserted on.
 //
 // Damage at rest, precisely (mirroring DurableMark::Open: "slot 1 is first written by the second
 // mark after slot 0 was synced"). The first image ever goes to marks.0; marks.1 is first written
@@ -68,6 +68,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -168,6 +169,8 @@ class DurableMarkTable {
   io::Runtime& runtime_;
   const std::string dir_;
   std::array<std::unique_ptr<io::File>, 2> files_;
+  // Each file's length after this table's last write to it (unknown before the first).
+  std::array<std::optional<uint64_t>, 2> file_bytes_;
   // marks.1 holds bytes: no round still has to write the first image's second copy.
   bool marks1_written_;
   uint64_t written_sequence_;        // The newest valid image's sequence in the files (0: none).

@@ -85,7 +85,9 @@ class CrashFile final : public io::File {
     return n;
   }
   absl::Status Sync() override;
+  void CountTruncation();
   absl::Status Truncate(uint64_t size) override {
+    CountTruncation();
     inode_->data.resize(size);
     inode_->shortest = std::min<size_t>(inode_->shortest, size);
     return absl::OkStatus();
@@ -109,6 +111,8 @@ class CrashDisk final : public io::Disk {
   void set_fail_syncs(bool fail) { fail_syncs_ = fail; }
   void set_sector_bytes(size_t bytes) { sector_bytes_ = bytes; }
   size_t syncs_in_flight() const { return syncs_in_flight_; }
+  uint64_t truncations() const { return truncations_; }
+  void CountTruncation() { truncations_++; }
 
   // Power cut: unsynced names and bytes are gone (or, with kYes, partly landed).
   void Crash(Tear tear) {
@@ -181,6 +185,7 @@ class CrashDisk final : public io::Disk {
   bool fail_syncs_ = false;
   size_t sector_bytes_ = 512;
   size_t syncs_in_flight_ = 0;
+  uint64_t truncations_ = 0;
   absl::btree_map<std::string, std::shared_ptr<Inode>> names_;
   absl::btree_map<std::string, std::shared_ptr<Inode>> durable_names_;
   absl::btree_set<std::string> dirs_ = {""};
@@ -188,6 +193,7 @@ class CrashDisk final : public io::Disk {
 };
 
 absl::Status CrashFile::Sync() { return disk_.SyncInode(*inode_); }
+void CrashFile::CountTruncation() { disk_.CountTruncation(); }
 
 absl::Status CrashDisk::SyncInode(Inode& inode) {
   MERIDIAN_CHECK(runtime_ != nullptr, "sync with no runtime attached");
@@ -787,6 +793,40 @@ TEST(DurableMarkTable, ForgetIsDurable) {
   ASSERT_TRUE(node.Run([&] { forgot = node.table().Forget("a"); }));
   EXPECT_TRUE(forgot.ok());
   EXPECT_EQ(node.table().image_writes(), writes) << "forgetting nothing writes nothing";
+}
+
+// A truncation to the length a file already has changes nothing but costs every fsync after it
+// a metadata write: the table truncates only a file that held a longer image. Each file still
+// ends where its image does, and a shrunk image reads back after a crash.
+TEST(DurableMarkTable, OnlyAShorterImageTruncatesItsFile) {
+  Node node;
+  ASSERT_TRUE(node.OpenTable());
+  ASSERT_TRUE(node.Advance("a", At(1, 1)).ok());
+  ASSERT_TRUE(node.Advance("a-group-with-a-long-name", At(1, 1)).ok());
+  const uint64_t truncations = node.disk().truncations();
+  const size_t long_image = node.disk().Bytes("marks/marks.0").size();
+  for (uint64_t index = 2; index < 12; index++) {
+    ASSERT_TRUE(node.Advance("a", At(1, index)).ok());
+  }
+  EXPECT_EQ(node.disk().truncations(), truncations) << "ten images of one length, no truncation";
+  EXPECT_EQ(node.disk().Bytes("marks/marks.0").size(), long_image);
+  EXPECT_EQ(node.disk().Bytes("marks/marks.1").size(), long_image);
+
+  absl::Status forgot;
+  ASSERT_TRUE(node.Run([&] { forgot = node.table().Forget("a-group-with-a-long-name"); }));
+  ASSERT_TRUE(forgot.ok()) << forgot;
+  ASSERT_TRUE(node.Advance("a", At(1, 12)).ok());  // The shorter image reaches both files.
+  EXPECT_EQ(node.disk().truncations(), truncations + 2) << "each file cut once, to its image";
+  EXPECT_LT(node.disk().Bytes("marks/marks.0").size(), long_image);
+  EXPECT_EQ(node.disk().Bytes("marks/marks.0").size(), node.disk().Bytes("marks/marks.1").size());
+
+  ASSERT_TRUE(node.Reopen(CrashDisk::Tear::kYes));
+  EXPECT_EQ(Show(node.table().Get("a")), "1/12");
+  EXPECT_EQ(Show(node.table().Get("a-group-with-a-long-name")), "0/0");
+  const uint64_t reopened = node.disk().truncations();
+  ASSERT_TRUE(node.Advance("a", At(1, 13)).ok());
+  ASSERT_TRUE(node.Advance("a", At(1, 14)).ok());
+  EXPECT_LE(node.disk().truncations(), reopened + 2) << "a reopened table learns each length once";
 }
 
 // After a failed fsync nothing about the page cache is known: the table stays failed.
