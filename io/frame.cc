@@ -70,7 +70,7 @@ void FrameReader::MakeRoom(size_t bytes_needed) {
   }
   MERIDIAN_CHECK(end_ < bytes_needed, "Fill stops once the frame is buffered");
   const size_t grown = std::max(kReadChunkBytes, 2 * buffer_.size());
-  std::vector<uint8_t> bigger(std::min(grown, std::max(bytes_needed, kReadChunkBytes)));
+  Buffer bigger(std::min(grown, std::max(bytes_needed, kReadChunkBytes)));
   MERIDIAN_CHECK(bigger.size() > end_);
   if (end_ > 0) std::memcpy(bigger.data(), buffer_.data(), end_);
   buffer_.swap(bigger);
@@ -79,7 +79,7 @@ void FrameReader::MakeRoom(size_t bytes_needed) {
 void FrameReader::ReleaseIfIdle() {
   const size_t buffered = end_ - begin_;
   if (buffer_.size() <= kIdleBufferBytesMax || buffered > kReadChunkBytes) return;
-  std::vector<uint8_t> smaller(kReadChunkBytes);
+  Buffer smaller(kReadChunkBytes);
   if (buffered > 0) std::memcpy(smaller.data(), buffer_.data() + begin_, buffered);
   buffer_.swap(smaller);
   begin_ = 0;

@@ -108,17 +108,27 @@ DecodeVerdict DecodeSegmentHeader(std::span<const uint8_t> bytes, SegmentHeader*
 
 std::vector<uint8_t> EncodeBatch(Offset base_offset, const BatchMeta& meta,
                                  std::span<const uint8_t> payload) {
-  MERIDIAN_CHECK(payload.size() <= kBatchPayloadBytesMax, "payload of {} bytes", payload.size());
+  const std::span<const uint8_t> parts[] = {payload};
+  return EncodeBatch(base_offset, meta, parts);
+}
+
+std::vector<uint8_t> EncodeBatch(Offset base_offset, const BatchMeta& meta,
+                                 std::span<const std::span<const uint8_t>> payload_parts) {
+  size_t payload_bytes = 0;
+  for (std::span<const uint8_t> part : payload_parts) payload_bytes += part.size();
+  MERIDIAN_CHECK(payload_bytes <= kBatchPayloadBytesMax, "payload of {} bytes", payload_bytes);
   MERIDIAN_CHECK(meta.record_count > 0);
   MERIDIAN_CHECK(meta.record_count <= kRecordsPerBatchMax);
   MERIDIAN_CHECK(meta.first_timestamp_ms <= meta.max_timestamp_ms);
-  const uint32_t length = static_cast<uint32_t>(kBatchHeaderBytes + payload.size());
+  const uint32_t length = static_cast<uint32_t>(kBatchHeaderBytes + payload_bytes);
   // Header zeroed, payload copied once (no zero-fill of a buffer about to be overwritten: at
   // 1 MiB batches that fill showed in the benchmark).
   std::vector<uint8_t> bytes;
   bytes.reserve(length);
   bytes.resize(kBatchHeaderBytes);
-  bytes.insert(bytes.end(), payload.begin(), payload.end());
+  for (std::span<const uint8_t> part : payload_parts) {
+    bytes.insert(bytes.end(), part.begin(), part.end());
+  }
   MERIDIAN_CHECK(bytes.size() == length);
   std::span<uint8_t> out(bytes);
   Store<uint32_t>(out, kAtLength, length);

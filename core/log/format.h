@@ -95,6 +95,10 @@ DecodeVerdict DecodeSegmentHeader(std::span<const uint8_t> bytes, SegmentHeader*
 // Builds one encoded batch (header with CRC, then payload). Checks the meta against the limits.
 std::vector<uint8_t> EncodeBatch(Offset base_offset, const BatchMeta& meta,
                                  std::span<const uint8_t> payload);
+// The same, with the payload given in parts (concatenated), so a caller holding a small head and
+// a large body does not first copy them together.
+std::vector<uint8_t> EncodeBatch(Offset base_offset, const BatchMeta& meta,
+                                 std::span<const std::span<const uint8_t>> payload_parts);
 
 // Decodes the fixed header only, checking magic, version and field bounds but not the CRC (the
 // payload may not have been read yet). `bytes` must hold at least kBatchHeaderBytes.

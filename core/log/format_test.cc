@@ -60,6 +60,19 @@ TEST(Format, BatchRoundTripsEveryField) {
   EXPECT_EQ(h.format_version, kFormatVersion);
 }
 
+// A payload given in parts encodes exactly as the joined payload (empty parts included).
+TEST(Format, APayloadInPartsEncodesAsTheJoinedPayload) {
+  const std::vector<uint8_t> head = {1, 2, 3};
+  const std::vector<uint8_t> body = Payload(300, 7);
+  std::vector<uint8_t> joined = head;
+  joined.insert(joined.end(), body.begin(), body.end());
+  const std::span<const uint8_t> parts[] = {head, {}, body};
+  EXPECT_EQ(EncodeBatch(Offset(9), Meta(4), parts), EncodeBatch(Offset(9), Meta(4), joined));
+  const std::span<const uint8_t> reversed[] = {body, head};
+  EXPECT_NE(EncodeBatch(Offset(9), Meta(4), reversed), EncodeBatch(Offset(9), Meta(4), joined))
+      << "the parts are joined in order";
+}
+
 TEST(Format, EverySingleBitFlipIsDetected) {
   const std::vector<uint8_t> good = EncodeBatch(Offset(7), Meta(1), Payload(40, 9));
   for (size_t bit = 0; bit < good.size() * 8; bit++) {

@@ -136,12 +136,20 @@ absl::Status Log::Roll() {
 }
 
 absl::StatusOr<Offset> Log::Append(const BatchMeta& meta, std::span<const uint8_t> payload) {
+  const std::span<const uint8_t> parts[] = {payload};
+  return Append(meta, parts);
+}
+
+absl::StatusOr<Offset> Log::Append(const BatchMeta& meta,
+                                   std::span<const std::span<const uint8_t>> payload_parts) {
   if (!failed_.ok()) return failed_;
-  if (payload.size() > kBatchPayloadBytesMax || meta.record_count == 0 ||
+  size_t payload_bytes = 0;
+  for (std::span<const uint8_t> part : payload_parts) payload_bytes += part.size();
+  if (payload_bytes > kBatchPayloadBytesMax || meta.record_count == 0 ||
       meta.record_count > kRecordsPerBatchMax || meta.first_timestamp_ms > meta.max_timestamp_ms) {
     return absl::InvalidArgumentError(fmt::format(
         "batch of {} records, {} bytes, timestamps [{}, {}] is outside the limits",
-        meta.record_count, payload.size(), meta.first_timestamp_ms, meta.max_timestamp_ms));
+        meta.record_count, payload_bytes, meta.first_timestamp_ms, meta.max_timestamp_ms));
   }
   if (wal_truncation_pending_) {
     return absl::UnavailableError("the log is being truncated (waiting for the node-wide log)");
@@ -154,7 +162,7 @@ absl::StatusOr<Offset> Log::Append(const BatchMeta& meta, std::span<const uint8_
         end_offset_.value(), kBaseOffsetMax));
   }
   return AppendEncoded(
-      std::make_shared<const std::vector<uint8_t>>(EncodeBatch(end_offset_, meta, payload)),
+      std::make_shared<const std::vector<uint8_t>>(EncodeBatch(end_offset_, meta, payload_parts)),
       meta.max_timestamp_ms);
 }
 

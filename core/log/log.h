@@ -171,6 +171,9 @@ class Log {
   // kBaseOffsetMax; nothing was appended); InvalidArgument for a batch over the limits;
   // Unavailable while a truncation waits for the WAL (LogOptions::wal). Never suspends.
   absl::StatusOr<Offset> Append(const BatchMeta& meta, std::span<const uint8_t> payload);
+  // The same batch, its payload given in parts (concatenated in order): no copy to join them.
+  absl::StatusOr<Offset> Append(const BatchMeta& meta,
+                                std::span<const std::span<const uint8_t>> payload_parts);
   // Waits until the batch holding `offset` is durable (group commit). Aborted if a suffix
   // truncation removed it meanwhile; OK at once below start_offset() (a prefix truncation
   // removes only durable batches). Over a WAL, ResourceExhausted if a large round's base record

@@ -87,7 +87,7 @@ bool IsDamagedAtRest(const absl::Status& status) {
   return absl::IsDataLoss(status) && status.GetPayload(kDamagedAtRestPayloadUrl).has_value();
 }
 
-std::vector<uint8_t> EncodeEntry(const raft::Entry& entry) {
+std::vector<uint8_t> EncodeEntryHead(const raft::Entry& entry) {
   MERIDIAN_CHECK(!entry.elided, "entry {} written without its data", entry.index.ToString());
   MERIDIAN_CHECK(entry.data.size() <= kEntryDataBytesMax);
   // Paired with DecodeEntry's validation: what we write is what a read accepts.
@@ -101,6 +101,16 @@ std::vector<uint8_t> EncodeEntry(const raft::Entry& entry) {
     PutNodes(out, entry.membership.voters);
     PutNodes(out, entry.membership.learners);
   }
+  MERIDIAN_CHECK(!out.empty(), "the kind byte leads every entry");
+  return out;
+}
+
+std::span<const uint8_t> EntryData(const raft::Entry& entry) {
+  return {reinterpret_cast<const uint8_t*>(entry.data.data()), entry.data.size()};
+}
+
+std::vector<uint8_t> EncodeEntry(const raft::Entry& entry) {
+  std::vector<uint8_t> out = EncodeEntryHead(entry);
   out.insert(out.end(), entry.data.begin(), entry.data.end());
   MERIDIAN_CHECK(out.size() > entry.data.size(), "the kind byte leads every entry");
   return out;

@@ -46,6 +46,10 @@ absl::Status DamagedAtRestError(const std::string& message);
 bool IsDamagedAtRest(const absl::Status& status);
 
 std::vector<uint8_t> EncodeEntry(const raft::Entry& entry);
+// EncodeEntry's bytes in two parts, head (kind, and a config's members) then EntryData (the
+// entry's data, not copied): what the log appends without first joining them.
+std::vector<uint8_t> EncodeEntryHead(const raft::Entry& entry);
+std::span<const uint8_t> EntryData(const raft::Entry& entry);
 // `term` and `index` come from the batch header and offset; the payload holds the rest.
 absl::StatusOr<raft::Entry> DecodeEntry(std::span<const uint8_t> payload, raft::Term term,
                                         raft::Index index);

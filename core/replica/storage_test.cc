@@ -20,6 +20,19 @@ TEST(Storage, EntriesRoundTrip) {
   EXPECT_EQ(*decoded, config);
 }
 
+// The two parts the log appends without joining them are EncodeEntry's bytes.
+TEST(Storage, HeadThenDataIsTheEncodedEntry) {
+  raft::Entry normal{raft::Term(3), raft::Index(7), raft::EntryKind::kNormal, "hello"};
+  raft::Entry config{raft::Term(4), raft::Index(8), raft::EntryKind::kConfig, ""};
+  config.membership.voters = {io::NodeId(1), io::NodeId(2), io::NodeId(3)};
+  for (const raft::Entry& entry : {normal, config}) {
+    std::vector<uint8_t> joined = EncodeEntryHead(entry);
+    const std::span<const uint8_t> data = EntryData(entry);
+    joined.insert(joined.end(), data.begin(), data.end());
+    EXPECT_EQ(joined, EncodeEntry(entry));
+  }
+}
+
 TEST(Storage, BadEntriesAreDataLossNotCrashes) {
   EXPECT_TRUE(absl::IsDataLoss(DecodeEntry({}, raft::Term(1), raft::Index(1)).status()));
   const std::vector<uint8_t> bad_kind = {9, 'x'};
