@@ -29,6 +29,7 @@
 #include "core/kafka/session.h"
 #include "io/assert.h"
 #include "io/command_line.h"
+#include "io/posix/allocator.h"
 #include "io/posix/posix_runtime.h"
 #include "io/posix/tls.h"
 #include "node/limit_flags.h"
@@ -700,5 +701,10 @@ int main(int argc, char** argv) {
       "Exit codes: 0 clean stop, 1 environment error (data dir, port, disk), 2 bad flag, 3 a "
       "replica's disk failed while running (restart the node).");
   meridian::io::ParseCommandLineOrExit(argc, argv);
+  // Before any large buffer exists (io/posix/allocator.h: page faults on every round otherwise).
+  if (absl::Status s = meridian::io::posix::TuneAllocatorForLargeBuffers(); !s.ok()) {
+    fmt::print(stderr, "meridian-node: warning: {} (large buffers cost page faults)\n",
+               std::string(s.message()));
+  }
   return meridian::node::Main();
 }

@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "io/command_line.h"
+#include "io/posix/allocator.h"
 #include "io/posix/posix_runtime.h"
 #include "node/bench/bench_case.h"
 #include "node/bench/disk_probe.h"
@@ -259,4 +260,10 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace meridian::node::bench
 
-int main(int argc, char** argv) { return meridian::node::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // The bench's client builds and frees a large batch per request, as a node does per round.
+  if (absl::Status s = meridian::io::posix::TuneAllocatorForLargeBuffers(); !s.ok()) {
+    fmt::print(stderr, "meridian-bench: warning: {}\n", std::string(s.message()));
+  }
+  return meridian::node::bench::Main(argc, argv);
+}
