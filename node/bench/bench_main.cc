@@ -37,6 +37,9 @@ ABSL_FLAG(std::string, cases, "",
           "SIZE:INFLIGHT:ACKS:PRODUCERS,... (e.g. 1024:256:quorum:1); default: the standard set");
 ABSL_FLAG(bool, quick, false, "a few tiny cases of 300 ms: the regression guard's mode");
 ABSL_FLAG(int32_t, duration_ms, 3000, "timed produce phase of each case");
+ABSL_FLAG(int32_t, warmup_ms, 1000,
+          "untimed phase before it, same load (both systems): heaps, segments and TCP windows "
+          "reach their steady state; its records are read back too (0: one record per producer)");
 ABSL_FLAG(int32_t, e2e_ms, 1000, "produce-to-consume phase of each case (0: none)");
 ABSL_FLAG(int32_t, linger_ms, 0, "producer linger (batches form while one is in flight anyway)");
 ABSL_FLAG(int32_t, batch_kib, 0, "producer batch_bytes_max in KiB (0: the producer's default)");
@@ -74,7 +77,8 @@ std::vector<io::Address> ParseBootstrap(const std::string& text) {
 bool RunMeridian(const std::string& root, const std::vector<Case>& cases,
                  std::vector<CaseResult>& results) {
   std::unique_ptr<LocalCluster> cluster;
-  MeridianOptions options{.duration = milliseconds(absl::GetFlag(FLAGS_duration_ms)),
+  MeridianOptions options{.warmup = milliseconds(absl::GetFlag(FLAGS_warmup_ms)),
+                          .duration = milliseconds(absl::GetFlag(FLAGS_duration_ms)),
                           .e2e_duration = milliseconds(absl::GetFlag(FLAGS_e2e_ms)),
                           .linger = milliseconds(absl::GetFlag(FLAGS_linger_ms))};
   if (absl::GetFlag(FLAGS_max_in_flight) > 0) {
@@ -151,6 +155,7 @@ bool RunJetStream(const std::string& root, const std::vector<Case>& cases,
       cluster.Version(), JetStreamCluster::kNodes, root);
   JetStreamDriver driver({.client_ports = cluster.client_ports(),
                           .server_pids = cluster.pids(),
+                          .warmup = milliseconds(absl::GetFlag(FLAGS_warmup_ms)),
                           .duration = milliseconds(absl::GetFlag(FLAGS_duration_ms)),
                           .durability = kJetStreamDurability});
   for (size_t i = 0; i < cases.size(); i++) {
@@ -215,17 +220,19 @@ int Main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_cases).empty()) cases = ParseCases(absl::GetFlag(FLAGS_cases));
   if (absl::GetFlag(FLAGS_quick)) {
     absl::SetFlag(&FLAGS_duration_ms, std::min(absl::GetFlag(FLAGS_duration_ms), 300));
+    absl::SetFlag(&FLAGS_warmup_ms, std::min(absl::GetFlag(FLAGS_warmup_ms), 100));
     absl::SetFlag(&FLAGS_e2e_ms, std::min(absl::GetFlag(FLAGS_e2e_ms), 200));
     absl::SetFlag(&FLAGS_disk_probe_ms, std::min(absl::GetFlag(FLAGS_disk_probe_ms), 100));
   }
   if (cases.empty() || (peer != "none" && peer != "jetstream") ||
-      absl::GetFlag(FLAGS_duration_ms) <= 0 ||
+      absl::GetFlag(FLAGS_duration_ms) <= 0 || absl::GetFlag(FLAGS_warmup_ms) < 0 ||
       (absl::GetFlag(FLAGS_bootstrap).empty() && absl::GetFlag(FLAGS_node_binary).empty()) ||
       (!absl::GetFlag(FLAGS_bootstrap).empty() &&
        ParseBootstrap(absl::GetFlag(FLAGS_bootstrap)).empty())) {
-    fmt::print(stderr,
-               "meridian-bench: bad flags (--cases, --peer, --duration_ms, --bootstrap "
-               "or --node_binary); see --help\n");
+    fmt::print(
+        stderr,
+        "meridian-bench: bad flags (--cases, --peer, --duration_ms, --warmup_ms, --bootstrap "
+        "or --node_binary); see --help\n");
     return 2;
   }
   const char* tmp = getenv("TMPDIR");

@@ -154,10 +154,14 @@ SideResult JetStreamDriver::Run(const Case& what, int case_index) {
     producer.connection = *std::move(connection);
     producer.connection->Subscribe(producer.inbox + ".*", 1);
   }
-  // Warm-up: one publish each (the stream's leader is elected and the route warm).
-  absl::Status status = Drive(producers, what, Clock::now() + milliseconds(1), 1, nullptr);
-  LatencySamples latencies;
+  // Warm-up: one publish each (the stream's leader is elected and the route warm), then the
+  // timed phase's load, untimed, for options_.warmup.
   const uint32_t window = std::max<uint32_t>(1, what.in_flight / what.producers);
+  absl::Status status = Drive(producers, what, Clock::now() + milliseconds(1), 1, nullptr);
+  if (status.ok() && options_.warmup.count() > 0) {
+    status = Drive(producers, what, Clock::now() + options_.warmup, window, nullptr);
+  }
+  LatencySamples latencies;
   const CpuMeter cpu(options_.server_pids);
   const Clock::time_point start = Clock::now();
   if (status.ok()) status = Drive(producers, what, start + options_.duration, window, &latencies);

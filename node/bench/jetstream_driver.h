@@ -24,6 +24,7 @@ namespace meridian::node::bench {
 struct JetStreamOptions {
   std::vector<uint16_t> client_ports;  // Producers spread over them round-robin.
   std::vector<pid_t> server_pids;
+  std::chrono::milliseconds warmup{1000};  // Same load, untimed (0: one publish each).
   std::chrono::milliseconds duration{3000};
   std::string durability;  // Printed beside the figures.
 };

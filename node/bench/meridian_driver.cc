@@ -221,9 +221,16 @@ SideResult MeridianDriver::Run(const Case& what, int case_index) {
              .window = 1,
              .until = runtime_.Now() + milliseconds(1)};
   absl::Status status = RunPhase(workers, warm);
+  const uint32_t window = std::max<uint32_t>(1, what.in_flight / what.producers);
+  if (status.ok() && options_.warmup.count() > 0) {
+    Phase loaded{.topic = topic,
+                 .record_bytes = what.record_bytes,
+                 .window = window,
+                 .until = runtime_.Now() + options_.warmup};
+    status = RunPhase(workers, loaded);
+  }
 
   LatencySamples latencies;
-  const uint32_t window = std::max<uint32_t>(1, what.in_flight / what.producers);
   Phase timed{
       .topic = topic, .record_bytes = what.record_bytes, .window = window, .latencies = &latencies};
   const CpuMeter cpu(options_.server_pids);

@@ -5,10 +5,12 @@
 // acknowledged record exactly once (or the case fails).
 //
 // Phases of a case: warm-up (one record per producer, so leaders are elected and connections
-// open), the timed phase (`duration`: records/s, produce latency, server and client CPU), the
-// optional produce-to-consume phase (a consumer tails the topic while producers write), the
-// read-back (consume records/s). Values carry "producer:sequence:send-ns:" then padding, so the
-// read-back knows which acknowledged record it found and the tail consumer its latency.
+// open; then `warmup` of the timed phase's load, untimed, so heaps, segments and TCP windows
+// reach their steady state), the timed phase (`duration`: records/s, produce latency, server and
+// client CPU), the optional produce-to-consume phase (a consumer tails the topic while producers
+// write), the read-back (consume records/s). Values carry "producer:sequence:send-ns:" then
+// padding, so the read-back knows which acknowledged record it found and the tail consumer its
+// latency.
 //
 // Threading: every call from a fiber of `runtime` (an io::posix::PosixRuntime).
 #pragma once
@@ -29,6 +31,7 @@ namespace meridian::node::bench {
 struct MeridianOptions {
   std::vector<io::Address> bootstrap;
   std::vector<pid_t> server_pids;  // For CPU per record; empty when connecting to a cluster.
+  io::Duration warmup = std::chrono::seconds(1);  // Same load, untimed (0: one record each).
   io::Duration duration = std::chrono::seconds(3);
   io::Duration e2e_duration = std::chrono::seconds(1);  // 0: no produce-to-consume phase.
   io::Duration linger{0};
