@@ -455,6 +455,14 @@ TEST(BrokerRaftSafety, CatchesALostCommittedEntryNoClientSaw) {
   }
 }
 
+// Whether the raft safety observer reported a violation whose text holds `check`.
+bool RaftSafetyFired(const SimulationResult& result, std::string_view check) {
+  return std::any_of(
+      result.violations.begin(), result.violations.end(), [check](const std::string& v) {
+        return v.rfind("raft safety: ", 0) == 0 && v.find(check) != std::string::npos;
+      });
+}
+
 // A raft planted bug runs in every group's raft of the broker workload (--bug takes its name):
 // vote-without-log-check elects a leader lacking committed entries on seeds 1 and 2 of geo-3x3
 // (33 of seeds 1..100 fail), and raft safety names it.
@@ -464,10 +472,8 @@ TEST(BrokerRaftSafety, ARaftPlantedBugIsCaughtThroughTheWholeStack) {
     options.raft_bug = core::raft::PlantedBug::kVoteWithoutLogCheck;
     const SimulationResult result = RunSimulation(options);
     ASSERT_FALSE(result.ok()) << "the planted bug went unseen: " << ReproCommand(options);
-    EXPECT_TRUE(std::any_of(result.violations.begin(), result.violations.end(),
-                            [](const std::string& v) { return v.rfind("raft safety: ", 0) == 0; }))
-        << result.violations.front() << "\n"
-        << ReproCommand(options);
+    EXPECT_TRUE(RaftSafetyFired(result, "")) << result.violations.front() << "\n"
+                                             << ReproCommand(options);
   }
 }
 
@@ -481,14 +487,28 @@ TEST(BrokerRaftSafety, TheElectionSchedulesCatchAForgottenVote) {
   options.raft_bug = core::raft::PlantedBug::kForgetToPersistVote;
   const SimulationResult result = RunSimulation(options);
   ASSERT_FALSE(result.ok()) << "the planted bug went unseen: " << ReproCommand(options);
-  EXPECT_TRUE(std::any_of(result.violations.begin(), result.violations.end(),
-                          [](const std::string& v) {
-                            return v.rfind("raft safety: ", 0) == 0 &&
-                                   v.find("election-safety") != std::string::npos;
-                          }))
-      << result.violations.front() << "\n"
-      << ReproCommand(options);
+  EXPECT_TRUE(RaftSafetyFired(result, "election-safety")) << result.violations.front() << "\n"
+                                                          << ReproCommand(options);
   options.election_schedule = ElectionSchedule::kNone;
+  const SimulationResult without = RunSimulation(options);
+  EXPECT_TRUE(without.ok()) << without.violations.front() << "\n" << ReproCommand(options);
+}
+
+// Seed 75 of geo-3x3 with commit-older-term-by-counting: figure8 aimed at partition 0's group,
+// whose replication window the seed narrowed to one entry per append: a leader counted an
+// older term's entry committed by replicas and a later leader lacked it (leader completeness).
+// The same seed with raft's default window passes: the window is what catches it. A witness:
+// if a change moves the run, sim/README.md's table says which seeds catch it now.
+TEST(BrokerRaftSafety, ANarrowedWindowCatchesCountingAnOlderTermsEntry) {
+  SimulationOptions options{.seed = 75, .scenario = "geo-3x3"};
+  options.raft_bug = core::raft::PlantedBug::kCommitOlderTermByCounting;
+  const SimulationResult result = RunSimulation(options);
+  ASSERT_FALSE(result.ok()) << "the planted bug went unseen: " << ReproCommand(options);
+  EXPECT_EQ(result.election_target, "partition-0");
+  EXPECT_EQ(result.election_window, 1u);
+  EXPECT_TRUE(RaftSafetyFired(result, "leader-completeness")) << result.violations.front() << "\n"
+                                                              << ReproCommand(options);
+  options.election_window = 0;
   const SimulationResult without = RunSimulation(options);
   EXPECT_TRUE(without.ok()) << without.violations.front() << "\n" << ReproCommand(options);
 }

@@ -57,6 +57,13 @@ ABSL_FLAG(
     "seed picks vote_restart or figure8), none, vote_restart, figure8. Raft workload: "
     "aimed at its group; broker workload: at the controller's group or partition 0's (the seed "
     "picks; swarm scenarios only: the scripted ones run none).");
+ABSL_FLAG(bool, election_window_on_controller, false,
+          "Broker workload: when the election schedule aims at the controller's group, give it "
+          "the seed's replication window too (by default only partition 0's group gets one).");
+ABSL_FLAG(std::string, election_window, "seed",
+          "Broker workload: the replication window (raft append_entries_max and "
+          "inflight_messages_max) of the group the election schedule aims at: seed (the seed "
+          "draws 0, 1 or 4), or a number in 0..64 (0: raft's defaults).");
 ABSL_FLAG(std::string, transfers, "seed",
           "Raft workload: leadership transfers requested by an operator during the fault phase "
           "(seed: half of the seeds, on, off)");
@@ -325,6 +332,16 @@ std::string ElectionFaultsFromFlags(SimulationOptions* options) {
     options->election_schedule = schedule;
   } else {
     return "--election_faults must be seed, none, vote_restart or figure8";
+  }
+  options->election_window_on_controller = absl::GetFlag(FLAGS_election_window_on_controller);
+  const std::string window = absl::GetFlag(FLAGS_election_window);
+  uint32_t entries = 0;
+  if (window == "seed") {
+    options->election_window.reset();
+  } else if (absl::SimpleAtoi(window, &entries) && entries <= 64) {
+    options->election_window = entries;
+  } else {
+    return "--election_window must be seed or a number in 0..64";
   }
   return "";
 }

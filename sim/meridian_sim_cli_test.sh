@@ -138,6 +138,14 @@ grep -q '"election_faults":{"schedule":"vote_restart","target":"[a-z0-9-]*","epi
   <<< "$out" || fail "broker --election_faults=vote_restart: $out"
 out=$("$sim" --seeds=1..2 2>/dev/null)
 grep -q '"workload":"broker",.*"election_faults":{' <<< "$out" || fail "broker sweep summary: $out"
+# The aimed group's replication window is in the JSON; the controller's only with the flag, which
+# the replay command keeps.
+out=$("$sim" --seed=1 --election_faults=figure8 2>/dev/null)
+grep -q '"election_faults":{"schedule":"figure8","target":"[a-z0-9-]*","episodes":[0-9]*,"window":[014]}' \
+  <<< "$out" || fail "broker election window: $out"
+out=$("$sim" --seed=1 --election_faults=figure8 --election_window_on_controller 2>/dev/null)
+grep -q '"repro":"[^"]*--election_window_on_controller' <<< "$out" \
+  || fail "--election_window_on_controller must be in the replay command: $out"
 "$sim" --seed=1 --election_faults=x >/dev/null 2>&1; [ $? -eq 2 ] \
   || fail "bad broker --election_faults must exit 2"
 echo "ok: raft workload"

@@ -50,6 +50,11 @@ struct SimulationOptions {
   uint32_t raft_replicas = 3;
   core::raft::PlantedBug raft_bug = core::raft::PlantedBug::kNone;
   std::optional<ElectionSchedule> election_schedule;
+  // Broker workload: the replication window the seed draws for the aimed group applies to the
+  // metadata group too when the schedule aims there (else only to partition 0's).
+  bool election_window_on_controller = false;
+  // Broker workload: that window (0: raft's defaults, 1..64); unset: the seed draws it.
+  std::optional<uint32_t> election_window;
   bool raft_damage_at_rest = false;
   std::optional<bool> raft_transfers;     // RaftSimOptions::transfers (unset: the seed decides).
   std::optional<bool> raft_slow_acks;     // RaftSimOptions::slow_acks (unset: the seed decides).
@@ -193,6 +198,7 @@ struct SimulationResult {
   std::string election_faults;
   std::string election_target;
   uint32_t election_episodes = 0;
+  uint32_t election_window = 0;  // The aimed group's replication window (0: raft's defaults).
   // Broker workload: record batch bytes the consumers fetched (the admin consumer, the late
   // readers and the final drain; not the group members), and of those the bytes served by a
   // node in another region than the consumer's; whether they read near the client.

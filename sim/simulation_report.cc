@@ -151,6 +151,10 @@ std::string ReproCommand(const SimulationOptions& options) {
     command +=
         fmt::format(" --election_faults={}", ElectionScheduleName(*options.election_schedule));
   }
+  if (!raft && options.election_window_on_controller) command += " --election_window_on_controller";
+  if (!raft && options.election_window.has_value()) {
+    command += fmt::format(" --election_window={}", *options.election_window);
+  }
   if (options.clients != 0) command += fmt::format(" --clients={}", options.clients);
   if (options.partitions != 0) command += fmt::format(" --partitions={}", options.partitions);
   if (!options.consistency.empty()) command += " --consistency=" + options.consistency;
@@ -254,10 +258,11 @@ std::string GeoJson(const SimulationResult& result) {
                      result.fetch_bytes, result.fetch_bytes_cross_region, result.near_reads);
   out += fmt::format("\"raft_safety_seen\":{{\"leaderships\":{},\"applies\":{}}},",
                      result.raft_leaderships_seen, result.raft_applies_seen);
-  out +=
-      fmt::format("\"election_faults\":{{\"schedule\":\"{}\",\"target\":\"{}\",\"episodes\":{}}},",
-                  JsonEscape(result.election_faults), JsonEscape(result.election_target),
-                  result.election_episodes);
+  out += fmt::format(
+      "\"election_faults\":{{\"schedule\":\"{}\",\"target\":\"{}\",\"episodes\":{},"
+      "\"window\":{}}},",
+      JsonEscape(result.election_faults), JsonEscape(result.election_target),
+      result.election_episodes, result.election_window);
   return out;
 }
 

@@ -198,6 +198,9 @@ absl::Status StartPartition(Broker::State& state, const std::string& topic,
   if (state.options.planted.quiesced_follower_ignores_leader_loss) {
     options.raft.planted_bug = raft::PlantedBug::kQuiescedFollowerIgnoresLeaderLoss;
   }
+  if (state.options.adjust_group_raft) {
+    state.options.adjust_group_raft(partition.group, topic, partition.partition, options.raft);
+  }
   options.tick = state.options.tick;
   options.dir = GroupDir(partition.group);
   options.log_segment_bytes = state.options.segment_bytes;
@@ -765,6 +768,9 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(io::Runtime& runtime, Brok
   // Never quiescent: the metadata group's messages are the controller's evidence that nodes
   // are alive (Replica::LastHeardFrom), and its leader must notice a lost node at once.
   controller_options.raft.quiesce_after_ticks = 0;
+  if (state->options.adjust_group_raft) {
+    state->options.adjust_group_raft(cluster::kControllerGroup, "", 0, controller_options.raft);
+  }
   controller_options.tick = state->options.tick;
   controller_options.dir = GroupDir(cluster::kControllerGroup);
   if (absl::Status s = OpenNodeWideLog(*state); !s.ok()) return s;

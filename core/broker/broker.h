@@ -222,6 +222,12 @@ struct BrokerOptions {
   // The simulator's raft safety observer of a group's replicas (the controller's and every
   // partition's), or nullptr; unset: none. Each replica this broker opens reports to it.
   std::function<replica::ReplicaObserver*(uint64_t group)> replica_observer;
+  // The simulator's per-group raft settings (its narrowed replication windows), or unset:
+  // called with each replica's raft options before the replica opens, with the partition's
+  // topic and index (the metadata group: "" and 0).
+  std::function<void(uint64_t group, std::string_view topic, uint32_t partition,
+                     raft::RaftOptions& raft)>
+      adjust_group_raft;
   BrokerPlantedBugs planted;
   // Where the broker's operational messages go (one line of text each, no newline). Unset:
   // stderr, prefixed with the node id.

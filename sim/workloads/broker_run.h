@@ -71,6 +71,12 @@ struct Plan {
   core::wire::Consistency change_to = core::wire::Consistency::Unspecified;
   std::string change_home_region;
   io::Duration change_after = seconds(0);
+  // The replication window (raft append_entries_max = inflight_messages_max) of the group an
+  // election schedule aims at (0: raft's defaults): one entry per append with one append in
+  // flight is what exposes commit rules that batching hides (sim/raft_cluster.cc draws the same
+  // for its groups). Only that group: the others keep the timing the witnesses rely on.
+  uint32_t targeted_window = 0;
+  bool targeted_window_on_controller = false;  // Else on the topic's partition 0.
   bool node_wide_log = false;                  // BrokerOptions::node_wide_log on every server.
   uint64_t wal_direct_round_bytes = 64 << 10;  // BrokerOptions::wal_direct_round_bytes.
 };
