@@ -134,6 +134,22 @@ std::string RaftFlags(const SimulationOptions& options) {
   return flags;
 }
 
+// The broker workload's raft flags: its planted raft bug and the election schedule's settings.
+std::string BrokerRaftFlags(const SimulationOptions& options) {
+  std::string flags;
+  if (options.raft_bug != core::raft::PlantedBug::kNone) {
+    flags += fmt::format(" --bug={}", core::raft::PlantedBugName(options.raft_bug));
+  }
+  if (options.election_schedule.has_value()) {
+    flags += fmt::format(" --election_faults={}", ElectionScheduleName(*options.election_schedule));
+  }
+  if (options.election_window_on_controller) flags += " --election_window_on_controller";
+  if (options.election_window.has_value()) {
+    flags += fmt::format(" --election_window={}", *options.election_window);
+  }
+  return flags;
+}
+
 }  // namespace
 
 std::string ReproCommand(const SimulationOptions& options) {
@@ -144,17 +160,7 @@ std::string ReproCommand(const SimulationOptions& options) {
                   std::chrono::duration_cast<std::chrono::seconds>(options.fault_phase).count(),
                   std::chrono::duration_cast<std::chrono::seconds>(options.heal_phase).count());
   if (raft) command += RaftFlags(options);
-  if (!raft && options.raft_bug != core::raft::PlantedBug::kNone) {
-    command += fmt::format(" --bug={}", core::raft::PlantedBugName(options.raft_bug));
-  }
-  if (!raft && options.election_schedule.has_value()) {
-    command +=
-        fmt::format(" --election_faults={}", ElectionScheduleName(*options.election_schedule));
-  }
-  if (!raft && options.election_window_on_controller) command += " --election_window_on_controller";
-  if (!raft && options.election_window.has_value()) {
-    command += fmt::format(" --election_window={}", *options.election_window);
-  }
+  if (!raft) command += BrokerRaftFlags(options);
   if (options.clients != 0) command += fmt::format(" --clients={}", options.clients);
   if (options.partitions != 0) command += fmt::format(" --partitions={}", options.partitions);
   if (!options.consistency.empty()) command += " --consistency=" + options.consistency;
