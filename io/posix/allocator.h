@@ -6,8 +6,9 @@
 // frame, a produce batch, an encoded log batch: 64 KiB to 16 MiB), so each round paid page
 // faults on every page of its new buffers and an munmap after; in a virtual machine a page
 // fault is expensive. meridian-bench, 1 KiB records with 256 in flight, measured the three
-// nodes' CPU per record at 24-29 us without these settings and 14-17 us with them
-// (docs/benchmarks.md, "Allocator settings").
+// nodes' CPU per record at 24-29 us without these settings and 14-17 us with them, and its own
+// client's records/s at 22-27k without and 49-61k with (docs/benchmarks.md, "The run of
+// 2026-12-04").
 //
 // TuneAllocatorForLargeBuffers keeps allocations up to kMmapThresholdBytes in the heap and
 // lets up to kTrimThresholdBytes of freed heap stay with the process, to be reused: a node's
