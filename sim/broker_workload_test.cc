@@ -402,6 +402,26 @@ TEST(BrokerModeChange, APromotionSeedsPastTheOldGroupsConfigurationChanges) {
       << "the seed no longer reaches the path it guards: find another";
 }
 
+// The same seed with the controller's group narrowed to one entry per append: the controller
+// is slow enough that the old home region's nodes restart after the promotions and count the
+// old epochs' directories at rest. Those groups wrote through the node-wide log, whose segment
+// files hold nothing durable on their own; counting them without the WAL reported 0 records
+// discarded where 13 acknowledged ones were ("RPO under-reported").
+TEST(BrokerModeChange, AnOldEpochAtRestIsCountedOverTheNodeWideLog) {
+  const SimulationOptions options{.seed = 91,
+                                  .scenario = "geo-3x3",
+                                  .election_window_on_controller = true,
+                                  .consistency = "regional",
+                                  .change_consistency = "strong"};
+  const SimulationResult result = RunSimulation(options);
+  EXPECT_TRUE(result.ok()) << result.violations.front() << "\n" << ReproCommand(options);
+  EXPECT_EQ(result.storage, "node_wide");
+  EXPECT_GT(result.probes.count(
+                "broker: an old epoch's directory at rest held records after the promotion"),
+            0u)
+      << "the seed no longer reaches the path it guards: find another";
+}
+
 TEST(BrokerPlantedBugs, AModeChangePlannedByTheOldModeIsCaughtWithin100Seeds) {
   uint64_t caught = 0;
   for (uint64_t seed = 1; seed <= 100 && caught == 0; seed++) {

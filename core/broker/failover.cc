@@ -461,7 +461,7 @@ absl::StatusOr<uint64_t> CountDiscardedAtRest(Broker::State& state,
   const raft::Index promoted(current.promoted_index);
   uint64_t records = 0;
   absl::StatusOr<std::optional<raft::Snapshot>> snapshot = replica::ReadGroupAtRest(
-      state.runtime, GroupDir(current.previous_group), promoted, [&](raft::Entry entry) {
+      state.runtime, GroupDir(current.previous_group), state.wal, promoted, [&](raft::Entry entry) {
         records += RecordsIn(entry);
         return absl::OkStatus();
       });
@@ -503,6 +503,9 @@ void ReportDiscardedAtRest(Broker::State& state, const std::string& topic,
         "counted: {}",
         Name(topic, current.partition), current.previous_group, records.status().ToString()));
     return;
+  }
+  if (*records > 0) {
+    MERIDIAN_PROBE("broker: an old epoch's directory at rest held records after the promotion");
   }
   ReportDiscarded(state, topic, current, current.previous_group, *records);
 }

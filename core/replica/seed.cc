@@ -37,12 +37,12 @@ absl::Status WriteSeedLog(io::Runtime& runtime, const std::string& dir, const Gr
 }  // namespace
 
 absl::StatusOr<std::optional<raft::Snapshot>> ReadGroupAtRest(
-    io::Runtime& runtime, const std::string& dir, raft::Index after,
+    io::Runtime& runtime, const std::string& dir, std::shared_ptr<log::Wal> wal, raft::Index after,
     const std::function<absl::Status(raft::Entry)>& visit) {
   absl::StatusOr<std::optional<raft::Snapshot>> snapshot = LoadSnapshot(runtime.disk(), dir);
   if (!snapshot.ok()) return snapshot.status();
-  absl::StatusOr<std::unique_ptr<log::Log>> log =
-      log::Log::Open(runtime, runtime.disk(), log::LogOptions{.dir = dir + "/log"});
+  absl::StatusOr<std::unique_ptr<log::Log>> log = log::Log::Open(
+      runtime, runtime.disk(), log::LogOptions{.dir = dir + "/log", .wal = std::move(wal)});
   if (!log.ok()) return log.status();
   uint64_t from = std::max(after.value(), (*log)->start_offset().value());
   if (snapshot->has_value()) from = std::max(from, (*snapshot)->meta.index.value());

@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/log/wal.h"
 #include "core/raft/types.h"
 #include "io/runtime.h"
 
@@ -42,8 +44,11 @@ absl::StatusOr<bool> SeededGroupComplete(io::Disk& disk, const std::string& dir)
 // promotion, which must still count what that replica held past the promotion point). Returns
 // the snapshot, if any, and hands `visit` every entry the log holds after both `after` and the
 // snapshot, in order. Opening the log recovers it (a torn tail is cut, as at any restart).
+// `wal`: the node-wide log the group wrote through (nullptr: none). It must be given when there
+// is one: the group's segment files were never synced on their own, so after a power cut what
+// it held durably may be in the WAL alone (the log is opened over it and replays it).
 absl::StatusOr<std::optional<raft::Snapshot>> ReadGroupAtRest(
-    io::Runtime& runtime, const std::string& dir, raft::Index after,
+    io::Runtime& runtime, const std::string& dir, std::shared_ptr<log::Wal> wal, raft::Index after,
     const std::function<absl::Status(raft::Entry)>& visit);
 
 // Removes `path` and everything under it; OK if it does not exist.
