@@ -39,6 +39,10 @@ const uint64_t kRaftGroup = core::replica::ReplicaOptions().group;
 // takes at most one voter more than it would without the spare (RaftSimOptions::membership).
 const std::string kSpareRegion = "sa-east";
 constexpr io::Duration kConfigurationCheckInterval = milliseconds(10);
+// Replication restored: every member that is up at the end of the heal phase has applied what
+// was applied anywhere this long before it (checked only when the heal phase is at least twice
+// as long, so the faults' last effects have had as long again to clear).
+constexpr io::Duration kCatchUpWindow = seconds(10);
 
 // The servers of a run: `replicas` voters at the start, then the membership runs' spare.
 struct GroupShape {
@@ -168,6 +172,47 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   void Violation(std::string what) {
     if (violations_.size() < 20)
       violations_.push_back(fmt::format("t={} {}", world_.Now().ToString(), what));
+  }
+  // What each replica that is up has applied now, and the most any has.
+  struct AppliedNow {
+    uint64_t most = 0;
+    absl::btree_map<io::NodeId, uint64_t> by_node;
+  };
+  AppliedNow Applied() const {
+    AppliedNow now{.most = max_applied_index()};
+    for (const auto& [node, weak] : replicas_) {
+      std::shared_ptr<core::replica::Replica> replica = weak.lock();
+      if (replica != nullptr && world_.IsUp(node)) now.by_node[node] = replica->applied().value();
+    }
+    return now;
+  }
+  // Replication restored: no replica that is up and a member (voter or learner) of the leader's
+  // configuration is both behind what the group had applied at `before` and stalled since then
+  // (applied nothing more). A follower the leader keeps probing above its log (a match index it
+  // no longer holds after damage at rest) stalls so, though the others commit without it; a
+  // follower catching up slowly (one entry per append across regions) is not stalled.
+  std::vector<std::string> MembersStalled(const AppliedNow& before) const {
+    const io::NodeId leader = LeaderNow();
+    auto found = replicas_.find(leader);
+    if (found == replicas_.end()) return {};  // No leader now: the liveness check's concern.
+    std::shared_ptr<core::replica::Replica> leading = found->second.lock();
+    if (leading == nullptr) return {};
+    std::vector<std::string> stalled;
+    for (const auto& [node, weak] : replicas_) {
+      std::shared_ptr<core::replica::Replica> replica = weak.lock();
+      if (replica == nullptr || !world_.IsUp(node)) continue;
+      if (!leading->membership().IsMember(node)) continue;
+      const uint64_t applied = replica->applied().value();
+      const auto then = before.by_node.find(node);
+      const uint64_t applied_then = then == before.by_node.end() ? 0 : then->second;
+      if (applied >= before.most || applied > applied_then) continue;
+      stalled.push_back(fmt::format(
+          "replication not restored: {}, a member of {}'s configuration, applied nothing in the "
+          "last {} of the heal phase (at i{}) though the group had applied through i{} before",
+          node.ToString(), leader.ToString(), io::FormatDuration(kCatchUpWindow), applied,
+          before.most));
+    }
+    return stalled;
   }
   void StartAudit() { audit_after_ = world_.Now(); }
   uint64_t MaxAppliedSinceAudit() const {
@@ -632,10 +677,26 @@ void RunMembershipOperator(io::Runtime& rt, const std::vector<io::Address>& serv
   });
 }
 
+// Crashes `node`, flips a bit of one of its synced log segments, and restarts it `down` later
+// from the damaged disk (core/log's recovery cuts the log at the flip).
+void DamageAtRest(World& world, FaultAtlas& atlas, io::NodeId node, io::Duration down,
+                  uint64_t where_seed) {
+  world.Crash(node);
+  io::Random where(where_seed);
+  world.disk(node).CorruptAtRest(atlas, where, ".seg");
+  world.Schedule(world.Now() + down, node, "restart after damage", [&world, node] {
+    if (!world.IsUp(node)) world.Start(node);
+  });
+}
+
 // See RaftSimOptions::damage_at_rest. Each event runs only if its replica is up; the replica
-// restarts 0.2-2 s later from the damaged disk (core/log's recovery cuts the log at the flip).
+// restarts 0.2-2 s later. The last event, late in the fault phase, aims at a follower of the
+// leader of the moment: the leader that recorded what the follower held is then likely to lead
+// on through the heal phase, where a follower it fails to repair stays behind for good (the
+// replication-restored check), while the earlier events' leaders are mostly replaced by faults.
 void ScheduleDamageAtRest(World& world, const std::vector<io::NodeId>& servers, io::Random random,
-                          FaultAtlas& atlas, io::Duration fault_phase) {
+                          FaultAtlas& atlas, io::Duration fault_phase,
+                          std::function<io::NodeId()> leader_now) {
   if (!random.Chance(1, 2)) return;
   const uint64_t events = random.Between(1, 3);
   for (uint64_t i = 0; i < events; i++) {
@@ -645,15 +706,44 @@ void ScheduleDamageAtRest(World& world, const std::vector<io::NodeId>& servers, 
     const io::Duration down = milliseconds(random.Between(200, 2000));
     const uint64_t where_seed = random.Next();
     world.Schedule(at, node, "damage at rest", [&world, &atlas, node, down, where_seed] {
-      if (!world.IsUp(node)) return;
-      world.Crash(node);
-      io::Random where(where_seed);
-      world.disk(node).CorruptAtRest(atlas, where, ".seg");
-      world.Schedule(world.Now() + down, node, "restart after damage", [&world, node] {
-        if (!world.IsUp(node)) world.Start(node);
-      });
+      if (world.IsUp(node)) DamageAtRest(world, atlas, node, down, where_seed);
     });
   }
+  const io::Instant late =
+      world.Now() +
+      io::Duration(random.Between(fault_phase.count() * 92 / 100, fault_phase.count() * 98 / 100));
+  const io::Instant fault_phase_ends = world.Now() + fault_phase;
+  const io::Duration down = milliseconds(random.Between(100, 400));
+  const uint64_t pick_seed = random.Next();
+  const uint64_t where_seed = random.Next();
+  // Until the fault phase ends, every 100 ms until there is a leader and a follower the atlas
+  // lets it damage (the one node already damaged, if any).
+  auto attempt = std::make_shared<std::function<void()>>();
+  *attempt = [&world, &atlas, servers, leader_now = std::move(leader_now), down, pick_seed,
+              where_seed, fault_phase_ends, weak = std::weak_ptr(attempt)] {
+    const io::NodeId leader = leader_now();
+    std::vector<io::NodeId> followers;
+    for (io::NodeId node : servers) {
+      if (node != leader && world.IsUp(node) &&
+          (atlas.stores_damaged() == 0 || atlas.damaged_on(node))) {
+        followers.push_back(node);
+      }
+    }
+    if (leader != io::NodeId() && !followers.empty()) {
+      io::Random pick(pick_seed);
+      DamageAtRest(world, atlas, followers[pick.Below(followers.size())], down, where_seed);
+      return;
+    }
+    const io::Instant next = world.Now() + milliseconds(100);
+    if (std::shared_ptr<std::function<void()>> again = weak.lock();
+        again && next < fault_phase_ends) {
+      world.Schedule(next, io::NodeId(0), "damage at rest: a follower of the leader",
+                     [again] { (*again)(); });
+    }
+  };
+  // The scheduled events own the attempt; it holds itself only weakly.
+  world.Schedule(late, io::NodeId(0), "damage at rest: a follower of the leader",
+                 [attempt] { (*attempt)(); });
 }
 
 }  // namespace
@@ -875,7 +965,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   nemesis.Install(result.schedule, options.fault_phase);
   if (options.faults && options.damage_at_rest) {
     ScheduleDamageAtRest(world, targets.servers, root.Fork("raft-damage"), atlas,
-                         options.fault_phase);
+                         options.fault_phase, [&observer] { return observer.LeaderNow(); });
   }
   // Its own fork: the swarm's choices and schedule stay what they were without it.
   io::Random election_random = root.Fork("raft-election");
@@ -948,7 +1038,18 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   for (io::NodeId node : world.nodes()) world.Start(node);
   // A livelock (events forever without reaching the deadline) ends at the event budget.
   const auto over_budget = [&] { return world.events_executed() >= options.events_max; };
-  world.RunUntil(over_budget, healed_at + options.heal_phase);
+  const io::Instant heal_ends = healed_at + options.heal_phase;
+  std::vector<std::string> behind;
+  if (options.heal_phase >= 2 * kCatchUpWindow) {
+    world.RunUntil(over_budget, healed_at + (options.heal_phase - kCatchUpWindow));
+    const RaftObserver::AppliedNow applied_before = observer.Applied();
+    world.RunUntil(over_budget, heal_ends);
+    // Judged only while the group makes progress: an unavailable one is the liveness check's.
+    if (!over_budget() && observer.max_applied_index() > applied_before.most) {
+      behind = observer.MembersStalled(applied_before);
+    }
+  }
+  world.RunUntil(over_budget, heal_ends);
   // Final audit: every replica restarts from its disk and the group must re-apply every
   // acknowledged value at its index.
   observer.StartAudit();
@@ -958,6 +1059,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   world.RunUntil([&] { return observer.MaxAppliedSinceAudit() >= acknowledged || over_budget(); },
                  audit_at + kAuditLimit);
   result.violations = observer.Verdict(healed_at);
+  result.violations.insert(result.violations.end(), behind.begin(), behind.end());
   if (over_budget()) {
     result.violations.insert(result.violations.begin(),
                              fmt::format("livelock: the event budget of {} events ran out at t={}",

@@ -191,6 +191,33 @@ TEST(RaftClusterPlantedBugs, LeaderCompletenessCheckFiresOnVoteWithoutLogCheck) 
 TEST(RaftClusterPlantedBugs, DamagedReplicaVotes) {
   ExpectCaught(core::raft::PlantedBug::kDamagedReplicaVotes, 3, 100, /*damage_at_rest=*/true);
 }
+// A leader that keeps the match index of a follower whose log damage at rest cut short probes
+// it above its log for as long as it leads: the follower never catches up, though the others
+// commit without it. Only the replication-restored check sees that (no member that is up may
+// be behind and stalled through the last 10 s of the heal phase), and only when the leader that
+// recorded the old match leads on through the heal: the damage schedule's last event hits a
+// follower of the leader of the moment in the last 8% of the fault phase. Measured 2026-12-05
+// (meridian-sim --workload=raft --damage_at_rest --seeds=1..300
+// --bug=match-kept-after-shorter-log): 3 replicas 5 of 300, the first at seed 10; 5 replicas
+// 17 of 300, the first at seed 10. The correct code passes seed 10 (and seeds 1-300 of both
+// sizes with damage, 20 s and 30 s phases).
+TEST(RaftClusterPlantedBugs, MatchKeptAfterShorterLogLeavesAFollowerStalled) {
+  RaftSimOptions options{.seed = 10,
+                         .replicas = 3,
+                         .fault_phase = std::chrono::seconds(20),
+                         .heal_phase = std::chrono::seconds(20),
+                         .bug = core::raft::PlantedBug::kMatchKeptAfterShorterLog,
+                         .damage_at_rest = true};
+  const RaftSimResult planted = RunRaftSimulation(options);
+  ASSERT_FALSE(planted.ok()) << RaftReproCommand(options);
+  EXPECT_TRUE(planted.violations.front().starts_with("replication not restored: "))
+      << planted.violations.front();
+  options.bug = core::raft::PlantedBug::kNone;
+  const RaftSimResult correct = RunRaftSimulation(options);
+  EXPECT_TRUE(correct.ok()) << absl::StrJoin(correct.violations, "; ") << "\n"
+                            << RaftReproCommand(options);
+}
+
 // Damage at rest also takes every copy of the hard state of half of the voters a vote_restart
 // episode crashes (one node a run: the atlas). A replica that then votes as if it had never
 // voted (no term bound learned from its peers first) grants a second vote in the term it had
