@@ -44,7 +44,8 @@ void PlantBugFromEnvironment(sim::SimulationOptions* options) {
 // known liveness gap of damaged replicas (sim::OnlyUnavailable), not a new finding.
 bool KnownDamageLivenessGap(const sim::SimulationOptions& options,
                             const sim::SimulationResult& result) {
-  return options.workload == "raft" && options.raft_damage_at_rest &&
+  return options.workload == "raft" &&
+         sim::RaftDamageAtRestOn(options.raft_damage_at_rest, options.raft_replicas) &&
          sim::OnlyUnavailable(result.violations);
 }
 

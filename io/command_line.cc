@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 
 #include "absl/flags/commandlineflag.h"
@@ -16,6 +17,12 @@
 
 namespace meridian::io {
 namespace {
+
+// The flags ParseCommandLineOrExit set (absl 20220623 keeps IsSpecifiedOnCommandLine private).
+std::set<std::string>& GivenFlags() {
+  static auto* const given = new std::set<std::string>();  // Never destroyed: no exit-order race.
+  return *given;
+}
 
 bool IsHelp(absl::string_view name) {
   return name == "help" || name == "h" || name == "helpfull" || name == "helpshort";
@@ -50,6 +57,7 @@ std::string SetFlag(absl::string_view arg, const char* next, bool* consumed_next
   if (!flag->ParseFrom(value, &error)) {
     return "--" + std::string(name) + "=" + value + ": " + error;
   }
+  GivenFlags().insert(std::string(flag->Name()));
   return "";
 }
 
@@ -114,6 +122,10 @@ std::vector<char*> ParseCommandLineOrExit(int argc, char** argv, int bad_flag_ex
     std::exit(bad_flag_exit);
   }
   return positional;
+}
+
+bool FlagGivenOnCommandLine(std::string_view name) {
+  return GivenFlags().contains(std::string(name));
 }
 
 }  // namespace meridian::io

@@ -16,6 +16,10 @@ namespace meridian::io {
 // followed by the positional arguments.
 std::vector<char*> ParseCommandLineOrExit(int argc, char** argv, int bad_flag_exit = 2);
 
+// Whether ParseCommandLineOrExit set flag `name` (`--name`, `--noname` or `--name=value` was
+// given), as opposed to leaving it at its default: for a flag whose default depends on others.
+bool FlagGivenOnCommandLine(std::string_view name);
+
 }  // namespace meridian::io
 
 #endif  // MERIDIAN_IO_COMMAND_LINE_H_

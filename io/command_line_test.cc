@@ -13,6 +13,7 @@
 ABSL_FLAG(int, cl_count, 1, "a number");
 ABSL_FLAG(bool, cl_switch, false, "a switch");
 ABSL_FLAG(std::string, cl_name, "", "a name");
+ABSL_FLAG(bool, cl_given, false, "a switch only FlagGivenOnCommandLine's test sets");
 
 namespace meridian::io {
 namespace {
@@ -43,6 +44,18 @@ TEST(CommandLine, EverySpellingSetsItsFlagAndPositionalArgumentsAreKept) {
   Parse({"--cl_switch=true", "-cl_count", "9"});
   EXPECT_TRUE(absl::GetFlag(FLAGS_cl_switch));
   EXPECT_EQ(absl::GetFlag(FLAGS_cl_count), 9);
+}
+
+// A flag given at its default value counts as given (meridian-sim's --damage_at_rest=false
+// turns off a default that depends on --replicas); one never given does not.
+TEST(CommandLine, SaysWhichFlagsWereGiven) {
+  Parse({"--cl_count=3"});
+  EXPECT_TRUE(FlagGivenOnCommandLine("cl_count"));
+  EXPECT_FALSE(FlagGivenOnCommandLine("cl_given"));
+  EXPECT_FALSE(FlagGivenOnCommandLine("no_such_flag"));
+  Parse({"--nocl_given"});
+  EXPECT_TRUE(FlagGivenOnCommandLine("cl_given"));
+  EXPECT_FALSE(absl::GetFlag(FLAGS_cl_given));
 }
 
 TEST(CommandLineDeathTest, HelpExitsZeroAndListsTheFilesFlags) {

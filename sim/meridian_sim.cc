@@ -77,8 +77,9 @@ ABSL_FLAG(std::string, membership, "seed",
           "Raft workload: a spare server and an operator changing the configuration one server "
           "at a time during the fault phase (seed: half of the seeds, on, off)");
 ABSL_FLAG(bool, damage_at_rest, false,
-          "Raft workload: stop replicas in turn, flip a bit of their synced log at rest, restart "
-          "them; voters crashed by vote_restart may lose their hard state.");
+          "Raft workload: half of the seeds stop replicas in turn, flip a bit of their synced log "
+          "at rest and restart them; voters crashed by vote_restart may lose their hard state. "
+          "Not given: on with 3 replicas or more; --damage_at_rest=false turns it off.");
 ABSL_FLAG(uint32_t, partitions, 0,
           "Broker workload: partitions of the topic (0: the seed picks 1-4).");
 ABSL_FLAG(std::string, consistency, "",
@@ -300,8 +301,10 @@ std::string RaftOptionsFromFlags(SimulationOptions* options) {
   }
   options->raft_replicas = absl::GetFlag(FLAGS_replicas);
   if (options->raft_replicas < 1 || options->raft_replicas > 5) return "--replicas must be 1 to 5";
-  options->raft_damage_at_rest = absl::GetFlag(FLAGS_damage_at_rest);
-  if (options->raft_damage_at_rest && options->raft_replicas < kDamageAtRestReplicasMin) {
+  if (io::FlagGivenOnCommandLine("damage_at_rest"))
+    options->raft_damage_at_rest = absl::GetFlag(FLAGS_damage_at_rest);
+  if (options->raft_damage_at_rest.value_or(false) &&
+      options->raft_replicas < kDamageAtRestReplicasMin) {
     return fmt::format(
         "--damage_at_rest needs --replicas of {} or more: a damaged replica "
         "repairs from its peers",
@@ -431,7 +434,7 @@ std::string OptionsFromFlags(SimulationOptions* options) {
   if (std::string error = StorageFromFlags(options); !error.empty()) return error;
   if (options->workload == "raft") {
     if (std::string error = RaftOptionsFromFlags(options); !error.empty()) return error;
-  } else if (absl::GetFlag(FLAGS_replicas) != 3 || absl::GetFlag(FLAGS_damage_at_rest) ||
+  } else if (absl::GetFlag(FLAGS_replicas) != 3 || io::FlagGivenOnCommandLine("damage_at_rest") ||
              absl::GetFlag(FLAGS_transfers) != "seed" || absl::GetFlag(FLAGS_slow_acks) != "seed" ||
              absl::GetFlag(FLAGS_lease_rivals) != "seed" ||
              absl::GetFlag(FLAGS_membership) != "seed") {

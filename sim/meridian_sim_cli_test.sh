@@ -72,6 +72,13 @@ out=$("$sim" --seed=1 --schedule='crash@1s(target=1,length=9s,rate_ppm=0)' 2>&1)
 "$sim" --seed=1 --schedule='crash@1s' >/dev/null 2>&1; [ $? -eq 2 ] || fail "a malformed --schedule must exit 2"
 "$sim" --seed=2 --workload=raft --replicas=1 --damage_at_rest >/dev/null 2>&1; [ $? -eq 2 ] \
   || fail "--damage_at_rest with one replica must exit 2 (it asserted in the runner)"
+# Not given, damage at rest is on from 3 replicas (the default sweep runs it) and off below, where
+# a lone replica cannot repair (seed 2 of one replica also took a partition, which split nothing:
+# an assertion in the nemesis until 2026-12-05).
+"$sim" --seed=2 --workload=raft --replicas=1 >/dev/null || fail "one replica, seed 2, failed"
+out=$("$sim" --workload=raft --seed=3 --bug=vote-without-log-check --damage_at_rest=false 2>/dev/null)
+grep -q -- '--bug=vote-without-log-check --damage_at_rest=false"' <<< "$out" \
+  || fail "a repro line must keep --damage_at_rest=false: $out"
 "$sim" --seed=1 --scenario=spike-10x --schedule='crash@1s(target=1,length=1s,rate_ppm=0)' \
   >/dev/null 2>&1; [ $? -eq 2 ] || fail "--schedule for a scripted scenario must exit 2"
 echo "ok: --schedule replays a traced schedule exactly and refuses what the generator never draws"

@@ -405,7 +405,10 @@ void Nemesis::Apply(const FaultEvent& event) {
       io::Random split(event.target);
       for (size_t i = shuffled.size(); i > 1; i--)
         std::swap(shuffled[i - 1], shuffled[split.Below(i)]);
-      const size_t cut = 1 + split.Below(shuffled.size() - 1);
+      // Both sides get a server when there are two or more; a lone server (the raft workload's
+      // --replicas=1) is cut off from the clients that land on the other side.
+      const size_t cut =
+          shuffled.size() < 2 ? shuffled.size() : 1 + split.Below(shuffled.size() - 1);
       std::vector<io::NodeId> left(shuffled.begin(),
                                    shuffled.begin() + static_cast<ptrdiff_t>(cut));
       std::vector<io::NodeId> right(shuffled.begin() + static_cast<ptrdiff_t>(cut), shuffled.end());

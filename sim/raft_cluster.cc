@@ -853,9 +853,11 @@ bool TargetedFaultOn(const RaftSimOptions& options, uint32_t replicas_min,
 
 RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   MERIDIAN_CHECK(options.replicas >= 1 && options.replicas <= core::raft::kVotersMax);
-  MERIDIAN_CHECK(!options.damage_at_rest || options.replicas >= kDamageAtRestReplicasMin,
-                 "damage at rest needs {} replicas or more (asked for {})",
-                 kDamageAtRestReplicasMin, options.replicas);
+  MERIDIAN_CHECK(
+      !options.damage_at_rest.value_or(false) || options.replicas >= kDamageAtRestReplicasMin,
+      "damage at rest needs {} replicas or more (asked for {})", kDamageAtRestReplicasMin,
+      options.replicas);
+  const bool damage_at_rest = RaftDamageAtRestOn(options.damage_at_rest, options.replicas);
   const io::Random root(options.seed);
   io::Random swarm_random = root.Fork("raft-swarm");
   io::Random schedule_random = root.Fork("raft-schedule");
@@ -963,7 +965,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   FaultAtlas atlas;
   Nemesis nemesis(world, targets, atlas);
   nemesis.Install(result.schedule, options.fault_phase);
-  if (options.faults && options.damage_at_rest) {
+  if (options.faults && damage_at_rest) {
     ScheduleDamageAtRest(world, targets.servers, root.Fork("raft-damage"), atlas,
                          options.fault_phase, [&observer] { return observer.LeaderNow(); });
   }
@@ -1025,7 +1027,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
       std::any_of(result.schedule.begin(), result.schedule.end(), [](const FaultEvent& event) {
         return event.kind == FaultKind::kRegionLoss && event.length.count() == 0;
       });
-  if (options.faults && options.damage_at_rest && !region_lost_for_good) {
+  if (options.faults && damage_at_rest && !region_lost_for_good) {
     // Half of the voters a vote_restart episode crashes lose every copy of their hard state
     // while down (the atlas lets one node per run lose it): they come back amnesiac. Not in runs
     // that lose a region for good: an amnesiac waits for every voter's term, so a voter gone for

@@ -42,12 +42,14 @@ struct RaftSimOptions {
   core::raft::PlantedBug bug = core::raft::PlantedBug::kNone;
   bool faults = true;  // false: a steady run with no faults at all (benchmarks).
   // Damage at rest (issue 15): half of the seeds stop 1-3 replicas in turn, flip a bit of the
-  // synced log segment on disk, and restart them. The atlas lets one replica's store be
-  // damaged in a run (sim/fault_atlas.h): core/log's cut discards the valid batches after a
-  // flip, so two cut replicas could leave the only full copy of committed entries out of reach
-  // of the lagging third (the known gap in sim/README.md; ~2% of honest seeds ended unavailable
-  // when the atlas counted sectors). Off in the 500-seed sweeps for now.
-  bool damage_at_rest = false;
+  // synced log segment on disk, and restart them; voters crashed by vote_restart may lose their
+  // hard state. The atlas lets one replica's store be damaged in a run (sim/fault_atlas.h):
+  // core/log's cut discards the valid batches after a flip, so two cut replicas could leave the
+  // only full copy of committed entries out of reach of the lagging third (~2% of honest seeds
+  // ended unavailable when the atlas counted sectors; none in seeds 1-500 since it counts
+  // stores). Unset: on with kDamageAtRestReplicasMin replicas or more (RaftDamageAtRestOn), so
+  // the default sweeps run it; true with fewer is a programming error.
+  std::optional<bool> damage_at_rest;
   // Targeted election faults (sim/election_faults.h) on top of the swarm's; empty: the seed
   // picks vote_restart or figure8. Off with `faults`.
   std::optional<ElectionSchedule> election_schedule;
@@ -132,6 +134,10 @@ const absl::btree_set<FaultKind>& RaftSimFaultKinds();
 
 // A damaged replica repairs from its peers, so damage at rest needs three replicas or more.
 inline constexpr uint32_t kDamageAtRestReplicasMin = 3;
+// Whether a run with this option and this many replicas damages at rest.
+inline bool RaftDamageAtRestOn(const std::optional<bool>& damage_at_rest, uint32_t replicas) {
+  return damage_at_rest.value_or(replicas >= kDamageAtRestReplicasMin);
+}
 RaftSimResult RunRaftSimulation(const RaftSimOptions& options);
 // True when every violation says only that the group was unavailable after the heal (nothing
 // committed, or not every acknowledged entry re-applied after the audit restart). With damage at

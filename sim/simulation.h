@@ -55,11 +55,11 @@ struct SimulationOptions {
   bool election_window_on_controller = false;
   // Broker workload: that window (0: raft's defaults, 1..64); unset: the seed draws it.
   std::optional<uint32_t> election_window;
-  bool raft_damage_at_rest = false;
-  std::optional<bool> raft_transfers;     // RaftSimOptions::transfers (unset: the seed decides).
-  std::optional<bool> raft_slow_acks;     // RaftSimOptions::slow_acks (unset: the seed decides).
-  std::optional<bool> raft_lease_rivals;  // RaftSimOptions::lease_rivals (unset: the seed).
-  std::optional<bool> raft_membership;    // RaftSimOptions::membership (unset: the seed decides).
+  std::optional<bool> raft_damage_at_rest;  // RaftSimOptions::damage_at_rest (unset: 3+ replicas).
+  std::optional<bool> raft_transfers;       // RaftSimOptions::transfers (unset: the seed decides).
+  std::optional<bool> raft_slow_acks;       // RaftSimOptions::slow_acks (unset: the seed decides).
+  std::optional<bool> raft_lease_rivals;    // RaftSimOptions::lease_rivals (unset: the seed).
+  std::optional<bool> raft_membership;      // RaftSimOptions::membership (unset: the seed decides).
   // Broker workload: members of one consumer group, each on its own client node (0: none).
   uint32_t group_members = 0;
   core::client::GroupConsumerPlantedBug group_consumer_bug =

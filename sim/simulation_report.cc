@@ -122,7 +122,8 @@ std::string RaftFlags(const SimulationOptions& options) {
     flags += fmt::format(" --bug={}", core::raft::PlantedBugName(options.raft_bug));
   if (options.election_schedule.has_value())
     flags += fmt::format(" --election_faults={}", ElectionScheduleName(*options.election_schedule));
-  if (options.raft_damage_at_rest) flags += " --damage_at_rest";
+  if (options.raft_damage_at_rest.has_value())
+    flags += *options.raft_damage_at_rest ? " --damage_at_rest" : " --damage_at_rest=false";
   if (options.raft_transfers.has_value())
     flags += fmt::format(" --transfers={}", *options.raft_transfers ? "on" : "off");
   if (options.raft_slow_acks.has_value())

@@ -223,8 +223,9 @@ enum class PlantedBug : uint8_t {
   // Past kPlantedBugLast: caught by the broker workload (//sim:broker_workload_test), not by the
   // raft suite, whose groups have no learners.
   kLearnersCountTowardCommit,  // A voter majority's worth of acks from voters or learners.
-  // Past kPlantedBugLast too: caught by //tests:raft_cluster_test's damage-at-rest sweep and by
-  // raft_damage_test's scripts (the pure harness has no disk to damage).
+  // Past kPlantedBugLast too: caught by the raft workload's default sweep, which damages
+  // replicas at rest (//tests:raft_cluster_test), and by raft_damage_test's scripts (the pure
+  // harness has no disk to damage).
   kDamagedReplicaVotes,       // A replica that lost acknowledged entries votes and campaigns.
   kMatchKeptAfterShorterLog,  // The leader keeps a match index the follower no longer holds.
   // Past kPlantedBugLast: caught by //sim:broker_workload_test (region loss under quiescence).
