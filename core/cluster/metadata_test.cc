@@ -117,6 +117,27 @@ TEST(ClusterMetadata, AddedPartitionsContinueTheNumberingAndTakeNewGroups) {
   EXPECT_EQ(restored.EncodeSnapshot(), metadata.EncodeSnapshot());
 }
 
+// The per-topic limits are inclusive: a topic may have exactly kPartitionsPerTopicMax partitions
+// and kReplicationFactorMax replicas, whether created so or grown to it, and not one more.
+TEST(ClusterMetadata, TopicLimitsAreInclusive) {
+  EXPECT_TRUE(ValidateTopicSettings(kPartitionsPerTopicMax, kReplicationFactorMax, 0, 0).ok());
+  EXPECT_FALSE(ValidateTopicSettings(kPartitionsPerTopicMax + 1, 1, 0, 0).ok());
+  EXPECT_FALSE(ValidateTopicSettings(0, 1, 0, 0).ok());
+  EXPECT_FALSE(ValidateTopicSettings(1, kReplicationFactorMax + 1, 0, 0).ok());
+  EXPECT_FALSE(ValidateTopicSettings(1, 0, 0, 0).ok());
+  ClusterMetadata metadata;
+  ASSERT_TRUE(metadata.Apply(Create("a", {{1}}, 1)).status.ok());
+  std::vector<std::vector<uint32_t>> rest(kPartitionsPerTopicMax - 2, std::vector<uint32_t>{1});
+  ASSERT_TRUE(metadata.Apply(AddPartitions("a", rest)).status.ok());
+  ASSERT_TRUE(metadata.Apply(AddPartitions("a", {{1}})).status.ok()) << "to exactly the limit";
+  EXPECT_EQ(metadata.FindTopic("a")->partitions.size(), kPartitionsPerTopicMax);
+  EXPECT_FALSE(metadata.Apply(AddPartitions("a", {{1}})).status.ok()) << "one past it";
+  std::vector<std::vector<uint32_t>> all(kPartitionsPerTopicMax, std::vector<uint32_t>{1});
+  EXPECT_TRUE(metadata.Apply(Create("b", all, 1)).status.ok());
+  all.push_back({1});
+  EXPECT_FALSE(metadata.Apply(Create("c", all, 1)).status.ok());
+}
+
 std::vector<uint8_t> ConfigSet(const std::string& name, int64_t retention_bytes,
                                int64_t retention_ms) {
   wire::MetadataCommandT command;
