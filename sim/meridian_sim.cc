@@ -61,9 +61,10 @@ ABSL_FLAG(bool, election_window_on_controller, false,
           "Broker workload: when the election schedule aims at the controller's group, give it "
           "the seed's replication window too (by default only partition 0's group gets one).");
 ABSL_FLAG(std::string, election_window, "seed",
-          "Broker workload: the replication window (raft append_entries_max and "
-          "inflight_messages_max) of the group the election schedule aims at: seed (the seed "
-          "draws 0, 1 or 4), or a number in 0..64 (0: raft's defaults).");
+          "The replication window (raft append_entries_max and inflight_messages_max): of the "
+          "group the election schedule aims at (broker workload), of every replica (raft "
+          "workload). seed (the seed draws 0, 1 or 4), or a number in 0..64 (0: raft's "
+          "defaults).");
 ABSL_FLAG(std::string, transfers, "seed",
           "Raft workload: leadership transfers requested by an operator during the fault phase "
           "(seed: half of the seeds, on, off)");
@@ -337,6 +338,10 @@ std::string ElectionFaultsFromFlags(SimulationOptions* options) {
     return "--election_faults must be seed, none, vote_restart or figure8";
   }
   options->election_window_on_controller = absl::GetFlag(FLAGS_election_window_on_controller);
+  if (options->election_window_on_controller && options->workload == "raft") {
+    return "--election_window_on_controller is for the broker workload (the raft workload has "
+           "one group: --election_window sets its window)";
+  }
   const std::string window = absl::GetFlag(FLAGS_election_window);
   uint32_t entries = 0;
   if (window == "seed") {
@@ -345,6 +350,11 @@ std::string ElectionFaultsFromFlags(SimulationOptions* options) {
     options->election_window = entries;
   } else {
     return "--election_window must be seed or a number in 0..64";
+  }
+  if (options->workload != "raft" && options->election_window.has_value() &&
+      options->election_schedule == ElectionSchedule::kNone) {
+    return "--election_window sets the window of the group the election schedule aims at: "
+           "--election_faults=none aims at none";
   }
   return "";
 }

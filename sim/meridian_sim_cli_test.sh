@@ -76,6 +76,15 @@ out=$("$sim" --seed=1 --schedule='crash@1s(target=1,length=9s,rate_ppm=0)' 2>&1)
 # a lone replica cannot repair (seed 2 of one replica also took a partition, which split nothing:
 # an assertion in the nemesis until 2026-12-05).
 "$sim" --seed=2 --workload=raft --replicas=1 >/dev/null || fail "one replica, seed 2, failed"
+# --election_window sets the raft workload's window (its replay line keeps it); where it would
+# set nothing it is refused, not ignored.
+out=$("$sim" --workload=raft --seed=1 --election_window=1 2>/dev/null)
+grep -q '"replication_window":1' <<< "$out" && grep -q -- '--election_window=1"' <<< "$out" \
+  || fail "--election_window=1 must narrow the raft workload's window: $out"
+"$sim" --workload=raft --seed=1 --election_window_on_controller >/dev/null 2>&1; [ $? -eq 2 ] \
+  || fail "--election_window_on_controller with the raft workload must exit 2"
+"$sim" --seed=1 --election_faults=none --election_window=1 >/dev/null 2>&1; [ $? -eq 2 ] \
+  || fail "--election_window with no election schedule must exit 2"
 out=$("$sim" --workload=raft --seed=3 --bug=vote-without-log-check --damage_at_rest=false 2>/dev/null)
 grep -q -- '--bug=vote-without-log-check --damage_at_rest=false"' <<< "$out" \
   || fail "a repro line must keep --damage_at_rest=false: $out"

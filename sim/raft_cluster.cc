@@ -775,6 +775,7 @@ SimulationOptions RaftAsSimulationOptions(const RaftSimOptions& options) {
   simulation.raft_slow_acks = options.slow_acks;
   simulation.raft_lease_rivals = options.lease_rivals;
   simulation.raft_membership = options.membership;
+  simulation.election_window = options.replication_window;
   return simulation;
 }
 
@@ -801,7 +802,8 @@ SimulationResult RunRaftWorkload(const SimulationOptions& options,
                       .only_kinds = options.only_kinds,
                       .schedule = options.schedule,
                       .keep_faults = options.keep_faults,
-                      .trace = trace_sink};
+                      .trace = trace_sink,
+                      .replication_window = options.election_window};
   const RaftSimResult run = RunRaftSimulation(raft);
   SimulationResult result;
   result.seed = options.seed;
@@ -917,7 +919,8 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   // entry per append with one append in flight (what exposes commit rules that batching hides),
   // a quarter four and four, the rest the defaults. Its own fork, like the election schedules.
   io::Random window_random = root.Fork("raft-window");
-  const uint32_t window = window_random.Chance(1, 2) ? 0 : window_random.Chance(1, 2) ? 1 : 4;
+  const uint32_t drawn = window_random.Chance(1, 2) ? 0 : window_random.Chance(1, 2) ? 1 : 4;
+  const uint32_t window = options.replication_window.value_or(drawn);
   result.replication_window = window;
   for (uint32_t i = 1; i <= shape.servers; i++) {
     core::replica::ReplicaOptions replica_options;

@@ -93,6 +93,9 @@ struct RaftSimOptions {
   // (a violation carrying the seed) instead of hanging the sweep. An honest seed of
   // raft_cluster_test runs at most 34k events (measured over seeds 1-500, 3 and 5 replicas).
   uint64_t events_max = kRaftSimEventsMax;
+  // Raft's append_entries_max and inflight_messages_max for every replica (0: raft's defaults;
+  // meridian-sim --election_window). Unset: the seed draws it (RunRaftSimulation).
+  std::optional<uint32_t> replication_window;
 };
 
 struct RaftSimResult {

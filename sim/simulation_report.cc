@@ -132,6 +132,8 @@ std::string RaftFlags(const SimulationOptions& options) {
     flags += fmt::format(" --lease_rivals={}", *options.raft_lease_rivals ? "on" : "off");
   if (options.raft_membership.has_value())
     flags += fmt::format(" --membership={}", *options.raft_membership ? "on" : "off");
+  if (options.election_window.has_value())
+    flags += fmt::format(" --election_window={}", *options.election_window);
   return flags;
 }
 
