@@ -307,6 +307,14 @@ void RenderNodeWideLog(PrometheusText& out, const core::broker::Broker& broker) 
   out.One("meridian_mark_table_writes_total", "counter",
           "Durable-mark table images written and synced (one per round for every group).", {},
           static_cast<double>(metrics->mark_table_writes));
+  out.Family("meridian_wal_sync_latency_seconds", "histogram",
+             "Latency of each group sync of the node-wide log (its fdatasyncs): what every "
+             "acknowledgement of a round waits for first.");
+  out.Histogram({}, wal.sync_latency_ns, kNanosPerSecond);
+  out.Family("meridian_mark_table_write_latency_seconds", "histogram",
+             "Latency of each durable-mark table image (write and fdatasync), which follows the "
+             "log's sync on every acknowledgement's path.");
+  out.Histogram({}, metrics->mark_table_write_latency_ns, kNanosPerSecond);
 }
 
 // Consumer groups coordinated here (this node leads their partition of "__consumer_offsets").

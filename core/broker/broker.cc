@@ -861,8 +861,10 @@ const BrokerLimits& Broker::limits() const { return state_->options.limits; }
 std::optional<Broker::NodeWideLogMetrics> Broker::node_wide_log_metrics() const {
   if (state_->wal == nullptr) return std::nullopt;
   MERIDIAN_CHECK(state_->mark_table != nullptr, "opened together");
-  return NodeWideLogMetrics{.wal = state_->wal->metrics(),
-                            .mark_table_writes = state_->mark_table->image_writes()};
+  return NodeWideLogMetrics{
+      .wal = state_->wal->metrics(),
+      .mark_table_writes = state_->mark_table->image_writes(),
+      .mark_table_write_latency_ns = state_->mark_table->image_write_latency_ns()};
 }
 
 uint64_t Broker::raft_messages_dropped() const {

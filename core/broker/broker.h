@@ -405,6 +405,7 @@ class Broker {
   struct NodeWideLogMetrics {
     log::WalMetrics wal;
     uint64_t mark_table_writes = 0;
+    metrics::Histogram mark_table_write_latency_ns = metrics::LatencyHistogram();
   };
   std::optional<NodeWideLogMetrics> node_wide_log_metrics() const;
   // Raft peer messages every replica on this node refused (forged or nonsensical), summed.

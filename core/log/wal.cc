@@ -381,6 +381,7 @@ absl::Status Wal::GroupSync() {
   const bool sync_dir = dir_dirty_;
   dir_dirty_ = false;
   absl::Status status;
+  const io::Instant sync_start = runtime_.Now();
   // The files outlive the syncs: only a checkpoint removes them, and it never removes a file
   // while a sync runs (it waits for sync_busy_).
   for (WalFile* file : dirty) {
@@ -400,6 +401,7 @@ absl::Status Wal::GroupSync() {
   durable_sequence_ = std::max(durable_sequence_, target);
   MERIDIAN_CHECK(durable_sequence_ < next_sequence_);
   metrics_.group_syncs++;
+  metrics_.sync_latency_ns.Observe((runtime_.Now() - sync_start).count());
   return absl::OkStatus();
 }
 

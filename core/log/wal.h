@@ -42,6 +42,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/metrics/histogram.h"
 #include "core/strong_id.h"
 #include "io/disk.h"
 #include "io/runtime.h"
@@ -111,6 +112,9 @@ struct WalMetrics {
   uint64_t checkpoint_group_syncs = 0;  // Partition logs synced by checkpoints.
   uint64_t files_removed = 0;
   uint64_t live_files = 0;
+  // Each group sync, its file syncs and directory sync together: the fsync every acknowledgement
+  // of a node-wide-log node waits for.
+  metrics::Histogram sync_latency_ns = metrics::LatencyHistogram();
 };
 
 // What a checkpoint runs to make one group's partition files durable (Log::CheckpointSync).

@@ -494,6 +494,7 @@ absl::Status DurableMarkTable::WriteImage(MarkTableImage& image) {
   const size_t which = FileOf(image.sequence);
   if (written_sequence_ >= 1) MERIDIAN_CHECK(which != FileOf(written_sequence_));
   io::File& file = *files_[which];
+  const io::Instant write_start = runtime_.Now();
   const std::vector<uint8_t> bytes = EncodeMarkTableImage(image);
   if (which == 1) marks1_written_ = true;
   if (absl::Status s = file.WriteAt(0, bytes); !s.ok()) return s;
@@ -511,6 +512,7 @@ absl::Status DurableMarkTable::WriteImage(MarkTableImage& image) {
   }
   written_sequence_ = image.sequence;
   image_writes_++;
+  image_write_latency_ns_.Observe((runtime_.Now() - write_start).count());
   return absl::OkStatus();
 }
 

@@ -75,6 +75,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/status/statusor.h"
+#include "core/metrics/histogram.h"
 #include "core/raft/types.h"
 #include "io/disk.h"
 #include "io/runtime.h"
@@ -147,6 +148,8 @@ class DurableMarkTable {
   bool damaged() const { return durable_.unlisted_damaged; }
   // Metric: images written and synced (each a write + an fsync; the first round writes two).
   uint64_t image_writes() const { return image_writes_; }
+  // Metric: each image's write, truncation (if any) and fsync.
+  const metrics::Histogram& image_write_latency_ns() const { return image_write_latency_ns_; }
 
  private:
   DurableMarkTable(io::Runtime& runtime, std::string dir,
@@ -182,6 +185,7 @@ class DurableMarkTable {
   bool unsynced_for_tests_ = false;  // Open's planted-bug mode: images are never synced.
   absl::Status failed_;
   uint64_t image_writes_ = 0;
+  metrics::Histogram image_write_latency_ns_ = metrics::LatencyHistogram();
   size_t waiters_ = 0;
   // Calls in flight per group (Advance, Reset, Forget): Reset and Forget refuse a busy group.
   absl::btree_map<std::string, uint32_t> busy_;

@@ -158,6 +158,11 @@ leaders=$(awk '/^meridian_partition_is_leader\{topic="ops-test",/ { s += $2 } EN
 [ "$leaders" -eq 3 ] || fail "not 3 leaders of ops-test but $leaders"
 [ "$(sum_of meridian_log_fsync_latency_seconds_count "$WORK/all.prom")" -gt 0 ] ||
   fail "no fsync was timed"
+# The node-wide log (the default) times the fsyncs every acknowledgement waits for: the WAL's
+# group syncs and the durable-mark images after them, at least one each per produce round.
+for timed in meridian_wal_sync_latency_seconds_count meridian_mark_table_write_latency_seconds_count; do
+  [ "$(sum_of "$timed" "$WORK/all.prom")" -gt 0 ] || fail "$timed is 0 after $RECORDS records"
+done
 # The group's coordinator exports its commits, one per partition read; the lag is the leaders'
 # watermarks minus the commits, as the recording rule meridian:group_lag_records joins them.
 group_lag() {  # group_lag FILE: the sum of ops-group's lag over the partitions it committed.
