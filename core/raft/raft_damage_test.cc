@@ -410,5 +410,25 @@ TEST(Restart, ASnapshotOfTheStoredTermKeepsTheVote) {
   EXPECT_TRUE(ready.messages.front().reject) << "a second vote in term 5";
 }
 
+// A follower restarted in its leader's term knows no leader until it hears one. The first
+// Append names it: without that, the follower waited for a heartbeat to record its leader, and
+// meanwhile acknowledged nothing it synced (a follower acknowledges only to a known leader) and
+// pointed clients nowhere.
+TEST(Restart, AFollowerRestartedInItsLeadersTermLearnsTheLeaderFromTheFirstAppend) {
+  TestNet net(3, TestNet::DefaultOptions());
+  net.Campaign(1);
+  ASSERT_EQ(net.node(1).role(), Role::kLeader);
+  ASSERT_TRUE(net.node(1).Propose("x").ok());
+  net.DeliverAll();
+  const Term term = net.node(1).term();
+  net.Restart(NodeId(3));
+  ASSERT_EQ(net.node(3).term(), term);
+  ASSERT_EQ(net.node(3).leader(), kNoNode);
+  ASSERT_TRUE(net.node(1).Propose("y").ok());
+  net.DeliverAll();  // Appends and their answers only: no tick, so no heartbeat.
+  EXPECT_EQ(net.node(3).leader(), NodeId(1));
+  EXPECT_EQ(net.node(3).log().last_index(), net.node(1).log().last_index());
+}
+
 }  // namespace
 }  // namespace meridian::core::raft::testing
