@@ -114,6 +114,32 @@ OPERATORS = [
 ]
 
 
+def code_end(line):
+    """Where the line's code ends: the start of a `//` comment outside a string or character
+    literal, else the line's length. Text in comments is not code under test (a mutant of
+    `// ... index + 1.` once counted as a survivor)."""
+    quote = None
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quote is not None:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+        elif line.startswith("//", i):
+            return i
+        i += 1
+    return len(line)
+
+
+def code_matches(pattern, line):
+    end = code_end(line)
+    return [m for m in pattern.finditer(line) if m.start() < end]
+
+
 def sources(module):
     return sorted(os.path.join(module, f) for f in os.listdir(module)
                   if f.endswith(".cc") and not f.endswith("_test.cc"))
@@ -143,7 +169,7 @@ def sites(path):
         for name, pattern, _ in OPERATORS:
             if name == "drop" and "return" in line:
                 continue  # The pattern only matches whole statements ending in ';'.
-            for occurrence, _ in enumerate(pattern.finditer(line)):
+            for occurrence, _ in enumerate(code_matches(pattern, line)):
                 if name != "negate" or mutate_line(line, name, occurrence) is not None:
                     found.append((number, name, occurrence))
     return found
@@ -168,7 +194,7 @@ def negate_if(line, start):
 
 def mutate_line(line, operator, occurrence):
     name, pattern, replace = next(op for op in OPERATORS if op[0] == operator)
-    matches = list(pattern.finditer(line))
+    matches = code_matches(pattern, line)
     m = matches[occurrence]
     if name == "negate":
         return negate_if(line, m.start())
