@@ -414,6 +414,51 @@ TEST(Paper5_4_2, EntriesFromPreviousTermsAreNotCommittedByCountingReplicas) {
   EXPECT_EQ(commit, Index(2)) << "the planted bug commits it by counting replicas";
 }
 
+// The same rule, from the messages' side: an acknowledgement that brings only an older term's
+// entry to a quorum commits nothing, so it tells the other followers nothing either; the leader
+// goes on replicating to its sender alone. (A MaybeCommit that reported a commit it did not make
+// broadcast empty appends to every caught-up follower on each such acknowledgement: mutation
+// sample 12.)
+TEST(Paper5_4_2, AnAcknowledgementCountingOnlyAnOlderTermsEntrySendsOnlyToItsSender) {
+  TestNet net(5);
+  net.Campaign(1);
+  ASSERT_EQ(net.node(1).role(), Role::kLeader);
+  for (uint32_t id = 2; id <= 5; id++) net.Isolate(id);
+  ASSERT_TRUE(net.node(1).Propose("x").ok());
+  net.DeliverAll();
+  const Index older = net.node(1).log().last_index();  // Of the first term, on node 1 alone.
+  net.Heal();
+  net.DropQueued();
+  net.Restart(NodeId(1));
+  for (uint32_t i = 0; i < 3 * net.node(1).options().election_timeout_ticks; i++) {
+    if (net.node(1).role() != Role::kFollower) break;
+    net.node(1).Tick();
+  }
+  // Node 1's appends reach nodes 2 and 3 cut after `older`, nodes 4 and 5 not at all.
+  net.Flush();
+  bool checked = false;
+  for (int i = 0; i < 1000 && !net.queue().empty() && !checked; i++) {
+    Message m = net.queue().front();
+    net.queue().pop_front();
+    if (m.type == MessageType::kAppend && m.from == NodeId(1)) {
+      if (m.to == NodeId(4) || m.to == NodeId(5)) continue;
+      std::erase_if(m.entries, [&](const Entry& e) { return e.index > older; });
+    }
+    checked = m.type == MessageType::kAppendResponse && m.from == NodeId(3) && !m.reject &&
+              m.log_index == older;
+    net.node(m.to.value()).Step(m);
+    const std::vector<Message> sent = net.Flush();
+    if (!checked) continue;
+    ASSERT_EQ(net.node(1).role(), Role::kLeader);
+    EXPECT_GT(net.node(1).log().last_index(), older) << "the new term's no-op follows it";
+    EXPECT_EQ(net.node(1).log().commit(), Index(1)) << "3 of 5 hold it: not committed";
+    for (const Message& out : sent) {
+      EXPECT_EQ(out.to, NodeId(3)) << MessageTypeName(out.type) << " to " << out.to.ToString();
+    }
+  }
+  EXPECT_TRUE(checked) << "node 3 never acknowledged exactly the older entry";
+}
+
 // ---------------------------------------------------------------- §6 membership, learners
 
 TEST(Paper6, ConfigurationsTakeEffectWhenAppendedAndChangesGoOneAtATime) {
