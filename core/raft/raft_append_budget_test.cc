@@ -119,6 +119,27 @@ TEST(AppendBudget, TheReplicationWindowBoundsEachAppendAndTheAppendsInFlight) {
 // §7: a follower the leader's log no longer reaches gets the snapshot; its acknowledgement of
 // exactly the snapshot's index ends the snapshot state, and the entries after the snapshot follow
 // at once (not after kSnapshotRetryHeartbeats heartbeats, when the leader would give up on it).
+// Compaction moves forward only: to the snapshot's own index again, below it, or past what is
+// applied is refused, and the snapshot stays what it was (mutation sample 12: a '<=' turned '<'
+// let a second compaction to the same index through).
+TEST(Snapshot, CompactionRefusesTheSnapshotsOwnIndexAndAnythingNotApplied) {
+  TestNet net(3);
+  net.Campaign(1);
+  for (int i = 0; i < 5; i++) ASSERT_TRUE(net.node(1).Propose("a").ok());
+  net.DeliverAll();
+  const Index applied = net.node(1).log().applied();
+  ASSERT_GE(applied, Index(4));
+  const Index first(applied.value() - 2);
+  ASSERT_TRUE(net.node(1).Compact(first, "state").ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(net.node(1).Compact(first, "again").status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(net.node(1).Compact(Index(first.value() - 1), "older").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(net.node(1).Compact(applied.next(), "ahead").status()));
+  EXPECT_EQ(net.node(1).log().snapshot_index(), first);
+  EXPECT_TRUE(net.node(1).Compact(applied, "latest").ok());
+  EXPECT_EQ(net.node(1).log().snapshot_index(), applied);
+}
+
 TEST(Snapshot, AFollowerAcknowledgingTheSnapshotIsReplicatedToAtOnce) {
   TestNet net(3);
   net.Campaign(1);
