@@ -676,6 +676,36 @@ TEST(DurableMarkTable, ATornFirstWriteIsAFreshTable) {
   }
 }
 
+// The per-group mark file (--node_wide_log=false) follows the same rule: a torn first write is
+// no mark yet, never damage. That holds because the first mark goes to slot 0 and a file that
+// reaches into slot 1 with no valid slot is damage (mutation sample 12: the first mark written
+// into slot 1 survived every other test).
+TEST(DurableMarkFile, ATornFirstWriteIsNoMarkYet) {
+  for (uint64_t seed = 1; seed <= 40; seed++) {
+    Node node(seed);
+    node.disk().set_sector_bytes(8);
+    std::unique_ptr<DurableMark> mark;
+    ASSERT_TRUE(node.Run([&] {
+      ASSERT_TRUE(node.disk().CreateDir(kDir).ok());
+      absl::StatusOr<std::unique_ptr<DurableMark>> opened = DurableMark::Open(node.disk(), kDir);
+      ASSERT_TRUE(opened.ok()) << opened.status();
+      mark = *std::move(opened);
+    }));
+    node.Spawn(
+        [&] { (void)mark->Advance(At(1, 1), node.runtime().Now(), DurableMark::When::kNow); });
+    ASSERT_TRUE(node.RunUntil([&] { return node.disk().syncs_in_flight() > 0; }));
+    node.Crash(CrashDisk::Tear::kYes);
+    mark.reset();
+    ASSERT_TRUE(node.Run([&] {
+      absl::StatusOr<std::unique_ptr<DurableMark>> reopened = DurableMark::Open(node.disk(), kDir);
+      ASSERT_TRUE(reopened.ok()) << "seed " << seed << ": " << reopened.status();
+      const std::string position = fmt::format("{}/{}", (*reopened)->position().term.value(),
+                                               (*reopened)->position().index.value());
+      EXPECT_TRUE(position == "0/0" || position == "1/1") << "seed " << seed << ": " << position;
+    }));
+  }
+}
+
 // Files are rewritten in place, never truncated to empty first: whatever a crash keeps of a
 // rewrite (any length a truncation left, any sectors), the file is not empty, so damage to the
 // other file can never make the table read as fresh (all marks zero).
