@@ -306,7 +306,7 @@ void Nemesis::Install(const std::vector<FaultEvent>& schedule, io::Duration heal
     // A region lost for good costs each of its servers every copy it holds: charged before the
     // run, so the atlas keeps damage anywhere else (earlier or later) off what the loss left.
     if (event.kind == FaultKind::kRegionLoss && event.length.count() == 0) {
-      for (io::NodeId node : targets_.regions[event.target % targets_.regions.size()]) {
+      for (io::NodeId node : targets_.RegionOf(event)) {
         atlas_.ChargeLossForGood(node);
       }
     }
@@ -419,7 +419,7 @@ void Nemesis::Apply(const FaultEvent& event) {
       break;
     }
     case FaultKind::kRegionCut: {
-      const auto& region = targets_.regions[event.target % targets_.regions.size()];
+      const auto& region = targets_.RegionOf(event);
       std::vector<io::NodeId> others;
       for (io::NodeId node : world_.nodes()) {
         if (std::find(region.begin(), region.end(), node) == region.end()) others.push_back(node);
@@ -429,7 +429,7 @@ void Nemesis::Apply(const FaultEvent& event) {
       break;
     }
     case FaultKind::kRegionIsolation: {
-      const auto& region = targets_.regions[event.target % targets_.regions.size()];
+      const auto& region = targets_.RegionOf(event);
       std::vector<io::NodeId> others;
       for (io::NodeId node : servers) {
         if (std::find(region.begin(), region.end(), node) == region.end()) others.push_back(node);
@@ -493,7 +493,7 @@ void Nemesis::Apply(const FaultEvent& event) {
                       [this, one] { world_.disk(one).set_capacity(SimDisk::kBytesMax); });
       return;
     case FaultKind::kRegionLoss: {
-      const auto& region = targets_.regions[event.target % targets_.regions.size()];
+      const auto& region = targets_.RegionOf(event);
       for (io::NodeId node : region) CrashFor(node, event.length);
       world_.RecordFault(name);
       return;

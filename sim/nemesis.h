@@ -79,6 +79,11 @@ struct NemesisTargets {
   // clients reach every side, as the raft workload wants). A client stuck with a
   // minority side is what exposes a stale leader serving what it must not.
   std::vector<io::NodeId> clients;
+
+  // The servers of the region a region fault (loss, cut, isolation) names by its target.
+  const std::vector<io::NodeId>& RegionOf(const FaultEvent& event) const {
+    return regions[event.target % regions.size()];
+  }
 };
 
 // The envelope GenerateSchedule draws from, which an explicit schedule must stay inside too.

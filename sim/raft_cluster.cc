@@ -914,8 +914,7 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
       // server of the region counts as a voter: the membership operator moves voters onto the
       // spare.
       if (event.kind == FaultKind::kRegionLoss && event.length.count() == 0) {
-        const size_t lost = std::min<size_t>(
-            targets.regions[event.target % targets.regions.size()].size(), options.replicas);
+        const size_t lost = std::min<size_t>(targets.RegionOf(event).size(), options.replicas);
         if (options.replicas - lost < options.replicas / 2 + 1) event.length = kDiscreteLengthMax;
       }
     }

@@ -53,7 +53,8 @@ struct SimulationOptions {
   // Broker workload: the replication window the seed draws for the aimed group applies to the
   // metadata group too when the schedule aims there (else only to partition 0's).
   bool election_window_on_controller = false;
-  // Broker workload: that window (0: raft's defaults, 1..64); unset: the seed draws it.
+  // That window (0: raft's defaults, 1..64): the aimed group's (broker workload), every
+  // replica's (raft workload, RaftSimOptions::replication_window). Unset: the seed draws it.
   std::optional<uint32_t> election_window;
   std::optional<bool> raft_damage_at_rest;  // RaftSimOptions::damage_at_rest (unset: 3+ replicas).
   std::optional<bool> raft_transfers;       // RaftSimOptions::transfers (unset: the seed decides).

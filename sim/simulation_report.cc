@@ -116,12 +116,19 @@ std::string RegionalFailoverFlags(const SimulationOptions& options) {
 }
 
 // The raft workload's own flags.
-std::string RaftFlags(const SimulationOptions& options) {
-  std::string flags = fmt::format(" --replicas={}", options.raft_replicas);
+// Both workloads' raft flags: the planted raft bug and the election schedule.
+std::string PlantedBugAndScheduleFlags(const SimulationOptions& options) {
+  std::string flags;
   if (options.raft_bug != core::raft::PlantedBug::kNone)
     flags += fmt::format(" --bug={}", core::raft::PlantedBugName(options.raft_bug));
   if (options.election_schedule.has_value())
     flags += fmt::format(" --election_faults={}", ElectionScheduleName(*options.election_schedule));
+  return flags;
+}
+
+std::string RaftFlags(const SimulationOptions& options) {
+  std::string flags = fmt::format(" --replicas={}", options.raft_replicas);
+  flags += PlantedBugAndScheduleFlags(options);
   if (options.raft_damage_at_rest.has_value())
     flags += *options.raft_damage_at_rest ? " --damage_at_rest" : " --damage_at_rest=false";
   if (options.raft_transfers.has_value())
@@ -139,13 +146,7 @@ std::string RaftFlags(const SimulationOptions& options) {
 
 // The broker workload's raft flags: its planted raft bug and the election schedule's settings.
 std::string BrokerRaftFlags(const SimulationOptions& options) {
-  std::string flags;
-  if (options.raft_bug != core::raft::PlantedBug::kNone) {
-    flags += fmt::format(" --bug={}", core::raft::PlantedBugName(options.raft_bug));
-  }
-  if (options.election_schedule.has_value()) {
-    flags += fmt::format(" --election_faults={}", ElectionScheduleName(*options.election_schedule));
-  }
+  std::string flags = PlantedBugAndScheduleFlags(options);
   if (options.election_window_on_controller) flags += " --election_window_on_controller";
   if (options.election_window.has_value()) {
     flags += fmt::format(" --election_window={}", *options.election_window);

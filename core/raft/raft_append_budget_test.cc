@@ -116,9 +116,6 @@ TEST(AppendBudget, TheReplicationWindowBoundsEachAppendAndTheAppendsInFlight) {
   EXPECT_EQ(net.node(3).log().commit(), net.node(1).log().last_index());
 }
 
-// §7: a follower the leader's log no longer reaches gets the snapshot; its acknowledgement of
-// exactly the snapshot's index ends the snapshot state, and the entries after the snapshot follow
-// at once (not after kSnapshotRetryHeartbeats heartbeats, when the leader would give up on it).
 // Compaction moves forward only: to the snapshot's own index again, below it, or past what is
 // applied is refused, and the snapshot stays what it was (mutation sample 12: a '<=' turned '<'
 // let a second compaction to the same index through).
@@ -140,6 +137,9 @@ TEST(Snapshot, CompactionRefusesTheSnapshotsOwnIndexAndAnythingNotApplied) {
   EXPECT_EQ(net.node(1).log().snapshot_index(), applied);
 }
 
+// §7: a follower the leader's log no longer reaches gets the snapshot; its acknowledgement of
+// exactly the snapshot's index ends the snapshot state, and the entries after the snapshot follow
+// at once (not after kSnapshotRetryHeartbeats heartbeats, when the leader would give up on it).
 TEST(Snapshot, AFollowerAcknowledgingTheSnapshotIsReplicatedToAtOnce) {
   TestNet net(3);
   net.Campaign(1);

@@ -127,8 +127,8 @@ def code_end(line):
                 i += 1
             elif c == quote:
                 quote = None
-        elif c in "\"'":
-            quote = c
+        elif c == '"' or (c == "'" and not (i > 0 and line[i - 1].isalnum())):
+            quote = c  # A quote after a digit or letter is a digit separator (50'000).
         elif line.startswith("//", i):
             return i
         i += 1
