@@ -43,6 +43,14 @@ constexpr io::Duration kConfigurationCheckInterval = milliseconds(10);
 // was applied anywhere this long before it (checked only when the heal phase is at least twice
 // as long, so the faults' last effects have had as long again to clear).
 constexpr io::Duration kCatchUpWindow = seconds(10);
+// Every replica's tick: an election timeout of 10 ticks (500 ms to 1 s randomized) stays above
+// the 300 ms round trip between the farthest regions.
+constexpr io::Duration kReplicaTick = milliseconds(50);
+// Elections end within this long after the heal, and after the audit's restart of every server
+// (issue 17 item 6): 16 base election timeouts. Honest runs took at most 4.3 s (seeds 1-1300 of 3
+// replicas, 1-660 of 5); with every timeout exactly T (election-timeout-not-randomized),
+// synchronized restarts split votes round after round, up to 12.5 s in seeds 1-100.
+constexpr io::Duration kElectionBound = 16 * 10 * kReplicaTick;
 
 // The servers of a run: `replicas` voters at the start, then the membership runs' spare.
 struct GroupShape {
@@ -265,6 +273,17 @@ class RaftObserver final : public core::replica::ReplicaObserver {
   }
   // The replica that leads now: up, and leader of the newest term any up replica leads in.
   io::NodeId LeaderNow() const { return LeaderAndTermNow().node; }
+  // An election is over: a replica that is up leads in the newest term any replica that is up
+  // knows (a leader cut off in an older term does not count, nor does a term still campaigning).
+  bool LeaderOfNewestTermNow() const {
+    Term newest;
+    for (const auto& [node, weak] : replicas_) {
+      std::shared_ptr<core::replica::Replica> replica = weak.lock();
+      if (replica != nullptr && world_.IsUp(node)) newest = std::max(newest, replica->term());
+    }
+    const LeaseRivals::Leader leader = LeaderAndTermNow();
+    return leader.node != io::NodeId() && leader.term == newest;
+  }
   LeaseRivals::Leader LeaderAndTermNow() const {
     LeaseRivals::Leader leader;
     for (const auto& [node, weak] : replicas_) {
@@ -783,6 +802,18 @@ std::string RaftReproCommand(const RaftSimOptions& options) {
   return ReproCommand(RaftAsSimulationOptions(options));
 }
 
+namespace {
+
+// A duration in milliseconds, for the JSON report.
+std::optional<double> Milliseconds(const std::optional<io::Duration>& duration) {
+  if (!duration.has_value()) return std::nullopt;
+  return static_cast<double>(
+             std::chrono::duration_cast<std::chrono::microseconds>(*duration).count()) /
+         1e3;
+}
+
+}  // namespace
+
 SimulationResult RunRaftWorkload(const SimulationOptions& options,
                                  const std::function<void(std::string_view)>& trace_sink) {
   MERIDIAN_CHECK(options.history_path.empty(), "the raft workload writes no history");
@@ -827,6 +858,8 @@ SimulationResult RunRaftWorkload(const SimulationOptions& options,
                  .election_faults = ElectionScheduleName(run.election_schedule),
                  .election_episodes = run.election_episodes,
                  .leaders_elected = run.leaders_elected,
+                 .elected_after_heal_ms = Milliseconds(run.elected_after_heal),
+                 .elected_after_audit_ms = Milliseconds(run.elected_after_audit),
                  .replication_window = run.replication_window,
                  .transfers = run.transfers_on ? std::optional(run.transfers) : std::nullopt,
                  .membership_changes =
@@ -837,11 +870,24 @@ SimulationResult RunRaftWorkload(const SimulationOptions& options,
 bool OnlyUnavailable(const std::vector<std::string>& violations) {
   return std::all_of(violations.begin(), violations.end(), [](const std::string& v) {
     return v.starts_with("no proposal committed within") ||
+           v.starts_with("election not over within") ||
            v.starts_with("after the audit restart the group re-applied only");
   });
 }
 
 namespace {
+
+// Runs until an election is over (RaftObserver::LeaderOfNewestTermNow) or `deadline`; how long
+// that took, or nothing if it did not end by then (or the event budget ran out).
+std::optional<io::Duration> RunUntilElected(World& world, const RaftObserver& observer,
+                                            const std::function<bool()>& over_budget,
+                                            io::Instant deadline) {
+  const io::Instant from = world.Now();
+  const bool elected =
+      world.RunUntil([&] { return over_budget() || observer.LeaderOfNewestTermNow(); }, deadline);
+  if (!elected || over_budget()) return std::nullopt;
+  return world.Now() - from;
+}
 
 // Whether a run has one of the targeted faults: the option if set, else one seed in two (from
 // the fault's own fork, drawn only when the run has faults and at least `replicas_min`).
@@ -945,7 +991,8 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
     // every entry re-applied after a restart, is read back from the log; odd seeds the default.
     replica_options.raft.entry_cache_bytes_max =
         options.seed % 2 == 0 ? 0 : core::raft::kEntryCacheBytesMaxDefault;
-    replica_options.tick = milliseconds(50);  // Election timeout 500 ms > the 300 ms geo RTT.
+    replica_options.tick = kReplicaTick;
+    MERIDIAN_CHECK(replica_options.raft.election_timeout_ticks == 10, "kElectionBound assumes 10");
     world.AddNode(io::NodeId(i), addresses[i - 1].host,
                   [&observer, replica_options, address = addresses[i - 1], shape](io::Runtime& rt) {
                     RunServer(rt, observer, replica_options, address, shape);
@@ -1054,6 +1101,11 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   // A livelock (events forever without reaching the deadline) ends at the event budget.
   const auto over_budget = [&] { return world.events_executed() >= options.events_max; };
   const io::Instant heal_ends = healed_at + options.heal_phase;
+  world.RunUntil(over_budget, healed_at);
+  // Judged only when the heal phase is at least the bound (the audit starts at its end).
+  const bool heal_judged = options.heal_phase >= kElectionBound;
+  const std::optional<io::Duration> elected_after_heal = RunUntilElected(
+      world, observer, over_budget, healed_at + std::min(kElectionBound, options.heal_phase));
   std::vector<std::string> behind;
   if (options.heal_phase >= 2 * kCatchUpWindow) {
     world.RunUntil(over_budget, healed_at + (options.heal_phase - kCatchUpWindow));
@@ -1071,10 +1123,20 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   const io::Instant audit_at = world.Now();
   for (io::NodeId server : targets.servers) world.Restart(server);
   const uint64_t acknowledged = observer.max_acknowledged_index();
+  const std::optional<io::Duration> elected_after_audit =
+      RunUntilElected(world, observer, over_budget, audit_at + kElectionBound);
   world.RunUntil([&] { return observer.MaxAppliedSinceAudit() >= acknowledged || over_budget(); },
                  audit_at + kAuditLimit);
   result.violations = observer.Verdict(healed_at);
   result.violations.insert(result.violations.end(), behind.begin(), behind.end());
+  for (const auto& [elected, after, judged] :
+       {std::tuple{elected_after_heal, "the heal", heal_judged},
+        std::tuple{elected_after_audit, "the audit restart", true}}) {
+    if (judged && !elected.has_value() && !over_budget()) {
+      result.violations.push_back(fmt::format("election not over within {} after {}",
+                                              io::FormatDuration(kElectionBound), after));
+    }
+  }
   if (over_budget()) {
     result.violations.insert(result.violations.begin(),
                              fmt::format("livelock: the event budget of {} events ran out at t={}",
@@ -1090,6 +1152,8 @@ RaftSimResult RunRaftSimulation(const RaftSimOptions& options) {
   result.events = world.events_executed();
   result.virtual_s = static_cast<double>(world.Now().nanos()) / 1e9;
   result.leaders_elected = observer.leaders_elected();
+  result.elected_after_heal = elected_after_heal;
+  result.elected_after_audit = elected_after_audit;
   result.lease_reads = observer.lease_reads();
   result.transfers = observer.transfers();
   result.transfers_won = observer.transfers_won();

@@ -11,7 +11,9 @@
 //     after crashes, when nodes re-apply their logs from index 1;
 //   - no acknowledged (committed) entry lost: after the heal, every server restarts and the
 //     group must apply every value a client was told was committed, at the index it was told;
-//   - liveness: after the heal a leader exists and client proposals commit within a bound.
+//   - liveness: after the heal a leader exists and client proposals commit within a bound;
+//   - elections end (a replica leads in the newest term any replica knows) within 8 s, 16 base
+//     election timeouts, of the heal and of the audit's restart of every server.
 // meridian-sim runs it as --workload=raft through the one runner every workload shares
 // (sim/simulation.h RunSimulation: sweeps, shrinking, traces, the JSON line); it writes no
 // checks/ history (its observer judges raft's own properties, with raft's indexes).
@@ -103,6 +105,11 @@ struct RaftSimResult {
   uint64_t trace_hash = 0;
   uint64_t events = 0;
   uint64_t leaders_elected = 0;
+  // Virtual time from the end of the fault phase, and from the audit's restart of every server,
+  // until a replica that is up led in the newest term any up replica knew (0: one already did);
+  // unset when none did within the runner's election bound, 8 s (or the heal phase, if shorter).
+  std::optional<io::Duration> elected_after_heal;
+  std::optional<io::Duration> elected_after_audit;
   // The replication window the seed drew (RaftOptions::append_entries_max and
   // inflight_messages_max, equal): 0 for the defaults.
   uint32_t replication_window = 0;

@@ -123,6 +123,9 @@ struct RaftReport {
   std::string election_faults;  // The schedule that ran (ElectionScheduleName).
   uint32_t election_episodes = 0;
   uint64_t leaders_elected = 0;
+  // RaftSimResult::elected_after_heal and elected_after_audit, in milliseconds.
+  std::optional<double> elected_after_heal_ms;
+  std::optional<double> elected_after_audit_ms;
   uint32_t replication_window = 0;  // RaftSimResult::replication_window (0: the defaults).
   // Transfers leaders accepted; unset when the run had no transfer operator.
   std::optional<uint64_t> transfers;

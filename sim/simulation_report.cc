@@ -276,16 +276,23 @@ std::string GeoJson(const SimulationResult& result) {
   return out;
 }
 
+// A number, or null when unset.
+std::string OptionalJson(const std::optional<double>& value) {
+  return value.has_value() ? fmt::format("{:.1f}", *value) : "null";
+}
+
 // The raft workload's figures, as a JSON member with a trailing comma (empty for others).
 std::string RaftJson(const SimulationResult& result) {
   if (!result.raft.has_value()) return "";
   const RaftReport& raft = *result.raft;
   return fmt::format(
       "\"raft\":{{\"replicas\":{},\"bug\":\"{}\",\"election_faults\":\"{}\","
-      "\"election_episodes\":{},\"leaders_elected\":{},\"replication_window\":{},"
+      "\"election_episodes\":{},\"leaders_elected\":{},\"elected_after_heal_ms\":{},"
+      "\"elected_after_audit_ms\":{},\"replication_window\":{},"
       "\"transfers\":{},\"membership_changes\":{}}},",
       raft.replicas, JsonEscape(raft.bug), JsonEscape(raft.election_faults), raft.election_episodes,
-      raft.leaders_elected, raft.replication_window,
+      raft.leaders_elected, OptionalJson(raft.elected_after_heal_ms),
+      OptionalJson(raft.elected_after_audit_ms), raft.replication_window,
       raft.transfers.has_value() ? std::to_string(*raft.transfers) : "null",
       raft.membership_changes.has_value() ? std::to_string(*raft.membership_changes) : "null");
 }
@@ -363,7 +370,7 @@ bool ParseFaultKind(std::string_view name, FaultKind* kind) {
 
 bool ParseRaftPlantedBug(std::string_view name, core::raft::PlantedBug* bug) {
   // Every planted bug, those past kPlantedBugLast too (the broker's and damage at rest's).
-  const auto last = static_cast<int>(core::raft::PlantedBug::kTransferRestartsCheckQuorum);
+  const auto last = static_cast<int>(core::raft::PlantedBug::kElectionTimeoutNotRandomized);
   for (int i = 0; i <= last; i++) {
     const auto candidate = static_cast<core::raft::PlantedBug>(i);
     if (name == core::raft::PlantedBugName(candidate)) {

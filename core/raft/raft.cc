@@ -103,6 +103,9 @@ void Raft::ResetElectionTimer() {
   // §5.2: "election timeouts are chosen randomly from a fixed interval" [T, 2T).
   randomized_timeout_ticks_ = options_.election_timeout_ticks +
                               static_cast<uint32_t>(random_.Below(options_.election_timeout_ticks));
+  if (options_.planted_bug == PlantedBug::kElectionTimeoutNotRandomized) {
+    randomized_timeout_ticks_ = options_.election_timeout_ticks;
+  }
   MERIDIAN_CHECK(randomized_timeout_ticks_ >= options_.election_timeout_ticks);
 }
 

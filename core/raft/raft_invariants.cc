@@ -231,6 +231,8 @@ const char* PlantedBugName(PlantedBug bug) {
       return "lease-read-ignores-owed-ticks";
     case PlantedBug::kTransferRestartsCheckQuorum:
       return "transfer-restarts-check-quorum";
+    case PlantedBug::kElectionTimeoutNotRandomized:
+      return "election-timeout-not-randomized";
   }
   return "?";
 }

@@ -237,6 +237,9 @@ enum class PlantedBug : uint8_t {
   // Past kPlantedBugLast: found in the code (2026-12-03); the step-down bound (Raft::Invariants)
   // catches it in raft_paper_test's script and through the whole stack (raft_cluster_test).
   kTransferRestartsCheckQuorum,  // A transfer request restarts the leader's check-quorum window.
+  // Past kPlantedBugLast: a liveness bug, caught by the raft workload's election bound after the
+  // audit restarts every server at once (raft_cluster_test).
+  kElectionTimeoutNotRandomized,  // Every election timeout is exactly T (§5.2's [T, 2T) ignored).
 };
 inline constexpr PlantedBug kPlantedBugLast = PlantedBug::kConfigKeptAfterTruncation;
 const char* PlantedBugName(PlantedBug bug);
