@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "core/broker/broker.h"
+#include "sim/sim_network.h"
 #include "sim/sim_runtime.h"
 #include "sim/world.h"
 
@@ -21,6 +22,7 @@ namespace {
 using core::broker::Broker;
 using core::broker::PartitionStatus;
 using std::chrono::seconds;
+using namespace std::chrono_literals;
 
 class HealthCluster {
  public:
@@ -97,6 +99,22 @@ class HealthCluster {
     return std::nullopt;
   }
 
+  // Produces one record to partition 0 of `topic` through node `id`'s broker (no wait for it).
+  void ProduceThrough(uint32_t id, const std::string& topic) {
+    world_.runtime(io::NodeId(id))->Spawn("produce", [this, id, topic] {
+      core::wire::RecordBatchT batch;
+      auto record = std::make_unique<core::wire::RecordT>();
+      record->value = {'w', 'a', 'k', 'e'};
+      batch.records.push_back(std::move(record));
+      core::wire::ProduceRequestT produce;
+      produce.topic = topic;
+      produce.partition = 0;
+      produce.batch = core::wire::EncodeRecordBatch(batch);
+      const core::wire::ClientMessageT request = core::wire::Message(2, std::move(produce));
+      (void)brokers_[id]->Run(brokers_[id]->Admit(request, "test", 0), request);
+    });
+  }
+
   // Stops node `id`'s broker and crashes the node.
   void Stop(uint32_t id) {
     brokers_[id]->Stop();
@@ -164,6 +182,50 @@ void StoppedFollowerIsReportedUntilBack(uint64_t seed) {
 
 TEST(BrokerHealthSim, ALeaderReportsAStoppedFollowerUntilItIsBackAndCaughtUp) {
   for (uint64_t seed = 1; seed <= 8; seed++) StoppedFollowerIsReportedUntilBack(seed);
+}
+
+// An idle partition sleeps (core/raft/design.md "Quiescence"): its leader hears nothing from its
+// followers, and reports them in sync from their nodes' liveness. When a write wakes it, seconds
+// later, the followers still hold everything it had when it slept: it must not report them out of
+// sync (and /metrics count the partition under-replicated) until their first answers arrive
+// (mutation sample 12: with a woken leader's voters given no fresh window, it reported both).
+void AWokenLeaderReportsItsFollowersInSync(uint64_t seed) {
+  SCOPED_TRACE(fmt::format("seed {}", seed));
+  HealthCluster cluster(seed, /*leader_balance_delay=*/io::Duration::zero());
+  cluster.world().RunFor(seconds(2));
+  cluster.CreateTopic("t");
+  uint32_t leader = 0;
+  const auto asleep = [&] {
+    for (uint32_t id = 1; id <= 3; id++) {
+      std::optional<PartitionStatus> status = cluster.Partition(id, "t");
+      if (status.has_value() && status->role == core::raft::Role::kLeader) leader = id;
+    }
+    return leader != 0 && cluster.Partition(leader, "t")->quiesced;
+  };
+  ASSERT_TRUE(cluster.world().RunUntil(asleep, cluster.world().Now() + seconds(30)));
+  cluster.world().RunFor(seconds(3));  // Six election timeouts of silence.
+  ASSERT_TRUE(cluster.Partition(leader, "t")->quiesced);
+  ASSERT_EQ(cluster.Partition(leader, "t")->health.voters_out_of_sync, 0u);
+  // The followers' answers take 300 ms longer from now on: without it they reach the leader
+  // while it still syncs the write, before it publishes that it woke.
+  for (uint32_t id = 1; id <= 3; id++) {
+    if (id != leader) cluster.world().network().Slow(io::NodeId(id), io::NodeId(leader), 300ms);
+  }
+  cluster.ProduceThrough(leader, "t");
+  // Judged at the first event that finds the leader awake, before any follower could answer.
+  ASSERT_TRUE(cluster.world().RunUntil([&] { return !cluster.Partition(leader, "t")->quiesced; },
+                                       cluster.world().Now() + seconds(5)));
+  const PartitionStatus woken = *cluster.Partition(leader, "t");
+  ASSERT_EQ(woken.role, core::raft::Role::kLeader);
+  EXPECT_EQ(woken.health.voters_out_of_sync, 0u);
+  EXPECT_TRUE(woken.health.voters_unheard.empty());
+  for (uint32_t id = 1; id <= 3; id++) {
+    if (id != leader) cluster.world().network().Slow(io::NodeId(id), io::NodeId(leader), 0ms);
+  }
+}
+
+TEST(BrokerHealthSim, ALeaderWokenByAWriteReportsItsFollowersInSync) {
+  for (uint64_t seed = 1; seed <= 4; seed++) AWokenLeaderReportsItsFollowersInSync(seed);
 }
 
 // Leader placement (core/broker/leader_balance.cc): the preferred leader is stopped, another

@@ -145,5 +145,49 @@ TEST(ReplicaLeaderViews, AFollowerCountsNoVoterInSyncAndServesNoLeaseRead) {
   }));
 }
 
+// Replica::match() (what a reassignment's catch-up step reads) is a leader's view too: node 1
+// of voters {1, 2} wins an election with voter 2's answers delivered by hand, holds a match
+// index for 2, and drops every one when voter 2's heartbeat of a later term deposes it (a
+// deposed leader kept its old view, mutation sample 13).
+TEST(ReplicaLeaderViews, ADeposedLeaderKeepsNoMatchIndexes) {
+  using core::raft::Message;
+  using core::raft::MessageType;
+  using core::raft::Role;
+  SimNode node(20261205);
+  const io::NodeId peer(SimNode::kNode.value() + 1);
+  node.world().AddNode(peer, "host2", [](io::Runtime&) {});
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    core::replica::ReplicaOptions options = SingleVoter(core::raft::PlantedBug::kNone);
+    options.raft.bootstrap.voters.insert(peer);
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, options, nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    core::replica::Replica& replica = **opened;
+    const auto wait_for = [&](Role role) {
+      for (int i = 0; i < 200 && replica.role() != role; i++) (void)rt.Sleep(milliseconds(5));
+      return replica.role() == role;
+    };
+    ASSERT_TRUE(wait_for(Role::kPreCandidate));
+    replica.Deliver(Message{.type = MessageType::kPreVoteResponse,
+                            .from = peer,
+                            .to = SimNode::kNode,
+                            .term = replica.term().next()});
+    ASSERT_TRUE(wait_for(Role::kCandidate));
+    replica.Deliver(Message{.type = MessageType::kVoteResponse,
+                            .from = peer,
+                            .to = SimNode::kNode,
+                            .term = replica.term()});
+    ASSERT_TRUE(wait_for(Role::kLeader));
+    EXPECT_EQ(replica.match().count(peer), 1u) << "a leader knows its follower's match index";
+    replica.Deliver(Message{.type = MessageType::kHeartbeat,
+                            .from = peer,
+                            .to = SimNode::kNode,
+                            .term = replica.term().next()});
+    ASSERT_TRUE(wait_for(Role::kFollower));
+    EXPECT_TRUE(replica.match().empty()) << "a deposed leader still reports match indexes";
+    replica.Shutdown();
+  }));
+}
+
 }  // namespace
 }  // namespace meridian::tests::log
