@@ -430,5 +430,39 @@ TEST(Restart, AFollowerRestartedInItsLeadersTermLearnsTheLeaderFromTheFirstAppen
   EXPECT_EQ(net.node(3).log().last_index(), net.node(1).log().last_index());
 }
 
+// A term query (design.md "Damaged replicas") changes nothing where it lands, and its answer is
+// a bound on the responder's term that is never 0 (no message carries term 0): a voter that has
+// never seen a term answers 1, one at term 5 answers 5. The answer echoes the query's context
+// and carries the responder's last index (a joining voter's probe reads it).
+TEST(TermQuery, TheAnswerIsTheTermAtLeastOneAndNothingChanges) {
+  for (const uint64_t stored_term : {uint64_t{0}, uint64_t{5}}) {
+    SCOPED_TRACE(stored_term);
+    RaftOptions options = TestNet::DefaultOptions();
+    options.id = NodeId(1);
+    options.bootstrap.voters = {NodeId(1), NodeId(2), NodeId(3)};
+    RestartState restart;
+    restart.hard_state = HardState{Term(stored_term), kNoNode, Index(0)};
+    Raft raft(options, std::move(restart), io::Random(7));
+    raft.Advance(raft.GetReady());
+    ASSERT_EQ(raft.term(), Term(stored_term));
+    raft.Step(Message{.type = MessageType::kTermQuery,
+                      .from = NodeId(2),
+                      .to = NodeId(1),
+                      .term = Term(9),
+                      .context_ticks = 42});
+    EXPECT_EQ(raft.term(), Term(stored_term)) << "a term query moved the responder's term";
+    EXPECT_EQ(raft.vote(), kNoNode);
+    const Ready ready = raft.GetReady();
+    EXPECT_FALSE(ready.hard_state.has_value());
+    ASSERT_EQ(ready.messages.size(), 1u);
+    const Message& answer = ready.messages.front();
+    EXPECT_EQ(answer.type, MessageType::kTermQueryResponse);
+    EXPECT_EQ(answer.to, NodeId(2));
+    EXPECT_EQ(answer.term, Term(std::max<uint64_t>(stored_term, 1)));
+    EXPECT_EQ(answer.log_index, raft.log().last_index());
+    EXPECT_EQ(answer.context_ticks, 42u);
+  }
+}
+
 }  // namespace
 }  // namespace meridian::core::raft::testing
