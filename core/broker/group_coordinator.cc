@@ -337,6 +337,8 @@ void GroupCoordinator::ExpireSessions(Group& group) {
   }
   for (const std::string& id : expired) group.members.erase(id);
   if (!expired.empty()) StartRebalance(group);
+  std::erase_if(group.pending_member_ids,
+                [now](const Group::PendingMemberId& pending) { return now >= pending.lapses; });
 }
 
 void GroupCoordinator::Tick() {
@@ -353,7 +355,8 @@ void GroupCoordinator::Tick() {
     std::shared_ptr<Group> group = Load(name);
     ExpireSessions(*group);
     if (group->rebalancing && !group->proposing) FinishRebalance(name, group);
-    if (CurrentTerm() && group->members.empty() && !group->rebalancing && !group->proposing) {
+    if (CurrentTerm() && group->members.empty() && group->pending_member_ids.empty() &&
+        !group->rebalancing && !group->proposing) {
       groups_.erase(name);  // Nothing live: the ledger has the rest (Load rebuilds it).
     }
   }

@@ -142,7 +142,15 @@ class GroupCoordinator {
     bool awaiting_sync = false;  // Generation+1 announced, the leader's assignment not written.
     uint64_t join_rounds = 0;    // Join phases ended (announcements).
     absl::btree_map<std::string, std::vector<uint8_t>> kafka_assignments;  // Of `generation`.
-    std::vector<std::string> pending_member_ids;  // Handed out by a v4+ join, oldest first.
+    // Member ids handed out by a v4+ join and not yet joined with, oldest first. Each lapses
+    // after the session timeout its join asked for (Kafka's pending members do too); until then
+    // the group stays live even with no members (Tick), or the id would be forgotten between a
+    // client's two joins whenever a tick fell between them.
+    struct PendingMemberId {
+      std::string id;
+      io::Instant lapses;
+    };
+    std::vector<PendingMemberId> pending_member_ids;
     // The generation members of a client-side group are told: announced, maybe not yet written.
     int32_t announced() const { return awaiting_sync ? generation + 1 : generation; }
   };

@@ -164,9 +164,11 @@ std::optional<wire::ClientMessageT> GroupCoordinator::RefuseClientSideJoin(
 
 std::optional<wire::ClientMessageT> GroupCoordinator::ResolveMemberId(
     uint64_t id, Group& group, const wire::JoinGroupRequestT& request, std::string* member_id) {
-  std::vector<std::string>& pending_ids = group.pending_member_ids;
+  std::vector<Group::PendingMemberId>& pending_ids = group.pending_member_ids;
   *member_id = request.member_id;
-  const auto pending = std::find(pending_ids.begin(), pending_ids.end(), *member_id);
+  const auto pending =
+      std::find_if(pending_ids.begin(), pending_ids.end(),
+                   [member_id](const Group::PendingMemberId& p) { return p.id == *member_id; });
   if (!member_id->empty()) {
     if (pending != pending_ids.end()) {
       pending_ids.erase(pending);  // The id a v4+ join was given: a new member now.
@@ -187,7 +189,8 @@ std::optional<wire::ClientMessageT> GroupCoordinator::ResolveMemberId(
   if (!request.require_known_member_id) return std::nullopt;
   // Kafka v4+ (KIP-394): the member learns its id first and joins again with it.
   if (pending_ids.size() >= kPendingMemberIdsMax) pending_ids.erase(pending_ids.begin());
-  pending_ids.push_back(*member_id);
+  pending_ids.push_back(
+      {*member_id, runtime_.Now() + std::chrono::milliseconds(request.session_timeout_ms)});
   wire::JoinGroupResponseT response;
   response.member_id = *member_id;
   response.generation = -1;

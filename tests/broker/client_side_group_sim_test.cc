@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "core/broker/consumer_protocol.h"
+#include "core/broker/group_coordinator.h"
 #include "core/client/client.h"
 #include "core/client/errors.h"
 #include "tests/broker/sim_cluster.h"
@@ -36,11 +37,12 @@ void CreateTopic(io::Runtime& rt, core::client::Client& client) {
 }
 
 absl::StatusOr<core::wire::JoinGroupResponseT> Join(core::client::Client& client, io::Runtime& rt,
-                                                    const std::string& group,
-                                                    std::string member_id) {
+                                                    const std::string& group, std::string member_id,
+                                                    bool require_known_member_id = false) {
   core::wire::JoinGroupRequestT join;
   join.group = group;
   join.member_id = std::move(member_id);
+  join.require_known_member_id = require_known_member_id;
   join.session_timeout_ms = 1000;
   join.rebalance_timeout_ms = 2000;
   join.protocol_type = "consumer";
@@ -184,6 +186,93 @@ TEST(ClientSideGroupSim, DoubleAssignmentAndMalformedBytesAreRefused) {
     if (!described->empty()) {
       EXPECT_EQ((*described)[0]->generation, 0);
     }
+  });
+}
+
+// The coordinator's limits are inclusive (core/broker/group_coordinator.h): one member's
+// assignment of kAssignmentBytesMax bytes and a SyncGroup whose assignments total
+// kGenerationAssignmentBytesMax are taken, a byte more of either is refused. Assignments for ids
+// that are not members count toward the total (they are checked before they are dropped).
+TEST(ClientSideGroupSim, AssignmentSizeLimitsAreInclusive) {
+  using core::broker::GroupCoordinator;
+  BrokerCluster cluster(23);
+  cluster.OnClient([&](io::Runtime& rt) {
+    core::client::Client client(rt, Options());
+    CreateTopic(rt, client);
+    absl::StatusOr<core::wire::JoinGroupResponseT> leader = Join(client, rt, "g4", "");
+    ASSERT_TRUE(leader.ok()) << leader.status();
+    ASSERT_EQ(leader->leader, leader->member_id);
+    const std::vector<uint8_t> own = EncodeConsumerAssignment(Partitions({0}));
+    // Fillers for ids that are not members, `total` bytes in all, none over the per-member limit.
+    const auto with_fillers = [&](size_t total, size_t first) {
+      std::vector<std::pair<std::string, std::vector<uint8_t>>> assignments = {
+          {leader->member_id, own}};
+      size_t left = total - own.size();
+      for (int i = 0; left > 0; i++) {
+        const size_t bytes = std::min(left, i == 0 ? first : GroupCoordinator::kAssignmentBytesMax);
+        assignments.emplace_back(fmt::format("not-a-member-{}", i), std::vector<uint8_t>(bytes, 7));
+        left -= bytes;
+      }
+      return assignments;
+    };
+    const size_t one_max = GroupCoordinator::kAssignmentBytesMax;
+    const size_t all_max = GroupCoordinator::kGenerationAssignmentBytesMax;
+    for (const auto& [total, first] :
+         {std::pair{own.size() + one_max + 1, one_max + 1}, std::pair{all_max + 1, one_max}}) {
+      const absl::Status refused =
+          Sync(client, rt, "g4", *leader, with_fillers(total, first)).status();
+      EXPECT_EQ(core::client::WireErrorCode(refused), core::wire::ErrorCode::BadRequest)
+          << total << " bytes: " << refused;
+      EXPECT_NE(refused.message().find("too large"), std::string::npos) << refused;
+      // A refused assignment starts a rebalance: the leader joins the next generation.
+      leader = Join(client, rt, "g4", leader->member_id);
+      ASSERT_TRUE(leader.ok()) << leader.status();
+    }
+    absl::StatusOr<core::wire::SyncGroupResponseT> taken =
+        Sync(client, rt, "g4", *leader, with_fillers(all_max, one_max));
+    ASSERT_TRUE(taken.ok()) << taken.status();
+    EXPECT_EQ(taken->assignment, own);
+  });
+}
+
+// Kafka v4+ joins (KIP-394) hand out a member id first; the coordinator keeps the newest
+// kPendingMemberIdsMax of those not yet used, each for its join's session timeout. One more
+// evicts the oldest: a join with it is refused as unknown, a join with the next oldest is taken,
+// also after many coordinator ticks in a group with no member (the group was dropped at the next
+// tick, ids and all, so a client slower than a tick to come back was told its id was unknown).
+TEST(ClientSideGroupSim, PendingMemberIdsKeepTheNewestUpToTheLimit) {
+  using core::broker::GroupCoordinator;
+  BrokerCluster cluster(24);
+  cluster.OnClient([&](io::Runtime& rt) {
+    core::client::Client client(rt, Options());
+    CreateTopic(rt, client);
+    std::vector<std::string> pending;
+    io::Instant first_handed_out;
+    for (size_t i = 0; i <= GroupCoordinator::kPendingMemberIdsMax; i++) {
+      absl::StatusOr<core::wire::JoinGroupResponseT> first =
+          Join(client, rt, "g5", "", /*require_known_member_id=*/true);
+      ASSERT_TRUE(first.ok()) << first.status();
+      ASSERT_TRUE(first->member_id_required);
+      pending.push_back(first->member_id);
+      if (i == 0) first_handed_out = rt.Now();
+    }
+    // The group has no member yet: the ids must outlive the coordinator's ticks while their
+    // clients come back, as a client across regions does after a round trip.
+    (void)rt.Sleep(milliseconds(300));
+    // Inside the joins' 1 s session timeout: an id refused now was evicted, not lapsed.
+    ASSERT_LT(rt.Now() - first_handed_out, milliseconds(800));
+    const absl::Status evicted = Join(client, rt, "g5", pending[0], true).status();
+    EXPECT_EQ(core::client::WireErrorCode(evicted), core::wire::ErrorCode::UnknownMemberId)
+        << evicted;
+    absl::StatusOr<core::wire::JoinGroupResponseT> kept = Join(client, rt, "g5", pending[1], true);
+    ASSERT_TRUE(kept.ok()) << kept.status();
+    EXPECT_EQ(kept->member_id, pending[1]);
+    EXPECT_GE(kept->generation, 1);
+    // Unused ids lapse after the session timeout their join asked for (1 s).
+    (void)rt.Sleep(milliseconds(1200));
+    const absl::Status lapsed = Join(client, rt, "g5", pending.back(), true).status();
+    EXPECT_EQ(core::client::WireErrorCode(lapsed), core::wire::ErrorCode::UnknownMemberId)
+        << lapsed;
   });
 }
 
