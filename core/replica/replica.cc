@@ -25,38 +25,6 @@ core::Offset OffsetOf(raft::Index index) {
   return core::Offset(index.value() - 1);
 }
 
-// Every durable entry after index `after`, in order, from the log. DataLoss if a batch does not
-// decode. Only the newest `cache_bytes_max` bytes of them come with their data: older kNormal
-// entries come elided (raft::Entry::elided), so a restart never holds a partition's whole
-// retained log in memory; raft hands them back elided and HandleReady reads them again.
-absl::StatusOr<std::vector<raft::Entry>> ReadEntriesAfter(log::Log& log, raft::Index after,
-                                                          uint64_t cache_bytes_max) {
-  std::vector<raft::Entry> entries;
-  size_t first_cached = 0;
-  uint64_t cached_bytes = 0;
-  absl::Status status = VisitLogEntries(log, after, [&](raft::Entry entry) {
-    cached_bytes += entry.data.size() + sizeof(raft::Entry);
-    entries.push_back(std::move(entry));
-    while (cached_bytes > cache_bytes_max && first_cached + 1 < entries.size()) {
-      raft::Entry& oldest = entries[first_cached++];
-      cached_bytes -= oldest.data.size() + sizeof(raft::Entry);
-      if (oldest.kind != raft::EntryKind::kNormal) continue;  // Kept whole by raft anyway.
-      oldest.elided = true;
-      oldest.elided_bytes = static_cast<uint32_t>(oldest.data.size());
-      std::string().swap(oldest.data);
-    }
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  for (size_t i = 0; i < entries.size(); i++) {
-    MERIDIAN_CHECK(entries[i].index.value() == after.value() + 1 + i, "entry {} at position {}",
-                   entries[i].index.ToString(), i);
-    MERIDIAN_CHECK(entries[i].elided ==
-                   (i < first_cached && entries[i].kind == raft::EntryKind::kNormal));
-  }
-  return entries;
-}
-
 // Makes the log continue right after the snapshot: its entries up to the snapshot's index are
 // ignored (compaction deletes whole segments only); if it does not hold the snapshot's last
 // entry with the snapshot's term (a follower that installed the snapshot and crashed before

@@ -385,4 +385,33 @@ absl::Status VisitLogEntries(log::Log& log, raft::Index after,
   return absl::OkStatus();
 }
 
+// Keeps the newest entries whole while they fit, eliding the oldest first as new ones come.
+absl::StatusOr<std::vector<raft::Entry>> ReadEntriesAfter(log::Log& log, raft::Index after,
+                                                          uint64_t cache_bytes_max) {
+  std::vector<raft::Entry> entries;
+  size_t first_cached = 0;
+  uint64_t cached_bytes = 0;
+  absl::Status status = VisitLogEntries(log, after, [&](raft::Entry entry) {
+    cached_bytes += entry.data.size() + sizeof(raft::Entry);
+    entries.push_back(std::move(entry));
+    while (cached_bytes > cache_bytes_max && first_cached + 1 < entries.size()) {
+      raft::Entry& oldest = entries[first_cached++];
+      cached_bytes -= oldest.data.size() + sizeof(raft::Entry);
+      if (oldest.kind != raft::EntryKind::kNormal) continue;  // Kept whole by raft anyway.
+      oldest.elided = true;
+      oldest.elided_bytes = static_cast<uint32_t>(oldest.data.size());
+      std::string().swap(oldest.data);
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  for (size_t i = 0; i < entries.size(); i++) {
+    MERIDIAN_CHECK(entries[i].index.value() == after.value() + 1 + i, "entry {} at position {}",
+                   entries[i].index.ToString(), i);
+    MERIDIAN_CHECK(entries[i].elided ==
+                   (i < first_cached && entries[i].kind == raft::EntryKind::kNormal));
+  }
+  return entries;
+}
+
 }  // namespace meridian::core::replica

@@ -58,6 +58,12 @@ absl::StatusOr<raft::Entry> DecodeEntry(std::span<const uint8_t> payload, raft::
 // each to `visit`, in order; stops at the first error, the log's or `visit`'s.
 absl::Status VisitLogEntries(log::Log& log, raft::Index after,
                              const std::function<absl::Status(raft::Entry)>& visit);
+// Every entry after `after`, in order (VisitLogEntries). Only the newest `cache_bytes_max`
+// bytes of them (data plus sizeof(raft::Entry) each) come with their data: older kNormal entries
+// come elided (raft::Entry::elided), so a restart never holds a partition's whole retained log in
+// memory; raft hands them back elided and the replica reads them again when it needs them.
+absl::StatusOr<std::vector<raft::Entry>> ReadEntriesAfter(log::Log& log, raft::Index after,
+                                                          uint64_t cache_bytes_max);
 
 inline constexpr size_t kHardStateBytes = 48;        // One copy.
 inline constexpr size_t kHardStateCopyBytes = 4096;  // Each copy in a 4 KiB block of its own.

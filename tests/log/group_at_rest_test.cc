@@ -154,5 +154,56 @@ TEST(GroupAtRest, AVisitorErrorStopsTheVisit) {
   }));
 }
 
+// A restart reads its log back with ReadEntriesAfter, which keeps only the newest
+// cache_bytes_max bytes of entries whole and hands the older ones elided (their data read again
+// when needed), so a partition with a long retained log does not come back with all of it in
+// memory. 64 entries of 1 KiB read with a 16 KiB cache: the newest 14 whole (each counted with
+// its bookkeeping, sizeof(Entry)), every older one elided with its size. Mutation sample 14:
+// with the byte count never raised every entry came whole, and no replica-level test saw it
+// (raft trims its own cache once it has them).
+TEST(GroupAtRest, ARestartReadHoldsOnlyTheNewestEntriesWhole) {
+  SimNode node(kSeed);
+  constexpr uint64_t kEntries = 64;
+  constexpr size_t kEntryBytes = 1024;
+  constexpr uint64_t kCacheBytes = 16 << 10;
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    ASSERT_TRUE(rt.disk().CreateDir("cache").ok());
+    absl::StatusOr<std::unique_ptr<core::log::Log>> log =
+        core::log::Log::Open(rt, rt.disk(), core::log::LogOptions{.dir = "cache/log"});
+    ASSERT_TRUE(log.ok()) << log.status();
+    core::Offset last;
+    for (uint64_t i = 1; i <= kEntries; i++) {
+      absl::StatusOr<core::Offset> offset = (*log)->Append(
+          core::log::BatchMeta{.term = Term(1)},
+          core::replica::EncodeEntry(
+              Entry{.term = Term(1), .index = Index(i), .data = std::string(kEntryBytes, 'x')}));
+      ASSERT_TRUE(offset.ok()) << offset.status();
+      last = *offset;
+    }
+    ASSERT_TRUE((*log)->WaitDurable(last).ok());
+    absl::StatusOr<std::vector<Entry>> read =
+        core::replica::ReadEntriesAfter(**log, Index(0), kCacheBytes);
+    ASSERT_TRUE(read.ok()) << read.status();
+    ASSERT_EQ(read->size(), kEntries);
+    uint64_t whole_bytes = 0;
+    size_t whole = 0;
+    for (size_t i = 0; i < read->size(); i++) {
+      const Entry& entry = (*read)[i];
+      EXPECT_EQ(entry.index, Index(i + 1));
+      if (entry.elided) {
+        EXPECT_EQ(whole, 0u) << "entry " << i + 1 << " elided after a whole one";
+        EXPECT_EQ(entry.elided_bytes, kEntryBytes);
+        EXPECT_TRUE(entry.data.empty());
+      } else {
+        whole++;
+        whole_bytes += entry.data.size() + sizeof(Entry);
+        EXPECT_EQ(entry.data.size(), kEntryBytes);
+      }
+    }
+    EXPECT_LE(whole_bytes, kCacheBytes);
+    EXPECT_EQ(whole, kCacheBytes / (kEntryBytes + sizeof(Entry)));
+  }));
+}
+
 }  // namespace
 }  // namespace meridian::tests::log

@@ -189,5 +189,46 @@ TEST(ReplicaLeaderViews, ADeposedLeaderKeepsNoMatchIndexes) {
   }));
 }
 
+// Quiescence through the replica (core/raft/design.md "Quiescence"): a follower that sleeps with
+// its group hears no heartbeats and times nothing out, so only the node's liveness signal
+// (Replica::NodeLivenessChanged) can tell it that its leader's node died. Node 1, a follower of
+// voter 2 (whose messages this test delivers by hand), sleeps on voter 2's quiesce heartbeat,
+// stays asleep through 2 s of silence, and wakes to campaign when voter 2's node is reported
+// down (mutation sample 14: with the signal kept from raft, it slept on).
+TEST(ReplicaQuiescence, AFollowerAsleepWakesAndCampaignsWhenItsLeadersNodeIsDown) {
+  using core::raft::Role;
+  SimNode node(20261207);
+  const io::NodeId leader(SimNode::kNode.value() + 1);
+  node.world().AddNode(leader, "host2", [](io::Runtime&) {});
+  ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
+    core::replica::ReplicaOptions options = SingleVoter(core::raft::PlantedBug::kNone);
+    options.raft.bootstrap.voters.insert(leader);
+    options.raft.quiesce_after_ticks = options.raft.election_timeout_ticks;
+    absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
+        core::replica::Replica::Open(rt, options, nullptr);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    core::replica::Replica& replica = **opened;
+    replica.Deliver(FirstCommittedAppend(leader, "e"));
+    (void)rt.Sleep(milliseconds(100));
+    ASSERT_EQ(replica.commit(), core::raft::Index(1));
+    replica.Deliver(core::raft::Message{.type = core::raft::MessageType::kHeartbeat,
+                                        .from = leader,
+                                        .to = SimNode::kNode,
+                                        .term = core::raft::Term(1),
+                                        .commit = core::raft::Index(1),
+                                        .quiesce = true});
+    (void)rt.Sleep(milliseconds(50));
+    ASSERT_TRUE(replica.quiesced()) << "the quiesce heartbeat put the follower to sleep";
+    (void)rt.Sleep(seconds(2));  // Twenty election timeouts of 100 ms.
+    ASSERT_TRUE(replica.quiesced());
+    ASSERT_EQ(replica.role(), Role::kFollower) << "an asleep follower timed out";
+    replica.NodeLivenessChanged(leader, false);
+    (void)rt.Sleep(milliseconds(300));
+    EXPECT_FALSE(replica.quiesced()) << "the follower slept on after its leader's node died";
+    EXPECT_NE(replica.role(), Role::kFollower) << "and did not campaign";
+    replica.Shutdown();
+  }));
+}
+
 }  // namespace
 }  // namespace meridian::tests::log
