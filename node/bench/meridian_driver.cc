@@ -201,7 +201,8 @@ SideResult MeridianDriver::Run(const Case& what, int case_index) {
   MERIDIAN_CHECK(what.producers >= 1);
   MERIDIAN_CHECK(what.producers <= kProducersMax);
   SideResult side{.ran = true,
-                  .durability = what.acks == Acks::kQuorum
+                  .durability = options_.acks_before_fsync ? kAckBeforeFsync
+                                : what.acks == Acks::kQuorum
                                     ? "ack after fdatasync on 2 of 3 replicas"
                                     : "ack after fdatasync on the leader only"};
   const std::string topic = fmt::format("bench-{}", case_index);

@@ -39,7 +39,14 @@ struct MeridianOptions {
   uint32_t max_in_flight_per_partition =
       core::client::ProducerOptions{}.max_in_flight_per_partition;
   bool delete_topics = true;
+  // The nodes run with --unsafe_ack_before_fsync_for_tests (through --node_args): every figure
+  // is labelled as acknowledged before any fsync, never as durable.
+  bool acks_before_fsync = false;
 };
+
+// The durability label of runs whose nodes acknowledge before they sync.
+inline constexpr char kAckBeforeFsync[] =
+    "ack BEFORE fsync (--unsafe_ack_before_fsync_for_tests: not durable, a test mode)";
 
 class MeridianDriver {
  public:
