@@ -26,6 +26,15 @@ core::replica::ReplicaOptions SingleVoter(core::raft::PlantedBug bug) {
   return options;
 }
 
+// Node 1 of the voters {1, `peer`}; `peer` exists in the world but runs nothing, so the test
+// hands node 1 by hand whatever `peer` would have sent.
+core::replica::ReplicaOptions VoterWithSilentPeer(SimNode& node, io::NodeId peer) {
+  node.world().AddNode(peer, "host2", [](io::Runtime&) {});
+  core::replica::ReplicaOptions options = SingleVoter(core::raft::PlantedBug::kNone);
+  options.raft.bootstrap.voters.insert(peer);
+  return options;
+}
+
 struct Stall {
   io::Duration proposal_took{};               // How long the stalled proposal waited.
   std::optional<io::Duration> first_refusal;  // After the stall began; nullopt: never refused.
@@ -114,10 +123,8 @@ TEST(ReplicaLeaseRead, PlantedOwedTicksBugServesThroughTheStall) {
 TEST(ReplicaLeaderViews, AFollowerCountsNoVoterInSyncAndServesNoLeaseRead) {
   SimNode node(20261218);
   const io::NodeId leader(SimNode::kNode.value() + 1);
-  node.world().AddNode(leader, "host2", [](io::Runtime&) {});
+  core::replica::ReplicaOptions options = VoterWithSilentPeer(node, leader);
   ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
-    core::replica::ReplicaOptions options = SingleVoter(core::raft::PlantedBug::kNone);
-    options.raft.bootstrap.voters.insert(leader);
     absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
         core::replica::Replica::Open(rt, options, nullptr);
     ASSERT_TRUE(opened.ok()) << opened.status();
@@ -155,10 +162,8 @@ TEST(ReplicaLeaderViews, ADeposedLeaderKeepsNoMatchIndexes) {
   using core::raft::Role;
   SimNode node(20261205);
   const io::NodeId peer(SimNode::kNode.value() + 1);
-  node.world().AddNode(peer, "host2", [](io::Runtime&) {});
+  core::replica::ReplicaOptions options = VoterWithSilentPeer(node, peer);
   ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
-    core::replica::ReplicaOptions options = SingleVoter(core::raft::PlantedBug::kNone);
-    options.raft.bootstrap.voters.insert(peer);
     absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
         core::replica::Replica::Open(rt, options, nullptr);
     ASSERT_TRUE(opened.ok()) << opened.status();
@@ -199,10 +204,8 @@ TEST(ReplicaQuiescence, AFollowerAsleepWakesAndCampaignsWhenItsLeadersNodeIsDown
   using core::raft::Role;
   SimNode node(20261207);
   const io::NodeId leader(SimNode::kNode.value() + 1);
-  node.world().AddNode(leader, "host2", [](io::Runtime&) {});
+  core::replica::ReplicaOptions options = VoterWithSilentPeer(node, leader);
   ASSERT_TRUE(node.Run([&](io::Runtime& rt) {
-    core::replica::ReplicaOptions options = SingleVoter(core::raft::PlantedBug::kNone);
-    options.raft.bootstrap.voters.insert(leader);
     options.raft.quiesce_after_ticks = options.raft.election_timeout_ticks;
     absl::StatusOr<std::shared_ptr<core::replica::Replica>> opened =
         core::replica::Replica::Open(rt, options, nullptr);
