@@ -79,7 +79,9 @@ CONFIRM = ["//tests:raft_cluster_test", "//sim:simulation_test", "//sim:broker_w
            "//tests/broker:group_sim_test", "//tests/jepsen:jepsen_short_test"]
 SIM = "//sim:meridian-sim"
 BAZEL = ["bazel"]
-BUILD_FLAGS = ["-c", "opt", "--jobs=2"]
+# A swapped && or || inside a chain of the other compiles as C++'s precedence reads it; without
+# this, -Werror=parentheses (bazel/defs.bzl's -Wall -Werror) refused such mutants as uncompiled.
+BUILD_FLAGS = ["-c", "opt", "--jobs=2", "--copt=-Wno-error=parentheses"]
 
 # Lines that decide nothing a test could observe, or that exist only for planted bugs.
 SKIP_LINE = re.compile(
