@@ -464,5 +464,57 @@ TEST(TermQuery, TheAnswerIsTheTermAtLeastOneAndNothingChanges) {
   }
 }
 
+// A follower acknowledges what it made durable to its current leader; what it acknowledged to
+// an earlier one says nothing to the new one. Follower F acknowledges y and z, which only it and
+// the first leader hold; the other three elect a leader without them, whose first append
+// replaces them on F. F's disk holds that append back, then syncs it: the acknowledgement must
+// go out then, though its index is below what F acknowledged before (mutation sample 15: with
+// the old leader's high-water mark kept, F stayed silent until a heartbeat round, and the new
+// leader counted it behind).
+TEST(Acknowledgement, ANewLeaderGetsTheDeferredAckEvenBelowAnOlderLeadersHighWaterMark) {
+  RaftOptions options = TestNet::DefaultOptions();
+  options.pre_vote = PreVote::kOn;  // F, cut off meanwhile, keeps its term.
+  options.check_quorum = CheckQuorum::kOn;
+  TestNet net(5, options);
+  const uint32_t first = net.ElectAny();
+  ASSERT_NE(first, 0u);
+  const uint32_t f = first == 5 ? 4 : 5;
+  std::vector<uint32_t> others;
+  for (uint32_t id = 1; id <= 5; id++) {
+    if (id != first && id != f) others.push_back(id);
+  }
+  ASSERT_TRUE(net.node(first).Propose("x").ok());
+  net.DeliverAll();
+  const Index base = net.node(first).log().last_index();
+  for (uint32_t id : others) net.Isolate(id);
+  ASSERT_TRUE(net.node(first).Propose("y").ok());
+  ASSERT_TRUE(net.node(first).Propose("z").ok());
+  net.DeliverAll();
+  ASSERT_EQ(net.node(f).log().last_index(), Index(base.value() + 2));
+  ASSERT_EQ(net.node(first).log().commit(), base) << "y and z are on two of five: not committed";
+  net.Heal();
+  net.Isolate(first);
+  net.Isolate(f);
+  net.TickAll(3 * options.election_timeout_ticks);
+  uint32_t leader = 0;
+  for (uint32_t id : others) {
+    if (net.node(id).role() == Role::kLeader) leader = id;
+  }
+  ASSERT_NE(leader, 0u) << "the other three elected no leader";
+  const Index replaced = net.node(leader).log().last_index();  // Its no-op, where y was.
+  ASSERT_EQ(replaced, Index(base.value() + 1));
+  net.HoldSync(f);
+  net.Heal();
+  net.TickAll(options.heartbeat_interval_ticks);  // A heartbeat finds F; the probes follow.
+  ASSERT_EQ(net.node(f).term(), net.node(leader).term());
+  ASSERT_EQ(net.node(f).log().last_index(), replaced) << "y and z replaced by the no-op";
+  EXPECT_LT(net.node(leader).progress().at(NodeId(f)).match(), replaced)
+      << "acknowledged before its sync";
+  net.ReleaseSync(f);
+  net.DeliverAll();
+  EXPECT_EQ(net.node(leader).progress().at(NodeId(f)).match(), replaced)
+      << "F synced the new leader's append but never acknowledged it";
+}
+
 }  // namespace
 }  // namespace meridian::core::raft::testing
