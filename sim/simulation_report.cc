@@ -115,7 +115,6 @@ std::string RegionalFailoverFlags(const SimulationOptions& options) {
   return flags;
 }
 
-// The raft workload's own flags.
 // Both workloads' raft flags: the planted raft bug and the election schedule.
 std::string PlantedBugAndScheduleFlags(const SimulationOptions& options) {
   std::string flags;
@@ -126,6 +125,7 @@ std::string PlantedBugAndScheduleFlags(const SimulationOptions& options) {
   return flags;
 }
 
+// The raft workload's own flags.
 std::string RaftFlags(const SimulationOptions& options) {
   std::string flags = fmt::format(" --replicas={}", options.raft_replicas);
   flags += PlantedBugAndScheduleFlags(options);
@@ -370,7 +370,7 @@ bool ParseFaultKind(std::string_view name, FaultKind* kind) {
 
 bool ParseRaftPlantedBug(std::string_view name, core::raft::PlantedBug* bug) {
   // Every planted bug, those past kPlantedBugLast too (the broker's and damage at rest's).
-  const auto last = static_cast<int>(core::raft::PlantedBug::kElectionTimeoutNotRandomized);
+  const auto last = static_cast<int>(core::raft::kPlantedBugFinal);
   for (int i = 0; i <= last; i++) {
     const auto candidate = static_cast<core::raft::PlantedBug>(i);
     if (name == core::raft::PlantedBugName(candidate)) {

@@ -60,6 +60,19 @@ TEST(PlantedBugs, SkippingTheCrcChecksIsCaught) {
   std::printf("skip-crc caught at seed %lu\n", seed);
 }
 
+// Every raft planted bug is selectable by its name (meridian-sim --bug), and kPlantedBugFinal is
+// the enum's last value: a bug added after it has a name the parser would never reach.
+TEST(PlantedBugs, EveryRaftBugParsesByNameAndNoneLiesPastTheFinalOne) {
+  const int final_bug = static_cast<int>(core::raft::kPlantedBugFinal);
+  for (int i = 1; i <= final_bug; i++) {
+    const auto bug = static_cast<core::raft::PlantedBug>(i);
+    core::raft::PlantedBug parsed = core::raft::PlantedBug::kNone;
+    EXPECT_TRUE(ParseRaftPlantedBug(core::raft::PlantedBugName(bug), &parsed)) << i;
+    EXPECT_EQ(parsed, bug) << core::raft::PlantedBugName(bug);
+  }
+  EXPECT_STREQ(core::raft::PlantedBugName(static_cast<core::raft::PlantedBug>(final_bug + 1)), "?");
+}
+
 TEST(Shrinking, ReducesAFailingScheduleToTheFaultThatMatters) {
   SimulationOptions failing = WithBug("ack-before-fsync");
   failing.seed = SeedsToCatch(failing, 50);

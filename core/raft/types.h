@@ -242,6 +242,9 @@ enum class PlantedBug : uint8_t {
   kElectionTimeoutNotRandomized,  // Every election timeout is exactly T (§5.2's [T, 2T) ignored).
 };
 inline constexpr PlantedBug kPlantedBugLast = PlantedBug::kConfigKeptAfterTruncation;
+// The enum's last value: what a parser of every bug's name iterates to (a new bug goes before it
+// or moves it).
+inline constexpr PlantedBug kPlantedBugFinal = PlantedBug::kElectionTimeoutNotRandomized;
 const char* PlantedBugName(PlantedBug bug);
 
 enum class PreVote : uint8_t { kOff, kOn };

@@ -17,7 +17,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "io/command_line.h"
@@ -77,7 +76,17 @@ std::vector<io::Address> ParseBootstrap(const std::string& text) {
 // Whether the nodes this bench starts acknowledge before they sync (a test-only mode): its
 // figures are then labelled so, never as durable ones.
 bool NodesAckBeforeFsync() {
-  return absl::StrContains(absl::GetFlag(FLAGS_node_args), "--unsafe_ack_before_fsync_for_tests");
+  bool unsafe = false;  // The last mention wins, as for any flag.
+  for (absl::string_view arg :
+       absl::StrSplit(absl::GetFlag(FLAGS_node_args), ' ', absl::SkipEmpty())) {
+    if (arg == "--unsafe_ack_before_fsync_for_tests" ||
+        arg == "--unsafe_ack_before_fsync_for_tests=true") {
+      unsafe = true;
+    } else if (arg == "--unsafe_ack_before_fsync_for_tests=false") {
+      unsafe = false;
+    }
+  }
+  return unsafe;
 }
 
 // Runs every case against Meridian: a cluster of its own unless --bootstrap names one.
@@ -207,7 +216,10 @@ void PrintNotes(const std::vector<CaseResult>& results, bool peer_ran) {
         "  meridian  acks=leader: ack after fdatasync on the leader only\n",
         "ack after fdatasync on 2 of 3 replicas (the default)");
   }
-  if (peer_ran) {
+  if (peer_ran && NodesAckBeforeFsync()) {
+    fmt::print("  jetstream: {}\n  => neither side syncs before its ack in this run\n",
+               kJetStreamDurability);
+  } else if (peer_ran) {
     fmt::print(
         "  jetstream: {}\n  => UNEQUAL DURABILITY: JetStream's ack promises less than "
         "Meridian's acks=quorum (nats-server 2.9.10 refuses sync_interval, so it cannot "
